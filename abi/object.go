@@ -1,0 +1,57 @@
+package abi
+
+// ObjectType is the kind of object a handle names.
+type ObjectType uint32
+
+// Object types. Numbers are never reused; new types go before ObjectCount.
+const (
+	ObjNone   ObjectType = iota // no object; handle 0 always names this
+	ObjSpace                    // an address space with its handle table and quotas
+	ObjThread                   // a thread: registers, FPU state, status
+	ObjRegion                   // a memory object
+	ObjPort                     // an IPC endpoint, served by a guest thread or by the monitor
+	ObjectCount                 // number of object types; not a type
+)
+
+var objectNames = [...]string{ObjNone: "none", ObjSpace: "space", ObjThread: "thread", ObjRegion: "region", ObjPort: "port"}
+
+// ObjectSymbols are the C names of the object types, indexed by ObjectType.
+var ObjectSymbols = [...]string{ObjNone: "NV_OBJ_NONE", ObjSpace: "NV_OBJ_SPACE", ObjThread: "NV_OBJ_THREAD", ObjRegion: "NV_OBJ_REGION", ObjPort: "NV_OBJ_PORT"}
+
+// String returns the type's name.
+func (t ObjectType) String() string {
+	if int(t) < len(objectNames) {
+		return objectNames[t]
+	}
+	return "unknown"
+}
+
+// Interface is the protocol an operation belongs to. Kernel objects
+// implement the interface of their type; a port's server may implement any
+// interface (that is how one layer stands in for another's object). Console,
+// clock and files exist only as served interfaces.
+type Interface uint32
+
+// Interfaces. Numbers are never reused; new ones go before InterfaceCount.
+const (
+	IfaceNone    Interface = iota // reserved
+	IfaceHandle                   // operations on the handle itself (every object)
+	IfaceThread                   // thread operations
+	IfaceSpace                    // space operations
+	IfaceConsole                  // a byte sink for the program's output
+	IfaceClock                    // a time source
+	InterfaceCount                // number of interfaces; not an interface
+)
+
+var interfaceNames = [...]string{IfaceNone: "none", IfaceHandle: "handle", IfaceThread: "thread", IfaceSpace: "space", IfaceConsole: "console", IfaceClock: "clock"}
+
+// String returns the interface's name.
+func (i Interface) String() string {
+	if int(i) < len(interfaceNames) {
+		return interfaceNames[i]
+	}
+	return "unknown"
+}
+
+// NoHandle is the handle number that never names an object.
+const NoHandle = 0

@@ -1,0 +1,63 @@
+package abi
+
+// Records that cross the guest boundary. Each is laid out exactly as the
+// generated C struct of the same name (a test compiles the header and checks
+// every size and offset); fields are fixed-width and naturally aligned, and
+// records only grow at the end.
+
+// StartMagic identifies a StartInfo record ("NVSTART1" read as little-endian).
+const StartMagic = 0x3154_5241_5453_564e
+
+// StartInfo is what a program finds at start: the monitor passes its
+// address in rdi and in the auxiliary vector entry AuxStartInfo.
+type StartInfo struct {
+	Magic      uint64 // StartMagic
+	Size       uint64 // size of this record as the monitor wrote it
+	ABIVersion uint64 // Version
+	// Handles the program starts with; NoHandle when absent.
+	Space   uint64 // the program's own space
+	Thread  uint64 // the starting thread
+	Console uint64 // the console (write)
+	Clock   uint64 // a clock (read)
+	// Argc and Argv are the arguments, as on the stack.
+	Argc uint64
+	Argv uint64 // guest address of an array of Argc+1 addresses
+	// HeapBase and HeapSize describe a zero-filled read-write area the
+	// program may use as it likes (the runtime's allocator uses it).
+	HeapBase uint64
+	HeapSize uint64
+	// StackBase and StackSize describe the initial thread's stack.
+	StackBase uint64
+	StackSize uint64
+}
+
+// AuxStartInfo is the auxiliary-vector type whose value is the address of
+// the StartInfo record (a private number, far from Linux's AT_* values).
+const AuxStartInfo = 0x4e56
+
+// Linux auxiliary-vector types the monitor also provides, so a program that
+// walks auxv as on Linux finds what it expects.
+const (
+	AuxNull   = 0 // AT_NULL: end of the vector
+	AuxPageSz = 6 // AT_PAGESZ
+	AuxEntry  = 9 // AT_ENTRY
+)
+
+// ThreadRegs is a thread's integer register state, as get_state reports it.
+type ThreadRegs struct {
+	RAX, RBX, RCX, RDX, RSI, RDI, RBP, RSP uint64
+	R8, R9, R10, R11, R12, R13, R14, R15   uint64
+	RIP, RFLAGS                            uint64
+	FSBase, GSBase                         uint64
+}
+
+// FXSaveSize is the size of the x87/SSE state in the FXSAVE layout.
+const FXSaveSize = 512
+
+// ThreadState is a thread's whole user-visible CPU state: integer
+// registers and the x87/SSE state in the FXSAVE layout (the same bytes on
+// every backend, so a thread saved on one resumes on another).
+type ThreadState struct {
+	Regs ThreadRegs
+	FPU  [FXSaveSize]byte
+}

@@ -1,0 +1,248 @@
+package vmm
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// A Backend runs guest code: kvm (/dev/kvm) or emu (a CPU emulator). Both
+// implement the same small interface so everything above them (the object
+// kernel, layers, the command line) is backend-neutral. Backends register
+// themselves with Register from an init function; only the command line,
+// tests and benchmarks pick one.
+type Backend interface {
+	// Name is the name users select the backend by ("kvm", "emu").
+	Name() string
+	// Available reports whether the backend can run on this host, and if
+	// not, why, in words a user can act on (for example "/dev/kvm:
+	// permission denied; add yourself to the kvm group or use --backend emu").
+	Available() error
+	// NewMachine creates an empty guest-physical address space: one KVM VM,
+	// or one emulator memory map shared by that space's vCPUs.
+	NewMachine(cfg MachineConfig) (Machine, error)
+}
+
+// MachineConfig configures a new Machine.
+type MachineConfig struct {
+	// Log receives the backend's diagnostics; nil means no logging.
+	Log hclog.Logger
+}
+
+// Perm is a set of access permissions of a memory mapping.
+type Perm uint8
+
+// Permission bits.
+const (
+	PermRead Perm = 1 << iota
+	PermWrite
+	PermExec
+)
+
+// String renders p as "rwx" with dashes for missing bits.
+func (p Perm) String() string {
+	b := []byte("---")
+	if p&PermRead != 0 {
+		b[0] = 'r'
+	}
+	if p&PermWrite != 0 {
+		b[1] = 'w'
+	}
+	if p&PermExec != 0 {
+		b[2] = 'x'
+	}
+	return string(b)
+}
+
+// A Machine is one guest-physical address space and the vCPUs running in it.
+//
+// The monitor builds the page tables itself (identity-mapped, in guest
+// memory), so a Machine only has to make host memory appear at a
+// guest-physical address. The permission passed to MapMemory is a hint for
+// backends that can only enforce no-exec outside the page tables (the
+// emulator ignores EFER.NXE); read and write permission are always enforced
+// by the page tables.
+//
+// Methods other than Close may be called from any goroutine, also while
+// vCPUs run.
+type Machine interface {
+	// MapMemory makes mem appear at guest-physical address gpa. gpa and
+	// len(mem) must be page-aligned, and mem must stay valid until it is
+	// unmapped or the machine is closed. The range must not overlap an
+	// existing mapping. Errors wrap ErrNoSlots when the backend has run out
+	// of mapping slots.
+	MapMemory(gpa uint64, mem []byte, perm Perm) error
+	// UnmapMemory removes the mapping that starts at gpa. The caller must
+	// have removed every page-table entry into it and flushed the TLBs of
+	// running vCPUs first.
+	UnmapMemory(gpa uint64) error
+	// ProtectMemory changes the permission hint of the mapping that starts
+	// at gpa.
+	ProtectMemory(gpa uint64, perm Perm) error
+	// NewVCPU creates a vCPU. It must be called on the goroutine that will
+	// run it, locked to its OS thread (runtime.LockOSThread).
+	NewVCPU(cfg VCPUConfig) (VCPU, error)
+	// Close releases the machine. Every vCPU must be closed first.
+	Close() error
+}
+
+// ErrNoSlots is wrapped by MapMemory when the backend cannot hold another
+// mapping.
+var ErrNoSlots = errors.New("no free memory slots")
+
+// VCPUConfig configures a new vCPU.
+type VCPUConfig struct {
+	// ID numbers the vCPU within its machine, from 0.
+	ID int
+	// CPU is the system state the vCPU runs under (page tables, descriptor
+	// tables, ring-0 stub); the monitor builds it.
+	CPU CPUSetup
+	// Handler serves hypercalls inline, on the vCPU's goroutine.
+	Handler TrapHandler
+	// Log receives the vCPU's diagnostics; nil means no logging.
+	Log hclog.Logger
+}
+
+// A VCPU is one virtual CPU running guest code at CPL3. All methods except
+// Stop must be called on the goroutine that created it.
+type VCPU interface {
+	// SetRegs sets the user-mode integer registers. The next Run resumes at
+	// regs.RIP in ring 3.
+	SetRegs(regs *Regs) error
+	// Regs returns the user-mode integer registers as the last exit left
+	// them. After a fault exit they describe the faulting instruction (RIP
+	// at it), never the ring-0 stub.
+	Regs() (Regs, error)
+	// SetFPU sets the x87/SSE state (FXSAVE layout).
+	SetFPU(fpu *FPU) error
+	// FPU returns the x87/SSE state (FXSAVE layout).
+	FPU() (FPU, error)
+	// Run runs guest code until an exit the vCPU cannot handle itself:
+	// a fault, a hypercall whose handler asked to stop, a Stop from another
+	// goroutine, or an error. Hypercalls whose handler returns CallContinue
+	// are served without returning. A non-nil error means the vCPU is
+	// unusable (the host failed, or the guest shut the CPU down in a way
+	// the monitor cannot describe as a fault); the exit is then zero.
+	Run() (Exit, error)
+	// Stop makes a running (or the next) Run return ExitStopped soon. It
+	// may be called from any goroutine, any number of times; stops do not
+	// accumulate.
+	Stop()
+	// FlushTLB makes the next Run discard cached translations, because the
+	// monitor changed page-table entries.
+	FlushTLB()
+	// Close releases the vCPU.
+	Close() error
+}
+
+// TrapHandler serves hypercalls. Backends call it on the vCPU's goroutine
+// while the vCPU is paused in the trap.
+type TrapHandler interface {
+	// Hypercall serves one call. It reads c.Args and c.RSP and sets c.Ret.
+	// Its return value says how the vCPU goes on.
+	Hypercall(c *Call) CallAction
+}
+
+// Call is one hypercall as the backend hands it to the TrapHandler.
+type Call struct {
+	// Args holds rdi, rsi, rdx, rcx, r8, r9: handle, op, a0..a3.
+	Args [6]uint64
+	// RSP is the guest stack pointer at the trap; a4 and a5 are at RSP+8
+	// and RSP+16 (above the return address into the caller).
+	RSP uint64
+	// Ret is written to rax and rdx when the call completes.
+	Ret [2]uint64
+}
+
+// CallAction tells the backend what to do after a hypercall.
+type CallAction uint8
+
+// Call actions.
+const (
+	// CallContinue writes Ret and resumes the guest without leaving Run.
+	CallContinue CallAction = iota
+	// CallStop writes Ret, completes the call, and returns ExitStopped
+	// from Run. Resuming later continues after the call.
+	CallStop
+	// CallRestart leaves the call uncompleted and returns ExitStopped from
+	// Run with RIP at the trap instruction, so resuming re-issues the call
+	// with the same arguments (the restartable-call rule).
+	CallRestart
+)
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]Backend{}
+)
+
+// Register makes a backend selectable by name. It panics when the name is
+// taken, since that is a programming error in an init function.
+func Register(b Backend) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[b.Name()]; dup {
+		panic("vmm: backend registered twice: " + b.Name())
+	}
+	registry[b.Name()] = b
+}
+
+// Backends lists the registered backends by name.
+func Backends() []Backend {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	out := make([]Backend, 0, len(registry))
+	for _, b := range registry {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out
+}
+
+// ErrNoBackend is wrapped by Lookup when no backend can run.
+var ErrNoBackend = errors.New("no backend available")
+
+// Preference is the order "auto" tries backends in.
+var Preference = []string{"kvm", "emu"}
+
+// Lookup returns the backend named name, or for "auto" (or "") the first
+// available backend in Preference order. When a named backend is missing or
+// unavailable the error says why and what to do instead.
+func Lookup(name string) (Backend, error) {
+	registryMu.Lock()
+	b, ok := registry[name]
+	registryMu.Unlock()
+	switch {
+	case name == "" || name == "auto":
+		var why []string
+		for _, n := range Preference {
+			b, err := Lookup(n)
+			if err == nil {
+				return b, nil
+			}
+			why = append(why, err.Error())
+		}
+		return nil, fmt.Errorf("%w: %v", ErrNoBackend, why)
+	case ok:
+		if err := b.Available(); err != nil {
+			return nil, fmt.Errorf("backend %s: %w", name, err)
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("backend %s: %w", name, notBuiltReason(name))
+	}
+}
+
+// notBuiltReason explains why a backend is not registered in this binary.
+func notBuiltReason(name string) error {
+	switch name {
+	case "emu":
+		return errors.New("not built into this binary: the emulator backend needs cgo and libunicorn-dev (apt-get install -y libunicorn-dev, then build with CGO_ENABLED=1)")
+	case "kvm":
+		return errors.New("not built into this binary: the kvm backend needs linux/amd64")
+	default:
+		return fmt.Errorf("unknown backend (choose auto, kvm or emu)")
+	}
+}

@@ -1,0 +1,41 @@
+package vmm
+
+import "nestvm/abi"
+
+// Regs is a vCPU's user-mode integer register state. It has the same
+// layout as abi.ThreadRegs, the record get_state reports.
+type Regs = abi.ThreadRegs
+
+// FPU is the x87/SSE state in the FXSAVE layout (512 bytes).
+type FPU [abi.FXSaveSize]byte
+
+// FXSAVE offsets the monitor reads or initialises.
+const (
+	FXFCW      = 0   // x87 control word (uint16)
+	FXMXCSR    = 24  // SSE control/status (uint32)
+	FXMXCSRMsk = 28  // MXCSR mask (uint32)
+	FXST0      = 32  // ST0..ST7 (or MM0..7), 16 bytes each
+	FXXMM0     = 160 // XMM0..XMM15, 16 bytes each
+)
+
+// ResetFPU returns the x87/SSE state a fresh thread starts with: the
+// x87 control word 0x37f and MXCSR 0x1f80, as after FNINIT and at reset.
+func ResetFPU() FPU {
+	var f FPU
+	f[FXFCW], f[FXFCW+1] = 0x7f, 0x03
+	f[FXMXCSR], f[FXMXCSR+1] = 0x80, 0x1f
+	return f
+}
+
+// User-mode RFLAGS a thread starts with: reserved bit 1 and IOPL 3, so
+// that the ABI stub's out instruction traps to the monitor instead of
+// raising #GP. Interrupts stay disabled: guests get none.
+const (
+	RFlagsReserved = 1 << 1
+	RFlagsIOPL3    = 3 << 12
+	RFlagsUser     = RFlagsReserved | RFlagsIOPL3
+	// RFlagsUserMask are the flags a guest may set through set_state (CF,
+	// PF, AF, ZF, SF, DF, OF, AC, ID); the monitor forces the others (TF,
+	// IF, IOPL, NT, RF, VM, ...) to its own values.
+	RFlagsUserMask = 0x0cd5 | 1<<18 | 1<<21
+)
