@@ -9,24 +9,24 @@ type Error int32
 
 // Error codes. Numbers are never reused; new codes go just before ErrCount.
 const (
-	OK             Error = iota // success
-	ErrInvalidOp                // the operation number is unknown, or the object does not implement it
-	ErrBadHandle                // the handle number names nothing in the caller's table
-	ErrRights                   // the handle lacks a right the operation needs
-	ErrInvalidArg               // an argument is out of range or malformed
-	ErrBadAddress               // a guest address is unmapped, reserved, or lacks the access needed
-	ErrNoMemory                 // the monitor could not allocate memory for the operation
-	ErrQuota                    // the operation would exceed one of the space's quotas
-	ErrTooBig                   // a length or count is beyond what the operation accepts
-	ErrWrongType                // the handle names an object of another type
-	ErrPeerGone                 // the other end (a port's server, a region's keeper) is gone
-	ErrDenied                   // a reference monitor or the files root refused the operation
-	ErrNotFound                 // the named thing (a file, an entry) does not exist
-	ErrExists                   // the named thing already exists
-	ErrIO                       // the host failed to perform the I/O behind the operation
-	ErrWouldBlock               // a non-blocking operation would have to wait
-	ErrBusy                     // the object is in a state that does not allow the operation
-	ErrCount                    // number of error codes; not an error
+	OK            Error = iota // success
+	ErrInvalidOp               // the operation number is unknown, or the object does not implement it
+	ErrBadHandle               // the handle number names nothing in the caller's table
+	ErrRights                  // the handle lacks a right the operation needs
+	ErrInvalidArg              // an argument is out of range or malformed
+	ErrBadAddress              // a guest address is unmapped, reserved, or lacks the access needed
+	ErrNoMemory                // the monitor could not allocate memory for the operation
+	ErrQuota                   // the operation would exceed one of the space's quotas
+	ErrTooBig                  // a length or count is beyond what the operation accepts
+	ErrWrongType               // the handle names an object of another type
+	ErrPeerGone                // the other end (a port's server, a region's keeper) is gone
+	ErrDenied                  // a reference monitor or the files root refused the operation
+	ErrNotFound                // the named thing (a file, an entry) does not exist
+	ErrExists                  // the named thing already exists
+	ErrIO                      // the host failed to perform the I/O behind the operation
+	ErrWouldBlock              // a non-blocking operation would have to wait
+	ErrBusy                    // the object is in a state that does not allow the operation
+	ErrCount                   // number of error codes; not an error
 )
 
 var errorNames = [...]string{

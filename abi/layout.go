@@ -41,4 +41,8 @@ const (
 	// 64 GiB keeps every guest-physical address inside the physical address
 	// width of any x86-64 CPU KVM runs on (36 bits at least).
 	UserTop = 0x10_0000_0000
+
+	// MaxBuffer is the longest buffer one operation accepts (ErrTooBig
+	// beyond it). It bounds what the monitor may have to copy for a call.
+	MaxBuffer = 16 << 20
 )

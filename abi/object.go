@@ -5,12 +5,12 @@ type ObjectType uint32
 
 // Object types. Numbers are never reused; new types go before ObjectCount.
 const (
-	ObjNone   ObjectType = iota // no object; handle 0 always names this
-	ObjSpace                    // an address space with its handle table and quotas
-	ObjThread                   // a thread: registers, FPU state, status
-	ObjRegion                   // a memory object
-	ObjPort                     // an IPC endpoint, served by a guest thread or by the monitor
-	ObjectCount                 // number of object types; not a type
+	ObjNone     ObjectType = iota // no object; handle 0 always names this
+	ObjSpace                      // an address space with its handle table and quotas
+	ObjThread                     // a thread: registers, FPU state, status
+	ObjRegion                     // a memory object
+	ObjPort                       // an IPC endpoint, served by a guest thread or by the monitor
+	ObjectCount                   // number of object types; not a type
 )
 
 var objectNames = [...]string{ObjNone: "none", ObjSpace: "space", ObjThread: "thread", ObjRegion: "region", ObjPort: "port"}
@@ -34,13 +34,13 @@ type Interface uint32
 
 // Interfaces. Numbers are never reused; new ones go before InterfaceCount.
 const (
-	IfaceNone    Interface = iota // reserved
-	IfaceHandle                   // operations on the handle itself (every object)
-	IfaceThread                   // thread operations
-	IfaceSpace                    // space operations
-	IfaceConsole                  // a byte sink for the program's output
-	IfaceClock                    // a time source
-	InterfaceCount                // number of interfaces; not an interface
+	IfaceNone      Interface = iota // reserved
+	IfaceHandle                     // operations on the handle itself (every object)
+	IfaceThread                     // thread operations
+	IfaceSpace                      // space operations
+	IfaceConsole                    // a byte sink for the program's output
+	IfaceClock                      // a time source
+	InterfaceCount                  // number of interfaces; not an interface
 )
 
 var interfaceNames = [...]string{IfaceNone: "none", IfaceHandle: "handle", IfaceThread: "thread", IfaceSpace: "space", IfaceConsole: "console", IfaceClock: "clock"}
