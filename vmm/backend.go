@@ -60,28 +60,38 @@ func (p Perm) String() string {
 // A Machine is one guest-physical address space and the vCPUs running in it.
 //
 // The monitor builds the page tables itself (identity-mapped, in guest
-// memory), so a Machine only has to make host memory appear at a
-// guest-physical address. The permission passed to MapMemory is a hint for
-// backends that can only enforce no-exec outside the page tables (the
-// emulator ignores EFER.NXE); read and write permission are always enforced
-// by the page tables.
+// memory) and maps a space's memory once, when it creates the machine: the
+// system memory and one host window covering the whole user range. Later
+// changes to what the guest sees happen in host memory (the monitor maps
+// memory objects into the window) and in the page tables, never in the
+// machine's memory map. That keeps every backend simple: kvm needs two
+// memory slots, and the emulator never changes an engine's memory map
+// while another thread runs it.
+//
+// Read and write permission are always enforced by the page tables. Exec
+// permission is enforced by them too where the CPU honours the no-execute
+// bit; ProtectMemory passes it to backends that cannot (NoPageTableNX).
 //
 // Methods other than Close may be called from any goroutine, also while
 // vCPUs run.
 type Machine interface {
 	// MapMemory makes mem appear at guest-physical address gpa. gpa and
-	// len(mem) must be page-aligned, and mem must stay valid until it is
-	// unmapped or the machine is closed. The range must not overlap an
-	// existing mapping. Errors wrap ErrNoSlots when the backend has run out
-	// of mapping slots.
+	// len(mem) must be page-aligned, mem must stay valid until it is
+	// unmapped or the machine is closed, and the range must not overlap an
+	// existing mapping. It must be called before the first NewVCPU. Host
+	// pages inside mem may be replaced (mmap MAP_FIXED) at any time; the
+	// guest sees the new pages. Errors wrap ErrNoSlots when the backend has
+	// run out of mapping slots.
 	MapMemory(gpa uint64, mem []byte, perm Perm) error
-	// UnmapMemory removes the mapping that starts at gpa. The caller must
-	// have removed every page-table entry into it and flushed the TLBs of
-	// running vCPUs first.
+	// UnmapMemory removes the mapping that starts at gpa. It is called only
+	// when no vCPU runs any more.
 	UnmapMemory(gpa uint64) error
-	// ProtectMemory changes the permission hint of the mapping that starts
-	// at gpa.
-	ProtectMemory(gpa uint64, perm Perm) error
+	// ProtectMemory sets the permission of the page-aligned range
+	// [gpa, gpa+size), which lies inside one mapping, as a hint for
+	// backends that enforce exec permission outside the page tables. A
+	// backend may apply a grant of exec lazily; a revocation takes effect
+	// for each vCPU at its next FlushTLB.
+	ProtectMemory(gpa, size uint64, perm Perm) error
 	// NewVCPU creates a vCPU. It must be called on the goroutine that will
 	// run it, locked to its OS thread (runtime.LockOSThread).
 	NewVCPU(cfg VCPUConfig) (VCPU, error)

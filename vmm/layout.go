@@ -40,9 +40,11 @@ const (
 	TrapAddr = abi.ABIEntry
 	// TrapLen is the length of the trap instruction.
 	TrapLen = 2
-	// PrimerAddr holds a ring-3 load from the supervisor-only ring-0 text,
-	// which always page-faults. The emulator backend runs it once per vCPU
-	// (see emu).
+	// PrimerAddr holds the emulator's ring-3 entry sequence: a trap to
+	// EnterPort (where the backend saves the CPU context it restores after
+	// every fault), then a load from the supervisor-only ring-0 text, which
+	// always page-faults and so stops the engine (see emu). Other backends
+	// ignore it.
 	PrimerAddr = abi.ABIPage + 0x10
 	// NullTrapAddr is a function that traps to NullPort and returns: the
 	// raw trap round trip with no ABI work, for benchmarks.
@@ -55,6 +57,7 @@ const (
 	HypercallPort = 0x4e
 	FaultPort     = 0x4f
 	NullPort      = 0x50
+	EnterPort     = 0x51
 )
 
 // Segment selectors in every vCPU's GDT. The order (kernel code, kernel
@@ -111,8 +114,8 @@ type CPUSetup struct {
 	// ring 3 only through it.
 	IretAddr uint64
 	// TrapAddr, PrimerAddr, NullTrapAddr and the ports: see their constants.
-	TrapAddr, PrimerAddr, NullTrapAddr uint64
-	HypercallPort, FaultPort, NullPort uint16
+	TrapAddr, PrimerAddr, NullTrapAddr            uint64
+	HypercallPort, FaultPort, NullPort, EnterPort uint16
 }
 
 // vcpuArea returns the address of vCPU id's GDT/TSS page.
@@ -132,7 +135,7 @@ func cpuSetup(id int, cr3 uint64) CPUSetup {
 		KernelStackTop: area + vcpuAreaSize,
 		IretAddr:       ring0TextAddr + iretOffset,
 		TrapAddr:       TrapAddr, PrimerAddr: PrimerAddr, NullTrapAddr: NullTrapAddr,
-		HypercallPort: HypercallPort, FaultPort: FaultPort, NullPort: NullPort,
+		HypercallPort: HypercallPort, FaultPort: FaultPort, NullPort: NullPort, EnterPort: EnterPort,
 	}
 }
 
@@ -146,6 +149,7 @@ var (
 	}
 	// At PrimerAddr.
 	primerCode = []byte{
+		0xe6, EnterPort, // out %al, $EnterPort
 		0x8a, 0x04, 0x25, 0x00, 0x10, 0x10, 0x00, // mov 0x101000 (ring-0 text), %al
 		0x0f, 0x0b, // ud2
 	}

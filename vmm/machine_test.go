@@ -1,0 +1,315 @@
+package vmm_test
+
+import (
+	"bytes"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"nestvm/internal/backendtest"
+	"nestvm/vmm"
+)
+
+// Hand-assembled test code (GNU as, Intel syntax, shown beside the bytes),
+// loaded as one r-x page at 0x400000 with one rw- data page at 0x401000.
+// Each snippet has its own entry point.
+var snippets = []struct {
+	name string
+	code []byte
+}{
+	{"info_exit", []byte{ // exit(handle_info(console).r0)
+		0xbf, 0x03, 0x00, 0x00, 0x00, // mov edi, 3 (console)
+		0xbe, 0x01, 0x00, 0x00, 0x00, // mov esi, 1 (handle_info)
+		0xb8, 0x00, 0x00, 0x10, 0x00, // mov eax, 0x100000
+		0xff, 0xd0, // call rax
+		0x48, 0x89, 0xc2, // mov rdx, rax
+		0xbf, 0x02, 0x00, 0x00, 0x00, // mov edi, 2 (self thread)
+		0xbe, 0x05, 0x00, 0x00, 0x00, // mov esi, 5 (thread_exit)
+		0xb8, 0x00, 0x00, 0x10, 0x00, // mov eax, 0x100000
+		0xff, 0xd0, // call rax
+		0x0f, 0x0b, // ud2
+	}},
+	{"three_pf", []byte{ // three reads of the ring-0 page, then exit(7)
+		0x8a, 0x04, 0x25, 0x00, 0x10, 0x10, 0x00, // mov al, [0x101000]
+		0x8a, 0x04, 0x25, 0x00, 0x10, 0x10, 0x00, // mov al, [0x101000]
+		0x8a, 0x04, 0x25, 0x00, 0x10, 0x10, 0x00, // mov al, [0x101000]
+		0xbf, 0x02, 0x00, 0x00, 0x00, // mov edi, 2
+		0xbe, 0x05, 0x00, 0x00, 0x00, // mov esi, 5
+		0xba, 0x07, 0x00, 0x00, 0x00, // mov edx, 7
+		0xb8, 0x00, 0x00, 0x10, 0x00, // mov eax, 0x100000
+		0xff, 0xd0, // call rax
+		0x0f, 0x0b, // ud2
+	}},
+	{"fpu", []byte{ // xmm0 = pattern; fault; exit(low byte of xmm1)
+		0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, // movabs rax, 0x1122334455667788
+		0x66, 0x48, 0x0f, 0x6e, 0xc0, // movq xmm0, rax
+		0x8a, 0x04, 0x25, 0x00, 0x10, 0x10, 0x00, // mov al, [0x101000]
+		0x66, 0x48, 0x0f, 0x7e, 0xca, // movq rdx, xmm1
+		0x81, 0xe2, 0xff, 0x00, 0x00, 0x00, // and edx, 0xff
+		0xbf, 0x02, 0x00, 0x00, 0x00, // mov edi, 2
+		0xbe, 0x05, 0x00, 0x00, 0x00, // mov esi, 5
+		0xb8, 0x00, 0x00, 0x10, 0x00, // mov eax, 0x100000
+		0xff, 0xd0, // call rax
+		0x0f, 0x0b, // ud2
+	}},
+	{"spin", []byte{0xeb, 0xfe}}, // jmp .
+	{"nulltrap", []byte{ // the raw trap, then exit(3)
+		0xb8, 0x20, 0x00, 0x10, 0x00, // mov eax, 0x100020
+		0xff, 0xd0, // call rax
+		0xbf, 0x02, 0x00, 0x00, 0x00, // mov edi, 2
+		0xbe, 0x05, 0x00, 0x00, 0x00, // mov esi, 5
+		0xba, 0x03, 0x00, 0x00, 0x00, // mov edx, 3
+		0xb8, 0x00, 0x00, 0x10, 0x00, // mov eax, 0x100000
+		0xff, 0xd0, // call rax
+		0x0f, 0x0b, // ud2
+	}},
+	{"null_read", []byte{0x8a, 0x04, 0x25, 0x00, 0x00, 0x00, 0x00}}, // mov al, [0]
+	{"ud2", []byte{0x0f, 0x0b}},
+	{"div0", []byte{0x31, 0xc9, 0xf7, 0xf1}},                                  // xor ecx, ecx; div ecx
+	{"illegal_out", []byte{0xe6, 0x80}},                                       // out 0x80, al
+	{"in_insn", []byte{0xe4, 0x60}},                                           // in al, 0x60
+	{"int80", []byte{0xcd, 0x80}},                                             // int 0x80
+	{"int3", []byte{0xcc}},                                                    // int3
+	{"hlt", []byte{0xf4}},                                                     // hlt
+	{"wtext", []byte{0xc6, 0x05, 0xf9, 0xff, 0xff, 0xff, 0x01}},               // mov byte ptr [rip-7], 1 (itself)
+	{"jmpdata", []byte{0x48, 0xc7, 0xc0, 0x00, 0x10, 0x40, 0x00, 0xff, 0xe0}}, // mov rax, 0x401000; jmp rax
+	{"syscall", []byte{0x0f, 0x05}},
+	{"push_guard", []byte{0x48, 0xc7, 0xc4, 0x00, 0x30, 0x40, 0x00, 0x50}},  // mov rsp, 0x403000; push rax
+	{"write_ring0", []byte{0xc6, 0x04, 0x25, 0x00, 0x10, 0x10, 0x00, 0x01}}, // mov byte ptr [0x101000], 1
+}
+
+const (
+	textAddr = 0x400000
+	dataAddr = 0x401000
+)
+
+// snippetImage returns an image whose text holds every snippet (each at a
+// 64-byte slot) and whose entry is the named one.
+func snippetImage(t *testing.T, entry string) (*vmm.Image, map[string]uint64) {
+	t.Helper()
+	text := bytes.Repeat([]byte{0xcc}, 4096)
+	addrs := map[string]uint64{}
+	for i, s := range snippets {
+		if len(s.code) > 64 {
+			t.Fatalf("snippet %s too long", s.name)
+		}
+		copy(text[i*64:], s.code)
+		addrs[s.name] = textAddr + uint64(i*64)
+	}
+	e, ok := addrs[entry]
+	if !ok {
+		t.Fatalf("no snippet %s", entry)
+	}
+	return &vmm.Image{
+		Entry: e,
+		Segments: []vmm.Segment{
+			{Addr: textAddr, MemSize: 4096, Data: text, Perm: vmm.PermRead | vmm.PermExec},
+			{Addr: dataAddr, MemSize: 4096, Perm: vmm.PermRead | vmm.PermWrite},
+		},
+	}, addrs
+}
+
+// launch runs the snippet entry on b and returns its space.
+func launch(t *testing.T, b vmm.Backend, entry string, console *bytes.Buffer) (*vmm.Space, map[string]uint64) {
+	t.Helper()
+	img, addrs := snippetImage(t, entry)
+	if console == nil {
+		console = &bytes.Buffer{}
+	}
+	q := vmm.DefaultQuota
+	q.Memory = 16 << 20
+	s, err := vmm.NewMonitor(b, nil).Launch(vmm.Program{Name: entry, Image: img, Args: []string{entry}, Quota: q}, vmm.Env{Console: console})
+	if err != nil {
+		t.Fatalf("launch %s: %v", entry, err)
+	}
+	return s, addrs
+}
+
+func wait(t *testing.T, s *vmm.Space) vmm.Result {
+	t.Helper()
+	select {
+	case <-s.Done():
+		return s.Wait()
+	case <-time.After(20 * time.Second):
+		s.Kill("test timeout")
+		t.Fatalf("guest did not finish in 20s")
+		return vmm.Result{}
+	}
+}
+
+func TestHypercallRoundTrip(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		s, _ := launch(t, b, "info_exit", nil)
+		r := wait(t, s)
+		// handle_info on the console returns ObjPort (4) in R0, which the
+		// snippet passes to thread_exit.
+		if !r.Exited || r.Status != 4 {
+			t.Fatalf("result %s, want exit status 4", r)
+		}
+	})
+}
+
+func TestNullTrap(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		s, _ := launch(t, b, "nulltrap", nil)
+		if r := wait(t, s); !r.Exited || r.Status != 3 {
+			t.Fatalf("result %s, want exit status 3", r)
+		}
+	})
+}
+
+func TestFaults(t *testing.T) {
+	for _, tc := range []struct {
+		entry  string
+		vector vmm.Vector
+		addr   func(a map[string]uint64) uint64 // page faults only
+		access vmm.Access
+		prot   bool // page present: a protection fault
+	}{
+		{entry: "null_read", vector: vmm.VecPage, addr: func(map[string]uint64) uint64 { return 0 }, access: vmm.AccessRead},
+		{entry: "write_ring0", vector: vmm.VecPage, addr: func(map[string]uint64) uint64 { return 0x101000 }, access: vmm.AccessWrite, prot: true},
+		{entry: "wtext", vector: vmm.VecPage, addr: func(a map[string]uint64) uint64 { return a["wtext"] }, access: vmm.AccessWrite, prot: true},
+		{entry: "jmpdata", vector: vmm.VecPage, addr: func(map[string]uint64) uint64 { return dataAddr }, access: vmm.AccessExec, prot: true},
+		{entry: "push_guard", vector: vmm.VecPage, addr: func(map[string]uint64) uint64 { return 0x402ff8 }, access: vmm.AccessWrite},
+		{entry: "ud2", vector: vmm.VecInvalidOp},
+		{entry: "syscall", vector: vmm.VecInvalidOp},
+		{entry: "div0", vector: vmm.VecDivide},
+		{entry: "int3", vector: vmm.VecBreakpoint},
+		{entry: "hlt", vector: vmm.VecGP},
+		{entry: "int80", vector: vmm.VecGP},
+		{entry: "illegal_out", vector: vmm.VecGP},
+		{entry: "in_insn", vector: vmm.VecGP},
+	} {
+		t.Run(tc.entry, func(t *testing.T) {
+			backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+				s, addrs := launch(t, b, tc.entry, nil)
+				r := wait(t, s)
+				if r.Fault == nil {
+					t.Fatalf("result %s, want a fault", r)
+				}
+				f := r.Fault.Fault
+				if f.Vector != tc.vector {
+					t.Fatalf("fault %s, want vector %d (%s)", f, tc.vector, tc.vector)
+				}
+				wantRIP := addrs[tc.entry]
+				switch tc.entry {
+				case "div0":
+					wantRIP += 2 // after xor ecx, ecx
+				case "jmpdata":
+					wantRIP = dataAddr // the fetch faults at the target
+				case "push_guard":
+					wantRIP += 7
+				case "int3":
+					wantRIP++ // a trap: RIP is past the instruction
+				}
+				if f.RIP != wantRIP {
+					t.Errorf("fault at rip %#x, want %#x (%s)", f.RIP, wantRIP, f)
+				}
+				if tc.vector != vmm.VecPage {
+					return
+				}
+				if want := tc.addr(addrs); f.Addr != want {
+					t.Errorf("fault address %#x, want %#x (%s)", f.Addr, want, f)
+				}
+				if f.Access() != tc.access {
+					t.Errorf("access %s, want %s (%s)", f.Access(), tc.access, f)
+				}
+				if got := f.ErrorCode&vmm.PFPresent != 0; got != tc.prot {
+					t.Errorf("protection=%v, want %v (%s)", got, tc.prot, f)
+				}
+				if f.ErrorCode&vmm.PFUser == 0 {
+					t.Errorf("user bit clear in %#x", f.ErrorCode)
+				}
+			})
+		})
+	}
+}
+
+// TestFaultsInARow resumes a thread after each of three page faults: each
+// must arrive as a page fault (the emulator would otherwise report the
+// second as a double fault), and the thread must still be in ring 3 after
+// them (its hypercall works).
+func TestFaultsInARow(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		img, _ := snippetImage(t, "three_pf")
+		mon := vmm.NewMonitor(b, nil)
+		var seen []vmm.Vector
+		space, err := launchWithHandler(mon, img, func(ctx *vmm.FaultContext) bool {
+			seen = append(seen, ctx.Fault.Vector)
+			regs, err := ctx.Regs()
+			if err != nil {
+				t.Errorf("regs: %v", err)
+				return false
+			}
+			regs.RIP += 7 // skip the load
+			return ctx.SetRegs(regs) == nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := wait(t, space)
+		if !r.Exited || r.Status != 7 {
+			t.Fatalf("result %s, want exit status 7", r)
+		}
+		if len(seen) != 3 {
+			t.Fatalf("saw %d faults, want 3: %v", len(seen), seen)
+		}
+		for i, v := range seen {
+			if v != vmm.VecPage {
+				t.Errorf("fault %d arrived as %s, want a page fault", i+1, v)
+			}
+		}
+	})
+}
+
+// TestFaultFPUState reads and changes SSE state at a fault.
+func TestFaultFPUState(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		img, _ := snippetImage(t, "fpu")
+		mon := vmm.NewMonitor(b, nil)
+		var xmm0 []byte
+		space, err := launchWithHandler(mon, img, func(ctx *vmm.FaultContext) bool {
+			fpu, err := ctx.FPU()
+			if err != nil {
+				t.Errorf("fpu: %v", err)
+				return false
+			}
+			xmm0 = append([]byte(nil), fpu[vmm.FXXMM0:vmm.FXXMM0+8]...)
+			fpu[vmm.FXXMM0+16] = 0x5a // xmm1's low byte
+			regs, _ := ctx.Regs()
+			regs.RIP += 7
+			return ctx.SetFPU(fpu) == nil && ctx.SetRegs(regs) == nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := wait(t, space)
+		if want := []byte{0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11}; !bytes.Equal(xmm0, want) {
+			t.Errorf("xmm0 at the fault = % x, want % x", xmm0, want)
+		}
+		if !r.Exited || r.Status != 0x5a {
+			t.Fatalf("result %s, want exit status 0x5a (xmm1 set at the fault)", r)
+		}
+	})
+}
+
+func launchWithHandler(mon *vmm.Monitor, img *vmm.Image, h vmm.FaultHandler) (*vmm.Space, error) {
+	q := vmm.DefaultQuota
+	q.Memory = 16 << 20
+	return mon.LaunchWith(vmm.Program{Name: "test", Image: img, Quota: q}, vmm.Env{Console: &bytes.Buffer{}},
+		func(s *vmm.Space) { s.SetFaultHandler(h) })
+}
+
+// TestKillSpinning stops a guest that never traps, from another goroutine.
+func TestKillSpinning(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		s, _ := launch(t, b, "spin", nil)
+		var killed atomic.Bool
+		time.AfterFunc(50*time.Millisecond, func() { killed.Store(true); s.Kill("test says stop") })
+		r := wait(t, s)
+		if !killed.Load() || !strings.Contains(r.Killed, "test says stop") {
+			t.Fatalf("result %s, want killed by the test", r)
+		}
+	})
+}

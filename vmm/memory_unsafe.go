@@ -1,0 +1,75 @@
+package vmm
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Memory is a memory object: pages of a memfd, mapped shared into the
+// monitor. Mapping it into spaces makes the same pages appear there, so the
+// monitor reads and writes guest memory without copies, and two spaces
+// mapping one Memory share it. Pages are allocated by the host kernel on
+// first touch, so a large, mostly untouched Memory costs little.
+type Memory struct {
+	name string
+	fd   int
+	data []byte
+	refs atomic.Int32
+}
+
+// NewMemory creates a zero-filled memory object of size bytes (a multiple
+// of the page size). It starts with one reference.
+func NewMemory(name string, size uint64) (*Memory, error) {
+	if size == 0 || size%pageSize != 0 {
+		return nil, fmt.Errorf("new memory %q: size %#x is not a positive multiple of the page size", name, size)
+	}
+	fd, err := unix.MemfdCreate("nestvm:"+name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("new memory %q: memfd_create: %w", name, err)
+	}
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("new memory %q: size %#x: %w", name, size, err)
+	}
+	data, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_NORESERVE)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("new memory %q: mmap %#x bytes: %w", name, size, err)
+	}
+	m := &Memory{name: name, fd: fd, data: data}
+	m.refs.Store(1)
+	return m, nil
+}
+
+// Bytes returns the monitor's view of the memory.
+func (m *Memory) Bytes() []byte { return m.data }
+
+// Size returns the size in bytes.
+func (m *Memory) Size() uint64 { return uint64(len(m.data)) }
+
+// Name returns the name given at creation, for diagnostics.
+func (m *Memory) Name() string { return m.name }
+
+// Ref takes another reference.
+func (m *Memory) Ref() *Memory {
+	m.refs.Add(1)
+	return m
+}
+
+// Unref drops a reference; the last one unmaps and closes the memfd.
+func (m *Memory) Unref() error {
+	if m.refs.Add(-1) != 0 {
+		return nil
+	}
+	err := unix.Munmap(m.data)
+	m.data = nil
+	if cerr := unix.Close(m.fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("free memory %q: %w", m.name, err)
+	}
+	return nil
+}

@@ -1,0 +1,27 @@
+package vmm
+
+import (
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Monitor is one instance of the object kernel running on one backend. It
+// is the root of every space it creates.
+type Monitor struct {
+	backend   Backend
+	log       hclog.Logger
+	nextSpace atomic.Uint64
+}
+
+// NewMonitor returns a monitor that runs guests on b and logs to log (nil
+// means no logging).
+func NewMonitor(b Backend, log hclog.Logger) *Monitor {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Monitor{backend: b, log: log}
+}
+
+// Backend returns the backend the monitor runs guests on.
+func (m *Monitor) Backend() Backend { return m.backend }

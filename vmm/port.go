@@ -1,0 +1,75 @@
+package vmm
+
+import (
+	"nestvm/abi"
+)
+
+// Server answers the operations invoked on a port. A host server is Go code
+// in the monitor; its Serve runs inline on the calling thread's goroutine,
+// so an interposed call costs one trap plus function calls.
+type Server interface {
+	// Serve performs inv and sets its result with Return or Fail. inv and
+	// the buffers it holds are valid only until Serve returns.
+	Serve(inv *Invocation)
+}
+
+// ServerFunc adapts a function to Server.
+type ServerFunc func(inv *Invocation)
+
+// Serve implements Server.
+func (f ServerFunc) Serve(inv *Invocation) { f(inv) }
+
+// Port is an IPC endpoint. Under the uniform interposition rule, every
+// operation invoked on a handle naming a port (except handle operations) is
+// delivered to the port's server as an Invocation, and the server's answer
+// is the operation's result. That is how the console and clock are
+// provided, and how any server can stand in for any object.
+type Port struct {
+	name   string
+	server Server
+}
+
+// NewHostPort returns a port served by s, inline in the monitor.
+func NewHostPort(name string, s Server) *Port { return &Port{name: name, server: s} }
+
+// ObjectType implements Object.
+func (p *Port) ObjectType() abi.ObjectType { return abi.ObjPort }
+
+// Name returns the port's name, for diagnostics.
+func (p *Port) Name() string { return p.name }
+
+// Invocation is one operation delivered to a server.
+type Invocation struct {
+	// Thread is the calling thread.
+	Thread *Thread
+	// Op is the operation and Info its description.
+	Op   abi.Op
+	Info *abi.OpInfo
+	// Badge is the badge of the handle the caller invoked.
+	Badge uint64
+	// Slots are the raw argument slots.
+	Slots [abi.MaxArgSlots]uint64
+
+	bufs   []GuestBuffer
+	r0, r1 uint64
+	err    abi.Error
+}
+
+// GuestBuffer is a checked view of a guest buffer argument, valid during
+// the call.
+type GuestBuffer = userBuffer
+
+// Buffer returns the i-th buffer argument (ArgIn or ArgOut, counted in
+// argument order among buffers only).
+func (inv *Invocation) Buffer(i int) GuestBuffer {
+	if i < 0 || i >= len(inv.bufs) {
+		return GuestBuffer{}
+	}
+	return inv.bufs[i]
+}
+
+// Return completes the operation with results r0 and r1.
+func (inv *Invocation) Return(r0, r1 uint64) { inv.r0, inv.r1, inv.err = r0, r1, abi.OK }
+
+// Fail completes the operation with error e.
+func (inv *Invocation) Fail(e abi.Error) { inv.err = e }

@@ -1,0 +1,289 @@
+package vmm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sort"
+
+	"nestvm/abi"
+)
+
+// Program is a program to start in a new space.
+type Program struct {
+	// Name names the program in logs and reports (usually its path).
+	Name string
+	// Image is the parsed executable.
+	Image *Image
+	// Args are its arguments; Args[0] is conventionally its name.
+	Args []string
+	// StackSize is the size of the initial thread's stack (DefaultStack
+	// when 0).
+	StackSize uint64
+	// Quota bounds the space; Quota.Memory covers the program's segments,
+	// its stack and its heap, which gets whatever the others leave.
+	Quota Quota
+}
+
+// Env is what the root gives a program: the services behind its handles.
+type Env struct {
+	// Console receives what the program writes to its console.
+	Console io.Writer
+}
+
+// Limits on a program's arguments, checked before anything runs.
+const (
+	DefaultStack = 1 << 20
+	MaxArgs      = 4096
+	MaxArgBytes  = 256 << 10
+)
+
+// Root handle numbers: the handles a program started by Launch finds in
+// its table, in this order. StartInfo names them too, so programs need not
+// rely on the numbers.
+const (
+	RootHandleSpace = iota + 1
+	RootHandleThread
+	RootHandleConsole
+	RootHandleClock
+)
+
+// Launch creates a space, loads p into it with the root services of env,
+// and starts its first thread. The returned space runs until it ends;
+// Wait reports how.
+func (m *Monitor) Launch(p Program, env Env) (*Space, error) {
+	return m.LaunchWith(p, env, nil)
+}
+
+// LaunchWith is Launch with a hook that runs after the program is loaded
+// and before its first thread starts, to configure the space (a fault
+// handler, extra handles).
+func (m *Monitor) LaunchWith(p Program, env Env, setup func(*Space)) (*Space, error) {
+	if p.Quota.Memory == 0 {
+		p.Quota = DefaultQuota
+	}
+	if p.StackSize == 0 {
+		p.StackSize = DefaultStack
+	}
+	if err := checkArgs(p.Args); err != nil {
+		return nil, fmt.Errorf("launch %s: %w", p.Name, err)
+	}
+	s, err := m.NewSpace(p.Name, p.Quota)
+	if err != nil {
+		return nil, fmt.Errorf("launch %s: %w", p.Name, err)
+	}
+	t, err := s.load(p, env)
+	if err != nil {
+		s.Kill("launch failed")
+		s.Wait()
+		return nil, fmt.Errorf("launch %s: %w", p.Name, err)
+	}
+	if setup != nil {
+		setup(s)
+	}
+	t.Start()
+	return s, nil
+}
+
+func checkArgs(args []string) error {
+	if len(args) > MaxArgs {
+		return fmt.Errorf("%d arguments, more than the limit of %d", len(args), MaxArgs)
+	}
+	n := 0
+	for _, a := range args {
+		n += len(a) + 1
+	}
+	if n > MaxArgBytes {
+		return fmt.Errorf("arguments take %d bytes, more than the limit of %d", n, MaxArgBytes)
+	}
+	return nil
+}
+
+// load maps the program's segments, stack and heap, writes its start
+// information, installs its root handles and returns its first thread.
+func (s *Space) load(p Program, env Env) (*Thread, error) {
+	segEnd, err := s.loadSegments(p.Image)
+	if err != nil {
+		return nil, err
+	}
+	stackBase := uint64(abi.UserTop) - p.StackSize
+	stack, err := s.newMapped("stack", stackBase, p.StackSize, PermRead|PermWrite)
+	if err != nil {
+		return nil, err
+	}
+	defer stack.Unref()
+
+	// The heap starts one guard page past the last segment and gets the
+	// memory the quota has left.
+	heapBase := segEnd + pageSize
+	s.mu.Lock()
+	left := s.quota.Memory - s.memUsed
+	s.mu.Unlock()
+	heapSize := pageDown(min(left, stackBase-pageSize-heapBase))
+	if heapSize > 0 {
+		heap, err := s.newMapped("heap", heapBase, heapSize, PermRead|PermWrite)
+		if err != nil {
+			return nil, err
+		}
+		heap.Unref()
+	}
+
+	console := NewHostPort("console", ConsoleServer(env.Console))
+	clock := NewHostPort("clock", ClockServer())
+	t, err := s.NewThread(Regs{})
+	if err != nil {
+		return nil, err
+	}
+	handles := []struct {
+		obj    Object
+		rights abi.Rights
+	}{
+		{s, abi.RightsAll},
+		{t, abi.RightsAll},
+		{console, abi.RightWrite | abi.RightGrant | abi.RightDerive},
+		{clock, abi.RightRead | abi.RightGrant | abi.RightDerive},
+	}
+	for i, h := range handles {
+		n, err := s.InsertHandle(h.obj, h.rights, 0)
+		if err != nil {
+			return nil, err
+		}
+		if n != uint64(RootHandleSpace+i) {
+			return nil, fmt.Errorf("root handle %d got number %d", RootHandleSpace+i, n)
+		}
+	}
+
+	info := abi.StartInfo{
+		Magic: abi.StartMagic, Size: uint64(binary.Size(abi.StartInfo{})), ABIVersion: abi.Version,
+		Space: RootHandleSpace, Thread: RootHandleThread, Console: RootHandleConsole, Clock: RootHandleClock,
+		HeapBase: heapBase, HeapSize: heapSize, StackBase: stackBase, StackSize: p.StackSize,
+	}
+	if heapSize == 0 {
+		info.HeapBase = 0
+	}
+	rsp, infoAddr, err := buildStack(stack.Bytes(), stackBase, p.Args, &info, p.Image.Entry)
+	if err != nil {
+		return nil, err
+	}
+	t.regs = Regs{RIP: p.Image.Entry, RSP: rsp, RDI: infoAddr}
+	return t, nil
+}
+
+// newMapped creates a memory object of size bytes and maps it at addr. The
+// caller owns one reference.
+func (s *Space) newMapped(what string, addr, size uint64, perm Perm) (*Memory, error) {
+	mem, err := NewMemory(fmt.Sprintf("space%d-%s", s.id, what), size)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Map(addr, mem, 0, size, perm); err != nil {
+		mem.Unref()
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return mem, nil
+}
+
+// loadSegments copies the image's segments into fresh memory and maps
+// them. Segments may share a page (ld packs them): such a page gets the
+// union of their permissions. It returns the end of the highest segment,
+// page-rounded.
+func (s *Space) loadSegments(img *Image) (uint64, error) {
+	// Runs of pages with one permission, from a sweep over segment edges.
+	var points []uint64
+	for _, seg := range img.Segments {
+		end, _ := pageUp(seg.Addr + seg.MemSize)
+		points = append(points, pageDown(seg.Addr), end)
+	}
+	sort.Slice(points, func(i, j int) bool { return points[i] < points[j] })
+	var hi uint64
+	for _, seg := range img.Segments {
+		end, _ := pageUp(seg.Addr + seg.MemSize)
+		hi = max(hi, end)
+	}
+	lo := points[0]
+	mem, err := NewMemory(fmt.Sprintf("space%d-image", s.id), hi-lo)
+	if err != nil {
+		return 0, err
+	}
+	defer mem.Unref()
+	for _, seg := range img.Segments {
+		copy(mem.Bytes()[seg.Addr-lo:], seg.Data)
+	}
+	for i := 0; i+1 < len(points); i++ {
+		a, b := points[i], points[i+1]
+		if a == b {
+			continue
+		}
+		var perm Perm
+		for _, seg := range img.Segments {
+			end, _ := pageUp(seg.Addr + seg.MemSize)
+			if pageDown(seg.Addr) < b && a < end {
+				perm |= seg.Perm
+			}
+		}
+		if perm == 0 {
+			continue // a gap between segments
+		}
+		if err := s.Map(a, mem, a-lo, b-a, perm); err != nil {
+			return 0, fmt.Errorf("segment at %#x: %w", a, err)
+		}
+	}
+	return hi, nil
+}
+
+// buildStack writes the initial stack at the top of stack (which is mapped
+// at base), as a Linux program expects it (argc, argv, a null envp, auxv),
+// plus the StartInfo record and the argument strings above it. It returns
+// the initial RSP and the address of the StartInfo.
+func buildStack(stack []byte, base uint64, args []string, info *abi.StartInfo, entry uint64) (rsp, infoAddr uint64, err error) {
+	top := base + uint64(len(stack))
+	at := func(addr uint64) []byte { return stack[addr-base:] }
+	sp := top
+	argv := make([]uint64, len(args))
+	for i := len(args) - 1; i >= 0; i-- {
+		sp -= uint64(len(args[i]) + 1)
+		copy(at(sp), args[i])
+		at(sp)[len(args[i])] = 0
+		argv[i] = sp
+	}
+	sp &^= 15
+	infoSize := uint64(binary.Size(info))
+	sp -= (infoSize + 15) &^ 15
+	infoAddr = sp
+
+	aux := [][2]uint64{
+		{abi.AuxPageSz, pageSize},
+		{abi.AuxEntry, entry},
+		{abi.AuxStartInfo, infoAddr},
+		{abi.AuxNull, 0},
+	}
+	words := 1 + len(argv) + 1 + 1 + 2*len(aux) // argc, argv, NULL, envp NULL, auxv
+	sp -= uint64(8 * words)
+	sp &^= 15 // the ABI wants RSP 16-byte aligned at entry
+	if sp < base+pageSize {
+		return 0, 0, fmt.Errorf("arguments do not fit in the %d-byte stack", len(stack))
+	}
+	w := sp
+	put := func(v uint64) {
+		binary.LittleEndian.PutUint64(at(w), v)
+		w += 8
+	}
+	put(uint64(len(args)))
+	for _, a := range argv {
+		put(a)
+	}
+	put(0)
+	put(0)
+	for _, kv := range aux {
+		put(kv[0])
+		put(kv[1])
+	}
+	info.Argc = uint64(len(args))
+	info.Argv = sp + 8
+	rec, err := binary.Append(nil, binary.LittleEndian, info)
+	if err != nil {
+		return 0, 0, fmt.Errorf("start info: %w", err)
+	}
+	copy(at(infoAddr), rec)
+	return sp, infoAddr, nil
+}

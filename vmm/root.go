@@ -1,0 +1,49 @@
+package vmm
+
+import (
+	"io"
+	"time"
+
+	"nestvm/abi"
+)
+
+// The root services: servers the monitor itself provides to the programs
+// it starts (the console and the clock). They are ordinary host servers on
+// ports, so a layer can stand in for any of them.
+
+// ConsoleServer writes what programs send to the console to w.
+func ConsoleServer(w io.Writer) Server {
+	return ServerFunc(func(inv *Invocation) {
+		if inv.Op != abi.OpConsoleWrite {
+			inv.Fail(abi.ErrInvalidOp)
+			return
+		}
+		b := inv.Buffer(0)
+		n, err := w.Write(b.Bytes())
+		if err != nil && n == 0 {
+			inv.Fail(abi.ErrIO)
+			return
+		}
+		inv.Return(uint64(n), 0)
+	})
+}
+
+// ClockServer reads the host's clocks. Monotonic time counts from the
+// server's creation.
+func ClockServer() Server {
+	start := time.Now()
+	return ServerFunc(func(inv *Invocation) {
+		if inv.Op != abi.OpClockRead {
+			inv.Fail(abi.ErrInvalidOp)
+			return
+		}
+		switch inv.Slots[0] {
+		case abi.ClockMonotonic:
+			inv.Return(uint64(time.Since(start).Nanoseconds()), 0)
+		case abi.ClockRealtime:
+			inv.Return(uint64(time.Now().UnixNano()), 0)
+		default:
+			inv.Fail(abi.ErrInvalidArg)
+		}
+	})
+}

@@ -1,0 +1,60 @@
+package vmm
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// window is a host address range standing for a space's guest-physical
+// addresses [0, size): guest address a is host address base+a. It starts
+// inaccessible (reserved, no memory committed); mapping a memory object
+// into the space maps its memfd pages at the guest address inside the
+// window. The machine maps the user part of the window once, so the guest
+// sees whatever the window holds.
+type window struct {
+	base unsafe.Pointer
+	mem  []byte
+}
+
+func newWindow(size uint64) (*window, error) {
+	p, err := unix.MmapPtr(-1, 0, nil, uintptr(size), unix.PROT_NONE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil, fmt.Errorf("reserve %#x bytes of address space: %w", size, err)
+	}
+	return &window{base: p, mem: unsafe.Slice((*byte)(p), size)}, nil
+}
+
+// bytes returns the window's view of guest addresses [addr, addr+n).
+func (w *window) bytes(addr, n uint64) []byte { return w.mem[addr : addr+n : addr+n] }
+
+// mapMemory maps size bytes of m, from offset off, at guest address addr.
+func (w *window) mapMemory(addr uint64, m *Memory, off, size uint64) error {
+	_, err := unix.MmapPtr(m.fd, int64(off), unsafe.Add(w.base, addr), uintptr(size),
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED)
+	if err != nil {
+		return fmt.Errorf("map %s into the window at %#x: %w", m.name, addr, err)
+	}
+	return nil
+}
+
+// unmap returns [addr, addr+size) to the reserved, inaccessible state.
+func (w *window) unmap(addr, size uint64) error {
+	_, err := unix.MmapPtr(-1, 0, unsafe.Add(w.base, addr), uintptr(size), unix.PROT_NONE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE|unix.MAP_FIXED)
+	if err != nil {
+		return fmt.Errorf("unmap window %#x+%#x: %w", addr, size, err)
+	}
+	return nil
+}
+
+func (w *window) close() error {
+	if w.base == nil {
+		return nil
+	}
+	err := unix.MunmapPtr(w.base, uintptr(len(w.mem)))
+	w.base, w.mem = nil, nil
+	return err
+}
