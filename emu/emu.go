@@ -1,0 +1,800 @@
+//go:build cgo && linux && amd64
+
+package emu
+
+/*
+#cgo LDFLAGS: -lunicorn
+#include <stdlib.h>
+#include "hooks.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime/cgo"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/vmm"
+)
+
+func init() { vmm.Register(backend{}) }
+
+type backend struct{}
+
+// Name implements vmm.Backend.
+func (backend) Name() string { return "emu" }
+
+// Available implements vmm.Backend. The library is linked in, so only its
+// version can be wrong.
+func (backend) Available() error {
+	var major, minor C.uint
+	C.uc_version(&major, &minor)
+	if major != 2 {
+		return fmt.Errorf("libunicorn %d.%d is linked in; nestvm needs Unicorn 2", major, minor)
+	}
+	return nil
+}
+
+// NewMachine implements vmm.Backend.
+func (backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
+	log := cfg.Log
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &machine{log: log, maps: map[uint64]*mapping{}, cpus: map[*vcpu]struct{}{}}, nil
+}
+
+// UcError is an error code returned by the Unicorn library.
+type UcError C.uc_err
+
+func (e UcError) Error() string { return "unicorn: " + C.GoString(C.uc_strerror(C.uc_err(e))) }
+
+func ucErr(e C.uc_err) error {
+	if e == C.UC_ERR_OK {
+		return nil
+	}
+	return UcError(e)
+}
+
+type mapping struct {
+	gpa  uint64
+	mem  []byte
+	perm vmm.Perm
+}
+
+// machine is one guest-physical memory map. Unicorn keeps a memory map per
+// engine and there is one engine per vCPU, so the machine holds the map and
+// each engine copies it when created. The map itself never changes after
+// that (vmm.Machine's contract); only exec permission does, and each
+// engine catches up on it at its next run, or when a fetch is refused.
+type machine struct {
+	log     hclog.Logger
+	mu      sync.Mutex
+	maps    map[uint64]*mapping
+	started bool // a vCPU exists: the map is fixed
+	exec    spans
+	execGen uint64
+	cpus    map[*vcpu]struct{}
+}
+
+// NoPageTableNX implements vmm.NoPageTableNX: Unicorn 2.0.1 treats PTE bit
+// 63 as reserved whatever EFER.NXE says.
+func (m *machine) NoPageTableNX() {}
+
+// MapMemory implements vmm.Machine.
+func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
+	size := uint64(len(mem))
+	if gpa%pageSize != 0 || size%pageSize != 0 || size == 0 || gpa+size < gpa || gpa+size > gapTop {
+		return fmt.Errorf("map %#x+%#x: not page-aligned or out of range", gpa, size)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.started {
+		return fmt.Errorf("map %#x+%#x: the memory map is fixed once vCPUs exist", gpa, size)
+	}
+	for _, o := range m.maps {
+		if gpa < o.gpa+uint64(len(o.mem)) && o.gpa < gpa+size {
+			return fmt.Errorf("map %#x+%#x: overlaps mapping at %#x", gpa, size, o.gpa)
+		}
+	}
+	m.maps[gpa] = &mapping{gpa: gpa, mem: mem, perm: perm}
+	m.exec.set(gpa, gpa+size, perm&vmm.PermExec != 0)
+	m.execGen++
+	return nil
+}
+
+// UnmapMemory implements vmm.Machine.
+func (m *machine) UnmapMemory(gpa uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.maps[gpa]
+	if !ok {
+		return fmt.Errorf("unmap %#x: no mapping starts there", gpa)
+	}
+	if len(m.cpus) > 0 {
+		return fmt.Errorf("unmap %#x: vCPUs still exist", gpa)
+	}
+	m.exec.set(gpa, gpa+uint64(len(o.mem)), false)
+	delete(m.maps, gpa)
+	return nil
+}
+
+// ProtectMemory implements vmm.Machine: it records where code may run.
+func (m *machine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inside := false
+	for _, o := range m.maps {
+		if gpa >= o.gpa && gpa+size >= gpa && gpa+size <= o.gpa+uint64(len(o.mem)) {
+			inside = true
+			break
+		}
+	}
+	if !inside || gpa%pageSize != 0 || size%pageSize != 0 {
+		return fmt.Errorf("protect %#x+%#x: not a page-aligned range inside one mapping", gpa, size)
+	}
+	m.exec.set(gpa, gpa+size, perm&vmm.PermExec != 0)
+	m.execGen++
+	return nil
+}
+
+// Close implements vmm.Machine.
+func (m *machine) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.cpus) > 0 {
+		return fmt.Errorf("close machine: %d vCPUs still open", len(m.cpus))
+	}
+	m.maps = nil
+	return nil
+}
+
+// read copies guest-physical memory through the machine's map (the page
+// tables and faulting instructions are read this way). The caller must only
+// read pages that are present in the page tables or part of the system
+// memory: other window pages may have no host memory behind them.
+func (m *machine) read(gpa uint64, buf []byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range m.maps {
+		if gpa >= o.gpa && gpa+uint64(len(buf)) >= gpa && gpa+uint64(len(buf)) <= o.gpa+uint64(len(o.mem)) {
+			return copy(buf, o.mem[gpa-o.gpa:]) == len(buf)
+		}
+	}
+	return false
+}
+
+const pageSize = 4096
+
+// gapTop is the end of the address range gap fillers cover: every page but
+// the last, whose end would not fit in 64 bits.
+const gapTop = 1<<64 - pageSize
+
+// vcpu is one engine running one guest thread.
+type vcpu struct {
+	m      *machine
+	log    hclog.Logger
+	cfg    vmm.CPUSetup
+	hcall  vmm.TrapHandler
+	c      *C.nv_cpu
+	handle cgo.Handle
+
+	exec    spans  // where this engine lets code run
+	mapped  []span // the engine's memory regions, sorted
+	execGen uint64 // the machine's execGen that exec reflects
+
+	regs                 vmm.Regs
+	fpu                  vmm.FPU
+	regsDirty, fpuDirty  bool
+	entered, needRestore bool
+	flushTLB             bool
+
+	// mu orders Stop against Run and Close: uc_emu_stop may only be called
+	// on a live engine, and a Stop must reach a Run that is starting.
+	mu      sync.Mutex
+	running bool
+	closed  bool
+	stopReq atomic.Bool
+}
+
+// NewVCPU implements vmm.Machine.
+func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
+	if cfg.Handler == nil {
+		return nil, errors.New("new vcpu: no trap handler")
+	}
+	log := cfg.Log
+	if log == nil {
+		log = m.log
+	}
+	c := (*C.nv_cpu)(C.calloc(1, C.sizeof_nv_cpu))
+	if c == nil {
+		return nil, errors.New("new vcpu: out of memory")
+	}
+	v := &vcpu{m: m, log: log, cfg: cfg.CPU, hcall: cfg.Handler, c: c}
+	if err := ucErr(C.uc_open(C.UC_ARCH_X86, C.UC_MODE_64, &c.uc)); err != nil {
+		C.free(unsafe.Pointer(c))
+		return nil, fmt.Errorf("new vcpu: open engine: %w", err)
+	}
+	v.handle = cgo.NewHandle(v)
+	c.handle = C.uintptr_t(v.handle)
+	c.trap_addr = C.uint64_t(cfg.CPU.TrapAddr)
+	c.hc_port = C.uint32_t(cfg.CPU.HypercallPort)
+	c.null_port = C.uint32_t(cfg.CPU.NullPort)
+	c.enter_port = C.uint32_t(cfg.CPU.EnterPort)
+	if err := ucErr(C.nv_add_hooks(c)); err != nil {
+		v.destroy()
+		return nil, fmt.Errorf("new vcpu: add hooks: %w", err)
+	}
+	m.mu.Lock()
+	m.started = true
+	maps := make([]*mapping, 0, len(m.maps))
+	for _, o := range m.maps {
+		maps = append(maps, o)
+	}
+	m.cpus[v] = struct{}{}
+	m.mu.Unlock()
+	if err := v.mapAll(maps); err != nil {
+		v.Close()
+		return nil, fmt.Errorf("new vcpu: %w", err)
+	}
+	v.fpu = vmm.ResetFPU()
+	v.fpuDirty = true
+	return v, nil
+}
+
+func (v *vcpu) destroy() {
+	if v.c != nil && v.c.ctx != nil {
+		C.uc_context_free(v.c.ctx)
+		v.c.ctx = nil
+	}
+	if v.c != nil {
+		C.uc_close(v.c.uc)
+		C.free(unsafe.Pointer(v.c))
+		v.c = nil
+	}
+	if v.handle != 0 {
+		v.handle.Delete()
+		v.handle = 0
+	}
+}
+
+// Close implements vmm.VCPU.
+func (v *vcpu) Close() error {
+	v.mu.Lock()
+	v.closed = true
+	v.destroy()
+	v.mu.Unlock()
+	v.m.mu.Lock()
+	delete(v.m.cpus, v)
+	v.m.mu.Unlock()
+	return nil
+}
+
+// SetRegs implements vmm.VCPU.
+func (v *vcpu) SetRegs(r *vmm.Regs) error {
+	v.regs = *r
+	v.regsDirty = true
+	return nil
+}
+
+// Regs implements vmm.VCPU.
+func (v *vcpu) Regs() (vmm.Regs, error) { return v.regs, nil }
+
+// SetFPU implements vmm.VCPU.
+func (v *vcpu) SetFPU(f *vmm.FPU) error {
+	v.fpu = *f
+	v.fpuDirty = true
+	return nil
+}
+
+// FPU implements vmm.VCPU.
+func (v *vcpu) FPU() (vmm.FPU, error) {
+	if v.entered && !v.fpuDirty {
+		if err := ucErr(C.nv_read_fpu(v.c, (*C.uint8_t)(unsafe.Pointer(&v.c.fpu[0])))); err != nil {
+			return vmm.FPU{}, fmt.Errorf("read fpu: %w", err)
+		}
+		copy(v.fpu[:], C.GoBytes(unsafe.Pointer(&v.c.fpu[0]), 512))
+	}
+	return v.fpu, nil
+}
+
+// FlushTLB implements vmm.VCPU.
+func (v *vcpu) FlushTLB() { v.flushTLB = true }
+
+// Stop implements vmm.VCPU. uc_emu_stop is lost when it lands before
+// uc_emu_start has reset the engine's stop flag, so a Stop that finds the
+// engine running keeps asking until Run has returned.
+func (v *vcpu) Stop() {
+	v.stopReq.Store(true)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed || v.c == nil {
+		return
+	}
+	atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 1)
+	if !v.running {
+		return
+	}
+	C.uc_emu_stop(v.c.uc)
+	go func() {
+		for i := 0; i < 1000; i++ {
+			time.Sleep(time.Millisecond)
+			v.mu.Lock()
+			if !v.running || v.closed || !v.stopReq.Load() {
+				v.mu.Unlock()
+				return
+			}
+			C.uc_emu_stop(v.c.uc)
+			v.mu.Unlock()
+		}
+	}()
+}
+
+// enter puts a fresh engine into the state every run starts from: the
+// system registers loaded, ring 3 entered through iretq, the context saved
+// right after (by the EnterPort trap at PrimerAddr, in hook_out), and one
+// fault taken (the primer load that follows the trap), which also stops
+// the engine. All in one uc_emu_start without a count or an until address:
+// either makes Unicorn install an internal hook, and changing the hook set
+// makes the next uc_emu_start flush the translation cache, which memsets
+// the whole code buffer (a second or more).
+func (v *vcpu) enter() error {
+	uc := v.c.uc
+	s := v.cfg
+	wr := func(reg C.int, val uint64) error {
+		x := C.uint64_t(val)
+		return ucErr(C.uc_reg_write(uc, reg, unsafe.Pointer(&x)))
+	}
+	steps := []struct {
+		what string
+		err  func() error
+	}{
+		{"cr3", func() error { return wr(C.UC_X86_REG_CR3, s.CR3) }},
+		{"cr4", func() error { return wr(C.UC_X86_REG_CR4, s.CR4) }},
+		{"efer", func() error { return ucErr(C.nv_write_msr(uc, 0xc0000080, C.uint64_t(s.EFER))) }},
+		{"cr0", func() error { return wr(C.UC_X86_REG_CR0, s.CR0) }},
+		{"gdtr", func() error {
+			return ucErr(C.nv_write_table(uc, C.UC_X86_REG_GDTR, C.uint64_t(s.GDTBase), C.uint32_t(s.GDTLimit)))
+		}},
+		{"idtr", func() error {
+			return ucErr(C.nv_write_table(uc, C.UC_X86_REG_IDTR, C.uint64_t(s.IDTBase), C.uint32_t(s.IDTLimit)))
+		}},
+		{"cs", func() error { return wr(C.UC_X86_REG_CS, uint64(s.KernelCS)) }},
+		{"ss", func() error { return wr(C.UC_X86_REG_SS, uint64(s.KernelSS)) }},
+	}
+	for _, st := range steps {
+		if err := st.err(); err != nil {
+			return fmt.Errorf("enter ring 3: set %s: %w", st.what, err)
+		}
+	}
+	// The iret frame: RIP, CS, RFLAGS, RSP, SS.
+	frame := []uint64{s.PrimerAddr, uint64(s.UserCS), vmm.RFlagsUser, s.KernelStackTop, uint64(s.UserSS)}
+	sp := s.KernelStackTop - uint64(8*len(frame))
+	if err := ucErr(C.uc_mem_write(uc, C.uint64_t(sp), unsafe.Pointer(&frame[0]), C.size_t(8*len(frame)))); err != nil {
+		return fmt.Errorf("enter ring 3: write iret frame: %w", err)
+	}
+	if err := wr(C.UC_X86_REG_RSP, sp); err != nil {
+		return fmt.Errorf("enter ring 3: %w", err)
+	}
+	if err := ucErr(C.uc_context_alloc(uc, &v.c.ctx)); err != nil {
+		return fmt.Errorf("enter ring 3: %w", err)
+	}
+	v.c.entering = 1
+	v.c.exit = C.NV_EXIT_NONE
+	err := ucErr(C.uc_emu_start(uc, C.uint64_t(s.IretAddr), 0, 0, 0))
+	switch {
+	case err != nil:
+		return fmt.Errorf("enter ring 3: %w", err)
+	case v.c.entering != 0:
+		return errors.New("enter ring 3: the entry trap did not run")
+	case v.c.exit != C.NV_EXIT_INTR:
+		return fmt.Errorf("enter ring 3: the primer did not fault (exit %d)", v.c.exit)
+	}
+	var cs C.uint64_t
+	C.uc_reg_read(uc, C.UC_X86_REG_CS, unsafe.Pointer(&cs))
+	if uint16(cs)&3 != 3 {
+		return fmt.Errorf("enter ring 3: at CPL %d after iretq", cs&3)
+	}
+	v.entered = true
+	v.needRestore = true
+	return nil
+}
+
+// mapAll gives a new engine the machine's memory and fills the gaps.
+//
+// Unicorn checks its own memory map before walking the page tables, and an
+// access it finds no memory for ends the run with RIP at the start of the
+// translation block, not at the instruction (and after the block's earlier
+// instructions ran). So every address the machine does not map gets a gap
+// filler: an MMIO region, which Unicorn treats as memory, so the access
+// reaches the page walk and raises a precise #PF (or #GP when the address
+// is not canonical). Gap fillers are MMIO rather than RAM because RAM
+// regions this large exhaust QEMU's RAM-block address space, after which a
+// uc_mem_protect that splits a region aborts the process.
+func (v *vcpu) mapAll(maps []*mapping) error {
+	sort.Slice(maps, func(i, j int) bool { return maps[i].gpa < maps[j].gpa })
+	v.m.mu.Lock()
+	exec, gen := v.m.exec.clone(), v.m.execGen
+	v.m.mu.Unlock()
+	uc := v.c.uc
+	next := uint64(0)
+	fill := func(end uint64) error {
+		if end > next {
+			if err := ucErr(C.nv_map_gap(v.c, C.uint64_t(next), C.uint64_t(end-next))); err != nil {
+				return fmt.Errorf("fill gap %#x-%#x: %w", next, end, err)
+			}
+		}
+		return nil
+	}
+	for _, o := range maps {
+		if err := fill(o.gpa); err != nil {
+			return err
+		}
+		for _, p := range pieces(o.gpa, o.gpa+uint64(len(o.mem)), exec) {
+			// Readable and writable always (the page tables decide, so
+			// faults look as on kvm); executable where the machine says.
+			perm := C.uint32_t(C.UC_PROT_READ | C.UC_PROT_WRITE)
+			if exec.contains(p.start) {
+				perm |= C.UC_PROT_EXEC
+			}
+			host := unsafe.Pointer(&o.mem[p.start-o.gpa])
+			if err := ucErr(C.uc_mem_map_ptr(uc, C.uint64_t(p.start), C.size_t(p.end-p.start), perm, host)); err != nil {
+				return fmt.Errorf("map %#x-%#x: %w", p.start, p.end, err)
+			}
+			v.mapped = append(v.mapped, p)
+		}
+		next = o.gpa + uint64(len(o.mem))
+	}
+	if err := fill(gapTop); err != nil {
+		return err
+	}
+	v.exec, v.execGen = exec, gen
+	return nil
+}
+
+// pieceSize bounds the emulator regions a mapping is cut into. Unicorn
+// 2.0.1 unmaps a region page by page (about 12 ms a GiB) whenever
+// uc_mem_protect splits it, so a later change of exec permission must
+// never split one huge region.
+const pieceSize = 1 << 30
+
+// pieces cuts [start, end) at every pieceSize boundary and at the edges of
+// exec, so that each piece has one exec permission.
+func pieces(start, end uint64, exec spans) []span {
+	cuts := []uint64{start, end}
+	for a := (start/pieceSize + 1) * pieceSize; a < end; a += pieceSize {
+		cuts = append(cuts, a)
+	}
+	for _, r := range exec {
+		for _, a := range []uint64{r.start, r.end} {
+			if a > start && a < end {
+				cuts = append(cuts, a)
+			}
+		}
+	}
+	sort.Slice(cuts, func(i, j int) bool { return cuts[i] < cuts[j] })
+	var out []span
+	for i := 0; i+1 < len(cuts); i++ {
+		if cuts[i] < cuts[i+1] {
+			out = append(out, span{cuts[i], cuts[i+1]})
+		}
+	}
+	return out
+}
+
+// syncExec brings the engine's exec permissions up to date with the
+// machine's and reports whether anything changed.
+func (v *vcpu) syncExec() (bool, error) {
+	v.m.mu.Lock()
+	want, gen := v.m.exec.clone(), v.m.execGen
+	v.m.mu.Unlock()
+	if gen == v.execGen {
+		return false, nil
+	}
+	uc := v.c.uc
+	for _, d := range v.exec.diff(want) {
+		perm := C.uint32_t(C.UC_PROT_READ | C.UC_PROT_WRITE)
+		if d.exec {
+			perm |= C.UC_PROT_EXEC
+		}
+		// One call per region: Unicorn 2.0.1 aborts the process when a
+		// uc_mem_protect that spans two regions has to split the second.
+		for _, r := range clip(v.mapped, d.start, d.end) {
+			if err := ucErr(C.uc_mem_protect(uc, C.uint64_t(r.start), C.size_t(r.end-r.start), perm)); err != nil {
+				return false, fmt.Errorf("protect %#x-%#x: %w", r.start, r.end, err)
+			}
+		}
+	}
+	v.exec, v.execGen = want, gen
+	return true, nil
+}
+
+// Run implements vmm.VCPU.
+func (v *vcpu) Run() (vmm.Exit, error) {
+	if v.c == nil {
+		return vmm.Exit{}, errors.New("run: vcpu closed")
+	}
+	if _, err := v.syncExec(); err != nil {
+		return vmm.Exit{}, fmt.Errorf("run: %w", err)
+	}
+	if !v.entered {
+		if err := v.enter(); err != nil {
+			return vmm.Exit{}, err
+		}
+	}
+	for {
+		if err := v.load(); err != nil {
+			return vmm.Exit{}, err
+		}
+		v.mu.Lock()
+		if v.stopReq.Swap(false) {
+			atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 0)
+			v.mu.Unlock()
+			return vmm.Exit{Kind: vmm.ExitStopped}, nil
+		}
+		v.running = true
+		v.mu.Unlock()
+
+		v.c.exit = C.NV_EXIT_NONE
+		ucerr := C.uc_emu_start(v.c.uc, C.uint64_t(v.regs.RIP), 0, 0, 0)
+
+		v.mu.Lock()
+		v.running = false
+		v.mu.Unlock()
+		exit, retry, err := v.finish(ucerr)
+		if err != nil || !retry {
+			return exit, err
+		}
+	}
+}
+
+// load writes the thread's state into the engine before a run.
+func (v *vcpu) load() error {
+	uc := v.c.uc
+	if v.needRestore {
+		// Undo the emulator's memory of the last exception (see the
+		// package comment), then put the thread's own state back.
+		if err := ucErr(C.uc_context_restore(uc, v.c.ctx)); err != nil {
+			return fmt.Errorf("run: restore context: %w", err)
+		}
+		v.needRestore = false
+		v.regsDirty, v.fpuDirty = true, true
+	}
+	if v.regsDirty {
+		v.regs.RFLAGS = v.regs.RFLAGS&vmm.RFlagsUserMask | vmm.RFlagsUser
+		for i, r := range regSlice(&v.regs) {
+			v.c.regs[i] = C.uint64_t(r)
+		}
+		if err := ucErr(C.nv_write_regs(v.c)); err != nil {
+			return fmt.Errorf("run: write registers: %w", err)
+		}
+		v.regsDirty = false
+	}
+	if v.fpuDirty {
+		if err := ucErr(C.nv_write_fpu(v.c, (*C.uint8_t)(unsafe.Pointer(&v.fpu[0])))); err != nil {
+			return fmt.Errorf("run: write fpu: %w", err)
+		}
+		v.fpuDirty = false
+	}
+	if v.flushTLB {
+		// Writing CR3 flushes the emulator's TLB.
+		x := C.uint64_t(v.cfg.CR3)
+		if err := ucErr(C.uc_reg_write(uc, C.UC_X86_REG_CR3, unsafe.Pointer(&x))); err != nil {
+			return fmt.Errorf("run: flush tlb: %w", err)
+		}
+		v.flushTLB = false
+	}
+	return nil
+}
+
+// regSlice views Regs (20 uint64 fields, in the order nv_cpu.regs uses) as
+// a slice.
+func regSlice(r *vmm.Regs) []uint64 {
+	return unsafe.Slice((*uint64)(unsafe.Pointer(r)), C.NV_NREGS)
+}
+
+// saveRegs reads the engine's registers into v.regs.
+func (v *vcpu) saveRegs() error {
+	if err := ucErr(C.nv_read_regs(v.c)); err != nil {
+		return fmt.Errorf("read registers: %w", err)
+	}
+	for i := range regSlice(&v.regs) {
+		regSlice(&v.regs)[i] = uint64(v.c.regs[i])
+	}
+	return nil
+}
+
+// finish turns what stopped the engine into an Exit. retry means the exit
+// was the engine's memory map lagging the machine's: it has been updated
+// and the instruction should simply run again.
+func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
+	if err := v.saveRegs(); err != nil {
+		return vmm.Exit{}, false, fmt.Errorf("run: %w", err)
+	}
+	c := v.c
+	switch c.exit {
+	case C.NV_EXIT_HCALL:
+		// Stopping inside the hook leaves RIP at the trap instruction.
+		v.regs.RIP = v.cfg.TrapAddr
+		if c.action != C.NV_CALL_RESTART {
+			v.regs.RIP += vmm.TrapLen
+		}
+		v.regsDirty = true
+		v.clearStop()
+		return vmm.Exit{Kind: vmm.ExitStopped}, false, nil
+	case C.NV_EXIT_ILLEGAL_IO:
+		// The rest of the instruction's block ran after it (see
+		// hooks.c), so the thread cannot be resumed where it was; report
+		// where the I/O instruction is.
+		v.needRestore = true
+		rip := findIO(v.fetchBlock(uint64(c.rip)), uint64(c.rip))
+		v.regs.RIP = rip
+		v.regsDirty = true
+		return vmm.Exit{Kind: vmm.ExitIllegalIO, Port: uint16(c.port), RIP: rip}, false, nil
+	case C.NV_EXIT_INTR:
+		v.needRestore = true
+		if c.rip != 0 {
+			v.regs.RIP = uint64(c.rip) // hooks that know the exact instruction
+			v.regsDirty = true
+		}
+		return vmm.Exit{Kind: vmm.ExitFault, Fault: v.interruptFault(uint32(c.intno), uint64(c.cr2))}, false, nil
+	case C.NV_EXIT_GAP:
+		return vmm.Exit{}, false, fmt.Errorf("run at rip %#x: guest reached unbacked memory at gap offset %#x: a page-table entry points outside the machine's memory (a monitor bug)", v.regs.RIP, uint64(c.addr))
+	case C.NV_EXIT_MEM:
+		// A refused fetch stops at the start of a translation block before
+		// any of it ran, so if the machine has since granted exec there it
+		// is safe to simply run again.
+		if c.memtype == C.UC_MEM_FETCH_PROT {
+			if changed, err := v.syncExec(); err != nil {
+				return vmm.Exit{}, false, fmt.Errorf("run: %w", err)
+			} else if changed {
+				return vmm.Exit{}, true, nil
+			}
+		}
+		v.needRestore = true
+		f := memFault(int(c.memtype), uint64(c.addr), v.regs.RIP)
+		if pte, ok := walk(v.m.read, v.cfg.CR3, f.Addr); !ok || pte&1 == 0 {
+			f.ErrorCode &^= vmm.PFPresent // refused by the emulator, but not mapped either
+		}
+		return vmm.Exit{Kind: vmm.ExitFault, Fault: f}, false, nil
+	}
+	switch ucerr {
+	case C.UC_ERR_OK:
+		// Nothing recorded: uc_emu_stop from Stop.
+		v.clearStop()
+		return vmm.Exit{Kind: vmm.ExitStopped}, false, nil
+	case C.UC_ERR_INSN_INVALID:
+		v.needRestore = true
+		return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecInvalidOp, RIP: v.regs.RIP}}, false, nil
+	}
+	return vmm.Exit{}, false, fmt.Errorf("run at rip %#x: %w", v.regs.RIP, ucErr(ucerr))
+}
+
+func (v *vcpu) clearStop() {
+	v.stopReq.Store(false)
+	atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 0)
+}
+
+// interruptFault describes an exception the interrupt hook reported.
+func (v *vcpu) interruptFault(intno uint32, cr2 uint64) vmm.Fault {
+	f := vmm.Fault{Vector: vmm.Vector(intno), RIP: v.regs.RIP}
+	switch {
+	case intno >= 32:
+		// "int $n" from ring 3 through a gate that is not present: the
+		// CPU raises #GP at the instruction with the gate's selector-style
+		// error code, and so do we, so both backends report the same
+		// fault. The emulator reports it as a trap, past the 2-byte int.
+		f.Vector = vmm.VecGP
+		f.ErrorCode = intno<<3 | 2
+		f.RIP -= 2
+		v.regs.RIP = f.RIP
+		v.regsDirty = true
+	case f.Vector == vmm.VecPage:
+		f.Addr = cr2
+		f.ErrorCode = v.pageFaultCode(cr2)
+	}
+	return f
+}
+
+// pageFaultCode rebuilds the error code the emulator does not report: the
+// present bit from the page tables, the access kind from the instruction.
+func (v *vcpu) pageFaultCode(addr uint64) uint32 {
+	code := uint32(vmm.PFUser)
+	if pte, ok := walk(v.m.read, v.cfg.CR3, addr); ok && pte&1 != 0 {
+		code |= vmm.PFPresent
+	}
+	insn := v.fetch(v.regs.RIP)
+	if len(insn) == 0 {
+		return code | vmm.PFFetch // the instruction itself could not be fetched
+	}
+	switch classifyAccess(insn, v.regs.RIP, v.regs.RSP, v.regs.RDI, addr) {
+	case vmm.AccessExec:
+		code |= vmm.PFFetch
+	case vmm.AccessWrite:
+		code |= vmm.PFWrite
+	}
+	return code
+}
+
+// fetchBlock reads the code of a translation block starting at rip: up to
+// 256 bytes, stopping at the first page the page tables do not map.
+func (v *vcpu) fetchBlock(rip uint64) []byte {
+	var out []byte
+	for len(out) < 256 {
+		b := v.fetch(rip + uint64(len(out)))
+		if len(b) == 0 {
+			break
+		}
+		out = append(out, b...)
+	}
+	return out
+}
+
+// fetch reads up to 15 instruction bytes at rip, stopping at the first page
+// the page tables do not map.
+func (v *vcpu) fetch(rip uint64) []byte {
+	var insn [15]byte
+	n := 0
+	for n < len(insn) {
+		a := rip + uint64(n)
+		if pte, ok := walk(v.m.read, v.cfg.CR3, a); !ok || pte&1 == 0 {
+			break
+		}
+		chunk := min(uint64(len(insn)-n), pageSize-a%pageSize)
+		if !v.m.read(a, insn[n:n+int(chunk)]) {
+			break
+		}
+		n += int(chunk)
+	}
+	return insn[:n]
+}
+
+// Unicorn memory access types (uc_mem_type) the invalid-memory hook sees.
+const (
+	ucMemReadUnmapped  = C.UC_MEM_READ_UNMAPPED
+	ucMemWriteUnmapped = C.UC_MEM_WRITE_UNMAPPED
+	ucMemFetchUnmapped = C.UC_MEM_FETCH_UNMAPPED
+	ucMemWriteProt     = C.UC_MEM_WRITE_PROT
+	ucMemReadProt      = C.UC_MEM_READ_PROT
+	ucMemFetchProt     = C.UC_MEM_FETCH_PROT
+)
+
+// memFault turns an access Unicorn refused (no memory there, or a mapping
+// without the permission) into the page fault a CPU would have raised.
+func memFault(memtype int, addr, rip uint64) vmm.Fault {
+	f := vmm.Fault{Vector: vmm.VecPage, Addr: addr, RIP: rip, ErrorCode: vmm.PFUser}
+	switch memtype {
+	case ucMemWriteUnmapped:
+		f.ErrorCode |= vmm.PFWrite
+	case ucMemFetchUnmapped:
+		f.ErrorCode |= vmm.PFFetch
+	case ucMemWriteProt:
+		f.ErrorCode |= vmm.PFWrite | vmm.PFPresent
+	case ucMemReadProt:
+		f.ErrorCode |= vmm.PFPresent
+	case ucMemFetchProt:
+		f.ErrorCode |= vmm.PFFetch | vmm.PFPresent
+	}
+	return f
+}
+
+//export nvHypercall
+func nvHypercall(h C.uintptr_t) C.int {
+	v := cgo.Handle(h).Value().(*vcpu)
+	c := v.c
+	call := vmm.Call{RSP: uint64(c.rsp)}
+	for i := range call.Args {
+		call.Args[i] = uint64(c.args[i])
+	}
+	action := v.hcall.Hypercall(&call)
+	c.ret[0] = C.uint64_t(call.Ret[0])
+	c.ret[1] = C.uint64_t(call.Ret[1])
+	return C.int(action)
+}

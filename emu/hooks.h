@@ -1,0 +1,52 @@
+//go:build cgo && linux && amd64
+
+// Shared between hooks.c and the cgo preamble of emu.go.
+#ifndef NESTVM_EMU_HOOKS_H
+#define NESTVM_EMU_HOOKS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <unicorn/unicorn.h>
+
+// Why the last uc_emu_start stopped, as the hooks recorded it.
+enum { NV_EXIT_NONE, NV_EXIT_HCALL, NV_EXIT_INTR, NV_EXIT_MEM, NV_EXIT_ILLEGAL_IO, NV_EXIT_GAP };
+
+// Mirrors vmm.CallAction.
+enum { NV_CALL_CONTINUE, NV_CALL_STOP, NV_CALL_RESTART };
+
+#define NV_NREGS 20
+
+// One vCPU's state shared between Go and the hooks. Allocated in C so the
+// hooks can hold a pointer to it while Go's garbage collector runs.
+typedef struct nv_cpu {
+	uc_engine *uc;
+	uintptr_t handle; // cgo.Handle of the Go vcpu
+	uint64_t trap_addr;
+	uint32_t hc_port, null_port, enter_port;
+	uc_context *ctx;  // saved on entering ring 3; restored after faults
+	int entering;     // the next EnterPort trap saves ctx
+	int stop_req; // set by Stop from another thread; read in hook_out
+
+	// The hypercall being served.
+	uint64_t args[6], rsp, ret[2];
+
+	// Exit record of the last run.
+	int exit, action, memtype;
+	uint32_t intno, port;
+	uint64_t cr2, addr, rip;
+
+	uint64_t regs[NV_NREGS];
+	uint8_t fpu[512];
+} nv_cpu;
+
+uc_err nv_add_hooks(nv_cpu *c);
+uc_err nv_map_gap(nv_cpu *c, uint64_t addr, uint64_t size);
+uc_err nv_read_regs(nv_cpu *c);
+uc_err nv_write_regs(nv_cpu *c);
+uc_err nv_read_fpu(nv_cpu *c, uint8_t *fx);
+uc_err nv_write_fpu(nv_cpu *c, const uint8_t *fx);
+uc_err nv_write_msr(uc_engine *uc, uint32_t msr, uint64_t value);
+uc_err nv_write_table(uc_engine *uc, int reg, uint64_t base, uint32_t limit);
+
+#endif
