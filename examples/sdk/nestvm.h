@@ -1,0 +1,67 @@
+/* nestvm.h: the runtime of nestvm guest programs.
+ *
+ * A guest is a freestanding static x86-64 program. It starts at _start
+ * (start.S), which calls main(argc, argv) and then nv_exit() with its
+ * result. It talks to the monitor only through the operations declared in
+ * nestvm_abi.h, invoked on the handles its start information names.
+ */
+#ifndef NESTVM_H
+#define NESTVM_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nestvm_abi.h"
+
+/* The start information the monitor passed (never NULL after start). */
+const struct nv_start_info *nv_start_info(void);
+
+/* The handles every program starts with. */
+nv_handle_t nv_self_space(void);
+nv_handle_t nv_self_thread(void);
+nv_handle_t nv_console(void);
+nv_handle_t nv_clock(void);
+
+/* Ends the program with status (its low 8 bits are the exit status). */
+__attribute__((noreturn)) void nv_exit(int status);
+
+/* Prints a message and exits with status 127. */
+__attribute__((noreturn, format(printf, 1, 2))) void nv_panic(const char *fmt, ...);
+
+/* Console output. nv_write returns the bytes written or a negated error. */
+int64_t nv_write(const void *buf, size_t n);
+int nv_puts(const char *s); /* s and a newline */
+__attribute__((format(printf, 1, 2))) int nv_printf(const char *fmt, ...);
+int nv_vprintf(const char *fmt, va_list ap);
+
+/* Formatting: %d %i %u %x %X %p %s %c %% with the l, ll and z length
+ * modifiers, a width, the '0' and '-' flags, and a precision for %s. */
+__attribute__((format(printf, 3, 4))) int nv_snprintf(char *buf, size_t n, const char *fmt, ...);
+int nv_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap);
+
+/* Monotonic time in nanoseconds. */
+uint64_t nv_now_ns(void);
+
+/* A bump allocator over the heap the monitor gave the program: 16-byte
+ * aligned blocks, never freed; NULL when the heap is exhausted. */
+void *nv_alloc(size_t n);
+size_t nv_heap_remaining(void);
+
+/* Parses a decimal or 0x-prefixed hexadecimal number; *ok (if not NULL)
+ * says whether all of s was a number. */
+uint64_t nv_atou64(const char *s, int *ok);
+
+/* What the compiler may call even in freestanding code. */
+void *memcpy(void *dst, const void *src, size_t n);
+void *memmove(void *dst, const void *src, size_t n);
+void *memset(void *dst, int c, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
+int strncmp(const char *a, const char *b, size_t n);
+
+/* Addresses as the ABI wants them. */
+#define NV_ADDR(p) ((nv_addr_t)(uintptr_t)(p))
+
+#endif /* NESTVM_H */
