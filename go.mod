@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/hashicorp/go-hclog v1.6.3
+	golang.org/x/arch v0.32.0
 	golang.org/x/sys v0.49.0
 )
 

@@ -1,0 +1,63 @@
+# nestvm build. `make demo` and `make test` are the two commands a fresh
+# machine needs; both install missing Debian packages when run as root.
+
+GO      ?= go
+BUILD   := $(abspath build)
+NESTVM  := $(BUILD)/nestvm
+GOFLAGS ?=
+# Fuzzing time per target for `make fuzz`.
+FUZZTIME ?= 60s
+
+.PHONY: all build nestvm guests deps demo test test-short lint generate check-generate fuzz clean
+
+all: build
+
+build: nestvm guests
+
+deps:
+	@scripts/ensure-deps
+
+nestvm: deps
+	$(GO) build $(GOFLAGS) -o $(NESTVM) ./cmd/nestvm
+
+guests: deps
+	$(MAKE) -s -C examples BUILD=$(BUILD)
+
+demo: build
+	@scripts/demo $(BUILD)
+
+# The whole suite: generated files current, vet, a pure-Go build, and every
+# test with the race detector (fuzz targets run their seed corpus).
+test: build check-generate lint
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Without the race detector, for a quick loop while editing.
+test-short: build
+	$(GO) test -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) vet ./...
+
+generate:
+	$(GO) generate ./...
+
+# Fails when `go generate` or `go mod tidy` would change the tree.
+check-generate:
+	@scripts/check-generate
+
+# Long fuzzing, separate from `make test`: every Fuzz target for FUZZTIME.
+fuzz: build
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzzing $$pkg $$f for $(FUZZTIME)"; \
+			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf $(BUILD)
+	$(MAKE) -s -C examples BUILD=$(BUILD) clean

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+
+	"nestvm/abi"
+	"nestvm/vmm"
+)
+
+// describer is implemented by backends that can say more about themselves
+// (a library version, a device).
+type describer interface{ Describe() string }
+
+func cmdInfo(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("nestvm info", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprintln(fl.Output(), "Usage: nestvm info\n\nShows this build's ABI version and which backends can run here, and why not.")
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitUsage
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "nestvm info: unexpected argument %q\n", fl.Arg(0))
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "nestvm: ABI version %d, %s/%s, %s\n", abi.Version, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintln(stdout, "backends (auto tries them in this order):")
+	for _, name := range vmm.Preference {
+		b, err := vmm.Lookup(name)
+		switch {
+		case err != nil:
+			fmt.Fprintf(stdout, "  %-4s unavailable: %v\n", name, errors.Unwrap(err))
+		default:
+			desc := "available"
+			if d, ok := b.(describer); ok {
+				desc += ": " + d.Describe()
+			}
+			fmt.Fprintf(stdout, "  %-4s %s\n", name, desc)
+		}
+	}
+	if b, err := vmm.Lookup("auto"); err == nil {
+		fmt.Fprintf(stdout, "auto picks: %s\n", b.Name())
+	} else {
+		fmt.Fprintln(stdout, "auto picks: nothing; no backend can run here")
+	}
+	return 0
+}

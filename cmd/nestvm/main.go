@@ -1,0 +1,103 @@
+// Command nestvm is the nestvm monitor: it runs x86-64 guest programs on
+// KVM or on an emulator and offers them a capability ABI.
+//
+//	nestvm run [flags] PROGRAM [ARGS...]
+//	nestvm info
+//
+// Run "nestvm help" for the details.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+
+	// The backends register themselves; each builds only where it can run.
+	_ "nestvm/emu"
+	_ "nestvm/kvm"
+)
+
+// Exit statuses of the monitor itself (the guest's own status otherwise).
+const (
+	exitUsage      = 2   // bad flags or arguments
+	exitTimeout    = 124 // --timeout expired
+	exitMonitor    = 125 // the monitor could not run the program (backend missing, internal error)
+	exitNotRunable = 126 // the program file is not something nestvm can run
+	exitNotFound   = 127 // the program file does not exist
+	exitInterrupt  = 130 // interrupted (Ctrl-C, SIGTERM)
+)
+
+const usage = `nestvm runs x86-64 guest programs in nested, capability-based virtual
+machines, on KVM or on a CPU emulator.
+
+Usage:
+  nestvm run [flags] PROGRAM [ARGS...]   run a static x86-64 ELF program
+  nestvm info                            show the backends this host offers
+  nestvm help [COMMAND]                  show help
+
+Run "nestvm help run" for the flags of run.
+`
+
+func main() {
+	os.Exit(mainStatus(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// mainStatus runs the command line args and returns the exit status.
+func mainStatus(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "info":
+		return cmdInfo(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		// Asked-for help goes to stdout.
+		if len(args) > 1 && args[1] == "run" {
+			return cmdRun([]string{"-help"}, stdout, stdout)
+		}
+		if len(args) > 1 && args[1] == "info" {
+			return cmdInfo([]string{"-help"}, stdout, stdout)
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "nestvm: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// newLogger returns the monitor's logger on w at the named level.
+func newLogger(level string, w io.Writer) (hclog.Logger, error) {
+	l := hclog.LevelFromString(level)
+	if l == hclog.NoLevel {
+		return nil, fmt.Errorf("unknown log level %q (choose trace, debug, info, warn, error or off)", level)
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name: "nestvm", Level: l, Output: w, DisableTime: true,
+	}), nil
+}
+
+var logLevels = strings.Join([]string{"trace", "debug", "info", "warn", "error", "off"}, ", ")
+
+// printFlags lists fl's flags the way users write them (--name; Go's flag
+// package accepts one dash or two), with their defaults.
+func printFlags(fl *flag.FlagSet) {
+	fl.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(fl.Output(), "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
+			fmt.Fprintf(fl.Output(), " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(fl.Output())
+	})
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/vmm"
+)
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("nestvm run", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	backend := fl.String("backend", "auto", "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu")
+	logLevel := fl.String("log-level", "info", "`level` of log detail on stderr: "+logLevels)
+	timeout := fl.Duration("timeout", 0, "stop the program after this `duration` (e.g. 10s, 2m); 0 means no limit")
+	mem := sizeFlag{vmm.DefaultQuota.Memory}
+	fl.Var(&mem, "mem", "`size` of the memory the program may use, segments, stack and heap together (e.g. 64M, 1G)")
+	stack := sizeFlag{vmm.DefaultStack}
+	fl.Var(&stack, "stack", "`size` of the program's stack (e.g. 1M)")
+	fl.Usage = func() {
+		fmt.Fprintf(fl.Output(), `Usage: nestvm run [flags] PROGRAM [ARGS...]
+
+Runs PROGRAM, a static x86-64 ELF executable built against the nestvm SDK,
+with ARGS as its arguments. Its console output goes to standard output. The
+exit status is the program's own; a program that faults ends with 128 plus
+the number of the matching Unix signal (139 for a page fault or protection
+fault, 132 for an invalid instruction, 136 for a divide error, ...), and
+the monitor's own failures use 124 (timeout), 125 (monitor error), 126 (not
+a runnable program), 127 (no such file) and 130 (interrupted).
+
+Flags:
+`)
+		printFlags(fl)
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitUsage
+	}
+	if fl.NArg() == 0 {
+		fmt.Fprintln(stderr, "nestvm run: no program given")
+		fl.Usage()
+		return exitUsage
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "nestvm run: --log-level: %v\n", err)
+		return exitUsage
+	}
+	path := fl.Arg(0)
+	fail := func(status int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
+		return status
+	}
+
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fail(exitNotFound, "%s: no such file", path)
+	} else if err != nil {
+		return fail(exitNotRunable, "%s: %v", path, err)
+	}
+	img, err := vmm.ParseELF(data, mem.n)
+	if err != nil {
+		return fail(exitNotRunable, "%s: %v", path, err)
+	}
+
+	b, err := pickBackend(*backend, log)
+	if err != nil {
+		return fail(exitMonitor, "%v", err)
+	}
+	mon := vmm.NewMonitor(b, log)
+	q := vmm.DefaultQuota
+	q.Memory = mem.n
+	space, err := mon.Launch(vmm.Program{
+		Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Quota: q,
+	}, vmm.Env{Console: stdout})
+	if err != nil {
+		return fail(exitMonitor, "%v", err)
+	}
+
+	// Ctrl-C and --timeout end the guest, not the monitor, so whatever it
+	// and the monitor wrote is kept and the report below is printed.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var timer <-chan time.Time
+	if *timeout > 0 {
+		t := time.NewTimer(*timeout)
+		defer t.Stop()
+		timer = t.C
+	}
+	interrupted := 0
+	for {
+		select {
+		case <-space.Done():
+			return report(space.Wait(), path, stderr)
+		case <-timer:
+			timer = nil
+			space.Kill(fmt.Sprintf("timeout after %s", *timeout))
+		case sig := <-sigs:
+			interrupted++
+			if interrupted > 1 {
+				return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
+			}
+			space.Kill(fmt.Sprintf("interrupted by %s", sig))
+		}
+	}
+}
+
+// pickBackend resolves the --backend flag, logging what auto chose.
+func pickBackend(name string, log hclog.Logger) (vmm.Backend, error) {
+	b, err := vmm.Lookup(name)
+	if err != nil {
+		if name == "kvm" {
+			return nil, fmt.Errorf("%w (try --backend emu)", err)
+		}
+		return nil, err
+	}
+	if name == "auto" || name == "" {
+		var why []any
+		if b.Name() != "kvm" {
+			if _, kerr := vmm.Lookup("kvm"); kerr != nil {
+				why = []any{"kvm", kerr.Error()}
+			}
+		}
+		log.Info("using backend "+b.Name(), why...)
+	}
+	return b, nil
+}
+
+// report prints how the program ended when it did not simply exit, and
+// returns the exit status for it.
+func report(r vmm.Result, path string, stderr io.Writer) int {
+	switch {
+	case r.Err != nil:
+		fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, r.Err)
+		return exitMonitor
+	case r.Fault != nil:
+		fmt.Fprintf(stderr, "nestvm: %s: thread %d: %s\n", path, r.Fault.Thread, r.Fault.Fault)
+		return 128 + faultSignal(r.Fault.Fault.Vector)
+	case r.Killed != "":
+		fmt.Fprintf(stderr, "nestvm: %s: %s\n", path, r.Killed)
+		if len(r.Killed) >= 7 && r.Killed[:7] == "timeout" {
+			return exitTimeout
+		}
+		return exitInterrupt
+	}
+	return r.Status
+}
+
+// faultSignal maps a CPU exception to the Unix signal Linux delivers for
+// it, so shells and scripts read a faulting guest's status as they would a
+// crashed process's (139 is a segmentation fault).
+func faultSignal(v vmm.Vector) int {
+	const (
+		sigILL  = 4
+		sigTRAP = 5
+		sigABRT = 6
+		sigBUS  = 7
+		sigFPE  = 8
+		sigSEGV = 11
+	)
+	switch v {
+	case vmm.VecDivide, vmm.VecX87, vmm.VecSIMD:
+		return sigFPE
+	case vmm.VecInvalidOp:
+		return sigILL
+	case vmm.VecDebug, vmm.VecBreakpoint:
+		return sigTRAP
+	case vmm.VecAlign, vmm.VecNoSegment, vmm.VecStack:
+		return sigBUS
+	case vmm.VecMachine:
+		return sigABRT
+	}
+	return sigSEGV
+}

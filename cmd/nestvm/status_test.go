@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"nestvm/vmm"
+)
+
+func TestReportStatus(t *testing.T) {
+	for _, tc := range []struct {
+		r      vmm.Result
+		status int
+		line   string
+	}{
+		{r: vmm.Result{Exited: true, Status: 3}, status: 3},
+		{r: vmm.Result{Fault: &vmm.FaultReport{Thread: 0, Fault: vmm.Fault{Vector: vmm.VecPage, Addr: 0, RIP: 0x401a2c}}},
+			status: 139, line: "thread 0: page fault: read of 0x0 (not present) at rip 0x401a2c"},
+		{r: vmm.Result{Fault: &vmm.FaultReport{Fault: vmm.Fault{Vector: vmm.VecInvalidOp}}}, status: 132, line: "invalid opcode"},
+		{r: vmm.Result{Fault: &vmm.FaultReport{Fault: vmm.Fault{Vector: vmm.VecDivide}}}, status: 136, line: "divide error"},
+		{r: vmm.Result{Fault: &vmm.FaultReport{Fault: vmm.Fault{Vector: vmm.VecGP}}}, status: 139, line: "general protection"},
+		{r: vmm.Result{Fault: &vmm.FaultReport{Fault: vmm.Fault{Vector: vmm.VecBreakpoint}}}, status: 133, line: "breakpoint"},
+		{r: vmm.Result{Killed: "timeout after 1s"}, status: 124, line: "timeout after 1s"},
+		{r: vmm.Result{Killed: "interrupted by interrupt"}, status: 130, line: "interrupted"},
+		{r: vmm.Result{Err: errors.New("boom")}, status: 125, line: "boom"},
+	} {
+		var stderr bytes.Buffer
+		got := report(tc.r, "prog.elf", &stderr)
+		if got != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.r, got, tc.status)
+		}
+		out := stderr.String()
+		if tc.line == "" {
+			if out != "" {
+				t.Errorf("%s: printed %q, want nothing", tc.r, out)
+			}
+			continue
+		}
+		if !strings.HasPrefix(out, "nestvm: prog.elf: ") || !strings.Contains(out, tc.line) || strings.Count(out, "\n") != 1 {
+			t.Errorf("%s: printed %q, want one line naming the program and %q", tc.r, out, tc.line)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"run"},
+		{"run", "--backend"},
+		{"run", "--no-such-flag", "x.elf"},
+		{"run", "--log-level", "loud", "x.elf"},
+		{"run", "--mem", "lots", "x.elf"},
+		{"info", "extra"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if got := mainStatus(args, &stdout, &stderr); got != exitUsage {
+			t.Errorf("nestvm %q: status %d, want %d (stderr %q)", args, got, exitUsage, stderr.String())
+		}
+		if stderr.Len() == 0 {
+			t.Errorf("nestvm %q: no message on stderr", args)
+		}
+	}
+}
+
+func TestHelpTellsTheTruth(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if got := mainStatus([]string{"help", "run"}, &stdout, &stderr); got != 0 {
+		t.Fatalf("help run: status %d", got)
+	}
+	help := stdout.String() + stderr.String()
+	for _, want := range []string{"--backend", "auto", "kvm", "emu", "--timeout", "--log-level", "--mem", "139", "124", "125", "126", "127", "130"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help for run does not mention %q", want)
+		}
+	}
+}

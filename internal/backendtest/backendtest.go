@@ -1,0 +1,47 @@
+// Package backendtest runs one test table against every backend: kvm where
+// /dev/kvm opens (skipped with the reason elsewhere), and emu wherever it is
+// built. Tests of backend-neutral packages use it so that the same guest
+// programs, with the same expected outputs, run on each backend.
+package backendtest
+
+import (
+	"testing"
+
+	// Both backends register themselves.
+	_ "nestvm/emu"
+	_ "nestvm/kvm"
+
+	"nestvm/internal/testutil"
+	"nestvm/vmm"
+)
+
+// Names are the backends every table runs on.
+var Names = []string{"kvm", "emu"}
+
+// Get returns backend name, or skips t saying why it cannot run here.
+func Get(t testing.TB, name string) vmm.Backend {
+	t.Helper()
+	if name == "kvm" {
+		testutil.RequireKVM(t)
+	}
+	b, err := vmm.Lookup(name)
+	if err != nil {
+		if name == "emu" {
+			// emu must run wherever tests run; a missing emu is a broken
+			// build (cgo off, or libunicorn missing), not a reason to skip.
+			t.Fatalf("emu backend unavailable: %v", err)
+		}
+		t.Skipf("backend %s unavailable: %v", name, err)
+	}
+	return b
+}
+
+// Each runs f as a subtest for every backend.
+func Each(t *testing.T, f func(t *testing.T, b vmm.Backend)) {
+	t.Helper()
+	for _, name := range Names {
+		t.Run(name, func(t *testing.T) {
+			f(t, Get(t, name))
+		})
+	}
+}
