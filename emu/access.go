@@ -20,8 +20,8 @@ func walk(read func(gpa uint64, buf []byte) bool, cr3, addr uint64) (pte uint64,
 			return 0, false
 		}
 		e := binary.LittleEndian.Uint64(b[:])
-		if level == 0 || e&1 == 0 {
-			return e, true
+		if level == 0 || e&1 == 0 || level == 1 && e&0x80 != 0 {
+			return e, true // a 4 KiB leaf, a missing level, or a 2 MiB page
 		}
 		table = e & 0x000f_ffff_ffff_f000
 	}
@@ -37,11 +37,11 @@ func walk(read func(gpa uint64, buf []byte) bool, cr3, addr uint64) (pte uint64,
 // insn holds the bytes that could be fetched at rip; when they do not hold a
 // whole instruction, the fetch itself is what faulted.
 func classifyAccess(insn []byte, rip, rsp, rdi, addr uint64) vmm.Access {
+	if addr >= rip+uint64(len(insn)) && addr < rip+15 {
+		return vmm.AccessExec // the bytes at addr could not be fetched
+	}
 	inst, err := x86asm.Decode(insn, 64)
 	if err != nil {
-		if len(insn) < 15 {
-			return vmm.AccessExec // cut short by a page that is not there
-		}
 		return vmm.AccessRead // an instruction the decoder does not know
 	}
 	switch inst.Op {

@@ -166,9 +166,9 @@ const (
 	iretOffset   = 0x800
 )
 
-// buildSystem writes the ABI page, ring-0 text, IDT and the GDT/TSS of
-// every possible vCPU into sys, the space's system memory (which starts at
-// guest-physical SysBase).
+// buildSystem writes the ABI page, ring-0 text and IDT into sys, the
+// space's system memory (which starts at guest-physical SysBase, and is
+// fresh, zero memory).
 func buildSystem(sys []byte) {
 	at := func(addr uint64) []byte { return sys[addr-SysBase:] }
 	le := binary.LittleEndian
@@ -203,7 +203,6 @@ func buildSystem(sys []byte) {
 	// exceptions; the other 224 stay not present, so "int $n" from ring 3
 	// raises #GP, which the guest sees as a fault.
 	idt := at(idtAddr)[:abi.PageSize]
-	clear(idt)
 	for v := 0; v < 32; v++ {
 		handler := uint64(ring0TextAddr + v*excEntrySize)
 		g := idt[v*16:]
@@ -215,25 +214,29 @@ func buildSystem(sys []byte) {
 		le.PutUint32(g[8:], uint32(handler>>32))
 	}
 
-	for id := 0; id < MaxVCPUs; id++ {
-		area := at(vcpuArea(id))[:abi.PageSize]
-		clear(area)
-		le.PutUint64(area[0x08:], 0x00209a0000000000) // kernel code: P, DPL 0, code, L
-		le.PutUint64(area[0x10:], 0x0000920000000000) // kernel data: P, DPL 0, writable
-		le.PutUint64(area[0x18:], 0x0000f20000000000) // user data: P, DPL 3, writable
-		le.PutUint64(area[0x20:], 0x0020fa0000000000) // user code: P, DPL 3, code, L
-		// 64-bit TSS descriptor (16 bytes): base, limit, type 0xb (busy:
-		// the backends load TR directly, never with ltr).
-		base := vcpuArea(id) + tssOffset
-		d := uint64(tssSize-1) | (base&0xffffff)<<16 | uint64(0x8b)<<40 | (base>>24&0xff)<<56
-		le.PutUint64(area[SelTSS:], d)
-		le.PutUint64(area[SelTSS+8:], base>>32)
-		// TSS: RSP0 at +4; the I/O map base at +0x66 points past the
-		// segment limit, so there is no I/O bitmap and IOPL alone decides.
-		tss := area[tssOffset : tssOffset+tssSize]
-		le.PutUint64(tss[4:], vcpuArea(id)+vcpuAreaSize)
-		le.PutUint16(tss[0x66:], tssSize)
-	}
+}
+
+// buildVCPUArea writes the GDT and TSS of vCPU id into sys. Done when the
+// vCPU is created: pages of the system memory never touched stay free.
+func buildVCPUArea(sys []byte, id int) {
+	le := binary.LittleEndian
+	area := sys[vcpuArea(id)-SysBase:][:abi.PageSize]
+	clear(area)
+	le.PutUint64(area[0x08:], 0x00209a0000000000) // kernel code: P, DPL 0, code, L
+	le.PutUint64(area[0x10:], 0x0000920000000000) // kernel data: P, DPL 0, writable
+	le.PutUint64(area[0x18:], 0x0000f20000000000) // user data: P, DPL 3, writable
+	le.PutUint64(area[0x20:], 0x0020fa0000000000) // user code: P, DPL 3, code, L
+	// 64-bit TSS descriptor (16 bytes): base, limit, type 0xb (busy: the
+	// backends load TR directly, never with ltr).
+	base := vcpuArea(id) + tssOffset
+	d := uint64(tssSize-1) | (base&0xffffff)<<16 | uint64(0x8b)<<40 | (base>>24&0xff)<<56
+	le.PutUint64(area[SelTSS:], d)
+	le.PutUint64(area[SelTSS+8:], base>>32)
+	// TSS: RSP0 at +4; the I/O map base at +0x66 points past the segment
+	// limit, so there is no I/O bitmap and IOPL alone decides.
+	tss := area[tssOffset : tssOffset+tssSize]
+	le.PutUint64(tss[4:], vcpuArea(id)+vcpuAreaSize)
+	le.PutUint16(tss[0x66:], tssSize)
 }
 
 func fill(b []byte, v byte) {

@@ -15,7 +15,9 @@ const (
 	pteUser     = 1 << 2
 	pteAccessed = 1 << 5
 	pteDirty    = 1 << 6
+	pteLarge    = 1 << 7 // in a PD entry: a 2 MiB page
 	pteNX       = 1 << 63
+	largeSize   = 2 << 20
 	pteAddrMask = 0x000f_ffff_ffff_f000
 	// Intermediate entries allow everything; the leaf decides.
 	pteTable = ptePresent | pteWrite | pteUser | pteAccessed
@@ -35,8 +37,11 @@ type NoPageTableNX interface {
 
 // pageTables builds the 4-level, identity-mapped page tables of one space
 // in a pool of guest-physical pages inside the system memory. The CPU walks
-// them by physical address, so the pool itself is never mapped. Only 4 KiB
-// leaves are used: per-page presence and permissions are what keepers,
+// them by physical address, so the pool itself is never mapped. Mappings
+// the monitor makes itself (program segments, stack, heap) use 2 MiB pages
+// where alignment allows, which keeps the pool small and launching fast;
+// everything else (and any 2 MiB page whose part is later changed) uses
+// 4 KiB pages, since per-page presence and permissions are what keepers,
 // protect and dirty tracking need.
 type pageTables struct {
 	pool  []byte // host view of the pool; pool[0] is guest-physical ptPoolAddr
@@ -58,17 +63,20 @@ func newPageTables(pool []byte, useNX bool) (*pageTables, error) {
 }
 
 func (pt *pageTables) alloc() (uint64, error) {
-	var p uint64
 	if n := len(pt.free); n > 0 {
-		p, pt.free = pt.free[n-1], pt.free[:n-1]
-	} else if pt.next < ptPoolAddr+uint64(len(pt.pool)) {
-		p = pt.next
-		pt.next += abi.PageSize
-	} else {
-		return 0, ErrPageTablesFull
+		p := pt.free[n-1]
+		pt.free = pt.free[:n-1]
+		clear(pt.table(p))
+		return p, nil
 	}
-	clear(pt.table(p))
-	return p, nil
+	if pt.next < ptPoolAddr+uint64(len(pt.pool)) {
+		// Never used: still zero (the pool is fresh memfd memory), and not
+		// touching it saves a host page fault.
+		p := pt.next
+		pt.next += abi.PageSize
+		return p, nil
+	}
+	return 0, ErrPageTablesFull
 }
 
 // table returns the host view of the table page at guest-physical p.
@@ -88,12 +96,23 @@ func (pt *pageTables) set(table uint64, i int, v uint64) {
 func index(va uint64, level int) int { return int(va>>(12+9*uint(level))) & 511 }
 
 // leafTable returns the last-level table covering va, creating the tables
-// on the way when create is set; 0 when absent.
+// on the way when create is set (and splitting a 2 MiB page that covers
+// va); 0 when absent, or when va is in a 2 MiB page and create is not set.
 func (pt *pageTables) leafTable(va uint64, create bool) (uint64, error) {
 	t := pt.root
 	for level := 3; level > 0; level-- {
 		i := index(va, level)
 		e := pt.get(t, i)
+		if level == 1 && e&(ptePresent|pteLarge) == ptePresent|pteLarge {
+			if !create {
+				return 0, nil
+			}
+			n, err := pt.split(t, i, e)
+			if err != nil {
+				return 0, err
+			}
+			return n, nil
+		}
 		if e&ptePresent == 0 {
 			if !create {
 				return 0, nil
@@ -111,6 +130,56 @@ func (pt *pageTables) leafTable(va uint64, create bool) (uint64, error) {
 		t = e & pteAddrMask
 	}
 	return t, nil
+}
+
+// split replaces the 2 MiB page in entry i of page directory pd with a
+// table of 512 4 KiB entries with the same permissions and dirty bit.
+func (pt *pageTables) split(pd uint64, i int, e uint64) (uint64, error) {
+	n, err := pt.alloc()
+	if err != nil {
+		return 0, err
+	}
+	base := e & pteAddrMask &^ (largeSize - 1)
+	flags := e &^ pteAddrMask &^ pteLarge
+	for j := 0; j < 512; j++ {
+		pt.set(n, j, base+uint64(j)*abi.PageSize|flags)
+	}
+	pt.live[n] = 512
+	pt.set(pd, i, n|pteTable)
+	return n, nil
+}
+
+// mapLarge maps the 2 MiB page at va if its page-directory slot is free
+// (creating the upper tables), and reports whether it did.
+func (pt *pageTables) mapLarge(va uint64, perm Perm, user bool) (bool, error) {
+	t := pt.root
+	for level := 3; level > 1; level-- {
+		i := index(va, level)
+		e := pt.get(t, i)
+		if e&ptePresent == 0 {
+			n, err := pt.alloc()
+			if err != nil {
+				return false, err
+			}
+			pt.set(t, i, n|pteTable)
+			if t != pt.root {
+				pt.live[t]++
+			}
+			e = n | pteTable
+		}
+		t = e & pteAddrMask
+	}
+	i := index(va, 1)
+	if pt.get(t, i)&ptePresent != 0 {
+		return false, nil
+	}
+	e := pt.leaf(va, perm, user)
+	if e&ptePresent == 0 {
+		return false, nil
+	}
+	pt.set(t, i, e|pteLarge)
+	pt.live[t]++
+	return true, nil
 }
 
 // leaf computes the entry mapping va with perm.
@@ -132,10 +201,21 @@ func (pt *pageTables) leaf(va uint64, perm Perm, user bool) uint64 {
 }
 
 // mapRange maps [va, va+size) to itself with perm; user makes it
-// accessible from ring 3. Existing entries are overwritten. On
+// accessible from ring 3; large allows 2 MiB pages where the range covers
+// whole, unmapped 2 MiB slots. Existing entries are overwritten. On
 // ErrPageTablesFull the pages mapped so far stay mapped; the caller unmaps.
-func (pt *pageTables) mapRange(va, size uint64, perm Perm, user bool) error {
+func (pt *pageTables) mapRange(va, size uint64, perm Perm, user, large bool) error {
 	for a := va; a < va+size; {
+		if large && a%largeSize == 0 && va+size-a >= largeSize {
+			ok, err := pt.mapLarge(a, perm, user)
+			if err != nil {
+				return fmt.Errorf("map %#x: %w", a, err)
+			}
+			if ok {
+				a += largeSize
+				continue
+			}
+		}
 		t, err := pt.leafTable(a, true)
 		if err != nil {
 			return fmt.Errorf("map %#x: %w", a, err)
@@ -151,6 +231,16 @@ func (pt *pageTables) mapRange(va, size uint64, perm Perm, user bool) error {
 // become empty.
 func (pt *pageTables) unmapRange(va, size uint64) {
 	for a := va; a < va+size; {
+		if pd, i, e := pt.largeEntry(a); e != 0 {
+			if a%largeSize == 0 && va+size-a >= largeSize {
+				pt.set(pd, i, 0)
+				pt.live[pd]--
+				pt.releaseEmpty(a)
+				a += largeSize
+				continue
+			}
+			pt.leafTable(a, true) // split: part of the 2 MiB page stays
+		}
 		t, _ := pt.leafTable(a, false)
 		if t == 0 {
 			a = (a | (512*abi.PageSize - 1)) + 1 // skip the whole absent table
@@ -163,18 +253,44 @@ func (pt *pageTables) unmapRange(va, size uint64) {
 	}
 }
 
+// largeEntry returns the page directory, index and entry of the 2 MiB page
+// covering va; e is 0 when va is not in one.
+func (pt *pageTables) largeEntry(va uint64) (pd uint64, i int, e uint64) {
+	t := pt.root
+	for level := 3; level > 1; level-- {
+		x := pt.get(t, index(va, level))
+		if x&ptePresent == 0 {
+			return 0, 0, 0
+		}
+		t = x & pteAddrMask
+	}
+	i = index(va, 1)
+	if x := pt.get(t, i); x&(ptePresent|pteLarge) == ptePresent|pteLarge {
+		return t, i, x
+	}
+	return 0, 0, 0
+}
+
 // releaseEmpty frees the tables on the path to va that hold no entries.
 func (pt *pageTables) releaseEmpty(va uint64) {
 	var path [4]uint64
 	path[3] = pt.root
+	first := 0
 	for level := 3; level > 0; level-- {
 		e := pt.get(path[level], index(va, level))
 		if e&ptePresent == 0 {
+			if level == 1 {
+				first = 1 // the leaf table is gone already (a 2 MiB page was unmapped)
+				break
+			}
+			return
+		}
+		if level == 1 && e&pteLarge != 0 {
 			return
 		}
 		path[level-1] = e & pteAddrMask
 	}
-	for level := 0; level < 3; level++ {
+	for level := first; level < 3; level++ {
 		t := path[level]
 		if pt.live[t] > 0 {
 			return
@@ -191,8 +307,20 @@ func (pt *pageTables) releaseEmpty(va uint64) {
 
 // protectRange changes the permission of the present entries of
 // [va, va+size), keeping their dirty bits.
-func (pt *pageTables) protectRange(va, size uint64, perm Perm, user bool) {
+func (pt *pageTables) protectRange(va, size uint64, perm Perm, user bool) error {
 	for a := va; a < va+size; a += abi.PageSize {
+		if pd, i, e := pt.largeEntry(a); e != 0 {
+			if a%largeSize == 0 && va+size-a >= largeSize {
+				if n := pt.leaf(a, perm, user); n&ptePresent != 0 {
+					pt.set(pd, i, n|pteLarge|e&pteDirty)
+					a += largeSize - abi.PageSize
+					continue
+				}
+			}
+			if _, err := pt.leafTable(a, true); err != nil { // split
+				return fmt.Errorf("protect %#x: %w", a, err)
+			}
+		}
 		t, _ := pt.leafTable(a, false)
 		if t == 0 {
 			continue
@@ -202,6 +330,7 @@ func (pt *pageTables) protectRange(va, size uint64, perm Perm, user bool) {
 			pt.setLeaf(t, i, pt.leaf(a, perm, user)|old&pteDirty)
 		}
 	}
+	return nil
 }
 
 // setLeaf writes entry i of leaf table t, keeping the table's count of
@@ -218,8 +347,12 @@ func (pt *pageTables) setLeaf(t uint64, i int, e uint64) {
 	pt.set(t, i, e)
 }
 
-// lookup returns the leaf entry for va, or 0.
+// lookup returns the leaf entry for va (a 2 MiB page's entry, with
+// pteLarge set, when va is in one), or 0.
 func (pt *pageTables) lookup(va uint64) uint64 {
+	if _, _, e := pt.largeEntry(va); e != 0 {
+		return e
+	}
 	t, _ := pt.leafTable(va, false)
 	if t == 0 {
 		return 0

@@ -8,16 +8,25 @@ import (
 	"nestvm/abi"
 )
 
-// cpuWalk translates va the way the CPU does, reading the pool directly.
+// cpuWalk translates va the way the CPU does, reading the pool directly:
+// it returns the leaf entry and the physical address va maps to.
 func cpuWalk(pt *pageTables, va uint64) (uint64, bool) {
+	e, _, ok := cpuTranslate(pt, va)
+	return e, ok
+}
+
+func cpuTranslate(pt *pageTables, va uint64) (uint64, uint64, bool) {
 	t := pt.root
 	for level := 3; level >= 0; level-- {
 		e := binary.LittleEndian.Uint64(pt.table(t)[index(va, level)*8:])
 		if e&ptePresent == 0 {
-			return e, false
+			return e, 0, false
+		}
+		if level == 1 && e&pteLarge != 0 {
+			return e, e&pteAddrMask&^(largeSize-1) | va&(largeSize-1), true
 		}
 		if level == 0 {
-			return e, true
+			return e, e&pteAddrMask | va&0xfff, true
 		}
 		t = e & pteAddrMask
 	}
@@ -36,7 +45,7 @@ func newTestTables(t *testing.T, pages int, nx bool) *pageTables {
 func TestPageTablesMapIdentity(t *testing.T) {
 	pt := newTestTables(t, 64, true)
 	const base = abi.UserBase + 0x1ff000 // crosses a 2 MiB table boundary
-	if err := pt.mapRange(base, 4*pageSize, PermRead|PermWrite, true); err != nil {
+	if err := pt.mapRange(base, 4*pageSize, PermRead|PermWrite, true, false); err != nil {
 		t.Fatal(err)
 	}
 	for i := uint64(0); i < 4; i++ {
@@ -75,7 +84,7 @@ func TestPageTablesPermissions(t *testing.T) {
 		{0, true, true, false, false, false, true},
 	} {
 		pt := newTestTables(t, 8, tc.nx)
-		if err := pt.mapRange(abi.UserBase, pageSize, tc.perm, tc.user); err != nil {
+		if err := pt.mapRange(abi.UserBase, pageSize, tc.perm, tc.user, false); err != nil {
 			t.Fatal(err)
 		}
 		e, ok := cpuWalk(pt, abi.UserBase)
@@ -102,7 +111,7 @@ func TestPageTablesUnmapFreesTables(t *testing.T) {
 	pt := newTestTables(t, 16, true)
 	before := pt.used()
 	const va = 0x8_0000_0000 // needs a fresh PDPT, PD and PT
-	if err := pt.mapRange(va, 3*pageSize, PermRead, true); err != nil {
+	if err := pt.mapRange(va, 3*pageSize, PermRead, true, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := pt.used() - before; got != 3 {
@@ -123,7 +132,7 @@ func TestPageTablesUnmapFreesTables(t *testing.T) {
 		t.Fatalf("root still points at a freed table: %#x", e)
 	}
 	// Freed pages are reused.
-	if err := pt.mapRange(va, pageSize, PermRead, true); err != nil {
+	if err := pt.mapRange(va, pageSize, PermRead, true, false); err != nil {
 		t.Fatal(err)
 	}
 	if pt.used()-before != 3 || pt.next != ptPoolAddr+4*pageSize {
@@ -133,13 +142,15 @@ func TestPageTablesUnmapFreesTables(t *testing.T) {
 
 func TestPageTablesProtectKeepsDirty(t *testing.T) {
 	pt := newTestTables(t, 8, true)
-	if err := pt.mapRange(abi.UserBase, 2*pageSize, PermRead|PermWrite, true); err != nil {
+	if err := pt.mapRange(abi.UserBase, 2*pageSize, PermRead|PermWrite, true, false); err != nil {
 		t.Fatal(err)
 	}
 	// Pretend the CPU wrote the first page.
 	tb, _ := pt.leafTable(abi.UserBase, false)
 	pt.set(tb, index(abi.UserBase, 0), pt.get(tb, index(abi.UserBase, 0))|pteDirty)
-	pt.protectRange(abi.UserBase, 2*pageSize, PermRead, true)
+	if err := pt.protectRange(abi.UserBase, 2*pageSize, PermRead, true); err != nil {
+		t.Fatal(err)
+	}
 	e0, e1 := pt.lookup(abi.UserBase), pt.lookup(abi.UserBase+pageSize)
 	if e0&pteWrite != 0 || e1&pteWrite != 0 {
 		t.Fatalf("protect left pages writable: %#x %#x", e0, e1)
@@ -147,7 +158,9 @@ func TestPageTablesProtectKeepsDirty(t *testing.T) {
 	if e0&pteDirty == 0 || e1&pteDirty != 0 {
 		t.Fatalf("protect changed dirty bits: %#x %#x", e0, e1)
 	}
-	pt.protectRange(abi.UserBase, pageSize, 0, true)
+	if err := pt.protectRange(abi.UserBase, pageSize, 0, true); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := cpuWalk(pt, abi.UserBase); ok {
 		t.Fatalf("protect to no access left the page present")
 	}
@@ -155,11 +168,67 @@ func TestPageTablesProtectKeepsDirty(t *testing.T) {
 
 func TestPageTablesPoolExhausted(t *testing.T) {
 	pt := newTestTables(t, 4, true) // root + one path of three tables
-	if err := pt.mapRange(abi.UserBase, pageSize, PermRead, true); err != nil {
+	if err := pt.mapRange(abi.UserBase, pageSize, PermRead, true, false); err != nil {
 		t.Fatal(err)
 	}
-	err := pt.mapRange(abi.UserBase+512*pageSize, pageSize, PermRead, true)
+	err := pt.mapRange(abi.UserBase+512*pageSize, pageSize, PermRead, true, false)
 	if !errors.Is(err, ErrPageTablesFull) {
 		t.Fatalf("want ErrPageTablesFull, got %v", err)
+	}
+}
+
+func TestPageTablesLargePages(t *testing.T) {
+	pt := newTestTables(t, 32, true)
+	const base = 0x40_0000_0000 - 0x1000 // unaligned start: 4 KiB pages up to the boundary
+	size := uint64(pageSize + 3*largeSize + 2*pageSize)
+	before := pt.used()
+	if err := pt.mapRange(base, size, PermRead|PermWrite, true, true); err != nil {
+		t.Fatal(err)
+	}
+	// Every page maps to itself, whatever its size.
+	for a := uint64(base); a < base+size; a += pageSize {
+		_, phys, ok := cpuTranslate(pt, a+0x123)
+		if !ok || phys != a+0x123 {
+			t.Fatalf("%#x translates to %#x (ok %v)", a+0x123, phys, ok)
+		}
+	}
+	if e := pt.lookup(base + pageSize); e&pteLarge == 0 {
+		t.Fatalf("an aligned 2 MiB run was not mapped with a large page: %#x", e)
+	}
+	if e := pt.lookup(base); e&pteLarge != 0 {
+		t.Fatalf("the unaligned head used a large page")
+	}
+	// Protect a page inside a large page: it is split, only that page changes.
+	mid := uint64(base + pageSize + largeSize + 5*pageSize)
+	if err := pt.protectRange(mid, pageSize, PermRead, true); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := cpuWalk(pt, mid); e&pteWrite != 0 {
+		t.Fatalf("protected page still writable")
+	}
+	for _, a := range []uint64{mid - pageSize, mid + pageSize, base + pageSize + largeSize} {
+		if e, ok := cpuWalk(pt, a); !ok || e&pteWrite == 0 {
+			t.Fatalf("neighbour %#x changed: %#x", a, e)
+		}
+		if _, phys, _ := cpuTranslate(pt, a); phys != a {
+			t.Fatalf("neighbour %#x now maps to %#x", a, phys)
+		}
+	}
+	// Unmap part of another large page, then everything: tables are freed.
+	pt.unmapRange(base+pageSize+2*largeSize, pageSize)
+	if _, ok := cpuWalk(pt, base+pageSize+2*largeSize); ok {
+		t.Fatalf("unmapped page still present")
+	}
+	if _, ok := cpuWalk(pt, base+pageSize+2*largeSize+pageSize); !ok {
+		t.Fatalf("unmapping one page of a large page removed the rest")
+	}
+	pt.unmapRange(base, size)
+	for a := uint64(base); a < base+size; a += pageSize {
+		if _, ok := cpuWalk(pt, a); ok {
+			t.Fatalf("%#x still mapped", a)
+		}
+	}
+	if got := pt.used(); got != before {
+		t.Fatalf("%d tables in use after unmapping everything, want %d", got, before)
 	}
 }

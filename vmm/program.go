@@ -113,9 +113,10 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 	}
 	defer stack.Unref()
 
-	// The heap starts one guard page past the last segment and gets the
-	// memory the quota has left.
-	heapBase := segEnd + pageSize
+	// The heap starts past a guard page after the last segment, on a 2 MiB
+	// boundary so that it can use large pages, and gets the memory the
+	// quota has left.
+	heapBase := (segEnd + pageSize + largeSize - 1) &^ (largeSize - 1)
 	s.mu.Lock()
 	left := s.quota.Memory - s.memUsed
 	s.mu.Unlock()
@@ -176,7 +177,7 @@ func (s *Space) newMapped(what string, addr, size uint64, perm Perm) (*Memory, e
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Map(addr, mem, 0, size, perm); err != nil {
+	if err := s.mapMemory(addr, mem, 0, size, perm, true); err != nil {
 		mem.Unref()
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -224,7 +225,7 @@ func (s *Space) loadSegments(img *Image) (uint64, error) {
 		if perm == 0 {
 			continue // a gap between segments
 		}
-		if err := s.Map(a, mem, a-lo, b-a, perm); err != nil {
+		if err := s.mapMemory(a, mem, a-lo, b-a, perm, true); err != nil {
 			return 0, fmt.Errorf("segment at %#x: %w", a, err)
 		}
 	}

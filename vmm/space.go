@@ -130,7 +130,7 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 		{vcpuAreaAddr, MaxVCPUs * vcpuAreaSize, PermRead | PermWrite, false},
 	}
 	for _, sm := range sysMaps {
-		if err := pt.mapRange(sm.addr, sm.size, sm.perm, sm.user); err != nil {
+		if err := pt.mapRange(sm.addr, sm.size, sm.perm, sm.user, false); err != nil {
 			return nil, fmt.Errorf("new space %s: system pages: %w", name, err)
 		}
 	}
@@ -163,6 +163,12 @@ func (s *Space) Name() string { return s.name }
 
 // Map makes size bytes of mem, from offset off, appear at addr with perm.
 func (s *Space) Map(addr uint64, mem *Memory, off, size uint64, perm Perm) error {
+	return s.mapMemory(addr, mem, off, size, perm, false)
+}
+
+// mapMemory is Map; large allows 2 MiB pages (for mappings whose pages are
+// all present from the start).
+func (s *Space) mapMemory(addr uint64, mem *Memory, off, size uint64, perm Perm, large bool) error {
 	if err := checkUserRange(addr, size); err != nil {
 		return fmt.Errorf("map %s: %w", mem.Name(), err)
 	}
@@ -186,7 +192,7 @@ func (s *Space) Map(addr uint64, mem *Memory, off, size uint64, perm Perm) error
 		s.win.unmap(addr, size)
 		return fmt.Errorf("map %s at %#x: %w", mem.Name(), addr, err)
 	}
-	if err := s.pt.mapRange(addr, size, perm, true); err != nil {
+	if err := s.pt.mapRange(addr, size, perm, true, large); err != nil {
 		s.pt.unmapRange(addr, size)
 		s.win.unmap(addr, size)
 		return fmt.Errorf("map %s at %#x: %w", mem.Name(), addr, err)

@@ -77,6 +77,7 @@ func (t *Thread) run() {
 	s := t.space
 	defer s.threadEnded(t)
 
+	buildVCPUArea(s.sys.Bytes(), t.id)
 	vcpu, err := s.machine.NewVCPU(VCPUConfig{
 		ID: t.id, CPU: cpuSetup(t.id, s.pt.root), Handler: t,
 		Log: s.log.With("thread", t.id),
