@@ -8,7 +8,7 @@ GOFLAGS ?=
 # Fuzzing time per target for `make fuzz`.
 FUZZTIME ?= 60s
 
-.PHONY: all build nestvm guests deps demo test test-short lint generate check-generate fuzz clean
+.PHONY: all build nestvm guests deps demo test test-short lint generate check-generate fuzz kvm-bundle clean
 
 all: build
 
@@ -57,6 +57,15 @@ fuzz: build
 			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# Static test binaries and guests for a host with /dev/kvm and no Go (the
+# device machine): run there as .dev/run-kvm-tests. .dev/ is git-ignored.
+kvm-bundle: build
+	rm -rf .dev && mkdir -p .dev
+	for p in vmm kvm benchmarks; do CGO_ENABLED=0 $(GO) test -c -o .dev/$$p.test ./$$p || exit 1; done
+	CGO_ENABLED=0 $(GO) build -o .dev/nestvm ./cmd/nestvm
+	cp -r $(BUILD)/guests $(BUILD)/native .dev/
+	cp scripts/run-kvm-tests .dev/
 
 clean:
 	rm -rf $(BUILD)

@@ -9,6 +9,8 @@ require (
 )
 
 require (
+	github.com/alecthomas/kong v0.8.0 // indirect
+	github.com/bobuhiro11/gokvm v0.0.8-0.20231003020000-f53faca69d28 // indirect
 	github.com/fatih/color v1.13.0 // indirect
 	github.com/mattn/go-colorable v0.1.12 // indirect
 	github.com/mattn/go-isatty v0.0.14 // indirect

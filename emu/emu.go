@@ -42,6 +42,12 @@ func (backend) Available() error {
 	return nil
 }
 
+// Describe says which Unicorn is linked in, for nestvm info.
+func (backend) Describe() string {
+	v := uint32(C.uc_version(nil, nil))
+	return fmt.Sprintf("Unicorn %d.%d.%d (software emulation)", v>>24, v>>16&0xff, v>>8&0xff)
+}
+
 // NewMachine implements vmm.Backend.
 func (backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
 	log := cfg.Log

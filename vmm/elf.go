@@ -1,63 +1,90 @@
 package vmm
 
-// The loader reads the ELF header and program headers itself instead of
-// using debug/elf: loading needs nothing else, while debug/elf also parses
-// section headers (which a static program may strip, and a hostile file can
-// use to be refused for reasons unrelated to loading) and sizes its tables
-// from header fields. Every field here is checked before it is used, and
-// nothing is allocated in proportion to a size the file claims.
+// The loader reads the ELF header and the program headers itself, with
+// encoding/binary, instead of using debug/elf: loading needs nothing else,
+// while debug/elf also parses the section headers (which a loader must not
+// depend on, and through which a hostile or merely unusual file is refused
+// for reasons unrelated to loading) and sizes its tables from counts the file
+// claims. Reading two fixed-size tables by hand keeps every field checked
+// before use and every allocation bounded by constants, not by the file.
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strconv"
 
 	"nestvm/abi"
 )
 
-// ErrBadELF is wrapped by every error ParseELF returns.
+// ErrBadELF is wrapped by every error ParseELF returns, so callers can tell
+// a program nestvm refuses from a failure of the monitor.
 var ErrBadELF = errors.New("not a program nestvm can run")
 
 // Segment is one loadable piece of a program image.
 type Segment struct {
-	Addr    uint64 // guest address of the first byte
-	MemSize uint64 // bytes in memory; those past len(Data) are zero
-	Data    []byte // the bytes from the file (len(Data) <= MemSize); aliases the input
-	Perm    Perm
+	// Addr is the guest address of the first byte, as in the file (not
+	// necessarily page-aligned).
+	Addr uint64
+	// MemSize is the segment's size in memory; the bytes past len(Data)
+	// are zero.
+	MemSize uint64
+	// Data holds the bytes from the file (len(Data) <= MemSize). It aliases
+	// the slice given to ParseELF, so that slice must stay unchanged until
+	// the image is loaded.
+	Data []byte
+	// Perm comes from p_flags. Write and exec imply read, because x86 page
+	// tables cannot deny reading a present page: saying so here makes every
+	// backend give the program the same access.
+	Perm Perm
 }
 
 // Image is a program ready to load.
 type Image struct {
-	Entry    uint64
-	Segments []Segment // sorted by Addr, disjoint
+	// Entry is the address of the first instruction; it lies inside an
+	// executable segment.
+	Entry uint64
+	// Segments are sorted by Addr and share no byte, though neighbours may
+	// share a page (the loader merges that page's permissions).
+	Segments []Segment
 }
 
-// ELF constants the loader checks (see the System V ABI and its x86-64
-// supplement).
+// ELF constants the loader checks, from the System V gABI and its x86-64
+// supplement.
 const (
-	elfHeaderSize  = 64
-	elfPhdrSize    = 56
-	elfClass64     = 2
-	elfData2LSB    = 1
-	elfVersion     = 1
-	elfTypeRel     = 1
-	elfTypeExec    = 2
-	elfTypeDyn     = 3
-	elfTypeCore    = 4
-	elfMachineX64  = 62
-	ptLoad         = 1
-	ptDynamic      = 2
-	ptInterp       = 3
-	ptTLS          = 7
-	pfX            = 1
-	pfW            = 2
-	pfR            = 4
-	maxPhdrs       = 64
-	maxInterpShown = 256
+	elfHeaderSize = 64
+	elfPhdrSize   = 56
+	elfClass32    = 1
+	elfClass64    = 2
+	elfData2LSB   = 1
+	elfData2MSB   = 2
+	elfVersion    = 1
+	elfTypeRel    = 1
+	elfTypeExec   = 2
+	elfTypeDyn    = 3
+	elfTypeCore   = 4
+	elfMachineX64 = 62
+	ptLoad        = 1
+	ptDynamic     = 2
+	ptInterp      = 3
+	ptTLS         = 7
+	pfX           = 1
+	pfW           = 2
+	pfR           = 4
 )
 
+// maxPhdrs bounds the program header table: real static programs have
+// about ten entries, and the bound keeps the work per file small and fixed.
+const maxPhdrs = 64
+
+// maxInterpShown bounds how much of an interpreter path goes into an error
+// message, since the file chooses its length.
+const maxInterpShown = 256
+
+// machineNames names the ELF machines a user is likely to try by mistake.
 var machineNames = map[uint16]string{
 	3: "i386", 8: "MIPS", 20: "PowerPC", 21: "PowerPC64", 22: "S390", 40: "ARM",
 	43: "SPARC V9", 50: "IA-64", 183: "AArch64", 243: "RISC-V", 258: "LoongArch",
@@ -67,31 +94,40 @@ func badELF(format string, a ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadELF}, a...)...)
 }
 
-// ParseELF checks that data is a static ELF64 x86-64 executable that fits
-// in the user address range and in maxMemory bytes, and returns its image.
-// Every refusal says what is wrong with the file.
+// ParseELF checks that data is a static ELF64 x86-64 executable that lies
+// in the user address range and fits in maxMemory bytes of pages, and
+// returns its image. Every refusal wraps ErrBadELF and says what is wrong
+// with the file. The image's segment data aliases data.
+//
+// The OS ABI byte is not checked: nestvm programs make no system calls of
+// any operating system, so what the toolchain wrote there does not matter.
 func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 	le := binary.LittleEndian
+	size := uint64(len(data))
 	switch {
 	case len(data) < 4 || !bytes.Equal(data[:4], []byte{0x7f, 'E', 'L', 'F'}):
 		return nil, badELF("not an ELF file")
 	case len(data) < 5:
-		return nil, badELF("truncated ELF header (%d bytes)", len(data))
-	case data[4] == 1:
+		return nil, badELF("truncated ELF header: the file has %#x bytes, the header needs %#x", size, elfHeaderSize)
+	case data[4] == elfClass32:
 		return nil, badELF("32-bit ELF: nestvm runs 64-bit x86-64 programs")
 	case data[4] != elfClass64:
-		return nil, badELF("unknown ELF class %d", data[4])
+		return nil, badELF("unknown ELF class %#x: nestvm runs 64-bit x86-64 programs", data[4])
 	case len(data) < elfHeaderSize:
-		return nil, badELF("truncated ELF header (%d of %d bytes)", len(data), elfHeaderSize)
-	case data[5] != elfData2LSB:
+		return nil, badELF("truncated ELF header: the file has %#x bytes, the header needs %#x", size, elfHeaderSize)
+	case data[5] == elfData2MSB:
 		return nil, badELF("big-endian ELF: nestvm runs little-endian x86-64 programs")
-	case data[6] != elfVersion || le.Uint32(data[20:]) != elfVersion:
-		return nil, badELF("unknown ELF version")
+	case data[5] != elfData2LSB:
+		return nil, badELF("unknown ELF byte order %#x: nestvm runs little-endian x86-64 programs", data[5])
+	case data[6] != elfVersion:
+		return nil, badELF("ELF version %#x, want 0x1", data[6])
+	case le.Uint32(data[20:]) != elfVersion:
+		return nil, badELF("ELF version %#x, want 0x1", le.Uint32(data[20:]))
 	}
 	if m := le.Uint16(data[18:]); m != elfMachineX64 {
-		name := machineNames[m]
-		if name == "" {
-			name = fmt.Sprintf("%d", m)
+		name, ok := machineNames[m]
+		if !ok {
+			name = fmt.Sprintf("%#x", m)
 		}
 		return nil, badELF("machine %s, not x86-64", name)
 	}
@@ -99,7 +135,7 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 	entry := le.Uint64(data[24:])
 	phoff := le.Uint64(data[32:])
 	phentsize := le.Uint16(data[54:])
-	phnum := le.Uint16(data[56:])
+	phnum := int(le.Uint16(data[56:]))
 	switch typ {
 	case elfTypeExec, elfTypeDyn:
 	case elfTypeRel:
@@ -107,50 +143,55 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 	case elfTypeCore:
 		return nil, badELF("core dump (ET_CORE), not an executable")
 	default:
-		return nil, badELF("ELF type %d is not an executable", typ)
+		return nil, badELF("ELF type %#x is not an executable", typ)
 	}
 	switch {
 	case phnum == 0:
 		return nil, badELF("no program headers: nothing to load")
 	case phentsize != elfPhdrSize:
-		return nil, badELF("program header size %d, want %d", phentsize, elfPhdrSize)
+		return nil, badELF("program header size %#x, want %#x", phentsize, elfPhdrSize)
 	case phnum > maxPhdrs:
 		return nil, badELF("%d program headers, more than the %d nestvm accepts", phnum, maxPhdrs)
-	case phoff > uint64(len(data)) || uint64(len(data))-phoff < uint64(phnum)*elfPhdrSize:
-		return nil, badELF("program headers at %#x run past the end of the file (%d bytes)", phoff, len(data))
+	case phoff > size || size-phoff < uint64(phnum)*elfPhdrSize:
+		// Written as a subtraction so that no sum of file fields can wrap.
+		return nil, badELF("program header table (%#x bytes at offset %#x) runs past the end of the file (%#x bytes)",
+			phnum*elfPhdrSize, phoff, size)
 	}
+	phdrs := data[phoff:][:phnum*elfPhdrSize]
+	phdr := func(i int) []byte { return phdrs[i*elfPhdrSize:][:elfPhdrSize] }
 
-	phdr := func(i int) []byte { return data[phoff+uint64(i)*elfPhdrSize:][:elfPhdrSize] }
-
-	// First what kind of program this is: a dynamically linked or
-	// position-independent one is refused as such, whatever its segments.
+	// First what kind of program this is, so that a dynamically linked or
+	// position-independent one is refused as such rather than for one of
+	// its segments.
 	var interp string
-	var dynamic bool
-	for i := 0; i < int(phnum); i++ {
+	var hasInterp, hasDynamic bool
+	for i := range phnum {
 		ph := phdr(i)
-		off, filesz := le.Uint64(ph[8:]), le.Uint64(ph[32:])
 		switch le.Uint32(ph[0:]) {
 		case ptInterp:
-			interp = "?"
-			if off < uint64(len(data)) && filesz <= uint64(len(data))-off {
-				s := data[off : off+min(filesz, maxInterpShown)]
-				interp = string(bytes.TrimRight(s, "\x00"))
-			}
+			hasInterp = true
+			interp = interpName(data, le.Uint64(ph[8:]), le.Uint64(ph[32:]))
 		case ptDynamic:
-			dynamic = true
+			hasDynamic = true
 		}
 	}
 	switch {
-	case interp != "":
+	case hasInterp:
 		return nil, badELF("dynamically linked (interpreter %s): nestvm runs static programs only; link with -static", interp)
-	case dynamic:
-		return nil, badELF("dynamically linked (has a PT_DYNAMIC segment): nestvm runs static programs only; link with -static")
 	case typ == elfTypeDyn:
-		return nil, badELF("position-independent executable (ET_DYN): nestvm loads programs at their link address; link with -static -no-pie")
+		// A static-pie has a dynamic section (for its self-relocation) but
+		// no interpreter; what the user must change is -pie, not -static.
+		return nil, badELF("position-independent executable: link with -static -no-pie (nestvm loads a program at the address it was linked for)")
+	case hasDynamic:
+		return nil, badELF("dynamically linked (dynamic section without an interpreter): nestvm runs static programs only; link with -static")
 	}
 
-	img := &Image{Entry: entry}
-	for i := 0; i < int(phnum); i++ {
+	type loadable struct {
+		Segment
+		index int // in the program header table, as readelf numbers it
+	}
+	var segs []loadable
+	for i := range phnum {
 		ph := phdr(i)
 		ptype, flags := le.Uint32(ph[0:]), le.Uint32(ph[4:])
 		off, vaddr := le.Uint64(ph[8:]), le.Uint64(ph[16:])
@@ -158,7 +199,7 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 		switch ptype {
 		case ptTLS:
 			if memsz > 0 {
-				return nil, badELF("segment %d is thread-local storage (PT_TLS), which nestvm does not support yet", i)
+				return nil, badELF("segment %d is thread-local storage (PT_TLS, %#x bytes), which nestvm does not support yet", i, memsz)
 			}
 			continue
 		case ptLoad:
@@ -172,17 +213,20 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 		switch {
 		case filesz > memsz:
 			return nil, badELF("segment %d has %#x bytes in the file but only %#x in memory", i, filesz, memsz)
-		case off > uint64(len(data)) || filesz > uint64(len(data))-off:
-			return nil, badELF("segment %d (file offset %#x, %#x bytes) runs past the end of the file (%d bytes)", i, off, filesz, len(data))
+		case off > size || filesz > size-off:
+			return nil, badELF("segment %d (%#x bytes at file offset %#x) runs past the end of the file (%#x bytes)", i, filesz, off, size)
 		case end < vaddr:
-			return nil, badELF("segment %d at %#x with %#x bytes wraps around the address space", i, vaddr, memsz)
+			return nil, badELF("segment %d at %#x with %#x bytes wraps around the end of the address space", i, vaddr, memsz)
 		case flags&(pfR|pfW|pfX) == 0:
-			return nil, badELF("segment %d at %#x has no permissions", i, vaddr)
-		case vaddr < abi.ReservedTop:
-			return nil, badELF("segment %d at %#x-%#x overlaps the monitor's reserved range %#x-%#x (programs load at %#x or above)",
-				i, vaddr, end, uint64(0), uint64(abi.ReservedTop), uint64(abi.UserBase))
+			return nil, badELF("segment %d at %#x-%#x has no permissions", i, vaddr, end)
+		case end <= abi.ReservedBase:
+			return nil, badELF("segment %d at %#x-%#x lies in the null-pointer guard %#x-%#x below the monitor's reserved range; link programs at %#x or above",
+				i, vaddr, end, 0, abi.ReservedBase, abi.UserBase)
+		case vaddr < abi.UserBase:
+			return nil, badELF("segment %d at %#x-%#x overlaps the monitor's reserved range %#x-%#x; link programs at %#x or above",
+				i, vaddr, end, abi.ReservedBase, abi.ReservedTop, abi.UserBase)
 		case end > abi.UserTop:
-			return nil, badELF("segment %d at %#x-%#x ends above the user range's top %#x", i, vaddr, end, uint64(abi.UserTop))
+			return nil, badELF("segment %d at %#x-%#x ends above the top of the user range %#x", i, vaddr, end, abi.UserTop)
 		}
 		var perm Perm
 		if flags&pfR != 0 {
@@ -194,29 +238,73 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 		if flags&pfX != 0 {
 			perm |= PermExec | PermRead
 		}
-		img.Segments = append(img.Segments, Segment{Addr: vaddr, MemSize: memsz, Data: data[off : off+filesz : off+filesz], Perm: perm})
+		segs = append(segs, loadable{
+			Segment: Segment{Addr: vaddr, MemSize: memsz, Data: data[off : off+filesz : off+filesz], Perm: perm},
+			index:   i,
+		})
 	}
-	if len(img.Segments) == 0 {
-		return nil, badELF("no loadable segments")
+	if len(segs) == 0 {
+		return nil, badELF("no loadable segments (no PT_LOAD with a nonzero size)")
 	}
-	sort.Slice(img.Segments, func(i, j int) bool { return img.Segments[i].Addr < img.Segments[j].Addr })
-	var total uint64
-	for i, s := range img.Segments {
+	slices.SortFunc(segs, func(a, b loadable) int { return cmp.Compare(a.Addr, b.Addr) })
+
+	// Sorted and checked pairwise, no segment reaches past its successor, so
+	// a page is shared only by neighbours and counting from the end of the
+	// pages already counted charges each page once, as the loader maps it.
+	var total, counted uint64
+	for i, s := range segs {
 		if i > 0 {
-			if p := img.Segments[i-1]; p.Addr+p.MemSize > s.Addr {
-				return nil, badELF("segments at %#x-%#x and %#x-%#x overlap", p.Addr, p.Addr+p.MemSize, s.Addr, s.Addr+s.MemSize)
+			if p := segs[i-1]; p.Addr+p.MemSize > s.Addr {
+				return nil, badELF("segment %d at %#x-%#x and segment %d at %#x-%#x overlap",
+					p.index, p.Addr, p.Addr+p.MemSize, s.index, s.Addr, s.Addr+s.MemSize)
 			}
 		}
-		end, _ := pageUp(s.Addr + s.MemSize)
-		total += end - pageDown(s.Addr)
+		// Cannot wrap: every segment ends at or below abi.UserTop.
+		hi, _ := pageUp(s.Addr + s.MemSize)
+		lo := max(pageDown(s.Addr), counted)
+		if hi > lo {
+			total += hi - lo
+		}
+		counted = max(counted, hi)
 	}
 	if total > maxMemory {
-		return nil, badELF("segments need %#x bytes, more than the memory limit of %#x", total, maxMemory)
+		return nil, badELF("segments need %#x bytes, more than the memory limit %#x", total, maxMemory)
 	}
-	for _, s := range img.Segments {
-		if s.Perm&PermExec != 0 && entry >= s.Addr && entry < s.Addr+s.MemSize {
-			return img, nil
+
+	img := &Image{Entry: entry, Segments: make([]Segment, len(segs))}
+	entryOK := false
+	for i, s := range segs {
+		img.Segments[i] = s.Segment
+		if s.Perm&PermExec != 0 && entry >= s.Addr && entry-s.Addr < s.MemSize {
+			entryOK = true
 		}
 	}
-	return nil, badELF("entry point %#x is outside every executable segment", entry)
+	if !entryOK {
+		return nil, badELF("entry point %#x is outside every executable segment", entry)
+	}
+	return img, nil
+}
+
+// interpName returns the interpreter path a PT_INTERP header points at,
+// for an error message: bounded in length, cut at its terminating NUL, and
+// quoted when it holds bytes that would garble the message.
+func interpName(data []byte, off, n uint64) string {
+	if off > uint64(len(data)) || n > uint64(len(data))-off {
+		return fmt.Sprintf("path at file offset %#x, outside the file", off)
+	}
+	s := data[off : off+min(n, maxInterpShown)]
+	if i := bytes.IndexByte(s, 0); i >= 0 {
+		s = s[:i]
+	} else if n > maxInterpShown {
+		return strconv.Quote(string(s)) + "..."
+	}
+	if len(s) == 0 {
+		return `""`
+	}
+	for _, c := range s {
+		if c <= ' ' || c >= 0x7f {
+			return strconv.Quote(string(s))
+		}
+	}
+	return string(s)
 }

@@ -121,9 +121,6 @@ Flags:
 func pickBackend(name string, log hclog.Logger) (vmm.Backend, error) {
 	b, err := vmm.Lookup(name)
 	if err != nil {
-		if name == "kvm" {
-			return nil, fmt.Errorf("%w (try --backend emu)", err)
-		}
 		return nil, err
 	}
 	if name == "auto" || name == "" {

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"nestvm/internal/testutil"
+)
+
+// TestMain lets the tests run this test binary as the nestvm command: with
+// NESTVM_TEST_AS_MAIN set it is nestvm.
+func TestMain(m *testing.M) {
+	if os.Getenv("NESTVM_TEST_AS_MAIN") == "1" {
+		os.Exit(mainStatus(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// syncBuffer is a bytes.Buffer that the exec package's copying goroutine
+// can write while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// nestvm starts the command with args; wait collects it.
+func nestvm(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &stdout, &stderr
+}
+
+func wait(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("nestvm did not finish in 60s")
+		return -1
+	}
+}
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd, stdout, stderr := nestvm(t, args...)
+	status := wait(t, cmd)
+	return status, stdout.String(), stderr.String()
+}
+
+func TestRunHello(t *testing.T) {
+	status, out, errs := run(t, "run", testutil.Guest(t, "hello"), "world")
+	if status != 0 || out != "Hello, world!\n" {
+		t.Fatalf("status %d, output %q, stderr %q", status, out, errs)
+	}
+	if !strings.Contains(errs, "using backend") {
+		t.Errorf("auto did not log which backend it chose: %q", errs)
+	}
+	status, out, errs = run(t, "run", "--backend", "emu", testutil.Guest(t, "hello"))
+	if status != 0 || out != "Hello, nestvm!\n" || errs != "" {
+		t.Fatalf("--backend emu: status %d, output %q, stderr %q", status, out, errs)
+	}
+}
+
+func TestRunFaultReports(t *testing.T) {
+	for _, tc := range []struct {
+		guest  string
+		status int
+		line   string
+	}{
+		{"crash-null", 139, `thread 0: page fault: read of 0x0 \(not present\) at rip 0x4[0-9a-f]{5}$`},
+		{"crash-wtext", 139, `thread 0: page fault: write of 0x4[0-9a-f]{5} \(protection\) at rip 0x4[0-9a-f]{5}$`},
+		{"crash-ud2", 132, `thread 0: invalid opcode at rip 0x4[0-9a-f]{5}$`},
+		{"crash-div0", 136, `thread 0: divide error at rip 0x4[0-9a-f]{5}$`},
+	} {
+		t.Run(tc.guest, func(t *testing.T) {
+			path := testutil.Guest(t, tc.guest)
+			status, out, errs := run(t, "run", "--log-level", "warn", path)
+			if status != tc.status {
+				t.Errorf("status %d, want %d", status, tc.status)
+			}
+			if !strings.HasPrefix(out, tc.guest+": ") {
+				t.Errorf("the guest's own output was lost: %q", out)
+			}
+			lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
+			re := regexp.MustCompile("^nestvm: " + regexp.QuoteMeta(path) + ": " + tc.line)
+			if len(lines) != 1 || !re.MatchString(lines[0]) {
+				t.Errorf("stderr %q, want one line matching %s", errs, re)
+			}
+		})
+	}
+}
+
+func TestRunRefusesWhatItCannotRun(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "notes.txt")
+	os.WriteFile(text, []byte("just some text\n"), 0o644)
+	truncated := filepath.Join(dir, "half.elf")
+	data, _ := os.ReadFile(testutil.Guest(t, "hello"))
+	os.WriteFile(truncated, data[:len(data)/3], 0o644)
+	cases := []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{filepath.Join(dir, "nope.elf"), 127, "no such file"},
+		{text, 126, "not an ELF file"},
+		{truncated, 126, "runs past the end of the file"},
+		{dir, 126, "is a directory"},
+	}
+	if _, err := os.Stat("/bin/ls"); err == nil {
+		cases = append(cases, struct {
+			path   string
+			status int
+			want   string
+		}{"/bin/ls", 126, "dynamically linked (interpreter"})
+	}
+	for _, tc := range cases {
+		status, out, errs := run(t, "run", tc.path)
+		if status != tc.status || !strings.Contains(errs, tc.want) || out != "" {
+			t.Errorf("%s: status %d, stderr %q, stdout %q; want %d and %q", tc.path, status, errs, out, tc.status, tc.want)
+		}
+	}
+}
+
+func TestRunBackendKVMWithoutDevice(t *testing.T) {
+	if _, err := os.Stat("/dev/kvm"); err == nil {
+		t.Skip("this host has /dev/kvm")
+	}
+	status, _, errs := run(t, "run", "--backend", "kvm", testutil.Guest(t, "hello"))
+	if status != exitMonitor || !strings.Contains(errs, "/dev/kvm") || !strings.Contains(errs, "--backend emu") {
+		t.Fatalf("status %d, stderr %q", status, errs)
+	}
+}
+
+func TestRunTimeout(t *testing.T) {
+	start := time.Now()
+	status, out, errs := run(t, "run", "--log-level", "warn", "--timeout", "300ms", testutil.Guest(t, "spin"))
+	if status != exitTimeout || out != "spin: spinning forever\n" || !strings.Contains(errs, "timeout after 300ms") {
+		t.Fatalf("status %d, stdout %q, stderr %q", status, out, errs)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s to stop", d)
+	}
+}
+
+func TestRunInterrupt(t *testing.T) {
+	cmd, stdout, stderr := nestvm(t, "run", "--log-level", "warn", testutil.Guest(t, "spin"))
+	// Wait for the guest to be running (its first line), then Ctrl-C.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stdout.String(), "spinning") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	status := wait(t, cmd)
+	if status != exitInterrupt || stdout.String() != "spin: spinning forever\n" || !strings.Contains(stderr.String(), "interrupted") {
+		t.Fatalf("status %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
+	}
+}
+
+func TestInfo(t *testing.T) {
+	status, out, _ := run(t, "info")
+	if status != 0 || !strings.Contains(out, "kvm ") || !strings.Contains(out, "emu  available: Unicorn 2.") || !strings.Contains(out, "auto picks:") {
+		t.Fatalf("status %d, output %q", status, out)
+	}
+}

@@ -1,0 +1,154 @@
+//go:build linux && amd64
+
+package kvm
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	gokvm "github.com/bobuhiro11/gokvm/kvm"
+
+	"nestvm/internal/testutil"
+	"nestvm/vmm"
+)
+
+func TestIoctlNumbers(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"KVM_RUN", ioctlRun, 0xae80},
+		{"KVM_GET_FPU", ioctlGetFPU, 0x81a0ae8c},
+		{"KVM_SET_FPU", ioctlSetFPU, 0x41a0ae8d},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %#x, want %#x", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+func TestFPUConversionRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 100; i++ {
+		var f vmm.FPU
+		for j := range f {
+			f[j] = byte(r.Uint32())
+		}
+		// Only what struct kvm_fpu carries survives: the reserved byte 5,
+		// the MXCSR mask (a constant) and the reserved tail are not kept.
+		f[5] = 0
+		f[vmm.FXMXCSRMsk], f[vmm.FXMXCSRMsk+1], f[vmm.FXMXCSRMsk+2], f[vmm.FXMXCSRMsk+3] = 0xff, 0xff, 0, 0
+		clear(f[vmm.FXXMM0+16*16:])
+		k := toKVMFPU(&f)
+		back := fromKVMFPU(&k)
+		if back != f {
+			t.Fatalf("round trip changed the state:\n% x\n% x", f[:64], back[:64])
+		}
+	}
+	reset := vmm.ResetFPU()
+	k := toKVMFPU(&reset)
+	if k.FCW != 0x37f || k.MXCSR != 0x1f80 {
+		t.Fatalf("reset state converts to fcw %#x mxcsr %#x", k.FCW, k.MXCSR)
+	}
+}
+
+func TestUserSregs(t *testing.T) {
+	setup := vmm.CPUSetup{
+		CR0: vmm.CR0Value, CR3: 0x200000, CR4: vmm.CR4Value, EFER: vmm.EFERValue,
+		GDTBase: 0x110000, GDTLimit: 0x37, IDTBase: 0x102000, IDTLimit: 0xfff,
+		TSSBase: 0x110080, TSSLimit: 0x67, TSSSel: vmm.SelTSS,
+		UserCS: vmm.SelUserCode, UserSS: vmm.SelUserData,
+	}
+	in := gokvm.Sregs{ApicBase: 0xfee00900}
+	s := userSregs(in, setup, 0x1234, 0x5678)
+	if s.CS.Selector != 0x23 || s.CS.DPL != 3 || s.CS.L != 1 || s.CS.DB != 0 || s.CS.Typ != 0xb || s.CS.S != 1 || s.CS.Present != 1 {
+		t.Errorf("CS %+v: want a present 64-bit DPL-3 code segment", s.CS)
+	}
+	for name, seg := range map[string]gokvm.Segment{"SS": s.SS, "DS": s.DS, "ES": s.ES, "FS": s.FS, "GS": s.GS} {
+		if seg.Selector != 0x1b || seg.DPL != 3 || seg.Typ != 3 || seg.S != 1 || seg.Present != 1 {
+			t.Errorf("%s %+v: want a present DPL-3 writable data segment", name, seg)
+		}
+	}
+	if s.FS.Base != 0x1234 || s.GS.Base != 0x5678 {
+		t.Errorf("fs/gs base %#x/%#x", s.FS.Base, s.GS.Base)
+	}
+	if s.TR.Typ != 0xb || s.TR.Base != 0x110080 || s.TR.Limit != 0x67 || s.TR.Selector != 0x28 || s.TR.S != 0 {
+		t.Errorf("TR %+v: want the busy 64-bit TSS", s.TR)
+	}
+	if s.GDT.Base != 0x110000 || s.GDT.Limit != 0x37 || s.IDT.Base != 0x102000 || s.IDT.Limit != 0xfff {
+		t.Errorf("GDT %+v IDT %+v", s.GDT, s.IDT)
+	}
+	if s.CR3 != 0x200000 || s.CR0&(1<<31) == 0 || s.EFER&(1<<10) == 0 || s.CR4&(1<<5) == 0 {
+		t.Errorf("control registers cr0 %#x cr3 %#x cr4 %#x efer %#x", s.CR0, s.CR3, s.CR4, s.EFER)
+	}
+	if s.ApicBase != in.ApicBase {
+		t.Errorf("the APIC base was not kept")
+	}
+}
+
+func TestDecodeIO(t *testing.T) {
+	// direction out (1), size 1, port 0x4e, count 1, data at offset 0x1000.
+	io := decodeIO(1|1<<8|0x4e<<16|1<<32, 0x1000)
+	if !io.out || io.size != 1 || io.port != 0x4e || io.count != 1 || io.offset != 0x1000 {
+		t.Fatalf("decoded %+v", io)
+	}
+	if in := decodeIO(0|4<<8|0x60<<16, 0); in.out || in.size != 4 || in.port != 0x60 {
+		t.Fatalf("decoded an in as %+v", in)
+	}
+}
+
+func TestParseFrame(t *testing.T) {
+	var b [vmm.FrameSize]byte
+	words := []uint64{14, 6, 0x401234, 0x23, 0x3202, 0x7fff0000, 0x1b}
+	for i, w := range words {
+		for j := 0; j < 8; j++ {
+			b[i*8+j] = byte(w >> (8 * j))
+		}
+	}
+	f := parseFrame(b[:])
+	if f.vector != 14 || f.errorCode != 6 || f.rip != 0x401234 || f.cs != 0x23 || f.rflags != 0x3202 || f.rsp != 0x7fff0000 || f.ss != 0x1b {
+		t.Fatalf("frame %+v", f)
+	}
+}
+
+func TestExitError(t *testing.T) {
+	e := &ExitError{exitShutdown, "boom"}
+	if !strings.Contains(e.Error(), "kvm exit 8 (shutdown): boom") {
+		t.Fatalf("%q", e.Error())
+	}
+	if !strings.Contains((&ExitError{200, "x"}).Error(), "unknown to nestvm") {
+		t.Fatalf("unknown reasons are not named as such")
+	}
+}
+
+// TestAvailableExplains checks what a host without usable /dev/kvm hears.
+func TestAvailableExplains(t *testing.T) {
+	err := backend{}.Available()
+	if err == nil {
+		testutil.RequireKVM(t) // it works: nothing to explain
+		return
+	}
+	if !strings.Contains(err.Error(), "/dev/kvm") || !strings.Contains(err.Error(), "--backend emu") {
+		t.Fatalf("Available() = %q: want it to name /dev/kvm and suggest --backend emu", err)
+	}
+	_, lerr := vmm.Lookup("kvm")
+	if lerr == nil || !errors.Is(lerr, err) && !strings.Contains(lerr.Error(), err.Error()) {
+		t.Fatalf("Lookup(kvm) = %v, want it to carry %v", lerr, err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{errNoEnt, "no /dev/kvm on this host"},
+		{errPerm, "permission denied; add your user to the kvm group"},
+	} {
+		if got := openError(tc.err).Error(); !strings.Contains(got, tc.want) || !strings.Contains(got, "--backend emu") {
+			t.Errorf("openError(%v) = %q", tc.err, got)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package vmm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"nestvm/abi"
+)
+
+// stubBackend is a Backend whose machines only record mappings: enough to
+// build spaces and drive the hypercall decoder directly, without running
+// guest code (the guest tables do that on real backends).
+type stubBackend struct{}
+
+func (stubBackend) Name() string                              { return "stub" }
+func (stubBackend) Available() error                          { return nil }
+func (stubBackend) NewMachine(MachineConfig) (Machine, error) { return &stubMachine{}, nil }
+
+type stubMachine struct{}
+
+func (*stubMachine) MapMemory(uint64, []byte, Perm) error     { return nil }
+func (*stubMachine) UnmapMemory(uint64) error                 { return nil }
+func (*stubMachine) ProtectMemory(uint64, uint64, Perm) error { return nil }
+func (*stubMachine) NewVCPU(VCPUConfig) (VCPU, error)         { return nil, errors.New("stub: no vCPUs") }
+func (*stubMachine) Close() error                             { return nil }
+
+// fuzzSpace is a space with the root handles, a data page at 0x500000
+// (writable, filled with a pattern), a read-only page after it, and a
+// thread that is never started.
+type fuzzSpace struct {
+	s       *Space
+	t       *Thread
+	console *bytes.Buffer
+	data    *Memory
+}
+
+const fuzzData = 0x500000
+
+func newFuzzSpace(tb testing.TB, name string) *fuzzSpace {
+	tb.Helper()
+	s, err := NewMonitor(stubBackend{}, nil).NewSpace(name, DefaultQuota)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	data, err := NewMemory("fuzz-data", 2*pageSize)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range data.Bytes() {
+		data.Bytes()[i] = byte(i * 7)
+	}
+	if err := s.Map(fuzzData, data, 0, pageSize, PermRead|PermWrite); err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Map(fuzzData+pageSize, data, pageSize, pageSize, PermRead); err != nil {
+		tb.Fatal(err)
+	}
+	t, err := s.NewThread(Regs{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var console bytes.Buffer
+	for _, h := range []struct {
+		obj    Object
+		rights abi.Rights
+	}{
+		{s, abi.RightsAll}, {t, abi.RightsAll},
+		{NewHostPort("console", ConsoleServer(&console)), abi.RightWrite | abi.RightGrant | abi.RightDerive},
+		{NewHostPort("clock", ClockServer()), abi.RightRead},
+	} {
+		if _, err := s.InsertHandle(h.obj, h.rights, 0); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	tb.Cleanup(func() { s.Kill("test over"); s.Wait(); data.Unref() })
+	return &fuzzSpace{s: s, t: t, console: &console, data: data}
+}
+
+func FuzzHypercall(f *testing.F) {
+	le := binary.LittleEndian
+	seed := func(h, op uint64, args ...uint64) {
+		var a [6]uint64
+		copy(a[:], args)
+		f.Add(h, op, a[0], a[1], a[2], a[3], a[4], a[5])
+	}
+	seed(3, uint64(abi.OpConsoleWrite), fuzzData, 16)
+	seed(3, uint64(abi.OpConsoleWrite), fuzzData+pageSize-8, 16) // crosses into the read-only page
+	seed(3, uint64(abi.OpConsoleWrite), 0, 5)
+	seed(3, uint64(abi.OpConsoleWrite), fuzzData, ^uint64(0))
+	seed(4, uint64(abi.OpClockRead), 7)
+	seed(1, uint64(abi.OpHandleInfo))
+	seed(4, uint64(abi.OpHandleClose))
+	seed(2, uint64(abi.OpThreadExit), 3)
+	seed(9999, uint64(abi.OpConsoleWrite), fuzzData, 1)
+	seed(3, 1<<32|uint64(abi.OpConsoleWrite), fuzzData, 1)
+	seed(3, 0)
+	f.Fuzz(func(t *testing.T, h, op, a0, a1, a2, a3, a4, a5 uint64) {
+		a := newFuzzSpace(t, "a")
+		b := newFuzzSpace(t, "b")
+		before := append([]byte(nil), b.data.Bytes()...)
+		bHandles := b.s.handles.count
+		// a4 and a5 go on the stack, above a return address.
+		sp := uint64(fuzzData + 0x800)
+		le.PutUint64(a.data.Bytes()[0x808:], a4)
+		le.PutUint64(a.data.Bytes()[0x810:], a5)
+
+		c := Call{Args: [6]uint64{h, op, a0, a1, a2, a3}, RSP: sp}
+		act := a.t.Hypercall(&c)
+
+		if r0 := int64(c.Ret[0]); r0 < 0 && -r0 >= int64(abi.ErrCount) {
+			t.Fatalf("R0 %d is neither a value nor an error code", r0)
+		}
+		if act != CallContinue && !(abi.Op(op) == abi.OpThreadExit && act == CallStop) {
+			t.Fatalf("action %d for op %d", act, op)
+		}
+		if a.console.Len() > abi.MaxBuffer {
+			t.Fatalf("wrote %d bytes, more than MaxBuffer", a.console.Len())
+		}
+		if !bytes.Equal(b.data.Bytes(), before) || b.console.Len() != 0 || b.s.handles.count != bHandles {
+			t.Fatalf("a call in one space changed another")
+		}
+	})
+}
+
+// The decoder's fixed order: a call wrong in several ways always gets the
+// error of the first check it fails.
+func TestHypercallDecodeOrder(t *testing.T) {
+	a := newFuzzSpace(t, "a")
+	call := func(h uint64, op abi.Op, args ...uint64) abi.Error {
+		c := Call{Args: [6]uint64{h, uint64(op)}, RSP: fuzzData + 0x800}
+		copy(c.Args[2:], args)
+		a.t.Hypercall(&c)
+		return abi.ResultError(c.Ret[0])
+	}
+	for _, tc := range []struct {
+		name string
+		got  abi.Error
+		want abi.Error
+	}{
+		{"bad handle and bad op", call(77, 0), abi.ErrBadHandle},
+		{"bad op", call(3, abi.OpCount), abi.ErrInvalidOp},
+		{"thread op on a space, no rights issue", call(1, abi.OpThreadExit, 0), abi.ErrWrongType},
+		{"rights before arguments", call(4, abi.OpConsoleWrite, 0, 99), abi.ErrRights},
+		{"too big before bad address", call(3, abi.OpConsoleWrite, 0, abi.MaxBuffer+1), abi.ErrTooBig},
+		{"bad address", call(3, abi.OpConsoleWrite, 0, 1), abi.ErrBadAddress},
+		{"write from read-only memory is fine", call(3, abi.OpConsoleWrite, fuzzData+pageSize, 4), abi.OK},
+		{"crossing into unmapped memory", call(3, abi.OpConsoleWrite, fuzzData+2*pageSize-2, 4), abi.ErrBadAddress},
+		{"crossing two mappings", call(3, abi.OpConsoleWrite, fuzzData+pageSize-2, 4), abi.OK},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+	// The write that crossed two mappings delivered the bytes of both.
+	want := append(append([]byte(nil), a.data.Bytes()[pageSize:pageSize+4]...), a.data.Bytes()[pageSize-2:pageSize+2]...)
+	if got := a.console.Bytes(); !bytes.Equal(got, want) {
+		t.Errorf("console got % x, want % x", got, want)
+	}
+}
