@@ -259,7 +259,7 @@ func TestParseELFAccepts(t *testing.T) {
 			text, {typ: ptTLS, flags: pfR, off: 0x1000, vaddr: 0x402000},
 		}, make([]byte, 0x200))},
 		{name: "notes and relro ignored", limit: 0x1000, segs: 1, data: testELF(elfTypeExec, 0x400010, []phdr{
-			{typ: 4, flags: pfR, off: 1 << 62, vaddr: 0, filesz: 1 << 62, memsz: 1 << 62},           // PT_NOTE
+			{typ: 4, flags: pfR, off: 1 << 62, vaddr: 0, filesz: 1 << 62, memsz: 1 << 62},          // PT_NOTE
 			{typ: 0x6474e552, flags: pfR, off: 0, vaddr: abi.ABIPage, filesz: 0x100, memsz: 0x100}, // PT_GNU_RELRO
 			{typ: 0x6474e553, flags: pfR, off: 0x1000, vaddr: 0x400000, filesz: 0x10, memsz: 0x10}, // PT_GNU_PROPERTY
 			text,
@@ -493,10 +493,14 @@ func FuzzParseELF(f *testing.F) {
 	corrupt(func(b []byte) { le.PutUint16(b[56:], maxPhdrs) })
 	corrupt(func(b []byte) { le.PutUint64(b[32:], ^uint64(0)-0x37) })
 	corrupt(func(b []byte) { le.PutUint64(b[64+8:], ^uint64(0)) })                      // text offset
-	corrupt(func(b []byte) { le.PutUint64(b[64+16:], abi.ReservedBase) })                // text address
+	corrupt(func(b []byte) { le.PutUint64(b[64+16:], abi.ReservedBase) })               // text address
 	corrupt(func(b []byte) { le.PutUint64(b[64+56+40:], abi.UserTop-0x401000+0x1000) }) // data size
-	corrupt(func(b []byte) { le.PutUint64(b[64+56+16:], 0x400080) })                     // data overlaps text
-	corrupt(func(b []byte) { le.PutUint32(b[64+2*56:], ptInterp); le.PutUint64(b[64+2*56+8:], 0x1000); le.PutUint64(b[64+2*56+32:], 0x20) })
+	corrupt(func(b []byte) { le.PutUint64(b[64+56+16:], 0x400080) })                    // data overlaps text
+	corrupt(func(b []byte) {
+		le.PutUint32(b[64+2*56:], ptInterp)
+		le.PutUint64(b[64+2*56+8:], 0x1000)
+		le.PutUint64(b[64+2*56+32:], 0x20)
+	})
 	corrupt(func(b []byte) { le.PutUint32(b[64+2*56:], ptTLS); le.PutUint64(b[64+2*56+40:], 0x10) })
 	if ls, err := os.ReadFile("/bin/ls"); err == nil {
 		f.Add(ls)
