@@ -93,3 +93,33 @@ func clip(within []span, start, end uint64) []span {
 	}
 	return out
 }
+
+// pieceSize bounds the emulator regions a mapping is cut into. Unicorn
+// 2.0.1 unmaps a region page by page (about 12 ms a GiB) whenever
+// uc_mem_protect splits it, so a later change of exec permission must
+// never split one huge region.
+const pieceSize = 1 << 30
+
+// pieces cuts [start, end) at every pieceSize boundary and at the edges of
+// exec, so that each piece has one exec permission.
+func pieces(start, end uint64, exec spans) []span {
+	cuts := []uint64{start, end}
+	for a := (start/pieceSize + 1) * pieceSize; a < end; a += pieceSize {
+		cuts = append(cuts, a)
+	}
+	for _, r := range exec {
+		for _, a := range []uint64{r.start, r.end} {
+			if a > start && a < end {
+				cuts = append(cuts, a)
+			}
+		}
+	}
+	sort.Slice(cuts, func(i, j int) bool { return cuts[i] < cuts[j] })
+	var out []span
+	for i := 0; i+1 < len(cuts); i++ {
+		if cuts[i] < cuts[i+1] {
+			out = append(out, span{cuts[i], cuts[i+1]})
+		}
+	}
+	return out
+}
