@@ -600,7 +600,7 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
 		// Stopping inside the hook leaves RIP at the trap instruction.
 		v.regs.RIP = v.cfg.TrapAddr
 		if c.action != C.NV_CALL_RESTART {
-			v.regs.RIP += vmm.TrapLen
+			v.regs.RIP += v.cfg.TrapLen
 		}
 		v.regsDirty = true
 		v.clearStop()

@@ -64,3 +64,16 @@ func decodeIO(w0, w1 uint64) ioExit {
 		offset: w1,
 	}
 }
+
+// mmioExit is the decoded mmio member of struct kvm_run.
+type mmioExit struct {
+	addr  uint64 // guest-physical address
+	len   uint32
+	write bool
+}
+
+// decodeMMIO decodes words 0 and 2 of kvm_run's exit union: phys_addr,
+// then (after the 8 data bytes) len and is_write.
+func decodeMMIO(w0, w2 uint64) mmioExit {
+	return mmioExit{addr: w0, len: uint32(w2), write: byte(w2>>32) != 0}
+}

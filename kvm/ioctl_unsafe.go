@@ -41,13 +41,17 @@ func runKVM(fd uintptr) error {
 }
 
 func getFPU(fd uintptr, f *kvmFPU) error {
-	_, err := gokvm.Ioctl(fd, ioctlGetFPU, uintptr(unsafe.Pointer(f)))
-	return err
+	return retry(func() error {
+		_, err := gokvm.Ioctl(fd, ioctlGetFPU, uintptr(unsafe.Pointer(f)))
+		return err
+	})
 }
 
 func setFPU(fd uintptr, f *kvmFPU) error {
-	_, err := gokvm.Ioctl(fd, ioctlSetFPU, uintptr(unsafe.Pointer(f)))
-	return err
+	return retry(func() error {
+		_, err := gokvm.Ioctl(fd, ioctlSetFPU, uintptr(unsafe.Pointer(f)))
+		return err
+	})
 }
 
 // runArea is the vCPU's mmap'd struct kvm_run.
@@ -83,6 +87,29 @@ func (a *runArea) setImmediateExit(on bool) {
 	}
 }
 
+// Offsets in struct kvm_run past the exit union, and the bits of
+// kvm_valid_regs and kvm_dirty_regs (KVM_CAP_SYNC_REGS): with them KVM
+// copies the registers into the run area at every exit and loads the ones
+// marked dirty at the next KVM_RUN, which saves an ioctl each way on every
+// hypercall.
+const (
+	runValidRegs = 288
+	runDirtyRegs = 296
+	runSyncRegs  = 304 // struct kvm_sync_regs: kvm_regs, then kvm_sregs
+	syncRegs     = 1 << 0
+	syncSregs    = 1 << 1
+)
+
+// syncArea returns the run area's copies of the registers.
+func (a *runArea) syncArea() (*gokvm.Regs, *gokvm.Sregs) {
+	r := (*gokvm.Regs)(unsafe.Pointer(&a.mem[runSyncRegs]))
+	s := (*gokvm.Sregs)(unsafe.Pointer(&a.mem[runSyncRegs+unsafe.Sizeof(gokvm.Regs{})]))
+	return r, s
+}
+
+// word returns the 64-bit field of kvm_run at off.
+func (a *runArea) word(off int) *uint64 { return (*uint64)(unsafe.Pointer(&a.mem[off])) }
+
 // ioData returns the bytes of an I/O exit's data.
 func (a *runArea) ioData(offset uint64, n int) []byte {
 	if offset > uint64(len(a.mem)) || uint64(len(a.mem))-offset < uint64(n) {
@@ -98,11 +125,11 @@ func memoryRegion(vmFd uintptr, slot uint32, gpa uint64, mem []byte, flags uint3
 		r.MemorySize = uint64(len(mem))
 		r.UserspaceAddr = uint64(uintptr(unsafe.Pointer(&mem[0])))
 	}
-	return gokvm.SetUserMemoryRegion(vmFd, &r)
+	return retry(func() error { return gokvm.SetUserMemoryRegion(vmFd, &r) })
 }
 
 // dirtyLog fetches and clears slot's dirty bitmap into bitmap.
 func dirtyLog(vmFd uintptr, slot uint32, bitmap []uint64) error {
 	d := gokvm.DirtyLog{Slot: slot, BitMap: uint64(uintptr(unsafe.Pointer(&bitmap[0])))}
-	return gokvm.GetDirtyLog(vmFd, &d)
+	return retry(func() error { return gokvm.GetDirtyLog(vmFd, &d) })
 }

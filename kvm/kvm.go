@@ -38,7 +38,7 @@ var device = sync.OnceValues(func() (*deviceInfo, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	if v, err := gokvm.GetAPIVersion(d.fd); err != nil || v != 12 {
+	if v, err := retryValue(func() (uintptr, error) { return gokvm.GetAPIVersion(d.fd) }); err != nil || v != 12 {
 		return fail(fmt.Errorf("/dev/kvm speaks API version %d (%v), not 12; use --backend emu", v, err))
 	}
 	for _, c := range []struct {
@@ -49,22 +49,22 @@ var device = sync.OnceValues(func() (*deviceInfo, error) {
 		{gokvm.CapImmediateExit, "immediate exit"},
 		{gokvm.CapSetTSSAddr, "TSS address"},
 	} {
-		if ok, err := gokvm.CheckExtension(d.fd, c.cap); err != nil || ok == 0 {
+		if ok, err := retryValue(func() (uintptr, error) { return gokvm.CheckExtension(d.fd, c.cap) }); err != nil || ok == 0 {
 			return fail(fmt.Errorf("/dev/kvm lacks the %s capability this backend needs (Linux 4.11 or newer); use --backend emu", c.name))
 		}
 	}
-	slots, err := gokvm.CheckExtension(d.fd, gokvm.CapNRMemSlots)
+	slots, err := retryValue(func() (uintptr, error) { return gokvm.CheckExtension(d.fd, gokvm.CapNRMemSlots) })
 	if err != nil || slots == 0 {
 		slots = 32 // the documented minimum
 	}
 	d.slots = int(slots)
-	size, err := gokvm.GetVCPUMMmapSize(d.fd)
+	size, err := retryValue(func() (uintptr, error) { return gokvm.GetVCPUMMmapSize(d.fd) })
 	if err != nil {
 		return fail(fmt.Errorf("/dev/kvm: vCPU area size: %w", err))
 	}
 	d.runSize = int(size)
 	d.cpuid = &gokvm.CPUID{Nent: 256, Entries: make([]gokvm.CPUIDEntry2, 256)}
-	if err := gokvm.GetSupportedCPUID(d.fd, d.cpuid); err != nil {
+	if err := retry(func() error { return gokvm.GetSupportedCPUID(d.fd, d.cpuid) }); err != nil {
 		return fail(fmt.Errorf("/dev/kvm: supported CPUID: %w", err))
 	}
 	return d, nil
@@ -105,7 +105,20 @@ func (backend) Describe() string {
 	if err != nil {
 		return err.Error()
 	}
-	return fmt.Sprintf("/dev/kvm, API 12, %d memory slots", d.slots)
+	kind := ""
+	if HostIsPVM() {
+		kind = ", paravirtual (PVM: ring-0 guest code is emulated, exits cost tens of microseconds)"
+	}
+	return fmt.Sprintf("/dev/kvm, API 12, %d memory slots%s", d.slots, kind)
+}
+
+// HostIsPVM reports whether /dev/kvm is served by PVM, the KVM module that
+// runs guests without VMX or SVM, inside a VM. Guests behave the same
+// there but for one difference users can see: `int $n` from ring 3 raises
+// #UD, not #GP.
+func HostIsPVM() bool {
+	_, err := os.Stat("/sys/module/kvm_pvm")
+	return err == nil
 }
 
 // NewMachine implements vmm.Backend: one KVM VM.
@@ -118,28 +131,55 @@ func (backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	vmFd, err := gokvm.CreateVM(d.fd)
+	vmFd, err := retryValue(func() (uintptr, error) { return gokvm.CreateVM(d.fd) })
 	if err != nil {
 		return nil, fmt.Errorf("create vm: %w", err)
 	}
 	m := &machine{log: log, dev: d, fd: vmFd, cpus: map[*vcpu]struct{}{}}
-	if err := gokvm.SetTSSAddr(vmFd, tssAddr); err != nil {
+	if err := retry(func() error { return gokvm.SetTSSAddr(vmFd, tssAddr) }); err != nil {
 		unix.Close(int(vmFd))
 		return nil, fmt.Errorf("create vm: set TSS address: %w", err)
 	}
-	if err := gokvm.SetIdentityMapAddr(vmFd, identityMapAddr); err != nil {
+	if err := retry(func() error { return gokvm.SetIdentityMapAddr(vmFd, identityMapAddr) }); err != nil {
 		unix.Close(int(vmFd))
 		return nil, fmt.Errorf("create vm: set identity map address: %w", err)
 	}
 	return m, nil
 }
 
-// slotMapping is one memory slot.
-type slotMapping struct {
-	slot  uint32
-	gpa   uint64
-	mem   []byte
-	dirty bool // dirty logging on
+// Trap implements vmm.TrapChooser. A store to a page with no memory behind
+// it exits as MMIO on every KVM; `out` from ring 3 exits only where the
+// host honours RFLAGS.IOPL for the guest (VMX and SVM, not PVM), and the
+// backend cannot tell which before a guest runs.
+func (m *machine) Trap() vmm.TrapMechanism { return vmm.TrapMMIO }
+
+// chunkSize is the most of a large mapping one memory slot covers. KVM
+// keeps bookkeeping per slot in proportion to its size (with shadow
+// paging, as on PVM, 8 bytes per 4 KiB page: 128 MiB of kernel memory and
+// some 30 ms for a space's 64 GiB user window), so a mapping larger than
+// this gets slots chunk by chunk, where the monitor puts memory
+// (ProtectMemory).
+const chunkSize = 64 << 20
+
+// mapping is one MapMemory range and the memory slots that back it.
+type mapping struct {
+	gpa    uint64
+	mem    []byte
+	lazy   bool              // slots are added chunk by chunk
+	chunks map[uint64]uint32 // chunk number (from gpa, in chunkSize units) -> slot
+	dirty  bool              // dirty logging on
+}
+
+func (o *mapping) end() uint64 { return o.gpa + uint64(len(o.mem)) }
+
+// chunk returns the guest-physical address and host memory of chunk n.
+func (o *mapping) chunk(n uint64) (uint64, []byte) {
+	if !o.lazy {
+		return o.gpa, o.mem
+	}
+	lo := n * chunkSize
+	hi := min(lo+chunkSize, uint64(len(o.mem)))
+	return o.gpa + lo, o.mem[lo:hi]
 }
 
 // machine is one KVM VM.
@@ -148,12 +188,13 @@ type machine struct {
 	dev  *deviceInfo
 	fd   uintptr
 	mu   sync.Mutex
-	maps []*slotMapping // sorted by gpa
+	maps []*mapping // sorted by gpa
 	used map[uint32]bool
 	cpus map[*vcpu]struct{}
 }
 
-// MapMemory implements vmm.Machine with one memory slot per mapping.
+// MapMemory implements vmm.Machine: a mapping up to chunkSize gets one
+// memory slot now, a larger one slots as ProtectMemory reaches its chunks.
 func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 	size := uint64(len(mem))
 	if gpa%4096 != 0 || size%4096 != 0 || size == 0 || gpa+size < gpa {
@@ -162,10 +203,23 @@ func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, o := range m.maps {
-		if gpa < o.gpa+uint64(len(o.mem)) && o.gpa < gpa+size {
+		if gpa < o.end() && o.gpa < gpa+size {
 			return fmt.Errorf("map %#x+%#x: overlaps the mapping at %#x", gpa, size, o.gpa)
 		}
 	}
+	o := &mapping{gpa: gpa, mem: mem, lazy: size > chunkSize, chunks: map[uint64]uint32{}}
+	if !o.lazy {
+		if err := m.addSlot(o, 0); err != nil {
+			return fmt.Errorf("map %#x+%#x: %w", gpa, size, err)
+		}
+	}
+	m.maps = append(m.maps, o)
+	sort.Slice(m.maps, func(i, j int) bool { return m.maps[i].gpa < m.maps[j].gpa })
+	return nil
+}
+
+// addSlot registers chunk n of o in a free memory slot.
+func (m *machine) addSlot(o *mapping, n uint64) error {
 	if m.used == nil {
 		m.used = map[uint32]bool{}
 	}
@@ -174,15 +228,23 @@ func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 		slot++
 	}
 	if int(slot) >= m.dev.slots {
-		return fmt.Errorf("map %#x+%#x: all %d slots in use: %w", gpa, size, m.dev.slots, vmm.ErrNoSlots)
+		return fmt.Errorf("all %d memory slots in use: %w", m.dev.slots, vmm.ErrNoSlots)
 	}
-	if err := memoryRegion(m.fd, slot, gpa, mem, 0); err != nil {
-		return fmt.Errorf("map %#x+%#x: KVM_SET_USER_MEMORY_REGION: %w", gpa, size, err)
+	gpa, mem := o.chunk(n)
+	if err := memoryRegion(m.fd, slot, gpa, mem, o.flags()); err != nil {
+		return fmt.Errorf("KVM_SET_USER_MEMORY_REGION %#x+%#x: %w", gpa, len(mem), err)
 	}
 	m.used[slot] = true
-	m.maps = append(m.maps, &slotMapping{slot: slot, gpa: gpa, mem: mem})
-	sort.Slice(m.maps, func(i, j int) bool { return m.maps[i].gpa < m.maps[j].gpa })
+	o.chunks[n] = slot
 	return nil
+}
+
+// flags are the memory-slot flags of o's slots.
+func (o *mapping) flags() uint32 {
+	if o.dirty {
+		return 1 // KVM_MEM_LOG_DIRTY_PAGES
+	}
+	return 0
 }
 
 // UnmapMemory implements vmm.Machine.
@@ -190,32 +252,49 @@ func (m *machine) UnmapMemory(gpa uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, o := range m.maps {
-		if o.gpa == gpa {
-			if err := memoryRegion(m.fd, o.slot, gpa, nil, 0); err != nil {
+		if o.gpa != gpa {
+			continue
+		}
+		for n, slot := range o.chunks {
+			if err := memoryRegion(m.fd, slot, 0, nil, 0); err != nil {
 				return fmt.Errorf("unmap %#x: %w", gpa, err)
 			}
-			delete(m.used, o.slot)
-			m.maps = append(m.maps[:i], m.maps[i+1:]...)
-			return nil
+			delete(m.used, slot)
+			delete(o.chunks, n)
 		}
+		m.maps = append(m.maps[:i], m.maps[i+1:]...)
+		return nil
 	}
 	return fmt.Errorf("unmap %#x: no mapping starts there", gpa)
 }
 
 // ProtectMemory implements vmm.Machine. The page tables enforce every
-// permission on KVM, so it only checks the range.
+// permission on KVM; what it does is give the chunks of a large mapping
+// that the range touches their memory slots.
 func (m *machine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if o := m.find(gpa); o == nil || gpa+size < gpa || gpa+size > o.gpa+uint64(len(o.mem)) {
+	o := m.find(gpa)
+	if o == nil || size == 0 || gpa+size < gpa || gpa+size > o.end() {
 		return fmt.Errorf("protect %#x+%#x: not inside one mapping", gpa, size)
+	}
+	if !o.lazy {
+		return nil
+	}
+	for n := (gpa - o.gpa) / chunkSize; n <= (gpa+size-1-o.gpa)/chunkSize; n++ {
+		if _, ok := o.chunks[n]; ok {
+			continue
+		}
+		if err := m.addSlot(o, n); err != nil {
+			return fmt.Errorf("protect %#x+%#x: %w", gpa, size, err)
+		}
 	}
 	return nil
 }
 
-func (m *machine) find(gpa uint64) *slotMapping {
+func (m *machine) find(gpa uint64) *mapping {
 	for _, o := range m.maps {
-		if gpa >= o.gpa && gpa < o.gpa+uint64(len(o.mem)) {
+		if gpa >= o.gpa && gpa < o.end() {
 			return o
 		}
 	}
@@ -227,7 +306,7 @@ func (m *machine) read(gpa uint64, buf []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o := m.find(gpa)
-	if o == nil || gpa+uint64(len(buf)) > o.gpa+uint64(len(o.mem)) {
+	if o == nil || gpa+uint64(len(buf)) > o.end() {
 		return fmt.Errorf("guest memory at %#x+%d is not mapped", gpa, len(buf))
 	}
 	copy(buf, o.mem[gpa-o.gpa:])
@@ -250,36 +329,45 @@ var _ DirtyLogger = (*machine)(nil)
 func (m *machine) StartDirtyLog(gpa uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, o := range m.maps {
-		if o.gpa == gpa {
-			if err := memoryRegion(m.fd, o.slot, gpa, o.mem, 1); err != nil { // KVM_MEM_LOG_DIRTY_PAGES
-				return fmt.Errorf("dirty log %#x: %w", gpa, err)
-			}
-			o.dirty = true
-			return nil
+	o := m.find(gpa)
+	if o == nil || o.gpa != gpa {
+		return fmt.Errorf("dirty log %#x: no mapping starts there", gpa)
+	}
+	o.dirty = true
+	for n, slot := range o.chunks {
+		cg, mem := o.chunk(n)
+		if err := memoryRegion(m.fd, slot, cg, mem, o.flags()); err != nil {
+			return fmt.Errorf("dirty log %#x: %w", gpa, err)
 		}
 	}
-	return fmt.Errorf("dirty log %#x: no mapping starts there", gpa)
+	return nil
 }
 
-// DirtyLog implements DirtyLogger.
+// DirtyLog implements DirtyLogger. Chunks without a slot were never
+// mapped, so never written.
 func (m *machine) DirtyLog(gpa uint64) ([]uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, o := range m.maps {
-		if o.gpa == gpa {
-			if !o.dirty {
-				return nil, fmt.Errorf("dirty log %#x: not started", gpa)
-			}
-			pages := len(o.mem) / 4096
-			bitmap := make([]uint64, (pages+63)/64)
-			if err := dirtyLog(m.fd, o.slot, bitmap); err != nil {
-				return nil, fmt.Errorf("dirty log %#x: %w", gpa, err)
-			}
-			return bitmap, nil
+	o := m.find(gpa)
+	if o == nil || o.gpa != gpa {
+		return nil, fmt.Errorf("dirty log %#x: no mapping starts there", gpa)
+	}
+	if !o.dirty {
+		return nil, fmt.Errorf("dirty log %#x: not started", gpa)
+	}
+	pages := len(o.mem) / 4096
+	bitmap := make([]uint64, (pages+63)/64)
+	for n, slot := range o.chunks {
+		cg, mem := o.chunk(n)
+		// A chunk starts on a multiple of chunkSize, so its bits start
+		// on a word boundary of the mapping's bitmap.
+		first := (cg - o.gpa) / 4096 / 64
+		part := bitmap[first : first+uint64((len(mem)/4096+63)/64)]
+		if err := dirtyLog(m.fd, slot, part); err != nil {
+			return nil, fmt.Errorf("dirty log %#x: %w", gpa, err)
 		}
 	}
-	return nil, fmt.Errorf("dirty log %#x: no mapping starts there", gpa)
+	return bitmap, nil
 }
 
 // Close implements vmm.Machine.

@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unsafe"
 
 	gokvm "github.com/bobuhiro11/gokvm/kvm"
+	"golang.org/x/sys/unix"
 
 	"nestvm/internal/testutil"
 	"nestvm/vmm"
@@ -150,5 +152,94 @@ func TestOpenErrors(t *testing.T) {
 		if got := openError(tc.err).Error(); !strings.Contains(got, tc.want) || !strings.Contains(got, "--backend emu") {
 			t.Errorf("openError(%v) = %q", tc.err, got)
 		}
+	}
+}
+
+func TestDecodeMMIO(t *testing.T) {
+	// A 1-byte store to 0x10304e: phys_addr, then len 1 and is_write 1.
+	mm := decodeMMIO(0x10304e, 1|1<<32)
+	if mm.addr != 0x10304e || mm.len != 1 || !mm.write {
+		t.Fatalf("decoded %+v", mm)
+	}
+	if ld := decodeMMIO(0x103000, 8); ld.write || ld.len != 8 {
+		t.Fatalf("decoded a load as %+v", ld)
+	}
+}
+
+// TestSyncAreaLayout checks the structs the backend overlays on kvm_run's
+// sync area against the kernel's sizes (struct kvm_regs, kvm_sregs).
+func TestSyncAreaLayout(t *testing.T) {
+	if n := unsafe.Sizeof(gokvm.Regs{}); n != 144 {
+		t.Errorf("sizeof kvm_regs = %d, want 144", n)
+	}
+	if n := unsafe.Sizeof(gokvm.Sregs{}); n != 312 {
+		t.Errorf("sizeof kvm_sregs = %d, want 312", n)
+	}
+	if runSyncRegs+144+312 > 4096 {
+		t.Errorf("sync area ends past the first page of kvm_run")
+	}
+}
+
+// TestChunkedSlots maps a large range and checks that memory slots appear
+// only for the chunks ProtectMemory reaches, that the dirty log spans the
+// whole mapping, and that unmapping frees every slot.
+func TestChunkedSlots(t *testing.T) {
+	testutil.RequireKVM(t)
+	if err := (backend{}).Available(); err != nil {
+		t.Skipf("kvm unavailable: %v", err)
+	}
+	vm, err := backend{}.NewMachine(vmm.MachineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := vm.(*machine)
+	defer m.Close()
+	const base, size = 0x400000, 4 * chunkSize
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(mem)
+	if err := m.MapMemory(base, mem, vmm.PermRead|vmm.PermWrite); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.used); n != 0 {
+		t.Fatalf("%d slots before any ProtectMemory, want 0", n)
+	}
+	// One page in chunk 0, and a range straddling chunks 2 and 3.
+	if err := m.ProtectMemory(base, 4096, vmm.PermRead); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ProtectMemory(base+3*chunkSize-4096, 8192, vmm.PermRead); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ProtectMemory(base+16, 4096, vmm.PermRead); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ProtectMemory(base+size-4096, 8192, vmm.PermRead); err == nil {
+		t.Fatal("a range running past the mapping was accepted")
+	}
+	got := map[uint64]bool{}
+	for n := range m.maps[0].chunks {
+		got[n] = true
+	}
+	if len(got) != 3 || !got[0] || !got[2] || !got[3] {
+		t.Fatalf("chunks with slots %v, want 0, 2 and 3", got)
+	}
+	if err := m.StartDirtyLog(base); err != nil {
+		t.Fatal(err)
+	}
+	bits, err := m.DirtyLog(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bits) != size/4096/64 {
+		t.Fatalf("dirty bitmap of %d words, want %d", len(bits), size/4096/64)
+	}
+	if err := m.UnmapMemory(base); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.used); n != 0 {
+		t.Fatalf("%d slots left after unmap", n)
 	}
 }

@@ -15,7 +15,21 @@ import (
 	"nestvm/vmm"
 )
 
+// Model-specific registers the backend sets: syscall's entry point, so
+// that on a host that enters ring 0 for syscall even with EFER.SCE clear
+// (PVM) it lands in the ring-0 stub instead of at address 0.
+const (
+	msrSTAR   = 0xc0000081
+	msrLSTAR  = 0xc0000082
+	msrCSTAR  = 0xc0000083
+	msrSFMASK = 0xc0000084
+)
+
 // vcpu is one KVM vCPU running one guest thread.
+//
+// Registers travel through the run area (KVM_CAP_SYNC_REGS): KVM stores
+// them there at every exit and loads what is marked dirty at the next
+// KVM_RUN, so a hypercall costs one exit and no register ioctls.
 type vcpu struct {
 	m       *machine
 	log     hclog.Logger
@@ -23,12 +37,15 @@ type vcpu struct {
 	handler vmm.TrapHandler
 	fd      uintptr
 	run     *runArea
+	syncR   *gokvm.Regs  // the run area's copy of the registers
+	syncS   *gokvm.Sregs // and of the segment and control registers
+	synced  bool         // KVM_RUN has returned at least once: syncR and syncS are current
+	iopl    uint64       // RFLAGS.IOPL guest code runs with
 
 	regs       vmm.Regs // valid when regsValid
 	regsValid  bool
-	regsDirty  bool // regs must be written before the next KVM_RUN
 	sregsDirty bool // the user sregs must be written (after a fault, or to flush the TLB)
-	ioPending  bool // an I/O exit KVM completes only at the next KVM_RUN
+	ioPending  bool // an exit KVM completes only at the next KVM_RUN
 
 	tid     atomic.Int32 // the OS thread inside Run, for Stop's signal
 	inRun   atomic.Bool
@@ -42,7 +59,7 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 	if cfg.Handler == nil {
 		return nil, errors.New("new vcpu: no trap handler")
 	}
-	fd, err := gokvm.CreateVCPU(m.fd, cfg.ID)
+	fd, err := retryValue(func() (uintptr, error) { return gokvm.CreateVCPU(m.fd, cfg.ID) })
 	if err != nil {
 		return nil, fmt.Errorf("new vcpu %d: %w", cfg.ID, err)
 	}
@@ -51,6 +68,11 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 		log = m.log
 	}
 	v := &vcpu{m: m, log: log, cfg: cfg.CPU, handler: cfg.Handler, fd: fd}
+	// With the MMIO trap nothing needs port I/O from ring 3, so guests run
+	// with IOPL 0 and every in or out they execute is a #GP, on every host.
+	if cfg.CPU.Trap == vmm.TrapPIO {
+		v.iopl = vmm.RFlagsIOPL3
+	}
 	fail := func(what string, err error) (vmm.VCPU, error) {
 		if v.run != nil {
 			v.run.unmap()
@@ -61,16 +83,27 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 	if v.run, err = mapRunArea(int(fd), m.dev.runSize); err != nil {
 		return fail("run area", err)
 	}
-	if err := gokvm.SetCPUID2(fd, m.dev.cpuid); err != nil {
+	v.syncR, v.syncS = v.run.syncArea()
+	*v.run.word(runValidRegs) = syncRegs | syncSregs
+	if err := retry(func() error { return gokvm.SetCPUID2(fd, m.dev.cpuid) }); err != nil {
 		return fail("set cpuid", err)
 	}
-	sregs, err := gokvm.GetSregs(fd)
+	sregs, err := retryValue(func() (*gokvm.Sregs, error) { return gokvm.GetSregs(fd) })
 	if err != nil {
 		return fail("get sregs", err)
 	}
 	us := userSregs(*sregs, v.cfg, 0, 0)
-	if err := gokvm.SetSregs(fd, &us); err != nil {
+	if err := retry(func() error { return gokvm.SetSregs(fd, &us) }); err != nil {
 		return fail("set sregs", err)
+	}
+	msrs := &gokvm.MSRS{NMSRs: 4, Entries: []gokvm.MSREntry{
+		{Index: msrSTAR, Data: uint64(cfg.CPU.KernelCS) << 32},
+		{Index: msrLSTAR, Data: cfg.CPU.SyscallEntry},
+		{Index: msrCSTAR, Data: cfg.CPU.SyscallEntry},
+		{Index: msrSFMASK, Data: 0x47700}, // TF DF IF IOPL AC NT
+	}}
+	if err := retry(func() error { return gokvm.SetMSRs(fd, msrs) }); err != nil {
+		return fail("set syscall msrs", err)
 	}
 	m.mu.Lock()
 	m.cpus[v] = struct{}{}
@@ -86,7 +119,8 @@ func (v *vcpu) SetRegs(r *vmm.Regs) error {
 	if !v.regsValid || r.FSBase != v.regs.FSBase || r.GSBase != v.regs.GSBase {
 		v.sregsDirty = true // FS and GS bases live in the segment registers
 	}
-	v.regs, v.regsValid, v.regsDirty = *r, true, true
+	v.regs, v.regsValid = *r, true
+	v.writeRegs()
 	return nil
 }
 
@@ -103,18 +137,46 @@ func (v *vcpu) Regs() (vmm.Regs, error) {
 	return v.regs, nil
 }
 
+// loadRegs reads the registers: from the run area once KVM has filled it,
+// by ioctl before the first KVM_RUN.
 func (v *vcpu) loadRegs() error {
-	k, err := gokvm.GetRegs(v.fd)
+	if v.synced {
+		v.regs = fromKVMRegs(v.syncR, v.syncS.FS.Base, v.syncS.GS.Base)
+		v.regsValid = true
+		return nil
+	}
+	k, err := retryValue(func() (*gokvm.Regs, error) { return gokvm.GetRegs(v.fd) })
 	if err != nil {
 		return fmt.Errorf("get regs: %w", err)
 	}
-	s, err := gokvm.GetSregs(v.fd)
+	s, err := retryValue(func() (*gokvm.Sregs, error) { return gokvm.GetSregs(v.fd) })
 	if err != nil {
 		return fmt.Errorf("get sregs: %w", err)
 	}
 	v.regs = fromKVMRegs(k, s.FS.Base, s.GS.Base)
 	v.regsValid = true
 	return nil
+}
+
+// sregs returns the segment and control registers as KVM last reported
+// them.
+func (v *vcpu) sregs() (gokvm.Sregs, error) {
+	if v.synced {
+		return *v.syncS, nil
+	}
+	s, err := retryValue(func() (*gokvm.Sregs, error) { return gokvm.GetSregs(v.fd) })
+	if err != nil {
+		return gokvm.Sregs{}, fmt.Errorf("get sregs: %w", err)
+	}
+	return *s, nil
+}
+
+// writeRegs puts v.regs in the run area for the next KVM_RUN to load, with
+// RFLAGS forced to what user code runs with.
+func (v *vcpu) writeRegs() {
+	v.regs.RFLAGS = v.regs.RFLAGS&vmm.RFlagsUserMask | vmm.RFlagsReserved | v.iopl
+	*v.syncR = toKVMRegs(&v.regs)
+	*v.run.word(runDirtyRegs) |= syncRegs
 }
 
 // SetFPU implements vmm.VCPU.
@@ -136,9 +198,8 @@ func (v *vcpu) FPU() (vmm.FPU, error) {
 }
 
 // FlushTLB implements vmm.VCPU: writing the segment and control registers
-// with KVM_SET_SREGS resets KVM's MMU context, which drops cached
-// translations. (To be confirmed on more KVM hosts: the monitor only relies
-// on it once it unmaps memory from running spaces.)
+// (KVM_SET_SREGS, here through the run area) resets KVM's MMU context,
+// which drops cached translations.
 func (v *vcpu) FlushTLB() { v.sregsDirty = true }
 
 // Stop implements vmm.VCPU.
@@ -172,25 +233,28 @@ func (v *vcpu) Close() error {
 	return err
 }
 
-// completeIO lets KVM finish an I/O exit without running guest code: it
+// enter runs KVM_RUN once; afterwards the run area holds the vCPU's
+// registers and the cached copy is stale.
+func (v *vcpu) enter() error {
+	err := runKVM(v.fd)
+	v.synced = true
+	v.regsValid = false
+	return err
+}
+
+// completeIO lets KVM finish an exit it completes only at the next
+// KVM_RUN (a port write, an MMIO read) without running guest code: it
 // enters KVM_RUN with immediate_exit set, which completes the pending
-// operation (advancing RIP past the out when RIP is unchanged) and returns
-// EINTR. Registers read before it may be stale, so they are dropped.
+// operation and returns EINTR, as the KVM API documentation prescribes.
+// Registers written before it are loaded first; the completion may then
+// move RIP past the instruction.
 func (v *vcpu) completeIO() error {
 	if !v.ioPending {
 		return nil
 	}
-	if v.regsDirty {
-		// Registers set while the I/O was pending (a hypercall's results)
-		// go in first, with RIP as KVM left it.
-		if err := v.writeRegs(); err != nil {
-			return err
-		}
-	}
 	v.run.setImmediateExit(true)
-	err := runKVM(v.fd)
+	err := v.enter()
 	v.ioPending = false
-	v.regsValid = false
 	if !v.stopReq.Load() {
 		v.run.setImmediateExit(false)
 	}
@@ -200,36 +264,23 @@ func (v *vcpu) completeIO() error {
 	return nil
 }
 
-func (v *vcpu) writeRegs() error {
-	k := toKVMRegs(&v.regs)
-	if err := gokvm.SetRegs(v.fd, &k); err != nil {
-		return fmt.Errorf("set regs: %w", err)
+// flushSregs writes the user segment registers (with the thread's FS and
+// GS bases) for the next KVM_RUN to load.
+func (v *vcpu) flushSregs() error {
+	if !v.sregsDirty {
+		return nil
 	}
-	v.regsDirty = false
-	return nil
-}
-
-// flush writes what changed since the last exit before KVM_RUN.
-func (v *vcpu) flush() error {
-	if v.sregsDirty {
-		s, err := gokvm.GetSregs(v.fd)
-		if err != nil {
-			return fmt.Errorf("get sregs: %w", err)
-		}
-		fs, gs := s.FS.Base, s.GS.Base
-		if v.regsValid {
-			fs, gs = v.regs.FSBase, v.regs.GSBase
-		}
-		us := userSregs(*s, v.cfg, fs, gs)
-		if err := gokvm.SetSregs(v.fd, &us); err != nil {
-			return fmt.Errorf("set sregs: %w", err)
-		}
-		v.sregsDirty = false
+	s, err := v.sregs()
+	if err != nil {
+		return err
 	}
-	if v.regsDirty {
-		v.regs.RFLAGS = v.regs.RFLAGS&vmm.RFlagsUserMask | vmm.RFlagsUser
-		return v.writeRegs()
+	fs, gs := s.FS.Base, s.GS.Base
+	if v.regsValid {
+		fs, gs = v.regs.FSBase, v.regs.GSBase
 	}
+	*v.syncS = userSregs(s, v.cfg, fs, gs)
+	*v.run.word(runDirtyRegs) |= syncSregs
+	v.sregsDirty = false
 	return nil
 }
 
@@ -238,9 +289,6 @@ func (v *vcpu) Run() (vmm.Exit, error) {
 	v.tid.Store(int32(unix.Gettid()))
 	v.inRun.Store(true)
 	defer v.inRun.Store(false)
-	if err := v.flush(); err != nil {
-		return vmm.Exit{}, fmt.Errorf("run: %w", err)
-	}
 	for {
 		if v.stopReq.Load() {
 			if err := v.completeIO(); err != nil {
@@ -250,14 +298,11 @@ func (v *vcpu) Run() (vmm.Exit, error) {
 			v.run.setImmediateExit(false)
 			return vmm.Exit{Kind: vmm.ExitStopped}, nil
 		}
-		if v.regsDirty {
-			if err := v.writeRegs(); err != nil {
-				return vmm.Exit{}, err
-			}
+		if err := v.flushSregs(); err != nil {
+			return vmm.Exit{}, fmt.Errorf("run: %w", err)
 		}
-		err := runKVM(v.fd)
+		err := v.enter()
 		v.ioPending = false
-		v.regsValid = false
 		switch {
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
 			continue // a signal (the Go runtime's, or Stop's): look at stopReq
@@ -280,15 +325,20 @@ func (v *vcpu) exit() (vmm.Exit, bool, error) {
 	case exitIO:
 		io := decodeIO(r.Data[0], r.Data[1])
 		v.ioPending = true
-		switch {
-		case io.out && io.port == v.cfg.NullPort:
-			return vmm.Exit{}, false, nil // the raw-trap benchmark: straight back in
-		case io.out && io.port == v.cfg.HypercallPort:
-			return v.hypercall()
-		case io.out && io.port == v.cfg.FaultPort:
-			return v.fault()
+		if !io.out {
+			return v.illegalIO(io.port)
 		}
-		return v.illegalIO(io.port)
+		return v.trap(io.port, false)
+	case exitMMIO:
+		mm := decodeMMIO(r.Data[0], r.Data[2])
+		// A read completes (and moves RIP) only at the next KVM_RUN; a
+		// write has retired before KVM exits.
+		v.ioPending = !mm.write
+		page := v.cfg.TrapPage
+		if v.cfg.Trap == vmm.TrapMMIO && mm.write && mm.addr >= page && mm.addr-page < 4096 {
+			return v.trap(uint16(mm.addr-page), true)
+		}
+		return v.mmio(mm)
 	case exitIntr:
 		return vmm.Exit{}, false, nil
 	case exitShutdown:
@@ -297,23 +347,43 @@ func (v *vcpu) exit() (vmm.Exit, bool, error) {
 		return vmm.Exit{}, true, &ExitError{exitFailEntry, fmt.Sprintf("hardware refused to enter the guest (reason %#x)", r.Data[0])}
 	case exitInternalError:
 		return vmm.Exit{}, true, &ExitError{exitInternalError, fmt.Sprintf("suberror %d", uint32(r.Data[0]))}
-	case exitMMIO:
-		return vmm.Exit{}, true, &ExitError{exitMMIO, fmt.Sprintf("access to guest-physical %#x, where no memory is mapped (a monitor bug: the page tables point there)", r.Data[0])}
 	case exitHLT:
 		return vmm.Exit{}, true, &ExitError{exitHLT, "the vCPU halted, which ring-3 code cannot do"}
 	}
 	return vmm.Exit{}, true, &ExitError{r.ExitReason, "not expected from a ring-3 guest"}
 }
 
+// trap serves a write to one of the monitor's ports, by `out` or by a store
+// to the trap page (mmio).
+func (v *vcpu) trap(port uint16, mmio bool) (vmm.Exit, bool, error) {
+	switch port {
+	case v.cfg.NullPort:
+		return vmm.Exit{}, false, nil // the raw-trap benchmark: straight back in
+	case v.cfg.HypercallPort:
+		return v.hypercall(mmio)
+	case v.cfg.FaultPort:
+		if !mmio {
+			return v.fault()
+		}
+	case v.cfg.SyscallPort:
+		return v.syscall(mmio)
+	}
+	return v.illegalIO(port)
+}
+
 // hypercall serves a trap from the ABI page inline.
-func (v *vcpu) hypercall() (vmm.Exit, bool, error) {
+func (v *vcpu) hypercall(mmio bool) (vmm.Exit, bool, error) {
 	if err := v.loadRegs(); err != nil {
 		return vmm.Exit{}, true, err
 	}
-	// Recent kernels leave RIP at the out until the I/O completes; older
-	// ones advanced it before exiting.
-	if v.regs.RIP != v.cfg.TrapAddr && v.regs.RIP != v.cfg.TrapAddr+vmm.TrapLen {
-		return v.illegalIO(uint16(v.cfg.HypercallPort))
+	// After the trap RIP is past it: a store to the trap page retires
+	// before KVM exits, and recent kernels complete an out (moving RIP)
+	// only at the next KVM_RUN, older ones before exiting. Either way
+	// the instruction must be the ABI page's, or the guest wrote to the
+	// trap port from code of its own.
+	after := v.cfg.TrapAddr + v.cfg.TrapLen
+	if v.regs.RIP != after && (mmio || v.regs.RIP != v.cfg.TrapAddr) {
+		return v.illegalIO(v.cfg.HypercallPort)
 	}
 	c := vmm.Call{
 		Args: [6]uint64{v.regs.RDI, v.regs.RSI, v.regs.RDX, v.regs.RCX, v.regs.R8, v.regs.R9},
@@ -328,13 +398,13 @@ func (v *vcpu) hypercall() (vmm.Exit, bool, error) {
 			return vmm.Exit{}, true, err
 		}
 		v.regs.RIP = v.cfg.TrapAddr // re-issue the call when resumed
-		v.regsDirty = true
+		v.writeRegs()
 		return vmm.Exit{Kind: vmm.ExitStopped}, true, nil
 	}
-	// RAX and RDX only; RIP stays where KVM left it, so the completion of
-	// the out moves it past the trap.
+	// RAX and RDX only; after an out RIP stays where KVM left it, so the
+	// completion moves it past the trap.
 	v.regs.RAX, v.regs.RDX = c.Ret[0], c.Ret[1]
-	v.regsDirty = true
+	v.writeRegs()
 	if action == vmm.CallStop {
 		if err := v.completeIO(); err != nil {
 			return vmm.Exit{}, true, err
@@ -344,11 +414,44 @@ func (v *vcpu) hypercall() (vmm.Exit, bool, error) {
 	return vmm.Exit{}, false, nil
 }
 
+// inRing0 reports whether the exit came from the ring-0 stub (the only
+// code that runs at CPL0), not from a guest poking at the stub's ports.
+func (v *vcpu) inRing0() (bool, error) {
+	s, err := v.sregs()
+	if err != nil {
+		return false, err
+	}
+	return s.CS.Selector&3 == 0 && s.CS.DPL == 0, nil
+}
+
+// toUser puts the thread back in ring 3 with user (RIP, RSP, RFLAGS and
+// the other registers as the thread left them), after an exit from the
+// ring-0 stub. The pending port write is completed first: completing it
+// later would run the emulator over the new state on some hosts.
+func (v *vcpu) toUser(user vmm.Regs) error {
+	s, err := v.sregs()
+	if err != nil {
+		return err
+	}
+	if err := v.completeIO(); err != nil {
+		return err
+	}
+	user.FSBase, user.GSBase = s.FS.Base, s.GS.Base
+	v.regs, v.regsValid, v.sregsDirty = user, true, true
+	v.writeRegs()
+	return nil
+}
+
 // fault turns the ring-0 stub's trap into the fault it reports, and puts
 // the thread back in ring 3 at the faulting instruction.
 func (v *vcpu) fault() (vmm.Exit, bool, error) {
 	if err := v.loadRegs(); err != nil {
 		return vmm.Exit{}, true, err
+	}
+	if ok, err := v.inRing0(); err != nil {
+		return vmm.Exit{}, true, err
+	} else if !ok {
+		return v.illegalIO(v.cfg.FaultPort)
 	}
 	want := v.cfg.KernelStackTop - vmm.FrameSize
 	if v.regs.RSP != want {
@@ -362,21 +465,63 @@ func (v *vcpu) fault() (vmm.Exit, bool, error) {
 	if fr.cs&3 != 3 {
 		return vmm.Exit{}, true, fmt.Errorf("exception %d in ring 0 at %#x (the ring-0 stub faulted)", fr.vector, fr.rip)
 	}
-	s, err := gokvm.GetSregs(v.fd)
-	if err != nil {
-		return vmm.Exit{}, true, fmt.Errorf("get sregs: %w", err)
+	cr2 := v.syncS.CR2
+	user := v.regs
+	user.RIP, user.RSP, user.RFLAGS = fr.rip, fr.rsp, fr.rflags
+	if err := v.toUser(user); err != nil {
+		return vmm.Exit{}, true, err
+	}
+	f := vmm.Fault{Vector: vmm.Vector(fr.vector), ErrorCode: uint32(fr.errorCode), RIP: fr.rip}
+	if f.Vector == vmm.VecPage {
+		f.Addr = cr2
+	}
+	return vmm.Exit{Kind: vmm.ExitFault, Fault: f}, true, nil
+}
+
+// syscall reports a syscall instruction, which jumped to the syscall entry
+// (MSR_LSTAR), as the #UD a CPU that honours EFER.SCE=0 raises. Hosts that
+// raise #UD themselves never get here; PVM does, and stays at CPL3 (other
+// hosts would enter CPL0, and the entry is safe there too). syscall has
+// already replaced RCX and R11 with the return address and RFLAGS, as a
+// Linux system call would.
+func (v *vcpu) syscall(mmio bool) (vmm.Exit, bool, error) {
+	if err := v.loadRegs(); err != nil {
+		return vmm.Exit{}, true, err
+	}
+	entry := v.cfg.SyscallEntry
+	if v.regs.RIP != entry+v.cfg.TrapLen && (mmio || v.regs.RIP != entry) {
+		return v.illegalIO(v.cfg.SyscallPort)
 	}
 	user := v.regs
+	user.RIP, user.RFLAGS = v.regs.RCX-2, v.regs.R11 // syscall is 2 bytes: 0f 05
+	if err := v.toUser(user); err != nil {
+		return vmm.Exit{}, true, err
+	}
+	return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecInvalidOp, RIP: user.RIP}}, true, nil
+}
+
+// mmio reports an access to guest-physical memory nothing backs. The page
+// tables point there only for the trap page, so this is a guest reading
+// the trap page (or writing it with its own code), reported as the
+// protection fault it would be on a page it may not touch.
+func (v *vcpu) mmio(mm mmioExit) (vmm.Exit, bool, error) {
+	if mm.addr < v.cfg.TrapPage || mm.addr-v.cfg.TrapPage >= 4096 {
+		return vmm.Exit{}, true, &ExitError{exitMMIO, fmt.Sprintf("access to guest-physical %#x, where no memory is mapped (a monitor bug: the page tables point there)", mm.addr)}
+	}
+	if mm.write {
+		// The store has retired; RIP is past it. Stop the thread there.
+		return v.illegalIO(uint16(mm.addr - v.cfg.TrapPage))
+	}
+	if err := v.loadRegs(); err != nil {
+		return vmm.Exit{}, true, err
+	}
+	regs := v.regs // RIP at the load, which completes at the next KVM_RUN
 	if err := v.completeIO(); err != nil {
 		return vmm.Exit{}, true, err
 	}
-	user.RIP, user.RSP, user.RFLAGS = fr.rip, fr.rsp, fr.rflags
-	user.FSBase, user.GSBase = s.FS.Base, s.GS.Base
-	v.regs, v.regsValid, v.regsDirty, v.sregsDirty = user, true, true, true
-	f := vmm.Fault{Vector: vmm.Vector(fr.vector), ErrorCode: uint32(fr.errorCode), RIP: fr.rip}
-	if f.Vector == vmm.VecPage {
-		f.Addr = s.CR2
-	}
+	v.regs, v.regsValid = regs, true
+	v.writeRegs()
+	f := vmm.Fault{Vector: vmm.VecPage, ErrorCode: vmm.PFPresent | vmm.PFUser, RIP: regs.RIP, Addr: mm.addr}
 	return vmm.Exit{Kind: vmm.ExitFault, Fault: f}, true, nil
 }
 
@@ -388,11 +533,11 @@ func (v *vcpu) illegalIO(port uint16) (vmm.Exit, bool, error) {
 			return vmm.Exit{}, true, err
 		}
 	}
-	rip := v.regs.RIP
 	regs := v.regs
 	if err := v.completeIO(); err != nil {
 		return vmm.Exit{}, true, err
 	}
-	v.regs, v.regsValid, v.regsDirty = regs, true, true
-	return vmm.Exit{Kind: vmm.ExitIllegalIO, Port: port, RIP: rip}, true, nil
+	v.regs, v.regsValid = regs, true
+	v.writeRegs()
+	return vmm.Exit{Kind: vmm.ExitIllegalIO, Port: port, RIP: regs.RIP}, true, nil
 }

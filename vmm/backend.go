@@ -90,7 +90,11 @@ type Machine interface {
 	// [gpa, gpa+size), which lies inside one mapping, as a hint for
 	// backends that enforce exec permission outside the page tables. A
 	// backend may apply a grant of exec lazily; a revocation takes effect
-	// for each vCPU at its next FlushTLB.
+	// for each vCPU at its next FlushTLB. The monitor calls it for every
+	// range before its page tables first point into it, so a backend may
+	// also use it to back a large mapping only where it is used (kvm
+	// registers memory slots for such a mapping piece by piece); errors
+	// then wrap ErrNoSlots.
 	ProtectMemory(gpa, size uint64, perm Perm) error
 	// NewVCPU creates a vCPU. It must be called on the goroutine that will
 	// run it, locked to its OS thread (runtime.LockOSThread).

@@ -2,44 +2,85 @@ package vmm
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"nestvm/abi"
 )
 
 // The reserved range of every space (abi.ReservedBase..abi.ReservedTop) is
 // backed by one "system" memory object per space, laid out as below. Guest
-// code at CPL3 can reach only the ABI page; everything else is mapped
-// supervisor-only or (the page tables) not mapped at all.
+// code at CPL3 can reach only the ABI page (and, on machines that trap by
+// MMIO, write to the trap page); everything else is mapped supervisor-only
+// or (the page tables) not mapped at all.
 //
-//	0x100000  ABI page        user r-x   entry stub, primer, null trap
+//	0x100000  ABI page        user r-x   entry stub, primer, null trap, syscall entry
 //	0x101000  ring-0 text     sup  r-x   exception entry stubs, iretq
 //	0x102000  IDT             sup  r--   32 interrupt gates into ring-0 text
+//	0x103000  trap page       user -w-   only with TrapMMIO; never backed by memory
 //	0x110000  vCPU 0 page     sup  rw-   GDT at +0, TSS at +0x80
 //	0x111000  vCPU 0 stack    sup  rw-   ring-0 stack (RSP0), 4 KiB
 //	0x112000  vCPU 1 ...      (MaxVCPUs pairs)
 //	0x200000  page-table pool not mapped (walked by the CPU physically)
 //	0x400000  abi.UserBase
+//
+// The system memory is given to the machine as two mappings, below and
+// above the trap page, so that no backend has memory behind it.
 const (
 	SysBase       = abi.ReservedBase
 	SysSize       = abi.ReservedTop - abi.ReservedBase
 	ring0TextAddr = SysBase + 0x1000
 	idtAddr       = SysBase + 0x2000
-	vcpuAreaAddr  = SysBase + 0x10000
-	vcpuAreaSize  = 0x2000
+	// TrapPageAddr is the page the ABI stubs write to on machines that
+	// trap by MMIO (TrapMMIO): a store to TrapPageAddr+port there is what
+	// `out` to port is elsewhere.
+	TrapPageAddr = SysBase + 0x3000
+	vcpuAreaAddr = SysBase + 0x10000
+	vcpuAreaSize = 0x2000
 	// MaxVCPUs is the most threads one space can run at once.
 	MaxVCPUs   = 64
 	ptPoolAddr = SysBase + 0x100000
 	ptPoolSize = abi.ReservedTop - ptPoolAddr
 )
 
+// TrapMechanism is how the ABI page's stubs enter the monitor. Guests never
+// see it: they call abi.ABIEntry, and a thread restarted at TrapAddr
+// re-issues its call whatever the mechanism.
+type TrapMechanism uint8
+
+// Trap mechanisms.
+const (
+	// TrapPIO is `out %al, $port` from ring 3 with RFLAGS.IOPL=3. It is the
+	// cheapest exit on VMX and SVM, and the emulator catches it with an
+	// instruction hook, but a paravirtual KVM (PVM) raises #GP for it.
+	TrapPIO TrapMechanism = iota
+	// TrapMMIO is a one-byte store to TrapPageAddr+port: the page is
+	// mapped user-writable in the page tables but has no memory behind it,
+	// so the store exits as MMIO on every KVM (VMX, SVM and PVM).
+	TrapMMIO
+)
+
+// A TrapChooser is a Machine whose guests must trap with a mechanism other
+// than TrapPIO, the default.
+type TrapChooser interface {
+	// Trap returns the mechanism the machine's ABI page must use.
+	Trap() TrapMechanism
+}
+
+// trapOf returns the mechanism m needs.
+func trapOf(m Machine) TrapMechanism {
+	if c, ok := m.(TrapChooser); ok {
+		return c.Trap()
+	}
+	return TrapPIO
+}
+
 // Offsets inside the ABI page.
 const (
 	// TrapAddr is the address of the trap instruction every operation goes
-	// through (out %al, $HypercallPort), the first instruction of
-	// abi.ABIEntry. A thread restarted at TrapAddr re-issues its call.
+	// through, the first instruction of abi.ABIEntry. A thread restarted
+	// at TrapAddr re-issues its call. The instruction is
+	// CPUSetup.TrapLen bytes long.
 	TrapAddr = abi.ABIEntry
-	// TrapLen is the length of the trap instruction.
-	TrapLen = 2
 	// PrimerAddr holds the emulator's ring-3 entry sequence: a trap to
 	// EnterPort (where the backend saves the CPU context it restores after
 	// every fault), then a load from the supervisor-only ring-0 text, which
@@ -49,6 +90,12 @@ const (
 	// NullTrapAddr is a function that traps to NullPort and returns: the
 	// raw trap round trip with no ABI work, for benchmarks.
 	NullTrapAddr = abi.NullTrapEntry
+	// SyscallEntry is where a syscall instruction lands on hosts that
+	// ignore EFER.SCE=0 (MSR_LSTAR points here): a trap to SyscallPort,
+	// so the backend can report the #UD other hosts raise. It touches
+	// no memory, so it is safe at CPL3 (PVM stays there) and at CPL0 on
+	// the user stack.
+	SyscallEntry = abi.ABIPage + 0x30
 )
 
 // I/O ports of the traps. They are an implementation detail of the ABI
@@ -58,6 +105,10 @@ const (
 	FaultPort     = 0x4f
 	NullPort      = 0x50
 	EnterPort     = 0x51
+	// SyscallPort is where the syscall entry traps. A CPU that honours
+	// EFER.SCE=0 raises #UD for syscall and never gets there; a
+	// paravirtual KVM (PVM) jumps to MSR_LSTAR regardless.
+	SyscallPort = 0x52
 )
 
 // Segment selectors in every vCPU's GDT. The order (kernel code, kernel
@@ -113,17 +164,26 @@ type CPUSetup struct {
 	// IretAddr is an iretq instruction in ring-0 text: the emulator enters
 	// ring 3 only through it.
 	IretAddr uint64
+	// SyscallEntry is where syscall enters (MSR_LSTAR), with the kernel
+	// code selector in MSR_STAR.
+	SyscallEntry uint64
+	// Trap is the mechanism of the ABI page's stubs; TrapPage is where
+	// TrapMMIO stores go, and TrapLen the length of the trap instruction
+	// at TrapAddr.
+	Trap     TrapMechanism
+	TrapPage uint64
+	TrapLen  uint64
 	// TrapAddr, PrimerAddr, NullTrapAddr and the ports: see their constants.
-	TrapAddr, PrimerAddr, NullTrapAddr            uint64
-	HypercallPort, FaultPort, NullPort, EnterPort uint16
+	TrapAddr, PrimerAddr, NullTrapAddr                         uint64
+	HypercallPort, FaultPort, NullPort, EnterPort, SyscallPort uint16
 }
 
 // vcpuArea returns the address of vCPU id's GDT/TSS page.
 func vcpuArea(id int) uint64 { return vcpuAreaAddr + uint64(id)*vcpuAreaSize }
 
 // cpuSetup returns the CPUSetup of vCPU id in a space whose page-table root
-// is at cr3.
-func cpuSetup(id int, cr3 uint64) CPUSetup {
+// is at cr3 and whose stubs trap with mech.
+func cpuSetup(id int, cr3 uint64, mech TrapMechanism) CPUSetup {
 	area := vcpuArea(id)
 	return CPUSetup{
 		CR0: CR0Value, CR3: cr3, CR4: CR4Value, EFER: EFERValue,
@@ -134,31 +194,41 @@ func cpuSetup(id int, cr3 uint64) CPUSetup {
 		UserCS: SelUserCode, UserSS: SelUserData, TSSSel: SelTSS,
 		KernelStackTop: area + vcpuAreaSize,
 		IretAddr:       ring0TextAddr + iretOffset,
-		TrapAddr:       TrapAddr, PrimerAddr: PrimerAddr, NullTrapAddr: NullTrapAddr,
+		SyscallEntry:   SyscallEntry,
+		Trap:           mech, TrapPage: TrapPageAddr, TrapLen: uint64(len(trapInsn(mech, HypercallPort))),
+		TrapAddr: TrapAddr, PrimerAddr: PrimerAddr, NullTrapAddr: NullTrapAddr,
 		HypercallPort: HypercallPort, FaultPort: FaultPort, NullPort: NullPort, EnterPort: EnterPort,
+		SyscallPort: SyscallPort,
 	}
 }
 
 // Instruction bytes of the stubs. Hand-assembled because they are a
 // handful of fixed instructions; each is commented with its assembly.
-var (
-	// At TrapAddr.
-	abiEntryCode = []byte{
-		0xe6, HypercallPort, // out %al, $HypercallPort
-		0xc3, // ret
+
+// trapInsn is the instruction that traps to port with mech.
+func trapInsn(mech TrapMechanism, port uint8) []byte {
+	if mech == TrapMMIO {
+		a := uint32(TrapPageAddr + uint64(port))
+		return []byte{0x88, 0x04, 0x25, byte(a), byte(a >> 8), byte(a >> 16), byte(a >> 24)} // mov %al, TrapPageAddr+port
 	}
-	// At PrimerAddr.
-	primerCode = []byte{
-		0xe6, EnterPort, // out %al, $EnterPort
-		0x8a, 0x04, 0x25, 0x00, 0x10, 0x10, 0x00, // mov 0x101000 (ring-0 text), %al
-		0x0f, 0x0b, // ud2
-	}
-	// At NullTrapAddr.
-	nullTrapCode = []byte{
-		0xe6, NullPort, // out %al, $NullPort
-		0xc3, // ret
-	}
-)
+	return []byte{0xe6, port} // out %al, $port
+}
+
+// The stubs of the ABI page.
+func abiEntryCode(mech TrapMechanism) []byte {
+	return append(trapInsn(mech, HypercallPort), 0xc3) // trap; ret
+}
+
+func nullTrapCode(mech TrapMechanism) []byte {
+	return append(trapInsn(mech, NullPort), 0xc3) // trap; ret
+}
+
+// primerCode is only ever run by the emulator, which traps by PIO.
+var primerCode = []byte{
+	0xe6, EnterPort, // out %al, $EnterPort
+	0x8a, 0x04, 0x25, 0x00, 0x10, 0x10, 0x00, // mov 0x101000 (ring-0 text), %al
+	0x0f, 0x0b, // ud2
+}
 
 // Ring-0 text layout: 32 exception entries of 16 bytes, then iretq.
 const (
@@ -168,17 +238,18 @@ const (
 
 // buildSystem writes the ABI page, ring-0 text and IDT into sys, the
 // space's system memory (which starts at guest-physical SysBase, and is
-// fresh, zero memory).
-func buildSystem(sys []byte) {
+// fresh, zero memory), with stubs that trap by mech.
+func buildSystem(sys []byte, mech TrapMechanism) {
 	at := func(addr uint64) []byte { return sys[addr-SysBase:] }
 	le := binary.LittleEndian
 
 	// The ABI page: unused bytes are int3, so a stray jump into it faults.
 	abiPage := at(abi.ABIPage)[:abi.PageSize]
 	fill(abiPage, 0xcc)
-	copy(at(TrapAddr), abiEntryCode)
+	copy(at(TrapAddr), abiEntryCode(mech))
 	copy(at(PrimerAddr), primerCode)
-	copy(at(NullTrapAddr), nullTrapCode)
+	copy(at(NullTrapAddr), nullTrapCode(mech))
+	copy(at(SyscallEntry), append(trapInsn(mech, SyscallPort), 0x0f, 0x0b)) // trap; ud2 (never reached)
 
 	// Ring-0 text: entry v pushes a zero error code if the CPU pushed none,
 	// then the vector, and traps; the monitor reads the frame and returns
@@ -243,4 +314,15 @@ func fill(b []byte, v byte) {
 	for i := range b {
 		b[i] = v
 	}
+}
+
+// String names the mechanism, for logs.
+func (m TrapMechanism) String() string {
+	switch m {
+	case TrapPIO:
+		return "pio"
+	case TrapMMIO:
+		return "mmio"
+	}
+	return fmt.Sprintf("trap(%d)", uint8(m))
 }

@@ -27,13 +27,16 @@ func ResetFPU() FPU {
 	return f
 }
 
-// User-mode RFLAGS a thread starts with: reserved bit 1 and IOPL 3, so
-// that the ABI stub's out instruction traps to the monitor instead of
-// raising #GP. Interrupts stay disabled: guests get none.
+// User-mode RFLAGS a thread runs with: reserved bit 1 only. IOPL is 0, so
+// every in and out a guest executes is a #GP: the ABI stub traps by MMIO
+// on kvm, and the emulator catches its `out` with a hook before the
+// privilege check. Only a kvm machine trapping by PIO (vmm.TrapPIO) would
+// need IOPL 3, and its backend sets that itself. Interrupts stay disabled:
+// guests get none.
 const (
 	RFlagsReserved = 1 << 1
 	RFlagsIOPL3    = 3 << 12
-	RFlagsUser     = RFlagsReserved | RFlagsIOPL3
+	RFlagsUser     = RFlagsReserved
 	// RFlagsUserMask are the flags a guest may set through set_state (CF,
 	// PF, AF, ZF, SF, DF, OF, AC, ID); the monitor forces the others (TF,
 	// IF, IOPL, NT, RF, VM, ...) to its own values.

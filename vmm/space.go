@@ -32,6 +32,7 @@ type Space struct {
 	log     hclog.Logger
 	machine Machine
 	sys     *Memory
+	trap    TrapMechanism
 	win     *window // host view of guest addresses [0, abi.UserTop)
 	quota   Quota
 
@@ -112,7 +113,8 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 			sys.Unref()
 		}
 	}()
-	buildSystem(sys.Bytes())
+	trap := trapOf(machine)
+	buildSystem(sys.Bytes(), trap)
 	_, noNX := machine.(NoPageTableNX)
 	pt, err := newPageTables(sys.Bytes()[ptPoolAddr-SysBase:], !noNX)
 	if err != nil {
@@ -129,13 +131,23 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 		{idtAddr, pageSize, PermRead, false},
 		{vcpuAreaAddr, MaxVCPUs * vcpuAreaSize, PermRead | PermWrite, false},
 	}
+	if trap == TrapMMIO {
+		sysMaps = append(sysMaps, struct {
+			addr, size uint64
+			perm       Perm
+			user       bool
+		}{TrapPageAddr, pageSize, PermWrite, true})
+	}
 	for _, sm := range sysMaps {
 		if err := pt.mapRange(sm.addr, sm.size, sm.perm, sm.user, false); err != nil {
 			return nil, fmt.Errorf("new space %s: system pages: %w", name, err)
 		}
 	}
-	if err := machine.MapMemory(SysBase, sys.Bytes(), PermRead|PermWrite|PermExec); err != nil {
-		return nil, fmt.Errorf("new space %s: map system memory: %w", name, err)
+	for _, r := range sysRanges {
+		b := sys.Bytes()[r.addr-SysBase : r.addr-SysBase+r.size]
+		if err := machine.MapMemory(r.addr, b, PermRead|PermWrite|PermExec); err != nil {
+			return nil, fmt.Errorf("new space %s: map system memory: %w", name, err)
+		}
 	}
 	win, err := newWindow(abi.UserTop)
 	if err != nil {
@@ -150,12 +162,19 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 		return nil, fmt.Errorf("new space %s: map user window: %w", name, err)
 	}
 	s = &Space{
-		mon: m, id: id, name: name, log: log, machine: machine, sys: sys, win: win, quota: q,
+		mon: m, id: id, name: name, log: log, machine: machine, sys: sys, trap: trap, win: win, quota: q,
 		pt: pt, handles: newHandleTable(q.Handles), threads: map[*Thread]struct{}{},
 		done: make(chan struct{}),
 	}
-	log.Debug("space created", "backend", m.backend.Name())
+	log.Debug("space created", "backend", m.backend.Name(), "trap", trap)
 	return s, nil
+}
+
+// sysRanges are the two mappings of the system memory, around the trap
+// page, which nothing backs.
+var sysRanges = [2]struct{ addr, size uint64 }{
+	{SysBase, TrapPageAddr - SysBase},
+	{TrapPageAddr + pageSize, abi.ReservedTop - TrapPageAddr - pageSize},
 }
 
 // Name returns the name the space was created with.
@@ -319,7 +338,7 @@ func (s *Space) finish() {
 	maps := s.as.maps
 	s.as.maps = nil
 	s.mu.Unlock()
-	for _, addr := range []uint64{SysBase, abi.UserBase} {
+	for _, addr := range []uint64{sysRanges[0].addr, sysRanges[1].addr, abi.UserBase} {
 		if err := s.machine.UnmapMemory(addr); err != nil {
 			s.log.Warn("unmap at exit", "addr", hexAddr(addr), "error", err)
 		}
