@@ -10,7 +10,7 @@ type Error int32
 // Error codes. Numbers are never reused; new codes go just before ErrCount.
 const (
 	OK            Error = iota // success
-	ErrInvalidOp               // the operation number is unknown, or the object does not implement it
+	ErrInvalidOp               // the operation number is unknown, or (for a port's server) not one it answers
 	ErrBadHandle               // the handle number names nothing in the caller's table
 	ErrRights                  // the handle lacks a right the operation needs
 	ErrInvalidArg              // an argument is out of range or malformed
@@ -18,7 +18,7 @@ const (
 	ErrNoMemory                // the monitor could not allocate memory for the operation
 	ErrQuota                   // the operation would exceed one of the space's quotas
 	ErrTooBig                  // a length or count is beyond what the operation accepts
-	ErrWrongType               // the handle names an object of another type
+	ErrWrongType               // the operation is valid but the handle's object does not implement its interface
 	ErrPeerGone                // the other end (a port's server, a region's keeper) is gone
 	ErrDenied                  // a reference monitor or the files root refused the operation
 	ErrNotFound                // the named thing (a file, an entry) does not exist
@@ -26,6 +26,7 @@ const (
 	ErrIO                      // the host failed to perform the I/O behind the operation
 	ErrWouldBlock              // a non-blocking operation would have to wait
 	ErrBusy                    // the object is in a state that does not allow the operation
+	ErrTimeout                 // the time limit of a wait ran out
 	ErrCount                   // number of error codes; not an error
 )
 
@@ -47,6 +48,7 @@ var errorNames = [...]string{
 	ErrIO:         "i/o error",
 	ErrWouldBlock: "would block",
 	ErrBusy:       "busy",
+	ErrTimeout:    "timed out",
 }
 
 // ErrorSymbols are the C names of the error codes, indexed by Error.
@@ -68,6 +70,7 @@ var ErrorSymbols = [...]string{
 	ErrIO:         "NV_EIO",
 	ErrWouldBlock: "NV_EWOULDBLOCK",
 	ErrBusy:       "NV_EBUSY",
+	ErrTimeout:    "NV_ETIMEOUT",
 }
 
 // Error implements the error interface.

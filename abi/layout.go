@@ -26,8 +26,9 @@ const (
 	// handle and op travel in rdi and rsi, a0..a3 in rdx, rcx, r8, r9, and
 	// a4, a5 on the stack. The result comes back in rax (R0: a value >= 0,
 	// or a negated Error) and rdx (R1: a second value for operations that
-	// have one). Every other register is preserved except rcx, r8-r11 and
-	// the flags, as for any System V call.
+	// have one). The entry is an ordinary System V function: callers must
+	// assume it clobbers every caller-saved register (rdi, rsi, rcx,
+	// r8-r11, the flags and the vector registers), as for any call.
 	ABIEntry = ABIPage
 
 	// NullTrapEntry is a function in the ABI page that traps into the

@@ -5,18 +5,19 @@ type ObjectType uint32
 
 // Object types. Numbers are never reused; new types go before ObjectCount.
 const (
-	ObjNone     ObjectType = iota // no object; handle 0 always names this
+	ObjNone     ObjectType = iota // no object: never named by a handle (handle 0 names nothing)
 	ObjSpace                      // an address space with its handle table and quotas
 	ObjThread                     // a thread: registers, FPU state, status
 	ObjRegion                     // a memory object
 	ObjPort                       // an IPC endpoint, served by a guest thread or by the monitor
+	ObjPortSet                    // a set of ports a server waits on together
 	ObjectCount                   // number of object types; not a type
 )
 
-var objectNames = [...]string{ObjNone: "none", ObjSpace: "space", ObjThread: "thread", ObjRegion: "region", ObjPort: "port"}
+var objectNames = [...]string{ObjNone: "none", ObjSpace: "space", ObjThread: "thread", ObjRegion: "region", ObjPort: "port", ObjPortSet: "port_set"}
 
 // ObjectSymbols are the C names of the object types, indexed by ObjectType.
-var ObjectSymbols = [...]string{ObjNone: "NV_OBJ_NONE", ObjSpace: "NV_OBJ_SPACE", ObjThread: "NV_OBJ_THREAD", ObjRegion: "NV_OBJ_REGION", ObjPort: "NV_OBJ_PORT"}
+var ObjectSymbols = [...]string{ObjNone: "NV_OBJ_NONE", ObjSpace: "NV_OBJ_SPACE", ObjThread: "NV_OBJ_THREAD", ObjRegion: "NV_OBJ_REGION", ObjPort: "NV_OBJ_PORT", ObjPortSet: "NV_OBJ_PORT_SET"}
 
 // String returns the type's name.
 func (t ObjectType) String() string {
@@ -40,10 +41,15 @@ const (
 	IfaceSpace                      // space operations
 	IfaceConsole                    // a byte sink for the program's output
 	IfaceClock                      // a time source
+	IfaceRegion                     // region operations
+	IfacePort                       // port operations: receive, reply, send, call
+	IfacePortSet                    // port set operations
+	IfaceFiles                      // a directory tree: open and list
+	IfaceFile                       // an open file
 	InterfaceCount                  // number of interfaces; not an interface
 )
 
-var interfaceNames = [...]string{IfaceNone: "none", IfaceHandle: "handle", IfaceThread: "thread", IfaceSpace: "space", IfaceConsole: "console", IfaceClock: "clock"}
+var interfaceNames = [...]string{IfaceNone: "none", IfaceHandle: "handle", IfaceThread: "thread", IfaceSpace: "space", IfaceConsole: "console", IfaceClock: "clock", IfaceRegion: "region", IfacePort: "port", IfacePortSet: "port_set", IfaceFiles: "files", IfaceFile: "file"}
 
 // String returns the interface's name.
 func (i Interface) String() string {

@@ -9,13 +9,51 @@ type Op uint32
 // Operation numbers. 0 is reserved; new operations go just before OpCount;
 // numbers are never reused. Ops holds each one's description.
 const (
-	OpNone         Op = iota // reserved: never a valid operation
-	OpHandleInfo             // report the type and rights of a handle
-	OpHandleClose            // remove a handle from the caller's table
-	OpConsoleWrite           // write bytes to a console
-	OpClockRead              // read a clock
-	OpThreadExit             // end the calling thread with a status
-	OpCount                  // number of operations; not an operation
+	OpNone                  Op = iota // reserved: never a valid operation
+	OpHandleInfo                      // report the type and rights of a handle
+	OpHandleClose                     // remove a handle from the caller's table
+	OpConsoleWrite                    // write bytes to a console
+	OpClockRead                       // read a clock
+	OpThreadExit                      // end the calling thread with a status
+	OpHandleDerive                    // copy a handle with fewer rights, recorded under it
+	OpHandleRevoke                    // remove every handle derived from a handle
+	OpSpaceCreate                     // create a child space
+	OpSpaceMap                        // map a region into a space
+	OpSpaceUnmap                      // unmap a range of a space
+	OpSpaceProtect                    // change the permissions of a mapped range
+	OpSpaceInsert                     // copy a handle into a space's table
+	OpSpaceRemove                     // remove a handle from a space's table
+	OpSpaceSetExceptionPort           // name the port a space's faults and exit go to
+	OpSpaceStatus                     // report whether a space runs, and how it ended
+	OpSpaceKill                       // end a space and every thread in it
+	OpThreadCreate                    // create a stopped thread in a space
+	OpThreadStart                     // start or resume a thread
+	OpThreadStop                      // stop a thread, keeping its state
+	OpThreadGetState                  // read a stopped thread's registers and FPU
+	OpThreadSetState                  // replace a stopped thread's registers and FPU
+	OpThreadStatus                    // report a thread's run state and exit status
+	OpRegionCreate                    // create a memory region charged to a space
+	OpRegionRead                      // copy bytes out of a region
+	OpRegionWrite                     // copy bytes into a region
+	OpRegionSize                      // report a region's size
+	OpRegionSetKeeper                 // make a port the keeper of a region's absent pages
+	OpRegionSupply                    // supply pages of a region (its keeper does)
+	OpRegionDirty                     // report and clear the pages written since last asked
+	OpPortCreate                      // create a port
+	OpPortReceive                     // wait for a message on a port or port set
+	OpPortReply                       // answer a call received on a port
+	OpPortSend                        // send a one-way message
+	OpPortCall                        // call a port's server and wait for the reply
+	OpPortSetCreate                   // create a port set
+	OpPortSetAdd                      // add a port to a port set
+	OpFutexWait                       // sleep while a word of the space holds a value
+	OpFutexWake                       // wake threads sleeping on a word of the space
+	OpFilesOpen                       // open a file under a files root
+	OpFilesList                       // list a directory under a files root
+	OpFileRead                        // read bytes from an open file
+	OpFileWrite                       // write bytes to an open file
+	OpFileSize                        // report an open file's size
+	OpCount                           // number of operations; not an operation
 )
 
 // ArgKind says how an argument travels and how the monitor checks it.
@@ -94,7 +132,7 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpClockRead: {
 		Name: "clock_read", Iface: IfaceClock, Rights: RightRead,
-		Args: []Arg{{"which", ArgValue, "ClockMonotonic or ClockRealtime"}},
+		Args: []Arg{{"which", ArgValue, "NV_CLOCK_MONOTONIC or NV_CLOCK_REALTIME"}},
 		R0:   "the time in nanoseconds",
 		Doc:  "Reads a clock. Monotonic time starts at an arbitrary point; realtime counts from the Unix epoch.",
 	},
@@ -104,12 +142,311 @@ var Ops = [OpCount]OpInfo{
 		NoReturn: true,
 		Doc:      "Ends the thread the handle names with a status. When the last thread of a space ends, the space ends with that status.",
 	},
+	OpHandleDerive: {
+		Name: "handle_derive", Iface: IfaceHandle, Rights: RightDerive,
+		Args: []Arg{
+			{"rights", ArgValue, "the rights the copy keeps (a subset of the handle's)"},
+			{"badge", ArgValue, "the copy's badge: 0 keeps the handle's; another value only where the handle has none"},
+		},
+		R0:  "the new handle's number",
+		Doc: "Copies a handle into the caller's table with fewer rights and, optionally, a badge. The copy is recorded under the handle, so revoking the handle removes it.",
+	},
+	OpHandleRevoke: {
+		Name: "handle_revoke", Iface: IfaceHandle,
+		R0:  "the number of handles removed",
+		Doc: "Removes every handle derived from this one (and from those, recursively), in every space. The handle itself stays. Needs no rights.",
+	},
+	OpSpaceCreate: {
+		Name: "space_create", Iface: IfaceSpace, Rights: RightControl,
+		Args: []Arg{
+			{"pages", ArgValue, "the most pages of memory the child and its descendants may hold"},
+			{"threads", ArgValue, "the most threads the child may have"},
+			{"handles", ArgValue, "the most handles the child's table may hold"},
+			{"children", ArgValue, "the most child spaces the child may create"},
+		},
+		R0:  "a handle to the new space, with every right",
+		Doc: "Creates an empty child space: no memory, no threads, no handles. Each quota must not exceed the creating space's own; the child's pages count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.",
+	},
+	OpSpaceMap: {
+		Name: "space_map", Iface: IfaceSpace, Rights: RightMap,
+		Args: []Arg{
+			{"region", ArgHandle, "the region to map; needs map, and read, write or exec as perm asks"},
+			{"addr", ArgValue, "page-aligned address in the space"},
+			{"offset", ArgValue, "page-aligned offset in the region"},
+			{"size", ArgValue, "page-aligned length"},
+			{"perm", ArgValue, "NV_PERM_* bits"},
+		},
+		Doc: "Maps part of a region into a space. Spaces that map the same region share its pages.",
+	},
+	OpSpaceUnmap: {
+		Name: "space_unmap", Iface: IfaceSpace, Rights: RightMap,
+		Args: []Arg{{"addr", ArgValue, "page-aligned address"}, {"size", ArgValue, "page-aligned length"}},
+		Doc:  "Unmaps a range of a space. The range must cover whole mappings.",
+	},
+	OpSpaceProtect: {
+		Name: "space_protect", Iface: IfaceSpace, Rights: RightMap,
+		Args: []Arg{{"addr", ArgValue, "page-aligned address"}, {"size", ArgValue, "page-aligned length"}, {"perm", ArgValue, "NV_PERM_* bits, within what the mapping's region handle allowed"}},
+		Doc:  "Changes the permissions of a mapped range.",
+	},
+	OpSpaceInsert: {
+		Name: "space_insert", Iface: IfaceSpace, Rights: RightControl,
+		Args: []Arg{{"handle", ArgHandle, "the caller's handle to copy; needs grant"}, {"rights", ArgValue, "the rights the copy keeps"}},
+		R0:   "the copy's number in the space's table",
+		Doc:  "Copies one of the caller's handles into a space's table, with the given subset of its rights. The copy is derived from the caller's handle, so revoking that handle takes it back.",
+	},
+	OpSpaceRemove: {
+		Name: "space_remove", Iface: IfaceSpace, Rights: RightControl,
+		Args: []Arg{{"number", ArgValue, "a handle number in the space's table"}},
+		Doc:  "Removes a handle from a space's table.",
+	},
+	OpSpaceSetExceptionPort: {
+		Name: "space_set_exception_port", Iface: IfaceSpace, Rights: RightControl,
+		Args: []Arg{{"port", ArgHandle, "the port (needs call), or NV_NO_HANDLE for none"}},
+		Doc:  "Names the port that receives the space's thread faults, its page requests for regions with no keeper, and the notice of its end, as nv_msg records. A space with no exception port dies at its first fault.",
+	},
+	OpSpaceStatus: {
+		Name: "space_status", Iface: IfaceSpace, Rights: RightRead,
+		R0:  "NV_SPACE_RUNNING, NV_SPACE_EXITED or NV_SPACE_KILLED",
+		R1:  "the exit status, once ended",
+		Doc: "Reports whether a space is running and how it ended.",
+	},
+	OpSpaceKill: {
+		Name: "space_kill", Iface: IfaceSpace, Rights: RightControl,
+		Args: []Arg{{"status", ArgValue, "the status the space ends with"}},
+		Doc:  "Ends a space and every thread in it, and its child spaces with it.",
+	},
+	OpThreadCreate: {
+		Name: "thread_create", Iface: IfaceSpace, Rights: RightControl,
+		Args: []Arg{{"entry", ArgValue, "the address the thread starts at"}, {"stack", ArgValue, "its initial stack pointer"}, {"arg", ArgValue, "its initial rdi"}},
+		R0:   "a handle to the new thread, with every right",
+		Doc:  "Creates a thread in a space, stopped; thread_start runs it. Every other register starts at zero.",
+	},
+	OpThreadStart: {
+		Name: "thread_start", Iface: IfaceThread, Rights: RightControl,
+		Doc: "Starts a new thread or resumes a stopped one.",
+	},
+	OpThreadStop: {
+		Name: "thread_stop", Iface: IfaceThread, Rights: RightControl,
+		Doc: "Stops a thread and returns when it has stopped. A thread blocked in an operation (port_call, port_receive, futex_wait) stops with its registers set to issue that operation again when resumed.",
+	},
+	OpThreadGetState: {
+		Name: "thread_get_state", Iface: IfaceThread, Rights: RightRead | RightControl,
+		Args: []Arg{{"state", ArgOut, "an nv_thread_state record"}},
+		R0:   "the size of the record",
+		Doc:  "Reads a stopped thread's whole CPU state.",
+	},
+	OpThreadSetState: {
+		Name: "thread_set_state", Iface: IfaceThread, Rights: RightControl,
+		Args: []Arg{{"state", ArgIn, "an nv_thread_state record"}},
+		Doc:  "Replaces a stopped (or not yet started) thread's whole CPU state. Flags a program may not set are forced to their usual values.",
+	},
+	OpThreadStatus: {
+		Name: "thread_status", Iface: IfaceThread, Rights: RightRead,
+		R0:  "NV_THREAD_NEW, NV_THREAD_RUNNING, NV_THREAD_STOPPED or NV_THREAD_EXITED",
+		R1:  "the exit status, once exited",
+		Doc: "Reports a thread's run state.",
+	},
+	OpRegionCreate: {
+		Name: "region_create", Iface: IfaceSpace, Rights: RightControl,
+		Args: []Arg{{"size", ArgValue, "page-aligned size in bytes"}},
+		R0:   "a handle to the new region, with every right",
+		Doc:  "Creates a zero-filled region charged to the space's page quota (and its ancestors').",
+	},
+	OpRegionRead: {
+		Name: "region_read", Iface: IfaceRegion, Rights: RightRead,
+		Args: []Arg{{"offset", ArgValue, "where in the region to start"}, {"buf", ArgOut, "where to copy to"}},
+		R0:   "the number of bytes copied",
+		Doc:  "Copies bytes out of a region. Absent pages of a kept region read as zero.",
+	},
+	OpRegionWrite: {
+		Name: "region_write", Iface: IfaceRegion, Rights: RightWrite,
+		Args: []Arg{{"offset", ArgValue, "where in the region to start"}, {"data", ArgIn, "the bytes to copy"}},
+		R0:   "the number of bytes copied",
+		Doc:  "Copies bytes into a region.",
+	},
+	OpRegionSize: {
+		Name: "region_size", Iface: IfaceRegion,
+		R0:  "the size in bytes",
+		Doc: "Reports a region's size. Needs no rights.",
+	},
+	OpRegionSetKeeper: {
+		Name: "region_set_keeper", Iface: IfaceRegion, Rights: RightControl,
+		Args: []Arg{{"port", ArgHandle, "the keeper's port (needs call); its badge tells the keeper which region asks"}},
+		Doc:  "Makes a port the keeper of a region that is mapped nowhere yet: every page becomes absent, and a thread touching an absent page stops while the keeper receives an NV_MSG_PAGE request, supplies the page and replies.",
+	},
+	OpRegionSupply: {
+		Name: "region_supply", Iface: IfaceRegion, Rights: RightWrite,
+		Args: []Arg{{"offset", ArgValue, "page-aligned offset"}, {"data", ArgIn, "whole pages of contents; empty to supply one zero page"}},
+		Doc:  "Fills pages of a region and makes them present in every space that maps it.",
+	},
+	OpRegionDirty: {
+		Name: "region_dirty", Iface: IfaceRegion, Rights: RightRead,
+		Args: []Arg{{"bitmap", ArgOut, "one bit per page, page 0 in bit 0 of byte 0"}},
+		R0:   "the number of dirty pages",
+		Doc:  "Reports the pages written since the last region_dirty (or since creation), and clears the record.",
+	},
+	OpPortCreate: {
+		Name: "port_create", Iface: IfaceSpace, Rights: RightControl,
+		R0:  "a handle to the new port, with every right",
+		Doc: "Creates a port whose server is whoever holds it with receive.",
+	},
+	OpPortReceive: {
+		Name: "port_receive", Iface: IfacePort, Rights: RightReceive,
+		Args: []Arg{{"msg", ArgOut, "an nv_msg record to fill"}, {"data", ArgOut, "where the message's bytes go (truncated to fit; nv_msg.data_len says how many there were)"}},
+		R0:   "the number of bytes copied into data",
+		Doc:  "Waits for a message on a port or port set. Handles the message carries are inserted into the caller's table; their numbers are in nv_msg.handles.",
+	},
+	OpPortReply: {
+		Name: "port_reply", Iface: IfacePort, Rights: RightReceive,
+		Args: []Arg{
+			{"call_id", ArgValue, "nv_msg.call_id of the call being answered"},
+			{"r0", ArgValue, "R0 for the caller: a value, or a negated error code"},
+			{"r1", ArgValue, "R1 for the caller"},
+			{"data", ArgIn, "bytes for the caller's output buffer, if its operation has one"},
+			{"handle", ArgHandle, "a handle to give the caller (needs grant), or NV_NO_HANDLE; the caller's R0 is then its number there"},
+		},
+		Doc: "Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1.",
+	},
+	OpPortSend: {
+		Name: "port_send", Iface: IfacePort, Rights: RightCall,
+		Args: []Arg{{"tag", ArgValue, "a value for the receiver"}, {"data", ArgIn, "bytes for the receiver"}, {"handle", ArgHandle, "a handle to pass (needs grant), or NV_NO_HANDLE"}},
+		Doc:  "Sends a one-way message; returns once it is queued.",
+	},
+	OpPortCall: {
+		Name: "port_call", Iface: IfacePort, Rights: RightCall,
+		Args: []Arg{{"tag", ArgValue, "a value for the server"}, {"data", ArgIn, "bytes for the server"}, {"reply", ArgOut, "where the server's reply bytes go"}},
+		R0:   "the server's r0",
+		R1:   "the server's r1",
+		Doc:  "Calls a port's server and waits for its reply.",
+	},
+	OpPortSetCreate: {
+		Name: "port_set_create", Iface: IfaceSpace, Rights: RightControl,
+		R0:  "a handle to the new port set",
+		Doc: "Creates a port set: a server waits on it to receive from any of its ports.",
+	},
+	OpPortSetAdd: {
+		Name: "port_set_add", Iface: IfacePortSet, Rights: RightReceive,
+		Args: []Arg{{"port", ArgHandle, "the port to add (needs receive)"}},
+		Doc:  "Adds a port to a port set. A port belongs to at most one set; nv_msg.badge tells the receiver which port a message came through.",
+	},
+	OpFutexWait: {
+		Name: "futex_wait", Iface: IfaceSpace, Rights: RightRead,
+		Args: []Arg{{"addr", ArgValue, "4-byte aligned address of a 32-bit word"}, {"expected", ArgValue, "the value to sleep on"}, {"timeout_ns", ArgValue, "how long to sleep at most; 0 for no limit"}},
+		Doc:  "Sleeps while the word at addr holds expected: returns NV_EWOULDBLOCK at once if it does not, NV_ETIMEOUT when the time runs out.",
+	},
+	OpFutexWake: {
+		Name: "futex_wake", Iface: IfaceSpace, Rights: RightRead,
+		Args: []Arg{{"addr", ArgValue, "the address threads sleep on"}, {"count", ArgValue, "how many to wake at most"}},
+		R0:   "the number woken",
+		Doc:  "Wakes threads sleeping in futex_wait on a word of the space.",
+	},
+	OpFilesOpen: {
+		Name: "files_open", Iface: IfaceFiles, Rights: RightRead,
+		Args: []Arg{{"path", ArgIn, "a relative path under the root, '/'-separated"}, {"flags", ArgValue, "NV_OPEN_* bits"}},
+		R0:   "a handle to the open file",
+		Doc:  "Opens a file under a files root. Paths cannot leave the root. Writing needs write on the root handle.",
+	},
+	OpFilesList: {
+		Name: "files_list", Iface: IfaceFiles, Rights: RightRead,
+		Args: []Arg{{"path", ArgIn, "a directory under the root; empty for the root"}, {"buf", ArgOut, "receives the names, each ending in a NUL byte; directories end in '/'"}},
+		R0:   "the number of bytes the full list needs (more than the buffer means it was cut)",
+		Doc:  "Lists a directory under a files root, sorted by name.",
+	},
+	OpFileRead: {
+		Name: "file_read", Iface: IfaceFile, Rights: RightRead,
+		Args: []Arg{{"offset", ArgValue, "where to start"}, {"buf", ArgOut, "where to copy to"}},
+		R0:   "the number of bytes read; 0 at the end",
+		Doc:  "Reads bytes from an open file.",
+	},
+	OpFileWrite: {
+		Name: "file_write", Iface: IfaceFile, Rights: RightWrite,
+		Args: []Arg{{"offset", ArgValue, "where to start"}, {"data", ArgIn, "the bytes to write"}},
+		R0:   "the number of bytes written",
+		Doc:  "Writes bytes to an open file.",
+	},
+	OpFileSize: {
+		Name: "file_size", Iface: IfaceFile, Rights: RightRead,
+		R0:  "the size in bytes",
+		Doc: "Reports an open file's size.",
+	},
 }
 
 // Clock selectors for OpClockRead.
 const (
 	ClockMonotonic = 0 // nanoseconds since an arbitrary point, never going back
 	ClockRealtime  = 1 // nanoseconds since the Unix epoch
+)
+
+// Permission bits of space_map and space_protect.
+const (
+	PermRead  = 1 << 0
+	PermWrite = 1 << 1
+	PermExec  = 1 << 2
+	PermAll   = PermRead | PermWrite | PermExec
+)
+
+// Space states, as space_status reports them.
+const (
+	SpaceRunning = 0 // has not ended
+	SpaceExited  = 1 // its last thread exited; R1 is that thread's status
+	SpaceKilled  = 2 // killed by space_kill, by a fault nobody handled, or by the monitor
+)
+
+// Thread states, as thread_status reports them.
+const (
+	ThreadNew     = 0 // created, never started
+	ThreadRunning = 1 // running, or blocked in an operation
+	ThreadStopped = 2 // stopped by thread_stop, or waiting for its fault to be handled
+	ThreadExited  = 3 // ended; R1 is its status
+)
+
+// Flags of files_open.
+const (
+	OpenRead     = 1 << 0 // allow file_read
+	OpenWrite    = 1 << 1 // allow file_write (the root must allow writes)
+	OpenCreate   = 1 << 2 // create the file if it does not exist
+	OpenTruncate = 1 << 3 // empty the file
+)
+
+// Message kinds, in Msg.Kind.
+const (
+	// MsgCall is an operation invoked on a port handle: Op is the
+	// operation, Words its argument slots, the data its first input
+	// buffer. Reply with port_reply.
+	MsgCall = 1
+	// MsgSend is a one-way message (port_send): Op is its tag.
+	MsgSend = 2
+	// MsgFault is a thread's fault, sent to its space's exception port:
+	// Words are FaultWord*, the data an nv_thread_state, Handles[0] the
+	// thread (with control). Reply with r0 = FaultResume, FaultResumeState
+	// (data: a new nv_thread_state) or FaultKill (r1: the space's status).
+	MsgFault = 3
+	// MsgPage is a page request, sent to a region's keeper (or, for a
+	// region with none, the exception port): Words are FaultWord*, with
+	// FaultWordOffset the page's offset in the region. Supply the page and
+	// reply r0 = FaultResume, or FaultKill.
+	MsgPage = 4
+	// MsgExit is the notice of a space's end, sent one-way to its
+	// exception port: Words[0] is SpaceExited or SpaceKilled, Words[1]
+	// the status, and for a death by fault Words[2..5] as FaultWord*+2.
+	MsgExit = 5
+)
+
+// Indexes into Msg.Words of MsgFault and MsgPage messages.
+const (
+	FaultWordVector = 0 // the CPU exception vector (14 for a page fault)
+	FaultWordError  = 1 // the error code the CPU pushed
+	FaultWordAddr   = 2 // the faulting address (page faults)
+	FaultWordRIP    = 3 // the faulting instruction
+	FaultWordThread = 4 // the thread's number in its space
+	FaultWordOffset = 5 // MsgPage: offset of the page in the region
+)
+
+// Replies to MsgFault and MsgPage, in r0.
+const (
+	FaultResume      = 0 // resume the thread as it is (retry the instruction)
+	FaultResumeState = 1 // resume it with the state in the reply's data
+	FaultKill        = 2 // kill the space, with r1 as its status
 )
 
 // Info returns the description of op, and false when op is not a valid

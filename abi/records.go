@@ -29,6 +29,9 @@ type StartInfo struct {
 	// StackBase and StackSize describe the initial thread's stack.
 	StackBase uint64
 	StackSize uint64
+	// Files is a files root (the monitor's: a host directory, read-only
+	// unless the user allowed writes); NoHandle when absent.
+	Files uint64
 }
 
 // AuxStartInfo is the auxiliary-vector type whose value is the address of
@@ -60,4 +63,32 @@ const FXSaveSize = 512
 type ThreadState struct {
 	Regs ThreadRegs
 	FPU  [FXSaveSize]byte
+}
+
+// MsgHandles is the most handles one message carries.
+const MsgHandles = 4
+
+// Msg is a message as port_receive delivers it. The bytes it carries go to
+// the receiver's data buffer, not into the record.
+type Msg struct {
+	Kind   uint64 // MsgCall, MsgSend, MsgFault, MsgPage or MsgExit
+	Op     uint64 // MsgCall: the operation invoked; MsgSend: the tag
+	Badge  uint64 // the badge of the handle the sender invoked (or of the keeper or exception port)
+	CallID uint64 // the id to answer with port_reply; 0 for one-way messages
+	// Words are the caller's argument slots (MsgCall, MsgSend) or the
+	// FaultWord* values (MsgFault, MsgPage, MsgExit). Buffer arguments
+	// keep the caller's address, which means nothing to the receiver,
+	// and their length.
+	Words [MaxArgSlots]uint64
+	// DataLen is the length of the bytes the message carries: the first
+	// input buffer of a call, a send's data, a fault's thread state.
+	DataLen uint64
+	// ReplyCap is the capacity of the caller's output buffer, the most
+	// reply data it accepts; 0 when the operation has none.
+	ReplyCap uint64
+	// NHandles handles arrived with the message, inserted into the
+	// receiver's table: a call's handle arguments in order, a send's
+	// handle, a fault's thread.
+	NHandles uint64
+	Handles  [MsgHandles]uint64
 }

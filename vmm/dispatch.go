@@ -73,6 +73,18 @@ func (t *Thread) invoke(c *Call) (r0, r1 uint64, act CallAction) {
 		if inv.err != abi.OK {
 			return fail(inv.err)
 		}
+		if inv.handle != nil {
+			s.mu.Lock()
+			n, err := s.handles.insert(*inv.handle)
+			s.mu.Unlock()
+			if err != abi.OK {
+				if c, ok := inv.handle.obj.(interface{ Close() error }); ok {
+					c.Close()
+				}
+				return fail(err)
+			}
+			return n, inv.r1, CallContinue
+		}
 		return inv.r0, inv.r1, CallContinue
 	case *Thread:
 		return t.threadOp(obj, &inv)

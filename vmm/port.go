@@ -53,6 +53,9 @@ type Invocation struct {
 	bufs   []GuestBuffer
 	r0, r1 uint64
 	err    abi.Error
+	// handle, when set, is inserted into the caller's table and its
+	// number replaces r0.
+	handle *handleEntry
 }
 
 // GuestBuffer is a checked view of a guest buffer argument, valid during
@@ -73,3 +76,11 @@ func (inv *Invocation) Return(r0, r1 uint64) { inv.r0, inv.r1, inv.err = r0, r1,
 
 // Fail completes the operation with error e.
 func (inv *Invocation) Fail(e abi.Error) { inv.err = e }
+
+// ReturnHandle completes the operation by giving the caller a handle
+// naming obj with rights: R0 is its number in the caller's table (or
+// ErrQuota when the table is full), R1 is r1.
+func (inv *Invocation) ReturnHandle(obj Object, rights abi.Rights, r1 uint64) {
+	inv.handle = &handleEntry{obj: obj, rights: rights}
+	inv.r0, inv.r1, inv.err = 0, r1, abi.OK
+}

@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#define NESTVM_ABI_VERSION   0x1ull /* bumped on any change a guest could observe */
+#define NESTVM_ABI_VERSION   0x2ull /* bumped on any change a guest could observe */
 #define NV_PAGE_SIZE         0x1000ull /* the smallest mapping unit */
 #define NV_RESERVED_BASE     0x100000ull /* start of the monitor's range in every space */
 #define NV_RESERVED_TOP      0x400000ull /* end of the monitor's range */
@@ -32,6 +32,35 @@
 #define NV_START_MAGIC       0x315452415453564eull /* nv_start_info.magic */
 #define NV_AT_STARTINFO      0x4e56ull /* auxv type whose value is the nv_start_info address */
 #define NV_FXSAVE_SIZE       0x200ull /* size of the x87/SSE state */
+#define NV_PERM_READ         0x1ull /* space_map: readable */
+#define NV_PERM_WRITE        0x2ull /* space_map: writable */
+#define NV_PERM_EXEC         0x4ull /* space_map: executable */
+#define NV_SPACE_RUNNING     0x0ull /* space_status: not ended */
+#define NV_SPACE_EXITED      0x1ull /* space_status: its last thread exited */
+#define NV_SPACE_KILLED      0x2ull /* space_status: killed */
+#define NV_THREAD_NEW        0x0ull /* thread_status: never started */
+#define NV_THREAD_RUNNING    0x1ull /* thread_status: running or blocked */
+#define NV_THREAD_STOPPED    0x2ull /* thread_status: stopped */
+#define NV_THREAD_EXITED     0x3ull /* thread_status: ended */
+#define NV_OPEN_READ         0x1ull /* files_open: allow reads */
+#define NV_OPEN_WRITE        0x2ull /* files_open: allow writes */
+#define NV_OPEN_CREATE       0x4ull /* files_open: create if missing */
+#define NV_OPEN_TRUNCATE     0x8ull /* files_open: empty the file */
+#define NV_MSG_CALL          0x1ull /* nv_msg.kind: an operation invoked on a port */
+#define NV_MSG_SEND          0x2ull /* nv_msg.kind: a one-way message */
+#define NV_MSG_FAULT         0x3ull /* nv_msg.kind: a thread fault */
+#define NV_MSG_PAGE          0x4ull /* nv_msg.kind: a page request */
+#define NV_MSG_EXIT          0x5ull /* nv_msg.kind: a space ended */
+#define NV_FW_VECTOR         0x0ull /* nv_msg.words index: exception vector */
+#define NV_FW_ERROR          0x1ull /* nv_msg.words index: error code */
+#define NV_FW_ADDR           0x2ull /* nv_msg.words index: faulting address */
+#define NV_FW_RIP            0x3ull /* nv_msg.words index: faulting instruction */
+#define NV_FW_THREAD         0x4ull /* nv_msg.words index: thread number */
+#define NV_FW_OFFSET         0x5ull /* nv_msg.words index: page offset in the region */
+#define NV_FAULT_RESUME      0x0ull /* fault reply: retry the instruction */
+#define NV_FAULT_RESUME_STATE 0x1ull /* fault reply: resume with the state sent */
+#define NV_FAULT_KILL        0x2ull /* fault reply: kill the space */
+#define NV_MSG_HANDLES       0x4ull /* handles one message carries at most */
 
 /* Error codes: operations return them negated in R0. */
 enum nv_error {
@@ -52,7 +81,8 @@ enum nv_error {
 	NV_EIO = 14, /* i/o error */
 	NV_EWOULDBLOCK = 15, /* would block */
 	NV_EBUSY = 16, /* busy */
-	NV_ERR_COUNT = 17
+	NV_ETIMEOUT = 17, /* timed out */
+	NV_ERR_COUNT = 18
 };
 
 /* Rights: what a handle allows. Derived handles only lose rights. */
@@ -74,7 +104,8 @@ enum nv_object_type {
 	NV_OBJ_THREAD = 2,
 	NV_OBJ_REGION = 3,
 	NV_OBJ_PORT = 4,
-	NV_OBJ_COUNT = 5
+	NV_OBJ_PORT_SET = 5,
+	NV_OBJ_COUNT = 6
 };
 
 /* Operations. 0 is reserved; numbers are never reused. */
@@ -85,7 +116,45 @@ enum nv_op {
 	NV_OP_CONSOLE_WRITE = 3, /* console: Writes bytes to the console: the program's standard output. */
 	NV_OP_CLOCK_READ = 4, /* clock: Reads a clock. */
 	NV_OP_THREAD_EXIT = 5, /* thread: Ends the thread the handle names with a status. */
-	NV_OP_COUNT = 6
+	NV_OP_HANDLE_DERIVE = 6, /* handle: Copies a handle into the caller's table with fewer rights and, optionally, a badge. */
+	NV_OP_HANDLE_REVOKE = 7, /* handle: Removes every handle derived from this one (and from those, recursively), in every space. */
+	NV_OP_SPACE_CREATE = 8, /* space: Creates an empty child space: no memory, no threads, no handles. */
+	NV_OP_SPACE_MAP = 9, /* space: Maps part of a region into a space. */
+	NV_OP_SPACE_UNMAP = 10, /* space: Unmaps a range of a space. */
+	NV_OP_SPACE_PROTECT = 11, /* space: Changes the permissions of a mapped range. */
+	NV_OP_SPACE_INSERT = 12, /* space: Copies one of the caller's handles into a space's table, with the given subset of its rights. */
+	NV_OP_SPACE_REMOVE = 13, /* space: Removes a handle from a space's table. */
+	NV_OP_SPACE_SET_EXCEPTION_PORT = 14, /* space: Names the port that receives the space's thread faults, its page requests for regions with no keeper, and the notice of its end, as nv_msg records. */
+	NV_OP_SPACE_STATUS = 15, /* space: Reports whether a space is running and how it ended. */
+	NV_OP_SPACE_KILL = 16, /* space: Ends a space and every thread in it, and its child spaces with it. */
+	NV_OP_THREAD_CREATE = 17, /* space: Creates a thread in a space, stopped; thread_start runs it. */
+	NV_OP_THREAD_START = 18, /* thread: Starts a new thread or resumes a stopped one. */
+	NV_OP_THREAD_STOP = 19, /* thread: Stops a thread and returns when it has stopped. */
+	NV_OP_THREAD_GET_STATE = 20, /* thread: Reads a stopped thread's whole CPU state. */
+	NV_OP_THREAD_SET_STATE = 21, /* thread: Replaces a stopped (or not yet started) thread's whole CPU state. */
+	NV_OP_THREAD_STATUS = 22, /* thread: Reports a thread's run state. */
+	NV_OP_REGION_CREATE = 23, /* space: Creates a zero-filled region charged to the space's page quota (and its ancestors'). */
+	NV_OP_REGION_READ = 24, /* region: Copies bytes out of a region. */
+	NV_OP_REGION_WRITE = 25, /* region: Copies bytes into a region. */
+	NV_OP_REGION_SIZE = 26, /* region: Reports a region's size. */
+	NV_OP_REGION_SET_KEEPER = 27, /* region: Makes a port the keeper of a region that is mapped nowhere yet: every page becomes absent, and a thread touching an absent page stops while the keeper receives an NV_MSG_PAGE request, supplies the page and replies. */
+	NV_OP_REGION_SUPPLY = 28, /* region: Fills pages of a region and makes them present in every space that maps it. */
+	NV_OP_REGION_DIRTY = 29, /* region: Reports the pages written since the last region_dirty (or since creation), and clears the record. */
+	NV_OP_PORT_CREATE = 30, /* space: Creates a port whose server is whoever holds it with receive. */
+	NV_OP_PORT_RECEIVE = 31, /* port: Waits for a message on a port or port set. */
+	NV_OP_PORT_REPLY = 32, /* port: Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. */
+	NV_OP_PORT_SEND = 33, /* port: Sends a one-way message; returns once it is queued. */
+	NV_OP_PORT_CALL = 34, /* port: Calls a port's server and waits for its reply. */
+	NV_OP_PORT_SET_CREATE = 35, /* space: Creates a port set: a server waits on it to receive from any of its ports. */
+	NV_OP_PORT_SET_ADD = 36, /* port_set: Adds a port to a port set. */
+	NV_OP_FUTEX_WAIT = 37, /* space: Sleeps while the word at addr holds expected: returns NV_EWOULDBLOCK at once if it does not, NV_ETIMEOUT when the time runs out. */
+	NV_OP_FUTEX_WAKE = 38, /* space: Wakes threads sleeping in futex_wait on a word of the space. */
+	NV_OP_FILES_OPEN = 39, /* files: Opens a file under a files root. */
+	NV_OP_FILES_LIST = 40, /* files: Lists a directory under a files root, sorted by name. */
+	NV_OP_FILE_READ = 41, /* file: Reads bytes from an open file. */
+	NV_OP_FILE_WRITE = 42, /* file: Writes bytes to an open file. */
+	NV_OP_FILE_SIZE = 43, /* file: Reports an open file's size. */
+	NV_OP_COUNT = 44
 };
 
 typedef uint64_t nv_handle_t;
@@ -149,7 +218,7 @@ static inline int64_t nv_console_write(nv_handle_t h, nv_addr_t data, uint64_t d
 
 /* nv_clock_read: Reads a clock. Monotonic time starts at an arbitrary point; realtime counts from the Unix epoch.
  * Interface: clock. Rights needed: read.
- *   which (IN): ClockMonotonic or ClockRealtime
+ *   which (IN): NV_CLOCK_MONOTONIC or NV_CLOCK_REALTIME
  * R0: the time in nanoseconds.
  */
 static inline nv_result_t nv_clock_read_r(nv_handle_t h, uint64_t which)
@@ -175,6 +244,550 @@ static inline int64_t nv_thread_exit(nv_handle_t h, uint64_t status)
 	return nv_thread_exit_r(h, status).r0;
 }
 
+/* nv_handle_derive: Copies a handle into the caller's table with fewer rights and, optionally, a badge. The copy is recorded under the handle, so revoking the handle removes it.
+ * Interface: handle. Rights needed: derive.
+ *   rights (IN): the rights the copy keeps (a subset of the handle's)
+ *   badge (IN): the copy's badge: 0 keeps the handle's; another value only where the handle has none
+ * R0: the new handle's number.
+ */
+static inline nv_result_t nv_handle_derive_r(nv_handle_t h, uint64_t rights, uint64_t badge)
+{
+	return nv_invoke(h, NV_OP_HANDLE_DERIVE, rights, badge, 0, 0, 0, 0);
+}
+static inline int64_t nv_handle_derive(nv_handle_t h, uint64_t rights, uint64_t badge)
+{
+	return nv_handle_derive_r(h, rights, badge).r0;
+}
+
+/* nv_handle_revoke: Removes every handle derived from this one (and from those, recursively), in every space. The handle itself stays. Needs no rights.
+ * Interface: handle. Rights needed: none.
+ * R0: the number of handles removed.
+ */
+static inline nv_result_t nv_handle_revoke_r(nv_handle_t h)
+{
+	return nv_invoke(h, NV_OP_HANDLE_REVOKE, 0, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_handle_revoke(nv_handle_t h)
+{
+	return nv_handle_revoke_r(h).r0;
+}
+
+/* nv_space_create: Creates an empty child space: no memory, no threads, no handles. Each quota must not exceed the creating space's own; the child's pages count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.
+ * Interface: space. Rights needed: control.
+ *   pages (IN): the most pages of memory the child and its descendants may hold
+ *   threads (IN): the most threads the child may have
+ *   handles (IN): the most handles the child's table may hold
+ *   children (IN): the most child spaces the child may create
+ * R0: a handle to the new space, with every right.
+ */
+static inline nv_result_t nv_space_create_r(nv_handle_t h, uint64_t pages, uint64_t threads, uint64_t handles, uint64_t children)
+{
+	return nv_invoke(h, NV_OP_SPACE_CREATE, pages, threads, handles, children, 0, 0);
+}
+static inline int64_t nv_space_create(nv_handle_t h, uint64_t pages, uint64_t threads, uint64_t handles, uint64_t children)
+{
+	return nv_space_create_r(h, pages, threads, handles, children).r0;
+}
+
+/* nv_space_map: Maps part of a region into a space. Spaces that map the same region share its pages.
+ * Interface: space. Rights needed: map.
+ *   region (IN, handle): the region to map; needs map, and read, write or exec as perm asks
+ *   addr (IN): page-aligned address in the space
+ *   offset (IN): page-aligned offset in the region
+ *   size (IN): page-aligned length
+ *   perm (IN): NV_PERM_* bits
+ */
+static inline nv_result_t nv_space_map_r(nv_handle_t h, nv_handle_t region, uint64_t addr, uint64_t offset, uint64_t size, uint64_t perm)
+{
+	return nv_invoke(h, NV_OP_SPACE_MAP, region, addr, offset, size, perm, 0);
+}
+static inline int64_t nv_space_map(nv_handle_t h, nv_handle_t region, uint64_t addr, uint64_t offset, uint64_t size, uint64_t perm)
+{
+	return nv_space_map_r(h, region, addr, offset, size, perm).r0;
+}
+
+/* nv_space_unmap: Unmaps a range of a space. The range must cover whole mappings.
+ * Interface: space. Rights needed: map.
+ *   addr (IN): page-aligned address
+ *   size (IN): page-aligned length
+ */
+static inline nv_result_t nv_space_unmap_r(nv_handle_t h, uint64_t addr, uint64_t size)
+{
+	return nv_invoke(h, NV_OP_SPACE_UNMAP, addr, size, 0, 0, 0, 0);
+}
+static inline int64_t nv_space_unmap(nv_handle_t h, uint64_t addr, uint64_t size)
+{
+	return nv_space_unmap_r(h, addr, size).r0;
+}
+
+/* nv_space_protect: Changes the permissions of a mapped range.
+ * Interface: space. Rights needed: map.
+ *   addr (IN): page-aligned address
+ *   size (IN): page-aligned length
+ *   perm (IN): NV_PERM_* bits, within what the mapping's region handle allowed
+ */
+static inline nv_result_t nv_space_protect_r(nv_handle_t h, uint64_t addr, uint64_t size, uint64_t perm)
+{
+	return nv_invoke(h, NV_OP_SPACE_PROTECT, addr, size, perm, 0, 0, 0);
+}
+static inline int64_t nv_space_protect(nv_handle_t h, uint64_t addr, uint64_t size, uint64_t perm)
+{
+	return nv_space_protect_r(h, addr, size, perm).r0;
+}
+
+/* nv_space_insert: Copies one of the caller's handles into a space's table, with the given subset of its rights. The copy is derived from the caller's handle, so revoking that handle takes it back.
+ * Interface: space. Rights needed: control.
+ *   handle (IN, handle): the caller's handle to copy; needs grant
+ *   rights (IN): the rights the copy keeps
+ * R0: the copy's number in the space's table.
+ */
+static inline nv_result_t nv_space_insert_r(nv_handle_t h, nv_handle_t handle, uint64_t rights)
+{
+	return nv_invoke(h, NV_OP_SPACE_INSERT, handle, rights, 0, 0, 0, 0);
+}
+static inline int64_t nv_space_insert(nv_handle_t h, nv_handle_t handle, uint64_t rights)
+{
+	return nv_space_insert_r(h, handle, rights).r0;
+}
+
+/* nv_space_remove: Removes a handle from a space's table.
+ * Interface: space. Rights needed: control.
+ *   number (IN): a handle number in the space's table
+ */
+static inline nv_result_t nv_space_remove_r(nv_handle_t h, uint64_t number)
+{
+	return nv_invoke(h, NV_OP_SPACE_REMOVE, number, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_space_remove(nv_handle_t h, uint64_t number)
+{
+	return nv_space_remove_r(h, number).r0;
+}
+
+/* nv_space_set_exception_port: Names the port that receives the space's thread faults, its page requests for regions with no keeper, and the notice of its end, as nv_msg records. A space with no exception port dies at its first fault.
+ * Interface: space. Rights needed: control.
+ *   port (IN, handle): the port (needs call), or NV_NO_HANDLE for none
+ */
+static inline nv_result_t nv_space_set_exception_port_r(nv_handle_t h, nv_handle_t port)
+{
+	return nv_invoke(h, NV_OP_SPACE_SET_EXCEPTION_PORT, port, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_space_set_exception_port(nv_handle_t h, nv_handle_t port)
+{
+	return nv_space_set_exception_port_r(h, port).r0;
+}
+
+/* nv_space_status: Reports whether a space is running and how it ended.
+ * Interface: space. Rights needed: read.
+ * R0: NV_SPACE_RUNNING, NV_SPACE_EXITED or NV_SPACE_KILLED.
+ * R1: the exit status, once ended.
+ */
+static inline nv_result_t nv_space_status_r(nv_handle_t h)
+{
+	return nv_invoke(h, NV_OP_SPACE_STATUS, 0, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_space_status(nv_handle_t h)
+{
+	return nv_space_status_r(h).r0;
+}
+
+/* nv_space_kill: Ends a space and every thread in it, and its child spaces with it.
+ * Interface: space. Rights needed: control.
+ *   status (IN): the status the space ends with
+ */
+static inline nv_result_t nv_space_kill_r(nv_handle_t h, uint64_t status)
+{
+	return nv_invoke(h, NV_OP_SPACE_KILL, status, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_space_kill(nv_handle_t h, uint64_t status)
+{
+	return nv_space_kill_r(h, status).r0;
+}
+
+/* nv_thread_create: Creates a thread in a space, stopped; thread_start runs it. Every other register starts at zero.
+ * Interface: space. Rights needed: control.
+ *   entry (IN): the address the thread starts at
+ *   stack (IN): its initial stack pointer
+ *   arg (IN): its initial rdi
+ * R0: a handle to the new thread, with every right.
+ */
+static inline nv_result_t nv_thread_create_r(nv_handle_t h, uint64_t entry, uint64_t stack, uint64_t arg)
+{
+	return nv_invoke(h, NV_OP_THREAD_CREATE, entry, stack, arg, 0, 0, 0);
+}
+static inline int64_t nv_thread_create(nv_handle_t h, uint64_t entry, uint64_t stack, uint64_t arg)
+{
+	return nv_thread_create_r(h, entry, stack, arg).r0;
+}
+
+/* nv_thread_start: Starts a new thread or resumes a stopped one.
+ * Interface: thread. Rights needed: control.
+ */
+static inline nv_result_t nv_thread_start_r(nv_handle_t h)
+{
+	return nv_invoke(h, NV_OP_THREAD_START, 0, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_thread_start(nv_handle_t h)
+{
+	return nv_thread_start_r(h).r0;
+}
+
+/* nv_thread_stop: Stops a thread and returns when it has stopped. A thread blocked in an operation (port_call, port_receive, futex_wait) stops with its registers set to issue that operation again when resumed.
+ * Interface: thread. Rights needed: control.
+ */
+static inline nv_result_t nv_thread_stop_r(nv_handle_t h)
+{
+	return nv_invoke(h, NV_OP_THREAD_STOP, 0, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_thread_stop(nv_handle_t h)
+{
+	return nv_thread_stop_r(h).r0;
+}
+
+/* nv_thread_get_state: Reads a stopped thread's whole CPU state.
+ * Interface: thread. Rights needed: read|control.
+ *   state, state_cap (OUT buffer): an nv_thread_state record
+ * R0: the size of the record.
+ */
+static inline nv_result_t nv_thread_get_state_r(nv_handle_t h, nv_addr_t state, uint64_t state_cap)
+{
+	return nv_invoke(h, NV_OP_THREAD_GET_STATE, state, state_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_thread_get_state(nv_handle_t h, nv_addr_t state, uint64_t state_cap)
+{
+	return nv_thread_get_state_r(h, state, state_cap).r0;
+}
+
+/* nv_thread_set_state: Replaces a stopped (or not yet started) thread's whole CPU state. Flags a program may not set are forced to their usual values.
+ * Interface: thread. Rights needed: control.
+ *   state, state_len (IN buffer): an nv_thread_state record
+ */
+static inline nv_result_t nv_thread_set_state_r(nv_handle_t h, nv_addr_t state, uint64_t state_len)
+{
+	return nv_invoke(h, NV_OP_THREAD_SET_STATE, state, state_len, 0, 0, 0, 0);
+}
+static inline int64_t nv_thread_set_state(nv_handle_t h, nv_addr_t state, uint64_t state_len)
+{
+	return nv_thread_set_state_r(h, state, state_len).r0;
+}
+
+/* nv_thread_status: Reports a thread's run state.
+ * Interface: thread. Rights needed: read.
+ * R0: NV_THREAD_NEW, NV_THREAD_RUNNING, NV_THREAD_STOPPED or NV_THREAD_EXITED.
+ * R1: the exit status, once exited.
+ */
+static inline nv_result_t nv_thread_status_r(nv_handle_t h)
+{
+	return nv_invoke(h, NV_OP_THREAD_STATUS, 0, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_thread_status(nv_handle_t h)
+{
+	return nv_thread_status_r(h).r0;
+}
+
+/* nv_region_create: Creates a zero-filled region charged to the space's page quota (and its ancestors').
+ * Interface: space. Rights needed: control.
+ *   size (IN): page-aligned size in bytes
+ * R0: a handle to the new region, with every right.
+ */
+static inline nv_result_t nv_region_create_r(nv_handle_t h, uint64_t size)
+{
+	return nv_invoke(h, NV_OP_REGION_CREATE, size, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_region_create(nv_handle_t h, uint64_t size)
+{
+	return nv_region_create_r(h, size).r0;
+}
+
+/* nv_region_read: Copies bytes out of a region. Absent pages of a kept region read as zero.
+ * Interface: region. Rights needed: read.
+ *   offset (IN): where in the region to start
+ *   buf, buf_cap (OUT buffer): where to copy to
+ * R0: the number of bytes copied.
+ */
+static inline nv_result_t nv_region_read_r(nv_handle_t h, uint64_t offset, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_REGION_READ, offset, buf, buf_cap, 0, 0, 0);
+}
+static inline int64_t nv_region_read(nv_handle_t h, uint64_t offset, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_region_read_r(h, offset, buf, buf_cap).r0;
+}
+
+/* nv_region_write: Copies bytes into a region.
+ * Interface: region. Rights needed: write.
+ *   offset (IN): where in the region to start
+ *   data, data_len (IN buffer): the bytes to copy
+ * R0: the number of bytes copied.
+ */
+static inline nv_result_t nv_region_write_r(nv_handle_t h, uint64_t offset, nv_addr_t data, uint64_t data_len)
+{
+	return nv_invoke(h, NV_OP_REGION_WRITE, offset, data, data_len, 0, 0, 0);
+}
+static inline int64_t nv_region_write(nv_handle_t h, uint64_t offset, nv_addr_t data, uint64_t data_len)
+{
+	return nv_region_write_r(h, offset, data, data_len).r0;
+}
+
+/* nv_region_size: Reports a region's size. Needs no rights.
+ * Interface: region. Rights needed: none.
+ * R0: the size in bytes.
+ */
+static inline nv_result_t nv_region_size_r(nv_handle_t h)
+{
+	return nv_invoke(h, NV_OP_REGION_SIZE, 0, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_region_size(nv_handle_t h)
+{
+	return nv_region_size_r(h).r0;
+}
+
+/* nv_region_set_keeper: Makes a port the keeper of a region that is mapped nowhere yet: every page becomes absent, and a thread touching an absent page stops while the keeper receives an NV_MSG_PAGE request, supplies the page and replies.
+ * Interface: region. Rights needed: control.
+ *   port (IN, handle): the keeper's port (needs call); its badge tells the keeper which region asks
+ */
+static inline nv_result_t nv_region_set_keeper_r(nv_handle_t h, nv_handle_t port)
+{
+	return nv_invoke(h, NV_OP_REGION_SET_KEEPER, port, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_region_set_keeper(nv_handle_t h, nv_handle_t port)
+{
+	return nv_region_set_keeper_r(h, port).r0;
+}
+
+/* nv_region_supply: Fills pages of a region and makes them present in every space that maps it.
+ * Interface: region. Rights needed: write.
+ *   offset (IN): page-aligned offset
+ *   data, data_len (IN buffer): whole pages of contents; empty to supply one zero page
+ */
+static inline nv_result_t nv_region_supply_r(nv_handle_t h, uint64_t offset, nv_addr_t data, uint64_t data_len)
+{
+	return nv_invoke(h, NV_OP_REGION_SUPPLY, offset, data, data_len, 0, 0, 0);
+}
+static inline int64_t nv_region_supply(nv_handle_t h, uint64_t offset, nv_addr_t data, uint64_t data_len)
+{
+	return nv_region_supply_r(h, offset, data, data_len).r0;
+}
+
+/* nv_region_dirty: Reports the pages written since the last region_dirty (or since creation), and clears the record.
+ * Interface: region. Rights needed: read.
+ *   bitmap, bitmap_cap (OUT buffer): one bit per page, page 0 in bit 0 of byte 0
+ * R0: the number of dirty pages.
+ */
+static inline nv_result_t nv_region_dirty_r(nv_handle_t h, nv_addr_t bitmap, uint64_t bitmap_cap)
+{
+	return nv_invoke(h, NV_OP_REGION_DIRTY, bitmap, bitmap_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_region_dirty(nv_handle_t h, nv_addr_t bitmap, uint64_t bitmap_cap)
+{
+	return nv_region_dirty_r(h, bitmap, bitmap_cap).r0;
+}
+
+/* nv_port_create: Creates a port whose server is whoever holds it with receive.
+ * Interface: space. Rights needed: control.
+ * R0: a handle to the new port, with every right.
+ */
+static inline nv_result_t nv_port_create_r(nv_handle_t h)
+{
+	return nv_invoke(h, NV_OP_PORT_CREATE, 0, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_port_create(nv_handle_t h)
+{
+	return nv_port_create_r(h).r0;
+}
+
+/* nv_port_receive: Waits for a message on a port or port set. Handles the message carries are inserted into the caller's table; their numbers are in nv_msg.handles.
+ * Interface: port. Rights needed: receive.
+ *   msg, msg_cap (OUT buffer): an nv_msg record to fill
+ *   data, data_cap (OUT buffer): where the message's bytes go (truncated to fit; nv_msg.data_len says how many there were)
+ * R0: the number of bytes copied into data.
+ */
+static inline nv_result_t nv_port_receive_r(nv_handle_t h, nv_addr_t msg, uint64_t msg_cap, nv_addr_t data, uint64_t data_cap)
+{
+	return nv_invoke(h, NV_OP_PORT_RECEIVE, msg, msg_cap, data, data_cap, 0, 0);
+}
+static inline int64_t nv_port_receive(nv_handle_t h, nv_addr_t msg, uint64_t msg_cap, nv_addr_t data, uint64_t data_cap)
+{
+	return nv_port_receive_r(h, msg, msg_cap, data, data_cap).r0;
+}
+
+/* nv_port_reply: Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1.
+ * Interface: port. Rights needed: receive.
+ *   call_id (IN): nv_msg.call_id of the call being answered
+ *   r0 (IN): R0 for the caller: a value, or a negated error code
+ *   r1 (IN): R1 for the caller
+ *   data, data_len (IN buffer): bytes for the caller's output buffer, if its operation has one
+ *   handle (IN, handle): a handle to give the caller (needs grant), or NV_NO_HANDLE; the caller's R0 is then its number there
+ */
+static inline nv_result_t nv_port_reply_r(nv_handle_t h, uint64_t call_id, uint64_t r0, uint64_t r1, nv_addr_t data, uint64_t data_len, nv_handle_t handle)
+{
+	return nv_invoke(h, NV_OP_PORT_REPLY, call_id, r0, r1, data, data_len, handle);
+}
+static inline int64_t nv_port_reply(nv_handle_t h, uint64_t call_id, uint64_t r0, uint64_t r1, nv_addr_t data, uint64_t data_len, nv_handle_t handle)
+{
+	return nv_port_reply_r(h, call_id, r0, r1, data, data_len, handle).r0;
+}
+
+/* nv_port_send: Sends a one-way message; returns once it is queued.
+ * Interface: port. Rights needed: call.
+ *   tag (IN): a value for the receiver
+ *   data, data_len (IN buffer): bytes for the receiver
+ *   handle (IN, handle): a handle to pass (needs grant), or NV_NO_HANDLE
+ */
+static inline nv_result_t nv_port_send_r(nv_handle_t h, uint64_t tag, nv_addr_t data, uint64_t data_len, nv_handle_t handle)
+{
+	return nv_invoke(h, NV_OP_PORT_SEND, tag, data, data_len, handle, 0, 0);
+}
+static inline int64_t nv_port_send(nv_handle_t h, uint64_t tag, nv_addr_t data, uint64_t data_len, nv_handle_t handle)
+{
+	return nv_port_send_r(h, tag, data, data_len, handle).r0;
+}
+
+/* nv_port_call: Calls a port's server and waits for its reply.
+ * Interface: port. Rights needed: call.
+ *   tag (IN): a value for the server
+ *   data, data_len (IN buffer): bytes for the server
+ *   reply, reply_cap (OUT buffer): where the server's reply bytes go
+ * R0: the server's r0.
+ * R1: the server's r1.
+ */
+static inline nv_result_t nv_port_call_r(nv_handle_t h, uint64_t tag, nv_addr_t data, uint64_t data_len, nv_addr_t reply, uint64_t reply_cap)
+{
+	return nv_invoke(h, NV_OP_PORT_CALL, tag, data, data_len, reply, reply_cap, 0);
+}
+static inline int64_t nv_port_call(nv_handle_t h, uint64_t tag, nv_addr_t data, uint64_t data_len, nv_addr_t reply, uint64_t reply_cap)
+{
+	return nv_port_call_r(h, tag, data, data_len, reply, reply_cap).r0;
+}
+
+/* nv_port_set_create: Creates a port set: a server waits on it to receive from any of its ports.
+ * Interface: space. Rights needed: control.
+ * R0: a handle to the new port set.
+ */
+static inline nv_result_t nv_port_set_create_r(nv_handle_t h)
+{
+	return nv_invoke(h, NV_OP_PORT_SET_CREATE, 0, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_port_set_create(nv_handle_t h)
+{
+	return nv_port_set_create_r(h).r0;
+}
+
+/* nv_port_set_add: Adds a port to a port set. A port belongs to at most one set; nv_msg.badge tells the receiver which port a message came through.
+ * Interface: port_set. Rights needed: receive.
+ *   port (IN, handle): the port to add (needs receive)
+ */
+static inline nv_result_t nv_port_set_add_r(nv_handle_t h, nv_handle_t port)
+{
+	return nv_invoke(h, NV_OP_PORT_SET_ADD, port, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_port_set_add(nv_handle_t h, nv_handle_t port)
+{
+	return nv_port_set_add_r(h, port).r0;
+}
+
+/* nv_futex_wait: Sleeps while the word at addr holds expected: returns NV_EWOULDBLOCK at once if it does not, NV_ETIMEOUT when the time runs out.
+ * Interface: space. Rights needed: read.
+ *   addr (IN): 4-byte aligned address of a 32-bit word
+ *   expected (IN): the value to sleep on
+ *   timeout_ns (IN): how long to sleep at most; 0 for no limit
+ */
+static inline nv_result_t nv_futex_wait_r(nv_handle_t h, uint64_t addr, uint64_t expected, uint64_t timeout_ns)
+{
+	return nv_invoke(h, NV_OP_FUTEX_WAIT, addr, expected, timeout_ns, 0, 0, 0);
+}
+static inline int64_t nv_futex_wait(nv_handle_t h, uint64_t addr, uint64_t expected, uint64_t timeout_ns)
+{
+	return nv_futex_wait_r(h, addr, expected, timeout_ns).r0;
+}
+
+/* nv_futex_wake: Wakes threads sleeping in futex_wait on a word of the space.
+ * Interface: space. Rights needed: read.
+ *   addr (IN): the address threads sleep on
+ *   count (IN): how many to wake at most
+ * R0: the number woken.
+ */
+static inline nv_result_t nv_futex_wake_r(nv_handle_t h, uint64_t addr, uint64_t count)
+{
+	return nv_invoke(h, NV_OP_FUTEX_WAKE, addr, count, 0, 0, 0, 0);
+}
+static inline int64_t nv_futex_wake(nv_handle_t h, uint64_t addr, uint64_t count)
+{
+	return nv_futex_wake_r(h, addr, count).r0;
+}
+
+/* nv_files_open: Opens a file under a files root. Paths cannot leave the root. Writing needs write on the root handle.
+ * Interface: files. Rights needed: read.
+ *   path, path_len (IN buffer): a relative path under the root, '/'-separated
+ *   flags (IN): NV_OPEN_* bits
+ * R0: a handle to the open file.
+ */
+static inline nv_result_t nv_files_open_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t flags)
+{
+	return nv_invoke(h, NV_OP_FILES_OPEN, path, path_len, flags, 0, 0, 0);
+}
+static inline int64_t nv_files_open(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t flags)
+{
+	return nv_files_open_r(h, path, path_len, flags).r0;
+}
+
+/* nv_files_list: Lists a directory under a files root, sorted by name.
+ * Interface: files. Rights needed: read.
+ *   path, path_len (IN buffer): a directory under the root; empty for the root
+ *   buf, buf_cap (OUT buffer): receives the names, each ending in a NUL byte; directories end in '/'
+ * R0: the number of bytes the full list needs (more than the buffer means it was cut).
+ */
+static inline nv_result_t nv_files_list_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_FILES_LIST, path, path_len, buf, buf_cap, 0, 0);
+}
+static inline int64_t nv_files_list(nv_handle_t h, nv_addr_t path, uint64_t path_len, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_files_list_r(h, path, path_len, buf, buf_cap).r0;
+}
+
+/* nv_file_read: Reads bytes from an open file.
+ * Interface: file. Rights needed: read.
+ *   offset (IN): where to start
+ *   buf, buf_cap (OUT buffer): where to copy to
+ * R0: the number of bytes read; 0 at the end.
+ */
+static inline nv_result_t nv_file_read_r(nv_handle_t h, uint64_t offset, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_FILE_READ, offset, buf, buf_cap, 0, 0, 0);
+}
+static inline int64_t nv_file_read(nv_handle_t h, uint64_t offset, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_file_read_r(h, offset, buf, buf_cap).r0;
+}
+
+/* nv_file_write: Writes bytes to an open file.
+ * Interface: file. Rights needed: write.
+ *   offset (IN): where to start
+ *   data, data_len (IN buffer): the bytes to write
+ * R0: the number of bytes written.
+ */
+static inline nv_result_t nv_file_write_r(nv_handle_t h, uint64_t offset, nv_addr_t data, uint64_t data_len)
+{
+	return nv_invoke(h, NV_OP_FILE_WRITE, offset, data, data_len, 0, 0, 0);
+}
+static inline int64_t nv_file_write(nv_handle_t h, uint64_t offset, nv_addr_t data, uint64_t data_len)
+{
+	return nv_file_write_r(h, offset, data, data_len).r0;
+}
+
+/* nv_file_size: Reports an open file's size.
+ * Interface: file. Rights needed: read.
+ * R0: the size in bytes.
+ */
+static inline nv_result_t nv_file_size_r(nv_handle_t h)
+{
+	return nv_invoke(h, NV_OP_FILE_SIZE, 0, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_file_size(nv_handle_t h)
+{
+	return nv_file_size_r(h).r0;
+}
+
 /* Records. Fields are fixed-width; records only grow at the end. */
 
 struct nv_start_info {
@@ -191,8 +804,9 @@ struct nv_start_info {
 	uint64_t heap_size;
 	uint64_t stack_base;
 	uint64_t stack_size;
+	uint64_t files;
 };
-_Static_assert(sizeof(struct nv_start_info) == 104, "struct nv_start_info size");
+_Static_assert(sizeof(struct nv_start_info) == 112, "struct nv_start_info size");
 _Static_assert(__builtin_offsetof(struct nv_start_info, magic) == 0, "nv_start_info.magic offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, size) == 8, "nv_start_info.size offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, abi_version) == 16, "nv_start_info.abi_version offset");
@@ -206,6 +820,7 @@ _Static_assert(__builtin_offsetof(struct nv_start_info, heap_base) == 72, "nv_st
 _Static_assert(__builtin_offsetof(struct nv_start_info, heap_size) == 80, "nv_start_info.heap_size offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, stack_base) == 88, "nv_start_info.stack_base offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, stack_size) == 96, "nv_start_info.stack_size offset");
+_Static_assert(__builtin_offsetof(struct nv_start_info, files) == 104, "nv_start_info.files offset");
 
 struct nv_thread_regs {
 	uint64_t rax;
@@ -258,5 +873,27 @@ struct nv_thread_state {
 _Static_assert(sizeof(struct nv_thread_state) == 672, "struct nv_thread_state size");
 _Static_assert(__builtin_offsetof(struct nv_thread_state, regs) == 0, "nv_thread_state.regs offset");
 _Static_assert(__builtin_offsetof(struct nv_thread_state, fpu) == 160, "nv_thread_state.fpu offset");
+
+struct nv_msg {
+	uint64_t kind;
+	uint64_t op;
+	uint64_t badge;
+	uint64_t call_id;
+	uint64_t words[6];
+	uint64_t data_len;
+	uint64_t reply_cap;
+	uint64_t n_handles;
+	uint64_t handles[4];
+};
+_Static_assert(sizeof(struct nv_msg) == 136, "struct nv_msg size");
+_Static_assert(__builtin_offsetof(struct nv_msg, kind) == 0, "nv_msg.kind offset");
+_Static_assert(__builtin_offsetof(struct nv_msg, op) == 8, "nv_msg.op offset");
+_Static_assert(__builtin_offsetof(struct nv_msg, badge) == 16, "nv_msg.badge offset");
+_Static_assert(__builtin_offsetof(struct nv_msg, call_id) == 24, "nv_msg.call_id offset");
+_Static_assert(__builtin_offsetof(struct nv_msg, words) == 32, "nv_msg.words offset");
+_Static_assert(__builtin_offsetof(struct nv_msg, data_len) == 80, "nv_msg.data_len offset");
+_Static_assert(__builtin_offsetof(struct nv_msg, reply_cap) == 88, "nv_msg.reply_cap offset");
+_Static_assert(__builtin_offsetof(struct nv_msg, n_handles) == 96, "nv_msg.n_handles offset");
+_Static_assert(__builtin_offsetof(struct nv_msg, handles) == 104, "nv_msg.handles offset");
 
 #endif /* NESTVM_ABI_H */

@@ -23,6 +23,7 @@ var Records = []struct {
 	{"nv_start_info", reflect.TypeOf(abi.StartInfo{})},
 	{"nv_thread_regs", reflect.TypeOf(abi.ThreadRegs{})},
 	{"nv_thread_state", reflect.TypeOf(abi.ThreadState{})},
+	{"nv_msg", reflect.TypeOf(abi.Msg{})},
 }
 
 // Constants are the plain constants the header defines, in order.
@@ -48,6 +49,35 @@ var Constants = []struct {
 	{"NV_START_MAGIC", abi.StartMagic, "nv_start_info.magic"},
 	{"NV_AT_STARTINFO", abi.AuxStartInfo, "auxv type whose value is the nv_start_info address"},
 	{"NV_FXSAVE_SIZE", abi.FXSaveSize, "size of the x87/SSE state"},
+	{"NV_PERM_READ", abi.PermRead, "space_map: readable"},
+	{"NV_PERM_WRITE", abi.PermWrite, "space_map: writable"},
+	{"NV_PERM_EXEC", abi.PermExec, "space_map: executable"},
+	{"NV_SPACE_RUNNING", abi.SpaceRunning, "space_status: not ended"},
+	{"NV_SPACE_EXITED", abi.SpaceExited, "space_status: its last thread exited"},
+	{"NV_SPACE_KILLED", abi.SpaceKilled, "space_status: killed"},
+	{"NV_THREAD_NEW", abi.ThreadNew, "thread_status: never started"},
+	{"NV_THREAD_RUNNING", abi.ThreadRunning, "thread_status: running or blocked"},
+	{"NV_THREAD_STOPPED", abi.ThreadStopped, "thread_status: stopped"},
+	{"NV_THREAD_EXITED", abi.ThreadExited, "thread_status: ended"},
+	{"NV_OPEN_READ", abi.OpenRead, "files_open: allow reads"},
+	{"NV_OPEN_WRITE", abi.OpenWrite, "files_open: allow writes"},
+	{"NV_OPEN_CREATE", abi.OpenCreate, "files_open: create if missing"},
+	{"NV_OPEN_TRUNCATE", abi.OpenTruncate, "files_open: empty the file"},
+	{"NV_MSG_CALL", abi.MsgCall, "nv_msg.kind: an operation invoked on a port"},
+	{"NV_MSG_SEND", abi.MsgSend, "nv_msg.kind: a one-way message"},
+	{"NV_MSG_FAULT", abi.MsgFault, "nv_msg.kind: a thread fault"},
+	{"NV_MSG_PAGE", abi.MsgPage, "nv_msg.kind: a page request"},
+	{"NV_MSG_EXIT", abi.MsgExit, "nv_msg.kind: a space ended"},
+	{"NV_FW_VECTOR", abi.FaultWordVector, "nv_msg.words index: exception vector"},
+	{"NV_FW_ERROR", abi.FaultWordError, "nv_msg.words index: error code"},
+	{"NV_FW_ADDR", abi.FaultWordAddr, "nv_msg.words index: faulting address"},
+	{"NV_FW_RIP", abi.FaultWordRIP, "nv_msg.words index: faulting instruction"},
+	{"NV_FW_THREAD", abi.FaultWordThread, "nv_msg.words index: thread number"},
+	{"NV_FW_OFFSET", abi.FaultWordOffset, "nv_msg.words index: page offset in the region"},
+	{"NV_FAULT_RESUME", abi.FaultResume, "fault reply: retry the instruction"},
+	{"NV_FAULT_RESUME_STATE", abi.FaultResumeState, "fault reply: resume with the state sent"},
+	{"NV_FAULT_KILL", abi.FaultKill, "fault reply: kill the space"},
+	{"NV_MSG_HANDLES", abi.MsgHandles, "handles one message carries at most"},
 }
 
 // Generate returns the header.
