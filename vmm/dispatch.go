@@ -62,7 +62,7 @@ func (t *Thread) invoke(c *Call) (r0, r1 uint64, act CallAction) {
 		slots[4] = binary.LittleEndian.Uint64(raw)
 		slots[5] = binary.LittleEndian.Uint64(raw[8:])
 	}
-	inv := Invocation{Thread: t, Op: op, Info: info, Badge: e.badge, Slots: slots}
+	inv := Invocation{Thread: t, Op: op, Info: info, Badge: e.badge, Rights: e.rights, Slots: slots}
 	if err := t.decodeBuffers(&inv); err != abi.OK {
 		return fail(err)
 	}

@@ -45,8 +45,11 @@ type Invocation struct {
 	// Op is the operation and Info its description.
 	Op   abi.Op
 	Info *abi.OpInfo
-	// Badge is the badge of the handle the caller invoked.
-	Badge uint64
+	// Badge is the badge of the handle the caller invoked, and Rights its
+	// rights (a server may refuse what they do not cover, as files_open
+	// does for writes).
+	Badge  uint64
+	Rights abi.Rights
 	// Slots are the raw argument slots.
 	Slots [abi.MaxArgSlots]uint64
 
