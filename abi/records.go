@@ -32,6 +32,9 @@ type StartInfo struct {
 	// Files is a files root (the monitor's: a host directory, read-only
 	// unless the user allowed writes); NoHandle when absent.
 	Files uint64
+	// Stderr is a console for diagnostics (the monitor's standard error);
+	// NoHandle when absent.
+	Stderr uint64
 }
 
 // AuxStartInfo is the auxiliary-vector type whose value is the address of

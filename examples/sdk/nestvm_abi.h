@@ -805,8 +805,9 @@ struct nv_start_info {
 	uint64_t stack_base;
 	uint64_t stack_size;
 	uint64_t files;
+	uint64_t stderr;
 };
-_Static_assert(sizeof(struct nv_start_info) == 112, "struct nv_start_info size");
+_Static_assert(sizeof(struct nv_start_info) == 120, "struct nv_start_info size");
 _Static_assert(__builtin_offsetof(struct nv_start_info, magic) == 0, "nv_start_info.magic offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, size) == 8, "nv_start_info.size offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, abi_version) == 16, "nv_start_info.abi_version offset");
@@ -821,6 +822,7 @@ _Static_assert(__builtin_offsetof(struct nv_start_info, heap_size) == 80, "nv_st
 _Static_assert(__builtin_offsetof(struct nv_start_info, stack_base) == 88, "nv_start_info.stack_base offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, stack_size) == 96, "nv_start_info.stack_size offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, files) == 104, "nv_start_info.files offset");
+_Static_assert(__builtin_offsetof(struct nv_start_info, stderr) == 112, "nv_start_info.stderr offset");
 
 struct nv_thread_regs {
 	uint64_t rax;
