@@ -165,7 +165,7 @@ var Ops = [OpCount]OpInfo{
 			{"children", ArgValue, "the most child spaces the child may create"},
 		},
 		R0:  "a handle to the new space, with every right",
-		Doc: "Creates an empty child space: no memory, no threads, no handles. Each quota must not exceed the creating space's own; the child's pages count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.",
+		Doc: "Creates an empty child space: no memory, no threads, no handles. A quota of 0 means the creating space's own; no quota may exceed it. The child's pages count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.",
 	},
 	OpSpaceMap: {
 		Name: "space_map", Iface: IfaceSpace, Rights: RightMap,

@@ -272,7 +272,7 @@ static inline int64_t nv_handle_revoke(nv_handle_t h)
 	return nv_handle_revoke_r(h).r0;
 }
 
-/* nv_space_create: Creates an empty child space: no memory, no threads, no handles. Each quota must not exceed the creating space's own; the child's pages count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.
+/* nv_space_create: Creates an empty child space: no memory, no threads, no handles. A quota of 0 means the creating space's own; no quota may exceed it. The child's pages count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.
  * Interface: space. Rights needed: control.
  *   pages (IN): the most pages of memory the child and its descendants may hold
  *   threads (IN): the most threads the child may have
