@@ -22,6 +22,11 @@ nv_handle_t nv_self_space(void);
 nv_handle_t nv_self_thread(void);
 nv_handle_t nv_console(void);
 nv_handle_t nv_clock(void);
+/* The console for diagnostics: the start information's stderr, or the
+ * console when the monitor passed none. */
+nv_handle_t nv_stderr(void);
+/* The files root, or NV_NO_HANDLE when the program was given none. */
+nv_handle_t nv_files(void);
 
 /* Ends the program with status (its low 8 bits are the exit status). */
 __attribute__((noreturn)) void nv_exit(int status);
@@ -34,6 +39,15 @@ int64_t nv_write(const void *buf, size_t n);
 int nv_puts(const char *s); /* s and a newline */
 __attribute__((format(printf, 1, 2))) int nv_printf(const char *fmt, ...);
 int nv_vprintf(const char *fmt, va_list ap);
+
+/* The same on any handle that answers console_write, such as nv_stderr(). */
+int64_t nv_hwrite(nv_handle_t h, const void *buf, size_t n);
+__attribute__((format(printf, 2, 3))) int nv_fprintf(nv_handle_t h, const char *fmt, ...);
+int nv_vfprintf(nv_handle_t h, const char *fmt, va_list ap);
+
+/* The words for an error code ("invalid operation"), given either the code
+ * or a negated one as an operation returns it in R0. */
+const char *nv_strerror(int64_t err);
 
 /* Formatting: %d %i %u %x %X %p %s %c %% with the l, ll and z length
  * modifiers, a width, the '0' and '-' flags, and a precision for %s. */

@@ -1,7 +1,8 @@
 /* The nestvm guest runtime: start-up, exit, console output with
- * formatting, time, a bump allocator and the mem and str functions the
- * compiler expects. Compiled with -fno-tree-loop-distribute-patterns so the
- * byte loops below are not turned into calls to themselves. */
+ * formatting (to the console or any handle like it), error names, time, a
+ * bump allocator and the mem and str functions the compiler expects.
+ * Compiled with -fno-tree-loop-distribute-patterns so the byte loops below
+ * are not turned into calls to themselves. */
 #include "nestvm.h"
 
 static const struct nv_start_info *start_info;
@@ -25,6 +26,28 @@ nv_handle_t nv_self_thread(void) { return start_info->thread; }
 nv_handle_t nv_console(void) { return start_info->console; }
 nv_handle_t nv_clock(void) { return start_info->clock; }
 
+/* has_field says whether the monitor's start information is long enough to
+ * hold the field at offset off: records only grow at the end, and an older
+ * monitor writes a shorter one. */
+static int has_field(size_t off)
+{
+	return start_info->size >= off + sizeof(uint64_t);
+}
+
+nv_handle_t nv_stderr(void)
+{
+	if (has_field(offsetof(struct nv_start_info, stderr)) && start_info->stderr != NV_NO_HANDLE)
+		return start_info->stderr;
+	return start_info->console;
+}
+
+nv_handle_t nv_files(void)
+{
+	if (has_field(offsetof(struct nv_start_info, files)))
+		return start_info->files;
+	return NV_NO_HANDLE;
+}
+
 void nv_exit(int status)
 {
 	nv_thread_exit(start_info->thread, (uint64_t)(status & 0xff));
@@ -34,12 +57,17 @@ void nv_exit(int status)
 
 int64_t nv_write(const void *buf, size_t n)
 {
+	return nv_hwrite(start_info->console, buf, n);
+}
+
+int64_t nv_hwrite(nv_handle_t h, const void *buf, size_t n)
+{
 	size_t done = 0;
 	while (done < n) {
 		size_t chunk = n - done;
 		if (chunk > NV_MAX_BUFFER)
 			chunk = NV_MAX_BUFFER;
-		int64_t r = nv_console_write(start_info->console, NV_ADDR((const char *)buf + done), chunk);
+		int64_t r = nv_console_write(h, NV_ADDR((const char *)buf + done), chunk);
 		if (r < 0)
 			return r;
 		if (r == 0)
@@ -56,18 +84,18 @@ int nv_puts(const char *s)
 	return 0;
 }
 
-/* A sink the formatter writes to: a buffer, flushed to the console when
- * full if console is set. */
+/* A sink the formatter writes to: a buffer, flushed to the handle out
+ * when full if out is not NV_NO_HANDLE. */
 struct sink {
 	char *buf;
 	size_t cap, len, total;
-	int console;
+	nv_handle_t out;
 };
 
 static void put(struct sink *s, char c)
 {
-	if (s->console && s->len == s->cap) {
-		nv_write(s->buf, s->len);
+	if (s->out != NV_NO_HANDLE && s->len == s->cap) {
+		nv_hwrite(s->out, s->buf, s->len);
 		s->len = 0;
 	}
 	if (s->len < s->cap)
@@ -188,7 +216,7 @@ static void format(struct sink *s, const char *fmt, va_list ap)
 
 int nv_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 {
-	struct sink s = {buf, n ? n - 1 : 0, 0, 0, 0};
+	struct sink s = {buf, n ? n - 1 : 0, 0, 0, NV_NO_HANDLE};
 	format(&s, fmt, ap);
 	if (n)
 		buf[s.len] = '\0';
@@ -204,14 +232,28 @@ int nv_snprintf(char *buf, size_t n, const char *fmt, ...)
 	return r;
 }
 
-int nv_vprintf(const char *fmt, va_list ap)
+int nv_vfprintf(nv_handle_t h, const char *fmt, va_list ap)
 {
 	char buf[256];
-	struct sink s = {buf, sizeof buf, 0, 0, 1};
+	struct sink s = {buf, sizeof buf, 0, 0, h};
 	format(&s, fmt, ap);
 	if (s.len)
-		nv_write(buf, s.len);
+		nv_hwrite(h, buf, s.len);
 	return (int)s.total;
+}
+
+int nv_fprintf(nv_handle_t h, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = nv_vfprintf(h, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int nv_vprintf(const char *fmt, va_list ap)
+{
+	return nv_vfprintf(start_info->console, fmt, ap);
 }
 
 int nv_printf(const char *fmt, ...)
@@ -231,6 +273,37 @@ void nv_panic(const char *fmt, ...)
 	va_end(ap);
 	nv_write("\n", 1);
 	nv_exit(127);
+}
+
+/* The words abi/errors.go gives each code, in the same order. */
+static const char *const error_names[NV_ERR_COUNT] = {
+	[NV_OK] = "ok",
+	[NV_EINVALOP] = "invalid operation",
+	[NV_EBADHANDLE] = "bad handle",
+	[NV_ERIGHTS] = "insufficient rights",
+	[NV_EINVAL] = "invalid argument",
+	[NV_EFAULT] = "bad address",
+	[NV_ENOMEM] = "out of memory",
+	[NV_EQUOTA] = "quota exceeded",
+	[NV_ETOOBIG] = "too big",
+	[NV_EWRONGTYPE] = "wrong object type",
+	[NV_EPEERGONE] = "peer gone",
+	[NV_EDENIED] = "denied",
+	[NV_ENOTFOUND] = "not found",
+	[NV_EEXISTS] = "already exists",
+	[NV_EIO] = "i/o error",
+	[NV_EWOULDBLOCK] = "would block",
+	[NV_EBUSY] = "busy",
+	[NV_ETIMEOUT] = "timed out",
+};
+
+const char *nv_strerror(int64_t err)
+{
+	if (err < 0)
+		err = -err;
+	if (err >= NV_ERR_COUNT || error_names[err] == NULL)
+		return "unknown error";
+	return error_names[err];
 }
 
 uint64_t nv_now_ns(void)
