@@ -29,6 +29,13 @@ type Program struct {
 type Env struct {
 	// Console receives what the program writes to its console.
 	Console io.Writer
+	// Files serves the program's files root (FilesServer: a host
+	// directory); nil gives the program none.
+	Files Server
+	// FilesWritable gives the files handle the write right. The server
+	// decides too: a FilesServer opened read-only refuses writes even
+	// through a handle that has it.
+	FilesWritable bool
 }
 
 // Limits on a program's arguments, checked before anything runs.
@@ -46,6 +53,7 @@ const (
 	RootHandleThread
 	RootHandleConsole
 	RootHandleClock
+	RootHandleFiles // only when Env.Files is set
 )
 
 // Launch creates a space, loads p into it with the root services of env,
@@ -135,14 +143,24 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 	if err != nil {
 		return nil, err
 	}
-	handles := []struct {
+	type rootHandle struct {
 		obj    Object
 		rights abi.Rights
-	}{
+	}
+	handles := []rootHandle{
 		{s, abi.RightsAll},
 		{t, abi.RightsAll},
 		{console, abi.RightWrite | abi.RightGrant | abi.RightDerive},
 		{clock, abi.RightRead | abi.RightGrant | abi.RightDerive},
+	}
+	filesHandle := uint64(abi.NoHandle)
+	if env.Files != nil {
+		rights := abi.RightRead | abi.RightGrant | abi.RightDerive
+		if env.FilesWritable {
+			rights |= abi.RightWrite
+		}
+		handles = append(handles, rootHandle{NewHostPort("files", env.Files), rights})
+		filesHandle = RootHandleFiles
 	}
 	for i, h := range handles {
 		n, err := s.InsertHandle(h.obj, h.rights, 0)
@@ -156,7 +174,7 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 
 	info := abi.StartInfo{
 		Magic: abi.StartMagic, Size: uint64(binary.Size(abi.StartInfo{})), ABIVersion: abi.Version,
-		Space: RootHandleSpace, Thread: RootHandleThread, Console: RootHandleConsole, Clock: RootHandleClock,
+		Space: RootHandleSpace, Thread: RootHandleThread, Console: RootHandleConsole, Clock: RootHandleClock, Files: filesHandle,
 		HeapBase: heapBase, HeapSize: heapSize, StackBase: stackBase, StackSize: p.StackSize,
 	}
 	if heapSize == 0 {

@@ -8,8 +8,9 @@ import (
 )
 
 // The root services: servers the monitor itself provides to the programs
-// it starts (the console and the clock). They are ordinary host servers on
-// ports, so a layer can stand in for any of them.
+// it starts (the console, the clock, and the files root of files.go).
+// They are ordinary host servers on ports, so a layer can stand in for any
+// of them.
 
 // ConsoleServer writes what programs send to the console to w.
 func ConsoleServer(w io.Writer) Server {
