@@ -95,7 +95,7 @@ func printFlags(fl *flag.FlagSet) {
 			line += " " + name
 		}
 		fmt.Fprintf(fl.Output(), "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
-		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" {
 			fmt.Fprintf(fl.Output(), " (default %s)", f.DefValue)
 		}
 		fmt.Fprintln(fl.Output())

@@ -26,16 +26,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fl.Var(&mem, "mem", "`size` of the memory the program may use, segments, stack and heap together (e.g. 64M, 1G)")
 	stack := sizeFlag{vmm.DefaultStack}
 	fl.Var(&stack, "stack", "`size` of the program's stack (e.g. 1M)")
+	filesDir := fl.String("files", ".", "`directory` the program's files handle serves; it cannot reach outside it, links included")
+	filesRW := fl.Bool("files-rw", false, "let the program create and write files under --files; without it they are read-only")
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), `Usage: nestvm run [flags] PROGRAM [ARGS...]
 
 Runs PROGRAM, a static x86-64 ELF executable built against the nestvm SDK,
-with ARGS as its arguments. Its console output goes to standard output. The
-exit status is the program's own; a program that faults ends with 128 plus
-the number of the matching Unix signal (139 for a page fault or protection
-fault, 132 for an invalid instruction, 136 for a divide error, ...), and
-the monitor's own failures use 124 (timeout), 125 (monitor error), 126 (not
-a runnable program), 127 (no such file) and 130 (interrupted).
+with ARGS as its arguments. Its console output goes to standard output.
+Its files handle serves the directory --files names (the current directory
+by default), read-only unless --files-rw is given; no path it opens can
+leave that directory.
+
+The exit status is the program's own; a program that faults ends with 128
+plus the number of the matching Unix signal (139 for a page fault or
+protection fault, 132 for an invalid instruction, 136 for a divide error,
+...), and the monitor's own failures use 124 (timeout), 125 (monitor error,
+or a --files directory it cannot serve), 126 (not a runnable program), 127
+(no such file) and 130 (interrupted).
 
 Flags:
 `)
@@ -62,6 +69,14 @@ Flags:
 		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
 		return status
 	}
+	// A files root that cannot be served is the user's to fix before
+	// anything runs, not something the program should discover.
+	files, err := vmm.FilesServer(*filesDir, *filesRW)
+	if err != nil {
+		return fail(exitMonitor, "--files: %v", err)
+	}
+	defer files.Close()
+	log.Debug("files root", "dir", *filesDir, "writable", *filesRW)
 
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -83,7 +98,7 @@ Flags:
 	q.Memory = mem.n
 	space, err := mon.Launch(vmm.Program{
 		Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Quota: q,
-	}, vmm.Env{Console: stdout})
+	}, vmm.Env{Console: stdout, Files: files, FilesWritable: *filesRW})
 	if err != nil {
 		return fail(exitMonitor, "%v", err)
 	}
