@@ -213,7 +213,7 @@ var Ops = [OpCount]OpInfo{
 	OpSpaceKill: {
 		Name: "space_kill", Iface: IfaceSpace, Rights: RightControl,
 		Args: []Arg{{"status", ArgValue, "the status the space ends with"}},
-		Doc:  "Ends a space and every thread in it, and its child spaces with it.",
+		Doc:  "Ends a space and every thread in it, and its child spaces with it. A program killing its own space is exiting: the space ends as exited with the status.",
 	},
 	OpThreadCreate: {
 		Name: "thread_create", Iface: IfaceSpace, Rights: RightControl,

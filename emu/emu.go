@@ -560,9 +560,13 @@ func (v *vcpu) load() error {
 		v.fpuDirty = false
 	}
 	if v.flushTLB {
-		// Writing CR3 flushes the emulator's TLB.
-		x := C.uint64_t(v.cfg.CR3)
-		if err := ucErr(C.uc_reg_write(uc, C.UC_X86_REG_CR3, unsafe.Pointer(&x))); err != nil {
+		// Unicorn 2.0.1 drops its cached translations when its memory
+		// map changes, not when CR3 is written through uc_reg_write (with
+		// the same value or another), and a translation-block flush
+		// leaves them too. Mapping and unmapping one page, the one at the
+		// top of the address space that no gap filler covers, is the
+		// cheapest change.
+		if err := ucErr(C.nv_flush_tlb(uc)); err != nil {
 			return fmt.Errorf("run: flush tlb: %w", err)
 		}
 		v.flushTLB = false

@@ -257,3 +257,16 @@ uc_err nv_write_table(uc_engine *uc, int reg, uint64_t base, uint32_t limit) {
 	uc_x86_mmr m = {0, base, limit, 0};
 	return uc_reg_write(uc, reg, &m);
 }
+
+static uint64_t nv_flush_read(uc_engine *uc, uint64_t off, unsigned size, void *ud) {
+	(void)uc; (void)off; (void)size; (void)ud;
+	return 0;
+}
+
+uc_err nv_flush_tlb(uc_engine *uc) {
+	const uint64_t at = 0xfffffffffffff000ull; /* the one page the gap fillers leave free (emu.go gapTop) */
+	uc_err err = uc_mmio_map(uc, at, 0x1000, nv_flush_read, NULL, NULL, NULL);
+	if (err != UC_ERR_OK)
+		return err;
+	return uc_mem_unmap(uc, at, 0x1000);
+}

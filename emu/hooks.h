@@ -48,5 +48,6 @@ uc_err nv_read_fpu(nv_cpu *c, uint8_t *fx);
 uc_err nv_write_fpu(nv_cpu *c, const uint8_t *fx);
 uc_err nv_write_msr(uc_engine *uc, uint32_t msr, uint64_t value);
 uc_err nv_write_table(uc_engine *uc, int reg, uint64_t base, uint32_t limit);
+uc_err nv_flush_tlb(uc_engine *uc);
 
 #endif

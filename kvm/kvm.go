@@ -191,6 +191,10 @@ type machine struct {
 	maps []*mapping // sorted by gpa
 	used map[uint32]bool
 	cpus map[*vcpu]struct{}
+	// zapMem backs the page zapShadow maps.
+	zapMem []byte
+	// spare are closed vCPUs, by number, kept for reuse.
+	spare map[int]spareVCPU
 }
 
 // MapMemory implements vmm.Machine: a mapping up to chunkSize gets one
@@ -370,6 +374,39 @@ func (m *machine) DirtyLog(gpa uint64) ([]uint64, error) {
 	return bitmap, nil
 }
 
+// zapPage is the guest-physical page zapShadow maps and unmaps: page 0,
+// which no space ever maps (null pointers must fault).
+const zapPage = 0
+
+// zapShadow makes KVM drop every translation it built from the guest's
+// page tables, by adding and deleting a one-page memory slot: deleting a
+// slot zaps all shadow pages (kvm_mmu_zap_all_fast).
+func (m *machine) zapShadow() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.zapMem == nil {
+		mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err != nil {
+			return fmt.Errorf("zap page: %w", err)
+		}
+		m.zapMem = mem
+	}
+	slot := uint32(0)
+	for m.used[slot] {
+		slot++
+	}
+	if int(slot) >= m.dev.slots {
+		return fmt.Errorf("zap shadow pages: all %d memory slots in use: %w", m.dev.slots, vmm.ErrNoSlots)
+	}
+	if err := memoryRegion(m.fd, slot, zapPage, m.zapMem, 0); err != nil {
+		return fmt.Errorf("zap shadow pages: add slot: %w", err)
+	}
+	if err := memoryRegion(m.fd, slot, 0, nil, 0); err != nil {
+		return fmt.Errorf("zap shadow pages: delete slot: %w", err)
+	}
+	return nil
+}
+
 // Close implements vmm.Machine.
 func (m *machine) Close() error {
 	m.mu.Lock()
@@ -377,5 +414,22 @@ func (m *machine) Close() error {
 	if len(m.cpus) > 0 {
 		return fmt.Errorf("close vm: %d vCPUs still open", len(m.cpus))
 	}
-	return unix.Close(int(m.fd))
+	if m.zapMem != nil {
+		unix.Munmap(m.zapMem)
+		m.zapMem = nil
+	}
+	var err error
+	for id, sp := range m.spare {
+		if e := sp.run.unmap(); e != nil && err == nil {
+			err = e
+		}
+		if e := unix.Close(int(sp.fd)); e != nil && err == nil {
+			err = e
+		}
+		delete(m.spare, id)
+	}
+	if e := unix.Close(int(m.fd)); e != nil && err == nil {
+		err = e
+	}
+	return err
 }

@@ -32,6 +32,7 @@ const (
 // KVM_RUN, so a hypercall costs one exit and no register ioctls.
 type vcpu struct {
 	m       *machine
+	id      int
 	log     hclog.Logger
 	cfg     vmm.CPUSetup
 	handler vmm.TrapHandler
@@ -45,6 +46,8 @@ type vcpu struct {
 	regs       vmm.Regs // valid when regsValid
 	regsValid  bool
 	sregsDirty bool // the user sregs must be written (after a fault, or to flush the TLB)
+	flushTLB   bool // the next sregs write must flush the TLB
+	cr3Flip    bool // CR3 carries vmm.CR3FlushBit
 	ioPending  bool // an exit KVM completes only at the next KVM_RUN
 
 	tid     atomic.Int32 // the OS thread inside Run, for Stop's signal
@@ -59,15 +62,25 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 	if cfg.Handler == nil {
 		return nil, errors.New("new vcpu: no trap handler")
 	}
-	fd, err := retryValue(func() (uintptr, error) { return gokvm.CreateVCPU(m.fd, cfg.ID) })
-	if err != nil {
+	// KVM never frees a vCPU before its VM, and refuses to create one
+	// with a number in use, so a closed vCPU's number is reused by
+	// taking the vCPU back.
+	m.mu.Lock()
+	spare, reuse := m.spare[cfg.ID]
+	delete(m.spare, cfg.ID)
+	m.mu.Unlock()
+	var fd uintptr
+	var err error
+	if reuse {
+		fd = spare.fd
+	} else if fd, err = retryValue(func() (uintptr, error) { return gokvm.CreateVCPU(m.fd, cfg.ID) }); err != nil {
 		return nil, fmt.Errorf("new vcpu %d: %w", cfg.ID, err)
 	}
 	log := cfg.Log
 	if log == nil {
 		log = m.log
 	}
-	v := &vcpu{m: m, log: log, cfg: cfg.CPU, handler: cfg.Handler, fd: fd}
+	v := &vcpu{m: m, id: cfg.ID, log: log, cfg: cfg.CPU, handler: cfg.Handler, fd: fd}
 	// With the MMIO trap nothing needs port I/O from ring 3, so guests run
 	// with IOPL 0 and every in or out they execute is a #GP, on every host.
 	if cfg.CPU.Trap == vmm.TrapPIO {
@@ -80,13 +93,20 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 		unix.Close(int(fd))
 		return nil, fmt.Errorf("new vcpu %d: %s: %w", cfg.ID, what, err)
 	}
-	if v.run, err = mapRunArea(int(fd), m.dev.runSize); err != nil {
+	if reuse {
+		v.run = spare.run
+		v.run.setImmediateExit(false)
+		*v.run.word(runDirtyRegs) = 0
+	} else if v.run, err = mapRunArea(int(fd), m.dev.runSize); err != nil {
 		return fail("run area", err)
 	}
 	v.syncR, v.syncS = v.run.syncArea()
 	*v.run.word(runValidRegs) = syncRegs | syncSregs
-	if err := retry(func() error { return gokvm.SetCPUID2(fd, m.dev.cpuid) }); err != nil {
-		return fail("set cpuid", err)
+	// CPUID can be set only before a vCPU first runs; a reused one keeps it.
+	if !reuse {
+		if err := retry(func() error { return gokvm.SetCPUID2(fd, m.dev.cpuid) }); err != nil {
+			return fail("set cpuid", err)
+		}
 	}
 	sregs, err := retryValue(func() (*gokvm.Sregs, error) { return gokvm.GetSregs(fd) })
 	if err != nil {
@@ -200,7 +220,7 @@ func (v *vcpu) FPU() (vmm.FPU, error) {
 // FlushTLB implements vmm.VCPU: writing the segment and control registers
 // (KVM_SET_SREGS, here through the run area) resets KVM's MMU context,
 // which drops cached translations.
-func (v *vcpu) FlushTLB() { v.sregsDirty = true }
+func (v *vcpu) FlushTLB() { v.sregsDirty, v.flushTLB = true, true }
 
 // Stop implements vmm.VCPU.
 func (v *vcpu) Stop() {
@@ -223,14 +243,22 @@ func (v *vcpu) Close() error {
 	v.mu.Lock()
 	v.closed = true
 	v.mu.Unlock()
-	err := v.run.unmap()
-	if cerr := unix.Close(int(v.fd)); err == nil {
-		err = cerr
-	}
+	// The vCPU goes back to the machine, for the next NewVCPU with its
+	// number (see NewVCPU); the machine closes it.
 	v.m.mu.Lock()
 	delete(v.m.cpus, v)
+	if v.m.spare == nil {
+		v.m.spare = map[int]spareVCPU{}
+	}
+	v.m.spare[v.id] = spareVCPU{fd: v.fd, run: v.run}
 	v.m.mu.Unlock()
-	return err
+	return nil
+}
+
+// spareVCPU is a closed vCPU kept for reuse.
+type spareVCPU struct {
+	fd  uintptr
+	run *runArea
 }
 
 // enter runs KVM_RUN once; afterwards the run area holds the vCPU's
@@ -278,7 +306,24 @@ func (v *vcpu) flushSregs() error {
 	if v.regsValid {
 		fs, gs = v.regs.FSBase, v.regs.GSBase
 	}
-	*v.syncS = userSregs(s, v.cfg, fs, gs)
+	us := userSregs(s, v.cfg, fs, gs)
+	// The monitor edits the page tables from the host, where KVM cannot
+	// see it: with shadow paging (PVM) KVM's copies of the entries stay
+	// as they were until its shadow pages are zapped, which a memory-slot
+	// deletion does; with EPT or NPT the CPU's TLB keeps translations
+	// until the MMU context resets, which a CR3 change does (a rewrite
+	// with the same value does not), so a flush also flips CR3's
+	// page-level write-through bit, which changes nothing else.
+	if v.flushTLB {
+		if err := v.m.zapShadow(); err != nil {
+			return fmt.Errorf("flush tlb: %w", err)
+		}
+		v.cr3Flip, v.flushTLB = !v.cr3Flip, false
+	}
+	if v.cr3Flip {
+		us.CR3 |= vmm.CR3FlushBit
+	}
+	*v.syncS = us
 	*v.run.word(runDirtyRegs) |= syncSregs
 	v.sregsDirty = false
 	return nil

@@ -23,6 +23,9 @@ type mapping struct {
 	mem        *Memory
 	off        uint64 // offset of addr within mem
 	perm       Perm
+	limit      Perm    // the most space_protect may grant
+	region     *Region // the region mapped; nil for memory the monitor mapped itself
+	space      *Space
 }
 
 func (m *mapping) end() uint64 { return m.addr + m.size }
@@ -53,6 +56,16 @@ func (as *addrSpace) find(addr uint64) *mapping {
 func (as *addrSpace) overlaps(addr, size uint64) bool {
 	i := sort.Search(len(as.maps), func(i int) bool { return as.maps[i].end() > addr })
 	return i < len(as.maps) && as.maps[i].addr < addr+size
+}
+
+// remove takes m out of the list.
+func (as *addrSpace) remove(m *mapping) {
+	for i, o := range as.maps {
+		if o == m {
+			as.maps = append(as.maps[:i], as.maps[i+1:]...)
+			return
+		}
+	}
 }
 
 func (as *addrSpace) insert(m *mapping) {
@@ -137,6 +150,19 @@ func (b userBuffer) Write(src []byte) int {
 			break
 		}
 		n += copy(p, src[n:])
+	}
+	return n
+}
+
+// Read copies the buffer into dst, up to its length, and returns the
+// number of bytes copied.
+func (b userBuffer) Read(dst []byte) int {
+	n := 0
+	for _, p := range b.pieces {
+		if n == len(dst) {
+			break
+		}
+		n += copy(dst[n:], p)
 	}
 	return n
 }

@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"encoding/binary"
+	"errors"
 
 	"nestvm/abi"
 )
@@ -20,32 +21,66 @@ func (t *Thread) Hypercall(c *Call) CallAction {
 	return act
 }
 
-func (t *Thread) invoke(c *Call) (r0, r1 uint64, act CallAction) {
+// result is what an operation returns to its caller.
+type result struct {
+	r0, r1 uint64
+	act    CallAction
+}
+
+func ok(r0, r1 uint64) result  { return result{r0: r0, r1: r1} }
+func failed(e abi.Error) result { return result{r0: e.Result()} }
+
+// errCode is the ABI error an internal error carries (ErrInvalidArg when it
+// carries none).
+func errCode(err error) abi.Error {
+	var e abi.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return abi.ErrInvalidArg
+}
+
+// after turns the end of a sleep into the caller's next step: a stopped
+// thread re-issues its call when resumed; an ending one stops.
+func after(why wakeReason) (result, bool) {
+	switch why {
+	case wakeStop:
+		return result{act: CallRestart}, true
+	case wakeExit:
+		return result{act: CallStop}, true
+	}
+	return result{}, false
+}
+
+func (t *Thread) invoke(c *Call) (uint64, uint64, CallAction) {
+	r := t.perform(c)
+	return r.r0, r.r1, r.act
+}
+
+func (t *Thread) perform(c *Call) result {
 	s := t.space
 	h, op := c.Args[0], abi.Op(c.Args[1])
-	fail := func(e abi.Error) (uint64, uint64, CallAction) { return e.Result(), 0, CallContinue }
 	if c.Args[1] != uint64(op) {
 		op = abi.OpNone // beyond 32 bits: not an operation, however it truncates
 	}
-
-	s.mu.Lock()
-	e, ok := s.handles.lookup(h)
-	s.mu.Unlock()
-	if !ok {
-		return fail(abi.ErrBadHandle)
+	n, found := s.lookupHandle(h)
+	if !found {
+		return failed(abi.ErrBadHandle)
 	}
-	info, ok := op.Info()
-	if !ok {
-		return fail(abi.ErrInvalidOp)
+	info, valid := op.Info()
+	if !valid {
+		return failed(abi.ErrInvalidOp)
 	}
-	if info.Iface == abi.IfaceHandle {
-		return t.handleOp(h, e, op)
+	port, isPort := n.obj.(*Port)
+	// Under the uniform interposition rule a port takes every operation,
+	// but port_receive and port_reply on a guest-served port are the
+	// kernel's: they are how its server serves.
+	served := isPort && (port.server != nil || (op != abi.OpPortReceive && op != abi.OpPortReply))
+	if info.Iface != abi.IfaceHandle && !served && !implements(n.obj, info.Iface) {
+		return failed(abi.ErrWrongType)
 	}
-	if _, isPort := e.obj.(*Port); !isPort && ifaceOf(e.obj.ObjectType()) != info.Iface {
-		return fail(abi.ErrWrongType)
-	}
-	if !e.rights.Has(info.Rights) {
-		return fail(abi.ErrRights)
+	if !n.rights.Has(info.Rights) {
+		return failed(abi.ErrRights)
 	}
 
 	var slots [abi.MaxArgSlots]uint64
@@ -56,51 +91,56 @@ func (t *Thread) invoke(c *Call) (r0, r1 uint64, act CallAction) {
 		b, err := s.as.buffer(c.RSP+8, 16, PermRead)
 		s.mu.Unlock()
 		if err != abi.OK {
-			return fail(err)
+			return failed(err)
 		}
-		raw := b.Bytes()
-		slots[4] = binary.LittleEndian.Uint64(raw)
+		var raw [16]byte
+		b.Read(raw[:])
+		slots[4] = binary.LittleEndian.Uint64(raw[:])
 		slots[5] = binary.LittleEndian.Uint64(raw[8:])
 	}
-	inv := Invocation{Thread: t, Op: op, Info: info, Badge: e.badge, Rights: e.rights, Slots: slots}
+	inv := Invocation{Thread: t, Op: op, Info: info, Badge: n.badge, Rights: n.rights, Slots: slots}
 	if err := t.decodeBuffers(&inv); err != abi.OK {
-		return fail(err)
+		return failed(err)
 	}
 
-	switch obj := e.obj.(type) {
-	case *Port:
-		obj.server.Serve(&inv)
-		if inv.err != abi.OK {
-			return fail(inv.err)
+	if info.Iface == abi.IfaceHandle {
+		return t.handleOp(n, &inv)
+	}
+	if served {
+		if port.server != nil {
+			return t.serveHost(port, &inv)
 		}
-		if inv.handle != nil {
-			s.mu.Lock()
-			n, err := s.handles.insert(*inv.handle)
-			s.mu.Unlock()
-			if err != abi.OK {
-				if c, ok := inv.handle.obj.(interface{ Close() error }); ok {
-					c.Close()
-				}
-				return fail(err)
-			}
-			return n, inv.r1, CallContinue
-		}
-		return inv.r0, inv.r1, CallContinue
+		return t.callPort(port, n, &inv)
+	}
+	switch obj := n.obj.(type) {
 	case *Thread:
 		return t.threadOp(obj, &inv)
+	case *Space:
+		return t.spaceOp(obj, &inv)
+	case *Region:
+		return t.regionOp(obj, &inv)
+	case *Port, *PortSet:
+		return t.portOp(obj, &inv)
 	}
-	return fail(abi.ErrInvalidOp)
+	return failed(abi.ErrInvalidOp)
 }
 
-// ifaceOf is the interface a kernel object of type typ implements.
-func ifaceOf(typ abi.ObjectType) abi.Interface {
-	switch typ {
-	case abi.ObjThread:
-		return abi.IfaceThread
-	case abi.ObjSpace:
-		return abi.IfaceSpace
+// implements reports whether a kernel object performs the operations of
+// iface.
+func implements(obj Object, iface abi.Interface) bool {
+	switch obj.(type) {
+	case *Thread:
+		return iface == abi.IfaceThread
+	case *Space:
+		return iface == abi.IfaceSpace
+	case *Region:
+		return iface == abi.IfaceRegion
+	case *Port:
+		return iface == abi.IfacePort
+	case *PortSet:
+		return iface == abi.IfacePortSet || iface == abi.IfacePort
 	}
-	return abi.IfaceNone
+	return false
 }
 
 // decodeBuffers checks every buffer argument of inv against the caller's
@@ -131,34 +171,523 @@ func (t *Thread) decodeBuffers(inv *Invocation) abi.Error {
 	return abi.OK
 }
 
-// handleOp performs the operations on a handle itself.
-func (t *Thread) handleOp(h uint64, e handleEntry, op abi.Op) (uint64, uint64, CallAction) {
-	switch op {
-	case abi.OpHandleInfo:
-		return uint64(e.obj.ObjectType()), uint64(e.rights), CallContinue
-	case abi.OpHandleClose:
-		s := t.space
-		s.mu.Lock()
-		ok := s.handles.remove(h)
-		s.mu.Unlock()
-		if !ok {
-			return abi.ErrBadHandle.Result(), 0, CallContinue
-		}
-		return 0, 0, CallContinue
+// handleArg looks up the handle in argument slot i of inv in the caller's
+// table; NoHandle gives nil.
+func (t *Thread) handleArg(inv *Invocation, i int) (*capNode, abi.Error) {
+	h := inv.Slots[i]
+	if h == abi.NoHandle {
+		return nil, abi.OK
 	}
-	return abi.ErrInvalidOp.Result(), 0, CallContinue
+	n, found := t.space.lookupHandle(h)
+	if !found {
+		return nil, abi.ErrBadHandle
+	}
+	return n, abi.OK
+}
+
+// give inserts a handle to a new object into the caller's table.
+func (t *Thread) give(obj Object, rights abi.Rights) result {
+	h, e := t.space.addHandle(handleEntry{obj: obj, rights: rights}, nil)
+	if e != abi.OK {
+		return failed(e)
+	}
+	return ok(h, 0)
+}
+
+// serveHost performs inv on a port served inline by host code.
+func (t *Thread) serveHost(p *Port, inv *Invocation) result {
+	p.server.Serve(inv)
+	if inv.err != abi.OK {
+		return failed(inv.err)
+	}
+	if inv.handle != nil {
+		h, e := t.space.addHandle(*inv.handle, nil)
+		if e != abi.OK {
+			return failed(e)
+		}
+		return ok(h, inv.r1)
+	}
+	return ok(inv.r0, inv.r1)
+}
+
+// callPort delivers inv to the server of a guest-served port as a message
+// {operation, arguments, handles} and returns its reply as the result.
+func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
+	msg := &message{hdr: abi.Msg{Kind: abi.MsgCall, Op: uint64(inv.Op), Badge: n.badge, Words: inv.Slots}}
+	oneWay := inv.Op == abi.OpPortSend
+	if oneWay {
+		msg.hdr.Kind, msg.hdr.Op = abi.MsgSend, inv.Slots[0]
+	}
+	var out *GuestBuffer
+	slot, buf := 0, 0
+	for _, a := range inv.Info.Args {
+		switch a.Kind {
+		case abi.ArgIn:
+			if msg.data == nil {
+				msg.data = append([]byte{}, inv.bufs[buf].Bytes()...)
+			}
+			buf++
+		case abi.ArgOut:
+			if out == nil {
+				out = &inv.bufs[buf]
+				msg.hdr.ReplyCap = inv.Slots[slot+1]
+			}
+			buf++
+		case abi.ArgHandle:
+			h, e := t.handleArg(inv, slot)
+			if e != abi.OK {
+				return failed(e)
+			}
+			if h != nil {
+				if !h.rights.Has(abi.RightGrant) {
+					return failed(abi.ErrRights)
+				}
+				msg.handles = append(msg.handles, h)
+			}
+		}
+		slot += a.Kind.Slots()
+	}
+	if oneWay {
+		if e := t.space.mon.enqueue(p, msg); e != abi.OK {
+			return failed(e)
+		}
+		return ok(0, 0)
+	}
+	rep, why := t.call(p, msg, true, nil)
+	if r, done := after(why); done {
+		return r
+	}
+	if rep.err != abi.OK {
+		return failed(rep.err)
+	}
+	if out != nil && len(rep.data) > 0 {
+		out.Write(rep.data)
+	}
+	if rep.handle != nil {
+		h, e := t.space.addHandle(rep.handle.handleEntry, rep.handle)
+		if e != abi.OK {
+			return failed(e)
+		}
+		return ok(h, rep.r1)
+	}
+	return ok(rep.r0, rep.r1)
+}
+
+// handleOp performs the operations on a handle itself.
+func (t *Thread) handleOp(n *capNode, inv *Invocation) result {
+	s := t.space
+	switch inv.Op {
+	case abi.OpHandleInfo:
+		return ok(uint64(n.obj.ObjectType()), uint64(n.rights))
+	case abi.OpHandleClose:
+		if e := s.removeHandle(n.num); e != abi.OK {
+			return failed(e)
+		}
+		return ok(0, 0)
+	case abi.OpHandleDerive:
+		rights, badge := abi.Rights(inv.Slots[0]), inv.Slots[1]
+		if inv.Slots[0] > uint64(abi.RightsAll) || !n.rights.Has(rights) {
+			return failed(abi.ErrRights)
+		}
+		e := n.handleEntry
+		e.rights = rights
+		if badge != 0 {
+			if n.badge != 0 && n.badge != badge {
+				return failed(abi.ErrInvalidArg) // a badge is set once
+			}
+			e.badge = badge
+		}
+		h, err := s.addHandle(e, n)
+		if err != abi.OK {
+			return failed(err)
+		}
+		return ok(h, 0)
+	case abi.OpHandleRevoke:
+		return ok(uint64(s.mon.revoke(n)), 0)
+	}
+	return failed(abi.ErrInvalidOp)
 }
 
 // threadOp performs thread operations on target.
-func (t *Thread) threadOp(target *Thread, inv *Invocation) (uint64, uint64, CallAction) {
+func (t *Thread) threadOp(target *Thread, inv *Invocation) result {
 	switch inv.Op {
 	case abi.OpThreadExit:
 		target.exit(inv.Slots[0])
 		if target == t {
-			return 0, 0, CallStop
+			return result{act: CallStop}
 		}
-		target.stop()
-		return 0, 0, CallContinue
+		target.kill()
+		return ok(0, 0)
+	case abi.OpThreadStart:
+		if e := target.start(); e != abi.OK {
+			return failed(e)
+		}
+		return ok(0, 0)
+	case abi.OpThreadStop:
+		if e := target.stopAndWait(t); e != abi.OK {
+			return failed(e)
+		}
+		if target == t {
+			return result{act: CallStop}
+		}
+		return ok(0, 0)
+	case abi.OpThreadGetState:
+		if target == t {
+			return failed(abi.ErrBusy)
+		}
+		if inv.Slots[1] < uint64(stateSize) {
+			return failed(abi.ErrTooBig)
+		}
+		regs, fpu, err := target.State()
+		if err != nil {
+			return failed(errCode(err))
+		}
+		inv.bufs[0].Write(encodeState(regs, fpu))
+		return ok(uint64(stateSize), 0)
+	case abi.OpThreadSetState:
+		if target == t {
+			return failed(abi.ErrBusy)
+		}
+		regs, fpu, valid := decodeState(inv.bufs[0].Bytes())
+		if !valid {
+			return failed(abi.ErrInvalidArg)
+		}
+		if err := target.SetState(regs, fpu); err != nil {
+			return failed(errCode(err))
+		}
+		return ok(0, 0)
+	case abi.OpThreadStatus:
+		st, status := target.Status()
+		return ok(uint64(st), status)
 	}
-	return abi.ErrInvalidOp.Result(), 0, CallContinue
+	return failed(abi.ErrInvalidOp)
+}
+
+// regionRights are the rights of a handle to a new region.
+const regionRights = abi.RightRead | abi.RightWrite | abi.RightExec | abi.RightMap | abi.RightGrant | abi.RightDerive | abi.RightControl
+
+// permRights are the rights a handle to a region needs to map it with perm.
+func permRights(perm Perm) abi.Rights {
+	r := abi.RightMap
+	if perm&PermRead != 0 {
+		r |= abi.RightRead
+	}
+	if perm&PermWrite != 0 {
+		r |= abi.RightWrite
+	}
+	if perm&PermExec != 0 {
+		r |= abi.RightExec
+	}
+	return r
+}
+
+// allowedPerm is the most a handle with rights may map a region with.
+func allowedPerm(rights abi.Rights) Perm {
+	var p Perm
+	if rights.Has(abi.RightRead) {
+		p |= PermRead
+	}
+	if rights.Has(abi.RightWrite) {
+		p |= PermWrite
+	}
+	if rights.Has(abi.RightExec) {
+		p |= PermExec
+	}
+	return p
+}
+
+// spaceOp performs space operations on sp.
+func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
+	a := inv.Slots
+	switch inv.Op {
+	case abi.OpSpaceCreate:
+		if a[0] > abi.UserTop/pageSize || a[1] > MaxVCPUs || a[2] > 1<<20 || a[3] > 1<<20 {
+			return failed(abi.ErrQuota)
+		}
+		child, err := sp.NewChild(Quota{Memory: a[0] * pageSize, Threads: int(a[1]), Handles: int(a[2]), Children: int(a[3])})
+		if err != nil {
+			return failed(errCode(err))
+		}
+		r := t.give(child, abi.RightsAll)
+		if int64(r.r0) < 0 {
+			child.Kill("its creator could not hold a handle to it")
+		}
+		return r
+	case abi.OpSpaceMap:
+		rn, e := t.handleArg(inv, 0)
+		if e != abi.OK {
+			return failed(e)
+		}
+		if rn == nil {
+			return failed(abi.ErrBadHandle)
+		}
+		region, isRegion := rn.obj.(*Region)
+		if !isRegion {
+			return failed(abi.ErrWrongType)
+		}
+		perm := Perm(a[4])
+		if a[4] == 0 || a[4]&^abi.PermAll != 0 {
+			return failed(abi.ErrInvalidArg)
+		}
+		if !rn.rights.Has(permRights(perm)) {
+			return failed(abi.ErrRights)
+		}
+		if err := sp.mapRegion(region, a[1], a[2], a[3], perm, allowedPerm(rn.rights)); err != nil {
+			return failed(errCode(err))
+		}
+		return ok(0, 0)
+	case abi.OpSpaceUnmap:
+		if e := sp.unmapRange(t, a[0], a[1]); e != abi.OK {
+			return failed(e)
+		}
+		return t.reenterIf(sp == t.space)
+	case abi.OpSpaceProtect:
+		if a[2]&^abi.PermAll != 0 {
+			return failed(abi.ErrInvalidArg)
+		}
+		if e := sp.protectRange(t, a[0], a[1], Perm(a[2])); e != abi.OK {
+			return failed(e)
+		}
+		return t.reenterIf(sp == t.space)
+	case abi.OpSpaceInsert:
+		src, e := t.handleArg(inv, 0)
+		if e != abi.OK {
+			return failed(e)
+		}
+		if src == nil {
+			return failed(abi.ErrBadHandle)
+		}
+		if !src.rights.Has(abi.RightGrant) {
+			return failed(abi.ErrRights)
+		}
+		entry := src.handleEntry
+		entry.rights &= abi.Rights(a[1])
+		h, e := sp.addHandle(entry, src)
+		if e != abi.OK {
+			return failed(e)
+		}
+		return ok(h, 0)
+	case abi.OpSpaceRemove:
+		if e := sp.removeHandle(a[0]); e != abi.OK {
+			return failed(e)
+		}
+		return ok(0, 0)
+	case abi.OpSpaceSetExceptionPort:
+		pn, e := t.handleArg(inv, 0)
+		if e != abi.OK {
+			return failed(e)
+		}
+		if pn == nil {
+			sp.SetExceptionPort(nil, 0)
+			return ok(0, 0)
+		}
+		p, isPort := pn.obj.(*Port)
+		if !isPort {
+			return failed(abi.ErrWrongType)
+		}
+		if !pn.rights.Has(abi.RightCall) {
+			return failed(abi.ErrRights)
+		}
+		sp.SetExceptionPort(p, pn.badge)
+		return ok(0, 0)
+	case abi.OpSpaceStatus:
+		st, status := sp.Status()
+		return ok(uint64(st), uint64(status))
+	case abi.OpSpaceKill:
+		if sp == t.space {
+			// Killing one's own space is exiting the program.
+			sp.end(Result{Exited: true, Status: int(a[0] & 0xff)})
+			return result{act: CallStop}
+		}
+		sp.end(Result{Killed: "killed by space_kill", KilledStatus: int(a[0] & 0xff)})
+		return ok(0, 0)
+	case abi.OpThreadCreate:
+		th, err := sp.NewThread(Regs{RIP: a[0], RSP: a[1], RDI: a[2]})
+		if err != nil {
+			return failed(errCode(err))
+		}
+		return t.give(th, abi.RightsAll)
+	case abi.OpRegionCreate:
+		r, err := sp.NewRegion(a[0])
+		if err != nil {
+			return failed(errCode(err))
+		}
+		return t.give(r, regionRights)
+	case abi.OpPortCreate:
+		p := sp.newGuestPort("port")
+		if e := sp.own(p); e != abi.OK {
+			return failed(e)
+		}
+		return t.give(p, abi.RightsAll)
+	case abi.OpPortSetCreate:
+		ps := &PortSet{mon: sp.mon, owner: sp}
+		if e := sp.own(ps); e != abi.OK {
+			return failed(e)
+		}
+		return t.give(ps, abi.RightsAll)
+	case abi.OpFutexWait:
+		e, why := t.futexWait(sp, a[0], a[1], a[2])
+		if r, done := after(why); done {
+			return r
+		}
+		if e != abi.OK {
+			return failed(e)
+		}
+		return ok(0, 0)
+	case abi.OpFutexWake:
+		return ok(sp.mon.futexWake(sp, a[0], a[1]), 0)
+	}
+	return failed(abi.ErrInvalidOp)
+}
+
+// reenterIf returns success, making the caller's vCPU leave and re-enter
+// guest code when flushed is set: a TLB flush of its own space takes
+// effect only at the next entry.
+func (t *Thread) reenterIf(flushed bool) result {
+	if flushed {
+		return result{act: CallStop}
+	}
+	return ok(0, 0)
+}
+
+// own records a port or port set as closed when s ends.
+func (s *Space) own(obj Object) abi.Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dying {
+		return abi.ErrPeerGone
+	}
+	s.owned = append(s.owned, obj)
+	return abi.OK
+}
+
+// regionOp performs region operations on r.
+func (t *Thread) regionOp(r *Region, inv *Invocation) result {
+	a := inv.Slots
+	switch inv.Op {
+	case abi.OpRegionRead:
+		buf := inv.bufs[0]
+		tmp := make([]byte, buf.Len())
+		n, e := r.Read(a[0], tmp)
+		if e != abi.OK {
+			return failed(e)
+		}
+		buf.Write(tmp[:n])
+		return ok(uint64(n), 0)
+	case abi.OpRegionWrite:
+		n, e := r.Write(a[0], inv.bufs[0].Bytes())
+		if e != abi.OK {
+			return failed(e)
+		}
+		return ok(uint64(n), 0)
+	case abi.OpRegionSize:
+		return ok(r.Size(), 0)
+	case abi.OpRegionSetKeeper:
+		pn, e := t.handleArg(inv, 0)
+		if e != abi.OK {
+			return failed(e)
+		}
+		if pn == nil {
+			return failed(abi.ErrBadHandle)
+		}
+		p, isPort := pn.obj.(*Port)
+		if !isPort {
+			return failed(abi.ErrWrongType)
+		}
+		if !pn.rights.Has(abi.RightCall) {
+			return failed(abi.ErrRights)
+		}
+		if p.server != nil {
+			return failed(abi.ErrInvalidArg) // a keeper must be able to receive page requests
+		}
+		if e := r.SetKeeper(p, pn.badge); e != abi.OK {
+			return failed(e)
+		}
+		return ok(0, 0)
+	case abi.OpRegionSupply:
+		if e := r.Supply(a[0], inv.bufs[0].Bytes()); e != abi.OK {
+			return failed(e)
+		}
+		return ok(0, 0)
+	case abi.OpRegionDirty:
+		bits, count, e := r.takeDirty(t)
+		if e != abi.OK {
+			return failed(e)
+		}
+		if uint64(len(bits)) > inv.bufs[0].Len() {
+			return failed(abi.ErrTooBig)
+		}
+		inv.bufs[0].Write(bits)
+		r.mu.Lock()
+		mine := false
+		for _, m := range r.maps {
+			mine = mine || m.space == t.space
+		}
+		r.mu.Unlock()
+		res := t.reenterIf(mine)
+		res.r0 = count
+		return res
+	}
+	return failed(abi.ErrInvalidOp)
+}
+
+// portOp performs the kernel's port operations: receiving and replying on
+// guest-served ports and port sets, and adding ports to sets.
+func (t *Thread) portOp(obj Object, inv *Invocation) result {
+	s := t.space
+	a := inv.Slots
+	switch inv.Op {
+	case abi.OpPortReceive:
+		if a[1] < uint64(msgSize) {
+			return failed(abi.ErrTooBig)
+		}
+		msg, why, e := t.receive(obj)
+		if r, done := after(why); done {
+			return r
+		}
+		if e != abi.OK {
+			return failed(e)
+		}
+		hdr := s.deliver(msg)
+		inv.bufs[0].Write(encodeMsg(&hdr))
+		n := inv.bufs[1].Write(msg.data)
+		return ok(uint64(n), 0)
+	case abi.OpPortReply:
+		rep := reply{r0: a[1], r1: a[2], data: append([]byte(nil), inv.bufs[0].Bytes()...)}
+		hn, e := t.handleArg(inv, 5)
+		if e != abi.OK {
+			return failed(e)
+		}
+		if hn != nil {
+			if !hn.rights.Has(abi.RightGrant) {
+				return failed(abi.ErrRights)
+			}
+			rep.handle = hn
+		}
+		if e := s.mon.answer(obj, a[0], rep); e != abi.OK {
+			return failed(e)
+		}
+		return ok(0, 0)
+	case abi.OpPortSetAdd:
+		set, isSet := obj.(*PortSet)
+		if !isSet {
+			return failed(abi.ErrWrongType)
+		}
+		pn, e := t.handleArg(inv, 0)
+		if e != abi.OK {
+			return failed(e)
+		}
+		if pn == nil {
+			return failed(abi.ErrBadHandle)
+		}
+		p, isPort := pn.obj.(*Port)
+		if !isPort || p.server != nil {
+			return failed(abi.ErrWrongType)
+		}
+		if !pn.rights.Has(abi.RightReceive) {
+			return failed(abi.ErrRights)
+		}
+		return failed(s.mon.addToSet(set, p))
+	}
+	return failed(abi.ErrInvalidOp)
 }

@@ -160,3 +160,33 @@ func (e Exit) String() string {
 	}
 	return e.Kind.String()
 }
+
+// Signal is the Unix signal Linux delivers for the fault, so that a
+// faulting guest's status reads as a crashed process's would.
+func (f Fault) Signal() int {
+	const (
+		sigILL  = 4
+		sigTRAP = 5
+		sigABRT = 6
+		sigBUS  = 7
+		sigFPE  = 8
+		sigSEGV = 11
+	)
+	switch f.Vector {
+	case VecDivide, VecX87, VecSIMD:
+		return sigFPE
+	case VecInvalidOp:
+		return sigILL
+	case VecDebug, VecBreakpoint:
+		return sigTRAP
+	case VecAlign, VecNoSegment, VecStack:
+		return sigBUS
+	case VecMachine:
+		return sigABRT
+	}
+	return sigSEGV
+}
+
+// ExitStatus is the exit status of a program ended by the fault: 128 plus
+// its signal (139 for a segmentation fault).
+func (f Fault) ExitStatus() int { return 128 + f.Signal() }

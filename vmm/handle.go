@@ -1,6 +1,8 @@
 package vmm
 
 import (
+	"sync"
+
 	"nestvm/abi"
 )
 
@@ -10,60 +12,207 @@ type Object interface {
 	ObjectType() abi.ObjectType
 }
 
-// handleEntry is one slot of a handle table.
+// handleEntry is what a handle grants: an object, rights and a badge.
 type handleEntry struct {
 	obj    Object
 	rights abi.Rights
 	badge  uint64
 }
 
-// handleTable maps a space's handle numbers to objects. Numbers are small
+// capNode is one handle: an entry in one space's table, and its place in
+// the derivation tree. Every handle made from another (derive, insert into
+// a child, transfer in a message) is recorded as a child of its source,
+// so that revoking the source finds it in whatever space it went to, as
+// seL4's capability derivation tree does.
+type capNode struct {
+	handleEntry
+	space  *Space // nil once removed
+	num    uint64
+	parent *capNode
+	kids   map[*capNode]struct{}
+}
+
+// capTree guards the derivation links of every handle of a monitor. Lock
+// order: capTree.mu before any Space.mu.
+type capTree struct{ mu sync.Mutex }
+
+// link records n under parent (nil for a root handle). Callers hold the
+// tree lock.
+func (n *capNode) link(parent *capNode) {
+	n.parent = parent
+	if parent != nil {
+		if parent.kids == nil {
+			parent.kids = map[*capNode]struct{}{}
+		}
+		parent.kids[n] = struct{}{}
+	}
+}
+
+// unlink takes n out of the tree; its children move to its parent, so a
+// revoke of an ancestor still reaches them. Callers hold the tree lock.
+func (n *capNode) unlink() {
+	if n.parent != nil {
+		delete(n.parent.kids, n)
+	}
+	for k := range n.kids {
+		k.link(n.parent)
+	}
+	n.kids, n.parent = nil, nil
+}
+
+// handleTable maps a space's handle numbers to handles. Numbers are small
 // integers local to the space (reference relativity): the same object has
 // unrelated numbers in different spaces, and a number means nothing outside
 // its table. Number 0 (abi.NoHandle) is never used.
 type handleTable struct {
-	slots []handleEntry // slots[0] stays empty
+	slots []*capNode // slots[0] stays empty
 	free  []uint64
 	count int
 	limit int
 }
 
 func newHandleTable(limit int) handleTable {
-	return handleTable{slots: make([]handleEntry, 1, 16), limit: limit}
+	return handleTable{slots: make([]*capNode, 1, 16), limit: limit}
 }
 
-// insert adds an entry and returns its number; ErrQuota when the table is
-// at its limit.
-func (t *handleTable) insert(e handleEntry) (uint64, abi.Error) {
+// insert adds n to the table and sets its number; ErrQuota when the table
+// is at its limit.
+func (t *handleTable) insert(n *capNode) (uint64, abi.Error) {
 	if t.count >= t.limit {
 		return 0, abi.ErrQuota
 	}
 	t.count++
-	if n := len(t.free); n > 0 {
-		h := t.free[n-1]
-		t.free = t.free[:n-1]
-		t.slots[h] = e
+	if k := len(t.free); k > 0 {
+		h := t.free[k-1]
+		t.free = t.free[:k-1]
+		t.slots[h] = n
+		n.num = h
 		return h, abi.OK
 	}
-	t.slots = append(t.slots, e)
-	return uint64(len(t.slots) - 1), abi.OK
+	t.slots = append(t.slots, n)
+	n.num = uint64(len(t.slots) - 1)
+	return n.num, abi.OK
 }
 
-// lookup returns a copy of entry h; false when h names nothing.
-func (t *handleTable) lookup(h uint64) (handleEntry, bool) {
-	if h == abi.NoHandle || h >= uint64(len(t.slots)) || t.slots[h].obj == nil {
-		return handleEntry{}, false
+// lookup returns handle h; false when h names nothing.
+func (t *handleTable) lookup(h uint64) (*capNode, bool) {
+	if h == abi.NoHandle || h >= uint64(len(t.slots)) || t.slots[h] == nil {
+		return nil, false
 	}
 	return t.slots[h], true
 }
 
-// remove empties slot h; false when h names nothing.
-func (t *handleTable) remove(h uint64) bool {
-	if _, ok := t.lookup(h); !ok {
-		return false
+// remove empties slot h and returns what was there.
+func (t *handleTable) remove(h uint64) (*capNode, bool) {
+	n, ok := t.lookup(h)
+	if !ok {
+		return nil, false
 	}
-	t.slots[h] = handleEntry{}
+	t.slots[h] = nil
 	t.free = append(t.free, h)
 	t.count--
-	return true
+	return n, true
+}
+
+// all returns every handle in the table.
+func (t *handleTable) all() []*capNode {
+	out := make([]*capNode, 0, t.count)
+	for _, n := range t.slots {
+		if n != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// addHandle puts a handle for e in s's table, derived from parent (nil for
+// a handle with no source), and returns its number.
+func (s *Space) addHandle(e handleEntry, parent *capNode) (uint64, abi.Error) {
+	tree := &s.mon.caps
+	tree.mu.Lock()
+	defer tree.mu.Unlock()
+	if parent != nil && parent.space == nil {
+		return 0, abi.ErrBadHandle // the source was revoked meanwhile
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closedTable {
+		return 0, abi.ErrPeerGone
+	}
+	n := &capNode{handleEntry: e, space: s}
+	h, err := s.handles.insert(n)
+	if err != abi.OK {
+		return 0, err
+	}
+	n.link(parent)
+	return h, abi.OK
+}
+
+// lookupHandle returns handle h of s.
+func (s *Space) lookupHandle(h uint64) (*capNode, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handles.lookup(h)
+}
+
+// removeHandle removes handle h from s's table.
+func (s *Space) removeHandle(h uint64) abi.Error {
+	tree := &s.mon.caps
+	tree.mu.Lock()
+	defer tree.mu.Unlock()
+	s.mu.Lock()
+	n, ok := s.handles.remove(h)
+	s.mu.Unlock()
+	if !ok {
+		return abi.ErrBadHandle
+	}
+	n.unlink()
+	n.space = nil
+	return abi.OK
+}
+
+// revoke removes every handle derived from n, in every space, and returns
+// how many it removed.
+func (m *Monitor) revoke(n *capNode) int {
+	m.caps.mu.Lock()
+	defer m.caps.mu.Unlock()
+	count := 0
+	var walk func(k *capNode)
+	walk = func(k *capNode) {
+		for c := range k.kids {
+			walk(c)
+		}
+		if s := k.space; s != nil {
+			s.mu.Lock()
+			if cur, ok := s.handles.lookup(k.num); ok && cur == k {
+				s.handles.remove(k.num)
+			}
+			s.mu.Unlock()
+			k.space = nil
+		}
+		k.kids, k.parent = nil, nil
+		count++
+	}
+	for c := range n.kids {
+		walk(c)
+	}
+	n.kids = nil
+	return count
+}
+
+// dropTable removes every handle of s (when s ends), keeping the
+// derivation links of other spaces' handles intact.
+func (s *Space) dropTable() {
+	tree := &s.mon.caps
+	tree.mu.Lock()
+	defer tree.mu.Unlock()
+	s.mu.Lock()
+	nodes := s.handles.all()
+	s.handles = newHandleTable(0)
+	s.closedTable = true
+	s.mu.Unlock()
+	for _, n := range nodes {
+		n.unlink()
+		n.space = nil
+	}
 }

@@ -326,3 +326,10 @@ func (m TrapMechanism) String() string {
 	}
 	return fmt.Sprintf("trap(%d)", uint8(m))
 }
+
+// CR3FlushBit is CR3's page-level write-through bit. Backends flip it to
+// flush a vCPU's TLB: both KVM and the emulator drop cached translations
+// when CR3 changes, not always when it is rewritten with the same value,
+// and the bit changes nothing else (the page tables live in ordinary
+// write-back memory either way).
+const CR3FlushBit = 1 << 3

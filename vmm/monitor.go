@@ -12,6 +12,9 @@ type Monitor struct {
 	backend   Backend
 	log       hclog.Logger
 	nextSpace atomic.Uint64
+	caps      capTree
+	ipc       ipcState
+	futex     futexTable
 }
 
 // NewMonitor returns a monitor that runs guests on b and logs to log (nil

@@ -364,3 +364,24 @@ func (pt *pageTables) lookup(va uint64) uint64 {
 func (pt *pageTables) used() int {
 	return int((pt.next-ptPoolAddr)/abi.PageSize) - len(pt.free)
 }
+
+// takeDirty reports whether the page at va was written since the last
+// call, and clears the record. A 2 MiB page's dirty bit covers all its
+// pages, so for those it reports the bit without clearing it: a region's
+// mappings, the only ones asked about, use 4 KiB pages.
+func (pt *pageTables) takeDirty(va uint64) bool {
+	if _, _, e := pt.largeEntry(va); e != 0 {
+		return e&pteDirty != 0
+	}
+	t, _ := pt.leafTable(va, false)
+	if t == 0 {
+		return false
+	}
+	i := index(va, 0)
+	e := pt.get(t, i)
+	if e&ptePresent == 0 || e&pteDirty == 0 {
+		return false
+	}
+	pt.set(t, i, e&^pteDirty)
+	return true
+}

@@ -24,9 +24,21 @@ func (f ServerFunc) Serve(inv *Invocation) { f(inv) }
 // delivered to the port's server as an Invocation, and the server's answer
 // is the operation's result. That is how the console and clock are
 // provided, and how any server can stand in for any object.
+//
+// A port is served either by a host Server, inline on the caller's
+// goroutine, or by guest threads that receive from it (port_receive) and
+// answer (port_reply); then calls queue on it.
 type Port struct {
 	name   string
-	server Server
+	server Server // nil for a guest-served port
+
+	mon   *Monitor
+	owner *Space // a guest-served port closes when its owner ends
+	// Guarded by the monitor's IPC lock.
+	queue   []*message
+	set     *PortSet
+	waiters map[*Thread]struct{}
+	closed  bool
 }
 
 // NewHostPort returns a port served by s, inline in the monitor.
@@ -40,7 +52,8 @@ func (p *Port) Name() string { return p.name }
 
 // Invocation is one operation delivered to a server.
 type Invocation struct {
-	// Thread is the calling thread.
+	// Thread is the calling thread; nil when host code invoked the
+	// operation through the Go API.
 	Thread *Thread
 	// Op is the operation and Info its description.
 	Op   abi.Op

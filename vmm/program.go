@@ -89,7 +89,11 @@ func (m *Monitor) LaunchWith(p Program, env Env, setup func(*Space)) (*Space, er
 	if setup != nil {
 		setup(s)
 	}
-	t.Start()
+	if err := t.Start(); err != nil {
+		s.Kill("launch failed")
+		s.Wait()
+		return nil, fmt.Errorf("launch %s: %w", p.Name, err)
+	}
 	return s, nil
 }
 
@@ -122,11 +126,12 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 	defer stack.Unref()
 
 	// The heap starts past a guard page after the last segment, on a 2 MiB
-	// boundary so that it can use large pages, and gets the memory the
-	// quota has left.
+	// boundary so that it can use large pages, and gets half the memory
+	// the quota has left: the other half is for the child spaces a nester
+	// creates, whose pages count against this quota too.
 	heapBase := (segEnd + pageSize + largeSize - 1) &^ (largeSize - 1)
 	s.mu.Lock()
-	left := s.quota.Memory - s.memUsed
+	left := (s.quota.Memory - s.memUsed) / 2
 	s.mu.Unlock()
 	heapSize := pageDown(min(left, stackBase-pageSize-heapBase))
 	if heapSize > 0 {

@@ -18,10 +18,12 @@ type Quota struct {
 	Threads int
 	// Handles is the most handles its table may hold.
 	Handles int
+	// Children is the most child spaces it may create.
+	Children int
 }
 
 // DefaultQuota is the quota of a space created without one.
-var DefaultQuota = Quota{Memory: 256 << 20, Threads: MaxVCPUs, Handles: 1024}
+var DefaultQuota = Quota{Memory: 1 << 30, Threads: MaxVCPUs, Handles: 1024, Children: 64}
 
 // Space is an address space with its handle table and threads: one KVM VM,
 // or one emulator memory map.
@@ -47,6 +49,15 @@ type Space struct {
 	dying    bool
 	onFault  FaultHandler
 
+	parent      *Space
+	children    map[*Space]struct{}
+	regions     []*Region // regions charged to the space
+	owned       []Object  // ports and port sets closed when the space ends
+	excPort     *Port
+	excBadge    uint64
+	closedTable bool
+	finishing   bool
+
 	done   chan struct{}
 	result Result
 }
@@ -62,8 +73,11 @@ type Result struct {
 	Status int
 	// Fault is set when a thread faulted and nobody handled it.
 	Fault *FaultReport
-	// Killed is set when the monitor ended the space, and says why.
-	Killed string
+	// Killed is set when the space was killed (by the monitor, by
+	// space_kill, or by its fault handler), and says why; KilledStatus is
+	// the status its killer gave, 0 when none.
+	Killed       string
+	KilledStatus int
 	// Err is set when the monitor failed to run the space.
 	Err error
 }
@@ -199,25 +213,27 @@ func (s *Space) mapMemory(addr uint64, mem *Memory, off, size uint64, perm Perm,
 	if s.as.overlaps(addr, size) {
 		return fmt.Errorf("map %s at %#x-%#x: overlaps an existing mapping", mem.Name(), addr, addr+size)
 	}
-	if s.memUsed+size > s.quota.Memory {
-		return fmt.Errorf("map %s: %#x bytes more would exceed the memory quota of %#x bytes: %w", mem.Name(), size, s.quota.Memory, abi.ErrQuota)
+	if err := s.chargeLocked(size); err != nil {
+		return fmt.Errorf("map %s: %w", mem.Name(), err)
 	}
 	// Host pages first, then the exec hint, then the page tables: a
 	// present entry must never point at window pages that are not there.
 	if err := s.win.mapMemory(addr, mem, off, size); err != nil {
+		s.unchargeLocked(size)
 		return err
 	}
 	if err := s.machine.ProtectMemory(addr, size, perm); err != nil {
+		s.unchargeLocked(size)
 		s.win.unmap(addr, size)
 		return fmt.Errorf("map %s at %#x: %w", mem.Name(), addr, err)
 	}
 	if err := s.pt.mapRange(addr, size, perm, true, large); err != nil {
+		s.unchargeLocked(size)
 		s.pt.unmapRange(addr, size)
 		s.win.unmap(addr, size)
 		return fmt.Errorf("map %s at %#x: %w", mem.Name(), addr, err)
 	}
-	s.as.insert(&mapping{addr: addr, size: size, mem: mem.Ref(), off: off, perm: perm})
-	s.memUsed += size
+	s.as.insert(&mapping{addr: addr, size: size, mem: mem.Ref(), off: off, perm: perm, limit: PermRead | PermWrite | PermExec, space: s})
 	s.log.Debug("mapped", "memory", mem.Name(), "addr", hexAddr(addr), "size", hexAddr(size), "perm", perm)
 	return nil
 }
@@ -229,9 +245,7 @@ func (h hexAddr) String() string { return fmt.Sprintf("%#x", uint64(h)) }
 // InsertHandle adds a handle naming obj to the space's table and returns
 // its number.
 func (s *Space) InsertHandle(obj Object, rights abi.Rights, badge uint64) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h, e := s.handles.insert(handleEntry{obj: obj, rights: rights, badge: badge})
+	h, e := s.addHandle(handleEntry{obj: obj, rights: rights, badge: badge}, nil)
 	if e != abi.OK {
 		return 0, fmt.Errorf("insert handle: %w", e)
 	}
@@ -283,8 +297,8 @@ func (s *Space) Kill(reason string) {
 	s.end(Result{Killed: reason})
 }
 
-// end records r as the space's result (the first result wins) and stops
-// every thread.
+// end records r as the space's result (the first result wins), ends its
+// child spaces and stops every thread.
 func (s *Space) end(r Result) {
 	s.mu.Lock()
 	if !s.dying {
@@ -296,10 +310,17 @@ func (s *Space) end(r Result) {
 	for t := range s.threads {
 		threads = append(threads, t)
 	}
+	children := make([]*Space, 0, len(s.children))
+	for c := range s.children {
+		children = append(children, c)
+	}
 	live := s.live
 	s.mu.Unlock()
+	for _, c := range children {
+		c.Kill("its parent ended")
+	}
 	for _, t := range threads {
-		t.stop()
+		t.kill()
 	}
 	if live == 0 {
 		s.finish()
@@ -309,11 +330,16 @@ func (s *Space) end(r Result) {
 // threadEnded is called by each thread's goroutine when it has closed its
 // vCPU; the last one finishes the space.
 func (s *Space) threadEnded(t *Thread) {
+	t.mu.Lock()
+	t.state = abi.ThreadExited
+	t.running = false
+	t.vcpu = nil
+	t.mu.Unlock()
 	s.mu.Lock()
 	delete(s.threads, t)
 	s.vcpuUsed[t.id] = false
 	s.live--
-	last := s.live == 0
+	last := s.live == 0 && s.dying
 	s.mu.Unlock()
 	if last {
 		s.finish()
@@ -322,7 +348,8 @@ func (s *Space) threadEnded(t *Thread) {
 
 var errNoThreads = errors.New("space ended with no threads left")
 
-// finish releases the space's resources once and reports its result.
+// finish releases the space's resources once, tells its exception port
+// how it ended, and reports its result.
 func (s *Space) finish() {
 	s.mu.Lock()
 	select {
@@ -331,13 +358,25 @@ func (s *Space) finish() {
 		return
 	default:
 	}
+	if s.finishing {
+		s.mu.Unlock()
+		return
+	}
+	s.finishing = true
 	if !s.dying {
 		s.dying = true
 		s.result = Result{Err: errNoThreads}
 	}
 	maps := s.as.maps
 	s.as.maps = nil
+	regions := s.regions
+	s.regions = nil
+	exc, badge := s.excPort, s.excBadge
+	parent := s.parent
 	s.mu.Unlock()
+
+	s.mon.closePorts(s)
+	s.dropTable()
 	for _, addr := range []uint64{sysRanges[0].addr, sysRanges[1].addr, abi.UserBase} {
 		if err := s.machine.UnmapMemory(addr); err != nil {
 			s.log.Warn("unmap at exit", "addr", hexAddr(addr), "error", err)
@@ -350,12 +389,36 @@ func (s *Space) finish() {
 		s.log.Warn("release window", "error", err)
 	}
 	for _, m := range maps {
+		if r := m.region; r != nil {
+			r.mu.Lock()
+			for i, o := range r.maps {
+				if o == m {
+					r.maps = append(r.maps[:i], r.maps[i+1:]...)
+					break
+				}
+			}
+			r.mu.Unlock()
+		}
 		m.mem.Unref()
 	}
+	for _, r := range regions {
+		r.mu.Lock()
+		r.freed = true
+		r.mu.Unlock()
+		s.uncharge(r.mem.Size())
+		r.mem.Unref()
+	}
 	s.sys.Unref()
+	if parent != nil {
+		parent.mu.Lock()
+		delete(parent.children, s)
+		parent.mu.Unlock()
+	}
 	close(s.done)
+	if exc != nil {
+		s.notifyExit(exc, badge)
+	}
 }
-
 // Done is closed when the space has ended and released its resources.
 func (s *Space) Done() <-chan struct{} { return s.done }
 
@@ -363,4 +426,144 @@ func (s *Space) Done() <-chan struct{} { return s.done }
 func (s *Space) Wait() Result {
 	<-s.done
 	return s.result
+}
+
+// charge counts size bytes against the memory quota of s and of every
+// ancestor, so that no descendant holds more than any ancestor allows.
+func (s *Space) charge(size uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.chargeLocked(size)
+}
+
+// chargeLocked is charge with s.mu held. Locks go child before parent.
+func (s *Space) chargeLocked(size uint64) error {
+	if s.memUsed+size > s.quota.Memory || s.memUsed+size < s.memUsed {
+		return fmt.Errorf("%#x bytes more would exceed the memory quota of %#x bytes of %s: %w", size, s.quota.Memory, s.name, abi.ErrQuota)
+	}
+	var done []*Space
+	for a := s.parent; a != nil; a = a.parent {
+		a.mu.Lock()
+		ok := a.memUsed+size <= a.quota.Memory && a.memUsed+size >= a.memUsed
+		if ok {
+			a.memUsed += size
+		}
+		a.mu.Unlock()
+		if !ok {
+			for _, d := range done {
+				d.mu.Lock()
+				d.memUsed -= size
+				d.mu.Unlock()
+			}
+			return fmt.Errorf("%#x bytes more would exceed the memory quota of %#x bytes of %s, an ancestor: %w", size, a.quota.Memory, a.name, abi.ErrQuota)
+		}
+		done = append(done, a)
+	}
+	s.memUsed += size
+	return nil
+}
+
+// uncharge gives back what charge took.
+func (s *Space) uncharge(size uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unchargeLocked(size)
+}
+
+func (s *Space) unchargeLocked(size uint64) {
+	s.memUsed -= size
+	for a := s.parent; a != nil; a = a.parent {
+		a.mu.Lock()
+		a.memUsed -= size
+		a.mu.Unlock()
+	}
+}
+
+// Parent returns the space that created s, or nil for a root space.
+func (s *Space) Parent() *Space { return s.parent }
+
+// NewChild creates a child space of s with quota q, where each limit of 0
+// means s's own; no limit may exceed s's.
+func (s *Space) NewChild(q Quota) (*Space, error) {
+	s.mu.Lock()
+	own := s.quota
+	n := len(s.children)
+	dying := s.dying
+	s.mu.Unlock()
+	if dying {
+		return nil, fmt.Errorf("new child of %s: %w", s.name, abi.ErrPeerGone)
+	}
+	if n >= own.Children {
+		return nil, fmt.Errorf("new child of %s: %d children is its quota: %w", s.name, own.Children, abi.ErrQuota)
+	}
+	inherit := func(v, limit uint64) (uint64, bool) {
+		if v == 0 {
+			return limit, true
+		}
+		return v, v <= limit
+	}
+	var ok [4]bool
+	var mem, th, h, ch uint64
+	mem, ok[0] = inherit(q.Memory, own.Memory)
+	th, ok[1] = inherit(uint64(q.Threads), uint64(own.Threads))
+	h, ok[2] = inherit(uint64(q.Handles), uint64(own.Handles))
+	ch, ok[3] = inherit(uint64(q.Children), uint64(own.Children))
+	if !ok[0] || !ok[1] || !ok[2] || !ok[3] {
+		return nil, fmt.Errorf("new child of %s: a quota above the parent's: %w", s.name, abi.ErrQuota)
+	}
+	child, err := s.mon.NewSpace(s.name+"/child", Quota{Memory: mem, Threads: int(th), Handles: int(h), Children: int(ch)})
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, abi.ErrNoMemory)
+	}
+	child.parent = s
+	s.mu.Lock()
+	if s.dying {
+		s.mu.Unlock()
+		child.Kill("parent ended")
+		return nil, fmt.Errorf("new child of %s: %w", s.name, abi.ErrPeerGone)
+	}
+	if s.children == nil {
+		s.children = map[*Space]struct{}{}
+	}
+	s.children[child] = struct{}{}
+	s.mu.Unlock()
+	return child, nil
+}
+
+// SetExceptionPort names the port that receives the space's faults, its
+// page requests for regions without a keeper, and its exit notice.
+func (s *Space) SetExceptionPort(p *Port, badge uint64) {
+	s.mu.Lock()
+	s.excPort, s.excBadge = p, badge
+	s.mu.Unlock()
+}
+
+// Status reports the space's state (abi.Space*) and, once ended, its
+// status.
+func (s *Space) Status() (int, int) {
+	select {
+	case <-s.done:
+	default:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.dying {
+			return abi.SpaceRunning, 0
+		}
+		// Ending: report how, as finish will.
+		return s.result.state()
+	}
+	return s.result.state()
+}
+
+// state is the abi.Space* value and status of a result.
+func (r Result) state() (int, int) {
+	switch {
+	case r.Exited:
+		return abi.SpaceExited, r.Status
+	case r.Fault != nil:
+		return abi.SpaceKilled, r.Fault.Fault.ExitStatus()
+	case r.KilledStatus != 0:
+		return abi.SpaceKilled, r.KilledStatus
+	}
+	return abi.SpaceKilled, 137
 }

@@ -4,24 +4,35 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"nestvm/abi"
 )
 
 // Thread is a guest thread: one vCPU, driven by one goroutine locked to its
 // OS thread, running in one space.
+//
+// All blocking a thread does in the kernel (a call waiting for its reply, a
+// receive, a futex, a fault waiting for its handler, being stopped) is a
+// sleep on its own wake channel, so stopping or killing a thread never
+// needs to know what it waits for.
 type Thread struct {
 	space *Space
-	id    int // vCPU number within the space
+	id    int
 
-	regs Regs // initial registers, until the vCPU exists
-	fpu  FPU
+	wake chan struct{} // one pending wakeup; see kick
 
 	mu      sync.Mutex
+	regs    Regs // the state while the thread has no vCPU (new)
+	fpu     FPU
+	state   int // abi.ThreadNew, ThreadRunning, ThreadStopped, ThreadExited
+	inFault bool
+	running bool // its goroutine runs
 	vcpu    VCPU
-	exited  bool
+	stopReq bool // stop at the next chance
+	exitReq bool // end at the next chance
 	status  uint64
-	stopped bool
+	reqs    []func(VCPU) // work for its goroutine while it is stopped
 }
 
 // ObjectType implements Object.
@@ -39,7 +50,7 @@ func (s *Space) NewThread(regs Regs) (*Thread, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dying {
-		return nil, fmt.Errorf("new thread: space %s is ending", s.name)
+		return nil, fmt.Errorf("new thread: space %s is ending: %w", s.name, abi.ErrPeerGone)
 	}
 	if len(s.threads) >= s.quota.Threads {
 		return nil, fmt.Errorf("new thread: %d threads is the space's quota: %w", s.quota.Threads, abi.ErrQuota)
@@ -56,18 +67,242 @@ func (s *Space) NewThread(regs Regs) (*Thread, error) {
 	}
 	s.vcpuUsed[id] = true
 	regs.RFLAGS = regs.RFLAGS&RFlagsUserMask | RFlagsUser
-	t := &Thread{space: s, id: id, regs: regs, fpu: ResetFPU()}
+	t := &Thread{space: s, id: id, regs: regs, fpu: ResetFPU(), wake: make(chan struct{}, 1)}
 	s.threads[t] = struct{}{}
 	return t, nil
 }
 
-// Start runs the thread on a goroutine of its own.
-func (t *Thread) Start() {
+// kick wakes the thread if it sleeps; a kick while it runs is kept for its
+// next sleep, which then rechecks what it waits for.
+func (t *Thread) kick() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs a new thread, or resumes a stopped one.
+func (t *Thread) Start() error {
+	if e := t.start(); e != abi.OK {
+		return fmt.Errorf("start thread %d: %w", t.id, e)
+	}
+	return nil
+}
+
+func (t *Thread) start() abi.Error {
 	s := t.space
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.state == abi.ThreadExited || t.exitReq:
+		return abi.ErrBusy
+	case t.state == abi.ThreadRunning:
+		t.stopReq = false // a stop not yet taken is cancelled
+		return abi.OK
+	case t.state == abi.ThreadStopped:
+		if t.inFault {
+			return abi.ErrBusy // its handler resumes it by replying
+		}
+		t.state = abi.ThreadRunning
+		t.stopReq = false
+		t.kick()
+		return abi.OK
+	}
 	s.mu.Lock()
+	if s.dying {
+		s.mu.Unlock()
+		return abi.ErrPeerGone
+	}
 	s.live++
 	s.mu.Unlock()
+	t.state = abi.ThreadRunning
+	t.running = true
 	go t.run()
+	return abi.OK
+}
+
+// requestStop asks a running thread to stop, and returns its vCPU (nil if
+// it has none yet) so the caller can interrupt it.
+func (t *Thread) requestStop() VCPU {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state != abi.ThreadRunning {
+		return nil
+	}
+	t.stopReq = true
+	t.kick()
+	return t.vcpu
+}
+
+// stopAndWait stops another thread and returns once it has stopped (or
+// ended).
+func (t *Thread) stopAndWait(caller *Thread) abi.Error {
+	if v := t.requestStop(); v != nil {
+		v.Stop()
+	}
+	if t == caller {
+		return abi.OK // it stops when this call returns
+	}
+	for {
+		t.mu.Lock()
+		st := t.state
+		t.mu.Unlock()
+		if st != abi.ThreadRunning {
+			return abi.OK
+		}
+		if caller != nil && caller.shouldQuit() {
+			return abi.ErrBusy
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// shouldQuit reports whether the thread has been asked to end.
+func (t *Thread) shouldQuit() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.exitReq
+}
+
+// kill makes the thread end at its next chance, whatever it is doing.
+func (t *Thread) kill() {
+	t.mu.Lock()
+	t.exitReq = true
+	v := t.vcpu
+	if t.state == abi.ThreadNew {
+		t.state = abi.ThreadExited
+	}
+	t.mu.Unlock()
+	t.kick()
+	if v != nil {
+		v.Stop()
+	}
+}
+
+// wakeReason is why a sleep ended.
+type wakeReason int
+
+const (
+	wakeReady   wakeReason = iota // what it waited for happened
+	wakeStop                      // the thread is to stop (and re-issue its call later)
+	wakeExit                      // the thread is to end
+	wakeTimeout                   // the deadline passed
+)
+
+// sleep blocks the thread's goroutine until ready reports true, the thread
+// is asked to stop (when stoppable) or to end, or the deadline (if not
+// zero) passes. ready is called without t.mu held; whoever makes it true
+// must kick the thread. While it sleeps stopped (serve non-nil), it
+// performs the state requests queued for it on serve.
+func (t *Thread) sleep(ready func() bool, stoppable bool, deadline time.Time, serve VCPU) wakeReason {
+	var timer <-chan time.Time
+	if !deadline.IsZero() {
+		tm := time.NewTimer(time.Until(deadline))
+		defer tm.Stop()
+		timer = tm.C
+	}
+	for {
+		if ready() {
+			return wakeReady
+		}
+		t.mu.Lock()
+		exit, stop := t.exitReq, t.stopReq
+		reqs := t.reqs
+		t.reqs = nil
+		t.mu.Unlock()
+		if exit {
+			return wakeExit
+		}
+		if stop && stoppable {
+			return wakeStop
+		}
+		for _, r := range reqs {
+			r(serve)
+		}
+		if len(reqs) > 0 {
+			continue
+		}
+		select {
+		case <-t.wake:
+		case <-timer:
+			if !ready() {
+				return wakeTimeout
+			}
+		}
+	}
+}
+
+// onVCPU runs f on the thread's goroutine while it is stopped, or directly
+// on the saved state of a thread that never started. It fails with ErrBusy
+// when the thread runs (or is ending).
+func (t *Thread) onVCPU(f func(v VCPU, r *Regs, fp *FPU) abi.Error) abi.Error {
+	t.mu.Lock()
+	switch {
+	case t.state == abi.ThreadNew && !t.running:
+		defer t.mu.Unlock()
+		return f(nil, &t.regs, &t.fpu)
+	case t.state != abi.ThreadStopped || t.exitReq:
+		t.mu.Unlock()
+		return abi.ErrBusy
+	}
+	done := make(chan abi.Error, 1)
+	t.reqs = append(t.reqs, func(v VCPU) { done <- f(v, nil, nil) })
+	t.mu.Unlock()
+	t.kick()
+	return <-done
+}
+
+// State returns the thread's registers and FPU state. The thread must be
+// stopped (or never started).
+func (t *Thread) State() (Regs, FPU, error) {
+	var regs Regs
+	var fpu FPU
+	e := t.onVCPU(func(v VCPU, r *Regs, fp *FPU) abi.Error {
+		if v == nil {
+			regs, fpu = *r, *fp
+			return abi.OK
+		}
+		var err error
+		if regs, err = v.Regs(); err != nil {
+			return abi.ErrIO
+		}
+		if fpu, err = v.FPU(); err != nil {
+			return abi.ErrIO
+		}
+		return abi.OK
+	})
+	if e != abi.OK {
+		return Regs{}, FPU{}, fmt.Errorf("thread %d state: %w", t.id, e)
+	}
+	return regs, fpu, nil
+}
+
+// SetState replaces the thread's registers and FPU state; RFLAGS is forced
+// to what user code may hold. The thread must be stopped (or never
+// started).
+func (t *Thread) SetState(regs Regs, fpu FPU) error {
+	regs.RFLAGS = regs.RFLAGS&RFlagsUserMask | RFlagsUser
+	e := t.onVCPU(func(v VCPU, r *Regs, fp *FPU) abi.Error {
+		if v == nil {
+			*r, *fp = regs, fpu
+			return abi.OK
+		}
+		if v.SetRegs(&regs) != nil || v.SetFPU(&fpu) != nil {
+			return abi.ErrIO
+		}
+		return abi.OK
+	})
+	if e != abi.OK {
+		return fmt.Errorf("set thread %d state: %w", t.id, e)
+	}
+	return nil
+}
+
+// Status reports the thread's state (abi.Thread*) and exit status.
+func (t *Thread) Status() (int, uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state, t.status
 }
 
 // run is the thread's goroutine: it owns the vCPU from creation to close.
@@ -87,24 +322,26 @@ func (t *Thread) run() {
 		return
 	}
 	defer vcpu.Close()
-	if err := vcpu.SetRegs(&t.regs); err != nil {
+	t.mu.Lock()
+	regs, fpu := t.regs, t.fpu
+	t.mu.Unlock()
+	if err := vcpu.SetRegs(&regs); err != nil {
 		s.end(Result{Err: fmt.Errorf("thread %d: %w", t.id, err)})
 		return
 	}
-	if err := vcpu.SetFPU(&t.fpu); err != nil {
+	if err := vcpu.SetFPU(&fpu); err != nil {
 		s.end(Result{Err: fmt.Errorf("thread %d: %w", t.id, err)})
 		return
 	}
 	t.mu.Lock()
 	t.vcpu = vcpu
-	stopped := t.stopped
 	t.mu.Unlock()
-	if stopped {
-		return
-	}
-	s.log.Debug("thread started", "thread", t.id, "rip", hexAddr(t.regs.RIP))
+	s.log.Debug("thread started", "thread", t.id, "rip", hexAddr(regs.RIP))
 
 	for {
+		if !t.maybePark(vcpu) {
+			return
+		}
 		exit, err := vcpu.Run()
 		if err != nil {
 			s.end(Result{Err: fmt.Errorf("thread %d: %w", t.id, err)})
@@ -112,12 +349,7 @@ func (t *Thread) run() {
 		}
 		switch exit.Kind {
 		case ExitStopped:
-			t.mu.Lock()
-			done := t.exited || t.stopped
-			t.mu.Unlock()
-			if done {
-				return
-			}
+			// maybePark at the top of the loop sees why.
 		case ExitFault, ExitIllegalIO:
 			f := exit.Fault
 			if exit.Kind == ExitIllegalIO {
@@ -126,15 +358,9 @@ func (t *Thread) run() {
 				f = Fault{Vector: VecGP, RIP: exit.RIP}
 				s.log.Debug("thread used an I/O port", "thread", t.id, "port", exit.Port, "rip", hexAddr(exit.RIP))
 			}
-			s.log.Debug("thread faulted", "thread", t.id, "fault", f.String())
-			s.mu.Lock()
-			h := s.onFault
-			s.mu.Unlock()
-			if h != nil && h(&FaultContext{Thread: t, Fault: f, vcpu: vcpu}) {
-				continue
+			if !t.handleFault(vcpu, f) {
+				return
 			}
-			s.end(Result{Fault: &FaultReport{Thread: t.id, Fault: f}})
-			return
 		default:
 			s.end(Result{Err: fmt.Errorf("thread %d: unexpected exit %s", t.id, exit)})
 			return
@@ -142,21 +368,34 @@ func (t *Thread) run() {
 	}
 }
 
-// stop makes the thread's goroutine end at its next exit.
-func (t *Thread) stop() {
+// maybePark stops the thread if asked to, until it is resumed; false
+// means it must end.
+func (t *Thread) maybePark(vcpu VCPU) bool {
 	t.mu.Lock()
-	t.stopped = true
-	v := t.vcpu
-	t.mu.Unlock()
-	if v != nil {
-		v.Stop()
+	if t.exitReq {
+		t.mu.Unlock()
+		return false
 	}
+	if !t.stopReq {
+		t.mu.Unlock()
+		return true
+	}
+	t.stopReq = false
+	t.state = abi.ThreadStopped
+	t.mu.Unlock()
+	t.space.log.Debug("thread stopped", "thread", t.id)
+	r := t.sleep(func() bool {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		return t.state == abi.ThreadRunning
+	}, false, time.Time{}, vcpu)
+	return r == wakeReady
 }
 
 // exit ends the thread with status; the last thread to end ends the space.
 func (t *Thread) exit(status uint64) {
 	t.mu.Lock()
-	t.exited, t.status = true, status
+	t.state, t.status, t.exitReq = abi.ThreadExited, status, true
 	t.mu.Unlock()
 	s := t.space
 	s.mu.Lock()
@@ -164,8 +403,8 @@ func (t *Thread) exit(status uint64) {
 	for o := range s.threads {
 		if o != t {
 			o.mu.Lock()
-			if !o.exited {
-				last = false
+			if o.state == abi.ThreadRunning || o.state == abi.ThreadStopped {
+				last = false // threads never started do not keep a space alive
 			}
 			o.mu.Unlock()
 		}

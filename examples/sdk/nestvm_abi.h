@@ -390,7 +390,7 @@ static inline int64_t nv_space_status(nv_handle_t h)
 	return nv_space_status_r(h).r0;
 }
 
-/* nv_space_kill: Ends a space and every thread in it, and its child spaces with it.
+/* nv_space_kill: Ends a space and every thread in it, and its child spaces with it. A program killing its own space is exiting: the space ends as exited with the status.
  * Interface: space. Rights needed: control.
  *   status (IN): the status the space ends with
  */

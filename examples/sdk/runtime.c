@@ -50,6 +50,8 @@ nv_handle_t nv_files(void)
 
 void nv_exit(int status)
 {
+	/* The whole program ends, whatever other threads it started. */
+	nv_space_kill(start_info->space, (uint64_t)(status & 0xff));
 	nv_thread_exit(start_info->thread, (uint64_t)(status & 0xff));
 	for (;;)
 		__builtin_trap(); /* thread_exit failed: die loudly */

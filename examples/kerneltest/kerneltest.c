@@ -1,0 +1,495 @@
+/* kerneltest: exercises the object kernel from a guest, one area per
+ * argument (derive, threads, ipc, interpose, restart, fault, keeper, dirty,
+ * quota). Each check that fails prints a FAIL line; an area that passes
+ * prints "PASS <area>". The exit status is the number of failures (capped). */
+#include "nestvm.h"
+
+static int failures;
+
+#define CHECK(what, got, want)                                                                  \
+	do {                                                                                    \
+		int64_t g_ = (int64_t)(got), w_ = (int64_t)(want);                             \
+		if (g_ != w_) {                                                                 \
+			nv_printf("FAIL: %s: got %lld want %lld\n", what, (long long)g_, (long long)w_); \
+			failures++;                                                             \
+		}                                                                               \
+	} while (0)
+
+#define OK(what, got)                                                                           \
+	do {                                                                                    \
+		int64_t g_ = (int64_t)(got);                                                   \
+		if (g_ < 0) {                                                                   \
+			nv_printf("FAIL: %s: %s\n", what, nv_strerror(g_));                    \
+			failures++;                                                             \
+		}                                                                               \
+	} while (0)
+
+/* A thread of this space: entry gets arg; it must end with thread_exit. */
+struct thread {
+	nv_handle_t h;
+	void (*fn)(struct thread *);
+	uint64_t arg;
+	volatile uint64_t out;
+};
+
+static void thread_entry(uint64_t p)
+{
+	struct thread *t = (struct thread *)(uintptr_t)p;
+	t->fn(t);
+	nv_thread_exit(t->h, 0);
+	for (;;)
+		;
+}
+
+static int spawn(struct thread *t)
+{
+	const size_t size = 64 << 10;
+	char *stack = nv_alloc(size);
+	if (!stack)
+		return -NV_ENOMEM;
+	/* As after a call: RSP+8 is 16-byte aligned. */
+	uint64_t sp = ((NV_ADDR(stack) + size) & ~15ull) - 8;
+	int64_t h = nv_thread_create(nv_self_space(), NV_ADDR(thread_entry), sp, NV_ADDR(t));
+	if (h < 0)
+		return h;
+	t->h = h;
+	return nv_thread_start(h);
+}
+
+static volatile uint32_t word;
+
+static void wait_word(uint32_t until)
+{
+	while (word != until)
+		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 0);
+}
+
+static void set_word(uint32_t v)
+{
+	word = v;
+	nv_futex_wake(nv_self_space(), NV_ADDR(&word), 100);
+}
+
+/* derive: rights only shrink; revoke reaches every space. */
+static void test_derive(void)
+{
+	nv_handle_t con = nv_console();
+	char hi[] = "derived\n";
+	int64_t w = nv_handle_derive(con, NV_R_WRITE | NV_R_DERIVE | NV_R_GRANT, 0);
+	OK("derive console", w);
+	CHECK("write through the copy", nv_console_write(w, NV_ADDR(hi), sizeof hi - 1), sizeof hi - 1);
+	CHECK("derive more rights", nv_handle_derive(con, NV_R_WRITE | NV_R_READ, 0), -NV_ERIGHTS);
+	int64_t ro = nv_handle_derive(w, NV_R_GRANT, 0);
+	OK("derive without write", ro);
+	CHECK("write without the right", nv_console_write(ro, NV_ADDR(hi), 1), -NV_ERIGHTS);
+	CHECK("derive from a handle without derive", nv_handle_derive(ro, 0, 0), -NV_ERIGHTS);
+	int64_t b = nv_handle_derive(w, NV_R_WRITE | NV_R_DERIVE, 7);
+	OK("derive with a badge", b);
+	CHECK("a badge is set once", nv_handle_derive(b, NV_R_WRITE, 8), -NV_EINVAL);
+
+	int64_t child = nv_space_create(nv_self_space(), 64, 1, 16, 0);
+	OK("space_create", child);
+	int64_t in = nv_space_insert(child, w, NV_R_WRITE | NV_R_GRANT);
+	OK("insert into the child", in);
+
+	nv_result_t r = nv_handle_revoke_r(con);
+	CHECK("revoke count", r.r0, 4); /* w, ro, b, and the child's copy */
+	CHECK("copy gone", nv_console_write(w, NV_ADDR(hi), 1), -NV_EBADHANDLE);
+	CHECK("copy of copy gone", nv_handle_info(ro), -NV_EBADHANDLE);
+	CHECK("child's copy gone", nv_space_remove(child, in), -NV_EBADHANDLE);
+	CHECK("source kept", nv_console_write(con, NV_ADDR(hi), 0), 0);
+	CHECK("close child", nv_handle_close(child), 0);
+	CHECK("closed handle", nv_handle_close(child), -NV_EBADHANDLE);
+}
+
+/* threads: create, futex, stop, get/set state, status. */
+static void counter(struct thread *t)
+{
+	t->out = t->arg * 2;
+	set_word(1);
+}
+
+static volatile uint64_t spin_flag, spins;
+
+static void spinner(struct thread *t)
+{
+	(void)t;
+	while (!spin_flag)
+		spins++;
+}
+
+static void test_threads(void)
+{
+	struct thread t = {.fn = counter, .arg = 21};
+	word = 0;
+	OK("spawn", spawn(&t));
+	wait_word(1);
+	CHECK("thread result", t.out, 42);
+	for (int i = 0; i < 1000 && nv_thread_status(t.h) != NV_THREAD_EXITED; i++)
+		nv_futex_wait(nv_self_space(), NV_ADDR(&word), 1, 1000000);
+	CHECK("thread exited", nv_thread_status(t.h), NV_THREAD_EXITED);
+	CHECK("futex mismatch", nv_futex_wait(nv_self_space(), NV_ADDR(&word), 5, 0), -NV_EWOULDBLOCK);
+	CHECK("futex timeout", nv_futex_wait(nv_self_space(), NV_ADDR(&word), 1, 1000000), -NV_ETIMEOUT);
+	CHECK("futex unaligned", nv_futex_wait(nv_self_space(), NV_ADDR(&word) + 1, 1, 0), -NV_EINVAL);
+
+	struct thread s = {.fn = spinner};
+	spin_flag = 0;
+	OK("spawn spinner", spawn(&s));
+	while (spins < 1000)
+		;
+	CHECK("stop", nv_thread_stop(s.h), 0);
+	CHECK("status stopped", nv_thread_status(s.h), NV_THREAD_STOPPED);
+	uint64_t before = spins;
+	struct nv_thread_state st;
+	CHECK("get_state", nv_thread_get_state(s.h, NV_ADDR(&st), sizeof st), sizeof st);
+	CHECK("get_state too small", nv_thread_get_state(s.h, NV_ADDR(&st), 8), -NV_ETOOBIG);
+	CHECK("stopped means stopped", spins, before);
+	if (st.regs.rip < NV_USER_BASE || st.regs.rip >= 0x10000000)
+		CHECK("rip in the program", st.regs.rip, 0);
+	CHECK("set_state", nv_thread_set_state(s.h, NV_ADDR(&st), sizeof st), 0);
+	CHECK("get_state of self", nv_thread_get_state(nv_self_thread(), NV_ADDR(&st), sizeof st), -NV_EBUSY);
+	spin_flag = 1;
+	CHECK("resume", nv_thread_start(s.h), 0);
+	for (int i = 0; i < 1000 && nv_thread_status(s.h) != NV_THREAD_EXITED; i++)
+		nv_futex_wait(nv_self_space(), NV_ADDR(&word), 1, 1000000);
+	CHECK("spinner exited", nv_thread_status(s.h), NV_THREAD_EXITED);
+	if (spins <= before)
+		CHECK("spinner ran after resume", spins, before + 1);
+}
+
+/* ipc: call/reply, send, port sets with badges. */
+static nv_handle_t srv_port;
+
+static void echo_server(struct thread *t)
+{
+	char buf[64];
+	struct nv_msg m;
+	for (uint64_t i = 0; i < t->arg; i++) {
+		int64_t n = nv_port_receive(srv_port, NV_ADDR(&m), sizeof m, NV_ADDR(buf), sizeof buf);
+		if (n < 0)
+			return;
+		if (m.kind == NV_MSG_SEND) {
+			t->out += m.op;
+			continue;
+		}
+		for (int64_t k = 0; k < n; k++)
+			if (buf[k] >= 'a' && buf[k] <= 'z')
+				buf[k] -= 32;
+		nv_port_reply(srv_port, m.call_id, m.op * 100 + m.badge, m.words[0], NV_ADDR(buf), n, 0);
+	}
+}
+
+static void test_ipc(void)
+{
+	int64_t p = nv_port_create(nv_self_space());
+	OK("port_create", p);
+	srv_port = p;
+	struct thread t = {.fn = echo_server, .arg = 3};
+	OK("spawn server", spawn(&t));
+	int64_t c = nv_handle_derive(p, NV_R_CALL, 5);
+	char out[16] = {0};
+	nv_result_t r = nv_port_call_r(c, 9, NV_ADDR("hello"), 5, NV_ADDR(out), sizeof out);
+	CHECK("call r0", r.r0, NV_OP_PORT_CALL * 100 + 5);
+	CHECK("call r1", r.r1, 9);
+	CHECK("reply data", memcmp(out, "HELLO", 6), 0);
+	CHECK("send", nv_port_send(c, 30, 0, 0, 0), 0);
+	CHECK("send", nv_port_send(c, 12, 0, 0, 0), 0);
+	for (int i = 0; i < 1000 && nv_thread_status(t.h) != NV_THREAD_EXITED; i++)
+		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 1000000);
+	CHECK("sends arrived", t.out, 42);
+	CHECK("receive without the right", nv_port_receive(c, NV_ADDR(out), sizeof out, 0, 0), -NV_ERIGHTS);
+
+	/* A port set: two ports, told apart by badge. */
+	int64_t set = nv_port_set_create(nv_self_space());
+	int64_t p1 = nv_port_create(nv_self_space()), p2 = nv_port_create(nv_self_space());
+	CHECK("set add", nv_port_set_add(set, p1), 0);
+	CHECK("set add", nv_port_set_add(set, p2), 0);
+	CHECK("set add twice", nv_port_set_add(set, p2), -NV_EBUSY);
+	int64_t s1 = nv_handle_derive(p1, NV_R_CALL, 11), s2 = nv_handle_derive(p2, NV_R_CALL, 22);
+	CHECK("send 1", nv_port_send(s2, 2, 0, 0, 0), 0);
+	CHECK("send 2", nv_port_send(s1, 1, 0, 0, 0), 0);
+	struct nv_msg m;
+	CHECK("receive on set", nv_port_receive(set, NV_ADDR(&m), sizeof m, 0, 0), 0);
+	uint64_t first = m.badge;
+	CHECK("receive on set", nv_port_receive(set, NV_ADDR(&m), sizeof m, 0, 0), 0);
+	CHECK("badges", first + m.badge, 33);
+	CHECK("msg too small", nv_port_receive(set, NV_ADDR(out), 8, 0, 0), -NV_ETOOBIG);
+}
+
+/* interpose: a guest server stands in for a console and for a region. */
+static nv_handle_t stand_port;
+
+static void stand_in(struct thread *t)
+{
+	char buf[256];
+	struct nv_msg m;
+	for (;;) {
+		int64_t n = nv_port_receive(stand_port, NV_ADDR(&m), sizeof m, NV_ADDR(buf), sizeof buf);
+		if (n < 0)
+			return;
+		switch (m.op) {
+		case NV_OP_CONSOLE_WRITE:
+			nv_write("[interposed] ", 13);
+			nv_write(buf, n);
+			nv_port_reply(stand_port, m.call_id, n, 0, 0, 0, 0);
+			break;
+		case NV_OP_REGION_SIZE:
+			nv_port_reply(stand_port, m.call_id, 8192, 0, 0, 0, 0);
+			break;
+		case NV_OP_REGION_READ: {
+			uint64_t want = m.reply_cap < sizeof buf ? m.reply_cap : sizeof buf;
+			for (uint64_t i = 0; i < want; i++)
+				buf[i] = (char)('a' + (m.words[0] + i) % 26);
+			nv_port_reply(stand_port, m.call_id, want, 0, NV_ADDR(buf), want, 0);
+			break;
+		}
+		case NV_OP_FILES_OPEN:
+			/* Answer with a handle: the caller gets its own number for it. */
+			nv_port_reply(stand_port, m.call_id, 0, 0, 0, 0, nv_console());
+			break;
+		case NV_OP_THREAD_EXIT:
+			nv_port_reply(stand_port, m.call_id, 0, 0, 0, 0, 0);
+			t->out = 1;
+			return;
+		default:
+			nv_port_reply(stand_port, m.call_id, -NV_EINVALOP, 0, 0, 0, 0);
+		}
+	}
+}
+
+static void test_interpose(void)
+{
+	int64_t p = nv_port_create(nv_self_space());
+	stand_port = p;
+	struct thread t = {.fn = stand_in};
+	OK("spawn stand-in", spawn(&t));
+	int64_t con = nv_handle_derive(p, NV_R_WRITE | NV_R_READ | NV_R_CALL, 0);
+	char msg[] = "console through a guest server\n";
+	CHECK("console_write on the stand-in", nv_console_write(con, NV_ADDR(msg), sizeof msg - 1), sizeof msg - 1);
+	CHECK("region_size on the stand-in", nv_region_size(con), 8192);
+	char buf[8] = {0};
+	CHECK("region_read on the stand-in", nv_region_read(con, 2, NV_ADDR(buf), 5), 5);
+	CHECK("region_read data", memcmp(buf, "cdefg", 5), 0);
+	CHECK("clock_read refused by the server", nv_clock_read(con, 0), -NV_EINVALOP);
+	int64_t h = nv_files_open(con, NV_ADDR("x"), 1, NV_OPEN_READ);
+	OK("handle in the reply", h);
+	CHECK("the reply's handle is the console", nv_handle_info(h), NV_OBJ_PORT);
+	CHECK("rights still checked", nv_thread_start(con), -NV_ERIGHTS);
+	int64_t ctl = nv_handle_derive(p, NV_R_CONTROL | NV_R_CALL, 0);
+	CHECK("thread_exit on the stand-in", nv_thread_exit(ctl, 3), 0);
+	for (int i = 0; i < 1000 && !t.out; i++)
+		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 1000000);
+	CHECK("stand-in saw thread_exit", t.out, 1);
+}
+
+/* restart: a thread stopped in a blocking receive re-issues it. */
+static nv_handle_t rs_port;
+
+static void blocked_receiver(struct thread *t)
+{
+	struct nv_msg m;
+	int64_t r = nv_port_receive(rs_port, NV_ADDR(&m), sizeof m, 0, 0);
+	t->out = r == 0 ? m.op : 999;
+	set_word(7);
+}
+
+static void test_restart(void)
+{
+	rs_port = nv_port_create(nv_self_space());
+	struct thread t = {.fn = blocked_receiver};
+	word = 0;
+	OK("spawn receiver", spawn(&t));
+	/* Let it block. */
+	nv_futex_wait(nv_self_space(), NV_ADDR(&word), 0, 20000000);
+	CHECK("stop the blocked thread", nv_thread_stop(t.h), 0);
+	struct nv_thread_state st;
+	CHECK("get_state", nv_thread_get_state(t.h, NV_ADDR(&st), sizeof st), sizeof st);
+	CHECK("stopped at the entry", st.regs.rip, NV_ABI_ENTRY);
+	CHECK("op in rsi", st.regs.rsi, NV_OP_PORT_RECEIVE);
+	CHECK("send while stopped", nv_port_send(rs_port, 77, 0, 0, 0), 0);
+	CHECK("still stopped", nv_thread_status(t.h), NV_THREAD_STOPPED);
+	CHECK("resume", nv_thread_start(t.h), 0);
+	wait_word(7);
+	CHECK("re-issued receive got the message", t.out, 77);
+}
+
+/* fault: the exception port gets the fault; the reply resumes with new
+ * state. */
+static nv_handle_t exc_port;
+static volatile uint64_t recovered;
+
+static void recover(void)
+{
+	recovered = 1;
+	set_word(9);
+	for (;;)
+		nv_futex_wait(nv_self_space(), NV_ADDR(&word), 9, 0);
+}
+
+static void faulter(struct thread *t)
+{
+	(void)t;
+	uintptr_t addr = 16;
+	__asm__ volatile("" : "+r"(addr)); /* hide the constant from the compiler's bounds checks */
+	*(volatile uint64_t *)addr = 1;
+}
+
+static void handler(struct thread *t)
+{
+	char buf[sizeof(struct nv_thread_state)];
+	struct nv_msg m;
+	int64_t n = nv_port_receive(exc_port, NV_ADDR(&m), sizeof m, NV_ADDR(buf), sizeof buf);
+	if (n != sizeof buf || m.kind != NV_MSG_FAULT) {
+		t->out = 1000 + m.kind;
+		return;
+	}
+	t->out = m.words[NV_FW_VECTOR] * 1000 + m.words[NV_FW_ADDR];
+	struct nv_thread_state *st = (struct nv_thread_state *)buf;
+	CHECK("fault state matches", st->regs.rip, m.words[NV_FW_RIP]);
+	CHECK("fault handle is the thread", nv_handle_info(m.handles[0]), NV_OBJ_THREAD);
+	CHECK("faulted thread is stopped", nv_thread_status(m.handles[0]), NV_THREAD_STOPPED);
+	st->regs.rip = NV_ADDR(recover);
+	st->regs.rsp = (st->regs.rsp & ~15ull) - 8;
+	nv_port_reply(exc_port, m.call_id, NV_FAULT_RESUME_STATE, 0, NV_ADDR(buf), sizeof buf, 0);
+}
+
+static void test_fault(void)
+{
+	exc_port = nv_port_create(nv_self_space());
+	CHECK("set exception port", nv_space_set_exception_port(nv_self_space(), exc_port), 0);
+	struct thread h = {.fn = handler}, f = {.fn = faulter};
+	word = 0;
+	OK("spawn handler", spawn(&h));
+	OK("spawn faulter", spawn(&f));
+	wait_word(9);
+	CHECK("handler saw a page fault at 16", h.out, 14 * 1000 + 16);
+	CHECK("resumed in recover", recovered, 1);
+	CHECK("clear exception port", nv_space_set_exception_port(nv_self_space(), 0), 0);
+	nv_thread_exit(f.h, 0);
+}
+
+/* keeper: pages of a kept region are supplied on first touch. */
+static nv_handle_t keep_port, keep_region;
+static volatile uint64_t requests;
+
+static void keeper(struct thread *t)
+{
+	static char page[4096];
+	struct nv_msg m;
+	for (;;) {
+		if (nv_port_receive(keep_port, NV_ADDR(&m), sizeof m, 0, 0) < 0 || m.kind != NV_MSG_PAGE)
+			return;
+		requests++;
+		uint64_t off = m.words[NV_FW_OFFSET];
+		for (int i = 0; i < 4096; i++)
+			page[i] = (char)(off / 4096 + 1);
+		nv_region_supply(keep_region, off, NV_ADDR(page), sizeof page);
+		nv_port_reply(keep_port, m.call_id, NV_FAULT_RESUME, 0, 0, 0, 0);
+		(void)t;
+	}
+}
+
+static void test_keeper(void)
+{
+	keep_port = nv_port_create(nv_self_space());
+	int64_t r = nv_region_create(nv_self_space(), 4 * 4096);
+	OK("region_create", r);
+	keep_region = r;
+	int64_t kp = nv_handle_derive(keep_port, NV_R_CALL, 3);
+	CHECK("set keeper", nv_region_set_keeper(r, kp), 0);
+	const uint64_t at = 0xf00000000ull - 0x100000;
+	CHECK("map", nv_space_map(nv_self_space(), r, at, 0, 4 * 4096, NV_PERM_READ | NV_PERM_WRITE), 0);
+	CHECK("keeper after map", nv_region_set_keeper(r, kp), -NV_EBUSY);
+	struct thread k = {.fn = keeper};
+	OK("spawn keeper", spawn(&k));
+	volatile char *mem = (volatile char *)(uintptr_t)at;
+	CHECK("page 2 from the keeper", mem[2 * 4096 + 5], 3);
+	CHECK("page 0 from the keeper", mem[7], 1);
+	mem[9] = 42;
+	CHECK("write sticks", mem[9], 42);
+	CHECK("page 0 again: no request", requests, 2);
+	char back[4];
+	CHECK("region_read sees it", nv_region_read(r, 8, NV_ADDR(back), 2), 2);
+	CHECK("region_read data", back[1], 42);
+	CHECK("unmap", nv_space_unmap(nv_self_space(), at, 4 * 4096), -NV_EBUSY); /* the keeper thread runs */
+}
+
+/* dirty: written pages are reported once. */
+static void test_dirty(void)
+{
+	int64_t r = nv_region_create(nv_self_space(), 16 * 4096);
+	const uint64_t at = 0xf00000000ull - 0x200000;
+	CHECK("map", nv_space_map(nv_self_space(), r, at, 0, 16 * 4096, NV_PERM_READ | NV_PERM_WRITE), 0);
+	uint8_t bits[2];
+	nv_region_dirty(r, NV_ADDR(bits), sizeof bits); /* start clean */
+	volatile char *mem = (volatile char *)(uintptr_t)at;
+	mem[3 * 4096] = 1;
+	mem[9 * 4096 + 100] = 1;
+	(void)mem[5 * 4096];
+	CHECK("dirty count", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 2);
+	CHECK("dirty bits", bits[0] | bits[1] << 8, (1 << 3) | (1 << 9));
+	CHECK("clean after", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 0);
+	mem[3 * 4096 + 1] = 2;
+	char back = 0;
+	nv_region_read(r, 3 * 4096 + 1, NV_ADDR(&back), 1);
+	CHECK("write landed", back, 2);
+	CHECK("dirty again", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 1);
+	CHECK("bitmap too small", nv_region_dirty(r, NV_ADDR(bits), 1), -NV_ETOOBIG);
+	CHECK("unmap", nv_space_unmap(nv_self_space(), at, 16 * 4096), 0);
+	CHECK("unmap again", nv_space_unmap(nv_self_space(), at, 16 * 4096), -NV_ENOTFOUND);
+}
+
+/* quota: children cannot exceed their ancestors. */
+static void test_quota(void)
+{
+	nv_handle_t self = nv_self_space();
+	CHECK("child above the parent", nv_space_create(self, 1ull << 40, 0, 0, 0), -NV_EQUOTA);
+	int64_t c = nv_space_create(self, 16, 0, 0, 1);
+	OK("small child", c);
+	CHECK("region within", nv_region_create(c, 8 * 4096) > 0, 1);
+	CHECK("region beyond", nv_region_create(c, 16 * 4096), -NV_EQUOTA);
+	int64_t g = nv_space_create(c, 0, 0, 0, 0);
+	OK("grandchild", g);
+	CHECK("grandchild's region charged to the child", nv_region_create(g, 12 * 4096), -NV_EQUOTA);
+	CHECK("second grandchild", nv_space_create(c, 0, 0, 0, 0), -NV_EQUOTA);
+	CHECK("child status", nv_space_status(c), NV_SPACE_RUNNING);
+	CHECK("kill child", nv_space_kill(c, 5), 0);
+	nv_result_t st = nv_space_status_r(c);
+	CHECK("child killed", st.r0, NV_SPACE_KILLED);
+	CHECK("kill status", st.r1, 5);
+	CHECK("grandchild killed with it", nv_space_status(g), NV_SPACE_KILLED);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} tests[] = {
+	{"derive", test_derive}, {"threads", test_threads}, {"ipc", test_ipc},
+	{"interpose", test_interpose}, {"restart", test_restart}, {"fault", test_fault},
+	{"keeper", test_keeper}, {"dirty", test_dirty}, {"quota", test_quota},
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		nv_printf("usage: kerneltest AREA...\n");
+		return 2;
+	}
+	for (int i = 1; i < argc; i++) {
+		int found = 0;
+		for (unsigned k = 0; k < sizeof tests / sizeof tests[0]; k++) {
+			if (strcmp(argv[i], tests[k].name) == 0) {
+				int before = failures;
+				tests[k].fn();
+				if (failures == before)
+					nv_printf("PASS %s\n", tests[k].name);
+				found = 1;
+			}
+		}
+		if (!found) {
+			nv_printf("unknown area %s\n", argv[i]);
+			return 2;
+		}
+	}
+	return failures > 100 ? 100 : failures;
+}

@@ -1,0 +1,328 @@
+package vmm
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"nestvm/abi"
+)
+
+// ipcState is a monitor's message machinery: the queues of its guest-served
+// ports and the calls waiting for their replies. One lock guards it all:
+// IPC is short work between long sleeps.
+type ipcState struct {
+	mu       sync.Mutex
+	nextCall uint64
+	calls    map[uint64]*message // received or queued calls, by call id
+}
+
+// message is one message on its way: queued on a port, or received and
+// waiting for its reply.
+type message struct {
+	hdr     abi.Msg
+	data    []byte
+	handles []*capNode // the sender's handles; the receiver's are derived from them
+	caller  *Thread    // who waits for the reply; nil for one-way messages
+	via     *Port
+
+	// Guarded by ipcState.mu.
+	received bool
+	from     Object // the port or port set it was received through
+	done     bool
+	reply    reply
+}
+
+// reply is a server's answer to a call.
+type reply struct {
+	err    abi.Error
+	r0, r1 uint64
+	data   []byte
+	handle *capNode // the replier's handle to give the caller
+}
+
+// PortSet is a set of ports a server receives from together.
+type PortSet struct {
+	mon   *Monitor
+	owner *Space
+	// Guarded by ipcState.mu.
+	ports   []*Port
+	waiters map[*Thread]struct{}
+	closed  bool
+}
+
+// ObjectType implements Object.
+func (ps *PortSet) ObjectType() abi.ObjectType { return abi.ObjPortSet }
+
+// newGuestPort returns a port served by whoever receives on it, closed when
+// owner ends.
+func (s *Space) newGuestPort(name string) *Port {
+	return &Port{name: name, mon: s.mon, owner: s}
+}
+
+// receiver is the object whose waiters a message on p wakes. Callers hold
+// the IPC lock.
+func (p *Port) receiverWaiters() []map[*Thread]struct{} {
+	out := []map[*Thread]struct{}{p.waiters}
+	if p.set != nil {
+		out = append(out, p.set.waiters)
+	}
+	return out
+}
+
+// enqueue queues msg on p and wakes its receivers; a message to a closed
+// port fails with ErrPeerGone.
+func (m *Monitor) enqueue(p *Port, msg *message) abi.Error {
+	ipc := &m.ipc
+	ipc.mu.Lock()
+	if p.closed {
+		ipc.mu.Unlock()
+		return abi.ErrPeerGone
+	}
+	if msg.caller != nil {
+		ipc.nextCall++
+		msg.hdr.CallID = ipc.nextCall
+		if ipc.calls == nil {
+			ipc.calls = map[uint64]*message{}
+		}
+		ipc.calls[msg.hdr.CallID] = msg
+	}
+	msg.via = p
+	p.queue = append(p.queue, msg)
+	var wake []*Thread
+	for _, ws := range p.receiverWaiters() {
+		for t := range ws {
+			wake = append(wake, t)
+		}
+	}
+	ipc.mu.Unlock()
+	for _, t := range wake {
+		t.kick()
+	}
+	return abi.OK
+}
+
+// call sends msg (a call) to p and sleeps until it is answered. A stop
+// before a server has received it takes the message back and reports
+// wakeStop, so the caller can re-issue the call when resumed; once
+// received, the call runs to its reply. wakeExit means the caller is
+// ending.
+func (t *Thread) call(p *Port, msg *message, stoppable bool, serve VCPU) (reply, wakeReason) {
+	m := t.space.mon
+	msg.caller = t
+	if e := m.enqueue(p, msg); e != abi.OK {
+		return reply{err: e}, wakeReady
+	}
+	done := func() bool {
+		m.ipc.mu.Lock()
+		defer m.ipc.mu.Unlock()
+		return msg.done
+	}
+	for {
+		r := t.sleep(done, stoppable, time.Time{}, serve)
+		m.ipc.mu.Lock()
+		if r == wakeReady {
+			rep := msg.reply
+			m.ipc.mu.Unlock()
+			return rep, wakeReady
+		}
+		if r == wakeStop && msg.received {
+			// A server has it: the call completes; the stop waits.
+			m.ipc.mu.Unlock()
+			stoppable = false
+			continue
+		}
+		m.forget(msg)
+		m.ipc.mu.Unlock()
+		return reply{}, r
+	}
+}
+
+// forget withdraws msg: from its port's queue if still there, and from the
+// calls awaiting replies. Callers hold the IPC lock.
+func (m *Monitor) forget(msg *message) {
+	if p := msg.via; p != nil && !msg.received {
+		for i, q := range p.queue {
+			if q == msg {
+				p.queue = append(p.queue[:i], p.queue[i+1:]...)
+				break
+			}
+		}
+	}
+	delete(m.ipc.calls, msg.hdr.CallID)
+	msg.done = true
+}
+
+// dequeue takes the first message waiting on obj (a port, or any port of a
+// set). Callers hold the IPC lock.
+func dequeue(obj Object) (*message, abi.Error) {
+	switch o := obj.(type) {
+	case *Port:
+		if o.closed {
+			return nil, abi.ErrPeerGone
+		}
+		if len(o.queue) > 0 {
+			msg := o.queue[0]
+			o.queue = o.queue[1:]
+			return msg, abi.OK
+		}
+	case *PortSet:
+		if o.closed {
+			return nil, abi.ErrPeerGone
+		}
+		for _, p := range o.ports {
+			if len(p.queue) > 0 {
+				msg := p.queue[0]
+				p.queue = p.queue[1:]
+				return msg, abi.OK
+			}
+		}
+	default:
+		return nil, abi.ErrWrongType
+	}
+	return nil, abi.OK
+}
+
+// waitersOf returns the set of threads sleeping in a receive on obj.
+func waitersOf(obj Object) *map[*Thread]struct{} {
+	switch o := obj.(type) {
+	case *Port:
+		return &o.waiters
+	case *PortSet:
+		return &o.waiters
+	}
+	return nil
+}
+
+// receive waits for a message on obj (a guest port or a port set).
+func (t *Thread) receive(obj Object) (*message, wakeReason, abi.Error) {
+	m := t.space.mon
+	ws := waitersOf(obj)
+	var got *message
+	var gerr abi.Error
+	ready := func() bool {
+		m.ipc.mu.Lock()
+		defer m.ipc.mu.Unlock()
+		got, gerr = dequeue(obj)
+		if got != nil && got.caller != nil {
+			got.received, got.from = true, obj
+		}
+		if got != nil || gerr != abi.OK {
+			delete(*ws, t)
+			return true
+		}
+		if *ws == nil {
+			*ws = map[*Thread]struct{}{}
+		}
+		(*ws)[t] = struct{}{}
+		return false
+	}
+	r := t.sleep(ready, true, time.Time{}, nil)
+	if r != wakeReady {
+		m.ipc.mu.Lock()
+		delete(*ws, t)
+		m.ipc.mu.Unlock()
+	}
+	return got, r, gerr
+}
+
+// deliver inserts msg's handles into the receiving space and returns the
+// header as the receiver sees it. A handle that no longer exists, or does
+// not fit in the table, arrives as NoHandle.
+func (s *Space) deliver(msg *message) abi.Msg {
+	hdr := msg.hdr
+	hdr.DataLen = uint64(len(msg.data))
+	for i, src := range msg.handles {
+		if i >= abi.MsgHandles {
+			break
+		}
+		parent := src
+		if src.space == nil && src.num == 0 {
+			parent = nil // made by the kernel for this message (a fault's thread): no source
+		}
+		if n, e := s.addHandle(src.handleEntry, parent); e == abi.OK {
+			hdr.Handles[i] = n
+		}
+		hdr.NHandles = uint64(i + 1)
+	}
+	return hdr
+}
+
+// answer completes the call callID received through obj with rep.
+func (m *Monitor) answer(obj Object, callID uint64, rep reply) abi.Error {
+	m.ipc.mu.Lock()
+	msg, ok := m.ipc.calls[callID]
+	if !ok || !msg.received || !(msg.from == obj || msg.via == obj) {
+		m.ipc.mu.Unlock()
+		return abi.ErrNotFound
+	}
+	delete(m.ipc.calls, callID)
+	msg.done, msg.reply = true, rep
+	caller := msg.caller
+	m.ipc.mu.Unlock()
+	caller.kick()
+	return abi.OK
+}
+
+// closePorts closes every port and port set s owns: queued and received
+// calls fail with ErrPeerGone, receivers wake to the same error.
+func (m *Monitor) closePorts(s *Space) {
+	m.ipc.mu.Lock()
+	var wake []*Thread
+	for _, obj := range s.owned {
+		switch o := obj.(type) {
+		case *Port:
+			o.closed = true
+			for _, ws := range o.receiverWaiters() {
+				for t := range ws {
+					wake = append(wake, t)
+				}
+			}
+			o.queue = nil
+		case *PortSet:
+			o.closed = true
+			for t := range o.waiters {
+				wake = append(wake, t)
+			}
+		}
+	}
+	for id, msg := range m.ipc.calls {
+		if msg.via.owner == s {
+			delete(m.ipc.calls, id)
+			msg.done, msg.reply = true, reply{err: abi.ErrPeerGone}
+			wake = append(wake, msg.caller)
+		}
+	}
+	m.ipc.mu.Unlock()
+	for _, t := range wake {
+		t.kick()
+	}
+}
+
+// encodeMsg lays out hdr as the nv_msg record.
+func encodeMsg(hdr *abi.Msg) []byte {
+	b, _ := binary.Append(nil, binary.LittleEndian, hdr)
+	return b
+}
+
+// msgSize is the size of the nv_msg record.
+var msgSize = binary.Size(abi.Msg{})
+
+// addToSet adds p to set; a port belongs to one set at most.
+func (m *Monitor) addToSet(set *PortSet, p *Port) abi.Error {
+	m.ipc.mu.Lock()
+	defer m.ipc.mu.Unlock()
+	if set.closed || p.closed {
+		return abi.ErrPeerGone
+	}
+	if p.set != nil {
+		return abi.ErrBusy
+	}
+	p.set = set
+	set.ports = append(set.ports, p)
+	// Receivers of the set may be waiting for what p already holds.
+	for t := range set.waiters {
+		t.kick()
+	}
+	return abi.OK
+}
