@@ -27,7 +27,7 @@ type result struct {
 	act    CallAction
 }
 
-func ok(r0, r1 uint64) result  { return result{r0: r0, r1: r1} }
+func ok(r0, r1 uint64) result   { return result{r0: r0, r1: r1} }
 func failed(e abi.Error) result { return result{r0: e.Result()} }
 
 // errCode is the ABI error an internal error carries (ErrInvalidArg when it

@@ -419,6 +419,7 @@ func (s *Space) finish() {
 		s.notifyExit(exc, badge)
 	}
 }
+
 // Done is closed when the space has ended and released its resources.
 func (s *Space) Done() <-chan struct{} { return s.done }
 
