@@ -122,6 +122,36 @@ func (as *addrSpace) buffer(addr, n uint64, need Perm) (userBuffer, abi.Error) {
 	return b, abi.OK
 }
 
+// absent returns the first page of [addr, addr+n) that lies in a kept
+// region and has not been supplied: the monitor must not read or write it
+// for the guest before its keeper has supplied it. Callers hold the
+// space's lock.
+func (as *addrSpace) absent(addr, n uint64) (uint64, bool) {
+	end := addr + n
+	for a := pageDown(addr); a < end; {
+		m := as.find(a)
+		if m == nil {
+			return 0, false
+		}
+		r := m.region
+		if r == nil {
+			a = m.end()
+			continue
+		}
+		r.mu.Lock()
+		kept := r.present != nil
+		for ; kept && a < min(end, m.end()); a += pageSize {
+			if !r.isPresent((m.off + a - m.addr) / pageSize) {
+				r.mu.Unlock()
+				return a, true
+			}
+		}
+		r.mu.Unlock()
+		a = m.end()
+	}
+	return 0, false
+}
+
 // Len returns the buffer's length.
 func (b userBuffer) Len() uint64 { return b.n }
 

@@ -100,6 +100,14 @@ func (t *Thread) perform(c *Call) result {
 	}
 	inv := Invocation{Thread: t, Op: op, Info: info, Badge: n.badge, Rights: n.rights, Slots: slots}
 	if err := t.decodeBuffers(&inv); err != abi.OK {
+		if err == errAbsent {
+			// A buffer lies on a page its keeper has not supplied: ask
+			// for it as a touch would, then decode the call again.
+			if !t.pageIn(inv.absentAt, inv.absentWrite) {
+				return result{act: CallStop}
+			}
+			return t.perform(c)
+		}
 		return failed(err)
 	}
 
@@ -160,9 +168,17 @@ func (t *Thread) decodeBuffers(inv *Invocation) abi.Error {
 			}
 			s.mu.Lock()
 			b, err := s.as.buffer(addr, n, need)
+			at, absent := uint64(0), false
+			if err == abi.OK {
+				at, absent = s.as.absent(addr, n)
+			}
 			s.mu.Unlock()
 			if err != abi.OK {
 				return err
+			}
+			if absent {
+				inv.absentAt, inv.absentWrite = at, a.Kind == abi.ArgOut
+				return errAbsent
 			}
 			inv.bufs = append(inv.bufs, b)
 		}
@@ -170,6 +186,10 @@ func (t *Thread) decodeBuffers(inv *Invocation) abi.Error {
 	}
 	return abi.OK
 }
+
+// errAbsent is decodeBuffers' report of a buffer on a page not yet
+// supplied by its keeper; it never reaches a guest.
+const errAbsent = abi.ErrCount + 1
 
 // handleArg looks up the handle in argument slot i of inv in the caller's
 // table; NoHandle gives nil.

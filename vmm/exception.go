@@ -129,6 +129,27 @@ func (t *Thread) request(vcpu VCPU, port *Port, badge uint64, kind uint64, f Fau
 	return false
 }
 
+// pageIn asks the keeper of the page at addr to supply it, for a call
+// whose buffer lies there, as the thread's own touch would. false means the
+// thread must end.
+func (t *Thread) pageIn(addr uint64, write bool) bool {
+	f := Fault{Vector: VecPage, ErrorCode: PFUser, Addr: addr, RIP: TrapAddr}
+	if write {
+		f.ErrorCode |= PFWrite
+	}
+	r, off, ok := t.space.keptPage(f)
+	if !ok {
+		return true // supplied meanwhile: decode again
+	}
+	r.mu.Lock()
+	keeper, badge := r.keeper, r.keepBadge
+	r.mu.Unlock()
+	t.mu.Lock()
+	v := t.vcpu
+	t.mu.Unlock()
+	return t.request(v, keeper, badge, abi.MsgPage, f, off)
+}
+
 // notifyExit sends the notice of the space's end to its exception port.
 func (s *Space) notifyExit(p *Port, badge uint64) {
 	r := s.result

@@ -72,6 +72,10 @@ type Invocation struct {
 	// handle, when set, is inserted into the caller's table and its
 	// number replaces r0.
 	handle *handleEntry
+	// absentAt is the page decodeBuffers found missing, for a write
+	// when absentWrite.
+	absentAt    uint64
+	absentWrite bool
 }
 
 // GuestBuffer is a checked view of a guest buffer argument, valid during

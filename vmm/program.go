@@ -29,6 +29,9 @@ type Program struct {
 type Env struct {
 	// Console receives what the program writes to its console.
 	Console io.Writer
+	// Stderr, when set, receives what the program writes to its stderr
+	// console (its diagnostics).
+	Stderr io.Writer
 	// Files serves the program's files root (FilesServer: a host
 	// directory); nil gives the program none.
 	Files Server
@@ -176,10 +179,18 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 			return nil, fmt.Errorf("root handle %d got number %d", RootHandleSpace+i, n)
 		}
 	}
+	stderrHandle := uint64(abi.NoHandle)
+	if env.Stderr != nil {
+		stderrHandle, err = s.InsertHandle(NewHostPort("stderr", ConsoleServer(env.Stderr)), abi.RightWrite|abi.RightGrant|abi.RightDerive, 0)
+		if err != nil {
+			return nil, err
+		}
+	}
 
 	info := abi.StartInfo{
 		Magic: abi.StartMagic, Size: uint64(binary.Size(abi.StartInfo{})), ABIVersion: abi.Version,
 		Space: RootHandleSpace, Thread: RootHandleThread, Console: RootHandleConsole, Clock: RootHandleClock, Files: filesHandle,
+		Stderr:   stderrHandle,
 		HeapBase: heapBase, HeapSize: heapSize, StackBase: stackBase, StackSize: p.StackSize,
 	}
 	if heapSize == 0 {

@@ -196,13 +196,15 @@ func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm, limit Perm) e
 	if off%pageSize != 0 || off+size < off || off+size > r.mem.Size() {
 		return fmt.Errorf("map region: offset %#x size %#x outside its %#x bytes: %w", off, size, r.mem.Size(), abi.ErrInvalidArg)
 	}
+	// Lock order: the space, then the region (as guest buffers are
+	// checked).
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.freed {
 		return fmt.Errorf("map region: %w", abi.ErrPeerGone)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.dying {
 		return fmt.Errorf("map region: %w", abi.ErrPeerGone)
 	}

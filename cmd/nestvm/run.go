@@ -98,7 +98,7 @@ Flags:
 	q.Memory = mem.n
 	space, err := mon.Launch(vmm.Program{
 		Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Quota: q,
-	}, vmm.Env{Console: stdout, Files: files, FilesWritable: *filesRW})
+	}, vmm.Env{Console: stdout, Stderr: stderr, Files: files, FilesWritable: *filesRW})
 	if err != nil {
 		return fail(exitMonitor, "%v", err)
 	}
