@@ -148,8 +148,10 @@ static void test_threads(void)
 		CHECK("rip in the program", st.regs.rip, 0);
 	CHECK("set_state", nv_thread_set_state(s.h, NV_ADDR(&st), sizeof st), 0);
 	CHECK("get_state of self", nv_thread_get_state(nv_self_thread(), NV_ADDR(&st), sizeof st), -NV_EBUSY);
-	spin_flag = 1;
 	CHECK("resume", nv_thread_start(s.h), 0);
+	for (int i = 0; i < 100000 && spins == before; i++)
+		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 100000);
+	spin_flag = 1;
 	for (int i = 0; i < 1000 && nv_thread_status(s.h) != NV_THREAD_EXITED; i++)
 		nv_futex_wait(nv_self_space(), NV_ADDR(&word), 1, 1000000);
 	CHECK("spinner exited", nv_thread_status(s.h), NV_THREAD_EXITED);
