@@ -93,6 +93,13 @@ Flags:
 	if err != nil {
 		return fail(exitMonitor, "%v", err)
 	}
+	// Ctrl-C and --timeout end the guest, not the monitor, so whatever it
+	// and the monitor wrote is kept and the report below is printed. The
+	// handler goes in before the guest starts: a signal right after its
+	// first output must not kill the monitor.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	mon := vmm.NewMonitor(b, log)
 	q := vmm.DefaultQuota
 	q.Memory = mem.n
@@ -103,11 +110,6 @@ Flags:
 		return fail(exitMonitor, "%v", err)
 	}
 
-	// Ctrl-C and --timeout end the guest, not the monitor, so whatever it
-	// and the monitor wrote is kept and the report below is printed.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	var timer <-chan time.Time
 	if *timeout > 0 {
 		t := time.NewTimer(*timeout)
