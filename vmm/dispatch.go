@@ -63,26 +63,10 @@ func (t *Thread) perform(c *Call) result {
 	if c.Args[1] != uint64(op) {
 		op = abi.OpNone // beyond 32 bits: not an operation, however it truncates
 	}
-	n, found := s.lookupHandle(h)
-	if !found {
-		return failed(abi.ErrBadHandle)
+	n, info, e := t.check(h, op)
+	if e != abi.OK {
+		return failed(e)
 	}
-	info, valid := op.Info()
-	if !valid {
-		return failed(abi.ErrInvalidOp)
-	}
-	port, isPort := n.obj.(*Port)
-	// Under the uniform interposition rule a port takes every operation,
-	// but port_receive and port_reply on a guest-served port are the
-	// kernel's: they are how its server serves.
-	served := isPort && (port.server != nil || (op != abi.OpPortReceive && op != abi.OpPortReply))
-	if info.Iface != abi.IfaceHandle && !served && !implements(n.obj, info.Iface) {
-		return failed(abi.ErrWrongType)
-	}
-	if !n.rights.Has(info.Rights) {
-		return failed(abi.ErrRights)
-	}
-
 	var slots [abi.MaxArgSlots]uint64
 	copy(slots[:], c.Args[2:])
 	if info.Slots() > 4 {
@@ -110,25 +94,60 @@ func (t *Thread) perform(c *Call) result {
 		}
 		return failed(err)
 	}
+	return t.execute(n, &inv)
+}
 
-	if info.Iface == abi.IfaceHandle {
-		return t.handleOp(n, &inv)
+// check finds handle h and checks that op may be invoked on it, in the
+// fixed order: the handle, the operation, whether the object implements
+// the operation's interface, the rights.
+func (t *Thread) check(h uint64, op abi.Op) (*capNode, *abi.OpInfo, abi.Error) {
+	n, found := t.space.lookupHandle(h)
+	if !found {
+		return nil, nil, abi.ErrBadHandle
 	}
-	if served {
+	info, valid := op.Info()
+	if !valid {
+		return nil, nil, abi.ErrInvalidOp
+	}
+	if info.Iface != abi.IfaceHandle && !servedBy(n.obj, op) && !implements(n.obj, info.Iface) {
+		return nil, nil, abi.ErrWrongType
+	}
+	if !n.rights.Has(info.Rights) {
+		return nil, nil, abi.ErrRights
+	}
+	return n, info, abi.OK
+}
+
+// servedBy reports whether op on obj goes to a port's server. Under the
+// uniform interposition rule a port takes every operation, but
+// port_receive and port_reply on a guest-served port are the kernel's:
+// they are how its server serves.
+func servedBy(obj Object, op abi.Op) bool {
+	p, isPort := obj.(*Port)
+	return isPort && (p.server != nil || (op != abi.OpPortReceive && op != abi.OpPortReply))
+}
+
+// execute performs a checked, decoded operation.
+func (t *Thread) execute(n *capNode, inv *Invocation) result {
+	if inv.Info.Iface == abi.IfaceHandle {
+		return t.handleOp(n, inv)
+	}
+	if servedBy(n.obj, inv.Op) {
+		port := n.obj.(*Port)
 		if port.server != nil {
-			return t.serveHost(port, &inv)
+			return t.serveHost(port, inv)
 		}
-		return t.callPort(port, n, &inv)
+		return t.callPort(port, n, inv)
 	}
 	switch obj := n.obj.(type) {
 	case *Thread:
-		return t.threadOp(obj, &inv)
+		return t.threadOp(obj, inv)
 	case *Space:
-		return t.spaceOp(obj, &inv)
+		return t.spaceOp(obj, inv)
 	case *Region:
-		return t.regionOp(obj, &inv)
+		return t.regionOp(obj, inv)
 	case *Port, *PortSet:
-		return t.portOp(obj, &inv)
+		return t.portOp(obj, inv)
 	}
 	return failed(abi.ErrInvalidOp)
 }

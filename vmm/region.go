@@ -196,6 +196,9 @@ func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm, limit Perm) e
 	if off%pageSize != 0 || off+size < off || off+size > r.mem.Size() {
 		return fmt.Errorf("map region: offset %#x size %#x outside its %#x bytes: %w", off, size, r.mem.Size(), abi.ErrInvalidArg)
 	}
+	if s.hostSpace() {
+		return fmt.Errorf("map region: a host space has no memory: %w", abi.ErrInvalidArg)
+	}
 	// Lock order: the space, then the region (as guest buffers are
 	// checked).
 	s.mu.Lock()
@@ -354,7 +357,7 @@ func (s *Space) protectRange(caller *Thread, addr, size uint64, perm Perm) abi.E
 	if s.runningOthers(caller) {
 		return abi.ErrBusy
 	}
-	if perm == 0 || perm&^(PermRead|PermWrite|PermExec) != 0 {
+	if perm == 0 || perm&^(PermRead|PermWrite|PermExec) != 0 || s.hostSpace() {
 		return abi.ErrInvalidArg
 	}
 	s.mu.Lock()

@@ -202,6 +202,9 @@ func (s *Space) Map(addr uint64, mem *Memory, off, size uint64, perm Perm) error
 // mapMemory is Map; large allows 2 MiB pages (for mappings whose pages are
 // all present from the start).
 func (s *Space) mapMemory(addr uint64, mem *Memory, off, size uint64, perm Perm, large bool) error {
+	if s.hostSpace() {
+		return fmt.Errorf("map %s: a host space has no memory: %w", mem.Name(), abi.ErrInvalidArg)
+	}
 	if err := checkUserRange(addr, size); err != nil {
 		return fmt.Errorf("map %s: %w", mem.Name(), err)
 	}
@@ -377,16 +380,18 @@ func (s *Space) finish() {
 
 	s.mon.closePorts(s)
 	s.dropTable()
-	for _, addr := range []uint64{sysRanges[0].addr, sysRanges[1].addr, abi.UserBase} {
-		if err := s.machine.UnmapMemory(addr); err != nil {
-			s.log.Warn("unmap at exit", "addr", hexAddr(addr), "error", err)
+	if !s.hostSpace() {
+		for _, addr := range []uint64{sysRanges[0].addr, sysRanges[1].addr, abi.UserBase} {
+			if err := s.machine.UnmapMemory(addr); err != nil {
+				s.log.Warn("unmap at exit", "addr", hexAddr(addr), "error", err)
+			}
 		}
-	}
-	if err := s.machine.Close(); err != nil {
-		s.log.Warn("close machine", "error", err)
-	}
-	if err := s.win.close(); err != nil {
-		s.log.Warn("release window", "error", err)
+		if err := s.machine.Close(); err != nil {
+			s.log.Warn("close machine", "error", err)
+		}
+		if err := s.win.close(); err != nil {
+			s.log.Warn("release window", "error", err)
+		}
 	}
 	for _, m := range maps {
 		if r := m.region; r != nil {
@@ -408,7 +413,9 @@ func (s *Space) finish() {
 		s.uncharge(r.mem.Size())
 		r.mem.Unref()
 	}
-	s.sys.Unref()
+	if s.sys != nil {
+		s.sys.Unref()
+	}
 	if parent != nil {
 		parent.mu.Lock()
 		delete(parent.children, s)

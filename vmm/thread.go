@@ -47,6 +47,9 @@ func (t *Thread) ID() int { return t.id }
 // NewThread creates a thread that will start with regs (RFLAGS is forced to
 // the user value) and a reset FPU. It does not run until Start.
 func (s *Space) NewThread(regs Regs) (*Thread, error) {
+	if s.hostSpace() {
+		return nil, fmt.Errorf("new thread: %s is a host space, which runs no guest code: %w", s.name, abi.ErrInvalidArg)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dying {

@@ -1,0 +1,123 @@
+package vmm
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/abi"
+)
+
+// The host-side API: Go code in the monitor holds handles and invokes
+// operations on them exactly as a guest does, through the same decoder and
+// the same checks, so a layer written in Go (package nester and the
+// services) sees the same objects, rights and errors as a guest nester.
+// The only difference is where buffers live: a guest passes addresses in
+// its space, host code passes Go byte slices.
+
+// NewHostSpace returns a space for host code: a handle table, quotas,
+// children, ports, but no memory and no guest threads. Host code acts in
+// it through a Caller.
+func (m *Monitor) NewHostSpace(name string, q Quota) *Space {
+	if q.Threads <= 0 || q.Threads > MaxVCPUs {
+		q.Threads = MaxVCPUs
+	}
+	id := m.nextSpace.Add(1)
+	log := m.log.Named(fmt.Sprintf("space%d", id)).With("program", name)
+	return &Space{
+		mon: m, id: id, name: name, log: log, quota: q,
+		handles: newHandleTable(q.Handles), threads: map[*Thread]struct{}{},
+		done: make(chan struct{}),
+	}
+}
+
+// hostSpace reports whether s is a host space (no memory, no machine).
+func (s *Space) hostSpace() bool { return s.machine == nil }
+
+// Logger returns the space's logger.
+func (s *Space) Logger() hclog.Logger { return s.log }
+
+// Caller is host code invoking operations in the name of a space: on the
+// space's handles, with the space's rights. A Caller blocks in operations
+// that block (a port_call waits for the reply), like a guest thread; Kill
+// ends its wait. It is not safe for concurrent use: use one per goroutine.
+type Caller struct {
+	t *Thread
+}
+
+// NewCaller returns a Caller acting in s.
+func (s *Space) NewCaller() *Caller {
+	return &Caller{t: &Thread{space: s, id: -1, wake: make(chan struct{}, 1), state: abi.ThreadRunning}}
+}
+
+// Space returns the space the caller acts in.
+func (c *Caller) Space() *Space { return c.t.space }
+
+// Kill ends the caller's current and future waits: a blocked operation
+// returns ErrPeerGone.
+func (c *Caller) Kill() { c.t.kill() }
+
+// Invoke performs op on handle h, as a guest's call to the ABI entry does.
+// slots are the operation's argument slots; buffer arguments (abi.ArgIn,
+// abi.ArgOut) take their bytes from bufs, in argument order, instead of
+// guest addresses, and their slots are filled in from them. It returns R0
+// and R1, and the error R0 carries when negative.
+func (c *Caller) Invoke(h uint64, op abi.Op, slots [abi.MaxArgSlots]uint64, bufs ...[]byte) (r0, r1 uint64, err error) {
+	t := c.t
+	n, info, e := t.check(h, op)
+	if e != abi.OK {
+		return e.Result(), 0, e
+	}
+	inv := Invocation{Thread: nil, Op: op, Info: info, Badge: n.badge, Rights: n.rights, Slots: slots}
+	slot, k := 0, 0
+	for _, a := range info.Args {
+		if a.Kind == abi.ArgIn || a.Kind == abi.ArgOut {
+			var b []byte
+			if k < len(bufs) {
+				b = bufs[k]
+			}
+			k++
+			if uint64(len(b)) > abi.MaxBuffer {
+				return abi.ErrTooBig.Result(), 0, abi.ErrTooBig
+			}
+			inv.Slots[slot], inv.Slots[slot+1] = 0, uint64(len(b))
+			ub := userBuffer{n: uint64(len(b))}
+			if len(b) > 0 {
+				ub.pieces = [][]byte{b}
+			}
+			inv.bufs = append(inv.bufs, ub)
+		}
+		slot += a.Kind.Slots()
+	}
+	r := t.execute(n, &inv)
+	if r.act == CallRestart || (r.act == CallStop && r.r0 == 0 && t.shouldQuit()) {
+		return abi.ErrPeerGone.Result(), 0, abi.ErrPeerGone
+	}
+	if v := int64(r.r0); v < 0 {
+		return r.r0, r.r1, abi.ResultError(r.r0)
+	}
+	return r.r0, r.r1, nil
+}
+
+// Insert puts a handle naming obj with rights and badge in the caller's
+// space and returns its number: how host code first gets hold of objects
+// it made itself (a host port, a launched space).
+func (c *Caller) Insert(obj Object, rights abi.Rights, badge uint64) (uint64, error) {
+	h, e := c.t.space.addHandle(handleEntry{obj: obj, rights: rights, badge: badge}, nil)
+	if e != abi.OK {
+		return 0, fmt.Errorf("insert handle: %w", e)
+	}
+	return h, nil
+}
+
+// Lookup returns the object handle h names in the caller's space, with
+// the handle's rights and badge.
+func (c *Caller) Lookup(h uint64) (Object, abi.Rights, uint64, error) {
+	n, ok := c.t.space.lookupHandle(h)
+	if !ok {
+		return nil, 0, 0, fmt.Errorf("handle %d: %w", h, abi.ErrBadHandle)
+	}
+	return n.obj, n.rights, n.badge, nil
+}
+
+//go:generate go run ../internal/gohost -o hostapi_ops.go

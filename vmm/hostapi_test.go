@@ -1,0 +1,176 @@
+package vmm_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"nestvm/abi"
+	"nestvm/internal/backendtest"
+	"nestvm/internal/gohost/gen"
+	"nestvm/internal/testutil"
+	"nestvm/vmm"
+)
+
+func TestHostOpsFresh(t *testing.T) {
+	want, err := gen.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("hostapi_ops.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("hostapi_ops.go is stale: run go generate ./vmm and commit the result")
+	}
+}
+
+// TestHostNester runs hello in a child space built by Go code through the
+// host API alone (space_create, region_create, region_write, space_map,
+// space_insert, thread_create, an exception port it receives on): what a
+// Go layer does, with the same operations a guest nester uses.
+func TestHostNester(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		data, err := os.ReadFile(testutil.Guest(t, "hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := vmm.ParseELF(data, 64<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mon := vmm.NewMonitor(b, nil)
+		host := mon.NewHostSpace("host", vmm.DefaultQuota)
+		defer func() { host.Kill("test over"); host.Wait() }()
+		c := host.NewCaller()
+		self, err := c.Insert(host, abi.RightsAll, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		con, err := c.Insert(vmm.NewHostPort("console", vmm.ConsoleServer(&out)), abi.RightWrite|abi.RightGrant|abi.RightDerive, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		must := func(what string) func(r0, r1 uint64, err error) uint64 {
+			return func(r0, _ uint64, err error) uint64 {
+				t.Helper()
+				if err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				return r0
+			}
+		}
+
+		// Refusals come back as the guest would see them.
+		if _, _, err := c.ThreadCreate(self, 0, 0, 0); !errors.Is(err, abi.ErrInvalidArg) {
+			t.Errorf("thread in a host space: %v, want %v", err, abi.ErrInvalidArg)
+		}
+		if _, _, err := c.ConsoleWrite(self, []byte("x")); !errors.Is(err, abi.ErrWrongType) {
+			t.Errorf("console_write on a space: %v, want %v", err, abi.ErrWrongType)
+		}
+
+		child := must("space_create")(c.SpaceCreate(self, 0, 0, 0, 0))
+		ep := must("port_create")(c.PortCreate(self))
+		must("space_set_exception_port")(c.SpaceSetExceptionPort(child, ep))
+
+		// The image: one region, mapped page run by page run.
+		lo, hi := ^uint64(0), uint64(0)
+		for _, s := range img.Segments {
+			lo = min(lo, s.Addr&^0xfff)
+			hi = max(hi, (s.Addr+s.MemSize+0xfff)&^0xfff)
+		}
+		image := must("region_create")(c.RegionCreate(child, hi-lo))
+		for _, s := range img.Segments {
+			must("region_write")(c.RegionWrite(image, s.Addr-lo, s.Data))
+		}
+		for _, s := range img.Segments {
+			start, end := s.Addr&^0xfff, (s.Addr+s.MemSize+0xfff)&^0xfff
+			perm := uint64(0)
+			if s.Perm&vmm.PermRead != 0 {
+				perm |= abi.PermRead
+			}
+			if s.Perm&vmm.PermWrite != 0 {
+				perm |= abi.PermWrite
+			}
+			if s.Perm&vmm.PermExec != 0 {
+				perm |= abi.PermExec
+			}
+			if _, _, err := c.SpaceMap(child, image, start, start-lo, end-start, perm); err != nil {
+				// hello's segments do not share pages; a packed ELF would
+				// need the permission union nest computes.
+				t.Fatalf("map segment at %#x: %v", start, err)
+			}
+		}
+
+		// The stack, with argc, argv and the start information.
+		const stackSize = 64 << 10
+		stackBase := uint64(abi.UserTop - stackSize)
+		stack := must("region_create")(c.RegionCreate(child, stackSize))
+		must("space_map")(c.SpaceMap(child, stack, stackBase, 0, stackSize, abi.PermRead|abi.PermWrite))
+		childCon := must("space_insert")(c.SpaceInsert(child, con, uint64(abi.RightWrite)))
+		childSelf := must("space_insert self")(c.SpaceInsert(child, child, uint64(abi.RightsAll)))
+		info := abi.StartInfo{Magic: abi.StartMagic, Size: uint64(binary.Size(abi.StartInfo{})), ABIVersion: abi.Version,
+			Space: childSelf, Console: childCon, StackBase: stackBase, StackSize: stackSize}
+		top := stackBase + stackSize
+		arg0, arg1 := "hello", "host"
+		strAt := top - 64
+		page := make([]byte, 4096)
+		pageBase := top - 4096
+		copy(page[strAt-pageBase:], arg0+"\x00"+arg1+"\x00")
+		infoAt := strAt - 256
+		sp := infoAt - 64
+		info.Argc, info.Argv = 2, sp+8
+		words := []uint64{2, strAt, strAt + uint64(len(arg0)) + 1, 0, 0, abi.AuxStartInfo, infoAt, abi.AuxNull, 0}
+		for i, w := range words {
+			binary.LittleEndian.PutUint64(page[sp-pageBase+uint64(8*i):], w)
+		}
+		th := must("thread_create")(c.ThreadCreate(child, img.Entry, sp, infoAt))
+		info.Thread = must("space_insert thread")(c.SpaceInsert(child, th, uint64(abi.RightsAll)))
+		rec, _ := binary.Append(nil, binary.LittleEndian, &info)
+		copy(page[infoAt-pageBase:], rec)
+		must("region_write stack")(c.RegionWrite(stack, stackSize-4096, page))
+		must("thread_start")(c.ThreadStart(th))
+
+		// Serve the exception port until the child's exit notice.
+		done := make(chan abi.Msg, 1)
+		go func() {
+			msg := make([]byte, binary.Size(abi.Msg{}))
+			for {
+				if _, _, err := c.PortReceive(ep, msg, nil); err != nil {
+					close(done)
+					return
+				}
+				var m abi.Msg
+				binary.Read(bytes.NewReader(msg), binary.LittleEndian, &m)
+				if m.Kind == abi.MsgExit {
+					done <- m
+					return
+				}
+			}
+		}()
+		select {
+		case m, ok := <-done:
+			if !ok {
+				t.Fatal("exception port closed before the exit notice")
+			}
+			if m.Words[0] != abi.SpaceExited || m.Words[1] != 0 {
+				t.Errorf("child ended %d with status %d, want exited 0", m.Words[0], m.Words[1])
+			}
+		case <-time.After(30 * time.Second):
+			c.Kill()
+			t.Fatalf("child did not exit; output so far %q", out.String())
+		}
+		if got := out.String(); got != "Hello, host!\n" {
+			t.Errorf("output %q, want %q", got, "Hello, host!\n")
+		}
+		st, status, err := c.SpaceStatus(child)
+		if err != nil || st != abi.SpaceExited || status != 0 {
+			t.Errorf("space_status: %d %d %v", st, status, err)
+		}
+	})
+}
