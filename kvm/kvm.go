@@ -38,8 +38,12 @@ var device = sync.OnceValues(func() (*deviceInfo, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	if v, err := retryValue(func() (uintptr, error) { return gokvm.GetAPIVersion(d.fd) }); err != nil || v != 12 {
-		return fail(fmt.Errorf("/dev/kvm speaks API version %d (%v), not 12; use --backend emu", v, err))
+	v, err := retryValue(func() (uintptr, error) { return gokvm.GetAPIVersion(d.fd) })
+	if err != nil {
+		return fail(fmt.Errorf("/dev/kvm does not answer KVM_GET_API_VERSION (%v): it is not a KVM device; use --backend emu", err))
+	}
+	if v != 12 {
+		return fail(fmt.Errorf("/dev/kvm speaks API version %d, not 12; use --backend emu", v))
 	}
 	for _, c := range []struct {
 		cap  gokvm.Capability
