@@ -60,8 +60,11 @@ static volatile uint32_t word;
 
 static void wait_word(uint32_t until)
 {
-	while (word != until)
-		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 0);
+	/* Read the word once per round: sleeping on a second read would
+	 * sleep forever when set_word runs between the two and stores until
+	 * (its wake then found nobody asleep). */
+	for (uint32_t w; (w = word) != until;)
+		nv_futex_wait(nv_self_space(), NV_ADDR(&word), w, 0);
 }
 
 static void set_word(uint32_t v)
