@@ -7,8 +7,10 @@ NESTVM  := $(BUILD)/nestvm
 GOFLAGS ?=
 # Fuzzing time per target for `make fuzz`.
 FUZZTIME ?= 60s
+# Time (or NUMx iterations) per benchmark for `make bench`.
+BENCHTIME ?= 1s
 
-.PHONY: all build nestvm guests deps demo test test-short lint generate check-generate fuzz kvm-bundle clean
+.PHONY: all build nestvm guests deps demo test test-short bench lint generate check-generate fuzz kvm-bundle clean
 
 all: build
 
@@ -35,6 +37,11 @@ test: build check-generate lint
 # Without the race detector, for a quick loop while editing.
 test-short: build
 	$(GO) test -count=1 ./...
+
+# The benchmarks of benchmarks/ on every backend this host offers, BENCHTIME
+# each (BENCHTIME=20x for a quick table). Numbers, never pass/fail.
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./benchmarks
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,9 +1,28 @@
 // Package benchmarks measures what nestvm costs, with Go benchmarks that
 // run real guest programs on every backend this host offers:
 //
-//	go test -bench . ./benchmarks/
+//	go test -run '^$' -bench . ./benchmarks/    # or: make bench
 //
 // Each benchmark reports ratios measured side by side in the same run
-// (never absolute thresholds): a bare ABI call against the backend's raw
-// trap, guest compute against the same loop run natively, and so on.
+// (never absolute thresholds):
+//
+//   - BenchmarkCalls: the backend's raw trap round trip, a bare ABI call
+//     and a console write (call/trap, write/trap);
+//   - BenchmarkIPC: a port_call/port_reply round trip between two threads
+//     of one space, against a bare call (ipc/call);
+//   - BenchmarkKeeper: a page supplied by a keeper thread on first touch,
+//     against a bare call (page/call);
+//   - BenchmarkSpawn: a guest creating a child space with a region and a
+//     thread that exits at once, through to the exit notice;
+//   - BenchmarkLaunch: the monitor launching hello, to its first write and
+//     to its exit;
+//   - BenchmarkNest: hello at nesting depths 0 to 3 under the guest nester
+//     examples/nest, launch to exit (depthK/depth0 and the mean cost of one
+//     nester level);
+//   - BenchmarkCompute: guest compute against the same loop run natively.
+//
+// The per-operation benchmarks time the operations inside the guest (the
+// bench guest, examples/bench) and report that time as ns/op, so guest
+// start-up is not part of it. The package's one test checks that every
+// bench mode still runs; it times nothing.
 package benchmarks

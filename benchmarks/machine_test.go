@@ -26,7 +26,17 @@ func eachBackend(b *testing.B, f func(b *testing.B, be vmm.Backend)) {
 
 // run runs a built guest with args on be, writing its console to w, and
 // fails b unless it exits 0.
-func run(b *testing.B, be vmm.Backend, name string, w io.Writer, args ...string) {
+func run(b testing.TB, be vmm.Backend, name string, w io.Writer, args ...string) {
+	b.Helper()
+	var stderr bytes.Buffer
+	if r := runResult(b, be, name, w, &stderr, args...); !r.Exited || r.Status != 0 {
+		b.Fatalf("%s %v: %s; stderr %q", name, args, r, stderr.String())
+	}
+}
+
+// runResult runs a built guest with args on be, writing its console to w
+// and its stderr to stderr (both may be nil), and returns how it ended.
+func runResult(b testing.TB, be vmm.Backend, name string, w, stderr io.Writer, args ...string) vmm.Result {
 	b.Helper()
 	data, err := os.ReadFile(testutil.Guest(b, name))
 	if err != nil {
@@ -36,18 +46,20 @@ func run(b *testing.B, be vmm.Backend, name string, w io.Writer, args ...string)
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := vmm.NewMonitor(be, nil).Launch(vmm.Program{Name: name, Image: img, Args: append([]string{name}, args...)}, vmm.Env{Console: w})
+	if w == nil {
+		w = io.Discard
+	}
+	env := vmm.Env{Console: w, Stderr: stderr}
+	s, err := vmm.NewMonitor(be, nil).Launch(vmm.Program{Name: name, Image: img, Args: append([]string{name}, args...)}, env)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if r := s.Wait(); !r.Exited || r.Status != 0 {
-		b.Fatalf("%s %v: %s", name, args, r)
-	}
+	return s.Wait()
 }
 
 // guestNs runs "bench mode n" and returns the guest's own measurement of
 // the n iterations, in nanoseconds.
-func guestNs(b *testing.B, be vmm.Backend, mode string, n int) float64 {
+func guestNs(b testing.TB, be vmm.Backend, mode string, n int) float64 {
 	b.Helper()
 	var out bytes.Buffer
 	w := io.Writer(&out)
