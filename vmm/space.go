@@ -380,6 +380,11 @@ func (s *Space) finish() {
 
 	s.mon.closePorts(s)
 	s.dropTable()
+	// The parent learns of the end before the machine is torn down
+	// (closing a KVM VM takes about a millisecond): a nester waits on it.
+	if exc != nil {
+		s.notifyExit(exc, badge)
+	}
 	if !s.hostSpace() {
 		for _, addr := range []uint64{sysRanges[0].addr, sysRanges[1].addr, abi.UserBase} {
 			if err := s.machine.UnmapMemory(addr); err != nil {
@@ -422,9 +427,6 @@ func (s *Space) finish() {
 		parent.mu.Unlock()
 	}
 	close(s.done)
-	if exc != nil {
-		s.notifyExit(exc, badge)
-	}
 }
 
 // Done is closed when the space has ended and released its resources.
