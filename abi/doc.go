@@ -12,7 +12,7 @@
 // This package imports only the standard library.
 package abi
 
-//go:generate go run ./gen -o ../examples/sdk/nestvm_abi.h
+//go:generate go run ./gen -o ../examples/sdk/nestvm_abi.h -md ../docs/abi.md
 
 // Version is the ABI version, bumped on any change a guest could observe
 // (a new operation, a new field, a changed meaning). Guests find it in

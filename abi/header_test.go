@@ -28,6 +28,16 @@ func TestHeaderIsCurrent(t *testing.T) {
 	}
 }
 
+func TestReferenceIsCurrent(t *testing.T) {
+	got, err := os.ReadFile("../docs/abi.md")
+	if err != nil {
+		t.Fatalf("read the committed reference: %v", err)
+	}
+	if !bytes.Equal(got, cheader.Markdown()) {
+		t.Fatal("docs/abi.md is stale: run go generate ./abi and commit the result")
+	}
+}
+
 // TestHeaderAgreesWithGo compiles a program against the header that prints
 // every number the Go side defines, and compares them one by one.
 func TestHeaderAgreesWithGo(t *testing.T) {

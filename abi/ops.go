@@ -116,8 +116,8 @@ const MaxArgSlots = 6
 var Ops = [OpCount]OpInfo{
 	OpHandleInfo: {
 		Name: "handle_info", Iface: IfaceHandle,
-		R0:  "the ObjectType the handle names",
-		R1:  "the handle's Rights",
+		R0:  "the object type (NV_OBJ_*) the handle names",
+		R1:  "the handle's rights (NV_R_* bits)",
 		Doc: "Reports what a handle names and what it allows. Needs no rights.",
 	},
 	OpHandleClose: {

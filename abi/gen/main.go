@@ -1,5 +1,5 @@
-// Command gen writes the C header of the nestvm guest ABI (go generate
-// ./abi runs it).
+// Command gen writes the C header of the nestvm guest ABI and its
+// reference page (go generate ./abi runs it).
 package main
 
 import (
@@ -12,8 +12,13 @@ import (
 
 func main() {
 	out := flag.String("o", "nestvm_abi.h", "the header to write")
+	md := flag.String("md", "", "the Markdown reference page to write, if any")
 	flag.Parse()
-	if err := os.WriteFile(*out, cheader.Generate(), 0o644); err != nil {
+	err := os.WriteFile(*out, cheader.Generate(), 0o644)
+	if err == nil && *md != "" {
+		err = os.WriteFile(*md, cheader.Markdown(), 0o644)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}

@@ -23,7 +23,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	logLevel := fl.String("log-level", "info", "`level` of log detail on stderr: "+logLevels)
 	timeout := fl.Duration("timeout", 0, "stop the program after this `duration` (e.g. 10s, 2m); 0 means no limit")
 	mem := sizeFlag{vmm.DefaultQuota.Memory}
-	fl.Var(&mem, "mem", "`size` of the memory the program may use, segments, stack and heap together (e.g. 64M, 1G)")
+	fl.Var(&mem, "mem", "`size` of the memory the program and the child spaces it creates may use; its heap gets half of what its segments and stack leave (e.g. 64M, 1G)")
 	stack := sizeFlag{vmm.DefaultStack}
 	fl.Var(&stack, "stack", "`size` of the program's stack (e.g. 1M)")
 	filesDir := fl.String("files", ".", "`directory` the program's files handle serves; it cannot reach outside it, links included")

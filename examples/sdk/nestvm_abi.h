@@ -178,8 +178,8 @@ static inline nv_result_t nv_invoke(nv_handle_t h, uint64_t op, uint64_t a0, uin
 
 /* nv_handle_info: Reports what a handle names and what it allows. Needs no rights.
  * Interface: handle. Rights needed: none.
- * R0: the ObjectType the handle names.
- * R1: the handle's Rights.
+ * R0: the object type (NV_OBJ_*) the handle names.
+ * R1: the handle's rights (NV_R_* bits).
  */
 static inline nv_result_t nv_handle_info_r(nv_handle_t h)
 {
