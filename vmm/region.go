@@ -45,6 +45,14 @@ func (s *Space) NewRegion(size uint64) (*Region, error) {
 	}
 	r := &Region{mon: s.mon, mem: mem, owner: s, dirty: make([]uint64, (size/pageSize+63)/64)}
 	s.mu.Lock()
+	if s.dying {
+		// finish takes s.regions once to free them: a region added after
+		// would keep its memory and its charge to the ancestors forever.
+		s.mu.Unlock()
+		s.uncharge(size)
+		mem.Unref()
+		return nil, fmt.Errorf("new region: space %s is ending: %w", s.name, abi.ErrPeerGone)
+	}
 	s.regions = append(s.regions, r)
 	s.mu.Unlock()
 	return r, nil
