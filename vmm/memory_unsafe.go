@@ -16,6 +16,7 @@ type Memory struct {
 	name string
 	fd   int
 	data []byte
+	size uint64 // len(data) until freed; kept apart so Size never races with Unref
 	refs atomic.Int32
 }
 
@@ -38,7 +39,7 @@ func NewMemory(name string, size uint64) (*Memory, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("new memory %q: mmap %#x bytes: %w", name, size, err)
 	}
-	m := &Memory{name: name, fd: fd, data: data}
+	m := &Memory{name: name, fd: fd, data: data, size: size}
 	m.refs.Store(1)
 	return m, nil
 }
@@ -47,7 +48,7 @@ func NewMemory(name string, size uint64) (*Memory, error) {
 func (m *Memory) Bytes() []byte { return m.data }
 
 // Size returns the size in bytes.
-func (m *Memory) Size() uint64 { return uint64(len(m.data)) }
+func (m *Memory) Size() uint64 { return m.size }
 
 // Name returns the name given at creation, for diagnostics.
 func (m *Memory) Name() string { return m.name }

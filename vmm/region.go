@@ -73,22 +73,45 @@ func setBit(b []uint64, i uint64)      { b[i/64] |= 1 << (i % 64) }
 // isPresent reports whether page i has been supplied. Callers hold r.mu.
 func (r *Region) isPresent(i uint64) bool { return r.present == nil || bitSet(r.present, i) }
 
+// hold returns the region's memory with a reference of the caller's, to
+// drop when done: the owner's end frees the region's memory (another
+// space may still hold a handle to it), and a copy in progress must not
+// find it unmapped. ErrPeerGone once the owner has ended.
+func (r *Region) hold() (*Memory, abi.Error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.freed {
+		return nil, abi.ErrPeerGone
+	}
+	return r.mem.Ref(), abi.OK
+}
+
 // Read copies region bytes from off into buf.
 func (r *Region) Read(off uint64, buf []byte) (int, abi.Error) {
-	size := r.mem.Size()
+	mem, e := r.hold()
+	if e != abi.OK {
+		return 0, e
+	}
+	defer mem.Unref()
+	size := mem.Size()
 	if off > size {
 		return 0, abi.ErrInvalidArg
 	}
-	return copy(buf, r.mem.Bytes()[off:]), abi.OK
+	return copy(buf, mem.Bytes()[off:]), abi.OK
 }
 
 // Write copies data into the region at off.
 func (r *Region) Write(off uint64, data []byte) (int, abi.Error) {
-	size := r.mem.Size()
+	mem, e := r.hold()
+	if e != abi.OK {
+		return 0, e
+	}
+	defer mem.Unref()
+	size := mem.Size()
 	if off > size || uint64(len(data)) > size-off {
 		return 0, abi.ErrInvalidArg
 	}
-	n := copy(r.mem.Bytes()[off:], data)
+	n := copy(mem.Bytes()[off:], data)
 	r.mu.Lock()
 	for p := off / pageSize; p < (off+uint64(n)+pageSize-1)/pageSize; p++ {
 		setBit(r.dirty, p)
@@ -120,14 +143,19 @@ func (r *Region) Supply(off uint64, data []byte) abi.Error {
 	if n == 0 {
 		n = pageSize
 	}
-	size := r.mem.Size()
+	mem, e := r.hold()
+	if e != abi.OK {
+		return e
+	}
+	defer mem.Unref()
+	size := mem.Size()
 	if off%pageSize != 0 || n%pageSize != 0 || off > size || n > size-off {
 		return abi.ErrInvalidArg
 	}
 	if len(data) > 0 {
-		copy(r.mem.Bytes()[off:], data)
+		copy(mem.Bytes()[off:], data)
 	} else {
-		clear(r.mem.Bytes()[off : off+pageSize])
+		clear(mem.Bytes()[off : off+pageSize])
 	}
 	r.mu.Lock()
 	maps := append([]*mapping(nil), r.maps...)
