@@ -100,6 +100,7 @@ func (t *Thread) request(vcpu VCPU, port *Port, badge uint64, kind uint64, f Fau
 		t.state = abi.ThreadRunning
 	}
 	t.mu.Unlock()
+	t.answerReqs(vcpu)
 	if why != wakeReady {
 		return false
 	}

@@ -210,17 +210,23 @@ func (t *Thread) sleep(ready func() bool, stoppable bool, deadline time.Time, se
 		}
 		t.mu.Lock()
 		exit, stop := t.exitReq, t.stopReq
-		reqs := t.reqs
-		t.reqs = nil
+		// Requests are queued only while the thread is stopped, that is
+		// in a sleep with a vCPU to serve them on, or just out of one
+		// (answerReqs takes those).
+		var reqs []func(VCPU)
+		if serve != nil {
+			reqs, t.reqs = t.reqs, nil
+		}
 		t.mu.Unlock()
+		// Answer them before leaving too, or their callers wait forever.
+		for _, r := range reqs {
+			r(serve)
+		}
 		if exit {
 			return wakeExit
 		}
 		if stop && stoppable {
 			return wakeStop
-		}
-		for _, r := range reqs {
-			r(serve)
 		}
 		if len(reqs) > 0 {
 			continue
@@ -253,6 +259,19 @@ func (t *Thread) onVCPU(f func(v VCPU, r *Regs, fp *FPU) abi.Error) abi.Error {
 	t.mu.Unlock()
 	t.kick()
 	return <-done
+}
+
+// answerReqs performs on v, the thread's vCPU, the state requests still
+// queued when it leaves a stopped sleep (resumed before it took them):
+// they must not wait for a next stopped sleep, which may never come.
+func (t *Thread) answerReqs(v VCPU) {
+	t.mu.Lock()
+	reqs := t.reqs
+	t.reqs = nil
+	t.mu.Unlock()
+	for _, r := range reqs {
+		r(v)
+	}
 }
 
 // State returns the thread's registers and FPU state. The thread must be
@@ -392,6 +411,7 @@ func (t *Thread) maybePark(vcpu VCPU) bool {
 		defer t.mu.Unlock()
 		return t.state == abi.ThreadRunning
 	}, false, time.Time{}, vcpu)
+	t.answerReqs(vcpu)
 	return r == wakeReady
 }
 
