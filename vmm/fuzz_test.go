@@ -2,8 +2,6 @@ package vmm
 
 import (
 	"bytes"
-	"encoding/binary"
-	"errors"
 	"testing"
 
 	"nestvm/abi"
@@ -11,7 +9,9 @@ import (
 
 // stubBackend is a Backend whose machines only record mappings: enough to
 // build spaces and drive the hypercall decoder directly, without running
-// guest code (the guest tables do that on real backends).
+// guest code (the guest tables do that on real backends). Their vCPUs
+// (stubVCPU, harness_test.go) run no instructions: they serve the
+// hypercalls a test scripts for them, and otherwise wait to be stopped.
 type stubBackend struct{}
 
 func (stubBackend) Name() string                              { return "stub" }
@@ -23,7 +23,7 @@ type stubMachine struct{}
 func (*stubMachine) MapMemory(uint64, []byte, Perm) error     { return nil }
 func (*stubMachine) UnmapMemory(uint64) error                 { return nil }
 func (*stubMachine) ProtectMemory(uint64, uint64, Perm) error { return nil }
-func (*stubMachine) NewVCPU(VCPUConfig) (VCPU, error)         { return nil, errors.New("stub: no vCPUs") }
+func (*stubMachine) NewVCPU(cfg VCPUConfig) (VCPU, error)     { return newStubVCPU(cfg), nil }
 func (*stubMachine) Close() error                             { return nil }
 
 // fuzzSpace is a space with the root handles, a data page at 0x500000
@@ -78,49 +78,34 @@ func newFuzzSpace(tb testing.TB, name string) *fuzzSpace {
 	return &fuzzSpace{s: s, t: t, console: &console, data: data}
 }
 
+// FuzzHypercall makes one call with any handle, operation and slots from a
+// thread of the kernel fixture (harness_test.go), whose table holds a
+// handle to each kind of object, and checks that it returns a value or an
+// error code, ends (blocking calls are stopped, then killed), leaves the
+// bystander space untouched and the kernel's records whole, and that
+// ending the spaces gives back every goroutine and file descriptor.
 func FuzzHypercall(f *testing.F) {
-	le := binary.LittleEndian
 	seed := func(h, op uint64, args ...uint64) {
 		var a [6]uint64
 		copy(a[:], args)
 		f.Add(h, op, a[0], a[1], a[2], a[3], a[4], a[5])
 	}
-	seed(3, uint64(abi.OpConsoleWrite), fuzzData, 16)
-	seed(3, uint64(abi.OpConsoleWrite), fuzzData+pageSize-8, 16) // crosses into the read-only page
-	seed(3, uint64(abi.OpConsoleWrite), 0, 5)
-	seed(3, uint64(abi.OpConsoleWrite), fuzzData, ^uint64(0))
-	seed(4, uint64(abi.OpClockRead), 7)
-	seed(1, uint64(abi.OpHandleInfo))
-	seed(4, uint64(abi.OpHandleClose))
-	seed(2, uint64(abi.OpThreadExit), 3)
-	seed(9999, uint64(abi.OpConsoleWrite), fuzzData, 1)
-	seed(3, 1<<32|uint64(abi.OpConsoleWrite), fuzzData, 1)
-	seed(3, 0)
+	// Every operation, valid-looking and then hostile in each argument.
+	for _, c := range everySeedCall() {
+		seed(c.h, uint64(c.op), c.args...)
+		for _, v := range hostileVariants(c) {
+			seed(v.h, uint64(v.op), v.args...)
+		}
+	}
+	seed(hConsole, uint64(abi.OpConsoleWrite), fixData+pageSize-8, 16) // crosses into the read-only page
+	seed(hConsole, uint64(abi.OpConsoleWrite), 0, 5)
+	seed(hThread0, uint64(abi.OpThreadExit), 3)
+	seed(9999, uint64(abi.OpConsoleWrite), fixData, 1)
+	seed(hConsole, 1<<32|uint64(abi.OpConsoleWrite), fixData, 1)
+	seed(hConsole, 0)
+	seed(hConsole, uint64(abi.OpCount))
 	f.Fuzz(func(t *testing.T, h, op, a0, a1, a2, a3, a4, a5 uint64) {
-		a := newFuzzSpace(t, "a")
-		b := newFuzzSpace(t, "b")
-		before := append([]byte(nil), b.data.Bytes()...)
-		bHandles := b.s.handles.count
-		// a4 and a5 go on the stack, above a return address.
-		sp := uint64(fuzzData + 0x800)
-		le.PutUint64(a.data.Bytes()[0x808:], a4)
-		le.PutUint64(a.data.Bytes()[0x810:], a5)
-
-		c := Call{Args: [6]uint64{h, op, a0, a1, a2, a3}, RSP: sp}
-		act := a.t.Hypercall(&c)
-
-		if r0 := int64(c.Ret[0]); r0 < 0 && -r0 >= int64(abi.ErrCount) {
-			t.Fatalf("R0 %d is neither a value nor an error code", r0)
-		}
-		if act != CallContinue && !(abi.Op(op) == abi.OpThreadExit && act == CallStop) {
-			t.Fatalf("action %d for op %d", act, op)
-		}
-		if a.console.Len() > abi.MaxBuffer {
-			t.Fatalf("wrote %d bytes, more than MaxBuffer", a.console.Len())
-		}
-		if !bytes.Equal(b.data.Bytes(), before) || b.console.Len() != 0 || b.s.handles.count != bHandles {
-			t.Fatalf("a call in one space changed another")
-		}
+		fuzzOneCall(t, h, op, [abi.MaxArgSlots]uint64{a0, a1, a2, a3, a4, a5})
 	})
 }
 

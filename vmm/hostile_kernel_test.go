@@ -1,0 +1,117 @@
+package vmm
+
+import (
+	"testing"
+	"time"
+
+	"nestvm/abi"
+)
+
+// Regression tests for bad input the kernel fixture found or the hostile
+// guest tries, each pinned down at the level of the kernel so that it
+// fails the same way on every run.
+
+// A region is charged to one space and freed when that space ends, while
+// other spaces may still hold handles to it. Operations on it then fail
+// with ErrPeerGone, and one already copying when the owner ends finishes
+// on memory that stays valid until it is done.
+func TestRegionOfEndedOwner(t *testing.T) {
+	f := newKernelFixture(t)
+	r := f.d[0].must(hChild, abi.OpRegionCreate, childPages*pageSize)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			op := abi.OpRegionWrite
+			if i%2 == 1 {
+				op = abi.OpRegionRead
+			}
+			f.d[1].call(r, op, 0, fixRegion, 4*pageSize)
+		}
+	}()
+	time.Sleep(5 * time.Millisecond)
+	f.child.Kill("test")
+	if !waitClosed(f.child.Done(), killGrace) {
+		t.Fatal("the child did not end")
+	}
+	close(stop)
+	<-done
+	buf := uint64(fixBuf)
+	for _, c := range []struct {
+		op   abi.Op
+		args []uint64
+	}{
+		{abi.OpRegionRead, []uint64{0, buf, 64}},
+		{abi.OpRegionWrite, []uint64{0, buf, 64}},
+		{abi.OpRegionSupply, []uint64{0, fixData, pageSize}},
+		{abi.OpSpaceMap, []uint64{r, fixFree, 0, pageSize, abi.PermRead}},
+	} {
+		h := r
+		if c.op == abi.OpSpaceMap {
+			h = hSpace
+		}
+		r0, _, _, _ := f.d[0].call(h, c.op, c.args...)
+		if e := abi.ResultError(r0); e != abi.ErrPeerGone {
+			t.Errorf("%s on a region whose owner ended: %v, want %v", c.op, e, abi.ErrPeerGone)
+		}
+	}
+	if r0, _, _, _ := f.d[0].call(r, abi.OpRegionSize); r0 != childPages*pageSize {
+		t.Errorf("region_size of a region whose owner ended: %#x, want %#x", r0, childPages*pageSize)
+	}
+	f.check()
+}
+
+// A request to read or change a stopped thread's state (thread_get_state,
+// thread_set_state, a TLB flush) is answered whatever the thread does
+// next: it may be resumed, or killed, before its goroutine takes the
+// request. The caller must neither wait forever nor have its request run
+// without the thread's vCPU.
+func TestStateRequestsAnswered(t *testing.T) {
+	f := newKernelFixture(t)
+	th1 := f.d[1].t
+	for i := 0; i < 300; i++ {
+		// Resumed: the request must not wait for the thread's next sleep,
+		// nor run then with no vCPU.
+		f.d[0].must(hThread1, abi.OpThreadStop)
+		got := make(chan error, 1)
+		go func() {
+			_, _, err := th1.State()
+			got <- err
+		}()
+		go th1.start()
+		f.d[1].call(hSpace, abi.OpFutexWait, fixData, 0x150e0700, 1000)
+		select {
+		case <-got:
+		case <-time.After(killGrace):
+			t.Fatalf("round %d: thread_get_state on a thread resumed meanwhile never returned\n%s", i, goroutines())
+		}
+	}
+	for i := 0; i < 300; i++ {
+		// Killed: the request must be answered though the thread ends.
+		th, err := f.a.NewThread(Regs{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := th.Start(); err != nil {
+			t.Fatal(err)
+		}
+		th.stopAndWait(nil)
+		got := make(chan error, 1)
+		go func() {
+			_, _, err := th.State()
+			got <- err
+		}()
+		go th.kill()
+		select {
+		case <-got:
+		case <-time.After(killGrace):
+			t.Fatalf("round %d: thread_get_state on a thread killed meanwhile never returned\n%s", i, goroutines())
+		}
+	}
+	f.check()
+}
