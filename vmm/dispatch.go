@@ -58,6 +58,11 @@ func (t *Thread) invoke(c *Call) (uint64, uint64, CallAction) {
 }
 
 func (t *Thread) perform(c *Call) result {
+	// A call whose buffer lay on a page its keeper had not supplied starts
+	// over here once the keeper answers. A loop, not a recursion: a keeper
+	// may answer without supplying as often as it likes, and each round
+	// must not cost the monitor stack.
+again:
 	s := t.space
 	h, op := c.Args[0], abi.Op(c.Args[1])
 	if c.Args[1] != uint64(op) {
@@ -90,7 +95,7 @@ func (t *Thread) perform(c *Call) result {
 			if !t.pageIn(inv.absentAt, inv.absentWrite) {
 				return result{act: CallStop}
 			}
-			return t.perform(c)
+			goto again
 		}
 		return failed(err)
 	}

@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +113,40 @@ func TestStateRequestsAnswered(t *testing.T) {
 		case <-time.After(killGrace):
 			t.Fatalf("round %d: thread_get_state on a thread killed meanwhile never returned\n%s", i, goroutines())
 		}
+	}
+	f.check()
+}
+
+// A keeper that answers a page request without supplying the page makes
+// the call whose buffer lies there ask again, as a touch would. However
+// often it does, the monitor's stack must not grow: a guest keeper
+// answering forever would otherwise overflow it.
+func TestPageInRetriesInPlace(t *testing.T) {
+	f := newKernelFixture(t)
+	sc := f.d[0].issue(hConsole, uint64(abi.OpConsoleWrite), [abi.MaxArgSlots]uint64{fixKept, 16})
+	request := func() abi.Msg {
+		t.Helper()
+		if _, _, _, ok := f.d[1].call(hPort, abi.OpPortReceive, fixMsg, uint64(msgSize), 0, 0); !ok {
+			t.Fatal("the keeper thread ended")
+		}
+		m, ok := f.readMsg(fixMsg)
+		if !ok || m.Kind != abi.MsgPage || m.Words[abi.FaultWordOffset] != 0 {
+			t.Fatalf("the keeper got %+v, want a request for page 0", m)
+		}
+		return m
+	}
+	for i := 0; i < 100; i++ {
+		f.d[1].must(hPort, abi.OpPortReply, request().CallID, abi.FaultResume, 0, 0, 0, 0)
+	}
+	m := request()
+	if n := strings.Count(goroutines(), "vmm.(*Thread).perform("); n > 3 {
+		t.Errorf("after 100 page requests for one call, %d frames of perform are on the stacks", n)
+	}
+	f.d[1].must(hKept, abi.OpRegionSupply, 0, fixData, pageSize)
+	f.d[1].must(hPort, abi.OpPortReply, m.CallID, abi.FaultResume, 0, 0, 0, 0)
+	f.d[0].finish()
+	if sc.c.Ret[0] != 16 {
+		t.Errorf("console_write from the kept page: %#x, want 16", sc.c.Ret[0])
 	}
 	f.check()
 }
