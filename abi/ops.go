@@ -53,6 +53,10 @@ const (
 	OpFileRead                        // read bytes from an open file
 	OpFileWrite                       // write bytes to an open file
 	OpFileSize                        // report an open file's size
+	OpSpaceGetState                   // read a space's quotas, mappings, handles and threads
+	OpSpaceInsertAt                   // copy a handle into a space's table at a given number
+	OpRegionGetState                  // read a region's size, keeper and supplied pages
+	OpPortGetState                    // read the messages queued on a port
 	OpCount                           // number of operations; not an operation
 )
 
@@ -369,6 +373,48 @@ var Ops = [OpCount]OpInfo{
 		R0:  "the size in bytes",
 		Doc: "Reports an open file's size.",
 	},
+}
+
+// The state operations: with them a parent holding a space with control
+// can read everything its child is, and rebuild it elsewhere with ordinary
+// operations (space_create, region_create, region_write, space_map,
+// thread_create, thread_set_state, space_insert_at, port_send). Handles a
+// record mentions arrive as copies in the caller's table, derived from the
+// originals.
+var stateOps = map[Op]OpInfo{
+	OpSpaceGetState: {
+		Name: "space_get_state", Iface: IfaceSpace, Rights: RightRead | RightControl,
+		Args: []Arg{{"buf", ArgOut, "receives an nv_space_state record, then its nv_space_map, nv_space_handle and nv_space_thread entries"}},
+		R0:   "the bytes written; with NV_ETOOBIG, R1 is the size needed",
+		R1:   "the size needed, when the buffer was too small",
+		Doc:  "Reads a space's whole state: quotas, exception port, every mapping (with a copy of a handle to its region), every handle of its table (number, and a copy with the same rights and badge), every thread (a copy of a handle to it). Stop the space's threads first for a consistent picture. Copies go into the caller's table; a buffer too small gets nothing and no copies.",
+	},
+	OpSpaceInsertAt: {
+		Name: "space_insert_at", Iface: IfaceSpace, Rights: RightControl,
+		Args: []Arg{{"handle", ArgHandle, "the caller's handle to copy; needs grant"}, {"rights", ArgValue, "the rights the copy keeps"}, {"number", ArgValue, "the number it gets in the space's table"}},
+		R0:   "the number",
+		Doc:  "Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. NV_EEXISTS when the number is taken.",
+	},
+	OpRegionGetState: {
+		Name: "region_get_state", Iface: IfaceRegion, Rights: RightRead | RightControl,
+		Args: []Arg{{"buf", ArgOut, "receives an nv_region_state record, then the supplied-page bitmap (one bit per page) when the region has a keeper"}},
+		R0:   "the bytes written; with NV_ETOOBIG, R1 is the size needed",
+		R1:   "the size needed, when the buffer was too small",
+		Doc:  "Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table) and which pages were supplied. Its contents are read with region_read.",
+	},
+	OpPortGetState: {
+		Name: "port_get_state", Iface: IfacePort, Rights: RightReceive | RightControl,
+		Args: []Arg{{"buf", ArgOut, "receives an nv_port_state record, then for each queued message its nv_msg and its bytes, padded to 8"}},
+		R0:   "the bytes written; with NV_ETOOBIG, R1 is the size needed",
+		R1:   "the size needed, when the buffer was too small",
+		Doc:  "Reads the one-way messages queued on a port (calls are never queued while their callers are stopped: a stopped caller takes its call back and re-issues it when resumed). Handles the messages carry arrive as copies in the caller's table.",
+	},
+}
+
+func init() {
+	for op, info := range stateOps {
+		Ops[op] = info
+	}
 }
 
 // Clock selectors for OpClockRead.

@@ -95,3 +95,65 @@ type Msg struct {
 	NHandles uint64
 	Handles  [MsgHandles]uint64
 }
+
+// SpaceState is what space_get_state writes first; NMaps SpaceMapEntry
+// records follow, then NHandles SpaceHandleEntry records, then NThreads
+// SpaceThreadEntry records. Each handle they carry is a copy in the
+// caller's table. Object fields number the objects within one record
+// stream (from 1): entries with the same Object name the same object, so a
+// reader can rebuild sharing (a region mapped twice, a thread its own
+// table names).
+type SpaceState struct {
+	Size uint64 // bytes of the whole state, this record included
+	// Quotas: pages, threads, handles, child spaces.
+	Pages, Threads, Handles, Children uint64
+	// ExceptionPort is a copy of the exception port handle (with its
+	// badge), or NoHandle.
+	ExceptionPort   uint64
+	ExceptionObject uint64
+	Status          uint64 // SpaceRunning, SpaceExited or SpaceKilled
+	NMaps           uint64
+	NHandles        uint64
+	NThreads        uint64
+}
+
+// SpaceMapEntry is one mapping in a SpaceState.
+type SpaceMapEntry struct {
+	Addr, Size, Offset uint64
+	Perm               uint64 // PermRead|PermWrite|PermExec as mapped now
+	Limit              uint64 // the most space_protect may grant (the region handle's)
+	Region             uint64 // a copy of a handle to the region, or NoHandle for memory the monitor mapped itself
+	Object             uint64
+}
+
+// SpaceHandleEntry is one handle of the space's table in a SpaceState.
+type SpaceHandleEntry struct {
+	Number uint64 // its number in the space
+	Handle uint64 // a copy in the caller's table, with the same rights and badge
+	Type   uint64 // the object type it names
+	Rights uint64
+	Badge  uint64
+	Object uint64
+}
+
+// SpaceThreadEntry is one thread of the space in a SpaceState.
+type SpaceThreadEntry struct {
+	Handle uint64 // a copy in the caller's table, with every right
+	Object uint64
+}
+
+// RegionState is what region_get_state writes; a keeper's supplied-page
+// bitmap follows (one bit per page, in BitmapWords uint64 words).
+type RegionState struct {
+	Size        uint64
+	Keeper      uint64 // a copy of the keeper port handle, or NoHandle
+	KeeperBadge uint64
+	BitmapWords uint64 // uint64 words of bitmap that follow; 0 without a keeper
+}
+
+// PortState is what port_get_state writes; NMsgs messages follow, each an
+// Msg then Msg.DataLen bytes padded to a multiple of 8.
+type PortState struct {
+	Size  uint64 // bytes of the whole state, this record included
+	NMsgs uint64
+}

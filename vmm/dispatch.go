@@ -125,11 +125,12 @@ func (t *Thread) check(h uint64, op abi.Op) (*capNode, *abi.OpInfo, abi.Error) {
 
 // servedBy reports whether op on obj goes to a port's server. Under the
 // uniform interposition rule a port takes every operation, but
-// port_receive and port_reply on a guest-served port are the kernel's:
-// they are how its server serves.
+// port_receive, port_reply and port_get_state on a guest-served port are
+// the kernel's: they are how its server serves, and how its holder saves
+// it.
 func servedBy(obj Object, op abi.Op) bool {
 	p, isPort := obj.(*Port)
-	return isPort && (p.server != nil || (op != abi.OpPortReceive && op != abi.OpPortReply))
+	return isPort && (p.server != nil || (op != abi.OpPortReceive && op != abi.OpPortReply && op != abi.OpPortGetState))
 }
 
 // execute performs a checked, decoded operation.
@@ -580,8 +581,39 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		return ok(0, 0)
 	case abi.OpFutexWake:
 		return ok(sp.mon.futexWake(sp, a[0], a[1]), 0)
+	case abi.OpSpaceGetState:
+		return t.spaceGetState(sp, inv.bufs[0])
+	case abi.OpSpaceInsertAt:
+		src, e := t.handleArg(inv, 0)
+		if e != abi.OK {
+			return failed(e)
+		}
+		if src == nil {
+			return failed(abi.ErrBadHandle)
+		}
+		if !src.rights.Has(abi.RightGrant) {
+			return failed(abi.ErrRights)
+		}
+		entry := src.handleEntry
+		entry.rights &= abi.Rights(a[1])
+		if e := sp.insertAt(entry, src, a[2]); e != abi.OK {
+			return failed(e)
+		}
+		return ok(a[2], 0)
 	}
 	return failed(abi.ErrInvalidOp)
+}
+
+// stopIfAsked returns success, stopping the thread after the call if a
+// stop waits for it (a server that has just answered its last call).
+func (t *Thread) stopIfAsked() result {
+	t.mu.Lock()
+	stop := t.stopReq
+	t.mu.Unlock()
+	if stop && !t.holdsCalls() {
+		return result{act: CallStop}
+	}
+	return ok(0, 0)
 }
 
 // reenterIf returns success, making the caller's vCPU leave and re-enter
@@ -648,6 +680,8 @@ func (t *Thread) regionOp(r *Region, inv *Invocation) result {
 			return failed(e)
 		}
 		return ok(0, 0)
+	case abi.OpRegionGetState:
+		return t.regionGetState(r, inv.bufs[0])
 	case abi.OpRegionSupply:
 		if e := r.Supply(a[0], inv.bufs[0].Bytes()); e != abi.OK {
 			return failed(e)
@@ -711,7 +745,13 @@ func (t *Thread) portOp(obj Object, inv *Invocation) result {
 		if e := s.mon.answer(obj, a[0], rep); e != abi.OK {
 			return failed(e)
 		}
-		return ok(0, 0)
+		return t.stopIfAsked()
+	case abi.OpPortGetState:
+		p, isPort := obj.(*Port)
+		if !isPort {
+			return failed(abi.ErrWrongType)
+		}
+		return t.portGetState(p, inv.bufs[0])
 	case abi.OpPortSetAdd:
 		set, isSet := obj.(*PortSet)
 		if !isSet {

@@ -381,3 +381,45 @@ func (c *Caller) FileSize(h uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpFileSize, s)
 }
+
+// SpaceGetState performs space_get_state on handle h, as nv_space_get_state does for a guest.
+// Reads a space's whole state: quotas, exception port, every mapping (with a
+// copy of a handle to its region), every handle of its table (number, and a
+// copy with the same rights and badge), every thread (a copy of a handle to
+// it). Stop the space's threads first for a consistent picture. Copies go
+// into the caller's table; a buffer too small gets nothing and no copies.
+func (c *Caller) SpaceGetState(h uint64, buf []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpSpaceGetState, s, buf)
+}
+
+// SpaceInsertAt performs space_insert_at on handle h, as nv_space_insert_at does for a guest.
+// Copies a handle into a space's table at a given number, as space_insert
+// does at the lowest free one: how a rebuilt space gets the numbers its
+// program knows. NV_EEXISTS when the number is taken.
+func (c *Caller) SpaceInsertAt(h uint64, handle uint64, rights uint64, number uint64) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	s[0] = handle
+	s[1] = rights
+	s[2] = number
+	return c.Invoke(h, abi.OpSpaceInsertAt, s)
+}
+
+// RegionGetState performs region_get_state on handle h, as nv_region_get_state does for a guest.
+// Reads a region's size, its keeper (a copy of the keeper port handle, into
+// the caller's table) and which pages were supplied. Its contents are read
+// with region_read.
+func (c *Caller) RegionGetState(h uint64, buf []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpRegionGetState, s, buf)
+}
+
+// PortGetState performs port_get_state on handle h, as nv_port_get_state does for a guest.
+// Reads the one-way messages queued on a port (calls are never queued while
+// their callers are stopped: a stopped caller takes its call back and
+// re-issues it when resumed). Handles the messages carry arrive as copies in
+// the caller's table.
+func (c *Caller) PortGetState(h uint64, buf []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpPortGetState, s, buf)
+}

@@ -56,15 +56,7 @@ func TestHostNester(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		must := func(what string) func(r0, r1 uint64, err error) uint64 {
-			return func(r0, _ uint64, err error) uint64 {
-				t.Helper()
-				if err != nil {
-					t.Fatalf("%s: %v", what, err)
-				}
-				return r0
-			}
-		}
+		must := mustOK(t)
 
 		// Refusals come back as the guest would see them.
 		if _, _, err := c.ThreadCreate(self, 0, 0, 0); !errors.Is(err, abi.ErrInvalidArg) {
@@ -74,66 +66,8 @@ func TestHostNester(t *testing.T) {
 			t.Errorf("console_write on a space: %v, want %v", err, abi.ErrWrongType)
 		}
 
-		child := must("space_create")(c.SpaceCreate(self, 0, 0, 0, 0))
 		ep := must("port_create")(c.PortCreate(self))
-		must("space_set_exception_port")(c.SpaceSetExceptionPort(child, ep))
-
-		// The image: one region, mapped page run by page run.
-		lo, hi := ^uint64(0), uint64(0)
-		for _, s := range img.Segments {
-			lo = min(lo, s.Addr&^0xfff)
-			hi = max(hi, (s.Addr+s.MemSize+0xfff)&^0xfff)
-		}
-		image := must("region_create")(c.RegionCreate(child, hi-lo))
-		for _, s := range img.Segments {
-			must("region_write")(c.RegionWrite(image, s.Addr-lo, s.Data))
-		}
-		for _, s := range img.Segments {
-			start, end := s.Addr&^0xfff, (s.Addr+s.MemSize+0xfff)&^0xfff
-			perm := uint64(0)
-			if s.Perm&vmm.PermRead != 0 {
-				perm |= abi.PermRead
-			}
-			if s.Perm&vmm.PermWrite != 0 {
-				perm |= abi.PermWrite
-			}
-			if s.Perm&vmm.PermExec != 0 {
-				perm |= abi.PermExec
-			}
-			if _, _, err := c.SpaceMap(child, image, start, start-lo, end-start, perm); err != nil {
-				// hello's segments do not share pages; a packed ELF would
-				// need the permission union nest computes.
-				t.Fatalf("map segment at %#x: %v", start, err)
-			}
-		}
-
-		// The stack, with argc, argv and the start information.
-		const stackSize = 64 << 10
-		stackBase := uint64(abi.UserTop - stackSize)
-		stack := must("region_create")(c.RegionCreate(child, stackSize))
-		must("space_map")(c.SpaceMap(child, stack, stackBase, 0, stackSize, abi.PermRead|abi.PermWrite))
-		childCon := must("space_insert")(c.SpaceInsert(child, con, uint64(abi.RightWrite)))
-		childSelf := must("space_insert self")(c.SpaceInsert(child, child, uint64(abi.RightsAll)))
-		info := abi.StartInfo{Magic: abi.StartMagic, Size: uint64(binary.Size(abi.StartInfo{})), ABIVersion: abi.Version,
-			Space: childSelf, Console: childCon, StackBase: stackBase, StackSize: stackSize}
-		top := stackBase + stackSize
-		arg0, arg1 := "hello", "host"
-		strAt := top - 64
-		page := make([]byte, 4096)
-		pageBase := top - 4096
-		copy(page[strAt-pageBase:], arg0+"\x00"+arg1+"\x00")
-		infoAt := strAt - 256
-		sp := infoAt - 64
-		info.Argc, info.Argv = 2, sp+8
-		words := []uint64{2, strAt, strAt + uint64(len(arg0)) + 1, 0, 0, abi.AuxStartInfo, infoAt, abi.AuxNull, 0}
-		for i, w := range words {
-			binary.LittleEndian.PutUint64(page[sp-pageBase+uint64(8*i):], w)
-		}
-		th := must("thread_create")(c.ThreadCreate(child, img.Entry, sp, infoAt))
-		info.Thread = must("space_insert thread")(c.SpaceInsert(child, th, uint64(abi.RightsAll)))
-		rec, _ := binary.Append(nil, binary.LittleEndian, &info)
-		copy(page[infoAt-pageBase:], rec)
-		must("region_write stack")(c.RegionWrite(stack, stackSize-4096, page))
+		child, th := hostLoad(t, c, self, con, ep, img, "hello", "host")
 		must("thread_start")(c.ThreadStart(th))
 
 		// Serve the exception port until the child's exit notice.
@@ -173,4 +107,95 @@ func TestHostNester(t *testing.T) {
 			t.Errorf("space_status: %d %d %v", st, status, err)
 		}
 	})
+}
+
+// mustOK returns a checker of a Caller method's results that fails t on an
+// error and returns R0.
+func mustOK(t *testing.T) func(what string) func(r0, r1 uint64, err error) uint64 {
+	return func(what string) func(r0, r1 uint64, err error) uint64 {
+		return func(r0, _ uint64, err error) uint64 {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			return r0
+		}
+	}
+}
+
+// hostLoad builds a child space of self running img with args, through the
+// host API alone: an image region mapped segment by segment (whose pages
+// must not be shared between segments), a stack region with argc, argv and
+// the start information, the console con, and exception port ep. It
+// returns the child and its first thread, not yet started.
+func hostLoad(t *testing.T, c *vmm.Caller, self, con, ep uint64, img *vmm.Image, args ...string) (child, th uint64) {
+	t.Helper()
+	must := mustOK(t)
+	child = must("space_create")(c.SpaceCreate(self, 0, 0, 0, 0))
+	must("space_set_exception_port")(c.SpaceSetExceptionPort(child, ep))
+
+	lo, hi := ^uint64(0), uint64(0)
+	for _, s := range img.Segments {
+		lo = min(lo, s.Addr&^0xfff)
+		hi = max(hi, (s.Addr+s.MemSize+0xfff)&^0xfff)
+	}
+	image := must("region_create")(c.RegionCreate(child, hi-lo))
+	for _, s := range img.Segments {
+		must("region_write")(c.RegionWrite(image, s.Addr-lo, s.Data))
+	}
+	for _, s := range img.Segments {
+		start, end := s.Addr&^0xfff, (s.Addr+s.MemSize+0xfff)&^0xfff
+		perm := uint64(0)
+		if s.Perm&vmm.PermRead != 0 {
+			perm |= abi.PermRead
+		}
+		if s.Perm&vmm.PermWrite != 0 {
+			perm |= abi.PermWrite
+		}
+		if s.Perm&vmm.PermExec != 0 {
+			perm |= abi.PermExec
+		}
+		if _, _, err := c.SpaceMap(child, image, start, start-lo, end-start, perm); err != nil {
+			t.Fatalf("map segment at %#x: %v", start, err)
+		}
+	}
+	// A heap for the runtime's allocator, as the monitor's loader gives.
+	const heapSize = 4 << 20
+	heapBase := (hi + 0x1000 + 0x1fffff) &^ 0x1fffff
+	heap := must("region_create heap")(c.RegionCreate(child, heapSize))
+	must("space_map heap")(c.SpaceMap(child, heap, heapBase, 0, heapSize, abi.PermRead|abi.PermWrite))
+
+	const stackSize = 64 << 10
+	stackBase := uint64(abi.UserTop - stackSize)
+	stack := must("region_create")(c.RegionCreate(child, stackSize))
+	must("space_map")(c.SpaceMap(child, stack, stackBase, 0, stackSize, abi.PermRead|abi.PermWrite))
+	childCon := must("space_insert")(c.SpaceInsert(child, con, uint64(abi.RightWrite)))
+	childSelf := must("space_insert self")(c.SpaceInsert(child, child, uint64(abi.RightsAll)))
+	info := abi.StartInfo{Magic: abi.StartMagic, Size: uint64(binary.Size(abi.StartInfo{})), ABIVersion: abi.Version,
+		Space: childSelf, Console: childCon, StackBase: stackBase, StackSize: stackSize,
+		HeapBase: heapBase, HeapSize: heapSize}
+	top := stackBase + stackSize
+	page := make([]byte, 4096)
+	pageBase := top - 4096
+	strAt := top - 256
+	var argv []uint64
+	at := strAt
+	for _, a := range args {
+		copy(page[at-pageBase:], a+"\x00")
+		argv = append(argv, at)
+		at += uint64(len(a)) + 1
+	}
+	infoAt := strAt - 256
+	sp := infoAt - 256
+	info.Argc, info.Argv = uint64(len(args)), sp+8
+	words := append(append([]uint64{uint64(len(args))}, argv...), 0, 0, abi.AuxStartInfo, infoAt, abi.AuxNull, 0)
+	for i, w := range words {
+		binary.LittleEndian.PutUint64(page[sp-pageBase+uint64(8*i):], w)
+	}
+	th = must("thread_create")(c.ThreadCreate(child, img.Entry, sp, infoAt))
+	info.Thread = must("space_insert thread")(c.SpaceInsert(child, th, uint64(abi.RightsAll)))
+	rec, _ := binary.Append(nil, binary.LittleEndian, &info)
+	copy(page[infoAt-pageBase:], rec)
+	must("region_write stack")(c.RegionWrite(stack, stackSize-4096, page))
+	return child, th
 }

@@ -27,10 +27,12 @@ type message struct {
 	via     *Port
 
 	// Guarded by ipcState.mu.
-	received bool
-	from     Object // the port or port set it was received through
-	done     bool
-	reply    reply
+	received  bool
+	from      Object  // the port or port set it was received through
+	receiver  *Thread // the thread that received it, until it replies
+	done      bool
+	withdrawn bool // its caller ended after a server received it
+	reply     reply
 }
 
 // reply is a server's answer to a call.
@@ -103,10 +105,14 @@ func (m *Monitor) enqueue(p *Port, msg *message) abi.Error {
 }
 
 // call sends msg (a call) to p and sleeps until it is answered. A stop
-// before a server has received it takes the message back and reports
-// wakeStop, so the caller can re-issue the call when resumed; once
-// received, the call runs to its reply. wakeExit means the caller is
-// ending.
+// before a server has received the call takes it back and reports
+// wakeStop, so the caller re-issues it when resumed. Once a server has it,
+// the exchange completes first (the server, asked to stop too, stops only
+// once it has replied: see Thread.holding), so a stopped space never has a
+// call half done: its state is all in its threads' registers, its memory
+// and the one-way messages queued on its ports. A stoppable=false call (a
+// fault waiting for its handler) runs to its reply. wakeExit means the
+// caller is ending.
 func (t *Thread) call(p *Port, msg *message, stoppable bool, serve VCPU) (reply, wakeReason) {
 	m := t.space.mon
 	msg.caller = t
@@ -127,7 +133,6 @@ func (t *Thread) call(p *Port, msg *message, stoppable bool, serve VCPU) (reply,
 			return rep, wakeReady
 		}
 		if r == wakeStop && msg.received {
-			// A server has it: the call completes; the stop waits.
 			m.ipc.mu.Unlock()
 			stoppable = false
 			continue
@@ -149,8 +154,38 @@ func (m *Monitor) forget(msg *message) {
 			}
 		}
 	}
-	delete(m.ipc.calls, msg.hdr.CallID)
+	if msg.received {
+		// Its server may still reply: keep the id, so that the reply is
+		// dropped quietly (answer) rather than refused.
+		msg.withdrawn = true
+	} else {
+		delete(m.ipc.calls, msg.hdr.CallID)
+	}
 	msg.done = true
+}
+
+// taken records that t received the call msg and owes it a reply.
+// Callers hold the IPC lock.
+func (t *Thread) taken(msg *message) {
+	msg.receiver = t
+	t.holding++
+}
+
+// released records that msg's receiver no longer owes it a reply.
+// Callers hold the IPC lock.
+func (msg *message) released() {
+	if r := msg.receiver; r != nil {
+		r.holding--
+		msg.receiver = nil
+	}
+}
+
+// holdsCalls reports whether t owes replies to calls it received.
+func (t *Thread) holdsCalls() bool {
+	m := t.space.mon
+	m.ipc.mu.Lock()
+	defer m.ipc.mu.Unlock()
+	return t.holding > 0
 }
 
 // dequeue takes the first message waiting on obj (a port, or any port of a
@@ -206,6 +241,7 @@ func (t *Thread) receive(obj Object) (*message, wakeReason, abi.Error) {
 		got, gerr = dequeue(obj)
 		if got != nil && got.caller != nil {
 			got.received, got.from = true, obj
+			t.taken(got)
 		}
 		if got != nil || gerr != abi.OK {
 			delete(*ws, t)
@@ -257,6 +293,11 @@ func (m *Monitor) answer(obj Object, callID uint64, rep reply) abi.Error {
 		return abi.ErrNotFound
 	}
 	delete(m.ipc.calls, callID)
+	msg.released()
+	if msg.withdrawn {
+		m.ipc.mu.Unlock()
+		return abi.OK // its caller will ask again
+	}
 	msg.done, msg.reply = true, rep
 	caller := msg.caller
 	m.ipc.mu.Unlock()
@@ -289,6 +330,7 @@ func (m *Monitor) closePorts(s *Space) {
 	for id, msg := range m.ipc.calls {
 		if msg.via.owner == s {
 			delete(m.ipc.calls, id)
+			msg.released()
 			msg.done, msg.reply = true, reply{err: abi.ErrPeerGone}
 			wake = append(wake, msg.caller)
 		}
@@ -325,4 +367,25 @@ func (m *Monitor) addToSet(set *PortSet, p *Port) abi.Error {
 		t.kick()
 	}
 	return abi.OK
+}
+
+// dropHeld fails every call t received and had not answered (t is ending):
+// their callers get ErrPeerGone rather than waiting forever.
+func (m *Monitor) dropHeld(t *Thread) {
+	m.ipc.mu.Lock()
+	var wake []*Thread
+	for id, msg := range m.ipc.calls {
+		if msg.receiver == t {
+			delete(m.ipc.calls, id)
+			msg.released()
+			if !msg.withdrawn {
+				msg.done, msg.reply = true, reply{err: abi.ErrPeerGone}
+				wake = append(wake, msg.caller)
+			}
+		}
+	}
+	m.ipc.mu.Unlock()
+	for _, c := range wake {
+		c.kick()
+	}
 }

@@ -333,6 +333,7 @@ func (s *Space) end(r Result) {
 // threadEnded is called by each thread's goroutine when it has closed its
 // vCPU; the last one finishes the space.
 func (s *Space) threadEnded(t *Thread) {
+	s.mon.dropHeld(t)
 	t.mu.Lock()
 	t.state = abi.ThreadExited
 	t.running = false

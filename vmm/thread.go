@@ -33,6 +33,11 @@ type Thread struct {
 	exitReq bool // end at the next chance
 	status  uint64
 	reqs    []func(VCPU) // work for its goroutine while it is stopped
+
+	// holding counts the calls it received and has not answered (guarded
+	// by the monitor's IPC lock). A stop waits for it to reach zero, so
+	// that a call exchange is never caught half done.
+	holding int
 }
 
 // ObjectType implements Object.
@@ -255,7 +260,15 @@ func (t *Thread) onVCPU(f func(v VCPU, r *Regs, fp *FPU) abi.Error) abi.Error {
 		return abi.ErrBusy
 	}
 	done := make(chan abi.Error, 1)
-	t.reqs = append(t.reqs, func(v VCPU) { done <- f(v, nil, nil) })
+	t.reqs = append(t.reqs, func(v VCPU) {
+		if v == nil {
+			// The thread was resumed before it got to the request, and
+			// takes it in a sleep that has no vCPU to offer: it runs.
+			done <- abi.ErrBusy
+			return
+		}
+		done <- f(v, nil, nil)
+	})
 	t.mu.Unlock()
 	t.kick()
 	return <-done
@@ -402,6 +415,11 @@ func (t *Thread) maybePark(vcpu VCPU) bool {
 		t.mu.Unlock()
 		return true
 	}
+	t.mu.Unlock()
+	if t.holdsCalls() {
+		return true // it stops once it has answered what it received
+	}
+	t.mu.Lock()
 	t.stopReq = false
 	t.state = abi.ThreadStopped
 	t.mu.Unlock()

@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#define NESTVM_ABI_VERSION   0x2ull /* bumped on any change a guest could observe */
+#define NESTVM_ABI_VERSION   0x3ull /* bumped on any change a guest could observe */
 #define NV_PAGE_SIZE         0x1000ull /* the smallest mapping unit */
 #define NV_RESERVED_BASE     0x100000ull /* start of the monitor's range in every space */
 #define NV_RESERVED_TOP      0x400000ull /* end of the monitor's range */
@@ -154,7 +154,11 @@ enum nv_op {
 	NV_OP_FILE_READ = 41, /* file: Reads bytes from an open file. */
 	NV_OP_FILE_WRITE = 42, /* file: Writes bytes to an open file. */
 	NV_OP_FILE_SIZE = 43, /* file: Reports an open file's size. */
-	NV_OP_COUNT = 44
+	NV_OP_SPACE_GET_STATE = 44, /* space: Reads a space's whole state: quotas, exception port, every mapping (with a copy of a handle to its region), every handle of its table (number, and a copy with the same rights and badge), every thread (a copy of a handle to it). */
+	NV_OP_SPACE_INSERT_AT = 45, /* space: Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. */
+	NV_OP_REGION_GET_STATE = 46, /* region: Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table) and which pages were supplied. */
+	NV_OP_PORT_GET_STATE = 47, /* port: Reads the one-way messages queued on a port (calls are never queued while their callers are stopped: a stopped caller takes its call back and re-issues it when resumed). */
+	NV_OP_COUNT = 48
 };
 
 typedef uint64_t nv_handle_t;
@@ -788,6 +792,67 @@ static inline int64_t nv_file_size(nv_handle_t h)
 	return nv_file_size_r(h).r0;
 }
 
+/* nv_space_get_state: Reads a space's whole state: quotas, exception port, every mapping (with a copy of a handle to its region), every handle of its table (number, and a copy with the same rights and badge), every thread (a copy of a handle to it). Stop the space's threads first for a consistent picture. Copies go into the caller's table; a buffer too small gets nothing and no copies.
+ * Interface: space. Rights needed: read|control.
+ *   buf, buf_cap (OUT buffer): receives an nv_space_state record, then its nv_space_map, nv_space_handle and nv_space_thread entries
+ * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
+ * R1: the size needed, when the buffer was too small.
+ */
+static inline nv_result_t nv_space_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_SPACE_GET_STATE, buf, buf_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_space_get_state(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_space_get_state_r(h, buf, buf_cap).r0;
+}
+
+/* nv_space_insert_at: Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. NV_EEXISTS when the number is taken.
+ * Interface: space. Rights needed: control.
+ *   handle (IN, handle): the caller's handle to copy; needs grant
+ *   rights (IN): the rights the copy keeps
+ *   number (IN): the number it gets in the space's table
+ * R0: the number.
+ */
+static inline nv_result_t nv_space_insert_at_r(nv_handle_t h, nv_handle_t handle, uint64_t rights, uint64_t number)
+{
+	return nv_invoke(h, NV_OP_SPACE_INSERT_AT, handle, rights, number, 0, 0, 0);
+}
+static inline int64_t nv_space_insert_at(nv_handle_t h, nv_handle_t handle, uint64_t rights, uint64_t number)
+{
+	return nv_space_insert_at_r(h, handle, rights, number).r0;
+}
+
+/* nv_region_get_state: Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table) and which pages were supplied. Its contents are read with region_read.
+ * Interface: region. Rights needed: read|control.
+ *   buf, buf_cap (OUT buffer): receives an nv_region_state record, then the supplied-page bitmap (one bit per page) when the region has a keeper
+ * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
+ * R1: the size needed, when the buffer was too small.
+ */
+static inline nv_result_t nv_region_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_REGION_GET_STATE, buf, buf_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_region_get_state(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_region_get_state_r(h, buf, buf_cap).r0;
+}
+
+/* nv_port_get_state: Reads the one-way messages queued on a port (calls are never queued while their callers are stopped: a stopped caller takes its call back and re-issues it when resumed). Handles the messages carry arrive as copies in the caller's table.
+ * Interface: port. Rights needed: receive|control.
+ *   buf, buf_cap (OUT buffer): receives an nv_port_state record, then for each queued message its nv_msg and its bytes, padded to 8
+ * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
+ * R1: the size needed, when the buffer was too small.
+ */
+static inline nv_result_t nv_port_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_PORT_GET_STATE, buf, buf_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_port_get_state(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_port_get_state_r(h, buf, buf_cap).r0;
+}
+
 /* Records. Fields are fixed-width; records only grow at the end. */
 
 struct nv_start_info {
@@ -897,5 +962,93 @@ _Static_assert(__builtin_offsetof(struct nv_msg, data_len) == 80, "nv_msg.data_l
 _Static_assert(__builtin_offsetof(struct nv_msg, reply_cap) == 88, "nv_msg.reply_cap offset");
 _Static_assert(__builtin_offsetof(struct nv_msg, n_handles) == 96, "nv_msg.n_handles offset");
 _Static_assert(__builtin_offsetof(struct nv_msg, handles) == 104, "nv_msg.handles offset");
+
+struct nv_space_state {
+	uint64_t size;
+	uint64_t pages;
+	uint64_t threads;
+	uint64_t handles;
+	uint64_t children;
+	uint64_t exception_port;
+	uint64_t exception_object;
+	uint64_t status;
+	uint64_t n_maps;
+	uint64_t n_handles;
+	uint64_t n_threads;
+};
+_Static_assert(sizeof(struct nv_space_state) == 88, "struct nv_space_state size");
+_Static_assert(__builtin_offsetof(struct nv_space_state, size) == 0, "nv_space_state.size offset");
+_Static_assert(__builtin_offsetof(struct nv_space_state, pages) == 8, "nv_space_state.pages offset");
+_Static_assert(__builtin_offsetof(struct nv_space_state, threads) == 16, "nv_space_state.threads offset");
+_Static_assert(__builtin_offsetof(struct nv_space_state, handles) == 24, "nv_space_state.handles offset");
+_Static_assert(__builtin_offsetof(struct nv_space_state, children) == 32, "nv_space_state.children offset");
+_Static_assert(__builtin_offsetof(struct nv_space_state, exception_port) == 40, "nv_space_state.exception_port offset");
+_Static_assert(__builtin_offsetof(struct nv_space_state, exception_object) == 48, "nv_space_state.exception_object offset");
+_Static_assert(__builtin_offsetof(struct nv_space_state, status) == 56, "nv_space_state.status offset");
+_Static_assert(__builtin_offsetof(struct nv_space_state, n_maps) == 64, "nv_space_state.n_maps offset");
+_Static_assert(__builtin_offsetof(struct nv_space_state, n_handles) == 72, "nv_space_state.n_handles offset");
+_Static_assert(__builtin_offsetof(struct nv_space_state, n_threads) == 80, "nv_space_state.n_threads offset");
+
+struct nv_space_map {
+	uint64_t addr;
+	uint64_t size;
+	uint64_t offset;
+	uint64_t perm;
+	uint64_t limit;
+	uint64_t region;
+	uint64_t object;
+};
+_Static_assert(sizeof(struct nv_space_map) == 56, "struct nv_space_map size");
+_Static_assert(__builtin_offsetof(struct nv_space_map, addr) == 0, "nv_space_map.addr offset");
+_Static_assert(__builtin_offsetof(struct nv_space_map, size) == 8, "nv_space_map.size offset");
+_Static_assert(__builtin_offsetof(struct nv_space_map, offset) == 16, "nv_space_map.offset offset");
+_Static_assert(__builtin_offsetof(struct nv_space_map, perm) == 24, "nv_space_map.perm offset");
+_Static_assert(__builtin_offsetof(struct nv_space_map, limit) == 32, "nv_space_map.limit offset");
+_Static_assert(__builtin_offsetof(struct nv_space_map, region) == 40, "nv_space_map.region offset");
+_Static_assert(__builtin_offsetof(struct nv_space_map, object) == 48, "nv_space_map.object offset");
+
+struct nv_space_handle {
+	uint64_t number;
+	uint64_t handle;
+	uint64_t type;
+	uint64_t rights;
+	uint64_t badge;
+	uint64_t object;
+};
+_Static_assert(sizeof(struct nv_space_handle) == 48, "struct nv_space_handle size");
+_Static_assert(__builtin_offsetof(struct nv_space_handle, number) == 0, "nv_space_handle.number offset");
+_Static_assert(__builtin_offsetof(struct nv_space_handle, handle) == 8, "nv_space_handle.handle offset");
+_Static_assert(__builtin_offsetof(struct nv_space_handle, type) == 16, "nv_space_handle.type offset");
+_Static_assert(__builtin_offsetof(struct nv_space_handle, rights) == 24, "nv_space_handle.rights offset");
+_Static_assert(__builtin_offsetof(struct nv_space_handle, badge) == 32, "nv_space_handle.badge offset");
+_Static_assert(__builtin_offsetof(struct nv_space_handle, object) == 40, "nv_space_handle.object offset");
+
+struct nv_space_thread {
+	uint64_t handle;
+	uint64_t object;
+};
+_Static_assert(sizeof(struct nv_space_thread) == 16, "struct nv_space_thread size");
+_Static_assert(__builtin_offsetof(struct nv_space_thread, handle) == 0, "nv_space_thread.handle offset");
+_Static_assert(__builtin_offsetof(struct nv_space_thread, object) == 8, "nv_space_thread.object offset");
+
+struct nv_region_state {
+	uint64_t size;
+	uint64_t keeper;
+	uint64_t keeper_badge;
+	uint64_t bitmap_words;
+};
+_Static_assert(sizeof(struct nv_region_state) == 32, "struct nv_region_state size");
+_Static_assert(__builtin_offsetof(struct nv_region_state, size) == 0, "nv_region_state.size offset");
+_Static_assert(__builtin_offsetof(struct nv_region_state, keeper) == 8, "nv_region_state.keeper offset");
+_Static_assert(__builtin_offsetof(struct nv_region_state, keeper_badge) == 16, "nv_region_state.keeper_badge offset");
+_Static_assert(__builtin_offsetof(struct nv_region_state, bitmap_words) == 24, "nv_region_state.bitmap_words offset");
+
+struct nv_port_state {
+	uint64_t size;
+	uint64_t n_msgs;
+};
+_Static_assert(sizeof(struct nv_port_state) == 16, "struct nv_port_state size");
+_Static_assert(__builtin_offsetof(struct nv_port_state, size) == 0, "nv_port_state.size offset");
+_Static_assert(__builtin_offsetof(struct nv_port_state, n_msgs) == 8, "nv_port_state.n_msgs offset");
 
 #endif /* NESTVM_ABI_H */

@@ -24,6 +24,12 @@ var Records = []struct {
 	{"nv_thread_regs", reflect.TypeOf(abi.ThreadRegs{})},
 	{"nv_thread_state", reflect.TypeOf(abi.ThreadState{})},
 	{"nv_msg", reflect.TypeOf(abi.Msg{})},
+	{"nv_space_state", reflect.TypeOf(abi.SpaceState{})},
+	{"nv_space_map", reflect.TypeOf(abi.SpaceMapEntry{})},
+	{"nv_space_handle", reflect.TypeOf(abi.SpaceHandleEntry{})},
+	{"nv_space_thread", reflect.TypeOf(abi.SpaceThreadEntry{})},
+	{"nv_region_state", reflect.TypeOf(abi.RegionState{})},
+	{"nv_port_state", reflect.TypeOf(abi.PortState{})},
 }
 
 // Constants are the plain constants the header defines, in order.

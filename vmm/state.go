@@ -1,0 +1,241 @@
+package vmm
+
+import (
+	"encoding/binary"
+
+	"nestvm/abi"
+)
+
+// State encapsulation: every object's whole state can be read by whoever
+// holds it with enough rights, with the handles it mentions given to the
+// reader as copies, so that a parent can save a child and rebuild it from
+// the records with ordinary operations (see abi's state operations).
+
+// stateWriter collects a record stream and the handles inserted for it, so
+// that a failure part way takes every copy back.
+type stateWriter struct {
+	t      *Thread
+	out    []byte
+	copies []uint64
+	err    abi.Error
+	ids    map[Object]uint64
+}
+
+// id numbers obj within the stream, from 1.
+func (w *stateWriter) id(obj Object) uint64 {
+	if w.ids == nil {
+		w.ids = map[Object]uint64{}
+	}
+	if n, ok := w.ids[obj]; ok {
+		return n
+	}
+	n := uint64(len(w.ids) + 1)
+	w.ids[obj] = n
+	return n
+}
+
+// put appends rec (a fixed-size record) to the stream.
+func (w *stateWriter) put(rec any) {
+	w.out, _ = binary.Append(w.out, binary.LittleEndian, rec)
+}
+
+// copyOf inserts a copy of e into the reader's table, derived from parent
+// when not nil, and returns its number (NoHandle after a failure).
+func (w *stateWriter) copyOf(e handleEntry, parent *capNode) uint64 {
+	if w.err != abi.OK {
+		return abi.NoHandle
+	}
+	h, err := w.t.space.addHandle(e, parent)
+	if err != abi.OK {
+		w.err = err
+		return abi.NoHandle
+	}
+	w.copies = append(w.copies, h)
+	return h
+}
+
+// finish writes the stream to buf, or undoes the copies when it failed or
+// does not fit (ErrTooBig, with the size needed in R1).
+func (w *stateWriter) finish(buf userBuffer, need uint64) result {
+	if w.err == abi.OK && buf.Len() < need {
+		w.err = abi.ErrTooBig
+	}
+	if w.err != abi.OK {
+		for _, h := range w.copies {
+			w.t.space.removeHandle(h)
+		}
+		r := failed(w.err)
+		if w.err == abi.ErrTooBig {
+			r.r1 = need
+		}
+		return r
+	}
+	buf.Write(w.out)
+	return ok(uint64(len(w.out)), 0)
+}
+
+var (
+	spaceStateSize = uint64(binary.Size(abi.SpaceState{}))
+	mapEntrySize   = uint64(binary.Size(abi.SpaceMapEntry{}))
+	handleSize     = uint64(binary.Size(abi.SpaceHandleEntry{}))
+	threadSize     = uint64(binary.Size(abi.SpaceThreadEntry{}))
+)
+
+// spaceGetState writes sp's state to buf (space_get_state).
+func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
+	sp.mu.Lock()
+	q := sp.quota
+	exc, excBadge := sp.excPort, sp.excBadge
+	maps := append([]*mapping(nil), sp.as.maps...)
+	nodes := sp.handles.all()
+	threads := make([]*Thread, 0, len(sp.threads))
+	for th := range sp.threads {
+		threads = append(threads, th)
+	}
+	sp.mu.Unlock()
+	status, _ := sp.Status()
+	need := spaceStateSize + uint64(len(maps))*mapEntrySize + uint64(len(nodes))*handleSize + uint64(len(threads))*threadSize
+	if buf.Len() < need {
+		return (&stateWriter{t: t, err: abi.ErrTooBig}).finish(buf, need)
+	}
+	w := &stateWriter{t: t}
+	st := abi.SpaceState{
+		Size: need, Pages: q.Memory / pageSize, Threads: uint64(q.Threads), Handles: uint64(q.Handles), Children: uint64(q.Children),
+		Status: uint64(status), NMaps: uint64(len(maps)), NHandles: uint64(len(nodes)), NThreads: uint64(len(threads)),
+	}
+	if exc != nil {
+		st.ExceptionPort = w.copyOf(handleEntry{obj: exc, rights: abi.RightCall | abi.RightGrant | abi.RightDerive, badge: excBadge}, nil)
+		st.ExceptionObject = w.id(exc)
+	}
+	w.put(&st)
+	for _, m := range maps {
+		e := abi.SpaceMapEntry{Addr: m.addr, Size: m.size, Offset: m.off, Perm: uint64(m.perm), Limit: uint64(m.limit)}
+		if m.region != nil {
+			e.Region = w.copyOf(handleEntry{obj: m.region, rights: regionRights}, nil)
+			e.Object = w.id(m.region)
+		}
+		w.put(&e)
+	}
+	for _, n := range nodes {
+		e := abi.SpaceHandleEntry{Number: n.num, Type: uint64(n.obj.ObjectType()), Rights: uint64(n.rights), Badge: n.badge, Object: w.id(n.obj)}
+		e.Handle = w.copyOf(n.handleEntry, n)
+		w.put(&e)
+	}
+	for _, th := range threads {
+		w.put(&abi.SpaceThreadEntry{Handle: w.copyOf(handleEntry{obj: th, rights: abi.RightsAll}, nil), Object: w.id(th)})
+	}
+	return w.finish(buf, need)
+}
+
+// regionGetState writes r's state to buf (region_get_state).
+func (t *Thread) regionGetState(r *Region, buf userBuffer) result {
+	r.mu.Lock()
+	keeper, badge := r.keeper, r.keepBadge
+	bitmap := append([]uint64(nil), r.present...)
+	r.mu.Unlock()
+	need := uint64(binary.Size(abi.RegionState{})) + uint64(len(bitmap))*8
+	w := &stateWriter{t: t}
+	if buf.Len() < need {
+		w.err = abi.ErrTooBig
+		return w.finish(buf, need)
+	}
+	st := abi.RegionState{Size: r.Size(), KeeperBadge: badge, BitmapWords: uint64(len(bitmap))}
+	if keeper != nil {
+		st.Keeper = w.copyOf(handleEntry{obj: keeper, rights: abi.RightCall | abi.RightGrant | abi.RightDerive, badge: badge}, nil)
+	}
+	w.put(&st)
+	for _, word := range bitmap {
+		w.put(word)
+	}
+	return w.finish(buf, need)
+}
+
+// portGetState writes the messages queued on p to buf (port_get_state).
+func (t *Thread) portGetState(p *Port, buf userBuffer) result {
+	m := t.space.mon
+	m.ipc.mu.Lock()
+	queue := append([]*message(nil), p.queue...)
+	m.ipc.mu.Unlock()
+	need := uint64(binary.Size(abi.PortState{}))
+	for _, msg := range queue {
+		need += uint64(msgSize) + (uint64(len(msg.data))+7)&^7
+	}
+	w := &stateWriter{t: t}
+	if buf.Len() < need {
+		w.err = abi.ErrTooBig
+		return w.finish(buf, need)
+	}
+	w.put(&abi.PortState{Size: need, NMsgs: uint64(len(queue))})
+	for _, msg := range queue {
+		hdr := msg.hdr
+		hdr.DataLen = uint64(len(msg.data))
+		for i, src := range msg.handles {
+			if i >= abi.MsgHandles {
+				break
+			}
+			parent := src
+			if src.space == nil && src.num == 0 {
+				parent = nil
+			}
+			hdr.Handles[i] = w.copyOf(src.handleEntry, parent)
+			hdr.NHandles = uint64(i + 1)
+		}
+		w.put(&hdr)
+		w.out = append(w.out, msg.data...)
+		w.out = append(w.out, make([]byte, (8-len(msg.data)%8)%8)...)
+	}
+	return w.finish(buf, need)
+}
+
+// insertAt puts a copy of src in s's table at number num.
+func (s *Space) insertAt(e handleEntry, src *capNode, num uint64) abi.Error {
+	if num == abi.NoHandle || num >= maxHandleNumber {
+		return abi.ErrInvalidArg
+	}
+	tree := &s.mon.caps
+	tree.mu.Lock()
+	defer tree.mu.Unlock()
+	if src != nil && src.space == nil {
+		return abi.ErrBadHandle
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closedTable {
+		return abi.ErrPeerGone
+	}
+	n := &capNode{handleEntry: e, space: s}
+	if err := s.handles.insertAt(n, num); err != abi.OK {
+		return err
+	}
+	n.link(src)
+	return abi.OK
+}
+
+// maxHandleNumber bounds the numbers space_insert_at accepts, and so the
+// size a table can be made to grow to.
+const maxHandleNumber = 1 << 16
+
+// insertAt adds n at number num; ErrExists when taken, ErrQuota when the
+// table is full.
+func (t *handleTable) insertAt(n *capNode, num uint64) abi.Error {
+	if num < uint64(len(t.slots)) && t.slots[num] != nil {
+		return abi.ErrExists
+	}
+	if t.count >= t.limit {
+		return abi.ErrQuota
+	}
+	for uint64(len(t.slots)) <= num {
+		t.free = append(t.free, uint64(len(t.slots)))
+		t.slots = append(t.slots, nil)
+	}
+	for i, f := range t.free {
+		if f == num {
+			t.free = append(t.free[:i], t.free[i+1:]...)
+			break
+		}
+	}
+	t.slots[num] = n
+	n.num = num
+	t.count++
+	return abi.OK
+}
