@@ -150,3 +150,31 @@ func TestPageInRetriesInPlace(t *testing.T) {
 	}
 	f.check()
 }
+
+// A thread ended before it ever started gives back its place in its
+// space's thread quota, as a thread that ran does: a program creating
+// threads it then decides not to run must not run out of them.
+func TestUnstartedThreadsFreeTheirPlace(t *testing.T) {
+	f := newKernelFixture(t)
+	for i := 0; i < 3*childThreads; i++ {
+		h, _, _, _ := f.d[0].call(hChild, abi.OpThreadCreate, abi.UserBase, 0, 0)
+		if e := abi.ResultError(h); e != abi.OK {
+			t.Fatalf("round %d: thread_create: %v", i, e)
+		}
+		f.d[0].must(h, abi.OpThreadExit, 0)
+		if st, _, _, _ := f.d[0].call(h, abi.OpThreadStatus); st != abi.ThreadExited {
+			t.Fatalf("round %d: thread_status after thread_exit: %d", i, st)
+		}
+		if r0, _, _, _ := f.d[0].call(h, abi.OpThreadStart); abi.ResultError(r0) != abi.ErrBusy {
+			t.Fatalf("round %d: thread_start after thread_exit: %v, want %v", i, abi.ResultError(r0), abi.ErrBusy)
+		}
+		f.d[0].must(h, abi.OpHandleClose)
+	}
+	f.child.mu.Lock()
+	n := len(f.child.threads)
+	f.child.mu.Unlock()
+	if n != 1 {
+		t.Errorf("the child holds %d threads, want its one running thread", n)
+	}
+	f.check()
+}

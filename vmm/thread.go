@@ -80,6 +80,18 @@ func (s *Space) NewThread(regs Regs) (*Thread, error) {
 	return t, nil
 }
 
+// dropUnstarted takes a thread that is ended before it ever started out of
+// s. It has no goroutine to end it, so nothing else gives back its place
+// in the thread quota and its vCPU number.
+func (s *Space) dropUnstarted(t *Thread) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.threads[t]; ok {
+		delete(s.threads, t)
+		s.vcpuUsed[t.id] = false
+	}
+}
+
 // kick wakes the thread if it sleeps; a kick while it runs is kept for its
 // next sleep, which then rechecks what it waits for.
 func (t *Thread) kick() {
@@ -177,10 +189,14 @@ func (t *Thread) kill() {
 	t.mu.Lock()
 	t.exitReq = true
 	v := t.vcpu
-	if t.state == abi.ThreadNew {
+	unstarted := t.state == abi.ThreadNew
+	if unstarted {
 		t.state = abi.ThreadExited
 	}
 	t.mu.Unlock()
+	if unstarted {
+		t.space.dropUnstarted(t)
+	}
 	t.kick()
 	if v != nil {
 		v.Stop()
@@ -436,9 +452,13 @@ func (t *Thread) maybePark(vcpu VCPU) bool {
 // exit ends the thread with status; the last thread to end ends the space.
 func (t *Thread) exit(status uint64) {
 	t.mu.Lock()
+	unstarted := t.state == abi.ThreadNew
 	t.state, t.status, t.exitReq = abi.ThreadExited, status, true
 	t.mu.Unlock()
 	s := t.space
+	if unstarted {
+		s.dropUnstarted(t)
+	}
 	s.mu.Lock()
 	last := true
 	for o := range s.threads {
