@@ -109,6 +109,15 @@ type OpInfo struct {
 	R0, R1 string
 	// NoReturn is set for operations that do not return on success.
 	NoReturn bool
+	// Transfer names the handle argument the operation passes on as a
+	// capability (into a table, in a message), rather than acting on its
+	// object: a layer forwarding the operation passes its stand-in on,
+	// where it hands the object itself to every other operation.
+	Transfer string
+	// R0Handle is set for operations whose R0 is a handle they give the
+	// caller (a new object, a copy, an opened file): a layer forwarding
+	// them sees the handle come back, and may wrap it too.
+	R0Handle bool
 	// Doc says what the operation does.
 	Doc string
 }
@@ -147,7 +156,7 @@ var Ops = [OpCount]OpInfo{
 		Doc:      "Ends the thread the handle names with a status. When the last thread of a space ends, the space ends with that status.",
 	},
 	OpHandleDerive: {
-		Name: "handle_derive", Iface: IfaceHandle, Rights: RightDerive,
+		Name: "handle_derive", Iface: IfaceHandle, Rights: RightDerive, R0Handle: true,
 		Args: []Arg{
 			{"rights", ArgValue, "the rights the copy keeps (a subset of the handle's)"},
 			{"badge", ArgValue, "the copy's badge: 0 keeps the handle's; another value only where the handle has none"},
@@ -161,7 +170,7 @@ var Ops = [OpCount]OpInfo{
 		Doc: "Removes every handle derived from this one (and from those, recursively), in every space. The handle itself stays. Needs no rights.",
 	},
 	OpSpaceCreate: {
-		Name: "space_create", Iface: IfaceSpace, Rights: RightControl,
+		Name: "space_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
 		Args: []Arg{
 			{"pages", ArgValue, "the most pages of memory the child and its descendants may hold"},
 			{"threads", ArgValue, "the most threads the child may have"},
@@ -194,9 +203,10 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpSpaceInsert: {
 		Name: "space_insert", Iface: IfaceSpace, Rights: RightControl,
-		Args: []Arg{{"handle", ArgHandle, "the caller's handle to copy; needs grant"}, {"rights", ArgValue, "the rights the copy keeps"}},
-		R0:   "the copy's number in the space's table",
-		Doc:  "Copies one of the caller's handles into a space's table, with the given subset of its rights. The copy is derived from the caller's handle, so revoking that handle takes it back.",
+		Transfer: "handle",
+		Args:     []Arg{{"handle", ArgHandle, "the caller's handle to copy; needs grant"}, {"rights", ArgValue, "the rights the copy keeps"}},
+		R0:       "the copy's number in the space's table",
+		Doc:      "Copies one of the caller's handles into a space's table, with the given subset of its rights. The copy is derived from the caller's handle, so revoking that handle takes it back.",
 	},
 	OpSpaceRemove: {
 		Name: "space_remove", Iface: IfaceSpace, Rights: RightControl,
@@ -220,7 +230,7 @@ var Ops = [OpCount]OpInfo{
 		Doc:  "Ends a space and every thread in it, and its child spaces with it. A program killing its own space is exiting: the space ends as exited with the status.",
 	},
 	OpThreadCreate: {
-		Name: "thread_create", Iface: IfaceSpace, Rights: RightControl,
+		Name: "thread_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
 		Args: []Arg{{"entry", ArgValue, "the address the thread starts at"}, {"stack", ArgValue, "its initial stack pointer"}, {"arg", ArgValue, "its initial rdi"}},
 		R0:   "a handle to the new thread, with every right",
 		Doc:  "Creates a thread in a space, stopped; thread_start runs it. Every other register starts at zero.",
@@ -251,7 +261,7 @@ var Ops = [OpCount]OpInfo{
 		Doc: "Reports a thread's run state.",
 	},
 	OpRegionCreate: {
-		Name: "region_create", Iface: IfaceSpace, Rights: RightControl,
+		Name: "region_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
 		Args: []Arg{{"size", ArgValue, "page-aligned size in bytes"}},
 		R0:   "a handle to the new region, with every right",
 		Doc:  "Creates a zero-filled region charged to the space's page quota (and its ancestors').",
@@ -290,7 +300,7 @@ var Ops = [OpCount]OpInfo{
 		Doc:  "Reports the pages written since the last region_dirty (or since creation), and clears the record.",
 	},
 	OpPortCreate: {
-		Name: "port_create", Iface: IfaceSpace, Rights: RightControl,
+		Name: "port_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
 		R0:  "a handle to the new port, with every right",
 		Doc: "Creates a port whose server is whoever holds it with receive.",
 	},
@@ -301,7 +311,7 @@ var Ops = [OpCount]OpInfo{
 		Doc:  "Waits for a message on a port or port set. Handles the message carries are inserted into the caller's table; their numbers are in nv_msg.handles.",
 	},
 	OpPortReply: {
-		Name: "port_reply", Iface: IfacePort, Rights: RightReceive,
+		Name: "port_reply", Iface: IfacePort, Rights: RightReceive, Transfer: "handle",
 		Args: []Arg{
 			{"call_id", ArgValue, "nv_msg.call_id of the call being answered"},
 			{"r0", ArgValue, "R0 for the caller: a value, or a negated error code"},
@@ -312,7 +322,7 @@ var Ops = [OpCount]OpInfo{
 		Doc: "Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1.",
 	},
 	OpPortSend: {
-		Name: "port_send", Iface: IfacePort, Rights: RightCall,
+		Name: "port_send", Iface: IfacePort, Rights: RightCall, Transfer: "handle",
 		Args: []Arg{{"tag", ArgValue, "a value for the receiver"}, {"data", ArgIn, "bytes for the receiver"}, {"handle", ArgHandle, "a handle to pass (needs grant), or NV_NO_HANDLE"}},
 		Doc:  "Sends a one-way message; returns once it is queued.",
 	},
@@ -324,7 +334,7 @@ var Ops = [OpCount]OpInfo{
 		Doc:  "Calls a port's server and waits for its reply.",
 	},
 	OpPortSetCreate: {
-		Name: "port_set_create", Iface: IfaceSpace, Rights: RightControl,
+		Name: "port_set_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
 		R0:  "a handle to the new port set",
 		Doc: "Creates a port set: a server waits on it to receive from any of its ports.",
 	},
@@ -345,7 +355,7 @@ var Ops = [OpCount]OpInfo{
 		Doc:  "Wakes threads sleeping in futex_wait on a word of the space.",
 	},
 	OpFilesOpen: {
-		Name: "files_open", Iface: IfaceFiles, Rights: RightRead,
+		Name: "files_open", Iface: IfaceFiles, Rights: RightRead, R0Handle: true,
 		Args: []Arg{{"path", ArgIn, "a relative path under the root, '/'-separated"}, {"flags", ArgValue, "NV_OPEN_* bits"}},
 		R0:   "a handle to the open file",
 		Doc:  "Opens a file under a files root. Paths cannot leave the root. Writing needs write on the root handle.",
@@ -391,9 +401,10 @@ var stateOps = map[Op]OpInfo{
 	},
 	OpSpaceInsertAt: {
 		Name: "space_insert_at", Iface: IfaceSpace, Rights: RightControl,
-		Args: []Arg{{"handle", ArgHandle, "the caller's handle to copy; needs grant"}, {"rights", ArgValue, "the rights the copy keeps"}, {"number", ArgValue, "the number it gets in the space's table"}},
-		R0:   "the number",
-		Doc:  "Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. NV_EEXISTS when the number is taken.",
+		Transfer: "handle",
+		Args:     []Arg{{"handle", ArgHandle, "the caller's handle to copy; needs grant"}, {"rights", ArgValue, "the rights the copy keeps"}, {"number", ArgValue, "the number it gets in the space's table"}},
+		R0:       "the number",
+		Doc:      "Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. NV_EEXISTS when the number is taken.",
 	},
 	OpRegionGetState: {
 		Name: "region_get_state", Iface: IfaceRegion, Rights: RightRead | RightControl,

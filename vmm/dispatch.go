@@ -87,7 +87,7 @@ again:
 		slots[4] = binary.LittleEndian.Uint64(raw[:])
 		slots[5] = binary.LittleEndian.Uint64(raw[8:])
 	}
-	inv := Invocation{Thread: t, Op: op, Info: info, Badge: n.badge, Rights: n.rights, Slots: slots}
+	inv := Invocation{Thread: t, Op: op, Info: info, Badge: n.badge, Rights: n.rights, Slots: slots, from: t}
 	if err := t.decodeBuffers(&inv); err != abi.OK {
 		if err == errAbsent {
 			// A buffer lies on a page its keeper has not supplied: ask
@@ -242,6 +242,9 @@ func (t *Thread) give(obj Object, rights abi.Rights) result {
 // serveHost performs inv on a port served inline by host code.
 func (t *Thread) serveHost(p *Port, inv *Invocation) result {
 	p.server.Serve(inv)
+	if inv.act != CallContinue {
+		return result{r0: inv.r0, r1: inv.r1, act: inv.act}
+	}
 	if inv.err != abi.OK {
 		return failed(inv.err)
 	}
@@ -293,6 +296,7 @@ func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
 		slot += a.Kind.Slots()
 	}
 	if oneWay {
+		msg.sender = t.space
 		if e := t.space.mon.enqueue(p, msg); e != abi.OK {
 			return failed(e)
 		}
@@ -358,7 +362,7 @@ func (t *Thread) threadOp(target *Thread, inv *Invocation) result {
 	switch inv.Op {
 	case abi.OpThreadExit:
 		target.exit(inv.Slots[0])
-		if target == t {
+		if target == t.who() {
 			return result{act: CallStop}
 		}
 		target.kill()
@@ -369,15 +373,15 @@ func (t *Thread) threadOp(target *Thread, inv *Invocation) result {
 		}
 		return ok(0, 0)
 	case abi.OpThreadStop:
-		if e := target.stopAndWait(t); e != abi.OK {
+		if e := target.stopAndWait(t.who()); e != abi.OK {
 			return failed(e)
 		}
-		if target == t {
+		if target == t.who() {
 			return result{act: CallStop}
 		}
 		return ok(0, 0)
 	case abi.OpThreadGetState:
-		if target == t {
+		if target == t.who() {
 			return failed(abi.ErrBusy)
 		}
 		if inv.Slots[1] < uint64(stateSize) {
@@ -390,7 +394,7 @@ func (t *Thread) threadOp(target *Thread, inv *Invocation) result {
 		inv.bufs[0].Write(encodeState(regs, fpu))
 		return ok(uint64(stateSize), 0)
 	case abi.OpThreadSetState:
-		if target == t {
+		if target == t.who() {
 			return failed(abi.ErrBusy)
 		}
 		regs, fpu, valid := decodeState(inv.bufs[0].Bytes())
@@ -482,18 +486,18 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		}
 		return ok(0, 0)
 	case abi.OpSpaceUnmap:
-		if e := sp.unmapRange(t, a[0], a[1]); e != abi.OK {
+		if e := sp.unmapRange(t.who(), a[0], a[1]); e != abi.OK {
 			return failed(e)
 		}
-		return t.reenterIf(sp == t.space)
+		return t.reenterIf(sp == t.who().space)
 	case abi.OpSpaceProtect:
 		if a[2]&^abi.PermAll != 0 {
 			return failed(abi.ErrInvalidArg)
 		}
-		if e := sp.protectRange(t, a[0], a[1], Perm(a[2])); e != abi.OK {
+		if e := sp.protectRange(t.who(), a[0], a[1], Perm(a[2])); e != abi.OK {
 			return failed(e)
 		}
-		return t.reenterIf(sp == t.space)
+		return t.reenterIf(sp == t.who().space)
 	case abi.OpSpaceInsert:
 		src, e := t.handleArg(inv, 0)
 		if e != abi.OK {
@@ -533,13 +537,18 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		if !pn.rights.Has(abi.RightCall) {
 			return failed(abi.ErrRights)
 		}
+		if p.server != nil {
+			// Faults are messages a handler receives; a host server
+			// receives none, and the faulting thread would wait forever.
+			return failed(abi.ErrInvalidArg)
+		}
 		sp.SetExceptionPort(p, pn.badge)
 		return ok(0, 0)
 	case abi.OpSpaceStatus:
 		st, status := sp.Status()
 		return ok(uint64(st), uint64(status))
 	case abi.OpSpaceKill:
-		if sp == t.space {
+		if sp == t.who().space {
 			// Killing one's own space is exiting the program.
 			sp.end(Result{Exited: true, Status: int(a[0] & 0xff)})
 			return result{act: CallStop}
@@ -688,7 +697,7 @@ func (t *Thread) regionOp(r *Region, inv *Invocation) result {
 		}
 		return ok(0, 0)
 	case abi.OpRegionDirty:
-		bits, count, e := r.takeDirty(t)
+		bits, count, e := r.takeDirty(t.who())
 		if e != abi.OK {
 			return failed(e)
 		}
@@ -699,7 +708,7 @@ func (t *Thread) regionOp(r *Region, inv *Invocation) result {
 		r.mu.Lock()
 		mine := false
 		for _, m := range r.maps {
-			mine = mine || m.space == t.space
+			mine = mine || m.space == t.who().space
 		}
 		r.mu.Unlock()
 		res := t.reenterIf(mine)

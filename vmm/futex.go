@@ -29,6 +29,7 @@ type futexWaiter struct {
 
 // futexWait sleeps t while the 32-bit word at addr in s holds expected.
 func (t *Thread) futexWait(s *Space, addr, expected, timeout uint64) (abi.Error, wakeReason) {
+	t = t.who()
 	if addr%4 != 0 || expected > 0xffffffff {
 		return abi.ErrInvalidArg, wakeReady
 	}

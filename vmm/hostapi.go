@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/go-hclog"
@@ -68,7 +69,7 @@ func (c *Caller) Invoke(h uint64, op abi.Op, slots [abi.MaxArgSlots]uint64, bufs
 	if e != abi.OK {
 		return e.Result(), 0, e
 	}
-	inv := Invocation{Thread: nil, Op: op, Info: info, Badge: n.badge, Rights: n.rights, Slots: slots}
+	inv := Invocation{Thread: nil, Op: op, Info: info, Badge: n.badge, Rights: n.rights, Slots: slots, from: t}
 	slot, k := 0, 0
 	for _, a := range info.Args {
 		if a.Kind == abi.ArgIn || a.Kind == abi.ArgOut {
@@ -118,6 +119,107 @@ func (c *Caller) Lookup(h uint64) (Object, abi.Rights, uint64, error) {
 		return nil, 0, 0, fmt.Errorf("handle %d: %w", h, abi.ErrBadHandle)
 	}
 	return n.obj, n.rights, n.badge, nil
+}
+
+// HandleArg returns what the handle in argument slot i names in the
+// invoker's table (its object, rights and badge); ok is false when the
+// slot holds NoHandle or no handle. A host server may act on it (Forward
+// does, lending it to the operation it forwards).
+func (inv *Invocation) HandleArg(i int) (obj Object, rights abi.Rights, badge uint64, ok bool) {
+	if inv.from == nil || i < 0 || i >= abi.MaxArgSlots {
+		return nil, 0, 0, false
+	}
+	n, found := inv.from.space.lookupHandle(inv.Slots[i])
+	if !found {
+		return nil, 0, 0, false
+	}
+	return n.obj, n.rights, n.badge, true
+}
+
+// Forward performs inv again, on handle target of c's space, with the
+// same arguments: its buffers (written back for output ones) and its
+// handle arguments, lent to c's table for the call. The operation acts
+// for the thread that invoked inv, so "itself" keeps its meaning (a
+// forwarded thread_exit of one's own thread ends that thread). It returns
+// the result, and does not complete inv: the caller decides (Complete).
+// A result that is a handle (abi.OpInfo.R0Handle) is a number in c's
+// table.
+func (inv *Invocation) Forward(c *Caller, target uint64) (r0, r1 uint64, err error) {
+	return inv.ForwardWith(c, target, nil)
+}
+
+// Lend decides what a handle argument becomes when an operation is
+// forwarded: given what it names in the invoker's table, it returns what to
+// lend the forwarded operation (a layer unwraps its own stand-ins here).
+// transfer says whether the operation passes the handle on as a capability
+// (abi.OpInfo.Transfer) rather than acting on its object.
+type Lend func(obj Object, rights abi.Rights, badge uint64, transfer bool) (Object, abi.Rights, uint64)
+
+// ForwardWith is Forward with handle arguments passed through lend.
+func (inv *Invocation) ForwardWith(c *Caller, target uint64, lend Lend) (r0, r1 uint64, err error) {
+	t := c.t
+	n, info, e := t.check(target, inv.Op)
+	if e != abi.OK {
+		return e.Result(), 0, e
+	}
+	fwd := Invocation{Thread: inv.Thread, Op: inv.Op, Info: info, Badge: n.badge, Rights: n.rights, Slots: inv.Slots, from: t}
+	var lent []uint64
+	defer func() {
+		for _, h := range lent {
+			t.space.removeHandle(h)
+		}
+	}()
+	slot, k := 0, 0
+	for _, a := range info.Args {
+		switch a.Kind {
+		case abi.ArgIn, abi.ArgOut:
+			if k < len(inv.bufs) {
+				fwd.bufs = append(fwd.bufs, inv.bufs[k])
+			}
+			k++
+		case abi.ArgHandle:
+			if obj, rights, badge, ok := inv.HandleArg(slot); ok {
+				if lend != nil {
+					obj, rights, badge = lend(obj, rights, badge, a.Name == info.Transfer)
+				}
+				h, e := t.space.addHandle(handleEntry{obj: obj, rights: rights, badge: badge}, nil)
+				if e != abi.OK {
+					return e.Result(), 0, e
+				}
+				lent = append(lent, h)
+				fwd.Slots[slot] = h
+			} else if inv.Slots[slot] != abi.NoHandle {
+				fwd.Slots[slot] = ^uint64(0) // names nothing in c's table either
+			}
+		}
+		slot += a.Kind.Slots()
+	}
+	if inv.from != nil {
+		t.actingFor = inv.from.who()
+		defer func() { t.actingFor = nil }()
+	}
+	res := t.execute(n, &fwd)
+	if res.act != CallContinue && inv.from != nil {
+		inv.act = res.act // the invoking thread stops, ends, or re-issues
+	}
+	if v := int64(res.r0); v < 0 {
+		return res.r0, res.r1, abi.ResultError(res.r0)
+	}
+	return res.r0, res.r1, nil
+}
+
+// Complete ends inv with a forwarded result: r0 and r1, or err.
+func (inv *Invocation) Complete(r0, r1 uint64, err error) {
+	if err != nil {
+		var e abi.Error
+		if !errors.As(err, &e) {
+			e = abi.ErrIO
+		}
+		inv.Fail(e)
+		inv.r1 = r1
+		return
+	}
+	inv.Return(r0, r1)
 }
 
 //go:generate go run ../internal/gohost -o hostapi_ops.go

@@ -25,6 +25,7 @@ type message struct {
 	handles []*capNode // the sender's handles; the receiver's are derived from them
 	caller  *Thread    // who waits for the reply; nil for one-way messages
 	via     *Port
+	sender  *Space // a one-way message's sender, while it counts against its limits (sendlimit.go)
 
 	// Guarded by ipcState.mu.
 	received  bool
@@ -81,6 +82,10 @@ func (m *Monitor) enqueue(p *Port, msg *message) abi.Error {
 		ipc.mu.Unlock()
 		return abi.ErrPeerGone
 	}
+	if e := msg.count(); e != abi.OK {
+		ipc.mu.Unlock()
+		return e
+	}
 	if msg.caller != nil {
 		ipc.nextCall++
 		msg.hdr.CallID = ipc.nextCall
@@ -114,6 +119,7 @@ func (m *Monitor) enqueue(p *Port, msg *message) abi.Error {
 // fault waiting for its handler) runs to its reply. wakeExit means the
 // caller is ending.
 func (t *Thread) call(p *Port, msg *message, stoppable bool, serve VCPU) (reply, wakeReason) {
+	t = t.who() // a forwarded call sleeps as the thread it is for, so stops and kills reach it
 	m := t.space.mon
 	msg.caller = t
 	if e := m.enqueue(p, msg); e != abi.OK {
@@ -199,6 +205,7 @@ func dequeue(obj Object) (*message, abi.Error) {
 		if len(o.queue) > 0 {
 			msg := o.queue[0]
 			o.queue = o.queue[1:]
+			msg.uncount()
 			return msg, abi.OK
 		}
 	case *PortSet:
@@ -209,6 +216,7 @@ func dequeue(obj Object) (*message, abi.Error) {
 			if len(p.queue) > 0 {
 				msg := p.queue[0]
 				p.queue = p.queue[1:]
+				msg.uncount()
 				return msg, abi.OK
 			}
 		}
@@ -231,6 +239,7 @@ func waitersOf(obj Object) *map[*Thread]struct{} {
 
 // receive waits for a message on obj (a guest port or a port set).
 func (t *Thread) receive(obj Object) (*message, wakeReason, abi.Error) {
+	t = t.who()
 	m := t.space.mon
 	ws := waitersOf(obj)
 	var got *message
@@ -273,8 +282,12 @@ func (s *Space) deliver(msg *message) abi.Msg {
 			break
 		}
 		parent := src
-		if src.space == nil && src.num == 0 {
-			parent = nil // made by the kernel for this message (a fault's thread): no source
+		if src.num == 0 {
+			// Made by the kernel for this message (a fault's thread): no
+			// source. Only the number tells, as it never changes once a
+			// handle is in a table; src.space is the revoker's to clear,
+			// under the tree lock addHandle takes.
+			parent = nil
 		}
 		if n, e := s.addHandle(src.handleEntry, parent); e == abi.OK {
 			hdr.Handles[i] = n
@@ -318,6 +331,9 @@ func (m *Monitor) closePorts(s *Space) {
 				for t := range ws {
 					wake = append(wake, t)
 				}
+			}
+			for _, msg := range o.queue {
+				msg.uncount()
 			}
 			o.queue = nil
 		case *PortSet:

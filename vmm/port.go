@@ -47,6 +47,9 @@ func NewHostPort(name string, s Server) *Port { return &Port{name: name, server:
 // ObjectType implements Object.
 func (p *Port) ObjectType() abi.ObjectType { return abi.ObjPort }
 
+// Server returns the host server of the port, nil for a guest-served one.
+func (p *Port) Server() Server { return p.server }
+
 // Name returns the port's name, for diagnostics.
 func (p *Port) Name() string { return p.name }
 
@@ -69,6 +72,12 @@ type Invocation struct {
 	bufs   []GuestBuffer
 	r0, r1 uint64
 	err    abi.Error
+	// from is who invoked it (a guest thread, or a host Caller's), for
+	// handle arguments and Forward.
+	from *Thread
+	// act is what the invoking thread does after the call, when a
+	// forwarded operation says (thread_exit of its own thread).
+	act CallAction
 	// handle, when set, is inserted into the caller's table and its
 	// number replaces r0.
 	handle *handleEntry

@@ -132,7 +132,7 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 	// boundary so that it can use large pages, and gets half the memory
 	// the quota has left: the other half is for the child spaces a nester
 	// creates, whose pages count against this quota too.
-	heapBase := (segEnd + pageSize + largeSize - 1) &^ (largeSize - 1)
+	heapBase := HeapBase(segEnd)
 	s.mu.Lock()
 	left := (s.quota.Memory - s.memUsed) / 2
 	s.mu.Unlock()
@@ -223,19 +223,7 @@ func (s *Space) newMapped(what string, addr, size uint64, perm Perm) (*Memory, e
 // union of their permissions. It returns the end of the highest segment,
 // page-rounded.
 func (s *Space) loadSegments(img *Image) (uint64, error) {
-	// Runs of pages with one permission, from a sweep over segment edges.
-	var points []uint64
-	for _, seg := range img.Segments {
-		end, _ := pageUp(seg.Addr + seg.MemSize)
-		points = append(points, pageDown(seg.Addr), end)
-	}
-	sort.Slice(points, func(i, j int) bool { return points[i] < points[j] })
-	var hi uint64
-	for _, seg := range img.Segments {
-		end, _ := pageUp(seg.Addr + seg.MemSize)
-		hi = max(hi, end)
-	}
-	lo := points[0]
+	runs, lo, hi := img.Runs()
 	mem, err := NewMemory(fmt.Sprintf("space%d-image", s.id), hi-lo)
 	if err != nil {
 		return 0, err
@@ -244,6 +232,37 @@ func (s *Space) loadSegments(img *Image) (uint64, error) {
 	for _, seg := range img.Segments {
 		copy(mem.Bytes()[seg.Addr-lo:], seg.Data)
 	}
+	for _, r := range runs {
+		if err := s.mapMemory(r.Addr, mem, r.Addr-lo, r.Size, r.Perm, true); err != nil {
+			return 0, fmt.Errorf("segment at %#x: %w", r.Addr, err)
+		}
+	}
+	return hi, nil
+}
+
+// PageRun is a run of pages of an image with one permission.
+type PageRun struct {
+	Addr, Size uint64
+	Perm       Perm
+}
+
+// Runs returns the runs of pages the image's segments cover, each with the
+// union of the permissions of the segments touching its pages (ld packs
+// segments so that they may share a page), and the page-rounded span of
+// the image, [lo, hi).
+func (img *Image) Runs() (runs []PageRun, lo, hi uint64) {
+	// Runs of pages with one permission, from a sweep over segment edges.
+	var points []uint64
+	for _, seg := range img.Segments {
+		end, _ := pageUp(seg.Addr + seg.MemSize)
+		points = append(points, pageDown(seg.Addr), end)
+		hi = max(hi, end)
+	}
+	sort.Slice(points, func(i, j int) bool { return points[i] < points[j] })
+	if len(points) == 0 {
+		return nil, 0, 0
+	}
+	lo = points[0]
 	for i := 0; i+1 < len(points); i++ {
 		a, b := points[i], points[i+1]
 		if a == b {
@@ -256,14 +275,25 @@ func (s *Space) loadSegments(img *Image) (uint64, error) {
 				perm |= seg.Perm
 			}
 		}
-		if perm == 0 {
-			continue // a gap between segments
-		}
-		if err := s.mapMemory(a, mem, a-lo, b-a, perm, true); err != nil {
-			return 0, fmt.Errorf("segment at %#x: %w", a, err)
+		if perm != 0 { // else a gap between segments
+			runs = append(runs, PageRun{Addr: a, Size: b - a, Perm: perm})
 		}
 	}
-	return hi, nil
+	return runs, lo, hi
+}
+
+// HeapBase is where the monitor puts a program's heap: past a guard page
+// after its image, on a 2 MiB boundary so that it can use large pages.
+func HeapBase(imageEnd uint64) uint64 {
+	return (imageEnd + pageSize + largeSize - 1) &^ (largeSize - 1)
+}
+
+// BuildStack lays out a program's initial stack in stack (which the
+// program sees at base) as the monitor does: argc, argv, a null envp, the
+// auxiliary vector, then info (with Argc and Argv filled in) and the
+// argument strings. It returns the initial RSP and the address of info.
+func BuildStack(stack []byte, base uint64, args []string, info *abi.StartInfo, entry uint64) (rsp, infoAddr uint64, err error) {
+	return buildStack(stack, base, args, info, entry)
 }
 
 // buildStack writes the initial stack at the top of stack (which is mapped

@@ -260,7 +260,7 @@ func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm, limit Perm) e
 	m := &mapping{addr: addr, size: size, mem: r.mem.Ref(), off: off, perm: perm, limit: limit, region: r, space: s}
 	var err error
 	if r.present == nil {
-		err = s.pt.mapRange(addr, size, perm, true, false)
+		err = s.pt.mapRange(addr, size, perm, true, true) // 2 MiB pages where aligned: every page is there from the start
 	} else {
 		for a := addr; a < addr+size && err == nil; a += pageSize {
 			if r.isPresent((off + a - addr) / pageSize) {

@@ -38,6 +38,20 @@ type Thread struct {
 	// by the monitor's IPC lock). A stop waits for it to reach zero, so
 	// that a call exchange is never caught half done.
 	holding int
+
+	// actingFor is the guest thread a host Caller forwards a call for
+	// (see Invocation.Forward): operations that mean "the caller itself"
+	// (thread_exit of one's own thread, space_kill of one's own space,
+	// unmapping one's own memory) mean that thread.
+	actingFor *Thread
+}
+
+// who is the thread an operation performed by t is performed for.
+func (t *Thread) who() *Thread {
+	if t.actingFor != nil {
+		return t.actingFor
+	}
+	return t
 }
 
 // ObjectType implements Object.

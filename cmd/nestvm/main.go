@@ -3,6 +3,7 @@
 //
 //	nestvm run [flags] PROGRAM [ARGS...]
 //	nestvm info
+//	nestvm layers
 //
 // Run "nestvm help" for the details.
 package main
@@ -37,6 +38,7 @@ machines, on KVM or on a CPU emulator.
 Usage:
   nestvm run [flags] PROGRAM [ARGS...]   run a static x86-64 ELF program
   nestvm info                            show the backends this host offers
+  nestvm layers                          list the layers run --layer can stack
   nestvm help [COMMAND]                  show help
 
 Run "nestvm help run" for the flags of run.
@@ -57,6 +59,8 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "info":
 		return cmdInfo(args[1:], stdout, stderr)
+	case "layers":
+		return cmdLayers(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		// Asked-for help goes to stdout.
 		if len(args) > 1 && args[1] == "run" {
@@ -64,6 +68,9 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		if len(args) > 1 && args[1] == "info" {
 			return cmdInfo([]string{"-help"}, stdout, stdout)
+		}
+		if len(args) > 1 && args[1] == "layers" {
+			return cmdLayers([]string{"-help"}, stdout, stdout)
 		}
 		fmt.Fprint(stdout, usage)
 		return 0

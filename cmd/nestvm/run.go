@@ -8,12 +8,17 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"nestvm/nester"
 	"nestvm/vmm"
+
+	// The layers register themselves with nester.
+	_ "nestvm/services/null"
 )
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
@@ -28,6 +33,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fl.Var(&stack, "stack", "`size` of the program's stack (e.g. 1M)")
 	filesDir := fl.String("files", ".", "`directory` the program's files handle serves; it cannot reach outside it, links included")
 	filesRW := fl.Bool("files-rw", false, "let the program create and write files under --files; without it they are read-only")
+	var layerSpecs layerFlag
+	fl.Var(&layerSpecs, "layer", "stack a `layer` between the monitor and the program (name or name=args; repeatable, the first is nearest the monitor; nestvm layers lists them)")
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), `Usage: nestvm run [flags] PROGRAM [ARGS...]
 
@@ -35,7 +42,9 @@ Runs PROGRAM, a static x86-64 ELF executable built against the nestvm SDK,
 with ARGS as its arguments. Its console output goes to standard output.
 Its files handle serves the directory --files names (the current directory
 by default), read-only unless --files-rw is given; no path it opens can
-leave that directory.
+leave that directory. Each --layer stacks a layer between the monitor and
+the program, from the outside in; the program is then loaded through the
+layers' environment, so a layer that interposes on its space sees that too.
 
 The exit status is the program's own; a program that faults ends with 128
 plus the number of the matching Unix signal (139 for a page fault or
@@ -89,6 +98,19 @@ Flags:
 		return fail(exitNotRunable, "%s: %v", path, err)
 	}
 
+	// Layers are made before anything runs: a bad name or argument, or a
+	// file a layer cannot write, is the user's to fix first.
+	var layers []nester.Layer
+	for _, spec := range layerSpecs {
+		l, err := nester.New(spec, log.Named("layer"))
+		if err != nil {
+			for _, made := range layers {
+				made.Close()
+			}
+			return fail(exitUsage, "%v", err)
+		}
+		layers = append(layers, l)
+	}
 	b, err := pickBackend(*backend, log)
 	if err != nil {
 		return fail(exitMonitor, "%v", err)
@@ -103,11 +125,24 @@ Flags:
 	mon := vmm.NewMonitor(b, log)
 	q := vmm.DefaultQuota
 	q.Memory = mem.n
-	space, err := mon.Launch(vmm.Program{
-		Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Quota: q,
-	}, vmm.Env{Console: stdout, Stderr: stderr, Files: files, FilesWritable: *filesRW})
-	if err != nil {
-		return fail(exitMonitor, "%v", err)
+	var space running
+	if len(layerSpecs) == 0 {
+		s, err := mon.Launch(vmm.Program{
+			Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Quota: q,
+		}, vmm.Env{Console: stdout, Stderr: stderr, Files: files, FilesWritable: *filesRW})
+		if err != nil {
+			return fail(exitMonitor, "%v", err)
+		}
+		space = spaceRun{s}
+	} else {
+		root, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Files: files,
+			FilesWritable: *filesRW, Memory: mem.n, Log: log})
+		defer rootSpace.Kill("run over")
+		r, err := nester.Launch(mon, root, layers, nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n})
+		if err != nil {
+			return fail(exitMonitor, "%v", err)
+		}
+		space = layeredRun{r}
 	}
 
 	var timer <-chan time.Time
@@ -132,6 +167,34 @@ Flags:
 			space.Kill(fmt.Sprintf("interrupted by %s", sig))
 		}
 	}
+}
+
+// running is a program the monitor runs: directly, or under layers.
+type running interface {
+	Done() <-chan struct{}
+	Wait() vmm.Result
+	Kill(reason string)
+}
+
+type spaceRun struct{ *vmm.Space }
+
+type layeredRun struct{ r *nester.Run }
+
+func (l layeredRun) Done() <-chan struct{} { return l.r.Done() }
+func (l layeredRun) Wait() vmm.Result      { return l.r.Wait() }
+func (l layeredRun) Kill(reason string)    { l.r.Kill(exitInterrupt, reason) }
+
+// layerFlag collects the --layer values, in order.
+type layerFlag []string
+
+func (f *layerFlag) String() string { return strings.Join(*f, " ") }
+
+func (f *layerFlag) Set(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("empty layer")
+	}
+	*f = append(*f, v)
+	return nil
 }
 
 // pickBackend resolves the --backend flag, logging what auto chose.

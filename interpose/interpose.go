@@ -1,0 +1,183 @@
+// Package interpose makes layers small: it wraps a capability in a port
+// whose server sees every operation invoked on it and, by default,
+// forwards it to the capability it wraps. Under the uniform interposition
+// rule the child cannot tell the difference, except through what the
+// handler chooses to change. A layer that wraps nothing costs nothing: the
+// child then holds the capability itself and the monitor serves it
+// directly, however deep the stack.
+//
+// Border control: a Wrapper with Deep set also wraps every handle that
+// comes back out of a forwarded call (an opened file, a created space,
+// region, thread or port), so it sees everything the subtree below it does
+// with what it was given.
+package interpose
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"nestvm/abi"
+	"nestvm/vmm"
+)
+
+// Cap is a capability held outside any table: an object and the rights and
+// badge a handle to it carries. Environments are made of them.
+type Cap struct {
+	Obj    vmm.Object
+	Rights abi.Rights
+	Badge  uint64
+}
+
+// Valid reports whether c names an object.
+func (c Cap) Valid() bool { return c.Obj != nil }
+
+// Handler decides what happens to each operation on a wrapped capability.
+type Handler interface {
+	// Handle is called inline on the invoking thread's goroutine. It must
+	// end the call: Forward it, Return a result or Deny it; a call left
+	// open is forwarded.
+	Handle(c *Call)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(c *Call)
+
+// Handle implements Handler.
+func (f HandlerFunc) Handle(c *Call) { f(c) }
+
+// Forwarder is the Handler that forwards everything: a wrap that only
+// watches (Deep border control with no handler of its own).
+var Forwarder Handler = HandlerFunc(func(c *Call) { c.Forward() })
+
+// Wrapper wraps capabilities for one layer. Its space holds the wrapped
+// capabilities (as handles) while they are in use.
+type Wrapper struct {
+	// Space is the layer's host space (vmm.Monitor.NewHostSpace).
+	Space *vmm.Space
+	// Handler sees every operation on a capability this Wrapper wrapped.
+	Handler Handler
+	// Deep wraps handles that come out of forwarded calls too.
+	Deep bool
+	// Layer names the layer, for the Call's Layer field.
+	Layer string
+
+	seq atomic.Uint64
+}
+
+// wrapped is one wrapped capability: the port's server.
+type wrapped struct {
+	w      *Wrapper
+	orig   Cap
+	target uint64 // the capability, as a handle in w.Space's table
+	name   string
+	typ    abi.ObjectType
+	id     uint64
+}
+
+// Wrap returns a capability to a new port that stands in for c: the same
+// rights and badge, every operation on it going to the Wrapper's Handler.
+// name says what it is in the environment ("console", "files"), for
+// handlers that decide by name.
+func (w *Wrapper) Wrap(c Cap, name string) (Cap, error) {
+	caller := w.Space.NewCaller()
+	h, err := caller.Insert(c.Obj, c.Rights|abi.RightGrant|abi.RightDerive, c.Badge)
+	if err != nil {
+		return Cap{}, fmt.Errorf("wrap %s: %w", name, err)
+	}
+	ws := &wrapped{w: w, orig: c, target: h, name: name, typ: c.Obj.ObjectType(), id: w.seq.Add(1)}
+	port := vmm.NewHostPort(w.Layer+":"+name, ws)
+	return Cap{Obj: port, Rights: c.Rights, Badge: c.Badge}, nil
+}
+
+// unwrap turns this Wrapper's stand-ins, passed as handle arguments (a
+// wrapped region given to space_map), back into what they stand for, so the
+// operation forwarded to the parent acts on what the parent knows. A
+// stand-in passed on as a capability (space_insert, port_send) stays
+// itself: what the child hands on stays under the layer's watch.
+func (w *Wrapper) unwrap(obj vmm.Object, rights abi.Rights, badge uint64, transfer bool) (vmm.Object, abi.Rights, uint64) {
+	if p, ok := obj.(*vmm.Port); ok && !transfer {
+		if ws, ok := p.Server().(*wrapped); ok && ws.w == w {
+			return ws.orig.Obj, rights & ws.orig.Rights, ws.orig.Badge
+		}
+	}
+	return obj, rights, badge
+}
+
+// Call is one operation invoked on a wrapped capability.
+type Call struct {
+	// Inv is the operation as the monitor decoded it: its number, slots,
+	// buffers, and the invoking thread.
+	Inv *vmm.Invocation
+	// Name is the wrapped capability's name; a capability that came out of
+	// a call is named after the call ("files.files_open").
+	Name string
+	// Type is the type of the object the capability names.
+	Type abi.ObjectType
+	// ID numbers the wrapped capabilities of one Wrapper, from 1.
+	ID uint64
+	// Layer is the Wrapper's Layer.
+	Layer string
+
+	ws   *wrapped
+	done bool
+	// R0, R1 and Err are the result, once the call is done.
+	R0, R1 uint64
+	Err    error
+}
+
+// Serve implements vmm.Server: it hands the call to the Handler.
+func (ws *wrapped) Serve(inv *vmm.Invocation) {
+	c := &Call{Inv: inv, Name: ws.name, Type: ws.typ, ID: ws.id, Layer: ws.w.Layer, ws: ws}
+	ws.w.Handler.Handle(c)
+	if !c.done {
+		c.Forward()
+	}
+}
+
+// Op returns the operation.
+func (c *Call) Op() abi.Op { return c.Inv.Op }
+
+// Forward performs the operation on the wrapped capability and ends the
+// call with its result. A handle the result carries is wrapped in turn
+// when the Wrapper is Deep, and given to the caller as it is otherwise.
+func (c *Call) Forward() (r0, r1 uint64, err error) {
+	w := c.ws.w
+	caller := w.Space.NewCaller()
+	r0, r1, err = c.Inv.ForwardWith(caller, c.ws.target, w.unwrap)
+	c.done, c.R0, c.R1, c.Err = true, r0, r1, err
+	if err != nil || !c.Inv.Info.R0Handle {
+		c.Inv.Complete(r0, r1, err)
+		return r0, r1, err
+	}
+	// The result is a handle in the layer's table: give the caller a
+	// capability to the same object (wrapped, under border control).
+	obj, rights, badge, lerr := caller.Lookup(r0)
+	if lerr != nil {
+		c.Inv.Complete(0, 0, abi.ErrIO)
+		return r0, r1, lerr
+	}
+	cp := Cap{Obj: obj, Rights: rights, Badge: badge}
+	if w.Deep {
+		cp, err = w.Wrap(cp, c.Name+"."+c.Inv.Info.Name)
+		if err != nil {
+			caller.HandleClose(r0)
+			c.Inv.Complete(0, 0, abi.ErrNoMemory)
+			return r0, r1, err
+		}
+	}
+	caller.HandleClose(r0)
+	c.Inv.ReturnHandle(cp.Obj, cp.Rights, r1)
+	return r0, r1, nil
+}
+
+// Return ends the call with r0 and r1 without forwarding it.
+func (c *Call) Return(r0, r1 uint64) {
+	c.done, c.R0, c.R1 = true, r0, r1
+	c.Inv.Return(r0, r1)
+}
+
+// Deny ends the call with error e without forwarding it.
+func (c *Call) Deny(e abi.Error) {
+	c.done, c.Err = true, e
+	c.Inv.Fail(e)
+}

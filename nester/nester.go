@@ -1,0 +1,407 @@
+// Package nester is the nested process model for layers: environments
+// (the named capabilities a program starts with), layers that turn a
+// parent's environment into a child's, stacks of them, and launching a
+// program at the bottom of a stack.
+//
+// A program under layers is loaded through its environment's space
+// capability with ordinary operations (space_create, region_create,
+// space_map, space_insert, thread_create), as a guest nester would load it:
+// a layer that interposes on the space sees the loading too, and one that
+// does not costs nothing.
+package nester
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/abi"
+	"nestvm/interpose"
+	"nestvm/vmm"
+)
+
+// Names of the capabilities of an environment.
+const (
+	CapSpace   = "space"   // where the program's space is created (its parent)
+	CapConsole = "console" // standard output
+	CapStderr  = "stderr"  // diagnostics
+	CapClock   = "clock"
+	CapFiles   = "files"
+)
+
+// Env is what a program starts with: named capabilities, and the memory
+// its space may use.
+type Env struct {
+	Caps   map[string]interpose.Cap
+	Memory uint64
+	// Log is where layers log; each layer gets a named sub-logger.
+	Log hclog.Logger
+}
+
+// With returns a copy of e with capability name replaced by c.
+func (e Env) With(name string, c interpose.Cap) Env {
+	caps := make(map[string]interpose.Cap, len(e.Caps))
+	for k, v := range e.Caps {
+		caps[k] = v
+	}
+	caps[name] = c
+	e.Caps = caps
+	return e
+}
+
+// Names returns the names of e's capabilities, sorted.
+func (e Env) Names() []string {
+	var names []string
+	for n := range e.Caps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Layer sits between a parent environment and a child environment.
+type Layer interface {
+	// Name names the layer (as --layer does).
+	Name() string
+	// Wrap is given the parent's environment and returns the one it
+	// offers its child. mon's host spaces hold what the layer wraps.
+	Wrap(mon *vmm.Monitor, parent Env) (Env, error)
+	// Close ends the layer after the program below it has ended (a
+	// summary, a flushed file); it is called from the innermost layer out.
+	Close() error
+}
+
+// RootConfig is what the monitor gives the program at the top of a stack.
+type RootConfig struct {
+	Console, Stderr io.Writer
+	Files           vmm.Server // nil: none
+	FilesWritable   bool
+	Memory          uint64
+	Log             hclog.Logger
+}
+
+// Root returns the root environment: a host space standing for the
+// monitor (the program's space is created as its child), the console,
+// stderr, clock and files.
+func Root(mon *vmm.Monitor, cfg RootConfig) (Env, *vmm.Space) {
+	if cfg.Memory == 0 {
+		cfg.Memory = vmm.DefaultQuota.Memory
+	}
+	if cfg.Log == nil {
+		cfg.Log = hclog.NewNullLogger()
+	}
+	q := vmm.DefaultQuota
+	q.Memory = cfg.Memory
+	root := mon.NewHostSpace("root", q)
+	caps := map[string]interpose.Cap{
+		CapSpace:   {Obj: root, Rights: abi.RightsAll},
+		CapConsole: {Obj: vmm.NewHostPort("console", vmm.ConsoleServer(cfg.Console)), Rights: abi.RightWrite | abi.RightGrant | abi.RightDerive},
+		CapClock:   {Obj: vmm.NewHostPort("clock", vmm.ClockServer()), Rights: abi.RightRead | abi.RightGrant | abi.RightDerive},
+	}
+	if cfg.Stderr != nil {
+		caps[CapStderr] = interpose.Cap{Obj: vmm.NewHostPort("stderr", vmm.ConsoleServer(cfg.Stderr)), Rights: abi.RightWrite | abi.RightGrant | abi.RightDerive}
+	}
+	if cfg.Files != nil {
+		r := abi.RightRead | abi.RightGrant | abi.RightDerive
+		if cfg.FilesWritable {
+			r |= abi.RightWrite
+		}
+		caps[CapFiles] = interpose.Cap{Obj: vmm.NewHostPort("files", cfg.Files), Rights: r}
+	}
+	return Env{Caps: caps, Memory: cfg.Memory, Log: cfg.Log}, root
+}
+
+// Program is a program to launch at the bottom of a stack.
+type Program struct {
+	Name      string
+	Image     *vmm.Image
+	Args      []string
+	StackSize uint64 // vmm.DefaultStack when 0
+}
+
+// Run is a program running at the bottom of a stack.
+type Run struct {
+	layers []Layer
+	caller *vmm.Caller
+	host   *vmm.Space
+	child  uint64
+	done   chan struct{}
+	once   sync.Once
+	result vmm.Result
+	fault  *vmm.FaultReport
+}
+
+// Launch wraps root through layers, from the first (nearest the monitor)
+// to the last, and starts prog in a space created through the innermost
+// environment's space capability.
+func Launch(mon *vmm.Monitor, root Env, layers []Layer, prog Program) (*Run, error) {
+	env := root
+	for i, l := range layers {
+		var err error
+		if env, err = l.Wrap(mon, env); err != nil {
+			closeAll(layers[:i])
+			return nil, fmt.Errorf("layer %d (%s): %w", i+1, l.Name(), err)
+		}
+	}
+	host := mon.NewHostSpace("nester", vmm.Quota{Memory: 0, Handles: 1 << 16, Children: 1})
+	r := &Run{layers: layers, caller: host.NewCaller(), host: host, done: make(chan struct{})}
+	if err := r.load(env, prog); err != nil {
+		host.Kill("launch failed")
+		closeAll(layers)
+		return nil, fmt.Errorf("launch %s: %w", prog.Name, err)
+	}
+	return r, nil
+}
+
+func closeAll(layers []Layer) error {
+	var errs []error
+	for i := len(layers) - 1; i >= 0; i-- {
+		if err := layers[i].Close(); err != nil {
+			errs = append(errs, fmt.Errorf("layer %s: %w", layers[i].Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// load builds the program's space through env and starts it.
+func (r *Run) load(env Env, prog Program) error {
+	c := r.caller
+	in := map[string]uint64{}
+	for _, name := range env.Names() {
+		cp := env.Caps[name]
+		h, err := c.Insert(cp.Obj, cp.Rights, cp.Badge)
+		if err != nil {
+			return err
+		}
+		in[name] = h
+	}
+	sp, ok := in[CapSpace]
+	if !ok {
+		return errors.New("the environment has no space")
+	}
+	step := func(what string) func(r0, r1 uint64, err error) (uint64, error) {
+		return func(r0, _ uint64, err error) (uint64, error) {
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", what, err)
+			}
+			return r0, nil
+		}
+	}
+	self, err := c.Insert(r.host, abi.RightsAll, 0)
+	if err != nil {
+		return err
+	}
+	ep, err := step("port_create")(c.PortCreate(self))
+	if err != nil {
+		return err
+	}
+	child, err := step("space_create")(c.SpaceCreate(sp, env.Memory/abi.PageSize, 0, 0, 0))
+	if err != nil {
+		return err
+	}
+	r.child = child
+	if _, err := step("space_set_exception_port")(c.SpaceSetExceptionPort(child, ep)); err != nil {
+		return err
+	}
+
+	// The image: one region, mapped in runs of one permission.
+	img := prog.Image
+	runs, lo, hi := img.Runs()
+	image, err := step("region_create")(c.RegionCreate(child, hi-lo))
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, hi-lo)
+	for _, s := range img.Segments {
+		copy(buf[s.Addr-lo:], s.Data)
+	}
+	if _, err := step("region_write")(c.RegionWrite(image, 0, buf)); err != nil {
+		return err
+	}
+	for _, run := range runs {
+		if _, err := step("space_map")(c.SpaceMap(child, image, run.Addr, run.Addr-lo, run.Size, permBits(run.Perm))); err != nil {
+			return fmt.Errorf("segment at %#x: %w", run.Addr, err)
+		}
+	}
+
+	// The stack, and a heap with half of what is left, as the monitor's
+	// own loader gives.
+	stackSize := prog.StackSize
+	if stackSize == 0 {
+		stackSize = vmm.DefaultStack
+	}
+	stackBase := uint64(abi.UserTop) - stackSize
+	stack, err := step("region_create")(c.RegionCreate(child, stackSize))
+	if err != nil {
+		return err
+	}
+	if _, err := step("space_map")(c.SpaceMap(child, stack, stackBase, 0, stackSize, abi.PermRead|abi.PermWrite)); err != nil {
+		return err
+	}
+	heapBase := vmm.HeapBase(hi)
+	used := hi - lo + stackSize
+	var heapSize uint64
+	if env.Memory > used {
+		heapSize = (env.Memory - used) / 2 &^ (abi.PageSize - 1)
+	}
+	heapSize = min(heapSize, stackBase-abi.PageSize-heapBase)
+	if heapSize > 0 {
+		heap, err := step("region_create heap")(c.RegionCreate(child, heapSize))
+		if err != nil {
+			return err
+		}
+		if _, err := step("space_map heap")(c.SpaceMap(child, heap, heapBase, 0, heapSize, abi.PermRead|abi.PermWrite)); err != nil {
+			return err
+		}
+	} else {
+		heapBase = 0
+	}
+
+	// The program's handles: its space, its thread, the services.
+	info := abi.StartInfo{Magic: abi.StartMagic, Size: uint64(binary.Size(abi.StartInfo{})), ABIVersion: abi.Version,
+		HeapBase: heapBase, HeapSize: heapSize, StackBase: stackBase, StackSize: stackSize}
+	if info.Space, err = step("space_insert space")(c.SpaceInsert(child, child, uint64(abi.RightsAll))); err != nil {
+		return err
+	}
+	th, err := step("thread_create")(c.ThreadCreate(child, img.Entry, 0, 0))
+	if err != nil {
+		return err
+	}
+	if info.Thread, err = step("space_insert thread")(c.SpaceInsert(child, th, uint64(abi.RightsAll))); err != nil {
+		return err
+	}
+	for name, field := range map[string]*uint64{CapConsole: &info.Console, CapClock: &info.Clock, CapFiles: &info.Files, CapStderr: &info.Stderr} {
+		h, ok := in[name]
+		if !ok {
+			continue
+		}
+		if *field, err = step("space_insert " + name)(c.SpaceInsert(child, h, uint64(env.Caps[name].Rights))); err != nil {
+			return err
+		}
+	}
+	page := make([]byte, min(stackSize, 256<<10))
+	pageBase := stackBase + stackSize - uint64(len(page))
+	rsp, infoAddr, err := vmm.BuildStack(page, pageBase, prog.Args, &info, img.Entry)
+	if err != nil {
+		return err
+	}
+	if _, err := step("region_write stack")(c.RegionWrite(stack, pageBase-stackBase, page)); err != nil {
+		return err
+	}
+	regs := abi.ThreadState{Regs: abi.ThreadRegs{RIP: img.Entry, RSP: rsp, RDI: infoAddr}, FPU: [abi.FXSaveSize]byte(vmm.ResetFPU())}
+	state, _ := binary.Append(nil, binary.LittleEndian, &regs)
+	if _, err := step("thread_set_state")(c.ThreadSetState(th, state)); err != nil {
+		return err
+	}
+	go r.serve(ep)
+	if _, err := step("thread_start")(c.ThreadStart(th)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// serve answers the program's exception port: faults end it (as they end
+// a program the monitor runs directly), its exit notice ends the run.
+func (r *Run) serve(ep uint64) {
+	c := r.host.NewCaller()
+	msg := make([]byte, binary.Size(abi.Msg{}))
+	for {
+		if _, _, err := c.PortReceive(ep, msg, nil); err != nil {
+			r.finish(vmm.Result{Err: fmt.Errorf("exception port: %w", err)})
+			return
+		}
+		var m abi.Msg
+		binary.Read(bytes.NewReader(msg), binary.LittleEndian, &m)
+		for i := uint64(0); i < m.NHandles && i < abi.MsgHandles; i++ {
+			c.HandleClose(m.Handles[i])
+		}
+		switch m.Kind {
+		case abi.MsgFault:
+			f := vmm.Fault{Vector: vmm.Vector(m.Words[abi.FaultWordVector]), ErrorCode: uint32(m.Words[abi.FaultWordError]),
+				Addr: m.Words[abi.FaultWordAddr], RIP: m.Words[abi.FaultWordRIP]}
+			r.fault = &vmm.FaultReport{Thread: int(m.Words[abi.FaultWordThread]), Fault: f}
+			c.PortReply(ep, m.CallID, abi.FaultKill, uint64(f.ExitStatus()), nil, 0)
+		case abi.MsgExit:
+			res := vmm.Result{Exited: m.Words[0] == abi.SpaceExited, Status: int(m.Words[1])}
+			switch {
+			case r.fault != nil:
+				res = vmm.Result{Fault: r.fault}
+			case !res.Exited:
+				res.Killed, res.KilledStatus = r.killReason(), int(m.Words[1])
+			}
+			r.finish(res)
+			return
+		default:
+			if m.CallID != 0 {
+				c.PortReply(ep, m.CallID, abi.ErrInvalidOp.Result(), 0, nil, 0)
+			}
+		}
+	}
+}
+
+var killReasons sync.Map // *Run -> string
+
+func (r *Run) killReason() string {
+	if v, ok := killReasons.Load(r); ok {
+		return v.(string)
+	}
+	return "killed"
+}
+
+func (r *Run) finish(res vmm.Result) {
+	r.once.Do(func() {
+		r.result = res
+		if err := closeAll(r.layers); err != nil && res.Err == nil {
+			r.result.Err = err
+		}
+		r.host.Kill("run over")
+		killReasons.Delete(r)
+		close(r.done)
+	})
+}
+
+// Kill ends the program with status, saying why.
+func (r *Run) Kill(status int, reason string) {
+	killReasons.Store(r, reason)
+	if _, _, err := r.caller.SpaceKill(r.child, uint64(status)); err != nil {
+		r.finish(vmm.Result{Killed: reason, KilledStatus: status})
+	}
+}
+
+// Done is closed when the program has ended and every layer is closed.
+func (r *Run) Done() <-chan struct{} { return r.done }
+
+// Wait returns how the program ended.
+func (r *Run) Wait() vmm.Result {
+	<-r.done
+	return r.result
+}
+
+// permBits turns a vmm permission into the ABI's bits.
+func permBits(p vmm.Perm) uint64 {
+	var b uint64
+	if p&vmm.PermRead != 0 {
+		b |= abi.PermRead
+	}
+	if p&vmm.PermWrite != 0 {
+		b |= abi.PermWrite
+	}
+	if p&vmm.PermExec != 0 {
+		b |= abi.PermExec
+	}
+	return b
+}
+
+// ParseSpec splits a --layer value, "name" or "name=arg,key=value,...",
+// into the name and its arguments.
+func ParseSpec(spec string) (name, args string) {
+	name, args, _ = strings.Cut(spec, "=")
+	return strings.TrimSpace(name), args
+}

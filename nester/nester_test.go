@@ -1,0 +1,201 @@
+package nester_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"nestvm/abi"
+	"nestvm/internal/backendtest"
+	"nestvm/internal/testutil"
+	"nestvm/interpose"
+	"nestvm/nester"
+	"nestvm/services/null"
+	"nestvm/vmm"
+)
+
+// syncBuffer is a console a test reads while guests write it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run runs guest name with args under layers on b and returns its console
+// output and result.
+func run(t *testing.T, b vmm.Backend, layers []nester.Layer, files string, name string, args ...string) (string, vmm.Result) {
+	t.Helper()
+	data, err := os.ReadFile(testutil.Guest(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := vmm.ParseELF(data, 256<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := vmm.NewMonitor(b, nil)
+	var out, errs syncBuffer
+	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 256 << 20}
+	if files != "" {
+		fs, err := vmm.FilesServer(files, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fs.Close()
+		cfg.Files = fs
+	}
+	root, rootSpace := nester.Root(mon, cfg)
+	defer rootSpace.Kill("test over")
+	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: append([]string{name}, args...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Done():
+	case <-time.After(60 * time.Second):
+		r.Kill(124, "test timeout")
+		t.Fatalf("%s did not end; output %q", name, out.String())
+	}
+	return out.String(), r.Wait()
+}
+
+func nulls(n int) []nester.Layer {
+	var ls []nester.Layer
+	for i := 0; i < n; i++ {
+		ls = append(ls, null.Layer{})
+	}
+	return ls
+}
+
+// TestNullLayers runs programs under 0, 1 and 3 null layers: output and
+// status are those of the program run directly.
+func TestNullLayers(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		for _, depth := range []int{0, 1, 3} {
+			out, r := run(t, b, nulls(depth), "", "hello", "world")
+			if out != "Hello, world!\n" || !r.Exited || r.Status != 0 {
+				t.Errorf("hello under %d null layers: %q, %s", depth, out, r)
+			}
+			out, r = run(t, b, nulls(depth), "", "counter", "4")
+			if !strings.HasPrefix(out, "1\n2\n3\n4\ntotal ") || !r.Exited || r.Status != 0 {
+				t.Errorf("counter under %d null layers: %q, %s", depth, out, r)
+			}
+			_, r = run(t, b, nulls(depth), "", "crash-null")
+			if r.Fault == nil || r.Fault.Fault.Vector != vmm.VecPage || r.Fault.Fault.Addr != 0 {
+				t.Errorf("crash-null under %d null layers: %s, want a page fault at 0", depth, r)
+			}
+		}
+	})
+}
+
+// recorder is a layer that wraps every capability, deep, and records
+// "name op" for each operation.
+type recorder struct {
+	mu   sync.Mutex
+	seen []string
+	deny map[abi.Op]abi.Error
+	host *vmm.Space
+}
+
+func (r *recorder) Name() string { return "recorder" }
+func (r *recorder) Close() error { r.host.Kill("layer closed"); return nil }
+
+func (r *recorder) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
+	r.host = mon.NewHostSpace("recorder", vmm.DefaultQuota)
+	w := &interpose.Wrapper{Space: r.host, Deep: true, Layer: "recorder", Handler: interpose.HandlerFunc(func(c *interpose.Call) {
+		r.mu.Lock()
+		r.seen = append(r.seen, c.Name+" "+c.Op().String())
+		e, deny := r.deny[c.Op()]
+		r.mu.Unlock()
+		if deny {
+			c.Deny(e)
+			return
+		}
+		c.Forward()
+	})}
+	env := parent
+	for _, name := range parent.Names() {
+		wc, err := w.Wrap(parent.Caps[name], name)
+		if err != nil {
+			return nester.Env{}, err
+		}
+		env = env.With(name, wc)
+	}
+	return env, nil
+}
+
+func (r *recorder) has(entry string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.seen {
+		if s == entry {
+			return true
+		}
+	}
+	return false
+}
+
+// TestInterposeBorderControl wraps every capability of cat's environment,
+// deep: the layer sees the loading (through the space capability), the
+// program's console writes, and the file cat opens, whose handle came back
+// out of a call and was wrapped in turn. The output is cat's as without.
+func TestInterposeBorderControl(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "note.txt"), []byte("through two layers\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		rec := &recorder{}
+		out, r := run(t, b, []nester.Layer{null.Layer{}, rec}, dir, "cat", "note.txt")
+		if out != "through two layers\n" || !r.Exited || r.Status != 0 {
+			t.Fatalf("cat under a recorder: %q, %s", out, r)
+		}
+		for _, want := range []string{
+			"space space_create", "space.space_create region_create", "space.space_create space_map",
+			"space.space_create thread_create", "space.space_create.thread_create thread_start",
+			"files files_open", "files.files_open file_read", "console console_write",
+		} {
+			if !rec.has(want) {
+				rec.mu.Lock()
+				seen := append([]string(nil), rec.seen...)
+				rec.mu.Unlock()
+				sort.Strings(seen)
+				t.Errorf("the recorder did not see %q; it saw:\n%s", want, strings.Join(seen, "\n"))
+			}
+		}
+	})
+}
+
+// TestInterposeDeny refuses console writes in a layer: the program sees
+// the error, and nothing reaches the console.
+func TestInterposeDeny(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		rec := &recorder{deny: map[abi.Op]abi.Error{abi.OpConsoleWrite: abi.ErrDenied}}
+		out, r := run(t, b, []nester.Layer{rec}, "", "hello", "world")
+		if out != "" {
+			t.Errorf("denied console writes reached the console: %q", out)
+		}
+		if !r.Exited {
+			t.Errorf("hello with its writes denied: %s", r)
+		}
+		if !rec.has("console console_write") {
+			t.Error("the layer never saw the write it denied")
+		}
+	})
+}
