@@ -57,6 +57,10 @@ type Space struct {
 	excBadge    uint64
 	closedTable bool
 	finishing   bool
+	// One-way messages of the space's waiting in queues, and their
+	// bytes (guarded by the monitor's IPC lock; see sendlimit.go).
+	queuedSends int
+	queuedBytes uint64
 
 	done   chan struct{}
 	result Result

@@ -174,8 +174,8 @@ func (t *Thread) portGetState(p *Port, buf userBuffer) result {
 				break
 			}
 			parent := src
-			if src.space == nil && src.num == 0 {
-				parent = nil
+			if src.num == 0 {
+				parent = nil // made by the kernel: no source (see deliver)
 			}
 			hdr.Handles[i] = w.copyOf(src.handleEntry, parent)
 			hdr.NHandles = uint64(i + 1)
