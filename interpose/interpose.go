@@ -97,7 +97,9 @@ func (w *Wrapper) Wrap(c Cap, name string) (Cap, error) {
 func (w *Wrapper) unwrap(obj vmm.Object, rights abi.Rights, badge uint64, transfer bool) (vmm.Object, abi.Rights, uint64) {
 	if p, ok := obj.(*vmm.Port); ok && !transfer {
 		if ws, ok := p.Server().(*wrapped); ok && ws.w == w {
-			return ws.orig.Obj, rights & ws.orig.Rights, ws.orig.Badge
+			// The handle's badge: the stand-in's own, or one the child
+			// set by deriving it (a keeper's badge, say).
+			return ws.orig.Obj, rights & ws.orig.Rights, badge
 		}
 	}
 	return obj, rights, badge

@@ -51,7 +51,7 @@ func run(t *testing.T, b vmm.Backend, layers []nester.Layer, files string, name 
 	}
 	mon := vmm.NewMonitor(b, nil)
 	var out, errs syncBuffer
-	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 256 << 20}
+	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 1 << 30}
 	if files != "" {
 		fs, err := vmm.FilesServer(files, false)
 		if err != nil {
@@ -72,7 +72,11 @@ func run(t *testing.T, b vmm.Backend, layers []nester.Layer, files string, name 
 		r.Kill(124, "test timeout")
 		t.Fatalf("%s did not end; output %q", name, out.String())
 	}
-	return out.String(), r.Wait()
+	res := r.Wait()
+	if e := errs.String(); e != "" {
+		t.Logf("%s's stderr:\n%s", name, e)
+	}
+	return out.String(), res
 }
 
 func nulls(n int) []nester.Layer {
@@ -196,6 +200,36 @@ func TestInterposeDeny(t *testing.T) {
 		}
 		if !rec.has("console console_write") {
 			t.Error("the layer never saw the write it denied")
+		}
+	})
+}
+
+// TestGuestNesterBelowLayers runs nest (a guest nester) below Go layers:
+// hello two nesters deep prints what it prints alone, and a layer above
+// sees the grandchild's console writes pass through its console stand-in
+// (nest hands the console down untouched), and the child space nest
+// creates (through the program's space stand-in).
+func TestGuestNesterBelowLayers(t *testing.T) {
+	dir := t.TempDir()
+	for _, g := range []string{"nest", "hello"} {
+		data, err := os.ReadFile(testutil.Guest(t, g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, g+".elf"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		rec := &recorder{}
+		out, r := run(t, b, []nester.Layer{rec, null.Layer{}}, dir, "nest", "nest.elf", "hello.elf", "deep")
+		if out != "Hello, deep!\n" || !r.Exited || r.Status != 0 {
+			t.Fatalf("nest nest hello under layers: %q, %s", out, r)
+		}
+		for _, want := range []string{"console console_write", "space.space_create space_create", "files files_open"} {
+			if !rec.has(want) {
+				t.Errorf("the layer above the nesters did not see %q", want)
+			}
 		}
 	})
 }
