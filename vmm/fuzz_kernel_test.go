@@ -284,8 +284,10 @@ func FuzzPortOps(f *testing.F) {
 // The sequence fuzzer's input is a list of steps. Each step is a header
 // byte (bit 0: which thread; bit 1: a poke follows: a 2-byte offset, a
 // length byte and that many bytes, written into a's data page first), a
-// handle selector, an operation byte (0xff: 8 raw bytes follow) and six
-// argument selectors. A selector byte means:
+// handle selector, an operation byte (0xff: 8 raw bytes follow; 0xfe: no
+// call, the thread faults, with the vector, error code, address and RIP
+// of the first four arguments) and six argument selectors. A selector
+// byte means:
 //
 //	0x00-0x3f  that number
 //	0x40-0x7f  fuzzValues[sel-0x40], modulo its length
@@ -299,6 +301,7 @@ func FuzzPortOps(f *testing.F) {
 //	0xff       8 raw bytes follow, little-endian
 const (
 	seqMaxSteps = 64
+	opFault     = 0xfe
 	selRaw      = 0xff
 	selR0       = 0x80
 	selR1       = 0x88
@@ -427,6 +430,16 @@ func (r *seqRunner) run(t *testing.T) {
 		var a [abi.MaxArgSlots]uint64
 		for i := range a {
 			a[i] = r.value()
+		}
+		if opb == opFault {
+			f := Fault{Vector: Vector(a[0]), ErrorCode: uint32(a[1]), Addr: a[2], RIP: a[3]}
+			if testing.Verbose() {
+				t.Logf("step %d: thread %d: fault %s", step, hdr&1, f)
+			}
+			if d.raise(f) != nil {
+				d.settle(blockGrace)
+			}
+			continue
 		}
 		served := servedByGuest(r.f.a, h, op)
 		if testing.Verbose() {
@@ -778,6 +791,42 @@ func sequenceSeeds() [][]byte {
 			call(0, r0(2), abi.OpHandleClose)
 	}
 	add(loop)
+
+	// Faults: a touch of an absent kept page goes to the keeper; others
+	// to the exception port, answered with resume, a new state, garbage,
+	// kill; with no exception port the space dies.
+	pf := func(addr uint64, code uint64) []seqArg {
+		return []seqArg{v(uint64(VecPage)), v(code), v(addr), v(abi.UserBase)}
+	}
+	add(seqSeed{}.
+		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, v(0), v(0)).
+		call(0, v(0), opFault, pf(fixKept+pageSize, PFUser|PFWrite)...).
+		call(1, v(hKept), abi.OpRegionSupply, msgOffset, v(0), v(0)).
+		call(1, v(hPort), abi.OpPortReply, msgCallID, v(abi.FaultResume)).
+		call(0, v(hSpace), abi.OpSpaceSetExceptionPort, v(hPortCall)).
+		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, buf, st).
+		call(0, v(0), opFault, v(uint64(VecGP)), v(0), v(0), v(abi.UserBase)).
+		call(1, v(hPort), abi.OpPortReply, msgCallID, v(abi.FaultResumeState), v(0), buf, st).
+		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, buf, st).
+		call(0, v(0), opFault, v(uint64(VecInvalidOp)), v(0), v(0), v(abi.UserBase)).
+		call(1, msgHandle(0), abi.OpThreadGetState, buf, st).
+		call(1, msgHandle(0), abi.OpThreadStart).
+		call(1, v(hPort), abi.OpPortReply, msgCallID, v(abi.FaultResumeState), v(0), buf, v(8)))
+	add(seqSeed{}.
+		call(0, v(hSpace), abi.OpSpaceSetExceptionPort, v(hPortCall)).
+		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, buf, st).
+		call(0, v(0), opFault, v(uint64(VecDivide)), v(0), v(0), v(abi.UserBase)).
+		call(1, v(hPort), abi.OpPortReply, msgCallID, v(99)))
+	add(seqSeed{}.
+		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, buf, st).
+		call(0, v(hSpace), abi.OpSpaceSetExceptionPort, v(hPortCall)).
+		call(0, v(0), opFault, v(uint64(VecPage)), v(PFUser), v(0), v(abi.UserBase)).
+		call(1, v(hPort), abi.OpHandleRevoke).
+		call(1, v(hPort), abi.OpPortReply, msgCallID, v(abi.FaultKill), v(3)))
+	add(seqSeed{}.
+		call(0, v(hChild), abi.OpSpaceSetExceptionPort, v(hChildPort)).
+		call(1, v(0), opFault, v(uint64(VecBreakpoint)), v(0), v(0), v(0)).
+		call(0, v(hSpace), abi.OpHandleInfo))
 
 	// Killing its own space from one thread while the other waits.
 	add(seqSeed{}.

@@ -31,11 +31,14 @@ type script struct {
 	closed chan struct{} // closed with the vCPU: the thread has ended
 }
 
-// scriptedCall is one hypercall a test hands a thread, and how it ended.
+// scriptedCall is one hypercall a test hands a thread, and how it ended;
+// or, with fault set, a fault the thread raises instead, which ends when
+// the thread runs again or ends.
 type scriptedCall struct {
-	c    Call
-	act  CallAction
-	done chan struct{}
+	c     Call
+	fault *Fault
+	act   CallAction
+	done  chan struct{}
 }
 
 // stubVCPU is the vCPU of a stubMachine.
@@ -45,6 +48,9 @@ type stubVCPU struct {
 	thread  *Thread
 	stop    chan struct{} // one pending stop, as Stop's contract asks
 	once    sync.Once
+	// faulting is the scripted fault the thread is in, if any (used
+	// only on the thread's goroutine).
+	faulting *scriptedCall
 
 	mu   sync.Mutex
 	regs Regs
@@ -92,6 +98,10 @@ func (v *stubVCPU) FPU() (FPU, error) {
 // or a Stop. A call that asks for a restart is reported as such and not
 // issued again: the test decides what the guest does next.
 func (v *stubVCPU) Run() (Exit, error) {
+	if sc := v.faulting; sc != nil {
+		v.faulting = nil // resumed after its fault
+		close(sc.done)
+	}
 	var calls chan *scriptedCall
 	if v.script != nil {
 		calls = v.script.calls
@@ -101,6 +111,10 @@ func (v *stubVCPU) Run() (Exit, error) {
 		case <-v.stop:
 			return Exit{Kind: ExitStopped}, nil
 		case sc := <-calls:
+			if sc.fault != nil {
+				v.faulting = sc
+				return Exit{Kind: ExitFault, Fault: *sc.fault}, nil
+			}
 			sc.act = v.handler.Hypercall(&sc.c)
 			close(sc.done)
 			if sc.act != CallContinue {
@@ -121,6 +135,9 @@ func (v *stubVCPU) FlushTLB() {}
 
 func (v *stubVCPU) Close() error {
 	v.once.Do(func() {
+		if v.faulting != nil {
+			close(v.faulting.done)
+		}
 		if v.script != nil {
 			vcpuScripts.Delete(v.thread)
 			close(v.script.closed)
@@ -171,7 +188,20 @@ func (d *driver) issue(h, op uint64, a [abi.MaxArgSlots]uint64) *scriptedCall {
 	}
 	binary.LittleEndian.PutUint64(d.stack[8:], a[4])
 	binary.LittleEndian.PutUint64(d.stack[16:], a[5])
-	sc := &scriptedCall{c: Call{Args: [6]uint64{h, op, a[0], a[1], a[2], a[3]}, RSP: d.rsp}, done: make(chan struct{})}
+	return d.hand(&scriptedCall{c: Call{Args: [6]uint64{h, op, a[0], a[1], a[2], a[3]}, RSP: d.rsp}, done: make(chan struct{})})
+}
+
+// raise makes the thread fault and returns without waiting for the fault
+// to be handled; nil when the thread has ended.
+func (d *driver) raise(f Fault) *scriptedCall {
+	d.finish()
+	if d.dead {
+		return nil
+	}
+	return d.hand(&scriptedCall{fault: &f, done: make(chan struct{})})
+}
+
+func (d *driver) hand(sc *scriptedCall) *scriptedCall {
 	for {
 		select {
 		case d.sc.calls <- sc:
@@ -250,8 +280,11 @@ func (d *driver) finish() {
 	if waitClosed(sc.done, killGrace) {
 		return
 	}
-	d.tb.Fatalf("%s (%d) on handle %d did not end though its thread was killed: the monitor is stuck\n%s",
-		abi.Op(sc.c.Args[1]), sc.c.Args[1], sc.c.Args[0], goroutines())
+	what := fmt.Sprintf("%s (%d) on handle %d", abi.Op(sc.c.Args[1]), sc.c.Args[1], sc.c.Args[0])
+	if sc.fault != nil {
+		what = "the fault " + sc.fault.String()
+	}
+	d.tb.Fatalf("%s did not end though its thread was killed: the monitor is stuck\n%s", what, goroutines())
 }
 
 func waitClosed(c <-chan struct{}, d time.Duration) bool {

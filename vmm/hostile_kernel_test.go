@@ -178,3 +178,90 @@ func TestUnstartedThreadsFreeTheirPlace(t *testing.T) {
 	}
 	f.check()
 }
+
+// A space's exception port must be a port guest threads serve: a fault
+// sent to a host server would wait for a receive that never comes, and
+// the faulting space would hang, stopped, instead of dying of its fault.
+func TestExceptionPortServedByGuest(t *testing.T) {
+	f := newKernelFixture(t)
+	h, err := f.a.InsertHandle(NewHostPort("host", ConsoleServer(f.console)), abi.RightCall, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r0, _, _, _ := f.d[0].call(hSpace, abi.OpSpaceSetExceptionPort, h); abi.ResultError(r0) != abi.ErrInvalidArg {
+		t.Errorf("space_set_exception_port with a host port: %v, want %v", abi.ResultError(r0), abi.ErrInvalidArg)
+	}
+	f.d[1].raise(Fault{Vector: VecInvalidOp, RIP: abi.UserBase})
+	if !waitClosed(f.a.Done(), killGrace) {
+		t.Fatalf("a space whose thread faulted did not end\n%s", goroutines())
+	}
+	if r := f.a.Wait(); r.Fault == nil || r.Fault.Fault.Vector != VecInvalidOp {
+		t.Errorf("the space ended with %s, want its thread's fault", r)
+	}
+}
+
+// A handle travelling in a message is revoked while the receiver takes
+// it: either it arrives and the revoke takes it back, or it arrives as
+// no handle; never does it survive its source's revocation.
+func TestHandleRevokedInFlight(t *testing.T) {
+	f := newKernelFixture(t)
+	for i := 0; i < 200; i++ {
+		x := f.d[0].must(hConsole, abi.OpHandleDerive, uint64(abi.RightWrite|abi.RightGrant), 0)
+		f.d[0].must(hPortCall, abi.OpPortSend, 1, 0, 0, x)
+		f.d[1].issue(hPort, uint64(abi.OpPortReceive), [abi.MaxArgSlots]uint64{fixMsg, uint64(msgSize)})
+		f.d[0].must(hConsole, abi.OpHandleRevoke)
+		f.d[1].finish()
+		m, ok := f.readMsg(fixMsg)
+		if !ok || m.NHandles != 1 {
+			t.Fatalf("round %d: received %+v", i, m)
+		}
+		if h := m.Handles[0]; h != abi.NoHandle {
+			if r0, _, _, _ := f.d[1].call(h, abi.OpHandleInfo); abi.ResultError(r0) != abi.ErrBadHandle {
+				t.Fatalf("round %d: the handle received, %d, outlived the revocation of its source", i, h)
+			}
+		}
+	}
+	f.check()
+}
+
+// One-way messages wait in the monitor until someone receives them. A
+// space sending where nobody receives cannot make the monitor hold more
+// than a bounded number and size of them: past that its sends fail with
+// ErrWouldBlock, and succeed again once the receiver catches up.
+func TestQueuedSendsBounded(t *testing.T) {
+	f := newKernelFixture(t)
+	const tries = 5000
+	sent := 0
+	for ; sent < tries; sent++ {
+		r0, _, _, _ := f.d[0].call(hPortCall, abi.OpPortSend, 1, fixData, pageSize, 0)
+		if e := abi.ResultError(r0); e == abi.ErrWouldBlock {
+			break
+		} else if e != abi.OK {
+			t.Fatalf("send %d: %v", sent, e)
+		}
+	}
+	if sent == tries || sent == 0 {
+		t.Fatalf("%d page-sized sends queued where nobody receives, want a bound below %d", sent, tries)
+	}
+	f.d[1].must(hPort, abi.OpPortReceive, fixMsg, uint64(msgSize), 0, 0)
+	f.d[0].must(hPortCall, abi.OpPortSend, 1, fixData, pageSize, 0)
+	f.check()
+
+	// Bytes too: a few sends of a large buffer reach the bound.
+	f = newKernelFixture(t)
+	r := f.d[0].must(hSpace, abi.OpRegionCreate, abi.MaxBuffer/2)
+	f.d[0].must(hSpace, abi.OpSpaceMap, r, 0x1000000, 0, abi.MaxBuffer/2, abi.PermRead)
+	big := 0
+	for ; big < 8; big++ {
+		r0, _, _, _ := f.d[0].call(hPortCall, abi.OpPortSend, 1, 0x1000000, abi.MaxBuffer/2, 0)
+		if e := abi.ResultError(r0); e == abi.ErrWouldBlock {
+			break
+		} else if e != abi.OK {
+			t.Fatalf("send %d of %d MiB: %v", big, abi.MaxBuffer>>21, e)
+		}
+	}
+	if big == 8 || big == 0 {
+		t.Errorf("%d sends of %d MiB queued where nobody receives, want a bound above 0 and below 8", big, abi.MaxBuffer>>21)
+	}
+	f.check()
+}
