@@ -642,6 +642,12 @@ func (s *Space) own(obj Object) abi.Error {
 	if s.dying {
 		return abi.ErrPeerGone
 	}
+	if len(s.owned) >= s.quota.Handles {
+		// Ports and port sets live until their owner ends, whatever
+		// becomes of their handles: bound them as the table is bounded,
+		// or a create-and-close loop grows the monitor's records forever.
+		return abi.ErrQuota
+	}
 	s.owned = append(s.owned, obj)
 	return abi.OK
 }

@@ -265,3 +265,33 @@ func TestQueuedSendsBounded(t *testing.T) {
 	}
 	f.check()
 }
+
+// Ports and port sets live as long as the space that owns them, whatever
+// becomes of their handles, so a space can own only so many: past its
+// handle quota port_create and port_set_create fail with ErrQuota, and a
+// create-and-close loop cannot grow the monitor's records without end.
+func TestOwnedPortsBounded(t *testing.T) {
+	f := newKernelFixture(t)
+	made := 0
+	for i := 0; i < 4*childHandles; i++ {
+		op := abi.OpPortCreate
+		if i%2 == 1 {
+			op = abi.OpPortSetCreate
+		}
+		r0, _, _, _ := f.d[0].call(hChild, op)
+		if e := abi.ResultError(r0); e == abi.ErrQuota {
+			break
+		} else if e != abi.OK {
+			t.Fatalf("%s %d: %v", op, i, e)
+		}
+		f.d[0].must(r0, abi.OpHandleClose)
+		made++
+	}
+	f.child.mu.Lock()
+	owned := len(f.child.owned)
+	f.child.mu.Unlock()
+	if made == 4*childHandles || owned > childHandles {
+		t.Errorf("the child owns %d ports and port sets after %d creations, want at most its handle quota %d", owned, made, childHandles)
+	}
+	f.check()
+}
