@@ -295,3 +295,40 @@ func TestOwnedPortsBounded(t *testing.T) {
 	}
 	f.check()
 }
+
+// A space's children quota bounds every space below it, not only its
+// children: each space costs the monitor a machine, memory and address
+// space, and a program holding a child's handle could otherwise grow a
+// tree of them, children's children, without any thread of theirs.
+func TestSpaceTreeBounded(t *testing.T) {
+	f := newKernelFixture(t)
+	level, total := []uint64{hChild}, 0
+	for depth := 0; depth < 6 && len(level) > 0; depth++ {
+		var next []uint64
+		for _, h := range level {
+			for {
+				r0, _, _, _ := f.d[0].call(h, abi.OpSpaceCreate, 1, 1, 4, 0)
+				if e := abi.ResultError(r0); e == abi.ErrQuota {
+					break
+				} else if e != abi.OK {
+					t.Fatalf("space_create at depth %d: %v", depth, e)
+				}
+				next = append(next, r0)
+				total++
+			}
+		}
+		level = next
+	}
+	if total != childChildren {
+		t.Errorf("a child with a children quota of %d holds %d spaces below it", childChildren, total)
+	}
+	// Ending spaces gives their places back.
+	f.d[0].must(hChild, abi.OpSpaceKill, 0)
+	f.quiesce()
+	for i := 0; i < 3*DefaultQuota.Children; i++ {
+		h := f.d[0].must(hSpace, abi.OpSpaceCreate, 1, 1, 4, 1)
+		f.d[0].must(h, abi.OpSpaceKill, 0)
+		f.d[0].must(h, abi.OpHandleClose)
+	}
+	f.check()
+}

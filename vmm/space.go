@@ -18,7 +18,9 @@ type Quota struct {
 	Threads int
 	// Handles is the most handles its table may hold.
 	Handles int
-	// Children is the most child spaces it may create.
+	// Children is the most spaces it may have below it at once: its
+	// children, their children, and so on (each counts against every
+	// ancestor's quota, as memory does).
 	Children int
 }
 
@@ -51,6 +53,7 @@ type Space struct {
 
 	parent      *Space
 	children    map[*Space]struct{}
+	descendants int       // spaces below s not yet finished: what quota.Children bounds
 	regions     []*Region // regions charged to the space
 	owned       []Object  // ports and port sets closed when the space ends
 	excPort     *Port
@@ -430,6 +433,7 @@ func (s *Space) finish() {
 		parent.mu.Lock()
 		delete(parent.children, s)
 		parent.mu.Unlock()
+		parent.uncountDescendant()
 	}
 	close(s.done)
 }
@@ -502,14 +506,10 @@ func (s *Space) Parent() *Space { return s.parent }
 func (s *Space) NewChild(q Quota) (*Space, error) {
 	s.mu.Lock()
 	own := s.quota
-	n := len(s.children)
 	dying := s.dying
 	s.mu.Unlock()
 	if dying {
 		return nil, fmt.Errorf("new child of %s: %w", s.name, abi.ErrPeerGone)
-	}
-	if n >= own.Children {
-		return nil, fmt.Errorf("new child of %s: %d children is its quota: %w", s.name, own.Children, abi.ErrQuota)
 	}
 	inherit := func(v, limit uint64) (uint64, bool) {
 		if v == 0 {
@@ -526,11 +526,15 @@ func (s *Space) NewChild(q Quota) (*Space, error) {
 	if !ok[0] || !ok[1] || !ok[2] || !ok[3] {
 		return nil, fmt.Errorf("new child of %s: a quota above the parent's: %w", s.name, abi.ErrQuota)
 	}
+	if a := s.countDescendant(); a != nil {
+		return nil, fmt.Errorf("new child of %s: %d spaces below %s is its quota: %w", s.name, a.quota.Children, a.name, abi.ErrQuota)
+	}
 	child, err := s.mon.NewSpace(s.name+"/child", Quota{Memory: mem, Threads: int(th), Handles: int(h), Children: int(ch)})
 	if err != nil {
+		s.uncountDescendant()
 		return nil, fmt.Errorf("%v: %w", err, abi.ErrNoMemory)
 	}
-	child.parent = s
+	child.parent = s // from now on its finish gives back what countDescendant took
 	s.mu.Lock()
 	if s.dying {
 		s.mu.Unlock()
@@ -543,6 +547,43 @@ func (s *Space) NewChild(q Quota) (*Space, error) {
 	s.children[child] = struct{}{}
 	s.mu.Unlock()
 	return child, nil
+}
+
+// countDescendant counts a new space below s against the children quota
+// of s and of every ancestor, as charge does memory: the quota bounds
+// every space below, not only children, or a program holding a child's
+// handle could grow a tree of spaces (each a machine, memory and address
+// space of the monitor's) as wide and deep as it liked. It returns the
+// space whose quota is full, or nil when the new space is counted.
+func (s *Space) countDescendant() *Space {
+	var done []*Space
+	for a := s; a != nil; a = a.parent {
+		a.mu.Lock()
+		full := a.descendants >= a.quota.Children
+		if !full {
+			a.descendants++
+		}
+		a.mu.Unlock()
+		if full {
+			for _, d := range done {
+				d.mu.Lock()
+				d.descendants--
+				d.mu.Unlock()
+			}
+			return a
+		}
+		done = append(done, a)
+	}
+	return nil
+}
+
+// uncountDescendant gives back what countDescendant took.
+func (s *Space) uncountDescendant() {
+	for a := s; a != nil; a = a.parent {
+		a.mu.Lock()
+		a.descendants--
+		a.mu.Unlock()
+	}
 }
 
 // SetExceptionPort names the port that receives the space's faults, its
