@@ -19,6 +19,7 @@ import (
 
 	// The layers register themselves with nester.
 	_ "nestvm/services/null"
+	_ "nestvm/services/refmon"
 )
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
