@@ -92,3 +92,37 @@ func TestRunRefmonRefusesBadPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRefmonNest: under a policy that denies the program child spaces,
+// nest cannot make one for the program it runs: it says so and exits 125,
+// and the audit record on stderr names nest's space and the rule. The
+// same policy one level down lets nest run hello and denies hello's
+// children only.
+func TestRunRefmonNest(t *testing.T) {
+	nest := testutil.Guest(t, "nest")
+	dir := t.TempDir()
+	for name, cap := range map[string]string{"none.hcl": "space.*", "below.hcl": "space.space_create.*"} {
+		src := "rule \"no child spaces\" {\n  op     = [\"space_create\"]\n  cap    = [\"" + cap + "\"]\n  action = \"deny\"\n}\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := testutil.GuestDir(t)
+	status, out, errs := run(t, "run", "--log-level", "warn", "--files", files, "--layer", "refmon="+filepath.Join(dir, "none.hcl"), nest, "hello.elf", "world")
+	if status != 125 || out != "" {
+		t.Errorf("nest under no child spaces: status %d, stdout %q, stderr %q", status, out, errs)
+	}
+	for _, want := range []string{
+		`refmon: deny time=`,
+		` who="thread 0 of space root/child" cap=space.space_create type=space op=space_create args="pages=0 threads=0 handles=0 children=0" error=NV_EDENIED rule="no child spaces"`,
+		"nest: space_create: denied\n",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	status, out, errs = run(t, "run", "--log-level", "warn", "--files", files, "--layer", "refmon="+filepath.Join(dir, "below.hcl"), nest, "hello.elf", "world")
+	if status != 0 || out != "Hello, world!\n" || errs != "" {
+		t.Errorf("nest hello under no grandchildren: status %d, stdout %q, stderr %q", status, out, errs)
+	}
+}
