@@ -4,6 +4,7 @@
 //	nestvm run [flags] PROGRAM [ARGS...]
 //	nestvm info
 //	nestvm layers
+//	nestvm bench [flags]
 //
 // Run "nestvm help" for the details.
 package main
@@ -39,9 +40,10 @@ Usage:
   nestvm run [flags] PROGRAM [ARGS...]   run a static x86-64 ELF program
   nestvm info                            show the backends this host offers
   nestvm layers                          list the layers run --layer can stack
+  nestvm bench [flags]                   time workloads under stacks of layers
   nestvm help [COMMAND]                  show help
 
-Run "nestvm help run" for the flags of run.
+Run "nestvm help run" for the flags of run, "nestvm help bench" for bench.
 `
 
 func main() {
@@ -61,6 +63,8 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 		return cmdInfo(args[1:], stdout, stderr)
 	case "layers":
 		return cmdLayers(args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		// Asked-for help goes to stdout.
 		if len(args) > 1 && args[1] == "run" {
@@ -71,6 +75,9 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		if len(args) > 1 && args[1] == "layers" {
 			return cmdLayers([]string{"-help"}, stdout, stdout)
+		}
+		if len(args) > 1 && args[1] == "bench" {
+			return cmdBench([]string{"-help"}, stdout, stdout)
 		}
 		fmt.Fprint(stdout, usage)
 		return 0

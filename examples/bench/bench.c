@@ -4,6 +4,9 @@
  *   nulltrap  the raw trap, no ABI work (NV_NULLTRAP_ENTRY)
  *   info      handle_info: a bare ABI call
  *   write     a 1-byte console write
+ *   clock     a clock_read of the monotonic clock on the clock handle: the
+ *             call a layer that wraps the clock interposes on (nestvm
+ *             bench's ipc workload)
  *   compute   N rounds of the compute loop
  *   ipc       a port_call answered by a server thread of this space
  *             (port_receive, port_reply): one round trip
@@ -211,7 +214,7 @@ static uint64_t bench_spawn(uint64_t n)
 int main(int argc, char **argv)
 {
 	if (argc != 3)
-		nv_panic("usage: bench nulltrap|info|write|compute|ipc|keeper|spawn N");
+		nv_panic("usage: bench nulltrap|info|write|clock|compute|ipc|keeper|spawn N");
 	int ok;
 	uint64_t n = nv_atou64(argv[2], &ok);
 	if (!ok)
@@ -238,6 +241,10 @@ int main(int argc, char **argv)
 		} else if (strcmp(mode, "write") == 0) {
 			for (uint64_t i = 0; i < n; i++)
 				sink += (uint64_t)nv_console_write(con, NV_ADDR("x"), 1);
+		} else if (strcmp(mode, "clock") == 0) {
+			nv_handle_t clk = nv_clock();
+			for (uint64_t i = 0; i < n; i++)
+				sink += (uint64_t)check(nv_clock_read(clk, NV_CLOCK_MONOTONIC), "clock_read");
 		} else if (strcmp(mode, "compute") == 0) {
 			sink = compute_loop(n);
 		} else {

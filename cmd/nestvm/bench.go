@@ -1,0 +1,777 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/nester"
+	"nestvm/vmm"
+)
+
+// A benchWorkload is a guest program and its arguments, sized to take tens
+// of milliseconds on each backend.
+type benchWorkload struct {
+	name    string
+	summary string
+	guest   string // build/guests/GUEST.elf
+	// args returns the program's arguments (argv[0] included) for a
+	// backend: PVM's exits cost tens of microseconds where the emulator's
+	// cost half of one, so call-heavy workloads are sized per backend.
+	args func(backend string) []string
+	// want is what its output must contain for the run to count.
+	want string
+}
+
+var benchWorkloads = []benchWorkload{
+	{"compute", "20M rounds of a CPU-bound loop: no calls to interpose on", "compute",
+		func(string) []string { return []string{"compute", "20000000"} }, "checksum"},
+	{"memtouch", "writes and reads back 16 MiB of heap: page faults, no calls", "memtouch",
+		func(string) []string { return []string{"memtouch", "16"} }, "checksum"},
+	{"ipc", "clock_read calls on the clock handle, which layers wrap (100000 on emu, 1000 on kvm)", "bench",
+		func(b string) []string {
+			if b == "emu" {
+				return []string{"bench", "clock", "100000"}
+			}
+			return []string{"bench", "clock", "1000"}
+		}, "bench clock "},
+	{"hello", "prints a greeting: launch and exit dominate", "hello",
+		func(string) []string { return []string{"hello"} }, "Hello, nestvm!"},
+}
+
+func findWorkload(name string) (benchWorkload, bool) {
+	for _, w := range benchWorkloads {
+		if w.name == name {
+			return w, true
+		}
+	}
+	return benchWorkload{}, false
+}
+
+// benchRow is one line of the result: a workload under depth copies of a
+// layer.
+type benchRow struct {
+	Workload string  `json:"workload"`
+	Layer    string  `json:"layer"`
+	Depth    int     `json:"depth"`
+	Reps     int     `json:"reps"`
+	MedianNS int64   `json:"median_ns"`
+	MinNS    int64   `json:"min_ns"`
+	MaxNS    int64   `json:"max_ns"`
+	Slowdown float64 `json:"slowdown"`
+	// PerLevel is slowdown^(1/depth): the cost each level adds (1 at
+	// depth 0).
+	PerLevel float64 `json:"slowdown_per_level"`
+	// For ipc: the median time of one call as the guest measured it, and
+	// its ratio to the same at depth 0.
+	CallNS       float64 `json:"call_ns,omitempty"`
+	CallSlowdown float64 `json:"call_slowdown,omitempty"`
+}
+
+// benchHost describes the machine the numbers come from.
+type benchHost struct {
+	CPU     string `json:"cpu"`
+	CPUs    int    `json:"cpus"`
+	OS      string `json:"os"`
+	Kernel  string `json:"kernel"`
+	KVM     string `json:"kvm"` // "none", "kvm" or "pvm"
+	Go      string `json:"go"`
+	Summary string `json:"summary"`
+}
+
+// benchReport is what --json writes.
+type benchReport struct {
+	Host    benchHost  `json:"host"`
+	Backend string     `json:"backend"`
+	Reps    int        `json:"reps"`
+	Time    string     `json:"time"`
+	Notes   []string   `json:"notes,omitempty"`
+	Rows    []benchRow `json:"rows"`
+}
+
+func cmdBench(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("nestvm bench", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var layerSpecs layerFlag
+	fl.Var(&layerSpecs, "layers", "`layers` to stack, comma-separated (a layer's own arguments may follow its name=; separate specs that contain commas with ';' or repeat --layers; null when none is given)")
+	depthFlag := fl.String("depth", "0-4", "`depths` to run at: N (0 to N) or A-B; depth 0 runs with no layer")
+	workloadFlag := fl.String("workload", "compute,memtouch,ipc,hello", "`workloads` to run, comma-separated: "+workloadNames())
+	reps := fl.Int("reps", 5, "`count` of runs of each workload, layer and depth; the table gives the median")
+	backend := fl.String("backend", "auto", "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu")
+	guests := fl.String("guests", "", "`directory` holding the guest programs (default: guests/ beside the nestvm binary, else build/guests)")
+	jsonOut := fl.String("json", "", "write the host, the backend and every row as JSON to `file`")
+	csvOut := fl.String("csv", "", "write the rows as CSV to `file`")
+	plotOut := fl.String("plot", "", "draw slowdown against depth, one line per layer and workload, as SVG to `file`")
+	timeout := fl.Duration("timeout", time.Minute, "stop a run that takes longer than this `duration` and fail")
+	logLevel := fl.String("log-level", "warn", "`level` of log detail on stderr: "+logLevels)
+	fl.Usage = func() {
+		fmt.Fprintf(fl.Output(), `Usage: nestvm bench [flags]
+
+Runs each workload at each depth under each kind of layer, --reps times,
+and prints a table of the median time from launch to exit and the slowdown
+against the same workload at depth 0 of the same run. Depth N stacks N
+copies of the layer between the monitor and the program; depth 0 runs it
+through the same loader with no layer. Runs are interleaved (each
+repetition runs every layer and depth once, in a shuffled order) so drift
+spreads evenly; one untimed run of each workload comes first.
+
+Workloads:
+`)
+		for _, w := range benchWorkloads {
+			fmt.Fprintf(fl.Output(), "  %-9s %s\n", w.name, w.summary)
+		}
+		fmt.Fprintf(fl.Output(), `
+A layer spec is NAME or NAME=ARGS, as nestvm run --layer takes it (nestvm
+layers lists them). In ARGS, {tmp} is replaced by a temporary directory
+that bench removes at the end and {level} by the copy's level (1 nearest
+the monitor), so a layer that writes a file can be benchmarked writing
+one file per copy, not to the terminal:
+
+  nestvm bench --layers 'null;trace={tmp}/trace-{level}.jsonl' --depth 0-4
+
+A bare trace runs as trace={tmp}/trace-{level}.jsonl, and a bare refmon as
+refmon={tmp}/policy.hcl with a policy bench writes that allows the
+workloads and checks each call against a few rules; the table says so.
+
+Progress goes to stderr, the table to stdout. The exit status is 0, 2 for
+bad flags, 125 when a run fails and 130 when interrupted.
+
+Flags:
+`)
+		printFlags(fl)
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitUsage
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "nestvm bench: "+format+"\n", a...)
+		return exitUsage
+	}
+	if fl.NArg() > 0 {
+		return usageErr("unexpected argument %q", fl.Arg(0))
+	}
+	if len(layerSpecs) == 0 {
+		layerSpecs = layerFlag{"null"}
+	}
+	specs, err := splitLayerSpecs(layerSpecs)
+	if err != nil {
+		return usageErr("--layers: %v", err)
+	}
+	lo, hi, err := parseDepth(*depthFlag)
+	if err != nil {
+		return usageErr("--depth: %v", err)
+	}
+	var works []benchWorkload
+	for _, name := range strings.Split(*workloadFlag, ",") {
+		name = strings.TrimSpace(name)
+		w, ok := findWorkload(name)
+		if !ok {
+			return usageErr("--workload: no workload named %q (there are: %s)", name, workloadNames())
+		}
+		works = append(works, w)
+	}
+	if *reps < 1 {
+		return usageErr("--reps: %d: want at least 1", *reps)
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		return usageErr("--log-level: %v", err)
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "nestvm bench: "+format+"\n", a...)
+		return exitMonitor
+	}
+
+	tmp, err := os.MkdirTemp("", "nestvm-bench-")
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer os.RemoveAll(tmp)
+	// A bare name of a layer that needs arguments to be measured fairly
+	// runs with bench's own (a file under tmp, not the terminal).
+	actual := map[string]string{}
+	var notes []string
+	for _, spec := range specs {
+		actual[spec] = spec
+		d, ok := benchDefaults[spec]
+		if !ok {
+			continue
+		}
+		if d.file != "" {
+			if err := os.WriteFile(filepath.Join(tmp, d.file), []byte(d.content), 0o644); err != nil {
+				return fail("%v", err)
+			}
+		}
+		actual[spec] = d.spec
+		notes = append(notes, fmt.Sprintf("%s runs as %s (%s)", spec, d.spec, d.why))
+	}
+	// Every layer is made once before anything runs: a bad name or
+	// argument is the user's to fix first.
+	for _, spec := range specs {
+		l, err := nester.New(expandSpec(actual[spec], tmp, 1), log.Named("layer"))
+		if err != nil {
+			return usageErr("--layers: %v", err)
+		}
+		if err := l.Close(); err != nil {
+			return fail("layer %s: %v", spec, err)
+		}
+	}
+	dir := *guests
+	if dir == "" {
+		dir = defaultGuestDir()
+	}
+	images := map[string][]byte{}
+	for _, w := range works {
+		path := filepath.Join(dir, w.guest+".elf")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fail("workload %s: %v (build the guests with make guests, or name their directory with --guests)", w.name, err)
+		}
+		images[w.guest] = data
+	}
+	b, err := pickBackend(*backend, log)
+	if err != nil {
+		return fail("%v", err)
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	bn := &bencher{
+		mon: vmm.NewMonitor(b, log), backend: b.Name(), images: images, tmp: tmp, actual: actual,
+		timeout: *timeout, sigs: sigs, log: log,
+	}
+	prog := newProgress(stderr)
+	rows, err := bn.runAll(works, specs, lo, hi, *reps, prog)
+	prog.done()
+	if err != nil {
+		if errors.Is(err, errInterrupted) {
+			fmt.Fprintf(stderr, "nestvm bench: %v\n", err)
+			return exitInterrupt
+		}
+		return fail("%v", err)
+	}
+	rep := benchReport{Host: describeHost(), Backend: b.Name(), Reps: *reps, Time: time.Now().UTC().Format(time.RFC3339), Notes: notes, Rows: rows}
+	printBenchTable(stdout, rep)
+	if *jsonOut != "" {
+		data, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(data, '\n'), 0o644); err != nil {
+			return fail("--json: %v", err)
+		}
+	}
+	if *csvOut != "" {
+		if err := writeBenchCSV(*csvOut, rows); err != nil {
+			return fail("--csv: %v", err)
+		}
+	}
+	if *plotOut != "" {
+		f, err := os.Create(*plotOut)
+		if err != nil {
+			return fail("--plot: %v", err)
+		}
+		err = writeBenchSVG(f, rep)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fail("--plot: %v", err)
+		}
+	}
+	return 0
+}
+
+// benchDefaults are the arguments a layer named bare in --layers is
+// measured with: trace alone writes every operation to the terminal, and
+// refmon needs a policy.
+var benchDefaults = map[string]struct {
+	spec, why     string
+	file, content string // a file bench writes under {tmp} first
+}{
+	"trace": {spec: "trace={tmp}/trace-{level}.jsonl", why: "JSON Lines to a temporary file, not the terminal"},
+	"refmon": {spec: "refmon={tmp}/policy.hcl", why: "a policy that allows the workloads, with a rule for each kind of call they make",
+		file: "policy.hcl", content: benchPolicy},
+}
+
+// benchPolicy is the refmon policy bench measures with: every call is
+// checked against rules, and none is denied.
+const benchPolicy = `# nestvm bench: allows what the workloads do, checking calls against rules.
+default = "allow"
+rule "files-read-only" {
+  op    = ["files_open"]
+  flags = ["read"]
+}
+rule "console-writes" {
+  op        = ["console_write"]
+  max_bytes = 65536
+}
+rule "memory" {
+  op        = ["region_create"]
+  max_pages = 1048576
+}
+`
+
+func workloadNames() string {
+	var names []string
+	for _, w := range benchWorkloads {
+		names = append(names, w.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// splitLayerSpecs splits the --layers values into layer specs. Each value
+// is split at ';' when it holds one, and otherwise at commas, where a piece
+// that is not the name of a registered layer but holds '=' continues the
+// spec before it ("trace=out.jsonl,format=json" is one spec): a layer's
+// arguments may hold commas, as nestvm run --layer takes them.
+func splitLayerSpecs(values []string) ([]string, error) {
+	registered := map[string]bool{}
+	var names []string
+	for _, k := range nester.Kinds() {
+		registered[k.Name] = true
+		names = append(names, k.Name)
+	}
+	var specs []string
+	for _, v := range values {
+		var pieces []string
+		if strings.Contains(v, ";") {
+			pieces = strings.Split(v, ";")
+		} else {
+			for _, p := range strings.Split(v, ",") {
+				name, _ := nester.ParseSpec(p)
+				if !registered[name] && strings.Contains(p, "=") && len(pieces) > 0 && strings.Contains(pieces[len(pieces)-1], "=") {
+					pieces[len(pieces)-1] += "," + p
+					continue
+				}
+				pieces = append(pieces, p)
+			}
+		}
+		for _, p := range pieces {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				return nil, fmt.Errorf("empty layer in %q", v)
+			}
+			name, _ := nester.ParseSpec(p)
+			if !registered[name] {
+				return nil, fmt.Errorf("no layer named %q (there are: %s; see nestvm layers)", name, strings.Join(names, ", "))
+			}
+			specs = append(specs, p)
+		}
+	}
+	return specs, nil
+}
+
+// expandSpec fills in {tmp} and {level} in a layer spec's arguments.
+func expandSpec(spec, tmp string, level int) string {
+	return strings.NewReplacer("{tmp}", tmp, "{level}", strconv.Itoa(level)).Replace(spec)
+}
+
+// parseDepth reads --depth: "N" is 0 to N, "A-B" is A to B.
+func parseDepth(s string) (lo, hi int, err error) {
+	a, b, isRange := strings.Cut(strings.TrimSpace(s), "-")
+	if lo, err = strconv.Atoi(a); err != nil || lo < 0 {
+		return 0, 0, fmt.Errorf("%q: want N or A-B, with 0 <= A <= B", s)
+	}
+	if !isRange {
+		lo, hi = 0, lo
+	} else if hi, err = strconv.Atoi(b); err != nil || hi < lo {
+		return 0, 0, fmt.Errorf("%q: want N or A-B, with 0 <= A <= B", s)
+	}
+	if hi > 64 {
+		return 0, 0, fmt.Errorf("%q: at most 64 levels", s)
+	}
+	return lo, hi, nil
+}
+
+// defaultGuestDir is guests/ beside the running binary (build/nestvm and
+// build/guests), else build/guests under the current directory.
+func defaultGuestDir() string {
+	if d := os.Getenv("NESTVM_GUESTS"); d != "" {
+		return d
+	}
+	if exe, err := os.Executable(); err == nil {
+		d := filepath.Join(filepath.Dir(exe), "guests")
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			return d
+		}
+	}
+	return filepath.Join("build", "guests")
+}
+
+var errInterrupted = errors.New("interrupted")
+
+// bencher runs workloads on one monitor.
+type bencher struct {
+	mon     *vmm.Monitor
+	backend string
+	images  map[string][]byte
+	tmp     string
+	actual  map[string]string // the spec each --layers spec runs as
+	timeout time.Duration
+	sigs    <-chan os.Signal
+	log     hclog.Logger
+}
+
+// benchKey names one cell of the table; depth 0 is shared by every layer
+// (layer "").
+type benchKey struct {
+	work, layer string
+	depth       int
+}
+
+// sample is one run's time, and the per-call time the guest printed.
+type sample struct {
+	total  time.Duration
+	callNS float64
+}
+
+func (bn *bencher) runAll(works []benchWorkload, specs []string, lo, hi, reps int, prog *progress) ([]benchRow, error) {
+	type cell struct {
+		w     benchWorkload
+		spec  string
+		depth int
+	}
+	var cells []cell
+	for _, w := range works {
+		cells = append(cells, cell{w, "", 0})
+		for _, spec := range specs {
+			for d := max(lo, 1); d <= hi; d++ {
+				cells = append(cells, cell{w, spec, d})
+			}
+		}
+	}
+	samples := map[benchKey][]sample{}
+	total := len(works) + len(cells)*reps
+	n := 0
+	// One untimed run of each workload first: the first run pays for
+	// what later ones find warm (page cache, the backend's set-up).
+	for _, w := range works {
+		n++
+		prog.show(fmt.Sprintf("[%d/%d] %s: warm-up", n, total, w.name))
+		if _, err := bn.runOnce(w, "", 0); err != nil {
+			return nil, err
+		}
+	}
+	// Each repetition runs the cells of a workload in a new order, so no
+	// depth always pays for coming first after another workload.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for r := 1; r <= reps; r++ {
+		order := slices.Clone(cells)
+		for i := 0; i < len(order); {
+			j := i
+			for j < len(order) && order[j].w.name == order[i].w.name {
+				j++
+			}
+			group := order[i:j]
+			rng.Shuffle(len(group), func(a, b int) { group[a], group[b] = group[b], group[a] })
+			i = j
+		}
+		for _, c := range order {
+			n++
+			label := "no layer"
+			if c.depth > 0 {
+				label = fmt.Sprintf("%s x%d", c.spec, c.depth)
+			}
+			prog.show(fmt.Sprintf("[%d/%d] %s, %s, rep %d/%d", n, total, c.w.name, label, r, reps))
+			s, err := bn.runOnce(c.w, c.spec, c.depth)
+			if err != nil {
+				return nil, fmt.Errorf("%s, %s: %w", c.w.name, label, err)
+			}
+			k := benchKey{c.w.name, c.spec, c.depth}
+			samples[k] = append(samples[k], s)
+		}
+	}
+
+	var rows []benchRow
+	for _, w := range works {
+		base := summarize(samples[benchKey{w.name, "", 0}])
+		for _, spec := range specs {
+			for d := lo; d <= hi; d++ {
+				key := benchKey{w.name, spec, d}
+				if d == 0 {
+					key.layer = ""
+				}
+				row := summarize(samples[key])
+				row.Workload, row.Layer, row.Depth = w.name, spec, d
+				row.Slowdown = float64(row.MedianNS) / float64(base.MedianNS)
+				row.PerLevel = 1
+				if d > 0 {
+					row.PerLevel = math.Pow(row.Slowdown, 1/float64(d))
+				}
+				if base.CallNS > 0 {
+					row.CallSlowdown = row.CallNS / base.CallNS
+				}
+				rows = append(rows, row)
+			}
+		}
+	}
+	return rows, nil
+}
+
+func summarize(ss []sample) benchRow {
+	if len(ss) == 0 {
+		return benchRow{}
+	}
+	totals := make([]int64, len(ss))
+	calls := make([]float64, len(ss))
+	for i, s := range ss {
+		totals[i], calls[i] = int64(s.total), s.callNS
+	}
+	sort.Slice(totals, func(i, j int) bool { return totals[i] < totals[j] })
+	sort.Float64s(calls)
+	med := totals[len(totals)/2]
+	cmed := calls[len(calls)/2]
+	if len(ss)%2 == 0 {
+		med = (totals[len(totals)/2-1] + med) / 2
+		cmed = (calls[len(calls)/2-1] + cmed) / 2
+	}
+	return benchRow{Reps: len(ss), MedianNS: med, MinNS: totals[0], MaxNS: totals[len(totals)-1], CallNS: cmed}
+}
+
+// runOnce runs w under depth copies of the layer spec and returns the time
+// from the launch to the program's exit.
+func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, error) {
+	img, err := vmm.ParseELF(bn.images[w.guest], vmm.DefaultQuota.Memory)
+	if err != nil {
+		return sample{}, fmt.Errorf("%s.elf: %w", w.guest, err)
+	}
+	var layers []nester.Layer
+	for i := 1; i <= depth; i++ {
+		l, err := nester.New(expandSpec(bn.actual[spec], bn.tmp, i), bn.log.Named("layer"))
+		if err != nil {
+			for _, made := range layers {
+				made.Close()
+			}
+			return sample{}, err
+		}
+		layers = append(layers, l)
+	}
+	out, errs := &tailBuffer{max: 4096}, &tailBuffer{max: 4096}
+	root, rootSpace := nester.Root(bn.mon, nester.RootConfig{Console: out, Stderr: errs, Log: bn.log})
+	defer rootSpace.Kill("bench run over")
+	// The last run's garbage is collected now, not on this run's clock.
+	runtime.GC()
+	start := time.Now()
+	r, err := nester.Launch(bn.mon, root, layers, nester.Program{Name: w.guest, Image: img, Args: w.args(bn.backend)})
+	if err != nil {
+		return sample{}, err
+	}
+	timer := time.NewTimer(bn.timeout)
+	defer timer.Stop()
+	var res vmm.Result
+	select {
+	case <-r.Done():
+		res = r.Wait()
+	case <-timer.C:
+		r.Kill(exitTimeout, "timeout")
+		r.Wait()
+		return sample{}, fmt.Errorf("no exit after %s (--timeout)", bn.timeout)
+	case sig := <-bn.sigs:
+		r.Kill(exitInterrupt, "interrupted")
+		r.Wait()
+		return sample{}, fmt.Errorf("%w by %s", errInterrupted, sig)
+	}
+	elapsed := time.Since(start)
+	switch {
+	case res.Err != nil:
+		return sample{}, res.Err
+	case res.Fault != nil:
+		return sample{}, fmt.Errorf("thread %d: %s", res.Fault.Thread, res.Fault.Fault)
+	case res.Killed != "":
+		return sample{}, fmt.Errorf("killed: %s", res.Killed)
+	case res.Status != 0:
+		return sample{}, fmt.Errorf("exit status %d; stderr %q", res.Status, errs.String())
+	case !strings.Contains(out.String(), w.want):
+		return sample{}, fmt.Errorf("output %q lacks %q", out.String(), w.want)
+	}
+	s := sample{total: elapsed}
+	// The bench guest prints "bench MODE N NS": the time of its N calls.
+	if f := strings.Fields(out.String()); len(f) == 4 && f[0] == "bench" {
+		n, err1 := strconv.ParseFloat(f[2], 64)
+		ns, err2 := strconv.ParseFloat(f[3], 64)
+		if err1 == nil && err2 == nil && n > 0 {
+			s.callNS = ns / n
+		}
+	}
+	return s, nil
+}
+
+// tailBuffer keeps the last max bytes written to it: a workload's console
+// output, which bench checks but does not print.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// progress shows one line of progress on stderr: rewritten in place on a
+// terminal, one line per step otherwise.
+type progress struct {
+	w    io.Writer
+	tty  bool
+	last int
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) show(line string) {
+	line = "nestvm bench: " + line
+	if !p.tty {
+		fmt.Fprintln(p.w, line)
+		return
+	}
+	pad := ""
+	if n := p.last - len(line); n > 0 {
+		pad = strings.Repeat(" ", n)
+	}
+	fmt.Fprintf(p.w, "\r%s%s", line, pad)
+	p.last = len(line)
+}
+
+func (p *progress) done() {
+	if p.tty && p.last > 0 {
+		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.last))
+	}
+}
+
+// describeHost reads what the numbers depend on: the CPU, the kernel and
+// what serves /dev/kvm.
+func describeHost() benchHost {
+	h := benchHost{CPU: "unknown CPU", CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), KVM: "none"}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				h.CPU = strings.Join(strings.Fields(v), " ")
+				break
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h.Kernel = strings.TrimSpace(string(data))
+	}
+	if _, err := vmm.Lookup("kvm"); err == nil {
+		h.KVM = "kvm"
+		if hostIsPVM() {
+			h.KVM = "pvm"
+		}
+	}
+	kvmDesc := map[string]string{"none": "no /dev/kvm", "kvm": "/dev/kvm", "pvm": "/dev/kvm is PVM (paravirtual, inside a VM)"}[h.KVM]
+	h.Summary = fmt.Sprintf("%s, %d CPUs, %s %s, %s", h.CPU, h.CPUs, runtime.GOOS, h.Kernel, kvmDesc)
+	return h
+}
+
+// backendLabel names the backend as the numbers should be read: kvm on
+// PVM is not kvm on hardware virtualization.
+func backendLabel(rep benchReport) string {
+	if rep.Backend == "kvm" && rep.Host.KVM == "pvm" {
+		return "kvm (PVM)"
+	}
+	return rep.Backend
+}
+
+func printBenchTable(w io.Writer, rep benchReport) {
+	fmt.Fprintf(w, "nestvm bench: backend %s; host %s\n", backendLabel(rep), rep.Host.Summary)
+	fmt.Fprintf(w, "median of %d runs from launch to exit; slowdown against depth 0 (no layer) of the same run\n", rep.Reps)
+	for _, n := range rep.Notes {
+		fmt.Fprintln(w, n)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tlayer\tdepth\tmedian\tmin\tmax\tslowdown\tper level\tcall\tcall slowdown\t")
+	for _, r := range rep.Rows {
+		per, call, cs := "", "", ""
+		if r.Depth > 0 {
+			per = fmt.Sprintf("%+.2f%%", (r.PerLevel-1)*100)
+		}
+		if r.CallNS > 0 {
+			call = fmt.Sprintf("%.0f ns", r.CallNS)
+			cs = fmt.Sprintf("%.3fx", r.CallSlowdown)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.3fx\t%s\t%s\t%s\t\n", r.Workload, r.Layer, r.Depth,
+			fmtNS(r.MedianNS), fmtNS(r.MinNS), fmtNS(r.MaxNS), r.Slowdown, per, call, cs)
+	}
+	tw.Flush()
+}
+
+func fmtNS(ns int64) string {
+	d := time.Duration(ns)
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.3f s", d.Seconds())
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%.1f µs", float64(d)/1e3)
+	}
+}
+
+func writeBenchCSV(path string, rows []benchRow) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	w.Write([]string{"workload", "layer", "depth", "reps", "median_ns", "min_ns", "max_ns", "slowdown", "slowdown_per_level", "call_ns", "call_slowdown"})
+	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	for _, r := range rows {
+		call, cs := "", ""
+		if r.CallNS > 0 {
+			call, cs = g(r.CallNS), g(r.CallSlowdown)
+		}
+		w.Write([]string{r.Workload, r.Layer, strconv.Itoa(r.Depth), strconv.Itoa(r.Reps),
+			strconv.FormatInt(r.MedianNS, 10), strconv.FormatInt(r.MinNS, 10), strconv.FormatInt(r.MaxNS, 10),
+			g(r.Slowdown), g(r.PerLevel), call, cs})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,8 @@
+//go:build linux && amd64
+
+package main
+
+import "nestvm/kvm"
+
+// hostIsPVM reports whether /dev/kvm is served by PVM.
+func hostIsPVM() bool { return kvm.HostIsPVM() }

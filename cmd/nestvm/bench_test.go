@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/internal/testutil"
+	"nestvm/nester"
+	"nestvm/services/null"
+	"nestvm/vmm"
+)
+
+// benchTestKind is a layer kind with arguments, for splitting --layers.
+const benchTestKind = "benchtest-args"
+
+func init() {
+	nester.Register(nester.Kind{Name: benchTestKind, Summary: "a null layer that takes arguments (tests only)",
+		New: func(string, hclog.Logger) (nester.Layer, error) { return null.Layer{}, nil }})
+}
+
+func TestBenchFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--depth", "x"}, "--depth"},
+		{[]string{"--depth", "3-1"}, "--depth"},
+		{[]string{"--depth", "-2"}, "--depth"},
+		{[]string{"--workload", "compute,nope"}, `no workload named "nope"`},
+		{[]string{"--layers", "null,no-such-layer"}, `no layer named "no-such-layer"`},
+		{[]string{"--layers", "null;;null"}, "empty layer"},
+		{[]string{"--layers", "null=x"}, "null takes no arguments"},
+		{[]string{"--reps", "0"}, "--reps"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--no-such-flag"}, "not defined"},
+	} {
+		var out, errs bytes.Buffer
+		status := mainStatus(append([]string{"bench"}, tc.args...), &out, &errs)
+		if status != exitUsage || !strings.Contains(errs.String(), tc.want) || out.Len() != 0 {
+			t.Errorf("bench %q: status %d, stdout %q, stderr %q; want status %d and %q on stderr",
+				tc.args, status, out.String(), errs.String(), exitUsage, tc.want)
+		}
+	}
+}
+
+func TestBenchHelp(t *testing.T) {
+	var out, errs bytes.Buffer
+	if status := mainStatus([]string{"help", "bench"}, &out, &errs); status != 0 {
+		t.Fatalf("status %d, stderr %q", status, errs.String())
+	}
+	for _, want := range []string{"Usage: nestvm bench", "--layers", "--depth", "--workload", "--json", "--csv", "--plot", "{tmp}", "ipc"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help bench lacks %q", want)
+		}
+	}
+}
+
+func TestSplitLayerSpecs(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want []string
+	}{
+		{[]string{"null"}, []string{"null"}},
+		{[]string{"null,null"}, []string{"null", "null"}},
+		{[]string{"null", " null "}, []string{"null", "null"}},
+		{[]string{benchTestKind + "=out.jsonl,format=json,null"}, []string{benchTestKind + "=out.jsonl,format=json", "null"}},
+		{[]string{"null;" + benchTestKind + "=a,b"}, []string{"null", benchTestKind + "=a,b"}},
+	} {
+		got, err := splitLayerSpecs(tc.in)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("splitLayerSpecs(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	if got := expandSpec("trace={tmp}/t-{level}.jsonl", "/x", 3); got != "trace=/x/t-3.jsonl" {
+		t.Errorf("expandSpec: %q", got)
+	}
+}
+
+func TestParseDepth(t *testing.T) {
+	for in, want := range map[string][2]int{"0": {0, 0}, "4": {0, 4}, "0-4": {0, 4}, "2-3": {2, 3}, " 1-1 ": {1, 1}} {
+		lo, hi, err := parseDepth(in)
+		if err != nil || lo != want[0] || hi != want[1] {
+			t.Errorf("parseDepth(%q) = %d, %d, %v; want %v", in, lo, hi, err, want)
+		}
+	}
+}
+
+// TestBenchRun runs the smallest real bench on emu and checks what each
+// output file holds.
+func TestBenchRun(t *testing.T) {
+	testutil.RequireLinuxAMD64(t)
+	if _, err := vmm.Lookup("emu"); err != nil {
+		t.Skipf("no emu backend: %v", err)
+	}
+	testutil.Guest(t, "hello")
+	dir := t.TempDir()
+	jsonPath, csvPath, svgPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.csv"), filepath.Join(dir, "b.svg")
+	var out, errs bytes.Buffer
+	status := mainStatus([]string{"bench", "--backend", "emu", "--guests", testutil.GuestDir(t),
+		"--layers", "null", "--depth", "0-1", "--reps", "1", "--workload", "hello",
+		"--json", jsonPath, "--csv", csvPath, "--plot", svgPath}, &out, &errs)
+	if status != 0 {
+		t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", status, out.String(), errs.String())
+	}
+	if !strings.Contains(out.String(), "backend emu") || !strings.Contains(out.String(), "host ") {
+		t.Errorf("the table does not state the backend and host:\n%s", out.String())
+	}
+	if !strings.Contains(errs.String(), "hello, null x1, rep 1/1") {
+		t.Errorf("no progress on stderr: %q", errs.String())
+	}
+
+	// JSON: the host, the backend, a row per depth.
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Host    map[string]any   `json:"host"`
+		Backend string           `json:"backend"`
+		Rows    []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("--json: %v\n%s", err, data)
+	}
+	if rep.Backend != "emu" || rep.Host["cpu"] == "" || rep.Host["kernel"] == nil {
+		t.Errorf("--json: backend %q, host %v", rep.Backend, rep.Host)
+	}
+	if len(rep.Rows) != 2 {
+		t.Fatalf("--json: %d rows, want 2:\n%s", len(rep.Rows), data)
+	}
+	for i, row := range rep.Rows {
+		for _, k := range []string{"workload", "layer", "depth", "median_ns", "slowdown"} {
+			if _, ok := row[k]; !ok {
+				t.Errorf("row %d lacks %s: %v", i, k, row)
+			}
+		}
+		if row["workload"] != "hello" || row["layer"] != "null" || row["depth"] != float64(i) || row["median_ns"].(float64) <= 0 {
+			t.Errorf("row %d: %v", i, row)
+		}
+	}
+	if rep.Rows[0]["slowdown"] != 1.0 {
+		t.Errorf("slowdown at depth 0 is %v, want 1", rep.Rows[0]["slowdown"])
+	}
+
+	// CSV: the same rows under a header.
+	f, err := os.Open(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("--csv: %v", err)
+	}
+	if len(recs) != 3 || !slices.Equal(recs[0][:5], []string{"workload", "layer", "depth", "reps", "median_ns"}) ||
+		recs[1][0] != "hello" || recs[1][2] != "0" || recs[1][7] != "1" || recs[2][2] != "1" {
+		t.Errorf("--csv:\n%q", recs)
+	}
+
+	// SVG: well-formed XML with a line for the series and its legend.
+	svg, err := os.ReadFile(svgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSVG(t, svg, 1)
+	if !bytes.Contains(svg, []byte("backend emu")) || !bytes.Contains(svg, []byte("hello, null")) {
+		t.Errorf("--plot lacks the title or the legend:\n%s", svg)
+	}
+}
+
+// checkSVG fails t unless svg is well-formed XML whose root is <svg> and
+// which holds lines polylines.
+func checkSVG(t *testing.T, svg []byte, lines int) {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(svg))
+	root, polylines := "", 0
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("--plot is not well-formed XML: %v\n%s", err, svg)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			if root == "" {
+				root = se.Name.Local
+			}
+			if se.Name.Local == "polyline" {
+				polylines++
+			}
+		}
+	}
+	if root != "svg" || polylines != lines {
+		t.Errorf("--plot: root <%s>, %d polylines; want <svg> and %d", root, polylines, lines)
+	}
+}
+
+// TestBenchSVGShapes draws made-up rows: several layers and workloads, a
+// large slowdown, and one depth only.
+func TestBenchSVGShapes(t *testing.T) {
+	rows := func(layers, works []string, depths int, slow float64) []benchRow {
+		var rs []benchRow
+		for _, w := range works {
+			for _, l := range layers {
+				for d := 0; d < depths; d++ {
+					rs = append(rs, benchRow{Workload: w, Layer: l, Depth: d, Slowdown: 1 + slow*float64(d)})
+				}
+			}
+		}
+		return rs
+	}
+	for _, tc := range []struct {
+		rows  []benchRow
+		lines int
+	}{
+		{rows([]string{"null", "trace=<&>"}, []string{"compute", "ipc", "hello"}, 5, 0.5), 6},
+		{rows([]string{"null"}, []string{"compute"}, 5, 0.0001), 1},
+		{rows([]string{"null", "trace"}, []string{"compute", "ipc"}, 5, 4), 4},
+		{rows([]string{"null"}, []string{"compute"}, 1, 0), 1},
+		{nil, 0},
+	} {
+		var b bytes.Buffer
+		rep := benchReport{Host: describeHost(), Backend: "kvm", Reps: 3, Rows: tc.rows}
+		if err := writeBenchSVG(&b, rep); err != nil {
+			t.Fatal(err)
+		}
+		checkSVG(t, b.Bytes(), tc.lines)
+		if strings.Contains(b.String(), "NaN") || strings.Contains(b.String(), "Inf") {
+			t.Errorf("the plot holds NaN or Inf:\n%s", b.String())
+		}
+	}
+}
