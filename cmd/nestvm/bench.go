@@ -96,6 +96,27 @@ type benchHost struct {
 	KVM     string `json:"kvm"` // "none", "kvm" or "pvm"
 	Go      string `json:"go"`
 	Summary string `json:"summary"`
+	// Load is the 1-minute load average when the runs began and ended:
+	// other work on the host makes the numbers noisy.
+	LoadBefore float64 `json:"load_before"`
+	LoadAfter  float64 `json:"load_after"`
+}
+
+// loadAverage is the host's 1-minute load average, -1 when unknown.
+func loadAverage() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }
 
 // benchReport is what --json writes.
@@ -265,6 +286,7 @@ Flags:
 		timeout: *timeout, sigs: sigs, log: log,
 	}
 	prog := newProgress(stderr)
+	loadBefore := loadAverage()
 	rows, err := bn.runAll(works, specs, lo, hi, *reps, prog)
 	prog.done()
 	if err != nil {
@@ -274,7 +296,9 @@ Flags:
 		}
 		return fail("%v", err)
 	}
-	rep := benchReport{Host: describeHost(), Backend: b.Name(), Reps: *reps, Time: time.Now().UTC().Format(time.RFC3339), Notes: notes, Rows: rows}
+	host := describeHost()
+	host.LoadBefore, host.LoadAfter = loadBefore, loadAverage()
+	rep := benchReport{Host: host, Backend: b.Name(), Reps: *reps, Time: time.Now().UTC().Format(time.RFC3339), Notes: notes, Rows: rows}
 	printBenchTable(stdout, rep)
 	if *jsonOut != "" {
 		data, _ := json.MarshalIndent(rep, "", "  ")
@@ -720,6 +744,10 @@ func printBenchTable(w io.Writer, rep benchReport) {
 	fmt.Fprintf(w, "median of %d runs from launch to exit; slowdown against depth 0 (no layer) of the same run\n", rep.Reps)
 	for _, n := range rep.Notes {
 		fmt.Fprintln(w, n)
+	}
+	if busy := max(rep.Host.LoadBefore, rep.Host.LoadAfter); busy > float64(rep.Host.CPUs)/2 {
+		fmt.Fprintf(w, "warning: the host was busy (load average %.1f, then %.1f, on %d CPUs): expect noise; min is steadier than median\n",
+			rep.Host.LoadBefore, rep.Host.LoadAfter, rep.Host.CPUs)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -96,7 +96,7 @@ func writeBenchSVG(w io.Writer, rep benchReport) error {
 	fmt.Fprintf(&b, `<text x="%d" y="28" font-size="18" font-weight="bold">%s</text>
 `, left, esc("nestvm bench: slowdown against depth 0, backend "+backendLabel(rep)))
 	fmt.Fprintf(&b, `<text x="%d" y="50" font-size="12" fill="#444">%s</text>
-`, left, esc(fmt.Sprintf("host: %s; median of %d runs each", rep.Host.Summary, rep.Reps)))
+`, left, esc(fmt.Sprintf("host: %s, load %.1f to %.1f; median of %d runs each", rep.Host.Summary, rep.Host.LoadBefore, rep.Host.LoadAfter, rep.Reps)))
 
 	// Grid, ticks and labels.
 	b.WriteString(`<g stroke="#e4e4e4" stroke-width="1">` + "\n")
