@@ -85,6 +85,9 @@ type benchRow struct {
 	// its ratio to the same at depth 0.
 	CallNS       float64 `json:"call_ns,omitempty"`
 	CallSlowdown float64 `json:"call_slowdown,omitempty"`
+	// CallPerLevel is call_slowdown^(1/depth): what each level adds to
+	// one interposed call.
+	CallPerLevel float64 `json:"call_slowdown_per_level,omitempty"`
 }
 
 // benchHost describes the machine the numbers come from.
@@ -546,6 +549,10 @@ func (bn *bencher) runAll(works []benchWorkload, specs []string, lo, hi, reps in
 				}
 				if base.CallNS > 0 {
 					row.CallSlowdown = row.CallNS / base.CallNS
+					row.CallPerLevel = 1
+					if d > 0 {
+						row.CallPerLevel = math.Pow(row.CallSlowdown, 1/float64(d))
+					}
 				}
 				rows = append(rows, row)
 			}
@@ -760,6 +767,9 @@ func printBenchTable(w io.Writer, rep benchReport) {
 		if r.CallNS > 0 {
 			call = fmt.Sprintf("%.0f ns", r.CallNS)
 			cs = fmt.Sprintf("%.3fx", r.CallSlowdown)
+			if r.Depth > 0 {
+				cs += fmt.Sprintf(" (%.3fx/level)", r.CallPerLevel)
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.3fx\t%s\t%s\t%s\t\n", r.Workload, r.Layer, r.Depth,
 			fmtNS(r.MedianNS), fmtNS(r.MinNS), fmtNS(r.MaxNS), r.Slowdown, per, call, cs)
@@ -785,16 +795,16 @@ func writeBenchCSV(path string, rows []benchRow) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	w.Write([]string{"workload", "layer", "depth", "reps", "median_ns", "min_ns", "max_ns", "slowdown", "slowdown_per_level", "call_ns", "call_slowdown"})
+	w.Write([]string{"workload", "layer", "depth", "reps", "median_ns", "min_ns", "max_ns", "slowdown", "slowdown_per_level", "call_ns", "call_slowdown", "call_slowdown_per_level"})
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	for _, r := range rows {
-		call, cs := "", ""
+		call, cs, cpl := "", "", ""
 		if r.CallNS > 0 {
-			call, cs = g(r.CallNS), g(r.CallSlowdown)
+			call, cs, cpl = g(r.CallNS), g(r.CallSlowdown), g(r.CallPerLevel)
 		}
 		w.Write([]string{r.Workload, r.Layer, strconv.Itoa(r.Depth), strconv.Itoa(r.Reps),
 			strconv.FormatInt(r.MedianNS, 10), strconv.FormatInt(r.MinNS, 10), strconv.FormatInt(r.MaxNS, 10),
-			g(r.Slowdown), g(r.PerLevel), call, cs})
+			g(r.Slowdown), g(r.PerLevel), call, cs, cpl})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
