@@ -20,6 +20,7 @@ import (
 	// The layers register themselves with nester.
 	_ "nestvm/services/null"
 	_ "nestvm/services/refmon"
+	_ "nestvm/services/trace"
 )
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {

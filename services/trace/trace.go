@@ -1,0 +1,585 @@
+// Package trace is a layer that records every operation of the subtree
+// below it, in the spirit of strace. It wraps every capability of its
+// parent's environment, deep (border control: a handle that comes out of a
+// call, an opened file or a created space, is wrapped in turn), and writes
+// one record per operation: when it began (seconds since the layer
+// started), the calling space and thread, the capability (its name in the
+// environment, or the call it came out of, "files.files_open") and the type
+// of the object it names, the operation, its decoded arguments, the result
+// and how long the forwarded call took.
+//
+// Records go to stderr as text by default:
+//
+//	[trace] 0.000123 root/child:t0 console(port) console_write(data="Hello, world!\n"/14) = 14 <2µs>
+//
+// or to a file as JSON Lines (trace=FILE), one Record per line and a
+// Summary record last. When the program ends the layer writes counts per
+// operation: text lines on stderr (or at the end of a text file), a
+// {"kind":"summary"} record in a JSON Lines file.
+//
+// A trace under another trace records what passes through it: the inner
+// one sees the program's calls, the outer one the calls the inner forwards
+// (the same operations, on the inner layer's handles).
+//
+// A trace that cannot write its records, or fails in any other way, ends
+// the program it traces (the space below the monitor that the failing
+// call came from) and reports why when it is closed; the monitor goes on.
+package trace
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/abi"
+	"nestvm/interpose"
+	"nestvm/nester"
+	"nestvm/vmm"
+)
+
+// previewLen is how many bytes of a buffer a record shows.
+const previewLen = 32
+
+// instances numbers the trace layers made in this process, for the
+// default labels: trace, trace2, trace3...
+var instances atomic.Int64
+
+// Layer is a trace layer.
+type Layer struct {
+	opts  Options
+	label string
+	log   hclog.Logger
+	start time.Time
+
+	out    io.Writer     // where records go
+	buf    *bufio.Writer // non-nil when out is a file
+	file   *os.File
+	host   *vmm.Space
+	failed atomic.Bool
+
+	mu      sync.Mutex // serializes records and guards what follows
+	stats   map[abi.Op]*opStat
+	err     error // the first failure
+	closed  bool
+	wrapped bool
+	once    sync.Once
+	cerr    error
+
+	// testHook, when set, runs before each recorded call is forwarded
+	// (tests make it panic).
+	testHook func(*interpose.Call)
+}
+
+type opStat struct {
+	calls, errors int
+	dur           time.Duration
+}
+
+// New makes a trace layer from its --layer arguments (see Usage). Text
+// records without a file go to stderr. A file is created (truncated)
+// here, so one that cannot be written fails before anything runs.
+func New(args string, stderr io.Writer, log hclog.Logger) (*Layer, error) {
+	o, err := ParseOptions(args)
+	if err != nil {
+		return nil, err
+	}
+	return Open(o, stderr, log)
+}
+
+// Open makes a trace layer with options o.
+func Open(o Options, stderr io.Writer, log hclog.Logger) (*Layer, error) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	l := &Layer{opts: o, log: log, stats: map[abi.Op]*opStat{}, out: stderr}
+	if o.File != "" {
+		f, err := os.OpenFile(o.File, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("cannot write the trace file: %w", err)
+		}
+		l.file = f
+		l.buf = bufio.NewWriterSize(f, 64<<10)
+		l.out = l.buf
+	}
+	n := instances.Add(1)
+	l.label = o.Label
+	if l.label == "" {
+		l.label = "trace"
+		if n > 1 {
+			l.label = "trace" + strconv.FormatInt(n, 10)
+		}
+	}
+	return l, nil
+}
+
+// Name implements nester.Layer.
+func (l *Layer) Name() string { return "trace" }
+
+// Label returns the tag of the layer's records.
+func (l *Layer) Label() string { return l.label }
+
+// Wrap implements nester.Layer: every capability of the parent's
+// environment is wrapped, deep.
+func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
+	l.host = mon.NewHostSpace(l.label, vmm.DefaultQuota)
+	l.start = time.Now()
+	l.mu.Lock()
+	l.wrapped = true
+	l.mu.Unlock()
+	w := &interpose.Wrapper{Space: l.host, Deep: true, Layer: l.label, Handler: interpose.HandlerFunc(l.handle)}
+	env := parent
+	for _, name := range parent.Names() {
+		wc, err := w.Wrap(parent.Caps[name], name)
+		if err != nil {
+			return nester.Env{}, err
+		}
+		env = env.With(name, wc)
+	}
+	return env, nil
+}
+
+// wants reports whether the filters let c's operation be recorded.
+func (l *Layer) wants(c *interpose.Call) bool {
+	if l.opts.Ops != nil && !l.opts.Ops[c.Inv.Op] {
+		return false
+	}
+	if l.opts.Types != nil && !l.opts.Types[c.Type.String()] && !l.opts.Types[c.Inv.Info.Iface.String()] {
+		return false
+	}
+	return true
+}
+
+// handle is the Wrapper's handler: it forwards every call, recording the
+// ones the filters let through.
+func (l *Layer) handle(c *interpose.Call) {
+	if l.failed.Load() {
+		c.Deny(abi.ErrIO)
+		return
+	}
+	if !l.wants(c) {
+		c.Forward()
+		return
+	}
+	forwarded := false
+	defer func() {
+		if p := recover(); p != nil {
+			l.fail(c, fmt.Errorf("panic in %s %s: %v", c.Name, c.Inv.Info.Name, p))
+			if !forwarded {
+				c.Deny(abi.ErrIO)
+			}
+		}
+	}()
+	rec := l.begin(c)
+	if l.testHook != nil {
+		l.testHook(c)
+	}
+	start := time.Now()
+	forwarded = true
+	r0, r1, err := c.Forward()
+	l.finish(c, rec, r0, r1, err, time.Since(start))
+	if werr := l.write(rec); werr != nil {
+		l.fail(c, werr)
+	}
+}
+
+// fail records the layer's first failure and ends the program the call
+// came from: the space nearest the monitor above the calling thread, so
+// the whole subtree goes.
+func (l *Layer) fail(c *interpose.Call, err error) {
+	l.mu.Lock()
+	first := l.err == nil
+	if first {
+		l.err = err
+	}
+	l.mu.Unlock()
+	l.failed.Store(true)
+	if first {
+		l.log.Error("trace failed; ending the program it traces", "error", err)
+	}
+	if c.Inv.Thread == nil {
+		return
+	}
+	s := c.Inv.Thread.Space()
+	for p := s.Parent(); p != nil && p.Parent() != nil; p = s.Parent() {
+		s = p
+	}
+	s.Kill(fmt.Sprintf("layer %s failed: %v", l.label, err))
+}
+
+// Record is one operation, as a JSON Lines record.
+type Record struct {
+	Kind   string  `json:"kind"`   // "call"
+	Layer  string  `json:"layer"`  // the layer's label
+	Time   float64 `json:"time"`   // seconds since the layer started, when the call began
+	Space  string  `json:"space"`  // the calling thread's space; "host" for host code
+	Thread *int    `json:"thread"` // the calling thread's number in its space; null for host code
+	Cap    string  `json:"cap"`    // the capability: its name in the environment, or the call it came from
+	CapID  uint64  `json:"cap_id"` // numbers the layer's wrapped capabilities, from 1
+	Type   string  `json:"type"`   // the type of the object the capability names
+	Op     string  `json:"op"`
+	Args   []Arg   `json:"args"`
+	OK     bool    `json:"ok"`
+	R0     uint64  `json:"r0"`
+	R1     uint64  `json:"r1"`
+	Handle bool    `json:"handle,omitempty"` // R0 is a new handle (wrapped in turn)
+	Error  string  `json:"error,omitempty"`  // the error's symbol (NV_EDENIED) when not OK
+	DurNS  int64   `json:"dur_ns"`           // how long the forwarded call took
+}
+
+// Arg is one decoded argument.
+type Arg struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"` // value, handle, in or out
+	// Value is a value argument, or a handle argument's number in the
+	// caller's table.
+	Value *uint64 `json:"value,omitempty"`
+	// Type is the type of the object a handle argument names.
+	Type string `json:"type,omitempty"`
+	// Len is an in buffer's length or an out buffer's capacity.
+	Len *uint64 `json:"len,omitempty"`
+	// Data previews the buffer's first bytes (an out buffer's once
+	// filled, when the result says how much was): at most 32 bytes, as a
+	// string with invalid UTF-8 replaced.
+	Data      *string `json:"data,omitempty"`
+	Truncated bool    `json:"truncated,omitempty"`
+
+	raw []byte
+}
+
+// begin decodes c's arguments before it is forwarded.
+func (l *Layer) begin(c *interpose.Call) *Record {
+	inv := c.Inv
+	rec := &Record{Kind: "call", Layer: l.label, Time: time.Since(l.start).Seconds(), Space: "host",
+		Cap: c.Name, CapID: c.ID, Type: c.Type.String(), Op: inv.Info.Name, Args: []Arg{}}
+	if t := inv.Thread; t != nil {
+		id := t.ID()
+		rec.Space, rec.Thread = t.Space().Name(), &id
+	}
+	slot, buf := 0, 0
+	for _, a := range inv.Info.Args {
+		arg := Arg{Name: a.Name}
+		switch a.Kind {
+		case abi.ArgValue:
+			v := inv.Slots[slot]
+			arg.Kind, arg.Value = "value", &v
+		case abi.ArgHandle:
+			v := inv.Slots[slot]
+			arg.Kind, arg.Value = "handle", &v
+			if obj, _, _, ok := inv.HandleArg(slot); ok && obj != nil {
+				arg.Type = obj.ObjectType().String()
+			}
+		case abi.ArgIn, abi.ArgOut:
+			b := inv.Buffer(buf)
+			n := b.Len()
+			arg.Len = &n
+			if a.Kind == abi.ArgIn {
+				arg.Kind = "in"
+				arg.setData(b, n)
+			} else {
+				arg.Kind = "out"
+			}
+			buf++
+		}
+		rec.Args = append(rec.Args, arg)
+		slot += a.Kind.Slots()
+	}
+	return rec
+}
+
+// setData previews the first n bytes of b.
+func (a *Arg) setData(b vmm.GuestBuffer, n uint64) {
+	p := make([]byte, min(n, b.Len(), previewLen))
+	b.Read(p)
+	s := string(p)
+	a.raw, a.Data, a.Truncated = p, &s, n > uint64(len(p))
+}
+
+// finish completes rec with the result.
+func (l *Layer) finish(c *interpose.Call, rec *Record, r0, r1 uint64, err error, d time.Duration) {
+	rec.DurNS = d.Nanoseconds()
+	if err != nil {
+		var e abi.Error
+		if !errors.As(err, &e) {
+			e = abi.ErrIO
+		}
+		rec.Error = "NV_E?"
+		if int(e) < len(abi.ErrorSymbols) {
+			rec.Error = abi.ErrorSymbols[e]
+		}
+		rec.R0, rec.R1 = e.Result(), r1
+	} else {
+		rec.OK, rec.R1 = true, r1
+		if c.Inv.Info.R0Handle {
+			rec.Handle = true // r0 named it in the layer's table: meaningless below
+		} else {
+			rec.R0 = r0
+		}
+		// An out buffer the result says how much of was filled.
+		info := c.Inv.Info
+		outs := 0
+		for _, a := range info.Args {
+			if a.Kind == abi.ArgOut {
+				outs++
+			}
+		}
+		if outs == 1 && strings.HasPrefix(info.R0, "the number of bytes") {
+			buf := 0
+			for i, a := range info.Args {
+				if a.Kind == abi.ArgOut {
+					b := c.Inv.Buffer(buf)
+					rec.Args[i].setData(b, min(r0, b.Len()))
+				}
+				if a.Kind == abi.ArgIn || a.Kind == abi.ArgOut {
+					buf++
+				}
+			}
+		}
+	}
+	l.mu.Lock()
+	st := l.stats[c.Inv.Op]
+	if st == nil {
+		st = &opStat{}
+		l.stats[c.Inv.Op] = st
+	}
+	st.calls++
+	if err != nil {
+		st.errors++
+	}
+	st.dur += d
+	l.mu.Unlock()
+}
+
+// write writes rec, serialized with every other record.
+func (l *Layer) write(rec *Record) error {
+	var line []byte
+	if l.opts.Format == JSONL {
+		var err error
+		if line, err = json.Marshal(rec); err != nil {
+			return err
+		}
+		line = append(line, '\n')
+	} else {
+		line = []byte(formatText(rec))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	if _, err := l.out.Write(line); err != nil {
+		return fmt.Errorf("writing %s: %w", l.dest(), err)
+	}
+	return nil
+}
+
+func (l *Layer) dest() string {
+	if l.file != nil {
+		return l.opts.File
+	}
+	return "stderr"
+}
+
+// formatText formats rec as one line.
+func formatText(r *Record) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%s] %.6f ", r.Layer, r.Time)
+	if r.Thread != nil {
+		fmt.Fprintf(&b, "%s:t%d ", r.Space, *r.Thread)
+	} else {
+		b.WriteString("host ")
+	}
+	fmt.Fprintf(&b, "%s(%s) %s(", r.Cap, r.Type, r.Op)
+	for i, a := range r.Args {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.Name)
+		b.WriteByte('=')
+		switch a.Kind {
+		case "value":
+			b.WriteString(formatValue(*a.Value))
+		case "handle":
+			if *a.Value == abi.NoHandle {
+				b.WriteString("none")
+			} else {
+				fmt.Fprintf(&b, "h%d", *a.Value)
+				if a.Type != "" {
+					fmt.Fprintf(&b, "(%s)", a.Type)
+				}
+			}
+		case "in", "out":
+			if a.Data != nil {
+				b.WriteString(strconv.Quote(string(a.raw)))
+				if a.Truncated {
+					b.WriteString("...")
+				}
+				fmt.Fprintf(&b, "/%d", *a.Len)
+			} else {
+				fmt.Fprintf(&b, "[%d]", *a.Len)
+			}
+		}
+	}
+	b.WriteString(") = ")
+	switch {
+	case !r.OK:
+		e := abi.ResultError(r.R0)
+		fmt.Fprintf(&b, "%s (%s)", r.Error, e.Error())
+	case r.Handle:
+		b.WriteString("handle")
+	default:
+		b.WriteString(formatValue(r.R0))
+		if r.R1 != 0 {
+			b.WriteString(", " + formatValue(r.R1))
+		}
+	}
+	fmt.Fprintf(&b, " <%s>\n", formatDur(time.Duration(r.DurNS)))
+	return b.String()
+}
+
+// formatValue writes small values in decimal, others in hex.
+func formatValue(v uint64) string {
+	if v < 1<<16 {
+		return strconv.FormatUint(v, 10)
+	}
+	return "0x" + strconv.FormatUint(v, 16)
+}
+
+func formatDur(d time.Duration) string {
+	switch {
+	case d < time.Microsecond:
+		return d.String()
+	case d < time.Millisecond:
+		return d.Round(100 * time.Nanosecond).String()
+	default:
+		return d.Round(time.Microsecond).String()
+	}
+}
+
+// Summary is the last record of a JSON Lines trace: counts per operation.
+type Summary struct {
+	Kind   string             `json:"kind"` // "summary"
+	Layer  string             `json:"layer"`
+	Start  string             `json:"start"` // when the layer started, RFC 3339
+	Calls  int                `json:"calls"`
+	Errors int                `json:"errors"`
+	DurNS  int64              `json:"dur_ns"` // time spent in the forwarded calls
+	Ops    map[string]OpCount `json:"ops"`
+	Failed string             `json:"failed,omitempty"` // why the layer ended its program
+}
+
+// OpCount is one operation's line of the summary.
+type OpCount struct {
+	Calls  int   `json:"calls"`
+	Errors int   `json:"errors"`
+	DurNS  int64 `json:"dur_ns"`
+}
+
+func (l *Layer) summary() Summary {
+	s := Summary{Kind: "summary", Layer: l.label, Start: l.start.Format(time.RFC3339Nano), Ops: map[string]OpCount{}}
+	for op, st := range l.stats {
+		s.Ops[op.String()] = OpCount{Calls: st.calls, Errors: st.errors, DurNS: st.dur.Nanoseconds()}
+		s.Calls += st.calls
+		s.Errors += st.errors
+		s.DurNS += st.dur.Nanoseconds()
+	}
+	if l.err != nil {
+		s.Failed = l.err.Error()
+	}
+	return s
+}
+
+// writeSummary writes the summary; l.mu is held.
+func (l *Layer) writeSummary() error {
+	s := l.summary()
+	if l.opts.Format == JSONL {
+		line, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		_, err = l.out.Write(append(line, '\n'))
+		return err
+	}
+	var b strings.Builder
+	p := "[" + l.label + "] "
+	fmt.Fprintf(&b, "%ssummary: %d calls, %d errors, %s in calls\n", p, s.Calls, s.Errors, formatDur(time.Duration(s.DurNS)))
+	names := make([]string, 0, len(s.Ops))
+	for n := range s.Ops {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, c := s.Ops[names[i]], s.Ops[names[j]]
+		if a.Calls != c.Calls {
+			return a.Calls > c.Calls
+		}
+		return names[i] < names[j]
+	})
+	if len(names) > 0 {
+		fmt.Fprintf(&b, "%s%8s %8s %12s  %s\n", p, "calls", "errors", "time", "operation")
+	}
+	for _, n := range names {
+		o := s.Ops[n]
+		fmt.Fprintf(&b, "%s%8d %8d %12s  %s\n", p, o.Calls, o.Errors, formatDur(time.Duration(o.DurNS)), n)
+	}
+	_, err := io.WriteString(l.out, b.String())
+	return err
+}
+
+// Close implements nester.Layer: it writes the summary, flushes and
+// closes the file, and reports a failure that ended the program.
+func (l *Layer) Close() error {
+	l.once.Do(func() {
+		if l.host != nil {
+			l.host.Kill("layer closed")
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.closed = true
+		var errs []error
+		if l.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", l.label, l.err))
+		}
+		if l.wrapped && l.opts.Summary {
+			if err := l.writeSummary(); err != nil && l.err == nil {
+				errs = append(errs, fmt.Errorf("%s: writing the summary to %s: %w", l.label, l.dest(), err))
+			}
+		}
+		if l.buf != nil {
+			if err := l.buf.Flush(); err != nil && l.err == nil {
+				errs = append(errs, fmt.Errorf("%s: writing %s: %w", l.label, l.opts.File, err))
+			}
+		}
+		if l.file != nil {
+			if err := l.file.Close(); err != nil && l.err == nil {
+				errs = append(errs, fmt.Errorf("%s: closing %s: %w", l.label, l.opts.File, err))
+			}
+		}
+		l.cerr = errors.Join(errs...)
+	})
+	return l.cerr
+}
+
+func init() {
+	nester.Register(nester.Kind{
+		Name:    "trace",
+		Summary: "records every operation of the program below it (strace-like text on stderr, or JSON Lines to a file)",
+		Usage:   Usage,
+		New: func(args string, log hclog.Logger) (nester.Layer, error) {
+			l, err := New(args, os.Stderr, log)
+			if err != nil {
+				return nil, err
+			}
+			return l, nil
+		},
+	})
+}

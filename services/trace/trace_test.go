@@ -1,0 +1,376 @@
+package trace
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/internal/backendtest"
+	"nestvm/internal/testutil"
+	"nestvm/interpose"
+	"nestvm/nester"
+	"nestvm/services/null"
+	"nestvm/vmm"
+)
+
+// syncBuffer is a writer a test reads while guests write it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run runs guest name with args under layers on b, with files (when not
+// "") as its files root, and returns its console output and result.
+func run(t *testing.T, b vmm.Backend, layers []nester.Layer, files string, name string, args ...string) (string, vmm.Result) {
+	t.Helper()
+	data, err := os.ReadFile(testutil.Guest(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := vmm.ParseELF(data, 256<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := vmm.NewMonitor(b, nil)
+	var out, errs syncBuffer
+	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 256 << 20}
+	if files != "" {
+		fs, err := vmm.FilesServer(files, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fs.Close()
+		cfg.Files = fs
+	}
+	root, rootSpace := nester.Root(mon, cfg)
+	defer rootSpace.Kill("test over")
+	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: append([]string{name}, args...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Done():
+	case <-time.After(60 * time.Second):
+		r.Kill(124, "test timeout")
+		t.Fatalf("%s did not end; output %q", name, out.String())
+	}
+	return out.String(), r.Wait()
+}
+
+// newTrace makes a trace layer writing text to w (unless args name a file).
+func newTrace(t *testing.T, args string, w *syncBuffer) *Layer {
+	t.Helper()
+	l, err := New(args, w, nil)
+	if err != nil {
+		t.Fatalf("trace=%s: %v", args, err)
+	}
+	return l
+}
+
+// readJSONL parses a JSON Lines trace: the call records, then the summary.
+func readJSONL(t *testing.T, path string) ([]Record, Summary) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []Record
+	var sum Summary
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		var kind struct{ Kind string }
+		if err := json.Unmarshal(sc.Bytes(), &kind); err != nil {
+			t.Fatalf("line %d of %s is not JSON: %v: %s", n, path, err, sc.Bytes())
+		}
+		switch kind.Kind {
+		case "call":
+			var r Record
+			dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&r); err != nil {
+				t.Fatalf("line %d: %v", n, err)
+			}
+			recs = append(recs, r)
+		case "summary":
+			if err := json.Unmarshal(sc.Bytes(), &sum); err != nil {
+				t.Fatalf("line %d: %v", n, err)
+			}
+		default:
+			t.Fatalf("line %d: kind %q", n, kind.Kind)
+		}
+	}
+	if sum.Kind != "summary" {
+		t.Fatalf("%s has no summary record last:\n%s", path, data)
+	}
+	return recs, sum
+}
+
+func find(recs []Record, cp, op string) []Record {
+	var out []Record
+	for _, r := range recs {
+		if r.Cap == cp && r.Op == op {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestHelloText traces hello to a text writer: the output is hello's own,
+// and each console_write is a line with its data and result.
+func TestHelloText(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		plain, r0 := run(t, b, nil, "", "hello", "world")
+		var w syncBuffer
+		l := newTrace(t, "label=t1", &w)
+		out, r := run(t, b, []nester.Layer{l}, "", "hello", "world")
+		if out != plain || out != "Hello, world!\n" || !r.Exited || r.Status != r0.Status {
+			t.Fatalf("hello under trace: %q, %s; without: %q, %s", out, r, plain, r0)
+		}
+		text := w.String()
+		for _, want := range []string{
+			`console(port) console_write(data="Hello, "/7) = 7 <`,
+			`console(port) console_write(data="world"/5) = 5 <`,
+			`console(port) console_write(data="\n"/1) = 1 <`,
+			"space(space) space_create(",
+			"space.space_create(space) region_create(",
+			"space.space_create.thread_create(thread) thread_start() = 0",
+			"[t1] summary: ",
+			"console_write\n",
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the trace lacks %q:\n%s", want, text)
+			}
+		}
+		// The program's own calls name its space and thread.
+		for _, line := range strings.Split(text, "\n") {
+			if strings.Contains(line, " console_write(") {
+				if !strings.HasPrefix(line, "[t1] ") || !strings.Contains(line, "/child:t0 console(port)") {
+					t.Errorf("console_write line without its thread: %q", line)
+				}
+			}
+		}
+	})
+}
+
+// TestCatJSONL traces cat into a JSON Lines file: files_open and the
+// file_read on the handle it returned are recorded with their data, and
+// every record has the documented fields.
+func TestCatJSONL(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "note.txt"), []byte("traced text\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		path := filepath.Join(t.TempDir(), "out.jsonl")
+		l := newTrace(t, path, nil)
+		out, r := run(t, b, []nester.Layer{l}, dir, "cat", "note.txt", "missing.txt")
+		if out != "traced text\n" {
+			t.Fatalf("cat under trace: %q, %s", out, r)
+		}
+		recs, sum := readJSONL(t, path)
+		opens := find(recs, "files", "files_open")
+		if len(opens) != 2 {
+			t.Fatalf("%d files_open records, want 2: %+v", len(opens), opens)
+		}
+		o := opens[0]
+		if !o.OK || !o.Handle || o.Type != "port" || o.Thread == nil || o.Space == "host" || o.CapID == 0 || o.Layer != l.Label() {
+			t.Errorf("files_open record: %+v", o)
+		}
+		if len(o.Args) != 2 || o.Args[0].Name != "path" || o.Args[0].Kind != "in" || o.Args[0].Data == nil || *o.Args[0].Data != "note.txt" || *o.Args[0].Len != 8 ||
+			o.Args[1].Name != "flags" || o.Args[1].Kind != "value" || o.Args[1].Value == nil {
+			t.Errorf("files_open arguments: %+v", o.Args)
+		}
+		if e := opens[1]; e.OK || e.Error != "NV_ENOTFOUND" || *e.Args[0].Data != "missing.txt" {
+			t.Errorf("the failed files_open: %+v", e)
+		}
+		reads := find(recs, "files.files_open", "file_read")
+		if len(reads) == 0 {
+			t.Fatalf("no file_read on files.files_open")
+		}
+		rd := reads[0]
+		if !rd.OK || rd.R0 != 12 || rd.Args[1].Kind != "out" || rd.Args[1].Data == nil || *rd.Args[1].Data != "traced text\n" {
+			t.Errorf("file_read record: %+v %+v", rd, rd.Args)
+		}
+		if sum.Ops["files_open"].Calls != 2 || sum.Ops["files_open"].Errors != 1 || sum.Calls != len(recs) || sum.Errors < 1 {
+			t.Errorf("summary %+v for %d records", sum, len(recs))
+		}
+	})
+}
+
+// TestFilters records only what ops= and types= let through.
+func TestFilters(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "ops.jsonl")
+		l := newTrace(t, "file="+path+",ops=console_write+thread_start", nil)
+		if out, _ := run(t, b, []nester.Layer{l}, "", "hello", "world"); out != "Hello, world!\n" {
+			t.Fatalf("output %q", out)
+		}
+		recs, sum := readJSONL(t, path)
+		for _, r := range recs {
+			if r.Op != "console_write" && r.Op != "thread_start" {
+				t.Errorf("ops= let %s through", r.Op)
+			}
+		}
+		if sum.Ops["console_write"].Calls != 4 || sum.Ops["thread_start"].Calls != 1 || len(sum.Ops) != 2 {
+			t.Errorf("summary %+v", sum.Ops)
+		}
+
+		var w syncBuffer
+		l = newTrace(t, "types=console+region,summary=off", &w)
+		if out, _ := run(t, b, []nester.Layer{l}, "", "hello", "world"); out != "Hello, world!\n" {
+			t.Fatalf("output %q", out)
+		}
+		lines := strings.Split(strings.TrimSpace(w.String()), "\n")
+		sawRegion := false
+		for _, line := range lines {
+			switch {
+			case strings.Contains(line, " console_write("):
+			case strings.Contains(line, "(region) region_"):
+				sawRegion = true
+			default:
+				t.Errorf("types=console+region let through %q", line)
+			}
+		}
+		if !sawRegion || len(lines) < 5 {
+			t.Errorf("types=console+region:\n%s", w.String())
+		}
+	})
+}
+
+// TestTraceUnderTrace stacks two traces: the inner one records the
+// program's calls, the outer one the calls the inner forwards; both see
+// the console writes, with the program's thread.
+func TestTraceUnderTrace(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "note.txt"), []byte("deep\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		var wOuter syncBuffer
+		outer := newTrace(t, "label=outer", &wOuter)
+		inner := newTrace(t, "label=inner,format=jsonl,file="+filepath.Join(t.TempDir(), "inner.jsonl"), nil)
+		out, r := run(t, b, []nester.Layer{outer, null.Layer{}, inner}, dir, "cat", "note.txt")
+		if out != "deep\n" || !r.Exited || r.Status != 0 {
+			t.Fatalf("cat under two traces: %q, %s", out, r)
+		}
+		recs, sum := readJSONL(t, inner.opts.File)
+		if len(find(recs, "files.files_open", "file_read")) == 0 || len(find(recs, "console", "console_write")) == 0 {
+			t.Errorf("the inner trace missed the program's calls: %+v", sum)
+		}
+		text := wOuter.String()
+		for _, want := range []string{
+			`console(port) console_write(data="deep\n"/5) = 5`,
+			`files(port) files_open(path="note.txt"/8, flags=`,
+			`files.files_open(port) file_read(offset=0, buf="deep\n"/`,
+			"[outer] summary: ",
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the outer trace lacks %q:\n%s", want, text)
+			}
+		}
+		// Both saw each console write once.
+		if n, m := strings.Count(text, " console_write("), len(find(recs, "console", "console_write")); n != m || n == 0 {
+			t.Errorf("outer saw %d console writes, inner %d", n, m)
+		}
+	})
+}
+
+// TestUnwritableFile fails when the layer is made, naming the file.
+func TestUnwritableFile(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "no", "such", "dir", "out.jsonl")
+	_, err := New(bad, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("trace=%s: %v, want an error naming the file", bad, err)
+	}
+	_, err = nester.New("trace="+bad, hclog.NewNullLogger())
+	if err == nil || !strings.Contains(err.Error(), "--layer trace=") || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("nester.New: %v", err)
+	}
+}
+
+// TestParse refuses what it does not know, naming it.
+func TestParse(t *testing.T) {
+	for args, want := range map[string]string{
+		"bogus=1":                `unknown option "bogus"`,
+		"ops=console_write+nope": `"nope"`,
+		"types=console+disk":     `"disk"`,
+		"format=xml":             "format=xml",
+		"a.jsonl,b.jsonl":        "file given twice",
+		"summary=maybe":          "summary=maybe",
+		"ops=console_write,":     "empty option",
+		"label=two words":        "label=",
+		"file=":                  "file=",
+	} {
+		if _, err := ParseOptions(args); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error with %q", args, err, want)
+		}
+	}
+	o, err := ParseOptions("out.jsonl,ops=console_write+files_open,types=console+file")
+	if err != nil || o.File != "out.jsonl" || o.Format != JSONL || len(o.Ops) != 2 || len(o.Types) != 2 || !o.Summary {
+		t.Errorf("%+v, %v", o, err)
+	}
+	if o, err := ParseOptions(""); err != nil || o.Format != Text || o.File != "" {
+		t.Errorf("empty: %+v, %v", o, err)
+	}
+	if o, err := ParseOptions("ops=console_write"); err != nil || o.Format != Text || o.File != "" {
+		t.Errorf("ops only: %+v, %v", o, err)
+	}
+}
+
+// failWriter fails every write.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk on fire") }
+
+// TestFailureEndsTheProgram: a trace that cannot write, or panics, ends
+// the program it traces with a report, and the monitor goes on.
+func TestFailureEndsTheProgram(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		l, err := New("ops=console_write", failWriter{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, r := run(t, b, []nester.Layer{l}, "", "counter", "1000000")
+		if r.Err == nil || !strings.Contains(r.Err.Error(), "disk on fire") || r.Exited {
+			t.Errorf("a trace that cannot write: %s, err %v", r, r.Err)
+		}
+
+		var w syncBuffer
+		l = newTrace(t, "ops=console_write", &w)
+		l.testHook = func(c *interpose.Call) { panic("boom") }
+		out, r := run(t, b, []nester.Layer{l}, "", "counter", "1000000")
+		if r.Err == nil || !strings.Contains(r.Err.Error(), "panic in console console_write: boom") || r.Exited || out != "" {
+			t.Errorf("a trace that panics: %s, err %v, output %q", r, r.Err, out)
+		}
+
+		// The monitor still runs programs.
+		if out, r := run(t, b, nil, "", "hello", "world"); out != "Hello, world!\n" || !r.Exited {
+			t.Errorf("after: %q, %s", out, r)
+		}
+	})
+}
