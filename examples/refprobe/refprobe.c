@@ -5,6 +5,7 @@
  *   write:N          write N bytes ('x's) to the console
  *   derive-write:N   derive a write-only copy of the console handle, write N bytes on it
  *   open:PATH:FLAGS  files_open PATH; FLAGS is letters among r w c t (read, write, create, truncate)
+ *   ro-open:PATH:FLAGS  the same on a read-only copy of the files handle (handle_derive)
  *   spawn            space_create a child of its own space
  *   derive-spawn     derive a copy of its own space handle, space_create on the copy
  *   send-spawn       send its own space handle to itself through a port, space_create on what arrives
@@ -86,9 +87,10 @@ int main(int argc, char **argv)
 		} else if (strncmp(a, "derive-write:", 13) == 0) {
 			int64_t h = nv_handle_derive(nv_console(), NV_R_WRITE, 0);
 			report(a, h < 0 ? h : write_n((nv_handle_t)h, number(a + 13)));
-		} else if (strncmp(a, "open:", 5) == 0) {
+		} else if (strncmp(a, "open:", 5) == 0 || strncmp(a, "ro-open:", 8) == 0) {
+			int ro = a[0] == 'r';
 			char path[256];
-			const char *p = a + 5, *colon = p;
+			const char *p = a + (ro ? 8 : 5), *colon = p;
 			while (*colon && *colon != ':')
 				colon++;
 			size_t n = (size_t)(colon - p);
@@ -99,7 +101,8 @@ int main(int argc, char **argv)
 			uint64_t flags = 0;
 			for (const char *f = *colon ? colon + 1 : colon; *f; f++)
 				flags |= *f == 'r' ? NV_OPEN_READ : *f == 'w' ? NV_OPEN_WRITE : *f == 'c' ? NV_OPEN_CREATE : *f == 't' ? NV_OPEN_TRUNCATE : 0;
-			int64_t h = nv_files_open(nv_files(), NV_ADDR(path), strlen(path), flags);
+			int64_t files = ro ? nv_handle_derive(nv_files(), NV_R_READ, 0) : (int64_t)nv_files();
+			int64_t h = files < 0 ? files : nv_files_open((nv_handle_t)files, NV_ADDR(path), strlen(path), flags);
 			if (h >= 0)
 				nv_handle_close((nv_handle_t)h);
 			report(a, h);

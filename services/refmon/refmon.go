@@ -68,6 +68,11 @@ type Layer struct {
 	audit io.Writer
 	file  *os.File // the audit file, when refmon opened one
 	host  *vmm.Space
+	w     *interpose.Wrapper
+	// env are the capabilities of the parent's environment the layer
+	// wrapped, by name: files operations on them are performed by the
+	// layer itself (performWith).
+	env map[string]interpose.Cap
 
 	mu      sync.Mutex // the rules' counters, the audit log, err
 	err     error      // the first failure of the layer itself
@@ -96,14 +101,17 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	q := vmm.DefaultQuota
 	q.Memory, q.Handles = 0, 1<<16
 	l.host = mon.NewHostSpace("refmon", q)
-	w := &interpose.Wrapper{Space: l.host, Handler: l, Deep: true, Layer: "refmon"}
+	l.w = &interpose.Wrapper{Space: l.host, Handler: l, Deep: true, Layer: "refmon"}
+	l.env = map[string]interpose.Cap{}
 	env := parent
 	for _, name := range parent.Names() {
-		wc, err := w.Wrap(parent.Caps[name], name)
+		c := parent.Caps[name]
+		wc, err := l.w.Wrap(c, name)
 		if err != nil {
 			return nester.Env{}, err
 		}
 		env = env.With(name, wc)
+		l.env[name] = c
 	}
 	return env, nil
 }
@@ -129,18 +137,86 @@ func (l *Layer) Close() error {
 // Handle implements interpose.Handler: the policy decides, a denial is
 // audited, and what is allowed is forwarded.
 func (l *Layer) Handle(c *interpose.Call) {
-	if rule, why, e := l.decide(c); e != abi.OK {
+	var path []byte
+	if pathOps[c.Op()] {
+		// The rules judge a copy, and the operation gets that copy: the
+		// program cannot change the path once it is checked.
+		path = append([]byte{}, c.Inv.Buffer(0).Bytes()...)
+	}
+	rule, why, e := l.decide(c, path)
+	if e != abi.OK {
 		c.Deny(e)
-		l.record(c, e, rule, why)
+		l.record(c, path, e, rule, why)
+		return
+	}
+	if cp, ok := l.env[c.Name]; ok && path != nil {
+		l.performWith(c, cp, path)
 		return
 	}
 	c.Forward()
 }
 
-// decide applies the policy to c: abi.OK, or the error the call gets
-// (ErrDenied; ErrInvalidArg for a path no rule can judge), the rule that
-// refuses it and why.
-func (l *Layer) decide(c *interpose.Call) (rule, why string, e abi.Error) {
+// performWith performs a files operation on cp, the capability c's
+// stand-in stands for, with path (the copy the policy judged), and ends c
+// with its result, as Forward would. The server sees the rights of the
+// handle the program invoked: a read-only copy it derived opens read-only
+// (a forwarded call would carry the layer's own rights).
+func (l *Layer) performWith(c *interpose.Call, cp interpose.Cap, path []byte) {
+	caller := l.host.NewCaller()
+	h, err := caller.Insert(cp.Obj, cp.Rights&c.Inv.Rights, cp.Badge)
+	if err != nil {
+		c.Deny(abi.ErrNoMemory)
+		return
+	}
+	defer caller.HandleClose(h)
+	fail := func(err error) {
+		var e abi.Error
+		if !errors.As(err, &e) {
+			e = abi.ErrIO
+		}
+		c.Deny(e)
+	}
+	switch c.Op() {
+	case abi.OpFilesOpen:
+		r0, r1, err := caller.FilesOpen(h, path, c.Inv.Slots[argSlot(c.Inv.Info, "flags")])
+		if err != nil {
+			fail(err)
+			return
+		}
+		obj, rights, badge, err := caller.Lookup(r0)
+		if err != nil {
+			fail(err)
+			return
+		}
+		file, err := l.w.Wrap(interpose.Cap{Obj: obj, Rights: rights, Badge: badge}, c.Name+"."+c.Inv.Info.Name)
+		caller.HandleClose(r0)
+		if err != nil {
+			c.Deny(abi.ErrNoMemory)
+			return
+		}
+		c.Return(0, r1)
+		c.Inv.ReturnHandle(file.Obj, file.Rights, r1)
+	case abi.OpFilesList:
+		// What the server leaves unwritten keeps the program's bytes.
+		out := c.Inv.Buffer(1)
+		buf := make([]byte, out.Len())
+		out.Read(buf)
+		r0, r1, err := caller.FilesList(h, path, buf)
+		if err != nil {
+			fail(err)
+			return
+		}
+		out.Write(buf)
+		c.Return(r0, r1)
+	default:
+		c.Forward()
+	}
+}
+
+// decide applies the policy to c, whose path (files operations) is path:
+// abi.OK, or the error the call gets (ErrDenied; ErrInvalidArg for a path
+// no rule can judge), the rule that refuses it and why.
+func (l *Layer) decide(c *interpose.Call, path []byte) (rule, why string, e abi.Error) {
 	inv, op := c.Inv, c.Op()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -159,7 +235,7 @@ func (l *Layer) decide(c *interpose.Call) (rule, why string, e abi.Error) {
 		if r.Action == Deny {
 			return r.Name, fmt.Sprintf("rule %q (line %d) denies %s on %s", r.Name, r.Line, inv.Info.Name, c.Name), abi.ErrDenied
 		}
-		if why, e := r.check(inv, &bytes, &pages); e != abi.OK {
+		if why, e := r.check(inv, path, &bytes, &pages); e != abi.OK {
 			return r.Name, fmt.Sprintf("rule %q (line %d): %s", r.Name, r.Line, why), e
 		}
 		charge = append(charge, r)
@@ -178,11 +254,12 @@ func (l *Layer) decide(c *interpose.Call) (rule, why string, e abi.Error) {
 	return "", "", abi.OK
 }
 
-// check reports whether inv meets r's conditions (abi.OK), or the error
-// it gets and why. bytes and pages get what the call sends and creates.
-func (r *Rule) check(inv *vmm.Invocation, bytes, pages *uint64) (string, abi.Error) {
+// check reports whether inv, whose path (files operations) is path,
+// meets r's conditions (abi.OK), or the error it gets and why. bytes and
+// pages get what the call sends and creates.
+func (r *Rule) check(inv *vmm.Invocation, path []byte, bytes, pages *uint64) (string, abi.Error) {
 	if r.PathUnder != nil {
-		raw := string(inv.Buffer(0).Bytes())
+		raw := string(path)
 		p, ok := cleanPath(raw)
 		switch {
 		case !ok && (strings.HasPrefix(raw, "/") || strings.ContainsRune(raw, 0)):
@@ -270,7 +347,7 @@ func flagString(f uint64) string {
 }
 
 // record writes the audit line of a denial that got error e.
-func (l *Layer) record(c *interpose.Call, e abi.Error, rule, why string) {
+func (l *Layer) record(c *interpose.Call, path []byte, e abi.Error, rule, why string) {
 	var b strings.Builder
 	b.WriteString("refmon: deny")
 	field := func(k, v string) {
@@ -286,7 +363,7 @@ func (l *Layer) record(c *interpose.Call, e abi.Error, rule, why string) {
 	field("cap", c.Name)
 	field("type", c.Type.String())
 	field("op", c.Inv.Info.Name)
-	field("args", describeArgs(c.Inv))
+	field("args", describeArgs(c.Inv, path))
 	field("error", abi.ErrorSymbols[e])
 	field("rule", rule)
 	field("why", why)
@@ -313,8 +390,8 @@ func who(inv *vmm.Invocation) string {
 }
 
 // describeArgs renders an operation's arguments: values, handle numbers,
-// buffer lengths, and the path of a files operation.
-func describeArgs(inv *vmm.Invocation) string {
+// buffer lengths, and path, the path of a files operation.
+func describeArgs(inv *vmm.Invocation, path []byte) string {
 	var parts []string
 	slot, k := 0, 0
 	for _, a := range inv.Info.Args {
@@ -330,7 +407,7 @@ func describeArgs(inv *vmm.Invocation) string {
 			parts = append(parts, fmt.Sprintf("%s=handle %d", a.Name, s))
 		case abi.ArgIn:
 			if k == 0 && pathOps[inv.Op] {
-				p := inv.Buffer(0).Bytes()
+				p := path
 				if len(p) > 256 {
 					p = p[:256]
 				}

@@ -270,7 +270,8 @@ func TestFilesReadOnlyUnderOneDirectory(t *testing.T) {
 
 // TestFilesTransparent: where the policy allows, the program sees exactly
 // what the files root answers: fileio's whole read-write check list,
-// escapes included, passes under a rule that checks every path and flag.
+// escapes included, passes under a rule that checks every path and flag,
+// and a handle's rights keep their meaning.
 func TestFilesTransparent(t *testing.T) {
 	const policy = `
 rule "inside the root" {
@@ -289,6 +290,15 @@ rule "any flags" {
 			t.Errorf("fileio rw under refmon: %q, %s", o.out, o.res)
 		}
 		ft.CheckOutside(t)
+
+		// A read-only copy of the files handle opens read-only under the
+		// layer too, as it does without: the files root refuses the
+		// write, and refmon has nothing to audit.
+		o = run(t, b, policy, setup{files: ft.Root, writable: true}, "refprobe", "ro-open:hello.txt:r", "ro-open:hello.txt:w", "open:hello.txt:w")
+		wantLines(t, "refprobe's stderr", o.errs, "refprobe: ro-open:hello.txt:r: ok", "refprobe: ro-open:hello.txt:w: denied", "refprobe: open:hello.txt:w: ok")
+		if o.audit != "" {
+			t.Errorf("audit: %q", o.audit)
+		}
 	})
 }
 
@@ -580,5 +590,36 @@ func TestREADMEPolicy(t *testing.T) {
 			"spawn", "open:data/refprobe.elf:r", "open:data/x:wc", "open:other:r", "write:100", "region:100", "region:20000")
 		wantLines(t, "stderr", o.errs, "refprobe: spawn: denied", "refprobe: open:data/refprobe.elf:r: ok",
 			"refprobe: open:data/x:wc: denied", "refprobe: open:other:r: denied", "refprobe: write:100: ok", "refprobe: region:100: ok", "refprobe: region:20000: denied")
+	})
+}
+
+// TestStacked: two reference monitors, one above the other, each enforce
+// their own policy, and a denial is audited by the one that denied it.
+func TestStacked(t *testing.T) {
+	const inner = `
+rule "no spawning" {
+  op     = ["space_create"]
+  cap    = ["space.*"]
+  action = "deny"
+}
+`
+	pol, err := refmon.ParsePolicy([]byte(inner), "inner.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		var innerAudit syncBuffer
+		below := refmon.New(pol, refmon.Options{Audit: &innerAudit})
+		o := run(t, b, consolePolicy, setup{extra: []nester.Layer{below}}, "refprobe", "write:4", "write:9", "spawn")
+		if o.out != "xxxx" {
+			t.Errorf("console: %q", o.out)
+		}
+		wantLines(t, "stderr", o.errs, "refprobe: write:4: ok", "refprobe: write:9: denied", "refprobe: spawn: denied")
+		if got := denials(t, o.audit); len(got) != 1 || !strings.HasSuffix(got[0], "|short writes") {
+			t.Errorf("outer audit:\n%s", o.audit)
+		}
+		if got := denials(t, innerAudit.String()); len(got) != 1 || !strings.HasSuffix(got[0], "|no spawning") {
+			t.Errorf("inner audit:\n%s", innerAudit.String())
+		}
 	})
 }
