@@ -332,3 +332,19 @@ func TestSpaceTreeBounded(t *testing.T) {
 	}
 	f.check()
 }
+
+// Ending a thread that never ran does not end its space, even when no
+// thread of the space has run yet: a parent setting up a child may create
+// threads and drop some before it starts any.
+func TestUnstartedThreadExitKeepsSpace(t *testing.T) {
+	f := newKernelFixture(t)
+	c := f.d[0].must(hSpace, abi.OpSpaceCreate, 4, 2, 4, 0)
+	f.d[0].must(c, abi.OpThreadCreate, abi.UserBase, 0, 0)
+	t2 := f.d[0].must(c, abi.OpThreadCreate, abi.UserBase, 0, 0)
+	f.d[0].must(t2, abi.OpThreadExit, 3)
+	if st, _, _, _ := f.d[0].call(c, abi.OpSpaceStatus); st != abi.SpaceRunning {
+		t.Errorf("after thread_exit of an unstarted thread its space is in state %d, want running", st)
+	}
+	f.d[0].must(c, abi.OpThreadCreate, abi.UserBase, 0, 0)
+	f.check()
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"nestvm/abi"
@@ -38,6 +39,14 @@ type Thread struct {
 	// by the monitor's IPC lock). A stop waits for it to reach zero, so
 	// that a call exchange is never caught half done.
 	holding int
+
+	// inKernel is set while the thread is in a call (Hypercall);
+	// flushReq asks it to drop its vCPU's cached translations before it
+	// next runs guest code, and flushGen counts the flushes it did (see
+	// shootdown).
+	inKernel atomic.Bool
+	flushReq atomic.Bool
+	flushGen atomic.Uint64
 
 	// actingFor is the guest thread a host Caller forwards a call for
 	// (see Invocation.Forward): operations that mean "the caller itself"
@@ -436,6 +445,10 @@ func (t *Thread) run() {
 // maybePark stops the thread if asked to, until it is resumed; false
 // means it must end.
 func (t *Thread) maybePark(vcpu VCPU) bool {
+	if t.flushReq.Swap(false) {
+		vcpu.FlushTLB()
+		t.flushGen.Add(1)
+	}
 	t.mu.Lock()
 	if t.exitReq {
 		t.mu.Unlock()
@@ -471,7 +484,11 @@ func (t *Thread) exit(status uint64) {
 	t.mu.Unlock()
 	s := t.space
 	if unstarted {
+		// It never ran, so its space did not start through it, and does
+		// not end through it either (a parent may drop a thread of a
+		// child it is still setting up).
 		s.dropUnstarted(t)
+		return
 	}
 	s.mu.Lock()
 	last := true
@@ -487,5 +504,56 @@ func (t *Thread) exit(status uint64) {
 	s.mu.Unlock()
 	if last {
 		s.end(Result{Exited: true, Status: int(status & 0xff)})
+	}
+}
+
+// shootdown makes every thread of s but caller drop its cached
+// translations before it runs guest code again, and returns once none can
+// still be using a stale one: a thread in guest code is made to leave it
+// and flush; one in the kernel, or stopped, flushes on its way back.
+func (s *Space) shootdown(caller *Thread) {
+	s.mu.Lock()
+	threads := make([]*Thread, 0, len(s.threads))
+	for t := range s.threads {
+		if t != caller {
+			threads = append(threads, t)
+		}
+	}
+	s.mu.Unlock()
+	type pending struct {
+		t   *Thread
+		gen uint64
+	}
+	var wait []pending
+	for _, t := range threads {
+		gen := t.flushGen.Load()
+		t.flushReq.Store(true)
+		t.mu.Lock()
+		v, st := t.vcpu, t.state
+		t.mu.Unlock()
+		if v == nil || st != abi.ThreadRunning || t.inKernel.Load() {
+			continue // it flushes before it next enters guest code
+		}
+		v.Stop()
+		wait = append(wait, pending{t, gen})
+	}
+	for _, p := range wait {
+		for p.t.flushGen.Load() == p.gen && p.t.flushReq.Load() {
+			p.t.mu.Lock()
+			gone := p.t.state != abi.ThreadRunning || p.t.exitReq
+			p.t.mu.Unlock()
+			if gone || p.t.inKernel.Load() {
+				break
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	if caller != nil && caller.space == s {
+		caller.mu.Lock()
+		v := caller.vcpu
+		caller.mu.Unlock()
+		if v != nil {
+			v.FlushTLB()
+		}
 	}
 }
