@@ -57,6 +57,7 @@ const (
 	OpSpaceInsertAt                   // copy a handle into a space's table at a given number
 	OpRegionGetState                  // read a region's size, keeper and supplied pages
 	OpPortGetState                    // read the messages queued on a port
+	OpRegionEvict                     // make supplied pages of a kept region absent again
 	OpCount                           // number of operations; not an operation
 )
 
@@ -422,7 +423,15 @@ var stateOps = map[Op]OpInfo{
 	},
 }
 
+// OpRegionEvict's description: what a pager needs besides keeping.
+var evictOp = OpInfo{
+	Name: "region_evict", Iface: IfaceRegion, Rights: RightControl,
+	Args: []Arg{{"offset", ArgValue, "page-aligned offset"}, {"size", ArgValue, "page-aligned length"}},
+	Doc:  "Makes pages of a region with a keeper absent again, in every space that maps it: the next touch sends the keeper a page request, as at first. Threads running in those spaces leave guest code for a moment to drop their cached translations. The pages' contents stay readable with region_read until supplied again; save them first.",
+}
+
 func init() {
+	Ops[OpRegionEvict] = evictOp
 	for op, info := range stateOps {
 		Ops[op] = info
 	}

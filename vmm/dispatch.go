@@ -16,8 +16,16 @@ import (
 // object implements the operation's interface, the rights, then the
 // arguments.
 func (t *Thread) Hypercall(c *Call) CallAction {
+	t.inKernel.Store(true)
 	r0, r1, act := t.invoke(c)
 	c.Ret = [2]uint64{r0, r1}
+	t.inKernel.Store(false)
+	// A translation shootdown (Region.Evict) that came while the thread
+	// was in here is taken before it runs guest code again: leave the
+	// vCPU so the run loop flushes.
+	if act == CallContinue && t.flushReq.Load() {
+		act = CallStop
+	}
 	return act
 }
 
@@ -695,6 +703,11 @@ func (t *Thread) regionOp(r *Region, inv *Invocation) result {
 			return failed(e)
 		}
 		return ok(0, 0)
+	case abi.OpRegionEvict:
+		if e := r.Evict(t.who(), a[0], a[1]); e != abi.OK {
+			return failed(e)
+		}
+		return t.reenterIf(true) // the caller's own translations may be stale too
 	case abi.OpRegionGetState:
 		return t.regionGetState(r, inv.bufs[0])
 	case abi.OpRegionSupply:
@@ -741,7 +754,9 @@ func (t *Thread) portOp(obj Object, inv *Invocation) result {
 		if e != abi.OK {
 			return failed(e)
 		}
-		hdr := s.deliver(msg)
+		// Handles the message carries go to whoever the receive is for:
+		// through a layer, the guest thread, not the layer's table.
+		hdr := t.who().space.deliver(msg)
 		inv.bufs[0].Write(encodeMsg(&hdr))
 		n := inv.bufs[1].Write(msg.data)
 		return ok(uint64(n), 0)

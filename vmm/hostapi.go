@@ -162,7 +162,10 @@ func (inv *Invocation) ForwardWith(c *Caller, target uint64, lend Lend) (r0, r1 
 	if e != abi.OK {
 		return e.Result(), 0, e
 	}
-	fwd := Invocation{Thread: inv.Thread, Op: inv.Op, Info: info, Badge: n.badge, Rights: n.rights, Slots: inv.Slots, from: t}
+	// The forwarded call carries no more rights than the invoker's handle
+	// had: a server deciding by rights (files_open for writing) must see
+	// a read-only copy of a stand-in as read-only.
+	fwd := Invocation{Thread: inv.Thread, Op: inv.Op, Info: info, Badge: n.badge, Rights: n.rights & inv.Rights, Slots: inv.Slots, from: t}
 	var lent []uint64
 	defer func() {
 		for _, h := range lent {

@@ -423,3 +423,16 @@ func (c *Caller) PortGetState(h uint64, buf []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpPortGetState, s, buf)
 }
+
+// RegionEvict performs region_evict on handle h, as nv_region_evict does for a guest.
+// Makes pages of a region with a keeper absent again, in every space that
+// maps it: the next touch sends the keeper a page request, as at first.
+// Threads running in those spaces leave guest code for a moment to drop
+// their cached translations. The pages' contents stay readable with
+// region_read until supplied again; save them first.
+func (c *Caller) RegionEvict(h uint64, offset uint64, size uint64) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	s[0] = offset
+	s[1] = size
+	return c.Invoke(h, abi.OpRegionEvict, s)
+}

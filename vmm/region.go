@@ -432,3 +432,43 @@ func (s *Space) protectRange(caller *Thread, addr, size uint64, perm Perm) abi.E
 	}
 	return abi.OK
 }
+
+// Evict makes pages [off, off+size) of a kept region absent again: their
+// page-table entries go in every space that maps them, and those spaces'
+// threads drop their cached translations before they next run guest code
+// (Space.shootdown). A region without a keeper has nobody to supply the
+// pages again, so it refuses.
+func (r *Region) Evict(caller *Thread, off, size uint64) abi.Error {
+	total := r.mem.Size()
+	if off%pageSize != 0 || size%pageSize != 0 || size == 0 || off > total || size > total-off {
+		return abi.ErrInvalidArg
+	}
+	r.mu.Lock()
+	if r.present == nil || r.keeper == nil {
+		r.mu.Unlock()
+		return abi.ErrInvalidArg
+	}
+	for p := off / pageSize; p < (off+size)/pageSize; p++ {
+		r.present[p/64] &^= 1 << (p % 64)
+	}
+	maps := append([]*mapping(nil), r.maps...)
+	r.mu.Unlock()
+	touched := map[*Space]bool{}
+	for _, m := range maps {
+		lo, hi := max(off, m.off), min(off+size, m.off+m.size)
+		if lo >= hi {
+			continue
+		}
+		s := m.space
+		s.mu.Lock()
+		if !s.dying && s.as.find(m.addr) == m {
+			s.pt.unmapRange(m.addr+lo-m.off, hi-lo)
+			touched[s] = true
+		}
+		s.mu.Unlock()
+	}
+	for s := range touched {
+		s.shootdown(caller)
+	}
+	return abi.OK
+}

@@ -416,6 +416,10 @@ func (t *Thread) run() {
 		if !t.maybePark(vcpu) {
 			return
 		}
+		if t.flushReq.Swap(false) {
+			vcpu.FlushTLB() // a shootdown came: see Space.shootdown
+			t.flushGen.Add(1)
+		}
 		exit, err := vcpu.Run()
 		if err != nil {
 			s.end(Result{Err: fmt.Errorf("thread %d: %w", t.id, err)})
@@ -445,10 +449,6 @@ func (t *Thread) run() {
 // maybePark stops the thread if asked to, until it is resumed; false
 // means it must end.
 func (t *Thread) maybePark(vcpu VCPU) bool {
-	if t.flushReq.Swap(false) {
-		vcpu.FlushTLB()
-		t.flushGen.Add(1)
-	}
 	t.mu.Lock()
 	if t.exitReq {
 		t.mu.Unlock()

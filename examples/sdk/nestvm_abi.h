@@ -158,7 +158,8 @@ enum nv_op {
 	NV_OP_SPACE_INSERT_AT = 45, /* space: Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. */
 	NV_OP_REGION_GET_STATE = 46, /* region: Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table) and which pages were supplied. */
 	NV_OP_PORT_GET_STATE = 47, /* port: Reads the one-way messages queued on a port (calls are never queued while their callers are stopped: a stopped caller takes its call back and re-issues it when resumed). */
-	NV_OP_COUNT = 48
+	NV_OP_REGION_EVICT = 48, /* region: Makes pages of a region with a keeper absent again, in every space that maps it: the next touch sends the keeper a page request, as at first. */
+	NV_OP_COUNT = 49
 };
 
 typedef uint64_t nv_handle_t;
@@ -851,6 +852,20 @@ static inline nv_result_t nv_port_get_state_r(nv_handle_t h, nv_addr_t buf, uint
 static inline int64_t nv_port_get_state(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
 	return nv_port_get_state_r(h, buf, buf_cap).r0;
+}
+
+/* nv_region_evict: Makes pages of a region with a keeper absent again, in every space that maps it: the next touch sends the keeper a page request, as at first. Threads running in those spaces leave guest code for a moment to drop their cached translations. The pages' contents stay readable with region_read until supplied again; save them first.
+ * Interface: region. Rights needed: control.
+ *   offset (IN): page-aligned offset
+ *   size (IN): page-aligned length
+ */
+static inline nv_result_t nv_region_evict_r(nv_handle_t h, uint64_t offset, uint64_t size)
+{
+	return nv_invoke(h, NV_OP_REGION_EVICT, offset, size, 0, 0, 0, 0);
+}
+static inline int64_t nv_region_evict(nv_handle_t h, uint64_t offset, uint64_t size)
+{
+	return nv_region_evict_r(h, offset, size).r0;
 }
 
 /* Records. Fields are fixed-width; records only grow at the end. */
