@@ -132,7 +132,12 @@ func (l *Layer) Label() string { return l.label }
 // Wrap implements nester.Layer: every capability of the parent's
 // environment is wrapped, deep.
 func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	l.host = mon.NewHostSpace(l.label, vmm.DefaultQuota)
+	// The host space holds a handle for every capability wrapped, and
+	// every handle that comes out of a call is: a program that opens many
+	// files must not run out of them here first.
+	q := vmm.DefaultQuota
+	q.Handles = 1 << 20
+	l.host = mon.NewHostSpace(l.label, q)
 	l.start = time.Now()
 	l.mu.Lock()
 	l.wrapped = true
@@ -364,11 +369,7 @@ func (l *Layer) finish(c *interpose.Call, rec *Record, r0, r1 uint64, err error,
 func (l *Layer) write(rec *Record) error {
 	var line []byte
 	if l.opts.Format == JSONL {
-		var err error
-		if line, err = json.Marshal(rec); err != nil {
-			return err
-		}
-		line = append(line, '\n')
+		line = append(rec.appendJSON(make([]byte, 0, 512)), '\n')
 	} else {
 		line = []byte(formatText(rec))
 	}
@@ -547,24 +548,27 @@ func (l *Layer) Close() error {
 		l.closed = true
 		var errs []error
 		if l.err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", l.label, l.err))
+			errs = append(errs, l.err)
 		}
 		if l.wrapped && l.opts.Summary {
 			if err := l.writeSummary(); err != nil && l.err == nil {
-				errs = append(errs, fmt.Errorf("%s: writing the summary to %s: %w", l.label, l.dest(), err))
+				errs = append(errs, fmt.Errorf("writing the summary to %s: %w", l.dest(), err))
 			}
 		}
 		if l.buf != nil {
 			if err := l.buf.Flush(); err != nil && l.err == nil {
-				errs = append(errs, fmt.Errorf("%s: writing %s: %w", l.label, l.opts.File, err))
+				errs = append(errs, fmt.Errorf("writing %s: %w", l.opts.File, err))
 			}
 		}
 		if l.file != nil {
 			if err := l.file.Close(); err != nil && l.err == nil {
-				errs = append(errs, fmt.Errorf("%s: closing %s: %w", l.label, l.opts.File, err))
+				errs = append(errs, fmt.Errorf("closing %s: %w", l.opts.File, err))
 			}
 		}
 		l.cerr = errors.Join(errs...)
+		if l.cerr != nil && l.label != l.Name() {
+			l.cerr = fmt.Errorf("%s: %w", l.label, l.cerr)
+		}
 	})
 	return l.cerr
 }

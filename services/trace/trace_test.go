@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -373,4 +374,33 @@ func TestFailureEndsTheProgram(t *testing.T) {
 			t.Errorf("after: %q, %s", out, r)
 		}
 	})
+}
+
+// TestAppendJSON: the hand-written encoding decodes to what
+// encoding/json's does.
+func TestAppendJSON(t *testing.T) {
+	v, n, id := uint64(1<<63+5), uint64(14), 3
+	data := "a\"\\\n\x00\x7f\xff\xc3\xa9<&>\t"
+	recs := []Record{
+		{Kind: "call", Layer: "t", Time: 1.5e-7, Space: "root/child", Thread: &id, Cap: "files.files_open", CapID: 9, Type: "port", Op: "file_read",
+			Args: []Arg{{Name: "offset", Kind: "value", Value: &v}, {Name: "buf", Kind: "out", Len: &n, Data: &data, Truncated: true}, {Name: "h", Kind: "handle", Value: &n, Type: "region"}},
+			OK:   true, R0: 14, R1: 2, DurNS: 1234},
+		{Kind: "call", Layer: "t", Time: 123.25, Space: "host", Cap: "space", Op: "space_create", Args: []Arg{}, Handle: true, OK: true},
+		{Kind: "call", Layer: "t", Space: "host", Op: "files_open", Args: []Arg{}, Error: "NV_ENOTFOUND", R0: 1 << 63},
+	}
+	for i, r := range recs {
+		want, err := json.Marshal(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := r.appendJSON(nil)
+		var a, b any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("record %d: %v: %s", i, err, got)
+		}
+		json.Unmarshal(want, &b)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("record %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
 }
