@@ -20,7 +20,7 @@ func writeBenchSVG(w io.Writer, rep benchReport) error {
 	const (
 		width, height = 960, 600
 		left, right   = 80, 290 // the legend lives in the right margin
-		top, bottom   = 78, 64
+		top, bottom   = 84, 64
 	)
 	palette := []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"}
 	dashes := []string{"", "8,4", "2,3", "10,3,2,3", "4,4", "1,6"}
@@ -95,8 +95,10 @@ func writeBenchSVG(w io.Writer, rep benchReport) error {
 `, width, height, width, height)
 	fmt.Fprintf(&b, `<text x="%d" y="28" font-size="18" font-weight="bold">%s</text>
 `, left, esc("nestvm bench: slowdown against depth 0, backend "+backendLabel(rep)))
-	fmt.Fprintf(&b, `<text x="%d" y="50" font-size="12" fill="#444">%s</text>
-`, left, esc(fmt.Sprintf("host: %s, load %.1f to %.1f; median of %d runs each", rep.Host.Summary, rep.Host.LoadBefore, rep.Host.LoadAfter, rep.Reps)))
+	fmt.Fprintf(&b, `<text x="%d" y="47" font-size="12" fill="#444">%s</text>
+`, left, esc("host: "+rep.Host.Summary))
+	fmt.Fprintf(&b, `<text x="%d" y="63" font-size="12" fill="#444">%s</text>
+`, left, esc(fmt.Sprintf("median of %d runs each; load average %.1f before, %.1f after", rep.Reps, rep.Host.LoadBefore, rep.Host.LoadAfter)))
 
 	// Grid, ticks and labels.
 	b.WriteString(`<g stroke="#e4e4e4" stroke-width="1">` + "\n")
