@@ -17,7 +17,8 @@ options, after = and between commas (trace=FILE,ops=...,types=...):
   ops=OP+OP...        record only these operations (names as in docs/abi.md)
   types=T+T...        record only calls on these object types or interfaces:
                       space thread region port port_set console clock files file handle
-  label=NAME          tag of this layer's records (default trace, then trace2, ...)
+  label=NAME          tag of this layer's records (default: trace, and trace2,
+                      trace3, ... for the next ones inward)
   summary=on|off      counts per operation when the program ends (default on)`
 
 // Format is how records are written.

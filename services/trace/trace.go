@@ -2,8 +2,8 @@
 // below it, in the spirit of strace. It wraps every capability of its
 // parent's environment, deep (border control: a handle that comes out of a
 // call, an opened file or a created space, is wrapped in turn), and writes
-// one record per operation: when it began (seconds since the layer
-// started), the calling space and thread, the capability (its name in the
+// one record per operation: when it began (seconds since the outermost
+// trace of the run started, so stacked traces agree), the calling space and thread, the capability (its name in the
 // environment, or the call it came out of, "files.files_open") and the type
 // of the object it names, the operation, its decoded arguments, the result
 // and how long the forwarded call took.
@@ -51,9 +51,17 @@ import (
 // previewLen is how many bytes of a buffer a record shows.
 const previewLen = 32
 
-// instances numbers the trace layers made in this process, for the
-// default labels: trace, trace2, trace3...
-var instances atomic.Int64
+// perMonitor numbers the trace layers wrapped in each monitor, outermost
+// first, for the default labels: trace, trace2, trace3...
+var (
+	perMonitorMu sync.Mutex
+	perMonitor   = map[*vmm.Monitor]*monCount{}
+)
+
+type monCount struct {
+	made, live int
+	start      time.Time // the outermost trace's start: every trace of a run counts time from it
+}
 
 // Layer is a trace layer.
 type Layer struct {
@@ -66,6 +74,7 @@ type Layer struct {
 	buf    *bufio.Writer // non-nil when out is a file
 	file   *os.File
 	host   *vmm.Space
+	mon    *vmm.Monitor
 	failed atomic.Bool
 
 	mu      sync.Mutex // serializes records and guards what follows
@@ -112,13 +121,9 @@ func Open(o Options, stderr io.Writer, log hclog.Logger) (*Layer, error) {
 		l.buf = bufio.NewWriterSize(f, 64<<10)
 		l.out = l.buf
 	}
-	n := instances.Add(1)
 	l.label = o.Label
 	if l.label == "" {
-		l.label = "trace"
-		if n > 1 {
-			l.label = "trace" + strconv.FormatInt(n, 10)
-		}
+		l.label = "trace" // until Wrap numbers it
 	}
 	return l, nil
 }
@@ -126,7 +131,8 @@ func Open(o Options, stderr io.Writer, log hclog.Logger) (*Layer, error) {
 // Name implements nester.Layer.
 func (l *Layer) Name() string { return "trace" }
 
-// Label returns the tag of the layer's records.
+// Label returns the tag of the layer's records (final once the layer has
+// wrapped an environment).
 func (l *Layer) Label() string { return l.label }
 
 // Wrap implements nester.Layer: every capability of the parent's
@@ -137,8 +143,21 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	// files must not run out of them here first.
 	q := vmm.DefaultQuota
 	q.Handles = 1 << 20
+	perMonitorMu.Lock()
+	mc := perMonitor[mon]
+	if mc == nil {
+		mc = &monCount{start: time.Now()}
+		perMonitor[mon] = mc
+	}
+	mc.made++
+	mc.live++
+	if l.opts.Label == "" && mc.made > 1 {
+		l.label = "trace" + strconv.Itoa(mc.made)
+	}
+	perMonitorMu.Unlock()
+	l.mon = mon
+	l.start = mc.start
 	l.host = mon.NewHostSpace(l.label, q)
-	l.start = time.Now()
 	l.mu.Lock()
 	l.wrapped = true
 	l.mu.Unlock()
@@ -226,7 +245,7 @@ func (l *Layer) fail(c *interpose.Call, err error) {
 type Record struct {
 	Kind   string  `json:"kind"`   // "call"
 	Layer  string  `json:"layer"`  // the layer's label
-	Time   float64 `json:"time"`   // seconds since the layer started, when the call began
+	Time   float64 `json:"time"`   // when the call began: seconds since the run's outermost trace started
 	Space  string  `json:"space"`  // the calling thread's space; "host" for host code
 	Thread *int    `json:"thread"` // the calling thread's number in its space; null for host code
 	Cap    string  `json:"cap"`    // the capability: its name in the environment, or the call it came from
@@ -471,7 +490,7 @@ func formatDur(d time.Duration) string {
 type Summary struct {
 	Kind   string             `json:"kind"` // "summary"
 	Layer  string             `json:"layer"`
-	Start  string             `json:"start"` // when the layer started, RFC 3339
+	Start  string             `json:"start"` // when the run's outermost trace started (time 0), RFC 3339
 	Calls  int                `json:"calls"`
 	Errors int                `json:"errors"`
 	DurNS  int64              `json:"dur_ns"` // time spent in the forwarded calls
@@ -542,6 +561,15 @@ func (l *Layer) Close() error {
 	l.once.Do(func() {
 		if l.host != nil {
 			l.host.Kill("layer closed")
+		}
+		if l.mon != nil {
+			perMonitorMu.Lock()
+			if mc := perMonitor[l.mon]; mc != nil {
+				if mc.live--; mc.live == 0 {
+					delete(perMonitor, l.mon)
+				}
+			}
+			perMonitorMu.Unlock()
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()

@@ -404,3 +404,22 @@ func TestAppendJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultLabels: the traces of one run are trace, trace2, ... from
+// the outside in, whatever ran before in the process.
+func TestDefaultLabels(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		for range 2 {
+			var w1, w2 syncBuffer
+			l1, l2 := newTrace(t, "ops=console_write", &w1), newTrace(t, "ops=console_write", &w2)
+			if out, _ := run(t, b, []nester.Layer{l1, l2}, "", "hello", "world"); out != "Hello, world!\n" {
+				t.Fatalf("output %q", out)
+			}
+			if l1.Label() != "trace" || l2.Label() != "trace2" ||
+				!strings.HasPrefix(w1.String(), "[trace] ") || !strings.HasPrefix(w2.String(), "[trace2] ") ||
+				strings.Count(w1.String(), "console_write(") != 4 || strings.Count(w2.String(), "console_write(") != 4 {
+				t.Errorf("labels %s, %s:\n%s\n%s", l1.Label(), l2.Label(), w1.String(), w2.String())
+			}
+		}
+	})
+}
