@@ -19,6 +19,7 @@ import (
 
 	// The layers register themselves with nester.
 	_ "nestvm/services/null"
+	_ "nestvm/services/pager"
 	_ "nestvm/services/refmon"
 	_ "nestvm/services/trace"
 )

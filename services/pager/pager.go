@@ -1,0 +1,494 @@
+// Package pager is a layer that keeps its program's memory: it makes
+// itself the keeper (region_set_keeper) of every region created in the
+// program's space, keeps at most max-pages of them resident, writes the
+// pages it evicts to a swap file and supplies them back when they are
+// touched again.
+//
+// It uses the ABI's own keeper path, not userfaultfd: page requests are
+// NV_MSG_PAGE messages on a port the layer serves, pages go back with
+// region_supply and out with region_read and region_evict. That works the
+// same on every backend (the emulator has no host page faults to catch),
+// under any number of layers, and the pager stays an ordinary program of
+// the ABI: a guest nester could do the same (examples/nest does).
+//
+// Policy: clock (second chance) over the resident pages. The ABI shows a
+// keeper no accessed bits, so a page's reference bit is set only when it
+// is paged in; the clock then evicts in the order pages came in (FIFO),
+// giving each newly supplied page one sweep of grace.
+//
+// A page's first contents are the region's own (zeros, or what the loader
+// wrote with region_write before the program ran), read with region_read
+// when first touched; after an eviction they come from the swap file. A
+// swap write that fails ends the program with the error, and the run
+// reports it: a page is never dropped silently.
+//
+// Only the program's own space is kept: spaces the program creates are its
+// own to page (as examples/nest does), and their regions pass through.
+package pager
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/abi"
+	"nestvm/interpose"
+	"nestvm/nester"
+	"nestvm/vmm"
+)
+
+// MinPages is the smallest max-pages accepted: one instruction may touch
+// several pages (code, stack, source, destination, each possibly across a
+// page boundary), and an operation's buffer must fit resident at once.
+const MinPages = 64
+
+// DefaultPages is max-pages when not given (1 MiB).
+const DefaultPages = 256
+
+// Usage describes the layer's arguments, one per line.
+const Usage = `FILE          swap file (created, or truncated); required, first
+max-pages=N   most pages of the program resident at once (default 256, at least 64)`
+
+// Stats are the pager's counts.
+type Stats struct {
+	Faults   uint64 // page requests received
+	PageIns  uint64 // pages supplied
+	PageOuts uint64 // pages evicted (each written to the swap file)
+	SwapIns  uint64 // page-ins read back from the swap file
+	Peak     uint64 // most pages resident at once
+	Resident uint64 // pages resident now
+}
+
+// Layer is the pager.
+type Layer struct {
+	path     string
+	maxPages int
+	file     *os.File
+	out      io.Writer
+	log      hclog.Logger
+
+	// writeAt and readAt reach the swap file (tests replace them).
+	writeAt func(b []byte, off int64) (int, error)
+	readAt  func(b []byte, off int64) (int, error)
+
+	host   *vmm.Space
+	port   uint64 // the keeper port, in host's table
+	kc     *vmm.Caller
+	served chan struct{}
+
+	mu      sync.Mutex
+	regions map[uint64]*kept // by badge
+	badges  uint64           // the last badge given
+	spaces  []*vmm.Space     // the program's spaces, ended on failure
+	err     error            // the first failure
+	stats   Stats
+
+	// The keeper goroutine's own.
+	frames []frame
+	hand   int
+	slots  int64
+
+	once sync.Once
+	cerr error
+}
+
+// kept is a region the pager keeps.
+type kept struct {
+	h        uint64 // in host's table
+	badge    uint64
+	slot     []int32 // swap slot of each page, -1 for none
+	resident []bool
+}
+
+// frame is a resident page, in the clock's ring.
+type frame struct {
+	r    *kept
+	page uint32
+	ref  bool
+}
+
+// Parse parses the layer's arguments: FILE[,max-pages=N].
+func Parse(args string) (path string, maxPages int, err error) {
+	parts := strings.Split(args, ",")
+	path = strings.TrimSpace(parts[0])
+	if path == "" || strings.Contains(path, "=") {
+		return "", 0, fmt.Errorf("pager needs a swap file first: pager=FILE[,max-pages=N], got %q", args)
+	}
+	maxPages = DefaultPages
+	seen := false
+	for _, p := range parts[1:] {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		switch {
+		case !ok:
+			return "", 0, fmt.Errorf("pager: %q is not key=value (the only key is max-pages)", p)
+		case k != "max-pages":
+			return "", 0, fmt.Errorf("pager: unknown option %q (the only one is max-pages)", k)
+		case seen:
+			return "", 0, errors.New("pager: max-pages given twice")
+		}
+		seen = true
+		n, err := strconv.Atoi(v)
+		if err != nil || n < MinPages {
+			return "", 0, fmt.Errorf("pager: max-pages=%s: want a whole number of pages, at least %d", v, MinPages)
+		}
+		maxPages = n
+	}
+	return path, maxPages, nil
+}
+
+// New makes a pager from its --layer arguments. The swap file is created
+// (or truncated) here, so one that cannot be opened for writing fails
+// before anything runs. Its report goes to out.
+func New(args string, out io.Writer, log hclog.Logger) (*Layer, error) {
+	path, n, err := Parse(args)
+	if err != nil {
+		return nil, err
+	}
+	return Open(path, n, out, log)
+}
+
+// Open makes a pager swapping to path with at most maxPages resident.
+func Open(path string, maxPages int, out io.Writer, log hclog.Logger) (*Layer, error) {
+	if maxPages < MinPages {
+		return nil, fmt.Errorf("pager: max-pages=%d: at least %d", maxPages, MinPages)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("pager: swap file: %w", err)
+	}
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	l := &Layer{path: path, maxPages: maxPages, file: f, out: out, log: log,
+		writeAt: f.WriteAt, readAt: f.ReadAt, regions: map[uint64]*kept{}}
+	return l, nil
+}
+
+// Name implements nester.Layer.
+func (l *Layer) Name() string { return "pager" }
+
+// Stats returns the counts so far.
+func (l *Layer) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
+}
+
+// Err returns the failure that ended the program, if any.
+func (l *Layer) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Wrap implements nester.Layer: the child's space capability becomes a
+// stand-in whose space_create wraps the program's space, so that regions
+// created in it get the pager as keeper. Everything else passes through.
+func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
+	sp, ok := parent.Caps[nester.CapSpace]
+	if !ok {
+		return nester.Env{}, errors.New("pager: the environment has no space")
+	}
+	l.host = mon.NewHostSpace("pager", vmm.Quota{Handles: 1 << 16, Children: 1})
+	c := l.host.NewCaller()
+	self, err := c.Insert(l.host, abi.RightsAll, 0)
+	if err != nil {
+		return nester.Env{}, err
+	}
+	if l.port, _, err = c.PortCreate(self); err != nil {
+		return nester.Env{}, fmt.Errorf("pager: port_create: %w", err)
+	}
+	target, err := c.Insert(sp.Obj, sp.Rights, sp.Badge)
+	if err != nil {
+		return nester.Env{}, err
+	}
+	l.kc = l.host.NewCaller()
+	l.served = make(chan struct{})
+	go l.serve()
+	stand := vmm.NewHostPort("pager:space", &server{l: l, target: target, top: true})
+	return parent.With(nester.CapSpace, interpose.Cap{Obj: stand, Rights: sp.Rights, Badge: sp.Badge}), nil
+}
+
+// server stands in for a space: the environment's (top: where the
+// program's space is created) or the program's own.
+type server struct {
+	l      *Layer
+	target uint64 // the space, in the pager's table
+	top    bool
+}
+
+// Serve implements vmm.Server.
+func (s *server) Serve(inv *vmm.Invocation) {
+	l := s.l
+	c := l.host.NewCaller()
+	r0, r1, err := inv.Forward(c, s.target)
+	if err != nil || !inv.Info.R0Handle {
+		inv.Complete(r0, r1, err)
+		return
+	}
+	obj, rights, _, lerr := c.Lookup(r0)
+	if lerr != nil {
+		inv.Fail(abi.ErrIO)
+		return
+	}
+	switch {
+	case s.top && inv.Op == abi.OpSpaceCreate:
+		// The program's space: hand out a stand-in for it, keeping the
+		// handle as the stand-in's target.
+		if child, ok := obj.(*vmm.Space); ok {
+			l.mu.Lock()
+			l.spaces = append(l.spaces, child)
+			l.mu.Unlock()
+			port := vmm.NewHostPort("pager:program", &server{l: l, target: r0})
+			inv.ReturnHandle(port, rights, r1)
+			return
+		}
+	case !s.top && inv.Op == abi.OpRegionCreate:
+		if err := l.keep(c, r0); err != nil {
+			c.HandleClose(r0)
+			l.log.Error("region_set_keeper failed", "error", err)
+			inv.Fail(abi.ErrIO)
+			return
+		}
+		inv.ReturnHandle(obj, rights, r1) // the pager keeps r0
+		return
+	}
+	c.HandleClose(r0)
+	inv.ReturnHandle(obj, rights, r1)
+}
+
+// keep makes the pager the keeper of region h (in its table).
+func (l *Layer) keep(c *vmm.Caller, h uint64) error {
+	size, _, err := c.RegionSize(h)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.badges++
+	badge := l.badges
+	l.mu.Unlock()
+	bp, _, err := c.HandleDerive(l.port, uint64(abi.RightCall), badge)
+	if err != nil {
+		return err
+	}
+	defer c.HandleClose(bp)
+	n := size / abi.PageSize
+	r := &kept{h: h, badge: badge, slot: make([]int32, n), resident: make([]bool, n)}
+	for i := range r.slot {
+		r.slot[i] = -1
+	}
+	l.mu.Lock()
+	l.regions[badge] = r
+	l.mu.Unlock()
+	if _, _, err := c.RegionSetKeeper(h, bp); err != nil {
+		l.mu.Lock()
+		delete(l.regions, badge)
+		l.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// serve is the keeper: it answers page requests until the layer closes.
+func (l *Layer) serve() {
+	defer close(l.served)
+	c := l.kc
+	msg := make([]byte, binary.Size(abi.Msg{}))
+	page := make([]byte, abi.PageSize)
+	for {
+		if _, _, err := c.PortReceive(l.port, msg, nil); err != nil {
+			return
+		}
+		var m abi.Msg
+		binary.Read(bytes.NewReader(msg), binary.LittleEndian, &m)
+		for i := uint64(0); i < m.NHandles && i < abi.MsgHandles; i++ {
+			c.HandleClose(m.Handles[i])
+		}
+		if m.Kind != abi.MsgPage {
+			if m.CallID != 0 {
+				c.PortReply(l.port, m.CallID, abi.ErrInvalidOp.Result(), 0, nil, abi.NoHandle)
+			}
+			continue
+		}
+		reply := uint64(abi.FaultResume)
+		if err := l.pageIn(c, &m, page); err != nil {
+			l.fail(err)
+			reply = abi.FaultKill
+		}
+		c.PortReply(l.port, m.CallID, reply, 0, nil, abi.NoHandle)
+	}
+}
+
+// pageIn supplies the page m asks for, evicting one first when max-pages
+// are resident.
+func (l *Layer) pageIn(c *vmm.Caller, m *abi.Msg, page []byte) error {
+	l.mu.Lock()
+	r := l.regions[m.Badge]
+	failed := l.err != nil
+	l.stats.Faults++
+	l.mu.Unlock()
+	if failed {
+		return l.Err()
+	}
+	off := m.Words[abi.FaultWordOffset]
+	if r == nil || off/abi.PageSize >= uint64(len(r.slot)) {
+		return fmt.Errorf("page request for offset %#x of unknown region %d", off, m.Badge)
+	}
+	p := uint32(off / abi.PageSize)
+	if r.resident[p] {
+		return nil // supplied for another thread meanwhile
+	}
+	for len(l.frames) >= l.maxPages {
+		if err := l.evictOne(c, page); err != nil {
+			return err
+		}
+	}
+	swapped := r.slot[p] >= 0
+	if swapped {
+		if _, err := l.readAt(page, int64(r.slot[p])*abi.PageSize); err != nil {
+			return fmt.Errorf("reading page %d of region %d from swap file %s: %w", p, r.badge, l.path, err)
+		}
+	} else if _, _, err := c.RegionRead(r.h, off, page); err != nil {
+		return fmt.Errorf("reading the first contents of page %d of region %d: %w", p, r.badge, err)
+	}
+	if _, _, err := c.RegionSupply(r.h, off, page); err != nil {
+		if errors.Is(err, abi.ErrPeerGone) {
+			return nil // the program is ending
+		}
+		return fmt.Errorf("region_supply: %w", err)
+	}
+	r.resident[p] = true
+	l.frames = append(l.frames, frame{r: r, page: p, ref: true})
+	l.mu.Lock()
+	l.stats.PageIns++
+	if swapped {
+		l.stats.SwapIns++
+	}
+	l.stats.Resident = uint64(len(l.frames))
+	l.stats.Peak = max(l.stats.Peak, l.stats.Resident)
+	l.mu.Unlock()
+	return nil
+}
+
+// evictOne chooses a victim with the clock, evicts it and writes it to
+// its swap slot.
+func (l *Layer) evictOne(c *vmm.Caller, page []byte) error {
+	for {
+		if l.hand >= len(l.frames) {
+			l.hand = 0
+		}
+		f := &l.frames[l.hand]
+		if f.ref {
+			f.ref = false
+			l.hand++
+			continue
+		}
+		break
+	}
+	f := l.frames[l.hand]
+	last := len(l.frames) - 1
+	l.frames[l.hand] = l.frames[last]
+	l.frames = l.frames[:last]
+	r, off := f.r, uint64(f.page)*abi.PageSize
+	r.resident[f.page] = false
+	// Evict first, so no thread writes the page while it is saved; its
+	// contents stay readable until supplied again.
+	if _, _, err := c.RegionEvict(r.h, off, abi.PageSize); err != nil {
+		if errors.Is(err, abi.ErrPeerGone) {
+			return nil // its space has ended: nothing to save
+		}
+		return fmt.Errorf("region_evict page %d of region %d: %w", f.page, r.badge, err)
+	}
+	if _, _, err := c.RegionRead(r.h, off, page); err != nil {
+		if errors.Is(err, abi.ErrPeerGone) {
+			return nil
+		}
+		return fmt.Errorf("region_read page %d of region %d: %w", f.page, r.badge, err)
+	}
+	if r.slot[f.page] < 0 {
+		r.slot[f.page] = int32(l.slots)
+		l.slots++
+	}
+	if _, err := l.writeAt(page, int64(r.slot[f.page])*abi.PageSize); err != nil {
+		return fmt.Errorf("writing page %d of region %d to swap file %s: %w", f.page, r.badge, l.path, err)
+	}
+	l.mu.Lock()
+	l.stats.PageOuts++
+	l.stats.Resident = uint64(len(l.frames))
+	l.mu.Unlock()
+	return nil
+}
+
+// fail records the first failure and ends the program.
+func (l *Layer) fail(err error) {
+	l.mu.Lock()
+	first := l.err == nil
+	if first {
+		l.err = err
+	}
+	spaces := append([]*vmm.Space(nil), l.spaces...)
+	l.mu.Unlock()
+	if !first {
+		return
+	}
+	l.log.Error("pager failed; ending the program", "error", err)
+	for _, s := range spaces {
+		s.Kill(fmt.Sprintf("layer pager failed: %v", err))
+	}
+}
+
+// Report writes the counts: one line.
+func (l *Layer) Report(w io.Writer) {
+	s := l.Stats()
+	fmt.Fprintf(w, "[pager] max-pages=%d page-ins=%d page-outs=%d swap-ins=%d faults=%d peak-resident=%d swap=%s (%d KiB)\n",
+		l.maxPages, s.PageIns, s.PageOuts, s.SwapIns, s.Faults, s.Peak, l.path, l.slots*abi.PageSize>>10)
+}
+
+// Close implements nester.Layer: it stops the keeper, reports the counts
+// and closes the swap file; a failure that ended the program is its error.
+func (l *Layer) Close() error {
+	l.once.Do(func() {
+		if l.kc != nil {
+			l.kc.Kill()
+			<-l.served
+		}
+		if l.host != nil {
+			l.host.Kill("layer closed")
+		}
+		if l.kc != nil {
+			l.Report(l.out)
+		}
+		errs := []error{l.Err()}
+		if err := l.file.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("pager: closing swap file %s: %w", l.path, err))
+		}
+		l.cerr = errors.Join(errs...)
+	})
+	return l.cerr
+}
+
+func init() {
+	nester.Register(nester.Kind{
+		Name:    "pager",
+		Summary: "keeps at most max-pages of the program's memory resident, swapping the rest to a file",
+		Usage:   Usage,
+		New: func(args string, log hclog.Logger) (nester.Layer, error) {
+			l, err := New(args, os.Stderr, log)
+			if err != nil {
+				return nil, err
+			}
+			return l, nil
+		},
+	})
+}

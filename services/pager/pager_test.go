@@ -1,0 +1,239 @@
+package pager
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"nestvm/internal/backendtest"
+	"nestvm/internal/testutil"
+	"nestvm/nester"
+	"nestvm/vmm"
+)
+
+// syncBuffer is a writer a test reads while guests write it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run runs guest name with args under layers on b, with files (when not
+// "") as its files root, and returns its console output and result.
+func run(t *testing.T, b vmm.Backend, layers []nester.Layer, files string, name string, args ...string) (string, vmm.Result) {
+	t.Helper()
+	data, err := os.ReadFile(testutil.Guest(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := vmm.ParseELF(data, 256<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := vmm.NewMonitor(b, nil)
+	var out, errs syncBuffer
+	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 256 << 20}
+	if files != "" {
+		fs, err := vmm.FilesServer(files, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fs.Close()
+		cfg.Files = fs
+	}
+	root, rootSpace := nester.Root(mon, cfg)
+	defer rootSpace.Kill("test over")
+	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: append([]string{name}, args...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Done():
+	case <-time.After(120 * time.Second):
+		r.Kill(124, "test timeout")
+		t.Fatalf("%s did not end; output %q", name, out.String())
+	}
+	return out.String(), r.Wait()
+}
+
+// newPager makes a pager swapping to a file in a test directory.
+func newPager(t *testing.T, maxPages int, report *syncBuffer) *Layer {
+	t.Helper()
+	var w io.Writer // a nil *syncBuffer is not a nil io.Writer
+	if report != nil {
+		w = report
+	}
+	l, err := Open(filepath.Join(t.TempDir(), "swap.img"), maxPages, w, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		args string
+		path string
+		n    int
+		bad  string
+	}{
+		{args: "swap.img", path: "swap.img", n: DefaultPages},
+		{args: "swap.img,max-pages=256", path: "swap.img", n: 256},
+		{args: "/tmp/s, max-pages=64", path: "/tmp/s", n: 64},
+		{args: "", bad: "needs a swap file"},
+		{args: "max-pages=256", bad: "needs a swap file"},
+		{args: "s,max-pages=63", bad: "at least 64"},
+		{args: "s,max-pages=x", bad: "whole number"},
+		{args: "s,max-pages=-1", bad: "whole number"},
+		{args: "s,max-pages=64,max-pages=65", bad: "twice"},
+		{args: "s,pages=64", bad: `unknown option "pages"`},
+		{args: "s,64", bad: "not key=value"},
+	} {
+		path, n, err := Parse(tc.args)
+		if tc.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.bad) {
+				t.Errorf("Parse(%q): error %v, want one saying %q", tc.args, err, tc.bad)
+			}
+			continue
+		}
+		if err != nil || path != tc.path || n != tc.n {
+			t.Errorf("Parse(%q) = %q, %d, %v; want %q, %d", tc.args, path, n, err, tc.path, tc.n)
+		}
+	}
+}
+
+// TestMemtouchUnderLimit: memtouch 8 (2048 pages of heap) under 128
+// resident pages prints the checksum it prints alone, and pages out.
+func TestMemtouchUnderLimit(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		want, res := run(t, b, nil, "", "memtouch", "8")
+		if !res.Exited || res.Status != 0 || !strings.Contains(want, "checksum") {
+			t.Fatalf("memtouch alone: %q, %v", want, res)
+		}
+		var report syncBuffer
+		l := newPager(t, 128, &report)
+		got, res := run(t, b, []nester.Layer{l}, "", "memtouch", "8")
+		if !res.Exited || res.Status != 0 || got != want {
+			t.Fatalf("memtouch under the pager: %q, %v; want %q", got, res, want)
+		}
+		s := l.Stats()
+		if s.PageOuts < 2048-128 || s.SwapIns == 0 || s.Peak != 128 || s.PageIns != s.PageOuts+s.Resident {
+			t.Errorf("stats %+v: want page-outs > %d, swap-ins, peak 128, page-ins = page-outs + resident", s, 2048-128)
+		}
+		if r := report.String(); !strings.Contains(r, "[pager] max-pages=128 page-ins=") || !strings.Contains(r, "peak-resident=128") {
+			t.Errorf("report %q", r)
+		}
+		// Within the limit nothing is paged out.
+		l = newPager(t, 4096, nil)
+		got, res = run(t, b, []nester.Layer{l}, "", "memtouch", "8")
+		if got != want || !res.Exited {
+			t.Fatalf("memtouch under a pager with room: %q, %v", got, res)
+		}
+		if s := l.Stats(); s.PageOuts != 0 || s.Peak < 2048 || s.Peak > 4096 {
+			t.Errorf("with room, stats %+v", s)
+		}
+	})
+}
+
+// TestSameOutput: hello and counter print what they print alone.
+func TestSameOutput(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		for _, tc := range [][]string{{"hello", "world"}, {"counter", "20"}} {
+			want, res0 := run(t, b, nil, "", tc[0], tc[1:]...)
+			l := newPager(t, MinPages, nil)
+			got, res := run(t, b, []nester.Layer{l}, "", tc[0], tc[1:]...)
+			if got != want || res != res0 || want == "" {
+				t.Errorf("%s under the pager: %q, %v; alone %q, %v", tc[0], got, res, want, res0)
+			}
+			if s := l.Stats(); s.PageIns == 0 {
+				t.Errorf("%s: the pager supplied nothing: %+v", tc[0], s)
+			}
+			if err := l.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		}
+	})
+}
+
+// TestNested: a guest nester under the pager runs its program, whose
+// memory the nester (not the pager) keeps.
+func TestNested(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		dir := testutil.GuestDir(t)
+		want, _ := run(t, b, nil, dir, "nest", "memtouch.elf", "2")
+		l := newPager(t, MinPages, nil)
+		got, res := run(t, b, []nester.Layer{l}, dir, "nest", "memtouch.elf", "2")
+		if got != want || !res.Exited || res.Status != 0 || !strings.Contains(got, "checksum") {
+			t.Errorf("nest memtouch under the pager: %q, %v; alone %q", got, res, want)
+		}
+	})
+}
+
+func TestUnwritableSwap(t *testing.T) {
+	_, err := New(filepath.Join(t.TempDir(), "no", "such", "dir", "swap.img")+",max-pages=64", nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "swap file") {
+		t.Fatalf("an unwritable swap path: %v", err)
+	}
+	dir := t.TempDir()
+	if _, err := New(dir, nil, nil); err == nil {
+		t.Fatalf("a directory as swap file was accepted")
+	}
+}
+
+// TestSwapFailsMidRun: a swap write that fails ends the program, and the
+// layer's Close (so the run) reports why.
+func TestSwapFailsMidRun(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		l := newPager(t, MinPages, nil)
+		var writes atomic.Int32
+		real := l.writeAt
+		l.writeAt = func(p []byte, off int64) (int, error) {
+			if writes.Add(1) > 100 {
+				return 0, errors.New("injected: disk full")
+			}
+			return real(p, off)
+		}
+		_, res := run(t, b, []nester.Layer{l}, "", "memtouch", "4")
+		if res.Err == nil || !strings.Contains(res.Err.Error(), "writing page") || !strings.Contains(res.Err.Error(), "injected: disk full") {
+			t.Fatalf("a swap file that fails: %+v", res)
+		}
+		if res.Exited && res.Status == 0 {
+			t.Errorf("the program ended well: %+v", res)
+		}
+	})
+}
+
+// TestSwapFull: the same with a real device that is always full.
+func TestSwapFull(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		l, err := Open("/dev/full", MinPages, nil, nil)
+		if err != nil {
+			t.Skipf("cannot open /dev/full: %v", err)
+		}
+		_, res := run(t, b, []nester.Layer{l}, "", "memtouch", "1")
+		if res.Err == nil || !strings.Contains(res.Err.Error(), "/dev/full") || !strings.Contains(res.Err.Error(), "no space left") {
+			t.Fatalf("a full swap device: %+v", res)
+		}
+	})
+}
