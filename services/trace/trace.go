@@ -390,7 +390,7 @@ func (l *Layer) write(rec *Record) error {
 	if l.opts.Format == JSONL {
 		line = append(rec.appendJSON(make([]byte, 0, 512)), '\n')
 	} else {
-		line = []byte(formatText(rec))
+		line = appendText(make([]byte, 0, 256), rec)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -410,69 +410,92 @@ func (l *Layer) dest() string {
 	return "stderr"
 }
 
-// formatText formats rec as one line.
-func formatText(r *Record) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "[%s] %.6f ", r.Layer, r.Time)
+// appendText appends rec as one line of text.
+func appendText(b []byte, r *Record) []byte {
+	b = append(b, '[')
+	b = append(b, r.Layer...)
+	b = append(b, "] "...)
+	b = strconv.AppendFloat(b, r.Time, 'f', 6, 64)
+	b = append(b, ' ')
 	if r.Thread != nil {
-		fmt.Fprintf(&b, "%s:t%d ", r.Space, *r.Thread)
+		b = append(b, r.Space...)
+		b = append(b, ":t"...)
+		b = strconv.AppendInt(b, int64(*r.Thread), 10)
+		b = append(b, ' ')
 	} else {
-		b.WriteString("host ")
+		b = append(b, "host "...)
 	}
-	fmt.Fprintf(&b, "%s(%s) %s(", r.Cap, r.Type, r.Op)
-	for i, a := range r.Args {
+	b = append(b, r.Cap...)
+	b = append(b, '(')
+	b = append(b, r.Type...)
+	b = append(b, ") "...)
+	b = append(b, r.Op...)
+	b = append(b, '(')
+	for i := range r.Args {
+		a := &r.Args[i]
 		if i > 0 {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
-		b.WriteString(a.Name)
-		b.WriteByte('=')
+		b = append(b, a.Name...)
+		b = append(b, '=')
 		switch a.Kind {
 		case "value":
-			b.WriteString(formatValue(*a.Value))
+			b = appendValue(b, *a.Value)
 		case "handle":
 			if *a.Value == abi.NoHandle {
-				b.WriteString("none")
+				b = append(b, "none"...)
 			} else {
-				fmt.Fprintf(&b, "h%d", *a.Value)
+				b = append(b, 'h')
+				b = strconv.AppendUint(b, *a.Value, 10)
 				if a.Type != "" {
-					fmt.Fprintf(&b, "(%s)", a.Type)
+					b = append(b, '(')
+					b = append(b, a.Type...)
+					b = append(b, ')')
 				}
 			}
 		case "in", "out":
 			if a.Data != nil {
-				b.WriteString(strconv.Quote(string(a.raw)))
+				b = strconv.AppendQuote(b, string(a.raw))
 				if a.Truncated {
-					b.WriteString("...")
+					b = append(b, "..."...)
 				}
-				fmt.Fprintf(&b, "/%d", *a.Len)
+				b = append(b, '/')
 			} else {
-				fmt.Fprintf(&b, "[%d]", *a.Len)
+				b = append(b, '[')
+			}
+			b = strconv.AppendUint(b, *a.Len, 10)
+			if a.Data == nil {
+				b = append(b, ']')
 			}
 		}
 	}
-	b.WriteString(") = ")
+	b = append(b, ") = "...)
 	switch {
 	case !r.OK:
-		e := abi.ResultError(r.R0)
-		fmt.Fprintf(&b, "%s (%s)", r.Error, e.Error())
+		b = append(b, r.Error...)
+		b = append(b, " ("...)
+		b = append(b, abi.ResultError(r.R0).Error()...)
+		b = append(b, ')')
 	case r.Handle:
-		b.WriteString("handle")
+		b = append(b, "handle"...)
 	default:
-		b.WriteString(formatValue(r.R0))
+		b = appendValue(b, r.R0)
 		if r.R1 != 0 {
-			b.WriteString(", " + formatValue(r.R1))
+			b = append(b, ", "...)
+			b = appendValue(b, r.R1)
 		}
 	}
-	fmt.Fprintf(&b, " <%s>\n", formatDur(time.Duration(r.DurNS)))
-	return b.String()
+	b = append(b, " <"...)
+	b = append(b, formatDur(time.Duration(r.DurNS))...)
+	return append(b, ">\n"...)
 }
 
-// formatValue writes small values in decimal, others in hex.
-func formatValue(v uint64) string {
+// appendValue appends small values in decimal, others in hex.
+func appendValue(b []byte, v uint64) []byte {
 	if v < 1<<16 {
-		return strconv.FormatUint(v, 10)
+		return strconv.AppendUint(b, v, 10)
 	}
-	return "0x" + strconv.FormatUint(v, 16)
+	return strconv.AppendUint(append(b, "0x"...), v, 16)
 }
 
 func formatDur(d time.Duration) string {
