@@ -88,6 +88,8 @@ type Layer struct {
 	// testHook, when set, runs before each recorded call is forwarded
 	// (tests make it panic).
 	testHook func(*interpose.Call)
+	// testAfter, when set, runs after each recorded call is forwarded.
+	testAfter func(*interpose.Call)
 }
 
 type opStat struct {
@@ -195,11 +197,13 @@ func (l *Layer) handle(c *interpose.Call) {
 		c.Forward()
 		return
 	}
-	forwarded := false
+	// A panic ends the call (denied, unless it was forwarded and done:
+	// the interposer would forward it again) and the program.
+	done := false
 	defer func() {
 		if p := recover(); p != nil {
 			l.fail(c, fmt.Errorf("panic in %s %s: %v", c.Name, c.Inv.Info.Name, p))
-			if !forwarded {
+			if !done {
 				c.Deny(abi.ErrIO)
 			}
 		}
@@ -209,8 +213,11 @@ func (l *Layer) handle(c *interpose.Call) {
 		l.testHook(c)
 	}
 	start := time.Now()
-	forwarded = true
 	r0, r1, err := c.Forward()
+	done = true
+	if l.testAfter != nil {
+		l.testAfter(c)
+	}
 	l.finish(c, rec, r0, r1, err, time.Since(start))
 	if werr := l.write(rec); werr != nil {
 		l.fail(c, werr)

@@ -369,6 +369,15 @@ func TestFailureEndsTheProgram(t *testing.T) {
 			t.Errorf("a trace that panics: %s, err %v, output %q", r, r.Err, out)
 		}
 
+		// A panic after the call was forwarded: it happened, and the
+		// program ends.
+		l = newTrace(t, "ops=console_write", &w)
+		l.testAfter = func(c *interpose.Call) { panic("late boom") }
+		out, r = run(t, b, []nester.Layer{l}, "", "counter", "1000000")
+		if r.Err == nil || !strings.Contains(r.Err.Error(), "late boom") || r.Exited || out != "1\n" {
+			t.Errorf("a trace that panics after forwarding: %s, err %v, output %q", r, r.Err, out)
+		}
+
 		// The monitor still runs programs.
 		if out, r := run(t, b, nil, "", "hello", "world"); out != "Hello, world!\n" || !r.Exited {
 			t.Errorf("after: %q, %s", out, r)
