@@ -1,0 +1,161 @@
+package checkpoint
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"nestvm/internal/backendtest"
+	"nestvm/internal/testutil"
+	"nestvm/nester"
+	"nestvm/vmm"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type ender interface {
+	Done() <-chan struct{}
+	Wait() vmm.Result
+	Kill(int, string)
+}
+
+func wait(t *testing.T, r ender, out *syncBuffer) vmm.Result {
+	t.Helper()
+	select {
+	case <-r.Done():
+	case <-time.After(120 * time.Second):
+		r.Kill(124, "test timeout")
+		t.Fatalf("did not end; output %q", out.String())
+	}
+	return r.Wait()
+}
+
+// launch runs guest name under layers on b and returns its output and
+// result.
+func launch(t *testing.T, b vmm.Backend, layers []nester.Layer, name string, args ...string) (string, vmm.Result) {
+	t.Helper()
+	data, err := os.ReadFile(testutil.Guest(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := vmm.ParseELF(data, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := vmm.NewMonitor(b, nil)
+	var out, errs syncBuffer
+	root, rootSpace := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &errs, Memory: 64 << 20})
+	defer rootSpace.Kill("test over")
+	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: append([]string{name}, args...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := wait(t, r, &out)
+	if errs.String() != "" {
+		t.Logf("stderr: %s", errs.String())
+	}
+	return out.String(), res
+}
+
+// restore rebuilds the checkpoint in file on b, and returns its output
+// and result.
+func restore(t *testing.T, b vmm.Backend, file string) (string, vmm.Result) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := vmm.NewMonitor(b, nil)
+	var out, errs syncBuffer
+	root, rootSpace := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &errs, Memory: 64 << 20})
+	defer rootSpace.Kill("test over")
+	r, err := Restore(mon, root, ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := wait(t, r, &out)
+	if errs.String() != "" {
+		t.Logf("stderr: %s", errs.String())
+	}
+	return out.String(), res
+}
+
+// TestCounterRestore checkpoints counter after its third write, on each
+// backend, and restores it on each: the output before the checkpoint and
+// the restored run's, joined, must be the undisturbed run's, with and
+// without stop.
+func TestCounterRestore(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, from vmm.Backend) {
+		want, res := launch(t, from, nil, "counter", "6")
+		if !res.Exited || res.Status != 0 || !strings.HasPrefix(want, "1\n2\n3\n") {
+			t.Fatalf("undisturbed counter: %v, %q", res, want)
+		}
+		for _, stop := range []bool{false, true} {
+			name := "go-on"
+			if stop {
+				name = "stop"
+			}
+			t.Run(name, func(t *testing.T) {
+				file := filepath.Join(t.TempDir(), "c.nvck")
+				spec := file + ",after-writes=3"
+				if stop {
+					spec += ",stop"
+				}
+				l, err := New(spec, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, res := launch(t, from, []nester.Layer{l}, "counter", "6")
+				if l.Saves() != 1 {
+					t.Fatalf("%d checkpoints saved", l.Saves())
+				}
+				st := l.Last()
+				if stop {
+					if !l.Stopped() || res.Exited {
+						t.Fatalf("stop: the run ended %v", res)
+					}
+					if uint64(len(got)) != st.Console {
+						t.Fatalf("stop: %d bytes written, the checkpoint says %d", len(got), st.Console)
+					}
+				} else if got != want || !res.Exited {
+					t.Fatalf("checkpointed run: %v %q, want %q", res, got, want)
+				}
+				t.Logf("checkpoint: %d bytes, %d pages, stop %v, save %v, after %d console bytes", st.Bytes, st.Pages, st.Stop, st.Save, st.Console)
+				backendtest.Each(t, func(t *testing.T, to vmm.Backend) {
+					t0 := time.Now()
+					rest, res := restore(t, to, file)
+					if !res.Exited || res.Status != 0 {
+						t.Fatalf("restored: %v, %q", res, rest)
+					}
+					if joined := want[:st.Console] + rest; joined != want {
+						t.Errorf("before %q + restored %q != %q", want[:st.Console], rest, want)
+					}
+					t.Logf("restore and run to the end: %v", time.Since(t0))
+				})
+			})
+		}
+	})
+}

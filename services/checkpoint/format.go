@@ -1,0 +1,589 @@
+// Package checkpoint saves a running subtree of spaces (every space,
+// thread, region with its pages, port with its queued messages, handle
+// with its rights and badge, quota) to one file through the state
+// operations (space_get_state, region_get_state, port_get_state,
+// thread_get_state), and rebuilds it in a fresh monitor, on any backend,
+// with ordinary operations (space_create, region_create, space_map,
+// space_insert_at, thread_set_state, ...). Handles that name objects
+// outside the subtree (console, stderr, clock, files) are saved by their
+// name in the environment and reconnected on restore, as CRIU reconnects
+// files.
+//
+// As a layer (--layer checkpoint=FILE,after-writes=K), it watches the
+// program below it and saves it when a trigger fires.
+package checkpoint
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+
+	"nestvm/abi"
+)
+
+// The file format.
+//
+// A file is a 32-byte header and a body:
+//
+//	offset 0   magic    "NVCKPT\r\n"
+//	offset 8   version  uint32 (FormatVersion)
+//	offset 12  flags    uint32, 0
+//	offset 16  length   uint64, of the body
+//	offset 24  crc      uint32, CRC-32C (Castagnoli) of the header with
+//	                    this field zero, then of the body
+//	offset 28  pad      uint32, 0
+//
+// then the body, every integer little-endian, a list a uint32 count and its
+// elements, bytes and strings a uint32 length and their bytes. The body is
+// a Checkpoint, field by field in the order the struct declares them.
+//
+// Why a hand-written encoding and not encoding/gob: the decoder must refuse
+// hostile files without panicking or allocating what the file merely
+// claims, and gob says it is not hardened against adversarial input; a
+// length-prefixed encoding whose every count is checked against the bytes
+// left before anything is allocated is short, and a fuzz target covers it.
+// Every byte is covered: the header's fields are checked one by one and the
+// CRC covers the rest, so any flipped byte is refused.
+const (
+	Magic         = "NVCKPT\r\n"
+	FormatVersion = 1
+	headerSize    = 32
+)
+
+// Limits a file is checked against.
+const (
+	maxSpaces   = 1 << 10
+	maxObjects  = 1 << 16
+	maxHandles  = 1 << 16 // the numbers space_insert_at accepts
+	maxMsgs     = 1 << 12
+	maxMsgData  = abi.MaxBuffer
+	maxNameLen  = 256
+	maxFileSize = 1 << 36
+)
+
+// RefKind says what a Ref names.
+type RefKind uint8
+
+const (
+	RefNone     RefKind = iota // nothing
+	RefSpace                   // Checkpoint.Spaces[Index]
+	RefThread                  // Checkpoint.Threads[Index]
+	RefRegion                  // Checkpoint.Regions[Index]
+	RefPort                    // Checkpoint.Ports[Index]
+	RefExternal                // Checkpoint.Externals[Index], by name
+	RefParent                  // whoever runs the subtree (the top space's exception port)
+	refKinds
+)
+
+var refKindNames = [...]string{"none", "space", "thread", "region", "port", "external", "parent"}
+
+func (k RefKind) String() string {
+	if k < refKinds {
+		return refKindNames[k]
+	}
+	return fmt.Sprintf("kind%d", k)
+}
+
+// Ref names an object of the checkpoint.
+type Ref struct {
+	Kind  RefKind
+	Index uint32
+}
+
+func (r Ref) String() string {
+	if r.Kind == RefNone || r.Kind == RefParent {
+		return r.Kind.String()
+	}
+	return fmt.Sprintf("%s %d", r.Kind, r.Index)
+}
+
+// Checkpoint is a saved subtree. Spaces[0] is its top; every other space
+// has a parent earlier in the list.
+type Checkpoint struct {
+	Program string // what was run, for inspect
+	Backend string // where it was saved
+	Saved   int64  // Unix nanoseconds
+	// ConsoleBytes is how many bytes the subtree had written to its console
+	// when it was saved: what restore continues after.
+	ConsoleBytes uint64
+	Externals    []string // names in the environment (console, stderr, clock, files)
+	Spaces       []Space
+	Threads      []Thread
+	Regions      []Region
+	Ports        []Port
+}
+
+// Space is one saved space.
+type Space struct {
+	Parent                            int32 // index in Spaces; -1 for the top
+	Pages, Threads, Handles, Children uint64
+	Exception                         Ref // RefNone, RefParent or a port
+	ExceptionBadge                    uint64
+	Maps                              []Map
+	Table                             []Handle
+}
+
+// Map is one mapping of a region into a space.
+type Map struct {
+	Addr, Size, Offset, Perm, Limit uint64
+	Region                          uint32
+}
+
+// Handle is one entry of a space's handle table.
+type Handle struct {
+	Number, Rights, Badge uint64
+	Object                Ref
+}
+
+// Thread is one saved thread: its space, run state and CPU state (an
+// nv_thread_state record).
+type Thread struct {
+	Space  uint32
+	Status uint64 // abi.ThreadNew, ThreadRunning (start it on restore) or ThreadStopped
+	State  []byte
+}
+
+// Region is a saved region: its size, keeper, and the pages that are not
+// zero (or, for a kept region, supplied).
+type Region struct {
+	Owner       uint32 // the space it is created in (charged to)
+	Size        uint64
+	Keeper      Ref // RefNone or a port
+	KeeperBadge uint64
+	Pages       []Page
+}
+
+// Page is one page of a region's contents.
+type Page struct {
+	Index uint64 // page number in the region
+	Data  []byte // abi.PageSize bytes
+}
+
+// Port is a saved port and its queued one-way messages.
+type Port struct {
+	Owner uint32 // the space it is created in
+	Msgs  []Message
+}
+
+// Message is a one-way message queued on a port.
+type Message struct {
+	Tag, Badge uint64
+	Data       []byte
+	Handle     Ref // a handle it carries, or RefNone
+	Rights     uint64
+}
+
+// Encode returns the file for ck.
+func Encode(ck *Checkpoint) []byte {
+	e := &encoder{}
+	e.str(ck.Program)
+	e.str(ck.Backend)
+	e.u64(uint64(ck.Saved))
+	e.u64(ck.ConsoleBytes)
+	e.u32(uint32(len(ck.Externals)))
+	for _, n := range ck.Externals {
+		e.str(n)
+	}
+	e.u32(uint32(len(ck.Spaces)))
+	for _, s := range ck.Spaces {
+		e.u32(uint32(s.Parent))
+		e.u64(s.Pages)
+		e.u64(s.Threads)
+		e.u64(s.Handles)
+		e.u64(s.Children)
+		e.ref(s.Exception)
+		e.u64(s.ExceptionBadge)
+		e.u32(uint32(len(s.Maps)))
+		for _, m := range s.Maps {
+			e.u64(m.Addr)
+			e.u64(m.Size)
+			e.u64(m.Offset)
+			e.u64(m.Perm)
+			e.u64(m.Limit)
+			e.u32(m.Region)
+		}
+		e.u32(uint32(len(s.Table)))
+		for _, h := range s.Table {
+			e.u64(h.Number)
+			e.u64(h.Rights)
+			e.u64(h.Badge)
+			e.ref(h.Object)
+		}
+	}
+	e.u32(uint32(len(ck.Threads)))
+	for _, t := range ck.Threads {
+		e.u32(t.Space)
+		e.u64(t.Status)
+		e.bytes(t.State)
+	}
+	e.u32(uint32(len(ck.Regions)))
+	for _, r := range ck.Regions {
+		e.u32(r.Owner)
+		e.u64(r.Size)
+		e.ref(r.Keeper)
+		e.u64(r.KeeperBadge)
+		e.u32(uint32(len(r.Pages)))
+		for _, p := range r.Pages {
+			e.u64(p.Index)
+			e.bytes(p.Data)
+		}
+	}
+	e.u32(uint32(len(ck.Ports)))
+	for _, p := range ck.Ports {
+		e.u32(p.Owner)
+		e.u32(uint32(len(p.Msgs)))
+		for _, m := range p.Msgs {
+			e.u64(m.Tag)
+			e.u64(m.Badge)
+			e.bytes(m.Data)
+			e.ref(m.Handle)
+			e.u64(m.Rights)
+		}
+	}
+	body := e.b
+	hdr := make([]byte, headerSize)
+	copy(hdr, Magic)
+	binary.LittleEndian.PutUint32(hdr[8:], FormatVersion)
+	binary.LittleEndian.PutUint64(hdr[16:], uint64(len(body)))
+	crc := crc32.Update(crc32.Checksum(hdr, castagnoli), castagnoli, body)
+	binary.LittleEndian.PutUint32(hdr[24:], crc)
+	return append(hdr, body...)
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+type encoder struct{ b []byte }
+
+func (e *encoder) u32(v uint32)   { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
+func (e *encoder) u64(v uint64)   { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
+func (e *encoder) bytes(b []byte) { e.u32(uint32(len(b))); e.b = append(e.b, b...) }
+func (e *encoder) str(s string)   { e.bytes([]byte(s)) }
+func (e *encoder) ref(r Ref)      { e.b = append(e.b, byte(r.Kind)); e.u32(r.Index) }
+
+// ErrFormat is what every refusal of Decode wraps.
+var ErrFormat = errors.New("not a valid checkpoint")
+
+// Decode parses and checks a checkpoint file: its header, checksum and
+// version, then every reference, address and size in it, so that Restore
+// never meets an object, page or address that does not exist.
+func Decode(data []byte) (*Checkpoint, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrFormat, fmt.Sprintf(format, a...))
+	}
+	if len(data) < headerSize {
+		return nil, bad("truncated: %d bytes, shorter than the %d-byte header", len(data), headerSize)
+	}
+	if string(data[:8]) != Magic {
+		return nil, bad("no checkpoint magic (the file does not start with %q)", Magic)
+	}
+	hdr := data[:headerSize]
+	if v := binary.LittleEndian.Uint32(hdr[8:]); v != FormatVersion {
+		if v > FormatVersion {
+			return nil, bad("format version %d is newer than this nestvm reads (%d)", v, FormatVersion)
+		}
+		return nil, bad("format version %d is not one this nestvm reads (%d)", v, FormatVersion)
+	}
+	if f := binary.LittleEndian.Uint32(hdr[12:]); f != 0 {
+		return nil, bad("unknown header flags %#x", f)
+	}
+	if p := binary.LittleEndian.Uint32(hdr[28:]); p != 0 {
+		return nil, bad("header padding is not zero")
+	}
+	n := binary.LittleEndian.Uint64(hdr[16:])
+	if have := uint64(len(data) - headerSize); n != have {
+		if n > have {
+			return nil, bad("truncated: the header says %d bytes of body, the file has %d", n, have)
+		}
+		return nil, bad("%d bytes of trailing data after the body", have-n)
+	}
+	var zeroed [headerSize]byte
+	copy(zeroed[:], hdr)
+	binary.LittleEndian.PutUint32(zeroed[24:], 0)
+	want := binary.LittleEndian.Uint32(hdr[24:])
+	if got := crc32.Update(crc32.Checksum(zeroed[:], castagnoli), castagnoli, data[headerSize:]); got != want {
+		return nil, bad("checksum mismatch (CRC-32C %#08x, the header says %#08x): the file is corrupted", got, want)
+	}
+	d := &decoder{b: data[headerSize:]}
+	ck := d.checkpoint()
+	if d.err != nil {
+		return nil, bad("%v", d.err)
+	}
+	if len(d.b) != 0 {
+		return nil, bad("%d bytes left over after the body", len(d.b))
+	}
+	if err := ck.Validate(); err != nil {
+		return nil, bad("%v", err)
+	}
+	return ck, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(format string, a ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf(format, a...)
+	}
+}
+
+func (d *decoder) take(n uint64, what string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("truncated body: %s needs %d bytes, %d are left", what, n, len(d.b))
+		return nil
+	}
+	out := d.b[:n]
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *decoder) u32(what string) uint32 {
+	if b := d.take(4, what); b != nil {
+		return binary.LittleEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (d *decoder) u64(what string) uint64 {
+	if b := d.take(8, what); b != nil {
+		return binary.LittleEndian.Uint64(b)
+	}
+	return 0
+}
+
+func (d *decoder) bytes(what string, max uint64) []byte {
+	n := uint64(d.u32(what + " length"))
+	if n > max {
+		d.fail("%s: %d bytes, more than %d", what, n, max)
+		return nil
+	}
+	return bytes.Clone(d.take(n, what))
+}
+
+func (d *decoder) str(what string) string { return string(d.bytes(what, maxNameLen)) }
+
+func (d *decoder) ref(what string) Ref {
+	k := d.take(1, what)
+	if k == nil {
+		return Ref{}
+	}
+	return Ref{Kind: RefKind(k[0]), Index: d.u32(what)}
+}
+
+// count reads a list's length, refusing one larger than max or than the
+// bytes left could hold at minSize bytes an element.
+func (d *decoder) count(what string, max, minSize int) int {
+	n := int(d.u32(what + " count"))
+	if d.err != nil {
+		return 0
+	}
+	if n > max {
+		d.fail("%d %s, more than %d", n, what, max)
+		return 0
+	}
+	if n*minSize > len(d.b) {
+		d.fail("truncated body: %d %s cannot fit in the %d bytes left", n, what, len(d.b))
+		return 0
+	}
+	return n
+}
+
+func (d *decoder) checkpoint() *Checkpoint {
+	ck := &Checkpoint{}
+	ck.Program = d.str("program")
+	ck.Backend = d.str("backend")
+	ck.Saved = int64(d.u64("time"))
+	ck.ConsoleBytes = d.u64("console bytes")
+	for range d.count("externals", 64, 4) {
+		ck.Externals = append(ck.Externals, d.str("external name"))
+	}
+	for range d.count("spaces", maxSpaces, 4+8*4+5+8+4+4) {
+		s := Space{Parent: int32(d.u32("space parent"))}
+		s.Pages, s.Threads, s.Handles, s.Children = d.u64("pages"), d.u64("threads"), d.u64("handles"), d.u64("children")
+		s.Exception = d.ref("exception port")
+		s.ExceptionBadge = d.u64("exception badge")
+		for range d.count("mappings", maxObjects, 44) {
+			s.Maps = append(s.Maps, Map{Addr: d.u64("map"), Size: d.u64("map"), Offset: d.u64("map"), Perm: d.u64("map"), Limit: d.u64("map"), Region: d.u32("map")})
+		}
+		for range d.count("handles", maxHandles, 29) {
+			s.Table = append(s.Table, Handle{Number: d.u64("handle"), Rights: d.u64("handle"), Badge: d.u64("handle"), Object: d.ref("handle")})
+		}
+		ck.Spaces = append(ck.Spaces, s)
+	}
+	for range d.count("threads", maxObjects, 16) {
+		ck.Threads = append(ck.Threads, Thread{Space: d.u32("thread"), Status: d.u64("thread"), State: d.bytes("thread state", threadStateSize)})
+	}
+	for range d.count("regions", maxObjects, 29) {
+		r := Region{Owner: d.u32("region"), Size: d.u64("region size"), Keeper: d.ref("keeper"), KeeperBadge: d.u64("keeper badge")}
+		for range d.count("pages", math.MaxInt32, 12+abi.PageSize) {
+			r.Pages = append(r.Pages, Page{Index: d.u64("page index"), Data: d.bytes("page", abi.PageSize)})
+		}
+		ck.Regions = append(ck.Regions, r)
+	}
+	for range d.count("ports", maxObjects, 8) {
+		p := Port{Owner: d.u32("port")}
+		for range d.count("messages", maxMsgs, 33) {
+			p.Msgs = append(p.Msgs, Message{Tag: d.u64("message"), Badge: d.u64("message"), Data: d.bytes("message data", maxMsgData),
+				Handle: d.ref("message handle"), Rights: d.u64("message rights")})
+		}
+		ck.Ports = append(ck.Ports, p)
+	}
+	return ck
+}
+
+var threadStateSize = uint64(binary.Size(abi.ThreadState{}))
+
+// knownExternals are the environment names a checkpoint may reconnect.
+var knownExternals = map[string]bool{"console": true, "stderr": true, "clock": true, "files": true}
+
+// Validate checks that every reference names an object of the checkpoint,
+// and that every address, size and number is one the ABI accepts.
+func (ck *Checkpoint) Validate() error {
+	ref := func(r Ref, what string, kinds ...RefKind) error {
+		ok := false
+		for _, k := range kinds {
+			ok = ok || r.Kind == k
+		}
+		if !ok {
+			return fmt.Errorf("%s names a %s, which it cannot", what, r.Kind)
+		}
+		var n int
+		switch r.Kind {
+		case RefNone, RefParent:
+			if r.Index != 0 {
+				return fmt.Errorf("%s: %s with index %d", what, r.Kind, r.Index)
+			}
+			return nil
+		case RefSpace:
+			n = len(ck.Spaces)
+		case RefThread:
+			n = len(ck.Threads)
+		case RefRegion:
+			n = len(ck.Regions)
+		case RefPort:
+			n = len(ck.Ports)
+		case RefExternal:
+			n = len(ck.Externals)
+		}
+		if uint64(r.Index) >= uint64(n) {
+			return fmt.Errorf("%s names %s, which does not exist (there are %d)", what, r, n)
+		}
+		return nil
+	}
+	if len(ck.Spaces) == 0 {
+		return errors.New("no spaces")
+	}
+	seenName := map[string]bool{}
+	for _, n := range ck.Externals {
+		if !knownExternals[n] {
+			return fmt.Errorf("external capability %q is not one restore can reconnect (console, stderr, clock, files)", n)
+		}
+		if seenName[n] {
+			return fmt.Errorf("external capability %q listed twice", n)
+		}
+		seenName[n] = true
+	}
+	for i, s := range ck.Spaces {
+		if i == 0 && s.Parent != -1 || i > 0 && (s.Parent < 0 || int(s.Parent) >= i) {
+			return fmt.Errorf("space %d: parent %d (the top must have none, others one listed before them)", i, s.Parent)
+		}
+		if s.Pages > abi.UserTop/abi.PageSize || s.Threads > 1<<16 || s.Handles > maxHandles || s.Children > 1<<16 {
+			return fmt.Errorf("space %d: quota out of range (pages %d, threads %d, handles %d, children %d)", i, s.Pages, s.Threads, s.Handles, s.Children)
+		}
+		kinds := []RefKind{RefNone, RefPort}
+		if i == 0 {
+			kinds = append(kinds, RefParent)
+		}
+		if err := ref(s.Exception, fmt.Sprintf("space %d's exception port", i), kinds...); err != nil {
+			return err
+		}
+		for j, m := range s.Maps {
+			what := fmt.Sprintf("space %d mapping %d", i, j)
+			if m.Addr%abi.PageSize != 0 || m.Size%abi.PageSize != 0 || m.Offset%abi.PageSize != 0 || m.Size == 0 {
+				return fmt.Errorf("%s: address %#x, size %#x, offset %#x are not whole pages", what, m.Addr, m.Size, m.Offset)
+			}
+			if m.Addr < abi.UserBase || m.Addr > abi.UserTop || m.Size > abi.UserTop-m.Addr {
+				return fmt.Errorf("%s: [%#x, +%#x) is outside the user range [%#x, %#x)", what, m.Addr, m.Size, uint64(abi.UserBase), uint64(abi.UserTop))
+			}
+			if m.Perm&^7 != 0 || m.Limit&^7 != 0 || m.Perm&^m.Limit != 0 {
+				return fmt.Errorf("%s: permissions %#x beyond %#x", what, m.Perm, m.Limit)
+			}
+			if uint64(m.Region) >= uint64(len(ck.Regions)) {
+				return fmt.Errorf("%s names region %d, which does not exist", what, m.Region)
+			}
+			if r := ck.Regions[m.Region]; m.Offset > r.Size || m.Size > r.Size-m.Offset {
+				return fmt.Errorf("%s: offset %#x size %#x outside region %d of %#x bytes", what, m.Offset, m.Size, m.Region, r.Size)
+			}
+		}
+		nums := map[uint64]bool{}
+		for _, h := range s.Table {
+			what := fmt.Sprintf("space %d handle %d", i, h.Number)
+			if h.Number == abi.NoHandle || h.Number >= maxHandles || nums[h.Number] {
+				return fmt.Errorf("%s: a number out of range or used twice", what)
+			}
+			nums[h.Number] = true
+			if h.Rights&^uint64(abi.RightsAll) != 0 {
+				return fmt.Errorf("%s: unknown rights %#x", what, h.Rights)
+			}
+			if err := ref(h.Object, what, RefSpace, RefThread, RefRegion, RefPort, RefExternal); err != nil {
+				return err
+			}
+		}
+		if uint64(len(nums)) > s.Handles && s.Handles != 0 {
+			return fmt.Errorf("space %d: %d handles, more than its quota of %d", i, len(nums), s.Handles)
+		}
+	}
+	for i, t := range ck.Threads {
+		if uint64(t.Space) >= uint64(len(ck.Spaces)) {
+			return fmt.Errorf("thread %d is in space %d, which does not exist", i, t.Space)
+		}
+		if uint64(len(t.State)) != threadStateSize {
+			return fmt.Errorf("thread %d: a state of %d bytes, not %d", i, len(t.State), threadStateSize)
+		}
+		if t.Status != abi.ThreadNew && t.Status != abi.ThreadRunning && t.Status != abi.ThreadStopped {
+			return fmt.Errorf("thread %d: status %d", i, t.Status)
+		}
+	}
+	for i, r := range ck.Regions {
+		if uint64(r.Owner) >= uint64(len(ck.Spaces)) {
+			return fmt.Errorf("region %d belongs to space %d, which does not exist", i, r.Owner)
+		}
+		if r.Size == 0 || r.Size%abi.PageSize != 0 || r.Size > abi.UserTop {
+			return fmt.Errorf("region %d: size %#x", i, r.Size)
+		}
+		if err := ref(r.Keeper, fmt.Sprintf("region %d's keeper", i), RefNone, RefPort); err != nil {
+			return err
+		}
+		last := int64(-1)
+		for _, p := range r.Pages {
+			if p.Index >= r.Size/abi.PageSize || int64(p.Index) <= last {
+				return fmt.Errorf("region %d: page %d is outside its %d pages or out of order", i, p.Index, r.Size/abi.PageSize)
+			}
+			last = int64(p.Index)
+			if len(p.Data) != abi.PageSize {
+				return fmt.Errorf("region %d page %d: %d bytes, not a page", i, p.Index, len(p.Data))
+			}
+		}
+	}
+	for i, p := range ck.Ports {
+		if uint64(p.Owner) >= uint64(len(ck.Spaces)) {
+			return fmt.Errorf("port %d belongs to space %d, which does not exist", i, p.Owner)
+		}
+		for j, m := range p.Msgs {
+			if err := ref(m.Handle, fmt.Sprintf("port %d message %d", i, j), RefNone, RefSpace, RefThread, RefRegion, RefPort, RefExternal); err != nil {
+				return err
+			}
+			if m.Rights&^uint64(abi.RightsAll) != 0 {
+				return fmt.Errorf("port %d message %d: unknown rights %#x", i, j, m.Rights)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package checkpoint
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"reflect"
+	"strings"
+	"testing"
+
+	"nestvm/abi"
+)
+
+// sample is a small checkpoint with one of everything.
+func sample() *Checkpoint {
+	page := make([]byte, abi.PageSize)
+	page[7] = 42
+	return &Checkpoint{
+		Program: "counter", Backend: "emu", Saved: 1764000000, ConsoleBytes: 6,
+		Externals: []string{"console", "clock"},
+		Spaces: []Space{
+			{Parent: -1, Pages: 16384, Threads: 4, Handles: 64, Children: 2, Exception: Ref{Kind: RefParent},
+				Maps:  []Map{{Addr: abi.UserBase, Size: 2 * abi.PageSize, Perm: abi.PermRead | abi.PermExec, Limit: 7, Region: 0}},
+				Table: []Handle{{Number: 1, Rights: uint64(abi.RightsAll), Object: Ref{Kind: RefSpace}}, {Number: 2, Rights: 2, Object: Ref{Kind: RefExternal}}, {Number: 5, Rights: 0x30, Badge: 9, Object: Ref{Kind: RefPort}}}},
+			{Parent: 0, Pages: 8, Threads: 1, Handles: 8, Exception: Ref{Kind: RefPort}, ExceptionBadge: 3},
+		},
+		Threads: []Thread{{Space: 0, Status: abi.ThreadRunning, State: make([]byte, threadStateSize)}, {Space: 1, Status: abi.ThreadNew, State: make([]byte, threadStateSize)}},
+		Regions: []Region{{Owner: 0, Size: 4 * abi.PageSize, Pages: []Page{{Index: 1, Data: page}}}, {Owner: 1, Size: abi.PageSize, Keeper: Ref{Kind: RefPort}, KeeperBadge: 1}},
+		Ports:   []Port{{Owner: 0, Msgs: []Message{{Tag: 7, Badge: 1, Data: []byte("hi"), Handle: Ref{Kind: RefRegion, Index: 1}, Rights: 1}}}},
+	}
+}
+
+func TestEncodeDecode(t *testing.T) {
+	ck := sample()
+	got, err := Decode(Encode(ck))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, ck) {
+		t.Errorf("decoded\n%+v\nwant\n%+v", got, ck)
+	}
+}
+
+// TestDecodeRefuses: truncation at every length, every byte flipped, a
+// newer version, and hand-made files naming what does not exist are all
+// refused with ErrFormat.
+func TestDecodeRefuses(t *testing.T) {
+	data := Encode(sample())
+	for n := 0; n < len(data); n++ {
+		if _, err := Decode(data[:n]); !errors.Is(err, ErrFormat) {
+			t.Fatalf("truncated to %d bytes: %v", n, err)
+		}
+	}
+	for i := range data {
+		b := append([]byte(nil), data...)
+		b[i] ^= 0x10
+		if _, err := Decode(b); !errors.Is(err, ErrFormat) {
+			t.Fatalf("byte %d flipped: %v", i, err)
+		}
+	}
+	newer := append([]byte(nil), data...)
+	binary.LittleEndian.PutUint32(newer[8:], FormatVersion+1)
+	if _, err := Decode(newer); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Errorf("newer version: %v", err)
+	}
+	for name, spoil := range map[string]func(*Checkpoint){
+		"handle to a missing port":   func(ck *Checkpoint) { ck.Spaces[0].Table[2].Object.Index = 9 },
+		"map of a missing region":    func(ck *Checkpoint) { ck.Spaces[0].Maps[0].Region = 5 },
+		"map below the user range":   func(ck *Checkpoint) { ck.Spaces[0].Maps[0].Addr = 0x1000 },
+		"map past the region":        func(ck *Checkpoint) { ck.Spaces[0].Maps[0].Offset = 3 * abi.PageSize },
+		"page outside its region":    func(ck *Checkpoint) { ck.Regions[0].Pages[0].Index = 4 },
+		"short page":                 func(ck *Checkpoint) { ck.Regions[0].Pages[0].Data = ck.Regions[0].Pages[0].Data[:100] },
+		"thread in a missing space":  func(ck *Checkpoint) { ck.Threads[0].Space = 2 },
+		"short thread state":         func(ck *Checkpoint) { ck.Threads[0].State = ck.Threads[0].State[:8] },
+		"unknown external":           func(ck *Checkpoint) { ck.Externals[1] = "network" },
+		"handle number 0":            func(ck *Checkpoint) { ck.Spaces[0].Table[0].Number = 0 },
+		"handle number twice":        func(ck *Checkpoint) { ck.Spaces[0].Table[1].Number = 1 },
+		"space its own parent":       func(ck *Checkpoint) { ck.Spaces[1].Parent = 1 },
+		"exception port a region":    func(ck *Checkpoint) { ck.Spaces[1].Exception = Ref{Kind: RefRegion} },
+		"parent below the top":       func(ck *Checkpoint) { ck.Spaces[1].Exception = Ref{Kind: RefParent} },
+		"unaligned region":           func(ck *Checkpoint) { ck.Regions[1].Size = 100 },
+		"message with a bad handle":  func(ck *Checkpoint) { ck.Ports[0].Msgs[0].Handle.Kind = 99 },
+		"keeper a thread":            func(ck *Checkpoint) { ck.Regions[1].Keeper = Ref{Kind: RefThread} },
+		"region owned by no space":   func(ck *Checkpoint) { ck.Regions[1].Owner = 7 },
+		"unknown rights":             func(ck *Checkpoint) { ck.Spaces[0].Table[0].Rights = 1 << 20 },
+		"map perm beyond its limit":  func(ck *Checkpoint) { ck.Spaces[0].Maps[0].Limit = 1 },
+		"map wrapping the addresses": func(ck *Checkpoint) { ck.Spaces[0].Maps[0].Addr = abi.UserTop - abi.PageSize },
+	} {
+		ck := sample()
+		spoil(ck)
+		if _, err := Decode(Encode(ck)); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: %v", name, err)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+}
+
+// withHeader makes body a file with a valid header, so that fuzzing
+// reaches the body's decoder past the checksum.
+func withHeader(body []byte) []byte {
+	hdr := make([]byte, headerSize)
+	copy(hdr, Magic)
+	binary.LittleEndian.PutUint32(hdr[8:], FormatVersion)
+	binary.LittleEndian.PutUint64(hdr[16:], uint64(len(body)))
+	crc := crc32.Update(crc32.Checksum(hdr, castagnoli), castagnoli, body)
+	binary.LittleEndian.PutUint32(hdr[24:], crc)
+	return append(hdr, body...)
+}
+
+// FuzzDecode: no input panics the decoder, as a whole file or as a body
+// under a valid header, and whatever it accepts encodes back to the same
+// bytes.
+func FuzzDecode(f *testing.F) {
+	f.Add(Encode(sample()))
+	f.Add(Encode(sample())[headerSize:])
+	f.Add(Encode(&Checkpoint{Spaces: []Space{{Parent: -1}}}))
+	f.Add(Encode(&Checkpoint{Spaces: []Space{{Parent: -1}}})[headerSize:])
+	f.Add([]byte(Magic))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, in := range [][]byte{data, withHeader(data)} {
+			ck, err := Decode(in)
+			if err != nil {
+				if !errors.Is(err, ErrFormat) {
+					t.Fatalf("an error that is not ErrFormat: %v", err)
+				}
+				continue
+			}
+			if again := Encode(ck); string(again) != string(in) {
+				t.Fatalf("accepted a file that does not encode back to itself")
+			}
+		}
+	})
+}

@@ -1,0 +1,367 @@
+package checkpoint
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/abi"
+	"nestvm/interpose"
+	"nestvm/nester"
+	"nestvm/vmm"
+)
+
+// Usage is the argument syntax, as `nestvm layers` shows it.
+const Usage = `checkpoint=FILE       save the program below to FILE on SIGUSR1 to the monitor
+options, after = and between commas (checkpoint=FILE,after-writes=3,stop):
+  file=FILE           where to save (written whole, then renamed over FILE)
+  after-writes=K      save after the program's K-th console write
+  every=DURATION      save every DURATION (e.g. 500ms, 2s), keeping the newest
+  stop                end the run once a checkpoint is saved (nestvm run exits 0)
+SIGUSR1 to the monitor always saves. nestvm restore FILE resumes a saved
+program; nestvm inspect FILE shows what a file holds.`
+
+// Options are a checkpoint layer's parsed arguments.
+type Options struct {
+	File        string
+	AfterWrites uint64        // 0: no
+	Every       time.Duration // 0: no
+	Stop        bool
+}
+
+// ParseOptions parses the arguments after "checkpoint=".
+func ParseOptions(args string) (Options, error) {
+	var o Options
+	for _, part := range strings.Split(args, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		key, val, hasVal := strings.Cut(part, "=")
+		switch {
+		case !hasVal && key == "stop":
+			o.Stop = true
+		case !hasVal && o.File == "":
+			o.File = key
+		case key == "file" && o.File == "":
+			o.File = val
+		case key == "after-writes":
+			n, err := strconv.ParseUint(val, 10, 64)
+			if err != nil || n == 0 {
+				return o, fmt.Errorf("checkpoint: after-writes=%s: want a count of at least 1", val)
+			}
+			o.AfterWrites = n
+		case key == "every":
+			d, err := time.ParseDuration(val)
+			if err != nil || d < time.Millisecond {
+				return o, fmt.Errorf("checkpoint: every=%s: want a duration of at least 1ms (500ms, 2s, 1m)", val)
+			}
+			o.Every = d
+		default:
+			return o, fmt.Errorf("checkpoint: unknown or repeated option %q (see nestvm layers)", part)
+		}
+	}
+	if o.File == "" {
+		return o, errors.New("checkpoint: no file given (checkpoint=FILE,...)")
+	}
+	return o, nil
+}
+
+// Layer saves the subtree below it when a trigger fires.
+type Layer struct {
+	opts Options
+	log  hclog.Logger
+
+	host   *vmm.Space
+	parent uint64 // the parent environment's space, in host's table
+	ext    map[vmm.Object]string
+
+	mu    sync.Mutex
+	child uint64 // the program's space, in host's table (0 until loaded)
+
+	writes, bytes atomic.Uint64
+	trigger       chan string
+	quit          chan struct{}
+	wg            sync.WaitGroup
+	stopped       atomic.Bool
+	saves         atomic.Uint64
+	sigs          chan os.Signal
+	backend       string
+
+	// Last is the newest checkpoint's measurements.
+	lastMu sync.Mutex
+	last   Stats
+}
+
+// Stats measure one save.
+type Stats struct {
+	Bytes   int           // file size
+	Pages   int           // pages saved
+	Stop    time.Duration // stopping every thread
+	Save    time.Duration // reading the state and writing the file
+	Console uint64        // console bytes before it
+}
+
+// New makes a checkpoint layer from its --layer arguments. It checks that
+// the file's directory exists, so a bad path is refused before anything
+// runs.
+func New(args string, log hclog.Logger) (*Layer, error) {
+	o, err := ParseOptions(args)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(filepath.Dir(o.File)); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("checkpoint: cannot write %s: its directory does not exist", o.File)
+	}
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Layer{opts: o, log: log, trigger: make(chan string, 1), quit: make(chan struct{})}, nil
+}
+
+// Name implements nester.Layer.
+func (l *Layer) Name() string { return "checkpoint" }
+
+// Stopped reports whether the layer ended the run after saving (stop).
+func (l *Layer) Stopped() bool { return l.stopped.Load() }
+
+// File is where the layer saves.
+func (l *Layer) File() string { return l.opts.File }
+
+// Saves counts the checkpoints written.
+func (l *Layer) Saves() uint64 { return l.saves.Load() }
+
+// Last returns the newest save's measurements.
+func (l *Layer) Last() Stats {
+	l.lastMu.Lock()
+	defer l.lastMu.Unlock()
+	return l.last
+}
+
+// Wrap implements nester.Layer. The child's space capability is a stand-in
+// that forwards every operation and keeps the space space_create returns
+// (the program's: the subtree to save); its console is wrapped to count
+// writes; stderr, clock and files pass through untouched, and are noted
+// as the environment's, to be saved by name.
+func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
+	l.host = mon.NewHostSpace("checkpoint", vmm.Quota{Handles: 1 << 17, Children: 1})
+	l.backend = mon.Backend().Name()
+	c := l.host.NewCaller()
+	sp, ok := parent.Caps[nester.CapSpace]
+	if !ok {
+		return parent, errors.New("the environment has no space")
+	}
+	var err error
+	if l.parent, err = c.Insert(sp.Obj, sp.Rights, sp.Badge); err != nil {
+		return parent, err
+	}
+	child := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("checkpoint:space", vmm.ServerFunc(l.serveSpace)), Rights: sp.Rights, Badge: sp.Badge})
+	l.ext = map[vmm.Object]string{}
+	for _, name := range parent.Names() {
+		if name != nester.CapSpace {
+			l.ext[parent.Caps[name].Obj] = name
+		}
+	}
+	if con, ok := parent.Caps[nester.CapConsole]; ok {
+		w := &interpose.Wrapper{Space: l.host, Handler: interpose.HandlerFunc(l.countWrite), Layer: "checkpoint"}
+		wc, err := w.Wrap(con, nester.CapConsole)
+		if err != nil {
+			return parent, err
+		}
+		l.ext[wc.Obj] = nester.CapConsole
+		child = child.With(nester.CapConsole, wc)
+	}
+	l.sigs = make(chan os.Signal, 1)
+	signal.Notify(l.sigs, syscall.SIGUSR1)
+	l.wg.Add(1)
+	go l.run(c)
+	return child, nil
+}
+
+// serveSpace forwards an operation on the space capability, keeping the
+// first space created through it.
+func (l *Layer) serveSpace(inv *vmm.Invocation) {
+	c := l.host.NewCaller()
+	r0, r1, err := inv.Forward(c, l.parent)
+	if err != nil || !inv.Info.R0Handle {
+		inv.Complete(r0, r1, err)
+		return
+	}
+	obj, rights, _, lerr := c.Lookup(r0)
+	if lerr != nil {
+		inv.Fail(abi.ErrIO)
+		return
+	}
+	keep := false
+	if inv.Op == abi.OpSpaceCreate {
+		l.mu.Lock()
+		if l.child == 0 {
+			l.child, keep = r0, true
+		}
+		l.mu.Unlock()
+	}
+	if !keep {
+		c.HandleClose(r0)
+	}
+	inv.ReturnHandle(obj, rights, r1)
+}
+
+// countWrite forwards a console operation, counting the writes and the
+// bytes written; the K-th write triggers a save (after it returns: the
+// writing thread is stopped by the saver, outside its call).
+func (l *Layer) countWrite(call *interpose.Call) {
+	r0, _, err := call.Forward()
+	if call.Op() != abi.OpConsoleWrite || err != nil {
+		return
+	}
+	l.bytes.Add(r0)
+	if n := l.writes.Add(1); l.opts.AfterWrites != 0 && n == l.opts.AfterWrites {
+		l.fire(fmt.Sprintf("after %d writes", n))
+	}
+}
+
+func (l *Layer) fire(why string) {
+	select {
+	case l.trigger <- why:
+	default: // one is pending already
+	}
+}
+
+// run performs the saves the triggers ask for, one at a time.
+func (l *Layer) run(c *vmm.Caller) {
+	defer l.wg.Done()
+	var tick <-chan time.Time
+	if l.opts.Every > 0 {
+		t := time.NewTicker(l.opts.Every)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		var why string
+		select {
+		case <-l.quit:
+			return
+		case why = <-l.trigger:
+		case <-l.sigs:
+			why = "SIGUSR1"
+		case <-tick:
+			why = "every " + l.opts.Every.String()
+		}
+		if l.stopped.Load() {
+			continue
+		}
+		if err := l.checkpoint(c, why); err != nil {
+			l.log.Warn("checkpoint not saved", "why", why, "error", err)
+		}
+	}
+}
+
+// checkpoint stops the subtree, saves it, and resumes it (or, with stop,
+// ends it).
+func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
+	l.mu.Lock()
+	child := l.child
+	l.mu.Unlock()
+	if child == 0 {
+		return errors.New("no program loaded yet")
+	}
+	t0 := time.Now()
+	running, err := StopAll(c, child)
+	t1 := time.Now()
+	var ck *Checkpoint
+	if err == nil {
+		ck, err = Save(c, child, l.ext, running)
+	}
+	if err != nil {
+		StartAll(c, running)
+		return err
+	}
+	ck.Backend, ck.Saved, ck.ConsoleBytes = l.backend, t0.UnixNano(), l.bytes.Load()
+	data := Encode(ck)
+	if err := writeFile(l.opts.File, data); err != nil {
+		StartAll(c, running)
+		return err
+	}
+	st := Stats{Bytes: len(data), Pages: ck.PageCount(), Stop: t1.Sub(t0), Save: time.Since(t1), Console: ck.ConsoleBytes}
+	l.lastMu.Lock()
+	l.last = st
+	l.lastMu.Unlock()
+	l.saves.Add(1)
+	l.log.Info("checkpoint saved", "file", l.opts.File, "why", why, "bytes", st.Bytes, "pages", st.Pages,
+		"spaces", len(ck.Spaces), "threads", len(ck.Threads), "stop", st.Stop, "save", st.Save)
+	if l.opts.Stop {
+		l.stopped.Store(true)
+		for _, th := range running {
+			c.HandleClose(th)
+		}
+		c.SpaceKill(child, 0)
+		return nil
+	}
+	return StartAll(c, running)
+}
+
+// writeFile writes data to a temporary file beside path and renames it
+// over path, so a reader never sees half a checkpoint.
+func writeFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// Close implements nester.Layer.
+func (l *Layer) Close() error {
+	if l.sigs != nil {
+		signal.Stop(l.sigs)
+	}
+	select {
+	case <-l.quit:
+	default:
+		close(l.quit)
+	}
+	l.wg.Wait()
+	if l.host != nil {
+		l.host.Kill("checkpoint layer closed")
+	}
+	return nil
+}
+
+// PageCount is the number of pages the checkpoint holds.
+func (ck *Checkpoint) PageCount() int {
+	n := 0
+	for _, r := range ck.Regions {
+		n += len(r.Pages)
+	}
+	return n
+}
+
+func init() {
+	nester.Register(nester.Kind{
+		Name:    "checkpoint",
+		Summary: "saves the program below it (every space, thread, region, port, handle) to a file; nestvm restore resumes it",
+		Usage:   Usage,
+		New: func(args string, log hclog.Logger) (nester.Layer, error) {
+			return New(args, log)
+		},
+	})
+}

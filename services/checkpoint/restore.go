@@ -1,0 +1,279 @@
+package checkpoint
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"nestvm/abi"
+	"nestvm/nester"
+	"nestvm/vmm"
+)
+
+// Restored is a subtree rebuilt from a checkpoint and running.
+type Restored struct {
+	host   *vmm.Space
+	caller *vmm.Caller
+	top    uint64
+	done   chan struct{}
+	once   sync.Once
+	result vmm.Result
+	fault  *vmm.FaultReport
+	mu     sync.Mutex
+	reason string
+}
+
+// Restore rebuilds ck under env (nester.Root's environment, or one a
+// layer made): the top space is created through env's space capability,
+// every other space through its rebuilt parent, handles that named the
+// environment are reconnected to env's capabilities of the same names, and
+// the threads that were running are started. Faults end the subtree and
+// its end ends the run, as under nester.Launch.
+func Restore(mon *vmm.Monitor, env nester.Env, ck *Checkpoint) (*Restored, error) {
+	if err := ck.Validate(); err != nil {
+		return nil, err
+	}
+	host := mon.NewHostSpace("restore", vmm.Quota{Handles: 1 << 17, Children: 1})
+	r := &Restored{host: host, caller: host.NewCaller(), done: make(chan struct{})}
+	if err := r.rebuild(env, ck); err != nil {
+		if r.top != 0 {
+			r.caller.SpaceKill(r.top, 125)
+		}
+		host.Kill("restore failed")
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
+	c := r.caller
+	var failure error
+	must := func(what string) func(r0, r1 uint64, err error) uint64 {
+		return func(r0, _ uint64, err error) uint64 {
+			if err != nil && failure == nil {
+				failure = fmt.Errorf("%s: %w", what, err)
+			}
+			return r0
+		}
+	}
+	spaceCap, ok := env.Caps[nester.CapSpace]
+	if !ok {
+		return fmt.Errorf("the environment has no space to restore into")
+	}
+	parent, err := c.Insert(spaceCap.Obj, spaceCap.Rights, spaceCap.Badge)
+	if err != nil {
+		return err
+	}
+	ext := make([]uint64, len(ck.Externals))
+	for i, name := range ck.Externals {
+		cp, ok := env.Caps[name]
+		if !ok {
+			return fmt.Errorf("the checkpoint's program holds %s, which this environment does not offer", name)
+		}
+		if ext[i], err = c.Insert(cp.Obj, cp.Rights, cp.Badge); err != nil {
+			return err
+		}
+	}
+	self, err := c.Insert(r.host, abi.RightsAll, 0)
+	if err != nil {
+		return err
+	}
+	ep := must("port_create")(c.PortCreate(self))
+
+	spaces := make([]uint64, len(ck.Spaces))
+	for i, s := range ck.Spaces {
+		in := parent
+		if i > 0 {
+			in = spaces[s.Parent]
+		}
+		spaces[i] = must(fmt.Sprintf("space_create (space %d)", i))(c.SpaceCreate(in, s.Pages, s.Threads, s.Handles, s.Children))
+		if i == 0 {
+			r.top = spaces[0]
+		}
+		if failure != nil {
+			return failure
+		}
+	}
+	ports := make([]uint64, len(ck.Ports))
+	for i, p := range ck.Ports {
+		ports[i] = must("port_create")(c.PortCreate(spaces[p.Owner]))
+	}
+	regions := make([]uint64, len(ck.Regions))
+	for i, rg := range ck.Regions {
+		regions[i] = must(fmt.Sprintf("region_create (region %d, %d bytes)", i, rg.Size))(c.RegionCreate(spaces[rg.Owner], rg.Size))
+		if failure != nil {
+			return failure
+		}
+		if rg.Keeper.Kind == RefPort {
+			k := must("handle_derive keeper")(c.HandleDerive(ports[rg.Keeper.Index], uint64(abi.RightCall|abi.RightGrant), rg.KeeperBadge))
+			must("region_set_keeper")(c.RegionSetKeeper(regions[i], k))
+			c.HandleClose(k)
+			for _, p := range rg.Pages {
+				must("region_supply")(c.RegionSupply(regions[i], p.Index*abi.PageSize, p.Data))
+			}
+			continue
+		}
+		for _, p := range rg.Pages {
+			must("region_write")(c.RegionWrite(regions[i], p.Index*abi.PageSize, p.Data))
+		}
+	}
+	threads := make([]uint64, len(ck.Threads))
+	for i, t := range ck.Threads {
+		threads[i] = must("thread_create")(c.ThreadCreate(spaces[t.Space], 0, 0, 0))
+		must(fmt.Sprintf("thread_set_state (thread %d)", i))(c.ThreadSetState(threads[i], t.State))
+	}
+	if failure != nil {
+		return failure
+	}
+	handleOf := func(ref Ref) uint64 {
+		switch ref.Kind {
+		case RefSpace:
+			return spaces[ref.Index]
+		case RefThread:
+			return threads[ref.Index]
+		case RefRegion:
+			return regions[ref.Index]
+		case RefPort:
+			return ports[ref.Index]
+		case RefExternal:
+			return ext[ref.Index]
+		case RefParent:
+			return ep
+		}
+		return abi.NoHandle
+	}
+	for i, s := range ck.Spaces {
+		if s.Exception.Kind != RefNone {
+			p := handleOf(s.Exception)
+			if s.ExceptionBadge != 0 && s.Exception.Kind != RefParent {
+				p = must("handle_derive exception port")(c.HandleDerive(p, uint64(abi.RightCall|abi.RightGrant|abi.RightDerive), s.ExceptionBadge))
+				defer c.HandleClose(p)
+			}
+			must(fmt.Sprintf("space_set_exception_port (space %d)", i))(c.SpaceSetExceptionPort(spaces[i], p))
+		}
+		for _, m := range s.Maps {
+			lim := abi.RightMap | abi.RightGrant
+			if m.Limit&abi.PermRead != 0 {
+				lim |= abi.RightRead
+			}
+			if m.Limit&abi.PermWrite != 0 {
+				lim |= abi.RightWrite
+			}
+			if m.Limit&abi.PermExec != 0 {
+				lim |= abi.RightExec
+			}
+			d := must("handle_derive region")(c.HandleDerive(regions[m.Region], uint64(lim), 0))
+			must(fmt.Sprintf("space_map (space %d at %#x)", i, m.Addr))(c.SpaceMap(spaces[i], d, m.Addr, m.Offset, m.Size, m.Perm))
+			c.HandleClose(d)
+		}
+		if failure != nil {
+			return failure
+		}
+	}
+	for i, s := range ck.Spaces {
+		for _, h := range s.Table {
+			d := must(fmt.Sprintf("handle_derive (space %d handle %d, %s)", i, h.Number, h.Object))(c.HandleDerive(handleOf(h.Object), h.Rights|uint64(abi.RightGrant), h.Badge))
+			must(fmt.Sprintf("space_insert_at (space %d handle %d)", i, h.Number))(c.SpaceInsertAt(spaces[i], d, h.Rights, h.Number))
+			c.HandleClose(d)
+			if failure != nil {
+				return failure
+			}
+		}
+	}
+	for i, p := range ck.Ports {
+		for _, m := range p.Msgs {
+			d := must("handle_derive port")(c.HandleDerive(ports[i], uint64(abi.RightCall), m.Badge))
+			var pass uint64
+			if m.Handle.Kind != RefNone {
+				pass = must("handle_derive message handle")(c.HandleDerive(handleOf(m.Handle), m.Rights|uint64(abi.RightGrant), 0))
+			}
+			must("port_send")(c.PortSend(d, m.Tag, m.Data, pass))
+			c.HandleClose(d)
+			if pass != 0 {
+				c.HandleClose(pass)
+			}
+		}
+	}
+	if failure != nil {
+		return failure
+	}
+	go r.serve(ep)
+	for i, t := range ck.Threads {
+		if t.Status == abi.ThreadRunning {
+			must(fmt.Sprintf("thread_start (thread %d)", i))(c.ThreadStart(threads[i]))
+		}
+	}
+	return failure
+}
+
+// serve answers the top space's exception port as nester.Run does: faults
+// end it, its exit notice ends the run.
+func (r *Restored) serve(ep uint64) {
+	c := r.host.NewCaller()
+	msg := make([]byte, binary.Size(abi.Msg{}))
+	for {
+		if _, _, err := c.PortReceive(ep, msg, nil); err != nil {
+			r.finish(vmm.Result{Err: fmt.Errorf("exception port: %w", err)})
+			return
+		}
+		var m abi.Msg
+		binary.Read(bytes.NewReader(msg), binary.LittleEndian, &m)
+		for i := uint64(0); i < m.NHandles && i < abi.MsgHandles; i++ {
+			c.HandleClose(m.Handles[i])
+		}
+		switch m.Kind {
+		case abi.MsgFault:
+			f := vmm.Fault{Vector: vmm.Vector(m.Words[abi.FaultWordVector]), ErrorCode: uint32(m.Words[abi.FaultWordError]),
+				Addr: m.Words[abi.FaultWordAddr], RIP: m.Words[abi.FaultWordRIP]}
+			r.fault = &vmm.FaultReport{Thread: int(m.Words[abi.FaultWordThread]), Fault: f}
+			c.PortReply(ep, m.CallID, abi.FaultKill, uint64(f.ExitStatus()), nil, 0)
+		case abi.MsgExit:
+			res := vmm.Result{Exited: m.Words[0] == abi.SpaceExited, Status: int(m.Words[1])}
+			switch {
+			case r.fault != nil:
+				res = vmm.Result{Fault: r.fault}
+			case !res.Exited:
+				r.mu.Lock()
+				res.Killed, res.KilledStatus = r.reason, int(m.Words[1])
+				r.mu.Unlock()
+				if res.Killed == "" {
+					res.Killed = "killed"
+				}
+			}
+			r.finish(res)
+			return
+		default:
+			if m.CallID != 0 {
+				c.PortReply(ep, m.CallID, abi.ErrInvalidOp.Result(), 0, nil, 0)
+			}
+		}
+	}
+}
+
+func (r *Restored) finish(res vmm.Result) {
+	r.once.Do(func() {
+		r.result = res
+		r.host.Kill("run over")
+		close(r.done)
+	})
+}
+
+// Kill ends the restored subtree with status, saying why.
+func (r *Restored) Kill(status int, reason string) {
+	r.mu.Lock()
+	r.reason = reason
+	r.mu.Unlock()
+	if _, _, err := r.caller.SpaceKill(r.top, uint64(status)); err != nil {
+		r.finish(vmm.Result{Killed: reason, KilledStatus: status})
+	}
+}
+
+// Done is closed when the subtree has ended.
+func (r *Restored) Done() <-chan struct{} { return r.done }
+
+// Wait returns how the subtree ended.
+func (r *Restored) Wait() vmm.Result {
+	<-r.done
+	return r.result
+}

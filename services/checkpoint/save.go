@@ -1,0 +1,481 @@
+package checkpoint
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"nestvm/abi"
+	"nestvm/vmm"
+)
+
+// StopAll stops every thread of the subtree under the space handle top (in
+// c's table), asking again until no new thread appears, and returns
+// handles (in c's table) to the threads it stopped, for StartAll. A thread
+// stopped in the middle of a blocking call re-issues it when resumed; one
+// inside a call a host server is performing stops when that call returns.
+func StopAll(c *vmm.Caller, top uint64) ([]uint64, error) {
+	stopped := map[vmm.Object]uint64{}
+	for {
+		spaces, threads, err := subtreeThreads(c, top)
+		for _, h := range spaces {
+			c.HandleClose(h)
+		}
+		if err != nil {
+			return handles(stopped), err
+		}
+		fresh := 0
+		for _, th := range threads {
+			obj, _, _, err := c.Lookup(th)
+			if err != nil {
+				return handles(stopped), err
+			}
+			if _, done := stopped[obj]; done {
+				c.HandleClose(th)
+				continue
+			}
+			st, _, err := c.ThreadStatus(th)
+			if err != nil || st != abi.ThreadRunning {
+				c.HandleClose(th)
+				continue
+			}
+			if _, _, err := c.ThreadStop(th); err != nil {
+				c.HandleClose(th)
+				return handles(stopped), fmt.Errorf("thread_stop: %w", err)
+			}
+			stopped[obj] = th
+			fresh++
+		}
+		if fresh == 0 {
+			return handles(stopped), nil
+		}
+	}
+}
+
+func handles(m map[vmm.Object]uint64) []uint64 {
+	out := make([]uint64, 0, len(m))
+	for _, h := range m {
+		out = append(out, h)
+	}
+	return out
+}
+
+// StartAll resumes the threads StopAll stopped, and closes their handles.
+func StartAll(c *vmm.Caller, threads []uint64) error {
+	var first error
+	for _, th := range threads {
+		if _, _, err := c.ThreadStart(th); err != nil && first == nil {
+			first = fmt.Errorf("thread_start: %w", err)
+		}
+		c.HandleClose(th)
+	}
+	return first
+}
+
+// subtreeThreads returns handles to every space below and including top,
+// found through the space handles their tables hold, and to their threads.
+func subtreeThreads(c *vmm.Caller, top uint64) (spaces, threads []uint64, err error) {
+	seen := map[vmm.Object]bool{}
+	queue := []uint64{top}
+	for len(queue) > 0 {
+		h := queue[0]
+		queue = queue[1:]
+		obj, _, _, lerr := c.Lookup(h)
+		if lerr != nil {
+			return spaces, threads, lerr
+		}
+		if seen[obj] {
+			if h != top {
+				c.HandleClose(h)
+			}
+			continue
+		}
+		seen[obj] = true
+		if h != top {
+			spaces = append(spaces, h)
+		}
+		st, err := readSpace(c, h)
+		if err != nil {
+			return spaces, threads, err
+		}
+		for _, th := range st.threads {
+			threads = append(threads, th.Handle)
+		}
+		for _, e := range st.handles {
+			if e.Type == uint64(abi.ObjSpace) {
+				queue = append(queue, e.Handle)
+			} else {
+				c.HandleClose(e.Handle)
+			}
+		}
+		for _, m := range st.maps {
+			c.HandleClose(m.Region)
+		}
+		if st.space.ExceptionPort != abi.NoHandle {
+			c.HandleClose(st.space.ExceptionPort)
+		}
+	}
+	return spaces, threads, nil
+}
+
+// spaceState is a parsed space_get_state stream.
+type spaceState struct {
+	space   abi.SpaceState
+	maps    []abi.SpaceMapEntry
+	handles []abi.SpaceHandleEntry
+	threads []abi.SpaceThreadEntry
+}
+
+// readSpace performs space_get_state on h; the copies it makes are in c's
+// table, the caller's to close.
+func readSpace(c *vmm.Caller, h uint64) (*spaceState, error) {
+	buf := make([]byte, 4096)
+	for {
+		n, need, err := c.SpaceGetState(h, buf)
+		if err == abi.ErrTooBig {
+			buf = make([]byte, need)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("space_get_state: %w", err)
+		}
+		r := bytes.NewReader(buf[:n])
+		st := &spaceState{}
+		if err := binary.Read(r, binary.LittleEndian, &st.space); err != nil {
+			return nil, fmt.Errorf("space_get_state: %w", err)
+		}
+		st.maps = make([]abi.SpaceMapEntry, st.space.NMaps)
+		st.handles = make([]abi.SpaceHandleEntry, st.space.NHandles)
+		st.threads = make([]abi.SpaceThreadEntry, st.space.NThreads)
+		for _, part := range []any{st.maps, st.handles, st.threads} {
+			if err := binary.Read(r, binary.LittleEndian, part); err != nil {
+				return nil, fmt.Errorf("space_get_state: %w", err)
+			}
+		}
+		return st, nil
+	}
+}
+
+// saver reads a subtree into a Checkpoint.
+type saver struct {
+	c      *vmm.Caller
+	ck     *Checkpoint
+	refs   map[vmm.Object]Ref
+	ext    map[vmm.Object]string
+	close  []uint64            // copies to close when done
+	region map[uint32]uint64   // region index -> a handle to it
+	port   map[uint32]uint64   // port index -> a handle with receive
+	thread map[uint32]uint64   // thread index -> a handle to it
+	spaceH []uint64            // space index -> a handle to it
+	status map[vmm.Object]bool // threads the caller stopped: running
+}
+
+// Save reads the whole subtree under the space handle top (in c's table),
+// whose threads must be stopped (StopAll): every space found through the
+// space handles their tables hold, with their mappings, handle tables and
+// threads, every region they map or hold with its pages, every port they
+// hold with its queued messages. external names the objects outside the
+// subtree its handles may name (the environment: console, clock, ...);
+// a handle to any other outside object is an error. running are the
+// threads StopAll stopped: they are started again on restore. parentEP is
+// the top space's exception port object (whoever runs the subtree), or nil.
+func Save(c *vmm.Caller, top uint64, external map[vmm.Object]string, running []uint64) (ck *Checkpoint, err error) {
+	s := &saver{c: c, ck: &Checkpoint{}, refs: map[vmm.Object]Ref{}, ext: map[vmm.Object]string{},
+		region: map[uint32]uint64{}, port: map[uint32]uint64{}, thread: map[uint32]uint64{}, status: map[vmm.Object]bool{}}
+	defer func() {
+		for _, h := range s.close {
+			c.HandleClose(h)
+		}
+	}()
+	names := map[string]uint32{}
+	for obj, name := range external {
+		if _, ok := names[name]; !ok {
+			names[name] = uint32(len(s.ck.Externals))
+			s.ck.Externals = append(s.ck.Externals, name)
+		}
+		s.refs[obj] = Ref{Kind: RefExternal, Index: names[name]}
+	}
+	for _, th := range running {
+		if obj, _, _, err := c.Lookup(th); err == nil {
+			s.status[obj] = true
+		}
+	}
+	topObj, _, _, err := c.Lookup(top)
+	if err != nil {
+		return nil, err
+	}
+	s.refs[topObj] = Ref{Kind: RefSpace, Index: 0}
+	s.ck.Spaces = append(s.ck.Spaces, Space{Parent: -1})
+	s.spaceH = append(s.spaceH, top)
+	// Regions' keepers and queued messages can name objects not seen yet:
+	// go round until nothing new appears. Threads come last, once every
+	// space has said which threads are its own.
+	var spaces, regions, ports int
+	for spaces < len(s.ck.Spaces) || regions < len(s.ck.Regions) || ports < len(s.ck.Ports) {
+		for ; spaces < len(s.ck.Spaces); spaces++ {
+			if err := s.space(spaces); err != nil {
+				return nil, err
+			}
+		}
+		for ; regions < len(s.ck.Regions); regions++ {
+			if err := s.regionState(uint32(regions)); err != nil {
+				return nil, err
+			}
+		}
+		for ; ports < len(s.ck.Ports); ports++ {
+			if err := s.portState(uint32(ports)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range s.ck.Threads {
+		if err := s.threadState(uint32(i)); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.ck.Validate(); err != nil {
+		return nil, fmt.Errorf("the saved state does not check: %w", err)
+	}
+	return s.ck, nil
+}
+
+// ref returns the Ref for what handle h (in c's table, a copy Save may
+// keep) names, adding a record for an object first seen; space is the
+// index of the space whose table or mapping it was found in (a new
+// region or port is created there on restore).
+func (s *saver) ref(h uint64, space int) (Ref, error) {
+	obj, _, _, err := s.c.Lookup(h)
+	if err != nil {
+		return Ref{}, err
+	}
+	if r, ok := s.refs[obj]; ok {
+		if r.Kind == RefThread && s.thread[r.Index] == 0 {
+			s.thread[r.Index] = h
+		} else {
+			s.close = append(s.close, h)
+		}
+		return r, nil
+	}
+	var r Ref
+	switch o := obj.(type) {
+	case *vmm.Space:
+		r = Ref{Kind: RefSpace, Index: uint32(len(s.ck.Spaces))}
+		s.ck.Spaces = append(s.ck.Spaces, Space{Parent: int32(space)})
+		s.spaceH = append(s.spaceH, h)
+	case *vmm.Region:
+		r = Ref{Kind: RefRegion, Index: uint32(len(s.ck.Regions))}
+		s.ck.Regions = append(s.ck.Regions, Region{Owner: uint32(space)})
+		s.region[r.Index] = h
+	case *vmm.Thread:
+		r = Ref{Kind: RefThread, Index: uint32(len(s.ck.Threads))}
+		s.ck.Threads = append(s.ck.Threads, Thread{Space: ^uint32(0)})
+		s.thread[r.Index] = h
+	case *vmm.Port:
+		if o.Server() != nil {
+			return Ref{}, fmt.Errorf("a handle names %q, a port the monitor serves outside the subtree that is not in the environment (an open file?): a checkpoint cannot save it", o.Name())
+		}
+		r = Ref{Kind: RefPort, Index: uint32(len(s.ck.Ports))}
+		s.ck.Ports = append(s.ck.Ports, Port{Owner: uint32(space)})
+		s.port[r.Index] = h
+	default:
+		return Ref{}, fmt.Errorf("a handle names a %s, which a checkpoint cannot save yet", abi.ObjectType(obj.ObjectType()))
+	}
+	s.refs[obj] = r
+	return r, nil
+}
+
+// space reads space i's quotas, mappings, table and threads.
+func (s *saver) space(i int) error {
+	st, err := readSpace(s.c, s.spaceH[i])
+	if err != nil {
+		return fmt.Errorf("space %d: %w", i, err)
+	}
+	sp := &s.ck.Spaces[i]
+	sp.Pages, sp.Threads, sp.Handles, sp.Children = st.space.Pages, st.space.Threads, st.space.Handles, st.space.Children
+	if st.space.Status != abi.SpaceRunning {
+		return fmt.Errorf("space %d has ended", i)
+	}
+	if h := st.space.ExceptionPort; h != abi.NoHandle {
+		obj, _, badge, _ := s.c.Lookup(h)
+		if r, ok := s.refs[obj]; ok && r.Kind == RefPort {
+			s.close = append(s.close, h)
+			s.ck.Spaces[i].Exception = r
+		} else if i == 0 {
+			s.close = append(s.close, h)
+			s.ck.Spaces[i].Exception = Ref{Kind: RefParent}
+		} else if r, err := s.ref(h, i); err != nil {
+			return fmt.Errorf("space %d's exception port: %w", i, err)
+		} else {
+			s.ck.Spaces[i].Exception = r
+		}
+		s.ck.Spaces[i].ExceptionBadge = badge
+	}
+	for _, m := range st.maps {
+		if m.Region == abi.NoHandle {
+			return fmt.Errorf("space %d: memory at %#x that the monitor mapped itself: a checkpoint cannot save it", i, m.Addr)
+		}
+		r, err := s.ref(m.Region, i)
+		if err != nil {
+			return fmt.Errorf("space %d mapping at %#x: %w", i, m.Addr, err)
+		}
+		s.ck.Spaces[i].Maps = append(s.ck.Spaces[i].Maps, Map{Addr: m.Addr, Size: m.Size, Offset: m.Offset, Perm: m.Perm, Limit: m.Limit, Region: r.Index})
+	}
+	for _, e := range st.handles {
+		r, err := s.ref(e.Handle, i)
+		if err != nil {
+			return fmt.Errorf("space %d handle %d: %w", i, e.Number, err)
+		}
+		s.ck.Spaces[i].Table = append(s.ck.Spaces[i].Table, Handle{Number: e.Number, Rights: e.Rights, Badge: e.Badge, Object: r})
+	}
+	for _, th := range st.threads {
+		r, err := s.ref(th.Handle, i)
+		if err != nil {
+			return fmt.Errorf("space %d thread: %w", i, err)
+		}
+		s.ck.Threads[r.Index].Space = uint32(i)
+	}
+	return nil
+}
+
+func (s *saver) threadState(i uint32) error {
+	t := &s.ck.Threads[i]
+	h := s.thread[i]
+	if t.Space == ^uint32(0) {
+		return fmt.Errorf("thread %d is named by a handle but lives outside the subtree", i)
+	}
+	s.close = append(s.close, h)
+	st, _, err := s.c.ThreadStatus(h)
+	if err != nil {
+		return fmt.Errorf("thread %d: thread_status: %w", i, err)
+	}
+	obj, _, _, _ := s.c.Lookup(h)
+	switch {
+	case st == abi.ThreadNew:
+		t.Status = abi.ThreadNew
+	case st == abi.ThreadStopped && s.status[obj]:
+		t.Status = abi.ThreadRunning
+	case st == abi.ThreadStopped:
+		t.Status = abi.ThreadStopped
+	default:
+		return fmt.Errorf("thread %d is not stopped (status %d): stop the subtree first", i, st)
+	}
+	t.State = make([]byte, threadStateSize)
+	if _, _, err := s.c.ThreadGetState(h, t.State); err != nil {
+		return fmt.Errorf("thread %d: thread_get_state: %w", i, err)
+	}
+	return nil
+}
+
+func (s *saver) regionState(i uint32) error {
+	h := s.region[i]
+	s.close = append(s.close, h)
+	buf := make([]byte, 64)
+	var n uint64
+	for {
+		var need uint64
+		var err error
+		n, need, err = s.c.RegionGetState(h, buf)
+		if err == abi.ErrTooBig {
+			buf = make([]byte, need)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("region %d: region_get_state: %w", i, err)
+		}
+		break
+	}
+	r := bytes.NewReader(buf[:n])
+	var st abi.RegionState
+	binary.Read(r, binary.LittleEndian, &st)
+	bitmap := make([]uint64, st.BitmapWords)
+	binary.Read(r, binary.LittleEndian, bitmap)
+	reg := &s.ck.Regions[i]
+	reg.Size = st.Size
+	if st.Keeper != abi.NoHandle {
+		ref, err := s.ref(st.Keeper, int(reg.Owner))
+		if err != nil {
+			return fmt.Errorf("region %d's keeper: %w", i, err)
+		}
+		if ref.Kind != RefPort {
+			return fmt.Errorf("region %d's keeper is a %s, not a port of the subtree", i, ref.Kind)
+		}
+		reg.Keeper, reg.KeeperBadge = ref, st.KeeperBadge
+	}
+	const chunk = 4 << 20
+	data := make([]byte, min(chunk, st.Size))
+	for off := uint64(0); off < st.Size; off += chunk {
+		part := data[:min(chunk, st.Size-off)]
+		if _, _, err := s.c.RegionRead(h, off, part); err != nil {
+			return fmt.Errorf("region %d: region_read: %w", i, err)
+		}
+		for p := uint64(0); p < uint64(len(part)); p += abi.PageSize {
+			idx := (off + p) / abi.PageSize
+			page := part[p : p+abi.PageSize]
+			present := st.Keeper == abi.NoHandle || idx/64 < uint64(len(bitmap)) && bitmap[idx/64]&(1<<(idx%64)) != 0
+			if st.Keeper == abi.NoHandle && allZero(page) || !present {
+				continue
+			}
+			reg.Pages = append(reg.Pages, Page{Index: idx, Data: bytes.Clone(page)})
+		}
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *saver) portState(i uint32) error {
+	h := s.port[i]
+	s.close = append(s.close, h)
+	buf := make([]byte, 64)
+	var n uint64
+	for {
+		var need uint64
+		var err error
+		n, need, err = s.c.PortGetState(h, buf)
+		if err == abi.ErrTooBig {
+			buf = make([]byte, need)
+			continue
+		}
+		if err != nil {
+			// A port the subtree holds without receive: its server is
+			// elsewhere in the subtree, or it is outside it.
+			return fmt.Errorf("port %d: port_get_state: %w", i, err)
+		}
+		break
+	}
+	r := bytes.NewReader(buf[:n])
+	var ps abi.PortState
+	binary.Read(r, binary.LittleEndian, &ps)
+	for k := uint64(0); k < ps.NMsgs; k++ {
+		var hdr abi.Msg
+		if err := binary.Read(r, binary.LittleEndian, &hdr); err != nil {
+			return fmt.Errorf("port %d: %w", i, err)
+		}
+		data := make([]byte, (hdr.DataLen+7)&^7)
+		r.Read(data)
+		m := Message{Tag: hdr.Op, Badge: hdr.Badge, Data: data[:hdr.DataLen]}
+		if hdr.NHandles > 1 {
+			return fmt.Errorf("port %d: a queued message carries %d handles; a checkpoint rebuilds at most one", i, hdr.NHandles)
+		}
+		if hdr.NHandles == 1 {
+			_, rights, _, err := s.c.Lookup(hdr.Handles[0])
+			if err != nil {
+				return err
+			}
+			ref, err := s.ref(hdr.Handles[0], int(s.ck.Ports[i].Owner))
+			if err != nil {
+				return fmt.Errorf("port %d message %d: %w", i, k, err)
+			}
+			m.Handle, m.Rights = ref, uint64(rights)
+		}
+		s.ck.Ports[i].Msgs = append(s.ck.Ports[i].Msgs, m)
+	}
+	return nil
+}
