@@ -5,6 +5,8 @@
 //	nestvm info
 //	nestvm layers
 //	nestvm bench [flags]
+//	nestvm restore [flags] FILE
+//	nestvm inspect FILE
 //
 // Run "nestvm help" for the details.
 package main
@@ -41,6 +43,8 @@ Usage:
   nestvm info                            show the backends this host offers
   nestvm layers                          list the layers run --layer can stack
   nestvm bench [flags]                   time workloads under stacks of layers
+  nestvm restore [flags] FILE            resume a checkpoint (run --layer checkpoint=FILE)
+  nestvm inspect FILE                    show what a checkpoint file holds
   nestvm help [COMMAND]                  show help
 
 Run "nestvm help run" for the flags of run, "nestvm help bench" for bench.
@@ -65,6 +69,10 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 		return cmdLayers(args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
+	case "restore":
+		return cmdRestore(args[1:], stdout, stderr)
+	case "inspect":
+		return cmdInspect(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		// Asked-for help goes to stdout.
 		if len(args) > 1 && args[1] == "run" {
@@ -78,6 +86,12 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		if len(args) > 1 && args[1] == "bench" {
 			return cmdBench([]string{"-help"}, stdout, stdout)
+		}
+		if len(args) > 1 && args[1] == "restore" {
+			return cmdRestore([]string{"-help"}, stdout, stdout)
+		}
+		if len(args) > 1 && args[1] == "inspect" {
+			return cmdInspect([]string{"-help"}, stdout, stdout)
 		}
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -18,6 +18,7 @@ import (
 	"nestvm/vmm"
 
 	// The layers register themselves with nester.
+	_ "nestvm/services/checkpoint"
 	_ "nestvm/services/null"
 	_ "nestvm/services/pager"
 	_ "nestvm/services/refmon"
@@ -158,7 +159,11 @@ Flags:
 	for {
 		select {
 		case <-space.Done():
-			return report(space.Wait(), path, stderr)
+			res := space.Wait()
+			if st := stoppedByCheckpoint(layers, path, stderr); st >= 0 {
+				return st
+			}
+			return report(res, path, stderr)
 		case <-timer:
 			timer = nil
 			space.Kill(fmt.Sprintf("timeout after %s", *timeout))

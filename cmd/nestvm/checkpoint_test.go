@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"nestvm/internal/testutil"
+	"nestvm/services/checkpoint"
+)
+
+// TestCheckpointRestore: nestvm run --layer checkpoint=FILE,after-writes=3
+// saves counter, and nestvm restore resumes it on either backend: what the
+// run printed before the save and what restore prints, joined, are the
+// undisturbed run's output, whichever backend saved and whichever resumed.
+func TestCheckpointRestore(t *testing.T) {
+	counter := testutil.Guest(t, "counter")
+	status, want, errs := run(t, "run", "--backend", "emu", "--mem", "64M", "--log-level", "warn", counter, "6")
+	if status != 0 || !strings.HasSuffix(want, "6\ntotal 52010469\n") {
+		t.Fatalf("undisturbed counter: status %d, %q, stderr %q", status, want, errs)
+	}
+	kvm := func(t *testing.T, b string) {
+		if b == "kvm" {
+			testutil.RequireKVM(t)
+		}
+	}
+	for _, pair := range [][2]string{{"emu", "emu"}, {"emu", "kvm"}, {"kvm", "emu"}, {"kvm", "kvm"}} {
+		from, to := pair[0], pair[1]
+		t.Run(from+"-to-"+to, func(t *testing.T) {
+			kvm(t, from)
+			kvm(t, to)
+			file := filepath.Join(t.TempDir(), "run.nvck")
+			status, before, errs := run(t, "run", "--backend", from, "--mem", "64M", "--log-level", "warn",
+				"--layer", "checkpoint="+file+",after-writes=3,stop", counter, "6")
+			if status != 0 || !strings.Contains(errs, "stopped after saving checkpoint "+file) {
+				t.Fatalf("run with stop: status %d, %q, stderr %q", status, before, errs)
+			}
+			if !strings.HasPrefix(want, before) || !strings.HasPrefix(before, "1\n2\n3\n") {
+				t.Fatalf("run with stop printed %q", before)
+			}
+			status, after, errs := run(t, "restore", "--backend", to, "--log-level", "warn", file)
+			if status != 0 || before+after != want {
+				t.Fatalf("restore: status %d, before %q + after %q, want %q; stderr %q", status, before, after, want, errs)
+			}
+		})
+	}
+	// Without stop the run goes on, whole; the file says where it was.
+	t.Run("go-on", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "run.nvck")
+		status, out, errs := run(t, "run", "--backend", "emu", "--mem", "64M", "--log-level", "warn",
+			"--layer", "checkpoint="+file+",after-writes=3", counter, "6")
+		if status != 0 || out != want {
+			t.Fatalf("run: status %d, %q, stderr %q", status, out, errs)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck, err := checkpoint.Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, after, errs := run(t, "restore", "--backend", "emu", "--log-level", "warn", file)
+		if status != 0 || want[:ck.ConsoleBytes]+after != want {
+			t.Fatalf("restore: status %d, %q after %d bytes; stderr %q", status, after, ck.ConsoleBytes, errs)
+		}
+		status, info, errs := run(t, "inspect", file)
+		for _, s := range []string{"1 spaces, 2 threads, 3 regions", "external console", "running (resumed on restore)", "after 6 bytes of console output"} {
+			if status != 0 || !strings.Contains(info, s) {
+				t.Errorf("inspect: status %d, lacks %q:\n%s%s", status, s, info, errs)
+			}
+		}
+	})
+}
+
+// TestCheckpointBadFiles: restore and inspect refuse, before anything
+// runs, a file that is missing, truncated, corrupted, of a newer format,
+// or not a checkpoint at all.
+func TestCheckpointBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	good := checkpoint.Encode(&checkpoint.Checkpoint{Spaces: []checkpoint.Space{{Parent: -1}}})
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	flipped := append([]byte(nil), good...)
+	flipped[len(flipped)-3] ^= 1
+	newer := append([]byte(nil), good...)
+	binary.LittleEndian.PutUint32(newer[8:], checkpoint.FormatVersion+1)
+	for _, c := range []struct {
+		name, path string
+		status     int
+		msg        string
+	}{
+		{"missing", filepath.Join(dir, "none.nvck"), exitNotFound, "no such file"},
+		{"truncated", write("short.nvck", good[:len(good)-1]), exitNotRunable, "truncated"},
+		{"flipped", write("flip.nvck", flipped), exitNotRunable, "checksum mismatch"},
+		{"newer", write("newer.nvck", newer), exitNotRunable, "newer than this nestvm reads"},
+		{"elf", testutil.Guest(t, "hello"), exitNotRunable, "no checkpoint magic"},
+	} {
+		for _, cmd := range []string{"restore", "inspect"} {
+			status, out, errs := run(t, cmd, "--backend", "emu", c.path)
+			if cmd == "inspect" {
+				status, out, errs = run(t, cmd, c.path)
+			}
+			if status != c.status || out != "" || !strings.Contains(errs, c.msg) {
+				t.Errorf("%s %s: status %d (want %d), stdout %q, stderr %q (want %q)", cmd, c.name, status, c.status, out, errs, c.msg)
+			}
+		}
+	}
+}

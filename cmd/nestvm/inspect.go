@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"nestvm/abi"
+	"nestvm/services/checkpoint"
+)
+
+// cmdInspect prints what a checkpoint file holds.
+func cmdInspect(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("nestvm inspect", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprint(fl.Output(), `Usage: nestvm inspect FILE
+
+Prints what a checkpoint file holds: its spaces (quotas, exception port,
+mappings, handle tables with rights, badge and the object each names), its
+threads (run state, where they are), its regions (size, keeper, the pages
+saved), its ports (queued messages) and the capabilities of the
+environment it reconnects by name, with their sizes. A file that is not a
+valid checkpoint is refused (status 126), saying why.
+`)
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitUsage
+	}
+	if fl.NArg() != 1 {
+		fmt.Fprintln(stderr, "nestvm inspect: want one checkpoint file")
+		return exitUsage
+	}
+	path := fl.Arg(0)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stderr, "nestvm: %s: no such file\n", path)
+		return exitNotFound
+	} else if err != nil {
+		fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, err)
+		return exitNotRunable
+	}
+	ck, err := checkpoint.Decode(data)
+	if err != nil {
+		fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, err)
+		return exitNotRunable
+	}
+	w := stdout
+	fmt.Fprintf(w, "%s: nestvm checkpoint, format %d, %d bytes (CRC-32C checked)\n", path, checkpoint.FormatVersion, len(data))
+	if ck.Program != "" {
+		fmt.Fprintf(w, "program:   %s\n", ck.Program)
+	}
+	fmt.Fprintf(w, "saved:     %s on %s, after %d bytes of console output\n", time.Unix(0, ck.Saved).UTC().Format(time.RFC3339Nano), ck.Backend, ck.ConsoleBytes)
+	fmt.Fprintf(w, "contents:  %d spaces, %d threads, %d regions (%d pages saved, %s), %d ports\n",
+		len(ck.Spaces), len(ck.Threads), len(ck.Regions), ck.PageCount(), formatSize(uint64(ck.PageCount())*abi.PageSize), len(ck.Ports))
+	fmt.Fprintf(w, "reconnects: %v\n", ck.Externals)
+	name := func(r checkpoint.Ref) string {
+		if r.Kind == checkpoint.RefExternal {
+			return "external " + ck.Externals[r.Index]
+		}
+		if r.Kind == checkpoint.RefParent {
+			return "the monitor (restore)"
+		}
+		return r.String()
+	}
+	for i, s := range ck.Spaces {
+		parent := "top"
+		if s.Parent >= 0 {
+			parent = fmt.Sprintf("child of space %d", s.Parent)
+		}
+		fmt.Fprintf(w, "\nspace %d (%s): quota %d pages, %d threads, %d handles, %d children; exception port %s\n",
+			i, parent, s.Pages, s.Threads, s.Handles, s.Children, name(s.Exception))
+		for _, m := range s.Maps {
+			fmt.Fprintf(w, "  map    %#010x-%#010x %s region %d +%#x (limit %s)\n", m.Addr, m.Addr+m.Size, perm(m.Perm), m.Region, m.Offset, perm(m.Limit))
+		}
+		for _, h := range s.Table {
+			badge := ""
+			if h.Badge != 0 {
+				badge = fmt.Sprintf(" badge %#x", h.Badge)
+			}
+			fmt.Fprintf(w, "  handle %-4d %-10s %s%s\n", h.Number, name(h.Object), abi.Rights(h.Rights), badge)
+		}
+	}
+	fmt.Fprintln(w)
+	for i, t := range ck.Threads {
+		var st abi.ThreadState
+		binary.Read(bytes.NewReader(t.State), binary.LittleEndian, &st)
+		status := map[uint64]string{abi.ThreadNew: "new", abi.ThreadRunning: "running (resumed on restore)", abi.ThreadStopped: "stopped"}[t.Status]
+		fmt.Fprintf(w, "thread %d: space %d, %s, rip %#x rsp %#x\n", i, t.Space, status, st.Regs.RIP, st.Regs.RSP)
+	}
+	for i, r := range ck.Regions {
+		keeper := ""
+		if r.Keeper.Kind != checkpoint.RefNone {
+			keeper = fmt.Sprintf(", kept by %s (badge %#x)", name(r.Keeper), r.KeeperBadge)
+		}
+		fmt.Fprintf(w, "region %d: space %d, %s, %d pages saved%s\n", i, r.Owner, formatSize(r.Size), len(r.Pages), keeper)
+	}
+	for i, p := range ck.Ports {
+		fmt.Fprintf(w, "port %d: space %d, %d queued messages\n", i, p.Owner, len(p.Msgs))
+		for _, m := range p.Msgs {
+			fmt.Fprintf(w, "  tag %#x badge %#x, %d bytes, handle %s\n", m.Tag, m.Badge, len(m.Data), name(m.Handle))
+		}
+	}
+	return 0
+}
+
+func perm(p uint64) string {
+	b := []byte("---")
+	if p&abi.PermRead != 0 {
+		b[0] = 'r'
+	}
+	if p&abi.PermWrite != 0 {
+		b[1] = 'w'
+	}
+	if p&abi.PermExec != 0 {
+		b[2] = 'x'
+	}
+	return string(b)
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"nestvm/abi"
+	"nestvm/nester"
+	"nestvm/services/checkpoint"
+	"nestvm/vmm"
+)
+
+// cmdRestore rebuilds a checkpoint (nestvm run --layer checkpoint=FILE)
+// in a fresh monitor and runs it to its end.
+func cmdRestore(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("nestvm restore", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	backend := fl.String("backend", "auto", "`backend` to resume on: auto, kvm or emu (any, whichever saved it)")
+	logLevel := fl.String("log-level", "info", "`level` of log detail on stderr: "+logLevels)
+	timeout := fl.Duration("timeout", 0, "stop the program after this `duration`; 0 means no limit")
+	filesDir := fl.String("files", ".", "`directory` the program's files handle is reconnected to")
+	filesRW := fl.Bool("files-rw", false, "let the program create and write files under --files")
+	var layerSpecs layerFlag
+	fl.Var(&layerSpecs, "layer", "stack a `layer` between the monitor and the restored program (as nestvm run --layer)")
+	fl.Usage = func() {
+		fmt.Fprintf(fl.Output(), `Usage: nestvm restore [flags] FILE
+
+Rebuilds the program a checkpoint FILE holds (nestvm run --layer
+checkpoint=FILE) in a fresh monitor, on any backend whichever saved it,
+and resumes it: it prints what was left of its output. Its console,
+stderr, clock and files handles are reconnected to this run's. A file that
+is truncated, corrupted, of a newer format or naming what does not exist
+is refused (status 126) before anything runs. The exit status is the
+program's, as for nestvm run.
+
+Flags:
+`)
+		printFlags(fl)
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitUsage
+	}
+	if fl.NArg() != 1 {
+		fmt.Fprintln(stderr, "nestvm restore: want one checkpoint file")
+		fl.Usage()
+		return exitUsage
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "nestvm restore: --log-level: %v\n", err)
+		return exitUsage
+	}
+	path := fl.Arg(0)
+	fail := func(status int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
+		return status
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fail(exitNotFound, "%s: no such file", path)
+	} else if err != nil {
+		return fail(exitNotRunable, "%s: %v", path, err)
+	}
+	ck, err := checkpoint.Decode(data)
+	if err != nil {
+		return fail(exitNotRunable, "%s: %v", path, err)
+	}
+	files, err := vmm.FilesServer(*filesDir, *filesRW)
+	if err != nil {
+		return fail(exitMonitor, "--files: %v", err)
+	}
+	defer files.Close()
+	var layers []nester.Layer
+	closeLayers := func() {
+		for i := len(layers) - 1; i >= 0; i-- {
+			layers[i].Close()
+		}
+	}
+	for _, spec := range layerSpecs {
+		l, err := nester.New(spec, log.Named("layer"))
+		if err != nil {
+			closeLayers()
+			return fail(exitUsage, "%v", err)
+		}
+		layers = append(layers, l)
+	}
+	b, err := pickBackend(*backend, log)
+	if err != nil {
+		closeLayers()
+		return fail(exitMonitor, "%v", err)
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	mon := vmm.NewMonitor(b, log)
+	memory := max(ck.Spaces[0].Pages*abi.PageSize, vmm.DefaultQuota.Memory)
+	env, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Files: files,
+		FilesWritable: *filesRW, Memory: memory, Log: log})
+	defer rootSpace.Kill("run over")
+	for i, l := range layers {
+		if env, err = l.Wrap(mon, env); err != nil {
+			closeLayers()
+			return fail(exitMonitor, "layer %d (%s): %v", i+1, l.Name(), err)
+		}
+	}
+	t0 := time.Now()
+	r, err := checkpoint.Restore(mon, env, ck)
+	if err != nil {
+		closeLayers()
+		return fail(exitMonitor, "%s: restore: %v", path, err)
+	}
+	log.Debug("restored", "file", path, "saved on", ck.Backend, "took", time.Since(t0))
+	var timer <-chan time.Time
+	if *timeout > 0 {
+		t := time.NewTimer(*timeout)
+		defer t.Stop()
+		timer = t.C
+	}
+	interrupted := 0
+	for {
+		select {
+		case <-r.Done():
+			res := r.Wait()
+			closeLayers()
+			if st := stoppedByCheckpoint(layers, path, stderr); st >= 0 {
+				return st
+			}
+			return report(res, path, stderr)
+		case <-timer:
+			timer = nil
+			r.Kill(exitTimeout, fmt.Sprintf("timeout after %s", *timeout))
+		case sig := <-sigs:
+			interrupted++
+			if interrupted > 1 {
+				return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
+			}
+			r.Kill(exitInterrupt, fmt.Sprintf("interrupted by %s", sig))
+		}
+	}
+}
+
+// stoppedByCheckpoint returns 0, saying so, when a checkpoint layer ended
+// the run after saving (its stop option), and -1 otherwise.
+func stoppedByCheckpoint(layers []nester.Layer, path string, stderr io.Writer) int {
+	for _, l := range layers {
+		if c, ok := l.(*checkpoint.Layer); ok && c.Stopped() {
+			fmt.Fprintf(stderr, "nestvm: %s: stopped after saving checkpoint %s\n", path, c.File())
+			return 0
+		}
+	}
+	return -1
+}
