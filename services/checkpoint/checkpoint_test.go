@@ -53,6 +53,12 @@ func wait(t *testing.T, r ender, out *syncBuffer) vmm.Result {
 // result.
 func launch(t *testing.T, b vmm.Backend, layers []nester.Layer, name string, args ...string) (string, vmm.Result) {
 	t.Helper()
+	return launchFiles(t, b, layers, "", name, args...)
+}
+
+// launchFiles is launch with files (when not "") as the files root.
+func launchFiles(t *testing.T, b vmm.Backend, layers []nester.Layer, files, name string, args ...string) (string, vmm.Result) {
+	t.Helper()
 	data, err := os.ReadFile(testutil.Guest(t, name))
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +69,17 @@ func launch(t *testing.T, b vmm.Backend, layers []nester.Layer, name string, arg
 	}
 	mon := vmm.NewMonitor(b, nil)
 	var out, errs syncBuffer
-	root, rootSpace := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &errs, Memory: 64 << 20})
+	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 64 << 20}
+	if files != "" { // nest: room for two nesters' heaps
+		cfg.Memory = 1 << 30
+		fs, err := vmm.FilesServer(files, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fs.Close()
+		cfg.Files = fs
+	}
+	root, rootSpace := nester.Root(mon, cfg)
 	defer rootSpace.Kill("test over")
 	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: append([]string{name}, args...)})
 	if err != nil {
@@ -80,6 +96,11 @@ func launch(t *testing.T, b vmm.Backend, layers []nester.Layer, name string, arg
 // and result.
 func restore(t *testing.T, b vmm.Backend, file string) (string, vmm.Result) {
 	t.Helper()
+	return restoreFiles(t, b, "", file)
+}
+
+func restoreFiles(t *testing.T, b vmm.Backend, files, file string) (string, vmm.Result) {
+	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +111,17 @@ func restore(t *testing.T, b vmm.Backend, file string) (string, vmm.Result) {
 	}
 	mon := vmm.NewMonitor(b, nil)
 	var out, errs syncBuffer
-	root, rootSpace := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &errs, Memory: 64 << 20})
+	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 64 << 20}
+	if files != "" { // nest: room for two nesters' heaps
+		cfg.Memory = 1 << 30
+		fs, err := vmm.FilesServer(files, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fs.Close()
+		cfg.Files = fs
+	}
+	root, rootSpace := nester.Root(mon, cfg)
 	defer rootSpace.Kill("test over")
 	r, err := Restore(mon, root, ck)
 	if err != nil {
@@ -157,5 +188,49 @@ func TestCounterRestore(t *testing.T) {
 				})
 			})
 		}
+	})
+}
+
+// TestNestedRestore checkpoints counter two guest nesters deep (nest nest
+// counter): three spaces, regions nest keeps through its exception port,
+// handles to child spaces. Restored on each backend, it goes on where it
+// stopped.
+func TestNestedRestore(t *testing.T) {
+	guests := testutil.GuestDir(t)
+	backendtest.Each(t, func(t *testing.T, from vmm.Backend) {
+		want, res := launchFiles(t, from, nil, guests, "nest", "nest.elf", "counter.elf", "5")
+		if !res.Exited || res.Status != 0 || !strings.HasPrefix(want, "1\n2\n3\n") {
+			t.Fatalf("undisturbed nest nest counter: %v, %q", res, want)
+		}
+		file := filepath.Join(t.TempDir(), "n.nvck")
+		l, err := New(file+",after-writes=3,stop", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, res := launchFiles(t, from, []nester.Layer{l}, guests, "nest", "nest.elf", "counter.elf", "5")
+		if !l.Stopped() || uint64(len(before)) != l.Last().Console {
+			t.Fatalf("checkpointed run: %v, %q, stopped %v", res, before, l.Stopped())
+		}
+		data, _ := os.ReadFile(file)
+		ck, err := Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept := 0
+		for _, r := range ck.Regions {
+			if r.Keeper.Kind == RefPort {
+				kept++
+			}
+		}
+		if len(ck.Spaces) != 3 || kept == 0 {
+			t.Fatalf("saved %d spaces, %d kept regions; want 3 spaces and kept regions", len(ck.Spaces), kept)
+		}
+		t.Logf("saved %d spaces, %d threads, %d regions (%d kept), %d pages, %d bytes", len(ck.Spaces), len(ck.Threads), len(ck.Regions), kept, ck.PageCount(), len(data))
+		backendtest.Each(t, func(t *testing.T, to vmm.Backend) {
+			rest, res := restoreFiles(t, to, guests, file)
+			if !res.Exited || res.Status != 0 || before+rest != want {
+				t.Fatalf("restored: %v; before %q + restored %q, want %q", res, before, rest, want)
+			}
+		})
 	})
 }

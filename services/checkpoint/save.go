@@ -318,6 +318,13 @@ func (s *saver) space(i int) error {
 		if err != nil {
 			return fmt.Errorf("space %d mapping at %#x: %w", i, m.Addr, err)
 		}
+		// The ABI does not say which space a region is charged to: a
+		// nester creates its child's memory on the child, so a region
+		// is rebuilt in the deepest space that maps it (its ancestors
+		// are charged too), else in the first space that holds it.
+		if reg := &s.ck.Regions[r.Index]; s.below(i, int(reg.Owner)) {
+			reg.Owner = uint32(i)
+		}
 		s.ck.Spaces[i].Maps = append(s.ck.Spaces[i].Maps, Map{Addr: m.Addr, Size: m.Size, Offset: m.Offset, Perm: m.Perm, Limit: m.Limit, Region: r.Index})
 	}
 	for _, e := range st.handles {
@@ -335,6 +342,16 @@ func (s *saver) space(i int) error {
 		s.ck.Threads[r.Index].Space = uint32(i)
 	}
 	return nil
+}
+
+// below reports whether space i lies strictly below space anc.
+func (s *saver) below(i, anc int) bool {
+	for p := int(s.ck.Spaces[i].Parent); p >= 0; p = int(s.ck.Spaces[p].Parent) {
+		if p == anc {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *saver) threadState(i uint32) error {
