@@ -71,7 +71,7 @@ func launchFiles(t *testing.T, b vmm.Backend, layers []nester.Layer, files, name
 	var out, errs syncBuffer
 	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 64 << 20}
 	if files != "" { // nest: room for two nesters' heaps
-		cfg.Memory = 1 << 30
+		cfg.Memory = 512 << 20
 		fs, err := vmm.FilesServer(files, false)
 		if err != nil {
 			t.Fatal(err)
@@ -113,7 +113,7 @@ func restoreFiles(t *testing.T, b vmm.Backend, files, file string) (string, vmm.
 	var out, errs syncBuffer
 	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 64 << 20}
 	if files != "" { // nest: room for two nesters' heaps
-		cfg.Memory = 1 << 30
+		cfg.Memory = 512 << 20
 		fs, err := vmm.FilesServer(files, false)
 		if err != nil {
 			t.Fatal(err)

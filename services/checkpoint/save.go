@@ -438,14 +438,9 @@ func (s *saver) regionState(i uint32) error {
 	return nil
 }
 
-func allZero(b []byte) bool {
-	for _, x := range b {
-		if x != 0 {
-			return false
-		}
-	}
-	return true
-}
+var zeroPage = make([]byte, abi.PageSize)
+
+func allZero(page []byte) bool { return bytes.Equal(page, zeroPage) }
 
 func (s *saver) portState(i uint32) error {
 	h := s.port[i]
