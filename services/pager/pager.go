@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,9 +93,11 @@ type Layer struct {
 	stats   Stats
 
 	// The keeper goroutine's own.
-	frames []frame
-	hand   int
-	slots  int64
+	ring  []frame // the clock's frames, max-pages of them
+	free  []int   // unused frames of ring
+	hand  int
+	slots int64
+	buf   []byte
 
 	once sync.Once
 	cerr error
@@ -113,6 +116,7 @@ type frame struct {
 	r    *kept
 	page uint32
 	ref  bool
+	used bool
 }
 
 // Parse parses the layer's arguments: FILE[,max-pages=N].
@@ -330,8 +334,8 @@ func (l *Layer) serve() {
 	}
 }
 
-// pageIn supplies the page m asks for, evicting one first when max-pages
-// are resident.
+// pageIn supplies the page m asks for, evicting a batch first when
+// max-pages are resident.
 func (l *Layer) pageIn(c *vmm.Caller, m *abi.Msg, page []byte) error {
 	l.mu.Lock()
 	r := l.regions[m.Badge]
@@ -349,8 +353,15 @@ func (l *Layer) pageIn(c *vmm.Caller, m *abi.Msg, page []byte) error {
 	if r.resident[p] {
 		return nil // supplied for another thread meanwhile
 	}
-	for len(l.frames) >= l.maxPages {
-		if err := l.evictOne(c, page); err != nil {
+	if l.ring == nil {
+		l.ring = make([]frame, l.maxPages)
+		l.free = make([]int, 0, l.maxPages)
+		for i := l.maxPages - 1; i >= 0; i-- {
+			l.free = append(l.free, i)
+		}
+	}
+	if len(l.free) == 0 {
+		if err := l.evict(c); err != nil {
 			return err
 		}
 	}
@@ -369,64 +380,116 @@ func (l *Layer) pageIn(c *vmm.Caller, m *abi.Msg, page []byte) error {
 		return fmt.Errorf("region_supply: %w", err)
 	}
 	r.resident[p] = true
-	l.frames = append(l.frames, frame{r: r, page: p, ref: true})
+	i := l.free[len(l.free)-1]
+	l.free = l.free[:len(l.free)-1]
+	l.ring[i] = frame{r: r, page: p, ref: true, used: true}
 	l.mu.Lock()
 	l.stats.PageIns++
 	if swapped {
 		l.stats.SwapIns++
 	}
-	l.stats.Resident = uint64(len(l.frames))
+	l.stats.Resident = uint64(l.maxPages - len(l.free))
 	l.stats.Peak = max(l.stats.Peak, l.stats.Resident)
 	l.mu.Unlock()
 	return nil
 }
 
-// evictOne chooses a victim with the clock, evicts it and writes it to
-// its swap slot.
-func (l *Layer) evictOne(c *vmm.Caller, page []byte) error {
-	for {
-		if l.hand >= len(l.frames) {
-			l.hand = 0
-		}
-		f := &l.frames[l.hand]
-		if f.ref {
+// batch is how many pages evict frees at once: a region_evict makes every
+// thread of the program leave guest code to drop its translations, so
+// victims are evicted together, a run of neighbouring pages in one call.
+func (l *Layer) batch() int { return min(64, max(1, l.maxPages/16)) }
+
+// evict chooses victims with the clock, evicts them and writes each to its
+// swap slot.
+func (l *Layer) evict(c *vmm.Caller) error {
+	var victims []frame
+	for n := l.batch(); len(victims) < n; {
+		f := &l.ring[l.hand]
+		switch {
+		case !f.used:
+		case f.ref:
 			f.ref = false
-			l.hand++
-			continue
+		default:
+			victims = append(victims, *f)
+			*f = frame{}
+			l.free = append(l.free, l.hand)
 		}
-		break
+		l.hand = (l.hand + 1) % len(l.ring)
 	}
-	f := l.frames[l.hand]
-	last := len(l.frames) - 1
-	l.frames[l.hand] = l.frames[last]
-	l.frames = l.frames[:last]
-	r, off := f.r, uint64(f.page)*abi.PageSize
-	r.resident[f.page] = false
-	// Evict first, so no thread writes the page while it is saved; its
-	// contents stay readable until supplied again.
-	if _, _, err := c.RegionEvict(r.h, off, abi.PageSize); err != nil {
+	sort.Slice(victims, func(i, j int) bool {
+		a, b := victims[i], victims[j]
+		if a.r.badge != b.r.badge {
+			return a.r.badge < b.r.badge
+		}
+		return a.page < b.page
+	})
+	for i := 0; i < len(victims); {
+		j := i + 1
+		for j < len(victims) && victims[j].r == victims[i].r && victims[j].page == victims[j-1].page+1 {
+			j++
+		}
+		if err := l.evictRun(c, victims[i].r, victims[i].page, j-i); err != nil {
+			return err
+		}
+		i = j
+	}
+	l.mu.Lock()
+	l.stats.Resident = uint64(l.maxPages - len(l.free))
+	l.mu.Unlock()
+	return nil
+}
+
+// evictRun evicts n pages of r from page first and saves them.
+func (l *Layer) evictRun(c *vmm.Caller, r *kept, first uint32, n int) error {
+	for k := range n {
+		r.resident[first+uint32(k)] = false
+	}
+	off, size := uint64(first)*abi.PageSize, uint64(n)*abi.PageSize
+	// Evict first, so no thread writes the pages while they are saved;
+	// their contents stay readable until supplied again.
+	if _, _, err := c.RegionEvict(r.h, off, size); err != nil {
 		if errors.Is(err, abi.ErrPeerGone) {
 			return nil // its space has ended: nothing to save
 		}
-		return fmt.Errorf("region_evict page %d of region %d: %w", f.page, r.badge, err)
+		return fmt.Errorf("region_evict pages %d-%d of region %d: %w", first, first+uint32(n)-1, r.badge, err)
 	}
-	if _, _, err := c.RegionRead(r.h, off, page); err != nil {
+	if cap(l.buf) < int(size) {
+		l.buf = make([]byte, size)
+	}
+	buf := l.buf[:size]
+	if _, _, err := c.RegionRead(r.h, off, buf); err != nil {
 		if errors.Is(err, abi.ErrPeerGone) {
 			return nil
 		}
-		return fmt.Errorf("region_read page %d of region %d: %w", f.page, r.badge, err)
+		return fmt.Errorf("region_read pages %d-%d of region %d: %w", first, first+uint32(n)-1, r.badge, err)
 	}
-	if r.slot[f.page] < 0 {
-		r.slot[f.page] = int32(l.slots)
-		l.slots++
+	// Write runs of consecutive slots at once; pages swapped out for the
+	// first time get consecutive slots.
+	for k := 0; k < n; {
+		p := first + uint32(k)
+		if r.slot[p] < 0 {
+			r.slot[p] = int32(l.slots)
+			l.slots++
+		}
+		e := k + 1
+		for ; e < n; e++ {
+			q := first + uint32(e)
+			if r.slot[q] < 0 && r.slot[q-1] == int32(l.slots-1) {
+				r.slot[q] = int32(l.slots)
+				l.slots++
+			}
+			if r.slot[q] != r.slot[q-1]+1 {
+				break
+			}
+		}
+		if _, err := l.writeAt(buf[k*abi.PageSize:e*abi.PageSize], int64(r.slot[p])*abi.PageSize); err != nil {
+			return fmt.Errorf("writing page %d of region %d to swap file %s: %w", p, r.badge, l.path, err)
+		}
+		l.mu.Lock()
+		l.stats.PageOuts += uint64(e - k)
+		l.mu.Unlock()
+		k = e
 	}
-	if _, err := l.writeAt(page, int64(r.slot[f.page])*abi.PageSize); err != nil {
-		return fmt.Errorf("writing page %d of region %d to swap file %s: %w", f.page, r.badge, l.path, err)
-	}
-	l.mu.Lock()
-	l.stats.PageOuts++
-	l.stats.Resident = uint64(len(l.frames))
-	l.mu.Unlock()
 	return nil
 }
 
