@@ -601,8 +601,8 @@ func checkKernel(tb testing.TB, m *Monitor, spaces []*Space) {
 		if n != s.handles.count || (n > s.handles.limit && !s.closedTable) {
 			tb.Errorf("%s: %d handles, table counts %d, limit %d", s.name, n, s.handles.count, s.handles.limit)
 		}
-		if len(s.threads) > s.quota.Threads || len(s.children) > s.quota.Children {
-			tb.Errorf("%s: %d threads and %d children, over its quota %+v", s.name, len(s.threads), len(s.children), s.quota)
+		if len(s.threads) > s.quota.Threads || s.descendants > s.quota.Children {
+			tb.Errorf("%s: %d threads and %d spaces below, over its quota %+v", s.name, len(s.threads), s.descendants, s.quota)
 		}
 		s.mu.Unlock()
 	}
@@ -625,10 +625,18 @@ func checkKernel(tb testing.TB, m *Monitor, spaces []*Space) {
 				want += mp.size
 			}
 		}
+		below := 0
 		for c := range s.children {
 			want += used[c]
+			c.mu.Lock()
+			below += 1 + c.descendants
+			c.mu.Unlock()
 		}
+		descendants := s.descendants
 		s.mu.Unlock()
+		if descendants != below {
+			tb.Errorf("%s: counts %d spaces below it, has %d", s.name, descendants, below)
+		}
 		if used[s] != want || used[s] > s.quota.Memory {
 			tb.Errorf("%s: charged %#x bytes, holds %#x, quota %#x", s.name, used[s], want, s.quota.Memory)
 		}

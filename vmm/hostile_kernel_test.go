@@ -348,3 +348,30 @@ func TestUnstartedThreadExitKeepsSpace(t *testing.T) {
 	f.d[0].must(c, abi.OpThreadCreate, abi.UserBase, 0, 0)
 	f.check()
 }
+
+// The fifth and sixth arguments of an operation are on the caller's
+// stack: a stack pointer in the reserved range, at an unmapped page,
+// wrapping, or with only the fifth argument readable, gets EFAULT, for
+// each operation that has them.
+func TestStackArgumentsChecked(t *testing.T) {
+	f := newKernelFixture(t)
+	ops := []struct {
+		h  uint64
+		op abi.Op
+	}{
+		{hSpace, abi.OpSpaceMap}, {hPort, abi.OpPortReply}, {hPortCall, abi.OpPortCall},
+	}
+	for _, rsp := range []uint64{abi.ReservedBase, abi.ReservedTop - 16, fixFree, ^uint64(0) - 8, fixData + 2*pageSize - 16, 0} {
+		for _, c := range ops {
+			if abi.Ops[c.op].Slots() <= 4 {
+				t.Fatalf("%s takes no stack arguments", c.op)
+			}
+			sc := f.d[0].hand(&scriptedCall{c: Call{Args: [6]uint64{c.h, uint64(c.op)}, RSP: rsp}, done: make(chan struct{})})
+			f.d[0].finish()
+			if e := abi.ResultError(sc.c.Ret[0]); e != abi.ErrBadAddress {
+				t.Errorf("%s with the stack at %#x: %v, want %v", c.op, rsp, e, abi.ErrBadAddress)
+			}
+		}
+	}
+	f.check()
+}
