@@ -1,9 +1,12 @@
 package vmm
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"nestvm/abi"
 )
@@ -374,4 +377,63 @@ func TestStackArgumentsChecked(t *testing.T) {
 		}
 	}
 	f.check()
+}
+
+// Guests' memory takes host mappings and descriptors from pools the
+// process shares with the Go runtime, which dies when it cannot map
+// memory. Mapping one page at every other page, or making one-page
+// regions by the thousand, must exhaust the monitor's budget, not the
+// pools: the operation fails with ErrNoMemory while the process can still
+// map memory and open files, and ending the space gives it all back.
+func TestHostResourcesBudgeted(t *testing.T) {
+	for _, c := range []struct {
+		what string
+		op   func(f *kernelFixture, i uint64) uint64
+	}{
+		{"one-page mappings", func(f *kernelFixture, i uint64) uint64 {
+			r0, _, _, _ := f.d[0].call(hSpace, abi.OpSpaceMap, hRegion, 0x1000000+2*i*pageSize, 0, pageSize, abi.PermRead)
+			return r0
+		}},
+		{"one-page regions", func(f *kernelFixture, i uint64) uint64 {
+			r0, _, _, _ := f.d[0].call(hSpace, abi.OpRegionCreate, pageSize)
+			if abi.ResultError(r0) == abi.OK {
+				f.d[0].must(r0, abi.OpHandleClose)
+			}
+			return r0
+		}},
+	} {
+		t.Run(strings.ReplaceAll(c.what, " ", "_"), func(t *testing.T) {
+			maps, fds := hostMaps.used.Load(), hostFDs.used.Load()
+			t.Cleanup(func() {
+				// After the fixture's teardown: cleanups run last first.
+				if m, f := hostMaps.used.Load(), hostFDs.used.Load(); m > maps || f > fds {
+					t.Errorf("after the spaces ended the budgets hold %d mappings and %d descriptors, %d and %d before", m, f, maps, fds)
+				}
+			})
+			f := newKernelFixture(t)
+			limit := uint64(max(hostMaps.limit, hostFDs.limit))
+			i := uint64(0)
+			for ; i < limit; i++ {
+				if e := abi.ResultError(c.op(f, i)); e == abi.ErrNoMemory {
+					break
+				} else if e != abi.OK {
+					t.Fatalf("%s %d: %v", c.what, i, e)
+				}
+			}
+			if i == limit {
+				t.Fatalf("%d %s and no ErrNoMemory", i, c.what)
+			}
+			b, err := unix.Mmap(-1, 0, 64<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+			if err != nil {
+				t.Fatalf("after %d %s the process cannot map memory: %v", i, c.what, err)
+			}
+			unix.Munmap(b)
+			file, err := os.Open("/proc/self/status")
+			if err != nil {
+				t.Fatalf("after %d %s the process cannot open a file: %v", i, c.what, err)
+			}
+			file.Close()
+			f.check()
+		})
+	}
 }

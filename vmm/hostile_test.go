@@ -18,13 +18,14 @@ import (
 // hostileGroups are the check groups of examples/hostile, in the order it
 // runs them.
 var hostileGroups = []string{"forged", "stale", "revoke", "derive", "pointers", "lengths", "grant",
-	"peergone", "quota", "children", "files", "state", "ipc"}
+	"peergone", "quota", "children", "files", "state", "ipc", "exhaust"}
 
 // TestHostileGuest runs the hostile guest, which throws bad input at every
 // operation from inside a space (forged, stale and revoked handles, rights
 // escalation, reserved and unmapped pointers, overflowing lengths,
 // transfers without grant, dead servers, quotas, a loop of children,
-// files names leaving the root, garbage thread states), on every backend.
+// files names leaving the root, garbage thread states, mappings until the
+// monitor's host budget is spent), on every backend.
 // Every check must hold, the monitor must answer to the end, and nothing
 // outside the files root may change.
 func TestHostileGuest(t *testing.T) {

@@ -26,17 +26,31 @@ func NewMemory(name string, size uint64) (*Memory, error) {
 	if size == 0 || size%pageSize != 0 {
 		return nil, fmt.Errorf("new memory %q: size %#x is not a positive multiple of the page size", name, size)
 	}
+	// A descriptor and a mapping of the process's (see hostbudget.go).
+	if !hostFDs.take(1) {
+		return nil, fmt.Errorf("new memory %q: the monitor's budget of %d descriptors is spent", name, hostFDs.limit)
+	}
+	if !hostMaps.take(1) {
+		hostFDs.give(1)
+		return nil, fmt.Errorf("new memory %q: the monitor's budget of %d mappings is spent", name, hostMaps.limit)
+	}
 	fd, err := unix.MemfdCreate("nestvm:"+name, unix.MFD_CLOEXEC)
 	if err != nil {
+		hostFDs.give(1)
+		hostMaps.give(1)
 		return nil, fmt.Errorf("new memory %q: memfd_create: %w", name, err)
 	}
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		unix.Close(fd)
+		hostFDs.give(1)
+		hostMaps.give(1)
 		return nil, fmt.Errorf("new memory %q: size %#x: %w", name, size, err)
 	}
 	data, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_NORESERVE)
 	if err != nil {
 		unix.Close(fd)
+		hostFDs.give(1)
+		hostMaps.give(1)
 		return nil, fmt.Errorf("new memory %q: mmap %#x bytes: %w", name, size, err)
 	}
 	m := &Memory{name: name, fd: fd, data: data, size: size}
@@ -69,6 +83,8 @@ func (m *Memory) Unref() error {
 	if cerr := unix.Close(m.fd); err == nil {
 		err = cerr
 	}
+	hostFDs.give(1)
+	hostMaps.give(1)
 	if err != nil {
 		return fmt.Errorf("free memory %q: %w", m.name, err)
 	}

@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -16,12 +17,20 @@ import (
 type window struct {
 	base unsafe.Pointer
 	mem  []byte
+	// pieces counts the memory mapped into the window, each charged to
+	// the host's mapping budget (hostbudget.go) for the two mappings it
+	// can split the reservation into, until unmapped or the window closes.
+	pieces atomic.Int64
 }
 
 func newWindow(size uint64) (*window, error) {
+	if !hostMaps.take(1) {
+		return nil, fmt.Errorf("reserve %#x bytes of address space: the monitor's budget of %d mappings is spent", size, hostMaps.limit)
+	}
 	p, err := unix.MmapPtr(-1, 0, nil, uintptr(size), unix.PROT_NONE,
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
+		hostMaps.give(1)
 		return nil, fmt.Errorf("reserve %#x bytes of address space: %w", size, err)
 	}
 	return &window{base: p, mem: unsafe.Slice((*byte)(p), size)}, nil
@@ -32,11 +41,16 @@ func (w *window) bytes(addr, n uint64) []byte { return w.mem[addr : addr+n : add
 
 // mapMemory maps size bytes of m, from offset off, at guest address addr.
 func (w *window) mapMemory(addr uint64, m *Memory, off, size uint64) error {
+	if !hostMaps.take(2) {
+		return fmt.Errorf("map %s into the window at %#x: the monitor's budget of %d mappings is spent", m.name, addr, hostMaps.limit)
+	}
 	_, err := unix.MmapPtr(m.fd, int64(off), unsafe.Add(w.base, addr), uintptr(size),
 		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED)
 	if err != nil {
+		hostMaps.give(2)
 		return fmt.Errorf("map %s into the window at %#x: %w", m.name, addr, err)
 	}
+	w.pieces.Add(1)
 	return nil
 }
 
@@ -47,6 +61,8 @@ func (w *window) unmap(addr, size uint64) error {
 	if err != nil {
 		return fmt.Errorf("unmap window %#x+%#x: %w", addr, size, err)
 	}
+	w.pieces.Add(-1)
+	hostMaps.give(2)
 	return nil
 }
 
@@ -56,5 +72,6 @@ func (w *window) close() error {
 	}
 	err := unix.MunmapPtr(w.base, uintptr(len(w.mem)))
 	w.base, w.mem = nil, nil
+	hostMaps.give(1 + 2*w.pieces.Swap(0))
 	return err
 }

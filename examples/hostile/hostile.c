@@ -4,7 +4,8 @@
  * reserved range and across unmapped pages, lengths and offsets that
  * overflow, handles passed on without grant, ports whose server's space
  * died, every quota of a child, a loop of children, files names that try
- * to leave the files root, garbage thread states. Every call must come
+ * to leave the files root, garbage thread states, mappings until the
+ * monitor's host budget is spent. Every call must come
  * back with the right error code (or succeed) and the monitor must go on
  * answering. Each group prints "PASS <group>" when all its checks hold,
  * "FAIL: ..." lines otherwise; the exit status is the number of failures.
@@ -753,6 +754,40 @@ static void g_ipc(void)
 	nv_handle_close(set);
 }
 
+/* exhaust: a one-page region mapped at every other page until the
+ * monitor says no. Each mapping costs the monitor host mappings its
+ * process shares with the Go runtime; the monitor must stop at its
+ * budget, answer ENOMEM and keep working (it used to run out and die at
+ * its next allocation). */
+static void g_exhaust(void)
+{
+	nv_handle_t self = nv_self_space();
+	const uint64_t base = 0x800000000ull, bigsize = 4 << 20;
+	int64_t r = OK("region_create", nv_region_create(self, PAGE));
+	int64_t big = OK("region_create", nv_region_create(self, bigsize));
+	CHECK("map big", nv_space_map(self, big, MAP_C, 0, bigsize, NV_PERM_READ | NV_PERM_WRITE), 0);
+	uint64_t n = 0;
+	int64_t e = 0;
+	for (; n < (1ull << 21); n++) {
+		e = nv_space_map(self, r, base + 2 * n * PAGE, 0, PAGE, NV_PERM_READ);
+		if (e < 0)
+			break;
+	}
+	CHECK("mapping ends on the monitor's budget", e, -NV_ENOMEM);
+	for (int k = 0; k < 8; k++)
+		CHECK("the monitor still copies", nv_region_read(big, 0, MAP_C, bigsize), bigsize);
+	/* Unmapping gives back what a child needs (the rest goes when this
+	 * program ends: unmapping is slow, each one a TLB flush). */
+	for (uint64_t i = 0; i < 64 && i < n; i++)
+		CHECK("unmap", nv_space_unmap(self, base + 2 * i * PAGE, PAGE), 0);
+	CHECK("unmap big", nv_space_unmap(self, MAP_C, bigsize), 0);
+	struct child c;
+	make_child(&c, 16, 1, 8, 0, 1);
+	drop_child(&c);
+	nv_handle_close(r);
+	nv_handle_close(big);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -760,7 +795,7 @@ static const struct {
 	{"forged", g_forged}, {"stale", g_stale}, {"revoke", g_revoke}, {"derive", g_derive},
 	{"pointers", g_pointers}, {"lengths", g_lengths}, {"grant", g_grant}, {"peergone", g_peergone},
 	{"quota", g_quota}, {"children", g_children}, {"files", g_files}, {"state", g_state},
-	{"ipc", g_ipc},
+	{"ipc", g_ipc}, {"exhaust", g_exhaust},
 };
 
 /* churn: n rounds of a child with a region, a port and a running thread,

@@ -1,0 +1,66 @@
+package vmm
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// The host resources the monitor takes on guests' behalf come from one
+// pool per process, shared with the Go runtime: the number of mappings
+// (vm.max_map_count, 65530 by default) and of open files (RLIMIT_NOFILE).
+// A guest can spend them without touching its memory quota: a one-page
+// region mapped at every other page of its range costs two host mappings a
+// time, a one-page region a descriptor and a mapping. Once the process has
+// none left the Go runtime dies the next time it needs memory ("fatal
+// error: out of memory"), taking every space with it. So what guests'
+// memory takes is budgeted to half of each pool, and past the budget the
+// operation fails with ErrNoMemory while the runtime keeps the rest.
+var (
+	hostMaps = newHostBudget(readMaxMapCount() / 2)
+	hostFDs  = newHostBudget(readFileLimit() / 2)
+)
+
+// hostBudget counts what is taken of one host resource.
+type hostBudget struct {
+	used  atomic.Int64
+	limit int64
+}
+
+func newHostBudget(limit int64) *hostBudget { return &hostBudget{limit: limit} }
+
+// take takes n, or reports false and takes nothing when that would pass
+// the limit.
+func (b *hostBudget) take(n int64) bool {
+	if b.used.Add(n) > b.limit {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+// give gives back n taken before.
+func (b *hostBudget) give(n int64) { b.used.Add(-n) }
+
+// readMaxMapCount is the process's limit on mappings.
+func readMaxMapCount() int64 {
+	if b, err := os.ReadFile("/proc/sys/vm/max_map_count"); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 65530 // Linux's default
+}
+
+// readFileLimit is the process's limit on open files (the Go runtime
+// raises the soft limit to the hard one at start).
+func readFileLimit() int64 {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil && rl.Cur > 0 && rl.Cur < 1<<31 {
+		return int64(rl.Cur)
+	}
+	return 1024
+}
