@@ -60,12 +60,13 @@ max-pages=N   most pages of the program resident at once (default 256, at least 
 
 // Stats are the pager's counts.
 type Stats struct {
-	Faults   uint64 // page requests received
-	PageIns  uint64 // pages supplied
-	PageOuts uint64 // pages evicted (each written to the swap file)
-	SwapIns  uint64 // page-ins read back from the swap file
-	Peak     uint64 // most pages resident at once
-	Resident uint64 // pages resident now
+	Faults    uint64 // page requests received
+	PageIns   uint64 // pages supplied
+	PageOuts  uint64 // pages evicted (each written to the swap file)
+	SwapIns   uint64 // page-ins read back from the swap file
+	ReadAhead uint64 // pages supplied along with a sequential fault's
+	Peak      uint64 // most pages resident at once
+	Resident  uint64 // pages resident now
 }
 
 // Layer is the pager.
@@ -98,6 +99,7 @@ type Layer struct {
 	hand  int
 	slots int64
 	buf   []byte
+	inbuf []byte
 
 	once sync.Once
 	cerr error
@@ -109,6 +111,7 @@ type kept struct {
 	badge    uint64
 	slot     []int32 // swap slot of each page, -1 for none
 	resident []bool
+	next     uint32 // the page after the last ones supplied
 }
 
 // frame is a resident page, in the clock's ring.
@@ -309,7 +312,6 @@ func (l *Layer) serve() {
 	defer close(l.served)
 	c := l.kc
 	msg := make([]byte, binary.Size(abi.Msg{}))
-	page := make([]byte, abi.PageSize)
 	for {
 		if _, _, err := c.PortReceive(l.port, msg, nil); err != nil {
 			return
@@ -326,7 +328,7 @@ func (l *Layer) serve() {
 			continue
 		}
 		reply := uint64(abi.FaultResume)
-		if err := l.pageIn(c, &m, page); err != nil {
+		if err := l.pageIn(c, &m); err != nil {
 			l.fail(err)
 			reply = abi.FaultKill
 		}
@@ -336,7 +338,7 @@ func (l *Layer) serve() {
 
 // pageIn supplies the page m asks for, evicting a batch first when
 // max-pages are resident.
-func (l *Layer) pageIn(c *vmm.Caller, m *abi.Msg, page []byte) error {
+func (l *Layer) pageIn(c *vmm.Caller, m *abi.Msg) error {
 	l.mu.Lock()
 	r := l.regions[m.Badge]
 	failed := l.err != nil
@@ -360,39 +362,68 @@ func (l *Layer) pageIn(c *vmm.Caller, m *abi.Msg, page []byte) error {
 			l.free = append(l.free, i)
 		}
 	}
-	if len(l.free) == 0 {
+	// A fault at the page after the last one supplied is a sequential
+	// scan: supply a window of the following absent pages with it.
+	want := 1
+	if p == r.next && p > 0 {
+		want = l.window()
+	}
+	for len(l.free) < want {
 		if err := l.evict(c); err != nil {
 			return err
 		}
 	}
-	swapped := r.slot[p] >= 0
-	if swapped {
-		if _, err := l.readAt(page, int64(r.slot[p])*abi.PageSize); err != nil {
-			return fmt.Errorf("reading page %d of region %d from swap file %s: %w", p, r.badge, l.path, err)
-		}
-	} else if _, _, err := c.RegionRead(r.h, off, page); err != nil {
-		return fmt.Errorf("reading the first contents of page %d of region %d: %w", p, r.badge, err)
+	n := 1
+	for n < want && int(p)+n < len(r.slot) && !r.resident[int(p)+n] {
+		n++
 	}
-	if _, _, err := c.RegionSupply(r.h, off, page); err != nil {
+	size := uint64(n) * abi.PageSize
+	if cap(l.inbuf) < int(size) {
+		l.inbuf = make([]byte, size)
+	}
+	buf := l.inbuf[:size]
+	swapped := 0
+	if _, _, err := c.RegionRead(r.h, off, buf); err != nil {
+		return fmt.Errorf("reading the first contents of pages %d-%d of region %d: %w", p, int(p)+n-1, r.badge, err)
+	}
+	for k := range n {
+		q := int(p) + k
+		if r.slot[q] < 0 {
+			continue // never swapped out: its first contents are the region's
+		}
+		swapped++
+		if _, err := l.readAt(buf[k*abi.PageSize:(k+1)*abi.PageSize], int64(r.slot[q])*abi.PageSize); err != nil {
+			return fmt.Errorf("reading page %d of region %d from swap file %s: %w", q, r.badge, l.path, err)
+		}
+	}
+	if _, _, err := c.RegionSupply(r.h, off, buf); err != nil {
 		if errors.Is(err, abi.ErrPeerGone) {
 			return nil // the program is ending
 		}
 		return fmt.Errorf("region_supply: %w", err)
 	}
-	r.resident[p] = true
-	i := l.free[len(l.free)-1]
-	l.free = l.free[:len(l.free)-1]
-	l.ring[i] = frame{r: r, page: p, ref: true, used: true}
+	for k := range n {
+		q := p + uint32(k)
+		r.resident[q] = true
+		i := l.free[len(l.free)-1]
+		l.free = l.free[:len(l.free)-1]
+		l.ring[i] = frame{r: r, page: q, ref: true, used: true}
+	}
+	r.next = p + uint32(n)
 	l.mu.Lock()
-	l.stats.PageIns++
-	if swapped {
-		l.stats.SwapIns++
+	l.stats.PageIns += uint64(n)
+	l.stats.SwapIns += uint64(swapped)
+	if n > 1 {
+		l.stats.ReadAhead += uint64(n - 1)
 	}
 	l.stats.Resident = uint64(l.maxPages - len(l.free))
 	l.stats.Peak = max(l.stats.Peak, l.stats.Resident)
 	l.mu.Unlock()
 	return nil
 }
+
+// window is how many pages a sequential fault brings in at most.
+func (l *Layer) window() int { return min(16, max(1, l.maxPages/16)) }
 
 // batch is how many pages evict frees at once: a region_evict makes every
 // thread of the program leave guest code to drop its translations, so
@@ -514,8 +545,8 @@ func (l *Layer) fail(err error) {
 // Report writes the counts: one line.
 func (l *Layer) Report(w io.Writer) {
 	s := l.Stats()
-	fmt.Fprintf(w, "[pager] max-pages=%d page-ins=%d page-outs=%d swap-ins=%d faults=%d peak-resident=%d swap=%s (%d KiB)\n",
-		l.maxPages, s.PageIns, s.PageOuts, s.SwapIns, s.Faults, s.Peak, l.path, l.slots*abi.PageSize>>10)
+	fmt.Fprintf(w, "[pager] max-pages=%d page-ins=%d page-outs=%d swap-ins=%d faults=%d read-ahead=%d peak-resident=%d swap=%s (%d KiB)\n",
+		l.maxPages, s.PageIns, s.PageOuts, s.SwapIns, s.Faults, s.ReadAhead, s.Peak, l.path, l.slots*abi.PageSize>>10)
 }
 
 // Close implements nester.Layer: it stops the keeper, reports the counts

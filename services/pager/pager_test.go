@@ -138,6 +138,9 @@ func TestMemtouchUnderLimit(t *testing.T) {
 		if s.PageOuts < 2048-128 || s.SwapIns == 0 || s.Peak != 128 || s.PageIns != s.PageOuts+s.Resident {
 			t.Errorf("stats %+v: want page-outs > %d, swap-ins, peak 128, page-ins = page-outs + resident", s, 2048-128)
 		}
+		if s.ReadAhead == 0 || s.Faults > s.PageIns/4 {
+			t.Errorf("stats %+v: a sequential scan should be read ahead", s)
+		}
 		if r := report.String(); !strings.Contains(r, "[pager] max-pages=128 page-ins=") || !strings.Contains(r, "peak-resident=128") {
 			t.Errorf("report %q", r)
 		}
