@@ -303,7 +303,7 @@ var Ops = [OpCount]OpInfo{
 	OpPortCreate: {
 		Name: "port_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
 		R0:  "a handle to the new port, with every right",
-		Doc: "Creates a port whose server is whoever holds it with receive.",
+		Doc: "Creates a port whose server is whoever holds it with receive. The port lives until the space it was created in ends, and counts against that space's handle quota as long: a space owns at most as many ports and port sets as it may hold handles (NV_EQUOTA beyond).",
 	},
 	OpPortReceive: {
 		Name: "port_receive", Iface: IfacePort, Rights: RightReceive,
@@ -325,7 +325,7 @@ var Ops = [OpCount]OpInfo{
 	OpPortSend: {
 		Name: "port_send", Iface: IfacePort, Rights: RightCall, Transfer: "handle",
 		Args: []Arg{{"tag", ArgValue, "a value for the receiver"}, {"data", ArgIn, "bytes for the receiver"}, {"handle", ArgHandle, "a handle to pass (needs grant), or NV_NO_HANDLE"}},
-		Doc:  "Sends a one-way message; returns once it is queued.",
+		Doc:  "Sends a one-way message; returns once it is queued. A space may have 1024 messages, and 16 MiB of their bytes, queued and not yet received; past that port_send fails with NV_EWOULDBLOCK until receivers catch up.",
 	},
 	OpPortCall: {
 		Name: "port_call", Iface: IfacePort, Rights: RightCall,
@@ -337,7 +337,7 @@ var Ops = [OpCount]OpInfo{
 	OpPortSetCreate: {
 		Name: "port_set_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
 		R0:  "a handle to the new port set",
-		Doc: "Creates a port set: a server waits on it to receive from any of its ports.",
+		Doc: "Creates a port set: a server waits on it to receive from any of its ports. It counts against the space's handle quota as a port does (see port_create).",
 	},
 	OpPortSetAdd: {
 		Name: "port_set_add", Iface: IfacePortSet, Rights: RightReceive,

@@ -264,7 +264,10 @@ func (c *Caller) RegionDirty(h uint64, bitmap []byte) (uint64, uint64, error) {
 }
 
 // PortCreate performs port_create on handle h, as nv_port_create does for a guest.
-// Creates a port whose server is whoever holds it with receive.
+// Creates a port whose server is whoever holds it with receive. The port
+// lives until the space it was created in ends, and counts against that
+// space's handle quota as long: a space owns at most as many ports and port
+// sets as it may hold handles (NV_EQUOTA beyond).
 func (c *Caller) PortCreate(h uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpPortCreate, s)
@@ -291,7 +294,9 @@ func (c *Caller) PortReply(h uint64, callId uint64, r0 uint64, r1 uint64, data [
 }
 
 // PortSend performs port_send on handle h, as nv_port_send does for a guest.
-// Sends a one-way message; returns once it is queued.
+// Sends a one-way message; returns once it is queued. A space may have 1024
+// messages, and 16 MiB of their bytes, queued and not yet received; past
+// that port_send fails with NV_EWOULDBLOCK until receivers catch up.
 func (c *Caller) PortSend(h uint64, tag uint64, data []byte, handle uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = tag
@@ -309,6 +314,8 @@ func (c *Caller) PortCall(h uint64, tag uint64, data []byte, reply []byte) (uint
 
 // PortSetCreate performs port_set_create on handle h, as nv_port_set_create does for a guest.
 // Creates a port set: a server waits on it to receive from any of its ports.
+// It counts against the space's handle quota as a port does (see
+// port_create).
 func (c *Caller) PortSetCreate(h uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpPortSetCreate, s)

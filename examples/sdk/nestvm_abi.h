@@ -587,7 +587,7 @@ static inline int64_t nv_region_dirty(nv_handle_t h, nv_addr_t bitmap, uint64_t 
 	return nv_region_dirty_r(h, bitmap, bitmap_cap).r0;
 }
 
-/* nv_port_create: Creates a port whose server is whoever holds it with receive.
+/* nv_port_create: Creates a port whose server is whoever holds it with receive. The port lives until the space it was created in ends, and counts against that space's handle quota as long: a space owns at most as many ports and port sets as it may hold handles (NV_EQUOTA beyond).
  * Interface: space. Rights needed: control.
  * R0: a handle to the new port, with every right.
  */
@@ -632,7 +632,7 @@ static inline int64_t nv_port_reply(nv_handle_t h, uint64_t call_id, uint64_t r0
 	return nv_port_reply_r(h, call_id, r0, r1, data, data_len, handle).r0;
 }
 
-/* nv_port_send: Sends a one-way message; returns once it is queued.
+/* nv_port_send: Sends a one-way message; returns once it is queued. A space may have 1024 messages, and 16 MiB of their bytes, queued and not yet received; past that port_send fails with NV_EWOULDBLOCK until receivers catch up.
  * Interface: port. Rights needed: call.
  *   tag (IN): a value for the receiver
  *   data, data_len (IN buffer): bytes for the receiver
@@ -664,7 +664,7 @@ static inline int64_t nv_port_call(nv_handle_t h, uint64_t tag, nv_addr_t data, 
 	return nv_port_call_r(h, tag, data, data_len, reply, reply_cap).r0;
 }
 
-/* nv_port_set_create: Creates a port set: a server waits on it to receive from any of its ports.
+/* nv_port_set_create: Creates a port set: a server waits on it to receive from any of its ports. It counts against the space's handle quota as a port does (see port_create).
  * Interface: space. Rights needed: control.
  * R0: a handle to the new port set.
  */
