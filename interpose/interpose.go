@@ -107,7 +107,11 @@ func (w *Wrapper) unwrap(obj vmm.Object, rights abi.Rights, badge uint64, transf
 	return obj, rights, badge
 }
 
-// Call is one operation invoked on a wrapped capability.
+// calls recycles Calls: a handler may not keep one after Handle returns.
+var calls = sync.Pool{New: func() any { return new(Call) }}
+
+// Call is one operation invoked on a wrapped capability. It is valid only
+// until the Handler's Handle returns.
 type Call struct {
 	// Inv is the operation as the monitor decoded it: its number, slots,
 	// buffers, and the invoking thread.
@@ -131,11 +135,14 @@ type Call struct {
 
 // Serve implements vmm.Server: it hands the call to the Handler.
 func (ws *wrapped) Serve(inv *vmm.Invocation) {
-	c := &Call{Inv: inv, Name: ws.name, Type: ws.typ, ID: ws.id, Layer: ws.w.Layer, ws: ws}
+	c := calls.Get().(*Call)
+	*c = Call{Inv: inv, Name: ws.name, Type: ws.typ, ID: ws.id, Layer: ws.w.Layer, ws: ws}
 	defer func() {
 		if p := recover(); p != nil {
 			ws.w.panicked(c, p)
 		}
+		*c = Call{}
+		calls.Put(c)
 	}()
 	ws.w.Handler.Handle(c)
 	if !c.done {

@@ -3,6 +3,7 @@ package vmm
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -165,7 +166,14 @@ func (inv *Invocation) ForwardWith(c *Caller, target uint64, lend Lend) (r0, r1 
 	// The forwarded call carries no more rights than the invoker's handle
 	// had: a server deciding by rights (files_open for writing) must see
 	// a read-only copy of a stand-in as read-only.
-	fwd := Invocation{Thread: inv.Thread, Op: inv.Op, Info: info, Badge: n.badge, Rights: n.rights & inv.Rights, Slots: inv.Slots, from: t}
+	fwd := invocations.Get().(*Invocation)
+	bufs := fwd.bufs[:0]
+	*fwd = Invocation{Thread: inv.Thread, Op: inv.Op, Info: info, Badge: n.badge, Rights: n.rights & inv.Rights, Slots: inv.Slots, from: t, bufs: bufs}
+	defer func() {
+		clear(fwd.bufs)
+		*fwd = Invocation{bufs: fwd.bufs[:0]}
+		invocations.Put(fwd)
+	}()
 	var lent []uint64
 	defer func() {
 		for _, h := range lent {
@@ -201,7 +209,7 @@ func (inv *Invocation) ForwardWith(c *Caller, target uint64, lend Lend) (r0, r1 
 		t.actingFor = inv.from.who()
 		defer func() { t.actingFor = nil }()
 	}
-	res := t.execute(n, &fwd)
+	res := t.execute(n, fwd)
 	if res.act != CallContinue && inv.from != nil {
 		inv.act = res.act // the invoking thread stops, ends, or re-issues
 	}
@@ -210,6 +218,11 @@ func (inv *Invocation) ForwardWith(c *Caller, target uint64, lend Lend) (r0, r1 
 	}
 	return res.r0, res.r1, nil
 }
+
+// invocations recycles the Invocations of forwarded calls: a server may not
+// keep one after Serve returns, and allocating one per level of
+// interposition was a large part of what a level cost.
+var invocations = sync.Pool{New: func() any { return new(Invocation) }}
 
 // Complete ends inv with a forwarded result: r0 and r1, or err.
 func (inv *Invocation) Complete(r0, r1 uint64, err error) {
