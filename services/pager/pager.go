@@ -89,7 +89,7 @@ type Layer struct {
 	mu      sync.Mutex
 	regions map[uint64]*kept // by badge
 	badges  uint64           // the last badge given
-	spaces  []*vmm.Space     // the program's spaces, ended on failure
+	spaces  []program        // the program's spaces, ended on failure
 	err     error            // the first failure
 	stats   Stats
 
@@ -103,6 +103,12 @@ type Layer struct {
 
 	once sync.Once
 	cerr error
+}
+
+// program is a space created through the environment's space capability.
+type program struct {
+	h  uint64     // in host's table
+	sp *vmm.Space // nil when a layer above handed out a stand-in
 }
 
 // kept is a region the pager keeps.
@@ -253,14 +259,15 @@ func (s *server) Serve(inv *vmm.Invocation) {
 	case s.top && inv.Op == abi.OpSpaceCreate:
 		// The program's space: hand out a stand-in for it, keeping the
 		// handle as the stand-in's target.
-		if child, ok := obj.(*vmm.Space); ok {
-			l.mu.Lock()
-			l.spaces = append(l.spaces, child)
-			l.mu.Unlock()
-			port := vmm.NewHostPort("pager:program", &server{l: l, target: r0})
-			inv.ReturnHandle(port, rights, r1)
-			return
-		}
+		// (A layer above may hand out a stand-in for it: it is wrapped
+		// all the same.)
+		child, _ := obj.(*vmm.Space)
+		l.mu.Lock()
+		l.spaces = append(l.spaces, program{h: r0, sp: child})
+		l.mu.Unlock()
+		port := vmm.NewHostPort("pager:program", &server{l: l, target: r0})
+		inv.ReturnHandle(port, rights, r1)
+		return
 	case !s.top && inv.Op == abi.OpRegionCreate:
 		if err := l.keep(c, r0); err != nil {
 			c.HandleClose(r0)
@@ -531,14 +538,19 @@ func (l *Layer) fail(err error) {
 	if first {
 		l.err = err
 	}
-	spaces := append([]*vmm.Space(nil), l.spaces...)
+	spaces := append([]program(nil), l.spaces...)
 	l.mu.Unlock()
 	if !first {
 		return
 	}
 	l.log.Error("pager failed; ending the program", "error", err)
-	for _, s := range spaces {
-		s.Kill(fmt.Sprintf("layer pager failed: %v", err))
+	c := l.host.NewCaller()
+	for _, p := range spaces {
+		if p.sp != nil {
+			p.sp.Kill(fmt.Sprintf("layer pager failed: %v", err))
+		} else {
+			c.SpaceKill(p.h, 1) // through the layer above; Close reports why
+		}
 	}
 }
 

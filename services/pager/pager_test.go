@@ -14,6 +14,7 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/interpose"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -237,6 +238,47 @@ func TestSwapFull(t *testing.T) {
 		_, res := run(t, b, []nester.Layer{l}, "", "memtouch", "1")
 		if res.Err == nil || !strings.Contains(res.Err.Error(), "/dev/full") || !strings.Contains(res.Err.Error(), "no space left") {
 			t.Fatalf("a full swap device: %+v", res)
+		}
+	})
+}
+
+// watch is a layer that wraps every capability, deep, and forwards every
+// call: under it the pager is handed stand-ins, not spaces and regions.
+type watch struct{}
+
+func (watch) Name() string { return "watch" }
+func (watch) Close() error { return nil }
+func (watch) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
+	w := &interpose.Wrapper{Space: mon.NewHostSpace("watch", vmm.DefaultQuota), Deep: true, Layer: "watch", Handler: interpose.Forwarder}
+	env := parent
+	for _, name := range parent.Names() {
+		c, err := w.Wrap(parent.Caps[name], name)
+		if err != nil {
+			return nester.Env{}, err
+		}
+		env = env.With(name, c)
+	}
+	return env, nil
+}
+
+// TestUnderAnotherLayer: below a layer that hands out stand-ins, the pager
+// still keeps the program's memory, and still ends it when swap fails.
+func TestUnderAnotherLayer(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		want, _ := run(t, b, nil, "", "memtouch", "2")
+		l := newPager(t, MinPages, nil)
+		got, res := run(t, b, []nester.Layer{watch{}, l}, "", "memtouch", "2")
+		if got != want || !res.Exited || res.Status != 0 {
+			t.Fatalf("memtouch under watch and the pager: %q, %v; want %q", got, res, want)
+		}
+		if s := l.Stats(); s.PageOuts == 0 || s.Peak != MinPages {
+			t.Errorf("stats %+v", s)
+		}
+		l = newPager(t, MinPages, nil)
+		l.writeAt = func([]byte, int64) (int, error) { return 0, errors.New("injected") }
+		_, res = run(t, b, []nester.Layer{watch{}, l}, "", "memtouch", "2")
+		if res.Err == nil || !strings.Contains(res.Err.Error(), "injected") {
+			t.Fatalf("a failing swap under watch: %+v", res)
 		}
 	})
 }
