@@ -260,7 +260,9 @@ func (l *Layer) run(c *vmm.Caller) {
 		if l.stopped.Load() {
 			continue
 		}
-		if err := l.checkpoint(c, why); err != nil {
+		if err := l.checkpoint(c, why); errors.Is(err, ErrEnded) || errors.Is(err, abi.ErrPeerGone) {
+			l.log.Debug("checkpoint not saved: the program has ended", "why", why, "error", err)
+		} else if err != nil {
 			l.log.Warn("checkpoint not saved", "why", why, "error", err)
 		}
 	}

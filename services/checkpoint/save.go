@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"nestvm/abi"
@@ -156,6 +157,9 @@ func readSpace(c *vmm.Caller, h uint64) (*spaceState, error) {
 	}
 }
 
+// ErrEnded is Save's error for a subtree that ended before it was saved.
+var ErrEnded = errors.New("the program has ended")
+
 // saver reads a subtree into a Checkpoint.
 type saver struct {
 	c      *vmm.Caller
@@ -293,7 +297,7 @@ func (s *saver) space(i int) error {
 	sp := &s.ck.Spaces[i]
 	sp.Pages, sp.Threads, sp.Handles, sp.Children = st.space.Pages, st.space.Threads, st.space.Handles, st.space.Children
 	if st.space.Status != abi.SpaceRunning {
-		return fmt.Errorf("space %d has ended", i)
+		return fmt.Errorf("space %d: %w", i, ErrEnded)
 	}
 	if h := st.space.ExceptionPort; h != abi.NoHandle {
 		obj, _, badge, _ := s.c.Lookup(h)
