@@ -86,6 +86,10 @@ type Layer struct {
 	kc     *vmm.Caller
 	served chan struct{}
 
+	// pmu orders page-ins and evictions with the region operations the
+	// program invokes on the regions the pager keeps.
+	pmu sync.Mutex
+
 	mu      sync.Mutex
 	regions map[uint64]*kept // by badge
 	badges  uint64           // the last badge given
@@ -117,7 +121,9 @@ type kept struct {
 	badge    uint64
 	slot     []int32 // swap slot of each page, -1 for none
 	resident []bool
+	stale    []bool // the region's memory is newer than the swap slot
 	next     uint32 // the page after the last ones supplied
+	foreign  bool   // the program made another port its keeper
 }
 
 // frame is a resident page, in the clock's ring.
@@ -245,7 +251,7 @@ type server struct {
 func (s *server) Serve(inv *vmm.Invocation) {
 	l := s.l
 	c := l.host.NewCaller()
-	r0, r1, err := inv.Forward(c, s.target)
+	r0, r1, err := inv.ForwardWith(c, s.target, l.lend)
 	if err != nil || !inv.Info.R0Handle {
 		inv.Complete(r0, r1, err)
 		return
@@ -269,13 +275,17 @@ func (s *server) Serve(inv *vmm.Invocation) {
 		inv.ReturnHandle(port, rights, r1)
 		return
 	case !s.top && inv.Op == abi.OpRegionCreate:
-		if err := l.keep(c, r0); err != nil {
+		r, err := l.keep(c, r0)
+		if err != nil {
 			c.HandleClose(r0)
 			l.log.Error("region_set_keeper failed", "error", err)
 			inv.Fail(abi.ErrIO)
 			return
 		}
-		inv.ReturnHandle(obj, rights, r1) // the pager keeps r0
+		// The program gets a stand-in (the pager keeps r0), so that a
+		// region_write to a page out in the swap file is not lost.
+		port := vmm.NewHostPort("pager:region", &regionServer{l: l, r: r, obj: obj, rights: rights})
+		inv.ReturnHandle(port, rights, r1)
 		return
 	}
 	c.HandleClose(r0)
@@ -283,10 +293,10 @@ func (s *server) Serve(inv *vmm.Invocation) {
 }
 
 // keep makes the pager the keeper of region h (in its table).
-func (l *Layer) keep(c *vmm.Caller, h uint64) error {
+func (l *Layer) keep(c *vmm.Caller, h uint64) (*kept, error) {
 	size, _, err := c.RegionSize(h)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	l.mu.Lock()
 	l.badges++
@@ -294,11 +304,11 @@ func (l *Layer) keep(c *vmm.Caller, h uint64) error {
 	l.mu.Unlock()
 	bp, _, err := c.HandleDerive(l.port, uint64(abi.RightCall), badge)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer c.HandleClose(bp)
 	n := size / abi.PageSize
-	r := &kept{h: h, badge: badge, slot: make([]int32, n), resident: make([]bool, n)}
+	r := &kept{h: h, badge: badge, slot: make([]int32, n), resident: make([]bool, n), stale: make([]bool, n)}
 	for i := range r.slot {
 		r.slot[i] = -1
 	}
@@ -309,9 +319,69 @@ func (l *Layer) keep(c *vmm.Caller, h uint64) error {
 		l.mu.Lock()
 		delete(l.regions, badge)
 		l.mu.Unlock()
-		return err
+		return nil, err
 	}
-	return nil
+	return r, nil
+}
+
+// lend turns the pager's region stand-ins, passed to an operation the
+// pager forwards (space_map), back into the regions they stand for.
+func (l *Layer) lend(obj vmm.Object, rights abi.Rights, badge uint64, transfer bool) (vmm.Object, abi.Rights, uint64) {
+	if p, ok := obj.(*vmm.Port); ok && !transfer {
+		if rs, ok := p.Server().(*regionServer); ok && rs.l == l {
+			return rs.obj, rights & rs.rights, badge
+		}
+	}
+	return obj, rights, badge
+}
+
+// regionServer stands in for a region the pager keeps. Every operation
+// is forwarded; the pager takes note of those that change what it knows.
+type regionServer struct {
+	l      *Layer
+	r      *kept
+	obj    vmm.Object
+	rights abi.Rights
+}
+
+// Serve implements vmm.Server.
+func (rs *regionServer) Serve(inv *vmm.Invocation) {
+	l, r := rs.l, rs.r
+	c := l.host.NewCaller()
+	l.pmu.Lock()
+	defer l.pmu.Unlock()
+	r0, r1, err := inv.ForwardWith(c, r.h, l.lend)
+	if err == nil {
+		pages := func(off, n uint64) (uint64, uint64) {
+			lo, hi := off/abi.PageSize, (off+n+abi.PageSize-1)/abi.PageSize
+			return lo, min(hi, uint64(len(r.slot)))
+		}
+		switch inv.Op {
+		case abi.OpRegionWrite:
+			// A page out in the swap file was written: the region's
+			// memory (its evicted contents, kept readable, with the
+			// write) is now newer than the swap file.
+			lo, hi := pages(inv.Slots[0], r0)
+			for p := lo; p < hi; p++ {
+				if !r.resident[p] && r.slot[p] >= 0 {
+					r.stale[p] = true
+				}
+			}
+		case abi.OpRegionEvict:
+			// The program evicted pages itself: they are no longer
+			// resident, and their contents are the region's.
+			lo, hi := pages(inv.Slots[0], inv.Slots[1])
+			for p := lo; p < hi; p++ {
+				if r.resident[p] {
+					r.resident[p] = false
+					r.stale[p] = r.slot[p] >= 0
+				}
+			}
+		case abi.OpRegionSetKeeper:
+			r.foreign = true // the program keeps it now
+		}
+	}
+	inv.Complete(r0, r1, err)
 }
 
 // serve is the keeper: it answers page requests until the layer closes.
@@ -335,7 +405,10 @@ func (l *Layer) serve() {
 			continue
 		}
 		reply := uint64(abi.FaultResume)
-		if err := l.pageIn(c, &m); err != nil {
+		l.pmu.Lock()
+		err := l.pageIn(c, &m)
+		l.pmu.Unlock()
+		if err != nil {
 			l.fail(err)
 			reply = abi.FaultKill
 		}
@@ -395,8 +468,8 @@ func (l *Layer) pageIn(c *vmm.Caller, m *abi.Msg) error {
 	}
 	for k := range n {
 		q := int(p) + k
-		if r.slot[q] < 0 {
-			continue // never swapped out: its first contents are the region's
+		if r.slot[q] < 0 || r.stale[q] {
+			continue // never swapped out, or written since: the region's contents
 		}
 		swapped++
 		if _, err := l.readAt(buf[k*abi.PageSize:(k+1)*abi.PageSize], int64(r.slot[q])*abi.PageSize); err != nil {
@@ -441,10 +514,15 @@ func (l *Layer) batch() int { return min(64, max(1, l.maxPages/16)) }
 // swap slot.
 func (l *Layer) evict(c *vmm.Caller) error {
 	var victims []frame
-	for n := l.batch(); len(victims) < n; {
+	for n := l.batch(); len(victims) < n && len(l.free) < len(l.ring); {
 		f := &l.ring[l.hand]
 		switch {
 		case !f.used:
+		case f.r.foreign || !f.r.resident[f.page]:
+			// Evicted by the program, or kept by it now: nothing to save.
+			*f = frame{}
+			l.free = append(l.free, l.hand)
+			n--
 		case f.ref:
 			f.ref = false
 		default:
@@ -522,6 +600,9 @@ func (l *Layer) evictRun(c *vmm.Caller, r *kept, first uint32, n int) error {
 		}
 		if _, err := l.writeAt(buf[k*abi.PageSize:e*abi.PageSize], int64(r.slot[p])*abi.PageSize); err != nil {
 			return fmt.Errorf("writing page %d of region %d to swap file %s: %w", p, r.badge, l.path, err)
+		}
+		for q := k; q < e; q++ {
+			r.stale[first+uint32(q)] = false
 		}
 		l.mu.Lock()
 		l.stats.PageOuts += uint64(e - k)

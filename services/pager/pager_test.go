@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
 	"nestvm/interpose"
@@ -279,6 +280,83 @@ func TestUnderAnotherLayer(t *testing.T) {
 		_, res = run(t, b, []nester.Layer{watch{}, l}, "", "memtouch", "2")
 		if res.Err == nil || !strings.Contains(res.Err.Error(), "injected") {
 			t.Fatalf("a failing swap under watch: %+v", res)
+		}
+	})
+}
+
+// TestWriteToSwappedPage drives the keeper directly: a region_write (on
+// the program's region handle) to a page out in the swap file is what the
+// page holds when it comes back, not the older swapped copy.
+func TestWriteToSwappedPage(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		mon := vmm.NewMonitor(b, nil)
+		root, rootSpace := nester.Root(mon, nester.RootConfig{Console: io.Discard, Memory: 64 << 20})
+		defer rootSpace.Kill("test over")
+		l := newPager(t, MinPages, nil)
+		env, err := l.Wrap(mon, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		host := mon.NewHostSpace("test", vmm.Quota{Handles: 1024, Children: 1})
+		hc := host.NewCaller()
+		sp := env.Caps[nester.CapSpace]
+		h, err := hc.Insert(sp.Obj, sp.Rights, sp.Badge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		child, _, err := hc.SpaceCreate(h, 4096, 0, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const pages = 4 * MinPages
+		region, _, err := hc.RegionCreate(child, pages*4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill := func(v byte) []byte { return bytes.Repeat([]byte{v}, 4096) }
+		if _, _, err := hc.RegionWrite(region, 0, fill('A')); err != nil {
+			t.Fatal(err)
+		}
+		kc := l.host.NewCaller()
+		touch := func(p uint64) {
+			t.Helper()
+			m := abi.Msg{Kind: abi.MsgPage, Badge: 1}
+			m.Words[abi.FaultWordOffset] = p * 4096
+			l.pmu.Lock()
+			defer l.pmu.Unlock()
+			if err := l.pageIn(kc, &m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for p := uint64(0); p < pages; p += 2 { // not sequential: no read-ahead
+			touch(p)
+		}
+		r := l.regions[1]
+		if r.resident[0] || r.slot[0] < 0 {
+			t.Fatalf("page 0 not swapped out: resident %v, slot %d", r.resident[0], r.slot[0])
+		}
+		if _, _, err := hc.RegionWrite(region, 0, fill('B')); err != nil {
+			t.Fatal(err)
+		}
+		touch(0)
+		got := make([]byte, 4096)
+		if _, _, err := hc.RegionRead(region, 0, got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, fill('B')) {
+			t.Fatalf("page 0 after a write while swapped out holds %q..., want B", got[:8])
+		}
+		// Evicted again, it goes to the swap file with the write.
+		for p := uint64(1); p < pages; p += 2 {
+			touch(p)
+		}
+		if r.resident[0] || r.stale[0] {
+			t.Fatalf("page 0: resident %v, stale %v", r.resident[0], r.stale[0])
+		}
+		clear(got)
+		if _, err := l.readAt(got, int64(r.slot[0])*4096); err != nil || !bytes.Equal(got, fill('B')) {
+			t.Fatalf("swap slot of page 0: %v, %q...", err, got[:8])
 		}
 	})
 }
