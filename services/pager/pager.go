@@ -23,7 +23,16 @@
 // reports it: a page is never dropped silently.
 //
 // Only the program's own space is kept: spaces the program creates are its
-// own to page (as examples/nest does), and their regions pass through.
+// own to page (as examples/nest does), and their regions pass through. The
+// program's regions reach it as stand-ins that forward every operation, so
+// the pager sees a region_write to a page out in the swap file (the
+// region's memory, whose evicted contents stay readable, is newer then)
+// and the program's own region_evict and region_set_keeper.
+//
+// Victims are evicted in batches, a run of neighbouring pages per
+// region_evict, and a fault at the page after the last ones supplied (a
+// sequential scan) brings in a window of following pages in one
+// region_supply.
 package pager
 
 import (
