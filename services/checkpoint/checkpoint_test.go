@@ -234,3 +234,35 @@ func TestNestedRestore(t *testing.T) {
 		})
 	})
 }
+
+// TestSaveAnyMoment: a save requested at any moment (a thread computing,
+// blocked in port_call or port_receive, inside a console write) produces a
+// file that restores to the rest of the undisturbed output.
+func TestSaveAnyMoment(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		want, _ := launch(t, b, nil, "counter", "4")
+		for i, delay := range []time.Duration{0, 7 * time.Millisecond, 23 * time.Millisecond, 61 * time.Millisecond, 150 * time.Millisecond} {
+			file := filepath.Join(t.TempDir(), "c.nvck")
+			l, err := New(file+",stop", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				time.Sleep(delay)
+				for l.Saves() == 0 && !l.closed() {
+					l.fire("test")
+					time.Sleep(time.Millisecond)
+				}
+			}()
+			before, res := launch(t, b, []nester.Layer{l}, "counter", "4")
+			if !l.Stopped() {
+				t.Logf("try %d: the program ended (%v) before a save", i, res)
+				continue
+			}
+			rest, res := restore(t, b, file)
+			if !res.Exited || res.Status != 0 || before+rest != want {
+				t.Fatalf("try %d (after %v): %v; before %q + restored %q, want %q", i, delay, res, before, rest, want)
+			}
+		}
+	})
+}

@@ -135,6 +135,16 @@ func (l *Layer) Name() string { return "checkpoint" }
 // Stopped reports whether the layer ended the run after saving (stop).
 func (l *Layer) Stopped() bool { return l.stopped.Load() }
 
+// closed reports whether Close was called.
+func (l *Layer) closed() bool {
+	select {
+	case <-l.quit:
+		return true
+	default:
+		return false
+	}
+}
+
 // File is where the layer saves.
 func (l *Layer) File() string { return l.opts.File }
 
