@@ -266,3 +266,58 @@ func TestSaveAnyMoment(t *testing.T) {
 		}
 	})
 }
+
+// TestIncremental: saves after the first read only the pages written
+// since (region_dirty), and the newest file still restores to the rest of
+// the output.
+func TestIncremental(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		want, _ := launch(t, b, nil, "counter", "6")
+		file := filepath.Join(t.TempDir(), "c.nvck")
+		l, err := New(file, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			mu    sync.Mutex
+			stats []Stats
+		)
+		go func() {
+			for n := uint64(0); n < 3 && !l.closed(); n++ {
+				for i := 0; l.Saves() == n && !l.closed(); i++ {
+					if i%20 == 0 { // again, in case it came before the program
+						l.fire("test")
+					}
+					time.Sleep(time.Millisecond)
+				}
+				mu.Lock()
+				stats = append(stats, l.Last())
+				mu.Unlock()
+			}
+		}()
+		got, res := launch(t, b, []nester.Layer{l}, "counter", "6")
+		if got != want || !res.Exited {
+			t.Fatalf("run: %v %q", res, got)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(stats) < 2 {
+			t.Skipf("the program ended after %d saves", len(stats))
+		}
+		for i, st := range stats {
+			t.Logf("save %d: %d pages read, %d reused, %d in the file, save %v", i+1, st.Read, st.Reused, st.Pages, st.Save)
+		}
+		if last := stats[len(stats)-1]; last.Reused == 0 || last.Read >= stats[0].Read {
+			t.Errorf("a later save read %d pages and reused %d; the first read %d", last.Read, last.Reused, stats[0].Read)
+		}
+		data, _ := os.ReadFile(file)
+		ck, err := Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest, res := restore(t, b, file)
+		if !res.Exited || want[:ck.ConsoleBytes]+rest != want {
+			t.Fatalf("restored the newest: %v; %q + %q != %q", res, want[:ck.ConsoleBytes], rest, want)
+		}
+	})
+}

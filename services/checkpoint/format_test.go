@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -132,4 +133,28 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPortableStubStop: a thread saved on the ret of the ABI entry stub
+// (after a 7-byte MMIO trap, or a 2-byte PIO one) is saved as having
+// returned, so it resumes on a backend whose stub is laid out otherwise.
+func TestPortableStubStop(t *testing.T) {
+	for _, rip := range []uint64{abi.ABIEntry + 2, abi.ABIEntry + 7} {
+		ck := sample()
+		stack := make([]byte, abi.PageSize)
+		binary.LittleEndian.PutUint64(stack[0xff8:], 0x401234)
+		ck.Regions[0].Pages = append(ck.Regions[0].Pages, Page{Index: 3, Data: stack})
+		ck.Spaces[0].Maps[0].Size = 4 * abi.PageSize
+		st := abi.ThreadState{Regs: abi.ThreadRegs{RIP: rip, RSP: abi.UserBase + 3*abi.PageSize + 0xff8, RAX: 5}}
+		ck.Threads[0].State, _ = binary.Append(nil, binary.LittleEndian, &st)
+		s := &saver{ck: ck}
+		if err := s.portable(&ck.Threads[0]); err != nil {
+			t.Fatal(err)
+		}
+		var got abi.ThreadState
+		binary.Read(bytes.NewReader(ck.Threads[0].State), binary.LittleEndian, &got)
+		if got.Regs.RIP != 0x401234 || got.Regs.RSP != st.Regs.RSP+8 || got.Regs.RAX != 5 {
+			t.Errorf("rip %#x: now rip %#x rsp %#x rax %d", rip, got.Regs.RIP, got.Regs.RSP, got.Regs.RAX)
+		}
+	}
 }

@@ -97,6 +97,7 @@ type Layer struct {
 	saves         atomic.Uint64
 	sigs          chan os.Signal
 	backend       string
+	inc           *Incremental // what the last save read, for the next
 
 	// Last is the newest checkpoint's measurements.
 	lastMu sync.Mutex
@@ -110,6 +111,9 @@ type Stats struct {
 	Stop    time.Duration // stopping every thread
 	Save    time.Duration // reading the state and writing the file
 	Console uint64        // console bytes before it
+	// Read and Reused count the pages this save read from the program's
+	// regions and those it took unchanged from the save before.
+	Read, Reused int
 }
 
 // New makes a checkpoint layer from its --layer arguments. It checks that
@@ -292,9 +296,13 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	t1 := time.Now()
 	var ck *Checkpoint
 	if err == nil {
-		ck, err = Save(c, child, l.ext, running)
+		if l.inc == nil {
+			l.inc = NewIncremental()
+		}
+		ck, err = SaveIncremental(c, child, l.ext, running, l.inc)
 	}
 	if err != nil {
+		l.inc = nil // the dirty logs may be half taken: read everything next time
 		StartAll(c, running)
 		return err
 	}
@@ -304,13 +312,14 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 		StartAll(c, running)
 		return err
 	}
-	st := Stats{Bytes: len(data), Pages: ck.PageCount(), Stop: t1.Sub(t0), Save: time.Since(t1), Console: ck.ConsoleBytes}
+	st := Stats{Bytes: len(data), Pages: ck.PageCount(), Stop: t1.Sub(t0), Save: time.Since(t1), Console: ck.ConsoleBytes,
+		Read: l.inc.Read, Reused: l.inc.Reused}
 	l.lastMu.Lock()
 	l.last = st
 	l.lastMu.Unlock()
 	l.saves.Add(1)
 	l.log.Info("checkpoint saved", "file", l.opts.File, "why", why, "bytes", st.Bytes, "pages", st.Pages,
-		"spaces", len(ck.Spaces), "threads", len(ck.Threads), "stop", st.Stop, "save", st.Save)
+		"spaces", len(ck.Spaces), "threads", len(ck.Threads), "pages_read", st.Read, "pages_reused", st.Reused, "stop", st.Stop, "save", st.Save)
 	if l.opts.Stop {
 		l.stopped.Store(true)
 		for _, th := range running {

@@ -172,6 +172,7 @@ type saver struct {
 	thread map[uint32]uint64   // thread index -> a handle to it
 	spaceH []uint64            // space index -> a handle to it
 	status map[vmm.Object]bool // threads the caller stopped: running
+	inc    *Incremental        // nil: read every page
 }
 
 // Save reads the whole subtree under the space handle top (in c's table),
@@ -184,7 +185,16 @@ type saver struct {
 // threads StopAll stopped: they are started again on restore. parentEP is
 // the top space's exception port object (whoever runs the subtree), or nil.
 func Save(c *vmm.Caller, top uint64, external map[vmm.Object]string, running []uint64) (ck *Checkpoint, err error) {
-	s := &saver{c: c, ck: &Checkpoint{}, refs: map[vmm.Object]Ref{}, ext: map[vmm.Object]string{},
+	return SaveIncremental(c, top, external, running, nil)
+}
+
+// SaveIncremental is Save reading, where inc holds a previous save of the
+// same subtree, only the pages written since (see Incremental).
+func SaveIncremental(c *vmm.Caller, top uint64, external map[vmm.Object]string, running []uint64, inc *Incremental) (ck *Checkpoint, err error) {
+	if inc != nil {
+		inc.seen, inc.Read, inc.Reused = map[vmm.Object]bool{}, 0, 0
+	}
+	s := &saver{inc: inc, c: c, ck: &Checkpoint{}, refs: map[vmm.Object]Ref{}, ext: map[vmm.Object]string{},
 		region: map[uint32]uint64{}, port: map[uint32]uint64{}, thread: map[uint32]uint64{}, status: map[vmm.Object]bool{}}
 	defer func() {
 		for _, h := range s.close {
@@ -236,6 +246,16 @@ func Save(c *vmm.Caller, top uint64, external map[vmm.Object]string, running []u
 		if err := s.threadState(uint32(i)); err != nil {
 			return nil, err
 		}
+		if err := s.portable(&s.ck.Threads[i]); err != nil {
+			return nil, fmt.Errorf("thread %d: %w", i, err)
+		}
+	}
+	if inc != nil {
+		objs := map[uint32]vmm.Object{}
+		for i, h := range s.region {
+			objs[i], _, _, _ = c.Lookup(h)
+		}
+		s.finishIncremental(objs)
 	}
 	if err := s.ck.Validate(); err != nil {
 		return nil, fmt.Errorf("the saved state does not check: %w", err)
@@ -348,6 +368,55 @@ func (s *saver) space(i int) error {
 	return nil
 }
 
+// Where a thread can stop inside an ABI page stub after its trap has
+// returned, about to execute the stub's ret: the trap instruction is 2
+// bytes long on backends that trap by PIO (emu, VMX, SVM) and 7 on those
+// that trap by MMIO (a PVM KVM), so the same moment has a different RIP on
+// each. A thread stopped at TrapAddr itself re-issues its call anywhere.
+var afterTrap = map[uint64]bool{
+	abi.ABIEntry + 2: true, abi.ABIEntry + 7: true,
+	abi.NullTrapEntry + 2: true, abi.NullTrapEntry + 7: true,
+}
+
+// portable makes a thread's state mean the same on every backend: a thread
+// stopped on the ret of a stub is moved past it (the ret is done here:
+// RIP from the top of its stack, RSP 8 higher), so the state names no
+// address inside the ABI page but the entry itself.
+func (s *saver) portable(t *Thread) error {
+	var st abi.ThreadState
+	binary.Read(bytes.NewReader(t.State), binary.LittleEndian, &st)
+	if !afterTrap[st.Regs.RIP] {
+		return nil
+	}
+	ret, ok := s.peek(t.Space, st.Regs.RSP)
+	if !ok {
+		return fmt.Errorf("stopped in the ABI stub at %#x with a stack at %#x that is not saved", st.Regs.RIP, st.Regs.RSP)
+	}
+	st.Regs.RIP, st.Regs.RSP = ret, st.Regs.RSP+8
+	t.State, _ = binary.Append(t.State[:0], binary.LittleEndian, &st)
+	return nil
+}
+
+// peek reads the 8 bytes at addr in saved space sp.
+func (s *saver) peek(sp uint32, addr uint64) (uint64, bool) {
+	if addr%8 != 0 {
+		return 0, false
+	}
+	for _, m := range s.ck.Spaces[sp].Maps {
+		if addr < m.Addr || addr >= m.Addr+m.Size {
+			continue
+		}
+		off := m.Offset + addr - m.Addr
+		for _, p := range s.ck.Regions[m.Region].Pages {
+			if p.Index == off/abi.PageSize {
+				return binary.LittleEndian.Uint64(p.Data[off%abi.PageSize:]), true
+			}
+		}
+		return 0, true // a zero page
+	}
+	return 0, false
+}
+
 // below reports whether space i lies strictly below space anc.
 func (s *saver) below(i, anc int) bool {
 	for p := int(s.ck.Spaces[i].Parent); p >= 0; p = int(s.ck.Spaces[p].Parent) {
@@ -422,6 +491,12 @@ func (s *saver) regionState(i uint32) error {
 		}
 		reg.Keeper, reg.KeeperBadge = ref, st.KeeperBadge
 	}
+	if st.Keeper == abi.NoHandle && s.inc != nil {
+		obj, _, _, _ := s.c.Lookup(h)
+		if done, err := s.incremental(obj, h, reg); done || err != nil {
+			return err
+		}
+	}
 	const chunk = 4 << 20
 	data := make([]byte, min(chunk, st.Size))
 	for off := uint64(0); off < st.Size; off += chunk {
@@ -440,6 +515,89 @@ func (s *saver) regionState(i uint32) error {
 		}
 	}
 	return nil
+}
+
+// Incremental carries what one save read to the next, so that the next
+// reads only the pages written since (region_dirty), where the backend
+// keeps a dirty log. The first save reads every page and clears the log.
+// The log is the region's, not the saver's: a program of the subtree that
+// calls region_dirty on its own regions between two saves takes pages
+// from the next save's view (kernel fix: a dirty log per reader).
+type Incremental struct {
+	pages map[vmm.Object]map[uint64][]byte // non-kept regions: their non-zero pages
+	seen  map[vmm.Object]bool
+	// Read and Reused count the pages the last save read and took from
+	// the one before.
+	Read, Reused int
+}
+
+// NewIncremental returns an empty Incremental for SaveIncremental.
+func NewIncremental() *Incremental {
+	return &Incremental{pages: map[vmm.Object]map[uint64][]byte{}}
+}
+
+// incremental fills reg from the previous save and the region's dirty
+// log; done is false when it cannot (first sight, or no log), and the
+// caller reads the whole region (clearing the log for next time).
+func (s *saver) incremental(obj vmm.Object, h uint64, reg *Region) (done bool, err error) {
+	inc := s.inc
+	inc.seen[obj] = true
+	pages := reg.Size / abi.PageSize
+	bitmap := make([]byte, (pages+7)/8)
+	_, _, derr := s.c.RegionDirty(h, bitmap)
+	prev, ok := inc.pages[obj]
+	if derr != nil || !ok {
+		inc.pages[obj] = nil // read whole below; kept by finishIncremental
+		return false, nil
+	}
+	next := make(map[uint64][]byte, len(prev))
+	for idx, data := range prev {
+		if bitmap[idx/8]&(1<<(idx%8)) == 0 {
+			next[idx] = data
+			inc.Reused++
+		}
+	}
+	page := make([]byte, abi.PageSize)
+	for idx := uint64(0); idx < pages; idx++ {
+		if bitmap[idx/8]&(1<<(idx%8)) == 0 {
+			continue
+		}
+		if _, _, err := s.c.RegionRead(h, idx*abi.PageSize, page); err != nil {
+			return true, fmt.Errorf("region_read: %w", err)
+		}
+		inc.Read++
+		if !allZero(page) {
+			next[idx] = bytes.Clone(page)
+		}
+	}
+	inc.pages[obj] = next
+	for idx := uint64(0); idx < pages; idx++ {
+		if data, ok := next[idx]; ok {
+			reg.Pages = append(reg.Pages, Page{Index: idx, Data: data})
+		}
+	}
+	return true, nil
+}
+
+// finishIncremental records what this save read for the next, and forgets
+// regions that are gone.
+func (s *saver) finishIncremental(regionObj map[uint32]vmm.Object) {
+	inc := s.inc
+	for i, obj := range regionObj {
+		if inc.pages[obj] == nil && s.ck.Regions[i].Keeper.Kind == RefNone {
+			m := map[uint64][]byte{}
+			for _, p := range s.ck.Regions[i].Pages {
+				m[p.Index] = p.Data
+			}
+			inc.pages[obj] = m
+			inc.Read += int(s.ck.Regions[i].Size / abi.PageSize)
+		}
+	}
+	for obj := range inc.pages {
+		if !inc.seen[obj] {
+			delete(inc.pages, obj)
+		}
+	}
 }
 
 var zeroPage = make([]byte, abi.PageSize)
