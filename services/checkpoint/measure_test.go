@@ -22,13 +22,23 @@ func TestMeasure(t *testing.T) {
 	if os.Getenv("NESTVM_CKPT_MEASURE") == "" {
 		t.Skip("set NESTVM_CKPT_MEASURE=1 to measure")
 	}
-	data, err := os.ReadFile(testutil.Guest(t, "counter"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const reps = 5
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
-		for _, mem := range []uint64{64 << 20, 1 << 30} {
+		for _, w := range []struct {
+			name  string
+			args  []string
+			mem   uint64
+			delay time.Duration // save this long after the start; 0: after the 3rd write
+		}{
+			{"counter", []string{"6"}, 64 << 20, 0},
+			{"counter", []string{"6"}, 1 << 30, 0},
+			{"memtouch", []string{"64"}, 256 << 20, 15 * time.Millisecond},
+		} {
+			mem := w.mem
+			data, err := os.ReadFile(testutil.Guest(t, w.name))
+			if err != nil {
+				t.Fatal(err)
+			}
 			img, err := vmm.ParseELF(data, mem)
 			if err != nil {
 				t.Fatal(err)
@@ -41,18 +51,29 @@ func TestMeasure(t *testing.T) {
 				var out syncBuffer
 				root, rs := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Memory: mem})
 				file := filepath.Join(t.TempDir(), "c.nvck")
-				l, err := New(file+",after-writes=3,stop", nil)
+				spec := file + ",after-writes=3,stop"
+				if w.delay > 0 {
+					spec = file + ",stop"
+				}
+				l, err := New(spec, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
 				t0 := time.Now()
-				r, err := nester.Launch(mon, root, []nester.Layer{l}, nester.Program{Name: "counter", Image: img, Args: []string{"counter", "6"}})
+				r, err := nester.Launch(mon, root, []nester.Layer{l}, nester.Program{Name: w.name, Image: img, Args: append([]string{w.name}, w.args...)})
 				if err != nil {
 					t.Fatal(err)
 				}
 				fresh += time.Since(t0)
+				if w.delay > 0 {
+					time.Sleep(w.delay)
+					l.fire("measure")
+				}
 				wait(t, r, &out)
 				rs.Kill("over")
+				if l.Saves() == 0 {
+					t.Fatalf("%s ended before the save", w.name)
+				}
 				st := l.Last()
 				stop, save, size, pages = stop+st.Stop, save+st.Save, st.Bytes, st.Pages
 				// Restored.
@@ -77,8 +98,8 @@ func TestMeasure(t *testing.T) {
 				rs.Kill("over")
 			}
 			n := time.Duration(reps)
-			t.Logf("%s counter --mem %dM: start afresh %v | checkpoint %d bytes (%d pages), stop %v, save %v | restore %v (decode %v)",
-				b.Name(), mem>>20, fresh/n, size, pages, stop/n, save/n, restore/n, decode/n)
+			t.Logf("%s %s %v --mem %dM: start afresh %v | checkpoint %d bytes (%d pages), stop %v, save %v | restore %v (decode %v)",
+				b.Name(), w.name, w.args, mem>>20, fresh/n, size, pages, stop/n, save/n, restore/n, decode/n)
 		}
 	})
 }
