@@ -25,7 +25,10 @@ type mapping struct {
 	perm       Perm
 	limit      Perm    // the most space_protect may grant
 	region     *Region // the region mapped; nil for memory the monitor mapped itself
-	space      *Space
+	// rights are those of the handle the region was mapped through: the
+	// most a copy space_get_state hands out may have.
+	rights abi.Rights
+	space  *Space
 }
 
 func (m *mapping) end() uint64 { return m.addr + m.size }

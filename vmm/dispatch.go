@@ -489,7 +489,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		if !rn.rights.Has(permRights(perm)) {
 			return failed(abi.ErrRights)
 		}
-		if err := sp.mapRegion(region, a[1], a[2], a[3], perm, allowedPerm(rn.rights)); err != nil {
+		if err := sp.mapRegion(region, a[1], a[2], a[3], perm, rn.rights); err != nil {
 			return failed(errCode(err))
 		}
 		return ok(0, 0)
@@ -550,7 +550,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 			// receives none, and the faulting thread would wait forever.
 			return failed(abi.ErrInvalidArg)
 		}
-		sp.SetExceptionPort(p, pn.badge)
+		sp.setExceptionPort(p, pn.badge, pn.rights)
 		return ok(0, 0)
 	case abi.OpSpaceStatus:
 		st, status := sp.Status()

@@ -437,3 +437,50 @@ func TestHostResourcesBudgeted(t *testing.T) {
 		})
 	}
 }
+
+// space_get_state gives the reader copies of the handles a space's
+// mappings and exception port were made with. They carry no more rights
+// than those handles had: a space that holds a region only to read, and
+// maps it, must not get it back writable (or passable) by reading its
+// own state, nor a handle to its exception port with more than call.
+func TestStateCopiesKeepRights(t *testing.T) {
+	f := newKernelFixture(t)
+	d := f.d[0]
+	r := d.must(hSpace, abi.OpRegionCreate, pageSize)
+	ro := d.must(r, abi.OpHandleDerive, uint64(abi.RightRead|abi.RightMap), 0)
+	d.must(hSpace, abi.OpSpaceMap, ro, fixFree, 0, pageSize, abi.PermRead)
+	d.must(r, abi.OpHandleClose) // a now holds the region to read only
+	ep := d.must(hPort, abi.OpHandleDerive, uint64(abi.RightCall), 21)
+	d.must(hSpace, abi.OpSpaceSetExceptionPort, ep)
+
+	const buf = fixData + 0x100 // 0xd00 bytes up to the stack
+	r0, r1, _, _ := d.call(hSpace, abi.OpSpaceGetState, buf, 0xd00)
+	if e := abi.ResultError(r0); e != abi.OK {
+		t.Fatalf("space_get_state: %v (needs %d bytes)", e, r1)
+	}
+	// Every handle naming the region or the exception port is one of
+	// those two or a copy: none may have more rights than they had.
+	rn, _ := f.a.lookupHandle(ro)
+	region := rn.obj
+	f.a.mu.Lock()
+	defer f.a.mu.Unlock()
+	var regions, ports int
+	for _, n := range f.a.handles.slots {
+		switch {
+		case n == nil:
+		case n.obj == region:
+			regions++
+			if !abi.Rights(abi.RightRead | abi.RightMap).Has(n.rights) {
+				t.Errorf("a copy of a region mapped through a read-only handle has rights %s", n.rights)
+			}
+		case n.badge == 21:
+			ports++
+			if !abi.RightCall.Has(n.rights) {
+				t.Errorf("a copy of the exception port, set through a call-only handle, has rights %s", n.rights)
+			}
+		}
+	}
+	if regions != 3 || ports != 3 {
+		t.Errorf("%d handles name the region and %d the exception port, want 3 each (the original, its copy, the mapping's or port's copy)", regions, ports)
+	}
+}

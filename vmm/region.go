@@ -225,7 +225,8 @@ func (r *Region) takeDirty(caller *Thread) ([]byte, uint64, abi.Error) {
 
 // mapRegion maps [off, off+size) of r at addr in s with perm. Only present
 // pages get page-table entries; the others fault to the keeper.
-func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm, limit Perm) error {
+func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm Perm, rights abi.Rights) error {
+	limit := allowedPerm(rights)
 	if err := checkUserRange(addr, size); err != nil {
 		return fmt.Errorf("map region: %v: %w", err, abi.ErrInvalidArg)
 	}
@@ -257,7 +258,7 @@ func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm, limit Perm) e
 		s.win.unmap(addr, size)
 		return fmt.Errorf("map region at %#x: %v: %w", addr, err, abi.ErrNoMemory)
 	}
-	m := &mapping{addr: addr, size: size, mem: r.mem.Ref(), off: off, perm: perm, limit: limit, region: r, space: s}
+	m := &mapping{addr: addr, size: size, mem: r.mem.Ref(), off: off, perm: perm, limit: limit, region: r, space: s, rights: rights}
 	var err error
 	if r.present == nil {
 		err = s.pt.mapRange(addr, size, perm, true, true) // 2 MiB pages where aligned: every page is there from the start

@@ -58,6 +58,7 @@ type Space struct {
 	owned       []Object  // ports and port sets closed when the space ends
 	excPort     *Port
 	excBadge    uint64
+	excRights   abi.Rights // of the handle it was set through (see setExceptionPort)
 	closedTable bool
 	finishing   bool
 	// One-way messages of the space's waiting in queues, and their
@@ -589,8 +590,17 @@ func (s *Space) uncountDescendant() {
 // SetExceptionPort names the port that receives the space's faults, its
 // page requests for regions without a keeper, and its exit notice.
 func (s *Space) SetExceptionPort(p *Port, badge uint64) {
+	s.setExceptionPort(p, badge, abi.RightsAll)
+}
+
+// setExceptionPort is SetExceptionPort through a handle with rights: the
+// copy of the port space_get_state hands out keeps no more of them than
+// call, grant and derive, so reading a space's state never gives more
+// than was given to set its exception port.
+func (s *Space) setExceptionPort(p *Port, badge uint64, rights abi.Rights) {
 	s.mu.Lock()
 	s.excPort, s.excBadge = p, badge
+	s.excRights = rights & (abi.RightCall | abi.RightGrant | abi.RightDerive)
 	s.mu.Unlock()
 }
 

@@ -85,7 +85,7 @@ var (
 func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
 	sp.mu.Lock()
 	q := sp.quota
-	exc, excBadge := sp.excPort, sp.excBadge
+	exc, excBadge, excRights := sp.excPort, sp.excBadge, sp.excRights
 	maps := append([]*mapping(nil), sp.as.maps...)
 	nodes := sp.handles.all()
 	threads := make([]*Thread, 0, len(sp.threads))
@@ -104,14 +104,14 @@ func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
 		Status: uint64(status), NMaps: uint64(len(maps)), NHandles: uint64(len(nodes)), NThreads: uint64(len(threads)),
 	}
 	if exc != nil {
-		st.ExceptionPort = w.copyOf(handleEntry{obj: exc, rights: abi.RightCall | abi.RightGrant | abi.RightDerive, badge: excBadge}, nil)
+		st.ExceptionPort = w.copyOf(handleEntry{obj: exc, rights: excRights, badge: excBadge}, nil)
 		st.ExceptionObject = w.id(exc)
 	}
 	w.put(&st)
 	for _, m := range maps {
 		e := abi.SpaceMapEntry{Addr: m.addr, Size: m.size, Offset: m.off, Perm: uint64(m.perm), Limit: uint64(m.limit)}
 		if m.region != nil {
-			e.Region = w.copyOf(handleEntry{obj: m.region, rights: regionRights}, nil)
+			e.Region = w.copyOf(handleEntry{obj: m.region, rights: m.rights}, nil)
 			e.Object = w.id(m.region)
 		}
 		w.put(&e)
