@@ -46,6 +46,23 @@ func TestCheckpointRestore(t *testing.T) {
 			}
 		})
 	}
+	// A restored program checkpointed again: the three parts join up.
+	t.Run("chain", func(t *testing.T) {
+		dir := t.TempDir()
+		a, b := filepath.Join(dir, "a.nvck"), filepath.Join(dir, "b.nvck")
+		_, first, _ := run(t, "run", "--backend", "emu", "--mem", "64M", "--log-level", "warn", "--layer", "checkpoint="+a+",after-writes=2,stop", counter, "6")
+		_, second, errs := run(t, "restore", "--backend", "emu", "--log-level", "warn", "--layer", "checkpoint="+b+",after-writes=2,stop", a)
+		status, third, errs2 := run(t, "restore", "--backend", "emu", "--log-level", "warn", b)
+		if status != 0 || first+second+third != want {
+			t.Fatalf("%q + %q + %q != %q; stderr %q %q", first, second, third, want, errs, errs2)
+		}
+		data, _ := os.ReadFile(b)
+		if ck, err := checkpoint.Decode(data); err != nil {
+			t.Error(err)
+		} else if ck.ConsoleBytes != uint64(len(first+second)) {
+			t.Errorf("the second file is after %d console bytes, want %d", ck.ConsoleBytes, len(first+second))
+		}
+	})
 	// Without stop the run goes on, whole; the file says where it was.
 	t.Run("go-on", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "run.nvck")

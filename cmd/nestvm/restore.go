@@ -113,6 +113,11 @@ Flags:
 			return fail(exitMonitor, "layer %d (%s): %v", i+1, l.Name(), err)
 		}
 	}
+	for _, l := range layers {
+		if c, ok := l.(*checkpoint.Layer); ok {
+			c.ContinueFrom(ck) // its files count the output from the original run's start
+		}
+	}
 	t0 := time.Now()
 	r, err := checkpoint.Restore(mon, env, ck)
 	if err != nil {

@@ -139,6 +139,11 @@ func (l *Layer) Name() string { return "checkpoint" }
 // Stopped reports whether the layer ended the run after saving (stop).
 func (l *Layer) Stopped() bool { return l.stopped.Load() }
 
+// ContinueFrom makes the layer's console byte count go on from ck's, for
+// a program restored from ck under it: its own checkpoints then say where
+// they are in the output of the original run.
+func (l *Layer) ContinueFrom(ck *Checkpoint) { l.bytes.Store(ck.ConsoleBytes) }
+
 // closed reports whether Close was called.
 func (l *Layer) closed() bool {
 	select {

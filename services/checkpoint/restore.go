@@ -153,10 +153,10 @@ func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
 			must(fmt.Sprintf("space_set_exception_port (space %d)", i))(c.SpaceSetExceptionPort(spaces[i], p))
 		}
 		for _, m := range s.Maps {
-			lim := abi.RightMap | abi.RightGrant
-			if m.Limit&abi.PermRead != 0 {
-				lim |= abi.RightRead
-			}
+			// The rights its limit needs, and read and control: the copy
+			// of this handle space_get_state gives a later save carries
+			// them, and region_get_state needs both.
+			lim := abi.RightMap | abi.RightGrant | abi.RightControl | abi.RightRead
 			if m.Limit&abi.PermWrite != 0 {
 				lim |= abi.RightWrite
 			}
