@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"nestvm/internal/testutil"
 	"nestvm/services/checkpoint"
@@ -129,5 +131,31 @@ func TestCheckpointBadFiles(t *testing.T) {
 				t.Errorf("%s %s: status %d (want %d), stdout %q, stderr %q (want %q)", cmd, c.name, status, c.status, out, errs, c.msg)
 			}
 		}
+	}
+}
+
+// TestCheckpointSIGUSR1: SIGUSR1 to the monitor saves the program below a
+// checkpoint layer; with stop the run then ends, and restore goes on.
+func TestCheckpointSIGUSR1(t *testing.T) {
+	counter := testutil.Guest(t, "counter")
+	_, want, _ := run(t, "run", "--backend", "emu", "--mem", "64M", "--log-level", "warn", counter, "6")
+	file := filepath.Join(t.TempDir(), "s.nvck")
+	cmd, stdout, stderr := nestvm(t, "run", "--backend", "emu", "--mem", "64M", "--log-level", "warn",
+		"--layer", "checkpoint="+file+",stop", counter, "6")
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stdout.String(), "1\n") && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	status := wait(t, cmd)
+	before := stdout.String()
+	if status != 0 || !strings.Contains(stderr.String(), "stopped after saving checkpoint") {
+		t.Fatalf("status %d, stdout %q, stderr %q", status, before, stderr.String())
+	}
+	status, after, errs := run(t, "restore", "--backend", "emu", "--log-level", "warn", file)
+	if status != 0 || before+after != want {
+		t.Fatalf("restore: status %d, %q + %q != %q; stderr %q", status, before, after, want, errs)
 	}
 }
