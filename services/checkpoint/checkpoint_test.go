@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
 	"nestvm/nester"
@@ -320,4 +322,74 @@ func TestIncremental(t *testing.T) {
 			t.Fatalf("restored the newest: %v; %q + %q != %q", res, want[:ck.ConsoleBytes], rest, want)
 		}
 	})
+}
+
+// TestRestoreHostile: checkpoints that decode (every reference in range)
+// but ask for what the kernel refuses (rights an external capability lacks,
+// quotas too small, numbers taken twice over, wild thread states) are
+// refused by Restore with an error, or run and end; the monitor never
+// panics, and nothing is left running.
+func TestRestoreHostile(t *testing.T) {
+	b := backendtest.Get(t, "emu")
+	file := filepath.Join(t.TempDir(), "c.nvck")
+	l, err := New(file+",after-writes=2,stop", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	launch(t, b, []nester.Layer{l}, "counter", "4")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mutations := map[string]func(ck *Checkpoint){
+		"external with every right": func(ck *Checkpoint) {
+			for i := range ck.Spaces[0].Table {
+				if ck.Spaces[0].Table[i].Object.Kind == RefExternal {
+					ck.Spaces[0].Table[i].Rights = uint64(abi.RightsAll)
+				}
+			}
+		},
+		"one page of quota":    func(ck *Checkpoint) { ck.Spaces[0].Pages = 1 },
+		"one handle of quota":  func(ck *Checkpoint) { ck.Spaces[0].Handles = 1 },
+		"no threads of quota":  func(ck *Checkpoint) { ck.Spaces[0].Threads = 1 },
+		"overlapping mappings": func(ck *Checkpoint) { ck.Spaces[0].Maps[1].Addr = ck.Spaces[0].Maps[0].Addr },
+		"wild rip":             func(ck *Checkpoint) { binary.LittleEndian.PutUint64(ck.Threads[0].State[128:], 0xdead0000) },
+		"wild rsp and rflags": func(ck *Checkpoint) {
+			binary.LittleEndian.PutUint64(ck.Threads[0].State[56:], 8)
+			binary.LittleEndian.PutUint64(ck.Threads[0].State[136:], ^uint64(0))
+		},
+		"keeper on a mapped one": func(ck *Checkpoint) { ck.Regions[0].Keeper = Ref{Kind: RefPort} },
+		"a message with a space": func(ck *Checkpoint) {
+			ck.Ports[0].Msgs = append(ck.Ports[0].Msgs, Message{Tag: 1, Handle: Ref{Kind: RefSpace}, Rights: uint64(abi.RightsAll)})
+		},
+	}
+	for name, mutate := range mutations {
+		t.Run(name, func(t *testing.T) {
+			ck, err := Decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mutate(ck)
+			ck, err = Decode(Encode(ck))
+			if err != nil {
+				t.Logf("refused by Decode: %v", err)
+				return
+			}
+			mon := vmm.NewMonitor(b, nil)
+			var out syncBuffer
+			root, rs := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Memory: 64 << 20})
+			defer rs.Kill("test over")
+			r, err := Restore(mon, root, ck)
+			if err != nil {
+				t.Logf("refused by Restore: %v", err)
+				return
+			}
+			select {
+			case <-r.Done():
+			case <-time.After(5 * time.Second):
+				r.Kill(124, "test over")
+			}
+			t.Logf("ran: %v", r.Wait())
+		})
+	}
 }
