@@ -426,7 +426,7 @@ func (v *vcpu) hypercall(mmio bool) (vmm.Exit, bool, error) {
 	// only at the next KVM_RUN, older ones before exiting. Either way
 	// the instruction must be the ABI page's, or the guest wrote to the
 	// trap port from code of its own.
-	after := v.cfg.TrapAddr + v.cfg.TrapLen
+	after := v.cfg.TrapAddr + v.cfg.TrapInsnLen
 	if v.regs.RIP != after && (mmio || v.regs.RIP != v.cfg.TrapAddr) {
 		return v.illegalIO(v.cfg.HypercallPort)
 	}
@@ -534,7 +534,7 @@ func (v *vcpu) syscall(mmio bool) (vmm.Exit, bool, error) {
 		return vmm.Exit{}, true, err
 	}
 	entry := v.cfg.SyscallEntry
-	if v.regs.RIP != entry+v.cfg.TrapLen && (mmio || v.regs.RIP != entry) {
+	if v.regs.RIP != entry+v.cfg.TrapInsnLen && (mmio || v.regs.RIP != entry) {
 		return v.illegalIO(v.cfg.SyscallPort)
 	}
 	user := v.regs

@@ -168,11 +168,15 @@ type CPUSetup struct {
 	// code selector in MSR_STAR.
 	SyscallEntry uint64
 	// Trap is the mechanism of the ABI page's stubs; TrapPage is where
-	// TrapMMIO stores go, and TrapLen the length of the trap instruction
-	// at TrapAddr.
-	Trap     TrapMechanism
-	TrapPage uint64
-	TrapLen  uint64
+	// TrapMMIO stores go. TrapInsnLen is the length of the trapping
+	// instruction at TrapAddr, and TrapLen where a call resumes (the stub's
+	// ret), the same on every mechanism: a thread stopped after a call
+	// has the same registers whichever backend it ran on, so it resumes
+	// on another (checkpoint, migration).
+	Trap        TrapMechanism
+	TrapPage    uint64
+	TrapLen     uint64
+	TrapInsnLen uint64
 	// TrapAddr, PrimerAddr, NullTrapAddr and the ports: see their constants.
 	TrapAddr, PrimerAddr, NullTrapAddr                         uint64
 	HypercallPort, FaultPort, NullPort, EnterPort, SyscallPort uint16
@@ -195,8 +199,9 @@ func cpuSetup(id int, cr3 uint64, mech TrapMechanism) CPUSetup {
 		KernelStackTop: area + vcpuAreaSize,
 		IretAddr:       ring0TextAddr + iretOffset,
 		SyscallEntry:   SyscallEntry,
-		Trap:           mech, TrapPage: TrapPageAddr, TrapLen: uint64(len(trapInsn(mech, HypercallPort))),
-		TrapAddr: TrapAddr, PrimerAddr: PrimerAddr, NullTrapAddr: NullTrapAddr,
+		Trap:           mech, TrapPage: TrapPageAddr, TrapLen: uint64(len(trapSeq(mech, HypercallPort))),
+		TrapInsnLen: uint64(len(trapInsn(mech, HypercallPort))),
+		TrapAddr:    TrapAddr, PrimerAddr: PrimerAddr, NullTrapAddr: NullTrapAddr,
 		HypercallPort: HypercallPort, FaultPort: FaultPort, NullPort: NullPort, EnterPort: EnterPort,
 		SyscallPort: SyscallPort,
 	}
@@ -216,11 +221,22 @@ func trapInsn(mech TrapMechanism, port uint8) []byte {
 
 // The stubs of the ABI page.
 func abiEntryCode(mech TrapMechanism) []byte {
-	return append(trapInsn(mech, HypercallPort), 0xc3) // trap; ret
+	return append(trapSeq(mech, HypercallPort), 0xc3) // trap; ret
 }
 
 func nullTrapCode(mech TrapMechanism) []byte {
-	return append(trapInsn(mech, NullPort), 0xc3) // trap; ret
+	return append(trapSeq(mech, NullPort), 0xc3) // trap; ret
+}
+
+// trapSeq is the trap instruction padded to the length of the longest
+// (the MMIO store, 7 bytes), so that the ret after it is at the same
+// offset on every mechanism.
+func trapSeq(mech TrapMechanism, port uint8) []byte {
+	insn := trapInsn(mech, port)
+	if pad := 7 - len(insn); pad == 5 {
+		insn = append(insn, 0x0f, 0x1f, 0x44, 0x00, 0x00) // nopl 0(%rax,%rax,1)
+	}
+	return insn
 }
 
 // primerCode is only ever run by the emulator, which traps by PIO.
