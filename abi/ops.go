@@ -408,7 +408,7 @@ var stateOps = map[Op]OpInfo{
 		Doc:      "Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. NV_EEXISTS when the number is taken.",
 	},
 	OpRegionGetState: {
-		Name: "region_get_state", Iface: IfaceRegion, Rights: RightRead | RightControl,
+		Name: "region_get_state", Iface: IfaceRegion, Rights: RightRead,
 		Args: []Arg{{"buf", ArgOut, "receives an nv_region_state record, then the supplied-page bitmap (one bit per page) when the region has a keeper"}},
 		R0:   "the bytes written; with NV_ETOOBIG, R1 is the size needed",
 		R1:   "the size needed, when the buffer was too small",

@@ -111,7 +111,10 @@ func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
 	for _, m := range maps {
 		e := abi.SpaceMapEntry{Addr: m.addr, Size: m.size, Offset: m.off, Perm: uint64(m.perm), Limit: uint64(m.limit)}
 		if m.region != nil {
-			e.Region = w.copyOf(handleEntry{obj: m.region, rights: m.rights}, nil)
+			// The mapping's own rights, plus read: whoever controls a
+			// space may read the memory it maps (to save it), but gets
+			// no power over the region the child did not have.
+			e.Region = w.copyOf(handleEntry{obj: m.region, rights: m.rights | abi.RightRead}, nil)
 			e.Object = w.id(m.region)
 		}
 		w.put(&e)
@@ -130,7 +133,7 @@ func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
 // regionGetState writes r's state to buf (region_get_state).
 func (t *Thread) regionGetState(r *Region, buf userBuffer) result {
 	r.mu.Lock()
-	keeper, badge := r.keeper, r.keepBadge
+	keeper, badge, rights := r.keeper, r.keepBadge, r.keepRights
 	bitmap := append([]uint64(nil), r.present...)
 	r.mu.Unlock()
 	need := uint64(binary.Size(abi.RegionState{})) + uint64(len(bitmap))*8
@@ -141,7 +144,7 @@ func (t *Thread) regionGetState(r *Region, buf userBuffer) result {
 	}
 	st := abi.RegionState{Size: r.Size(), KeeperBadge: badge, BitmapWords: uint64(len(bitmap))}
 	if keeper != nil {
-		st.Keeper = w.copyOf(handleEntry{obj: keeper, rights: abi.RightCall | abi.RightGrant | abi.RightDerive, badge: badge}, nil)
+		st.Keeper = w.copyOf(handleEntry{obj: keeper, rights: rights, badge: badge}, nil)
 	}
 	w.put(&st)
 	for _, word := range bitmap {

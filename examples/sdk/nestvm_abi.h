@@ -825,7 +825,7 @@ static inline int64_t nv_space_insert_at(nv_handle_t h, nv_handle_t handle, uint
 }
 
 /* nv_region_get_state: Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table) and which pages were supplied. Its contents are read with region_read.
- * Interface: region. Rights needed: read|control.
+ * Interface: region. Rights needed: read.
  *   buf, buf_cap (OUT buffer): receives an nv_region_state record, then the supplied-page bitmap (one bit per page) when the region has a keeper
  * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
  * R1: the size needed, when the buffer was too small.
