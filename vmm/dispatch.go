@@ -699,7 +699,7 @@ func (t *Thread) regionOp(r *Region, inv *Invocation) result {
 		if p.server != nil {
 			return failed(abi.ErrInvalidArg) // a keeper must be able to receive page requests
 		}
-		if e := r.SetKeeper(p, pn.badge); e != abi.OK {
+		if e := r.setKeeper(p, pn.badge, pn.rights); e != abi.OK {
 			return failed(e)
 		}
 		return ok(0, 0)

@@ -14,13 +14,14 @@ type Region struct {
 	mem   *Memory
 	owner *Space // charged for its pages
 
-	mu        sync.Mutex
-	keeper    *Port
-	keepBadge uint64
-	present   []uint64 // bitmap of supplied pages; nil when every page is present
-	dirty     []uint64 // pages written through region_write or region_supply since the last region_dirty
-	maps      []*mapping
-	freed     bool
+	mu         sync.Mutex
+	keeper     *Port
+	keepBadge  uint64
+	keepRights abi.Rights // of the handle it was set through: what region_get_state's copy gets
+	present    []uint64   // bitmap of supplied pages; nil when every page is present
+	dirty      []uint64   // pages written through region_write or region_supply since the last region_dirty
+	maps       []*mapping
+	freed      bool
 }
 
 // ObjectType implements Object.
@@ -124,6 +125,12 @@ func (r *Region) Write(off uint64, data []byte) (int, abi.Error) {
 // region: every page becomes absent until supplied. The region must be
 // mapped nowhere yet.
 func (r *Region) SetKeeper(p *Port, badge uint64) abi.Error {
+	return r.setKeeper(p, badge, abi.RightsAll)
+}
+
+// setKeeper is SetKeeper through a handle with rights, of which the copy
+// region_get_state hands out keeps call, grant and derive at most.
+func (r *Region) setKeeper(p *Port, badge uint64, rights abi.Rights) abi.Error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.maps) > 0 {
@@ -133,6 +140,7 @@ func (r *Region) SetKeeper(p *Port, badge uint64) abi.Error {
 		r.present = make([]uint64, (r.mem.Size()/pageSize+63)/64)
 	}
 	r.keeper, r.keepBadge = p, badge
+	r.keepRights = rights & (abi.RightCall | abi.RightGrant | abi.RightDerive)
 	return abi.OK
 }
 
