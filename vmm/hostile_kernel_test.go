@@ -484,3 +484,29 @@ func TestStateCopiesKeepRights(t *testing.T) {
 		t.Errorf("%d handles name the region and %d the exception port, want 3 each (the original, its copy, the mapping's or port's copy)", regions, ports)
 	}
 }
+
+// region_get_state gives the reader a copy of the region's keeper port,
+// with no more rights than the handle the keeper was set through had.
+func TestKeeperCopyKeepsRights(t *testing.T) {
+	f := newKernelFixture(t)
+	d := f.d[0]
+	r := d.must(hSpace, abi.OpRegionCreate, pageSize)
+	kp := d.must(hPort, abi.OpHandleDerive, uint64(abi.RightCall), 33)
+	d.must(r, abi.OpRegionSetKeeper, kp)
+	d.must(kp, abi.OpHandleClose)
+	d.must(r, abi.OpRegionGetState, fixBuf, 0x400)
+	f.a.mu.Lock()
+	defer f.a.mu.Unlock()
+	n := 0
+	for _, c := range f.a.handles.slots {
+		if c != nil && c.badge == 33 {
+			n++
+			if !abi.RightCall.Has(c.rights) {
+				t.Errorf("the copy of a keeper set through a call-only handle has rights %s", c.rights)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d copies of the keeper, want 1", n)
+	}
+}

@@ -98,11 +98,16 @@ static void pause_ms(uint64_t ms)
 	nv_futex_wait(nv_self_space(), NV_ADDR(&word), w, ms * 1000000);
 }
 
+/* join waits for a thread to be done and gone: operations that need the
+ * space's other threads stopped (space_unmap, space_protect) must not
+ * find it still on its way to thread_exit. */
 static void join(struct thread *t)
 {
 	for (int i = 0; i < 5000 && !t->done; i++)
 		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 2000000);
-	if (!t->done) {
+	for (int i = 0; i < 5000 && nv_thread_status(t->h) != NV_THREAD_EXITED; i++)
+		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 200000);
+	if (!t->done || nv_thread_status(t->h) != NV_THREAD_EXITED) {
 		nv_printf("FAIL: a thread did not finish\n");
 		failures++;
 	}
