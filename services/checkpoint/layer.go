@@ -279,7 +279,16 @@ func (l *Layer) run(c *vmm.Caller) {
 		if l.stopped.Load() {
 			continue
 		}
-		if err := l.checkpoint(c, why); errors.Is(err, ErrEnded) || errors.Is(err, abi.ErrPeerGone) {
+		err := l.checkpoint(c, why)
+		if errors.Is(err, errNotStarted) {
+			l.log.Debug("checkpoint deferred: the program has not started", "why", why)
+			go func() { // ask again shortly, as the trigger cannot be lost
+				time.Sleep(time.Millisecond)
+				l.fire(why)
+			}()
+			continue
+		}
+		if errors.Is(err, ErrEnded) || errors.Is(err, abi.ErrPeerGone) {
 			l.log.Debug("checkpoint not saved: the program has ended", "why", why, "error", err)
 		} else if err != nil {
 			l.log.Warn("checkpoint not saved", "why", why, "error", err)
@@ -299,6 +308,13 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	t0 := time.Now()
 	running, err := StopAll(c, child)
 	t1 := time.Now()
+	if err == nil && len(running) == 0 {
+		// Nothing ran yet: the loader is still building the program's
+		// space (its first thread is not started), or every thread is
+		// stopped by someone else. A save now would catch half a
+		// program; the trigger waits for the next one.
+		return errNotStarted
+	}
 	var ck *Checkpoint
 	if err == nil {
 		if l.inc == nil {
@@ -335,6 +351,9 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	}
 	return StartAll(c, running)
 }
+
+// errNotStarted is checkpoint's answer while no thread of the program runs.
+var errNotStarted = errors.New("the program has not started")
 
 // writeFile writes data to a temporary file beside path and renames it
 // over path, so a reader never sees half a checkpoint.
