@@ -21,7 +21,12 @@ func RequireKVM(t testing.TB) {
 	if err != nil {
 		t.Skipf("needs /dev/kvm (%v); the same cases run on the emu backend", err)
 	}
-	unix.Close(fd)
+	defer unix.Close(fd)
+	// Something else at that path (a container's placeholder) is not KVM.
+	const kvmGetAPIVersion = 0xae00
+	if v, err := unix.IoctlRetInt(fd, kvmGetAPIVersion); err != nil || v != 12 {
+		t.Skipf("needs a working /dev/kvm (KVM_GET_API_VERSION: %d, %v); the same cases run on the emu backend", v, err)
+	}
 }
 
 // Root returns the repository root: the nearest directory above this
