@@ -1,17 +1,16 @@
 package nester_test
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
+	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
 	"nestvm/interpose"
 	"nestvm/nester"
@@ -19,64 +18,14 @@ import (
 	"nestvm/vmm"
 )
 
-// syncBuffer is a console a test reads while guests write it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// syncBuffer is a writer a test reads while guests write it.
+type syncBuffer = layertest.Buffer
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// run runs guest name with args under layers on b and returns its console
-// output and result.
+// run runs guest name with args under layers on b, with 1 GiB for the
+// stacks of nesters some tests build.
 func run(t *testing.T, b vmm.Backend, layers []nester.Layer, files string, name string, args ...string) (string, vmm.Result) {
 	t.Helper()
-	data, err := os.ReadFile(testutil.Guest(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := vmm.ParseELF(data, 256<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mon := vmm.NewMonitor(b, nil)
-	var out, errs syncBuffer
-	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 1 << 30}
-	if files != "" {
-		fs, err := vmm.FilesServer(files, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fs.Close()
-		cfg.Files = fs
-	}
-	root, rootSpace := nester.Root(mon, cfg)
-	defer rootSpace.Kill("test over")
-	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: append([]string{name}, args...)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-r.Done():
-	case <-time.After(60 * time.Second):
-		r.Kill(124, "test timeout")
-		t.Fatalf("%s did not end; output %q", name, out.String())
-	}
-	res := r.Wait()
-	if e := errs.String(); e != "" {
-		t.Logf("%s's stderr:\n%s", name, e)
-	}
-	return out.String(), res
+	return layertest.RunWith(t, b, layers, layertest.Options{Files: files, Memory: 1 << 30}, name, args...)
 }
 
 func nulls(n int) []nester.Layer {

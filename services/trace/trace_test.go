@@ -9,14 +9,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"nestvm/internal/backendtest"
-	"nestvm/internal/testutil"
+	"nestvm/internal/layertest"
 	"nestvm/interpose"
 	"nestvm/nester"
 	"nestvm/services/null"
@@ -24,60 +22,10 @@ import (
 )
 
 // syncBuffer is a writer a test reads while guests write it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type syncBuffer = layertest.Buffer
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// run runs guest name with args under layers on b, with files (when not
-// "") as its files root, and returns its console output and result.
-func run(t *testing.T, b vmm.Backend, layers []nester.Layer, files string, name string, args ...string) (string, vmm.Result) {
-	t.Helper()
-	data, err := os.ReadFile(testutil.Guest(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := vmm.ParseELF(data, 256<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mon := vmm.NewMonitor(b, nil)
-	var out, errs syncBuffer
-	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 256 << 20}
-	if files != "" {
-		fs, err := vmm.FilesServer(files, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fs.Close()
-		cfg.Files = fs
-	}
-	root, rootSpace := nester.Root(mon, cfg)
-	defer rootSpace.Kill("test over")
-	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: append([]string{name}, args...)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-r.Done():
-	case <-time.After(60 * time.Second):
-		r.Kill(124, "test timeout")
-		t.Fatalf("%s did not end; output %q", name, out.String())
-	}
-	return out.String(), r.Wait()
-}
+// run runs guest name with args under layers on b (see layertest.Run).
+var run = layertest.Run
 
 // newTrace makes a trace layer writing text to w (unless args name a file).
 func newTrace(t *testing.T, args string, w *syncBuffer) *Layer {

@@ -1,0 +1,94 @@
+// Package layertest runs real guest programs under stacks of layers, for
+// the tests of nester and of every layer in services/.
+package layertest
+
+import (
+	"bytes"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"nestvm/internal/testutil"
+	"nestvm/nester"
+	"nestvm/vmm"
+)
+
+// Buffer is a writer a test reads while guests write it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Options adjust Run.
+type Options struct {
+	// Files is the files root's directory; "" for none.
+	Files string
+	// Memory is the program's memory quota; 256 MiB when 0.
+	Memory uint64
+}
+
+// Run runs guest name with args under layers on b, with files (when not
+// "") as its files root, and returns its console output and result.
+func Run(t *testing.T, b vmm.Backend, layers []nester.Layer, files string, name string, args ...string) (string, vmm.Result) {
+	t.Helper()
+	return RunWith(t, b, layers, Options{Files: files}, name, args...)
+}
+
+// RunWith is Run with options. What the program writes to stderr is logged.
+func RunWith(t *testing.T, b vmm.Backend, layers []nester.Layer, o Options, name string, args ...string) (string, vmm.Result) {
+	t.Helper()
+	data, err := os.ReadFile(testutil.Guest(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Memory == 0 {
+		o.Memory = 256 << 20
+	}
+	img, err := vmm.ParseELF(data, o.Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := vmm.NewMonitor(b, nil)
+	var out, errs Buffer
+	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: o.Memory}
+	if o.Files != "" {
+		fs, err := vmm.FilesServer(o.Files, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fs.Close()
+		cfg.Files = fs
+	}
+	root, rootSpace := nester.Root(mon, cfg)
+	defer rootSpace.Kill("test over")
+	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: append([]string{name}, args...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Done():
+	case <-time.After(60 * time.Second):
+		r.Kill(124, "test timeout")
+		t.Fatalf("%s did not end; output %q", name, out.String())
+	}
+	res := r.Wait()
+	if e := errs.String(); e != "" {
+		t.Logf("%s's stderr:\n%s", name, e)
+	}
+	return out.String(), res
+}
