@@ -110,6 +110,28 @@ func (w *Wrapper) unwrap(obj vmm.Object, rights abi.Rights, badge uint64, transf
 // calls recycles Calls: a handler may not keep one after Handle returns.
 var calls = sync.Pool{New: func() any { return new(Call) }}
 
+// receivedFor returns, for a Deep Wrapper, what hands the receiver of a
+// message its stand-ins for the handles the message carries (a fault's
+// thread, a handle sent through a port): border control covers what comes
+// in by message too.
+func (w *Wrapper) receivedFor(c *Call) vmm.Lend {
+	if !w.Deep {
+		return nil
+	}
+	return func(obj vmm.Object, rights abi.Rights, badge uint64, _ bool) (vmm.Object, abi.Rights, uint64) {
+		if p, ok := obj.(*vmm.Port); ok {
+			if ws, ok := p.Server().(*wrapped); ok && ws.w == w {
+				return obj, rights, badge // one of ours already
+			}
+		}
+		cp, err := w.Wrap(Cap{Obj: obj, Rights: rights, Badge: badge}, c.Name+".received")
+		if err != nil {
+			return nil, 0, 0 // never the raw handle: it would escape the layer
+		}
+		return cp.Obj, cp.Rights, cp.Badge
+	}
+}
+
 // Call is one operation invoked on a wrapped capability. It is valid only
 // until the Handler's Handle returns.
 type Call struct {
@@ -132,6 +154,10 @@ type Call struct {
 	R0, R1 uint64
 	Err    error
 }
+
+// StandsFor implements vmm.StandIn: handle_info on the stand-in reports
+// the type of what it stands for, so a program sees no difference.
+func (ws *wrapped) StandsFor() abi.ObjectType { return ws.typ }
 
 // Serve implements vmm.Server: it hands the call to the Handler.
 func (ws *wrapped) Serve(inv *vmm.Invocation) {
@@ -187,7 +213,7 @@ func (c *Call) Forward() (r0, r1 uint64, err error) {
 	w := c.ws.w
 	caller := w.caller()
 	defer w.release(caller)
-	r0, r1, err = c.Inv.ForwardWith(caller, c.ws.target, w.unwrap)
+	r0, r1, err = c.Inv.ForwardWithOptions(caller, c.ws.target, vmm.ForwardOptions{Lend: w.unwrap, Received: w.receivedFor(c)})
 	c.done, c.R0, c.R1, c.Err = true, r0, r1, err
 	if err != nil || !c.Inv.Info.R0Handle {
 		c.Inv.Complete(r0, r1, err)

@@ -182,3 +182,26 @@ func TestGuestNesterBelowLayers(t *testing.T) {
 		}
 	})
 }
+
+// TestBorderControlMessages runs kerneltest's fault area below a deep
+// layer: the thread handle that arrives in the fault message is a stand-in
+// too (the layer sees the handler's thread_status on it), and handle_info
+// on stand-ins reports what they stand for, so the program passes as it
+// does alone.
+func TestBorderControlMessages(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		rec := &recorder{}
+		out, r := run(t, b, []nester.Layer{rec}, "", "kerneltest", "fault")
+		if !strings.Contains(out, "PASS fault\n") || strings.Contains(out, "FAIL") || !r.Exited || r.Status != 0 {
+			t.Fatalf("kerneltest below a deep layer: %s\n%s", r, out)
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, s := range rec.seen {
+			if strings.HasSuffix(s, ".received thread_status") {
+				return
+			}
+		}
+		t.Errorf("the layer never saw the fault's thread handle used; it saw %d operations", len(rec.seen))
+	})
+}

@@ -335,7 +335,13 @@ func (t *Thread) handleOp(n *capNode, inv *Invocation) result {
 	s := t.space
 	switch inv.Op {
 	case abi.OpHandleInfo:
-		return ok(uint64(n.obj.ObjectType()), uint64(n.rights))
+		typ := n.obj.ObjectType()
+		if p, isPort := n.obj.(*Port); isPort {
+			if si, ok := p.server.(StandIn); ok {
+				typ = si.StandsFor()
+			}
+		}
+		return ok(uint64(typ), uint64(n.rights))
 	case abi.OpHandleClose:
 		if e := s.removeHandle(n.num); e != abi.OK {
 			return failed(e)
@@ -756,7 +762,7 @@ func (t *Thread) portOp(obj Object, inv *Invocation) result {
 		}
 		// Handles the message carries go to whoever the receive is for:
 		// through a layer, the guest thread, not the layer's table.
-		hdr := t.who().space.deliver(msg)
+		hdr := t.who().space.deliverWith(msg, t.received)
 		inv.bufs[0].Write(encodeMsg(&hdr))
 		n := inv.bufs[1].Write(msg.data)
 		return ok(uint64(n), 0)

@@ -158,6 +158,22 @@ type Lend func(obj Object, rights abi.Rights, badge uint64, transfer bool) (Obje
 
 // ForwardWith is Forward with handle arguments passed through lend.
 func (inv *Invocation) ForwardWith(c *Caller, target uint64, lend Lend) (r0, r1 uint64, err error) {
+	return inv.ForwardWithOptions(c, target, ForwardOptions{Lend: lend})
+}
+
+// ForwardOptions adjust a forwarded operation.
+type ForwardOptions struct {
+	// Lend decides what each handle argument becomes (see Lend).
+	Lend Lend
+	// Received decides what each handle a received message carries
+	// becomes in the invoker's table (its transfer argument is true): a
+	// layer under border control hands out its stand-ins.
+	Received Lend
+}
+
+// ForwardWithOptions is Forward with options.
+func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOptions) (r0, r1 uint64, err error) {
+	lend := o.Lend
 	t := c.t
 	n, info, e := t.check(target, inv.Op)
 	if e != abi.OK {
@@ -206,8 +222,8 @@ func (inv *Invocation) ForwardWith(c *Caller, target uint64, lend Lend) (r0, r1 
 		slot += a.Kind.Slots()
 	}
 	if inv.from != nil {
-		t.actingFor = inv.from.who()
-		defer func() { t.actingFor = nil }()
+		t.actingFor, t.received = inv.from.who(), o.Received
+		defer func() { t.actingFor, t.received = nil, nil }()
 	}
 	res := t.execute(n, fwd)
 	if res.act != CallContinue && inv.from != nil {

@@ -274,12 +274,30 @@ func (t *Thread) receive(obj Object) (*message, wakeReason, abi.Error) {
 // deliver inserts msg's handles into the receiving space and returns the
 // header as the receiver sees it. A handle that no longer exists, or does
 // not fit in the table, arrives as NoHandle.
-func (s *Space) deliver(msg *message) abi.Msg {
+func (s *Space) deliver(msg *message) abi.Msg { return s.deliverWith(msg, nil) }
+
+// deliverWith is deliver with each handle passed through received first
+// (a layer's border control: it hands the receiver its stand-ins).
+func (s *Space) deliverWith(msg *message, received Lend) abi.Msg {
 	hdr := msg.hdr
 	hdr.DataLen = uint64(len(msg.data))
 	for i, src := range msg.handles {
 		if i >= abi.MsgHandles {
 			break
+		}
+		if received != nil {
+			obj, rights, badge := received(src.obj, src.rights, src.badge, true)
+			if obj == nil { // refused: the handle does not arrive
+				hdr.NHandles = uint64(i + 1)
+				continue
+			}
+			if obj != src.obj {
+				if n, e := s.addHandle(handleEntry{obj: obj, rights: rights, badge: badge}, nil); e == abi.OK {
+					hdr.Handles[i] = n
+				}
+				hdr.NHandles = uint64(i + 1)
+				continue
+			}
 		}
 		parent := src
 		if src.num == 0 {

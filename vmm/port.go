@@ -13,6 +13,14 @@ type Server interface {
 	Serve(inv *Invocation)
 }
 
+// A StandIn is a Server that stands in for an object of another type (a
+// layer's wrapper): handle_info on a handle to its port reports that type,
+// so the program below cannot tell.
+type StandIn interface {
+	Server
+	StandsFor() abi.ObjectType
+}
+
 // ServerFunc adapts a function to Server.
 type ServerFunc func(inv *Invocation)
 

@@ -53,6 +53,9 @@ type Thread struct {
 	// (thread_exit of one's own thread, space_kill of one's own space,
 	// unmapping one's own memory) mean that thread.
 	actingFor *Thread
+	// received, while it forwards a call, maps the handles a message
+	// brings before they go to the thread acted for (ForwardOptions).
+	received Lend
 }
 
 // who is the thread an operation performed by t is performed for.
