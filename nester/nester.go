@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -301,6 +302,7 @@ func (r *Run) load(env Env, prog Program) error {
 		return err
 	}
 	go r.serve(ep)
+	go r.watch(child)
 	if _, err := step("thread_start")(c.ThreadStart(th)); err != nil {
 		return err
 	}
@@ -343,6 +345,40 @@ func (r *Run) serve(ep uint64) {
 				c.PortReply(ep, m.CallID, abi.ErrInvalidOp.Result(), 0, nil, 0)
 			}
 		}
+	}
+}
+
+// watch ends the run when the program's space ends without an exit
+// notice: a program may name an exception port of its own, or none, and
+// then the notice never comes here.
+func (r *Run) watch(child uint64) {
+	c := r.host.NewCaller()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-tick.C:
+		}
+		st, status, err := c.SpaceStatus(child)
+		if err == nil && st == abi.SpaceRunning {
+			continue
+		}
+		// Give the notice, which says more (a fault), a moment to come.
+		select {
+		case <-r.done:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		res := vmm.Result{Exited: st == abi.SpaceExited, Status: int(status)}
+		if err != nil {
+			res = vmm.Result{Err: fmt.Errorf("the program's space: %w", err)}
+		} else if !res.Exited {
+			res.Killed, res.KilledStatus = r.killReason(), int(status)
+		}
+		r.finish(res)
+		return
 	}
 }
 
