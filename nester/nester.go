@@ -136,7 +136,8 @@ type Run struct {
 	done   chan struct{}
 	once   sync.Once
 	result vmm.Result
-	fault  *vmm.FaultReport
+	mu     sync.Mutex
+	reason string // why Kill ended it
 }
 
 // Launch wraps root through layers, from the first (nearest the monitor)
@@ -309,15 +310,20 @@ func (r *Run) load(env Env, prog Program) error {
 	return nil
 }
 
-// serve answers the program's exception port: faults end it (as they end
-// a program the monitor runs directly), its exit notice ends the run.
-func (r *Run) serve(ep uint64) {
-	c := r.host.NewCaller()
+// serve answers the program's exception port until the run ends.
+func (r *Run) serve(ep uint64) { r.finish(ServeExceptions(r.host.NewCaller(), ep, r.killReason)) }
+
+// ServeExceptions answers the exception port ep (a handle in c's table) of
+// a program its caller runs, as the monitor would answer for a program it
+// ran directly: a fault ends the program, and is the result; the exit
+// notice ends the service, with the program's status. A kill by its parent
+// is reported with reason's answer. It returns how the program ended.
+func ServeExceptions(c *vmm.Caller, ep uint64, reason func() string) vmm.Result {
 	msg := make([]byte, binary.Size(abi.Msg{}))
+	var fault *vmm.FaultReport
 	for {
 		if _, _, err := c.PortReceive(ep, msg, nil); err != nil {
-			r.finish(vmm.Result{Err: fmt.Errorf("exception port: %w", err)})
-			return
+			return vmm.Result{Err: fmt.Errorf("exception port: %w", err)}
 		}
 		var m abi.Msg
 		binary.Read(bytes.NewReader(msg), binary.LittleEndian, &m)
@@ -328,18 +334,17 @@ func (r *Run) serve(ep uint64) {
 		case abi.MsgFault:
 			f := vmm.Fault{Vector: vmm.Vector(m.Words[abi.FaultWordVector]), ErrorCode: uint32(m.Words[abi.FaultWordError]),
 				Addr: m.Words[abi.FaultWordAddr], RIP: m.Words[abi.FaultWordRIP]}
-			r.fault = &vmm.FaultReport{Thread: int(m.Words[abi.FaultWordThread]), Fault: f}
+			fault = &vmm.FaultReport{Thread: int(m.Words[abi.FaultWordThread]), Fault: f}
 			c.PortReply(ep, m.CallID, abi.FaultKill, uint64(f.ExitStatus()), nil, 0)
 		case abi.MsgExit:
 			res := vmm.Result{Exited: m.Words[0] == abi.SpaceExited, Status: int(m.Words[1])}
 			switch {
-			case r.fault != nil:
-				res = vmm.Result{Fault: r.fault}
+			case fault != nil:
+				res = vmm.Result{Fault: fault}
 			case !res.Exited:
-				res.Killed, res.KilledStatus = r.killReason(), int(m.Words[1])
+				res.Killed, res.KilledStatus = reason(), int(m.Words[1])
 			}
-			r.finish(res)
-			return
+			return res
 		default:
 			if m.CallID != 0 {
 				c.PortReply(ep, m.CallID, abi.ErrInvalidOp.Result(), 0, nil, 0)
@@ -382,13 +387,15 @@ func (r *Run) watch(child uint64) {
 	}
 }
 
-var killReasons sync.Map // *Run -> string
-
+// killReason is what Kill said, "killed" when the space ended some other
+// way.
 func (r *Run) killReason() string {
-	if v, ok := killReasons.Load(r); ok {
-		return v.(string)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.reason == "" {
+		return "killed"
 	}
-	return "killed"
+	return r.reason
 }
 
 func (r *Run) finish(res vmm.Result) {
@@ -398,14 +405,15 @@ func (r *Run) finish(res vmm.Result) {
 			r.result.Err = err
 		}
 		r.host.Kill("run over")
-		killReasons.Delete(r)
 		close(r.done)
 	})
 }
 
 // Kill ends the program with status, saying why.
 func (r *Run) Kill(status int, reason string) {
-	killReasons.Store(r, reason)
+	r.mu.Lock()
+	r.reason = reason
+	r.mu.Unlock()
 	if _, _, err := r.caller.SpaceKill(r.child, uint64(status)); err != nil {
 		r.finish(vmm.Result{Killed: reason, KilledStatus: status})
 	}

@@ -1,8 +1,6 @@
 package checkpoint
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -19,7 +17,6 @@ type Restored struct {
 	done   chan struct{}
 	once   sync.Once
 	result vmm.Result
-	fault  *vmm.FaultReport
 	mu     sync.Mutex
 	reason string
 }
@@ -207,48 +204,16 @@ func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
 	return failure
 }
 
-// serve answers the top space's exception port as nester.Run does: faults
-// end it, its exit notice ends the run.
+// serve answers the top space's exception port as nester.Run does.
 func (r *Restored) serve(ep uint64) {
-	c := r.host.NewCaller()
-	msg := make([]byte, binary.Size(abi.Msg{}))
-	for {
-		if _, _, err := c.PortReceive(ep, msg, nil); err != nil {
-			r.finish(vmm.Result{Err: fmt.Errorf("exception port: %w", err)})
-			return
+	r.finish(nester.ServeExceptions(r.host.NewCaller(), ep, func() string {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.reason == "" {
+			return "killed"
 		}
-		var m abi.Msg
-		binary.Read(bytes.NewReader(msg), binary.LittleEndian, &m)
-		for i := uint64(0); i < m.NHandles && i < abi.MsgHandles; i++ {
-			c.HandleClose(m.Handles[i])
-		}
-		switch m.Kind {
-		case abi.MsgFault:
-			f := vmm.Fault{Vector: vmm.Vector(m.Words[abi.FaultWordVector]), ErrorCode: uint32(m.Words[abi.FaultWordError]),
-				Addr: m.Words[abi.FaultWordAddr], RIP: m.Words[abi.FaultWordRIP]}
-			r.fault = &vmm.FaultReport{Thread: int(m.Words[abi.FaultWordThread]), Fault: f}
-			c.PortReply(ep, m.CallID, abi.FaultKill, uint64(f.ExitStatus()), nil, 0)
-		case abi.MsgExit:
-			res := vmm.Result{Exited: m.Words[0] == abi.SpaceExited, Status: int(m.Words[1])}
-			switch {
-			case r.fault != nil:
-				res = vmm.Result{Fault: r.fault}
-			case !res.Exited:
-				r.mu.Lock()
-				res.Killed, res.KilledStatus = r.reason, int(m.Words[1])
-				r.mu.Unlock()
-				if res.Killed == "" {
-					res.Killed = "killed"
-				}
-			}
-			r.finish(res)
-			return
-		default:
-			if m.CallID != 0 {
-				c.PortReply(ep, m.CallID, abi.ErrInvalidOp.Result(), 0, nil, 0)
-			}
-		}
-	}
+		return r.reason
+	}))
 }
 
 func (r *Restored) finish(res vmm.Result) {
