@@ -220,6 +220,54 @@ func (t *Thread) decodeBuffers(inv *Invocation) abi.Error {
 	return abi.OK
 }
 
+// requiredArg is handleArg for an argument that must name a handle:
+// NoHandle is a bad handle too.
+func (t *Thread) requiredArg(inv *Invocation, i int) (*capNode, abi.Error) {
+	n, e := t.handleArg(inv, i)
+	if e == abi.OK && n == nil {
+		e = abi.ErrBadHandle
+	}
+	return n, e
+}
+
+// callablePort checks that n names a port and may call it (an exception
+// port, a keeper).
+func callablePort(n *capNode) (*Port, abi.Error) {
+	p, isPort := n.obj.(*Port)
+	if !isPort {
+		return nil, abi.ErrWrongType
+	}
+	if !n.rights.Has(abi.RightCall) {
+		return nil, abi.ErrRights
+	}
+	return p, abi.OK
+}
+
+// portArg is requiredArg for a port the operation will call.
+func (t *Thread) portArg(inv *Invocation, i int) (*capNode, *Port, abi.Error) {
+	n, e := t.requiredArg(inv, i)
+	if e != abi.OK {
+		return nil, nil, e
+	}
+	p, e := callablePort(n)
+	return n, p, e
+}
+
+// grantedCopy is what space_insert and space_insert_at copy: the handle
+// in slot 0, which must carry grant, with the rights in slot 1 at most.
+func (t *Thread) grantedCopy(inv *Invocation) (*capNode, handleEntry, abi.Error) {
+	src, e := t.requiredArg(inv, 0)
+	if e != abi.OK {
+		return nil, handleEntry{}, e
+	}
+	if !src.rights.Has(abi.RightGrant) {
+		return nil, handleEntry{}, abi.ErrRights
+	}
+	entry := src.handleEntry
+	entry.rights &= abi.Rights(inv.Slots[1])
+	return src, entry, abi.OK
+}
+
 // errAbsent is decodeBuffers' report of a buffer on a page not yet
 // supplied by its keeper; it never reaches a guest.
 const errAbsent = abi.ErrCount + 1
@@ -477,12 +525,9 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		}
 		return r
 	case abi.OpSpaceMap:
-		rn, e := t.handleArg(inv, 0)
+		rn, e := t.requiredArg(inv, 0)
 		if e != abi.OK {
 			return failed(e)
-		}
-		if rn == nil {
-			return failed(abi.ErrBadHandle)
 		}
 		region, isRegion := rn.obj.(*Region)
 		if !isRegion {
@@ -513,18 +558,10 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		}
 		return t.reenterIf(sp == t.who().space)
 	case abi.OpSpaceInsert:
-		src, e := t.handleArg(inv, 0)
+		src, entry, e := t.grantedCopy(inv)
 		if e != abi.OK {
 			return failed(e)
 		}
-		if src == nil {
-			return failed(abi.ErrBadHandle)
-		}
-		if !src.rights.Has(abi.RightGrant) {
-			return failed(abi.ErrRights)
-		}
-		entry := src.handleEntry
-		entry.rights &= abi.Rights(a[1])
 		h, e := sp.addHandle(entry, src)
 		if e != abi.OK {
 			return failed(e)
@@ -544,12 +581,9 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 			sp.SetExceptionPort(nil, 0)
 			return ok(0, 0)
 		}
-		p, isPort := pn.obj.(*Port)
-		if !isPort {
-			return failed(abi.ErrWrongType)
-		}
-		if !pn.rights.Has(abi.RightCall) {
-			return failed(abi.ErrRights)
+		p, e := callablePort(pn)
+		if e != abi.OK {
+			return failed(e)
 		}
 		if p.server != nil {
 			// Faults are messages a handler receives; a host server
@@ -607,18 +641,10 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 	case abi.OpSpaceGetState:
 		return t.spaceGetState(sp, inv.bufs[0])
 	case abi.OpSpaceInsertAt:
-		src, e := t.handleArg(inv, 0)
+		src, entry, e := t.grantedCopy(inv)
 		if e != abi.OK {
 			return failed(e)
 		}
-		if src == nil {
-			return failed(abi.ErrBadHandle)
-		}
-		if !src.rights.Has(abi.RightGrant) {
-			return failed(abi.ErrRights)
-		}
-		entry := src.handleEntry
-		entry.rights &= abi.Rights(a[1])
 		if e := sp.insertAt(entry, src, a[2]); e != abi.OK {
 			return failed(e)
 		}
@@ -688,19 +714,9 @@ func (t *Thread) regionOp(r *Region, inv *Invocation) result {
 	case abi.OpRegionSize:
 		return ok(r.Size(), 0)
 	case abi.OpRegionSetKeeper:
-		pn, e := t.handleArg(inv, 0)
+		pn, p, e := t.portArg(inv, 0)
 		if e != abi.OK {
 			return failed(e)
-		}
-		if pn == nil {
-			return failed(abi.ErrBadHandle)
-		}
-		p, isPort := pn.obj.(*Port)
-		if !isPort {
-			return failed(abi.ErrWrongType)
-		}
-		if !pn.rights.Has(abi.RightCall) {
-			return failed(abi.ErrRights)
 		}
 		if p.server != nil {
 			return failed(abi.ErrInvalidArg) // a keeper must be able to receive page requests
@@ -793,12 +809,9 @@ func (t *Thread) portOp(obj Object, inv *Invocation) result {
 		if !isSet {
 			return failed(abi.ErrWrongType)
 		}
-		pn, e := t.handleArg(inv, 0)
+		pn, e := t.requiredArg(inv, 0)
 		if e != abi.OK {
 			return failed(e)
-		}
-		if pn == nil {
-			return failed(abi.ErrBadHandle)
 		}
 		p, isPort := pn.obj.(*Port)
 		if !isPort || p.server != nil {
