@@ -6,8 +6,28 @@ import (
 	"io"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
+
 	"nestvm/nester"
 )
+
+// makeLayers makes the layers --layer names, in order, before anything
+// runs: a bad name or argument, or a file a layer cannot write, is the
+// user's to fix first. On an error the layers made so far are closed.
+func makeLayers(specs []string, log hclog.Logger) ([]nester.Layer, error) {
+	var layers []nester.Layer
+	for _, spec := range specs {
+		l, err := nester.New(spec, log.Named("layer"))
+		if err != nil {
+			for i := len(layers) - 1; i >= 0; i-- {
+				layers[i].Close()
+			}
+			return nil, err
+		}
+		layers = append(layers, l)
+	}
+	return layers, nil
+}
 
 // cmdLayers lists the layers --layer can stack, with their arguments.
 func cmdLayers(args []string, stdout, stderr io.Writer) int {

@@ -86,13 +86,9 @@ Flags:
 			layers[i].Close()
 		}
 	}
-	for _, spec := range layerSpecs {
-		l, err := nester.New(spec, log.Named("layer"))
-		if err != nil {
-			closeLayers()
-			return fail(exitUsage, "%v", err)
-		}
-		layers = append(layers, l)
+	layers, err = makeLayers(layerSpecs, log)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
 	}
 	b, err := pickBackend(*backend, log)
 	if err != nil {

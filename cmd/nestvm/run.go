@@ -104,16 +104,9 @@ Flags:
 
 	// Layers are made before anything runs: a bad name or argument, or a
 	// file a layer cannot write, is the user's to fix first.
-	var layers []nester.Layer
-	for _, spec := range layerSpecs {
-		l, err := nester.New(spec, log.Named("layer"))
-		if err != nil {
-			for _, made := range layers {
-				made.Close()
-			}
-			return fail(exitUsage, "%v", err)
-		}
-		layers = append(layers, l)
+	layers, err := makeLayers(layerSpecs, log)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
 	}
 	b, err := pickBackend(*backend, log)
 	if err != nil {
