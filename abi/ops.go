@@ -58,6 +58,8 @@ const (
 	OpRegionGetState                  // read a region's size, keeper and supplied pages
 	OpPortGetState                    // read the messages queued on a port
 	OpRegionEvict                     // make supplied pages of a kept region absent again
+	OpRegionAccessed                  // report and clear the pages touched since last asked
+	OpPortSetGetState                 // read the ports of a port set
 	OpCount                           // number of operations; not an operation
 )
 
@@ -298,7 +300,7 @@ var Ops = [OpCount]OpInfo{
 		Name: "region_dirty", Iface: IfaceRegion, Rights: RightRead,
 		Args: []Arg{{"bitmap", ArgOut, "one bit per page, page 0 in bit 0 of byte 0"}},
 		R0:   "the number of dirty pages",
-		Doc:  "Reports the pages written since the last region_dirty (or since creation), and clears the record.",
+		Doc:  "Reports the pages written since the calling space last asked (at its first ask: since the region was created), and clears that space's record. Each space keeps its own record, so two readers (a checkpointer and the program's own dirty tracking) never take pages from each other. Every thread of the spaces mapping the region, but the caller, must be stopped (NV_EBUSY otherwise): a running thread's cached translations could hide its next write. At most 16 spaces keep records of one region (NV_EQUOTA).",
 	},
 	OpPortCreate: {
 		Name: "port_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
@@ -398,14 +400,14 @@ var stateOps = map[Op]OpInfo{
 		Args: []Arg{{"buf", ArgOut, "receives an nv_space_state record, then its nv_space_map, nv_space_handle and nv_space_thread entries"}},
 		R0:   "the bytes written; with NV_ETOOBIG, R1 is the size needed",
 		R1:   "the size needed, when the buffer was too small",
-		Doc:  "Reads a space's whole state: quotas, exception port, every mapping (with a copy of a handle to its region), every handle of its table (number, and a copy with the same rights and badge), every thread (a copy of a handle to it). Stop the space's threads first for a consistent picture. Copies go into the caller's table; a buffer too small gets nothing and no copies.",
+		Doc:  "Reads a space's whole state: quotas, exception port, every mapping (with a copy of a handle to its region), every handle of its table (number, a copy with the same rights and badge, and its place in the derivation tree), every thread (a copy of a handle to it). Stop the space's threads first for a consistent picture. Copies go into the caller's table; a buffer too small gets nothing and no copies.",
 	},
 	OpSpaceInsertAt: {
 		Name: "space_insert_at", Iface: IfaceSpace, Rights: RightControl,
 		Transfer: "handle",
-		Args:     []Arg{{"handle", ArgHandle, "the caller's handle to copy; needs grant"}, {"rights", ArgValue, "the rights the copy keeps"}, {"number", ArgValue, "the number it gets in the space's table"}},
+		Args:     []Arg{{"handle", ArgHandle, "the caller's handle to copy; needs grant"}, {"rights", ArgValue, "the rights the copy keeps"}, {"number", ArgValue, "the number it gets in the space's table"}, {"flags", ArgValue, "NV_INSERT_MOVE: move the caller's handle there instead of copying it"}},
 		R0:       "the number",
-		Doc:      "Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. NV_EEXISTS when the number is taken.",
+		Doc:      "Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. NV_EEXISTS when the number is taken. With NV_INSERT_MOVE the caller's handle itself moves, with the handles derived from it still under it: a restorer derives a tree of handles in its own table and moves each into place, and revoke then reaches the same handles as before the save.",
 	},
 	OpRegionGetState: {
 		Name: "region_get_state", Iface: IfaceRegion, Rights: RightRead,
@@ -426,12 +428,32 @@ var stateOps = map[Op]OpInfo{
 // OpRegionEvict's description: what a pager needs besides keeping.
 var evictOp = OpInfo{
 	Name: "region_evict", Iface: IfaceRegion, Rights: RightControl,
-	Args: []Arg{{"offset", ArgValue, "page-aligned offset"}, {"size", ArgValue, "page-aligned length"}},
-	Doc:  "Makes pages of a region with a keeper absent again, in every space that maps it: the next touch sends the keeper a page request, as at first. Threads running in those spaces leave guest code for a moment to drop their cached translations. The pages' contents stay readable with region_read until supplied again; save them first.",
+	Args: []Arg{{"offset", ArgValue, "page-aligned offset"}, {"size", ArgValue, "page-aligned length"}, {"data", ArgOut, "receives the pages' contents (size bytes) before their memory is released; length 0 to discard them"}},
+	Doc:  "Makes pages of a region with a keeper absent again, in every space that maps it, and releases their memory: the next touch sends the keeper a page request, as at first, and until then region_read reads zeros there. Threads running in those spaces leave guest code for a moment to drop their cached translations. The contents go to data first, with no thread able to write them in between, so a pager saves exactly what it evicts.",
+}
+
+// OpRegionAccessed's description: the reference bits a keeper's
+// replacement policy (clock, LRU approximations) needs.
+var accessedOp = OpInfo{
+	Name: "region_accessed", Iface: IfaceRegion, Rights: RightControl,
+	Args: []Arg{{"bitmap", ArgOut, "one bit per page, page 0 in bit 0 of byte 0"}},
+	R0:   "the number of pages touched",
+	Doc:  "Reports the pages of a region read or written through any mapping since the calling space last asked (at its first ask: since the region was created or the pages supplied), and clears that space's record. Threads may keep running: one whose cached translation outlives the ask may show a touch only at the next ask, which makes the bits a hint for a replacement policy, never a record of writes (region_dirty is that).",
+}
+
+// OpPortSetGetState's description: the rest of the state operations.
+var portSetStateOp = OpInfo{
+	Name: "port_set_get_state", Iface: IfacePortSet, Rights: RightReceive | RightControl,
+	Args: []Arg{{"buf", ArgOut, "receives an nv_port_set_state record, then one handle number per port"}},
+	R0:   "the bytes written; with NV_ETOOBIG, R1 is the size needed",
+	R1:   "the size needed, when the buffer was too small",
+	Doc:  "Reads the ports a port set holds: a copy of a handle to each (with receive and control), into the caller's table. Rebuild the set with port_set_create and port_set_add.",
 }
 
 func init() {
 	Ops[OpRegionEvict] = evictOp
+	Ops[OpRegionAccessed] = accessedOp
+	Ops[OpPortSetGetState] = portSetStateOp
 	for op, info := range stateOps {
 		Ops[op] = info
 	}

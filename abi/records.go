@@ -124,6 +124,7 @@ type SpaceMapEntry struct {
 	Limit              uint64 // the most space_protect may grant (the region handle's)
 	Region             uint64 // a copy of a handle to the region, or NoHandle for memory the monitor mapped itself
 	Object             uint64
+	Flags              uint64 // StateOwned when the region is charged to this space
 }
 
 // SpaceHandleEntry is one handle of the space's table in a SpaceState.
@@ -134,7 +135,22 @@ type SpaceHandleEntry struct {
 	Rights uint64
 	Badge  uint64
 	Object uint64
+	// Node identifies this handle and Parent the handle it was derived
+	// from (0: none, or one since closed with no ancestor left). They are
+	// tags, not handles: unique for the monitor's life, never reused, and
+	// granting nothing. Reading several spaces, a restorer finds which
+	// handle of which space each one came from.
+	Node, Parent uint64
+	Flags        uint64 // StateOwned when the object (a region, port or port set) is charged to this space
 }
+
+// StateOwned marks an object a space's state lists as charged to that
+// space: created there, and gone when it ends.
+const StateOwned = 1 << 0
+
+// InsertMove is space_insert_at's flag to move the caller's handle instead
+// of copying it.
+const InsertMove = 1 << 0
 
 // SpaceThreadEntry is one thread of the space in a SpaceState.
 type SpaceThreadEntry struct {
@@ -156,4 +172,11 @@ type RegionState struct {
 type PortState struct {
 	Size  uint64 // bytes of the whole state, this record included
 	NMsgs uint64
+}
+
+// PortSetState is what port_set_get_state writes; NPorts handle numbers
+// (uint64, copies in the caller's table) follow.
+type PortSetState struct {
+	Size   uint64 // bytes of the whole state, this record included
+	NPorts uint64
 }

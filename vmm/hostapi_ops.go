@@ -256,8 +256,13 @@ func (c *Caller) RegionSupply(h uint64, offset uint64, data []byte) (uint64, uin
 }
 
 // RegionDirty performs region_dirty on handle h, as nv_region_dirty does for a guest.
-// Reports the pages written since the last region_dirty (or since creation),
-// and clears the record.
+// Reports the pages written since the calling space last asked (at its first
+// ask: since the region was created), and clears that space's record. Each
+// space keeps its own record, so two readers (a checkpointer and the
+// program's own dirty tracking) never take pages from each other. Every
+// thread of the spaces mapping the region, but the caller, must be stopped
+// (NV_EBUSY otherwise): a running thread's cached translations could hide
+// its next write. At most 16 spaces keep records of one region (NV_EQUOTA).
 func (c *Caller) RegionDirty(h uint64, bitmap []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpRegionDirty, s, bitmap)
@@ -391,10 +396,11 @@ func (c *Caller) FileSize(h uint64) (uint64, uint64, error) {
 
 // SpaceGetState performs space_get_state on handle h, as nv_space_get_state does for a guest.
 // Reads a space's whole state: quotas, exception port, every mapping (with a
-// copy of a handle to its region), every handle of its table (number, and a
-// copy with the same rights and badge), every thread (a copy of a handle to
-// it). Stop the space's threads first for a consistent picture. Copies go
-// into the caller's table; a buffer too small gets nothing and no copies.
+// copy of a handle to its region), every handle of its table (number, a copy
+// with the same rights and badge, and its place in the derivation tree),
+// every thread (a copy of a handle to it). Stop the space's threads first
+// for a consistent picture. Copies go into the caller's table; a buffer too
+// small gets nothing and no copies.
 func (c *Caller) SpaceGetState(h uint64, buf []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpSpaceGetState, s, buf)
@@ -403,12 +409,17 @@ func (c *Caller) SpaceGetState(h uint64, buf []byte) (uint64, uint64, error) {
 // SpaceInsertAt performs space_insert_at on handle h, as nv_space_insert_at does for a guest.
 // Copies a handle into a space's table at a given number, as space_insert
 // does at the lowest free one: how a rebuilt space gets the numbers its
-// program knows. NV_EEXISTS when the number is taken.
-func (c *Caller) SpaceInsertAt(h uint64, handle uint64, rights uint64, number uint64) (uint64, uint64, error) {
+// program knows. NV_EEXISTS when the number is taken. With NV_INSERT_MOVE
+// the caller's handle itself moves, with the handles derived from it still
+// under it: a restorer derives a tree of handles in its own table and moves
+// each into place, and revoke then reaches the same handles as before the
+// save.
+func (c *Caller) SpaceInsertAt(h uint64, handle uint64, rights uint64, number uint64, flags uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = handle
 	s[1] = rights
 	s[2] = number
+	s[3] = flags
 	return c.Invoke(h, abi.OpSpaceInsertAt, s)
 }
 
@@ -433,13 +444,35 @@ func (c *Caller) PortGetState(h uint64, buf []byte) (uint64, uint64, error) {
 
 // RegionEvict performs region_evict on handle h, as nv_region_evict does for a guest.
 // Makes pages of a region with a keeper absent again, in every space that
-// maps it: the next touch sends the keeper a page request, as at first.
+// maps it, and releases their memory: the next touch sends the keeper a page
+// request, as at first, and until then region_read reads zeros there.
 // Threads running in those spaces leave guest code for a moment to drop
-// their cached translations. The pages' contents stay readable with
-// region_read until supplied again; save them first.
-func (c *Caller) RegionEvict(h uint64, offset uint64, size uint64) (uint64, uint64, error) {
+// their cached translations. The contents go to data first, with no thread
+// able to write them in between, so a pager saves exactly what it evicts.
+func (c *Caller) RegionEvict(h uint64, offset uint64, size uint64, data []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = offset
 	s[1] = size
-	return c.Invoke(h, abi.OpRegionEvict, s)
+	return c.Invoke(h, abi.OpRegionEvict, s, data)
+}
+
+// RegionAccessed performs region_accessed on handle h, as nv_region_accessed does for a guest.
+// Reports the pages of a region read or written through any mapping since
+// the calling space last asked (at its first ask: since the region was
+// created or the pages supplied), and clears that space's record. Threads
+// may keep running: one whose cached translation outlives the ask may show a
+// touch only at the next ask, which makes the bits a hint for a replacement
+// policy, never a record of writes (region_dirty is that).
+func (c *Caller) RegionAccessed(h uint64, bitmap []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpRegionAccessed, s, bitmap)
+}
+
+// PortSetGetState performs port_set_get_state on handle h, as nv_port_set_get_state does for a guest.
+// Reads the ports a port set holds: a copy of a handle to each (with receive
+// and control), into the caller's table. Rebuild the set with
+// port_set_create and port_set_add.
+func (c *Caller) PortSetGetState(h uint64, buf []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpPortSetGetState, s, buf)
 }

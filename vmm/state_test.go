@@ -269,7 +269,7 @@ func (h *host) restore(sv *saved) uint64 {
 			t.Fatalf("handle %d names an object this test cannot rebuild (type %d)", e.Number, e.Type)
 		}
 		d := must("handle_derive")(c.HandleDerive(src, e.Rights|uint64(abi.RightGrant), e.Badge))
-		must("space_insert_at")(c.SpaceInsertAt(child, d, e.Rights, e.Number))
+		must("space_insert_at")(c.SpaceInsertAt(child, d, e.Rights, e.Number, 0))
 		must("handle_close")(c.HandleClose(d))
 	}
 	for obj, msgs := range sv.msgs {

@@ -425,9 +425,9 @@ static void test_keeper(void)
 	CHECK("unmap", nv_space_unmap(nv_self_space(), at, 4 * 4096), -NV_EBUSY); /* the keeper thread runs */
 
 	/* Evicted pages are asked for again, and supplied afresh. */
-	CHECK("evict page 0", nv_region_evict(r, 0, 4096), 0);
-	CHECK("evict unaligned", nv_region_evict(r, 1, 4096), -NV_EINVAL);
-	CHECK("evict past the end", nv_region_evict(r, 4096, 4 * 4096), -NV_EINVAL);
+	CHECK("evict page 0", nv_region_evict(r, 0, 4096, 0, 0), 0);
+	CHECK("evict unaligned", nv_region_evict(r, 1, 4096, 0, 0), -NV_EINVAL);
+	CHECK("evict past the end", nv_region_evict(r, 4096, 4 * 4096, 0, 0), -NV_EINVAL);
 	CHECK("page 0 supplied again", mem[9], 1); /* the keeper's pattern, not the 42 written before */
 	CHECK("a third request", requests, 3);
 	CHECK("page 2 still there", mem[2 * 4096 + 5], 3);

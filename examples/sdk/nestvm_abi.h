@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#define NESTVM_ABI_VERSION   0x4ull /* bumped on any change a guest could observe */
+#define NESTVM_ABI_VERSION   0x5ull /* bumped on any change a guest could observe */
 #define NV_PAGE_SIZE         0x1000ull /* the smallest mapping unit */
 #define NV_RESERVED_BASE     0x100000ull /* start of the monitor's range in every space */
 #define NV_RESERVED_TOP      0x400000ull /* end of the monitor's range */
@@ -61,6 +61,8 @@
 #define NV_FAULT_RESUME_STATE 0x1ull /* fault reply: resume with the state sent */
 #define NV_FAULT_KILL        0x2ull /* fault reply: kill the space */
 #define NV_MSG_HANDLES       0x4ull /* handles one message carries at most */
+#define NV_STATE_OWNED       0x1ull /* nv_space_map, nv_space_handle flags: charged to this space */
+#define NV_INSERT_MOVE       0x1ull /* space_insert_at: move the handle, do not copy it */
 
 /* Error codes: operations return them negated in R0. */
 enum nv_error {
@@ -139,7 +141,7 @@ enum nv_op {
 	NV_OP_REGION_SIZE = 26, /* region: Reports a region's size. */
 	NV_OP_REGION_SET_KEEPER = 27, /* region: Makes a port the keeper of a region that is mapped nowhere yet: every page becomes absent, and a thread touching an absent page stops while the keeper receives an NV_MSG_PAGE request, supplies the page and replies. */
 	NV_OP_REGION_SUPPLY = 28, /* region: Fills pages of a region and makes them present in every space that maps it. */
-	NV_OP_REGION_DIRTY = 29, /* region: Reports the pages written since the last region_dirty (or since creation), and clears the record. */
+	NV_OP_REGION_DIRTY = 29, /* region: Reports the pages written since the calling space last asked (at its first ask: since the region was created), and clears that space's record. */
 	NV_OP_PORT_CREATE = 30, /* space: Creates a port whose server is whoever holds it with receive. */
 	NV_OP_PORT_RECEIVE = 31, /* port: Waits for a message on a port or port set. */
 	NV_OP_PORT_REPLY = 32, /* port: Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. */
@@ -154,12 +156,14 @@ enum nv_op {
 	NV_OP_FILE_READ = 41, /* file: Reads bytes from an open file. */
 	NV_OP_FILE_WRITE = 42, /* file: Writes bytes to an open file. */
 	NV_OP_FILE_SIZE = 43, /* file: Reports an open file's size. */
-	NV_OP_SPACE_GET_STATE = 44, /* space: Reads a space's whole state: quotas, exception port, every mapping (with a copy of a handle to its region), every handle of its table (number, and a copy with the same rights and badge), every thread (a copy of a handle to it). */
+	NV_OP_SPACE_GET_STATE = 44, /* space: Reads a space's whole state: quotas, exception port, every mapping (with a copy of a handle to its region), every handle of its table (number, a copy with the same rights and badge, and its place in the derivation tree), every thread (a copy of a handle to it). */
 	NV_OP_SPACE_INSERT_AT = 45, /* space: Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. */
 	NV_OP_REGION_GET_STATE = 46, /* region: Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table) and which pages were supplied. */
 	NV_OP_PORT_GET_STATE = 47, /* port: Reads the one-way messages queued on a port (calls are never queued while their callers are stopped: a stopped caller takes its call back and re-issues it when resumed). */
-	NV_OP_REGION_EVICT = 48, /* region: Makes pages of a region with a keeper absent again, in every space that maps it: the next touch sends the keeper a page request, as at first. */
-	NV_OP_COUNT = 49
+	NV_OP_REGION_EVICT = 48, /* region: Makes pages of a region with a keeper absent again, in every space that maps it, and releases their memory: the next touch sends the keeper a page request, as at first, and until then region_read reads zeros there. */
+	NV_OP_REGION_ACCESSED = 49, /* region: Reports the pages of a region read or written through any mapping since the calling space last asked (at its first ask: since the region was created or the pages supplied), and clears that space's record. */
+	NV_OP_PORT_SET_GET_STATE = 50, /* port_set: Reads the ports a port set holds: a copy of a handle to each (with receive and control), into the caller's table. */
+	NV_OP_COUNT = 51
 };
 
 typedef uint64_t nv_handle_t;
@@ -573,7 +577,7 @@ static inline int64_t nv_region_supply(nv_handle_t h, uint64_t offset, nv_addr_t
 	return nv_region_supply_r(h, offset, data, data_len).r0;
 }
 
-/* nv_region_dirty: Reports the pages written since the last region_dirty (or since creation), and clears the record.
+/* nv_region_dirty: Reports the pages written since the calling space last asked (at its first ask: since the region was created), and clears that space's record. Each space keeps its own record, so two readers (a checkpointer and the program's own dirty tracking) never take pages from each other. Every thread of the spaces mapping the region, but the caller, must be stopped (NV_EBUSY otherwise): a running thread's cached translations could hide its next write. At most 16 spaces keep records of one region (NV_EQUOTA).
  * Interface: region. Rights needed: read.
  *   bitmap, bitmap_cap (OUT buffer): one bit per page, page 0 in bit 0 of byte 0
  * R0: the number of dirty pages.
@@ -793,7 +797,7 @@ static inline int64_t nv_file_size(nv_handle_t h)
 	return nv_file_size_r(h).r0;
 }
 
-/* nv_space_get_state: Reads a space's whole state: quotas, exception port, every mapping (with a copy of a handle to its region), every handle of its table (number, and a copy with the same rights and badge), every thread (a copy of a handle to it). Stop the space's threads first for a consistent picture. Copies go into the caller's table; a buffer too small gets nothing and no copies.
+/* nv_space_get_state: Reads a space's whole state: quotas, exception port, every mapping (with a copy of a handle to its region), every handle of its table (number, a copy with the same rights and badge, and its place in the derivation tree), every thread (a copy of a handle to it). Stop the space's threads first for a consistent picture. Copies go into the caller's table; a buffer too small gets nothing and no copies.
  * Interface: space. Rights needed: read|control.
  *   buf, buf_cap (OUT buffer): receives an nv_space_state record, then its nv_space_map, nv_space_handle and nv_space_thread entries
  * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
@@ -808,20 +812,21 @@ static inline int64_t nv_space_get_state(nv_handle_t h, nv_addr_t buf, uint64_t 
 	return nv_space_get_state_r(h, buf, buf_cap).r0;
 }
 
-/* nv_space_insert_at: Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. NV_EEXISTS when the number is taken.
+/* nv_space_insert_at: Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. NV_EEXISTS when the number is taken. With NV_INSERT_MOVE the caller's handle itself moves, with the handles derived from it still under it: a restorer derives a tree of handles in its own table and moves each into place, and revoke then reaches the same handles as before the save.
  * Interface: space. Rights needed: control.
  *   handle (IN, handle): the caller's handle to copy; needs grant
  *   rights (IN): the rights the copy keeps
  *   number (IN): the number it gets in the space's table
+ *   flags (IN): NV_INSERT_MOVE: move the caller's handle there instead of copying it
  * R0: the number.
  */
-static inline nv_result_t nv_space_insert_at_r(nv_handle_t h, nv_handle_t handle, uint64_t rights, uint64_t number)
+static inline nv_result_t nv_space_insert_at_r(nv_handle_t h, nv_handle_t handle, uint64_t rights, uint64_t number, uint64_t flags)
 {
-	return nv_invoke(h, NV_OP_SPACE_INSERT_AT, handle, rights, number, 0, 0, 0);
+	return nv_invoke(h, NV_OP_SPACE_INSERT_AT, handle, rights, number, flags, 0, 0);
 }
-static inline int64_t nv_space_insert_at(nv_handle_t h, nv_handle_t handle, uint64_t rights, uint64_t number)
+static inline int64_t nv_space_insert_at(nv_handle_t h, nv_handle_t handle, uint64_t rights, uint64_t number, uint64_t flags)
 {
-	return nv_space_insert_at_r(h, handle, rights, number).r0;
+	return nv_space_insert_at_r(h, handle, rights, number, flags).r0;
 }
 
 /* nv_region_get_state: Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table) and which pages were supplied. Its contents are read with region_read.
@@ -854,18 +859,48 @@ static inline int64_t nv_port_get_state(nv_handle_t h, nv_addr_t buf, uint64_t b
 	return nv_port_get_state_r(h, buf, buf_cap).r0;
 }
 
-/* nv_region_evict: Makes pages of a region with a keeper absent again, in every space that maps it: the next touch sends the keeper a page request, as at first. Threads running in those spaces leave guest code for a moment to drop their cached translations. The pages' contents stay readable with region_read until supplied again; save them first.
+/* nv_region_evict: Makes pages of a region with a keeper absent again, in every space that maps it, and releases their memory: the next touch sends the keeper a page request, as at first, and until then region_read reads zeros there. Threads running in those spaces leave guest code for a moment to drop their cached translations. The contents go to data first, with no thread able to write them in between, so a pager saves exactly what it evicts.
  * Interface: region. Rights needed: control.
  *   offset (IN): page-aligned offset
  *   size (IN): page-aligned length
+ *   data, data_cap (OUT buffer): receives the pages' contents (size bytes) before their memory is released; length 0 to discard them
  */
-static inline nv_result_t nv_region_evict_r(nv_handle_t h, uint64_t offset, uint64_t size)
+static inline nv_result_t nv_region_evict_r(nv_handle_t h, uint64_t offset, uint64_t size, nv_addr_t data, uint64_t data_cap)
 {
-	return nv_invoke(h, NV_OP_REGION_EVICT, offset, size, 0, 0, 0, 0);
+	return nv_invoke(h, NV_OP_REGION_EVICT, offset, size, data, data_cap, 0, 0);
 }
-static inline int64_t nv_region_evict(nv_handle_t h, uint64_t offset, uint64_t size)
+static inline int64_t nv_region_evict(nv_handle_t h, uint64_t offset, uint64_t size, nv_addr_t data, uint64_t data_cap)
 {
-	return nv_region_evict_r(h, offset, size).r0;
+	return nv_region_evict_r(h, offset, size, data, data_cap).r0;
+}
+
+/* nv_region_accessed: Reports the pages of a region read or written through any mapping since the calling space last asked (at its first ask: since the region was created or the pages supplied), and clears that space's record. Threads may keep running: one whose cached translation outlives the ask may show a touch only at the next ask, which makes the bits a hint for a replacement policy, never a record of writes (region_dirty is that).
+ * Interface: region. Rights needed: control.
+ *   bitmap, bitmap_cap (OUT buffer): one bit per page, page 0 in bit 0 of byte 0
+ * R0: the number of pages touched.
+ */
+static inline nv_result_t nv_region_accessed_r(nv_handle_t h, nv_addr_t bitmap, uint64_t bitmap_cap)
+{
+	return nv_invoke(h, NV_OP_REGION_ACCESSED, bitmap, bitmap_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_region_accessed(nv_handle_t h, nv_addr_t bitmap, uint64_t bitmap_cap)
+{
+	return nv_region_accessed_r(h, bitmap, bitmap_cap).r0;
+}
+
+/* nv_port_set_get_state: Reads the ports a port set holds: a copy of a handle to each (with receive and control), into the caller's table. Rebuild the set with port_set_create and port_set_add.
+ * Interface: port_set. Rights needed: receive|control.
+ *   buf, buf_cap (OUT buffer): receives an nv_port_set_state record, then one handle number per port
+ * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
+ * R1: the size needed, when the buffer was too small.
+ */
+static inline nv_result_t nv_port_set_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_PORT_SET_GET_STATE, buf, buf_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_port_set_get_state(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_port_set_get_state_r(h, buf, buf_cap).r0;
 }
 
 /* Records. Fields are fixed-width; records only grow at the end. */
@@ -1012,8 +1047,9 @@ struct nv_space_map {
 	uint64_t limit;
 	uint64_t region;
 	uint64_t object;
+	uint64_t flags;
 };
-_Static_assert(sizeof(struct nv_space_map) == 56, "struct nv_space_map size");
+_Static_assert(sizeof(struct nv_space_map) == 64, "struct nv_space_map size");
 _Static_assert(__builtin_offsetof(struct nv_space_map, addr) == 0, "nv_space_map.addr offset");
 _Static_assert(__builtin_offsetof(struct nv_space_map, size) == 8, "nv_space_map.size offset");
 _Static_assert(__builtin_offsetof(struct nv_space_map, offset) == 16, "nv_space_map.offset offset");
@@ -1021,6 +1057,7 @@ _Static_assert(__builtin_offsetof(struct nv_space_map, perm) == 24, "nv_space_ma
 _Static_assert(__builtin_offsetof(struct nv_space_map, limit) == 32, "nv_space_map.limit offset");
 _Static_assert(__builtin_offsetof(struct nv_space_map, region) == 40, "nv_space_map.region offset");
 _Static_assert(__builtin_offsetof(struct nv_space_map, object) == 48, "nv_space_map.object offset");
+_Static_assert(__builtin_offsetof(struct nv_space_map, flags) == 56, "nv_space_map.flags offset");
 
 struct nv_space_handle {
 	uint64_t number;
@@ -1029,14 +1066,20 @@ struct nv_space_handle {
 	uint64_t rights;
 	uint64_t badge;
 	uint64_t object;
+	uint64_t node;
+	uint64_t parent;
+	uint64_t flags;
 };
-_Static_assert(sizeof(struct nv_space_handle) == 48, "struct nv_space_handle size");
+_Static_assert(sizeof(struct nv_space_handle) == 72, "struct nv_space_handle size");
 _Static_assert(__builtin_offsetof(struct nv_space_handle, number) == 0, "nv_space_handle.number offset");
 _Static_assert(__builtin_offsetof(struct nv_space_handle, handle) == 8, "nv_space_handle.handle offset");
 _Static_assert(__builtin_offsetof(struct nv_space_handle, type) == 16, "nv_space_handle.type offset");
 _Static_assert(__builtin_offsetof(struct nv_space_handle, rights) == 24, "nv_space_handle.rights offset");
 _Static_assert(__builtin_offsetof(struct nv_space_handle, badge) == 32, "nv_space_handle.badge offset");
 _Static_assert(__builtin_offsetof(struct nv_space_handle, object) == 40, "nv_space_handle.object offset");
+_Static_assert(__builtin_offsetof(struct nv_space_handle, node) == 48, "nv_space_handle.node offset");
+_Static_assert(__builtin_offsetof(struct nv_space_handle, parent) == 56, "nv_space_handle.parent offset");
+_Static_assert(__builtin_offsetof(struct nv_space_handle, flags) == 64, "nv_space_handle.flags offset");
 
 struct nv_space_thread {
 	uint64_t handle;
@@ -1065,5 +1108,13 @@ struct nv_port_state {
 _Static_assert(sizeof(struct nv_port_state) == 16, "struct nv_port_state size");
 _Static_assert(__builtin_offsetof(struct nv_port_state, size) == 0, "nv_port_state.size offset");
 _Static_assert(__builtin_offsetof(struct nv_port_state, n_msgs) == 8, "nv_port_state.n_msgs offset");
+
+struct nv_port_set_state {
+	uint64_t size;
+	uint64_t n_ports;
+};
+_Static_assert(sizeof(struct nv_port_set_state) == 16, "struct nv_port_set_state size");
+_Static_assert(__builtin_offsetof(struct nv_port_set_state, size) == 0, "nv_port_set_state.size offset");
+_Static_assert(__builtin_offsetof(struct nv_port_set_state, n_ports) == 8, "nv_port_set_state.n_ports offset");
 
 #endif /* NESTVM_ABI_H */

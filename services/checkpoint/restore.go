@@ -171,7 +171,7 @@ func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
 	for i, s := range ck.Spaces {
 		for _, h := range s.Table {
 			d := must(fmt.Sprintf("handle_derive (space %d handle %d, %s)", i, h.Number, h.Object))(c.HandleDerive(handleOf(h.Object), h.Rights|uint64(abi.RightGrant), h.Badge))
-			must(fmt.Sprintf("space_insert_at (space %d handle %d)", i, h.Number))(c.SpaceInsertAt(spaces[i], d, h.Rights, h.Number))
+			must(fmt.Sprintf("space_insert_at (space %d handle %d)", i, h.Number))(c.SpaceInsertAt(spaces[i], d, h.Rights, h.Number, 0))
 			c.HandleClose(d)
 			if failure != nil {
 				return failure

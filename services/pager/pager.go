@@ -572,7 +572,7 @@ func (l *Layer) evictRun(c *vmm.Caller, r *kept, first uint32, n int) error {
 	off, size := uint64(first)*abi.PageSize, uint64(n)*abi.PageSize
 	// Evict first, so no thread writes the pages while they are saved;
 	// their contents stay readable until supplied again.
-	if _, _, err := c.RegionEvict(r.h, off, size); err != nil {
+	if _, _, err := c.RegionEvict(r.h, off, size, nil); err != nil {
 		if errors.Is(err, abi.ErrPeerGone) {
 			return nil // its space has ended: nothing to save
 		}

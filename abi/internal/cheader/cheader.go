@@ -30,6 +30,7 @@ var Records = []struct {
 	{"nv_space_thread", reflect.TypeOf(abi.SpaceThreadEntry{})},
 	{"nv_region_state", reflect.TypeOf(abi.RegionState{})},
 	{"nv_port_state", reflect.TypeOf(abi.PortState{})},
+	{"nv_port_set_state", reflect.TypeOf(abi.PortSetState{})},
 }
 
 // Constants are the plain constants the header defines, in order.
@@ -84,6 +85,8 @@ var Constants = []struct {
 	{"NV_FAULT_RESUME_STATE", abi.FaultResumeState, "fault reply: resume with the state sent"},
 	{"NV_FAULT_KILL", abi.FaultKill, "fault reply: kill the space"},
 	{"NV_MSG_HANDLES", abi.MsgHandles, "handles one message carries at most"},
+	{"NV_STATE_OWNED", abi.StateOwned, "nv_space_map, nv_space_handle flags: charged to this space"},
+	{"NV_INSERT_MOVE", abi.InsertMove, "space_insert_at: move the handle, do not copy it"},
 }
 
 // Generate returns the header.
