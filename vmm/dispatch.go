@@ -641,11 +641,19 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 	case abi.OpSpaceGetState:
 		return t.spaceGetState(sp, inv.bufs[0])
 	case abi.OpSpaceInsertAt:
+		if a[3]&^abi.InsertMove != 0 {
+			return failed(abi.ErrInvalidArg)
+		}
 		src, entry, e := t.grantedCopy(inv)
 		if e != abi.OK {
 			return failed(e)
 		}
-		if e := sp.insertAt(entry, src, a[2]); e != abi.OK {
+		if a[3]&abi.InsertMove != 0 {
+			e = sp.moveAt(src, entry.rights, a[2])
+		} else {
+			e = sp.insertAt(entry, src, a[2])
+		}
+		if e != abi.OK {
 			return failed(e)
 		}
 		return ok(a[2], 0)
@@ -804,6 +812,12 @@ func (t *Thread) portOp(obj Object, inv *Invocation) result {
 			return failed(abi.ErrWrongType)
 		}
 		return t.portGetState(p, inv.bufs[0])
+	case abi.OpPortSetGetState:
+		set, isSet := obj.(*PortSet)
+		if !isSet {
+			return failed(abi.ErrWrongType)
+		}
+		return t.portSetGetState(set, inv.bufs[0])
 	case abi.OpPortSetAdd:
 		set, isSet := obj.(*PortSet)
 		if !isSet {

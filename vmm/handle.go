@@ -28,13 +28,24 @@ type capNode struct {
 	handleEntry
 	space  *Space // nil once removed
 	num    uint64
+	id     uint64 // the handle's tag in state records (abi.SpaceHandleEntry.Node); 0 for one the kernel made for a message
 	parent *capNode
 	kids   map[*capNode]struct{}
 }
 
 // capTree guards the derivation links of every handle of a monitor. Lock
 // order: capTree.mu before any Space.mu.
-type capTree struct{ mu sync.Mutex }
+type capTree struct {
+	mu     sync.Mutex
+	lastID uint64
+}
+
+// newNode returns a handle for e in s, with a fresh tag. Callers hold the
+// tree lock.
+func (tree *capTree) newNode(e handleEntry, s *Space) *capNode {
+	tree.lastID++
+	return &capNode{handleEntry: e, space: s, id: tree.lastID}
+}
 
 // link records n under parent (nil for a root handle). Callers hold the
 // tree lock.
@@ -139,7 +150,7 @@ func (s *Space) addHandle(e handleEntry, parent *capNode) (uint64, abi.Error) {
 	if s.closedTable {
 		return 0, abi.ErrPeerGone
 	}
-	n := &capNode{handleEntry: e, space: s}
+	n := tree.newNode(e, s)
 	h, err := s.handles.insert(n)
 	if err != abi.OK {
 		return 0, err

@@ -83,16 +83,26 @@ var (
 
 // spaceGetState writes sp's state to buf (space_get_state).
 func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
+	// The tree lock keeps the derivation links still while they are read.
+	tree := &sp.mon.caps
+	tree.mu.Lock()
 	sp.mu.Lock()
 	q := sp.quota
 	exc, excBadge, excRights := sp.excPort, sp.excBadge, sp.excRights
 	maps := append([]*mapping(nil), sp.as.maps...)
 	nodes := sp.handles.all()
+	parents := make([]uint64, len(nodes))
+	for i, n := range nodes {
+		if n.parent != nil {
+			parents[i] = n.parent.id
+		}
+	}
 	threads := make([]*Thread, 0, len(sp.threads))
 	for th := range sp.threads {
 		threads = append(threads, th)
 	}
 	sp.mu.Unlock()
+	tree.mu.Unlock()
 	status, _ := sp.Status()
 	need := spaceStateSize + uint64(len(maps))*mapEntrySize + uint64(len(nodes))*handleSize + uint64(len(threads))*threadSize
 	if buf.Len() < need {
@@ -116,11 +126,13 @@ func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
 			// no power over the region the child did not have.
 			e.Region = w.copyOf(handleEntry{obj: m.region, rights: m.rights | abi.RightRead}, nil)
 			e.Object = w.id(m.region)
+			e.Flags = ownedFlag(m.region, sp)
 		}
 		w.put(&e)
 	}
-	for _, n := range nodes {
-		e := abi.SpaceHandleEntry{Number: n.num, Type: uint64(n.obj.ObjectType()), Rights: uint64(n.rights), Badge: n.badge, Object: w.id(n.obj)}
+	for i, n := range nodes {
+		e := abi.SpaceHandleEntry{Number: n.num, Type: uint64(n.obj.ObjectType()), Rights: uint64(n.rights), Badge: n.badge, Object: w.id(n.obj),
+			Node: n.id, Parent: parents[i], Flags: ownedFlag(n.obj, sp)}
 		e.Handle = w.copyOf(n.handleEntry, n)
 		w.put(&e)
 	}
@@ -128,6 +140,24 @@ func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
 		w.put(&abi.SpaceThreadEntry{Handle: w.copyOf(handleEntry{obj: th, rights: abi.RightsAll}, nil), Object: w.id(th)})
 	}
 	return w.finish(buf, need)
+}
+
+// ownedFlag returns abi.StateOwned when obj is charged to sp: a region
+// it created, a port or port set that ends with it.
+func ownedFlag(obj Object, sp *Space) uint64 {
+	var owner *Space
+	switch o := obj.(type) {
+	case *Region:
+		owner = o.owner
+	case *Port:
+		owner = o.owner
+	case *PortSet:
+		owner = o.owner
+	}
+	if owner == sp && owner != nil {
+		return abi.StateOwned
+	}
+	return 0
 }
 
 // regionGetState writes r's state to buf (region_get_state).
@@ -190,6 +220,71 @@ func (t *Thread) portGetState(p *Port, buf userBuffer) result {
 	return w.finish(buf, need)
 }
 
+// portSetGetState writes the ports of ps to buf (port_set_get_state):
+// a copy of a handle to each, with receive and control, which is what
+// port_set_add and port_get_state need to rebuild and save them.
+func (t *Thread) portSetGetState(ps *PortSet, buf userBuffer) result {
+	m := t.space.mon
+	m.ipc.mu.Lock()
+	ports := append([]*Port(nil), ps.ports...)
+	m.ipc.mu.Unlock()
+	need := uint64(binary.Size(abi.PortSetState{})) + 8*uint64(len(ports))
+	w := &stateWriter{t: t}
+	if buf.Len() < need {
+		w.err = abi.ErrTooBig
+		return w.finish(buf, need)
+	}
+	w.put(&abi.PortSetState{Size: need, NPorts: uint64(len(ports))})
+	for _, p := range ports {
+		w.put(w.copyOf(handleEntry{obj: p, rights: abi.RightReceive | abi.RightControl}, nil))
+	}
+	return w.finish(buf, need)
+}
+
+// moveAt moves the handle src (of the calling space, which must still hold
+// it) to number num of s's table, keeping its place in the derivation tree
+// and rights (fewer, never more).
+func (s *Space) moveAt(src *capNode, rights abi.Rights, num uint64) abi.Error {
+	if num == abi.NoHandle || num >= maxHandleNumber {
+		return abi.ErrInvalidArg
+	}
+	tree := &s.mon.caps
+	tree.mu.Lock()
+	defer tree.mu.Unlock()
+	from := src.space
+	if from == nil {
+		return abi.ErrBadHandle
+	}
+	if from == s && src.num == num {
+		src.rights &= rights
+		return abi.OK
+	}
+	// Every change to a table holds the tree lock, so what is checked
+	// here still holds when the handle moves below.
+	s.mu.Lock()
+	var e abi.Error
+	switch {
+	case s.closedTable:
+		e = abi.ErrPeerGone
+	case num < uint64(len(s.handles.slots)) && s.handles.slots[num] != nil:
+		e = abi.ErrExists
+	case from != s && s.handles.count >= s.handles.limit:
+		e = abi.ErrQuota
+	}
+	s.mu.Unlock()
+	if e != abi.OK {
+		return e
+	}
+	from.mu.Lock()
+	from.handles.remove(src.num)
+	from.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	src.rights &= rights
+	src.space = s
+	return s.handles.insertAt(src, num)
+}
+
 // insertAt puts a copy of src in s's table at number num.
 func (s *Space) insertAt(e handleEntry, src *capNode, num uint64) abi.Error {
 	if num == abi.NoHandle || num >= maxHandleNumber {
@@ -206,7 +301,7 @@ func (s *Space) insertAt(e handleEntry, src *capNode, num uint64) abi.Error {
 	if s.closedTable {
 		return abi.ErrPeerGone
 	}
-	n := &capNode{handleEntry: e, space: s}
+	n := tree.newNode(e, s)
 	if err := s.handles.insertAt(n, num); err != abi.OK {
 		return err
 	}
