@@ -23,9 +23,10 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(fl.Output(), `Usage: nestvm inspect FILE
 
 Prints what a checkpoint file holds: its spaces (quotas, exception port,
-mappings, handle tables with rights, badge and the object each names), its
-threads (run state, where they are), its regions (size, keeper, the pages
-saved), its ports (queued messages) and the capabilities of the
+mappings, handle tables with rights, badge, the object each names and the
+handle it was derived from), its threads (run state, where they are), its
+regions (size, keeper, the pages saved), its ports (queued messages), its
+port sets (the ports they hold) and the capabilities of the
 environment it reconnects by name, with their sizes. A file that is not a
 valid checkpoint is refused (status 126), saying why.
 `)
@@ -60,8 +61,8 @@ valid checkpoint is refused (status 126), saying why.
 		fmt.Fprintf(w, "program:   %s\n", ck.Program)
 	}
 	fmt.Fprintf(w, "saved:     %s on %s, after %d bytes of console output\n", time.Unix(0, ck.Saved).UTC().Format(time.RFC3339Nano), ck.Backend, ck.ConsoleBytes)
-	fmt.Fprintf(w, "contents:  %d spaces, %d threads, %d regions (%d pages saved, %s), %d ports\n",
-		len(ck.Spaces), len(ck.Threads), len(ck.Regions), ck.PageCount(), formatSize(uint64(ck.PageCount())*abi.PageSize), len(ck.Ports))
+	fmt.Fprintf(w, "contents:  %d spaces, %d threads, %d regions (%d pages saved, %s), %d ports, %d port sets\n",
+		len(ck.Spaces), len(ck.Threads), len(ck.Regions), ck.PageCount(), formatSize(uint64(ck.PageCount())*abi.PageSize), len(ck.Ports), len(ck.PortSets))
 	fmt.Fprintf(w, "reconnects: %v\n", ck.Externals)
 	name := func(r checkpoint.Ref) string {
 		if r.Kind == checkpoint.RefExternal {
@@ -87,7 +88,11 @@ valid checkpoint is refused (status 126), saying why.
 			if h.Badge != 0 {
 				badge = fmt.Sprintf(" badge %#x", h.Badge)
 			}
-			fmt.Fprintf(w, "  handle %-4d %-10s %s%s\n", h.Number, name(h.Object), abi.Rights(h.Rights), badge)
+			from := ""
+			if h.Parent != nil {
+				from = fmt.Sprintf(" from space %d handle %d", h.Parent.Space, h.Parent.Number)
+			}
+			fmt.Fprintf(w, "  handle %-4d %-10s %s%s%s\n", h.Number, name(h.Object), abi.Rights(h.Rights), badge, from)
 		}
 	}
 	fmt.Fprintln(w)
@@ -109,6 +114,9 @@ valid checkpoint is refused (status 126), saying why.
 		for _, m := range p.Msgs {
 			fmt.Fprintf(w, "  tag %#x badge %#x, %d bytes, handle %s\n", m.Tag, m.Badge, len(m.Data), name(m.Handle))
 		}
+	}
+	for i, ps := range ck.PortSets {
+		fmt.Fprintf(w, "port set %d: space %d, ports %v\n", i, ps.Owner, ps.Ports)
 	}
 	return 0
 }

@@ -1,10 +1,10 @@
 // Package checkpoint saves a running subtree of spaces (every space,
-// thread, region with its pages, port with its queued messages, handle
-// with its rights and badge, quota) to one file through the state
-// operations (space_get_state, region_get_state, port_get_state,
-// thread_get_state), and rebuilds it in a fresh monitor, on any backend,
-// with ordinary operations (space_create, region_create, space_map,
-// space_insert_at, thread_set_state, ...). Handles that name objects
+// thread, region with its pages, port with its queued messages, port set,
+// handle with its rights, badge and derivation, quota) to one file through
+// the state operations (space_get_state, region_get_state, port_get_state,
+// port_set_get_state, thread_get_state), and rebuilds it in a fresh
+// monitor, on any backend, with ordinary operations (space_create,
+// region_create, space_map, space_insert_at, thread_set_state, ...). Handles that name objects
 // outside the subtree (console, stderr, clock, files) are saved by their
 // name in the environment and reconnected on restore, as CRIU reconnects
 // files.
@@ -49,7 +49,7 @@ import (
 // CRC covers the rest, so any flipped byte is refused.
 const (
 	Magic         = "NVCKPT\r\n"
-	FormatVersion = 1
+	FormatVersion = 2
 	headerSize    = 32
 )
 
@@ -75,10 +75,11 @@ const (
 	RefPort                    // Checkpoint.Ports[Index]
 	RefExternal                // Checkpoint.Externals[Index], by name
 	RefParent                  // whoever runs the subtree (the top space's exception port)
+	RefPortSet                 // Checkpoint.PortSets[Index]
 	refKinds
 )
 
-var refKindNames = [...]string{"none", "space", "thread", "region", "port", "external", "parent"}
+var refKindNames = [...]string{"none", "space", "thread", "region", "port", "external", "parent", "port set"}
 
 func (k RefKind) String() string {
 	if k < refKinds {
@@ -114,6 +115,7 @@ type Checkpoint struct {
 	Threads      []Thread
 	Regions      []Region
 	Ports        []Port
+	PortSets     []PortSet
 }
 
 // Space is one saved space.
@@ -136,7 +138,20 @@ type Map struct {
 type Handle struct {
 	Number, Rights, Badge uint64
 	Object                Ref
+	// Parent is the handle of the subtree it was derived from, so that
+	// revoke reaches the same handles after a restore; nil when it has
+	// none there (it came from outside, or its source was closed). In the
+	// file, none is space 0xffffffff, number 0.
+	Parent *HandleRef
 }
+
+// HandleRef names a handle of the checkpoint: a number in a space's table.
+type HandleRef struct {
+	Space  uint32 // index in Spaces
+	Number uint64
+}
+
+const noParentSpace = ^uint32(0)
 
 // Thread is one saved thread: its space, run state and CPU state (an
 // nv_thread_state record).
@@ -166,6 +181,12 @@ type Page struct {
 type Port struct {
 	Owner uint32 // the space it is created in
 	Msgs  []Message
+}
+
+// PortSet is a saved port set: the ports it holds.
+type PortSet struct {
+	Owner uint32   // the space it is created in
+	Ports []uint32 // indexes in Checkpoint.Ports
 }
 
 // Message is a one-way message queued on a port.
@@ -211,6 +232,13 @@ func Encode(ck *Checkpoint) []byte {
 			e.u64(h.Rights)
 			e.u64(h.Badge)
 			e.ref(h.Object)
+			if h.Parent == nil {
+				e.u32(noParentSpace)
+				e.u64(0)
+			} else {
+				e.u32(h.Parent.Space)
+				e.u64(h.Parent.Number)
+			}
 		}
 	}
 	e.u32(uint32(len(ck.Threads)))
@@ -241,6 +269,14 @@ func Encode(ck *Checkpoint) []byte {
 			e.bytes(m.Data)
 			e.ref(m.Handle)
 			e.u64(m.Rights)
+		}
+	}
+	e.u32(uint32(len(ck.PortSets)))
+	for _, ps := range ck.PortSets {
+		e.u32(ps.Owner)
+		e.u32(uint32(len(ps.Ports)))
+		for _, p := range ps.Ports {
+			e.u32(p)
 		}
 	}
 	body := e.b
@@ -284,7 +320,8 @@ func Decode(data []byte) (*Checkpoint, error) {
 		if v > FormatVersion {
 			return nil, bad("format version %d is newer than this nestvm reads (%d)", v, FormatVersion)
 		}
-		return nil, bad("format version %d is not one this nestvm reads (%d)", v, FormatVersion)
+		// Version 1 had no handle derivation and no port sets.
+		return nil, bad("format version %d is older than this nestvm reads (%d); restore it with the nestvm that saved it", v, FormatVersion)
 	}
 	if f := binary.LittleEndian.Uint32(hdr[12:]); f != 0 {
 		return nil, bad("unknown header flags %#x", f)
@@ -412,8 +449,15 @@ func (d *decoder) checkpoint() *Checkpoint {
 		for range d.count("mappings", maxObjects, 44) {
 			s.Maps = append(s.Maps, Map{Addr: d.u64("map"), Size: d.u64("map"), Offset: d.u64("map"), Perm: d.u64("map"), Limit: d.u64("map"), Region: d.u32("map")})
 		}
-		for range d.count("handles", maxHandles, 29) {
-			s.Table = append(s.Table, Handle{Number: d.u64("handle"), Rights: d.u64("handle"), Badge: d.u64("handle"), Object: d.ref("handle")})
+		for range d.count("handles", maxHandles, 41) {
+			h := Handle{Number: d.u64("handle"), Rights: d.u64("handle"), Badge: d.u64("handle"), Object: d.ref("handle")}
+			p := HandleRef{Space: d.u32("handle parent"), Number: d.u64("handle parent")}
+			if p.Space != noParentSpace {
+				h.Parent = &p
+			} else if p.Number != 0 {
+				d.fail("handle %d: no parent, but a parent number %d", h.Number, p.Number)
+			}
+			s.Table = append(s.Table, h)
 		}
 		ck.Spaces = append(ck.Spaces, s)
 	}
@@ -434,6 +478,13 @@ func (d *decoder) checkpoint() *Checkpoint {
 				Handle: d.ref("message handle"), Rights: d.u64("message rights")})
 		}
 		ck.Ports = append(ck.Ports, p)
+	}
+	for range d.count("port sets", maxObjects, 8) {
+		ps := PortSet{Owner: d.u32("port set")}
+		for range d.count("port set ports", maxObjects, 4) {
+			ps.Ports = append(ps.Ports, d.u32("port set port"))
+		}
+		ck.PortSets = append(ck.PortSets, ps)
 	}
 	return ck
 }
@@ -471,6 +522,8 @@ func (ck *Checkpoint) Validate() error {
 			n = len(ck.Ports)
 		case RefExternal:
 			n = len(ck.Externals)
+		case RefPortSet:
+			n = len(ck.PortSets)
 		}
 		if uint64(r.Index) >= uint64(n) {
 			return fmt.Errorf("%s names %s, which does not exist (there are %d)", what, r, n)
@@ -532,7 +585,7 @@ func (ck *Checkpoint) Validate() error {
 			if h.Rights&^uint64(abi.RightsAll) != 0 {
 				return fmt.Errorf("%s: unknown rights %#x", what, h.Rights)
 			}
-			if err := ref(h.Object, what, RefSpace, RefThread, RefRegion, RefPort, RefExternal); err != nil {
+			if err := ref(h.Object, what, RefSpace, RefThread, RefRegion, RefPort, RefPortSet, RefExternal); err != nil {
 				return err
 			}
 		}
@@ -577,11 +630,88 @@ func (ck *Checkpoint) Validate() error {
 			return fmt.Errorf("port %d belongs to space %d, which does not exist", i, p.Owner)
 		}
 		for j, m := range p.Msgs {
-			if err := ref(m.Handle, fmt.Sprintf("port %d message %d", i, j), RefNone, RefSpace, RefThread, RefRegion, RefPort, RefExternal); err != nil {
+			if err := ref(m.Handle, fmt.Sprintf("port %d message %d", i, j), RefNone, RefSpace, RefThread, RefRegion, RefPort, RefPortSet, RefExternal); err != nil {
 				return err
 			}
 			if m.Rights&^uint64(abi.RightsAll) != 0 {
 				return fmt.Errorf("port %d message %d: unknown rights %#x", i, j, m.Rights)
+			}
+		}
+	}
+	inSet := map[uint32]int{}
+	for i, ps := range ck.PortSets {
+		if uint64(ps.Owner) >= uint64(len(ck.Spaces)) {
+			return fmt.Errorf("port set %d belongs to space %d, which does not exist", i, ps.Owner)
+		}
+		for _, p := range ps.Ports {
+			if uint64(p) >= uint64(len(ck.Ports)) {
+				return fmt.Errorf("port set %d holds port %d, which does not exist", i, p)
+			}
+			if j, dup := inSet[p]; dup {
+				return fmt.Errorf("port %d is in port sets %d and %d; a port is in one set at most", p, j, i)
+			}
+			inSet[p] = i
+		}
+	}
+	return ck.validateDerivation()
+}
+
+// handleIndex maps every handle of the checkpoint by its HandleRef.
+func (ck *Checkpoint) handleIndex() map[HandleRef]*Handle {
+	idx := map[HandleRef]*Handle{}
+	for i := range ck.Spaces {
+		for k := range ck.Spaces[i].Table {
+			h := &ck.Spaces[i].Table[k]
+			idx[HandleRef{Space: uint32(i), Number: h.Number}] = h
+		}
+	}
+	return idx
+}
+
+// parentIn returns the handle h was derived from, or nil.
+func (h *Handle) parentIn(idx map[HandleRef]*Handle) *Handle {
+	if h.Parent == nil {
+		return nil
+	}
+	return idx[*h.Parent]
+}
+
+// validateDerivation checks that every handle's parent is a handle of the
+// checkpoint naming the same object with at least its rights (less grant
+// and derive, which a restorer adds to rebuild the tree), and that no
+// handle descends from itself.
+func (ck *Checkpoint) validateDerivation() error {
+	idx := ck.handleIndex()
+	const spare = uint64(abi.RightGrant | abi.RightDerive)
+	// state: 0 unseen, 1 on the current chain, 2 known to reach a root.
+	state := map[*Handle]uint8{}
+	for i, s := range ck.Spaces {
+		for k := range s.Table {
+			h := &s.Table[k]
+			what := fmt.Sprintf("space %d handle %d", i, h.Number)
+			if h.Parent == nil {
+				continue
+			}
+			p := idx[*h.Parent]
+			if p == nil {
+				return fmt.Errorf("%s: derived from handle %d of space %d, which does not exist", what, h.Parent.Number, h.Parent.Space)
+			}
+			if p.Object != h.Object {
+				return fmt.Errorf("%s names %s but is derived from a handle naming %s", what, h.Object, p.Object)
+			}
+			if h.Rights&^(p.Rights|spare) != 0 {
+				return fmt.Errorf("%s has rights %#x beyond those of the handle it was derived from (%#x)", what, h.Rights, p.Rights)
+			}
+			var chain []*Handle
+			for c := h; c != nil && state[c] != 2; c = c.parentIn(idx) {
+				if state[c] == 1 {
+					return fmt.Errorf("%s: its derivation chain loops", what)
+				}
+				state[c] = 1
+				chain = append(chain, c)
+			}
+			for _, c := range chain {
+				state[c] = 2
 			}
 		}
 	}

@@ -21,13 +21,15 @@ func sample() *Checkpoint {
 		Externals: []string{"console", "clock"},
 		Spaces: []Space{
 			{Parent: -1, Pages: 16384, Threads: 4, Handles: 64, Children: 2, Exception: Ref{Kind: RefParent},
-				Maps:  []Map{{Addr: abi.UserBase, Size: 2 * abi.PageSize, Perm: abi.PermRead | abi.PermExec, Limit: 7, Region: 0}},
-				Table: []Handle{{Number: 1, Rights: uint64(abi.RightsAll), Object: Ref{Kind: RefSpace}}, {Number: 2, Rights: 2, Object: Ref{Kind: RefExternal}}, {Number: 5, Rights: 0x30, Badge: 9, Object: Ref{Kind: RefPort}}}},
+				Maps: []Map{{Addr: abi.UserBase, Size: 2 * abi.PageSize, Perm: abi.PermRead | abi.PermExec, Limit: 7, Region: 0}},
+				Table: []Handle{{Number: 1, Rights: uint64(abi.RightsAll), Object: Ref{Kind: RefSpace}}, {Number: 2, Rights: 2, Object: Ref{Kind: RefExternal}}, {Number: 5, Rights: 0x30, Badge: 9, Object: Ref{Kind: RefPort}},
+					{Number: 6, Rights: 0x20, Badge: 9, Object: Ref{Kind: RefPort}, Parent: &HandleRef{Space: 0, Number: 5}}, {Number: 7, Rights: 0x20, Object: Ref{Kind: RefPortSet}}}},
 			{Parent: 0, Pages: 8, Threads: 1, Handles: 8, Exception: Ref{Kind: RefPort}, ExceptionBadge: 3},
 		},
-		Threads: []Thread{{Space: 0, Status: abi.ThreadRunning, State: make([]byte, threadStateSize)}, {Space: 1, Status: abi.ThreadNew, State: make([]byte, threadStateSize)}},
-		Regions: []Region{{Owner: 0, Size: 4 * abi.PageSize, Pages: []Page{{Index: 1, Data: page}}}, {Owner: 1, Size: abi.PageSize, Keeper: Ref{Kind: RefPort}, KeeperBadge: 1}},
-		Ports:   []Port{{Owner: 0, Msgs: []Message{{Tag: 7, Badge: 1, Data: []byte("hi"), Handle: Ref{Kind: RefRegion, Index: 1}, Rights: 1}}}},
+		Threads:  []Thread{{Space: 0, Status: abi.ThreadRunning, State: make([]byte, threadStateSize)}, {Space: 1, Status: abi.ThreadNew, State: make([]byte, threadStateSize)}},
+		Regions:  []Region{{Owner: 0, Size: 4 * abi.PageSize, Pages: []Page{{Index: 1, Data: page}}}, {Owner: 1, Size: abi.PageSize, Keeper: Ref{Kind: RefPort}, KeeperBadge: 1}},
+		Ports:    []Port{{Owner: 0, Msgs: []Message{{Tag: 7, Badge: 1, Data: []byte("hi"), Handle: Ref{Kind: RefRegion, Index: 1}, Rights: 1}}}, {Owner: 1}},
+		PortSets: []PortSet{{Owner: 0, Ports: []uint32{0, 1}}},
 	}
 }
 
@@ -86,6 +88,21 @@ func TestDecodeRefuses(t *testing.T) {
 		"unknown rights":             func(ck *Checkpoint) { ck.Spaces[0].Table[0].Rights = 1 << 20 },
 		"map perm beyond its limit":  func(ck *Checkpoint) { ck.Spaces[0].Maps[0].Limit = 1 },
 		"map wrapping the addresses": func(ck *Checkpoint) { ck.Spaces[0].Maps[0].Addr = abi.UserTop - abi.PageSize },
+		"parent that does not exist": func(ck *Checkpoint) { ck.Spaces[0].Table[3].Parent.Number = 4 },
+		"parent in a missing space":  func(ck *Checkpoint) { ck.Spaces[0].Table[3].Parent.Space = 2 },
+		"parent naming another object": func(ck *Checkpoint) {
+			ck.Spaces[0].Table[3].Parent.Number = 2
+		},
+		"rights beyond the parent's": func(ck *Checkpoint) { ck.Spaces[0].Table[3].Rights = 0x1 },
+		"derived from itself":        func(ck *Checkpoint) { ck.Spaces[0].Table[3].Parent.Number = 6 },
+		"derivation loop": func(ck *Checkpoint) {
+			ck.Spaces[0].Table[2].Parent = &HandleRef{Space: 0, Number: 6}
+			ck.Spaces[0].Table[2].Rights = 0x20
+		},
+		"port set of a missing port":  func(ck *Checkpoint) { ck.PortSets[0].Ports[1] = 2 },
+		"port in a set twice":         func(ck *Checkpoint) { ck.PortSets[0].Ports[1] = 0 },
+		"port set in a missing space": func(ck *Checkpoint) { ck.PortSets[0].Owner = 2 },
+		"handle to a missing set":     func(ck *Checkpoint) { ck.Spaces[0].Table[4].Object.Index = 1 },
 	} {
 		ck := sample()
 		spoil(ck)

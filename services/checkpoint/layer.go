@@ -106,6 +106,7 @@ type Layer struct {
 
 // Stats measure one save.
 type Stats struct {
+	Number  uint64        // which save of the layer's it is, from 1
 	Bytes   int           // file size
 	Pages   int           // pages saved
 	Stop    time.Duration // stopping every thread
@@ -333,7 +334,7 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 		StartAll(c, running)
 		return err
 	}
-	st := Stats{Bytes: len(data), Pages: ck.PageCount(), Stop: t1.Sub(t0), Save: time.Since(t1), Console: ck.ConsoleBytes,
+	st := Stats{Number: l.saves.Load() + 1, Bytes: len(data), Pages: ck.PageCount(), Stop: t1.Sub(t0), Save: time.Since(t1), Console: ck.ConsoleBytes,
 		Read: l.inc.Read, Reused: l.inc.Reused}
 	l.lastMu.Lock()
 	l.last = st

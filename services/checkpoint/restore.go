@@ -96,6 +96,13 @@ func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
 	for i, p := range ck.Ports {
 		ports[i] = must("port_create")(c.PortCreate(spaces[p.Owner]))
 	}
+	sets := make([]uint64, len(ck.PortSets))
+	for i, ps := range ck.PortSets {
+		sets[i] = must("port_set_create")(c.PortSetCreate(spaces[ps.Owner]))
+		for _, p := range ps.Ports {
+			must(fmt.Sprintf("port_set_add (port set %d, port %d)", i, p))(c.PortSetAdd(sets[i], ports[p]))
+		}
+	}
 	regions := make([]uint64, len(ck.Regions))
 	for i, rg := range ck.Regions {
 		regions[i] = must(fmt.Sprintf("region_create (region %d, %d bytes)", i, rg.Size))(c.RegionCreate(spaces[rg.Owner], rg.Size))
@@ -133,6 +140,8 @@ func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
 			return regions[ref.Index]
 		case RefPort:
 			return ports[ref.Index]
+		case RefPortSet:
+			return sets[ref.Index]
 		case RefExternal:
 			return ext[ref.Index]
 		case RefParent:
@@ -168,15 +177,8 @@ func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
 			return failure
 		}
 	}
-	for i, s := range ck.Spaces {
-		for _, h := range s.Table {
-			d := must(fmt.Sprintf("handle_derive (space %d handle %d, %s)", i, h.Number, h.Object))(c.HandleDerive(handleOf(h.Object), h.Rights|uint64(abi.RightGrant), h.Badge))
-			must(fmt.Sprintf("space_insert_at (space %d handle %d)", i, h.Number))(c.SpaceInsertAt(spaces[i], d, h.Rights, h.Number, 0))
-			c.HandleClose(d)
-			if failure != nil {
-				return failure
-			}
-		}
+	if err := r.rebuildTables(ck, spaces, handleOf); err != nil {
+		return err
 	}
 	for i, p := range ck.Ports {
 		for _, m := range p.Msgs {
@@ -202,6 +204,55 @@ func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
 		}
 	}
 	return failure
+}
+
+// rebuildTables rebuilds every space's handle table with its derivation
+// tree: each handle is derived, in the restorer's table, from the one it
+// was derived from (or from the restorer's own handle to its object), and
+// then moved to its number (space_insert_at with NV_INSERT_MOVE), which
+// keeps the links, so revoke reaches the same handles as before the save.
+func (r *Restored) rebuildTables(ck *Checkpoint, spaces []uint64, handleOf func(Ref) uint64) error {
+	c := r.caller
+	idx := ck.handleIndex()
+	mine := map[*Handle]uint64{} // a handle -> its copy in the restorer's table, until moved
+	// Validate ruled out loops, so this ends; parents go first.
+	var derive func(h *Handle) (uint64, error)
+	derive = func(h *Handle) (uint64, error) {
+		if d, ok := mine[h]; ok {
+			return d, nil
+		}
+		from := handleOf(h.Object)
+		if p := h.parentIn(idx); p != nil {
+			var err error
+			if from, err = derive(p); err != nil {
+				return 0, err
+			}
+		}
+		// Grant to move it, derive for its children: the move then
+		// leaves it exactly its own rights.
+		d, _, err := c.HandleDerive(from, h.Rights|uint64(abi.RightGrant|abi.RightDerive), h.Badge)
+		if err != nil {
+			return 0, fmt.Errorf("handle_derive (handle %d, %s): %w", h.Number, h.Object, err)
+		}
+		mine[h] = d
+		return d, nil
+	}
+	for i := range ck.Spaces {
+		for k := range ck.Spaces[i].Table {
+			if _, err := derive(&ck.Spaces[i].Table[k]); err != nil {
+				return fmt.Errorf("space %d: %w", i, err)
+			}
+		}
+	}
+	for i := range ck.Spaces {
+		for k := range ck.Spaces[i].Table {
+			h := &ck.Spaces[i].Table[k]
+			if _, _, err := c.SpaceInsertAt(spaces[i], mine[h], h.Rights, h.Number, abi.InsertMove); err != nil {
+				return fmt.Errorf("space_insert_at (space %d handle %d): %w", i, h.Number, err)
+			}
+		}
+	}
+	return nil
 }
 
 // serve answers the top space's exception port as nester.Run does.

@@ -166,13 +166,24 @@ type saver struct {
 	ck     *Checkpoint
 	refs   map[vmm.Object]Ref
 	ext    map[vmm.Object]string
-	close  []uint64            // copies to close when done
-	region map[uint32]uint64   // region index -> a handle to it
-	port   map[uint32]uint64   // port index -> a handle with receive
+	close  []uint64          // copies to close when done
+	region map[uint32]uint64 // region index -> a handle to it
+	port   map[uint32]uint64 // port index -> a handle with receive
+	set    map[uint32]uint64 // port set index -> a handle with receive and control
+	owned  map[uint32]bool   // regions whose charged space is known (abi.StateOwned)
+	nodes  map[uint64]HandleRef
+	tags   []handleTag
 	thread map[uint32]uint64   // thread index -> a handle to it
 	spaceH []uint64            // space index -> a handle to it
 	status map[vmm.Object]bool // threads the caller stopped: running
 	inc    *Incremental        // nil: read every page
+}
+
+// handleTag is a saved handle's derivation, as space_get_state tells it,
+// resolved to a HandleRef once every space has been read.
+type handleTag struct {
+	space, entry int
+	parent       uint64
 }
 
 // Save reads the whole subtree under the space handle top (in c's table),
@@ -195,7 +206,8 @@ func SaveIncremental(c *vmm.Caller, top uint64, external map[vmm.Object]string, 
 		inc.seen, inc.Read, inc.Reused = map[vmm.Object]bool{}, 0, 0
 	}
 	s := &saver{inc: inc, c: c, ck: &Checkpoint{}, refs: map[vmm.Object]Ref{}, ext: map[vmm.Object]string{},
-		region: map[uint32]uint64{}, port: map[uint32]uint64{}, thread: map[uint32]uint64{}, status: map[vmm.Object]bool{}}
+		region: map[uint32]uint64{}, port: map[uint32]uint64{}, set: map[uint32]uint64{}, thread: map[uint32]uint64{}, status: map[vmm.Object]bool{},
+		owned: map[uint32]bool{}, nodes: map[uint64]HandleRef{}}
 	defer func() {
 		for _, h := range s.close {
 			c.HandleClose(h)
@@ -224,8 +236,8 @@ func SaveIncremental(c *vmm.Caller, top uint64, external map[vmm.Object]string, 
 	// Regions' keepers and queued messages can name objects not seen yet:
 	// go round until nothing new appears. Threads come last, once every
 	// space has said which threads are its own.
-	var spaces, regions, ports int
-	for spaces < len(s.ck.Spaces) || regions < len(s.ck.Regions) || ports < len(s.ck.Ports) {
+	var spaces, regions, ports, sets int
+	for spaces < len(s.ck.Spaces) || regions < len(s.ck.Regions) || ports < len(s.ck.Ports) || sets < len(s.ck.PortSets) {
 		for ; spaces < len(s.ck.Spaces); spaces++ {
 			if err := s.space(spaces); err != nil {
 				return nil, err
@@ -240,6 +252,16 @@ func SaveIncremental(c *vmm.Caller, top uint64, external map[vmm.Object]string, 
 			if err := s.portState(uint32(ports)); err != nil {
 				return nil, err
 			}
+		}
+		for ; sets < len(s.ck.PortSets); sets++ {
+			if err := s.portSetState(uint32(sets)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, t := range s.tags {
+		if ref, ok := s.nodes[t.parent]; ok {
+			s.ck.Spaces[t.space].Table[t.entry].Parent = &ref
 		}
 	}
 	for i := range s.ck.Threads {
@@ -301,6 +323,10 @@ func (s *saver) ref(h uint64, space int) (Ref, error) {
 		r = Ref{Kind: RefPort, Index: uint32(len(s.ck.Ports))}
 		s.ck.Ports = append(s.ck.Ports, Port{Owner: uint32(space)})
 		s.port[r.Index] = h
+	case *vmm.PortSet:
+		r = Ref{Kind: RefPortSet, Index: uint32(len(s.ck.PortSets))}
+		s.ck.PortSets = append(s.ck.PortSets, PortSet{Owner: uint32(space)})
+		s.set[r.Index] = h
 	default:
 		return Ref{}, fmt.Errorf("a handle names a %s, which a checkpoint cannot save yet", abi.ObjectType(obj.ObjectType()))
 	}
@@ -342,11 +368,12 @@ func (s *saver) space(i int) error {
 		if err != nil {
 			return fmt.Errorf("space %d mapping at %#x: %w", i, m.Addr, err)
 		}
-		// The ABI does not say which space a region is charged to: a
-		// nester creates its child's memory on the child, so a region
-		// is rebuilt in the deepest space that maps it (its ancestors
-		// are charged too), else in the first space that holds it.
-		if reg := &s.ck.Regions[r.Index]; s.below(i, int(reg.Owner)) {
+		// A region is rebuilt in the space it is charged to when that
+		// space is in the subtree (abi.StateOwned says which); else in
+		// the deepest space that maps it (its ancestors are charged
+		// too), else in the first space that holds it.
+		s.setOwner(r, i, m.Flags)
+		if reg := &s.ck.Regions[r.Index]; !s.owned[r.Index] && s.below(i, int(reg.Owner)) {
 			reg.Owner = uint32(i)
 		}
 		s.ck.Spaces[i].Maps = append(s.ck.Spaces[i].Maps, Map{Addr: m.Addr, Size: m.Size, Offset: m.Offset, Perm: m.Perm, Limit: m.Limit, Region: r.Index})
@@ -355,6 +382,11 @@ func (s *saver) space(i int) error {
 		r, err := s.ref(e.Handle, i)
 		if err != nil {
 			return fmt.Errorf("space %d handle %d: %w", i, e.Number, err)
+		}
+		s.setOwner(r, i, e.Flags)
+		s.nodes[e.Node] = HandleRef{Space: uint32(i), Number: e.Number}
+		if e.Parent != 0 {
+			s.tags = append(s.tags, handleTag{space: i, entry: len(s.ck.Spaces[i].Table), parent: e.Parent})
 		}
 		s.ck.Spaces[i].Table = append(s.ck.Spaces[i].Table, Handle{Number: e.Number, Rights: e.Rights, Badge: e.Badge, Object: r})
 	}
@@ -366,6 +398,23 @@ func (s *saver) space(i int) error {
 		s.ck.Threads[r.Index].Space = uint32(i)
 	}
 	return nil
+}
+
+// setOwner records that space i is charged for the object r names, when
+// flags (of its space_get_state entry) say so.
+func (s *saver) setOwner(r Ref, i int, flags uint64) {
+	if flags&abi.StateOwned == 0 {
+		return
+	}
+	switch r.Kind {
+	case RefRegion:
+		s.ck.Regions[r.Index].Owner = uint32(i)
+		s.owned[r.Index] = true
+	case RefPort:
+		s.ck.Ports[r.Index].Owner = uint32(i)
+	case RefPortSet:
+		s.ck.PortSets[r.Index].Owner = uint32(i)
+	}
 }
 
 // Where a thread can stop inside an ABI page stub after its trap has
@@ -662,6 +711,44 @@ func (s *saver) portState(i uint32) error {
 			m.Handle, m.Rights = ref, uint64(rights)
 		}
 		s.ck.Ports[i].Msgs = append(s.ck.Ports[i].Msgs, m)
+	}
+	return nil
+}
+
+func (s *saver) portSetState(i uint32) error {
+	h := s.set[i]
+	s.close = append(s.close, h)
+	buf := make([]byte, 64)
+	var n uint64
+	for {
+		var need uint64
+		var err error
+		n, need, err = s.c.PortSetGetState(h, buf)
+		if err == abi.ErrTooBig {
+			buf = make([]byte, need)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("port set %d: port_set_get_state: %w", i, err)
+		}
+		break
+	}
+	r := bytes.NewReader(buf[:n])
+	var st abi.PortSetState
+	binary.Read(r, binary.LittleEndian, &st)
+	ports := make([]uint64, st.NPorts)
+	if err := binary.Read(r, binary.LittleEndian, ports); err != nil {
+		return fmt.Errorf("port set %d: %w", i, err)
+	}
+	for _, ph := range ports {
+		ref, err := s.ref(ph, int(s.ck.PortSets[i].Owner))
+		if err != nil {
+			return fmt.Errorf("port set %d: %w", i, err)
+		}
+		if ref.Kind != RefPort {
+			return fmt.Errorf("port set %d holds a %s, not a port of the subtree", i, ref.Kind)
+		}
+		s.ck.PortSets[i].Ports = append(s.ck.PortSets[i].Ports, ref.Index)
 	}
 	return nil
 }
