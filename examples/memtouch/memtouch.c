@@ -1,5 +1,8 @@
-/* memtouch [MiB]: allocates MiB (default 16) of heap, writes a word every
- * 64 bytes, reads them all back and prints a checksum. */
+/* memtouch [MiB [ROUNDS]]: allocates MiB (default 16) of heap, writes a
+ * word every 64 bytes, reads them all back and prints a checksum. Then, for
+ * each of ROUNDS (default 0), waits 300 ms and rewrites one MiB of it,
+ * printing a line: what an incremental checkpoint after touching 1 MiB is
+ * measured on. */
 #include "nestvm.h"
 
 int main(int argc, char **argv)
@@ -25,5 +28,21 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < words; i += 8)
 		sum = (sum << 1 | sum >> 63) ^ mem[i];
 	nv_printf("memtouch: %llu MiB, checksum 0x%016llx\n", (unsigned long long)mib, (unsigned long long)sum);
+	uint64_t rounds = 0;
+	if (argc > 2) {
+		int ok;
+		rounds = nv_atou64(argv[2], &ok);
+		if (!ok)
+			nv_panic("memtouch: %s is not a number of rounds", argv[2]);
+	}
+	for (uint64_t r = 1; r <= rounds; r++) {
+		int64_t until = nv_clock_read(nv_clock(), NV_CLOCK_MONOTONIC) + 300000000;
+		while (nv_clock_read(nv_clock(), NV_CLOCK_MONOTONIC) < until)
+			;
+		uint64_t *mib1 = mem + ((r - 1) % mib) * ((1 << 20) / 8);
+		for (size_t i = 0; i < (1 << 20) / 8; i += 8)
+			mib1[i] ^= r;
+		nv_printf("memtouch: round %llu, 1 MiB rewritten\n", (unsigned long long)r);
+	}
 	return 0;
 }

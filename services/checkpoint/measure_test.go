@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +102,94 @@ func TestMeasure(t *testing.T) {
 			t.Logf("%s %s %v --mem %dM: start afresh %v | checkpoint %d bytes (%d pages), stop %v, save %v | restore %v (decode %v)",
 				b.Name(), w.name, w.args, mem>>20, fresh/n, size, pages, stop/n, save/n, restore/n, decode/n)
 		}
+	})
+}
+
+// TestMeasureIncremental prints, on each backend, for memtouch 64: the
+// first save (after its 64 MiB pass), an incremental save after it
+// rewrote 1 MiB, the restore of that newest file, and the start of the
+// same program afresh, side by side in one run. Set NESTVM_CKPT_MEASURE=1
+// to run it.
+func TestMeasureIncremental(t *testing.T) {
+	if os.Getenv("NESTVM_CKPT_MEASURE") == "" {
+		t.Skip("set NESTVM_CKPT_MEASURE=1 to measure")
+	}
+	const reps = 3
+	const mem = 256 << 20
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		data, err := os.ReadFile(testutil.Guest(t, "memtouch"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := vmm.ParseELF(data, mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor := func(what string, cond func() bool) {
+			t.Helper()
+			for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(200 * time.Microsecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("timed out waiting for %s", what)
+				}
+			}
+		}
+		var fresh, restore time.Duration
+		var first, incr Stats
+		for range reps {
+			mon := vmm.NewMonitor(b, nil)
+			var out syncBuffer
+			root, rs := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Memory: mem})
+			file := filepath.Join(t.TempDir(), "m.nvck")
+			l, err := New(file, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Now()
+			r, err := nester.Launch(mon, root, []nester.Layer{l}, nester.Program{Name: "memtouch", Image: img, Args: []string{"memtouch", "64", "2"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fresh += time.Since(t0)
+			waitFor("the 64 MiB pass", func() bool { return strings.Contains(out.String(), "checksum") })
+			l.fire("first")
+			waitFor("the first save", func() bool { return l.Saves() == 1 })
+			st := l.Last()
+			first.Save, first.Bytes, first.Read, first.Pages = first.Save+st.Save, st.Bytes, st.Read, st.Pages
+			waitFor("round 1", func() bool { return strings.Contains(out.String(), "round 1") })
+			l.fire("incremental")
+			waitFor("the second save", func() bool { return l.Saves() == 2 })
+			st = l.Last()
+			incr.Save, incr.Bytes, incr.Read, incr.Reused = incr.Save+st.Save, st.Bytes, st.Read, st.Reused
+			want := out.String()[:st.Console]
+			wait(t, r, &out)
+			rs.Kill("over")
+			undisturbed := out.String()
+
+			t0 = time.Now()
+			buf, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ck, err := Decode(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mon = vmm.NewMonitor(b, nil)
+			var rest syncBuffer
+			root, rs = nester.Root(mon, nester.RootConfig{Console: &rest, Stderr: &rest, Memory: mem})
+			rr, err := Restore(mon, root, ck)
+			if err != nil {
+				t.Fatal(err)
+			}
+			restore += time.Since(t0)
+			wait(t, rr, &rest)
+			rs.Kill("over")
+			if want+rest.String() != undisturbed {
+				t.Fatalf("restored output %q after %q, want %q", rest.String(), want, undisturbed)
+			}
+		}
+		n := time.Duration(reps)
+		t.Logf("%s memtouch 64 --mem %dM: start afresh %v | first save %v (%d pages read, %d saved, %d bytes) | incremental save after 1 MiB %v (%d pages read, %d reused, %d bytes) | restore %v",
+			b.Name(), mem>>20, fresh/n, first.Save/n, first.Read, first.Pages, first.Bytes, incr.Save/n, incr.Read, incr.Reused, incr.Bytes, restore/n)
 	})
 }
