@@ -80,19 +80,13 @@ Flags:
 		return fail(exitMonitor, "--files: %v", err)
 	}
 	defer files.Close()
-	var layers []nester.Layer
-	closeLayers := func() {
-		for i := len(layers) - 1; i >= 0; i-- {
-			layers[i].Close()
-		}
-	}
-	layers, err = makeLayers(layerSpecs, log)
+	layers, err := makeLayers(layerSpecs, log)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
 	b, err := pickBackend(*backend, log)
 	if err != nil {
-		closeLayers()
+		closeLayers(layers)
 		return fail(exitMonitor, "%v", err)
 	}
 	sigs := make(chan os.Signal, 2)
@@ -105,7 +99,7 @@ Flags:
 	defer rootSpace.Kill("run over")
 	for i, l := range layers {
 		if env, err = l.Wrap(mon, env); err != nil {
-			closeLayers()
+			closeLayers(layers)
 			return fail(exitMonitor, "layer %d (%s): %v", i+1, l.Name(), err)
 		}
 	}
@@ -117,37 +111,19 @@ Flags:
 	t0 := time.Now()
 	r, err := checkpoint.Restore(mon, env, ck)
 	if err != nil {
-		closeLayers()
+		closeLayers(layers)
 		return fail(exitMonitor, "%s: restore: %v", path, err)
 	}
 	log.Debug("restored", "file", path, "saved on", ck.Backend, "took", time.Since(t0))
-	var timer <-chan time.Time
-	if *timeout > 0 {
-		t := time.NewTimer(*timeout)
-		defer t.Stop()
-		timer = t.C
+	res, ok := await(r, *timeout, sigs)
+	if !ok {
+		return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
 	}
-	interrupted := 0
-	for {
-		select {
-		case <-r.Done():
-			res := r.Wait()
-			closeLayers()
-			if st := stoppedByCheckpoint(layers, path, stderr); st >= 0 {
-				return st
-			}
-			return report(res, path, stderr)
-		case <-timer:
-			timer = nil
-			r.Kill(exitTimeout, fmt.Sprintf("timeout after %s", *timeout))
-		case sig := <-sigs:
-			interrupted++
-			if interrupted > 1 {
-				return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
-			}
-			r.Kill(exitInterrupt, fmt.Sprintf("interrupted by %s", sig))
-		}
+	closeLayers(layers)
+	if st := stoppedByCheckpoint(layers, path, stderr); st >= 0 {
+		return st
 	}
+	return report(res, path, stderr)
 }
 
 // stoppedByCheckpoint returns 0, saying so, when a checkpoint layer ended

@@ -110,6 +110,7 @@ Flags:
 	}
 	b, err := pickBackend(*backend, log)
 	if err != nil {
+		closeLayers(layers)
 		return fail(exitMonitor, "%v", err)
 	}
 	// Ctrl-C and --timeout end the guest, not the monitor, so whatever it
@@ -139,51 +140,66 @@ Flags:
 		if err != nil {
 			return fail(exitMonitor, "%v", err)
 		}
-		space = layeredRun{r}
+		space = r
 	}
 
+	res, ok := await(space, *timeout, sigs)
+	if !ok {
+		return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
+	}
+	if st := stoppedByCheckpoint(layers, path, stderr); st >= 0 {
+		return st
+	}
+	return report(res, path, stderr)
+}
+
+// running is a program the monitor runs: directly, under layers, or
+// restored from a checkpoint.
+type running interface {
+	Done() <-chan struct{}
+	Wait() vmm.Result
+	Kill(status int, reason string)
+}
+
+// await waits for r to end, ending it after timeout (when not 0) or on a
+// signal, and returns how it ended; ok is false when a second signal came
+// before it did, and the caller should exit at once.
+func await(r running, timeout time.Duration, sigs <-chan os.Signal) (res vmm.Result, ok bool) {
 	var timer <-chan time.Time
-	if *timeout > 0 {
-		t := time.NewTimer(*timeout)
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
 		defer t.Stop()
 		timer = t.C
 	}
 	interrupted := 0
 	for {
 		select {
-		case <-space.Done():
-			res := space.Wait()
-			if st := stoppedByCheckpoint(layers, path, stderr); st >= 0 {
-				return st
-			}
-			return report(res, path, stderr)
+		case <-r.Done():
+			return r.Wait(), true
 		case <-timer:
 			timer = nil
-			space.Kill(fmt.Sprintf("timeout after %s", *timeout))
+			r.Kill(exitTimeout, fmt.Sprintf("timeout after %s", timeout))
 		case sig := <-sigs:
-			interrupted++
-			if interrupted > 1 {
-				return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
+			if interrupted++; interrupted > 1 {
+				return vmm.Result{}, false
 			}
-			space.Kill(fmt.Sprintf("interrupted by %s", sig))
+			r.Kill(exitInterrupt, fmt.Sprintf("interrupted by %s", sig))
 		}
 	}
 }
 
-// running is a program the monitor runs: directly, or under layers.
-type running interface {
-	Done() <-chan struct{}
-	Wait() vmm.Result
-	Kill(reason string)
+// closeLayers closes layers, the innermost first.
+func closeLayers(layers []nester.Layer) {
+	for i := len(layers) - 1; i >= 0; i-- {
+		layers[i].Close()
+	}
 }
 
-type spaceRun struct{ *vmm.Space }
+type spaceRun struct{ s *vmm.Space }
 
-type layeredRun struct{ r *nester.Run }
-
-func (l layeredRun) Done() <-chan struct{} { return l.r.Done() }
-func (l layeredRun) Wait() vmm.Result      { return l.r.Wait() }
-func (l layeredRun) Kill(reason string)    { l.r.Kill(exitInterrupt, reason) }
+func (r spaceRun) Done() <-chan struct{}     { return r.s.Done() }
+func (r spaceRun) Wait() vmm.Result          { return r.s.Wait() }
+func (r spaceRun) Kill(_ int, reason string) { r.s.Kill(reason) }
 
 // layerFlag collects the --layer values, in order.
 type layerFlag []string
