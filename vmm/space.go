@@ -633,3 +633,14 @@ func (r Result) state() (int, int) {
 	}
 	return abi.SpaceKilled, 137
 }
+
+// ended reports whether s has finished: its threads are gone and its
+// objects freed. It takes no lock, so holders of any lock may ask.
+func (s *Space) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
