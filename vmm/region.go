@@ -360,24 +360,45 @@ func spacesOf(maps []*mapping) map[*Space]bool {
 // of maps for region offsets [lo, hi), and returns the pages that had it,
 // as a bitmap of the region's pages. The caller holds pagesMu.
 func (r *Region) harvest(maps []*mapping, bit, lo, hi uint64) []uint64 {
-	bits := make([]uint64, (r.mem.Size()/pageSize+63)/64)
+	bits := r.bitmap()
 	for _, m := range maps {
-		a, b := max(lo, m.off), min(hi, m.off+m.size)
-		if a >= b {
-			continue
-		}
 		s := m.space
 		s.mu.Lock()
-		if !s.dying && s.as.find(m.addr) == m {
-			s.pt.takeBits(m.addr+a-m.off, b-a, bit, func(va, size uint64) {
-				for p := (m.off + va - m.addr) / pageSize; p < (m.off+va+size-m.addr)/pageSize; p++ {
-					setBit(bits, p)
-				}
-			})
+		if s.as.find(m.addr) == m { // its end has not taken the mapping: it harvests it then
+			m.takeBits(s.pt, bit, lo, hi, bits)
 		}
 		s.mu.Unlock()
 	}
 	return bits
+}
+
+// bitmap returns an empty bitmap of r's pages.
+func (r *Region) bitmap() []uint64 { return make([]uint64, (r.mem.Size()/pageSize+63)/64) }
+
+// takeBits clears bit in the entries of pt mapping region offsets
+// [lo, hi) through m, and sets the pages that had it in bits. The caller
+// keeps pt from changing (holds the space's mu, or the space is ending).
+func (m *mapping) takeBits(pt *pageTables, bit, lo, hi uint64, bits []uint64) {
+	a, b := max(lo, m.off), min(hi, m.off+m.size)
+	if a >= b {
+		return
+	}
+	pt.takeBits(m.addr+a-m.off, b-a, bit, func(va, size uint64) {
+		for p := (m.off + va - m.addr) / pageSize; p < (m.off+va+size-m.addr)/pageSize; p++ {
+			setBit(bits, p)
+		}
+	})
+}
+
+// Allocated returns how many bytes of host memory the region's pages
+// hold now (evicted pages hold none); 0 once its owner has ended.
+func (r *Region) Allocated() (uint64, error) {
+	mem, e := r.hold()
+	if e != abi.OK {
+		return 0, nil
+	}
+	defer mem.Unref()
+	return mem.Allocated()
 }
 
 // bitmapBytes returns bits as bytes, page 0 in bit 0 of byte 0, one bit per
@@ -542,13 +563,8 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 	written := make([][]uint64, len(gone))
 	for k, m := range gone {
 		if r := m.region; r != nil {
-			bits := make([]uint64, (r.mem.Size()/pageSize+63)/64)
-			s.pt.takeBits(m.addr, m.size, pteDirty, func(va, size uint64) {
-				for p := (m.off + va - m.addr) / pageSize; p < (m.off+va+size-m.addr)/pageSize; p++ {
-					setBit(bits, p)
-				}
-			})
-			written[k] = bits
+			written[k] = r.bitmap()
+			m.takeBits(s.pt, pteDirty, m.off, m.off+m.size, written[k])
 		}
 		s.pt.unmapRange(m.addr, m.size)
 		s.as.remove(m)
