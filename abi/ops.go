@@ -429,7 +429,7 @@ var stateOps = map[Op]OpInfo{
 var evictOp = OpInfo{
 	Name: "region_evict", Iface: IfaceRegion, Rights: RightControl,
 	Args: []Arg{{"offset", ArgValue, "page-aligned offset"}, {"size", ArgValue, "page-aligned length"}, {"data", ArgOut, "receives the pages' contents (size bytes) before their memory is released; length 0 to discard them"}},
-	Doc:  "Makes pages of a region with a keeper absent again, in every space that maps it, and releases their memory: the next touch sends the keeper a page request, as at first, and until then region_read reads zeros there. Threads running in those spaces leave guest code for a moment to drop their cached translations. The contents go to data first, with no thread able to write them in between, so a pager saves exactly what it evicts.",
+	Doc:  "Makes pages of a region with a keeper absent again, in every space that maps it, and releases their memory: the next touch sends the keeper a page request, as at first, and until then region_read reads zeros there. Threads running in those spaces leave guest code for a moment to drop their cached translations. The contents go to data first, with no thread able to write them in between, so a pager saves exactly what it evicts. A data buffer shorter than size gets NV_ETOOBIG, and nothing is evicted.",
 }
 
 // OpRegionAccessed's description: the reference bits a keeper's

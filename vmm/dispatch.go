@@ -734,7 +734,7 @@ func (t *Thread) regionOp(r *Region, inv *Invocation) result {
 		}
 		return ok(0, 0)
 	case abi.OpRegionEvict:
-		if e := r.Evict(t.who(), a[0], a[1]); e != abi.OK {
+		if e := r.Evict(t.who(), a[0], a[1], &inv.bufs[0]); e != abi.OK {
 			return failed(e)
 		}
 		return t.reenterIf(true) // the caller's own translations may be stale too
@@ -745,13 +745,18 @@ func (t *Thread) regionOp(r *Region, inv *Invocation) result {
 			return failed(e)
 		}
 		return ok(0, 0)
-	case abi.OpRegionDirty:
-		bits, count, e := r.takeDirty(t.who())
+	case abi.OpRegionDirty, abi.OpRegionAccessed:
+		// A bitmap too small is refused before any record is taken.
+		if (r.Size()/pageSize+7)/8 > inv.bufs[0].Len() {
+			return failed(abi.ErrTooBig)
+		}
+		take := r.takeDirty
+		if inv.Op == abi.OpRegionAccessed {
+			take = r.takeAccessed
+		}
+		bits, count, e := take(t.who())
 		if e != abi.OK {
 			return failed(e)
-		}
-		if uint64(len(bits)) > inv.bufs[0].Len() {
-			return failed(abi.ErrTooBig)
 		}
 		inv.bufs[0].Write(bits)
 		r.mu.Lock()

@@ -125,6 +125,8 @@ var seedCalls = []seedCall{
 	{hRegion, abi.OpRegionSetKeeper, []uint64{hPortCall}},
 	{hKept, abi.OpRegionSupply, []uint64{pageSize, fixData, pageSize}},
 	{hRegion, abi.OpRegionDirty, []uint64{fixBuf, 8}},
+	{hRegion, abi.OpRegionAccessed, []uint64{fixBuf, 8}},
+	{hKept, abi.OpRegionEvict, []uint64{0, pageSize, fixData, pageSize}},
 	{hChild, abi.OpPortCreate, nil},
 	{hPort, abi.OpPortReceive, []uint64{fixMsg, uint64(msgSize), fixBuf, 64}},
 	{hPort, abi.OpPortReply, []uint64{1, 0, 0, fixBuf, 8, abi.NoHandle}},
@@ -625,6 +627,8 @@ func sequenceSeeds() [][]byte {
 		call(0, r0(2), abi.OpRegionWrite, v(0), buf, v(64)).
 		call(0, r0(3), abi.OpRegionSupply, v(0), v(fixData), v(pageSize)).
 		call(0, r0(4), abi.OpRegionDirty, buf, v(8)).
+		call(0, r0(4), abi.OpRegionAccessed, buf, v(8)).
+		call(0, r0(4), abi.OpRegionEvict, v(0), v(pageSize), buf, v(0)).
 		call(0, r0(5), abi.OpRegionSize).
 		call(0, v(hSpace), abi.OpSpaceMap, r0(6), v(fixFree+16*pageSize), v(0), v(pageSize), v(abi.PermRead)))
 
@@ -646,6 +650,25 @@ func sequenceSeeds() [][]byte {
 		call(0, v(hSpace), abi.OpFutexWait, v(fixKept+pageSize), v(0), v(0)).
 		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, v(0), v(0)).
 		call(1, v(hPort), abi.OpPortReply, msgCallID, v(abi.FaultKill), v(7)))
+
+	// Evictions: into a buffer too small, into the evicted page itself,
+	// into read-only and reserved memory, past the end; reference bits
+	// with the keeper's pages supplied, evicted and touched again.
+	add(seqSeed{}.
+		call(1, v(hKept), abi.OpRegionSupply, v(0), v(fixData), v(2*pageSize)).
+		call(0, v(hRegion), abi.OpRegionRead, v(0), v(fixKept), v(16)).
+		call(0, v(hKept), abi.OpRegionAccessed, buf, v(1)).
+		call(0, v(hKept), abi.OpRegionEvict, v(0), v(pageSize), v(fixData), v(pageSize-1)).
+		call(0, v(hKept), abi.OpRegionEvict, v(0), v(pageSize), v(fixKept+pageSize), v(pageSize)).
+		call(0, v(hKept), abi.OpRegionEvict, v(0), v(2*pageSize), v(fixKept), v(2*pageSize)).
+		call(0, v(hKept), abi.OpRegionEvict, v(pageSize), v(pageSize), v(fixData+pageSize), v(pageSize)).
+		call(0, v(hKept), abi.OpRegionEvict, v(0), v(pageSize), v(abi.ReservedBase), v(pageSize)).
+		call(0, v(hKept), abi.OpRegionEvict, v(pageSize), v(^uint64(0)-pageSize+1), v(0), v(0)).
+		call(0, v(hRegion), abi.OpRegionEvict, v(0), v(pageSize), v(fixData), v(pageSize)).
+		call(0, v(hKept), abi.OpRegionAccessed, buf, v(0)).
+		call(0, v(hKept), abi.OpRegionDirty, buf, v(1)).
+		call(0, v(hRegionRO), abi.OpRegionAccessed, buf, v(8)).
+		call(0, v(hRegion), abi.OpRegionAccessed, v(abi.ReservedBase), v(8)))
 
 	// Offsets and lengths that overflow, and ranges into the reserved
 	// range or across unmapped pages.

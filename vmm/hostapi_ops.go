@@ -448,7 +448,8 @@ func (c *Caller) PortGetState(h uint64, buf []byte) (uint64, uint64, error) {
 // request, as at first, and until then region_read reads zeros there.
 // Threads running in those spaces leave guest code for a moment to drop
 // their cached translations. The contents go to data first, with no thread
-// able to write them in between, so a pager saves exactly what it evicts.
+// able to write them in between, so a pager saves exactly what it evicts. A
+// data buffer shorter than size gets NV_ETOOBIG, and nothing is evicted.
 func (c *Caller) RegionEvict(h uint64, offset uint64, size uint64, data []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = offset

@@ -130,6 +130,14 @@ func mustOK(t *testing.T) func(what string) func(r0, r1 uint64, err error) uint6
 // returns the child and its first thread, not yet started.
 func hostLoad(t *testing.T, c *vmm.Caller, self, con, ep uint64, img *vmm.Image, args ...string) (child, th uint64) {
 	t.Helper()
+	child, th, _ = hostLoadHeap(t, c, self, con, ep, img, args...)
+	return child, th
+}
+
+// hostLoadHeap is hostLoad, and returns the handle to the child's heap
+// region too.
+func hostLoadHeap(t *testing.T, c *vmm.Caller, self, con, ep uint64, img *vmm.Image, args ...string) (child, th, heap uint64) {
+	t.Helper()
 	must := mustOK(t)
 	child = must("space_create")(c.SpaceCreate(self, 0, 0, 0, 0))
 	must("space_set_exception_port")(c.SpaceSetExceptionPort(child, ep))
@@ -162,7 +170,7 @@ func hostLoad(t *testing.T, c *vmm.Caller, self, con, ep uint64, img *vmm.Image,
 	// A heap for the runtime's allocator, as the monitor's loader gives.
 	const heapSize = 4 << 20
 	heapBase := (hi + 0x1000 + 0x1fffff) &^ 0x1fffff
-	heap := must("region_create heap")(c.RegionCreate(child, heapSize))
+	heap = must("region_create heap")(c.RegionCreate(child, heapSize))
 	must("space_map heap")(c.SpaceMap(child, heap, heapBase, 0, heapSize, abi.PermRead|abi.PermWrite))
 
 	const stackSize = 64 << 10
@@ -197,5 +205,5 @@ func hostLoad(t *testing.T, c *vmm.Caller, self, con, ep uint64, img *vmm.Image,
 	rec, _ := binary.Append(nil, binary.LittleEndian, &info)
 	copy(page[infoAt-pageBase:], rec)
 	must("region_write stack")(c.RegionWrite(stack, stackSize-4096, page))
-	return child, th
+	return child, th, heap
 }

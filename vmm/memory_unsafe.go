@@ -90,3 +90,33 @@ func (m *Memory) Unref() error {
 	}
 	return nil
 }
+
+// Discard releases the host memory of [off, off+size), which reads as
+// zeros after. The hole is punched in the memfd, not in one mapping of it,
+// so the pages go from every view at once: the monitor's, the emulator's
+// and KVM's memory slots. Where the file system cannot punch holes the
+// range is zeroed instead, which keeps the meaning but not the saving.
+func (m *Memory) Discard(off, size uint64) error {
+	if off > m.size || size > m.size-off || off%pageSize != 0 || size%pageSize != 0 {
+		return fmt.Errorf("discard %#x bytes at %#x of memory %q (%#x bytes): out of range or not whole pages", size, off, m.name, m.size)
+	}
+	if size == 0 {
+		return nil
+	}
+	err := unix.Fallocate(m.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(off), int64(size))
+	if err != nil {
+		clear(m.data[off : off+size])
+		return fmt.Errorf("discard %#x bytes at %#x of memory %q: punch hole: %w", size, off, m.name, err)
+	}
+	return nil
+}
+
+// Allocated returns how many bytes of host memory the memory holds now:
+// the pages touched and not discarded since.
+func (m *Memory) Allocated() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(m.fd, &st); err != nil {
+		return 0, fmt.Errorf("memory %q: fstat: %w", m.name, err)
+	}
+	return uint64(st.Blocks) * 512, nil
+}

@@ -150,8 +150,9 @@ func (pt *pageTables) split(pd uint64, i int, e uint64) (uint64, error) {
 }
 
 // mapLarge maps the 2 MiB page at va if its page-directory slot is free
-// (creating the upper tables), and reports whether it did.
-func (pt *pageTables) mapLarge(va uint64, perm Perm, user bool) (bool, error) {
+// (creating the upper tables), and reports whether it did; acc is the
+// entry's Accessed bit (see mapPages).
+func (pt *pageTables) mapLarge(va uint64, perm Perm, user bool, acc uint64) (bool, error) {
 	t := pt.root
 	for level := 3; level > 1; level-- {
 		i := index(va, level)
@@ -177,7 +178,7 @@ func (pt *pageTables) mapLarge(va uint64, perm Perm, user bool) (bool, error) {
 	if e&ptePresent == 0 {
 		return false, nil
 	}
-	pt.set(t, i, e|pteLarge)
+	pt.set(t, i, e&^pteAccessed|acc|pteLarge)
 	pt.live[t]++
 	return true, nil
 }
@@ -204,10 +205,19 @@ func (pt *pageTables) leaf(va uint64, perm Perm, user bool) uint64 {
 // accessible from ring 3; large allows 2 MiB pages where the range covers
 // whole, unmapped 2 MiB slots. Existing entries are overwritten. On
 // ErrPageTablesFull the pages mapped so far stay mapped; the caller unmaps.
+// The entries come with the Accessed bit set, which spares the CPU setting
+// it on first touch.
 func (pt *pageTables) mapRange(va, size uint64, perm Perm, user, large bool) error {
+	return pt.mapPages(va, size, perm, user, large, pteAccessed)
+}
+
+// mapPages is mapRange with the leaf entries' Accessed bit acc (0 or
+// pteAccessed): region mappings start with it clear, so that the first
+// touch of a page shows in region_accessed.
+func (pt *pageTables) mapPages(va, size uint64, perm Perm, user, large bool, acc uint64) error {
 	for a := va; a < va+size; {
 		if large && a%largeSize == 0 && va+size-a >= largeSize {
-			ok, err := pt.mapLarge(a, perm, user)
+			ok, err := pt.mapLarge(a, perm, user, acc)
 			if err != nil {
 				return fmt.Errorf("map %#x: %w", a, err)
 			}
@@ -221,7 +231,7 @@ func (pt *pageTables) mapRange(va, size uint64, perm Perm, user, large bool) err
 			return fmt.Errorf("map %#x: %w", a, err)
 		}
 		for i := index(a, 0); i < 512 && a < va+size; i, a = i+1, a+abi.PageSize {
-			pt.setLeaf(t, i, pt.leaf(a, perm, user))
+			pt.setLeaf(t, i, pt.leaf(a, perm, user)&^pteAccessed|acc)
 		}
 	}
 	return nil
@@ -312,7 +322,7 @@ func (pt *pageTables) protectRange(va, size uint64, perm Perm, user bool) error 
 		if pd, i, e := pt.largeEntry(a); e != 0 {
 			if a%largeSize == 0 && va+size-a >= largeSize {
 				if n := pt.leaf(a, perm, user); n&ptePresent != 0 {
-					pt.set(pd, i, n|pteLarge|e&pteDirty)
+					pt.set(pd, i, n&^pteAccessed|pteLarge|e&(pteDirty|pteAccessed))
 					a += largeSize - abi.PageSize
 					continue
 				}
@@ -327,7 +337,7 @@ func (pt *pageTables) protectRange(va, size uint64, perm Perm, user bool) error 
 		}
 		i := index(a, 0)
 		if old := pt.get(t, i); old&ptePresent != 0 {
-			pt.setLeaf(t, i, pt.leaf(a, perm, user)|old&pteDirty)
+			pt.setLeaf(t, i, pt.leaf(a, perm, user)&^pteAccessed|old&(pteDirty|pteAccessed))
 		}
 	}
 	return nil
@@ -366,22 +376,39 @@ func (pt *pageTables) used() int {
 }
 
 // takeDirty reports whether the page at va was written since the last
-// call, and clears the record. A 2 MiB page's dirty bit covers all its
-// pages, so for those it reports the bit without clearing it: a region's
-// mappings, the only ones asked about, use 4 KiB pages.
+// call, and clears the record (see takeBits).
 func (pt *pageTables) takeDirty(va uint64) bool {
-	if _, _, e := pt.largeEntry(va); e != 0 {
-		return e&pteDirty != 0
+	found := false
+	pt.takeBits(va, abi.PageSize, pteDirty, func(uint64, uint64) { found = true })
+	return found
+}
+
+// takeBits clears bit (pteAccessed or pteDirty) in the present entries of
+// [va, va+size) and calls found with each range whose entry had it set: a
+// 4 KiB page, or the part of a 2 MiB page in the range (its one bit stands
+// for all its pages). Bits are cleared atomically, since a CPU may set
+// another bit of the same entry meanwhile (region_accessed asks while
+// threads run).
+func (pt *pageTables) takeBits(va, size, bit uint64, found func(va, size uint64)) {
+	end := va + size
+	for a := va; a < end; {
+		if pd, i, e := pt.largeEntry(a); e != 0 {
+			next := min((a|(largeSize-1))+1, end)
+			if e&bit != 0 && pt.clearBit(pd, i, bit)&bit != 0 {
+				found(a, next-a)
+			}
+			a = next
+			continue
+		}
+		t, _ := pt.leafTable(a, false)
+		if t == 0 {
+			a = (a | (512*abi.PageSize - 1)) + 1 // the whole table is absent
+			continue
+		}
+		for i := index(a, 0); i < 512 && a < end; i, a = i+1, a+abi.PageSize {
+			if e := pt.get(t, i); e&ptePresent != 0 && e&bit != 0 && pt.clearBit(t, i, bit)&bit != 0 {
+				found(a, abi.PageSize)
+			}
+		}
 	}
-	t, _ := pt.leafTable(va, false)
-	if t == 0 {
-		return false
-	}
-	i := index(va, 0)
-	e := pt.get(t, i)
-	if e&ptePresent == 0 || e&pteDirty == 0 {
-		return false
-	}
-	pt.set(t, i, e&^pteDirty)
-	return true
 }

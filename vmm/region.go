@@ -14,14 +14,111 @@ type Region struct {
 	mem   *Memory
 	owner *Space // charged for its pages
 
+	// pagesMu orders what changes the pages' contents or their records
+	// as a whole: an eviction (which must save, then release, pages no
+	// one writes meanwhile), supplies and writes, and the harvests of
+	// the page tables' dirty and accessed bits. Lock order: pagesMu, a
+	// space's mu, mu.
+	pagesMu sync.Mutex
+
 	mu         sync.Mutex
 	keeper     *Port
 	keepBadge  uint64
 	keepRights abi.Rights // of the handle it was set through: what region_get_state's copy gets
 	present    []uint64   // bitmap of supplied pages; nil when every page is present
-	dirty      []uint64   // pages written through region_write or region_supply since the last region_dirty
+	dirty      pageTrack  // pages written: region_write, region_supply, and page tables' dirty bits
+	accessed   pageTrack  // pages touched through a mapping since supplied: page tables' accessed bits
 	maps       []*mapping
 	freed      bool
+}
+
+// maxReaders is how many spaces keep a record of one region's pages, for
+// region_dirty and for region_accessed each.
+const maxReaders = 16
+
+// pageTrack is what each space asking about a region's pages has not been
+// told yet (region_dirty's and region_accessed's records), one bitmap per
+// space, so two readers never take pages from each other. Guarded by the
+// region's mu.
+type pageTrack struct {
+	ever  []uint64   // every page marked since the region was created: a new reader's first answer
+	logs  []*pageLog // one per reader
+	pages uint64
+}
+
+// pageLog is one space's record.
+type pageLog struct {
+	space *Space
+	bits  []uint64
+}
+
+func newPageTrack(pages uint64) pageTrack {
+	return pageTrack{ever: make([]uint64, (pages+63)/64), pages: pages}
+}
+
+// mark adds bits (a bitmap as long as ever) to every record.
+func (k *pageTrack) mark(bits []uint64) {
+	for i, b := range bits {
+		if b == 0 {
+			continue
+		}
+		k.ever[i] |= b
+		for _, l := range k.logs {
+			l.bits[i] |= b
+		}
+	}
+}
+
+// markPages marks pages [lo, hi) in every record.
+func (k *pageTrack) markPages(lo, hi uint64) {
+	for p := lo; p < hi; p++ {
+		setBit(k.ever, p)
+		for _, l := range k.logs {
+			setBit(l.bits, p)
+		}
+	}
+}
+
+// forget clears pages [lo, hi) from every record.
+func (k *pageTrack) forget(lo, hi uint64) {
+	for p := lo; p < hi; p++ {
+		k.ever[p/64] &^= 1 << (p % 64)
+		for _, l := range k.logs {
+			l.bits[p/64] &^= 1 << (p % 64)
+		}
+	}
+}
+
+// take returns s's record and clears it; s's first ask gets ever.
+// ErrQuota when maxReaders other spaces, none of them ended, keep records.
+func (k *pageTrack) take(s *Space) ([]uint64, abi.Error) {
+	var l *pageLog
+	for _, x := range k.logs {
+		if x.space == s {
+			l = x
+			break
+		}
+	}
+	if l == nil {
+		if len(k.logs) >= maxReaders {
+			live := k.logs[:0]
+			for _, x := range k.logs {
+				if !x.space.ended() {
+					live = append(live, x)
+				}
+			}
+			clear(k.logs[len(live):])
+			k.logs = live
+		}
+		if len(k.logs) >= maxReaders {
+			return nil, abi.ErrQuota
+		}
+		l = &pageLog{space: s, bits: append([]uint64(nil), k.ever...)}
+		k.logs = append(k.logs, l)
+	}
+	bits := append([]uint64(nil), l.bits...)
+	clear(l.bits)
+	return bits, abi.OK
 }
 
 // ObjectType implements Object.
@@ -44,7 +141,7 @@ func (s *Space) NewRegion(size uint64) (*Region, error) {
 		s.uncharge(size)
 		return nil, fmt.Errorf("new region: %v: %w", err, abi.ErrNoMemory)
 	}
-	r := &Region{mon: s.mon, mem: mem, owner: s, dirty: make([]uint64, (size/pageSize+63)/64)}
+	r := &Region{mon: s.mon, mem: mem, owner: s, dirty: newPageTrack(size / pageSize), accessed: newPageTrack(size / pageSize)}
 	s.mu.Lock()
 	if s.dying {
 		// finish takes s.regions once to free them: a region added after
@@ -112,11 +209,11 @@ func (r *Region) Write(off uint64, data []byte) (int, abi.Error) {
 	if off > size || uint64(len(data)) > size-off {
 		return 0, abi.ErrInvalidArg
 	}
+	r.pagesMu.Lock()
+	defer r.pagesMu.Unlock()
 	n := copy(mem.Bytes()[off:], data)
 	r.mu.Lock()
-	for p := off / pageSize; p < (off+uint64(n)+pageSize-1)/pageSize; p++ {
-		setBit(r.dirty, p)
-	}
+	r.dirty.markPages(off/pageSize, (off+uint64(n)+pageSize-1)/pageSize)
 	r.mu.Unlock()
 	return n, abi.OK
 }
@@ -160,6 +257,8 @@ func (r *Region) Supply(off uint64, data []byte) abi.Error {
 	if off%pageSize != 0 || n%pageSize != 0 || off > size || n > size-off {
 		return abi.ErrInvalidArg
 	}
+	r.pagesMu.Lock()
+	defer r.pagesMu.Unlock()
 	if len(data) > 0 {
 		copy(mem.Bytes()[off:], data)
 	} else {
@@ -171,8 +270,8 @@ func (r *Region) Supply(off uint64, data []byte) abi.Error {
 		if r.present != nil {
 			setBit(r.present, p)
 		}
-		setBit(r.dirty, p)
 	}
+	r.dirty.markPages(off/pageSize, (off+n)/pageSize)
 	r.mu.Unlock()
 	for _, m := range maps {
 		lo, hi := max(off, m.off), min(off+n, m.off+m.size)
@@ -182,7 +281,7 @@ func (r *Region) Supply(off uint64, data []byte) abi.Error {
 		s := m.space
 		s.mu.Lock()
 		if !s.dying && s.as.find(m.addr) == m {
-			if err := s.pt.mapRange(m.addr+lo-m.off, hi-lo, m.perm, true, false); err != nil {
+			if err := s.pt.mapPages(m.addr+lo-m.off, hi-lo, m.perm, true, false, 0); err != nil {
 				s.log.Warn("supply: map pages", "error", err)
 			}
 		}
@@ -191,44 +290,135 @@ func (r *Region) Supply(off uint64, data []byte) abi.Error {
 	return abi.OK
 }
 
-// takeDirty returns the dirty bitmap (as bytes, page 0 in bit 0 of byte 0)
-// and how many pages it marks, and clears it. Pages the spaces mapping the
-// region wrote are found from the page tables' dirty bits, which are
-// cleared too; every thread of those spaces but caller must be stopped, so
-// that no stale TLB entry hides a later write.
+// takeDirty returns the pages written since caller's space last asked
+// (as bytes, page 0 in bit 0 of byte 0) and how many, and clears that
+// space's record. Pages the spaces mapping the region wrote are found from
+// the page tables' dirty bits, which go to every reader's record; every
+// thread of those spaces but caller must be stopped, so that no stale TLB
+// entry hides a later write.
 func (r *Region) takeDirty(caller *Thread) ([]byte, uint64, abi.Error) {
-	r.mu.Lock()
-	maps := append([]*mapping(nil), r.maps...)
-	r.mu.Unlock()
+	maps := r.mappings()
 	for _, m := range maps {
 		if m.space.runningOthers(caller) {
 			return nil, 0, abi.ErrBusy
 		}
 	}
+	r.pagesMu.Lock()
+	defer r.pagesMu.Unlock()
+	found := r.harvest(maps, pteDirty, 0, r.mem.Size())
+	for s := range spacesOf(maps) {
+		s.flushTLBs(caller)
+	}
 	r.mu.Lock()
-	bits := append([]uint64(nil), r.dirty...)
-	clear(r.dirty)
+	r.dirty.mark(found)
+	bits, e := r.dirty.take(caller.space)
 	r.mu.Unlock()
+	if e != abi.OK {
+		return nil, 0, e
+	}
+	return r.bitmapBytes(bits)
+}
+
+// takeAccessed is takeDirty for the page tables' accessed bits, and
+// threads may run: they drop their translations after (Space.shootdown),
+// so that their next touch of a page sets its bit again.
+func (r *Region) takeAccessed(caller *Thread) ([]byte, uint64, abi.Error) {
+	maps := r.mappings()
+	r.pagesMu.Lock()
+	defer r.pagesMu.Unlock()
+	found := r.harvest(maps, pteAccessed, 0, r.mem.Size())
+	for s := range spacesOf(maps) {
+		s.shootdown(caller)
+	}
+	r.mu.Lock()
+	r.accessed.mark(found)
+	bits, e := r.accessed.take(caller.space)
+	r.mu.Unlock()
+	if e != abi.OK {
+		return nil, 0, e
+	}
+	return r.bitmapBytes(bits)
+}
+
+// mappings returns the region's mappings now.
+func (r *Region) mappings() []*mapping {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*mapping(nil), r.maps...)
+}
+
+// spacesOf returns the spaces of maps, each once.
+func spacesOf(maps []*mapping) map[*Space]bool {
+	spaces := map[*Space]bool{}
+	for _, m := range maps {
+		spaces[m.space] = true
+	}
+	return spaces
+}
+
+// harvest clears bit (pteDirty or pteAccessed) in the page-table entries
+// of maps for region offsets [lo, hi), and returns the pages that had it,
+// as a bitmap of the region's pages. The caller holds pagesMu.
+func (r *Region) harvest(maps []*mapping, bit, lo, hi uint64) []uint64 {
+	bits := r.bitmap()
 	for _, m := range maps {
 		s := m.space
 		s.mu.Lock()
-		for a := m.addr; a < m.end(); a += pageSize {
-			if s.pt.takeDirty(a) {
-				setBit(bits, (m.off+a-m.addr)/pageSize)
-			}
+		if s.as.find(m.addr) == m { // its end has not taken the mapping: it harvests it then
+			m.takeBits(s.pt, bit, lo, hi, bits)
 		}
 		s.mu.Unlock()
-		s.flushTLBs(caller)
 	}
+	return bits
+}
+
+// bitmap returns an empty bitmap of r's pages.
+func (r *Region) bitmap() []uint64 { return make([]uint64, (r.mem.Size()/pageSize+63)/64) }
+
+// takeBits clears bit in the entries of pt mapping region offsets
+// [lo, hi) through m, and sets the pages that had it in bits. The caller
+// keeps pt from changing (holds the space's mu, or the space is ending).
+func (m *mapping) takeBits(pt *pageTables, bit, lo, hi uint64, bits []uint64) {
+	a, b := max(lo, m.off), min(hi, m.off+m.size)
+	if a >= b {
+		return
+	}
+	pt.takeBits(m.addr+a-m.off, b-a, bit, func(va, size uint64) {
+		for p := (m.off + va - m.addr) / pageSize; p < (m.off+va+size-m.addr)/pageSize; p++ {
+			setBit(bits, p)
+		}
+	})
+}
+
+// Allocated returns how many bytes of host memory the region's pages
+// hold now (evicted pages hold none); 0 once its owner has ended.
+func (r *Region) Allocated() (uint64, error) {
+	mem, e := r.hold()
+	if e != abi.OK {
+		return 0, nil
+	}
+	defer mem.Unref()
+	return mem.Allocated()
+}
+
+// bitmapBytes returns bits as bytes, page 0 in bit 0 of byte 0, one bit per
+// page of r, and how many are set.
+func (r *Region) bitmapBytes(bits []uint64) ([]byte, uint64, abi.Error) {
 	out := make([]byte, (r.mem.Size()/pageSize+7)/8)
 	var count uint64
 	for i := range out {
 		out[i] = byte(bits[i/8] >> (8 * (i % 8)))
-		for v := out[i]; v != 0; v &= v - 1 {
-			count++
-		}
+		count += uint64(bitsSet(out[i]))
 	}
 	return out, count, abi.OK
+}
+
+func bitsSet(v byte) int {
+	n := 0
+	for ; v != 0; v &= v - 1 {
+		n++
+	}
+	return n
 }
 
 // mapRegion maps [off, off+size) of r at addr in s with perm. Only present
@@ -267,13 +457,15 @@ func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm Perm, rights a
 		return fmt.Errorf("map region at %#x: %v: %w", addr, err, abi.ErrNoMemory)
 	}
 	m := &mapping{addr: addr, size: size, mem: r.mem.Ref(), off: off, perm: perm, limit: limit, region: r, space: s, rights: rights}
+	// Entries start not accessed: region_accessed reports the first
+	// touch through this mapping.
 	var err error
 	if r.present == nil {
-		err = s.pt.mapRange(addr, size, perm, true, true) // 2 MiB pages where aligned: every page is there from the start
+		err = s.pt.mapPages(addr, size, perm, true, true, 0) // 2 MiB pages where aligned: every page is there from the start
 	} else {
 		for a := addr; a < addr+size && err == nil; a += pageSize {
 			if r.isPresent((off + a - addr) / pageSize) {
-				err = s.pt.mapRange(a, pageSize, perm, true, false)
+				err = s.pt.mapPages(a, pageSize, perm, true, false, 0)
 			}
 		}
 	}
@@ -366,7 +558,14 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 		s.mu.Unlock()
 		return abi.ErrNotFound
 	}
-	for _, m := range gone {
+	// Writes through a region mapping since its last harvest are recorded
+	// only in its entries' dirty bits: they go to the region's readers.
+	written := make([][]uint64, len(gone))
+	for k, m := range gone {
+		if r := m.region; r != nil {
+			written[k] = r.bitmap()
+			m.takeBits(s.pt, pteDirty, m.off, m.off+m.size, written[k])
+		}
 		s.pt.unmapRange(m.addr, m.size)
 		s.as.remove(m)
 		if m.region == nil {
@@ -375,10 +574,11 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 	}
 	s.mu.Unlock()
 	s.flushTLBs(caller)
-	for _, m := range gone {
+	for k, m := range gone {
 		s.win.unmap(m.addr, m.size)
 		if r := m.region; r != nil {
 			r.mu.Lock()
+			r.dirty.mark(written[k])
 			for i, o := range r.maps {
 				if o == m {
 					r.maps = append(r.maps[:i], r.maps[i+1:]...)
@@ -445,13 +645,26 @@ func (s *Space) protectRange(caller *Thread, addr, size uint64, perm Perm) abi.E
 // Evict makes pages [off, off+size) of a kept region absent again: their
 // page-table entries go in every space that maps them, and those spaces'
 // threads drop their cached translations before they next run guest code
-// (Space.shootdown). A region without a keeper has nobody to supply the
-// pages again, so it refuses.
-func (r *Region) Evict(caller *Thread, off, size uint64) abi.Error {
+// (Space.shootdown). Then, with no thread able to write them, the pages'
+// contents go to data (when it is not empty) and their host memory is
+// released: they read as zeros until supplied again. A region without a
+// keeper has nobody to supply the pages again, so it refuses; so does
+// a data buffer shorter than size (ErrTooBig).
+func (r *Region) Evict(caller *Thread, off, size uint64, data *userBuffer) abi.Error {
 	total := r.mem.Size()
 	if off%pageSize != 0 || size%pageSize != 0 || size == 0 || off > total || size > total-off {
 		return abi.ErrInvalidArg
 	}
+	if data != nil && data.Len() > 0 && data.Len() < size {
+		return abi.ErrTooBig
+	}
+	mem, e := r.hold()
+	if e != abi.OK {
+		return e
+	}
+	defer mem.Unref()
+	r.pagesMu.Lock()
+	defer r.pagesMu.Unlock()
 	r.mu.Lock()
 	if r.present == nil || r.keeper == nil {
 		r.mu.Unlock()
@@ -461,6 +674,14 @@ func (r *Region) Evict(caller *Thread, off, size uint64) abi.Error {
 		r.present[p/64] &^= 1 << (p % 64)
 	}
 	maps := append([]*mapping(nil), r.maps...)
+	r.mu.Unlock()
+	// The entries' dirty bits are the only record of writes through them
+	// since the last harvest: they go to the readers before the entries go.
+	// Accessed bits of pages made absent mean nothing any more.
+	dirty := r.harvest(maps, pteDirty, off, off+size)
+	r.mu.Lock()
+	r.dirty.mark(dirty)
+	r.accessed.forget(off/pageSize, (off+size)/pageSize)
 	r.mu.Unlock()
 	touched := map[*Space]bool{}
 	for _, m := range maps {
@@ -478,6 +699,12 @@ func (r *Region) Evict(caller *Thread, off, size uint64) abi.Error {
 	}
 	for s := range touched {
 		s.shootdown(caller)
+	}
+	if data != nil && data.Len() > 0 {
+		data.Write(mem.Bytes()[off : off+size])
+	}
+	if err := mem.Discard(off, size); err != nil {
+		r.owner.log.Warn("evict: memory kept", "error", err)
 	}
 	return abi.OK
 }

@@ -387,6 +387,18 @@ func (s *Space) finish() {
 	parent := s.parent
 	s.mu.Unlock()
 
+	// Its threads are gone: the page tables' dirty bits are the last
+	// record of their writes, for the regions' readers, who may ask as
+	// soon as they hear of the end.
+	for _, m := range maps {
+		if r := m.region; r != nil {
+			written := r.bitmap()
+			m.takeBits(s.pt, pteDirty, m.off, m.off+m.size, written)
+			r.mu.Lock()
+			r.dirty.mark(written)
+			r.mu.Unlock()
+		}
+	}
 	s.mon.closePorts(s)
 	s.dropTable()
 	// The parent learns of the end before the machine is torn down
@@ -632,4 +644,15 @@ func (r Result) state() (int, int) {
 		return abi.SpaceKilled, r.KilledStatus
 	}
 	return abi.SpaceKilled, 137
+}
+
+// ended reports whether s has finished: its threads are gone and its
+// objects freed. It takes no lock, so holders of any lock may ask.
+func (s *Space) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
 }

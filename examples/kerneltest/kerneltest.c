@@ -424,14 +424,45 @@ static void test_keeper(void)
 	CHECK("region_read data", back[1], 42);
 	CHECK("unmap", nv_space_unmap(nv_self_space(), at, 4 * 4096), -NV_EBUSY); /* the keeper thread runs */
 
+	/* Accessed bits: the pages touched since the last ask, the keeper
+	 * thread running all along. */
+	uint8_t acc = 0;
+	CHECK("accessed: bitmap too small", nv_region_accessed(r, NV_ADDR(&acc), 0), -NV_ETOOBIG);
+	CHECK("accessed: first ask", nv_region_accessed(r, NV_ADDR(&acc), 1), 2);
+	CHECK("accessed: pages 0 and 2", acc, 1 << 0 | 1 << 2);
+	CHECK("accessed: none since", nv_region_accessed(r, NV_ADDR(&acc), 1), 0);
+	CHECK("accessed: read page 2", mem[2 * 4096 + 6], 3);
+	CHECK("accessed: one since", nv_region_accessed(r, NV_ADDR(&acc), 1), 1);
+	CHECK("accessed: page 2", acc, 1 << 2);
+	mem[10] = 43;
+	CHECK("accessed: a write counts", nv_region_accessed(r, NV_ADDR(&acc), 1), 1);
+	CHECK("accessed: page 0", acc, 1 << 0);
+	CHECK("accessed: region_read is no touch", nv_region_read(r, 4096 * 2, NV_ADDR(back), 1), 1);
+	CHECK("accessed: none after region_read", nv_region_accessed(r, NV_ADDR(&acc), 1), 0);
+
 	/* Evicted pages are asked for again, and supplied afresh. */
-	CHECK("evict page 0", nv_region_evict(r, 0, 4096, 0, 0), 0);
+	static char saved[2 * 4096];
+	CHECK("evict: data too small", nv_region_evict(r, 0, 4096, NV_ADDR(saved), 4095), -NV_ETOOBIG);
+	CHECK("evict: not evicted", requests, 2);
+	CHECK("evict page 0", nv_region_evict(r, 0, 4096, NV_ADDR(saved), sizeof saved), 0);
+	CHECK("evict: contents saved", saved[9] == 42 && saved[10] == 43 && saved[11] == 1, 1);
+	CHECK("evict: saved no more than size", saved[4096], 0);
+	CHECK("evict: region_read reads zeros", nv_region_read(r, 8, NV_ADDR(back), 4), 4);
+	CHECK("evict: zeros", back[0] | back[1] | back[2] | back[3], 0);
 	CHECK("evict unaligned", nv_region_evict(r, 1, 4096, 0, 0), -NV_EINVAL);
 	CHECK("evict past the end", nv_region_evict(r, 4096, 4 * 4096, 0, 0), -NV_EINVAL);
+	CHECK("evict: no request yet", requests, 2);
 	CHECK("page 0 supplied again", mem[9], 1); /* the keeper's pattern, not the 42 written before */
 	CHECK("a third request", requests, 3);
 	CHECK("page 2 still there", mem[2 * 4096 + 5], 3);
 	CHECK("no request for page 2", requests, 3);
+	CHECK("accessed: pages 0 and 2 again", nv_region_accessed(r, NV_ADDR(&acc), 1), 2);
+	CHECK("accessed: bits", acc, 1 << 0 | 1 << 2);
+
+	/* Evicting pages 0-1 (1 never supplied) with nothing to save. */
+	CHECK("evict two, discarding", nv_region_evict(r, 0, 2 * 4096, 0, 0), 0);
+	CHECK("page 1 from the keeper", mem[4096 + 3], 2);
+	CHECK("a fourth request", requests, 4);
 }
 
 /* dirty: written pages are reported once. */
@@ -440,23 +471,37 @@ static void test_dirty(void)
 	int64_t r = nv_region_create(nv_self_space(), 16 * 4096);
 	const uint64_t at = 0xf00000000ull - 0x200000;
 	CHECK("map", nv_space_map(nv_self_space(), r, at, 0, 16 * 4096, NV_PERM_READ | NV_PERM_WRITE), 0);
-	uint8_t bits[2];
-	nv_region_dirty(r, NV_ADDR(bits), sizeof bits); /* start clean */
+	uint8_t bits[2], acc[2];
 	volatile char *mem = (volatile char *)(uintptr_t)at;
+	/* The first ask reports every page written since creation. */
+	mem[1 * 4096] = 1;
+	char one = 1;
+	CHECK("region_write", nv_region_write(r, 12 * 4096, NV_ADDR(&one), 1), 1);
+	CHECK("first ask", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 2);
+	CHECK("first ask bits", bits[0] | bits[1] << 8, (1 << 1) | (1 << 12));
+	CHECK("accessed: first ask", nv_region_accessed(r, NV_ADDR(acc), sizeof acc), 1);
+	CHECK("accessed: first ask bits", acc[0] | acc[1] << 8, 1 << 1);
 	mem[3 * 4096] = 1;
 	mem[9 * 4096 + 100] = 1;
 	(void)mem[5 * 4096];
 	CHECK("dirty count", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 2);
 	CHECK("dirty bits", bits[0] | bits[1] << 8, (1 << 3) | (1 << 9));
+	CHECK("accessed count", nv_region_accessed(r, NV_ADDR(acc), sizeof acc), 3);
+	CHECK("accessed bits: read ones too", acc[0] | acc[1] << 8, (1 << 3) | (1 << 5) | (1 << 9));
 	CHECK("clean after", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 0);
+	CHECK("untouched after", nv_region_accessed(r, NV_ADDR(acc), sizeof acc), 0);
 	mem[3 * 4096 + 1] = 2;
 	char back = 0;
 	nv_region_read(r, 3 * 4096 + 1, NV_ADDR(&back), 1);
 	CHECK("write landed", back, 2);
 	CHECK("dirty again", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 1);
 	CHECK("bitmap too small", nv_region_dirty(r, NV_ADDR(bits), 1), -NV_ETOOBIG);
+	/* A write the page tables hold when the mapping goes is not lost. */
+	mem[4 * 4096] = 1;
 	CHECK("unmap", nv_space_unmap(nv_self_space(), at, 16 * 4096), 0);
 	CHECK("unmap again", nv_space_unmap(nv_self_space(), at, 16 * 4096), -NV_ENOTFOUND);
+	CHECK("written before unmap", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 1);
+	CHECK("written before unmap: bits", bits[0] | bits[1] << 8, 1 << 4);
 }
 
 /* quota: children cannot exceed their ancestors. */

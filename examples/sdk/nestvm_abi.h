@@ -859,7 +859,7 @@ static inline int64_t nv_port_get_state(nv_handle_t h, nv_addr_t buf, uint64_t b
 	return nv_port_get_state_r(h, buf, buf_cap).r0;
 }
 
-/* nv_region_evict: Makes pages of a region with a keeper absent again, in every space that maps it, and releases their memory: the next touch sends the keeper a page request, as at first, and until then region_read reads zeros there. Threads running in those spaces leave guest code for a moment to drop their cached translations. The contents go to data first, with no thread able to write them in between, so a pager saves exactly what it evicts.
+/* nv_region_evict: Makes pages of a region with a keeper absent again, in every space that maps it, and releases their memory: the next touch sends the keeper a page request, as at first, and until then region_read reads zeros there. Threads running in those spaces leave guest code for a moment to drop their cached translations. The contents go to data first, with no thread able to write them in between, so a pager saves exactly what it evicts. A data buffer shorter than size gets NV_ETOOBIG, and nothing is evicted.
  * Interface: region. Rights needed: control.
  *   offset (IN): page-aligned offset
  *   size (IN): page-aligned length
