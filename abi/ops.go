@@ -298,9 +298,9 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpRegionDirty: {
 		Name: "region_dirty", Iface: IfaceRegion, Rights: RightRead,
-		Args: []Arg{{"bitmap", ArgOut, "one bit per page, page 0 in bit 0 of byte 0"}},
+		Args: []Arg{{"bitmap", ArgOut, "one bit per page, page 0 in bit 0 of byte 0"}, {"flags", ArgValue, "NV_DIRTY_EVER: report every page written since the region was created, whatever was asked before"}},
 		R0:   "the number of dirty pages",
-		Doc:  "Reports the pages written since the calling space last asked (at its first ask: since the region was created), and clears that space's record. Each space keeps its own record, so two readers (a checkpointer and the program's own dirty tracking) never take pages from each other. Every thread of the spaces mapping the region, but the caller, must be stopped (NV_EBUSY otherwise): a running thread's cached translations could hide its next write. At most 16 spaces keep records of one region (NV_EQUOTA).",
+		Doc:  "Reports the pages written since the calling space last asked (at its first ask, or with NV_DIRTY_EVER: since the region was created, so the pages not reported are still zero), and clears that space's record. Each space keeps its own record, so two readers (a checkpointer and the program's own dirty tracking) never take pages from each other. Every thread of the spaces mapping the region, but the caller, must be stopped (NV_EBUSY otherwise): a running thread's cached translations could hide its next write. At most 16 spaces keep records of one region (NV_EQUOTA).",
 	},
 	OpPortCreate: {
 		Name: "port_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,

@@ -148,6 +148,11 @@ type SpaceHandleEntry struct {
 // space: created there, and gone when it ends.
 const StateOwned = 1 << 0
 
+// DirtyEver is region_dirty's flag to report every page written since the
+// region was created (a first full save reads only those), and start the
+// caller's record afresh.
+const DirtyEver = 1 << 0
+
 // InsertMove is space_insert_at's flag to move the caller's handle instead
 // of copying it.
 const InsertMove = 1 << 0

@@ -97,7 +97,11 @@ func checkUserRange(addr, size uint64) error {
 // host views of the guest bytes, one per mapping it crosses.
 type userBuffer struct {
 	pieces [][]byte
-	n      uint64
+	// regions says, per piece, which region it lies in and where: the
+	// monitor's writes through it never set a page table's dirty bit, so
+	// Write marks the pages in the region's records itself.
+	regions []pieceRegion
+	n       uint64
 }
 
 // buffer checks that the guest may access [addr, addr+n) with need
@@ -119,6 +123,7 @@ func (as *addrSpace) buffer(addr, n uint64, need Perm) (userBuffer, abi.Error) {
 		}
 		e := min(end, m.end())
 		b.pieces = append(b.pieces, m.bytes(a, e-a))
+		b.regions = append(b.regions, pieceRegion{m.region, m.off + a - m.addr})
 		a = e
 	}
 	b.n = n
@@ -178,13 +183,24 @@ func (b userBuffer) Bytes() []byte {
 // number of bytes copied.
 func (b userBuffer) Write(src []byte) int {
 	n := 0
-	for _, p := range b.pieces {
+	for i, p := range b.pieces {
 		if n == len(src) {
 			break
 		}
-		n += copy(p, src[n:])
+		c := copy(p, src[n:])
+		if i < len(b.regions) && b.regions[i].r != nil && c > 0 {
+			b.regions[i].r.markWritten(b.regions[i].off, uint64(c))
+		}
+		n += c
 	}
 	return n
+}
+
+// pieceRegion is where a piece of a userBuffer lies: a region (nil for
+// memory the monitor mapped itself) and the offset in it.
+type pieceRegion struct {
+	r   *Region
+	off uint64
 }
 
 // Read copies the buffer into dst, up to its length, and returns the

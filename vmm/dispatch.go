@@ -750,11 +750,16 @@ func (t *Thread) regionOp(r *Region, inv *Invocation) result {
 		if (r.Size()/pageSize+7)/8 > inv.bufs[0].Len() {
 			return failed(abi.ErrTooBig)
 		}
-		take := r.takeDirty
+		var bits []byte
+		var count uint64
+		var e abi.Error
 		if inv.Op == abi.OpRegionAccessed {
-			take = r.takeAccessed
+			bits, count, e = r.takeAccessed(t.who())
+		} else if a[2]&^abi.DirtyEver != 0 {
+			e = abi.ErrInvalidArg
+		} else {
+			bits, count, e = r.takeDirty(t.who(), a[2]&abi.DirtyEver != 0)
 		}
-		bits, count, e := take(t.who())
 		if e != abi.OK {
 			return failed(e)
 		}

@@ -257,14 +257,16 @@ func (c *Caller) RegionSupply(h uint64, offset uint64, data []byte) (uint64, uin
 
 // RegionDirty performs region_dirty on handle h, as nv_region_dirty does for a guest.
 // Reports the pages written since the calling space last asked (at its first
-// ask: since the region was created), and clears that space's record. Each
-// space keeps its own record, so two readers (a checkpointer and the
-// program's own dirty tracking) never take pages from each other. Every
-// thread of the spaces mapping the region, but the caller, must be stopped
-// (NV_EBUSY otherwise): a running thread's cached translations could hide
-// its next write. At most 16 spaces keep records of one region (NV_EQUOTA).
-func (c *Caller) RegionDirty(h uint64, bitmap []byte) (uint64, uint64, error) {
+// ask, or with NV_DIRTY_EVER: since the region was created, so the pages not
+// reported are still zero), and clears that space's record. Each space keeps
+// its own record, so two readers (a checkpointer and the program's own dirty
+// tracking) never take pages from each other. Every thread of the spaces
+// mapping the region, but the caller, must be stopped (NV_EBUSY otherwise):
+// a running thread's cached translations could hide its next write. At most
+// 16 spaces keep records of one region (NV_EQUOTA).
+func (c *Caller) RegionDirty(h uint64, bitmap []byte, flags uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
+	s[2] = flags
 	return c.Invoke(h, abi.OpRegionDirty, s, bitmap)
 }
 

@@ -218,6 +218,14 @@ func (r *Region) Write(off uint64, data []byte) (int, abi.Error) {
 	return n, abi.OK
 }
 
+// markWritten records that the monitor wrote [off, off+n) of r for a
+// guest (a result into its buffer), for region_dirty's readers.
+func (r *Region) markWritten(off, n uint64) {
+	r.mu.Lock()
+	r.dirty.markPages(off/pageSize, (off+n+pageSize-1)/pageSize)
+	r.mu.Unlock()
+}
+
 // SetKeeper makes p (through a handle with badge) the keeper of the
 // region: every page becomes absent until supplied. The region must be
 // mapped nowhere yet.
@@ -296,7 +304,7 @@ func (r *Region) Supply(off uint64, data []byte) abi.Error {
 // the page tables' dirty bits, which go to every reader's record; every
 // thread of those spaces but caller must be stopped, so that no stale TLB
 // entry hides a later write.
-func (r *Region) takeDirty(caller *Thread) ([]byte, uint64, abi.Error) {
+func (r *Region) takeDirty(caller *Thread, ever bool) ([]byte, uint64, abi.Error) {
 	maps := r.mappings()
 	for _, m := range maps {
 		if m.space.runningOthers(caller) {
@@ -312,6 +320,9 @@ func (r *Region) takeDirty(caller *Thread) ([]byte, uint64, abi.Error) {
 	r.mu.Lock()
 	r.dirty.mark(found)
 	bits, e := r.dirty.take(caller.space)
+	if ever && e == abi.OK {
+		bits = append(bits[:0], r.dirty.ever...)
+	}
 	r.mu.Unlock()
 	if e != abi.OK {
 		return nil, 0, e

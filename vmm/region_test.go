@@ -97,7 +97,7 @@ func TestRegionDirtyReaders(t *testing.T) {
 		dirty := func(who string, rc *vmm.Caller, h uint64) ([]byte, uint64) {
 			t.Helper()
 			bits := make([]byte, 4<<20/4096/8)
-			n := must(who + " region_dirty")(rc.RegionDirty(h, bits))
+			n := must(who + " region_dirty")(rc.RegionDirty(h, bits, 0))
 			return bits, n
 		}
 		if _, n := dirty("first", c, heap); n != 0 {
@@ -139,12 +139,12 @@ func TestRegionDirtyReaders(t *testing.T) {
 		}
 		sp, rc, h := reader("seventeenth")
 		more = append(more, sp)
-		if _, _, err := rc.RegionDirty(h, make([]byte, 128)); !errors.Is(err, abi.ErrQuota) {
+		if _, _, err := rc.RegionDirty(h, make([]byte, 128), 0); !errors.Is(err, abi.ErrQuota) {
 			t.Fatalf("a seventeenth reader: %v, want %v", err, abi.ErrQuota)
 		}
 		more[0].Kill("make room")
 		more[0].Wait()
-		if _, _, err := rc.RegionDirty(h, make([]byte, 128)); err != nil {
+		if _, _, err := rc.RegionDirty(h, make([]byte, 128), 0); err != nil {
 			t.Fatalf("a seventeenth reader after one ended: %v", err)
 		}
 	})

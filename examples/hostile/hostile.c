@@ -348,7 +348,7 @@ static void g_pointers(void)
 		CHECK("region_read into reserved", nv_region_read(r, 0, a, 8), -NV_EFAULT);
 		CHECK("region_write from reserved", nv_region_write(r, 0, a, 8), -NV_EFAULT);
 		CHECK("region_supply from reserved", nv_region_supply(r, 0, a, PAGE), -NV_EFAULT);
-		CHECK("region_dirty into reserved", nv_region_dirty(r, a, 8), -NV_EFAULT);
+		CHECK("region_dirty into reserved", nv_region_dirty(r, a, 8, 0), -NV_EFAULT);
 		CHECK("port_receive into reserved", nv_port_receive(p, a, sizeof m, 0, 0), -NV_EFAULT);
 		CHECK("port_send from reserved", nv_port_send(p, 1, a, 8, 0), -NV_EFAULT);
 		CHECK("port_call from reserved", nv_port_call(p, 1, a, 8, 0, 0), -NV_EFAULT);
@@ -400,7 +400,7 @@ static void g_lengths(void)
 	CHECK("region_supply past the end", nv_region_supply(r, PAGE, NV_ADDR(page), 2 * PAGE), -NV_EINVAL);
 	CHECK("region_supply unaligned", nv_region_supply(r, 1, NV_ADDR(page), PAGE), -NV_EINVAL);
 	CHECK("region_supply a part of a page", nv_region_supply(r, 0, NV_ADDR(page), 100), -NV_EINVAL);
-	CHECK("region_dirty bitmap too small", nv_region_dirty(r, NV_ADDR(buf), 0), -NV_ETOOBIG);
+	CHECK("region_dirty bitmap too small", nv_region_dirty(r, NV_ADDR(buf), 0, 0), -NV_ETOOBIG);
 	CHECK("map at a wrapping offset", nv_space_map(self, r, MAP_A, top, 2 * PAGE, NV_PERM_READ), -NV_EINVAL);
 	CHECK("map at a wrapping address", nv_space_map(self, r, top, 0, 2 * PAGE, NV_PERM_READ), -NV_EINVAL);
 	CHECK("map a wrapping size", nv_space_map(self, r, MAP_A, PAGE, top, NV_PERM_READ), -NV_EINVAL);

@@ -477,31 +477,41 @@ static void test_dirty(void)
 	mem[1 * 4096] = 1;
 	char one = 1;
 	CHECK("region_write", nv_region_write(r, 12 * 4096, NV_ADDR(&one), 1), 1);
-	CHECK("first ask", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 2);
+	CHECK("first ask", nv_region_dirty(r, NV_ADDR(bits), sizeof bits, 0), 2);
 	CHECK("first ask bits", bits[0] | bits[1] << 8, (1 << 1) | (1 << 12));
 	CHECK("accessed: first ask", nv_region_accessed(r, NV_ADDR(acc), sizeof acc), 1);
 	CHECK("accessed: first ask bits", acc[0] | acc[1] << 8, 1 << 1);
 	mem[3 * 4096] = 1;
 	mem[9 * 4096 + 100] = 1;
 	(void)mem[5 * 4096];
-	CHECK("dirty count", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 2);
+	CHECK("dirty count", nv_region_dirty(r, NV_ADDR(bits), sizeof bits, 0), 2);
 	CHECK("dirty bits", bits[0] | bits[1] << 8, (1 << 3) | (1 << 9));
 	CHECK("accessed count", nv_region_accessed(r, NV_ADDR(acc), sizeof acc), 3);
 	CHECK("accessed bits: read ones too", acc[0] | acc[1] << 8, (1 << 3) | (1 << 5) | (1 << 9));
-	CHECK("clean after", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 0);
+	CHECK("clean after", nv_region_dirty(r, NV_ADDR(bits), sizeof bits, 0), 0);
 	CHECK("untouched after", nv_region_accessed(r, NV_ADDR(acc), sizeof acc), 0);
 	mem[3 * 4096 + 1] = 2;
 	char back = 0;
 	nv_region_read(r, 3 * 4096 + 1, NV_ADDR(&back), 1);
 	CHECK("write landed", back, 2);
-	CHECK("dirty again", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 1);
-	CHECK("bitmap too small", nv_region_dirty(r, NV_ADDR(bits), 1), -NV_ETOOBIG);
+	CHECK("dirty again", nv_region_dirty(r, NV_ADDR(bits), sizeof bits, 0), 1);
+	CHECK("bitmap too small", nv_region_dirty(r, NV_ADDR(bits), 1, 0), -NV_ETOOBIG);
+	/* The monitor writing a result into a buffer sets no dirty bit in a
+	 * page table: it marks the page itself. */
+	CHECK("read into page 7", nv_region_read(r, 0, NV_ADDR(mem + 7 * 4096), 8), 8);
+	CHECK("monitor's write", nv_region_dirty(r, NV_ADDR(bits), sizeof bits, 0), 1);
+	CHECK("monitor's write: bits", bits[0] | bits[1] << 8, 1 << 7);
 	/* A write the page tables hold when the mapping goes is not lost. */
 	mem[4 * 4096] = 1;
 	CHECK("unmap", nv_space_unmap(nv_self_space(), at, 16 * 4096), 0);
 	CHECK("unmap again", nv_space_unmap(nv_self_space(), at, 16 * 4096), -NV_ENOTFOUND);
-	CHECK("written before unmap", nv_region_dirty(r, NV_ADDR(bits), sizeof bits), 1);
+	CHECK("written before unmap", nv_region_dirty(r, NV_ADDR(bits), sizeof bits, 0), 1);
 	CHECK("written before unmap: bits", bits[0] | bits[1] << 8, 1 << 4);
+	/* NV_DIRTY_EVER: every page written since creation, and a fresh start. */
+	CHECK("ever", nv_region_dirty(r, NV_ADDR(bits), sizeof bits, NV_DIRTY_EVER), 6);
+	CHECK("ever: bits", bits[0] | bits[1] << 8, (1 << 1) | (1 << 3) | (1 << 4) | (1 << 7) | (1 << 9) | (1 << 12));
+	CHECK("after ever", nv_region_dirty(r, NV_ADDR(bits), sizeof bits, 0), 0);
+	CHECK("unknown flags", nv_region_dirty(r, NV_ADDR(bits), sizeof bits, 2), -NV_EINVAL);
 }
 
 /* quota: children cannot exceed their ancestors. */

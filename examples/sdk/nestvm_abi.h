@@ -63,6 +63,7 @@
 #define NV_MSG_HANDLES       0x4ull /* handles one message carries at most */
 #define NV_STATE_OWNED       0x1ull /* nv_space_map, nv_space_handle flags: charged to this space */
 #define NV_INSERT_MOVE       0x1ull /* space_insert_at: move the handle, do not copy it */
+#define NV_DIRTY_EVER        0x1ull /* region_dirty: every page written since the region was created */
 
 /* Error codes: operations return them negated in R0. */
 enum nv_error {
@@ -141,7 +142,7 @@ enum nv_op {
 	NV_OP_REGION_SIZE = 26, /* region: Reports a region's size. */
 	NV_OP_REGION_SET_KEEPER = 27, /* region: Makes a port the keeper of a region that is mapped nowhere yet: every page becomes absent, and a thread touching an absent page stops while the keeper receives an NV_MSG_PAGE request, supplies the page and replies. */
 	NV_OP_REGION_SUPPLY = 28, /* region: Fills pages of a region and makes them present in every space that maps it. */
-	NV_OP_REGION_DIRTY = 29, /* region: Reports the pages written since the calling space last asked (at its first ask: since the region was created), and clears that space's record. */
+	NV_OP_REGION_DIRTY = 29, /* region: Reports the pages written since the calling space last asked (at its first ask, or with NV_DIRTY_EVER: since the region was created, so the pages not reported are still zero), and clears that space's record. */
 	NV_OP_PORT_CREATE = 30, /* space: Creates a port whose server is whoever holds it with receive. */
 	NV_OP_PORT_RECEIVE = 31, /* port: Waits for a message on a port or port set. */
 	NV_OP_PORT_REPLY = 32, /* port: Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. */
@@ -577,18 +578,19 @@ static inline int64_t nv_region_supply(nv_handle_t h, uint64_t offset, nv_addr_t
 	return nv_region_supply_r(h, offset, data, data_len).r0;
 }
 
-/* nv_region_dirty: Reports the pages written since the calling space last asked (at its first ask: since the region was created), and clears that space's record. Each space keeps its own record, so two readers (a checkpointer and the program's own dirty tracking) never take pages from each other. Every thread of the spaces mapping the region, but the caller, must be stopped (NV_EBUSY otherwise): a running thread's cached translations could hide its next write. At most 16 spaces keep records of one region (NV_EQUOTA).
+/* nv_region_dirty: Reports the pages written since the calling space last asked (at its first ask, or with NV_DIRTY_EVER: since the region was created, so the pages not reported are still zero), and clears that space's record. Each space keeps its own record, so two readers (a checkpointer and the program's own dirty tracking) never take pages from each other. Every thread of the spaces mapping the region, but the caller, must be stopped (NV_EBUSY otherwise): a running thread's cached translations could hide its next write. At most 16 spaces keep records of one region (NV_EQUOTA).
  * Interface: region. Rights needed: read.
  *   bitmap, bitmap_cap (OUT buffer): one bit per page, page 0 in bit 0 of byte 0
+ *   flags (IN): NV_DIRTY_EVER: report every page written since the region was created, whatever was asked before
  * R0: the number of dirty pages.
  */
-static inline nv_result_t nv_region_dirty_r(nv_handle_t h, nv_addr_t bitmap, uint64_t bitmap_cap)
+static inline nv_result_t nv_region_dirty_r(nv_handle_t h, nv_addr_t bitmap, uint64_t bitmap_cap, uint64_t flags)
 {
-	return nv_invoke(h, NV_OP_REGION_DIRTY, bitmap, bitmap_cap, 0, 0, 0, 0);
+	return nv_invoke(h, NV_OP_REGION_DIRTY, bitmap, bitmap_cap, flags, 0, 0, 0);
 }
-static inline int64_t nv_region_dirty(nv_handle_t h, nv_addr_t bitmap, uint64_t bitmap_cap)
+static inline int64_t nv_region_dirty(nv_handle_t h, nv_addr_t bitmap, uint64_t bitmap_cap, uint64_t flags)
 {
-	return nv_region_dirty_r(h, bitmap, bitmap_cap).r0;
+	return nv_region_dirty_r(h, bitmap, bitmap_cap, flags).r0;
 }
 
 /* nv_port_create: Creates a port whose server is whoever holds it with receive. The port lives until the space it was created in ends, and counts against that space's handle quota as long: a space owns at most as many ports and port sets as it may hold handles (NV_EQUOTA beyond).

@@ -199,7 +199,9 @@ type Message struct {
 
 // Encode returns the file for ck.
 func Encode(ck *Checkpoint) []byte {
-	e := &encoder{}
+	// Sized for the pages, which are nearly all of it: growing a buffer
+	// of tens of MiB by appending copies it over and over.
+	e := &encoder{b: make([]byte, 0, ck.PageCount()*(abi.PageSize+12)+1<<16)}
 	e.str(ck.Program)
 	e.str(ck.Backend)
 	e.u64(uint64(ck.Saved))

@@ -552,9 +552,12 @@ func (s *saver) regionState(i uint32) error {
 		}
 		reg.Keeper, reg.KeeperBadge = ref, st.KeeperBadge
 	}
-	if st.Keeper == abi.NoHandle && s.inc != nil {
+	if st.Keeper == abi.NoHandle {
 		obj, _, _, _ := s.c.Lookup(h)
-		if done, err := s.incremental(obj, h, reg); done || err != nil {
+		if done, err := s.fromDirty(obj, h, reg); done || err != nil {
+			if err != nil {
+				err = fmt.Errorf("region %d: %w", i, err)
+			}
 			return err
 		}
 	}
@@ -579,11 +582,9 @@ func (s *saver) regionState(i uint32) error {
 }
 
 // Incremental carries what one save read to the next, so that the next
-// reads only the pages written since (region_dirty), where the backend
-// keeps a dirty log. The first save reads every page and clears the log.
-// The log is the region's, not the saver's: a program of the subtree that
-// calls region_dirty on its own regions between two saves takes pages
-// from the next save's view (kernel fix: a dirty log per reader).
+// reads only the pages written since (region_dirty). Each reading space
+// has its own dirty record in the kernel, so a program of the subtree that
+// asks about its own regions between two saves takes nothing from them.
 type Incremental struct {
 	pages map[vmm.Object]map[uint64][]byte // non-kept regions: their non-zero pages
 	seen  map[vmm.Object]bool
@@ -597,41 +598,70 @@ func NewIncremental() *Incremental {
 	return &Incremental{pages: map[vmm.Object]map[uint64][]byte{}}
 }
 
-// incremental fills reg from the previous save and the region's dirty
-// log; done is false when it cannot (first sight, or no log), and the
-// caller reads the whole region (clearing the log for next time).
-func (s *saver) incremental(obj vmm.Object, h uint64, reg *Region) (done bool, err error) {
+// fromDirty fills reg, a region without a keeper, through its dirty
+// record: at first sight (always, without an Incremental) only the pages
+// written since the region was created (NV_DIRTY_EVER: the others are
+// zero), later the pages written since the last save and the rest from
+// it. done is false when the kernel keeps no record for the saver (a
+// thread outside the stopped subtree maps it and runs, or too many
+// readers): the caller reads the whole region.
+func (s *saver) fromDirty(obj vmm.Object, h uint64, reg *Region) (done bool, err error) {
 	inc := s.inc
-	inc.seen[obj] = true
+	prev, seen := map[uint64][]byte(nil), false
+	if inc != nil {
+		inc.seen[obj] = true
+		prev, seen = inc.pages[obj]
+	}
+	flags := uint64(abi.DirtyEver)
+	if seen && prev != nil {
+		flags = 0
+	}
 	pages := reg.Size / abi.PageSize
 	bitmap := make([]byte, (pages+7)/8)
-	_, _, derr := s.c.RegionDirty(h, bitmap)
-	prev, ok := inc.pages[obj]
-	if derr != nil || !ok {
-		inc.pages[obj] = nil // read whole below; kept by finishIncremental
+	if _, _, derr := s.c.RegionDirty(h, bitmap, flags); derr != nil {
+		if inc != nil {
+			inc.pages[obj] = nil // read whole; finishIncremental keeps it
+		}
 		return false, nil
 	}
+	marked := func(idx uint64) bool { return bitmap[idx/8]&(1<<(idx%8)) != 0 }
 	next := make(map[uint64][]byte, len(prev))
 	for idx, data := range prev {
-		if bitmap[idx/8]&(1<<(idx%8)) == 0 {
+		if !marked(idx) {
 			next[idx] = data
 			inc.Reused++
 		}
 	}
-	page := make([]byte, abi.PageSize)
-	for idx := uint64(0); idx < pages; idx++ {
-		if bitmap[idx/8]&(1<<(idx%8)) == 0 {
+	// Read runs of marked pages, up to 4 MiB a call.
+	const most = 1024
+	buf := make([]byte, 0, most*abi.PageSize)
+	for idx := uint64(0); idx < pages; {
+		if !marked(idx) {
+			idx++
 			continue
 		}
-		if _, _, err := s.c.RegionRead(h, idx*abi.PageSize, page); err != nil {
+		end := idx + 1
+		for end < pages && end-idx < most && marked(end) {
+			end++
+		}
+		run := buf[:(end-idx)*abi.PageSize]
+		if _, _, err := s.c.RegionRead(h, idx*abi.PageSize, run); err != nil {
 			return true, fmt.Errorf("region_read: %w", err)
 		}
-		inc.Read++
-		if !allZero(page) {
-			next[idx] = bytes.Clone(page)
+		for p := idx; p < end; p++ {
+			page := run[(p-idx)*abi.PageSize : (p-idx+1)*abi.PageSize]
+			if !allZero(page) {
+				next[p] = bytes.Clone(page)
+			}
 		}
+		if inc != nil {
+			inc.Read += int(end - idx)
+		}
+		idx = end
 	}
-	inc.pages[obj] = next
+	if inc != nil {
+		inc.pages[obj] = next
+	}
 	for idx := uint64(0); idx < pages; idx++ {
 		if data, ok := next[idx]; ok {
 			reg.Pages = append(reg.Pages, Page{Index: idx, Data: data})

@@ -87,6 +87,7 @@ var Constants = []struct {
 	{"NV_MSG_HANDLES", abi.MsgHandles, "handles one message carries at most"},
 	{"NV_STATE_OWNED", abi.StateOwned, "nv_space_map, nv_space_handle flags: charged to this space"},
 	{"NV_INSERT_MOVE", abi.InsertMove, "space_insert_at: move the handle, do not copy it"},
+	{"NV_DIRTY_EVER", abi.DirtyEver, "region_dirty: every page written since the region was created"},
 }
 
 // Generate returns the header.
