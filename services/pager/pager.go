@@ -6,15 +6,20 @@
 //
 // It uses the ABI's own keeper path, not userfaultfd: page requests are
 // NV_MSG_PAGE messages on a port the layer serves, pages go back with
-// region_supply and out with region_read and region_evict. That works the
+// region_supply and out with region_evict, which hands over their contents
+// and releases their host memory. That works the
 // same on every backend (the emulator has no host page faults to catch),
 // under any number of layers, and the pager stays an ordinary program of
 // the ABI: a guest nester could do the same (examples/nest does).
 //
-// Policy: clock (second chance) over the resident pages. The ABI shows a
-// keeper no accessed bits, so a page's reference bit is set only when it
-// is paged in; the clock then evicts in the order pages came in (FIFO),
-// giving each newly supplied page one sweep of grace.
+// Policy: clock (second chance) over the resident pages. As the hand
+// starts a sweep of the ring, the pager reads the pages touched since the
+// last sweep (region_accessed, one call a region, from the page tables'
+// accessed bits); a frame whose page was touched, or supplied, since the
+// hand last passed is spared once. One bit a page cannot tell a hot page
+// from a scan that touches every page once a sweep: under memtouch's scans
+// the clock still evicts the hot code page now and then, only less often
+// than FIFO did.
 //
 // A page's first contents are the region's own (zeros, or what the loader
 // wrote with region_write before the program ran), read with region_read
@@ -24,10 +29,13 @@
 //
 // Only the program's own space is kept: spaces the program creates are its
 // own to page (as examples/nest does), and their regions pass through. The
-// program's regions reach it as stand-ins that forward every operation, so
-// the pager sees a region_write to a page out in the swap file (the
-// region's memory, whose evicted contents stay readable, is newer then)
-// and the program's own region_evict and region_set_keeper.
+// program's regions reach it as stand-ins that forward every operation.
+// An evicted page reads as zeros in the region, so before forwarding the
+// program's region_read or region_write the pager writes the swapped
+// contents of the pages it reaches back into the region, and evicts them
+// again after (saving them, for a write); before the program's own
+// region_evict it saves what the region holds of those pages, to supply
+// them when touched again.
 //
 // Victims are evicted in batches, a run of neighbouring pages per
 // region_evict, and a fault at the page after the last ones supplied (a
@@ -89,6 +97,9 @@ type Layer struct {
 	// writeAt and readAt reach the swap file (tests replace them).
 	writeAt func(b []byte, off int64) (int, error)
 	readAt  func(b []byte, off int64) (int, error)
+	// evicted, when set, is called after each batch of evictions (tests
+	// watch the host memory the program holds).
+	evicted func()
 
 	host   *vmm.Space
 	port   uint64 // the keeper port, in host's table
@@ -107,12 +118,13 @@ type Layer struct {
 	stats   Stats
 
 	// The keeper goroutine's own.
-	ring  []frame // the clock's frames, max-pages of them
-	free  []int   // unused frames of ring
-	hand  int
-	slots int64
-	buf   []byte
-	inbuf []byte
+	ring   []frame // the clock's frames, max-pages of them
+	free   []int   // unused frames of ring
+	hand   int
+	sweeps uint64 // Stats.Faults when the hand last started a sweep
+	slots  int64
+	buf    []byte
+	inbuf  []byte
 
 	once sync.Once
 	cerr error
@@ -130,9 +142,20 @@ type kept struct {
 	badge    uint64
 	slot     []int32 // swap slot of each page, -1 for none
 	resident []bool
-	stale    []bool // the region's memory is newer than the swap slot
+	acc      []byte // region_accessed's bits, read as the clock's hand starts a sweep
 	next     uint32 // the page after the last ones supplied
 	foreign  bool   // the program made another port its keeper
+}
+
+// accessed reports whether page p was touched, by the bits last read, and
+// clears its bit: the hand passes once per sweep.
+func (r *kept) accessed(p uint32) bool {
+	if int(p/8) >= len(r.acc) {
+		return false
+	}
+	b := r.acc[p/8]&(1<<(p%8)) != 0
+	r.acc[p/8] &^= 1 << (p % 8)
+	return b
 }
 
 // frame is a resident page, in the clock's ring.
@@ -317,7 +340,7 @@ func (l *Layer) keep(c *vmm.Caller, h uint64) (*kept, error) {
 	}
 	defer c.HandleClose(bp)
 	n := size / abi.PageSize
-	r := &kept{h: h, badge: badge, slot: make([]int32, n), resident: make([]bool, n), stale: make([]bool, n)}
+	r := &kept{h: h, badge: badge, slot: make([]int32, n), resident: make([]bool, n), acc: make([]byte, (n+7)/8)}
 	for i := range r.slot {
 		r.slot[i] = -1
 	}
@@ -359,38 +382,134 @@ func (rs *regionServer) Serve(inv *vmm.Invocation) {
 	c := l.host.NewCaller()
 	l.pmu.Lock()
 	defer l.pmu.Unlock()
-	r0, r1, err := inv.ForwardWith(c, r.h, l.lend)
-	if err == nil {
-		pages := func(off, n uint64) (uint64, uint64) {
-			lo, hi := off/abi.PageSize, (off+n+abi.PageSize-1)/abi.PageSize
-			return lo, min(hi, uint64(len(r.slot)))
+	pages := func(off, n uint64) (uint32, uint32) {
+		if off >= uint64(len(r.slot))*abi.PageSize {
+			return 0, 0
 		}
-		switch inv.Op {
-		case abi.OpRegionWrite:
-			// A page out in the swap file was written: the region's
-			// memory (its evicted contents, kept readable, with the
-			// write) is now newer than the swap file.
-			lo, hi := pages(inv.Slots[0], r0)
-			for p := lo; p < hi; p++ {
-				if !r.resident[p] && r.slot[p] >= 0 {
-					r.stale[p] = true
-				}
-			}
-		case abi.OpRegionEvict:
-			// The program evicted pages itself: they are no longer
-			// resident, and their contents are the region's.
+		lo, hi := off/abi.PageSize, (off+min(n, abi.MaxBuffer)+abi.PageSize-1)/abi.PageSize
+		return uint32(lo), uint32(min(hi, uint64(len(r.slot))))
+	}
+	// Pages out in the swap file read as zeros in the region: a
+	// region_read or region_write of the program's reaches their contents
+	// only once they are back in the region's memory. They go out again
+	// after, so that host memory stays within max-pages.
+	var back []uint32
+	var fail error
+	switch inv.Op {
+	case abi.OpRegionRead, abi.OpRegionWrite:
+		if !r.foreign {
+			lo, hi := pages(inv.Slots[0], inv.Slots[2])
+			back, fail = l.bringBack(c, r, lo, hi)
+		}
+	case abi.OpRegionEvict:
+		// The program evicts pages itself: the pager, their keeper,
+		// saves what the region holds of them first, as it would
+		// evicting them, to supply them again when touched. Only an
+		// eviction the kernel will do: a refused one must leave the
+		// pager's picture as it is.
+		off, size, dataLen := inv.Slots[0], inv.Slots[1], inv.Slots[3]
+		whole := uint64(len(r.slot)) * abi.PageSize
+		valid := off%abi.PageSize == 0 && size%abi.PageSize == 0 && size > 0 && off < whole && size <= whole-off &&
+			(dataLen == 0 || dataLen >= size)
+		if valid && !r.foreign {
 			lo, hi := pages(inv.Slots[0], inv.Slots[1])
-			for p := lo; p < hi; p++ {
-				if r.resident[p] {
-					r.resident[p] = false
-					r.stale[p] = r.slot[p] >= 0
-				}
-			}
-		case abi.OpRegionSetKeeper:
-			r.foreign = true // the program keeps it now
+			fail = l.saveOwn(c, r, lo, hi)
 		}
 	}
+	if fail != nil {
+		l.fail(fail)
+		inv.Fail(abi.ErrIO)
+		return
+	}
+	r0, r1, err := inv.ForwardWith(c, r.h, l.lend)
+	if len(back) > 0 {
+		// Written or not, the region holds the pages' newest contents:
+		// evicting saves them again.
+		if ferr := l.sendBack(c, r, back, inv.Op == abi.OpRegionWrite); ferr != nil {
+			l.fail(ferr)
+		}
+	}
+	if err == nil && inv.Op == abi.OpRegionSetKeeper {
+		r.foreign = true // the program keeps it now
+	}
 	inv.Complete(r0, r1, err)
+}
+
+// bringBack writes the swapped contents of the pages of [lo, hi) that are
+// out in the swap file into the region's memory (they stay absent), and
+// returns them.
+func (l *Layer) bringBack(c *vmm.Caller, r *kept, lo, hi uint32) ([]uint32, error) {
+	var back []uint32
+	page := make([]byte, abi.PageSize)
+	for p := lo; p < hi; p++ {
+		if r.resident[p] || r.slot[p] < 0 {
+			continue
+		}
+		if _, err := l.readAt(page, int64(r.slot[p])*abi.PageSize); err != nil {
+			return back, fmt.Errorf("reading page %d of region %d from swap file %s: %w", p, r.badge, l.path, err)
+		}
+		if _, _, err := c.RegionWrite(r.h, uint64(p)*abi.PageSize, page); err != nil {
+			return back, fmt.Errorf("region_write of swapped page %d of region %d: %w", p, r.badge, err)
+		}
+		back = append(back, p)
+	}
+	return back, nil
+}
+
+// sendBack evicts again pages bringBack brought back, in runs, saving
+// them to their swap slots when save is set (the program wrote them).
+func (l *Layer) sendBack(c *vmm.Caller, r *kept, pages []uint32, save bool) error {
+	for i := 0; i < len(pages); {
+		j := i + 1
+		for j < len(pages) && pages[j] == pages[j-1]+1 && !r.resident[pages[j]] {
+			j++
+		}
+		if r.resident[pages[i]] { // supplied meanwhile (it cannot be: pmu is held)
+			i = j
+			continue
+		}
+		if save {
+			if err := l.evictRun(c, r, pages[i], j-i); err != nil {
+				return err
+			}
+		} else if _, _, err := c.RegionEvict(r.h, uint64(pages[i])*abi.PageSize, uint64(j-i)*abi.PageSize, nil); err != nil && !errors.Is(err, abi.ErrPeerGone) {
+			return fmt.Errorf("region_evict of swapped pages %d-%d of region %d: %w", pages[i], pages[j-1], r.badge, err)
+		}
+		i = j
+	}
+	return nil
+}
+
+// saveOwn saves to swap the pages of [lo, hi) whose contents are in the
+// region's memory (resident ones, and those never supplied), before the
+// program's own region_evict releases it. A write the program makes to
+// them while it evicts them itself may or may not be in the copy.
+func (l *Layer) saveOwn(c *vmm.Caller, r *kept, lo, hi uint32) error {
+	for p := lo; p < hi; {
+		if !r.resident[p] && r.slot[p] >= 0 {
+			p++
+			continue
+		}
+		q := p + 1
+		for q < hi && (r.resident[q] || r.slot[q] < 0) {
+			q++
+		}
+		buf := l.evictBuf(int(q - p))
+		if _, _, err := c.RegionRead(r.h, uint64(p)*abi.PageSize, buf); err != nil {
+			if errors.Is(err, abi.ErrPeerGone) {
+				return nil
+			}
+			return fmt.Errorf("region_read pages %d-%d of region %d: %w", p, q-1, r.badge, err)
+		}
+		for k := p; k < q; k++ {
+			r.resident[k] = false // its frame is freed as the hand passes
+		}
+		if err := l.writeSwap(r, p, buf); err != nil {
+			return err
+		}
+		p = q
+	}
+	return nil
 }
 
 // serve is the keeper: it answers page requests until the layer closes.
@@ -472,13 +591,19 @@ func (l *Layer) pageIn(c *vmm.Caller, m *abi.Msg) error {
 	}
 	buf := l.inbuf[:size]
 	swapped := 0
-	if _, _, err := c.RegionRead(r.h, off, buf); err != nil {
-		return fmt.Errorf("reading the first contents of pages %d-%d of region %d: %w", p, int(p)+n-1, r.badge, err)
+	first := false
+	for k := range n {
+		first = first || r.slot[int(p)+k] < 0
+	}
+	if first {
+		if _, _, err := c.RegionRead(r.h, off, buf); err != nil {
+			return fmt.Errorf("reading the first contents of pages %d-%d of region %d: %w", p, int(p)+n-1, r.badge, err)
+		}
 	}
 	for k := range n {
 		q := int(p) + k
-		if r.slot[q] < 0 || r.stale[q] {
-			continue // never swapped out, or written since: the region's contents
+		if r.slot[q] < 0 {
+			continue // never swapped out: the region's first contents
 		}
 		swapped++
 		if _, err := l.readAt(buf[k*abi.PageSize:(k+1)*abi.PageSize], int64(r.slot[q])*abi.PageSize); err != nil {
@@ -524,6 +649,13 @@ func (l *Layer) batch() int { return min(64, max(1, l.maxPages/16)) }
 func (l *Layer) evict(c *vmm.Caller) error {
 	var victims []frame
 	for n := l.batch(); len(victims) < n && len(l.free) < len(l.ring); {
+		if l.hand == 0 && l.sweeps != l.stats.Faults {
+			// A new sweep: the bits read for the last one are spent.
+			// (Not again within one eviction, when every frame had its
+			// second chance: no thread has run in between.)
+			l.sweeps = l.stats.Faults
+			l.readAccessed(c)
+		}
 		f := &l.ring[l.hand]
 		switch {
 		case !f.used:
@@ -532,7 +664,9 @@ func (l *Layer) evict(c *vmm.Caller) error {
 			*f = frame{}
 			l.free = append(l.free, l.hand)
 			n--
-		case f.ref:
+		case f.r.accessed(f.page) || f.ref:
+			// Touched since the hand last passed (or supplied since):
+			// a second chance.
 			f.ref = false
 		default:
 			victims = append(victims, *f)
@@ -561,7 +695,42 @@ func (l *Layer) evict(c *vmm.Caller) error {
 	l.mu.Lock()
 	l.stats.Resident = uint64(l.maxPages - len(l.free))
 	l.mu.Unlock()
+	if l.evicted != nil {
+		l.evicted()
+	}
 	return nil
+}
+
+// readAccessed reads the pages touched since the last sweep, for every
+// region the pager keeps: one region_accessed a region a sweep, not one a
+// page, since each makes the program's threads leave guest code to drop
+// their translations.
+func (l *Layer) readAccessed(c *vmm.Caller) {
+	l.mu.Lock()
+	regions := make([]*kept, 0, len(l.regions))
+	for _, r := range l.regions {
+		regions = append(regions, r)
+	}
+	l.mu.Unlock()
+	for _, r := range regions {
+		if r.foreign {
+			continue
+		}
+		if _, _, err := c.RegionAccessed(r.h, r.acc); err != nil {
+			// An ended space's region: its frames go as the hand
+			// passes. Without bits the clock is FIFO, no worse.
+			clear(r.acc)
+		}
+	}
+}
+
+// evictBuf returns the pager's buffer for n pages.
+func (l *Layer) evictBuf(n int) []byte {
+	size := n * abi.PageSize
+	if cap(l.buf) < size {
+		l.buf = make([]byte, size)
+	}
+	return l.buf[:size]
 }
 
 // evictRun evicts n pages of r from page first and saves them.
@@ -570,24 +739,22 @@ func (l *Layer) evictRun(c *vmm.Caller, r *kept, first uint32, n int) error {
 		r.resident[first+uint32(k)] = false
 	}
 	off, size := uint64(first)*abi.PageSize, uint64(n)*abi.PageSize
-	// Evict first, so no thread writes the pages while they are saved;
-	// their contents stay readable until supplied again.
-	if _, _, err := c.RegionEvict(r.h, off, size, nil); err != nil {
+	// The kernel hands out the contents once no thread can write them,
+	// and releases their memory.
+	buf := l.evictBuf(n)
+	if _, _, err := c.RegionEvict(r.h, off, size, buf); err != nil {
 		if errors.Is(err, abi.ErrPeerGone) {
 			return nil // its space has ended: nothing to save
 		}
 		return fmt.Errorf("region_evict pages %d-%d of region %d: %w", first, first+uint32(n)-1, r.badge, err)
 	}
-	if cap(l.buf) < int(size) {
-		l.buf = make([]byte, size)
-	}
-	buf := l.buf[:size]
-	if _, _, err := c.RegionRead(r.h, off, buf); err != nil {
-		if errors.Is(err, abi.ErrPeerGone) {
-			return nil
-		}
-		return fmt.Errorf("region_read pages %d-%d of region %d: %w", first, first+uint32(n)-1, r.badge, err)
-	}
+	return l.writeSwap(r, first, buf)
+}
+
+// writeSwap writes buf, the contents of pages of r from first, to their
+// swap slots, giving slots to pages that have none.
+func (l *Layer) writeSwap(r *kept, first uint32, buf []byte) error {
+	n := len(buf) / abi.PageSize
 	// Write runs of consecutive slots at once; pages swapped out for the
 	// first time get consecutive slots.
 	for k := 0; k < n; {
@@ -609,9 +776,6 @@ func (l *Layer) evictRun(c *vmm.Caller, r *kept, first uint32, n int) error {
 		}
 		if _, err := l.writeAt(buf[k*abi.PageSize:e*abi.PageSize], int64(r.slot[p])*abi.PageSize); err != nil {
 			return fmt.Errorf("writing page %d of region %d to swap file %s: %w", p, r.badge, l.path, err)
-		}
-		for q := k; q < e; q++ {
-			r.stale[first+uint32(q)] = false
 		}
 		l.mu.Lock()
 		l.stats.PageOuts += uint64(e - k)

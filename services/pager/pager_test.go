@@ -233,9 +233,10 @@ func TestUnderAnotherLayer(t *testing.T) {
 	})
 }
 
-// TestWriteToSwappedPage drives the keeper directly: a region_write (on
-// the program's region handle) to a page out in the swap file is what the
-// page holds when it comes back, not the older swapped copy.
+// TestWriteToSwappedPage drives the keeper directly: a region_read (on the
+// program's region handle) of a page out in the swap file reads its
+// swapped contents, and a region_write to it is what the page holds when
+// it comes back, not the older swapped copy.
 func TestWriteToSwappedPage(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
 		mon := vmm.NewMonitor(b, nil)
@@ -285,11 +286,29 @@ func TestWriteToSwappedPage(t *testing.T) {
 		if r.resident[0] || r.slot[0] < 0 {
 			t.Fatalf("page 0 not swapped out: resident %v, slot %d", r.resident[0], r.slot[0])
 		}
+		// The program's region_read of it reads the swapped contents, not
+		// the zeros its released memory holds, and leaves it out.
+		got := make([]byte, 4096)
+		if _, _, err := hc.RegionRead(region, 0, got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, fill('A')) || r.resident[0] {
+			t.Fatalf("region_read of swapped page 0: %q..., resident %v; want A, not resident", got[:8], r.resident[0])
+		}
+		// A partial write keeps the rest of the page.
+		if _, _, err := hc.RegionWrite(region, 0, fill('B')[:100]); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := hc.RegionRead(region, 0, got); err != nil {
+			t.Fatal(err)
+		}
+		if want := append(fill('B')[:100:100], fill('A')[100:]...); !bytes.Equal(got, want) {
+			t.Fatalf("partial write to swapped page 0: %q...%q", got[:8], got[100:108])
+		}
 		if _, _, err := hc.RegionWrite(region, 0, fill('B')); err != nil {
 			t.Fatal(err)
 		}
 		touch(0)
-		got := make([]byte, 4096)
 		if _, _, err := hc.RegionRead(region, 0, got); err != nil {
 			t.Fatal(err)
 		}
@@ -300,8 +319,8 @@ func TestWriteToSwappedPage(t *testing.T) {
 		for p := uint64(1); p < pages; p += 2 {
 			touch(p)
 		}
-		if r.resident[0] || r.stale[0] {
-			t.Fatalf("page 0: resident %v, stale %v", r.resident[0], r.stale[0])
+		if r.resident[0] {
+			t.Fatalf("page 0 resident")
 		}
 		clear(got)
 		if _, err := l.readAt(got, int64(r.slot[0])*4096); err != nil || !bytes.Equal(got, fill('B')) {
