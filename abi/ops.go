@@ -322,12 +322,12 @@ var Ops = [OpCount]OpInfo{
 			{"data", ArgIn, "bytes for the caller's output buffer, if its operation has one"},
 			{"handle", ArgHandle, "a handle to give the caller (needs grant), or NV_NO_HANDLE; the caller's R0 is then its number there"},
 		},
-		Doc: "Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1.",
+		Doc: "Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. A handle given travels as a copy derived from the replier's, which the replier may close at once.",
 	},
 	OpPortSend: {
 		Name: "port_send", Iface: IfacePort, Rights: RightCall, Transfer: "handle",
 		Args: []Arg{{"tag", ArgValue, "a value for the receiver"}, {"data", ArgIn, "bytes for the receiver"}, {"handle", ArgHandle, "a handle to pass (needs grant), or NV_NO_HANDLE"}},
-		Doc:  "Sends a one-way message; returns once it is queued. A space may have 1024 messages, and 16 MiB of their bytes, queued and not yet received; past that port_send fails with NV_EWOULDBLOCK until receivers catch up.",
+		Doc:  "Sends a one-way message; returns once it is queued. The handle travels as a copy derived from the sender's: the sender may close its own at once, and a revoke of it or of any handle it came from reaches the copy on the way (it then arrives as NV_NO_HANDLE). A space may have 1024 messages, and 16 MiB of their bytes, queued and not yet received; past that port_send fails with NV_EWOULDBLOCK until receivers catch up.",
 	},
 	OpPortCall: {
 		Name: "port_call", Iface: IfacePort, Rights: RightCall,

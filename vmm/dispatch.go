@@ -317,7 +317,9 @@ func (t *Thread) serveHost(p *Port, inv *Invocation) result {
 // callPort delivers inv to the server of a guest-served port as a message
 // {operation, arguments, handles} and returns its reply as the result.
 func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
-	msg := &message{hdr: abi.Msg{Kind: abi.MsgCall, Op: uint64(inv.Op), Badge: n.badge, Words: inv.Slots}}
+	// inv.Badge is n's, or, forwarded by a layer, the invoker's where
+	// the layer's handle has none (ForwardWithOptions).
+	msg := &message{hdr: abi.Msg{Kind: abi.MsgCall, Op: uint64(inv.Op), Badge: inv.Badge, Words: inv.Slots}}
 	oneWay := inv.Op == abi.OpPortSend
 	if oneWay {
 		msg.hdr.Kind, msg.hdr.Op = abi.MsgSend, inv.Slots[0]
@@ -351,14 +353,28 @@ func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
 		}
 		slot += a.Kind.Slots()
 	}
+	mon := t.space.mon
 	if oneWay {
+		// The handles travel on their own: the sender may close its
+		// copies (a layer drops what it lent) before they arrive.
+		for i, h := range msg.handles {
+			tn, e := mon.transit(h)
+			if e != abi.OK {
+				msg.handles = msg.handles[:i]
+				mon.dropTransits(msg)
+				return failed(e)
+			}
+			msg.handles[i] = tn
+		}
 		msg.sender = t.space
-		if e := t.space.mon.enqueue(p, msg); e != abi.OK {
+		if e := mon.enqueue(p, msg); e != abi.OK {
+			mon.dropTransits(msg)
 			return failed(e)
 		}
 		return ok(0, 0)
 	}
 	rep, why := t.call(p, msg, true, nil)
+	defer mon.dropTransit(rep.handle)
 	if r, done := after(why); done {
 		return r
 	}
@@ -810,7 +826,11 @@ func (t *Thread) portOp(obj Object, inv *Invocation) result {
 			if !hn.rights.Has(abi.RightGrant) {
 				return failed(abi.ErrRights)
 			}
-			rep.handle = hn
+			// It travels on its own: the replier (a layer's lent copy)
+			// may be gone before the caller takes it.
+			if rep.handle, e = s.mon.transit(hn); e != abi.OK {
+				return failed(e)
+			}
 		}
 		if e := s.mon.answer(obj, a[0], rep); e != abi.OK {
 			return failed(e)

@@ -31,6 +31,60 @@ type capNode struct {
 	id     uint64 // the handle's tag in state records (abi.SpaceHandleEntry.Node); 0 for one the kernel made for a message
 	parent *capNode
 	kids   map[*capNode]struct{}
+	// transit marks a handle travelling in a queued message or a reply:
+	// in no table, derived from the sender's, so that the sender may
+	// close its own (or a layer drop the one it lent) before delivery,
+	// and a revoke still reaches it. dead is set once it is delivered,
+	// dropped or revoked.
+	transit, dead bool
+}
+
+// gone reports whether n can no longer be a source: removed from its
+// table, or revoked. Callers hold the tree lock.
+func (n *capNode) gone() bool {
+	if n.transit {
+		return n.dead
+	}
+	return n.space == nil
+}
+
+// kernelMade reports whether n is a handle the kernel made for a message
+// (a fault's thread), with no source to derive from.
+func (n *capNode) kernelMade() bool { return n.num == 0 && !n.transit }
+
+// transit returns a handle in transit derived from src, for a message or
+// reply to carry.
+func (m *Monitor) transit(src *capNode) (*capNode, abi.Error) {
+	m.caps.mu.Lock()
+	defer m.caps.mu.Unlock()
+	if src.gone() {
+		return nil, abi.ErrBadHandle
+	}
+	n := &capNode{handleEntry: src.handleEntry, transit: true}
+	n.link(src)
+	return n, abi.OK
+}
+
+// dropTransit ends the journey of n, a handle in transit (the receiver's
+// copy, if any, is made by now): handles derived from it move to its
+// source. Anything else is left alone.
+func (m *Monitor) dropTransit(n *capNode) {
+	if n == nil || !n.transit {
+		return
+	}
+	m.caps.mu.Lock()
+	defer m.caps.mu.Unlock()
+	if !n.dead {
+		n.unlink()
+		n.dead = true
+	}
+}
+
+// dropTransits drops every handle in transit msg carries.
+func (m *Monitor) dropTransits(msg *message) {
+	for _, h := range msg.handles {
+		m.dropTransit(h)
+	}
 }
 
 // capTree guards the derivation links of every handle of a monitor. Lock
@@ -142,7 +196,7 @@ func (s *Space) addHandle(e handleEntry, parent *capNode) (uint64, abi.Error) {
 	tree := &s.mon.caps
 	tree.mu.Lock()
 	defer tree.mu.Unlock()
-	if parent != nil && parent.space == nil {
+	if parent != nil && parent.gone() {
 		return 0, abi.ErrBadHandle // the source was revoked meanwhile
 	}
 	s.mu.Lock()
@@ -201,6 +255,7 @@ func (m *Monitor) revoke(n *capNode) int {
 			s.mu.Unlock()
 			k.space = nil
 		}
+		k.dead = true
 		k.kids, k.parent = nil, nil
 		count++
 	}

@@ -581,12 +581,12 @@ func checkKernel(tb testing.TB, m *Monitor, spaces []*Space) {
 				tb.Errorf("%s: handle %d thinks it is handle %d of another space", s.name, i, c.num)
 			}
 			if p := c.parent; p != nil {
-				if _, linked := p.kids[c]; !linked || p.space == nil {
+				if _, linked := p.kids[c]; !linked || p.gone() {
 					tb.Errorf("%s: handle %d derives from a handle that does not list it, or was removed", s.name, i)
 				}
 			}
 			for k := range c.kids {
-				if k.parent != c || k.space == nil {
+				if k.parent != c || k.gone() {
 					tb.Errorf("%s: handle %d lists a derived handle that is removed or not its own", s.name, i)
 				}
 			}

@@ -127,14 +127,23 @@ func (c *Caller) Lookup(h uint64) (Object, abi.Rights, uint64, error) {
 // slot holds NoHandle or no handle. A host server may act on it (Forward
 // does, lending it to the operation it forwards).
 func (inv *Invocation) HandleArg(i int) (obj Object, rights abi.Rights, badge uint64, ok bool) {
-	if inv.from == nil || i < 0 || i >= abi.MaxArgSlots {
-		return nil, 0, 0, false
-	}
-	n, found := inv.from.space.lookupHandle(inv.Slots[i])
-	if !found {
+	n := inv.handleArgNode(i)
+	if n == nil {
 		return nil, 0, 0, false
 	}
 	return n.obj, n.rights, n.badge, true
+}
+
+// handleArgNode returns the invoker's handle in slot i, or nil.
+func (inv *Invocation) handleArgNode(i int) *capNode {
+	if inv.from == nil || i < 0 || i >= abi.MaxArgSlots {
+		return nil
+	}
+	n, found := inv.from.space.lookupHandle(inv.Slots[i])
+	if !found {
+		return nil
+	}
+	return n
 }
 
 // Forward performs inv again, on handle target of c's space, with the
@@ -184,7 +193,13 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 	// a read-only copy of a stand-in as read-only.
 	fwd := invocations.Get().(*Invocation)
 	bufs := fwd.bufs[:0]
-	*fwd = Invocation{Thread: inv.Thread, Op: inv.Op, Info: info, Badge: n.badge, Rights: n.rights & inv.Rights, Slots: inv.Slots, from: t, bufs: bufs}
+	// It carries the invoker's badge where c's handle has none: a server
+	// behind a stand-in tells its clients apart as it would without it.
+	badge := n.badge
+	if badge == 0 {
+		badge = inv.Badge
+	}
+	*fwd = Invocation{Thread: inv.Thread, Op: inv.Op, Info: info, Badge: badge, Rights: n.rights & inv.Rights, Slots: inv.Slots, from: t, bufs: bufs}
 	defer func() {
 		clear(fwd.bufs)
 		*fwd = Invocation{bufs: fwd.bufs[:0]}
@@ -205,11 +220,15 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 			}
 			k++
 		case abi.ArgHandle:
-			if obj, rights, badge, ok := inv.HandleArg(slot); ok {
+			if src := inv.handleArgNode(slot); src != nil {
+				obj, rights, badge := src.obj, src.rights, src.badge
 				if lend != nil {
 					obj, rights, badge = lend(obj, rights, badge, a.Name == info.Transfer)
 				}
-				h, e := t.space.addHandle(handleEntry{obj: obj, rights: rights, badge: badge}, nil)
+				// Derived from the invoker's handle, even as what it
+				// stands for: copies the operation makes of it (into a
+				// table, in a message) stay within the invoker's revoke.
+				h, e := t.space.addHandle(handleEntry{obj: obj, rights: rights, badge: badge}, src)
 				if e != abi.OK {
 					return e.Result(), 0, e
 				}

@@ -290,7 +290,8 @@ func (c *Caller) PortReceive(h uint64, msg []byte, data []byte) (uint64, uint64,
 
 // PortReply performs port_reply on handle h, as nv_port_reply does for a guest.
 // Answers a call received on this port (or on a port set holding it): the
-// caller's operation returns r0 and r1.
+// caller's operation returns r0 and r1. A handle given travels as a copy
+// derived from the replier's, which the replier may close at once.
 func (c *Caller) PortReply(h uint64, callId uint64, r0 uint64, r1 uint64, data []byte, handle uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = callId
@@ -301,9 +302,12 @@ func (c *Caller) PortReply(h uint64, callId uint64, r0 uint64, r1 uint64, data [
 }
 
 // PortSend performs port_send on handle h, as nv_port_send does for a guest.
-// Sends a one-way message; returns once it is queued. A space may have 1024
-// messages, and 16 MiB of their bytes, queued and not yet received; past
-// that port_send fails with NV_EWOULDBLOCK until receivers catch up.
+// Sends a one-way message; returns once it is queued. The handle travels as
+// a copy derived from the sender's: the sender may close its own at once,
+// and a revoke of it or of any handle it came from reaches the copy on the
+// way (it then arrives as NV_NO_HANDLE). A space may have 1024 messages, and
+// 16 MiB of their bytes, queued and not yet received; past that port_send
+// fails with NV_EWOULDBLOCK until receivers catch up.
 func (c *Caller) PortSend(h uint64, tag uint64, data []byte, handle uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = tag

@@ -285,22 +285,21 @@ func (s *Space) deliverWith(msg *message, received Lend) abi.Msg {
 		if i >= abi.MsgHandles {
 			break
 		}
+		hdr.NHandles = uint64(i + 1)
 		if received != nil {
 			obj, rights, badge := received(src.obj, src.rights, src.badge, true)
 			if obj == nil { // refused: the handle does not arrive
-				hdr.NHandles = uint64(i + 1)
 				continue
 			}
 			if obj != src.obj {
 				if n, e := s.addHandle(handleEntry{obj: obj, rights: rights, badge: badge}, nil); e == abi.OK {
 					hdr.Handles[i] = n
 				}
-				hdr.NHandles = uint64(i + 1)
 				continue
 			}
 		}
 		parent := src
-		if src.num == 0 {
+		if src.kernelMade() {
 			// Made by the kernel for this message (a fault's thread): no
 			// source. Only the number tells, as it never changes once a
 			// handle is in a table; src.space is the revoker's to clear,
@@ -310,23 +309,30 @@ func (s *Space) deliverWith(msg *message, received Lend) abi.Msg {
 		if n, e := s.addHandle(src.handleEntry, parent); e == abi.OK {
 			hdr.Handles[i] = n
 		}
-		hdr.NHandles = uint64(i + 1)
+	}
+	if msg.caller == nil {
+		// A one-way message's handles travelled on their own (a call's
+		// are its caller's, who waits): their journey ends here.
+		s.mon.dropTransits(msg)
 	}
 	return hdr
 }
 
-// answer completes the call callID received through obj with rep.
+// answer completes the call callID received through obj with rep. When
+// it fails, or the caller has gone, the handle rep carries is dropped.
 func (m *Monitor) answer(obj Object, callID uint64, rep reply) abi.Error {
 	m.ipc.mu.Lock()
 	msg, ok := m.ipc.calls[callID]
 	if !ok || !msg.received || !(msg.from == obj || msg.via == obj) {
 		m.ipc.mu.Unlock()
+		m.dropTransit(rep.handle)
 		return abi.ErrNotFound
 	}
 	delete(m.ipc.calls, callID)
 	msg.released()
 	if msg.withdrawn {
 		m.ipc.mu.Unlock()
+		m.dropTransit(rep.handle)
 		return abi.OK // its caller will ask again
 	}
 	msg.done, msg.reply = true, rep
@@ -341,6 +347,7 @@ func (m *Monitor) answer(obj Object, callID uint64, rep reply) abi.Error {
 func (m *Monitor) closePorts(s *Space) {
 	m.ipc.mu.Lock()
 	var wake []*Thread
+	var dropped []*message
 	for _, obj := range s.owned {
 		switch o := obj.(type) {
 		case *Port:
@@ -352,6 +359,9 @@ func (m *Monitor) closePorts(s *Space) {
 			}
 			for _, msg := range o.queue {
 				msg.uncount()
+				if msg.caller == nil {
+					dropped = append(dropped, msg)
+				}
 			}
 			o.queue = nil
 		case *PortSet:
@@ -370,6 +380,9 @@ func (m *Monitor) closePorts(s *Space) {
 		}
 	}
 	m.ipc.mu.Unlock()
+	for _, msg := range dropped {
+		m.dropTransits(msg)
+	}
 	for _, t := range wake {
 		t.kick()
 	}

@@ -207,8 +207,8 @@ func (t *Thread) portGetState(p *Port, buf userBuffer) result {
 				break
 			}
 			parent := src
-			if src.num == 0 {
-				parent = nil // made by the kernel: no source (see deliver)
+			if src.kernelMade() {
+				parent = nil // no source (see deliver)
 			}
 			hdr.Handles[i] = w.copyOf(src.handleEntry, parent)
 			hdr.NHandles = uint64(i + 1)
@@ -293,7 +293,7 @@ func (s *Space) insertAt(e handleEntry, src *capNode, num uint64) abi.Error {
 	tree := &s.mon.caps
 	tree.mu.Lock()
 	defer tree.mu.Unlock()
-	if src != nil && src.space == nil {
+	if src != nil && src.gone() {
 		return abi.ErrBadHandle
 	}
 	s.mu.Lock()

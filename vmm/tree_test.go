@@ -153,3 +153,71 @@ func TestPortSetState(t *testing.T) {
 		}
 	})
 }
+
+// receiveMsg receives one message on port with c and returns its header.
+func receiveMsg(t *testing.T, c *vmm.Caller, port uint64) abi.Msg {
+	t.Helper()
+	buf := make([]byte, binary.Size(abi.Msg{}))
+	if _, _, err := c.PortReceive(port, buf, nil); err != nil {
+		t.Fatalf("port_receive: %v", err)
+	}
+	var m abi.Msg
+	binary.Read(bytes.NewReader(buf), binary.LittleEndian, &m)
+	return m
+}
+
+// TestHandleInTransit: a handle travelling in a one-way message or a
+// reply arrives even when its sender closed its own copy first (what a
+// layer does with the handles it lends a forwarded call), and a revoke
+// reaches it on the way.
+func TestHandleInTransit(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		h := newHost(t, b)
+		must := mustOK(t)
+		port := must("port_create")(h.c.PortCreate(h.self))
+		rights := uint64(abi.RightWrite | abi.RightGrant | abi.RightDerive)
+
+		// Sent, then closed by the sender: it still arrives, and works.
+		a := must("derive")(h.c.HandleDerive(h.con, rights, 0))
+		must("port_send")(h.c.PortSend(port, 1, nil, a))
+		must("handle_close")(h.c.HandleClose(a))
+		m := receiveMsg(t, h.c, port)
+		if m.NHandles != 1 || m.Handles[0] == abi.NoHandle {
+			t.Fatalf("the sent handle did not arrive: %+v", m)
+		}
+		if n, _, err := h.c.ConsoleWrite(m.Handles[0], []byte("x")); err != nil || n != 1 {
+			t.Errorf("console_write through the handle that travelled: %d, %v", n, err)
+		}
+
+		// Revoked on the way: it does not arrive, and the revoke counts it.
+		root := must("derive root")(h.c.HandleDerive(h.con, rights, 0))
+		b1 := must("derive")(h.c.HandleDerive(root, rights, 0))
+		must("port_send")(h.c.PortSend(port, 2, nil, b1))
+		must("handle_close")(h.c.HandleClose(b1))
+		if n, _, err := h.c.HandleRevoke(root); err != nil || n != 1 {
+			t.Errorf("revoke with a handle in transit: %d, %v; want 1", n, err)
+		}
+		if m := receiveMsg(t, h.c, port); m.NHandles != 1 || m.Handles[0] != abi.NoHandle {
+			t.Errorf("a revoked handle arrived: %+v", m)
+		}
+
+		// Given in a reply and closed by the replier at once: the caller
+		// still gets it.
+		sc := h.host.NewCaller()
+		done := make(chan error, 1)
+		go func() {
+			m := receiveMsg(t, sc, port)
+			r := must("derive")(sc.HandleDerive(h.con, rights, 0))
+			_, _, err := sc.PortReply(port, m.CallID, 0, 0, nil, r)
+			sc.HandleClose(r)
+			done <- err
+		}()
+		got, _, err := h.c.PortCall(port, 3, nil, nil)
+		if err != nil || <-done != nil {
+			t.Fatalf("port_call with a handle in the reply: %v", err)
+		}
+		if typ, _, err := h.c.HandleInfo(got); err != nil || typ != uint64(abi.ObjPort) {
+			t.Errorf("the reply's handle: type %d, %v", typ, err)
+		}
+	})
+}

@@ -621,7 +621,7 @@ static inline int64_t nv_port_receive(nv_handle_t h, nv_addr_t msg, uint64_t msg
 	return nv_port_receive_r(h, msg, msg_cap, data, data_cap).r0;
 }
 
-/* nv_port_reply: Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1.
+/* nv_port_reply: Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. A handle given travels as a copy derived from the replier's, which the replier may close at once.
  * Interface: port. Rights needed: receive.
  *   call_id (IN): nv_msg.call_id of the call being answered
  *   r0 (IN): R0 for the caller: a value, or a negated error code
@@ -638,7 +638,7 @@ static inline int64_t nv_port_reply(nv_handle_t h, uint64_t call_id, uint64_t r0
 	return nv_port_reply_r(h, call_id, r0, r1, data, data_len, handle).r0;
 }
 
-/* nv_port_send: Sends a one-way message; returns once it is queued. A space may have 1024 messages, and 16 MiB of their bytes, queued and not yet received; past that port_send fails with NV_EWOULDBLOCK until receivers catch up.
+/* nv_port_send: Sends a one-way message; returns once it is queued. The handle travels as a copy derived from the sender's: the sender may close its own at once, and a revoke of it or of any handle it came from reaches the copy on the way (it then arrives as NV_NO_HANDLE). A space may have 1024 messages, and 16 MiB of their bytes, queued and not yet received; past that port_send fails with NV_EWOULDBLOCK until receivers catch up.
  * Interface: port. Rights needed: call.
  *   tag (IN): a value for the receiver
  *   data, data_len (IN buffer): bytes for the receiver

@@ -249,6 +249,25 @@ func TestTraceUnderTrace(t *testing.T) {
 	})
 }
 
+// TestKernelUnderTrace: the kernel's own test program passes every area
+// under two trace layers around a null one, as it does alone: copies made
+// through stand-ins stay under the program's revoke, handles given in a
+// reply or a one-way message through a layer arrive, badges reach the
+// server behind a stand-in.
+func TestKernelUnderTrace(t *testing.T) {
+	areas := []string{"derive", "threads", "ipc", "interpose", "restart", "fault", "keeper", "dirty", "quota"}
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		for _, area := range areas {
+			outer := newTrace(t, "format=jsonl,file="+filepath.Join(t.TempDir(), "outer.jsonl"), nil)
+			inner := newTrace(t, "format=jsonl,file="+filepath.Join(t.TempDir(), "inner.jsonl"), nil)
+			out, r := run(t, b, []nester.Layer{outer, null.Layer{}, inner}, "", "kerneltest", area)
+			if !r.Exited || r.Status != 0 || !strings.Contains(out, "PASS "+area) {
+				t.Errorf("kerneltest %s under trace, null, trace: %s\n%s", area, r, out)
+			}
+		}
+	})
+}
+
 // TestUnwritableFile fails when the layer is made, naming the file.
 func TestUnwritableFile(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "no", "such", "dir", "out.jsonl")
