@@ -40,12 +40,25 @@ func (w *stateWriter) put(rec any) {
 }
 
 // copyOf inserts a copy of e into the reader's table, derived from parent
-// when not nil, and returns its number (NoHandle after a failure).
+// when not nil, and returns its number (NoHandle after a failure). The
+// reader is whoever the call is for: through a layer forwarding it, the
+// invoker, not the layer, with each copy first passed through the layer's
+// Received (border control: a deep layer hands out its stand-ins), as the
+// handles of a received message are.
 func (w *stateWriter) copyOf(e handleEntry, parent *capNode) uint64 {
 	if w.err != abi.OK {
 		return abi.NoHandle
 	}
-	h, err := w.t.space.addHandle(e, parent)
+	if w.t.received != nil {
+		obj, rights, badge := w.t.received(e.obj, e.rights, e.badge, true)
+		if obj == nil {
+			return abi.NoHandle // refused: the reader gets none
+		}
+		if obj != e.obj {
+			e, parent = handleEntry{obj: obj, rights: rights, badge: badge}, nil
+		}
+	}
+	h, err := w.t.who().space.addHandle(e, parent)
 	if err != abi.OK {
 		w.err = err
 		return abi.NoHandle
@@ -62,7 +75,7 @@ func (w *stateWriter) finish(buf userBuffer, need uint64) result {
 	}
 	if w.err != abi.OK {
 		for _, h := range w.copies {
-			w.t.space.removeHandle(h)
+			w.t.who().space.removeHandle(h)
 		}
 		r := failed(w.err)
 		if w.err == abi.ErrTooBig {

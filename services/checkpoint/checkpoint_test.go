@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
 	"nestvm/nester"
+	"nestvm/services/pager"
+	"nestvm/services/trace"
 	"nestvm/vmm"
 )
 
@@ -441,4 +444,48 @@ func TestRestoreHostile(t *testing.T) {
 			t.Logf("ran: %v", r.Wait())
 		})
 	}
+}
+
+// TestWithWrappingLayers: a checkpoint next to a layer that wraps
+// capabilities (trace) or keeps the program's memory (pager), on either
+// side, cannot save the stand-ins or the keeper's pages: it refuses to
+// save, and the program runs on to its undisturbed end.
+func TestWithWrappingLayers(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		want, _ := launch(t, b, nil, "counter", "4")
+		for _, c := range []struct {
+			name  string
+			other func() nester.Layer
+			first bool // the other layer nearest the monitor
+		}{
+			{"trace above", func() nester.Layer {
+				l, _ := trace.New("format=jsonl,file="+filepath.Join(t.TempDir(), "t.jsonl"), nil, nil)
+				return l
+			}, true},
+			{"trace below", func() nester.Layer {
+				l, _ := trace.New("format=jsonl,file="+filepath.Join(t.TempDir(), "t.jsonl"), nil, nil)
+				return l
+			}, false},
+			{"pager above", func() nester.Layer { l, _ := pager.New(filepath.Join(t.TempDir(), "swap"), io.Discard, nil); return l }, true},
+			{"pager below", func() nester.Layer { l, _ := pager.New(filepath.Join(t.TempDir(), "swap"), io.Discard, nil); return l }, false},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				l, err := New(filepath.Join(t.TempDir(), "c.nvck")+",after-writes=2", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				layers := []nester.Layer{l, c.other()}
+				if c.first {
+					layers[0], layers[1] = layers[1], layers[0]
+				}
+				got, res := launch(t, b, layers, "counter", "4")
+				if got != want || !res.Exited || res.Status != 0 {
+					t.Fatalf("run: %v %q, want %q", res, got, want)
+				}
+				if l.Saves() != 0 {
+					t.Errorf("%d saves of what cannot be saved", l.Saves())
+				}
+			})
+		}
+	})
 }

@@ -318,7 +318,7 @@ func (s *saver) ref(h uint64, space int) (Ref, error) {
 		s.thread[r.Index] = h
 	case *vmm.Port:
 		if o.Server() != nil {
-			return Ref{}, fmt.Errorf("a handle names %q, a port the monitor serves outside the subtree that is not in the environment (an open file?): a checkpoint cannot save it", o.Name())
+			return Ref{}, fmt.Errorf("a handle names %q, a port the monitor serves outside the subtree that is not in the environment (an open file, or the stand-in of a layer that wraps capabilities, such as trace, refmon or pager, on either side of the checkpoint): a checkpoint cannot save it", o.Name())
 		}
 		r = Ref{Kind: RefPort, Index: uint32(len(s.ck.Ports))}
 		s.ck.Ports = append(s.ck.Ports, Port{Owner: uint32(space)})
@@ -708,9 +708,13 @@ func (s *saver) portState(i uint32) error {
 			buf = make([]byte, need)
 			continue
 		}
+		if errors.Is(err, abi.ErrRights) {
+			// No handle the subtree holds to it can receive: its server
+			// is outside, as a pager layer above the checkpoint is the
+			// keeper of the program's memory.
+			return fmt.Errorf("port %d: its server is outside the subtree (a region's keeper, such as a pager layer above the checkpoint?): a checkpoint cannot save it", i)
+		}
 		if err != nil {
-			// A port the subtree holds without receive: its server is
-			// elsewhere in the subtree, or it is outside it.
 			return fmt.Errorf("port %d: port_get_state: %w", i, err)
 		}
 		break
