@@ -211,6 +211,21 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 			t.space.removeHandle(h)
 		}
 	}()
+	// A handle the operation moves (space_insert_at with NV_INSERT_MOVE)
+	// is the invoker's own, moved through c's table, so that it keeps its
+	// place in the derivation tree; it goes back if the move fails.
+	type moved struct {
+		n    *capNode
+		from *Space
+		num  uint64
+	}
+	var back []moved
+	defer func() {
+		for _, m := range back {
+			m.from.moveBack(m.n, t.space, m.num)
+		}
+	}()
+	moves := inv.Op == abi.OpSpaceInsertAt && inv.Slots[3]&abi.InsertMove != 0
 	slot, k := 0, 0
 	for _, a := range info.Args {
 		switch a.Kind {
@@ -224,6 +239,16 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 				obj, rights, badge := src.obj, src.rights, src.badge
 				if lend != nil {
 					obj, rights, badge = lend(obj, rights, badge, a.Name == info.Transfer)
+				}
+				if moves && a.Name == info.Transfer && obj == src.obj {
+					from, num := src.space, src.num
+					h, e := t.space.moveIn(src)
+					if e != abi.OK {
+						return e.Result(), 0, e
+					}
+					back = append(back, moved{src, from, num})
+					fwd.Slots[slot] = h
+					break
 				}
 				// Derived from the invoker's handle, even as what it
 				// stands for: copies the operation makes of it (into a

@@ -261,16 +261,45 @@ func (s *Space) moveAt(src *capNode, rights abi.Rights, num uint64) abi.Error {
 	if num == abi.NoHandle || num >= maxHandleNumber {
 		return abi.ErrInvalidArg
 	}
+	_, e := s.move(src, rights, num)
+	return e
+}
+
+// moveIn moves src into s's table at its lowest free number, which it
+// returns: how a layer forwarding a move passes on the invoker's handle
+// itself (Invocation.ForwardWithOptions).
+func (s *Space) moveIn(src *capNode) (uint64, abi.Error) {
+	return s.move(src, abi.RightsAll, abi.NoHandle)
+}
+
+// move is moveAt, to the lowest free number when num is NoHandle.
+func (s *Space) move(src *capNode, rights abi.Rights, num uint64) (uint64, abi.Error) {
 	tree := &s.mon.caps
 	tree.mu.Lock()
 	defer tree.mu.Unlock()
+	return s.moveLocked(src, rights, num)
+}
+
+// moveBack moves n, lent by moveIn to from's table, back to s at number
+// num, unless it has gone elsewhere (the operation moved it) or away.
+func (s *Space) moveBack(n *capNode, from *Space, num uint64) {
+	tree := &s.mon.caps
+	tree.mu.Lock()
+	defer tree.mu.Unlock()
+	if n.space == from {
+		s.moveLocked(n, abi.RightsAll, num)
+	}
+}
+
+// moveLocked is move; callers hold the tree lock.
+func (s *Space) moveLocked(src *capNode, rights abi.Rights, num uint64) (uint64, abi.Error) {
 	from := src.space
 	if from == nil {
-		return abi.ErrBadHandle
+		return 0, abi.ErrBadHandle
 	}
-	if from == s && src.num == num {
+	if from == s && (src.num == num || num == abi.NoHandle) {
 		src.rights &= rights
-		return abi.OK
+		return src.num, abi.OK
 	}
 	// Every change to a table holds the tree lock, so what is checked
 	// here still holds when the handle moves below.
@@ -279,14 +308,14 @@ func (s *Space) moveAt(src *capNode, rights abi.Rights, num uint64) abi.Error {
 	switch {
 	case s.closedTable:
 		e = abi.ErrPeerGone
-	case num < uint64(len(s.handles.slots)) && s.handles.slots[num] != nil:
+	case num != abi.NoHandle && num < uint64(len(s.handles.slots)) && s.handles.slots[num] != nil:
 		e = abi.ErrExists
 	case from != s && s.handles.count >= s.handles.limit:
 		e = abi.ErrQuota
 	}
 	s.mu.Unlock()
 	if e != abi.OK {
-		return e
+		return 0, e
 	}
 	from.mu.Lock()
 	from.handles.remove(src.num)
@@ -295,7 +324,10 @@ func (s *Space) moveAt(src *capNode, rights abi.Rights, num uint64) abi.Error {
 	defer s.mu.Unlock()
 	src.rights &= rights
 	src.space = s
-	return s.handles.insertAt(src, num)
+	if num == abi.NoHandle {
+		return s.handles.insert(src)
+	}
+	return num, s.handles.insertAt(src, num)
 }
 
 // insertAt puts a copy of src in s's table at number num.
