@@ -414,7 +414,7 @@ var stateOps = map[Op]OpInfo{
 		Args: []Arg{{"buf", ArgOut, "receives an nv_region_state record, then the supplied-page bitmap (one bit per page) when the region has a keeper"}},
 		R0:   "the bytes written; with NV_ETOOBIG, R1 is the size needed",
 		R1:   "the size needed, when the buffer was too small",
-		Doc:  "Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table) and which pages were supplied. Its contents are read with region_read.",
+		Doc:  "Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table, with the call, grant, derive and read rights of the handle it was set through: a keeper set with read answers region_read on its port with the pages it keeps, as services/pager does) and which pages were supplied. Its contents are read with region_read.",
 	},
 	OpPortGetState: {
 		Name: "port_get_state", Iface: IfacePort, Rights: RightReceive | RightControl,

@@ -431,8 +431,10 @@ func (c *Caller) SpaceInsertAt(h uint64, handle uint64, rights uint64, number ui
 
 // RegionGetState performs region_get_state on handle h, as nv_region_get_state does for a guest.
 // Reads a region's size, its keeper (a copy of the keeper port handle, into
-// the caller's table) and which pages were supplied. Its contents are read
-// with region_read.
+// the caller's table, with the call, grant, derive and read rights of the
+// handle it was set through: a keeper set with read answers region_read on
+// its port with the pages it keeps, as services/pager does) and which pages
+// were supplied. Its contents are read with region_read.
 func (c *Caller) RegionGetState(h uint64, buf []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpRegionGetState, s, buf)

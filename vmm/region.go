@@ -234,7 +234,7 @@ func (r *Region) SetKeeper(p *Port, badge uint64) abi.Error {
 }
 
 // setKeeper is SetKeeper through a handle with rights, of which the copy
-// region_get_state hands out keeps call, grant and derive at most.
+// region_get_state hands out keeps call, grant, derive and read at most.
 func (r *Region) setKeeper(p *Port, badge uint64, rights abi.Rights) abi.Error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -245,7 +245,9 @@ func (r *Region) setKeeper(p *Port, badge uint64, rights abi.Rights) abi.Error {
 		r.present = make([]uint64, (r.mem.Size()/pageSize+63)/64)
 	}
 	r.keeper, r.keepBadge = p, badge
-	r.keepRights = rights & (abi.RightCall | abi.RightGrant | abi.RightDerive)
+	// Read too: a keeper that sets itself with it serves region_read on
+	// its port, the pages it keeps (services/pager does).
+	r.keepRights = rights & (abi.RightCall | abi.RightGrant | abi.RightDerive | abi.RightRead)
 	return abi.OK
 }
 

@@ -159,7 +159,7 @@ enum nv_op {
 	NV_OP_FILE_SIZE = 43, /* file: Reports an open file's size. */
 	NV_OP_SPACE_GET_STATE = 44, /* space: Reads a space's whole state: quotas, exception port, every mapping (with a copy of a handle to its region), every handle of its table (number, a copy with the same rights and badge, and its place in the derivation tree), every thread (a copy of a handle to it). */
 	NV_OP_SPACE_INSERT_AT = 45, /* space: Copies a handle into a space's table at a given number, as space_insert does at the lowest free one: how a rebuilt space gets the numbers its program knows. */
-	NV_OP_REGION_GET_STATE = 46, /* region: Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table) and which pages were supplied. */
+	NV_OP_REGION_GET_STATE = 46, /* region: Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table, with the call, grant, derive and read rights of the handle it was set through: a keeper set with read answers region_read on its port with the pages it keeps, as services/pager does) and which pages were supplied. */
 	NV_OP_PORT_GET_STATE = 47, /* port: Reads the one-way messages queued on a port (calls are never queued while their callers are stopped: a stopped caller takes its call back and re-issues it when resumed). */
 	NV_OP_REGION_EVICT = 48, /* region: Makes pages of a region with a keeper absent again, in every space that maps it, and releases their memory: the next touch sends the keeper a page request, as at first, and until then region_read reads zeros there. */
 	NV_OP_REGION_ACCESSED = 49, /* region: Reports the pages of a region read or written through any mapping since the calling space last asked (at its first ask: since the region was created or the pages supplied), and clears that space's record. */
@@ -831,7 +831,7 @@ static inline int64_t nv_space_insert_at(nv_handle_t h, nv_handle_t handle, uint
 	return nv_space_insert_at_r(h, handle, rights, number, flags).r0;
 }
 
-/* nv_region_get_state: Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table) and which pages were supplied. Its contents are read with region_read.
+/* nv_region_get_state: Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table, with the call, grant, derive and read rights of the handle it was set through: a keeper set with read answers region_read on its port with the pages it keeps, as services/pager does) and which pages were supplied. Its contents are read with region_read.
  * Interface: region. Rights needed: read.
  *   buf, buf_cap (OUT buffer): receives an nv_region_state record, then the supplied-page bitmap (one bit per page) when the region has a keeper
  * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.

@@ -104,7 +104,14 @@ func restore(t *testing.T, b vmm.Backend, file string) (string, vmm.Result) {
 	return restoreFiles(t, b, "", file)
 }
 
-func restoreFiles(t *testing.T, b vmm.Backend, files, file string) (string, vmm.Result) {
+// restoreUnder is restore with layers between the monitor and the
+// restored program.
+func restoreUnder(t *testing.T, b vmm.Backend, file string, layers ...nester.Layer) (string, vmm.Result) {
+	t.Helper()
+	return restoreFiles(t, b, "", file, layers...)
+}
+
+func restoreFiles(t *testing.T, b vmm.Backend, files, file string, layers ...nester.Layer) (string, vmm.Result) {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -128,6 +135,12 @@ func restoreFiles(t *testing.T, b vmm.Backend, files, file string) (string, vmm.
 	}
 	root, rootSpace := nester.Root(mon, cfg)
 	defer rootSpace.Kill("test over")
+	for _, l := range layers {
+		if root, err = l.Wrap(mon, root); err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+	}
 	r, err := Restore(mon, root, ck)
 	if err != nil {
 		t.Fatal(err)
@@ -236,6 +249,16 @@ func TestHandlesRestore(t *testing.T) {
 			rest, res := restore(t, to, file)
 			if !res.Exited || res.Status != 0 || before+rest != want {
 				t.Fatalf("restored: %v; before %q + restored %q, want %q", res, before, rest, want)
+			}
+			// Under layers that stand in for the space the restore works
+			// through, the tree is rebuilt the same (moves pass through).
+			pg, _ := pager.New(filepath.Join(t.TempDir(), "swap"), io.Discard, nil)
+			tr, _ := trace.New("format=jsonl,file="+filepath.Join(t.TempDir(), "t.jsonl"), nil, nil)
+			for _, l := range []nester.Layer{pg, tr} {
+				rest, res := restoreUnder(t, to, file, l)
+				if !res.Exited || res.Status != 0 || before+rest != want {
+					t.Errorf("restored under %s: %v; before %q + restored %q, want %q", l.Name(), res, before, rest, want)
+				}
 			}
 		})
 	})
@@ -446,10 +469,51 @@ func TestRestoreHostile(t *testing.T) {
 	}
 }
 
+// TestUnderPager: a checkpoint below a pager saves the program's memory
+// by asking the pager (the keeper, outside the subtree) for the pages,
+// most of them out in its swap file; restored alone or under a pager of
+// its own, memtouch's checksum of the whole memory after one more round
+// is the undisturbed run's.
+func TestUnderPager(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		want, res := launch(t, b, nil, "memtouch", "4", "1")
+		if !res.Exited || res.Status != 0 || !strings.Contains(want, "round 1") {
+			t.Fatalf("undisturbed memtouch: %v %q", res, want)
+		}
+		file := filepath.Join(t.TempDir(), "m.nvck")
+		pg, err := pager.New(filepath.Join(t.TempDir(), "swap")+",max-pages=64", io.Discard, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := New(file+",after-writes=1,stop", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, _ := launch(t, b, []nester.Layer{pg, l}, "memtouch", "4", "1")
+		if !l.Stopped() || !strings.HasSuffix(want, "\n") || !strings.HasPrefix(want, before) {
+			t.Fatalf("checkpointed run: %q, stopped %v", before, l.Stopped())
+		}
+		if st := pg.Stats(); st.PageOuts < 512 {
+			t.Fatalf("the pager evicted %d pages: the save did not have to ask it for much", st.PageOuts)
+		}
+		rest, res := restore(t, b, file)
+		if !res.Exited || before+rest != want {
+			t.Errorf("restored alone: %v; %q + %q, want %q", res, before, rest, want)
+		}
+		rest, res = restoreUnder(t, b, file, func() nester.Layer {
+			p, _ := pager.New(filepath.Join(t.TempDir(), "swap2")+",max-pages=64", io.Discard, nil)
+			return p
+		}())
+		if !res.Exited || before+rest != want {
+			t.Errorf("restored under a pager: %v; %q + %q, want %q", res, before, rest, want)
+		}
+	})
+}
+
 // TestWithWrappingLayers: a checkpoint next to a layer that wraps
-// capabilities (trace) or keeps the program's memory (pager), on either
-// side, cannot save the stand-ins or the keeper's pages: it refuses to
-// save, and the program runs on to its undisturbed end.
+// capabilities (trace), or below a pager (which keeps the program's space
+// capability), cannot save the stand-ins: it refuses to save, and the
+// program runs on to its undisturbed end.
 func TestWithWrappingLayers(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
 		want, _ := launch(t, b, nil, "counter", "4")
@@ -466,7 +530,6 @@ func TestWithWrappingLayers(t *testing.T) {
 				l, _ := trace.New("format=jsonl,file="+filepath.Join(t.TempDir(), "t.jsonl"), nil, nil)
 				return l
 			}, false},
-			{"pager above", func() nester.Layer { l, _ := pager.New(filepath.Join(t.TempDir(), "swap"), io.Discard, nil); return l }, true},
 			{"pager below", func() nester.Layer { l, _ := pager.New(filepath.Join(t.TempDir(), "swap"), io.Discard, nil); return l }, false},
 		} {
 			t.Run(c.name, func(t *testing.T) {

@@ -543,6 +543,16 @@ func (s *saver) regionState(i uint32) error {
 	reg := &s.ck.Regions[i]
 	reg.Size = st.Size
 	if st.Keeper != abi.NoHandle {
+		if kobj, _, _, _ := s.c.Lookup(st.Keeper); !s.inside(kobj) {
+			// Kept from outside the subtree (a pager layer above the
+			// checkpoint): saved as plain memory, its contents read
+			// through the keeper, which has the pages that are out.
+			s.close = append(s.close, st.Keeper)
+			if err := s.readThroughKeeper(h, st.Keeper, reg); err != nil {
+				return fmt.Errorf("region %d: %w", i, err)
+			}
+			return nil
+		}
 		ref, err := s.ref(st.Keeper, int(reg.Owner))
 		if err != nil {
 			return fmt.Errorf("region %d's keeper: %w", i, err)
@@ -577,6 +587,70 @@ func (s *saver) regionState(i uint32) error {
 			}
 			reg.Pages = append(reg.Pages, Page{Index: idx, Data: bytes.Clone(page)})
 		}
+	}
+	return nil
+}
+
+// inside reports whether obj, a port, is one the subtree serves: a
+// handle of its tables names it. Tables are read before regions, so by
+// then every such port has its record.
+func (s *saver) inside(obj vmm.Object) bool {
+	r, ok := s.refs[obj]
+	return ok && r.Kind == RefPort
+}
+
+// readThroughKeeper fills reg with the contents of a region kept from
+// outside the subtree, asking its keeper with region_read on the keeper
+// port (a keeper answers it from wherever the pages are, paging nothing
+// in: services/pager does), for the pages ever written or supplied
+// (NV_DIRTY_EVER on h), all of them where the region keeps no record for
+// the saver.
+func (s *saver) readThroughKeeper(h, keeper uint64, reg *Region) error {
+	pages := reg.Size / abi.PageSize
+	bitmap := make([]byte, (pages+7)/8)
+	if _, _, err := s.c.RegionDirty(h, bitmap, abi.DirtyEver); err != nil {
+		for i := range bitmap {
+			bitmap[i] = 0xff
+		}
+	}
+	marked := func(idx uint64) bool { return bitmap[idx/8]&(1<<(idx%8)) != 0 }
+	read := 0
+	defer func() {
+		if s.inc != nil {
+			// Read whole each time (a keeper keeps no dirty record for
+			// the saver): counted, and not taken for a region read whole
+			// by finishIncremental.
+			obj, _, _, _ := s.c.Lookup(h)
+			s.inc.seen[obj], s.inc.pages[obj] = true, map[uint64][]byte{}
+			s.inc.Read += read
+		}
+	}()
+	const most = 256 // pages a call: a keeper's reply is one message
+	buf := make([]byte, most*abi.PageSize)
+	for idx := uint64(0); idx < pages; {
+		if !marked(idx) {
+			idx++
+			continue
+		}
+		end := idx + 1
+		for end < pages && end-idx < most && marked(end) {
+			end++
+		}
+		run := buf[:(end-idx)*abi.PageSize]
+		n, _, err := s.c.RegionRead(keeper, idx*abi.PageSize, run)
+		if err != nil {
+			return fmt.Errorf("its keeper is outside the subtree and does not answer region_read on its port (%w): a checkpoint cannot read the pages it keeps", err)
+		}
+		if n != uint64(len(run)) {
+			return fmt.Errorf("its keeper answered region_read of %d bytes at %#x with %d", len(run), idx*abi.PageSize, n)
+		}
+		read += int(end - idx)
+		for p := idx; p < end; p++ {
+			if page := run[(p-idx)*abi.PageSize : (p-idx+1)*abi.PageSize]; !allZero(page) {
+				reg.Pages = append(reg.Pages, Page{Index: p, Data: bytes.Clone(page)})
+			}
+		}
+		idx = end
 	}
 	return nil
 }

@@ -334,7 +334,9 @@ func (l *Layer) keep(c *vmm.Caller, h uint64) (*kept, error) {
 	l.badges++
 	badge := l.badges
 	l.mu.Unlock()
-	bp, _, err := c.HandleDerive(l.port, uint64(abi.RightCall), badge)
+	// With read: a saver holding a copy of it (region_get_state hands one
+	// out) may ask for the region's pages with region_read (readKept).
+	bp, _, err := c.HandleDerive(l.port, uint64(abi.RightCall|abi.RightRead), badge)
 	if err != nil {
 		return nil, err
 	}
@@ -526,6 +528,17 @@ func (l *Layer) serve() {
 		for i := uint64(0); i < m.NHandles && i < abi.MsgHandles; i++ {
 			c.HandleClose(m.Handles[i])
 		}
+		if m.Kind == abi.MsgCall && m.Op == uint64(abi.OpRegionRead) {
+			l.pmu.Lock()
+			data, err := l.readKept(c, &m)
+			l.pmu.Unlock()
+			r0 := uint64(len(data))
+			if err != nil {
+				r0 = err.(abi.Error).Result()
+			}
+			c.PortReply(l.port, m.CallID, r0, 0, data, abi.NoHandle)
+			continue
+		}
 		if m.Kind != abi.MsgPage {
 			if m.CallID != 0 {
 				c.PortReply(l.port, m.CallID, abi.ErrInvalidOp.Result(), 0, nil, abi.NoHandle)
@@ -542,6 +555,47 @@ func (l *Layer) serve() {
 		}
 		c.PortReply(l.port, m.CallID, reply, 0, nil, abi.NoHandle)
 	}
+}
+
+// readKept answers region_read invoked on the keeper port, by whoever
+// holds a copy of it (region_get_state hands one out): a checkpoint above
+// the layer saving the program's memory. It returns the region's bytes
+// from the offset asked, wherever they are now (the region's memory, or
+// the swap file for pages that are out), paging nothing in: a save must
+// not disturb the program it saves. Callers hold pmu.
+func (l *Layer) readKept(c *vmm.Caller, m *abi.Msg) ([]byte, error) {
+	l.mu.Lock()
+	r := l.regions[m.Badge]
+	l.mu.Unlock()
+	if r == nil {
+		return nil, abi.ErrNotFound
+	}
+	size := uint64(len(r.slot)) * abi.PageSize
+	off := m.Words[0]
+	if off > size {
+		return nil, abi.ErrInvalidArg
+	}
+	n := min(m.ReplyCap, size-off, abi.MaxBuffer)
+	data := make([]byte, n)
+	if n == 0 {
+		return data, nil
+	}
+	if _, _, err := c.RegionRead(r.h, off, data); err != nil {
+		return nil, abi.ErrPeerGone
+	}
+	page := make([]byte, abi.PageSize)
+	for p := off / abi.PageSize; p*abi.PageSize < off+n; p++ {
+		if r.resident[p] || r.slot[p] < 0 {
+			continue // the region's memory has it
+		}
+		if _, err := l.readAt(page, int64(r.slot[p])*abi.PageSize); err != nil {
+			l.log.Error("region_read through the keeper: swap file", "error", err)
+			return nil, abi.ErrIO
+		}
+		lo, hi := max(off, p*abi.PageSize), min(off+n, (p+1)*abi.PageSize)
+		copy(data[lo-off:hi-off], page[lo-p*abi.PageSize:hi-p*abi.PageSize])
+	}
+	return data, nil
 }
 
 // pageIn supplies the page m asks for, evicting a batch first when
