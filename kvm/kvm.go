@@ -199,6 +199,8 @@ type machine struct {
 	zapMem []byte
 	// spare are closed vCPUs, by number, kept for reuse.
 	spare map[int]spareVCPU
+	// tainted is set when a vCPU failed: the VM is not recycled.
+	tainted bool
 }
 
 // MapMemory implements vmm.Machine: a mapping up to chunkSize gets one
@@ -407,6 +409,84 @@ func (m *machine) zapShadow() error {
 	}
 	if err := memoryRegion(m.fd, slot, 0, nil, 0); err != nil {
 		return fmt.Errorf("zap shadow pages: delete slot: %w", err)
+	}
+	return nil
+}
+
+// Limits on what a recycled VM carries to its next space: a VM whose
+// space ran more threads, or reached more of its user window, is closed
+// instead. An idle VM so holds at most recycleVCPUs vCPUs (a descriptor
+// and a run area each) and recycleSlots memory slots: the system
+// memory's two and up to 22 chunks of the user window (1.4 GiB of it,
+// more than a space's default memory quota spreads over: hello's image,
+// heap and stack reach 10), whose bookkeeping with shadow paging is
+// 128 KiB of kernel memory a chunk. Keeping the slots is the point: a
+// space adds them as it maps memory, at some 100 µs each on PVM. KVM
+// frees neither a vCPU nor its number before its VM, so vCPUs cannot be
+// trimmed instead.
+const (
+	recycleVCPUs = 4
+	recycleSlots = 24
+)
+
+var _ vmm.Recycler = (*machine)(nil)
+
+// Recycle implements vmm.Recycler. What a space leaves in a VM, besides
+// the memory the caller replaces, is what KVM derived from it and the
+// state of the vCPUs: the shadow pages (or EPT entries) go at once, with
+// a memory-slot deletion; a vCPU's pending events are cleared here, and
+// everything else a thread can reach is written by NewVCPU and the first
+// SetRegs and SetFPU (registers, segment and control registers with CR2,
+// the syscall MSRs, the x87/SSE state; ring-3 code cannot enable XSAVE
+// state beyond it, with CR4.OSXSAVE clear).
+func (m *machine) Recycle() error {
+	m.mu.Lock()
+	cpus, spare := len(m.cpus), len(m.spare)
+	dirty := false
+	for _, o := range m.maps {
+		dirty = dirty || o.dirty
+	}
+	slots, tainted := len(m.used), m.tainted
+	m.mu.Unlock()
+	switch {
+	case tainted:
+		return errors.New("recycle vm: a vCPU failed in it")
+	case cpus > 0:
+		return fmt.Errorf("recycle vm: %d vCPUs still open", cpus)
+	case dirty:
+		// Slots with dirty logging would need rewriting without it.
+		return errors.New("recycle vm: dirty logging is on")
+	case spare > recycleVCPUs:
+		return fmt.Errorf("recycle vm: %d vCPUs, more than the %d a recycled VM keeps", spare, recycleVCPUs)
+	case slots > recycleSlots:
+		return fmt.Errorf("recycle vm: %d memory slots, more than the %d a recycled VM keeps", slots, recycleSlots)
+	}
+	if err := m.zapShadow(); err != nil {
+		return fmt.Errorf("recycle vm: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Each vCPU is reset here, off the path of the next space's start,
+	// to the setup its next thread most likely runs under (the same
+	// number in a space laid out the same): its NewVCPU then only checks.
+	fpu := toKVMFPU(&resetFPU)
+	for id, sp := range m.spare {
+		// An exception KVM queued but had not delivered when the thread
+		// left (a stop can come between the two) would be delivered to
+		// the next space's first thread.
+		var ev gokvm.VCPUEvents
+		if err := retry(func() error { return gokvm.SetVCPUEvents(sp.fd, &ev) }); err != nil {
+			return fmt.Errorf("recycle vm: vcpu %d: clear events: %w", id, err)
+		}
+		us, err := resetVCPU(sp.fd, sp.setup)
+		if err != nil {
+			return fmt.Errorf("recycle vm: vcpu %d: %w", id, err)
+		}
+		if err := setFPU(sp.fd, &fpu); err != nil {
+			return fmt.Errorf("recycle vm: vcpu %d: reset fpu: %w", id, err)
+		}
+		sp.prepared, sp.sregs = true, us
+		m.spare[id] = sp
 	}
 	return nil
 }

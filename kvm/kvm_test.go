@@ -243,3 +243,11 @@ func TestChunkedSlots(t *testing.T) {
 		t.Fatalf("%d slots left after unmap", n)
 	}
 }
+
+// The ioctl numbers gokvm derives from its structs hold only where the
+// structs have the kernel's sizes.
+func TestStructSizes(t *testing.T) {
+	if n := unsafe.Sizeof(gokvm.VCPUEvents{}); n != 64 {
+		t.Errorf("struct kvm_vcpu_events is %d bytes, want 64", n)
+	}
+}

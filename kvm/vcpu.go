@@ -41,7 +41,11 @@ type vcpu struct {
 	syncR   *gokvm.Regs  // the run area's copy of the registers
 	syncS   *gokvm.Sregs // and of the segment and control registers
 	synced  bool         // KVM_RUN has returned at least once: syncR and syncS are current
-	iopl    uint64       // RFLAGS.IOPL guest code runs with
+	initS   *gokvm.Sregs // the segment and control registers NewVCPU left, until synced
+	// fpuReset is set while the vCPU holds the reset x87/SSE state and
+	// has not run: setting that state again is skipped.
+	fpuReset bool
+	iopl     uint64 // RFLAGS.IOPL guest code runs with
 
 	regs       vmm.Regs // valid when regsValid
 	regsValid  bool
@@ -108,27 +112,47 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 			return fail("set cpuid", err)
 		}
 	}
-	sregs, err := retryValue(func() (*gokvm.Sregs, error) { return gokvm.GetSregs(fd) })
-	if err != nil {
-		return fail("get sregs", err)
-	}
-	us := userSregs(*sregs, v.cfg, 0, 0)
-	if err := retry(func() error { return gokvm.SetSregs(fd, &us) }); err != nil {
-		return fail("set sregs", err)
-	}
-	msrs := &gokvm.MSRS{NMSRs: 4, Entries: []gokvm.MSREntry{
-		{Index: msrSTAR, Data: uint64(cfg.CPU.KernelCS) << 32},
-		{Index: msrLSTAR, Data: cfg.CPU.SyscallEntry},
-		{Index: msrCSTAR, Data: cfg.CPU.SyscallEntry},
-		{Index: msrSFMASK, Data: 0x47700}, // TF DF IF IOPL AC NT
-	}}
-	if err := retry(func() error { return gokvm.SetMSRs(fd, msrs) }); err != nil {
-		return fail("set syscall msrs", err)
+	// A vCPU recycled for this setup was reset to it in the background
+	// (machine.Recycle); any other is reset now.
+	if reuse && spare.prepared && spare.setup == cfg.CPU {
+		v.initS, v.fpuReset = &spare.sregs, true
+	} else {
+		us, err := resetVCPU(fd, cfg.CPU)
+		if err != nil {
+			return fail("reset", err)
+		}
+		v.initS = &us
 	}
 	m.mu.Lock()
 	m.cpus[v] = struct{}{}
 	m.mu.Unlock()
 	return v, nil
+}
+
+// resetVCPU sets what a thread cannot reach but runs under: the
+// segment and control registers (CR2 cleared: a reused vCPU's last fault
+// address is not the new thread's) and the syscall MSRs. It returns the
+// segment and control registers set.
+func resetVCPU(fd uintptr, setup vmm.CPUSetup) (gokvm.Sregs, error) {
+	sregs, err := retryValue(func() (*gokvm.Sregs, error) { return gokvm.GetSregs(fd) })
+	if err != nil {
+		return gokvm.Sregs{}, fmt.Errorf("get sregs: %w", err)
+	}
+	us := userSregs(*sregs, setup, 0, 0)
+	us.CR2 = 0
+	if err := retry(func() error { return gokvm.SetSregs(fd, &us) }); err != nil {
+		return gokvm.Sregs{}, fmt.Errorf("set sregs: %w", err)
+	}
+	msrs := &gokvm.MSRS{NMSRs: 4, Entries: []gokvm.MSREntry{
+		{Index: msrSTAR, Data: uint64(setup.KernelCS) << 32},
+		{Index: msrLSTAR, Data: setup.SyscallEntry},
+		{Index: msrCSTAR, Data: setup.SyscallEntry},
+		{Index: msrSFMASK, Data: 0x47700}, // TF DF IF IOPL AC NT
+	}}
+	if err := retry(func() error { return gokvm.SetMSRs(fd, msrs) }); err != nil {
+		return gokvm.Sregs{}, fmt.Errorf("set syscall msrs: %w", err)
+	}
+	return us, nil
 }
 
 // SetRegs implements vmm.VCPU.
@@ -184,6 +208,9 @@ func (v *vcpu) sregs() (gokvm.Sregs, error) {
 	if v.synced {
 		return *v.syncS, nil
 	}
+	if v.initS != nil {
+		return *v.initS, nil
+	}
 	s, err := retryValue(func() (*gokvm.Sregs, error) { return gokvm.GetSregs(v.fd) })
 	if err != nil {
 		return gokvm.Sregs{}, fmt.Errorf("get sregs: %w", err)
@@ -201,6 +228,10 @@ func (v *vcpu) writeRegs() {
 
 // SetFPU implements vmm.VCPU.
 func (v *vcpu) SetFPU(f *vmm.FPU) error {
+	if v.fpuReset && *f == resetFPU {
+		return nil
+	}
+	v.fpuReset = false
 	k := toKVMFPU(f)
 	if err := setFPU(v.fd, &k); err != nil {
 		return fmt.Errorf("set fpu: %w", err)
@@ -243,6 +274,11 @@ func (v *vcpu) Close() error {
 	v.mu.Lock()
 	v.closed = true
 	v.mu.Unlock()
+	// An exit KVM completes at the next KVM_RUN would be completed over
+	// the registers of the vCPU's next thread: finish it now.
+	if err := v.completeIO(); err != nil {
+		v.log.Debug("complete i/o at close", "error", err)
+	}
 	// The vCPU goes back to the machine, for the next NewVCPU with its
 	// number (see NewVCPU); the machine closes it.
 	v.m.mu.Lock()
@@ -250,20 +286,30 @@ func (v *vcpu) Close() error {
 	if v.m.spare == nil {
 		v.m.spare = map[int]spareVCPU{}
 	}
-	v.m.spare[v.id] = spareVCPU{fd: v.fd, run: v.run}
+	v.m.spare[v.id] = spareVCPU{fd: v.fd, run: v.run, setup: v.cfg}
 	v.m.mu.Unlock()
 	return nil
 }
 
 // spareVCPU is a closed vCPU kept for reuse.
 type spareVCPU struct {
-	fd  uintptr
-	run *runArea
+	fd    uintptr
+	run   *runArea
+	setup vmm.CPUSetup // what its last thread ran under
+	// prepared is set when machine.Recycle has reset the vCPU to setup
+	// (sregs holds what it set) with the reset x87/SSE state and no
+	// pending events: NewVCPU for the same setup has nothing left to do.
+	prepared bool
+	sregs    gokvm.Sregs
 }
+
+// resetFPU is the x87/SSE state of a new thread.
+var resetFPU = vmm.ResetFPU()
 
 // enter runs KVM_RUN once; afterwards the run area holds the vCPU's
 // registers and the cached copy is stale.
 func (v *vcpu) enter() error {
+	v.fpuReset = false
 	err := runKVM(v.fd)
 	v.synced = true
 	v.regsValid = false
@@ -329,8 +375,20 @@ func (v *vcpu) flushSregs() error {
 	return nil
 }
 
-// Run implements vmm.VCPU.
+// Run implements vmm.VCPU. A vCPU that fails leaves its VM unfit for
+// recycling: KVM may hold state for it (a shutdown, an emulation failure)
+// that no register write resets.
 func (v *vcpu) Run() (vmm.Exit, error) {
+	exit, err := v.runLoop()
+	if err != nil {
+		v.m.mu.Lock()
+		v.m.tainted = true
+		v.m.mu.Unlock()
+	}
+	return exit, err
+}
+
+func (v *vcpu) runLoop() (vmm.Exit, error) {
 	v.tid.Store(int32(unix.Gettid()))
 	v.inRun.Store(true)
 	defer v.inRun.Store(false)

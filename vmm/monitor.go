@@ -15,6 +15,7 @@ type Monitor struct {
 	caps      capTree
 	ipc       ipcState
 	futex     futexTable
+	shells    shellPool
 }
 
 // NewMonitor returns a monitor that runs guests on b and logs to log (nil
@@ -23,7 +24,9 @@ func NewMonitor(b Backend, log hclog.Logger) *Monitor {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Monitor{backend: b, log: log}
+	m := &Monitor{backend: b, log: log}
+	m.shells.log = log.Named("shells")
+	return m
 }
 
 // Backend returns the backend the monitor runs guests on.

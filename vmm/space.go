@@ -34,6 +34,7 @@ type Space struct {
 	id      uint64
 	name    string
 	log     hclog.Logger
+	shell   *shell // nil in a host space
 	machine Machine
 	sys     *Memory
 	trap    TrapMechanism
@@ -117,28 +118,18 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 	}
 	id := m.nextSpace.Add(1)
 	log := m.log.Named(fmt.Sprintf("space%d", id)).With("program", name)
-	machine, err := m.backend.NewMachine(MachineConfig{Log: log})
-	if err != nil {
-		return nil, fmt.Errorf("new space %s: %w", name, err)
+	sh := m.shells.take()
+	if sh == nil {
+		if sh, err = newShell(m.backend, m.log.Named("machine"), fmt.Sprintf("space%d", id)); err != nil {
+			return nil, fmt.Errorf("new space %s: %w", name, err)
+		}
 	}
 	defer func() {
 		if err != nil {
-			machine.Close()
+			m.shells.put(sh)
 		}
 	}()
-	sys, err := NewMemory(fmt.Sprintf("space%d-system", id), SysSize)
-	if err != nil {
-		return nil, fmt.Errorf("new space %s: %w", name, err)
-	}
-	defer func() {
-		if err != nil {
-			sys.Unref()
-		}
-	}()
-	trap := trapOf(machine)
-	buildSystem(sys.Bytes(), trap)
-	_, noNX := machine.(NoPageTableNX)
-	pt, err := newPageTables(sys.Bytes()[ptPoolAddr-SysBase:], !noNX)
+	pt, err := newPageTables(sh.sys.Bytes()[ptPoolAddr-SysBase:], !sh.noNX)
 	if err != nil {
 		return nil, fmt.Errorf("new space %s: %w", name, err)
 	}
@@ -153,7 +144,7 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 		{idtAddr, pageSize, PermRead, false},
 		{vcpuAreaAddr, MaxVCPUs * vcpuAreaSize, PermRead | PermWrite, false},
 	}
-	if trap == TrapMMIO {
+	if sh.trap == TrapMMIO {
 		sysMaps = append(sysMaps, struct {
 			addr, size uint64
 			perm       Perm
@@ -165,38 +156,13 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 			return nil, fmt.Errorf("new space %s: system pages: %w", name, err)
 		}
 	}
-	for _, r := range sysRanges {
-		b := sys.Bytes()[r.addr-SysBase : r.addr-SysBase+r.size]
-		if err := machine.MapMemory(r.addr, b, PermRead|PermWrite|PermExec); err != nil {
-			return nil, fmt.Errorf("new space %s: map system memory: %w", name, err)
-		}
-	}
-	win, err := newWindow(abi.UserTop)
-	if err != nil {
-		return nil, fmt.Errorf("new space %s: %w", name, err)
-	}
-	defer func() {
-		if err != nil {
-			win.close()
-		}
-	}()
-	if err := machine.MapMemory(abi.UserBase, win.bytes(abi.UserBase, abi.UserTop-abi.UserBase), PermRead|PermWrite); err != nil {
-		return nil, fmt.Errorf("new space %s: map user window: %w", name, err)
-	}
 	s = &Space{
-		mon: m, id: id, name: name, log: log, machine: machine, sys: sys, trap: trap, win: win, quota: q,
+		mon: m, id: id, name: name, log: log, shell: sh, machine: sh.machine, sys: sh.sys, trap: sh.trap, win: sh.win, quota: q,
 		pt: pt, handles: newHandleTable(q.Handles), threads: map[*Thread]struct{}{},
 		done: make(chan struct{}),
 	}
-	log.Debug("space created", "backend", m.backend.Name(), "trap", trap)
+	log.Debug("space created", "backend", m.backend.Name(), "trap", sh.trap)
 	return s, nil
-}
-
-// sysRanges are the two mappings of the system memory, around the trap
-// page, which nothing backs.
-var sysRanges = [2]struct{ addr, size uint64 }{
-	{SysBase, TrapPageAddr - SysBase},
-	{TrapPageAddr + pageSize, abi.ReservedTop - TrapPageAddr - pageSize},
 }
 
 // Name returns the name the space was created with.
@@ -401,23 +367,11 @@ func (s *Space) finish() {
 	}
 	s.mon.closePorts(s)
 	s.dropTable()
-	// The parent learns of the end before the machine is torn down
-	// (closing a KVM VM takes about a millisecond): a nester waits on it.
+	// The parent learns of the end before the shell is torn down or
+	// reset (closing a KVM VM takes about a millisecond): a nester waits
+	// on it.
 	if exc != nil {
 		s.notifyExit(exc, badge)
-	}
-	if !s.hostSpace() {
-		for _, addr := range []uint64{sysRanges[0].addr, sysRanges[1].addr, abi.UserBase} {
-			if err := s.machine.UnmapMemory(addr); err != nil {
-				s.log.Warn("unmap at exit", "addr", hexAddr(addr), "error", err)
-			}
-		}
-		if err := s.machine.Close(); err != nil {
-			s.log.Warn("close machine", "error", err)
-		}
-		if err := s.win.close(); err != nil {
-			s.log.Warn("release window", "error", err)
-		}
 	}
 	for _, m := range maps {
 		if r := m.region; r != nil {
@@ -439,8 +393,11 @@ func (s *Space) finish() {
 		s.uncharge(r.mem.Size())
 		r.mem.Unref()
 	}
-	if s.sys != nil {
-		s.sys.Unref()
+	// Only now is no mapping of the space left where a region's reader
+	// could find it and read the page tables: the shell may serve another
+	// space.
+	if s.shell != nil {
+		s.mon.shells.put(s.shell)
 	}
 	if parent != nil {
 		parent.mu.Lock()

@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -14,6 +15,11 @@ import (
 // into the space maps its memfd pages at the guest address inside the
 // window. The machine maps the user part of the window once, so the guest
 // sees whatever the window holds.
+//
+// A reservation outlives its space when the space's shell is recycled
+// (shell.go): reset hands it on in a new window value and retires the
+// old one, so that a late unmap by the ended space (an operation that
+// raced with its end) can never reach the pages of the next.
 type window struct {
 	base unsafe.Pointer
 	mem  []byte
@@ -21,6 +27,10 @@ type window struct {
 	// the host's mapping budget (hostbudget.go) for the two mappings it
 	// can split the reservation into, until unmapped or the window closes.
 	pieces atomic.Int64
+	// mu orders mappings against reset and close; retired is set by
+	// either, after which the window maps and unmaps nothing.
+	mu      sync.Mutex
+	retired bool
 }
 
 func newWindow(size uint64) (*window, error) {
@@ -41,6 +51,11 @@ func (w *window) bytes(addr, n uint64) []byte { return w.mem[addr : addr+n : add
 
 // mapMemory maps size bytes of m, from offset off, at guest address addr.
 func (w *window) mapMemory(addr uint64, m *Memory, off, size uint64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.retired {
+		return fmt.Errorf("map %s into the window at %#x: the space has ended", m.name, addr)
+	}
 	if !hostMaps.take(2) {
 		return fmt.Errorf("map %s into the window at %#x: the monitor's budget of %d mappings is spent", m.name, addr, hostMaps.limit)
 	}
@@ -56,6 +71,11 @@ func (w *window) mapMemory(addr uint64, m *Memory, off, size uint64) error {
 
 // unmap returns [addr, addr+size) to the reserved, inaccessible state.
 func (w *window) unmap(addr, size uint64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.retired {
+		return nil // reset or close took everything out
+	}
 	_, err := unix.MmapPtr(-1, 0, unsafe.Add(w.base, addr), uintptr(size), unix.PROT_NONE,
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE|unix.MAP_FIXED)
 	if err != nil {
@@ -67,11 +87,32 @@ func (w *window) unmap(addr, size uint64) error {
 }
 
 func (w *window) close() error {
-	if w.base == nil {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.retired {
 		return nil
 	}
+	w.retired = true
 	err := unix.MunmapPtr(w.base, uintptr(len(w.mem)))
-	w.base, w.mem = nil, nil
 	hostMaps.give(1 + 2*w.pieces.Swap(0))
 	return err
+}
+
+// reset takes every piece out of the reservation, which reads as
+// inaccessible again, and returns it as a new window; w is retired.
+func (w *window) reset() (*window, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.retired {
+		return nil, fmt.Errorf("reset window: already retired")
+	}
+	// One mapping over the whole range replaces every piece at once.
+	_, err := unix.MmapPtr(-1, 0, w.base, uintptr(len(w.mem)), unix.PROT_NONE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE|unix.MAP_FIXED)
+	if err != nil {
+		return nil, fmt.Errorf("reset window: %w", err)
+	}
+	w.retired = true
+	hostMaps.give(2 * w.pieces.Swap(0))
+	return &window{base: w.base, mem: w.mem}, nil
 }

@@ -1,0 +1,234 @@
+package vmm
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/abi"
+)
+
+// A Recycler is a Machine that can serve another space once its own has
+// ended. Creating a machine is most of what creating a space costs on kvm
+// (a VM, its memory slots and a vCPU: well over half a millisecond where
+// the VM is itself paravirtual), so the monitor keeps a few machines of
+// ended spaces for the next ones (see shellPool).
+type Recycler interface {
+	// Recycle makes the machine serve a new space exactly as a new
+	// machine would, given the same MapMemory calls: nothing the old
+	// space left in it may be observable by the new one (cached
+	// translations, pending events, vCPU state not overwritten by
+	// NewVCPU). Preconditions: every vCPU has been closed, the memory
+	// behind every mapping has been replaced (the caller resets it), and
+	// the mappings stay. An error means the machine cannot be reused and
+	// must be closed.
+	Recycle() error
+}
+
+// shell is what a space runs in before it holds any object of its own: a
+// machine with the space's system memory (its stub pages built) and its
+// user window mapped. Building one is the bulk of NewSpace; a shell whose
+// space has ended can be reset and serve the next space (shellPool).
+type shell struct {
+	machine Machine
+	sys     *Memory
+	win     *window
+	trap    TrapMechanism
+	noNX    bool
+}
+
+// newShell builds a shell on b.
+func newShell(b Backend, log hclog.Logger, name string) (sh *shell, err error) {
+	machine, err := b.NewMachine(MachineConfig{Log: log})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			machine.Close()
+		}
+	}()
+	sys, err := NewMemory(name+"-system", SysSize)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			sys.Unref()
+		}
+	}()
+	trap := trapOf(machine)
+	buildSystem(sys.Bytes(), trap)
+	for _, r := range sysRanges {
+		b := sys.Bytes()[r.addr-SysBase : r.addr-SysBase+r.size]
+		if err := machine.MapMemory(r.addr, b, PermRead|PermWrite|PermExec); err != nil {
+			return nil, fmt.Errorf("map system memory: %w", err)
+		}
+	}
+	win, err := newWindow(abi.UserTop)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			win.close()
+		}
+	}()
+	if err := machine.MapMemory(abi.UserBase, win.bytes(abi.UserBase, abi.UserTop-abi.UserBase), PermRead|PermWrite); err != nil {
+		return nil, fmt.Errorf("map user window: %w", err)
+	}
+	_, noNX := machine.(NoPageTableNX)
+	return &shell{machine: machine, sys: sys, win: win, trap: trap, noNX: noNX}, nil
+}
+
+// sysRanges are the two mappings of the system memory, around the trap
+// page, which nothing backs.
+var sysRanges = [2]struct{ addr, size uint64 }{
+	{SysBase, TrapPageAddr - SysBase},
+	{TrapPageAddr + pageSize, abi.ReservedTop - TrapPageAddr - pageSize},
+}
+
+// close releases everything the shell holds.
+func (sh *shell) close(log hclog.Logger) {
+	for _, addr := range []uint64{sysRanges[0].addr, sysRanges[1].addr, abi.UserBase} {
+		if err := sh.machine.UnmapMemory(addr); err != nil {
+			log.Warn("unmap at exit", "addr", hexAddr(addr), "error", err)
+		}
+	}
+	if err := sh.machine.Close(); err != nil {
+		log.Warn("close machine", "error", err)
+	}
+	if err := sh.win.close(); err != nil {
+		log.Warn("release window", "error", err)
+	}
+	sh.sys.Unref()
+}
+
+// reset makes the shell of an ended space as a new one is: its window
+// empty, its system memory holding the stub pages alone (everything else
+// reads as zeros: page tables, GDTs, TSSs and ring-0 stacks with the old
+// threads' fault frames), its machine recycled.
+func (sh *shell) reset() error {
+	rc, ok := sh.machine.(Recycler)
+	if !ok {
+		return fmt.Errorf("reset shell: the %T machine cannot be recycled", sh.machine)
+	}
+	win, err := sh.win.reset()
+	if err != nil {
+		return fmt.Errorf("reset shell: %w", err)
+	}
+	sh.win = win
+	if err := sh.sys.Discard(0, SysSize); err != nil {
+		return fmt.Errorf("reset shell: %w", err)
+	}
+	buildSystem(sh.sys.Bytes(), sh.trap)
+	// Last, with every page behind the mappings replaced: translations
+	// the machine cached from the old pages go now, and no vCPU runs
+	// until the next space starts one.
+	if err := rc.Recycle(); err != nil {
+		return fmt.Errorf("reset shell: %w", err)
+	}
+	return nil
+}
+
+// Bounds of a monitor's shell pool.
+const (
+	// maxIdleShells is the most shells a monitor keeps for new spaces.
+	maxIdleShells = 4
+	// shellIdleTimeout is how long an idle shell is kept: past it, the
+	// pool closes its shells, so that a monitor whose spaces have all
+	// ended soon holds nothing for them.
+	shellIdleTimeout = 500 * time.Millisecond
+)
+
+// shellPool keeps the shells of ended spaces, reset, for new spaces of the
+// same monitor: NewSpace then costs page tables and bookkeeping, where a
+// new shell costs a machine (on kvm: a VM, its memory slots and, at its
+// first thread, a vCPU).
+//
+// Bounds: at most maxIdleShells idle shells, all closed once none has
+// been taken for shellIdleTimeout. Each holds its machine (on kvm a VM
+// descriptor; a vCPU descriptor and its mapped run area, a few pages, per
+// thread number its spaces used, at most kvm's recycling limit; and
+// memory slots for the system memory and for the 64 MiB chunks of the
+// user window its spaces reached, whose bookkeeping is kernel memory in
+// proportion: 128 KiB a chunk with shadow paging), its system memory (a
+// memfd of SysSize bytes of which only the three stub pages are
+// resident) and its window (a reservation of address space, no memory),
+// and they count against the monitor's host budgets (hostbudget.go) as
+// a live space's do. Only machines that implement Recycler are kept, so
+// on other backends the pool stays empty.
+type shellPool struct {
+	log   hclog.Logger
+	mu    sync.Mutex
+	idle  []*shell
+	timer *time.Timer
+	// lastTake is when a shell was last taken: the timer closes the
+	// idle shells only when none was taken for a whole timeout.
+	lastTake time.Time
+}
+
+// take returns an idle shell, or nil when there is none.
+func (p *shellPool) take() *shell {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	sh := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	p.lastTake = time.Now()
+	return sh
+}
+
+// put resets the shell of an ended space and keeps it, or closes it when
+// it cannot be reset or the pool is full.
+func (p *shellPool) put(sh *shell) {
+	if _, ok := sh.machine.(Recycler); !ok || p.full() {
+		sh.close(p.log)
+		return
+	}
+	if err := sh.reset(); err != nil {
+		p.log.Debug("shell not kept", "error", err)
+		sh.close(p.log)
+		return
+	}
+	p.mu.Lock()
+	if len(p.idle) >= maxIdleShells {
+		p.mu.Unlock()
+		sh.close(p.log)
+		return
+	}
+	p.idle = append(p.idle, sh)
+	if p.timer == nil {
+		p.timer = time.AfterFunc(shellIdleTimeout, p.expire)
+	}
+	p.mu.Unlock()
+}
+
+func (p *shellPool) full() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle) >= maxIdleShells
+}
+
+// expire closes the idle shells when none was taken for a timeout, and
+// otherwise looks again a timeout after the last take.
+func (p *shellPool) expire() {
+	p.mu.Lock()
+	if wait := shellIdleTimeout - time.Since(p.lastTake); wait > 0 && len(p.idle) > 0 {
+		p.timer.Reset(wait)
+		p.mu.Unlock()
+		return
+	}
+	idle := p.idle
+	p.idle, p.timer = nil, nil
+	p.mu.Unlock()
+	for _, sh := range idle {
+		sh.close(p.log)
+	}
+}
