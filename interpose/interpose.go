@@ -74,6 +74,10 @@ type wrapped struct {
 	name   string
 	typ    abi.ObjectType
 	id     uint64
+	// fwd is what Forward passes on: made once per capability, since the
+	// closures it holds were two allocations a call, a third of what
+	// interposing cost beyond the monitor's own work.
+	fwd vmm.ForwardOptions
 }
 
 // Wrap returns a capability to a new port that stands in for c: the same
@@ -87,6 +91,7 @@ func (w *Wrapper) Wrap(c Cap, name string) (Cap, error) {
 		return Cap{}, fmt.Errorf("wrap %s: %w", name, err)
 	}
 	ws := &wrapped{w: w, orig: c, target: h, name: name, typ: c.Obj.ObjectType(), id: w.seq.Add(1)}
+	ws.fwd = vmm.ForwardOptions{Lend: w.unwrap, Received: w.receivedFor(name)}
 	port := vmm.NewHostPort(w.Layer+":"+name, ws)
 	return Cap{Obj: port, Rights: c.Rights, Badge: c.Badge}, nil
 }
@@ -113,8 +118,8 @@ var calls = sync.Pool{New: func() any { return new(Call) }}
 // receivedFor returns, for a Deep Wrapper, what hands the receiver of a
 // message its stand-ins for the handles the message carries (a fault's
 // thread, a handle sent through a port): border control covers what comes
-// in by message too.
-func (w *Wrapper) receivedFor(c *Call) vmm.Lend {
+// in by message too. name is the capability the message came through.
+func (w *Wrapper) receivedFor(name string) vmm.Lend {
 	if !w.Deep {
 		return nil
 	}
@@ -124,7 +129,7 @@ func (w *Wrapper) receivedFor(c *Call) vmm.Lend {
 				return obj, rights, badge // one of ours already
 			}
 		}
-		cp, err := w.Wrap(Cap{Obj: obj, Rights: rights, Badge: badge}, c.Name+".received")
+		cp, err := w.Wrap(Cap{Obj: obj, Rights: rights, Badge: badge}, name+".received")
 		if err != nil {
 			return nil, 0, 0 // never the raw handle: it would escape the layer
 		}
@@ -155,6 +160,20 @@ type Call struct {
 	Err    error
 }
 
+// set readies c, a zero Call from the pool, for inv on ws. It and reset
+// write field by field: a whole Call copied into the pooled one cost a
+// bulk write barrier whenever the GC was marking, about a fifth of what
+// a level of interposition costs host side.
+func (c *Call) set(inv *vmm.Invocation, ws *wrapped) {
+	c.Inv, c.Name, c.Type, c.ID, c.Layer, c.ws = inv, ws.name, ws.typ, ws.id, ws.w.Layer, ws
+}
+
+// reset makes c zero again (every field: keep it in step with Call).
+func (c *Call) reset() {
+	c.Inv, c.Name, c.Type, c.ID, c.Layer, c.ws = nil, "", 0, 0, "", nil
+	c.done, c.R0, c.R1, c.Err = false, 0, 0, nil
+}
+
 // StandsFor implements vmm.StandIn: handle_info on the stand-in reports
 // the type of what it stands for, so a program sees no difference.
 func (ws *wrapped) StandsFor() abi.ObjectType { return ws.typ }
@@ -162,12 +181,12 @@ func (ws *wrapped) StandsFor() abi.ObjectType { return ws.typ }
 // Serve implements vmm.Server: it hands the call to the Handler.
 func (ws *wrapped) Serve(inv *vmm.Invocation) {
 	c := calls.Get().(*Call)
-	*c = Call{Inv: inv, Name: ws.name, Type: ws.typ, ID: ws.id, Layer: ws.w.Layer, ws: ws}
+	c.set(inv, ws)
 	defer func() {
 		if p := recover(); p != nil {
 			ws.w.panicked(c, p)
 		}
-		*c = Call{}
+		c.reset()
 		calls.Put(c)
 	}()
 	ws.w.Handler.Handle(c)
@@ -213,7 +232,7 @@ func (c *Call) Forward() (r0, r1 uint64, err error) {
 	w := c.ws.w
 	caller := w.caller()
 	defer w.release(caller)
-	r0, r1, err = c.Inv.ForwardWithOptions(caller, c.ws.target, vmm.ForwardOptions{Lend: w.unwrap, Received: w.receivedFor(c)})
+	r0, r1, err = c.Inv.ForwardWithOptions(caller, c.ws.target, c.ws.fwd)
 	c.done, c.R0, c.R1, c.Err = true, r0, r1, err
 	if err != nil || !c.Inv.Info.R0Handle {
 		c.Inv.Complete(r0, r1, err)
