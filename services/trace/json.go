@@ -86,7 +86,13 @@ const hexDigits = "0123456789abcdef"
 // U+FFFD as encoding/json does.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
-	for i := 0; i < len(s); {
+	// Names, labels and most data need no escaping: copy those at once.
+	plain := 0
+	for plain < len(s) && safeJSON(s[plain]) {
+		plain++
+	}
+	b = append(b, s[:plain]...)
+	for i := plain; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
@@ -115,4 +121,10 @@ func appendJSONString(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, '"')
+}
+
+// safeJSON reports whether c stands for itself in a JSON string as
+// appendJSONString writes it.
+func safeJSON(c byte) bool {
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
 }

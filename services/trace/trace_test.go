@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -396,6 +398,77 @@ func TestDefaultLabels(t *testing.T) {
 				strings.Count(w1.String(), "console_write(") != 4 || strings.Count(w2.String(), "console_write(") != 4 {
 				t.Errorf("labels %s, %s:\n%s\n%s", l1.Label(), l2.Label(), w1.String(), w2.String())
 			}
+		}
+	})
+}
+
+// stallWriter holds its first Write until the layer's queue is full, so
+// that the program waits for the writer, then keeps everything.
+type stallWriter struct {
+	l       *Layer
+	buf     syncBuffer
+	stalled bool
+	full    bool // the queue was full while the first Write waited
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	if !w.stalled {
+		w.stalled = true
+		for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+			w.l.q.mu.Lock()
+			n := len(w.l.q.pending)
+			w.l.q.mu.Unlock()
+			if n >= maxPending {
+				w.full = true
+				break
+			}
+		}
+	}
+	return w.buf.Write(p)
+}
+
+// TestRecordsInOrder: records are written off the calling thread, in
+// batches, yet every call is recorded once and in the order the calls
+// ended, also when the program calls faster than the records are written
+// and waits for the writer.
+func TestRecordsInOrder(t *testing.T) {
+	const n = maxPending + 4000
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		if b.Name() == "kvm" {
+			t.Skip("tens of thousands of exits: emu shows the same")
+		}
+		w := &stallWriter{}
+		l := newTrace(t, "format=jsonl,ops=console_write", nil)
+		l.out, w.l = w, l
+		out, r := run(t, b, []nester.Layer{l}, "", "bench", "write", strconv.Itoa(n))
+		if !r.Exited || r.Status != 0 || !w.full || !strings.HasPrefix(out, strings.Repeat("x", n)+"bench write ") {
+			t.Fatalf("bench write %d under a stalled trace: %s, queue filled: %v", n, r, w.full)
+		}
+		var recs []Record
+		var sum Summary
+		for i, line := range strings.Split(strings.TrimSpace(w.buf.String()), "\n") {
+			var rec Record
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("line %d: %v: %s", i+1, err, line)
+			}
+			if rec.Kind == "summary" {
+				json.Unmarshal([]byte(line), &sum)
+				continue
+			}
+			recs = append(recs, rec)
+		}
+		// One thread: the calls ended in the order they began.
+		xs := 0
+		for i, rec := range recs {
+			if i > 0 && rec.Time < recs[i-1].Time {
+				t.Fatalf("record %d began at %v, before record %d (%v)", i+1, rec.Time, i, recs[i-1].Time)
+			}
+			if *rec.Args[0].Data == "x" {
+				xs++
+			}
+		}
+		if xs != n || sum.Calls != len(recs) {
+			t.Errorf("%d records of the %d writes of x; %d records, the summary counts %d", xs, n, len(recs), sum.Calls)
 		}
 	})
 }
