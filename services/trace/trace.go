@@ -80,8 +80,8 @@ type Layer struct {
 	mon    *vmm.Monitor
 	failed atomic.Bool
 
-	q     queue              // events on their way to the writer
-	stats map[abi.Op]*opStat // the writer's until it ends, then Close's
+	q     queue               // events on their way to the writer
+	stats [abi.OpCount]opStat // the writer's until it ends, then Close's
 
 	mu      sync.Mutex // guards what follows
 	err     error      // the first failure
@@ -117,7 +117,7 @@ func Open(o Options, stderr io.Writer, log hclog.Logger) (*Layer, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	l := &Layer{opts: o, log: log, stats: map[abi.Op]*opStat{}, out: stderr}
+	l := &Layer{opts: o, log: log, out: stderr}
 	if o.File != "" {
 		f, err := os.OpenFile(o.File, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
@@ -482,8 +482,12 @@ type OpCount struct {
 
 func (l *Layer) summary() Summary {
 	s := Summary{Kind: "summary", Layer: l.label, Start: l.start.Format(time.RFC3339Nano), Ops: map[string]OpCount{}}
-	for op, st := range l.stats {
-		s.Ops[op.String()] = OpCount{Calls: st.calls, Errors: st.errors, DurNS: st.dur.Nanoseconds()}
+	for op := range l.stats {
+		st := &l.stats[op]
+		if st.calls == 0 {
+			continue
+		}
+		s.Ops[abi.Op(op).String()] = OpCount{Calls: st.calls, Errors: st.errors, DurNS: st.dur.Nanoseconds()}
 		s.Calls += st.calls
 		s.Errors += st.errors
 		s.DurNS += st.dur.Nanoseconds()

@@ -93,14 +93,31 @@ var outPreview = func() (t [abi.OpCount]bool) {
 	return t
 }()
 
+// chunkLen is how many events a chunk of the queue holds, and maxFree
+// how many empty chunks it keeps.
+const (
+	chunkLen = 256
+	maxFree  = 16
+)
+
+// chunk is a piece of the queue. The queue grows and shrinks by chunks,
+// never by copying what it holds: a slice that grew while the writer
+// lagged copied megabytes while a call waited.
+type chunk struct {
+	n  int
+	ev [chunkLen]event
+}
+
 // queue holds the events between the calling threads and the writer.
 type queue struct {
 	mu      sync.Mutex
 	notFull sync.Cond // with mu: pending dropped below maxPending, or closing
-	pending []event
-	spare   []event // the writer's last batch, to reuse
-	idle    bool    // the writer waits on wake for the next event
-	closing bool    // the layer is closing: take no more events
+	pending []*chunk  // in the order the calls ended; the last one filling
+	count   int       // events in pending
+	spare   []*chunk  // the writer's last batch, emptied, for pending to reuse
+	free    []*chunk  // empty chunks
+	idle    bool      // the writer waits on wake for the next event
+	closing bool      // the layer is closing: take no more events
 	wake    chan struct{}
 	done    chan struct{} // closed when the writer has written everything
 }
@@ -111,7 +128,7 @@ type queue struct {
 func (l *Layer) push(ev *event) bool {
 	q := &l.q
 	q.mu.Lock()
-	for len(q.pending) >= maxPending && !q.closing && !l.failed.Load() {
+	for q.count >= maxPending && !q.closing && !l.failed.Load() {
 		q.kick()
 		q.notFull.Wait()
 	}
@@ -119,8 +136,21 @@ func (l *Layer) push(ev *event) bool {
 		q.mu.Unlock()
 		return false
 	}
-	q.pending = append(q.pending, *ev)
-	wake := q.idle || len(q.pending) == kickAt
+	var c *chunk
+	if n := len(q.pending); n > 0 && q.pending[n-1].n < chunkLen {
+		c = q.pending[n-1]
+	} else {
+		if n := len(q.free); n > 0 {
+			c, q.free = q.free[n-1], q.free[:n-1]
+		} else {
+			c = new(chunk)
+		}
+		q.pending = append(q.pending, c)
+	}
+	c.ev[c.n] = *ev
+	c.n++
+	q.count++
+	wake := q.idle || q.count == kickAt
 	q.idle = false
 	q.mu.Unlock()
 	if wake {
@@ -139,16 +169,16 @@ func (q *queue) kick() {
 
 // take waits for events and returns them, with whether the layer is
 // closing (then they are the last).
-func (q *queue) take() ([]event, bool) {
+func (q *queue) take() ([]*chunk, bool) {
 	q.mu.Lock()
-	for len(q.pending) == 0 && !q.closing {
+	for q.count == 0 && !q.closing {
 		q.idle = true
 		q.mu.Unlock()
 		<-q.wake
 		q.mu.Lock()
 	}
 	batch := q.pending
-	q.pending, q.spare = q.spare, nil
+	q.pending, q.spare, q.count = q.spare, nil, 0
 	closing := q.closing
 	q.notFull.Broadcast()
 	q.mu.Unlock()
@@ -156,9 +186,15 @@ func (q *queue) take() ([]event, bool) {
 }
 
 // recycle gives a taken batch back for reuse.
-func (q *queue) recycle(batch []event) {
-	clear(batch) // the threads and strings it holds may go
+func (q *queue) recycle(batch []*chunk) {
+	for _, c := range batch {
+		clear(c.ev[:c.n]) // the threads and strings they hold may go
+		c.n = 0
+	}
 	q.mu.Lock()
+	// Keep enough for a linger's calls; what a lag made goes.
+	q.free = append(q.free, batch[:min(len(batch), maxFree-len(q.free))]...)
+	clear(batch)
 	q.spare = batch[:0]
 	q.mu.Unlock()
 }
@@ -175,11 +211,6 @@ func (q *queue) close() {
 
 // startWriter starts the layer's writer goroutine.
 func (l *Layer) startWriter() {
-	// Room for a linger's worth of calls (on emu) in each of the two
-	// slices take swaps: growing one while calls wait cost a tenth of a
-	// call.
-	l.q.pending = make([]event, 0, kickAt)
-	l.q.spare = make([]event, 0, kickAt)
 	l.q.notFull.L = &l.q.mu
 	l.q.wake = make(chan struct{}, 1)
 	l.q.done = make(chan struct{})
@@ -196,14 +227,19 @@ func (l *Layer) writer() {
 	defer timer.Stop()
 	for {
 		batch, closing := l.q.take()
-		for i := range batch {
-			line = l.emit(line, &batch[i], &sc, broken)
-			if len(line) >= flushAt {
-				line, broken = l.flush(line, batch[i].thread)
+		var last *vmm.Thread
+		for _, c := range batch {
+			for i := range c.ev[:c.n] {
+				ev := &c.ev[i]
+				line = l.emit(line, ev, &sc, broken)
+				last = ev.thread
+				if len(line) >= flushAt && !broken {
+					line, broken = l.flush(line, last)
+				}
 			}
 		}
-		if len(batch) > 0 && !broken {
-			line, broken = l.flush(line, batch[len(batch)-1].thread)
+		if !broken {
+			line, broken = l.flush(line, last)
 		}
 		l.q.recycle(batch)
 		if closing {
@@ -218,9 +254,10 @@ func (l *Layer) writer() {
 	}
 }
 
-// scratch is where the writer builds each Record, so that it allocates
-// nothing for most of them.
+// scratch is where the writer keeps what it reuses from record to record:
+// JSON fragments, and the Record a text line is made from.
 type scratch struct {
+	json   jsonCache
 	rec    Record
 	args   [abi.MaxArgSlots]Arg
 	thread int
@@ -230,11 +267,7 @@ type scratch struct {
 // emit counts ev in the summary and appends its line to b, unless the
 // output is broken.
 func (l *Layer) emit(b []byte, ev *event, sc *scratch, broken bool) []byte {
-	st := l.stats[ev.op]
-	if st == nil {
-		st = &opStat{}
-		l.stats[ev.op] = st
-	}
+	st := &l.stats[ev.op]
 	st.calls++
 	if ev.failed {
 		st.errors++
@@ -243,11 +276,10 @@ func (l *Layer) emit(b []byte, ev *event, sc *scratch, broken bool) []byte {
 	if broken {
 		return b
 	}
-	rec := l.record(ev, sc)
 	if l.opts.Format == JSONL {
-		return append(rec.appendJSON(b), '\n')
+		return append(sc.json.appendEvent(b, l.label, ev), '\n')
 	}
-	return appendText(b, rec)
+	return appendText(b, l.record(ev, sc))
 }
 
 // flush writes b and returns it emptied, and whether the write failed.
