@@ -189,7 +189,7 @@ func appendCapPart(b []byte, ev *event) []byte {
 	b = appendJSONString(append(b, `,"cap":`...), ev.cap)
 	b = strconv.AppendUint(append(b, `,"cap_id":`...), ev.capID, 10)
 	b = appendJSONString(append(b, `,"type":`...), ev.capType.String())
-	b = appendJSONString(append(b, `,"op":`...), ev.info.Name)
+	b = appendJSONString(append(b, `,"op":`...), ev.info().Name)
 	return append(b, `,"args":[`...)
 }
 
@@ -228,7 +228,7 @@ func (jc *jsonCache) appendEvent(b []byte, label string, ev *event) []byte {
 		}
 	}
 	buf := 0
-	for i, a := range ev.info.Args {
+	for i, a := range ev.info().Args {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -262,13 +262,13 @@ func (jc *jsonCache) appendEvent(b []byte, label string, ev *event) []byte {
 		r0 = ev.err.Result()
 	default:
 		b = append(b, `],"ok":true,"r0":`...)
-		if !ev.info.R0Handle {
+		if !ev.info().R0Handle {
 			r0 = ev.r0
 		}
 	}
 	b = strconv.AppendUint(b, r0, 10)
 	b = strconv.AppendUint(append(b, `,"r1":`...), ev.r1, 10)
-	if !ev.failed && ev.info.R0Handle {
+	if !ev.failed && ev.info().R0Handle {
 		b = append(b, `,"handle":true`...)
 	}
 	if ev.failed {

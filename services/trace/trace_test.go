@@ -485,7 +485,7 @@ func TestAppendEvent(t *testing.T) {
 	l := &Layer{label: "t\"1"}
 	for op := abi.Op(1); op < abi.OpCount; op++ {
 		for k := range 8 {
-			ev := event{info: &abi.Ops[op], op: op, cap: "files.files_open", capID: uint64(k % 3), capType: abi.ObjectType(1 + k%3),
+			ev := event{op: op, cap: "files.files_open", capID: uint64(k % 3), capType: abi.ObjectType(1 + k%3),
 				at: time.Duration(rng.Int64N(1e12)), dur: time.Duration(rng.Int64N(1e6)), r0: rng.Uint64() >> (k * 8), r1: uint64(k)}
 			for i := range ev.vals {
 				ev.vals[i] = rng.Uint64() >> rng.UintN(64)
@@ -527,5 +527,20 @@ func TestAppendSeconds(t *testing.T) {
 	}
 	for range 1000000 {
 		check(time.Duration(rng.Int64N(1 << rng.UintN(58))))
+	}
+}
+
+// TestMaxBufs: every operation's buffers fit an event.
+func TestMaxBufs(t *testing.T) {
+	for op := abi.Op(1); op < abi.OpCount; op++ {
+		n := 0
+		for _, a := range abi.Ops[op].Args {
+			if a.Kind == abi.ArgIn || a.Kind == abi.ArgOut {
+				n++
+			}
+		}
+		if n > maxBufs {
+			t.Errorf("%s has %d buffers; an event holds %d (maxBufs)", op, n, maxBufs)
+		}
 	}
 }

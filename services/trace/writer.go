@@ -33,34 +33,37 @@ const (
 	maxPending = 1 << 14
 	// kickAt wakes the writer before its linger is over.
 	kickAt = 1 << 12
-	// maxBufs is the most buffers an operation has.
-	maxBufs = abi.MaxArgSlots / 2
+	// maxBufs is the most buffers an operation has (TestMaxBufs).
+	maxBufs = 2
 	// flushAt is how many bytes of lines the writer gathers before writing.
 	flushAt = 256 << 10
 )
 
 // event is one recorded call as the calling thread saw it: plain values,
-// nothing formatted, so the call pays only for copying them.
+// nothing formatted, so the call pays only for copying them. Its fields
+// are ordered to pack: every call copies it.
 type event struct {
 	thread  *vmm.Thread // nil for host code; its space and number never change
-	info    *abi.OpInfo
-	op      abi.Op
 	cap     string
 	capID   uint64
-	capType abi.ObjectType
 	at, dur time.Duration // when the call began (since the run's time 0), how long the forwarded call took
 	r0, r1  uint64
-	failed  bool // the call failed, with err
-	err     abi.Error
 	// vals holds each argument: a value, a handle's number in the
 	// caller's table, or a buffer's length or capacity.
 	vals [abi.MaxArgSlots]uint64
+	err  abi.Error // why the call failed, when failed
+	op   abi.Op
 	// htype is the type of the object handle argument i named, where bit
 	// i of hasType is set.
 	htype   [abi.MaxArgSlots]abi.ObjectType
 	hasType uint8
+	capType abi.ObjectType
+	failed  bool
 	bufs    [maxBufs]preview
 }
+
+// info describes ev's operation.
+func (ev *event) info() *abi.OpInfo { return &abi.Ops[ev.op] }
 
 // preview is a buffer's first bytes, as a record shows them.
 type preview struct {
@@ -97,7 +100,7 @@ var outPreview = func() (t [abi.OpCount]bool) {
 // how many empty chunks it keeps.
 const (
 	chunkLen = 256
-	maxFree  = 16
+	maxFree  = 48
 )
 
 // chunk is a piece of the queue. The queue grows and shrinks by chunks,
@@ -192,7 +195,8 @@ func (q *queue) recycle(batch []*chunk) {
 		c.n = 0
 	}
 	q.mu.Lock()
-	// Keep enough for a linger's calls; what a lag made goes.
+	// Keep enough for a linger's calls, host calls included; what a lag
+	// made goes.
 	q.free = append(q.free, batch[:min(len(batch), maxFree-len(q.free))]...)
 	clear(batch)
 	q.spare = batch[:0]
@@ -300,13 +304,13 @@ func (l *Layer) flush(b []byte, thread *vmm.Thread) ([]byte, bool) {
 func (l *Layer) record(ev *event, sc *scratch) *Record {
 	rec := &sc.rec
 	*rec = Record{Kind: "call", Layer: l.label, Time: ev.at.Seconds(), Space: "host",
-		Cap: ev.cap, CapID: ev.capID, Type: ev.capType.String(), Op: ev.info.Name, Args: sc.args[:0]}
+		Cap: ev.cap, CapID: ev.capID, Type: ev.capType.String(), Op: ev.info().Name, Args: sc.args[:0]}
 	if t := ev.thread; t != nil {
 		sc.thread = t.ID()
 		rec.Space, rec.Thread = t.Space().Name(), &sc.thread
 	}
 	buf := 0
-	for i, a := range ev.info.Args {
+	for i, a := range ev.info().Args {
 		arg := Arg{Name: a.Name}
 		sc.vals[i] = ev.vals[i]
 		switch a.Kind {
@@ -340,7 +344,7 @@ func (l *Layer) record(ev *event, sc *scratch) *Record {
 		rec.R0, rec.R1 = ev.err.Result(), ev.r1
 	} else {
 		rec.OK, rec.R1 = true, ev.r1
-		if ev.info.R0Handle {
+		if ev.info().R0Handle {
 			rec.Handle = true // r0 named it in the layer's table: meaningless below
 		} else {
 			rec.R0 = ev.r0
