@@ -62,8 +62,8 @@ type Wrapper struct {
 	// Layer names the layer, for the Call's Layer field.
 	Layer string
 
-	seq     atomic.Uint64
-	callers sync.Pool // of *vmm.Caller
+	seq   atomic.Uint64
+	calls sync.Pool // of *Call, each with a Caller of Space
 }
 
 // wrapped is one wrapped capability: the port's server.
@@ -74,6 +74,10 @@ type wrapped struct {
 	name   string
 	typ    abi.ObjectType
 	id     uint64
+	// fwd is what Forward passes on: made once per capability, since the
+	// closures it holds were two allocations a call, a third of what
+	// interposing cost beyond the monitor's own work.
+	fwd vmm.ForwardOptions
 }
 
 // Wrap returns a capability to a new port that stands in for c: the same
@@ -87,6 +91,7 @@ func (w *Wrapper) Wrap(c Cap, name string) (Cap, error) {
 		return Cap{}, fmt.Errorf("wrap %s: %w", name, err)
 	}
 	ws := &wrapped{w: w, orig: c, target: h, name: name, typ: c.Obj.ObjectType(), id: w.seq.Add(1)}
+	ws.fwd = vmm.ForwardOptions{Lend: w.unwrap, Received: w.receivedFor(name)}
 	port := vmm.NewHostPort(w.Layer+":"+name, ws)
 	return Cap{Obj: port, Rights: c.Rights, Badge: c.Badge}, nil
 }
@@ -107,14 +112,11 @@ func (w *Wrapper) unwrap(obj vmm.Object, rights abi.Rights, badge uint64, transf
 	return obj, rights, badge
 }
 
-// calls recycles Calls: a handler may not keep one after Handle returns.
-var calls = sync.Pool{New: func() any { return new(Call) }}
-
 // receivedFor returns, for a Deep Wrapper, what hands the receiver of a
 // message its stand-ins for the handles the message carries (a fault's
 // thread, a handle sent through a port): border control covers what comes
-// in by message too.
-func (w *Wrapper) receivedFor(c *Call) vmm.Lend {
+// in by message too. name is the capability the message came through.
+func (w *Wrapper) receivedFor(name string) vmm.Lend {
 	if !w.Deep {
 		return nil
 	}
@@ -124,7 +126,7 @@ func (w *Wrapper) receivedFor(c *Call) vmm.Lend {
 				return obj, rights, badge // one of ours already
 			}
 		}
-		cp, err := w.Wrap(Cap{Obj: obj, Rights: rights, Badge: badge}, c.Name+".received")
+		cp, err := w.Wrap(Cap{Obj: obj, Rights: rights, Badge: badge}, name+".received")
 		if err != nil {
 			return nil, 0, 0 // never the raw handle: it would escape the layer
 		}
@@ -150,9 +152,29 @@ type Call struct {
 
 	ws   *wrapped
 	done bool
+	// caller forwards the call: a Caller of the layer's space, kept with
+	// the Call when it goes back to its Wrapper's pool. Making one per
+	// call was a third of what wrapping cost, and a pool of its own
+	// another pool round trip per call.
+	caller *vmm.Caller
 	// R0, R1 and Err are the result, once the call is done.
 	R0, R1 uint64
 	Err    error
+}
+
+// set readies c, a zero Call from the pool, for inv on ws. It and reset
+// write field by field: a whole Call copied into the pooled one cost a
+// bulk write barrier whenever the GC was marking, about a fifth of what
+// a level of interposition costs host side.
+func (c *Call) set(inv *vmm.Invocation, ws *wrapped) {
+	c.Inv, c.Name, c.Type, c.ID, c.Layer, c.ws = inv, ws.name, ws.typ, ws.id, ws.w.Layer, ws
+}
+
+// reset makes c zero again but for its caller (every field: keep it in
+// step with Call).
+func (c *Call) reset() {
+	c.Inv, c.Name, c.Type, c.ID, c.Layer, c.ws = nil, "", 0, 0, "", nil
+	c.done, c.R0, c.R1, c.Err = false, 0, 0, nil
 }
 
 // StandsFor implements vmm.StandIn: handle_info on the stand-in reports
@@ -161,14 +183,19 @@ func (ws *wrapped) StandsFor() abi.ObjectType { return ws.typ }
 
 // Serve implements vmm.Server: it hands the call to the Handler.
 func (ws *wrapped) Serve(inv *vmm.Invocation) {
-	c := calls.Get().(*Call)
-	*c = Call{Inv: inv, Name: ws.name, Type: ws.typ, ID: ws.id, Layer: ws.w.Layer, ws: ws}
+	// A handler may not keep a Call after Handle returns: they are
+	// recycled.
+	c, _ := ws.w.calls.Get().(*Call)
+	if c == nil {
+		c = &Call{caller: ws.w.Space.NewCaller()}
+	}
+	c.set(inv, ws)
 	defer func() {
 		if p := recover(); p != nil {
 			ws.w.panicked(c, p)
 		}
-		*c = Call{}
-		calls.Put(c)
+		c.reset()
+		ws.w.calls.Put(c)
 	}()
 	ws.w.Handler.Handle(c)
 	if !c.done {
@@ -191,18 +218,6 @@ func (w *Wrapper) panicked(c *Call, p any) {
 	}
 }
 
-// caller returns a Caller of the layer's space for one forwarded call;
-// release gives it back. Callers are reused: making one per call was a
-// third of what wrapping cost.
-func (w *Wrapper) caller() *vmm.Caller {
-	if c, ok := w.callers.Get().(*vmm.Caller); ok {
-		return c
-	}
-	return w.Space.NewCaller()
-}
-
-func (w *Wrapper) release(c *vmm.Caller) { w.callers.Put(c) }
-
 // Op returns the operation.
 func (c *Call) Op() abi.Op { return c.Inv.Op }
 
@@ -210,10 +225,8 @@ func (c *Call) Op() abi.Op { return c.Inv.Op }
 // call with its result. A handle the result carries is wrapped in turn
 // when the Wrapper is Deep, and given to the caller as it is otherwise.
 func (c *Call) Forward() (r0, r1 uint64, err error) {
-	w := c.ws.w
-	caller := w.caller()
-	defer w.release(caller)
-	r0, r1, err = c.Inv.ForwardWithOptions(caller, c.ws.target, vmm.ForwardOptions{Lend: w.unwrap, Received: w.receivedFor(c)})
+	w, caller := c.ws.w, c.caller
+	r0, r1, err = c.Inv.ForwardWithOptions(caller, c.ws.target, c.ws.fwd)
 	c.done, c.R0, c.R1, c.Err = true, r0, r1, err
 	if err != nil || !c.Inv.Info.R0Handle {
 		c.Inv.Complete(r0, r1, err)

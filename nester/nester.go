@@ -156,7 +156,11 @@ func Launch(mon *vmm.Monitor, root Env, layers []Layer, prog Program) (*Run, err
 	r := &Run{layers: layers, caller: host.NewCaller(), host: host, done: make(chan struct{})}
 	if err := r.load(env, prog); err != nil {
 		host.Kill("launch failed")
-		closeAll(layers)
+		// A layer that failed while the program was loaded (a trace that
+		// cannot write) is why loading failed: say so.
+		if cerr := closeAll(layers); cerr != nil {
+			return nil, fmt.Errorf("launch %s: %w; %w", prog.Name, err, cerr)
+		}
 		return nil, fmt.Errorf("launch %s: %w", prog.Name, err)
 	}
 	return r, nil

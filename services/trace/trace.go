@@ -21,13 +21,17 @@
 // one sees the program's calls, the outer one the calls the inner forwards
 // (the same operations, on the inner layer's handles).
 //
+// A traced call only copies what its record needs; a goroutine of the
+// layer formats and writes the records, in the order the calls ended
+// (writer.go), so that recording costs the program little more than
+// interposing does. Everything is written when the layer closes.
+//
 // A trace that cannot write its records, or fails in any other way, ends
 // the program it traces (the space below the monitor that the failing
 // call came from) and reports why when it is closed; the monitor goes on.
 package trace
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,17 +74,17 @@ type Layer struct {
 	log   hclog.Logger
 	start time.Time
 
-	out    io.Writer     // where records go
-	buf    *bufio.Writer // non-nil when out is a file
+	out    io.Writer // where records go: the file, or stderr
 	file   *os.File
 	host   *vmm.Space
 	mon    *vmm.Monitor
 	failed atomic.Bool
 
-	mu      sync.Mutex // serializes records and guards what follows
-	stats   map[abi.Op]*opStat
-	err     error // the first failure
-	closed  bool
+	q     queue               // events on their way to the writer
+	stats [abi.OpCount]opStat // the writer's until it ends, then Close's
+
+	mu      sync.Mutex // guards what follows
+	err     error      // the first failure
 	wrapped bool
 	once    sync.Once
 	cerr    error
@@ -113,15 +117,15 @@ func Open(o Options, stderr io.Writer, log hclog.Logger) (*Layer, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	l := &Layer{opts: o, log: log, stats: map[abi.Op]*opStat{}, out: stderr}
+	l := &Layer{opts: o, log: log, out: stderr}
 	if o.File != "" {
 		f, err := os.OpenFile(o.File, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("cannot write the trace file: %w", err)
 		}
-		l.file = f
-		l.buf = bufio.NewWriterSize(f, 64<<10)
-		l.out = l.buf
+		// No bufio: the writer gathers a batch of lines and writes it at
+		// once.
+		l.file, l.out = f, f
 	}
 	l.label = o.Label
 	if l.label == "" {
@@ -163,6 +167,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.mu.Lock()
 	l.wrapped = true
 	l.mu.Unlock()
+	l.startWriter()
 	w := &interpose.Wrapper{Space: l.host, Deep: true, Layer: l.label, Handler: interpose.HandlerFunc(l.handle)}
 	env := parent
 	for _, name := range parent.Names() {
@@ -187,7 +192,8 @@ func (l *Layer) wants(c *interpose.Call) bool {
 }
 
 // handle is the Wrapper's handler: it forwards every call, recording the
-// ones the filters let through.
+// ones the filters let through. It only captures what the record needs
+// (see writer.go): the writer formats and writes it.
 func (l *Layer) handle(c *interpose.Call) {
 	if l.failed.Load() {
 		c.Deny(abi.ErrIO)
@@ -202,32 +208,34 @@ func (l *Layer) handle(c *interpose.Call) {
 	done := false
 	defer func() {
 		if p := recover(); p != nil {
-			l.fail(c, fmt.Errorf("panic in %s %s: %v", c.Name, c.Inv.Info.Name, p))
+			l.fail(c.Inv.Thread, fmt.Errorf("panic in %s %s: %v", c.Name, c.Inv.Info.Name, p))
 			if !done {
 				c.Deny(abi.ErrIO)
 			}
 		}
 	}()
-	rec := l.begin(c)
+	var ev event
+	l.begin(c, &ev)
 	if l.testHook != nil {
 		l.testHook(c)
 	}
-	start := time.Now()
+	// One clock reading marks both when the call began and when the
+	// forwarded call did: they are nanoseconds apart.
+	ev.at = time.Since(l.start)
 	r0, r1, err := c.Forward()
+	ev.dur = time.Since(l.start) - ev.at
 	done = true
 	if l.testAfter != nil {
 		l.testAfter(c)
 	}
-	l.finish(c, rec, r0, r1, err, time.Since(start))
-	if werr := l.write(rec); werr != nil {
-		l.fail(c, werr)
-	}
+	l.finish(c, &ev, r0, r1, err)
+	l.push(&ev)
 }
 
-// fail records the layer's first failure and ends the program the call
-// came from: the space nearest the monitor above the calling thread, so
-// the whole subtree goes.
-func (l *Layer) fail(c *interpose.Call, err error) {
+// fail records the layer's first failure and ends the program that
+// thread (nil for host code) belongs to: the space nearest the monitor
+// above it, so the whole subtree goes.
+func (l *Layer) fail(thread *vmm.Thread, err error) {
 	l.mu.Lock()
 	first := l.err == nil
 	if first {
@@ -238,10 +246,10 @@ func (l *Layer) fail(c *interpose.Call, err error) {
 	if first {
 		l.log.Error("trace failed; ending the program it traces", "error", err)
 	}
-	if c.Inv.Thread == nil {
+	if thread == nil {
 		return
 	}
-	s := c.Inv.Thread.Space()
+	s := thread.Space()
 	for p := s.Parent(); p != nil && p.Parent() != nil; p = s.Parent() {
 		s = p
 	}
@@ -288,126 +296,63 @@ type Arg struct {
 	raw []byte
 }
 
-// begin decodes c's arguments before it is forwarded.
-func (l *Layer) begin(c *interpose.Call) *Record {
+// begin captures c's arguments before it is forwarded.
+func (l *Layer) begin(c *interpose.Call, ev *event) {
 	inv := c.Inv
-	rec := &Record{Kind: "call", Layer: l.label, Time: time.Since(l.start).Seconds(), Space: "host",
-		Cap: c.Name, CapID: c.ID, Type: c.Type.String(), Op: inv.Info.Name, Args: []Arg{}}
-	if t := inv.Thread; t != nil {
-		id := t.ID()
-		rec.Space, rec.Thread = t.Space().Name(), &id
-	}
+	ev.thread, ev.op = inv.Thread, inv.Op
+	ev.cap, ev.capID, ev.capType = c.Name, c.ID, c.Type
 	slot, buf := 0, 0
-	for _, a := range inv.Info.Args {
-		arg := Arg{Name: a.Name}
+	for i, a := range inv.Info.Args {
 		switch a.Kind {
 		case abi.ArgValue:
-			v := inv.Slots[slot]
-			arg.Kind, arg.Value = "value", &v
+			ev.vals[i] = inv.Slots[slot]
 		case abi.ArgHandle:
-			v := inv.Slots[slot]
-			arg.Kind, arg.Value = "handle", &v
+			ev.vals[i] = inv.Slots[slot]
 			if obj, _, _, ok := inv.HandleArg(slot); ok && obj != nil {
-				arg.Type = obj.ObjectType().String()
+				ev.htype[i] = obj.ObjectType()
+				ev.hasType |= 1 << i
 			}
 		case abi.ArgIn, abi.ArgOut:
 			b := inv.Buffer(buf)
-			n := b.Len()
-			arg.Len = &n
+			ev.vals[i] = b.Len()
 			if a.Kind == abi.ArgIn {
-				arg.Kind = "in"
-				arg.setData(b, n)
-			} else {
-				arg.Kind = "out"
+				ev.bufs[buf].read(b, b.Len())
 			}
 			buf++
 		}
-		rec.Args = append(rec.Args, arg)
 		slot += a.Kind.Slots()
 	}
-	return rec
 }
 
-// setData previews the first n bytes of b.
-func (a *Arg) setData(b vmm.GuestBuffer, n uint64) {
-	p := make([]byte, min(n, b.Len(), previewLen))
-	b.Read(p)
-	s := string(p)
-	a.raw, a.Data, a.Truncated = p, &s, n > uint64(len(p))
-}
-
-// finish completes rec with the result.
-func (l *Layer) finish(c *interpose.Call, rec *Record, r0, r1 uint64, err error, d time.Duration) {
-	rec.DurNS = d.Nanoseconds()
+// finish captures c's result.
+func (l *Layer) finish(c *interpose.Call, ev *event, r0, r1 uint64, err error) {
+	ev.r0, ev.r1 = r0, r1
 	if err != nil {
 		var e abi.Error
 		if !errors.As(err, &e) {
 			e = abi.ErrIO
 		}
-		rec.Error = "NV_E?"
-		if int(e) < len(abi.ErrorSymbols) {
-			rec.Error = abi.ErrorSymbols[e]
-		}
-		rec.R0, rec.R1 = e.Result(), r1
-	} else {
-		rec.OK, rec.R1 = true, r1
-		if c.Inv.Info.R0Handle {
-			rec.Handle = true // r0 named it in the layer's table: meaningless below
-		} else {
-			rec.R0 = r0
-		}
-		// An out buffer the result says how much of was filled.
-		info := c.Inv.Info
-		outs := 0
-		for _, a := range info.Args {
+		ev.failed, ev.err = true, e
+		return
+	}
+	// An out buffer the result says how much of was filled.
+	if outPreview[c.Inv.Op] {
+		buf := 0
+		for _, a := range c.Inv.Info.Args {
 			if a.Kind == abi.ArgOut {
-				outs++
+				b := c.Inv.Buffer(buf)
+				ev.bufs[buf].read(b, min(r0, b.Len()))
 			}
-		}
-		if outs == 1 && strings.HasPrefix(info.R0, "the number of bytes") {
-			buf := 0
-			for i, a := range info.Args {
-				if a.Kind == abi.ArgOut {
-					b := c.Inv.Buffer(buf)
-					rec.Args[i].setData(b, min(r0, b.Len()))
-				}
-				if a.Kind == abi.ArgIn || a.Kind == abi.ArgOut {
-					buf++
-				}
+			if a.Kind == abi.ArgIn || a.Kind == abi.ArgOut {
+				buf++
 			}
 		}
 	}
-	l.mu.Lock()
-	st := l.stats[c.Inv.Op]
-	if st == nil {
-		st = &opStat{}
-		l.stats[c.Inv.Op] = st
-	}
-	st.calls++
-	if err != nil {
-		st.errors++
-	}
-	st.dur += d
-	l.mu.Unlock()
 }
 
-// write writes rec, serialized with every other record.
-func (l *Layer) write(rec *Record) error {
-	var line []byte
-	if l.opts.Format == JSONL {
-		line = append(rec.appendJSON(make([]byte, 0, 512)), '\n')
-	} else {
-		line = appendText(make([]byte, 0, 256), rec)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return nil
-	}
-	if _, err := l.out.Write(line); err != nil {
-		return fmt.Errorf("writing %s: %w", l.dest(), err)
-	}
-	return nil
+// writeErr is the failure to write records.
+func (l *Layer) writeErr(err error) error {
+	return fmt.Errorf("writing %s: %w", l.dest(), err)
 }
 
 func (l *Layer) dest() string {
@@ -537,8 +482,12 @@ type OpCount struct {
 
 func (l *Layer) summary() Summary {
 	s := Summary{Kind: "summary", Layer: l.label, Start: l.start.Format(time.RFC3339Nano), Ops: map[string]OpCount{}}
-	for op, st := range l.stats {
-		s.Ops[op.String()] = OpCount{Calls: st.calls, Errors: st.errors, DurNS: st.dur.Nanoseconds()}
+	for op := range l.stats {
+		st := &l.stats[op]
+		if st.calls == 0 {
+			continue
+		}
+		s.Ops[abi.Op(op).String()] = OpCount{Calls: st.calls, Errors: st.errors, DurNS: st.dur.Nanoseconds()}
 		s.Calls += st.calls
 		s.Errors += st.errors
 		s.DurNS += st.dur.Nanoseconds()
@@ -585,8 +534,9 @@ func (l *Layer) writeSummary() error {
 	return err
 }
 
-// Close implements nester.Layer: it writes the summary, flushes and
-// closes the file, and reports a failure that ended the program.
+// Close implements nester.Layer: it writes the records still pending and
+// the summary, closes the file, and reports a failure that ended the
+// program.
 func (l *Layer) Close() error {
 	l.once.Do(func() {
 		if l.host != nil {
@@ -601,9 +551,13 @@ func (l *Layer) Close() error {
 			}
 			perMonitorMu.Unlock()
 		}
+		if l.wrapped {
+			// Every record of a call that ended is written before the
+			// summary; calls that end from now on go unrecorded.
+			l.q.close()
+		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		l.closed = true
 		var errs []error
 		if l.err != nil {
 			errs = append(errs, l.err)
@@ -611,11 +565,6 @@ func (l *Layer) Close() error {
 		if l.wrapped && l.opts.Summary {
 			if err := l.writeSummary(); err != nil && l.err == nil {
 				errs = append(errs, fmt.Errorf("writing the summary to %s: %w", l.dest(), err))
-			}
-		}
-		if l.buf != nil {
-			if err := l.buf.Flush(); err != nil && l.err == nil {
-				errs = append(errs, fmt.Errorf("writing %s: %w", l.opts.File, err))
 			}
 		}
 		if l.file != nil {

@@ -5,14 +5,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
 	"nestvm/interpose"
@@ -398,4 +402,145 @@ func TestDefaultLabels(t *testing.T) {
 			}
 		}
 	})
+}
+
+// stallWriter holds its first Write until the layer's queue is full, so
+// that the program waits for the writer, then keeps everything.
+type stallWriter struct {
+	l       *Layer
+	buf     syncBuffer
+	stalled bool
+	full    bool // the queue was full while the first Write waited
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	if !w.stalled {
+		w.stalled = true
+		for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+			w.l.q.mu.Lock()
+			n := w.l.q.count
+			w.l.q.mu.Unlock()
+			if n >= maxPending {
+				w.full = true
+				break
+			}
+		}
+	}
+	return w.buf.Write(p)
+}
+
+// TestRecordsInOrder: records are written off the calling thread, in
+// batches, yet every call is recorded once and in the order the calls
+// ended, also when the program calls faster than the records are written
+// and waits for the writer.
+func TestRecordsInOrder(t *testing.T) {
+	const n = maxPending + 4000
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		if b.Name() == "kvm" {
+			t.Skip("tens of thousands of exits: emu shows the same")
+		}
+		w := &stallWriter{}
+		l := newTrace(t, "format=jsonl,ops=console_write", nil)
+		l.out, w.l = w, l
+		out, r := run(t, b, []nester.Layer{l}, "", "bench", "write", strconv.Itoa(n))
+		if !r.Exited || r.Status != 0 || !w.full || !strings.HasPrefix(out, strings.Repeat("x", n)+"bench write ") {
+			t.Fatalf("bench write %d under a stalled trace: %s, queue filled: %v", n, r, w.full)
+		}
+		var recs []Record
+		var sum Summary
+		for i, line := range strings.Split(strings.TrimSpace(w.buf.String()), "\n") {
+			var rec Record
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("line %d: %v: %s", i+1, err, line)
+			}
+			if rec.Kind == "summary" {
+				json.Unmarshal([]byte(line), &sum)
+				continue
+			}
+			recs = append(recs, rec)
+		}
+		// One thread: the calls ended in the order they began.
+		xs := 0
+		for i, rec := range recs {
+			if i > 0 && rec.Time < recs[i-1].Time {
+				t.Fatalf("record %d began at %v, before record %d (%v)", i+1, rec.Time, i, recs[i-1].Time)
+			}
+			if *rec.Args[0].Data == "x" {
+				xs++
+			}
+		}
+		if xs != n || sum.Calls != len(recs) {
+			t.Errorf("%d records of the %d writes of x; %d records, the summary counts %d", xs, n, len(recs), sum.Calls)
+		}
+	})
+}
+
+// TestAppendEvent: the writer's JSON of an event is, byte for byte, its
+// Record's, for every operation, result and kind of argument.
+func TestAppendEvent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	data := []byte("a\"\\\n\x00\x7f\xff\xc3\xa9<&>\tthirty-two bytes and more")
+	var jc jsonCache
+	var sc scratch
+	l := &Layer{label: "t\"1"}
+	for op := abi.Op(1); op < abi.OpCount; op++ {
+		for k := range 8 {
+			ev := event{op: op, cap: "files.files_open", capID: uint64(k % 3), capType: abi.ObjectType(1 + k%3),
+				at: time.Duration(rng.Int64N(1e12)), dur: time.Duration(rng.Int64N(1e6)), r0: rng.Uint64() >> (k * 8), r1: uint64(k)}
+			for i := range ev.vals {
+				ev.vals[i] = rng.Uint64() >> rng.UintN(64)
+				ev.htype[i] = abi.ObjectType(rng.UintN(uint(abi.ObjectCount)))
+			}
+			ev.hasType = uint8(rng.UintN(64))
+			for i := range ev.bufs {
+				p := &ev.bufs[i]
+				p.set, p.trunc, p.n = rng.UintN(4) != 0, rng.UintN(2) == 0, uint8(rng.UintN(previewLen+1))
+				copy(p.data[:], data[rng.UintN(8):])
+			}
+			if k%2 == 1 {
+				ev.failed, ev.err = true, abi.Error(rng.UintN(uint(len(abi.ErrorSymbols)+2)))
+			}
+			want := l.record(&ev, &sc).appendJSON(nil)
+			if got := jc.appendEvent(nil, l.label, &ev); !bytes.Equal(got, want) {
+				t.Fatalf("%s:\n got %s\nwant %s", op, got, want)
+			}
+		}
+	}
+	// A guest thread's part, as a Record with its space and number says it.
+	id := 7
+	rec := Record{Space: "root/child\t", Thread: &id}
+	if want, got := string(rec.appendJSON(nil)), string(appendThreadPart(nil, "root/child\t", 7, false)); !strings.Contains(want, got+",") {
+		t.Errorf("thread part %s, not in %s", got, want)
+	}
+}
+
+// TestAppendSeconds: the fast path writes what strconv does.
+func TestAppendSeconds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	check := func(d time.Duration) {
+		if got, want := string(appendSeconds(nil, d)), strconv.FormatFloat(d.Seconds(), 'f', -1, 64); got != want {
+			t.Fatalf("%d ns: %s, want %s", int64(d), got, want)
+		}
+	}
+	for _, d := range []time.Duration{0, 1, 9, 10, 100, 999999999, 1e9, 1e9 + 1, 123456789012, 1e15 - 1, 1e15, 1e15 + 1, 1<<53 + 1, -1, -1e9} {
+		check(d)
+	}
+	for range 1000000 {
+		check(time.Duration(rng.Int64N(1 << rng.UintN(58))))
+	}
+}
+
+// TestMaxBufs: every operation's buffers fit an event.
+func TestMaxBufs(t *testing.T) {
+	for op := abi.Op(1); op < abi.OpCount; op++ {
+		n := 0
+		for _, a := range abi.Ops[op].Args {
+			if a.Kind == abi.ArgIn || a.Kind == abi.ArgOut {
+				n++
+			}
+		}
+		if n > maxBufs {
+			t.Errorf("%s has %d buffers; an event holds %d (maxBufs)", op, n, maxBufs)
+		}
+	}
 }
