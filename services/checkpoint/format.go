@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 
 	"nestvm/abi"
@@ -32,8 +33,10 @@ import (
 //	offset 8   version  uint32 (FormatVersion)
 //	offset 12  flags    uint32, 0
 //	offset 16  length   uint64, of the body
-//	offset 24  crc      uint32, CRC-32C (Castagnoli) of the header with
-//	                    this field zero, then of the body
+//	offset 24  crc      uint32, CRC-32C (Castagnoli) of the body, then of
+//	                    the header with this field zero (body first, so
+//	                    a save can stream the body to the file and write
+//	                    the header last)
 //	offset 28  pad      uint32, 0
 //
 // then the body, every integer little-endian, a list a uint32 count and its
@@ -200,8 +203,57 @@ type Message struct {
 // Encode returns the file for ck.
 func Encode(ck *Checkpoint) []byte {
 	// Sized for the pages, which are nearly all of it: growing a buffer
-	// of tens of MiB by appending copies it over and over.
-	e := &encoder{b: make([]byte, 0, ck.PageCount()*(abi.PageSize+12)+1<<16)}
+	// of tens of MiB by appending copies it over and over. The header's
+	// room comes first, filled in at the end.
+	e := &encoder{b: make([]byte, headerSize, headerSize+ck.PageCount()*(abi.PageSize+12)+1<<16)}
+	e.body(ck)
+	body := e.b[headerSize:]
+	copy(e.b, header(uint64(len(body)), crc32.Checksum(body, castagnoli)))
+	return e.b
+}
+
+// WriteFile writes ck's file to w, streaming the body in chunks (a save of
+// a large program needs no buffer the size of its memory), then the
+// header at offset 0, which w must allow (a new file does). It returns the
+// file's size.
+func WriteFile(w io.WriterAt, ck *Checkpoint) (int64, error) {
+	e := &encoder{b: make([]byte, 0, spillSize+abi.PageSize+64), w: &offsetWriter{w: w, off: headerSize}}
+	e.body(ck)
+	e.flush()
+	if e.err != nil {
+		return 0, e.err
+	}
+	if _, err := w.WriteAt(header(e.n, e.crc), 0); err != nil {
+		return 0, err
+	}
+	return headerSize + int64(e.n), nil
+}
+
+// offsetWriter writes to an io.WriterAt from off on.
+type offsetWriter struct {
+	w   io.WriterAt
+	off int64
+}
+
+func (o *offsetWriter) Write(p []byte) (int, error) {
+	n, err := o.w.WriteAt(p, o.off)
+	o.off += int64(n)
+	return n, err
+}
+
+// header returns the file header for a body of n bytes whose CRC-32C is
+// bodyCRC.
+func header(n uint64, bodyCRC uint32) []byte {
+	hdr := make([]byte, headerSize)
+	copy(hdr, Magic)
+	binary.LittleEndian.PutUint32(hdr[8:], FormatVersion)
+	binary.LittleEndian.PutUint64(hdr[16:], n)
+	binary.LittleEndian.PutUint32(hdr[24:], crc32.Update(bodyCRC, castagnoli, hdr))
+	return hdr
+}
+
+// body appends ck, field by field.
+func (e *encoder) body(ck *Checkpoint) {
 	e.str(ck.Program)
 	e.str(ck.Backend)
 	e.u64(uint64(ck.Saved))
@@ -281,25 +333,46 @@ func Encode(ck *Checkpoint) []byte {
 			e.u32(p)
 		}
 	}
-	body := e.b
-	hdr := make([]byte, headerSize)
-	copy(hdr, Magic)
-	binary.LittleEndian.PutUint32(hdr[8:], FormatVersion)
-	binary.LittleEndian.PutUint64(hdr[16:], uint64(len(body)))
-	crc := crc32.Update(crc32.Checksum(hdr, castagnoli), castagnoli, body)
-	binary.LittleEndian.PutUint32(hdr[24:], crc)
-	return append(hdr, body...)
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-type encoder struct{ b []byte }
+// encoder appends the body to b; with w set, it hands b to w (updating
+// the body's length and CRC) each time b passes spillSize.
+type encoder struct {
+	b   []byte
+	w   io.Writer
+	n   uint64
+	crc uint32
+	err error
+}
 
-func (e *encoder) u32(v uint32)   { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
-func (e *encoder) u64(v uint64)   { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
-func (e *encoder) bytes(b []byte) { e.u32(uint32(len(b))); e.b = append(e.b, b...) }
-func (e *encoder) str(s string)   { e.bytes([]byte(s)) }
-func (e *encoder) ref(r Ref)      { e.b = append(e.b, byte(r.Kind)); e.u32(r.Index) }
+const spillSize = 1 << 20
+
+// flush hands what b holds to w.
+func (e *encoder) flush() {
+	if e.w == nil || len(e.b) == 0 {
+		return
+	}
+	e.crc = crc32.Update(e.crc, castagnoli, e.b)
+	e.n += uint64(len(e.b))
+	if e.err == nil {
+		_, e.err = e.w.Write(e.b)
+	}
+	e.b = e.b[:0]
+}
+
+func (e *encoder) u32(v uint32) { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
+func (e *encoder) u64(v uint64) { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
+func (e *encoder) bytes(b []byte) {
+	e.u32(uint32(len(b)))
+	e.b = append(e.b, b...)
+	if e.w != nil && len(e.b) >= spillSize {
+		e.flush()
+	}
+}
+func (e *encoder) str(s string) { e.bytes([]byte(s)) }
+func (e *encoder) ref(r Ref)    { e.b = append(e.b, byte(r.Kind)); e.u32(r.Index) }
 
 // ErrFormat is what every refusal of Decode wraps.
 var ErrFormat = errors.New("not a valid checkpoint")
@@ -342,7 +415,7 @@ func Decode(data []byte) (*Checkpoint, error) {
 	copy(zeroed[:], hdr)
 	binary.LittleEndian.PutUint32(zeroed[24:], 0)
 	want := binary.LittleEndian.Uint32(hdr[24:])
-	if got := crc32.Update(crc32.Checksum(zeroed[:], castagnoli), castagnoli, data[headerSize:]); got != want {
+	if got := crc32.Update(crc32.Checksum(data[headerSize:], castagnoli), castagnoli, zeroed[:]); got != want {
 		return nil, bad("checksum mismatch (CRC-32C %#08x, the header says %#08x): the file is corrupted", got, want)
 	}
 	d := &decoder{b: data[headerSize:]}

@@ -117,13 +117,7 @@ func TestDecodeRefuses(t *testing.T) {
 // withHeader makes body a file with a valid header, so that fuzzing
 // reaches the body's decoder past the checksum.
 func withHeader(body []byte) []byte {
-	hdr := make([]byte, headerSize)
-	copy(hdr, Magic)
-	binary.LittleEndian.PutUint32(hdr[8:], FormatVersion)
-	binary.LittleEndian.PutUint64(hdr[16:], uint64(len(body)))
-	crc := crc32.Update(crc32.Checksum(hdr, castagnoli), castagnoli, body)
-	binary.LittleEndian.PutUint32(hdr[24:], crc)
-	return append(hdr, body...)
+	return append(header(uint64(len(body)), crc32.Checksum(body, castagnoli)), body...)
 }
 
 // FuzzDecode: no input panics the decoder, as a whole file or as a body
@@ -173,5 +167,39 @@ func TestPortableStubStop(t *testing.T) {
 		if got.Regs.RIP != 0x401234 || got.Regs.RSP != st.Regs.RSP+8 || got.Regs.RAX != 5 {
 			t.Errorf("rip %#x: now rip %#x rsp %#x rax %d", rip, got.Regs.RIP, got.Regs.RSP, got.Regs.RAX)
 		}
+	}
+}
+
+// memFile is an io.WriterAt in memory.
+type memFile struct{ b []byte }
+
+func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
+	if need := int(off) + len(p); need > len(m.b) {
+		m.b = append(m.b, make([]byte, need-len(m.b))...)
+	}
+	return copy(m.b[off:], p), nil
+}
+
+// TestWriteFileStreams: the file WriteFile streams (its body in chunks,
+// the header last) is byte for byte what Encode returns, and decodes.
+func TestWriteFileStreams(t *testing.T) {
+	ck := sample()
+	ck.Regions[0].Size = 1024 * abi.PageSize
+	ck.Regions[0].Pages = nil
+	for i := uint64(0); i < 600; i++ { // past the spill size, twice
+		p := make([]byte, abi.PageSize)
+		p[i%abi.PageSize] = byte(i)
+		ck.Regions[0].Pages = append(ck.Regions[0].Pages, Page{Index: i, Data: p})
+	}
+	var f memFile
+	n, err := WriteFile(&f, ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := Encode(ck); int(n) != len(want) || !bytes.Equal(f.b, want) {
+		t.Fatalf("streamed %d bytes, unlike Encode's %d", n, len(want))
+	}
+	if _, err := Decode(f.b); err != nil {
+		t.Fatal(err)
 	}
 }

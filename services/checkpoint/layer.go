@@ -111,6 +111,7 @@ type Stats struct {
 	Pages   int           // pages saved
 	Stop    time.Duration // stopping every thread
 	Save    time.Duration // reading the state and writing the file
+	Paused  time.Duration // the program stopped: stopping, reading (and writing, with stop)
 	Console uint64        // console bytes before it
 	// Read and Reused count the pages this save read from the program's
 	// regions and those it took unchanged from the save before.
@@ -329,19 +330,29 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 		return err
 	}
 	ck.Backend, ck.Saved, ck.ConsoleBytes = l.backend, t0.UnixNano(), l.bytes.Load()
-	data := Encode(ck)
-	if err := writeFile(l.opts.File, data); err != nil {
-		StartAll(c, running)
+	// What was read is a copy: unless the run ends with this save, the
+	// program goes on while the file is written.
+	var startErr error
+	resumed := false
+	if !l.opts.Stop {
+		startErr, resumed = StartAll(c, running), true
+	}
+	paused := time.Since(t0)
+	size, err := writeFile(l.opts.File, ck)
+	if err != nil {
+		if !resumed {
+			StartAll(c, running)
+		}
 		return err
 	}
-	st := Stats{Number: l.saves.Load() + 1, Bytes: len(data), Pages: ck.PageCount(), Stop: t1.Sub(t0), Save: time.Since(t1), Console: ck.ConsoleBytes,
-		Read: l.inc.Read, Reused: l.inc.Reused}
+	st := Stats{Number: l.saves.Load() + 1, Bytes: int(size), Pages: ck.PageCount(), Stop: t1.Sub(t0), Save: time.Since(t1), Paused: paused,
+		Console: ck.ConsoleBytes, Read: l.inc.Read, Reused: l.inc.Reused}
 	l.lastMu.Lock()
 	l.last = st
 	l.lastMu.Unlock()
 	l.saves.Add(1)
 	l.log.Info("checkpoint saved", "file", l.opts.File, "why", why, "bytes", st.Bytes, "pages", st.Pages,
-		"spaces", len(ck.Spaces), "threads", len(ck.Threads), "pages_read", st.Read, "pages_reused", st.Reused, "stop", st.Stop, "save", st.Save)
+		"spaces", len(ck.Spaces), "threads", len(ck.Threads), "pages_read", st.Read, "pages_reused", st.Reused, "stop", st.Stop, "save", st.Save, "paused", st.Paused)
 	if l.opts.Stop {
 		l.stopped.Store(true)
 		for _, th := range running {
@@ -350,29 +361,31 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 		c.SpaceKill(child, 0)
 		return nil
 	}
-	return StartAll(c, running)
+	return startErr
 }
 
 // errNotStarted is checkpoint's answer while no thread of the program runs.
 var errNotStarted = errors.New("the program has not started")
 
-// writeFile writes data to a temporary file beside path and renames it
-// over path, so a reader never sees half a checkpoint.
-func writeFile(path string, data []byte) error {
+// writeFile writes ck's file to a temporary file beside path and renames
+// it over path, so a reader never sees half a checkpoint, and returns its
+// size.
+func writeFile(path string, ck *Checkpoint) (int64, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := f.Write(data); err != nil {
+	size, err := WriteFile(f, ck)
+	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
-		return err
+		return 0, err
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(f.Name())
-		return err
+		return 0, err
 	}
-	return os.Rename(f.Name(), path)
+	return size, os.Rename(f.Name(), path)
 }
 
 // Close implements nester.Layer.

@@ -154,12 +154,12 @@ func TestMeasureIncremental(t *testing.T) {
 			l.fire("first")
 			waitFor("the first save", func() bool { return l.Saves() == 1 })
 			st := l.Last()
-			first.Save, first.Bytes, first.Read, first.Pages = first.Save+st.Save, st.Bytes, st.Read, st.Pages
+			first.Save, first.Paused, first.Bytes, first.Read, first.Pages = first.Save+st.Save, first.Paused+st.Paused, st.Bytes, st.Read, st.Pages
 			waitFor("round 1", func() bool { return strings.Contains(out.String(), "round 1") })
 			l.fire("incremental")
 			waitFor("the second save", func() bool { return l.Saves() == 2 })
 			st = l.Last()
-			incr.Save, incr.Bytes, incr.Read, incr.Reused = incr.Save+st.Save, st.Bytes, st.Read, st.Reused
+			incr.Save, incr.Paused, incr.Bytes, incr.Read, incr.Reused = incr.Save+st.Save, incr.Paused+st.Paused, st.Bytes, st.Read, st.Reused
 			want := out.String()[:st.Console]
 			wait(t, r, &out)
 			rs.Kill("over")
@@ -189,7 +189,7 @@ func TestMeasureIncremental(t *testing.T) {
 			}
 		}
 		n := time.Duration(reps)
-		t.Logf("%s memtouch 64 --mem %dM: start afresh %v | first save %v (%d pages read, %d saved, %d bytes) | incremental save after 1 MiB %v (%d pages read, %d reused, %d bytes) | restore %v",
-			b.Name(), mem>>20, fresh/n, first.Save/n, first.Read, first.Pages, first.Bytes, incr.Save/n, incr.Read, incr.Reused, incr.Bytes, restore/n)
+		t.Logf("%s memtouch 64 --mem %dM: start afresh %v | first save %v, paused %v (%d pages read, %d saved, %d bytes) | incremental save after 1 MiB %v, paused %v (%d pages read, %d reused, %d bytes) | restore %v",
+			b.Name(), mem>>20, fresh/n, first.Save/n, first.Paused/n, first.Read, first.Pages, first.Bytes, incr.Save/n, incr.Paused/n, incr.Read, incr.Reused, incr.Bytes, restore/n)
 	})
 }
