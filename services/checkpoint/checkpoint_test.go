@@ -55,6 +55,20 @@ func wait(t *testing.T, r ender, out *syncBuffer) vmm.Result {
 	return r.Wait()
 }
 
+// loadImage reads and parses guest name for a space of mem bytes.
+func loadImage(t *testing.T, name string, mem uint64) *vmm.Image {
+	t.Helper()
+	data, err := os.ReadFile(testutil.Guest(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := vmm.ParseELF(data, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
 // launch runs guest name under layers on b and returns its output and
 // result.
 func launch(t *testing.T, b vmm.Backend, layers []nester.Layer, name string, args ...string) (string, vmm.Result) {
@@ -65,14 +79,7 @@ func launch(t *testing.T, b vmm.Backend, layers []nester.Layer, name string, arg
 // launchFiles is launch with files (when not "") as the files root.
 func launchFiles(t *testing.T, b vmm.Backend, layers []nester.Layer, files, name string, args ...string) (string, vmm.Result) {
 	t.Helper()
-	data, err := os.ReadFile(testutil.Guest(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := vmm.ParseELF(data, 64<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := loadImage(t, name, 64<<20)
 	mon := vmm.NewMonitor(b, nil)
 	var out, errs syncBuffer
 	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 64 << 20}
@@ -349,14 +356,7 @@ func TestSaveAnyMoment(t *testing.T) {
 func TestIncremental(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
 		want, _ := launch(t, b, nil, "counter", "6")
-		data, err := os.ReadFile(testutil.Guest(t, "counter"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := vmm.ParseELF(data, 64<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := loadImage(t, "counter", 64<<20)
 		mon := vmm.NewMonitor(b, nil)
 		var out syncBuffer
 		root, rs := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Memory: 64 << 20})
@@ -387,7 +387,7 @@ func TestIncremental(t *testing.T) {
 		if first, second := stats[0], stats[1]; first.Read == 0 || second.Reused == 0 || second.Read >= first.Read {
 			t.Errorf("the second save read %d pages and reused %d; the first read %d", second.Read, second.Reused, first.Read)
 		}
-		data, _ = os.ReadFile(file)
+		data, _ := os.ReadFile(file)
 		ck, err := Decode(data)
 		if err != nil {
 			t.Fatal(err)

@@ -130,31 +130,24 @@ type spaceState struct {
 // readSpace performs space_get_state on h; the copies it makes are in c's
 // table, the caller's to close.
 func readSpace(c *vmm.Caller, h uint64) (*spaceState, error) {
-	buf := make([]byte, 4096)
-	for {
-		n, need, err := c.SpaceGetState(h, buf)
-		if err == abi.ErrTooBig {
-			buf = make([]byte, need)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("space_get_state: %w", err)
-		}
-		r := bytes.NewReader(buf[:n])
-		st := &spaceState{}
-		if err := binary.Read(r, binary.LittleEndian, &st.space); err != nil {
-			return nil, fmt.Errorf("space_get_state: %w", err)
-		}
-		st.maps = make([]abi.SpaceMapEntry, st.space.NMaps)
-		st.handles = make([]abi.SpaceHandleEntry, st.space.NHandles)
-		st.threads = make([]abi.SpaceThreadEntry, st.space.NThreads)
-		for _, part := range []any{st.maps, st.handles, st.threads} {
-			if err := binary.Read(r, binary.LittleEndian, part); err != nil {
-				return nil, fmt.Errorf("space_get_state: %w", err)
-			}
-		}
-		return st, nil
+	buf, err := getState(h, 4096, c.SpaceGetState)
+	if err != nil {
+		return nil, fmt.Errorf("space_get_state: %w", err)
 	}
+	r := bytes.NewReader(buf)
+	st := &spaceState{}
+	if err := binary.Read(r, binary.LittleEndian, &st.space); err != nil {
+		return nil, fmt.Errorf("space_get_state: %w", err)
+	}
+	st.maps = make([]abi.SpaceMapEntry, st.space.NMaps)
+	st.handles = make([]abi.SpaceHandleEntry, st.space.NHandles)
+	st.threads = make([]abi.SpaceThreadEntry, st.space.NThreads)
+	for _, part := range []any{st.maps, st.handles, st.threads} {
+		if err := binary.Read(r, binary.LittleEndian, part); err != nil {
+			return nil, fmt.Errorf("space_get_state: %w", err)
+		}
+	}
+	return st, nil
 }
 
 // ErrEnded is Save's error for a subtree that ended before it was saved.
@@ -508,34 +501,20 @@ func (s *saver) threadState(i uint32) error {
 func (s *saver) regionState(i uint32) error {
 	h := s.region[i]
 	s.close = append(s.close, h)
-	buf := make([]byte, 64)
-	var n uint64
-	for {
-		var need uint64
-		var err error
-		n, need, err = s.c.RegionGetState(h, buf)
-		if err == abi.ErrTooBig {
-			buf = make([]byte, need)
-			continue
+	buf, err := getState(h, 64, s.c.RegionGetState)
+	if err == abi.ErrRights {
+		// Every handle the subtree holds to it lacks control (or read):
+		// its size and contents are still readable, and a region no one
+		// can control has no keeper it could have set.
+		size, _, serr := s.c.RegionSize(h)
+		if serr != nil {
+			return fmt.Errorf("region %d: region_size: %w", i, serr)
 		}
-		if err == abi.ErrRights {
-			// Every handle the subtree holds to it lacks control (or
-			// read): its size and contents are still readable, and a
-			// region no one can control has no keeper it could have set.
-			size, _, serr := s.c.RegionSize(h)
-			if serr != nil {
-				return fmt.Errorf("region %d: region_size: %w", i, serr)
-			}
-			buf, _ = binary.Append(buf[:0], binary.LittleEndian, &abi.RegionState{Size: size})
-			n = uint64(len(buf))
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("region %d: region_get_state: %w", i, err)
-		}
-		break
+		buf, _ = binary.Append(nil, binary.LittleEndian, &abi.RegionState{Size: size})
+	} else if err != nil {
+		return fmt.Errorf("region %d: region_get_state: %w", i, err)
 	}
-	r := bytes.NewReader(buf[:n])
+	r := bytes.NewReader(buf)
 	var st abi.RegionState
 	binary.Read(r, binary.LittleEndian, &st)
 	bitmap := make([]uint64, st.BitmapWords)
@@ -772,28 +751,17 @@ func allZero(page []byte) bool { return bytes.Equal(page, zeroPage) }
 func (s *saver) portState(i uint32) error {
 	h := s.port[i]
 	s.close = append(s.close, h)
-	buf := make([]byte, 64)
-	var n uint64
-	for {
-		var need uint64
-		var err error
-		n, need, err = s.c.PortGetState(h, buf)
-		if err == abi.ErrTooBig {
-			buf = make([]byte, need)
-			continue
-		}
-		if errors.Is(err, abi.ErrRights) {
-			// No handle the subtree holds to it can receive: its server
-			// is outside, as a pager layer above the checkpoint is the
-			// keeper of the program's memory.
-			return fmt.Errorf("port %d: its server is outside the subtree (a region's keeper, such as a pager layer above the checkpoint?): a checkpoint cannot save it", i)
-		}
-		if err != nil {
-			return fmt.Errorf("port %d: port_get_state: %w", i, err)
-		}
-		break
+	buf, err := getState(h, 64, s.c.PortGetState)
+	if errors.Is(err, abi.ErrRights) {
+		// No handle the subtree holds to it can receive: its server is
+		// outside, as a pager layer above the checkpoint is the keeper
+		// of the program's memory.
+		return fmt.Errorf("port %d: its server is outside the subtree (a region's keeper, such as a pager layer above the checkpoint?): a checkpoint cannot save it", i)
 	}
-	r := bytes.NewReader(buf[:n])
+	if err != nil {
+		return fmt.Errorf("port %d: port_get_state: %w", i, err)
+	}
+	r := bytes.NewReader(buf)
 	var ps abi.PortState
 	binary.Read(r, binary.LittleEndian, &ps)
 	for k := uint64(0); k < ps.NMsgs; k++ {
@@ -826,22 +794,11 @@ func (s *saver) portState(i uint32) error {
 func (s *saver) portSetState(i uint32) error {
 	h := s.set[i]
 	s.close = append(s.close, h)
-	buf := make([]byte, 64)
-	var n uint64
-	for {
-		var need uint64
-		var err error
-		n, need, err = s.c.PortSetGetState(h, buf)
-		if err == abi.ErrTooBig {
-			buf = make([]byte, need)
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("port set %d: port_set_get_state: %w", i, err)
-		}
-		break
+	buf, err := getState(h, 64, s.c.PortSetGetState)
+	if err != nil {
+		return fmt.Errorf("port set %d: port_set_get_state: %w", i, err)
 	}
-	r := bytes.NewReader(buf[:n])
+	r := bytes.NewReader(buf)
 	var st abi.PortSetState
 	binary.Read(r, binary.LittleEndian, &st)
 	ports := make([]uint64, st.NPorts)
@@ -859,4 +816,23 @@ func (s *saver) portSetState(i uint32) error {
 		s.ck.PortSets[i].Ports = append(s.ck.PortSets[i].Ports, ref.Index)
 	}
 	return nil
+}
+
+// getState performs a state operation (space_get_state, ...) on h with a
+// buffer of size bytes at first, again with the size it asks for while it
+// answers NV_ETOOBIG (the state can grow in between), and returns what it
+// wrote.
+func getState(h uint64, size int, op func(h uint64, buf []byte) (uint64, uint64, error)) ([]byte, error) {
+	buf := make([]byte, size)
+	for {
+		n, need, err := op(h, buf)
+		if err == abi.ErrTooBig {
+			buf = make([]byte, need)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
 }
