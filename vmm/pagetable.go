@@ -379,22 +379,41 @@ func (pt *pageTables) used() int {
 // call, and clears the record (see takeBits).
 func (pt *pageTables) takeDirty(va uint64) bool {
 	found := false
-	pt.takeBits(va, abi.PageSize, pteDirty, func(uint64, uint64) { found = true })
+	pt.takeBits(va, abi.PageSize, pteDirty, false, func(uint64, uint64) { found = true })
 	return found
 }
 
 // takeBits clears bit (pteAccessed or pteDirty) in the present entries of
 // [va, va+size) and calls found with each range whose entry had it set: a
 // 4 KiB page, or the part of a 2 MiB page in the range (its one bit stands
-// for all its pages). Bits are cleared atomically, since a CPU may set
-// another bit of the same entry meanwhile (region_accessed asks while
-// threads run).
-func (pt *pageTables) takeBits(va, size, bit uint64, found func(va, size uint64)) {
+// for all its pages; with split, a 2 MiB page with the bit becomes 512
+// 4 KiB ones without it, so the next time tells them apart). Bits are
+// cleared atomically, since a CPU may set another bit of the same entry
+// meanwhile (region_accessed asks while threads run).
+func (pt *pageTables) takeBits(va, size, bit uint64, split bool, found func(va, size uint64)) {
 	end := va + size
 	for a := va; a < end; {
 		if pd, i, e := pt.largeEntry(a); e != 0 {
 			next := min((a|(largeSize-1))+1, end)
-			if e&bit != 0 && pt.clearBit(pd, i, bit)&bit != 0 {
+			if e&bit == 0 {
+				a = next
+				continue
+			}
+			// A written 2 MiB page becomes 512 clean 4 KiB ones, so the
+			// next harvest tells which of them were written: one dirty
+			// bit for 512 pages made every incremental save read all of
+			// them again. Only where the caller asks (region_dirty, with
+			// every other thread stopped, so no CPU sets the large
+			// entry's bits meanwhile); where the pool has no room for
+			// another table, the bit is cleared in place.
+			if split {
+				if _, err := pt.split(pd, i, e&^pteDirty); err == nil {
+					found(a, next-a)
+					a = next
+					continue
+				}
+			}
+			if pt.clearBit(pd, i, bit)&bit != 0 {
 				found(a, next-a)
 			}
 			a = next

@@ -315,7 +315,7 @@ func (r *Region) takeDirty(caller *Thread, ever bool) ([]byte, uint64, abi.Error
 	}
 	r.pagesMu.Lock()
 	defer r.pagesMu.Unlock()
-	found := r.harvest(maps, pteDirty, 0, r.mem.Size())
+	found := r.harvest(maps, pteDirty, true, 0, r.mem.Size())
 	for s := range spacesOf(maps) {
 		s.flushTLBs(caller)
 	}
@@ -339,7 +339,7 @@ func (r *Region) takeAccessed(caller *Thread) ([]byte, uint64, abi.Error) {
 	maps := r.mappings()
 	r.pagesMu.Lock()
 	defer r.pagesMu.Unlock()
-	found := r.harvest(maps, pteAccessed, 0, r.mem.Size())
+	found := r.harvest(maps, pteAccessed, false, 0, r.mem.Size())
 	for s := range spacesOf(maps) {
 		s.shootdown(caller)
 	}
@@ -371,14 +371,15 @@ func spacesOf(maps []*mapping) map[*Space]bool {
 
 // harvest clears bit (pteDirty or pteAccessed) in the page-table entries
 // of maps for region offsets [lo, hi), and returns the pages that had it,
-// as a bitmap of the region's pages. The caller holds pagesMu.
-func (r *Region) harvest(maps []*mapping, bit, lo, hi uint64) []uint64 {
+// as a bitmap of the region's pages; with split, 2 MiB pages that had it
+// become 4 KiB ones (pageTables.takeBits). The caller holds pagesMu.
+func (r *Region) harvest(maps []*mapping, bit uint64, split bool, lo, hi uint64) []uint64 {
 	bits := r.bitmap()
 	for _, m := range maps {
 		s := m.space
 		s.mu.Lock()
 		if s.as.find(m.addr) == m { // its end has not taken the mapping: it harvests it then
-			m.takeBits(s.pt, bit, lo, hi, bits)
+			m.takeBits(s.pt, bit, split, lo, hi, bits)
 		}
 		s.mu.Unlock()
 	}
@@ -391,12 +392,12 @@ func (r *Region) bitmap() []uint64 { return make([]uint64, (r.mem.Size()/pageSiz
 // takeBits clears bit in the entries of pt mapping region offsets
 // [lo, hi) through m, and sets the pages that had it in bits. The caller
 // keeps pt from changing (holds the space's mu, or the space is ending).
-func (m *mapping) takeBits(pt *pageTables, bit, lo, hi uint64, bits []uint64) {
+func (m *mapping) takeBits(pt *pageTables, bit uint64, split bool, lo, hi uint64, bits []uint64) {
 	a, b := max(lo, m.off), min(hi, m.off+m.size)
 	if a >= b {
 		return
 	}
-	pt.takeBits(m.addr+a-m.off, b-a, bit, func(va, size uint64) {
+	pt.takeBits(m.addr+a-m.off, b-a, bit, split, func(va, size uint64) {
 		for p := (m.off + va - m.addr) / pageSize; p < (m.off+va+size-m.addr)/pageSize; p++ {
 			setBit(bits, p)
 		}
@@ -577,7 +578,7 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 	for k, m := range gone {
 		if r := m.region; r != nil {
 			written[k] = r.bitmap()
-			m.takeBits(s.pt, pteDirty, m.off, m.off+m.size, written[k])
+			m.takeBits(s.pt, pteDirty, false, m.off, m.off+m.size, written[k])
 		}
 		s.pt.unmapRange(m.addr, m.size)
 		s.as.remove(m)
@@ -691,7 +692,7 @@ func (r *Region) Evict(caller *Thread, off, size uint64, data *userBuffer) abi.E
 	// The entries' dirty bits are the only record of writes through them
 	// since the last harvest: they go to the readers before the entries go.
 	// Accessed bits of pages made absent mean nothing any more.
-	dirty := r.harvest(maps, pteDirty, off, off+size)
+	dirty := r.harvest(maps, pteDirty, false, off, off+size)
 	r.mu.Lock()
 	r.dirty.mark(dirty)
 	r.accessed.forget(off/pageSize, (off+size)/pageSize)

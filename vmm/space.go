@@ -359,7 +359,7 @@ func (s *Space) finish() {
 	for _, m := range maps {
 		if r := m.region; r != nil {
 			written := r.bitmap()
-			m.takeBits(s.pt, pteDirty, m.off, m.off+m.size, written)
+			m.takeBits(s.pt, pteDirty, false, m.off, m.off+m.size, written)
 			r.mu.Lock()
 			r.dirty.mark(written)
 			r.mu.Unlock()

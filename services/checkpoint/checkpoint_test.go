@@ -384,7 +384,10 @@ func TestIncremental(t *testing.T) {
 		for _, st := range stats {
 			t.Logf("save %d: %d pages read, %d reused, %d in the file, save %v", st.Number, st.Read, st.Reused, st.Pages, st.Save)
 		}
-		if first, second := stats[0], stats[1]; first.Read == 0 || second.Reused == 0 || second.Read >= first.Read {
+		// Between the saves counter writes a few pages: its stacks and
+		// its total. Its heap is mapped with 2 MiB pages, which the first
+		// save's harvest splits, so the second reads those few, not 512.
+		if first, second := stats[0], stats[1]; first.Read == 0 || second.Reused == 0 || second.Read >= 64 {
 			t.Errorf("the second save read %d pages and reused %d; the first read %d", second.Read, second.Reused, first.Read)
 		}
 		data, _ := os.ReadFile(file)
