@@ -200,30 +200,34 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 		badge = inv.Badge
 	}
 	*fwd = Invocation{Thread: inv.Thread, Op: inv.Op, Info: info, Badge: badge, Rights: n.rights & inv.Rights, Slots: inv.Slots, from: t, bufs: bufs}
+	// Handles lent to c's table for the call, and (for space_insert_at
+	// with NV_INSERT_MOVE) the invoker's own handle moved through it, so
+	// that it keeps its place in the derivation tree: it goes back if the
+	// move fails.
+	var (
+		lent   [abi.MaxArgSlots]uint64
+		nlent  int
+		moved  *capNode
+		from   *Space
+		oldNum uint64
+		acting bool
+	)
+	// One deferred call for all the undoing: a forwarded call is a hot
+	// path, and several defers, one of them conditional, cost more than
+	// the rest of the function.
 	defer func() {
+		if acting {
+			t.actingFor, t.received = nil, nil
+		}
+		if moved != nil {
+			from.moveBack(moved, t.space, oldNum)
+		}
+		for _, h := range lent[:nlent] {
+			t.space.removeHandle(h)
+		}
 		clear(fwd.bufs)
 		*fwd = Invocation{bufs: fwd.bufs[:0]}
 		invocations.Put(fwd)
-	}()
-	var lent []uint64
-	defer func() {
-		for _, h := range lent {
-			t.space.removeHandle(h)
-		}
-	}()
-	// A handle the operation moves (space_insert_at with NV_INSERT_MOVE)
-	// is the invoker's own, moved through c's table, so that it keeps its
-	// place in the derivation tree; it goes back if the move fails.
-	type moved struct {
-		n    *capNode
-		from *Space
-		num  uint64
-	}
-	var back []moved
-	defer func() {
-		for _, m := range back {
-			m.from.moveBack(m.n, t.space, m.num)
-		}
 	}()
 	moves := inv.Op == abi.OpSpaceInsertAt && inv.Slots[3]&abi.InsertMove != 0
 	slot, k := 0, 0
@@ -241,12 +245,12 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 					obj, rights, badge = lend(obj, rights, badge, a.Name == info.Transfer)
 				}
 				if moves && a.Name == info.Transfer && obj == src.obj {
-					from, num := src.space, src.num
+					sp, num := src.space, src.num
 					h, e := t.space.moveIn(src)
 					if e != abi.OK {
 						return e.Result(), 0, e
 					}
-					back = append(back, moved{src, from, num})
+					moved, from, oldNum = src, sp, num
 					fwd.Slots[slot] = h
 					break
 				}
@@ -257,7 +261,8 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 				if e != abi.OK {
 					return e.Result(), 0, e
 				}
-				lent = append(lent, h)
+				lent[nlent] = h
+				nlent++
 				fwd.Slots[slot] = h
 			} else if inv.Slots[slot] != abi.NoHandle {
 				fwd.Slots[slot] = ^uint64(0) // names nothing in c's table either
@@ -266,8 +271,7 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 		slot += a.Kind.Slots()
 	}
 	if inv.from != nil {
-		t.actingFor, t.received = inv.from.who(), o.Received
-		defer func() { t.actingFor, t.received = nil, nil }()
+		t.actingFor, t.received, acting = inv.from.who(), o.Received, true
 	}
 	res := t.execute(n, fwd)
 	if res.act != CallContinue && inv.from != nil {
