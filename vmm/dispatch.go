@@ -451,7 +451,11 @@ func (t *Thread) threadOp(target *Thread, inv *Invocation) result {
 		}
 		return ok(0, 0)
 	case abi.OpThreadStop:
-		if e := target.stopAndWait(t.who()); e != abi.OK {
+		e, why := target.stopAndWait(t.who())
+		if r, done := after(why); done {
+			return r
+		}
+		if e != abi.OK {
 			return failed(e)
 		}
 		if target == t.who() {

@@ -510,3 +510,48 @@ func TestKeeperCopyKeepsRights(t *testing.T) {
 		t.Errorf("%d copies of the keeper, want 1", n)
 	}
 }
+
+// A thread waiting in thread_stop for a thread that cannot stop yet (it is
+// inside a call a server holds) can itself be stopped: it leaves the wait
+// to re-issue thread_stop when resumed. Before, it could only be killed,
+// so a parent stopping a subtree could wait on one of its own threads.
+func TestStopperStops(t *testing.T) {
+	f := newKernelFixture(t)
+	release := make(chan struct{})
+	blocker := NewHostPort("blocker", ServerFunc(func(inv *Invocation) {
+		<-release
+		inv.Return(0, 0)
+	}))
+	h, e := f.a.addHandle(handleEntry{obj: blocker, rights: abi.RightsAll}, nil)
+	if e != abi.OK {
+		t.Fatal(e)
+	}
+	held := f.d[1].issue(h, uint64(abi.OpClockRead), [abi.MaxArgSlots]uint64{})
+	stopper := f.d[0].issue(hThread1, uint64(abi.OpThreadStop), [abi.MaxArgSlots]uint64{})
+	if waitClosed(stopper.done, 50*time.Millisecond) {
+		t.Fatalf("thread_stop returned while its target was inside a held call: act %v", stopper.act)
+	}
+	if v := f.d[0].t.requestStop(); v != nil {
+		v.Stop()
+	}
+	if !waitClosed(stopper.done, killGrace) {
+		close(release)
+		t.Fatalf("a thread waiting in thread_stop could not be stopped\n%s", goroutines())
+	}
+	if stopper.act != CallRestart {
+		t.Errorf("the stopped stopper's call ended with %v, want a restart", stopper.act)
+	}
+	f.d[0].pending = nil
+	close(release)
+	if !waitClosed(held.done, killGrace) {
+		t.Fatalf("the held call never ended")
+	}
+	f.d[1].pending = nil
+	// Resumed, the stopper asks again and the target, out of its call
+	// now, stops.
+	f.d[0].must(hThread1, abi.OpThreadStop)
+	if st, _ := f.d[1].t.Status(); st != abi.ThreadStopped {
+		t.Errorf("the target's status after the re-issued stop: %d", st)
+	}
+	f.check()
+}

@@ -181,23 +181,34 @@ func (t *Thread) requestStop() VCPU {
 }
 
 // stopAndWait stops another thread and returns once it has stopped (or
-// ended).
-func (t *Thread) stopAndWait(caller *Thread) abi.Error {
+// ended). A caller asked to stop meanwhile gets wakeStop and re-issues
+// the call when resumed (the request to t stands): a target that cannot
+// stop yet (inside a call a server holds) must not make its stopper
+// unstoppable, or a parent stopping a whole subtree would wait on itself.
+func (t *Thread) stopAndWait(caller *Thread) (abi.Error, wakeReason) {
 	if v := t.requestStop(); v != nil {
 		v.Stop()
 	}
 	if t == caller {
-		return abi.OK // it stops when this call returns
+		return abi.OK, wakeReady // it stops when this call returns
 	}
 	for {
 		t.mu.Lock()
 		st := t.state
 		t.mu.Unlock()
 		if st != abi.ThreadRunning {
-			return abi.OK
+			return abi.OK, wakeReady
 		}
-		if caller != nil && caller.shouldQuit() {
-			return abi.ErrBusy
+		if caller != nil {
+			caller.mu.Lock()
+			quit, stop := caller.exitReq, caller.stopReq
+			caller.mu.Unlock()
+			if quit {
+				return abi.ErrBusy, wakeReady
+			}
+			if stop && !caller.holdsCalls() {
+				return abi.OK, wakeStop
+			}
 		}
 		time.Sleep(50 * time.Microsecond)
 	}
