@@ -35,9 +35,11 @@ func cmdRestore(args []string, stdout, stderr io.Writer) int {
 Rebuilds the program a checkpoint FILE holds (nestvm run --layer
 checkpoint=FILE) in a fresh monitor, on any backend whichever saved it,
 and resumes it: it prints what was left of its output. Its console,
-stderr, clock and files handles are reconnected to this run's. A file that
-is truncated, corrupted, of a newer format or naming what does not exist
-is refused (status 126) before anything runs. The exit status is the
+stderr, clock and files handles are reconnected to this run's; --layer
+stacks layers between the monitor and the restored program, as for nestvm
+run. A file that is truncated, corrupted, of another format version (an
+older nestvm's, or a newer one's) or naming what does not exist is
+refused (status 126) before anything runs. The exit status is the
 program's, as for nestvm run.
 
 Flags:
