@@ -536,7 +536,16 @@ func (v *vcpu) load() error {
 	uc := v.c.uc
 	if v.needRestore {
 		// Undo the emulator's memory of the last exception (see the
-		// package comment), then put the thread's own state back.
+		// package comment), then put the thread's own state back. The
+		// restore resets the x87/SSE registers too: keep what the thread
+		// had in them (unless it was set since), or code that faults
+		// between loading an SSE register and using it (a first store to
+		// a page a keeper supplies) goes on with the primer's zeros.
+		if !v.fpuDirty {
+			if _, err := v.FPU(); err != nil {
+				return fmt.Errorf("run: %w", err)
+			}
+		}
 		if err := ucErr(C.uc_context_restore(uc, v.c.ctx)); err != nil {
 			return fmt.Errorf("run: restore context: %w", err)
 		}

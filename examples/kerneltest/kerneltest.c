@@ -463,6 +463,18 @@ static void test_keeper(void)
 	CHECK("evict two, discarding", nv_region_evict(r, 0, 2 * 4096, 0, 0), 0);
 	CHECK("page 1 from the keeper", mem[4096 + 3], 2);
 	CHECK("a fourth request", requests, 4);
+
+	/* A thread that faults between loading an SSE register and storing
+	 * it resumes with the register as it was (emu once resumed with the
+	 * x87/SSE state of when it entered ring 3: zeros). */
+	static const uint8_t pattern[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+	__asm__ volatile("movdqu (%0), %%xmm0\n\tmovdqu %%xmm0, (%1)"
+			 :
+			 : "r"(pattern), "r"(mem + 3 * 4096)
+			 : "xmm0", "memory");
+	CHECK("a fifth request", requests, 5);
+	CHECK("SSE store across a page-in", mem[3 * 4096 + 15], 16);
+	CHECK("the rest from the keeper", mem[3 * 4096 + 16], 4);
 }
 
 /* dirty: written pages are reported once. */
