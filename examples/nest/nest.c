@@ -679,6 +679,42 @@ __attribute__((noreturn)) static void finish(int status)
 	nv_exit(status);
 }
 
+/* The tag of the message watch sends nest's own port. */
+#define TAG_CHILD_ENDED 0x656e64
+
+/* watch polls the child's status and, once it has ended, tells serve with
+ * a one-way message: a child that cleared or replaced its exception port
+ * ends with no NV_MSG_EXIT for nest, which would otherwise wait forever.
+ * It polls every 50 ms, one call each, from a thread of its own. */
+static void watch(uint64_t unused)
+{
+	(void)unused;
+	static volatile uint32_t never;
+	for (;;) {
+		nv_result_t st = nv_space_status_r(child);
+		if (st.r0 == NV_SPACE_EXITED || st.r0 == NV_SPACE_KILLED || (int64_t)st.r0 < 0) {
+			nv_port_send(ep, TAG_CHILD_ENDED, 0, 0, NV_NO_HANDLE);
+			for (;;) /* nest ends with serve's finish */
+				nv_futex_wait(self, NV_ADDR(&never), 0, 0);
+		}
+		nv_futex_wait(self, NV_ADDR(&never), 0, 50 * 1000 * 1000);
+	}
+}
+
+/* start_watch starts watch on a small stack of its own. */
+static void start_watch(void)
+{
+	const size_t size = 16 << 10;
+	char *stack = nv_alloc(size);
+	if (stack == NULL) {
+		say("no memory for the watcher's stack: a child that clears its exception port will not be noticed ending");
+		return;
+	}
+	int64_t t = nv_thread_create(self, NV_ADDR(watch), ((NV_ADDR(stack) + size) & ~15ull) - 8, 0);
+	if (t < 0 || nv_thread_start((nv_handle_t)t) < 0)
+		say("watcher thread: %s: a child that clears its exception port will not be noticed ending", nv_strerror(t < 0 ? t : -NV_EINVAL));
+}
+
 __attribute__((noreturn)) static void serve(void)
 {
 	static struct nv_msg m;
@@ -707,6 +743,12 @@ __attribute__((noreturn)) static void serve(void)
 			break;
 		case NV_MSG_EXIT: /* one-way: words[0] how, words[1] the status */
 			finish((int)(m.words[1] & 0xff));
+		case NV_MSG_SEND:
+			if (m.op == TAG_CHILD_ENDED) {
+				nv_result_t st = nv_space_status_r(child);
+				finish((int)(st.r1 & 0xff));
+			}
+			break;
 		default:
 			if (m.call_id != 0)
 				reply(m.call_id, (uint64_t)-NV_EINVALOP, 0);
@@ -807,5 +849,6 @@ int main(int argc, char **argv)
 		    (unsigned long long)entry, (unsigned long long)image_lo, (unsigned long long)image_hi,
 		    (unsigned long long)(heap_size / MIB), (unsigned long long)heap_base);
 	check(nv_thread_start(thread), "thread_start");
+	start_watch();
 	serve();
 }
