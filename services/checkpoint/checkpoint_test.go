@@ -1,19 +1,18 @@
 package checkpoint
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
+	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
 	"nestvm/nester"
 	"nestvm/services/pager"
@@ -21,22 +20,7 @@ import (
 	"nestvm/vmm"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = layertest.Buffer
 
 type ender interface {
 	Done() <-chan struct{}
@@ -69,6 +53,42 @@ func loadImage(t *testing.T, name string, mem uint64) *vmm.Image {
 	return img
 }
 
+// testRoot returns a root environment on mon writing to out and errs,
+// with files (when not "") as its files root, and what ends it.
+func testRoot(t *testing.T, mon *vmm.Monitor, files string, out, errs io.Writer) (nester.Env, func()) {
+	t.Helper()
+	cfg := nester.RootConfig{Console: out, Stderr: errs, Memory: 64 << 20}
+	closeFiles := func() {}
+	if files != "" { // nest: room for two nesters' heaps
+		cfg.Memory = 512 << 20
+		fs, err := vmm.FilesServer(files, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeFiles = func() { fs.Close() }
+		cfg.Files = fs
+	}
+	root, rootSpace := nester.Root(mon, cfg)
+	return root, func() {
+		rootSpace.Kill("test over")
+		closeFiles()
+	}
+}
+
+// decodeFile reads and decodes the checkpoint in file.
+func decodeFile(t *testing.T, file string) *Checkpoint {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
+}
+
 // launch runs guest name under layers on b and returns its output and
 // result.
 func launch(t *testing.T, b vmm.Backend, layers []nester.Layer, name string, args ...string) (string, vmm.Result) {
@@ -82,18 +102,8 @@ func launchFiles(t *testing.T, b vmm.Backend, layers []nester.Layer, files, name
 	img := loadImage(t, name, 64<<20)
 	mon := vmm.NewMonitor(b, nil)
 	var out, errs syncBuffer
-	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 64 << 20}
-	if files != "" { // nest: room for two nesters' heaps
-		cfg.Memory = 512 << 20
-		fs, err := vmm.FilesServer(files, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fs.Close()
-		cfg.Files = fs
-	}
-	root, rootSpace := nester.Root(mon, cfg)
-	defer rootSpace.Kill("test over")
+	root, end := testRoot(t, mon, files, &out, &errs)
+	defer end()
 	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: append([]string{name}, args...)})
 	if err != nil {
 		t.Fatal(err)
@@ -121,28 +131,12 @@ func restoreUnder(t *testing.T, b vmm.Backend, file string, layers ...nester.Lay
 
 func restoreFiles(t *testing.T, b vmm.Backend, files, file string, layers ...nester.Layer) (string, vmm.Result) {
 	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, err := Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ck := decodeFile(t, file)
 	mon := vmm.NewMonitor(b, nil)
 	var out, errs syncBuffer
-	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: 64 << 20}
-	if files != "" { // nest: room for two nesters' heaps
-		cfg.Memory = 512 << 20
-		fs, err := vmm.FilesServer(files, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fs.Close()
-		cfg.Files = fs
-	}
-	root, rootSpace := nester.Root(mon, cfg)
-	defer rootSpace.Kill("test over")
+	root, end := testRoot(t, mon, files, &out, &errs)
+	defer end()
+	var err error
 	for _, l := range layers {
 		if root, err = l.Wrap(mon, root); err != nil {
 			t.Fatal(err)
@@ -237,11 +231,7 @@ func TestHandlesRestore(t *testing.T) {
 		if !l.Stopped() || before != "1\n2\n" {
 			t.Fatalf("checkpointed run: %q, stopped %v", before, l.Stopped())
 		}
-		data, _ := os.ReadFile(file)
-		ck, err := Decode(data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ck := decodeFile(t, file)
 		derived := 0
 		for _, s := range ck.Spaces {
 			for _, h := range s.Table {
@@ -292,11 +282,7 @@ func TestNestedRestore(t *testing.T) {
 		if !l.Stopped() || uint64(len(before)) != l.Last().Console {
 			t.Fatalf("checkpointed run: %v, %q, stopped %v", res, before, l.Stopped())
 		}
-		data, _ := os.ReadFile(file)
-		ck, err := Decode(data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ck := decodeFile(t, file)
 		kept := 0
 		for _, r := range ck.Regions {
 			if r.Keeper.Kind == RefPort {
@@ -306,7 +292,11 @@ func TestNestedRestore(t *testing.T) {
 		if len(ck.Spaces) != 3 || kept == 0 {
 			t.Fatalf("saved %d spaces, %d kept regions; want 3 spaces and kept regions", len(ck.Spaces), kept)
 		}
-		t.Logf("saved %d spaces, %d threads, %d regions (%d kept), %d pages, %d bytes", len(ck.Spaces), len(ck.Threads), len(ck.Regions), kept, ck.PageCount(), len(data))
+		fi, err := os.Stat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("saved %d spaces, %d threads, %d regions (%d kept), %d pages, %d bytes", len(ck.Spaces), len(ck.Threads), len(ck.Regions), kept, ck.PageCount(), fi.Size())
 		backendtest.Each(t, func(t *testing.T, to vmm.Backend) {
 			rest, res := restoreFiles(t, to, guests, file)
 			if !res.Exited || res.Status != 0 || before+rest != want {
@@ -390,11 +380,7 @@ func TestIncremental(t *testing.T) {
 		if first, second := stats[0], stats[1]; first.Read == 0 || second.Reused == 0 || second.Read >= 64 {
 			t.Errorf("the second save read %d pages and reused %d; the first read %d", second.Read, second.Reused, first.Read)
 		}
-		data, _ := os.ReadFile(file)
-		ck, err := Decode(data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ck := decodeFile(t, file)
 		rest, res := restore(t, b, file)
 		if !res.Exited || want[:ck.ConsoleBytes]+rest != want {
 			t.Fatalf("restored the newest: %v; %q + %q != %q", res, want[:ck.ConsoleBytes], rest, want)

@@ -71,14 +71,7 @@ func TestMeasure(t *testing.T) {
 				stop, save, size, pages = stop+st.Stop, save+st.Save, st.Bytes, st.Pages
 				// Restored.
 				t0 = time.Now()
-				buf, err := os.ReadFile(file)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ck, err := Decode(buf)
-				if err != nil {
-					t.Fatal(err)
-				}
+				ck := decodeFile(t, file)
 				decode += time.Since(t0)
 				mon = vmm.NewMonitor(b, nil)
 				root, rs = nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Memory: mem})
@@ -110,14 +103,6 @@ func TestMeasureIncremental(t *testing.T) {
 	const mem = 256 << 20
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
 		img := loadImage(t, "memtouch", mem)
-		waitFor := func(what string, cond func() bool) {
-			t.Helper()
-			for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(200 * time.Microsecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("timed out waiting for %s", what)
-				}
-			}
-		}
 		var fresh, restore time.Duration
 		var first, incr Stats
 		for range reps {
@@ -135,14 +120,14 @@ func TestMeasureIncremental(t *testing.T) {
 				t.Fatal(err)
 			}
 			fresh += time.Since(t0)
-			waitFor("the 64 MiB pass", func() bool { return strings.Contains(out.String(), "checksum") })
+			waitUntil(t, "the 64 MiB pass", func() bool { return strings.Contains(out.String(), "checksum") })
 			l.fire("first")
-			waitFor("the first save", func() bool { return l.Saves() == 1 })
+			waitUntil(t, "the first save", func() bool { return l.Saves() == 1 })
 			st := l.Last()
 			first.Save, first.Paused, first.Bytes, first.Read, first.Pages = first.Save+st.Save, first.Paused+st.Paused, st.Bytes, st.Read, st.Pages
-			waitFor("round 1", func() bool { return strings.Contains(out.String(), "round 1") })
+			waitUntil(t, "round 1", func() bool { return strings.Contains(out.String(), "round 1") })
 			l.fire("incremental")
-			waitFor("the second save", func() bool { return l.Saves() == 2 })
+			waitUntil(t, "the second save", func() bool { return l.Saves() == 2 })
 			st = l.Last()
 			incr.Save, incr.Paused, incr.Bytes, incr.Read, incr.Reused = incr.Save+st.Save, incr.Paused+st.Paused, st.Bytes, st.Read, st.Reused
 			want := out.String()[:st.Console]
@@ -151,14 +136,7 @@ func TestMeasureIncremental(t *testing.T) {
 			undisturbed := out.String()
 
 			t0 = time.Now()
-			buf, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ck, err := Decode(buf)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ck := decodeFile(t, file)
 			mon = vmm.NewMonitor(b, nil)
 			var rest syncBuffer
 			root, rs = nester.Root(mon, nester.RootConfig{Console: &rest, Stderr: &rest, Memory: mem})

@@ -1,20 +1,19 @@
 package refmon_test
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"nestvm/internal/backendtest"
+	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
 	"nestvm/nester"
 	"nestvm/services/refmon"
@@ -22,22 +21,7 @@ import (
 )
 
 // syncBuffer is a console or audit log a test reads while guests write it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = layertest.Buffer
 
 // outcome is how a program under refmon went.
 type outcome struct {
