@@ -592,20 +592,39 @@ func (s *saver) readThroughKeeper(h, keeper uint64, reg *Region) error {
 			bitmap[i] = 0xff
 		}
 	}
-	marked := func(idx uint64) bool { return bitmap[idx/8]&(1<<(idx%8)) != 0 }
-	read := 0
-	defer func() {
-		if s.inc != nil {
-			// Read whole each time (a keeper keeps no dirty record for
-			// the saver): counted, and not taken for a region read whole
-			// by finishIncremental.
-			obj, _, _, _ := s.c.Lookup(h)
-			s.inc.seen[obj], s.inc.pages[obj] = true, map[uint64][]byte{}
-			s.inc.Read += read
+	// 256 pages a call: a keeper's reply is one message.
+	read, err := readMarked(bitmap, pages, 256, func(off uint64, run []byte) error {
+		n, _, err := s.c.RegionRead(keeper, off, run)
+		if err != nil {
+			return fmt.Errorf("its keeper is outside the subtree and does not answer region_read on its port (%w): a checkpoint cannot read the pages it keeps", err)
 		}
-	}()
-	const most = 256 // pages a call: a keeper's reply is one message
+		if n != uint64(len(run)) {
+			return fmt.Errorf("its keeper answered region_read of %d bytes at %#x with %d", len(run), off, n)
+		}
+		return nil
+	}, func(p uint64, page []byte) {
+		reg.Pages = append(reg.Pages, Page{Index: p, Data: page})
+	})
+	if s.inc != nil {
+		// Read whole each time (a keeper keeps no dirty record for the
+		// saver): counted, and not taken for a region read whole by
+		// finishIncremental.
+		obj, _, _, _ := s.c.Lookup(h)
+		s.inc.seen[obj], s.inc.pages[obj] = true, map[uint64][]byte{}
+		s.inc.Read += read
+	}
+	return err
+}
+
+// readMarked reads the pages of a region that bitmap marks (one bit per
+// page, page 0 in bit 0 of byte 0), in runs of at most most pages a call
+// to read (its offset in the region, and a buffer to fill), and hands
+// each page that is not zero to keep, as a copy of its own. It returns how
+// many pages it read.
+func readMarked(bitmap []byte, pages, most uint64, read func(off uint64, run []byte) error, keep func(p uint64, page []byte)) (int, error) {
+	marked := func(idx uint64) bool { return bitmap[idx/8]&(1<<(idx%8)) != 0 }
 	buf := make([]byte, most*abi.PageSize)
+	n := 0
 	for idx := uint64(0); idx < pages; {
 		if !marked(idx) {
 			idx++
@@ -616,22 +635,18 @@ func (s *saver) readThroughKeeper(h, keeper uint64, reg *Region) error {
 			end++
 		}
 		run := buf[:(end-idx)*abi.PageSize]
-		n, _, err := s.c.RegionRead(keeper, idx*abi.PageSize, run)
-		if err != nil {
-			return fmt.Errorf("its keeper is outside the subtree and does not answer region_read on its port (%w): a checkpoint cannot read the pages it keeps", err)
+		if err := read(idx*abi.PageSize, run); err != nil {
+			return n, err
 		}
-		if n != uint64(len(run)) {
-			return fmt.Errorf("its keeper answered region_read of %d bytes at %#x with %d", len(run), idx*abi.PageSize, n)
-		}
-		read += int(end - idx)
+		n += int(end - idx)
 		for p := idx; p < end; p++ {
 			if page := run[(p-idx)*abi.PageSize : (p-idx+1)*abi.PageSize]; !allZero(page) {
-				reg.Pages = append(reg.Pages, Page{Index: p, Data: bytes.Clone(page)})
+				keep(p, bytes.Clone(page))
 			}
 		}
 		idx = end
 	}
-	return nil
+	return n, nil
 }
 
 // Incremental carries what one save read to the next, so that the next
@@ -685,34 +700,18 @@ func (s *saver) fromDirty(obj vmm.Object, h uint64, reg *Region) (done bool, err
 			inc.Reused++
 		}
 	}
-	// Read runs of marked pages, up to 4 MiB a call.
-	const most = 1024
-	buf := make([]byte, 0, most*abi.PageSize)
-	for idx := uint64(0); idx < pages; {
-		if !marked(idx) {
-			idx++
-			continue
+	// Up to 4 MiB a call.
+	read, err := readMarked(bitmap, pages, 1024, func(off uint64, run []byte) error {
+		if _, _, err := s.c.RegionRead(h, off, run); err != nil {
+			return fmt.Errorf("region_read: %w", err)
 		}
-		end := idx + 1
-		for end < pages && end-idx < most && marked(end) {
-			end++
-		}
-		run := buf[:(end-idx)*abi.PageSize]
-		if _, _, err := s.c.RegionRead(h, idx*abi.PageSize, run); err != nil {
-			return true, fmt.Errorf("region_read: %w", err)
-		}
-		for p := idx; p < end; p++ {
-			page := run[(p-idx)*abi.PageSize : (p-idx+1)*abi.PageSize]
-			if !allZero(page) {
-				next[p] = bytes.Clone(page)
-			}
-		}
-		if inc != nil {
-			inc.Read += int(end - idx)
-		}
-		idx = end
+		return nil
+	}, func(p uint64, page []byte) { next[p] = page })
+	if err != nil {
+		return true, err
 	}
 	if inc != nil {
+		inc.Read += read
 		inc.pages[obj] = next
 	}
 	for idx := uint64(0); idx < pages; idx++ {
