@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"time"
 
 	"nestvm/abi"
@@ -42,13 +40,10 @@ valid checkpoint is refused (status 126), saying why.
 		return exitUsage
 	}
 	path := fl.Arg(0)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(stderr, "nestvm: %s: no such file\n", path)
-		return exitNotFound
-	} else if err != nil {
-		fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, err)
-		return exitNotRunable
+	data, status, err := readInput(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "nestvm: %v\n", err)
+		return status
 	}
 	ck, err := checkpoint.Decode(data)
 	if err != nil {

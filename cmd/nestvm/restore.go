@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
 	"syscall"
@@ -67,11 +66,9 @@ Flags:
 		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
 		return status
 	}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fail(exitNotFound, "%s: no such file", path)
-	} else if err != nil {
-		return fail(exitNotRunable, "%s: %v", path, err)
+	data, status, err := readInput(path)
+	if err != nil {
+		return fail(status, "%v", err)
 	}
 	ck, err := checkpoint.Decode(data)
 	if err != nil {

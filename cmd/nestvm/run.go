@@ -91,11 +91,9 @@ Flags:
 	defer files.Close()
 	log.Debug("files root", "dir", *filesDir, "writable", *filesRW)
 
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fail(exitNotFound, "%s: no such file", path)
-	} else if err != nil {
-		return fail(exitNotRunable, "%s: %v", path, err)
+	data, status, err := readInput(path)
+	if err != nil {
+		return fail(status, "%v", err)
 	}
 	img, err := vmm.ParseELF(data, mem.n)
 	if err != nil {
@@ -212,6 +210,19 @@ func (f *layerFlag) Set(v string) error {
 	}
 	*f = append(*f, v)
 	return nil
+}
+
+// readInput reads the file a command was given (a program, a checkpoint),
+// and says, when it cannot, why and with which status to end: 127 for no
+// such file, 126 for one that cannot be read.
+func readInput(path string) ([]byte, int, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, exitNotFound, fmt.Errorf("%s: no such file", path)
+	} else if err != nil {
+		return nil, exitNotRunable, fmt.Errorf("%s: %v", path, err)
+	}
+	return data, 0, nil
 }
 
 // pickBackend resolves the --backend flag, logging what auto chose.
