@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
@@ -71,33 +71,9 @@ func TestHostNester(t *testing.T) {
 		must("thread_start")(c.ThreadStart(th))
 
 		// Serve the exception port until the child's exit notice.
-		done := make(chan abi.Msg, 1)
-		go func() {
-			msg := make([]byte, binary.Size(abi.Msg{}))
-			for {
-				if _, _, err := c.PortReceive(ep, msg, nil); err != nil {
-					close(done)
-					return
-				}
-				var m abi.Msg
-				binary.Read(bytes.NewReader(msg), binary.LittleEndian, &m)
-				if m.Kind == abi.MsgExit {
-					done <- m
-					return
-				}
-			}
-		}()
-		select {
-		case m, ok := <-done:
-			if !ok {
-				t.Fatal("exception port closed before the exit notice")
-			}
-			if m.Words[0] != abi.SpaceExited || m.Words[1] != 0 {
-				t.Errorf("child ended %d with status %d, want exited 0", m.Words[0], m.Words[1])
-			}
-		case <-time.After(30 * time.Second):
-			c.Kill()
-			t.Fatalf("child did not exit; output so far %q", out.String())
+		m := awaitExit(t, c, ep, func() string { return fmt.Sprintf("output so far %q", out.String()) })
+		if m.Words[0] != abi.SpaceExited || m.Words[1] != 0 {
+			t.Errorf("child ended %d with status %d, want exited 0", m.Words[0], m.Words[1])
 		}
 		if got := out.String(); got != "Hello, host!\n" {
 			t.Errorf("output %q, want %q", got, "Hello, host!\n")

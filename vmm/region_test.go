@@ -19,6 +19,16 @@ import (
 // fails t unless it exited with status 0.
 func waitExit(t *testing.T, c *vmm.Caller, ep uint64) {
 	t.Helper()
+	if m := awaitExit(t, c, ep, nil); m.Words[0] != abi.SpaceExited || m.Words[1] != 0 {
+		t.Fatalf("child ended %d with status %d, want exited 0", m.Words[0], m.Words[1])
+	}
+}
+
+// awaitExit serves exception port ep until a child's exit notice and
+// returns it; it fails t if the port closes first or 30 s pass, adding
+// what context says (when not nil) to the timeout's message.
+func awaitExit(t *testing.T, c *vmm.Caller, ep uint64, context func() string) abi.Msg {
+	t.Helper()
 	done := make(chan abi.Msg, 1)
 	go func() {
 		msg := make([]byte, binary.Size(abi.Msg{}))
@@ -40,13 +50,15 @@ func waitExit(t *testing.T, c *vmm.Caller, ep uint64) {
 		if !ok {
 			t.Fatal("exception port closed before the exit notice")
 		}
-		if m.Words[0] != abi.SpaceExited || m.Words[1] != 0 {
-			t.Fatalf("child ended %d with status %d, want exited 0", m.Words[0], m.Words[1])
-		}
+		return m
 	case <-time.After(30 * time.Second):
 		c.Kill()
+		if context != nil {
+			t.Fatalf("child did not exit; %s", context())
+		}
 		t.Fatal("child did not exit")
 	}
+	return abi.Msg{}
 }
 
 // TestRegionDirtyReaders: two spaces asking region_dirty of one region
