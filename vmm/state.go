@@ -118,10 +118,10 @@ func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
 	tree.mu.Unlock()
 	status, _ := sp.Status()
 	need := spaceStateSize + uint64(len(maps))*mapEntrySize + uint64(len(nodes))*handleSize + uint64(len(threads))*threadSize
-	if buf.Len() < need {
-		return (&stateWriter{t: t, err: abi.ErrTooBig}).finish(buf, need)
-	}
 	w := &stateWriter{t: t}
+	if buf.Len() < need {
+		return w.finish(buf, need) // NV_ETOOBIG, before any copy is made
+	}
 	st := abi.SpaceState{
 		Size: need, Pages: q.Memory / pageSize, Threads: uint64(q.Threads), Handles: uint64(q.Handles), Children: uint64(q.Children),
 		Status: uint64(status), NMaps: uint64(len(maps)), NHandles: uint64(len(nodes)), NThreads: uint64(len(threads)),
@@ -182,8 +182,7 @@ func (t *Thread) regionGetState(r *Region, buf userBuffer) result {
 	need := uint64(binary.Size(abi.RegionState{})) + uint64(len(bitmap))*8
 	w := &stateWriter{t: t}
 	if buf.Len() < need {
-		w.err = abi.ErrTooBig
-		return w.finish(buf, need)
+		return w.finish(buf, need) // NV_ETOOBIG, before any copy is made
 	}
 	st := abi.RegionState{Size: r.Size(), KeeperBadge: badge, BitmapWords: uint64(len(bitmap))}
 	if keeper != nil {
@@ -208,8 +207,7 @@ func (t *Thread) portGetState(p *Port, buf userBuffer) result {
 	}
 	w := &stateWriter{t: t}
 	if buf.Len() < need {
-		w.err = abi.ErrTooBig
-		return w.finish(buf, need)
+		return w.finish(buf, need) // NV_ETOOBIG, before any copy is made
 	}
 	w.put(&abi.PortState{Size: need, NMsgs: uint64(len(queue))})
 	for _, msg := range queue {
@@ -244,8 +242,7 @@ func (t *Thread) portSetGetState(ps *PortSet, buf userBuffer) result {
 	need := uint64(binary.Size(abi.PortSetState{})) + 8*uint64(len(ports))
 	w := &stateWriter{t: t}
 	if buf.Len() < need {
-		w.err = abi.ErrTooBig
-		return w.finish(buf, need)
+		return w.finish(buf, need) // NV_ETOOBIG, before any copy is made
 	}
 	w.put(&abi.PortSetState{Size: need, NPorts: uint64(len(ports))})
 	for _, p := range ports {
