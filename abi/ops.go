@@ -236,6 +236,7 @@ var Ops = [OpCount]OpInfo{
 		Name: "thread_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
 		Args: []Arg{{"entry", ArgValue, "the address the thread starts at"}, {"stack", ArgValue, "its initial stack pointer"}, {"arg", ArgValue, "its initial rdi"}},
 		R0:   "a handle to the new thread, with every right",
+		R1:   "the thread's number in its space, as its faults name it (NV_FW_THREAD)",
 		Doc:  "Creates a thread in a space, stopped; thread_start runs it. Every other register starts at zero.",
 	},
 	OpThreadStart: {
@@ -522,13 +523,25 @@ const (
 
 // Indexes into Msg.Words of MsgFault and MsgPage messages.
 const (
-	FaultWordVector = 0 // the CPU exception vector (14 for a page fault)
+	FaultWordVector = 0 // the CPU exception vector (14 for a page fault), or VecSyscall
 	FaultWordError  = 1 // the error code the CPU pushed
 	FaultWordAddr   = 2 // the faulting address (page faults)
 	FaultWordRIP    = 3 // the faulting instruction
 	FaultWordThread = 4 // the thread's number in its space
 	FaultWordOffset = 5 // MsgPage: offset of the page in the region
 )
+
+// VecSyscall is the vector a MsgFault carries for a thread that executed
+// the syscall instruction. It is no CPU exception (those are below 32, and
+// every "int $n" of a guest arrives as a general-protection fault), so a
+// handler tells a system call from any real fault by this word alone, on
+// every backend. The thread's RIP is at the syscall instruction (two bytes,
+// 0f 05): resuming it unchanged issues the call again, which is what makes
+// a call held by its handler restartable. RCX and R11 already hold what
+// Linux's syscall leaves there on every backend (RCX the address after the
+// instruction, R11 RFLAGS), so a handler that completes the call sets RAX
+// and moves RIP past the instruction.
+const VecSyscall = 0x80
 
 // Replies to MsgFault and MsgPage, in r0.
 const (

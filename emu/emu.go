@@ -634,6 +634,14 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
 			v.regsDirty = true
 		}
 		return vmm.Exit{Kind: vmm.ExitFault, Fault: v.interruptFault(uint32(c.intno), uint64(c.cr2))}, false, nil
+	case C.NV_EXIT_SYSCALL:
+		// No exception was raised, so the engine needs no restore: the
+		// thread resumes wherever its handler puts it. RCX and R11 get
+		// what syscall leaves there, as on every backend.
+		v.regs.RIP = uint64(c.rip)
+		v.regs.RCX, v.regs.R11 = v.regs.RIP+2, v.regs.RFLAGS
+		v.regsDirty = true
+		return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecSyscall, RIP: v.regs.RIP}}, false, nil
 	case C.NV_EXIT_GAP:
 		return vmm.Exit{}, false, fmt.Errorf("run at rip %#x: guest reached unbacked memory at gap offset %#x: a page-table entry points outside the machine's memory (a monitor bug)", v.regs.RIP, uint64(c.addr))
 	case C.NV_EXIT_MEM:

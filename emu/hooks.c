@@ -91,14 +91,14 @@ static bool hook_mem(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, i
 	return false; // not handled: uc_emu_start returns the matching error
 }
 
-// Unicorn runs syscall and sysenter as no-ops unless hooked. With
-// EFER.SCE clear a CPU raises #UD for syscall, and sysenter in 64-bit mode
-// with no SYSENTER_CS raises #GP (Intel); report the same. Here RIP is the
-// instruction itself, and the stop is immediate.
+// Unicorn runs syscall and sysenter as no-ops unless hooked. syscall is
+// reported as what it is (a system call for the thread's handler);
+// sysenter in 64-bit mode with no SYSENTER_CS raises #GP (Intel), and so
+// does it here. In these hooks RIP is the instruction itself, and the stop
+// is immediate.
 static void hook_syscall(uc_engine *uc, void *ud) {
 	nv_cpu *c = ud;
-	c->exit = NV_EXIT_INTR;
-	c->intno = 6;
+	c->exit = NV_EXIT_SYSCALL;
 	uc_reg_read(uc, UC_X86_REG_RIP, &c->rip);
 	uc_emu_stop(uc);
 }

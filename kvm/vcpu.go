@@ -571,6 +571,15 @@ func (v *vcpu) fault() (vmm.Exit, bool, error) {
 	cr2 := v.syncS.CR2
 	user := v.regs
 	user.RIP, user.RSP, user.RFLAGS = fr.rip, fr.rsp, fr.rflags
+	if fr.vector == uint64(vmm.VecInvalidOp) && v.isSyscall(fr.rip) {
+		// A CPU that honours EFER.SCE=0 raises #UD for syscall: report it
+		// as the system call it is, with RCX and R11 as syscall sets them.
+		user.RCX, user.R11 = fr.rip+2, fr.rflags
+		if err := v.toUser(user); err != nil {
+			return vmm.Exit{}, true, err
+		}
+		return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecSyscall, RIP: fr.rip}}, true, nil
+	}
 	if err := v.toUser(user); err != nil {
 		return vmm.Exit{}, true, err
 	}
@@ -582,11 +591,11 @@ func (v *vcpu) fault() (vmm.Exit, bool, error) {
 }
 
 // syscall reports a syscall instruction, which jumped to the syscall entry
-// (MSR_LSTAR), as the #UD a CPU that honours EFER.SCE=0 raises. Hosts that
-// raise #UD themselves never get here; PVM does, and stays at CPL3 (other
-// hosts would enter CPL0, and the entry is safe there too). syscall has
-// already replaced RCX and R11 with the return address and RFLAGS, as a
-// Linux system call would.
+// (MSR_LSTAR), as a VecSyscall fault at the instruction. Hosts that raise
+// #UD for it (EFER.SCE=0) never get here (fault tells their #UD apart);
+// PVM does, and stays at CPL3 (other hosts would enter CPL0, and the entry
+// is safe there too). syscall has already replaced RCX and R11 with the
+// return address and RFLAGS, as a Linux system call would.
 func (v *vcpu) syscall(mmio bool) (vmm.Exit, bool, error) {
 	if err := v.loadRegs(); err != nil {
 		return vmm.Exit{}, true, err
@@ -600,7 +609,13 @@ func (v *vcpu) syscall(mmio bool) (vmm.Exit, bool, error) {
 	if err := v.toUser(user); err != nil {
 		return vmm.Exit{}, true, err
 	}
-	return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecInvalidOp, RIP: user.RIP}}, true, nil
+	return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecSyscall, RIP: user.RIP}}, true, nil
+}
+
+// isSyscall reports whether the instruction at rip is syscall (0f 05).
+func (v *vcpu) isSyscall(rip uint64) bool {
+	var insn [2]byte
+	return v.m.read(rip, insn[:]) == nil && insn == [2]byte{0x0f, 0x05}
 }
 
 // mmio reports an access to guest-physical memory nothing backs. The page

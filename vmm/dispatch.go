@@ -605,7 +605,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		if e != abi.OK {
 			return failed(e)
 		}
-		if p.server != nil {
+		if _, inline := p.server.(FaultServer); p.server != nil && !inline {
 			// Faults are messages a handler receives; a host server
 			// receives none, and the faulting thread would wait forever.
 			return failed(abi.ErrInvalidArg)
@@ -628,7 +628,11 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		if err != nil {
 			return failed(errCode(err))
 		}
-		return t.give(th, abi.RightsAll)
+		res := t.give(th, abi.RightsAll)
+		if int64(res.r0) >= 0 {
+			res.r1 = uint64(th.id)
+		}
+		return res
 	case abi.OpRegionCreate:
 		r, err := sp.NewRegion(a[0])
 		if err != nil {

@@ -50,6 +50,32 @@ type Image struct {
 	// Segments are sorted by Addr and share no byte, though neighbours may
 	// share a page (the loader merges that page's permissions).
 	Segments []Segment
+	// Phdr is the address of the program header table in the loaded
+	// image (0 when no segment holds it), and Phnum its entries: what a
+	// Linux program's C library finds through AT_PHDR and AT_PHNUM.
+	Phdr  uint64
+	Phnum int
+	// Nestvm is set for a program built against nestvm's SDK: it carries
+	// an ELF note owned by "nestvm" (NoteOwner). Any other program is one
+	// for another ABI, such as Linux's.
+	Nestvm bool
+	// TLS is set when the program has thread-local storage (PT_TLS).
+	TLS bool
+}
+
+// NoteOwner is the owner name of the ELF note (type NoteABI, no
+// descriptor) that marks a program built for nestvm's own ABI; the SDK's
+// start file carries it.
+const (
+	NoteOwner = "nestvm"
+	NoteABI   = 1
+)
+
+// ELFOptions widen what ParseELFWith accepts.
+type ELFOptions struct {
+	// TLS accepts thread-local storage (PT_TLS): a Linux program's C
+	// library sets it up itself from the image, through arch_prctl.
+	TLS bool
 }
 
 // ELF constants the loader checks, from the System V gABI and its x86-64
@@ -70,6 +96,8 @@ const (
 	ptLoad        = 1
 	ptDynamic     = 2
 	ptInterp      = 3
+	ptNote        = 4
+	ptPhdr        = 6
 	ptTLS         = 7
 	pfX           = 1
 	pfW           = 2
@@ -102,6 +130,11 @@ func badELF(format string, a ...any) error {
 // The OS ABI byte is not checked: nestvm programs make no system calls of
 // any operating system, so what the toolchain wrote there does not matter.
 func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
+	return ParseELFWith(data, maxMemory, ELFOptions{})
+}
+
+// ParseELFWith is ParseELF with what opts accepts besides.
+func ParseELFWith(data []byte, maxMemory uint64, opts ELFOptions) (*Image, error) {
 	le := binary.LittleEndian
 	size := uint64(len(data))
 	switch {
@@ -164,7 +197,7 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 	// position-independent one is refused as such rather than for one of
 	// its segments.
 	var interp string
-	var hasInterp, hasDynamic bool
+	var hasInterp, hasDynamic, nestvm, hasTLS bool
 	for i := range phnum {
 		ph := phdr(i)
 		switch le.Uint32(ph[0:]) {
@@ -173,6 +206,10 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 			interp = interpName(data, le.Uint64(ph[8:]), le.Uint64(ph[32:]))
 		case ptDynamic:
 			hasDynamic = true
+		case ptNote:
+			nestvm = nestvm || hasNestvmNote(data, le.Uint64(ph[8:]), le.Uint64(ph[32:]))
+		case ptTLS:
+			hasTLS = hasTLS || le.Uint64(ph[40:]) > 0
 		}
 	}
 	switch {
@@ -191,6 +228,7 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 		index int // in the program header table, as readelf numbers it
 	}
 	var segs []loadable
+	var phdrAddr uint64
 	for i := range phnum {
 		ph := phdr(i)
 		ptype, flags := le.Uint32(ph[0:]), le.Uint32(ph[4:])
@@ -198,7 +236,7 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 		filesz, memsz := le.Uint64(ph[32:]), le.Uint64(ph[40:])
 		switch ptype {
 		case ptTLS:
-			if memsz > 0 {
+			if memsz > 0 && !opts.TLS {
 				return nil, badELF("segment %d is thread-local storage (PT_TLS, %#x bytes), which nestvm does not support yet", i, memsz)
 			}
 			continue
@@ -238,6 +276,11 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 		if flags&pfX != 0 {
 			perm |= PermExec | PermRead
 		}
+		// The table is in memory where a segment loads the file bytes
+		// that hold it: what Linux reports as AT_PHDR.
+		if phdrAddr == 0 && phoff >= off && phoff-off <= filesz && filesz-(phoff-off) >= uint64(phnum)*elfPhdrSize {
+			phdrAddr = vaddr + (phoff - off)
+		}
 		segs = append(segs, loadable{
 			Segment: Segment{Addr: vaddr, MemSize: memsz, Data: data[off : off+filesz : off+filesz], Perm: perm},
 			index:   i,
@@ -271,7 +314,7 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 		return nil, badELF("segments need %#x bytes, more than the memory limit %#x", total, maxMemory)
 	}
 
-	img := &Image{Entry: entry, Segments: make([]Segment, len(segs))}
+	img := &Image{Entry: entry, Segments: make([]Segment, len(segs)), Nestvm: nestvm, TLS: hasTLS, Phnum: phnum}
 	entryOK := false
 	for i, s := range segs {
 		img.Segments[i] = s.Segment
@@ -279,10 +322,35 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 			entryOK = true
 		}
 	}
+	img.Phdr = phdrAddr
 	if !entryOK {
 		return nil, badELF("entry point %#x is outside every executable segment", entry)
 	}
 	return img, nil
+}
+
+// hasNestvmNote reports whether the notes in n bytes at file offset off
+// include nestvm's ABI note. Notes that run past the file are ignored.
+func hasNestvmNote(data []byte, off, n uint64) bool {
+	size := uint64(len(data))
+	if off > size || n > size-off {
+		return false
+	}
+	b := data[off : off+n]
+	le := binary.LittleEndian
+	for len(b) >= 12 {
+		namesz, descsz, typ := uint64(le.Uint32(b)), uint64(le.Uint32(b[4:])), le.Uint32(b[8:])
+		b = b[12:]
+		name, desc := (namesz+3)&^3, (descsz+3)&^3
+		if name > uint64(len(b)) || desc > uint64(len(b))-name {
+			return false
+		}
+		if typ == NoteABI && namesz == uint64(len(NoteOwner))+1 && string(b[:namesz]) == NoteOwner+"\x00" {
+			return true
+		}
+		b = b[name+desc:]
+	}
+	return false
 }
 
 // interpName returns the interpreter path a PT_INTERP header points at,

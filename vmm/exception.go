@@ -35,6 +35,9 @@ func (t *Thread) handleFault(vcpu VCPU, f Fault) bool {
 		}
 	}
 	if exc != nil {
+		if fs, ok := exc.server.(FaultServer); ok {
+			return t.serveInline(vcpu, fs, excBadge, f)
+		}
 		return t.request(vcpu, exc, excBadge, abi.MsgFault, f, 0)
 	}
 	s.end(Result{Fault: &FaultReport{Thread: t.id, Fault: f}})
@@ -165,8 +168,12 @@ func (s *Space) notifyExit(p *Port, badge uint64) {
 		msg.hdr.Words[4] = r.Fault.Fault.Addr
 		msg.hdr.Words[5] = r.Fault.Fault.RIP
 	}
+	if fs, ok := p.server.(FaultServer); ok {
+		fs.SpaceEnded(badge, how == abi.SpaceExited, status)
+		return
+	}
 	if p.server != nil {
-		return // host ports are told nothing one-way
+		return // other host ports are told nothing one-way
 	}
 	s.mon.enqueue(p, msg)
 }

@@ -1,6 +1,10 @@
 package vmm
 
-import "fmt"
+import (
+	"fmt"
+
+	"nestvm/abi"
+)
 
 // ExitKind says why Run returned.
 //
@@ -42,6 +46,9 @@ const (
 	VecAlign      Vector = 17 // #AC
 	VecMachine    Vector = 18 // #MC
 	VecSIMD       Vector = 19 // #XM
+	// VecSyscall is no CPU exception: the thread executed syscall (see
+	// abi.VecSyscall).
+	VecSyscall Vector = abi.VecSyscall
 )
 
 var vectorNames = map[Vector]string{
@@ -51,6 +58,7 @@ var vectorNames = map[Vector]string{
 	VecNoSegment: "segment not present", VecStack: "stack fault", VecGP: "general protection fault",
 	VecPage: "page fault", VecX87: "x87 floating-point error", VecAlign: "alignment check",
 	VecMachine: "machine check", VecSIMD: "SIMD floating-point error",
+	VecSyscall: "system call",
 }
 
 // String names the vector in words.
@@ -171,8 +179,11 @@ func (f Fault) Signal() int {
 		sigBUS  = 7
 		sigFPE  = 8
 		sigSEGV = 11
+		sigSYS  = 31
 	)
 	switch f.Vector {
+	case VecSyscall:
+		return sigSYS // no handler served it: Linux's answer to a filtered call
 	case VecDivide, VecX87, VecSIMD:
 		return sigFPE
 	case VecInvalidOp:

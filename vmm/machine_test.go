@@ -174,7 +174,7 @@ func TestFaults(t *testing.T) {
 		{entry: "jmpdata", vector: vmm.VecPage, addr: func(map[string]uint64) uint64 { return dataAddr }, access: vmm.AccessExec, prot: true},
 		{entry: "push_guard", vector: vmm.VecPage, addr: func(map[string]uint64) uint64 { return 0x402ff8 }, access: vmm.AccessWrite},
 		{entry: "ud2", vector: vmm.VecInvalidOp},
-		{entry: "syscall", vector: vmm.VecInvalidOp},
+		{entry: "syscall", vector: vmm.VecSyscall},
 		{entry: "div0", vector: vmm.VecDivide},
 		{entry: "int3", vector: vmm.VecBreakpoint},
 		{entry: "hlt", vector: vmm.VecGP},

@@ -57,6 +57,7 @@
 #define NV_FW_RIP            0x3ull /* nv_msg.words index: faulting instruction */
 #define NV_FW_THREAD         0x4ull /* nv_msg.words index: thread number */
 #define NV_FW_OFFSET         0x5ull /* nv_msg.words index: page offset in the region */
+#define NV_VEC_SYSCALL       0x80ull /* nv_msg.words[NV_FW_VECTOR] of a thread that executed syscall */
 #define NV_FAULT_RESUME      0x0ull /* fault reply: retry the instruction */
 #define NV_FAULT_RESUME_STATE 0x1ull /* fault reply: resume with the state sent */
 #define NV_FAULT_KILL        0x2ull /* fault reply: kill the space */
@@ -419,6 +420,7 @@ static inline int64_t nv_space_kill(nv_handle_t h, uint64_t status)
  *   stack (IN): its initial stack pointer
  *   arg (IN): its initial rdi
  * R0: a handle to the new thread, with every right.
+ * R1: the thread's number in its space, as its faults name it (NV_FW_THREAD).
  */
 static inline nv_result_t nv_thread_create_r(nv_handle_t h, uint64_t entry, uint64_t stack, uint64_t arg)
 {

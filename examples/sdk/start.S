@@ -10,4 +10,13 @@ _start:
 	call nv__start
 	ud2			/* nv__start never returns */
 	.size _start, . - _start
+/* The note that tells the monitor this program is written for nestvm's
+ * ABI, not Linux's: owner "nestvm", type 1 (NV_NOTE_ABI), no descriptor. */
+	.section .note.nestvm, "a", @note
+	.balign 4
+	.long 7			/* namesz: "nestvm" and its NUL */
+	.long 0			/* descsz */
+	.long 1			/* type */
+	.asciz "nestvm"
+	.balign 4
 	.section .note.GNU-stack, "", @progbits

@@ -81,6 +81,7 @@ var Constants = []struct {
 	{"NV_FW_RIP", abi.FaultWordRIP, "nv_msg.words index: faulting instruction"},
 	{"NV_FW_THREAD", abi.FaultWordThread, "nv_msg.words index: thread number"},
 	{"NV_FW_OFFSET", abi.FaultWordOffset, "nv_msg.words index: page offset in the region"},
+	{"NV_VEC_SYSCALL", abi.VecSyscall, "nv_msg.words[NV_FW_VECTOR] of a thread that executed syscall"},
 	{"NV_FAULT_RESUME", abi.FaultResume, "fault reply: retry the instruction"},
 	{"NV_FAULT_RESUME_STATE", abi.FaultResumeState, "fault reply: resume with the state sent"},
 	{"NV_FAULT_KILL", abi.FaultKill, "fault reply: kill the space"},
