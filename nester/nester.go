@@ -125,6 +125,19 @@ type Program struct {
 	Image     *vmm.Image
 	Args      []string
 	StackSize uint64 // vmm.DefaultStack when 0
+	// Personality, when set, loads and serves the program instead of
+	// nester's own loader (which runs programs written for nestvm's ABI).
+	Personality Personality
+}
+
+// Personality loads a program written for another ABI (Linux's) and
+// serves it: it is the program's loader and the server of its faults.
+type Personality interface {
+	// Start builds the program's space through the capabilities of env,
+	// which caps names as handles in c's table, and starts it. It returns
+	// the handle of the program's space in c's table, and a function that
+	// serves the program until it ends and says how it ended.
+	Start(c *vmm.Caller, caps map[string]uint64, env Env, prog Program) (space uint64, serve func() vmm.Result, err error)
 }
 
 // Run is a program running at the bottom of a stack.
@@ -187,6 +200,17 @@ func (r *Run) load(env Env, prog Program) error {
 			return err
 		}
 		in[name] = h
+	}
+	if prog.Personality != nil {
+		child, serve, err := prog.Personality.Start(c, in, env, prog)
+		if err != nil {
+			return err
+		}
+		// The personality knows when its program ends (a Linux program
+		// outlives the space it started in when it execs), so no watcher.
+		r.child = child
+		go func() { r.finish(serve()) }()
+		return nil
 	}
 	sp, ok := in[CapSpace]
 	if !ok {

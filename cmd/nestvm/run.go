@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	linuxp "nestvm/personality/linux"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,6 +26,42 @@ import (
 	_ "nestvm/services/trace"
 )
 
+// environ is a Linux program's environment: the monitor's own, or none
+// with --clear-env, less --unset-env's names, plus --env's settings.
+func environ(clear bool, set, unset []string) []string {
+	var env []string
+	if !clear {
+		env = os.Environ()
+	}
+	drop := map[string]bool{}
+	for _, n := range unset {
+		drop[n] = true
+	}
+	for _, kv := range set {
+		n, _, _ := strings.Cut(kv, "=")
+		drop[n] = true
+	}
+	out := env[:0:0]
+	for _, kv := range env {
+		n, _, _ := strings.Cut(kv, "=")
+		if !drop[n] {
+			out = append(out, kv)
+		}
+	}
+	return append(out, set...)
+}
+
+// listFlag is a repeatable flag's values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+// Set implements flag.Value.
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("nestvm run", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -37,13 +74,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fl.Var(&stack, "stack", "`size` of the program's stack (e.g. 1M)")
 	filesDir := fl.String("files", ".", "`directory` the program's files handle serves; it cannot reach outside it, links included")
 	filesRW := fl.Bool("files-rw", false, "let the program create and write files under --files; without it they are read-only")
+	abiName := fl.String("abi", "auto", "`abi` the program is written for: auto (nestvm when it carries the nestvm SDK's ELF note, else linux), nestvm or linux")
+	var setEnv, unsetEnv listFlag
+	fl.Var(&setEnv, "env", "set `NAME=VALUE` in a Linux program's environment (repeatable)")
+	fl.Var(&unsetEnv, "unset-env", "remove `NAME` from a Linux program's environment (repeatable)")
+	clearEnv := fl.Bool("clear-env", false, "start a Linux program with an empty environment (then --env adds to it)")
 	var layerSpecs layerFlag
 	fl.Var(&layerSpecs, "layer", "stack a `layer` between the monitor and the program (name or name=args; repeatable, the first is nearest the monitor; nestvm layers lists them)")
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), `Usage: nestvm run [flags] PROGRAM [ARGS...]
 
-Runs PROGRAM, a static x86-64 ELF executable built against the nestvm SDK,
-with ARGS as its arguments. Its console output goes to standard output.
+Runs PROGRAM, a static x86-64 ELF executable, with ARGS as its arguments:
+a program built against the nestvm SDK (its ELF carries the SDK's note) on
+nestvm's own ABI, any other static Linux program under the Linux
+personality (--abi forces either). A Linux program gets the monitor's
+standard input and output, the monitor's environment (changed by --env,
+--unset-env and --clear-env), and sees the --files directory as /, with
+/ as its working directory. Its console output goes to standard output.
 Its files handle serves the directory --files names (the current directory
 by default), read-only unless --files-rw is given; no path it opens can
 leave that directory. Each --layer stacks a layer between the monitor and
@@ -95,9 +142,28 @@ Flags:
 	if err != nil {
 		return fail(status, "%v", err)
 	}
-	img, err := vmm.ParseELF(data, mem.n)
+	var linux bool
+	switch *abiName {
+	case "auto", "nestvm", "linux":
+	default:
+		return fail(exitUsage, "--abi %q: want auto, nestvm or linux", *abiName)
+	}
+	img, err := vmm.ParseELFWith(data, mem.n, vmm.ELFOptions{TLS: *abiName != "nestvm"})
 	if err != nil {
 		return fail(exitNotRunable, "%s: %v", path, err)
+	}
+	switch *abiName {
+	case "linux":
+		linux = true
+	case "auto":
+		linux = !img.Nestvm
+	}
+	if !linux && img.TLS {
+		return fail(exitNotRunable, "%s: %v", path, fmt.Errorf("%w: thread-local storage (PT_TLS) in a program for nestvm's ABI", vmm.ErrBadELF))
+	}
+	var pers nester.Personality
+	if linux {
+		pers = &linuxp.Personality{Environ: environ(*clearEnv, setEnv, unsetEnv), Exe: path, Log: log}
 	}
 
 	// Layers are made before anything runs: a bad name or argument, or a
@@ -122,7 +188,7 @@ Flags:
 	q := vmm.DefaultQuota
 	q.Memory = mem.n
 	var space running
-	if len(layerSpecs) == 0 {
+	if len(layerSpecs) == 0 && pers == nil {
 		s, err := mon.Launch(vmm.Program{
 			Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Quota: q,
 		}, vmm.Env{Console: stdout, Stderr: stderr, Files: files, FilesWritable: *filesRW})
@@ -134,7 +200,7 @@ Flags:
 		root, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Files: files,
 			FilesWritable: *filesRW, Memory: mem.n, Log: log})
 		defer rootSpace.Kill("run over")
-		r, err := nester.Launch(mon, root, layers, nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n})
+		r, err := nester.Launch(mon, root, layers, nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Personality: pers})
 		if err != nil {
 			return fail(exitMonitor, "%v", err)
 		}
@@ -252,7 +318,7 @@ func report(r vmm.Result, path string, stderr io.Writer) int {
 		return exitMonitor
 	case r.Fault != nil:
 		fmt.Fprintf(stderr, "nestvm: %s: thread %d: %s\n", path, r.Fault.Thread, r.Fault.Fault)
-		return 128 + faultSignal(r.Fault.Fault.Vector)
+		return r.Fault.Fault.ExitStatus()
 	case r.Killed != "":
 		fmt.Fprintf(stderr, "nestvm: %s: %s\n", path, r.Killed)
 		if len(r.Killed) >= 7 && r.Killed[:7] == "timeout" {
@@ -261,31 +327,4 @@ func report(r vmm.Result, path string, stderr io.Writer) int {
 		return exitInterrupt
 	}
 	return r.Status
-}
-
-// faultSignal maps a CPU exception to the Unix signal Linux delivers for
-// it, so shells and scripts read a faulting guest's status as they would a
-// crashed process's (139 is a segmentation fault).
-func faultSignal(v vmm.Vector) int {
-	const (
-		sigILL  = 4
-		sigTRAP = 5
-		sigABRT = 6
-		sigBUS  = 7
-		sigFPE  = 8
-		sigSEGV = 11
-	)
-	switch v {
-	case vmm.VecDivide, vmm.VecX87, vmm.VecSIMD:
-		return sigFPE
-	case vmm.VecInvalidOp:
-		return sigILL
-	case vmm.VecDebug, vmm.VecBreakpoint:
-		return sigTRAP
-	case vmm.VecAlign, vmm.VecNoSegment, vmm.VecStack:
-		return sigBUS
-	case vmm.VecMachine:
-		return sigABRT
-	}
-	return sigSEGV
 }

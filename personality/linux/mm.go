@@ -1,0 +1,477 @@
+package linux
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"nestvm/abi"
+	"nestvm/vmm"
+)
+
+// mm is a process's memory map as Linux sees it: areas backed by regions
+// the personality created and mapped, and reservations (PROT_NONE areas)
+// that hold no memory and cost no quota until committed.
+type mm struct {
+	space uint64
+
+	mu   sync.Mutex
+	vmas []*vma // sorted by start, not overlapping
+	// brk: the heap runs from brkStart to brk; [brkStart, brkMapped) is
+	// mapped.
+	brkStart, brk, brkMapped uint64
+}
+
+// vma is one area. region is 0 for a reservation; a region-backed area
+// that a partial munmap left is dead: still mapped in the space (the ABI
+// does not split mappings), but no longer the program's.
+type vma struct {
+	start, end uint64
+	prot       int
+	region     uint64 // handle in the personality's table; 0: reserved only
+	off        uint64 // of start in the region
+	whole      bool   // the region is this area's alone, from offset 0: unmapping all of it frees it
+	dead       bool
+}
+
+func newMM(space uint64) *mm { return &mm{space: space} }
+
+// Linux memory protections and mmap flags (include/uapi/asm-generic/mman*.h).
+const (
+	protRead  = 0x1
+	protWrite = 0x2
+	protExec  = 0x4
+
+	mapShared    = 0x01
+	mapPrivate   = 0x02
+	mapFixed     = 0x10
+	mapAnonymous = 0x20
+	mapFixedNoRe = 0x100000
+)
+
+func permOf(prot int) uint64 {
+	var p uint64
+	if prot&protRead != 0 {
+		p |= abi.PermRead
+	}
+	if prot&protWrite != 0 {
+		p |= abi.PermWrite | abi.PermRead
+	}
+	if prot&protExec != 0 {
+		p |= abi.PermExec | abi.PermRead
+	}
+	return p
+}
+
+func pageUp(n uint64) uint64   { return (n + pageSize - 1) &^ (pageSize - 1) }
+func pageDown(n uint64) uint64 { return n &^ (pageSize - 1) }
+
+// insert adds v to the map. Callers hold m.mu.
+func (m *mm) insert(v *vma) {
+	i := sort.Search(len(m.vmas), func(i int) bool { return m.vmas[i].start >= v.start })
+	m.vmas = append(m.vmas, nil)
+	copy(m.vmas[i+1:], m.vmas[i:])
+	m.vmas[i] = v
+}
+
+// find returns the area holding addr. Callers hold m.mu.
+func (m *mm) find(addr uint64) *vma {
+	i := sort.Search(len(m.vmas), func(i int) bool { return m.vmas[i].end > addr })
+	if i < len(m.vmas) && m.vmas[i].start <= addr {
+		return m.vmas[i]
+	}
+	return nil
+}
+
+// free reports whether [addr, addr+size) touches no area. Callers hold
+// m.mu.
+func (m *mm) free(addr, size uint64) bool {
+	if addr < abi.UserBase || addr+size > stackTop-stackSize || addr+size < addr {
+		return false
+	}
+	i := sort.Search(len(m.vmas), func(i int) bool { return m.vmas[i].end > addr })
+	return i == len(m.vmas) || m.vmas[i].start >= addr+size
+}
+
+// place finds room for size bytes, top-down from mmapTop. Callers hold
+// m.mu.
+func (m *mm) place(size uint64) (uint64, bool) {
+	top := uint64(mmapTop)
+	for i := len(m.vmas) - 1; i >= 0; i-- {
+		v := m.vmas[i]
+		if v.start >= top {
+			continue
+		}
+		if v.end <= top && top-v.end >= size {
+			return top - size, true
+		}
+		top = min(top, v.start)
+	}
+	floor := max(pageUp(m.brkStart)+1<<30, abi.UserBase)
+	if top >= floor+size {
+		return top - size, true
+	}
+	return 0, false
+}
+
+// rw is a piece of a guest range within one region-backed area.
+type rw struct {
+	region, off uint64
+	lo, hi      uint64 // offsets into the caller's buffer
+}
+
+// pieces splits [addr, addr+n) into its region-backed pieces, or fails
+// with EFAULT where an address is not the program's memory.
+func (m *mm) pieces(addr, n uint64, write bool) ([]rw, errno) {
+	if addr+n < addr {
+		return nil, eFAULT
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []rw
+	for a := addr; a < addr+n; {
+		v := m.find(a)
+		if v == nil || v.region == 0 || v.dead || (write && v.prot&protWrite == 0) || (!write && v.prot&protRead == 0) {
+			return nil, eFAULT
+		}
+		end := min(v.end, addr+n)
+		out = append(out, rw{region: v.region, off: v.off + (a - v.start), lo: a - addr, hi: end - addr})
+		a = end
+	}
+	return out, 0
+}
+
+// read copies guest memory at addr into b.
+func (m *mm) read(c *vmm.Caller, addr uint64, b []byte) errno {
+	ps, e := m.pieces(addr, uint64(len(b)), false)
+	if e != 0 {
+		return e
+	}
+	for _, p := range ps {
+		if _, _, err := c.RegionRead(p.region, p.off, b[p.lo:p.hi]); err != nil {
+			return eFAULT
+		}
+	}
+	return 0
+}
+
+// write copies b into guest memory at addr.
+func (m *mm) write(c *vmm.Caller, addr uint64, b []byte) error {
+	if e := m.writeErr(c, addr, b); e != 0 {
+		return fmt.Errorf("write %d bytes at %#x: %w", len(b), addr, e)
+	}
+	return nil
+}
+
+func (m *mm) writeErr(c *vmm.Caller, addr uint64, b []byte) errno {
+	ps, e := m.pieces(addr, uint64(len(b)), true)
+	if e != 0 {
+		return e
+	}
+	for _, p := range ps {
+		if _, _, err := c.RegionWrite(p.region, p.off, b[p.lo:p.hi]); err != nil {
+			return eFAULT
+		}
+	}
+	return 0
+}
+
+// readString reads a NUL-terminated string of at most max bytes.
+func (m *mm) readString(c *vmm.Caller, addr uint64, max int) (string, errno) {
+	var out []byte
+	var chunk [256]byte
+	for len(out) < max {
+		// Never read across a page boundary at once: the next page may
+		// not be the program's.
+		n := min(uint64(len(chunk)), pageSize-(addr&(pageSize-1)))
+		if e := m.read(c, addr, chunk[:n]); e != 0 {
+			return "", e
+		}
+		for i := uint64(0); i < n; i++ {
+			if chunk[i] == 0 {
+				return string(append(out, chunk[:i]...)), 0
+			}
+		}
+		out = append(out, chunk[:n]...)
+		addr += n
+	}
+	return "", eNAMETOOLONG
+}
+
+// newArea creates a region of size bytes, maps it at addr with prot and
+// records it.
+func (m *mm) newArea(c *vmm.Caller, addr, size uint64, prot int) (*vma, errno) {
+	r, _, err := c.RegionCreate(m.space, size)
+	if err != nil {
+		return nil, errnoOf(err, eNOMEM)
+	}
+	perm := permOf(prot)
+	if perm == 0 {
+		perm = abi.PermRead // the ABI has no no-access mapping: see mprotect
+	}
+	if _, _, err := c.SpaceMap(m.space, r, addr, 0, size, perm); err != nil {
+		c.HandleClose(r)
+		return nil, errnoOf(err, eNOMEM)
+	}
+	v := &vma{start: addr, end: addr + size, prot: prot, region: r, whole: true}
+	m.mu.Lock()
+	m.insert(v)
+	m.mu.Unlock()
+	return v, 0
+}
+
+// loadImage maps the program's segments: one region, mapped in runs of one
+// permission, as nestvm's own loader does.
+func (m *mm) loadImage(c *vmm.Caller, img *vmm.Image) error {
+	runs, lo, hi := img.Runs()
+	r, _, err := c.RegionCreate(m.space, hi-lo)
+	if err != nil {
+		return fmt.Errorf("region_create: %w", err)
+	}
+	buf := make([]byte, hi-lo)
+	for _, s := range img.Segments {
+		copy(buf[s.Addr-lo:], s.Data)
+	}
+	if _, _, err := c.RegionWrite(r, 0, buf); err != nil {
+		c.HandleClose(r)
+		return fmt.Errorf("region_write: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, run := range runs {
+		var prot int
+		if run.Perm&vmm.PermRead != 0 {
+			prot |= protRead
+		}
+		if run.Perm&vmm.PermWrite != 0 {
+			prot |= protWrite
+		}
+		if run.Perm&vmm.PermExec != 0 {
+			prot |= protExec
+		}
+		if _, _, err := c.SpaceMap(m.space, r, run.Addr, run.Addr-lo, run.Size, permOf(prot)); err != nil {
+			return fmt.Errorf("segment at %#x: %w", run.Addr, err)
+		}
+		// The areas share the region: closeAll closes it once.
+		m.insert(&vma{start: run.Addr, end: run.Addr + run.Size, prot: prot, region: r, off: run.Addr - lo})
+	}
+	m.brkStart = pageUp(hi)
+	m.brk, m.brkMapped = m.brkStart, m.brkStart
+	return nil
+}
+
+// mapStack maps the stack: stackSize bytes below stackTop.
+func (m *mm) mapStack(c *vmm.Caller) error {
+	if _, e := m.newArea(c, stackTop-stackSize, stackSize, protRead|protWrite); e != 0 {
+		return fmt.Errorf("stack: %w", e)
+	}
+	return nil
+}
+
+// closeAll closes every region handle the map holds.
+func (m *mm) closeAll(c *vmm.Caller) {
+	m.mu.Lock()
+	seen := map[uint64]bool{}
+	for _, v := range m.vmas {
+		if v.region != 0 && !seen[v.region] {
+			seen[v.region] = true
+			c.HandleClose(v.region)
+		}
+	}
+	m.vmas = nil
+	m.mu.Unlock()
+}
+
+// setBrk moves the program break, as brk(2) does: it returns the new
+// break, or the old one when addr is out of range or memory runs out.
+func (m *mm) setBrk(c *vmm.Caller, addr uint64) uint64 {
+	m.mu.Lock()
+	cur, mapped, start := m.brk, m.brkMapped, m.brkStart
+	m.mu.Unlock()
+	if addr < start {
+		return cur
+	}
+	if addr <= mapped {
+		m.mu.Lock()
+		m.brk = addr
+		m.mu.Unlock()
+		return addr
+	}
+	want := (addr - mapped + brkChunk - 1) &^ (brkChunk - 1)
+	m.mu.Lock()
+	ok := m.free(mapped, want)
+	m.mu.Unlock()
+	if !ok {
+		return cur
+	}
+	if _, e := m.newArea(c, mapped, want, protRead|protWrite); e != 0 {
+		return cur
+	}
+	m.mu.Lock()
+	m.brk, m.brkMapped = addr, mapped+want
+	m.mu.Unlock()
+	return addr
+}
+
+// mmap maps anonymous memory, or a private copy of a file's bytes (data,
+// already read), as mmap(2) does.
+func (m *mm) mmap(c *vmm.Caller, addr, length uint64, prot, flags int, data []byte) (uint64, errno) {
+	if length == 0 || length > 1<<40 {
+		return 0, eINVAL
+	}
+	size := pageUp(length)
+	fixed := flags&(mapFixed|mapFixedNoRe) != 0
+	if fixed && addr&(pageSize-1) != 0 {
+		return 0, eINVAL
+	}
+	m.mu.Lock()
+	switch {
+	case fixed:
+		if addr < abi.UserBase || addr+size > stackTop-stackSize || addr+size < addr {
+			m.mu.Unlock()
+			return 0, eNOMEM
+		}
+	case addr != 0 && addr&(pageSize-1) == 0 && m.free(addr, size):
+		// The hint is free: take it.
+	default:
+		var ok bool
+		if addr, ok = m.place(size); !ok {
+			m.mu.Unlock()
+			return 0, eNOMEM
+		}
+	}
+	m.mu.Unlock()
+	if fixed {
+		if flags&mapFixedNoRe != 0 {
+			m.mu.Lock()
+			free := m.free(addr, size)
+			m.mu.Unlock()
+			if !free {
+				return 0, eEXIST
+			}
+		}
+		if e := m.munmap(c, addr, size); e != 0 {
+			return 0, e
+		}
+	}
+	if prot == 0 && data == nil {
+		// A reservation: no memory until it is committed with a fixed
+		// mapping (what Go's allocator does with its arenas).
+		m.mu.Lock()
+		m.insert(&vma{start: addr, end: addr + size, prot: 0})
+		m.mu.Unlock()
+		return addr, 0
+	}
+	v, e := m.newArea(c, addr, size, prot)
+	if e != 0 {
+		return 0, e
+	}
+	if len(data) > 0 {
+		if _, _, err := c.RegionWrite(v.region, 0, data); err != nil {
+			return 0, eFAULT
+		}
+	}
+	return addr, 0
+}
+
+// munmap removes the program's mappings in [addr, addr+size): whole
+// region-backed areas are unmapped and freed; reservations are cut; the
+// covered part of an area only partly covered stays mapped in the space,
+// dead to the program.
+func (m *mm) munmap(c *vmm.Caller, addr, size uint64) errno {
+	if addr&(pageSize-1) != 0 || size == 0 || addr+size < addr {
+		return eINVAL
+	}
+	size = pageUp(size)
+	end := addr + size
+	m.mu.Lock()
+	var keep, gone []*vma
+	for _, v := range m.vmas {
+		if v.end <= addr || v.start >= end {
+			keep = append(keep, v)
+			continue
+		}
+		if v.start < addr {
+			left := *v
+			left.end = addr
+			left.whole = false
+			keep = append(keep, &left)
+		}
+		if v.end > end {
+			right := *v
+			right.start = end
+			right.off = v.off + (end - v.start)
+			right.whole = false
+			keep = append(keep, &right)
+		}
+		mid := *v
+		mid.start, mid.end = max(v.start, addr), min(v.end, end)
+		mid.off = v.off + (mid.start - v.start)
+		if v.region != 0 && !v.dead && (mid.start != v.start || mid.end != v.end || !v.whole) {
+			// Still mapped in the space: keep it, dead, so that nothing
+			// is placed over it.
+			mid.dead, mid.whole = true, false
+			keep = append(keep, &mid)
+			continue
+		}
+		if v.region != 0 && !v.dead {
+			gone = append(gone, v)
+		}
+	}
+	sort.Slice(keep, func(i, j int) bool { return keep[i].start < keep[j].start })
+	m.vmas = keep
+	m.mu.Unlock()
+	for _, v := range gone {
+		c.SpaceUnmap(m.space, v.start, v.end-v.start)
+		c.HandleClose(v.region)
+	}
+	return 0
+}
+
+// mprotect changes protections. A whole region-backed area changes in the
+// space too; a reservation that becomes accessible is committed.
+func (m *mm) mprotect(c *vmm.Caller, addr, size uint64, prot int) errno {
+	if addr&(pageSize-1) != 0 || addr+size < addr {
+		return eINVAL
+	}
+	size = pageUp(size)
+	end := addr + size
+	m.mu.Lock()
+	var targets []*vma
+	for a := addr; a < end; {
+		v := m.find(a)
+		if v == nil || v.dead {
+			m.mu.Unlock()
+			return eNOMEM
+		}
+		targets = append(targets, v)
+		a = v.end
+	}
+	m.mu.Unlock()
+	for _, v := range targets {
+		lo, hi := max(v.start, addr), min(v.end, end)
+		switch {
+		case v.region == 0:
+			if prot == 0 {
+				continue
+			}
+			if _, e := m.mmap(c, lo, hi-lo, prot, mapFixed|mapPrivate|mapAnonymous, nil); e != 0 {
+				return e
+			}
+		case lo == v.start && hi == v.end && prot != 0:
+			if _, _, err := c.SpaceProtect(m.space, v.start, v.end-v.start, permOf(prot)); err != nil {
+				// A mapping made through a region handle that allows less,
+				// or spread over several mappings: keep it as it is.
+				continue
+			}
+			m.mu.Lock()
+			v.prot = prot
+			m.mu.Unlock()
+		default:
+			// Part of a mapping, or no access: the ABI cannot split a
+			// mapping nor make one inaccessible, so the program keeps
+			// the access it had (it loses only a fault it would have got).
+		}
+	}
+	return 0
+}

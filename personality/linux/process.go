@@ -1,0 +1,242 @@
+package linux
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"nestvm/abi"
+	"nestvm/nester"
+	"nestvm/vmm"
+)
+
+// process is one Linux process: a child space of the personality's space
+// capability, its threads, and what Linux keeps for it.
+type process struct {
+	pid, ppid int
+	space     uint64 // handle to its space, in the personality's table
+	exe       string
+
+	mu      sync.Mutex
+	threads map[int]*thread // by thread number in the space
+	mm      *mm
+	fds     *fdTable
+	cwd     string // absolute, cleaned
+	umask   uint32
+	sig     sigState
+	exited  bool
+}
+
+// thread is one Linux thread: a nestvm thread of the process's space.
+type thread struct {
+	tid      int
+	handle   uint64 // in the personality's table
+	clearTID uint64 // set_tid_address / CLONE_CHILD_CLEARTID
+	sigmask  uint64
+	altstack [3]uint64
+}
+
+func (p *process) thread(num int) *thread {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.threads[num]
+}
+
+// closeAll drops every handle the process's descriptors and memory hold.
+func (p *process) closeAll(c *vmm.Caller) {
+	p.mu.Lock()
+	fds := p.fds
+	p.fds = nil
+	m := p.mm
+	threads := p.threads
+	p.threads = map[int]*thread{}
+	p.mu.Unlock()
+	if fds != nil {
+		fds.closeAll(c)
+	}
+	if m != nil {
+		m.closeAll(c)
+	}
+	for _, t := range threads {
+		c.HandleClose(t.handle)
+	}
+}
+
+// Layout of a Linux process's space.
+const (
+	stackSize = 8 << 20                       // RLIMIT_STACK's usual soft limit
+	stackTop  = abi.UserTop                   // the stack's top, as high as the user range goes
+	mmapTop   = stackTop - stackSize - 64<<20 // mmap places downwards from here
+	brkChunk  = 1 << 20                       // brk maps memory in steps of this
+	maxArgLen = 256 << 10                     // argument and environment bytes, at most
+	pageSize  = abi.PageSize
+)
+
+// spawn creates a process running img with argv and envp, the first one
+// (pid 1) when the personality starts.
+func (k *kernel) spawn(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []string) (*process, error) {
+	k.mu.Lock()
+	k.nextPID++
+	pid := k.nextPID
+	k.mu.Unlock()
+	step := func(what string) func(r0, _ uint64, err error) (uint64, error) {
+		return func(r0, _ uint64, err error) (uint64, error) {
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", what, err)
+			}
+			return r0, nil
+		}
+	}
+	sp, err := step("space_create")(c.SpaceCreate(k.caps[nester.CapSpace], k.memory/abi.PageSize, 0, 0, 0))
+	if err != nil {
+		return nil, err
+	}
+	p := &process{pid: pid, ppid: 0, space: sp, exe: exe, threads: map[int]*thread{}, cwd: "/", umask: 0o022}
+	p.mm = newMM(sp)
+	p.fds = k.stdFDs()
+	fail := func(err error) (*process, error) {
+		c.SpaceKill(sp, 127)
+		p.closeAll(c)
+		c.HandleClose(sp)
+		return nil, err
+	}
+	ep, err := step("handle_derive")(c.HandleDerive(k.ep, uint64(abi.RightCall|abi.RightGrant|abi.RightDerive), uint64(pid)))
+	if err != nil {
+		return fail(err)
+	}
+	_, err = step("space_set_exception_port")(c.SpaceSetExceptionPort(sp, ep))
+	c.HandleClose(ep)
+	if err != nil {
+		return fail(err)
+	}
+	if err := p.mm.loadImage(c, img); err != nil {
+		return fail(err)
+	}
+	rsp, err := p.mm.buildStack(c, img, exe, argv, envp)
+	if err != nil {
+		return fail(err)
+	}
+	th, num, err := c.ThreadCreate(sp, img.Entry, rsp, 0)
+	if err != nil {
+		return fail(fmt.Errorf("thread_create: %w", err))
+	}
+	p.threads[int(num)] = &thread{tid: pid, handle: th}
+	// Linux starts a process with every register zero but RSP and RIP
+	// (RDX, in particular, is the rtld_fini that _start passes on), and
+	// the FPU as after FNINIT.
+	st := abi.ThreadState{Regs: abi.ThreadRegs{RIP: img.Entry, RSP: rsp}, FPU: [abi.FXSaveSize]byte(vmm.ResetFPU())}
+	state, _ := binary.Append(nil, binary.LittleEndian, &st)
+	if _, err := step("thread_set_state")(c.ThreadSetState(th, state)); err != nil {
+		return fail(err)
+	}
+	k.mu.Lock()
+	k.procs[pid] = p
+	k.mu.Unlock()
+	if _, err := step("thread_start")(c.ThreadStart(th)); err != nil {
+		k.mu.Lock()
+		delete(k.procs, pid)
+		k.mu.Unlock()
+		return fail(err)
+	}
+	return p, nil
+}
+
+// Auxiliary vector entries (include/uapi/linux/auxvec.h).
+const (
+	atNull     = 0
+	atPhdr     = 3
+	atPhent    = 4
+	atPhnum    = 5
+	atPagesz   = 6
+	atBase     = 7
+	atFlags    = 8
+	atEntry    = 9
+	atUID      = 11
+	atEUID     = 12
+	atGID      = 13
+	atEGID     = 14
+	atPlatform = 15
+	atHwcap    = 16
+	atClktck   = 17
+	atSecure   = 23
+	atRandom   = 25
+	atHwcap2   = 26
+	atExecfn   = 31
+)
+
+// hwcap is what AT_HWCAP reports: CPUID.1:EDX of a baseline x86-64 CPU
+// (fpu ... sse2), the same on every backend so that a program checkpointed
+// on one resumes on the other with the choices its C library made.
+const hwcap = 0x078bfbff
+
+// buildStack writes the initial stack of a Linux process (as binfmt_elf
+// lays it out: argc, argv, NULL, envp, NULL, auxv, then the strings and
+// AT_RANDOM's bytes above) and returns the initial RSP.
+func (m *mm) buildStack(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []string) (uint64, error) {
+	total := len(exe) + 1 + 16 + len("x86_64") + 1
+	for _, s := range argv {
+		total += len(s) + 1
+	}
+	for _, s := range envp {
+		total += len(s) + 1
+	}
+	if total > maxArgLen {
+		return 0, fmt.Errorf("arguments and environment: %d bytes, more than %d: %w", total, maxArgLen, abi.ErrTooBig)
+	}
+	if err := m.mapStack(c); err != nil {
+		return 0, err
+	}
+	// Strings go at the top, pointers below them; the block is written
+	// with one region_write.
+	words := 1 + len(argv) + 1 + len(envp) + 1 + 2*20
+	size := (uint64(total) + uint64(words)*8 + 64 + 15) &^ 15
+	base := (stackTop - size - 16) &^ 15
+	buf := make([]byte, stackTop-base)
+	str := uint64(len(buf)) // strings fill downwards from the top
+	put := func(b []byte) uint64 {
+		str -= uint64(len(b))
+		copy(buf[str:], b)
+		return base + str
+	}
+	cstr := func(s string) uint64 { return put(append([]byte(s), 0)) }
+	var random [16]byte
+	rand.Read(random[:])
+	randAddr := put(random[:])
+	execfn := cstr(exe)
+	platform := cstr("x86_64")
+	envAddrs := make([]uint64, len(envp))
+	for i := len(envp) - 1; i >= 0; i-- {
+		envAddrs[i] = cstr(envp[i])
+	}
+	argAddrs := make([]uint64, len(argv))
+	for i := len(argv) - 1; i >= 0; i-- {
+		argAddrs[i] = cstr(argv[i])
+	}
+	auxv := [][2]uint64{
+		{atPhdr, img.Phdr}, {atPhent, 56}, {atPhnum, uint64(img.Phnum)}, {atPagesz, pageSize},
+		{atBase, 0}, {atFlags, 0}, {atEntry, img.Entry},
+		{atUID, 0}, {atEUID, 0}, {atGID, 0}, {atEGID, 0},
+		{atPlatform, platform}, {atHwcap, hwcap}, {atClktck, 100}, {atSecure, 0},
+		{atRandom, randAddr}, {atHwcap2, 0}, {atExecfn, execfn}, {atNull, 0},
+	}
+	vec := []uint64{uint64(len(argv))}
+	vec = append(vec, argAddrs...)
+	vec = append(vec, 0)
+	vec = append(vec, envAddrs...)
+	vec = append(vec, 0)
+	for _, a := range auxv {
+		vec = append(vec, a[0], a[1])
+	}
+	rsp := (base + str - uint64(len(vec))*8) &^ 15
+	if rsp < base {
+		return 0, fmt.Errorf("initial stack: %w", abi.ErrTooBig)
+	}
+	for i, w := range vec {
+		binary.LittleEndian.PutUint64(buf[rsp-base+uint64(i)*8:], w)
+	}
+	if err := m.write(c, base, buf); err != nil {
+		return 0, fmt.Errorf("initial stack: %w", err)
+	}
+	return rsp, nil
+}
