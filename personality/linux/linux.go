@@ -92,6 +92,9 @@ type kernel struct {
 	ended   bool
 	unknown map[uint64]bool // system calls logged as unsupported
 
+	futexMu sync.Mutex
+	futex   map[futexKey][]*futexWaiter
+
 	done chan vmm.Result
 }
 

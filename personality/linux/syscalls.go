@@ -1074,6 +1074,8 @@ func init() {
 		unix.SYS_DUP3:              {"dup3", sysDup3, Full, ""},
 		unix.SYS_PRLIMIT64:         {"prlimit64", sysPrlimit, Partial, "reads limits; setting them is ignored"},
 		unix.SYS_GETRANDOM:         {"getrandom", sysGetrandom, Full, ""},
+		unix.SYS_CLONE:             {"clone", sysClone, Partial, "threads (CLONE_VM|CLONE_THREAD)"},
+		unix.SYS_FUTEX:             {"futex", sysFutex, Partial, "WAIT, WAKE and their BITSET forms"},
 		unix.SYS_RSEQ:              {"rseq", sysNosys, Stub, "ENOSYS: the C libraries do without"},
 		unix.SYS_SENDFILE:          {"sendfile", sysNosys, Stub, "ENOSYS: callers fall back to read and write"},
 	} {
