@@ -259,4 +259,3 @@ func (tc *task) exitThread() {
 func (tc *task) readStdin(f *file, b []byte) (int, errno) {
 	return 0, 0
 }
-
