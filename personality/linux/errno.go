@@ -43,6 +43,8 @@ const (
 	eTIMEDOUT    = errno(unix.ETIMEDOUT)
 	eNXIO        = errno(unix.ENXIO)
 	eXDEV        = errno(unix.EXDEV)
+	eNOEXEC      = errno(unix.ENOEXEC)
+	e2BIG        = errno(unix.E2BIG)
 )
 
 // errnoOf turns an ABI error into the error number Linux gives for the

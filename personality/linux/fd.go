@@ -23,6 +23,7 @@ const (
 	kindNull                // /dev/null
 	kindZero                // /dev/zero
 	kindRandom              // /dev/urandom, /dev/random
+	kindPipe                // one end of a pipe
 )
 
 // file is an open file description: what a descriptor names, shared by
@@ -38,6 +39,7 @@ type file struct {
 	mu   sync.Mutex
 	off  int64
 	ents []dirent // a directory's listing, read at open
+	pipe *pipe
 	refs int
 }
 
@@ -185,8 +187,14 @@ func (f *file) unref(c *vmm.Caller) {
 	f.refs--
 	last := f.refs == 0
 	f.mu.Unlock()
-	if last && f.owned {
+	if !last {
+		return
+	}
+	if f.owned {
 		c.HandleClose(f.handle)
+	}
+	if f.pipe != nil {
+		f.pipe.closeEnd(f.flags&oAccMode == oWrOnly)
 	}
 }
 
@@ -349,6 +357,8 @@ func (tc *task) readFile(f *file, b []byte, at int64) (int, errno) {
 		return 0, eISDIR
 	case kindStdin:
 		return tc.readStdin(f, b)
+	case kindPipe:
+		return tc.readPipe(f, b)
 	}
 	if f.flags&oAccMode == oWrOnly {
 		return 0, eBADF
@@ -384,6 +394,8 @@ func (tc *task) writeFile(f *file, b []byte, at int64) (int, errno) {
 		return 0, eISDIR
 	case kindStdin:
 		return 0, eBADF
+	case kindPipe:
+		return tc.writePipe(f, b)
 	}
 	if f.flags&oAccMode == oRdOnly {
 		return 0, eBADF

@@ -117,10 +117,10 @@ func (k *kernel) SpaceEnded(badge uint64, exited bool, status int) {
 		return
 	}
 	if exited {
-		k.exit(p, status, "")
+		k.exit(p, status<<8, "")
 		return
 	}
-	k.exit(p, status, "killed")
+	k.exit(p, sigKILL, "killed")
 }
 
 // ServeFault implements vmm.FaultServer: a system call, or a fault Linux
@@ -150,32 +150,62 @@ func (k *kernel) ServeFault(fc *vmm.FaultCall) {
 	tc.syscall()
 }
 
-// exit ends process p with status (a wait status's exit code, or 128+N
-// for a fatal signal), and the run with it when p is the first process.
-func (k *kernel) exit(p *process, status int, why string) {
+// exit ends process p with the wait status ws (code<<8 for an exit, the
+// signal number for a death by signal). Its parent can then reap it; the
+// first process's end is the run's.
+func (k *kernel) exit(p *process, ws int, why string) {
 	k.mu.Lock()
 	if p.exited {
 		k.mu.Unlock()
 		return
 	}
-	p.exited = true
-	delete(k.procs, p.pid)
+	p.exited, p.wstatus = true, ws
+	parent := k.procs[p.ppid]
+	if parent == nil || parent.exited {
+		delete(k.procs, p.pid)
+	}
+	// Orphans are the first process's to reap, as init's.
+	for _, q := range k.procs {
+		if q.ppid == p.pid {
+			q.ppid = 1
+		}
+	}
 	first := p.pid == 1
+	var rest []*process
+	if first {
+		k.ended = true
+		for _, q := range k.procs {
+			if q != p && !q.exited {
+				rest = append(rest, q)
+			}
+		}
+	}
 	k.mu.Unlock()
 	c := k.caller()
-	c.SpaceKill(p.space, uint64(status&0xff))
+	code := uint64(ws >> 8 & 0xff)
+	if ws&0x7f != 0 {
+		code = uint64(128 + ws&0x7f)
+	}
+	c.SpaceKill(p.space, code)
 	p.closeAll(c)
 	c.HandleClose(p.space)
 	k.release(c)
+	p.ended.notify()
+	if parent != nil {
+		parent.children.notify()
+	}
+	for _, q := range rest {
+		k.exit(q, sigKILL, "its init ended")
+	}
 	if !first {
 		return
 	}
-	var res vmm.Result
-	switch {
-	case why != "":
-		res = vmm.Result{Killed: why, KilledStatus: status}
-	default:
-		res = vmm.Result{Exited: true, Status: status}
+	res := vmm.Result{Exited: true, Status: ws >> 8 & 0xff}
+	if sig := ws & 0x7f; sig != 0 {
+		if why == "" {
+			why = fmt.Sprintf("killed by signal %d", sig)
+		}
+		res = vmm.Result{Killed: why, KilledStatus: 128 + sig}
 	}
 	select {
 	case k.done <- res:

@@ -25,7 +25,16 @@ type process struct {
 	cwd     string // absolute, cleaned
 	umask   uint32
 	sig     sigState
+
+	// Guarded by kernel.mu.
 	exited  bool
+	wstatus int // once exited: what wait4 reports
+	reaped  bool
+	didExec bool
+
+	children waitq // told when a child ends
+	ended    waitq // told when it ends (a vfork parent waits here)
+	execed   waitq // told when it execs (a vfork parent waits here too)
 }
 
 // thread is one Linux thread: a nestvm thread of the process's space.

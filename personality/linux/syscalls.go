@@ -141,7 +141,7 @@ func (tc *task) fault() {
 func (tc *task) dieOfSignal(sig int, why string) {
 	tc.held = true
 	tc.fc.Kill(128+sig, why)
-	tc.k.exit(tc.p, 128+sig, fmt.Sprintf("%s (signal %d)", why, sig))
+	tc.k.exit(tc.p, sig, why)
 }
 
 // Signal numbers (asm/signal.h).
@@ -754,7 +754,7 @@ func sysExitGroup(tc *task, a [6]uint64) (uint64, errno) {
 	tc.held = true
 	status := int(a[0] & 0xff)
 	tc.fc.Kill(status, "exit_group")
-	tc.k.exit(tc.p, status, "")
+	tc.k.exit(tc.p, status<<8, "")
 	return 0, 0
 }
 
@@ -1074,6 +1074,12 @@ func init() {
 		unix.SYS_DUP3:              {"dup3", sysDup3, Full, ""},
 		unix.SYS_PRLIMIT64:         {"prlimit64", sysPrlimit, Partial, "reads limits; setting them is ignored"},
 		unix.SYS_GETRANDOM:         {"getrandom", sysGetrandom, Full, ""},
+		unix.SYS_PIPE:              {"pipe", sysPipe, Full, ""},
+		unix.SYS_PIPE2:             {"pipe2", sysPipe2, Full, ""},
+		unix.SYS_FORK:              {"fork", sysFork, Full, ""},
+		unix.SYS_VFORK:             {"vfork", sysVfork, Partial, "the child gets a copy of the memory, not the parent's"},
+		unix.SYS_EXECVE:            {"execve", sysExecve, Partial, "static programs and #! scripts under the files root"},
+		unix.SYS_WAIT4:             {"wait4", sysWait4, Partial, "no rusage; process groups wait for any child"},
 		unix.SYS_CLONE:             {"clone", sysClone, Partial, "threads (CLONE_VM|CLONE_THREAD)"},
 		unix.SYS_FUTEX:             {"futex", sysFutex, Partial, "WAIT, WAKE and their BITSET forms"},
 		unix.SYS_RSEQ:              {"rseq", sysNosys, Stub, "ENOSYS: the C libraries do without"},

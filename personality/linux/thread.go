@@ -30,8 +30,10 @@ const (
 // space, resuming after the syscall with RAX 0 on its new stack.
 func sysClone(tc *task, a [6]uint64) (uint64, errno) {
 	flags, newsp, ptid, ctid, tls := a[0], a[1], a[2], a[3], a[4]
-	if flags&cloneThread == 0 || flags&cloneVM == 0 {
-		return 0, eNOSYS // processes (fork) come with the process model
+	if flags&cloneThread == 0 {
+		// A process: fork, or vfork's clone(CLONE_VM|CLONE_VFORK), which
+		// gets a copy too (its child only execs or exits).
+		return tc.fork(flags, newsp, ctid)
 	}
 	p, k, c := tc.p, tc.k, tc.c
 	fpu, err := tc.fc.FPU()
