@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-
 	"nestvm/abi"
 	"nestvm/nester"
 	"nestvm/vmm"
@@ -492,4 +491,3 @@ func (tc *task) readWhole(abs string) ([]byte, errno) {
 	}
 	return data, 0
 }
-
