@@ -24,6 +24,8 @@ const (
 	kindZero                // /dev/zero
 	kindRandom              // /dev/urandom, /dev/random
 	kindPipe                // one end of a pipe
+	kindEventfd             // an eventfd counter
+	kindEpoll               // an epoll instance
 )
 
 // file is an open file description: what a descriptor names, shared by
@@ -39,8 +41,10 @@ type file struct {
 	mu   sync.Mutex
 	off  int64
 	ents []dirent // a directory's listing, read at open
-	pipe *pipe
-	refs int
+	pipe  *pipe
+	event *eventfd
+	epoll *epoll
+	refs  int
 }
 
 type dirent struct {
@@ -359,6 +363,10 @@ func (tc *task) readFile(f *file, b []byte, at int64) (int, errno) {
 		return tc.readStdin(f, b)
 	case kindPipe:
 		return tc.readPipe(f, b)
+	case kindEventfd:
+		return tc.readEventfd(f, b)
+	case kindEpoll:
+		return 0, eINVAL
 	}
 	if f.flags&oAccMode == oWrOnly {
 		return 0, eBADF
@@ -396,6 +404,10 @@ func (tc *task) writeFile(f *file, b []byte, at int64) (int, errno) {
 		return 0, eBADF
 	case kindPipe:
 		return tc.writePipe(f, b)
+	case kindEventfd:
+		return tc.writeEventfd(f, b)
+	case kindEpoll:
+		return 0, eINVAL
 	}
 	if f.flags&oAccMode == oRdOnly {
 		return 0, eBADF

@@ -63,6 +63,10 @@ func permOf(prot int) uint64 {
 	return p
 }
 
+// ioChunk is the most bytes one region or file operation moves: well
+// under abi.MaxBuffer.
+const ioChunk = 1 << 20
+
 func pageUp(n uint64) uint64   { return (n + pageSize - 1) &^ (pageSize - 1) }
 func pageDown(n uint64) uint64 { return n &^ (pageSize - 1) }
 
@@ -228,13 +232,16 @@ func (m *mm) loadImage(c *vmm.Caller, img *vmm.Image) error {
 	if err != nil {
 		return fmt.Errorf("region_create: %w", err)
 	}
-	buf := make([]byte, hi-lo)
+	// Only the file's bytes are written: the rest of a new region is
+	// zero already, and stays unwritten (a fork need not copy it).
 	for _, s := range img.Segments {
-		copy(buf[s.Addr-lo:], s.Data)
-	}
-	if _, _, err := c.RegionWrite(r, 0, buf); err != nil {
-		c.HandleClose(r)
-		return fmt.Errorf("region_write: %w", err)
+		for off := 0; off < len(s.Data); off += ioChunk {
+			piece := s.Data[off:min(len(s.Data), off+ioChunk)]
+			if _, _, err := c.RegionWrite(r, s.Addr-lo+uint64(off), piece); err != nil {
+				c.HandleClose(r)
+				return fmt.Errorf("region_write: %w", err)
+			}
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
