@@ -38,9 +38,9 @@ type file struct {
 	path   string // absolute, for fstat and /proc
 	flags  int    // O_ACCMODE and O_APPEND, O_NONBLOCK
 
-	mu   sync.Mutex
-	off  int64
-	ents []dirent // a directory's listing, read at open
+	mu    sync.Mutex
+	off   int64
+	ents  []dirent // a directory's listing, read at open
 	pipe  *pipe
 	event *eventfd
 	epoll *epoll

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"sync"
 	"time"
-
 )
 
 // Poll events (include/uapi/linux/eventpoll.h, asm-generic/poll.h).
@@ -385,4 +384,3 @@ func (tc *task) poll(addr, nfds uint64, deadline time.Time, now bool) (uint64, e
 		}
 	}
 }
-
