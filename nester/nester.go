@@ -209,7 +209,13 @@ func (r *Run) load(env Env, prog Program) error {
 		// The personality knows when its program ends (a Linux program
 		// outlives the space it started in when it execs), so no watcher.
 		r.child = child
-		go func() { r.finish(serve()) }()
+		go func() {
+			res := serve()
+			if res.Killed != "" {
+				res.Killed = r.killReason()
+			}
+			r.finish(res)
+		}()
 		return nil
 	}
 	sp, ok := in[CapSpace]

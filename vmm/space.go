@@ -87,6 +87,10 @@ type Result struct {
 	// the status its killer gave, 0 when none.
 	Killed       string
 	KilledStatus int
+	// Signal is set when a program run by a personality (Linux's) died
+	// of a signal, by its number: its status is 128+Signal, as a shell
+	// shows it.
+	Signal int
 	// Err is set when the monitor failed to run the space.
 	Err error
 }
@@ -104,6 +108,8 @@ func (r Result) String() string {
 		return "monitor error: " + r.Err.Error()
 	case r.Fault != nil:
 		return fmt.Sprintf("thread %d: %s", r.Fault.Thread, r.Fault.Fault)
+	case r.Signal != 0:
+		return fmt.Sprintf("died of signal %d", r.Signal)
 	case r.Killed != "":
 		return "killed: " + r.Killed
 	}

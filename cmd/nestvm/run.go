@@ -319,6 +319,10 @@ func report(r vmm.Result, path string, stderr io.Writer) int {
 	case r.Fault != nil:
 		fmt.Fprintf(stderr, "nestvm: %s: thread %d: %s\n", path, r.Fault.Thread, r.Fault.Fault)
 		return r.Fault.Fault.ExitStatus()
+	case r.Signal != 0:
+		// As a process that died of it: the status says so, and the
+		// program's own output is all there is on stderr.
+		return 128 + r.Signal
 	case r.Killed != "":
 		fmt.Fprintf(stderr, "nestvm: %s: %s\n", path, r.Killed)
 		if len(r.Killed) >= 7 && r.Killed[:7] == "timeout" {

@@ -37,7 +37,7 @@ func (tc *task) fork(flags, childSP, ctid uint64) (uint64, errno) {
 	k.nextPID++
 	pid := k.nextPID
 	k.mu.Unlock()
-	child := &process{pid: pid, ppid: p.pid, space: sp, exe: p.exe, threads: map[int]*thread{}}
+	child := &process{pid: pid, ppid: p.pid, space: sp, exe: p.exe, threads: map[int]*thread{}, pending: map[int]sigInfo{}}
 	p.mu.Lock()
 	child.cwd, child.umask, child.sig = p.cwd, p.umask, p.sig
 	p.mu.Unlock()
@@ -100,6 +100,8 @@ func (tc *task) fork(flags, childSP, ctid uint64) (uint64, errno) {
 			defer k.mu.Unlock()
 			return child.exited || child.didExec
 		}
+		// A signal ends the wait early; it is delivered as the call
+		// returns.
 		tc.block(gone, noDeadline, &child.ended, &child.execed)
 		// Held by a stop, the call is not re-issued (the child exists):
 		// it completes with the child's pid when the parent resumes.
@@ -264,8 +266,11 @@ func sysWait4(tc *task, a [6]uint64) (uint64, errno) {
 		if options&wNohang != 0 {
 			return 0, 0
 		}
-		if ok, _ := tc.block(look, noDeadline, &p.children); !ok {
+		switch tc.block(look, noDeadline, &p.children) {
+		case blockHeld:
 			return 0, 0
+		case blockInterrupted:
+			return 0, eINTR
 		}
 	}
 	if found == nil {

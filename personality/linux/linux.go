@@ -152,7 +152,8 @@ func (k *kernel) ServeFault(fc *vmm.FaultCall) {
 
 // exit ends process p with the wait status ws (code<<8 for an exit, the
 // signal number for a death by signal). Its parent can then reap it; the
-// first process's end is the run's.
+// first process's end is the run's. why is set when p was killed from
+// above (its space killed by a layer or the monitor), not by Linux.
 func (k *kernel) exit(p *process, ws int, why string) {
 	k.mu.Lock()
 	if p.exited {
@@ -191,7 +192,12 @@ func (k *kernel) exit(p *process, ws int, why string) {
 	c.HandleClose(p.space)
 	k.release(c)
 	p.ended.notify()
-	if parent != nil {
+	if parent != nil && !first {
+		info := sigInfo{signo: sigCHLD, code: cldExited, pid: int32(p.pid), status: int32(ws >> 8 & 0xff)}
+		if ws&0x7f != 0 {
+			info.code, info.status = cldKilled, int32(ws&0x7f)
+		}
+		k.post(parent, info)
 		parent.children.notify()
 	}
 	for _, q := range rest {
@@ -201,11 +207,11 @@ func (k *kernel) exit(p *process, ws int, why string) {
 		return
 	}
 	res := vmm.Result{Exited: true, Status: ws >> 8 & 0xff}
-	if sig := ws & 0x7f; sig != 0 {
-		if why == "" {
-			why = fmt.Sprintf("killed by signal %d", sig)
-		}
-		res = vmm.Result{Killed: why, KilledStatus: 128 + sig}
+	switch sig := ws & 0x7f; {
+	case why != "":
+		res = vmm.Result{Killed: why, KilledStatus: int(code)}
+	case sig != 0:
+		res = vmm.Result{Signal: sig}
 	}
 	select {
 	case k.done <- res:

@@ -107,8 +107,11 @@ func (tc *task) readPipe(f *file, b []byte) (int, errno) {
 		if f.flags&oNonblock != 0 {
 			return 0, eAGAIN
 		}
-		if ok, _ := tc.block(pp.readable, noDeadline, &pp.q); !ok {
+		switch tc.block(pp.readable, noDeadline, &pp.q) {
+		case blockHeld:
 			return 0, 0
+		case blockInterrupted:
+			return 0, eINTR
 		}
 	}
 }
@@ -146,7 +149,8 @@ func (tc *task) writePipe(f *file, b []byte) (int, errno) {
 			}
 			return 0, eAGAIN
 		}
-		if ok, _ := tc.block(pp.writable, noDeadline, &pp.q); !ok {
+		switch tc.block(pp.writable, noDeadline, &pp.q) {
+		case blockHeld:
 			// Stopped mid-write: what went in stays; the call is re-issued
 			// for the rest only if nothing went (a partial write returns).
 			if done > 0 {
@@ -154,6 +158,11 @@ func (tc *task) writePipe(f *file, b []byte) (int, errno) {
 				return done, 0
 			}
 			return 0, 0
+		case blockInterrupted:
+			if done > 0 {
+				return done, 0
+			}
+			return 0, eINTR
 		}
 	}
 	return done, 0

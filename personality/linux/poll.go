@@ -107,8 +107,11 @@ func (tc *task) readEventfd(f *file, b []byte) (int, errno) {
 			return 0, eAGAIN
 		}
 		ready := func() bool { ev, _ := f.readiness(); return ev&pollIn != 0 }
-		if ok, _ := tc.block(ready, noDeadline, &ef.q); !ok {
+		switch tc.block(ready, noDeadline, &ef.q) {
+		case blockHeld:
 			return 0, 0
+		case blockInterrupted:
+			return 0, eINTR
 		}
 	}
 }
@@ -298,12 +301,11 @@ func sysEpollWait(tc *task, a [6]uint64) (uint64, errno) {
 			return 0, 0
 		}
 		ready := func() bool { return ef.epoll.anyReady() }
-		ok, timedOut := tc.block(ready, deadline, qs...)
-		if timedOut {
+		switch tc.block(ready, deadline, qs...) {
+		case blockTimeout, blockHeld:
 			return 0, 0
-		}
-		if !ok {
-			return 0, 0
+		case blockInterrupted:
+			return 0, eINTR
 		}
 	}
 }
@@ -375,12 +377,13 @@ func (tc *task) poll(addr, nfds uint64, deadline time.Time, now bool) (uint64, e
 			return uint64(n), tc.writeMem(addr, raw)
 		}
 		ready := func() bool { n, _ := check(); return n > 0 }
-		ok, timedOut := tc.block(ready, deadline, qs...)
-		if timedOut {
+		switch tc.block(ready, deadline, qs...) {
+		case blockTimeout:
 			return 0, tc.writeMem(addr, raw)
-		}
-		if !ok {
+		case blockHeld:
 			return 0, 0
+		case blockInterrupted:
+			return 0, eINTR
 		}
 	}
 }

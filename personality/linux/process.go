@@ -25,6 +25,8 @@ type process struct {
 	cwd     string // absolute, cleaned
 	umask   uint32
 	sig     sigState
+	pending map[int]sigInfo // signals posted to the process, by number
+	signals waitq           // told when a signal is posted
 
 	// Guarded by kernel.mu.
 	exited  bool
@@ -101,7 +103,7 @@ func (k *kernel) spawn(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []s
 	if err != nil {
 		return nil, err
 	}
-	p := &process{pid: pid, ppid: 0, space: sp, exe: exe, threads: map[int]*thread{}, cwd: "/", umask: 0o022}
+	p := &process{pid: pid, ppid: 0, space: sp, exe: exe, threads: map[int]*thread{}, cwd: "/", umask: 0o022, pending: map[int]sigInfo{}}
 	p.mm = newMM(sp)
 	p.fds = k.stdFDs()
 	fail := func(err error) (*process, error) {

@@ -3,6 +3,8 @@ package linux
 import (
 	"encoding/binary"
 	"fmt"
+
+	"nestvm/vmm"
 )
 
 // sigState is a process's signal dispositions: for each signal, the
@@ -119,9 +121,67 @@ func sysSigaltstack(tc *task, a [6]uint64) (uint64, errno) {
 	return 0, 0
 }
 
-// sendSelf delivers sig to the calling process: a signal whose action is
-// to end the process ends it; one ignored, or with a handler, is
-// dropped (handlers do not run yet).
+// Signal action flags (asm/signal.h).
+const (
+	saSiginfo   = 0x4
+	saOnstack   = 0x08000000
+	saRestart   = 0x10000000
+	saNodefer   = 0x40000000
+	saResethand = 0x80000000
+	saRestorer  = 0x04000000
+)
+
+// siginfo codes.
+const (
+	siUser     = 0
+	siTkill    = -6
+	segvMaperr = 1
+	segvAccerr = 2
+	cldExited  = 1
+	cldKilled  = 2
+)
+
+// sigInfo is what a delivered signal's siginfo says.
+type sigInfo struct {
+	signo, code int32
+	pid, uid    int32
+	status      int32
+	addr        uint64
+	fault       *faultInfo // for a signal a CPU fault raised
+}
+
+type faultInfo struct {
+	trapno, err, cr2 uint64
+}
+
+// fatalByDefault reports whether sig's default action ends the process.
+func fatalByDefault(sig int) bool {
+	return !defaultIgnored[sig] && sig != 19 && sig != 20 && sig != 21 && sig != 22
+}
+
+// post makes sig pending for process p, or carries out its default action
+// at once when that is to end p. It reports whether p was ended.
+func (k *kernel) post(p *process, info sigInfo) bool {
+	sig := int(info.signo)
+	p.mu.Lock()
+	act := p.sig.actions[sig]
+	p.mu.Unlock()
+	switch {
+	case sig == sigKILL || (act.handler == sigDefault && fatalByDefault(sig)):
+		k.exit(p, sig, "")
+		return true
+	case act.handler == sigIgnore || act.handler == sigDefault:
+		return false
+	}
+	p.mu.Lock()
+	p.pending[sig] = info
+	p.mu.Unlock()
+	p.signals.notify()
+	return false
+}
+
+// sendSelf sends sig to the calling process (raise, abort, kill of
+// itself, SIGPIPE).
 func (tc *task) sendSelf(sig int) errno {
 	if sig == 0 {
 		return 0
@@ -129,15 +189,166 @@ func (tc *task) sendSelf(sig int) errno {
 	if sig < 1 || sig > nsig {
 		return eINVAL
 	}
-	tc.p.mu.Lock()
-	act := tc.p.sig.actions[sig]
-	tc.p.mu.Unlock()
-	if sig != sigKILL && (act.handler != sigDefault || defaultIgnored[sig]) {
-		if act.handler != sigIgnore && act.handler != sigDefault {
-			tc.k.log.Debug("signal handler not run", "pid", tc.p.pid, "signal", sig)
-		}
-		return 0
+	if tc.k.post(tc.p, sigInfo{signo: int32(sig), code: siTkill, pid: int32(tc.p.pid)}) {
+		tc.held = true
+		tc.fc.Kill(128+sig, fmt.Sprintf("killed by signal %d", sig))
 	}
-	tc.dieOfSignal(sig, fmt.Sprintf("killed by signal %d", sig))
 	return 0
+}
+
+// nextSignal takes a pending signal the thread does not block.
+func (tc *task) nextSignal() (sigInfo, bool) {
+	p := tc.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for sig, info := range p.pending {
+		if tc.t.sigmask&(1<<(sig-1)) == 0 {
+			delete(p.pending, sig)
+			return info, true
+		}
+	}
+	return sigInfo{}, false
+}
+
+// signalPending reports whether a signal the thread does not block is
+// pending: a blocking call ends with EINTR for it.
+func (tc *task) signalPending() bool {
+	p := tc.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for sig := range p.pending {
+		if tc.t.sigmask&(1<<(sig-1)) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Layout of the x86-64 signal frame (arch/x86/include/asm/sigframe.h,
+// uapi/asm/sigcontext.h): the return address, a ucontext (flags, link,
+// stack, sigcontext, mask), then the siginfo; the FXSAVE area lies below.
+const (
+	ucFlags    = 0
+	ucStack    = 16
+	ucMcontext = 40
+	ucSigmask  = ucMcontext + 256
+	ucSize     = ucSigmask + 8
+	frameUC    = 8
+	frameInfo  = frameUC + ucSize
+	frameSize  = frameInfo + 128
+	fxSize     = 512
+	redZone    = 128
+)
+
+// sigcontext register order: r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx,
+// rsp, rip, eflags.
+func sigcontextRegs(r *vmm.Regs) []*uint64 {
+	return []*uint64{&r.R8, &r.R9, &r.R10, &r.R11, &r.R12, &r.R13, &r.R14, &r.R15,
+		&r.RDI, &r.RSI, &r.RBP, &r.RBX, &r.RDX, &r.RAX, &r.RCX, &r.RSP, &r.RIP, &r.RFLAGS}
+}
+
+// deliver sets the thread up to run the handler of info's signal, with
+// regs the state it returns to after rt_sigreturn. false means the frame
+// could not be written: the process is ended by SIGSEGV, as Linux does.
+func (tc *task) deliver(info sigInfo, regs vmm.Regs) bool {
+	sig := int(info.signo)
+	p, t := tc.p, tc.t
+	p.mu.Lock()
+	act := p.sig.actions[sig]
+	if act.flags&saResethand != 0 {
+		p.sig.actions[sig] = sigAction{}
+	}
+	p.mu.Unlock()
+	if act.handler == sigDefault || act.handler == sigIgnore {
+		return true // changed meanwhile: nothing to run
+	}
+	fpu, err := tc.fc.FPU()
+	if err != nil {
+		return false
+	}
+	sp := regs.RSP - redZone
+	onAlt := t.altstack[2] != 0 && regs.RSP > t.altstack[0] && regs.RSP <= t.altstack[0]+t.altstack[2]
+	if act.flags&saOnstack != 0 && t.altstack[2] != 0 && t.altstack[1]&2 == 0 && !onAlt {
+		sp = t.altstack[0] + t.altstack[2]
+	}
+	fx := (sp - fxSize) &^ 63
+	frame := ((fx - frameSize) &^ 15) - 8
+	b := make([]byte, frameSize)
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], act.restorer)
+	uc := b[frameUC:]
+	le.PutUint64(uc[ucStack:], t.altstack[0])
+	le.PutUint32(uc[ucStack+8:], uint32(t.altstack[1]))
+	le.PutUint64(uc[ucStack+16:], t.altstack[2])
+	mc := uc[ucMcontext:]
+	for i, r := range sigcontextRegs(&regs) {
+		le.PutUint64(mc[i*8:], *r)
+	}
+	le.PutUint16(mc[144:], 0x33) // cs: user code, as Linux reports it
+	le.PutUint16(mc[150:], 0x2b) // ss
+	if info.fault != nil {
+		le.PutUint64(mc[152:], info.fault.err)
+		le.PutUint64(mc[160:], info.fault.trapno)
+		le.PutUint64(mc[176:], info.fault.cr2)
+	}
+	le.PutUint64(mc[168:], t.sigmask)
+	le.PutUint64(mc[184:], fx)
+	le.PutUint64(uc[ucSigmask:], t.sigmask)
+	si := b[frameInfo:]
+	le.PutUint32(si[0:], uint32(info.signo))
+	le.PutUint32(si[8:], uint32(info.code))
+	if info.fault != nil {
+		le.PutUint64(si[16:], info.addr)
+	} else {
+		le.PutUint32(si[16:], uint32(info.pid))
+		le.PutUint32(si[20:], uint32(info.uid))
+		le.PutUint32(si[24:], uint32(info.status))
+	}
+	if tc.writeMem(fx, fpu[:]) != 0 || tc.writeMem(frame, b) != 0 || act.flags&saRestorer == 0 {
+		return false
+	}
+	mask := t.sigmask | act.mask
+	if act.flags&saNodefer == 0 {
+		mask |= 1 << (sig - 1)
+	}
+	t.sigmask = mask &^ (1<<(sigKILL-1) | 1<<(19-1))
+	h := regs
+	h.RIP, h.RSP = act.handler, frame
+	h.RDI, h.RSI, h.RDX, h.RAX = uint64(sig), frame+frameInfo, frame+frameUC, 0
+	h.RFLAGS &^= 0x400 // DF clear, as the ABI requires at a call
+	if err := tc.fc.SetFPU(vmm.ResetFPU()); err != nil {
+		return false
+	}
+	return tc.fc.SetRegs(h) == nil
+}
+
+// sysRtSigreturn restores the state a signal frame saved.
+func sysRtSigreturn(tc *task, _ [6]uint64) (uint64, errno) {
+	frame := tc.regs.RSP - 8
+	b := make([]byte, frameSize)
+	if tc.readMem(frame, b) != 0 {
+		tc.dieOfSignal(sigSEGV, "rt_sigreturn with a bad frame")
+		return 0, 0
+	}
+	le := binary.LittleEndian
+	uc := b[frameUC:]
+	mc := uc[ucMcontext:]
+	r := tc.regs
+	for i, p := range sigcontextRegs(&r) {
+		*p = le.Uint64(mc[i*8:])
+	}
+	if fx := le.Uint64(mc[184:]); fx != 0 {
+		var fpu vmm.FPU
+		if tc.readMem(fx, fpu[:]) != 0 || tc.fc.SetFPU(fpu) != nil {
+			tc.dieOfSignal(sigSEGV, "rt_sigreturn with a bad FPU state")
+			return 0, 0
+		}
+	}
+	tc.t.sigmask = le.Uint64(uc[ucSigmask:]) &^ (1<<(sigKILL-1) | 1<<(19-1))
+	if err := tc.fc.SetRegs(r); err != nil {
+		tc.dieOfSignal(sigSEGV, "rt_sigreturn with a bad state")
+		return 0, 0
+	}
+	tc.raw = true
+	return 0, 0
 }

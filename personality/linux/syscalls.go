@@ -26,6 +26,9 @@ type task struct {
 	// held is set by a call that must not complete: the thread was asked
 	// to stop or end while it waited, and resumes at its syscall.
 	held bool
+	// raw is set by a call that set the thread's whole state itself
+	// (rt_sigreturn): no result goes in RAX.
+	raw bool
 }
 
 // Support says how fully the personality implements a system call.
@@ -109,6 +112,10 @@ func (tc *task) syscall() {
 		tc.k.unsupported(nr)
 		ret = errResult(eNOSYS)
 	}
+	if tc.raw {
+		tc.deliverPending()
+		return
+	}
 	tc.complete(ret)
 }
 
@@ -126,22 +133,68 @@ func (tc *task) complete(ret uint64) {
 	r.RCX, r.R11 = r.RIP, r.RFLAGS // what sysret leaves, on every backend
 	if err := tc.fc.SetRegs(r); err != nil {
 		tc.fc.Kill(128+sigSEGV, err.Error())
+		return
 	}
+	tc.deliverPending()
 }
 
-// fault turns a CPU fault into the signal Linux sends for it. Without a
-// handler for it (signal delivery comes later) the process dies of it.
+// deliverPending runs the handler of a pending signal the thread does not
+// block, as the thread leaves the personality.
+func (tc *task) deliverPending() {
+	info, ok := tc.nextSignal()
+	if !ok {
+		return
+	}
+	regs, err := tc.fc.Regs()
+	if err == nil && tc.deliver(info, regs) {
+		return
+	}
+	tc.dieOfSignal(sigSEGV, fmt.Sprintf("cannot deliver signal %d", info.signo))
+}
+
+// fault turns a CPU fault into the signal Linux sends for it: its
+// handler runs, or the process dies of it (also when the thread blocks
+// it, as Linux forces a fault's signal).
 func (tc *task) fault() {
-	sig := tc.fc.Fault.Signal()
-	tc.k.log.Debug("fatal signal", "pid", tc.p.pid, "signal", sig, "fault", tc.fc.Fault.String())
-	tc.dieOfSignal(sig, tc.fc.Fault.String())
+	f := tc.fc.Fault
+	sig := f.Signal()
+	p := tc.p
+	p.mu.Lock()
+	act := p.sig.actions[sig]
+	p.mu.Unlock()
+	blocked := tc.t.sigmask&(1<<(sig-1)) != 0
+	if act.handler == sigDefault || act.handler == sigIgnore || blocked {
+		tc.k.log.Debug("fatal signal", "pid", p.pid, "signal", sig, "fault", f.String())
+		tc.dieOfSignal(sig, f.String())
+		return
+	}
+	regs, err := tc.fc.Regs()
+	if err != nil {
+		tc.dieOfSignal(sig, f.String())
+		return
+	}
+	info := sigInfo{signo: int32(sig), fault: &faultInfo{trapno: uint64(f.Vector), err: uint64(f.ErrorCode), cr2: f.Addr}}
+	if f.Vector == vmm.VecPage {
+		info.addr = f.Addr
+		info.code = segvMaperr
+		if f.ErrorCode&vmm.PFPresent != 0 {
+			info.code = segvAccerr
+		}
+	} else {
+		info.addr = f.RIP
+		info.code = 0x80 // SI_KERNEL
+	}
+	if !tc.deliver(info, regs) {
+		tc.dieOfSignal(sig, f.String())
+	}
 }
 
 // dieOfSignal ends the process as a fatal signal does: status 128+sig.
 func (tc *task) dieOfSignal(sig int, why string) {
 	tc.held = true
 	tc.fc.Kill(128+sig, why)
-	tc.k.exit(tc.p, sig, why)
+	tc.k.log.Debug("process died of a signal", "pid", tc.p.pid, "signal", sig, "why", why)
+	tc.k.exit(tc.p, sig, "")
 }
 
 // Signal numbers (asm/signal.h).
@@ -150,6 +203,7 @@ const (
 	sigKILL = 9
 	sigSEGV = 11
 	sigPIPE = 13
+	sigCHLD = 17
 )
 
 // mem helpers for system call arguments.
@@ -883,11 +937,11 @@ func sysTime(tc *task, a [6]uint64) (uint64, errno) {
 	return ns / 1e9, 0
 }
 
-// sleepFor holds the thread for d, restartably.
+// sleepFor holds the thread for d, restartably; a signal ends it early
+// with EINTR.
 func (tc *task) sleepFor(d time.Duration) errno {
-	switch tc.fc.Sleep(func() bool { return false }, time.Now().Add(d)) {
-	case vmm.SleepStop, vmm.SleepExit:
-		tc.held = true
+	if tc.block(func() bool { return false }, time.Now().Add(d)) == blockInterrupted {
+		return eINTR
 	}
 	return 0
 }
@@ -957,10 +1011,34 @@ func sysSysinfo(tc *task, a [6]uint64) (uint64, errno) {
 
 func sysKill(tc *task, a [6]uint64) (uint64, errno) {
 	pid, sig := int(int32(a[0])), int(a[1])
-	if pid != tc.p.pid && pid != 0 && pid != -1 {
+	if sig < 0 || sig > nsig {
+		return 0, eINVAL
+	}
+	if pid == tc.p.pid || pid == 0 {
+		return 0, tc.sendSelf(sig)
+	}
+	k := tc.k
+	k.mu.Lock()
+	var targets []*process
+	for _, q := range k.procs {
+		if !q.exited && (q.pid == pid || (pid == -1 && q.pid != 1 && q != tc.p) || (pid < -1 && q.pid == -pid)) {
+			targets = append(targets, q)
+		}
+	}
+	k.mu.Unlock()
+	if len(targets) == 0 {
 		return 0, eSRCH
 	}
-	return 0, tc.sendSelf(sig)
+	if sig == 0 {
+		return 0, 0
+	}
+	for _, q := range targets {
+		k.post(q, sigInfo{signo: int32(sig), code: siUser, pid: int32(tc.p.pid)})
+	}
+	if pid == -1 {
+		return 0, tc.sendSelf(sig)
+	}
+	return 0, 0
 }
 
 func sysTgkill(tc *task, a [6]uint64) (uint64, errno) {
@@ -1015,7 +1093,8 @@ func init() {
 		unix.SYS_MPROTECT:          {"mprotect", sysMprotect, Partial, "whole mappings only; the rest keeps its access"},
 		unix.SYS_MUNMAP:            {"munmap", sysMunmap, Partial, "part of a mapping stays mapped, though no longer the program's"},
 		unix.SYS_BRK:               {"brk", sysBrk, Full, ""},
-		unix.SYS_RT_SIGACTION:      {"rt_sigaction", sysRtSigaction, Partial, "dispositions are kept; handlers run for signals the process sends itself"},
+		unix.SYS_RT_SIGACTION:      {"rt_sigaction", sysRtSigaction, Partial, "handlers run when the thread next leaves a system call or faults, not in the middle of guest code"},
+		unix.SYS_RT_SIGRETURN:      {"rt_sigreturn", sysRtSigreturn, Full, ""},
 		unix.SYS_RT_SIGPROCMASK:    {"rt_sigprocmask", sysRtSigprocmask, Full, ""},
 		unix.SYS_IOCTL:             {"ioctl", sysIoctl, Stub, "no descriptor is a terminal: ENOTTY"},
 		unix.SYS_PREAD64:           {"pread64", sysPread, Full, ""},
@@ -1030,7 +1109,7 @@ func init() {
 		unix.SYS_NANOSLEEP:         {"nanosleep", sysNanosleep, Full, ""},
 		unix.SYS_GETPID:            {"getpid", sysGetpid, Full, ""},
 		unix.SYS_EXIT:              {"exit", sysExit, Full, ""},
-		unix.SYS_KILL:              {"kill", sysKill, Partial, "to the process itself"},
+		unix.SYS_KILL:              {"kill", sysKill, Partial, "to processes and groups of one (a process group is its leader)"},
 		unix.SYS_UNAME:             {"uname", sysUname, Full, ""},
 		unix.SYS_FCNTL:             {"fcntl", sysFcntl, Partial, "descriptor flags, status flags, F_DUPFD; no locks"},
 		unix.SYS_GETCWD:            {"getcwd", sysGetcwd, Full, ""},

@@ -8,7 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nestvm/abi"
-	"nestvm/vmm"
 )
 
 // clone flags (include/uapi/linux/sched.h).
@@ -186,10 +185,11 @@ func (tc *task) futexWait(addr uint64, val, mask uint32, deadline time.Time) err
 		defer k.futexMu.Unlock()
 		return w.woken
 	}
-	res := tc.fc.Sleep(woken, deadline)
+	res := tc.block(woken, deadline)
 	k.futexMu.Lock()
 	defer k.futexMu.Unlock()
 	if w.woken {
+		tc.held = false
 		return 0
 	}
 	q := k.futex[key]
@@ -203,10 +203,10 @@ func (tc *task) futexWait(addr uint64, val, mask uint32, deadline time.Time) err
 		delete(k.futex, key)
 	}
 	switch res {
-	case vmm.SleepTimeout:
+	case blockTimeout:
 		return eTIMEDOUT
-	case vmm.SleepStop, vmm.SleepExit:
-		tc.held = true
+	case blockInterrupted:
+		return eINTR
 	}
 	return 0
 }

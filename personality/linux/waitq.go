@@ -48,21 +48,41 @@ func (q *waitq) notify() {
 	}
 }
 
+// blockResult is how a blocking call's wait ended.
+type blockResult int
+
+const (
+	blockReady       blockResult = iota // what it waited for happened
+	blockTimeout                        // the deadline passed
+	blockHeld                           // the thread must stop or end: tc.held is set, the call is re-issued when it resumes
+	blockInterrupted                    // a signal came: the call fails with EINTR
+)
+
 // block holds the call until ready reports true, waking whenever one of
-// qs is notified, until deadline (zero: none). It reports false when the
-// thread must stop or end (tc.held is then set: the call is re-issued
-// when it resumes) or the deadline passed (timedOut).
-func (tc *task) block(ready func() bool, deadline time.Time, qs ...*waitq) (ok, timedOut bool) {
+// qs is notified, until deadline (zero: none), or until a signal the
+// thread does not block is posted to its process.
+func (tc *task) block(ready func() bool, deadline time.Time, qs ...*waitq) blockResult {
 	wake := tc.fc.Waker()
-	for _, q := range qs {
+	for _, q := range append(qs, &tc.p.signals) {
 		defer q.add(wake)()
 	}
-	switch tc.fc.Sleep(ready, deadline) {
+	interrupted := false
+	cond := func() bool {
+		if ready() {
+			return true
+		}
+		interrupted = tc.signalPending()
+		return interrupted
+	}
+	switch tc.fc.Sleep(cond, deadline) {
 	case vmm.SleepReady:
-		return true, false
+		if interrupted {
+			return blockInterrupted
+		}
+		return blockReady
 	case vmm.SleepTimeout:
-		return false, true
+		return blockTimeout
 	}
 	tc.held = true
-	return false, false
+	return blockHeld
 }
