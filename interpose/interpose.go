@@ -224,9 +224,28 @@ func (c *Call) Op() abi.Op { return c.Inv.Op }
 // Forward performs the operation on the wrapped capability and ends the
 // call with its result. A handle the result carries is wrapped in turn
 // when the Wrapper is Deep, and given to the caller as it is otherwise.
-func (c *Call) Forward() (r0, r1 uint64, err error) {
+func (c *Call) Forward() (r0, r1 uint64, err error) { return c.forward(c.ws.fwd) }
+
+// ForwardLending is Forward with each handle argument first passed
+// through lend: a layer hands the operation something of its own instead
+// of what the caller gave (a tracer its own fault server in place of an
+// exception port).
+func (c *Call) ForwardLending(lend vmm.Lend) (r0, r1 uint64, err error) {
+	o := c.ws.fwd
+	inner := o.Lend
+	o.Lend = func(obj vmm.Object, rights abi.Rights, badge uint64, transfer bool) (vmm.Object, abi.Rights, uint64) {
+		obj, rights, badge = lend(obj, rights, badge, transfer)
+		if inner == nil {
+			return obj, rights, badge
+		}
+		return inner(obj, rights, badge, transfer)
+	}
+	return c.forward(o)
+}
+
+func (c *Call) forward(o vmm.ForwardOptions) (r0, r1 uint64, err error) {
 	w, caller := c.ws.w, c.caller
-	r0, r1, err = c.Inv.ForwardWithOptions(caller, c.ws.target, c.ws.fwd)
+	r0, r1, err = c.Inv.ForwardWithOptions(caller, c.ws.target, o)
 	c.done, c.R0, c.R1, c.Err = true, r0, r1, err
 	if err != nil || !c.Inv.Info.R0Handle {
 		c.Inv.Complete(r0, r1, err)

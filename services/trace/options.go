@@ -19,7 +19,9 @@ options, after = and between commas (trace=FILE,ops=...,types=...):
                       space thread region port port_set console clock files file handle
   label=NAME          tag of this layer's records (default: trace, and trace2,
                       trace3, ... for the next ones inward)
-  summary=on|off      counts per operation when the program ends (default on)`
+  summary=on|off      counts per operation when the program ends (default on)
+  abi=on|off          under a Linux program, also record the ABI operations its
+                      system calls became (default off: the system calls alone)`
 
 // Format is how records are written.
 type Format int
@@ -38,6 +40,9 @@ type Options struct {
 	Types   map[string]bool // nil: every type
 	Label   string          // "" for the default
 	Summary bool
+	// ABI records the ABI operations a personality performs for the
+	// system calls it serves, besides the system calls.
+	ABI bool
 }
 
 // typeNames are the names types= accepts: object types and interfaces.
@@ -131,8 +136,17 @@ func ParseOptions(args string) (Options, error) {
 			default:
 				return o, fmt.Errorf("summary=%s: not on or off", val)
 			}
+		case "abi":
+			switch val {
+			case "on", "yes", "true", "1":
+				o.ABI = true
+			case "off", "no", "false", "0":
+				o.ABI = false
+			default:
+				return o, fmt.Errorf("abi=%s: not on or off", val)
+			}
 		default:
-			return o, fmt.Errorf("unknown option %q (options: file, format, ops, types, label, summary)", key)
+			return o, fmt.Errorf("unknown option %q (options: file, format, ops, types, label, summary, abi)", key)
 		}
 	}
 	if o.Format == 0 {

@@ -80,8 +80,13 @@ type Layer struct {
 	mon    *vmm.Monitor
 	failed atomic.Bool
 
-	q     queue               // events on their way to the writer
-	stats [abi.OpCount]opStat // the writer's until it ends, then Close's
+	q        queue               // events on their way to the writer
+	stats    [abi.OpCount]opStat // the writer's until it ends, then Close's
+	sysStats map[string]*opStat  // system calls by name: the writer's too
+	// sysTraced is set once a personality's system calls are recorded:
+	// the ABI operations it performs for them are then left out, unless
+	// the abi option asks for them.
+	sysTraced atomic.Bool
 
 	mu      sync.Mutex // guards what follows
 	err     error      // the first failure
@@ -199,7 +204,10 @@ func (l *Layer) handle(c *interpose.Call) {
 		c.Deny(abi.ErrIO)
 		return
 	}
-	if !l.wants(c) {
+	if c.Inv.Op == abi.OpSpaceSetExceptionPort && l.tapFaults(c) {
+		return
+	}
+	if !l.wants(c) || (l.sysTraced.Load() && !l.opts.ABI) {
 		c.Forward()
 		return
 	}
@@ -470,7 +478,9 @@ type Summary struct {
 	Errors int                `json:"errors"`
 	DurNS  int64              `json:"dur_ns"` // time spent in the forwarded calls
 	Ops    map[string]OpCount `json:"ops"`
-	Failed string             `json:"failed,omitempty"` // why the layer ended its program
+	// Syscalls counts the system calls of a Linux program, by name.
+	Syscalls map[string]OpCount `json:"syscalls,omitempty"`
+	Failed   string             `json:"failed,omitempty"` // why the layer ended its program
 }
 
 // OpCount is one operation's line of the summary.
@@ -491,6 +501,12 @@ func (l *Layer) summary() Summary {
 		s.Calls += st.calls
 		s.Errors += st.errors
 		s.DurNS += st.dur.Nanoseconds()
+	}
+	for name, st := range l.sysStats {
+		if s.Syscalls == nil {
+			s.Syscalls = map[string]OpCount{}
+		}
+		s.Syscalls[name] = OpCount{Calls: st.calls, Errors: st.errors, DurNS: st.dur.Nanoseconds()}
 	}
 	if l.err != nil {
 		s.Failed = l.err.Error()
@@ -528,6 +544,24 @@ func (l *Layer) writeSummary() error {
 	}
 	for _, n := range names {
 		o := s.Ops[n]
+		fmt.Fprintf(&b, "%s%8d %8d %12s  %s\n", p, o.Calls, o.Errors, formatDur(time.Duration(o.DurNS)), n)
+	}
+	sys := make([]string, 0, len(s.Syscalls))
+	for n := range s.Syscalls {
+		sys = append(sys, n)
+	}
+	sort.Slice(sys, func(i, j int) bool {
+		a, c := s.Syscalls[sys[i]], s.Syscalls[sys[j]]
+		if a.Calls != c.Calls {
+			return a.Calls > c.Calls
+		}
+		return sys[i] < sys[j]
+	})
+	if len(sys) > 0 {
+		fmt.Fprintf(&b, "%s%8s %8s %12s  %s\n", p, "calls", "errors", "time", "system call")
+	}
+	for _, n := range sys {
+		o := s.Syscalls[n]
 		fmt.Fprintf(&b, "%s%8d %8d %12s  %s\n", p, o.Calls, o.Errors, formatDur(time.Duration(o.DurNS)), n)
 	}
 	_, err := io.WriteString(l.out, b.String())

@@ -60,6 +60,9 @@ type event struct {
 	capType abi.ObjectType
 	failed  bool
 	bufs    [maxBufs]preview
+	// sys is set for a Linux system call a personality below served
+	// (syscalls.go); the fields above are then unused but for at and dur.
+	sys *sysRecord
 }
 
 // info describes ev's operation.
@@ -271,6 +274,9 @@ type scratch struct {
 // emit counts ev in the summary and appends its line to b, unless the
 // output is broken.
 func (l *Layer) emit(b []byte, ev *event, sc *scratch, broken bool) []byte {
+	if ev.sys != nil {
+		return l.emitSyscall(b, ev, broken)
+	}
 	st := &l.stats[ev.op]
 	st.calls++
 	if ev.failed {
