@@ -143,6 +143,15 @@ func (k *kernel) ServeFault(fc *vmm.FaultCall) {
 	done := c.ActFor(fc)
 	defer done()
 	tc := &task{k: k, p: p, t: t, fc: fc, c: c}
+	// A bug of the personality's ends the process it served, not the
+	// monitor.
+	defer func() {
+		if r := recover(); r != nil {
+			k.log.Error("personality failed serving a fault; ending the process", "pid", p.pid, "fault", fc.Fault.String(), "panic", fmt.Sprint(r))
+			fc.Kill(128+sigKILL, fmt.Sprintf("the Linux personality failed: %v", r))
+			go k.exit(p, sigKILL, "")
+		}
+	}()
 	if fc.Fault.Vector != vmm.VecSyscall {
 		tc.fault()
 		return
