@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	linuxp "nestvm/personality/linux"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,22 +41,31 @@ type benchWorkload struct {
 	args func(backend string) []string
 	// want is what its output must contain for the run to count.
 	want string
+	// linux is set for a Linux program, run under the Linux personality.
+	linux bool
 }
 
 var benchWorkloads = []benchWorkload{
 	{"compute", "20M rounds of a CPU-bound loop: no calls to interpose on", "compute",
-		func(string) []string { return []string{"compute", "20000000"} }, "checksum"},
+		func(string) []string { return []string{"compute", "20000000"} }, "checksum", false},
 	{"memtouch", "writes and reads back 16 MiB of heap: page faults, no calls", "memtouch",
-		func(string) []string { return []string{"memtouch", "16"} }, "checksum"},
+		func(string) []string { return []string{"memtouch", "16"} }, "checksum", false},
 	{"ipc", "clock_read calls on the clock handle, which layers wrap (100000 on emu, 1000 on kvm)", "bench",
 		func(b string) []string {
 			if b == "emu" {
 				return []string{"bench", "clock", "100000"}
 			}
 			return []string{"bench", "clock", "1000"}
-		}, "bench clock "},
+		}, "bench clock ", false},
 	{"hello", "prints a greeting: launch and exit dominate", "hello",
-		func(string) []string { return []string{"hello"} }, "Hello, nestvm!"},
+		func(string) []string { return []string{"hello"} }, "Hello, nestvm!", false},
+	{"syscall", "getppid calls of a Linux program, each a fault the Linux personality serves (100000 on emu, 1000 on kvm)", "lxbench",
+		func(b string) []string {
+			if b == "emu" {
+				return []string{"lxbench", "syscall", "100000"}
+			}
+			return []string{"lxbench", "syscall", "1000"}
+		}, "bench syscall ", true},
 }
 
 func findWorkload(name string) (benchWorkload, bool) {
@@ -588,9 +598,13 @@ func summarize(ss []sample) benchRow {
 // runOnce runs w under depth copies of the layer spec and returns the time
 // from the launch to the program's exit.
 func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, error) {
-	img, err := vmm.ParseELF(bn.images[w.guest], vmm.DefaultQuota.Memory)
+	img, err := vmm.ParseELFWith(bn.images[w.guest], vmm.DefaultQuota.Memory, vmm.ELFOptions{TLS: w.linux})
 	if err != nil {
 		return sample{}, fmt.Errorf("%s.elf: %w", w.guest, err)
+	}
+	var pers nester.Personality
+	if w.linux {
+		pers = &linuxp.Personality{Exe: "/" + w.guest}
 	}
 	var layers []nester.Layer
 	for i := 1; i <= depth; i++ {
@@ -609,7 +623,7 @@ func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, err
 	// The last run's garbage is collected now, not on this run's clock.
 	runtime.GC()
 	start := time.Now()
-	r, err := nester.Launch(bn.mon, root, layers, nester.Program{Name: w.guest, Image: img, Args: w.args(bn.backend)})
+	r, err := nester.Launch(bn.mon, root, layers, nester.Program{Name: w.guest, Image: img, Args: w.args(bn.backend), Personality: pers})
 	if err != nil {
 		return sample{}, err
 	}
