@@ -133,11 +133,20 @@ type Program struct {
 // Personality loads a program written for another ABI (Linux's) and
 // serves it: it is the program's loader and the server of its faults.
 type Personality interface {
-	// Start builds the program's space through the capabilities of env,
-	// which caps names as handles in c's table, and starts it. It returns
-	// the handle of the program's space in c's table, and a function that
-	// serves the program until it ends and says how it ended.
-	Start(c *vmm.Caller, caps map[string]uint64, env Env, prog Program) (space uint64, serve func() vmm.Result, err error)
+	// Start builds the program's spaces through the capabilities of env,
+	// which caps names as handles in c's table, and starts it.
+	Start(c *vmm.Caller, caps map[string]uint64, env Env, prog Program) (Started, error)
+}
+
+// Started is a program a Personality started. The personality, not a
+// space, says when it ends: a Linux program outlives the space it
+// started in when it execs, and may have many.
+type Started interface {
+	// Wait returns how the program ended, once it has.
+	Wait() vmm.Result
+	// Kill ends the whole program, saying why; Wait then reports it
+	// killed, with status.
+	Kill(status int, reason string)
 }
 
 // Run is a program running at the bottom of a stack.
@@ -146,11 +155,14 @@ type Run struct {
 	caller *vmm.Caller
 	host   *vmm.Space
 	child  uint64
-	done   chan struct{}
-	once   sync.Once
-	result vmm.Result
-	mu     sync.Mutex
-	reason string // why Kill ended it
+	// started is the program a personality started (instead of child);
+	// guarded by mu.
+	started Started
+	done    chan struct{}
+	once    sync.Once
+	result  vmm.Result
+	mu      sync.Mutex
+	reason  string // why Kill ended it
 }
 
 // Launch wraps root through layers, from the first (nearest the monitor)
@@ -202,15 +214,15 @@ func (r *Run) load(env Env, prog Program) error {
 		in[name] = h
 	}
 	if prog.Personality != nil {
-		child, serve, err := prog.Personality.Start(c, in, env, prog)
+		started, err := prog.Personality.Start(c, in, env, prog)
 		if err != nil {
 			return err
 		}
-		// The personality knows when its program ends (a Linux program
-		// outlives the space it started in when it execs), so no watcher.
-		r.child = child
+		r.mu.Lock()
+		r.started = started
+		r.mu.Unlock()
 		go func() {
-			res := serve()
+			res := started.Wait()
 			if res.Killed != "" {
 				res.Killed = r.killReason()
 			}
@@ -447,7 +459,12 @@ func (r *Run) finish(res vmm.Result) {
 func (r *Run) Kill(status int, reason string) {
 	r.mu.Lock()
 	r.reason = reason
+	started := r.started
 	r.mu.Unlock()
+	if started != nil {
+		started.Kill(status, reason)
+		return
+	}
 	if _, _, err := r.caller.SpaceKill(r.child, uint64(status)); err != nil {
 		r.finish(vmm.Result{Killed: reason, KilledStatus: status})
 	}

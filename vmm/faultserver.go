@@ -150,7 +150,9 @@ func (t *Thread) serveInline(vcpu VCPU, fs FaultServer, badge uint64, f Fault) b
 	t.mu.Lock()
 	t.state, t.inFault = abi.ThreadStopped, true
 	t.mu.Unlock()
+	t.inline.Store(true)
 	fs.ServeFault(&fc)
+	t.inline.Store(false)
 	t.mu.Lock()
 	t.inFault = false
 	if t.state == abi.ThreadStopped {

@@ -538,6 +538,12 @@ func (s *Space) flushTLBs(caller *Thread) {
 			}
 			continue
 		}
+		if t.inline.Load() {
+			// Its goroutine serves a fault inline and may wait for a lock
+			// our caller holds: it flushes on its way back to guest code.
+			t.flushReq.Store(true)
+			continue
+		}
 		t.onVCPU(func(v VCPU, _ *Regs, _ *FPU) abi.Error {
 			if v != nil {
 				v.FlushTLB()

@@ -47,6 +47,10 @@ type Thread struct {
 	inKernel atomic.Bool
 	flushReq atomic.Bool
 	flushGen atomic.Uint64
+	// inline is set while a FaultServer serves the thread's fault on its
+	// goroutine (serveInline): the goroutine runs Go code then, not a
+	// sleep that answers requests.
+	inline atomic.Bool
 
 	// actingFor is the guest thread a host Caller forwards a call for
 	// (see Invocation.Forward): operations that mean "the caller itself"

@@ -40,7 +40,7 @@ type Personality struct {
 
 // Start implements nester.Personality: it loads prog as the first Linux
 // process and returns a function serving it until it ends.
-func (p *Personality) Start(c *vmm.Caller, caps map[string]uint64, env nester.Env, prog nester.Program) (uint64, func() vmm.Result, error) {
+func (p *Personality) Start(c *vmm.Caller, caps map[string]uint64, env nester.Env, prog nester.Program) (nester.Started, error) {
 	log := p.Log
 	if log == nil {
 		log = env.Log
@@ -61,18 +61,37 @@ func (p *Personality) Start(c *vmm.Caller, caps map[string]uint64, env nester.En
 	port := vmm.NewHostPort("linux", k)
 	ep, err := c.Insert(port, abi.RightsAll, 0)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	k.ep = ep
 	exe := p.Exe
 	if exe == "" {
 		exe = prog.Name
 	}
-	proc, err := k.spawn(c, prog.Image, exe, prog.Args, p.Environ)
-	if err != nil {
-		return 0, nil, err
+	if _, err := k.spawn(c, prog.Image, exe, prog.Args, p.Environ); err != nil {
+		return nil, err
 	}
-	return proc.space, func() vmm.Result { return <-k.done }, nil
+	return k, nil
+}
+
+// Wait implements nester.Started: it returns how the first process
+// ended, once it has.
+func (k *kernel) Wait() vmm.Result {
+	k.waitOnce.Do(func() { k.result = <-k.done })
+	return k.result
+}
+
+// Kill implements nester.Started: every process ends, and the run with
+// the first one's end, reported as killed for reason.
+func (k *kernel) Kill(status int, reason string) {
+	k.mu.Lock()
+	init := k.procs[1]
+	k.killStatus = status
+	k.mu.Unlock()
+	if init == nil {
+		return
+	}
+	k.exit(init, sigKILL, reason)
 }
 
 // kernel is the Linux personality of one run: its processes and the
@@ -90,12 +109,16 @@ type kernel struct {
 	procs   map[int]*process // by pid, which is also the exception port's badge
 	nextPID int
 	ended   bool
-	unknown map[uint64]bool // system calls logged as unsupported
+	// killStatus is the status Kill gave, for the run's result.
+	killStatus int
+	unknown    map[uint64]bool // system calls logged as unsupported
 
 	futexMu sync.Mutex
 	futex   map[futexKey][]*futexWaiter
 
-	done chan vmm.Result
+	done     chan vmm.Result
+	waitOnce sync.Once
+	result   vmm.Result
 }
 
 // caller returns a Caller of the personality's host space.
@@ -219,6 +242,11 @@ func (k *kernel) exit(p *process, ws int, why string) {
 	switch sig := ws & 0x7f; {
 	case why != "":
 		res = vmm.Result{Killed: why, KilledStatus: int(code)}
+		k.mu.Lock()
+		if k.killStatus != 0 {
+			res.KilledStatus = k.killStatus
+		}
+		k.mu.Unlock()
 	case sig != 0:
 		res = vmm.Result{Signal: sig}
 	}
