@@ -239,19 +239,18 @@ func sysFork(tc *task, _ [6]uint64) (uint64, errno) { return tc.fork(0, 0, 0) }
 
 func sysVfork(tc *task, _ [6]uint64) (uint64, errno) { return tc.fork(cloneVfork, 0, 0) }
 
-// sysWait4 reaps a child: pid > 0 that child, otherwise any.
-func sysWait4(tc *task, a [6]uint64) (uint64, errno) {
-	pid, statusAddr, options := int(int32(a[0])), a[1], a[2]
-	const wNohang = 1
+// waitChild waits for an ended child of the caller that match accepts
+// (blocking unless nohang), and reaps it unless keep. It returns nil with
+// no error when nohang and none has ended yet.
+func (tc *task) waitChild(match func(q *process) bool, nohang, keep bool) (*process, errno) {
 	k, p := tc.k, tc.p
 	var found *process
-	var any bool
 	look := func() bool {
 		k.mu.Lock()
 		defer k.mu.Unlock()
-		any = false
+		any := false
 		for _, q := range k.procs {
-			if q.ppid != p.pid || q.reaped || (pid > 0 && q.pid != pid) {
+			if q.ppid != p.pid || q.reaped || !match(q) {
 				continue
 			}
 			any = true
@@ -263,32 +262,81 @@ func sysWait4(tc *task, a [6]uint64) (uint64, errno) {
 		return !any
 	}
 	if !look() {
-		if options&wNohang != 0 {
-			return 0, 0
+		if nohang {
+			return nil, 0
 		}
 		switch tc.block(look, noDeadline, &p.children) {
 		case blockHeld:
-			return 0, 0
+			return nil, 0
 		case blockInterrupted:
-			return 0, eINTR
+			return nil, eINTR
 		}
 	}
 	if found == nil {
-		return 0, eCHILD
+		return nil, eCHILD
 	}
-	k.mu.Lock()
-	found.reaped = true
-	delete(k.procs, found.pid)
-	ws := found.wstatus
-	k.mu.Unlock()
+	if !keep {
+		k.mu.Lock()
+		found.reaped = true
+		delete(k.procs, found.pid)
+		k.mu.Unlock()
+	}
+	return found, 0
+}
+
+// sysWait4 reaps a child: pid > 0 that child, otherwise any.
+func sysWait4(tc *task, a [6]uint64) (uint64, errno) {
+	pid, statusAddr, options := int(int32(a[0])), a[1], a[2]
+	const wNohang = 1
+	q, e := tc.waitChild(func(q *process) bool { return pid <= 0 || q.pid == pid }, options&wNohang != 0, false)
+	if q == nil || e != 0 {
+		return 0, e
+	}
 	if statusAddr != 0 {
 		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], uint32(ws))
+		binary.LittleEndian.PutUint32(b[:], uint32(q.wstatus))
 		if e := tc.writeMem(statusAddr, b[:]); e != 0 {
 			return 0, e
 		}
 	}
-	return uint64(found.pid), 0
+	return uint64(q.pid), 0
+}
+
+// sysWaitid is waitid for ended children (WEXITED), with WNOHANG and
+// WNOWAIT.
+func sysWaitid(tc *task, a [6]uint64) (uint64, errno) {
+	const (
+		pAll    = 0
+		pPID    = 1
+		pPGID   = 2
+		wNohang = 1
+		wExited = 4
+		wNowait = 0x01000000
+	)
+	idtype, id, infop, options := a[0], int(int32(a[1])), a[2], a[3]
+	if options&wExited == 0 || idtype > pPGID {
+		return 0, eINVAL
+	}
+	match := func(q *process) bool { return idtype != pPID || q.pid == id }
+	q, e := tc.waitChild(match, options&wNohang != 0, options&wNowait != 0)
+	if e != 0 || tc.held {
+		return 0, e
+	}
+	if infop == 0 {
+		return 0, 0
+	}
+	si := make([]byte, 128)
+	if q != nil {
+		code, status := int32(cldExited), int32(q.wstatus>>8&0xff)
+		if sig := q.wstatus & 0x7f; sig != 0 {
+			code, status = cldKilled, int32(sig)
+		}
+		binary.LittleEndian.PutUint32(si[0:], sigCHLD)
+		binary.LittleEndian.PutUint32(si[8:], uint32(code))
+		binary.LittleEndian.PutUint32(si[16:], uint32(q.pid))
+		binary.LittleEndian.PutUint32(si[24:], uint32(status))
+	}
+	return 0, tc.writeMem(infop, si)
 }
 
 // maxExec bounds the size of a program execve reads.

@@ -1182,6 +1182,8 @@ func init() {
 		unix.SYS_MREMAP:            {"mremap", sysNosys, Stub, "ENOSYS: callers copy instead"},
 		unix.SYS_STATX:             {"statx", sysNosys, Stub, "ENOSYS: the C libraries fall back to newfstatat"},
 		unix.SYS_CLONE3:            {"clone3", sysNosys, Stub, "ENOSYS: callers fall back to clone"},
+		unix.SYS_WAITID:            {"waitid", sysWaitid, Partial, "ended children (WEXITED), with WNOHANG and WNOWAIT; no stopped or continued ones"},
+		unix.SYS_PIDFD_OPEN:        {"pidfd_open", sysNosys, Stub, "ENOSYS: callers fall back to wait4"},
 		unix.SYS_CLONE:             {"clone", sysClone, Partial, "threads (CLONE_VM|CLONE_THREAD)"},
 		unix.SYS_FUTEX:             {"futex", sysFutex, Partial, "WAIT, WAKE and their BITSET forms"},
 		unix.SYS_RSEQ:              {"rseq", sysNosys, Stub, "ENOSYS: the C libraries do without"},
