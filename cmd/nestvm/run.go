@@ -142,6 +142,11 @@ Flags:
 	if err != nil {
 		return fail(status, "%v", err)
 	}
+	for _, kv := range setEnv {
+		if n, _, ok := strings.Cut(kv, "="); !ok || n == "" {
+			return fail(exitUsage, "--env %q: want NAME=VALUE", kv)
+		}
+	}
 	var linux bool
 	switch *abiName {
 	case "auto", "nestvm", "linux":

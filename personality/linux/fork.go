@@ -2,6 +2,7 @@ package linux
 
 import (
 	"bytes"
+	"errors"
 	"encoding/binary"
 	"fmt"
 	"strings"
@@ -502,6 +503,9 @@ func (tc *task) readProgram(abs string, argv *[]string) (*vmm.Image, errno) {
 			continue
 		}
 		img, err := vmm.ParseELFWith(data, tc.k.memory, vmm.ELFOptions{TLS: true})
+		if err == nil && img.Nestvm {
+			err = errors.New("a program for nestvm's ABI, not Linux's")
+		}
 		if err != nil {
 			tc.k.log.Debug("execve refused", "path", abs, "error", err)
 			return nil, eNOEXEC

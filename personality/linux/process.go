@@ -58,7 +58,7 @@ func (p *process) thread(num int) *thread {
 func (p *process) closeAll(c *vmm.Caller) {
 	p.mu.Lock()
 	fds := p.fds
-	p.fds = nil
+	p.fds = &fdTable{files: map[int]*fdEntry{}} // a late call of another thread finds none
 	m := p.mm
 	threads := p.threads
 	p.threads = map[int]*thread{}
