@@ -2,8 +2,8 @@ package linux
 
 import (
 	"bytes"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 
