@@ -60,6 +60,18 @@ const (
 	OpRegionEvict                     // make supplied pages of a kept region absent again
 	OpRegionAccessed                  // report and clear the pages touched since last asked
 	OpPortSetGetState                 // read the ports of a port set
+	OpFilesStat                       // describe a file under a files root
+	OpFileStat                        // describe an open file or directory
+	OpFilesUnlink                     // remove a name that is not a directory
+	OpFilesMkdir                      // create a directory
+	OpFilesRmdir                      // remove an empty directory
+	OpFilesRename                     // rename an entry within a files root
+	OpFilesSymlink                    // create a symbolic link
+	OpFilesReadlink                   // read a symbolic link's target
+	OpFilesChmod                      // change a file's permission bits
+	OpFilesTruncate                   // set a file's size
+	OpFilesUtimes                     // set a file's access and modification times
+	OpFileReaddir                     // read the entries of an open directory
 	OpCount                           // number of operations; not an operation
 )
 
@@ -494,6 +506,10 @@ const (
 	OpenWrite    = 1 << 1 // allow file_write (the root must allow writes)
 	OpenCreate   = 1 << 2 // create the file if it does not exist
 	OpenTruncate = 1 << 3 // empty the file
+	// OpenDir opens a directory (with OpenRead alone): the handle answers
+	// file_readdir and file_stat. Without it a directory does not open
+	// (ErrIsDir); with it anything else does not (ErrNotDir).
+	OpenDir = 1 << 4
 )
 
 // Message kinds, in Msg.Kind.

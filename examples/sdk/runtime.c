@@ -297,6 +297,12 @@ static const char *const error_names[NV_ERR_COUNT] = {
 	[NV_EWOULDBLOCK] = "would block",
 	[NV_EBUSY] = "busy",
 	[NV_ETIMEOUT] = "timed out",
+	[NV_ENOTEMPTY] = "directory not empty",
+	[NV_ENOTDIR] = "not a directory",
+	[NV_EISDIR] = "is a directory",
+	[NV_ELOOP] = "too many symbolic links",
+	[NV_EXDEV] = "cross-device link",
+	[NV_ENOSPC] = "no space left",
 };
 
 const char *nv_strerror(int64_t err)
