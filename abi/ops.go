@@ -72,6 +72,7 @@ const (
 	OpFilesTruncate                   // set a file's size
 	OpFilesUtimes                     // set a file's access and modification times
 	OpFileReaddir                     // read the entries of an open directory
+	OpConsoleRead                     // read bytes from an input console
 	OpCount                           // number of operations; not an operation
 )
 
@@ -397,6 +398,12 @@ var Ops = [OpCount]OpInfo{
 		Name: "file_size", Iface: IfaceFile, Rights: RightRead,
 		R0:  "the size in bytes",
 		Doc: "Reports an open file's size.",
+	},
+	OpConsoleRead: {
+		Name: "console_read", Iface: IfaceConsole, Rights: RightRead,
+		Args: []Arg{{"buf", ArgOut, "where the bytes go"}},
+		R0:   "the number of bytes read: what was available, at most the buffer's capacity; 0 at the end of input (and for a buffer of length 0)",
+		Doc:  "Reads from an input console: the program's standard input. Waits until some input is available or the input ends. A thread stopped while it waits re-issues the call when resumed, and no input is lost; a thread killed while it waits ends.",
 	},
 }
 

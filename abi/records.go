@@ -35,6 +35,9 @@ type StartInfo struct {
 	// Stderr is a console for diagnostics (the monitor's standard error);
 	// NoHandle when absent.
 	Stderr uint64
+	// Stdin is an input console (console_read: the monitor's standard
+	// input); NoHandle when absent.
+	Stdin uint64
 }
 
 // AuxStartInfo is the auxiliary-vector type whose value is the address of

@@ -595,3 +595,13 @@ func (c *Caller) FileReaddir(h uint64, offset uint64, buf []byte) (uint64, uint6
 	s[0] = offset
 	return c.Invoke(h, abi.OpFileReaddir, s, buf)
 }
+
+// ConsoleRead performs console_read on handle h, as nv_console_read does for a guest.
+// Reads from an input console: the program's standard input. Waits until
+// some input is available or the input ends. A thread stopped while it waits
+// re-issues the call when resumed, and no input is lost; a thread killed
+// while it waits ends.
+func (c *Caller) ConsoleRead(h uint64, buf []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpConsoleRead, s, buf)
+}

@@ -194,7 +194,8 @@ enum nv_op {
 	NV_OP_FILES_TRUNCATE = 60, /* files: Sets a regular file's size (NV_EISDIR for a directory, NV_EINVAL for another kind). */
 	NV_OP_FILES_UTIMES = 61, /* files: Sets a file's access and modification times. */
 	NV_OP_FILE_READDIR = 62, /* file: Reads the entries of a directory opened with NV_OPEN_DIR, sorted by name, without '.' and '..', each with the type and inode the directory holds for it (no stat per entry). */
-	NV_OP_COUNT = 63
+	NV_OP_CONSOLE_READ = 63, /* console: Reads from an input console: the program's standard input. */
+	NV_OP_COUNT = 64
 };
 
 typedef uint64_t nv_handle_t;
@@ -1105,6 +1106,20 @@ static inline int64_t nv_file_readdir(nv_handle_t h, uint64_t offset, nv_addr_t 
 	return nv_file_readdir_r(h, offset, buf, buf_cap).r0;
 }
 
+/* nv_console_read: Reads from an input console: the program's standard input. Waits until some input is available or the input ends. A thread stopped while it waits re-issues the call when resumed, and no input is lost; a thread killed while it waits ends.
+ * Interface: console. Rights needed: read.
+ *   buf, buf_cap (OUT buffer): where the bytes go
+ * R0: the number of bytes read: what was available, at most the buffer's capacity; 0 at the end of input (and for a buffer of length 0).
+ */
+static inline nv_result_t nv_console_read_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_CONSOLE_READ, buf, buf_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_console_read(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_console_read_r(h, buf, buf_cap).r0;
+}
+
 /* Records. Fields are fixed-width; records only grow at the end. */
 
 struct nv_start_info {
@@ -1123,8 +1138,9 @@ struct nv_start_info {
 	uint64_t stack_size;
 	uint64_t files;
 	uint64_t stderr;
+	uint64_t stdin;
 };
-_Static_assert(sizeof(struct nv_start_info) == 120, "struct nv_start_info size");
+_Static_assert(sizeof(struct nv_start_info) == 128, "struct nv_start_info size");
 _Static_assert(__builtin_offsetof(struct nv_start_info, magic) == 0, "nv_start_info.magic offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, size) == 8, "nv_start_info.size offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, abi_version) == 16, "nv_start_info.abi_version offset");
@@ -1140,6 +1156,7 @@ _Static_assert(__builtin_offsetof(struct nv_start_info, stack_base) == 88, "nv_s
 _Static_assert(__builtin_offsetof(struct nv_start_info, stack_size) == 96, "nv_start_info.stack_size offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, files) == 104, "nv_start_info.files offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, stderr) == 112, "nv_start_info.stderr offset");
+_Static_assert(__builtin_offsetof(struct nv_start_info, stdin) == 120, "nv_start_info.stdin offset");
 
 struct nv_thread_regs {
 	uint64_t rax;

@@ -48,6 +48,13 @@ nv_handle_t nv_files(void)
 	return NV_NO_HANDLE;
 }
 
+nv_handle_t nv_stdin(void)
+{
+	if (has_field(offsetof(struct nv_start_info, stdin)))
+		return start_info->stdin;
+	return NV_NO_HANDLE;
+}
+
 void nv_exit(int status)
 {
 	/* The whole program ends, whatever other threads it started. */
