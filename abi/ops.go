@@ -517,6 +517,10 @@ const (
 	// file_readdir and file_stat. Without it a directory does not open
 	// (ErrIsDir); with it anything else does not (ErrNotDir).
 	OpenDir = 1 << 4
+	// OpenExclusive, with OpenCreate, fails with ErrExists when the name
+	// exists (even as a dangling link): the file is the caller's own new
+	// one, as with O_CREAT|O_EXCL (lock files, mkstemp).
+	OpenExclusive = 1 << 5
 )
 
 // Message kinds, in Msg.Kind.

@@ -114,7 +114,7 @@ func (f *Files) Serve(inv *Invocation) {
 }
 
 // Flags files_open understands.
-const openFlags = abi.OpenRead | abi.OpenWrite | abi.OpenCreate | abi.OpenTruncate | abi.OpenDir
+const openFlags = abi.OpenRead | abi.OpenWrite | abi.OpenCreate | abi.OpenTruncate | abi.OpenDir | abi.OpenExclusive
 
 func (f *Files) open(inv *Invocation) {
 	flags := inv.Slots[2]
@@ -124,6 +124,7 @@ func (f *Files) open(inv *Invocation) {
 	// directory opens for reading only.
 	if flags&^openFlags != 0 || (!read && !write) ||
 		(!write && flags&(abi.OpenCreate|abi.OpenTruncate) != 0) ||
+		(flags&abi.OpenExclusive != 0 && flags&abi.OpenCreate == 0) ||
 		(flags&abi.OpenDir != 0 && flags != abi.OpenRead|abi.OpenDir) {
 		inv.Fail(abi.ErrInvalidArg)
 		return
@@ -143,11 +144,14 @@ func (f *Files) open(inv *Invocation) {
 		return
 	}
 	// Refuse what is not a regular file before opening it: opening a
-	// FIFO or a device can block the monitor or act on hardware.
-	if st, err := f.root.Stat(name); err == nil && !st.Mode().IsRegular() {
+	// FIFO or a device can block the monitor or act on hardware. An
+	// exclusive create leaves the refusal of any existing name, a
+	// dangling link included, to O_EXCL.
+	excl := flags&abi.OpenExclusive != 0
+	if st, err := f.root.Stat(name); err == nil && !excl && !st.Mode().IsRegular() {
 		inv.Fail(notRegular(st))
 		return
-	} else if err != nil && (flags&abi.OpenCreate == 0 || !errors.Is(err, fs.ErrNotExist)) {
+	} else if err != nil && !excl && (flags&abi.OpenCreate == 0 || !errors.Is(err, fs.ErrNotExist)) {
 		inv.Fail(f.error(err))
 		return
 	}
@@ -160,6 +164,9 @@ func (f *Files) open(inv *Invocation) {
 	}
 	if flags&abi.OpenCreate != 0 {
 		mode |= os.O_CREATE
+	}
+	if excl {
+		mode |= os.O_EXCL
 	}
 	if flags&abi.OpenTruncate != 0 {
 		mode |= os.O_TRUNC

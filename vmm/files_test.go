@@ -149,7 +149,20 @@ func TestFilesOpenRefuses(t *testing.T) {
 		{"fifo", abi.OpenRead, abi.ErrInvalidArg},
 		{"fifo", abi.OpenWrite, abi.ErrInvalidArg},
 		{"hello.txt", 0, abi.ErrInvalidArg},
-		{"hello.txt", 1 << 5, abi.ErrInvalidArg},
+		{"hello.txt", 1 << 6, abi.ErrInvalidArg},
+		// An exclusive create makes a new file or nothing: an existing
+		// name of any kind, a link leading out included, is refused
+		// without being opened.
+		{"excl.txt", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.OK},
+		{"excl.txt", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrExists},
+		{"hello.txt", abi.OpenRead | abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrExists},
+		{"fifo", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrExists},
+		{"sub", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrExists},
+		{"escape", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrExists},
+		{"abs", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrExists},
+		{"../evil.txt", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrDenied},
+		{"escape/x", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrDenied},
+		{"hello.txt", abi.OpenWrite | abi.OpenExclusive, abi.ErrInvalidArg},
 		{"hello.txt", ^uint64(0), abi.ErrInvalidArg},
 		{"hello.txt", abi.OpenRead | abi.OpenCreate, abi.ErrInvalidArg},
 		{"hello.txt", abi.OpenRead | abi.OpenTruncate, abi.ErrInvalidArg},

@@ -91,8 +91,9 @@ static void namespace(void)
 	check("rename d/ln", rename2("d/ln", "d/ln2"), 0);
 	check("d/ln is gone", stat("d/ln", NV_STAT_NOFOLLOW, &st), -NV_ENOTFOUND);
 
-	int64_t h = nv_files_open(files, P("d/t"), NV_OPEN_WRITE | NV_OPEN_CREATE);
+	int64_t h = nv_files_open(files, P("d/t"), NV_OPEN_WRITE | NV_OPEN_CREATE | NV_OPEN_EXCL);
 	check("create d/t", h < 0 ? h : 0, 0);
+	check("create d/t again", nv_files_open(files, P("d/t"), NV_OPEN_WRITE | NV_OPEN_CREATE | NV_OPEN_EXCL), -NV_EEXISTS);
 	if (h >= 0) {
 		check("write d/t", nv_file_write((nv_handle_t)h, 0, P("abcdef")), 6);
 		check("truncate d/t", nv_files_truncate(files, P("d/t"), 3), 0);

@@ -47,6 +47,7 @@
 #define NV_OPEN_CREATE       0x4ull /* files_open: create if missing */
 #define NV_OPEN_TRUNCATE     0x8ull /* files_open: empty the file */
 #define NV_OPEN_DIR          0x10ull /* files_open: open a directory (for file_readdir, file_stat) */
+#define NV_OPEN_EXCL         0x20ull /* files_open: with NV_OPEN_CREATE, fail if the name exists */
 #define NV_STAT_NOFOLLOW     0x1ull /* files_stat: describe a symbolic link itself */
 #define NV_FT_OTHER          0x0ull /* nv_stat.type, nv_dirent.type: none of the others, or unknown */
 #define NV_FT_REGULAR        0x1ull /* file type: a regular file */

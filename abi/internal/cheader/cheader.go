@@ -73,6 +73,7 @@ var Constants = []struct {
 	{"NV_OPEN_CREATE", abi.OpenCreate, "files_open: create if missing"},
 	{"NV_OPEN_TRUNCATE", abi.OpenTruncate, "files_open: empty the file"},
 	{"NV_OPEN_DIR", abi.OpenDir, "files_open: open a directory (for file_readdir, file_stat)"},
+	{"NV_OPEN_EXCL", abi.OpenExclusive, "files_open: with NV_OPEN_CREATE, fail if the name exists"},
 	{"NV_STAT_NOFOLLOW", abi.StatNoFollow, "files_stat: describe a symbolic link itself"},
 	{"NV_FT_OTHER", abi.FileTypeOther, "nv_stat.type, nv_dirent.type: none of the others, or unknown"},
 	{"NV_FT_REGULAR", abi.FileTypeRegular, "file type: a regular file"},
