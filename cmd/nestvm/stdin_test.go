@@ -99,3 +99,37 @@ func TestCheckpointWhileReadingStdin(t *testing.T) {
 		})
 	}
 }
+
+// A program waiting for input that never ends does not hold the monitor:
+// Ctrl-C ends the run as it ends any other, with the input still open.
+func TestRunInterruptWhileReadingStdin(t *testing.T) {
+	copyGuest := testutil.Guest(t, "copy")
+	for _, backend := range []string{"emu", "kvm"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			cmd := exec.Command(os.Args[0], "run", "--backend", backend, "--log-level", "warn", copyGuest)
+			cmd.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")
+			in, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			var stdout, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			in.Write([]byte("one\n"))
+			deadline := time.Now().Add(60 * time.Second)
+			for stdout.String() != "one\n" && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			cmd.Process.Signal(syscall.SIGINT)
+			if status := wait(t, cmd); status != exitInterrupt || stdout.String() != "one\n" || !strings.Contains(stderr.String(), "interrupted") {
+				t.Fatalf("status %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
