@@ -27,6 +27,12 @@ const (
 	ErrWouldBlock              // a non-blocking operation would have to wait
 	ErrBusy                    // the object is in a state that does not allow the operation
 	ErrTimeout                 // the time limit of a wait ran out
+	ErrNotEmpty                // a directory to remove, or to rename over, is not empty
+	ErrNotDir                  // a path names something that is not a directory where one is needed
+	ErrIsDir                   // a path names a directory where one is not allowed
+	ErrLoop                    // a path leads through too many symbolic links, or (no-follow) ends in one
+	ErrCrossDev                // a rename would move an entry to another file system
+	ErrNoSpace                 // the host file system is full
 	ErrCount                   // number of error codes; not an error
 )
 
@@ -49,6 +55,12 @@ var errorNames = [...]string{
 	ErrWouldBlock: "would block",
 	ErrBusy:       "busy",
 	ErrTimeout:    "timed out",
+	ErrNotEmpty:   "directory not empty",
+	ErrNotDir:     "not a directory",
+	ErrIsDir:      "is a directory",
+	ErrLoop:       "too many symbolic links",
+	ErrCrossDev:   "cross-device link",
+	ErrNoSpace:    "no space left",
 }
 
 // ErrorSymbols are the C names of the error codes, indexed by Error.
@@ -71,6 +83,12 @@ var ErrorSymbols = [...]string{
 	ErrWouldBlock: "NV_EWOULDBLOCK",
 	ErrBusy:       "NV_EBUSY",
 	ErrTimeout:    "NV_ETIMEOUT",
+	ErrNotEmpty:   "NV_ENOTEMPTY",
+	ErrNotDir:     "NV_ENOTDIR",
+	ErrIsDir:      "NV_EISDIR",
+	ErrLoop:       "NV_ELOOP",
+	ErrCrossDev:   "NV_EXDEV",
+	ErrNoSpace:    "NV_ENOSPC",
 }
 
 // Error implements the error interface.

@@ -39,7 +39,7 @@ const (
 	IfaceHandle                     // operations on the handle itself (every object)
 	IfaceThread                     // thread operations
 	IfaceSpace                      // space operations
-	IfaceConsole                    // a byte sink for the program's output
+	IfaceConsole                    // a byte stream: the program's output (console_write) or input (console_read)
 	IfaceClock                      // a time source
 	IfaceRegion                     // region operations
 	IfacePort                       // port operations: receive, reply, send, call

@@ -60,6 +60,19 @@ const (
 	OpRegionEvict                     // make supplied pages of a kept region absent again
 	OpRegionAccessed                  // report and clear the pages touched since last asked
 	OpPortSetGetState                 // read the ports of a port set
+	OpFilesStat                       // describe a file under a files root
+	OpFileStat                        // describe an open file or directory
+	OpFilesUnlink                     // remove a name that is not a directory
+	OpFilesMkdir                      // create a directory
+	OpFilesRmdir                      // remove an empty directory
+	OpFilesRename                     // rename an entry within a files root
+	OpFilesSymlink                    // create a symbolic link
+	OpFilesReadlink                   // read a symbolic link's target
+	OpFilesChmod                      // change a file's permission bits
+	OpFilesTruncate                   // set a file's size
+	OpFilesUtimes                     // set a file's access and modification times
+	OpFileReaddir                     // read the entries of an open directory
+	OpConsoleRead                     // read bytes from an input console
 	OpCount                           // number of operations; not an operation
 )
 
@@ -387,6 +400,12 @@ var Ops = [OpCount]OpInfo{
 		R0:  "the size in bytes",
 		Doc: "Reports an open file's size.",
 	},
+	OpConsoleRead: {
+		Name: "console_read", Iface: IfaceConsole, Rights: RightRead,
+		Args: []Arg{{"buf", ArgOut, "where the bytes go"}},
+		R0:   "the number of bytes read: what was available, at most the buffer's capacity; 0 at the end of input (and for a buffer of length 0)",
+		Doc:  "Reads from an input console: the program's standard input. Waits until some input is available or the input ends. A thread stopped while it waits re-issues the call when resumed, and no input is lost; a thread killed while it waits ends.",
+	},
 }
 
 // The state operations: with them a parent holding a space with control
@@ -495,6 +514,14 @@ const (
 	OpenWrite    = 1 << 1 // allow file_write (the root must allow writes)
 	OpenCreate   = 1 << 2 // create the file if it does not exist
 	OpenTruncate = 1 << 3 // empty the file
+	// OpenDir opens a directory (with OpenRead alone): the handle answers
+	// file_readdir and file_stat. Without it a directory does not open
+	// (ErrIsDir); with it anything else does not (ErrNotDir).
+	OpenDir = 1 << 4
+	// OpenExclusive, with OpenCreate, fails with ErrExists when the name
+	// exists (even as a dangling link): the file is the caller's own new
+	// one, as with O_CREAT|O_EXCL (lock files, mkstemp).
+	OpenExclusive = 1 << 5
 )
 
 // Message kinds, in Msg.Kind.

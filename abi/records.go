@@ -35,6 +35,9 @@ type StartInfo struct {
 	// Stderr is a console for diagnostics (the monitor's standard error);
 	// NoHandle when absent.
 	Stderr uint64
+	// Stdin is an input console (console_read: the monitor's standard
+	// input); NoHandle when absent.
+	Stdin uint64
 }
 
 // AuxStartInfo is the auxiliary-vector type whose value is the address of
@@ -184,4 +187,34 @@ type PortState struct {
 type PortSetState struct {
 	Size   uint64 // bytes of the whole state, this record included
 	NPorts uint64
+}
+
+// Stat describes a file, as files_stat and file_stat report it. Times are
+// seconds and nanoseconds since the Unix epoch.
+type Stat struct {
+	Type      uint64 // FileType*
+	Mode      uint64 // the permission bits (07777: rwx for owner, group, others; setuid, setgid, sticky)
+	Size      uint64 // bytes; a link's is the length of its target text
+	Nlink     uint64 // hard links to it
+	UID, GID  uint64 // its owner on the host
+	Inode     uint64 // its number on its device: with Device, it tells files apart
+	Device    uint64 // the host device holding it
+	Rdev      uint64 // for a device file, the device it stands for
+	Blocks    uint64 // 512-byte blocks allocated to it
+	BlockSize uint64 // the preferred size of an I/O on it
+	AtimeSec  int64  // last access
+	AtimeNsec uint64
+	MtimeSec  int64 // last change of contents
+	MtimeNsec uint64
+	CtimeSec  int64 // last change of contents or metadata
+	CtimeNsec uint64
+}
+
+// DirEntry is one entry file_readdir reports. Its name follows it,
+// NameLen bytes, then a NUL byte and zeros up to a multiple of 8, where
+// the next entry starts.
+type DirEntry struct {
+	Inode   uint64 // as the directory holds it
+	Type    uint32 // FileType*
+	NameLen uint32
 }

@@ -35,6 +35,7 @@ const (
 	CapStderr  = "stderr"  // diagnostics
 	CapClock   = "clock"
 	CapFiles   = "files"
+	CapStdin   = "stdin" // standard input: an input console (console_read)
 )
 
 // Env is what a program starts with: named capabilities, and the memory
@@ -82,6 +83,7 @@ type Layer interface {
 // RootConfig is what the monitor gives the program at the top of a stack.
 type RootConfig struct {
 	Console, Stderr io.Writer
+	Stdin           io.Reader  // nil: none
 	Files           vmm.Server // nil: none
 	FilesWritable   bool
 	Memory          uint64
@@ -90,7 +92,7 @@ type RootConfig struct {
 
 // Root returns the root environment: a host space standing for the
 // monitor (the program's space is created as its child), the console,
-// stderr, clock and files.
+// stderr, stdin, clock and files.
 func Root(mon *vmm.Monitor, cfg RootConfig) (Env, *vmm.Space) {
 	if cfg.Memory == 0 {
 		cfg.Memory = vmm.DefaultQuota.Memory
@@ -108,6 +110,9 @@ func Root(mon *vmm.Monitor, cfg RootConfig) (Env, *vmm.Space) {
 	}
 	if cfg.Stderr != nil {
 		caps[CapStderr] = interpose.Cap{Obj: vmm.NewHostPort("stderr", vmm.ConsoleServer(cfg.Stderr)), Rights: abi.RightWrite | abi.RightGrant | abi.RightDerive}
+	}
+	if cfg.Stdin != nil {
+		caps[CapStdin] = interpose.Cap{Obj: vmm.NewHostPort("stdin", vmm.StdinServer(cfg.Stdin)), Rights: abi.RightRead | abi.RightGrant | abi.RightDerive}
 	}
 	if cfg.Files != nil {
 		r := abi.RightRead | abi.RightGrant | abi.RightDerive
@@ -325,7 +330,7 @@ func (r *Run) load(env Env, prog Program) error {
 	if info.Thread, err = step("space_insert thread")(c.SpaceInsert(child, th, uint64(abi.RightsAll))); err != nil {
 		return err
 	}
-	for name, field := range map[string]*uint64{CapConsole: &info.Console, CapClock: &info.Clock, CapFiles: &info.Files, CapStderr: &info.Stderr} {
+	for name, field := range map[string]*uint64{CapConsole: &info.Console, CapClock: &info.Clock, CapFiles: &info.Files, CapStderr: &info.Stderr, CapStdin: &info.Stdin} {
 		h, ok := in[name]
 		if !ok {
 			continue

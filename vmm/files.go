@@ -21,8 +21,13 @@ import (
 const MaxFilesPath = 4096
 
 // Files is the root's files service: a host directory served to programs.
-// The port holding it answers files_open and files_list; each file opened
-// gets a port of its own that answers file_read, file_write and file_size.
+// The port holding it answers files_open, files_list, files_stat and the
+// namespace operations (files_unlink, files_mkdir, files_rmdir,
+// files_rename, files_symlink, files_readlink, files_chmod,
+// files_truncate, files_utimes); each file opened gets a port of its own
+// that answers file_read, file_write, file_size and file_stat, and each
+// directory opened (abi.OpenDir) one that answers file_readdir and
+// file_stat.
 //
 // Every access goes through an os.Root, which resolves each path one
 // component at a time beneath the directory and refuses any that would
@@ -30,8 +35,14 @@ const MaxFilesPath = 4096
 // pointing outside (however many links deep), so no path a program sends
 // can reach a host file outside the directory. (Hard links and mount
 // points inside it are its own entries: whoever made them let them in.)
-// Only regular files open, so no device or FIFO under the directory can
-// block the monitor or be driven by a program.
+// Only regular files and directories open, so no device or FIFO under the
+// directory can block the monitor or be driven by a program.
+//
+// Operations that act on a name rather than on what it leads to (unlink,
+// rmdir, mkdir) open the name's parent directory through the os.Root and
+// act on the last component with the *at system call, which never
+// follows it: a link swapped in under the name, even one leading out, is
+// acted on itself, and nothing outside can be reached.
 //
 // Threads of a program may call it at once: it keeps no state but the
 // os.Root, which is safe for concurrent use.
@@ -87,27 +98,45 @@ func (f *Files) Serve(inv *Invocation) {
 		f.open(inv)
 	case abi.OpFilesList:
 		f.list(inv)
+	case abi.OpFilesStat:
+		f.stat(inv)
+	case abi.OpFilesUnlink, abi.OpFilesRmdir, abi.OpFilesMkdir:
+		f.atParent(inv)
+	case abi.OpFilesRename, abi.OpFilesSymlink:
+		f.pair(inv)
+	case abi.OpFilesReadlink:
+		f.readlink(inv)
+	case abi.OpFilesChmod, abi.OpFilesTruncate, abi.OpFilesUtimes:
+		f.setAttr(inv)
 	default:
 		inv.Fail(abi.ErrInvalidOp)
 	}
 }
 
 // Flags files_open understands.
-const openFlags = abi.OpenRead | abi.OpenWrite | abi.OpenCreate | abi.OpenTruncate
+const openFlags = abi.OpenRead | abi.OpenWrite | abi.OpenCreate | abi.OpenTruncate | abi.OpenDir | abi.OpenExclusive
 
 func (f *Files) open(inv *Invocation) {
 	flags := inv.Slots[2]
 	read, write := flags&abi.OpenRead != 0, flags&abi.OpenWrite != 0
 	// Creating and truncating are writes; a file opened for neither
-	// reading nor writing would be a handle that can do nothing.
+	// reading nor writing would be a handle that can do nothing; a
+	// directory opens for reading only.
 	if flags&^openFlags != 0 || (!read && !write) ||
-		(!write && flags&(abi.OpenCreate|abi.OpenTruncate) != 0) {
+		(!write && flags&(abi.OpenCreate|abi.OpenTruncate) != 0) ||
+		(flags&abi.OpenExclusive != 0 && flags&abi.OpenCreate == 0) ||
+		(flags&abi.OpenDir != 0 && flags != abi.OpenRead|abi.OpenDir) {
 		inv.Fail(abi.ErrInvalidArg)
 		return
 	}
-	name, e := filesPath(inv.Buffer(0).Bytes(), false)
+	dir := flags&abi.OpenDir != 0
+	name, e := filesPath(inv.Buffer(0).Bytes(), dir)
 	if e != abi.OK {
 		inv.Fail(e)
+		return
+	}
+	if dir {
+		f.openDir(inv, name)
 		return
 	}
 	if write && (!f.writable || !inv.Rights.Has(abi.RightWrite)) {
@@ -115,11 +144,14 @@ func (f *Files) open(inv *Invocation) {
 		return
 	}
 	// Refuse what is not a regular file before opening it: opening a
-	// FIFO or a device can block the monitor or act on hardware.
-	if st, err := f.root.Stat(name); err == nil && !st.Mode().IsRegular() {
-		inv.Fail(abi.ErrInvalidArg)
+	// FIFO or a device can block the monitor or act on hardware. An
+	// exclusive create leaves the refusal of any existing name, a
+	// dangling link included, to O_EXCL.
+	excl := flags&abi.OpenExclusive != 0
+	if st, err := f.root.Stat(name); err == nil && !excl && !st.Mode().IsRegular() {
+		inv.Fail(notRegular(st))
 		return
-	} else if err != nil && (flags&abi.OpenCreate == 0 || !errors.Is(err, fs.ErrNotExist)) {
+	} else if err != nil && !excl && (flags&abi.OpenCreate == 0 || !errors.Is(err, fs.ErrNotExist)) {
 		inv.Fail(f.error(err))
 		return
 	}
@@ -132,6 +164,9 @@ func (f *Files) open(inv *Invocation) {
 	}
 	if flags&abi.OpenCreate != 0 {
 		mode |= os.O_CREATE
+	}
+	if excl {
+		mode |= os.O_EXCL
 	}
 	if flags&abi.OpenTruncate != 0 {
 		mode |= os.O_TRUNC
@@ -156,6 +191,40 @@ func (f *Files) open(inv *Invocation) {
 	inv.ReturnHandle(port, rights, 0)
 }
 
+// openDir answers files_open with abi.OpenDir: a handle on a directory,
+// which reads its entries (file_readdir) and describes it (file_stat).
+// Like an open file it holds the name only.
+func (f *Files) openDir(inv *Invocation, name string) {
+	dir, e := f.openDirFile(name)
+	if e != abi.OK {
+		inv.Fail(e)
+		return
+	}
+	dir.Close()
+	port := NewHostPort("dir "+name, &openFile{files: f, name: name, dir: true})
+	inv.ReturnHandle(port, abi.RightRead|abi.RightGrant|abi.RightDerive, 0)
+}
+
+// openDirFile opens the directory name beneath the root for reading its
+// entries. O_DIRECTORY refuses anything else without opening it, so a
+// FIFO cannot block here either.
+func (f *Files) openDirFile(name string) (*os.File, abi.Error) {
+	dir, err := f.root.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, f.error(err)
+	}
+	return dir, abi.OK
+}
+
+// notRegular is the error for opening st, which is not a regular file, as
+// one: a directory needs abi.OpenDir; anything else does not open.
+func notRegular(st fs.FileInfo) abi.Error {
+	if st.IsDir() {
+		return abi.ErrIsDir
+	}
+	return abi.ErrInvalidArg
+}
+
 // reopen opens name beneath the root with mode and checks that it is a
 // regular file (the name may have changed since the caller last looked).
 // O_NONBLOCK keeps a FIFO swapped in under the name from blocking the
@@ -171,7 +240,7 @@ func (f *Files) reopen(name string, mode int) (*os.File, fs.FileInfo, abi.Error)
 		if err != nil {
 			return nil, nil, f.error(err)
 		}
-		return nil, nil, abi.ErrInvalidArg
+		return nil, nil, notRegular(st)
 	}
 	return file, st, abi.OK
 }
@@ -187,9 +256,9 @@ func (f *Files) list(inv *Invocation) {
 		inv.Fail(e)
 		return
 	}
-	dir, err := f.root.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		inv.Fail(f.error(err))
+	dir, e := f.openDirFile(name)
+	if e != abi.OK {
+		inv.Fail(e)
 		return
 	}
 	entries, err := dir.ReadDir(-1)
@@ -237,20 +306,34 @@ func filesPath(p []byte, emptyOK bool) (string, abi.Error) {
 	return string(p), abi.OK
 }
 
-// error maps a host error to the error a program sees.
+// error maps a host error to the error a program sees, as precisely as
+// the ABI's codes allow: a POSIX personality turns them back into errno.
 func (f *Files) error(err error) abi.Error {
 	switch {
 	case f.escapes != nil && errors.Is(err, f.escapes):
 		return abi.ErrDenied
 	case errors.Is(err, os.ErrClosed):
 		return abi.ErrPeerGone
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+	case errors.Is(err, fs.ErrNotExist):
 		return abi.ErrNotFound
+	case errors.Is(err, syscall.ENOTDIR):
+		return abi.ErrNotDir
 	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
 		return abi.ErrDenied
+	// Before ErrExist, which matches ENOTEMPTY too.
+	case errors.Is(err, syscall.ENOTEMPTY):
+		return abi.ErrNotEmpty
 	case errors.Is(err, fs.ErrExist):
 		return abi.ErrExists
-	case errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ELOOP):
+	case errors.Is(err, syscall.EISDIR):
+		return abi.ErrIsDir
+	case errors.Is(err, syscall.ELOOP):
+		return abi.ErrLoop
+	case errors.Is(err, syscall.EXDEV):
+		return abi.ErrCrossDev
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return abi.ErrNoSpace
+	case errors.Is(err, syscall.EINVAL):
 		return abi.ErrInvalidArg
 	case errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.EFBIG):
 		return abi.ErrTooBig
@@ -276,11 +359,27 @@ type openFile struct {
 	files *Files
 	name  string
 	write bool // opened for writing (reads are checked by the handle's rights)
+	dir   bool // a directory, opened with abi.OpenDir
 }
 
-// Serve implements Server for an open file. The dispatcher has already
-// checked the handle's rights against each operation's.
+// Serve implements Server for an open file or directory. The dispatcher
+// has already checked the handle's rights against each operation's.
 func (o *openFile) Serve(inv *Invocation) {
+	switch {
+	case inv.Op == abi.OpFileStat:
+		o.stat(inv)
+	case o.dir && inv.Op == abi.OpFileReaddir:
+		o.readdir(inv)
+	case o.dir && (inv.Op == abi.OpFileRead || inv.Op == abi.OpFileSize):
+		inv.Fail(abi.ErrIsDir)
+	case !o.dir && inv.Op == abi.OpFileReaddir:
+		inv.Fail(abi.ErrNotDir)
+	default:
+		o.serveFile(inv)
+	}
+}
+
+func (o *openFile) serveFile(inv *Invocation) {
 	switch inv.Op {
 	case abi.OpFileRead:
 		o.read(inv)
@@ -292,7 +391,7 @@ func (o *openFile) Serve(inv *Invocation) {
 		case err != nil:
 			inv.Fail(o.files.error(err))
 		case !st.Mode().IsRegular():
-			inv.Fail(abi.ErrInvalidArg)
+			inv.Fail(notRegular(st))
 		default:
 			inv.Return(uint64(st.Size()), 0)
 		}

@@ -68,6 +68,7 @@ func TestFilesGuests(t *testing.T) {
 			{name: "ls", args: []string{"../"}, status: 1, output: "ls: ../: denied\n"},
 			{name: "fileio", args: []string{"ro"}, output: "PASS\n"},
 			{name: "fileio", args: []string{"rw"}, output: "PASS\n", writable: true},
+			{name: "fsops", output: "PASS\n", writable: true},
 		} {
 			out, r := runWithFiles(t, b, tree.Root, tc.writable, tc.name, tc.args...)
 			if out != tc.output || !r.Exited || r.Status != tc.status {

@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,10 @@ const (
 func (f *filesSpace) call(h uint64, op abi.Op, args ...uint64) (uint64, uint64) {
 	c := Call{Args: [6]uint64{h, uint64(op)}, RSP: fuzzData + 0xf00}
 	copy(c.Args[2:], args)
+	// a4 and a5 go on the stack, above the return address.
+	for i := 4; i < len(args); i++ {
+		binary.LittleEndian.PutUint64(f.data.Bytes()[0xf00+8*(i-3):], args[i])
+	}
 	f.t.Hypercall(&c)
 	return c.Ret[0], c.Ret[1]
 }
@@ -125,15 +130,39 @@ func TestFilesOpenRefuses(t *testing.T) {
 		{"hello.txt\x00/../x", abi.OpenRead, abi.ErrInvalidArg},
 		{strings.Repeat("a", MaxFilesPath+1), abi.OpenRead, abi.ErrTooBig},
 		{"missing", abi.OpenRead, abi.ErrNotFound},
-		{"hello.txt/x", abi.OpenRead, abi.ErrNotFound},
-		{"sub", abi.OpenRead, abi.ErrInvalidArg},
-		{"sub", abi.OpenWrite, abi.ErrInvalidArg},
+		{"hello.txt/x", abi.OpenRead, abi.ErrNotDir},
+		// A directory opens only with abi.OpenDir, and only to read.
+		{"sub", abi.OpenRead, abi.ErrIsDir},
+		{"sub", abi.OpenWrite, abi.ErrIsDir},
+		{"sub", abi.OpenRead | abi.OpenDir, abi.OK},
+		{"", abi.OpenRead | abi.OpenDir, abi.OK},
+		{"sub", abi.OpenRead | abi.OpenWrite | abi.OpenDir, abi.ErrInvalidArg},
+		{"sub", abi.OpenDir, abi.ErrInvalidArg},
+		{"hello.txt", abi.OpenRead | abi.OpenDir, abi.ErrNotDir},
+		{"fifo", abi.OpenRead | abi.OpenDir, abi.ErrNotDir},
+		{"..", abi.OpenRead | abi.OpenDir, abi.ErrDenied},
+		{"escape", abi.OpenRead | abi.OpenDir, abi.ErrDenied},
+		{"abs", abi.OpenRead | abi.OpenDir, abi.ErrDenied},
+		{"/", abi.OpenRead | abi.OpenDir, abi.ErrInvalidArg},
 		// Opening a FIFO would block until a writer came; it must fail
 		// at once, for reading and for writing.
 		{"fifo", abi.OpenRead, abi.ErrInvalidArg},
 		{"fifo", abi.OpenWrite, abi.ErrInvalidArg},
 		{"hello.txt", 0, abi.ErrInvalidArg},
-		{"hello.txt", 1 << 4, abi.ErrInvalidArg},
+		{"hello.txt", 1 << 6, abi.ErrInvalidArg},
+		// An exclusive create makes a new file or nothing: an existing
+		// name of any kind, a link leading out included, is refused
+		// without being opened.
+		{"excl.txt", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.OK},
+		{"excl.txt", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrExists},
+		{"hello.txt", abi.OpenRead | abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrExists},
+		{"fifo", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrExists},
+		{"sub", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrExists},
+		{"escape", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrExists},
+		{"abs", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrExists},
+		{"../evil.txt", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrDenied},
+		{"escape/x", abi.OpenWrite | abi.OpenCreate | abi.OpenExclusive, abi.ErrDenied},
+		{"hello.txt", abi.OpenWrite | abi.OpenExclusive, abi.ErrInvalidArg},
 		{"hello.txt", ^uint64(0), abi.ErrInvalidArg},
 		{"hello.txt", abi.OpenRead | abi.OpenCreate, abi.ErrInvalidArg},
 		{"hello.txt", abi.OpenRead | abi.OpenTruncate, abi.ErrInvalidArg},
@@ -321,7 +350,7 @@ func TestFilesList(t *testing.T) {
 		{"..", outCap, "", 0, abi.ErrDenied},
 		{"escape", outCap, "", 0, abi.ErrDenied},
 		{"/", outCap, "", 0, abi.ErrInvalidArg},
-		{"hello.txt", outCap, "", 0, abi.ErrNotFound},
+		{"hello.txt", outCap, "", 0, abi.ErrNotDir},
 		{"nope", outCap, "", 0, abi.ErrNotFound},
 	} {
 		got, n, err := f.list(tc.path, tc.cap)
@@ -378,16 +407,31 @@ func TestFilesServerRefusesBadRoots(t *testing.T) {
 	}
 }
 
+// namespaceOps are the files root's operations on names, which FuzzFiles
+// picks among.
+var namespaceOps = []abi.Op{
+	abi.OpFilesUnlink, abi.OpFilesMkdir, abi.OpFilesRmdir, abi.OpFilesRename, abi.OpFilesSymlink,
+	abi.OpFilesReadlink, abi.OpFilesChmod, abi.OpFilesTruncate, abi.OpFilesUtimes,
+}
+
 // FuzzFiles sends arbitrary paths, flags and offsets to a writable files
-// root and its files: nothing may panic, every result is a value or an
-// error code, and nothing outside the root may change.
+// root and its files and directories: nothing may panic, every result is a
+// value or an error code, and nothing outside the root may change.
 func FuzzFiles(f *testing.F) {
-	for _, p := range []string{"hello.txt", "../outside.txt", "escape", "abs", "sub/up", "/etc/passwd", "", "sub", "a\x00b", "new.txt", "sub/../../x", "inlink/.."} {
+	for _, p := range []string{"hello.txt", "../outside.txt", "escape", "abs", "sub/up", "/etc/passwd", "", "sub", "a\x00b", "new.txt", "sub/../../x", "inlink/..",
+		"hello.txt\x00../x", "../outside.txt\x00x", "x\x00escape/y", "sub\x00sub/", "sub/"} {
 		f.Add(uint8(0), p, uint64(abi.OpenRead), uint64(0), uint64(16))
 		f.Add(uint8(0), p, uint64(abi.OpenWrite|abi.OpenCreate|abi.OpenTruncate), uint64(3), uint64(4))
 		f.Add(uint8(1), p, uint64(0), uint64(0), uint64(outCap))
+		f.Add(uint8(2), p, uint64(abi.OpenRead|abi.OpenDir), uint64(0), uint64(outCap))
+		f.Add(uint8(3), p, uint64(abi.StatNoFollow), uint64(0), uint64(outCap))
+		for i := range namespaceOps {
+			f.Add(uint8(4), p, uint64(i), uint64(0o755), uint64(0))
+		}
 	}
 	f.Add(uint8(2), "hello.txt", uint64(abi.OpenRead|abi.OpenWrite), uint64(1<<62), uint64(8))
+	f.Add(uint8(4), "hello.txt", uint64(7), uint64(1<<63), uint64(0))
+	f.Add(uint8(4), "hello.txt", uint64(8), abi.UtimeNow, abi.UtimeOmit)
 	f.Fuzz(func(t *testing.T, what uint8, path string, flags, off, n uint64) {
 		if len(path) > 0x800 {
 			return
@@ -401,19 +445,36 @@ func FuzzFiles(f *testing.F) {
 				t.Fatalf("R0 %d is neither a value nor an error code", v)
 			}
 		}
-		switch what % 3 {
+		switch what % 5 {
 		case 0, 2:
 			r0, _ := fs.call(fs.root, abi.OpFilesOpen, pathAddr, fs.setPath(path), flags)
 			valid(r0)
 			if abi.ResultError(r0) == abi.OK {
 				h := r0
-				for _, op := range []abi.Op{abi.OpFileRead, abi.OpFileWrite, abi.OpFileSize, abi.Op(what)} {
-					r0, _ := fs.call(h, op, off, outAddr, min(n, outCap))
+				for _, op := range []abi.Op{abi.OpFileRead, abi.OpFileWrite, abi.OpFileSize, abi.OpFileStat, abi.OpFileReaddir, abi.Op(what)} {
+					var r0 uint64
+					if op == abi.OpFileStat {
+						r0, _ = fs.call(h, op, outAddr, min(n, outCap))
+					} else {
+						r0, _ = fs.call(h, op, off, outAddr, min(n, outCap))
+					}
 					valid(r0)
 				}
 			}
 		case 1:
 			r0, _ := fs.call(fs.root, abi.OpFilesList, pathAddr, fs.setPath(path), outAddr, min(n, outCap))
+			valid(r0)
+		case 3:
+			r0, _ := fs.call(fs.root, abi.OpFilesStat, pathAddr, fs.setPath(path), flags, outAddr, min(n, outCap))
+			valid(r0)
+		case 4:
+			op := namespaceOps[flags%uint64(len(namespaceOps))]
+			var r0 uint64
+			if op == abi.OpFilesReadlink {
+				r0, _ = fs.call(fs.root, op, pathAddr, fs.setPath(path), outAddr, min(n, outCap))
+			} else {
+				r0, _ = fs.call(fs.root, op, pathAddr, fs.setPath(path), off, n)
+			}
 			valid(r0)
 		}
 		fs.tree.CheckOutside(t)

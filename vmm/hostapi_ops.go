@@ -485,3 +485,123 @@ func (c *Caller) PortSetGetState(h uint64, buf []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpPortSetGetState, s, buf)
 }
+
+// FilesStat performs files_stat on handle h, as nv_files_stat does for a guest.
+// Describes a file under a files root as an nv_stat record: its type,
+// permission bits, size, links, owner, inode, device, blocks and times. A
+// symbolic link is followed, within the root only (NV_EDENIED for one
+// leading out), unless NV_STAT_NOFOLLOW is given.
+func (c *Caller) FilesStat(h uint64, path []byte, flags uint64, buf []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	s[2] = flags
+	return c.Invoke(h, abi.OpFilesStat, s, path, buf)
+}
+
+// FileStat performs file_stat on handle h, as nv_file_stat does for a guest.
+// Describes an open file or directory as files_stat does its name. Needs no
+// rights, so a file open only for writing can be described too.
+func (c *Caller) FileStat(h uint64, buf []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpFileStat, s, buf)
+}
+
+// FilesUnlink performs files_unlink on handle h, as nv_files_unlink does for a guest.
+// Removes a name that is not a directory (NV_EISDIR for one). A symbolic
+// link is removed itself, never what it leads to. Needs a writable root.
+func (c *Caller) FilesUnlink(h uint64, path []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpFilesUnlink, s, path)
+}
+
+// FilesMkdir performs files_mkdir on handle h, as nv_files_mkdir does for a guest.
+// Creates a directory (NV_EEXISTS if the name exists, even as a dangling
+// link). Needs a writable root.
+func (c *Caller) FilesMkdir(h uint64, path []byte, mode uint64) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	s[2] = mode
+	return c.Invoke(h, abi.OpFilesMkdir, s, path)
+}
+
+// FilesRmdir performs files_rmdir on handle h, as nv_files_rmdir does for a guest.
+// Removes an empty directory: NV_ENOTEMPTY when it holds entries, NV_ENOTDIR
+// for anything else (a link to a directory included). Needs a writable root.
+func (c *Caller) FilesRmdir(h uint64, path []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpFilesRmdir, s, path)
+}
+
+// FilesRename performs files_rename on handle h, as nv_files_rename does for a guest.
+// Renames an entry within the root, replacing what the new name held (a
+// non-directory, or an empty directory when the entry is one). A link as the
+// last component of either path is not followed: the link itself moves or is
+// replaced. Both paths travel in one buffer, so the call reaches a port's
+// server whole. Needs a writable root.
+func (c *Caller) FilesRename(h uint64, paths []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpFilesRename, s, paths)
+}
+
+// FilesSymlink performs files_symlink on handle h, as nv_files_symlink does for a guest.
+// Creates a symbolic link holding the target text as given, which may name
+// anything: following the link later is confined like any path (NV_EDENIED
+// where it leads out of the root). Needs a writable root.
+func (c *Caller) FilesSymlink(h uint64, paths []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpFilesSymlink, s, paths)
+}
+
+// FilesReadlink performs files_readlink on handle h, as nv_files_readlink does for a guest.
+// Reads the target text of a symbolic link (NV_EINVAL for anything else):
+// the text as stored, whether or not it leads inside the root.
+func (c *Caller) FilesReadlink(h uint64, path []byte, buf []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpFilesReadlink, s, path, buf)
+}
+
+// FilesChmod performs files_chmod on handle h, as nv_files_chmod does for a guest.
+// Sets a file's permission bits. Needs a writable root.
+func (c *Caller) FilesChmod(h uint64, path []byte, mode uint64) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	s[2] = mode
+	return c.Invoke(h, abi.OpFilesChmod, s, path)
+}
+
+// FilesTruncate performs files_truncate on handle h, as nv_files_truncate does for a guest.
+// Sets a regular file's size (NV_EISDIR for a directory, NV_EINVAL for
+// another kind). Needs a writable root.
+func (c *Caller) FilesTruncate(h uint64, path []byte, size uint64) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	s[2] = size
+	return c.Invoke(h, abi.OpFilesTruncate, s, path)
+}
+
+// FilesUtimes performs files_utimes on handle h, as nv_files_utimes does for a guest.
+// Sets a file's access and modification times. Needs a writable root.
+func (c *Caller) FilesUtimes(h uint64, path []byte, atimeNs uint64, mtimeNs uint64) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	s[2] = atimeNs
+	s[3] = mtimeNs
+	return c.Invoke(h, abi.OpFilesUtimes, s, path)
+}
+
+// FileReaddir performs file_readdir on handle h, as nv_file_readdir does for a guest.
+// Reads the entries of a directory opened with NV_OPEN_DIR, sorted by name,
+// without '.' and '..', each with the type and inode the directory holds for
+// it (no stat per entry). Only whole entries are written: a buffer too small
+// for the first gets NV_ETOOBIG. Offsets index the sorted list, so a
+// directory changed between calls may show an entry twice or skip one.
+func (c *Caller) FileReaddir(h uint64, offset uint64, buf []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	s[0] = offset
+	return c.Invoke(h, abi.OpFileReaddir, s, buf)
+}
+
+// ConsoleRead performs console_read on handle h, as nv_console_read does for a guest.
+// Reads from an input console: the program's standard input. Waits until
+// some input is available or the input ends. A thread stopped while it waits
+// re-issues the call when resumed, and no input is lost; a thread killed
+// while it waits ends.
+func (c *Caller) ConsoleRead(h uint64, buf []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpConsoleRead, s, buf)
+}

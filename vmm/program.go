@@ -39,6 +39,9 @@ type Env struct {
 	// decides too: a FilesServer opened read-only refuses writes even
 	// through a handle that has it.
 	FilesWritable bool
+	// Stdin, when set, is what the program reads from its input console
+	// (StdinServer); nil gives the program none.
+	Stdin io.Reader
 }
 
 // Limits on a program's arguments, checked before anything runs.
@@ -187,10 +190,18 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 		}
 	}
 
+	stdinHandle := uint64(abi.NoHandle)
+	if env.Stdin != nil {
+		stdinHandle, err = s.InsertHandle(NewHostPort("stdin", StdinServer(env.Stdin)), abi.RightRead|abi.RightGrant|abi.RightDerive, 0)
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	info := abi.StartInfo{
 		Magic: abi.StartMagic, Size: uint64(binary.Size(abi.StartInfo{})), ABIVersion: abi.Version,
 		Space: RootHandleSpace, Thread: RootHandleThread, Console: RootHandleConsole, Clock: RootHandleClock, Files: filesHandle,
-		Stderr:   stderrHandle,
+		Stderr: stderrHandle, Stdin: stdinHandle,
 		HeapBase: heapBase, HeapSize: heapSize, StackBase: stackBase, StackSize: p.StackSize,
 	}
 	if heapSize == 0 {

@@ -93,7 +93,7 @@ Flags:
 	defer signal.Stop(sigs)
 	mon := vmm.NewMonitor(b, log)
 	memory := max(ck.Spaces[0].Pages*abi.PageSize, vmm.DefaultQuota.Memory)
-	env, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Files: files,
+	env, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files,
 		FilesWritable: *filesRW, Memory: memory, Log: log})
 	defer rootSpace.Kill("run over")
 	for i, l := range layers {

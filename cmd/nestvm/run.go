@@ -196,13 +196,13 @@ Flags:
 	if len(layerSpecs) == 0 && pers == nil {
 		s, err := mon.Launch(vmm.Program{
 			Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Quota: q,
-		}, vmm.Env{Console: stdout, Stderr: stderr, Files: files, FilesWritable: *filesRW})
+		}, vmm.Env{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files, FilesWritable: *filesRW})
 		if err != nil {
 			return fail(exitMonitor, "%v", err)
 		}
 		space = spaceRun{s}
 	} else {
-		root, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Files: files,
+		root, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files,
 			FilesWritable: *filesRW, Memory: mem.n, Log: log})
 		defer rootSpace.Kill("run over")
 		r, err := nester.Launch(mon, root, layers, nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Personality: pers})

@@ -116,8 +116,8 @@ static void escapes(void)
 	check_open("", NV_OPEN_READ, -NV_EINVAL);
 	check("open a path with a NUL in it", nv_files_open(files, NV_ADDR("hello.txt\0/../x"), 15, NV_OPEN_READ), -NV_EINVAL);
 	check_open("missing.txt", NV_OPEN_READ, -NV_ENOTFOUND);
-	check_open("hello.txt/x", NV_OPEN_READ, -NV_ENOTFOUND);
-	check_open("sub", NV_OPEN_READ, -NV_EINVAL);
+	check_open("hello.txt/x", NV_OPEN_READ, -NV_ENOTDIR);
+	check_open("sub", NV_OPEN_READ, -NV_EISDIR);
 	check_open("hello.txt", 0, -NV_EINVAL);
 	check_open("hello.txt", 0x10, -NV_EINVAL);
 	check_open("hello.txt", NV_OPEN_READ | NV_OPEN_CREATE, -NV_EINVAL);
@@ -125,7 +125,7 @@ static void escapes(void)
 	char buf[64];
 	check("list ..", nv_files_list(files, NV_ADDR(".."), 2, NV_ADDR(buf), sizeof buf), -NV_EDENIED);
 	check("list /", nv_files_list(files, NV_ADDR("/"), 1, NV_ADDR(buf), sizeof buf), -NV_EINVAL);
-	check("list a file", nv_files_list(files, NV_ADDR("hello.txt"), 9, NV_ADDR(buf), sizeof buf), -NV_ENOTFOUND);
+	check("list a file", nv_files_list(files, NV_ADDR("hello.txt"), 9, NV_ADDR(buf), sizeof buf), -NV_ENOTDIR);
 	check("list a missing directory", nv_files_list(files, NV_ADDR("nope"), 4, NV_ADDR(buf), sizeof buf), -NV_ENOTFOUND);
 }
 
@@ -164,7 +164,7 @@ static void read_write(void)
 	check_open("escape", NV_OPEN_WRITE | NV_OPEN_TRUNCATE, -NV_EDENIED);
 	check_open("abs", NV_OPEN_WRITE, -NV_EDENIED);
 	check_open("sub/../../evil.txt", NV_OPEN_WRITE | NV_OPEN_CREATE, -NV_EDENIED);
-	check_open("sub", NV_OPEN_WRITE, -NV_EINVAL);
+	check_open("sub", NV_OPEN_WRITE, -NV_EISDIR);
 	check_open("new.txt", NV_OPEN_WRITE, -NV_ENOTFOUND);
 
 	int64_t h = open_path("new.txt", NV_OPEN_WRITE | NV_OPEN_CREATE);

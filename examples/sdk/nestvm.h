@@ -27,6 +27,9 @@ nv_handle_t nv_clock(void);
 nv_handle_t nv_stderr(void);
 /* The files root, or NV_NO_HANDLE when the program was given none. */
 nv_handle_t nv_files(void);
+/* The standard input (an input console: console_read), or NV_NO_HANDLE
+ * when the program was given none. */
+nv_handle_t nv_stdin(void);
 
 /* Ends the program with status (its low 8 bits are the exit status). */
 __attribute__((noreturn)) void nv_exit(int status);

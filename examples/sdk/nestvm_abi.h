@@ -46,6 +46,19 @@
 #define NV_OPEN_WRITE        0x2ull /* files_open: allow writes */
 #define NV_OPEN_CREATE       0x4ull /* files_open: create if missing */
 #define NV_OPEN_TRUNCATE     0x8ull /* files_open: empty the file */
+#define NV_OPEN_DIR          0x10ull /* files_open: open a directory (for file_readdir, file_stat) */
+#define NV_OPEN_EXCL         0x20ull /* files_open: with NV_OPEN_CREATE, fail if the name exists */
+#define NV_STAT_NOFOLLOW     0x1ull /* files_stat: describe a symbolic link itself */
+#define NV_FT_OTHER          0x0ull /* nv_stat.type, nv_dirent.type: none of the others, or unknown */
+#define NV_FT_REGULAR        0x1ull /* file type: a regular file */
+#define NV_FT_DIR            0x2ull /* file type: a directory */
+#define NV_FT_SYMLINK        0x3ull /* file type: a symbolic link */
+#define NV_FT_CHAR           0x4ull /* file type: a character device */
+#define NV_FT_BLOCK          0x5ull /* file type: a block device */
+#define NV_FT_FIFO           0x6ull /* file type: a FIFO */
+#define NV_FT_SOCKET         0x7ull /* file type: a socket */
+#define NV_UTIME_NOW         0xffffffffffffffffull /* files_utimes: the current time */
+#define NV_UTIME_OMIT        0xfffffffffffffffeull /* files_utimes: leave this time unchanged */
 #define NV_MSG_CALL          0x1ull /* nv_msg.kind: an operation invoked on a port */
 #define NV_MSG_SEND          0x2ull /* nv_msg.kind: a one-way message */
 #define NV_MSG_FAULT         0x3ull /* nv_msg.kind: a thread fault */
@@ -86,7 +99,13 @@ enum nv_error {
 	NV_EWOULDBLOCK = 15, /* would block */
 	NV_EBUSY = 16, /* busy */
 	NV_ETIMEOUT = 17, /* timed out */
-	NV_ERR_COUNT = 18
+	NV_ENOTEMPTY = 18, /* directory not empty */
+	NV_ENOTDIR = 19, /* not a directory */
+	NV_EISDIR = 20, /* is a directory */
+	NV_ELOOP = 21, /* too many symbolic links */
+	NV_EXDEV = 22, /* cross-device link */
+	NV_ENOSPC = 23, /* no space left */
+	NV_ERR_COUNT = 24
 };
 
 /* Rights: what a handle allows. Derived handles only lose rights. */
@@ -165,7 +184,20 @@ enum nv_op {
 	NV_OP_REGION_EVICT = 48, /* region: Makes pages of a region with a keeper absent again, in every space that maps it, and releases their memory: the next touch sends the keeper a page request, as at first, and until then region_read reads zeros there. */
 	NV_OP_REGION_ACCESSED = 49, /* region: Reports the pages of a region read or written through any mapping since the calling space last asked (at its first ask: since the region was created or the pages supplied), and clears that space's record. */
 	NV_OP_PORT_SET_GET_STATE = 50, /* port_set: Reads the ports a port set holds: a copy of a handle to each (with receive and control), into the caller's table. */
-	NV_OP_COUNT = 51
+	NV_OP_FILES_STAT = 51, /* files: Describes a file under a files root as an nv_stat record: its type, permission bits, size, links, owner, inode, device, blocks and times. */
+	NV_OP_FILE_STAT = 52, /* file: Describes an open file or directory as files_stat does its name. */
+	NV_OP_FILES_UNLINK = 53, /* files: Removes a name that is not a directory (NV_EISDIR for one). */
+	NV_OP_FILES_MKDIR = 54, /* files: Creates a directory (NV_EEXISTS if the name exists, even as a dangling link). */
+	NV_OP_FILES_RMDIR = 55, /* files: Removes an empty directory: NV_ENOTEMPTY when it holds entries, NV_ENOTDIR for anything else (a link to a directory included). */
+	NV_OP_FILES_RENAME = 56, /* files: Renames an entry within the root, replacing what the new name held (a non-directory, or an empty directory when the entry is one). */
+	NV_OP_FILES_SYMLINK = 57, /* files: Creates a symbolic link holding the target text as given, which may name anything: following the link later is confined like any path (NV_EDENIED where it leads out of the root). */
+	NV_OP_FILES_READLINK = 58, /* files: Reads the target text of a symbolic link (NV_EINVAL for anything else): the text as stored, whether or not it leads inside the root. */
+	NV_OP_FILES_CHMOD = 59, /* files: Sets a file's permission bits. */
+	NV_OP_FILES_TRUNCATE = 60, /* files: Sets a regular file's size (NV_EISDIR for a directory, NV_EINVAL for another kind). */
+	NV_OP_FILES_UTIMES = 61, /* files: Sets a file's access and modification times. */
+	NV_OP_FILE_READDIR = 62, /* file: Reads the entries of a directory opened with NV_OPEN_DIR, sorted by name, without '.' and '..', each with the type and inode the directory holds for it (no stat per entry). */
+	NV_OP_CONSOLE_READ = 63, /* console: Reads from an input console: the program's standard input. */
+	NV_OP_COUNT = 64
 };
 
 typedef uint64_t nv_handle_t;
@@ -907,6 +939,190 @@ static inline int64_t nv_port_set_get_state(nv_handle_t h, nv_addr_t buf, uint64
 	return nv_port_set_get_state_r(h, buf, buf_cap).r0;
 }
 
+/* nv_files_stat: Describes a file under a files root as an nv_stat record: its type, permission bits, size, links, owner, inode, device, blocks and times. A symbolic link is followed, within the root only (NV_EDENIED for one leading out), unless NV_STAT_NOFOLLOW is given.
+ * Interface: files. Rights needed: read.
+ *   path, path_len (IN buffer): a path under the root; empty for the root itself
+ *   flags (IN): NV_STAT_NOFOLLOW to describe a symbolic link itself, not what it leads to
+ *   buf, buf_cap (OUT buffer): receives an nv_stat record
+ * R0: the size of the whole record (a shorter buffer gets its first bytes: records only grow at the end).
+ */
+static inline nv_result_t nv_files_stat_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t flags, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_FILES_STAT, path, path_len, flags, buf, buf_cap, 0);
+}
+static inline int64_t nv_files_stat(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t flags, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_files_stat_r(h, path, path_len, flags, buf, buf_cap).r0;
+}
+
+/* nv_file_stat: Describes an open file or directory as files_stat does its name. Needs no rights, so a file open only for writing can be described too.
+ * Interface: file. Rights needed: none.
+ *   buf, buf_cap (OUT buffer): receives an nv_stat record
+ * R0: the size of the whole record (a shorter buffer gets its first bytes).
+ */
+static inline nv_result_t nv_file_stat_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_FILE_STAT, buf, buf_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_file_stat(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_file_stat_r(h, buf, buf_cap).r0;
+}
+
+/* nv_files_unlink: Removes a name that is not a directory (NV_EISDIR for one). A symbolic link is removed itself, never what it leads to. Needs a writable root.
+ * Interface: files. Rights needed: write.
+ *   path, path_len (IN buffer): the name to remove
+ */
+static inline nv_result_t nv_files_unlink_r(nv_handle_t h, nv_addr_t path, uint64_t path_len)
+{
+	return nv_invoke(h, NV_OP_FILES_UNLINK, path, path_len, 0, 0, 0, 0);
+}
+static inline int64_t nv_files_unlink(nv_handle_t h, nv_addr_t path, uint64_t path_len)
+{
+	return nv_files_unlink_r(h, path, path_len).r0;
+}
+
+/* nv_files_mkdir: Creates a directory (NV_EEXISTS if the name exists, even as a dangling link). Needs a writable root.
+ * Interface: files. Rights needed: write.
+ *   path, path_len (IN buffer): the directory to create
+ *   mode (IN): its permission bits (at most 07777), less the monitor's umask
+ */
+static inline nv_result_t nv_files_mkdir_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t mode)
+{
+	return nv_invoke(h, NV_OP_FILES_MKDIR, path, path_len, mode, 0, 0, 0);
+}
+static inline int64_t nv_files_mkdir(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t mode)
+{
+	return nv_files_mkdir_r(h, path, path_len, mode).r0;
+}
+
+/* nv_files_rmdir: Removes an empty directory: NV_ENOTEMPTY when it holds entries, NV_ENOTDIR for anything else (a link to a directory included). Needs a writable root.
+ * Interface: files. Rights needed: write.
+ *   path, path_len (IN buffer): the directory to remove
+ */
+static inline nv_result_t nv_files_rmdir_r(nv_handle_t h, nv_addr_t path, uint64_t path_len)
+{
+	return nv_invoke(h, NV_OP_FILES_RMDIR, path, path_len, 0, 0, 0, 0);
+}
+static inline int64_t nv_files_rmdir(nv_handle_t h, nv_addr_t path, uint64_t path_len)
+{
+	return nv_files_rmdir_r(h, path, path_len).r0;
+}
+
+/* nv_files_rename: Renames an entry within the root, replacing what the new name held (a non-directory, or an empty directory when the entry is one). A link as the last component of either path is not followed: the link itself moves or is replaced. Both paths travel in one buffer, so the call reaches a port's server whole. Needs a writable root.
+ * Interface: files. Rights needed: write.
+ *   paths, paths_len (IN buffer): the old path, a NUL byte, then the new path
+ */
+static inline nv_result_t nv_files_rename_r(nv_handle_t h, nv_addr_t paths, uint64_t paths_len)
+{
+	return nv_invoke(h, NV_OP_FILES_RENAME, paths, paths_len, 0, 0, 0, 0);
+}
+static inline int64_t nv_files_rename(nv_handle_t h, nv_addr_t paths, uint64_t paths_len)
+{
+	return nv_files_rename_r(h, paths, paths_len).r0;
+}
+
+/* nv_files_symlink: Creates a symbolic link holding the target text as given, which may name anything: following the link later is confined like any path (NV_EDENIED where it leads out of the root). Needs a writable root.
+ * Interface: files. Rights needed: write.
+ *   paths, paths_len (IN buffer): the link's target text, a NUL byte, then the path of the link to create
+ */
+static inline nv_result_t nv_files_symlink_r(nv_handle_t h, nv_addr_t paths, uint64_t paths_len)
+{
+	return nv_invoke(h, NV_OP_FILES_SYMLINK, paths, paths_len, 0, 0, 0, 0);
+}
+static inline int64_t nv_files_symlink(nv_handle_t h, nv_addr_t paths, uint64_t paths_len)
+{
+	return nv_files_symlink_r(h, paths, paths_len).r0;
+}
+
+/* nv_files_readlink: Reads the target text of a symbolic link (NV_EINVAL for anything else): the text as stored, whether or not it leads inside the root.
+ * Interface: files. Rights needed: read.
+ *   path, path_len (IN buffer): a symbolic link
+ *   buf, buf_cap (OUT buffer): receives the target text, with no NUL byte
+ * R0: the length of the whole target (more than the buffer means it was cut).
+ */
+static inline nv_result_t nv_files_readlink_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_FILES_READLINK, path, path_len, buf, buf_cap, 0, 0);
+}
+static inline int64_t nv_files_readlink(nv_handle_t h, nv_addr_t path, uint64_t path_len, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_files_readlink_r(h, path, path_len, buf, buf_cap).r0;
+}
+
+/* nv_files_chmod: Sets a file's permission bits. Needs a writable root.
+ * Interface: files. Rights needed: write.
+ *   path, path_len (IN buffer): a file or directory (a link is followed, within the root)
+ *   mode (IN): the permission bits, at most 07777
+ */
+static inline nv_result_t nv_files_chmod_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t mode)
+{
+	return nv_invoke(h, NV_OP_FILES_CHMOD, path, path_len, mode, 0, 0, 0);
+}
+static inline int64_t nv_files_chmod(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t mode)
+{
+	return nv_files_chmod_r(h, path, path_len, mode).r0;
+}
+
+/* nv_files_truncate: Sets a regular file's size (NV_EISDIR for a directory, NV_EINVAL for another kind). Needs a writable root.
+ * Interface: files. Rights needed: write.
+ *   path, path_len (IN buffer): a regular file (a link is followed, within the root)
+ *   size (IN): its new size: shorter cuts it, longer adds zeros
+ */
+static inline nv_result_t nv_files_truncate_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t size)
+{
+	return nv_invoke(h, NV_OP_FILES_TRUNCATE, path, path_len, size, 0, 0, 0);
+}
+static inline int64_t nv_files_truncate(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t size)
+{
+	return nv_files_truncate_r(h, path, path_len, size).r0;
+}
+
+/* nv_files_utimes: Sets a file's access and modification times. Needs a writable root.
+ * Interface: files. Rights needed: write.
+ *   path, path_len (IN buffer): a file or directory (a link is followed, within the root)
+ *   atime_ns (IN): the access time in nanoseconds since the Unix epoch (as int64), NV_UTIME_NOW or NV_UTIME_OMIT
+ *   mtime_ns (IN): the modification time, likewise
+ */
+static inline nv_result_t nv_files_utimes_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t atime_ns, uint64_t mtime_ns)
+{
+	return nv_invoke(h, NV_OP_FILES_UTIMES, path, path_len, atime_ns, mtime_ns, 0, 0);
+}
+static inline int64_t nv_files_utimes(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t atime_ns, uint64_t mtime_ns)
+{
+	return nv_files_utimes_r(h, path, path_len, atime_ns, mtime_ns).r0;
+}
+
+/* nv_file_readdir: Reads the entries of a directory opened with NV_OPEN_DIR, sorted by name, without '.' and '..', each with the type and inode the directory holds for it (no stat per entry). Only whole entries are written: a buffer too small for the first gets NV_ETOOBIG. Offsets index the sorted list, so a directory changed between calls may show an entry twice or skip one.
+ * Interface: file. Rights needed: read.
+ *   offset (IN): the index of the first entry to report: 0 at first, then R1 of the last call
+ *   buf, buf_cap (OUT buffer): receives nv_dirent records, each followed by its name, a NUL byte, and zeros up to a multiple of 8 bytes
+ * R0: the bytes written; 0 past the last entry.
+ * R1: the offset of the entry after the last one written.
+ */
+static inline nv_result_t nv_file_readdir_r(nv_handle_t h, uint64_t offset, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_FILE_READDIR, offset, buf, buf_cap, 0, 0, 0);
+}
+static inline int64_t nv_file_readdir(nv_handle_t h, uint64_t offset, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_file_readdir_r(h, offset, buf, buf_cap).r0;
+}
+
+/* nv_console_read: Reads from an input console: the program's standard input. Waits until some input is available or the input ends. A thread stopped while it waits re-issues the call when resumed, and no input is lost; a thread killed while it waits ends.
+ * Interface: console. Rights needed: read.
+ *   buf, buf_cap (OUT buffer): where the bytes go
+ * R0: the number of bytes read: what was available, at most the buffer's capacity; 0 at the end of input (and for a buffer of length 0).
+ */
+static inline nv_result_t nv_console_read_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_CONSOLE_READ, buf, buf_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_console_read(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_console_read_r(h, buf, buf_cap).r0;
+}
+
 /* Records. Fields are fixed-width; records only grow at the end. */
 
 struct nv_start_info {
@@ -925,8 +1141,9 @@ struct nv_start_info {
 	uint64_t stack_size;
 	uint64_t files;
 	uint64_t stderr;
+	uint64_t stdin;
 };
-_Static_assert(sizeof(struct nv_start_info) == 120, "struct nv_start_info size");
+_Static_assert(sizeof(struct nv_start_info) == 128, "struct nv_start_info size");
 _Static_assert(__builtin_offsetof(struct nv_start_info, magic) == 0, "nv_start_info.magic offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, size) == 8, "nv_start_info.size offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, abi_version) == 16, "nv_start_info.abi_version offset");
@@ -942,6 +1159,7 @@ _Static_assert(__builtin_offsetof(struct nv_start_info, stack_base) == 88, "nv_s
 _Static_assert(__builtin_offsetof(struct nv_start_info, stack_size) == 96, "nv_start_info.stack_size offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, files) == 104, "nv_start_info.files offset");
 _Static_assert(__builtin_offsetof(struct nv_start_info, stderr) == 112, "nv_start_info.stderr offset");
+_Static_assert(__builtin_offsetof(struct nv_start_info, stdin) == 120, "nv_start_info.stdin offset");
 
 struct nv_thread_regs {
 	uint64_t rax;
@@ -1120,5 +1338,53 @@ struct nv_port_set_state {
 _Static_assert(sizeof(struct nv_port_set_state) == 16, "struct nv_port_set_state size");
 _Static_assert(__builtin_offsetof(struct nv_port_set_state, size) == 0, "nv_port_set_state.size offset");
 _Static_assert(__builtin_offsetof(struct nv_port_set_state, n_ports) == 8, "nv_port_set_state.n_ports offset");
+
+struct nv_stat {
+	uint64_t type;
+	uint64_t mode;
+	uint64_t size;
+	uint64_t nlink;
+	uint64_t uid;
+	uint64_t gid;
+	uint64_t inode;
+	uint64_t device;
+	uint64_t rdev;
+	uint64_t blocks;
+	uint64_t block_size;
+	int64_t atime_sec;
+	uint64_t atime_nsec;
+	int64_t mtime_sec;
+	uint64_t mtime_nsec;
+	int64_t ctime_sec;
+	uint64_t ctime_nsec;
+};
+_Static_assert(sizeof(struct nv_stat) == 136, "struct nv_stat size");
+_Static_assert(__builtin_offsetof(struct nv_stat, type) == 0, "nv_stat.type offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, mode) == 8, "nv_stat.mode offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, size) == 16, "nv_stat.size offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, nlink) == 24, "nv_stat.nlink offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, uid) == 32, "nv_stat.uid offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, gid) == 40, "nv_stat.gid offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, inode) == 48, "nv_stat.inode offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, device) == 56, "nv_stat.device offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, rdev) == 64, "nv_stat.rdev offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, blocks) == 72, "nv_stat.blocks offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, block_size) == 80, "nv_stat.block_size offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, atime_sec) == 88, "nv_stat.atime_sec offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, atime_nsec) == 96, "nv_stat.atime_nsec offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, mtime_sec) == 104, "nv_stat.mtime_sec offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, mtime_nsec) == 112, "nv_stat.mtime_nsec offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, ctime_sec) == 120, "nv_stat.ctime_sec offset");
+_Static_assert(__builtin_offsetof(struct nv_stat, ctime_nsec) == 128, "nv_stat.ctime_nsec offset");
+
+struct nv_dirent {
+	uint64_t inode;
+	uint32_t type;
+	uint32_t name_len;
+};
+_Static_assert(sizeof(struct nv_dirent) == 16, "struct nv_dirent size");
+_Static_assert(__builtin_offsetof(struct nv_dirent, inode) == 0, "nv_dirent.inode offset");
+_Static_assert(__builtin_offsetof(struct nv_dirent, type) == 8, "nv_dirent.type offset");
+_Static_assert(__builtin_offsetof(struct nv_dirent, name_len) == 12, "nv_dirent.name_len offset");
 
 #endif /* NESTVM_ABI_H */

@@ -48,6 +48,13 @@ nv_handle_t nv_files(void)
 	return NV_NO_HANDLE;
 }
 
+nv_handle_t nv_stdin(void)
+{
+	if (has_field(offsetof(struct nv_start_info, stdin)))
+		return start_info->stdin;
+	return NV_NO_HANDLE;
+}
+
 void nv_exit(int status)
 {
 	/* The whole program ends, whatever other threads it started. */
@@ -297,6 +304,12 @@ static const char *const error_names[NV_ERR_COUNT] = {
 	[NV_EWOULDBLOCK] = "would block",
 	[NV_EBUSY] = "busy",
 	[NV_ETIMEOUT] = "timed out",
+	[NV_ENOTEMPTY] = "directory not empty",
+	[NV_ENOTDIR] = "not a directory",
+	[NV_EISDIR] = "is a directory",
+	[NV_ELOOP] = "too many symbolic links",
+	[NV_EXDEV] = "cross-device link",
+	[NV_ENOSPC] = "no space left",
 };
 
 const char *nv_strerror(int64_t err)

@@ -567,7 +567,7 @@ func (d *decoder) checkpoint() *Checkpoint {
 var threadStateSize = uint64(binary.Size(abi.ThreadState{}))
 
 // knownExternals are the environment names a checkpoint may reconnect.
-var knownExternals = map[string]bool{"console": true, "stderr": true, "clock": true, "files": true}
+var knownExternals = map[string]bool{"console": true, "stderr": true, "stdin": true, "clock": true, "files": true}
 
 // Validate checks that every reference names an object of the checkpoint,
 // and that every address, size and number is one the ABI accepts.
@@ -611,7 +611,7 @@ func (ck *Checkpoint) Validate() error {
 	seenName := map[string]bool{}
 	for _, n := range ck.Externals {
 		if !knownExternals[n] {
-			return fmt.Errorf("external capability %q is not one restore can reconnect (console, stderr, clock, files)", n)
+			return fmt.Errorf("external capability %q is not one restore can reconnect (console, stderr, stdin, clock, files)", n)
 		}
 		if seenName[n] {
 			return fmt.Errorf("external capability %q listed twice", n)

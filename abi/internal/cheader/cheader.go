@@ -31,6 +31,8 @@ var Records = []struct {
 	{"nv_region_state", reflect.TypeOf(abi.RegionState{})},
 	{"nv_port_state", reflect.TypeOf(abi.PortState{})},
 	{"nv_port_set_state", reflect.TypeOf(abi.PortSetState{})},
+	{"nv_stat", reflect.TypeOf(abi.Stat{})},
+	{"nv_dirent", reflect.TypeOf(abi.DirEntry{})},
 }
 
 // Constants are the plain constants the header defines, in order.
@@ -70,6 +72,19 @@ var Constants = []struct {
 	{"NV_OPEN_WRITE", abi.OpenWrite, "files_open: allow writes"},
 	{"NV_OPEN_CREATE", abi.OpenCreate, "files_open: create if missing"},
 	{"NV_OPEN_TRUNCATE", abi.OpenTruncate, "files_open: empty the file"},
+	{"NV_OPEN_DIR", abi.OpenDir, "files_open: open a directory (for file_readdir, file_stat)"},
+	{"NV_OPEN_EXCL", abi.OpenExclusive, "files_open: with NV_OPEN_CREATE, fail if the name exists"},
+	{"NV_STAT_NOFOLLOW", abi.StatNoFollow, "files_stat: describe a symbolic link itself"},
+	{"NV_FT_OTHER", abi.FileTypeOther, "nv_stat.type, nv_dirent.type: none of the others, or unknown"},
+	{"NV_FT_REGULAR", abi.FileTypeRegular, "file type: a regular file"},
+	{"NV_FT_DIR", abi.FileTypeDir, "file type: a directory"},
+	{"NV_FT_SYMLINK", abi.FileTypeSymlink, "file type: a symbolic link"},
+	{"NV_FT_CHAR", abi.FileTypeChar, "file type: a character device"},
+	{"NV_FT_BLOCK", abi.FileTypeBlock, "file type: a block device"},
+	{"NV_FT_FIFO", abi.FileTypeFIFO, "file type: a FIFO"},
+	{"NV_FT_SOCKET", abi.FileTypeSocket, "file type: a socket"},
+	{"NV_UTIME_NOW", abi.UtimeNow, "files_utimes: the current time"},
+	{"NV_UTIME_OMIT", abi.UtimeOmit, "files_utimes: leave this time unchanged"},
 	{"NV_MSG_CALL", abi.MsgCall, "nv_msg.kind: an operation invoked on a port"},
 	{"NV_MSG_SEND", abi.MsgSend, "nv_msg.kind: a one-way message"},
 	{"NV_MSG_FAULT", abi.MsgFault, "nv_msg.kind: a thread fault"},

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"nestvm/internal/testutil"
+)
+
+// nestvm run gives the program the monitor's standard input: what is
+// piped in comes out of the copy guest exactly, on both backends, alone
+// and under a layer.
+func TestRunCopiesStdin(t *testing.T) {
+	copyGuest := testutil.Guest(t, "copy")
+	for _, backend := range []string{"emu", "kvm"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			for _, tc := range []struct {
+				in   string
+				args []string
+			}{
+				{"a\nb\n", nil},
+				{"", nil},
+				{"a\nb\n", []string{"--layer", "null"}},
+			} {
+				args := append(append([]string{"run", "--backend", backend}, tc.args...), copyGuest)
+				cmd := exec.Command(os.Args[0], args...)
+				cmd.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")
+				cmd.Stdin = strings.NewReader(tc.in)
+				var stdout, stderr syncBuffer
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				if status := wait(t, cmd); status != 0 || stdout.String() != tc.in || stderr.String() != "" {
+					t.Errorf("%q | nestvm %q: status %d, stdout %q, stderr %q", tc.in, args, status, stdout.String(), stderr.String())
+				}
+			}
+		})
+	}
+}
+
+// A program waiting for input is saved as one about to ask again: the
+// checkpoint taken while it waits restores into a run that reads the new
+// run's input, and nothing read before is read twice.
+func TestCheckpointWhileReadingStdin(t *testing.T) {
+	copyGuest := testutil.Guest(t, "copy")
+	for _, backend := range []string{"emu", "kvm"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			file := filepath.Join(t.TempDir(), "s.nvck")
+			cmd := exec.Command(os.Args[0], "run", "--backend", backend, "--log-level", "warn",
+				"--layer", "checkpoint="+file+",stop", copyGuest)
+			cmd.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")
+			in, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			var stdout, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			in.Write([]byte("one\n"))
+			// Once "one" is out, the guest goes on to its next read,
+			// which waits for input that comes only after the save; the
+			// save finds it waiting there or on its way.
+			deadline := time.Now().Add(60 * time.Second)
+			for stdout.String() != "one\n" && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+				t.Fatal(err)
+			}
+			if status := wait(t, cmd); status != 0 || stdout.String() != "one\n" || !strings.Contains(stderr.String(), "stopped after saving checkpoint") {
+				t.Fatalf("run: status %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
+			}
+			restore := exec.Command(os.Args[0], "restore", "--backend", backend, "--log-level", "warn", file)
+			restore.Env = cmd.Env
+			restore.Stdin = strings.NewReader("two\n")
+			var out, errs syncBuffer
+			restore.Stdout, restore.Stderr = &out, &errs
+			if err := restore.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if status := wait(t, restore); status != 0 || out.String() != "two\n" {
+				t.Errorf("restore: status %d, stdout %q, stderr %q", status, out.String(), errs.String())
+			}
+		})
+	}
+}
+
+// A program waiting for input that never ends does not hold the monitor:
+// Ctrl-C ends the run as it ends any other, with the input still open.
+func TestRunInterruptWhileReadingStdin(t *testing.T) {
+	copyGuest := testutil.Guest(t, "copy")
+	for _, backend := range []string{"emu", "kvm"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			cmd := exec.Command(os.Args[0], "run", "--backend", backend, "--log-level", "warn", copyGuest)
+			cmd.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")
+			in, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			var stdout, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			in.Write([]byte("one\n"))
+			deadline := time.Now().Add(60 * time.Second)
+			for stdout.String() != "one\n" && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			cmd.Process.Signal(syscall.SIGINT)
+			if status := wait(t, cmd); status != exitInterrupt || stdout.String() != "one\n" || !strings.Contains(stderr.String(), "interrupted") {
+				t.Fatalf("status %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
