@@ -44,6 +44,8 @@ const (
 	eNXIO        = errno(unix.ENXIO)
 	eXDEV        = errno(unix.EXDEV)
 	eNOEXEC      = errno(unix.ENOEXEC)
+	eLOOP        = errno(unix.ELOOP)
+	eNOSPC       = errno(unix.ENOSPC)
 	e2BIG        = errno(unix.E2BIG)
 )
 
@@ -75,6 +77,18 @@ func errnoOf(err error, def errno) errno {
 		return eRANGE
 	case abi.ErrInvalidArg:
 		return eINVAL
+	case abi.ErrNotEmpty:
+		return eNOTEMPTY
+	case abi.ErrNotDir:
+		return eNOTDIR
+	case abi.ErrIsDir:
+		return eISDIR
+	case abi.ErrLoop:
+		return eLOOP
+	case abi.ErrCrossDev:
+		return eXDEV
+	case abi.ErrNoSpace:
+		return eNOSPC
 	}
 	return def
 }

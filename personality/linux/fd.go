@@ -2,10 +2,13 @@ package linux
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"hash/fnv"
 	"path"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"nestvm/abi"
 	"nestvm/nester"
@@ -49,7 +52,8 @@ type file struct {
 
 type dirent struct {
 	name string
-	dir  bool
+	typ  uint32 // abi.FileType*
+	ino  uint64
 }
 
 // fdTable is a process's descriptor table.
@@ -273,6 +277,9 @@ func (tc *task) open(abs string, flags int) (*file, errno) {
 	}
 	if flags&oCreat != 0 {
 		of |= abi.OpenCreate
+		if flags&oExcl != 0 {
+			of |= abi.OpenExclusive
+		}
 	}
 	if flags&oTrunc != 0 {
 		of |= abi.OpenTruncate
@@ -282,58 +289,77 @@ func (tc *task) open(abs string, flags int) (*file, errno) {
 		if err == nil {
 			return &file{kind: kindFile, handle: h, owned: true, path: abs, flags: flags, refs: 1}, 0
 		}
-		if e := errnoOf(err, eIO); e != eINVAL {
-			if e == eACCES && flags&oAccMode != oRdOnly {
-				return nil, eROFS
-			}
+		e := errnoOf(err, eIO)
+		if e == eACCES && flags&oAccMode != oRdOnly && k.readOnly() {
+			return nil, eROFS
+		}
+		if e != eISDIR && e != eINVAL {
 			return nil, e
 		}
-		// Not a regular file: a directory, perhaps.
+		// A directory: Linux opens one read-only without O_DIRECTORY too.
 	}
-	ents, e := tc.list(rel)
-	if e != 0 {
-		return nil, e
-	}
-	if flags&oAccMode != oRdOnly {
+	if flags&oAccMode != oRdOnly || flags&oCreat != 0 {
 		return nil, eISDIR
 	}
-	return &file{kind: kindDir, path: abs, flags: flags, ents: ents, refs: 1}, 0
+	h, _, err := c.FilesOpen(files, []byte(rel), abi.OpenRead|abi.OpenDir)
+	if err != nil {
+		return nil, errnoOf(err, eIO)
+	}
+	return &file{kind: kindDir, handle: h, owned: true, path: abs, flags: flags, refs: 1}, 0
 }
 
-// list reads a directory's entries under the files root.
-func (tc *task) list(rel string) ([]dirent, errno) {
-	files, ok := tc.k.caps[nester.CapFiles]
-	if !ok {
-		return nil, eNOENT
-	}
-	buf := make([]byte, 4096)
-	for {
-		n, _, err := tc.c.FilesList(files, []byte(rel), buf)
-		if err != nil {
-			e := errnoOf(err, eIO)
-			if e == eINVAL {
-				e = eNOTDIR
-			}
-			return nil, e
-		}
-		if n <= uint64(len(buf)) {
-			buf = buf[:n]
-			break
-		}
-		if n > 64<<20 {
-			return nil, eNOMEM
-		}
-		buf = make([]byte, n)
+// readOnly reports whether the files root refuses writes.
+func (k *kernel) readOnly() bool {
+	k.roOnce.Do(func() {
+		c := k.caller()
+		defer k.release(c)
+		_, rights, err := c.HandleInfo(k.caps[nester.CapFiles])
+		k.ro = err != nil || abi.Rights(rights)&abi.RightWrite == 0
+	})
+	return k.ro
+}
+
+// readdir reads up to max bytes of a directory's entries from index
+// start (past "." and ".."), as the directory handle reports them.
+func (tc *task) readdir(f *file, start uint64, max int) ([]dirent, uint64, errno) {
+	buf := make([]byte, max)
+	n, next, err := tc.c.FileReaddir(f.handle, start, buf)
+	if err != nil {
+		return nil, start, errnoOf(err, eIO)
 	}
 	var ents []dirent
-	for _, name := range strings.Split(string(buf), "\x00") {
-		if name == "" {
-			continue
+	le := binary.LittleEndian
+	for b := buf[:n]; len(b) >= 16; {
+		ino, typ, nameLen := le.Uint64(b), le.Uint32(b[8:]), uint64(le.Uint32(b[12:]))
+		rec := (16 + nameLen + 1 + 7) &^ 7
+		if rec > uint64(len(b)) {
+			break
 		}
-		dir := strings.HasSuffix(name, "/")
-		ents = append(ents, dirent{name: strings.TrimSuffix(name, "/"), dir: dir})
+		ents = append(ents, dirent{name: string(b[16 : 16+nameLen]), typ: typ, ino: ino})
+		b = b[rec:]
 	}
-	return ents, 0
+	return ents, next, 0
+}
+
+// dtype is the d_type getdents reports for an ABI file type.
+func dtype(t uint32) byte {
+	switch t {
+	case abi.FileTypeRegular:
+		return unix.DT_REG
+	case abi.FileTypeDir:
+		return unix.DT_DIR
+	case abi.FileTypeSymlink:
+		return unix.DT_LNK
+	case abi.FileTypeChar:
+		return unix.DT_CHR
+	case abi.FileTypeBlock:
+		return unix.DT_BLK
+	case abi.FileTypeFIFO:
+		return unix.DT_FIFO
+	case abi.FileTypeSocket:
+		return unix.DT_SOCK
+	}
+	return unix.DT_UNKNOWN
 }
 
 // inode is a stable number for a path, as st_ino and d_ino report it.

@@ -111,7 +111,10 @@ type kernel struct {
 	ended   bool
 	// killStatus is the status Kill gave, for the run's result.
 	killStatus int
-	unknown    map[uint64]bool // system calls logged as unsupported
+
+	roOnce  sync.Once
+	ro      bool            // the files root refuses writes
+	unknown map[uint64]bool // system calls logged as unsupported
 
 	futexMu sync.Mutex
 	futex   map[futexKey][]*futexWaiter

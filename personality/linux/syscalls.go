@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"path"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -438,23 +439,53 @@ func sysLseek(tc *task, a [6]uint64) (uint64, errno) {
 	return uint64(off), 0
 }
 
-// stat fills a struct stat for f.
+// statFile fills a struct stat for f: the files root's record for files
+// and directories, a character device for the rest.
 func (tc *task) statFile(f *file) (unix.Stat_t, errno) {
-	st := unix.Stat_t{Ino: inode(f.path), Nlink: 1, Blksize: 4096}
 	switch f.kind {
-	case kindFile:
-		size, _, err := tc.c.FileSize(f.handle)
-		if err != nil {
-			return st, errnoOf(err, eIO)
+	case kindFile, kindDir:
+		buf := make([]byte, statSize)
+		if _, _, err := tc.c.FileStat(f.handle, buf); err != nil {
+			return unix.Stat_t{}, errnoOf(err, eIO)
 		}
-		st.Mode, st.Size = unix.S_IFREG|0o644, int64(size)
-		st.Blocks = (st.Size + 511) / 512
-	case kindDir:
-		st.Mode, st.Nlink = unix.S_IFDIR|0o755, 2
-	default:
-		st.Mode, st.Rdev = unix.S_IFCHR|0o666, 0x103
+		return linuxStat(buf), 0
+	case kindPipe:
+		return unix.Stat_t{Ino: inode(fmt.Sprintf("pipe:%p", f.pipe)), Nlink: 1, Mode: unix.S_IFIFO | 0o600, Blksize: 4096}, 0
 	}
-	return st, 0
+	return unix.Stat_t{Ino: inode(f.path), Nlink: 1, Mode: unix.S_IFCHR | 0o666, Rdev: 0x103, Blksize: 4096}, 0
+}
+
+// statSize is the size of the files root's nv_stat record.
+var statSize = binary.Size(abi.Stat{})
+
+// linuxStat turns an nv_stat record into Linux's struct stat.
+func linuxStat(b []byte) unix.Stat_t {
+	var st abi.Stat
+	binary.Read(bytes.NewReader(b), binary.LittleEndian, &st)
+	mode := uint32(st.Mode & 0o7777)
+	switch st.Type {
+	case abi.FileTypeRegular:
+		mode |= unix.S_IFREG
+	case abi.FileTypeDir:
+		mode |= unix.S_IFDIR
+	case abi.FileTypeSymlink:
+		mode |= unix.S_IFLNK
+	case abi.FileTypeChar:
+		mode |= unix.S_IFCHR
+	case abi.FileTypeBlock:
+		mode |= unix.S_IFBLK
+	case abi.FileTypeFIFO:
+		mode |= unix.S_IFIFO
+	case abi.FileTypeSocket:
+		mode |= unix.S_IFSOCK
+	}
+	return unix.Stat_t{
+		Dev: st.Device, Ino: st.Inode, Nlink: st.Nlink, Mode: mode, Uid: uint32(st.UID), Gid: uint32(st.GID),
+		Rdev: st.Rdev, Size: int64(st.Size), Blksize: int64(st.BlockSize), Blocks: int64(st.Blocks),
+		Atim: unix.Timespec{Sec: st.AtimeSec, Nsec: int64(st.AtimeNsec)},
+		Mtim: unix.Timespec{Sec: st.MtimeSec, Nsec: int64(st.MtimeNsec)},
+		Ctim: unix.Timespec{Sec: st.CtimeSec, Nsec: int64(st.CtimeNsec)},
+	}
 }
 
 func (tc *task) putStat(addr uint64, st unix.Stat_t) errno {
@@ -475,18 +506,33 @@ func sysFstat(tc *task, a [6]uint64) (uint64, errno) {
 	return 0, tc.putStat(a[1], st)
 }
 
-// statPath stats an absolute path by opening it.
-func (tc *task) statPath(abs string) (unix.Stat_t, errno) {
-	f, e := tc.open(abs, oRdOnly)
-	if e != 0 {
-		return unix.Stat_t{}, e
+// statPath stats an absolute path; nofollow describes a final symbolic
+// link itself (lstat, AT_SYMLINK_NOFOLLOW).
+func (tc *task) statPath(abs string, nofollow bool) (unix.Stat_t, errno) {
+	if f, ok := tc.k.special(abs, tc.p); ok {
+		return tc.statFile(f)
 	}
-	defer f.unref(tc.c)
-	return tc.statFile(f)
+	files, ok := tc.k.caps[nester.CapFiles]
+	if !ok {
+		return unix.Stat_t{}, eNOENT
+	}
+	var flags uint64
+	if nofollow {
+		flags = abi.StatNoFollow
+	}
+	buf := make([]byte, statSize)
+	if _, _, err := tc.c.FilesStat(files, []byte(rootRelative(abs)), flags, buf); err != nil {
+		return unix.Stat_t{}, errnoOf(err, eIO)
+	}
+	return linuxStat(buf), 0
 }
 
 func sysStat(tc *task, a [6]uint64) (uint64, errno) {
 	return sysNewfstatat(tc, [6]uint64{atFDCWD, a[0], a[1], 0})
+}
+
+func sysLstat(tc *task, a [6]uint64) (uint64, errno) {
+	return sysNewfstatat(tc, [6]uint64{atFDCWD, a[0], a[1], unix.AT_SYMLINK_NOFOLLOW})
 }
 
 func sysNewfstatat(tc *task, a [6]uint64) (uint64, errno) {
@@ -499,7 +545,7 @@ func sysNewfstatat(tc *task, a [6]uint64) (uint64, errno) {
 	if e != 0 {
 		return 0, e
 	}
-	st, e := tc.statPath(abs)
+	st, e := tc.statPath(abs, a[3]&unix.AT_SYMLINK_NOFOLLOW != 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -515,7 +561,7 @@ func sysFaccessat(tc *task, a [6]uint64) (uint64, errno) {
 	if e != 0 {
 		return 0, e
 	}
-	_, e = tc.statPath(abs)
+	_, e = tc.statPath(abs, false)
 	return 0, e
 }
 
@@ -529,28 +575,33 @@ func sysGetdents64(tc *task, a [6]uint64) (uint64, errno) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	all := append([]dirent{{name: ".", dir: true}, {name: "..", dir: true}}, f.ents...)
+	// Offsets count "." and ".." first, then the directory's entries.
+	var ents []dirent
+	if f.off < 2 {
+		ents = append(ents, dirent{name: ".", typ: abi.FileTypeDir, ino: inode(f.path)}, dirent{name: "..", typ: abi.FileTypeDir, ino: inode(path.Dir(f.path))})[f.off:]
+	}
+	more, _, e := tc.readdir(f, uint64(max(f.off-2, 0)), int(min(a[2], 64<<10)))
+	if e != 0 {
+		return 0, e
+	}
+	ents = append(ents, more...)
 	var out []byte
-	for f.off < int64(len(all)) {
-		d := all[f.off]
+	for _, d := range ents {
 		reclen := (19 + len(d.name) + 1 + 7) &^ 7
 		if uint64(len(out)+reclen) > a[2] {
 			break
 		}
 		rec := make([]byte, reclen)
-		binary.LittleEndian.PutUint64(rec[0:], inode(f.path+"/"+d.name))
+		binary.LittleEndian.PutUint64(rec[0:], d.ino)
 		binary.LittleEndian.PutUint64(rec[8:], uint64(f.off+1))
 		binary.LittleEndian.PutUint16(rec[16:], uint16(reclen))
-		rec[18] = unix.DT_REG
-		if d.dir {
-			rec[18] = unix.DT_DIR
-		}
+		rec[18] = dtype(d.typ)
 		copy(rec[19:], d.name)
 		out = append(out, rec...)
 		f.off++
 	}
-	if len(out) == 0 && f.off < int64(len(all)) {
-		return 0, eINVAL
+	if len(out) == 0 && len(ents) > 0 {
+		return 0, eINVAL // the buffer holds not even one entry
 	}
 	return uint64(len(out)), tc.writeMem(a[1], out)
 }
@@ -650,10 +701,16 @@ func sysChdir(tc *task, a [6]uint64) (uint64, errno) {
 	if e != 0 {
 		return 0, e
 	}
-	if _, e := tc.list(rootRelative(abs)); e != 0 {
+	st, e := tc.statPath(abs, false)
+	if e != 0 {
 		return 0, e
 	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return 0, eNOTDIR
+	}
+	tc.p.mu.Lock()
 	tc.p.cwd = abs
+	tc.p.mu.Unlock()
 	return 0, 0
 }
 
@@ -678,17 +735,28 @@ func sysReadlinkat(tc *task, a [6]uint64) (uint64, errno) {
 	if e != 0 {
 		return 0, e
 	}
-	if abs != "/proc/self/exe" {
-		if _, e := tc.statPath(abs); e != 0 {
-			return 0, e
+	if int64(a[3]) <= 0 {
+		return 0, eINVAL
+	}
+	var target []byte
+	if abs == "/proc/self/exe" {
+		target = []byte(tc.p.exe)
+	} else {
+		files, ok := tc.k.caps[nester.CapFiles]
+		if !ok {
+			return 0, eNOENT
 		}
-		return 0, eINVAL // not a symbolic link
+		buf := make([]byte, min(a[3], 4096))
+		n, _, err := tc.c.FilesReadlink(files, []byte(rootRelative(abs)), buf)
+		if err != nil {
+			return 0, errnoOf(err, eIO)
+		}
+		target = buf[:min(n, uint64(len(buf)))]
 	}
-	b := []byte(tc.p.exe)
-	if uint64(len(b)) > a[3] {
-		b = b[:a[3]]
+	if uint64(len(target)) > a[3] {
+		target = target[:a[3]]
 	}
-	return uint64(len(b)), tc.writeMem(a[2], b)
+	return uint64(len(target)), tc.writeMem(a[2], target)
 }
 
 func sysBrk(tc *task, a [6]uint64) (uint64, errno) { return tc.p.mm.setBrk(tc.c, a[0]), 0 }
@@ -1085,9 +1153,9 @@ func init() {
 		unix.SYS_WRITE:             {"write", sysWrite, Full, ""},
 		unix.SYS_OPEN:              {"open", sysOpen, Partial, "regular files and directories under the files root, and /dev/{null,zero,urandom,random,stdin,stdout,stderr}"},
 		unix.SYS_CLOSE:             {"close", sysClose, Full, ""},
-		unix.SYS_STAT:              {"stat", sysStat, Partial, "size and type; fixed mode, owner and times"},
-		unix.SYS_FSTAT:             {"fstat", sysFstat, Partial, "as stat"},
-		unix.SYS_LSTAT:             {"lstat", sysStat, Partial, "as stat"},
+		unix.SYS_STAT:              {"stat", sysStat, Full, "the host file's own metadata, under the files root"},
+		unix.SYS_FSTAT:             {"fstat", sysFstat, Full, "pipes, consoles and devices as Linux shows such"},
+		unix.SYS_LSTAT:             {"lstat", sysLstat, Full, ""},
 		unix.SYS_LSEEK:             {"lseek", sysLseek, Full, ""},
 		unix.SYS_MMAP:              {"mmap", sysMmap, Partial, "anonymous memory and private copies of files; no shared writable file mappings"},
 		unix.SYS_MPROTECT:          {"mprotect", sysMprotect, Partial, "whole mappings only; the rest keeps its access"},
@@ -1115,7 +1183,7 @@ func init() {
 		unix.SYS_GETCWD:            {"getcwd", sysGetcwd, Full, ""},
 		unix.SYS_CHDIR:             {"chdir", sysChdir, Full, ""},
 		unix.SYS_FCHDIR:            {"fchdir", sysFchdir, Full, ""},
-		unix.SYS_READLINK:          {"readlink", sysReadlink, Partial, "/proc/self/exe"},
+		unix.SYS_READLINK:          {"readlink", sysReadlink, Full, "links under the files root, and /proc/self/exe"},
 		unix.SYS_UMASK:             {"umask", sysUmask, Full, ""},
 		unix.SYS_GETRLIMIT:         {"getrlimit", sysGetrlimit, Full, ""},
 		unix.SYS_SYSINFO:           {"sysinfo", sysSysinfo, Partial, "uptime and memory"},
@@ -1145,8 +1213,8 @@ func init() {
 		unix.SYS_EXIT_GROUP:        {"exit_group", sysExitGroup, Full, ""},
 		unix.SYS_TGKILL:            {"tgkill", sysTgkill, Partial, "to threads of the process itself"},
 		unix.SYS_OPENAT:            {"openat", sysOpenat, Partial, "as open"},
-		unix.SYS_NEWFSTATAT:        {"newfstatat", sysNewfstatat, Partial, "as stat"},
-		unix.SYS_READLINKAT:        {"readlinkat", sysReadlinkat, Partial, "as readlink"},
+		unix.SYS_NEWFSTATAT:        {"newfstatat", sysNewfstatat, Full, ""},
+		unix.SYS_READLINKAT:        {"readlinkat", sysReadlinkat, Full, "as readlink"},
 		unix.SYS_FACCESSAT:         {"faccessat", sysFaccessat, Partial, "as access"},
 		unix.SYS_FACCESSAT2:        {"faccessat2", sysFaccessat, Partial, "as access"},
 		unix.SYS_SET_ROBUST_LIST:   {"set_robust_list", sysZero, Stub, "the list is not walked at exit"},
@@ -1184,6 +1252,28 @@ func init() {
 		unix.SYS_CLONE3:            {"clone3", sysNosys, Stub, "ENOSYS: callers fall back to clone"},
 		unix.SYS_WAITID:            {"waitid", sysWaitid, Partial, "ended children (WEXITED), with WNOHANG and WNOWAIT; no stopped or continued ones"},
 		unix.SYS_PIDFD_OPEN:        {"pidfd_open", sysNosys, Stub, "ENOSYS: callers fall back to wait4"},
+		unix.SYS_UNLINK:            {"unlink", sysUnlink, Full, ""},
+		unix.SYS_UNLINKAT:          {"unlinkat", sysUnlinkat, Full, ""},
+		unix.SYS_RMDIR:             {"rmdir", sysRmdir, Full, ""},
+		unix.SYS_MKDIR:             {"mkdir", sysMkdir, Full, ""},
+		unix.SYS_MKDIRAT:           {"mkdirat", sysMkdirat, Full, ""},
+		unix.SYS_RENAME:            {"rename", sysRename, Full, ""},
+		unix.SYS_RENAMEAT:          {"renameat", sysRenameat, Full, ""},
+		unix.SYS_RENAMEAT2:         {"renameat2", sysRenameat2, Partial, "RENAME_NOREPLACE checked before the rename, not atomically with it; no RENAME_EXCHANGE"},
+		unix.SYS_SYMLINK:           {"symlink", sysSymlink, Full, ""},
+		unix.SYS_SYMLINKAT:         {"symlinkat", sysSymlinkat, Full, ""},
+		unix.SYS_LINK:              {"link", sysLink, Stub, "EPERM: the files root makes no hard links"},
+		unix.SYS_LINKAT:            {"linkat", sysLink, Stub, "as link"},
+		unix.SYS_CHMOD:             {"chmod", sysChmod, Full, ""},
+		unix.SYS_FCHMOD:            {"fchmod", sysFchmod, Partial, "by the path the file was opened by"},
+		unix.SYS_FCHMODAT:          {"fchmodat", sysFchmodat, Full, ""},
+		unix.SYS_TRUNCATE:          {"truncate", sysTruncate, Full, ""},
+		unix.SYS_FTRUNCATE:         {"ftruncate", sysFtruncate, Partial, "by the path the file was opened by"},
+		unix.SYS_UTIMENSAT:         {"utimensat", sysUtimensat, Partial, "a link's own times cannot be set"},
+		unix.SYS_CHOWN:             {"chown", sysZero, Stub, "accepted: files keep their host owner"},
+		unix.SYS_FCHOWN:            {"fchown", sysZero, Stub, "as chown"},
+		unix.SYS_LCHOWN:            {"lchown", sysZero, Stub, "as chown"},
+		unix.SYS_FCHOWNAT:          {"fchownat", sysZero, Stub, "as chown"},
 		unix.SYS_CLONE:             {"clone", sysClone, Partial, "threads (CLONE_VM|CLONE_THREAD)"},
 		unix.SYS_FUTEX:             {"futex", sysFutex, Partial, "WAIT, WAKE and their BITSET forms"},
 		unix.SYS_RSEQ:              {"rseq", sysNosys, Stub, "ENOSYS: the C libraries do without"},

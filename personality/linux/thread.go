@@ -3,6 +3,7 @@ package linux
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -257,7 +258,17 @@ func (tc *task) exitThread() {
 	tc.c.HandleClose(t.handle)
 }
 
-// readStdin reads the stdin capability.
+// readStdin reads the stdin capability. The read waits in the monitor,
+// acting for the thread: a stop ends it and the call is issued again
+// when the thread resumes, with no input lost.
 func (tc *task) readStdin(f *file, b []byte) (int, errno) {
-	return 0, 0
+	n, _, err := tc.c.ConsoleRead(f.handle, b)
+	if errors.Is(err, abi.ErrPeerGone) {
+		tc.held = true
+		return 0, 0
+	}
+	if err != nil {
+		return 0, errnoOf(err, eIO)
+	}
+	return int(n), 0
 }
