@@ -9,6 +9,7 @@ import (
 	linuxp "nestvm/personality/linux"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -49,6 +50,22 @@ func environ(clear bool, set, unset []string) []string {
 		}
 	}
 	return append(out, set...)
+}
+
+// pathInRoot is how a Linux program finds itself (/proc/self/exe,
+// AT_EXECFN): its path under the files root when it lies there, as in a
+// chroot, else the path it was started by.
+func pathInRoot(prog, root string) string {
+	p, err1 := filepath.Abs(prog)
+	r, err2 := filepath.Abs(root)
+	if err1 != nil || err2 != nil {
+		return prog
+	}
+	rel, err := filepath.Rel(r, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return prog
+	}
+	return "/" + filepath.ToSlash(rel)
 }
 
 // listFlag is a repeatable flag's values.
@@ -168,7 +185,7 @@ Flags:
 	}
 	var pers nester.Personality
 	if linux {
-		pers = &linuxp.Personality{Environ: environ(*clearEnv, setEnv, unsetEnv), Exe: path, Log: log}
+		pers = &linuxp.Personality{Environ: environ(*clearEnv, setEnv, unsetEnv), Exe: pathInRoot(path, *filesDir), Log: log}
 	}
 
 	// Layers are made before anything runs: a bad name or argument, or a

@@ -31,8 +31,7 @@ func (tc *task) fork(flags, childSP, ctid uint64) (uint64, errno) {
 	k.mu.Lock()
 	if k.ended {
 		k.mu.Unlock()
-		c.SpaceKill(sp, 0)
-		c.HandleClose(sp)
+		discardSpace(c, sp)
 		return 0, eAGAIN
 	}
 	k.nextPID++
@@ -45,9 +44,8 @@ func (tc *task) fork(flags, childSP, ctid uint64) (uint64, errno) {
 	child.fds = p.fds.clone()
 	fail := func(e errno) (uint64, errno) {
 		k.log.Debug("fork failed", "pid", p.pid, "error", e)
-		c.SpaceKill(sp, 0)
+		discardSpace(c, sp)
 		child.closeAll(c)
-		c.HandleClose(sp)
 		return 0, e
 	}
 	if e := k.setExceptionPort(c, sp, pid); e != 0 {
@@ -370,9 +368,8 @@ func sysExecve(tc *task, a [6]uint64) (uint64, errno) {
 	}
 	m := newMM(sp)
 	fail := func(e errno) (uint64, errno) {
-		c.SpaceKill(sp, 0)
+		discardSpace(c, sp)
 		m.closeAll(c)
-		c.HandleClose(sp)
 		return 0, e
 	}
 	if e := k.setExceptionPort(c, sp, p.pid); e != 0 {

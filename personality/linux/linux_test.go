@@ -54,6 +54,34 @@ func cProgram(t testing.TB, name string) string {
 	return out
 }
 
+// goProgram builds testdata/NAME (a module of its own) with
+// CGO_ENABLED=0, once per test binary, and returns its path.
+func goProgram(t testing.TB, name string) string {
+	t.Helper()
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	key := "go:" + name
+	if p, ok := built[key]; ok {
+		return p
+	}
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "nestvm-linux-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = d
+	}
+	out := filepath.Join(buildDir, name)
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = filepath.Join("testdata", name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", name, err, msg)
+	}
+	built[key] = out
+	return out
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if buildDir != "" {
@@ -77,7 +105,7 @@ func runLinux(t testing.TB, b vmm.Backend, path string, o runOpts, args ...strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	const mem = 256 << 20
+	const mem = 1 << 30
 	img, err := vmm.ParseELFWith(data, mem, vmm.ELFOptions{TLS: true})
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +177,17 @@ func TestHelloAsNative(t *testing.T) {
 	want, wantStatus := native(t, prog, "there")
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
 		out, errs, res := runLinux(t, b, prog, runOpts{}, "there")
+		if out != want || status(res) != wantStatus || errs != "" {
+			t.Fatalf("got %q, status %d (%s), stderr %q; native %q, status %d", out, status(res), res, errs, want, wantStatus)
+		}
+	})
+}
+
+func TestGoThreadsAsNative(t *testing.T) {
+	prog := goProgram(t, "gothreads")
+	want, wantStatus := native(t, prog)
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		out, errs, res := runLinux(t, b, prog, runOpts{})
 		if out != want || status(res) != wantStatus || errs != "" {
 			t.Fatalf("got %q, status %d (%s), stderr %q; native %q, status %d", out, status(res), res, errs, want, wantStatus)
 		}

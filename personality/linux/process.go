@@ -107,9 +107,8 @@ func (k *kernel) spawn(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []s
 	p.mm = newMM(sp)
 	p.fds = k.stdFDs()
 	fail := func(err error) (*process, error) {
-		c.SpaceKill(sp, 127)
+		discardSpace(c, sp)
 		p.closeAll(c)
-		c.HandleClose(sp)
 		return nil, err
 	}
 	ep, err := step("handle_derive")(c.HandleDerive(k.ep, uint64(abi.RightCall|abi.RightGrant|abi.RightDerive), uint64(pid)))
@@ -151,6 +150,15 @@ func (k *kernel) spawn(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []s
 		return fail(err)
 	}
 	return p, nil
+}
+
+// discardSpace ends a space the personality made and no process runs in
+// (a fork or execve that failed half way), quietly: with no exception
+// port, its end is nobody's exit notice.
+func discardSpace(c *vmm.Caller, sp uint64) {
+	c.SpaceSetExceptionPort(sp, 0)
+	c.SpaceKill(sp, 0)
+	c.HandleClose(sp)
 }
 
 // Auxiliary vector entries (include/uapi/linux/auxvec.h).

@@ -1,0 +1,3 @@
+module gothreads
+
+go 1.22
