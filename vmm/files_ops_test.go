@@ -500,17 +500,12 @@ func (f *filesSpace) readdir(h, off, n uint64) ([]string, uint64, abi.Error) {
 	var out []string
 	b := f.data.Bytes()[0x800 : 0x800+r0]
 	for len(b) > 0 {
-		var ent abi.DirEntry
-		if _, err := binary.Decode(b, binary.LittleEndian, &ent); err != nil {
+		ent, name, rest, ok := abi.NextDirEntry(b)
+		if !ok {
 			return nil, 0, abi.ErrIO
 		}
-		size := (direntSize + int(ent.NameLen) + 1 + 7) &^ 7
-		if size > len(b) || b[direntSize+int(ent.NameLen)] != 0 {
-			return nil, 0, abi.ErrIO
-		}
-		out = append(out, string(b[direntSize:direntSize+int(ent.NameLen)])+
-			"|"+string(rune('0'+ent.Type))+"|"+strings.Repeat("i", min(1, int(ent.Inode))))
-		b = b[size:]
+		out = append(out, name+"|"+string(rune('0'+ent.Type))+"|"+strings.Repeat("i", min(1, int(ent.Inode))))
+		b = rest
 	}
 	return out, r1, abi.OK
 }
