@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"nestvm/abi"
+	"nestvm/internal/testutil"
 )
 
 // stat calls files_stat (or, with h an open file, file_stat) and decodes
@@ -620,5 +621,66 @@ func TestParseDirents(t *testing.T) {
 		if got := parseDirents(bad, nil); len(got) != 0 {
 			t.Errorf("malformed % x: %+v", bad, got)
 		}
+	}
+}
+
+// A Go layer (the Linux personality) drives the same operations through
+// the host API: the generated Caller methods, abi.PathPair for the two
+// paths, and the records decoded with encoding/binary and
+// abi.NextDirEntry.
+func TestFilesHostAPI(t *testing.T) {
+	tree := testutil.NewFilesTree(t)
+	files, err := FilesServer(tree.Root, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer files.Close()
+	s := NewMonitor(stubBackend{}, nil).NewHostSpace("personality", DefaultQuota)
+	defer s.Kill("test over")
+	c := s.NewCaller()
+	root, err := c.Insert(NewHostPort("files", files), rootRights|abi.RightWrite, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(what string, _, _ uint64, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	r0, r1, err := c.FilesMkdir(root, []byte("d"), 0o700)
+	must("mkdir", r0, r1, err)
+	r0, r1, err = c.FilesRename(root, abi.PathPair("hello.txt", "d/h"))
+	must("rename", r0, r1, err)
+	r0, r1, err = c.FilesSymlink(root, abi.PathPair("h", "d/l"))
+	must("symlink", r0, r1, err)
+	buf := make([]byte, 256)
+	n, _, err := c.FilesStat(root, []byte("d/l"), 0, buf)
+	must("stat", n, 0, err)
+	var st abi.Stat
+	if _, err := binary.Decode(buf[:n], binary.LittleEndian, &st); err != nil || st.Type != abi.FileTypeRegular || st.Size != 13 {
+		t.Errorf("stat d/l: %+v, %v", st, err)
+	}
+	if _, _, err := c.FilesRmdir(root, []byte("d")); err != abi.ErrNotEmpty {
+		t.Errorf("rmdir d: %v", err)
+	}
+	dir, _, err := c.FilesOpen(root, []byte("d"), abi.OpenRead|abi.OpenDir)
+	must("open d", dir, 0, err)
+	n, next, err := c.FileReaddir(dir, 0, buf)
+	must("readdir", n, next, err)
+	var names []string
+	for b := buf[:n]; len(b) > 0; {
+		ent, name, rest, ok := abi.NextDirEntry(b)
+		if !ok {
+			t.Fatalf("readdir wrote % x", buf[:n])
+		}
+		names = append(names, name+"|"+string(rune('0'+ent.Type)))
+		b = rest
+	}
+	if strings.Join(names, " ") != "h|1 l|3" || next != 2 {
+		t.Errorf("readdir d: %q, next %d", names, next)
+	}
+	if n, _, err := c.FileStat(dir, buf); err != nil || n != uint64(statSize) {
+		t.Errorf("file_stat d: %d, %v", n, err)
 	}
 }
