@@ -1,5 +1,7 @@
 package abi
 
+import "encoding/binary"
+
 // The files service's operations beyond open, list, read, write and size:
 // what a POSIX personality needs for stat, the namespace (unlink, mkdir,
 // rename, links), metadata (chmod, truncate, times) and directories read
@@ -112,6 +114,25 @@ const (
 // NUL byte, then b.
 func PathPair(a, b string) []byte {
 	return append(append(append(make([]byte, 0, len(a)+1+len(b)), a...), 0), b...)
+}
+
+// NextDirEntry decodes the first entry of b, laid out as file_readdir
+// writes entries: the DirEntry, its name, a NUL byte and zeros up to a
+// multiple of 8. It returns the entry, its name and the rest of b; ok is
+// false when b does not start with a whole, well-formed entry.
+func NextDirEntry(b []byte) (ent DirEntry, name string, rest []byte, ok bool) {
+	const hdr = 16 // the size of DirEntry
+	if len(b) < hdr {
+		return ent, "", b, false
+	}
+	ent.Inode = binary.LittleEndian.Uint64(b)
+	ent.Type = binary.LittleEndian.Uint32(b[8:])
+	ent.NameLen = binary.LittleEndian.Uint32(b[12:])
+	size := (uint64(hdr) + uint64(ent.NameLen) + 1 + 7) &^ 7
+	if size > uint64(len(b)) || b[hdr+int(ent.NameLen)] != 0 {
+		return ent, "", b, false
+	}
+	return ent, string(b[hdr : hdr+int(ent.NameLen)]), b[size:], true
 }
 
 func init() {

@@ -39,10 +39,10 @@ const MaxFilesPath = 4096
 // directory can block the monitor or be driven by a program.
 //
 // Operations that act on a name rather than on what it leads to (unlink,
-// rmdir, mkdir) open the name's parent directory through the os.Root and
-// act on the last component with the *at system call, which never
-// follows it: a link swapped in under the name, even one leading out, is
-// acted on itself, and nothing outside can be reached.
+// rmdir, mkdir, rename, symlink) open the name's parent directory through
+// the os.Root and act on the last component with the *at system call,
+// which never follows it: a link swapped in under the name, even one
+// leading out, is acted on itself, and nothing outside can be reached.
 //
 // Threads of a program may call it at once: it keeps no state but the
 // os.Root, which is safe for concurrent use.

@@ -64,17 +64,17 @@ var statSize = binary.Size(abi.Stat{})
 // older, shorter record gets the fields it knows), and returns the
 // record's size.
 func returnStat(inv *Invocation, buf GuestBuffer, st fs.FileInfo) {
-	rec := StatRecord(st)
+	rec := statRecord(st)
 	b := make([]byte, 0, statSize)
 	b, _ = binary.Append(b, binary.LittleEndian, &rec)
 	buf.Write(b)
 	inv.Return(uint64(len(b)), 0)
 }
 
-// StatRecord describes st as files_stat does. A FileInfo that does not
+// statRecord describes st as files_stat does. A FileInfo that does not
 // come from the host's stat (no *syscall.Stat_t) gets its type, mode, size
 // and modification time only.
-func StatRecord(st fs.FileInfo) abi.Stat {
+func statRecord(st fs.FileInfo) abi.Stat {
 	rec := abi.Stat{Type: fileType(st.Mode()), Size: uint64(st.Size())}
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {

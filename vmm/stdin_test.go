@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"bytes"
 	"io"
 	"testing"
 	"time"
@@ -113,4 +114,74 @@ func TestStdinKillEndsRead(t *testing.T) {
 	c, done = readAsync(s, h, 16)
 	c.Kill()
 	wantRead(t, done, "", abi.ErrPeerGone)
+}
+
+// FuzzStdin reads an input through console_read as a guest does, with
+// buffers of any address and length: every result is a byte count or an
+// error code, the bytes come back in order and whole, nothing is written
+// past a buffer, and the end reads as 0.
+func FuzzStdin(f *testing.F) {
+	f.Add([]byte("a\nb\n"), uint64(0), uint64(2), uint64(64))
+	f.Add([]byte(""), uint64(0), uint64(0), uint64(1))
+	f.Add(bytes.Repeat([]byte("xyz"), 5000), uint64(0x100), uint64(7), uint64(0x700))
+	f.Add([]byte("hostile"), uint64(0xfff), uint64(1<<40), uint64(16))
+	f.Fuzz(func(t *testing.T, input []byte, at, n1, n2 uint64) {
+		fs := newFuzzSpace(t, "stdin")
+		h, err := fs.s.InsertHandle(NewHostPort("stdin", StdinServer(bytes.NewReader(input))), abi.RightRead, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := fs.data.Bytes()[:pageSize]
+		if n1 == 0 && n2 == 0 {
+			n2 = 1 // something must read the input
+		}
+		var got []byte
+		for i := 0; ; i++ {
+			n := n1
+			if i%2 == 1 {
+				n = n2
+			}
+			// Within the writable page the buffer is checked against
+			// a copy; elsewhere it is whatever the fuzzer made it.
+			addr := fuzzData + at
+			before := bytes.Clone(page)
+			c := Call{Args: [6]uint64{h, uint64(abi.OpConsoleRead), addr, n}, RSP: fuzzData + 0xf00}
+			fs.t.Hypercall(&c)
+			r0 := c.Ret[0]
+			if e := abi.ResultError(r0); e != abi.OK {
+				if int64(r0) < 0 && -int64(r0) >= int64(abi.ErrCount) {
+					t.Fatalf("R0 %d is neither a count nor an error code", int64(r0))
+				}
+				if !bytes.Equal(page, before) {
+					t.Fatal("a failed read wrote guest memory")
+				}
+				// A buffer that cannot be written ends the test: the
+				// same call fails the same way each time.
+				return
+			}
+			if r0 > n {
+				t.Fatalf("read %d bytes into a buffer of %d", r0, n)
+			}
+			if r0 == 0 {
+				if n != 0 && len(got) != len(input) {
+					t.Fatalf("end after %d of %d bytes", len(got), len(input))
+				}
+				if n == 0 {
+					continue // an empty buffer reads nothing; the next has the other length
+				}
+				break
+			}
+			off := at
+			got = append(got, page[off:off+r0]...)
+			if !bytes.Equal(page[:off], before[:off]) || !bytes.Equal(page[off+r0:], before[off+r0:]) {
+				t.Fatal("a read wrote outside its buffer's bytes")
+			}
+			if !bytes.HasPrefix(input, got) {
+				t.Fatalf("read %q, not a prefix of the input", got)
+			}
+		}
+		if !bytes.Equal(got, input) {
+			t.Fatalf("read %d bytes of %d", len(got), len(input))
+		}
+	})
 }
