@@ -230,7 +230,7 @@ var Ops = [OpCount]OpInfo{
 	OpSpaceKill: {
 		Name: "space_kill", Iface: IfaceSpace, Rights: RightControl,
 		Args: []Arg{{"status", ArgValue, "the status the space ends with"}},
-		Doc:  "Ends a space and every thread in it, and its child spaces with it. A program killing its own space is exiting: the space ends as exited with the status.",
+		Doc:  "Ends a space and every thread in it, and its child spaces with it, and returns once all of them have ended: what they held is given back, so their places in the children quota and their pages in the memory quota of every ancestor are free again when it returns. A program killing its own space is exiting: the space ends as exited with the status. A caller inside the space killed (below it) does not wait: it is ending too; nor does monitor code killing through a host Caller of its own, which may run on a thread it kills (it waits on the space's Done).",
 	},
 	OpThreadCreate: {
 		Name: "thread_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,

@@ -146,9 +146,14 @@ func (c *Caller) SpaceStatus(h uint64) (uint64, uint64, error) {
 }
 
 // SpaceKill performs space_kill on handle h, as nv_space_kill does for a guest.
-// Ends a space and every thread in it, and its child spaces with it. A
-// program killing its own space is exiting: the space ends as exited with
-// the status.
+// Ends a space and every thread in it, and its child spaces with it, and
+// returns once all of them have ended: what they held is given back, so
+// their places in the children quota and their pages in the memory quota of
+// every ancestor are free again when it returns. A program killing its own
+// space is exiting: the space ends as exited with the status. A caller
+// inside the space killed (below it) does not wait: it is ending too; nor
+// does monitor code killing through a host Caller of its own, which may run
+// on a thread it kills (it waits on the space's Done).
 func (c *Caller) SpaceKill(h uint64, status uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = status

@@ -120,22 +120,21 @@ struct child {
 
 static const uint8_t spin_code[] = {0xeb, 0xfe}; /* jmp . */
 
-static void make_child(struct child *c, uint64_t pages, uint64_t threads, uint64_t handles, uint64_t children, int run)
+static void make_child_in(nv_handle_t parent, struct child *c, uint64_t pages, uint64_t threads, uint64_t handles,
+			  uint64_t children, int run)
 {
-	/* A child killed just before counts against the children quota until
-	 * its threads have stopped: wait for that, not for ever. */
-	int64_t s = nv_space_create(nv_self_space(), pages, threads, handles, children);
-	for (int i = 0; i < 2000 && s == -NV_EQUOTA; i++) {
-		pause_ms(1);
-		s = nv_space_create(nv_self_space(), pages, threads, handles, children);
-	}
-	c->space = OK("space_create", s);
+	c->space = OK("space_create", nv_space_create(parent, pages, threads, handles, children));
 	c->code = OK("region_create(code)", nv_region_create(c->space, PAGE));
 	OK("region_write(code)", nv_region_write(c->code, 0, NV_ADDR(spin_code), sizeof spin_code));
 	OK("space_map(code)", nv_space_map(c->space, c->code, NV_USER_BASE, 0, PAGE, NV_PERM_READ | NV_PERM_EXEC));
 	c->thread = OK("thread_create", nv_thread_create(c->space, NV_USER_BASE, 0, 0));
 	if (run)
 		OK("thread_start", nv_thread_start(c->thread));
+}
+
+static void make_child(struct child *c, uint64_t pages, uint64_t threads, uint64_t handles, uint64_t children, int run)
+{
+	make_child_in(nv_self_space(), c, pages, threads, handles, children, run);
 }
 
 static void drop_child(struct child *c)
@@ -520,9 +519,7 @@ static void g_peergone(void)
 	CHECK("send after", nv_port_send(pg_port, 1, 0, 0, 0), -NV_EPEERGONE);
 	CHECK("receive after", nv_port_receive(pg_port, NV_ADDR(&m), sizeof m, 0, 0), -NV_EPEERGONE);
 	uint8_t b[8];
-	/* The child's end frees its regions once its thread has stopped. */
-	for (int i = 0; i < 500 && nv_region_read(r, 0, NV_ADDR(b), 8) >= 0; i++)
-		pause_ms(2);
+	/* space_kill returned once the child was gone, its regions freed. */
 	CHECK("region_read after", nv_region_read(r, 0, NV_ADDR(b), 8), -NV_EPEERGONE);
 	CHECK("region_write after", nv_region_write(r, 0, NV_ADDR(b), 8), -NV_EPEERGONE);
 	CHECK("region_size after", nv_region_size(r), PAGE);
@@ -624,6 +621,23 @@ static void g_children(void)
 		nv_space_kill(kids[i], 0);
 		nv_handle_close(kids[i]);
 	}
+	/* A place held by a space with a running thread is free as soon as
+	 * space_kill returns: a child with room for one grandchild makes one
+	 * again at once, a few times (each round makes and ends a machine). */
+	int64_t parent = OK("a child for one grandchild", nv_space_create(self, 64, 1, 16, 1));
+	for (int i = 0; i < 4 && parent > 0; i++) {
+		struct child g;
+		make_child_in(parent, &g, 16, 1, 8, 0, 1);
+		CHECK("kill the grandchild", nv_space_kill(g.space, 0), 0);
+		CHECK("its thread exited as space_kill returned", nv_thread_status(g.thread), NV_THREAD_EXITED);
+		int64_t again = nv_space_create(parent, 1, 1, 2, 0);
+		CHECK("its place is free at once", again > 0, 1);
+		nv_space_kill(again, 0);
+		nv_handle_close(again);
+		drop_child(&g);
+	}
+	nv_space_kill(parent, 0);
+	nv_handle_close(parent);
 	/* Create and kill, many times. */
 	for (int i = 0; i < 200; i++) {
 		int64_t k = nv_space_create(self, 1, 1, 2, 0);
@@ -721,9 +735,9 @@ static void g_state(void)
 	memset(st.fpu + 24, 0xff, 8); /* mxcsr and its mask */
 	nv_thread_set_state(c.thread, NV_ADDR(&st), sizeof st);
 	nv_thread_start(c.thread);
-	pause_ms(10);
+	pause_ms(10); /* a chance to run with it; no check depends on whether it did */
 	CHECK("kill it", nv_space_kill(c.space, 0), 0);
-	CHECK("the child ended", wait_ended(c.space), NV_SPACE_KILLED);
+	CHECK("the child ended as space_kill returned", nv_space_status(c.space), NV_SPACE_KILLED);
 	drop_child(&c);
 	CHECK("get_state of a thread that runs", nv_thread_get_state(nv_self_thread(), NV_ADDR(&st), sizeof st), -NV_EBUSY);
 }
@@ -804,9 +818,8 @@ static const struct {
 };
 
 /* churn: n rounds of a child with a region, a port and a running thread,
- * killed. A killed child counts against the children quota until its
- * thread has stopped and it has finished, so a create may have to wait
- * for the ones killed just before (make_child does). */
+ * killed. space_kill returns once the child is gone, so every round finds
+ * the children quota as the last one found it. */
 static int churn(uint64_t n)
 {
 	for (uint64_t i = 0; i < n; i++) {
