@@ -260,8 +260,8 @@ var Ops = [OpCount]OpInfo{
 	OpThreadStatus: {
 		Name: "thread_status", Iface: IfaceThread, Rights: RightRead,
 		R0:  "NV_THREAD_NEW, NV_THREAD_RUNNING, NV_THREAD_STOPPED or NV_THREAD_EXITED",
-		R1:  "the exit status, once exited",
-		Doc: "Reports a thread's run state.",
+		R1:  "the exit status, once exited; while running, the operation (NV_OP_*) it is blocked in, or 0 when it is not blocked",
+		Doc: "Reports a thread's run state. A running thread blocked in an operation (port_receive, port_call, futex_wait, space_kill, ...) reports that operation in R1 from the moment it waits: a thread reported blocked in port_receive is among the port's waiting receivers, so another thread can wait for that state instead of for a time.",
 	},
 	OpRegionCreate: {
 		Name: "region_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,

@@ -61,7 +61,12 @@ func after(why wakeReason) (result, bool) {
 }
 
 func (t *Thread) invoke(c *Call) (uint64, uint64, CallAction) {
+	// thread_status reports the operation while the thread sleeps in it
+	// (see Thread.op): what a number beyond 32 bits truncates to is never
+	// an operation that sleeps.
+	t.op.Store(uint32(c.Args[1]))
 	r := t.perform(c)
+	t.op.Store(0)
 	return r.r0, r.r1, r.act
 }
 
@@ -489,6 +494,9 @@ func (t *Thread) threadOp(target *Thread, inv *Invocation) result {
 		return ok(0, 0)
 	case abi.OpThreadStatus:
 		st, status := target.Status()
+		if st == abi.ThreadRunning {
+			status = uint64(target.blockedIn())
+		}
 		return ok(uint64(st), status)
 	}
 	return failed(abi.ErrInvalidOp)

@@ -203,7 +203,11 @@ func (c *Caller) ThreadSetState(h uint64, state []byte) (uint64, uint64, error) 
 }
 
 // ThreadStatus performs thread_status on handle h, as nv_thread_status does for a guest.
-// Reports a thread's run state.
+// Reports a thread's run state. A running thread blocked in an operation
+// (port_receive, port_call, futex_wait, space_kill, ...) reports that
+// operation in R1 from the moment it waits: a thread reported blocked in
+// port_receive is among the port's waiting receivers, so another thread can
+// wait for that state instead of for a time.
 func (c *Caller) ThreadStatus(h uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpThreadStatus, s)

@@ -90,8 +90,10 @@ static void spawn(struct thread *t)
 	OK("thread_start", nv_thread_start(t->h));
 }
 
-/* pause sleeps for about ms milliseconds: time for another thread to get
- * where it blocks. */
+/* pause sleeps for about ms milliseconds, or until the word changes: a
+ * yield between two looks at a state that nothing wakes this thread for.
+ * No check here depends on a time having been long enough: on a loaded
+ * host any time can be too short. */
 static void pause_ms(uint64_t ms)
 {
 	uint32_t w = word;
@@ -100,16 +102,35 @@ static void pause_ms(uint64_t ms)
 
 /* join waits for a thread to be done and gone: operations that need the
  * space's other threads stopped (space_unmap, space_protect) must not
- * find it still on its way to thread_exit. */
+ * find it still on its way to thread_exit. Its end is the test's to
+ * bound (the harness's timeout). */
 static void join(struct thread *t)
 {
-	for (int i = 0; i < 5000 && !t->done; i++)
-		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 2000000);
-	for (int i = 0; i < 5000 && nv_thread_status(t->h) != NV_THREAD_EXITED; i++)
-		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 200000);
-	if (!t->done || nv_thread_status(t->h) != NV_THREAD_EXITED) {
-		nv_printf("FAIL: a thread did not finish\n");
-		failures++;
+	for (uint32_t w; !t->done;) {
+		w = word;
+		if (!t->done)
+			nv_futex_wait(nv_self_space(), NV_ADDR(&word), w, 0);
+	}
+	while (nv_thread_status(t->h) != NV_THREAD_EXITED)
+		pause_ms(1);
+}
+
+/* wait_blocked waits for thread h to be blocked in operation op, as
+ * thread_status reports it: a receiver so reported is waiting on its
+ * port, a caller has its call queued. */
+static void wait_blocked(nv_handle_t h, uint64_t op)
+{
+	for (;;) {
+		nv_result_t st = nv_thread_status_r(h);
+		if (st.r0 == NV_THREAD_RUNNING && (uint64_t)st.r1 == op)
+			return;
+		if (st.r0 != NV_THREAD_RUNNING && st.r0 != NV_THREAD_NEW) {
+			nv_printf("FAIL: waiting for a thread to block in operation %llu: its state is %lld\n",
+				  (unsigned long long)op, (long long)st.r0);
+			failures++;
+			return;
+		}
+		pause_ms(1);
 	}
 }
 
@@ -145,16 +166,14 @@ static void drop_child(struct child *c)
 	nv_handle_close(c->space);
 }
 
-/* Waits up to a second for a space to end; its status. */
+/* Waits for a space to end (a death by fault: nothing to wait on but its
+ * state, the space having no exception port); its status. */
 static int64_t wait_ended(nv_handle_t s)
 {
-	for (int i = 0; i < 500; i++) {
-		int64_t st = nv_space_status(s);
-		if (st != NV_SPACE_RUNNING)
-			return st;
-		pause_ms(2);
-	}
-	return nv_space_status(s);
+	int64_t st;
+	while ((st = nv_space_status(s)) == NV_SPACE_RUNNING)
+		pause_ms(1);
+	return st;
 }
 
 /* forged: numbers that name nothing, operations that do not exist, and
@@ -255,7 +274,7 @@ static void g_revoke(void)
 	rv_rcv = OK("derive receive", nv_handle_derive(rv_port, NV_R_RECEIVE, 0));
 	struct thread rcv = {.fn = rv_receiver};
 	spawn(&rcv);
-	pause_ms(20); /* it blocks in port_receive */
+	wait_blocked(rcv.h, NV_OP_PORT_RECEIVE);
 	CHECK("revoke under a blocked receive", nv_handle_revoke(rv_port), 1);
 	CHECK("send", nv_port_send(rv_port, 42, 0, 0, 0), 0);
 	join(&rcv);
@@ -265,7 +284,7 @@ static void g_revoke(void)
 	rv_call = OK("derive call", nv_handle_derive(rv_port, NV_R_CALL, 3));
 	struct thread cl = {.fn = rv_caller};
 	spawn(&cl);
-	pause_ms(20); /* its call waits on the port */
+	wait_blocked(cl.h, NV_OP_PORT_CALL);
 	CHECK("revoke under a blocked call", nv_handle_revoke(rv_port), 1);
 	struct nv_msg m;
 	CHECK("receive the call", nv_port_receive(rv_port, NV_ADDR(&m), sizeof m, 0, 0), 0);
@@ -279,7 +298,7 @@ static void g_revoke(void)
 	rv_rcv = OK("derive receive", nv_handle_derive(rv_port, NV_R_RECEIVE, 0));
 	struct thread rcv2 = {.fn = rv_receiver};
 	spawn(&rcv2);
-	pause_ms(20);
+	wait_blocked(rcv2.h, NV_OP_PORT_RECEIVE);
 	CHECK("close under a blocked receive", nv_handle_close(rv_rcv), 0);
 	CHECK("send", nv_port_send(rv_port, 43, 0, 0, 0), 0);
 	join(&rcv2);
@@ -503,7 +522,7 @@ static void g_peergone(void)
 	CHECK("set the child's exception port", nv_space_set_exception_port(c.space, epc), 0);
 	struct thread cl = {.fn = pg_caller};
 	spawn(&cl);
-	pause_ms(20); /* its call waits for a server that never comes */
+	wait_blocked(cl.h, NV_OP_PORT_CALL); /* for a server that never comes */
 	CHECK("kill the child", nv_space_kill(c.space, 9), 0);
 	join(&cl);
 	CHECK("a call waiting on a dead server's port", cl.out, -NV_EPEERGONE);

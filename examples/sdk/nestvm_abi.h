@@ -480,10 +480,10 @@ static inline int64_t nv_thread_set_state(nv_handle_t h, nv_addr_t state, uint64
 	return nv_thread_set_state_r(h, state, state_len).r0;
 }
 
-/* nv_thread_status: Reports a thread's run state.
+/* nv_thread_status: Reports a thread's run state. A running thread blocked in an operation (port_receive, port_call, futex_wait, space_kill, ...) reports that operation in R1 from the moment it waits: a thread reported blocked in port_receive is among the port's waiting receivers, so another thread can wait for that state instead of for a time.
  * Interface: thread. Rights needed: read.
  * R0: NV_THREAD_NEW, NV_THREAD_RUNNING, NV_THREAD_STOPPED or NV_THREAD_EXITED.
- * R1: the exit status, once exited.
+ * R1: the exit status, once exited; while running, the operation (NV_OP_*) it is blocked in, or 0 when it is not blocked.
  */
 static inline nv_result_t nv_thread_status_r(nv_handle_t h)
 {
