@@ -243,7 +243,7 @@ var Ops = [OpCount]OpInfo{
 	OpSpaceKill: {
 		Name: "space_kill", Iface: IfaceSpace, Rights: RightControl,
 		Args: []Arg{{"status", ArgValue, "the status the space ends with"}},
-		Doc:  "Ends a space and every thread in it, and its child spaces with it. A program killing its own space is exiting: the space ends as exited with the status.",
+		Doc:  "Ends a space and every thread in it, and its child spaces with it, and returns once all of them have ended: what they held is given back, so their places in the children quota and their pages in the memory quota of every ancestor are free again when it returns. A program killing its own space is exiting: the space ends as exited with the status. A caller inside the space killed (below it) does not wait: it is ending too; nor does monitor code killing through a host Caller of its own, which may run on a thread it kills (it waits on the space's Done).",
 	},
 	OpThreadCreate: {
 		Name: "thread_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
@@ -274,8 +274,8 @@ var Ops = [OpCount]OpInfo{
 	OpThreadStatus: {
 		Name: "thread_status", Iface: IfaceThread, Rights: RightRead,
 		R0:  "NV_THREAD_NEW, NV_THREAD_RUNNING, NV_THREAD_STOPPED or NV_THREAD_EXITED",
-		R1:  "the exit status, once exited",
-		Doc: "Reports a thread's run state.",
+		R1:  "the exit status, once exited; while running, the operation (NV_OP_*) it is blocked in, or 0 when it is not blocked",
+		Doc: "Reports a thread's run state. A running thread blocked in an operation (port_receive, port_call, futex_wait, space_kill, ...) reports that operation in R1 from the moment it waits: a thread reported blocked in port_receive is among the port's waiting receivers, so another thread can wait for that state instead of for a time.",
 	},
 	OpRegionCreate: {
 		Name: "region_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,

@@ -204,10 +204,15 @@ type vcpu struct {
 
 	// mu orders Stop against Run and Close: uc_emu_stop may only be called
 	// on a live engine, and a Stop must reach a Run that is starting.
-	mu      sync.Mutex
-	running bool
-	closed  bool
-	stopReq atomic.Bool
+	mu       sync.Mutex
+	running  bool
+	closed   bool
+	retrying bool // a goroutine repeats uc_emu_stop (see Stop)
+	stopReq  atomic.Bool
+	// inCall is set while the hypercall hook serves a call: the engine
+	// is past the reset of its stop flag, and the hook stops it on its
+	// way out when stop_req is set.
+	inCall atomic.Bool
 }
 
 // NewVCPU implements vmm.Machine.
@@ -316,7 +321,11 @@ func (v *vcpu) FlushTLB() { v.flushTLB = true }
 
 // Stop implements vmm.VCPU. uc_emu_stop is lost when it lands before
 // uc_emu_start has reset the engine's stop flag, so a Stop that finds the
-// engine running keeps asking until Run has returned.
+// engine running keeps asking until Run has returned, however long the
+// vCPU's thread takes to get there on a loaded host: a Stop given up
+// leaves guest code spinning for good, and whoever waits for the thread
+// to stop (thread_stop, a kill) waiting with it. Once the hook serves a
+// call the asking can end: the hook stops the engine on its way out.
 func (v *vcpu) Stop() {
 	v.stopReq.Store(true)
 	v.mu.Lock()
@@ -329,11 +338,16 @@ func (v *vcpu) Stop() {
 		return
 	}
 	C.uc_emu_stop(v.c.uc)
+	if v.retrying {
+		return
+	}
+	v.retrying = true
 	go func() {
-		for i := 0; i < 1000; i++ {
+		for {
 			time.Sleep(time.Millisecond)
 			v.mu.Lock()
-			if !v.running || v.closed || !v.stopReq.Load() {
+			if !v.running || v.closed || !v.stopReq.Load() || v.inCall.Load() {
+				v.retrying = false
 				v.mu.Unlock()
 				return
 			}
@@ -790,7 +804,9 @@ func nvHypercall(h C.uintptr_t) C.int {
 	for i := range call.Args {
 		call.Args[i] = uint64(c.args[i])
 	}
+	v.inCall.Store(true)
 	action := v.hcall.Hypercall(&call)
+	v.inCall.Store(false)
 	c.ret[0] = C.uint64_t(call.Ret[0])
 	c.ret[1] = C.uint64_t(call.Ret[1])
 	return C.int(action)

@@ -61,7 +61,12 @@ func after(why wakeReason) (result, bool) {
 }
 
 func (t *Thread) invoke(c *Call) (uint64, uint64, CallAction) {
+	// thread_status reports the operation while the thread sleeps in it
+	// (see Thread.op): what a number beyond 32 bits truncates to is never
+	// an operation that sleeps.
+	t.op.Store(uint32(c.Args[1]))
 	r := t.perform(c)
+	t.op.Store(0)
 	return r.r0, r.r1, r.act
 }
 
@@ -489,6 +494,9 @@ func (t *Thread) threadOp(target *Thread, inv *Invocation) result {
 		return ok(0, 0)
 	case abi.OpThreadStatus:
 		st, status := target.Status()
+		if st == abi.ThreadRunning {
+			status = uint64(target.blockedIn())
+		}
 		return ok(uint64(st), status)
 	}
 	return failed(abi.ErrInvalidOp)
@@ -616,12 +624,24 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		st, status := sp.Status()
 		return ok(uint64(st), uint64(status))
 	case abi.OpSpaceKill:
-		if sp == t.who().space {
+		w := t.who()
+		if sp == w.space {
 			// Killing one's own space is exiting the program.
 			sp.end(Result{Exited: true, Status: int(a[0] & 0xff)})
 			return result{act: CallStop}
 		}
 		sp.end(Result{Killed: "killed by space_kill", KilledStatus: int(a[0] & 0xff)})
+		// A guest waits for the space to be gone, so that what it held
+		// (places in the children quota above all) is free when the call
+		// returns. Not a caller inside it, which is ending too, nor host
+		// code acting for itself: it may be running on one of the very
+		// threads it kills (a layer's handler runs on its caller's), and
+		// has Space.Done to wait on.
+		if w.id >= 0 && !w.space.within(sp) {
+			if r, done := after(w.awaitGone(sp)); done {
+				return r
+			}
+		}
 		return ok(0, 0)
 	case abi.OpThreadCreate:
 		th, err := sp.NewThread(Regs{RIP: a[0], RSP: a[1], RDI: a[2]})

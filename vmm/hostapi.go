@@ -43,6 +43,9 @@ func (s *Space) Logger() hclog.Logger { return s.log }
 // space's handles, with the space's rights. A Caller blocks in operations
 // that block (a port_call waits for the reply), like a guest thread; Kill
 // ends its wait. It is not safe for concurrent use: use one per goroutine.
+// SpaceKill through a Caller acting for itself returns once the space is
+// ending, without waiting for it to end: host code may be running on one
+// of the threads it kills (a layer's handler runs on its caller's).
 type Caller struct {
 	t *Thread
 }

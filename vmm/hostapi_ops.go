@@ -146,9 +146,14 @@ func (c *Caller) SpaceStatus(h uint64) (uint64, uint64, error) {
 }
 
 // SpaceKill performs space_kill on handle h, as nv_space_kill does for a guest.
-// Ends a space and every thread in it, and its child spaces with it. A
-// program killing its own space is exiting: the space ends as exited with
-// the status.
+// Ends a space and every thread in it, and its child spaces with it, and
+// returns once all of them have ended: what they held is given back, so
+// their places in the children quota and their pages in the memory quota of
+// every ancestor are free again when it returns. A program killing its own
+// space is exiting: the space ends as exited with the status. A caller
+// inside the space killed (below it) does not wait: it is ending too; nor
+// does monitor code killing through a host Caller of its own, which may run
+// on a thread it kills (it waits on the space's Done).
 func (c *Caller) SpaceKill(h uint64, status uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = status
@@ -198,7 +203,11 @@ func (c *Caller) ThreadSetState(h uint64, state []byte) (uint64, uint64, error) 
 }
 
 // ThreadStatus performs thread_status on handle h, as nv_thread_status does for a guest.
-// Reports a thread's run state.
+// Reports a thread's run state. A running thread blocked in an operation
+// (port_receive, port_call, futex_wait, space_kill, ...) reports that
+// operation in R1 from the moment it waits: a thread reported blocked in
+// port_receive is among the port's waiting receivers, so another thread can
+// wait for that state instead of for a time.
 func (c *Caller) ThreadStatus(h uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpThreadStatus, s)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -54,7 +55,10 @@ type Space struct {
 
 	parent      *Space
 	children    map[*Space]struct{}
-	descendants int       // spaces below s not yet finished: what quota.Children bounds
+	descendants int // spaces below s not yet finished: what quota.Children bounds
+	// goneWaiters are the threads in space_kill waiting for s and every
+	// space below it to finish; finish and uncountDescendant kick them.
+	goneWaiters map[*Thread]struct{}
 	regions     []*Region // regions charged to the space
 	owned       []Object  // ports and port sets closed when the space ends
 	excPort     *Port
@@ -412,6 +416,65 @@ func (s *Space) finish() {
 		parent.uncountDescendant()
 	}
 	close(s.done)
+	s.mu.Lock()
+	s.kickGoneWaitersLocked()
+	s.mu.Unlock()
+}
+
+// gone reports whether s and every space below it have finished: their
+// places in every ancestor's children quota, and their pages in every
+// ancestor's memory quota, are given back.
+func (s *Space) gone() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended() && s.descendants == 0
+}
+
+// kickGoneWaitersLocked wakes the threads waiting for s to be gone once
+// it is; they check again. s.mu is held.
+func (s *Space) kickGoneWaitersLocked() {
+	if !s.ended() || s.descendants != 0 {
+		return
+	}
+	for t := range s.goneWaiters {
+		t.kick()
+	}
+}
+
+// awaitGone sleeps until sp is gone (see gone). It is stoppable: a
+// space_kill stopped here is re-issued when resumed, and kills nothing
+// more, the space being dead already.
+func (t *Thread) awaitGone(sp *Space) wakeReason {
+	ready := func() bool {
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		if sp.ended() && sp.descendants == 0 {
+			delete(sp.goneWaiters, t)
+			return true
+		}
+		if sp.goneWaiters == nil {
+			sp.goneWaiters = map[*Thread]struct{}{}
+		}
+		sp.goneWaiters[t] = struct{}{}
+		return false
+	}
+	r := t.sleep(ready, true, time.Time{}, nil)
+	if r != wakeReady {
+		sp.mu.Lock()
+		delete(sp.goneWaiters, t)
+		sp.mu.Unlock()
+	}
+	return r
+}
+
+// within reports whether s is sp or a space below it.
+func (s *Space) within(sp *Space) bool {
+	for a := s; a != nil; a = a.parent {
+		if a == sp {
+			return true
+		}
+	}
+	return false
 }
 
 // Done is closed when the space has ended and released its resources.
@@ -544,6 +607,9 @@ func (s *Space) countDescendant() *Space {
 			for _, d := range done {
 				d.mu.Lock()
 				d.descendants--
+				// A space_kill of d may have seen the count this
+				// took back, and sleeps until it is gone.
+				d.kickGoneWaitersLocked()
 				d.mu.Unlock()
 			}
 			return a
@@ -558,6 +624,7 @@ func (s *Space) uncountDescendant() {
 	for a := s; a != nil; a = a.parent {
 		a.mu.Lock()
 		a.descendants--
+		a.kickGoneWaitersLocked()
 		a.mu.Unlock()
 	}
 }

@@ -52,6 +52,14 @@ type Thread struct {
 	// sleep that answers requests.
 	inline atomic.Bool
 
+	// op is the operation the thread performs (0 outside one), and
+	// asleep is set while it sleeps: together they are what
+	// thread_status reports a running thread blocked in, so that a
+	// program can wait for another thread to be blocked (a receiver
+	// registered on its port) rather than for a time.
+	op     atomic.Uint32
+	asleep atomic.Bool
+
 	// actingFor is the guest thread a host Caller forwards a call for
 	// (see Invocation.Forward): operations that mean "the caller itself"
 	// (thread_exit of one's own thread, space_kill of one's own space,
@@ -293,14 +301,27 @@ func (t *Thread) sleep(ready func() bool, stoppable bool, deadline time.Time, se
 		if len(reqs) > 0 {
 			continue
 		}
+		// ready was false: whoever makes it true kicks, so from here
+		// the thread is blocked in its operation.
+		t.asleep.Store(true)
 		select {
 		case <-t.wake:
 		case <-timer:
 			if !ready() {
+				t.asleep.Store(false)
 				return wakeTimeout
 			}
 		}
+		t.asleep.Store(false)
 	}
+}
+
+// blockedIn is the operation the thread sleeps in, 0 when it does not.
+func (t *Thread) blockedIn() abi.Op {
+	if !t.asleep.Load() {
+		return 0
+	}
+	return abi.Op(t.op.Load())
 }
 
 // onVCPU runs f on the thread's goroutine while it is stopped, or directly

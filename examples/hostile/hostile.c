@@ -90,8 +90,10 @@ static void spawn(struct thread *t)
 	OK("thread_start", nv_thread_start(t->h));
 }
 
-/* pause sleeps for about ms milliseconds: time for another thread to get
- * where it blocks. */
+/* pause sleeps for about ms milliseconds, or until the word changes: a
+ * yield between two looks at a state that nothing wakes this thread for.
+ * No check here depends on a time having been long enough: on a loaded
+ * host any time can be too short. */
 static void pause_ms(uint64_t ms)
 {
 	uint32_t w = word;
@@ -100,16 +102,35 @@ static void pause_ms(uint64_t ms)
 
 /* join waits for a thread to be done and gone: operations that need the
  * space's other threads stopped (space_unmap, space_protect) must not
- * find it still on its way to thread_exit. */
+ * find it still on its way to thread_exit. Its end is the test's to
+ * bound (the harness's timeout). */
 static void join(struct thread *t)
 {
-	for (int i = 0; i < 5000 && !t->done; i++)
-		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 2000000);
-	for (int i = 0; i < 5000 && nv_thread_status(t->h) != NV_THREAD_EXITED; i++)
-		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 200000);
-	if (!t->done || nv_thread_status(t->h) != NV_THREAD_EXITED) {
-		nv_printf("FAIL: a thread did not finish\n");
-		failures++;
+	for (uint32_t w; !t->done;) {
+		w = word;
+		if (!t->done)
+			nv_futex_wait(nv_self_space(), NV_ADDR(&word), w, 0);
+	}
+	while (nv_thread_status(t->h) != NV_THREAD_EXITED)
+		pause_ms(1);
+}
+
+/* wait_blocked waits for thread h to be blocked in operation op, as
+ * thread_status reports it: a receiver so reported is waiting on its
+ * port, a caller has its call queued. */
+static void wait_blocked(nv_handle_t h, uint64_t op)
+{
+	for (;;) {
+		nv_result_t st = nv_thread_status_r(h);
+		if (st.r0 == NV_THREAD_RUNNING && (uint64_t)st.r1 == op)
+			return;
+		if (st.r0 != NV_THREAD_RUNNING && st.r0 != NV_THREAD_NEW) {
+			nv_printf("FAIL: waiting for a thread to block in operation %llu: its state is %lld\n",
+				  (unsigned long long)op, (long long)st.r0);
+			failures++;
+			return;
+		}
+		pause_ms(1);
 	}
 }
 
@@ -120,22 +141,21 @@ struct child {
 
 static const uint8_t spin_code[] = {0xeb, 0xfe}; /* jmp . */
 
-static void make_child(struct child *c, uint64_t pages, uint64_t threads, uint64_t handles, uint64_t children, int run)
+static void make_child_in(nv_handle_t parent, struct child *c, uint64_t pages, uint64_t threads, uint64_t handles,
+			  uint64_t children, int run)
 {
-	/* A child killed just before counts against the children quota until
-	 * its threads have stopped: wait for that, not for ever. */
-	int64_t s = nv_space_create(nv_self_space(), pages, threads, handles, children);
-	for (int i = 0; i < 2000 && s == -NV_EQUOTA; i++) {
-		pause_ms(1);
-		s = nv_space_create(nv_self_space(), pages, threads, handles, children);
-	}
-	c->space = OK("space_create", s);
+	c->space = OK("space_create", nv_space_create(parent, pages, threads, handles, children));
 	c->code = OK("region_create(code)", nv_region_create(c->space, PAGE));
 	OK("region_write(code)", nv_region_write(c->code, 0, NV_ADDR(spin_code), sizeof spin_code));
 	OK("space_map(code)", nv_space_map(c->space, c->code, NV_USER_BASE, 0, PAGE, NV_PERM_READ | NV_PERM_EXEC));
 	c->thread = OK("thread_create", nv_thread_create(c->space, NV_USER_BASE, 0, 0));
 	if (run)
 		OK("thread_start", nv_thread_start(c->thread));
+}
+
+static void make_child(struct child *c, uint64_t pages, uint64_t threads, uint64_t handles, uint64_t children, int run)
+{
+	make_child_in(nv_self_space(), c, pages, threads, handles, children, run);
 }
 
 static void drop_child(struct child *c)
@@ -146,16 +166,14 @@ static void drop_child(struct child *c)
 	nv_handle_close(c->space);
 }
 
-/* Waits up to a second for a space to end; its status. */
+/* Waits for a space to end (a death by fault: nothing to wait on but its
+ * state, the space having no exception port); its status. */
 static int64_t wait_ended(nv_handle_t s)
 {
-	for (int i = 0; i < 500; i++) {
-		int64_t st = nv_space_status(s);
-		if (st != NV_SPACE_RUNNING)
-			return st;
-		pause_ms(2);
-	}
-	return nv_space_status(s);
+	int64_t st;
+	while ((st = nv_space_status(s)) == NV_SPACE_RUNNING)
+		pause_ms(1);
+	return st;
 }
 
 /* forged: numbers that name nothing, operations that do not exist, and
@@ -256,7 +274,7 @@ static void g_revoke(void)
 	rv_rcv = OK("derive receive", nv_handle_derive(rv_port, NV_R_RECEIVE, 0));
 	struct thread rcv = {.fn = rv_receiver};
 	spawn(&rcv);
-	pause_ms(20); /* it blocks in port_receive */
+	wait_blocked(rcv.h, NV_OP_PORT_RECEIVE);
 	CHECK("revoke under a blocked receive", nv_handle_revoke(rv_port), 1);
 	CHECK("send", nv_port_send(rv_port, 42, 0, 0, 0), 0);
 	join(&rcv);
@@ -266,7 +284,7 @@ static void g_revoke(void)
 	rv_call = OK("derive call", nv_handle_derive(rv_port, NV_R_CALL, 3));
 	struct thread cl = {.fn = rv_caller};
 	spawn(&cl);
-	pause_ms(20); /* its call waits on the port */
+	wait_blocked(cl.h, NV_OP_PORT_CALL);
 	CHECK("revoke under a blocked call", nv_handle_revoke(rv_port), 1);
 	struct nv_msg m;
 	CHECK("receive the call", nv_port_receive(rv_port, NV_ADDR(&m), sizeof m, 0, 0), 0);
@@ -280,7 +298,7 @@ static void g_revoke(void)
 	rv_rcv = OK("derive receive", nv_handle_derive(rv_port, NV_R_RECEIVE, 0));
 	struct thread rcv2 = {.fn = rv_receiver};
 	spawn(&rcv2);
-	pause_ms(20);
+	wait_blocked(rcv2.h, NV_OP_PORT_RECEIVE);
 	CHECK("close under a blocked receive", nv_handle_close(rv_rcv), 0);
 	CHECK("send", nv_port_send(rv_port, 43, 0, 0, 0), 0);
 	join(&rcv2);
@@ -504,7 +522,7 @@ static void g_peergone(void)
 	CHECK("set the child's exception port", nv_space_set_exception_port(c.space, epc), 0);
 	struct thread cl = {.fn = pg_caller};
 	spawn(&cl);
-	pause_ms(20); /* its call waits for a server that never comes */
+	wait_blocked(cl.h, NV_OP_PORT_CALL); /* for a server that never comes */
 	CHECK("kill the child", nv_space_kill(c.space, 9), 0);
 	join(&cl);
 	CHECK("a call waiting on a dead server's port", cl.out, -NV_EPEERGONE);
@@ -520,9 +538,7 @@ static void g_peergone(void)
 	CHECK("send after", nv_port_send(pg_port, 1, 0, 0, 0), -NV_EPEERGONE);
 	CHECK("receive after", nv_port_receive(pg_port, NV_ADDR(&m), sizeof m, 0, 0), -NV_EPEERGONE);
 	uint8_t b[8];
-	/* The child's end frees its regions once its thread has stopped. */
-	for (int i = 0; i < 500 && nv_region_read(r, 0, NV_ADDR(b), 8) >= 0; i++)
-		pause_ms(2);
+	/* space_kill returned once the child was gone, its regions freed. */
 	CHECK("region_read after", nv_region_read(r, 0, NV_ADDR(b), 8), -NV_EPEERGONE);
 	CHECK("region_write after", nv_region_write(r, 0, NV_ADDR(b), 8), -NV_EPEERGONE);
 	CHECK("region_size after", nv_region_size(r), PAGE);
@@ -624,6 +640,23 @@ static void g_children(void)
 		nv_space_kill(kids[i], 0);
 		nv_handle_close(kids[i]);
 	}
+	/* A place held by a space with a running thread is free as soon as
+	 * space_kill returns: a child with room for one grandchild makes one
+	 * again at once, a few times (each round makes and ends a machine). */
+	int64_t parent = OK("a child for one grandchild", nv_space_create(self, 64, 1, 16, 1));
+	for (int i = 0; i < 4 && parent > 0; i++) {
+		struct child g;
+		make_child_in(parent, &g, 16, 1, 8, 0, 1);
+		CHECK("kill the grandchild", nv_space_kill(g.space, 0), 0);
+		CHECK("its thread exited as space_kill returned", nv_thread_status(g.thread), NV_THREAD_EXITED);
+		int64_t again = nv_space_create(parent, 1, 1, 2, 0);
+		CHECK("its place is free at once", again > 0, 1);
+		nv_space_kill(again, 0);
+		nv_handle_close(again);
+		drop_child(&g);
+	}
+	nv_space_kill(parent, 0);
+	nv_handle_close(parent);
 	/* Create and kill, many times. */
 	for (int i = 0; i < 200; i++) {
 		int64_t k = nv_space_create(self, 1, 1, 2, 0);
@@ -732,9 +765,9 @@ static void g_state(void)
 	memset(st.fpu + 24, 0xff, 8); /* mxcsr and its mask */
 	nv_thread_set_state(c.thread, NV_ADDR(&st), sizeof st);
 	nv_thread_start(c.thread);
-	pause_ms(10);
+	pause_ms(10); /* a chance to run with it; no check depends on whether it did */
 	CHECK("kill it", nv_space_kill(c.space, 0), 0);
-	CHECK("the child ended", wait_ended(c.space), NV_SPACE_KILLED);
+	CHECK("the child ended as space_kill returned", nv_space_status(c.space), NV_SPACE_KILLED);
 	drop_child(&c);
 	CHECK("get_state of a thread that runs", nv_thread_get_state(nv_self_thread(), NV_ADDR(&st), sizeof st), -NV_EBUSY);
 }
@@ -815,9 +848,8 @@ static const struct {
 };
 
 /* churn: n rounds of a child with a region, a port and a running thread,
- * killed. A killed child counts against the children quota until its
- * thread has stopped and it has finished, so a create may have to wait
- * for the ones killed just before (make_child does). */
+ * killed. space_kill returns once the child is gone, so every round finds
+ * the children quota as the last one found it. */
 static int churn(uint64_t n)
 {
 	for (uint64_t i = 0; i < n; i++) {

@@ -73,6 +73,37 @@ static void set_word(uint32_t v)
 	nv_futex_wake(nv_self_space(), NV_ADDR(&word), 100);
 }
 
+/* yield gives the other threads a moment between two looks at a state
+ * nothing wakes this thread for (a thread's status): the loops around it
+ * wait for the state, never for a time, which a loaded host can exceed. */
+static void yield(void)
+{
+	nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 1000000);
+}
+
+/* wait_exited waits for thread h to have exited. */
+static void wait_exited(nv_handle_t h)
+{
+	while (nv_thread_status(h) != NV_THREAD_EXITED)
+		yield();
+}
+
+/* wait_blocked waits for thread h to be blocked in operation op, as
+ * thread_status reports it. */
+static void wait_blocked(nv_handle_t h, uint64_t op)
+{
+	for (;;) {
+		nv_result_t st = nv_thread_status_r(h);
+		if (st.r0 == NV_THREAD_RUNNING && (uint64_t)st.r1 == op)
+			return;
+		if (st.r0 == NV_THREAD_EXITED) {
+			CHECK("a thread waited for to block", st.r0, NV_THREAD_RUNNING);
+			return;
+		}
+		yield();
+	}
+}
+
 /* derive: rights only shrink; revoke reaches every space. */
 static void test_derive(void)
 {
@@ -128,9 +159,8 @@ static void test_threads(void)
 	OK("spawn", spawn(&t));
 	wait_word(1);
 	CHECK("thread result", t.out, 42);
-	for (int i = 0; i < 1000 && nv_thread_status(t.h) != NV_THREAD_EXITED; i++)
-		nv_futex_wait(nv_self_space(), NV_ADDR(&word), 1, 1000000);
-	CHECK("thread exited", nv_thread_status(t.h), NV_THREAD_EXITED);
+	wait_exited(t.h);
+	CHECK("its exit status", nv_thread_status_r(t.h).r1, 0);
 	CHECK("futex mismatch", nv_futex_wait(nv_self_space(), NV_ADDR(&word), 5, 0), -NV_EWOULDBLOCK);
 	CHECK("futex timeout", nv_futex_wait(nv_self_space(), NV_ADDR(&word), 1, 1000000), -NV_ETIMEOUT);
 	CHECK("futex unaligned", nv_futex_wait(nv_self_space(), NV_ADDR(&word) + 1, 1, 0), -NV_EINVAL);
@@ -152,14 +182,10 @@ static void test_threads(void)
 	CHECK("set_state", nv_thread_set_state(s.h, NV_ADDR(&st), sizeof st), 0);
 	CHECK("get_state of self", nv_thread_get_state(nv_self_thread(), NV_ADDR(&st), sizeof st), -NV_EBUSY);
 	CHECK("resume", nv_thread_start(s.h), 0);
-	for (int i = 0; i < 100000 && spins == before; i++)
-		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 100000);
+	while (spins == before) /* it runs again */
+		yield();
 	spin_flag = 1;
-	for (int i = 0; i < 1000 && nv_thread_status(s.h) != NV_THREAD_EXITED; i++)
-		nv_futex_wait(nv_self_space(), NV_ADDR(&word), 1, 1000000);
-	CHECK("spinner exited", nv_thread_status(s.h), NV_THREAD_EXITED);
-	if (spins <= before)
-		CHECK("spinner ran after resume", spins, before + 1);
+	wait_exited(s.h);
 }
 
 /* ipc: call/reply, send, port sets with badges. */
@@ -199,8 +225,7 @@ static void test_ipc(void)
 	CHECK("reply data", memcmp(out, "HELLO", 6), 0);
 	CHECK("send", nv_port_send(c, 30, 0, 0, 0), 0);
 	CHECK("send", nv_port_send(c, 12, 0, 0, 0), 0);
-	for (int i = 0; i < 1000 && nv_thread_status(t.h) != NV_THREAD_EXITED; i++)
-		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 1000000);
+	wait_exited(t.h);
 	CHECK("sends arrived", t.out, 42);
 	CHECK("receive without the right", nv_port_receive(c, NV_ADDR(out), sizeof out, 0, 0), -NV_ERIGHTS);
 
@@ -282,8 +307,7 @@ static void test_interpose(void)
 	CHECK("rights still checked", nv_thread_start(con), -NV_ERIGHTS);
 	int64_t ctl = nv_handle_derive(p, NV_R_CONTROL | NV_R_CALL, 0);
 	CHECK("thread_exit on the stand-in", nv_thread_exit(ctl, 3), 0);
-	for (int i = 0; i < 1000 && !t.out; i++)
-		nv_futex_wait(nv_self_space(), NV_ADDR(&word), word, 1000000);
+	wait_exited(t.h);
 	CHECK("stand-in saw thread_exit", t.out, 1);
 }
 
@@ -304,17 +328,10 @@ static void test_restart(void)
 	struct thread t = {.fn = blocked_receiver};
 	word = 0;
 	OK("spawn receiver", spawn(&t));
-	/* Let it block: on a loaded host it may take a while to get there,
-	 * so a stop that finds it elsewhere resumes it and tries again. */
+	wait_blocked(t.h, NV_OP_PORT_RECEIVE);
 	struct nv_thread_state st;
-	for (int tries = 0; tries < 200; tries++) {
-		nv_futex_wait(nv_self_space(), NV_ADDR(&word), 0, 10000000);
-		CHECK("stop the blocked thread", nv_thread_stop(t.h), 0);
-		CHECK("get_state", nv_thread_get_state(t.h, NV_ADDR(&st), sizeof st), sizeof st);
-		if (st.regs.rip == NV_ABI_ENTRY)
-			break;
-		CHECK("resume to try again", nv_thread_start(t.h), 0);
-	}
+	CHECK("stop the blocked thread", nv_thread_stop(t.h), 0);
+	CHECK("get_state", nv_thread_get_state(t.h, NV_ADDR(&st), sizeof st), sizeof st);
 	CHECK("stopped at the entry", st.regs.rip, NV_ABI_ENTRY);
 	CHECK("op in rsi", st.regs.rsi, NV_OP_PORT_RECEIVE);
 	CHECK("send while stopped", nv_port_send(rs_port, 77, 0, 0, 0), 0);

@@ -149,7 +149,7 @@ enum nv_op {
 	NV_OP_SPACE_REMOVE = 13, /* space: Removes a handle from a space's table. */
 	NV_OP_SPACE_SET_EXCEPTION_PORT = 14, /* space: Names the port that receives the space's thread faults, its page requests for regions with no keeper, and the notice of its end, as nv_msg records. */
 	NV_OP_SPACE_STATUS = 15, /* space: Reports whether a space is running and how it ended. */
-	NV_OP_SPACE_KILL = 16, /* space: Ends a space and every thread in it, and its child spaces with it. */
+	NV_OP_SPACE_KILL = 16, /* space: Ends a space and every thread in it, and its child spaces with it, and returns once all of them have ended: what they held is given back, so their places in the children quota and their pages in the memory quota of every ancestor are free again when it returns. */
 	NV_OP_THREAD_CREATE = 17, /* space: Creates a thread in a space, stopped; thread_start runs it. */
 	NV_OP_THREAD_START = 18, /* thread: Starts a new thread or resumes a stopped one. */
 	NV_OP_THREAD_STOP = 19, /* thread: Stops a thread and returns when it has stopped. */
@@ -433,7 +433,7 @@ static inline int64_t nv_space_status(nv_handle_t h)
 	return nv_space_status_r(h).r0;
 }
 
-/* nv_space_kill: Ends a space and every thread in it, and its child spaces with it. A program killing its own space is exiting: the space ends as exited with the status.
+/* nv_space_kill: Ends a space and every thread in it, and its child spaces with it, and returns once all of them have ended: what they held is given back, so their places in the children quota and their pages in the memory quota of every ancestor are free again when it returns. A program killing its own space is exiting: the space ends as exited with the status. A caller inside the space killed (below it) does not wait: it is ending too; nor does monitor code killing through a host Caller of its own, which may run on a thread it kills (it waits on the space's Done).
  * Interface: space. Rights needed: control.
  *   status (IN): the status the space ends with
  */
@@ -514,10 +514,10 @@ static inline int64_t nv_thread_set_state(nv_handle_t h, nv_addr_t state, uint64
 	return nv_thread_set_state_r(h, state, state_len).r0;
 }
 
-/* nv_thread_status: Reports a thread's run state.
+/* nv_thread_status: Reports a thread's run state. A running thread blocked in an operation (port_receive, port_call, futex_wait, space_kill, ...) reports that operation in R1 from the moment it waits: a thread reported blocked in port_receive is among the port's waiting receivers, so another thread can wait for that state instead of for a time.
  * Interface: thread. Rights needed: read.
  * R0: NV_THREAD_NEW, NV_THREAD_RUNNING, NV_THREAD_STOPPED or NV_THREAD_EXITED.
- * R1: the exit status, once exited.
+ * R1: the exit status, once exited; while running, the operation (NV_OP_*) it is blocked in, or 0 when it is not blocked.
  */
 static inline nv_result_t nv_thread_status_r(nv_handle_t h)
 {
