@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,5 +158,90 @@ func TestCheckpointSIGUSR1(t *testing.T) {
 	status, after, errs := run(t, "restore", "--backend", "emu", "--log-level", "warn", file)
 	if status != 0 || before+after != want {
 		t.Fatalf("restore: status %d, %q + %q != %q; stderr %q", status, before, after, want, errs)
+	}
+}
+
+// TestRestoreEndsWhateverItsExceptionPort: a checkpoint whose top space
+// names no exception port, or one of its own ports, still ends when its
+// program does, and --timeout, the first SIGINT and SIGTERM end one that
+// runs forever within a second, on either backend.
+func TestRestoreEndsWhateverItsExceptionPort(t *testing.T) {
+	counter, spin := testutil.Guest(t, "counter"), testutil.Guest(t, "spin")
+	_, want, _ := run(t, "run", "--backend", "emu", "--mem", "64M", "--log-level", "warn", counter, "4")
+	for _, b := range []string{"emu", "kvm"} {
+		t.Run(b, func(t *testing.T) {
+			if b == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			dir := t.TempDir()
+			save := func(name, prog string, args ...string) *checkpoint.Checkpoint {
+				file := filepath.Join(dir, name)
+				a := append([]string{"run", "--backend", b, "--mem", "64M", "--log-level", "warn",
+					"--layer", "checkpoint=" + file + ",after-writes=1,stop", prog}, args...)
+				if status, out, errs := run(t, a...); status != 0 {
+					t.Fatalf("save %s: status %d, %q, stderr %q", name, status, out, errs)
+				}
+				data, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ck, err := checkpoint.Decode(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ck
+			}
+			// craft writes ck with its top space's exception port none or a
+			// port of its own.
+			craft := func(ck *checkpoint.Checkpoint, name string, own bool) string {
+				c := *ck
+				c.Spaces = append([]checkpoint.Space(nil), ck.Spaces...)
+				c.Spaces[0].Exception, c.Spaces[0].ExceptionBadge = checkpoint.Ref{}, 0
+				if own {
+					c.Ports = append(append([]checkpoint.Port(nil), ck.Ports...), checkpoint.Port{Owner: 0})
+					c.Spaces[0].Exception = checkpoint.Ref{Kind: checkpoint.RefPort, Index: uint32(len(c.Ports) - 1)}
+				}
+				file := filepath.Join(dir, name)
+				if err := os.WriteFile(file, checkpoint.Encode(&c), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return file
+			}
+			ck := save("counter.nvck", counter, "4")
+			for _, own := range []bool{false, true} {
+				file := craft(ck, fmt.Sprintf("counter-own-%v.nvck", own), own)
+				status, after, errs := run(t, "restore", "--backend", b, "--log-level", "warn", file)
+				if status != 0 || want[:ck.ConsoleBytes]+after != want {
+					t.Errorf("own port %v: status %d, %q after %d bytes; stderr %q", own, status, after, ck.ConsoleBytes, errs)
+				}
+			}
+			spinning := craft(save("spin.nvck", spin), "spin-none.nvck", false)
+			for _, way := range []struct {
+				name   string
+				args   []string
+				sig    os.Signal
+				status int
+			}{
+				{"timeout", []string{"--timeout", "300ms"}, nil, exitTimeout},
+				{"SIGINT", nil, os.Interrupt, exitInterrupt},
+				{"SIGTERM", nil, syscall.SIGTERM, exitInterrupt},
+			} {
+				cmd, _, stderr := nestvm(t, append(append([]string{"restore", "--backend", b, "--log-level", "debug"}, way.args...), spinning)...)
+				// The program runs once restore logs so; the signal
+				// handler and the timer are in before that.
+				deadline := time.Now().Add(30 * time.Second)
+				for !strings.Contains(stderr.String(), "restored") && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				t0 := time.Now()
+				if way.sig != nil {
+					cmd.Process.Signal(way.sig)
+				}
+				status := wait(t, cmd)
+				if took := time.Since(t0); status != way.status || took > time.Second+300*time.Millisecond {
+					t.Errorf("%s: status %d (want %d) after %v; stderr %q", way.name, status, way.status, took, stderr.String())
+				}
+			}
+		})
 	}
 }

@@ -2,37 +2,33 @@ package checkpoint
 
 import (
 	"fmt"
-	"sync"
 
 	"nestvm/abi"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
 
-// Restored is a subtree rebuilt from a checkpoint and running.
-type Restored struct {
+// restorer rebuilds a checkpoint through its host space's table.
+type restorer struct {
 	host   *vmm.Space
 	caller *vmm.Caller
-	top    uint64
-	done   chan struct{}
-	once   sync.Once
-	result vmm.Result
-	mu     sync.Mutex
-	reason string
+	top    uint64      // the top space, once created
+	run    *nester.Run // the running subtree, once its threads may start
 }
 
 // Restore rebuilds ck under env (nester.Root's environment, or one a
 // layer made): the top space is created through env's space capability,
 // every other space through its rebuilt parent, handles that named the
 // environment are reconnected to env's capabilities of the same names, and
-// the threads that were running are started. Faults end the subtree and
-// its end ends the run, as under nester.Launch.
-func Restore(mon *vmm.Monitor, env nester.Env, ck *Checkpoint) (*Restored, error) {
+// the threads that were running are started. It runs as a program
+// nester.Launch started does: a fault ends the subtree, and the end of its
+// top space ends the run, whatever exception port the checkpoint gave it.
+func Restore(mon *vmm.Monitor, env nester.Env, ck *Checkpoint) (*nester.Run, error) {
 	if err := ck.Validate(); err != nil {
 		return nil, err
 	}
 	host := mon.NewHostSpace("restore", vmm.Quota{Handles: 1 << 17, Children: 1})
-	r := &Restored{host: host, caller: host.NewCaller(), done: make(chan struct{})}
+	r := &restorer{host: host, caller: host.NewCaller()}
 	if err := r.rebuild(env, ck); err != nil {
 		if r.top != 0 {
 			r.caller.SpaceKill(r.top, 125)
@@ -40,10 +36,10 @@ func Restore(mon *vmm.Monitor, env nester.Env, ck *Checkpoint) (*Restored, error
 		host.Kill("restore failed")
 		return nil, err
 	}
-	return r, nil
+	return r.run, nil
 }
 
-func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
+func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 	c := r.caller
 	var failure error
 	must := func(what string) func(r0, r1 uint64, err error) uint64 {
@@ -197,7 +193,7 @@ func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
 	if failure != nil {
 		return failure
 	}
-	go r.serve(ep)
+	r.run = nester.Follow(r.host, r.top, ep)
 	for i, t := range ck.Threads {
 		if t.Status == abi.ThreadRunning {
 			must(fmt.Sprintf("thread_start (thread %d)", i))(c.ThreadStart(threads[i]))
@@ -211,7 +207,7 @@ func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
 // was derived from (or from the restorer's own handle to its object), and
 // then moved to its number (space_insert_at with NV_INSERT_MOVE), which
 // keeps the links, so revoke reaches the same handles as before the save.
-func (r *Restored) rebuildTables(ck *Checkpoint, spaces []uint64, handleOf func(Ref) uint64) error {
+func (r *restorer) rebuildTables(ck *Checkpoint, spaces []uint64, handleOf func(Ref) uint64) error {
 	c := r.caller
 	idx := ck.handleIndex()
 	mine := map[*Handle]uint64{} // a handle -> its copy in the restorer's table, until moved
@@ -253,43 +249,4 @@ func (r *Restored) rebuildTables(ck *Checkpoint, spaces []uint64, handleOf func(
 		}
 	}
 	return nil
-}
-
-// serve answers the top space's exception port as nester.Run does.
-func (r *Restored) serve(ep uint64) {
-	r.finish(nester.ServeExceptions(r.host.NewCaller(), ep, func() string {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.reason == "" {
-			return "killed"
-		}
-		return r.reason
-	}))
-}
-
-func (r *Restored) finish(res vmm.Result) {
-	r.once.Do(func() {
-		r.result = res
-		r.host.Kill("run over")
-		close(r.done)
-	})
-}
-
-// Kill ends the restored subtree with status, saying why.
-func (r *Restored) Kill(status int, reason string) {
-	r.mu.Lock()
-	r.reason = reason
-	r.mu.Unlock()
-	if _, _, err := r.caller.SpaceKill(r.top, uint64(status)); err != nil {
-		r.finish(vmm.Result{Killed: reason, KilledStatus: status})
-	}
-}
-
-// Done is closed when the subtree has ended.
-func (r *Restored) Done() <-chan struct{} { return r.done }
-
-// Wait returns how the subtree ended.
-func (r *Restored) Wait() vmm.Result {
-	<-r.done
-	return r.result
 }
