@@ -23,6 +23,7 @@ import (
 	"math"
 
 	"nestvm/abi"
+	"nestvm/vmm"
 )
 
 // The file format.
@@ -677,6 +678,18 @@ func (ck *Checkpoint) Validate() error {
 		}
 		if t.Status != abi.ThreadNew && t.Status != abi.ThreadRunning && t.Status != abi.ThreadStopped {
 			return fmt.Errorf("thread %d: status %d", i, t.Status)
+		}
+		// thread_set_state refuses these too; saying so here names the
+		// thread and refuses the file before anything is built.
+		var regs abi.ThreadRegs
+		binary.Read(bytes.NewReader(t.State), binary.LittleEndian, &regs)
+		for _, r := range []struct {
+			name string
+			v    uint64
+		}{{"rip", regs.RIP}, {"rsp", regs.RSP}, {"fs base", regs.FSBase}, {"gs base", regs.GSBase}} {
+			if !vmm.Canonical(r.v) {
+				return fmt.Errorf("thread %d: %s %#x is not a canonical address", i, r.name, r.v)
+			}
 		}
 	}
 	for i, r := range ck.Regions {

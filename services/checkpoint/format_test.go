@@ -99,6 +99,10 @@ func TestDecodeRefuses(t *testing.T) {
 			ck.Spaces[0].Table[2].Parent = &HandleRef{Space: 0, Number: 6}
 			ck.Spaces[0].Table[2].Rights = 0x20
 		},
+		"non-canonical rip":           func(ck *Checkpoint) { setRegs(ck, func(r *abi.ThreadRegs) { r.RIP = 1 << 47 }) },
+		"non-canonical rsp":           func(ck *Checkpoint) { setRegs(ck, func(r *abi.ThreadRegs) { r.RSP = 0x7fff_0000_0000_0000 }) },
+		"non-canonical fs base":       func(ck *Checkpoint) { setRegs(ck, func(r *abi.ThreadRegs) { r.FSBase = 0xfffe_ffff_ffff_f000 }) },
+		"non-canonical gs base":       func(ck *Checkpoint) { setRegs(ck, func(r *abi.ThreadRegs) { r.GSBase = 1 << 47 }) },
 		"port set of a missing port":  func(ck *Checkpoint) { ck.PortSets[0].Ports[1] = 2 },
 		"port in a set twice":         func(ck *Checkpoint) { ck.PortSets[0].Ports[1] = 0 },
 		"port set in a missing space": func(ck *Checkpoint) { ck.PortSets[0].Owner = 2 },
@@ -112,6 +116,14 @@ func TestDecodeRefuses(t *testing.T) {
 			t.Logf("%s: %v", name, err)
 		}
 	}
+}
+
+// setRegs changes the registers of ck's second thread.
+func setRegs(ck *Checkpoint, f func(*abi.ThreadRegs)) {
+	var st abi.ThreadState
+	binary.Read(bytes.NewReader(ck.Threads[1].State), binary.LittleEndian, &st)
+	f(&st.Regs)
+	ck.Threads[1].State, _ = binary.Append(nil, binary.LittleEndian, &st)
 }
 
 // withHeader makes body a file with a valid header, so that fuzzing
