@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 
@@ -32,9 +33,9 @@ type Segment struct {
 	// MemSize is the segment's size in memory; the bytes past len(Data)
 	// are zero.
 	MemSize uint64
-	// Data holds the bytes from the file (len(Data) <= MemSize). It aliases
-	// the slice given to ParseELF, so that slice must stay unchanged until
-	// the image is loaded.
+	// Data holds the bytes from the file (len(Data) <= MemSize). From
+	// ParseELF it aliases the slice given, so that slice must stay
+	// unchanged until the image is loaded.
 	Data []byte
 	// Perm comes from p_flags. Write and exec imply read, because x86 page
 	// tables cannot deny reading a present page: saying so here makes every
@@ -102,8 +103,50 @@ func badELF(format string, a ...any) error {
 // The OS ABI byte is not checked: nestvm programs make no system calls of
 // any operating system, so what the toolchain wrote there does not matter.
 func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
+	return ReadELF(sliceAt(data), int64(len(data)), maxMemory)
+}
+
+// ReadELF is ParseELF for a file of size bytes read through r: it reads
+// the headers, checks them, and only then the segments' bytes, so what it
+// reads is bounded by maxMemory and the fixed-size tables, never by what
+// the file's size or fields claim. A read that fails is an error that
+// does not wrap ErrBadELF.
+func ReadELF(r io.ReaderAt, size int64, maxMemory uint64) (*Image, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("ELF file of size %d", size)
+	}
+	data, err := readAt(r, 0, uint64(min(size, elfHeaderSize)))
+	if err != nil {
+		return nil, err
+	}
+	return readELF(r, data, uint64(size), maxMemory)
+}
+
+// sliceAt reads a byte slice with ReadAt, and lends its bytes out without
+// a copy through readAt.
+type sliceAt []byte
+
+func (s sliceAt) ReadAt(p []byte, off int64) (int, error) {
+	return bytes.NewReader(s).ReadAt(p, off)
+}
+
+// readAt returns the n bytes at off of r, which the caller has checked lie
+// inside it: a sub-slice of a sliceAt, a new buffer otherwise.
+func readAt(r io.ReaderAt, off, n uint64) ([]byte, error) {
+	if s, ok := r.(sliceAt); ok {
+		return s[off : off+n : off+n], nil
+	}
+	b := make([]byte, n)
+	if _, err := r.ReadAt(b, int64(off)); err != nil {
+		return nil, fmt.Errorf("read %#x bytes at offset %#x: %w", n, off, err)
+	}
+	return b, nil
+}
+
+// readELF parses the file of size bytes r reads, whose first bytes (up to
+// the header's size) are data.
+func readELF(r io.ReaderAt, data []byte, size, maxMemory uint64) (*Image, error) {
 	le := binary.LittleEndian
-	size := uint64(len(data))
 	switch {
 	case len(data) < 4 || !bytes.Equal(data[:4], []byte{0x7f, 'E', 'L', 'F'}):
 		return nil, badELF("not an ELF file")
@@ -157,7 +200,10 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 		return nil, badELF("program header table (%#x bytes at offset %#x) runs past the end of the file (%#x bytes)",
 			phnum*elfPhdrSize, phoff, size)
 	}
-	phdrs := data[phoff:][:phnum*elfPhdrSize]
+	phdrs, err := readAt(r, phoff, uint64(phnum)*elfPhdrSize)
+	if err != nil {
+		return nil, err
+	}
 	phdr := func(i int) []byte { return phdrs[i*elfPhdrSize:][:elfPhdrSize] }
 
 	// First what kind of program this is, so that a dynamically linked or
@@ -170,7 +216,7 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 		switch le.Uint32(ph[0:]) {
 		case ptInterp:
 			hasInterp = true
-			interp = interpName(data, le.Uint64(ph[8:]), le.Uint64(ph[32:]))
+			interp = interpName(r, size, le.Uint64(ph[8:]), le.Uint64(ph[32:]))
 		case ptDynamic:
 			hasDynamic = true
 		}
@@ -188,7 +234,8 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 
 	type loadable struct {
 		Segment
-		index int // in the program header table, as readelf numbers it
+		index       int // in the program header table, as readelf numbers it
+		off, filesz uint64
 	}
 	var segs []loadable
 	for i := range phnum {
@@ -239,8 +286,8 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 			perm |= PermExec | PermRead
 		}
 		segs = append(segs, loadable{
-			Segment: Segment{Addr: vaddr, MemSize: memsz, Data: data[off : off+filesz : off+filesz], Perm: perm},
-			index:   i,
+			Segment: Segment{Addr: vaddr, MemSize: memsz, Perm: perm},
+			index:   i, off: off, filesz: filesz,
 		})
 	}
 	if len(segs) == 0 {
@@ -274,6 +321,11 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 	img := &Image{Entry: entry, Segments: make([]Segment, len(segs))}
 	entryOK := false
 	for i, s := range segs {
+		// Checked above: the segment lies in the file, and the file bytes
+		// of all of them, no more than their memory, fit in maxMemory.
+		if s.Data, err = readAt(r, s.off, s.filesz); err != nil {
+			return nil, fmt.Errorf("segment %d: %w", s.index, err)
+		}
 		img.Segments[i] = s.Segment
 		if s.Perm&PermExec != 0 && entry >= s.Addr && entry-s.Addr < s.MemSize {
 			entryOK = true
@@ -288,11 +340,14 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 // interpName returns the interpreter path a PT_INTERP header points at,
 // for an error message: bounded in length, cut at its terminating NUL, and
 // quoted when it holds bytes that would garble the message.
-func interpName(data []byte, off, n uint64) string {
-	if off > uint64(len(data)) || n > uint64(len(data))-off {
+func interpName(r io.ReaderAt, size, off, n uint64) string {
+	if off > size || n > size-off {
 		return fmt.Sprintf("path at file offset %#x, outside the file", off)
 	}
-	s := data[off : off+min(n, maxInterpShown)]
+	s, err := readAt(r, off, min(n, maxInterpShown))
+	if err != nil {
+		return fmt.Sprintf("path at file offset %#x, unreadable", off)
+	}
 	if i := bytes.IndexByte(s, 0); i >= 0 {
 		s = s[:i]
 	} else if n > maxInterpShown {

@@ -143,7 +143,7 @@ func TestRunRefusesWhatItCannotRun(t *testing.T) {
 		{filepath.Join(dir, "nope.elf"), 127, "no such file"},
 		{text, 126, "not an ELF file"},
 		{truncated, 126, "runs past the end of the file"},
-		{dir, 126, "is a directory"},
+		{dir, 126, "not a regular file (a directory)"},
 	}
 	if _, err := os.Stat("/bin/ls"); err == nil {
 		cases = append(cases, struct {

@@ -66,11 +66,12 @@ Flags:
 		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
 		return status
 	}
-	data, status, err := readInput(path)
+	f, size, status, err := openInput(path)
 	if err != nil {
 		return fail(status, "%v", err)
 	}
-	ck, err := checkpoint.Decode(data)
+	ck, err := checkpoint.Read(f, size)
+	f.Close()
 	if err != nil {
 		return fail(exitNotRunable, "%s: %v", path, err)
 	}

@@ -91,11 +91,12 @@ Flags:
 	defer files.Close()
 	log.Debug("files root", "dir", *filesDir, "writable", *filesRW)
 
-	data, status, err := readInput(path)
+	f, size, status, err := openInput(path)
 	if err != nil {
 		return fail(status, "%v", err)
 	}
-	img, err := vmm.ParseELF(data, mem.n)
+	img, err := vmm.ReadELF(f, size, mem.n)
+	f.Close()
 	if err != nil {
 		return fail(exitNotRunable, "%s: %v", path, err)
 	}
@@ -212,17 +213,47 @@ func (f *layerFlag) Set(v string) error {
 	return nil
 }
 
-// readInput reads the file a command was given (a program, a checkpoint),
-// and says, when it cannot, why and with which status to end: 127 for no
-// such file, 126 for one that cannot be read.
-func readInput(path string) ([]byte, int, error) {
-	data, err := os.ReadFile(path)
+// openInput opens the file a command was given (a program, a checkpoint)
+// for its reader to take what its headers say it needs, and returns its
+// size. It says, when it cannot, why and with which status to end: 127 for
+// no such file, 126 for one that cannot be read or is not a regular file
+// (a FIFO would block the reader, a device such as /dev/zero never ends).
+func openInput(path string) (*os.File, int64, int, error) {
+	// O_NONBLOCK: opening a FIFO with no writer would block; it is
+	// refused below, and reading a regular file ignores the flag.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, exitNotFound, fmt.Errorf("%s: no such file", path)
+		return nil, 0, exitNotFound, fmt.Errorf("%s: no such file", path)
 	} else if err != nil {
-		return nil, exitNotRunable, fmt.Errorf("%s: %v", path, err)
+		return nil, 0, exitNotRunable, fmt.Errorf("%s: %v", path, err)
 	}
-	return data, 0, nil
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, exitNotRunable, fmt.Errorf("%s: %v", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, exitNotRunable, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(st.Mode()))
+	}
+	return f, st.Size(), 0, nil
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	}
+	return m.Type().String()
 }
 
 // pickBackend resolves the --backend flag, logging what auto chose.

@@ -215,3 +215,22 @@ func TestWriteFileStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadSummary: a summary is the checkpoint without its pages'
+// contents.
+func TestReadSummary(t *testing.T) {
+	data := Encode(sample())
+	got, err := ReadSummary(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sample()
+	for i := range want.Regions {
+		for k := range want.Regions[i].Pages {
+			want.Regions[i].Pages[k].Data = nil
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("summary\n%+v\nwant\n%+v", got, want)
+	}
+}
