@@ -245,3 +245,53 @@ func TestRestoreEndsWhateverItsExceptionPort(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckpointAfterWritesStop: after-writes=K,stop saves the program
+// right after its K-th write, and nothing of it runs after that, even
+// where it would end soon after (hello ends one write later); a save
+// that fails under stop ends the run with one line saying why and status
+// 125, the program no further than its K-th write. On either backend.
+func TestCheckpointAfterWritesStop(t *testing.T) {
+	hello, counter := testutil.Guest(t, "hello"), testutil.Guest(t, "counter")
+	for _, b := range []string{"emu", "kvm"} {
+		t.Run(b, func(t *testing.T) {
+			if b == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			_, want, _ := run(t, "run", "--backend", b, "--log-level", "warn", hello)
+			for _, c := range []struct {
+				prog, k, before string
+				args            []string
+			}{
+				{hello, "1", "Hello, nestvm!", nil},
+				{counter, "3", "1\n2\n3\n", []string{"6"}},
+			} {
+				file := filepath.Join(t.TempDir(), "k.nvck")
+				args := append([]string{"run", "--backend", b, "--mem", "64M", "--log-level", "warn",
+					"--layer", "checkpoint=" + file + ",after-writes=" + c.k + ",stop", c.prog}, c.args...)
+				status, before, errs := run(t, args...)
+				if status != 0 || before != c.before || !strings.Contains(errs, "stopped after saving checkpoint") {
+					t.Errorf("%s: status %d, printed %q (want %q), stderr %q", c.prog, status, before, c.before, errs)
+					continue
+				}
+				if c.prog == hello {
+					status, after, errs := run(t, "restore", "--backend", b, "--log-level", "warn", file)
+					if status != 0 || before+after != want {
+						t.Errorf("restore: status %d, %q + %q != %q; stderr %q", status, before, after, want, errs)
+					}
+				}
+			}
+			// The file's name is a directory: the rename fails.
+			dir := filepath.Join(t.TempDir(), "dir.nvck")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			status, out, errs := run(t, "run", "--backend", b, "--mem", "64M", "--log-level", "warn",
+				"--layer", "checkpoint="+dir+",after-writes=1,stop", counter, "6")
+			lines := strings.Split(strings.TrimSpace(errs), "\n")
+			if status != exitMonitor || out != "1\n" || len(lines) != 1 || !strings.Contains(lines[0], "checkpoint "+dir+" (after 1 writes) not saved") {
+				t.Errorf("failed save under stop: status %d, printed %q, stderr %q", status, out, errs)
+			}
+		})
+	}
+}

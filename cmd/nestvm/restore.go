@@ -126,9 +126,16 @@ Flags:
 	return report(res, path, stderr)
 }
 
-// stoppedByCheckpoint returns 0, saying so, when a checkpoint layer ended
-// the run after saving (its stop option), and -1 otherwise.
+// stoppedByCheckpoint returns, saying why, 125 when a checkpoint layer
+// did not write a checkpoint a trigger asked for, 0 when one ended the run
+// after saving (its stop option), and -1 otherwise.
 func stoppedByCheckpoint(layers []nester.Layer, path string, stderr io.Writer) int {
+	for _, l := range layers {
+		if c, ok := l.(*checkpoint.Layer); ok && c.Err() != nil {
+			fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, c.Err())
+			return exitMonitor
+		}
+	}
 	for _, l := range layers {
 		if c, ok := l.(*checkpoint.Layer); ok && c.Stopped() {
 			fmt.Fprintf(stderr, "nestvm: %s: stopped after saving checkpoint %s\n", path, c.File())
