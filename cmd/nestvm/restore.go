@@ -56,6 +56,10 @@ Flags:
 		fl.Usage()
 		return exitUsage
 	}
+	if err := checkTimeout(*timeout); err != nil {
+		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
+		return exitUsage
+	}
 	log, err := newLogger(*logLevel, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "nestvm restore: --log-level: %v\n", err)

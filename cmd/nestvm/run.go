@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"nestvm/abi"
 	"nestvm/nester"
 	"nestvm/vmm"
 
@@ -72,6 +73,24 @@ Flags:
 		fl.Usage()
 		return exitUsage
 	}
+	if err := checkTimeout(*timeout); err != nil {
+		fmt.Fprintf(stderr, "nestvm run: %v\n", err)
+		return exitUsage
+	}
+	// The stack is one region of the program's memory, below the top of
+	// its address range: one that cannot be is a bad flag, not a failed
+	// launch.
+	switch {
+	case stack.n%abi.PageSize != 0:
+		fmt.Fprintf(stderr, "nestvm run: --stack %s: not a multiple of the %d-byte page\n", formatSize(stack.n), abi.PageSize)
+		return exitUsage
+	case stack.n > mem.n:
+		fmt.Fprintf(stderr, "nestvm run: --stack %s: more than the program's memory (--mem %s)\n", formatSize(stack.n), formatSize(mem.n))
+		return exitUsage
+	case stack.n > abi.UserTop-abi.UserBase:
+		fmt.Fprintf(stderr, "nestvm run: --stack %s: more than the %s address range a program has\n", formatSize(stack.n), formatSize(abi.UserTop-abi.UserBase))
+		return exitUsage
+	}
 	log, err := newLogger(*logLevel, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "nestvm run: --log-level: %v\n", err)
@@ -99,6 +118,11 @@ Flags:
 	f.Close()
 	if err != nil {
 		return fail(exitNotRunable, "%s: %v", path, err)
+	}
+	if _, lo, hi := img.Runs(); hi-lo > mem.n || stack.n > mem.n-(hi-lo) {
+		fmt.Fprintf(stderr, "nestvm run: --stack %s: with the program's %s of segments, more than its memory (--mem %s)\n",
+			formatSize(stack.n), formatSize(hi-lo), formatSize(mem.n))
+		return exitUsage
 	}
 
 	// Layers are made before anything runs: a bad name or argument, or a
@@ -185,6 +209,14 @@ func await(r running, timeout time.Duration, sigs <-chan os.Signal) (res vmm.Res
 			r.Kill(exitInterrupt, fmt.Sprintf("interrupted by %s", sig))
 		}
 	}
+}
+
+// checkTimeout refuses a --timeout that cannot be meant: a negative one.
+func checkTimeout(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("--timeout %s: want a duration of 0 (no limit) or more", d)
+	}
+	return nil
 }
 
 // closeLayers closes layers, the innermost first.
