@@ -295,3 +295,32 @@ func TestCheckpointAfterWritesStop(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreNeedsFilesRW: a program saved with writable files (run
+// --files-rw) restored without --files-rw is refused before anything
+// runs, with a line that says to add it; with it, the restore goes on.
+func TestRestoreNeedsFilesRW(t *testing.T) {
+	counter := testutil.Guest(t, "counter")
+	_, want, _ := run(t, "run", "--backend", "emu", "--mem", "64M", "--log-level", "warn", counter, "3")
+	for _, b := range []string{"emu", "kvm"} {
+		t.Run(b, func(t *testing.T) {
+			if b == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			file := filepath.Join(t.TempDir(), "rw.nvck")
+			status, before, errs := run(t, "run", "--backend", b, "--mem", "64M", "--log-level", "warn", "--files-rw",
+				"--layer", "checkpoint="+file+",after-writes=1,stop", counter, "3")
+			if status != 0 {
+				t.Fatalf("save: status %d, %q, stderr %q", status, before, errs)
+			}
+			status, out, errs := run(t, "restore", "--backend", b, "--log-level", "warn", file)
+			if status != exitUsage || out != "" || errs != "nestvm: "+file+": the program was saved with writable files: restore it with --files-rw\n" {
+				t.Errorf("without --files-rw: status %d, stdout %q, stderr %q", status, out, errs)
+			}
+			status, after, errs := run(t, "restore", "--backend", b, "--log-level", "warn", "--files-rw", file)
+			if status != 0 || before+after != want {
+				t.Errorf("with --files-rw: status %d, %q + %q != %q; stderr %q", status, before, after, want, errs)
+			}
+		})
+	}
+}

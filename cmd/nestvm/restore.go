@@ -114,6 +114,11 @@ Flags:
 	}
 	t0 := time.Now()
 	r, err := checkpoint.Restore(mon, env, ck)
+	var rerr *checkpoint.RightsError
+	if errors.As(err, &rerr) && rerr.Name == nester.CapFiles && rerr.Held&^rerr.Offer&abi.RightWrite != 0 && !*filesRW {
+		closeLayers(layers)
+		return fail(exitUsage, "%s: the program was saved with writable files: restore it with --files-rw", path)
+	}
 	if err != nil {
 		closeLayers(layers)
 		return fail(exitMonitor, "%s: restore: %v", path, err)

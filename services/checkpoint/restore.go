@@ -58,6 +58,9 @@ func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 	if err != nil {
 		return err
 	}
+	if err := checkExternalRights(env, ck); err != nil {
+		return err
+	}
 	ext := make([]uint64, len(ck.Externals))
 	for i, name := range ck.Externals {
 		cp, ok := env.Caps[name]
@@ -246,6 +249,49 @@ func (r *restorer) rebuildTables(ck *Checkpoint, spaces []uint64, handleOf func(
 			if _, _, err := c.SpaceInsertAt(spaces[i], mine[h], h.Rights, h.Number, abi.InsertMove); err != nil {
 				return fmt.Errorf("space_insert_at (space %d handle %d): %w", i, h.Number, err)
 			}
+		}
+	}
+	return nil
+}
+
+// RightsError is Restore's refusal of a checkpoint whose program holds a
+// capability of the environment with rights this environment's does not
+// offer (files it could write, restored with read-only files).
+type RightsError struct {
+	Name        string     // the capability, as the environment names it
+	Held, Offer abi.Rights // what the program holds, what env offers
+}
+
+func (e *RightsError) Error() string {
+	return fmt.Sprintf("the checkpoint's program holds %s with rights %v, more than this environment's %s offers (%v)", e.Name, e.Held, e.Name, e.Offer)
+}
+
+// checkExternalRights refuses, before anything is built, a checkpoint
+// whose handles (in tables or in queued messages) to env's capabilities
+// need rights env's do not carry: rebuilding derives each from env's.
+func checkExternalRights(env nester.Env, ck *Checkpoint) error {
+	need := make([]abi.Rights, len(ck.Externals))
+	for _, s := range ck.Spaces {
+		for _, h := range s.Table {
+			if h.Object.Kind == RefExternal {
+				need[h.Object.Index] |= abi.Rights(h.Rights)
+			}
+		}
+	}
+	for _, p := range ck.Ports {
+		for _, m := range p.Msgs {
+			if m.Handle.Kind == RefExternal {
+				need[m.Handle.Index] |= abi.Rights(m.Rights)
+			}
+		}
+	}
+	for i, name := range ck.Externals {
+		cp, ok := env.Caps[name]
+		if !ok {
+			continue // said below, by name
+		}
+		if need[i]&^cp.Rights != 0 {
+			return &RightsError{Name: name, Held: need[i], Offer: cp.Rights}
 		}
 	}
 	return nil
