@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -323,4 +324,50 @@ func TestRestoreNeedsFilesRW(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckpointStaleTemporaries: the temporary file of a save whose
+// monitor was killed (SIGKILL) in the middle is removed by the next
+// restore of that file, and by the next save to it; one of a monitor that
+// still runs is left alone.
+func TestCheckpointStaleTemporaries(t *testing.T) {
+	counter := testutil.Guest(t, "counter")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.nvck")
+	// A monitor killed with SIGKILL: its process id names no process.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, fmt.Sprintf(".c.nvck.tmp-%d-123", dead.Process.Pid))
+	live := filepath.Join(dir, fmt.Sprintf(".c.nvck.tmp-%d-456", os.Getpid()))
+	plant := func() {
+		for _, p := range []string{stale, live} {
+			if err := os.WriteFile(p, []byte("half a checkpoint"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check := func(after string) {
+		if _, err := os.Stat(stale); !os.IsNotExist(err) {
+			t.Errorf("after %s, the dead monitor's temporary file is there (%v)", after, err)
+		}
+		if _, err := os.Stat(live); err != nil {
+			t.Errorf("after %s, the live monitor's temporary file is gone: %v", after, err)
+		}
+		if names, _ := filepath.Glob(filepath.Join(dir, ".c.nvck.tmp-*")); len(names) != 1 {
+			t.Errorf("after %s, temporary files %v", after, names)
+		}
+	}
+	plant()
+	if status, out, errs := run(t, "run", "--backend", "emu", "--mem", "64M", "--log-level", "warn",
+		"--layer", "checkpoint="+file+",after-writes=1,stop", counter, "3"); status != 0 {
+		t.Fatalf("save: status %d, %q, stderr %q", status, out, errs)
+	}
+	check("a save")
+	plant()
+	if status, out, errs := run(t, "restore", "--backend", "emu", "--log-level", "warn", file); status != 0 {
+		t.Fatalf("restore: status %d, %q, stderr %q", status, out, errs)
+	}
+	check("a restore")
 }

@@ -74,6 +74,11 @@ Flags:
 	if err != nil {
 		return fail(status, "%v", err)
 	}
+	// A save killed in the middle left its temporary file beside path:
+	// this is the first look at that directory since.
+	if err := checkpoint.RemoveStale(path); err != nil {
+		log.Warn("stale checkpoint files not removed", "error", err)
+	}
 	ck, err := checkpoint.Read(f, size)
 	f.Close()
 	if err != nil {

@@ -476,23 +476,72 @@ var errNotStarted = errors.New("the program has not started")
 
 // writeFile writes ck's file to a temporary file beside path and renames
 // it over path, so a reader never sees half a checkpoint, and returns its
-// size.
+// size. The file and then its directory are synced, so that after a crash
+// path holds the old checkpoint or the new one, whole. The temporary
+// file's name carries the monitor's process id: RemoveStale removes it
+// once that process is gone.
 func writeFile(path string, ck *Checkpoint) (int64, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	RemoveStale(path) // best effort: a file left behind is no failed save
+	f, err := os.CreateTemp(filepath.Dir(path), fmt.Sprintf("%s%d-*", tempPrefix(path), os.Getpid()))
 	if err != nil {
 		return 0, err
 	}
 	size, err := WriteFile(f, ck)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
 	if err != nil {
-		f.Close()
 		os.Remove(f.Name())
 		return 0, err
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return 0, err
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return 0, fmt.Errorf("sync the directory: %w", err)
 	}
-	return size, os.Rename(f.Name(), path)
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return 0, fmt.Errorf("sync the directory: %w", err)
+	}
+	return size, nil
+}
+
+// tempPrefix is how the temporary files of saves to path begin; the
+// saving process's id and a random part follow.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
+
+// RemoveStale removes the temporary files that saves to path left behind
+// when their process was killed in the middle (SIGKILL, a crash): those
+// whose process is gone. A save of a process that runs is left alone.
+func RemoveStale(path string) error {
+	dir, prefix := filepath.Dir(path), tempPrefix(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("look for stale temporary files: %w", err)
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 {
+			continue
+		}
+		if syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue // its process runs (or is not ours to ask about)
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove a stale temporary file: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close implements nester.Layer.
