@@ -102,7 +102,7 @@ Flags:
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	mon := vmm.NewMonitor(b, log)
-	memory := max(ck.Spaces[0].Pages*abi.PageSize, vmm.DefaultQuota.Memory)
+	memory := ck.Memory()
 	env, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Files: files,
 		FilesWritable: *filesRW, Memory: memory, Log: log})
 	defer rootSpace.Kill("run over")

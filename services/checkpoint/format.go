@@ -613,9 +613,18 @@ func (d *decoder) checkpoint() *Checkpoint {
 	for range d.count("threads", maxObjects, 16) {
 		ck.Threads = append(ck.Threads, Thread{Space: d.u32("thread"), Status: d.u64("thread"), State: d.bytes("thread state", threadStateSize)})
 	}
+	// Every region is charged in full to the top space's quota: what its
+	// pages may take is bounded by that before any is read.
+	var memory, regions uint64
+	if len(ck.Spaces) > 0 {
+		memory = ck.Memory()
+	}
 	for range d.count("regions", maxObjects, 29) {
 		r := Region{Owner: d.u32("region"), Size: d.u64("region size"), Keeper: d.ref("keeper"), KeeperBadge: d.u64("keeper badge")}
-		for range d.count("pages", math.MaxInt32, 12+abi.PageSize) {
+		if regions += r.Size; r.Size > memory || regions > memory {
+			d.fail("regions of more than %d bytes, the memory the program may use (its top space's quota)", memory)
+		}
+		for range d.count("pages", int(min(r.Size/abi.PageSize, math.MaxInt32)), 12+abi.PageSize) {
 			r.Pages = append(r.Pages, Page{Index: d.u64("page index"), Data: d.page()})
 		}
 		ck.Regions = append(ck.Regions, r)
@@ -769,7 +778,11 @@ func (ck *Checkpoint) validate(pages bool) error {
 			}
 		}
 	}
+	var regions uint64
 	for i, r := range ck.Regions {
+		if regions += r.Size; r.Size > ck.Memory() || regions > ck.Memory() {
+			return fmt.Errorf("regions of more than %d bytes, the memory the program may use (its top space's quota)", ck.Memory())
+		}
 		if uint64(r.Owner) >= uint64(len(ck.Spaces)) {
 			return fmt.Errorf("region %d belongs to space %d, which does not exist", i, r.Owner)
 		}
@@ -819,6 +832,13 @@ func (ck *Checkpoint) validate(pages bool) error {
 		}
 	}
 	return ck.validateDerivation()
+}
+
+// Memory is the memory the checkpoint's subtree may use: its top space's
+// quota, or where that is inherited (0), vmm.DefaultQuota's, no less than
+// the latter (what nestvm restore gives it). Its regions fit in it.
+func (ck *Checkpoint) Memory() uint64 {
+	return max(ck.Spaces[0].Pages*abi.PageSize, vmm.DefaultQuota.Memory)
 }
 
 // handleIndex maps every handle of the checkpoint by its HandleRef.

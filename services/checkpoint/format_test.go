@@ -99,6 +99,7 @@ func TestDecodeRefuses(t *testing.T) {
 			ck.Spaces[0].Table[2].Parent = &HandleRef{Space: 0, Number: 6}
 			ck.Spaces[0].Table[2].Rights = 0x20
 		},
+		"regions beyond its memory":   func(ck *Checkpoint) { ck.Regions[1].Size = 2 << 30 },
 		"non-canonical rip":           func(ck *Checkpoint) { setRegs(ck, func(r *abi.ThreadRegs) { r.RIP = 1 << 47 }) },
 		"non-canonical rsp":           func(ck *Checkpoint) { setRegs(ck, func(r *abi.ThreadRegs) { r.RSP = 0x7fff_0000_0000_0000 }) },
 		"non-canonical fs base":       func(ck *Checkpoint) { setRegs(ck, func(r *abi.ThreadRegs) { r.FSBase = 0xfffe_ffff_ffff_f000 }) },
