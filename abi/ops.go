@@ -250,7 +250,7 @@ var Ops = [OpCount]OpInfo{
 		Args: []Arg{{"entry", ArgValue, "the address the thread starts at"}, {"stack", ArgValue, "its initial stack pointer"}, {"arg", ArgValue, "its initial rdi"}},
 		R0:   "a handle to the new thread, with every right",
 		R1:   "the thread's number in its space, as its faults name it (NV_FW_THREAD)",
-		Doc:  "Creates a thread in a space, stopped; thread_start runs it. Every other register starts at zero.",
+		Doc:  "Creates a thread in a space, stopped; thread_start runs it. Every other register starts at zero. A non-canonical entry or stack is refused (NV_EINVAL).",
 	},
 	OpThreadStart: {
 		Name: "thread_start", Iface: IfaceThread, Rights: RightControl,
@@ -269,7 +269,7 @@ var Ops = [OpCount]OpInfo{
 	OpThreadSetState: {
 		Name: "thread_set_state", Iface: IfaceThread, Rights: RightControl,
 		Args: []Arg{{"state", ArgIn, "an nv_thread_state record"}},
-		Doc:  "Replaces a stopped (or not yet started) thread's whole CPU state. Flags a program may not set are forced to their usual values.",
+		Doc:  "Replaces a stopped (or not yet started) thread's whole CPU state. Flags a program may not set are forced to their usual values; a non-canonical rip, rsp, fs_base or gs_base is refused (NV_EINVAL).",
 	},
 	OpThreadStatus: {
 		Name: "thread_status", Iface: IfaceThread, Rights: RightRead,

@@ -154,7 +154,9 @@ type Started interface {
 	Kill(status int, reason string)
 }
 
-// Run is a program running at the bottom of a stack.
+// Run is a program running at the bottom of a stack, or restored from a
+// checkpoint: it ends when the program's space ends, however that comes
+// about.
 type Run struct {
 	layers []Layer
 	caller *vmm.Caller
@@ -353,12 +355,30 @@ func (r *Run) load(env Env, prog Program) error {
 	if _, err := step("thread_set_state")(c.ThreadSetState(th, state)); err != nil {
 		return err
 	}
-	go r.serve(ep)
-	go r.watch(child)
+	r.follow(ep)
 	if _, err := step("thread_start")(c.ThreadStart(th)); err != nil {
 		return err
 	}
 	return nil
+}
+
+// Follow returns the Run of a program its caller built by hand (a
+// restored checkpoint): child is the program's space and ep the exception
+// port its caller gave it, both handles in host's table. The Run serves
+// ep and watches the space, so it ends when the space does even where the
+// program's own exception port is not ep (none, or a port of its own), and
+// it kills host when it ends. The caller starts the program's threads
+// after Follow returns.
+func Follow(host *vmm.Space, child, ep uint64) *Run {
+	r := &Run{caller: host.NewCaller(), host: host, child: child, done: make(chan struct{})}
+	r.follow(ep)
+	return r
+}
+
+// follow serves ep and watches the program's space until the run ends.
+func (r *Run) follow(ep uint64) {
+	go r.serve(ep)
+	go r.watch(r.child)
 }
 
 // serve answers the program's exception port until the run ends.

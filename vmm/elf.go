@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 
@@ -32,9 +33,9 @@ type Segment struct {
 	// MemSize is the segment's size in memory; the bytes past len(Data)
 	// are zero.
 	MemSize uint64
-	// Data holds the bytes from the file (len(Data) <= MemSize). It aliases
-	// the slice given to ParseELF, so that slice must stay unchanged until
-	// the image is loaded.
+	// Data holds the bytes from the file (len(Data) <= MemSize). From
+	// ParseELF it aliases the slice given, so that slice must stay
+	// unchanged until the image is loaded.
 	Data []byte
 	// Perm comes from p_flags. Write and exec imply read, because x86 page
 	// tables cannot deny reading a present page: saying so here makes every
@@ -97,7 +98,6 @@ const (
 	ptDynamic     = 2
 	ptInterp      = 3
 	ptNote        = 4
-	ptPhdr        = 6
 	ptTLS         = 7
 	pfX           = 1
 	pfW           = 2
@@ -135,8 +135,55 @@ func ParseELF(data []byte, maxMemory uint64) (*Image, error) {
 
 // ParseELFWith is ParseELF with what opts accepts besides.
 func ParseELFWith(data []byte, maxMemory uint64, opts ELFOptions) (*Image, error) {
+	return ReadELFWith(sliceAt(data), int64(len(data)), maxMemory, opts)
+}
+
+// ReadELF is ParseELF for a file of size bytes read through r: it reads
+// the headers, checks them, and only then the segments' bytes, so what it
+// reads is bounded by maxMemory and the fixed-size tables, never by what
+// the file's size or fields claim. A read that fails is an error that
+// does not wrap ErrBadELF.
+func ReadELF(r io.ReaderAt, size int64, maxMemory uint64) (*Image, error) {
+	return ReadELFWith(r, size, maxMemory, ELFOptions{})
+}
+
+// ReadELFWith is ReadELF with what opts accepts besides.
+func ReadELFWith(r io.ReaderAt, size int64, maxMemory uint64, opts ELFOptions) (*Image, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("ELF file of size %d", size)
+	}
+	data, err := readAt(r, 0, uint64(min(size, elfHeaderSize)))
+	if err != nil {
+		return nil, err
+	}
+	return readELF(r, data, uint64(size), maxMemory, opts)
+}
+
+// sliceAt reads a byte slice with ReadAt, and lends its bytes out without
+// a copy through readAt.
+type sliceAt []byte
+
+func (s sliceAt) ReadAt(p []byte, off int64) (int, error) {
+	return bytes.NewReader(s).ReadAt(p, off)
+}
+
+// readAt returns the n bytes at off of r, which the caller has checked lie
+// inside it: a sub-slice of a sliceAt, a new buffer otherwise.
+func readAt(r io.ReaderAt, off, n uint64) ([]byte, error) {
+	if s, ok := r.(sliceAt); ok {
+		return s[off : off+n : off+n], nil
+	}
+	b := make([]byte, n)
+	if _, err := r.ReadAt(b, int64(off)); err != nil {
+		return nil, fmt.Errorf("read %#x bytes at offset %#x: %w", n, off, err)
+	}
+	return b, nil
+}
+
+// readELF parses the file of size bytes r reads, whose first bytes (up to
+// the header's size) are data.
+func readELF(r io.ReaderAt, data []byte, size, maxMemory uint64, opts ELFOptions) (*Image, error) {
 	le := binary.LittleEndian
-	size := uint64(len(data))
 	switch {
 	case len(data) < 4 || !bytes.Equal(data[:4], []byte{0x7f, 'E', 'L', 'F'}):
 		return nil, badELF("not an ELF file")
@@ -190,7 +237,10 @@ func ParseELFWith(data []byte, maxMemory uint64, opts ELFOptions) (*Image, error
 		return nil, badELF("program header table (%#x bytes at offset %#x) runs past the end of the file (%#x bytes)",
 			phnum*elfPhdrSize, phoff, size)
 	}
-	phdrs := data[phoff:][:phnum*elfPhdrSize]
+	phdrs, err := readAt(r, phoff, uint64(phnum)*elfPhdrSize)
+	if err != nil {
+		return nil, err
+	}
 	phdr := func(i int) []byte { return phdrs[i*elfPhdrSize:][:elfPhdrSize] }
 
 	// First what kind of program this is, so that a dynamically linked or
@@ -203,11 +253,11 @@ func ParseELFWith(data []byte, maxMemory uint64, opts ELFOptions) (*Image, error
 		switch le.Uint32(ph[0:]) {
 		case ptInterp:
 			hasInterp = true
-			interp = interpName(data, le.Uint64(ph[8:]), le.Uint64(ph[32:]))
+			interp = interpName(r, size, le.Uint64(ph[8:]), le.Uint64(ph[32:]))
 		case ptDynamic:
 			hasDynamic = true
 		case ptNote:
-			nestvm = nestvm || hasNestvmNote(data, le.Uint64(ph[8:]), le.Uint64(ph[32:]))
+			nestvm = nestvm || hasNestvmNote(r, size, le.Uint64(ph[8:]), le.Uint64(ph[32:]))
 		case ptTLS:
 			hasTLS = hasTLS || le.Uint64(ph[40:]) > 0
 		}
@@ -225,7 +275,8 @@ func ParseELFWith(data []byte, maxMemory uint64, opts ELFOptions) (*Image, error
 
 	type loadable struct {
 		Segment
-		index int // in the program header table, as readelf numbers it
+		index       int // in the program header table, as readelf numbers it
+		off, filesz uint64
 	}
 	var segs []loadable
 	var phdrAddr uint64
@@ -282,8 +333,8 @@ func ParseELFWith(data []byte, maxMemory uint64, opts ELFOptions) (*Image, error
 			phdrAddr = vaddr + (phoff - off)
 		}
 		segs = append(segs, loadable{
-			Segment: Segment{Addr: vaddr, MemSize: memsz, Data: data[off : off+filesz : off+filesz], Perm: perm},
-			index:   i,
+			Segment: Segment{Addr: vaddr, MemSize: memsz, Perm: perm},
+			index:   i, off: off, filesz: filesz,
 		})
 	}
 	if len(segs) == 0 {
@@ -314,29 +365,40 @@ func ParseELFWith(data []byte, maxMemory uint64, opts ELFOptions) (*Image, error
 		return nil, badELF("segments need %#x bytes, more than the memory limit %#x", total, maxMemory)
 	}
 
-	img := &Image{Entry: entry, Segments: make([]Segment, len(segs)), Nestvm: nestvm, TLS: hasTLS, Phnum: phnum}
+	img := &Image{Entry: entry, Segments: make([]Segment, len(segs)), Nestvm: nestvm, TLS: hasTLS, Phdr: phdrAddr, Phnum: phnum}
 	entryOK := false
 	for i, s := range segs {
+		// Checked above: the segment lies in the file, and the file bytes
+		// of all of them, no more than their memory, fit in maxMemory.
+		if s.Data, err = readAt(r, s.off, s.filesz); err != nil {
+			return nil, fmt.Errorf("segment %d: %w", s.index, err)
+		}
 		img.Segments[i] = s.Segment
 		if s.Perm&PermExec != 0 && entry >= s.Addr && entry-s.Addr < s.MemSize {
 			entryOK = true
 		}
 	}
-	img.Phdr = phdrAddr
 	if !entryOK {
 		return nil, badELF("entry point %#x is outside every executable segment", entry)
 	}
 	return img, nil
 }
 
+// maxNotes bounds the bytes of a note segment read to look for nestvm's
+// note: the SDK's is 20 bytes, in the only note segment a guest has.
+const maxNotes = 4096
+
 // hasNestvmNote reports whether the notes in n bytes at file offset off
-// include nestvm's ABI note. Notes that run past the file are ignored.
-func hasNestvmNote(data []byte, off, n uint64) bool {
-	size := uint64(len(data))
+// include nestvm's ABI note. Notes past the file, or past maxNotes, are
+// not looked at.
+func hasNestvmNote(r io.ReaderAt, size, off, n uint64) bool {
 	if off > size || n > size-off {
 		return false
 	}
-	b := data[off : off+n]
+	b, err := readAt(r, off, min(n, maxNotes))
+	if err != nil {
+		return false
+	}
 	le := binary.LittleEndian
 	for len(b) >= 12 {
 		namesz, descsz, typ := uint64(le.Uint32(b)), uint64(le.Uint32(b[4:])), le.Uint32(b[8:])
@@ -356,11 +418,14 @@ func hasNestvmNote(data []byte, off, n uint64) bool {
 // interpName returns the interpreter path a PT_INTERP header points at,
 // for an error message: bounded in length, cut at its terminating NUL, and
 // quoted when it holds bytes that would garble the message.
-func interpName(data []byte, off, n uint64) string {
-	if off > uint64(len(data)) || n > uint64(len(data))-off {
+func interpName(r io.ReaderAt, size, off, n uint64) string {
+	if off > size || n > size-off {
 		return fmt.Sprintf("path at file offset %#x, outside the file", off)
 	}
-	s := data[off : off+min(n, maxInterpShown)]
+	s, err := readAt(r, off, min(n, maxInterpShown))
+	if err != nil {
+		return fmt.Sprintf("path at file offset %#x, unreadable", off)
+	}
 	if i := bytes.IndexByte(s, 0); i >= 0 {
 		s = s[:i]
 	} else if n > maxInterpShown {

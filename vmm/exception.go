@@ -118,7 +118,7 @@ func (t *Thread) request(vcpu VCPU, port *Port, badge uint64, kind uint64, f Fau
 		return true
 	case abi.FaultResumeState:
 		regs, fpu, ok := decodeState(rep.data)
-		if ok {
+		if ok && checkUserRegs(&regs) == nil {
 			regs.RFLAGS = regs.RFLAGS&RFlagsUserMask | RFlagsUser
 			if vcpu.SetRegs(&regs) == nil && vcpu.SetFPU(&fpu) == nil {
 				return true

@@ -70,7 +70,7 @@ func (fc *FaultCall) Regs() (Regs, error) {
 // refused (the thread would fault on it in the host's kernel on some
 // backends, and run on others).
 func (fc *FaultCall) SetRegs(r Regs) error {
-	if !canonical(r.RIP) || !canonical(r.RSP) || !canonical(r.FSBase) || !canonical(r.GSBase) {
+	if !Canonical(r.RIP) || !Canonical(r.RSP) || !Canonical(r.FSBase) || !Canonical(r.GSBase) {
 		return fmt.Errorf("thread %d: non-canonical address in its registers: %w", fc.Thread, abi.ErrInvalidArg)
 	}
 	r.RFLAGS = r.RFLAGS&RFlagsUserMask | RFlagsUser
@@ -176,11 +176,4 @@ func (t *Thread) serveInline(vcpu VCPU, fs FaultServer, badge uint64, f Fault) b
 		}
 	}
 	return true
-}
-
-// canonical reports whether addr is a canonical x86-64 address: bits 63
-// to 47 all equal.
-func canonical(addr uint64) bool {
-	top := addr >> 47
-	return top == 0 || top == 1<<17-1
 }

@@ -162,7 +162,8 @@ func (c *Caller) SpaceKill(h uint64, status uint64) (uint64, uint64, error) {
 
 // ThreadCreate performs thread_create on handle h, as nv_thread_create does for a guest.
 // Creates a thread in a space, stopped; thread_start runs it. Every other
-// register starts at zero.
+// register starts at zero. A non-canonical entry or stack is refused
+// (NV_EINVAL).
 func (c *Caller) ThreadCreate(h uint64, entry uint64, stack uint64, arg uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = entry
@@ -196,7 +197,8 @@ func (c *Caller) ThreadGetState(h uint64, state []byte) (uint64, uint64, error) 
 
 // ThreadSetState performs thread_set_state on handle h, as nv_thread_set_state does for a guest.
 // Replaces a stopped (or not yet started) thread's whole CPU state. Flags a
-// program may not set are forced to their usual values.
+// program may not set are forced to their usual values; a non-canonical rip,
+// rsp, fs_base or gs_base is refused (NV_EINVAL).
 func (c *Caller) ThreadSetState(h uint64, state []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpThreadSetState, s, state)

@@ -1,6 +1,8 @@
 package vmm
 
 import (
+	"time"
+
 	"nestvm/abi"
 )
 
@@ -113,6 +115,45 @@ func (inv *Invocation) Return(r0, r1 uint64) { inv.r0, inv.r1, inv.err = r0, r1,
 
 // Fail completes the operation with error e.
 func (inv *Invocation) Fail(e abi.Error) { inv.err = e }
+
+// Hold keeps the invoking thread in the operation until done is closed,
+// and reports whether it was. A guest thread asked meanwhile to stop (a
+// parent stopping its subtree with thread_stop) or to end is let go at
+// once, and Hold returns false: the server then completes the operation,
+// and the thread stops or ends as it returns, or calls Restart, and the
+// thread re-issues the operation when resumed. A server holds a thread
+// this way, not by blocking, so that whoever stops the subtree is not
+// left waiting for the call to end. A host caller is held until done.
+func (inv *Invocation) Hold(done <-chan struct{}) bool {
+	t := inv.Thread
+	if t == nil {
+		<-done
+		return true
+	}
+	over := make(chan struct{})
+	defer close(over)
+	go func() {
+		select {
+		case <-done:
+			t.kick()
+		case <-over:
+		}
+	}()
+	ready := func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+	return t.sleep(ready, true, time.Time{}, nil) == wakeReady
+}
+
+// Restart leaves the operation undone: the invoking thread re-issues it,
+// with the same arguments, when it next runs. It is for a server that
+// Hold let go before the server performed the operation.
+func (inv *Invocation) Restart() { inv.act = CallRestart }
 
 // ReturnHandle completes the operation by giving the caller a handle
 // naming obj with rights: R0 is its number in the caller's table (or

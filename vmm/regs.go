@@ -1,6 +1,10 @@
 package vmm
 
-import "nestvm/abi"
+import (
+	"fmt"
+
+	"nestvm/abi"
+)
 
 // Regs is a vCPU's user-mode integer register state. It has the same
 // layout as abi.ThreadRegs, the record get_state reports.
@@ -25,6 +29,26 @@ func ResetFPU() FPU {
 	f[FXFCW], f[FXFCW+1] = 0x7f, 0x03
 	f[FXMXCSR], f[FXMXCSR+1] = 0x80, 0x1f
 	return f
+}
+
+// Canonical reports whether a is a canonical x86-64 address: bits 63..47
+// all equal.
+func Canonical(a uint64) bool { return uint64(int64(a<<16)>>16) == a }
+
+// checkUserRegs refuses registers a thread cannot run with: a
+// non-canonical RIP, RSP, FS base or GS base. kvm cannot enter, or keeps
+// re-entering, a vCPU whose state holds one, and the thread would burn a
+// host CPU without ever faulting; the emulator faults or runs on.
+func checkUserRegs(r *Regs) error {
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{"rip", r.RIP}, {"rsp", r.RSP}, {"fs base", r.FSBase}, {"gs base", r.GSBase}} {
+		if !Canonical(f.v) {
+			return fmt.Errorf("%s %#x is not a canonical address: %w", f.name, f.v, abi.ErrInvalidArg)
+		}
+	}
+	return nil
 }
 
 // User-mode RFLAGS a thread runs with: reserved bit 1 only. IOPL is 0, so

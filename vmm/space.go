@@ -258,8 +258,11 @@ type FaultContext struct {
 func (c *FaultContext) Regs() (Regs, error) { return c.vcpu.Regs() }
 
 // SetRegs changes the registers the thread resumes with. RFLAGS is forced
-// to what user code may hold.
+// to what user code may hold; non-canonical addresses are refused.
 func (c *FaultContext) SetRegs(r Regs) error {
+	if err := checkUserRegs(&r); err != nil {
+		return err
+	}
 	r.RFLAGS = r.RFLAGS&RFlagsUserMask | RFlagsUser
 	return c.vcpu.SetRegs(&r)
 }

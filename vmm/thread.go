@@ -93,6 +93,9 @@ func (s *Space) NewThread(regs Regs) (*Thread, error) {
 	if s.hostSpace() {
 		return nil, fmt.Errorf("new thread: %s is a host space, which runs no guest code: %w", s.name, abi.ErrInvalidArg)
 	}
+	if err := checkUserRegs(&regs); err != nil {
+		return nil, fmt.Errorf("new thread: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dying {
@@ -391,9 +394,12 @@ func (t *Thread) State() (Regs, FPU, error) {
 }
 
 // SetState replaces the thread's registers and FPU state; RFLAGS is forced
-// to what user code may hold. The thread must be stopped (or never
-// started).
+// to what user code may hold, and non-canonical addresses are refused. The
+// thread must be stopped (or never started).
 func (t *Thread) SetState(regs Regs, fpu FPU) error {
+	if err := checkUserRegs(&regs); err != nil {
+		return fmt.Errorf("set thread %d state: %w", t.id, err)
+	}
 	regs.RFLAGS = regs.RFLAGS&RFlagsUserMask | RFlagsUser
 	e := t.onVCPU(func(v VCPU, r *Regs, fp *FPU) abi.Error {
 		if v == nil {

@@ -143,7 +143,7 @@ func TestRunRefusesWhatItCannotRun(t *testing.T) {
 		{filepath.Join(dir, "nope.elf"), 127, "no such file"},
 		{text, 126, "not an ELF file"},
 		{truncated, 126, "runs past the end of the file"},
-		{dir, 126, "is a directory"},
+		{dir, 126, "not a regular file (a directory)"},
 	}
 	if _, err := os.Stat("/bin/ls"); err == nil {
 		cases = append(cases, struct {
@@ -156,6 +156,27 @@ func TestRunRefusesWhatItCannotRun(t *testing.T) {
 		status, out, errs := run(t, "run", tc.path)
 		if status != tc.status || !strings.Contains(errs, tc.want) || out != "" {
 			t.Errorf("%s: status %d, stderr %q, stdout %q; want %d and %q", tc.path, status, errs, out, tc.status, tc.want)
+		}
+	}
+}
+
+// TestRunRefusesBadFlags: a stack or timeout that cannot be meant is a
+// bad flag (status 2, saying which), refused before anything runs.
+func TestRunRefusesBadFlags(t *testing.T) {
+	hello := testutil.Guest(t, "hello")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--stack", "100G", hello}, "--stack 100G: more than the program's memory (--mem 1G)"},
+		{[]string{"run", "--stack", "4097", hello}, "--stack 4097: not a multiple of the 4096-byte page"},
+		{[]string{"run", "--mem", "64M", "--stack", "64M", hello}, "--stack 64M: with the program's"},
+		{[]string{"run", "--timeout", "-1s", hello}, "--timeout -1s: want a duration of 0 (no limit) or more"},
+		{[]string{"restore", "--timeout", "-1s", hello}, "--timeout -1s: want a duration of 0 (no limit) or more"},
+	} {
+		status, out, errs := run(t, tc.args...)
+		if status != exitUsage || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: status %d, stdout %q, stderr %q; want %d and %q", tc.args, status, out, errs, exitUsage, tc.want)
 		}
 	}
 }

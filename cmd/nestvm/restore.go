@@ -56,6 +56,10 @@ Flags:
 		fl.Usage()
 		return exitUsage
 	}
+	if err := checkTimeout(*timeout); err != nil {
+		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
+		return exitUsage
+	}
 	log, err := newLogger(*logLevel, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "nestvm restore: --log-level: %v\n", err)
@@ -66,11 +70,17 @@ Flags:
 		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
 		return status
 	}
-	data, status, err := readInput(path)
+	f, size, status, err := openInput(path)
 	if err != nil {
 		return fail(status, "%v", err)
 	}
-	ck, err := checkpoint.Decode(data)
+	// A save killed in the middle left its temporary file beside path:
+	// this is the first look at that directory since.
+	if err := checkpoint.RemoveStale(path); err != nil {
+		log.Warn("stale checkpoint files not removed", "error", err)
+	}
+	ck, err := checkpoint.Read(f, size)
+	f.Close()
 	if err != nil {
 		return fail(exitNotRunable, "%s: %v", path, err)
 	}
@@ -92,7 +102,7 @@ Flags:
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	mon := vmm.NewMonitor(b, log)
-	memory := max(ck.Spaces[0].Pages*abi.PageSize, vmm.DefaultQuota.Memory)
+	memory := ck.Memory()
 	env, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files,
 		FilesWritable: *filesRW, Memory: memory, Log: log})
 	defer rootSpace.Kill("run over")
@@ -109,6 +119,11 @@ Flags:
 	}
 	t0 := time.Now()
 	r, err := checkpoint.Restore(mon, env, ck)
+	var rerr *checkpoint.RightsError
+	if errors.As(err, &rerr) && rerr.Name == nester.CapFiles && rerr.Held&^rerr.Offer&abi.RightWrite != 0 && !*filesRW {
+		closeLayers(layers)
+		return fail(exitUsage, "%s: the program was saved with writable files: restore it with --files-rw", path)
+	}
 	if err != nil {
 		closeLayers(layers)
 		return fail(exitMonitor, "%s: restore: %v", path, err)
@@ -125,9 +140,16 @@ Flags:
 	return report(res, path, stderr)
 }
 
-// stoppedByCheckpoint returns 0, saying so, when a checkpoint layer ended
-// the run after saving (its stop option), and -1 otherwise.
+// stoppedByCheckpoint returns, saying why, 125 when a checkpoint layer
+// did not write a checkpoint a trigger asked for, 0 when one ended the run
+// after saving (its stop option), and -1 otherwise.
 func stoppedByCheckpoint(layers []nester.Layer, path string, stderr io.Writer) int {
+	for _, l := range layers {
+		if c, ok := l.(*checkpoint.Layer); ok && c.Err() != nil {
+			fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, c.Err())
+			return exitMonitor
+		}
+	}
 	for _, l := range layers {
 		if c, ok := l.(*checkpoint.Layer); ok && c.Stopped() {
 			fmt.Fprintf(stderr, "nestvm: %s: stopped after saving checkpoint %s\n", path, c.File())

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"nestvm/abi"
 	"nestvm/nester"
 	"nestvm/vmm"
 
@@ -136,6 +137,24 @@ Flags:
 		fl.Usage()
 		return exitUsage
 	}
+	if err := checkTimeout(*timeout); err != nil {
+		fmt.Fprintf(stderr, "nestvm run: %v\n", err)
+		return exitUsage
+	}
+	// The stack is one region of the program's memory, below the top of
+	// its address range: one that cannot be is a bad flag, not a failed
+	// launch.
+	switch {
+	case stack.n%abi.PageSize != 0:
+		fmt.Fprintf(stderr, "nestvm run: --stack %s: not a multiple of the %d-byte page\n", formatSize(stack.n), abi.PageSize)
+		return exitUsage
+	case stack.n > mem.n:
+		fmt.Fprintf(stderr, "nestvm run: --stack %s: more than the program's memory (--mem %s)\n", formatSize(stack.n), formatSize(mem.n))
+		return exitUsage
+	case stack.n > abi.UserTop-abi.UserBase:
+		fmt.Fprintf(stderr, "nestvm run: --stack %s: more than the %s address range a program has\n", formatSize(stack.n), formatSize(abi.UserTop-abi.UserBase))
+		return exitUsage
+	}
 	log, err := newLogger(*logLevel, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "nestvm run: --log-level: %v\n", err)
@@ -155,12 +174,13 @@ Flags:
 	defer files.Close()
 	log.Debug("files root", "dir", *filesDir, "writable", *filesRW)
 
-	data, status, err := readInput(path)
+	f, size, status, err := openInput(path)
 	if err != nil {
 		return fail(status, "%v", err)
 	}
 	for _, kv := range setEnv {
 		if n, _, ok := strings.Cut(kv, "="); !ok || n == "" {
+			f.Close()
 			return fail(exitUsage, "--env %q: want NAME=VALUE", kv)
 		}
 	}
@@ -168,9 +188,11 @@ Flags:
 	switch *abiName {
 	case "auto", "nestvm", "linux":
 	default:
+		f.Close()
 		return fail(exitUsage, "--abi %q: want auto, nestvm or linux", *abiName)
 	}
-	img, err := vmm.ParseELFWith(data, mem.n, vmm.ELFOptions{TLS: *abiName != "nestvm"})
+	img, err := vmm.ReadELFWith(f, size, mem.n, vmm.ELFOptions{TLS: *abiName != "nestvm"})
+	f.Close()
 	if err != nil {
 		return fail(exitNotRunable, "%s: %v", path, err)
 	}
@@ -182,6 +204,11 @@ Flags:
 	}
 	if !linux && img.TLS {
 		return fail(exitNotRunable, "%s: %v", path, fmt.Errorf("%w: thread-local storage (PT_TLS) in a program for nestvm's ABI", vmm.ErrBadELF))
+	}
+	if _, lo, hi := img.Runs(); hi-lo > mem.n || stack.n > mem.n-(hi-lo) {
+		fmt.Fprintf(stderr, "nestvm run: --stack %s: with the program's %s of segments, more than its memory (--mem %s)\n",
+			formatSize(stack.n), formatSize(hi-lo), formatSize(mem.n))
+		return exitUsage
 	}
 	var pers nester.Personality
 	if linux {
@@ -274,6 +301,14 @@ func await(r running, timeout time.Duration, sigs <-chan os.Signal) (res vmm.Res
 	}
 }
 
+// checkTimeout refuses a --timeout that cannot be meant: a negative one.
+func checkTimeout(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("--timeout %s: want a duration of 0 (no limit) or more", d)
+	}
+	return nil
+}
+
 // closeLayers closes layers, the innermost first.
 func closeLayers(layers []nester.Layer) {
 	for i := len(layers) - 1; i >= 0; i-- {
@@ -300,17 +335,47 @@ func (f *layerFlag) Set(v string) error {
 	return nil
 }
 
-// readInput reads the file a command was given (a program, a checkpoint),
-// and says, when it cannot, why and with which status to end: 127 for no
-// such file, 126 for one that cannot be read.
-func readInput(path string) ([]byte, int, error) {
-	data, err := os.ReadFile(path)
+// openInput opens the file a command was given (a program, a checkpoint)
+// for its reader to take what its headers say it needs, and returns its
+// size. It says, when it cannot, why and with which status to end: 127 for
+// no such file, 126 for one that cannot be read or is not a regular file
+// (a FIFO would block the reader, a device such as /dev/zero never ends).
+func openInput(path string) (*os.File, int64, int, error) {
+	// O_NONBLOCK: opening a FIFO with no writer would block; it is
+	// refused below, and reading a regular file ignores the flag.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, exitNotFound, fmt.Errorf("%s: no such file", path)
+		return nil, 0, exitNotFound, fmt.Errorf("%s: no such file", path)
 	} else if err != nil {
-		return nil, exitNotRunable, fmt.Errorf("%s: %v", path, err)
+		return nil, 0, exitNotRunable, fmt.Errorf("%s: %v", path, err)
 	}
-	return data, 0, nil
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, exitNotRunable, fmt.Errorf("%s: %v", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, exitNotRunable, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(st.Mode()))
+	}
+	return f, st.Size(), 0, nil
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	}
+	return m.Type().String()
 }
 
 // pickBackend resolves the --backend flag, logging what auto chose.

@@ -730,7 +730,7 @@ static void g_state(void)
 	struct nv_thread_state st;
 	struct child c;
 
-	/* All ones: non-canonical addresses, every flag. */
+	/* All ones: addresses in the monitor's half, every flag. */
 	make_child(&c, 16, 2, 8, 0, 0);
 	memset(&st, 0xff, sizeof st);
 	CHECK("set_state of all ones", nv_thread_set_state(c.thread, NV_ADDR(&st), sizeof st), 0);
@@ -741,7 +741,7 @@ static void g_state(void)
 
 	/* Running code, stopped, sent into the monitor's pages. */
 	static const uint64_t rips[] = {NV_ABI_ENTRY + 1, NV_RESERVED_BASE + 0x1000, NV_RESERVED_TOP - 8, 0,
-					0x0000800000000000ull, NV_USER_TOP};
+					0xffff800000000000ull, NV_USER_TOP};
 	for (unsigned i = 0; i < sizeof rips / sizeof rips[0]; i++) {
 		make_child(&c, 16, 2, 8, 0, 1);
 		CHECK("stop", nv_thread_stop(c.thread), 0);
@@ -751,12 +751,27 @@ static void g_state(void)
 		st.regs.rip = rips[i];
 		st.regs.rsp = NV_RESERVED_TOP - 16;
 		st.regs.rflags = ~0ull;
-		st.regs.fs_base = 0x8000000000000000ull;
+		st.regs.fs_base = 0xffff800000000000ull;
 		CHECK("set_state", nv_thread_set_state(c.thread, NV_ADDR(&st), sizeof st), 0);
 		CHECK("resume", nv_thread_start(c.thread), 0);
 		CHECK("the child dies of it", wait_ended(c.space), NV_SPACE_KILLED);
 		drop_child(&c);
 	}
+
+	/* Non-canonical addresses, which kvm would spin on: refused. */
+	make_child(&c, 16, 2, 8, 0, 1);
+	CHECK("stop", nv_thread_stop(c.thread), 0);
+	CHECK("get_state", nv_thread_get_state(c.thread, NV_ADDR(&st), sizeof st), sizeof st);
+	uint64_t *regs[] = {&st.regs.rip, &st.regs.rsp, &st.regs.fs_base, &st.regs.gs_base};
+	for (unsigned i = 0; i < sizeof regs / sizeof regs[0]; i++) {
+		uint64_t keep = *regs[i];
+		*regs[i] = 0x0000800000000000ull;
+		CHECK("set_state non-canonical", nv_thread_set_state(c.thread, NV_ADDR(&st), sizeof st), -NV_EINVAL);
+		*regs[i] = keep;
+	}
+	CHECK("kill it", nv_space_kill(c.space, 0), 0);
+	CHECK("the child ended", wait_ended(c.space), NV_SPACE_KILLED);
+	drop_child(&c);
 
 	/* A bad FPU state: reserved MXCSR bits. */
 	make_child(&c, 16, 2, 8, 0, 1);

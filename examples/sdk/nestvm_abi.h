@@ -446,7 +446,7 @@ static inline int64_t nv_space_kill(nv_handle_t h, uint64_t status)
 	return nv_space_kill_r(h, status).r0;
 }
 
-/* nv_thread_create: Creates a thread in a space, stopped; thread_start runs it. Every other register starts at zero.
+/* nv_thread_create: Creates a thread in a space, stopped; thread_start runs it. Every other register starts at zero. A non-canonical entry or stack is refused (NV_EINVAL).
  * Interface: space. Rights needed: control.
  *   entry (IN): the address the thread starts at
  *   stack (IN): its initial stack pointer
@@ -501,7 +501,7 @@ static inline int64_t nv_thread_get_state(nv_handle_t h, nv_addr_t state, uint64
 	return nv_thread_get_state_r(h, state, state_cap).r0;
 }
 
-/* nv_thread_set_state: Replaces a stopped (or not yet started) thread's whole CPU state. Flags a program may not set are forced to their usual values.
+/* nv_thread_set_state: Replaces a stopped (or not yet started) thread's whole CPU state. Flags a program may not set are forced to their usual values; a non-canonical rip, rsp, fs_base or gs_base is refused (NV_EINVAL).
  * Interface: thread. Rights needed: control.
  *   state, state_len (IN buffer): an nv_thread_state record
  */

@@ -14,6 +14,7 @@
 package checkpoint
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"math"
 
 	"nestvm/abi"
+	"nestvm/vmm"
 )
 
 // The file format.
@@ -381,16 +383,38 @@ var ErrFormat = errors.New("not a valid checkpoint")
 // version, then every reference, address and size in it, so that Restore
 // never meets an object, page or address that does not exist.
 func Decode(data []byte) (*Checkpoint, error) {
+	return Read(bytes.NewReader(data), int64(len(data)))
+}
+
+// Read is Decode for a file of size bytes read through r. It checks the
+// header against size before it reads the body, then the body's checksum
+// in one streaming pass, and decodes only a body whose checksum is right,
+// in a second pass: what it holds in memory is what the checkpoint holds,
+// never more than the file, and nothing for a file that is refused.
+func Read(r io.ReaderAt, size int64) (*Checkpoint, error) {
+	return read(r, size, false)
+}
+
+// ReadSummary is Read, but keeps no page contents: every Page's Data is
+// nil. It is what shows a file's contents (nestvm inspect) needs.
+func ReadSummary(r io.ReaderAt, size int64) (*Checkpoint, error) {
+	return read(r, size, true)
+}
+
+func read(r io.ReaderAt, size int64, summary bool) (*Checkpoint, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrFormat, fmt.Sprintf(format, a...))
 	}
-	if len(data) < headerSize {
-		return nil, bad("truncated: %d bytes, shorter than the %d-byte header", len(data), headerSize)
+	hdr := make([]byte, headerSize)
+	if size < headerSize {
+		return nil, bad("truncated: %d bytes, shorter than the %d-byte header", size, headerSize)
 	}
-	if string(data[:8]) != Magic {
+	if _, err := r.ReadAt(hdr, 0); err != nil {
+		return nil, fmt.Errorf("read the header: %w", err)
+	}
+	if string(hdr[:8]) != Magic {
 		return nil, bad("no checkpoint magic (the file does not start with %q)", Magic)
 	}
-	hdr := data[:headerSize]
 	if v := binary.LittleEndian.Uint32(hdr[8:]); v != FormatVersion {
 		if v > FormatVersion {
 			return nil, bad("format version %d is newer than this nestvm reads (%d)", v, FormatVersion)
@@ -405,36 +429,48 @@ func Decode(data []byte) (*Checkpoint, error) {
 		return nil, bad("header padding is not zero")
 	}
 	n := binary.LittleEndian.Uint64(hdr[16:])
-	if have := uint64(len(data) - headerSize); n != have {
+	if have := uint64(size - headerSize); n != have {
 		if n > have {
 			return nil, bad("truncated: the header says %d bytes of body, the file has %d", n, have)
 		}
 		return nil, bad("%d bytes of trailing data after the body", have-n)
 	}
+	if n > maxFileSize {
+		return nil, bad("a body of %d bytes, more than the %d a checkpoint may have", n, uint64(maxFileSize))
+	}
 	var zeroed [headerSize]byte
 	copy(zeroed[:], hdr)
 	binary.LittleEndian.PutUint32(zeroed[24:], 0)
 	want := binary.LittleEndian.Uint32(hdr[24:])
-	if got := crc32.Update(crc32.Checksum(data[headerSize:], castagnoli), castagnoli, zeroed[:]); got != want {
+	sum := crc32.New(castagnoli)
+	if _, err := io.Copy(sum, io.NewSectionReader(r, headerSize, int64(n))); err != nil {
+		return nil, fmt.Errorf("read the body: %w", err)
+	}
+	if got := crc32.Update(sum.Sum32(), castagnoli, zeroed[:]); got != want {
 		return nil, bad("checksum mismatch (CRC-32C %#08x, the header says %#08x): the file is corrupted", got, want)
 	}
-	d := &decoder{b: data[headerSize:]}
+	d := &decoder{r: bufio.NewReaderSize(io.NewSectionReader(r, headerSize, int64(n)), 1<<16), left: n, summary: summary}
 	ck := d.checkpoint()
 	if d.err != nil {
 		return nil, bad("%v", d.err)
 	}
-	if len(d.b) != 0 {
-		return nil, bad("%d bytes left over after the body", len(d.b))
+	if d.left != 0 {
+		return nil, bad("%d bytes left over after the body", d.left)
 	}
-	if err := ck.Validate(); err != nil {
+	if err := ck.validate(!summary); err != nil {
 		return nil, bad("%v", err)
 	}
 	return ck, nil
 }
 
+// decoder reads a body of left bytes from r, each count and length
+// checked against the bytes left before anything is allocated for it.
 type decoder struct {
-	b   []byte
-	err error
+	r       *bufio.Reader
+	left    uint64
+	summary bool // skip page contents
+	scratch [8]byte
+	err     error
 }
 
 func (d *decoder) fail(format string, a ...any) {
@@ -443,29 +479,40 @@ func (d *decoder) fail(format string, a ...any) {
 	}
 }
 
-func (d *decoder) take(n uint64, what string) []byte {
+// take reads the next n bytes into buf (or, when buf is nil, skips them),
+// and reports whether it could.
+func (d *decoder) take(n uint64, buf []byte, what string) bool {
 	if d.err != nil {
-		return nil
+		return false
 	}
-	if n > uint64(len(d.b)) {
-		d.fail("truncated body: %s needs %d bytes, %d are left", what, n, len(d.b))
-		return nil
+	if n > d.left {
+		d.fail("truncated body: %s needs %d bytes, %d are left", what, n, d.left)
+		return false
 	}
-	out := d.b[:n]
-	d.b = d.b[n:]
-	return out
+	var err error
+	if buf == nil {
+		_, err = d.r.Discard(int(n))
+	} else {
+		_, err = io.ReadFull(d.r, buf[:n])
+	}
+	if err != nil {
+		d.fail("%s: %w", what, err)
+		return false
+	}
+	d.left -= n
+	return true
 }
 
 func (d *decoder) u32(what string) uint32 {
-	if b := d.take(4, what); b != nil {
-		return binary.LittleEndian.Uint32(b)
+	if d.take(4, d.scratch[:], what) {
+		return binary.LittleEndian.Uint32(d.scratch[:])
 	}
 	return 0
 }
 
 func (d *decoder) u64(what string) uint64 {
-	if b := d.take(8, what); b != nil {
-		return binary.LittleEndian.Uint64(b)
+	if d.take(8, d.scratch[:], what) {
+		return binary.LittleEndian.Uint64(d.scratch[:])
 	}
 	return 0
 }
@@ -476,17 +523,44 @@ func (d *decoder) bytes(what string, max uint64) []byte {
 		d.fail("%s: %d bytes, more than %d", what, n, max)
 		return nil
 	}
-	return bytes.Clone(d.take(n, what))
+	if d.err != nil || n > d.left {
+		d.take(n, nil, what)
+		return nil
+	}
+	b := make([]byte, n)
+	if !d.take(n, b, what) {
+		return nil
+	}
+	return b
+}
+
+// page reads a page's contents, which must be a whole page; in a summary
+// it skips them.
+func (d *decoder) page() []byte {
+	n := uint64(d.u32("page length"))
+	if d.err == nil && n != abi.PageSize {
+		d.fail("page: %d bytes, not a page", n)
+		return nil
+	}
+	if d.summary {
+		d.take(n, nil, "page")
+		return nil
+	}
+	b := make([]byte, n)
+	if !d.take(n, b, "page") {
+		return nil
+	}
+	return b
 }
 
 func (d *decoder) str(what string) string { return string(d.bytes(what, maxNameLen)) }
 
 func (d *decoder) ref(what string) Ref {
-	k := d.take(1, what)
-	if k == nil {
+	if !d.take(1, d.scratch[:], what) {
 		return Ref{}
 	}
-	return Ref{Kind: RefKind(k[0]), Index: d.u32(what)}
+	k := RefKind(d.scratch[0])
+	return Ref{Kind: k, Index: d.u32(what)}
 }
 
 // count reads a list's length, refusing one larger than max or than the
@@ -500,8 +574,8 @@ func (d *decoder) count(what string, max, minSize int) int {
 		d.fail("%d %s, more than %d", n, what, max)
 		return 0
 	}
-	if n*minSize > len(d.b) {
-		d.fail("truncated body: %d %s cannot fit in the %d bytes left", n, what, len(d.b))
+	if uint64(n)*uint64(minSize) > d.left {
+		d.fail("truncated body: %d %s cannot fit in the %d bytes left", n, what, d.left)
 		return 0
 	}
 	return n
@@ -539,10 +613,19 @@ func (d *decoder) checkpoint() *Checkpoint {
 	for range d.count("threads", maxObjects, 16) {
 		ck.Threads = append(ck.Threads, Thread{Space: d.u32("thread"), Status: d.u64("thread"), State: d.bytes("thread state", threadStateSize)})
 	}
+	// Every region is charged in full to the top space's quota: what its
+	// pages may take is bounded by that before any is read.
+	var memory, regions uint64
+	if len(ck.Spaces) > 0 {
+		memory = ck.Memory()
+	}
 	for range d.count("regions", maxObjects, 29) {
 		r := Region{Owner: d.u32("region"), Size: d.u64("region size"), Keeper: d.ref("keeper"), KeeperBadge: d.u64("keeper badge")}
-		for range d.count("pages", math.MaxInt32, 12+abi.PageSize) {
-			r.Pages = append(r.Pages, Page{Index: d.u64("page index"), Data: d.bytes("page", abi.PageSize)})
+		if regions += r.Size; r.Size > memory || regions > memory {
+			d.fail("regions of more than %d bytes, the memory the program may use (its top space's quota)", memory)
+		}
+		for range d.count("pages", int(min(r.Size/abi.PageSize, math.MaxInt32)), 12+abi.PageSize) {
+			r.Pages = append(r.Pages, Page{Index: d.u64("page index"), Data: d.page()})
 		}
 		ck.Regions = append(ck.Regions, r)
 	}
@@ -571,7 +654,11 @@ var knownExternals = map[string]bool{"console": true, "stderr": true, "stdin": t
 
 // Validate checks that every reference names an object of the checkpoint,
 // and that every address, size and number is one the ABI accepts.
-func (ck *Checkpoint) Validate() error {
+func (ck *Checkpoint) Validate() error { return ck.validate(true) }
+
+// validate is Validate; without pages it does not look at the pages'
+// contents (ReadSummary drops them).
+func (ck *Checkpoint) validate(pages bool) error {
 	ref := func(r Ref, what string, kinds ...RefKind) error {
 		ok := false
 		for _, k := range kinds {
@@ -678,8 +765,24 @@ func (ck *Checkpoint) Validate() error {
 		if t.Status != abi.ThreadNew && t.Status != abi.ThreadRunning && t.Status != abi.ThreadStopped {
 			return fmt.Errorf("thread %d: status %d", i, t.Status)
 		}
+		// thread_set_state refuses these too; saying so here names the
+		// thread and refuses the file before anything is built.
+		var regs abi.ThreadRegs
+		binary.Read(bytes.NewReader(t.State), binary.LittleEndian, &regs)
+		for _, r := range []struct {
+			name string
+			v    uint64
+		}{{"rip", regs.RIP}, {"rsp", regs.RSP}, {"fs base", regs.FSBase}, {"gs base", regs.GSBase}} {
+			if !vmm.Canonical(r.v) {
+				return fmt.Errorf("thread %d: %s %#x is not a canonical address", i, r.name, r.v)
+			}
+		}
 	}
+	var regions uint64
 	for i, r := range ck.Regions {
+		if regions += r.Size; r.Size > ck.Memory() || regions > ck.Memory() {
+			return fmt.Errorf("regions of more than %d bytes, the memory the program may use (its top space's quota)", ck.Memory())
+		}
 		if uint64(r.Owner) >= uint64(len(ck.Spaces)) {
 			return fmt.Errorf("region %d belongs to space %d, which does not exist", i, r.Owner)
 		}
@@ -695,7 +798,7 @@ func (ck *Checkpoint) Validate() error {
 				return fmt.Errorf("region %d: page %d is outside its %d pages or out of order", i, p.Index, r.Size/abi.PageSize)
 			}
 			last = int64(p.Index)
-			if len(p.Data) != abi.PageSize {
+			if pages && len(p.Data) != abi.PageSize {
 				return fmt.Errorf("region %d page %d: %d bytes, not a page", i, p.Index, len(p.Data))
 			}
 		}
@@ -729,6 +832,13 @@ func (ck *Checkpoint) Validate() error {
 		}
 	}
 	return ck.validateDerivation()
+}
+
+// Memory is the memory the checkpoint's subtree may use: its top space's
+// quota, or where that is inherited (0), vmm.DefaultQuota's, no less than
+// the latter (what nestvm restore gives it). Its regions fit in it.
+func (ck *Checkpoint) Memory() uint64 {
+	return max(ck.Spaces[0].Pages*abi.PageSize, vmm.DefaultQuota.Memory)
 }
 
 // handleIndex maps every handle of the checkpoint by its HandleRef.

@@ -99,6 +99,11 @@ func TestDecodeRefuses(t *testing.T) {
 			ck.Spaces[0].Table[2].Parent = &HandleRef{Space: 0, Number: 6}
 			ck.Spaces[0].Table[2].Rights = 0x20
 		},
+		"regions beyond its memory":   func(ck *Checkpoint) { ck.Regions[1].Size = 2 << 30 },
+		"non-canonical rip":           func(ck *Checkpoint) { setRegs(ck, func(r *abi.ThreadRegs) { r.RIP = 1 << 47 }) },
+		"non-canonical rsp":           func(ck *Checkpoint) { setRegs(ck, func(r *abi.ThreadRegs) { r.RSP = 0x7fff_0000_0000_0000 }) },
+		"non-canonical fs base":       func(ck *Checkpoint) { setRegs(ck, func(r *abi.ThreadRegs) { r.FSBase = 0xfffe_ffff_ffff_f000 }) },
+		"non-canonical gs base":       func(ck *Checkpoint) { setRegs(ck, func(r *abi.ThreadRegs) { r.GSBase = 1 << 47 }) },
 		"port set of a missing port":  func(ck *Checkpoint) { ck.PortSets[0].Ports[1] = 2 },
 		"port in a set twice":         func(ck *Checkpoint) { ck.PortSets[0].Ports[1] = 0 },
 		"port set in a missing space": func(ck *Checkpoint) { ck.PortSets[0].Owner = 2 },
@@ -112,6 +117,14 @@ func TestDecodeRefuses(t *testing.T) {
 			t.Logf("%s: %v", name, err)
 		}
 	}
+}
+
+// setRegs changes the registers of ck's second thread.
+func setRegs(ck *Checkpoint, f func(*abi.ThreadRegs)) {
+	var st abi.ThreadState
+	binary.Read(bytes.NewReader(ck.Threads[1].State), binary.LittleEndian, &st)
+	f(&st.Regs)
+	ck.Threads[1].State, _ = binary.Append(nil, binary.LittleEndian, &st)
 }
 
 // withHeader makes body a file with a valid header, so that fuzzing
@@ -201,5 +214,24 @@ func TestWriteFileStreams(t *testing.T) {
 	}
 	if _, err := Decode(f.b); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadSummary: a summary is the checkpoint without its pages'
+// contents.
+func TestReadSummary(t *testing.T) {
+	data := Encode(sample())
+	got, err := ReadSummary(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sample()
+	for i := range want.Regions {
+		for k := range want.Regions[i].Pages {
+			want.Regions[i].Pages[k].Data = nil
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("summary\n%+v\nwant\n%+v", got, want)
 	}
 }

@@ -25,9 +25,12 @@ import (
 const Usage = `checkpoint=FILE       save the program below to FILE on SIGUSR1 to the monitor
 options, after = and between commas (checkpoint=FILE,after-writes=3,stop):
   file=FILE           where to save (written whole, then renamed over FILE)
-  after-writes=K      save after the program's K-th console write
+  after-writes=K      save right after the program's K-th console write
   every=DURATION      save every DURATION (e.g. 500ms, 2s), keeping the newest
-  stop                end the run once a checkpoint is saved (nestvm run exits 0)
+  stop                end the run once a checkpoint is saved, the program no
+                      further than its trigger (nestvm run exits 0)
+A checkpoint a trigger asked for that could not be written ends the run
+with status 125 and says why; under stop the program goes no further.
 SIGUSR1 to the monitor always saves. nestvm restore FILE resumes a saved
 program; nestvm inspect FILE shows what a file holds.`
 
@@ -90,14 +93,21 @@ type Layer struct {
 	child uint64 // the program's space, in host's table (0 until loaded)
 
 	writes, bytes atomic.Uint64
-	trigger       chan string
-	quit          chan struct{}
-	wg            sync.WaitGroup
-	stopped       atomic.Bool
-	saves         atomic.Uint64
-	sigs          chan os.Signal
-	backend       string
-	inc           *Incremental // what the last save read, for the next
+	// held, while the save after-writes asks for is pending, is where
+	// the program's console writers wait for it; it is closed when that
+	// save is done (written or not), and nil before and after.
+	heldMu  sync.Mutex
+	held    chan struct{}
+	failure error // the first requested checkpoint that was not written
+
+	trigger chan string
+	quit    chan struct{}
+	wg      sync.WaitGroup
+	stopped atomic.Bool
+	saves   atomic.Uint64
+	sigs    chan os.Signal
+	backend string
+	inc     *Incremental // what the last save read, for the next
 
 	// Last is the newest checkpoint's measurements.
 	lastMu sync.Mutex
@@ -140,6 +150,16 @@ func (l *Layer) Name() string { return "checkpoint" }
 
 // Stopped reports whether the layer ended the run after saving (stop).
 func (l *Layer) Stopped() bool { return l.stopped.Load() }
+
+// Err returns why a checkpoint a trigger asked for was not written (the
+// first such), nil when every one was. With stop, such a failure ends the
+// program too: what was asked for, a saved program and no more of it,
+// cannot be had.
+func (l *Layer) Err() error {
+	l.heldMu.Lock()
+	defer l.heldMu.Unlock()
+	return l.failure
+}
 
 // ContinueFrom makes the layer's console byte count go on from ck's, for
 // a program restored from ck under it: its own checkpoints then say where
@@ -238,16 +258,62 @@ func (l *Layer) serveSpace(inv *vmm.Invocation) {
 }
 
 // countWrite forwards a console operation, counting the writes and the
-// bytes written; the K-th write triggers a save (after it returns: the
-// writing thread is stopped by the saver, outside its call).
+// bytes written; the K-th write triggers a save, taken right after it: the
+// writer is held in its call until the saver stops it, and so is any other
+// thread that writes meanwhile, before its write (it re-issues the write
+// when resumed). So the file holds the program just after its K-th
+// write, whatever it does next, and with stop nothing of it runs after.
 func (l *Layer) countWrite(call *interpose.Call) {
+	if call.Op() == abi.OpConsoleWrite {
+		if held := l.pending(); held != nil && !call.Inv.Hold(held) {
+			// Stopped for the save: the write is the program's next step,
+			// in the checkpoint and in this run.
+			call.Return(0, 0)
+			call.Inv.Restart()
+			return
+		}
+	}
 	r0, _, err := call.Forward()
 	if call.Op() != abi.OpConsoleWrite || err != nil {
 		return
 	}
 	l.bytes.Add(r0)
 	if n := l.writes.Add(1); l.opts.AfterWrites != 0 && n == l.opts.AfterWrites {
-		l.fire(fmt.Sprintf("after %d writes", n))
+		held := make(chan struct{})
+		l.heldMu.Lock()
+		if !l.closed() {
+			l.held = held
+		} else {
+			close(held)
+		}
+		l.heldMu.Unlock()
+		l.fire(afterWrites)
+		call.Inv.Hold(held)
+	}
+}
+
+// afterWrites is the trigger countWrite fires.
+const afterWrites = "after-writes"
+
+// pending returns the channel a console writer waits on while the save
+// after-writes asked for is pending, nil when none is.
+func (l *Layer) pending() chan struct{} {
+	l.heldMu.Lock()
+	defer l.heldMu.Unlock()
+	return l.held
+}
+
+// release lets the held writers go, and records err, when not nil, as a
+// requested checkpoint that was not written.
+func (l *Layer) release(err error) {
+	l.heldMu.Lock()
+	defer l.heldMu.Unlock()
+	if err != nil && l.failure == nil {
+		l.failure = err
+	}
+	if l.held != nil {
+		close(l.held)
+		l.held = nil
 	}
 }
 
@@ -279,6 +345,7 @@ func (l *Layer) run(c *vmm.Caller) {
 			why = "every " + l.opts.Every.String()
 		}
 		if l.stopped.Load() {
+			l.release(nil)
 			continue
 		}
 		err := l.checkpoint(c, why)
@@ -290,11 +357,38 @@ func (l *Layer) run(c *vmm.Caller) {
 			}()
 			continue
 		}
-		if errors.Is(err, ErrEnded) || errors.Is(err, abi.ErrPeerGone) {
-			l.log.Debug("checkpoint not saved: the program has ended", "why", why, "error", err)
-		} else if err != nil {
-			l.log.Warn("checkpoint not saved", "why", why, "error", err)
+		if why == afterWrites {
+			why = fmt.Sprintf("after %d writes", l.opts.AfterWrites)
 		}
+		ended := errors.Is(err, ErrEnded) || errors.Is(err, abi.ErrPeerGone)
+		switch {
+		case err == nil:
+			l.release(nil)
+		case ended && strings.HasPrefix(why, "every "):
+			// A periodic save that comes after the end was asked for
+			// by nobody.
+			l.log.Debug("checkpoint not saved: the program has ended", "why", why, "error", err)
+			l.release(nil)
+		default:
+			err = fmt.Errorf("checkpoint %s (%s) not saved: %w", l.opts.File, why, err)
+			l.log.Debug("checkpoint not saved", "why", why, "error", err)
+			l.release(err)
+			if l.opts.Stop {
+				l.endAfterFailure(c)
+			}
+		}
+	}
+}
+
+// endAfterFailure ends the program after a save under stop failed (its
+// threads are still stopped): the user asked for it to run no further
+// than the checkpoint.
+func (l *Layer) endAfterFailure(c *vmm.Caller) {
+	l.mu.Lock()
+	child := l.child
+	l.mu.Unlock()
+	if child != 0 {
+		c.SpaceKill(child, 125) // nestvm's status for its own failures
 	}
 }
 
@@ -305,7 +399,7 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	child := l.child
 	l.mu.Unlock()
 	if child == 0 {
-		return errors.New("no program loaded yet")
+		return errNotStarted // its space is not even made
 	}
 	t0 := time.Now()
 	running, err := StopAll(c, child)
@@ -326,7 +420,7 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	}
 	if err != nil {
 		l.inc = nil // the dirty logs may be half taken: read everything next time
-		StartAll(c, running)
+		l.resume(c, running)
 		return err
 	}
 	ck.Backend, ck.Saved, ck.ConsoleBytes = l.backend, t0.UnixNano(), l.bytes.Load()
@@ -341,7 +435,7 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	size, err := writeFile(l.opts.File, ck)
 	if err != nil {
 		if !resumed {
-			StartAll(c, running)
+			l.resume(c, running)
 		}
 		return err
 	}
@@ -364,28 +458,90 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	return startErr
 }
 
+// resume restarts the threads a save that failed stopped; with stop it
+// leaves them stopped, for run to end the program where it stands, and
+// closes their handles.
+func (l *Layer) resume(c *vmm.Caller, running []uint64) {
+	if !l.opts.Stop {
+		StartAll(c, running)
+		return
+	}
+	for _, th := range running {
+		c.HandleClose(th)
+	}
+}
+
 // errNotStarted is checkpoint's answer while no thread of the program runs.
 var errNotStarted = errors.New("the program has not started")
 
 // writeFile writes ck's file to a temporary file beside path and renames
 // it over path, so a reader never sees half a checkpoint, and returns its
-// size.
+// size. The file and then its directory are synced, so that after a crash
+// path holds the old checkpoint or the new one, whole. The temporary
+// file's name carries the monitor's process id: RemoveStale removes it
+// once that process is gone.
 func writeFile(path string, ck *Checkpoint) (int64, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	RemoveStale(path) // best effort: a file left behind is no failed save
+	f, err := os.CreateTemp(filepath.Dir(path), fmt.Sprintf("%s%d-*", tempPrefix(path), os.Getpid()))
 	if err != nil {
 		return 0, err
 	}
 	size, err := WriteFile(f, ck)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
 	if err != nil {
-		f.Close()
 		os.Remove(f.Name())
 		return 0, err
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return 0, err
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return 0, fmt.Errorf("sync the directory: %w", err)
 	}
-	return size, os.Rename(f.Name(), path)
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return 0, fmt.Errorf("sync the directory: %w", err)
+	}
+	return size, nil
+}
+
+// tempPrefix is how the temporary files of saves to path begin; the
+// saving process's id and a random part follow.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
+
+// RemoveStale removes the temporary files that saves to path left behind
+// when their process was killed in the middle (SIGKILL, a crash): those
+// whose process is gone. A save of a process that runs is left alone.
+func RemoveStale(path string) error {
+	dir, prefix := filepath.Dir(path), tempPrefix(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("look for stale temporary files: %w", err)
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 {
+			continue
+		}
+		if syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue // its process runs (or is not ours to ask about)
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove a stale temporary file: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close implements nester.Layer.
@@ -393,12 +549,15 @@ func (l *Layer) Close() error {
 	if l.sigs != nil {
 		signal.Stop(l.sigs)
 	}
+	l.heldMu.Lock()
 	select {
 	case <-l.quit:
 	default:
 		close(l.quit)
 	}
+	l.heldMu.Unlock()
 	l.wg.Wait()
+	l.release(nil)
 	if l.host != nil {
 		l.host.Kill("checkpoint layer closed")
 	}

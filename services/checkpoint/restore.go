@@ -2,37 +2,33 @@ package checkpoint
 
 import (
 	"fmt"
-	"sync"
 
 	"nestvm/abi"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
 
-// Restored is a subtree rebuilt from a checkpoint and running.
-type Restored struct {
+// restorer rebuilds a checkpoint through its host space's table.
+type restorer struct {
 	host   *vmm.Space
 	caller *vmm.Caller
-	top    uint64
-	done   chan struct{}
-	once   sync.Once
-	result vmm.Result
-	mu     sync.Mutex
-	reason string
+	top    uint64      // the top space, once created
+	run    *nester.Run // the running subtree, once its threads may start
 }
 
 // Restore rebuilds ck under env (nester.Root's environment, or one a
 // layer made): the top space is created through env's space capability,
 // every other space through its rebuilt parent, handles that named the
 // environment are reconnected to env's capabilities of the same names, and
-// the threads that were running are started. Faults end the subtree and
-// its end ends the run, as under nester.Launch.
-func Restore(mon *vmm.Monitor, env nester.Env, ck *Checkpoint) (*Restored, error) {
+// the threads that were running are started. It runs as a program
+// nester.Launch started does: a fault ends the subtree, and the end of its
+// top space ends the run, whatever exception port the checkpoint gave it.
+func Restore(mon *vmm.Monitor, env nester.Env, ck *Checkpoint) (*nester.Run, error) {
 	if err := ck.Validate(); err != nil {
 		return nil, err
 	}
 	host := mon.NewHostSpace("restore", vmm.Quota{Handles: 1 << 17, Children: 1})
-	r := &Restored{host: host, caller: host.NewCaller(), done: make(chan struct{})}
+	r := &restorer{host: host, caller: host.NewCaller()}
 	if err := r.rebuild(env, ck); err != nil {
 		if r.top != 0 {
 			r.caller.SpaceKill(r.top, 125)
@@ -40,10 +36,10 @@ func Restore(mon *vmm.Monitor, env nester.Env, ck *Checkpoint) (*Restored, error
 		host.Kill("restore failed")
 		return nil, err
 	}
-	return r, nil
+	return r.run, nil
 }
 
-func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
+func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 	c := r.caller
 	var failure error
 	must := func(what string) func(r0, r1 uint64, err error) uint64 {
@@ -60,6 +56,9 @@ func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
 	}
 	parent, err := c.Insert(spaceCap.Obj, spaceCap.Rights, spaceCap.Badge)
 	if err != nil {
+		return err
+	}
+	if err := checkExternalRights(env, ck); err != nil {
 		return err
 	}
 	ext := make([]uint64, len(ck.Externals))
@@ -197,7 +196,7 @@ func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
 	if failure != nil {
 		return failure
 	}
-	go r.serve(ep)
+	r.run = nester.Follow(r.host, r.top, ep)
 	for i, t := range ck.Threads {
 		if t.Status == abi.ThreadRunning {
 			must(fmt.Sprintf("thread_start (thread %d)", i))(c.ThreadStart(threads[i]))
@@ -211,7 +210,7 @@ func (r *Restored) rebuild(env nester.Env, ck *Checkpoint) error {
 // was derived from (or from the restorer's own handle to its object), and
 // then moved to its number (space_insert_at with NV_INSERT_MOVE), which
 // keeps the links, so revoke reaches the same handles as before the save.
-func (r *Restored) rebuildTables(ck *Checkpoint, spaces []uint64, handleOf func(Ref) uint64) error {
+func (r *restorer) rebuildTables(ck *Checkpoint, spaces []uint64, handleOf func(Ref) uint64) error {
 	c := r.caller
 	idx := ck.handleIndex()
 	mine := map[*Handle]uint64{} // a handle -> its copy in the restorer's table, until moved
@@ -255,41 +254,45 @@ func (r *Restored) rebuildTables(ck *Checkpoint, spaces []uint64, handleOf func(
 	return nil
 }
 
-// serve answers the top space's exception port as nester.Run does.
-func (r *Restored) serve(ep uint64) {
-	r.finish(nester.ServeExceptions(r.host.NewCaller(), ep, func() string {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.reason == "" {
-			return "killed"
+// RightsError is Restore's refusal of a checkpoint whose program holds a
+// capability of the environment with rights this environment's does not
+// offer (files it could write, restored with read-only files).
+type RightsError struct {
+	Name        string     // the capability, as the environment names it
+	Held, Offer abi.Rights // what the program holds, what env offers
+}
+
+func (e *RightsError) Error() string {
+	return fmt.Sprintf("the checkpoint's program holds %s with rights %v, more than this environment's %s offers (%v)", e.Name, e.Held, e.Name, e.Offer)
+}
+
+// checkExternalRights refuses, before anything is built, a checkpoint
+// whose handles (in tables or in queued messages) to env's capabilities
+// need rights env's do not carry: rebuilding derives each from env's.
+func checkExternalRights(env nester.Env, ck *Checkpoint) error {
+	need := make([]abi.Rights, len(ck.Externals))
+	for _, s := range ck.Spaces {
+		for _, h := range s.Table {
+			if h.Object.Kind == RefExternal {
+				need[h.Object.Index] |= abi.Rights(h.Rights)
+			}
 		}
-		return r.reason
-	}))
-}
-
-func (r *Restored) finish(res vmm.Result) {
-	r.once.Do(func() {
-		r.result = res
-		r.host.Kill("run over")
-		close(r.done)
-	})
-}
-
-// Kill ends the restored subtree with status, saying why.
-func (r *Restored) Kill(status int, reason string) {
-	r.mu.Lock()
-	r.reason = reason
-	r.mu.Unlock()
-	if _, _, err := r.caller.SpaceKill(r.top, uint64(status)); err != nil {
-		r.finish(vmm.Result{Killed: reason, KilledStatus: status})
 	}
-}
-
-// Done is closed when the subtree has ended.
-func (r *Restored) Done() <-chan struct{} { return r.done }
-
-// Wait returns how the subtree ended.
-func (r *Restored) Wait() vmm.Result {
-	<-r.done
-	return r.result
+	for _, p := range ck.Ports {
+		for _, m := range p.Msgs {
+			if m.Handle.Kind == RefExternal {
+				need[m.Handle.Index] |= abi.Rights(m.Rights)
+			}
+		}
+	}
+	for i, name := range ck.Externals {
+		cp, ok := env.Caps[name]
+		if !ok {
+			continue // said below, by name
+		}
+		if need[i]&^cp.Rights != 0 {
+			return &RightsError{Name: name, Held: need[i], Offer: cp.Rights}
+		}
+	}
+	return nil
 }
