@@ -31,8 +31,10 @@ import (
 // the same tree as its --files root, on every backend. Native Linux is the
 // oracle: stdout, stderr and the exit status must be the same bytes, and
 // for a case that writes, so must the tree it leaves. Nothing is
-// normalised but what a case's sortStdout says, and the monitor's own log
-// lines, which are not the program's output.
+// normalised but what a case's sortStdout says, and what the monitor
+// itself writes to stderr, which is not the program's output: its log
+// lines, and the line reporting a death by signal (natively the status
+// alone tells it; a shell would print its own line).
 //
 // The programs are built by scripts/linux-corpus (`make linux-corpus`),
 // never committed; the test skips what was not built, saying why.
@@ -158,7 +160,7 @@ func corpusCases() []corpusCase {
 		bb("join", "join", "/data/a.txt", "/data/b.txt"),
 		bb("comm", "comm", "/data/c1.txt", "/data/c2.txt"),
 		bb("xargs", "xargs", "echo", "got").in("a b\nc\n").need("stdin, fork"),
-		bb("env", "env"),
+		bb("env", "env").with("EXTRA=set by the case"),
 		bb("pwd", "pwd"),
 		bb("uname", "uname", "-s", "-m"),
 		bb("id", "id").need("getgroups"),
@@ -463,6 +465,15 @@ func runNestvm(ts *trees, nestvm, b string, c corpusCase, prog, argv0 string) co
 	r := finish(cmd, c, tree)
 	r.log = strings.Join(logLine.FindAllString(r.stderr, -1), "")
 	r.stderr = logLine.ReplaceAllString(r.stderr, "")
+	if r.status > 128 {
+		death := fmt.Sprintf("nestvm: %s: ", argv0)
+		tail := fmt.Sprintf(" (signal %d)\n", r.status-128)
+		i := strings.LastIndex(r.stderr, death)
+		if i >= 0 && (i == 0 || r.stderr[i-1] == '\n') && strings.HasSuffix(r.stderr, tail) && !strings.Contains(r.stderr[i:len(r.stderr)-1], "\n") {
+			r.log += r.stderr[i:]
+			r.stderr = r.stderr[:i]
+		}
+	}
 	return r
 }
 
