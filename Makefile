@@ -10,7 +10,7 @@ FUZZTIME ?= 60s
 # Time (or NUMx iterations) per benchmark for `make bench`.
 BENCHTIME ?= 1s
 
-.PHONY: all build nestvm guests deps demo test test-short bench lint generate check-generate fuzz kvm-bundle clean
+.PHONY: all build nestvm guests deps linux-corpus demo test test-short bench lint generate check-generate fuzz kvm-bundle clean
 
 all: build
 
@@ -25,12 +25,18 @@ nestvm: deps
 guests: deps
 	$(MAKE) -s -C examples BUILD=$(BUILD)
 
+# The Linux programs personality/linux's corpus test runs natively and
+# under nestvm: busybox from Debian, C and Go programs from its testdata.
+# Built, never committed; what cannot be built is skipped by the test.
+linux-corpus: deps
+	@scripts/linux-corpus $(BUILD)/linux
+
 demo: build
 	@scripts/demo $(BUILD)
 
 # The whole suite: generated files current, vet, a pure-Go build, and every
 # test with the race detector (fuzz targets run their seed corpus).
-test: build check-generate lint
+test: build linux-corpus check-generate lint
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 

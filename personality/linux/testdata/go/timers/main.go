@@ -1,0 +1,48 @@
+// Command timers sleeps, waits on timers and a ticker, and checks that no
+// wait ended early by the monotonic clock; it prints only what does not
+// depend on how late they ended.
+package main
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+func main() {
+	t0 := time.Now()
+	time.Sleep(30 * time.Millisecond)
+	fmt.Println("sleep 30ms long enough:", time.Since(t0) >= 30*time.Millisecond)
+
+	t1 := time.Now()
+	<-time.After(20 * time.Millisecond)
+	fmt.Println("after 20ms long enough:", time.Since(t1) >= 20*time.Millisecond)
+
+	tk := time.NewTicker(10 * time.Millisecond)
+	t2 := time.Now()
+	for i := 0; i < 5; i++ {
+		<-tk.C
+	}
+	tk.Stop()
+	fmt.Println("5 ticks of 10ms long enough:", time.Since(t2) >= 50*time.Millisecond)
+
+	// A timer stopped before it fires never fires.
+	fired := make(chan bool, 1)
+	st := time.AfterFunc(time.Hour, func() { fired <- true })
+	fmt.Println("stopped before firing:", st.Stop())
+
+	// Three timers all fire; the order is not printed, since timers that
+	// expire in one check run their functions concurrently.
+	var fires sync.WaitGroup
+	fires.Add(3)
+	for _, d := range []int{30, 10, 20} {
+		time.AfterFunc(time.Duration(d)*time.Millisecond, fires.Done)
+	}
+	fires.Wait()
+	fmt.Println("three timers fired")
+	select {
+	case <-fired:
+		fmt.Println("stopped timer fired")
+	default:
+	}
+}
