@@ -442,11 +442,13 @@ func (tc *task) writeFile(f *file, b []byte, at int64) (int, errno) {
 	defer f.mu.Unlock()
 	off := f.off
 	if f.flags&oAppend != 0 && at < 0 {
-		size, _, err := c.FileSize(f.handle)
-		if err != nil {
+		// file_stat, not file_size: it needs no read right, and a file
+		// opened O_WRONLY|O_APPEND has none.
+		buf := make([]byte, statSize)
+		if _, _, err := c.FileStat(f.handle, buf); err != nil {
 			return 0, errnoOf(err, eIO)
 		}
-		off = int64(size)
+		off = linuxStat(buf).Size
 	}
 	if at >= 0 {
 		off = at

@@ -82,10 +82,14 @@ func goProgram(t testing.TB, name string) string {
 	return out
 }
 
+// TestMain removes what the tests built: the test programs here, and
+// the nestvm binary the corpus test runs (corpus_test.go).
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
+	for _, d := range []string{buildDir, nestvmDir} {
+		if d != "" {
+			os.RemoveAll(d)
+		}
 	}
 	os.Exit(code)
 }

@@ -101,12 +101,15 @@ type futexWaiter struct {
 	woken bool
 	wake  func()
 	mask  uint32
+	key   futexKey // the word it waits on: FUTEX_REQUEUE moves it
 }
 
 // futex operations (include/uapi/linux/futex.h).
 const (
 	futexWait         = 0
 	futexWake         = 1
+	futexRequeue      = 3
+	futexCmpRequeue   = 4
 	futexWaitBitset   = 9
 	futexWakeBitset   = 10
 	futexPrivate      = 128
@@ -149,6 +152,20 @@ func sysFutex(tc *task, a [6]uint64) (uint64, errno) {
 			deadline = time.Now().Add(max(d, 0))
 		}
 		return 0, tc.futexWait(addr, val, mask, deadline)
+	case futexRequeue, futexCmpRequeue:
+		if op == futexCmpRequeue {
+			var b [4]byte
+			if e := tc.readMem(addr, b[:]); e != 0 {
+				return 0, e
+			}
+			if binary.LittleEndian.Uint32(b[:]) != uint32(a[5]) {
+				return 0, eAGAIN
+			}
+		}
+		if a[4]&3 != 0 {
+			return 0, eINVAL
+		}
+		return uint64(tc.k.futexRequeue(tc.p, addr, a[4], int(min(val, 1<<30)), int(min(uint32(a[3]), 1<<30)))), 0
 	case futexWake, futexWakeBitset:
 		mask := uint32(0xffffffff)
 		if op == futexWakeBitset {
@@ -163,7 +180,7 @@ func sysFutex(tc *task, a [6]uint64) (uint64, errno) {
 func (tc *task) futexWait(addr uint64, val, mask uint32, deadline time.Time) errno {
 	k := tc.k
 	key := futexKey{tc.p.pid, addr}
-	w := &futexWaiter{wake: tc.fc.Waker(), mask: mask}
+	w := &futexWaiter{wake: tc.fc.Waker(), mask: mask, key: key}
 	// The word is read and the waiter queued under one lock, so a wake
 	// between the two is not lost.
 	k.futexMu.Lock()
@@ -193,6 +210,7 @@ func (tc *task) futexWait(addr uint64, val, mask uint32, deadline time.Time) err
 		tc.held = false
 		return 0
 	}
+	key = w.key
 	q := k.futex[key]
 	for i, x := range q {
 		if x == w {
@@ -271,4 +289,39 @@ func (tc *task) readStdin(f *file, b []byte) (int, errno) {
 		return 0, errnoOf(err, eIO)
 	}
 	return int(n), 0
+}
+
+// futexRequeue wakes at most n waiters on addr and moves at most move of
+// the others to wait on to instead (FUTEX_REQUEUE: a condition variable
+// hands its waiters over to its mutex). It says how many it woke, and
+// for FUTEX_CMP_REQUEUE how many it woke or moved.
+func (k *kernel) futexRequeue(p *process, addr, to uint64, n, move int) int {
+	k.futexMu.Lock()
+	defer k.futexMu.Unlock()
+	from, dst := futexKey{p.pid, addr}, futexKey{p.pid, to}
+	q := k.futex[from]
+	done := 0
+	var rest []*futexWaiter
+	for _, w := range q {
+		switch {
+		case n > 0:
+			w.woken = true
+			w.wake()
+			n--
+			done++
+		case move > 0 && from != dst:
+			w.key = dst
+			k.futex[dst] = append(k.futex[dst], w)
+			move--
+			done++
+		default:
+			rest = append(rest, w)
+		}
+	}
+	if len(rest) == 0 {
+		delete(k.futex, from)
+	} else {
+		k.futex[from] = rest
+	}
+	return done
 }
