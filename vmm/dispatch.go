@@ -3,6 +3,7 @@ package vmm
 import (
 	"encoding/binary"
 	"errors"
+	"runtime"
 
 	"nestvm/abi"
 )
@@ -33,9 +34,14 @@ func (t *Thread) Hypercall(c *Call) CallAction {
 type result struct {
 	r0, r1 uint64
 	act    CallAction
+	// handle is set when r0 is a handle the operation put in the
+	// caller's table: a new object's, or one a server answered with,
+	// which no OpInfo announces (port_call's reply).
+	handle bool
 }
 
 func ok(r0, r1 uint64) result   { return result{r0: r0, r1: r1} }
+func gave(h, r1 uint64) result  { return result{r0: h, r1: r1, handle: true} }
 func failed(e abi.Error) result { return result{r0: e.Result()} }
 
 // errCode is the ABI error an internal error carries (ErrInvalidArg when it
@@ -292,12 +298,15 @@ func (t *Thread) give(obj Object, rights abi.Rights) result {
 	if e != abi.OK {
 		return failed(e)
 	}
-	return ok(h, 0)
+	return gave(h, 0)
 }
 
 // serveHost performs inv on a port served inline by host code.
 func (t *Thread) serveHost(p *Port, inv *Invocation) result {
 	p.server.Serve(inv)
+	// A server may let go of what it stands for once no handle names
+	// its port (interpose's stand-ins do): not while it serves.
+	runtime.KeepAlive(p)
 	if inv.act != CallContinue {
 		return result{r0: inv.r0, r1: inv.r1, act: inv.act}
 	}
@@ -309,7 +318,7 @@ func (t *Thread) serveHost(p *Port, inv *Invocation) result {
 		if e != abi.OK {
 			return failed(e)
 		}
-		return ok(h, inv.r1)
+		return gave(h, inv.r1)
 	}
 	return ok(inv.r0, inv.r1)
 }
@@ -389,7 +398,7 @@ func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
 		if e != abi.OK {
 			return failed(e)
 		}
-		return ok(h, rep.r1)
+		return gave(h, rep.r1)
 	}
 	return ok(rep.r0, rep.r1)
 }
@@ -399,13 +408,7 @@ func (t *Thread) handleOp(n *capNode, inv *Invocation) result {
 	s := t.space
 	switch inv.Op {
 	case abi.OpHandleInfo:
-		typ := n.obj.ObjectType()
-		if p, isPort := n.obj.(*Port); isPort {
-			if si, ok := p.server.(StandIn); ok {
-				typ = si.StandsFor()
-			}
-		}
-		return ok(uint64(typ), uint64(n.rights))
+		return ok(uint64(TypeOf(n.obj)), uint64(n.rights))
 	case abi.OpHandleClose:
 		if e := s.removeHandle(n.num); e != abi.OK {
 			return failed(e)
@@ -428,7 +431,7 @@ func (t *Thread) handleOp(n *capNode, inv *Invocation) result {
 		if err != abi.OK {
 			return failed(err)
 		}
-		return ok(h, 0)
+		return gave(h, 0)
 	case abi.OpHandleRevoke:
 		return ok(uint64(s.mon.revoke(n)), 0)
 	}
