@@ -144,7 +144,7 @@ func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
 		w.put(&e)
 	}
 	for i, n := range nodes {
-		e := abi.SpaceHandleEntry{Number: n.num, Type: uint64(n.obj.ObjectType()), Rights: uint64(n.rights), Badge: n.badge, Object: w.id(n.obj),
+		e := abi.SpaceHandleEntry{Number: n.num, Type: uint64(TypeOf(n.obj)), Rights: uint64(n.rights), Badge: n.badge, Object: w.id(n.obj),
 			Node: n.id, Parent: parents[i], Flags: ownedFlag(n.obj, sp)}
 		e.Handle = w.copyOf(n.handleEntry, n)
 		w.put(&e)

@@ -6,6 +6,9 @@
  *	                    (1, 2 or 3 pages, by the call's tag): the handle
  *	                    must arrive in the caller's table and name that
  *	                    region, every time
+ *	layered state       reads its own space's state and prints each
+ *	                    handle's number and type, checking the type
+ *	                    against handle_info on the handle and on its copy
  *
  * Each prints "PASS <mode>" when every check holds, "FAIL: ..." lines
  * otherwise; the exit status is the number of failures (at most 100). */
@@ -115,6 +118,40 @@ static void replies(uint64_t n)
 	join(&t);
 }
 
+/* state */
+static void state(void)
+{
+	const uint64_t size = 64 << 10;
+	uint8_t *buf = nv_alloc(size);
+	if (!buf)
+		nv_panic("layered: no heap\n");
+	int64_t n = OK("space_get_state", nv_space_get_state(nv_self_space(), NV_ADDR(buf), size));
+	if (n < 0)
+		return;
+	struct nv_space_state *st = (struct nv_space_state *)buf;
+	struct nv_space_handle *hs = (struct nv_space_handle *)(buf + sizeof *st + st->n_maps * sizeof(struct nv_space_map));
+	int self_space = 0, self_thread = 0;
+	for (uint64_t i = 0; i < st->n_handles; i++) {
+		struct nv_space_handle *e = &hs[i];
+		nv_printf("handle %llu type %llu\n", (unsigned long long)e->number, (unsigned long long)e->type);
+		CHECK("the record's type is handle_info's", e->type, nv_handle_info(e->number));
+		CHECK("the copy's type is the same", nv_handle_info(e->handle), e->type);
+		if (e->number == nv_self_space()) {
+			CHECK("the space's own handle names a space", e->type, NV_OBJ_SPACE);
+			self_space = 1;
+		}
+		if (e->number == nv_self_thread()) {
+			CHECK("the thread's own handle names a thread", e->type, NV_OBJ_THREAD);
+			self_thread = 1;
+		}
+	}
+	CHECK("its own space is listed", self_space, 1);
+	CHECK("its own thread is listed", self_thread, 1);
+	struct nv_space_thread *ts = (struct nv_space_thread *)(hs + st->n_handles);
+	for (uint64_t i = 0; i < st->n_threads; i++)
+		CHECK("a thread entry names a thread", nv_handle_info(ts[i].handle), NV_OBJ_THREAD);
+}
+
 int main(int argc, char **argv)
 {
 	int valid = 0;
@@ -123,8 +160,10 @@ int main(int argc, char **argv)
 		if (!valid)
 			nv_panic("layered: replies wants a number\n");
 		replies(n);
+	} else if (argc == 2 && strcmp(argv[1], "state") == 0) {
+		state();
 	} else {
-		nv_panic("usage: layered replies N\n");
+		nv_panic("usage: layered replies N | layered state\n");
 	}
 	if (!failures)
 		nv_printf("PASS %s\n", argv[1]);

@@ -56,3 +56,21 @@ func TestReplyHandleUnderLayers(t *testing.T) {
 		}
 	})
 }
+
+// TestStateUnderLayers: space_get_state read through layers shows the
+// program's handles with the types it sees without them (its own space a
+// space, its thread a thread, not the layers' ports).
+func TestStateUnderLayers(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		bare, r := layertest.Run(t, b, nil, "", "layered", "state")
+		if !r.Exited || r.Status != 0 || !strings.Contains(bare, "PASS state") {
+			t.Fatalf("layered state: %s\n%s", r, bare)
+		}
+		for name, mk := range stacks(t) {
+			out, r := layertest.Run(t, b, mk(), "", "layered", "state")
+			if !r.Exited || r.Status != 0 || out != bare {
+				t.Errorf("layered state under %s: %s\n%s\nwithout layers:\n%s", name, r, out, bare)
+			}
+		}
+	})
+}
