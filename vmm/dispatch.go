@@ -333,13 +333,13 @@ func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
 	if oneWay {
 		msg.hdr.Kind, msg.hdr.Op = abi.MsgSend, inv.Slots[0]
 	}
-	var out *GuestBuffer
+	var in, out *GuestBuffer
 	slot, buf := 0, 0
 	for _, a := range inv.Info.Args {
 		switch a.Kind {
 		case abi.ArgIn:
-			if msg.data == nil {
-				msg.data = append([]byte{}, inv.bufs[buf].Bytes()...)
+			if in == nil {
+				in = &inv.bufs[buf]
 			}
 			buf++
 		case abi.ArgOut:
@@ -363,6 +363,16 @@ func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
 		slot += a.Kind.Slots()
 	}
 	mon := t.space.mon
+	// Through a layer, the message is the program's: its bytes count
+	// against the program's limits and quota, not the layer's.
+	msg.sender = t.who().space
+	if in != nil {
+		if e := msg.charge(in.Len()); e != abi.OK {
+			return failed(e)
+		}
+		msg.data = make([]byte, in.Len())
+		in.Read(msg.data)
+	}
 	if oneWay {
 		// The handles travel on their own: the sender may close its
 		// copies (a layer drops what it lent) before they arrive.
@@ -371,11 +381,11 @@ func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
 			if e != abi.OK {
 				msg.handles = msg.handles[:i]
 				mon.dropTransits(msg)
+				msg.uncharge()
 				return failed(e)
 			}
 			msg.handles[i] = tn
 		}
-		msg.sender = t.space
 		if e := mon.enqueue(p, msg); e != abi.OK {
 			mon.dropTransits(msg)
 			return failed(e)
@@ -822,6 +832,11 @@ func (t *Thread) portOp(obj Object, inv *Invocation) result {
 		hdr := t.who().space.deliverWith(msg, t.received)
 		inv.bufs[0].Write(encodeMsg(&hdr))
 		n := inv.bufs[1].Write(msg.data)
+		// A call waits for its reply, but its bytes are delivered and
+		// no longer charged: the monitor does not keep them either.
+		s.mon.ipc.mu.Lock()
+		msg.data = nil
+		s.mon.ipc.mu.Unlock()
 		return ok(uint64(n), 0)
 	case abi.OpPortReply:
 		rep := reply{r0: a[1], r1: a[2], data: append([]byte(nil), inv.bufs[0].Bytes()...)}
