@@ -688,6 +688,9 @@ func (v *vcpu) interruptFault(intno uint32, cr2 uint64) vmm.Fault {
 	case f.Vector == vmm.VecPage:
 		f.Addr = cr2
 		f.ErrorCode = v.pageFaultCode(cr2)
+	case f.Vector == vmm.VecGP && stackFault(v.fetch(v.regs.RIP), &v.regs):
+		// A CPU, and so kvm, raises #SS(0) here: report the same fault.
+		f.Vector = vmm.VecStack
 	}
 	return f
 }
