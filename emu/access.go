@@ -93,3 +93,89 @@ func findIO(code []byte, start uint64) uint64 {
 	}
 	return start
 }
+
+// stackFault reports whether the instruction insn, which the emulator
+// reported as #GP, faulted on a non-canonical address it reaches through
+// the stack segment: a push, pop, call, ret or leave with a non-canonical
+// stack pointer, or a memory operand based on RSP or RBP. A CPU raises
+// #SS(0) for those and #GP(0) for the others; the emulator raises #GP for
+// all of them.
+func stackFault(insn []byte, r *vmm.Regs) bool {
+	inst, err := x86asm.Decode(insn, 64)
+	if err != nil {
+		return false
+	}
+	switch inst.Op {
+	case x86asm.PUSH, x86asm.CALL, x86asm.PUSHF, x86asm.PUSHFQ, x86asm.ENTER:
+		if !canonical(r.RSP - 8) {
+			return true
+		}
+	case x86asm.POP, x86asm.POPF, x86asm.POPFQ, x86asm.RET, x86asm.IRETQ:
+		if !canonical(r.RSP) {
+			return true
+		}
+	case x86asm.LEAVE:
+		if !canonical(r.RBP) {
+			return true
+		}
+	}
+	for _, a := range inst.Args {
+		m, ok := a.(x86asm.Mem)
+		if !ok || m.Segment != 0 || (m.Base != x86asm.RSP && m.Base != x86asm.RBP) {
+			continue
+		}
+		ea := regValue(m.Base, r) + uint64(m.Disp)
+		if m.Index != 0 {
+			ea += regValue(m.Index, r) * uint64(m.Scale)
+		}
+		if !canonical(ea) {
+			return true
+		}
+	}
+	return false
+}
+
+// canonical reports whether addr is canonical with 48-bit addresses.
+func canonical(addr uint64) bool {
+	top := addr >> 47
+	return top == 0 || top == 1<<17-1
+}
+
+// regValue is the value of a 64-bit general register; 0 for others.
+func regValue(reg x86asm.Reg, r *vmm.Regs) uint64 {
+	switch reg {
+	case x86asm.RAX:
+		return r.RAX
+	case x86asm.RBX:
+		return r.RBX
+	case x86asm.RCX:
+		return r.RCX
+	case x86asm.RDX:
+		return r.RDX
+	case x86asm.RSI:
+		return r.RSI
+	case x86asm.RDI:
+		return r.RDI
+	case x86asm.RBP:
+		return r.RBP
+	case x86asm.RSP:
+		return r.RSP
+	case x86asm.R8:
+		return r.R8
+	case x86asm.R9:
+		return r.R9
+	case x86asm.R10:
+		return r.R10
+	case x86asm.R11:
+		return r.R11
+	case x86asm.R12:
+		return r.R12
+	case x86asm.R13:
+		return r.R13
+	case x86asm.R14:
+		return r.R14
+	case x86asm.R15:
+		return r.R15
+	}
+	return 0
+}

@@ -29,11 +29,15 @@
 //   - EFER.NXE is ignored and a page-table entry with bit 63 set faults as
 //     reserved, so no-exec is enforced with per-mapping memory permissions
 //     (the machine implements vmm.NoPageTableNX);
-//   - `out` is caught by an instruction hook at any IOPL, but inside the
-//     hook RIP is the start of the translation block and a stop takes
-//     effect only at the block's end; hypercalls are served inside the
-//     hook (each uc_emu_start costs about 2 µs), and the ABI entry is a
-//     block of its own, so RIP there is exact;
+//   - `out` is caught by an instruction hook at any IOPL, and a store to
+//     an MMIO region calls its write callback, but inside either RIP is
+//     the start of the translation block and a stop takes effect only at
+//     the block's end; hypercalls are served inside the callback (each
+//     uc_emu_start costs about 2 µs), and the ABI entry is a block of its
+//     own, so RIP there is exact. The ABI page's stubs store to the trap
+//     page as on kvm (TrapMMIO), so both backends run the same ABI page,
+//     and a program that jumps into the middle of a stub runs the same
+//     bytes on both; only the primer uses `out`;
 //   - syscall and sysenter are no-ops unless hooked (they are, and raise
 //     #UD and #GP as a CPU would here); "int $n" reports vector n past the
 //     instruction instead of #GP at it;

@@ -94,6 +94,11 @@ type machine struct {
 // 63 as reserved whatever EFER.NXE says.
 func (m *machine) NoPageTableNX() {}
 
+// Trap implements vmm.TrapChooser: the stubs store to the trap page, as on
+// kvm, rather than use out, so that both backends run the same ABI page
+// and a program that jumps into the middle of a stub runs the same bytes.
+func (m *machine) Trap() vmm.TrapMechanism { return vmm.TrapMMIO }
+
 // MapMemory implements vmm.Machine.
 func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 	size := uint64(len(mem))
@@ -445,13 +450,27 @@ func (v *vcpu) mapAll(maps []*mapping) error {
 	v.m.mu.Unlock()
 	uc := v.c.uc
 	next := uint64(0)
-	fill := func(end uint64) error {
-		if end > next {
-			if err := ucErr(C.nv_map_gap(v.c, C.uint64_t(next), C.uint64_t(end-next))); err != nil {
-				return fmt.Errorf("fill gap %#x-%#x: %w", next, end, err)
+	gap := func(from, end uint64) error {
+		if end > from {
+			if err := ucErr(C.nv_map_gap(v.c, C.uint64_t(from), C.uint64_t(end-from))); err != nil {
+				return fmt.Errorf("fill gap %#x-%#x: %w", from, end, err)
 			}
 		}
 		return nil
+	}
+	// The trap page lies in a gap: it gets the trap's MMIO region.
+	trap := v.cfg.TrapPage
+	fill := func(end uint64) error {
+		if trap < next || trap >= end {
+			return gap(next, end)
+		}
+		if err := gap(next, trap); err != nil {
+			return err
+		}
+		if err := ucErr(C.nv_map_trap(v.c, C.uint64_t(trap))); err != nil {
+			return fmt.Errorf("map the trap page at %#x: %w", trap, err)
+		}
+		return gap(trap+pageSize, end)
 	}
 	for _, o := range maps {
 		if err := fill(o.gpa); err != nil {
@@ -656,6 +675,13 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
 		v.regs.RCX, v.regs.R11 = v.regs.RIP+2, v.regs.RFLAGS
 		v.regsDirty = true
 		return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecSyscall, RIP: v.regs.RIP}}, false, nil
+	case C.NV_EXIT_TRAP_READ:
+		// As kvm reports it: the page may be written (by the ABI page's
+		// stubs), never read. The rest of the block ran after the load,
+		// so the thread is not resumed from here.
+		v.needRestore = true
+		f := vmm.Fault{Vector: vmm.VecPage, ErrorCode: vmm.PFPresent | vmm.PFUser, RIP: v.regs.RIP, Addr: v.cfg.TrapPage + uint64(c.addr)}
+		return vmm.Exit{Kind: vmm.ExitFault, Fault: f}, false, nil
 	case C.NV_EXIT_GAP:
 		return vmm.Exit{}, false, fmt.Errorf("run at rip %#x: guest reached unbacked memory at gap offset %#x: a page-table entry points outside the machine's memory (a monitor bug)", v.regs.RIP, uint64(c.addr))
 	case C.NV_EXIT_MEM:
@@ -710,6 +736,9 @@ func (v *vcpu) interruptFault(intno uint32, cr2 uint64) vmm.Fault {
 	case f.Vector == vmm.VecPage:
 		f.Addr = cr2
 		f.ErrorCode = v.pageFaultCode(cr2)
+	case f.Vector == vmm.VecGP && stackFault(v.fetch(v.regs.RIP), &v.regs):
+		// A CPU, and so kvm, raises #SS(0) here: report the same fault.
+		f.Vector = vmm.VecStack
 	}
 	return f
 }

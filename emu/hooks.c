@@ -9,18 +9,14 @@
 
 // Inside an instruction hook RIP is the start of the translation block,
 // not the instruction, and uc_emu_stop takes effect only at the end of the
-// block (its closing jump does not run). The ABI entry is a block of its
-// own (every call jumps to it, and it is `out; ret`), so a hypercall is
-// recognised by RIP == trap_addr, and a stop there leaves RIP at the trap.
-// Any other out is illegal; its exact address is found afterwards by
-// decoding from the block start.
+// block (its closing jump does not run). The only out the monitor runs is
+// the primer's (see enter in emu.go); any other is illegal, and its exact
+// address is found afterwards by decoding from the block start.
 static void hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *ud) {
 	nv_cpu *c = ud;
 	(void)size; (void)value;
 	if (c->exit == NV_EXIT_ILLEGAL_IO)
 		return; // the rest of a block after an illegal I/O: already stopping
-	if (port == c->null_port)
-		return; // the raw-trap benchmark: no ABI work at all
 	if (port == c->enter_port && c->entering) {
 		// Just entered ring 3 (see enter in emu.go): the state to restore
 		// after every fault. RIP is stale here; it is always rewritten.
@@ -30,13 +26,14 @@ static void hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, voi
 	}
 	uint64_t rip = 0;
 	uc_reg_read(uc, UC_X86_REG_RIP, &rip);
-	if (port != c->hc_port || rip != c->trap_addr) {
-		c->exit = NV_EXIT_ILLEGAL_IO;
-		c->port = port;
-		c->rip = rip;
-		uc_emu_stop(uc);
-		return;
-	}
+	c->exit = NV_EXIT_ILLEGAL_IO;
+	c->port = port;
+	c->rip = rip;
+	uc_emu_stop(uc);
+}
+
+// serve performs the hypercall of the trap at the ABI entry.
+static void serve(uc_engine *uc, nv_cpu *c) {
 	static const int regs[7] = {UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_RCX,
 				    UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_RSP};
 	void *vals[7] = {&c->args[0], &c->args[1], &c->args[2], &c->args[3], &c->args[4], &c->args[5], &c->rsp};
@@ -53,6 +50,47 @@ static void hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, voi
 	c->exit = NV_EXIT_HCALL;
 	c->action = action;
 	uc_emu_stop(uc);
+}
+
+// The trap page: an MMIO region, as on kvm, where the ABI page's stubs
+// store a byte at the offset of their port, so that both backends run the
+// same ABI page. Here too RIP is the start of the translation block; the
+// ABI entry is a block of its own (every call jumps to it, and it is
+// `store; ret`), so a hypercall is recognised by RIP == trap_addr, and a
+// stop there leaves RIP at the trap. Any other store (the program's own
+// code) is an illegal I/O, and a read a page fault, as on kvm.
+static void trap_write(uc_engine *uc, uint64_t off, unsigned size, uint64_t value, void *ud) {
+	nv_cpu *c = ud;
+	(void)size; (void)value;
+	if (c->exit == NV_EXIT_ILLEGAL_IO)
+		return;
+	if (off == c->null_port)
+		return; // the raw-trap benchmark: no ABI work at all
+	uint64_t rip = 0;
+	uc_reg_read(uc, UC_X86_REG_RIP, &rip);
+	if (off != c->hc_port || rip != c->trap_addr) {
+		c->exit = NV_EXIT_ILLEGAL_IO;
+		c->port = (uint32_t)off;
+		c->rip = rip;
+		uc_emu_stop(uc);
+		return;
+	}
+	serve(uc, c);
+}
+
+static uint64_t trap_read(uc_engine *uc, uint64_t off, unsigned size, void *ud) {
+	nv_cpu *c = ud;
+	(void)size;
+	if (c->exit == NV_EXIT_ILLEGAL_IO)
+		return 0;
+	c->exit = NV_EXIT_TRAP_READ;
+	c->addr = off;
+	uc_emu_stop(uc);
+	return 0;
+}
+
+uc_err nv_map_trap(nv_cpu *c, uint64_t addr) {
+	return uc_mmio_map(c->uc, addr, 0x1000, trap_read, c, trap_write, c);
 }
 
 static uint32_t hook_in(uc_engine *uc, uint32_t port, int size, void *ud) {

@@ -10,7 +10,7 @@
 #include <unicorn/unicorn.h>
 
 // Why the last uc_emu_start stopped, as the hooks recorded it.
-enum { NV_EXIT_NONE, NV_EXIT_HCALL, NV_EXIT_INTR, NV_EXIT_MEM, NV_EXIT_ILLEGAL_IO, NV_EXIT_GAP, NV_EXIT_SYSCALL };
+enum { NV_EXIT_NONE, NV_EXIT_HCALL, NV_EXIT_INTR, NV_EXIT_MEM, NV_EXIT_ILLEGAL_IO, NV_EXIT_GAP, NV_EXIT_SYSCALL, NV_EXIT_TRAP_READ };
 
 // Mirrors vmm.CallAction.
 enum { NV_CALL_CONTINUE, NV_CALL_STOP, NV_CALL_RESTART };
@@ -42,6 +42,7 @@ typedef struct nv_cpu {
 
 uc_err nv_add_hooks(nv_cpu *c);
 uc_err nv_map_gap(nv_cpu *c, uint64_t addr, uint64_t size);
+uc_err nv_map_trap(nv_cpu *c, uint64_t addr);
 uc_err nv_read_regs(nv_cpu *c);
 uc_err nv_write_regs(nv_cpu *c);
 uc_err nv_read_fpu(nv_cpu *c, uint8_t *fx);

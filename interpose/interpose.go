@@ -14,6 +14,7 @@ package interpose
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -90,11 +91,29 @@ func (w *Wrapper) Wrap(c Cap, name string) (Cap, error) {
 	if err != nil {
 		return Cap{}, fmt.Errorf("wrap %s: %w", name, err)
 	}
-	ws := &wrapped{w: w, orig: c, target: h, name: name, typ: c.Obj.ObjectType(), id: w.seq.Add(1)}
+	ws := &wrapped{w: w, orig: c, target: h, name: name, typ: vmm.TypeOf(c.Obj), id: w.seq.Add(1)}
 	ws.fwd = vmm.ForwardOptions{Lend: w.unwrap, Received: w.receivedFor(name)}
 	port := vmm.NewHostPort(w.Layer+":"+name, ws)
+	// Once nothing names the stand-in (no handle in any table, no
+	// message, no environment), nobody can invoke it again: its handle
+	// in the layer's table goes too. Border control wraps every handle
+	// that comes out of a call, so without this a program that keeps
+	// calling and closing fills the layer's table, and then every call
+	// through the layer fails. (The monitor keeps a port alive while its
+	// server serves a call on it.)
+	runtime.AddCleanup(port, closeTarget, target{w.Space, h})
 	return Cap{Obj: port, Rights: c.Rights, Badge: c.Badge}, nil
 }
+
+// target is a stand-in's handle to what it stands for, for closeTarget.
+type target struct {
+	space *vmm.Space
+	h     uint64
+}
+
+// closeTarget closes the handle a stand-in nothing names any more held.
+// It fails quietly when the layer's space has ended (its table is gone).
+func closeTarget(t target) { t.space.NewCaller().HandleClose(t.h) }
 
 // unwrap turns this Wrapper's stand-ins, passed as handle arguments (a
 // wrapped region given to space_map), back into what they stand for, so the
@@ -121,10 +140,8 @@ func (w *Wrapper) receivedFor(name string) vmm.Lend {
 		return nil
 	}
 	return func(obj vmm.Object, rights abi.Rights, badge uint64, _ bool) (vmm.Object, abi.Rights, uint64) {
-		if p, ok := obj.(*vmm.Port); ok {
-			if ws, ok := p.Server().(*wrapped); ok && ws.w == w {
-				return obj, rights, badge // one of ours already
-			}
+		if w.ours(obj) {
+			return obj, rights, badge
 		}
 		cp, err := w.Wrap(Cap{Obj: obj, Rights: rights, Badge: badge}, name+".received")
 		if err != nil {
@@ -132,6 +149,17 @@ func (w *Wrapper) receivedFor(name string) vmm.Lend {
 		}
 		return cp.Obj, cp.Rights, cp.Badge
 	}
+}
+
+// ours reports whether obj is one of w's stand-ins: under border control
+// already, not to be wrapped again.
+func (w *Wrapper) ours(obj vmm.Object) bool {
+	if p, ok := obj.(*vmm.Port); ok {
+		if ws, ok := p.Server().(*wrapped); ok && ws.w == w {
+			return true
+		}
+	}
+	return false
 }
 
 // Call is one operation invoked on a wrapped capability. It is valid only
@@ -247,19 +275,20 @@ func (c *Call) forward(o vmm.ForwardOptions) (r0, r1 uint64, err error) {
 	w, caller := c.ws.w, c.caller
 	r0, r1, err = c.Inv.ForwardWithOptions(caller, c.ws.target, o)
 	c.done, c.R0, c.R1, c.Err = true, r0, r1, err
-	if err != nil || !c.Inv.Info.R0Handle {
+	if err != nil || !c.Inv.ForwardedHandle() {
 		c.Inv.Complete(r0, r1, err)
 		return r0, r1, err
 	}
-	// The result is a handle in the layer's table: give the caller a
-	// capability to the same object (wrapped, under border control).
+	// The result is a handle in the layer's table (a new object, or one a
+	// server answered a port_call with): give the caller a capability to
+	// the same object (wrapped, under border control), and keep none.
 	obj, rights, badge, lerr := caller.Lookup(r0)
 	if lerr != nil {
 		c.Inv.Complete(0, 0, abi.ErrIO)
 		return r0, r1, lerr
 	}
 	cp := Cap{Obj: obj, Rights: rights, Badge: badge}
-	if w.Deep {
+	if w.Deep && !w.ours(obj) {
 		cp, err = w.Wrap(cp, c.Name+"."+c.Inv.Info.Name)
 		if err != nil {
 			caller.HandleClose(r0)

@@ -118,8 +118,8 @@ func (backend) Describe() string {
 
 // HostIsPVM reports whether /dev/kvm is served by PVM, the KVM module that
 // runs guests without VMX or SVM, inside a VM. Guests behave the same
-// there but for one difference users can see: `int $n` from ring 3 raises
-// #UD, not #GP.
+// there: where PVM raises #UD for `int $n` from ring 3, the backend
+// reports the #GP a CPU raises (see intGate).
 func HostIsPVM() bool {
 	_, err := os.Stat("/sys/module/kvm_pvm")
 	return err == nil

@@ -587,7 +587,23 @@ func (v *vcpu) fault() (vmm.Exit, bool, error) {
 	if f.Vector == vmm.VecPage {
 		f.Addr = cr2
 	}
+	if f.Vector == vmm.VecInvalidOp {
+		v.intGate(&f)
+	}
 	return vmm.Exit{Kind: vmm.ExitFault, Fault: f}, true, nil
+}
+
+// intGate reports "int $n" through a gate the IDT does not have (n of 32
+// and up) as the #GP a CPU raises, with the gate's selector-style error
+// code, where the host raised #UD: PVM does, for int $0x80 at least. A
+// program then ends the same way on every host and on emu.
+func (v *vcpu) intGate(f *vmm.Fault) {
+	var insn [2]byte
+	if v.m.read(f.RIP, insn[:]) != nil || insn[0] != 0xcd || insn[1] < 32 {
+		return
+	}
+	f.Vector = vmm.VecGP
+	f.ErrorCode = uint32(insn[1])<<3 | 2
 }
 
 // syscall reports a syscall instruction, which jumped to the syscall entry

@@ -3,6 +3,7 @@ package vmm
 import (
 	"encoding/binary"
 	"errors"
+	"runtime"
 
 	"nestvm/abi"
 )
@@ -33,9 +34,14 @@ func (t *Thread) Hypercall(c *Call) CallAction {
 type result struct {
 	r0, r1 uint64
 	act    CallAction
+	// handle is set when r0 is a handle the operation put in the
+	// caller's table: a new object's, or one a server answered with,
+	// which no OpInfo announces (port_call's reply).
+	handle bool
 }
 
 func ok(r0, r1 uint64) result   { return result{r0: r0, r1: r1} }
+func gave(h, r1 uint64) result  { return result{r0: h, r1: r1, handle: true} }
 func failed(e abi.Error) result { return result{r0: e.Result()} }
 
 // errCode is the ABI error an internal error carries (ErrInvalidArg when it
@@ -297,12 +303,15 @@ func (t *Thread) give(obj Object, rights abi.Rights) result {
 	if e != abi.OK {
 		return failed(e)
 	}
-	return ok(h, 0)
+	return gave(h, 0)
 }
 
 // serveHost performs inv on a port served inline by host code.
 func (t *Thread) serveHost(p *Port, inv *Invocation) result {
 	p.server.Serve(inv)
+	// A server may let go of what it stands for once no handle names
+	// its port (interpose's stand-ins do): not while it serves.
+	runtime.KeepAlive(p)
 	if inv.act != CallContinue {
 		return result{r0: inv.r0, r1: inv.r1, act: inv.act}
 	}
@@ -314,7 +323,7 @@ func (t *Thread) serveHost(p *Port, inv *Invocation) result {
 		if e != abi.OK {
 			return failed(e)
 		}
-		return ok(h, inv.r1)
+		return gave(h, inv.r1)
 	}
 	return ok(inv.r0, inv.r1)
 }
@@ -329,13 +338,13 @@ func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
 	if oneWay {
 		msg.hdr.Kind, msg.hdr.Op = abi.MsgSend, inv.Slots[0]
 	}
-	var out *GuestBuffer
+	var in, out *GuestBuffer
 	slot, buf := 0, 0
 	for _, a := range inv.Info.Args {
 		switch a.Kind {
 		case abi.ArgIn:
-			if msg.data == nil {
-				msg.data = append([]byte{}, inv.bufs[buf].Bytes()...)
+			if in == nil {
+				in = &inv.bufs[buf]
 			}
 			buf++
 		case abi.ArgOut:
@@ -359,6 +368,16 @@ func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
 		slot += a.Kind.Slots()
 	}
 	mon := t.space.mon
+	// Through a layer, the message is the program's: its bytes count
+	// against the program's limits and quota, not the layer's.
+	msg.sender = t.who().space
+	if in != nil {
+		if e := msg.charge(in.Len()); e != abi.OK {
+			return failed(e)
+		}
+		msg.data = make([]byte, in.Len())
+		in.Read(msg.data)
+	}
 	if oneWay {
 		// The handles travel on their own: the sender may close its
 		// copies (a layer drops what it lent) before they arrive.
@@ -367,11 +386,11 @@ func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
 			if e != abi.OK {
 				msg.handles = msg.handles[:i]
 				mon.dropTransits(msg)
+				msg.uncharge()
 				return failed(e)
 			}
 			msg.handles[i] = tn
 		}
-		msg.sender = t.space
 		if e := mon.enqueue(p, msg); e != abi.OK {
 			mon.dropTransits(msg)
 			return failed(e)
@@ -394,7 +413,7 @@ func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
 		if e != abi.OK {
 			return failed(e)
 		}
-		return ok(h, rep.r1)
+		return gave(h, rep.r1)
 	}
 	return ok(rep.r0, rep.r1)
 }
@@ -404,13 +423,7 @@ func (t *Thread) handleOp(n *capNode, inv *Invocation) result {
 	s := t.space
 	switch inv.Op {
 	case abi.OpHandleInfo:
-		typ := n.obj.ObjectType()
-		if p, isPort := n.obj.(*Port); isPort {
-			if si, ok := p.server.(StandIn); ok {
-				typ = si.StandsFor()
-			}
-		}
-		return ok(uint64(typ), uint64(n.rights))
+		return ok(uint64(TypeOf(n.obj)), uint64(n.rights))
 	case abi.OpHandleClose:
 		if e := s.removeHandle(n.num); e != abi.OK {
 			return failed(e)
@@ -433,7 +446,7 @@ func (t *Thread) handleOp(n *capNode, inv *Invocation) result {
 		if err != abi.OK {
 			return failed(err)
 		}
-		return ok(h, 0)
+		return gave(h, 0)
 	case abi.OpHandleRevoke:
 		return ok(uint64(s.mon.revoke(n)), 0)
 	}
@@ -843,6 +856,11 @@ func (t *Thread) portOp(obj Object, inv *Invocation) result {
 		hdr := t.who().space.deliverWith(msg, t.received)
 		inv.bufs[0].Write(encodeMsg(&hdr))
 		n := inv.bufs[1].Write(msg.data)
+		// A call waits for its reply, but its bytes are delivered and
+		// no longer charged: the monitor does not keep them either.
+		s.mon.ipc.mu.Lock()
+		msg.data = nil
+		s.mon.ipc.mu.Unlock()
 		return ok(uint64(n), 0)
 	case abi.OpPortReply:
 		rep := reply{r0: a[1], r1: a[2], data: append([]byte(nil), inv.bufs[0].Bytes()...)}

@@ -562,7 +562,8 @@ func (f *kernelFixture) check() {
 // count matches its slots and stays within its quota, each handle knows
 // its space and number, derivation links are mutual and never lead to a
 // removed handle, and each space's memory charge is what its regions,
-// its own mappings and its children hold, within its quota.
+// its own mappings, its queued messages and its children hold, within its
+// quota.
 func checkKernel(tb testing.TB, m *Monitor, spaces []*Space) {
 	tb.Helper()
 	m.caps.mu.Lock()
@@ -614,9 +615,28 @@ func checkKernel(tb testing.TB, m *Monitor, spaces []*Space) {
 		used[s] = s.memUsed
 		s.mu.Unlock()
 	}
+	// The bytes of messages queued on the spaces' ports are charged to
+	// their senders (sendlimit.go).
+	queued := map[*Space]uint64{}
+	m.ipc.mu.Lock()
 	for _, s := range spaces {
 		s.mu.Lock()
-		var want uint64
+		owned := append([]Object(nil), s.owned...)
+		s.mu.Unlock()
+		for _, o := range owned {
+			if p, isPort := o.(*Port); isPort {
+				for _, msg := range p.queue {
+					if msg.sender != nil {
+						queued[msg.sender] += msg.charged
+					}
+				}
+			}
+		}
+	}
+	m.ipc.mu.Unlock()
+	for _, s := range spaces {
+		s.mu.Lock()
+		want := queued[s]
 		for _, r := range s.regions {
 			want += r.mem.Size()
 		}

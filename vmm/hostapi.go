@@ -155,8 +155,7 @@ func (inv *Invocation) handleArgNode(i int) *capNode {
 // for the thread that invoked inv, so "itself" keeps its meaning (a
 // forwarded thread_exit of one's own thread ends that thread). It returns
 // the result, and does not complete inv: the caller decides (Complete).
-// A result that is a handle (abi.OpInfo.R0Handle) is a number in c's
-// table.
+// A result that is a handle is a number in c's table (ForwardedHandle).
 func (inv *Invocation) Forward(c *Caller, target uint64) (r0, r1 uint64, err error) {
 	return inv.ForwardWith(c, target, nil)
 }
@@ -277,6 +276,7 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 		t.actingFor, t.received, acting = inv.from.who(), o.Received, true
 	}
 	res := t.execute(n, fwd)
+	inv.forwardedHandle = res.handle && int64(res.r0) >= 0
 	if res.act != CallContinue && inv.from != nil {
 		inv.act = res.act // the invoking thread stops, ends, or re-issues
 	}
@@ -285,6 +285,14 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 	}
 	return res.r0, res.r1, nil
 }
+
+// ForwardedHandle reports whether the R0 the last Forward of inv returned
+// is a handle the operation put in the forwarding Caller's table: a new
+// object's (abi.OpInfo.R0Handle), or one the server of a port answered
+// with (port_call's reply may carry one, which no OpInfo announces). A
+// layer hands the invoker its own handle to the object; the number in its
+// table names nothing in the invoker's.
+func (inv *Invocation) ForwardedHandle() bool { return inv.forwardedHandle }
 
 // invocations recycles the Invocations of forwarded calls: a server may not
 // keep one after Serve returns, and allocating one per level of

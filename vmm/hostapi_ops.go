@@ -318,7 +318,10 @@ func (c *Caller) PortReply(h uint64, callId uint64, r0 uint64, r1 uint64, data [
 // and a revoke of it or of any handle it came from reaches the copy on the
 // way (it then arrives as NV_NO_HANDLE). A space may have 1024 messages, and
 // 16 MiB of their bytes, queued and not yet received; past that port_send
-// fails with NV_EWOULDBLOCK until receivers catch up.
+// fails with NV_EWOULDBLOCK until receivers catch up. The bytes count
+// against the memory quota of the sending space and of its ancestors until
+// the message is received or dropped (NV_EQUOTA beyond it), so a tree of
+// spaces cannot make the monitor hold more than its quota allows.
 func (c *Caller) PortSend(h uint64, tag uint64, data []byte, handle uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = tag
@@ -327,7 +330,9 @@ func (c *Caller) PortSend(h uint64, tag uint64, data []byte, handle uint64) (uin
 }
 
 // PortCall performs port_call on handle h, as nv_port_call does for a guest.
-// Calls a port's server and waits for its reply.
+// Calls a port's server and waits for its reply. Until a server receives it,
+// the call's data counts against the memory quota of the calling space and
+// of its ancestors (NV_EQUOTA beyond it), as port_send's does.
 func (c *Caller) PortCall(h uint64, tag uint64, data []byte, reply []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = tag

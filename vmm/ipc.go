@@ -25,7 +25,8 @@ type message struct {
 	handles []*capNode // the sender's handles; the receiver's are derived from them
 	caller  *Thread    // who waits for the reply; nil for one-way messages
 	via     *Port
-	sender  *Space // a one-way message's sender, while it counts against its limits (sendlimit.go)
+	sender  *Space // its sender, while it counts against its limits and quota (sendlimit.go)
+	charged uint64 // the bytes charged to the sender's memory quota
 
 	// Guarded by ipcState.mu.
 	received  bool
@@ -74,15 +75,17 @@ func (p *Port) receiverWaiters() []map[*Thread]struct{} {
 }
 
 // enqueue queues msg on p and wakes its receivers; a message to a closed
-// port fails with ErrPeerGone.
+// port fails with ErrPeerGone. A message not queued gives back its charge.
 func (m *Monitor) enqueue(p *Port, msg *message) abi.Error {
 	ipc := &m.ipc
 	ipc.mu.Lock()
 	if p.closed {
+		msg.uncharge()
 		ipc.mu.Unlock()
 		return abi.ErrPeerGone
 	}
 	if e := msg.count(); e != abi.OK {
+		msg.uncharge()
 		ipc.mu.Unlock()
 		return e
 	}
@@ -159,6 +162,7 @@ func (m *Monitor) forget(msg *message) {
 				break
 			}
 		}
+		msg.uncount()
 	}
 	if msg.received {
 		// Its server may still reply: keep the id, so that the reply is

@@ -50,12 +50,14 @@ type TrapMechanism uint8
 // Trap mechanisms.
 const (
 	// TrapPIO is `out %al, $port` from ring 3 with RFLAGS.IOPL=3. It is the
-	// cheapest exit on VMX and SVM, and the emulator catches it with an
-	// instruction hook, but a paravirtual KVM (PVM) raises #GP for it.
+	// cheapest exit on VMX and SVM, but a paravirtual KVM (PVM) raises #GP
+	// for it.
 	TrapPIO TrapMechanism = iota
 	// TrapMMIO is a one-byte store to TrapPageAddr+port: the page is
 	// mapped user-writable in the page tables but has no memory behind it,
-	// so the store exits as MMIO on every KVM (VMX, SVM and PVM).
+	// so the store exits as MMIO on every KVM (VMX, SVM and PVM), and the
+	// emulator serves it from an MMIO region's callback. Both backends use
+	// it, so both run the same ABI page.
 	TrapMMIO
 )
 
@@ -239,7 +241,7 @@ func trapSeq(mech TrapMechanism, port uint8) []byte {
 	return insn
 }
 
-// primerCode is only ever run by the emulator, which traps by PIO.
+// primerCode is only ever run by the emulator, which catches its out.
 var primerCode = []byte{
 	0xe6, EnterPort, // out %al, $EnterPort
 	0x8a, 0x04, 0x25, 0x00, 0x10, 0x10, 0x00, // mov 0x101000 (ring-0 text), %al

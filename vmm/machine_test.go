@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"nestvm/internal/backendtest"
-	"nestvm/kvm"
 	"nestvm/vmm"
 )
 
@@ -191,9 +190,6 @@ func TestFaults(t *testing.T) {
 				}
 				f := r.Fault.Fault
 				want := tc.vector
-				if tc.entry == "int80" && b.Name() == "kvm" && kvm.HostIsPVM() {
-					want = vmm.VecInvalidOp // PVM raises #UD for int $n from ring 3 (kvm.HostIsPVM)
-				}
 				if f.Vector != want {
 					t.Fatalf("fault %s, want vector %d (%s)", f, want, want)
 				}

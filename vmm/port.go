@@ -23,6 +23,18 @@ type StandIn interface {
 	StandsFor() abi.ObjectType
 }
 
+// TypeOf is the type of obj as a program holding a handle to it sees it
+// (handle_info, space_get_state): a stand-in's is the type it stands for,
+// so a layer stays invisible.
+func TypeOf(obj Object) abi.ObjectType {
+	if p, isPort := obj.(*Port); isPort {
+		if si, ok := p.server.(StandIn); ok {
+			return si.StandsFor()
+		}
+	}
+	return obj.ObjectType()
+}
+
 // ServerFunc adapts a function to Server.
 type ServerFunc func(inv *Invocation)
 
@@ -91,6 +103,9 @@ type Invocation struct {
 	// handle, when set, is inserted into the caller's table and its
 	// number replaces r0.
 	handle *handleEntry
+	// forwardedHandle is set when the R0 a Forward of it returned is a
+	// handle in the forwarding Caller's table.
+	forwardedHandle bool
 	// absentAt is the page decodeBuffers found missing, for a write
 	// when absentWrite.
 	absentAt    uint64

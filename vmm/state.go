@@ -144,7 +144,7 @@ func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
 		w.put(&e)
 	}
 	for i, n := range nodes {
-		e := abi.SpaceHandleEntry{Number: n.num, Type: uint64(n.obj.ObjectType()), Rights: uint64(n.rights), Badge: n.badge, Object: w.id(n.obj),
+		e := abi.SpaceHandleEntry{Number: n.num, Type: uint64(TypeOf(n.obj)), Rights: uint64(n.rights), Badge: n.badge, Object: w.id(n.obj),
 			Node: n.id, Parent: parents[i], Flags: ownedFlag(n.obj, sp)}
 		e.Handle = w.copyOf(n.handleEntry, n)
 		w.put(&e)
@@ -198,21 +198,27 @@ func (t *Thread) regionGetState(r *Region, buf userBuffer) result {
 // portGetState writes the messages queued on p to buf (port_get_state).
 func (t *Thread) portGetState(p *Port, buf userBuffer) result {
 	m := t.space.mon
+	// The bytes are taken with the queue: a receiver drops a call's
+	// once it has them.
 	m.ipc.mu.Lock()
 	queue := append([]*message(nil), p.queue...)
+	data := make([][]byte, len(queue))
+	for i, msg := range queue {
+		data[i] = msg.data
+	}
 	m.ipc.mu.Unlock()
 	need := uint64(binary.Size(abi.PortState{}))
-	for _, msg := range queue {
-		need += uint64(msgSize) + (uint64(len(msg.data))+7)&^7
+	for _, d := range data {
+		need += uint64(msgSize) + (uint64(len(d))+7)&^7
 	}
 	w := &stateWriter{t: t}
 	if buf.Len() < need {
 		return w.finish(buf, need) // NV_ETOOBIG, before any copy is made
 	}
 	w.put(&abi.PortState{Size: need, NMsgs: uint64(len(queue))})
-	for _, msg := range queue {
+	for k, msg := range queue {
 		hdr := msg.hdr
-		hdr.DataLen = uint64(len(msg.data))
+		hdr.DataLen = uint64(len(data[k]))
 		for i, src := range msg.handles {
 			if i >= abi.MsgHandles {
 				break
@@ -225,8 +231,8 @@ func (t *Thread) portGetState(p *Port, buf userBuffer) result {
 			hdr.NHandles = uint64(i + 1)
 		}
 		w.put(&hdr)
-		w.out = append(w.out, msg.data...)
-		w.out = append(w.out, make([]byte, (8-len(msg.data)%8)%8)...)
+		w.out = append(w.out, data[k]...)
+		w.out = append(w.out, make([]byte, (8-len(data[k])%8)%8)...)
 	}
 	return w.finish(buf, need)
 }

@@ -672,7 +672,7 @@ static inline int64_t nv_port_reply(nv_handle_t h, uint64_t call_id, uint64_t r0
 	return nv_port_reply_r(h, call_id, r0, r1, data, data_len, handle).r0;
 }
 
-/* nv_port_send: Sends a one-way message; returns once it is queued. The handle travels as a copy derived from the sender's: the sender may close its own at once, and a revoke of it or of any handle it came from reaches the copy on the way (it then arrives as NV_NO_HANDLE). A space may have 1024 messages, and 16 MiB of their bytes, queued and not yet received; past that port_send fails with NV_EWOULDBLOCK until receivers catch up.
+/* nv_port_send: Sends a one-way message; returns once it is queued. The handle travels as a copy derived from the sender's: the sender may close its own at once, and a revoke of it or of any handle it came from reaches the copy on the way (it then arrives as NV_NO_HANDLE). A space may have 1024 messages, and 16 MiB of their bytes, queued and not yet received; past that port_send fails with NV_EWOULDBLOCK until receivers catch up. The bytes count against the memory quota of the sending space and of its ancestors until the message is received or dropped (NV_EQUOTA beyond it), so a tree of spaces cannot make the monitor hold more than its quota allows.
  * Interface: port. Rights needed: call.
  *   tag (IN): a value for the receiver
  *   data, data_len (IN buffer): bytes for the receiver
@@ -687,7 +687,7 @@ static inline int64_t nv_port_send(nv_handle_t h, uint64_t tag, nv_addr_t data, 
 	return nv_port_send_r(h, tag, data, data_len, handle).r0;
 }
 
-/* nv_port_call: Calls a port's server and waits for its reply.
+/* nv_port_call: Calls a port's server and waits for its reply. Until a server receives it, the call's data counts against the memory quota of the calling space and of its ancestors (NV_EQUOTA beyond it), as port_send's does.
  * Interface: port. Rights needed: call.
  *   tag (IN): a value for the server
  *   data, data_len (IN buffer): bytes for the server
