@@ -205,17 +205,17 @@ var Ops = [OpCount]OpInfo{
 			{"size", ArgValue, "page-aligned length"},
 			{"perm", ArgValue, "NV_PERM_* bits"},
 		},
-		Doc: "Maps part of a region into a space. Spaces that map the same region share its pages.",
+		Doc: "Maps part of a region into a space. Spaces that map the same region share its pages. With perm 0 the range is reserved but inaccessible (every touch is a not-present page fault) until space_protect grants access.",
 	},
 	OpSpaceUnmap: {
 		Name: "space_unmap", Iface: IfaceSpace, Rights: RightMap,
 		Args: []Arg{{"addr", ArgValue, "page-aligned address"}, {"size", ArgValue, "page-aligned length"}},
-		Doc:  "Unmaps a range of a space. The range must cover whole mappings.",
+		Doc:  "Unmaps a range of a space: whatever is mapped in it goes, and a mapping that crosses either end of the range is split there, its other part staying mapped at the same region offsets (NV_ENOTFOUND when nothing is mapped in the range). Other threads of the space may run meanwhile: when the call returns, none of them can touch the range any more without a page fault.",
 	},
 	OpSpaceProtect: {
 		Name: "space_protect", Iface: IfaceSpace, Rights: RightMap,
 		Args: []Arg{{"addr", ArgValue, "page-aligned address"}, {"size", ArgValue, "page-aligned length"}, {"perm", ArgValue, "NV_PERM_* bits, within what the mapping's region handle allowed"}},
-		Doc:  "Changes the permissions of a mapped range.",
+		Doc:  "Changes the permissions of a mapped range; every page of it must be mapped (NV_EFAULT otherwise). A mapping that crosses either end of the range is split there, its other part keeping its permissions. perm 0 makes the range inaccessible (every touch is a not-present page fault) while the memory keeps its contents, which a later space_protect makes accessible again. Other threads of the space may run meanwhile: when the call returns, none of them can touch the range with the old permissions any more.",
 	},
 	OpSpaceInsert: {
 		Name: "space_insert", Iface: IfaceSpace, Rights: RightControl,

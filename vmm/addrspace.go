@@ -33,6 +33,16 @@ type mapping struct {
 
 func (m *mapping) end() uint64 { return m.addr + m.size }
 
+// cut returns a mapping of [lo, hi), a part of m's range, that is m in
+// everything else: the same memory (with a reference of its own) at the
+// same offset, permissions, region and space.
+func (m *mapping) cut(lo, hi uint64) *mapping {
+	n := *m
+	n.addr, n.size, n.off = lo, hi-lo, m.off+lo-m.addr
+	n.mem = m.mem.Ref()
+	return &n
+}
+
 // bytes returns the host view of [addr, addr+n) inside the mapping.
 func (m *mapping) bytes(addr, n uint64) []byte {
 	o := m.off + addr - m.addr

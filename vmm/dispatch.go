@@ -575,7 +575,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 			return failed(abi.ErrWrongType)
 		}
 		perm := Perm(a[4])
-		if a[4] == 0 || a[4]&^abi.PermAll != 0 {
+		if a[4]&^abi.PermAll != 0 {
 			return failed(abi.ErrInvalidArg)
 		}
 		if !rn.rights.Has(permRights(perm)) {

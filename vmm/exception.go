@@ -52,8 +52,9 @@ func (s *Space) keptPage(f Fault) (*Region, uint64, bool) {
 	}
 	s.mu.Lock()
 	m := s.as.find(f.Addr)
+	noAccess := m != nil && m.perm == 0 // its keeper must not be asked for a page it cannot map
 	s.mu.Unlock()
-	if m == nil || m.region == nil {
+	if m == nil || m.region == nil || noAccess {
 		return nil, 0, false
 	}
 	off := pageDown(m.off + f.Addr - m.addr)

@@ -79,7 +79,8 @@ func (c *Caller) SpaceCreate(h uint64, pages uint64, threads uint64, handles uin
 
 // SpaceMap performs space_map on handle h, as nv_space_map does for a guest.
 // Maps part of a region into a space. Spaces that map the same region share
-// its pages.
+// its pages. With perm 0 the range is reserved but inaccessible (every touch
+// is a not-present page fault) until space_protect grants access.
 func (c *Caller) SpaceMap(h uint64, region uint64, addr uint64, offset uint64, size uint64, perm uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = region
@@ -91,7 +92,12 @@ func (c *Caller) SpaceMap(h uint64, region uint64, addr uint64, offset uint64, s
 }
 
 // SpaceUnmap performs space_unmap on handle h, as nv_space_unmap does for a guest.
-// Unmaps a range of a space. The range must cover whole mappings.
+// Unmaps a range of a space: whatever is mapped in it goes, and a mapping
+// that crosses either end of the range is split there, its other part
+// staying mapped at the same region offsets (NV_ENOTFOUND when nothing is
+// mapped in the range). Other threads of the space may run meanwhile: when
+// the call returns, none of them can touch the range any more without a page
+// fault.
 func (c *Caller) SpaceUnmap(h uint64, addr uint64, size uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = addr
@@ -100,7 +106,14 @@ func (c *Caller) SpaceUnmap(h uint64, addr uint64, size uint64) (uint64, uint64,
 }
 
 // SpaceProtect performs space_protect on handle h, as nv_space_protect does for a guest.
-// Changes the permissions of a mapped range.
+// Changes the permissions of a mapped range; every page of it must be mapped
+// (NV_EFAULT otherwise). A mapping that crosses either end of the range is
+// split there, its other part keeping its permissions. perm 0 makes the
+// range inaccessible (every touch is a not-present page fault) while the
+// memory keeps its contents, which a later space_protect makes accessible
+// again. Other threads of the space may run meanwhile: when the call
+// returns, none of them can touch the range with the old permissions any
+// more.
 func (c *Caller) SpaceProtect(h uint64, addr uint64, size uint64, perm uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = addr

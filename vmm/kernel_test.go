@@ -11,9 +11,10 @@ import (
 // TestKernelObjects runs the kerneltest guest, which exercises the object
 // kernel from inside a space (handles, threads, ports, the uniform
 // interposition rule, restartable calls, faults to the exception port,
-// keepers, dirty pages, quotas), one area at a time on every backend.
+// keepers, dirty pages, quotas, splitting and
+// protecting mappings while threads run), one area at a time on every backend.
 func TestKernelObjects(t *testing.T) {
-	for _, area := range []string{"derive", "threads", "ipc", "interpose", "restart", "fault", "keeper", "dirty", "quota"} {
+	for _, area := range []string{"derive", "threads", "ipc", "interpose", "restart", "fault", "keeper", "dirty", "quota", "mem"} {
 		t.Run(area, func(t *testing.T) {
 			backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
 				out, r := runGuest(t, b, "kerneltest", 0, area)

@@ -275,22 +275,24 @@ func (r *Region) Supply(off uint64, data []byte) abi.Error {
 		clear(mem.Bytes()[off : off+pageSize])
 	}
 	r.mu.Lock()
-	maps := append([]*mapping(nil), r.maps...)
 	for p := off / pageSize; p < (off+n)/pageSize; p++ {
 		if r.present != nil {
 			setBit(r.present, p)
 		}
 	}
 	r.dirty.markPages(off/pageSize, (off+n)/pageSize)
+	spaces := spacesOf(r.maps)
 	r.mu.Unlock()
-	for _, m := range maps {
-		lo, hi := max(off, m.off), min(off+n, m.off+m.size)
-		if lo >= hi {
-			continue
-		}
-		s := m.space
+	// The mappings are read again under each space's lock: one split or
+	// unmapped since holds that lock, and a mapping made since found the
+	// pages present.
+	for s := range spaces {
 		s.mu.Lock()
-		if !s.dying && s.as.find(m.addr) == m {
+		for _, m := range r.mapsIn(s) {
+			lo, hi := max(off, m.off), min(off+n, m.off+m.size)
+			if lo >= hi || m.perm == 0 {
+				continue
+			}
 			if err := s.pt.mapPages(m.addr+lo-m.off, hi-lo, m.perm, true, false, 0); err != nil {
 				s.log.Warn("supply: map pages", "error", err)
 			}
@@ -375,15 +377,31 @@ func spacesOf(maps []*mapping) map[*Space]bool {
 // become 4 KiB ones (pageTables.takeBits). The caller holds pagesMu.
 func (r *Region) harvest(maps []*mapping, bit uint64, split bool, lo, hi uint64) []uint64 {
 	bits := r.bitmap()
-	for _, m := range maps {
-		s := m.space
+	for s := range spacesOf(maps) {
 		s.mu.Lock()
-		if s.as.find(m.addr) == m { // its end has not taken the mapping: it harvests it then
+		for _, m := range r.mapsIn(s) {
 			m.takeBits(s.pt, bit, split, lo, hi, bits)
 		}
 		s.mu.Unlock()
 	}
 	return bits
+}
+
+// mapsIn returns r's mappings in s that s still holds: a space that
+// ended has taken its own (and harvests them then). The caller holds
+// s.mu, which every change to s's mappings holds, so the answer stays
+// true until it lets go; mappings split or unmapped before are not in
+// it, their pieces are.
+func (r *Region) mapsIn(s *Space) []*mapping {
+	var out []*mapping
+	r.mu.Lock()
+	for _, m := range r.maps {
+		if m.space == s && !s.dying && s.as.find(m.addr) == m {
+			out = append(out, m)
+		}
+	}
+	r.mu.Unlock()
+	return out
 }
 
 // bitmap returns an empty bitmap of r's pages.
@@ -436,7 +454,9 @@ func bitsSet(v byte) int {
 }
 
 // mapRegion maps [off, off+size) of r at addr in s with perm. Only present
-// pages get page-table entries; the others fault to the keeper.
+// pages get page-table entries; the others fault to the keeper. With perm
+// 0 no page has one: the range is reserved, and inaccessible until
+// protected.
 func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm Perm, rights abi.Rights) error {
 	limit := allowedPerm(rights)
 	if err := checkUserRange(addr, size); err != nil {
@@ -450,6 +470,8 @@ func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm Perm, rights a
 	}
 	// Lock order: the space, then the region (as guest buffers are
 	// checked).
+	s.mapMu.Lock()
+	defer s.mapMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r.mu.Lock()
@@ -474,9 +496,12 @@ func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm Perm, rights a
 	// Entries start not accessed: region_accessed reports the first
 	// touch through this mapping.
 	var err error
-	if r.present == nil {
+	switch {
+	case perm == 0:
+		// No access: no entries until a protect grants some.
+	case r.present == nil:
 		err = s.pt.mapPages(addr, size, perm, true, true, 0) // 2 MiB pages where aligned: every page is there from the start
-	} else {
+	default:
 		for a := addr; a < addr+size && err == nil; a += pageSize {
 			if r.isPresent((off + a - addr) / pageSize) {
 				err = s.pt.mapPages(a, pageSize, perm, true, false, 0)
@@ -553,52 +578,96 @@ func (s *Space) flushTLBs(caller *Thread) {
 	}
 }
 
-// unmapRange removes the mappings that [addr, addr+size) covers exactly.
-// No thread of s but caller may be running: a running vCPU could hold
-// translations to the pages being removed.
+// splitAt makes a the boundary of two mappings where a mapping crosses
+// it: the mapping becomes two of the same memory, at the same offsets,
+// with the same permissions. The page tables keep their entries (and
+// their dirty and accessed bits, which the pieces now stand for), and the
+// window keeps its host mapping; it counts one piece more, because
+// unmapping either piece later returns that piece alone. The caller holds
+// s.mu; ErrNoMemory when the host's mapping budget is spent.
+func (s *Space) splitAt(a uint64) abi.Error {
+	m := s.as.find(a)
+	if m == nil || m.addr == a {
+		return abi.OK
+	}
+	if err := s.win.split(); err != nil {
+		s.log.Warn("split mapping", "addr", hexAddr(a), "error", err)
+		return abi.ErrNoMemory
+	}
+	lo, hi := m.cut(m.addr, a), m.cut(a, m.end())
+	s.as.remove(m)
+	s.as.insert(lo)
+	s.as.insert(hi)
+	if r := m.region; r != nil {
+		r.mu.Lock()
+		for i, o := range r.maps {
+			if o == m {
+				r.maps[i] = lo
+				r.maps = append(r.maps, hi)
+				break
+			}
+		}
+		r.mu.Unlock()
+	}
+	m.mem.Unref()
+	return abi.OK
+}
+
+// carve splits the mappings that cross the ends of [addr, addr+size) and
+// returns those inside it, in address order. The caller holds s.mu.
+func (s *Space) carve(addr, size uint64) ([]*mapping, abi.Error) {
+	if e := s.splitAt(addr); e != abi.OK {
+		return nil, e
+	}
+	if e := s.splitAt(addr + size); e != abi.OK {
+		return nil, e
+	}
+	var in []*mapping
+	for _, m := range s.as.maps {
+		if m.addr >= addr && m.end() <= addr+size {
+			in = append(in, m)
+		}
+	}
+	return in, abi.OK
+}
+
+// unmapRange removes what is mapped in [addr, addr+size): whole mappings,
+// and the parts of those that cross its ends, whose other parts stay
+// mapped. Other threads of s may run meanwhile: they drop their cached
+// translations (Space.shootdown) before the host memory goes from the
+// window, so none touches it afterwards. ErrNotFound when nothing is
+// mapped there.
 func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 	if checkUserRange(addr, size) != nil {
 		return abi.ErrInvalidArg
 	}
-	if s.runningOthers(caller) {
-		return abi.ErrBusy
-	}
+	// mapMu keeps the range from being mapped again before the window
+	// lets go of it.
+	s.mapMu.Lock()
+	defer s.mapMu.Unlock()
 	s.mu.Lock()
-	var gone []*mapping
-	for _, m := range s.as.maps {
-		if m.addr < addr+size && addr < m.end() {
-			if m.addr < addr || m.end() > addr+size {
-				s.mu.Unlock()
-				return abi.ErrInvalidArg // would split a mapping
-			}
-			gone = append(gone, m)
-		}
+	if s.dying {
+		s.mu.Unlock()
+		return abi.ErrPeerGone
 	}
-	if len(gone) == 0 {
+	if !s.as.overlaps(addr, size) {
 		s.mu.Unlock()
 		return abi.ErrNotFound
 	}
-	// Writes through a region mapping since its last harvest are recorded
-	// only in its entries' dirty bits: they go to the region's readers.
-	written := make([][]uint64, len(gone))
-	for k, m := range gone {
-		if r := m.region; r != nil {
-			written[k] = r.bitmap()
-			m.takeBits(s.pt, pteDirty, false, m.off, m.off+m.size, written[k])
-		}
-		s.pt.unmapRange(m.addr, m.size)
-		s.as.remove(m)
-		if m.region == nil {
-			s.memUsed -= m.size
-		}
+	gone, e := s.carve(addr, size)
+	if e != abi.OK {
+		s.mu.Unlock()
+		return e
 	}
-	s.mu.Unlock()
-	s.flushTLBs(caller)
-	for k, m := range gone {
-		s.win.unmap(m.addr, m.size)
+	for _, m := range gone {
 		if r := m.region; r != nil {
+			// Writes through the mapping since its last harvest are
+			// recorded only in its entries' dirty bits: they go to the
+			// region's readers.
+			written := r.bitmap()
+			m.takeBits(s.pt, pteDirty, false, m.off, m.off+m.size, written)
 			r.mu.Lock()
-			r.dirty.mark(written[k])
+			r.dirty.mark(written)
 			for i, o := range r.maps {
 				if o == m {
 					r.maps = append(r.maps[:i], r.maps[i+1:]...)
@@ -606,60 +675,128 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 				}
 			}
 			r.mu.Unlock()
+		} else {
+			s.unchargeLocked(m.size)
+		}
+		s.pt.unmapRange(m.addr, m.size)
+		s.as.remove(m)
+	}
+	s.mu.Unlock()
+	s.shootdown(caller)
+	for _, m := range gone {
+		if err := s.win.unmap(m.addr, m.size); err != nil {
+			s.log.Warn("unmap", "error", err)
 		}
 		m.mem.Unref()
 	}
 	return abi.OK
 }
 
-// protectRange changes the permissions of whole mappings covering
-// [addr, addr+size), within what the region handles they were mapped
-// through allowed.
+// protectRange gives [addr, addr+size) the permissions perm, within what
+// the region handles its mappings were made through allowed. Mappings
+// that cross its ends are split there. perm 0 makes the range
+// inaccessible while its memory keeps its contents: its page-table
+// entries go (their dirty and accessed bits to the region's readers
+// first), so any touch is a not-present page fault, and a later protect
+// maps the pages again. Other threads of s may run meanwhile: they drop
+// their cached translations before it returns (Space.shootdown).
 func (s *Space) protectRange(caller *Thread, addr, size uint64, perm Perm) abi.Error {
 	if checkUserRange(addr, size) != nil {
 		return abi.ErrInvalidArg
 	}
-	if s.runningOthers(caller) {
-		return abi.ErrBusy
-	}
-	if perm == 0 || perm&^(PermRead|PermWrite|PermExec) != 0 || s.hostSpace() {
+	if perm&^(PermRead|PermWrite|PermExec) != 0 || s.hostSpace() {
 		return abi.ErrInvalidArg
 	}
+	s.mapMu.Lock()
+	defer s.mapMu.Unlock()
 	s.mu.Lock()
-	var ms []*mapping
+	if s.dying {
+		s.mu.Unlock()
+		return abi.ErrPeerGone
+	}
 	for a := addr; a < addr+size; {
 		m := s.as.find(a)
 		if m == nil {
 			s.mu.Unlock()
 			return abi.ErrBadAddress
 		}
-		if m.addr < addr || m.end() > addr+size {
-			s.mu.Unlock()
-			return abi.ErrInvalidArg // would split a mapping
-		}
 		if perm&^m.limit != 0 {
 			s.mu.Unlock()
 			return abi.ErrRights
 		}
-		ms = append(ms, m)
 		a = m.end()
 	}
-	for _, m := range ms {
-		m.perm = perm
-	}
-	if err := s.machine.ProtectMemory(addr, size, perm); err != nil {
+	ms, e := s.carve(addr, size)
+	if e != abi.OK {
 		s.mu.Unlock()
-		return abi.ErrInvalidArg // spans two mappings of the machine: refused
+		return e
 	}
-	err := s.pt.protectRange(addr, size, perm, true)
-	// Absent pages of kept regions must stay absent: protectRange only
-	// rewrites present entries.
+	var err error
+	for _, m := range ms {
+		if err = s.reprotect(m, perm); err != nil {
+			break
+		}
+	}
 	s.mu.Unlock()
-	s.flushTLBs(caller)
+	s.shootdown(caller)
 	if err != nil {
+		s.log.Warn("protect", "addr", hexAddr(addr), "error", err)
 		return abi.ErrNoMemory
 	}
 	return abi.OK
+}
+
+// reprotect gives mapping m permissions perm, in the machine (the exec
+// hint) and the page tables. A kept region's absent pages stay without
+// entries. The caller holds s.mu.
+func (s *Space) reprotect(m *mapping, perm Perm) error {
+	if err := s.machine.ProtectMemory(m.addr, m.size, perm); err != nil {
+		return err
+	}
+	r := m.region
+	switch {
+	case perm == 0:
+		if r != nil {
+			written, touched := r.bitmap(), r.bitmap()
+			m.takeBits(s.pt, pteDirty, false, m.off, m.off+m.size, written)
+			m.takeBits(s.pt, pteAccessed, false, m.off, m.off+m.size, touched)
+			r.mu.Lock()
+			r.dirty.mark(written)
+			r.accessed.mark(touched)
+			r.mu.Unlock()
+		}
+		s.pt.unmapRange(m.addr, m.size)
+	case m.perm == 0 && r == nil:
+		if err := s.pt.mapRange(m.addr, m.size, perm, true, true); err != nil {
+			return err
+		}
+	case m.perm == 0:
+		// As when first mapped: entries for the present pages only, not
+		// accessed yet.
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.present == nil {
+			if err := s.pt.mapPages(m.addr, m.size, perm, true, true, 0); err != nil {
+				return err
+			}
+			break
+		}
+		for a := m.addr; a < m.end(); a += pageSize {
+			if r.isPresent((m.off + a - m.addr) / pageSize) {
+				if err := s.pt.mapPages(a, pageSize, perm, true, false, 0); err != nil {
+					return err
+				}
+			}
+		}
+	default:
+		// Only present entries change: absent pages of kept regions stay
+		// absent.
+		if err := s.pt.protectRange(m.addr, m.size, perm, true); err != nil {
+			return err
+		}
+	}
+	m.perm = perm
+	return nil
 }
 
 // Evict makes pages [off, off+size) of a kept region absent again: their
@@ -704,16 +841,14 @@ func (r *Region) Evict(caller *Thread, off, size uint64, data *userBuffer) abi.E
 	r.accessed.forget(off/pageSize, (off+size)/pageSize)
 	r.mu.Unlock()
 	touched := map[*Space]bool{}
-	for _, m := range maps {
-		lo, hi := max(off, m.off), min(off+size, m.off+m.size)
-		if lo >= hi {
-			continue
-		}
-		s := m.space
+	for s := range spacesOf(maps) {
 		s.mu.Lock()
-		if !s.dying && s.as.find(m.addr) == m {
-			s.pt.unmapRange(m.addr+lo-m.off, hi-lo)
-			touched[s] = true
+		for _, m := range r.mapsIn(s) {
+			lo, hi := max(off, m.off), min(off+size, m.off+m.size)
+			if lo < hi {
+				s.pt.unmapRange(m.addr+lo-m.off, hi-lo)
+				touched[s] = true
+			}
 		}
 		s.mu.Unlock()
 	}

@@ -42,6 +42,7 @@ type Space struct {
 	win     *window // host view of guest addresses [0, abi.UserTop)
 	quota   Quota
 
+	mapMu    sync.Mutex // held by what changes the mappings (region.go); taken before mu
 	mu       sync.Mutex
 	pt       *pageTables
 	as       addrSpace

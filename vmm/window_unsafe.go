@@ -86,6 +86,22 @@ func (w *window) unmap(addr, size uint64) error {
 	return nil
 }
 
+// split counts one piece more where a piece becomes two (a mapping split
+// in the monitor's records, its host mapping unchanged): unmapping one of
+// them cuts the host mapping in two, so each is charged to the budget.
+func (w *window) split() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.retired {
+		return fmt.Errorf("split a piece of the window: the space has ended")
+	}
+	if !hostMaps.take(2) {
+		return fmt.Errorf("split a piece of the window: the monitor's budget of %d mappings is spent", hostMaps.limit)
+	}
+	w.pieces.Add(1)
+	return nil
+}
+
 func (w *window) close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()

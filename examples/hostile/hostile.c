@@ -101,9 +101,9 @@ static void pause_ms(uint64_t ms)
 }
 
 /* join waits for a thread to be done and gone: operations that need the
- * space's other threads stopped (space_unmap, space_protect) must not
- * find it still on its way to thread_exit. Its end is the test's to
- * bound (the harness's timeout). */
+ * space's other threads stopped (region_dirty) must not find it still on
+ * its way to thread_exit. Its end is the test's to bound (the harness's
+ * timeout). */
 static void join(struct thread *t)
 {
 	for (uint32_t w; !t->done;) {
@@ -427,7 +427,9 @@ static void g_lengths(void)
 	CHECK("map unaligned", nv_space_map(self, r, MAP_A + 1, 0, PAGE, NV_PERM_READ), -NV_EINVAL);
 	CHECK("map into reserved", nv_space_map(self, r, NV_RESERVED_BASE, 0, PAGE, NV_PERM_READ), -NV_EINVAL);
 	CHECK("map across the user top", nv_space_map(self, r, NV_USER_TOP - PAGE, 0, 2 * PAGE, NV_PERM_READ), -NV_EINVAL);
-	CHECK("map with no permission", nv_space_map(self, r, MAP_A, 0, PAGE, 0), -NV_EINVAL);
+	CHECK("map with no permission reserves", nv_space_map(self, r, MAP_A, 0, PAGE, 0), 0);
+	CHECK("map over a reserve", nv_space_map(self, r, MAP_A, 0, PAGE, NV_PERM_READ), -NV_EEXISTS);
+	CHECK("unmap the reserve", nv_space_unmap(self, MAP_A, PAGE), 0);
 	CHECK("map with unknown permissions", nv_space_map(self, r, MAP_A, 0, PAGE, 1ull << 40), -NV_EINVAL);
 	CHECK("map over this program", nv_space_map(self, r, NV_USER_BASE, 0, PAGE, NV_PERM_READ), -NV_EEXISTS);
 	CHECK("unmap a wrapping range", nv_space_unmap(self, MAP_A, top), -NV_EINVAL);

@@ -1,6 +1,6 @@
 /* kerneltest: exercises the object kernel from a guest, one area per
  * argument (derive, threads, ipc, interpose, restart, fault, keeper, dirty,
- * quota). Each check that fails prints a FAIL line; an area that passes
+ * quota, mem). Each check that fails prints a FAIL line; an area that passes
  * prints "PASS <area>". The exit status is the number of failures (capped). */
 #include "nestvm.h"
 
@@ -439,7 +439,8 @@ static void test_keeper(void)
 	char back[4];
 	CHECK("region_read sees it", nv_region_read(r, 8, NV_ADDR(back), 2), 2);
 	CHECK("region_read data", back[1], 42);
-	CHECK("unmap", nv_space_unmap(nv_self_space(), at, 4 * 4096), -NV_EBUSY); /* the keeper thread runs */
+	/* The keeper thread runs; pages 1 and 3, never supplied, stay absent. */
+	CHECK("protect while the keeper runs", nv_space_protect(nv_self_space(), at, 4 * 4096, NV_PERM_READ | NV_PERM_WRITE), 0);
 
 	/* Accessed bits: the pages touched since the last ask, the keeper
 	 * thread running all along. */
@@ -541,6 +542,17 @@ static void test_dirty(void)
 	CHECK("ever: bits", bits[0] | bits[1] << 8, (1 << 1) | (1 << 3) | (1 << 4) | (1 << 7) | (1 << 9) | (1 << 12));
 	CHECK("after ever", nv_region_dirty(r, NV_ADDR(bits), sizeof bits, 0), 0);
 	CHECK("unknown flags", nv_region_dirty(r, NV_ADDR(bits), sizeof bits, 2), -NV_EINVAL);
+	/* A part of a mapping unmapped or made inaccessible hands its written
+	 * pages over; the parts left keep theirs. */
+	CHECK("map again", nv_space_map(nv_self_space(), r, at, 0, 16 * 4096, NV_PERM_READ | NV_PERM_WRITE), 0);
+	mem[2 * 4096] = 1;
+	mem[6 * 4096] = 1;
+	mem[10 * 4096] = 1;
+	CHECK("unmap page 2", nv_space_unmap(nv_self_space(), at + 2 * 4096, 4096), 0);
+	CHECK("no access to page 6", nv_space_protect(nv_self_space(), at + 6 * 4096, 4096, 0), 0);
+	CHECK("dirty through splits", nv_region_dirty(r, NV_ADDR(bits), sizeof bits, 0), 3);
+	CHECK("dirty through splits: bits", bits[0] | bits[1] << 8, (1 << 2) | (1 << 6) | (1 << 10));
+	CHECK("unmap the pieces", nv_space_unmap(nv_self_space(), at, 16 * 4096), 0);
 }
 
 /* quota: children cannot exceed their ancestors. */
@@ -564,6 +576,212 @@ static void test_quota(void)
 	CHECK("grandchild killed with it", nv_space_status(g), NV_SPACE_KILLED);
 }
 
+/* mem: space_unmap and space_protect split mappings, perm 0 makes pages
+ * inaccessible and keeps them, and both take effect for threads that run
+ * meanwhile. Probes report a fault instead of taking it: the handler
+ * makes the faulting probe return PROBE_FAULT. */
+#define PROBE_FAULT 0xfa17ull
+uint64_t probe_load(uint64_t addr);              /* the byte at addr */
+uint64_t probe_store(uint64_t addr, uint64_t v); /* 0 */
+uint64_t probe_call(uint64_t addr);              /* 0: runs the ret at addr */
+__asm__(".text\n"
+	".globl probe_load\nprobe_load:\n\tmovzbl (%rdi), %eax\n\tret\n"
+	".globl probe_store\nprobe_store:\n\tmovb %sil, (%rdi)\n\txorl %eax, %eax\n\tret\n"
+	".globl probe_call\nprobe_call:\n\txorl %eax, %eax\n\tjmp *%rdi\n");
+
+static nv_handle_t mem_port;
+static volatile uint64_t last_err, last_addr, last_rip, stray, faults;
+static uint64_t code_lo, code_hi; /* where probe_call's targets lie */
+
+static void prober(struct thread *t)
+{
+	char buf[sizeof(struct nv_thread_state)];
+	struct nv_msg m;
+	(void)t;
+	for (;;) {
+		int64_t n = nv_port_receive(mem_port, NV_ADDR(&m), sizeof m, NV_ADDR(buf), sizeof buf);
+		if (n != sizeof buf || m.kind != NV_MSG_FAULT)
+			return;
+		struct nv_thread_state *st = (struct nv_thread_state *)buf;
+		uint64_t rip = st->regs.rip;
+		if (m.words[NV_FW_VECTOR] != 14 ||
+		    (rip != NV_ADDR(probe_load) && rip != NV_ADDR(probe_store) && (rip < code_lo || rip >= code_hi)))
+			stray++;
+		last_err = m.words[NV_FW_ERROR];
+		last_addr = m.words[NV_FW_ADDR];
+		last_rip = st->regs.rip;
+		faults++;
+		/* As if the probe returned PROBE_FAULT. */
+		st->regs.rax = PROBE_FAULT;
+		st->regs.rip = *(uint64_t *)(uintptr_t)st->regs.rsp;
+		st->regs.rsp += 8;
+		nv_port_reply(mem_port, m.call_id, NV_FAULT_RESUME_STATE, 0, NV_ADDR(buf), sizeof buf, 0);
+	}
+}
+
+/* A thread reading target until a read faults. A read that began after
+ * the main thread set phase (right after the call that took the page
+ * away returned) and did not fault is late. */
+static volatile uint64_t target, phase, reads, late;
+
+static void reader(struct thread *t)
+{
+	for (;;) {
+		uint64_t p = phase;
+		if (probe_load(target) == PROBE_FAULT)
+			break;
+		if (p)
+			late++;
+		reads++;
+	}
+	set_word(t->arg);
+}
+
+/* race runs a reader on addr and takes the page away with take while it
+ * reads: its next read must fault. rd outlives the call: the reader
+ * still uses it after it wakes the caller. */
+static void race(const char *what, struct thread *rd, uint64_t addr, int64_t (*take)(uint64_t))
+{
+	*rd = (struct thread){.fn = reader, .arg = 20};
+	target = addr;
+	phase = late = reads = 0;
+	word = 0;
+	OK(what, spawn(rd));
+	for (uint64_t n = 0; reads < 1000; n++) {
+		if (n == 1000000000ull) {
+			nv_printf("FAIL: %s: the reader does not read: %llu faults, the last at %llx (rip %llx, error %llx) reads %llu\n", what,
+				  (unsigned long long)faults, (unsigned long long)last_addr, (unsigned long long)last_rip, (unsigned long long)last_err,
+				  (unsigned long long)reads);
+			failures++;
+			return;
+		}
+	}
+	CHECK(what, take(addr), 0);
+	phase = 1;
+	wait_word(20);
+	CHECK("no read after the page went", late, 0);
+	CHECK("the reader's fault", last_addr, addr);
+	CHECK("the reader's fault: not present", last_err & 1, 0);
+}
+
+static int64_t take_unmap(uint64_t a) { return nv_space_unmap(nv_self_space(), a, 4096); }
+static int64_t take_protect(uint64_t a) { return nv_space_protect(nv_self_space(), a, 4096, 0); }
+
+static void test_mem(void)
+{
+	const nv_handle_t self = nv_self_space();
+	const uint64_t rw = NV_PERM_READ | NV_PERM_WRITE;
+	mem_port = nv_port_create(self);
+	CHECK("set exception port", nv_space_set_exception_port(self, mem_port), 0);
+	struct thread h = {.fn = prober};
+	OK("spawn handler", spawn(&h));
+	int64_t r = nv_region_create(self, 8 * 4096);
+	OK("region_create", r);
+	static char page[4096];
+	for (int i = 0; i < 8; i++) {
+		for (int k = 0; k < 4096; k++)
+			page[k] = (char)(i + 1);
+		nv_region_write(r, i * 4096, NV_ADDR(page), sizeof page);
+	}
+	const uint64_t at = 0xf00000000ull - 0x400000;
+#define PG(i) (at + (uint64_t)(i) * 4096)
+	CHECK("map", nv_space_map(self, r, at, 0, 8 * 4096, rw), 0);
+	CHECK("mapped", probe_load(PG(0) + 1), 1);
+
+	/* Unmapping the start, the end, the middle of a mapping. */
+	CHECK("unmap the start", nv_space_unmap(self, PG(0), 4096), 0);
+	CHECK("the start faults", probe_load(PG(0)), PROBE_FAULT);
+	CHECK("the start: not present", last_err & 1, 0);
+	CHECK("the start: address", last_addr, PG(0));
+	CHECK("page 1 stays", probe_load(PG(1) + 5), 2);
+	CHECK("unmap the end", nv_space_unmap(self, PG(7), 4096), 0);
+	CHECK("the end faults", probe_load(PG(7) + 8), PROBE_FAULT);
+	CHECK("page 6 stays", probe_load(PG(6) + 4095), 7);
+	CHECK("unmap the middle", nv_space_unmap(self, PG(3), 2 * 4096), 0);
+	CHECK("the middle faults", probe_load(PG(3)), PROBE_FAULT);
+	CHECK("the middle faults: page 4", probe_load(PG(4) + 4095), PROBE_FAULT);
+	CHECK("below the hole", probe_load(PG(2) + 4095), 3);
+	CHECK("above the hole", probe_load(PG(5)), 6);
+	CHECK("write above the hole", probe_store(PG(5) + 1, 0x55), 0);
+	char b = 0;
+	nv_region_read(r, 5 * 4096 + 1, NV_ADDR(&b), 1);
+	CHECK("the write is the region's", b, 0x55);
+	CHECK("unmap the hole again", nv_space_unmap(self, PG(3), 2 * 4096), -NV_ENOTFOUND);
+	CHECK("unmap across the hole", nv_space_unmap(self, PG(2), 4 * 4096), 0);
+	CHECK("across: page 2", probe_load(PG(2)), PROBE_FAULT);
+	CHECK("across: page 5", probe_load(PG(5)), PROBE_FAULT);
+	CHECK("across: page 1 stays", probe_load(PG(1)), 2);
+	CHECK("across: page 6 stays", probe_load(PG(6)), 7);
+	CHECK("unmap what is left", nv_space_unmap(self, at, 8 * 4096), 0);
+	CHECK("page 1 gone", probe_load(PG(1)), PROBE_FAULT);
+
+	/* Protecting the middle of a mapping. */
+	CHECK("map again", nv_space_map(self, r, at, 0, 8 * 4096, rw), 0);
+	CHECK("protect the middle read-only", nv_space_protect(self, PG(2), 2 * 4096, NV_PERM_READ), 0);
+	CHECK("write below", probe_store(PG(1), 0x11), 0);
+	CHECK("write in the middle faults", probe_store(PG(2) + 3, 0x22), PROBE_FAULT);
+	CHECK("a write to a present page", last_err & 3, 3);
+	CHECK("read in the middle", probe_load(PG(3)), 4);
+	CHECK("write above", probe_store(PG(4), 0x44), 0);
+	CHECK("protect beyond the mapping", nv_space_protect(self, PG(7), 2 * 4096, rw), -NV_EFAULT);
+
+	/* No access: faults, the contents stay. */
+	CHECK("protect no-access", nv_space_protect(self, PG(3), 4096, 0), 0);
+	CHECK("no-access read faults", probe_load(PG(3) + 9), PROBE_FAULT);
+	CHECK("no-access: not present", last_err & 1, 0);
+	CHECK("no-access write faults", probe_store(PG(3), 1), PROBE_FAULT);
+	CHECK("no-access: a write", last_err & 3, 2);
+	CHECK("no-access page is no buffer", nv_region_read(r, 0, PG(3), 1), -NV_EFAULT);
+	CHECK("region_read reads it", nv_region_read(r, 3 * 4096 + 9, NV_ADDR(&b), 1), 1);
+	CHECK("region_read: its bytes", b, 4);
+	CHECK("protect it all back", nv_space_protect(self, at, 8 * 4096, rw), 0);
+	CHECK("the same bytes", probe_load(PG(3) + 9), 4);
+	CHECK("writable again", probe_store(PG(2) + 3, 0x22), 0);
+	CHECK("page 4 kept its write", probe_load(PG(4)), 0x44);
+
+	CHECK("unmap it all", nv_space_unmap(self, at, 8 * 4096), 0);
+
+	/* space_map with perm 0 reserves. */
+	CHECK("map no-access", nv_space_map(self, r, at, 0, 2 * 4096, 0), 0);
+	CHECK("no access from the start", probe_load(at), PROBE_FAULT);
+	CHECK("grant read", nv_space_protect(self, at, 2 * 4096, NV_PERM_READ), 0);
+	CHECK("readable", probe_load(at + 4096 + 5), 2);
+	CHECK("unmap the reserve", nv_space_unmap(self, at, 2 * 4096), 0);
+
+	/* Exec permission through splits (which emu keeps outside the page
+	 * tables): each page of the mapping holds a ret at 100. */
+	static const char ret = (char)0xc3;
+	for (int i = 0; i < 8; i++)
+		nv_region_write(r, i * 4096 + 100, NV_ADDR(&ret), 1);
+	code_lo = at, code_hi = at + 8 * 4096;
+	CHECK("map executable", nv_space_map(self, r, at, 0, 8 * 4096, rw | NV_PERM_EXEC), 0);
+	CHECK("run page 3", probe_call(PG(3) + 100), 0);
+	CHECK("page 3 not executable", nv_space_protect(self, PG(3), 4096, rw), 0);
+	CHECK("run page 3: faults", probe_call(PG(3) + 100), PROBE_FAULT);
+	CHECK("run page 3: a fetch", last_err & 0x11, 0x11);
+	CHECK("run page 2", probe_call(PG(2) + 100), 0);
+	CHECK("page 3 executable again", nv_space_protect(self, PG(3), 4096, rw | NV_PERM_EXEC), 0);
+	CHECK("run page 3 again", probe_call(PG(3) + 100), 0);
+	CHECK("pages 2-4 not executable", nv_space_protect(self, PG(2), 3 * 4096, rw), 0);
+	CHECK("run page 4: faults", probe_call(PG(4) + 100), PROBE_FAULT);
+	CHECK("run page 2: faults", probe_call(PG(2) + 100), PROBE_FAULT);
+	CHECK("run page 5", probe_call(PG(5) + 100), 0);
+	CHECK("run page 1", probe_call(PG(1) + 100), 0);
+	CHECK("unmap the code", nv_space_unmap(self, at, 8 * 4096), 0);
+
+	/* While another thread reads the page. */
+	CHECK("map for the races", nv_space_map(self, r, at, 0, 8 * 4096, rw), 0);
+	static struct thread readers[2];
+	race("unmap while read", &readers[0], PG(5), take_unmap);
+	CHECK("the rest stays", probe_load(PG(4)), 0x44);
+	race("no-access while read", &readers[1], PG(2), take_protect);
+	CHECK("protect back", nv_space_protect(self, PG(2), 4096, rw), 0);
+	CHECK("kept while no-access", probe_load(PG(2) + 3), 0x22);
+	CHECK("no stray faults", stray, 0);
+	CHECK("clear exception port", nv_space_set_exception_port(self, 0), 0);
+#undef PG
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -571,6 +789,7 @@ static const struct {
 	{"derive", test_derive}, {"threads", test_threads}, {"ipc", test_ipc},
 	{"interpose", test_interpose}, {"restart", test_restart}, {"fault", test_fault},
 	{"keeper", test_keeper}, {"dirty", test_dirty}, {"quota", test_quota},
+	{"mem", test_mem},
 };
 
 int main(int argc, char **argv)

@@ -143,8 +143,8 @@ enum nv_op {
 	NV_OP_HANDLE_REVOKE = 7, /* handle: Removes every handle derived from this one (and from those, recursively), in every space. */
 	NV_OP_SPACE_CREATE = 8, /* space: Creates an empty child space: no memory, no threads, no handles. */
 	NV_OP_SPACE_MAP = 9, /* space: Maps part of a region into a space. */
-	NV_OP_SPACE_UNMAP = 10, /* space: Unmaps a range of a space. */
-	NV_OP_SPACE_PROTECT = 11, /* space: Changes the permissions of a mapped range. */
+	NV_OP_SPACE_UNMAP = 10, /* space: Unmaps a range of a space: whatever is mapped in it goes, and a mapping that crosses either end of the range is split there, its other part staying mapped at the same region offsets (NV_ENOTFOUND when nothing is mapped in the range). */
+	NV_OP_SPACE_PROTECT = 11, /* space: Changes the permissions of a mapped range; every page of it must be mapped (NV_EFAULT otherwise). */
 	NV_OP_SPACE_INSERT = 12, /* space: Copies one of the caller's handles into a space's table, with the given subset of its rights. */
 	NV_OP_SPACE_REMOVE = 13, /* space: Removes a handle from a space's table. */
 	NV_OP_SPACE_SET_EXCEPTION_PORT = 14, /* space: Names the port that receives the space's thread faults, its page requests for regions with no keeper, and the notice of its end, as nv_msg records. */
@@ -332,7 +332,7 @@ static inline int64_t nv_space_create(nv_handle_t h, uint64_t pages, uint64_t th
 	return nv_space_create_r(h, pages, threads, handles, children).r0;
 }
 
-/* nv_space_map: Maps part of a region into a space. Spaces that map the same region share its pages.
+/* nv_space_map: Maps part of a region into a space. Spaces that map the same region share its pages. With perm 0 the range is reserved but inaccessible (every touch is a not-present page fault) until space_protect grants access.
  * Interface: space. Rights needed: map.
  *   region (IN, handle): the region to map; needs map, and read, write or exec as perm asks
  *   addr (IN): page-aligned address in the space
@@ -349,7 +349,7 @@ static inline int64_t nv_space_map(nv_handle_t h, nv_handle_t region, uint64_t a
 	return nv_space_map_r(h, region, addr, offset, size, perm).r0;
 }
 
-/* nv_space_unmap: Unmaps a range of a space. The range must cover whole mappings.
+/* nv_space_unmap: Unmaps a range of a space: whatever is mapped in it goes, and a mapping that crosses either end of the range is split there, its other part staying mapped at the same region offsets (NV_ENOTFOUND when nothing is mapped in the range). Other threads of the space may run meanwhile: when the call returns, none of them can touch the range any more without a page fault.
  * Interface: space. Rights needed: map.
  *   addr (IN): page-aligned address
  *   size (IN): page-aligned length
@@ -363,7 +363,7 @@ static inline int64_t nv_space_unmap(nv_handle_t h, uint64_t addr, uint64_t size
 	return nv_space_unmap_r(h, addr, size).r0;
 }
 
-/* nv_space_protect: Changes the permissions of a mapped range.
+/* nv_space_protect: Changes the permissions of a mapped range; every page of it must be mapped (NV_EFAULT otherwise). A mapping that crosses either end of the range is split there, its other part keeping its permissions. perm 0 makes the range inaccessible (every touch is a not-present page fault) while the memory keeps its contents, which a later space_protect makes accessible again. Other threads of the space may run meanwhile: when the call returns, none of them can touch the range with the old permissions any more.
  * Interface: space. Rights needed: map.
  *   addr (IN): page-aligned address
  *   size (IN): page-aligned length
