@@ -21,7 +21,7 @@ import (
 // offsets that overflow, rights and permission masks.
 var fuzzValues = []uint64{
 	fixData, fixData + pageSize - 8, fixData + pageSize, fixData + 2*pageSize - 2, fixMsg, fixBuf,
-	fixRegion, fixRegion + 3*pageSize, fixKept, fixKept + pageSize, fixFree,
+	fixRegion, fixRegion + pageSize, fixRegion + 3*pageSize, fixKept, fixKept + pageSize, fixFree,
 	abi.ReservedBase, abi.ReservedTop - 8, abi.ReservedTop - pageSize, TrapPageAddr,
 	abi.UserBase, abi.UserTop, abi.UserTop - pageSize, abi.UserTop - 1,
 	pageSize, 2 * pageSize, 4 * pageSize, 64 * pageSize, pageSize - 1, pageSize + 1,
@@ -102,7 +102,10 @@ var seedCalls = []seedCall{
 	{hSpace, abi.OpSpaceCreate, []uint64{4, 1, 4, 0}},
 	{hSpace, abi.OpSpaceMap, []uint64{hRegion, fixFree, pageSize, 2 * pageSize, abi.PermRead}},
 	{hSpace, abi.OpSpaceUnmap, []uint64{fixRegion, 4 * pageSize}},
+	{hSpace, abi.OpSpaceUnmap, []uint64{fixRegion + pageSize, 2 * pageSize}},
 	{hSpace, abi.OpSpaceProtect, []uint64{fixRegion, 4 * pageSize, abi.PermRead}},
+	{hSpace, abi.OpSpaceProtect, []uint64{fixRegion + pageSize, pageSize, 0}},
+	{hSpace, abi.OpSpaceProtect, []uint64{fixKept + pageSize, pageSize, abi.PermRead}},
 	{hChild, abi.OpSpaceInsert, []uint64{hConsole, uint64(abi.RightWrite)}},
 	{hChild, abi.OpSpaceInsertAt, []uint64{hConsole, uint64(abi.RightWrite), 9, 0}},
 	{hChild, abi.OpSpaceInsertAt, []uint64{hConsole, uint64(abi.RightWrite), 10, abi.InsertMove}},
@@ -854,6 +857,31 @@ func sequenceSeeds() [][]byte {
 		call(0, v(hChild), abi.OpSpaceSetExceptionPort, v(hChildPort)).
 		call(1, v(0), opFault, v(uint64(VecBreakpoint)), v(0), v(0), v(0)).
 		call(0, v(hSpace), abi.OpHandleInfo))
+
+	// Mappings split by unmap and protect while the other thread runs; a
+	// kept region's pieces supplied, evicted and made inaccessible; a
+	// fault on a no-access kept page, which goes to the exception port,
+	// not the keeper; a no-access map opened in the middle; and the
+	// pieces unmapped across their boundaries.
+	add(seqSeed{}.
+		call(0, v(hSpace), abi.OpSpaceUnmap, v(fixRegion+pageSize), v(pageSize)).
+		call(0, v(hSpace), abi.OpSpaceProtect, v(fixRegion+2*pageSize), v(pageSize), v(0)).
+		call(0, v(hRegion), abi.OpRegionWrite, v(2*pageSize), v(fixData), v(16)).
+		call(0, v(hConsole), abi.OpConsoleWrite, v(fixRegion+2*pageSize), v(16)).
+		call(0, v(hSpace), abi.OpSpaceProtect, v(fixKept+pageSize), v(pageSize), v(0)).
+		call(0, v(hKept), abi.OpRegionSupply, v(0), v(fixData), v(2*pageSize)).
+		call(0, v(hSpace), abi.OpSpaceProtect, v(fixKept), v(2*pageSize), v(abi.PermRead)).
+		call(0, v(hKept), abi.OpRegionEvict, v(0), v(2*pageSize), v(0), v(0)).
+		call(0, v(hSpace), abi.OpSpaceProtect, v(fixKept), v(pageSize), v(0)).
+		call(0, v(hSpace), abi.OpSpaceSetExceptionPort, v(hPortCall)).
+		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, buf, st).
+		call(0, v(0), opFault, pf(fixKept, PFUser)...).
+		call(1, v(hPort), abi.OpPortReply, msgCallID, v(abi.FaultResume)).
+		call(0, v(hSpace), abi.OpSpaceMap, v(hRegion), v(fixFree), v(0), v(4*pageSize), v(0)).
+		call(0, v(hSpace), abi.OpSpaceProtect, v(fixFree+pageSize), v(2*pageSize), v(abi.PermRead|abi.PermWrite)).
+		call(0, v(hSpace), abi.OpSpaceUnmap, v(fixFree+2*pageSize), v(4*pageSize)).
+		call(0, v(hSpace), abi.OpSpaceUnmap, v(fixRegion), v(4*pageSize)).
+		call(0, v(hSpace), abi.OpSpaceUnmap, v(fixKept+pageSize), v(4*pageSize)))
 
 	// Killing its own space from one thread while the other waits.
 	add(seqSeed{}.

@@ -609,6 +609,10 @@ func checkKernel(tb testing.TB, m *Monitor, spaces []*Space) {
 	}
 	m.caps.mu.Unlock()
 
+	for _, s := range spaces {
+		checkMappings(tb, s)
+	}
+
 	used := map[*Space]uint64{}
 	for _, s := range spaces {
 		s.mu.Lock()
@@ -659,6 +663,77 @@ func checkKernel(tb testing.TB, m *Monitor, spaces []*Space) {
 		}
 		if used[s] != want || used[s] > s.quota.Memory {
 			tb.Errorf("%s: charged %#x bytes, holds %#x, quota %#x", s.name, used[s], want, s.quota.Memory)
+		}
+	}
+}
+
+// checkMappings checks the records of s's mappings at rest: they are
+// sorted and disjoint, each region lists the mappings of it that s holds
+// and no other of s's, the window counts one piece for each, and each
+// page's page-table entry is present exactly when the mapping grants
+// some access and its page is present, writable exactly when it grants
+// writing.
+func checkMappings(tb testing.TB, s *Space) {
+	tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dying || s.hostSpace() {
+		return
+	}
+	maps := s.as.maps
+	if n := s.win.pieces.Load(); n != int64(len(maps)) {
+		tb.Errorf("%s: the window counts %d pieces, the space has %d mappings", s.name, n, len(maps))
+	}
+	regions := map[*Region]bool{}
+	for i, m := range maps {
+		if m.space != s || m.size == 0 || m.size%pageSize != 0 || m.addr%pageSize != 0 || m.off%pageSize != 0 {
+			tb.Errorf("%s: mapping %#x+%#x (offset %#x) is not whole pages of this space", s.name, m.addr, m.size, m.off)
+		}
+		if i > 0 && maps[i-1].end() > m.addr {
+			tb.Errorf("%s: mappings at %#x and %#x overlap or are out of order", s.name, maps[i-1].addr, m.addr)
+		}
+		if m.perm&^m.limit != 0 {
+			tb.Errorf("%s: mapping at %#x grants %s beyond its limit %s", s.name, m.addr, m.perm, m.limit)
+		}
+		r := m.region
+		if r != nil {
+			regions[r] = true
+		}
+		for a := m.addr; a < m.end(); a += pageSize {
+			present := m.perm != 0
+			if r != nil {
+				r.mu.Lock()
+				present = present && r.isPresent((m.off+a-m.addr)/pageSize)
+				r.mu.Unlock()
+			}
+			e := s.pt.lookup(a)
+			if got := e&ptePresent != 0; got != present {
+				tb.Errorf("%s: page %#x (mapping at %#x, %s) has a present entry: %v, want %v", s.name, a, m.addr, m.perm, got, present)
+				return
+			}
+			if got := e&pteWrite != 0; present && got != (m.perm&PermWrite != 0) {
+				tb.Errorf("%s: page %#x (mapping at %#x, %s) is writable: %v", s.name, a, m.addr, m.perm, got)
+				return
+			}
+		}
+	}
+	for r := range regions {
+		r.mu.Lock()
+		listed := map[*mapping]bool{}
+		for _, m := range r.maps {
+			if m.space == s {
+				listed[m] = true
+			}
+		}
+		r.mu.Unlock()
+		for _, m := range maps {
+			if m.region == r && !listed[m] {
+				tb.Errorf("%s: region does not list its mapping at %#x", s.name, m.addr)
+			}
+			delete(listed, m)
+		}
+		if len(listed) > 0 {
+			tb.Errorf("%s: region lists %d mappings the space does not hold", s.name, len(listed))
 		}
 	}
 }
