@@ -21,6 +21,7 @@ func (t *Thread) Hypercall(c *Call) CallAction {
 	r0, r1, act := t.invoke(c)
 	c.Ret = [2]uint64{r0, r1}
 	t.inKernel.Store(false)
+	t.releaseKept()
 	// A translation shootdown (Region.Evict) that came while the thread
 	// was in here is taken before it runs guest code again: leave the
 	// vCPU so the run loop flushes.

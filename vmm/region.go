@@ -683,13 +683,35 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 	}
 	s.mu.Unlock()
 	s.shootdown(caller)
+	others := s.threadsBut(caller)
 	for _, m := range gone {
 		if err := s.win.unmap(m.addr, m.size); err != nil {
 			s.log.Warn("unmap", "error", err)
 		}
+		if m.region == nil {
+			// A thread in a call may hold a buffer in the monitor's
+			// memory, which nothing but the mapping keeps: it keeps it
+			// too, until the call ends. (A region keeps its own.)
+			for _, t := range others {
+				t.keepIfInCall(m.mem)
+			}
+		}
 		m.mem.Unref()
 	}
 	return abi.OK
+}
+
+// threadsBut returns the threads of s other than caller.
+func (s *Space) threadsBut(caller *Thread) []*Thread {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Thread, 0, len(s.threads))
+	for t := range s.threads {
+		if t != caller {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // protectRange gives [addr, addr+size) the permissions perm, within what

@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"runtime"
 	"testing"
 
 	"nestvm/abi"
@@ -189,4 +190,47 @@ func setDirty(t *testing.T, pt *pageTables, va uint64) {
 		t.Fatalf("page %#x has no entry", va)
 	}
 	pt.set(leaf, i, e|pteDirty)
+}
+
+// TestUnmapUnderABlockedCall: memory the monitor mapped itself (a
+// program's stack or data), unmapped while another thread waits in a
+// call with its buffer in it, stays until that call ends, so the message
+// that ends it lands in memory that is still there; the space and the
+// monitor live on.
+func TestUnmapUnderABlockedCall(t *testing.T) {
+	f := newKernelFixture(t)
+	mem, err := NewMemory("blocked-buffer", pageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.a.Map(fixFree, mem, 0, pageSize, PermRead|PermWrite); err != nil {
+		t.Fatal(err)
+	}
+	mem.Unref() // the mapping holds the last reference
+	rx := f.d[1].issue(hPort, uint64(abi.OpPortReceive), [abi.MaxArgSlots]uint64{fixFree, uint64(msgSize), fixFree + 0x200, 64})
+	if rx == nil {
+		t.Fatal("thread 1 ended")
+	}
+	// Wait for the receive to wait on the port, its buffer checked.
+	n, _ := f.a.lookupHandle(hPort)
+	port := n.obj.(*Port)
+	for {
+		f.mon.ipc.mu.Lock()
+		_, waiting := port.waiters[f.d[1].t]
+		f.mon.ipc.mu.Unlock()
+		if waiting {
+			break
+		}
+		runtime.Gosched()
+	}
+	f.d[0].must(hSpace, abi.OpSpaceUnmap, fixFree, pageSize)
+	f.d[0].must(hPortCall, abi.OpPortSend, 1, fixData, 64, 0)
+	if !waitClosed(rx.done, killGrace) {
+		t.Fatal("the receive did not end")
+	}
+	if e := abi.ResultError(rx.c.Ret[0]); e != abi.OK {
+		t.Errorf("the receive: %v", e)
+	}
+	f.d[1].pending = nil
+	f.check()
 }

@@ -60,6 +60,14 @@ type Thread struct {
 	op     atomic.Uint32
 	asleep atomic.Bool
 
+	// kept are memory objects unmapped while the thread was in a call,
+	// whose buffers may lie in them: they are released when a call of
+	// the thread ends (releaseKept), or the thread does. keeps says there
+	// are some, so a call's end looks at kept only then. kept is guarded
+	// by mu.
+	kept  []*Memory
+	keeps atomic.Bool
+
 	// actingFor is the guest thread a host Caller forwards a call for
 	// (see Invocation.Forward): operations that mean "the caller itself"
 	// (thread_exit of one's own thread, space_kill of one's own space,
@@ -430,6 +438,7 @@ func (t *Thread) run() {
 	defer runtime.UnlockOSThread()
 	s := t.space
 	defer s.threadEnded(t)
+	defer t.releaseKept()
 
 	buildVCPUArea(s.sys.Bytes(), t.id)
 	vcpu, err := s.machine.NewVCPU(VCPUConfig{
@@ -600,5 +609,35 @@ func (s *Space) shootdown(caller *Thread) {
 		if v != nil {
 			v.FlushTLB()
 		}
+	}
+}
+
+// keepIfInCall gives t a reference to mem, released when the call t is in
+// ends, and reports whether it did: t's buffers may lie in mem, which an
+// unmap just took out of t's space. Not when t is in no call.
+func (t *Thread) keepIfInCall(mem *Memory) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.inKernel.Load() {
+		return false
+	}
+	t.kept = append(t.kept, mem.Ref())
+	t.keeps.Store(true)
+	return true
+}
+
+// releaseKept drops what keepIfInCall kept. Called on t's goroutine when
+// a call ends, and when the thread ends.
+func (t *Thread) releaseKept() {
+	if !t.keeps.Load() {
+		return
+	}
+	t.mu.Lock()
+	kept := t.kept
+	t.kept = nil
+	t.keeps.Store(false)
+	t.mu.Unlock()
+	for _, m := range kept {
+		m.Unref()
 	}
 }
