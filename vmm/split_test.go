@@ -234,3 +234,26 @@ func TestUnmapUnderABlockedCall(t *testing.T) {
 	f.d[1].pending = nil
 	f.check()
 }
+
+// TestUnmapGivesBackCharge: unmapping part of memory the monitor mapped
+// itself gives its charge back to the space and to every ancestor (the
+// fixture's check compares each space's charge with what it holds).
+func TestUnmapGivesBackCharge(t *testing.T) {
+	f := newKernelFixture(t)
+	mem, err := NewMemory("charged", 4*pageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Unref()
+	if err := f.child.Map(fixFree, mem, 0, 4*pageSize, PermRead|PermWrite); err != nil {
+		t.Fatal(err)
+	}
+	f.d[0].must(hChild, abi.OpSpaceUnmap, fixFree+pageSize, 2*pageSize)
+	f.child.mu.Lock()
+	used := f.child.memUsed
+	f.child.mu.Unlock()
+	if used != 2*pageSize {
+		t.Errorf("the child is charged %#x bytes after unmapping half its %#x, want %#x", used, 4*pageSize, 2*pageSize)
+	}
+	f.check()
+}
