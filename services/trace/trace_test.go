@@ -259,7 +259,7 @@ func TestTraceUnderTrace(t *testing.T) {
 // reply or a one-way message through a layer arrive, badges reach the
 // server behind a stand-in.
 func TestKernelUnderTrace(t *testing.T) {
-	areas := []string{"derive", "threads", "ipc", "interpose", "restart", "fault", "keeper", "dirty", "quota"}
+	areas := []string{"derive", "threads", "ipc", "interpose", "restart", "fault", "keeper", "dirty", "quota", "mem"}
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
 		for _, area := range areas {
 			outer := newTrace(t, "format=jsonl,file="+filepath.Join(t.TempDir(), "outer.jsonl"), nil)
