@@ -193,8 +193,6 @@ func corpusCases() []corpusCase {
 				c.emuNeeds = emuAtomics
 			case "atomics":
 				c.emuNeeds = emuAtomics
-			case "mmap":
-				c.needs = "mmap after munmap of a partly unmapped mapping"
 			case "fileio":
 				c.rw = true
 			}

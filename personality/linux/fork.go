@@ -145,7 +145,7 @@ func (m *mm) fork(c *vmm.Caller, sp uint64) (*mm, errno) {
 	for i, v := range m.vmas {
 		vmas[i] = *v
 	}
-	n := &mm{space: sp, brkStart: m.brkStart, brk: m.brk, brkMapped: m.brkMapped}
+	n := &mm{space: sp, brkStart: m.brkStart, brk: m.brk, brkMapped: m.brkMapped, refs: map[uint64]int{}}
 	m.mu.Unlock()
 	// Regions under several areas (the image) are shared or copied once.
 	shared, copies := map[uint64]uint64{}, map[uint64]uint64{}
@@ -153,7 +153,7 @@ func (m *mm) fork(c *vmm.Caller, sp uint64) (*mm, errno) {
 		nv := v
 		switch {
 		case v.region == 0:
-		case v.prot&protWrite == 0 && !v.dead:
+		case v.prot&protWrite == 0:
 			h, ok := shared[v.region]
 			if !ok {
 				d, _, err := c.HandleDerive(v.region, uint64(abi.RightRead|abi.RightExec|abi.RightMap|abi.RightDerive|abi.RightGrant), 0)
@@ -178,16 +178,12 @@ func (m *mm) fork(c *vmm.Caller, sp uint64) (*mm, errno) {
 			nv.region = h
 		}
 		if nv.region != 0 {
-			perm := permOf(v.prot)
-			if perm == 0 {
-				perm = abi.PermRead
-			}
-			if _, _, err := c.SpaceMap(sp, nv.region, v.start, v.off, v.end-v.start, perm); err != nil {
+			if _, _, err := c.SpaceMap(sp, nv.region, v.start, v.off, v.end-v.start, permOf(v.prot)); err != nil {
 				n.closeAll(c)
 				return nil, errnoOf(err, eNOMEM)
 			}
 		}
-		n.vmas = append(n.vmas, &nv)
+		n.insert(&nv)
 	}
 	return n, 0
 }

@@ -17,24 +17,25 @@ type mm struct {
 
 	mu   sync.Mutex
 	vmas []*vma // sorted by start, not overlapping
+	// refs counts the areas each region handle backs: the handle is
+	// closed when the last goes.
+	refs map[uint64]int
 	// brk: the heap runs from brkStart to brk; [brkStart, brkMapped) is
 	// mapped.
 	brkStart, brk, brkMapped uint64
 }
 
-// vma is one area. region is 0 for a reservation; a region-backed area
-// that a partial munmap left is dead: still mapped in the space (the ABI
-// does not split mappings), but no longer the program's.
+// vma is one area. region is 0 for a reservation (nothing mapped);
+// several areas may share a region (the image, and what a partial
+// munmap or mprotect split), which refs counts.
 type vma struct {
 	start, end uint64
 	prot       int
 	region     uint64 // handle in the personality's table; 0: reserved only
 	off        uint64 // of start in the region
-	whole      bool   // the region is this area's alone, from offset 0: unmapping all of it frees it
-	dead       bool
 }
 
-func newMM(space uint64) *mm { return &mm{space: space} }
+func newMM(space uint64) *mm { return &mm{space: space, refs: map[uint64]int{}} }
 
 // Linux memory protections and mmap flags (include/uapi/asm-generic/mman*.h).
 const (
@@ -70,8 +71,11 @@ const ioChunk = 1 << 20
 func pageUp(n uint64) uint64   { return (n + pageSize - 1) &^ (pageSize - 1) }
 func pageDown(n uint64) uint64 { return n &^ (pageSize - 1) }
 
-// insert adds v to the map. Callers hold m.mu.
+// insert adds v to the map, counting its region. Callers hold m.mu.
 func (m *mm) insert(v *vma) {
+	if v.region != 0 {
+		m.refs[v.region]++
+	}
 	i := sort.Search(len(m.vmas), func(i int) bool { return m.vmas[i].start >= v.start })
 	m.vmas = append(m.vmas, nil)
 	copy(m.vmas[i+1:], m.vmas[i:])
@@ -135,7 +139,7 @@ func (m *mm) pieces(addr, n uint64, write bool) ([]rw, errno) {
 	var out []rw
 	for a := addr; a < addr+n; {
 		v := m.find(a)
-		if v == nil || v.region == 0 || v.dead || (write && v.prot&protWrite == 0) || (!write && v.prot&protRead == 0) {
+		if v == nil || v.region == 0 || (write && v.prot&protWrite == 0) || (!write && v.prot&protRead == 0) {
 			return nil, eFAULT
 		}
 		end := min(v.end, addr+n)
@@ -209,15 +213,11 @@ func (m *mm) newArea(c *vmm.Caller, addr, size uint64, prot int) (*vma, errno) {
 	if err != nil {
 		return nil, errnoOf(err, eNOMEM)
 	}
-	perm := permOf(prot)
-	if perm == 0 {
-		perm = abi.PermRead // the ABI has no no-access mapping: see mprotect
-	}
-	if _, _, err := c.SpaceMap(m.space, r, addr, 0, size, perm); err != nil {
+	if _, _, err := c.SpaceMap(m.space, r, addr, 0, size, permOf(prot)); err != nil {
 		c.HandleClose(r)
 		return nil, errnoOf(err, eNOMEM)
 	}
-	v := &vma{start: addr, end: addr + size, prot: prot, region: r, whole: true}
+	v := &vma{start: addr, end: addr + size, prot: prot, region: r}
 	m.mu.Lock()
 	m.insert(v)
 	m.mu.Unlock()
@@ -278,15 +278,12 @@ func (m *mm) mapStack(c *vmm.Caller) error {
 // closeAll closes every region handle the map holds.
 func (m *mm) closeAll(c *vmm.Caller) {
 	m.mu.Lock()
-	seen := map[uint64]bool{}
-	for _, v := range m.vmas {
-		if v.region != 0 && !seen[v.region] {
-			seen[v.region] = true
-			c.HandleClose(v.region)
-		}
-	}
-	m.vmas = nil
+	refs := m.refs
+	m.vmas, m.refs = nil, map[uint64]int{}
 	m.mu.Unlock()
+	for r := range refs {
+		c.HandleClose(r)
+	}
 }
 
 // setBrk moves the program break, as brk(2) does: it returns the new
@@ -381,18 +378,11 @@ func (m *mm) mmap(c *vmm.Caller, addr, length uint64, prot, flags int, data []by
 	return addr, 0
 }
 
-// munmap removes the program's mappings in [addr, addr+size): whole
-// region-backed areas are unmapped and freed; reservations are cut; the
-// covered part of an area only partly covered stays mapped in the space,
-// dead to the program.
-func (m *mm) munmap(c *vmm.Caller, addr, size uint64) errno {
-	if addr&(pageSize-1) != 0 || size == 0 || addr+size < addr {
-		return eINVAL
-	}
-	size = pageUp(size)
-	end := addr + size
-	m.mu.Lock()
-	var keep, gone []*vma
+// cut removes [addr, end) from the map: areas are split at its ends.
+// It returns the pieces removed and the region handles no area uses any
+// more. Callers hold m.mu.
+func (m *mm) cut(addr, end uint64) (gone []vma, unused []uint64) {
+	var keep []*vma
 	for _, v := range m.vmas {
 		if v.end <= addr || v.start >= end {
 			keep = append(keep, v)
@@ -401,83 +391,96 @@ func (m *mm) munmap(c *vmm.Caller, addr, size uint64) errno {
 		if v.start < addr {
 			left := *v
 			left.end = addr
-			left.whole = false
 			keep = append(keep, &left)
+			m.refs[v.region]++
 		}
 		if v.end > end {
 			right := *v
-			right.start = end
-			right.off = v.off + (end - v.start)
-			right.whole = false
+			right.start, right.off = end, v.off+(end-v.start)
 			keep = append(keep, &right)
+			m.refs[v.region]++
 		}
 		mid := *v
 		mid.start, mid.end = max(v.start, addr), min(v.end, end)
 		mid.off = v.off + (mid.start - v.start)
-		if v.region != 0 && !v.dead && (mid.start != v.start || mid.end != v.end || !v.whole) {
-			// Still mapped in the space: keep it, dead, so that nothing
-			// is placed over it.
-			mid.dead, mid.whole = true, false
-			keep = append(keep, &mid)
-			continue
-		}
-		if v.region != 0 && !v.dead {
-			gone = append(gone, v)
+		gone = append(gone, mid)
+		if v.region != 0 {
+			if m.refs[v.region]--; m.refs[v.region] == 0 {
+				delete(m.refs, v.region)
+				unused = append(unused, v.region)
+			}
 		}
 	}
+	delete(m.refs, 0)
 	sort.Slice(keep, func(i, j int) bool { return keep[i].start < keep[j].start })
 	m.vmas = keep
+	return gone, unused
+}
+
+// munmap removes the program's mappings in [addr, addr+size), as
+// munmap(2) does: the space's mappings are split where the range cuts
+// them, and a region no area uses any more is closed.
+func (m *mm) munmap(c *vmm.Caller, addr, size uint64) errno {
+	if addr&(pageSize-1) != 0 || size == 0 || addr+size < addr {
+		return eINVAL
+	}
+	end := addr + pageUp(size)
+	m.mu.Lock()
+	gone, unused := m.cut(addr, end)
 	m.mu.Unlock()
 	for _, v := range gone {
-		c.SpaceUnmap(m.space, v.start, v.end-v.start)
-		c.HandleClose(v.region)
+		if v.region != 0 {
+			c.SpaceUnmap(m.space, v.start, v.end-v.start)
+		}
+	}
+	for _, r := range unused {
+		c.HandleClose(r)
 	}
 	return 0
 }
 
-// mprotect changes protections. A whole region-backed area changes in the
-// space too; a reservation that becomes accessible is committed.
+// mprotect changes protections over [addr, addr+size), splitting areas
+// (and the space's mappings) at its ends; PROT_NONE keeps the memory but
+// denies every access. A reservation that becomes accessible is
+// committed.
 func (m *mm) mprotect(c *vmm.Caller, addr, size uint64, prot int) errno {
 	if addr&(pageSize-1) != 0 || addr+size < addr {
 		return eINVAL
 	}
-	size = pageUp(size)
-	end := addr + size
+	end := addr + pageUp(size)
 	m.mu.Lock()
-	var targets []*vma
 	for a := addr; a < end; {
 		v := m.find(a)
-		if v == nil || v.dead {
+		if v == nil {
 			m.mu.Unlock()
-			return eNOMEM
+			return eNOMEM // part of the range is not mapped
 		}
-		targets = append(targets, v)
 		a = v.end
 	}
+	var reserved []vma
+	var changed []vma
+	gone, _ := m.cut(addr, end)
+	for _, v := range gone {
+		if v.region == 0 {
+			if prot != 0 {
+				reserved = append(reserved, v)
+				continue
+			}
+		} else {
+			changed = append(changed, v)
+		}
+		v.prot = prot
+		m.insert(&v)
+	}
 	m.mu.Unlock()
-	for _, v := range targets {
-		lo, hi := max(v.start, addr), min(v.end, end)
-		switch {
-		case v.region == 0:
-			if prot == 0 {
-				continue
-			}
-			if _, e := m.mmap(c, lo, hi-lo, prot, mapFixed|mapPrivate|mapAnonymous, nil); e != 0 {
-				return e
-			}
-		case lo == v.start && hi == v.end && prot != 0:
-			if _, _, err := c.SpaceProtect(m.space, v.start, v.end-v.start, permOf(prot)); err != nil {
-				// A mapping made through a region handle that allows less,
-				// or spread over several mappings: keep it as it is.
-				continue
-			}
-			m.mu.Lock()
-			v.prot = prot
-			m.mu.Unlock()
-		default:
-			// Part of a mapping, or no access: the ABI cannot split a
-			// mapping nor make one inaccessible, so the program keeps
-			// the access it had (it loses only a fault it would have got).
+	for _, v := range changed {
+		if _, _, err := c.SpaceProtect(m.space, v.start, v.end-v.start, permOf(prot)); err != nil {
+			return errnoOf(err, eACCES)
+		}
+	}
+	for _, v := range reserved {
+		if _, e := m.mmap(c, v.start, v.end-v.start, prot, mapFixed|mapPrivate|mapAnonymous, nil); e != 0 {
+			return e
 		}
 	}
 	return 0
