@@ -34,9 +34,8 @@ func (tc *task) fork(flags, childSP, ctid uint64) (uint64, errno) {
 		discardSpace(c, sp)
 		return 0, eAGAIN
 	}
-	k.nextPID++
-	pid := k.nextPID
 	k.mu.Unlock()
+	pid := k.newPID()
 	child := &process{pid: pid, ppid: p.pid, space: sp, exe: p.exe, threads: map[int]*thread{}, pending: map[int]sigInfo{}}
 	p.mu.Lock()
 	child.cwd, child.umask, child.sig = p.cwd, p.umask, p.sig
@@ -56,23 +55,9 @@ func (tc *task) fork(flags, childSP, ctid uint64) (uint64, errno) {
 		return fail(e)
 	}
 	child.mm = m
-	r := tc.regs
-	r.RAX = 0
-	r.RIP += 2
-	r.RCX, r.R11 = r.RIP, r.RFLAGS
-	if childSP != 0 {
-		r.RSP = childSP
-	}
-	th, num, err := c.ThreadCreate(sp, 0, 0, 0)
+	th, num, err := newThread(c, sp, tc.childRegs(childSP), fpu)
 	if err != nil {
 		return fail(errnoOf(err, eAGAIN))
-	}
-	st := abi.ThreadState{Regs: r, FPU: [abi.FXSaveSize]byte(fpu)}
-	var b bytes.Buffer
-	binary.Write(&b, binary.LittleEndian, &st)
-	if _, _, err := c.ThreadSetState(th, b.Bytes()); err != nil {
-		c.HandleClose(th)
-		return fail(eINVAL)
 	}
 	t := &thread{tid: pid, handle: th, sigmask: tc.t.sigmask}
 	if flags&cloneChildClearTID != 0 {
@@ -382,15 +367,9 @@ func sysExecve(tc *task, a [6]uint64) (uint64, errno) {
 	if err != nil {
 		return fail(errnoOf(err, e2BIG))
 	}
-	th, num, err := c.ThreadCreate(sp, img.Entry, rsp, 0)
+	th, num, err := newThread(c, sp, vmm.Regs{RIP: img.Entry, RSP: rsp}, vmm.ResetFPU())
 	if err != nil {
 		return fail(errnoOf(err, eAGAIN))
-	}
-	st := abi.ThreadState{Regs: abi.ThreadRegs{RIP: img.Entry, RSP: rsp}, FPU: [abi.FXSaveSize]byte(vmm.ResetFPU())}
-	state, _ := binary.Append(nil, binary.LittleEndian, &st)
-	if _, _, err := c.ThreadSetState(th, state); err != nil {
-		c.HandleClose(th)
-		return fail(eINVAL)
 	}
 	// The point of no return: the old space goes, quietly (no exit
 	// notice: the process lives on), and the new one starts.
