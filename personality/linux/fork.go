@@ -18,7 +18,7 @@ import (
 // working directory, and one thread: the caller's, returning 0 on
 // childSP (or its own stack). With CLONE_VFORK the caller waits until the
 // child execs or ends, as vfork's callers expect.
-func (tc *task) fork(flags, childSP, ctid uint64) (uint64, errno) {
+func (tc *task) fork(flags, childSP, ctid, tls uint64) (uint64, errno) {
 	k, p, c := tc.k, tc.p, tc.c
 	fpu, err := tc.fc.FPU()
 	if err != nil {
@@ -55,7 +55,11 @@ func (tc *task) fork(flags, childSP, ctid uint64) (uint64, errno) {
 		return fail(e)
 	}
 	child.mm = m
-	th, num, err := newThread(c, sp, tc.childRegs(childSP), fpu)
+	r := tc.childRegs(childSP)
+	if flags&cloneSetTLS != 0 {
+		r.FSBase = tls
+	}
+	th, num, err := newThread(c, sp, r, fpu)
 	if err != nil {
 		return fail(errnoOf(err, eAGAIN))
 	}
@@ -219,9 +223,9 @@ func copyRegion(c *vmm.Caller, sp, r uint64) (uint64, errno) {
 	return nr, 0
 }
 
-func sysFork(tc *task, _ [6]uint64) (uint64, errno) { return tc.fork(0, 0, 0) }
+func sysFork(tc *task, _ [6]uint64) (uint64, errno) { return tc.fork(0, 0, 0, 0) }
 
-func sysVfork(tc *task, _ [6]uint64) (uint64, errno) { return tc.fork(cloneVfork, 0, 0) }
+func sysVfork(tc *task, _ [6]uint64) (uint64, errno) { return tc.fork(cloneVfork, 0, 0, 0) }
 
 // waitChild waits for an ended child of the caller that match accepts
 // (blocking unless nohang), and reaps it unless keep. It returns nil with

@@ -32,7 +32,7 @@ func sysClone(tc *task, a [6]uint64) (uint64, errno) {
 	if flags&cloneThread == 0 {
 		// A process: fork, or vfork's clone(CLONE_VM|CLONE_VFORK), which
 		// gets a copy too (its child only execs or exits).
-		return tc.fork(flags, newsp, ctid)
+		return tc.fork(flags, newsp, ctid, tls)
 	}
 	p, k, c := tc.p, tc.k, tc.c
 	fpu, err := tc.fc.FPU()
