@@ -18,7 +18,7 @@ import (
 // working directory, and one thread: the caller's, returning 0 on
 // childSP (or its own stack). With CLONE_VFORK the caller waits until the
 // child execs or ends, as vfork's callers expect.
-func (tc *task) fork(flags, childSP, ctid uint64) (uint64, errno) {
+func (tc *task) fork(flags, childSP, ctid, tls uint64) (uint64, errno) {
 	k, p, c := tc.k, tc.p, tc.c
 	fpu, err := tc.fc.FPU()
 	if err != nil {
@@ -34,9 +34,8 @@ func (tc *task) fork(flags, childSP, ctid uint64) (uint64, errno) {
 		discardSpace(c, sp)
 		return 0, eAGAIN
 	}
-	k.nextPID++
-	pid := k.nextPID
 	k.mu.Unlock()
+	pid := k.newPID()
 	child := &process{pid: pid, ppid: p.pid, space: sp, exe: p.exe, threads: map[int]*thread{}, pending: map[int]sigInfo{}}
 	p.mu.Lock()
 	child.cwd, child.umask, child.sig = p.cwd, p.umask, p.sig
@@ -56,23 +55,13 @@ func (tc *task) fork(flags, childSP, ctid uint64) (uint64, errno) {
 		return fail(e)
 	}
 	child.mm = m
-	r := tc.regs
-	r.RAX = 0
-	r.RIP += 2
-	r.RCX, r.R11 = r.RIP, r.RFLAGS
-	if childSP != 0 {
-		r.RSP = childSP
+	r := tc.childRegs(childSP)
+	if flags&cloneSetTLS != 0 {
+		r.FSBase = tls
 	}
-	th, num, err := c.ThreadCreate(sp, 0, 0, 0)
+	th, num, err := newThread(c, sp, r, fpu)
 	if err != nil {
 		return fail(errnoOf(err, eAGAIN))
-	}
-	st := abi.ThreadState{Regs: r, FPU: [abi.FXSaveSize]byte(fpu)}
-	var b bytes.Buffer
-	binary.Write(&b, binary.LittleEndian, &st)
-	if _, _, err := c.ThreadSetState(th, b.Bytes()); err != nil {
-		c.HandleClose(th)
-		return fail(eINVAL)
 	}
 	t := &thread{tid: pid, handle: th, sigmask: tc.t.sigmask}
 	if flags&cloneChildClearTID != 0 {
@@ -230,9 +219,9 @@ func copyRegion(c *vmm.Caller, sp, r uint64) (uint64, errno) {
 	return nr, 0
 }
 
-func sysFork(tc *task, _ [6]uint64) (uint64, errno) { return tc.fork(0, 0, 0) }
+func sysFork(tc *task, _ [6]uint64) (uint64, errno) { return tc.fork(0, 0, 0, 0) }
 
-func sysVfork(tc *task, _ [6]uint64) (uint64, errno) { return tc.fork(cloneVfork, 0, 0) }
+func sysVfork(tc *task, _ [6]uint64) (uint64, errno) { return tc.fork(cloneVfork, 0, 0, 0) }
 
 // waitChild waits for an ended child of the caller that match accepts
 // (blocking unless nohang), and reaps it unless keep. It returns nil with
@@ -378,15 +367,9 @@ func sysExecve(tc *task, a [6]uint64) (uint64, errno) {
 	if err != nil {
 		return fail(errnoOf(err, e2BIG))
 	}
-	th, num, err := c.ThreadCreate(sp, img.Entry, rsp, 0)
+	th, num, err := newThread(c, sp, vmm.Regs{RIP: img.Entry, RSP: rsp}, vmm.ResetFPU())
 	if err != nil {
 		return fail(errnoOf(err, eAGAIN))
-	}
-	st := abi.ThreadState{Regs: abi.ThreadRegs{RIP: img.Entry, RSP: rsp}, FPU: [abi.FXSaveSize]byte(vmm.ResetFPU())}
-	state, _ := binary.Append(nil, binary.LittleEndian, &st)
-	if _, _, err := c.ThreadSetState(th, state); err != nil {
-		c.HandleClose(th)
-		return fail(eINVAL)
 	}
 	// The point of no return: the old space goes, quietly (no exit
 	// notice: the process lives on), and the new one starts.

@@ -21,46 +21,20 @@ import (
 	"nestvm/vmm"
 )
 
-// built caches the test programs compiled from testdata, by name.
+// built caches the test programs made from testdata, by name.
 var (
 	builtMu  sync.Mutex
 	built    = map[string]string{}
 	buildDir string
 )
 
-// cProgram compiles testdata/NAME.c with gcc -static, once per test
-// binary, and returns its path. Without a static C library the test is
-// skipped, saying so.
-func cProgram(t testing.TB, name string) string {
+// builtOnce returns the path of a test program made once per test binary:
+// build returns the command that makes it at out, and skip says whether
+// a failure of that command skips the test (a missing tool) or fails it.
+func builtOnce(t testing.TB, key string, skip bool, build func(out string) *exec.Cmd) string {
 	t.Helper()
 	builtMu.Lock()
 	defer builtMu.Unlock()
-	if p, ok := built[name]; ok {
-		return p
-	}
-	if buildDir == "" {
-		d, err := os.MkdirTemp("", "nestvm-linux-test-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		buildDir = d
-	}
-	out := filepath.Join(buildDir, name)
-	cmd := exec.Command("gcc", "-static", "-O2", "-o", out, filepath.Join("testdata", name+".c"))
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("cannot build a static C program here (gcc -static, libc6-dev): %v\n%s", err, msg)
-	}
-	built[name] = out
-	return out
-}
-
-// goProgram builds testdata/NAME (a module of its own) with
-// CGO_ENABLED=0, once per test binary, and returns its path.
-func goProgram(t testing.TB, name string) string {
-	t.Helper()
-	builtMu.Lock()
-	defer builtMu.Unlock()
-	key := "go:" + name
 	if p, ok := built[key]; ok {
 		return p
 	}
@@ -71,15 +45,36 @@ func goProgram(t testing.TB, name string) string {
 		}
 		buildDir = d
 	}
-	out := filepath.Join(buildDir, name)
-	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Dir = filepath.Join("testdata", name)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", name, err, msg)
+	out := filepath.Join(buildDir, strings.ReplaceAll(key, ":", "-"))
+	if msg, err := build(out).CombinedOutput(); err != nil {
+		if skip {
+			t.Skipf("cannot build %s here: %v\n%s", key, err, msg)
+		}
+		t.Fatalf("build %s: %v\n%s", key, err, msg)
 	}
 	built[key] = out
 	return out
+}
+
+// cProgram compiles testdata/NAME.c with gcc -static and returns its
+// path. Without a static C library (libc6-dev) the test is skipped.
+func cProgram(t testing.TB, name string) string {
+	t.Helper()
+	return builtOnce(t, name, true, func(out string) *exec.Cmd {
+		return exec.Command("gcc", "-static", "-O2", "-o", out, filepath.Join("testdata", name+".c"))
+	})
+}
+
+// goProgram builds testdata/NAME (a module of its own) with
+// CGO_ENABLED=0 and returns its path.
+func goProgram(t testing.TB, name string) string {
+	t.Helper()
+	return builtOnce(t, "go:"+name, false, func(out string) *exec.Cmd {
+		cmd := exec.Command("go", "build", "-o", out, ".")
+		cmd.Dir = filepath.Join("testdata", name)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+		return cmd
+	})
 }
 
 // TestMain removes what the tests built: the test programs here, and

@@ -87,10 +87,7 @@ const (
 // spawn creates a process running img with argv and envp, the first one
 // (pid 1) when the personality starts.
 func (k *kernel) spawn(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []string) (*process, error) {
-	k.mu.Lock()
-	k.nextPID++
-	pid := k.nextPID
-	k.mu.Unlock()
+	pid := k.newPID()
 	step := func(what string) func(r0, _ uint64, err error) (uint64, error) {
 		return func(r0, _ uint64, err error) (uint64, error) {
 			if err != nil {
@@ -127,19 +124,14 @@ func (k *kernel) spawn(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []s
 	if err != nil {
 		return fail(err)
 	}
-	th, num, err := c.ThreadCreate(sp, img.Entry, rsp, 0)
-	if err != nil {
-		return fail(fmt.Errorf("thread_create: %w", err))
-	}
-	p.threads[int(num)] = &thread{tid: pid, handle: th}
 	// Linux starts a process with every register zero but RSP and RIP
 	// (RDX, in particular, is the rtld_fini that _start passes on), and
 	// the FPU as after FNINIT.
-	st := abi.ThreadState{Regs: abi.ThreadRegs{RIP: img.Entry, RSP: rsp}, FPU: [abi.FXSaveSize]byte(vmm.ResetFPU())}
-	state, _ := binary.Append(nil, binary.LittleEndian, &st)
-	if _, err := step("thread_set_state")(c.ThreadSetState(th, state)); err != nil {
+	th, num, err := newThread(c, sp, vmm.Regs{RIP: img.Entry, RSP: rsp}, vmm.ResetFPU())
+	if err != nil {
 		return fail(err)
 	}
+	p.threads[int(num)] = &thread{tid: pid, handle: th}
 	k.mu.Lock()
 	k.procs[pid] = p
 	k.mu.Unlock()
@@ -150,6 +142,44 @@ func (k *kernel) spawn(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []s
 		return fail(err)
 	}
 	return p, nil
+}
+
+// newPID numbers a new process or thread: they share one sequence, as
+// Linux's pids and tids do.
+func (k *kernel) newPID() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.nextPID++
+	return k.nextPID
+}
+
+// newThread creates a stopped thread in space sp with registers r and FPU
+// state f, and returns its handle and its number in the space.
+func newThread(c *vmm.Caller, sp uint64, r vmm.Regs, f vmm.FPU) (th, num uint64, err error) {
+	th, num, err = c.ThreadCreate(sp, 0, 0, 0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("thread_create: %w", err)
+	}
+	st := abi.ThreadState{Regs: r, FPU: [abi.FXSaveSize]byte(f)}
+	b, _ := binary.Append(nil, binary.LittleEndian, &st)
+	if _, _, err := c.ThreadSetState(th, b); err != nil {
+		c.HandleClose(th)
+		return 0, 0, fmt.Errorf("thread_set_state: %w", err)
+	}
+	return th, num, nil
+}
+
+// childRegs are the caller's registers as a thread or process it clones
+// starts with them: returning 0 just past the syscall, on sp when given.
+func (tc *task) childRegs(sp uint64) vmm.Regs {
+	r := tc.regs
+	r.RAX = 0
+	r.RIP += 2
+	r.RCX, r.R11 = r.RIP, r.RFLAGS
+	if sp != 0 {
+		r.RSP = sp
+	}
+	return r
 }
 
 // discardSpace ends a space the personality made and no process runs in

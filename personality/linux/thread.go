@@ -1,7 +1,6 @@
 package linux
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"time"
@@ -33,38 +32,22 @@ func sysClone(tc *task, a [6]uint64) (uint64, errno) {
 	if flags&cloneThread == 0 {
 		// A process: fork, or vfork's clone(CLONE_VM|CLONE_VFORK), which
 		// gets a copy too (its child only execs or exits).
-		return tc.fork(flags, newsp, ctid)
+		return tc.fork(flags, newsp, ctid, tls)
 	}
 	p, k, c := tc.p, tc.k, tc.c
 	fpu, err := tc.fc.FPU()
 	if err != nil {
 		return 0, eAGAIN
 	}
-	th, num, err := c.ThreadCreate(p.space, 0, 0, 0)
-	if err != nil {
-		return 0, errnoOf(err, eAGAIN)
-	}
-	k.mu.Lock()
-	k.nextPID++
-	tid := k.nextPID
-	k.mu.Unlock()
-	r := tc.regs
-	r.RAX = 0
-	r.RIP += 2
-	r.RCX, r.R11 = r.RIP, r.RFLAGS
-	if newsp != 0 {
-		r.RSP = newsp
-	}
+	r := tc.childRegs(newsp)
 	if flags&cloneSetTLS != 0 {
 		r.FSBase = tls
 	}
-	st := abi.ThreadState{Regs: r, FPU: [abi.FXSaveSize]byte(fpu)}
-	var b bytes.Buffer
-	binary.Write(&b, binary.LittleEndian, &st)
-	if _, _, err := c.ThreadSetState(th, b.Bytes()); err != nil {
-		c.HandleClose(th)
-		return 0, eINVAL
+	th, num, err := newThread(c, p.space, r, fpu)
+	if err != nil {
+		return 0, errnoOf(err, eAGAIN)
 	}
+	tid := k.newPID()
 	t := &thread{tid: tid, handle: th, sigmask: tc.t.sigmask}
 	var tidb [4]byte
 	binary.LittleEndian.PutUint32(tidb[:], uint32(tid))

@@ -3,6 +3,7 @@ package trace
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"nestvm/abi"
@@ -113,6 +114,11 @@ func (t *faultTap) ServeFault(fc *vmm.FaultCall) {
 		t.inner.ServeFault(fc)
 		return
 	}
+	if !l.taps.begin() {
+		t.inner.ServeFault(fc) // the layer is closing: unrecorded
+		return
+	}
+	defer l.taps.end()
 	rec := &sysRecord{pid: int(fc.Badge), thread: fc.Thread}
 	rec.name, rec.call = t.desc.DescribeSyscall(fc)
 	ev := event{sys: rec}
@@ -121,6 +127,49 @@ func (t *faultTap) ServeFault(fc *vmm.FaultCall) {
 	ev.dur = time.Since(l.start) - ev.at
 	rec.result, rec.ok = t.desc.DescribeResult(fc, before)
 	l.push(&ev)
+}
+
+// inflight counts the system calls being recorded, so that closing the
+// layer waits for them: the call that ends a program (exit_group) ends
+// the run, and so closes the layer, before its own record is pushed.
+type inflight struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	n       int
+	closing bool
+}
+
+func (f *inflight) begin() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing {
+		return false
+	}
+	f.n++
+	return true
+}
+
+func (f *inflight) end() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 && f.cond != nil {
+		f.cond.Broadcast()
+	}
+	f.mu.Unlock()
+}
+
+// drain refuses new calls and waits for those being recorded. Every one
+// ends: a run's end ends the threads whose calls are held.
+func (f *inflight) drain() {
+	f.mu.Lock()
+	f.closing = true
+	if f.cond == nil {
+		f.cond = sync.NewCond(&f.mu)
+	}
+	for f.n > 0 {
+		f.cond.Wait()
+	}
+	f.mu.Unlock()
 }
 
 // emitSyscall counts a system call in the summary and appends its line.

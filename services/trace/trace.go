@@ -87,6 +87,7 @@ type Layer struct {
 	// the ABI operations it performs for them are then left out, unless
 	// the abi option asks for them.
 	sysTraced atomic.Bool
+	taps      inflight // system calls being recorded (syscalls.go)
 
 	mu      sync.Mutex // guards what follows
 	err     error      // the first failure
@@ -588,6 +589,7 @@ func (l *Layer) Close() error {
 		if l.wrapped {
 			// Every record of a call that ended is written before the
 			// summary; calls that end from now on go unrecorded.
+			l.taps.drain()
 			l.q.close()
 		}
 		l.mu.Lock()
