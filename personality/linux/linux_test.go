@@ -186,6 +186,12 @@ func TestGoThreadsAsNative(t *testing.T) {
 	prog := goProgram(t, "gothreads")
 	want, wantStatus := native(t, prog)
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		if b.Name() == "emu" {
+			// The Go runtime's threads share atomics, which emu's engines
+			// do not make atomic across threads (README, Linux programs):
+			// one run in eight lost a lock update here.
+			t.Skip("emu: locked instructions are not atomic across threads (Unicorn 2.0.1)")
+		}
 		out, errs, res := runLinux(t, b, prog, runOpts{})
 		if out != want || status(res) != wantStatus || errs != "" {
 			t.Fatalf("got %q, status %d (%s), stderr %q; native %q, status %d", out, status(res), res, errs, want, wantStatus)
