@@ -1143,8 +1143,8 @@ var table [512]sysEntry
 
 // unnamed names calls the table does not serve, for the log.
 var unnamed = map[uint64]string{
-	unix.SYS_RSEQ: "rseq", unix.SYS_IO_URING_SETUP: "io_uring_setup", unix.SYS_SENDFILE: "sendfile",
-	unix.SYS_CLONE3: "clone3", unix.SYS_STATX: "statx", unix.SYS_PIDFD_OPEN: "pidfd_open",
+	unix.SYS_IO_URING_SETUP: "io_uring_setup", unix.SYS_SOCKET: "socket", unix.SYS_CONNECT: "connect",
+	unix.SYS_TIMER_CREATE: "timer_create", unix.SYS_ALARM: "alarm", unix.SYS_SETITIMER: "setitimer",
 }
 
 func init() {
