@@ -150,7 +150,10 @@ func corpusCases() []corpusCase {
 		bb("stat", "stat", "-c", "%n %s %F", "/data/words.txt", "/data/sub"),
 		bb("stat-mode", "stat", "-c", "%n %a %u %g %Y", "/data/words.txt", "/data/sub"),
 		bb("du", "du", "-a", "/data/sub").sorted(),
-		bb("tar-c", "tar", "-c", "-f", "-", "-C", "/data", "words.txt", "sub").need("stat: times"),
+		// Files named one by one: a directory's entries come in the
+		// order the host file system keeps them natively, sorted by name
+		// through the files root, so tar's recursion would differ.
+		bb("tar-c", "tar", "-c", "-f", "-", "-C", "/data", "words.txt", "sub/x.txt", "sub/deeper/y.txt"),
 		bb("tar-t", "tar", "-t", "-v", "-f", "/data/archive.tar"),
 		bb("tar-x", "tar", "-x", "-O", "-f", "/data/archive.tar", "greeting.txt"),
 		bb("gzip", "gzip", "-c", "/data/words.txt"),
