@@ -574,7 +574,7 @@ func (v *vcpu) fault() (vmm.Exit, bool, error) {
 	if fr.vector == uint64(vmm.VecInvalidOp) && v.isSyscall(fr.rip) {
 		// A CPU that honours EFER.SCE=0 raises #UD for syscall: report it
 		// as the system call it is, with RCX and R11 as syscall sets them.
-		user.RCX, user.R11 = fr.rip+2, fr.rflags
+		user.RCX, user.R11 = fr.rip+2, fr.rflags&vmm.RFlagsUserMask|vmm.RFlagsUser
 		if err := v.toUser(user); err != nil {
 			return vmm.Exit{}, true, err
 		}
@@ -622,6 +622,9 @@ func (v *vcpu) syscall(mmio bool) (vmm.Exit, bool, error) {
 	}
 	user := v.regs
 	user.RIP, user.RFLAGS = v.regs.RCX-2, v.regs.R11 // syscall is 2 bytes: 0f 05
+	// R11 holds RFLAGS as the thread sees it, as on every backend (the
+	// CPU saved its interrupt flag there too).
+	user.R11 = user.RFLAGS&vmm.RFlagsUserMask | vmm.RFlagsUser
 	if err := v.toUser(user); err != nil {
 		return vmm.Exit{}, true, err
 	}

@@ -100,20 +100,22 @@ const (
 	SleepReady SleepResult = iota
 	// SleepTimeout: the deadline passed first.
 	SleepTimeout
-	// SleepStop: the thread is being stopped (a checkpoint, a debugger).
-	// Return without changing its state: when it is resumed it issues
-	// the same call again, which is what makes held calls restartable.
+	// SleepStop: the thread was asked to stop while it ran. Return
+	// without changing its state: when it is resumed it issues the same
+	// call again.
 	SleepStop
 	// SleepExit: the thread is ending. Return at once.
 	SleepExit
 )
 
 // Sleep holds the fault, blocking the thread until ready reports true,
-// the deadline (when not zero) passes, or the thread must stop or end.
-// ready is called without locks held; whoever makes it true calls the
-// function Waker returned. While it sleeps the thread counts as stopped
-// in its fault: thread_get_state and a checkpoint see it at the faulting
-// instruction.
+// the deadline (when not zero) passes, or the thread must end. ready is
+// called without locks held; whoever makes it true calls the function
+// Waker returned. While it sleeps the thread counts as stopped in its
+// fault, as one whose fault message waits for its reply: thread_stop
+// returns at once, and thread_get_state and a checkpoint see it at the
+// faulting instruction with the registers it faulted with, so a restored
+// copy issues the call again.
 func (fc *FaultCall) Sleep(ready func() bool, deadline time.Time) SleepResult {
 	switch fc.t.sleep(ready, true, deadline, fc.vcpu) {
 	case wakeReady:
