@@ -505,15 +505,45 @@ func FuzzParseELF(f *testing.F) {
 	if ls, err := os.ReadFile("/bin/ls"); err == nil {
 		f.Add(ls)
 	}
+	// A nestvm note in the third program header, pointing into the text.
+	corrupt(func(b []byte) {
+		le.PutUint32(b[64+2*56:], ptNote)
+		le.PutUint64(b[64+2*56+8:], 0x1000)
+		le.PutUint64(b[64+2*56+32:], 20)
+		copy(b[0x1000:], []byte{7, 0, 0, 0, 0, 0, 0, 0, NoteABI, 0, 0, 0, 'n', 'e', 's', 't', 'v', 'm', 0, 0})
+	})
 	const limit = 1 << 24
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, err := ParseELF(data, limit)
+		linux, lerr := ParseELFWith(data, limit, ELFOptions{TLS: true})
+		if lerr != nil && !errors.Is(lerr, ErrBadELF) {
+			t.Fatalf("error %q does not wrap ErrBadELF", lerr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrBadELF) {
 				t.Fatalf("error %q does not wrap ErrBadELF", err)
 			}
+		} else {
+			checkImage(t, data, img, limit)
+			if lerr != nil {
+				t.Fatalf("accepted without PT_TLS but refused with it: %v", lerr)
+			}
+		}
+		if lerr != nil {
 			return
 		}
-		checkImage(t, data, img, limit)
+		checkImage(t, data, linux, limit)
+		// AT_PHDR points at the table inside a loaded segment's file bytes.
+		if linux.Phdr != 0 {
+			in := false
+			for _, s := range linux.Segments {
+				if linux.Phdr >= s.Addr && linux.Phdr-s.Addr+uint64(linux.Phnum)*elfPhdrSize <= uint64(len(s.Data)) {
+					in = true
+				}
+			}
+			if !in {
+				t.Fatalf("Phdr %#x (%d entries) is not inside a segment's file bytes", linux.Phdr, linux.Phnum)
+			}
+		}
 	})
 }

@@ -222,3 +222,27 @@ func TestInfo(t *testing.T) {
 		t.Fatalf("status %d, output %q", status, out)
 	}
 }
+
+// TestRunTellsLinuxFromNestvm: a guest built with the SDK carries its ELF
+// note and runs on nestvm's ABI; a program without it (lxbench, raw Linux
+// system calls) runs under the Linux personality; --abi forces either, and
+// forcing nestvm's ABI on a Linux program ends it at its first system call
+// (SIGSYS, as a filtered call does on Linux).
+func TestRunTellsLinuxFromNestvm(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		status int
+		stdout string
+	}{
+		{[]string{"run", testutil.Guest(t, "hello")}, 0, "Hello, nestvm!\n"},
+		{[]string{"run", testutil.Guest(t, "lxbench"), "syscall", "3"}, 0, "bench syscall 3 "},
+		{[]string{"run", "--abi", "linux", testutil.Guest(t, "lxbench"), "syscall", "3"}, 0, "bench syscall 3 "},
+		{[]string{"run", "--abi", "nestvm", testutil.Guest(t, "lxbench"), "syscall", "3"}, 128 + 31, ""},
+		{[]string{"run", "--abi", "other", testutil.Guest(t, "hello")}, 2, ""},
+	} {
+		cmd, out, errs := nestvm(t, tc.args...)
+		if status := wait(t, cmd); status != tc.status || !strings.HasPrefix(out.String(), tc.stdout) {
+			t.Errorf("nestvm %s: status %d, stdout %q (stderr %q); want %d, %q", strings.Join(tc.args, " "), status, out.String(), errs.String(), tc.status, tc.stdout)
+		}
+	}
+}
