@@ -31,7 +31,7 @@ guests: deps
 linux-corpus: deps
 	@scripts/linux-corpus $(BUILD)/linux
 
-demo: build
+demo: build linux-corpus
 	@scripts/demo $(BUILD)
 
 # The whole suite: generated files current, vet, a pure-Go build, and every
