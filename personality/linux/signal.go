@@ -352,3 +352,48 @@ func sysRtSigreturn(tc *task, _ [6]uint64) (uint64, errno) {
 	tc.raw = true
 	return 0, 0
 }
+
+// sysPause waits for a signal: it always ends with EINTR (or the
+// process's death).
+func sysPause(tc *task, _ [6]uint64) (uint64, errno) {
+	if tc.block(func() bool { return false }, noDeadline) == blockHeld {
+		return 0, 0
+	}
+	return 0, eINTR
+}
+
+// sysRtSigsuspend waits for a signal with the mask given in place of the
+// thread's; the handler runs with that mask, and rt_sigreturn restores
+// the one before.
+func sysRtSigsuspend(tc *task, a [6]uint64) (uint64, errno) {
+	if a[1] != 8 {
+		return 0, eINVAL
+	}
+	var b [8]byte
+	if e := tc.readMem(a[0], b[:]); e != 0 {
+		return 0, e
+	}
+	old := tc.t.sigmask
+	tc.t.sigmask = binary.LittleEndian.Uint64(b[:]) &^ (1<<(sigKILL-1) | 1<<(19-1))
+	res := tc.block(func() bool { return false }, noDeadline)
+	if res == blockHeld {
+		tc.t.sigmask = old
+		return 0, 0
+	}
+	// The handler runs now, under the temporary mask; the frame keeps
+	// the old one, which rt_sigreturn puts back.
+	info, ok := tc.nextSignal()
+	tc.t.sigmask = old
+	if ok {
+		regs := tc.regs
+		regs.RAX = errResult(eINTR)
+		regs.RIP += 2
+		regs.RCX, regs.R11 = regs.RIP, regs.RFLAGS
+		tc.raw = true
+		if !tc.deliver(info, regs) {
+			tc.dieOfSignal(sigSEGV, fmt.Sprintf("cannot deliver signal %d", info.signo))
+		}
+		return 0, 0
+	}
+	return 0, eINTR
+}

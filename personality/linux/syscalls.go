@@ -1163,6 +1163,8 @@ func init() {
 		unix.SYS_BRK:               {"brk", sysBrk, Full, ""},
 		unix.SYS_RT_SIGACTION:      {"rt_sigaction", sysRtSigaction, Partial, "handlers run when the thread next leaves a system call or faults, not in the middle of guest code"},
 		unix.SYS_RT_SIGRETURN:      {"rt_sigreturn", sysRtSigreturn, Full, ""},
+		unix.SYS_PAUSE:             {"pause", sysPause, Full, ""},
+		unix.SYS_RT_SIGSUSPEND:     {"rt_sigsuspend", sysRtSigsuspend, Full, ""},
 		unix.SYS_RT_SIGPROCMASK:    {"rt_sigprocmask", sysRtSigprocmask, Full, ""},
 		unix.SYS_IOCTL:             {"ioctl", sysIoctl, Stub, "no descriptor is a terminal: ENOTTY"},
 		unix.SYS_PREAD64:           {"pread64", sysPread, Full, ""},
