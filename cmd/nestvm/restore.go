@@ -72,6 +72,7 @@ Flags:
 		fmt.Fprintf(stderr, "nestvm restore: --log-level: %v\n", err)
 		return exitUsage
 	}
+	logFileLimit(log)
 	path := fl.Arg(0)
 	fail := func(status int, format string, a ...any) int {
 		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
