@@ -1,8 +1,10 @@
-/* fanout N: a wide tree of live spaces. It creates N child spaces, each
- * with one thread blocked in port_receive on a port nobody sends to, and
- * prints "fanout N created in NS ns"; checks with space_status that every
- * child is still running; then kills them all (space_kill returns once a
- * child's subtree is gone) and prints "fanout N torn down in NS ns".
+/* fanout N [hold]: a wide tree of live spaces. It creates N child spaces,
+ * each with one thread blocked in port_receive on a port nobody sends to,
+ * and prints "fanout N created in NS ns"; checks with space_status that
+ * every child is still running; with hold, reads its standard input to its
+ * end (so whoever runs it can look at the monitor while all N live); then
+ * kills them all (space_kill returns once a child's subtree is gone) and
+ * prints "fanout N torn down in NS ns".
  *
  * A call that fails, NV_EQUOTA past the children quota included, is
  * printed on stderr as "fanout: child I: OPERATION: ERROR" and ends the
@@ -79,8 +81,8 @@ static nv_handle_t spawn(nv_handle_t port)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2)
-		nv_panic("usage: fanout N");
+	if (argc != 2 && !(argc == 3 && strcmp(argv[2], "hold") == 0))
+		nv_panic("usage: fanout N [hold]");
 	int ok;
 	uint64_t n = nv_atou64(argv[1], &ok);
 	if (!ok || n == 0 || n > MAX_CHILDREN)
@@ -100,6 +102,17 @@ int main(int argc, char **argv)
 				   (unsigned long long)child_no, (long long)st);
 			nv_exit(1);
 		}
+	}
+
+	if (argc == 3) {
+		nv_handle_t in = nv_stdin();
+		if (in == NV_NO_HANDLE)
+			nv_panic("fanout: hold needs a standard input");
+		char buf[64];
+		int64_t got;
+		while ((got = nv_console_read(in, NV_ADDR(buf), sizeof buf)) > 0)
+			;
+		check(got, "console_read (stdin)");
 	}
 
 	start = nv_now_ns();
