@@ -87,7 +87,12 @@ type RootConfig struct {
 	Files           vmm.Server // nil: none
 	FilesWritable   bool
 	Memory          uint64
-	Log             hclog.Logger
+	// Threads, Handles and Children are the program's other quotas
+	// (0: vmm.DefaultQuota's). The program's space takes them from the
+	// root space it is created in; Children does not count that space
+	// itself.
+	Threads, Handles, Children int
+	Log                        hclog.Logger
 }
 
 // Root returns the root environment: a host space standing for the
@@ -102,6 +107,18 @@ func Root(mon *vmm.Monitor, cfg RootConfig) (Env, *vmm.Space) {
 	}
 	q := vmm.DefaultQuota
 	q.Memory = cfg.Memory
+	if cfg.Threads != 0 {
+		q.Threads = cfg.Threads
+	}
+	if cfg.Handles != 0 {
+		q.Handles = cfg.Handles
+	}
+	if cfg.Children != 0 {
+		q.Children = cfg.Children
+	}
+	// The program's space is one of the root's descendants: the root has
+	// room for it and the Children below it.
+	q.Children++
 	root := mon.NewHostSpace("root", q)
 	caps := map[string]interpose.Cap{
 		CapSpace:   {Obj: root, Rights: abi.RightsAll},

@@ -43,29 +43,44 @@ type benchWorkload struct {
 	want string
 	// linux is set for a Linux program, run under the Linux personality.
 	linux bool
+	// children is the program's children quota (0: the default).
+	children int
+	// hold, when set, is what the program prints once its spaces are all
+	// live, and then waits for its standard input to end: bench measures
+	// the monitor's memory in between.
+	hold string
 }
 
 var benchWorkloads = []benchWorkload{
 	{"compute", "20M rounds of a CPU-bound loop: no calls to interpose on", "compute",
-		func(string) []string { return []string{"compute", "20000000"} }, "checksum", false},
+		func(string) []string { return []string{"compute", "20000000"} }, "checksum", false, 0, ""},
 	{"memtouch", "writes and reads back 16 MiB of heap: page faults, no calls", "memtouch",
-		func(string) []string { return []string{"memtouch", "16"} }, "checksum", false},
+		func(string) []string { return []string{"memtouch", "16"} }, "checksum", false, 0, ""},
 	{"ipc", "clock_read calls on the clock handle, which layers wrap (100000 on emu, 1000 on kvm)", "bench",
 		func(b string) []string {
 			if b == "emu" {
 				return []string{"bench", "clock", "100000"}
 			}
 			return []string{"bench", "clock", "1000"}
-		}, "bench clock ", false},
+		}, "bench clock ", false, 0, ""},
 	{"hello", "prints a greeting: launch and exit dominate", "hello",
-		func(string) []string { return []string{"hello"} }, "Hello, nestvm!", false},
+		func(string) []string { return []string{"hello"} }, "Hello, nestvm!", false, 0, ""},
 	{"syscall", "getppid calls of a Linux program, each a fault the Linux personality serves (100000 on emu, 1000 on kvm)", "lxbench",
 		func(b string) []string {
 			if b == "emu" {
 				return []string{"lxbench", "syscall", "100000"}
 			}
 			return []string{"lxbench", "syscall", "1000"}
-		}, "bench syscall ", true},
+		}, "bench syscall ", true, 0, ""},
+	{"spawn", "child spaces created, started and waited for one at a time, each with a thread that exits at once (20 on emu, 50 on kvm)", "bench",
+		func(b string) []string {
+			if b == "emu" {
+				return []string{"bench", "spawn", "20"}
+			}
+			return []string{"bench", "spawn", "50"}
+		}, "bench spawn ", false, 0, ""},
+	{"fanout", "100 live child spaces, each with a thread blocked in a call: the rate they are created at, the monitor memory each holds", "fanout",
+		func(string) []string { return []string{"fanout", "100", "hold"} }, "fanout 100 torn down in ", false, 100, " created in "},
 }
 
 func findWorkload(name string) (benchWorkload, bool) {
@@ -94,13 +109,20 @@ type benchRow struct {
 	// PerLevel is slowdown^(1/depth): the cost each level adds (1 at
 	// depth 0).
 	PerLevel float64 `json:"slowdown_per_level"`
-	// For ipc: the median time of one call as the guest measured it, and
-	// its ratio to the same at depth 0.
+	// For ipc and spawn: the median time of one call (of one child, for
+	// spawn) as the guest measured it, and its ratio to the same at depth
+	// 0.
 	CallNS       float64 `json:"call_ns,omitempty"`
 	CallSlowdown float64 `json:"call_slowdown,omitempty"`
 	// CallPerLevel is call_slowdown^(1/depth): what each level adds to
 	// one interposed call.
 	CallPerLevel float64 `json:"call_slowdown_per_level,omitempty"`
+	// For fanout: the median rate at which the guest created its live
+	// spaces, as it measured it, and the median growth of the monitor's
+	// resident memory per live space, from just before the launch to when
+	// all of them were live.
+	SpacesPerSec float64 `json:"spaces_per_s,omitempty"`
+	KiBPerSpace  float64 `json:"kib_per_space,omitempty"`
 }
 
 // benchHost describes the machine the numbers come from.
@@ -483,8 +505,10 @@ type benchKey struct {
 
 // sample is one run's time, and the per-call time the guest printed.
 type sample struct {
-	total  time.Duration
-	callNS float64
+	total        time.Duration
+	callNS       float64
+	spacesPerSec float64
+	kibPerSpace  float64
 }
 
 func (bn *bencher) runAll(works []benchWorkload, specs []string, lo, hi, reps int, prog *progress) ([]benchRow, error) {
@@ -581,18 +605,27 @@ func summarize(ss []sample) benchRow {
 	}
 	totals := make([]int64, len(ss))
 	calls := make([]float64, len(ss))
+	rates := make([]float64, len(ss))
+	kibs := make([]float64, len(ss))
 	for i, s := range ss {
-		totals[i], calls[i] = int64(s.total), s.callNS
+		totals[i], calls[i], rates[i], kibs[i] = int64(s.total), s.callNS, s.spacesPerSec, s.kibPerSpace
 	}
 	sort.Slice(totals, func(i, j int) bool { return totals[i] < totals[j] })
-	sort.Float64s(calls)
 	med := totals[len(totals)/2]
-	cmed := calls[len(calls)/2]
 	if len(ss)%2 == 0 {
 		med = (totals[len(totals)/2-1] + med) / 2
-		cmed = (calls[len(calls)/2-1] + cmed) / 2
 	}
-	return benchRow{Reps: len(ss), MedianNS: med, MinNS: totals[0], MaxNS: totals[len(totals)-1], CallNS: cmed}
+	return benchRow{Reps: len(ss), MedianNS: med, MinNS: totals[0], MaxNS: totals[len(totals)-1], CallNS: median(calls), SpacesPerSec: median(rates), KiBPerSpace: median(kibs)}
+}
+
+// median is the median of vs, which it sorts.
+func median(vs []float64) float64 {
+	sort.Float64s(vs)
+	m := vs[len(vs)/2]
+	if len(vs)%2 == 0 {
+		m = (vs[len(vs)/2-1] + m) / 2
+	}
+	return m
 }
 
 // runOnce runs w under depth copies of the layer spec and returns the time
@@ -618,10 +651,22 @@ func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, err
 		layers = append(layers, l)
 	}
 	out, errs := &tailBuffer{max: 4096}, &tailBuffer{max: 4096}
-	root, rootSpace := nester.Root(bn.mon, nester.RootConfig{Console: out, Stderr: errs, Log: bn.log})
+	cfg := nester.RootConfig{Console: out, Stderr: errs, Children: w.children, Log: bn.log}
+	var held <-chan struct{}
+	var release *io.PipeWriter
+	if w.hold != "" {
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		cfg.Stdin, release = pr, pw
+		ch := make(chan struct{})
+		out.seen, out.seenCh, held = w.hold, ch, ch
+	}
+	root, rootSpace := nester.Root(bn.mon, cfg)
 	defer rootSpace.Kill("bench run over")
 	// The last run's garbage is collected now, not on this run's clock.
 	runtime.GC()
+	rssBefore := residentKiB()
+	var rssHeld int64
 	start := time.Now()
 	r, err := nester.Launch(bn.mon, root, layers, nester.Program{Name: w.guest, Image: img, Args: w.args(bn.backend), Personality: pers})
 	if err != nil {
@@ -630,17 +675,24 @@ func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, err
 	timer := time.NewTimer(bn.timeout)
 	defer timer.Stop()
 	var res vmm.Result
-	select {
-	case <-r.Done():
-		res = r.Wait()
-	case <-timer.C:
-		r.Kill(exitTimeout, "timeout")
-		r.Wait()
-		return sample{}, fmt.Errorf("no exit after %s (--timeout)", bn.timeout)
-	case sig := <-bn.sigs:
-		r.Kill(exitInterrupt, "interrupted")
-		r.Wait()
-		return sample{}, fmt.Errorf("%w by %s", errInterrupted, sig)
+	for ended := false; !ended; {
+		select {
+		case <-held:
+			// Every space is live, and stays so until the input ends.
+			rssHeld = residentKiB()
+			held = nil
+			release.Close()
+		case <-r.Done():
+			res, ended = r.Wait(), true
+		case <-timer.C:
+			r.Kill(exitTimeout, "timeout")
+			r.Wait()
+			return sample{}, fmt.Errorf("no exit after %s (--timeout)", bn.timeout)
+		case sig := <-bn.sigs:
+			r.Kill(exitInterrupt, "interrupted")
+			r.Wait()
+			return sample{}, fmt.Errorf("%w by %s", errInterrupted, sig)
+		}
 	}
 	elapsed := time.Since(start)
 	switch {
@@ -664,15 +716,47 @@ func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, err
 			s.callNS = ns / n
 		}
 	}
+	// fanout prints "fanout N created in NS ns" first.
+	if f := strings.Fields(out.String()); len(f) >= 6 && f[0] == "fanout" && f[2] == "created" {
+		n, err1 := strconv.ParseFloat(f[1], 64)
+		ns, err2 := strconv.ParseFloat(f[4], 64)
+		if err1 == nil && err2 == nil && ns > 0 {
+			s.spacesPerSec = n / (ns / 1e9)
+			if rssBefore > 0 && rssHeld > 0 {
+				s.kibPerSpace = float64(rssHeld-rssBefore) / n
+			}
+		}
+	}
 	return s, nil
 }
 
+// residentKiB is the monitor's resident memory in KiB, 0 when unknown.
+func residentKiB() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return n
+		}
+	}
+	return 0
+}
+
 // tailBuffer keeps the last max bytes written to it: a workload's console
-// output, which bench checks but does not print.
+// output, which bench checks but does not print. When seen is set, seenCh
+// is closed once the output holds it.
 type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
+	mu     sync.Mutex
+	max    int
+	buf    []byte
+	seen   string
+	seenCh chan struct{}
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
@@ -681,6 +765,10 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.buf = append(t.buf, p...)
 	if len(t.buf) > t.max {
 		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	if t.seenCh != nil && strings.Contains(string(t.buf), t.seen) {
+		close(t.seenCh)
+		t.seenCh = nil
 	}
 	return len(p), nil
 }
@@ -776,9 +864,15 @@ func printBenchTable(w io.Writer, rep benchReport) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tlayer\tdepth\tmedian\tmin\tmax\tslowdown\tper level\tmin slowdown\tcall\tcall slowdown\t")
+	fmt.Fprintln(tw, "workload\tlayer\tdepth\tmedian\tmin\tmax\tslowdown\tper level\tmin slowdown\tcall\tcall slowdown\tspaces/s\tKiB/space\t")
 	for _, r := range rep.Rows {
-		per, call, cs := "", "", ""
+		per, call, cs, rate, kib := "", "", "", "", ""
+		if r.SpacesPerSec > 0 {
+			rate = fmt.Sprintf("%.0f", r.SpacesPerSec)
+		}
+		if r.KiBPerSpace != 0 {
+			kib = fmt.Sprintf("%.0f", r.KiBPerSpace)
+		}
 		if r.Depth > 0 {
 			per = fmt.Sprintf("%+.2f%%", (r.PerLevel-1)*100)
 		}
@@ -789,8 +883,8 @@ func printBenchTable(w io.Writer, rep benchReport) {
 				cs += fmt.Sprintf(" (%.3fx/level)", r.CallPerLevel)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.3fx\t%s\t%.3fx\t%s\t%s\t\n", r.Workload, r.Layer, r.Depth,
-			fmtNS(r.MedianNS), fmtNS(r.MinNS), fmtNS(r.MaxNS), r.Slowdown, per, r.MinSlowdown, call, cs)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.3fx\t%s\t%.3fx\t%s\t%s\t%s\t%s\t\n", r.Workload, r.Layer, r.Depth,
+			fmtNS(r.MedianNS), fmtNS(r.MinNS), fmtNS(r.MaxNS), r.Slowdown, per, r.MinSlowdown, call, cs, rate, kib)
 	}
 	tw.Flush()
 }
@@ -813,16 +907,20 @@ func writeBenchCSV(path string, rows []benchRow) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	w.Write([]string{"workload", "layer", "depth", "reps", "median_ns", "min_ns", "max_ns", "slowdown", "slowdown_per_level", "min_slowdown", "call_ns", "call_slowdown", "call_slowdown_per_level"})
+	w.Write([]string{"workload", "layer", "depth", "reps", "median_ns", "min_ns", "max_ns", "slowdown", "slowdown_per_level", "min_slowdown", "call_ns", "call_slowdown", "call_slowdown_per_level", "spaces_per_s", "kib_per_space"})
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	for _, r := range rows {
-		call, cs, cpl := "", "", ""
+		call, cs, cpl, rate := "", "", "", ""
 		if r.CallNS > 0 {
 			call, cs, cpl = g(r.CallNS), g(r.CallSlowdown), g(r.CallPerLevel)
 		}
+		kib := ""
+		if r.SpacesPerSec > 0 {
+			rate, kib = g(r.SpacesPerSec), g(r.KiBPerSpace)
+		}
 		w.Write([]string{r.Workload, r.Layer, strconv.Itoa(r.Depth), strconv.Itoa(r.Reps),
 			strconv.FormatInt(r.MedianNS, 10), strconv.FormatInt(r.MinNS, 10), strconv.FormatInt(r.MaxNS, 10),
-			g(r.Slowdown), g(r.PerLevel), g(r.MinSlowdown), call, cs, cpl})
+			g(r.Slowdown), g(r.PerLevel), g(r.MinSlowdown), call, cs, cpl, rate, kib})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

@@ -243,3 +243,74 @@ func TestBenchSVGShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchSpaces runs the spawn and fanout workloads, on emu and kvm
+// (where /dev/kvm opens), and checks that their rows carry the time per
+// child and the rate of live spaces created, in the table, JSON and CSV.
+func TestBenchSpaces(t *testing.T) {
+	testutil.RequireLinuxAMD64(t)
+	testutil.Guest(t, "fanout")
+	for _, b := range []string{"emu", "kvm"} {
+		t.Run(b, func(t *testing.T) {
+			if b == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			dir := t.TempDir()
+			jsonPath, csvPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.csv")
+			// In a process of its own: a hundred live spaces (on emu, a
+			// Unicorn each) would grow this one, and the nestvm processes
+			// later tests start report this one's peak as theirs
+			// (ru_maxrss carries over exec).
+			status, out, errs := run(t, "bench", "--backend", b, "--guests", testutil.GuestDir(t),
+				"--layers", "null", "--depth", "0-1", "--reps", "1", "--workload", "spawn,fanout",
+				"--json", jsonPath, "--csv", csvPath)
+			if status != 0 {
+				t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", status, out, errs)
+			}
+			if !strings.Contains(out, "spaces/s") || !strings.Contains(out, "KiB/space") {
+				t.Errorf("the table has no spaces/s or KiB/space column:\n%s", out)
+			}
+			data, err := os.ReadFile(jsonPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep struct{ Rows []benchRow }
+			if err := json.Unmarshal(data, &rep); err != nil {
+				t.Fatalf("--json: %v\n%s", err, data)
+			}
+			if len(rep.Rows) != 4 {
+				t.Fatalf("--json: %d rows, want 4:\n%s", len(rep.Rows), data)
+			}
+			for _, r := range rep.Rows {
+				switch r.Workload {
+				case "spawn":
+					if r.CallNS <= 0 || r.SpacesPerSec != 0 {
+						t.Errorf("spawn row: call_ns %v, spaces_per_s %v; want a time per child and no rate", r.CallNS, r.SpacesPerSec)
+					}
+				case "fanout":
+					// A hundred live spaces, each with its page, its
+					// thread and its VM or emulator, grow the monitor.
+					if r.SpacesPerSec <= 0 || r.KiBPerSpace <= 0 || r.CallNS != 0 {
+						t.Errorf("fanout row: spaces_per_s %v, kib_per_space %v, call_ns %v; want a rate, a size and no call time",
+							r.SpacesPerSec, r.KiBPerSpace, r.CallNS)
+					}
+				default:
+					t.Errorf("row of workload %q", r.Workload)
+				}
+			}
+			f, err := os.Open(csvPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			recs, err := csv.NewReader(f).ReadAll()
+			if err != nil {
+				t.Fatalf("--csv: %v", err)
+			}
+			col, kcol := slices.Index(recs[0], "spaces_per_s"), slices.Index(recs[0], "kib_per_space")
+			if len(recs) != 5 || col < 0 || kcol < 0 || recs[3][0] != "fanout" || recs[3][col] == "" || recs[3][kcol] == "" || recs[1][col] != "" {
+				t.Errorf("--csv:\n%q", recs)
+			}
+		})
+	}
+}

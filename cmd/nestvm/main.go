@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -109,6 +110,21 @@ func newLogger(level string, w io.Writer) (hclog.Logger, error) {
 	return hclog.New(&hclog.LoggerOptions{
 		Name: "nestvm", Level: l, Output: w, DisableTime: true,
 	}), nil
+}
+
+// logFileLimit logs the open-file limit the monitor runs under: each
+// space's memory and each KVM VM and vCPU is a descriptor, so it bounds how
+// many live spaces the host can hold. The syscall package has already
+// raised the soft limit at start, to one below the hard one (so that it
+// can tell a later prlimit from its own change; it restores the original
+// for the processes it starts), so the soft limit logged is what there is.
+func logFileLimit(log hclog.Logger) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		log.Debug("open files limit unknown", "error", err)
+		return
+	}
+	log.Debug("open files limit", "soft", rl.Cur, "hard", rl.Max)
 }
 
 var logLevels = strings.Join([]string{"trace", "debug", "info", "warn", "error", "off"}, ", ")

@@ -26,6 +26,8 @@ func cmdRestore(args []string, stdout, stderr io.Writer) int {
 	timeout := fl.Duration("timeout", 0, "stop the program after this `duration`; 0 means no limit")
 	filesDir := fl.String("files", ".", "`directory` the program's files handle is reconnected to")
 	filesRW := fl.Bool("files-rw", false, "let the program create and write files under --files")
+	var quota quotaFlag
+	fl.Var(&quota, "quota", "the restored program's `quotas` (as nestvm run --quota); by default those it was saved with, and none may be below them")
 	var layerSpecs layerFlag
 	fl.Var(&layerSpecs, "layer", "stack a `layer` between the monitor and the restored program (as nestvm run --layer)")
 	fl.Usage = func() {
@@ -60,11 +62,17 @@ Flags:
 		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
 		return exitUsage
 	}
+	q, err := quota.quota(0, false)
+	if err != nil {
+		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
+		return exitUsage
+	}
 	log, err := newLogger(*logLevel, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "nestvm restore: --log-level: %v\n", err)
 		return exitUsage
 	}
+	logFileLimit(log)
 	path := fl.Arg(0)
 	fail := func(status int, format string, a ...any) int {
 		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
@@ -84,6 +92,10 @@ Flags:
 	if err != nil {
 		return fail(exitNotRunable, "%s: %v", path, err)
 	}
+	if q, err = restoreQuota(ck, quota); err != nil {
+		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
+		return exitUsage
+	}
 	files, err := vmm.FilesServer(*filesDir, *filesRW)
 	if err != nil {
 		return fail(exitMonitor, "--files: %v", err)
@@ -102,9 +114,8 @@ Flags:
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	mon := vmm.NewMonitor(b, log)
-	memory := ck.Memory()
 	env, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files,
-		FilesWritable: *filesRW, Memory: memory, Log: log})
+		FilesWritable: *filesRW, Memory: q.Memory, Threads: q.Threads, Handles: q.Handles, Children: q.Children, Log: log})
 	defer rootSpace.Kill("run over")
 	for i, l := range layers {
 		if env, err = l.Wrap(mon, env); err != nil {
@@ -138,6 +149,41 @@ Flags:
 		return st
 	}
 	return report(res, path, stderr)
+}
+
+// restoreQuota is the quota a checkpoint's program is restored with:
+// what it was saved with, or the default where that is more, with
+// --quota's values in their place. A --quota value below what the saved
+// program has is refused: its space could not be rebuilt under it.
+func restoreQuota(ck *checkpoint.Checkpoint, f quotaFlag) (vmm.Quota, error) {
+	top := ck.Spaces[0]
+	// The saved Children counts the program's space itself (see
+	// nester.RootConfig).
+	saved := vmm.Quota{Memory: top.Pages * abi.PageSize, Threads: int(top.Threads), Handles: int(top.Handles), Children: int(top.Children) - 1}
+	q := vmm.Quota{Memory: ck.Memory(), Threads: max(saved.Threads, vmm.DefaultQuota.Threads),
+		Handles: max(saved.Handles, vmm.DefaultQuota.Handles), Children: max(saved.Children, vmm.DefaultQuota.Children)}
+	for _, c := range []struct {
+		key         string
+		given, have uint64
+		dst         func(uint64)
+	}{
+		{"children", uint64(f.q.Children), uint64(max(saved.Children, 0)), func(v uint64) { q.Children = int(v) }},
+		{"threads", uint64(f.q.Threads), uint64(saved.Threads), func(v uint64) { q.Threads = int(v) }},
+		{"handles", uint64(f.q.Handles), uint64(saved.Handles), func(v uint64) { q.Handles = int(v) }},
+		{"memory", f.q.Memory, saved.Memory, func(v uint64) { q.Memory = v }},
+	} {
+		if c.given == 0 {
+			continue
+		}
+		if c.given < c.have {
+			if c.key == "memory" {
+				return vmm.Quota{}, fmt.Errorf("--quota memory=%s: below the %s the checkpoint's program was saved with", formatSize(c.given), formatSize(c.have))
+			}
+			return vmm.Quota{}, fmt.Errorf("--quota %s=%d: below the %d the checkpoint's program was saved with", c.key, c.given, c.have)
+		}
+		c.dst(c.given)
+	}
+	return q, nil
 }
 
 // stoppedByCheckpoint returns, saying why, 125 when a checkpoint layer

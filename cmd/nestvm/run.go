@@ -88,6 +88,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	timeout := fl.Duration("timeout", 0, "stop the program after this `duration` (e.g. 10s, 2m); 0 means no limit")
 	mem := sizeFlag{vmm.DefaultQuota.Memory}
 	fl.Var(&mem, "mem", "`size` of the memory the program and the child spaces it creates may use; its heap gets half of what its segments and stack leave (e.g. 64M, 1G)")
+	var quota quotaFlag
+	fl.Var(&quota, "quota", quotaUsage)
 	stack := sizeFlag{vmm.DefaultStack}
 	fl.Var(&stack, "stack", "`size` of the program's stack (e.g. 1M)")
 	filesDir := fl.String("files", ".", "`directory` the program's files handle serves; it cannot reach outside it, links included")
@@ -141,6 +143,12 @@ Flags:
 		fmt.Fprintf(stderr, "nestvm run: %v\n", err)
 		return exitUsage
 	}
+	q, err := quota.quota(mem.n, flagGiven(fl, "mem"))
+	if err != nil {
+		fmt.Fprintf(stderr, "nestvm run: %v\n", err)
+		return exitUsage
+	}
+	mem.n = q.Memory
 	// The stack is one region of the program's memory, below the top of
 	// its address range: one that cannot be is a bad flag, not a failed
 	// launch.
@@ -160,6 +168,7 @@ Flags:
 		fmt.Fprintf(stderr, "nestvm run: --log-level: %v\n", err)
 		return exitUsage
 	}
+	logFileLimit(log)
 	path := fl.Arg(0)
 	fail := func(status int, format string, a ...any) int {
 		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
@@ -234,8 +243,6 @@ Flags:
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	mon := vmm.NewMonitor(b, log)
-	q := vmm.DefaultQuota
-	q.Memory = mem.n
 	var space running
 	if len(layerSpecs) == 0 && pers == nil {
 		s, err := mon.Launch(vmm.Program{
@@ -247,7 +254,7 @@ Flags:
 		space = spaceRun{s}
 	} else {
 		root, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files,
-			FilesWritable: *filesRW, Memory: mem.n, Log: log})
+			FilesWritable: *filesRW, Memory: q.Memory, Threads: q.Threads, Handles: q.Handles, Children: q.Children, Log: log})
 		defer rootSpace.Kill("run over")
 		r, err := nester.Launch(mon, root, layers, nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Personality: pers})
 		if err != nil {
@@ -264,6 +271,19 @@ Flags:
 		return st
 	}
 	return report(res, path, stderr)
+}
+
+// quotaUsage documents --quota, for nestvm run and nestvm restore.
+var quotaUsage = fmt.Sprintf("the program's `quotas`, as KEY=VALUE,...: children=N (spaces below it at once, its children's children included; default %d), "+
+	"threads=N (threads it runs at once, at most %d; default %d), handles=N (its handle table; default %d), "+
+	"memory=SIZE (as --mem, which is its short form; default %s); each counts what the program and the spaces below it use together",
+	vmm.DefaultQuota.Children, vmm.MaxVCPUs, vmm.DefaultQuota.Threads, vmm.DefaultQuota.Handles, formatSize(vmm.DefaultQuota.Memory))
+
+// flagGiven reports whether flag name was set on fl's command line.
+func flagGiven(fl *flag.FlagSet, name string) bool {
+	given := false
+	fl.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // running is a program the monitor runs: directly, under layers, or
