@@ -184,6 +184,14 @@ func (t *fdTable) closeAll(c *vmm.Caller) {
 	}
 }
 
+// fl returns the description's flags: fcntl changes O_APPEND and
+// O_NONBLOCK while other threads read them.
+func (f *file) fl() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.flags
+}
+
 func (f *file) ref() {
 	f.mu.Lock()
 	f.refs++
@@ -202,7 +210,7 @@ func (f *file) unref(c *vmm.Caller) {
 		c.HandleClose(f.handle)
 	}
 	if f.pipe != nil {
-		f.pipe.closeEnd(f.flags&oAccMode == oWrOnly)
+		f.pipe.closeEnd(f.fl()&oAccMode == oWrOnly)
 	}
 }
 
@@ -226,15 +234,16 @@ func rootRelative(abs string) string {
 }
 
 // special returns the description of a device file the personality
-// provides itself, if path names one.
-func (k *kernel) special(abs string, p *process) (*file, bool) {
+// provides itself, if path names one: a new one (no references yet), or
+// for /dev/stdin and its kin the one the descriptor has.
+func (k *kernel) special(abs string, p *process) (f *file, shared, ok bool) {
 	switch abs {
 	case "/dev/null":
-		return &file{kind: kindNull, path: abs}, true
+		return &file{kind: kindNull, path: abs}, false, true
 	case "/dev/zero":
-		return &file{kind: kindZero, path: abs}, true
+		return &file{kind: kindZero, path: abs}, false, true
 	case "/dev/urandom", "/dev/random":
-		return &file{kind: kindRandom, path: abs}, true
+		return &file{kind: kindRandom, path: abs}, false, true
 	case "/dev/stdin", "/dev/stdout", "/dev/stderr", "/proc/self/fd/0", "/proc/self/fd/1", "/proc/self/fd/2":
 		fd := map[string]uint64{"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}[abs]
 		if strings.HasPrefix(abs, "/proc/") {
@@ -242,18 +251,18 @@ func (k *kernel) special(abs string, p *process) (*file, bool) {
 		}
 		f, e := p.fds.get(fd)
 		if e != 0 {
-			return nil, false
+			return nil, false, false
 		}
-		return f, true
+		return f, true, true
 	}
-	return nil, false
+	return nil, false, false
 }
 
 // open opens abs (absolute, clean) with Linux flags.
 func (tc *task) open(abs string, flags int) (*file, errno) {
 	k, c := tc.k, tc.c
-	if f, ok := k.special(abs, tc.p); ok {
-		if f.kind == kindConsole || f.kind == kindStdin {
+	if f, shared, ok := k.special(abs, tc.p); ok {
+		if shared {
 			f.ref()
 			return f, 0
 		}
@@ -394,7 +403,7 @@ func (tc *task) readFile(f *file, b []byte, at int64) (int, errno) {
 	case kindEpoll:
 		return 0, eINVAL
 	}
-	if f.flags&oAccMode == oWrOnly {
+	if f.fl()&oAccMode == oWrOnly {
 		return 0, eBADF
 	}
 	f.mu.Lock()
@@ -435,7 +444,7 @@ func (tc *task) writeFile(f *file, b []byte, at int64) (int, errno) {
 	case kindEpoll:
 		return 0, eINVAL
 	}
-	if f.flags&oAccMode == oRdOnly {
+	if f.fl()&oAccMode == oRdOnly {
 		return 0, eBADF
 	}
 	f.mu.Lock()

@@ -81,7 +81,7 @@ func (pp *pipe) writable() bool {
 // read reads from the pipe, waiting for data unless nonblocking.
 func (tc *task) readPipe(f *file, b []byte) (int, errno) {
 	pp := f.pipe
-	if f.flags&oAccMode != oRdOnly {
+	if f.fl()&oAccMode != oRdOnly {
 		return 0, eBADF
 	}
 	if len(b) == 0 {
@@ -104,7 +104,7 @@ func (tc *task) readPipe(f *file, b []byte) (int, errno) {
 		if eof {
 			return 0, 0
 		}
-		if f.flags&oNonblock != 0 {
+		if f.fl()&oNonblock != 0 {
 			return 0, eAGAIN
 		}
 		switch tc.block(pp.readable, noDeadline, &pp.q) {
@@ -120,7 +120,7 @@ func (tc *task) readPipe(f *file, b []byte) (int, errno) {
 // with no reader left is EPIPE, and SIGPIPE for the writer.
 func (tc *task) writePipe(f *file, b []byte) (int, errno) {
 	pp := f.pipe
-	if f.flags&oAccMode != oWrOnly {
+	if f.fl()&oAccMode != oWrOnly {
 		return 0, eBADF
 	}
 	done := 0
@@ -143,7 +143,7 @@ func (tc *task) writePipe(f *file, b []byte) (int, errno) {
 			continue
 		}
 		pp.mu.Unlock()
-		if f.flags&oNonblock != 0 {
+		if f.fl()&oNonblock != 0 {
 			if done > 0 {
 				return done, 0
 			}

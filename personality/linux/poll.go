@@ -25,7 +25,7 @@ func (f *file) readiness() (uint32, *waitq) {
 		pp := f.pipe
 		pp.mu.Lock()
 		defer pp.mu.Unlock()
-		if f.flags&oAccMode == oRdOnly {
+		if f.fl()&oAccMode == oRdOnly {
 			var ev uint32
 			if len(pp.buf) > 0 {
 				ev |= pollIn
@@ -103,7 +103,7 @@ func (tc *task) readEventfd(f *file, b []byte) (int, errno) {
 			return 8, 0
 		}
 		ef.mu.Unlock()
-		if f.flags&oNonblock != 0 {
+		if f.fl()&oNonblock != 0 {
 			return 0, eAGAIN
 		}
 		ready := func() bool { ev, _ := f.readiness(); return ev&pollIn != 0 }

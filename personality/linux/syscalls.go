@@ -509,7 +509,7 @@ func sysFstat(tc *task, a [6]uint64) (uint64, errno) {
 // statPath stats an absolute path; nofollow describes a final symbolic
 // link itself (lstat, AT_SYMLINK_NOFOLLOW).
 func (tc *task) statPath(abs string, nofollow bool) (unix.Stat_t, errno) {
-	if f, ok := tc.k.special(abs, tc.p); ok {
+	if f, _, ok := tc.k.special(abs, tc.p); ok {
 		return tc.statFile(f)
 	}
 	files, ok := tc.k.caps[nester.CapFiles]
@@ -648,7 +648,7 @@ func sysFcntl(tc *task, a [6]uint64) (uint64, errno) {
 		if e != 0 {
 			return 0, e
 		}
-		return uint64(f.flags &^ (oCloexec | oCreat | oTrunc | oExcl)), 0
+		return uint64(f.fl() &^ (oCloexec | oCreat | oTrunc | oExcl)), 0
 	case unix.F_SETFL:
 		f, e := t.get(a[0])
 		if e != 0 {
