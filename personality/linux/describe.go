@@ -85,7 +85,7 @@ func (k *kernel) describeString(p *process, addr uint64) string {
 	}
 	c := k.caller()
 	defer k.release(c)
-	s, e := p.mm.readString(c, addr, 256)
+	s, e := p.mem().readString(c, addr, 256)
 	if e != 0 {
 		return fmt.Sprintf("%#x", addr)
 	}

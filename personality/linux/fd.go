@@ -249,7 +249,7 @@ func (k *kernel) special(abs string, p *process) (f *file, shared, ok bool) {
 		if strings.HasPrefix(abs, "/proc/") {
 			fd = uint64(abs[len(abs)-1] - '0')
 		}
-		f, e := p.fds.get(fd)
+		f, e := p.files().get(fd)
 		if e != 0 {
 			return nil, false, false
 		}

@@ -36,11 +36,11 @@ func (tc *task) fork(flags, childSP, ctid, tls uint64) (uint64, errno) {
 	}
 	k.mu.Unlock()
 	pid := k.newPID()
-	child := &process{pid: pid, ppid: p.pid, space: sp, exe: p.exe, threads: map[int]*thread{}, pending: map[int]sigInfo{}}
+	child := &process{pid: pid, ppid: p.pid, space: sp, exe: p.exeNow(), threads: map[int]*thread{}, pending: map[int]sigInfo{}}
 	p.mu.Lock()
 	child.cwd, child.umask, child.sig = p.cwd, p.umask, p.sig
 	p.mu.Unlock()
-	child.fds = p.fds.clone()
+	child.fds = p.files().clone()
 	fail := func(e errno) (uint64, errno) {
 		k.log.Debug("fork failed", "pid", p.pid, "error", e)
 		discardSpace(c, sp)
@@ -50,7 +50,7 @@ func (tc *task) fork(flags, childSP, ctid, tls uint64) (uint64, errno) {
 	if e := k.setExceptionPort(c, sp, pid); e != 0 {
 		return fail(e)
 	}
-	m, e := p.mm.fork(c, sp)
+	m, e := p.mem().fork(c, sp)
 	if e != 0 {
 		return fail(e)
 	}
@@ -383,7 +383,7 @@ func sysExecve(tc *task, a [6]uint64) (uint64, errno) {
 		}
 	}
 	p.mu.Unlock()
-	p.fds.closeOnExec(c)
+	p.files().closeOnExec(c)
 	c.SpaceSetExceptionPort(old, 0)
 	c.SpaceKill(old, 0)
 	oldMM.closeAll(c)
@@ -435,7 +435,7 @@ func (tc *task) stringList(addr uint64) ([]string, errno) {
 		if ptr == 0 {
 			break
 		}
-		s, e := tc.p.mm.readString(tc.c, ptr, maxArgLen)
+		s, e := tc.p.mem().readString(tc.c, ptr, maxArgLen)
 		if e != 0 {
 			if e == eNAMETOOLONG {
 				e = e2BIG
@@ -475,7 +475,7 @@ func (tc *task) readProgram(abs string, argv *[]string) (*vmm.Image, errno) {
 				args = append(args, (*argv)[1:]...)
 			}
 			*argv = args
-			abs = resolve(tc.p.cwd, interp)
+			abs = resolve(tc.p.cwdNow(), interp)
 			continue
 		}
 		img, err := vmm.ParseELFWith(data, tc.k.memory, vmm.ELFOptions{TLS: true})

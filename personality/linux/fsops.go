@@ -59,7 +59,9 @@ func sysRmdir(tc *task, a [6]uint64) (uint64, errno) {
 }
 
 func sysMkdirat(tc *task, a [6]uint64) (uint64, errno) {
+	tc.p.mu.Lock()
 	mode := a[2] & 0o7777 &^ uint64(tc.p.umask)
+	tc.p.mu.Unlock()
 	return tc.filesOp(a[0], a[1], func(files uint64, rel []byte) error {
 		return discard(tc.c.FilesMkdir(files, rel, mode))
 	})
@@ -82,7 +84,7 @@ func sysChmod(tc *task, a [6]uint64) (uint64, errno) {
 // pathOf is the path an open file or directory was opened by, for the
 // calls on a descriptor that the files root performs by name.
 func (tc *task) pathOf(fd uint64) (string, errno) {
-	f, e := tc.p.fds.get(fd)
+	f, e := tc.p.files().get(fd)
 	if e != 0 {
 		return "", e
 	}

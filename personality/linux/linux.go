@@ -222,9 +222,10 @@ func (k *kernel) exit(p *process, ws int, why string) {
 	if ws&0x7f != 0 {
 		code = uint64(128 + ws&0x7f)
 	}
-	c.SpaceKill(p.space, code)
+	sp := p.spaceNow()
+	c.SpaceKill(sp, code)
 	p.closeAll(c)
-	c.HandleClose(p.space)
+	c.HandleClose(sp)
 	k.release(c)
 	p.ended.notify()
 	if parent != nil && !first {

@@ -25,7 +25,7 @@ func sysTimes(tc *task, a [6]uint64) (uint64, errno) {
 }
 
 func sysFsync(tc *task, a [6]uint64) (uint64, errno) {
-	if _, e := tc.p.fds.get(a[0]); e != 0 {
+	if _, e := tc.p.files().get(a[0]); e != 0 {
 		return 0, e
 	}
 	return 0, 0 // the files root's writes reach the host's files at once
@@ -83,7 +83,7 @@ func sysSelect(tc *task, a [6]uint64, pselect bool) (uint64, errno) {
 			if !want[0] && !want[1] && !want[2] {
 				continue
 			}
-			f, e := tc.p.fds.get(fd)
+			f, e := tc.p.files().get(fd)
 			if e != 0 {
 				return 0, nil, eBADF
 			}

@@ -28,7 +28,7 @@ func sysPipe2(tc *task, a [6]uint64) (uint64, errno) {
 	pp := &pipe{readers: 1, writers: 1}
 	r := &file{kind: kindPipe, pipe: pp, path: "pipe:", flags: oRdOnly | flags&oNonblock, refs: 1}
 	w := &file{kind: kindPipe, pipe: pp, path: "pipe:", flags: oWrOnly | flags&oNonblock, refs: 1}
-	t := tc.p.fds
+	t := tc.p.files()
 	rfd, e := t.add(r, 0, flags&oCloexec != 0)
 	if e != 0 {
 		r.unref(tc.c)

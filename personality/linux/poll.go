@@ -78,7 +78,7 @@ func sysEventfd2(tc *task, a [6]uint64) (uint64, errno) {
 	}
 	f := &file{kind: kindEventfd, path: "anon_inode:[eventfd]", flags: oRdWr | flags&oNonblock, refs: 1,
 		event: &eventfd{count: uint64(uint32(a[0])), semaphore: flags&efdSemaphore != 0}}
-	fd, e := tc.p.fds.add(f, 0, flags&oCloexec != 0)
+	fd, e := tc.p.files().add(f, 0, flags&oCloexec != 0)
 	return uint64(fd), e
 }
 
@@ -171,7 +171,7 @@ func sysEpollCreate1(tc *task, a [6]uint64) (uint64, errno) {
 		return 0, eINVAL
 	}
 	f := &file{kind: kindEpoll, path: "anon_inode:[eventpoll]", refs: 1, epoll: &epoll{items: map[int]*epitem{}}}
-	fd, e := tc.p.fds.add(f, 0, a[0]&oCloexec != 0)
+	fd, e := tc.p.files().add(f, 0, a[0]&oCloexec != 0)
 	return uint64(fd), e
 }
 
@@ -188,14 +188,14 @@ func sysEpollCtl(tc *task, a [6]uint64) (uint64, errno) {
 		ctlDel = 2
 		ctlMod = 3
 	)
-	ef, e := tc.p.fds.get(a[0])
+	ef, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
 	if ef.kind != kindEpoll {
 		return 0, eINVAL
 	}
-	f, e := tc.p.fds.get(a[2])
+	f, e := tc.p.files().get(a[2])
 	if e != 0 {
 		return 0, e
 	}
@@ -276,7 +276,7 @@ func (ep *epoll) collect(max int) ([][12]byte, []*waitq) {
 }
 
 func sysEpollWait(tc *task, a [6]uint64) (uint64, errno) {
-	ef, e := tc.p.fds.get(a[0])
+	ef, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
@@ -353,7 +353,7 @@ func (tc *task) poll(addr, nfds uint64, deadline time.Time, now bool) (uint64, e
 			want := uint32(binary.LittleEndian.Uint16(rec[4:]))
 			var got uint32
 			if fd >= 0 {
-				f, e := tc.p.fds.get(uint64(fd))
+				f, e := tc.p.files().get(uint64(fd))
 				if e != 0 {
 					got = pollNval
 				} else {

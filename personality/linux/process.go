@@ -48,6 +48,48 @@ type thread struct {
 	altstack [3]uint64
 }
 
+// files is the process's descriptor table, which its end replaces.
+func (p *process) files() *fdTable {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fds
+}
+
+// spaceNow is the handle of the process's space, which execve replaces.
+func (p *process) spaceNow() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.space
+}
+
+// mem is the process's memory map, which execve replaces.
+func (p *process) mem() *mm {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mm
+}
+
+// cwdNow is the working directory; setCwd changes it.
+func (p *process) cwdNow() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cwd
+}
+
+func (p *process) setCwd(abs string) {
+	p.mu.Lock()
+	p.cwd = abs
+	p.mu.Unlock()
+}
+
+// exeNow is the path of the program the process runs, which execve
+// changes.
+func (p *process) exeNow() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exe
+}
+
 func (p *process) thread(num int) *thread {
 	p.mu.Lock()
 	defer p.mu.Unlock()

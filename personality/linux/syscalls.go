@@ -209,12 +209,12 @@ const (
 
 // mem helpers for system call arguments.
 
-func (tc *task) readMem(addr uint64, b []byte) errno { return tc.p.mm.read(tc.c, addr, b) }
+func (tc *task) readMem(addr uint64, b []byte) errno { return tc.p.mem().read(tc.c, addr, b) }
 
-func (tc *task) writeMem(addr uint64, b []byte) errno { return tc.p.mm.writeErr(tc.c, addr, b) }
+func (tc *task) writeMem(addr uint64, b []byte) errno { return tc.p.mem().writeErr(tc.c, addr, b) }
 
 func (tc *task) path(addr uint64) (string, errno) {
-	s, e := tc.p.mm.readString(tc.c, addr, 4096)
+	s, e := tc.p.mem().readString(tc.c, addr, 4096)
 	if e != 0 {
 		return "", e
 	}
@@ -231,9 +231,9 @@ func (tc *task) pathAt(dirfd, addr uint64) (string, errno) {
 	if e != 0 {
 		return "", e
 	}
-	base := tc.p.cwd
+	base := tc.p.cwdNow()
 	if int32(dirfd) != unix.AT_FDCWD && (len(s) == 0 || s[0] != '/') {
-		f, e := tc.p.fds.get(dirfd)
+		f, e := tc.p.files().get(dirfd)
 		if e != 0 {
 			return "", e
 		}
@@ -248,7 +248,7 @@ func (tc *task) pathAt(dirfd, addr uint64) (string, errno) {
 // The calls.
 
 func sysRead(tc *task, a [6]uint64) (uint64, errno) {
-	f, e := tc.p.fds.get(a[0])
+	f, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
@@ -264,7 +264,7 @@ func sysRead(tc *task, a [6]uint64) (uint64, errno) {
 }
 
 func sysPread(tc *task, a [6]uint64) (uint64, errno) {
-	f, e := tc.p.fds.get(a[0])
+	f, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
@@ -283,7 +283,7 @@ func sysPread(tc *task, a [6]uint64) (uint64, errno) {
 }
 
 func sysWrite(tc *task, a [6]uint64) (uint64, errno) {
-	f, e := tc.p.fds.get(a[0])
+	f, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
@@ -296,7 +296,7 @@ func sysWrite(tc *task, a [6]uint64) (uint64, errno) {
 }
 
 func sysPwrite(tc *task, a [6]uint64) (uint64, errno) {
-	f, e := tc.p.fds.get(a[0])
+	f, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
@@ -328,7 +328,7 @@ func (tc *task) iovecs(addr, n uint64) ([][2]uint64, errno) {
 }
 
 func sysWritev(tc *task, a [6]uint64) (uint64, errno) {
-	f, e := tc.p.fds.get(a[0])
+	f, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
@@ -352,7 +352,7 @@ func sysWritev(tc *task, a [6]uint64) (uint64, errno) {
 }
 
 func sysReadv(tc *task, a [6]uint64) (uint64, errno) {
-	f, e := tc.p.fds.get(a[0])
+	f, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
@@ -395,17 +395,17 @@ func sysOpenat(tc *task, a [6]uint64) (uint64, errno) {
 	if e != 0 {
 		return 0, e
 	}
-	fd, e := tc.p.fds.add(f, 0, flags&oCloexec != 0)
+	fd, e := tc.p.files().add(f, 0, flags&oCloexec != 0)
 	if e != 0 {
 		f.unref(tc.c)
 	}
 	return uint64(fd), e
 }
 
-func sysClose(tc *task, a [6]uint64) (uint64, errno) { return 0, tc.p.fds.close(tc.c, a[0]) }
+func sysClose(tc *task, a [6]uint64) (uint64, errno) { return 0, tc.p.files().close(tc.c, a[0]) }
 
 func sysLseek(tc *task, a [6]uint64) (uint64, errno) {
-	f, e := tc.p.fds.get(a[0])
+	f, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
@@ -495,7 +495,7 @@ func (tc *task) putStat(addr uint64, st unix.Stat_t) errno {
 }
 
 func sysFstat(tc *task, a [6]uint64) (uint64, errno) {
-	f, e := tc.p.fds.get(a[0])
+	f, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
@@ -537,7 +537,7 @@ func sysLstat(tc *task, a [6]uint64) (uint64, errno) {
 
 func sysNewfstatat(tc *task, a [6]uint64) (uint64, errno) {
 	if a[3]&unix.AT_EMPTY_PATH != 0 {
-		if s, e := tc.p.mm.readString(tc.c, a[1], 1); e == 0 && s == "" {
+		if s, e := tc.p.mem().readString(tc.c, a[1], 1); e == 0 && s == "" {
 			return sysFstat(tc, [6]uint64{a[0], a[2]})
 		}
 	}
@@ -566,7 +566,7 @@ func sysFaccessat(tc *task, a [6]uint64) (uint64, errno) {
 }
 
 func sysGetdents64(tc *task, a [6]uint64) (uint64, errno) {
-	f, e := tc.p.fds.get(a[0])
+	f, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
@@ -607,7 +607,7 @@ func sysGetdents64(tc *task, a [6]uint64) (uint64, errno) {
 }
 
 func sysIoctl(tc *task, a [6]uint64) (uint64, errno) {
-	if _, e := tc.p.fds.get(a[0]); e != 0 {
+	if _, e := tc.p.files().get(a[0]); e != 0 {
 		return 0, e
 	}
 	// No descriptor is a terminal: the console is a byte stream.
@@ -615,7 +615,7 @@ func sysIoctl(tc *task, a [6]uint64) (uint64, errno) {
 }
 
 func sysFcntl(tc *task, a [6]uint64) (uint64, errno) {
-	t := tc.p.fds
+	t := tc.p.files()
 	switch a[1] {
 	case unix.F_DUPFD, unix.F_DUPFD_CLOEXEC:
 		f, e := t.get(a[0])
@@ -663,12 +663,12 @@ func sysFcntl(tc *task, a [6]uint64) (uint64, errno) {
 }
 
 func sysDup(tc *task, a [6]uint64) (uint64, errno) {
-	f, e := tc.p.fds.get(a[0])
+	f, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
 	f.ref()
-	fd, e := tc.p.fds.add(f, 0, false)
+	fd, e := tc.p.files().add(f, 0, false)
 	if e != 0 {
 		f.unref(tc.c)
 	}
@@ -676,7 +676,7 @@ func sysDup(tc *task, a [6]uint64) (uint64, errno) {
 }
 
 func sysDup2(tc *task, a [6]uint64) (uint64, errno) {
-	fd, e := tc.p.fds.dup2(tc.c, a[0], a[1], false)
+	fd, e := tc.p.files().dup2(tc.c, a[0], a[1], false)
 	return uint64(fd), e
 }
 
@@ -684,12 +684,12 @@ func sysDup3(tc *task, a [6]uint64) (uint64, errno) {
 	if a[0] == a[1] {
 		return 0, eINVAL
 	}
-	fd, e := tc.p.fds.dup2(tc.c, a[0], a[1], a[2]&oCloexec != 0)
+	fd, e := tc.p.files().dup2(tc.c, a[0], a[1], a[2]&oCloexec != 0)
 	return uint64(fd), e
 }
 
 func sysGetcwd(tc *task, a [6]uint64) (uint64, errno) {
-	b := append([]byte(tc.p.cwd), 0)
+	b := append([]byte(tc.p.cwdNow()), 0)
 	if uint64(len(b)) > a[1] {
 		return 0, eRANGE
 	}
@@ -708,21 +708,19 @@ func sysChdir(tc *task, a [6]uint64) (uint64, errno) {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return 0, eNOTDIR
 	}
-	tc.p.mu.Lock()
-	tc.p.cwd = abs
-	tc.p.mu.Unlock()
+	tc.p.setCwd(abs)
 	return 0, 0
 }
 
 func sysFchdir(tc *task, a [6]uint64) (uint64, errno) {
-	f, e := tc.p.fds.get(a[0])
+	f, e := tc.p.files().get(a[0])
 	if e != 0 {
 		return 0, e
 	}
 	if f.kind != kindDir {
 		return 0, eNOTDIR
 	}
-	tc.p.cwd = f.path
+	tc.p.setCwd(f.path)
 	return 0, 0
 }
 
@@ -740,7 +738,7 @@ func sysReadlinkat(tc *task, a [6]uint64) (uint64, errno) {
 	}
 	var target []byte
 	if abs == "/proc/self/exe" {
-		target = []byte(tc.p.exe)
+		target = []byte(tc.p.exeNow())
 	} else {
 		files, ok := tc.k.caps[nester.CapFiles]
 		if !ok {
@@ -759,7 +757,7 @@ func sysReadlinkat(tc *task, a [6]uint64) (uint64, errno) {
 	return uint64(len(target)), tc.writeMem(a[2], target)
 }
 
-func sysBrk(tc *task, a [6]uint64) (uint64, errno) { return tc.p.mm.setBrk(tc.c, a[0]), 0 }
+func sysBrk(tc *task, a [6]uint64) (uint64, errno) { return tc.p.mem().setBrk(tc.c, a[0]), 0 }
 
 func sysMmap(tc *task, a [6]uint64) (uint64, errno) {
 	prot, flags := int(a[2]), int(a[3])
@@ -768,7 +766,7 @@ func sysMmap(tc *task, a [6]uint64) (uint64, errno) {
 	}
 	var data []byte
 	if flags&mapAnonymous == 0 {
-		f, e := tc.p.fds.get(a[4])
+		f, e := tc.p.files().get(a[4])
 		if e != 0 {
 			return 0, e
 		}
@@ -785,15 +783,15 @@ func sysMmap(tc *task, a [6]uint64) (uint64, errno) {
 			data = nil
 		}
 	}
-	return tc.p.mm.mmap(tc.c, a[0], a[1], prot, flags, data)
+	return tc.p.mem().mmap(tc.c, a[0], a[1], prot, flags, data)
 }
 
 const pageMask = pageSize - 1
 
-func sysMunmap(tc *task, a [6]uint64) (uint64, errno) { return 0, tc.p.mm.munmap(tc.c, a[0], a[1]) }
+func sysMunmap(tc *task, a [6]uint64) (uint64, errno) { return 0, tc.p.mem().munmap(tc.c, a[0], a[1]) }
 
 func sysMprotect(tc *task, a [6]uint64) (uint64, errno) {
-	return 0, tc.p.mm.mprotect(tc.c, a[0], a[1], int(a[2]))
+	return 0, tc.p.mem().mprotect(tc.c, a[0], a[1], int(a[2]))
 }
 
 func sysMadvise(tc *task, a [6]uint64) (uint64, errno) {
@@ -802,7 +800,7 @@ func sysMadvise(tc *task, a [6]uint64) (uint64, errno) {
 		return 0, 0
 	}
 	// MADV_DONTNEED on private anonymous memory reads back as zeros.
-	m := tc.p.mm
+	m := tc.p.mem()
 	ps, e := m.pieces(a[0], pageUp(a[1]), true)
 	if e != 0 {
 		return 0, 0 // reservations and read-only areas: nothing to drop
@@ -887,6 +885,8 @@ func sysZero(*task, [6]uint64) (uint64, errno)         { return 0, 0 }
 func sysNosys(*task, [6]uint64) (uint64, errno)        { return 0, eNOSYS }
 
 func sysUmask(tc *task, a [6]uint64) (uint64, errno) {
+	tc.p.mu.Lock()
+	defer tc.p.mu.Unlock()
 	old := tc.p.umask
 	tc.p.umask = uint32(a[0]) & 0o777
 	return uint64(old), 0
@@ -1127,7 +1127,7 @@ func sysPrctl(tc *task, a [6]uint64) (uint64, errno) {
 	case prSetName:
 		return 0, 0
 	case prGetName:
-		name := []byte(tc.p.exe)
+		name := []byte(tc.p.exeNow())
 		if i := bytes.LastIndexByte(name, '/'); i >= 0 {
 			name = name[i+1:]
 		}

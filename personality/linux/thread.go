@@ -43,7 +43,7 @@ func sysClone(tc *task, a [6]uint64) (uint64, errno) {
 	if flags&cloneSetTLS != 0 {
 		r.FSBase = tls
 	}
-	th, num, err := newThread(c, p.space, r, fpu)
+	th, num, err := newThread(c, p.spaceNow(), r, fpu)
 	if err != nil {
 		return 0, errnoOf(err, eAGAIN)
 	}
