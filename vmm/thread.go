@@ -592,7 +592,9 @@ func (s *Space) shootdown(caller *Thread) {
 		wait = append(wait, pending{t, gen})
 	}
 	for _, p := range wait {
-		for p.t.flushGen.Load() == p.gen && p.t.flushReq.Load() {
+		// Until the flush itself: a target that has taken the request
+		// (flushReq cleared) may not have flushed yet.
+		for p.t.flushGen.Load() == p.gen {
 			p.t.mu.Lock()
 			gone := p.t.state != abi.ThreadRunning || p.t.exitReq
 			p.t.mu.Unlock()
