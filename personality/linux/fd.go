@@ -2,7 +2,6 @@ package linux
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"hash/fnv"
 	"path"
 	"strings"
@@ -337,15 +336,13 @@ func (tc *task) readdir(f *file, start uint64, max int) ([]dirent, uint64, errno
 		return nil, start, errnoOf(err, eIO)
 	}
 	var ents []dirent
-	le := binary.LittleEndian
-	for b := buf[:n]; len(b) >= 16; {
-		ino, typ, nameLen := le.Uint64(b), le.Uint32(b[8:]), uint64(le.Uint32(b[12:]))
-		rec := (16 + nameLen + 1 + 7) &^ 7
-		if rec > uint64(len(b)) {
+	for b := buf[:n]; ; {
+		ent, name, rest, ok := abi.NextDirEntry(b)
+		if !ok {
 			break
 		}
-		ents = append(ents, dirent{name: string(b[16 : 16+nameLen]), typ: typ, ino: ino})
-		b = b[rec:]
+		ents = append(ents, dirent{name: name, typ: ent.Type, ino: ent.Inode})
+		b = rest
 	}
 	return ents, next, 0
 }
