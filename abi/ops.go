@@ -189,12 +189,12 @@ var Ops = [OpCount]OpInfo{
 		Name: "space_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
 		Args: []Arg{
 			{"pages", ArgValue, "the most pages of memory the child and its descendants may hold"},
-			{"threads", ArgValue, "the most threads the child may have"},
+			{"threads", ArgValue, "the most threads the child and its descendants may have at once (one space runs at most 64)"},
 			{"handles", ArgValue, "the most handles the child's table may hold"},
 			{"children", ArgValue, "the most spaces the child may have below it at once: its children, theirs, and so on"},
 		},
 		R0:  "a handle to the new space, with every right",
-		Doc: "Creates an empty child space: no memory, no threads, no handles. A quota of 0 means the creating space's own; no quota may exceed it. The child's pages, and the spaces below it, count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.",
+		Doc: "Creates an empty child space: no memory, no threads, no handles. A quota of 0 means the creating space's own; no quota may exceed it. The child's pages, threads and the spaces below it count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.",
 	},
 	OpSpaceMap: {
 		Name: "space_map", Iface: IfaceSpace, Rights: RightMap,

@@ -66,8 +66,8 @@ func (c *Caller) HandleRevoke(h uint64) (uint64, uint64, error) {
 // SpaceCreate performs space_create on handle h, as nv_space_create does for a guest.
 // Creates an empty child space: no memory, no threads, no handles. A quota
 // of 0 means the creating space's own; no quota may exceed it. The child's
-// pages, and the spaces below it, count against its ancestors' quotas too,
-// so no descendant can hold more than any ancestor allows.
+// pages, threads and the spaces below it count against its ancestors' quotas
+// too, so no descendant can hold more than any ancestor allows.
 func (c *Caller) SpaceCreate(h uint64, pages uint64, threads uint64, handles uint64, children uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = pages

@@ -315,10 +315,10 @@ static inline int64_t nv_handle_revoke(nv_handle_t h)
 	return nv_handle_revoke_r(h).r0;
 }
 
-/* nv_space_create: Creates an empty child space: no memory, no threads, no handles. A quota of 0 means the creating space's own; no quota may exceed it. The child's pages, and the spaces below it, count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.
+/* nv_space_create: Creates an empty child space: no memory, no threads, no handles. A quota of 0 means the creating space's own; no quota may exceed it. The child's pages, threads and the spaces below it count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.
  * Interface: space. Rights needed: control.
  *   pages (IN): the most pages of memory the child and its descendants may hold
- *   threads (IN): the most threads the child may have
+ *   threads (IN): the most threads the child and its descendants may have at once (one space runs at most 64)
  *   handles (IN): the most handles the child's table may hold
  *   children (IN): the most spaces the child may have below it at once: its children, theirs, and so on
  * R0: a handle to the new space, with every right.
