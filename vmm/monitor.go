@@ -16,6 +16,7 @@ type Monitor struct {
 	ipc       ipcState
 	futex     futexTable
 	shells    shellPool
+	limits    hostLimits
 }
 
 // NewMonitor returns a monitor that runs guests on b and logs to log (nil

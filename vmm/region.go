@@ -139,6 +139,7 @@ func (s *Space) NewRegion(size uint64) (*Region, error) {
 	mem, err := NewMemory(fmt.Sprintf("space%d-region", s.id), size)
 	if err != nil {
 		s.uncharge(size)
+		s.mon.hostLimit(err)
 		return nil, fmt.Errorf("new region: %v: %w", err, abi.ErrNoMemory)
 	}
 	r := &Region{mon: s.mon, mem: mem, owner: s, dirty: newPageTrack(size / pageSize), accessed: newPageTrack(size / pageSize)}
@@ -486,6 +487,7 @@ func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm Perm, rights a
 		return fmt.Errorf("map region at %#x-%#x: overlaps an existing mapping: %w", addr, addr+size, abi.ErrExists)
 	}
 	if err := s.win.mapMemory(addr, r.mem, off, size); err != nil {
+		s.mon.hostLimit(err)
 		return fmt.Errorf("%v: %w", err, abi.ErrNoMemory)
 	}
 	if err := s.machine.ProtectMemory(addr, size, perm); err != nil {

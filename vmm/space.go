@@ -589,6 +589,7 @@ func (s *Space) NewChild(q Quota) (*Space, error) {
 	child, err := s.mon.NewSpace(s.name+"/child", Quota{Memory: mem, Threads: int(th), Handles: int(h), Children: int(ch)})
 	if err != nil {
 		s.uncountDescendant()
+		s.mon.hostLimit(err)
 		return nil, fmt.Errorf("%v: %w", err, abi.ErrNoMemory)
 	}
 	child.parent = s // from now on its finish gives back what countDescendant took
