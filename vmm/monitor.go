@@ -30,5 +30,11 @@ func NewMonitor(b Backend, log hclog.Logger) *Monitor {
 	return m
 }
 
+// ReleaseIdle closes the machines the monitor keeps from ended spaces for
+// new ones (see shellPool), giving back their descriptors and memory now
+// rather than after their idle timeout. Spaces ending later keep theirs
+// again.
+func (m *Monitor) ReleaseIdle() { m.shells.drain() }
+
 // Backend returns the backend the monitor runs guests on.
 func (m *Monitor) Backend() Backend { return m.backend }

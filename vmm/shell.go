@@ -232,3 +232,18 @@ func (p *shellPool) expire() {
 		sh.close(p.log)
 	}
 }
+
+// drain closes every idle shell now.
+func (p *shellPool) drain() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	p.mu.Unlock()
+	for _, sh := range idle {
+		sh.close(p.log)
+	}
+}
