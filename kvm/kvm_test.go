@@ -194,8 +194,9 @@ func TestChunkedSlots(t *testing.T) {
 	}
 	m := vm.(*machine)
 	defer m.Close()
-	const base, size = 0x400000, 4 * chunkSize
-	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	chunkSize := m.dev.chunk
+	base, size := uint64(0x400000), 4*chunkSize
+	mem, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +234,7 @@ func TestChunkedSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(bits) != size/4096/64 {
+	if uint64(len(bits)) != size/4096/64 {
 		t.Fatalf("dirty bitmap of %d words, want %d", len(bits), size/4096/64)
 	}
 	if err := m.UnmapMemory(base); err != nil {
