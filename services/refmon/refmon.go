@@ -13,7 +13,7 @@
 // are handed stay under the policy: nothing below the layer reaches an
 // object except through it.
 //
-// The policy language is documented in README.md ("A reference monitor")
+// The policy language is documented in docs/layers.md ("A reference monitor")
 // and in Usage below.
 package refmon
 
@@ -37,7 +37,7 @@ import (
 
 // Usage is what `nestvm layers` says about refmon's arguments.
 const Usage = `POLICY[,audit=FILE]
-POLICY      an HCL policy file (README.md, "A reference monitor"):
+POLICY      an HCL policy file (docs/layers.md, "A reference monitor"):
               default = "allow" | "deny"        # for calls no rule applies to
               rule "NAME" {                     # applies when every selector set matches
                 op   = ["space_create", ...]    # ABI operations ("*": any)

@@ -541,19 +541,19 @@ func TestMalformedPolicy(t *testing.T) {
 	}
 }
 
-// TestREADMEPolicy: the example policy in README.md parses, and does what
+// TestDocPolicy: the example policy in docs/layers.md parses, and does what
 // it says on the program's children.
-func TestREADMEPolicy(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(testutil.Root(t), "README.md"))
+func TestDocPolicy(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(testutil.Root(t), "docs", "layers.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, rest, ok := strings.Cut(string(readme), "```hcl\n")
 	src, _, ok2 := strings.Cut(rest, "```")
 	if !ok || !ok2 {
-		t.Fatal("README.md has no ```hcl example")
+		t.Fatal("docs/layers.md has no ```hcl example")
 	}
-	if _, err := refmon.ParsePolicy([]byte(src), "README.md example"); err != nil {
+	if _, err := refmon.ParsePolicy([]byte(src), "docs/layers.md example"); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
