@@ -522,6 +522,8 @@ func TestMalformedPolicy(t *testing.T) {
 		{"condition on the wrong op", "rule \"a\" {\n  op = [\"space_create\"]\n  path_under = [\"pub\"]\n}\n", []string{"policy.hcl:3,16-23: Condition does not fit the operation; path_under does not apply to space_create"}},
 		{"condition on a deny rule", "rule \"a\" {\n  op = [\"console_write\"]\n  action = \"deny\"\n  max_bytes = 3\n}\n", []string{"policy.hcl:4,15-16: Condition on a deny rule"}},
 		{"escaping path", "rule \"a\" {\n  op = [\"files_open\"]\n  path_under = [\"../up\"]\n}\n", []string{`policy.hcl:3,16-25: Invalid path; "../up"`}},
+		{"outside on the wrong op", "rule \"a\" {\n  op = [\"console_write\"]\n  path_not_under = [\"pub\"]\n}\n", []string{"policy.hcl:3,20-27: Condition does not fit the operation; path_not_under does not apply to console_write"}},
+		{"outside the whole root", "rule \"a\" {\n  op = [\"files_stat\"]\n  path_not_under = [\".\"]\n}\n", []string{`policy.hcl:3,20-25: Invalid path; "."`}},
 		{"duplicate", "rule \"a\" {}\nrule \"a\" {}\n", []string{`policy.hcl:2,6-9: Duplicate rule; A rule named "a" is already defined at line 1`}},
 		{"two problems", "default = \"no\"\nrule \"a\" {\n  op = [\"nope\"]\n}\n", []string{"policy.hcl:1,11-15: Invalid action", "policy.hcl:3,8-16: Unknown operation"}},
 	} {

@@ -1,0 +1,168 @@
+package linux_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"nestvm/internal/testutil"
+)
+
+// nestvmRun is how one `nestvm run` of a Linux program ended: its
+// stdout, its stderr without the monitor's log lines, and its status.
+type nestvmRun struct {
+	stdout, stderr string
+	status         int
+}
+
+// nestvmLinux runs `nestvm run --backend b ARGS...` in dir, with the corpus
+// environment, and waits for it.
+func nestvmLinux(t *testing.T, nestvm, b, dir string, args ...string) nestvmRun {
+	t.Helper()
+	all := []string{"run", "--backend", b, "--log-level", "warn", "--timeout", "60s", "--clear-env"}
+	for _, kv := range corpusEnv {
+		all = append(all, "--env", kv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nestvm, append(all, args...)...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var r nestvmRun
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		ws := ee.Sys().(syscall.WaitStatus)
+		r.status = ws.ExitStatus()
+		if ws.Signaled() {
+			r.status = 128 + int(ws.Signal())
+		}
+	case err != nil:
+		t.Fatalf("nestvm %s: %v", strings.Join(args, " "), err)
+	}
+	r.stdout, r.stderr = stdout.String(), logLine.ReplaceAllString(stderr.String(), "")
+	return r
+}
+
+// readmePolicy returns the ```hcl block of README.md that holds want.
+func readmePolicy(t *testing.T, want string) string {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(testutil.Root(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rest := string(readme); ; {
+		var ok bool
+		if _, rest, ok = strings.Cut(rest, "```hcl\n"); !ok {
+			t.Fatalf("README.md has no ```hcl block holding %q", want)
+		}
+		block, _, _ := strings.Cut(rest, "```")
+		if strings.Contains(block, want) {
+			return block
+		}
+	}
+}
+
+// TestLinuxUnderRefmon runs busybox under the README's policy that keeps
+// a Linux program from /etc/shadow, on every backend: `cat /etc/shadow`
+// is denied (busybox's own message, EACCES, status 1) and audited with
+// the path, and so are a stat of it and a link leading to it, while `cat
+// x.txt` reads as ever. A rule on files_rename judges the new name too.
+func TestLinuxUnderRefmon(t *testing.T) {
+	testutil.RequireLinuxAMD64(t)
+	busybox := filepath.Join(corpusDir(t), "busybox")
+	if !exists(busybox) {
+		t.Skipf("%s not built: scripts/linux-corpus says why", busybox)
+	}
+	nestvm := nestvmBinary(t)
+	work := t.TempDir()
+	noShadow := filepath.Join(work, "no-shadow.hcl")
+	noRenameIntoEtc := filepath.Join(work, "no-rename-into-etc.hcl")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(noShadow, []byte(readmePolicy(t, `path_not_under = ["etc/shadow"]`)), 0o644))
+	must(os.WriteFile(noRenameIntoEtc, []byte(`rule "nothing moves into etc" {
+  op             = ["files_rename"]
+  path_not_under = ["etc"]
+}
+`), 0o644))
+	data, err := os.ReadFile(busybox)
+	must(err)
+	backends := []string{"emu"}
+	if kvmOpens() {
+		backends = append(backends, "kvm")
+	}
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) {
+			t.Parallel()
+			root := filepath.Join(work, b)
+			for _, d := range []string{"bin", "etc", "tmp"} {
+				must(os.MkdirAll(filepath.Join(root, d), 0o755))
+			}
+			must(os.WriteFile(filepath.Join(root, "bin", "busybox"), data, 0o755))
+			must(os.WriteFile(filepath.Join(root, "etc", "shadow"), []byte("root:secret:::::::\n"), 0o600))
+			must(os.WriteFile(filepath.Join(root, "x.txt"), []byte("allowed\n"), 0o644))
+			must(os.WriteFile(filepath.Join(root, "tmp", "a"), []byte("a\n"), 0o644))
+			audit := filepath.Join(work, b+".audit")
+			for _, c := range []struct {
+				policy  string
+				args    []string
+				stdout  string
+				stderr  string
+				status  int
+				op      string // the operation audited, "" for none
+				path    string // the path in the audit record
+				remains []string
+			}{
+				{noShadow, []string{"cat", "/etc/shadow"}, "", "cat: can't open '/etc/shadow': Permission denied\n", 1,
+					"files_open", `path=\"etc/shadow\" flags=read`, nil},
+				{noShadow, []string{"cat", "x.txt"}, "allowed\n", "", 0, "", "", nil},
+				{noShadow, []string{"stat", "-c", "%n", "/etc/shadow"}, "", "stat: can't stat '/etc/shadow': Permission denied\n", 1,
+					"files_stat", `path=\"etc/shadow\"`, nil},
+				{noShadow, []string{"ln", "-s", "../etc/shadow", "/tmp/link"}, "", "ln: /tmp/link: Permission denied\n", 1,
+					"files_symlink", `paths=\"../etc/shadow\\x00tmp/link\"`, nil},
+				{noRenameIntoEtc, []string{"mv", "/tmp/a", "/etc/a"}, "", "mv: can't rename '/tmp/a': Permission denied\n", 1,
+					"files_rename", `paths=\"tmp/a\\x00etc/a\"`, []string{"tmp/a"}},
+				{noRenameIntoEtc, []string{"mv", "/tmp/a", "/tmp/b"}, "", "", 0, "", "", []string{"tmp/b"}},
+			} {
+				os.Remove(audit)
+				args := []string{"--files", root, "--files-rw", "--layer", "refmon=" + c.policy + ",audit=" + audit, "bin/busybox"}
+				r := nestvmLinux(t, nestvm, b, root, append(args, c.args...)...)
+				what := strings.Join(c.args, " ")
+				if r.stdout != c.stdout || r.stderr != c.stderr || r.status != c.status {
+					t.Errorf("%s: stdout %q, stderr %q, status %d; want %q, %q, %d", what, r.stdout, r.stderr, r.status, c.stdout, c.stderr, c.status)
+				}
+				log, _ := os.ReadFile(audit)
+				lines := strings.Split(strings.TrimSuffix(string(log), "\n"), "\n")
+				switch {
+				case c.op == "" && len(log) > 0:
+					t.Errorf("%s: audited %q, want no denial", what, log)
+				case c.op != "" && (len(lines) != 1 || !strings.Contains(lines[0], " op="+c.op+" ") ||
+					!strings.Contains(lines[0], ` args="`+c.path) || !strings.Contains(lines[0], " error=NV_EDENIED ")):
+					t.Errorf("%s: audit log %q, want one denial of %s with %s", what, log, c.op, c.path)
+				}
+				for _, p := range c.remains {
+					if !exists(filepath.Join(root, p)) {
+						t.Errorf("%s: %s is gone", what, p)
+					}
+				}
+			}
+			if got, err := os.ReadFile(filepath.Join(root, "etc", "shadow")); err != nil || string(got) != "root:secret:::::::\n" {
+				t.Errorf("etc/shadow now holds %q (%v)", got, err)
+			}
+		})
+	}
+}
