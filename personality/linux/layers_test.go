@@ -76,7 +76,8 @@ func readmePolicy(t *testing.T, want string) string {
 // a Linux program from /etc/shadow, on every backend: `cat /etc/shadow`
 // is denied (busybox's own message, EACCES, status 1) and audited with
 // the path, and so are a stat of it and a link leading to it, while `cat
-// x.txt` reads as ever. A rule on files_rename judges the new name too.
+// x.txt` reads as ever. A rule on files_rename judges the new name too,
+// and a read-only rule lets ls open a directory but not sh create a file.
 func TestLinuxUnderRefmon(t *testing.T) {
 	testutil.RequireLinuxAMD64(t)
 	busybox := filepath.Join(corpusDir(t), "busybox")
@@ -97,6 +98,12 @@ func TestLinuxUnderRefmon(t *testing.T) {
 	must(os.WriteFile(noRenameIntoEtc, []byte(`rule "nothing moves into etc" {
   op             = ["files_rename"]
   path_not_under = ["etc"]
+}
+`), 0o644))
+	readOnly := filepath.Join(work, "read-only.hcl")
+	must(os.WriteFile(readOnly, []byte(`rule "read only" {
+  op    = ["files_open"]
+  flags = ["read", "dir"]
 }
 `), 0o644))
 	data, err := os.ReadFile(busybox)
@@ -137,6 +144,9 @@ func TestLinuxUnderRefmon(t *testing.T) {
 				{noRenameIntoEtc, []string{"mv", "/tmp/a", "/etc/a"}, "", "mv: can't rename '/tmp/a': Permission denied\n", 1,
 					"files_rename", `paths=\"tmp/a\\x00etc/a\"`, []string{"tmp/a"}},
 				{noRenameIntoEtc, []string{"mv", "/tmp/a", "/tmp/b"}, "", "", 0, "", "", []string{"tmp/b"}},
+				{readOnly, []string{"ls", "/etc"}, "shadow\n", "", 0, "", "", nil},
+				{readOnly, []string{"sh", "-c", "echo x > /tmp/new"}, "", "sh: can't create /tmp/new: Permission denied\n", 1,
+					"files_open", `path=\"tmp/new\" flags=write|create|truncate`, nil},
 			} {
 				os.Remove(audit)
 				args := []string{"--files", root, "--files-rw", "--layer", "refmon=" + c.policy + ",audit=" + audit, "bin/busybox"}

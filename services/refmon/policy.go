@@ -70,8 +70,14 @@ type Rule struct {
 	usedBytes, usedPages uint64
 }
 
-// flagNames are the names of files_open's flags in a policy.
-var flagNames = map[string]uint64{"read": abi.OpenRead, "write": abi.OpenWrite, "create": abi.OpenCreate, "truncate": abi.OpenTruncate}
+// flagOrder are the names of files_open's flags in a policy, in the order
+// of their bits; flagNames maps them to the bits, knownFlags has them all.
+var (
+	flagOrder = []string{"read", "write", "create", "truncate", "dir", "exclusive"}
+	flagNames = map[string]uint64{"read": abi.OpenRead, "write": abi.OpenWrite, "create": abi.OpenCreate,
+		"truncate": abi.OpenTruncate, "dir": abi.OpenDir, "exclusive": abi.OpenExclusive}
+	knownFlags uint64 = abi.OpenRead | abi.OpenWrite | abi.OpenCreate | abi.OpenTruncate | abi.OpenDir | abi.OpenExclusive
+)
 
 // opsByName are the operations by their ABI name.
 var opsByName = func() map[string]abi.Op {
@@ -112,8 +118,9 @@ const pathOpNames = "files_open, files_list, files_stat, files_unlink, files_mkd
 // argument of op: both names of files_rename; of files_symlink the link
 // to create and, for a relative target, the name the target leads to
 // from the link's directory, so that a link cannot make a path under an
-// allowed directory lead to one outside it (an absolute target leads
-// nowhere: the files root refuses to follow it).
+// allowed directory lead to one outside it (an absolute target, or one
+// leading out of the root, leads nowhere: the files root refuses to
+// follow it).
 func judgedPaths(op abi.Op, buf []byte) []string {
 	raw := string(buf)
 	a, b, pair := strings.Cut(raw, "\x00")
@@ -124,7 +131,11 @@ func judgedPaths(op abi.Op, buf []byte) []string {
 		if a == "" || strings.HasPrefix(a, "/") || strings.ContainsRune(b, 0) {
 			return []string{b}
 		}
-		return []string{b, path.Join(path.Dir(b), a)}
+		to := path.Join(path.Dir(b), a)
+		if to == ".." || strings.HasPrefix(to, "../") {
+			return []string{b}
+		}
+		return []string{b, to}
 	}
 	return []string{raw}
 }
@@ -347,7 +358,7 @@ func parseRule(b *hcl.Block) (*Rule, hcl.Diagnostics) {
 	for _, f := range flags {
 		bit, ok := flagNames[f]
 		if !ok {
-			diags = append(diags, bad(flagAttr, "Unknown open flag", "%q is not a files_open flag: use read, write, create or truncate.", f)...)
+			diags = append(diags, bad(flagAttr, "Unknown open flag", "%q is not a files_open flag: use read, write, create, truncate, dir or exclusive.", f)...)
 			continue
 		}
 		r.Flags |= bit

@@ -46,7 +46,8 @@ POLICY      an HCL policy file (README.md, "A reference monitor"):
                 action = "allow" | "deny"       # allow (the default) when the conditions hold:
                 path_under = ["data"]           #   files_* with a path: each path lies there
                 path_not_under = ["etc/shadow"] #   files_* with a path: no path lies there
-                flags = ["read"]                #   files_open: only these open flags
+                flags = ["read", "dir"]         #   files_open: only these open flags (read,
+                                                #   write, create, truncate, dir, exclusive)
                 max_bytes = N                   #   each call sends at most N bytes
                 total_bytes = N                 #   every call this rule allowed, together
                 max_pages = N                   #   region_create: N pages in all, whole subtree
@@ -318,7 +319,7 @@ func (r *Rule) check(inv *vmm.Invocation, path []byte, bytes, pages *uint64) (st
 	}
 	if r.HasFlags {
 		f := inv.Slots[argSlot(inv.Info, "flags")]
-		if unknown := f &^ (abi.OpenRead | abi.OpenWrite | abi.OpenCreate | abi.OpenTruncate); unknown != 0 {
+		if unknown := f &^ knownFlags; unknown != 0 {
 			// As the files root answers it: malformed, not refused.
 			return fmt.Sprintf("unknown open flags %#x", unknown), abi.ErrInvalidArg
 		}
@@ -371,7 +372,7 @@ func inputBytes(inv *vmm.Invocation) uint64 {
 
 func flagString(f uint64) string {
 	var names []string
-	for _, n := range []string{"read", "write", "create", "truncate"} {
+	for _, n := range flagOrder {
 		if f&flagNames[n] != 0 {
 			names = append(names, n)
 			f &^= flagNames[n]

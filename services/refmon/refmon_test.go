@@ -253,18 +253,19 @@ func TestFilesReadOnlyUnderOneDirectory(t *testing.T) {
 }
 
 // TestFilesTransparent: where the policy allows, the program sees exactly
-// what the files root answers: fileio's whole read-write check list,
-// escapes included, passes under a rule that checks every path and flag,
+// what the files root answers: fileio's and fsops's whole check lists,
+// escapes included, pass under a rule that checks every path and flag,
 // and a handle's rights keep their meaning.
 func TestFilesTransparent(t *testing.T) {
 	const policy = `
 rule "inside the root" {
-  op         = ["files_open", "files_list"]
+  op = ["files_open", "files_list", "files_stat", "files_unlink", "files_mkdir", "files_rmdir",
+        "files_rename", "files_symlink", "files_readlink", "files_chmod", "files_truncate", "files_utimes"]
   path_under = ["."]
 }
 rule "any flags" {
   op    = ["files_open"]
-  flags = ["read", "write", "create", "truncate"]
+  flags = ["read", "write", "create", "truncate", "dir", "exclusive"]
 }
 `
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
@@ -272,6 +273,13 @@ rule "any flags" {
 		o := run(t, b, policy, setup{files: ft.Root, writable: true}, "fileio", "rw")
 		if o.out != "PASS\n" || !o.res.Exited || o.res.Status != 0 {
 			t.Errorf("fileio rw under refmon: %q, %s", o.out, o.res)
+		}
+		ft.CheckOutside(t)
+		// The operations on names, performed by the layer on the paths
+		// it judged, answer as the files root does.
+		o = run(t, b, policy, setup{files: ft.Root, writable: true}, "fsops")
+		if o.out != "PASS\n" || !o.res.Exited || o.res.Status != 0 {
+			t.Errorf("fsops under refmon: %q, %s", o.out, o.res)
 		}
 		ft.CheckOutside(t)
 
