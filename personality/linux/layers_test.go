@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -176,3 +177,158 @@ func TestLinuxUnderRefmon(t *testing.T) {
 		})
 	}
 }
+
+// layerStack is a stack of layers the corpus runs under: args returns
+// its --layer arguments for one run, files of its own under dir.
+type layerStack struct {
+	name string
+	args func(dir string) []string
+}
+
+// corpusStacks are the stacks TestLinuxCorpusLayers runs the corpus
+// under, with the policies they need written to work.
+func corpusStacks(t *testing.T, work string) []layerStack {
+	t.Helper()
+	write := func(name, src string) string {
+		p := filepath.Join(work, name)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	allowAll := write("allow-all.hcl", `default = "allow"`+"\n")
+	// Only what the cases need: their space and what they create, the
+	// standard streams, the clock, and reading (never writing) names
+	// under the tree's bin/, data/ and dev/.
+	confining := write("confining.hcl", `default = "deny"
+rule "load and run" { cap = ["space", "space.*"] }
+rule "standard streams" { cap = ["console", "stderr", "stdin"] }
+rule "clock" { cap = ["clock"] }
+rule "files" { cap = ["files", "files.*"] }
+rule "names" {
+  op = ["files_open", "files_list", "files_stat", "files_unlink", "files_mkdir", "files_rmdir",
+        "files_rename", "files_symlink", "files_readlink", "files_chmod", "files_truncate", "files_utimes"]
+  cap        = ["files"]
+  path_under = ["bin", "data", "dev"]
+}
+rule "read only" {
+  op    = ["files_open"]
+  flags = ["read", "dir"]
+}
+`)
+	pager := func(dir string) string { return "pager=" + filepath.Join(dir, "swap") + ",max-pages=1024" }
+	return []layerStack{
+		{"null", func(string) []string { return []string{"null"} }},
+		{"trace", func(dir string) []string { return []string{"trace=file=" + filepath.Join(dir, "trace.jsonl")} }},
+		{"refmon-allow", func(string) []string { return []string{"refmon=" + allowAll} }},
+		{"refmon-confining", func(dir string) []string {
+			return []string{"refmon=" + confining + ",audit=" + filepath.Join(dir, "audit")}
+		}},
+		{"pager", func(dir string) []string { return []string{pager(dir)} }},
+		{"refmon+pager", func(dir string) []string {
+			return []string{"refmon=" + confining + ",audit=" + filepath.Join(dir, "audit"), pager(dir)}
+		}},
+		{"pager+trace", func(dir string) []string {
+			return []string{pager(dir), "trace=file=" + filepath.Join(dir, "trace.jsonl")}
+		}},
+	}
+}
+
+// layersCases are the corpus cases TestLinuxCorpusLayers runs: a shell
+// pipeline, a directory walk, sorting and hashing in busybox, C threads
+// and fork/exec, and the Go runtime's collector and scheduler.
+var layersCases = []string{"sh-pipeline", "find", "sort", "sha256sum", "c-threads-musl", "c-forkexec-glibc", "go-gc", "go-goroutines"}
+
+// TestLinuxCorpusLayers runs a part of the Linux corpus under each layer
+// stack, on every backend, and compares each run with the native one as
+// TestLinuxCorpus does: a layer changes nothing a Linux program sees.
+// NESTVM_CORPUS_LAYERS_ALL=1 runs every case of the corpus, and
+// NESTVM_CORPUS_STACKS=NAME,... only the stacks named.
+func TestLinuxCorpusLayers(t *testing.T) {
+	testutil.RequireLinuxAMD64(t)
+	if os.Geteuid() != 0 {
+		t.Skip("the native oracle runs each program chrooted into its tree: needs root")
+	}
+	corpus := corpusDir(t)
+	nestvm := nestvmBinary(t)
+	all := os.Getenv("NESTVM_CORPUS_LAYERS_ALL") == "1"
+	work := t.TempDir()
+	ts := &trees{base: t.TempDir(), corpus: corpus, shared: map[string]*sharedTree{}}
+	stacks := corpusStacks(t, work)
+	if only := os.Getenv("NESTVM_CORPUS_STACKS"); only != "" {
+		var picked []layerStack
+		for _, s := range stacks {
+			if strings.Contains(","+only+",", ","+s.name+",") {
+				picked = append(picked, s)
+			}
+		}
+		stacks = picked
+	}
+	backends := []string{"emu"}
+	if kvmOpens() {
+		backends = append(backends, "kvm")
+	}
+	want := map[string]bool{}
+	for _, n := range layersCases {
+		want[n] = true
+	}
+	for _, c := range corpusCases() {
+		if !all && !want[c.name] {
+			continue
+		}
+		delete(want, c.name)
+		t.Run(c.name, func(t *testing.T) {
+			if c.needs != "" {
+				t.Skipf("needs %s from the personality", c.needs)
+			}
+			bin := filepath.Join(corpus, c.prog)
+			if !exists(bin) {
+				t.Skipf("%s not built: scripts/linux-corpus says why", bin)
+			}
+			t.Parallel()
+			argv0 := bin
+			if c.relative {
+				argv0 = "bin/" + filepath.Base(bin)
+			}
+			native := runNative(ts, c, bin, argv0)
+			if native.err != nil {
+				t.Fatalf("native run: %v", native.err)
+			}
+			for _, s := range stacks {
+				for _, b := range backends {
+					t.Run(s.name+"/"+b, func(t *testing.T) {
+						if b == "kvm" {
+							testutil.RequireKVM(t)
+						}
+						if b == "emu" && c.emuNeeds != "" {
+							t.Skipf("needs %s", c.emuNeeds)
+						}
+						t.Parallel()
+						dir := t.TempDir()
+						cl := c
+						cl.layers = s.args(dir)
+						got := runNestvm(ts, nestvm, b, cl, bin, argv0)
+						if got.err != nil {
+							t.Fatalf("nestvm run: %v", got.err)
+						}
+						got.log += strings.Join(layerReport.FindAllString(got.stderr, -1), "")
+						got.stderr = layerReport.ReplaceAllString(got.stderr, "")
+						compare(t, native, got)
+						if strings.Contains(s.name, "trace") {
+							if tr, err := os.ReadFile(filepath.Join(dir, "trace.jsonl")); err != nil || !bytes.Contains(tr, []byte(`"exit_group"`)) {
+								t.Errorf("the trace holds no exit_group (%v):\n%s", err, clip(string(tr)))
+							}
+						}
+					})
+				}
+			}
+		})
+	}
+	if len(want) > 0 {
+		t.Errorf("no corpus case named %v", want)
+	}
+}
+
+// layerReport is a layer's report line on the monitor's stderr (the
+// pager's counts), not the program's output.
+var layerReport = regexp.MustCompile(`(?m)^\[pager\] max-pages=.*\n`)
