@@ -13,7 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"nestvm/internal/backendtest"
+	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
+	"nestvm/nester"
+	"nestvm/services/trace"
+	"nestvm/vmm"
 )
 
 // nestvmRun is how one `nestvm run` of a Linux program ended: its
@@ -332,3 +337,61 @@ func TestLinuxCorpusLayers(t *testing.T) {
 // layerReport is a layer's report line on the monitor's stderr (the
 // pager's counts), not the program's output.
 var layerReport = regexp.MustCompile(`(?m)^\[pager\] max-pages=.*\n`)
+
+// TestTraceBusybox: trace above the personality shows a busybox shell's
+// Linux system calls as strace does, on every backend: the name, the
+// arguments decoded (paths, open flags, the bytes written, clone's flags,
+// signals by name), the result or -1 with the errno's name, and the
+// SIGCHLD handler a call returned into, with the result the handler's
+// frame keeps; with abi=on, also the ABI operations they became.
+func TestTraceBusybox(t *testing.T) {
+	busybox := filepath.Join(corpusDir(t), "busybox")
+	if !exists(busybox) {
+		t.Skipf("%s not built: scripts/linux-corpus says why", busybox)
+	}
+	data, err := os.ReadFile(busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := t.TempDir()
+	for p, content := range map[string][]byte{"busybox": data, "bin/busybox": data, "x.txt": []byte("allowed\n")} {
+		os.MkdirAll(filepath.Dir(filepath.Join(tree, p)), 0o755)
+		if err := os.WriteFile(filepath.Join(tree, p), content, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		for _, args := range []string{"", "abi=on"} {
+			var rec layertest.Buffer
+			tr, err := trace.New(args, &rec, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, errs, res := runLinux(t, b, filepath.Join(tree, "busybox"), runOpts{files: tree, layers: []nester.Layer{tr}},
+				"sh", "-c", "trap 'echo child ended' CHLD; busybox cat /x.txt /missing; echo done")
+			if out != "allowed\nchild ended\ndone\n" || errs != "cat: can't open '/missing': No such file or directory\n" || status(res) != 0 {
+				t.Fatalf("under trace %q: stdout %q, stderr %q, %s", args, out, errs, res)
+			}
+			lines := rec.String()
+			for _, want := range []*regexp.Regexp{
+				regexp.MustCompile(`pid 1:t0 rt_sigaction\(SIGCHLD, 0x[0-9a-f]+, 0x0, 8\) = 0 <`),
+				regexp.MustCompile(`pid 1:t0 clone\(CLONE_CHILD_CLEARTID\|CLONE_CHILD_SETTID\|SIGCHLD, 0x0, 0x0, 0x[0-9a-f]+, 0x0\) = 2 <`),
+				regexp.MustCompile(`pid 2:t0 execve\("busybox", 0x[0-9a-f]+, 0x[0-9a-f]+\) = 0 <`),
+				regexp.MustCompile(`pid 2:t0 openat\(AT_FDCWD, "/x.txt", O_RDONLY\) = 3 <`),
+				regexp.MustCompile(`pid 2:t0 write\(1, "allowed\\n", 8\) = 8 <`),
+				regexp.MustCompile(`pid 2:t0 openat\(AT_FDCWD, "/missing", O_RDONLY\) = -1 ENOENT \(no such file or directory\) <`),
+				regexp.MustCompile(`pid 2:t0 exit_group\(1\) = \? <`),
+				regexp.MustCompile(`pid 1:t0 --- SIGCHLD \{si_signo=SIGCHLD, si_code=1, si_pid=2, si_status=1\} ---`),
+				regexp.MustCompile(`pid 1:t0 write\(1, "done\\n", 5\) = 5 <`),
+				regexp.MustCompile(`pid 1:t0 exit_group\(0\) = \? <`),
+			} {
+				if !want.MatchString(lines) {
+					t.Errorf("under trace %q the trace has no line matching %s:\n%s", args, want, lines)
+				}
+			}
+			if abi := strings.Contains(lines, `files_open(path="x.txt"/5, flags=1) = handle`); abi != (args == "abi=on") {
+				t.Errorf("under trace %q: the files_open open(\"/x.txt\") became shown: %v:\n%s", args, abi, lines)
+			}
+		}
+	})
+}
