@@ -221,7 +221,11 @@ rule "read only" {
   flags = ["read", "dir"]
 }
 `)
-	pager := func(dir string) string { return "pager=" + filepath.Join(dir, "swap") + ",max-pages=1024" }
+	pages := "1024"
+	if n := os.Getenv("NESTVM_CORPUS_MAX_PAGES"); n != "" {
+		pages = n
+	}
+	pager := func(dir string) string { return "pager=" + filepath.Join(dir, "swap") + ",max-pages=" + pages }
 	return []layerStack{
 		{"null", func(string) []string { return []string{"null"} }},
 		{"trace", func(dir string) []string { return []string{"trace=file=" + filepath.Join(dir, "trace.jsonl")} }},
@@ -247,8 +251,10 @@ var layersCases = []string{"sh-pipeline", "find", "sort", "sha256sum", "c-thread
 // TestLinuxCorpusLayers runs a part of the Linux corpus under each layer
 // stack, on every backend, and compares each run with the native one as
 // TestLinuxCorpus does: a layer changes nothing a Linux program sees.
-// NESTVM_CORPUS_LAYERS_ALL=1 runs every case of the corpus, and
-// NESTVM_CORPUS_STACKS=NAME,... only the stacks named.
+// NESTVM_CORPUS_LAYERS_ALL=1 runs every case of the corpus,
+// NESTVM_CORPUS_STACKS=NAME,... only the stacks named, and
+// NESTVM_CORPUS_MAX_PAGES=N gives the pager N pages (1024 unless set:
+// the Go collector then runs in seconds, with thousands of page-outs).
 func TestLinuxCorpusLayers(t *testing.T) {
 	testutil.RequireLinuxAMD64(t)
 	if os.Geteuid() != 0 {
