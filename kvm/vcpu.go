@@ -394,12 +394,29 @@ func (v *vcpu) runLoop() (vmm.Exit, error) {
 	defer v.inRun.Store(false)
 	for {
 		if v.stopReq.Load() {
-			if err := v.completeIO(); err != nil {
-				return vmm.Exit{}, err
+			// A stop that lands inside the ring-0 stub, between an
+			// exception and the stub's trap, would leave the thread
+			// with the stub's registers (RIP in ring-0 text, RSP on the
+			// ring-0 stack): resumed at CPL3 from there, it faults on
+			// the stub's page. On a paravirtual host, which emulates
+			// ring 0 one instruction at a time, that window is wide.
+			// The stub runs on to its trap instead, which reports the
+			// fault with the thread's own state; the stop is answered
+			// at the next Run.
+			ring0, err := v.inRing0()
+			if err != nil {
+				return vmm.Exit{}, fmt.Errorf("run: %w", err)
 			}
-			v.stopReq.Store(false)
-			v.run.setImmediateExit(false)
-			return vmm.Exit{Kind: vmm.ExitStopped}, nil
+			if ring0 {
+				v.run.setImmediateExit(false)
+			} else {
+				if err := v.completeIO(); err != nil {
+					return vmm.Exit{}, err
+				}
+				v.stopReq.Store(false)
+				v.run.setImmediateExit(false)
+				return vmm.Exit{Kind: vmm.ExitStopped}, nil
+			}
 		}
 		if err := v.flushSregs(); err != nil {
 			return vmm.Exit{}, fmt.Errorf("run: %w", err)
