@@ -19,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"nestvm/vmm"
 )
@@ -214,6 +215,16 @@ type vcpu struct {
 	stopReq atomic.Bool
 }
 
+// noHugeCode turns transparent huge pages off for the process before the
+// first engine opens. Unicorn asks for huge pages on each engine's 1 GiB
+// code buffer (QEMU's MADV_HUGEPAGE), so the first translated block costs
+// a whole 2 MiB page per engine, most of the monitor memory of a space
+// whose thread waits in a call; with 4 KiB pages an engine holds only the
+// code it translated. The flag is per process and there is no way to
+// reach the buffer itself through Unicorn's API, so it covers the Go heap
+// too, which asks for no huge pages on its own.
+var noHugeCode sync.Once
+
 // NewVCPU implements vmm.Machine.
 func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 	if cfg.Handler == nil {
@@ -223,6 +234,11 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 	if log == nil {
 		log = m.log
 	}
+	noHugeCode.Do(func() {
+		if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
+			log.Debug("transparent huge pages stay on: each engine's code buffer costs 2 MiB", "err", err)
+		}
+	})
 	c := (*C.nv_cpu)(C.calloc(1, C.sizeof_nv_cpu))
 	if c == nil {
 		return nil, errors.New("new vcpu: out of memory")
