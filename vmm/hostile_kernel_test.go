@@ -170,6 +170,9 @@ func TestPageInRetriesInPlace(t *testing.T) {
 	}
 	f.d[1].must(hKept, abi.OpRegionSupply, 0, fixData, pageSize)
 	f.d[1].must(hPort, abi.OpPortReply, m.CallID, abi.FaultResume, 0, 0, 0, 0)
+	if r0, _, _, _ := f.d[1].call(hPort, abi.OpPortReply, m.CallID, abi.FaultResume, 0, 0, 0, 0); abi.ResultError(r0) != abi.ErrNotFound {
+		t.Errorf("port_reply to a call answered already: %v, want %v", abi.ResultError(r0), abi.ErrNotFound)
+	}
 	f.d[0].finish()
 	if sc.c.Ret[0] != 16 {
 		t.Errorf("console_write from the kept page: %#x, want 16", sc.c.Ret[0])
