@@ -230,17 +230,29 @@ func (d *driver) call(h uint64, op abi.Op, args ...uint64) (r0, r1 uint64, act C
 	return sc.c.Ret[0], sc.c.Ret[1], sc.act, true
 }
 
-// must performs a call that has to succeed and returns its R0.
+// must performs a call that has to succeed and returns its R0. A call
+// that restarts (its thread was stopped before it took effect, as the
+// watchdog of finish stops one that blocks a while under load) is issued
+// again, as the guest's stub issues it again once resumed: R0 is not its
+// result. One that restarts for killGrace blocks for good, and fails.
 func (d *driver) must(h uint64, op abi.Op, args ...uint64) uint64 {
 	d.tb.Helper()
-	r0, _, _, ok := d.call(h, op, args...)
-	if !ok {
-		d.tb.Fatalf("%s on handle %d: the thread has ended", op, h)
+	for deadline := time.Now().Add(killGrace); ; {
+		r0, _, act, ok := d.call(h, op, args...)
+		if !ok {
+			d.tb.Fatalf("%s on handle %d: the thread has ended", op, h)
+		}
+		if act == CallRestart {
+			if time.Now().After(deadline) {
+				d.tb.Fatalf("%s on handle %d: restarted for %v, never performed", op, h, killGrace)
+			}
+			continue
+		}
+		if e := abi.ResultError(r0); e != abi.OK {
+			d.tb.Fatalf("%s on handle %d: %v", op, h, e)
+		}
+		return r0
 	}
-	if e := abi.ResultError(r0); e != abi.OK {
-		d.tb.Fatalf("%s on handle %d: %v", op, h, e)
-	}
-	return r0
 }
 
 // settle waits up to grace for the pending call to end, and reports
