@@ -270,7 +270,11 @@ func (d *driver) settle(grace time.Duration) bool {
 
 // finish waits for the pending call to end. A call that blocks is
 // stopped, then killed; one that even a kill does not end fails the test,
-// since then the monitor itself is stuck.
+// since then the monitor itself is stuck. A call that the stop leaves
+// asleep sleeps where a stop does not reach (a call its server holds, a
+// fault its handler has) and is killed at once; one still awake is
+// working (copying a large buffer on a loaded host, say) and has until
+// killGrace before it is killed too.
 func (d *driver) finish() {
 	sc := d.pending
 	if sc == nil {
@@ -284,8 +288,13 @@ func (d *driver) finish() {
 	if v := d.t.requestStop(); v != nil {
 		v.Stop()
 	}
-	if waitClosed(sc.done, stopGrace) {
-		return
+	for deadline := time.Now().Add(killGrace); ; {
+		if waitClosed(sc.done, stopGrace) {
+			return
+		}
+		if d.t.asleep.Load() || time.Now().After(deadline) {
+			break
+		}
 	}
 	d.killed++
 	d.t.kill()

@@ -262,7 +262,10 @@ func TestQueuedSendsBounded(t *testing.T) {
 	const tries = 5000
 	sent := 0
 	for ; sent < tries; sent++ {
-		r0, _, _, _ := f.d[0].call(hPortCall, abi.OpPortSend, 1, fixData, pageSize, 0)
+		r0, _, _, ok := f.d[0].call(hPortCall, abi.OpPortSend, 1, fixData, pageSize, 0)
+		if !ok {
+			t.Fatalf("send %d: the sending thread ended", sent)
+		}
 		if e := abi.ResultError(r0); e == abi.ErrWouldBlock {
 			break
 		} else if e != abi.OK {
@@ -282,7 +285,10 @@ func TestQueuedSendsBounded(t *testing.T) {
 	f.d[0].must(hSpace, abi.OpSpaceMap, r, 0x1000000, 0, abi.MaxBuffer/2, abi.PermRead)
 	big := 0
 	for ; big < 8; big++ {
-		r0, _, _, _ := f.d[0].call(hPortCall, abi.OpPortSend, 1, 0x1000000, abi.MaxBuffer/2, 0)
+		r0, _, _, ok := f.d[0].call(hPortCall, abi.OpPortSend, 1, 0x1000000, abi.MaxBuffer/2, 0)
+		if !ok {
+			t.Fatalf("send %d of %d MiB: the sending thread ended", big, abi.MaxBuffer>>21)
+		}
 		if e := abi.ResultError(r0); e == abi.ErrWouldBlock {
 			break
 		} else if e != abi.OK {
