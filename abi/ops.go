@@ -336,7 +336,7 @@ var Ops = [OpCount]OpInfo{
 			{"data", ArgIn, "bytes for the caller's output buffer, if its operation has one"},
 			{"handle", ArgHandle, "a handle to give the caller (needs grant), or NV_NO_HANDLE; the caller's R0 is then its number there"},
 		},
-		Doc: "Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. A handle given travels as a copy derived from the replier's, which the replier may close at once.",
+		Doc: "Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. A handle given travels as a copy derived from the replier's, which the replier may close at once. A call stays answerable until answered, even once its caller has ended (the reply is then dropped); a call_id not received here, or already answered, gets NV_ENOTFOUND.",
 	},
 	OpPortSend: {
 		Name: "port_send", Iface: IfacePort, Rights: RightCall, Transfer: "handle",

@@ -57,9 +57,20 @@ type vcpu struct {
 	tid     atomic.Int32 // the OS thread inside Run, for Stop's signal
 	inRun   atomic.Bool
 	stopReq atomic.Bool
-	mu      sync.Mutex // orders Stop against Close
-	closed  bool
+	// mu orders Stop against Close, and makes a stop's two marks (stopReq
+	// and the run area's immediate_exit) change together: Stop sets both,
+	// Run taking the stop clears both. Set apart, a Run taking the stop
+	// between a Stop's two writes would leave immediate_exit set with no
+	// stop pending: every later KVM_RUN would return EINTR at once, and
+	// the thread spin in Run, never running guest code, until some later
+	// Stop.
+	mu     sync.Mutex
+	closed bool
 }
+
+// stopping, when set (by tests), runs at the start of Stop: where the
+// caller of Stop may be preempted before it takes mu.
+var stopping func(*vcpu)
 
 // NewVCPU implements vmm.Machine.
 func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
@@ -255,9 +266,12 @@ func (v *vcpu) FlushTLB() { v.sregsDirty, v.flushTLB = true, true }
 
 // Stop implements vmm.VCPU.
 func (v *vcpu) Stop() {
-	v.stopReq.Store(true)
+	if stopping != nil {
+		stopping(v)
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.stopReq.Store(true)
 	if v.closed {
 		return
 	}
@@ -329,9 +343,11 @@ func (v *vcpu) completeIO() error {
 	v.run.setImmediateExit(true)
 	err := v.enter()
 	v.ioPending = false
+	v.mu.Lock()
 	if !v.stopReq.Load() {
-		v.run.setImmediateExit(false)
+		v.run.setImmediateExit(false) // a Stop that came meanwhile keeps its own
 	}
+	v.mu.Unlock()
 	if err != nil && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EAGAIN) {
 		return fmt.Errorf("complete i/o: %w", err)
 	}
@@ -413,8 +429,11 @@ func (v *vcpu) runLoop() (vmm.Exit, error) {
 				if err := v.completeIO(); err != nil {
 					return vmm.Exit{}, err
 				}
+				// Both marks change together (see Stop).
+				v.mu.Lock()
 				v.stopReq.Store(false)
 				v.run.setImmediateExit(false)
+				v.mu.Unlock()
 				return vmm.Exit{Kind: vmm.ExitStopped}, nil
 			}
 		}

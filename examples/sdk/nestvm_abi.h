@@ -655,7 +655,7 @@ static inline int64_t nv_port_receive(nv_handle_t h, nv_addr_t msg, uint64_t msg
 	return nv_port_receive_r(h, msg, msg_cap, data, data_cap).r0;
 }
 
-/* nv_port_reply: Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. A handle given travels as a copy derived from the replier's, which the replier may close at once.
+/* nv_port_reply: Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. A handle given travels as a copy derived from the replier's, which the replier may close at once. A call stays answerable until answered, even once its caller has ended (the reply is then dropped); a call_id not received here, or already answered, gets NV_ENOTFOUND.
  * Interface: port. Rights needed: receive.
  *   call_id (IN): nv_msg.call_id of the call being answered
  *   r0 (IN): R0 for the caller: a value, or a negated error code
