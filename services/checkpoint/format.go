@@ -387,10 +387,11 @@ func Decode(data []byte) (*Checkpoint, error) {
 }
 
 // Read is Decode for a file of size bytes read through r. It checks the
-// header against size before it reads the body, then the body's checksum
-// in one streaming pass, and decodes only a body whose checksum is right,
+// header against size before it reads the body, then decodes the body's
+// structure (no page contents) as it sums it, in one streaming pass, and
+// keeps the pages only of a body whose structure and checksum are right,
 // in a second pass: what it holds in memory is what the checkpoint holds,
-// never more than the file, and nothing for a file that is refused.
+// never more than the file, and no page of a file that is refused.
 func Read(r io.ReaderAt, size int64) (*Checkpoint, error) {
 	return read(r, size, false)
 }
@@ -442,20 +443,28 @@ func read(r io.ReaderAt, size int64, summary bool) (*Checkpoint, error) {
 	copy(zeroed[:], hdr)
 	binary.LittleEndian.PutUint32(zeroed[24:], 0)
 	want := binary.LittleEndian.Uint32(hdr[24:])
+	// The first pass decodes the structure, keeping no page contents, as
+	// it sums the body: a file whose structure is wrong is refused where
+	// it goes wrong (a sparse file of gigabytes with a valid header, at
+	// once), and one whose checksum is wrong before any page is kept.
 	sum := crc32.New(castagnoli)
-	if _, err := io.Copy(sum, io.NewSectionReader(r, headerSize, int64(n))); err != nil {
-		return nil, fmt.Errorf("read the body: %w", err)
-	}
-	if got := crc32.Update(sum.Sum32(), castagnoli, zeroed[:]); got != want {
-		return nil, bad("checksum mismatch (CRC-32C %#08x, the header says %#08x): the file is corrupted", got, want)
-	}
-	d := &decoder{r: bufio.NewReaderSize(io.NewSectionReader(r, headerSize, int64(n)), 1<<16), left: n, summary: summary}
+	d := &decoder{r: bufio.NewReaderSize(io.TeeReader(io.NewSectionReader(r, headerSize, int64(n)), sum), 1<<16), left: n, summary: true}
 	ck := d.checkpoint()
 	if d.err != nil {
 		return nil, bad("%v", d.err)
 	}
 	if d.left != 0 {
-		return nil, bad("%d bytes left over after the body", d.left)
+		return nil, bad("the body's records end after %d of its %d bytes: the rest is no part of a checkpoint", n-d.left, n)
+	}
+	if got := crc32.Update(sum.Sum32(), castagnoli, zeroed[:]); got != want {
+		return nil, bad("checksum mismatch (CRC-32C %#08x, the header says %#08x): the file is corrupted", got, want)
+	}
+	if !summary {
+		// The second pass keeps the pages, of a body now known whole.
+		d = &decoder{r: bufio.NewReaderSize(io.NewSectionReader(r, headerSize, int64(n)), 1<<16), left: n}
+		if ck = d.checkpoint(); d.err != nil || d.left != 0 {
+			return nil, fmt.Errorf("read the body again: it changed while read (%v, %d bytes left)", d.err, d.left)
+		}
 	}
 	if err := ck.validate(!summary); err != nil {
 		return nil, bad("%v", err)
