@@ -42,6 +42,13 @@ type Options struct {
 	Memory uint64
 }
 
+// runGuard turns a program that never ends into a failure with its
+// output. It bounds no result: the longest program run here (layered's
+// 70,000 replies through a stack of layers on emu) takes about 25 s alone
+// and several times that on a host as loaded as a CI machine running two
+// suites, so the guard is far beyond both.
+const runGuard = 5 * time.Minute
+
 // Run runs guest name with args under layers on b, with files (when not
 // "") as its files root, and returns its console output and result.
 func Run(t *testing.T, b vmm.Backend, layers []nester.Layer, files string, name string, args ...string) (string, vmm.Result) {
@@ -82,7 +89,7 @@ func RunWith(t *testing.T, b vmm.Backend, layers []nester.Layer, o Options, name
 	}
 	select {
 	case <-r.Done():
-	case <-time.After(60 * time.Second):
+	case <-time.After(runGuard):
 		r.Kill(124, "test timeout")
 		t.Fatalf("%s did not end; output %q", name, out.String())
 	}
