@@ -48,8 +48,8 @@ func TestHeaderAgreesWithGo(t *testing.T) {
 		want[name] = v
 		fmt.Fprintf(&src, "\tprintf(\"%s %%llu\\n\", (unsigned long long)(%s));\n", name, expr)
 	}
-	for _, c := range cheader.Constants {
-		emit(c.Name, c.Name, c.Value)
+	for _, c := range abi.Constants {
+		emit(c.CName, c.CName, c.Value)
 	}
 	for e := abi.OK; e < abi.ErrCount; e++ {
 		emit(abi.ErrorSymbols[e], abi.ErrorSymbols[e], uint64(e))

@@ -35,6 +35,7 @@
 #define NV_PERM_READ         0x1ull /* space_map: readable */
 #define NV_PERM_WRITE        0x2ull /* space_map: writable */
 #define NV_PERM_EXEC         0x4ull /* space_map: executable */
+#define NV_PERM_ALL          0x7ull /* space_map: every permission */
 #define NV_SPACE_RUNNING     0x0ull /* space_status: not ended */
 #define NV_SPACE_EXITED      0x1ull /* space_status: its last thread exited */
 #define NV_SPACE_KILLED      0x2ull /* space_status: killed */

@@ -35,77 +35,6 @@ var Records = []struct {
 	{"nv_dirent", reflect.TypeOf(abi.DirEntry{})},
 }
 
-// Constants are the plain constants the header defines, in order.
-var Constants = []struct {
-	Name  string
-	Value uint64
-	Doc   string
-}{
-	{"NESTVM_ABI_VERSION", abi.Version, "bumped on any change a guest could observe"},
-	{"NV_PAGE_SIZE", abi.PageSize, "the smallest mapping unit"},
-	{"NV_RESERVED_BASE", abi.ReservedBase, "start of the monitor's range in every space"},
-	{"NV_RESERVED_TOP", abi.ReservedTop, "end of the monitor's range"},
-	{"NV_ABI_PAGE", abi.ABIPage, "the read-only ABI page"},
-	{"NV_ABI_ENTRY", abi.ABIEntry, "the entry point of every operation"},
-	{"NV_NULLTRAP_ENTRY", abi.NullTrapEntry, "a function that only traps and returns (benchmarks)"},
-	{"NV_USER_BASE", abi.UserBase, "lowest address a program may load or map at"},
-	{"NV_USER_TOP", abi.UserTop, "one past the highest such address"},
-	{"NV_MAX_BUFFER", abi.MaxBuffer, "the longest buffer one operation accepts"},
-	{"NV_MAX_ARG_SLOTS", abi.MaxArgSlots, "argument slots of an operation"},
-	{"NV_NO_HANDLE", abi.NoHandle, "the handle number that names nothing"},
-	{"NV_CLOCK_MONOTONIC", abi.ClockMonotonic, "clock_read: time since an arbitrary point"},
-	{"NV_CLOCK_REALTIME", abi.ClockRealtime, "clock_read: time since the Unix epoch"},
-	{"NV_START_MAGIC", abi.StartMagic, "nv_start_info.magic"},
-	{"NV_AT_STARTINFO", abi.AuxStartInfo, "auxv type whose value is the nv_start_info address"},
-	{"NV_FXSAVE_SIZE", abi.FXSaveSize, "size of the x87/SSE state"},
-	{"NV_PERM_READ", abi.PermRead, "space_map: readable"},
-	{"NV_PERM_WRITE", abi.PermWrite, "space_map: writable"},
-	{"NV_PERM_EXEC", abi.PermExec, "space_map: executable"},
-	{"NV_SPACE_RUNNING", abi.SpaceRunning, "space_status: not ended"},
-	{"NV_SPACE_EXITED", abi.SpaceExited, "space_status: its last thread exited"},
-	{"NV_SPACE_KILLED", abi.SpaceKilled, "space_status: killed"},
-	{"NV_THREAD_NEW", abi.ThreadNew, "thread_status: never started"},
-	{"NV_THREAD_RUNNING", abi.ThreadRunning, "thread_status: running or blocked"},
-	{"NV_THREAD_STOPPED", abi.ThreadStopped, "thread_status: stopped"},
-	{"NV_THREAD_EXITED", abi.ThreadExited, "thread_status: ended"},
-	{"NV_OPEN_READ", abi.OpenRead, "files_open: allow reads"},
-	{"NV_OPEN_WRITE", abi.OpenWrite, "files_open: allow writes"},
-	{"NV_OPEN_CREATE", abi.OpenCreate, "files_open: create if missing"},
-	{"NV_OPEN_TRUNCATE", abi.OpenTruncate, "files_open: empty the file"},
-	{"NV_OPEN_DIR", abi.OpenDir, "files_open: open a directory (for file_readdir, file_stat)"},
-	{"NV_OPEN_EXCL", abi.OpenExclusive, "files_open: with NV_OPEN_CREATE, fail if the name exists"},
-	{"NV_STAT_NOFOLLOW", abi.StatNoFollow, "files_stat: describe a symbolic link itself"},
-	{"NV_FT_OTHER", abi.FileTypeOther, "nv_stat.type, nv_dirent.type: none of the others, or unknown"},
-	{"NV_FT_REGULAR", abi.FileTypeRegular, "file type: a regular file"},
-	{"NV_FT_DIR", abi.FileTypeDir, "file type: a directory"},
-	{"NV_FT_SYMLINK", abi.FileTypeSymlink, "file type: a symbolic link"},
-	{"NV_FT_CHAR", abi.FileTypeChar, "file type: a character device"},
-	{"NV_FT_BLOCK", abi.FileTypeBlock, "file type: a block device"},
-	{"NV_FT_FIFO", abi.FileTypeFIFO, "file type: a FIFO"},
-	{"NV_FT_SOCKET", abi.FileTypeSocket, "file type: a socket"},
-	{"NV_UTIME_NOW", abi.UtimeNow, "files_utimes: the current time"},
-	{"NV_UTIME_OMIT", abi.UtimeOmit, "files_utimes: leave this time unchanged"},
-	{"NV_MSG_CALL", abi.MsgCall, "nv_msg.kind: an operation invoked on a port"},
-	{"NV_MSG_SEND", abi.MsgSend, "nv_msg.kind: a one-way message"},
-	{"NV_MSG_FAULT", abi.MsgFault, "nv_msg.kind: a thread fault"},
-	{"NV_MSG_PAGE", abi.MsgPage, "nv_msg.kind: a page request"},
-	{"NV_MSG_EXIT", abi.MsgExit, "nv_msg.kind: a space ended"},
-	{"NV_FW_VECTOR", abi.FaultWordVector, "nv_msg.words index: exception vector"},
-	{"NV_FW_ERROR", abi.FaultWordError, "nv_msg.words index: error code"},
-	{"NV_FW_ADDR", abi.FaultWordAddr, "nv_msg.words index: faulting address"},
-	{"NV_FW_RIP", abi.FaultWordRIP, "nv_msg.words index: faulting instruction"},
-	{"NV_FW_THREAD", abi.FaultWordThread, "nv_msg.words index: thread number"},
-	{"NV_FW_OFFSET", abi.FaultWordOffset, "nv_msg.words index: page offset in the region"},
-	{"NV_VEC_SYSCALL", abi.VecSyscall, "nv_msg.words[NV_FW_VECTOR] of a thread that executed syscall"},
-	{"NV_FAULT_RESUME", abi.FaultResume, "fault reply: retry the instruction"},
-	{"NV_FAULT_RESUME_STATE", abi.FaultResumeState, "fault reply: resume with the state sent"},
-	{"NV_FAULT_KILL", abi.FaultKill, "fault reply: kill the space"},
-	{"NV_MSG_HANDLES", abi.MsgHandles, "handles one message carries at most"},
-	{"NV_STATE_OWNED", abi.StateOwned, "nv_space_map, nv_space_handle flags: charged to this space"},
-	{"NV_INSERT_MOVE", abi.InsertMove, "space_insert_at: move the handle, do not copy it"},
-	{"NV_DIRTY_EVER", abi.DirtyEver, "region_dirty: every page written since the region was created"},
-}
-
 // Generate returns the header.
 func Generate() []byte {
 	var b bytes.Buffer
@@ -128,8 +57,8 @@ func Generate() []byte {
 #include <stdint.h>
 
 `)
-	for _, c := range Constants {
-		p("#define %-20s %#xull /* %s */\n", c.Name, c.Value, c.Doc)
+	for _, c := range abi.Constants {
+		p("#define %-20s %#xull /* %s */\n", c.CName, c.Value, c.Doc)
 	}
 
 	p("\n/* Error codes: operations return them negated in R0. */\nenum nv_error {\n")

@@ -83,8 +83,8 @@ func Markdown() []byte {
 		p("| %d | `%s` |\n", o, abi.ObjectSymbols[o])
 	}
 	p("\n## Constants\n\n| name | value | meaning |\n|---|---|---|\n")
-	for _, c := range Constants {
-		p("| `%s` | %#x | %s |\n", c.Name, c.Value, c.Doc)
+	for _, c := range abi.Constants {
+		p("| `%s` | %#x | %s |\n", c.CName, c.Value, c.Doc)
 	}
 	p("\n## Records\n\nLittle-endian, fixed-width fields, naturally aligned; records only grow at the end.\n")
 	for _, r := range Records {
