@@ -13,6 +13,7 @@
 #ifndef NESTVM_ABI_H
 #define NESTVM_ABI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define NESTVM_ABI_VERSION   0x6ull /* bumped on any change a guest could observe */
@@ -1124,268 +1125,309 @@ static inline int64_t nv_console_read(nv_handle_t h, nv_addr_t buf, uint64_t buf
 	return nv_console_read_r(h, buf, buf_cap).r0;
 }
 
-/* Records. Fields are fixed-width; records only grow at the end. */
+/* Records. Fields are fixed-width; records only grow at the end. Each
+ * says which way it crosses: OUT the monitor writes, IN it reads. The
+ * layout checks need C11's _Static_assert; a C99 compiler goes without. */
 
+/* nv_start_info (OUT: the monitor writes it at start). */
 struct nv_start_info {
-	uint64_t magic;
-	uint64_t size;
-	uint64_t abi_version;
-	uint64_t space;
-	uint64_t thread;
-	uint64_t console;
-	uint64_t clock;
-	uint64_t argc;
-	uint64_t argv;
-	uint64_t heap_base;
-	uint64_t heap_size;
-	uint64_t stack_base;
-	uint64_t stack_size;
-	uint64_t files;
-	uint64_t stderr;
-	uint64_t stdin;
+	uint64_t magic; /* NV_START_MAGIC */
+	uint64_t size; /* size of this record as the monitor wrote it */
+	uint64_t abi_version; /* NESTVM_ABI_VERSION */
+	uint64_t space; /* Handles the program starts with; NV_NO_HANDLE when absent. the program's own space */
+	uint64_t thread; /* the starting thread */
+	uint64_t console; /* the console (write) */
+	uint64_t clock; /* a clock (read) */
+	uint64_t argc; /* argc and Argv are the arguments, as on the stack. */
+	uint64_t argv; /* guest address of an array of Argc+1 addresses */
+	uint64_t heap_base; /* heap_base and HeapSize describe a zero-filled read-write area the program may use as it likes (the runtime's allocator uses it). */
+	uint64_t heap_size; /* bytes of the heap area */
+	uint64_t stack_base; /* stack_base and StackSize describe the initial thread's stack. */
+	uint64_t stack_size; /* bytes of the stack */
+	uint64_t files; /* files is a files root (the monitor's: a host directory, read-only unless the user allowed writes); NV_NO_HANDLE when absent. */
+	uint64_t stderr; /* stderr is a console for diagnostics (the monitor's standard error); NV_NO_HANDLE when absent. */
+	uint64_t stdin; /* stdin is an input console (console_read: the monitor's standard input); NV_NO_HANDLE when absent. */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_start_info) == 128, "struct nv_start_info size");
-_Static_assert(__builtin_offsetof(struct nv_start_info, magic) == 0, "nv_start_info.magic offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, size) == 8, "nv_start_info.size offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, abi_version) == 16, "nv_start_info.abi_version offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, space) == 24, "nv_start_info.space offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, thread) == 32, "nv_start_info.thread offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, console) == 40, "nv_start_info.console offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, clock) == 48, "nv_start_info.clock offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, argc) == 56, "nv_start_info.argc offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, argv) == 64, "nv_start_info.argv offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, heap_base) == 72, "nv_start_info.heap_base offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, heap_size) == 80, "nv_start_info.heap_size offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, stack_base) == 88, "nv_start_info.stack_base offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, stack_size) == 96, "nv_start_info.stack_size offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, files) == 104, "nv_start_info.files offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, stderr) == 112, "nv_start_info.stderr offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, stdin) == 120, "nv_start_info.stdin offset");
+_Static_assert(offsetof(struct nv_start_info, magic) == 0, "nv_start_info.magic offset");
+_Static_assert(offsetof(struct nv_start_info, size) == 8, "nv_start_info.size offset");
+_Static_assert(offsetof(struct nv_start_info, abi_version) == 16, "nv_start_info.abi_version offset");
+_Static_assert(offsetof(struct nv_start_info, space) == 24, "nv_start_info.space offset");
+_Static_assert(offsetof(struct nv_start_info, thread) == 32, "nv_start_info.thread offset");
+_Static_assert(offsetof(struct nv_start_info, console) == 40, "nv_start_info.console offset");
+_Static_assert(offsetof(struct nv_start_info, clock) == 48, "nv_start_info.clock offset");
+_Static_assert(offsetof(struct nv_start_info, argc) == 56, "nv_start_info.argc offset");
+_Static_assert(offsetof(struct nv_start_info, argv) == 64, "nv_start_info.argv offset");
+_Static_assert(offsetof(struct nv_start_info, heap_base) == 72, "nv_start_info.heap_base offset");
+_Static_assert(offsetof(struct nv_start_info, heap_size) == 80, "nv_start_info.heap_size offset");
+_Static_assert(offsetof(struct nv_start_info, stack_base) == 88, "nv_start_info.stack_base offset");
+_Static_assert(offsetof(struct nv_start_info, stack_size) == 96, "nv_start_info.stack_size offset");
+_Static_assert(offsetof(struct nv_start_info, files) == 104, "nv_start_info.files offset");
+_Static_assert(offsetof(struct nv_start_info, stderr) == 112, "nv_start_info.stderr offset");
+_Static_assert(offsetof(struct nv_start_info, stdin) == 120, "nv_start_info.stdin offset");
+#endif
 
+/* nv_thread_regs (IN/OUT: as part of nv_thread_state). */
 struct nv_thread_regs {
-	uint64_t rax;
-	uint64_t rbx;
-	uint64_t rcx;
-	uint64_t rdx;
-	uint64_t rsi;
-	uint64_t rdi;
-	uint64_t rbp;
-	uint64_t rsp;
-	uint64_t r8;
-	uint64_t r9;
-	uint64_t r10;
-	uint64_t r11;
-	uint64_t r12;
-	uint64_t r13;
-	uint64_t r14;
-	uint64_t r15;
-	uint64_t rip;
-	uint64_t rflags;
-	uint64_t fs_base;
-	uint64_t gs_base;
+	uint64_t rax; /* the general-purpose registers */
+	uint64_t rbx; /* the general-purpose registers */
+	uint64_t rcx; /* the general-purpose registers */
+	uint64_t rdx; /* the general-purpose registers */
+	uint64_t rsi; /* the general-purpose registers */
+	uint64_t rdi; /* the general-purpose registers */
+	uint64_t rbp; /* the general-purpose registers */
+	uint64_t rsp; /* the general-purpose registers */
+	uint64_t r8; /* the general-purpose registers */
+	uint64_t r9; /* the general-purpose registers */
+	uint64_t r10; /* the general-purpose registers */
+	uint64_t r11; /* the general-purpose registers */
+	uint64_t r12; /* the general-purpose registers */
+	uint64_t r13; /* the general-purpose registers */
+	uint64_t r14; /* the general-purpose registers */
+	uint64_t r15; /* the general-purpose registers */
+	uint64_t rip; /* the instruction pointer and the flags (only those user code may hold are kept) */
+	uint64_t rflags; /* the instruction pointer and the flags (only those user code may hold are kept) */
+	uint64_t fs_base; /* the FS and GS segment bases (thread-local storage) */
+	uint64_t gs_base; /* the FS and GS segment bases (thread-local storage) */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_thread_regs) == 160, "struct nv_thread_regs size");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rax) == 0, "nv_thread_regs.rax offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rbx) == 8, "nv_thread_regs.rbx offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rcx) == 16, "nv_thread_regs.rcx offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rdx) == 24, "nv_thread_regs.rdx offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rsi) == 32, "nv_thread_regs.rsi offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rdi) == 40, "nv_thread_regs.rdi offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rbp) == 48, "nv_thread_regs.rbp offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rsp) == 56, "nv_thread_regs.rsp offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r8) == 64, "nv_thread_regs.r8 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r9) == 72, "nv_thread_regs.r9 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r10) == 80, "nv_thread_regs.r10 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r11) == 88, "nv_thread_regs.r11 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r12) == 96, "nv_thread_regs.r12 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r13) == 104, "nv_thread_regs.r13 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r14) == 112, "nv_thread_regs.r14 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r15) == 120, "nv_thread_regs.r15 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rip) == 128, "nv_thread_regs.rip offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rflags) == 136, "nv_thread_regs.rflags offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, fs_base) == 144, "nv_thread_regs.fs_base offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, gs_base) == 152, "nv_thread_regs.gs_base offset");
+_Static_assert(offsetof(struct nv_thread_regs, rax) == 0, "nv_thread_regs.rax offset");
+_Static_assert(offsetof(struct nv_thread_regs, rbx) == 8, "nv_thread_regs.rbx offset");
+_Static_assert(offsetof(struct nv_thread_regs, rcx) == 16, "nv_thread_regs.rcx offset");
+_Static_assert(offsetof(struct nv_thread_regs, rdx) == 24, "nv_thread_regs.rdx offset");
+_Static_assert(offsetof(struct nv_thread_regs, rsi) == 32, "nv_thread_regs.rsi offset");
+_Static_assert(offsetof(struct nv_thread_regs, rdi) == 40, "nv_thread_regs.rdi offset");
+_Static_assert(offsetof(struct nv_thread_regs, rbp) == 48, "nv_thread_regs.rbp offset");
+_Static_assert(offsetof(struct nv_thread_regs, rsp) == 56, "nv_thread_regs.rsp offset");
+_Static_assert(offsetof(struct nv_thread_regs, r8) == 64, "nv_thread_regs.r8 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r9) == 72, "nv_thread_regs.r9 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r10) == 80, "nv_thread_regs.r10 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r11) == 88, "nv_thread_regs.r11 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r12) == 96, "nv_thread_regs.r12 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r13) == 104, "nv_thread_regs.r13 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r14) == 112, "nv_thread_regs.r14 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r15) == 120, "nv_thread_regs.r15 offset");
+_Static_assert(offsetof(struct nv_thread_regs, rip) == 128, "nv_thread_regs.rip offset");
+_Static_assert(offsetof(struct nv_thread_regs, rflags) == 136, "nv_thread_regs.rflags offset");
+_Static_assert(offsetof(struct nv_thread_regs, fs_base) == 144, "nv_thread_regs.fs_base offset");
+_Static_assert(offsetof(struct nv_thread_regs, gs_base) == 152, "nv_thread_regs.gs_base offset");
+#endif
 
+/* nv_thread_state (IN/OUT: thread_get_state and a fault message write it; thread_set_state and a NV_FAULT_RESUME_STATE reply read it). */
 struct nv_thread_state {
-	struct nv_thread_regs regs;
-	uint8_t fpu[512];
+	struct nv_thread_regs regs; /* the integer registers */
+	uint8_t fpu[512]; /* the x87/SSE state, as FXSAVE writes it */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_thread_state) == 672, "struct nv_thread_state size");
-_Static_assert(__builtin_offsetof(struct nv_thread_state, regs) == 0, "nv_thread_state.regs offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_state, fpu) == 160, "nv_thread_state.fpu offset");
+_Static_assert(offsetof(struct nv_thread_state, regs) == 0, "nv_thread_state.regs offset");
+_Static_assert(offsetof(struct nv_thread_state, fpu) == 160, "nv_thread_state.fpu offset");
+#endif
 
+/* nv_msg (OUT: port_receive and port_get_state write it). */
 struct nv_msg {
-	uint64_t kind;
-	uint64_t op;
-	uint64_t badge;
-	uint64_t call_id;
-	uint64_t words[6];
-	uint64_t data_len;
-	uint64_t reply_cap;
-	uint64_t n_handles;
-	uint64_t handles[4];
+	uint64_t kind; /* NV_MSG_CALL, NV_MSG_SEND, NV_MSG_FAULT, NV_MSG_PAGE or NV_MSG_EXIT */
+	uint64_t op; /* NV_MSG_CALL: the operation invoked; NV_MSG_SEND: the tag */
+	uint64_t badge; /* the badge of the handle the sender invoked (or of the keeper or exception port) */
+	uint64_t call_id; /* the id to answer with port_reply; 0 for one-way messages */
+	uint64_t words[6]; /* words are the caller's argument slots (NV_MSG_CALL, NV_MSG_SEND) or the NV_FW_* values (NV_MSG_FAULT, NV_MSG_PAGE, NV_MSG_EXIT). Buffer arguments keep the caller's address, which means nothing to the receiver, and their length. */
+	uint64_t data_len; /* data_len is the length of the bytes the message carries: the first input buffer of a call, a send's data, a fault's thread state. */
+	uint64_t reply_cap; /* reply_cap is the capacity of the caller's output buffer, the most reply data it accepts; 0 when the operation has none. */
+	uint64_t n_handles; /* n_handles handles arrived with the message, inserted into the receiver's table: a call's handle arguments in order, a send's handle, a fault's thread. */
+	uint64_t handles[4]; /* their numbers in the receiver's table; NV_NO_HANDLE for one that did not arrive */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_msg) == 136, "struct nv_msg size");
-_Static_assert(__builtin_offsetof(struct nv_msg, kind) == 0, "nv_msg.kind offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, op) == 8, "nv_msg.op offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, badge) == 16, "nv_msg.badge offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, call_id) == 24, "nv_msg.call_id offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, words) == 32, "nv_msg.words offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, data_len) == 80, "nv_msg.data_len offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, reply_cap) == 88, "nv_msg.reply_cap offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, n_handles) == 96, "nv_msg.n_handles offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, handles) == 104, "nv_msg.handles offset");
+_Static_assert(offsetof(struct nv_msg, kind) == 0, "nv_msg.kind offset");
+_Static_assert(offsetof(struct nv_msg, op) == 8, "nv_msg.op offset");
+_Static_assert(offsetof(struct nv_msg, badge) == 16, "nv_msg.badge offset");
+_Static_assert(offsetof(struct nv_msg, call_id) == 24, "nv_msg.call_id offset");
+_Static_assert(offsetof(struct nv_msg, words) == 32, "nv_msg.words offset");
+_Static_assert(offsetof(struct nv_msg, data_len) == 80, "nv_msg.data_len offset");
+_Static_assert(offsetof(struct nv_msg, reply_cap) == 88, "nv_msg.reply_cap offset");
+_Static_assert(offsetof(struct nv_msg, n_handles) == 96, "nv_msg.n_handles offset");
+_Static_assert(offsetof(struct nv_msg, handles) == 104, "nv_msg.handles offset");
+#endif
 
+/* nv_space_state (OUT: space_get_state writes it). */
 struct nv_space_state {
-	uint64_t size;
-	uint64_t pages;
-	uint64_t threads;
-	uint64_t handles;
-	uint64_t children;
-	uint64_t exception_port;
-	uint64_t exception_object;
-	uint64_t status;
-	uint64_t n_maps;
-	uint64_t n_handles;
-	uint64_t n_threads;
+	uint64_t size; /* bytes of the whole state, this record included */
+	uint64_t pages; /* Quotas: pages, threads, handles, child spaces. */
+	uint64_t threads; /* Quotas: pages, threads, handles, child spaces. */
+	uint64_t handles; /* Quotas: pages, threads, handles, child spaces. */
+	uint64_t children; /* Quotas: pages, threads, handles, child spaces. */
+	uint64_t exception_port; /* exception_port is a copy of the exception port handle (with its badge), or NV_NO_HANDLE. */
+	uint64_t exception_object; /* the exception port's object number in this stream */
+	uint64_t status; /* NV_SPACE_RUNNING, NV_SPACE_EXITED or NV_SPACE_KILLED */
+	uint64_t n_maps; /* nv_space_map records that follow */
+	uint64_t n_handles; /* nv_space_handle records that follow them */
+	uint64_t n_threads; /* nv_space_thread records that follow those */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_space_state) == 88, "struct nv_space_state size");
-_Static_assert(__builtin_offsetof(struct nv_space_state, size) == 0, "nv_space_state.size offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, pages) == 8, "nv_space_state.pages offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, threads) == 16, "nv_space_state.threads offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, handles) == 24, "nv_space_state.handles offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, children) == 32, "nv_space_state.children offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, exception_port) == 40, "nv_space_state.exception_port offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, exception_object) == 48, "nv_space_state.exception_object offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, status) == 56, "nv_space_state.status offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, n_maps) == 64, "nv_space_state.n_maps offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, n_handles) == 72, "nv_space_state.n_handles offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, n_threads) == 80, "nv_space_state.n_threads offset");
+_Static_assert(offsetof(struct nv_space_state, size) == 0, "nv_space_state.size offset");
+_Static_assert(offsetof(struct nv_space_state, pages) == 8, "nv_space_state.pages offset");
+_Static_assert(offsetof(struct nv_space_state, threads) == 16, "nv_space_state.threads offset");
+_Static_assert(offsetof(struct nv_space_state, handles) == 24, "nv_space_state.handles offset");
+_Static_assert(offsetof(struct nv_space_state, children) == 32, "nv_space_state.children offset");
+_Static_assert(offsetof(struct nv_space_state, exception_port) == 40, "nv_space_state.exception_port offset");
+_Static_assert(offsetof(struct nv_space_state, exception_object) == 48, "nv_space_state.exception_object offset");
+_Static_assert(offsetof(struct nv_space_state, status) == 56, "nv_space_state.status offset");
+_Static_assert(offsetof(struct nv_space_state, n_maps) == 64, "nv_space_state.n_maps offset");
+_Static_assert(offsetof(struct nv_space_state, n_handles) == 72, "nv_space_state.n_handles offset");
+_Static_assert(offsetof(struct nv_space_state, n_threads) == 80, "nv_space_state.n_threads offset");
+#endif
 
+/* nv_space_map (OUT: space_get_state writes it). */
 struct nv_space_map {
-	uint64_t addr;
-	uint64_t size;
-	uint64_t offset;
-	uint64_t perm;
-	uint64_t limit;
-	uint64_t region;
-	uint64_t object;
-	uint64_t flags;
+	uint64_t addr; /* the mapped range, and where it starts in the region */
+	uint64_t size; /* the mapped range, and where it starts in the region */
+	uint64_t offset; /* the mapped range, and where it starts in the region */
+	uint64_t perm; /* NV_PERM_READ|NV_PERM_WRITE|NV_PERM_EXEC as mapped now */
+	uint64_t limit; /* the most space_protect may grant (the region handle's) */
+	uint64_t region; /* a copy of a handle to the region, or NV_NO_HANDLE for memory the monitor mapped itself */
+	uint64_t object; /* the region's object number in this stream */
+	uint64_t flags; /* NV_STATE_OWNED when the region is charged to this space */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_space_map) == 64, "struct nv_space_map size");
-_Static_assert(__builtin_offsetof(struct nv_space_map, addr) == 0, "nv_space_map.addr offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, size) == 8, "nv_space_map.size offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, offset) == 16, "nv_space_map.offset offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, perm) == 24, "nv_space_map.perm offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, limit) == 32, "nv_space_map.limit offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, region) == 40, "nv_space_map.region offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, object) == 48, "nv_space_map.object offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, flags) == 56, "nv_space_map.flags offset");
+_Static_assert(offsetof(struct nv_space_map, addr) == 0, "nv_space_map.addr offset");
+_Static_assert(offsetof(struct nv_space_map, size) == 8, "nv_space_map.size offset");
+_Static_assert(offsetof(struct nv_space_map, offset) == 16, "nv_space_map.offset offset");
+_Static_assert(offsetof(struct nv_space_map, perm) == 24, "nv_space_map.perm offset");
+_Static_assert(offsetof(struct nv_space_map, limit) == 32, "nv_space_map.limit offset");
+_Static_assert(offsetof(struct nv_space_map, region) == 40, "nv_space_map.region offset");
+_Static_assert(offsetof(struct nv_space_map, object) == 48, "nv_space_map.object offset");
+_Static_assert(offsetof(struct nv_space_map, flags) == 56, "nv_space_map.flags offset");
+#endif
 
+/* nv_space_handle (OUT: space_get_state writes it). */
 struct nv_space_handle {
-	uint64_t number;
-	uint64_t handle;
-	uint64_t type;
-	uint64_t rights;
-	uint64_t badge;
-	uint64_t object;
-	uint64_t node;
-	uint64_t parent;
-	uint64_t flags;
+	uint64_t number; /* its number in the space */
+	uint64_t handle; /* a copy in the caller's table, with the same rights and badge */
+	uint64_t type; /* the object type it names */
+	uint64_t rights; /* its rights */
+	uint64_t badge; /* its badge; 0 for none */
+	uint64_t object; /* its object's number in this stream */
+	uint64_t node; /* node identifies this handle and Parent the handle it was derived from (0: none, or one since closed with no ancestor left). They are tags, not handles: unique for the monitor's life, never reused, and granting nothing. Reading several spaces, a restorer finds which handle of which space each one came from. */
+	uint64_t parent; /* Node identifies this handle and Parent the handle it was derived from (0: none, or one since closed with no ancestor left). They are tags, not handles: unique for the monitor's life, never reused, and granting nothing. Reading several spaces, a restorer finds which handle of which space each one came from. */
+	uint64_t flags; /* NV_STATE_OWNED when the object (a region, port or port set) is charged to this space */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_space_handle) == 72, "struct nv_space_handle size");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, number) == 0, "nv_space_handle.number offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, handle) == 8, "nv_space_handle.handle offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, type) == 16, "nv_space_handle.type offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, rights) == 24, "nv_space_handle.rights offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, badge) == 32, "nv_space_handle.badge offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, object) == 40, "nv_space_handle.object offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, node) == 48, "nv_space_handle.node offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, parent) == 56, "nv_space_handle.parent offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, flags) == 64, "nv_space_handle.flags offset");
+_Static_assert(offsetof(struct nv_space_handle, number) == 0, "nv_space_handle.number offset");
+_Static_assert(offsetof(struct nv_space_handle, handle) == 8, "nv_space_handle.handle offset");
+_Static_assert(offsetof(struct nv_space_handle, type) == 16, "nv_space_handle.type offset");
+_Static_assert(offsetof(struct nv_space_handle, rights) == 24, "nv_space_handle.rights offset");
+_Static_assert(offsetof(struct nv_space_handle, badge) == 32, "nv_space_handle.badge offset");
+_Static_assert(offsetof(struct nv_space_handle, object) == 40, "nv_space_handle.object offset");
+_Static_assert(offsetof(struct nv_space_handle, node) == 48, "nv_space_handle.node offset");
+_Static_assert(offsetof(struct nv_space_handle, parent) == 56, "nv_space_handle.parent offset");
+_Static_assert(offsetof(struct nv_space_handle, flags) == 64, "nv_space_handle.flags offset");
+#endif
 
+/* nv_space_thread (OUT: space_get_state writes it). */
 struct nv_space_thread {
-	uint64_t handle;
-	uint64_t object;
+	uint64_t handle; /* a copy in the caller's table, with every right */
+	uint64_t object; /* the thread's object number in this stream */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_space_thread) == 16, "struct nv_space_thread size");
-_Static_assert(__builtin_offsetof(struct nv_space_thread, handle) == 0, "nv_space_thread.handle offset");
-_Static_assert(__builtin_offsetof(struct nv_space_thread, object) == 8, "nv_space_thread.object offset");
+_Static_assert(offsetof(struct nv_space_thread, handle) == 0, "nv_space_thread.handle offset");
+_Static_assert(offsetof(struct nv_space_thread, object) == 8, "nv_space_thread.object offset");
+#endif
 
+/* nv_region_state (OUT: region_get_state writes it). */
 struct nv_region_state {
-	uint64_t size;
-	uint64_t keeper;
-	uint64_t keeper_badge;
-	uint64_t bitmap_words;
+	uint64_t size; /* the region's size in bytes */
+	uint64_t keeper; /* a copy of the keeper port handle, or NV_NO_HANDLE */
+	uint64_t keeper_badge; /* the badge the keeper was set with */
+	uint64_t bitmap_words; /* uint64 words of bitmap that follow; 0 without a keeper */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_region_state) == 32, "struct nv_region_state size");
-_Static_assert(__builtin_offsetof(struct nv_region_state, size) == 0, "nv_region_state.size offset");
-_Static_assert(__builtin_offsetof(struct nv_region_state, keeper) == 8, "nv_region_state.keeper offset");
-_Static_assert(__builtin_offsetof(struct nv_region_state, keeper_badge) == 16, "nv_region_state.keeper_badge offset");
-_Static_assert(__builtin_offsetof(struct nv_region_state, bitmap_words) == 24, "nv_region_state.bitmap_words offset");
+_Static_assert(offsetof(struct nv_region_state, size) == 0, "nv_region_state.size offset");
+_Static_assert(offsetof(struct nv_region_state, keeper) == 8, "nv_region_state.keeper offset");
+_Static_assert(offsetof(struct nv_region_state, keeper_badge) == 16, "nv_region_state.keeper_badge offset");
+_Static_assert(offsetof(struct nv_region_state, bitmap_words) == 24, "nv_region_state.bitmap_words offset");
+#endif
 
+/* nv_port_state (OUT: port_get_state writes it). */
 struct nv_port_state {
-	uint64_t size;
-	uint64_t n_msgs;
+	uint64_t size; /* bytes of the whole state, this record included */
+	uint64_t n_msgs; /* messages that follow */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_port_state) == 16, "struct nv_port_state size");
-_Static_assert(__builtin_offsetof(struct nv_port_state, size) == 0, "nv_port_state.size offset");
-_Static_assert(__builtin_offsetof(struct nv_port_state, n_msgs) == 8, "nv_port_state.n_msgs offset");
+_Static_assert(offsetof(struct nv_port_state, size) == 0, "nv_port_state.size offset");
+_Static_assert(offsetof(struct nv_port_state, n_msgs) == 8, "nv_port_state.n_msgs offset");
+#endif
 
+/* nv_port_set_state (OUT: port_set_get_state writes it). */
 struct nv_port_set_state {
-	uint64_t size;
-	uint64_t n_ports;
+	uint64_t size; /* bytes of the whole state, this record included */
+	uint64_t n_ports; /* handle numbers that follow */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_port_set_state) == 16, "struct nv_port_set_state size");
-_Static_assert(__builtin_offsetof(struct nv_port_set_state, size) == 0, "nv_port_set_state.size offset");
-_Static_assert(__builtin_offsetof(struct nv_port_set_state, n_ports) == 8, "nv_port_set_state.n_ports offset");
+_Static_assert(offsetof(struct nv_port_set_state, size) == 0, "nv_port_set_state.size offset");
+_Static_assert(offsetof(struct nv_port_set_state, n_ports) == 8, "nv_port_set_state.n_ports offset");
+#endif
 
+/* nv_stat (OUT: files_stat and file_stat write it). */
 struct nv_stat {
-	uint64_t type;
-	uint64_t mode;
-	uint64_t size;
-	uint64_t nlink;
-	uint64_t uid;
-	uint64_t gid;
-	uint64_t inode;
-	uint64_t device;
-	uint64_t rdev;
-	uint64_t blocks;
-	uint64_t block_size;
-	int64_t atime_sec;
-	uint64_t atime_nsec;
-	int64_t mtime_sec;
-	uint64_t mtime_nsec;
-	int64_t ctime_sec;
-	uint64_t ctime_nsec;
+	uint64_t type; /* NV_FT_* */
+	uint64_t mode; /* the permission bits (07777: rwx for owner, group, others; setuid, setgid, sticky) */
+	uint64_t size; /* bytes; a link's is the length of its target text */
+	uint64_t nlink; /* hard links to it */
+	uint64_t uid; /* its owner on the host */
+	uint64_t gid; /* its owner on the host */
+	uint64_t inode; /* its number on its device: with Device, it tells files apart */
+	uint64_t device; /* the host device holding it */
+	uint64_t rdev; /* for a device file, the device it stands for */
+	uint64_t blocks; /* 512-byte blocks allocated to it */
+	uint64_t block_size; /* the preferred size of an I/O on it */
+	int64_t atime_sec; /* last access */
+	uint64_t atime_nsec; /* its nanoseconds */
+	int64_t mtime_sec; /* last change of contents */
+	uint64_t mtime_nsec; /* its nanoseconds */
+	int64_t ctime_sec; /* last change of contents or metadata */
+	uint64_t ctime_nsec; /* its nanoseconds */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_stat) == 136, "struct nv_stat size");
-_Static_assert(__builtin_offsetof(struct nv_stat, type) == 0, "nv_stat.type offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, mode) == 8, "nv_stat.mode offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, size) == 16, "nv_stat.size offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, nlink) == 24, "nv_stat.nlink offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, uid) == 32, "nv_stat.uid offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, gid) == 40, "nv_stat.gid offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, inode) == 48, "nv_stat.inode offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, device) == 56, "nv_stat.device offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, rdev) == 64, "nv_stat.rdev offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, blocks) == 72, "nv_stat.blocks offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, block_size) == 80, "nv_stat.block_size offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, atime_sec) == 88, "nv_stat.atime_sec offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, atime_nsec) == 96, "nv_stat.atime_nsec offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, mtime_sec) == 104, "nv_stat.mtime_sec offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, mtime_nsec) == 112, "nv_stat.mtime_nsec offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, ctime_sec) == 120, "nv_stat.ctime_sec offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, ctime_nsec) == 128, "nv_stat.ctime_nsec offset");
+_Static_assert(offsetof(struct nv_stat, type) == 0, "nv_stat.type offset");
+_Static_assert(offsetof(struct nv_stat, mode) == 8, "nv_stat.mode offset");
+_Static_assert(offsetof(struct nv_stat, size) == 16, "nv_stat.size offset");
+_Static_assert(offsetof(struct nv_stat, nlink) == 24, "nv_stat.nlink offset");
+_Static_assert(offsetof(struct nv_stat, uid) == 32, "nv_stat.uid offset");
+_Static_assert(offsetof(struct nv_stat, gid) == 40, "nv_stat.gid offset");
+_Static_assert(offsetof(struct nv_stat, inode) == 48, "nv_stat.inode offset");
+_Static_assert(offsetof(struct nv_stat, device) == 56, "nv_stat.device offset");
+_Static_assert(offsetof(struct nv_stat, rdev) == 64, "nv_stat.rdev offset");
+_Static_assert(offsetof(struct nv_stat, blocks) == 72, "nv_stat.blocks offset");
+_Static_assert(offsetof(struct nv_stat, block_size) == 80, "nv_stat.block_size offset");
+_Static_assert(offsetof(struct nv_stat, atime_sec) == 88, "nv_stat.atime_sec offset");
+_Static_assert(offsetof(struct nv_stat, atime_nsec) == 96, "nv_stat.atime_nsec offset");
+_Static_assert(offsetof(struct nv_stat, mtime_sec) == 104, "nv_stat.mtime_sec offset");
+_Static_assert(offsetof(struct nv_stat, mtime_nsec) == 112, "nv_stat.mtime_nsec offset");
+_Static_assert(offsetof(struct nv_stat, ctime_sec) == 120, "nv_stat.ctime_sec offset");
+_Static_assert(offsetof(struct nv_stat, ctime_nsec) == 128, "nv_stat.ctime_nsec offset");
+#endif
 
+/* nv_dirent (OUT: file_readdir writes it). */
 struct nv_dirent {
-	uint64_t inode;
-	uint32_t type;
-	uint32_t name_len;
+	uint64_t inode; /* as the directory holds it */
+	uint32_t type; /* NV_FT_* */
+	uint32_t name_len; /* bytes of the name, not counting its NUL byte */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_dirent) == 16, "struct nv_dirent size");
-_Static_assert(__builtin_offsetof(struct nv_dirent, inode) == 0, "nv_dirent.inode offset");
-_Static_assert(__builtin_offsetof(struct nv_dirent, type) == 8, "nv_dirent.type offset");
-_Static_assert(__builtin_offsetof(struct nv_dirent, name_len) == 12, "nv_dirent.name_len offset");
+_Static_assert(offsetof(struct nv_dirent, inode) == 0, "nv_dirent.inode offset");
+_Static_assert(offsetof(struct nv_dirent, type) == 8, "nv_dirent.type offset");
+_Static_assert(offsetof(struct nv_dirent, name_len) == 12, "nv_dirent.name_len offset");
+#endif
 
 #endif /* NESTVM_ABI_H */

@@ -15,24 +15,27 @@ import (
 )
 
 // Records are the record types the header declares, in order, with their C
-// names. A new record is added here.
+// names and which way they cross the guest boundary: OUT records the
+// monitor writes for the guest, IN records it reads from the guest. A new
+// record is added here.
 var Records = []struct {
 	Name string
 	Type reflect.Type
+	Dir  string
 }{
-	{"nv_start_info", reflect.TypeOf(abi.StartInfo{})},
-	{"nv_thread_regs", reflect.TypeOf(abi.ThreadRegs{})},
-	{"nv_thread_state", reflect.TypeOf(abi.ThreadState{})},
-	{"nv_msg", reflect.TypeOf(abi.Msg{})},
-	{"nv_space_state", reflect.TypeOf(abi.SpaceState{})},
-	{"nv_space_map", reflect.TypeOf(abi.SpaceMapEntry{})},
-	{"nv_space_handle", reflect.TypeOf(abi.SpaceHandleEntry{})},
-	{"nv_space_thread", reflect.TypeOf(abi.SpaceThreadEntry{})},
-	{"nv_region_state", reflect.TypeOf(abi.RegionState{})},
-	{"nv_port_state", reflect.TypeOf(abi.PortState{})},
-	{"nv_port_set_state", reflect.TypeOf(abi.PortSetState{})},
-	{"nv_stat", reflect.TypeOf(abi.Stat{})},
-	{"nv_dirent", reflect.TypeOf(abi.DirEntry{})},
+	{"nv_start_info", reflect.TypeOf(abi.StartInfo{}), "OUT: the monitor writes it at start"},
+	{"nv_thread_regs", reflect.TypeOf(abi.ThreadRegs{}), "IN/OUT: as part of nv_thread_state"},
+	{"nv_thread_state", reflect.TypeOf(abi.ThreadState{}), "IN/OUT: thread_get_state and a fault message write it; thread_set_state and a NV_FAULT_RESUME_STATE reply read it"},
+	{"nv_msg", reflect.TypeOf(abi.Msg{}), "OUT: port_receive and port_get_state write it"},
+	{"nv_space_state", reflect.TypeOf(abi.SpaceState{}), "OUT: space_get_state writes it"},
+	{"nv_space_map", reflect.TypeOf(abi.SpaceMapEntry{}), "OUT: space_get_state writes it"},
+	{"nv_space_handle", reflect.TypeOf(abi.SpaceHandleEntry{}), "OUT: space_get_state writes it"},
+	{"nv_space_thread", reflect.TypeOf(abi.SpaceThreadEntry{}), "OUT: space_get_state writes it"},
+	{"nv_region_state", reflect.TypeOf(abi.RegionState{}), "OUT: region_get_state writes it"},
+	{"nv_port_state", reflect.TypeOf(abi.PortState{}), "OUT: port_get_state writes it"},
+	{"nv_port_set_state", reflect.TypeOf(abi.PortSetState{}), "OUT: port_set_get_state writes it"},
+	{"nv_stat", reflect.TypeOf(abi.Stat{}), "OUT: files_stat and file_stat write it"},
+	{"nv_dirent", reflect.TypeOf(abi.DirEntry{}), "OUT: file_readdir writes it"},
 }
 
 // Generate returns the header.
@@ -54,6 +57,7 @@ func Generate() []byte {
 #ifndef NESTVM_ABI_H
 #define NESTVM_ABI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 `)
@@ -110,9 +114,12 @@ static inline nv_result_t nv_invoke(nv_handle_t h, uint64_t op, uint64_t a0, uin
 		writeWrapper(&b, op)
 	}
 
-	p("\n/* Records. Fields are fixed-width; records only grow at the end. */\n")
+	p("\n/* Records. Fields are fixed-width; records only grow at the end. Each\n")
+	p(" * says which way it crosses: OUT the monitor writes, IN it reads. The\n")
+	p(" * layout checks need C11's _Static_assert; a C99 compiler goes without. */\n")
+	docs := FieldDocs()
 	for _, r := range Records {
-		writeRecord(&b, r.Name, r.Type)
+		writeRecord(&b, r.Name, r.Type, r.Dir, docs[r.Type.Name()])
 	}
 	p("\n#endif /* NESTVM_ABI_H */\n")
 	return b.Bytes()
@@ -230,17 +237,28 @@ func cType(t reflect.Type) (string, string) {
 	panic("cheader: unsupported field type " + t.String())
 }
 
-func writeRecord(b *bytes.Buffer, name string, t reflect.Type) {
-	fmt.Fprintf(b, "\nstruct %s {\n", name)
+func writeRecord(b *bytes.Buffer, name string, t reflect.Type, dir string, docs map[string]string) {
+	fmt.Fprintf(b, "\n/* %s (%s). */\nstruct %s {\n", name, dir, name)
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		ct, suffix := cType(f.Type)
-		fmt.Fprintf(b, "\t%s %s%s;\n", ct, CName(f.Name), suffix)
+		fmt.Fprintf(b, "\t%s %s%s; /* %s */\n", ct, CName(f.Name), suffix, fieldDoc(f.Name, docs))
 	}
-	fmt.Fprintf(b, "};\n_Static_assert(sizeof(struct %s) == %d, \"struct %s size\");\n", name, t.Size(), name)
+	fmt.Fprintf(b, "};\n#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L\n")
+	fmt.Fprintf(b, "_Static_assert(sizeof(struct %s) == %d, \"struct %s size\");\n", name, t.Size(), name)
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		fmt.Fprintf(b, "_Static_assert(__builtin_offsetof(struct %s, %s) == %d, \"%s.%s offset\");\n",
+		fmt.Fprintf(b, "_Static_assert(offsetof(struct %s, %s) == %d, \"%s.%s offset\");\n",
 			name, CName(f.Name), f.Offset, name, CName(f.Name))
 	}
+	fmt.Fprintf(b, "#endif\n")
+}
+
+// fieldDoc is the doc of field name, in C terms.
+func fieldDoc(name string, docs map[string]string) string {
+	doc := docs[name]
+	if rest, ok := strings.CutPrefix(doc, name+" "); ok {
+		doc = CName(name) + " " + rest // "DataLen is the length": the C name reads the same
+	}
+	return cDoc(doc)
 }

@@ -87,15 +87,16 @@ func Markdown() []byte {
 		p("| `%s` | %#x | %s |\n", c.CName, c.Value, c.Doc)
 	}
 	p("\n## Records\n\nLittle-endian, fixed-width fields, naturally aligned; records only grow at the end.\n")
+	docs := FieldDocs()
 	for _, r := range Records {
-		p("\n### %s\n\n| offset | field | type |\n|---|---|---|\n", r.Name)
+		p("\n### %s\n\n%s.\n\n| offset | field | type | meaning |\n|---|---|---|---|\n", r.Name, r.Dir)
 		for i := 0; i < r.Type.NumField(); i++ {
 			f := r.Type.Field(i)
 			typ, suffix := cType(f.Type)
 			if f.Type.Kind() == reflect.Struct {
 				typ = "struct " + recordName(f.Type)
 			}
-			p("| %d | `%s` | `%s%s` |\n", f.Offset, CName(f.Name), typ, suffix)
+			p("| %d | `%s` | `%s%s` | %s |\n", f.Offset, CName(f.Name), typ, suffix, orDash(fieldDoc(f.Name, docs[r.Type.Name()])))
 		}
 	}
 	return b.Bytes()
