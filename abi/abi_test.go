@@ -60,3 +60,31 @@ func TestRightsString(t *testing.T) {
 		t.Errorf("Has is wrong")
 	}
 }
+
+// Every error an operation declares says what it means there, is a real
+// code, and the common ones come first, in the order of the checks.
+func TestOpErrorsDeclared(t *testing.T) {
+	for op := abi.Op(1); op < abi.OpCount; op++ {
+		info := abi.Ops[op]
+		all := info.AllErrors()
+		if len(all) == 0 || all[0].Code != abi.ErrBadHandle {
+			t.Errorf("%s: the handle check's NV_EBADHANDLE is not its first error", info.Name)
+		}
+		seen := map[abi.Error]bool{}
+		for _, e := range all {
+			if e.Code <= abi.OK || e.Code >= abi.ErrCount {
+				t.Errorf("%s declares %d, which is no error code", info.Name, e.Code)
+			}
+			if e.Doc == "" {
+				t.Errorf("%s: %s has no doc", info.Name, abi.ErrorSymbols[e.Code])
+			}
+			if seen[e.Code] {
+				t.Errorf("%s lists %s twice", info.Name, abi.ErrorSymbols[e.Code])
+			}
+			seen[e.Code] = true
+		}
+		if !info.Declares(abi.ErrBadHandle) || info.Declares(abi.OK) {
+			t.Errorf("%s: Declares disagrees with AllErrors", info.Name)
+		}
+	}
+}

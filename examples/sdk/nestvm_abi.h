@@ -225,6 +225,8 @@ static inline nv_result_t nv_invoke(nv_handle_t h, uint64_t op, uint64_t a0, uin
  * Interface: handle. Rights needed: none.
  * R0: the object type (NV_OBJ_*) the handle names.
  * R1: the handle's rights (NV_R_* bits).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
  */
 static inline nv_result_t nv_handle_info_r(nv_handle_t h)
 {
@@ -237,6 +239,8 @@ static inline int64_t nv_handle_info(nv_handle_t h)
 
 /* nv_handle_close: Removes the handle from the caller's table. The object lives on while other handles name it. Needs no rights.
  * Interface: handle. Rights needed: none.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
  */
 static inline nv_result_t nv_handle_close_r(nv_handle_t h)
 {
@@ -251,6 +255,14 @@ static inline int64_t nv_handle_close(nv_handle_t h)
  * Interface: console. Rights needed: write.
  *   data, data_len (IN buffer): the bytes to write
  * R0: the number of bytes written.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EIO: the host could not write any of the bytes
  */
 static inline nv_result_t nv_console_write_r(nv_handle_t h, nv_addr_t data, uint64_t data_len)
 {
@@ -265,6 +277,12 @@ static inline int64_t nv_console_write(nv_handle_t h, nv_addr_t data, uint64_t d
  * Interface: clock. Rights needed: read.
  *   which (IN): NV_CLOCK_MONOTONIC or NV_CLOCK_REALTIME
  * R0: the time in nanoseconds.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EINVAL: which names no clock
  */
 static inline nv_result_t nv_clock_read_r(nv_handle_t h, uint64_t which)
 {
@@ -279,6 +297,11 @@ static inline int64_t nv_clock_read(nv_handle_t h, uint64_t which)
  * Interface: thread. Rights needed: control.
  *   status (IN): the exit status; the low 8 bits are the program's exit status
  * Does not return on success; returns a negated error code otherwise.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
  */
 static inline nv_result_t nv_thread_exit_r(nv_handle_t h, uint64_t status)
 {
@@ -294,6 +317,12 @@ static inline int64_t nv_thread_exit(nv_handle_t h, uint64_t status)
  *   rights (IN): the rights the copy keeps (a subset of the handle's)
  *   badge (IN): the copy's badge: 0 keeps the handle's; another value only where the handle has none
  * R0: the new handle's number.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or the handle was revoked while the copy was made
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or rights has a bit the handle lacks, or one beyond NV_R_ALL
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EPEERGONE: the caller's space is ending
+ *   NV_EINVAL: the handle has a badge and badge names another
  */
 static inline nv_result_t nv_handle_derive_r(nv_handle_t h, uint64_t rights, uint64_t badge)
 {
@@ -307,6 +336,8 @@ static inline int64_t nv_handle_derive(nv_handle_t h, uint64_t rights, uint64_t 
 /* nv_handle_revoke: Removes every handle derived from this one (and from those, recursively), in every space. The handle itself stays. Needs no rights.
  * Interface: handle. Rights needed: none.
  * R0: the number of handles removed.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
  */
 static inline nv_result_t nv_handle_revoke_r(nv_handle_t h)
 {
@@ -324,6 +355,14 @@ static inline int64_t nv_handle_revoke(nv_handle_t h)
  *   handles (IN): the most handles the child's table may hold
  *   children (IN): the most spaces the child may have below it at once: its children, theirs, and so on
  * R0: a handle to the new space, with every right.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EPEERGONE: the space, or the caller's, is ending
+ *   NV_ENOMEM: the monitor's host memory or mapping budget is spent
  */
 static inline nv_result_t nv_space_create_r(nv_handle_t h, uint64_t pages, uint64_t threads, uint64_t handles, uint64_t children)
 {
@@ -341,6 +380,16 @@ static inline int64_t nv_space_create(nv_handle_t h, uint64_t pages, uint64_t th
  *   offset (IN): page-aligned offset in the region
  *   size (IN): page-aligned length
  *   perm (IN): NV_PERM_* bits
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or region names nothing (or is NV_NO_HANDLE)
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or region names no region
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the region handle lacks map or a right perm asks for
+ *   NV_EFAULT: the stack words holding a4 and a5 are not mapped readable
+ *   NV_EINVAL: perm has unknown bits, or the range is unaligned, outside the user range or outside the region
+ *   NV_EEXISTS: the range overlaps a mapping
+ *   NV_EPEERGONE: the space is ending
+ *   NV_ENOMEM: the monitor's host memory or mapping budget is spent
  */
 static inline nv_result_t nv_space_map_r(nv_handle_t h, nv_handle_t region, uint64_t addr, uint64_t offset, uint64_t size, uint64_t perm)
 {
@@ -355,6 +404,15 @@ static inline int64_t nv_space_map(nv_handle_t h, nv_handle_t region, uint64_t a
  * Interface: space. Rights needed: map.
  *   addr (IN): page-aligned address
  *   size (IN): page-aligned length
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EINVAL: the range is unaligned or outside the user range
+ *   NV_ENOTFOUND: nothing is mapped in the range
+ *   NV_EPEERGONE: the space is ending
+ *   NV_ENOMEM: the monitor's host memory or mapping budget is spent
  */
 static inline nv_result_t nv_space_unmap_r(nv_handle_t h, uint64_t addr, uint64_t size)
 {
@@ -370,6 +428,15 @@ static inline int64_t nv_space_unmap(nv_handle_t h, uint64_t addr, uint64_t size
  *   addr (IN): page-aligned address
  *   size (IN): page-aligned length
  *   perm (IN): NV_PERM_* bits, within what the mapping's region handle allowed
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or perm exceeds what a mapping's region handle allowed
+ *   NV_EINVAL: perm has unknown bits, or the range is unaligned or outside the user range
+ *   NV_EFAULT: a page of the range is not mapped
+ *   NV_EPEERGONE: the space is ending
+ *   NV_ENOMEM: the monitor's host memory or mapping budget is spent
  */
 static inline nv_result_t nv_space_protect_r(nv_handle_t h, uint64_t addr, uint64_t size, uint64_t perm)
 {
@@ -385,6 +452,13 @@ static inline int64_t nv_space_protect(nv_handle_t h, uint64_t addr, uint64_t si
  *   handle (IN, handle): the caller's handle to copy; needs grant
  *   rights (IN): the rights the copy keeps
  * R0: the copy's number in the space's table.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or handle names nothing in the caller's table (or was revoked meanwhile)
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or handle lacks grant
+ *   NV_EQUOTA: the space's handle table is full
+ *   NV_EPEERGONE: the space is ending
  */
 static inline nv_result_t nv_space_insert_r(nv_handle_t h, nv_handle_t handle, uint64_t rights)
 {
@@ -398,6 +472,11 @@ static inline int64_t nv_space_insert(nv_handle_t h, nv_handle_t handle, uint64_
 /* nv_space_remove: Removes a handle from a space's table.
  * Interface: space. Rights needed: control.
  *   number (IN): a handle number in the space's table
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or number names nothing in the space's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
  */
 static inline nv_result_t nv_space_remove_r(nv_handle_t h, uint64_t number)
 {
@@ -411,6 +490,12 @@ static inline int64_t nv_space_remove(nv_handle_t h, uint64_t number)
 /* nv_space_set_exception_port: Names the port that receives the space's thread faults, its page requests for regions with no keeper, and the notice of its end, as nv_msg records. A space with no exception port dies at its first fault.
  * Interface: space. Rights needed: control.
  *   port (IN, handle): the port (needs call), or NV_NO_HANDLE for none
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or port names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or port names no port
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the port handle lacks call
+ *   NV_EINVAL: the port is served by monitor code that receives no faults
  */
 static inline nv_result_t nv_space_set_exception_port_r(nv_handle_t h, nv_handle_t port)
 {
@@ -425,6 +510,11 @@ static inline int64_t nv_space_set_exception_port(nv_handle_t h, nv_handle_t por
  * Interface: space. Rights needed: read.
  * R0: NV_SPACE_RUNNING, NV_SPACE_EXITED or NV_SPACE_KILLED.
  * R1: the exit status, once ended.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
  */
 static inline nv_result_t nv_space_status_r(nv_handle_t h)
 {
@@ -438,6 +528,11 @@ static inline int64_t nv_space_status(nv_handle_t h)
 /* nv_space_kill: Ends a space and every thread in it, and its child spaces with it, and returns once all of them have ended: what they held is given back, so their places in the children quota and their pages in the memory quota of every ancestor are free again when it returns. A program killing its own space is exiting: the space ends as exited with the status. A caller inside the space killed (below it) does not wait: it is ending too; nor does monitor code killing through a host Caller of its own, which may run on a thread it kills (it waits on the space's Done).
  * Interface: space. Rights needed: control.
  *   status (IN): the status the space ends with
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
  */
 static inline nv_result_t nv_space_kill_r(nv_handle_t h, uint64_t status)
 {
@@ -455,6 +550,14 @@ static inline int64_t nv_space_kill(nv_handle_t h, uint64_t status)
  *   arg (IN): its initial rdi
  * R0: a handle to the new thread, with every right.
  * R1: the thread's number in its space, as its faults name it (NV_FW_THREAD).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EINVAL: entry or stack is not canonical, or the space is a host space
+ *   NV_EPEERGONE: the space is ending
  */
 static inline nv_result_t nv_thread_create_r(nv_handle_t h, uint64_t entry, uint64_t stack, uint64_t arg)
 {
@@ -467,6 +570,13 @@ static inline int64_t nv_thread_create(nv_handle_t h, uint64_t entry, uint64_t s
 
 /* nv_thread_start: Starts a new thread or resumes a stopped one.
  * Interface: thread. Rights needed: control.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EBUSY: the thread has ended or is ending, or is stopped at a fault its handler has yet to answer
+ *   NV_EPEERGONE: its space is ending (a thread never started)
  */
 static inline nv_result_t nv_thread_start_r(nv_handle_t h)
 {
@@ -479,6 +589,12 @@ static inline int64_t nv_thread_start(nv_handle_t h)
 
 /* nv_thread_stop: Stops a thread and returns when it has stopped. A thread blocked in an operation (port_call, port_receive, futex_wait) stops with its registers set to issue that operation again when resumed.
  * Interface: thread. Rights needed: control.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EBUSY: the caller was told to end while it waited for the thread to stop
  */
 static inline nv_result_t nv_thread_stop_r(nv_handle_t h)
 {
@@ -493,6 +609,15 @@ static inline int64_t nv_thread_stop(nv_handle_t h)
  * Interface: thread. Rights needed: read|control.
  *   state, state_cap (OUT buffer): an nv_thread_state record
  * R0: the size of the record.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is smaller than an nv_thread_state
+ *   NV_EBUSY: the thread is the caller, or is running (stop it first)
+ *   NV_EIO: the backend could not read the state
  */
 static inline nv_result_t nv_thread_get_state_r(nv_handle_t h, nv_addr_t state, uint64_t state_cap)
 {
@@ -506,6 +631,16 @@ static inline int64_t nv_thread_get_state(nv_handle_t h, nv_addr_t state, uint64
 /* nv_thread_set_state: Replaces a stopped (or not yet started) thread's whole CPU state. Flags a program may not set are forced to their usual values; a non-canonical rip, rsp, fs_base or gs_base is refused (NV_EINVAL).
  * Interface: thread. Rights needed: control.
  *   state, state_len (IN buffer): an nv_thread_state record
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EBUSY: the thread is the caller, or is running (stop it first)
+ *   NV_EINVAL: the buffer is not an nv_thread_state, or holds a non-canonical address
+ *   NV_EIO: the backend could not write the state
  */
 static inline nv_result_t nv_thread_set_state_r(nv_handle_t h, nv_addr_t state, uint64_t state_len)
 {
@@ -520,6 +655,11 @@ static inline int64_t nv_thread_set_state(nv_handle_t h, nv_addr_t state, uint64
  * Interface: thread. Rights needed: read.
  * R0: NV_THREAD_NEW, NV_THREAD_RUNNING, NV_THREAD_STOPPED or NV_THREAD_EXITED.
  * R1: the exit status, once exited; while running, the operation (NV_OP_*) it is blocked in, or 0 when it is not blocked.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
  */
 static inline nv_result_t nv_thread_status_r(nv_handle_t h)
 {
@@ -534,6 +674,15 @@ static inline int64_t nv_thread_status(nv_handle_t h)
  * Interface: space. Rights needed: control.
  *   size (IN): page-aligned size in bytes
  * R0: a handle to the new region, with every right.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EINVAL: size is 0, not whole pages, or beyond NV_USER_TOP
+ *   NV_EPEERGONE: the space is ending
+ *   NV_ENOMEM: the monitor's host memory or mapping budget is spent
  */
 static inline nv_result_t nv_region_create_r(nv_handle_t h, uint64_t size)
 {
@@ -549,6 +698,15 @@ static inline int64_t nv_region_create(nv_handle_t h, uint64_t size)
  *   offset (IN): where in the region to start
  *   buf, buf_cap (OUT buffer): where to copy to
  * R0: the number of bytes copied.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EINVAL: offset is beyond the region
+ *   NV_EPEERGONE: the region's memory was released: its owner ended
  */
 static inline nv_result_t nv_region_read_r(nv_handle_t h, uint64_t offset, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -564,6 +722,15 @@ static inline int64_t nv_region_read(nv_handle_t h, uint64_t offset, nv_addr_t b
  *   offset (IN): where in the region to start
  *   data, data_len (IN buffer): the bytes to copy
  * R0: the number of bytes copied.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EINVAL: offset is beyond the region
+ *   NV_EPEERGONE: the region's memory was released: its owner ended
  */
 static inline nv_result_t nv_region_write_r(nv_handle_t h, uint64_t offset, nv_addr_t data, uint64_t data_len)
 {
@@ -577,6 +744,10 @@ static inline int64_t nv_region_write(nv_handle_t h, uint64_t offset, nv_addr_t 
 /* nv_region_size: Reports a region's size. Needs no rights.
  * Interface: region. Rights needed: none.
  * R0: the size in bytes.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
  */
 static inline nv_result_t nv_region_size_r(nv_handle_t h)
 {
@@ -590,6 +761,13 @@ static inline int64_t nv_region_size(nv_handle_t h)
 /* nv_region_set_keeper: Makes a port the keeper of a region that is mapped nowhere yet: every page becomes absent, and a thread touching an absent page stops while the keeper receives an NV_MSG_PAGE request, supplies the page and replies.
  * Interface: region. Rights needed: control.
  *   port (IN, handle): the keeper's port (needs call); its badge tells the keeper which region asks
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or port names nothing (or is NV_NO_HANDLE)
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or port names no port
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the port handle lacks call
+ *   NV_EINVAL: the port is served by monitor code, which receives no page requests
+ *   NV_EBUSY: the region has a keeper already
  */
 static inline nv_result_t nv_region_set_keeper_r(nv_handle_t h, nv_handle_t port)
 {
@@ -604,6 +782,15 @@ static inline int64_t nv_region_set_keeper(nv_handle_t h, nv_handle_t port)
  * Interface: region. Rights needed: write.
  *   offset (IN): page-aligned offset
  *   data, data_len (IN buffer): whole pages of contents; empty to supply one zero page
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EINVAL: the range is unaligned or outside the region
+ *   NV_EPEERGONE: the region's memory was released: its owner ended
  */
 static inline nv_result_t nv_region_supply_r(nv_handle_t h, uint64_t offset, nv_addr_t data, uint64_t data_len)
 {
@@ -619,6 +806,17 @@ static inline int64_t nv_region_supply(nv_handle_t h, uint64_t offset, nv_addr_t
  *   bitmap, bitmap_cap (OUT buffer): one bit per page, page 0 in bit 0 of byte 0
  *   flags (IN): NV_DIRTY_EVER: report every page written since the region was created, whatever was asked before
  * R0: the number of dirty pages.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the bitmap has less than one bit per page
+ *   NV_EINVAL: flags has unknown bits
+ *   NV_EBUSY: a thread other than the caller runs in a space that maps the region: stop it first
+ *   NV_EQUOTA: too many other spaces keep records of the region
+ *   NV_EPEERGONE: the region's memory was released: its owner ended
  */
 static inline nv_result_t nv_region_dirty_r(nv_handle_t h, nv_addr_t bitmap, uint64_t bitmap_cap, uint64_t flags)
 {
@@ -632,6 +830,13 @@ static inline int64_t nv_region_dirty(nv_handle_t h, nv_addr_t bitmap, uint64_t 
 /* nv_port_create: Creates a port whose server is whoever holds it with receive. The port lives until the space it was created in ends, and counts against that space's handle quota as long: a space owns at most as many ports and port sets as it may hold handles (NV_EQUOTA beyond).
  * Interface: space. Rights needed: control.
  * R0: a handle to the new port, with every right.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EPEERGONE: the space is ending
  */
 static inline nv_result_t nv_port_create_r(nv_handle_t h)
 {
@@ -647,6 +852,14 @@ static inline int64_t nv_port_create(nv_handle_t h)
  *   msg, msg_cap (OUT buffer): an nv_msg record to fill
  *   data, data_cap (OUT buffer): where the message's bytes go (truncated to fit; nv_msg.data_len says how many there were)
  * R0: the number of bytes copied into data.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or msg is smaller than an nv_msg
+ *   NV_EPEERGONE: the port or port set was closed: its owner ended
  */
 static inline nv_result_t nv_port_receive_r(nv_handle_t h, nv_addr_t msg, uint64_t msg_cap, nv_addr_t data, uint64_t data_cap)
 {
@@ -664,6 +877,14 @@ static inline int64_t nv_port_receive(nv_handle_t h, nv_addr_t msg, uint64_t msg
  *   r1 (IN): R1 for the caller
  *   data, data_len (IN buffer): bytes for the caller's output buffer, if its operation has one
  *   handle (IN, handle): a handle to give the caller (needs grant), or NV_NO_HANDLE; the caller's R0 is then its number there
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or handle names nothing in the caller's table, or the handle was revoked before it could travel
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or handle lacks grant
+ *   NV_EFAULT: the stack words holding a4 and a5 are not mapped readable, or a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_ENOTFOUND: no call with this id waits for a reply from this port
  */
 static inline nv_result_t nv_port_reply_r(nv_handle_t h, uint64_t call_id, uint64_t r0, uint64_t r1, nv_addr_t data, uint64_t data_len, nv_handle_t handle)
 {
@@ -679,6 +900,13 @@ static inline int64_t nv_port_reply(nv_handle_t h, uint64_t call_id, uint64_t r0
  *   tag (IN): a value for the receiver
  *   data, data_len (IN buffer): bytes for the receiver
  *   handle (IN, handle): a handle to pass (needs grant), or NV_NO_HANDLE
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
  */
 static inline nv_result_t nv_port_send_r(nv_handle_t h, uint64_t tag, nv_addr_t data, uint64_t data_len, nv_handle_t handle)
 {
@@ -696,6 +924,13 @@ static inline int64_t nv_port_send(nv_handle_t h, uint64_t tag, nv_addr_t data, 
  *   reply, reply_cap (OUT buffer): where the server's reply bytes go
  * R0: the server's r0.
  * R1: the server's r1.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: the stack words holding a4 and a5 are not mapped readable, or a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
  */
 static inline nv_result_t nv_port_call_r(nv_handle_t h, uint64_t tag, nv_addr_t data, uint64_t data_len, nv_addr_t reply, uint64_t reply_cap)
 {
@@ -709,6 +944,13 @@ static inline int64_t nv_port_call(nv_handle_t h, uint64_t tag, nv_addr_t data, 
 /* nv_port_set_create: Creates a port set: a server waits on it to receive from any of its ports. It counts against the space's handle quota as a port does (see port_create).
  * Interface: space. Rights needed: control.
  * R0: a handle to the new port set.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EPEERGONE: the space is ending
  */
 static inline nv_result_t nv_port_set_create_r(nv_handle_t h)
 {
@@ -722,6 +964,13 @@ static inline int64_t nv_port_set_create(nv_handle_t h)
 /* nv_port_set_add: Adds a port to a port set. A port belongs to at most one set; nv_msg.badge tells the receiver which port a message came through.
  * Interface: port_set. Rights needed: receive.
  *   port (IN, handle): the port to add (needs receive)
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or port names nothing (or is NV_NO_HANDLE)
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or the handle names no port set, or port names no port a guest serves
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the handle or port lacks receive
+ *   NV_EBUSY: the port belongs to a set already
+ *   NV_EPEERGONE: the port or the set was closed
  */
 static inline nv_result_t nv_port_set_add_r(nv_handle_t h, nv_handle_t port)
 {
@@ -737,6 +986,15 @@ static inline int64_t nv_port_set_add(nv_handle_t h, nv_handle_t port)
  *   addr (IN): 4-byte aligned address of a 32-bit word
  *   expected (IN): the value to sleep on
  *   timeout_ns (IN): how long to sleep at most; 0 for no limit
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EINVAL: addr is not 4-byte aligned
+ *   NV_EFAULT: the word is not mapped readable
+ *   NV_EWOULDBLOCK: the word does not hold expected
+ *   NV_ETIMEOUT: timeout_ns ran out
  */
 static inline nv_result_t nv_futex_wait_r(nv_handle_t h, uint64_t addr, uint64_t expected, uint64_t timeout_ns)
 {
@@ -752,6 +1010,11 @@ static inline int64_t nv_futex_wait(nv_handle_t h, uint64_t addr, uint64_t expec
  *   addr (IN): the address threads sleep on
  *   count (IN): how many to wake at most
  * R0: the number woken.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
  */
 static inline nv_result_t nv_futex_wake_r(nv_handle_t h, uint64_t addr, uint64_t count)
 {
@@ -767,6 +1030,26 @@ static inline int64_t nv_futex_wake(nv_handle_t h, uint64_t addr, uint64_t count
  *   path, path_len (IN buffer): a relative path under the root, '/'-separated
  *   flags (IN): NV_OPEN_* bits
  * R0: a handle to the open file.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EINVAL: flags is an impossible combination, or the path is malformed
+ *   NV_EDENIED: writing needs write on the root, and a root the user allowed writes to; or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_open_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t flags)
 {
@@ -782,6 +1065,25 @@ static inline int64_t nv_files_open(nv_handle_t h, nv_addr_t path, uint64_t path
  *   path, path_len (IN buffer): a directory under the root; empty for the root
  *   buf, buf_cap (OUT buffer): receives the names, each ending in a NUL byte; directories end in '/'
  * R0: the number of bytes the full list needs (more than the buffer means it was cut).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: the path is malformed
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_list_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -797,6 +1099,25 @@ static inline int64_t nv_files_list(nv_handle_t h, nv_addr_t path, uint64_t path
  *   offset (IN): where to start
  *   buf, buf_cap (OUT buffer): where to copy to
  * R0: the number of bytes read; 0 at the end.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: offset is beyond what a file can hold
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_file_read_r(nv_handle_t h, uint64_t offset, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -812,6 +1133,25 @@ static inline int64_t nv_file_read(nv_handle_t h, uint64_t offset, nv_addr_t buf
  *   offset (IN): where to start
  *   data, data_len (IN buffer): the bytes to write
  * R0: the number of bytes written.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the file was not opened for writing
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: offset plus the length is beyond what a file can hold
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_file_write_r(nv_handle_t h, uint64_t offset, nv_addr_t data, uint64_t data_len)
 {
@@ -825,6 +1165,24 @@ static inline int64_t nv_file_write(nv_handle_t h, uint64_t offset, nv_addr_t da
 /* nv_file_size: Reports an open file's size.
  * Interface: file. Rights needed: read.
  * R0: the size in bytes.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_ETOOBIG: a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_file_size_r(nv_handle_t h)
 {
@@ -840,6 +1198,15 @@ static inline int64_t nv_file_size(nv_handle_t h)
  *   buf, buf_cap (OUT buffer): receives an nv_space_state record, then its nv_space_map, nv_space_handle and nv_space_thread entries
  * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
  * R1: the size needed, when the buffer was too small.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is too small for the whole state; R1 is the size needed
+ *   NV_EQUOTA: the caller's handle table cannot hold the copies
+ *   NV_EPEERGONE: the caller's space is ending
  */
 static inline nv_result_t nv_space_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -857,6 +1224,15 @@ static inline int64_t nv_space_get_state(nv_handle_t h, nv_addr_t buf, uint64_t 
  *   number (IN): the number it gets in the space's table
  *   flags (IN): NV_INSERT_MOVE: move the caller's handle there instead of copying it
  * R0: the number.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or handle names nothing in the caller's table (or was revoked meanwhile)
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or handle lacks grant
+ *   NV_EINVAL: flags has unknown bits, or number is NV_NO_HANDLE
+ *   NV_EEXISTS: number is taken
+ *   NV_EQUOTA: the space's handle table is full
+ *   NV_EPEERGONE: the space is ending
  */
 static inline nv_result_t nv_space_insert_at_r(nv_handle_t h, nv_handle_t handle, uint64_t rights, uint64_t number, uint64_t flags)
 {
@@ -872,6 +1248,15 @@ static inline int64_t nv_space_insert_at(nv_handle_t h, nv_handle_t handle, uint
  *   buf, buf_cap (OUT buffer): receives an nv_region_state record, then the supplied-page bitmap (one bit per page) when the region has a keeper
  * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
  * R1: the size needed, when the buffer was too small.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is too small for the whole state; R1 is the size needed
+ *   NV_EQUOTA: the caller's handle table cannot hold the copies
+ *   NV_EPEERGONE: the caller's space is ending
  */
 static inline nv_result_t nv_region_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -887,6 +1272,15 @@ static inline int64_t nv_region_get_state(nv_handle_t h, nv_addr_t buf, uint64_t
  *   buf, buf_cap (OUT buffer): receives an nv_port_state record, then for each queued message its nv_msg and its bytes, padded to 8
  * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
  * R1: the size needed, when the buffer was too small.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or the handle names a port set
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is too small for the whole state; R1 is the size needed
+ *   NV_EQUOTA: the caller's handle table cannot hold the copies
+ *   NV_EPEERGONE: the caller's space is ending
  */
 static inline nv_result_t nv_port_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -902,6 +1296,15 @@ static inline int64_t nv_port_get_state(nv_handle_t h, nv_addr_t buf, uint64_t b
  *   offset (IN): page-aligned offset
  *   size (IN): page-aligned length
  *   data, data_cap (OUT buffer): receives the pages' contents (size bytes) before their memory is released; length 0 to discard them
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or data is shorter than size (and not empty)
+ *   NV_EINVAL: the range is empty, unaligned or outside the region, or the region has no keeper
+ *   NV_EPEERGONE: the region's memory was released: its owner ended
  */
 static inline nv_result_t nv_region_evict_r(nv_handle_t h, uint64_t offset, uint64_t size, nv_addr_t data, uint64_t data_cap)
 {
@@ -916,6 +1319,15 @@ static inline int64_t nv_region_evict(nv_handle_t h, uint64_t offset, uint64_t s
  * Interface: region. Rights needed: control.
  *   bitmap, bitmap_cap (OUT buffer): one bit per page, page 0 in bit 0 of byte 0
  * R0: the number of pages touched.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the bitmap has less than one bit per page
+ *   NV_EQUOTA: too many other spaces keep records of the region
+ *   NV_EPEERGONE: the region's memory was released: its owner ended
  */
 static inline nv_result_t nv_region_accessed_r(nv_handle_t h, nv_addr_t bitmap, uint64_t bitmap_cap)
 {
@@ -931,6 +1343,15 @@ static inline int64_t nv_region_accessed(nv_handle_t h, nv_addr_t bitmap, uint64
  *   buf, buf_cap (OUT buffer): receives an nv_port_set_state record, then one handle number per port
  * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
  * R1: the size needed, when the buffer was too small.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or the handle names a port
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is too small for the whole state; R1 is the size needed
+ *   NV_EQUOTA: the caller's handle table cannot hold the copies
+ *   NV_EPEERGONE: the caller's space is ending
  */
 static inline nv_result_t nv_port_set_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -947,6 +1368,25 @@ static inline int64_t nv_port_set_get_state(nv_handle_t h, nv_addr_t buf, uint64
  *   flags (IN): NV_STAT_NOFOLLOW to describe a symbolic link itself, not what it leads to
  *   buf, buf_cap (OUT buffer): receives an nv_stat record
  * R0: the size of the whole record (a shorter buffer gets its first bytes: records only grow at the end).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: the stack words holding a4 and a5 are not mapped readable, or a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: flags has unknown bits, or the path is malformed
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_stat_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t flags, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -961,6 +1401,24 @@ static inline int64_t nv_files_stat(nv_handle_t h, nv_addr_t path, uint64_t path
  * Interface: file. Rights needed: none.
  *   buf, buf_cap (OUT buffer): receives an nv_stat record
  * R0: the size of the whole record (a shorter buffer gets its first bytes).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_file_stat_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -974,6 +1432,25 @@ static inline int64_t nv_file_stat(nv_handle_t h, nv_addr_t buf, uint64_t buf_ca
 /* nv_files_unlink: Removes a name that is not a directory (NV_EISDIR for one). A symbolic link is removed itself, never what it leads to. Needs a writable root.
  * Interface: files. Rights needed: write.
  *   path, path_len (IN buffer): the name to remove
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_unlink_r(nv_handle_t h, nv_addr_t path, uint64_t path_len)
 {
@@ -988,6 +1465,25 @@ static inline int64_t nv_files_unlink(nv_handle_t h, nv_addr_t path, uint64_t pa
  * Interface: files. Rights needed: write.
  *   path, path_len (IN buffer): the directory to create
  *   mode (IN): its permission bits (at most 07777), less the monitor's umask
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: mode is beyond 07777, or the path is malformed
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_mkdir_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t mode)
 {
@@ -1001,6 +1497,25 @@ static inline int64_t nv_files_mkdir(nv_handle_t h, nv_addr_t path, uint64_t pat
 /* nv_files_rmdir: Removes an empty directory: NV_ENOTEMPTY when it holds entries, NV_ENOTDIR for anything else (a link to a directory included). Needs a writable root.
  * Interface: files. Rights needed: write.
  *   path, path_len (IN buffer): the directory to remove
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_rmdir_r(nv_handle_t h, nv_addr_t path, uint64_t path_len)
 {
@@ -1014,6 +1529,25 @@ static inline int64_t nv_files_rmdir(nv_handle_t h, nv_addr_t path, uint64_t pat
 /* nv_files_rename: Renames an entry within the root, replacing what the new name held (a non-directory, or an empty directory when the entry is one). A link as the last component of either path is not followed: the link itself moves or is replaced. Both paths travel in one buffer, so the call reaches a port's server whole. Needs a writable root.
  * Interface: files. Rights needed: write.
  *   paths, paths_len (IN buffer): the old path, a NUL byte, then the new path
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_rename_r(nv_handle_t h, nv_addr_t paths, uint64_t paths_len)
 {
@@ -1027,6 +1561,25 @@ static inline int64_t nv_files_rename(nv_handle_t h, nv_addr_t paths, uint64_t p
 /* nv_files_symlink: Creates a symbolic link holding the target text as given, which may name anything: following the link later is confined like any path (NV_EDENIED where it leads out of the root). Needs a writable root.
  * Interface: files. Rights needed: write.
  *   paths, paths_len (IN buffer): the link's target text, a NUL byte, then the path of the link to create
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_symlink_r(nv_handle_t h, nv_addr_t paths, uint64_t paths_len)
 {
@@ -1042,6 +1595,25 @@ static inline int64_t nv_files_symlink(nv_handle_t h, nv_addr_t paths, uint64_t 
  *   path, path_len (IN buffer): a symbolic link
  *   buf, buf_cap (OUT buffer): receives the target text, with no NUL byte
  * R0: the length of the whole target (more than the buffer means it was cut).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: the path names no symbolic link, or is malformed
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_readlink_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -1056,6 +1628,25 @@ static inline int64_t nv_files_readlink(nv_handle_t h, nv_addr_t path, uint64_t 
  * Interface: files. Rights needed: write.
  *   path, path_len (IN buffer): a file or directory (a link is followed, within the root)
  *   mode (IN): the permission bits, at most 07777
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: mode is beyond 07777, or the path is malformed
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_chmod_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t mode)
 {
@@ -1070,6 +1661,25 @@ static inline int64_t nv_files_chmod(nv_handle_t h, nv_addr_t path, uint64_t pat
  * Interface: files. Rights needed: write.
  *   path, path_len (IN buffer): a regular file (a link is followed, within the root)
  *   size (IN): its new size: shorter cuts it, longer adds zeros
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: the path names no regular file, or is malformed
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_truncate_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t size)
 {
@@ -1085,6 +1695,25 @@ static inline int64_t nv_files_truncate(nv_handle_t h, nv_addr_t path, uint64_t 
  *   path, path_len (IN buffer): a file or directory (a link is followed, within the root)
  *   atime_ns (IN): the access time in nanoseconds since the Unix epoch (as int64), NV_UTIME_NOW or NV_UTIME_OMIT
  *   mtime_ns (IN): the modification time, likewise
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_utimes_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t atime_ns, uint64_t mtime_ns)
 {
@@ -1101,6 +1730,25 @@ static inline int64_t nv_files_utimes(nv_handle_t h, nv_addr_t path, uint64_t pa
  *   buf, buf_cap (OUT buffer): receives nv_dirent records, each followed by its name, a NUL byte, and zeros up to a multiple of 8 bytes
  * R0: the bytes written; 0 past the last entry.
  * R1: the offset of the entry after the last one written.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer cannot hold the first entry; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_ENOTDIR: the handle was not opened with NV_OPEN_DIR
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_file_readdir_r(nv_handle_t h, uint64_t offset, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -1115,6 +1763,15 @@ static inline int64_t nv_file_readdir(nv_handle_t h, uint64_t offset, nv_addr_t 
  * Interface: console. Rights needed: read.
  *   buf, buf_cap (OUT buffer): where the bytes go
  * R0: the number of bytes read: what was available, at most the buffer's capacity; 0 at the end of input (and for a buffer of length 0).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EWOULDBLOCK: no guest thread made the call (monitor code cannot wait for input)
+ *   NV_EIO: the host could not read its input
  */
 static inline nv_result_t nv_console_read_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {

@@ -125,6 +125,15 @@ static inline nv_result_t nv_invoke(nv_handle_t h, uint64_t op, uint64_t a0, uin
 	return b.Bytes()
 }
 
+// errorDoc is what e means for its operation: its own words, or the
+// code's meaning.
+func errorDoc(e abi.OpError) string {
+	if e.Doc != "" {
+		return e.Doc
+	}
+	return e.Code.Error()
+}
+
 // opSymbol is the C name of op's number.
 func opSymbol(op abi.Op) string { return "NV_OP_" + strings.ToUpper(abi.Ops[op].Name) }
 
@@ -176,6 +185,10 @@ func writeWrapper(b *bytes.Buffer, op abi.Op) {
 	}
 	if info.NoReturn {
 		fmt.Fprintln(b, " * Does not return on success; returns a negated error code otherwise.")
+	}
+	fmt.Fprintln(b, " * Errors (a port a guest serves returns what its server replies):")
+	for _, e := range info.AllErrors() {
+		fmt.Fprintf(b, " *   %s: %s\n", abi.ErrorSymbols[e.Code], errorDoc(e))
 	}
 	fmt.Fprintln(b, " */")
 	sig := strings.Join(params, ", ")

@@ -39,6 +39,14 @@ func Markdown() []byte {
 	p("number in the caller's table). The rights the operation needs are checked\n")
 	p("on the port handle, so a stand-in port carries the rights of what it\n")
 	p("stands in for.\n\n")
+	p("**Errors.** Each operation lists the errors it can return when its handle\n")
+	p("names a kernel object or a port the monitor serves (the console, the clock,\n")
+	p("the files root): first those of the checks every call passes, in their\n")
+	p("order, then its own. An operation delivered to a port a guest serves\n")
+	p("returns whatever that server replies, and a layer standing in for an\n")
+	p("object may refuse an operation it interposes on (a reference monitor\n")
+	p("answers `NV_EDENIED`). The kernel's fuzz targets fail on any error an\n")
+	p("operation does not list.\n\n")
 
 	p("## Operations\n\n")
 	p("| # | operation | interface | rights | arguments | R0 | R1 |\n|---|---|---|---|---|---|---|\n")
@@ -67,6 +75,14 @@ func Markdown() []byte {
 		}
 		if info.NoReturn {
 			p("\nDoes not return on success.\n")
+		}
+		var names []string
+		for _, e := range info.AllErrors() {
+			names = append(names, "`"+abi.ErrorSymbols[e.Code]+"`")
+		}
+		p("\nErrors: %s.\n\n", strings.Join(names, ", "))
+		for _, e := range info.AllErrors() {
+			p("- `%s`: %s\n", abi.ErrorSymbols[e.Code], errorDoc(e))
 		}
 	}
 
