@@ -1,6 +1,7 @@
 package abi_test
 
 import (
+	"strings"
 	"testing"
 
 	"nestvm/abi"
@@ -83,8 +84,40 @@ func TestOpErrorsDeclared(t *testing.T) {
 			}
 			seen[e.Code] = true
 		}
+		// An error the operation's own doc names is one it declares.
+		for c := abi.OK + 1; c < abi.ErrCount; c++ {
+			sym := abi.ErrorSymbols[c]
+			for _, text := range append([]string{info.Doc, info.R0, info.R1}, argDocs(info)...) {
+				if containsWord(text, sym) && !seen[c] {
+					t.Errorf("%s's doc names %s, which it does not declare", info.Name, sym)
+				}
+			}
+		}
 		if !info.Declares(abi.ErrBadHandle) || info.Declares(abi.OK) {
 			t.Errorf("%s: Declares disagrees with AllErrors", info.Name)
 		}
+	}
+}
+
+func argDocs(info abi.OpInfo) []string {
+	var out []string
+	for _, a := range info.Args {
+		out = append(out, a.Doc)
+	}
+	return out
+}
+
+// containsWord reports whether w occurs in s as a whole word.
+func containsWord(s, w string) bool {
+	for i := 0; ; {
+		j := strings.Index(s[i:], w)
+		if j < 0 {
+			return false
+		}
+		end := i + j + len(w)
+		if end == len(s) || !(s[end] == '_' || s[end] >= 'A' && s[end] <= 'Z' || s[end] >= '0' && s[end] <= '9') {
+			return true
+		}
+		i = end
 	}
 }

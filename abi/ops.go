@@ -392,11 +392,22 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpPortSend: {
 		Name: "port_send", Iface: IfacePort, Rights: RightCall, Transfer: "handle",
+		Errors: []OpError{
+			{ErrBadHandle, "handle names nothing in the caller's table, or was revoked before it could travel"},
+			{ErrRights, "handle lacks grant"},
+			{ErrQuota, "the data would exceed the memory quota of the sending space or an ancestor"},
+			{ErrWouldBlock, "the sending space has as many messages, or bytes, queued as it may"},
+			{ErrPeerGone, "the port was closed: its owner ended"},
+		},
 		Args: []Arg{{"tag", ArgValue, "a value for the receiver"}, {"data", ArgIn, "bytes for the receiver"}, {"handle", ArgHandle, "a handle to pass (needs grant), or NV_NO_HANDLE"}},
 		Doc:  "Sends a one-way message; returns once it is queued. The handle travels as a copy derived from the sender's: the sender may close its own at once, and a revoke of it or of any handle it came from reaches the copy on the way (it then arrives as NV_NO_HANDLE). A space may have 1024 messages, and 16 MiB of their bytes, queued and not yet received; past that port_send fails with NV_EWOULDBLOCK until receivers catch up. The bytes count against the memory quota of the sending space and of its ancestors until the message is received or dropped (NV_EQUOTA beyond it), so a tree of spaces cannot make the monitor hold more than its quota allows.",
 	},
 	OpPortCall: {
 		Name: "port_call", Iface: IfacePort, Rights: RightCall,
+		Errors: []OpError{
+			{ErrQuota, "the data would exceed the memory quota of the calling space or an ancestor"},
+			{ErrPeerGone, "the port was closed, or its owner ended before a reply"},
+		},
 		Args: []Arg{{"tag", ArgValue, "a value for the server"}, {"data", ArgIn, "bytes for the server"}, {"reply", ArgOut, "where the server's reply bytes go"}},
 		R0:   "the server's r0",
 		R1:   "the server's r1",

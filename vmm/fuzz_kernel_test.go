@@ -62,14 +62,20 @@ func checkResult(op, r0 uint64) error {
 }
 
 // servedByGuest reports whether op on handle h of s goes to a guest
-// server, whose r0 is whatever it replied.
+// server, whose r0 is whatever it replied. What the checks refuse, the
+// handle operations, a port's own operations (servedBy) and port_send,
+// which gets no reply, have results of the kernel's.
 func servedByGuest(s *Space, h uint64, op uint64) bool {
 	n, ok := s.lookupHandle(h)
 	if !ok {
 		return false
 	}
+	info, valid := abi.Op(op).Info()
+	if op != uint64(uint32(op)) || !valid || info.Iface == abi.IfaceHandle {
+		return false
+	}
 	p, isPort := n.obj.(*Port)
-	return isPort && p.server == nil && op != uint64(abi.OpPortReceive) && op != uint64(abi.OpPortReply)
+	return isPort && p.server == nil && servedBy(p, abi.Op(op)) && abi.Op(op) != abi.OpPortSend
 }
 
 // fuzzOneCall runs one call from thread 0 of a fresh fixture and checks

@@ -901,12 +901,15 @@ static inline int64_t nv_port_reply(nv_handle_t h, uint64_t call_id, uint64_t r0
  *   data, data_len (IN buffer): bytes for the receiver
  *   handle (IN, handle): a handle to pass (needs grant), or NV_NO_HANDLE
  * Errors (a port a guest serves returns what its server replies):
- *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or handle names nothing in the caller's table, or was revoked before it could travel
  *   NV_EINVALOP: the handle names a port whose server does not answer this operation
  *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
- *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or handle lacks grant
  *   NV_EFAULT: a buffer is not mapped with the access needed
  *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EQUOTA: the data would exceed the memory quota of the sending space or an ancestor
+ *   NV_EWOULDBLOCK: the sending space has as many messages, or bytes, queued as it may
+ *   NV_EPEERGONE: the port was closed: its owner ended
  */
 static inline nv_result_t nv_port_send_r(nv_handle_t h, uint64_t tag, nv_addr_t data, uint64_t data_len, nv_handle_t handle)
 {
@@ -931,6 +934,8 @@ static inline int64_t nv_port_send(nv_handle_t h, uint64_t tag, nv_addr_t data, 
  *   NV_ERIGHTS: the handle lacks a right the operation needs
  *   NV_EFAULT: the stack words holding a4 and a5 are not mapped readable, or a buffer is not mapped with the access needed
  *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EQUOTA: the data would exceed the memory quota of the calling space or an ancestor
+ *   NV_EPEERGONE: the port was closed, or its owner ended before a reply
  */
 static inline nv_result_t nv_port_call_r(nv_handle_t h, uint64_t tag, nv_addr_t data, uint64_t data_len, nv_addr_t reply, uint64_t reply_cap)
 {
