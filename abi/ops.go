@@ -238,7 +238,7 @@ var Ops = [OpCount]OpInfo{
 	OpSpaceInsert: {
 		Name: "space_insert", Iface: IfaceSpace, Rights: RightControl,
 
-		Errors:   []OpError{{ErrBadHandle, "handle names nothing in the caller's table (or was revoked meanwhile)"}, {ErrRights, "handle lacks grant"}, {ErrQuota, "the space's handle table is full"}, errSpaceEnding},
+		Errors:   []OpError{{ErrBadHandle, "the handle argument names nothing in the caller's table (or was revoked meanwhile)"}, {ErrRights, "the handle argument lacks grant"}, {ErrQuota, "the space's handle table is full"}, errSpaceEnding},
 		Transfer: "handle",
 		Args:     []Arg{{"handle", ArgHandle, "the caller's handle to copy; needs grant"}, {"rights", ArgValue, "the rights the copy keeps"}},
 		R0:       "the copy's number in the space's table",
@@ -380,7 +380,7 @@ var Ops = [OpCount]OpInfo{
 	OpPortReply: {
 		Name: "port_reply", Iface: IfacePort, Rights: RightReceive, Transfer: "handle",
 
-		Errors: []OpError{{ErrBadHandle, "handle names nothing in the caller's table, or the handle was revoked before it could travel"}, {ErrRights, "handle lacks grant"}, {ErrNotFound, "no call with this id waits for a reply from this port"}},
+		Errors: []OpError{{ErrBadHandle, "the handle argument names nothing in the caller's table, or the handle was revoked before it could travel"}, {ErrRights, "the handle argument lacks grant"}, {ErrNotFound, "no call with this id waits for a reply from this port"}},
 		Args: []Arg{
 			{"call_id", ArgValue, "nv_msg.call_id of the call being answered"},
 			{"r0", ArgValue, "R0 for the caller: a value, or a negated error code"},
@@ -393,8 +393,8 @@ var Ops = [OpCount]OpInfo{
 	OpPortSend: {
 		Name: "port_send", Iface: IfacePort, Rights: RightCall, Transfer: "handle",
 		Errors: []OpError{
-			{ErrBadHandle, "handle names nothing in the caller's table, or was revoked before it could travel"},
-			{ErrRights, "handle lacks grant"},
+			{ErrBadHandle, "the handle argument names nothing in the caller's table, or was revoked before it could travel"},
+			{ErrRights, "the handle argument lacks grant"},
 			{ErrQuota, "the data would exceed the memory quota of the sending space or an ancestor"},
 			{ErrWouldBlock, "the sending space has as many messages, or bytes, queued as it may"},
 			{ErrPeerGone, "the port was closed: its owner ended"},
@@ -508,7 +508,7 @@ var stateOps = map[Op]OpInfo{
 	OpSpaceInsertAt: {
 		Name: "space_insert_at", Iface: IfaceSpace, Rights: RightControl,
 
-		Errors:   []OpError{{ErrInvalidArg, "flags has unknown bits, or number is NV_NO_HANDLE"}, {ErrBadHandle, "handle names nothing in the caller's table (or was revoked meanwhile)"}, {ErrRights, "handle lacks grant"}, {ErrExists, "number is taken"}, {ErrQuota, "the space's handle table is full"}, errSpaceEnding},
+		Errors:   []OpError{{ErrInvalidArg, "flags has unknown bits, or number is NV_NO_HANDLE"}, {ErrBadHandle, "the handle argument names nothing in the caller's table (or was revoked meanwhile)"}, {ErrRights, "the handle argument lacks grant"}, {ErrExists, "number is taken"}, {ErrQuota, "the space's handle table is full"}, errSpaceEnding},
 		Transfer: "handle",
 		Args:     []Arg{{"handle", ArgHandle, "the caller's handle to copy; needs grant"}, {"rights", ArgValue, "the rights the copy keeps"}, {"number", ArgValue, "the number it gets in the space's table"}, {"flags", ArgValue, "NV_INSERT_MOVE: move the caller's handle there instead of copying it"}},
 		R0:       "the number",

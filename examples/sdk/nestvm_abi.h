@@ -453,10 +453,10 @@ static inline int64_t nv_space_protect(nv_handle_t h, uint64_t addr, uint64_t si
  *   rights (IN): the rights the copy keeps
  * R0: the copy's number in the space's table.
  * Errors (a port a guest serves returns what its server replies):
- *   NV_EBADHANDLE: the handle names nothing in the caller's table; or handle names nothing in the caller's table (or was revoked meanwhile)
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or the handle argument names nothing in the caller's table (or was revoked meanwhile)
  *   NV_EINVALOP: the handle names a port whose server does not answer this operation
  *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
- *   NV_ERIGHTS: the handle lacks a right the operation needs; or handle lacks grant
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the handle argument lacks grant
  *   NV_EQUOTA: the space's handle table is full
  *   NV_EPEERGONE: the space is ending
  */
@@ -878,10 +878,10 @@ static inline int64_t nv_port_receive(nv_handle_t h, nv_addr_t msg, uint64_t msg
  *   data, data_len (IN buffer): bytes for the caller's output buffer, if its operation has one
  *   handle (IN, handle): a handle to give the caller (needs grant), or NV_NO_HANDLE; the caller's R0 is then its number there
  * Errors (a port a guest serves returns what its server replies):
- *   NV_EBADHANDLE: the handle names nothing in the caller's table; or handle names nothing in the caller's table, or the handle was revoked before it could travel
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or the handle argument names nothing in the caller's table, or the handle was revoked before it could travel
  *   NV_EINVALOP: the handle names a port whose server does not answer this operation
  *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
- *   NV_ERIGHTS: the handle lacks a right the operation needs; or handle lacks grant
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the handle argument lacks grant
  *   NV_EFAULT: the stack words holding a4 and a5 are not mapped readable, or a buffer is not mapped with the access needed
  *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
  *   NV_ENOTFOUND: no call with this id waits for a reply from this port
@@ -901,10 +901,10 @@ static inline int64_t nv_port_reply(nv_handle_t h, uint64_t call_id, uint64_t r0
  *   data, data_len (IN buffer): bytes for the receiver
  *   handle (IN, handle): a handle to pass (needs grant), or NV_NO_HANDLE
  * Errors (a port a guest serves returns what its server replies):
- *   NV_EBADHANDLE: the handle names nothing in the caller's table; or handle names nothing in the caller's table, or was revoked before it could travel
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or the handle argument names nothing in the caller's table, or was revoked before it could travel
  *   NV_EINVALOP: the handle names a port whose server does not answer this operation
  *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
- *   NV_ERIGHTS: the handle lacks a right the operation needs; or handle lacks grant
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the handle argument lacks grant
  *   NV_EFAULT: a buffer is not mapped with the access needed
  *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
  *   NV_EQUOTA: the data would exceed the memory quota of the sending space or an ancestor
@@ -1230,10 +1230,10 @@ static inline int64_t nv_space_get_state(nv_handle_t h, nv_addr_t buf, uint64_t 
  *   flags (IN): NV_INSERT_MOVE: move the caller's handle there instead of copying it
  * R0: the number.
  * Errors (a port a guest serves returns what its server replies):
- *   NV_EBADHANDLE: the handle names nothing in the caller's table; or handle names nothing in the caller's table (or was revoked meanwhile)
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or the handle argument names nothing in the caller's table (or was revoked meanwhile)
  *   NV_EINVALOP: the handle names a port whose server does not answer this operation
  *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
- *   NV_ERIGHTS: the handle lacks a right the operation needs; or handle lacks grant
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the handle argument lacks grant
  *   NV_EINVAL: flags has unknown bits, or number is NV_NO_HANDLE
  *   NV_EEXISTS: number is taken
  *   NV_EQUOTA: the space's handle table is full
