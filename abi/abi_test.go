@@ -1,6 +1,7 @@
 package abi_test
 
 import (
+	"strings"
 	"testing"
 
 	"nestvm/abi"
@@ -58,5 +59,65 @@ func TestRightsString(t *testing.T) {
 	}
 	if !abi.RightsAll.Has(abi.RightControl|abi.RightRead) || abi.RightRead.Has(abi.RightWrite) {
 		t.Errorf("Has is wrong")
+	}
+}
+
+// Every error an operation declares says what it means there, is a real
+// code, and the common ones come first, in the order of the checks.
+func TestOpErrorsDeclared(t *testing.T) {
+	for op := abi.Op(1); op < abi.OpCount; op++ {
+		info := abi.Ops[op]
+		all := info.AllErrors()
+		if len(all) == 0 || all[0].Code != abi.ErrBadHandle {
+			t.Errorf("%s: the handle check's NV_EBADHANDLE is not its first error", info.Name)
+		}
+		seen := map[abi.Error]bool{}
+		for _, e := range all {
+			if e.Code <= abi.OK || e.Code >= abi.ErrCount {
+				t.Errorf("%s declares %d, which is no error code", info.Name, e.Code)
+			}
+			if e.Doc == "" {
+				t.Errorf("%s: %s has no doc", info.Name, abi.ErrorSymbols[e.Code])
+			}
+			if seen[e.Code] {
+				t.Errorf("%s lists %s twice", info.Name, abi.ErrorSymbols[e.Code])
+			}
+			seen[e.Code] = true
+		}
+		// An error the operation's own doc names is one it declares.
+		for c := abi.OK + 1; c < abi.ErrCount; c++ {
+			sym := abi.ErrorSymbols[c]
+			for _, text := range append([]string{info.Doc, info.R0, info.R1}, argDocs(info)...) {
+				if containsWord(text, sym) && !seen[c] {
+					t.Errorf("%s's doc names %s, which it does not declare", info.Name, sym)
+				}
+			}
+		}
+		if !info.Declares(abi.ErrBadHandle) || info.Declares(abi.OK) {
+			t.Errorf("%s: Declares disagrees with AllErrors", info.Name)
+		}
+	}
+}
+
+func argDocs(info abi.OpInfo) []string {
+	var out []string
+	for _, a := range info.Args {
+		out = append(out, a.Doc)
+	}
+	return out
+}
+
+// containsWord reports whether w occurs in s as a whole word.
+func containsWord(s, w string) bool {
+	for i := 0; ; {
+		j := strings.Index(s[i:], w)
+		if j < 0 {
+			return false
+		}
+		end := i + j + len(w)
+		if end == len(s) || !(s[end] == '_' || s[end] >= 'A' && s[end] <= 'Z' || s[end] >= '0' && s[end] <= '9') {
+			return true
+		}
+		i = end
 	}
 }

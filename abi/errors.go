@@ -91,6 +91,89 @@ var ErrorSymbols = [...]string{
 	ErrNoSpace:    "NV_ENOSPC",
 }
 
+// OpError is an error an operation can return, with what it means for
+// that operation where the code's own meaning does not say it.
+type OpError struct {
+	Code Error
+	Doc  string // "" where the code's meaning says it all
+}
+
+// The checks every call passes before its operation runs, in the fixed
+// order the monitor makes them; they give the common errors below, and
+// OpInfo.AllErrors adds those that apply to an operation to its own.
+var (
+	errBadHandle = OpError{ErrBadHandle, "the handle names nothing in the caller's table"}
+	errInvalidOp = OpError{ErrInvalidOp, "the handle names a port whose server does not answer this operation"}
+	errWrongType = OpError{ErrWrongType, "the handle's object does not implement the operation's interface"}
+	errRights    = OpError{ErrRights, "the handle lacks a right the operation needs"}
+	errBadAddr   = OpError{ErrBadAddress, "a buffer is not mapped with the access needed"}
+	errBadStack  = OpError{ErrBadAddress, "the stack words holding a4 and a5 are not mapped readable"}
+	errTooBig    = OpError{ErrTooBig, "a buffer is longer than NV_MAX_BUFFER"}
+)
+
+// CommonErrors are the errors of the checks every call passes, in the
+// order they are made: the handle, the operation (an unknown number gets
+// NV_EINVALOP), the interface, the rights, then the stack words of a4 and
+// a5 and the buffers. Only those that apply to an operation are declared
+// for it (OpInfo.AllErrors).
+var CommonErrors = []OpError{errBadHandle, errInvalidOp, errWrongType, errRights, errBadStack, errBadAddr, errTooBig}
+
+// AllErrors returns every error the operation can return, when the
+// handle names a kernel object or a port the monitor serves: the common
+// errors that apply to it, then its own Errors. A port served by a guest
+// answers with whatever its server replies.
+func (info *OpInfo) AllErrors() []OpError {
+	var out []OpError
+	out = append(out, errBadHandle)
+	if info.Iface != IfaceHandle {
+		// Handle operations never reach a port's server.
+		out = append(out, errInvalidOp, errWrongType)
+	}
+	if info.Rights != 0 {
+		out = append(out, errRights)
+	}
+	buffers := false
+	for _, a := range info.Args {
+		buffers = buffers || a.Kind == ArgIn || a.Kind == ArgOut
+	}
+	switch {
+	case buffers && info.Slots() > 4:
+		out = append(out, OpError{ErrBadAddress, errBadStack.Doc + ", or " + errBadAddr.Doc})
+	case buffers:
+		out = append(out, errBadAddr)
+	case info.Slots() > 4:
+		out = append(out, errBadStack)
+	}
+	if buffers {
+		out = append(out, errTooBig)
+	}
+	common := len(out)
+	for _, e := range info.Errors {
+		switch i := indexError(out, e.Code); {
+		case i < 0:
+			out = append(out, e)
+		case i < common:
+			// The check's error, and the operation's own for the same
+			// code (an argument's handle, say).
+			out[i].Doc += "; or " + e.Doc
+		}
+	}
+	return out
+}
+
+// Declares reports whether e is among the errors the operation can
+// return (AllErrors).
+func (info *OpInfo) Declares(e Error) bool { return indexError(info.AllErrors(), e) >= 0 }
+
+func indexError(list []OpError, e Error) int {
+	for i, x := range list {
+		if x.Code == e {
+			return i
+		}
+	}
+	return -1
+}
+
 // Error implements the error interface.
 func (e Error) Error() string {
 	if e >= 0 && int(e) < len(errorNames) {
@@ -112,3 +195,18 @@ func ResultError(r0 uint64) Error {
 	}
 	return OK
 }
+
+// Errors several operations share, with what they mean there.
+var (
+	// errTableFull and errCallerEnding: an operation that gives the
+	// caller a new handle fails when it cannot hold one.
+	errTableFull    = OpError{ErrQuota, "the caller's handle table is full"}
+	errCallerEnding = OpError{ErrPeerGone, "the caller's space is ending"}
+	errSpaceEnding  = OpError{ErrPeerGone, "the space is ending"}
+	errRegionGone   = OpError{ErrPeerGone, "the region's memory was released: its owner ended"}
+	errHostMemory   = OpError{ErrNoMemory, "the monitor's host memory or mapping budget is spent"}
+	// The state operations write nothing, and copy no handle, when the
+	// buffer is too small, and undo their copies when one fails.
+	errStateTooBig = OpError{ErrTooBig, "the buffer is too small for the whole state; R1 is the size needed"}
+	errStateCopies = OpError{ErrQuota, "the caller's handle table cannot hold the copies"}
+)

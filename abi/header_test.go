@@ -48,8 +48,8 @@ func TestHeaderAgreesWithGo(t *testing.T) {
 		want[name] = v
 		fmt.Fprintf(&src, "\tprintf(\"%s %%llu\\n\", (unsigned long long)(%s));\n", name, expr)
 	}
-	for _, c := range cheader.Constants {
-		emit(c.Name, c.Name, c.Value)
+	for _, c := range abi.Constants {
+		emit(c.CName, c.CName, c.Value)
 	}
 	for e := abi.OK; e < abi.ErrCount; e++ {
 		emit(abi.ErrorSymbols[e], abi.ErrorSymbols[e], uint64(e))
@@ -302,5 +302,51 @@ func TestRecordsAreFixedWidth(t *testing.T) {
 	}
 	for _, r := range cheader.Records {
 		check(t, r.Type)
+	}
+}
+
+// TestHeaderCompilesStrictly compiles the header alone, as C99 and as
+// C11, freestanding, with every warning an error and ISO pedantry on:
+// guests may use either standard, and C99 has no _Static_assert, which
+// the header keeps for C11.
+func TestHeaderCompilesStrictly(t *testing.T) {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skipf("needs a C compiler (cc) to compile the header: %v", err)
+	}
+	inc, err := filepath.Abs(filepath.Dir(headerPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfile := filepath.Join(dir, "use.c")
+	src := "#include \"nestvm_abi.h\"\nint use(void);\nint use(void) { struct nv_stat st; st.size = 0; return (int)st.size; }\n"
+	if err := os.WriteFile(cfile, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, std := range []string{"c99", "c11"} {
+		// Freestanding, as guests are built: a hosted libc's headers may
+		// quietly define what C99 lacks (glibc makes _Static_assert a
+		// macro), which would hide a header that needs it.
+		cmd := exec.Command(cc, "-std="+std, "-ffreestanding", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I", inc, "-c", "-o", filepath.Join(dir, std+".o"), cfile)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("-std=%s: %v\n%s", std, err, out)
+		}
+	}
+}
+
+// TestRecordFieldsDocumented checks that every field of every record has
+// a doc in the Go source, which the header and docs/abi.md carry.
+func TestRecordFieldsDocumented(t *testing.T) {
+	docs := cheader.FieldDocs()
+	for _, r := range cheader.Records {
+		if r.Dir == "" {
+			t.Errorf("%s does not say which way it crosses", r.Name)
+		}
+		for i := 0; i < r.Type.NumField(); i++ {
+			if f := r.Type.Field(i); docs[r.Type.Name()][f.Name] == "" {
+				t.Errorf("%s.%s has no doc comment", r.Type.Name(), f.Name)
+			}
+		}
 	}
 }

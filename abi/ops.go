@@ -134,6 +134,10 @@ type OpInfo struct {
 	// caller (a new object, a copy, an opened file): a layer forwarding
 	// them sees the handle come back, and may wrap it too.
 	R0Handle bool
+	// Errors are the errors the operation itself can return, beyond the
+	// common ones of the checks every call passes (CommonErrors);
+	// AllErrors joins the two.
+	Errors []OpError
 	// Doc says what the operation does.
 	Doc string
 }
@@ -155,15 +159,19 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpConsoleWrite: {
 		Name: "console_write", Iface: IfaceConsole, Rights: RightWrite,
-		Args: []Arg{{"data", ArgIn, "the bytes to write"}},
-		R0:   "the number of bytes written",
-		Doc:  "Writes bytes to the console: the program's standard output.",
+
+		Errors: []OpError{{ErrIO, "the host could not write any of the bytes"}},
+		Args:   []Arg{{"data", ArgIn, "the bytes to write"}},
+		R0:     "the number of bytes written",
+		Doc:    "Writes bytes to the console: the program's standard output.",
 	},
 	OpClockRead: {
 		Name: "clock_read", Iface: IfaceClock, Rights: RightRead,
-		Args: []Arg{{"which", ArgValue, "NV_CLOCK_MONOTONIC or NV_CLOCK_REALTIME"}},
-		R0:   "the time in nanoseconds",
-		Doc:  "Reads a clock. Monotonic time starts at an arbitrary point; realtime counts from the Unix epoch.",
+
+		Errors: []OpError{{ErrInvalidArg, "which names no clock"}},
+		Args:   []Arg{{"which", ArgValue, "NV_CLOCK_MONOTONIC or NV_CLOCK_REALTIME"}},
+		R0:     "the time in nanoseconds",
+		Doc:    "Reads a clock. Monotonic time starts at an arbitrary point; realtime counts from the Unix epoch.",
 	},
 	OpThreadExit: {
 		Name: "thread_exit", Iface: IfaceThread, Rights: RightControl,
@@ -173,6 +181,8 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpHandleDerive: {
 		Name: "handle_derive", Iface: IfaceHandle, Rights: RightDerive, R0Handle: true,
+
+		Errors: []OpError{errTableFull, errCallerEnding, {ErrRights, "rights has a bit the handle lacks, or one beyond NV_R_ALL"}, {ErrInvalidArg, "the handle has a badge and badge names another"}, {ErrBadHandle, "the handle was revoked while the copy was made"}},
 		Args: []Arg{
 			{"rights", ArgValue, "the rights the copy keeps (a subset of the handle's)"},
 			{"badge", ArgValue, "the copy's badge: 0 keeps the handle's; another value only where the handle has none"},
@@ -187,6 +197,8 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpSpaceCreate: {
 		Name: "space_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
+
+		Errors: []OpError{errTableFull, {ErrQuota, "a quota exceeds the creating space's, or the children quota of the space or an ancestor is reached (or the caller's handle table is full)"}, {ErrPeerGone, "the space, or the caller's, is ending"}, errHostMemory},
 		Args: []Arg{
 			{"pages", ArgValue, "the most pages of memory the child and its descendants may hold"},
 			{"threads", ArgValue, "the most threads the child and its descendants may have at once (one space runs at most 64)"},
@@ -198,6 +210,8 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpSpaceMap: {
 		Name: "space_map", Iface: IfaceSpace, Rights: RightMap,
+
+		Errors: []OpError{{ErrBadHandle, "region names nothing (or is NV_NO_HANDLE)"}, {ErrWrongType, "region names no region"}, {ErrRights, "the region handle lacks map or a right perm asks for"}, {ErrInvalidArg, "perm has unknown bits, or the range is unaligned, outside the user range or outside the region"}, {ErrExists, "the range overlaps a mapping"}, errSpaceEnding, errHostMemory},
 		Args: []Arg{
 			{"region", ArgHandle, "the region to map; needs map, and read, write or exec as perm asks"},
 			{"addr", ArgValue, "page-aligned address in the space"},
@@ -209,16 +223,22 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpSpaceUnmap: {
 		Name: "space_unmap", Iface: IfaceSpace, Rights: RightMap,
-		Args: []Arg{{"addr", ArgValue, "page-aligned address"}, {"size", ArgValue, "page-aligned length"}},
-		Doc:  "Unmaps a range of a space: whatever is mapped in it goes, and a mapping that crosses either end of the range is split there, its other part staying mapped at the same region offsets (NV_ENOTFOUND when nothing is mapped in the range). Other threads of the space may run meanwhile: when the call returns, none of them can touch the range any more without a page fault.",
+
+		Errors: []OpError{{ErrInvalidArg, "the range is unaligned or outside the user range"}, {ErrNotFound, "nothing is mapped in the range"}, errSpaceEnding, errHostMemory},
+		Args:   []Arg{{"addr", ArgValue, "page-aligned address"}, {"size", ArgValue, "page-aligned length"}},
+		Doc:    "Unmaps a range of a space: whatever is mapped in it goes, and a mapping that crosses either end of the range is split there, its other part staying mapped at the same region offsets (NV_ENOTFOUND when nothing is mapped in the range). Other threads of the space may run meanwhile: when the call returns, none of them can touch the range any more without a page fault.",
 	},
 	OpSpaceProtect: {
 		Name: "space_protect", Iface: IfaceSpace, Rights: RightMap,
-		Args: []Arg{{"addr", ArgValue, "page-aligned address"}, {"size", ArgValue, "page-aligned length"}, {"perm", ArgValue, "NV_PERM_* bits, within what the mapping's region handle allowed"}},
-		Doc:  "Changes the permissions of a mapped range; every page of it must be mapped (NV_EFAULT otherwise). A mapping that crosses either end of the range is split there, its other part keeping its permissions. perm 0 makes the range inaccessible (every touch is a not-present page fault) while the memory keeps its contents, which a later space_protect makes accessible again. Other threads of the space may run meanwhile: when the call returns, none of them can touch the range with the old permissions any more.",
+
+		Errors: []OpError{{ErrInvalidArg, "perm has unknown bits, or the range is unaligned or outside the user range"}, {ErrBadAddress, "a page of the range is not mapped"}, {ErrRights, "perm exceeds what a mapping's region handle allowed"}, errSpaceEnding, errHostMemory},
+		Args:   []Arg{{"addr", ArgValue, "page-aligned address"}, {"size", ArgValue, "page-aligned length"}, {"perm", ArgValue, "NV_PERM_* bits, within what the mapping's region handle allowed"}},
+		Doc:    "Changes the permissions of a mapped range; every page of it must be mapped (NV_EFAULT otherwise). A mapping that crosses either end of the range is split there, its other part keeping its permissions. perm 0 makes the range inaccessible (every touch is a not-present page fault) while the memory keeps its contents, which a later space_protect makes accessible again. Other threads of the space may run meanwhile: when the call returns, none of them can touch the range with the old permissions any more.",
 	},
 	OpSpaceInsert: {
 		Name: "space_insert", Iface: IfaceSpace, Rights: RightControl,
+
+		Errors:   []OpError{{ErrBadHandle, "the handle argument names nothing in the caller's table (or was revoked meanwhile)"}, {ErrRights, "the handle argument lacks grant"}, {ErrQuota, "the space's handle table is full"}, errSpaceEnding},
 		Transfer: "handle",
 		Args:     []Arg{{"handle", ArgHandle, "the caller's handle to copy; needs grant"}, {"rights", ArgValue, "the rights the copy keeps"}},
 		R0:       "the copy's number in the space's table",
@@ -226,13 +246,17 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpSpaceRemove: {
 		Name: "space_remove", Iface: IfaceSpace, Rights: RightControl,
-		Args: []Arg{{"number", ArgValue, "a handle number in the space's table"}},
-		Doc:  "Removes a handle from a space's table.",
+
+		Errors: []OpError{{ErrBadHandle, "number names nothing in the space's table"}},
+		Args:   []Arg{{"number", ArgValue, "a handle number in the space's table"}},
+		Doc:    "Removes a handle from a space's table.",
 	},
 	OpSpaceSetExceptionPort: {
 		Name: "space_set_exception_port", Iface: IfaceSpace, Rights: RightControl,
-		Args: []Arg{{"port", ArgHandle, "the port (needs call), or NV_NO_HANDLE for none"}},
-		Doc:  "Names the port that receives the space's thread faults, its page requests for regions with no keeper, and the notice of its end, as nv_msg records. A space with no exception port dies at its first fault.",
+
+		Errors: []OpError{{ErrBadHandle, "port names nothing in the caller's table"}, {ErrWrongType, "port names no port"}, {ErrRights, "the port handle lacks call"}, {ErrInvalidArg, "the port is served by monitor code that receives no faults"}},
+		Args:   []Arg{{"port", ArgHandle, "the port (needs call), or NV_NO_HANDLE for none"}},
+		Doc:    "Names the port that receives the space's thread faults, its page requests for regions with no keeper, and the notice of its end, as nv_msg records. A space with no exception port dies at its first fault.",
 	},
 	OpSpaceStatus: {
 		Name: "space_status", Iface: IfaceSpace, Rights: RightRead,
@@ -247,29 +271,39 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpThreadCreate: {
 		Name: "thread_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
-		Args: []Arg{{"entry", ArgValue, "the address the thread starts at"}, {"stack", ArgValue, "its initial stack pointer"}, {"arg", ArgValue, "its initial rdi"}},
-		R0:   "a handle to the new thread, with every right",
-		R1:   "the thread's number in its space, as its faults name it (NV_FW_THREAD)",
-		Doc:  "Creates a thread in a space, stopped; thread_start runs it. Every other register starts at zero. A non-canonical entry or stack is refused (NV_EINVAL).",
+
+		Errors: []OpError{errTableFull, {ErrQuota, "the threads quota of the space or an ancestor is reached, or the space runs 64 threads (or the caller's handle table is full)"}, {ErrInvalidArg, "entry or stack is not canonical, or the space is a host space"}, errSpaceEnding},
+		Args:   []Arg{{"entry", ArgValue, "the address the thread starts at"}, {"stack", ArgValue, "its initial stack pointer"}, {"arg", ArgValue, "its initial rdi"}},
+		R0:     "a handle to the new thread, with every right",
+		R1:     "the thread's number in its space, as its faults name it (NV_FW_THREAD)",
+		Doc:    "Creates a thread in a space, stopped; thread_start runs it. Every other register starts at zero. A non-canonical entry or stack is refused (NV_EINVAL).",
 	},
 	OpThreadStart: {
 		Name: "thread_start", Iface: IfaceThread, Rights: RightControl,
-		Doc: "Starts a new thread or resumes a stopped one.",
+
+		Errors: []OpError{{ErrBusy, "the thread has ended or is ending, or is stopped at a fault its handler has yet to answer"}, {ErrPeerGone, "its space is ending (a thread never started)"}},
+		Doc:    "Starts a new thread or resumes a stopped one.",
 	},
 	OpThreadStop: {
 		Name: "thread_stop", Iface: IfaceThread, Rights: RightControl,
-		Doc: "Stops a thread and returns when it has stopped. A thread blocked in an operation (port_call, port_receive, futex_wait) stops with its registers set to issue that operation again when resumed.",
+
+		Errors: []OpError{{ErrBusy, "the caller was told to end while it waited for the thread to stop"}},
+		Doc:    "Stops a thread and returns when it has stopped. A thread blocked in an operation (port_call, port_receive, futex_wait) stops with its registers set to issue that operation again when resumed.",
 	},
 	OpThreadGetState: {
 		Name: "thread_get_state", Iface: IfaceThread, Rights: RightRead | RightControl,
-		Args: []Arg{{"state", ArgOut, "an nv_thread_state record"}},
-		R0:   "the size of the record",
-		Doc:  "Reads a stopped thread's whole CPU state.",
+
+		Errors: []OpError{{ErrBusy, "the thread is the caller, or is running (stop it first)"}, {ErrTooBig, "the buffer is smaller than an nv_thread_state"}, {ErrIO, "the backend could not read the state"}},
+		Args:   []Arg{{"state", ArgOut, "an nv_thread_state record"}},
+		R0:     "the size of the record",
+		Doc:    "Reads a stopped thread's whole CPU state.",
 	},
 	OpThreadSetState: {
 		Name: "thread_set_state", Iface: IfaceThread, Rights: RightControl,
-		Args: []Arg{{"state", ArgIn, "an nv_thread_state record"}},
-		Doc:  "Replaces a stopped (or not yet started) thread's whole CPU state. Flags a program may not set are forced to their usual values; a non-canonical rip, rsp, fs_base or gs_base is refused (NV_EINVAL).",
+
+		Errors: []OpError{{ErrBusy, "the thread is the caller, or is running (stop it first)"}, {ErrInvalidArg, "the buffer is not an nv_thread_state, or holds a non-canonical address"}, {ErrIO, "the backend could not write the state"}},
+		Args:   []Arg{{"state", ArgIn, "an nv_thread_state record"}},
+		Doc:    "Replaces a stopped (or not yet started) thread's whole CPU state. Flags a program may not set are forced to their usual values; a non-canonical rip, rsp, fs_base or gs_base is refused (NV_EINVAL).",
 	},
 	OpThreadStatus: {
 		Name: "thread_status", Iface: IfaceThread, Rights: RightRead,
@@ -279,21 +313,27 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpRegionCreate: {
 		Name: "region_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
-		Args: []Arg{{"size", ArgValue, "page-aligned size in bytes"}},
-		R0:   "a handle to the new region, with every right",
-		Doc:  "Creates a zero-filled region charged to the space's page quota (and its ancestors').",
+
+		Errors: []OpError{errTableFull, {ErrInvalidArg, "size is 0, not whole pages, or beyond NV_USER_TOP"}, {ErrQuota, "the memory quota of the space or an ancestor would be exceeded (or the caller's handle table is full)"}, errSpaceEnding, errHostMemory},
+		Args:   []Arg{{"size", ArgValue, "page-aligned size in bytes"}},
+		R0:     "a handle to the new region, with every right",
+		Doc:    "Creates a zero-filled region charged to the space's page quota (and its ancestors').",
 	},
 	OpRegionRead: {
 		Name: "region_read", Iface: IfaceRegion, Rights: RightRead,
-		Args: []Arg{{"offset", ArgValue, "where in the region to start"}, {"buf", ArgOut, "where to copy to"}},
-		R0:   "the number of bytes copied",
-		Doc:  "Copies bytes out of a region. Absent pages of a kept region read as zero.",
+
+		Errors: []OpError{{ErrInvalidArg, "offset is beyond the region"}, errRegionGone},
+		Args:   []Arg{{"offset", ArgValue, "where in the region to start"}, {"buf", ArgOut, "where to copy to"}},
+		R0:     "the number of bytes copied",
+		Doc:    "Copies bytes out of a region. Absent pages of a kept region read as zero.",
 	},
 	OpRegionWrite: {
 		Name: "region_write", Iface: IfaceRegion, Rights: RightWrite,
-		Args: []Arg{{"offset", ArgValue, "where in the region to start"}, {"data", ArgIn, "the bytes to copy"}},
-		R0:   "the number of bytes copied",
-		Doc:  "Copies bytes into a region.",
+
+		Errors: []OpError{{ErrInvalidArg, "offset is beyond the region"}, errRegionGone},
+		Args:   []Arg{{"offset", ArgValue, "where in the region to start"}, {"data", ArgIn, "the bytes to copy"}},
+		R0:     "the number of bytes copied",
+		Doc:    "Copies bytes into a region.",
 	},
 	OpRegionSize: {
 		Name: "region_size", Iface: IfaceRegion,
@@ -302,33 +342,45 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpRegionSetKeeper: {
 		Name: "region_set_keeper", Iface: IfaceRegion, Rights: RightControl,
-		Args: []Arg{{"port", ArgHandle, "the keeper's port (needs call); its badge tells the keeper which region asks"}},
-		Doc:  "Makes a port the keeper of a region that is mapped nowhere yet: every page becomes absent, and a thread touching an absent page stops while the keeper receives an NV_MSG_PAGE request, supplies the page and replies.",
+
+		Errors: []OpError{{ErrBadHandle, "port names nothing (or is NV_NO_HANDLE)"}, {ErrWrongType, "port names no port"}, {ErrRights, "the port handle lacks call"}, {ErrInvalidArg, "the port is served by monitor code, which receives no page requests"}, {ErrBusy, "the region has a keeper already"}},
+		Args:   []Arg{{"port", ArgHandle, "the keeper's port (needs call); its badge tells the keeper which region asks"}},
+		Doc:    "Makes a port the keeper of a region that is mapped nowhere yet: every page becomes absent, and a thread touching an absent page stops while the keeper receives an NV_MSG_PAGE request, supplies the page and replies.",
 	},
 	OpRegionSupply: {
 		Name: "region_supply", Iface: IfaceRegion, Rights: RightWrite,
-		Args: []Arg{{"offset", ArgValue, "page-aligned offset"}, {"data", ArgIn, "whole pages of contents; empty to supply one zero page"}},
-		Doc:  "Fills pages of a region and makes them present in every space that maps it.",
+
+		Errors: []OpError{{ErrInvalidArg, "the range is unaligned or outside the region"}, errRegionGone},
+		Args:   []Arg{{"offset", ArgValue, "page-aligned offset"}, {"data", ArgIn, "whole pages of contents; empty to supply one zero page"}},
+		Doc:    "Fills pages of a region and makes them present in every space that maps it.",
 	},
 	OpRegionDirty: {
 		Name: "region_dirty", Iface: IfaceRegion, Rights: RightRead,
-		Args: []Arg{{"bitmap", ArgOut, "one bit per page, page 0 in bit 0 of byte 0"}, {"flags", ArgValue, "NV_DIRTY_EVER: report every page written since the region was created, whatever was asked before"}},
-		R0:   "the number of dirty pages",
-		Doc:  "Reports the pages written since the calling space last asked (at its first ask, or with NV_DIRTY_EVER: since the region was created, so the pages not reported are still zero), and clears that space's record. Each space keeps its own record, so two readers (a checkpointer and the program's own dirty tracking) never take pages from each other. Every thread of the spaces mapping the region, but the caller, must be stopped (NV_EBUSY otherwise): a running thread's cached translations could hide its next write. At most 16 spaces keep records of one region (NV_EQUOTA).",
+
+		Errors: []OpError{{ErrTooBig, "the bitmap has less than one bit per page"}, {ErrInvalidArg, "flags has unknown bits"}, {ErrBusy, "a thread other than the caller runs in a space that maps the region: stop it first"}, {ErrQuota, "too many other spaces keep records of the region"}, errRegionGone},
+		Args:   []Arg{{"bitmap", ArgOut, "one bit per page, page 0 in bit 0 of byte 0"}, {"flags", ArgValue, "NV_DIRTY_EVER: report every page written since the region was created, whatever was asked before"}},
+		R0:     "the number of dirty pages",
+		Doc:    "Reports the pages written since the calling space last asked (at its first ask, or with NV_DIRTY_EVER: since the region was created, so the pages not reported are still zero), and clears that space's record. Each space keeps its own record, so two readers (a checkpointer and the program's own dirty tracking) never take pages from each other. Every thread of the spaces mapping the region, but the caller, must be stopped (NV_EBUSY otherwise): a running thread's cached translations could hide its next write. At most 16 spaces keep records of one region (NV_EQUOTA).",
 	},
 	OpPortCreate: {
 		Name: "port_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
-		R0:  "a handle to the new port, with every right",
-		Doc: "Creates a port whose server is whoever holds it with receive. The port lives until the space it was created in ends, and counts against that space's handle quota as long: a space owns at most as many ports and port sets as it may hold handles (NV_EQUOTA beyond).",
+
+		Errors: []OpError{errTableFull, {ErrQuota, "the space owns as many ports and port sets as its handle quota, or the caller's handle table is full"}, errSpaceEnding},
+		R0:     "a handle to the new port, with every right",
+		Doc:    "Creates a port whose server is whoever holds it with receive. The port lives until the space it was created in ends, and counts against that space's handle quota as long: a space owns at most as many ports and port sets as it may hold handles (NV_EQUOTA beyond).",
 	},
 	OpPortReceive: {
 		Name: "port_receive", Iface: IfacePort, Rights: RightReceive,
-		Args: []Arg{{"msg", ArgOut, "an nv_msg record to fill"}, {"data", ArgOut, "where the message's bytes go (truncated to fit; nv_msg.data_len says how many there were)"}},
-		R0:   "the number of bytes copied into data",
-		Doc:  "Waits for a message on a port or port set. Handles the message carries are inserted into the caller's table; their numbers are in nv_msg.handles.",
+
+		Errors: []OpError{{ErrTooBig, "msg is smaller than an nv_msg"}, {ErrPeerGone, "the port or port set was closed: its owner ended"}},
+		Args:   []Arg{{"msg", ArgOut, "an nv_msg record to fill"}, {"data", ArgOut, "where the message's bytes go (truncated to fit; nv_msg.data_len says how many there were)"}},
+		R0:     "the number of bytes copied into data",
+		Doc:    "Waits for a message on a port or port set. Handles the message carries are inserted into the caller's table; their numbers are in nv_msg.handles.",
 	},
 	OpPortReply: {
 		Name: "port_reply", Iface: IfacePort, Rights: RightReceive, Transfer: "handle",
+
+		Errors: []OpError{{ErrBadHandle, "the handle argument names nothing in the caller's table, or the handle was revoked before it could travel"}, {ErrRights, "the handle argument lacks grant"}, {ErrNotFound, "no call with this id waits for a reply from this port"}},
 		Args: []Arg{
 			{"call_id", ArgValue, "nv_msg.call_id of the call being answered"},
 			{"r0", ArgValue, "R0 for the caller: a value, or a negated error code"},
@@ -340,11 +392,22 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpPortSend: {
 		Name: "port_send", Iface: IfacePort, Rights: RightCall, Transfer: "handle",
+		Errors: []OpError{
+			{ErrBadHandle, "the handle argument names nothing in the caller's table, or was revoked before it could travel"},
+			{ErrRights, "the handle argument lacks grant"},
+			{ErrQuota, "the data would exceed the memory quota of the sending space or an ancestor"},
+			{ErrWouldBlock, "the sending space has as many messages, or bytes, queued as it may"},
+			{ErrPeerGone, "the port was closed: its owner ended"},
+		},
 		Args: []Arg{{"tag", ArgValue, "a value for the receiver"}, {"data", ArgIn, "bytes for the receiver"}, {"handle", ArgHandle, "a handle to pass (needs grant), or NV_NO_HANDLE"}},
 		Doc:  "Sends a one-way message; returns once it is queued. The handle travels as a copy derived from the sender's: the sender may close its own at once, and a revoke of it or of any handle it came from reaches the copy on the way (it then arrives as NV_NO_HANDLE). A space may have 1024 messages, and 16 MiB of their bytes, queued and not yet received; past that port_send fails with NV_EWOULDBLOCK until receivers catch up. The bytes count against the memory quota of the sending space and of its ancestors until the message is received or dropped (NV_EQUOTA beyond it), so a tree of spaces cannot make the monitor hold more than its quota allows.",
 	},
 	OpPortCall: {
 		Name: "port_call", Iface: IfacePort, Rights: RightCall,
+		Errors: []OpError{
+			{ErrQuota, "the data would exceed the memory quota of the calling space or an ancestor"},
+			{ErrPeerGone, "the port was closed, or its owner ended before a reply"},
+		},
 		Args: []Arg{{"tag", ArgValue, "a value for the server"}, {"data", ArgIn, "bytes for the server"}, {"reply", ArgOut, "where the server's reply bytes go"}},
 		R0:   "the server's r0",
 		R1:   "the server's r1",
@@ -352,18 +415,24 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpPortSetCreate: {
 		Name: "port_set_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
-		R0:  "a handle to the new port set",
-		Doc: "Creates a port set: a server waits on it to receive from any of its ports. It counts against the space's handle quota as a port does (see port_create).",
+
+		Errors: []OpError{errTableFull, {ErrQuota, "the space owns as many ports and port sets as its handle quota, or the caller's handle table is full"}, errSpaceEnding},
+		R0:     "a handle to the new port set",
+		Doc:    "Creates a port set: a server waits on it to receive from any of its ports. It counts against the space's handle quota as a port does (see port_create).",
 	},
 	OpPortSetAdd: {
 		Name: "port_set_add", Iface: IfacePortSet, Rights: RightReceive,
-		Args: []Arg{{"port", ArgHandle, "the port to add (needs receive)"}},
-		Doc:  "Adds a port to a port set. A port belongs to at most one set; nv_msg.badge tells the receiver which port a message came through.",
+
+		Errors: []OpError{{ErrBadHandle, "port names nothing (or is NV_NO_HANDLE)"}, {ErrWrongType, "the handle names no port set, or port names no port a guest serves"}, {ErrRights, "the handle or port lacks receive"}, {ErrBusy, "the port belongs to a set already"}, {ErrPeerGone, "the port or the set was closed"}},
+		Args:   []Arg{{"port", ArgHandle, "the port to add (needs receive)"}},
+		Doc:    "Adds a port to a port set. A port belongs to at most one set; nv_msg.badge tells the receiver which port a message came through.",
 	},
 	OpFutexWait: {
 		Name: "futex_wait", Iface: IfaceSpace, Rights: RightRead,
-		Args: []Arg{{"addr", ArgValue, "4-byte aligned address of a 32-bit word"}, {"expected", ArgValue, "the value to sleep on"}, {"timeout_ns", ArgValue, "how long to sleep at most; 0 for no limit"}},
-		Doc:  "Sleeps while the word at addr holds expected: returns NV_EWOULDBLOCK at once if it does not, NV_ETIMEOUT when the time runs out.",
+
+		Errors: []OpError{{ErrInvalidArg, "addr is not 4-byte aligned"}, {ErrBadAddress, "the word is not mapped readable"}, {ErrWouldBlock, "the word does not hold expected"}, {ErrTimeout, "timeout_ns ran out"}},
+		Args:   []Arg{{"addr", ArgValue, "4-byte aligned address of a 32-bit word"}, {"expected", ArgValue, "the value to sleep on"}, {"timeout_ns", ArgValue, "how long to sleep at most; 0 for no limit"}},
+		Doc:    "Sleeps while the word at addr holds expected: returns NV_EWOULDBLOCK at once if it does not, NV_ETIMEOUT when the time runs out.",
 	},
 	OpFutexWake: {
 		Name: "futex_wake", Iface: IfaceSpace, Rights: RightRead,
@@ -373,38 +442,50 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpFilesOpen: {
 		Name: "files_open", Iface: IfaceFiles, Rights: RightRead, R0Handle: true,
-		Args: []Arg{{"path", ArgIn, "a relative path under the root, '/'-separated"}, {"flags", ArgValue, "NV_OPEN_* bits"}},
-		R0:   "a handle to the open file",
-		Doc:  "Opens a file under a files root. Paths cannot leave the root. Writing needs write on the root handle.",
+
+		Errors: append([]OpError{filesTableFull, {ErrInvalidArg, "flags is an impossible combination, or the path is malformed"}, {ErrDenied, "writing needs write on the root, and a root the user allowed writes to; or the path leads out of the root"}}, filesHost...),
+		Args:   []Arg{{"path", ArgIn, "a relative path under the root, '/'-separated"}, {"flags", ArgValue, "NV_OPEN_* bits"}},
+		R0:     "a handle to the open file",
+		Doc:    "Opens a file under a files root. Paths cannot leave the root. Writing needs write on the root handle.",
 	},
 	OpFilesList: {
 		Name: "files_list", Iface: IfaceFiles, Rights: RightRead,
-		Args: []Arg{{"path", ArgIn, "a directory under the root; empty for the root"}, {"buf", ArgOut, "receives the names, each ending in a NUL byte; directories end in '/'"}},
-		R0:   "the number of bytes the full list needs (more than the buffer means it was cut)",
-		Doc:  "Lists a directory under a files root, sorted by name.",
+
+		Errors: append([]OpError{{ErrInvalidArg, "the path is malformed"}}, filesHost...),
+		Args:   []Arg{{"path", ArgIn, "a directory under the root; empty for the root"}, {"buf", ArgOut, "receives the names, each ending in a NUL byte; directories end in '/'"}},
+		R0:     "the number of bytes the full list needs (more than the buffer means it was cut)",
+		Doc:    "Lists a directory under a files root, sorted by name.",
 	},
 	OpFileRead: {
 		Name: "file_read", Iface: IfaceFile, Rights: RightRead,
-		Args: []Arg{{"offset", ArgValue, "where to start"}, {"buf", ArgOut, "where to copy to"}},
-		R0:   "the number of bytes read; 0 at the end",
-		Doc:  "Reads bytes from an open file.",
+
+		Errors: append([]OpError{{ErrInvalidArg, "offset is beyond what a file can hold"}}, filesHost...),
+		Args:   []Arg{{"offset", ArgValue, "where to start"}, {"buf", ArgOut, "where to copy to"}},
+		R0:     "the number of bytes read; 0 at the end",
+		Doc:    "Reads bytes from an open file.",
 	},
 	OpFileWrite: {
 		Name: "file_write", Iface: IfaceFile, Rights: RightWrite,
-		Args: []Arg{{"offset", ArgValue, "where to start"}, {"data", ArgIn, "the bytes to write"}},
-		R0:   "the number of bytes written",
-		Doc:  "Writes bytes to an open file.",
+
+		Errors: append([]OpError{{ErrRights, "the file was not opened for writing"}, {ErrInvalidArg, "offset plus the length is beyond what a file can hold"}}, filesHost...),
+		Args:   []Arg{{"offset", ArgValue, "where to start"}, {"data", ArgIn, "the bytes to write"}},
+		R0:     "the number of bytes written",
+		Doc:    "Writes bytes to an open file.",
 	},
 	OpFileSize: {
 		Name: "file_size", Iface: IfaceFile, Rights: RightRead,
-		R0:  "the size in bytes",
-		Doc: "Reports an open file's size.",
+
+		Errors: filesHost,
+		R0:     "the size in bytes",
+		Doc:    "Reports an open file's size.",
 	},
 	OpConsoleRead: {
 		Name: "console_read", Iface: IfaceConsole, Rights: RightRead,
-		Args: []Arg{{"buf", ArgOut, "where the bytes go"}},
-		R0:   "the number of bytes read: what was available, at most the buffer's capacity; 0 at the end of input (and for a buffer of length 0)",
-		Doc:  "Reads from an input console: the program's standard input. Waits until some input is available or the input ends. A thread stopped while it waits re-issues the call when resumed, and no input is lost; a thread killed while it waits ends.",
+
+		Errors: []OpError{{ErrWouldBlock, "no guest thread made the call (monitor code cannot wait for input)"}, {ErrIO, "the host could not read its input"}},
+		Args:   []Arg{{"buf", ArgOut, "where the bytes go"}},
+		R0:     "the number of bytes read: what was available, at most the buffer's capacity; 0 at the end of input (and for a buffer of length 0)",
+		Doc:    "Reads from an input console: the program's standard input. Waits until some input is available or the input ends. A thread stopped while it waits re-issues the call when resumed, and no input is lost; a thread killed while it waits ends.",
 	},
 }
 
@@ -417,13 +498,17 @@ var Ops = [OpCount]OpInfo{
 var stateOps = map[Op]OpInfo{
 	OpSpaceGetState: {
 		Name: "space_get_state", Iface: IfaceSpace, Rights: RightRead | RightControl,
-		Args: []Arg{{"buf", ArgOut, "receives an nv_space_state record, then its nv_space_map, nv_space_handle and nv_space_thread entries"}},
-		R0:   "the bytes written; with NV_ETOOBIG, R1 is the size needed",
-		R1:   "the size needed, when the buffer was too small",
-		Doc:  "Reads a space's whole state: quotas, exception port, every mapping (with a copy of a handle to its region), every handle of its table (number, a copy with the same rights and badge, and its place in the derivation tree), every thread (a copy of a handle to it). Stop the space's threads first for a consistent picture. Copies go into the caller's table; a buffer too small gets nothing and no copies.",
+
+		Errors: []OpError{errStateTooBig, errStateCopies, {ErrPeerGone, "the caller's space is ending"}},
+		Args:   []Arg{{"buf", ArgOut, "receives an nv_space_state record, then its nv_space_map, nv_space_handle and nv_space_thread entries"}},
+		R0:     "the bytes written; with NV_ETOOBIG, R1 is the size needed",
+		R1:     "the size needed, when the buffer was too small",
+		Doc:    "Reads a space's whole state: quotas, exception port, every mapping (with a copy of a handle to its region), every handle of its table (number, a copy with the same rights and badge, and its place in the derivation tree), every thread (a copy of a handle to it). Stop the space's threads first for a consistent picture. Copies go into the caller's table; a buffer too small gets nothing and no copies.",
 	},
 	OpSpaceInsertAt: {
 		Name: "space_insert_at", Iface: IfaceSpace, Rights: RightControl,
+
+		Errors:   []OpError{{ErrInvalidArg, "flags has unknown bits, or number is NV_NO_HANDLE"}, {ErrBadHandle, "the handle argument names nothing in the caller's table (or was revoked meanwhile)"}, {ErrRights, "the handle argument lacks grant"}, {ErrExists, "number is taken"}, {ErrQuota, "the space's handle table is full"}, errSpaceEnding},
 		Transfer: "handle",
 		Args:     []Arg{{"handle", ArgHandle, "the caller's handle to copy; needs grant"}, {"rights", ArgValue, "the rights the copy keeps"}, {"number", ArgValue, "the number it gets in the space's table"}, {"flags", ArgValue, "NV_INSERT_MOVE: move the caller's handle there instead of copying it"}},
 		R0:       "the number",
@@ -431,43 +516,53 @@ var stateOps = map[Op]OpInfo{
 	},
 	OpRegionGetState: {
 		Name: "region_get_state", Iface: IfaceRegion, Rights: RightRead,
-		Args: []Arg{{"buf", ArgOut, "receives an nv_region_state record, then the supplied-page bitmap (one bit per page) when the region has a keeper"}},
-		R0:   "the bytes written; with NV_ETOOBIG, R1 is the size needed",
-		R1:   "the size needed, when the buffer was too small",
-		Doc:  "Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table, with the call, grant, derive and read rights of the handle it was set through: a keeper set with read answers region_read on its port with the pages it keeps, as services/pager does) and which pages were supplied. Its contents are read with region_read.",
+
+		Errors: []OpError{errStateTooBig, errStateCopies, {ErrPeerGone, "the caller's space is ending"}},
+		Args:   []Arg{{"buf", ArgOut, "receives an nv_region_state record, then the supplied-page bitmap (one bit per page) when the region has a keeper"}},
+		R0:     "the bytes written; with NV_ETOOBIG, R1 is the size needed",
+		R1:     "the size needed, when the buffer was too small",
+		Doc:    "Reads a region's size, its keeper (a copy of the keeper port handle, into the caller's table, with the call, grant, derive and read rights of the handle it was set through: a keeper set with read answers region_read on its port with the pages it keeps, as services/pager does) and which pages were supplied. Its contents are read with region_read.",
 	},
 	OpPortGetState: {
 		Name: "port_get_state", Iface: IfacePort, Rights: RightReceive | RightControl,
-		Args: []Arg{{"buf", ArgOut, "receives an nv_port_state record, then for each queued message its nv_msg and its bytes, padded to 8"}},
-		R0:   "the bytes written; with NV_ETOOBIG, R1 is the size needed",
-		R1:   "the size needed, when the buffer was too small",
-		Doc:  "Reads the one-way messages queued on a port (calls are never queued while their callers are stopped: a stopped caller takes its call back and re-issues it when resumed). Handles the messages carry arrive as copies in the caller's table.",
+
+		Errors: []OpError{{ErrWrongType, "the handle names a port set"}, errStateTooBig, errStateCopies, {ErrPeerGone, "the caller's space is ending"}},
+		Args:   []Arg{{"buf", ArgOut, "receives an nv_port_state record, then for each queued message its nv_msg and its bytes, padded to 8"}},
+		R0:     "the bytes written; with NV_ETOOBIG, R1 is the size needed",
+		R1:     "the size needed, when the buffer was too small",
+		Doc:    "Reads the one-way messages queued on a port (calls are never queued while their callers are stopped: a stopped caller takes its call back and re-issues it when resumed). Handles the messages carry arrive as copies in the caller's table.",
 	},
 }
 
 // OpRegionEvict's description: what a pager needs besides keeping.
 var evictOp = OpInfo{
 	Name: "region_evict", Iface: IfaceRegion, Rights: RightControl,
-	Args: []Arg{{"offset", ArgValue, "page-aligned offset"}, {"size", ArgValue, "page-aligned length"}, {"data", ArgOut, "receives the pages' contents (size bytes) before their memory is released; length 0 to discard them"}},
-	Doc:  "Makes pages of a region with a keeper absent again, in every space that maps it, and releases their memory: the next touch sends the keeper a page request, as at first, and until then region_read reads zeros there. Threads running in those spaces leave guest code for a moment to drop their cached translations. The contents go to data first, with no thread able to write them in between, so a pager saves exactly what it evicts. A data buffer shorter than size gets NV_ETOOBIG, and nothing is evicted.",
+
+	Errors: []OpError{{ErrInvalidArg, "the range is empty, unaligned or outside the region, or the region has no keeper"}, {ErrTooBig, "data is shorter than size (and not empty)"}, errRegionGone},
+	Args:   []Arg{{"offset", ArgValue, "page-aligned offset"}, {"size", ArgValue, "page-aligned length"}, {"data", ArgOut, "receives the pages' contents (size bytes) before their memory is released; length 0 to discard them"}},
+	Doc:    "Makes pages of a region with a keeper absent again, in every space that maps it, and releases their memory: the next touch sends the keeper a page request, as at first, and until then region_read reads zeros there. Threads running in those spaces leave guest code for a moment to drop their cached translations. The contents go to data first, with no thread able to write them in between, so a pager saves exactly what it evicts. A data buffer shorter than size gets NV_ETOOBIG, and nothing is evicted.",
 }
 
 // OpRegionAccessed's description: the reference bits a keeper's
 // replacement policy (clock, LRU approximations) needs.
 var accessedOp = OpInfo{
 	Name: "region_accessed", Iface: IfaceRegion, Rights: RightControl,
-	Args: []Arg{{"bitmap", ArgOut, "one bit per page, page 0 in bit 0 of byte 0"}},
-	R0:   "the number of pages touched",
-	Doc:  "Reports the pages of a region read or written through any mapping since the calling space last asked (at its first ask: since the region was created or the pages supplied), and clears that space's record. Threads may keep running: one whose cached translation outlives the ask may show a touch only at the next ask, which makes the bits a hint for a replacement policy, never a record of writes (region_dirty is that).",
+
+	Errors: []OpError{{ErrTooBig, "the bitmap has less than one bit per page"}, {ErrQuota, "too many other spaces keep records of the region"}, errRegionGone},
+	Args:   []Arg{{"bitmap", ArgOut, "one bit per page, page 0 in bit 0 of byte 0"}},
+	R0:     "the number of pages touched",
+	Doc:    "Reports the pages of a region read or written through any mapping since the calling space last asked (at its first ask: since the region was created or the pages supplied), and clears that space's record. Threads may keep running: one whose cached translation outlives the ask may show a touch only at the next ask, which makes the bits a hint for a replacement policy, never a record of writes (region_dirty is that).",
 }
 
 // OpPortSetGetState's description: the rest of the state operations.
 var portSetStateOp = OpInfo{
 	Name: "port_set_get_state", Iface: IfacePortSet, Rights: RightReceive | RightControl,
-	Args: []Arg{{"buf", ArgOut, "receives an nv_port_set_state record, then one handle number per port"}},
-	R0:   "the bytes written; with NV_ETOOBIG, R1 is the size needed",
-	R1:   "the size needed, when the buffer was too small",
-	Doc:  "Reads the ports a port set holds: a copy of a handle to each (with receive and control), into the caller's table. Rebuild the set with port_set_create and port_set_add.",
+
+	Errors: []OpError{{ErrWrongType, "the handle names a port"}, errStateTooBig, errStateCopies, {ErrPeerGone, "the caller's space is ending"}},
+	Args:   []Arg{{"buf", ArgOut, "receives an nv_port_set_state record, then one handle number per port"}},
+	R0:     "the bytes written; with NV_ETOOBIG, R1 is the size needed",
+	R1:     "the size needed, when the buffer was too small",
+	Doc:    "Reads the ports a port set holds: a copy of a handle to each (with receive and control), into the caller's table. Rebuild the set with port_set_create and port_set_add.",
 }
 
 func init() {

@@ -25,10 +25,10 @@ type StartInfo struct {
 	// HeapBase and HeapSize describe a zero-filled read-write area the
 	// program may use as it likes (the runtime's allocator uses it).
 	HeapBase uint64
-	HeapSize uint64
+	HeapSize uint64 // bytes of the heap area
 	// StackBase and StackSize describe the initial thread's stack.
 	StackBase uint64
-	StackSize uint64
+	StackSize uint64 // bytes of the stack
 	// Files is a files root (the monitor's: a host directory, read-only
 	// unless the user allowed writes); NoHandle when absent.
 	Files uint64
@@ -54,10 +54,10 @@ const (
 
 // ThreadRegs is a thread's integer register state, as get_state reports it.
 type ThreadRegs struct {
-	RAX, RBX, RCX, RDX, RSI, RDI, RBP, RSP uint64
-	R8, R9, R10, R11, R12, R13, R14, R15   uint64
-	RIP, RFLAGS                            uint64
-	FSBase, GSBase                         uint64
+	RAX, RBX, RCX, RDX, RSI, RDI, RBP, RSP uint64 // the general-purpose registers
+	R8, R9, R10, R11, R12, R13, R14, R15   uint64 // the general-purpose registers
+	RIP, RFLAGS                            uint64 // the instruction pointer and the flags (only those user code may hold are kept)
+	FSBase, GSBase                         uint64 // the FS and GS segment bases (thread-local storage)
 }
 
 // FXSaveSize is the size of the x87/SSE state in the FXSAVE layout.
@@ -67,8 +67,8 @@ const FXSaveSize = 512
 // registers and the x87/SSE state in the FXSAVE layout (the same bytes on
 // every backend, so a thread saved on one resumes on another).
 type ThreadState struct {
-	Regs ThreadRegs
-	FPU  [FXSaveSize]byte
+	Regs ThreadRegs       // the integer registers
+	FPU  [FXSaveSize]byte // the x87/SSE state, as FXSAVE writes it
 }
 
 // MsgHandles is the most handles one message carries.
@@ -96,7 +96,7 @@ type Msg struct {
 	// receiver's table: a call's handle arguments in order, a send's
 	// handle, a fault's thread.
 	NHandles uint64
-	Handles  [MsgHandles]uint64
+	Handles  [MsgHandles]uint64 // their numbers in the receiver's table; NoHandle for one that did not arrive
 }
 
 // SpaceState is what space_get_state writes first; NMaps SpaceMapEntry
@@ -113,20 +113,20 @@ type SpaceState struct {
 	// ExceptionPort is a copy of the exception port handle (with its
 	// badge), or NoHandle.
 	ExceptionPort   uint64
-	ExceptionObject uint64
+	ExceptionObject uint64 // the exception port's object number in this stream
 	Status          uint64 // SpaceRunning, SpaceExited or SpaceKilled
-	NMaps           uint64
-	NHandles        uint64
-	NThreads        uint64
+	NMaps           uint64 // SpaceMapEntry records that follow
+	NHandles        uint64 // SpaceHandleEntry records that follow them
+	NThreads        uint64 // SpaceThreadEntry records that follow those
 }
 
 // SpaceMapEntry is one mapping in a SpaceState.
 type SpaceMapEntry struct {
-	Addr, Size, Offset uint64
+	Addr, Size, Offset uint64 // the mapped range, and where it starts in the region
 	Perm               uint64 // PermRead|PermWrite|PermExec as mapped now
 	Limit              uint64 // the most space_protect may grant (the region handle's)
 	Region             uint64 // a copy of a handle to the region, or NoHandle for memory the monitor mapped itself
-	Object             uint64
+	Object             uint64 // the region's object number in this stream
 	Flags              uint64 // StateOwned when the region is charged to this space
 }
 
@@ -135,9 +135,9 @@ type SpaceHandleEntry struct {
 	Number uint64 // its number in the space
 	Handle uint64 // a copy in the caller's table, with the same rights and badge
 	Type   uint64 // the object type it names
-	Rights uint64
-	Badge  uint64
-	Object uint64
+	Rights uint64 // its rights
+	Badge  uint64 // its badge; 0 for none
+	Object uint64 // its object's number in this stream
 	// Node identifies this handle and Parent the handle it was derived
 	// from (0: none, or one since closed with no ancestor left). They are
 	// tags, not handles: unique for the monitor's life, never reused, and
@@ -163,15 +163,15 @@ const InsertMove = 1 << 0
 // SpaceThreadEntry is one thread of the space in a SpaceState.
 type SpaceThreadEntry struct {
 	Handle uint64 // a copy in the caller's table, with every right
-	Object uint64
+	Object uint64 // the thread's object number in this stream
 }
 
 // RegionState is what region_get_state writes; a keeper's supplied-page
 // bitmap follows (one bit per page, in BitmapWords uint64 words).
 type RegionState struct {
-	Size        uint64
+	Size        uint64 // the region's size in bytes
 	Keeper      uint64 // a copy of the keeper port handle, or NoHandle
-	KeeperBadge uint64
+	KeeperBadge uint64 // the badge the keeper was set with
 	BitmapWords uint64 // uint64 words of bitmap that follow; 0 without a keeper
 }
 
@@ -179,14 +179,14 @@ type RegionState struct {
 // Msg then Msg.DataLen bytes padded to a multiple of 8.
 type PortState struct {
 	Size  uint64 // bytes of the whole state, this record included
-	NMsgs uint64
+	NMsgs uint64 // messages that follow
 }
 
 // PortSetState is what port_set_get_state writes; NPorts handle numbers
 // (uint64, copies in the caller's table) follow.
 type PortSetState struct {
 	Size   uint64 // bytes of the whole state, this record included
-	NPorts uint64
+	NPorts uint64 // handle numbers that follow
 }
 
 // Stat describes a file, as files_stat and file_stat report it. Times are
@@ -203,11 +203,11 @@ type Stat struct {
 	Blocks    uint64 // 512-byte blocks allocated to it
 	BlockSize uint64 // the preferred size of an I/O on it
 	AtimeSec  int64  // last access
-	AtimeNsec uint64
-	MtimeSec  int64 // last change of contents
-	MtimeNsec uint64
-	CtimeSec  int64 // last change of contents or metadata
-	CtimeNsec uint64
+	AtimeNsec uint64 // its nanoseconds
+	MtimeSec  int64  // last change of contents
+	MtimeNsec uint64 // its nanoseconds
+	CtimeSec  int64  // last change of contents or metadata
+	CtimeNsec uint64 // its nanoseconds
 }
 
 // DirEntry is one entry file_readdir reports. Its name follows it,
@@ -216,5 +216,5 @@ type Stat struct {
 type DirEntry struct {
 	Inode   uint64 // as the directory holds it
 	Type    uint32 // FileType*
-	NameLen uint32
+	NameLen uint32 // bytes of the name, not counting its NUL byte
 }

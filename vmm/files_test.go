@@ -440,15 +440,15 @@ func FuzzFiles(f *testing.F) {
 		// Past the output buffer, below the stack: no call writes there.
 		guard := fs.data.Bytes()[outAddr-fuzzData+outCap : 0xf00]
 		before := bytes.Clone(guard)
-		valid := func(r0 uint64) {
-			if v := int64(r0); v < 0 && -v >= int64(abi.ErrCount) {
-				t.Fatalf("R0 %d is neither a value nor an error code", v)
+		valid := func(op abi.Op, r0 uint64) {
+			if err := checkResult(uint64(op), r0); err != nil {
+				t.Fatal(err)
 			}
 		}
 		switch what % 5 {
 		case 0, 2:
 			r0, _ := fs.call(fs.root, abi.OpFilesOpen, pathAddr, fs.setPath(path), flags)
-			valid(r0)
+			valid(abi.OpFilesOpen, r0)
 			if abi.ResultError(r0) == abi.OK {
 				h := r0
 				for _, op := range []abi.Op{abi.OpFileRead, abi.OpFileWrite, abi.OpFileSize, abi.OpFileStat, abi.OpFileReaddir, abi.Op(what)} {
@@ -458,15 +458,15 @@ func FuzzFiles(f *testing.F) {
 					} else {
 						r0, _ = fs.call(h, op, off, outAddr, min(n, outCap))
 					}
-					valid(r0)
+					valid(op, r0)
 				}
 			}
 		case 1:
 			r0, _ := fs.call(fs.root, abi.OpFilesList, pathAddr, fs.setPath(path), outAddr, min(n, outCap))
-			valid(r0)
+			valid(abi.OpFilesList, r0)
 		case 3:
 			r0, _ := fs.call(fs.root, abi.OpFilesStat, pathAddr, fs.setPath(path), flags, outAddr, min(n, outCap))
-			valid(r0)
+			valid(abi.OpFilesStat, r0)
 		case 4:
 			op := namespaceOps[flags%uint64(len(namespaceOps))]
 			var r0 uint64
@@ -475,7 +475,7 @@ func FuzzFiles(f *testing.F) {
 			} else {
 				r0, _ = fs.call(fs.root, op, pathAddr, fs.setPath(path), off, n)
 			}
-			valid(r0)
+			valid(op, r0)
 		}
 		fs.tree.CheckOutside(t)
 		if !bytes.Equal(guard, before) {

@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"nestvm/abi"
@@ -34,22 +35,47 @@ var fuzzValues = []uint64{
 	1000, 1000000, abi.FaultResumeState, abi.FaultKill,
 }
 
-// fuzzResultOK reports whether r0 is a value or an error code: anything
-// the kernel itself returns must be one.
-func fuzzResultOK(r0 uint64) bool {
+// checkResult returns an error unless r0 is a value or an error code
+// that op declares (abi.OpInfo.AllErrors): anything the kernel, or a
+// server of the monitor's own, returns must be one. A number that names
+// no operation fails only the handle check or the operation check.
+func checkResult(op, r0 uint64) error {
 	v := int64(r0)
-	return v >= 0 || -v < int64(abi.ErrCount)
+	if v >= 0 {
+		return nil
+	}
+	if -v >= int64(abi.ErrCount) {
+		return fmt.Errorf("%s: R0 %d is neither a value nor an error code", abi.Op(op), v)
+	}
+	e := abi.Error(-v)
+	info, valid := abi.Op(op).Info()
+	if op != uint64(uint32(op)) || !valid {
+		if e == abi.ErrBadHandle || e == abi.ErrInvalidOp {
+			return nil
+		}
+		return fmt.Errorf("op %#x, which is no operation, returned %s", op, abi.ErrorSymbols[e])
+	}
+	if !info.Declares(e) {
+		return fmt.Errorf("%s returned %s, which it does not declare (abi.Ops[%d].Errors)", info.Name, abi.ErrorSymbols[e], op)
+	}
+	return nil
 }
 
 // servedByGuest reports whether op on handle h of s goes to a guest
-// server, whose r0 is whatever it replied.
+// server, whose r0 is whatever it replied. What the checks refuse, the
+// handle operations, a port's own operations (servedBy) and port_send,
+// which gets no reply, have results of the kernel's.
 func servedByGuest(s *Space, h uint64, op uint64) bool {
 	n, ok := s.lookupHandle(h)
 	if !ok {
 		return false
 	}
+	info, valid := abi.Op(op).Info()
+	if op != uint64(uint32(op)) || !valid || info.Iface == abi.IfaceHandle {
+		return false
+	}
 	p, isPort := n.obj.(*Port)
-	return isPort && p.server == nil && op != uint64(abi.OpPortReceive) && op != uint64(abi.OpPortReply)
+	return isPort && p.server == nil && servedBy(p, abi.Op(op)) && abi.Op(op) != abi.OpPortSend
 }
 
 // fuzzOneCall runs one call from thread 0 of a fresh fixture and checks
@@ -62,8 +88,10 @@ func fuzzOneCall(t *testing.T, h, op uint64, a [abi.MaxArgSlots]uint64) {
 		t.Fatal("thread 0 ended before its first call")
 	}
 	f.d[0].finish()
-	if r0 := sc.c.Ret[0]; !served && !fuzzResultOK(r0) {
-		t.Fatalf("%s: R0 %d is neither a value nor an error code", abi.Op(op), int64(r0))
+	if !served {
+		if err := checkResult(op, sc.c.Ret[0]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	f.check()
 }
@@ -395,8 +423,10 @@ func (r *seqRunner) harvest(t *testing.T) {
 		if testing.Verbose() {
 			t.Logf("  %s on %d ended: %#x %#x, action %d", abi.Op(c.sc.c.Args[1]), c.sc.c.Args[0], r0, r1, c.sc.act)
 		}
-		if !c.served && !fuzzResultOK(r0) {
-			t.Fatalf("%s: R0 %d is neither a value nor an error code", abi.Op(c.sc.c.Args[1]), int64(r0))
+		if !c.served {
+			if err := checkResult(c.sc.c.Args[1], r0); err != nil {
+				t.Fatal(err)
+			}
 		}
 		copy(r.r0[1:], r.r0[:])
 		copy(r.r1[1:], r.r1[:])
@@ -889,4 +919,29 @@ func sequenceSeeds() [][]byte {
 		call(0, v(hSpace), abi.OpSpaceKill, v(4)).
 		call(1, v(hSpace), abi.OpHandleInfo))
 	return seeds
+}
+
+// checkResult holds operations to the errors they declare: one outside
+// the list fails, one on it passes, and a number that is no operation
+// may fail only the first two checks.
+func TestCheckResultDeclaredErrors(t *testing.T) {
+	for _, tc := range []struct {
+		op   uint64
+		r0   uint64
+		fail bool
+	}{
+		{uint64(abi.OpHandleInfo), 5, false},
+		{uint64(abi.OpHandleInfo), abi.ErrBadHandle.Result(), false},
+		{uint64(abi.OpHandleInfo), abi.ErrQuota.Result(), true},
+		{uint64(abi.OpSpaceMap), abi.ErrExists.Result(), false},
+		{uint64(abi.OpSpaceStatus), abi.ErrTimeout.Result(), true},
+		{uint64(abi.OpCount), abi.ErrInvalidOp.Result(), false},
+		{1<<32 | uint64(abi.OpHandleInfo), abi.ErrInvalidOp.Result(), false},
+		{1<<32 | uint64(abi.OpHandleInfo), abi.ErrRights.Result(), true},
+		{uint64(abi.OpHandleInfo), abi.ErrCount.Result(), true},
+	} {
+		if err := checkResult(tc.op, tc.r0); (err != nil) != tc.fail {
+			t.Errorf("checkResult(%#x, %d) = %v, want failure %v", tc.op, int64(tc.r0), err, tc.fail)
+		}
+	}
 }

@@ -149,8 +149,8 @@ func FuzzStdin(f *testing.F) {
 			fs.t.Hypercall(&c)
 			r0 := c.Ret[0]
 			if e := abi.ResultError(r0); e != abi.OK {
-				if int64(r0) < 0 && -int64(r0) >= int64(abi.ErrCount) {
-					t.Fatalf("R0 %d is neither a count nor an error code", int64(r0))
+				if err := checkResult(uint64(abi.OpConsoleRead), r0); err != nil {
+					t.Fatal(err)
 				}
 				if !bytes.Equal(page, before) {
 					t.Fatal("a failed read wrote guest memory")

@@ -13,6 +13,7 @@
 #ifndef NESTVM_ABI_H
 #define NESTVM_ABI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define NESTVM_ABI_VERSION   0x6ull /* bumped on any change a guest could observe */
@@ -35,6 +36,7 @@
 #define NV_PERM_READ         0x1ull /* space_map: readable */
 #define NV_PERM_WRITE        0x2ull /* space_map: writable */
 #define NV_PERM_EXEC         0x4ull /* space_map: executable */
+#define NV_PERM_ALL          0x7ull /* space_map: every permission */
 #define NV_SPACE_RUNNING     0x0ull /* space_status: not ended */
 #define NV_SPACE_EXITED      0x1ull /* space_status: its last thread exited */
 #define NV_SPACE_KILLED      0x2ull /* space_status: killed */
@@ -223,6 +225,8 @@ static inline nv_result_t nv_invoke(nv_handle_t h, uint64_t op, uint64_t a0, uin
  * Interface: handle. Rights needed: none.
  * R0: the object type (NV_OBJ_*) the handle names.
  * R1: the handle's rights (NV_R_* bits).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
  */
 static inline nv_result_t nv_handle_info_r(nv_handle_t h)
 {
@@ -235,6 +239,8 @@ static inline int64_t nv_handle_info(nv_handle_t h)
 
 /* nv_handle_close: Removes the handle from the caller's table. The object lives on while other handles name it. Needs no rights.
  * Interface: handle. Rights needed: none.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
  */
 static inline nv_result_t nv_handle_close_r(nv_handle_t h)
 {
@@ -249,6 +255,14 @@ static inline int64_t nv_handle_close(nv_handle_t h)
  * Interface: console. Rights needed: write.
  *   data, data_len (IN buffer): the bytes to write
  * R0: the number of bytes written.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EIO: the host could not write any of the bytes
  */
 static inline nv_result_t nv_console_write_r(nv_handle_t h, nv_addr_t data, uint64_t data_len)
 {
@@ -263,6 +277,12 @@ static inline int64_t nv_console_write(nv_handle_t h, nv_addr_t data, uint64_t d
  * Interface: clock. Rights needed: read.
  *   which (IN): NV_CLOCK_MONOTONIC or NV_CLOCK_REALTIME
  * R0: the time in nanoseconds.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EINVAL: which names no clock
  */
 static inline nv_result_t nv_clock_read_r(nv_handle_t h, uint64_t which)
 {
@@ -277,6 +297,11 @@ static inline int64_t nv_clock_read(nv_handle_t h, uint64_t which)
  * Interface: thread. Rights needed: control.
  *   status (IN): the exit status; the low 8 bits are the program's exit status
  * Does not return on success; returns a negated error code otherwise.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
  */
 static inline nv_result_t nv_thread_exit_r(nv_handle_t h, uint64_t status)
 {
@@ -292,6 +317,12 @@ static inline int64_t nv_thread_exit(nv_handle_t h, uint64_t status)
  *   rights (IN): the rights the copy keeps (a subset of the handle's)
  *   badge (IN): the copy's badge: 0 keeps the handle's; another value only where the handle has none
  * R0: the new handle's number.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or the handle was revoked while the copy was made
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or rights has a bit the handle lacks, or one beyond NV_R_ALL
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EPEERGONE: the caller's space is ending
+ *   NV_EINVAL: the handle has a badge and badge names another
  */
 static inline nv_result_t nv_handle_derive_r(nv_handle_t h, uint64_t rights, uint64_t badge)
 {
@@ -305,6 +336,8 @@ static inline int64_t nv_handle_derive(nv_handle_t h, uint64_t rights, uint64_t 
 /* nv_handle_revoke: Removes every handle derived from this one (and from those, recursively), in every space. The handle itself stays. Needs no rights.
  * Interface: handle. Rights needed: none.
  * R0: the number of handles removed.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
  */
 static inline nv_result_t nv_handle_revoke_r(nv_handle_t h)
 {
@@ -322,6 +355,14 @@ static inline int64_t nv_handle_revoke(nv_handle_t h)
  *   handles (IN): the most handles the child's table may hold
  *   children (IN): the most spaces the child may have below it at once: its children, theirs, and so on
  * R0: a handle to the new space, with every right.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EPEERGONE: the space, or the caller's, is ending
+ *   NV_ENOMEM: the monitor's host memory or mapping budget is spent
  */
 static inline nv_result_t nv_space_create_r(nv_handle_t h, uint64_t pages, uint64_t threads, uint64_t handles, uint64_t children)
 {
@@ -339,6 +380,16 @@ static inline int64_t nv_space_create(nv_handle_t h, uint64_t pages, uint64_t th
  *   offset (IN): page-aligned offset in the region
  *   size (IN): page-aligned length
  *   perm (IN): NV_PERM_* bits
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or region names nothing (or is NV_NO_HANDLE)
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or region names no region
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the region handle lacks map or a right perm asks for
+ *   NV_EFAULT: the stack words holding a4 and a5 are not mapped readable
+ *   NV_EINVAL: perm has unknown bits, or the range is unaligned, outside the user range or outside the region
+ *   NV_EEXISTS: the range overlaps a mapping
+ *   NV_EPEERGONE: the space is ending
+ *   NV_ENOMEM: the monitor's host memory or mapping budget is spent
  */
 static inline nv_result_t nv_space_map_r(nv_handle_t h, nv_handle_t region, uint64_t addr, uint64_t offset, uint64_t size, uint64_t perm)
 {
@@ -353,6 +404,15 @@ static inline int64_t nv_space_map(nv_handle_t h, nv_handle_t region, uint64_t a
  * Interface: space. Rights needed: map.
  *   addr (IN): page-aligned address
  *   size (IN): page-aligned length
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EINVAL: the range is unaligned or outside the user range
+ *   NV_ENOTFOUND: nothing is mapped in the range
+ *   NV_EPEERGONE: the space is ending
+ *   NV_ENOMEM: the monitor's host memory or mapping budget is spent
  */
 static inline nv_result_t nv_space_unmap_r(nv_handle_t h, uint64_t addr, uint64_t size)
 {
@@ -368,6 +428,15 @@ static inline int64_t nv_space_unmap(nv_handle_t h, uint64_t addr, uint64_t size
  *   addr (IN): page-aligned address
  *   size (IN): page-aligned length
  *   perm (IN): NV_PERM_* bits, within what the mapping's region handle allowed
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or perm exceeds what a mapping's region handle allowed
+ *   NV_EINVAL: perm has unknown bits, or the range is unaligned or outside the user range
+ *   NV_EFAULT: a page of the range is not mapped
+ *   NV_EPEERGONE: the space is ending
+ *   NV_ENOMEM: the monitor's host memory or mapping budget is spent
  */
 static inline nv_result_t nv_space_protect_r(nv_handle_t h, uint64_t addr, uint64_t size, uint64_t perm)
 {
@@ -383,6 +452,13 @@ static inline int64_t nv_space_protect(nv_handle_t h, uint64_t addr, uint64_t si
  *   handle (IN, handle): the caller's handle to copy; needs grant
  *   rights (IN): the rights the copy keeps
  * R0: the copy's number in the space's table.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or the handle argument names nothing in the caller's table (or was revoked meanwhile)
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the handle argument lacks grant
+ *   NV_EQUOTA: the space's handle table is full
+ *   NV_EPEERGONE: the space is ending
  */
 static inline nv_result_t nv_space_insert_r(nv_handle_t h, nv_handle_t handle, uint64_t rights)
 {
@@ -396,6 +472,11 @@ static inline int64_t nv_space_insert(nv_handle_t h, nv_handle_t handle, uint64_
 /* nv_space_remove: Removes a handle from a space's table.
  * Interface: space. Rights needed: control.
  *   number (IN): a handle number in the space's table
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or number names nothing in the space's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
  */
 static inline nv_result_t nv_space_remove_r(nv_handle_t h, uint64_t number)
 {
@@ -409,6 +490,12 @@ static inline int64_t nv_space_remove(nv_handle_t h, uint64_t number)
 /* nv_space_set_exception_port: Names the port that receives the space's thread faults, its page requests for regions with no keeper, and the notice of its end, as nv_msg records. A space with no exception port dies at its first fault.
  * Interface: space. Rights needed: control.
  *   port (IN, handle): the port (needs call), or NV_NO_HANDLE for none
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or port names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or port names no port
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the port handle lacks call
+ *   NV_EINVAL: the port is served by monitor code that receives no faults
  */
 static inline nv_result_t nv_space_set_exception_port_r(nv_handle_t h, nv_handle_t port)
 {
@@ -423,6 +510,11 @@ static inline int64_t nv_space_set_exception_port(nv_handle_t h, nv_handle_t por
  * Interface: space. Rights needed: read.
  * R0: NV_SPACE_RUNNING, NV_SPACE_EXITED or NV_SPACE_KILLED.
  * R1: the exit status, once ended.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
  */
 static inline nv_result_t nv_space_status_r(nv_handle_t h)
 {
@@ -436,6 +528,11 @@ static inline int64_t nv_space_status(nv_handle_t h)
 /* nv_space_kill: Ends a space and every thread in it, and its child spaces with it, and returns once all of them have ended: what they held is given back, so their places in the children quota and their pages in the memory quota of every ancestor are free again when it returns. A program killing its own space is exiting: the space ends as exited with the status. A caller inside the space killed (below it) does not wait: it is ending too; nor does monitor code killing through a host Caller of its own, which may run on a thread it kills (it waits on the space's Done).
  * Interface: space. Rights needed: control.
  *   status (IN): the status the space ends with
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
  */
 static inline nv_result_t nv_space_kill_r(nv_handle_t h, uint64_t status)
 {
@@ -453,6 +550,14 @@ static inline int64_t nv_space_kill(nv_handle_t h, uint64_t status)
  *   arg (IN): its initial rdi
  * R0: a handle to the new thread, with every right.
  * R1: the thread's number in its space, as its faults name it (NV_FW_THREAD).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EINVAL: entry or stack is not canonical, or the space is a host space
+ *   NV_EPEERGONE: the space is ending
  */
 static inline nv_result_t nv_thread_create_r(nv_handle_t h, uint64_t entry, uint64_t stack, uint64_t arg)
 {
@@ -465,6 +570,13 @@ static inline int64_t nv_thread_create(nv_handle_t h, uint64_t entry, uint64_t s
 
 /* nv_thread_start: Starts a new thread or resumes a stopped one.
  * Interface: thread. Rights needed: control.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EBUSY: the thread has ended or is ending, or is stopped at a fault its handler has yet to answer
+ *   NV_EPEERGONE: its space is ending (a thread never started)
  */
 static inline nv_result_t nv_thread_start_r(nv_handle_t h)
 {
@@ -477,6 +589,12 @@ static inline int64_t nv_thread_start(nv_handle_t h)
 
 /* nv_thread_stop: Stops a thread and returns when it has stopped. A thread blocked in an operation (port_call, port_receive, futex_wait) stops with its registers set to issue that operation again when resumed.
  * Interface: thread. Rights needed: control.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EBUSY: the caller was told to end while it waited for the thread to stop
  */
 static inline nv_result_t nv_thread_stop_r(nv_handle_t h)
 {
@@ -491,6 +609,15 @@ static inline int64_t nv_thread_stop(nv_handle_t h)
  * Interface: thread. Rights needed: read|control.
  *   state, state_cap (OUT buffer): an nv_thread_state record
  * R0: the size of the record.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is smaller than an nv_thread_state
+ *   NV_EBUSY: the thread is the caller, or is running (stop it first)
+ *   NV_EIO: the backend could not read the state
  */
 static inline nv_result_t nv_thread_get_state_r(nv_handle_t h, nv_addr_t state, uint64_t state_cap)
 {
@@ -504,6 +631,16 @@ static inline int64_t nv_thread_get_state(nv_handle_t h, nv_addr_t state, uint64
 /* nv_thread_set_state: Replaces a stopped (or not yet started) thread's whole CPU state. Flags a program may not set are forced to their usual values; a non-canonical rip, rsp, fs_base or gs_base is refused (NV_EINVAL).
  * Interface: thread. Rights needed: control.
  *   state, state_len (IN buffer): an nv_thread_state record
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EBUSY: the thread is the caller, or is running (stop it first)
+ *   NV_EINVAL: the buffer is not an nv_thread_state, or holds a non-canonical address
+ *   NV_EIO: the backend could not write the state
  */
 static inline nv_result_t nv_thread_set_state_r(nv_handle_t h, nv_addr_t state, uint64_t state_len)
 {
@@ -518,6 +655,11 @@ static inline int64_t nv_thread_set_state(nv_handle_t h, nv_addr_t state, uint64
  * Interface: thread. Rights needed: read.
  * R0: NV_THREAD_NEW, NV_THREAD_RUNNING, NV_THREAD_STOPPED or NV_THREAD_EXITED.
  * R1: the exit status, once exited; while running, the operation (NV_OP_*) it is blocked in, or 0 when it is not blocked.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
  */
 static inline nv_result_t nv_thread_status_r(nv_handle_t h)
 {
@@ -532,6 +674,15 @@ static inline int64_t nv_thread_status(nv_handle_t h)
  * Interface: space. Rights needed: control.
  *   size (IN): page-aligned size in bytes
  * R0: a handle to the new region, with every right.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EINVAL: size is 0, not whole pages, or beyond NV_USER_TOP
+ *   NV_EPEERGONE: the space is ending
+ *   NV_ENOMEM: the monitor's host memory or mapping budget is spent
  */
 static inline nv_result_t nv_region_create_r(nv_handle_t h, uint64_t size)
 {
@@ -547,6 +698,15 @@ static inline int64_t nv_region_create(nv_handle_t h, uint64_t size)
  *   offset (IN): where in the region to start
  *   buf, buf_cap (OUT buffer): where to copy to
  * R0: the number of bytes copied.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EINVAL: offset is beyond the region
+ *   NV_EPEERGONE: the region's memory was released: its owner ended
  */
 static inline nv_result_t nv_region_read_r(nv_handle_t h, uint64_t offset, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -562,6 +722,15 @@ static inline int64_t nv_region_read(nv_handle_t h, uint64_t offset, nv_addr_t b
  *   offset (IN): where in the region to start
  *   data, data_len (IN buffer): the bytes to copy
  * R0: the number of bytes copied.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EINVAL: offset is beyond the region
+ *   NV_EPEERGONE: the region's memory was released: its owner ended
  */
 static inline nv_result_t nv_region_write_r(nv_handle_t h, uint64_t offset, nv_addr_t data, uint64_t data_len)
 {
@@ -575,6 +744,10 @@ static inline int64_t nv_region_write(nv_handle_t h, uint64_t offset, nv_addr_t 
 /* nv_region_size: Reports a region's size. Needs no rights.
  * Interface: region. Rights needed: none.
  * R0: the size in bytes.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
  */
 static inline nv_result_t nv_region_size_r(nv_handle_t h)
 {
@@ -588,6 +761,13 @@ static inline int64_t nv_region_size(nv_handle_t h)
 /* nv_region_set_keeper: Makes a port the keeper of a region that is mapped nowhere yet: every page becomes absent, and a thread touching an absent page stops while the keeper receives an NV_MSG_PAGE request, supplies the page and replies.
  * Interface: region. Rights needed: control.
  *   port (IN, handle): the keeper's port (needs call); its badge tells the keeper which region asks
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or port names nothing (or is NV_NO_HANDLE)
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or port names no port
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the port handle lacks call
+ *   NV_EINVAL: the port is served by monitor code, which receives no page requests
+ *   NV_EBUSY: the region has a keeper already
  */
 static inline nv_result_t nv_region_set_keeper_r(nv_handle_t h, nv_handle_t port)
 {
@@ -602,6 +782,15 @@ static inline int64_t nv_region_set_keeper(nv_handle_t h, nv_handle_t port)
  * Interface: region. Rights needed: write.
  *   offset (IN): page-aligned offset
  *   data, data_len (IN buffer): whole pages of contents; empty to supply one zero page
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EINVAL: the range is unaligned or outside the region
+ *   NV_EPEERGONE: the region's memory was released: its owner ended
  */
 static inline nv_result_t nv_region_supply_r(nv_handle_t h, uint64_t offset, nv_addr_t data, uint64_t data_len)
 {
@@ -617,6 +806,17 @@ static inline int64_t nv_region_supply(nv_handle_t h, uint64_t offset, nv_addr_t
  *   bitmap, bitmap_cap (OUT buffer): one bit per page, page 0 in bit 0 of byte 0
  *   flags (IN): NV_DIRTY_EVER: report every page written since the region was created, whatever was asked before
  * R0: the number of dirty pages.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the bitmap has less than one bit per page
+ *   NV_EINVAL: flags has unknown bits
+ *   NV_EBUSY: a thread other than the caller runs in a space that maps the region: stop it first
+ *   NV_EQUOTA: too many other spaces keep records of the region
+ *   NV_EPEERGONE: the region's memory was released: its owner ended
  */
 static inline nv_result_t nv_region_dirty_r(nv_handle_t h, nv_addr_t bitmap, uint64_t bitmap_cap, uint64_t flags)
 {
@@ -630,6 +830,13 @@ static inline int64_t nv_region_dirty(nv_handle_t h, nv_addr_t bitmap, uint64_t 
 /* nv_port_create: Creates a port whose server is whoever holds it with receive. The port lives until the space it was created in ends, and counts against that space's handle quota as long: a space owns at most as many ports and port sets as it may hold handles (NV_EQUOTA beyond).
  * Interface: space. Rights needed: control.
  * R0: a handle to the new port, with every right.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EPEERGONE: the space is ending
  */
 static inline nv_result_t nv_port_create_r(nv_handle_t h)
 {
@@ -645,6 +852,14 @@ static inline int64_t nv_port_create(nv_handle_t h)
  *   msg, msg_cap (OUT buffer): an nv_msg record to fill
  *   data, data_cap (OUT buffer): where the message's bytes go (truncated to fit; nv_msg.data_len says how many there were)
  * R0: the number of bytes copied into data.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or msg is smaller than an nv_msg
+ *   NV_EPEERGONE: the port or port set was closed: its owner ended
  */
 static inline nv_result_t nv_port_receive_r(nv_handle_t h, nv_addr_t msg, uint64_t msg_cap, nv_addr_t data, uint64_t data_cap)
 {
@@ -662,6 +877,14 @@ static inline int64_t nv_port_receive(nv_handle_t h, nv_addr_t msg, uint64_t msg
  *   r1 (IN): R1 for the caller
  *   data, data_len (IN buffer): bytes for the caller's output buffer, if its operation has one
  *   handle (IN, handle): a handle to give the caller (needs grant), or NV_NO_HANDLE; the caller's R0 is then its number there
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or the handle argument names nothing in the caller's table, or the handle was revoked before it could travel
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the handle argument lacks grant
+ *   NV_EFAULT: the stack words holding a4 and a5 are not mapped readable, or a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_ENOTFOUND: no call with this id waits for a reply from this port
  */
 static inline nv_result_t nv_port_reply_r(nv_handle_t h, uint64_t call_id, uint64_t r0, uint64_t r1, nv_addr_t data, uint64_t data_len, nv_handle_t handle)
 {
@@ -677,6 +900,16 @@ static inline int64_t nv_port_reply(nv_handle_t h, uint64_t call_id, uint64_t r0
  *   tag (IN): a value for the receiver
  *   data, data_len (IN buffer): bytes for the receiver
  *   handle (IN, handle): a handle to pass (needs grant), or NV_NO_HANDLE
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or the handle argument names nothing in the caller's table, or was revoked before it could travel
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the handle argument lacks grant
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EQUOTA: the data would exceed the memory quota of the sending space or an ancestor
+ *   NV_EWOULDBLOCK: the sending space has as many messages, or bytes, queued as it may
+ *   NV_EPEERGONE: the port was closed: its owner ended
  */
 static inline nv_result_t nv_port_send_r(nv_handle_t h, uint64_t tag, nv_addr_t data, uint64_t data_len, nv_handle_t handle)
 {
@@ -694,6 +927,15 @@ static inline int64_t nv_port_send(nv_handle_t h, uint64_t tag, nv_addr_t data, 
  *   reply, reply_cap (OUT buffer): where the server's reply bytes go
  * R0: the server's r0.
  * R1: the server's r1.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: the stack words holding a4 and a5 are not mapped readable, or a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EQUOTA: the data would exceed the memory quota of the calling space or an ancestor
+ *   NV_EPEERGONE: the port was closed, or its owner ended before a reply
  */
 static inline nv_result_t nv_port_call_r(nv_handle_t h, uint64_t tag, nv_addr_t data, uint64_t data_len, nv_addr_t reply, uint64_t reply_cap)
 {
@@ -707,6 +949,13 @@ static inline int64_t nv_port_call(nv_handle_t h, uint64_t tag, nv_addr_t data, 
 /* nv_port_set_create: Creates a port set: a server waits on it to receive from any of its ports. It counts against the space's handle quota as a port does (see port_create).
  * Interface: space. Rights needed: control.
  * R0: a handle to the new port set.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EPEERGONE: the space is ending
  */
 static inline nv_result_t nv_port_set_create_r(nv_handle_t h)
 {
@@ -720,6 +969,13 @@ static inline int64_t nv_port_set_create(nv_handle_t h)
 /* nv_port_set_add: Adds a port to a port set. A port belongs to at most one set; nv_msg.badge tells the receiver which port a message came through.
  * Interface: port_set. Rights needed: receive.
  *   port (IN, handle): the port to add (needs receive)
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or port names nothing (or is NV_NO_HANDLE)
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or the handle names no port set, or port names no port a guest serves
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the handle or port lacks receive
+ *   NV_EBUSY: the port belongs to a set already
+ *   NV_EPEERGONE: the port or the set was closed
  */
 static inline nv_result_t nv_port_set_add_r(nv_handle_t h, nv_handle_t port)
 {
@@ -735,6 +991,15 @@ static inline int64_t nv_port_set_add(nv_handle_t h, nv_handle_t port)
  *   addr (IN): 4-byte aligned address of a 32-bit word
  *   expected (IN): the value to sleep on
  *   timeout_ns (IN): how long to sleep at most; 0 for no limit
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EINVAL: addr is not 4-byte aligned
+ *   NV_EFAULT: the word is not mapped readable
+ *   NV_EWOULDBLOCK: the word does not hold expected
+ *   NV_ETIMEOUT: timeout_ns ran out
  */
 static inline nv_result_t nv_futex_wait_r(nv_handle_t h, uint64_t addr, uint64_t expected, uint64_t timeout_ns)
 {
@@ -750,6 +1015,11 @@ static inline int64_t nv_futex_wait(nv_handle_t h, uint64_t addr, uint64_t expec
  *   addr (IN): the address threads sleep on
  *   count (IN): how many to wake at most
  * R0: the number woken.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
  */
 static inline nv_result_t nv_futex_wake_r(nv_handle_t h, uint64_t addr, uint64_t count)
 {
@@ -765,6 +1035,26 @@ static inline int64_t nv_futex_wake(nv_handle_t h, uint64_t addr, uint64_t count
  *   path, path_len (IN buffer): a relative path under the root, '/'-separated
  *   flags (IN): NV_OPEN_* bits
  * R0: a handle to the open file.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_EINVAL: flags is an impossible combination, or the path is malformed
+ *   NV_EDENIED: writing needs write on the root, and a root the user allowed writes to; or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_open_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t flags)
 {
@@ -780,6 +1070,25 @@ static inline int64_t nv_files_open(nv_handle_t h, nv_addr_t path, uint64_t path
  *   path, path_len (IN buffer): a directory under the root; empty for the root
  *   buf, buf_cap (OUT buffer): receives the names, each ending in a NUL byte; directories end in '/'
  * R0: the number of bytes the full list needs (more than the buffer means it was cut).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: the path is malformed
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_list_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -795,6 +1104,25 @@ static inline int64_t nv_files_list(nv_handle_t h, nv_addr_t path, uint64_t path
  *   offset (IN): where to start
  *   buf, buf_cap (OUT buffer): where to copy to
  * R0: the number of bytes read; 0 at the end.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: offset is beyond what a file can hold
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_file_read_r(nv_handle_t h, uint64_t offset, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -810,6 +1138,25 @@ static inline int64_t nv_file_read(nv_handle_t h, uint64_t offset, nv_addr_t buf
  *   offset (IN): where to start
  *   data, data_len (IN buffer): the bytes to write
  * R0: the number of bytes written.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the file was not opened for writing
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: offset plus the length is beyond what a file can hold
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_file_write_r(nv_handle_t h, uint64_t offset, nv_addr_t data, uint64_t data_len)
 {
@@ -823,6 +1170,24 @@ static inline int64_t nv_file_write(nv_handle_t h, uint64_t offset, nv_addr_t da
 /* nv_file_size: Reports an open file's size.
  * Interface: file. Rights needed: read.
  * R0: the size in bytes.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_ETOOBIG: a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_file_size_r(nv_handle_t h)
 {
@@ -838,6 +1203,15 @@ static inline int64_t nv_file_size(nv_handle_t h)
  *   buf, buf_cap (OUT buffer): receives an nv_space_state record, then its nv_space_map, nv_space_handle and nv_space_thread entries
  * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
  * R1: the size needed, when the buffer was too small.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is too small for the whole state; R1 is the size needed
+ *   NV_EQUOTA: the caller's handle table cannot hold the copies
+ *   NV_EPEERGONE: the caller's space is ending
  */
 static inline nv_result_t nv_space_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -855,6 +1229,15 @@ static inline int64_t nv_space_get_state(nv_handle_t h, nv_addr_t buf, uint64_t 
  *   number (IN): the number it gets in the space's table
  *   flags (IN): NV_INSERT_MOVE: move the caller's handle there instead of copying it
  * R0: the number.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or the handle argument names nothing in the caller's table (or was revoked meanwhile)
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the handle argument lacks grant
+ *   NV_EINVAL: flags has unknown bits, or number is NV_NO_HANDLE
+ *   NV_EEXISTS: number is taken
+ *   NV_EQUOTA: the space's handle table is full
+ *   NV_EPEERGONE: the space is ending
  */
 static inline nv_result_t nv_space_insert_at_r(nv_handle_t h, nv_handle_t handle, uint64_t rights, uint64_t number, uint64_t flags)
 {
@@ -870,6 +1253,15 @@ static inline int64_t nv_space_insert_at(nv_handle_t h, nv_handle_t handle, uint
  *   buf, buf_cap (OUT buffer): receives an nv_region_state record, then the supplied-page bitmap (one bit per page) when the region has a keeper
  * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
  * R1: the size needed, when the buffer was too small.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is too small for the whole state; R1 is the size needed
+ *   NV_EQUOTA: the caller's handle table cannot hold the copies
+ *   NV_EPEERGONE: the caller's space is ending
  */
 static inline nv_result_t nv_region_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -885,6 +1277,15 @@ static inline int64_t nv_region_get_state(nv_handle_t h, nv_addr_t buf, uint64_t
  *   buf, buf_cap (OUT buffer): receives an nv_port_state record, then for each queued message its nv_msg and its bytes, padded to 8
  * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
  * R1: the size needed, when the buffer was too small.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or the handle names a port set
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is too small for the whole state; R1 is the size needed
+ *   NV_EQUOTA: the caller's handle table cannot hold the copies
+ *   NV_EPEERGONE: the caller's space is ending
  */
 static inline nv_result_t nv_port_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -900,6 +1301,15 @@ static inline int64_t nv_port_get_state(nv_handle_t h, nv_addr_t buf, uint64_t b
  *   offset (IN): page-aligned offset
  *   size (IN): page-aligned length
  *   data, data_cap (OUT buffer): receives the pages' contents (size bytes) before their memory is released; length 0 to discard them
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or data is shorter than size (and not empty)
+ *   NV_EINVAL: the range is empty, unaligned or outside the region, or the region has no keeper
+ *   NV_EPEERGONE: the region's memory was released: its owner ended
  */
 static inline nv_result_t nv_region_evict_r(nv_handle_t h, uint64_t offset, uint64_t size, nv_addr_t data, uint64_t data_cap)
 {
@@ -914,6 +1324,15 @@ static inline int64_t nv_region_evict(nv_handle_t h, uint64_t offset, uint64_t s
  * Interface: region. Rights needed: control.
  *   bitmap, bitmap_cap (OUT buffer): one bit per page, page 0 in bit 0 of byte 0
  * R0: the number of pages touched.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the bitmap has less than one bit per page
+ *   NV_EQUOTA: too many other spaces keep records of the region
+ *   NV_EPEERGONE: the region's memory was released: its owner ended
  */
 static inline nv_result_t nv_region_accessed_r(nv_handle_t h, nv_addr_t bitmap, uint64_t bitmap_cap)
 {
@@ -929,6 +1348,15 @@ static inline int64_t nv_region_accessed(nv_handle_t h, nv_addr_t bitmap, uint64
  *   buf, buf_cap (OUT buffer): receives an nv_port_set_state record, then one handle number per port
  * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
  * R1: the size needed, when the buffer was too small.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or the handle names a port
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is too small for the whole state; R1 is the size needed
+ *   NV_EQUOTA: the caller's handle table cannot hold the copies
+ *   NV_EPEERGONE: the caller's space is ending
  */
 static inline nv_result_t nv_port_set_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -945,6 +1373,25 @@ static inline int64_t nv_port_set_get_state(nv_handle_t h, nv_addr_t buf, uint64
  *   flags (IN): NV_STAT_NOFOLLOW to describe a symbolic link itself, not what it leads to
  *   buf, buf_cap (OUT buffer): receives an nv_stat record
  * R0: the size of the whole record (a shorter buffer gets its first bytes: records only grow at the end).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: the stack words holding a4 and a5 are not mapped readable, or a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: flags has unknown bits, or the path is malformed
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_stat_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t flags, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -959,6 +1406,24 @@ static inline int64_t nv_files_stat(nv_handle_t h, nv_addr_t path, uint64_t path
  * Interface: file. Rights needed: none.
  *   buf, buf_cap (OUT buffer): receives an nv_stat record
  * R0: the size of the whole record (a shorter buffer gets its first bytes).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_file_stat_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -972,6 +1437,25 @@ static inline int64_t nv_file_stat(nv_handle_t h, nv_addr_t buf, uint64_t buf_ca
 /* nv_files_unlink: Removes a name that is not a directory (NV_EISDIR for one). A symbolic link is removed itself, never what it leads to. Needs a writable root.
  * Interface: files. Rights needed: write.
  *   path, path_len (IN buffer): the name to remove
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_unlink_r(nv_handle_t h, nv_addr_t path, uint64_t path_len)
 {
@@ -986,6 +1470,25 @@ static inline int64_t nv_files_unlink(nv_handle_t h, nv_addr_t path, uint64_t pa
  * Interface: files. Rights needed: write.
  *   path, path_len (IN buffer): the directory to create
  *   mode (IN): its permission bits (at most 07777), less the monitor's umask
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: mode is beyond 07777, or the path is malformed
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_mkdir_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t mode)
 {
@@ -999,6 +1502,25 @@ static inline int64_t nv_files_mkdir(nv_handle_t h, nv_addr_t path, uint64_t pat
 /* nv_files_rmdir: Removes an empty directory: NV_ENOTEMPTY when it holds entries, NV_ENOTDIR for anything else (a link to a directory included). Needs a writable root.
  * Interface: files. Rights needed: write.
  *   path, path_len (IN buffer): the directory to remove
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_rmdir_r(nv_handle_t h, nv_addr_t path, uint64_t path_len)
 {
@@ -1012,6 +1534,25 @@ static inline int64_t nv_files_rmdir(nv_handle_t h, nv_addr_t path, uint64_t pat
 /* nv_files_rename: Renames an entry within the root, replacing what the new name held (a non-directory, or an empty directory when the entry is one). A link as the last component of either path is not followed: the link itself moves or is replaced. Both paths travel in one buffer, so the call reaches a port's server whole. Needs a writable root.
  * Interface: files. Rights needed: write.
  *   paths, paths_len (IN buffer): the old path, a NUL byte, then the new path
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_rename_r(nv_handle_t h, nv_addr_t paths, uint64_t paths_len)
 {
@@ -1025,6 +1566,25 @@ static inline int64_t nv_files_rename(nv_handle_t h, nv_addr_t paths, uint64_t p
 /* nv_files_symlink: Creates a symbolic link holding the target text as given, which may name anything: following the link later is confined like any path (NV_EDENIED where it leads out of the root). Needs a writable root.
  * Interface: files. Rights needed: write.
  *   paths, paths_len (IN buffer): the link's target text, a NUL byte, then the path of the link to create
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_symlink_r(nv_handle_t h, nv_addr_t paths, uint64_t paths_len)
 {
@@ -1040,6 +1600,25 @@ static inline int64_t nv_files_symlink(nv_handle_t h, nv_addr_t paths, uint64_t 
  *   path, path_len (IN buffer): a symbolic link
  *   buf, buf_cap (OUT buffer): receives the target text, with no NUL byte
  * R0: the length of the whole target (more than the buffer means it was cut).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: the path names no symbolic link, or is malformed
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_readlink_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -1054,6 +1633,25 @@ static inline int64_t nv_files_readlink(nv_handle_t h, nv_addr_t path, uint64_t 
  * Interface: files. Rights needed: write.
  *   path, path_len (IN buffer): a file or directory (a link is followed, within the root)
  *   mode (IN): the permission bits, at most 07777
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: mode is beyond 07777, or the path is malformed
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_chmod_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t mode)
 {
@@ -1068,6 +1666,25 @@ static inline int64_t nv_files_chmod(nv_handle_t h, nv_addr_t path, uint64_t pat
  * Interface: files. Rights needed: write.
  *   path, path_len (IN buffer): a regular file (a link is followed, within the root)
  *   size (IN): its new size: shorter cuts it, longer adds zeros
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EINVAL: the path names no regular file, or is malformed
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_truncate_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t size)
 {
@@ -1083,6 +1700,25 @@ static inline int64_t nv_files_truncate(nv_handle_t h, nv_addr_t path, uint64_t 
  *   path, path_len (IN buffer): a file or directory (a link is followed, within the root)
  *   atime_ns (IN): the access time in nanoseconds since the Unix epoch (as int64), NV_UTIME_NOW or NV_UTIME_OMIT
  *   mtime_ns (IN): the modification time, likewise
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_EDENIED: the root handle lacks write, the root is read-only, or the path leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_ENOTDIR: a path component is not a directory
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_files_utimes_r(nv_handle_t h, nv_addr_t path, uint64_t path_len, uint64_t atime_ns, uint64_t mtime_ns)
 {
@@ -1099,6 +1735,25 @@ static inline int64_t nv_files_utimes(nv_handle_t h, nv_addr_t path, uint64_t pa
  *   buf, buf_cap (OUT buffer): receives nv_dirent records, each followed by its name, a NUL byte, and zeros up to a multiple of 8 bytes
  * R0: the bytes written; 0 past the last entry.
  * R1: the offset of the entry after the last one written.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer cannot hold the first entry; or a path is longer than the service accepts, or a name or file is beyond the host's limits
+ *   NV_ENOTDIR: the handle was not opened with NV_OPEN_DIR
+ *   NV_EDENIED: the host refused access, or a path or link leads out of the root
+ *   NV_ENOTFOUND: a path names nothing
+ *   NV_EISDIR: a path names a directory where the operation needs another kind
+ *   NV_ENOTEMPTY: a directory to remove or replace holds entries
+ *   NV_EEXISTS: a name to create exists
+ *   NV_ELOOP: a path leads through too many symbolic links
+ *   NV_EXDEV: a rename would cross host file systems
+ *   NV_ENOSPC: the host file system or quota is full
+ *   NV_EINVAL: a path is empty where a name is needed, absolute, or holds a NUL byte; or the host refused an argument
+ *   NV_EPEERGONE: the files service was closed
+ *   NV_EIO: any other host failure
  */
 static inline nv_result_t nv_file_readdir_r(nv_handle_t h, uint64_t offset, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -1113,6 +1768,15 @@ static inline int64_t nv_file_readdir(nv_handle_t h, uint64_t offset, nv_addr_t 
  * Interface: console. Rights needed: read.
  *   buf, buf_cap (OUT buffer): where the bytes go
  * R0: the number of bytes read: what was available, at most the buffer's capacity; 0 at the end of input (and for a buffer of length 0).
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ *   NV_EWOULDBLOCK: no guest thread made the call (monitor code cannot wait for input)
+ *   NV_EIO: the host could not read its input
  */
 static inline nv_result_t nv_console_read_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
@@ -1123,268 +1787,309 @@ static inline int64_t nv_console_read(nv_handle_t h, nv_addr_t buf, uint64_t buf
 	return nv_console_read_r(h, buf, buf_cap).r0;
 }
 
-/* Records. Fields are fixed-width; records only grow at the end. */
+/* Records. Fields are fixed-width; records only grow at the end. Each
+ * says which way it crosses: OUT the monitor writes, IN it reads. The
+ * layout checks need C11's _Static_assert; a C99 compiler goes without. */
 
+/* nv_start_info (OUT: the monitor writes it at start). */
 struct nv_start_info {
-	uint64_t magic;
-	uint64_t size;
-	uint64_t abi_version;
-	uint64_t space;
-	uint64_t thread;
-	uint64_t console;
-	uint64_t clock;
-	uint64_t argc;
-	uint64_t argv;
-	uint64_t heap_base;
-	uint64_t heap_size;
-	uint64_t stack_base;
-	uint64_t stack_size;
-	uint64_t files;
-	uint64_t stderr;
-	uint64_t stdin;
+	uint64_t magic; /* NV_START_MAGIC */
+	uint64_t size; /* size of this record as the monitor wrote it */
+	uint64_t abi_version; /* NESTVM_ABI_VERSION */
+	uint64_t space; /* Handles the program starts with; NV_NO_HANDLE when absent. the program's own space */
+	uint64_t thread; /* the starting thread */
+	uint64_t console; /* the console (write) */
+	uint64_t clock; /* a clock (read) */
+	uint64_t argc; /* argc and Argv are the arguments, as on the stack. */
+	uint64_t argv; /* guest address of an array of Argc+1 addresses */
+	uint64_t heap_base; /* heap_base and HeapSize describe a zero-filled read-write area the program may use as it likes (the runtime's allocator uses it). */
+	uint64_t heap_size; /* bytes of the heap area */
+	uint64_t stack_base; /* stack_base and StackSize describe the initial thread's stack. */
+	uint64_t stack_size; /* bytes of the stack */
+	uint64_t files; /* files is a files root (the monitor's: a host directory, read-only unless the user allowed writes); NV_NO_HANDLE when absent. */
+	uint64_t stderr; /* stderr is a console for diagnostics (the monitor's standard error); NV_NO_HANDLE when absent. */
+	uint64_t stdin; /* stdin is an input console (console_read: the monitor's standard input); NV_NO_HANDLE when absent. */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_start_info) == 128, "struct nv_start_info size");
-_Static_assert(__builtin_offsetof(struct nv_start_info, magic) == 0, "nv_start_info.magic offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, size) == 8, "nv_start_info.size offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, abi_version) == 16, "nv_start_info.abi_version offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, space) == 24, "nv_start_info.space offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, thread) == 32, "nv_start_info.thread offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, console) == 40, "nv_start_info.console offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, clock) == 48, "nv_start_info.clock offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, argc) == 56, "nv_start_info.argc offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, argv) == 64, "nv_start_info.argv offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, heap_base) == 72, "nv_start_info.heap_base offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, heap_size) == 80, "nv_start_info.heap_size offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, stack_base) == 88, "nv_start_info.stack_base offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, stack_size) == 96, "nv_start_info.stack_size offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, files) == 104, "nv_start_info.files offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, stderr) == 112, "nv_start_info.stderr offset");
-_Static_assert(__builtin_offsetof(struct nv_start_info, stdin) == 120, "nv_start_info.stdin offset");
+_Static_assert(offsetof(struct nv_start_info, magic) == 0, "nv_start_info.magic offset");
+_Static_assert(offsetof(struct nv_start_info, size) == 8, "nv_start_info.size offset");
+_Static_assert(offsetof(struct nv_start_info, abi_version) == 16, "nv_start_info.abi_version offset");
+_Static_assert(offsetof(struct nv_start_info, space) == 24, "nv_start_info.space offset");
+_Static_assert(offsetof(struct nv_start_info, thread) == 32, "nv_start_info.thread offset");
+_Static_assert(offsetof(struct nv_start_info, console) == 40, "nv_start_info.console offset");
+_Static_assert(offsetof(struct nv_start_info, clock) == 48, "nv_start_info.clock offset");
+_Static_assert(offsetof(struct nv_start_info, argc) == 56, "nv_start_info.argc offset");
+_Static_assert(offsetof(struct nv_start_info, argv) == 64, "nv_start_info.argv offset");
+_Static_assert(offsetof(struct nv_start_info, heap_base) == 72, "nv_start_info.heap_base offset");
+_Static_assert(offsetof(struct nv_start_info, heap_size) == 80, "nv_start_info.heap_size offset");
+_Static_assert(offsetof(struct nv_start_info, stack_base) == 88, "nv_start_info.stack_base offset");
+_Static_assert(offsetof(struct nv_start_info, stack_size) == 96, "nv_start_info.stack_size offset");
+_Static_assert(offsetof(struct nv_start_info, files) == 104, "nv_start_info.files offset");
+_Static_assert(offsetof(struct nv_start_info, stderr) == 112, "nv_start_info.stderr offset");
+_Static_assert(offsetof(struct nv_start_info, stdin) == 120, "nv_start_info.stdin offset");
+#endif
 
+/* nv_thread_regs (IN/OUT: as part of nv_thread_state). */
 struct nv_thread_regs {
-	uint64_t rax;
-	uint64_t rbx;
-	uint64_t rcx;
-	uint64_t rdx;
-	uint64_t rsi;
-	uint64_t rdi;
-	uint64_t rbp;
-	uint64_t rsp;
-	uint64_t r8;
-	uint64_t r9;
-	uint64_t r10;
-	uint64_t r11;
-	uint64_t r12;
-	uint64_t r13;
-	uint64_t r14;
-	uint64_t r15;
-	uint64_t rip;
-	uint64_t rflags;
-	uint64_t fs_base;
-	uint64_t gs_base;
+	uint64_t rax; /* the general-purpose registers */
+	uint64_t rbx; /* the general-purpose registers */
+	uint64_t rcx; /* the general-purpose registers */
+	uint64_t rdx; /* the general-purpose registers */
+	uint64_t rsi; /* the general-purpose registers */
+	uint64_t rdi; /* the general-purpose registers */
+	uint64_t rbp; /* the general-purpose registers */
+	uint64_t rsp; /* the general-purpose registers */
+	uint64_t r8; /* the general-purpose registers */
+	uint64_t r9; /* the general-purpose registers */
+	uint64_t r10; /* the general-purpose registers */
+	uint64_t r11; /* the general-purpose registers */
+	uint64_t r12; /* the general-purpose registers */
+	uint64_t r13; /* the general-purpose registers */
+	uint64_t r14; /* the general-purpose registers */
+	uint64_t r15; /* the general-purpose registers */
+	uint64_t rip; /* the instruction pointer and the flags (only those user code may hold are kept) */
+	uint64_t rflags; /* the instruction pointer and the flags (only those user code may hold are kept) */
+	uint64_t fs_base; /* the FS and GS segment bases (thread-local storage) */
+	uint64_t gs_base; /* the FS and GS segment bases (thread-local storage) */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_thread_regs) == 160, "struct nv_thread_regs size");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rax) == 0, "nv_thread_regs.rax offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rbx) == 8, "nv_thread_regs.rbx offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rcx) == 16, "nv_thread_regs.rcx offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rdx) == 24, "nv_thread_regs.rdx offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rsi) == 32, "nv_thread_regs.rsi offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rdi) == 40, "nv_thread_regs.rdi offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rbp) == 48, "nv_thread_regs.rbp offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rsp) == 56, "nv_thread_regs.rsp offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r8) == 64, "nv_thread_regs.r8 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r9) == 72, "nv_thread_regs.r9 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r10) == 80, "nv_thread_regs.r10 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r11) == 88, "nv_thread_regs.r11 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r12) == 96, "nv_thread_regs.r12 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r13) == 104, "nv_thread_regs.r13 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r14) == 112, "nv_thread_regs.r14 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, r15) == 120, "nv_thread_regs.r15 offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rip) == 128, "nv_thread_regs.rip offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, rflags) == 136, "nv_thread_regs.rflags offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, fs_base) == 144, "nv_thread_regs.fs_base offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_regs, gs_base) == 152, "nv_thread_regs.gs_base offset");
+_Static_assert(offsetof(struct nv_thread_regs, rax) == 0, "nv_thread_regs.rax offset");
+_Static_assert(offsetof(struct nv_thread_regs, rbx) == 8, "nv_thread_regs.rbx offset");
+_Static_assert(offsetof(struct nv_thread_regs, rcx) == 16, "nv_thread_regs.rcx offset");
+_Static_assert(offsetof(struct nv_thread_regs, rdx) == 24, "nv_thread_regs.rdx offset");
+_Static_assert(offsetof(struct nv_thread_regs, rsi) == 32, "nv_thread_regs.rsi offset");
+_Static_assert(offsetof(struct nv_thread_regs, rdi) == 40, "nv_thread_regs.rdi offset");
+_Static_assert(offsetof(struct nv_thread_regs, rbp) == 48, "nv_thread_regs.rbp offset");
+_Static_assert(offsetof(struct nv_thread_regs, rsp) == 56, "nv_thread_regs.rsp offset");
+_Static_assert(offsetof(struct nv_thread_regs, r8) == 64, "nv_thread_regs.r8 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r9) == 72, "nv_thread_regs.r9 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r10) == 80, "nv_thread_regs.r10 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r11) == 88, "nv_thread_regs.r11 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r12) == 96, "nv_thread_regs.r12 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r13) == 104, "nv_thread_regs.r13 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r14) == 112, "nv_thread_regs.r14 offset");
+_Static_assert(offsetof(struct nv_thread_regs, r15) == 120, "nv_thread_regs.r15 offset");
+_Static_assert(offsetof(struct nv_thread_regs, rip) == 128, "nv_thread_regs.rip offset");
+_Static_assert(offsetof(struct nv_thread_regs, rflags) == 136, "nv_thread_regs.rflags offset");
+_Static_assert(offsetof(struct nv_thread_regs, fs_base) == 144, "nv_thread_regs.fs_base offset");
+_Static_assert(offsetof(struct nv_thread_regs, gs_base) == 152, "nv_thread_regs.gs_base offset");
+#endif
 
+/* nv_thread_state (IN/OUT: thread_get_state and a fault message write it; thread_set_state and a NV_FAULT_RESUME_STATE reply read it). */
 struct nv_thread_state {
-	struct nv_thread_regs regs;
-	uint8_t fpu[512];
+	struct nv_thread_regs regs; /* the integer registers */
+	uint8_t fpu[512]; /* the x87/SSE state, as FXSAVE writes it */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_thread_state) == 672, "struct nv_thread_state size");
-_Static_assert(__builtin_offsetof(struct nv_thread_state, regs) == 0, "nv_thread_state.regs offset");
-_Static_assert(__builtin_offsetof(struct nv_thread_state, fpu) == 160, "nv_thread_state.fpu offset");
+_Static_assert(offsetof(struct nv_thread_state, regs) == 0, "nv_thread_state.regs offset");
+_Static_assert(offsetof(struct nv_thread_state, fpu) == 160, "nv_thread_state.fpu offset");
+#endif
 
+/* nv_msg (OUT: port_receive and port_get_state write it). */
 struct nv_msg {
-	uint64_t kind;
-	uint64_t op;
-	uint64_t badge;
-	uint64_t call_id;
-	uint64_t words[6];
-	uint64_t data_len;
-	uint64_t reply_cap;
-	uint64_t n_handles;
-	uint64_t handles[4];
+	uint64_t kind; /* NV_MSG_CALL, NV_MSG_SEND, NV_MSG_FAULT, NV_MSG_PAGE or NV_MSG_EXIT */
+	uint64_t op; /* NV_MSG_CALL: the operation invoked; NV_MSG_SEND: the tag */
+	uint64_t badge; /* the badge of the handle the sender invoked (or of the keeper or exception port) */
+	uint64_t call_id; /* the id to answer with port_reply; 0 for one-way messages */
+	uint64_t words[6]; /* words are the caller's argument slots (NV_MSG_CALL, NV_MSG_SEND) or the NV_FW_* values (NV_MSG_FAULT, NV_MSG_PAGE, NV_MSG_EXIT). Buffer arguments keep the caller's address, which means nothing to the receiver, and their length. */
+	uint64_t data_len; /* data_len is the length of the bytes the message carries: the first input buffer of a call, a send's data, a fault's thread state. */
+	uint64_t reply_cap; /* reply_cap is the capacity of the caller's output buffer, the most reply data it accepts; 0 when the operation has none. */
+	uint64_t n_handles; /* n_handles handles arrived with the message, inserted into the receiver's table: a call's handle arguments in order, a send's handle, a fault's thread. */
+	uint64_t handles[4]; /* their numbers in the receiver's table; NV_NO_HANDLE for one that did not arrive */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_msg) == 136, "struct nv_msg size");
-_Static_assert(__builtin_offsetof(struct nv_msg, kind) == 0, "nv_msg.kind offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, op) == 8, "nv_msg.op offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, badge) == 16, "nv_msg.badge offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, call_id) == 24, "nv_msg.call_id offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, words) == 32, "nv_msg.words offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, data_len) == 80, "nv_msg.data_len offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, reply_cap) == 88, "nv_msg.reply_cap offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, n_handles) == 96, "nv_msg.n_handles offset");
-_Static_assert(__builtin_offsetof(struct nv_msg, handles) == 104, "nv_msg.handles offset");
+_Static_assert(offsetof(struct nv_msg, kind) == 0, "nv_msg.kind offset");
+_Static_assert(offsetof(struct nv_msg, op) == 8, "nv_msg.op offset");
+_Static_assert(offsetof(struct nv_msg, badge) == 16, "nv_msg.badge offset");
+_Static_assert(offsetof(struct nv_msg, call_id) == 24, "nv_msg.call_id offset");
+_Static_assert(offsetof(struct nv_msg, words) == 32, "nv_msg.words offset");
+_Static_assert(offsetof(struct nv_msg, data_len) == 80, "nv_msg.data_len offset");
+_Static_assert(offsetof(struct nv_msg, reply_cap) == 88, "nv_msg.reply_cap offset");
+_Static_assert(offsetof(struct nv_msg, n_handles) == 96, "nv_msg.n_handles offset");
+_Static_assert(offsetof(struct nv_msg, handles) == 104, "nv_msg.handles offset");
+#endif
 
+/* nv_space_state (OUT: space_get_state writes it). */
 struct nv_space_state {
-	uint64_t size;
-	uint64_t pages;
-	uint64_t threads;
-	uint64_t handles;
-	uint64_t children;
-	uint64_t exception_port;
-	uint64_t exception_object;
-	uint64_t status;
-	uint64_t n_maps;
-	uint64_t n_handles;
-	uint64_t n_threads;
+	uint64_t size; /* bytes of the whole state, this record included */
+	uint64_t pages; /* Quotas: pages, threads, handles, child spaces. */
+	uint64_t threads; /* Quotas: pages, threads, handles, child spaces. */
+	uint64_t handles; /* Quotas: pages, threads, handles, child spaces. */
+	uint64_t children; /* Quotas: pages, threads, handles, child spaces. */
+	uint64_t exception_port; /* exception_port is a copy of the exception port handle (with its badge), or NV_NO_HANDLE. */
+	uint64_t exception_object; /* the exception port's object number in this stream */
+	uint64_t status; /* NV_SPACE_RUNNING, NV_SPACE_EXITED or NV_SPACE_KILLED */
+	uint64_t n_maps; /* nv_space_map records that follow */
+	uint64_t n_handles; /* nv_space_handle records that follow them */
+	uint64_t n_threads; /* nv_space_thread records that follow those */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_space_state) == 88, "struct nv_space_state size");
-_Static_assert(__builtin_offsetof(struct nv_space_state, size) == 0, "nv_space_state.size offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, pages) == 8, "nv_space_state.pages offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, threads) == 16, "nv_space_state.threads offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, handles) == 24, "nv_space_state.handles offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, children) == 32, "nv_space_state.children offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, exception_port) == 40, "nv_space_state.exception_port offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, exception_object) == 48, "nv_space_state.exception_object offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, status) == 56, "nv_space_state.status offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, n_maps) == 64, "nv_space_state.n_maps offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, n_handles) == 72, "nv_space_state.n_handles offset");
-_Static_assert(__builtin_offsetof(struct nv_space_state, n_threads) == 80, "nv_space_state.n_threads offset");
+_Static_assert(offsetof(struct nv_space_state, size) == 0, "nv_space_state.size offset");
+_Static_assert(offsetof(struct nv_space_state, pages) == 8, "nv_space_state.pages offset");
+_Static_assert(offsetof(struct nv_space_state, threads) == 16, "nv_space_state.threads offset");
+_Static_assert(offsetof(struct nv_space_state, handles) == 24, "nv_space_state.handles offset");
+_Static_assert(offsetof(struct nv_space_state, children) == 32, "nv_space_state.children offset");
+_Static_assert(offsetof(struct nv_space_state, exception_port) == 40, "nv_space_state.exception_port offset");
+_Static_assert(offsetof(struct nv_space_state, exception_object) == 48, "nv_space_state.exception_object offset");
+_Static_assert(offsetof(struct nv_space_state, status) == 56, "nv_space_state.status offset");
+_Static_assert(offsetof(struct nv_space_state, n_maps) == 64, "nv_space_state.n_maps offset");
+_Static_assert(offsetof(struct nv_space_state, n_handles) == 72, "nv_space_state.n_handles offset");
+_Static_assert(offsetof(struct nv_space_state, n_threads) == 80, "nv_space_state.n_threads offset");
+#endif
 
+/* nv_space_map (OUT: space_get_state writes it). */
 struct nv_space_map {
-	uint64_t addr;
-	uint64_t size;
-	uint64_t offset;
-	uint64_t perm;
-	uint64_t limit;
-	uint64_t region;
-	uint64_t object;
-	uint64_t flags;
+	uint64_t addr; /* the mapped range, and where it starts in the region */
+	uint64_t size; /* the mapped range, and where it starts in the region */
+	uint64_t offset; /* the mapped range, and where it starts in the region */
+	uint64_t perm; /* NV_PERM_READ|NV_PERM_WRITE|NV_PERM_EXEC as mapped now */
+	uint64_t limit; /* the most space_protect may grant (the region handle's) */
+	uint64_t region; /* a copy of a handle to the region, or NV_NO_HANDLE for memory the monitor mapped itself */
+	uint64_t object; /* the region's object number in this stream */
+	uint64_t flags; /* NV_STATE_OWNED when the region is charged to this space */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_space_map) == 64, "struct nv_space_map size");
-_Static_assert(__builtin_offsetof(struct nv_space_map, addr) == 0, "nv_space_map.addr offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, size) == 8, "nv_space_map.size offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, offset) == 16, "nv_space_map.offset offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, perm) == 24, "nv_space_map.perm offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, limit) == 32, "nv_space_map.limit offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, region) == 40, "nv_space_map.region offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, object) == 48, "nv_space_map.object offset");
-_Static_assert(__builtin_offsetof(struct nv_space_map, flags) == 56, "nv_space_map.flags offset");
+_Static_assert(offsetof(struct nv_space_map, addr) == 0, "nv_space_map.addr offset");
+_Static_assert(offsetof(struct nv_space_map, size) == 8, "nv_space_map.size offset");
+_Static_assert(offsetof(struct nv_space_map, offset) == 16, "nv_space_map.offset offset");
+_Static_assert(offsetof(struct nv_space_map, perm) == 24, "nv_space_map.perm offset");
+_Static_assert(offsetof(struct nv_space_map, limit) == 32, "nv_space_map.limit offset");
+_Static_assert(offsetof(struct nv_space_map, region) == 40, "nv_space_map.region offset");
+_Static_assert(offsetof(struct nv_space_map, object) == 48, "nv_space_map.object offset");
+_Static_assert(offsetof(struct nv_space_map, flags) == 56, "nv_space_map.flags offset");
+#endif
 
+/* nv_space_handle (OUT: space_get_state writes it). */
 struct nv_space_handle {
-	uint64_t number;
-	uint64_t handle;
-	uint64_t type;
-	uint64_t rights;
-	uint64_t badge;
-	uint64_t object;
-	uint64_t node;
-	uint64_t parent;
-	uint64_t flags;
+	uint64_t number; /* its number in the space */
+	uint64_t handle; /* a copy in the caller's table, with the same rights and badge */
+	uint64_t type; /* the object type it names */
+	uint64_t rights; /* its rights */
+	uint64_t badge; /* its badge; 0 for none */
+	uint64_t object; /* its object's number in this stream */
+	uint64_t node; /* node identifies this handle and Parent the handle it was derived from (0: none, or one since closed with no ancestor left). They are tags, not handles: unique for the monitor's life, never reused, and granting nothing. Reading several spaces, a restorer finds which handle of which space each one came from. */
+	uint64_t parent; /* Node identifies this handle and Parent the handle it was derived from (0: none, or one since closed with no ancestor left). They are tags, not handles: unique for the monitor's life, never reused, and granting nothing. Reading several spaces, a restorer finds which handle of which space each one came from. */
+	uint64_t flags; /* NV_STATE_OWNED when the object (a region, port or port set) is charged to this space */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_space_handle) == 72, "struct nv_space_handle size");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, number) == 0, "nv_space_handle.number offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, handle) == 8, "nv_space_handle.handle offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, type) == 16, "nv_space_handle.type offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, rights) == 24, "nv_space_handle.rights offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, badge) == 32, "nv_space_handle.badge offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, object) == 40, "nv_space_handle.object offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, node) == 48, "nv_space_handle.node offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, parent) == 56, "nv_space_handle.parent offset");
-_Static_assert(__builtin_offsetof(struct nv_space_handle, flags) == 64, "nv_space_handle.flags offset");
+_Static_assert(offsetof(struct nv_space_handle, number) == 0, "nv_space_handle.number offset");
+_Static_assert(offsetof(struct nv_space_handle, handle) == 8, "nv_space_handle.handle offset");
+_Static_assert(offsetof(struct nv_space_handle, type) == 16, "nv_space_handle.type offset");
+_Static_assert(offsetof(struct nv_space_handle, rights) == 24, "nv_space_handle.rights offset");
+_Static_assert(offsetof(struct nv_space_handle, badge) == 32, "nv_space_handle.badge offset");
+_Static_assert(offsetof(struct nv_space_handle, object) == 40, "nv_space_handle.object offset");
+_Static_assert(offsetof(struct nv_space_handle, node) == 48, "nv_space_handle.node offset");
+_Static_assert(offsetof(struct nv_space_handle, parent) == 56, "nv_space_handle.parent offset");
+_Static_assert(offsetof(struct nv_space_handle, flags) == 64, "nv_space_handle.flags offset");
+#endif
 
+/* nv_space_thread (OUT: space_get_state writes it). */
 struct nv_space_thread {
-	uint64_t handle;
-	uint64_t object;
+	uint64_t handle; /* a copy in the caller's table, with every right */
+	uint64_t object; /* the thread's object number in this stream */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_space_thread) == 16, "struct nv_space_thread size");
-_Static_assert(__builtin_offsetof(struct nv_space_thread, handle) == 0, "nv_space_thread.handle offset");
-_Static_assert(__builtin_offsetof(struct nv_space_thread, object) == 8, "nv_space_thread.object offset");
+_Static_assert(offsetof(struct nv_space_thread, handle) == 0, "nv_space_thread.handle offset");
+_Static_assert(offsetof(struct nv_space_thread, object) == 8, "nv_space_thread.object offset");
+#endif
 
+/* nv_region_state (OUT: region_get_state writes it). */
 struct nv_region_state {
-	uint64_t size;
-	uint64_t keeper;
-	uint64_t keeper_badge;
-	uint64_t bitmap_words;
+	uint64_t size; /* the region's size in bytes */
+	uint64_t keeper; /* a copy of the keeper port handle, or NV_NO_HANDLE */
+	uint64_t keeper_badge; /* the badge the keeper was set with */
+	uint64_t bitmap_words; /* uint64 words of bitmap that follow; 0 without a keeper */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_region_state) == 32, "struct nv_region_state size");
-_Static_assert(__builtin_offsetof(struct nv_region_state, size) == 0, "nv_region_state.size offset");
-_Static_assert(__builtin_offsetof(struct nv_region_state, keeper) == 8, "nv_region_state.keeper offset");
-_Static_assert(__builtin_offsetof(struct nv_region_state, keeper_badge) == 16, "nv_region_state.keeper_badge offset");
-_Static_assert(__builtin_offsetof(struct nv_region_state, bitmap_words) == 24, "nv_region_state.bitmap_words offset");
+_Static_assert(offsetof(struct nv_region_state, size) == 0, "nv_region_state.size offset");
+_Static_assert(offsetof(struct nv_region_state, keeper) == 8, "nv_region_state.keeper offset");
+_Static_assert(offsetof(struct nv_region_state, keeper_badge) == 16, "nv_region_state.keeper_badge offset");
+_Static_assert(offsetof(struct nv_region_state, bitmap_words) == 24, "nv_region_state.bitmap_words offset");
+#endif
 
+/* nv_port_state (OUT: port_get_state writes it). */
 struct nv_port_state {
-	uint64_t size;
-	uint64_t n_msgs;
+	uint64_t size; /* bytes of the whole state, this record included */
+	uint64_t n_msgs; /* messages that follow */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_port_state) == 16, "struct nv_port_state size");
-_Static_assert(__builtin_offsetof(struct nv_port_state, size) == 0, "nv_port_state.size offset");
-_Static_assert(__builtin_offsetof(struct nv_port_state, n_msgs) == 8, "nv_port_state.n_msgs offset");
+_Static_assert(offsetof(struct nv_port_state, size) == 0, "nv_port_state.size offset");
+_Static_assert(offsetof(struct nv_port_state, n_msgs) == 8, "nv_port_state.n_msgs offset");
+#endif
 
+/* nv_port_set_state (OUT: port_set_get_state writes it). */
 struct nv_port_set_state {
-	uint64_t size;
-	uint64_t n_ports;
+	uint64_t size; /* bytes of the whole state, this record included */
+	uint64_t n_ports; /* handle numbers that follow */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_port_set_state) == 16, "struct nv_port_set_state size");
-_Static_assert(__builtin_offsetof(struct nv_port_set_state, size) == 0, "nv_port_set_state.size offset");
-_Static_assert(__builtin_offsetof(struct nv_port_set_state, n_ports) == 8, "nv_port_set_state.n_ports offset");
+_Static_assert(offsetof(struct nv_port_set_state, size) == 0, "nv_port_set_state.size offset");
+_Static_assert(offsetof(struct nv_port_set_state, n_ports) == 8, "nv_port_set_state.n_ports offset");
+#endif
 
+/* nv_stat (OUT: files_stat and file_stat write it). */
 struct nv_stat {
-	uint64_t type;
-	uint64_t mode;
-	uint64_t size;
-	uint64_t nlink;
-	uint64_t uid;
-	uint64_t gid;
-	uint64_t inode;
-	uint64_t device;
-	uint64_t rdev;
-	uint64_t blocks;
-	uint64_t block_size;
-	int64_t atime_sec;
-	uint64_t atime_nsec;
-	int64_t mtime_sec;
-	uint64_t mtime_nsec;
-	int64_t ctime_sec;
-	uint64_t ctime_nsec;
+	uint64_t type; /* NV_FT_* */
+	uint64_t mode; /* the permission bits (07777: rwx for owner, group, others; setuid, setgid, sticky) */
+	uint64_t size; /* bytes; a link's is the length of its target text */
+	uint64_t nlink; /* hard links to it */
+	uint64_t uid; /* its owner on the host */
+	uint64_t gid; /* its owner on the host */
+	uint64_t inode; /* its number on its device: with Device, it tells files apart */
+	uint64_t device; /* the host device holding it */
+	uint64_t rdev; /* for a device file, the device it stands for */
+	uint64_t blocks; /* 512-byte blocks allocated to it */
+	uint64_t block_size; /* the preferred size of an I/O on it */
+	int64_t atime_sec; /* last access */
+	uint64_t atime_nsec; /* its nanoseconds */
+	int64_t mtime_sec; /* last change of contents */
+	uint64_t mtime_nsec; /* its nanoseconds */
+	int64_t ctime_sec; /* last change of contents or metadata */
+	uint64_t ctime_nsec; /* its nanoseconds */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_stat) == 136, "struct nv_stat size");
-_Static_assert(__builtin_offsetof(struct nv_stat, type) == 0, "nv_stat.type offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, mode) == 8, "nv_stat.mode offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, size) == 16, "nv_stat.size offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, nlink) == 24, "nv_stat.nlink offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, uid) == 32, "nv_stat.uid offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, gid) == 40, "nv_stat.gid offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, inode) == 48, "nv_stat.inode offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, device) == 56, "nv_stat.device offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, rdev) == 64, "nv_stat.rdev offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, blocks) == 72, "nv_stat.blocks offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, block_size) == 80, "nv_stat.block_size offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, atime_sec) == 88, "nv_stat.atime_sec offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, atime_nsec) == 96, "nv_stat.atime_nsec offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, mtime_sec) == 104, "nv_stat.mtime_sec offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, mtime_nsec) == 112, "nv_stat.mtime_nsec offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, ctime_sec) == 120, "nv_stat.ctime_sec offset");
-_Static_assert(__builtin_offsetof(struct nv_stat, ctime_nsec) == 128, "nv_stat.ctime_nsec offset");
+_Static_assert(offsetof(struct nv_stat, type) == 0, "nv_stat.type offset");
+_Static_assert(offsetof(struct nv_stat, mode) == 8, "nv_stat.mode offset");
+_Static_assert(offsetof(struct nv_stat, size) == 16, "nv_stat.size offset");
+_Static_assert(offsetof(struct nv_stat, nlink) == 24, "nv_stat.nlink offset");
+_Static_assert(offsetof(struct nv_stat, uid) == 32, "nv_stat.uid offset");
+_Static_assert(offsetof(struct nv_stat, gid) == 40, "nv_stat.gid offset");
+_Static_assert(offsetof(struct nv_stat, inode) == 48, "nv_stat.inode offset");
+_Static_assert(offsetof(struct nv_stat, device) == 56, "nv_stat.device offset");
+_Static_assert(offsetof(struct nv_stat, rdev) == 64, "nv_stat.rdev offset");
+_Static_assert(offsetof(struct nv_stat, blocks) == 72, "nv_stat.blocks offset");
+_Static_assert(offsetof(struct nv_stat, block_size) == 80, "nv_stat.block_size offset");
+_Static_assert(offsetof(struct nv_stat, atime_sec) == 88, "nv_stat.atime_sec offset");
+_Static_assert(offsetof(struct nv_stat, atime_nsec) == 96, "nv_stat.atime_nsec offset");
+_Static_assert(offsetof(struct nv_stat, mtime_sec) == 104, "nv_stat.mtime_sec offset");
+_Static_assert(offsetof(struct nv_stat, mtime_nsec) == 112, "nv_stat.mtime_nsec offset");
+_Static_assert(offsetof(struct nv_stat, ctime_sec) == 120, "nv_stat.ctime_sec offset");
+_Static_assert(offsetof(struct nv_stat, ctime_nsec) == 128, "nv_stat.ctime_nsec offset");
+#endif
 
+/* nv_dirent (OUT: file_readdir writes it). */
 struct nv_dirent {
-	uint64_t inode;
-	uint32_t type;
-	uint32_t name_len;
+	uint64_t inode; /* as the directory holds it */
+	uint32_t type; /* NV_FT_* */
+	uint32_t name_len; /* bytes of the name, not counting its NUL byte */
 };
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct nv_dirent) == 16, "struct nv_dirent size");
-_Static_assert(__builtin_offsetof(struct nv_dirent, inode) == 0, "nv_dirent.inode offset");
-_Static_assert(__builtin_offsetof(struct nv_dirent, type) == 8, "nv_dirent.type offset");
-_Static_assert(__builtin_offsetof(struct nv_dirent, name_len) == 12, "nv_dirent.name_len offset");
+_Static_assert(offsetof(struct nv_dirent, inode) == 0, "nv_dirent.inode offset");
+_Static_assert(offsetof(struct nv_dirent, type) == 8, "nv_dirent.type offset");
+_Static_assert(offsetof(struct nv_dirent, name_len) == 12, "nv_dirent.name_len offset");
+#endif
 
 #endif /* NESTVM_ABI_H */

@@ -15,95 +15,27 @@ import (
 )
 
 // Records are the record types the header declares, in order, with their C
-// names. A new record is added here.
+// names and which way they cross the guest boundary: OUT records the
+// monitor writes for the guest, IN records it reads from the guest. A new
+// record is added here.
 var Records = []struct {
 	Name string
 	Type reflect.Type
+	Dir  string
 }{
-	{"nv_start_info", reflect.TypeOf(abi.StartInfo{})},
-	{"nv_thread_regs", reflect.TypeOf(abi.ThreadRegs{})},
-	{"nv_thread_state", reflect.TypeOf(abi.ThreadState{})},
-	{"nv_msg", reflect.TypeOf(abi.Msg{})},
-	{"nv_space_state", reflect.TypeOf(abi.SpaceState{})},
-	{"nv_space_map", reflect.TypeOf(abi.SpaceMapEntry{})},
-	{"nv_space_handle", reflect.TypeOf(abi.SpaceHandleEntry{})},
-	{"nv_space_thread", reflect.TypeOf(abi.SpaceThreadEntry{})},
-	{"nv_region_state", reflect.TypeOf(abi.RegionState{})},
-	{"nv_port_state", reflect.TypeOf(abi.PortState{})},
-	{"nv_port_set_state", reflect.TypeOf(abi.PortSetState{})},
-	{"nv_stat", reflect.TypeOf(abi.Stat{})},
-	{"nv_dirent", reflect.TypeOf(abi.DirEntry{})},
-}
-
-// Constants are the plain constants the header defines, in order.
-var Constants = []struct {
-	Name  string
-	Value uint64
-	Doc   string
-}{
-	{"NESTVM_ABI_VERSION", abi.Version, "bumped on any change a guest could observe"},
-	{"NV_PAGE_SIZE", abi.PageSize, "the smallest mapping unit"},
-	{"NV_RESERVED_BASE", abi.ReservedBase, "start of the monitor's range in every space"},
-	{"NV_RESERVED_TOP", abi.ReservedTop, "end of the monitor's range"},
-	{"NV_ABI_PAGE", abi.ABIPage, "the read-only ABI page"},
-	{"NV_ABI_ENTRY", abi.ABIEntry, "the entry point of every operation"},
-	{"NV_NULLTRAP_ENTRY", abi.NullTrapEntry, "a function that only traps and returns (benchmarks)"},
-	{"NV_USER_BASE", abi.UserBase, "lowest address a program may load or map at"},
-	{"NV_USER_TOP", abi.UserTop, "one past the highest such address"},
-	{"NV_MAX_BUFFER", abi.MaxBuffer, "the longest buffer one operation accepts"},
-	{"NV_MAX_ARG_SLOTS", abi.MaxArgSlots, "argument slots of an operation"},
-	{"NV_NO_HANDLE", abi.NoHandle, "the handle number that names nothing"},
-	{"NV_CLOCK_MONOTONIC", abi.ClockMonotonic, "clock_read: time since an arbitrary point"},
-	{"NV_CLOCK_REALTIME", abi.ClockRealtime, "clock_read: time since the Unix epoch"},
-	{"NV_START_MAGIC", abi.StartMagic, "nv_start_info.magic"},
-	{"NV_AT_STARTINFO", abi.AuxStartInfo, "auxv type whose value is the nv_start_info address"},
-	{"NV_FXSAVE_SIZE", abi.FXSaveSize, "size of the x87/SSE state"},
-	{"NV_PERM_READ", abi.PermRead, "space_map: readable"},
-	{"NV_PERM_WRITE", abi.PermWrite, "space_map: writable"},
-	{"NV_PERM_EXEC", abi.PermExec, "space_map: executable"},
-	{"NV_SPACE_RUNNING", abi.SpaceRunning, "space_status: not ended"},
-	{"NV_SPACE_EXITED", abi.SpaceExited, "space_status: its last thread exited"},
-	{"NV_SPACE_KILLED", abi.SpaceKilled, "space_status: killed"},
-	{"NV_THREAD_NEW", abi.ThreadNew, "thread_status: never started"},
-	{"NV_THREAD_RUNNING", abi.ThreadRunning, "thread_status: running or blocked"},
-	{"NV_THREAD_STOPPED", abi.ThreadStopped, "thread_status: stopped"},
-	{"NV_THREAD_EXITED", abi.ThreadExited, "thread_status: ended"},
-	{"NV_OPEN_READ", abi.OpenRead, "files_open: allow reads"},
-	{"NV_OPEN_WRITE", abi.OpenWrite, "files_open: allow writes"},
-	{"NV_OPEN_CREATE", abi.OpenCreate, "files_open: create if missing"},
-	{"NV_OPEN_TRUNCATE", abi.OpenTruncate, "files_open: empty the file"},
-	{"NV_OPEN_DIR", abi.OpenDir, "files_open: open a directory (for file_readdir, file_stat)"},
-	{"NV_OPEN_EXCL", abi.OpenExclusive, "files_open: with NV_OPEN_CREATE, fail if the name exists"},
-	{"NV_STAT_NOFOLLOW", abi.StatNoFollow, "files_stat: describe a symbolic link itself"},
-	{"NV_FT_OTHER", abi.FileTypeOther, "nv_stat.type, nv_dirent.type: none of the others, or unknown"},
-	{"NV_FT_REGULAR", abi.FileTypeRegular, "file type: a regular file"},
-	{"NV_FT_DIR", abi.FileTypeDir, "file type: a directory"},
-	{"NV_FT_SYMLINK", abi.FileTypeSymlink, "file type: a symbolic link"},
-	{"NV_FT_CHAR", abi.FileTypeChar, "file type: a character device"},
-	{"NV_FT_BLOCK", abi.FileTypeBlock, "file type: a block device"},
-	{"NV_FT_FIFO", abi.FileTypeFIFO, "file type: a FIFO"},
-	{"NV_FT_SOCKET", abi.FileTypeSocket, "file type: a socket"},
-	{"NV_UTIME_NOW", abi.UtimeNow, "files_utimes: the current time"},
-	{"NV_UTIME_OMIT", abi.UtimeOmit, "files_utimes: leave this time unchanged"},
-	{"NV_MSG_CALL", abi.MsgCall, "nv_msg.kind: an operation invoked on a port"},
-	{"NV_MSG_SEND", abi.MsgSend, "nv_msg.kind: a one-way message"},
-	{"NV_MSG_FAULT", abi.MsgFault, "nv_msg.kind: a thread fault"},
-	{"NV_MSG_PAGE", abi.MsgPage, "nv_msg.kind: a page request"},
-	{"NV_MSG_EXIT", abi.MsgExit, "nv_msg.kind: a space ended"},
-	{"NV_FW_VECTOR", abi.FaultWordVector, "nv_msg.words index: exception vector"},
-	{"NV_FW_ERROR", abi.FaultWordError, "nv_msg.words index: error code"},
-	{"NV_FW_ADDR", abi.FaultWordAddr, "nv_msg.words index: faulting address"},
-	{"NV_FW_RIP", abi.FaultWordRIP, "nv_msg.words index: faulting instruction"},
-	{"NV_FW_THREAD", abi.FaultWordThread, "nv_msg.words index: thread number"},
-	{"NV_FW_OFFSET", abi.FaultWordOffset, "nv_msg.words index: page offset in the region"},
-	{"NV_VEC_SYSCALL", abi.VecSyscall, "nv_msg.words[NV_FW_VECTOR] of a thread that executed syscall"},
-	{"NV_FAULT_RESUME", abi.FaultResume, "fault reply: retry the instruction"},
-	{"NV_FAULT_RESUME_STATE", abi.FaultResumeState, "fault reply: resume with the state sent"},
-	{"NV_FAULT_KILL", abi.FaultKill, "fault reply: kill the space"},
-	{"NV_MSG_HANDLES", abi.MsgHandles, "handles one message carries at most"},
-	{"NV_STATE_OWNED", abi.StateOwned, "nv_space_map, nv_space_handle flags: charged to this space"},
-	{"NV_INSERT_MOVE", abi.InsertMove, "space_insert_at: move the handle, do not copy it"},
-	{"NV_DIRTY_EVER", abi.DirtyEver, "region_dirty: every page written since the region was created"},
+	{"nv_start_info", reflect.TypeOf(abi.StartInfo{}), "OUT: the monitor writes it at start"},
+	{"nv_thread_regs", reflect.TypeOf(abi.ThreadRegs{}), "IN/OUT: as part of nv_thread_state"},
+	{"nv_thread_state", reflect.TypeOf(abi.ThreadState{}), "IN/OUT: thread_get_state and a fault message write it; thread_set_state and a NV_FAULT_RESUME_STATE reply read it"},
+	{"nv_msg", reflect.TypeOf(abi.Msg{}), "OUT: port_receive and port_get_state write it"},
+	{"nv_space_state", reflect.TypeOf(abi.SpaceState{}), "OUT: space_get_state writes it"},
+	{"nv_space_map", reflect.TypeOf(abi.SpaceMapEntry{}), "OUT: space_get_state writes it"},
+	{"nv_space_handle", reflect.TypeOf(abi.SpaceHandleEntry{}), "OUT: space_get_state writes it"},
+	{"nv_space_thread", reflect.TypeOf(abi.SpaceThreadEntry{}), "OUT: space_get_state writes it"},
+	{"nv_region_state", reflect.TypeOf(abi.RegionState{}), "OUT: region_get_state writes it"},
+	{"nv_port_state", reflect.TypeOf(abi.PortState{}), "OUT: port_get_state writes it"},
+	{"nv_port_set_state", reflect.TypeOf(abi.PortSetState{}), "OUT: port_set_get_state writes it"},
+	{"nv_stat", reflect.TypeOf(abi.Stat{}), "OUT: files_stat and file_stat write it"},
+	{"nv_dirent", reflect.TypeOf(abi.DirEntry{}), "OUT: file_readdir writes it"},
 }
 
 // Generate returns the header.
@@ -125,11 +57,12 @@ func Generate() []byte {
 #ifndef NESTVM_ABI_H
 #define NESTVM_ABI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 `)
-	for _, c := range Constants {
-		p("#define %-20s %#xull /* %s */\n", c.Name, c.Value, c.Doc)
+	for _, c := range abi.Constants {
+		p("#define %-20s %#xull /* %s */\n", c.CName, c.Value, c.Doc)
 	}
 
 	p("\n/* Error codes: operations return them negated in R0. */\nenum nv_error {\n")
@@ -181,12 +114,24 @@ static inline nv_result_t nv_invoke(nv_handle_t h, uint64_t op, uint64_t a0, uin
 		writeWrapper(&b, op)
 	}
 
-	p("\n/* Records. Fields are fixed-width; records only grow at the end. */\n")
+	p("\n/* Records. Fields are fixed-width; records only grow at the end. Each\n")
+	p(" * says which way it crosses: OUT the monitor writes, IN it reads. The\n")
+	p(" * layout checks need C11's _Static_assert; a C99 compiler goes without. */\n")
+	docs := FieldDocs()
 	for _, r := range Records {
-		writeRecord(&b, r.Name, r.Type)
+		writeRecord(&b, r.Name, r.Type, r.Dir, docs[r.Type.Name()])
 	}
 	p("\n#endif /* NESTVM_ABI_H */\n")
 	return b.Bytes()
+}
+
+// errorDoc is what e means for its operation: its own words, or the
+// code's meaning.
+func errorDoc(e abi.OpError) string {
+	if e.Doc != "" {
+		return e.Doc
+	}
+	return e.Code.Error()
 }
 
 // opSymbol is the C name of op's number.
@@ -240,6 +185,10 @@ func writeWrapper(b *bytes.Buffer, op abi.Op) {
 	}
 	if info.NoReturn {
 		fmt.Fprintln(b, " * Does not return on success; returns a negated error code otherwise.")
+	}
+	fmt.Fprintln(b, " * Errors (a port a guest serves returns what its server replies):")
+	for _, e := range info.AllErrors() {
+		fmt.Fprintf(b, " *   %s: %s\n", abi.ErrorSymbols[e.Code], errorDoc(e))
 	}
 	fmt.Fprintln(b, " */")
 	sig := strings.Join(params, ", ")
@@ -301,17 +250,28 @@ func cType(t reflect.Type) (string, string) {
 	panic("cheader: unsupported field type " + t.String())
 }
 
-func writeRecord(b *bytes.Buffer, name string, t reflect.Type) {
-	fmt.Fprintf(b, "\nstruct %s {\n", name)
+func writeRecord(b *bytes.Buffer, name string, t reflect.Type, dir string, docs map[string]string) {
+	fmt.Fprintf(b, "\n/* %s (%s). */\nstruct %s {\n", name, dir, name)
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		ct, suffix := cType(f.Type)
-		fmt.Fprintf(b, "\t%s %s%s;\n", ct, CName(f.Name), suffix)
+		fmt.Fprintf(b, "\t%s %s%s; /* %s */\n", ct, CName(f.Name), suffix, fieldDoc(f.Name, docs))
 	}
-	fmt.Fprintf(b, "};\n_Static_assert(sizeof(struct %s) == %d, \"struct %s size\");\n", name, t.Size(), name)
+	fmt.Fprintf(b, "};\n#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L\n")
+	fmt.Fprintf(b, "_Static_assert(sizeof(struct %s) == %d, \"struct %s size\");\n", name, t.Size(), name)
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		fmt.Fprintf(b, "_Static_assert(__builtin_offsetof(struct %s, %s) == %d, \"%s.%s offset\");\n",
+		fmt.Fprintf(b, "_Static_assert(offsetof(struct %s, %s) == %d, \"%s.%s offset\");\n",
 			name, CName(f.Name), f.Offset, name, CName(f.Name))
 	}
+	fmt.Fprintf(b, "#endif\n")
+}
+
+// fieldDoc is the doc of field name, in C terms.
+func fieldDoc(name string, docs map[string]string) string {
+	doc := docs[name]
+	if rest, ok := strings.CutPrefix(doc, name+" "); ok {
+		doc = CName(name) + " " + rest // "DataLen is the length": the C name reads the same
+	}
+	return cDoc(doc)
 }

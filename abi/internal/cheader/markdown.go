@@ -39,6 +39,14 @@ func Markdown() []byte {
 	p("number in the caller's table). The rights the operation needs are checked\n")
 	p("on the port handle, so a stand-in port carries the rights of what it\n")
 	p("stands in for.\n\n")
+	p("**Errors.** Each operation lists the errors it can return when its handle\n")
+	p("names a kernel object or a port the monitor serves (the console, the clock,\n")
+	p("the files root): first those of the checks every call passes, in their\n")
+	p("order, then its own. An operation delivered to a port a guest serves\n")
+	p("returns whatever that server replies, and a layer standing in for an\n")
+	p("object may refuse an operation it interposes on (a reference monitor\n")
+	p("answers `NV_EDENIED`). The kernel's fuzz targets fail on any error an\n")
+	p("operation does not list.\n\n")
 
 	p("## Operations\n\n")
 	p("| # | operation | interface | rights | arguments | R0 | R1 |\n|---|---|---|---|---|---|---|\n")
@@ -68,6 +76,14 @@ func Markdown() []byte {
 		if info.NoReturn {
 			p("\nDoes not return on success.\n")
 		}
+		var names []string
+		for _, e := range info.AllErrors() {
+			names = append(names, "`"+abi.ErrorSymbols[e.Code]+"`")
+		}
+		p("\nErrors: %s.\n\n", strings.Join(names, ", "))
+		for _, e := range info.AllErrors() {
+			p("- `%s`: %s\n", abi.ErrorSymbols[e.Code], errorDoc(e))
+		}
 	}
 
 	p("\n## Error codes\n\nOperations return them negated in R0.\n\n| code | name | meaning |\n|---|---|---|\n")
@@ -83,19 +99,20 @@ func Markdown() []byte {
 		p("| %d | `%s` |\n", o, abi.ObjectSymbols[o])
 	}
 	p("\n## Constants\n\n| name | value | meaning |\n|---|---|---|\n")
-	for _, c := range Constants {
-		p("| `%s` | %#x | %s |\n", c.Name, c.Value, c.Doc)
+	for _, c := range abi.Constants {
+		p("| `%s` | %#x | %s |\n", c.CName, c.Value, c.Doc)
 	}
 	p("\n## Records\n\nLittle-endian, fixed-width fields, naturally aligned; records only grow at the end.\n")
+	docs := FieldDocs()
 	for _, r := range Records {
-		p("\n### %s\n\n| offset | field | type |\n|---|---|---|\n", r.Name)
+		p("\n### %s\n\n%s.\n\n| offset | field | type | meaning |\n|---|---|---|---|\n", r.Name, r.Dir)
 		for i := 0; i < r.Type.NumField(); i++ {
 			f := r.Type.Field(i)
 			typ, suffix := cType(f.Type)
 			if f.Type.Kind() == reflect.Struct {
 				typ = "struct " + recordName(f.Type)
 			}
-			p("| %d | `%s` | `%s%s` |\n", f.Offset, CName(f.Name), typ, suffix)
+			p("| %d | `%s` | `%s%s` | %s |\n", f.Offset, CName(f.Name), typ, suffix, orDash(fieldDoc(f.Name, docs[r.Type.Name()])))
 		}
 	}
 	return b.Bytes()
