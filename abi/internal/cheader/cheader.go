@@ -33,6 +33,7 @@ var Records = []struct {
 	{"nv_port_set_state", reflect.TypeOf(abi.PortSetState{})},
 	{"nv_stat", reflect.TypeOf(abi.Stat{})},
 	{"nv_dirent", reflect.TypeOf(abi.DirEntry{})},
+	{"nv_time_page", reflect.TypeOf(abi.TimePage{})},
 }
 
 // Constants are the plain constants the header defines, in order.
@@ -55,6 +56,7 @@ var Constants = []struct {
 	{"NV_NO_HANDLE", abi.NoHandle, "the handle number that names nothing"},
 	{"NV_CLOCK_MONOTONIC", abi.ClockMonotonic, "clock_read: time since an arbitrary point"},
 	{"NV_CLOCK_REALTIME", abi.ClockRealtime, "clock_read: time since the Unix epoch"},
+	{"NV_TIME_TSC", abi.TimeTSC, "nv_time_page.flags: extrapolate the record with rdtsc"},
 	{"NV_START_MAGIC", abi.StartMagic, "nv_start_info.magic"},
 	{"NV_AT_STARTINFO", abi.AuxStartInfo, "auxv type whose value is the nv_start_info address"},
 	{"NV_FXSAVE_SIZE", abi.FXSaveSize, "size of the x87/SSE state"},
