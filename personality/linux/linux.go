@@ -116,6 +116,9 @@ type kernel struct {
 	ro      bool            // the files root refuses writes
 	unknown map[uint64]bool // system calls logged as unsupported
 
+	timeOnce   sync.Once
+	timeHandle uint64 // the clock's time page, for the vDSO; 0: none
+
 	futexMu sync.Mutex
 	futex   map[futexKey][]*futexWaiter
 

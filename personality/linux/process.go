@@ -162,6 +162,7 @@ func (k *kernel) spawn(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []s
 	if err := p.mm.loadImage(c, img); err != nil {
 		return fail(err)
 	}
+	k.mapVDSO(c, p.mm)
 	rsp, err := p.mm.buildStack(c, img, exe, argv, envp)
 	if err != nil {
 		return fail(err)
@@ -309,8 +310,12 @@ func (m *mm) buildStack(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []
 		{atBase, 0}, {atFlags, 0}, {atEntry, img.Entry},
 		{atUID, 0}, {atEUID, 0}, {atGID, 0}, {atEGID, 0},
 		{atPlatform, platform}, {atHwcap, hwcap}, {atClktck, 100}, {atSecure, 0},
-		{atRandom, randAddr}, {atHwcap2, 0}, {atExecfn, execfn}, {atNull, 0},
+		{atRandom, randAddr}, {atHwcap2, 0}, {atExecfn, execfn},
 	}
+	if m.vdso != 0 {
+		auxv = append(auxv, [2]uint64{atSysinfoEhdr, m.vdso})
+	}
+	auxv = append(auxv, [2]uint64{atNull, 0})
 	vec := []uint64{uint64(len(argv))}
 	vec = append(vec, argAddrs...)
 	vec = append(vec, 0)

@@ -946,6 +946,11 @@ func (tc *task) clock(which uint64) (uint64, errno) {
 		return 0, eINVAL
 	}
 	c := uint64(abi.ClockMonotonic)
+	if id := int32(which); id >= 0 && (id > unix.CLOCK_TAI || id == 10) {
+		// Not a clock Linux has (10 was CLOCK_SGI_CYCLE); negative
+		// numbers name other processes' and threads' CPU clocks.
+		return 0, eINVAL
+	}
 	switch which {
 	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE, unix.CLOCK_TAI:
 		c = abi.ClockRealtime
