@@ -27,6 +27,8 @@ var argSpecs = map[string]string{
 	"faccessat": "asx", "pipe2": "px", "dup3": "ffx", "prlimit64": "ddpp", "getrandom": "pux",
 	"epoll_create1": "x", "epoll_ctl": "fdfp", "epoll_wait": "fpdd", "epoll_pwait": "fpddp", "eventfd2": "ux",
 	"poll": "pud", "sched_getaffinity": "dup", "sigaltstack": "pp", "rt_sigreturn": "", "madvise": "xxd",
+	"alarm": "u", "setitimer": "dpp", "getitimer": "dp", "timer_create": "dpp", "timer_settime": "dxpp",
+	"timer_gettime": "dp", "timer_getoverrun": "d", "timer_delete": "d",
 }
 
 // DescribeSyscall says, for a tracing layer above the personality, which

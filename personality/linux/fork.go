@@ -393,6 +393,7 @@ func sysExecve(tc *task, a [6]uint64) (uint64, errno) {
 	}
 	p.mu.Unlock()
 	p.files().closeOnExec(c)
+	p.timers.stopAll(true) // POSIX timers end with the program; ITIMER_REAL lives on
 	c.SpaceSetExceptionPort(old, 0)
 	c.SpaceKill(old, 0)
 	oldMM.closeAll(c)

@@ -27,6 +27,7 @@ type process struct {
 	sig     sigState
 	pending map[int]sigInfo // signals posted to the process, by number
 	signals waitq           // told when a signal is posted
+	timers  timerSet        // alarm, setitimer and timer_create's
 
 	// Guarded by kernel.mu.
 	exited  bool
@@ -98,6 +99,7 @@ func (p *process) thread(num int) *thread {
 
 // closeAll drops every handle the process's descriptors and memory hold.
 func (p *process) closeAll(c *vmm.Caller) {
+	p.timers.stopAll(false)
 	p.mu.Lock()
 	fds := p.fds
 	p.fds = &fdTable{files: map[int]*fdEntry{}} // a late call of another thread finds none

@@ -1149,7 +1149,6 @@ var table [512]sysEntry
 // unnamed names calls the table does not serve, for the log.
 var unnamed = map[uint64]string{
 	unix.SYS_IO_URING_SETUP: "io_uring_setup", unix.SYS_SOCKET: "socket", unix.SYS_CONNECT: "connect",
-	unix.SYS_TIMER_CREATE: "timer_create", unix.SYS_ALARM: "alarm", unix.SYS_SETITIMER: "setitimer",
 }
 
 func init() {
@@ -1182,6 +1181,14 @@ func init() {
 		unix.SYS_DUP:               {"dup", sysDup, Full, ""},
 		unix.SYS_DUP2:              {"dup2", sysDup2, Full, ""},
 		unix.SYS_NANOSLEEP:         {"nanosleep", sysNanosleep, Full, ""},
+		unix.SYS_ALARM:             {"alarm", sysAlarm, Full, ""},
+		unix.SYS_SETITIMER:         {"setitimer", sysSetitimer, Partial, "ITIMER_REAL only (the CPU-time timers are EINVAL); its SIGALRM reaches a handler when a thread next leaves a system call, or ends a blocking one"},
+		unix.SYS_GETITIMER:         {"getitimer", sysGetitimer, Partial, "ITIMER_REAL only"},
+		unix.SYS_TIMER_CREATE:      {"timer_create", sysTimerCreate, Partial, "wall and monotonic clocks, SIGEV_SIGNAL, SIGEV_NONE, and SIGEV_THREAD_ID as a signal to the process; no CPU-time clocks"},
+		unix.SYS_TIMER_SETTIME:     {"timer_settime", sysTimerSettime, Full, ""},
+		unix.SYS_TIMER_GETTIME:     {"timer_gettime", sysTimerGettime, Full, ""},
+		unix.SYS_TIMER_GETOVERRUN:  {"timer_getoverrun", sysTimerGetoverrun, Partial, "counts expiries a late firing missed, not those that found the signal still pending"},
+		unix.SYS_TIMER_DELETE:      {"timer_delete", sysTimerDelete, Full, ""},
 		unix.SYS_GETPID:            {"getpid", sysGetpid, Full, ""},
 		unix.SYS_EXIT:              {"exit", sysExit, Full, ""},
 		unix.SYS_KILL:              {"kill", sysKill, Partial, "to processes and groups of one (a process group is its leader)"},
