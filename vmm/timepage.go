@@ -28,7 +28,8 @@ const (
 	// as time): a reader past it calls clock_read, which rewrites the
 	// record, so a host clock step or a rate error lasts no longer.
 	timeHold = 10 * time.Second
-	// timeFresh is how old a record clock_read leaves alone.
+	// timeFresh is how often the record is rewritten, and how old a
+	// record clock_read leaves alone.
 	timeFresh = time.Second
 	// timeCalibrate is how far apart the first two samples of the
 	// counter are taken; later rewrites measure the rate from the first
@@ -37,8 +38,11 @@ const (
 )
 
 // timeKeeper keeps the monitor's time page: one read-only page every root
-// clock hands out (clock_time_page) and rewrites when clock_read finds it
-// older than timeFresh.
+// clock hands out (clock_time_page). A goroutine rewrites it every
+// timeFresh for as long as the monitor runs, as Linux's tick does its
+// vDSO data, so that readers never find it stale however long they go
+// without a call; clock_read rewrites it too when it finds it older (the
+// goroutine starved on a busy host).
 type timeKeeper struct {
 	once   sync.Once
 	region *Region // nil when the host's counter cannot serve
@@ -74,6 +78,11 @@ func (k *timeKeeper) page() (*Region, error) {
 		k.region = &Region{mem: mem, dirty: newPageTrack(1), accessed: newPageTrack(1)}
 		k.refresh()
 		k.ready.Store(true)
+		go func() {
+			for range time.Tick(timeFresh) {
+				k.refresh()
+			}
+		}()
 	})
 	return k.region, k.err
 }
@@ -132,8 +141,8 @@ func (k *timeKeeper) refresh() {
 }
 
 // touch rewrites the record when it is older than timeFresh: clock_read
-// calls it, so a reader that found the record stale and called
-// clock_read finds it current again.
+// calls it, so a reader that found the record stale (its keeper starved)
+// and called clock_read finds it current again.
 func (k *timeKeeper) touch() {
 	if !k.ready.Load() {
 		return
