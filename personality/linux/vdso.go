@@ -387,10 +387,6 @@ func (k *kernel) mapVDSO(c *vmm.Caller, m *mm) uint64 {
 	if tp == 0 {
 		return 0
 	}
-	// A clock_read brings a record that nothing has read for a while up
-	// to date, so that the program starts on a current one and its
-	// first reads need no system call.
-	c.ClockRead(k.caps[nester.CapClock], abi.ClockMonotonic)
 	fail := func(what string, err error) uint64 {
 		k.log.Debug("no vDSO for a process", "step", what, "error", err)
 		return 0
