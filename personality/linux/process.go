@@ -47,6 +47,7 @@ type thread struct {
 	clearTID uint64 // set_tid_address / CLONE_CHILD_CLEARTID
 	sigmask  uint64
 	altstack [3]uint64
+	kick     kickState
 }
 
 // files is the process's descriptor table, which its end replaces.

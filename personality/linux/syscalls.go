@@ -100,6 +100,9 @@ func (tc *task) syscall() {
 	nr := regs.RAX
 	a := [6]uint64{regs.RDI, regs.RSI, regs.RDX, regs.R10, regs.R8, regs.R9}
 	var ret uint64
+	if nr == kickSyscall && tc.kicked() {
+		return
+	}
 	if nr < uint64(len(table)) && table[nr].fn != nil {
 		r, e := table[nr].fn(tc, a)
 		if tc.held {
@@ -1165,7 +1168,7 @@ func init() {
 		unix.SYS_MPROTECT:          {"mprotect", sysMprotect, Full, ""},
 		unix.SYS_MUNMAP:            {"munmap", sysMunmap, Full, ""},
 		unix.SYS_BRK:               {"brk", sysBrk, Full, ""},
-		unix.SYS_RT_SIGACTION:      {"rt_sigaction", sysRtSigaction, Partial, "handlers run when the thread next leaves a system call or faults, not in the middle of guest code"},
+		unix.SYS_RT_SIGACTION:      {"rt_sigaction", sysRtSigaction, Partial, "handlers run when the thread next leaves a system call or faults; only a timer's signal stops a thread in the middle of guest code to run one"},
 		unix.SYS_RT_SIGRETURN:      {"rt_sigreturn", sysRtSigreturn, Full, ""},
 		unix.SYS_PAUSE:             {"pause", sysPause, Full, ""},
 		unix.SYS_RT_SIGSUSPEND:     {"rt_sigsuspend", sysRtSigsuspend, Full, ""},
@@ -1182,7 +1185,7 @@ func init() {
 		unix.SYS_DUP2:              {"dup2", sysDup2, Full, ""},
 		unix.SYS_NANOSLEEP:         {"nanosleep", sysNanosleep, Full, ""},
 		unix.SYS_ALARM:             {"alarm", sysAlarm, Full, ""},
-		unix.SYS_SETITIMER:         {"setitimer", sysSetitimer, Partial, "ITIMER_REAL only (the CPU-time timers are EINVAL); its SIGALRM reaches a handler when a thread next leaves a system call, or ends a blocking one"},
+		unix.SYS_SETITIMER:         {"setitimer", sysSetitimer, Partial, "ITIMER_REAL only (the CPU-time timers are EINVAL)"},
 		unix.SYS_GETITIMER:         {"getitimer", sysGetitimer, Partial, "ITIMER_REAL only"},
 		unix.SYS_TIMER_CREATE:      {"timer_create", sysTimerCreate, Partial, "wall and monotonic clocks, SIGEV_SIGNAL, SIGEV_NONE, and SIGEV_THREAD_ID as a signal to the process; no CPU-time clocks"},
 		unix.SYS_TIMER_SETTIME:     {"timer_settime", sysTimerSettime, Full, ""},

@@ -107,8 +107,14 @@ func (s *timerSet) fire(k *kernel, p *process, tm *timer, gen uint64) {
 	tm.reported, tm.overrun = tm.overrun, 0
 	notify := tm.notify || tm == &s.real
 	s.mu.Unlock()
-	if notify {
-		k.post(p, info)
+	if !notify || k.post(p, info) {
+		return
+	}
+	p.mu.Lock()
+	handled := p.sig.actions[info.signo].handler > sigIgnore
+	p.mu.Unlock()
+	if handled {
+		k.kick(p)
 	}
 }
 

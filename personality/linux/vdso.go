@@ -157,6 +157,13 @@ var vdsoText = []byte{
 	// 2:
 	0x31, 0xc0, // xor eax, eax
 	0xc3, // ret
+
+	// kick (not exported): where the personality sends a thread it
+	// stopped in guest code to take a signal (kick.go); the system call
+	// puts its registers back.
+	0xb8, 0x56, 0x4e, 0x00, 0x00, // mov eax, 0x4e56  kickSyscall
+	0x0f, 0x05, // syscall
+	0x0f, 0x0b, // ud2                               never reached
 }
 
 // Entry points in vdsoText, and where its lea's displacement goes.
@@ -167,6 +174,7 @@ const (
 	vdsoGettimeofdayEntry = 0x93
 	vdsoTimeEntry         = 0xd6
 	vdsoGetcpuEntry       = 0x103
+	vdsoKickEntry         = 0x11c
 )
 
 // vdsoSymbols are the functions the image exports, each with version
@@ -317,8 +325,9 @@ func buildVDSO() []byte {
 	img = append(img, vdsoText...)
 	// The time page is one page below the image.
 	le.PutUint32(img[textOff+vdsoLeaDisp:], uint32(int32(-pageSize-(textOff+vdsoLeaEnd))))
+	vdsoKick = vdsoImage + uint64(textOff) + vdsoKickEntry
 	for i, s := range vdsoSymbols {
-		end := len(vdsoText)
+		end := vdsoKickEntry
 		if i+1 < len(vdsoSymbols) {
 			end = vdsoSymbols[i+1].entry
 		}
@@ -356,6 +365,10 @@ func buildVDSO() []byte {
 	phdr(1, elf.PT_DYNAMIC, elf.PF_R, uint64(dynOff), uint64(dynSize), 8)
 	return img
 }
+
+// vdsoKick is the address of the kick code in a process's space, which
+// buildVDSO sets.
+var vdsoKick uint64
 
 // vdsoImageBytes is the image every process maps.
 var vdsoImageBytes = buildVDSO()

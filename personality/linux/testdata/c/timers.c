@@ -1,6 +1,6 @@
 // Command timers arms the timers a C program has (alarm, setitimer,
-// timer_create) and waits for their signals with pause and sigsuspend,
-// printing what the signals carried and what the calls returned: nothing
+// timer_create) and waits for their signals with pause, sigsuspend and a
+// busy loop, printing what the signals carried and what the calls returned: nothing
 // that depends on how late a signal came.
 #include <errno.h>
 #include <stdint.h>
@@ -108,6 +108,14 @@ int main(void) {
 	struct timespec sleep30 = {0, 30000000};
 	nanosleep(&sleep30, NULL);
 	printf("signals after delete: %d\n", usr1 - before);
+
+	// A handler runs even while the program makes no system call.
+	alarms = 0;
+	struct itimerval spin = {.it_value = {0, 20000}};
+	setitimer(ITIMER_REAL, &spin, NULL);
+	while (!alarms)
+		;
+	printf("a busy loop saw SIGALRM's handler run\n");
 
 	// A timer with no sigevent sends SIGALRM, whose default ends the
 	// process.
