@@ -51,20 +51,28 @@ var vdsoText = []byte{
 	0x41, 0xf6, 0xc1, 0x01, // test r9b, 1          odd: the clock is rewriting the record
 	0x75, 0xf7, // jne retry
 	0x41, 0xf6, 0x40, 0x08, 0x01, // test byte [r8+8], 1   flags & TimeTSC
-	0x74, 0x2d, // je fail                           no: the system call
+	0x74, 0x3c, // je fail                           no: the system call
 	0x0f, 0xae, 0xe8, // lfence                     rdtsc after the loads above
 	0x0f, 0x31, // rdtsc                             edx:eax = the counter
 	0x48, 0xc1, 0xe2, 0x20, // shl rdx, 32
 	0x48, 0x09, 0xd0, // or rax, rdx                rax = the counter
-	0x49, 0x2b, 0x40, 0x10, // sub rax, [r8+16]     rax = ticks since tsc_base (wraps when before)
-	0x49, 0x3b, 0x40, 0x38, // cmp rax, [r8+56]     past max_delta (or before the base)?
-	0x77, 0x17, // ja fail                           then the record cannot serve
+	0x49, 0x2b, 0x40, 0x10, // sub rax, [r8+16]     rax = ticks since tsc_base
+	0x73, 0x0d, // jae after                         not before the base
+	0x48, 0xf7, 0xd8, // neg rax                    ticks before the base
+	0x49, 0x3b, 0x40, 0x38, // cmp rax, [r8+56]
+	0x77, 0x21, // ja fail                           far before: not the record's counter
+	0x31, 0xc0, // xor eax, eax                     just before (a CPU whose counter lags a little): the base itself
+	0xeb, 0x06, // jmp scale
+	// after:
+	0x49, 0x3b, 0x40, 0x38, // cmp rax, [r8+56]     past max_delta?
+	0x77, 0x17, // ja fail                           then the record is stale
+	// scale:
 	0x49, 0xf7, 0x60, 0x18, // mul qword [r8+24]    rdx:rax = ticks * mult
 	0x49, 0x8b, 0x48, 0x20, // mov rcx, [r8+32]     cl = shift
 	0x48, 0x0f, 0xad, 0xd0, // shrd rax, rdx, cl    rax = (ticks * mult) >> shift
 	0x49, 0x03, 0x04, 0x38, // add rax, [r8+rdi]    + the clock's base
 	0x4d, 0x3b, 0x08, // cmp r9, [r8]               seq changed while reading?
-	0x75, 0xc5, // jne retry
+	0x75, 0xb6, // jne retry
 	0xf8, // clc                                     success
 	0xc3, // ret
 	// fail:
@@ -84,7 +92,7 @@ var vdsoText = []byte{
 	0x73, 0x20, // jae sys                           CPU-time clocks: the system call
 	0xbf, 0x28, 0x00, 0x00, 0x00, // mov edi, 40    MonoBase
 	// have:
-	0xe8, 0x8e, 0xff, 0xff, 0xff, // call read
+	0xe8, 0x7f, 0xff, 0xff, 0xff, // call read
 	0x72, 0x14, // jb sys
 	0x31, 0xd2, // xor edx, edx
 	0xb9, 0x00, 0xca, 0x9a, 0x3b, // mov ecx, 1e9
@@ -106,7 +114,7 @@ var vdsoText = []byte{
 	0x74, 0x31, // je sys                            no timeval: likewise
 	0x49, 0x89, 0xfa, // mov r10, rdi               keep the timeval
 	0xbf, 0x30, 0x00, 0x00, 0x00, // mov edi, 48    RealBase
-	0xe8, 0x56, 0xff, 0xff, 0xff, // call read
+	0xe8, 0x47, 0xff, 0xff, 0xff, // call read
 	0x72, 0x1f, // jb restore
 	0x31, 0xd2, // xor edx, edx
 	0xb9, 0x00, 0xca, 0x9a, 0x3b, // mov ecx, 1e9
@@ -129,7 +137,7 @@ var vdsoText = []byte{
 	// time(rdi = time_t pointer or 0):
 	0x49, 0x89, 0xfa, // mov r10, rdi
 	0xbf, 0x30, 0x00, 0x00, 0x00, // mov edi, 48    RealBase
-	0xe8, 0x1d, 0xff, 0xff, 0xff, // call read
+	0xe8, 0x0e, 0xff, 0xff, 0xff, // call read
 	0x72, 0x13, // jb sys
 	0x31, 0xd2, // xor edx, edx
 	0xb9, 0x00, 0xca, 0x9a, 0x3b, // mov ecx, 1e9
@@ -170,11 +178,11 @@ var vdsoText = []byte{
 const (
 	vdsoLeaDisp           = 3
 	vdsoLeaEnd            = 7
-	vdsoClockGettimeEntry = 0x46
-	vdsoGettimeofdayEntry = 0x93
-	vdsoTimeEntry         = 0xd6
-	vdsoGetcpuEntry       = 0x103
-	vdsoKickEntry         = 0x11c
+	vdsoClockGettimeEntry = 0x55
+	vdsoGettimeofdayEntry = 0xa2
+	vdsoTimeEntry         = 0xe5
+	vdsoGetcpuEntry       = 0x112
+	vdsoKickEntry         = 0x12b
 )
 
 // vdsoSymbols are the functions the image exports, each with version
