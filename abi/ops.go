@@ -190,12 +190,12 @@ var Ops = [OpCount]OpInfo{
 		Name: "space_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,
 		Args: []Arg{
 			{"pages", ArgValue, "the most pages of memory the child and its descendants may hold"},
-			{"threads", ArgValue, "the most threads the child may have"},
+			{"threads", ArgValue, "the most threads the child and its descendants may have at once (one space runs at most 64)"},
 			{"handles", ArgValue, "the most handles the child's table may hold"},
 			{"children", ArgValue, "the most spaces the child may have below it at once: its children, theirs, and so on"},
 		},
 		R0:  "a handle to the new space, with every right",
-		Doc: "Creates an empty child space: no memory, no threads, no handles. A quota of 0 means the creating space's own; no quota may exceed it. The child's pages, and the spaces below it, count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.",
+		Doc: "Creates an empty child space: no memory, no threads, no handles. A quota of 0 means the creating space's own; no quota may exceed it. The child's pages, threads and the spaces below it count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.",
 	},
 	OpSpaceMap: {
 		Name: "space_map", Iface: IfaceSpace, Rights: RightMap,
@@ -337,7 +337,7 @@ var Ops = [OpCount]OpInfo{
 			{"data", ArgIn, "bytes for the caller's output buffer, if its operation has one"},
 			{"handle", ArgHandle, "a handle to give the caller (needs grant), or NV_NO_HANDLE; the caller's R0 is then its number there"},
 		},
-		Doc: "Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. A handle given travels as a copy derived from the replier's, which the replier may close at once.",
+		Doc: "Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. A handle given travels as a copy derived from the replier's, which the replier may close at once. A call stays answerable until answered, even once its caller has ended (the reply is then dropped); a call_id not received here, or already answered, gets NV_ENOTFOUND.",
 	},
 	OpPortSend: {
 		Name: "port_send", Iface: IfacePort, Rights: RightCall, Transfer: "handle",

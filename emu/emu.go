@@ -16,10 +16,10 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"nestvm/vmm"
 )
@@ -207,18 +207,23 @@ type vcpu struct {
 	entered, needRestore bool
 	flushTLB             bool
 
-	// mu orders Stop against Run and Close: uc_emu_stop may only be called
-	// on a live engine, and a Stop must reach a Run that is starting.
-	mu       sync.Mutex
-	running  bool
-	closed   bool
-	retrying bool // a goroutine repeats uc_emu_stop (see Stop)
-	stopReq  atomic.Bool
-	// inCall is set while the hypercall hook serves a call: the engine
-	// is past the reset of its stop flag, and the hook stops it on its
-	// way out when stop_req is set.
-	inCall atomic.Bool
+	// mu orders Stop against Run and Close: a Stop must not write to a
+	// closed engine's state, and a Run that is starting either sees the
+	// request or leaves it for the block hook.
+	mu      sync.Mutex
+	closed  bool
+	stopReq atomic.Bool
 }
+
+// noHugeCode turns transparent huge pages off for the process before the
+// first engine opens. Unicorn asks for huge pages on each engine's 1 GiB
+// code buffer (QEMU's MADV_HUGEPAGE), so the first translated block costs
+// a whole 2 MiB page per engine, most of the monitor memory of a space
+// whose thread waits in a call; with 4 KiB pages an engine holds only the
+// code it translated. The flag is per process and there is no way to
+// reach the buffer itself through Unicorn's API, so it covers the Go heap
+// too, which asks for no huge pages on its own.
+var noHugeCode sync.Once
 
 // NewVCPU implements vmm.Machine.
 func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
@@ -229,6 +234,11 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 	if log == nil {
 		log = m.log
 	}
+	noHugeCode.Do(func() {
+		if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
+			log.Debug("transparent huge pages stay on: each engine's code buffer costs 2 MiB", "err", err)
+		}
+	})
 	c := (*C.nv_cpu)(C.calloc(1, C.sizeof_nv_cpu))
 	if c == nil {
 		return nil, errors.New("new vcpu: out of memory")
@@ -324,42 +334,22 @@ func (v *vcpu) FPU() (vmm.FPU, error) {
 // FlushTLB implements vmm.VCPU.
 func (v *vcpu) FlushTLB() { v.flushTLB = true }
 
-// Stop implements vmm.VCPU. uc_emu_stop is lost when it lands before
-// uc_emu_start has reset the engine's stop flag, so a Stop that finds the
-// engine running keeps asking until Run has returned, however long the
-// vCPU's thread takes to get there on a loaded host: a Stop given up
-// leaves guest code spinning for good, and whoever waits for the thread
-// to stop (thread_stop, a kill) waiting with it. Once the hook serves a
-// call the asking can end: the hook stops the engine on its way out.
+// Stop implements vmm.VCPU. It only raises the engine's stop flag, which
+// the block hook reads at the start of every translation block and the
+// hypercall hook on its way out of a call: the engine then stops between
+// two instructions. uc_emu_stop from this thread would stop it sooner,
+// but anywhere inside a block, and Unicorn resumes such a block at its
+// start, running again whatever of it had already run (see hook_block in
+// hooks.c). A flag that only the engine's own thread clears cannot be
+// lost either, whenever it lands.
 func (v *vcpu) Stop() {
-	v.stopReq.Store(true)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed || v.c == nil {
 		return
 	}
+	v.stopReq.Store(true)
 	atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 1)
-	if !v.running {
-		return
-	}
-	C.uc_emu_stop(v.c.uc)
-	if v.retrying {
-		return
-	}
-	v.retrying = true
-	go func() {
-		for {
-			time.Sleep(time.Millisecond)
-			v.mu.Lock()
-			if !v.running || v.closed || !v.stopReq.Load() || v.inCall.Load() {
-				v.retrying = false
-				v.mu.Unlock()
-				return
-			}
-			C.uc_emu_stop(v.c.uc)
-			v.mu.Unlock()
-		}
-	}()
 }
 
 // enter puts a fresh engine into the state every run starts from: the
@@ -412,8 +402,10 @@ func (v *vcpu) enter() error {
 		return fmt.Errorf("enter ring 3: %w", err)
 	}
 	v.c.entering = 1
+	v.c.priming = 1
 	v.c.exit = C.NV_EXIT_NONE
 	err := ucErr(C.uc_emu_start(uc, C.uint64_t(s.IretAddr), 0, 0, 0))
+	v.c.priming = 0
 	switch {
 	case err != nil:
 		return fmt.Errorf("enter ring 3: %w", err)
@@ -548,15 +540,10 @@ func (v *vcpu) Run() (vmm.Exit, error) {
 			v.mu.Unlock()
 			return vmm.Exit{Kind: vmm.ExitStopped}, nil
 		}
-		v.running = true
 		v.mu.Unlock()
 
 		v.c.exit = C.NV_EXIT_NONE
 		ucerr := C.uc_emu_start(v.c.uc, C.uint64_t(v.regs.RIP), 0, 0, 0)
-
-		v.mu.Lock()
-		v.running = false
-		v.mu.Unlock()
 		exit, retry, err := v.finish(ucerr)
 		if err != nil || !retry {
 			return exit, err
@@ -704,7 +691,7 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
 	}
 	switch ucerr {
 	case C.UC_ERR_OK:
-		// Nothing recorded: uc_emu_stop from Stop.
+		// Nothing recorded: the block hook took a Stop.
 		v.clearStop()
 		return vmm.Exit{Kind: vmm.ExitStopped}, false, nil
 	case C.UC_ERR_INSN_INVALID:
@@ -833,9 +820,7 @@ func nvHypercall(h C.uintptr_t) C.int {
 	for i := range call.Args {
 		call.Args[i] = uint64(c.args[i])
 	}
-	v.inCall.Store(true)
 	action := v.hcall.Hypercall(&call)
-	v.inCall.Store(false)
 	c.ret[0] = C.uint64_t(call.Ret[0])
 	c.ret[1] = C.uint64_t(call.Ret[1])
 	return C.int(action)

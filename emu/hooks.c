@@ -170,9 +170,27 @@ uc_err nv_map_gap(nv_cpu *c, uint64_t addr, uint64_t size) {
 	return uc_mmio_map(c->uc, addr, size, gap_read, c, gap_write, c);
 }
 
+// A Stop from another thread is taken here, at the start of a translation
+// block, before any of its instructions ran: uc_emu_stop called from
+// another thread makes the engine leave at its next check, and Unicorn
+// checks after every memory access too, then resumes at the block's start
+// with the instructions before the check already done (their stores made),
+// so they would run twice. Stopped here, the block's entry check leaves
+// before its first instruction, and RIP is the block's start exactly.
+// enter's run (see emu.go) is not stopped: it ends on its own in a few
+// blocks, and the Stop is taken before the thread's first run.
+static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *ud) {
+	nv_cpu *c = ud;
+	(void)addr; (void)size;
+	if (!c->priming && __atomic_load_n(&c->stop_req, __ATOMIC_ACQUIRE))
+		uc_emu_stop(uc);
+}
+
 uc_err nv_add_hooks(nv_cpu *c) {
 	uc_hook h;
 	uc_err err;
+	if ((err = uc_hook_add(c->uc, &h, UC_HOOK_BLOCK, hook_block, c, 1, 0)))
+		return err;
 	if ((err = uc_hook_add(c->uc, &h, UC_HOOK_INSN, hook_out, c, 1, 0, UC_X86_INS_OUT)))
 		return err;
 	if ((err = uc_hook_add(c->uc, &h, UC_HOOK_INSN, hook_in, c, 1, 0, UC_X86_INS_IN)))

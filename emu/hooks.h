@@ -26,7 +26,8 @@ typedef struct nv_cpu {
 	uint32_t hc_port, null_port, enter_port;
 	uc_context *ctx;  // saved on entering ring 3; restored after faults
 	int entering;     // the next EnterPort trap saves ctx
-	int stop_req; // set by Stop from another thread; read in hook_out
+	int priming;      // enter's run, which a Stop must not cut short
+	int stop_req; // set by Stop from another thread; read in hook_block and serve
 
 	// The hypercall being served.
 	uint64_t args[6], rsp, ret[2];

@@ -31,12 +31,16 @@
 //     that traps to vmm.SyscallPort, and the backend reports the same #UD;
 //   - Stop sets immediate_exit and signals the vCPU's thread (SIGURG, which
 //     the Go runtime already uses and ignores safely), so a KVM_RUN in
-//     progress or about to start returns EINTR.
+//     progress or about to start returns EINTR. A stop that finds the
+//     vCPU inside the ring-0 stub (between an exception and its trap)
+//     lets the stub run on to the trap first: a thread is never stopped
+//     holding the stub's registers.
 //
 // Memory: a space's 64 GiB user window is one vmm mapping, but KVM's
 // per-slot bookkeeping grows with the slot (with PVM's shadow paging, 128
-// MiB and 30 ms for 64 GiB), so mappings over 64 MiB get their slots
-// chunk by chunk as the monitor first maps memory there.
+// MiB and 30 ms for 64 GiB), so large mappings get their slots chunk by
+// chunk as the monitor first maps memory there, chunks as small as the
+// host's slot count allows (chunkFor: 8 MiB where KVM offers 32764).
 //
 // The package builds only on linux/amd64; elsewhere the backend is absent
 // and vmm.Lookup says so.

@@ -5,6 +5,7 @@ package kvm
 import (
 	"errors"
 	"fmt"
+	"nestvm/abi"
 	"os"
 	"sort"
 	"sync"
@@ -62,6 +63,7 @@ var device = sync.OnceValues(func() (*deviceInfo, error) {
 		slots = 32 // the documented minimum
 	}
 	d.slots = int(slots)
+	d.chunk = chunkFor(d.slots)
 	size, err := retryValue(func() (uintptr, error) { return gokvm.GetVCPUMMmapSize(d.fd) })
 	if err != nil {
 		return fail(fmt.Errorf("/dev/kvm: vCPU area size: %w", err))
@@ -77,6 +79,7 @@ var device = sync.OnceValues(func() (*deviceInfo, error) {
 type deviceInfo struct {
 	fd      uintptr
 	slots   int
+	chunk   uint64 // see chunkFor
 	runSize int
 	cpuid   *gokvm.CPUID
 }
@@ -157,20 +160,37 @@ func (backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
 // backend cannot tell which before a guest runs.
 func (m *machine) Trap() vmm.TrapMechanism { return vmm.TrapMMIO }
 
-// chunkSize is the most of a large mapping one memory slot covers. KVM
-// keeps bookkeeping per slot in proportion to its size (with shadow
-// paging, as on PVM, 8 bytes per 4 KiB page: 128 MiB of kernel memory and
-// some 30 ms for a space's 64 GiB user window), so a mapping larger than
-// this gets slots chunk by chunk, where the monitor puts memory
-// (ProtectMemory).
-const chunkSize = 64 << 20
+// chunkFor returns how much of a large mapping one memory slot covers on
+// a host with slots memory slots. KVM keeps bookkeeping per slot in
+// proportion to its size (with shadow paging, as on PVM, 8 bytes per 4
+// KiB page: 128 MiB of kernel memory and some 30 ms for a space's 64 GiB
+// user window), so a mapping larger than a chunk gets slots chunk by
+// chunk, where the monitor puts memory (ProtectMemory). Every space pays
+// for the chunks its memory touches, one at least, so a chunk is as small
+// as the slots allow: the smallest power of two from minChunk up that
+// covers a whole user window in half the slots.
+func chunkFor(slots int) uint64 {
+	chunk := uint64(minChunk)
+	for chunk < maxChunk && (abi.UserTop-abi.UserBase)/chunk > uint64(slots/2) {
+		chunk *= 2
+	}
+	return chunk
+}
+
+// The bounds of chunkFor: 2 MiB, the largest page a chunk may hold whole;
+// 64 MiB, past which a space's first touch costs too much.
+const (
+	minChunk = 2 << 20
+	maxChunk = 64 << 20
+)
 
 // mapping is one MapMemory range and the memory slots that back it.
 type mapping struct {
 	gpa    uint64
 	mem    []byte
 	lazy   bool              // slots are added chunk by chunk
-	chunks map[uint64]uint32 // chunk number (from gpa, in chunkSize units) -> slot
+	size   uint64            // of a chunk (chunkFor)
+	chunks map[uint64]uint32 // chunk number (from gpa, in size units) -> slot
 	dirty  bool              // dirty logging on
 }
 
@@ -181,8 +201,8 @@ func (o *mapping) chunk(n uint64) (uint64, []byte) {
 	if !o.lazy {
 		return o.gpa, o.mem
 	}
-	lo := n * chunkSize
-	hi := min(lo+chunkSize, uint64(len(o.mem)))
+	lo := n * o.size
+	hi := min(lo+o.size, uint64(len(o.mem)))
 	return o.gpa + lo, o.mem[lo:hi]
 }
 
@@ -203,7 +223,7 @@ type machine struct {
 	tainted bool
 }
 
-// MapMemory implements vmm.Machine: a mapping up to chunkSize gets one
+// MapMemory implements vmm.Machine: a mapping up to a chunk gets one
 // memory slot now, a larger one slots as ProtectMemory reaches its chunks.
 func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 	size := uint64(len(mem))
@@ -217,7 +237,7 @@ func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 			return fmt.Errorf("map %#x+%#x: overlaps the mapping at %#x", gpa, size, o.gpa)
 		}
 	}
-	o := &mapping{gpa: gpa, mem: mem, lazy: size > chunkSize, chunks: map[uint64]uint32{}}
+	o := &mapping{gpa: gpa, mem: mem, lazy: size > m.dev.chunk, size: m.dev.chunk, chunks: map[uint64]uint32{}}
 	if !o.lazy {
 		if err := m.addSlot(o, 0); err != nil {
 			return fmt.Errorf("map %#x+%#x: %w", gpa, size, err)
@@ -291,7 +311,7 @@ func (m *machine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
 	if !o.lazy {
 		return nil
 	}
-	for n := (gpa - o.gpa) / chunkSize; n <= (gpa+size-1-o.gpa)/chunkSize; n++ {
+	for n := (gpa - o.gpa) / o.size; n <= (gpa+size-1-o.gpa)/o.size; n++ {
 		if _, ok := o.chunks[n]; ok {
 			continue
 		}
@@ -369,7 +389,7 @@ func (m *machine) DirtyLog(gpa uint64) ([]uint64, error) {
 	bitmap := make([]uint64, (pages+63)/64)
 	for n, slot := range o.chunks {
 		cg, mem := o.chunk(n)
-		// A chunk starts on a multiple of chunkSize, so its bits start
+		// A chunk starts on a multiple of its size, so its bits start
 		// on a word boundary of the mapping's bitmap.
 		first := (cg - o.gpa) / 4096 / 64
 		part := bitmap[first : first+uint64((len(mem)/4096+63)/64)]

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -194,8 +195,9 @@ func TestChunkedSlots(t *testing.T) {
 	}
 	m := vm.(*machine)
 	defer m.Close()
-	const base, size = 0x400000, 4 * chunkSize
-	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	chunkSize := m.dev.chunk
+	base, size := uint64(0x400000), 4*chunkSize
+	mem, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +235,7 @@ func TestChunkedSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(bits) != size/4096/64 {
+	if uint64(len(bits)) != size/4096/64 {
 		t.Fatalf("dirty bitmap of %d words, want %d", len(bits), size/4096/64)
 	}
 	if err := m.UnmapMemory(base); err != nil {
@@ -249,5 +251,66 @@ func TestChunkedSlots(t *testing.T) {
 func TestStructSizes(t *testing.T) {
 	if n := unsafe.Sizeof(gokvm.VCPUEvents{}); n != 64 {
 		t.Errorf("struct kvm_vcpu_events is %d bytes, want 64", n)
+	}
+}
+
+// noCalls is a trap handler for a vCPU that never runs guest code.
+type noCalls struct{}
+
+func (noCalls) Hypercall(*vmm.Call) vmm.CallAction { return vmm.CallStop }
+
+// A Run that takes a stop while its Stop is still being made (its caller
+// preempted before Stop takes the vCPU's lock, as happens under load) must
+// not leave the run area's immediate_exit set with no stop pending: every
+// later KVM_RUN would then return EINTR at once, and the thread spin in
+// Run without running guest code until some other Stop came (a thread of
+// kerneltest's mem area hung so).
+func TestStopTakenWhileStopping(t *testing.T) {
+	testutil.RequireKVM(t)
+	if err := (backend{}).Available(); err != nil {
+		t.Skipf("kvm unavailable: %v", err)
+	}
+	vm, err := backend{}.NewMachine(vmm.MachineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	setup := vmm.CPUSetup{ // as TestUserSregs: the vCPU never runs guest code
+		CR0: vmm.CR0Value, CR3: 0x200000, CR4: vmm.CR4Value, EFER: vmm.EFERValue,
+		GDTBase: 0x110000, GDTLimit: 0x37, IDTBase: 0x102000, IDTLimit: 0xfff,
+		TSSBase: 0x110080, TSSLimit: 0x67, TSSSel: vmm.SelTSS,
+		KernelCS: vmm.SelKernelCode, UserCS: vmm.SelUserCode, UserSS: vmm.SelUserData,
+	}
+	cpu, err := vm.NewVCPU(vmm.VCPUConfig{ID: 0, CPU: setup, Handler: noCalls{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := cpu.(*vcpu)
+	defer v.Close()
+	immediate := func() bool {
+		return atomic.LoadUint32((*uint32)(unsafe.Pointer(&v.run.mem[0])))&0xff00 != 0
+	}
+	// Where Stop's caller may be preempted, Run takes whatever stop is
+	// marked already; a Run with a stop marked enters no guest code.
+	took := false
+	stopping = func(s *vcpu) {
+		if s == v && s.stopReq.Load() {
+			took = true
+			if exit, err := s.Run(); err != nil || exit.Kind != vmm.ExitStopped {
+				t.Errorf("Run with a stop marked: %v, %v; want a stop", exit, err)
+			}
+		}
+	}
+	defer func() { stopping = nil }()
+	v.Stop()
+	stopping = nil
+	if immediate() && !v.stopReq.Load() {
+		t.Fatalf("Stop left immediate_exit set with no stop pending (a Run took the stop midway: %v)", took)
+	}
+	if exit, err := v.Run(); err != nil || exit.Kind != vmm.ExitStopped {
+		t.Fatalf("Run after Stop: %v, %v; want a stop", exit, err)
+	}
+	if immediate() || v.stopReq.Load() {
+		t.Errorf("after Run took the stop: immediate_exit %v, stop pending %v; want neither", immediate(), v.stopReq.Load())
 	}
 }

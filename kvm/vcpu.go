@@ -57,9 +57,20 @@ type vcpu struct {
 	tid     atomic.Int32 // the OS thread inside Run, for Stop's signal
 	inRun   atomic.Bool
 	stopReq atomic.Bool
-	mu      sync.Mutex // orders Stop against Close
-	closed  bool
+	// mu orders Stop against Close, and makes a stop's two marks (stopReq
+	// and the run area's immediate_exit) change together: Stop sets both,
+	// Run taking the stop clears both. Set apart, a Run taking the stop
+	// between a Stop's two writes would leave immediate_exit set with no
+	// stop pending: every later KVM_RUN would return EINTR at once, and
+	// the thread spin in Run, never running guest code, until some later
+	// Stop.
+	mu     sync.Mutex
+	closed bool
 }
+
+// stopping, when set (by tests), runs at the start of Stop: where the
+// caller of Stop may be preempted before it takes mu.
+var stopping func(*vcpu)
 
 // NewVCPU implements vmm.Machine.
 func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
@@ -261,9 +272,12 @@ func (v *vcpu) FlushTLB() { v.sregsDirty, v.flushTLB = true, true }
 
 // Stop implements vmm.VCPU.
 func (v *vcpu) Stop() {
-	v.stopReq.Store(true)
+	if stopping != nil {
+		stopping(v)
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.stopReq.Store(true)
 	if v.closed {
 		return
 	}
@@ -335,9 +349,11 @@ func (v *vcpu) completeIO() error {
 	v.run.setImmediateExit(true)
 	err := v.enter()
 	v.ioPending = false
+	v.mu.Lock()
 	if !v.stopReq.Load() {
-		v.run.setImmediateExit(false)
+		v.run.setImmediateExit(false) // a Stop that came meanwhile keeps its own
 	}
+	v.mu.Unlock()
 	if err != nil && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EAGAIN) {
 		return fmt.Errorf("complete i/o: %w", err)
 	}
@@ -400,12 +416,32 @@ func (v *vcpu) runLoop() (vmm.Exit, error) {
 	defer v.inRun.Store(false)
 	for {
 		if v.stopReq.Load() {
-			if err := v.completeIO(); err != nil {
-				return vmm.Exit{}, err
+			// A stop that lands inside the ring-0 stub, between an
+			// exception and the stub's trap, would leave the thread
+			// with the stub's registers (RIP in ring-0 text, RSP on the
+			// ring-0 stack): resumed at CPL3 from there, it faults on
+			// the stub's page. On a paravirtual host, which emulates
+			// ring 0 one instruction at a time, that window is wide.
+			// The stub runs on to its trap instead, which reports the
+			// fault with the thread's own state; the stop is answered
+			// at the next Run.
+			ring0, err := v.inRing0()
+			if err != nil {
+				return vmm.Exit{}, fmt.Errorf("run: %w", err)
 			}
-			v.stopReq.Store(false)
-			v.run.setImmediateExit(false)
-			return vmm.Exit{Kind: vmm.ExitStopped}, nil
+			if ring0 {
+				v.run.setImmediateExit(false)
+			} else {
+				if err := v.completeIO(); err != nil {
+					return vmm.Exit{}, err
+				}
+				// Both marks change together (see Stop).
+				v.mu.Lock()
+				v.stopReq.Store(false)
+				v.run.setImmediateExit(false)
+				v.mu.Unlock()
+				return vmm.Exit{Kind: vmm.ExitStopped}, nil
+			}
 		}
 		if err := v.flushSregs(); err != nil {
 			return vmm.Exit{}, fmt.Errorf("run: %w", err)

@@ -554,7 +554,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 	a := inv.Slots
 	switch inv.Op {
 	case abi.OpSpaceCreate:
-		if a[0] > abi.UserTop/pageSize || a[1] > MaxVCPUs || a[2] > 1<<20 || a[3] > 1<<20 {
+		if a[0] > abi.UserTop/pageSize || a[1] > MaxThreadsQuota || a[2] > 1<<20 || a[3] > 1<<20 {
 			return failed(abi.ErrQuota)
 		}
 		child, err := sp.NewChild(Quota{Memory: a[0] * pageSize, Threads: int(a[1]), Handles: int(a[2]), Children: int(a[3])})

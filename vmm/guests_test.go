@@ -154,6 +154,23 @@ func TestBenchGuestReports(t *testing.T) {
 	})
 }
 
+// TestStopBetweenInstructions stops and starts a thread that counts in
+// memory and in a register over and over (examples/stopcount, whose main
+// thread does it with thread_stop and thread_start, as a checkpointing
+// parent does) and checks at every stop that the two counts agree: a stop
+// lands between two instructions, so resuming runs none of them twice.
+// Straight after each start, and after letting the thread run a while.
+func TestStopBetweenInstructions(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		for _, args := range [][]string{{"2000"}, {"200", "300"}} {
+			out, r := runGuest(t, b, "stopcount", 0, args...)
+			if want := "stopcount: " + args[0] + " stops, every count exact\n"; out != want || !r.Exited || r.Status != 0 {
+				t.Errorf("stopcount %s: output %q, result %s; want %q and exit status 0", strings.Join(args, " "), out, r, want)
+			}
+		}
+	})
+}
+
 // inText reports whether addr lies in an executable segment of guest name.
 func inText(t *testing.T, name string, addr uint64) bool {
 	t.Helper()

@@ -21,8 +21,8 @@ import (
 // children, ports, but no memory and no guest threads. Host code acts in
 // it through a Caller.
 func (m *Monitor) NewHostSpace(name string, q Quota) *Space {
-	if q.Threads <= 0 || q.Threads > MaxVCPUs {
-		q.Threads = MaxVCPUs
+	if q.Threads <= 0 || q.Threads > MaxThreadsQuota {
+		q.Threads = DefaultQuota.Threads
 	}
 	id := m.nextSpace.Add(1)
 	log := m.log.Named(fmt.Sprintf("space%d", id)).With("program", name)

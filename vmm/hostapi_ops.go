@@ -66,8 +66,8 @@ func (c *Caller) HandleRevoke(h uint64) (uint64, uint64, error) {
 // SpaceCreate performs space_create on handle h, as nv_space_create does for a guest.
 // Creates an empty child space: no memory, no threads, no handles. A quota
 // of 0 means the creating space's own; no quota may exceed it. The child's
-// pages, and the spaces below it, count against its ancestors' quotas too,
-// so no descendant can hold more than any ancestor allows.
+// pages, threads and the spaces below it count against its ancestors' quotas
+// too, so no descendant can hold more than any ancestor allows.
 func (c *Caller) SpaceCreate(h uint64, pages uint64, threads uint64, handles uint64, children uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = pages
@@ -315,7 +315,10 @@ func (c *Caller) PortReceive(h uint64, msg []byte, data []byte) (uint64, uint64,
 // PortReply performs port_reply on handle h, as nv_port_reply does for a guest.
 // Answers a call received on this port (or on a port set holding it): the
 // caller's operation returns r0 and r1. A handle given travels as a copy
-// derived from the replier's, which the replier may close at once.
+// derived from the replier's, which the replier may close at once. A call
+// stays answerable until answered, even once its caller has ended (the reply
+// is then dropped); a call_id not received here, or already answered, gets
+// NV_ENOTFOUND.
 func (c *Caller) PortReply(h uint64, callId uint64, r0 uint64, r1 uint64, data []byte, handle uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = callId

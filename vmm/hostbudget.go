@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -20,17 +21,31 @@ import (
 // memory takes is budgeted to half of each pool, and past the budget the
 // operation fails with ErrNoMemory while the runtime keeps the rest.
 var (
-	hostMaps = newHostBudget(readMaxMapCount() / 2)
-	hostFDs  = newHostBudget(readFileLimit() / 2)
+	hostMaps = newHostBudget(readMaxMapCount()/2, "mappings", "half of vm.max_map_count")
+	hostFDs  = newHostBudget(readFileLimit()/2, "descriptors", "half of RLIMIT_NOFILE")
 )
 
 // hostBudget counts what is taken of one host resource.
 type hostBudget struct {
 	used  atomic.Int64
 	limit int64
+	what  string // the resource, plural
+	from  string // the host limit the budget comes from
 }
 
-func newHostBudget(limit int64) *hostBudget { return &hostBudget{limit: limit} }
+func newHostBudget(limit int64, what, from string) *hostBudget {
+	return &hostBudget{limit: limit, what: what, from: from}
+}
+
+// budgetSpent is the error of an operation a spent budget refused.
+type budgetSpent struct{ b *hostBudget }
+
+func (e budgetSpent) Error() string {
+	return fmt.Sprintf("the monitor's budget of %d %s is spent", e.b.limit, e.b.what)
+}
+
+// spent returns the error for an operation b refused.
+func (b *hostBudget) spent() error { return budgetSpent{b} }
 
 // take takes n, or reports false and takes nothing when that would pass
 // the limit.

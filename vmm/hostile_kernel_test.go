@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -127,15 +128,37 @@ func TestStateRequestsAnswered(t *testing.T) {
 func TestPageInRetriesInPlace(t *testing.T) {
 	f := newKernelFixture(t)
 	sc := f.d[0].issue(hConsole, uint64(abi.OpConsoleWrite), [abi.MaxArgSlots]uint64{fixKept, 16})
+	n, _ := f.a.lookupHandle(hPort)
+	port := n.obj.(*Port)
+	var last uint64
 	request := func() abi.Msg {
 		t.Helper()
-		if _, _, _, ok := f.d[1].call(hPort, abi.OpPortReceive, fixMsg, uint64(msgSize), 0, 0); !ok {
+		// The keeper receives once the request is queued: a receive
+		// left waiting for it is stopped by the driver's watchdog under
+		// load and restarts, taking nothing.
+		for deadline := time.Now().Add(killGrace); ; runtime.Gosched() {
+			f.mon.ipc.mu.Lock()
+			queued := len(port.queue)
+			f.mon.ipc.mu.Unlock()
+			if queued > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no page request came\n%s", goroutines())
+			}
+		}
+		r0, _, act, ok := f.d[1].call(hPort, abi.OpPortReceive, fixMsg, uint64(msgSize), 0, 0)
+		if !ok {
 			t.Fatal("the keeper thread ended")
 		}
-		m, ok := f.readMsg(fixMsg)
-		if !ok || m.Kind != abi.MsgPage || m.Words[abi.FaultWordOffset] != 0 {
-			t.Fatalf("the keeper got %+v, want a request for page 0", m)
+		if e := abi.ResultError(r0); act != CallContinue || e != abi.OK {
+			t.Fatalf("port_receive with a request queued: %v, action %v", e, act)
 		}
+		m, ok := f.readMsg(fixMsg)
+		if !ok || m.Kind != abi.MsgPage || m.Words[abi.FaultWordOffset] != 0 || m.CallID == last {
+			t.Fatalf("the keeper got %+v, want a new request for page 0 (the last was call %d)", m, last)
+		}
+		last = m.CallID
 		return m
 	}
 	for i := 0; i < 100; i++ {
@@ -147,6 +170,9 @@ func TestPageInRetriesInPlace(t *testing.T) {
 	}
 	f.d[1].must(hKept, abi.OpRegionSupply, 0, fixData, pageSize)
 	f.d[1].must(hPort, abi.OpPortReply, m.CallID, abi.FaultResume, 0, 0, 0, 0)
+	if r0, _, _, _ := f.d[1].call(hPort, abi.OpPortReply, m.CallID, abi.FaultResume, 0, 0, 0, 0); abi.ResultError(r0) != abi.ErrNotFound {
+		t.Errorf("port_reply to a call answered already: %v, want %v", abi.ResultError(r0), abi.ErrNotFound)
+	}
 	f.d[0].finish()
 	if sc.c.Ret[0] != 16 {
 		t.Errorf("console_write from the kept page: %#x, want 16", sc.c.Ret[0])
@@ -236,7 +262,10 @@ func TestQueuedSendsBounded(t *testing.T) {
 	const tries = 5000
 	sent := 0
 	for ; sent < tries; sent++ {
-		r0, _, _, _ := f.d[0].call(hPortCall, abi.OpPortSend, 1, fixData, pageSize, 0)
+		r0, _, _, ok := f.d[0].call(hPortCall, abi.OpPortSend, 1, fixData, pageSize, 0)
+		if !ok {
+			t.Fatalf("send %d: the sending thread ended", sent)
+		}
 		if e := abi.ResultError(r0); e == abi.ErrWouldBlock {
 			break
 		} else if e != abi.OK {
@@ -256,7 +285,10 @@ func TestQueuedSendsBounded(t *testing.T) {
 	f.d[0].must(hSpace, abi.OpSpaceMap, r, 0x1000000, 0, abi.MaxBuffer/2, abi.PermRead)
 	big := 0
 	for ; big < 8; big++ {
-		r0, _, _, _ := f.d[0].call(hPortCall, abi.OpPortSend, 1, 0x1000000, abi.MaxBuffer/2, 0)
+		r0, _, _, ok := f.d[0].call(hPortCall, abi.OpPortSend, 1, 0x1000000, abi.MaxBuffer/2, 0)
+		if !ok {
+			t.Fatalf("send %d of %d MiB: the sending thread ended", big, abi.MaxBuffer>>21)
+		}
 		if e := abi.ResultError(r0); e == abi.ErrWouldBlock {
 			break
 		} else if e != abi.OK {

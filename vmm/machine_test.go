@@ -2,11 +2,14 @@ package vmm_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/vmm"
 )
@@ -89,6 +92,10 @@ var snippets = []struct {
 	}},
 	{"push_guard", []byte{0x48, 0xc7, 0xc4, 0x00, 0x30, 0x40, 0x00, 0x50}},  // mov rsp, 0x403000; push rax
 	{"write_ring0", []byte{0xc6, 0x04, 0x25, 0x00, 0x10, 0x10, 0x00, 0x01}}, // mov byte ptr [0x101000], 1
+	{"pf_loop", []byte{ // a page fault, again and again
+		0x8a, 0x04, 0x25, 0x00, 0x10, 0x10, 0x00, // mov al, [0x101000]
+		0xeb, 0xf7, // jmp back to the load
+	}},
 }
 
 const (
@@ -323,6 +330,70 @@ func TestKillSpinning(t *testing.T) {
 		r := wait(t, s)
 		if !killed.Load() || !strings.Contains(r.Killed, "test says stop") {
 			t.Fatalf("result %s, want killed by the test", r)
+		}
+	})
+}
+
+// TestStopDuringFaults stops a thread that page-faults without pause,
+// again and again, and reads its state each time: the state is always
+// the program's own (in its text), never the ring-0 stub's, which on kvm
+// runs for a while between an exception and its trap to the monitor (on a
+// paravirtual host that emulates ring 0 instruction by instruction, for
+// long). A stop that landed there once left the thread, resumed, running
+// the stub's code at CPL3: a Go program under the pager died of a
+// "SIGSEGV at 0x1010e2".
+func TestStopDuringFaults(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		img, addrs := snippetImage(t, "pf_loop")
+		load := addrs["pf_loop"]
+		mon := vmm.NewMonitor(b, nil)
+		var faults atomic.Int64
+		var bad atomic.Pointer[vmm.Fault]
+		space, err := launchWithHandler(mon, img, func(ctx *vmm.FaultContext) bool {
+			if f := ctx.Fault; f.Vector != vmm.VecPage || f.RIP != load || f.Addr != 0x101000 {
+				bad.CompareAndSwap(nil, &f)
+				return false
+			}
+			faults.Add(1)
+			regs, err := ctx.Regs()
+			if err != nil {
+				return false
+			}
+			regs.RIP += 7 // skip the load
+			return ctx.SetRegs(regs) == nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { space.Kill("test done"); wait(t, space) }()
+		c := space.NewCaller()
+		st := make([]byte, binary.Size(abi.ThreadState{}))
+		const stops = 500
+		for i := range stops {
+			// Let it fault once more between stops.
+			for n := faults.Load(); faults.Load() == n && bad.Load() == nil; {
+				runtime.Gosched()
+			}
+			if _, _, err := c.ThreadStop(vmm.RootHandleThread); err != nil {
+				t.Fatalf("stop %d: thread_stop: %v (faults %d, fault %+v)", i, err, faults.Load(), bad.Load())
+			}
+			if _, _, err := c.ThreadGetState(vmm.RootHandleThread, st); err != nil {
+				t.Fatalf("stop %d: thread_get_state: %v", i, err)
+			}
+			var regs abi.ThreadRegs
+			binary.Read(bytes.NewReader(st), binary.LittleEndian, &regs)
+			if regs.RIP < textAddr || regs.RIP >= textAddr+4096 {
+				t.Fatalf("stop %d (after %d faults): stopped at RIP %#x, RSP %#x: not in the program's text", i, faults.Load(), regs.RIP, regs.RSP)
+			}
+			if _, _, err := c.ThreadStart(vmm.RootHandleThread); err != nil {
+				t.Fatalf("stop %d: thread_start: %v", i, err)
+			}
+			if f := bad.Load(); f != nil {
+				t.Fatalf("after %d stops: fault %s at %#x (address %#x), want only page faults at the load (%#x)", i, f.Vector, f.RIP, f.Addr, load)
+			}
+		}
+		if faults.Load() == 0 {
+			t.Fatal("the thread never faulted")
 		}
 	})
 }

@@ -28,11 +28,11 @@ func NewMemory(name string, size uint64) (*Memory, error) {
 	}
 	// A descriptor and a mapping of the process's (see hostbudget.go).
 	if !hostFDs.take(1) {
-		return nil, fmt.Errorf("new memory %q: the monitor's budget of %d descriptors is spent", name, hostFDs.limit)
+		return nil, fmt.Errorf("new memory %q: %w", name, hostFDs.spent())
 	}
 	if !hostMaps.take(1) {
 		hostFDs.give(1)
-		return nil, fmt.Errorf("new memory %q: the monitor's budget of %d mappings is spent", name, hostMaps.limit)
+		return nil, fmt.Errorf("new memory %q: %w", name, hostMaps.spent())
 	}
 	fd, err := unix.MemfdCreate("nestvm:"+name, unix.MFD_CLOEXEC)
 	if err != nil {

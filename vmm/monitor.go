@@ -16,6 +16,7 @@ type Monitor struct {
 	ipc       ipcState
 	futex     futexTable
 	shells    shellPool
+	limits    hostLimits
 }
 
 // NewMonitor returns a monitor that runs guests on b and logs to log (nil
@@ -28,6 +29,12 @@ func NewMonitor(b Backend, log hclog.Logger) *Monitor {
 	m.shells.log = log.Named("shells")
 	return m
 }
+
+// ReleaseIdle closes the machines the monitor keeps from ended spaces for
+// new ones (see shellPool), giving back their descriptors and memory now
+// rather than after their idle timeout. Spaces ending later keep theirs
+// again.
+func (m *Monitor) ReleaseIdle() { m.shells.drain() }
 
 // Backend returns the backend the monitor runs guests on.
 func (m *Monitor) Backend() Backend { return m.backend }

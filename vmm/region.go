@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"nestvm/abi"
@@ -139,6 +140,7 @@ func (s *Space) NewRegion(size uint64) (*Region, error) {
 	mem, err := NewMemory(fmt.Sprintf("space%d-region", s.id), size)
 	if err != nil {
 		s.uncharge(size)
+		s.mon.hostLimit(err)
 		return nil, fmt.Errorf("new region: %v: %w", err, abi.ErrNoMemory)
 	}
 	r := &Region{mon: s.mon, mem: mem, owner: s, dirty: newPageTrack(size / pageSize), accessed: newPageTrack(size / pageSize)}
@@ -486,6 +488,7 @@ func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm Perm, rights a
 		return fmt.Errorf("map region at %#x-%#x: overlaps an existing mapping: %w", addr, addr+size, abi.ErrExists)
 	}
 	if err := s.win.mapMemory(addr, r.mem, off, size); err != nil {
+		s.mon.hostLimit(err)
 		return fmt.Errorf("%v: %w", err, abi.ErrNoMemory)
 	}
 	if err := s.machine.ProtectMemory(addr, size, perm); err != nil {
@@ -659,6 +662,9 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 		s.mu.Unlock()
 		return e
 	}
+	// Each region drops the mappings it loses in one pass (removing them
+	// one by one costs the square of their number).
+	dropped := map[*Region]map[*mapping]bool{}
 	for _, m := range gone {
 		if r := m.region; r != nil {
 			// Writes through the mapping since its last harvest are
@@ -668,18 +674,21 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 			m.takeBits(s.pt, pteDirty, false, m.off, m.off+m.size, written)
 			r.mu.Lock()
 			r.dirty.mark(written)
-			for i, o := range r.maps {
-				if o == m {
-					r.maps = append(r.maps[:i], r.maps[i+1:]...)
-					break
-				}
-			}
 			r.mu.Unlock()
+			if dropped[r] == nil {
+				dropped[r] = map[*mapping]bool{}
+			}
+			dropped[r][m] = true
 		} else {
 			s.unchargeLocked(m.size)
 		}
 		s.pt.unmapRange(m.addr, m.size)
 		s.as.remove(m)
+	}
+	for r, ms := range dropped {
+		r.mu.Lock()
+		r.maps = slices.DeleteFunc(r.maps, func(o *mapping) bool { return ms[o] })
+		r.mu.Unlock()
 	}
 	s.mu.Unlock()
 	s.shootdown(caller)

@@ -152,9 +152,9 @@ const (
 // been taken for shellIdleTimeout. Each holds its machine (on kvm a VM
 // descriptor; a vCPU descriptor and its mapped run area, a few pages, per
 // thread number its spaces used, at most kvm's recycling limit; and
-// memory slots for the system memory and for the 64 MiB chunks of the
+// memory slots for the system memory and for the chunks of the
 // user window its spaces reached, whose bookkeeping is kernel memory in
-// proportion: 128 KiB a chunk with shadow paging), its system memory (a
+// proportion: 16 KiB for an 8 MiB chunk with shadow paging), its system memory (a
 // memfd of SysSize bytes of which only the three stub pages are
 // resident) and its window (a reservation of address space, no memory),
 // and they count against the monitor's host budgets (hostbudget.go) as
@@ -227,6 +227,21 @@ func (p *shellPool) expire() {
 	}
 	idle := p.idle
 	p.idle, p.timer = nil, nil
+	p.mu.Unlock()
+	for _, sh := range idle {
+		sh.close(p.log)
+	}
+}
+
+// drain closes every idle shell now.
+func (p *shellPool) drain() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
 	p.mu.Unlock()
 	for _, sh := range idle {
 		sh.close(p.log)

@@ -3,6 +3,7 @@ package vmm
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 type Quota struct {
 	// Memory is the most bytes of user memory the space may map.
 	Memory uint64
-	// Threads is the most threads it may run at once (at most MaxVCPUs).
+	// Threads is the most threads it and the spaces below it may have
+	// at once (each thread counts against every ancestor's quota, as a
+	// space does against Children); one space holds at most MaxVCPUs.
 	Threads int
 	// Handles is the most handles its table may hold.
 	Handles int
@@ -26,7 +29,15 @@ type Quota struct {
 }
 
 // DefaultQuota is the quota of a space created without one.
-var DefaultQuota = Quota{Memory: 1 << 30, Threads: MaxVCPUs, Handles: 1024, Children: 64}
+// Its Threads let the program and its default 64 children each run all
+// MaxVCPUs threads a space can.
+var DefaultQuota = Quota{Memory: 1 << 30, Threads: MaxVCPUs * 65, Handles: 1024, Children: 64}
+
+// MaxThreadsQuota is the most a Threads quota may say: the monitor runs
+// each guest thread on an OS thread of its own while it runs, and Go ends
+// a process that passes its limit of OS threads (debug.SetMaxThreads),
+// so the monitor refuses to grow past that rather than crash.
+const MaxThreadsQuota = 8192
 
 // Space is an address space with its handle table and threads: one KVM VM,
 // or one emulator memory map.
@@ -57,6 +68,9 @@ type Space struct {
 	parent      *Space
 	children    map[*Space]struct{}
 	descendants int // spaces below s not yet finished: what quota.Children bounds
+	// subThreads are the threads of s and of the spaces below it not yet
+	// ended (or dropped unstarted): what quota.Threads bounds.
+	subThreads int
 	// goneWaiters are the threads in space_kill waiting for s and every
 	// space below it to finish; finish and uncountDescendant kick them.
 	goneWaiters map[*Thread]struct{}
@@ -124,8 +138,8 @@ func (r Result) String() string {
 // NewSpace creates an empty space: the system pages in place, no user
 // memory, no handles, no threads.
 func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
-	if q.Threads <= 0 || q.Threads > MaxVCPUs {
-		q.Threads = MaxVCPUs
+	if q.Threads <= 0 || q.Threads > MaxThreadsQuota {
+		q.Threads = DefaultQuota.Threads
 	}
 	id := m.nextSpace.Add(1)
 	log := m.log.Named(fmt.Sprintf("space%d", id)).With("program", name)
@@ -333,6 +347,7 @@ func (s *Space) threadEnded(t *Thread) {
 	s.live--
 	last := s.live == 0 && s.dying
 	s.mu.Unlock()
+	s.uncountThread()
 	if last {
 		s.finish()
 	}
@@ -387,17 +402,24 @@ func (s *Space) finish() {
 	if exc != nil {
 		s.notifyExit(exc, badge)
 	}
+	// Each region drops every mapping of s in one pass: a space may map
+	// one region tens of thousands of times, and removing them one by
+	// one would cost the square of that.
+	gone := map[*Region]map[*mapping]bool{}
 	for _, m := range maps {
 		if r := m.region; r != nil {
-			r.mu.Lock()
-			for i, o := range r.maps {
-				if o == m {
-					r.maps = append(r.maps[:i], r.maps[i+1:]...)
-					break
-				}
+			if gone[r] == nil {
+				gone[r] = map[*mapping]bool{}
 			}
-			r.mu.Unlock()
+			gone[r][m] = true
 		}
+	}
+	for r, ms := range gone {
+		r.mu.Lock()
+		r.maps = slices.DeleteFunc(r.maps, func(o *mapping) bool { return ms[o] })
+		r.mu.Unlock()
+	}
+	for _, m := range maps {
 		m.mem.Unref()
 	}
 	for _, r := range regions {
@@ -575,6 +597,7 @@ func (s *Space) NewChild(q Quota) (*Space, error) {
 	child, err := s.mon.NewSpace(s.name+"/child", Quota{Memory: mem, Threads: int(th), Handles: int(h), Children: int(ch)})
 	if err != nil {
 		s.uncountDescendant()
+		s.mon.hostLimit(err)
 		return nil, fmt.Errorf("%v: %w", err, abi.ErrNoMemory)
 	}
 	child.parent = s // from now on its finish gives back what countDescendant took

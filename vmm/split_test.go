@@ -94,16 +94,15 @@ func TestSplitMappings(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newKernelFixture(t)
-			// Once thread 1 has made a call it runs guest code: a
-			// shootdown must wait for it.
-			f.d[1].must(hSpace, abi.OpHandleInfo)
+			// Thread 1 must run guest code, which a shootdown waits for:
+			// stopped and resumed, it has its vCPU, no stop pending and
+			// no call, so nothing stops it again. (Made to call instead,
+			// it could be stopped by the driver's watchdog under load, and
+			// a stopped thread is rightly not waited for: it flushes
+			// before it runs again.)
+			f.d[0].must(hThread1, abi.OpThreadStop)
+			f.d[0].must(hThread1, abi.OpThreadStart)
 			other := f.d[1].t
-			// Wait until it has left that call: a thread still in a call
-			// is not shot down but flushes on its way out, and this test
-			// is about one in guest code.
-			for other.inKernel.Load() {
-				runtime.Gosched()
-			}
 			for _, o := range c.ops {
 				h := uint64(hSpace)
 				if o.op == abi.OpRegionSupply || o.op == abi.OpRegionEvict {

@@ -104,13 +104,22 @@ func (s *Space) NewThread(regs Regs) (*Thread, error) {
 	if err := checkUserRegs(&regs); err != nil {
 		return nil, fmt.Errorf("new thread: %w", err)
 	}
+	if a := s.countThread(); a != nil {
+		return nil, fmt.Errorf("new thread: %d threads in %s and below is its quota: %w", a.quota.Threads, a.name, abi.ErrQuota)
+	}
+	t, err := s.newThread(regs)
+	if err != nil {
+		s.uncountThread()
+	}
+	return t, err
+}
+
+// newThread is NewThread once the thread is counted.
+func (s *Space) newThread(regs Regs) (*Thread, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dying {
 		return nil, fmt.Errorf("new thread: space %s is ending: %w", s.name, abi.ErrPeerGone)
-	}
-	if len(s.threads) >= s.quota.Threads {
-		return nil, fmt.Errorf("new thread: %d threads is the space's quota: %w", s.quota.Threads, abi.ErrQuota)
 	}
 	id := -1
 	for i, used := range s.vcpuUsed {
@@ -120,7 +129,7 @@ func (s *Space) NewThread(regs Regs) (*Thread, error) {
 		}
 	}
 	if id < 0 {
-		return nil, fmt.Errorf("new thread: all %d vCPUs in use: %w", MaxVCPUs, abi.ErrQuota)
+		return nil, fmt.Errorf("new thread: all %d vCPUs of space %s in use: %w", MaxVCPUs, s.name, abi.ErrQuota)
 	}
 	s.vcpuUsed[id] = true
 	regs.RFLAGS = regs.RFLAGS&RFlagsUserMask | RFlagsUser
@@ -134,10 +143,52 @@ func (s *Space) NewThread(regs Regs) (*Thread, error) {
 // in the thread quota and its vCPU number.
 func (s *Space) dropUnstarted(t *Thread) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.threads[t]; ok {
+	_, ok := s.threads[t]
+	if ok {
 		delete(s.threads, t)
 		s.vcpuUsed[t.id] = false
+	}
+	s.mu.Unlock()
+	if ok {
+		s.uncountThread()
+	}
+}
+
+// countThread counts a new thread of s against the thread quota of s and
+// of every ancestor, as countDescendant does spaces, so that no subtree
+// runs more threads (each an OS thread of the monitor's while it runs)
+// than any ancestor allows. It returns the space whose quota is full, or
+// nil when the thread is counted. It takes each space's lock alone, so a
+// caller may hold none or s.mu's child-side locks only.
+func (s *Space) countThread() *Space {
+	var done []*Space
+	for a := s; a != nil; a = a.parent {
+		a.mu.Lock()
+		full := a.subThreads >= a.quota.Threads
+		if !full {
+			a.subThreads++
+		}
+		a.mu.Unlock()
+		if full {
+			for _, d := range done {
+				d.mu.Lock()
+				d.subThreads--
+				d.mu.Unlock()
+			}
+			return a
+		}
+		done = append(done, a)
+	}
+	return nil
+}
+
+// uncountThread gives back what countThread took; the caller holds no
+// space's lock.
+func (s *Space) uncountThread() {
+	for a := s; a != nil; a = a.parent {
+		a.mu.Lock()
+		a.subThreads--
+		a.mu.Unlock()
 	}
 }
 

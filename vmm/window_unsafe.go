@@ -35,7 +35,7 @@ type window struct {
 
 func newWindow(size uint64) (*window, error) {
 	if !hostMaps.take(1) {
-		return nil, fmt.Errorf("reserve %#x bytes of address space: the monitor's budget of %d mappings is spent", size, hostMaps.limit)
+		return nil, fmt.Errorf("reserve %#x bytes of address space: %w", size, hostMaps.spent())
 	}
 	p, err := unix.MmapPtr(-1, 0, nil, uintptr(size), unix.PROT_NONE,
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
@@ -57,7 +57,7 @@ func (w *window) mapMemory(addr uint64, m *Memory, off, size uint64) error {
 		return fmt.Errorf("map %s into the window at %#x: the space has ended", m.name, addr)
 	}
 	if !hostMaps.take(2) {
-		return fmt.Errorf("map %s into the window at %#x: the monitor's budget of %d mappings is spent", m.name, addr, hostMaps.limit)
+		return fmt.Errorf("map %s into the window at %#x: %w", m.name, addr, hostMaps.spent())
 	}
 	_, err := unix.MmapPtr(m.fd, int64(off), unsafe.Add(w.base, addr), uintptr(size),
 		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED)
@@ -96,7 +96,7 @@ func (w *window) split() error {
 		return fmt.Errorf("split a piece of the window: the space has ended")
 	}
 	if !hostMaps.take(2) {
-		return fmt.Errorf("split a piece of the window: the monitor's budget of %d mappings is spent", hostMaps.limit)
+		return fmt.Errorf("split a piece of the window: %w", hostMaps.spent())
 	}
 	w.pieces.Add(1)
 	return nil

@@ -64,7 +64,7 @@ func (f *quotaFlag) Set(v string) error {
 		case "children":
 			f.q.Children, err = count(maxQuotaChildren)
 		case "threads":
-			f.q.Threads, err = count(vmm.MaxVCPUs)
+			f.q.Threads, err = count(vmm.MaxThreadsQuota)
 		case "handles":
 			f.q.Handles, err = count(maxQuotaHandles)
 		case "memory":

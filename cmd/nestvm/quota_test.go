@@ -19,7 +19,7 @@ func TestQuotaRefusesBadValues(t *testing.T) {
 		want string
 	}{
 		{[]string{"run", "--quota", "children=0", hello}, "children=0: want a number from 1 to 1048576"},
-		{[]string{"run", "--quota", "threads=65", hello}, "threads=65: more than the 64 the monitor supports"},
+		{[]string{"run", "--quota", "threads=8193", hello}, "threads=8193: more than the 8192 the monitor supports"},
 		{[]string{"run", "--quota", "handles=-1", hello}, "handles=-1: want a number from 1 to"},
 		{[]string{"run", "--quota", "handles=2000000", hello}, "handles=2000000: more than the 1048576 the monitor supports"},
 		{[]string{"run", "--quota", "memory=100G", hello}, "memory=100G: more than the 64G a space may map"},
@@ -29,7 +29,7 @@ func TestQuotaRefusesBadValues(t *testing.T) {
 		{[]string{"run", "--quota", "children", hello}, `"children": want KEY=VALUE`},
 		{[]string{"run", "--mem", "100G", hello}, "--mem 100G: more than the 64G a space may map"},
 		{[]string{"run", "--mem", "64M", "--quota", "memory=64M", hello}, "--mem and --quota memory= both set the program's memory"},
-		{[]string{"restore", "--quota", "threads=0", hello}, "threads=0: want a number from 1 to 64"},
+		{[]string{"restore", "--quota", "threads=0", hello}, "threads=0: want a number from 1 to 8192"},
 	} {
 		status, out, errs := run(t, tc.args...)
 		if status != exitUsage || out != "" || !strings.Contains(errs, tc.want) {

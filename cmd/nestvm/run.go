@@ -275,9 +275,9 @@ Flags:
 
 // quotaUsage documents --quota, for nestvm run and nestvm restore.
 var quotaUsage = fmt.Sprintf("the program's `quotas`, as KEY=VALUE,...: children=N (spaces below it at once, its children's children included; default %d), "+
-	"threads=N (threads it runs at once, at most %d; default %d), handles=N (its handle table; default %d), "+
-	"memory=SIZE (as --mem, which is its short form; default %s); each counts what the program and the spaces below it use together",
-	vmm.DefaultQuota.Children, vmm.MaxVCPUs, vmm.DefaultQuota.Threads, vmm.DefaultQuota.Handles, formatSize(vmm.DefaultQuota.Memory))
+	"threads=N (threads it and the spaces below it have at once, at most %d in one space and %d in all; default %d), handles=N (its handle table; default %d), "+
+	"memory=SIZE (as --mem, which is its short form; default %s); children, threads and memory count what the program and the spaces below it use together",
+	vmm.DefaultQuota.Children, vmm.MaxVCPUs, vmm.MaxThreadsQuota, vmm.DefaultQuota.Threads, vmm.DefaultQuota.Handles, formatSize(vmm.DefaultQuota.Memory))
 
 // flagGiven reports whether flag name was set on fl's command line.
 func flagGiven(fl *flag.FlagSet, name string) bool {

@@ -317,10 +317,10 @@ static inline int64_t nv_handle_revoke(nv_handle_t h)
 	return nv_handle_revoke_r(h).r0;
 }
 
-/* nv_space_create: Creates an empty child space: no memory, no threads, no handles. A quota of 0 means the creating space's own; no quota may exceed it. The child's pages, and the spaces below it, count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.
+/* nv_space_create: Creates an empty child space: no memory, no threads, no handles. A quota of 0 means the creating space's own; no quota may exceed it. The child's pages, threads and the spaces below it count against its ancestors' quotas too, so no descendant can hold more than any ancestor allows.
  * Interface: space. Rights needed: control.
  *   pages (IN): the most pages of memory the child and its descendants may hold
- *   threads (IN): the most threads the child may have
+ *   threads (IN): the most threads the child and its descendants may have at once (one space runs at most 64)
  *   handles (IN): the most handles the child's table may hold
  *   children (IN): the most spaces the child may have below it at once: its children, theirs, and so on
  * R0: a handle to the new space, with every right.
@@ -657,7 +657,7 @@ static inline int64_t nv_port_receive(nv_handle_t h, nv_addr_t msg, uint64_t msg
 	return nv_port_receive_r(h, msg, msg_cap, data, data_cap).r0;
 }
 
-/* nv_port_reply: Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. A handle given travels as a copy derived from the replier's, which the replier may close at once.
+/* nv_port_reply: Answers a call received on this port (or on a port set holding it): the caller's operation returns r0 and r1. A handle given travels as a copy derived from the replier's, which the replier may close at once. A call stays answerable until answered, even once its caller has ended (the reply is then dropped); a call_id not received here, or already answered, gets NV_ENOTFOUND.
  * Interface: port. Rights needed: receive.
  *   call_id (IN): nv_msg.call_id of the call being answered
  *   r0 (IN): R0 for the caller: a value, or a negated error code

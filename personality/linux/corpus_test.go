@@ -74,6 +74,9 @@ type corpusCase struct {
 	needs string
 	// emuNeeds is the same for the emu backend alone.
 	emuNeeds string
+	// layers are --layer arguments the nestvm runs stack, from the
+	// outside in (TestLinuxCorpusLayers).
+	layers []string
 }
 
 // emuAtomics is what threads that share memory need from emu: each thread
@@ -457,6 +460,9 @@ func runNestvm(ts *trees, nestvm, b string, c corpusCase, prog, argv0 string) co
 	args := []string{"run", "--backend", b, "--log-level", "warn", "--timeout", "60s", "--clear-env"}
 	for _, kv := range append(append([]string{}, corpusEnv...), c.env...) {
 		args = append(args, "--env", kv)
+	}
+	for _, l := range c.layers {
+		args = append(args, "--layer", l)
 	}
 	args = append(args, "--files", tree)
 	if c.rw {

@@ -188,7 +188,7 @@ func TestGoThreadsAsNative(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
 		if b.Name() == "emu" {
 			// The Go runtime's threads share atomics, which emu's engines
-			// do not make atomic across threads (README, Linux programs):
+			// do not make atomic across threads (docs/linux.md):
 			// one run in eight lost a lock update here.
 			t.Skip("emu: locked instructions are not atomic across threads (Unicorn 2.0.1)")
 		}

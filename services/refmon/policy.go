@@ -54,23 +54,30 @@ type Rule struct {
 	Types map[abi.ObjectType]bool
 
 	// Conditions of an allow rule; unset ones always hold.
-	PathUnder  []string // files_open, files_list: the path lies in one of these
-	Flags      uint64   // files_open: its flags are among these (HasFlags)
-	HasFlags   bool
-	MaxBytes   uint64 // each call's input bytes at most this (HasMaxBytes)
-	HasMax     bool
-	TotalBytes uint64 // the input bytes of every call the rule allowed, together (HasTotal)
-	HasTotal   bool
-	MaxPages   uint64 // region_create: the pages of every region the rule allowed, together (HasPages)
-	HasPages   bool
+	PathUnder   []string // operations with a path (pathOps): it lies in one of these
+	PathOutside []string // operations with a path: it lies in none of these
+	Flags       uint64   // files_open: its flags are among these (HasFlags)
+	HasFlags    bool
+	MaxBytes    uint64 // each call's input bytes at most this (HasMaxBytes)
+	HasMax      bool
+	TotalBytes  uint64 // the input bytes of every call the rule allowed, together (HasTotal)
+	HasTotal    bool
+	MaxPages    uint64 // region_create: the pages of every region the rule allowed, together (HasPages)
+	HasPages    bool
 
 	// What the rule has let through, for TotalBytes and MaxPages. Guarded
 	// by the layer's lock.
 	usedBytes, usedPages uint64
 }
 
-// flagNames are the names of files_open's flags in a policy.
-var flagNames = map[string]uint64{"read": abi.OpenRead, "write": abi.OpenWrite, "create": abi.OpenCreate, "truncate": abi.OpenTruncate}
+// flagOrder are the names of files_open's flags in a policy, in the order
+// of their bits; flagNames maps them to the bits, knownFlags has them all.
+var (
+	flagOrder = []string{"read", "write", "create", "truncate", "dir", "exclusive"}
+	flagNames = map[string]uint64{"read": abi.OpenRead, "write": abi.OpenWrite, "create": abi.OpenCreate,
+		"truncate": abi.OpenTruncate, "dir": abi.OpenDir, "exclusive": abi.OpenExclusive}
+	knownFlags uint64 = abi.OpenRead | abi.OpenWrite | abi.OpenCreate | abi.OpenTruncate | abi.OpenDir | abi.OpenExclusive
+)
 
 // opsByName are the operations by their ABI name.
 var opsByName = func() map[string]abi.Op {
@@ -92,11 +99,46 @@ var typesByName = func() map[string]abi.ObjectType {
 	return m
 }()
 
-// pathOps have a path as their first buffer; flagOps have open flags.
+// pathOps have a path as their first buffer (files_rename and
+// files_symlink two, see judgedPaths); flagOps have open flags.
 var (
-	pathOps = map[abi.Op]bool{abi.OpFilesOpen: true, abi.OpFilesList: true}
+	pathOps = map[abi.Op]bool{
+		abi.OpFilesOpen: true, abi.OpFilesList: true, abi.OpFilesStat: true,
+		abi.OpFilesUnlink: true, abi.OpFilesMkdir: true, abi.OpFilesRmdir: true,
+		abi.OpFilesRename: true, abi.OpFilesSymlink: true, abi.OpFilesReadlink: true,
+		abi.OpFilesChmod: true, abi.OpFilesTruncate: true, abi.OpFilesUtimes: true,
+	}
 	flagOps = map[abi.Op]bool{abi.OpFilesOpen: true}
 )
+
+// pathOpNames lists pathOps for messages.
+const pathOpNames = "files_open, files_list, files_stat, files_unlink, files_mkdir, files_rmdir, files_rename, files_symlink, files_readlink, files_chmod, files_truncate, files_utimes"
+
+// judgedPaths returns the paths path_under and path_not_under judge in buf, the path
+// argument of op: both names of files_rename; of files_symlink the link
+// to create and, for a relative target, the name the target leads to
+// from the link's directory, so that a link cannot make a path under an
+// allowed directory lead to one outside it (an absolute target, or one
+// leading out of the root, leads nowhere: the files root refuses to
+// follow it).
+func judgedPaths(op abi.Op, buf []byte) []string {
+	raw := string(buf)
+	a, b, pair := strings.Cut(raw, "\x00")
+	switch {
+	case op == abi.OpFilesRename && pair:
+		return []string{a, b}
+	case op == abi.OpFilesSymlink && pair:
+		if a == "" || strings.HasPrefix(a, "/") || strings.ContainsRune(b, 0) {
+			return []string{b}
+		}
+		to := path.Join(path.Dir(b), a)
+		if to == ".." || strings.HasPrefix(to, "../") {
+			return []string{b}
+		}
+		return []string{b, to}
+	}
+	return []string{raw}
+}
 
 // hasInput reports whether op takes an input buffer (max_bytes and
 // total_bytes count them).
@@ -116,7 +158,7 @@ var (
 	}
 	ruleSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "action"}, {Name: "op"}, {Name: "cap"}, {Name: "type"},
-		{Name: "path_under"}, {Name: "flags"}, {Name: "max_bytes"}, {Name: "total_bytes"}, {Name: "max_pages"},
+		{Name: "path_under"}, {Name: "path_not_under"}, {Name: "flags"}, {Name: "max_bytes"}, {Name: "total_bytes"}, {Name: "max_pages"},
 	}}
 )
 
@@ -301,12 +343,22 @@ func parseRule(b *hcl.Block) (*Rule, hcl.Diagnostics) {
 		}
 		r.PathUnder = append(r.PathUnder, c)
 	}
-	needOps(underAttr, func(op abi.Op) bool { return pathOps[op] }, "with a path (files_open, files_list)")
+	needOps(underAttr, func(op abi.Op) bool { return pathOps[op] }, "with a path ("+pathOpNames+")")
+	outside, outsideAttr := strs("path_not_under")
+	for _, p := range outside {
+		c, ok := cleanPath(p)
+		if !ok || c == "." {
+			diags = append(diags, bad(outsideAttr, "Invalid path", "%q is not a relative path inside the files root, other than the root itself.", p)...)
+			continue
+		}
+		r.PathOutside = append(r.PathOutside, c)
+	}
+	needOps(outsideAttr, func(op abi.Op) bool { return pathOps[op] }, "with a path ("+pathOpNames+")")
 	flags, flagAttr := strs("flags")
 	for _, f := range flags {
 		bit, ok := flagNames[f]
 		if !ok {
-			diags = append(diags, bad(flagAttr, "Unknown open flag", "%q is not a files_open flag: use read, write, create or truncate.", f)...)
+			diags = append(diags, bad(flagAttr, "Unknown open flag", "%q is not a files_open flag: use read, write, create, truncate, dir or exclusive.", f)...)
 			continue
 		}
 		r.Flags |= bit

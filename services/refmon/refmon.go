@@ -13,7 +13,7 @@
 // are handed stay under the policy: nothing below the layer reaches an
 // object except through it.
 //
-// The policy language is documented in README.md ("A reference monitor")
+// The policy language is documented in docs/layers.md ("A reference monitor")
 // and in Usage below.
 package refmon
 
@@ -37,20 +37,26 @@ import (
 
 // Usage is what `nestvm layers` says about refmon's arguments.
 const Usage = `POLICY[,audit=FILE]
-POLICY      an HCL policy file (README.md, "A reference monitor"):
+POLICY      an HCL policy file (docs/layers.md, "A reference monitor"):
               default = "allow" | "deny"        # for calls no rule applies to
               rule "NAME" {                     # applies when every selector set matches
                 op   = ["space_create", ...]    # ABI operations ("*": any)
                 cap  = ["space.*", ...]         # capability names; * is any run of characters
                 type = ["space", ...]           # object types
                 action = "allow" | "deny"       # allow (the default) when the conditions hold:
-                path_under = ["data"]           #   files_open, files_list: the path lies there
-                flags = ["read"]                #   files_open: only these open flags
+                path_under = ["data"]           #   files_* with a path: each path lies there
+                path_not_under = ["etc/shadow"] #   files_* with a path: no path lies there
+                flags = ["read", "dir"]         #   files_open: only these open flags (read,
+                                                #   write, create, truncate, dir, exclusive)
                 max_bytes = N                   #   each call sends at most N bytes
                 total_bytes = N                 #   every call this rule allowed, together
                 max_pages = N                   #   region_create: N pages in all, whole subtree
               }
-            a call is denied when any rule that applies denies it
+            a call is denied when any rule that applies denies it; the path conditions
+            judge files_open, files_list, files_stat, files_unlink, files_mkdir,
+            files_rmdir, files_rename (both paths), files_symlink (the link, and where
+            a relative target leads), files_readlink, files_chmod, files_truncate and
+            files_utimes
 audit=FILE  append the audit log (one line per denial) to FILE; default stderr`
 
 // Options configure a Layer beyond its policy.
@@ -196,21 +202,50 @@ func (l *Layer) performWith(c *interpose.Call, cp interpose.Cap, path []byte) {
 		}
 		c.Return(0, r1)
 		c.Inv.ReturnHandle(file.Obj, file.Rights, r1)
-	case abi.OpFilesList:
-		// What the server leaves unwritten keeps the program's bytes.
-		out := c.Inv.Buffer(1)
-		buf := make([]byte, out.Len())
-		out.Read(buf)
-		r0, r1, err := caller.FilesList(h, path, buf)
+	default:
+		// The judged copy as the path; output buffers (files_list's,
+		// files_stat's, files_readlink's) through copies, of which what
+		// the server leaves unwritten keeps the program's bytes.
+		bufs := [][]byte{path}
+		var outs []vmm.GuestBuffer
+		for i, a := range abiBuffers(c.Inv.Info) {
+			if i == 0 {
+				continue
+			}
+			b := c.Inv.Buffer(i)
+			buf := make([]byte, b.Len())
+			b.Read(buf)
+			bufs = append(bufs, buf)
+			if a == abi.ArgOut {
+				outs = append(outs, b)
+			} else {
+				outs = append(outs, vmm.GuestBuffer{})
+			}
+		}
+		r0, r1, err := caller.Invoke(h, c.Op(), c.Inv.Slots, bufs...)
 		if err != nil {
 			fail(err)
 			return
 		}
-		out.Write(buf)
+		for i, b := range outs {
+			if b.Len() > 0 {
+				b.Write(bufs[i+1])
+			}
+		}
 		c.Return(r0, r1)
-	default:
-		c.Forward()
 	}
+}
+
+// abiBuffers returns the kinds of the buffer arguments of an operation,
+// in order.
+func abiBuffers(info *abi.OpInfo) []abi.ArgKind {
+	var kinds []abi.ArgKind
+	for _, a := range info.Args {
+		if a.Kind == abi.ArgIn || a.Kind == abi.ArgOut {
+			kinds = append(kinds, a.Kind)
+		}
+	}
+	return kinds
 }
 
 // decide applies the policy to c, whose path (files operations) is path:
@@ -258,27 +293,33 @@ func (l *Layer) decide(c *interpose.Call, path []byte) (rule, why string, e abi.
 // meets r's conditions (abi.OK), or the error it gets and why. bytes and
 // pages get what the call sends and creates.
 func (r *Rule) check(inv *vmm.Invocation, path []byte, bytes, pages *uint64) (string, abi.Error) {
-	if r.PathUnder != nil {
-		raw := string(path)
-		p, ok := cleanPath(raw)
-		switch {
-		case !ok && (strings.HasPrefix(raw, "/") || strings.ContainsRune(raw, 0)):
-			// As the files root answers it: malformed, not refused.
-			return fmt.Sprintf("path %q is absolute or holds a NUL byte", raw), abi.ErrInvalidArg
-		case !ok:
-			return fmt.Sprintf("path %q leaves the files root", raw), abi.ErrDenied
-		}
-		in := false
-		for _, dir := range r.PathUnder {
-			in = in || under(p, dir)
-		}
-		if !in {
-			return fmt.Sprintf("path %q is not under %s", raw, strings.Join(r.PathUnder, ", ")), abi.ErrDenied
+	if r.PathUnder != nil || r.PathOutside != nil {
+		for _, raw := range judgedPaths(inv.Op, path) {
+			p, ok := cleanPath(raw)
+			switch {
+			case !ok && (strings.HasPrefix(raw, "/") || strings.ContainsRune(raw, 0)):
+				// As the files root answers it: malformed, not refused.
+				return fmt.Sprintf("path %q is absolute or holds a NUL byte", raw), abi.ErrInvalidArg
+			case !ok:
+				return fmt.Sprintf("path %q leaves the files root", raw), abi.ErrDenied
+			}
+			in := r.PathUnder == nil
+			for _, dir := range r.PathUnder {
+				in = in || under(p, dir)
+			}
+			if !in {
+				return fmt.Sprintf("path %q is not under %s", raw, strings.Join(r.PathUnder, ", ")), abi.ErrDenied
+			}
+			for _, dir := range r.PathOutside {
+				if under(p, dir) {
+					return fmt.Sprintf("path %q is under %s", raw, dir), abi.ErrDenied
+				}
+			}
 		}
 	}
 	if r.HasFlags {
 		f := inv.Slots[argSlot(inv.Info, "flags")]
-		if unknown := f &^ (abi.OpenRead | abi.OpenWrite | abi.OpenCreate | abi.OpenTruncate); unknown != 0 {
+		if unknown := f &^ knownFlags; unknown != 0 {
 			// As the files root answers it: malformed, not refused.
 			return fmt.Sprintf("unknown open flags %#x", unknown), abi.ErrInvalidArg
 		}
@@ -331,7 +372,7 @@ func inputBytes(inv *vmm.Invocation) uint64 {
 
 func flagString(f uint64) string {
 	var names []string
-	for _, n := range []string{"read", "write", "create", "truncate"} {
+	for _, n := range flagOrder {
 		if f&flagNames[n] != 0 {
 			names = append(names, n)
 			f &^= flagNames[n]

@@ -253,18 +253,19 @@ func TestFilesReadOnlyUnderOneDirectory(t *testing.T) {
 }
 
 // TestFilesTransparent: where the policy allows, the program sees exactly
-// what the files root answers: fileio's whole read-write check list,
-// escapes included, passes under a rule that checks every path and flag,
+// what the files root answers: fileio's and fsops's whole check lists,
+// escapes included, pass under a rule that checks every path and flag,
 // and a handle's rights keep their meaning.
 func TestFilesTransparent(t *testing.T) {
 	const policy = `
 rule "inside the root" {
-  op         = ["files_open", "files_list"]
+  op = ["files_open", "files_list", "files_stat", "files_unlink", "files_mkdir", "files_rmdir",
+        "files_rename", "files_symlink", "files_readlink", "files_chmod", "files_truncate", "files_utimes"]
   path_under = ["."]
 }
 rule "any flags" {
   op    = ["files_open"]
-  flags = ["read", "write", "create", "truncate"]
+  flags = ["read", "write", "create", "truncate", "dir", "exclusive"]
 }
 `
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
@@ -272,6 +273,13 @@ rule "any flags" {
 		o := run(t, b, policy, setup{files: ft.Root, writable: true}, "fileio", "rw")
 		if o.out != "PASS\n" || !o.res.Exited || o.res.Status != 0 {
 			t.Errorf("fileio rw under refmon: %q, %s", o.out, o.res)
+		}
+		ft.CheckOutside(t)
+		// The operations on names, performed by the layer on the paths
+		// it judged, answer as the files root does.
+		o = run(t, b, policy, setup{files: ft.Root, writable: true}, "fsops")
+		if o.out != "PASS\n" || !o.res.Exited || o.res.Status != 0 {
+			t.Errorf("fsops under refmon: %q, %s", o.out, o.res)
 		}
 		ft.CheckOutside(t)
 
@@ -522,6 +530,8 @@ func TestMalformedPolicy(t *testing.T) {
 		{"condition on the wrong op", "rule \"a\" {\n  op = [\"space_create\"]\n  path_under = [\"pub\"]\n}\n", []string{"policy.hcl:3,16-23: Condition does not fit the operation; path_under does not apply to space_create"}},
 		{"condition on a deny rule", "rule \"a\" {\n  op = [\"console_write\"]\n  action = \"deny\"\n  max_bytes = 3\n}\n", []string{"policy.hcl:4,15-16: Condition on a deny rule"}},
 		{"escaping path", "rule \"a\" {\n  op = [\"files_open\"]\n  path_under = [\"../up\"]\n}\n", []string{`policy.hcl:3,16-25: Invalid path; "../up"`}},
+		{"outside on the wrong op", "rule \"a\" {\n  op = [\"console_write\"]\n  path_not_under = [\"pub\"]\n}\n", []string{"policy.hcl:3,20-27: Condition does not fit the operation; path_not_under does not apply to console_write"}},
+		{"outside the whole root", "rule \"a\" {\n  op = [\"files_stat\"]\n  path_not_under = [\".\"]\n}\n", []string{`policy.hcl:3,20-25: Invalid path; "."`}},
 		{"duplicate", "rule \"a\" {}\nrule \"a\" {}\n", []string{`policy.hcl:2,6-9: Duplicate rule; A rule named "a" is already defined at line 1`}},
 		{"two problems", "default = \"no\"\nrule \"a\" {\n  op = [\"nope\"]\n}\n", []string{"policy.hcl:1,11-15: Invalid action", "policy.hcl:3,8-16: Unknown operation"}},
 	} {
@@ -541,19 +551,19 @@ func TestMalformedPolicy(t *testing.T) {
 	}
 }
 
-// TestREADMEPolicy: the example policy in README.md parses, and does what
+// TestDocPolicy: the example policy in docs/layers.md parses, and does what
 // it says on the program's children.
-func TestREADMEPolicy(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(testutil.Root(t), "README.md"))
+func TestDocPolicy(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(testutil.Root(t), "docs", "layers.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, rest, ok := strings.Cut(string(readme), "```hcl\n")
 	src, _, ok2 := strings.Cut(rest, "```")
 	if !ok || !ok2 {
-		t.Fatal("README.md has no ```hcl example")
+		t.Fatal("docs/layers.md has no ```hcl example")
 	}
-	if _, err := refmon.ParsePolicy([]byte(src), "README.md example"); err != nil {
+	if _, err := refmon.ParsePolicy([]byte(src), "docs/layers.md example"); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

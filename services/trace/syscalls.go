@@ -3,6 +3,7 @@ package trace
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,17 +19,25 @@ type syscallDescriber interface {
 	DescribeResult(fc *vmm.FaultCall, before vmm.Regs) (result string, ok bool)
 }
 
-// sysRecord is a system call, as the fault tap saw it.
+// signalDescriber is a syscallDescriber that also says which signal's
+// handler a thread was sent into as its system call returned.
+type signalDescriber interface {
+	DescribeSignal(fc *vmm.FaultCall, before vmm.Regs) (string, bool)
+}
+
+// sysRecord is a system call, as the fault tap saw it, or (signal set)
+// the delivery of a signal as one returned.
 type sysRecord struct {
 	pid, thread  int
 	name, call   string
 	result       string
 	ok, finished bool
+	signal       string
 }
 
 // SyscallRecord is one system call, as a JSON Lines record.
 type SyscallRecord struct {
-	Kind   string  `json:"kind"` // "syscall"
+	Kind   string  `json:"kind"` // "syscall", or "signal" for a handler the call returned into (Call describes the signal)
 	Layer  string  `json:"layer"`
 	Time   float64 `json:"time"`
 	PID    int     `json:"pid"`    // the badge of the process's exception port: its pid
@@ -127,6 +136,12 @@ func (t *faultTap) ServeFault(fc *vmm.FaultCall) {
 	ev.dur = time.Since(l.start) - ev.at
 	rec.result, rec.ok = t.desc.DescribeResult(fc, before)
 	l.push(&ev)
+	if sd, ok := t.desc.(signalDescriber); ok {
+		if sig, ok := sd.DescribeSignal(fc, before); ok {
+			name, _, _ := strings.Cut(sig, " ")
+			l.push(&event{at: ev.at + ev.dur, sys: &sysRecord{pid: rec.pid, thread: rec.thread, name: name, call: sig, signal: sig}})
+		}
+	}
 }
 
 // inflight counts the system calls being recorded, so that closing the
@@ -175,6 +190,17 @@ func (f *inflight) drain() {
 // emitSyscall counts a system call in the summary and appends its line.
 func (l *Layer) emitSyscall(b []byte, ev *event, broken bool) []byte {
 	rec := ev.sys
+	if rec.signal != "" {
+		if broken {
+			return b
+		}
+		if l.opts.Format == JSONL {
+			line, _ := json.Marshal(SyscallRecord{Kind: "signal", Layer: l.label, Time: ev.at.Seconds(), PID: rec.pid, Thread: rec.thread,
+				Name: rec.name, Call: rec.call})
+			return append(append(b, line...), '\n')
+		}
+		return fmt.Appendf(b, "[%s] %.6f pid %d:t%d --- %s ---\n", l.label, ev.at.Seconds(), rec.pid, rec.thread, rec.signal)
+	}
 	if l.sysStats == nil {
 		l.sysStats = map[string]*opStat{}
 	}
