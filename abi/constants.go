@@ -28,6 +28,7 @@ var Constants = []Constant{
 	{"NoHandle", "NV_NO_HANDLE", NoHandle, "the handle number that names nothing"},
 	{"ClockMonotonic", "NV_CLOCK_MONOTONIC", ClockMonotonic, "clock_read: time since an arbitrary point"},
 	{"ClockRealtime", "NV_CLOCK_REALTIME", ClockRealtime, "clock_read: time since the Unix epoch"},
+	{"TimeTSC", "NV_TIME_TSC", TimeTSC, "nv_time_page.flags: extrapolate the record with rdtsc"},
 	{"StartMagic", "NV_START_MAGIC", StartMagic, "nv_start_info.magic"},
 	{"AuxStartInfo", "NV_AT_STARTINFO", AuxStartInfo, "auxv type whose value is the nv_start_info address"},
 	{"FXSaveSize", "NV_FXSAVE_SIZE", FXSaveSize, "size of the x87/SSE state"},

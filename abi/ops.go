@@ -73,6 +73,7 @@ const (
 	OpFilesUtimes                     // set a file's access and modification times
 	OpFileReaddir                     // read the entries of an open directory
 	OpConsoleRead                     // read bytes from an input console
+	OpClockTimePage                   // get the read-only page a clock keeps its time record in
 	OpCount                           // number of operations; not an operation
 )
 
@@ -487,6 +488,12 @@ var Ops = [OpCount]OpInfo{
 		R0:     "the number of bytes read: what was available, at most the buffer's capacity; 0 at the end of input (and for a buffer of length 0)",
 		Doc:    "Reads from an input console: the program's standard input. Waits until some input is available or the input ends. A thread stopped while it waits re-issues the call when resumed, and no input is lost; a thread killed while it waits ends.",
 	},
+	OpClockTimePage: {
+		Name: "clock_time_page", Iface: IfaceClock, Rights: RightRead, R0Handle: true,
+		Errors: []OpError{errTableFull, errHostMemory},
+		R0:  "a handle to a one-page region (read, map) holding an nv_time_page record",
+		Doc: "Gives the caller the page a clock keeps its time in, so that a program can read the time with no call (as a vDSO does): map the region read-only and extrapolate the nv_time_page record with rdtsc, retrying while its seq is odd or changed, and calling clock_read instead when flags lacks NV_TIME_TSC or the counter has moved more than max_delta ticks past tsc_base. The clock keeps the record current for as long as it serves clock_read. A clock that cannot offer one fails with NV_EINVALOP; a layer standing in for a clock supplies a page of its own, or refuses.",
+	},
 }
 
 // The state operations: with them a parent holding a space with control
@@ -579,6 +586,10 @@ const (
 	ClockMonotonic = 0 // nanoseconds since an arbitrary point, never going back
 	ClockRealtime  = 1 // nanoseconds since the Unix epoch
 )
+
+// TimeTSC is the flag of TimePage.Flags saying the record may be
+// extrapolated with the rdtsc instruction.
+const TimeTSC = 1
 
 // Permission bits of space_map and space_protect.
 const (

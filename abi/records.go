@@ -40,6 +40,30 @@ type StartInfo struct {
 	Stdin uint64
 }
 
+// TimePage is the record at the start of a clock's time page
+// (clock_time_page). The clock rewrites it in place, as a seqlock: Seq is
+// odd while a rewrite is under way, and a reader that saw it odd, or saw
+// it change across its reads, reads again. When Flags holds TimeTSC, a
+// clock reads, in nanoseconds,
+//
+//	base + (((tsc - TSCBase) * Mult) >> Shift)
+//
+// for the counter value tsc that rdtsc returns, with MonoBase as base for
+// the monotonic clock and RealBase for realtime, the product taken in 128
+// bits. A reader whose tsc - TSCBase (unsigned) exceeds MaxDelta calls
+// clock_read instead: the record is stale, or the thread's counter is not
+// the one the record was taken with.
+type TimePage struct {
+	Seq      uint64 // odd while the clock rewrites the record
+	Flags    uint64 // TimeTSC when the fields below can be used
+	TSCBase  uint64 // the counter at the record's anchor
+	Mult     uint64 // nanoseconds per counter tick, times 2^Shift
+	Shift    uint64 // the scale of Mult, in bits (at most 63)
+	MonoBase uint64 // monotonic nanoseconds at TSCBase
+	RealBase uint64 // realtime nanoseconds at TSCBase
+	MaxDelta uint64 // counter ticks past TSCBase the record holds for
+}
+
 // AuxStartInfo is the auxiliary-vector type whose value is the address of
 // the StartInfo record (a private number, far from Linux's AT_* values).
 const AuxStartInfo = 0x4e56

@@ -13,10 +13,38 @@ import (
 
 // ioctl numbers gokvm does not export, built with its helpers.
 var (
-	ioctlRun    = gokvm.IIO(0x80)
-	ioctlGetFPU = gokvm.IIOR(0x8c, unsafe.Sizeof(kvmFPU{}))
-	ioctlSetFPU = gokvm.IIOW(0x8d, unsafe.Sizeof(kvmFPU{}))
+	ioctlRun     = gokvm.IIO(0x80)
+	ioctlGetFPU  = gokvm.IIOR(0x8c, unsafe.Sizeof(kvmFPU{}))
+	ioctlSetFPU  = gokvm.IIOW(0x8d, unsafe.Sizeof(kvmFPU{}))
+	ioctlSetAttr = gokvm.IIOW(0xe1, unsafe.Sizeof(kvmDeviceAttr{}))
 )
+
+// kvmDeviceAttr is struct kvm_device_attr.
+type kvmDeviceAttr struct {
+	Flags uint32
+	Group uint32
+	Attr  uint64
+	Addr  uint64
+}
+
+// The vCPU attribute that sets the guest's TSC offset
+// (KVM_VCPU_TSC_CTRL, KVM_VCPU_TSC_OFFSET; Linux 5.16 and later).
+const (
+	attrGroupTSC  = 0
+	attrTSCOffset = 0
+)
+
+// zeroTSCOffset makes the guest's rdtsc read the host's counter, as the
+// time page a clock offers assumes (vmm.ClockServer). KVM otherwise
+// starts each VM's counter near 0.
+func zeroTSCOffset(fd uintptr) error {
+	var off uint64
+	a := kvmDeviceAttr{Group: attrGroupTSC, Attr: attrTSCOffset, Addr: uint64(uintptr(unsafe.Pointer(&off)))}
+	return retry(func() error {
+		_, err := gokvm.Ioctl(fd, ioctlSetAttr, uintptr(unsafe.Pointer(&a)))
+		return err
+	})
+}
 
 // kvmFPU is struct kvm_fpu.
 type kvmFPU struct {

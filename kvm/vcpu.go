@@ -122,6 +122,12 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 		if err := retry(func() error { return gokvm.SetCPUID2(fd, m.dev.cpuid) }); err != nil {
 			return fail("set cpuid", err)
 		}
+		// Where the host cannot (before Linux 5.16), a guest's
+		// counter starts near 0: time-page readers find it before
+		// the record's base, beyond max_delta, and make the call.
+		if err := zeroTSCOffset(fd); err != nil {
+			log.Debug("guest TSC offset not set", "error", err)
+		}
 	}
 	// A vCPU recycled for this setup was reset to it in the background
 	// (machine.Recycle); any other is reset now.

@@ -124,6 +124,7 @@ var seedCalls = []seedCall{
 	{hConsoleNG, abi.OpHandleClose, nil},
 	{hConsole, abi.OpConsoleWrite, []uint64{fixData, 16}},
 	{hClock, abi.OpClockRead, []uint64{abi.ClockMonotonic}},
+	{hClock, abi.OpClockTimePage, nil},
 	{hThread1, abi.OpThreadExit, []uint64{3}},
 	{hPort, abi.OpHandleDerive, []uint64{uint64(abi.RightCall | abi.RightDerive), 42}},
 	{hPort, abi.OpHandleRevoke, nil},

@@ -637,3 +637,17 @@ func (c *Caller) ConsoleRead(h uint64, buf []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpConsoleRead, s, buf)
 }
+
+// ClockTimePage performs clock_time_page on handle h, as nv_clock_time_page does for a guest.
+// Gives the caller the page a clock keeps its time in, so that a program can
+// read the time with no call (as a vDSO does): map the region read-only and
+// extrapolate the nv_time_page record with rdtsc, retrying while its seq is
+// odd or changed, and calling clock_read instead when flags lacks
+// NV_TIME_TSC or the counter has moved more than max_delta ticks past
+// tsc_base. The clock keeps the record current for as long as it serves
+// clock_read. A clock that cannot offer one fails with NV_EINVALOP; a layer
+// standing in for a clock supplies a page of its own, or refuses.
+func (c *Caller) ClockTimePage(h uint64) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpClockTimePage, s)
+}

@@ -30,17 +30,29 @@ func ConsoleServer(w io.Writer) Server {
 }
 
 // ClockServer reads the host's clocks. Monotonic time counts from the
-// server's creation.
+// monitor's start, for every clock server alike. clock_time_page hands
+// out the monitor's time page (timepage.go), which clock_read keeps
+// current.
 func ClockServer() Server {
-	start := time.Now()
 	return ServerFunc(func(inv *Invocation) {
-		if inv.Op != abi.OpClockRead {
+		switch inv.Op {
+		case abi.OpClockRead:
+		case abi.OpClockTimePage:
+			r, err := hostTime.page()
+			if err != nil {
+				inv.Fail(errCode(err))
+				return
+			}
+			inv.ReturnHandle(r, abi.RightRead|abi.RightMap|abi.RightGrant|abi.RightDerive, 0)
+			return
+		default:
 			inv.Fail(abi.ErrInvalidOp)
 			return
 		}
+		hostTime.touch()
 		switch inv.Slots[0] {
 		case abi.ClockMonotonic:
-			inv.Return(uint64(time.Since(start).Nanoseconds()), 0)
+			inv.Return(monotonicNow(), 0)
 		case abi.ClockRealtime:
 			inv.Return(uint64(time.Now().UnixNano()), 0)
 		default:

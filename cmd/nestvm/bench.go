@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	linuxp "nestvm/personality/linux"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -42,6 +43,8 @@ type benchWorkload struct {
 	// want is what its output must contain for the run to count.
 	want string
 	// linux is set for a Linux program, run under the Linux personality.
+	// The host runs it natively too, each repetition, for the native
+	// per-call time its rows show beside nestvm's.
 	linux bool
 	// children is the program's children quota (0: the default).
 	children int
@@ -72,6 +75,13 @@ var benchWorkloads = []benchWorkload{
 			}
 			return []string{"lxbench", "syscall", "1000"}
 		}, "bench syscall ", true, 0, ""},
+	{"clock", "clock_gettime(CLOCK_MONOTONIC) calls of a Linux program through its vDSO, which reads the clock's time page with no exit (200000 on emu, 1000000 on kvm)", "lxbench",
+		func(b string) []string {
+			if b == "emu" {
+				return []string{"lxbench", "vdso", "200000"}
+			}
+			return []string{"lxbench", "vdso", "1000000"}
+		}, "bench vdso ", true, 0, ""},
 	{"spawn", "child spaces created, started and waited for one at a time, each with a thread that exits at once (20 on emu, 50 on kvm)", "bench",
 		func(b string) []string {
 			if b == "emu" {
@@ -123,6 +133,10 @@ type benchRow struct {
 	// all of them were live.
 	SpacesPerSec float64 `json:"spaces_per_s,omitempty"`
 	KiBPerSpace  float64 `json:"kib_per_space,omitempty"`
+	// For a Linux program: the median time of one call when the host
+	// runs it natively, in the same repetitions, and call_ns over it.
+	NativeCallNS float64 `json:"native_call_ns,omitempty"`
+	CallVsNative float64 `json:"call_vs_native,omitempty"`
 }
 
 // benchHost describes the machine the numbers come from.
@@ -527,7 +541,13 @@ func (bn *bencher) runAll(works []benchWorkload, specs []string, lo, hi, reps in
 		}
 	}
 	samples := map[benchKey][]sample{}
+	natives := map[string][]float64{} // per-call times of native runs
 	total := len(works) + len(cells)*reps
+	for _, w := range works {
+		if w.linux {
+			total += reps
+		}
+	}
 	n := 0
 	// One untimed run of each workload first: the first run pays for
 	// what later ones find warm (page cache, the backend's set-up).
@@ -566,6 +586,18 @@ func (bn *bencher) runAll(works []benchWorkload, specs []string, lo, hi, reps in
 			k := benchKey{c.w.name, c.spec, c.depth}
 			samples[k] = append(samples[k], s)
 		}
+		for _, w := range works {
+			if !w.linux {
+				continue
+			}
+			n++
+			prog.show(fmt.Sprintf("[%d/%d] %s, native, rep %d/%d", n, total, w.name, r, reps))
+			ns, err := bn.runNative(w)
+			if err != nil {
+				return nil, fmt.Errorf("%s, native: %w", w.name, err)
+			}
+			natives[w.name] = append(natives[w.name], ns)
+		}
 	}
 
 	var rows []benchRow
@@ -584,6 +616,10 @@ func (bn *bencher) runAll(works []benchWorkload, specs []string, lo, hi, reps in
 				row.PerLevel = 1
 				if d > 0 {
 					row.PerLevel = math.Pow(row.Slowdown, 1/float64(d))
+				}
+				if nat := natives[w.name]; len(nat) > 0 && row.CallNS > 0 {
+					row.NativeCallNS = median(slices.Clone(nat))
+					row.CallVsNative = row.CallNS / row.NativeCallNS
 				}
 				if base.CallNS > 0 {
 					row.CallSlowdown = row.CallNS / base.CallNS
@@ -626,6 +662,41 @@ func median(vs []float64) float64 {
 		m = (vs[len(vs)/2-1] + m) / 2
 	}
 	return m
+}
+
+// runNative runs the Linux program of w on the host, with the arguments
+// it has under nestvm, and returns the time of one call it printed.
+func (bn *bencher) runNative(w benchWorkload) (float64, error) {
+	path := filepath.Join(bn.tmp, "native-"+w.guest)
+	if _, err := os.Stat(path); err != nil {
+		if err := os.WriteFile(path, bn.images[w.guest], 0o755); err != nil {
+			return 0, err
+		}
+	}
+	args := w.args(bn.backend)
+	out, err := exec.Command(path, args[1:]...).Output()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	if ns := callTime(string(out)); ns > 0 {
+		return ns, nil
+	}
+	return 0, fmt.Errorf("%s: output %q has no call time", path, out)
+}
+
+// callTime is the time of one call in what the bench guest and lxbench
+// print, "bench MODE N NS" (the time of N calls); 0 when it is not that.
+func callTime(out string) float64 {
+	f := strings.Fields(out)
+	if len(f) != 4 || f[0] != "bench" {
+		return 0
+	}
+	n, err1 := strconv.ParseFloat(f[2], 64)
+	ns, err2 := strconv.ParseFloat(f[3], 64)
+	if err1 != nil || err2 != nil || n <= 0 {
+		return 0
+	}
+	return ns / n
 }
 
 // runOnce runs w under depth copies of the layer spec and returns the time
@@ -708,14 +779,7 @@ func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, err
 		return sample{}, fmt.Errorf("output %q lacks %q", out.String(), w.want)
 	}
 	s := sample{total: elapsed}
-	// The bench guest prints "bench MODE N NS": the time of its N calls.
-	if f := strings.Fields(out.String()); len(f) == 4 && f[0] == "bench" {
-		n, err1 := strconv.ParseFloat(f[2], 64)
-		ns, err2 := strconv.ParseFloat(f[3], 64)
-		if err1 == nil && err2 == nil && n > 0 {
-			s.callNS = ns / n
-		}
-	}
+	s.callNS = callTime(out.String())
 	// fanout prints "fanout N created in NS ns" first.
 	if f := strings.Fields(out.String()); len(f) >= 6 && f[0] == "fanout" && f[2] == "created" {
 		n, err1 := strconv.ParseFloat(f[1], 64)
@@ -864,9 +928,12 @@ func printBenchTable(w io.Writer, rep benchReport) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tlayer\tdepth\tmedian\tmin\tmax\tslowdown\tper level\tmin slowdown\tcall\tcall slowdown\tspaces/s\tKiB/space\t")
+	fmt.Fprintln(tw, "workload\tlayer\tdepth\tmedian\tmin\tmax\tslowdown\tper level\tmin slowdown\tcall\tcall slowdown\tnative call\tspaces/s\tKiB/space\t")
 	for _, r := range rep.Rows {
-		per, call, cs, rate, kib := "", "", "", "", ""
+		per, call, cs, nat, rate, kib := "", "", "", "", "", ""
+		if r.NativeCallNS > 0 {
+			nat = fmt.Sprintf("%.0f ns (%.2fx)", r.NativeCallNS, r.CallVsNative)
+		}
 		if r.SpacesPerSec > 0 {
 			rate = fmt.Sprintf("%.0f", r.SpacesPerSec)
 		}
@@ -883,8 +950,8 @@ func printBenchTable(w io.Writer, rep benchReport) {
 				cs += fmt.Sprintf(" (%.3fx/level)", r.CallPerLevel)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.3fx\t%s\t%.3fx\t%s\t%s\t%s\t%s\t\n", r.Workload, r.Layer, r.Depth,
-			fmtNS(r.MedianNS), fmtNS(r.MinNS), fmtNS(r.MaxNS), r.Slowdown, per, r.MinSlowdown, call, cs, rate, kib)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.3fx\t%s\t%.3fx\t%s\t%s\t%s\t%s\t%s\t\n", r.Workload, r.Layer, r.Depth,
+			fmtNS(r.MedianNS), fmtNS(r.MinNS), fmtNS(r.MaxNS), r.Slowdown, per, r.MinSlowdown, call, cs, nat, rate, kib)
 	}
 	tw.Flush()
 }
@@ -907,20 +974,23 @@ func writeBenchCSV(path string, rows []benchRow) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	w.Write([]string{"workload", "layer", "depth", "reps", "median_ns", "min_ns", "max_ns", "slowdown", "slowdown_per_level", "min_slowdown", "call_ns", "call_slowdown", "call_slowdown_per_level", "spaces_per_s", "kib_per_space"})
+	w.Write([]string{"workload", "layer", "depth", "reps", "median_ns", "min_ns", "max_ns", "slowdown", "slowdown_per_level", "min_slowdown", "call_ns", "call_slowdown", "call_slowdown_per_level", "spaces_per_s", "kib_per_space", "native_call_ns", "call_vs_native"})
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	for _, r := range rows {
 		call, cs, cpl, rate := "", "", "", ""
 		if r.CallNS > 0 {
 			call, cs, cpl = g(r.CallNS), g(r.CallSlowdown), g(r.CallPerLevel)
 		}
-		kib := ""
+		kib, nat, vs := "", "", ""
 		if r.SpacesPerSec > 0 {
 			rate, kib = g(r.SpacesPerSec), g(r.KiBPerSpace)
 		}
+		if r.NativeCallNS > 0 {
+			nat, vs = g(r.NativeCallNS), g(r.CallVsNative)
+		}
 		w.Write([]string{r.Workload, r.Layer, strconv.Itoa(r.Depth), strconv.Itoa(r.Reps),
 			strconv.FormatInt(r.MedianNS, 10), strconv.FormatInt(r.MinNS, 10), strconv.FormatInt(r.MaxNS, 10),
-			g(r.Slowdown), g(r.PerLevel), g(r.MinSlowdown), call, cs, cpl, rate, kib})
+			g(r.Slowdown), g(r.PerLevel), g(r.MinSlowdown), call, cs, cpl, rate, kib, nat, vs})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

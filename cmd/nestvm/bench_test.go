@@ -314,3 +314,56 @@ func TestBenchSpaces(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchClockNative runs the clock workload (clock_gettime through the
+// vDSO) on emu and kvm (where /dev/kvm opens): its row carries the time
+// of one call under nestvm and natively, from the same repetitions, in
+// the table, JSON and CSV.
+func TestBenchClockNative(t *testing.T) {
+	testutil.RequireLinuxAMD64(t)
+	testutil.Guest(t, "lxbench")
+	for _, b := range []string{"emu", "kvm"} {
+		t.Run(b, func(t *testing.T) {
+			if b == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			dir := t.TempDir()
+			jsonPath, csvPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.csv")
+			status, out, errs := run(t, "bench", "--backend", b, "--guests", testutil.GuestDir(t),
+				"--depth", "0", "--reps", "2", "--workload", "clock", "--json", jsonPath, "--csv", csvPath)
+			if status != 0 {
+				t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", status, out, errs)
+			}
+			if !strings.Contains(out, "native call") || !strings.Contains(errs, "clock, native, rep 2/2") {
+				t.Errorf("no native call column, or no native runs in the progress:\n%s\n%s", out, errs)
+			}
+			data, err := os.ReadFile(jsonPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep struct{ Rows []benchRow }
+			if err := json.Unmarshal(data, &rep); err != nil {
+				t.Fatalf("--json: %v\n%s", err, data)
+			}
+			if len(rep.Rows) != 1 {
+				t.Fatalf("--json: %d rows, want 1:\n%s", len(rep.Rows), data)
+			}
+			r := rep.Rows[0]
+			if r.Workload != "clock" || r.CallNS <= 0 || r.NativeCallNS <= 0 || r.CallVsNative != r.CallNS/r.NativeCallNS {
+				t.Errorf("clock row: %+v; want call times under nestvm and natively, and their ratio", r)
+			}
+			f, err := os.Open(csvPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			recs, err := csv.NewReader(f).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 2 || recs[0][len(recs[0])-2] != "native_call_ns" || recs[1][len(recs[1])-2] == "" {
+				t.Errorf("--csv:\n%q", recs)
+			}
+		})
+	}
+}

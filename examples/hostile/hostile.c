@@ -191,11 +191,12 @@ static void g_forged(void)
 		CHECK("any operation on a forged handle", nv_invoke(0xdead, op, 0, 0, 0, 0, 0, 0).r0, -NV_EBADHANDLE);
 	CHECK("op 2^32 + handle_info", nv_invoke(con, (1ull << 32) + NV_OP_HANDLE_INFO, 0, 0, 0, 0, 0, 0).r0, -NV_EINVALOP);
 	CHECK("op ~0", nv_invoke(con, ~0ull, 0, 0, 0, 0, 0, 0).r0, -NV_EINVALOP);
-	/* A read-only copy of the clock: every operation but the handle's own
-	 * and clock_read fails, whatever its arguments. */
+	/* A read-only copy of the clock: every operation but the handle's own,
+	 * clock_read and clock_time_page fails, whatever its arguments. */
 	nv_handle_t clk = OK("derive clock", nv_handle_derive(nv_clock(), NV_R_READ, 0));
 	for (uint64_t op = 1; op < NV_OP_COUNT; op++) {
-		if (op == NV_OP_HANDLE_INFO || op == NV_OP_HANDLE_REVOKE || op == NV_OP_CLOCK_READ || op == NV_OP_HANDLE_CLOSE)
+		if (op == NV_OP_HANDLE_INFO || op == NV_OP_HANDLE_REVOKE || op == NV_OP_CLOCK_READ || op == NV_OP_HANDLE_CLOSE ||
+		    op == NV_OP_CLOCK_TIME_PAGE)
 			continue;
 		nv_result_t r = nv_invoke(clk, op, NV_RESERVED_BASE, ~0ull, 1ull << 63, 7, ~0ull, 0);
 		if (r.r0 >= 0) {
@@ -204,6 +205,13 @@ static void g_forged(void)
 		}
 	}
 	CHECK("clock still reads", nv_clock_read(clk, NV_CLOCK_MONOTONIC) > 0, 1);
+	/* Its time page is the clock's to write: the handle it gives reads
+	 * and maps, and nothing more. */
+	nv_handle_t tp = OK("clock_time_page", nv_clock_time_page(clk));
+	CHECK("time page is a region", nv_handle_info(tp), NV_OBJ_REGION);
+	CHECK("time page write", nv_region_write(tp, 0, NV_ADDR(b), 8), -NV_ERIGHTS);
+	CHECK("time page writable map", nv_space_map(nv_self_space(), tp, MAP_A, 0, PAGE, NV_PERM_READ | NV_PERM_WRITE), -NV_ERIGHTS);
+	CHECK("time page handle close", nv_handle_close(tp), 0);
 	CHECK("thread_exit on the space", nv_thread_exit(nv_self_space(), 0), -NV_EWRONGTYPE);
 	CHECK("region_read on a thread", nv_region_read(nv_self_thread(), 0, NV_ADDR(b), 1), -NV_EWRONGTYPE);
 	CHECK("port_receive on the space", nv_port_receive(nv_self_space(), NV_ADDR(b), 8, 0, 0), -NV_EWRONGTYPE);

@@ -30,6 +30,7 @@
 #define NV_NO_HANDLE         0x0ull /* the handle number that names nothing */
 #define NV_CLOCK_MONOTONIC   0x0ull /* clock_read: time since an arbitrary point */
 #define NV_CLOCK_REALTIME    0x1ull /* clock_read: time since the Unix epoch */
+#define NV_TIME_TSC          0x1ull /* nv_time_page.flags: extrapolate the record with rdtsc */
 #define NV_START_MAGIC       0x315452415453564eull /* nv_start_info.magic */
 #define NV_AT_STARTINFO      0x4e56ull /* auxv type whose value is the nv_start_info address */
 #define NV_FXSAVE_SIZE       0x200ull /* size of the x87/SSE state */
@@ -199,7 +200,8 @@ enum nv_op {
 	NV_OP_FILES_UTIMES = 61, /* files: Sets a file's access and modification times. */
 	NV_OP_FILE_READDIR = 62, /* file: Reads the entries of a directory opened with NV_OPEN_DIR, sorted by name, without '.' and '..', each with the type and inode the directory holds for it (no stat per entry). */
 	NV_OP_CONSOLE_READ = 63, /* console: Reads from an input console: the program's standard input. */
-	NV_OP_COUNT = 64
+	NV_OP_CLOCK_TIME_PAGE = 64, /* clock: Gives the caller the page a clock keeps its time in, so that a program can read the time with no call (as a vDSO does): map the region read-only and extrapolate the nv_time_page record with rdtsc, retrying while its seq is odd or changed, and calling clock_read instead when flags lacks NV_TIME_TSC or the counter has moved more than max_delta ticks past tsc_base. */
+	NV_OP_COUNT = 65
 };
 
 typedef uint64_t nv_handle_t;
@@ -1787,6 +1789,26 @@ static inline int64_t nv_console_read(nv_handle_t h, nv_addr_t buf, uint64_t buf
 	return nv_console_read_r(h, buf, buf_cap).r0;
 }
 
+/* nv_clock_time_page: Gives the caller the page a clock keeps its time in, so that a program can read the time with no call (as a vDSO does): map the region read-only and extrapolate the nv_time_page record with rdtsc, retrying while its seq is odd or changed, and calling clock_read instead when flags lacks NV_TIME_TSC or the counter has moved more than max_delta ticks past tsc_base. The clock keeps the record current for as long as it serves clock_read. A clock that cannot offer one fails with NV_EINVALOP; a layer standing in for a clock supplies a page of its own, or refuses.
+ * Interface: clock. Rights needed: read.
+ * R0: a handle to a one-page region (read, map) holding an nv_time_page record.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EQUOTA: the caller's handle table is full
+ *   NV_ENOMEM: the monitor's host memory or mapping budget is spent
+ */
+static inline nv_result_t nv_clock_time_page_r(nv_handle_t h)
+{
+	return nv_invoke(h, NV_OP_CLOCK_TIME_PAGE, 0, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_clock_time_page(nv_handle_t h)
+{
+	return nv_clock_time_page_r(h).r0;
+}
+
 /* Records. Fields are fixed-width; records only grow at the end. Each
  * says which way it crosses: OUT the monitor writes, IN it reads. The
  * layout checks need C11's _Static_assert; a C99 compiler goes without. */
@@ -2090,6 +2112,29 @@ _Static_assert(sizeof(struct nv_dirent) == 16, "struct nv_dirent size");
 _Static_assert(offsetof(struct nv_dirent, inode) == 0, "nv_dirent.inode offset");
 _Static_assert(offsetof(struct nv_dirent, type) == 8, "nv_dirent.type offset");
 _Static_assert(offsetof(struct nv_dirent, name_len) == 12, "nv_dirent.name_len offset");
+#endif
+
+/* nv_time_page (OUT: the monitor keeps it current in the page clock_time_page hands out). */
+struct nv_time_page {
+	uint64_t seq; /* odd while the clock rewrites the record */
+	uint64_t flags; /* NV_TIME_TSC when the fields below can be used */
+	uint64_t tsc_base; /* the counter at the record's anchor */
+	uint64_t mult; /* nanoseconds per counter tick, times 2^Shift */
+	uint64_t shift; /* the scale of Mult, in bits (at most 63) */
+	uint64_t mono_base; /* monotonic nanoseconds at TSCBase */
+	uint64_t real_base; /* realtime nanoseconds at TSCBase */
+	uint64_t max_delta; /* counter ticks past TSCBase the record holds for */
+};
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(struct nv_time_page) == 64, "struct nv_time_page size");
+_Static_assert(offsetof(struct nv_time_page, seq) == 0, "nv_time_page.seq offset");
+_Static_assert(offsetof(struct nv_time_page, flags) == 8, "nv_time_page.flags offset");
+_Static_assert(offsetof(struct nv_time_page, tsc_base) == 16, "nv_time_page.tsc_base offset");
+_Static_assert(offsetof(struct nv_time_page, mult) == 24, "nv_time_page.mult offset");
+_Static_assert(offsetof(struct nv_time_page, shift) == 32, "nv_time_page.shift offset");
+_Static_assert(offsetof(struct nv_time_page, mono_base) == 40, "nv_time_page.mono_base offset");
+_Static_assert(offsetof(struct nv_time_page, real_base) == 48, "nv_time_page.real_base offset");
+_Static_assert(offsetof(struct nv_time_page, max_delta) == 56, "nv_time_page.max_delta offset");
 #endif
 
 #endif /* NESTVM_ABI_H */

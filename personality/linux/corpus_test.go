@@ -188,8 +188,9 @@ func corpusCases() []corpusCase {
 		bb("sh-redirect", "sh", "-c", `echo one > /tmp/f && echo two >> /tmp/f && cat /tmp/f && rm /tmp/f`).writable(),
 		bb("mkdir-cp-mv", "sh", "-c", `mkdir -p /tmp/d/e && cp /data/words.txt /tmp/d/e/w && mv /tmp/d/e/w /tmp/d/w2 && ls -R /tmp`).writable(),
 		bb("relative-exe", "echo", "run by a relative path").rel(),
+		bb("timeout", "timeout", "1", "sleep", "5"),
 	}
-	for _, name := range []string{"hello", "tls", "threads", "atomics", "sigraise", "sigsegv", "crash", "forkpipe", "forkexec", "mmap", "fileio", "getdents"} {
+	for _, name := range []string{"hello", "tls", "threads", "atomics", "sigraise", "sigsegv", "crash", "forkpipe", "forkexec", "mmap", "fileio", "getdents", "clock", "timers"} {
 		for _, libc := range []string{"musl", "glibc"} {
 			c := corpusCase{name: "c-" + name + "-" + libc, prog: "c/" + name + "." + libc}
 			switch name {
@@ -201,6 +202,8 @@ func corpusCases() []corpusCase {
 				c.emuNeeds = emuAtomics
 			case "fileio":
 				c.rw = true
+			case "clock":
+				c.args = []string{"fork=/bin/prog"}
 			}
 			cs = append(cs, c)
 		}

@@ -42,6 +42,8 @@ var argSpecs = map[string]string{
 	"renameat": "asas", "renameat2": "asasx", "symlink": "ss", "symlinkat": "sas", "link": "ss", "linkat": "asasx",
 	"chmod": "sm", "fchmod": "fm", "fchmodat": "asm", "truncate": "sD", "ftruncate": "fD", "utimensat": "aspx",
 	"chown": "sdd", "fchown": "fdd", "lchown": "sdd", "fchownat": "asddx", "rseq": "pudx", "sendfile": "ffpu",
+	"alarm": "u", "setitimer": "dpp", "getitimer": "dp", "timer_create": "dpp", "timer_settime": "dxpp",
+	"timer_gettime": "dp", "timer_getoverrun": "d", "timer_delete": "d",
 }
 
 // DescribeSyscall says, for a tracing layer above the personality, which

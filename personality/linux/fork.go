@@ -134,7 +134,7 @@ func (m *mm) fork(c *vmm.Caller, sp uint64) (*mm, errno) {
 	for i, v := range m.vmas {
 		vmas[i] = *v
 	}
-	n := &mm{space: sp, brkStart: m.brkStart, brk: m.brk, brkMapped: m.brkMapped, refs: map[uint64]int{}}
+	n := &mm{space: sp, brkStart: m.brkStart, brk: m.brk, brkMapped: m.brkMapped, vdso: m.vdso, refs: map[uint64]int{}}
 	m.mu.Unlock()
 	// Regions under several areas (the image) are shared or copied once.
 	shared, copies := map[uint64]uint64{}, map[uint64]uint64{}
@@ -145,7 +145,15 @@ func (m *mm) fork(c *vmm.Caller, sp uint64) (*mm, errno) {
 		case v.prot&protWrite == 0:
 			h, ok := shared[v.region]
 			if !ok {
-				d, _, err := c.HandleDerive(v.region, uint64(abi.RightRead|abi.RightExec|abi.RightMap|abi.RightDerive|abi.RightGrant), 0)
+				// The copy gets what the handle allows of these: the
+				// clock's time page has no exec.
+				_, rights, err := c.HandleInfo(v.region)
+				if err != nil {
+					n.closeAll(c)
+					return nil, errnoOf(err, eNOMEM)
+				}
+				want := uint64(abi.RightRead | abi.RightExec | abi.RightMap | abi.RightDerive | abi.RightGrant)
+				d, _, err := c.HandleDerive(v.region, rights&want, 0)
 				if err != nil {
 					n.closeAll(c)
 					return nil, errnoOf(err, eNOMEM)
@@ -363,6 +371,7 @@ func sysExecve(tc *task, a [6]uint64) (uint64, errno) {
 	if err := m.loadImage(c, img); err != nil {
 		return fail(errnoOf(err, eNOMEM))
 	}
+	k.mapVDSO(c, m)
 	rsp, err := m.buildStack(c, img, abs, argv, envp)
 	if err != nil {
 		return fail(errnoOf(err, e2BIG))
@@ -384,6 +393,7 @@ func sysExecve(tc *task, a [6]uint64) (uint64, errno) {
 	}
 	p.mu.Unlock()
 	p.files().closeOnExec(c)
+	p.timers.stopAll(true) // POSIX timers end with the program; ITIMER_REAL lives on
 	c.SpaceSetExceptionPort(old, 0)
 	c.SpaceKill(old, 0)
 	oldMM.closeAll(c)

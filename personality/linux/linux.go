@@ -116,6 +116,9 @@ type kernel struct {
 	ro      bool            // the files root refuses writes
 	unknown map[uint64]bool // system calls logged as unsupported
 
+	timeOnce   sync.Once
+	timeHandle uint64 // the clock's time page, for the vDSO; 0: none
+
 	futexMu sync.Mutex
 	futex   map[futexKey][]*futexWaiter
 
@@ -168,6 +171,9 @@ func (k *kernel) ServeFault(fc *vmm.FaultCall) {
 	defer k.release(c)
 	done := c.ActFor(fc)
 	defer done()
+	t.kick.entries.Add(1)
+	t.kick.serving.Store(true)
+	defer t.kick.serving.Store(false)
 	tc := &task{k: k, p: p, t: t, fc: fc, c: c}
 	// A bug of the personality's ends the process it served, not the
 	// monitor.

@@ -23,6 +23,8 @@ type mm struct {
 	// brk: the heap runs from brkStart to brk; [brkStart, brkMapped) is
 	// mapped.
 	brkStart, brk, brkMapped uint64
+	// vdso is where the vDSO image is mapped (AT_SYSINFO_EHDR); 0: none.
+	vdso uint64
 }
 
 // vma is one area. region is 0 for a reservation (nothing mapped);

@@ -27,6 +27,7 @@ type process struct {
 	sig     sigState
 	pending map[int]sigInfo // signals posted to the process, by number
 	signals waitq           // told when a signal is posted
+	timers  timerSet        // alarm, setitimer and timer_create's
 
 	// Guarded by kernel.mu.
 	exited  bool
@@ -46,6 +47,7 @@ type thread struct {
 	clearTID uint64 // set_tid_address / CLONE_CHILD_CLEARTID
 	sigmask  uint64
 	altstack [3]uint64
+	kick     kickState
 }
 
 // files is the process's descriptor table, which its end replaces.
@@ -98,6 +100,7 @@ func (p *process) thread(num int) *thread {
 
 // closeAll drops every handle the process's descriptors and memory hold.
 func (p *process) closeAll(c *vmm.Caller) {
+	p.timers.stopAll(false)
 	p.mu.Lock()
 	fds := p.fds
 	p.fds = &fdTable{files: map[int]*fdEntry{}} // a late call of another thread finds none
@@ -162,6 +165,7 @@ func (k *kernel) spawn(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []s
 	if err := p.mm.loadImage(c, img); err != nil {
 		return fail(err)
 	}
+	k.mapVDSO(c, p.mm)
 	rsp, err := p.mm.buildStack(c, img, exe, argv, envp)
 	if err != nil {
 		return fail(err)
@@ -309,8 +313,12 @@ func (m *mm) buildStack(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []
 		{atBase, 0}, {atFlags, 0}, {atEntry, img.Entry},
 		{atUID, 0}, {atEUID, 0}, {atGID, 0}, {atEGID, 0},
 		{atPlatform, platform}, {atHwcap, hwcap}, {atClktck, 100}, {atSecure, 0},
-		{atRandom, randAddr}, {atHwcap2, 0}, {atExecfn, execfn}, {atNull, 0},
+		{atRandom, randAddr}, {atHwcap2, 0}, {atExecfn, execfn},
 	}
+	if m.vdso != 0 {
+		auxv = append(auxv, [2]uint64{atSysinfoEhdr, m.vdso})
+	}
+	auxv = append(auxv, [2]uint64{atNull, 0})
 	vec := []uint64{uint64(len(argv))}
 	vec = append(vec, argAddrs...)
 	vec = append(vec, 0)

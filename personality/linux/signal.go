@@ -147,6 +147,7 @@ type sigInfo struct {
 	pid, uid    int32
 	status      int32
 	addr        uint64
+	value       uint64     // a timer's sigev_value (with code siTimer)
 	fault       *faultInfo // for a signal a CPU fault raised
 }
 
@@ -297,9 +298,15 @@ func (tc *task) deliver(info sigInfo, regs vmm.Regs) bool {
 	si := b[frameInfo:]
 	le.PutUint32(si[0:], uint32(info.signo))
 	le.PutUint32(si[8:], uint32(info.code))
-	if info.fault != nil {
+	switch {
+	case info.fault != nil:
 		le.PutUint64(si[16:], info.addr)
-	} else {
+	case info.code == siTimer:
+		// _timer: the timer's id, its overrun count, its sigev_value.
+		le.PutUint32(si[16:], uint32(info.pid))
+		le.PutUint32(si[20:], uint32(info.status))
+		le.PutUint64(si[24:], info.value)
+	default:
 		le.PutUint32(si[16:], uint32(info.pid))
 		le.PutUint32(si[20:], uint32(info.uid))
 		le.PutUint32(si[24:], uint32(info.status))

@@ -100,6 +100,9 @@ func (tc *task) syscall() {
 	nr := regs.RAX
 	a := [6]uint64{regs.RDI, regs.RSI, regs.RDX, regs.R10, regs.R8, regs.R9}
 	var ret uint64
+	if nr == kickSyscall && tc.kicked() {
+		return
+	}
 	if nr < uint64(len(table)) && table[nr].fn != nil {
 		r, e := table[nr].fn(tc, a)
 		if tc.held {
@@ -946,6 +949,11 @@ func (tc *task) clock(which uint64) (uint64, errno) {
 		return 0, eINVAL
 	}
 	c := uint64(abi.ClockMonotonic)
+	if id := int32(which); id >= 0 && (id > unix.CLOCK_TAI || id == 10) {
+		// Not a clock Linux has (10 was CLOCK_SGI_CYCLE); negative
+		// numbers name other processes' and threads' CPU clocks.
+		return 0, eINVAL
+	}
 	switch which {
 	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE, unix.CLOCK_TAI:
 		c = abi.ClockRealtime
@@ -1144,7 +1152,6 @@ var table [512]sysEntry
 // unnamed names calls the table does not serve, for the log.
 var unnamed = map[uint64]string{
 	unix.SYS_IO_URING_SETUP: "io_uring_setup", unix.SYS_SOCKET: "socket", unix.SYS_CONNECT: "connect",
-	unix.SYS_TIMER_CREATE: "timer_create", unix.SYS_ALARM: "alarm", unix.SYS_SETITIMER: "setitimer",
 }
 
 func init() {
@@ -1161,7 +1168,7 @@ func init() {
 		unix.SYS_MPROTECT:          {"mprotect", sysMprotect, Full, ""},
 		unix.SYS_MUNMAP:            {"munmap", sysMunmap, Full, ""},
 		unix.SYS_BRK:               {"brk", sysBrk, Full, ""},
-		unix.SYS_RT_SIGACTION:      {"rt_sigaction", sysRtSigaction, Partial, "handlers run when the thread next leaves a system call or faults, not in the middle of guest code"},
+		unix.SYS_RT_SIGACTION:      {"rt_sigaction", sysRtSigaction, Partial, "handlers run when the thread next leaves a system call or faults; only a timer's signal stops a thread in the middle of guest code to run one"},
 		unix.SYS_RT_SIGRETURN:      {"rt_sigreturn", sysRtSigreturn, Full, ""},
 		unix.SYS_PAUSE:             {"pause", sysPause, Full, ""},
 		unix.SYS_RT_SIGSUSPEND:     {"rt_sigsuspend", sysRtSigsuspend, Full, ""},
@@ -1177,6 +1184,14 @@ func init() {
 		unix.SYS_DUP:               {"dup", sysDup, Full, ""},
 		unix.SYS_DUP2:              {"dup2", sysDup2, Full, ""},
 		unix.SYS_NANOSLEEP:         {"nanosleep", sysNanosleep, Full, ""},
+		unix.SYS_ALARM:             {"alarm", sysAlarm, Full, ""},
+		unix.SYS_SETITIMER:         {"setitimer", sysSetitimer, Partial, "ITIMER_REAL only (the CPU-time timers are EINVAL)"},
+		unix.SYS_GETITIMER:         {"getitimer", sysGetitimer, Partial, "ITIMER_REAL only"},
+		unix.SYS_TIMER_CREATE:      {"timer_create", sysTimerCreate, Partial, "wall and monotonic clocks, SIGEV_SIGNAL, SIGEV_NONE, and SIGEV_THREAD_ID as a signal to the process; no CPU-time clocks"},
+		unix.SYS_TIMER_SETTIME:     {"timer_settime", sysTimerSettime, Full, ""},
+		unix.SYS_TIMER_GETTIME:     {"timer_gettime", sysTimerGettime, Full, ""},
+		unix.SYS_TIMER_GETOVERRUN:  {"timer_getoverrun", sysTimerGetoverrun, Partial, "counts expiries a late firing missed, not those that found the signal still pending"},
+		unix.SYS_TIMER_DELETE:      {"timer_delete", sysTimerDelete, Full, ""},
 		unix.SYS_GETPID:            {"getpid", sysGetpid, Full, ""},
 		unix.SYS_EXIT:              {"exit", sysExit, Full, ""},
 		unix.SYS_KILL:              {"kill", sysKill, Partial, "to processes and groups of one (a process group is its leader)"},

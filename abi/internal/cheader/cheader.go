@@ -36,6 +36,7 @@ var Records = []struct {
 	{"nv_port_set_state", reflect.TypeOf(abi.PortSetState{}), "OUT: port_set_get_state writes it"},
 	{"nv_stat", reflect.TypeOf(abi.Stat{}), "OUT: files_stat and file_stat write it"},
 	{"nv_dirent", reflect.TypeOf(abi.DirEntry{}), "OUT: file_readdir writes it"},
+	{"nv_time_page", reflect.TypeOf(abi.TimePage{}), "OUT: the monitor keeps it current in the page clock_time_page hands out"},
 }
 
 // Generate returns the header.

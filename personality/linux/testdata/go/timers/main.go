@@ -1,15 +1,35 @@
-// Command timers sleeps, waits on timers and a ticker, and checks that no
-// wait ended early by the monotonic clock; it prints only what does not
+// Command timers reads the clock in a loop (through the vDSO where there is
+// one), sleeps, waits on timers and a ticker, and checks that the clock
+// never went back, that the wall clock agrees with gettimeofday and that
+// no wait ended early by the monotonic clock; it prints only what does not
 // depend on how late they ended.
 package main
 
 import (
 	"fmt"
 	"sync"
+	"syscall"
 	"time"
 )
 
 func main() {
+	back := 0
+	prev := time.Now()
+	for range 100000 {
+		now := time.Now()
+		if now.Before(prev) {
+			back++
+		}
+		prev = now
+	}
+	fmt.Println("monotonic went back:", back, "times")
+	var tv syscall.Timeval
+	if err := syscall.Gettimeofday(&tv); err != nil {
+		fmt.Println("gettimeofday:", err)
+	}
+	wall := time.Since(time.Unix(tv.Sec, tv.Usec*1000).Round(0))
+	fmt.Println("wall clock agrees with gettimeofday:", wall > -time.Second && wall < time.Second)
+
 	t0 := time.Now()
 	time.Sleep(30 * time.Millisecond)
 	fmt.Println("sleep 30ms long enough:", time.Since(t0) >= 30*time.Millisecond)
