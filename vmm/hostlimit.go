@@ -3,6 +3,7 @@ package vmm
 import (
 	"errors"
 	"fmt"
+	"nestvm/abi"
 	"os"
 	"strings"
 	"sync"
@@ -25,7 +26,10 @@ type hostLimits struct {
 func (m *Monitor) hostLimit(err error) {
 	var limit string
 	var spent budgetSpent
+	var as addressSpaceSpent
 	switch {
+	case errors.As(err, &as):
+		limit = fmt.Sprintf("the monitor's virtual address space (each space reserves %d GiB of it for its user range; a host with 4-level paging gives a process 128 TiB)", (abi.UserTop)>>30)
 	case errors.As(err, &spent):
 		limit = fmt.Sprintf("the monitor's budget of %d %s (%s)", spent.b.limit, spent.b.what, spent.b.from)
 	case errors.Is(err, unix.EMFILE):

@@ -33,6 +33,14 @@ type window struct {
 	retired bool
 }
 
+// addressSpaceSpent is a window reservation the host refused: each space
+// reserves its whole user range in the monitor's address space, so a
+// 47-bit host (128 TiB for a process) holds about 2,000 spaces at once.
+type addressSpaceSpent struct{ err error }
+
+func (e addressSpaceSpent) Error() string { return e.err.Error() }
+func (e addressSpaceSpent) Unwrap() error { return e.err }
+
 func newWindow(size uint64) (*window, error) {
 	if !hostMaps.take(1) {
 		return nil, fmt.Errorf("reserve %#x bytes of address space: %w", size, hostMaps.spent())
@@ -41,7 +49,7 @@ func newWindow(size uint64) (*window, error) {
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
 		hostMaps.give(1)
-		return nil, fmt.Errorf("reserve %#x bytes of address space: %w", size, err)
+		return nil, fmt.Errorf("reserve %#x bytes of address space: %w", size, addressSpaceSpent{err})
 	}
 	return &window{base: p, mem: unsafe.Slice((*byte)(p), size)}, nil
 }
