@@ -3,12 +3,13 @@ package vmm
 import (
 	"errors"
 	"fmt"
-	"nestvm/abi"
 	"os"
 	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"nestvm/abi"
 )
 
 // hostLimits remembers which host limits the monitor has logged as
