@@ -491,8 +491,8 @@ var Ops = [OpCount]OpInfo{
 	OpClockTimePage: {
 		Name: "clock_time_page", Iface: IfaceClock, Rights: RightRead, R0Handle: true,
 		Errors: []OpError{errTableFull, errHostMemory},
-		R0:  "a handle to a one-page region (read, map) holding an nv_time_page record",
-		Doc: "Gives the caller the page a clock keeps its time in, so that a program can read the time with no call (as a vDSO does): map the region read-only and extrapolate the nv_time_page record with rdtsc, retrying while its seq is odd or changed, and calling clock_read instead when flags lacks NV_TIME_TSC or the counter has moved more than max_delta ticks past tsc_base. The clock keeps the record current for as long as it serves clock_read. A clock that cannot offer one fails with NV_EINVALOP; a layer standing in for a clock supplies a page of its own, or refuses.",
+		R0:     "a handle to a one-page region (read, map) holding an nv_time_page record",
+		Doc:    "Gives the caller the page a clock keeps its time in, so that a program can read the time with no call (as a vDSO does): map the region read-only and extrapolate the nv_time_page record with rdtsc, retrying while its seq is odd or changed, and calling clock_read instead when flags lacks NV_TIME_TSC or the counter has moved more than max_delta ticks past tsc_base. The clock keeps the record current for as long as it serves clock_read. A clock that cannot offer one fails with NV_EINVALOP; a layer standing in for a clock supplies a page of its own, or refuses.",
 	},
 }
 
