@@ -73,6 +73,7 @@ const (
 	OpFilesUtimes                     // set a file's access and modification times
 	OpFileReaddir                     // read the entries of an open directory
 	OpConsoleRead                     // read bytes from an input console
+	OpServerGetState                  // read the state a port's server keeps for what it serves
 	OpCount                           // number of operations; not an operation
 )
 
@@ -405,6 +406,13 @@ var Ops = [OpCount]OpInfo{
 		Args: []Arg{{"buf", ArgOut, "where the bytes go"}},
 		R0:   "the number of bytes read: what was available, at most the buffer's capacity; 0 at the end of input (and for a buffer of length 0)",
 		Doc:  "Reads from an input console: the program's standard input. Waits until some input is available or the input ends. A thread stopped while it waits re-issues the call when resumed, and no input is lost; a thread killed while it waits ends.",
+	},
+	OpServerGetState: {
+		Name: "server_get_state", Iface: IfacePort, Rights: RightCall,
+		Args: []Arg{{"buf", ArgOut, "receives the server's record: a name, NUL-terminated, then bytes in a format of that server's"}},
+		R0:   "the bytes written; with NV_ETOOBIG, R1 is the size needed",
+		R1:   "the size needed, when the buffer was too small",
+		Doc:  "Reads the state a port's server keeps about the spaces it serves (a system-call personality's descriptors, signal state and process tree), so that a checkpoint taken above the server carries it and a restore can rebuild the server. It is answered by the server (no kernel port has one): a server that keeps no such state answers NV_EINVALOP. Ask it while every thread the server serves is stopped, so the record and the threads agree. It needs only call: a space's exception port, as space_get_state copies it, carries that, and the server answers whom it will by the handle's badge.",
 	},
 }
 

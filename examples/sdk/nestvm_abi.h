@@ -197,7 +197,8 @@ enum nv_op {
 	NV_OP_FILES_UTIMES = 61, /* files: Sets a file's access and modification times. */
 	NV_OP_FILE_READDIR = 62, /* file: Reads the entries of a directory opened with NV_OPEN_DIR, sorted by name, without '.' and '..', each with the type and inode the directory holds for it (no stat per entry). */
 	NV_OP_CONSOLE_READ = 63, /* console: Reads from an input console: the program's standard input. */
-	NV_OP_COUNT = 64
+	NV_OP_SERVER_GET_STATE = 64, /* port: Reads the state a port's server keeps about the spaces it serves (a system-call personality's descriptors, signal state and process tree), so that a checkpoint taken above the server carries it and a restore can rebuild the server. */
+	NV_OP_COUNT = 65
 };
 
 typedef uint64_t nv_handle_t;
@@ -1123,6 +1124,21 @@ static inline int64_t nv_console_read(nv_handle_t h, nv_addr_t buf, uint64_t buf
 	return nv_console_read_r(h, buf, buf_cap).r0;
 }
 
+/* nv_server_get_state: Reads the state a port's server keeps about the spaces it serves (a system-call personality's descriptors, signal state and process tree), so that a checkpoint taken above the server carries it and a restore can rebuild the server. It is answered by the server (no kernel port has one): a server that keeps no such state answers NV_EINVALOP. Ask it while every thread the server serves is stopped, so the record and the threads agree. It needs only call: a space's exception port, as space_get_state copies it, carries that, and the server answers whom it will by the handle's badge.
+ * Interface: port. Rights needed: call.
+ *   buf, buf_cap (OUT buffer): receives the server's record: a name, NUL-terminated, then bytes in a format of that server's
+ * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
+ * R1: the size needed, when the buffer was too small.
+ */
+static inline nv_result_t nv_server_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_SERVER_GET_STATE, buf, buf_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_server_get_state(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_server_get_state_r(h, buf, buf_cap).r0;
+}
+
 /* Records. Fields are fixed-width; records only grow at the end. */
 
 struct nv_start_info {
@@ -1306,10 +1322,12 @@ _Static_assert(__builtin_offsetof(struct nv_space_handle, flags) == 64, "nv_spac
 struct nv_space_thread {
 	uint64_t handle;
 	uint64_t object;
+	uint64_t number;
 };
-_Static_assert(sizeof(struct nv_space_thread) == 16, "struct nv_space_thread size");
+_Static_assert(sizeof(struct nv_space_thread) == 24, "struct nv_space_thread size");
 _Static_assert(__builtin_offsetof(struct nv_space_thread, handle) == 0, "nv_space_thread.handle offset");
 _Static_assert(__builtin_offsetof(struct nv_space_thread, object) == 8, "nv_space_thread.object offset");
+_Static_assert(__builtin_offsetof(struct nv_space_thread, number) == 16, "nv_space_thread.number offset");
 
 struct nv_region_state {
 	uint64_t size;
