@@ -156,3 +156,47 @@ func TestLinuxCheckpointState(t *testing.T) {
 		t.Errorf("inspect: status %d:\n%s%s", status, info, errs)
 	}
 }
+
+// TestLinuxCheckpointBadRunner: a file whose runner record is damaged, or
+// names a runner this nestvm does not have, is refused by restore with a
+// line saying why (status 125), before the program runs: nothing of it
+// prints, nothing panics.
+func TestLinuxCheckpointBadRunner(t *testing.T) {
+	tree := linuxTree(t)
+	file := filepath.Join(t.TempDir(), "lx.nvck")
+	status, out, errs := run(t, "run", "--backend", "emu", "--log-level", "warn", "--files", tree,
+		"--layer", "checkpoint="+file+",after-writes=1,stop",
+		filepath.Join(tree, "bin", "busybox"), "sh", "-c", "echo a; echo b")
+	if status != 0 || out != "a\n" {
+		t.Fatalf("run: status %d, %q, stderr %q", status, out, errs)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		damage func(r *checkpoint.Runner)
+		says   string
+	}{
+		"truncated":  {func(r *checkpoint.Runner) { r.Record = r.Record[:len(r.Record)/2] }, "the Linux personality's record: 1 processes: more than"},
+		"no process": {func(r *checkpoint.Runner) { r.Record = r.Record[:len("NVLINUX\x00")+4+8] }, "the Linux personality's record"},
+		"garbage":    {func(r *checkpoint.Runner) { r.Record = []byte("not a record at all") }, "the Linux personality's record"},
+		"unknown":    {func(r *checkpoint.Runner) { r.Name = "plan9" }, `run by "plan9", which this nestvm does not have`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ck, err := checkpoint.Decode(data)
+			if err != nil || ck.Runner == nil {
+				t.Fatalf("decode: %v, runner %v", err, ck.Runner)
+			}
+			c.damage(ck.Runner)
+			bad := filepath.Join(t.TempDir(), "bad.nvck")
+			if err := os.WriteFile(bad, checkpoint.Encode(ck), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			status, out, errs := run(t, "restore", "--backend", "emu", "--log-level", "warn", "--files", tree, bad)
+			if status != exitMonitor || out != "" || !strings.Contains(errs, c.says) || strings.Contains(errs, "panic") {
+				t.Errorf("restore: status %d, printed %q, stderr %q; want %d and %q", status, out, errs, exitMonitor, c.says)
+			}
+		})
+	}
+}
