@@ -62,10 +62,17 @@ func handles(m map[vmm.Object]uint64) []uint64 {
 }
 
 // StartAll resumes the threads StopAll stopped, and closes their handles.
+// A thread that ended meanwhile, or is ending (its process exited while it
+// was being stopped: thread_start says busy, or its space is gone), has
+// nothing to resume: that is no failure.
 func StartAll(c *vmm.Caller, threads []uint64) error {
 	var first error
 	for _, th := range threads {
-		if _, _, err := c.ThreadStart(th); err != nil && first == nil {
+		_, _, err := c.ThreadStart(th)
+		if errors.Is(err, abi.ErrBusy) || errors.Is(err, abi.ErrPeerGone) {
+			err = nil
+		}
+		if err != nil && first == nil {
 			first = fmt.Errorf("thread_start: %w", err)
 		}
 		c.HandleClose(th)
