@@ -232,3 +232,31 @@ func TestLinuxCheckpointEvery(t *testing.T) {
 		t.Fatalf("restore: status %d, %q after %d bytes; stderr %q", status, after, ck.ConsoleBytes, errs)
 	}
 }
+
+// TestLinuxCheckpointGoThreads: a Go program (many threads, futexes,
+// timers) saved after its first write resumes and prints the rest. On
+// kvm only: on emu, threads sharing atomics can lose updates (Unicorn
+// translates locked instructions for one CPU; see README), saved or not.
+func TestLinuxCheckpointGoThreads(t *testing.T) {
+	tree := linuxTree(t)
+	testutil.RequireKVM(t)
+	for _, name := range []string{"goroutines", "timers"} {
+		t.Run(name, func(t *testing.T) {
+			prog := linuxProgram(t, "go/"+name)
+			base := []string{"--backend", "kvm", "--log-level", "warn", "--files", tree}
+			status, want, errs := run(t, append(append([]string{"run"}, base...), prog)...)
+			if status != 0 || want == "" {
+				t.Fatalf("undisturbed run: status %d, %q, stderr %q", status, want, errs)
+			}
+			file := filepath.Join(t.TempDir(), "go.nvck")
+			status, before, errs := run(t, append(append([]string{"run", "--layer", "checkpoint=" + file + ",after-writes=1,stop"}, base...), prog)...)
+			if status != 0 || before == "" || !strings.HasPrefix(want, before) || !strings.Contains(errs, "stopped after saving checkpoint") {
+				t.Fatalf("run with stop: status %d, printed %q, stderr %q", status, before, errs)
+			}
+			status, after, errs := run(t, append(append([]string{"restore"}, base...), file)...)
+			if status != 0 || before+after != want {
+				t.Fatalf("restore: status %d, %q + %q, want %q; stderr %q", status, before, after, want, errs)
+			}
+		})
+	}
+}
