@@ -511,8 +511,8 @@ const (
 // Thread states, as thread_status reports them.
 const (
 	ThreadNew     = 0 // created, never started
-	ThreadRunning = 1 // running, or blocked in an operation
-	ThreadStopped = 2 // stopped by thread_stop, or waiting for its fault to be handled
+	ThreadRunning = 1 // running, blocked in an operation, or its fault served by a host server (a personality)
+	ThreadStopped = 2 // stopped by thread_stop, or its fault waiting for a reply to its fault message
 	ThreadExited  = 3 // ended; R1 is its status
 )
 

@@ -111,11 +111,11 @@ const (
 // Sleep holds the fault, blocking the thread until ready reports true,
 // the deadline (when not zero) passes, or the thread must end. ready is
 // called without locks held; whoever makes it true calls the function
-// Waker returned. While it sleeps the thread counts as stopped in its
-// fault, as one whose fault message waits for its reply: thread_stop
-// returns at once, and thread_get_state and a checkpoint see it at the
-// faulting instruction with the registers it faulted with, so a restored
-// copy issues the call again.
+// Waker returned. While it sleeps the thread counts as running, as one
+// blocked in an operation: thread_stop ends the sleep with SleepStop and
+// waits for the server to return, and the thread then stops at the
+// faulting instruction with the registers it faulted with, so resumed (or
+// restored from a checkpoint) it issues the call again.
 func (fc *FaultCall) Sleep(ready func() bool, deadline time.Time) SleepResult {
 	switch fc.t.sleep(ready, true, deadline, fc.vcpu) {
 	case wakeReady:
