@@ -149,13 +149,15 @@ func (c *Caller) ActFor(fc *FaultCall) (done func()) {
 func (t *Thread) serveInline(vcpu VCPU, fs FaultServer, badge uint64, f Fault) bool {
 	s := t.space
 	fc := FaultCall{Badge: badge, Fault: f, Thread: t.id, t: t, vcpu: vcpu}
+	// inline changes under t.mu with inFault: a stop (servedInline) never
+	// sees the one without the other, as a thread stopped in its fault.
 	t.mu.Lock()
 	t.state, t.inFault = abi.ThreadStopped, true
-	t.mu.Unlock()
 	t.inline.Store(true)
+	t.mu.Unlock()
 	fs.ServeFault(&fc)
-	t.inline.Store(false)
 	t.mu.Lock()
+	t.inline.Store(false)
 	t.inFault = false
 	if t.state == abi.ThreadStopped {
 		t.state = abi.ThreadRunning
@@ -169,13 +171,17 @@ func (t *Thread) serveInline(vcpu VCPU, fs FaultServer, badge uint64, f Fault) b
 		return false
 	case exit:
 		return false
-	case fc.gone:
-		return true // unchanged: the run loop parks it, and it re-issues the call when resumed
 	case fc.dirty:
+		// Set even after a Sleep a stop ended: the server completed the
+		// call all the same (what it did cannot be undone: a vfork's
+		// child, a partial pipe write), so issuing it again would do it
+		// twice.
 		if err := vcpu.SetRegs(&fc.regs); err != nil {
 			s.end(Result{Err: fmt.Errorf("thread %d: %w", t.id, err)})
 			return false
 		}
+	case fc.gone:
+		return true // unchanged: the run loop parks it, and it re-issues the call when resumed
 	}
 	return true
 }
