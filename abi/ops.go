@@ -74,6 +74,7 @@ const (
 	OpFileReaddir                     // read the entries of an open directory
 	OpConsoleRead                     // read bytes from an input console
 	OpClockTimePage                   // get the read-only page a clock keeps its time record in
+	OpServerGetState                  // read the state a port's server keeps for what it serves
 	OpCount                           // number of operations; not an operation
 )
 
@@ -494,6 +495,14 @@ var Ops = [OpCount]OpInfo{
 		R0:     "a handle to a one-page region (read, map) holding an nv_time_page record",
 		Doc:    "Gives the caller the page a clock keeps its time in, so that a program can read the time with no call (as a vDSO does): map the region read-only and extrapolate the nv_time_page record with rdtsc, retrying while its seq is odd or changed, and calling clock_read instead when flags lacks NV_TIME_TSC or the counter has moved more than max_delta ticks past tsc_base. The clock keeps the record current for as long as it serves clock_read. A clock that cannot offer one fails with NV_EINVALOP; a layer standing in for a clock supplies a page of its own, or refuses.",
 	},
+	OpServerGetState: {
+		Name: "server_get_state", Iface: IfacePort, Rights: RightCall,
+		Errors: []OpError{{ErrTooBig, "the buffer is smaller than the record (R1 says what it needs)"}, {ErrIO, "the server could not make its record"}},
+		Args:   []Arg{{"buf", ArgOut, "receives the server's record: a name, NUL-terminated, then bytes in a format of that server's"}},
+		R0:     "the bytes written; with NV_ETOOBIG, R1 is the size needed",
+		R1:     "the size needed, when the buffer was too small",
+		Doc:    "Reads the state a port's server keeps about the spaces it serves (a system-call personality's descriptors, signal state and process tree), so that a checkpoint taken above the server carries it and a restore can rebuild the server. It is answered by the server (no kernel port has one): a server that keeps no such state answers NV_EINVALOP. Ask it while every thread the server serves is stopped, so the record and the threads agree. It needs only call: a space's exception port, as space_get_state copies it, carries that, and the server answers whom it will by the handle's badge.",
+	},
 }
 
 // The state operations: with them a parent holding a space with control
@@ -609,8 +618,8 @@ const (
 // Thread states, as thread_status reports them.
 const (
 	ThreadNew     = 0 // created, never started
-	ThreadRunning = 1 // running, or blocked in an operation
-	ThreadStopped = 2 // stopped by thread_stop, or waiting for its fault to be handled
+	ThreadRunning = 1 // running, blocked in an operation, or its fault served by a host server (a personality)
+	ThreadStopped = 2 // stopped by thread_stop, or its fault waiting for a reply to its fault message
 	ThreadExited  = 3 // ended; R1 is its status
 )
 

@@ -188,6 +188,7 @@ const InsertMove = 1 << 0
 type SpaceThreadEntry struct {
 	Handle uint64 // a copy in the caller's table, with every right
 	Object uint64 // the thread's object number in this stream
+	Number uint64 // the thread's number in the space, as its faults name it (NV_FW_THREAD)
 }
 
 // RegionState is what region_get_state writes; a keeper's supplied-page

@@ -392,6 +392,21 @@ func Follow(host *vmm.Space, child, ep uint64) *Run {
 	return r
 }
 
+// Adopt returns the Run of a program a personality serves that its
+// caller rebuilt (a restored checkpoint, see Resumer): it ends when s
+// says the program has, and then kills host.
+func Adopt(host *vmm.Space, s Started) *Run {
+	r := &Run{caller: host.NewCaller(), host: host, started: s, done: make(chan struct{})}
+	go func() {
+		res := s.Wait()
+		if res.Killed != "" {
+			res.Killed = r.killReason()
+		}
+		r.finish(res)
+	}()
+	return r
+}
+
 // follow serves ep and watches the program's space until the run ends.
 func (r *Run) follow(ep uint64) {
 	go r.serve(ep)

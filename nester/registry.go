@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
+
+	"nestvm/vmm"
 )
 
 // Factory makes a layer from the arguments after "name=" in --layer (empty
@@ -68,4 +70,49 @@ func New(spec string, log hclog.Logger) (Layer, error) {
 		return nil, fmt.Errorf("--layer %s: %w", spec, err)
 	}
 	return l, nil
+}
+
+// A Resumer is a personality being rebuilt from the record it gave
+// server_get_state, for a checkpoint of the programs it ran (see
+// services/checkpoint): the checkpoint's spaces are rebuilt with its port
+// as their exception port, and then it takes them over.
+type Resumer interface {
+	// Port is the personality's port, a handle in the restorer's table:
+	// the restored spaces whose exception port was the saved
+	// personality's get it, with the badges they had.
+	Port() uint64
+	// Resume rebuilds the personality's state over the restored subtree
+	// whose top space is top (a handle in c's table), before any of its
+	// threads starts, and returns the program it now serves.
+	Resume(c *vmm.Caller, top uint64) (Started, error)
+}
+
+// RunnerFunc makes a Resumer from a saved record, in c's host space,
+// with the capabilities of env that caps names as handles in c's table.
+// A record it cannot read is an error, never a panic.
+type RunnerFunc func(c *vmm.Caller, caps map[string]uint64, env Env, record []byte) (Resumer, error)
+
+var (
+	runnersMu sync.Mutex
+	runners   = map[string]RunnerFunc{}
+)
+
+// RegisterRunner makes a personality restorable from checkpoints whose
+// runner record is saved under name. Personalities register from their
+// package's init.
+func RegisterRunner(name string, f RunnerFunc) {
+	runnersMu.Lock()
+	defer runnersMu.Unlock()
+	if _, dup := runners[name]; dup {
+		panic("nester: runner " + name + " registered twice")
+	}
+	runners[name] = f
+}
+
+// Runner returns the RunnerFunc registered under name.
+func Runner(name string) (RunnerFunc, bool) {
+	runnersMu.Lock()
+	defer runnersMu.Unlock()
+	f, ok := runners[name]
+	return f, ok
 }

@@ -507,7 +507,7 @@ func (t *Thread) threadOp(target *Thread, inv *Invocation) result {
 		}
 		return ok(0, 0)
 	case abi.OpThreadStatus:
-		st, status := target.Status()
+		st, status := target.reportedStatus()
 		if st == abi.ThreadRunning {
 			status = uint64(target.blockedIn())
 		}

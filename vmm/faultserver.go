@@ -111,11 +111,11 @@ const (
 // Sleep holds the fault, blocking the thread until ready reports true,
 // the deadline (when not zero) passes, or the thread must end. ready is
 // called without locks held; whoever makes it true calls the function
-// Waker returned. While it sleeps the thread counts as stopped in its
-// fault, as one whose fault message waits for its reply: thread_stop
-// returns at once, and thread_get_state and a checkpoint see it at the
-// faulting instruction with the registers it faulted with, so a restored
-// copy issues the call again.
+// Waker returned. While it sleeps the thread counts as running, as one
+// blocked in an operation: thread_stop ends the sleep with SleepStop and
+// waits for the server to return, and the thread then stops at the
+// faulting instruction with the registers it faulted with, so resumed (or
+// restored from a checkpoint) it issues the call again.
 func (fc *FaultCall) Sleep(ready func() bool, deadline time.Time) SleepResult {
 	switch fc.t.sleep(ready, true, deadline, fc.vcpu) {
 	case wakeReady:
@@ -149,13 +149,15 @@ func (c *Caller) ActFor(fc *FaultCall) (done func()) {
 func (t *Thread) serveInline(vcpu VCPU, fs FaultServer, badge uint64, f Fault) bool {
 	s := t.space
 	fc := FaultCall{Badge: badge, Fault: f, Thread: t.id, t: t, vcpu: vcpu}
+	// inline changes under t.mu with inFault: a stop (servedInline) never
+	// sees the one without the other, as a thread stopped in its fault.
 	t.mu.Lock()
 	t.state, t.inFault = abi.ThreadStopped, true
-	t.mu.Unlock()
 	t.inline.Store(true)
+	t.mu.Unlock()
 	fs.ServeFault(&fc)
-	t.inline.Store(false)
 	t.mu.Lock()
+	t.inline.Store(false)
 	t.inFault = false
 	if t.state == abi.ThreadStopped {
 		t.state = abi.ThreadRunning
@@ -169,13 +171,17 @@ func (t *Thread) serveInline(vcpu VCPU, fs FaultServer, badge uint64, f Fault) b
 		return false
 	case exit:
 		return false
-	case fc.gone:
-		return true // unchanged: the run loop parks it, and it re-issues the call when resumed
 	case fc.dirty:
+		// Set even after a Sleep a stop ended: the server completed the
+		// call all the same (what it did cannot be undone: a vfork's
+		// child, a partial pipe write), so issuing it again would do it
+		// twice.
 		if err := vcpu.SetRegs(&fc.regs); err != nil {
 			s.end(Result{Err: fmt.Errorf("thread %d: %w", t.id, err)})
 			return false
 		}
+	case fc.gone:
+		return true // unchanged: the run loop parks it, and it re-issues the call when resumed
 	}
 	return true
 }

@@ -2,6 +2,7 @@ package vmm_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"sync"
 	"testing"
 	"time"
@@ -104,12 +105,13 @@ func TestFaultServerServesSyscall(t *testing.T) {
 }
 
 // TestFaultServerHeldCall: a thread held in a served call counts as
-// stopped in its fault, so stopping its space (as a checkpoint does) does
-// not wait for the call; the held call completes once the server lets it.
+// running, so stopping its space (as a checkpoint does) stops it: its
+// server's Sleep lets it go, it stops at the call with the registers it
+// made it with, and resumed it issues the call again.
 func TestFaultServerHeldCall(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
 		srv := &syscallServer{hold: true, held: make(chan struct{})}
-		mon, s, _ := launchServed(t, b, srv)
+		mon, s, addrs := launchServed(t, b, srv)
 		select {
 		case <-srv.held:
 		case <-time.After(20 * time.Second):
@@ -121,25 +123,37 @@ func TestFaultServerHeldCall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The held thread counts as stopped in its fault: nothing to stop.
 		threads, err := checkpoint.StopAll(c, top)
-		if err != nil || len(threads) != 0 {
-			t.Fatalf("stop: %v, %d threads stopped; want none (the held one counts as stopped)", err, len(threads))
-		}
-		if st, _, err := c.SpaceStatus(top); err != nil || st != abi.SpaceRunning {
-			t.Fatalf("space status %d, %v: want running", st, err)
+		if err != nil || len(threads) != 1 {
+			t.Fatalf("stop: %v, %d threads stopped; want the held one", err, len(threads))
 		}
 		srv.mu.Lock()
-		srv.released = true
-		wake := srv.wake
+		results := append([]vmm.SleepResult(nil), srv.results...)
 		srv.mu.Unlock()
-		wake()
+		if len(results) != 1 || results[0] != vmm.SleepStop {
+			t.Fatalf("the held call ended %v, want SleepStop", results)
+		}
+		if st, _, err := c.ThreadStatus(threads[0]); err != nil || st != abi.ThreadStopped {
+			t.Fatalf("thread status %d, %v: want stopped", st, err)
+		}
+		state := make([]byte, binary.Size(abi.ThreadState{}))
+		if _, _, err := c.ThreadGetState(threads[0], state); err != nil {
+			t.Fatal(err)
+		}
+		var ts abi.ThreadState
+		binary.Read(bytes.NewReader(state), binary.LittleEndian, &ts)
+		if rip := addrs["syscall_exit"] + 16; ts.Regs.RIP != rip || ts.Regs.RAX != 39 {
+			t.Fatalf("stopped at rip %#x rax %d; want the call again: rip %#x rax 39", ts.Regs.RIP, ts.Regs.RAX, rip)
+		}
+		if err := checkpoint.StartAll(c, threads); err != nil {
+			t.Fatal(err)
+		}
 		r := wait(t, s)
 		if !r.Exited || r.Status != 0x42 {
 			t.Fatalf("result %s, want exit status 0x42", r)
 		}
-		if len(srv.calls) != 1 || len(srv.results) != 1 || srv.results[0] != vmm.SleepReady {
-			t.Fatalf("calls %d, sleeps %v: want one call, held until released", len(srv.calls), srv.results)
+		if len(srv.calls) != 2 {
+			t.Fatalf("%d calls served, want 2: the held one, issued again", len(srv.calls))
 		}
 	})
 }

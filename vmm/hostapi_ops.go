@@ -651,3 +651,18 @@ func (c *Caller) ClockTimePage(h uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpClockTimePage, s)
 }
+
+// ServerGetState performs server_get_state on handle h, as nv_server_get_state does for a guest.
+// Reads the state a port's server keeps about the spaces it serves (a
+// system-call personality's descriptors, signal state and process tree), so
+// that a checkpoint taken above the server carries it and a restore can
+// rebuild the server. It is answered by the server (no kernel port has one):
+// a server that keeps no such state answers NV_EINVALOP. Ask it while every
+// thread the server serves is stopped, so the record and the threads agree.
+// It needs only call: a space's exception port, as space_get_state copies
+// it, carries that, and the server answers whom it will by the handle's
+// badge.
+func (c *Caller) ServerGetState(h uint64, buf []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpServerGetState, s, buf)
+}

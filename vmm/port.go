@@ -141,6 +141,11 @@ func (inv *Invocation) Fail(e abi.Error) { inv.err = e }
 // left waiting for the call to end. A host caller is held until done.
 func (inv *Invocation) Hold(done <-chan struct{}) bool {
 	t := inv.Thread
+	if t == nil && inv.from != nil {
+		// Host code acting for a thread whose fault it serves (ActFor):
+		// the thread is held, and a stop of it lets it go.
+		t = inv.from.actingFor
+	}
 	if t == nil {
 		<-done
 		return true

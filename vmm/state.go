@@ -150,7 +150,7 @@ func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
 		w.put(&e)
 	}
 	for _, th := range threads {
-		w.put(&abi.SpaceThreadEntry{Handle: w.copyOf(handleEntry{obj: th, rights: abi.RightsAll}, nil), Object: w.id(th)})
+		w.put(&abi.SpaceThreadEntry{Handle: w.copyOf(handleEntry{obj: th, rights: abi.RightsAll}, nil), Object: w.id(th), Number: uint64(th.ID())})
 	}
 	return w.finish(buf, need)
 }

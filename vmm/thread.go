@@ -242,10 +242,18 @@ func (t *Thread) start() abi.Error {
 }
 
 // requestStop asks a running thread to stop, and returns its vCPU (nil if
-// it has none yet) so the caller can interrupt it.
+// it has none yet, or none to interrupt) so the caller can interrupt it.
+// A thread whose fault a FaultServer serves inline is asked too: its
+// server's Sleep, or a Hold acting for it, lets it go, and it stops as the
+// server returns (servedInline).
 func (t *Thread) requestStop() VCPU {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.servedInline() {
+		t.stopReq = true
+		t.kick()
+		return nil // it is not in guest code
+	}
 	if t.state != abi.ThreadRunning {
 		return nil
 	}
@@ -268,9 +276,9 @@ func (t *Thread) stopAndWait(caller *Thread) (abi.Error, wakeReason) {
 	}
 	for {
 		t.mu.Lock()
-		st := t.state
+		st, inline := t.state, t.servedInline()
 		t.mu.Unlock()
-		if st != abi.ThreadRunning {
+		if st != abi.ThreadRunning && !inline {
 			return abi.OK, wakeReady
 		}
 		if caller != nil {
@@ -286,6 +294,24 @@ func (t *Thread) stopAndWait(caller *Thread) (abi.Error, wakeReason) {
 		}
 		time.Sleep(50 * time.Microsecond)
 	}
+}
+
+// servedInline reports whether a FaultServer is serving the thread's
+// fault on its goroutine: it counts as running (thread_status), as a
+// thread blocked in an operation does, since the server may let it go on
+// at any moment; a stop waits for the server to let it go. Callers hold
+// t.mu.
+func (t *Thread) servedInline() bool { return t.inFault && t.inline.Load() }
+
+// reportedStatus is the thread's run state as thread_status reports it, and its
+// exit status once exited.
+func (t *Thread) reportedStatus() (int, uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.servedInline() {
+		return abi.ThreadRunning, 0
+	}
+	return t.state, t.status
 }
 
 // shouldQuit reports whether the thread has been asked to end.

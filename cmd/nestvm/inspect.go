@@ -61,9 +61,15 @@ valid checkpoint is refused (status 126), saying why.
 	fmt.Fprintf(w, "contents:  %d spaces, %d threads, %d regions (%d pages saved, %s), %d ports, %d port sets\n",
 		len(ck.Spaces), len(ck.Threads), len(ck.Regions), ck.PageCount(), formatSize(uint64(ck.PageCount())*abi.PageSize), len(ck.Ports), len(ck.PortSets))
 	fmt.Fprintf(w, "reconnects: %v\n", ck.Externals)
+	if ck.Runner != nil {
+		fmt.Fprintf(w, "runner:    %s, a record of %d bytes (restore rebuilds it, and it serves the spaces below)\n", ck.Runner.Name, len(ck.Runner.Record))
+	}
 	name := func(r checkpoint.Ref) string {
 		if r.Kind == checkpoint.RefExternal {
 			return "external " + ck.Externals[r.Index]
+		}
+		if r.Kind == checkpoint.RefParent && ck.Runner != nil {
+			return "the runner (" + ck.Runner.Name + ")"
 		}
 		if r.Kind == checkpoint.RefParent {
 			return "the monitor (restore)"
@@ -75,8 +81,12 @@ valid checkpoint is refused (status 126), saying why.
 		if s.Parent >= 0 {
 			parent = fmt.Sprintf("child of space %d", s.Parent)
 		}
+		exc := name(s.Exception)
+		if s.ExceptionBadge != 0 {
+			exc += fmt.Sprintf(" badge %d", s.ExceptionBadge)
+		}
 		fmt.Fprintf(w, "\nspace %d (%s): quota %d pages, %d threads, %d handles, %d children; exception port %s\n",
-			i, parent, s.Pages, s.Threads, s.Handles, s.Children, name(s.Exception))
+			i, parent, s.Pages, s.Threads, s.Handles, s.Children, exc)
 		for _, m := range s.Maps {
 			fmt.Fprintf(w, "  map    %#010x-%#010x %s region %d +%#x (limit %s)\n", m.Addr, m.Addr+m.Size, perm(m.Perm), m.Region, m.Offset, perm(m.Limit))
 		}

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NESTVM_ABI_VERSION   0x6ull /* bumped on any change a guest could observe */
+#define NESTVM_ABI_VERSION   0x7ull /* bumped on any change a guest could observe */
 #define NV_PAGE_SIZE         0x1000ull /* the smallest mapping unit */
 #define NV_RESERVED_BASE     0x100000ull /* start of the monitor's range in every space */
 #define NV_RESERVED_TOP      0x400000ull /* end of the monitor's range */
@@ -201,7 +201,8 @@ enum nv_op {
 	NV_OP_FILE_READDIR = 62, /* file: Reads the entries of a directory opened with NV_OPEN_DIR, sorted by name, without '.' and '..', each with the type and inode the directory holds for it (no stat per entry). */
 	NV_OP_CONSOLE_READ = 63, /* console: Reads from an input console: the program's standard input. */
 	NV_OP_CLOCK_TIME_PAGE = 64, /* clock: Gives the caller the page a clock keeps its time in, so that a program can read the time with no call (as a vDSO does): map the region read-only and extrapolate the nv_time_page record with rdtsc, retrying while its seq is odd or changed, and calling clock_read instead when flags lacks NV_TIME_TSC or the counter has moved more than max_delta ticks past tsc_base. */
-	NV_OP_COUNT = 65
+	NV_OP_SERVER_GET_STATE = 65, /* port: Reads the state a port's server keeps about the spaces it serves (a system-call personality's descriptors, signal state and process tree), so that a checkpoint taken above the server carries it and a restore can rebuild the server. */
+	NV_OP_COUNT = 66
 };
 
 typedef uint64_t nv_handle_t;
@@ -1809,6 +1810,29 @@ static inline int64_t nv_clock_time_page(nv_handle_t h)
 	return nv_clock_time_page_r(h).r0;
 }
 
+/* nv_server_get_state: Reads the state a port's server keeps about the spaces it serves (a system-call personality's descriptors, signal state and process tree), so that a checkpoint taken above the server carries it and a restore can rebuild the server. It is answered by the server (no kernel port has one): a server that keeps no such state answers NV_EINVALOP. Ask it while every thread the server serves is stopped, so the record and the threads agree. It needs only call: a space's exception port, as space_get_state copies it, carries that, and the server answers whom it will by the handle's badge.
+ * Interface: port. Rights needed: call.
+ *   buf, buf_cap (OUT buffer): receives the server's record: a name, NUL-terminated, then bytes in a format of that server's
+ * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
+ * R1: the size needed, when the buffer was too small.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is smaller than the record (R1 says what it needs)
+ *   NV_EIO: the server could not make its record
+ */
+static inline nv_result_t nv_server_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_SERVER_GET_STATE, buf, buf_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_server_get_state(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_server_get_state_r(h, buf, buf_cap).r0;
+}
+
 /* Records. Fields are fixed-width; records only grow at the end. Each
  * says which way it crosses: OUT the monitor writes, IN it reads. The
  * layout checks need C11's _Static_assert; a C99 compiler goes without. */
@@ -2016,11 +2040,13 @@ _Static_assert(offsetof(struct nv_space_handle, flags) == 64, "nv_space_handle.f
 struct nv_space_thread {
 	uint64_t handle; /* a copy in the caller's table, with every right */
 	uint64_t object; /* the thread's object number in this stream */
+	uint64_t number; /* the thread's number in the space, as its faults name it (NV_FW_THREAD) */
 };
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
-_Static_assert(sizeof(struct nv_space_thread) == 16, "struct nv_space_thread size");
+_Static_assert(sizeof(struct nv_space_thread) == 24, "struct nv_space_thread size");
 _Static_assert(offsetof(struct nv_space_thread, handle) == 0, "nv_space_thread.handle offset");
 _Static_assert(offsetof(struct nv_space_thread, object) == 8, "nv_space_thread.object offset");
+_Static_assert(offsetof(struct nv_space_thread, number) == 16, "nv_space_thread.number offset");
 #endif
 
 /* nv_region_state (OUT: region_get_state writes it). */

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"crypto/rand"
+	"errors"
 	"hash/fnv"
 	"path"
 	"strings"
@@ -426,7 +427,12 @@ func (tc *task) writeFile(f *file, b []byte, at int64) (int, errno) {
 	case kindNull, kindZero, kindRandom:
 		return len(b), 0
 	case kindConsole:
-		if _, _, err := c.ConsoleWrite(f.handle, b); err != nil {
+		if _, _, err := c.ConsoleWrite(f.handle, b); errors.Is(err, abi.ErrPeerGone) {
+			// Stopped before the write was done (a checkpoint above holds
+			// the console): the call is issued again when it resumes.
+			tc.held = true
+			return 0, 0
+		} else if err != nil {
 			return 0, errnoOf(err, eIO)
 		}
 		return len(b), 0

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"nestvm/abi"
-	"nestvm/nester"
 	"nestvm/vmm"
 )
 
@@ -24,7 +23,7 @@ func (tc *task) fork(flags, childSP, ctid, tls uint64) (uint64, errno) {
 	if err != nil {
 		return 0, eAGAIN
 	}
-	sp, _, err := c.SpaceCreate(k.caps[nester.CapSpace], k.memory/abi.PageSize, 0, 0, 0)
+	sp, _, err := c.SpaceCreate(k.container, k.memory/abi.PageSize, 0, 0, 0)
 	if err != nil {
 		return 0, errnoOf(err, eAGAIN)
 	}
@@ -36,16 +35,20 @@ func (tc *task) fork(flags, childSP, ctid, tls uint64) (uint64, errno) {
 	}
 	k.mu.Unlock()
 	pid := k.newPID()
-	child := &process{pid: pid, ppid: p.pid, space: sp, exe: p.exeNow(), threads: map[int]*thread{}, pending: map[int]sigInfo{}}
+	child := &process{k: k, pid: pid, ppid: p.pid, space: sp, exe: p.exeNow(), threads: map[int]*thread{}, pending: map[int]sigInfo{}}
 	p.mu.Lock()
 	child.cwd, child.umask, child.sig = p.cwd, p.umask, p.sig
 	p.mu.Unlock()
 	child.fds = p.files().clone()
 	fail := func(e errno) (uint64, errno) {
 		k.log.Debug("fork failed", "pid", p.pid, "error", e)
+		k.disown(c, child.slot)
 		discardSpace(c, sp)
 		child.closeAll(c)
 		return 0, e
+	}
+	if child.slot, err = k.adopt(c, sp); err != nil {
+		return fail(errnoOf(err, eAGAIN))
 	}
 	if e := k.setExceptionPort(c, sp, pid); e != 0 {
 		return fail(e)
@@ -68,6 +71,9 @@ func (tc *task) fork(flags, childSP, ctid, tls uint64) (uint64, errno) {
 		t.clearTID = ctid
 	}
 	child.threads[int(num)] = t
+	if t.slot, err = k.adopt(c, th); err != nil {
+		return fail(errnoOf(err, eAGAIN))
+	}
 	if flags&cloneChildSetTID != 0 {
 		var tidb [4]byte
 		binary.LittleEndian.PutUint32(tidb[:], uint32(pid))
@@ -355,15 +361,21 @@ func sysExecve(tc *task, a [6]uint64) (uint64, errno) {
 		return 0, e
 	}
 	k, p, c := tc.k, tc.p, tc.c
-	sp, _, err := c.SpaceCreate(k.caps[nester.CapSpace], k.memory/abi.PageSize, 0, 0, 0)
+	sp, _, err := c.SpaceCreate(k.container, k.memory/abi.PageSize, 0, 0, 0)
 	if err != nil {
 		return 0, errnoOf(err, eNOMEM)
 	}
 	m := newMM(sp)
+	var slot, thSlot uint64
 	fail := func(e errno) (uint64, errno) {
+		k.disown(c, slot)
+		k.disown(c, thSlot)
 		discardSpace(c, sp)
 		m.closeAll(c)
 		return 0, e
+	}
+	if slot, err = k.adopt(c, sp); err != nil {
+		return fail(errnoOf(err, eAGAIN))
 	}
 	if e := k.setExceptionPort(c, sp, p.pid); e != 0 {
 		return fail(e)
@@ -380,12 +392,16 @@ func sysExecve(tc *task, a [6]uint64) (uint64, errno) {
 	if err != nil {
 		return fail(errnoOf(err, eAGAIN))
 	}
+	if thSlot, err = k.adopt(c, th); err != nil {
+		c.HandleClose(th)
+		return fail(errnoOf(err, eAGAIN))
+	}
 	// The point of no return: the old space goes, quietly (no exit
 	// notice: the process lives on), and the new one starts.
 	p.mu.Lock()
-	old, oldMM, oldThreads := p.space, p.mm, p.threads
-	p.space, p.mm, p.exe = sp, m, abs
-	p.threads = map[int]*thread{int(num): {tid: p.pid, handle: th}}
+	old, oldSlot, oldMM, oldThreads := p.space, p.slot, p.mm, p.threads
+	p.space, p.slot, p.mm, p.exe = sp, slot, m, abs
+	p.threads = map[int]*thread{int(num): {tid: p.pid, handle: th, slot: thSlot}}
 	for i := range p.sig.actions {
 		if p.sig.actions[i].handler != sigIgnore {
 			p.sig.actions[i] = sigAction{}
@@ -394,10 +410,12 @@ func sysExecve(tc *task, a [6]uint64) (uint64, errno) {
 	p.mu.Unlock()
 	p.files().closeOnExec(c)
 	p.timers.stopAll(true) // POSIX timers end with the program; ITIMER_REAL lives on
+	k.disown(c, oldSlot)
 	c.SpaceSetExceptionPort(old, 0)
 	c.SpaceKill(old, 0)
 	oldMM.closeAll(c)
 	for _, t := range oldThreads {
+		k.disown(c, t.slot)
 		c.HandleClose(t.handle)
 	}
 	c.HandleClose(old)

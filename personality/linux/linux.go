@@ -64,6 +64,9 @@ func (p *Personality) Start(c *vmm.Caller, caps map[string]uint64, env nester.En
 		return nil, err
 	}
 	k.ep = ep
+	if err := k.makeContainer(c); err != nil {
+		return nil, err
+	}
 	exe := p.Exe
 	if exe == "" {
 		exe = prog.Name
@@ -102,6 +105,9 @@ type kernel struct {
 	log    hclog.Logger
 	memory uint64 // the memory quota of each process's space
 	ep     uint64 // the exception port every process's faults come to
+	// container is the space every process's space is created in (see
+	// makeContainer).
+	container uint64
 
 	callers sync.Pool // of *vmm.Caller in host
 
@@ -131,10 +137,6 @@ type kernel struct {
 func (k *kernel) caller() *vmm.Caller { return k.callers.Get().(*vmm.Caller) }
 
 func (k *kernel) release(c *vmm.Caller) { k.callers.Put(c) }
-
-// Serve implements vmm.Server: the personality's port answers no
-// operation, only faults.
-func (k *kernel) Serve(inv *vmm.Invocation) { inv.Fail(abi.ErrInvalidOp) }
 
 // SpaceEnded implements vmm.FaultServer: a process's space ended without
 // the process calling exit (killed from above, or by its quota).
@@ -229,6 +231,7 @@ func (k *kernel) exit(p *process, ws int, why string) {
 		code = uint64(128 + ws&0x7f)
 	}
 	sp := p.spaceNow()
+	k.disown(c, p.slotNow())
 	c.SpaceKill(sp, code)
 	p.closeAll(c)
 	c.HandleClose(sp)
@@ -248,6 +251,9 @@ func (k *kernel) exit(p *process, ws int, why string) {
 	if !first {
 		return
 	}
+	c = k.caller()
+	c.SpaceKill(k.container, code)
+	k.release(c)
 	res := vmm.Result{Exited: true, Status: ws >> 8 & 0xff}
 	switch sig := ws & 0x7f; {
 	case why != "":
@@ -263,6 +269,49 @@ func (k *kernel) exit(p *process, ws int, why string) {
 	select {
 	case k.done <- res:
 	default:
+	}
+}
+
+// makeContainer creates the space every process's space is a child of.
+// It runs no thread; its table holds a handle to each process's space and
+// thread. So a checkpoint taken above the personality, which saves the
+// subtree of the one space it sees created, saves every process, and the
+// personality finds them again, by their numbers in that table, when it
+// is rebuilt on restore. Its exception port is the personality's port
+// with badge 0: server_get_state on it, and on no other handle, reads the
+// personality's state (see state.go).
+func (k *kernel) makeContainer(c *vmm.Caller) error {
+	sp, _, err := c.SpaceCreate(k.caps[nester.CapSpace], 0, 0, 0, 0)
+	if err != nil {
+		return fmt.Errorf("space_create (the processes' container): %w", err)
+	}
+	ep, _, err := c.HandleDerive(k.ep, uint64(abi.RightCall|abi.RightGrant|abi.RightDerive), 0)
+	if err == nil {
+		_, _, err = c.SpaceSetExceptionPort(sp, ep)
+		c.HandleClose(ep)
+	}
+	if err != nil {
+		discardSpace(c, sp)
+		return fmt.Errorf("space_set_exception_port (the processes' container): %w", err)
+	}
+	k.container = sp
+	return nil
+}
+
+// adopt copies h (a process's space or thread) into the container's
+// table and returns its number there.
+func (k *kernel) adopt(c *vmm.Caller, h uint64) (uint64, error) {
+	n, _, err := c.SpaceInsert(k.container, h, uint64(abi.RightsAll))
+	if err != nil {
+		return 0, fmt.Errorf("space_insert (into the processes' container): %w", err)
+	}
+	return n, nil
+}
+
+// disown removes what adopt put at number n of the container's table.
+func (k *kernel) disown(c *vmm.Caller, n uint64) {
+	if n != abi.NoHandle {
+		c.SpaceRemove(k.container, n)
 	}
 }
 

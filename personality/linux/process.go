@@ -7,15 +7,16 @@ import (
 	"sync"
 
 	"nestvm/abi"
-	"nestvm/nester"
 	"nestvm/vmm"
 )
 
 // process is one Linux process: a child space of the personality's space
 // capability, its threads, and what Linux keeps for it.
 type process struct {
+	k         *kernel
 	pid, ppid int
 	space     uint64 // handle to its space, in the personality's table
+	slot      uint64 // its space's number in the container's table
 	exe       string
 
 	mu      sync.Mutex
@@ -44,6 +45,7 @@ type process struct {
 type thread struct {
 	tid      int
 	handle   uint64 // in the personality's table
+	slot     uint64 // its number in the container's table
 	clearTID uint64 // set_tid_address / CLONE_CHILD_CLEARTID
 	sigmask  uint64
 	altstack [3]uint64
@@ -55,6 +57,14 @@ func (p *process) files() *fdTable {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.fds
+}
+
+// slotNow is the number of the process's space in the container's
+// table, which execve replaces.
+func (p *process) slotNow() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.slot
 }
 
 // spaceNow is the handle of the process's space, which execve replaces.
@@ -115,6 +125,7 @@ func (p *process) closeAll(c *vmm.Caller) {
 		m.closeAll(c)
 	}
 	for _, t := range threads {
+		p.k.disown(c, t.slot)
 		c.HandleClose(t.handle)
 	}
 }
@@ -141,17 +152,21 @@ func (k *kernel) spawn(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []s
 			return r0, nil
 		}
 	}
-	sp, err := step("space_create")(c.SpaceCreate(k.caps[nester.CapSpace], k.memory/abi.PageSize, 0, 0, 0))
+	sp, err := step("space_create")(c.SpaceCreate(k.container, k.memory/abi.PageSize, 0, 0, 0))
 	if err != nil {
 		return nil, err
 	}
-	p := &process{pid: pid, ppid: 0, space: sp, exe: exe, threads: map[int]*thread{}, cwd: "/", umask: 0o022, pending: map[int]sigInfo{}}
+	p := &process{k: k, pid: pid, ppid: 0, space: sp, exe: exe, threads: map[int]*thread{}, cwd: "/", umask: 0o022, pending: map[int]sigInfo{}}
 	p.mm = newMM(sp)
 	p.fds = k.stdFDs()
 	fail := func(err error) (*process, error) {
+		k.disown(c, p.slot)
 		discardSpace(c, sp)
 		p.closeAll(c)
 		return nil, err
+	}
+	if p.slot, err = k.adopt(c, sp); err != nil {
+		return fail(err)
 	}
 	ep, err := step("handle_derive")(c.HandleDerive(k.ep, uint64(abi.RightCall|abi.RightGrant|abi.RightDerive), uint64(pid)))
 	if err != nil {
@@ -177,7 +192,11 @@ func (k *kernel) spawn(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []s
 	if err != nil {
 		return fail(err)
 	}
-	p.threads[int(num)] = &thread{tid: pid, handle: th}
+	t := &thread{tid: pid, handle: th}
+	p.threads[int(num)] = t
+	if t.slot, err = k.adopt(c, th); err != nil {
+		return fail(err)
+	}
 	k.mu.Lock()
 	k.procs[pid] = p
 	k.mu.Unlock()

@@ -49,6 +49,10 @@ func sysClone(tc *task, a [6]uint64) (uint64, errno) {
 	}
 	tid := k.newPID()
 	t := &thread{tid: tid, handle: th, sigmask: tc.t.sigmask}
+	if t.slot, err = k.adopt(c, th); err != nil {
+		c.HandleClose(th)
+		return 0, eAGAIN
+	}
 	var tidb [4]byte
 	binary.LittleEndian.PutUint32(tidb[:], uint32(tid))
 	if flags&cloneParentSetTID != 0 {
@@ -67,6 +71,7 @@ func sysClone(tc *task, a [6]uint64) (uint64, errno) {
 		p.mu.Lock()
 		delete(p.threads, int(num))
 		p.mu.Unlock()
+		k.disown(c, t.slot)
 		c.HandleClose(th)
 		return 0, eAGAIN
 	}
@@ -255,6 +260,7 @@ func (tc *task) exitThread() {
 		}
 	}
 	p.mu.Unlock()
+	tc.k.disown(tc.c, t.slot)
 	tc.c.ThreadExit(t.handle, 0)
 	tc.c.HandleClose(t.handle)
 }

@@ -43,7 +43,9 @@ import (
 //
 // then the body, every integer little-endian, a list a uint32 count and its
 // elements, bytes and strings a uint32 length and their bytes. The body is
-// a Checkpoint, field by field in the order the struct declares them.
+// a Checkpoint, field by field in the order the struct declares them; the
+// last, Runner, is present only when it is not nil (its name and record),
+// so a file without one reads as before.
 //
 // Why a hand-written encoding and not encoding/gob: the decoder must refuse
 // hostile files without panicking or allocating what the file merely
@@ -67,6 +69,7 @@ const (
 	maxMsgData  = abi.MaxBuffer
 	maxNameLen  = 256
 	maxFileSize = 1 << 36
+	maxRunner   = 64 << 20 // a runner's record
 )
 
 // RefKind says what a Ref names.
@@ -121,6 +124,17 @@ type Checkpoint struct {
 	Regions      []Region
 	Ports        []Port
 	PortSets     []PortSet
+	// Runner is the state of the personality that served the subtree (its
+	// top space's exception port), nil when that was no personality.
+	Runner *Runner
+}
+
+// Runner is what server_get_state on the subtree's exception port
+// answered: the personality's name (nester.RegisterRunner) and its record,
+// in a format of that personality's, which restore hands back to it.
+type Runner struct {
+	Name   string
+	Record []byte
 }
 
 // Space is one saved space.
@@ -334,6 +348,10 @@ func (e *encoder) body(ck *Checkpoint) {
 		for _, p := range ps.Ports {
 			e.u32(p)
 		}
+	}
+	if ck.Runner != nil {
+		e.str(ck.Runner.Name)
+		e.bytes(ck.Runner.Record)
 	}
 }
 
@@ -653,6 +671,9 @@ func (d *decoder) checkpoint() *Checkpoint {
 		}
 		ck.PortSets = append(ck.PortSets, ps)
 	}
+	if d.err == nil && d.left > 0 {
+		ck.Runner = &Runner{Name: d.str("runner name"), Record: d.bytes("runner record", maxRunner)}
+	}
 	return ck
 }
 
@@ -721,10 +742,9 @@ func (ck *Checkpoint) validate(pages bool) error {
 		if s.Pages > abi.UserTop/abi.PageSize || s.Threads > 1<<16 || s.Handles > maxHandles || s.Children > 1<<16 {
 			return fmt.Errorf("space %d: quota out of range (pages %d, threads %d, handles %d, children %d)", i, s.Pages, s.Threads, s.Handles, s.Children)
 		}
-		kinds := []RefKind{RefNone, RefPort}
-		if i == 0 {
-			kinds = append(kinds, RefParent)
-		}
+		// Below the top too, a space may be served by whoever runs the
+		// subtree: a personality serves each of its processes.
+		kinds := []RefKind{RefNone, RefPort, RefParent}
 		if err := ref(s.Exception, fmt.Sprintf("space %d's exception port", i), kinds...); err != nil {
 			return err
 		}
@@ -838,6 +858,11 @@ func (ck *Checkpoint) validate(pages bool) error {
 				return fmt.Errorf("port %d is in port sets %d and %d; a port is in one set at most", p, j, i)
 			}
 			inSet[p] = i
+		}
+	}
+	if r := ck.Runner; r != nil {
+		if r.Name == "" || len(r.Name) > maxNameLen || len(r.Record) > maxRunner {
+			return fmt.Errorf("runner %q: a name of %d bytes, a record of %d", r.Name, len(r.Name), len(r.Record))
 		}
 	}
 	return ck.validateDerivation()

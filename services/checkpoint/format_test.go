@@ -80,7 +80,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"handle number twice":        func(ck *Checkpoint) { ck.Spaces[0].Table[1].Number = 1 },
 		"space its own parent":       func(ck *Checkpoint) { ck.Spaces[1].Parent = 1 },
 		"exception port a region":    func(ck *Checkpoint) { ck.Spaces[1].Exception = Ref{Kind: RefRegion} },
-		"parent below the top":       func(ck *Checkpoint) { ck.Spaces[1].Exception = Ref{Kind: RefParent} },
+		"runner with no name":        func(ck *Checkpoint) { ck.Runner = &Runner{Record: []byte{1}} },
 		"unaligned region":           func(ck *Checkpoint) { ck.Regions[1].Size = 100 },
 		"message with a bad handle":  func(ck *Checkpoint) { ck.Ports[0].Msgs[0].Handle.Kind = 99 },
 		"keeper a thread":            func(ck *Checkpoint) { ck.Regions[1].Keeper = Ref{Kind: RefThread} },
@@ -143,6 +143,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(Encode(&Checkpoint{Spaces: []Space{{Parent: -1}}})[headerSize:])
 	f.Add([]byte(Magic))
 	f.Add([]byte{})
+	withRunner := sample()
+	withRunner.Runner = &Runner{Name: "linux", Record: []byte("NVLINUX\x00\x01\x00\x00\x00")}
+	f.Add(Encode(withRunner))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, in := range [][]byte{data, withHeader(data)} {
 			ck, err := Decode(in)

@@ -23,6 +23,10 @@ type restorer struct {
 // the threads that were running are started. It runs as a program
 // nester.Launch started does: a fault ends the subtree, and the end of its
 // top space ends the run, whatever exception port the checkpoint gave it.
+// A checkpoint with a runner (a personality's processes) is served by
+// that personality, rebuilt from its record (nester.Runner): its port is
+// the exception port of the spaces it served, and the run ends as it
+// says (a Linux program's with the end of its first process).
 func Restore(mon *vmm.Monitor, env nester.Env, ck *Checkpoint) (*nester.Run, error) {
 	if err := ck.Validate(); err != nil {
 		return nil, err
@@ -71,11 +75,20 @@ func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 			return err
 		}
 	}
-	self, err := c.Insert(r.host, abi.RightsAll, 0)
-	if err != nil {
-		return err
+	var runner nester.Resumer
+	var ep uint64
+	if ck.Runner != nil {
+		if runner, err = r.runner(env, ck.Runner); err != nil {
+			return err
+		}
+		ep = runner.Port()
+	} else {
+		self, err := c.Insert(r.host, abi.RightsAll, 0)
+		if err != nil {
+			return err
+		}
+		ep = must("port_create")(c.PortCreate(self))
 	}
-	ep := must("port_create")(c.PortCreate(self))
 
 	spaces := make([]uint64, len(ck.Spaces))
 	for i, s := range ck.Spaces {
@@ -151,7 +164,12 @@ func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 	for i, s := range ck.Spaces {
 		if s.Exception.Kind != RefNone {
 			p := handleOf(s.Exception)
-			if s.ExceptionBadge != 0 && s.Exception.Kind != RefParent {
+			switch {
+			case s.Exception.Kind == RefParent && runner != nil:
+				// The runner tells its processes apart by their badges.
+				p = must("handle_derive exception port")(c.HandleDerive(p, uint64(abi.RightCall|abi.RightGrant|abi.RightDerive), s.ExceptionBadge))
+				defer c.HandleClose(p)
+			case s.ExceptionBadge != 0 && s.Exception.Kind != RefParent:
 				p = must("handle_derive exception port")(c.HandleDerive(p, uint64(abi.RightCall|abi.RightGrant|abi.RightDerive), s.ExceptionBadge))
 				defer c.HandleClose(p)
 			}
@@ -161,7 +179,9 @@ func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 			// The rights its limit needs, and read and control: the copy
 			// of this handle space_get_state gives a later save carries
 			// them, and region_get_state needs both.
-			lim := abi.RightMap | abi.RightGrant | abi.RightControl | abi.RightRead
+			// Derive too: a personality that finds its regions in these
+			// mappings shares them with a forked child.
+			lim := abi.RightMap | abi.RightGrant | abi.RightControl | abi.RightRead | abi.RightDerive
 			if m.Limit&abi.PermWrite != 0 {
 				lim |= abi.RightWrite
 			}
@@ -196,13 +216,44 @@ func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 	if failure != nil {
 		return failure
 	}
-	r.run = nester.Follow(r.host, r.top, ep)
+	if runner != nil {
+		started, err := runner.Resume(c, r.top)
+		if err != nil {
+			return fmt.Errorf("rebuild the %s personality: %w", ck.Runner.Name, err)
+		}
+		r.run = nester.Adopt(r.host, started)
+	} else {
+		r.run = nester.Follow(r.host, r.top, ep)
+	}
 	for i, t := range ck.Threads {
 		if t.Status == abi.ThreadRunning {
 			must(fmt.Sprintf("thread_start (thread %d)", i))(c.ThreadStart(threads[i]))
 		}
 	}
 	return failure
+}
+
+// runner makes the personality that served the checkpoint's subtree from
+// its record, with every capability env offers, in the restorer's table.
+func (r *restorer) runner(env nester.Env, rn *Runner) (nester.Resumer, error) {
+	newRunner, ok := nester.Runner(rn.Name)
+	if !ok {
+		return nil, fmt.Errorf("the checkpoint's program was run by %q, which this nestvm does not have", rn.Name)
+	}
+	caps := map[string]uint64{}
+	for _, name := range env.Names() {
+		cp := env.Caps[name]
+		h, err := r.caller.Insert(cp.Obj, cp.Rights, cp.Badge)
+		if err != nil {
+			return nil, err
+		}
+		caps[name] = h
+	}
+	res, err := newRunner(r.caller, caps, env, rn.Record)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrFormat, err)
+	}
+	return res, nil
 }
 
 // rebuildTables rebuilds every space's handle table with its derivation

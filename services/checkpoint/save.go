@@ -62,10 +62,17 @@ func handles(m map[vmm.Object]uint64) []uint64 {
 }
 
 // StartAll resumes the threads StopAll stopped, and closes their handles.
+// A thread that ended meanwhile, or is ending (its process exited while it
+// was being stopped: thread_start says busy, or its space is gone), has
+// nothing to resume: that is no failure.
 func StartAll(c *vmm.Caller, threads []uint64) error {
 	var first error
 	for _, th := range threads {
-		if _, _, err := c.ThreadStart(th); err != nil && first == nil {
+		_, _, err := c.ThreadStart(th)
+		if errors.Is(err, abi.ErrBusy) || errors.Is(err, abi.ErrPeerGone) {
+			err = nil
+		}
+		if err != nil && first == nil {
 			first = fmt.Errorf("thread_start: %w", err)
 		}
 		c.HandleClose(th)
@@ -150,6 +157,35 @@ func readSpace(c *vmm.Caller, h uint64) (*spaceState, error) {
 	return st, nil
 }
 
+// runnerState asks the top space's exception port h, which serves the
+// subtree from outside it, for the state its server keeps about it
+// (server_get_state): a personality answers with its record, which goes
+// into the checkpoint; any other server answers NV_EINVALOP, and the
+// checkpoint has no runner. Only a server the monitor runs is asked: a
+// guest-served port would hold the save until its server answered.
+func (s *saver) runnerState(h uint64) error {
+	obj, _, _, err := s.c.Lookup(h)
+	if err != nil {
+		return err
+	}
+	if p, ok := obj.(*vmm.Port); !ok || p.Server() == nil {
+		return nil
+	}
+	buf, err := getState(h, 64<<10, s.c.ServerGetState)
+	if errors.Is(err, abi.ErrInvalidOp) {
+		return nil // a server with no state to give
+	}
+	if err != nil {
+		return fmt.Errorf("server_get_state: %w", err)
+	}
+	name, rec, ok := bytes.Cut(buf, []byte{0})
+	if !ok || len(name) == 0 || len(name) > maxNameLen {
+		return fmt.Errorf("server_get_state: the record does not begin with a name")
+	}
+	s.ck.Runner = &Runner{Name: string(name), Record: rec}
+	return nil
+}
+
 // ErrEnded is Save's error for a subtree that ended before it was saved.
 var ErrEnded = errors.New("the program has ended")
 
@@ -170,6 +206,7 @@ type saver struct {
 	spaceH []uint64            // space index -> a handle to it
 	status map[vmm.Object]bool // threads the caller stopped: running
 	inc    *Incremental        // nil: read every page
+	runner vmm.Object          // the top space's exception port, when outside the subtree
 }
 
 // handleTag is a saved handle's derivation, as space_get_state tells it,
@@ -344,6 +381,15 @@ func (s *saver) space(i int) error {
 			s.close = append(s.close, h)
 			s.ck.Spaces[i].Exception = r
 		} else if i == 0 {
+			if err := s.runnerState(h); err != nil {
+				return fmt.Errorf("the state of the subtree's runner: %w", err)
+			}
+			s.close = append(s.close, h)
+			s.runner = obj
+			s.ck.Spaces[i].Exception = Ref{Kind: RefParent}
+		} else if obj == s.runner {
+			// A personality's process: served, as the top is, by whoever
+			// runs the subtree, with a badge of its own.
 			s.close = append(s.close, h)
 			s.ck.Spaces[i].Exception = Ref{Kind: RefParent}
 		} else if r, err := s.ref(h, i); err != nil {

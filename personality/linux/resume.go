@@ -1,0 +1,287 @@
+package linux
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/abi"
+	"nestvm/nester"
+	"nestvm/vmm"
+)
+
+func init() { nester.RegisterRunner(RunnerName, newResumer) }
+
+// resumer rebuilds a personality from its record (nester.Resumer).
+type resumer struct {
+	k  *kernel
+	st *savedState
+}
+
+// newResumer checks a saved record and makes the kernel that will serve
+// the restored processes, with its port; Resume then fills it in.
+func newResumer(c *vmm.Caller, caps map[string]uint64, env nester.Env, record []byte) (nester.Resumer, error) {
+	st, err := decodeState(record)
+	if err != nil {
+		return nil, err
+	}
+	log := env.Log
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	k := &kernel{
+		host:    c.Space(),
+		caps:    caps,
+		log:     log.Named("linux"),
+		memory:  env.Memory,
+		procs:   map[int]*process{},
+		done:    make(chan vmm.Result, 1),
+		unknown: map[uint64]bool{},
+	}
+	k.callers.New = func() any { return k.host.NewCaller() }
+	if k.ep, err = c.Insert(vmm.NewHostPort("linux", k), abi.RightsAll, 0); err != nil {
+		return nil, err
+	}
+	return &resumer{k: k, st: st}, nil
+}
+
+// Port implements nester.Resumer.
+func (r *resumer) Port() uint64 { return r.k.ep }
+
+// Resume implements nester.Resumer: top is the restored container. Each
+// process's space and threads are found at their numbers in its table;
+// the areas of its memory map find their regions in the space's
+// mappings; files are opened again by path through this run's files
+// capability.
+func (r *resumer) Resume(c *vmm.Caller, top uint64) (nester.Started, error) {
+	k, st := r.k, r.st
+	k.container = top
+	cst, err := spaceState(c, top)
+	if err != nil {
+		return nil, fmt.Errorf("the processes' container: %w", err)
+	}
+	bySlot := map[uint64]abi.SpaceHandleEntry{}
+	keep := map[uint64]bool{}
+	for _, e := range cst.handles {
+		bySlot[e.Number] = e
+	}
+	defer func() {
+		for _, e := range cst.handles {
+			if !keep[e.Handle] {
+				c.HandleClose(e.Handle)
+			}
+		}
+	}()
+	files, err := k.reopen(c, st)
+	if err != nil {
+		return nil, err
+	}
+	for _, sp := range st.procs {
+		p := &process{k: k, pid: sp.pid, ppid: sp.ppid, exe: sp.exe, cwd: sp.cwd, umask: sp.umask, sig: sp.sig,
+			threads: map[int]*thread{}, pending: map[int]sigInfo{}, exited: sp.exited, wstatus: sp.wstatus, didExec: sp.didExec}
+		for _, in := range sp.pending {
+			p.pending[int(in.signo)] = in
+		}
+		if !sp.exited {
+			e, ok := bySlot[sp.slot]
+			if !ok || e.Type != uint64(abi.ObjSpace) {
+				return nil, fmt.Errorf("process %d: the container holds no space at %d", sp.pid, sp.slot)
+			}
+			keep[e.Handle] = true
+			p.space, p.slot = e.Handle, sp.slot
+			if err := k.resumeProcess(c, p, &sp, bySlot, keep, files); err != nil {
+				return nil, fmt.Errorf("process %d: %w", sp.pid, err)
+			}
+		}
+		k.procs[p.pid] = p
+	}
+	k.nextPID = st.nextPID
+	return k, nil
+}
+
+// resumeProcess finds p's threads and regions in its restored space, and
+// rebuilds its memory map and descriptor table.
+func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot map[uint64]abi.SpaceHandleEntry, keep map[uint64]bool, files []*file) error {
+	pst, err := spaceState(c, p.space)
+	if err != nil {
+		return err
+	}
+	kept := map[uint64]bool{}
+	defer func() {
+		for _, m := range pst.maps {
+			if !kept[m.Region] {
+				c.HandleClose(m.Region)
+			}
+		}
+		for _, t := range pst.threads {
+			c.HandleClose(t.Handle)
+		}
+		if pst.space.ExceptionPort != abi.NoHandle {
+			c.HandleClose(pst.space.ExceptionPort)
+		}
+		for _, e := range pst.handles {
+			c.HandleClose(e.Handle)
+		}
+	}()
+	if _, _, badge, err := c.Lookup(pst.space.ExceptionPort); err != nil || badge != uint64(p.pid) {
+		return fmt.Errorf("its space's exception port is not the personality's for pid %d", p.pid)
+	}
+	// The Object tags of two space_get_state records are not comparable:
+	// a thread is matched to its number through what its handles name.
+	number := map[vmm.Object]uint64{}
+	for _, t := range pst.threads {
+		if obj, _, _, err := c.Lookup(t.Handle); err == nil {
+			number[obj] = t.Number
+		}
+	}
+	for _, t := range sp.threads {
+		e, ok := bySlot[t.slot]
+		var num uint64
+		in := false
+		if ok {
+			if obj, _, _, err := c.Lookup(e.Handle); err == nil {
+				num, in = number[obj]
+			}
+		}
+		if !ok || e.Type != uint64(abi.ObjThread) || !in {
+			return fmt.Errorf("thread %d: the container holds no thread of the process's space at %d", t.tid, t.slot)
+		}
+		keep[e.Handle] = true
+		p.threads[int(num)] = &thread{tid: t.tid, handle: e.Handle, slot: t.slot, clearTID: t.clearTID, sigmask: t.sigmask, altstack: t.altstack}
+	}
+	m := newMM(p.space)
+	m.brkStart, m.brk, m.brkMapped = sp.mm.brkStart, sp.mm.brk, sp.mm.brkMapped
+	region := map[uint64]uint64{} // region object -> the handle its areas share
+	for _, v := range sp.mm.vmas {
+		nv := &vma{start: v.start, end: v.end, prot: v.prot, off: v.off}
+		if v.mapped {
+			var found *abi.SpaceMapEntry
+			for i := range pst.maps {
+				if mp := &pst.maps[i]; mp.Addr <= v.start && v.end <= mp.Addr+mp.Size {
+					found = mp
+				}
+			}
+			if found == nil || found.Region == abi.NoHandle || found.Offset+(v.start-found.Addr) != v.off {
+				m.closeAll(c)
+				return fmt.Errorf("area [%#x, %#x): its space maps no region there", v.start, v.end)
+			}
+			h, ok := region[found.Object]
+			if !ok {
+				h = found.Region
+				region[found.Object], kept[h] = h, true
+			}
+			nv.region = h
+		}
+		m.insert(nv)
+	}
+	fds := &fdTable{files: map[int]*fdEntry{}}
+	for _, d := range sp.fds {
+		fds.files[d.fd] = &fdEntry{f: files[d.file], cloexec: d.cloexec}
+	}
+	p.mm, p.fds = m, fds
+	return nil
+}
+
+// reopen rebuilds the open file descriptions: files and directories are
+// opened again by path, consoles reconnected to this run's capabilities
+// of the same name, pipes, eventfds and epoll instances made with their
+// contents.
+func (k *kernel) reopen(c *vmm.Caller, st *savedState) ([]*file, error) {
+	pipes := make([]*pipe, len(st.pipes))
+	for i, b := range st.pipes {
+		pipes[i] = &pipe{buf: b}
+	}
+	files := make([]*file, len(st.files))
+	for i, sf := range st.files {
+		f := &file{kind: sf.kind, path: sf.path, flags: sf.flags, off: sf.off, refs: sf.refs}
+		switch sf.kind {
+		case kindFile, kindDir:
+			fc, ok := k.caps[nester.CapFiles]
+			if !ok {
+				return nil, fmt.Errorf("%s was open, and this run has no files", sf.path)
+			}
+			of := uint64(abi.OpenRead)
+			switch {
+			case sf.kind == kindDir:
+				of |= abi.OpenDir
+			case sf.flags&oAccMode == oWrOnly:
+				of = abi.OpenWrite
+			case sf.flags&oAccMode == oRdWr:
+				of |= abi.OpenWrite
+			}
+			h, _, err := c.FilesOpen(fc, []byte(rootRelative(sf.path)), of)
+			if err != nil {
+				return nil, fmt.Errorf("open %s again: %w", sf.path, err)
+			}
+			f.handle, f.owned = h, true
+		case kindConsole, kindStdin:
+			h, ok := k.caps[sf.cap]
+			if !ok {
+				return nil, fmt.Errorf("%s named %s, which this run does not offer", sf.path, sf.cap)
+			}
+			f.handle = h
+		case kindPipe:
+			f.pipe = pipes[sf.pipe]
+			if sf.refs > 0 {
+				if sf.flags&oAccMode == oWrOnly {
+					f.pipe.writers++
+				} else {
+					f.pipe.readers++
+				}
+			}
+		case kindEventfd:
+			f.event = &eventfd{count: sf.count, semaphore: sf.sem}
+		case kindEpoll:
+			f.epoll = &epoll{items: map[int]*epitem{}}
+		}
+		files[i] = f
+	}
+	for i, sf := range st.files {
+		for _, it := range sf.items {
+			files[i].epoll.items[it.fd] = &epitem{fd: it.fd, f: files[it.file], events: it.events, data: it.data, seen: it.seen}
+		}
+	}
+	return files, nil
+}
+
+// savedSpace is a parsed space_get_state record.
+type savedSpace struct {
+	space   abi.SpaceState
+	maps    []abi.SpaceMapEntry
+	handles []abi.SpaceHandleEntry
+	threads []abi.SpaceThreadEntry
+}
+
+// spaceState reads space h's state; the handles it holds are copies in
+// c's table, the caller's to close.
+func spaceState(c *vmm.Caller, h uint64) (*savedSpace, error) {
+	buf := make([]byte, 4096)
+	for {
+		n, need, err := c.SpaceGetState(h, buf)
+		if err == abi.ErrTooBig {
+			buf = make([]byte, need)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("space_get_state: %w", err)
+		}
+		buf = buf[:n]
+		break
+	}
+	r := bytes.NewReader(buf)
+	st := &savedSpace{}
+	if err := binary.Read(r, binary.LittleEndian, &st.space); err != nil {
+		return nil, fmt.Errorf("space_get_state: %w", err)
+	}
+	st.maps = make([]abi.SpaceMapEntry, st.space.NMaps)
+	st.handles = make([]abi.SpaceHandleEntry, st.space.NHandles)
+	st.threads = make([]abi.SpaceThreadEntry, st.space.NThreads)
+	for _, part := range []any{st.maps, st.handles, st.threads} {
+		if err := binary.Read(r, binary.LittleEndian, part); err != nil {
+			return nil, fmt.Errorf("space_get_state: %w", err)
+		}
+	}
+	return st, nil
+}

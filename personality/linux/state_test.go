@@ -1,0 +1,86 @@
+package linux
+
+import (
+	"strings"
+	"testing"
+)
+
+// sampleRecord is the record of a personality with one process (a
+// thread, an area, stdout, a pipe holding bytes), built without a
+// monitor: snapshot reads only the personality's own state.
+func sampleRecord(t testing.TB) []byte {
+	k := &kernel{caps: map[string]uint64{"console": 5}, procs: map[int]*process{}, nextPID: 2}
+	pp := &pipe{buf: []byte("left in the pipe"), readers: 1, writers: 1}
+	out := &file{kind: kindConsole, handle: 5, path: "/dev/stdout", flags: oWrOnly, refs: 1}
+	r := &file{kind: kindPipe, pipe: pp, path: "pipe:", flags: oRdOnly, refs: 1}
+	w := &file{kind: kindPipe, pipe: pp, path: "pipe:", flags: oWrOnly, refs: 1}
+	m := newMM(0)
+	m.insert(&vma{start: 0x400000, end: 0x401000, prot: protRead, region: 9})
+	m.brkStart, m.brk, m.brkMapped = 0x500000, 0x500000, 0x500000
+	p := &process{k: k, pid: 1, slot: 1, exe: "/bin/prog", cwd: "/", umask: 0o22, mm: m,
+		threads: map[int]*thread{0: {tid: 1, slot: 2, sigmask: 4}}, pending: map[int]sigInfo{10: {signo: 10}},
+		fds: &fdTable{files: map[int]*fdEntry{1: {f: out}, 3: {f: r}, 4: {f: w, cloexec: true}}}}
+	p.sig.actions[10] = sigAction{handler: 0x401000, mask: 1}
+	k.procs[1] = p
+	rec, err := k.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// TestStateRecord: a record decodes to what was saved, and a damaged one
+// is refused with an error, never a panic.
+func TestStateRecord(t *testing.T) {
+	rec := sampleRecord(t)
+	st, err := decodeState(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.procs) != 1 || len(st.files) != 3 || len(st.pipes) != 1 || string(st.pipes[0]) != "left in the pipe" {
+		t.Fatalf("decoded %d processes, %d files, pipes %q", len(st.procs), len(st.files), st.pipes)
+	}
+	p := st.procs[0]
+	if p.pid != 1 || p.slot != 1 || len(p.threads) != 1 || p.threads[0].slot != 2 || p.threads[0].sigmask != 4 ||
+		len(p.fds) != 3 || !p.fds[2].cloexec || p.sig.actions[10].handler != 0x401000 || len(p.pending) != 1 ||
+		len(p.mm.vmas) != 1 || !p.mm.vmas[0].mapped || p.mm.brk != 0x500000 {
+		t.Fatalf("decoded process %+v", p)
+	}
+	for _, f := range st.files {
+		if f.refs != 1 {
+			t.Errorf("file %s: %d references, want 1", f.path, f.refs)
+		}
+	}
+	for name, bad := range map[string][]byte{
+		"empty":     nil,
+		"truncated": rec[:len(rec)/2],
+		"trailing":  append(append([]byte(nil), rec...), 0),
+		"version":   append(append([]byte(stateMagic), 9, 0, 0, 0), rec[len(stateMagic)+4:]...),
+		"magic":     append([]byte("NOTLINUX"), rec[len(stateMagic):]...),
+	} {
+		if _, err := decodeState(bad); err == nil || !strings.Contains(err.Error(), "Linux personality's record") {
+			t.Errorf("%s: %v, want a refusal", name, err)
+		}
+	}
+}
+
+// FuzzDecodeState: no record, however hostile, panics decodeState, and one
+// it accepts names nothing that does not exist.
+func FuzzDecodeState(f *testing.F) {
+	f.Add(sampleRecord(f))
+	f.Add([]byte(stateMagic))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := decodeState(data)
+		if err != nil {
+			return
+		}
+		for _, p := range st.procs {
+			for _, d := range p.fds {
+				if d.file >= len(st.files) {
+					t.Fatalf("accepted a descriptor naming file %d of %d", d.file, len(st.files))
+				}
+			}
+		}
+	})
+}
