@@ -120,7 +120,7 @@ func TestCheckpointBadFiles(t *testing.T) {
 	}{
 		{"missing", filepath.Join(dir, "none.nvck"), exitNotFound, "no such file"},
 		{"truncated", write("short.nvck", good[:len(good)-1]), exitNotRunable, "truncated"},
-		{"flipped", write("flip.nvck", flipped), exitNotRunable, "checksum mismatch"},
+		{"flipped", write("flip.nvck", flipped), exitNotRunable, "the file is corrupted"},
 		{"newer", write("newer.nvck", newer), exitNotRunable, "newer than this nestvm reads"},
 		{"elf", testutil.Guest(t, "hello"), exitNotRunable, "no checkpoint magic"},
 	} {

@@ -468,11 +468,13 @@ func read(r io.ReaderAt, size int64, summary bool) (*Checkpoint, error) {
 	sum := crc32.New(castagnoli)
 	d := &decoder{r: bufio.NewReaderSize(io.TeeReader(io.NewSectionReader(r, headerSize, int64(n)), sum), 1<<16), left: n, summary: true}
 	ck := d.checkpoint()
+	// The header's length matched the file's, so records that do not
+	// fit the body, or end before it does, are a corrupted file.
 	if d.err != nil {
-		return nil, bad("%v", d.err)
+		return nil, bad("the file is corrupted: %v", d.err)
 	}
 	if d.left != 0 {
-		return nil, bad("the body's records end after %d of its %d bytes: the rest is no part of a checkpoint", n-d.left, n)
+		return nil, bad("the file is corrupted: the body's records end after %d of its %d bytes", n-d.left, n)
 	}
 	if got := crc32.Update(sum.Sum32(), castagnoli, zeroed[:]); got != want {
 		return nil, bad("checksum mismatch (CRC-32C %#08x, the header says %#08x): the file is corrupted", got, want)
