@@ -94,8 +94,25 @@ var (
 	threadSize     = uint64(binary.Size(abi.SpaceThreadEntry{}))
 )
 
-// spaceGetState writes sp's state to buf (space_get_state).
+// spaceGetState writes sp's state to buf (space_get_state). A handle of
+// sp's table that goes between the snapshot of the table and its copy
+// for the reader (its holder removed it meanwhile: a server changing the
+// table of a space whose threads are stopped) makes the read start over,
+// rather than fail with a bad handle the reader never named.
 func (t *Thread) spaceGetState(sp *Space, buf userBuffer) result {
+	for try := 1; ; try++ {
+		r := t.spaceGetStateOnce(sp, buf)
+		if r.r0 != abi.ErrBadHandle.Result() || try == spaceStateTries {
+			return r
+		}
+	}
+}
+
+// spaceStateTries bounds the reads of a table that keeps changing.
+const spaceStateTries = 16
+
+// spaceGetStateOnce is one try of spaceGetState.
+func (t *Thread) spaceGetStateOnce(sp *Space, buf userBuffer) result {
 	// The tree lock keeps the derivation links still while they are read.
 	tree := &sp.mon.caps
 	tree.mu.Lock()

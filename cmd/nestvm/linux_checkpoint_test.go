@@ -1,13 +1,16 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
 	"nestvm/services/checkpoint"
+	"nestvm/vmm"
 )
 
 // linuxProgram is a program of the Linux corpus (make linux-corpus, in
@@ -202,6 +205,41 @@ func TestLinuxCheckpointBadRunner(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLinuxCheckpointEvery: periodic saves of a shell that starts one
+// short process after another neither disturb it nor fail, though the
+// personality's own code acts on processes' ends while every thread is
+// stopped (a save that read the subtree across such a change is taken
+// again: checkpoint.ErrRunnerChanged); the newest file resumes after the
+// output it says it was saved after.
+func TestLinuxCheckpointEvery(t *testing.T) {
+	tree := linuxTree(t)
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		file := filepath.Join(t.TempDir(), "lx.nvck")
+		prog := []string{filepath.Join(tree, "bin", "busybox"), "sh", "-c", "i=0; while [ $i -lt 40 ]; do i=$((i+1)); /bin/busybox echo $i; done"}
+		var want strings.Builder
+		for i := 1; i <= 40; i++ {
+			fmt.Fprintf(&want, "%d\n", i)
+		}
+		status, out, errs := run(t, append([]string{"run", "--backend", b.Name(), "--log-level", "warn", "--files", tree,
+			"--layer", "checkpoint=" + file + ",every=20ms"}, prog...)...)
+		if status != 0 || out != want.String() {
+			t.Fatalf("run: status %d, %q, stderr %q", status, out, errs)
+		}
+		data, err := os.ReadFile(file)
+		if os.IsNotExist(err) {
+			t.Skip("no save came before the end")
+		}
+		ck, err := checkpoint.Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, after, errs := run(t, "restore", "--backend", b.Name(), "--log-level", "warn", "--files", tree, file)
+		if status != 0 || out[:ck.ConsoleBytes]+after != out {
+			t.Fatalf("restore: status %d, %q after %d bytes; stderr %q", status, after, ck.ConsoleBytes, errs)
+		}
+	})
 }
 
 // TestLinuxCheckpointGoThreads: a Go program (many threads, futexes,

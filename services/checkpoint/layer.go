@@ -292,6 +292,10 @@ func (l *Layer) countWrite(call *interpose.Call) {
 	}
 }
 
+// runnerTries bounds the saves one trigger takes while the subtree's
+// runner keeps changing under them (ErrRunnerChanged).
+const runnerTries = 8
+
 // afterWrites is the trigger countWrite fires.
 const afterWrites = "after-writes"
 
@@ -349,6 +353,13 @@ func (l *Layer) run(c *vmm.Caller) {
 			continue
 		}
 		err := l.checkpoint(c, why)
+		// A runner (a personality) that changed while the save read the
+		// subtree left nothing consistent to write; another try, with
+		// every thread stopped afresh, is likely to find it still.
+		for try := 1; errors.Is(err, ErrRunnerChanged) && try < runnerTries; try++ {
+			l.log.Debug("checkpoint taken again: the runner changed while it was read", "why", why, "try", try+1)
+			err = l.checkpoint(c, why)
+		}
 		if errors.Is(err, errNotStarted) {
 			l.log.Debug("checkpoint deferred: the program has not started", "why", why)
 			go func() { // ask again shortly, as the trigger cannot be lost
@@ -403,6 +414,9 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	}
 	t0 := time.Now()
 	running, err := StopAll(c, child)
+	if err != nil {
+		err = fmt.Errorf("stopping the program: %w", err)
+	}
 	t1 := time.Now()
 	if err == nil && len(running) == 0 {
 		// Nothing ran yet: the loader is still building the program's
@@ -416,7 +430,10 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 		if l.inc == nil {
 			l.inc = NewIncremental()
 		}
-		ck, err = SaveIncremental(c, child, l.ext, running, l.inc)
+		if ck, err = SaveIncremental(c, child, l.ext, running, l.inc); err != nil {
+			err = fmt.Errorf("reading the program: %w", err)
+		}
+
 	}
 	if err != nil {
 		l.inc = nil // the dirty logs may be half taken: read everything next time

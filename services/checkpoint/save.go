@@ -103,6 +103,12 @@ func subtreeThreads(c *vmm.Caller, top uint64) (spaces, threads []uint64, err er
 			spaces = append(spaces, h)
 		}
 		st, err := readSpace(c, h)
+		if h != top && (errors.Is(err, abi.ErrBadHandle) || errors.Is(err, abi.ErrPeerGone)) {
+			// A space below that went while its threads still ran (a
+			// process that exited, which its runner let go of) has no
+			// thread left to stop: the next round of StopAll looks again.
+			continue
+		}
 		if err != nil {
 			return spaces, threads, err
 		}
@@ -183,7 +189,29 @@ func (s *saver) runnerState(h uint64) error {
 		return fmt.Errorf("server_get_state: the record does not begin with a name")
 	}
 	s.ck.Runner = &Runner{Name: string(name), Record: rec}
+	s.runnerH = h
 	return nil
+}
+
+// ErrRunnerChanged is Save's error when the subtree's runner changed its
+// state while the subtree was read: the runner's own code (a process's
+// end it learns of, a timer) can act while every thread below it is
+// stopped, so a record and spaces read across such a change need not
+// agree. A save that meets it may be tried again.
+var ErrRunnerChanged = errors.New("the subtree's runner changed its state while it was saved")
+
+// runnerStill reports whether the runner answers the record the save
+// began with: then the subtree read in between is one state of it.
+func (s *saver) runnerStill() bool {
+	if s.ck.Runner == nil {
+		return true
+	}
+	buf, err := getState(s.runnerH, 64<<10, s.c.ServerGetState)
+	if err != nil {
+		return false
+	}
+	name, rec, _ := bytes.Cut(buf, []byte{0})
+	return string(name) == s.ck.Runner.Name && bytes.Equal(rec, s.ck.Runner.Record)
 }
 
 // ErrEnded is Save's error for a subtree that ended before it was saved.
@@ -207,6 +235,9 @@ type saver struct {
 	status map[vmm.Object]bool // threads the caller stopped: running
 	inc    *Incremental        // nil: read every page
 	runner vmm.Object          // the top space's exception port, when outside the subtree
+	// runnerH is a handle to the runner's port, while its record is
+	// in the checkpoint (see runnerStill).
+	runnerH uint64
 }
 
 // handleTag is a saved handle's derivation, as space_get_state tells it,
@@ -239,6 +270,15 @@ func SaveIncremental(c *vmm.Caller, top uint64, external map[vmm.Object]string, 
 		region: map[uint32]uint64{}, port: map[uint32]uint64{}, set: map[uint32]uint64{}, thread: map[uint32]uint64{}, status: map[vmm.Object]bool{},
 		owned: map[uint32]bool{}, nodes: map[uint64]HandleRef{}}
 	defer func() {
+		// Whatever went wrong, a runner that changed meanwhile is the
+		// likelier cause, and one a new try may not meet.
+		if !s.runnerStill() {
+			if err == nil {
+				ck, err = nil, ErrRunnerChanged
+			} else {
+				ck, err = nil, fmt.Errorf("%w (%w)", ErrRunnerChanged, err)
+			}
+		}
 		for _, h := range s.close {
 			c.HandleClose(h)
 		}

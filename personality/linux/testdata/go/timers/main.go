@@ -38,8 +38,10 @@ func main() {
 	<-time.After(20 * time.Millisecond)
 	fmt.Println("after 20ms long enough:", time.Since(t1) >= 20*time.Millisecond)
 
-	tk := time.NewTicker(10 * time.Millisecond)
+	// The ticks count from the ticker's making, so the clock is read
+	// before it: read after, the fifth tick can come less than 50ms on.
 	t2 := time.Now()
+	tk := time.NewTicker(10 * time.Millisecond)
 	for i := 0; i < 5; i++ {
 		<-tk.C
 	}
