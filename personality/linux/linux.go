@@ -45,6 +45,27 @@ func (p *Personality) Start(c *vmm.Caller, caps map[string]uint64, env nester.En
 	if log == nil {
 		log = env.Log
 	}
+	k, err := newKernel(c, caps, env, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.makeContainer(c); err != nil {
+		return nil, err
+	}
+	exe := p.Exe
+	if exe == "" {
+		exe = prog.Name
+	}
+	if _, err := k.spawn(c, prog.Image, exe, prog.Args, p.Environ); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// newKernel makes the personality of one run, for Start and for a
+// restore alike: its state empty, its port (every process's exception
+// port) in c's table.
+func newKernel(c *vmm.Caller, caps map[string]uint64, env nester.Env, log hclog.Logger) (*kernel, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -58,20 +79,8 @@ func (p *Personality) Start(c *vmm.Caller, caps map[string]uint64, env nester.En
 		unknown: map[uint64]bool{},
 	}
 	k.callers.New = func() any { return k.host.NewCaller() }
-	port := vmm.NewHostPort("linux", k)
-	ep, err := c.Insert(port, abi.RightsAll, 0)
-	if err != nil {
-		return nil, err
-	}
-	k.ep = ep
-	if err := k.makeContainer(c); err != nil {
-		return nil, err
-	}
-	exe := p.Exe
-	if exe == "" {
-		exe = prog.Name
-	}
-	if _, err := k.spawn(c, prog.Image, exe, prog.Args, p.Environ); err != nil {
+	var err error
+	if k.ep, err = c.Insert(vmm.NewHostPort("linux", k), abi.RightsAll, 0); err != nil {
 		return nil, err
 	}
 	return k, nil

@@ -1,11 +1,7 @@
 package linux
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
-
-	"github.com/hashicorp/go-hclog"
 
 	"nestvm/abi"
 	"nestvm/nester"
@@ -27,21 +23,8 @@ func newResumer(c *vmm.Caller, caps map[string]uint64, env nester.Env, record []
 	if err != nil {
 		return nil, err
 	}
-	log := env.Log
-	if log == nil {
-		log = hclog.NewNullLogger()
-	}
-	k := &kernel{
-		host:    c.Space(),
-		caps:    caps,
-		log:     log.Named("linux"),
-		memory:  env.Memory,
-		procs:   map[int]*process{},
-		done:    make(chan vmm.Result, 1),
-		unknown: map[uint64]bool{},
-	}
-	k.callers.New = func() any { return k.host.NewCaller() }
-	if k.ep, err = c.Insert(vmm.NewHostPort("linux", k), abi.RightsAll, 0); err != nil {
+	k, err := newKernel(c, caps, env, env.Log)
+	if err != nil {
 		return nil, err
 	}
 	return &resumer{k: k, st: st}, nil
@@ -270,18 +253,11 @@ func spaceState(c *vmm.Caller, h uint64) (*savedSpace, error) {
 		buf = buf[:n]
 		break
 	}
-	r := bytes.NewReader(buf)
 	st := &savedSpace{}
-	if err := binary.Read(r, binary.LittleEndian, &st.space); err != nil {
+	var err error
+	st.space, st.maps, st.handles, st.threads, err = abi.DecodeSpaceState(buf)
+	if err != nil {
 		return nil, fmt.Errorf("space_get_state: %w", err)
-	}
-	st.maps = make([]abi.SpaceMapEntry, st.space.NMaps)
-	st.handles = make([]abi.SpaceHandleEntry, st.space.NHandles)
-	st.threads = make([]abi.SpaceThreadEntry, st.space.NThreads)
-	for _, part := range []any{st.maps, st.handles, st.threads} {
-		if err := binary.Read(r, binary.LittleEndian, part); err != nil {
-			return nil, fmt.Errorf("space_get_state: %w", err)
-		}
 	}
 	return st, nil
 }

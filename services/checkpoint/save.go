@@ -147,18 +147,10 @@ func readSpace(c *vmm.Caller, h uint64) (*spaceState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("space_get_state: %w", err)
 	}
-	r := bytes.NewReader(buf)
 	st := &spaceState{}
-	if err := binary.Read(r, binary.LittleEndian, &st.space); err != nil {
+	st.space, st.maps, st.handles, st.threads, err = abi.DecodeSpaceState(buf)
+	if err != nil {
 		return nil, fmt.Errorf("space_get_state: %w", err)
-	}
-	st.maps = make([]abi.SpaceMapEntry, st.space.NMaps)
-	st.handles = make([]abi.SpaceHandleEntry, st.space.NHandles)
-	st.threads = make([]abi.SpaceThreadEntry, st.space.NThreads)
-	for _, part := range []any{st.maps, st.handles, st.threads} {
-		if err := binary.Read(r, binary.LittleEndian, part); err != nil {
-			return nil, fmt.Errorf("space_get_state: %w", err)
-		}
 	}
 	return st, nil
 }
