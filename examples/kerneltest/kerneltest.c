@@ -339,6 +339,10 @@ static void test_restart(void)
 	CHECK("resume", nv_thread_start(t.h), 0);
 	wait_word(7);
 	CHECK("re-issued receive got the message", t.out, 77);
+	/* The receiver still runs on its way out after setting the word: an
+	 * area after this one that needs every other thread stopped (dirty)
+	 * must not meet it. */
+	wait_exited(t.h);
 }
 
 /* fault: the exception port gets the fault; the reply resumes with new
@@ -394,6 +398,8 @@ static void test_fault(void)
 	CHECK("resumed in recover", recovered, 1);
 	CHECK("clear exception port", nv_space_set_exception_port(nv_self_space(), 0), 0);
 	nv_thread_exit(f.h, 0);
+	wait_exited(f.h);
+	wait_exited(h.h);
 }
 
 /* keeper: pages of a kept region are supplied on first touch. */
@@ -493,6 +499,11 @@ static void test_keeper(void)
 	CHECK("a fifth request", requests, 5);
 	CHECK("SSE store across a page-in", mem[3 * 4096 + 15], 16);
 	CHECK("the rest from the keeper", mem[3 * 4096 + 16], 4);
+	/* The keeper, blocked in its receive, counts as running: an area
+	 * after this one that needs every other thread stopped (dirty) must
+	 * not meet it. */
+	nv_thread_exit(k.h, 0);
+	wait_exited(k.h);
 }
 
 /* dirty: written pages are reported once. */
