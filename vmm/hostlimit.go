@@ -3,8 +3,6 @@ package vmm
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -43,7 +41,7 @@ func (m *Monitor) hostLimit(err error) {
 	case errors.Is(err, unix.ENFILE):
 		limit = "open files of the whole host (fs.file-max)"
 	case errors.Is(err, unix.ENOMEM):
-		limit = "memory, or memory maps per process (vm.max_map_count: " + sysctl("vm/max_map_count") + ")"
+		limit = fmt.Sprintf("memory, or memory maps per process (vm.max_map_count: %d)", readMaxMapCount())
 	default:
 		return
 	}
@@ -57,13 +55,4 @@ func (m *Monitor) hostLimit(err error) {
 	if !seen {
 		m.log.Warn("a host limit is reached: guests asking for more get NV_ENOMEM until it is raised or use falls", "limit", limit, "error", err)
 	}
-}
-
-// sysctl reads a value under /proc/sys, or "unknown".
-func sysctl(name string) string {
-	b, err := os.ReadFile("/proc/sys/" + name)
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(b))
 }

@@ -662,9 +662,6 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 		s.mu.Unlock()
 		return e
 	}
-	// Each region drops the mappings it loses in one pass (removing them
-	// one by one costs the square of their number).
-	dropped := map[*Region]map[*mapping]bool{}
 	for _, m := range gone {
 		if r := m.region; r != nil {
 			// Writes through the mapping since its last harvest are
@@ -675,21 +672,13 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 			r.mu.Lock()
 			r.dirty.mark(written)
 			r.mu.Unlock()
-			if dropped[r] == nil {
-				dropped[r] = map[*mapping]bool{}
-			}
-			dropped[r][m] = true
 		} else {
 			s.unchargeLocked(m.size)
 		}
 		s.pt.unmapRange(m.addr, m.size)
 		s.as.remove(m)
 	}
-	for r, ms := range dropped {
-		r.mu.Lock()
-		r.maps = slices.DeleteFunc(r.maps, func(o *mapping) bool { return ms[o] })
-		r.mu.Unlock()
-	}
+	dropFromRegions(gone)
 	s.mu.Unlock()
 	s.shootdown(caller)
 	others := s.threadsBut(caller)
@@ -708,6 +697,27 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 		m.mem.Unref()
 	}
 	return abi.OK
+}
+
+// dropFromRegions takes the mappings ms out of their regions' lists,
+// each region's in one pass: a space may map one region tens of
+// thousands of times, and removing them one by one would cost the square
+// of that. Mappings of no region are passed over.
+func dropFromRegions(ms []*mapping) {
+	gone := map[*Region]map[*mapping]bool{}
+	for _, m := range ms {
+		if r := m.region; r != nil {
+			if gone[r] == nil {
+				gone[r] = map[*mapping]bool{}
+			}
+			gone[r][m] = true
+		}
+	}
+	for r, set := range gone {
+		r.mu.Lock()
+		r.maps = slices.DeleteFunc(r.maps, func(o *mapping) bool { return set[o] })
+		r.mu.Unlock()
+	}
 }
 
 // threadsBut returns the threads of s other than caller.

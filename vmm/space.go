@@ -3,7 +3,6 @@ package vmm
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -402,23 +401,7 @@ func (s *Space) finish() {
 	if exc != nil {
 		s.notifyExit(exc, badge)
 	}
-	// Each region drops every mapping of s in one pass: a space may map
-	// one region tens of thousands of times, and removing them one by
-	// one would cost the square of that.
-	gone := map[*Region]map[*mapping]bool{}
-	for _, m := range maps {
-		if r := m.region; r != nil {
-			if gone[r] == nil {
-				gone[r] = map[*mapping]bool{}
-			}
-			gone[r][m] = true
-		}
-	}
-	for r, ms := range gone {
-		r.mu.Lock()
-		r.maps = slices.DeleteFunc(r.maps, func(o *mapping) bool { return ms[o] })
-		r.mu.Unlock()
-	}
+	dropFromRegions(maps)
 	for _, m := range maps {
 		m.mem.Unref()
 	}
