@@ -75,6 +75,8 @@ const (
 	OpConsoleRead                     // read bytes from an input console
 	OpClockTimePage                   // get the read-only page a clock keeps its time record in
 	OpServerGetState                  // read the state a port's server keeps for what it serves
+	OpClockWait                       // wait until a clock reaches a time, or the caller is woken
+	OpSpaceRunning                    // count the threads of a space's subtree that are running
 	OpCount                           // number of operations; not an operation
 )
 
@@ -505,6 +507,24 @@ var Ops = [OpCount]OpInfo{
 	},
 }
 
+// The operations with which a layer owns time for its subtree: the timed
+// wait every wait below a clock goes through, and the count that tells it
+// when every thread below it waits.
+var clockWaitOps = map[Op]OpInfo{
+	OpClockWait: {
+		Name: "clock_wait", Iface: IfaceClock, Rights: RightRead,
+		Errors: []OpError{{ErrInvalidArg, "which names no clock"}},
+		Args:   []Arg{{"which", ArgValue, "NV_CLOCK_MONOTONIC or NV_CLOCK_REALTIME"}, {"deadline_ns", ArgValue, "the time to wait for on that clock, in its nanoseconds; 0 for no time (wait until woken)"}},
+		R0:     "the clock's time when the wait ended",
+		Doc:    "Waits until the clock reads at least deadline_ns, or until the caller is woken for another reason (a personality's thread by whoever changes what it waits for): the caller compares R0 with its deadline and waits again when it is early. Every timed wait below a clock can be expressed with it, so a layer standing in for the clock owns time for its subtree (services/timewarp). A thread stopped while it waits re-issues the call when resumed.",
+	},
+	OpSpaceRunning: {
+		Name: "space_running", Iface: IfaceSpace, Rights: RightRead,
+		R0:  "the number of threads of the space and of every space below it that run: started, not stopped, and not asleep in an operation (a thread whose fault a server handles inline counts as running while the server works, not while it holds the thread in a wait)",
+		Doc: "Counts the running threads of a space's subtree, so that a layer can tell when every thread below it waits (a virtual clock then jumps to the earliest deadline). A thread woken but not yet back at work still counts as waiting.",
+	},
+}
+
 // The state operations: with them a parent holding a space with control
 // can read everything its child is, and rebuild it elsewhere with ordinary
 // operations (space_create, region_create, region_write, space_map,
@@ -586,6 +606,9 @@ func init() {
 	Ops[OpRegionAccessed] = accessedOp
 	Ops[OpPortSetGetState] = portSetStateOp
 	for op, info := range stateOps {
+		Ops[op] = info
+	}
+	for op, info := range clockWaitOps {
 		Ops[op] = info
 	}
 }

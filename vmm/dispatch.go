@@ -637,6 +637,8 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 	case abi.OpSpaceStatus:
 		st, status := sp.Status()
 		return ok(uint64(st), uint64(status))
+	case abi.OpSpaceRunning:
+		return ok(sp.running(), 0)
 	case abi.OpSpaceKill:
 		w := t.who()
 		if sp == w.space {

@@ -696,3 +696,29 @@ func (s *Space) ended() bool {
 		return false
 	}
 }
+
+// running counts the threads of s and of the spaces below it that run
+// guest code or a server's work for them (space_running): started, not
+// stopped, not asleep in a wait.
+func (s *Space) running() uint64 {
+	s.mu.Lock()
+	threads := make([]*Thread, 0, len(s.threads))
+	for t := range s.threads {
+		threads = append(threads, t)
+	}
+	children := make([]*Space, 0, len(s.children))
+	for c := range s.children {
+		children = append(children, c)
+	}
+	s.mu.Unlock()
+	var n uint64
+	for _, t := range threads {
+		if t.busy() {
+			n++
+		}
+	}
+	for _, c := range children {
+		n += c.running()
+	}
+	return n
+}

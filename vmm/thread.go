@@ -720,3 +720,16 @@ func (t *Thread) releaseKept() {
 		m.Unref()
 	}
 }
+
+// busy reports whether the thread runs (space_running): its guest code,
+// or a server's work on a fault of its served inline, and not a wait.
+func (t *Thread) busy() bool {
+	t.mu.Lock()
+	st, started := t.state, t.running
+	served := t.servedInline()
+	t.mu.Unlock()
+	if !started || t.asleep.Load() {
+		return false
+	}
+	return st == abi.ThreadRunning || served
+}
