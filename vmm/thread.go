@@ -59,6 +59,10 @@ type Thread struct {
 	// registered on its port) rather than for a time.
 	op     atomic.Uint32
 	asleep atomic.Bool
+	// woken is set by every kick and cleared as the sleep looks at what
+	// it waits for: a thread kicked since it last looked is about to
+	// run, and space_running counts it as running, not waiting.
+	woken atomic.Bool
 
 	// kept are memory objects unmapped while the thread was in a call,
 	// whose buffers may lie in them: they are released when a call of
@@ -195,6 +199,7 @@ func (s *Space) uncountThread() {
 // kick wakes the thread if it sleeps; a kick while it runs is kept for its
 // next sleep, which then rechecks what it waits for.
 func (t *Thread) kick() {
+	t.woken.Store(true)
 	select {
 	case t.wake <- struct{}{}:
 	default:
@@ -363,6 +368,7 @@ func (t *Thread) sleep(ready func() bool, stoppable bool, deadline time.Time, se
 		timer = tm.C
 	}
 	for {
+		t.woken.Store(false)
 		if ready() {
 			return wakeReady
 		}
@@ -728,7 +734,7 @@ func (t *Thread) busy() bool {
 	st, started := t.state, t.running
 	served := t.servedInline()
 	t.mu.Unlock()
-	if !started || t.asleep.Load() {
+	if !started || (t.asleep.Load() && !t.woken.Load()) {
 		return false
 	}
 	return st == abi.ThreadRunning || served

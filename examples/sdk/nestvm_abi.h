@@ -1856,7 +1856,7 @@ static inline int64_t nv_clock_wait(nv_handle_t h, uint64_t which, uint64_t dead
 	return nv_clock_wait_r(h, which, deadline_ns).r0;
 }
 
-/* nv_space_running: Counts the running threads of a space's subtree, so that a layer can tell when every thread below it waits (a virtual clock then jumps to the earliest deadline). A thread woken but not yet back at work still counts as waiting.
+/* nv_space_running: Counts the running threads of a space's subtree, so that a layer can tell when every thread below it waits (a virtual clock then jumps to the earliest deadline). A thread woken since it last looked at what it waits for (a futex_wake, a message, a reply) counts as running: it is about to run.
  * Interface: space. Rights needed: read.
  * R0: the number of threads of the space and of every space below it that run: started, not stopped, and not asleep in an operation (a thread whose fault a server handles inline counts as running while the server works, not while it holds the thread in a wait).
  * Errors (a port a guest serves returns what its server replies):

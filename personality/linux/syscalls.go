@@ -1016,7 +1016,7 @@ func sysTime(tc *task, a [6]uint64) (uint64, errno) {
 // sleepFor holds the thread for d, restartably; a signal ends it early
 // with EINTR.
 func (tc *task) sleepFor(d time.Duration) errno {
-	if tc.block(func() bool { return false }, time.Now().Add(d)) == blockInterrupted {
+	if tc.block(func() bool { return false }, tc.after(d)) == blockInterrupted {
 		return eINTR
 	}
 	return 0

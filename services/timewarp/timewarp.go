@@ -214,7 +214,7 @@ func (l *Layer) wait(c *interpose.Call) {
 	} else {
 		l.kick()
 	}
-	held := c.Inv.Hold(w.done)
+	held := c.Inv.HoldWake(w.done)
 	if timer != nil {
 		timer.Stop()
 	}
@@ -318,6 +318,13 @@ func (l *Layer) step() int {
 	for _, h := range l.spaces {
 		n, _, err := l.sched.SpaceRunning(h)
 		if err == nil && n > 0 {
+			return stepBusy
+		}
+	}
+	for w := range l.waiters {
+		if w.closed {
+			// Let go, and not yet back at work: its thread may look
+			// asleep a moment longer.
 			return stepBusy
 		}
 	}
