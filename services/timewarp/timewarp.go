@@ -14,6 +14,7 @@
 package timewarp
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -116,16 +117,25 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	return parent.With(nester.CapClock, wc).With(nester.CapSpace, ws), nil
 }
 
-// Close implements nester.Layer.
+// ErrDeadlock is what Close reports when the layer ended its program as
+// deadlocked.
+var ErrDeadlock = errors.New("deadlock")
+
+// Close implements nester.Layer. It reports a program the layer ended as
+// deadlocked, so that the run ends with that error.
 func (l *Layer) Close() error {
 	select {
 	case <-l.quit:
 	default:
 		close(l.quit)
 	}
+	if l.space == nil {
+		return nil // never wrapped: no scheduler runs
+	}
 	<-l.done
-	if l.space != nil {
-		l.space.Kill("layer closed")
+	l.space.Kill("layer closed")
+	if l.Deadlocked() {
+		return fmt.Errorf("%w: every thread of the program waited with no deadline for %v of real time (timewarp deadlock=)", ErrDeadlock, l.opts.Deadlock)
 	}
 	return nil
 }
@@ -364,7 +374,7 @@ func (l *Layer) endDeadlocked() {
 	l.deadlocked = true
 	spaces := append([]uint64(nil), l.spaces...)
 	l.mu.Unlock()
-	l.log.Error(fmt.Sprintf("deadlock: every thread of the program waited with no deadline for %v; ending it", l.opts.Deadlock))
+	l.log.Debug("deadlock: ending the program", "waited", l.opts.Deadlock)
 	for _, h := range spaces {
 		l.sched.SpaceKill(h, 124)
 	}
