@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -64,6 +65,35 @@ func TestTimewarpSleeper(t *testing.T) {
 				t.Errorf("output differs from the other backend's:\n%s\n%s", out, first)
 			}
 			first = out
+		})
+	}
+}
+
+// TestTimewarpCheckpoint: a checkpoint below timewarp saves the program's
+// virtual time, and a restore under timewarp goes on from it: what the
+// saved run and the restored one print together is what one run prints,
+// every reading included, so time never went back. On each backend.
+func TestTimewarpCheckpoint(t *testing.T) {
+	for _, b := range backendtest.Names {
+		t.Run(b, func(t *testing.T) {
+			backendtest.Get(t, b)
+			sleeper := testutil.Guest(t, "sleeper")
+			file := filepath.Join(t.TempDir(), "warp.nvck")
+			status, whole, errs := run(t, "run", "--backend", b, "--log-level", "warn", "--layer", "timewarp", sleeper, "300")
+			if status != 0 || errs != "" {
+				t.Fatalf("whole run: status %d, stderr %q", status, errs)
+			}
+			status, first, errs := run(t, "run", "--backend", b, "--log-level", "warn", "--layer", "timewarp", "--layer", "checkpoint="+file+",after-writes=3,stop", sleeper, "300")
+			if status != 0 || !strings.Contains(errs, "stopped after saving checkpoint") {
+				t.Fatalf("saved run: status %d, stderr %q", status, errs)
+			}
+			status, rest, errs := run(t, "restore", "--backend", b, "--log-level", "warn", "--layer", "timewarp", file)
+			if status != 0 || errs != "" {
+				t.Fatalf("restore: status %d, stderr %q", status, errs)
+			}
+			if first+rest != whole {
+				t.Errorf("saved then restored printed:\n%s---\n%s\nwant, as one run:\n%s", first, rest, whole)
+			}
 		})
 	}
 }

@@ -56,7 +56,7 @@ import (
 // CRC covers the rest, so any flipped byte is refused.
 const (
 	Magic         = "NVCKPT\r\n"
-	FormatVersion = 2
+	FormatVersion = 3
 	headerSize    = 32
 )
 
@@ -118,15 +118,26 @@ type Checkpoint struct {
 	// ConsoleBytes is how many bytes the subtree had written to its console
 	// when it was saved: what restore continues after.
 	ConsoleBytes uint64
-	Externals    []string // names in the environment (console, stderr, clock, files)
-	Spaces       []Space
-	Threads      []Thread
-	Regions      []Region
-	Ports        []Port
-	PortSets     []PortSet
+	// Clock is what the subtree's clock read when it was saved, through
+	// the clock the checkpoint layer was given: under a layer that owns
+	// time (timewarp), the subtree's virtual time, from which a restore
+	// under such a layer goes on. Zero when there was no clock to read.
+	Clock     Clock
+	Externals []string // names in the environment (console, stderr, clock, files)
+	Spaces    []Space
+	Threads   []Thread
+	Regions   []Region
+	Ports     []Port
+	PortSets  []PortSet
 	// Runner is the state of the personality that served the subtree (its
 	// top space's exception port), nil when that was no personality.
 	Runner *Runner
+}
+
+// Clock is a reading of both clocks (nanoseconds, as clock_read gives
+// them).
+type Clock struct {
+	Monotonic, Realtime uint64
 }
 
 // Runner is what server_get_state on the subtree's exception port
@@ -274,6 +285,8 @@ func (e *encoder) body(ck *Checkpoint) {
 	e.str(ck.Backend)
 	e.u64(uint64(ck.Saved))
 	e.u64(ck.ConsoleBytes)
+	e.u64(ck.Clock.Monotonic)
+	e.u64(ck.Clock.Realtime)
 	e.u32(uint32(len(ck.Externals)))
 	for _, n := range ck.Externals {
 		e.str(n)
@@ -616,6 +629,7 @@ func (d *decoder) checkpoint() *Checkpoint {
 	ck.Backend = d.str("backend")
 	ck.Saved = int64(d.u64("time"))
 	ck.ConsoleBytes = d.u64("console bytes")
+	ck.Clock = Clock{Monotonic: d.u64("clock monotonic"), Realtime: d.u64("clock realtime")}
 	for range d.count("externals", 64, 4) {
 		ck.Externals = append(ck.Externals, d.str("external name"))
 	}

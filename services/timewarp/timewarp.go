@@ -140,6 +140,25 @@ func (l *Layer) Close() error {
 	return nil
 }
 
+// ResumeClock makes virtual time go on from a reading of the clock this
+// layer handed down, taken when a checkpoint below it was saved: time
+// never goes back across a restore. It is called before the restored
+// program runs. The saved realtime wins over start=. Monotonic then
+// realtime is the order a checkpoint reads them in.
+func (l *Layer) ResumeClock(monotonic, realtime uint64) {
+	tick := uint64(l.opts.Tick)
+	if monotonic == 0 || realtime < monotonic+tick {
+		return // no reading, or not one of a timewarp clock
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.now = max(l.now, monotonic)
+	// The realtime reading came a tick after the monotonic one: the
+	// next realtime reading, at least a tick on, is at least it.
+	l.realBase = realtime - monotonic - tick
+	l.realStart, l.rateBase = time.Now(), l.now
+}
+
 // Now returns the virtual monotonic time, without moving it on.
 func (l *Layer) Now() time.Duration {
 	l.mu.Lock()
