@@ -108,3 +108,35 @@ func TestBadOptions(t *testing.T) {
 		t.Errorf("ParseOptions of good values = %+v, %v", o, err)
 	}
 }
+
+// TestRate: with rate=R virtual time runs by itself, R times real time,
+// and a wait ends once the clock has reached its deadline: every reading
+// after a step is past the step's deadline, and realtime, read after
+// monotonic time, is at least start plus it and a tick.
+func TestRate(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		l := newLayer(t, "rate=1000")
+		out, res := layertest.Run(t, b, []nester.Layer{l}, "", "sleeper", "120")
+		if res.String() != "exited with status 0" || !strings.HasSuffix(out, "slept 120 s\n") {
+			t.Fatalf("%s; printed:\n%s", res, out)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("printed:\n%s\nwant two steps and the end", out)
+		}
+		realBase := uint64(DefaultStart.UnixNano()) - monoStart
+		for i, line := range lines[:2] {
+			var done, ms, mns, rs, rns uint64
+			if _, err := fmt.Sscanf(line, "after %d s: monotonic %d.%d realtime %d.%d", &done, &ms, &mns, &rs, &rns); err != nil {
+				t.Fatalf("line %q: %v", line, err)
+			}
+			mono, real := ms*1e9+mns, rs*1e9+rns
+			if done != uint64(60*(i+1)) || mono < monoStart+done*uint64(time.Second) {
+				t.Errorf("line %q: read before its deadline of %d s", line, done)
+			}
+			if real < realBase+mono+uint64(time.Microsecond) {
+				t.Errorf("line %q: realtime is behind start plus monotonic time and a tick", line)
+			}
+		}
+	})
+}
