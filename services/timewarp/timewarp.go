@@ -49,7 +49,8 @@ type Layer struct {
 	// sched is the layer's own Caller, for its scheduler and for keeping
 	// the spaces it counts; guarded by mu.
 	sched *vmm.Caller
-	space *vmm.Space
+	// end ends the layer's host space, with what it holds.
+	end func(reason string)
 
 	poke chan struct{}
 	quit chan struct{}
@@ -100,9 +101,9 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	if !ok {
 		return nester.Env{}, fmt.Errorf("timewarp: the environment has no space")
 	}
-	l.space = mon.NewHostSpace("timewarp", vmm.Quota{Handles: 1 << 16})
-	l.sched = l.space.NewCaller()
-	w := &interpose.Wrapper{Space: l.space, Handler: interpose.HandlerFunc(l.handle), Layer: "timewarp"}
+	host := mon.NewHostSpace("timewarp", vmm.Quota{Handles: 1 << 16})
+	l.sched, l.end = host.NewCaller(), host.Kill
+	w := &interpose.Wrapper{Space: host, Handler: interpose.HandlerFunc(l.handle), Layer: "timewarp"}
 	wc, err := w.Wrap(clock, nester.CapClock)
 	if err != nil {
 		return nester.Env{}, err
@@ -129,11 +130,11 @@ func (l *Layer) Close() error {
 	default:
 		close(l.quit)
 	}
-	if l.space == nil {
+	if l.end == nil {
 		return nil // never wrapped: no scheduler runs
 	}
 	<-l.done
-	l.space.Kill("layer closed")
+	l.end("layer closed")
 	if l.Deadlocked() {
 		return fmt.Errorf("%w: every thread of the program waited with no deadline for %v of real time (timewarp deadlock=)", ErrDeadlock, l.opts.Deadlock)
 	}
