@@ -141,9 +141,12 @@ func (tc *task) clockWait(cond func() bool, ns uint64) (res blockResult, done bo
 				return blockReady, true, time.Time{}
 			}
 			return blockTimeout, true, time.Time{}
-		case err == nil:
+		case err == nil && !tc.fc.Released():
 			continue // woken early: look again
-		case tc.fc.Released():
+		case err == nil || tc.fc.Released():
+			// Woken to stop or to end (the kernel's clock ends the wait
+			// of a thread being killed with no error): the call is
+			// issued again if the thread resumes.
 			tc.held = true
 			return blockHeld, true, time.Time{}
 		default:
