@@ -87,6 +87,11 @@ func TestTimewarpCheckpoint(t *testing.T) {
 			if status != 0 || !strings.Contains(errs, "stopped after saving checkpoint") {
 				t.Fatalf("saved run: status %d, stderr %q", status, errs)
 			}
+			// Saved after the third line, at 180 s of sleep.
+			status, shown, errs := run(t, "inspect", file)
+			if status != 0 || !strings.Contains(shown, "\nits clock: 2000-01-01T00:03:00.") {
+				t.Errorf("inspect: status %d, stderr %q, output:\n%s\nwant the saved virtual time", status, errs, shown)
+			}
 			status, rest, errs := run(t, "restore", "--backend", b, "--log-level", "warn", "--layer", "timewarp", file)
 			if status != 0 || errs != "" {
 				t.Fatalf("restore: status %d, stderr %q", status, errs)
