@@ -530,7 +530,8 @@ var clockWaitOps = map[Op]OpInfo{
 	OpSpaceRunning: {
 		Name: "space_running", Iface: IfaceSpace, Rights: RightRead,
 		R0:  "the number of threads of the space and of every space below it that run: started, not stopped, and not asleep in an operation (a thread whose fault a server handles inline counts as running while the server works, not while it holds the thread in a wait)",
-		Doc: "Counts the running threads of a space's subtree, so that a layer can tell when every thread below it waits (a virtual clock then jumps to the earliest deadline). A thread woken since it last looked at what it waits for (a futex_wake, a message, a reply) counts as running: it is about to run.",
+		R1:  "the number of those threads that are stopped: by thread_stop, or in a fault whose handler has not answered",
+		Doc: "Counts the running and the stopped threads of a space's subtree, so that a layer can tell when every thread below it waits: neither runs nor is held stopped by someone who may resume it (a virtual clock then jumps to the earliest deadline). A thread woken since it last looked at what it waits for (a futex_wake, a message, a reply) counts as running: it is about to run.",
 	},
 }
 

@@ -640,7 +640,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		st, status := sp.Status()
 		return ok(uint64(st), uint64(status))
 	case abi.OpSpaceRunning:
-		return ok(sp.running(), 0)
+		return ok(sp.running())
 	case abi.OpSpaceKill:
 		w := t.who()
 		if sp == w.space {

@@ -697,8 +697,9 @@ func (c *Caller) ClockWait(h uint64, which uint64, deadlineNs uint64) (uint64, u
 }
 
 // SpaceRunning performs space_running on handle h, as nv_space_running does for a guest.
-// Counts the running threads of a space's subtree, so that a layer can tell
-// when every thread below it waits (a virtual clock then jumps to the
+// Counts the running and the stopped threads of a space's subtree, so that a
+// layer can tell when every thread below it waits: neither runs nor is held
+// stopped by someone who may resume it (a virtual clock then jumps to the
 // earliest deadline). A thread woken since it last looked at what it waits
 // for (a futex_wake, a message, a reply) counts as running: it is about to
 // run.

@@ -700,8 +700,9 @@ func (s *Space) ended() bool {
 
 // running counts the threads of s and of the spaces below it that run
 // guest code or a server's work for them (space_running): started, not
-// stopped, not asleep in a wait.
-func (s *Space) running() uint64 {
+// stopped, not asleep in a wait; and held, those stopped (by thread_stop,
+// or in a fault whose handler has not answered).
+func (s *Space) running() (running, held uint64) {
 	s.mu.Lock()
 	threads := make([]*Thread, 0, len(s.threads))
 	for t := range s.threads {
@@ -712,14 +713,17 @@ func (s *Space) running() uint64 {
 		children = append(children, c)
 	}
 	s.mu.Unlock()
-	var n uint64
 	for _, t := range threads {
-		if t.busy() {
-			n++
+		switch t.activity() {
+		case threadRuns:
+			running++
+		case threadHeld:
+			held++
 		}
 	}
 	for _, c := range children {
-		n += c.running()
+		r, h := c.running()
+		running, held = running+r, held+h
 	}
-	return n
+	return running, held
 }

@@ -728,15 +728,27 @@ func (t *Thread) releaseKept() {
 	}
 }
 
-// busy reports whether the thread runs (space_running): its guest code,
-// or a server's work on a fault of its served inline, and not a wait.
-func (t *Thread) busy() bool {
+// What a thread is doing, for space_running.
+const (
+	threadGone  = iota // not started, or ended
+	threadRuns         // its guest code, or a server's work on a fault of its served inline
+	threadWaits        // asleep in a wait, and not woken since it last looked
+	threadHeld         // stopped, by thread_stop or in a fault its handler has not answered
+)
+
+// activity reports what the thread is doing (space_running).
+func (t *Thread) activity() int {
 	t.mu.Lock()
 	st, started := t.state, t.running
 	served := t.servedInline()
 	t.mu.Unlock()
-	if !started || (t.asleep.Load() && !t.woken.Load()) {
-		return false
+	switch {
+	case !started || st == abi.ThreadExited:
+		return threadGone
+	case st == abi.ThreadStopped && !served:
+		return threadHeld
+	case t.asleep.Load() && !t.woken.Load():
+		return threadWaits
 	}
-	return st == abi.ThreadRunning || served
+	return threadRuns
 }

@@ -8,9 +8,9 @@
 //
 // It owns time through capabilities alone: it serves clock_read,
 // clock_time_page (refused, so that programs read the clock by calls) and
-// clock_wait on the clock it hands down, and counts the running threads of
-// the spaces made through the space it hands down (space_running) to tell
-// when every thread waits.
+// clock_wait on the clock it hands down, and counts the running and the
+// stopped threads of the spaces made through the space it hands down
+// (space_running) to tell when every thread waits.
 package timewarp
 
 import (
@@ -346,8 +346,10 @@ func (l *Layer) step() int {
 		return stepBusy
 	}
 	for _, h := range l.spaces {
-		n, _, err := l.sched.SpaceRunning(h)
-		if err == nil && n > 0 {
+		// A thread stopped from outside (a checkpoint being taken) may
+		// be resumed: neither a reason to jump nor a deadlock.
+		running, held, err := l.sched.SpaceRunning(h)
+		if err == nil && running+held > 0 {
 			return stepBusy
 		}
 	}
