@@ -35,7 +35,7 @@
 //     the block's end; hypercalls are served inside the callback (each
 //     uc_emu_start costs about 2 µs), and the ABI entry is a block of its
 //     own, so RIP there is exact. The ABI page's stubs store to the trap
-//     page as on kvm (TrapMMIO), so both backends run the same ABI page,
+//     page as on kvm, so both backends run the same ABI page,
 //     and a program that jumps into the middle of a stub runs the same
 //     bytes on both; only the primer uses `out`;
 //   - uc_emu_stop from another thread makes the engine leave at its next

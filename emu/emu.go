@@ -94,11 +94,6 @@ type machine struct {
 // 63 as reserved whatever EFER.NXE says.
 func (m *machine) NoPageTableNX() {}
 
-// Trap implements vmm.TrapChooser: the stubs store to the trap page, as on
-// kvm, rather than use out, so that both backends run the same ABI page
-// and a program that jumps into the middle of a stub runs the same bytes.
-func (m *machine) Trap() vmm.TrapMechanism { return vmm.TrapMMIO }
-
 // MapMemory implements vmm.Machine.
 func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 	size := uint64(len(mem))

@@ -35,7 +35,6 @@ type shell struct {
 	machine Machine
 	sys     *Memory
 	win     *window
-	trap    TrapMechanism
 	noNX    bool
 }
 
@@ -59,8 +58,7 @@ func newShell(b Backend, log hclog.Logger, name string) (sh *shell, err error) {
 			sys.Unref()
 		}
 	}()
-	trap := trapOf(machine)
-	buildSystem(sys.Bytes(), trap)
+	buildSystem(sys.Bytes())
 	for _, r := range sysRanges {
 		b := sys.Bytes()[r.addr-SysBase : r.addr-SysBase+r.size]
 		if err := machine.MapMemory(r.addr, b, PermRead|PermWrite|PermExec); err != nil {
@@ -80,7 +78,7 @@ func newShell(b Backend, log hclog.Logger, name string) (sh *shell, err error) {
 		return nil, fmt.Errorf("map user window: %w", err)
 	}
 	_, noNX := machine.(NoPageTableNX)
-	return &shell{machine: machine, sys: sys, win: win, trap: trap, noNX: noNX}, nil
+	return &shell{machine: machine, sys: sys, win: win, noNX: noNX}, nil
 }
 
 // sysRanges are the two mappings of the system memory, around the trap
@@ -123,7 +121,7 @@ func (sh *shell) reset() error {
 	if err := sh.sys.Discard(0, SysSize); err != nil {
 		return fmt.Errorf("reset shell: %w", err)
 	}
-	buildSystem(sh.sys.Bytes(), sh.trap)
+	buildSystem(sh.sys.Bytes())
 	// Last, with every page behind the mappings replaced: translations
 	// the machine cached from the old pages go now, and no vCPU runs
 	// until the next space starts one.
