@@ -28,7 +28,7 @@
 //     are rebuilt from the page tables and the faulting instruction;
 //   - EFER.NXE is ignored and a page-table entry with bit 63 set faults as
 //     reserved, so no-exec is enforced with per-mapping memory permissions
-//     (the machine implements vmm.NoPageTableNX);
+//     (the machine's Features say NoPageTableNX);
 //   - `out` is caught by an instruction hook at any IOPL, and a store to
 //     an MMIO region calls its write callback, but inside either RIP is
 //     the start of the translation block and a stop takes effect only at

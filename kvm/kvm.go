@@ -377,9 +377,12 @@ const (
 	recycleSlots = 24
 )
 
-var _ vmm.Recycler = (*machine)(nil)
+var _ vmm.Machine = (*machine)(nil)
 
-// Recycle implements vmm.Recycler. What a space leaves in a VM, besides
+// Features implements vmm.Machine: a VM can be recycled.
+func (m *machine) Features() vmm.Features { return vmm.Features{Recycle: true} }
+
+// Recycle implements vmm.Machine. What a space leaves in a VM, besides
 // the memory the caller replaces, is what KVM derived from it and the
 // state of the vCPUs: the shadow pages (or EPT entries) go at once, with
 // a memory-slot deletion; a vCPU's pending events are cleared here, and
