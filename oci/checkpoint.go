@@ -90,8 +90,17 @@ func (r *Runtime) checkpoint() error {
 	if err := copyFile(file, filepath.Join(image, ckptName)); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	// podman and CRI-O look for CRIU's inventory before they restore.
-	return os.WriteFile(filepath.Join(image, "inventory.img"), nil, 0o600)
+	// podman and CRI-O look for CRIU's inventory before they restore, and
+	// podman's export takes CRIU's statistics from the work directory.
+	if err := os.WriteFile(filepath.Join(image, "inventory.img"), nil, 0o600); err != nil {
+		return err
+	}
+	if work, ok := r.args.get("work-path"); ok && work != "" {
+		if err := os.WriteFile(filepath.Join(work, "stats-dump"), nil, 0o600); err != nil {
+			return fmt.Errorf("checkpoint: --work-path: %w", err)
+		}
+	}
+	return nil
 }
 
 // restore runs a container from the nestvm checkpoint in --image-path:
