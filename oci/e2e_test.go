@@ -278,6 +278,9 @@ nestvm = [%q]
 
 	t.Run("kvm checkpoint resumes on emu", func(t *testing.T) {
 		testutil.RequireKVM(t)
+		if _, err := exec.LookPath("zstd"); err != nil {
+			t.Skipf("needs zstd to read podman's export: %v", err)
+		}
 		if !hasCount {
 			t.Skip("needs musl-gcc for the counter (glibc's string functions picked on kvm do not run on emu: docs/linux.md)")
 		}
