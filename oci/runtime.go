@@ -63,6 +63,21 @@ func (r *Runtime) Main(args []string) int {
 	r.args = a
 	r.logFile = a.flags["log"]
 	r.logJSON = a.flags["log-format"] == "json"
+	_, help := a.flags["help"]
+	_, h := a.flags["h"]
+	_, version := a.flags["version"]
+	_, v := a.flags["v"]
+	switch {
+	case a.cmd == "" && (version || v):
+		fmt.Fprintln(r.Stdout, "nestvm-oci: runs containers under nestvm, with runc ("+r.Runc+") doing the Linux work")
+		return r.runc(args)
+	case a.cmd == "help" || help || h:
+		fmt.Fprint(r.Stdout, Usage)
+		return 0
+	case a.cmd == "":
+		fmt.Fprint(r.Stderr, Usage)
+		return 2
+	}
 	switch a.cmd {
 	case "create", "run":
 		err = r.create(a.cmd)
@@ -90,6 +105,34 @@ func (r *Runtime) Main(args []string) int {
 	}
 	return 0
 }
+
+// Usage is nestvm-oci's help.
+const Usage = `nestvm-oci is an OCI runtime with runc's command line: podman, containerd
+(its runc shim, BinaryName or ctr --runc-binary) and Kubernetes (a
+RuntimeClass on that shim) run containers with it. runc does the Linux work;
+the container's process is a nestvm monitor running the image's entrypoint
+under the Linux personality, with the container's / as its files.
+
+Usage: nestvm-oci [global flags] COMMAND [flags] ID
+
+Commands it implements: create, run, state, delete, checkpoint (nestvm's
+own checkpoint into --image-path; --leave-running), restore. Every other
+command (start, kill, pause, resume, ps, events, exec, features, list, ...)
+goes to runc unchanged. Global flags (--root, --log, --log-format, --debug,
+--systemd-cgroup, --criu, --rootless) are runc's and go to it.
+
+Annotations in config.json:
+  io.nestvm.layers=SPEC;SPEC...  --layer specs, as nestvm run takes them
+  io.nestvm.backend=auto|kvm|emu  auto: kvm when /dev/kvm opens, else emu
+  io.nestvm.quota=KEY=VALUE,...   as nestvm run --quota
+  io.nestvm.passthrough=true      leave the container to runc
+CRI sandbox (pause) containers go to runc as they are.
+
+Environment: NESTVM_OCI_RUNC (the runc to use; default runc on PATH),
+NESTVM_OCI_STATE (its state directory; default /run/nestvm-oci).
+It runs nestvm-static (CGO_ENABLED=0) and nestvm from its own directory.
+docs/oci.md says more.
+`
 
 // exitStatus is a runc run's status, passed on as ours; runc has said why.
 type exitStatus int
