@@ -32,6 +32,7 @@ var valued = map[string]map[string]bool{
 	"run":        set("bundle", "b", "console-socket", "pid-file", "preserve-fds"),
 	"restore":    set("bundle", "b", "console-socket", "pid-file", "image-path", "work-path", "manage-cgroups-mode", "empty-ns", "lsm-profile", "lsm-mount-context", "parent-path"),
 	"checkpoint": set("image-path", "work-path", "parent-path", "page-server", "status-fd", "manage-cgroups-mode", "empty-ns"),
+	"exec":       set("console-socket", "cwd", "env", "e", "user", "u", "additional-gids", "g", "process", "p", "pid-file", "process-label", "apparmor", "cap", "c", "preserve-fds", "cgroup"),
 	"delete":     set(),
 	"state":      set(),
 }
@@ -46,7 +47,8 @@ func set(names ...string) map[string]bool {
 
 // parseArgs takes args (without the program name) apart. Flags may have
 // one dash or two, and a value after = or as the next argument, as runc
-// accepts them.
+// accepts them; they may follow the operands, except for exec, whose
+// command line after the container id is the command's.
 func parseArgs(args []string) (*argv, error) {
 	a := &argv{flags: map[string]string{}}
 	i := 0
@@ -74,6 +76,10 @@ func parseArgs(args []string) (*argv, error) {
 			break
 		}
 		if !isFlag(args[i]) {
+			if a.cmd == "exec" {
+				a.pos = append(a.pos, args[i:]...)
+				break
+			}
 			a.pos = append(a.pos, args[i])
 			continue
 		}

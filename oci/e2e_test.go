@@ -242,6 +242,22 @@ nestvm = [%q]
 		}
 	})
 
+	t.Run("exec runs under nestvm", func(t *testing.T) {
+		pm.must("run", "-d", "--network", "none", "--name", "e1", "--runtime", "nestvm", "--annotation", "io.nestvm.layers=trace", image, "busybox", "sleep", "100")
+		out, errs, status := pm.run("exec", "e1", "busybox", "echo", "from-exec")
+		// The container's layers apply to what exec starts: it is traced.
+		if status != 0 || out != "from-exec\n" || !strings.Contains(errs, `write(1, "from-exec\n"`) {
+			t.Errorf("exec: status %d, stdout %q, stderr %q; want the traced echo", status, out, errs)
+		}
+		if _, _, status := pm.run("exec", "e1", "sh", "-c", "exit 6"); status != 6 {
+			t.Errorf("exec sh -c 'exit 6': status %d", status)
+		}
+		if _, errs, status := pm.run("exec", "e1", "nothere"); status == 0 || !strings.Contains(errs, `entrypoint "nothere": not found`) {
+			t.Errorf("exec nothere: status %d, stderr %q", status, errs)
+		}
+		pm.must("rm", "-f", "-t", "0", "e1")
+	})
+
 	t.Run("bad input", func(t *testing.T) {
 		before, _ := os.ReadDir("/run/nestvm-oci/run_runc")
 		for _, c := range []struct {

@@ -49,6 +49,11 @@ type Runtime struct {
 type meta struct {
 	ID     string `json:"id"`
 	Bundle string `json:"bundle"` // the caller's bundle
+	Rootfs string `json:"rootfs"`
+	// Exec is the command line, up to the program, of a monitor that
+	// runs a program exec adds to the container: the container's own
+	// monitor's, less its checkpoint layer.
+	Exec []string `json:"exec"`
 }
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9_+.-]+$`)
@@ -93,6 +98,8 @@ func (r *Runtime) Main(args []string) int {
 		err = r.state()
 	case "delete":
 		err = r.delete()
+	case "exec":
+		err = r.exec(args)
 	default:
 		return r.runc(args)
 	}
@@ -115,10 +122,11 @@ under the Linux personality, with the container's / as its files.
 
 Usage: nestvm-oci [global flags] COMMAND [flags] ID
 
-Commands it implements: create, run, state, delete, checkpoint (nestvm's
-own checkpoint into --image-path; --leave-running), restore. Every other
-command (start, kill, pause, resume, ps, events, exec, features, list, ...)
-goes to runc unchanged. Global flags (--root, --log, --log-format, --debug,
+Commands it implements: create, run, state, delete, exec (under a monitor
+of its own, with the container's layers), checkpoint (nestvm's own
+checkpoint into --image-path; --leave-running), restore. Every other
+command (start, kill, pause, resume, ps, events, features, list, ...) goes
+to runc unchanged. Global flags (--root, --log, --log-format, --debug,
 --systemd-cgroup, --criu, --rootless) are runc's and go to it.
 
 Annotations in config.json:
@@ -393,24 +401,25 @@ func (r *Runtime) rewrite(id, bundle string, restore func(ckptDir string) error)
 	mounts = append(mounts, bind(filepath.Join(dir, "ckpt"), ctrCkpt, true))
 	s["mounts"] = mounts
 
+	common := []string{"--files", "/", "--log-level", "warn", "--backend", ch.backend}
+	if !readonly {
+		common = append(common, "--files-rw")
+	}
+	if ch.quota != "" {
+		common = append(common, "--quota", ch.quota)
+	}
+	for _, l := range ch.layers {
+		common = append(common, "--layer", l)
+	}
 	nv := append([]string{}, argv0...)
 	if restore != nil {
 		nv = append(nv, "restore")
 	} else {
 		nv = append(nv, "run")
 	}
-	nv = append(nv, "--files", "/", "--log-level", "warn", "--backend", ch.backend)
-	if !readonly {
-		nv = append(nv, "--files-rw")
-	}
-	if ch.quota != "" {
-		nv = append(nv, "--quota", ch.quota)
-	}
-	for _, l := range ch.layers {
-		nv = append(nv, "--layer", l)
-	}
-	// Innermost, so that it saves the program and not a layer's wrapping.
-	nv = append(nv, "--layer", "checkpoint="+ctrCkptFile)
+	// The checkpoint layer is innermost, so that it saves the program and
+	// not a layer's wrapping.
+	nv = append(append(nv, common...), "--layer", "checkpoint="+ctrCkptFile)
 	if restore != nil {
 		if err := restore(filepath.Join(dir, "ckpt")); err != nil {
 			return "", err
@@ -428,7 +437,7 @@ func (r *Runtime) rewrite(id, bundle string, restore func(ckptDir string) error)
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
 		return "", err
 	}
-	m, _ := json.Marshal(meta{ID: id, Bundle: bundle})
+	m, _ := json.Marshal(meta{ID: id, Bundle: bundle, Rootfs: rootfs, Exec: append(append(append([]string{}, argv0...), "run"), common...)})
 	if err := os.WriteFile(filepath.Join(dir, "nestvm.json"), m, 0o600); err != nil {
 		return "", err
 	}
@@ -512,6 +521,91 @@ func (r *Runtime) delete() error {
 		}
 	}
 	return err
+}
+
+// exec runs a program in a nestvm container under a monitor of its own,
+// with the container's layers, so that nothing the engine execs escapes
+// nestvm; it is not part of the container's checkpoints. The command
+// comes in a process.json (--process, as podman and containerd pass it)
+// or after the id.
+func (r *Runtime) exec(orig []string) error {
+	if len(r.args.pos) == 0 {
+		return errors.New("exec: no container id")
+	}
+	id := r.args.pos[0]
+	if !validID.MatchString(id) || id == "." || id == ".." {
+		return fmt.Errorf("exec: invalid container id %q", id)
+	}
+	m, err := r.readMeta(id)
+	if err != nil {
+		return err
+	}
+	if m == nil || len(m.Exec) == 0 {
+		return exitStatusOf(r.runc(orig))
+	}
+	if file, ok := r.args.get("process", "p"); ok {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("exec: %w", err)
+		}
+		var proc map[string]any
+		if err := json.Unmarshal(data, &proc); err != nil || proc == nil {
+			return fmt.Errorf("exec: %s: not a JSON object: %v", file, err)
+		}
+		args, err := stringList(proc["args"], "process.args")
+		if err != nil {
+			return fmt.Errorf("exec: %w", err)
+		}
+		env, err := stringList(proc["env"], "process.env")
+		if err != nil {
+			return fmt.Errorf("exec: %w", err)
+		}
+		if len(args) == 0 {
+			return errors.New("exec: process.args is empty")
+		}
+		if args[0], err = entrypoint(m.Rootfs, args[0], env); err != nil {
+			return fmt.Errorf("exec: %w", err)
+		}
+		proc["args"] = toAny(append(append(append([]string{}, m.Exec...), "--"), args...))
+		out, err := json.Marshal(proc)
+		if err != nil {
+			return err
+		}
+		f, err := os.CreateTemp(r.stateDir(id), "exec-*.json")
+		if err != nil {
+			return fmt.Errorf("exec: %w", err)
+		}
+		defer os.Remove(f.Name())
+		_, werr := f.Write(out)
+		if cerr := f.Close(); werr != nil || cerr != nil {
+			return fmt.Errorf("exec: writing %s: %v %v", f.Name(), werr, cerr)
+		}
+		return r.runcCmd(append(append([]string{"exec"}, r.args.render(allOpts(r.args), map[string]string{"process": f.Name(), "p": f.Name()})...), id)...)
+	}
+	if len(r.args.pos) < 2 {
+		return errors.New("exec: no command given")
+	}
+	cmd := append([]string{}, r.args.pos[1:]...)
+	var env []string
+	for _, o := range r.args.opts {
+		if o.name == "env" || o.name == "e" {
+			env = append(env, o.val)
+		}
+	}
+	if cmd[0], err = entrypoint(m.Rootfs, cmd[0], env); err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	args := append(append([]string{"exec"}, r.args.render(allOpts(r.args), nil)...), id)
+	args = append(append(append(args, m.Exec...), "--"), cmd...)
+	return r.runcCmd(args...)
+}
+
+// exitStatusOf is a runc status as runcCmd returns it.
+func exitStatusOf(status int) error {
+	if status != 0 {
+		return exitStatus(status)
+	}
+	return nil
 }
 
 // runcKnows reports whether runc has a container id.
