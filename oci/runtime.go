@@ -462,8 +462,9 @@ func (r *Runtime) create(cmd string) error {
 		return r.runcCmd(append([]string{cmd}, append(r.args.render(allOpts(r.args), nil), id)...)...)
 	}
 	err = r.runcCmd(append([]string{cmd}, append(r.args.render(allOpts(r.args), map[string]string{"bundle": nb, "b": nb}), id)...)...)
-	if err != nil && cmd == "create" {
-		// runc failed and left no container: neither do we.
+	// runc failed and left no container, or ran one in the foreground and
+	// deleted it: neither do we keep one.
+	if (err != nil || (cmd == "run" && !r.args.has("detach") && !r.args.has("d"))) && !r.runcKnows(id) {
 		os.RemoveAll(r.stateDir(id))
 	}
 	return err
