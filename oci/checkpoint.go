@@ -96,6 +96,10 @@ func (r *Runtime) checkpoint() error {
 		return err
 	}
 	if work, ok := r.args.get("work-path"); ok && work != "" {
+		// containerd leaves making it to CRIU.
+		if err := os.MkdirAll(work, 0o700); err != nil {
+			return fmt.Errorf("checkpoint: --work-path: %w", err)
+		}
 		if err := os.WriteFile(filepath.Join(work, "stats-dump"), nil, 0o600); err != nil {
 			return fmt.Errorf("checkpoint: --work-path: %w", err)
 		}
