@@ -41,6 +41,7 @@ const MaxThreadsQuota = 8192
 // Space is an address space with its handle table and threads: one KVM VM,
 // or one emulator memory map.
 type Space struct {
+	objectID
 	mon     *Monitor
 	id      uint64
 	name    string

@@ -18,6 +18,7 @@ import (
 // sleep on its own wake channel, so stopping or killing a thread never
 // needs to know what it waits for.
 type Thread struct {
+	objectID
 	space *Space
 	id    int
 
