@@ -114,7 +114,9 @@ type choices struct {
 	quota   string
 }
 
-var quotaItem = regexp.MustCompile(`^(children|threads|handles)=[1-9][0-9]*$|^memory=[1-9][0-9]*[KMGT]?$`)
+// quotaItem is the syntax of one --quota item, as nestvm parses counts and
+// sizes; nestvm itself checks the values against what it supports.
+var quotaItem = regexp.MustCompile(`^(children|threads|handles)=[1-9][0-9]*$|^memory=[1-9][0-9]*([KMGkmg]([iI]?[bB])?|[bB])?$`)
 
 // parseChoices reads and checks the io.nestvm.* annotations; policy files
 // a layer names are looked for under rootfs, where the monitor will look.
