@@ -322,12 +322,12 @@ func (r *Runtime) rewrite(id, bundle string, restore func(ckptDir string) error)
 	}
 
 	// What runs the monitor: the static nestvm with /dev/kvm, or the cgo
-	// one (emu) through the host's loader and libraries.
+	// one (which has emu too) through the host's loader and libraries.
 	major, minor, kvm := kvmDevice()
 	if ch.backend == "kvm" && !kvm {
 		return "", fmt.Errorf("annotation %s=kvm: this host has no /dev/kvm", annBackend)
 	}
-	useEmu := ch.backend == "emu" || !kvm || r.Nestvm == ""
+	useCgo := ch.backend == "emu" || !kvm || r.Nestvm == ""
 	var mounts []any
 	if ms, ok := s["mounts"]; ok && ms != nil {
 		if mounts, ok = ms.([]any); !ok {
@@ -337,7 +337,7 @@ func (r *Runtime) rewrite(id, bundle string, restore func(ckptDir string) error)
 	mounts = append(mounts, map[string]any{"destination": ctrDir, "type": "tmpfs", "source": "tmpfs",
 		"options": toAny([]string{"nosuid", "nodev", "mode=755", "size=1m"})})
 	var argv0 []string
-	if useEmu {
+	if useCgo {
 		if r.NestvmCgo == "" {
 			return "", errors.New("no nestvm with the emu backend beside nestvm-oci (build it with make build)")
 		}
@@ -356,12 +356,12 @@ func (r *Runtime) rewrite(id, bundle string, restore func(ckptDir string) error)
 			}
 			argv0 = []string{ld, "--library-path", ctrLib, ctrNestvm}
 		}
-		if ch.backend == "auto" {
-			ch.backend = "emu"
-		}
 	} else {
 		mounts = append(mounts, bind(r.Nestvm, ctrNestvm, false))
 		argv0 = []string{ctrNestvm}
+	}
+	if !kvm {
+		ch.backend = "emu"
 	}
 	if kvm && ch.backend != "emu" {
 		linux, err := obj(s, "linux", true)
