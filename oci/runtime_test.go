@@ -125,3 +125,28 @@ func TestParseArgs(t *testing.T) {
 		t.Fatalf("render: %q", got)
 	}
 }
+
+// TestSandboxPassesThrough: a CRI pod's sandbox (pause) container, and
+// one marked io.nestvm.passthrough, go to runc as they are: no rewriting,
+// no state, and an entrypoint nestvm could not run is no reason to refuse.
+func TestSandboxPassesThrough(t *testing.T) {
+	for _, ann := range []string{`"io.kubernetes.cri.container-type":"sandbox"`, `"io.kubernetes.cri-o.ContainerType":"sandbox"`, `"io.nestvm.passthrough":"true"`} {
+		b := bundle(t, `{"root":{"path":"rootfs"},"process":{"args":["/pause"]},"annotations":{`+ann+`}}`, nil)
+		state := t.TempDir()
+		var stdout, stderr bytes.Buffer
+		// A runc that prints its arguments shows what it was given.
+		runc := filepath.Join(t.TempDir(), "runc")
+		if err := os.WriteFile(runc, []byte("#!/bin/sh\necho \"$@\"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r := &Runtime{Runc: runc, StateTop: state, Stdout: &stdout, Stderr: &stderr}
+		status := r.Main([]string{"--root", "/run/test", "create", "--bundle", b, "--pid-file", "/p", "c1"})
+		want := "--root /run/test create --bundle=" + b + " --pid-file=/p c1\n"
+		if status != 0 || stdout.String() != want {
+			t.Fatalf("%s: status %d, runc got %q (want %q), stderr %q", ann, status, stdout.String(), want, stderr.String())
+		}
+		if left, _ := filepath.Glob(filepath.Join(state, "*", "*")); len(left) != 0 {
+			t.Errorf("%s: state made: %q", ann, left)
+		}
+	}
+}
