@@ -459,3 +459,127 @@ func checkpointRestore(t *testing.T, pm *engine, dir, image, backend string) {
 	countsFrom1(t, c2+", restored from "+c1, out, n+3)
 	pm.must("rm", "-f", "-t", "0", c2)
 }
+
+// TestCRI runs a pod through containerd's CRI, as Kubernetes does with a
+// RuntimeClass whose handler is the nestvm runtime: crictl runp --runtime
+// nestvm, then create and start a container in it. The pod's sandbox
+// (pause) goes to runc as it is; the container runs under nestvm, its
+// output in the CRI log.
+func TestCRI(t *testing.T) {
+	requireEngines(t, "containerd", "ctr", "podman", "runc", "crictl")
+	dir, err := os.MkdirTemp("", "nvcri")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	runtime := buildRuntime(t, filepath.Join(dir, "bin"))
+	imageTree(t, filepath.Join(dir, "img"))
+	sock := filepath.Join(dir, "c.sock")
+	conf := filepath.Join(dir, "containerd.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`version = 2
+root = %q
+state = %q
+[grpc]
+  address = %q
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
+  restrict_oom_score_adj = true
+  sandbox_image = "localhost/nvoci-pause:1"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nestvm]
+    runtime_type = "io.containerd.runc.v2"
+    container_annotations = ["io.nestvm.*"]
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nestvm.options]
+    BinaryName = %q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, runtime)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon := exec.Command("containerd", "--config", conf)
+	daemon.Stdout, daemon.Stderr = logf, logf
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctr := &engine{t: t, name: "ctr", args: []string{"-a", sock, "-n", "k8s.io"}}
+	crictl := &engine{t: t, name: "crictl", args: []string{"--runtime-endpoint", "unix://" + sock, "--image-endpoint", "unix://" + sock, "--timeout", "60s"}}
+	var pod string
+	t.Cleanup(func() {
+		if pod != "" {
+			crictl.run("stopp", pod)
+			crictl.run("rmp", "-f", pod)
+		}
+		ctr.run("images", "rm", "localhost/nvoci-test:1", "localhost/nvoci-pause:1")
+		daemon.Process.Signal(syscall.SIGTERM)
+		daemon.Wait()
+		logf.Close()
+	})
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, _, st := ctr.run("version"); st == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			data, _ := os.ReadFile(logf.Name())
+			t.Fatalf("containerd did not answer in a minute: %s", data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pm := &engine{t: t, name: "podman", args: []string{"--root", filepath.Join(dir, "pmroot"), "--runroot", filepath.Join(dir, "pmrun"), "--tmpdir", filepath.Join(dir, "tmp"), "--storage-driver", "vfs"}}
+	t.Cleanup(func() { pm.run("rmi", "-af") })
+	if out, err := exec.Command("tar", "-C", filepath.Join(dir, "img"), "-cf", filepath.Join(dir, "img.tar"), ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	pm.must("import", filepath.Join(dir, "img.tar"), "localhost/nvoci-test:1")
+	// The pause image: the same files, sleeping natively under runc.
+	pm.must("import", "--change", `CMD ["/bin/busybox", "sleep", "100000"]`, filepath.Join(dir, "img.tar"), "localhost/nvoci-pause:1")
+	for _, img := range []string{"nvoci-test", "nvoci-pause"} {
+		archive := filepath.Join(dir, img+".oci.tar")
+		pm.must("save", "--format", "oci-archive", "-o", archive, "localhost/"+img+":1")
+		ctr.must("images", "import", "--base-name", "localhost/"+img, archive)
+	}
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// The host's network namespace: no CNI is configured.
+	podConf := write("pod.json", fmt.Sprintf(`{"metadata": {"name": "nv", "namespace": "default", "uid": "nv-1"},
+ "log_directory": %q, "linux": {"security_context": {"namespace_options": {"network": 2}}}}`, filepath.Join(dir, "logs")))
+	ctrConf := write("ctr.json", `{"metadata": {"name": "hello"}, "image": {"image": "localhost/nvoci-test:1"},
+ "command": ["busybox", "sh", "-c", "echo hello-cri; echo $((6*7))"], "log_path": "hello.log",
+ "annotations": {"io.nestvm.layers": "trace"}}`)
+	pod = strings.TrimSpace(crictl.must("runp", "--runtime", "nestvm", podConf))
+	id := strings.TrimSpace(crictl.must("create", pod, ctrConf, podConf))
+	crictl.must("start", id)
+	deadline = time.Now().Add(time.Minute)
+	for {
+		out, _, _ := crictl.run("inspect", "-o", "go-template", "--template", "{{.status.state}}", id)
+		if strings.TrimSpace(out) == "CONTAINER_EXITED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s not exited after a minute: %q", id, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, errs, _ := crictl.run("logs", id); out != "hello-cri\n42\n" || !strings.Contains(errs, "[trace]") {
+		t.Fatalf("crictl logs: %q (stderr %q), want hello-cri and 42", out, errs)
+	}
+	// The container ran under nestvm, traced as its annotation asks; the
+	// sandbox under runc alone.
+	data, err := os.ReadFile(filepath.Join(dir, "logs", "hello.log"))
+	if err != nil || !bytes.Contains(data, []byte("stdout F hello-cri")) || !bytes.Contains(data, []byte("stderr F [trace]")) {
+		t.Fatalf("CRI log: %q, %v; want the output and the trace layer's lines", data, err)
+	}
+	if entries, _ := filepath.Glob("/run/nestvm-oci/run_containerd_runc_k8s.io/" + pod + "*"); len(entries) != 0 {
+		t.Fatalf("the sandbox went through nestvm: %q", entries)
+	}
+}
