@@ -398,7 +398,20 @@ state = %q
 		t.Errorf("ctr run: status %d, stdout %q, stderr %q; want 5 and from-containerd", status, out, errs)
 	}
 
-	ctr.must("run", "-d", "--runc-binary", runtime, "localhost/nvoci-test:1", "n1", "busybox", "sh", "-c", "while :; do sleep 0.1; done")
+	// Its output tells that the monitor runs the program: its checkpoint
+	// layer is set up to take the signal a checkpoint sends.
+	tick := filepath.Join(dir, "n1.log")
+	ctr.must("run", "-d", "--log-uri", "file://"+tick, "--runc-binary", runtime, "localhost/nvoci-test:1", "n1", "busybox", "sh", "-c", "while :; do echo tick; sleep 0.1; done")
+	deadline = time.Now().Add(time.Minute)
+	for {
+		if data, _ := os.ReadFile(tick); bytes.Contains(data, []byte("tick")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("n1 printed nothing in a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	ctr.must("container", "checkpoint", "--task", "n1", "localhost/nvoci-ckpt:1")
 	if out := ctr.must("task", "ls"); !strings.Contains(out, "RUNNING") {
 		t.Fatalf("n1 after ctr checkpoint --task: %q, want it running", out)

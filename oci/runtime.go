@@ -100,6 +100,8 @@ func (r *Runtime) Main(args []string) int {
 		err = r.delete()
 	case "exec":
 		err = r.exec(args)
+	case "pause":
+		err = r.pause(args)
 	default:
 		return r.runc(args)
 	}
@@ -599,6 +601,42 @@ func (r *Runtime) exec(orig []string) error {
 	args := append(append([]string{"exec"}, r.args.render(allOpts(r.args), nil)...), id)
 	args = append(append(append(args, m.Exec...), "--"), cmd...)
 	return r.runcCmd(args...)
+}
+
+// pauseTries bounds how often pause asks runc to freeze a nestvm
+// container.
+const pauseTries = 5
+
+// pause is runc's, tried again when its freezer gives up: a monitor's
+// vCPU threads leave the hypervisor to be frozen, which on a loaded host
+// can take longer than runc waits. runc thaws what it froze before it
+// fails, so another try starts afresh.
+func (r *Runtime) pause(orig []string) error {
+	if len(r.args.pos) != 1 {
+		return exitStatusOf(r.runc(orig))
+	}
+	id := r.args.pos[0]
+	if !validID.MatchString(id) {
+		return fmt.Errorf("pause: invalid container id %q", id)
+	}
+	if m, err := r.readMeta(id); err != nil || m == nil {
+		return exitStatusOf(r.runc(orig))
+	}
+	var last []byte
+	for try := 0; try < pauseTries; try++ {
+		cmd := exec.Command(r.Runc, orig...)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			r.Stdout.Write(out)
+			return nil
+		}
+		last = out
+		if st, _, serr := r.runcState(id); serr != nil || st != "running" {
+			break // not a freezer that gave up
+		}
+	}
+	r.Stderr.Write(last)
+	return exitStatus(1)
 }
 
 // exitStatusOf is a runc status as runcCmd returns it.
