@@ -390,7 +390,9 @@ func (l *Layer) run(c *vmm.Caller) {
 			err = fmt.Errorf("checkpoint %s (%s) not saved: %w", l.opts.File, why, err)
 			l.log.Debug("checkpoint not saved", "why", why, "error", err)
 			l.release(err)
-			if stop {
+			// A failed save ends the program only under the layer's own
+			// stop option; SIGUSR2 alone leaves it running.
+			if l.opts.Stop {
 				l.endAfterFailure(c)
 			}
 		}
@@ -449,7 +451,7 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string, stop bool) error {
 	}
 	if err != nil {
 		l.inc = nil // the dirty logs may be half taken: read everything next time
-		l.resume(c, running, stop)
+		l.resume(c, running, l.opts.Stop)
 		return err
 	}
 	ck.Backend, ck.Saved, ck.ConsoleBytes = l.backend, t0.UnixNano(), l.bytes.Load()
@@ -464,7 +466,7 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string, stop bool) error {
 	size, err := writeFile(l.opts.File, ck)
 	if err != nil {
 		if !resumed {
-			l.resume(c, running, stop)
+			l.resume(c, running, l.opts.Stop)
 		}
 		return err
 	}
