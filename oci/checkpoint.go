@@ -78,7 +78,7 @@ func (r *Runtime) checkpoint() error {
 			return fmt.Errorf("checkpoint: the monitor ended without saving (the container's log says why)")
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("checkpoint: no checkpoint after %s (the container's log says why; the container runs on)", saveTimeout)
+			return fmt.Errorf("checkpoint: no checkpoint after %s (the save failed or hangs; the container runs on)", saveTimeout)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
