@@ -10,17 +10,23 @@ FUZZTIME ?= 60s
 # Time (or NUMx iterations) per benchmark for `make bench`.
 BENCHTIME ?= 1s
 
-.PHONY: all build nestvm guests deps linux-corpus demo test test-short bench lint generate check-generate fuzz kvm-bundle clean
+.PHONY: all build nestvm nestvm-oci guests deps linux-corpus demo test test-short bench lint generate check-generate fuzz kvm-bundle clean
 
 all: build
 
-build: nestvm guests
+build: nestvm nestvm-oci guests
 
 deps:
 	@scripts/ensure-deps
 
 nestvm: deps
 	$(GO) build $(GOFLAGS) -o $(NESTVM) ./cmd/nestvm
+
+# The OCI runtime, with the pure-Go nestvm (KVM only) it bind-mounts into
+# containers beside the cgo one (which also has the emu backend).
+nestvm-oci: deps
+	$(GO) build $(GOFLAGS) -o $(BUILD)/nestvm-oci ./cmd/nestvm-oci
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -o $(BUILD)/nestvm-static ./cmd/nestvm
 
 guests: deps
 	$(MAKE) -s -C examples BUILD=$(BUILD)

@@ -162,6 +162,41 @@ func TestCheckpointSIGUSR1(t *testing.T) {
 	}
 }
 
+// TestCheckpointSIGUSR2: SIGUSR2 to the monitor saves the program below a
+// checkpoint layer that has no stop option and ends the run, as stop
+// would (what an OCI runtime's checkpoint without --leave-running needs),
+// and restore goes on from there, on either backend.
+func TestCheckpointSIGUSR2(t *testing.T) {
+	counter := testutil.Guest(t, "counter")
+	_, want, _ := run(t, "run", "--backend", "emu", "--mem", "64M", "--log-level", "warn", counter, "6")
+	for _, b := range []string{"emu", "kvm"} {
+		t.Run(b, func(t *testing.T) {
+			if b == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			file := filepath.Join(t.TempDir(), "s.nvck")
+			cmd, stdout, stderr := nestvm(t, "run", "--backend", b, "--mem", "64M", "--log-level", "warn",
+				"--layer", "checkpoint="+file, counter, "6")
+			deadline := time.Now().Add(30 * time.Second)
+			for !strings.Contains(stdout.String(), "1\n") && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+				t.Fatal(err)
+			}
+			status := wait(t, cmd)
+			before := stdout.String()
+			if status != 0 || !strings.Contains(stderr.String(), "stopped after saving checkpoint") || before == want {
+				t.Fatalf("status %d, stdout %q, stderr %q", status, before, stderr.String())
+			}
+			status, after, errs := run(t, "restore", "--backend", b, "--log-level", "warn", file)
+			if status != 0 || before+after != want {
+				t.Fatalf("restore: status %d, %q + %q != %q; stderr %q", status, before, after, want, errs)
+			}
+		})
+	}
+}
+
 // TestRestoreEndsWhateverItsExceptionPort: a checkpoint whose top space
 // names no exception port, or one of its own ports, still ends when its
 // program does, and --timeout, the first SIGINT and SIGTERM end one that

@@ -23,6 +23,7 @@ import (
 
 // Usage is the argument syntax, as `nestvm layers` shows it.
 const Usage = `checkpoint=FILE       save the program below to FILE on SIGUSR1 to the monitor
+                      (SIGUSR2: save, then end the run as stop does)
 options, after = and between commas (checkpoint=FILE,after-writes=3,stop):
   file=FILE           where to save (written whole, then renamed over FILE)
   after-writes=K      save right after the program's K-th console write
@@ -31,7 +32,8 @@ options, after = and between commas (checkpoint=FILE,after-writes=3,stop):
                       further than its trigger (nestvm run exits 0)
 A checkpoint a trigger asked for that could not be written ends the run
 with status 125 and says why; under stop the program goes no further.
-SIGUSR1 to the monitor always saves. nestvm restore FILE resumes a saved
+SIGUSR1 to the monitor always saves and SIGUSR2 always saves and stops,
+whatever the options say. nestvm restore FILE resumes a saved
 program; nestvm inspect FILE shows what a file holds.`
 
 // Options are a checkpoint layer's parsed arguments.
@@ -229,7 +231,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 		child = child.With(nester.CapConsole, wc)
 	}
 	l.sigs = make(chan os.Signal, 1)
-	signal.Notify(l.sigs, syscall.SIGUSR1)
+	signal.Notify(l.sigs, syscall.SIGUSR1, syscall.SIGUSR2)
 	l.wg.Add(1)
 	go l.run(c)
 	return child, nil
@@ -349,8 +351,11 @@ func (l *Layer) run(c *vmm.Caller) {
 		case <-l.quit:
 			return
 		case why = <-l.trigger:
-		case <-l.sigs:
-			why = "SIGUSR1"
+		case sig := <-l.sigs:
+			why = sigUSR1
+			if sig == syscall.SIGUSR2 {
+				why = sigUSR2
+			}
 		case <-tick:
 			why = "every " + l.opts.Every.String()
 		}
@@ -358,13 +363,14 @@ func (l *Layer) run(c *vmm.Caller) {
 			l.release(nil)
 			continue
 		}
-		err := l.checkpoint(c, why)
+		stop := l.opts.Stop || why == sigUSR2
+		err := l.checkpoint(c, why, stop)
 		// A runner (a personality) that changed while the save read the
 		// subtree left nothing consistent to write; another try, with
 		// every thread stopped afresh, is likely to find it still.
 		for try := 1; errors.Is(err, ErrRunnerChanged) && try < runnerTries; try++ {
 			l.log.Debug("checkpoint taken again: the runner changed while it was read", "why", why, "try", try+1)
-			err = l.checkpoint(c, why)
+			err = l.checkpoint(c, why, stop)
 		}
 		if errors.Is(err, errNotStarted) {
 			l.log.Debug("checkpoint deferred: the program has not started", "why", why)
@@ -390,6 +396,8 @@ func (l *Layer) run(c *vmm.Caller) {
 			err = fmt.Errorf("checkpoint %s (%s) not saved: %w", l.opts.File, why, err)
 			l.log.Debug("checkpoint not saved", "why", why, "error", err)
 			l.release(err)
+			// A failed save ends the program only under the layer's own
+			// stop option; SIGUSR2 alone leaves it running.
 			if l.opts.Stop {
 				l.endAfterFailure(c)
 			}
@@ -426,9 +434,15 @@ func (l *Layer) readClock(c *vmm.Caller) Clock {
 	return Clock{Monotonic: mono, Realtime: real}
 }
 
+// The reasons the signals give a save: SIGUSR2's also ends the run.
+const (
+	sigUSR1 = "SIGUSR1"
+	sigUSR2 = "SIGUSR2"
+)
+
 // checkpoint stops the subtree, saves it, and resumes it (or, with stop,
 // ends it).
-func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
+func (l *Layer) checkpoint(c *vmm.Caller, why string, stop bool) error {
 	l.mu.Lock()
 	child := l.child
 	l.mu.Unlock()
@@ -460,7 +474,7 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	}
 	if err != nil {
 		l.inc = nil // the dirty logs may be half taken: read everything next time
-		l.resume(c, running)
+		l.resume(c, running, l.opts.Stop)
 		return err
 	}
 	ck.Backend, ck.Saved, ck.ConsoleBytes = l.backend, t0.UnixNano(), l.bytes.Load()
@@ -469,14 +483,14 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	// program goes on while the file is written.
 	var startErr error
 	resumed := false
-	if !l.opts.Stop {
+	if !stop {
 		startErr, resumed = StartAll(c, running), true
 	}
 	paused := time.Since(t0)
 	size, err := writeFile(l.opts.File, ck)
 	if err != nil {
 		if !resumed {
-			l.resume(c, running)
+			l.resume(c, running, l.opts.Stop)
 		}
 		return err
 	}
@@ -488,7 +502,7 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	l.saves.Add(1)
 	l.log.Info("checkpoint saved", "file", l.opts.File, "why", why, "bytes", st.Bytes, "pages", st.Pages,
 		"spaces", len(ck.Spaces), "threads", len(ck.Threads), "pages_read", st.Read, "pages_reused", st.Reused, "stop", st.Stop, "save", st.Save, "paused", st.Paused)
-	if l.opts.Stop {
+	if stop {
 		l.stopped.Store(true)
 		for _, th := range running {
 			c.HandleClose(th)
@@ -502,8 +516,8 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 // resume restarts the threads a save that failed stopped; with stop it
 // leaves them stopped, for run to end the program where it stands, and
 // closes their handles.
-func (l *Layer) resume(c *vmm.Caller, running []uint64) {
-	if !l.opts.Stop {
+func (l *Layer) resume(c *vmm.Caller, running []uint64, stop bool) {
+	if !stop {
 		StartAll(c, running)
 		return
 	}

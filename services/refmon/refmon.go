@@ -466,9 +466,9 @@ func describeArgs(inv *vmm.Invocation, path []byte) string {
 	return strings.Join(parts, " ")
 }
 
-// parseArgs splits the --layer arguments: the policy file (first, or
+// ParseArgs splits the --layer arguments: the policy file (first, or
 // policy=FILE) and audit=FILE.
-func parseArgs(args string) (policy, audit string, err error) {
+func ParseArgs(args string) (policy, audit string, err error) {
 	for i, part := range strings.Split(args, ",") {
 		part = strings.TrimSpace(part)
 		k, v, kv := strings.Cut(part, "=")
@@ -494,7 +494,7 @@ func parseArgs(args string) (policy, audit string, err error) {
 // open makes the layer --layer names: the policy is read and checked and
 // the audit file opened now, before anything runs.
 func open(args string, log hclog.Logger) (nester.Layer, error) {
-	policy, audit, err := parseArgs(args)
+	policy, audit, err := ParseArgs(args)
 	if err != nil {
 		return nil, err
 	}
