@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -101,6 +102,7 @@ type Layer struct {
 	failure error // the first requested checkpoint that was not written
 
 	trigger chan string
+	now     chan saveRequest // SaveNow's requests
 	quit    chan struct{}
 	wg      sync.WaitGroup
 	stopped atomic.Bool
@@ -142,7 +144,7 @@ func New(args string, log hclog.Logger) (*Layer, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Layer{opts: o, log: log, trigger: make(chan string, 1), quit: make(chan struct{})}, nil
+	return &Layer{opts: o, log: log, trigger: make(chan string, 1), now: make(chan saveRequest), quit: make(chan struct{})}, nil
 }
 
 // Name implements nester.Layer.
@@ -342,6 +344,9 @@ func (l *Layer) run(c *vmm.Caller) {
 		select {
 		case <-l.quit:
 			return
+		case req := <-l.now:
+			req.done <- l.saveNow(c, req.stop)
+			continue
 		case why = <-l.trigger:
 		case <-l.sigs:
 			why = "SIGUSR1"
@@ -352,13 +357,13 @@ func (l *Layer) run(c *vmm.Caller) {
 			l.release(nil)
 			continue
 		}
-		err := l.checkpoint(c, why)
+		err := l.checkpoint(c, why, l.opts.Stop)
 		// A runner (a personality) that changed while the save read the
 		// subtree left nothing consistent to write; another try, with
 		// every thread stopped afresh, is likely to find it still.
 		for try := 1; errors.Is(err, ErrRunnerChanged) && try < runnerTries; try++ {
 			l.log.Debug("checkpoint taken again: the runner changed while it was read", "why", why, "try", try+1)
-			err = l.checkpoint(c, why)
+			err = l.checkpoint(c, why, l.opts.Stop)
 		}
 		if errors.Is(err, errNotStarted) {
 			l.log.Debug("checkpoint deferred: the program has not started", "why", why)
@@ -405,7 +410,7 @@ func (l *Layer) endAfterFailure(c *vmm.Caller) {
 
 // checkpoint stops the subtree, saves it, and resumes it (or, with stop,
 // ends it).
-func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
+func (l *Layer) checkpoint(c *vmm.Caller, why string, stop bool) error {
 	l.mu.Lock()
 	child := l.child
 	l.mu.Unlock()
@@ -437,7 +442,9 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	}
 	if err != nil {
 		l.inc = nil // the dirty logs may be half taken: read everything next time
-		l.resume(c, running)
+		// A failed save ends the program only under the layer's own stop
+		// option; one asked for alone leaves it running.
+		l.resume(c, running, l.opts.Stop)
 		return err
 	}
 	ck.Backend, ck.Saved, ck.ConsoleBytes = l.backend, t0.UnixNano(), l.bytes.Load()
@@ -445,14 +452,14 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	// program goes on while the file is written.
 	var startErr error
 	resumed := false
-	if !l.opts.Stop {
+	if !stop {
 		startErr, resumed = StartAll(c, running), true
 	}
 	paused := time.Since(t0)
 	size, err := writeFile(l.opts.File, ck)
 	if err != nil {
 		if !resumed {
-			l.resume(c, running)
+			l.resume(c, running, l.opts.Stop)
 		}
 		return err
 	}
@@ -464,7 +471,7 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	l.saves.Add(1)
 	l.log.Info("checkpoint saved", "file", l.opts.File, "why", why, "bytes", st.Bytes, "pages", st.Pages,
 		"spaces", len(ck.Spaces), "threads", len(ck.Threads), "pages_read", st.Read, "pages_reused", st.Reused, "stop", st.Stop, "save", st.Save, "paused", st.Paused)
-	if l.opts.Stop {
+	if stop {
 		l.stopped.Store(true)
 		for _, th := range running {
 			c.HandleClose(th)
@@ -478,14 +485,69 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 // resume restarts the threads a save that failed stopped; with stop it
 // leaves them stopped, for run to end the program where it stands, and
 // closes their handles.
-func (l *Layer) resume(c *vmm.Caller, running []uint64) {
-	if !l.opts.Stop {
+func (l *Layer) resume(c *vmm.Caller, running []uint64, stop bool) {
+	if !stop {
 		StartAll(c, running)
 		return
 	}
 	for _, th := range running {
 		c.HandleClose(th)
 	}
+}
+
+// saveRequest is a save SaveNow asks the layer's saver for.
+type saveRequest struct {
+	stop bool
+	done chan error
+}
+
+// SaveNow saves the program below the layer now, as SIGUSR1 does, and
+// returns the file it wrote once it is written. With stop the program
+// ends after the save, no further than where it was stopped, as the stop
+// option makes every save do; without it the program goes on (whatever
+// the layer's own stop option says: the caller asked for this save
+// alone). A program whose first thread has not started yet is waited
+// for, until ctx ends.
+func (l *Layer) SaveNow(ctx context.Context, stop bool) (string, error) {
+	for {
+		req := saveRequest{stop: stop, done: make(chan error, 1)}
+		select {
+		case l.now <- req:
+		case <-l.quit:
+			return "", fmt.Errorf("checkpoint %s not saved: %w", l.opts.File, ErrEnded)
+		case <-ctx.Done():
+			return "", fmt.Errorf("checkpoint %s not saved: %w", l.opts.File, ctx.Err())
+		}
+		err := <-req.done
+		if !errors.Is(err, errNotStarted) {
+			if err != nil {
+				return "", fmt.Errorf("checkpoint %s not saved: %w", l.opts.File, err)
+			}
+			return l.opts.File, nil
+		}
+		// The loader is still building the program: ask again shortly,
+		// as the run loop's own triggers do.
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
+			return "", fmt.Errorf("checkpoint %s not saved: %w", l.opts.File, err)
+		}
+	}
+}
+
+// saveNow performs one SaveNow request on the saver's goroutine.
+func (l *Layer) saveNow(c *vmm.Caller, stop bool) error {
+	if l.stopped.Load() {
+		return errors.New("the run already ended after a checkpoint")
+	}
+	err := l.checkpoint(c, "requested", stop)
+	for try := 1; errors.Is(err, ErrRunnerChanged) && try < runnerTries; try++ {
+		err = l.checkpoint(c, "requested", stop)
+	}
+	if err != nil && l.opts.Stop && !errors.Is(err, errNotStarted) {
+		l.endAfterFailure(c)
+	}
+	return err
 }
 
 // errNotStarted is checkpoint's answer while no thread of the program runs.
