@@ -54,7 +54,11 @@ type Server struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	mu      sync.Mutex
-	conns   map[net.Conn]bool
+	// conns are the open connections; true for those still to send
+	// their request, which Close cuts short. Those being answered finish
+	// first: a kill's reply must reach its client though the program,
+	// and so the monitor, ends with it.
+	conns map[net.Conn]bool
 }
 
 // defaultMu makes choosing a default path and binding it one step for
@@ -109,18 +113,33 @@ func Listen(cfg Config) (*Server, error) {
 // Path returns the socket's path.
 func (s *Server) Path() string { return s.cfg.Path }
 
-// Close stops serving, ends every connection (a trace stream's client
-// sees its end), and removes the socket.
+// Close stops serving and removes the socket. Requests being answered
+// get their replies (a trace stream ends), connections yet to send one
+// are closed.
 func (s *Server) Close() error {
 	s.cancel()
 	err := s.ln.Close() // removes the socket file too
 	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
+	for c, waiting := range s.conns {
+		if waiting {
+			c.Close()
+		}
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
 	return err
+}
+
+// answering marks conn's request as read: Close lets its answer finish.
+// It reports false when Close came first.
+func (s *Server) answering(conn net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return false
+	}
+	s.conns[conn] = false
+	return true
 }
 
 func (s *Server) accept() {
@@ -195,6 +214,9 @@ func (s *Server) serve(conn *net.UnixConn) {
 		return
 	}
 	conn.SetReadDeadline(time.Time{})
+	if !s.answering(conn) {
+		return
+	}
 	req, err := DecodeRequest(line)
 	if err != nil {
 		s.cfg.Log.Debug("control socket: bad request", "error", err)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,6 +218,134 @@ func TestControlSocket(t *testing.T) {
 			if _, err := os.Lstat(rsock); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("--control socket left after the monitor exited: %v", err)
 			}
+		})
+	}
+}
+
+// TestControlRefusesOthers: another uid cannot reach a monitor's socket
+// (its mode is 0600), and where the mode lets it connect (a socket
+// chmod-ed by hand) the monitor refuses it, saying so on its log, and
+// goes on serving its owner. It needs root, to run a client as nobody.
+func TestControlRefusesOthers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the client runs as another uid (syscall.Credential)")
+	}
+	// The directories the client as nobody needs to reach: made by hand,
+	// as t.TempDir's parent is the test's own.
+	dir, err := os.MkdirTemp("", "nestvm-ctl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "nestvm.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "m.sock")
+	cmd, _, stderr := nestvm(t, "run", "--backend", "emu", "--log-level", "info", "--control", sock, testutil.Guest(t, "counter"), "1000000")
+	defer cmd.Process.Kill()
+	waitFor(t, "the control socket", func() bool {
+		_, err := control.Dial(sock)
+		return err == nil
+	})
+	asNobody := func() (int, string) {
+		c := exec.Command(bin, "attach", sock, "--state")
+		c.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		var out syncBuffer
+		c.Stdout, c.Stderr = &out, &out
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return wait(t, c), out.String()
+	}
+	if status, out := asNobody(); status != 1 || !strings.Contains(out, "permission denied") {
+		t.Errorf("nobody against a 0600 socket: status %d, %q", status, out)
+	}
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if status, out := asNobody(); status != 1 || !strings.Contains(out, "refused: uid 65534 is not the monitor's owner") {
+		t.Errorf("nobody against a 0666 socket: status %d, %q", status, out)
+	}
+	waitFor(t, "the refusal's log line", func() bool {
+		return strings.Contains(stderr.String(), "connection refused: not the owner: uid=65534")
+	})
+	status, out, errs := attach("attach", sock, "--kill", "refusals seen")
+	if status != 0 {
+		t.Fatalf("the owner's kill: status %d, %q, %q", status, out, errs)
+	}
+	if st := wait(t, cmd); st != exitInterrupt {
+		t.Errorf("run: status %d, stderr %q", st, stderr.String())
+	}
+}
+
+// TestControlLinux: a Linux program's monitor serves its socket too: the
+// state shows the personality's processes, each badged with its pid,
+// and checkpoint --stop saves a file that restore resumes at the next
+// number of the shell's loop.
+func TestControlLinux(t *testing.T) {
+	tree := linuxTree(t)
+	for _, backend := range []string{"emu", "kvm"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			dir := t.TempDir()
+			t.Setenv("NESTVM_RUNTIME_DIR", dir)
+			file := filepath.Join(t.TempDir(), "lx.nvck")
+			cmd, stdout, stderr := nestvm(t, "run", "--backend", backend, "--log-level", "info", "--files", tree,
+				"--layer", "checkpoint="+file, filepath.Join(tree, "bin", "busybox"), "sh", "-c",
+				"i=0; while :; do i=$((i+1)); echo $i; /bin/busybox sleep 0.05; done")
+			defer cmd.Process.Kill()
+			sock := monitorSocket(t, cmd, dir, stderr)
+			c, err := control.Dial(sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the shell's process", func() bool {
+				st, err := c.State(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				found := false
+				var walk func([]control.Space)
+				walk = func(ss []control.Space) {
+					for _, s := range ss {
+						found = found || (s.PID == 1 && s.State == "running" && len(s.Threads) > 0 && s.Memory > 0)
+						walk(s.Children)
+					}
+				}
+				walk(st.Spaces)
+				return found
+			})
+			waitFor(t, "the loop's second line", func() bool { return strings.Contains(stdout.String(), "2\n") })
+			status, out, errs := attach("attach", strconv.Itoa(cmd.Process.Pid), "--checkpoint", "--stop")
+			if status != 0 || strings.TrimSpace(out) != file {
+				t.Fatalf("attach --checkpoint --stop: status %d, %q, stderr %q", status, out, errs)
+			}
+			if st := wait(t, cmd); st != 0 {
+				t.Fatalf("run after checkpoint --stop: status %d, stderr %q", st, stderr.String())
+			}
+			last := counterLines(t, stdout.String(), 1)
+			rsock := filepath.Join(t.TempDir(), "r.sock")
+			rcmd, rout, rerr := nestvm(t, "restore", "--backend", backend, "--log-level", "warn", "--files", tree, "--control", rsock, file)
+			defer rcmd.Process.Kill()
+			waitFor(t, "restored lines", func() bool { return strings.Count(rout.String(), "\n") >= 2 })
+			if status, _, errs := attach("attach", rsock, "--kill", "done"); status != 0 {
+				t.Fatalf("attach --kill: status %d, %q", status, errs)
+			}
+			if st := wait(t, rcmd); st != exitInterrupt {
+				t.Errorf("restore after kill: status %d, stderr %q", st, rerr.String())
+			}
+			counterLines(t, rout.String(), last+1)
 		})
 	}
 }
