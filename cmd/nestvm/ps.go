@@ -144,7 +144,7 @@ func cmdAttach(args []string, stdout, stderr io.Writer) int {
 	fl.SetOutput(stderr)
 	showState := fl.Bool("state", false, "print the monitor's program, layers and tree of spaces and threads")
 	jsonOut := fl.Bool("json", false, "with --state, print the state as JSON")
-	doTrace := fl.Bool("trace", false, "stream the program's trace (one line per operation) until it ends or Ctrl-C")
+	doTrace := fl.Bool("trace", false, "stream the program's trace (a line per call on its environment's capabilities) until it ends or Ctrl-C")
 	doCheckpoint := fl.Bool("checkpoint", false, "save the program now through the checkpoint layer of its stack, and print the file")
 	stop := fl.Bool("stop", false, "with --checkpoint, end the program once it is saved")
 	kill := fl.String("kill", "", "end the program, saying `REASON` (the monitor's log line gives it)")
@@ -152,8 +152,9 @@ func cmdAttach(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(fl.Output(), `Usage: nestvm attach [flags] ID|PATH --state|--trace|--checkpoint [--stop]|--kill REASON
 
 Talks to the running monitor whose process id is ID (its control socket
-in %s, as nestvm ps lists it), or whose control socket is PATH. Exactly
-one of --state, --trace, --checkpoint and --kill is done. The exit status
+in %s, as nestvm ps lists it), or whose control socket is PATH.
+Exactly one of --state, --trace, --checkpoint and --kill is done; see
+docs/control.md. The exit status
 is 0 when it was done, 1 when there is no such monitor or it refused
 (each with one line saying why), 2 for bad flags.
 

@@ -127,10 +127,10 @@ streams a trace.
 The exit status is the program's own; a program that faults ends with 128
 plus the number of the matching Unix signal (139 for a page fault or
 protection fault, 132 for an invalid instruction, 136 for a divide error,
-...), a program killed (Ctrl-C, SIGTERM, nestvm attach --kill) ends with
-130, and the monitor's own failures use 124 (timeout), 125 (monitor error,
-a --files directory or a --control socket it cannot serve), 126 (not a runnable program), 127
-(no such file) and 130 (interrupted).
+...), and the monitor's own failures use 124 (timeout), 125 (monitor
+error, or a --files directory or --control socket it cannot serve), 126
+(not a runnable program), 127 (no such file) and 130 (interrupted: Ctrl-C,
+SIGTERM, or nestvm attach --kill).
 
 Flags:
 `)
