@@ -32,8 +32,9 @@ options, after = and between commas (checkpoint=FILE,after-writes=3,stop):
                       further than its trigger (nestvm run exits 0)
 A checkpoint a trigger asked for that could not be written ends the run
 with status 125 and says why; under stop the program goes no further.
-SIGUSR1 to the monitor always saves. nestvm restore FILE resumes a saved
-program; nestvm inspect FILE shows what a file holds.`
+SIGUSR1 to the monitor always saves, and so does nestvm attach PID
+--checkpoint (--stop: then the run ends). nestvm restore FILE resumes a
+saved program; nestvm inspect FILE shows what a file holds.`
 
 // Options are a checkpoint layer's parsed arguments.
 type Options struct {
