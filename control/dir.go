@@ -90,6 +90,10 @@ func live(path string) bool {
 	return true
 }
 
+// PathOf returns the socket path of the (first) monitor of process pid
+// in Dir, where a monitor started with the default --control serves.
+func PathOf(pid int) string { return filepath.Join(Dir(), strconv.Itoa(pid)+".sock") }
+
 // Socket is a control socket found in a directory.
 type Socket struct {
 	PID  int

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -201,7 +200,7 @@ Flags:
 	}
 	path := rest[0]
 	if pid, err := strconv.Atoi(path); err == nil && !strings.ContainsRune(path, '/') {
-		path = filepath.Join(control.Dir(), strconv.Itoa(pid)+".sock")
+		path = control.PathOf(pid)
 		if _, err := os.Lstat(path); err != nil {
 			fmt.Fprintf(stderr, "nestvm attach: no monitor %d: no control socket %s\n", pid, path)
 			return 1
