@@ -217,7 +217,8 @@ func TestListenRefusesBusyPath(t *testing.T) {
 }
 
 // TestListAndPIDOf: List finds the sockets of live processes by the pid
-// their names carry, and removes those of processes that are gone.
+// their names carry, and removes those of processes that are gone and
+// those nothing listens on.
 func TestListAndPIDOf(t *testing.T) {
 	for name, want := range map[string]int{"12.sock": 12, "12-3.sock": 12, "x.sock": 0, "12": 0, "-1.sock": 0} {
 		if pid, ok := PIDOf(name); pid != want || ok != (want != 0) {
@@ -235,11 +236,21 @@ func TestListAndPIDOf(t *testing.T) {
 		ln.SetUnlinkOnClose(false)
 		defer ln.Close()
 	}
+	// A socket of a live process (this one) that nothing listens on.
+	deaf := filepath.Join(dir, strconv.Itoa(os.Getpid())+"-2.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: deaf, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
 	socks, err := List(dir)
 	if err != nil || len(socks) != 1 || socks[0].Path != mine || socks[0].PID != os.Getpid() {
 		t.Fatalf("List: %+v, %v", socks, err)
 	}
-	if _, err := os.Lstat(gone); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the socket of a process that is gone was kept: %v", err)
+	for _, p := range []string{gone, deaf} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s, that nothing serves, was kept: %v", p, err)
+		}
 	}
 }

@@ -94,6 +94,17 @@ func live(path string) bool {
 // in Dir, where a monitor started with the default --control serves.
 func PathOf(pid int) string { return filepath.Join(Dir(), strconv.Itoa(pid)+".sock") }
 
+// refused reports whether connecting to the socket at path is refused:
+// nothing listens on it.
+func refused(path string) bool {
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return errors.Is(err, syscall.ECONNREFUSED)
+	}
+	conn.Close()
+	return false
+}
+
 // Socket is a control socket found in a directory.
 type Socket struct {
 	PID  int
@@ -113,9 +124,10 @@ func PIDOf(path string) (int, bool) {
 }
 
 // List returns the sockets of running monitors in dir, by pid. A socket
-// whose process is gone is removed (it was left by a monitor killed
-// before it could remove it); one of a process that runs is listed,
-// whether or not it answers.
+// whose process is gone, or that nothing listens on (its process killed
+// and not yet reaped, or its pid taken by another process since), is
+// removed: a monitor killed before it could remove it left it. One that
+// is listened on is listed, whether or not it answers.
 func List(dir string) ([]Socket, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -131,7 +143,7 @@ func List(dir string) ([]Socket, error) {
 		if !ok || e.Type()&fs.ModeSocket == 0 {
 			continue
 		}
-		if syscall.Kill(pid, 0) == syscall.ESRCH {
+		if syscall.Kill(pid, 0) == syscall.ESRCH || refused(p) {
 			os.Remove(p)
 			continue
 		}
