@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -93,14 +94,8 @@ func Listen(cfg Config) (*Server, error) {
 		}
 		os.Remove(cfg.Path)
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: cfg.Path, Net: "unix"})
+	ln, err := listenAt(cfg.Path)
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	// The peer check is what guards the socket; the mode keeps others
-	// from even connecting.
-	if err := os.Chmod(cfg.Path, 0o600); err != nil {
-		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -113,12 +108,45 @@ func Listen(cfg Config) (*Server, error) {
 // Path returns the socket's path.
 func (s *Server) Path() string { return s.cfg.Path }
 
+// listenAt listens on a socket that appears at path ready: listening,
+// with mode 0600. It is bound under a temporary name beside path and
+// renamed into place, so that nobody sees it half made: a socket that
+// refuses connections is one nobody serves (List removes those), and
+// one of another mode would let others connect.
+func listenAt(path string) (*net.UnixListener, error) {
+	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.%d.tmp", filepath.Base(path), os.Getpid()))
+	os.Remove(tmp) // left by a process of the same pid that died binding
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	// Close leaves the file to the Server, which knows its final name.
+	ln.SetUnlinkOnClose(false)
+	fail := func(err error) (*net.UnixListener, error) {
+		ln.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	// The peer check is what guards the socket; the mode keeps others
+	// from even connecting.
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(err)
+	}
+	return ln, nil
+}
+
 // Close stops serving and removes the socket. Requests being answered
 // get their replies (a trace stream ends), connections yet to send one
 // are closed.
 func (s *Server) Close() error {
 	s.cancel()
-	err := s.ln.Close() // removes the socket file too
+	err := s.ln.Close()
+	if rerr := os.Remove(s.cfg.Path); err == nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = rerr
+	}
 	s.mu.Lock()
 	for c, waiting := range s.conns {
 		if waiting {
