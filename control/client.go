@@ -56,12 +56,16 @@ func (c *Client) do(ctx context.Context, req Request) (rep Reply, r *bufio.Reade
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := conn.Write(append(b, '\n')); err != nil {
-		return fail(fmt.Errorf("control socket %s: %w", c.path, err))
-	}
+	// A monitor that refuses the peer answers before it reads the
+	// request, and hangs up: the write may fail where the reply, which
+	// says why, is there to read.
+	_, werr := conn.Write(append(b, '\n'))
 	r = bufio.NewReader(conn)
 	line, err := r.ReadBytes('\n')
 	if err != nil {
+		if werr != nil {
+			err = werr
+		}
 		return fail(fmt.Errorf("control socket %s: no reply: %w", c.path, err))
 	}
 	if err := json.Unmarshal(line, &rep); err != nil {
