@@ -131,6 +131,26 @@ func (w *Wrapper) unwrap(obj vmm.Object, rights abi.Rights, badge uint64, transf
 	return obj, rights, badge
 }
 
+// Underlying returns what obj stands for when it is a stand-in of any
+// Wrapper's (through stand-ins of stand-ins, down to the first object
+// that is none), obj itself otherwise. It grants nothing: it is for
+// telling whether two handles name the same thing, as a listing of a
+// tree whose handles a layer wrapped must, to show each space once.
+func Underlying(obj vmm.Object) vmm.Object {
+	for range 64 { // wrappers stack no deeper than layers do
+		p, ok := obj.(*vmm.Port)
+		if !ok {
+			return obj
+		}
+		ws, ok := p.Server().(*wrapped)
+		if !ok {
+			return obj
+		}
+		obj = ws.orig.Obj
+	}
+	return obj
+}
+
 // receivedFor returns, for a Deep Wrapper, what hands the receiver of a
 // message its stand-ins for the handles the message carries (a fault's
 // thread, a handle sent through a port): border control covers what comes

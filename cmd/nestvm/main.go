@@ -7,6 +7,8 @@
 //	nestvm bench [flags]
 //	nestvm restore [flags] FILE
 //	nestvm inspect FILE
+//	nestvm ps [flags]
+//	nestvm attach [flags] ID|PATH
 //
 // Run "nestvm help" for the details.
 package main
@@ -46,6 +48,9 @@ Usage:
   nestvm bench [flags]                   time workloads under stacks of layers
   nestvm restore [flags] FILE            resume a checkpoint (run --layer checkpoint=FILE)
   nestvm inspect FILE                    show what a checkpoint file holds
+  nestvm ps [--json] [--tree]            list the running monitors and their trees
+  nestvm attach ID|PATH --state|--trace|--checkpoint [--stop]|--kill REASON
+                                         talk to a running monitor's control socket
   nestvm help [COMMAND]                  show help
 
 Run "nestvm help run" for the flags of run, "nestvm help bench" for bench.
@@ -74,6 +79,10 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 		return cmdRestore(args[1:], stdout, stderr)
 	case "inspect":
 		return cmdInspect(args[1:], stdout, stderr)
+	case "ps":
+		return cmdPs(args[1:], stdout, stderr)
+	case "attach":
+		return cmdAttach(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		// Asked-for help goes to stdout.
 		if len(args) > 1 && args[1] == "run" {
@@ -93,6 +102,12 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		if len(args) > 1 && args[1] == "inspect" {
 			return cmdInspect([]string{"-help"}, stdout, stdout)
+		}
+		if len(args) > 1 && args[1] == "ps" {
+			return cmdPs([]string{"-help"}, stdout, stdout)
+		}
+		if len(args) > 1 && args[1] == "attach" {
+			return cmdAttach([]string{"-help"}, stdout, stdout)
 		}
 		fmt.Fprint(stdout, usage)
 		return 0

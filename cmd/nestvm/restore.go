@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/control"
 	"nestvm/nester"
 	"nestvm/services/checkpoint"
 	"nestvm/vmm"
@@ -30,6 +32,7 @@ func cmdRestore(args []string, stdout, stderr io.Writer) int {
 	fl.Var(&quota, "quota", "the restored program's `quotas` (as nestvm run --quota); by default those it was saved with, and none may be below them")
 	var layerSpecs layerFlag
 	fl.Var(&layerSpecs, "layer", "stack a `layer` between the monitor and the restored program (as nestvm run --layer)")
+	controlSpec := fl.String("control", "", controlUsage)
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), `Usage: nestvm restore [flags] FILE
 
@@ -38,7 +41,8 @@ checkpoint=FILE) in a fresh monitor, on any backend whichever saved it,
 and resumes it: it prints what was left of its output. Its console,
 stderr, clock and files handles are reconnected to this run's; --layer
 stacks layers between the monitor and the restored program, as for nestvm
-run. A file that is truncated, corrupted, of another format version (an
+run, and a control socket is served as for nestvm run (--control). A
+file that is truncated, corrupted, of another format version (an
 older nestvm's, or a newer one's) or naming what does not exist is
 refused (status 126) before anything runs. The exit status is the
 program's, as for nestvm run.
@@ -110,6 +114,13 @@ Flags:
 		closeLayers(layers)
 		return fail(exitMonitor, "%v", err)
 	}
+	ctl, err := openControl(*controlSpec, control.Config{Program: cmp.Or(ck.Program, path), Backend: b.Name(), Layers: layerSpecs}, layers, log)
+	if err != nil {
+		closeLayers(layers)
+		return fail(exitMonitor, "--control: %v", err)
+	}
+	defer ctl.close()
+	layers = ctl.stack(layers)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -143,6 +154,7 @@ Flags:
 		return fail(exitMonitor, "%s: restore: %v", path, err)
 	}
 	log.Debug("restored", "file", path, "saved on", ck.Backend, "took", time.Since(t0))
+	ctl.running(r)
 	res, ok := await(r, *timeout, sigs)
 	if !ok {
 		return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"nestvm/abi"
+	"nestvm/control"
 	"nestvm/nester"
 	"nestvm/vmm"
 
@@ -102,6 +103,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	clearEnv := fl.Bool("clear-env", false, "start a Linux program with an empty environment (then --env adds to it)")
 	var layerSpecs layerFlag
 	fl.Var(&layerSpecs, "layer", "stack a `layer` between the monitor and the program (name or name=args; repeatable, the first is nearest the monitor; nestvm layers lists them)")
+	controlSpec := fl.String("control", "", controlUsage)
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), `Usage: nestvm run [flags] PROGRAM [ARGS...]
 
@@ -117,13 +119,19 @@ by default), read-only unless --files-rw is given; no path it opens can
 leave that directory. Each --layer stacks a layer between the monitor and
 the program, from the outside in; the program is then loaded through the
 layers' environment, so a layer that interposes on its space sees that too.
+Unless --control none is given, the monitor serves a control socket while
+the program runs (nestvm ps lists it; nestvm attach shows its tree, streams
+its trace, checkpoints or kills it), and stacks a control layer nearest
+the monitor for it: that layer forwards every call untouched while nobody
+streams a trace.
 
 The exit status is the program's own; a program that faults ends with 128
 plus the number of the matching Unix signal (139 for a page fault or
 protection fault, 132 for an invalid instruction, 136 for a divide error,
-...), and the monitor's own failures use 124 (timeout), 125 (monitor error,
-or a --files directory it cannot serve), 126 (not a runnable program), 127
-(no such file) and 130 (interrupted).
+...), and the monitor's own failures use 124 (timeout), 125 (monitor
+error, or a --files directory or --control socket it cannot serve), 126
+(not a runnable program), 127 (no such file) and 130 (interrupted: Ctrl-C,
+SIGTERM, or nestvm attach --kill).
 
 Flags:
 `)
@@ -243,9 +251,15 @@ Flags:
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	ctl, err := openControl(*controlSpec, control.Config{Program: path, Args: fl.Args()[1:], Backend: b.Name(), Layers: layerSpecs}, layers, log)
+	if err != nil {
+		closeLayers(layers)
+		return fail(exitMonitor, "--control: %v", err)
+	}
+	defer ctl.close()
 	mon := vmm.NewMonitor(b, log)
 	var space running
-	if len(layerSpecs) == 0 && pers == nil {
+	if len(layerSpecs) == 0 && pers == nil && ctl == nil {
 		s, err := mon.Launch(vmm.Program{
 			Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Quota: q,
 		}, vmm.Env{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files, FilesWritable: *filesRW})
@@ -257,12 +271,13 @@ Flags:
 		root, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files,
 			FilesWritable: *filesRW, Memory: q.Memory, Threads: q.Threads, Handles: q.Handles, Children: q.Children, Log: log})
 		defer rootSpace.Kill("run over")
-		r, err := nester.Launch(mon, root, layers, nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Personality: pers})
+		r, err := nester.Launch(mon, root, ctl.stack(layers), nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Personality: pers})
 		if err != nil {
 			return fail(exitMonitor, "%v", err)
 		}
 		space = r
 	}
+	ctl.running(space)
 
 	res, ok := await(space, *timeout, sigs)
 	if !ok {

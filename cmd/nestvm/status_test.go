@@ -71,9 +71,56 @@ func TestHelpTellsTheTruth(t *testing.T) {
 		t.Fatalf("help run: status %d", got)
 	}
 	help := stdout.String() + stderr.String()
-	for _, want := range []string{"--backend", "auto", "kvm", "emu", "--timeout", "--log-level", "--mem", "139", "124", "125", "126", "127", "130"} {
+	for _, want := range []string{"--backend", "auto", "kvm", "emu", "--timeout", "--log-level", "--mem", "139", "124", "125", "126", "127", "130", "--control", "none"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("help for run does not mention %q", want)
+		}
+	}
+	for cmd, wants := range map[string][]string{
+		"ps":     {"--json", "--tree", "NESTVM_RUNTIME_DIR"},
+		"attach": {"--state", "--trace", "--checkpoint", "--stop", "--kill", "ID|PATH"},
+		"":       {"nestvm ps", "nestvm attach"},
+	} {
+		stdout.Reset()
+		args := []string{"help"}
+		if cmd != "" {
+			args = append(args, cmd)
+		}
+		if got := mainStatus(args, &stdout, &stderr); got != 0 {
+			t.Fatalf("help %s: status %d", cmd, got)
+		}
+		for _, want := range wants {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("help %s does not mention %q", cmd, want)
+			}
+		}
+	}
+}
+
+// TestAttachRefuses: attach wants one monitor and one thing to do (status
+// 2 otherwise), and says in one line, with status 1, that there is no
+// such monitor.
+func TestAttachRefuses(t *testing.T) {
+	t.Setenv("NESTVM_RUNTIME_DIR", t.TempDir())
+	for _, c := range []struct {
+		args   []string
+		status int
+		want   string
+	}{
+		{[]string{"attach"}, exitUsage, "want one monitor"},
+		{[]string{"attach", "1", "2", "--state"}, exitUsage, "want one monitor"},
+		{[]string{"attach", "1"}, exitUsage, "want one of"},
+		{[]string{"attach", "1", "--state", "--kill", "x"}, exitUsage, "want one of"},
+		{[]string{"attach", "1", "--state", "--stop"}, exitUsage, "--stop is for --checkpoint"},
+		{[]string{"attach", "1", "--trace", "--json"}, exitUsage, "--json is for --state"},
+		{[]string{"attach", "2147483646", "--state"}, 1, "no monitor 2147483646"},
+		{[]string{"attach", "/nonexistent/m.sock", "--state"}, 1, "no monitor answers"},
+		{[]string{"ps", "extra"}, exitUsage, "unexpected argument"},
+	} {
+		var stdout, stderr bytes.Buffer
+		got := mainStatus(c.args, &stdout, &stderr)
+		if got != c.status || !strings.Contains(stderr.String(), c.want) || (got == 1 && strings.Count(stderr.String(), "\n") != 1) {
+			t.Errorf("%q: status %d, stderr %q; want %d, %q", c.args, got, stderr.String(), c.status, c.want)
 		}
 	}
 }

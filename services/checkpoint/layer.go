@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -33,7 +34,8 @@ options, after = and between commas (checkpoint=FILE,after-writes=3,stop):
 A checkpoint a trigger asked for that could not be written ends the run
 with status 125 and says why; under stop the program goes no further.
 SIGUSR1 to the monitor always saves and SIGUSR2 always saves and stops,
-whatever the options say. nestvm restore FILE resumes a saved
+whatever the options say, and so does nestvm attach PID --checkpoint
+(--stop: then the run ends). nestvm restore FILE resumes a saved
 program; nestvm inspect FILE shows what a file holds.`
 
 // Options are a checkpoint layer's parsed arguments.
@@ -104,6 +106,7 @@ type Layer struct {
 	failure error // the first requested checkpoint that was not written
 
 	trigger chan string
+	now     chan saveRequest // SaveNow's requests
 	quit    chan struct{}
 	wg      sync.WaitGroup
 	stopped atomic.Bool
@@ -145,7 +148,7 @@ func New(args string, log hclog.Logger) (*Layer, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Layer{opts: o, log: log, trigger: make(chan string, 1), quit: make(chan struct{})}, nil
+	return &Layer{opts: o, log: log, trigger: make(chan string, 1), now: make(chan saveRequest), quit: make(chan struct{})}, nil
 }
 
 // Name implements nester.Layer.
@@ -350,6 +353,9 @@ func (l *Layer) run(c *vmm.Caller) {
 		select {
 		case <-l.quit:
 			return
+		case req := <-l.now:
+			req.done <- l.saveNow(c, req.stop)
+			continue
 		case why = <-l.trigger:
 		case sig := <-l.sigs:
 			why = sigUSR1
@@ -474,6 +480,8 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string, stop bool) error {
 	}
 	if err != nil {
 		l.inc = nil // the dirty logs may be half taken: read everything next time
+		// A failed save ends the program only under the layer's own stop
+		// option; one asked for alone leaves it running.
 		l.resume(c, running, l.opts.Stop)
 		return err
 	}
@@ -524,6 +532,61 @@ func (l *Layer) resume(c *vmm.Caller, running []uint64, stop bool) {
 	for _, th := range running {
 		c.HandleClose(th)
 	}
+}
+
+// saveRequest is a save SaveNow asks the layer's saver for.
+type saveRequest struct {
+	stop bool
+	done chan error
+}
+
+// SaveNow saves the program below the layer now, as SIGUSR1 does, and
+// returns the file it wrote once it is written. With stop the program
+// ends after the save, no further than where it was stopped, as the stop
+// option makes every save do; without it the program goes on (whatever
+// the layer's own stop option says: the caller asked for this save
+// alone). A program whose first thread has not started yet is waited
+// for, until ctx ends.
+func (l *Layer) SaveNow(ctx context.Context, stop bool) (string, error) {
+	for {
+		req := saveRequest{stop: stop, done: make(chan error, 1)}
+		select {
+		case l.now <- req:
+		case <-l.quit:
+			return "", fmt.Errorf("checkpoint %s not saved: %w", l.opts.File, ErrEnded)
+		case <-ctx.Done():
+			return "", fmt.Errorf("checkpoint %s not saved: %w", l.opts.File, ctx.Err())
+		}
+		err := <-req.done
+		if !errors.Is(err, errNotStarted) {
+			if err != nil {
+				return "", fmt.Errorf("checkpoint %s not saved: %w", l.opts.File, err)
+			}
+			return l.opts.File, nil
+		}
+		// The loader is still building the program: ask again shortly,
+		// as the run loop's own triggers do.
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
+			return "", fmt.Errorf("checkpoint %s not saved: %w", l.opts.File, err)
+		}
+	}
+}
+
+// saveNow performs one SaveNow request on the saver's goroutine.
+func (l *Layer) saveNow(c *vmm.Caller, stop bool) error {
+	if l.stopped.Load() {
+		return errors.New("the run already ended after a checkpoint")
+	}
+	err := l.checkpoint(c, "requested", stop)
+	for try := 1; errors.Is(err, ErrRunnerChanged) && try < runnerTries; try++ {
+		err = l.checkpoint(c, "requested", stop)
+	}
+	if err != nil && l.opts.Stop && !errors.Is(err, errNotStarted) {
+		l.endAfterFailure(c)
+	}
+	return err
 }
 
 // errNotStarted is checkpoint's answer while no thread of the program runs.

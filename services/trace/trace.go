@@ -95,6 +95,12 @@ type Layer struct {
 	once    sync.Once
 	cerr    error
 
+	// tap is set for a layer NewTap made: it records only while a
+	// writer is attached (attached counts them), and never fails.
+	tap      bool
+	attached atomic.Int32
+	sinks    *fanout
+
 	// testHook, when set, runs before each recorded call is forwarded
 	// (tests make it panic).
 	testHook func(*interpose.Call)
@@ -161,7 +167,9 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 		mc = &monCount{start: time.Now()}
 		perMonitor[mon] = mc
 	}
-	mc.made++
+	if !l.tap { // a tap takes no number from the traces the user stacked
+		mc.made++
+	}
 	mc.live++
 	if l.opts.Label == "" && mc.made > 1 {
 		l.label = "trace" + strconv.Itoa(mc.made)
@@ -174,7 +182,11 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.wrapped = true
 	l.mu.Unlock()
 	l.startWriter()
-	w := &interpose.Wrapper{Space: l.host, Deep: true, Layer: l.label, Handler: interpose.HandlerFunc(l.handle)}
+	// A tap wraps the environment's capabilities alone: what the program
+	// makes with them (its regions, threads, ports, children, open files)
+	// stays its own, unwrapped, so a checkpoint below can save it, and
+	// costs nothing.
+	w := &interpose.Wrapper{Space: l.host, Deep: !l.tap, Layer: l.label, Handler: interpose.HandlerFunc(l.handle)}
 	env := parent
 	for _, name := range parent.Names() {
 		wc, err := w.Wrap(parent.Caps[name], name)
@@ -201,11 +213,17 @@ func (l *Layer) wants(c *interpose.Call) bool {
 // ones the filters let through. It only captures what the record needs
 // (see writer.go): the writer formats and writes it.
 func (l *Layer) handle(c *interpose.Call) {
+	if l.tap && l.attached.Load() == 0 {
+		c.Forward()
+		return
+	}
 	if l.failed.Load() {
 		c.Deny(abi.ErrIO)
 		return
 	}
-	if c.Inv.Op == abi.OpSpaceSetExceptionPort && l.tapFaults(c) {
+	// A tap leaves a personality's fault server in place: the checkpoint
+	// of a Linux program names it as the program's runner.
+	if c.Inv.Op == abi.OpSpaceSetExceptionPort && !l.tap && l.tapFaults(c) {
 		return
 	}
 	if !l.wants(c) || (l.sysTraced.Load() && !l.opts.ABI) {
@@ -591,6 +609,9 @@ func (l *Layer) Close() error {
 			// summary; calls that end from now on go unrecorded.
 			l.taps.drain()
 			l.q.close()
+		}
+		if l.sinks != nil {
+			l.sinks.close()
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/control"
+	"nestvm/nester"
+	"nestvm/services/checkpoint"
+)
+
+// controlUsage documents --control, for nestvm run and nestvm restore.
+const controlUsage = "the control socket nestvm ps and nestvm attach use: `PATH`, or none; by default <pid>.sock in $NESTVM_RUNTIME_DIR, else /run/nestvm for root, else $XDG_RUNTIME_DIR/nestvm, else a directory of the user's under the temporary directory"
+
+// controlSocket is a run's control socket: its layer (first in the
+// stack) and its server, once listening.
+type controlSocket struct {
+	layer *control.Layer
+	srv   *control.Server
+
+	mu   sync.Mutex
+	kill func(reason string) // the running program's, once it runs
+}
+
+// openControl opens the control socket --control asks for, before the
+// program is started; nil with no error for --control none. A default
+// socket that cannot be opened is logged and done without: the program
+// runs all the same. One that --control names must open.
+func openControl(spec string, cfg control.Config, layers []nester.Layer, log hclog.Logger) (*controlSocket, error) {
+	if spec == "none" {
+		return nil, nil
+	}
+	cs := &controlSocket{layer: control.NewLayer(log.Named("control"))}
+	cfg.Path, cfg.Layer, cfg.Log = spec, cs.layer, log.Named("control")
+	cfg.Kill = cs.killProgram
+	for _, l := range layers {
+		if c, ok := l.(*checkpoint.Layer); ok {
+			cfg.Checkpoint = c
+			break
+		}
+	}
+	srv, err := control.Listen(cfg)
+	if err != nil {
+		if spec != "" {
+			return nil, err
+		}
+		log.Warn("no control socket: nestvm ps and attach will not see this monitor", "error", err)
+		return nil, nil
+	}
+	cs.srv = srv
+	log.Debug("control socket", "path", srv.Path())
+	return cs, nil
+}
+
+// errNotRunning is a kill request's answer before the program runs.
+var errNotRunning = errors.New("the program is not running yet")
+
+// killProgram ends the running program, saying why.
+func (cs *controlSocket) killProgram(reason string) error {
+	cs.mu.Lock()
+	kill := cs.kill
+	cs.mu.Unlock()
+	if kill == nil {
+		return errNotRunning
+	}
+	kill(reason)
+	return nil
+}
+
+// running makes kill requests end r.
+func (cs *controlSocket) running(r running) {
+	if cs == nil {
+		return
+	}
+	cs.mu.Lock()
+	cs.kill = func(reason string) { r.Kill(exitInterrupt, reason) }
+	cs.mu.Unlock()
+}
+
+// stack returns layers with the control layer first, when there is one.
+func (cs *controlSocket) stack(layers []nester.Layer) []nester.Layer {
+	if cs == nil {
+		return layers
+	}
+	return append([]nester.Layer{cs.layer}, layers...)
+}
+
+// close stops serving and removes the socket.
+func (cs *controlSocket) close() {
+	if cs != nil {
+		cs.srv.Close()
+	}
+}

@@ -1,0 +1,327 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"nestvm/abi"
+	"nestvm/interpose"
+	"nestvm/nester"
+	"nestvm/services/trace"
+	"nestvm/vmm"
+)
+
+// Layer is what a control socket needs in the stack, nearest the monitor:
+// it keeps a handle to each space created through the environment's
+// space capability (the tops of the program's tree, which State reads
+// with space_get_state and follows down through their handle tables), and
+// a trace tap (trace.NewTap) that streams records while a client is
+// attached and only forwards while none is.
+type Layer struct {
+	log hclog.Logger
+	tap *trace.Layer
+
+	parent uint64 // the parent environment's space, in host's table
+
+	mu   sync.Mutex
+	host *vmm.Space // set by Wrap
+	tops []uint64   // spaces created through the space capability, in host's table
+}
+
+// NewLayer makes a control layer.
+func NewLayer(log hclog.Logger) *Layer {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Layer{log: log, tap: trace.NewTap("control", log.Named("tap"))}
+}
+
+// Name implements nester.Layer.
+func (l *Layer) Name() string { return "control" }
+
+// Tap returns the layer's trace tap.
+func (l *Layer) Tap() *trace.Layer { return l.tap }
+
+// Wrap implements nester.Layer: the space capability is a stand-in that
+// forwards every operation and keeps the spaces space_create returns; the
+// tap then wraps every capability, that stand-in included.
+func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
+	host := mon.NewHostSpace("control", vmm.Quota{Handles: 1 << 16, Children: 1})
+	// State may be asked for while the stack is being built.
+	l.mu.Lock()
+	l.host = host
+	l.mu.Unlock()
+	c := host.NewCaller()
+	sp, ok := parent.Caps[nester.CapSpace]
+	if !ok {
+		return parent, errors.New("the environment has no space")
+	}
+	var err error
+	if l.parent, err = c.Insert(sp.Obj, sp.Rights, sp.Badge); err != nil {
+		return parent, err
+	}
+	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{l}), Rights: sp.Rights, Badge: sp.Badge})
+	return l.tap.Wrap(mon, env)
+}
+
+// spaceStandIn serves the stand-in for the space capability: it is a
+// space to whoever holds it (handle_info, a trace's records), as the
+// capability it forwards to is.
+type spaceStandIn struct{ l *Layer }
+
+// Serve implements vmm.Server.
+func (s spaceStandIn) Serve(inv *vmm.Invocation) { s.l.serveSpace(inv) }
+
+// StandsFor implements vmm.StandIn.
+func (spaceStandIn) StandsFor() abi.ObjectType { return abi.ObjSpace }
+
+// keepAt is how many kept spaces make a new one prune the ended ones:
+// a program that creates and ends many (a shell's commands) leaves no
+// trail of handles.
+const keepAt = 64
+
+// serveSpace forwards an operation on the space capability, keeping each
+// space created through it.
+func (l *Layer) serveSpace(inv *vmm.Invocation) {
+	c := l.host.NewCaller()
+	r0, r1, err := inv.Forward(c, l.parent)
+	if err != nil || !inv.Info.R0Handle {
+		inv.Complete(r0, r1, err)
+		return
+	}
+	obj, rights, _, lerr := c.Lookup(r0)
+	if lerr != nil {
+		c.HandleClose(r0)
+		inv.Fail(abi.ErrIO)
+		return
+	}
+	if inv.Op == abi.OpSpaceCreate {
+		l.mu.Lock()
+		if len(l.tops) >= keepAt {
+			l.tops = prune(c, l.tops)
+		}
+		l.tops = append(l.tops, r0)
+		l.mu.Unlock()
+	} else {
+		c.HandleClose(r0)
+	}
+	inv.ReturnHandle(obj, rights, r1)
+}
+
+// prune closes the handles of spaces that have ended and returns the rest.
+func prune(c *vmm.Caller, hs []uint64) []uint64 {
+	out := hs[:0]
+	for _, h := range hs {
+		if st, _, err := c.SpaceStatus(h); err != nil || st != abi.SpaceRunning {
+			c.HandleClose(h)
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// Close implements nester.Layer.
+func (l *Layer) Close() error {
+	err := l.tap.Close()
+	l.mu.Lock()
+	host := l.host
+	l.mu.Unlock()
+	if host != nil {
+		host.Kill("control layer closed")
+	}
+	return err
+}
+
+// Space is one space of the tree State lists.
+type Space struct {
+	// ID numbers the spaces of one listing, from 1, in the order they
+	// were found: the ABI gives a space no number of its own.
+	ID int `json:"id"`
+	// Name is the program's name for the top space; the ABI tells a
+	// space's holder no name.
+	Name string `json:"name,omitempty"`
+	// PID is the badge of the space's exception port where it has one:
+	// under the Linux personality, the process's pid.
+	PID    uint64 `json:"pid,omitempty"`
+	State  string `json:"state"`            // running, exited or killed
+	Status uint64 `json:"status,omitempty"` // the exit status, once ended
+	// Memory is the bytes of the regions charged to the space (its own
+	// memory), Quota the most it may have.
+	Memory   uint64   `json:"memory"`
+	Quota    uint64   `json:"quota"`
+	Handles  int      `json:"handles"`
+	Threads  []Thread `json:"threads"`
+	Children []Space  `json:"children,omitempty"`
+}
+
+// Thread is one thread of a listed space.
+type Thread struct {
+	Number int    `json:"number"` // its number in its space, as faults name it
+	State  string `json:"state"`  // new, running, stopped or exited
+	// Blocked is the operation a running thread is blocked in.
+	Blocked string `json:"blocked,omitempty"`
+	Status  uint64 `json:"status,omitempty"` // the exit status, once exited
+}
+
+var spaceStates = map[uint64]string{abi.SpaceRunning: "running", abi.SpaceExited: "exited", abi.SpaceKilled: "killed"}
+var threadStates = map[uint64]string{abi.ThreadNew: "new", abi.ThreadRunning: "running", abi.ThreadStopped: "stopped", abi.ThreadExited: "exited"}
+
+// Tree reads the program's tree: each space kept (those that ended are
+// let go) and the spaces below it, found through the space handles their
+// tables hold, each listed once.
+func (l *Layer) Tree() ([]Space, error) {
+	l.mu.Lock()
+	if l.host == nil {
+		l.mu.Unlock()
+		return nil, nil
+	}
+	c := l.host.NewCaller()
+	l.tops = prune(c, l.tops)
+	tops := append([]uint64(nil), l.tops...)
+	l.mu.Unlock()
+	w := walker{c: c, seen: map[vmm.Object]bool{}}
+	var out []Space
+	for _, h := range tops {
+		// A copy: the walk closes what it reads, and h stays kept.
+		obj, rights, badge, err := c.Lookup(h)
+		if err != nil {
+			continue
+		}
+		cp, err := c.Insert(obj, rights, badge)
+		if err != nil {
+			return out, fmt.Errorf("copy a space handle: %w", err)
+		}
+		if s, ok := w.space(cp, 0); ok {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// maxDepth bounds the walk: a tree deeper than that is listed no further.
+const maxDepth = 64
+
+// walker reads spaces with one caller, listing each object once.
+type walker struct {
+	c    *vmm.Caller
+	seen map[vmm.Object]bool
+	next int
+}
+
+// space reads the space h names and those below it, and closes h; ok is
+// false for one already listed or gone.
+func (w *walker) space(h uint64, depth int) (Space, bool) {
+	c := w.c
+	defer c.HandleClose(h)
+	obj, _, _, err := c.Lookup(h)
+	if err != nil {
+		return Space{}, false
+	}
+	// Below a layer that wraps handles (the tap itself), a space's table
+	// holds stand-ins for the spaces it has, its own included.
+	if obj = interpose.Underlying(obj); w.seen[obj] {
+		return Space{}, false
+	}
+	w.seen[obj] = true
+	buf, err := getState(h, c.SpaceGetState)
+	if err != nil {
+		return Space{}, false
+	}
+	st, maps, handles, threads, err := abi.DecodeSpaceState(buf)
+	if err != nil {
+		return Space{}, false
+	}
+	w.next++
+	s := Space{ID: w.next, State: spaceStates[st.Status], Quota: st.Pages * abi.PageSize, Handles: len(handles), Threads: []Thread{}}
+	if st.Status != abi.SpaceRunning {
+		_, s.Status, _ = c.SpaceStatus(h)
+	}
+	if st.ExceptionPort != abi.NoHandle {
+		if _, _, badge, err := c.Lookup(st.ExceptionPort); err == nil {
+			s.PID = badge
+		}
+		c.HandleClose(st.ExceptionPort)
+	}
+	charged := map[vmm.Object]bool{}
+	count := func(h uint64, owned bool) {
+		if h == abi.NoHandle {
+			return
+		}
+		defer c.HandleClose(h)
+		if !owned {
+			return
+		}
+		obj, _, _, err := c.Lookup(h)
+		if err != nil {
+			return
+		}
+		if obj = interpose.Underlying(obj); charged[obj] {
+			return
+		}
+		charged[obj] = true
+		if size, _, err := c.RegionSize(h); err == nil {
+			s.Memory += size
+		}
+	}
+	for _, m := range maps {
+		count(m.Region, m.Flags&abi.StateOwned != 0)
+	}
+	var below []uint64
+	for _, e := range handles {
+		switch e.Type {
+		case uint64(abi.ObjRegion):
+			count(e.Handle, e.Flags&abi.StateOwned != 0)
+		case uint64(abi.ObjSpace):
+			below = append(below, e.Handle)
+		default:
+			c.HandleClose(e.Handle)
+		}
+	}
+	for _, t := range threads {
+		th := Thread{Number: int(t.Number), State: "gone"}
+		if code, r1, err := c.ThreadStatus(t.Handle); err == nil {
+			th.State = threadStates[code]
+			switch code {
+			case abi.ThreadRunning:
+				if r1 != 0 && r1 < uint64(abi.OpCount) {
+					th.Blocked = abi.Op(r1).String()
+				}
+			case abi.ThreadExited:
+				th.Status = r1
+			}
+		}
+		c.HandleClose(t.Handle)
+		s.Threads = append(s.Threads, th)
+	}
+	for _, h := range below {
+		if depth >= maxDepth {
+			c.HandleClose(h)
+			continue
+		}
+		if child, ok := w.space(h, depth+1); ok {
+			s.Children = append(s.Children, child)
+		}
+	}
+	return s, true
+}
+
+// getState performs a *_get_state operation with a buffer that grows to
+// what it needs.
+func getState(h uint64, op func(h uint64, buf []byte) (uint64, uint64, error)) ([]byte, error) {
+	buf := make([]byte, 4096)
+	for tries := 0; ; tries++ {
+		n, need, err := op(h, buf)
+		if errors.Is(err, abi.ErrTooBig) && tries < 8 {
+			buf = make([]byte, need)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
+}
