@@ -77,7 +77,7 @@ func FuzzRequest(f *testing.F) {
 func testServer(t *testing.T, ck Checkpointer) (*Server, *killed) {
 	t.Helper()
 	k := &killed{}
-	s, err := Listen(Config{Path: filepath.Join(t.TempDir(), "m.sock"), Program: "prog", Backend: "emu", Layer: NewLayer(nil),
+	s, err := Listen(Config{Path: filepath.Join(t.TempDir(), "m.sock"), Program: "prog", Backend: "emu", Layer: NewLayer(nil, true),
 		Checkpoint: ck, Kill: k.kill, Log: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +191,7 @@ func TestServerRequests(t *testing.T) {
 // is not a socket, is refused; a socket nobody serves is replaced.
 func TestListenRefusesBusyPath(t *testing.T) {
 	s, _ := testServer(t, nil)
-	cfg := Config{Path: s.Path(), Layer: NewLayer(nil), Kill: func(string) error { return nil }}
+	cfg := Config{Path: s.Path(), Layer: NewLayer(nil, true), Kill: func(string) error { return nil }}
 	if _, err := Listen(cfg); err == nil || !strings.Contains(err.Error(), "another monitor") {
 		t.Errorf("busy path: %v", err)
 	}

@@ -17,9 +17,13 @@ import (
 // Layer is what a control socket needs in the stack, nearest the monitor:
 // it keeps a handle to each space created through the environment's
 // space capability (the tops of the program's tree, which State reads
-// with space_get_state and follows down through their handle tables), and
-// a trace tap (trace.NewTap) that streams records while a client is
-// attached and only forwards while none is.
+// with space_get_state and follows down through their handle tables), and,
+// when asked for, a trace tap (trace.NewTap) that streams records while a
+// client is attached and only forwards while none is. The tap is not free
+// when nobody listens: every call on the environment's capabilities takes
+// a hop through Go (about a quarter more per clock_read on either
+// backend), so a monitor has one only when its user wants to attach a
+// trace.
 type Layer struct {
 	log hclog.Logger
 	tap *trace.Layer
@@ -31,22 +35,26 @@ type Layer struct {
 	tops []uint64   // spaces created through the space capability, in host's table
 }
 
-// NewLayer makes a control layer.
-func NewLayer(log hclog.Logger) *Layer {
+// NewLayer makes a control layer, with a trace tap when tap is set.
+func NewLayer(log hclog.Logger, tap bool) *Layer {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Layer{log: log, tap: trace.NewTap("control", log.Named("tap"))}
+	l := &Layer{log: log}
+	if tap {
+		l.tap = trace.NewTap("control", log.Named("tap"))
+	}
+	return l
 }
 
 // Name implements nester.Layer.
 func (l *Layer) Name() string { return "control" }
 
-// Tap returns the layer's trace tap.
+// Tap returns the layer's trace tap; nil when it has none.
 func (l *Layer) Tap() *trace.Layer { return l.tap }
 
 // Wrap implements nester.Layer: the space capability is a stand-in that
-// forwards every operation and keeps the spaces space_create returns; the
+// forwards every operation and keeps the spaces space_create returns; a
 // tap then wraps every capability, that stand-in included.
 func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	host := mon.NewHostSpace("control", vmm.Quota{Handles: 1 << 16, Children: 1})
@@ -64,6 +72,9 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 		return parent, err
 	}
 	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{l}), Rights: sp.Rights, Badge: sp.Badge})
+	if l.tap == nil {
+		return env, nil
+	}
 	return l.tap.Wrap(mon, env)
 }
 
@@ -126,7 +137,10 @@ func prune(c *vmm.Caller, hs []uint64) []uint64 {
 
 // Close implements nester.Layer.
 func (l *Layer) Close() error {
-	err := l.tap.Close()
+	var err error
+	if l.tap != nil {
+		err = l.tap.Close()
+	}
 	l.mu.Lock()
 	host := l.host
 	l.mu.Unlock()

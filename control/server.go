@@ -325,10 +325,15 @@ func (s *Server) reply(conn net.Conn, r Reply) error {
 // trace streams the tap's records to conn until the client hangs up, the
 // program ends or the server closes.
 func (s *Server) trace(conn net.Conn) {
+	tap := s.cfg.Layer.Tap()
+	if tap == nil {
+		s.reply(conn, Reply{Error: "this monitor has no trace tap: start it with --control-trace (or trace to a file with --layer trace)"})
+		return
+	}
 	if err := s.reply(conn, Reply{OK: true}); err != nil {
 		return
 	}
-	detach, ended := s.cfg.Layer.Tap().Attach(conn)
+	detach, ended := tap.Attach(conn)
 	defer detach()
 	hungUp := make(chan struct{})
 	go func() {

@@ -14,6 +14,9 @@ import (
 // controlUsage documents --control, for nestvm run and nestvm restore.
 const controlUsage = "the control socket nestvm ps and nestvm attach use: `PATH`, or none; by default <pid>.sock in $NESTVM_RUNTIME_DIR, else /run/nestvm for root, else $XDG_RUNTIME_DIR/nestvm, else a directory of the user's under the temporary directory"
 
+// controlTraceUsage documents --control-trace.
+const controlTraceUsage = "let nestvm attach --trace stream the program's operations on its environment's capabilities; this costs a hop through Go on each of them (about a quarter more per clock_read), so it is off unless asked for"
+
 // controlSocket is a run's control socket: its layer (first in the
 // stack) and its server, once listening.
 type controlSocket struct {
@@ -28,11 +31,11 @@ type controlSocket struct {
 // program is started; nil with no error for --control none. A default
 // socket that cannot be opened is logged and done without: the program
 // runs all the same. One that --control names must open.
-func openControl(spec string, cfg control.Config, layers []nester.Layer, log hclog.Logger) (*controlSocket, error) {
+func openControl(spec string, tap bool, cfg control.Config, layers []nester.Layer, log hclog.Logger) (*controlSocket, error) {
 	if spec == "none" {
 		return nil, nil
 	}
-	cs := &controlSocket{layer: control.NewLayer(log.Named("control"))}
+	cs := &controlSocket{layer: control.NewLayer(log.Named("control"), tap)}
 	cfg.Path, cfg.Layer, cfg.Log = spec, cs.layer, log.Named("control")
 	cfg.Kill = cs.killProgram
 	for _, l := range layers {

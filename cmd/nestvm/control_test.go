@@ -101,7 +101,7 @@ func TestControlSocket(t *testing.T) {
 			dir := t.TempDir()
 			t.Setenv("NESTVM_RUNTIME_DIR", dir) // for this process's ps and attach, and the monitors'
 			file := filepath.Join(t.TempDir(), "now.nvck")
-			cmd, stdout, stderr := nestvm(t, "run", "--backend", backend, "--log-level", "info", "--mem", "64M",
+			cmd, stdout, stderr := nestvm(t, "run", "--backend", backend, "--log-level", "info", "--mem", "64M", "--control-trace",
 				"--layer", "checkpoint="+file, counter, "1000000")
 			defer cmd.Process.Kill()
 			sock := monitorSocket(t, cmd, dir, stderr)
@@ -327,6 +327,10 @@ func TestControlLinux(t *testing.T) {
 				return found
 			})
 			waitFor(t, "the loop's second line", func() bool { return strings.Contains(stdout.String(), "2\n") })
+			// Without --control-trace the monitor has no tap to stream.
+			if status, _, errs := attach("attach", strconv.Itoa(cmd.Process.Pid), "--trace"); status == 0 || !strings.Contains(errs, "--control-trace") {
+				t.Errorf("attach --trace to a monitor without a tap: status %d, stderr %q", status, errs)
+			}
 			status, out, errs := attach("attach", strconv.Itoa(cmd.Process.Pid), "--checkpoint", "--stop")
 			if status != 0 || strings.TrimSpace(out) != file {
 				t.Fatalf("attach --checkpoint --stop: status %d, %q, stderr %q", status, out, errs)

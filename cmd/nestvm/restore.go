@@ -33,6 +33,7 @@ func cmdRestore(args []string, stdout, stderr io.Writer) int {
 	var layerSpecs layerFlag
 	fl.Var(&layerSpecs, "layer", "stack a `layer` between the monitor and the restored program (as nestvm run --layer)")
 	controlSpec := fl.String("control", "", controlUsage)
+	controlTrace := fl.Bool("control-trace", false, controlTraceUsage)
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), `Usage: nestvm restore [flags] FILE
 
@@ -64,6 +65,10 @@ Flags:
 	}
 	if err := checkTimeout(*timeout); err != nil {
 		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
+		return exitUsage
+	}
+	if *controlTrace && *controlSpec == "none" {
+		fmt.Fprintln(stderr, "nestvm restore: --control-trace needs a control socket, and --control is none")
 		return exitUsage
 	}
 	q, err := quota.quota(0, false)
@@ -114,7 +119,7 @@ Flags:
 		closeLayers(layers)
 		return fail(exitMonitor, "%v", err)
 	}
-	ctl, err := openControl(*controlSpec, control.Config{Program: cmp.Or(ck.Program, path), Backend: b.Name(), Layers: layerSpecs}, layers, log)
+	ctl, err := openControl(*controlSpec, *controlTrace, control.Config{Program: cmp.Or(ck.Program, path), Backend: b.Name(), Layers: layerSpecs}, layers, log)
 	if err != nil {
 		closeLayers(layers)
 		return fail(exitMonitor, "--control: %v", err)

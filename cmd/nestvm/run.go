@@ -104,6 +104,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var layerSpecs layerFlag
 	fl.Var(&layerSpecs, "layer", "stack a `layer` between the monitor and the program (name or name=args; repeatable, the first is nearest the monitor; nestvm layers lists them)")
 	controlSpec := fl.String("control", "", controlUsage)
+	controlTrace := fl.Bool("control-trace", false, controlTraceUsage)
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), `Usage: nestvm run [flags] PROGRAM [ARGS...]
 
@@ -150,6 +151,10 @@ Flags:
 	}
 	if err := checkTimeout(*timeout); err != nil {
 		fmt.Fprintf(stderr, "nestvm run: %v\n", err)
+		return exitUsage
+	}
+	if *controlTrace && *controlSpec == "none" {
+		fmt.Fprintln(stderr, "nestvm run: --control-trace needs a control socket, and --control is none")
 		return exitUsage
 	}
 	q, err := quota.quota(mem.n, flagGiven(fl, "mem"))
@@ -251,7 +256,7 @@ Flags:
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	ctl, err := openControl(*controlSpec, control.Config{Program: path, Args: fl.Args()[1:], Backend: b.Name(), Layers: layerSpecs}, layers, log)
+	ctl, err := openControl(*controlSpec, *controlTrace, control.Config{Program: path, Args: fl.Args()[1:], Backend: b.Name(), Layers: layerSpecs}, layers, log)
 	if err != nil {
 		closeLayers(layers)
 		return fail(exitMonitor, "--control: %v", err)

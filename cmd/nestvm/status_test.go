@@ -71,7 +71,7 @@ func TestHelpTellsTheTruth(t *testing.T) {
 		t.Fatalf("help run: status %d", got)
 	}
 	help := stdout.String() + stderr.String()
-	for _, want := range []string{"--backend", "auto", "kvm", "emu", "--timeout", "--log-level", "--mem", "139", "124", "125", "126", "127", "130", "--control", "none"} {
+	for _, want := range []string{"--backend", "auto", "kvm", "emu", "--timeout", "--log-level", "--mem", "139", "124", "125", "126", "127", "130", "--control", "none", "--control-trace"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("help for run does not mention %q", want)
 		}
