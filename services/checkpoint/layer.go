@@ -107,7 +107,8 @@ type Layer struct {
 	saves   atomic.Uint64
 	sigs    chan os.Signal
 	backend string
-	inc     *Incremental // what the last save read, for the next
+	cpu     *vmm.CPUFeatures // what the backend offers the program (nil: it does not say)
+	inc     *Incremental     // what the last save read, for the next
 
 	// Last is the newest checkpoint's measurements.
 	lastMu sync.Mutex
@@ -197,6 +198,9 @@ func (l *Layer) Last() Stats {
 func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.host = mon.NewHostSpace("checkpoint", vmm.Quota{Handles: 1 << 17, Children: 1})
 	l.backend = mon.Backend().Name()
+	if f, ok := vmm.CPUFeaturesOf(mon.Backend()); ok {
+		l.cpu = &f
+	}
 	c := l.host.NewCaller()
 	sp, ok := parent.Caps[nester.CapSpace]
 	if !ok {
@@ -440,7 +444,7 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 		l.resume(c, running)
 		return err
 	}
-	ck.Backend, ck.Saved, ck.ConsoleBytes = l.backend, t0.UnixNano(), l.bytes.Load()
+	ck.Backend, ck.CPU, ck.Saved, ck.ConsoleBytes = l.backend, l.cpu, t0.UnixNano(), l.bytes.Load()
 	// What was read is a copy: unless the run ends with this save, the
 	// program goes on while the file is written.
 	var startErr error
