@@ -1109,7 +1109,7 @@ func sysKill(tc *task, a [6]uint64) (uint64, errno) {
 		return 0, 0
 	}
 	for _, q := range targets {
-		k.post(q, sigInfo{signo: int32(sig), code: siUser, pid: int32(tc.p.pid)})
+		k.signal(q, sigInfo{signo: int32(sig), code: siUser, pid: int32(tc.p.pid)})
 	}
 	if pid == -1 {
 		return 0, tc.sendSelf(sig)
