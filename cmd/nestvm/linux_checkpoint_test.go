@@ -61,8 +61,10 @@ func linuxTree(t *testing.T) string {
 // a shell loop; a pipeline whose processes are held in system calls when
 // saved (cat in read on an empty pipe, a subshell in nanosleep, the shell
 // in wait4); a descriptor whose offset says where the next read starts;
-// and a C program (musl and glibc) with an open file read a byte at a
-// time, bytes left in a pipe and a child that has ended, unreaped.
+// a C program (musl and glibc) with an open file read a byte at a
+// time, bytes left in a pipe and a child that has ended, unreaped; and one
+// counting the signals of two interval timers, which go on after the
+// restore, reading the clock through the restoring run's time page.
 func TestLinuxCheckpointRestore(t *testing.T) {
 	fromEmu := [][2]string{{"emu", "emu"}, {"emu", "kvm"}}
 	either := [][2]string{{"emu", "emu"}, {"emu", "kvm"}, {"kvm", "emu"}}
@@ -95,6 +97,12 @@ func TestLinuxCheckpointRestore(t *testing.T) {
 		}, fromEmu, false},
 		{"c-musl", "3", "alpha\npipe 0\nbravo\n", func(t *testing.T) []string { return []string{linuxProgram(t, "c/ckptio.musl")} }, [][2]string{{"kvm", "kvm"}, {"kvm", "emu"}}, true},
 		{"c-glibc", "4", "alpha\npipe 0\nbravo\npipe 1\n", func(t *testing.T) []string { return []string{linuxProgram(t, "c/ckptio.glibc")} }, [][2]string{{"kvm", "kvm"}, {"kvm", "emu"}}, false},
+		// Two interval timers (setitimer's and timer_create's) counted by
+		// their handlers: they travel with the program, which goes on
+		// counting, and the vDSO of the restored program reads the
+		// restoring run's time page, live, not the saved copy.
+		{"c-timers-musl", "2", "round 1\nround 2\n", func(t *testing.T) []string { return []string{linuxProgram(t, "c/ckpttimer.musl")} }, [][2]string{{"emu", "emu"}, {"emu", "kvm"}, {"kvm", "kvm"}, {"kvm", "emu"}}, true},
+		{"c-timers-glibc", "2", "round 1\nround 2\n", func(t *testing.T) []string { return []string{linuxProgram(t, "c/ckpttimer.glibc")} }, [][2]string{{"emu", "emu"}, {"kvm", "kvm"}}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

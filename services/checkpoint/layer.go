@@ -441,6 +441,13 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	}
 	if err != nil {
 		l.inc = nil // the dirty logs may be half taken: read everything next time
+		if errors.Is(err, ErrRunnerChanged) {
+			// Tried again at once: the try stops the threads afresh,
+			// which it could not find running if they stayed stopped,
+			// with stop too.
+			StartAll(c, running)
+			return err
+		}
 		l.resume(c, running)
 		return err
 	}

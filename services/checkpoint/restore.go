@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"nestvm/abi"
 	"nestvm/nester"
@@ -104,6 +105,9 @@ func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 	if ck.Runner != nil {
 		if runner, err = r.runner(env, ck.Runner); err != nil {
 			return err
+		}
+		if st, ok := runner.(nester.SaveTimed); ok && ck.Saved != 0 {
+			st.SavedAt(time.Unix(0, ck.Saved))
 		}
 		ep = runner.Port()
 	} else {
