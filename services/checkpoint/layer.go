@@ -356,13 +356,13 @@ func (l *Layer) run(c *vmm.Caller) {
 			l.release(nil)
 			continue
 		}
-		err := l.checkpoint(c, why)
+		err := l.checkpoint(c, why, runnerTries > 1)
 		// A runner (a personality) that changed while the save read the
 		// subtree left nothing consistent to write; another try, with
 		// every thread stopped afresh, is likely to find it still.
 		for try := 1; errors.Is(err, ErrRunnerChanged) && try < runnerTries; try++ {
 			l.log.Debug("checkpoint taken again: the runner changed while it was read", "why", why, "try", try+1)
-			err = l.checkpoint(c, why)
+			err = l.checkpoint(c, why, try+1 < runnerTries)
 		}
 		if errors.Is(err, errNotStarted) {
 			l.log.Debug("checkpoint deferred: the program has not started", "why", why)
@@ -408,8 +408,9 @@ func (l *Layer) endAfterFailure(c *vmm.Caller) {
 }
 
 // checkpoint stops the subtree, saves it, and resumes it (or, with stop,
-// ends it).
-func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
+// ends it). again says a save that fails with ErrRunnerChanged is tried
+// again.
+func (l *Layer) checkpoint(c *vmm.Caller, why string, again bool) error {
 	l.mu.Lock()
 	child := l.child
 	l.mu.Unlock()
@@ -441,10 +442,9 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string) error {
 	}
 	if err != nil {
 		l.inc = nil // the dirty logs may be half taken: read everything next time
-		if errors.Is(err, ErrRunnerChanged) {
-			// Tried again at once: the try stops the threads afresh,
-			// which it could not find running if they stayed stopped,
-			// with stop too.
+		if again && errors.Is(err, ErrRunnerChanged) {
+			// The next try stops the threads afresh, which it could
+			// not find running if they stayed stopped, with stop too.
 			StartAll(c, running)
 			return err
 		}
