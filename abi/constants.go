@@ -77,6 +77,7 @@ var Constants = []Constant{
 	{"FaultKill", "NV_FAULT_KILL", FaultKill, "fault reply: kill the space"},
 	{"MsgHandles", "NV_MSG_HANDLES", MsgHandles, "handles one message carries at most"},
 	{"StateOwned", "NV_STATE_OWNED", StateOwned, "nv_space_map, nv_space_handle flags: charged to this space"},
+	{"IdentServed", "NV_IDENT_SERVED", IdentServed, "nv_handle_identity flags: a port the monitor's own code serves"},
 	{"InsertMove", "NV_INSERT_MOVE", InsertMove, "space_insert_at: move the handle, do not copy it"},
 	{"DirtyEver", "NV_DIRTY_EVER", DirtyEver, "region_dirty: every page written since the region was created"},
 }

@@ -75,6 +75,7 @@ const (
 	OpConsoleRead                     // read bytes from an input console
 	OpClockTimePage                   // get the read-only page a clock keeps its time record in
 	OpServerGetState                  // read the state a port's server keeps for what it serves
+	OpHandleIdentify                  // describe a handle: its object's identity, type, rights, badge
 	OpCount                           // number of operations; not an operation
 )
 
@@ -502,6 +503,14 @@ var Ops = [OpCount]OpInfo{
 		R0:     "the bytes written; with NV_ETOOBIG, R1 is the size needed",
 		R1:     "the size needed, when the buffer was too small",
 		Doc:    "Reads the state a port's server keeps about the spaces it serves (a system-call personality's descriptors, signal state and process tree), so that a checkpoint taken above the server carries it and a restore can rebuild the server. It is answered by the server (no kernel port has one): a server that keeps no such state answers NV_EINVALOP. Ask it while every thread the server serves is stopped, so the record and the threads agree. It needs only call: a space's exception port, as space_get_state copies it, carries that, and the server answers whom it will by the handle's badge.",
+	},
+	OpHandleIdentify: {
+		Name: "handle_identify", Iface: IfaceHandle,
+		Errors: []OpError{{ErrTooBig, "the buffer is smaller than the record (R1 says what it needs)"}},
+		Args:   []Arg{{"buf", ArgOut, "receives an nv_handle_identity record"}},
+		R0:     "the bytes written; with NV_ETOOBIG, R1 is the size needed",
+		R1:     "the size needed, when the buffer was too small",
+		Doc:    "Describes a handle as an nv_handle_identity record: the identity of the object it names (unique for the monitor's life and never reused, so two handles name one object exactly when their identities are equal, whichever spaces they came from), the object type and rights handle_info reports, the handle's badge, and NV_IDENT_SERVED when the object is a port the monitor's own code serves (a files root, a console, a layer's stand-in) rather than one a space receives on. A layer that saves or compares objects needs nothing more than its handles. Needs no rights.",
 	},
 }
 

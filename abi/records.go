@@ -171,6 +171,20 @@ type SpaceHandleEntry struct {
 	Flags        uint64 // StateOwned when the object (a region, port or port set) is charged to this space
 }
 
+// HandleIdentity is what handle_identify writes.
+type HandleIdentity struct {
+	Object uint64 // the object's identity: unique for the monitor's life, never 0 or reused
+	Type   uint64 // the object type (NV_OBJ_*), as handle_info reports it
+	Rights uint64 // the handle's rights
+	Badge  uint64 // the handle's badge; 0 for none
+	Flags  uint64 // IdentServed when the monitor's own code serves the object
+}
+
+// IdentServed marks, in a HandleIdentity, a port the monitor's own code
+// serves (a files root, a console, a layer's stand-in): no space receives
+// on it, so it is not saved with a subtree as a port of its own.
+const IdentServed = 1 << 0
+
 // StateOwned marks an object a space's state lists as charged to that
 // space: created there, and gone when it ends.
 const StateOwned = 1 << 0

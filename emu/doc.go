@@ -28,14 +28,14 @@
 //     are rebuilt from the page tables and the faulting instruction;
 //   - EFER.NXE is ignored and a page-table entry with bit 63 set faults as
 //     reserved, so no-exec is enforced with per-mapping memory permissions
-//     (the machine implements vmm.NoPageTableNX);
+//     (the machine's Features say NoPageTableNX);
 //   - `out` is caught by an instruction hook at any IOPL, and a store to
 //     an MMIO region calls its write callback, but inside either RIP is
 //     the start of the translation block and a stop takes effect only at
 //     the block's end; hypercalls are served inside the callback (each
 //     uc_emu_start costs about 2 µs), and the ABI entry is a block of its
 //     own, so RIP there is exact. The ABI page's stubs store to the trap
-//     page as on kvm (TrapMMIO), so both backends run the same ABI page,
+//     page as on kvm, so both backends run the same ABI page,
 //     and a program that jumps into the middle of a stub runs the same
 //     bytes on both; only the primer uses `out`;
 //   - uc_emu_stop from another thread makes the engine leave at its next

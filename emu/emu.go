@@ -94,14 +94,13 @@ type machine struct {
 	cpus    map[*vcpu]struct{}
 }
 
-// NoPageTableNX implements vmm.NoPageTableNX: Unicorn 2.0.1 treats PTE bit
-// 63 as reserved whatever EFER.NXE says.
-func (m *machine) NoPageTableNX() {}
+// Features implements vmm.Machine: Unicorn 2.0.1 treats PTE bit 63 as
+// reserved whatever EFER.NXE says, and a machine is not recycled (an
+// engine per vCPU is most of its cost, and engines are not kept).
+func (m *machine) Features() vmm.Features { return vmm.Features{NoPageTableNX: true} }
 
-// Trap implements vmm.TrapChooser: the stubs store to the trap page, as on
-// kvm, rather than use out, so that both backends run the same ABI page
-// and a program that jumps into the middle of a stub runs the same bytes.
-func (m *machine) Trap() vmm.TrapMechanism { return vmm.TrapMMIO }
+// Recycle implements vmm.Machine; Features says it is never called.
+func (m *machine) Recycle() error { return errors.New("emu: machines are not recycled") }
 
 // MapMemory implements vmm.Machine.
 func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {

@@ -12,6 +12,7 @@ type nopBackend struct{}
 
 func (nopBackend) Name() string                                      { return "none" }
 func (nopBackend) Available() error                                  { return nil }
+func (nopBackend) Describe() string                                  { return "no machine" }
 func (nopBackend) NewMachine(vmm.MachineConfig) (vmm.Machine, error) { return nil, nil }
 
 // BenchmarkClockRead measures what one level of interposition adds to an

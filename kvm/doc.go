@@ -1,8 +1,7 @@
 // Package kvm is the KVM backend: guest code runs on /dev/kvm, through
 // gokvm's kvm package plus what it lacks (KVM_RUN that reports EINTR,
 // EINTR retries for every other ioctl, the FPU, immediate exit, the
-// registers shared through the run area, chunked memory slots, the dirty
-// log).
+// registers shared through the run area, chunked memory slots).
 //
 // How a vCPU runs (see vcpu.go):
 //   - guest code is always at CPL3, with RFLAGS.IOPL 0. Hypercalls are a

@@ -155,9 +155,3 @@ func memoryRegion(vmFd uintptr, slot uint32, gpa uint64, mem []byte, flags uint3
 	}
 	return retry(func() error { return gokvm.SetUserMemoryRegion(vmFd, &r) })
 }
-
-// dirtyLog fetches and clears slot's dirty bitmap into bitmap.
-func dirtyLog(vmFd uintptr, slot uint32, bitmap []uint64) error {
-	d := gokvm.DirtyLog{Slot: slot, BitMap: uint64(uintptr(unsafe.Pointer(&bitmap[0])))}
-	return retry(func() error { return gokvm.GetDirtyLog(vmFd, &d) })
-}

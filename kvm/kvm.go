@@ -247,12 +247,6 @@ func (b backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
 	return m, nil
 }
 
-// Trap implements vmm.TrapChooser. A store to a page with no memory behind
-// it exits as MMIO on every KVM; `out` from ring 3 exits only where the
-// host honours RFLAGS.IOPL for the guest (VMX and SVM, not PVM), and the
-// backend cannot tell which before a guest runs.
-func (m *machine) Trap() vmm.TrapMechanism { return vmm.TrapMMIO }
-
 // chunkFor returns how much of a large mapping one memory slot covers on
 // a host with slots memory slots. KVM keeps bookkeeping per slot in
 // proportion to its size (with shadow paging, as on PVM, 8 bytes per 4
@@ -284,7 +278,6 @@ type mapping struct {
 	lazy   bool              // slots are added chunk by chunk
 	size   uint64            // of a chunk (chunkFor)
 	chunks map[uint64]uint32 // chunk number (from gpa, in size units) -> slot
-	dirty  bool              // dirty logging on
 }
 
 func (o *mapping) end() uint64 { return o.gpa + uint64(len(o.mem)) }
@@ -356,20 +349,12 @@ func (m *machine) addSlot(o *mapping, n uint64) error {
 		return fmt.Errorf("all %d memory slots in use: %w", m.dev.slots, vmm.ErrNoSlots)
 	}
 	gpa, mem := o.chunk(n)
-	if err := memoryRegion(m.fd, slot, gpa, mem, o.flags()); err != nil {
+	if err := memoryRegion(m.fd, slot, gpa, mem, 0); err != nil {
 		return fmt.Errorf("KVM_SET_USER_MEMORY_REGION %#x+%#x: %w", gpa, len(mem), err)
 	}
 	m.used[slot] = true
 	o.chunks[n] = slot
 	return nil
-}
-
-// flags are the memory-slot flags of o's slots.
-func (o *mapping) flags() uint32 {
-	if o.dirty {
-		return 1 // KVM_MEM_LOG_DIRTY_PAGES
-	}
-	return 0
 }
 
 // UnmapMemory implements vmm.Machine.
@@ -438,63 +423,6 @@ func (m *machine) read(gpa uint64, buf []byte) error {
 	return nil
 }
 
-// DirtyLogger is implemented by machines that can report which pages the
-// guest wrote (KVM's dirty log), for incremental checkpoints.
-type DirtyLogger interface {
-	// StartDirtyLog starts logging writes to the mapping at gpa.
-	StartDirtyLog(gpa uint64) error
-	// DirtyLog returns one bit per page of the mapping at gpa, set for
-	// pages written since the last call (or StartDirtyLog), and clears it.
-	DirtyLog(gpa uint64) ([]uint64, error)
-}
-
-var _ DirtyLogger = (*machine)(nil)
-
-// StartDirtyLog implements DirtyLogger.
-func (m *machine) StartDirtyLog(gpa uint64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	o := m.find(gpa)
-	if o == nil || o.gpa != gpa {
-		return fmt.Errorf("dirty log %#x: no mapping starts there", gpa)
-	}
-	o.dirty = true
-	for n, slot := range o.chunks {
-		cg, mem := o.chunk(n)
-		if err := memoryRegion(m.fd, slot, cg, mem, o.flags()); err != nil {
-			return fmt.Errorf("dirty log %#x: %w", gpa, err)
-		}
-	}
-	return nil
-}
-
-// DirtyLog implements DirtyLogger. Chunks without a slot were never
-// mapped, so never written.
-func (m *machine) DirtyLog(gpa uint64) ([]uint64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	o := m.find(gpa)
-	if o == nil || o.gpa != gpa {
-		return nil, fmt.Errorf("dirty log %#x: no mapping starts there", gpa)
-	}
-	if !o.dirty {
-		return nil, fmt.Errorf("dirty log %#x: not started", gpa)
-	}
-	pages := len(o.mem) / 4096
-	bitmap := make([]uint64, (pages+63)/64)
-	for n, slot := range o.chunks {
-		cg, mem := o.chunk(n)
-		// A chunk starts on a multiple of its size, so its bits start
-		// on a word boundary of the mapping's bitmap.
-		first := (cg - o.gpa) / 4096 / 64
-		part := bitmap[first : first+uint64((len(mem)/4096+63)/64)]
-		if err := dirtyLog(m.fd, slot, part); err != nil {
-			return nil, fmt.Errorf("dirty log %#x: %w", gpa, err)
-		}
-	}
-	return bitmap, nil
-}
-
 // zapPage is the guest-physical page zapShadow maps and unmaps: page 0,
 // which no space ever maps (null pointers must fault).
 const zapPage = 0
@@ -544,9 +472,12 @@ const (
 	recycleSlots = 24
 )
 
-var _ vmm.Recycler = (*machine)(nil)
+var _ vmm.Machine = (*machine)(nil)
 
-// Recycle implements vmm.Recycler. What a space leaves in a VM, besides
+// Features implements vmm.Machine: a VM can be recycled.
+func (m *machine) Features() vmm.Features { return vmm.Features{Recycle: true} }
+
+// Recycle implements vmm.Machine. What a space leaves in a VM, besides
 // the memory the caller replaces, is what KVM derived from it and the
 // state of the vCPUs: the shadow pages (or EPT entries) go at once, with
 // a memory-slot deletion; a vCPU's pending events are cleared here, and
@@ -557,10 +488,6 @@ var _ vmm.Recycler = (*machine)(nil)
 func (m *machine) Recycle() error {
 	m.mu.Lock()
 	cpus, spare := len(m.cpus), len(m.spare)
-	dirty := false
-	for _, o := range m.maps {
-		dirty = dirty || o.dirty
-	}
 	slots, tainted := len(m.used), m.tainted
 	m.mu.Unlock()
 	switch {
@@ -568,9 +495,6 @@ func (m *machine) Recycle() error {
 		return errors.New("recycle vm: a vCPU failed in it")
 	case cpus > 0:
 		return fmt.Errorf("recycle vm: %d vCPUs still open", cpus)
-	case dirty:
-		// Slots with dirty logging would need rewriting without it.
-		return errors.New("recycle vm: dirty logging is on")
 	case spare > recycleVCPUs:
 		return fmt.Errorf("recycle vm: %d vCPUs, more than the %d a recycled VM keeps", spare, recycleVCPUs)
 	case slots > recycleSlots:

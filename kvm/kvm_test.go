@@ -228,16 +228,6 @@ func TestChunkedSlots(t *testing.T) {
 	if len(got) != 3 || !got[0] || !got[2] || !got[3] {
 		t.Fatalf("chunks with slots %v, want 0, 2 and 3", got)
 	}
-	if err := m.StartDirtyLog(base); err != nil {
-		t.Fatal(err)
-	}
-	bits, err := m.DirtyLog(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if uint64(len(bits)) != size/4096/64 {
-		t.Fatalf("dirty bitmap of %d words, want %d", len(bits), size/4096/64)
-	}
 	if err := m.UnmapMemory(base); err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,6 @@ type vcpu struct {
 	// fpuReset is set while the vCPU holds the reset x87/SSE state and
 	// has not run: setting that state again is skipped.
 	fpuReset bool
-	iopl     uint64 // RFLAGS.IOPL guest code runs with
 
 	regs       vmm.Regs // valid when regsValid
 	regsValid  bool
@@ -96,11 +95,6 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 		log = m.log
 	}
 	v := &vcpu{m: m, id: cfg.ID, log: log, cfg: cfg.CPU, handler: cfg.Handler, fd: fd}
-	// With the MMIO trap nothing needs port I/O from ring 3, so guests run
-	// with IOPL 0 and every in or out they execute is a #GP, on every host.
-	if cfg.CPU.Trap == vmm.TrapPIO {
-		v.iopl = vmm.RFlagsIOPL3
-	}
 	fail := func(what string, err error) (vmm.VCPU, error) {
 		if v.run != nil {
 			v.run.unmap()
@@ -238,7 +232,7 @@ func (v *vcpu) sregs() (gokvm.Sregs, error) {
 // writeRegs puts v.regs in the run area for the next KVM_RUN to load, with
 // RFLAGS forced to what user code runs with.
 func (v *vcpu) writeRegs() {
-	v.regs.RFLAGS = v.regs.RFLAGS&vmm.RFlagsUserMask | vmm.RFlagsReserved | v.iopl
+	v.regs.RFLAGS = v.regs.RFLAGS&vmm.RFlagsUserMask | vmm.RFlagsReserved
 	*v.syncR = toKVMRegs(&v.regs)
 	*v.run.word(runDirtyRegs) |= syncRegs
 }
@@ -468,20 +462,22 @@ func (v *vcpu) exit() (vmm.Exit, bool, error) {
 	r := v.run.r
 	switch r.ExitReason {
 	case exitIO:
+		// Only the ring-0 stub does port I/O: an `out` to the fault port
+		// (ring 3 runs with IOPL 0, so a guest's in or out is a #GP).
 		io := decodeIO(r.Data[0], r.Data[1])
 		v.ioPending = true
-		if !io.out {
+		if !io.out || io.port != v.cfg.FaultPort {
 			return v.illegalIO(io.port)
 		}
-		return v.trap(io.port, false)
+		return v.fault()
 	case exitMMIO:
 		mm := decodeMMIO(r.Data[0], r.Data[2])
 		// A read completes (and moves RIP) only at the next KVM_RUN; a
 		// write has retired before KVM exits.
 		v.ioPending = !mm.write
 		page := v.cfg.TrapPage
-		if v.cfg.Trap == vmm.TrapMMIO && mm.write && mm.addr >= page && mm.addr-page < 4096 {
-			return v.trap(uint16(mm.addr-page), true)
+		if mm.write && mm.addr >= page && mm.addr-page < 4096 {
+			return v.trap(uint16(mm.addr - page))
 		}
 		return v.mmio(mm)
 	case exitIntr:
@@ -498,36 +494,28 @@ func (v *vcpu) exit() (vmm.Exit, bool, error) {
 	return vmm.Exit{}, true, &ExitError{r.ExitReason, "not expected from a ring-3 guest"}
 }
 
-// trap serves a write to one of the monitor's ports, by `out` or by a store
-// to the trap page (mmio).
-func (v *vcpu) trap(port uint16, mmio bool) (vmm.Exit, bool, error) {
+// trap serves a store to the trap page at port's offset.
+func (v *vcpu) trap(port uint16) (vmm.Exit, bool, error) {
 	switch port {
 	case v.cfg.NullPort:
 		return vmm.Exit{}, false, nil // the raw-trap benchmark: straight back in
 	case v.cfg.HypercallPort:
-		return v.hypercall(mmio)
-	case v.cfg.FaultPort:
-		if !mmio {
-			return v.fault()
-		}
+		return v.hypercall()
 	case v.cfg.SyscallPort:
-		return v.syscall(mmio)
+		return v.syscall()
 	}
 	return v.illegalIO(port)
 }
 
 // hypercall serves a trap from the ABI page inline.
-func (v *vcpu) hypercall(mmio bool) (vmm.Exit, bool, error) {
+func (v *vcpu) hypercall() (vmm.Exit, bool, error) {
 	if err := v.loadRegs(); err != nil {
 		return vmm.Exit{}, true, err
 	}
-	// After the trap RIP is past it: a store to the trap page retires
-	// before KVM exits, and recent kernels complete an out (moving RIP)
-	// only at the next KVM_RUN, older ones before exiting. Either way
-	// the instruction must be the ABI page's, or the guest wrote to the
-	// trap port from code of its own.
-	after := v.cfg.TrapAddr + v.cfg.TrapInsnLen
-	if v.regs.RIP != after && (mmio || v.regs.RIP != v.cfg.TrapAddr) {
+	// After the trap RIP is past it (a store to the trap page retires
+	// before KVM exits): the instruction must be the ABI page's, or the
+	// guest wrote to the trap port from code of its own.
+	if v.regs.RIP != v.cfg.TrapAddr+v.cfg.TrapInsnLen {
 		return v.illegalIO(v.cfg.HypercallPort)
 	}
 	c := vmm.Call{
@@ -546,8 +534,7 @@ func (v *vcpu) hypercall(mmio bool) (vmm.Exit, bool, error) {
 		v.writeRegs()
 		return vmm.Exit{Kind: vmm.ExitStopped}, true, nil
 	}
-	// RAX and RDX only; after an out RIP stays where KVM left it, so the
-	// completion moves it past the trap.
+	// RAX and RDX only: RIP is already past the trap.
 	v.regs.RAX, v.regs.RDX = c.Ret[0], c.Ret[1]
 	v.writeRegs()
 	if action == vmm.CallStop {
@@ -654,12 +641,11 @@ func (v *vcpu) intGate(f *vmm.Fault) {
 // PVM does, and stays at CPL3 (other hosts would enter CPL0, and the entry
 // is safe there too). syscall has already replaced RCX and R11 with the
 // return address and RFLAGS, as a Linux system call would.
-func (v *vcpu) syscall(mmio bool) (vmm.Exit, bool, error) {
+func (v *vcpu) syscall() (vmm.Exit, bool, error) {
 	if err := v.loadRegs(); err != nil {
 		return vmm.Exit{}, true, err
 	}
-	entry := v.cfg.SyscallEntry
-	if v.regs.RIP != entry+v.cfg.TrapInsnLen && (mmio || v.regs.RIP != entry) {
+	if v.regs.RIP != v.cfg.SyscallEntry+v.cfg.TrapInsnLen {
 		return v.illegalIO(v.cfg.SyscallPort)
 	}
 	user := v.regs

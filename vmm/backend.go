@@ -21,6 +21,9 @@ type Backend interface {
 	// not, why, in words a user can act on (for example "/dev/kvm:
 	// permission denied; add yourself to the kvm group or use --backend emu").
 	Available() error
+	// Describe says more about the backend for nestvm info: a library
+	// version, a device.
+	Describe() string
 	// NewMachine creates an empty guest-physical address space: one KVM VM,
 	// or one emulator memory map shared by that space's vCPUs.
 	NewMachine(cfg MachineConfig) (Machine, error)
@@ -99,8 +102,37 @@ type Machine interface {
 	// NewVCPU creates a vCPU. It must be called on the goroutine that will
 	// run it, locked to its OS thread (runtime.LockOSThread).
 	NewVCPU(cfg VCPUConfig) (VCPU, error)
+	// Features says what the machine offers beyond this interface's
+	// minimum. It never changes over the machine's life.
+	Features() Features
+	// Recycle makes the machine serve a new space exactly as a new
+	// machine would, given the same MapMemory calls: nothing the old
+	// space left in it may be observable by the new one (cached
+	// translations, pending events, vCPU state not overwritten by
+	// NewVCPU). Preconditions: every vCPU has been closed, the memory
+	// behind every mapping has been replaced (the caller resets it), and
+	// the mappings stay. An error means the machine cannot be reused and
+	// must be closed. It is called only where Features says Recycle.
+	Recycle() error
 	// Close releases the machine. Every vCPU must be closed first.
 	Close() error
+}
+
+// Features are the optional behaviour of a Machine, declared once rather
+// than discovered by type assertions.
+type Features struct {
+	// Recycle: the machine can serve another space once its own has
+	// ended (Machine.Recycle). Creating a machine is most of what creating
+	// a space costs on kvm (a VM, its memory slots and a vCPU: well over
+	// half a millisecond where the VM is itself paravirtual), so the
+	// monitor keeps a few machines of ended spaces for the next ones (see
+	// shellPool).
+	Recycle bool
+	// NoPageTableNX: the CPU treats the page-table no-execute bit as
+	// reserved (the emulator ignores EFER.NXE, and a PTE with bit 63 set
+	// raises a reserved-bit page fault on every access). The monitor then
+	// leaves the bit clear and relies on ProtectMemory's permissions.
+	NoPageTableNX bool
 }
 
 // ErrNoSlots is wrapped by MapMemory when the backend cannot hold another

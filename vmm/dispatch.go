@@ -425,6 +425,8 @@ func (t *Thread) handleOp(n *capNode, inv *Invocation) result {
 	switch inv.Op {
 	case abi.OpHandleInfo:
 		return ok(uint64(TypeOf(n.obj)), uint64(n.rights))
+	case abi.OpHandleIdentify:
+		return t.identify(n, inv.bufs[0])
 	case abi.OpHandleClose:
 		if e := s.removeHandle(n.num); e != abi.OK {
 			return failed(e)

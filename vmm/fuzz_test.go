@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"nestvm/abi"
@@ -16,6 +17,7 @@ type stubBackend struct{}
 
 func (stubBackend) Name() string                              { return "stub" }
 func (stubBackend) Available() error                          { return nil }
+func (stubBackend) Describe() string                          { return "stub: runs no instructions" }
 func (stubBackend) NewMachine(MachineConfig) (Machine, error) { return &stubMachine{}, nil }
 
 type stubMachine struct{}
@@ -24,6 +26,8 @@ func (*stubMachine) MapMemory(uint64, []byte, Perm) error     { return nil }
 func (*stubMachine) UnmapMemory(uint64) error                 { return nil }
 func (*stubMachine) ProtectMemory(uint64, uint64, Perm) error { return nil }
 func (*stubMachine) NewVCPU(cfg VCPUConfig) (VCPU, error)     { return newStubVCPU(cfg), nil }
+func (*stubMachine) Features() Features                       { return Features{} }
+func (*stubMachine) Recycle() error                           { return errors.New("stub machines are not recycled") }
 func (*stubMachine) Close() error                             { return nil }
 
 // fuzzSpace is a space with the root handles, a data page at 0x500000

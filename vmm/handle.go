@@ -10,6 +10,8 @@ import (
 type Object interface {
 	// ObjectType reports the object's type, as handle_info returns it.
 	ObjectType() abi.ObjectType
+	// identity is the object's identity (objectID, embedded).
+	identity() uint64
 }
 
 // handleEntry is what a handle grants: an object, rights and a badge.

@@ -47,6 +47,7 @@ type reply struct {
 
 // PortSet is a set of ports a server receives from together.
 type PortSet struct {
+	objectID
 	mon   *Monitor
 	owner *Space
 	// Guarded by ipcState.mu.

@@ -2,21 +2,20 @@ package vmm
 
 import (
 	"encoding/binary"
-	"fmt"
 
 	"nestvm/abi"
 )
 
 // The reserved range of every space (abi.ReservedBase..abi.ReservedTop) is
 // backed by one "system" memory object per space, laid out as below. Guest
-// code at CPL3 can reach only the ABI page (and, on machines that trap by
-// MMIO, write to the trap page); everything else is mapped supervisor-only
-// or (the page tables) not mapped at all.
+// code at CPL3 can reach only the ABI page and write to the trap page;
+// everything else is mapped supervisor-only or (the page tables) not
+// mapped at all.
 //
 //	0x100000  ABI page        user r-x   entry stub, primer, null trap, syscall entry
 //	0x101000  ring-0 text     sup  r-x   exception entry stubs, iretq
 //	0x102000  IDT             sup  r--   32 interrupt gates into ring-0 text
-//	0x103000  trap page       user -w-   only with TrapMMIO; never backed by memory
+//	0x103000  trap page       user -w-   never backed by memory: a store there exits
 //	0x110000  vCPU 0 page     sup  rw-   GDT at +0, TSS at +0x80
 //	0x111000  vCPU 0 stack    sup  rw-   ring-0 stack (RSP0), 4 KiB
 //	0x112000  vCPU 1 ...      (MaxVCPUs pairs)
@@ -30,9 +29,12 @@ const (
 	SysSize       = abi.ReservedTop - abi.ReservedBase
 	ring0TextAddr = SysBase + 0x1000
 	idtAddr       = SysBase + 0x2000
-	// TrapPageAddr is the page the ABI stubs write to on machines that
-	// trap by MMIO (TrapMMIO): a store to TrapPageAddr+port there is what
-	// `out` to port is elsewhere.
+	// TrapPageAddr is the page the ABI stubs write to: a one-byte store to
+	// TrapPageAddr+port from ring 3 is how a thread enters the monitor. The
+	// page is mapped user-writable in the page tables but has no memory
+	// behind it, so the store exits as MMIO on every KVM (VMX, SVM and
+	// PVM, where `out` from ring 3 raises #GP), and the emulator serves it
+	// from an MMIO region's callback: both backends run one ABI page.
 	TrapPageAddr = SysBase + 0x3000
 	vcpuAreaAddr = SysBase + 0x10000
 	vcpuAreaSize = 0x2000
@@ -41,40 +43,6 @@ const (
 	ptPoolAddr = SysBase + 0x100000
 	ptPoolSize = abi.ReservedTop - ptPoolAddr
 )
-
-// TrapMechanism is how the ABI page's stubs enter the monitor. Guests never
-// see it: they call abi.ABIEntry, and a thread restarted at TrapAddr
-// re-issues its call whatever the mechanism.
-type TrapMechanism uint8
-
-// Trap mechanisms.
-const (
-	// TrapPIO is `out %al, $port` from ring 3 with RFLAGS.IOPL=3. It is the
-	// cheapest exit on VMX and SVM, but a paravirtual KVM (PVM) raises #GP
-	// for it.
-	TrapPIO TrapMechanism = iota
-	// TrapMMIO is a one-byte store to TrapPageAddr+port: the page is
-	// mapped user-writable in the page tables but has no memory behind it,
-	// so the store exits as MMIO on every KVM (VMX, SVM and PVM), and the
-	// emulator serves it from an MMIO region's callback. Both backends use
-	// it, so both run the same ABI page.
-	TrapMMIO
-)
-
-// A TrapChooser is a Machine whose guests must trap with a mechanism other
-// than TrapPIO, the default.
-type TrapChooser interface {
-	// Trap returns the mechanism the machine's ABI page must use.
-	Trap() TrapMechanism
-}
-
-// trapOf returns the mechanism m needs.
-func trapOf(m Machine) TrapMechanism {
-	if c, ok := m.(TrapChooser); ok {
-		return c.Trap()
-	}
-	return TrapPIO
-}
 
 // Offsets inside the ABI page.
 const (
@@ -169,13 +137,11 @@ type CPUSetup struct {
 	// SyscallEntry is where syscall enters (MSR_LSTAR), with the kernel
 	// code selector in MSR_STAR.
 	SyscallEntry uint64
-	// Trap is the mechanism of the ABI page's stubs; TrapPage is where
-	// TrapMMIO stores go. TrapInsnLen is the length of the trapping
-	// instruction at TrapAddr, and TrapLen where a call resumes (the stub's
-	// ret), the same on every mechanism: a thread stopped after a call
-	// has the same registers whichever backend it ran on, so it resumes
-	// on another (checkpoint, migration).
-	Trap        TrapMechanism
+	// TrapPage is where the stubs' stores go. TrapInsnLen is the length of
+	// the trapping instruction at TrapAddr, and TrapLen where a call
+	// resumes (the stub's ret): the same on every backend, so a thread
+	// stopped after a call has the same registers whichever backend it ran
+	// on, and resumes on another (checkpoint, migration).
 	TrapPage    uint64
 	TrapLen     uint64
 	TrapInsnLen uint64
@@ -188,8 +154,8 @@ type CPUSetup struct {
 func vcpuArea(id int) uint64 { return vcpuAreaAddr + uint64(id)*vcpuAreaSize }
 
 // cpuSetup returns the CPUSetup of vCPU id in a space whose page-table root
-// is at cr3 and whose stubs trap with mech.
-func cpuSetup(id int, cr3 uint64, mech TrapMechanism) CPUSetup {
+// is at cr3.
+func cpuSetup(id int, cr3 uint64) CPUSetup {
 	area := vcpuArea(id)
 	return CPUSetup{
 		CR0: CR0Value, CR3: cr3, CR4: CR4Value, EFER: EFERValue,
@@ -201,8 +167,8 @@ func cpuSetup(id int, cr3 uint64, mech TrapMechanism) CPUSetup {
 		KernelStackTop: area + vcpuAreaSize,
 		IretAddr:       ring0TextAddr + iretOffset,
 		SyscallEntry:   SyscallEntry,
-		Trap:           mech, TrapPage: TrapPageAddr, TrapLen: uint64(len(trapSeq(mech, HypercallPort))),
-		TrapInsnLen: uint64(len(trapInsn(mech, HypercallPort))),
+		TrapPage:       TrapPageAddr, TrapLen: uint64(len(trapInsn(HypercallPort))),
+		TrapInsnLen: uint64(len(trapInsn(HypercallPort))),
 		TrapAddr:    TrapAddr, PrimerAddr: PrimerAddr, NullTrapAddr: NullTrapAddr,
 		HypercallPort: HypercallPort, FaultPort: FaultPort, NullPort: NullPort, EnterPort: EnterPort,
 		SyscallPort: SyscallPort,
@@ -212,33 +178,19 @@ func cpuSetup(id int, cr3 uint64, mech TrapMechanism) CPUSetup {
 // Instruction bytes of the stubs. Hand-assembled because they are a
 // handful of fixed instructions; each is commented with its assembly.
 
-// trapInsn is the instruction that traps to port with mech.
-func trapInsn(mech TrapMechanism, port uint8) []byte {
-	if mech == TrapMMIO {
-		a := uint32(TrapPageAddr + uint64(port))
-		return []byte{0x88, 0x04, 0x25, byte(a), byte(a >> 8), byte(a >> 16), byte(a >> 24)} // mov %al, TrapPageAddr+port
-	}
-	return []byte{0xe6, port} // out %al, $port
+// trapInsn is the instruction that traps to port: a store to the trap page.
+func trapInsn(port uint8) []byte {
+	a := uint32(TrapPageAddr + uint64(port))
+	return []byte{0x88, 0x04, 0x25, byte(a), byte(a >> 8), byte(a >> 16), byte(a >> 24)} // mov %al, TrapPageAddr+port
 }
 
 // The stubs of the ABI page.
-func abiEntryCode(mech TrapMechanism) []byte {
-	return append(trapSeq(mech, HypercallPort), 0xc3) // trap; ret
+func abiEntryCode() []byte {
+	return append(trapInsn(HypercallPort), 0xc3) // trap; ret
 }
 
-func nullTrapCode(mech TrapMechanism) []byte {
-	return append(trapSeq(mech, NullPort), 0xc3) // trap; ret
-}
-
-// trapSeq is the trap instruction padded to the length of the longest
-// (the MMIO store, 7 bytes), so that the ret after it is at the same
-// offset on every mechanism.
-func trapSeq(mech TrapMechanism, port uint8) []byte {
-	insn := trapInsn(mech, port)
-	if pad := 7 - len(insn); pad == 5 {
-		insn = append(insn, 0x0f, 0x1f, 0x44, 0x00, 0x00) // nopl 0(%rax,%rax,1)
-	}
-	return insn
+func nullTrapCode() []byte {
+	return append(trapInsn(NullPort), 0xc3) // trap; ret
 }
 
 // primerCode is only ever run by the emulator, which catches its out.
@@ -256,18 +208,18 @@ const (
 
 // buildSystem writes the ABI page, ring-0 text and IDT into sys, the
 // space's system memory (which starts at guest-physical SysBase, and is
-// fresh, zero memory), with stubs that trap by mech.
-func buildSystem(sys []byte, mech TrapMechanism) {
+// fresh, zero memory).
+func buildSystem(sys []byte) {
 	at := func(addr uint64) []byte { return sys[addr-SysBase:] }
 	le := binary.LittleEndian
 
 	// The ABI page: unused bytes are int3, so a stray jump into it faults.
 	abiPage := at(abi.ABIPage)[:abi.PageSize]
 	fill(abiPage, 0xcc)
-	copy(at(TrapAddr), abiEntryCode(mech))
+	copy(at(TrapAddr), abiEntryCode())
 	copy(at(PrimerAddr), primerCode)
-	copy(at(NullTrapAddr), nullTrapCode(mech))
-	copy(at(SyscallEntry), append(trapInsn(mech, SyscallPort), 0x0f, 0x0b)) // trap; ud2 (never reached)
+	copy(at(NullTrapAddr), nullTrapCode())
+	copy(at(SyscallEntry), append(trapInsn(SyscallPort), 0x0f, 0x0b)) // trap; ud2 (never reached)
 
 	// Ring-0 text: entry v pushes a zero error code if the CPU pushed none,
 	// then the vector, and traps; the monitor reads the frame and returns
@@ -332,17 +284,6 @@ func fill(b []byte, v byte) {
 	for i := range b {
 		b[i] = v
 	}
-}
-
-// String names the mechanism, for logs.
-func (m TrapMechanism) String() string {
-	switch m {
-	case TrapPIO:
-		return "pio"
-	case TrapMMIO:
-		return "mmio"
-	}
-	return fmt.Sprintf("trap(%d)", uint8(m))
 }
 
 // CR3FlushBit is CR3's page-level write-through bit. Backends flip it to

@@ -27,14 +27,6 @@ const (
 // for another table: the space maps more memory than the pool can describe.
 var ErrPageTablesFull = errors.New("page-table pool exhausted")
 
-// NoPageTableNX is implemented by a Machine whose CPU treats the page-table
-// no-execute bit as reserved (the emulator ignores EFER.NXE, and a PTE with
-// bit 63 set raises a reserved-bit page fault on every access). The monitor
-// then leaves the bit clear and relies on the mapping's permission hint.
-type NoPageTableNX interface {
-	NoPageTableNX()
-}
-
 // pageTables builds the 4-level, identity-mapped page tables of one space
 // in a pool of guest-physical pages inside the system memory. The CPU walks
 // them by physical address, so the pool itself is never mapped. Mappings

@@ -51,6 +51,7 @@ func (f ServerFunc) Serve(inv *Invocation) { f(inv) }
 // goroutine, or by guest threads that receive from it (port_receive) and
 // answer (port_reply); then calls queue on it.
 type Port struct {
+	objectID
 	name   string
 	server Server // nil for a guest-served port
 

@@ -11,6 +11,7 @@ import (
 // Region is a memory object: pages that one or several spaces map (sharing
 // them), with an optional keeper that supplies pages on first touch.
 type Region struct {
+	objectID
 	mon   *Monitor
 	mem   *Memory
 	owner *Space // charged for its pages

@@ -52,14 +52,12 @@ func checkUserRegs(r *Regs) error {
 }
 
 // User-mode RFLAGS a thread runs with: reserved bit 1 only. IOPL is 0, so
-// every in and out a guest executes is a #GP: the ABI stub traps by MMIO
-// on kvm, and the emulator catches its `out` with a hook before the
-// privilege check. Only a kvm machine trapping by PIO (vmm.TrapPIO) would
-// need IOPL 3, and its backend sets that itself. Interrupts stay disabled:
+// every in and out a guest executes is a #GP (the ABI stubs trap by a
+// store to the trap page; only the emulator's primer uses `out`, which a
+// hook catches before the privilege check). Interrupts stay disabled:
 // guests get none.
 const (
 	RFlagsReserved = 1 << 1
-	RFlagsIOPL3    = 3 << 12
 	RFlagsUser     = RFlagsReserved
 	// RFlagsUserMask are the flags a guest may set through set_state (CF,
 	// PF, AF, ZF, SF, DF, OF, AC, ID); the monitor forces the others (TF,

@@ -10,23 +10,6 @@ import (
 	"nestvm/abi"
 )
 
-// A Recycler is a Machine that can serve another space once its own has
-// ended. Creating a machine is most of what creating a space costs on kvm
-// (a VM, its memory slots and a vCPU: well over half a millisecond where
-// the VM is itself paravirtual), so the monitor keeps a few machines of
-// ended spaces for the next ones (see shellPool).
-type Recycler interface {
-	// Recycle makes the machine serve a new space exactly as a new
-	// machine would, given the same MapMemory calls: nothing the old
-	// space left in it may be observable by the new one (cached
-	// translations, pending events, vCPU state not overwritten by
-	// NewVCPU). Preconditions: every vCPU has been closed, the memory
-	// behind every mapping has been replaced (the caller resets it), and
-	// the mappings stay. An error means the machine cannot be reused and
-	// must be closed.
-	Recycle() error
-}
-
 // shell is what a space runs in before it holds any object of its own: a
 // machine with the space's system memory (its stub pages built) and its
 // user window mapped. Building one is the bulk of NewSpace; a shell whose
@@ -35,7 +18,6 @@ type shell struct {
 	machine Machine
 	sys     *Memory
 	win     *window
-	trap    TrapMechanism
 	noNX    bool
 }
 
@@ -59,8 +41,7 @@ func newShell(b Backend, log hclog.Logger, name string) (sh *shell, err error) {
 			sys.Unref()
 		}
 	}()
-	trap := trapOf(machine)
-	buildSystem(sys.Bytes(), trap)
+	buildSystem(sys.Bytes())
 	for _, r := range sysRanges {
 		b := sys.Bytes()[r.addr-SysBase : r.addr-SysBase+r.size]
 		if err := machine.MapMemory(r.addr, b, PermRead|PermWrite|PermExec); err != nil {
@@ -79,8 +60,7 @@ func newShell(b Backend, log hclog.Logger, name string) (sh *shell, err error) {
 	if err := machine.MapMemory(abi.UserBase, win.bytes(abi.UserBase, abi.UserTop-abi.UserBase), PermRead|PermWrite); err != nil {
 		return nil, fmt.Errorf("map user window: %w", err)
 	}
-	_, noNX := machine.(NoPageTableNX)
-	return &shell{machine: machine, sys: sys, win: win, trap: trap, noNX: noNX}, nil
+	return &shell{machine: machine, sys: sys, win: win, noNX: machine.Features().NoPageTableNX}, nil
 }
 
 // sysRanges are the two mappings of the system memory, around the trap
@@ -111,8 +91,7 @@ func (sh *shell) close(log hclog.Logger) {
 // reads as zeros: page tables, GDTs, TSSs and ring-0 stacks with the old
 // threads' fault frames), its machine recycled.
 func (sh *shell) reset() error {
-	rc, ok := sh.machine.(Recycler)
-	if !ok {
+	if !sh.machine.Features().Recycle {
 		return fmt.Errorf("reset shell: the %T machine cannot be recycled", sh.machine)
 	}
 	win, err := sh.win.reset()
@@ -123,11 +102,11 @@ func (sh *shell) reset() error {
 	if err := sh.sys.Discard(0, SysSize); err != nil {
 		return fmt.Errorf("reset shell: %w", err)
 	}
-	buildSystem(sh.sys.Bytes(), sh.trap)
+	buildSystem(sh.sys.Bytes())
 	// Last, with every page behind the mappings replaced: translations
 	// the machine cached from the old pages go now, and no vCPU runs
 	// until the next space starts one.
-	if err := rc.Recycle(); err != nil {
+	if err := sh.machine.Recycle(); err != nil {
 		return fmt.Errorf("reset shell: %w", err)
 	}
 	return nil
@@ -158,7 +137,7 @@ const (
 // memfd of SysSize bytes of which only the three stub pages are
 // resident) and its window (a reservation of address space, no memory),
 // and they count against the monitor's host budgets (hostbudget.go) as
-// a live space's do. Only machines that implement Recycler are kept, so
+// a live space's do. Only machines whose Features say Recycle are kept, so
 // on other backends the pool stays empty.
 type shellPool struct {
 	log   hclog.Logger
@@ -188,7 +167,7 @@ func (p *shellPool) take() *shell {
 // put resets the shell of an ended space and keeps it, or closes it when
 // it cannot be reset or the pool is full.
 func (p *shellPool) put(sh *shell) {
-	if _, ok := sh.machine.(Recycler); !ok || p.full() {
+	if !sh.machine.Features().Recycle || p.full() {
 		sh.close(p.log)
 		return
 	}

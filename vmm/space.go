@@ -41,6 +41,7 @@ const MaxThreadsQuota = 8192
 // Space is an address space with its handle table and threads: one KVM VM,
 // or one emulator memory map.
 type Space struct {
+	objectID
 	mon     *Monitor
 	id      uint64
 	name    string
@@ -48,7 +49,6 @@ type Space struct {
 	shell   *shell // nil in a host space
 	machine Machine
 	sys     *Memory
-	trap    TrapMechanism
 	win     *window // host view of guest addresses [0, abi.UserTop)
 	quota   Quota
 
@@ -157,7 +157,8 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("new space %s: %w", name, err)
 	}
-	// The system pages: only the ABI page is reachable from ring 3.
+	// The system pages: only the ABI page (to run) and the trap page (to
+	// store to, which exits) are reachable from ring 3.
 	sysMaps := []struct {
 		addr, size uint64
 		perm       Perm
@@ -167,13 +168,7 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 		{ring0TextAddr, pageSize, PermRead | PermExec, false},
 		{idtAddr, pageSize, PermRead, false},
 		{vcpuAreaAddr, MaxVCPUs * vcpuAreaSize, PermRead | PermWrite, false},
-	}
-	if sh.trap == TrapMMIO {
-		sysMaps = append(sysMaps, struct {
-			addr, size uint64
-			perm       Perm
-			user       bool
-		}{TrapPageAddr, pageSize, PermWrite, true})
+		{TrapPageAddr, pageSize, PermWrite, true},
 	}
 	for _, sm := range sysMaps {
 		if err := pt.mapRange(sm.addr, sm.size, sm.perm, sm.user, false); err != nil {
@@ -181,11 +176,11 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 		}
 	}
 	s = &Space{
-		mon: m, id: id, name: name, log: log, shell: sh, machine: sh.machine, sys: sh.sys, trap: sh.trap, win: sh.win, quota: q,
+		mon: m, id: id, name: name, log: log, shell: sh, machine: sh.machine, sys: sh.sys, win: sh.win, quota: q,
 		pt: pt, handles: newHandleTable(q.Handles), threads: map[*Thread]struct{}{},
 		done: make(chan struct{}),
 	}
-	log.Debug("space created", "backend", m.backend.Name(), "trap", sh.trap)
+	log.Debug("space created", "backend", m.backend.Name())
 	return s, nil
 }
 

@@ -18,6 +18,7 @@ import (
 // sleep on its own wake channel, so stopping or killing a thread never
 // needs to know what it waits for.
 type Thread struct {
+	objectID
 	space *Space
 	id    int
 
@@ -519,7 +520,7 @@ func (t *Thread) run() {
 
 	buildVCPUArea(s.sys.Bytes(), t.id)
 	vcpu, err := s.machine.NewVCPU(VCPUConfig{
-		ID: t.id, CPU: cpuSetup(t.id, s.pt.root, s.trap), Handler: t,
+		ID: t.id, CPU: cpuSetup(t.id, s.pt.root), Handler: t,
 		Log: s.log.With("thread", t.id),
 	})
 	if err != nil {

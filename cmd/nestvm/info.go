@@ -11,10 +11,6 @@ import (
 	"nestvm/vmm"
 )
 
-// describer is implemented by backends that can say more about themselves
-// (a library version, a device).
-type describer interface{ Describe() string }
-
 func cmdInfo(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("nestvm info", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -39,11 +35,7 @@ func cmdInfo(args []string, stdout, stderr io.Writer) int {
 		case err != nil:
 			fmt.Fprintf(stdout, "  %-4s unavailable: %v\n", name, errors.Unwrap(err))
 		default:
-			desc := "available"
-			if d, ok := b.(describer); ok {
-				desc += ": " + d.Describe()
-			}
-			fmt.Fprintf(stdout, "  %-4s %s\n", name, desc)
+			fmt.Fprintf(stdout, "  %-4s available: %s\n", name, b.Describe())
 		}
 	}
 	if b, err := vmm.Lookup("auto"); err == nil {

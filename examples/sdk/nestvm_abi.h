@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NESTVM_ABI_VERSION   0x7ull /* bumped on any change a guest could observe */
+#define NESTVM_ABI_VERSION   0x8ull /* bumped on any change a guest could observe */
 #define NV_PAGE_SIZE         0x1000ull /* the smallest mapping unit */
 #define NV_RESERVED_BASE     0x100000ull /* start of the monitor's range in every space */
 #define NV_RESERVED_TOP      0x400000ull /* end of the monitor's range */
@@ -79,6 +79,7 @@
 #define NV_FAULT_KILL        0x2ull /* fault reply: kill the space */
 #define NV_MSG_HANDLES       0x4ull /* handles one message carries at most */
 #define NV_STATE_OWNED       0x1ull /* nv_space_map, nv_space_handle flags: charged to this space */
+#define NV_IDENT_SERVED      0x1ull /* nv_handle_identity flags: a port the monitor's own code serves */
 #define NV_INSERT_MOVE       0x1ull /* space_insert_at: move the handle, do not copy it */
 #define NV_DIRTY_EVER        0x1ull /* region_dirty: every page written since the region was created */
 
@@ -202,7 +203,8 @@ enum nv_op {
 	NV_OP_CONSOLE_READ = 63, /* console: Reads from an input console: the program's standard input. */
 	NV_OP_CLOCK_TIME_PAGE = 64, /* clock: Gives the caller the page a clock keeps its time in, so that a program can read the time with no call (as a vDSO does): map the region read-only and extrapolate the nv_time_page record with rdtsc, retrying while its seq is odd or changed, and calling clock_read instead when flags lacks NV_TIME_TSC or the counter has moved more than max_delta ticks past tsc_base. */
 	NV_OP_SERVER_GET_STATE = 65, /* port: Reads the state a port's server keeps about the spaces it serves (a system-call personality's descriptors, signal state and process tree), so that a checkpoint taken above the server carries it and a restore can rebuild the server. */
-	NV_OP_COUNT = 66
+	NV_OP_HANDLE_IDENTIFY = 66, /* handle: Describes a handle as an nv_handle_identity record: the identity of the object it names (unique for the monitor's life and never reused, so two handles name one object exactly when their identities are equal, whichever spaces they came from), the object type and rights handle_info reports, the handle's badge, and NV_IDENT_SERVED when the object is a port the monitor's own code serves (a files root, a console, a layer's stand-in) rather than one a space receives on. */
+	NV_OP_COUNT = 67
 };
 
 typedef uint64_t nv_handle_t;
@@ -1833,6 +1835,25 @@ static inline int64_t nv_server_get_state(nv_handle_t h, nv_addr_t buf, uint64_t
 	return nv_server_get_state_r(h, buf, buf_cap).r0;
 }
 
+/* nv_handle_identify: Describes a handle as an nv_handle_identity record: the identity of the object it names (unique for the monitor's life and never reused, so two handles name one object exactly when their identities are equal, whichever spaces they came from), the object type and rights handle_info reports, the handle's badge, and NV_IDENT_SERVED when the object is a port the monitor's own code serves (a files root, a console, a layer's stand-in) rather than one a space receives on. A layer that saves or compares objects needs nothing more than its handles. Needs no rights.
+ * Interface: handle. Rights needed: none.
+ *   buf, buf_cap (OUT buffer): receives an nv_handle_identity record
+ * R0: the bytes written; with NV_ETOOBIG, R1 is the size needed.
+ * R1: the size needed, when the buffer was too small.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is smaller than the record (R1 says what it needs)
+ */
+static inline nv_result_t nv_handle_identify_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_invoke(h, NV_OP_HANDLE_IDENTIFY, buf, buf_cap, 0, 0, 0, 0);
+}
+static inline int64_t nv_handle_identify(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
+{
+	return nv_handle_identify_r(h, buf, buf_cap).r0;
+}
+
 /* Records. Fields are fixed-width; records only grow at the end. Each
  * says which way it crosses: OUT the monitor writes, IN it reads. The
  * layout checks need C11's _Static_assert; a C99 compiler goes without. */
@@ -2047,6 +2068,23 @@ _Static_assert(sizeof(struct nv_space_thread) == 24, "struct nv_space_thread siz
 _Static_assert(offsetof(struct nv_space_thread, handle) == 0, "nv_space_thread.handle offset");
 _Static_assert(offsetof(struct nv_space_thread, object) == 8, "nv_space_thread.object offset");
 _Static_assert(offsetof(struct nv_space_thread, number) == 16, "nv_space_thread.number offset");
+#endif
+
+/* nv_handle_identity (OUT: handle_identify writes it). */
+struct nv_handle_identity {
+	uint64_t object; /* the object's identity: unique for the monitor's life, never 0 or reused */
+	uint64_t type; /* the object type (NV_OBJ_*), as handle_info reports it */
+	uint64_t rights; /* the handle's rights */
+	uint64_t badge; /* the handle's badge; 0 for none */
+	uint64_t flags; /* NV_IDENT_SERVED when the monitor's own code serves the object */
+};
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(struct nv_handle_identity) == 40, "struct nv_handle_identity size");
+_Static_assert(offsetof(struct nv_handle_identity, object) == 0, "nv_handle_identity.object offset");
+_Static_assert(offsetof(struct nv_handle_identity, type) == 8, "nv_handle_identity.type offset");
+_Static_assert(offsetof(struct nv_handle_identity, rights) == 16, "nv_handle_identity.rights offset");
+_Static_assert(offsetof(struct nv_handle_identity, badge) == 24, "nv_handle_identity.badge offset");
+_Static_assert(offsetof(struct nv_handle_identity, flags) == 32, "nv_handle_identity.flags offset");
 #endif
 
 /* nv_region_state (OUT: region_get_state writes it). */

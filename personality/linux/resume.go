@@ -113,15 +113,15 @@ func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot 
 			c.HandleClose(e.Handle)
 		}
 	}()
-	if _, _, badge, err := c.Lookup(pst.space.ExceptionPort); err != nil || badge != uint64(p.pid) {
+	if id, err := c.Identify(pst.space.ExceptionPort); err != nil || id.Badge != uint64(p.pid) {
 		return fmt.Errorf("its space's exception port is not the personality's for pid %d", p.pid)
 	}
 	// The Object tags of two space_get_state records are not comparable:
-	// a thread is matched to its number through what its handles name.
-	number := map[vmm.Object]uint64{}
+	// a thread is matched to its number through its identity.
+	number := map[uint64]uint64{}
 	for _, t := range pst.threads {
-		if obj, _, _, err := c.Lookup(t.Handle); err == nil {
-			number[obj] = t.Number
+		if id, err := c.Identify(t.Handle); err == nil {
+			number[id.Object] = t.Number
 		}
 	}
 	for _, t := range sp.threads {
@@ -129,8 +129,8 @@ func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot 
 		var num uint64
 		in := false
 		if ok {
-			if obj, _, _, err := c.Lookup(e.Handle); err == nil {
-				num, in = number[obj]
+			if id, err := c.Identify(e.Handle); err == nil {
+				num, in = number[id.Object]
 			}
 		}
 		if !ok || e.Type != uint64(abi.ObjThread) || !in {

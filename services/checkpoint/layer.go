@@ -86,8 +86,8 @@ type Layer struct {
 	log  hclog.Logger
 
 	host   *vmm.Space
-	parent uint64 // the parent environment's space, in host's table
-	ext    map[vmm.Object]string
+	parent uint64            // the parent environment's space, in host's table
+	ext    map[uint64]string // the environment's objects, by identity: saved by name
 
 	mu    sync.Mutex
 	child uint64 // the program's space, in host's table (0 until loaded)
@@ -211,10 +211,10 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 		return parent, err
 	}
 	child := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("checkpoint:space", vmm.ServerFunc(l.serveSpace)), Rights: sp.Rights, Badge: sp.Badge})
-	l.ext = map[vmm.Object]string{}
+	l.ext = map[uint64]string{}
 	for _, name := range parent.Names() {
 		if name != nester.CapSpace {
-			l.ext[parent.Caps[name].Obj] = name
+			l.ext[vmm.Identity(parent.Caps[name].Obj)] = name
 		}
 	}
 	if con, ok := parent.Caps[nester.CapConsole]; ok {
@@ -223,7 +223,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 		if err != nil {
 			return parent, err
 		}
-		l.ext[wc.Obj] = nester.CapConsole
+		l.ext[vmm.Identity(wc.Obj)] = nester.CapConsole
 		child = child.With(nester.CapConsole, wc)
 	}
 	l.sigs = make(chan os.Signal, 1)

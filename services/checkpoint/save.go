@@ -16,7 +16,7 @@ import (
 // stopped in the middle of a blocking call re-issues it when resumed; one
 // inside a call a host server is performing stops when that call returns.
 func StopAll(c *vmm.Caller, top uint64) ([]uint64, error) {
-	stopped := map[vmm.Object]uint64{}
+	stopped := map[uint64]uint64{} // identity -> handle
 	for {
 		spaces, threads, err := subtreeThreads(c, top)
 		for _, h := range spaces {
@@ -27,10 +27,11 @@ func StopAll(c *vmm.Caller, top uint64) ([]uint64, error) {
 		}
 		fresh := 0
 		for _, th := range threads {
-			obj, _, _, err := c.Lookup(th)
+			id, err := c.Identify(th)
 			if err != nil {
 				return handles(stopped), err
 			}
+			obj := id.Object
 			if _, done := stopped[obj]; done {
 				c.HandleClose(th)
 				continue
@@ -53,7 +54,7 @@ func StopAll(c *vmm.Caller, top uint64) ([]uint64, error) {
 	}
 }
 
-func handles(m map[vmm.Object]uint64) []uint64 {
+func handles(m map[uint64]uint64) []uint64 {
 	out := make([]uint64, 0, len(m))
 	for _, h := range m {
 		out = append(out, h)
@@ -83,15 +84,16 @@ func StartAll(c *vmm.Caller, threads []uint64) error {
 // subtreeThreads returns handles to every space below and including top,
 // found through the space handles their tables hold, and to their threads.
 func subtreeThreads(c *vmm.Caller, top uint64) (spaces, threads []uint64, err error) {
-	seen := map[vmm.Object]bool{}
+	seen := map[uint64]bool{}
 	queue := []uint64{top}
 	for len(queue) > 0 {
 		h := queue[0]
 		queue = queue[1:]
-		obj, _, _, lerr := c.Lookup(h)
+		id, lerr := c.Identify(h)
 		if lerr != nil {
 			return spaces, threads, lerr
 		}
+		obj := id.Object
 		if seen[obj] {
 			if h != top {
 				c.HandleClose(h)
@@ -162,11 +164,11 @@ func readSpace(c *vmm.Caller, h uint64) (*spaceState, error) {
 // checkpoint has no runner. Only a server the monitor runs is asked: a
 // guest-served port would hold the save until its server answered.
 func (s *saver) runnerState(h uint64) error {
-	obj, _, _, err := s.c.Lookup(h)
+	id, err := s.c.Identify(h)
 	if err != nil {
 		return err
 	}
-	if p, ok := obj.(*vmm.Port); !ok || p.Server() == nil {
+	if id.Type != uint64(abi.ObjPort) || id.Flags&abi.IdentServed == 0 {
 		return nil
 	}
 	buf, err := getState(h, 64<<10, s.c.ServerGetState)
@@ -213,8 +215,8 @@ var ErrEnded = errors.New("the program has ended")
 type saver struct {
 	c      *vmm.Caller
 	ck     *Checkpoint
-	refs   map[vmm.Object]Ref
-	ext    map[vmm.Object]string
+	refs   map[uint64]Ref    // by object identity
+	ext    map[uint64]string // by object identity
 	close  []uint64          // copies to close when done
 	region map[uint32]uint64 // region index -> a handle to it
 	port   map[uint32]uint64 // port index -> a handle with receive
@@ -222,11 +224,11 @@ type saver struct {
 	owned  map[uint32]bool   // regions whose charged space is known (abi.StateOwned)
 	nodes  map[uint64]HandleRef
 	tags   []handleTag
-	thread map[uint32]uint64   // thread index -> a handle to it
-	spaceH []uint64            // space index -> a handle to it
-	status map[vmm.Object]bool // threads the caller stopped: running
-	inc    *Incremental        // nil: read every page
-	runner vmm.Object          // the top space's exception port, when outside the subtree
+	thread map[uint32]uint64 // thread index -> a handle to it
+	spaceH []uint64          // space index -> a handle to it
+	status map[uint64]bool   // threads the caller stopped (identities): running
+	inc    *Incremental      // nil: read every page
+	runner uint64            // the identity of the top space's exception port, when outside the subtree
 	// runnerH is a handle to the runner's port, while its record is
 	// in the checkpoint (see runnerStill).
 	runnerH uint64
@@ -248,18 +250,18 @@ type handleTag struct {
 // a handle to any other outside object is an error. running are the
 // threads StopAll stopped: they are started again on restore. parentEP is
 // the top space's exception port object (whoever runs the subtree), or nil.
-func Save(c *vmm.Caller, top uint64, external map[vmm.Object]string, running []uint64) (ck *Checkpoint, err error) {
+func Save(c *vmm.Caller, top uint64, external map[uint64]string, running []uint64) (ck *Checkpoint, err error) {
 	return SaveIncremental(c, top, external, running, nil)
 }
 
 // SaveIncremental is Save reading, where inc holds a previous save of the
 // same subtree, only the pages written since (see Incremental).
-func SaveIncremental(c *vmm.Caller, top uint64, external map[vmm.Object]string, running []uint64, inc *Incremental) (ck *Checkpoint, err error) {
+func SaveIncremental(c *vmm.Caller, top uint64, external map[uint64]string, running []uint64, inc *Incremental) (ck *Checkpoint, err error) {
 	if inc != nil {
-		inc.seen, inc.Read, inc.Reused = map[vmm.Object]bool{}, 0, 0
+		inc.seen, inc.Read, inc.Reused = map[uint64]bool{}, 0, 0
 	}
-	s := &saver{inc: inc, c: c, ck: &Checkpoint{}, refs: map[vmm.Object]Ref{}, ext: map[vmm.Object]string{},
-		region: map[uint32]uint64{}, port: map[uint32]uint64{}, set: map[uint32]uint64{}, thread: map[uint32]uint64{}, status: map[vmm.Object]bool{},
+	s := &saver{inc: inc, c: c, ck: &Checkpoint{}, refs: map[uint64]Ref{}, ext: map[uint64]string{},
+		region: map[uint32]uint64{}, port: map[uint32]uint64{}, set: map[uint32]uint64{}, thread: map[uint32]uint64{}, status: map[uint64]bool{},
 		owned: map[uint32]bool{}, nodes: map[uint64]HandleRef{}}
 	defer func() {
 		// Whatever went wrong, a runner that changed meanwhile is the
@@ -284,15 +286,15 @@ func SaveIncremental(c *vmm.Caller, top uint64, external map[vmm.Object]string, 
 		s.refs[obj] = Ref{Kind: RefExternal, Index: names[name]}
 	}
 	for _, th := range running {
-		if obj, _, _, err := c.Lookup(th); err == nil {
-			s.status[obj] = true
+		if id, err := c.Identify(th); err == nil {
+			s.status[id.Object] = true
 		}
 	}
-	topObj, _, _, err := c.Lookup(top)
+	topID, err := c.Identify(top)
 	if err != nil {
 		return nil, err
 	}
-	s.refs[topObj] = Ref{Kind: RefSpace, Index: 0}
+	s.refs[topID.Object] = Ref{Kind: RefSpace, Index: 0}
 	s.ck.Spaces = append(s.ck.Spaces, Space{Parent: -1})
 	s.spaceH = append(s.spaceH, top)
 	// Regions' keepers and queued messages can name objects not seen yet:
@@ -335,9 +337,10 @@ func SaveIncremental(c *vmm.Caller, top uint64, external map[vmm.Object]string, 
 		}
 	}
 	if inc != nil {
-		objs := map[uint32]vmm.Object{}
+		objs := map[uint32]uint64{}
 		for i, h := range s.region {
-			objs[i], _, _, _ = c.Lookup(h)
+			id, _ := c.Identify(h)
+			objs[i] = id.Object
 		}
 		s.finishIncremental(objs)
 	}
@@ -352,10 +355,11 @@ func SaveIncremental(c *vmm.Caller, top uint64, external map[vmm.Object]string, 
 // index of the space whose table or mapping it was found in (a new
 // region or port is created there on restore).
 func (s *saver) ref(h uint64, space int) (Ref, error) {
-	obj, _, _, err := s.c.Lookup(h)
+	id, err := s.c.Identify(h)
 	if err != nil {
 		return Ref{}, err
 	}
+	obj := id.Object
 	if r, ok := s.refs[obj]; ok {
 		if r.Kind == RefThread && s.thread[r.Index] == 0 {
 			s.thread[r.Index] = h
@@ -365,32 +369,31 @@ func (s *saver) ref(h uint64, space int) (Ref, error) {
 		return r, nil
 	}
 	var r Ref
-	switch o := obj.(type) {
-	case *vmm.Space:
+	switch {
+	case id.Flags&abi.IdentServed != 0:
+		return Ref{}, fmt.Errorf("a handle names a %s the monitor serves outside the subtree that is not in the environment (an open file, or the stand-in of a layer that wraps capabilities, such as trace, refmon or pager, on either side of the checkpoint): a checkpoint cannot save it", abi.ObjectType(id.Type))
+	case id.Type == uint64(abi.ObjSpace):
 		r = Ref{Kind: RefSpace, Index: uint32(len(s.ck.Spaces))}
 		s.ck.Spaces = append(s.ck.Spaces, Space{Parent: int32(space)})
 		s.spaceH = append(s.spaceH, h)
-	case *vmm.Region:
+	case id.Type == uint64(abi.ObjRegion):
 		r = Ref{Kind: RefRegion, Index: uint32(len(s.ck.Regions))}
 		s.ck.Regions = append(s.ck.Regions, Region{Owner: uint32(space)})
 		s.region[r.Index] = h
-	case *vmm.Thread:
+	case id.Type == uint64(abi.ObjThread):
 		r = Ref{Kind: RefThread, Index: uint32(len(s.ck.Threads))}
 		s.ck.Threads = append(s.ck.Threads, Thread{Space: ^uint32(0)})
 		s.thread[r.Index] = h
-	case *vmm.Port:
-		if o.Server() != nil {
-			return Ref{}, fmt.Errorf("a handle names %q, a port the monitor serves outside the subtree that is not in the environment (an open file, or the stand-in of a layer that wraps capabilities, such as trace, refmon or pager, on either side of the checkpoint): a checkpoint cannot save it", o.Name())
-		}
+	case id.Type == uint64(abi.ObjPort):
 		r = Ref{Kind: RefPort, Index: uint32(len(s.ck.Ports))}
 		s.ck.Ports = append(s.ck.Ports, Port{Owner: uint32(space)})
 		s.port[r.Index] = h
-	case *vmm.PortSet:
+	case id.Type == uint64(abi.ObjPortSet):
 		r = Ref{Kind: RefPortSet, Index: uint32(len(s.ck.PortSets))}
 		s.ck.PortSets = append(s.ck.PortSets, PortSet{Owner: uint32(space)})
 		s.set[r.Index] = h
 	default:
-		return Ref{}, fmt.Errorf("a handle names a %s, which a checkpoint cannot save yet", abi.ObjectType(obj.ObjectType()))
+		return Ref{}, fmt.Errorf("a handle names a %s, which a checkpoint cannot save yet", abi.ObjectType(id.Type))
 	}
 	s.refs[obj] = r
 	return r, nil
@@ -408,7 +411,8 @@ func (s *saver) space(i int) error {
 		return fmt.Errorf("space %d: %w", i, ErrEnded)
 	}
 	if h := st.space.ExceptionPort; h != abi.NoHandle {
-		obj, _, badge, _ := s.c.Lookup(h)
+		id, _ := s.c.Identify(h)
+		obj, badge := id.Object, id.Badge
 		if r, ok := s.refs[obj]; ok && r.Kind == RefPort {
 			s.close = append(s.close, h)
 			s.ck.Spaces[i].Exception = r
@@ -419,7 +423,7 @@ func (s *saver) space(i int) error {
 			s.close = append(s.close, h)
 			s.runner = obj
 			s.ck.Spaces[i].Exception = Ref{Kind: RefParent}
-		} else if obj == s.runner {
+		} else if s.runner != 0 && obj == s.runner {
 			// A personality's process: served, as the top is, by whoever
 			// runs the subtree, with a badge of its own.
 			s.close = append(s.close, h)
@@ -558,7 +562,8 @@ func (s *saver) threadState(i uint32) error {
 	if err != nil {
 		return fmt.Errorf("thread %d: thread_status: %w", i, err)
 	}
-	obj, _, _, _ := s.c.Lookup(h)
+	id, _ := s.c.Identify(h)
+	obj := id.Object
 	switch {
 	case st == abi.ThreadNew:
 		t.Status = abi.ThreadNew
@@ -600,7 +605,7 @@ func (s *saver) regionState(i uint32) error {
 	reg := &s.ck.Regions[i]
 	reg.Size = st.Size
 	if st.Keeper != abi.NoHandle {
-		if kobj, _, _, _ := s.c.Lookup(st.Keeper); !s.inside(kobj) {
+		if kid, _ := s.c.Identify(st.Keeper); !s.inside(kid.Object) {
 			// Kept from outside the subtree (a pager layer above the
 			// checkpoint): saved as plain memory, its contents read
 			// through the keeper, which has the pages that are out.
@@ -620,8 +625,8 @@ func (s *saver) regionState(i uint32) error {
 		reg.Keeper, reg.KeeperBadge = ref, st.KeeperBadge
 	}
 	if st.Keeper == abi.NoHandle {
-		obj, _, _, _ := s.c.Lookup(h)
-		if done, err := s.fromDirty(obj, h, reg); done || err != nil {
+		id, _ := s.c.Identify(h)
+		if done, err := s.fromDirty(id.Object, h, reg); done || err != nil {
 			if err != nil {
 				err = fmt.Errorf("region %d: %w", i, err)
 			}
@@ -651,7 +656,7 @@ func (s *saver) regionState(i uint32) error {
 // inside reports whether obj, a port, is one the subtree serves: a
 // handle of its tables names it. Tables are read before regions, so by
 // then every such port has its record.
-func (s *saver) inside(obj vmm.Object) bool {
+func (s *saver) inside(obj uint64) bool {
 	r, ok := s.refs[obj]
 	return ok && r.Kind == RefPort
 }
@@ -687,8 +692,8 @@ func (s *saver) readThroughKeeper(h, keeper uint64, reg *Region) error {
 		// Read whole each time (a keeper keeps no dirty record for the
 		// saver): counted, and not taken for a region read whole by
 		// finishIncremental.
-		obj, _, _, _ := s.c.Lookup(h)
-		s.inc.seen[obj], s.inc.pages[obj] = true, map[uint64][]byte{}
+		id, _ := s.c.Identify(h)
+		s.inc.seen[id.Object], s.inc.pages[id.Object] = true, map[uint64][]byte{}
 		s.inc.Read += read
 	}
 	return err
@@ -732,8 +737,8 @@ func readMarked(bitmap []byte, pages, most uint64, read func(off uint64, run []b
 // has its own dirty record in the kernel, so a program of the subtree that
 // asks about its own regions between two saves takes nothing from them.
 type Incremental struct {
-	pages map[vmm.Object]map[uint64][]byte // non-kept regions: their non-zero pages
-	seen  map[vmm.Object]bool
+	pages map[uint64]map[uint64][]byte // non-kept regions by identity: their non-zero pages
+	seen  map[uint64]bool
 	// Read and Reused count the pages the last save read and took from
 	// the one before.
 	Read, Reused int
@@ -741,7 +746,7 @@ type Incremental struct {
 
 // NewIncremental returns an empty Incremental for SaveIncremental.
 func NewIncremental() *Incremental {
-	return &Incremental{pages: map[vmm.Object]map[uint64][]byte{}}
+	return &Incremental{pages: map[uint64]map[uint64][]byte{}}
 }
 
 // fromDirty fills reg, a region without a keeper, through its dirty
@@ -751,7 +756,7 @@ func NewIncremental() *Incremental {
 // it. done is false when the kernel keeps no record for the saver (a
 // thread outside the stopped subtree maps it and runs, or too many
 // readers): the caller reads the whole region.
-func (s *saver) fromDirty(obj vmm.Object, h uint64, reg *Region) (done bool, err error) {
+func (s *saver) fromDirty(obj, h uint64, reg *Region) (done bool, err error) {
 	inc := s.inc
 	prev, seen := map[uint64][]byte(nil), false
 	if inc != nil {
@@ -802,7 +807,7 @@ func (s *saver) fromDirty(obj vmm.Object, h uint64, reg *Region) (done bool, err
 
 // finishIncremental records what this save read for the next, and forgets
 // regions that are gone.
-func (s *saver) finishIncremental(regionObj map[uint32]vmm.Object) {
+func (s *saver) finishIncremental(regionObj map[uint32]uint64) {
 	inc := s.inc
 	for i, obj := range regionObj {
 		if inc.pages[obj] == nil && s.ck.Regions[i].Keeper.Kind == RefNone {
@@ -853,10 +858,11 @@ func (s *saver) portState(i uint32) error {
 			return fmt.Errorf("port %d: a queued message carries %d handles; a checkpoint rebuilds at most one", i, hdr.NHandles)
 		}
 		if hdr.NHandles == 1 {
-			_, rights, _, err := s.c.Lookup(hdr.Handles[0])
+			id, err := s.c.Identify(hdr.Handles[0])
 			if err != nil {
 				return err
 			}
+			rights := id.Rights
 			ref, err := s.ref(hdr.Handles[0], int(s.ck.Ports[i].Owner))
 			if err != nil {
 				return fmt.Errorf("port %d message %d: %w", i, k, err)

@@ -129,6 +129,7 @@ type nopBackend struct{}
 
 func (nopBackend) Name() string                                      { return "none" }
 func (nopBackend) Available() error                                  { return nil }
+func (nopBackend) Describe() string                                  { return "no machine" }
 func (nopBackend) NewMachine(vmm.MachineConfig) (vmm.Machine, error) { return nil, nil }
 
 // BenchmarkHostCall measures a clock_read host side (no guest, no trap,

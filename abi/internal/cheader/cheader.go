@@ -31,6 +31,7 @@ var Records = []struct {
 	{"nv_space_map", reflect.TypeOf(abi.SpaceMapEntry{}), "OUT: space_get_state writes it"},
 	{"nv_space_handle", reflect.TypeOf(abi.SpaceHandleEntry{}), "OUT: space_get_state writes it"},
 	{"nv_space_thread", reflect.TypeOf(abi.SpaceThreadEntry{}), "OUT: space_get_state writes it"},
+	{"nv_handle_identity", reflect.TypeOf(abi.HandleIdentity{}), "OUT: handle_identify writes it"},
 	{"nv_region_state", reflect.TypeOf(abi.RegionState{}), "OUT: region_get_state writes it"},
 	{"nv_port_state", reflect.TypeOf(abi.PortState{}), "OUT: port_get_state writes it"},
 	{"nv_port_set_state", reflect.TypeOf(abi.PortSetState{}), "OUT: port_set_get_state writes it"},
