@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
@@ -387,4 +388,31 @@ func TestCPUFeaturesOffered(t *testing.T) {
 // host CPU's CPUID whatever KVM is told (PVM).
 func kvmCPUIDPassesThrough(b vmm.Backend) bool {
 	return b.Name() == "kvm" && kvm.HostIsPVM()
+}
+
+// TestLinuxCheckpointSleep: a process saved 2 seconds into a 6-second
+// sleep (busybox sleep, in the background of a shell) sleeps the 4 it
+// had left when restored, as Linux restarts a stopped nanosleep with the
+// time remaining, not 6 again: the restore takes 4 seconds and some, far
+// less than 6.
+func TestLinuxCheckpointSleep(t *testing.T) {
+	tree := linuxTree(t)
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		file := filepath.Join(t.TempDir(), "lx.nvck")
+		status, before, errs := run(t, "run", "--backend", b.Name(), "--log-level", "warn", "--files", tree,
+			"--layer", "checkpoint="+file+",after-writes=1,stop",
+			filepath.Join(tree, "bin", "busybox"), "sh", "-c", "/bin/busybox sleep 6 & /bin/busybox sleep 2; echo parent; wait; echo done")
+		if status != 0 || before != "parent\n" || !strings.Contains(errs, "stopped after saving checkpoint") {
+			t.Fatalf("run with stop: status %d, %q, stderr %q", status, before, errs)
+		}
+		t0 := time.Now()
+		status, after, errs := run(t, "restore", "--backend", b.Name(), "--log-level", "warn", "--files", tree, file)
+		took := time.Since(t0)
+		if status != 0 || after != "done\n" {
+			t.Fatalf("restore: status %d, %q, stderr %q", status, after, errs)
+		}
+		if took < 3500*time.Millisecond || took > 5500*time.Millisecond {
+			t.Errorf("the restored sleep ended after %v, want the 4s it had left (6s: it started over)", took)
+		}
+	})
 }

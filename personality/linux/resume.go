@@ -45,6 +45,10 @@ func (r *resumer) Port() uint64 { return r.k.ep }
 // capability.
 func (r *resumer) Resume(c *vmm.Caller, top uint64) (nester.Started, error) {
 	k, st := r.k, r.st
+	savedAt := r.savedAt
+	if savedAt.IsZero() {
+		savedAt = time.Now()
+	}
 	k.container = top
 	cst, err := spaceState(c, top)
 	if err != nil {
@@ -79,7 +83,7 @@ func (r *resumer) Resume(c *vmm.Caller, top uint64) (nester.Started, error) {
 			}
 			keep[e.Handle] = true
 			p.space, p.slot = e.Handle, sp.slot
-			if err := k.resumeProcess(c, p, &sp, bySlot, keep, files, r.savedAt); err != nil {
+			if err := k.resumeProcess(c, p, &sp, bySlot, keep, files, savedAt); err != nil {
 				return nil, fmt.Errorf("process %d: %w", sp.pid, err)
 			}
 		}
@@ -137,7 +141,12 @@ func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot 
 			return fmt.Errorf("thread %d: the container holds no thread of the process's space at %d", t.tid, t.slot)
 		}
 		keep[e.Handle] = true
-		p.threads[int(num)] = &thread{tid: t.tid, handle: e.Handle, slot: t.slot, clearTID: t.clearTID, sigmask: t.sigmask, altstack: t.altstack}
+		th := &thread{tid: t.tid, handle: e.Handle, slot: t.slot, clearTID: t.clearTID, sigmask: t.sigmask, altstack: t.altstack}
+		if t.sleepUntil != 0 {
+			left := max(time.Unix(0, t.sleepUntil).Sub(savedAt), 0)
+			th.resumeSleep = &left
+		}
+		p.threads[int(num)] = th
 	}
 	m := newMM(p.space)
 	m.brkStart, m.brk, m.brkMapped = sp.mm.brkStart, sp.mm.brk, sp.mm.brkMapped
@@ -219,13 +228,9 @@ func (k *kernel) resumeVDSO(c *vmm.Caller, m *mm) {
 }
 
 // resumeTimers arms p's timers as they were saved: each expires after the
-// time it had left when the checkpoint was taken at savedAt (or, when that
-// is not known, now), then every interval; one already due expires at
-// once.
+// time it had left when the checkpoint was taken at savedAt, then every
+// interval; one already due expires at once.
 func (k *kernel) resumeTimers(p *process, sp *savedProc, savedAt time.Time) {
-	if savedAt.IsZero() {
-		savedAt = time.Now()
-	}
 	s := &p.timers
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -135,12 +135,13 @@ func (t savedTimer) next(at time.Time) (time.Time, bool) {
 }
 
 type savedThread struct {
-	num      int
-	tid      int
-	slot     uint64
-	clearTID uint64
-	sigmask  uint64
-	altstack [3]uint64
+	num        int
+	tid        int
+	slot       uint64
+	clearTID   uint64
+	sigmask    uint64
+	altstack   [3]uint64
+	sleepUntil int64 // Unix nanoseconds the sleep it is held in ends; 0: none
 }
 
 type savedMM struct {
@@ -305,6 +306,11 @@ func (k *kernel) snapshot() ([]byte, error) {
 			for _, v := range t.altstack {
 				pw.u64(v)
 			}
+			var until int64
+			if !t.sleepUntil.IsZero() {
+				until = max(t.sleepUntil.UnixNano(), 1)
+			}
+			pw.u64(uint64(until))
 		}
 		m, fds := p.mm, p.fds
 		p.mu.Unlock()
@@ -599,6 +605,9 @@ func decodeState(b []byte) (*savedState, error) {
 			t := savedThread{num: int(r.u32("thread number")), tid: int(r.u32("tid")), slot: r.u64("thread slot"), clearTID: r.u64("clear tid"), sigmask: r.u64("sigmask")}
 			for i := range t.altstack {
 				t.altstack[i] = r.u64("altstack")
+			}
+			if v >= 2 {
+				t.sleepUntil = int64(r.u64("sleep end"))
 			}
 			p.threads = append(p.threads, t)
 		}

@@ -141,8 +141,12 @@ func TestStateVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The process is the record's last; version 2 added its timers at
-	// its end: ITIMER_REAL and a count of none.
-	v1 := append([]byte(nil), rec[:len(rec)-savedTimerSize-4]...)
+	// its end (ITIMER_REAL and a count of none), and to its thread the end
+	// of its sleep, before its memory map (a flag, brk, no area) and
+	// descriptors (none).
+	end := len(rec) - savedTimerSize - 4
+	sleep := end - 4 - (1 + 3*8 + 4) - 8
+	v1 := append(append([]byte(nil), rec[:sleep]...), rec[sleep+8:end]...)
 	binary.LittleEndian.PutUint32(v1[len(stateMagic):], 1)
 	st, err := decodeState(v1)
 	if err != nil {

@@ -1013,10 +1013,30 @@ func sysTime(tc *task, a [6]uint64) (uint64, errno) {
 	return ns / 1e9, 0
 }
 
-// sleepFor holds the thread for d, restartably; a signal ends it early
-// with EINTR.
+// sleepFor holds the thread for d. A sleep the thread re-issues after it
+// was held (stopped, for a checkpoint) goes on to the end it had, and one
+// a restored thread re-issues sleeps what it had left when the checkpoint
+// was taken, as Linux restarts a stopped nanosleep with its time
+// remaining.
 func (tc *task) sleepFor(d time.Duration) errno {
-	if tc.block(func() bool { return false }, time.Now().Add(d)) == blockInterrupted {
+	p, t := tc.p, tc.t
+	p.mu.Lock()
+	until := t.sleepUntil
+	switch {
+	case t.resumeSleep != nil:
+		until, t.resumeSleep = time.Now().Add(*t.resumeSleep), nil
+	case until.IsZero():
+		until = time.Now().Add(d)
+	}
+	t.sleepUntil = until
+	p.mu.Unlock()
+	r := tc.block(func() bool { return false }, until)
+	if r != blockHeld {
+		p.mu.Lock()
+		t.sleepUntil = time.Time{}
+		p.mu.Unlock()
+	}
+	if r == blockInterrupted {
 		return eINTR
 	}
 	return 0
