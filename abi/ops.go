@@ -76,6 +76,8 @@ const (
 	OpClockTimePage                   // get the read-only page a clock keeps its time record in
 	OpServerGetState                  // read the state a port's server keeps for what it serves
 	OpHandleIdentify                  // describe a handle: its object's identity, type, rights, badge
+	OpClockWait                       // wait until a clock reaches a time, or the caller is woken
+	OpSpaceRunning                    // count the threads of a space's subtree that are running
 	OpCount                           // number of operations; not an operation
 )
 
@@ -514,6 +516,25 @@ var Ops = [OpCount]OpInfo{
 	},
 }
 
+// The operations with which a layer owns time for its subtree: the timed
+// wait every wait below a clock goes through, and the count that tells it
+// when every thread below it waits.
+var clockWaitOps = map[Op]OpInfo{
+	OpClockWait: {
+		Name: "clock_wait", Iface: IfaceClock, Rights: RightRead,
+		Errors: []OpError{{ErrInvalidArg, "which names no clock"}},
+		Args:   []Arg{{"which", ArgValue, "NV_CLOCK_MONOTONIC or NV_CLOCK_REALTIME"}, {"deadline_ns", ArgValue, "the time to wait for on that clock, in its nanoseconds; 0 for no time (wait until woken)"}},
+		R0:     "the clock's time when the wait ended",
+		Doc:    "Waits until the clock reads at least deadline_ns, or until the caller is woken for another reason (a personality's thread by whoever changes what it waits for): the caller compares R0 with its deadline and waits again when it is early. Every timed wait below a clock can be expressed with it, so a layer standing in for the clock owns time for its subtree (services/timewarp). A thread stopped while it waits re-issues the call when resumed.",
+	},
+	OpSpaceRunning: {
+		Name: "space_running", Iface: IfaceSpace, Rights: RightRead,
+		R0:  "the number of threads of the space and of every space below it that run: started, not stopped, and not asleep in an operation (a thread whose fault a server handles inline counts as running while the server works, not while it holds the thread in a wait)",
+		R1:  "the number of those threads that are stopped: by thread_stop, or in a fault whose handler has not answered",
+		Doc: "Counts the running and the stopped threads of a space's subtree, so that a layer can tell when every thread below it waits: neither runs nor is held stopped by someone who may resume it (a virtual clock then jumps to the earliest deadline). A thread woken since it last looked at what it waits for (a futex_wake, a message, a reply) counts as running: it is about to run.",
+	},
+}
+
 // The state operations: with them a parent holding a space with control
 // can read everything its child is, and rebuild it elsewhere with ordinary
 // operations (space_create, region_create, region_write, space_map,
@@ -595,6 +616,9 @@ func init() {
 	Ops[OpRegionAccessed] = accessedOp
 	Ops[OpPortSetGetState] = portSetStateOp
 	for op, info := range stateOps {
+		Ops[op] = info
+	}
+	for op, info := range clockWaitOps {
 		Ops[op] = info
 	}
 }

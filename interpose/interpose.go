@@ -188,6 +188,11 @@ type Call struct {
 	// R0, R1 and Err are the result, once the call is done.
 	R0, R1 uint64
 	Err    error
+	// Gave is the capability a forwarded call gave the caller, when its
+	// result is a handle (space_create's new space): a layer that keeps
+	// watch over what it made (timewarp counting its subtree's running
+	// threads) keeps a copy.
+	Gave Cap
 }
 
 // set readies c, a zero Call from the pool, for inv on ws. It and reset
@@ -202,7 +207,7 @@ func (c *Call) set(inv *vmm.Invocation, ws *wrapped) {
 // step with Call).
 func (c *Call) reset() {
 	c.Inv, c.Name, c.Type, c.ID, c.Layer, c.ws = nil, "", 0, 0, "", nil
-	c.done, c.R0, c.R1, c.Err = false, 0, 0, nil
+	c.done, c.R0, c.R1, c.Err, c.Gave = false, 0, 0, nil, Cap{}
 }
 
 // StandsFor implements vmm.StandIn: handle_info on the stand-in reports
@@ -297,6 +302,7 @@ func (c *Call) forward(o vmm.ForwardOptions) (r0, r1 uint64, err error) {
 		}
 	}
 	caller.HandleClose(r0)
+	c.Gave = cp
 	c.Inv.ReturnHandle(cp.Obj, cp.Rights, r1)
 	return r0, r1, nil
 }

@@ -298,10 +298,26 @@ func (t *Thread) handleArg(inv *Invocation, i int) (*capNode, abi.Error) {
 	return n, abi.OK
 }
 
-// give inserts a handle to a new object into the caller's table.
-func (t *Thread) give(obj Object, rights abi.Rights) result {
-	h, e := t.space.addHandle(handleEntry{obj: obj, rights: rights}, nil)
+// create performs an operation that makes a new object: it reserves the
+// object's handle in the caller's table first (handleReservation), so that
+// a full table fails the operation before anything exists, then makes it
+// with build and hands it out with rights. undo, when not nil, ends an
+// object made for a caller whose space ended before the handle was placed.
+func (t *Thread) create(rights abi.Rights, build func() (Object, abi.Error), undo func(Object)) result {
+	res, e := t.space.reserveHandle()
 	if e != abi.OK {
+		return failed(e)
+	}
+	obj, e := build()
+	if e != abi.OK {
+		res.cancel()
+		return failed(e)
+	}
+	h, e := res.fill(handleEntry{obj: obj, rights: rights})
+	if e != abi.OK {
+		if undo != nil {
+			undo(obj)
+		}
 		return failed(e)
 	}
 	return gave(h, 0)
@@ -559,15 +575,14 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		if a[0] > abi.UserTop/pageSize || a[1] > MaxThreadsQuota || a[2] > 1<<20 || a[3] > 1<<20 {
 			return failed(abi.ErrQuota)
 		}
-		child, err := sp.NewChild(Quota{Memory: a[0] * pageSize, Threads: int(a[1]), Handles: int(a[2]), Children: int(a[3])})
-		if err != nil {
-			return failed(errCode(err))
-		}
-		r := t.give(child, abi.RightsAll)
-		if int64(r.r0) < 0 {
-			child.Kill("its creator could not hold a handle to it")
-		}
-		return r
+		q := Quota{Memory: a[0] * pageSize, Threads: int(a[1]), Handles: int(a[2]), Children: int(a[3])}
+		return t.create(abi.RightsAll, func() (Object, abi.Error) {
+			child, err := sp.NewChild(q)
+			if err != nil {
+				return nil, errCode(err)
+			}
+			return child, abi.OK
+		}, func(child Object) { child.(*Space).Kill("its creator ended while it was made") })
 	case abi.OpSpaceMap:
 		rn, e := t.requiredArg(inv, 0)
 		if e != abi.OK {
@@ -639,6 +654,8 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 	case abi.OpSpaceStatus:
 		st, status := sp.Status()
 		return ok(uint64(st), uint64(status))
+	case abi.OpSpaceRunning:
+		return ok(sp.running())
 	case abi.OpSpaceKill:
 		w := t.who()
 		if sp == w.space {
@@ -660,33 +677,36 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		}
 		return ok(0, 0)
 	case abi.OpThreadCreate:
-		th, err := sp.NewThread(Regs{RIP: a[0], RSP: a[1], RDI: a[2]})
-		if err != nil {
-			return failed(errCode(err))
-		}
-		res := t.give(th, abi.RightsAll)
+		var th *Thread
+		res := t.create(abi.RightsAll, func() (Object, abi.Error) {
+			var err error
+			if th, err = sp.NewThread(Regs{RIP: a[0], RSP: a[1], RDI: a[2]}); err != nil {
+				return nil, errCode(err)
+			}
+			return th, abi.OK
+		}, nil)
 		if int64(res.r0) >= 0 {
 			res.r1 = uint64(th.id)
 		}
 		return res
 	case abi.OpRegionCreate:
-		r, err := sp.NewRegion(a[0])
-		if err != nil {
-			return failed(errCode(err))
-		}
-		return t.give(r, regionRights)
+		return t.create(regionRights, func() (Object, abi.Error) {
+			r, err := sp.NewRegion(a[0])
+			if err != nil {
+				return nil, errCode(err)
+			}
+			return r, abi.OK
+		}, nil)
 	case abi.OpPortCreate:
-		p := sp.newGuestPort("port")
-		if e := sp.own(p); e != abi.OK {
-			return failed(e)
-		}
-		return t.give(p, abi.RightsAll)
+		return t.create(abi.RightsAll, func() (Object, abi.Error) {
+			p := sp.newGuestPort("port")
+			return p, sp.own(p)
+		}, nil)
 	case abi.OpPortSetCreate:
-		ps := &PortSet{mon: sp.mon, owner: sp}
-		if e := sp.own(ps); e != abi.OK {
-			return failed(e)
-		}
-		return t.give(ps, abi.RightsAll)
+		return t.create(abi.RightsAll, func() (Object, abi.Error) {
+			ps := &PortSet{mon: sp.mon, owner: sp}
+			return ps, sp.own(ps)
+		}, nil)
 	case abi.OpFutexWait:
 		e, why := t.futexWait(sp, a[0], a[1], a[2])
 		if r, done := after(why); done {

@@ -130,6 +130,21 @@ func (fc *FaultCall) Sleep(ready func() bool, deadline time.Time) SleepResult {
 	return SleepExit
 }
 
+// Released reports whether the thread has been asked to stop or to end,
+// for a server whose operation made for the thread (acting for it) ended
+// with ErrPeerGone: when it reports true, the server returns as after
+// SleepStop or SleepExit, and a stopped thread issues its call again when
+// resumed.
+func (fc *FaultCall) Released() bool {
+	fc.t.mu.Lock()
+	r := fc.t.exitReq || fc.t.stopReq
+	fc.t.mu.Unlock()
+	if r {
+		fc.gone = true
+	}
+	return r
+}
+
 // Waker returns what wakes a Sleep of this thread, from any goroutine, at
 // any time (waking a thread that does not sleep makes its next Sleep look
 // at ready once more, nothing else).

@@ -125,6 +125,8 @@ var seedCalls = []seedCall{
 	{hConsole, abi.OpConsoleWrite, []uint64{fixData, 16}},
 	{hClock, abi.OpClockRead, []uint64{abi.ClockMonotonic}},
 	{hClock, abi.OpClockTimePage, nil},
+	{hClock, abi.OpClockWait, []uint64{abi.ClockMonotonic, 1}},
+	{hSpace, abi.OpSpaceRunning, nil},
 	{hThread1, abi.OpThreadExit, []uint64{3}},
 	{hPort, abi.OpHandleDerive, []uint64{uint64(abi.RightCall | abi.RightDerive), 42}},
 	{hPort, abi.OpHandleRevoke, nil},

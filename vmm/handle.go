@@ -132,33 +132,43 @@ func (n *capNode) unlink() {
 // unrelated numbers in different spaces, and a number means nothing outside
 // its table. Number 0 (abi.NoHandle) is never used.
 type handleTable struct {
-	slots []*capNode // slots[0] stays empty
-	free  []uint64
-	count int
-	limit int
+	slots    []*capNode // slots[0] stays empty
+	free     []uint64
+	count    int // handles in slots
+	reserved int // places promised to operations still making their object (handleReservation)
+	limit    int
 }
 
 func newHandleTable(limit int) handleTable {
 	return handleTable{slots: make([]*capNode, 1, 16), limit: limit}
 }
 
+// full reports whether the table's handles and reserved places reach its
+// limit.
+func (t *handleTable) full() bool { return t.count+t.reserved >= t.limit }
+
 // insert adds n to the table and sets its number; ErrQuota when the table
 // is at its limit.
 func (t *handleTable) insert(n *capNode) (uint64, abi.Error) {
-	if t.count >= t.limit {
+	if t.full() {
 		return 0, abi.ErrQuota
 	}
+	return t.place(n), abi.OK
+}
+
+// place adds n to the table, whatever its limit, and returns its number.
+func (t *handleTable) place(n *capNode) uint64 {
 	t.count++
 	if k := len(t.free); k > 0 {
 		h := t.free[k-1]
 		t.free = t.free[:k-1]
 		t.slots[h] = n
 		n.num = h
-		return h, abi.OK
+		return h
 	}
 	t.slots = append(t.slots, n)
 	n.num = uint64(len(t.slots) - 1)
-	return n.num, abi.OK
+	return n.num
 }
 
 // lookup returns handle h; false when h names nothing.
@@ -213,6 +223,55 @@ func (s *Space) addHandle(e handleEntry, parent *capNode) (uint64, abi.Error) {
 	}
 	n.link(parent)
 	return h, abi.OK
+}
+
+// handleReservation is a place in a space's handle table, counted against
+// its quota, held for an object an operation has yet to make. An operation
+// that creates an object (a space, a thread, a region, a port) reserves
+// its handle first: a full table then refuses it before anything exists,
+// and once the object is made, handing it out cannot fail for want of
+// room, so the operation never fails half way, leaving an object nobody
+// holds charged to a quota.
+type handleReservation struct{ s *Space }
+
+// reserveHandle reserves a place in s's table: ErrQuota when the table is
+// full, ErrPeerGone when s has ended.
+func (s *Space) reserveHandle() (handleReservation, abi.Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closedTable:
+		return handleReservation{}, abi.ErrPeerGone
+	case s.handles.full():
+		return handleReservation{}, abi.ErrQuota
+	}
+	s.handles.reserved++
+	return handleReservation{s}, abi.OK
+}
+
+// cancel gives the place back.
+func (r handleReservation) cancel() {
+	r.s.mu.Lock()
+	if !r.s.closedTable { // a closed table was replaced, reservations and all
+		r.s.handles.reserved--
+	}
+	r.s.mu.Unlock()
+}
+
+// fill puts a handle for e in the reserved place and returns its number.
+// It fails only when the space has ended meanwhile (ErrPeerGone).
+func (r handleReservation) fill(e handleEntry) (uint64, abi.Error) {
+	s := r.s
+	tree := &s.mon.caps
+	tree.mu.Lock()
+	defer tree.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closedTable {
+		return 0, abi.ErrPeerGone
+	}
+	s.handles.reserved--
+	return s.handles.place(tree.newNode(e, s)), abi.OK
 }
 
 // lookupHandle returns handle h of s.

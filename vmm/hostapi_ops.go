@@ -680,3 +680,30 @@ func (c *Caller) HandleIdentify(h uint64, buf []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpHandleIdentify, s, buf)
 }
+
+// ClockWait performs clock_wait on handle h, as nv_clock_wait does for a guest.
+// Waits until the clock reads at least deadline_ns, or until the caller is
+// woken for another reason (a personality's thread by whoever changes what
+// it waits for): the caller compares R0 with its deadline and waits again
+// when it is early. Every timed wait below a clock can be expressed with it,
+// so a layer standing in for the clock owns time for its subtree
+// (services/timewarp). A thread stopped while it waits re-issues the call
+// when resumed.
+func (c *Caller) ClockWait(h uint64, which uint64, deadlineNs uint64) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	s[0] = which
+	s[1] = deadlineNs
+	return c.Invoke(h, abi.OpClockWait, s)
+}
+
+// SpaceRunning performs space_running on handle h, as nv_space_running does for a guest.
+// Counts the running and the stopped threads of a space's subtree, so that a
+// layer can tell when every thread below it waits: neither runs nor is held
+// stopped by someone who may resume it (a virtual clock then jumps to the
+// earliest deadline). A thread woken since it last looked at what it waits
+// for (a futex_wake, a message, a reply) counts as running: it is about to
+// run.
+func (c *Caller) SpaceRunning(h uint64) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpSpaceRunning, s)
+}

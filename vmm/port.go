@@ -171,6 +171,34 @@ func (inv *Invocation) Hold(done <-chan struct{}) bool {
 	return t.sleep(ready, true, time.Time{}, nil) == wakeReady
 }
 
+// HoldWake is Hold, except that a wake of the thread ends the hold too,
+// as it ends a clock_wait: a personality kicks the thread whose call it
+// serves when what the call waits for changes, and the thread then looks
+// again. It reports true when done was closed or the thread was woken,
+// false when it was let go to stop or end.
+func (inv *Invocation) HoldWake(done <-chan struct{}) bool {
+	t := inv.Thread
+	if t == nil && inv.from != nil {
+		t = inv.from.actingFor
+	}
+	if t == nil {
+		<-done
+		return true
+	}
+	over := make(chan struct{})
+	defer close(over)
+	go func() {
+		select {
+		case <-done:
+			t.kick()
+		case <-over:
+		}
+	}()
+	// The first look is before the sleep; any later one follows a wake.
+	looks := 0
+	return t.sleep(func() bool { looks++; return looks > 1 }, true, time.Time{}, nil) == wakeReady
+}
+
 // Restart leaves the operation undone: the invoking thread re-issues it,
 // with the same arguments, when it next runs. It is for a server that
 // Hold let go before the server performed the operation.

@@ -691,3 +691,33 @@ func (s *Space) ended() bool {
 		return false
 	}
 }
+
+// running counts the threads of s and of the spaces below it that run
+// guest code or a server's work for them (space_running): started, not
+// stopped, not asleep in a wait; and held, those stopped (by thread_stop,
+// or in a fault whose handler has not answered).
+func (s *Space) running() (running, held uint64) {
+	s.mu.Lock()
+	threads := make([]*Thread, 0, len(s.threads))
+	for t := range s.threads {
+		threads = append(threads, t)
+	}
+	children := make([]*Space, 0, len(s.children))
+	for c := range s.children {
+		children = append(children, c)
+	}
+	s.mu.Unlock()
+	for _, t := range threads {
+		switch t.activity() {
+		case threadRuns:
+			running++
+		case threadHeld:
+			held++
+		}
+	}
+	for _, c := range children {
+		r, h := c.running()
+		running, held = running+r, held+h
+	}
+	return running, held
+}

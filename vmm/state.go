@@ -330,7 +330,7 @@ func (s *Space) moveLocked(src *capNode, rights abi.Rights, num uint64) (uint64,
 		e = abi.ErrPeerGone
 	case num != abi.NoHandle && num < uint64(len(s.handles.slots)) && s.handles.slots[num] != nil:
 		e = abi.ErrExists
-	case from != s && s.handles.count >= s.handles.limit:
+	case from != s && s.handles.full():
 		e = abi.ErrQuota
 	}
 	s.mu.Unlock()
@@ -384,7 +384,7 @@ func (t *handleTable) insertAt(n *capNode, num uint64) abi.Error {
 	if num < uint64(len(t.slots)) && t.slots[num] != nil {
 		return abi.ErrExists
 	}
-	if t.count >= t.limit {
+	if t.full() {
 		return abi.ErrQuota
 	}
 	for uint64(len(t.slots)) <= num {

@@ -60,6 +60,10 @@ type Thread struct {
 	// registered on its port) rather than for a time.
 	op     atomic.Uint32
 	asleep atomic.Bool
+	// woken is set by every kick and cleared as the sleep looks at what
+	// it waits for: a thread kicked since it last looked is about to
+	// run, and space_running counts it as running, not waiting.
+	woken atomic.Bool
 
 	// kept are memory objects unmapped while the thread was in a call,
 	// whose buffers may lie in them: they are released when a call of
@@ -196,6 +200,7 @@ func (s *Space) uncountThread() {
 // kick wakes the thread if it sleeps; a kick while it runs is kept for its
 // next sleep, which then rechecks what it waits for.
 func (t *Thread) kick() {
+	t.woken.Store(true)
 	select {
 	case t.wake <- struct{}{}:
 	default:
@@ -364,6 +369,7 @@ func (t *Thread) sleep(ready func() bool, stoppable bool, deadline time.Time, se
 		timer = tm.C
 	}
 	for {
+		t.woken.Store(false)
 		if ready() {
 			return wakeReady
 		}
@@ -720,4 +726,29 @@ func (t *Thread) releaseKept() {
 	for _, m := range kept {
 		m.Unref()
 	}
+}
+
+// What a thread is doing, for space_running.
+const (
+	threadGone  = iota // not started, or ended
+	threadRuns         // its guest code, or a server's work on a fault of its served inline
+	threadWaits        // asleep in a wait, and not woken since it last looked
+	threadHeld         // stopped, by thread_stop or in a fault its handler has not answered
+)
+
+// activity reports what the thread is doing (space_running).
+func (t *Thread) activity() int {
+	t.mu.Lock()
+	st, started := t.state, t.running
+	served := t.servedInline()
+	t.mu.Unlock()
+	switch {
+	case !started || st == abi.ThreadExited:
+		return threadGone
+	case st == abi.ThreadStopped && !served:
+		return threadHeld
+	case t.asleep.Load() && !t.woken.Load():
+		return threadWaits
+	}
+	return threadRuns
 }

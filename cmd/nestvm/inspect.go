@@ -58,6 +58,10 @@ valid checkpoint is refused (status 126), saying why.
 		fmt.Fprintf(w, "program:   %s\n", ck.Program)
 	}
 	fmt.Fprintf(w, "saved:     %s on %s, after %d bytes of console output\n", time.Unix(0, ck.Saved).UTC().Format(time.RFC3339Nano), ck.Backend, ck.ConsoleBytes)
+	if c := ck.Clock; c.Monotonic != 0 || c.Realtime != 0 {
+		fmt.Fprintf(w, "its clock: %s realtime, %v monotonic (a layer owning time, timewarp, goes on from them on restore)\n",
+			time.Unix(0, int64(c.Realtime)).UTC().Format(time.RFC3339Nano), time.Duration(c.Monotonic))
+	}
 	fmt.Fprintf(w, "contents:  %d spaces, %d threads, %d regions (%d pages saved, %s), %d ports, %d port sets\n",
 		len(ck.Spaces), len(ck.Threads), len(ck.Regions), ck.PageCount(), formatSize(uint64(ck.PageCount())*abi.PageSize), len(ck.Ports), len(ck.PortSets))
 	fmt.Fprintf(w, "reconnects: %v\n", ck.Externals)

@@ -134,6 +134,9 @@ Flags:
 		if c, ok := l.(*checkpoint.Layer); ok {
 			c.ContinueFrom(ck) // its files count the output from the original run's start
 		}
+		if c, ok := l.(clockResumer); ok {
+			c.ResumeClock(ck.Clock.Monotonic, ck.Clock.Realtime)
+		}
 	}
 	t0 := time.Now()
 	r, err := checkpoint.Restore(mon, env, ck)
@@ -156,6 +159,13 @@ Flags:
 		return st
 	}
 	return report(res, path, stderr)
+}
+
+// clockResumer is a layer that owns the time of the program below it
+// (timewarp): restored, it goes on from what the program's clock read when
+// it was saved.
+type clockResumer interface {
+	ResumeClock(monotonic, realtime uint64)
 }
 
 // restoreQuota is the quota a checkpoint's program is restored with:

@@ -25,6 +25,7 @@ import (
 	_ "nestvm/services/null"
 	_ "nestvm/services/pager"
 	_ "nestvm/services/refmon"
+	_ "nestvm/services/timewarp"
 	_ "nestvm/services/trace"
 )
 

@@ -164,13 +164,25 @@ static void test_threads(void)
 	CHECK("futex mismatch", nv_futex_wait(nv_self_space(), NV_ADDR(&word), 5, 0), -NV_EWOULDBLOCK);
 	CHECK("futex timeout", nv_futex_wait(nv_self_space(), NV_ADDR(&word), 1, 1000000), -NV_ETIMEOUT);
 	CHECK("futex unaligned", nv_futex_wait(nv_self_space(), NV_ADDR(&word) + 1, 1, 0), -NV_EINVAL);
+	int64_t now = nv_clock_read(nv_clock(), NV_CLOCK_MONOTONIC);
+	CHECK("clock_wait for a time gone by", nv_clock_wait(nv_clock(), NV_CLOCK_MONOTONIC, 1) >= now, 1);
+	int64_t until = now + 1000000, got;
+	while ((got = nv_clock_wait(nv_clock(), NV_CLOCK_MONOTONIC, until)) >= 0 && got < until)
+		; /* woken early: wait again */
+	CHECK("clock_wait reaches its deadline", got >= until, 1);
+	CHECK("clock_wait on no clock", nv_clock_wait(nv_clock(), 9, 1), -NV_EINVAL);
+	CHECK("space_running: the caller alone", nv_space_running(nv_self_space()), 1);
 
 	struct thread s = {.fn = spinner};
 	spin_flag = 0;
 	OK("spawn spinner", spawn(&s));
 	while (spins < 1000)
 		;
+	CHECK("space_running: the caller and the spinner", nv_space_running(nv_self_space()), 2);
+	CHECK("space_running: none held", nv_space_running_r(nv_self_space()).r1, 0);
 	CHECK("stop", nv_thread_stop(s.h), 0);
+	CHECK("space_running: a stopped thread does not run", nv_space_running(nv_self_space()), 1);
+	CHECK("space_running: it is held", nv_space_running_r(nv_self_space()).r1, 1);
 	CHECK("status stopped", nv_thread_status(s.h), NV_THREAD_STOPPED);
 	uint64_t before = spins;
 	struct nv_thread_state st;

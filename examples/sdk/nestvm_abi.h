@@ -204,7 +204,9 @@ enum nv_op {
 	NV_OP_CLOCK_TIME_PAGE = 64, /* clock: Gives the caller the page a clock keeps its time in, so that a program can read the time with no call (as a vDSO does): map the region read-only and extrapolate the nv_time_page record with rdtsc, retrying while its seq is odd or changed, and calling clock_read instead when flags lacks NV_TIME_TSC or the counter has moved more than max_delta ticks past tsc_base. */
 	NV_OP_SERVER_GET_STATE = 65, /* port: Reads the state a port's server keeps about the spaces it serves (a system-call personality's descriptors, signal state and process tree), so that a checkpoint taken above the server carries it and a restore can rebuild the server. */
 	NV_OP_HANDLE_IDENTIFY = 66, /* handle: Describes a handle as an nv_handle_identity record: the identity of the object it names (unique for the monitor's life and never reused, so two handles name one object exactly when their identities are equal, whichever spaces they came from), the object type and rights handle_info reports, the handle's badge, and NV_IDENT_SERVED when the object is a port the monitor's own code serves (a files root, a console, a layer's stand-in) rather than one a space receives on. */
-	NV_OP_COUNT = 67
+	NV_OP_CLOCK_WAIT = 67, /* clock: Waits until the clock reads at least deadline_ns, or until the caller is woken for another reason (a personality's thread by whoever changes what it waits for): the caller compares R0 with its deadline and waits again when it is early. */
+	NV_OP_SPACE_RUNNING = 68, /* space: Counts the running and the stopped threads of a space's subtree, so that a layer can tell when every thread below it waits: neither runs nor is held stopped by someone who may resume it (a virtual clock then jumps to the earliest deadline). */
+	NV_OP_COUNT = 69
 };
 
 typedef uint64_t nv_handle_t;
@@ -1852,6 +1854,46 @@ static inline nv_result_t nv_handle_identify_r(nv_handle_t h, nv_addr_t buf, uin
 static inline int64_t nv_handle_identify(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)
 {
 	return nv_handle_identify_r(h, buf, buf_cap).r0;
+}
+
+/* nv_clock_wait: Waits until the clock reads at least deadline_ns, or until the caller is woken for another reason (a personality's thread by whoever changes what it waits for): the caller compares R0 with its deadline and waits again when it is early. Every timed wait below a clock can be expressed with it, so a layer standing in for the clock owns time for its subtree (services/timewarp). A thread stopped while it waits re-issues the call when resumed.
+ * Interface: clock. Rights needed: read.
+ *   which (IN): NV_CLOCK_MONOTONIC or NV_CLOCK_REALTIME
+ *   deadline_ns (IN): the time to wait for on that clock, in its nanoseconds; 0 for no time (wait until woken)
+ * R0: the clock's time when the wait ended.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EINVAL: which names no clock
+ */
+static inline nv_result_t nv_clock_wait_r(nv_handle_t h, uint64_t which, uint64_t deadline_ns)
+{
+	return nv_invoke(h, NV_OP_CLOCK_WAIT, which, deadline_ns, 0, 0, 0, 0);
+}
+static inline int64_t nv_clock_wait(nv_handle_t h, uint64_t which, uint64_t deadline_ns)
+{
+	return nv_clock_wait_r(h, which, deadline_ns).r0;
+}
+
+/* nv_space_running: Counts the running and the stopped threads of a space's subtree, so that a layer can tell when every thread below it waits: neither runs nor is held stopped by someone who may resume it (a virtual clock then jumps to the earliest deadline). A thread woken since it last looked at what it waits for (a futex_wake, a message, a reply) counts as running: it is about to run.
+ * Interface: space. Rights needed: read.
+ * R0: the number of threads of the space and of every space below it that run: started, not stopped, and not asleep in an operation (a thread whose fault a server handles inline counts as running while the server works, not while it holds the thread in a wait).
+ * R1: the number of those threads that are stopped: by thread_stop, or in a fault whose handler has not answered.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ */
+static inline nv_result_t nv_space_running_r(nv_handle_t h)
+{
+	return nv_invoke(h, NV_OP_SPACE_RUNNING, 0, 0, 0, 0, 0, 0);
+}
+static inline int64_t nv_space_running(nv_handle_t h)
+{
+	return nv_space_running_r(h).r0;
 }
 
 /* Records. Fields are fixed-width; records only grow at the end. Each

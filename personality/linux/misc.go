@@ -68,7 +68,7 @@ func sysSelect(tc *task, a [6]uint64, pselect bool) (uint64, errno) {
 			return 0, eINVAL
 		}
 		d := time.Duration(min(sec, 1<<32))*time.Second + time.Duration(frac)*unit
-		deadline, now = time.Now().Add(d), d == 0
+		deadline, now = tc.after(d), d == 0
 	}
 	var out [3][]uint64
 	check := func() (int, []*waitq, errno) {

@@ -287,7 +287,7 @@ func sysEpollWait(tc *task, a [6]uint64) (uint64, errno) {
 	if max <= 0 || max > 1<<16 {
 		return 0, eINVAL
 	}
-	deadline := msDeadline(int32(a[3]))
+	deadline := tc.msDeadline(int32(a[3]))
 	for {
 		out, qs := ef.epoll.collect(max)
 		if len(out) > 0 {
@@ -312,15 +312,15 @@ func sysEpollWait(tc *task, a [6]uint64) (uint64, errno) {
 
 // msDeadline turns a millisecond timeout (negative: none) into a
 // deadline.
-func msDeadline(ms int32) time.Time {
+func (tc *task) msDeadline(ms int32) deadline {
 	if ms < 0 {
 		return noDeadline
 	}
-	return time.Now().Add(time.Duration(ms) * time.Millisecond)
+	return tc.after(time.Duration(ms) * time.Millisecond)
 }
 
 func sysPoll(tc *task, a [6]uint64) (uint64, errno) {
-	return tc.poll(a[0], a[1], msDeadline(int32(a[2])), int32(a[2]) == 0)
+	return tc.poll(a[0], a[1], tc.msDeadline(int32(a[2])), int32(a[2]) == 0)
 }
 
 func sysPpoll(tc *task, a [6]uint64) (uint64, errno) {
@@ -330,13 +330,13 @@ func sysPpoll(tc *task, a [6]uint64) (uint64, errno) {
 		if e != 0 {
 			return 0, e
 		}
-		deadline, now = time.Now().Add(d), d == 0
+		deadline, now = tc.after(d), d == 0
 	}
 	return tc.poll(a[0], a[1], deadline, now)
 }
 
 // poll waits until one of nfds pollfd records at addr is ready.
-func (tc *task) poll(addr, nfds uint64, deadline time.Time, now bool) (uint64, errno) {
+func (tc *task) poll(addr, nfds uint64, deadline deadline, now bool) (uint64, errno) {
 	if nfds > maxFDs {
 		return 0, eINVAL
 	}

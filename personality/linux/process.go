@@ -52,9 +52,12 @@ type thread struct {
 	altstack [3]uint64
 	kick     kickState
 	// sleepUntil is when the sleep the thread is in, or was held in and
-	// will re-issue, ends (zero: none); resumeSleep, set by a restore, is
-	// what the sleep it re-issues has left. Guarded by the process's mu.
+	// will re-issue, ends on the wall clock (zero: none), for a
+	// checkpoint, and sleepDL the same end as the wait keeps it;
+	// resumeSleep, set by a restore, is what the sleep it re-issues has
+	// left. Guarded by the process's mu.
 	sleepUntil  time.Time
+	sleepDL     deadline
 	resumeSleep *time.Duration
 }
 

@@ -1021,19 +1021,22 @@ func sysTime(tc *task, a [6]uint64) (uint64, errno) {
 func (tc *task) sleepFor(d time.Duration) errno {
 	p, t := tc.p, tc.t
 	p.mu.Lock()
-	until := t.sleepUntil
-	switch {
-	case t.resumeSleep != nil:
-		until, t.resumeSleep = time.Now().Add(*t.resumeSleep), nil
-	case until.IsZero():
-		until = time.Now().Add(d)
+	dl, until := t.sleepDL, t.sleepUntil
+	if t.resumeSleep != nil {
+		d, t.resumeSleep = *t.resumeSleep, nil
+		until = time.Time{}
 	}
-	t.sleepUntil = until
 	p.mu.Unlock()
-	r := tc.block(func() bool { return false }, until)
+	if until.IsZero() {
+		dl, until = tc.after(d), time.Now().Add(d)
+	}
+	p.mu.Lock()
+	t.sleepDL, t.sleepUntil = dl, until
+	p.mu.Unlock()
+	r := tc.block(func() bool { return false }, dl)
 	if r != blockHeld {
 		p.mu.Lock()
-		t.sleepUntil = time.Time{}
+		t.sleepDL, t.sleepUntil = deadline{}, time.Time{}
 		p.mu.Unlock()
 	}
 	if r == blockInterrupted {

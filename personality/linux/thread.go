@@ -118,7 +118,7 @@ func sysFutex(tc *task, a [6]uint64) (uint64, errno) {
 				return 0, eINVAL
 			}
 		}
-		var deadline time.Time
+		deadline := noDeadline
 		if a[3] != 0 {
 			d, e := readTimespec(tc, a[3])
 			if e != 0 {
@@ -137,7 +137,7 @@ func sysFutex(tc *task, a [6]uint64) (uint64, errno) {
 				}
 				d -= time.Duration(now)
 			}
-			deadline = time.Now().Add(max(d, 0))
+			deadline = tc.after(d)
 		}
 		return 0, tc.futexWait(addr, val, mask, deadline)
 	case futexRequeue, futexCmpRequeue:
@@ -165,7 +165,7 @@ func sysFutex(tc *task, a [6]uint64) (uint64, errno) {
 }
 
 // futexWait sleeps while the word at addr holds val.
-func (tc *task) futexWait(addr uint64, val, mask uint32, deadline time.Time) errno {
+func (tc *task) futexWait(addr uint64, val, mask uint32, deadline deadline) errno {
 	k := tc.k
 	key := futexKey{tc.p.pid, addr}
 	w := &futexWaiter{wake: tc.fc.Waker(), mask: mask, key: key}

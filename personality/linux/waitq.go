@@ -4,11 +4,35 @@ import (
 	"sync"
 	"time"
 
+	"nestvm/abi"
+	"nestvm/nester"
 	"nestvm/vmm"
 )
 
+// deadline is when a timed wait ends: a time on the monotonic clock the
+// personality holds, so that a layer standing in for that clock (timewarp)
+// owns the wait, which is a clock_wait on it. A personality with no clock
+// it can read waits for the host's time instead.
+type deadline struct {
+	ns   uint64    // on the monotonic clock; 0 when none
+	host time.Time // the host's time, when the clock could not be read
+}
+
 // noDeadline is a wait with no time limit.
-var noDeadline time.Time
+var noDeadline deadline
+
+// none reports whether d sets no limit.
+func (d deadline) none() bool { return d.ns == 0 && d.host.IsZero() }
+
+// after returns the deadline d from now on the personality's clock.
+func (tc *task) after(d time.Duration) deadline {
+	d = max(d, 0)
+	now, e := tc.clock(1 /* CLOCK_MONOTONIC */)
+	if e != 0 {
+		return deadline{host: time.Now().Add(d)}
+	}
+	return deadline{ns: max(now+uint64(d), 1)}
+}
 
 // waitq is what threads held in a blocking call wait on: whoever changes
 // the state they wait for notifies it, and each is woken to look again.
@@ -59,9 +83,11 @@ const (
 )
 
 // block holds the call until ready reports true, waking whenever one of
-// qs is notified, until deadline (zero: none), or until a signal the
-// thread does not block is posted to its process.
-func (tc *task) block(ready func() bool, deadline time.Time, qs ...*waitq) blockResult {
+// qs is notified, until dl (noDeadline: none), or until a signal the
+// thread does not block is posted to its process. A timed wait is a
+// clock_wait on the personality's clock, which whoever notifies qs ends
+// early by waking the thread; an untimed one involves no clock.
+func (tc *task) block(ready func() bool, dl deadline, qs ...*waitq) blockResult {
 	wake := tc.fc.Waker()
 	for _, q := range append(qs, &tc.p.signals) {
 		defer q.add(wake)()
@@ -74,7 +100,18 @@ func (tc *task) block(ready func() bool, deadline time.Time, qs ...*waitq) block
 		interrupted = tc.signalPending()
 		return interrupted
 	}
-	switch tc.fc.Sleep(cond, deadline) {
+	hostDeadline := dl.host
+	if dl.ns != 0 {
+		var res blockResult
+		var done bool
+		if res, done, hostDeadline = tc.clockWait(cond, dl.ns); done {
+			if res == blockReady && interrupted {
+				return blockInterrupted
+			}
+			return res
+		}
+	}
+	switch tc.fc.Sleep(cond, hostDeadline) {
 	case vmm.SleepReady:
 		if interrupted {
 			return blockInterrupted
@@ -85,4 +122,42 @@ func (tc *task) block(ready func() bool, deadline time.Time, qs ...*waitq) block
 	}
 	tc.held = true
 	return blockHeld
+}
+
+// clockWait waits with clock_wait on the personality's clock until cond
+// reports true or the clock reaches ns. done is false when the clock
+// cannot wait (a layer serves no clock_wait, or refuses it): the caller
+// then sleeps until host, the same time from now on the host's clock.
+func (tc *task) clockWait(cond func() bool, ns uint64) (res blockResult, done bool, host time.Time) {
+	h := tc.k.caps[nester.CapClock]
+	for {
+		if cond() {
+			return blockReady, true, time.Time{}
+		}
+		now, _, err := tc.c.ClockWait(h, abi.ClockMonotonic, ns)
+		switch {
+		case err == nil && now >= ns:
+			if cond() {
+				return blockReady, true, time.Time{}
+			}
+			return blockTimeout, true, time.Time{}
+		case err == nil && !tc.fc.Released():
+			continue // woken early: look again
+		case err == nil || tc.fc.Released():
+			// Woken to stop or to end (the kernel's clock ends the wait
+			// of a thread being killed with no error): the call is
+			// issued again if the thread resumes.
+			tc.held = true
+			return blockHeld, true, time.Time{}
+		default:
+			// A clock that cannot wait (NV_EINVALOP from a server that
+			// knows no clock_wait, NV_EDENIED from a policy that allows
+			// only clock_read): the rest of the wait on the host's time.
+			cur, e := tc.clock(1 /* CLOCK_MONOTONIC */)
+			if e != 0 || cur >= ns {
+				return blockTimeout, true, time.Time{}
+			}
+			return 0, false, time.Now().Add(time.Duration(ns - cur))
+		}
+	}
 }

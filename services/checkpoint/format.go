@@ -46,7 +46,7 @@ import (
 // a Checkpoint, field by field in the order the struct declares them; CPU
 // is a list of uint32 words, none when it is nil; the last, Runner, is
 // present only when it is not nil (its name and record), so a file without
-// one reads as before. Version 2 files, which have no CPU, still read
+// one reads as before. Version 3 files, which have no CPU, still read
 // (their CPU is nil).
 //
 // Why a hand-written encoding and not encoding/gob: the decoder must refuse
@@ -58,10 +58,10 @@ import (
 // CRC covers the rest, so any flipped byte is refused.
 const (
 	Magic         = "NVCKPT\r\n"
-	FormatVersion = 3
-	// oldestVersion is the oldest format Read still reads: version 2 is
-	// version 3 without CPU.
-	oldestVersion = 2
+	FormatVersion = 4
+	// oldestVersion is the oldest format Read still reads: version 3 is
+	// version 4 without CPU.
+	oldestVersion = 3
 	headerSize    = 32
 )
 
@@ -123,6 +123,11 @@ type Checkpoint struct {
 	// ConsoleBytes is how many bytes the subtree had written to its console
 	// when it was saved: what restore continues after.
 	ConsoleBytes uint64
+	// Clock is what the subtree's clock read when it was saved, through
+	// the clock the checkpoint layer was given: under a layer that owns
+	// time (timewarp), the subtree's virtual time, from which a restore
+	// under such a layer goes on. Zero when there was no clock to read.
+	Clock Clock
 	// CPU is the CPU features the saving backend offered the program
 	// (vmm.CPUModel); nil when unknown. Restore refuses a backend that
 	// lacks one of them: the program may have chosen code that uses it.
@@ -136,6 +141,12 @@ type Checkpoint struct {
 	// Runner is the state of the personality that served the subtree (its
 	// top space's exception port), nil when that was no personality.
 	Runner *Runner
+}
+
+// Clock is a reading of both clocks (nanoseconds, as clock_read gives
+// them).
+type Clock struct {
+	Monotonic, Realtime uint64
 }
 
 // Runner is what server_get_state on the subtree's exception port
@@ -289,7 +300,9 @@ func (e *encoder) body(ck *Checkpoint) {
 	e.str(ck.Backend)
 	e.u64(uint64(ck.Saved))
 	e.u64(ck.ConsoleBytes)
-	if e.version >= 3 {
+	e.u64(ck.Clock.Monotonic)
+	e.u64(ck.Clock.Realtime)
+	if e.version >= 4 {
 		if ck.CPU == nil {
 			e.u32(0)
 		} else {
@@ -465,7 +478,8 @@ func read(r io.ReaderAt, size int64, summary bool) (*Checkpoint, error) {
 		return nil, bad("format version %d is newer than this nestvm reads (%d)", version, FormatVersion)
 	}
 	if version < oldestVersion {
-		// Version 1 had no handle derivation and no port sets.
+		// Version 1 had no handle derivation and no port sets, version 2
+		// no clock reading.
 		return nil, bad("format version %d is older than this nestvm reads (%d to %d); restore it with the nestvm that saved it", version, oldestVersion, FormatVersion)
 	}
 	if f := binary.LittleEndian.Uint32(hdr[12:]); f != 0 {
@@ -644,7 +658,8 @@ func (d *decoder) checkpoint() *Checkpoint {
 	ck.Backend = d.str("backend")
 	ck.Saved = int64(d.u64("time"))
 	ck.ConsoleBytes = d.u64("console bytes")
-	if d.version >= 3 {
+	ck.Clock = Clock{Monotonic: d.u64("clock monotonic"), Realtime: d.u64("clock realtime")}
+	if d.version >= 4 {
 		switch n := d.count("CPU feature words", vmm.CPUWords, 4); n {
 		case 0:
 		case vmm.CPUWords:

@@ -46,17 +46,17 @@ func TestEncodeDecode(t *testing.T) {
 	}
 }
 
-// TestDecodeVersion2: a file of the previous format version, which
+// TestDecodeVersion3: a file of the previous format version, which
 // recorded no CPU features, still reads, with CPU nil (unknown); one whose
 // CPU record has the wrong number of words is refused.
-func TestDecodeVersion2(t *testing.T) {
+func TestDecodeVersion3(t *testing.T) {
 	ck := sample()
-	got, err := Decode(encodeVersion(ck, 2))
+	got, err := Decode(encodeVersion(ck, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.CPU != nil {
-		t.Errorf("version 2 file: CPU %v, want nil", got.CPU)
+		t.Errorf("version 3 file: CPU %v, want nil", got.CPU)
 	}
 	got.CPU = ck.CPU
 	if !reflect.DeepEqual(got, ck) {
@@ -67,8 +67,9 @@ func TestDecodeVersion2(t *testing.T) {
 		t.Errorf("no CPU recorded: %v, CPU %v", err, got.CPU)
 	}
 	body := encodeVersion(sample(), FormatVersion)[headerSize:]
-	// The CPU record follows the program, backend, time and console count.
-	at := 4 + len("counter") + 4 + len("emu") + 8 + 8
+	// The CPU record follows the program, backend, time, console count
+	// and clock reading.
+	at := 4 + len("counter") + 4 + len("emu") + 8 + 8 + 16
 	binary.LittleEndian.PutUint32(body[at:], 3)
 	if _, err := Decode(withHeader(body)); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "CPU feature words") {
 		t.Errorf("3 CPU words: %v", err)

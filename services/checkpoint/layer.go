@@ -87,6 +87,7 @@ type Layer struct {
 
 	host   *vmm.Space
 	parent uint64            // the parent environment's space, in host's table
+	clock  uint64            // the parent environment's clock, in host's table (0: none)
 	ext    map[uint64]string // the environment's objects, by identity: saved by name
 
 	mu    sync.Mutex
@@ -209,6 +210,11 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	var err error
 	if l.parent, err = c.Insert(sp.Obj, sp.Rights, sp.Badge); err != nil {
 		return parent, err
+	}
+	if clock, ok := parent.Caps[nester.CapClock]; ok {
+		if l.clock, err = c.Insert(clock.Obj, clock.Rights, clock.Badge); err != nil {
+			return parent, err
+		}
 	}
 	child := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("checkpoint:space", vmm.ServerFunc(l.serveSpace)), Rights: sp.Rights, Badge: sp.Badge})
 	l.ext = map[uint64]string{}
@@ -407,6 +413,23 @@ func (l *Layer) endAfterFailure(c *vmm.Caller) {
 	}
 }
 
+// readClock reads the subtree's clock, as it stands while the subtree is
+// stopped; zero when there is none, or it cannot be read.
+func (l *Layer) readClock(c *vmm.Caller) Clock {
+	if l.clock == 0 {
+		return Clock{}
+	}
+	mono, _, err := c.ClockRead(l.clock, abi.ClockMonotonic)
+	if err != nil {
+		return Clock{}
+	}
+	real, _, err := c.ClockRead(l.clock, abi.ClockRealtime)
+	if err != nil {
+		return Clock{}
+	}
+	return Clock{Monotonic: mono, Realtime: real}
+}
+
 // checkpoint stops the subtree, saves it, and resumes it (or, with stop,
 // ends it). again says a save that fails with ErrRunnerChanged is tried
 // again.
@@ -452,6 +475,7 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string, again bool) error {
 		return err
 	}
 	ck.Backend, ck.CPU, ck.Saved, ck.ConsoleBytes = l.backend, l.cpu, t0.UnixNano(), l.bytes.Load()
+	ck.Clock = l.readClock(c)
 	// What was read is a copy: unless the run ends with this save, the
 	// program goes on while the file is written.
 	var startErr error
