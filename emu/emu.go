@@ -48,6 +48,10 @@ func (backend) Describe() string {
 	return fmt.Sprintf("Unicorn %d.%d.%d (software emulation)", v>>24, v>>16&0xff, v>>8&0xff)
 }
 
+// CPUFeatures implements vmm.CPUModel: the engine's one CPU model, which
+// vmm.PortableCPU describes (a test checks it against what a guest reads).
+func (backend) CPUFeatures() vmm.CPUFeatures { return vmm.PortableCPU }
+
 // NewMachine implements vmm.Backend.
 func (backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
 	log := cfg.Log

@@ -73,6 +73,8 @@ var device = sync.OnceValues(func() (*deviceInfo, error) {
 	if err := retry(func() error { return gokvm.GetSupportedCPUID(d.fd, d.cpuid) }); err != nil {
 		return fail(fmt.Errorf("/dev/kvm: supported CPUID: %w", err))
 	}
+	d.portable = portableCPUID(d.cpuid)
+	d.cpuidPassesThrough = HostIsPVM()
 	return d, nil
 })
 
@@ -81,7 +83,63 @@ type deviceInfo struct {
 	slots   int
 	chunk   uint64 // see chunkFor
 	runSize int
-	cpuid   *gokvm.CPUID
+	cpuid   *gokvm.CPUID // what the host supports: --cpu host
+	// portable is cpuid with its feature words cut to vmm.PortableCPU:
+	// what guests are offered by default.
+	portable *gokvm.CPUID
+	// cpuidPassesThrough says guests read the host CPU's own CPUID,
+	// whatever table the vCPU is given: PVM runs ring-3 guest code on the
+	// CPU itself, and without CPUID faulting the instruction does not
+	// exit. The table is still set, for the instructions that do exit.
+	cpuidPassesThrough bool
+}
+
+// cpuid executes CPUID on the host CPU.
+func cpuid(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
+
+// hostFeatures reads the feature words of the host CPU's own CPUID.
+func hostFeatures() vmm.CPUFeatures {
+	var f vmm.CPUFeatures
+	for w, loc := range vmm.CPUIDWord {
+		a, b, c, d := cpuid(loc.Leaf, loc.Subleaf)
+		f[w] = [4]uint32{a, b, c, d}[loc.Reg]
+	}
+	return f
+}
+
+// portableCPUID returns a copy of host whose feature words offer only
+// what vmm.PortableCPU has, and leaf 7 subleaf 1 (AVX-VNNI and such,
+// which the emulator lacks) none. The other leaves (cache and topology
+// descriptions, the limits) stay: they name no instruction.
+func portableCPUID(host *gokvm.CPUID) *gokvm.CPUID {
+	c := &gokvm.CPUID{Nent: host.Nent, Entries: append([]gokvm.CPUIDEntry2(nil), host.Entries...)}
+	for i := range c.Entries[:c.Nent] {
+		e := &c.Entries[i]
+		regs := [4]*uint32{&e.Eax, &e.Ebx, &e.Ecx, &e.Edx}
+		for w, loc := range vmm.CPUIDWord {
+			if e.Function == loc.Leaf && e.Index == loc.Subleaf {
+				*regs[loc.Reg] &= vmm.PortableCPU[w]
+			}
+		}
+		if e.Function == 7 && e.Index == 1 {
+			e.Eax, e.Ebx, e.Ecx, e.Edx = 0, 0, 0, 0
+		}
+	}
+	return c
+}
+
+// features reads the feature words of c.
+func features(c *gokvm.CPUID) vmm.CPUFeatures {
+	var f vmm.CPUFeatures
+	for _, e := range c.Entries[:c.Nent] {
+		regs := [4]uint32{e.Eax, e.Ebx, e.Ecx, e.Edx}
+		for w, loc := range vmm.CPUIDWord {
+			if e.Function == loc.Leaf && e.Index == loc.Subleaf {
+				f[w] = regs[loc.Reg]
+			}
+		}
+	}
+	return f
 }
 
 // openError explains why /dev/kvm would not open, with what to do.
@@ -95,7 +153,42 @@ func openError(err error) error {
 	return fmt.Errorf("/dev/kvm: %w; use --backend emu", err)
 }
 
-type backend struct{}
+// backend is the kvm backend; host says its guests are offered the
+// host's whole CPUID (--cpu host) rather than vmm.PortableCPU's part.
+type backend struct{ host bool }
+
+// WithCPU implements vmm.CPUChooser.
+func (b backend) WithCPU(model string) (vmm.Backend, error) {
+	switch model {
+	case vmm.CPUHost:
+		return backend{host: true}, nil
+	case vmm.CPUPortable:
+		return backend{}, nil
+	}
+	return nil, fmt.Errorf("unknown CPU model %q", model)
+}
+
+// CPUFeatures implements vmm.CPUModel: what guests read, which is the
+// host CPU's own set where CPUID does not exit (PVM), whichever model was
+// asked for.
+func (b backend) CPUFeatures() vmm.CPUFeatures {
+	d, err := device()
+	if err != nil {
+		return vmm.CPUFeatures{}
+	}
+	if d.cpuidPassesThrough {
+		return hostFeatures()
+	}
+	return features(d.cpuidFor(b.host))
+}
+
+// cpuidFor is the CPUID guests are offered: the host's, or its portable part.
+func (d *deviceInfo) cpuidFor(host bool) *gokvm.CPUID {
+	if host {
+		return d.cpuid
+	}
+	return d.portable
+}
 
 // Name implements vmm.Backend.
 func (backend) Name() string { return "kvm" }
@@ -114,7 +207,7 @@ func (backend) Describe() string {
 	}
 	kind := ""
 	if HostIsPVM() {
-		kind = ", paravirtual (PVM: ring-0 guest code is emulated, exits cost tens of microseconds)"
+		kind = ", paravirtual (PVM: ring-0 guest code is emulated, exits cost tens of microseconds; CPUID does not exit, so guests see the host CPU's features whatever --cpu says)"
 	}
 	return fmt.Sprintf("/dev/kvm, API 12, %d memory slots%s", d.slots, kind)
 }
@@ -129,7 +222,7 @@ func HostIsPVM() bool {
 }
 
 // NewMachine implements vmm.Backend: one KVM VM.
-func (backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
+func (b backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
 	d, err := device()
 	if err != nil {
 		return nil, err
@@ -142,7 +235,7 @@ func (backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create vm: %w", err)
 	}
-	m := &machine{log: log, dev: d, fd: vmFd, cpus: map[*vcpu]struct{}{}}
+	m := &machine{log: log, dev: d, cpuid: d.cpuidFor(b.host), fd: vmFd, cpus: map[*vcpu]struct{}{}}
 	if err := retry(func() error { return gokvm.SetTSSAddr(vmFd, tssAddr) }); err != nil {
 		unix.Close(int(vmFd))
 		return nil, fmt.Errorf("create vm: set TSS address: %w", err)
@@ -201,13 +294,15 @@ func (o *mapping) chunk(n uint64) (uint64, []byte) {
 
 // machine is one KVM VM.
 type machine struct {
-	log  hclog.Logger
-	dev  *deviceInfo
-	fd   uintptr
-	mu   sync.Mutex
-	maps []*mapping // sorted by gpa
-	used map[uint32]bool
-	cpus map[*vcpu]struct{}
+	log hclog.Logger
+	dev *deviceInfo
+	// cpuid is what this machine's vCPUs are offered (see backend.host).
+	cpuid *gokvm.CPUID
+	fd    uintptr
+	mu    sync.Mutex
+	maps  []*mapping // sorted by gpa
+	used  map[uint32]bool
+	cpus  map[*vcpu]struct{}
 	// zapMem backs the page zapShadow maps.
 	zapMem []byte
 	// spare are closed vCPUs, by number, kept for reuse.

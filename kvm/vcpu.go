@@ -113,7 +113,7 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 	*v.run.word(runValidRegs) = syncRegs | syncSregs
 	// CPUID can be set only before a vCPU first runs; a reused one keeps it.
 	if !reuse {
-		if err := retry(func() error { return gokvm.SetCPUID2(fd, m.dev.cpuid) }); err != nil {
+		if err := retry(func() error { return gokvm.SetCPUID2(fd, m.cpuid) }); err != nil {
 			return fail("set cpuid", err)
 		}
 		// Where the host cannot (before Linux 5.16), a guest's

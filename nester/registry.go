@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -85,6 +86,13 @@ type Resumer interface {
 	// whose top space is top (a handle in c's table), before any of its
 	// threads starts, and returns the program it now serves.
 	Resume(c *vmm.Caller, top uint64) (Started, error)
+}
+
+// A SaveTimed Resumer is told, before Resume, when the checkpoint it
+// resumes was taken, so that what counts time in it (a personality's
+// timers, saved as deadlines) resumes with what it had left then.
+type SaveTimed interface {
+	SavedAt(t time.Time)
 }
 
 // RunnerFunc makes a Resumer from a saved record, in c's host space,

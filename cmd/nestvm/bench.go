@@ -190,6 +190,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	workloadFlag := fl.String("workload", "compute,memtouch,ipc,hello", "`workloads` to run, comma-separated: "+workloadNames())
 	reps := fl.Int("reps", 5, "`count` of runs of each workload, layer and depth; the table gives the median")
 	backend := fl.String("backend", "auto", "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu")
+	cpu := cpuFlag(fl)
 	guests := fl.String("guests", "", "`directory` holding the guest programs (default: guests/ beside the nestvm binary, else build/guests)")
 	jsonOut := fl.String("json", "", "write the host, the backend and every row as JSON to `file`")
 	csvOut := fl.String("csv", "", "write the rows as CSV to `file`")
@@ -324,7 +325,7 @@ Flags:
 		}
 		images[w.guest] = data
 	}
-	b, err := pickBackend(*backend, log)
+	b, err := pickBackend(*backend, *cpu, log)
 	if err != nil {
 		return fail("%v", err)
 	}

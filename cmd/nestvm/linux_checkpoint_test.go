@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/kvm"
 	"nestvm/services/checkpoint"
 	"nestvm/vmm"
 )
@@ -60,35 +62,48 @@ func linuxTree(t *testing.T) string {
 // a shell loop; a pipeline whose processes are held in system calls when
 // saved (cat in read on an empty pipe, a subshell in nanosleep, the shell
 // in wait4); a descriptor whose offset says where the next read starts;
-// and a C program (musl and glibc) with an open file read a byte at a
-// time, bytes left in a pipe and a child that has ended, unreaped.
+// a C program (musl and glibc) with an open file read a byte at a
+// time, bytes left in a pipe and a child that has ended, unreaped; and one
+// counting the signals of two interval timers, which go on after the
+// restore, reading the clock through the restoring run's time page.
 func TestLinuxCheckpointRestore(t *testing.T) {
 	fromEmu := [][2]string{{"emu", "emu"}, {"emu", "kvm"}}
+	either := [][2]string{{"emu", "emu"}, {"emu", "kvm"}, {"kvm", "emu"}}
 	tree := linuxTree(t)
 	bb := filepath.Join(tree, "bin", "busybox")
 	cases := []struct {
 		name, k, before string
 		prog            func(t *testing.T) []string
 		// pairs are the backends it is saved on and restored on. glibc
-		// (busybox's too) picks string functions by CPUID, which on kvm
-		// offers instructions the emulator lacks (AVX2): saved on kvm, it
-		// dies of SIGILL resumed on emu; musl picks none. ckptio's child
+		// (busybox's too) picks string functions by CPUID: kvm offers
+		// guests only what the emulator runs too (vmm.PortableCPU), and
+		// where it cannot (PVM, whose guests read the host's CPUID) the
+		// restore on emu is refused, as restoreAcross checks. musl picks
+		// none: it may be resumed anyway (--ignore-cpu). ckptio's child
 		// runs guest code when the parent is saved, and on emu stopping a
 		// running thread may replay a few of its instructions (a Unicorn
 		// issue being fixed in emu/): ckptio is saved on kvm only.
 		pairs [][2]string
+		// picksNothing says the program chooses no code by CPUID.
+		picksNothing bool
 	}{
 		{"sh-loop", "3", "1\n2\n3\n", func(*testing.T) []string {
 			return []string{bb, "sh", "-c", "i=0; while [ $i -lt 8 ]; do i=$((i+1)); echo $i; done"}
-		}, fromEmu},
+		}, either, false},
 		{"pipeline-blocked", "1", "a\n", func(*testing.T) []string {
 			return []string{bb, "sh", "-c", "(echo a; /bin/busybox sleep 1; echo b; echo c) | /bin/busybox cat; echo done"}
-		}, fromEmu},
+		}, fromEmu, false},
 		{"offset", "2", "alpha\nbravo\n", func(*testing.T) []string {
 			return []string{bb, "sh", "-c", `exec 3</data/lines.txt; while read -r l <&3; do echo "$l"; done; echo end`}
-		}, fromEmu},
-		{"c-musl", "3", "alpha\npipe 0\nbravo\n", func(t *testing.T) []string { return []string{linuxProgram(t, "c/ckptio.musl")} }, [][2]string{{"kvm", "kvm"}, {"kvm", "emu"}}},
-		{"c-glibc", "4", "alpha\npipe 0\nbravo\npipe 1\n", func(t *testing.T) []string { return []string{linuxProgram(t, "c/ckptio.glibc")} }, [][2]string{{"kvm", "kvm"}}},
+		}, fromEmu, false},
+		{"c-musl", "3", "alpha\npipe 0\nbravo\n", func(t *testing.T) []string { return []string{linuxProgram(t, "c/ckptio.musl")} }, [][2]string{{"kvm", "kvm"}, {"kvm", "emu"}}, true},
+		{"c-glibc", "4", "alpha\npipe 0\nbravo\npipe 1\n", func(t *testing.T) []string { return []string{linuxProgram(t, "c/ckptio.glibc")} }, [][2]string{{"kvm", "kvm"}, {"kvm", "emu"}}, false},
+		// Two interval timers (setitimer's and timer_create's) counted by
+		// their handlers: they travel with the program, which goes on
+		// counting, and the vDSO of the restored program reads the
+		// restoring run's time page, live, not the saved copy.
+		{"c-timers-musl", "2", "round 1\nround 2\n", func(t *testing.T) []string { return []string{linuxProgram(t, "c/ckpttimer.musl")} }, [][2]string{{"emu", "emu"}, {"emu", "kvm"}, {"kvm", "kvm"}, {"kvm", "emu"}}, true},
+		{"c-timers-glibc", "2", "round 1\nround 2\n", func(t *testing.T) []string { return []string{linuxProgram(t, "c/ckpttimer.glibc")} }, [][2]string{{"emu", "emu"}, {"kvm", "kvm"}}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -110,7 +125,11 @@ func TestLinuxCheckpointRestore(t *testing.T) {
 					if status != 0 || before != c.before || !strings.Contains(errs, "stopped after saving checkpoint") {
 						t.Fatalf("run with stop: status %d, printed %q (want %q), stderr %q", status, before, c.before, errs)
 					}
-					status, after, errs := run(t, "restore", "--backend", to, "--log-level", "warn", "--files", tree, file)
+					restore := []string{"restore", "--backend", to, "--log-level", "warn", "--files", tree}
+					if !restoreAcross(t, from, to, c.picksNothing, append(restore, file)) {
+						return
+					}
+					status, after, errs := run(t, append(restore, "--ignore-cpu", file)...)
 					if status != 0 || before+after != want {
 						t.Fatalf("restore: status %d, %q + %q, want %q; stderr %q", status, before, after, want, errs)
 					}
@@ -118,6 +137,49 @@ func TestLinuxCheckpointRestore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// restoreAcross checks what restore args (FILE last) does with a
+// checkpoint saved on backend from, to be resumed on to, when to lacks a
+// CPU feature from offered guests (from is kvm on a host whose guests read
+// the host's CPUID, as PVM's do): it refuses, status 126, saying which,
+// before anything runs. It returns whether the restore should be run to
+// its end (with --ignore-cpu, which changes nothing where nothing is
+// missing): when nothing is missing, or the program picks nothing by
+// CPUID.
+func restoreAcross(t *testing.T, from, to string, picksNothing bool, args []string) bool {
+	t.Helper()
+	missing := cpuMissing(t, from, to)
+	if missing.Empty() {
+		return true
+	}
+	status, out, errs := run(t, args...)
+	if status != exitNotRunable || out != "" || !strings.Contains(errs, "lacks CPU features the program was saved with") || !strings.Contains(errs, missing.String()) {
+		t.Fatalf("restore on %s of what %s saved offering %s more: status %d, printed %q, stderr %q; want %d and a refusal naming them",
+			to, from, missing, status, out, errs, exitNotRunable)
+	}
+	if !picksNothing {
+		t.Logf("%s offers guests %s, which %s lacks: refused as it should be", from, missing, to)
+	}
+	return picksNothing
+}
+
+// cpuMissing returns the CPU features backend from offers guests by
+// default and backend to lacks.
+func cpuMissing(t *testing.T, from, to string) vmm.CPUFeatures {
+	t.Helper()
+	var f [2]vmm.CPUFeatures
+	for i, name := range []string{from, to} {
+		b, err := vmm.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ok bool
+		if f[i], ok = vmm.CPUFeaturesOf(b); !ok {
+			t.Fatalf("backend %s does not say which CPU features it offers", name)
+		}
+	}
+	return f[0].Missing(f[1])
 }
 
 // TestLinuxCheckpointState: the file of a saved Linux program holds the
@@ -268,4 +330,89 @@ func TestLinuxCheckpointGoThreads(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCPUFeaturesOffered: what a program reads with CPUID is what its
+// backend says it offers (the set a checkpoint records): on emu the
+// emulator's model, vmm.PortableCPU; on kvm, by default, no more than
+// that where CPUID exits to KVM, and the host's own set where it does not
+// (PVM); with --cpu host, the host's set. Bits KVM changes as the guest
+// runs (OSXSAVE, APIC, OSPKE) are left out of the comparison.
+func TestCPUFeaturesOffered(t *testing.T) {
+	prog := linuxProgram(t, "c/cpuid.musl")
+	dynamic := vmm.CPUFeatures{vmm.CPU1ECX: 1 << 27, vmm.CPU1EDX: 1 << 9, vmm.CPU7ECX: 1 << 4}
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		for _, model := range []string{vmm.CPUPortable, vmm.CPUHost} {
+			t.Run(model, func(t *testing.T) {
+				status, out, errs := run(t, "run", "--backend", b.Name(), "--cpu", model, "--log-level", "warn", prog)
+				if status != 0 {
+					t.Fatalf("status %d, %q, stderr %q", status, out, errs)
+				}
+				var read vmm.CPUFeatures
+				lines := strings.Fields(out)
+				if len(lines) != vmm.CPUWords {
+					t.Fatalf("printed %q, want %d words", out, vmm.CPUWords)
+				}
+				for i, l := range lines {
+					if _, err := fmt.Sscanf(l, "%x", &read[i]); err != nil {
+						t.Fatalf("word %d %q: %v", i, l, err)
+					}
+				}
+				mb, err := vmm.WithCPU(b, model)
+				if err != nil {
+					t.Fatal(err)
+				}
+				said, ok := vmm.CPUFeaturesOf(mb)
+				if !ok {
+					t.Fatalf("%s does not say which CPU features it offers", b.Name())
+				}
+				for i := range read {
+					if read[i]&^dynamic[i] != said[i]&^dynamic[i] {
+						t.Errorf("word %d (leaf %#x reg %d): the program read %08x, the backend says %08x", i, vmm.CPUIDWord[i].Leaf, vmm.CPUIDWord[i].Reg, read[i], said[i])
+					}
+				}
+				if b.Name() == "emu" && said != vmm.PortableCPU {
+					t.Errorf("emu says %v, want vmm.PortableCPU %v", said, vmm.PortableCPU)
+				}
+				if model == vmm.CPUPortable {
+					if m := said.Missing(vmm.PortableCPU); !m.Empty() && !kvmCPUIDPassesThrough(b) {
+						t.Errorf("the portable model offers %s more than the emulator's", m)
+					}
+				}
+			})
+		}
+	})
+}
+
+// kvmCPUIDPassesThrough says b is kvm on a host whose guests read the
+// host CPU's CPUID whatever KVM is told (PVM).
+func kvmCPUIDPassesThrough(b vmm.Backend) bool {
+	return b.Name() == "kvm" && kvm.HostIsPVM()
+}
+
+// TestLinuxCheckpointSleep: a process saved 2 seconds into a 6-second
+// sleep (busybox sleep, in the background of a shell) sleeps the 4 it
+// had left when restored, as Linux restarts a stopped nanosleep with the
+// time remaining, not 6 again: the restore takes 4 seconds and some, far
+// less than 6.
+func TestLinuxCheckpointSleep(t *testing.T) {
+	tree := linuxTree(t)
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		file := filepath.Join(t.TempDir(), "lx.nvck")
+		status, before, errs := run(t, "run", "--backend", b.Name(), "--log-level", "warn", "--files", tree,
+			"--layer", "checkpoint="+file+",after-writes=1,stop",
+			filepath.Join(tree, "bin", "busybox"), "sh", "-c", "/bin/busybox sleep 6 & /bin/busybox sleep 2; echo parent; wait; echo done")
+		if status != 0 || before != "parent\n" || !strings.Contains(errs, "stopped after saving checkpoint") {
+			t.Fatalf("run with stop: status %d, %q, stderr %q", status, before, errs)
+		}
+		t0 := time.Now()
+		status, after, errs := run(t, "restore", "--backend", b.Name(), "--log-level", "warn", "--files", tree, file)
+		took := time.Since(t0)
+		if status != 0 || after != "done\n" {
+			t.Fatalf("restore: status %d, %q, stderr %q", status, after, errs)
+		}
+		if took < 3500*time.Millisecond || took > 5500*time.Millisecond {
+			t.Errorf("the restored sleep ended after %v, want the 4s it had left (6s: it started over)", took)
+		}
+	})
 }

@@ -24,6 +24,8 @@ func cmdRestore(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("nestvm restore", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	backend := fl.String("backend", "auto", "`backend` to resume on: auto, kvm or emu (any, whichever saved it)")
+	cpu := cpuFlag(fl)
+	ignoreCPU := fl.Bool("ignore-cpu", false, "resume even on a backend that lacks CPU features the program was saved with (the default refuses, status 126): for a program known to pick no code by CPUID, such as a nestvm SDK guest or a musl program")
 	logLevel := fl.String("log-level", "info", "`level` of log detail on stderr: "+logLevels)
 	timeout := fl.Duration("timeout", 0, "stop the program after this `duration`; 0 means no limit")
 	filesDir := fl.String("files", ".", "`directory` the program's files handle is reconnected to")
@@ -45,7 +47,8 @@ stacks layers between the monitor and the restored program, as for nestvm
 run, and a control socket is served as for nestvm run (--control). A
 file that is truncated, corrupted, of another format version (an
 older nestvm's, or a newer one's) or naming what does not exist is
-refused (status 126) before anything runs. The exit status is the
+refused (status 126) before anything runs, and so is one saved where
+the CPU offered features this backend lacks (see --ignore-cpu). The exit status is the
 program's, as for nestvm run.
 
 Flags:
@@ -114,10 +117,14 @@ Flags:
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	b, err := pickBackend(*backend, log)
+	b, err := pickBackend(*backend, *cpu, log)
 	if err != nil {
 		closeLayers(layers)
 		return fail(exitMonitor, "%v", err)
+	}
+	if err := checkpoint.CheckCPU(ck, b); err != nil && !*ignoreCPU {
+		closeLayers(layers)
+		return fail(exitNotRunable, "%s: %v", path, err)
 	}
 	ctl, err := openControl(*controlSpec, *controlTrace, control.Config{Program: cmp.Or(ck.Program, path), Backend: b.Name(), Layers: layerSpecs}, layers, log)
 	if err != nil {

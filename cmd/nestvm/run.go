@@ -86,6 +86,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("nestvm run", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	backend := fl.String("backend", "auto", "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu")
+	cpu := cpuFlag(fl)
 	logLevel := fl.String("log-level", "info", "`level` of log detail on stderr: "+logLevels)
 	timeout := fl.Duration("timeout", 0, "stop the program after this `duration` (e.g. 10s, 2m); 0 means no limit")
 	mem := sizeFlag{vmm.DefaultQuota.Memory}
@@ -244,7 +245,7 @@ Flags:
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	b, err := pickBackend(*backend, log)
+	b, err := pickBackend(*backend, *cpu, log)
 	if err != nil {
 		closeLayers(layers)
 		return fail(exitMonitor, "%v", err)
@@ -419,11 +420,20 @@ func fileKind(m fs.FileMode) string {
 	return m.Type().String()
 }
 
-// pickBackend resolves the --backend flag, logging what auto chose.
-func pickBackend(name string, log hclog.Logger) (vmm.Backend, error) {
+// cpuFlag defines --cpu on fl.
+func cpuFlag(fl *flag.FlagSet) *string {
+	return fl.String("cpu", vmm.CPUPortable, "`model` of the CPU guests are offered (what CPUID says): portable (the features both backends run, so a checkpoint taken on kvm resumes on emu) or host (everything /dev/kvm offers; its checkpoints resume only where those features are); emu has one model, the portable one")
+}
+
+// pickBackend resolves the --backend and --cpu flags, logging what auto
+// chose.
+func pickBackend(name, cpu string, log hclog.Logger) (vmm.Backend, error) {
 	b, err := vmm.Lookup(name)
 	if err != nil {
 		return nil, err
+	}
+	if b, err = vmm.WithCPU(b, cpu); err != nil {
+		return nil, fmt.Errorf("--cpu: %w", err)
 	}
 	if name == "auto" || name == "" {
 		var why []any

@@ -190,7 +190,7 @@ func corpusCases() []corpusCase {
 		bb("relative-exe", "echo", "run by a relative path").rel(),
 		bb("timeout", "timeout", "1", "sleep", "5"),
 	}
-	for _, name := range []string{"hello", "tls", "threads", "atomics", "sigraise", "sigsegv", "crash", "forkpipe", "forkexec", "mmap", "fileio", "getdents", "clock", "timers"} {
+	for _, name := range []string{"hello", "tls", "threads", "atomics", "sigraise", "sigsegv", "crash", "forkpipe", "forkexec", "mmap", "fileio", "getdents", "clock", "timers", "sigspin"} {
 		for _, libc := range []string{"musl", "glibc"} {
 			c := corpusCase{name: "c-" + name + "-" + libc, prog: "c/" + name + "." + libc}
 			switch name {

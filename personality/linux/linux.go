@@ -251,7 +251,7 @@ func (k *kernel) exit(p *process, ws int, why string) {
 		if ws&0x7f != 0 {
 			info.code, info.status = cldKilled, int32(ws&0x7f)
 		}
-		k.post(parent, info)
+		k.signal(parent, info)
 		parent.children.notify()
 	}
 	for _, q := range rest {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"time"
 
 	"nestvm/abi"
 	"nestvm/vmm"
@@ -50,6 +51,14 @@ type thread struct {
 	sigmask  uint64
 	altstack [3]uint64
 	kick     kickState
+	// sleepUntil is when the sleep the thread is in, or was held in and
+	// will re-issue, ends on the wall clock (zero: none), for a
+	// checkpoint, and sleepDL the same end as the wait keeps it;
+	// resumeSleep, set by a restore, is what the sleep it re-issues has
+	// left. Guarded by the process's mu.
+	sleepUntil  time.Time
+	sleepDL     deadline
+	resumeSleep *time.Duration
 }
 
 // files is the process's descriptor table, which its end replaces.

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"fmt"
+	"time"
 
 	"nestvm/abi"
 	"nestvm/nester"
@@ -12,9 +13,13 @@ func init() { nester.RegisterRunner(RunnerName, newResumer) }
 
 // resumer rebuilds a personality from its record (nester.Resumer).
 type resumer struct {
-	k  *kernel
-	st *savedState
+	k       *kernel
+	st      *savedState
+	savedAt time.Time // when the checkpoint was taken; zero: unknown
 }
+
+// SavedAt implements nester.SaveTimed.
+func (r *resumer) SavedAt(t time.Time) { r.savedAt = t }
 
 // newResumer checks a saved record and makes the kernel that will serve
 // the restored processes, with its port; Resume then fills it in.
@@ -40,6 +45,10 @@ func (r *resumer) Port() uint64 { return r.k.ep }
 // capability.
 func (r *resumer) Resume(c *vmm.Caller, top uint64) (nester.Started, error) {
 	k, st := r.k, r.st
+	savedAt := r.savedAt
+	if savedAt.IsZero() {
+		savedAt = time.Now()
+	}
 	k.container = top
 	cst, err := spaceState(c, top)
 	if err != nil {
@@ -74,7 +83,7 @@ func (r *resumer) Resume(c *vmm.Caller, top uint64) (nester.Started, error) {
 			}
 			keep[e.Handle] = true
 			p.space, p.slot = e.Handle, sp.slot
-			if err := k.resumeProcess(c, p, &sp, bySlot, keep, files); err != nil {
+			if err := k.resumeProcess(c, p, &sp, bySlot, keep, files, savedAt); err != nil {
 				return nil, fmt.Errorf("process %d: %w", sp.pid, err)
 			}
 		}
@@ -86,7 +95,7 @@ func (r *resumer) Resume(c *vmm.Caller, top uint64) (nester.Started, error) {
 
 // resumeProcess finds p's threads and regions in its restored space, and
 // rebuilds its memory map and descriptor table.
-func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot map[uint64]abi.SpaceHandleEntry, keep map[uint64]bool, files []*file) error {
+func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot map[uint64]abi.SpaceHandleEntry, keep map[uint64]bool, files []*file, savedAt time.Time) error {
 	pst, err := spaceState(c, p.space)
 	if err != nil {
 		return err
@@ -132,7 +141,12 @@ func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot 
 			return fmt.Errorf("thread %d: the container holds no thread of the process's space at %d", t.tid, t.slot)
 		}
 		keep[e.Handle] = true
-		p.threads[int(num)] = &thread{tid: t.tid, handle: e.Handle, slot: t.slot, clearTID: t.clearTID, sigmask: t.sigmask, altstack: t.altstack}
+		th := &thread{tid: t.tid, handle: e.Handle, slot: t.slot, clearTID: t.clearTID, sigmask: t.sigmask, altstack: t.altstack}
+		if t.sleepUntil != 0 {
+			left := max(time.Unix(0, t.sleepUntil).Sub(savedAt), 0)
+			th.resumeSleep = &left
+		}
+		p.threads[int(num)] = th
 	}
 	m := newMM(p.space)
 	m.brkStart, m.brk, m.brkMapped = sp.mm.brkStart, sp.mm.brk, sp.mm.brkMapped
@@ -163,8 +177,80 @@ func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot 
 	for _, d := range sp.fds {
 		fds.files[d.fd] = &fdEntry{f: files[d.file], cloexec: d.cloexec}
 	}
+	k.resumeVDSO(c, m)
 	p.mm, p.fds = m, fds
+	k.resumeTimers(p, sp, savedAt)
 	return nil
+}
+
+// resumeVDSO finds the vDSO of a restored memory map (kicks need it) and
+// maps this run's time page in place of the saved copy, whose record
+// stopped when it was saved: the vDSO would find it stale and make the
+// system call every time. A clock that offers no page leaves the copy,
+// and the program on system calls, as it would a new process.
+func (k *kernel) resumeVDSO(c *vmm.Caller, m *mm) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	img, data := m.find(vdsoImage), m.find(vdsoData)
+	if img == nil || img.start != vdsoImage || img.region == 0 || data == nil || data.start != vdsoData || data.end != vdsoData+pageSize || data.region == 0 || m.refs[data.region] != 1 {
+		return
+	}
+	m.vdso = vdsoImage
+	tp := k.timePage(c)
+	if tp == 0 {
+		return
+	}
+	page, _, err := c.HandleDerive(tp, uint64(abi.RightRead|abi.RightMap|abi.RightDerive|abi.RightGrant), 0)
+	if err != nil {
+		k.log.Debug("the restored vDSO keeps its saved time page", "step", "handle_derive", "error", err)
+		return
+	}
+	// No thread runs yet (Resume comes before any starts): none reads
+	// the page while it is swapped.
+	if _, _, err := c.SpaceUnmap(m.space, vdsoData, pageSize); err != nil {
+		c.HandleClose(page)
+		k.log.Debug("the restored vDSO keeps its saved time page", "step", "space_unmap", "error", err)
+		return
+	}
+	if _, _, err := c.SpaceMap(m.space, page, vdsoData, 0, pageSize, abi.PermRead); err != nil {
+		c.HandleClose(page)
+		if _, _, err2 := c.SpaceMap(m.space, data.region, vdsoData, data.off, pageSize, abi.PermRead); err2 != nil {
+			k.log.Warn("a restored process has no time page: its vDSO faults", "error", err, "saved page", err2)
+			return
+		}
+		k.log.Debug("the restored vDSO keeps its saved time page", "step", "space_map", "error", err)
+		return
+	}
+	delete(m.refs, data.region)
+	c.HandleClose(data.region)
+	data.region = page
+	m.refs[page] = 1
+}
+
+// resumeTimers arms p's timers as they were saved: each expires after the
+// time it had left when the checkpoint was taken at savedAt, then every
+// interval; one already due expires at once.
+func (k *kernel) resumeTimers(p *process, sp *savedProc, savedAt time.Time) {
+	s := &p.timers
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	arm := func(tm *timer, t savedTimer) {
+		tm.clock, tm.info, tm.notify = t.clock, t.info, t.notify
+		var left time.Duration
+		if next, ok := t.next(savedAt); ok {
+			left = max(next.Sub(savedAt), time.Nanosecond)
+		}
+		s.set(k, p, tm, left, t.interval)
+	}
+	arm(&s.real, sp.real)
+	for _, t := range sp.posix {
+		if s.posix == nil {
+			s.posix = map[int]*timer{}
+		}
+		tm := &timer{}
+		s.posix[t.id] = tm
+		arm(tm, t)
+	}
 }
 
 // reopen rebuilds the open file descriptions: files and directories are

@@ -181,6 +181,24 @@ func (k *kernel) post(p *process, info sigInfo) bool {
 	return false
 }
 
+// signal posts info to p as post does, from outside p (kill from another
+// process, a child's SIGCHLD), and when a handler will take it kicks a
+// thread of p that runs guest code, as Linux interrupts a running
+// thread: one making no system call would otherwise never take it. It
+// reports whether p was ended.
+func (k *kernel) signal(p *process, info sigInfo) bool {
+	if k.post(p, info) {
+		return true
+	}
+	p.mu.Lock()
+	handled := p.sig.actions[info.signo].handler > sigIgnore
+	p.mu.Unlock()
+	if handled {
+		k.kick(p)
+	}
+	return false
+}
+
 // sendSelf sends sig to the calling process (raise, abort, kill of
 // itself, SIGPIPE).
 func (tc *task) sendSelf(sig int) errno {

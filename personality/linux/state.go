@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"nestvm/abi"
 	"nestvm/vmm"
@@ -23,7 +24,15 @@ import (
 // Memory travels in the checkpoint's regions; the record has Linux's view
 // of it (the areas, brk). A thread held in a blocking call has its
 // registers at its syscall, so it issues it again when resumed: no waiter
-// is in the record.
+// is in the record. A timer can expire while a save reads the subtree
+// (every thread stopped), and a save whose two reads of the record differ
+// is taken again, so the record holds of a timer only what its expiries
+// do not change: a one-shot timer's deadline, an interval timer's phase
+// (its deadline modulo its interval) on the wall clock; a pending timer
+// signal carries no overrun count, and timer_getoverrun reads 0 after a
+// restore. They resume with the time they had left when the checkpoint was
+// taken (nester.SaveTimed): the time the program spent saved does not
+// pass for them.
 //
 // Layout, little-endian: the magic, a version, then the fields in the
 // order encode writes them; a list is a uint32 count and its elements, a
@@ -31,8 +40,10 @@ import (
 // every count and length against the bytes left and the limits below
 // before it allocates anything.
 const (
-	stateMagic   = "NVLINUX\x00"
-	stateVersion = 1
+	stateMagic = "NVLINUX\x00"
+	// stateVersion is the version encode writes. Version 1 had no timers
+	// and no sigev_value in pending signals; it still decodes.
+	stateVersion = 2
 
 	maxStateProcs   = 1 << 12
 	maxStateThreads = 1 << 10 // a process's
@@ -89,15 +100,48 @@ type savedProc struct {
 	threads   []savedThread
 	mm        savedMM
 	fds       []savedFD
+	real      savedTimer   // ITIMER_REAL
+	posix     []savedTimer // timer_create's
+}
+
+// savedTimer is a timer as snapshot found it.
+type savedTimer struct {
+	id     int // timer_create's id
+	clock  uint64
+	info   sigInfo
+	notify bool
+	// deadline is a one-shot timer's deadline in Unix nanoseconds, an
+	// interval timer's phase (a deadline modulo the interval) plus 1; 0:
+	// disarmed.
+	deadline int64
+	interval time.Duration
+}
+
+// next is when t expires next at or after at, and false when disarmed.
+func (t savedTimer) next(at time.Time) (time.Time, bool) {
+	switch {
+	case t.deadline == 0:
+		return time.Time{}, false
+	case t.interval == 0:
+		return time.Unix(0, t.deadline), true
+	}
+	phase, iv := t.deadline-1, int64(t.interval)
+	now := at.UnixNano()
+	n := now - (now-phase)%iv // the latest expiry at or before now, as phase counts
+	if n < now {
+		n += iv
+	}
+	return time.Unix(0, n), true
 }
 
 type savedThread struct {
-	num      int
-	tid      int
-	slot     uint64
-	clearTID uint64
-	sigmask  uint64
-	altstack [3]uint64
+	num        int
+	tid        int
+	slot       uint64
+	clearTID   uint64
+	sigmask    uint64
+	altstack   [3]uint64
+	sleepUntil int64 // Unix nanoseconds the sleep it is held in ends; 0: none
 }
 
 type savedMM struct {
@@ -231,8 +275,14 @@ func (k *kernel) snapshot() ([]byte, error) {
 			pw.u32(uint32(in.code))
 			pw.u32(uint32(in.pid))
 			pw.u32(uint32(in.uid))
+			if in.code == siTimer || in.code == siKernel && in.signo == sigALRM {
+				// A timer's overrun count, which its expiries during
+				// the save change: see savedTimer.
+				in.status = 0
+			}
 			pw.u32(uint32(in.status))
 			pw.u64(in.addr)
+			pw.u64(in.value)
 			pw.bool(in.fault != nil)
 			if in.fault != nil {
 				pw.u64(in.fault.trapno)
@@ -256,6 +306,11 @@ func (k *kernel) snapshot() ([]byte, error) {
 			for _, v := range t.altstack {
 				pw.u64(v)
 			}
+			var until int64
+			if !t.sleepUntil.IsZero() {
+				until = max(t.sleepUntil.UnixNano(), 1)
+			}
+			pw.u64(uint64(until))
 		}
 		m, fds := p.mm, p.fds
 		p.mu.Unlock()
@@ -297,6 +352,15 @@ func (k *kernel) snapshot() ([]byte, error) {
 			pw.u32(uint32(ents[j].fd))
 			pw.u32(uint32(addFile(fs[j])))
 			pw.bool(ents[j].cloexec)
+		}
+		real, posix := p.timers.saved()
+		if l.exited {
+			real, posix = savedTimer{}, nil
+		}
+		pw.timer(real)
+		pw.u32(uint32(len(posix)))
+		for _, t := range posix {
+			pw.timer(t)
 		}
 	}
 
@@ -376,6 +440,31 @@ func (k *kernel) capOf(f *file) string {
 }
 
 type stateWriter struct{ b []byte }
+
+// timer writes a saved timer.
+func (w *stateWriter) timer(t savedTimer) {
+	w.u32(uint32(t.id))
+	w.u64(t.clock)
+	w.u32(uint32(t.info.signo))
+	w.u32(uint32(t.info.code))
+	w.u32(uint32(t.info.pid))
+	w.u64(t.info.value)
+	w.bool(t.notify)
+	w.u64(uint64(t.deadline))
+	w.u64(uint64(t.interval))
+}
+
+// savedTimerSize is the bytes a saved timer takes.
+const savedTimerSize = 4 + 8 + 4*3 + 8 + 1 + 8*2
+
+// timer reads a saved timer.
+func (r *stateReader) timer() savedTimer {
+	t := savedTimer{id: int(int32(r.u32("timer id"))), clock: r.u64("timer clock")}
+	t.info = sigInfo{signo: int32(r.u32("timer signal")), code: int32(r.u32("timer code")), pid: int32(r.u32("timer id")), value: r.u64("timer value")}
+	t.notify = r.bool("timer notify")
+	t.deadline, t.interval = int64(r.u64("timer deadline")), time.Duration(r.u64("timer interval"))
+	return t
+}
 
 func (w *stateWriter) raw(b []byte) { w.b = append(w.b, b...) }
 func (w *stateWriter) u32(v uint32) { w.b = binary.LittleEndian.AppendUint32(w.b, v) }
@@ -476,8 +565,9 @@ func decodeState(b []byte) (*savedState, error) {
 	if m := r.take(uint64(len(stateMagic)), "magic"); r.err == nil && string(m) != stateMagic {
 		return nil, errors.New("the Linux personality's record: no magic")
 	}
-	if v := r.u32("version"); r.err == nil && v != stateVersion {
-		return nil, fmt.Errorf("the Linux personality's record: version %d, this nestvm reads %d", v, stateVersion)
+	v := r.u32("version")
+	if r.err == nil && (v < 1 || v > stateVersion) {
+		return nil, fmt.Errorf("the Linux personality's record: version %d, this nestvm reads 1 to %d", v, stateVersion)
 	}
 	st := &savedState{}
 	st.nextPID = int(r.u64("next pid"))
@@ -503,6 +593,9 @@ func decodeState(b []byte) (*savedState, error) {
 		for range r.count("pending signals", nsig+1, 4*5+8+1) {
 			in := sigInfo{signo: int32(r.u32("siginfo")), code: int32(r.u32("siginfo")), pid: int32(r.u32("siginfo")), uid: int32(r.u32("siginfo")),
 				status: int32(r.u32("siginfo")), addr: r.u64("siginfo")}
+			if v >= 2 {
+				in.value = r.u64("siginfo value")
+			}
 			if r.bool("siginfo fault") {
 				in.fault = &faultInfo{trapno: r.u64("fault"), err: r.u64("fault"), cr2: r.u64("fault")}
 			}
@@ -512,6 +605,9 @@ func decodeState(b []byte) (*savedState, error) {
 			t := savedThread{num: int(r.u32("thread number")), tid: int(r.u32("tid")), slot: r.u64("thread slot"), clearTID: r.u64("clear tid"), sigmask: r.u64("sigmask")}
 			for i := range t.altstack {
 				t.altstack[i] = r.u64("altstack")
+			}
+			if v >= 2 {
+				t.sleepUntil = int64(r.u64("sleep end"))
 			}
 			p.threads = append(p.threads, t)
 		}
@@ -523,6 +619,12 @@ func decodeState(b []byte) (*savedState, error) {
 		}
 		for range r.count("descriptors", maxStateFDs, 4*2+1) {
 			p.fds = append(p.fds, savedFD{fd: int(r.u32("fd")), file: int(r.u32("fd file")), cloexec: r.bool("cloexec")})
+		}
+		if v >= 2 {
+			p.real = r.timer()
+			for range r.count("timers", maxTimers, savedTimerSize) {
+				p.posix = append(p.posix, r.timer())
+			}
 		}
 		st.procs = append(st.procs, p)
 	}
@@ -640,6 +742,19 @@ func (st *savedState) validate() error {
 				return fmt.Errorf("%s: pending signal %d", what, in.signo)
 			}
 		}
+		ids := map[int]bool{}
+		for i, t := range append([]savedTimer{p.real}, p.posix...) {
+			posix := i > 0
+			if t.deadline < 0 || t.interval < 0 || (t.notify || !posix) && (t.info.signo < 1 || t.info.signo > nsig) && (t.deadline > 0 || posix) {
+				return fmt.Errorf("%s: timer %d: signal %d, deadline %d, interval %v, out of range", what, t.id, t.info.signo, t.deadline, t.interval)
+			}
+			if posix && (t.id < 0 || t.id >= maxTimers || ids[t.id] || !timerClock(t.clock)) {
+				return fmt.Errorf("%s: timer %d out of range, listed twice or of an unknown clock", what, t.id)
+			}
+			if posix {
+				ids[t.id] = true
+			}
+		}
 	}
 	if !pids[1] {
 		return errors.New("no process 1")
@@ -650,4 +765,36 @@ func (st *savedState) validate() error {
 		}
 	}
 	return nil
+}
+
+// saved returns s's timers as a record keeps them: ITIMER_REAL, and
+// timer_create's by id.
+func (s *timerSet) saved() (real savedTimer, posix []savedTimer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	save := func(id int, tm *timer) savedTimer {
+		t := savedTimer{id: id, clock: tm.clock, info: tm.info, notify: tm.notify, interval: tm.interval}
+		switch {
+		case tm.deadline.IsZero():
+		case tm.interval == 0:
+			t.deadline = max(tm.deadline.UnixNano(), 1)
+		default:
+			d := tm.deadline.UnixNano() % int64(tm.interval)
+			if d < 0 {
+				d += int64(tm.interval)
+			}
+			t.deadline = d + 1
+		}
+		return t
+	}
+	real = save(0, &s.real)
+	ids := make([]int, 0, len(s.posix))
+	for id := range s.posix {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		posix = append(posix, save(id, s.posix[id]))
+	}
+	return real, posix
 }

@@ -1,8 +1,10 @@
 package linux
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
+	"time"
 )
 
 // sampleRecord is the record of a personality with one process (a
@@ -83,4 +85,74 @@ func FuzzDecodeState(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStateTimers: a process's timers travel in the record: ITIMER_REAL
+// and a timer_create timer with its sigev_value, and a pending timer
+// signal's value. What an interval timer's expiry changes (its deadline,
+// by an interval; the overrun count its pending signal carries) leaves
+// the record as it was, so that a save during which it expires is not
+// taken again and again; resumed, each expires when it had left to.
+func TestStateTimers(t *testing.T) {
+	k := &kernel{caps: map[string]uint64{}, procs: map[int]*process{}, nextPID: 2}
+	p := &process{k: k, pid: 1, slot: 1, exe: "/bin/prog", cwd: "/", mm: newMM(0),
+		threads: map[int]*thread{0: {tid: 1, slot: 2}}, pending: map[int]sigInfo{12: {signo: 12, code: siTimer, value: 42, status: 3}},
+		fds: &fdTable{files: map[int]*fdEntry{}}}
+	k.procs[1] = p
+	now := time.Now()
+	p.timers.real = timer{info: realInfo, deadline: now.Add(30 * time.Millisecond), interval: 100 * time.Millisecond}
+	p.timers.posix = map[int]*timer{3: {clock: 1, notify: true, info: sigInfo{signo: 12, code: siTimer, pid: 3, value: 42}, deadline: now.Add(time.Hour)}}
+	rec, err := k.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.timers.real.deadline = p.timers.real.deadline.Add(2 * p.timers.real.interval)
+	p.pending[12] = sigInfo{signo: 12, code: siTimer, value: 42, status: 5}
+	if again, err := k.snapshot(); err != nil || string(again) != string(rec) {
+		t.Errorf("an interval timer's expiries changed the record (%v)", err)
+	}
+	st, err := decodeState(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := st.procs[0]
+	if len(sp.pending) != 1 || sp.pending[0].value != 42 || len(sp.posix) != 1 || sp.posix[0].id != 3 || sp.posix[0].info.value != 42 || !sp.posix[0].notify {
+		t.Fatalf("decoded pending %+v, timers %+v", sp.pending, sp.posix)
+	}
+	if next, ok := sp.real.next(now); !ok || next.Sub(now) < 29*time.Millisecond || next.Sub(now) > 30*time.Millisecond {
+		t.Errorf("ITIMER_REAL next expires %v after the save, want 30ms", next.Sub(now))
+	}
+	if next, ok := sp.real.next(now.Add(time.Second)); !ok || next.Sub(now.Add(time.Second)) > 100*time.Millisecond {
+		t.Errorf("ITIMER_REAL next expires %v after a second, want within its interval", next.Sub(now.Add(time.Second)))
+	}
+	if next, ok := sp.posix[0].next(now); !ok || next.Sub(now) < 59*time.Minute {
+		t.Errorf("the one-shot timer expires %v after the save, want an hour", next.Sub(now))
+	}
+}
+
+// TestStateVersion1: a record of version 1, which had no timers and no
+// sigev_value, still decodes.
+func TestStateVersion1(t *testing.T) {
+	k := &kernel{caps: map[string]uint64{}, procs: map[int]*process{}, nextPID: 2}
+	k.procs[1] = &process{k: k, pid: 1, slot: 1, exe: "/bin/prog", cwd: "/", mm: newMM(0),
+		threads: map[int]*thread{0: {tid: 1, slot: 2}}, pending: map[int]sigInfo{}, fds: &fdTable{files: map[int]*fdEntry{}}}
+	rec, err := k.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The process is the record's last; version 2 added its timers at
+	// its end (ITIMER_REAL and a count of none), and to its thread the end
+	// of its sleep, before its memory map (a flag, brk, no area) and
+	// descriptors (none).
+	end := len(rec) - savedTimerSize - 4
+	sleep := end - 4 - (1 + 3*8 + 4) - 8
+	v1 := append(append([]byte(nil), rec[:sleep]...), rec[sleep+8:end]...)
+	binary.LittleEndian.PutUint32(v1[len(stateMagic):], 1)
+	st, err := decodeState(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.procs) != 1 || st.procs[0].real.deadline != 0 || st.procs[0].posix != nil {
+		t.Errorf("decoded %+v", st.procs)
+	}
 }

@@ -1013,10 +1013,33 @@ func sysTime(tc *task, a [6]uint64) (uint64, errno) {
 	return ns / 1e9, 0
 }
 
-// sleepFor holds the thread for d, restartably; a signal ends it early
-// with EINTR.
+// sleepFor holds the thread for d. A sleep the thread re-issues after it
+// was held (stopped, for a checkpoint) goes on to the end it had, and one
+// a restored thread re-issues sleeps what it had left when the checkpoint
+// was taken, as Linux restarts a stopped nanosleep with its time
+// remaining.
 func (tc *task) sleepFor(d time.Duration) errno {
-	if tc.block(func() bool { return false }, tc.after(d)) == blockInterrupted {
+	p, t := tc.p, tc.t
+	p.mu.Lock()
+	dl, until := t.sleepDL, t.sleepUntil
+	if t.resumeSleep != nil {
+		d, t.resumeSleep = *t.resumeSleep, nil
+		until = time.Time{}
+	}
+	p.mu.Unlock()
+	if until.IsZero() {
+		dl, until = tc.after(d), time.Now().Add(d)
+	}
+	p.mu.Lock()
+	t.sleepDL, t.sleepUntil = dl, until
+	p.mu.Unlock()
+	r := tc.block(func() bool { return false }, dl)
+	if r != blockHeld {
+		p.mu.Lock()
+		t.sleepDL, t.sleepUntil = deadline{}, time.Time{}
+		p.mu.Unlock()
+	}
+	if r == blockInterrupted {
 		return eINTR
 	}
 	return 0
@@ -1109,7 +1132,7 @@ func sysKill(tc *task, a [6]uint64) (uint64, errno) {
 		return 0, 0
 	}
 	for _, q := range targets {
-		k.post(q, sigInfo{signo: int32(sig), code: siUser, pid: int32(tc.p.pid)})
+		k.signal(q, sigInfo{signo: int32(sig), code: siUser, pid: int32(tc.p.pid)})
 	}
 	if pid == -1 {
 		return 0, tc.sendSelf(sig)

@@ -43,9 +43,11 @@ import (
 //
 // then the body, every integer little-endian, a list a uint32 count and its
 // elements, bytes and strings a uint32 length and their bytes. The body is
-// a Checkpoint, field by field in the order the struct declares them; the
-// last, Runner, is present only when it is not nil (its name and record),
-// so a file without one reads as before.
+// a Checkpoint, field by field in the order the struct declares them; CPU
+// is a list of uint32 words, none when it is nil; the last, Runner, is
+// present only when it is not nil (its name and record), so a file without
+// one reads as before. Version 3 files, which have no CPU, still read
+// (their CPU is nil).
 //
 // Why a hand-written encoding and not encoding/gob: the decoder must refuse
 // hostile files without panicking or allocating what the file merely
@@ -56,7 +58,10 @@ import (
 // CRC covers the rest, so any flipped byte is refused.
 const (
 	Magic         = "NVCKPT\r\n"
-	FormatVersion = 3
+	FormatVersion = 4
+	// oldestVersion is the oldest format Read still reads: version 3 is
+	// version 4 without CPU.
+	oldestVersion = 3
 	headerSize    = 32
 )
 
@@ -122,7 +127,11 @@ type Checkpoint struct {
 	// the clock the checkpoint layer was given: under a layer that owns
 	// time (timewarp), the subtree's virtual time, from which a restore
 	// under such a layer goes on. Zero when there was no clock to read.
-	Clock     Clock
+	Clock Clock
+	// CPU is the CPU features the saving backend offered the program
+	// (vmm.CPUModel); nil when unknown. Restore refuses a backend that
+	// lacks one of them: the program may have chosen code that uses it.
+	CPU       *vmm.CPUFeatures
 	Externals []string // names in the environment (console, stderr, clock, files)
 	Spaces    []Space
 	Threads   []Thread
@@ -232,10 +241,16 @@ func Encode(ck *Checkpoint) []byte {
 	// Sized for the pages, which are nearly all of it: growing a buffer
 	// of tens of MiB by appending copies it over and over. The header's
 	// room comes first, filled in at the end.
-	e := &encoder{b: make([]byte, headerSize, headerSize+ck.PageCount()*(abi.PageSize+12)+1<<16)}
+	return encodeVersion(ck, FormatVersion)
+}
+
+// encodeVersion is Encode in format version v (FormatVersion, or an older
+// one the tests write to check that Read still reads it).
+func encodeVersion(ck *Checkpoint, v uint32) []byte {
+	e := &encoder{b: make([]byte, headerSize, headerSize+ck.PageCount()*(abi.PageSize+12)+1<<16), version: v}
 	e.body(ck)
 	body := e.b[headerSize:]
-	copy(e.b, header(uint64(len(body)), crc32.Checksum(body, castagnoli)))
+	copy(e.b, header(v, uint64(len(body)), crc32.Checksum(body, castagnoli)))
 	return e.b
 }
 
@@ -244,13 +259,13 @@ func Encode(ck *Checkpoint) []byte {
 // header at offset 0, which w must allow (a new file does). It returns the
 // file's size.
 func WriteFile(w io.WriterAt, ck *Checkpoint) (int64, error) {
-	e := &encoder{b: make([]byte, 0, spillSize+abi.PageSize+64), w: &offsetWriter{w: w, off: headerSize}}
+	e := &encoder{b: make([]byte, 0, spillSize+abi.PageSize+64), w: &offsetWriter{w: w, off: headerSize}, version: FormatVersion}
 	e.body(ck)
 	e.flush()
 	if e.err != nil {
 		return 0, e.err
 	}
-	if _, err := w.WriteAt(header(e.n, e.crc), 0); err != nil {
+	if _, err := w.WriteAt(header(FormatVersion, e.n, e.crc), 0); err != nil {
 		return 0, err
 	}
 	return headerSize + int64(e.n), nil
@@ -268,12 +283,12 @@ func (o *offsetWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// header returns the file header for a body of n bytes whose CRC-32C is
-// bodyCRC.
-func header(n uint64, bodyCRC uint32) []byte {
+// header returns the file header of format version v for a body of n
+// bytes whose CRC-32C is bodyCRC.
+func header(v uint32, n uint64, bodyCRC uint32) []byte {
 	hdr := make([]byte, headerSize)
 	copy(hdr, Magic)
-	binary.LittleEndian.PutUint32(hdr[8:], FormatVersion)
+	binary.LittleEndian.PutUint32(hdr[8:], v)
 	binary.LittleEndian.PutUint64(hdr[16:], n)
 	binary.LittleEndian.PutUint32(hdr[24:], crc32.Update(bodyCRC, castagnoli, hdr))
 	return hdr
@@ -287,6 +302,16 @@ func (e *encoder) body(ck *Checkpoint) {
 	e.u64(ck.ConsoleBytes)
 	e.u64(ck.Clock.Monotonic)
 	e.u64(ck.Clock.Realtime)
+	if e.version >= 4 {
+		if ck.CPU == nil {
+			e.u32(0)
+		} else {
+			e.u32(uint32(len(ck.CPU)))
+			for _, w := range ck.CPU {
+				e.u32(w)
+			}
+		}
+	}
 	e.u32(uint32(len(ck.Externals)))
 	for _, n := range ck.Externals {
 		e.str(n)
@@ -373,11 +398,12 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // encoder appends the body to b; with w set, it hands b to w (updating
 // the body's length and CRC) each time b passes spillSize.
 type encoder struct {
-	b   []byte
-	w   io.Writer
-	n   uint64
-	crc uint32
-	err error
+	b       []byte
+	w       io.Writer
+	n       uint64
+	crc     uint32
+	err     error
+	version uint32 // the format version written
 }
 
 const spillSize = 1 << 20
@@ -447,12 +473,14 @@ func read(r io.ReaderAt, size int64, summary bool) (*Checkpoint, error) {
 	if string(hdr[:8]) != Magic {
 		return nil, bad("no checkpoint magic (the file does not start with %q)", Magic)
 	}
-	if v := binary.LittleEndian.Uint32(hdr[8:]); v != FormatVersion {
-		if v > FormatVersion {
-			return nil, bad("format version %d is newer than this nestvm reads (%d)", v, FormatVersion)
-		}
-		// Version 1 had no handle derivation and no port sets.
-		return nil, bad("format version %d is older than this nestvm reads (%d); restore it with the nestvm that saved it", v, FormatVersion)
+	version := binary.LittleEndian.Uint32(hdr[8:])
+	if version > FormatVersion {
+		return nil, bad("format version %d is newer than this nestvm reads (%d)", version, FormatVersion)
+	}
+	if version < oldestVersion {
+		// Version 1 had no handle derivation and no port sets, version 2
+		// no clock reading.
+		return nil, bad("format version %d is older than this nestvm reads (%d to %d); restore it with the nestvm that saved it", version, oldestVersion, FormatVersion)
 	}
 	if f := binary.LittleEndian.Uint32(hdr[12:]); f != 0 {
 		return nil, bad("unknown header flags %#x", f)
@@ -479,7 +507,7 @@ func read(r io.ReaderAt, size int64, summary bool) (*Checkpoint, error) {
 	// it goes wrong (a sparse file of gigabytes with a valid header, at
 	// once), and one whose checksum is wrong before any page is kept.
 	sum := crc32.New(castagnoli)
-	d := &decoder{r: bufio.NewReaderSize(io.TeeReader(io.NewSectionReader(r, headerSize, int64(n)), sum), 1<<16), left: n, summary: true}
+	d := &decoder{r: bufio.NewReaderSize(io.TeeReader(io.NewSectionReader(r, headerSize, int64(n)), sum), 1<<16), left: n, summary: true, version: version}
 	ck := d.checkpoint()
 	// The header's length matched the file's, so records that do not
 	// fit the body, or end before it does, are a corrupted file.
@@ -494,7 +522,7 @@ func read(r io.ReaderAt, size int64, summary bool) (*Checkpoint, error) {
 	}
 	if !summary {
 		// The second pass keeps the pages, of a body now known whole.
-		d = &decoder{r: bufio.NewReaderSize(io.NewSectionReader(r, headerSize, int64(n)), 1<<16), left: n}
+		d = &decoder{r: bufio.NewReaderSize(io.NewSectionReader(r, headerSize, int64(n)), 1<<16), left: n, version: version}
 		if ck = d.checkpoint(); d.err != nil || d.left != 0 {
 			return nil, fmt.Errorf("read the body again: it changed while read (%v, %d bytes left)", d.err, d.left)
 		}
@@ -510,7 +538,8 @@ func read(r io.ReaderAt, size int64, summary bool) (*Checkpoint, error) {
 type decoder struct {
 	r       *bufio.Reader
 	left    uint64
-	summary bool // skip page contents
+	summary bool   // skip page contents
+	version uint32 // the file's format version
 	scratch [8]byte
 	err     error
 }
@@ -630,6 +659,19 @@ func (d *decoder) checkpoint() *Checkpoint {
 	ck.Saved = int64(d.u64("time"))
 	ck.ConsoleBytes = d.u64("console bytes")
 	ck.Clock = Clock{Monotonic: d.u64("clock monotonic"), Realtime: d.u64("clock realtime")}
+	if d.version >= 4 {
+		switch n := d.count("CPU feature words", vmm.CPUWords, 4); n {
+		case 0:
+		case vmm.CPUWords:
+			var f vmm.CPUFeatures
+			for i := range f {
+				f[i] = d.u32("CPU feature word")
+			}
+			ck.CPU = &f
+		default:
+			d.fail("%d CPU feature words, want %d", n, vmm.CPUWords)
+		}
+	}
 	for range d.count("externals", 64, 4) {
 		ck.Externals = append(ck.Externals, d.str("external name"))
 	}

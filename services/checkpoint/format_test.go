@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"nestvm/abi"
+	"nestvm/vmm"
 )
 
 // sample is a small checkpoint with one of everything.
@@ -18,6 +19,7 @@ func sample() *Checkpoint {
 	page[7] = 42
 	return &Checkpoint{
 		Program: "counter", Backend: "emu", Saved: 1764000000, ConsoleBytes: 6,
+		CPU:       &vmm.CPUFeatures{vmm.CPU1ECX: 0x02182200, vmm.CPU7EBX: 1 << 5, vmm.CPUExt1EDX: 1 << 29},
 		Externals: []string{"console", "clock"},
 		Spaces: []Space{
 			{Parent: -1, Pages: 16384, Threads: 4, Handles: 64, Children: 2, Exception: Ref{Kind: RefParent},
@@ -41,6 +43,36 @@ func TestEncodeDecode(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, ck) {
 		t.Errorf("decoded\n%+v\nwant\n%+v", got, ck)
+	}
+}
+
+// TestDecodeVersion3: a file of the previous format version, which
+// recorded no CPU features, still reads, with CPU nil (unknown); one whose
+// CPU record has the wrong number of words is refused.
+func TestDecodeVersion3(t *testing.T) {
+	ck := sample()
+	got, err := Decode(encodeVersion(ck, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CPU != nil {
+		t.Errorf("version 3 file: CPU %v, want nil", got.CPU)
+	}
+	got.CPU = ck.CPU
+	if !reflect.DeepEqual(got, ck) {
+		t.Errorf("decoded\n%+v\nwant\n%+v", got, ck)
+	}
+	ck.CPU = nil
+	if got, err := Decode(Encode(ck)); err != nil || got.CPU != nil {
+		t.Errorf("no CPU recorded: %v, CPU %v", err, got.CPU)
+	}
+	body := encodeVersion(sample(), FormatVersion)[headerSize:]
+	// The CPU record follows the program, backend, time, console count
+	// and clock reading.
+	at := 4 + len("counter") + 4 + len("emu") + 8 + 8 + 16
+	binary.LittleEndian.PutUint32(body[at:], 3)
+	if _, err := Decode(withHeader(body)); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "CPU feature words") {
+		t.Errorf("3 CPU words: %v", err)
 	}
 }
 
@@ -130,7 +162,7 @@ func setRegs(ck *Checkpoint, f func(*abi.ThreadRegs)) {
 // withHeader makes body a file with a valid header, so that fuzzing
 // reaches the body's decoder past the checksum.
 func withHeader(body []byte) []byte {
-	return append(header(uint64(len(body)), crc32.Checksum(body, castagnoli)), body...)
+	return append(header(FormatVersion, uint64(len(body)), crc32.Checksum(body, castagnoli)), body...)
 }
 
 // FuzzDecode: no input panics the decoder, as a whole file or as a body

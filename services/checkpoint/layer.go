@@ -113,7 +113,8 @@ type Layer struct {
 	saves   atomic.Uint64
 	sigs    chan os.Signal
 	backend string
-	inc     *Incremental // what the last save read, for the next
+	cpu     *vmm.CPUFeatures // what the backend offers the program (nil: it does not say)
+	inc     *Incremental     // what the last save read, for the next
 
 	// Last is the newest checkpoint's measurements.
 	lastMu sync.Mutex
@@ -203,6 +204,9 @@ func (l *Layer) Last() Stats {
 func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.host = mon.NewHostSpace("checkpoint", vmm.Quota{Handles: 1 << 17, Children: 1})
 	l.backend = mon.Backend().Name()
+	if f, ok := vmm.CPUFeaturesOf(mon.Backend()); ok {
+		l.cpu = &f
+	}
 	c := l.host.NewCaller()
 	sp, ok := parent.Caps[nester.CapSpace]
 	if !ok {
@@ -370,13 +374,13 @@ func (l *Layer) run(c *vmm.Caller) {
 			continue
 		}
 		stop := l.opts.Stop || why == sigUSR2
-		err := l.checkpoint(c, why, stop)
+		err := l.checkpoint(c, why, stop, runnerTries > 1)
 		// A runner (a personality) that changed while the save read the
 		// subtree left nothing consistent to write; another try, with
 		// every thread stopped afresh, is likely to find it still.
 		for try := 1; errors.Is(err, ErrRunnerChanged) && try < runnerTries; try++ {
 			l.log.Debug("checkpoint taken again: the runner changed while it was read", "why", why, "try", try+1)
-			err = l.checkpoint(c, why, stop)
+			err = l.checkpoint(c, why, stop, try+1 < runnerTries)
 		}
 		if errors.Is(err, errNotStarted) {
 			l.log.Debug("checkpoint deferred: the program has not started", "why", why)
@@ -447,8 +451,9 @@ const (
 )
 
 // checkpoint stops the subtree, saves it, and resumes it (or, with stop,
-// ends it).
-func (l *Layer) checkpoint(c *vmm.Caller, why string, stop bool) error {
+// ends it). again says a save that fails with ErrRunnerChanged is tried
+// again.
+func (l *Layer) checkpoint(c *vmm.Caller, why string, stop, again bool) error {
 	l.mu.Lock()
 	child := l.child
 	l.mu.Unlock()
@@ -480,12 +485,18 @@ func (l *Layer) checkpoint(c *vmm.Caller, why string, stop bool) error {
 	}
 	if err != nil {
 		l.inc = nil // the dirty logs may be half taken: read everything next time
+		if again && errors.Is(err, ErrRunnerChanged) {
+			// The next try stops the threads afresh, which it could
+			// not find running if they stayed stopped, with stop too.
+			StartAll(c, running)
+			return err
+		}
 		// A failed save ends the program only under the layer's own stop
 		// option; one asked for alone leaves it running.
 		l.resume(c, running, l.opts.Stop)
 		return err
 	}
-	ck.Backend, ck.Saved, ck.ConsoleBytes = l.backend, t0.UnixNano(), l.bytes.Load()
+	ck.Backend, ck.CPU, ck.Saved, ck.ConsoleBytes = l.backend, l.cpu, t0.UnixNano(), l.bytes.Load()
 	ck.Clock = l.readClock(c)
 	// What was read is a copy: unless the run ends with this save, the
 	// program goes on while the file is written.
@@ -579,9 +590,9 @@ func (l *Layer) saveNow(c *vmm.Caller, stop bool) error {
 	if l.stopped.Load() {
 		return errors.New("the run already ended after a checkpoint")
 	}
-	err := l.checkpoint(c, "requested", stop)
+	err := l.checkpoint(c, "requested", stop, runnerTries > 1)
 	for try := 1; errors.Is(err, ErrRunnerChanged) && try < runnerTries; try++ {
-		err = l.checkpoint(c, "requested", stop)
+		err = l.checkpoint(c, "requested", stop, try+1 < runnerTries)
 	}
 	if err != nil && l.opts.Stop && !errors.Is(err, errNotStarted) {
 		l.endAfterFailure(c)

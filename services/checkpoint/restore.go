@@ -1,7 +1,9 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
+	"time"
 
 	"nestvm/abi"
 	"nestvm/nester"
@@ -43,6 +45,29 @@ func Restore(mon *vmm.Monitor, env nester.Env, ck *Checkpoint) (*nester.Run, err
 	return r.run, nil
 }
 
+// ErrCPU is wrapped by the error of a restore onto a backend that lacks a
+// CPU feature the checkpoint was taken with.
+var ErrCPU = errors.New("the backend lacks CPU features the program was saved with")
+
+// CheckCPU says whether b offers every CPU feature ck was saved with: a
+// program's C library (or the Go runtime) picks code by them once, at
+// start, and would die of SIGILL later on a CPU without one. A checkpoint
+// that recorded none (an older file), or a backend that does not say,
+// passes. Restore does not call it: the caller decides, since a program
+// known to pick nothing by CPUID (a nestvm SDK guest, a musl program)
+// resumes anywhere (nestvm restore --ignore-cpu).
+func CheckCPU(ck *Checkpoint, b vmm.Backend) error {
+	have, ok := vmm.CPUFeaturesOf(b)
+	if ck.CPU == nil || !ok {
+		return nil
+	}
+	if missing := ck.CPU.Missing(have); !missing.Empty() {
+		return fmt.Errorf("%w: saved on %s offering %s, which %s lacks (saved on kvm with the default --cpu portable, a program resumes on either backend)",
+			ErrCPU, ck.Backend, missing, b.Name())
+	}
+	return nil
+}
+
 func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 	c := r.caller
 	var failure error
@@ -80,6 +105,9 @@ func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 	if ck.Runner != nil {
 		if runner, err = r.runner(env, ck.Runner); err != nil {
 			return err
+		}
+		if st, ok := runner.(nester.SaveTimed); ok && ck.Saved != 0 {
+			st.SavedAt(time.Unix(0, ck.Saved))
 		}
 		ep = runner.Port()
 	} else {

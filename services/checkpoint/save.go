@@ -569,8 +569,14 @@ func (s *saver) threadState(i uint32) error {
 		t.Status = abi.ThreadNew
 	case st == abi.ThreadStopped && s.status[obj]:
 		t.Status = abi.ThreadRunning
-	case st == abi.ThreadStopped:
+	case st == abi.ThreadStopped && s.ck.Runner == nil:
 		t.Status = abi.ThreadStopped
+	case s.ck.Runner != nil && (st == abi.ThreadStopped || st == abi.ThreadRunning):
+		// A runner stops a thread of its own for a moment to point it
+		// somewhere (the Linux personality's kick, to take a signal at
+		// once), and starts it again: met stopped by it, or running
+		// again after the save stopped it too, the thread is mid-change.
+		return fmt.Errorf("%w: thread %d was stopped or started meanwhile (status %d)", ErrRunnerChanged, i, st)
 	default:
 		return fmt.Errorf("thread %d is not stopped (status %d): stop the subtree first", i, st)
 	}
