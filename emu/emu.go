@@ -48,7 +48,11 @@ func (backend) Describe() string {
 	return fmt.Sprintf("Unicorn %d.%d.%d (software emulation)", v>>24, v>>16&0xff, v>>8&0xff)
 }
 
-// CPUFeatures implements vmm.CPUModel: the engine's one CPU model, which
+// WithCPU implements vmm.Backend: the engine has one model, the portable
+// one, whichever is asked for.
+func (b backend) WithCPU(string) (vmm.Backend, error) { return b, nil }
+
+// CPUFeatures implements vmm.Backend: the engine's one CPU model, which
 // vmm.PortableCPU describes (a test checks it against what a guest reads).
 func (backend) CPUFeatures() vmm.CPUFeatures { return vmm.PortableCPU }
 

@@ -157,7 +157,7 @@ func openError(err error) error {
 // host's whole CPUID (--cpu host) rather than vmm.PortableCPU's part.
 type backend struct{ host bool }
 
-// WithCPU implements vmm.CPUChooser.
+// WithCPU implements vmm.Backend.
 func (b backend) WithCPU(model string) (vmm.Backend, error) {
 	switch model {
 	case vmm.CPUHost:
@@ -168,7 +168,7 @@ func (b backend) WithCPU(model string) (vmm.Backend, error) {
 	return nil, fmt.Errorf("unknown CPU model %q", model)
 }
 
-// CPUFeatures implements vmm.CPUModel: what guests read, which is the
+// CPUFeatures implements vmm.Backend: what guests read, which is the
 // host CPU's own set where CPUID does not exit (PVM), whichever model was
 // asked for.
 func (b backend) CPUFeatures() vmm.CPUFeatures {

@@ -24,6 +24,13 @@ type Backend interface {
 	// Describe says more about the backend for nestvm info: a library
 	// version, a device.
 	Describe() string
+	// CPUFeatures are the CPU features its guests are offered (what they
+	// read with CPUID); empty when the backend cannot say.
+	CPUFeatures() CPUFeatures
+	// WithCPU returns the backend offering guests the named CPU model
+	// (CPUPortable or CPUHost; see the package function WithCPU, which
+	// checks the name first). A backend with one model returns itself.
+	WithCPU(model string) (Backend, error)
 	// NewMachine creates an empty guest-physical address space: one KVM VM,
 	// or one emulator memory map shared by that space's vCPUs.
 	NewMachine(cfg MachineConfig) (Machine, error)

@@ -53,26 +53,12 @@ var PortableCPU = CPUFeatures{
 	CPUExt1EDX: 0xa8000000, // rdtscp lm 3dnow
 }
 
-// A CPUModel is a backend that says which CPU features its guests are
-// offered. A backend that is not one offers an unknown set: checkpoints
-// it takes record none, and restores onto it are not checked.
-type CPUModel interface {
-	CPUFeatures() CPUFeatures
-}
-
 // CPUFeaturesOf returns the CPU features b offers its guests, and false
-// when b does not say.
+// when b does not say (Backend.CPUFeatures is empty): then checkpoints it
+// takes record none, and restores onto it are not checked.
 func CPUFeaturesOf(b Backend) (CPUFeatures, bool) {
-	if m, ok := b.(CPUModel); ok {
-		return m.CPUFeatures(), true
-	}
-	return CPUFeatures{}, false
-}
-
-// A CPUChooser is a backend whose guests' CPU model can be chosen.
-type CPUChooser interface {
-	// WithCPU returns the backend offering guests the named model.
-	WithCPU(model string) (Backend, error)
+	f := b.CPUFeatures()
+	return f, !f.Empty()
 }
 
 // CPU model names for WithCPU and the --cpu flag.
@@ -81,18 +67,16 @@ const (
 	CPUHost     = "host"     // everything the host offers
 )
 
-// WithCPU returns b offering guests the named CPU model. A backend with
-// one model (emu) runs both: its own model is the portable one.
+// WithCPU returns b offering guests the named CPU model, after checking
+// the name. A backend with one model (emu) runs both: its own model is
+// the portable one.
 func WithCPU(b Backend, model string) (Backend, error) {
 	switch model {
 	case CPUPortable, CPUHost:
 	default:
 		return nil, fmt.Errorf("unknown CPU model %q (choose %s or %s)", model, CPUPortable, CPUHost)
 	}
-	if c, ok := b.(CPUChooser); ok {
-		return c.WithCPU(model)
-	}
-	return b, nil
+	return b.WithCPU(model)
 }
 
 // notPicked are the bits no program picks code by, left out of Missing:

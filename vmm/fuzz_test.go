@@ -18,6 +18,8 @@ type stubBackend struct{}
 func (stubBackend) Name() string                              { return "stub" }
 func (stubBackend) Available() error                          { return nil }
 func (stubBackend) Describe() string                          { return "stub: runs no instructions" }
+func (stubBackend) CPUFeatures() CPUFeatures                  { return CPUFeatures{} }
+func (b stubBackend) WithCPU(string) (Backend, error)         { return b, nil }
 func (stubBackend) NewMachine(MachineConfig) (Machine, error) { return &stubMachine{}, nil }
 
 type stubMachine struct{}

@@ -130,6 +130,8 @@ type nopBackend struct{}
 func (nopBackend) Name() string                                      { return "none" }
 func (nopBackend) Available() error                                  { return nil }
 func (nopBackend) Describe() string                                  { return "no machine" }
+func (nopBackend) CPUFeatures() vmm.CPUFeatures                      { return vmm.CPUFeatures{} }
+func (b nopBackend) WithCPU(string) (vmm.Backend, error)             { return b, nil }
 func (nopBackend) NewMachine(vmm.MachineConfig) (vmm.Machine, error) { return nil, nil }
 
 // BenchmarkHostCall measures a clock_read host side (no guest, no trap,
