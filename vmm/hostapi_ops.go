@@ -697,12 +697,13 @@ func (c *Caller) ClockWait(h uint64, which uint64, deadlineNs uint64) (uint64, u
 }
 
 // SpaceRunning performs space_running on handle h, as nv_space_running does for a guest.
-// Counts the running and the stopped threads of a space's subtree, so that a
-// layer can tell when every thread below it waits: neither runs nor is held
-// stopped by someone who may resume it (a virtual clock then jumps to the
-// earliest deadline). A thread woken since it last looked at what it waits
-// for (a futex_wake, a message, a reply) counts as running: it is about to
-// run.
+// Counts the threads of a space's subtree that wait and those that do not,
+// so that a layer can tell when every thread below it waits (R0 is 0 and R1
+// is not: a virtual clock then jumps to the earliest deadline, or, with no
+// deadline, the program is deadlocked). A subtree with no thread at all
+// (being loaded, or ended) has both 0: nothing waits. A thread woken since
+// it last looked at what it waits for (a futex_wake, a message, a reply)
+// does not wait: it is about to run.
 func (c *Caller) SpaceRunning(h uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpSpaceRunning, s)

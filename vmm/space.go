@@ -692,11 +692,12 @@ func (s *Space) ended() bool {
 	}
 }
 
-// running counts the threads of s and of the spaces below it that run
-// guest code or a server's work for them (space_running): started, not
-// stopped, not asleep in a wait; and held, those stopped (by thread_stop,
-// or in a fault whose handler has not answered).
-func (s *Space) running() (running, held uint64) {
+// running counts the threads of s and of the spaces below it that do not
+// wait (space_running): running guest code or a server's work for them,
+// held stopped (by thread_stop, or in a fault whose handler has not
+// answered), or not yet started; and those that wait, asleep in an
+// operation.
+func (s *Space) running() (busy, waiting uint64) {
 	s.mu.Lock()
 	threads := make([]*Thread, 0, len(s.threads))
 	for t := range s.threads {
@@ -709,15 +710,15 @@ func (s *Space) running() (running, held uint64) {
 	s.mu.Unlock()
 	for _, t := range threads {
 		switch t.activity() {
-		case threadRuns:
-			running++
-		case threadHeld:
-			held++
+		case threadRuns, threadHeld, threadNew:
+			busy++
+		case threadWaits:
+			waiting++
 		}
 	}
 	for _, c := range children {
-		r, h := c.running()
-		running, held = running+r, held+h
+		b, w := c.running()
+		busy, waiting = busy+b, waiting+w
 	}
-	return running, held
+	return busy, waiting
 }

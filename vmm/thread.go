@@ -730,7 +730,8 @@ func (t *Thread) releaseKept() {
 
 // What a thread is doing, for space_running.
 const (
-	threadGone  = iota // not started, or ended
+	threadGone  = iota // ended
+	threadNew          // created, not yet started: whoever created it may start it
 	threadRuns         // its guest code, or a server's work on a fault of its served inline
 	threadWaits        // asleep in a wait, and not woken since it last looked
 	threadHeld         // stopped, by thread_stop or in a fault its handler has not answered
@@ -743,8 +744,10 @@ func (t *Thread) activity() int {
 	served := t.servedInline()
 	t.mu.Unlock()
 	switch {
-	case !started || st == abi.ThreadExited:
+	case st == abi.ThreadExited:
 		return threadGone
+	case !started:
+		return threadNew
 	case st == abi.ThreadStopped && !served:
 		return threadHeld
 	case t.asleep.Load() && !t.woken.Load():

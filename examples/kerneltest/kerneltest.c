@@ -179,10 +179,10 @@ static void test_threads(void)
 	while (spins < 1000)
 		;
 	CHECK("space_running: the caller and the spinner", nv_space_running(nv_self_space()), 2);
-	CHECK("space_running: none held", nv_space_running_r(nv_self_space()).r1, 0);
+	CHECK("space_running: none waits", nv_space_running_r(nv_self_space()).r1, 0);
 	CHECK("stop", nv_thread_stop(s.h), 0);
-	CHECK("space_running: a stopped thread does not run", nv_space_running(nv_self_space()), 1);
-	CHECK("space_running: it is held", nv_space_running_r(nv_self_space()).r1, 1);
+	CHECK("space_running: a stopped thread may be resumed: it does not wait", nv_space_running(nv_self_space()), 2);
+	CHECK("space_running: still none waits", nv_space_running_r(nv_self_space()).r1, 0);
 	CHECK("status stopped", nv_thread_status(s.h), NV_THREAD_STOPPED);
 	uint64_t before = spins;
 	struct nv_thread_state st;

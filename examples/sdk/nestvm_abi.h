@@ -205,7 +205,7 @@ enum nv_op {
 	NV_OP_SERVER_GET_STATE = 65, /* port: Reads the state a port's server keeps about the spaces it serves (a system-call personality's descriptors, signal state and process tree), so that a checkpoint taken above the server carries it and a restore can rebuild the server. */
 	NV_OP_HANDLE_IDENTIFY = 66, /* handle: Describes a handle as an nv_handle_identity record: the identity of the object it names (unique for the monitor's life and never reused, so two handles name one object exactly when their identities are equal, whichever spaces they came from), the object type and rights handle_info reports, the handle's badge, and NV_IDENT_SERVED when the object is a port the monitor's own code serves (a files root, a console, a layer's stand-in) rather than one a space receives on. */
 	NV_OP_CLOCK_WAIT = 67, /* clock: Waits until the clock reads at least deadline_ns, or until the caller is woken for another reason (a personality's thread by whoever changes what it waits for): the caller compares R0 with its deadline and waits again when it is early. */
-	NV_OP_SPACE_RUNNING = 68, /* space: Counts the running and the stopped threads of a space's subtree, so that a layer can tell when every thread below it waits: neither runs nor is held stopped by someone who may resume it (a virtual clock then jumps to the earliest deadline). */
+	NV_OP_SPACE_RUNNING = 68, /* space: Counts the threads of a space's subtree that wait and those that do not, so that a layer can tell when every thread below it waits (R0 is 0 and R1 is not: a virtual clock then jumps to the earliest deadline, or, with no deadline, the program is deadlocked). */
 	NV_OP_COUNT = 69
 };
 
@@ -1877,10 +1877,10 @@ static inline int64_t nv_clock_wait(nv_handle_t h, uint64_t which, uint64_t dead
 	return nv_clock_wait_r(h, which, deadline_ns).r0;
 }
 
-/* nv_space_running: Counts the running and the stopped threads of a space's subtree, so that a layer can tell when every thread below it waits: neither runs nor is held stopped by someone who may resume it (a virtual clock then jumps to the earliest deadline). A thread woken since it last looked at what it waits for (a futex_wake, a message, a reply) counts as running: it is about to run.
+/* nv_space_running: Counts the threads of a space's subtree that wait and those that do not, so that a layer can tell when every thread below it waits (R0 is 0 and R1 is not: a virtual clock then jumps to the earliest deadline, or, with no deadline, the program is deadlocked). A subtree with no thread at all (being loaded, or ended) has both 0: nothing waits. A thread woken since it last looked at what it waits for (a futex_wake, a message, a reply) does not wait: it is about to run.
  * Interface: space. Rights needed: read.
- * R0: the number of threads of the space and of every space below it that run: started, not stopped, and not asleep in an operation (a thread whose fault a server handles inline counts as running while the server works, not while it holds the thread in a wait).
- * R1: the number of those threads that are stopped: by thread_stop, or in a fault whose handler has not answered.
+ * R0: the number of threads of the space and of every space below it that do not wait: running guest code (or a server's work on a fault of theirs served inline), stopped (by thread_stop, or in a fault whose handler has not answered: someone may resume them), or created and not yet started.
+ * R1: the number of those threads that wait: asleep in an operation, not woken since they last looked at what they wait for.
  * Errors (a port a guest serves returns what its server replies):
  *   NV_EBADHANDLE: the handle names nothing in the caller's table
  *   NV_EINVALOP: the handle names a port whose server does not answer this operation

@@ -345,13 +345,21 @@ func (l *Layer) step() int {
 	if len(l.spaces) == 0 {
 		return stepBusy
 	}
+	var waiting uint64
 	for _, h := range l.spaces {
 		// A thread stopped from outside (a checkpoint being taken) may
-		// be resumed: neither a reason to jump nor a deadlock.
-		running, held, err := l.sched.SpaceRunning(h)
-		if err == nil && running+held > 0 {
+		// be resumed, and one not yet started (the program still being
+		// loaded) will run: neither is a reason to jump, nor a deadlock.
+		busy, w, err := l.sched.SpaceRunning(h)
+		if err == nil && busy > 0 {
 			return stepBusy
 		}
+		waiting += w
+	}
+	if waiting == 0 {
+		// No thread at all (the loader has yet to make one, or the
+		// program is ending): nothing waits.
+		return stepBusy
 	}
 	for w := range l.waiters {
 		if w.closed {
