@@ -175,11 +175,16 @@ func (inv *Invocation) Hold(done <-chan struct{}) bool {
 // as it ends a clock_wait: a personality kicks the thread whose call it
 // serves when what the call waits for changes, and the thread then looks
 // again. It reports true when done was closed or the thread was woken,
-// false when it was let go to stop or end.
+// false when it was let go to stop or end. A host caller acting for no
+// thread is let go when its Caller is killed, so that host code can give
+// up a wait (a timer set again) instead of leaving it held for good.
 func (inv *Invocation) HoldWake(done <-chan struct{}) bool {
 	t := inv.Thread
 	if t == nil && inv.from != nil {
 		t = inv.from.actingFor
+		if t == nil {
+			t = inv.from
+		}
 	}
 	if t == nil {
 		<-done

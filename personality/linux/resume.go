@@ -179,7 +179,7 @@ func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot 
 	}
 	k.resumeVDSO(c, m)
 	p.mm, p.fds = m, fds
-	k.resumeTimers(p, sp, savedAt)
+	k.resumeTimers(c, p, sp, savedAt)
 	return nil
 }
 
@@ -230,8 +230,9 @@ func (k *kernel) resumeVDSO(c *vmm.Caller, m *mm) {
 // resumeTimers arms p's timers as they were saved: each expires after the
 // time it had left when the checkpoint was taken at savedAt, then every
 // interval; one already due expires at once.
-func (k *kernel) resumeTimers(p *process, sp *savedProc, savedAt time.Time) {
+func (k *kernel) resumeTimers(c *vmm.Caller, p *process, sp *savedProc, savedAt time.Time) {
 	s := &p.timers
+	now := k.now(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	arm := func(tm *timer, t savedTimer) {
@@ -240,7 +241,7 @@ func (k *kernel) resumeTimers(p *process, sp *savedProc, savedAt time.Time) {
 		if next, ok := t.next(savedAt); ok {
 			left = max(next.Sub(savedAt), time.Nanosecond)
 		}
-		s.set(k, p, tm, left, t.interval)
+		s.set(k, p, tm, now, left, t.interval)
 	}
 	arm(&s.real, sp.real)
 	for _, t := range sp.posix {

@@ -775,11 +775,11 @@ func (s *timerSet) saved() (real savedTimer, posix []savedTimer) {
 	save := func(id int, tm *timer) savedTimer {
 		t := savedTimer{id: id, clock: tm.clock, info: tm.info, notify: tm.notify, interval: tm.interval}
 		switch {
-		case tm.deadline.IsZero():
+		case tm.deadline == 0:
 		case tm.interval == 0:
-			t.deadline = max(tm.deadline.UnixNano(), 1)
+			t.deadline = max(tm.host.UnixNano(), 1)
 		default:
-			d := tm.deadline.UnixNano() % int64(tm.interval)
+			d := tm.host.UnixNano() % int64(tm.interval)
 			if d < 0 {
 				d += int64(tm.interval)
 			}

@@ -100,13 +100,13 @@ func TestStateTimers(t *testing.T) {
 		fds: &fdTable{files: map[int]*fdEntry{}}}
 	k.procs[1] = p
 	now := time.Now()
-	p.timers.real = timer{info: realInfo, deadline: now.Add(30 * time.Millisecond), interval: 100 * time.Millisecond}
-	p.timers.posix = map[int]*timer{3: {clock: 1, notify: true, info: sigInfo{signo: 12, code: siTimer, pid: 3, value: 42}, deadline: now.Add(time.Hour)}}
+	p.timers.real = timer{info: realInfo, deadline: 1, host: now.Add(30 * time.Millisecond), interval: 100 * time.Millisecond}
+	p.timers.posix = map[int]*timer{3: {clock: 1, notify: true, info: sigInfo{signo: 12, code: siTimer, pid: 3, value: 42}, deadline: 1, host: now.Add(time.Hour)}}
 	rec, err := k.snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.timers.real.deadline = p.timers.real.deadline.Add(2 * p.timers.real.interval)
+	p.timers.real.host = p.timers.real.host.Add(2 * p.timers.real.interval)
 	p.pending[12] = sigInfo{signo: 12, code: siTimer, value: 42, status: 5}
 	if again, err := k.snapshot(); err != nil || string(again) != string(rec) {
 		t.Errorf("an interval timer's expiries changed the record (%v)", err)

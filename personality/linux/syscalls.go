@@ -1017,8 +1017,9 @@ func sysTime(tc *task, a [6]uint64) (uint64, errno) {
 // was held (stopped, for a checkpoint) goes on to the end it had, and one
 // a restored thread re-issues sleeps what it had left when the checkpoint
 // was taken, as Linux restarts a stopped nanosleep with its time
-// remaining.
-func (tc *task) sleepFor(d time.Duration) errno {
+// remaining. A signal ends it with EINTR and the time it had left, which
+// nanosleep reports.
+func (tc *task) sleepFor(d time.Duration) (time.Duration, errno) {
 	p, t := tc.p, tc.t
 	p.mu.Lock()
 	dl, until := t.sleepDL, t.sleepUntil
@@ -1039,10 +1040,29 @@ func (tc *task) sleepFor(d time.Duration) errno {
 		t.sleepDL, t.sleepUntil = deadline{}, time.Time{}
 		p.mu.Unlock()
 	}
-	if r == blockInterrupted {
-		return eINTR
+	if r != blockInterrupted {
+		return 0, 0
 	}
-	return 0
+	left := time.Until(until)
+	if dl.ns != 0 {
+		left = 0
+		if now, e := tc.clock(1 /* CLOCK_MONOTONIC */); e == 0 && now < dl.ns {
+			left = time.Duration(dl.ns - now)
+		}
+	}
+	return max(left, 0), eINTR
+}
+
+// sleepLeft writes what an interrupted sleep had left to the timespec at
+// addr (none when 0), as nanosleep does.
+func sleepLeft(tc *task, addr uint64, left time.Duration, e errno) errno {
+	if e != eINTR || addr == 0 {
+		return e
+	}
+	if we := tc.writeMem(addr, timespec(uint64(left))); we != 0 {
+		return we
+	}
+	return e
 }
 
 func readTimespec(tc *task, addr uint64) (time.Duration, errno) {
@@ -1065,7 +1085,8 @@ func sysNanosleep(tc *task, a [6]uint64) (uint64, errno) {
 	if e != 0 {
 		return 0, e
 	}
-	return 0, tc.sleepFor(d)
+	left, e := tc.sleepFor(d)
+	return 0, sleepLeft(tc, a[1], left, e)
 }
 
 func sysClockNanosleep(tc *task, a [6]uint64) (uint64, errno) {
@@ -1082,8 +1103,11 @@ func sysClockNanosleep(tc *task, a [6]uint64) (uint64, errno) {
 		if d <= 0 {
 			return 0, 0
 		}
+		_, e = tc.sleepFor(d)
+		return 0, e // an absolute sleep has nothing left to report
 	}
-	return 0, tc.sleepFor(d)
+	left, e := tc.sleepFor(d)
+	return 0, sleepLeft(tc, a[3], left, e)
 }
 
 func sysSchedGetaffinity(tc *task, a [6]uint64) (uint64, errno) {

@@ -2,10 +2,16 @@ package linux
 
 import (
 	"encoding/binary"
+	"errors"
+	"sort"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"nestvm/abi"
+	"nestvm/nester"
+	"nestvm/vmm"
 )
 
 // Interval timers: alarm, setitimer/getitimer (ITIMER_REAL) and the POSIX
@@ -14,6 +20,14 @@ import (
 // once, a handler runs when a thread next leaves the personality, and a
 // thread blocked in a call (pause, sigsuspend, nanosleep, a read) wakes
 // for it.
+//
+// Deadlines are times on the personality's monotonic clock, and an armed
+// timer is a clock_wait on that clock until its deadline, so that a layer
+// standing in for the clock (timewarp) sees what the program waits for
+// and owns when it expires. A thread blocked in a call waits for the
+// earliest timer too (block), and fires what is due itself: it counts as
+// running until it has looked, so a layer never moves time on between a
+// timer's expiry and the wake of the thread it interrupts.
 
 // Signal codes of timers' siginfo (include/uapi/asm-generic/siginfo.h).
 const (
@@ -36,13 +50,16 @@ const maxTimers = 256
 type timer struct {
 	clock    uint64 // for timer_create's: the clock its absolute times count on
 	info     sigInfo
-	notify   bool          // false for SIGEV_NONE: it counts, but signals nothing
-	deadline time.Time     // zero while disarmed
+	notify   bool   // false for SIGEV_NONE: it counts, but signals nothing
+	deadline uint64 // on the monotonic clock (kernel.now); 0 while disarmed
+	// host is the deadline on the host's clock, for a checkpoint's
+	// record, which keeps what was left when it was taken.
+	host     time.Time
 	interval time.Duration // reload on expiry; 0: one shot
 	overrun  int           // expiries missed since the last signal was posted
 	reported int           // the overrun count the last signal carried (timer_getoverrun)
-	t        *time.Timer
-	gen      uint64 // bumped whenever it is set: a firing of an older setting does nothing
+	cancel   func()        // ends the wait of its watch; nil while disarmed
+	gen      uint64        // bumped whenever it is set: a watch of an older setting does nothing
 }
 
 // timerSet is a process's timers. Its zero value has none.
@@ -52,56 +69,174 @@ type timerSet struct {
 	posix map[int]*timer // timer_create's, by id
 }
 
-// set arms tm to expire after value (0: disarm), then every interval,
-// posting to p, and returns what remained of the setting before. Callers
-// hold s.mu.
-func (s *timerSet) set(k *kernel, p *process, tm *timer, value, interval time.Duration) (left, oldInterval time.Duration) {
-	left, oldInterval = tm.remaining(), tm.interval
-	if tm.t != nil {
-		tm.t.Stop()
-		tm.t = nil
+// hostEpoch is the origin of the monotonic time kernel.now falls back to
+// when the personality's clock cannot be read.
+var hostEpoch = time.Now()
+
+// now reads the personality's monotonic clock with c, or the host's when
+// the clock cannot be read.
+func (k *kernel) now(c *vmm.Caller) uint64 {
+	if h, ok := k.caps[nester.CapClock]; ok {
+		if ns, _, err := c.ClockRead(h, abi.ClockMonotonic); err == nil {
+			return ns
+		}
 	}
-	tm.gen++
-	tm.deadline, tm.interval, tm.overrun = time.Time{}, interval, 0
+	return uint64(time.Since(hostEpoch)) + 1
+}
+
+// set arms tm to expire after value (0: disarm), then every interval,
+// posting to p, and returns what remained of the setting before. now is
+// the monotonic clock's reading (kernel.now). Callers hold s.mu.
+func (s *timerSet) set(k *kernel, p *process, tm *timer, now uint64, value, interval time.Duration) (left, oldInterval time.Duration) {
+	left, oldInterval = tm.remaining(now), tm.interval
+	tm.stop()
+	tm.interval, tm.overrun = interval, 0
 	if value > 0 {
-		tm.deadline = time.Now().Add(value)
-		gen := tm.gen
-		tm.t = time.AfterFunc(value, func() { s.fire(k, p, tm, gen) })
+		tm.deadline, tm.host = now+uint64(value), time.Now().Add(value)
+		s.watch(k, p, tm)
 	}
 	return left, oldInterval
 }
 
-// remaining is the time until tm expires, 0 when disarmed. Callers hold
-// the set's mu.
-func (tm *timer) remaining() time.Duration {
-	if tm.deadline.IsZero() {
+// watch starts what fires tm: a goroutine in clock_wait until its
+// deadline, then the next, until tm is set again or stopped. Callers hold
+// s.mu.
+func (s *timerSet) watch(k *kernel, p *process, tm *timer) {
+	c := k.host.NewCaller()
+	quit := make(chan struct{})
+	tm.cancel = func() {
+		close(quit)
+		c.Kill()
+	}
+	gen := tm.gen
+	go func() {
+		for {
+			s.mu.Lock()
+			dl := tm.deadline
+			if tm.gen != gen || dl == 0 {
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Unlock()
+			now, ok := k.waitUntil(c, dl, quit)
+			if !ok {
+				return
+			}
+			s.fireDue(k, p, now)
+		}
+	}()
+}
+
+// waitUntil waits with clock_wait on the personality's clock until it
+// reaches dl, and returns its reading then; false when quit is closed (or
+// the caller killed) first. A clock that cannot wait leaves the wait on
+// the host's time.
+func (k *kernel) waitUntil(c *vmm.Caller, dl uint64, quit <-chan struct{}) (uint64, bool) {
+	if h, ok := k.caps[nester.CapClock]; ok {
+		for {
+			now, _, err := c.ClockWait(h, abi.ClockMonotonic, dl)
+			if errors.Is(err, abi.ErrPeerGone) {
+				return 0, false
+			}
+			if err != nil {
+				break
+			}
+			if now >= dl {
+				return now, true
+			}
+			select {
+			case <-quit:
+				return 0, false
+			default:
+			}
+		}
+	}
+	now := k.now(c)
+	if now >= dl {
+		return now, true
+	}
+	t := time.NewTimer(time.Duration(dl - now))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return k.now(c), true
+	case <-quit:
+		return 0, false
+	}
+}
+
+// remaining is the time until tm expires at now, 0 when disarmed.
+// Callers hold the set's mu.
+func (tm *timer) remaining(now uint64) time.Duration {
+	if tm.deadline == 0 {
 		return 0
 	}
 	// An expiry due now but not yet handled still counts as pending.
-	return max(time.Until(tm.deadline), time.Nanosecond)
+	if tm.deadline <= now {
+		return time.Nanosecond
+	}
+	return time.Duration(tm.deadline - now)
 }
 
-// fire is tm's expiry: it posts the signal and reloads the interval,
-// counting the expiries a late firing missed as overruns.
-func (s *timerSet) fire(k *kernel, p *process, tm *timer, gen uint64) {
+// next is the earliest deadline of the timers that signal, 0 when none
+// is armed: a thread blocked in a call waits for it too.
+func (s *timerSet) next() uint64 {
 	s.mu.Lock()
-	if tm.gen != gen {
+	defer s.mu.Unlock()
+	var next uint64
+	consider := func(tm *timer) {
+		if tm.deadline != 0 && (tm.notify || tm == &s.real) && (next == 0 || tm.deadline < next) {
+			next = tm.deadline
+		}
+	}
+	consider(&s.real)
+	for _, tm := range s.posix {
+		consider(tm)
+	}
+	return next
+}
+
+// fireDue fires every timer of s due at now.
+func (s *timerSet) fireDue(k *kernel, p *process, now uint64) {
+	s.mu.Lock()
+	due := []*timer{}
+	if s.real.deadline != 0 && s.real.deadline <= now {
+		due = append(due, &s.real)
+	}
+	ids := make([]int, 0, len(s.posix))
+	for id, tm := range s.posix {
+		if tm.deadline != 0 && tm.deadline <= now {
+			ids = append(ids, id)
+		}
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		due = append(due, s.posix[id])
+	}
+	s.mu.Unlock()
+	for _, tm := range due {
+		s.fire(k, p, tm, now)
+	}
+}
+
+// fire is tm's expiry at now: it posts the signal and reloads the
+// interval, counting the expiries missed since as overruns. It does
+// nothing when tm is not due (another fired it first).
+func (s *timerSet) fire(k *kernel, p *process, tm *timer, now uint64) {
+	s.mu.Lock()
+	if tm.deadline == 0 || tm.deadline > now {
 		s.mu.Unlock()
 		return
 	}
 	info := tm.info
 	if tm.interval > 0 {
-		next := tm.deadline.Add(tm.interval)
-		now := time.Now()
-		if now.After(next) {
-			missed := int(now.Sub(next)/tm.interval) + 1
-			tm.overrun += missed
-			next = next.Add(time.Duration(missed) * tm.interval)
-		}
-		tm.deadline = next
-		tm.t = time.AfterFunc(time.Until(next), func() { s.fire(k, p, tm, gen) })
+		iv := uint64(tm.interval)
+		missed := (now - tm.deadline) / iv
+		tm.overrun += int(missed)
+		tm.deadline += (missed + 1) * iv
+		tm.host = tm.host.Add(time.Duration(missed+1) * tm.interval)
 	} else {
-		tm.deadline, tm.t = time.Time{}, nil
+		tm.stop()
 	}
 	info.status = int32(tm.overrun)
 	tm.reported, tm.overrun = tm.overrun, 0
@@ -132,14 +267,14 @@ func (s *timerSet) stopAll(keepReal bool) {
 	}
 }
 
-// stop disarms tm for good. Callers hold the set's mu.
+// stop disarms tm, and ends its watch. Callers hold the set's mu.
 func (tm *timer) stop() {
-	if tm.t != nil {
-		tm.t.Stop()
-		tm.t = nil
+	if tm.cancel != nil {
+		tm.cancel()
+		tm.cancel = nil
 	}
 	tm.gen++
-	tm.deadline = time.Time{}
+	tm.deadline, tm.host = 0, time.Time{}
 }
 
 // timeval and itimerval conversions (struct timeval: sec, usec).
@@ -177,9 +312,10 @@ var realInfo = sigInfo{signo: sigALRM, code: siKernel}
 
 func sysAlarm(tc *task, a [6]uint64) (uint64, errno) {
 	s := &tc.p.timers
+	now := tc.k.now(tc.c)
 	s.mu.Lock()
 	s.real.info = realInfo
-	left, _ := s.set(tc.k, tc.p, &s.real, time.Duration(min(a[0], 1<<32))*time.Second, 0)
+	left, _ := s.set(tc.k, tc.p, &s.real, now, time.Duration(min(a[0], 1<<32))*time.Second, 0)
 	s.mu.Unlock()
 	// Linux rounds what was left to the nearest second, and never
 	// reports an armed alarm as 0.
@@ -209,9 +345,10 @@ func sysSetitimer(tc *task, a [6]uint64) (uint64, errno) {
 		}
 	}
 	s := &tc.p.timers
+	now := tc.k.now(tc.c)
 	s.mu.Lock()
 	s.real.info = realInfo
-	left, oldInterval := s.set(tc.k, tc.p, &s.real, value, interval)
+	left, oldInterval := s.set(tc.k, tc.p, &s.real, now, value, interval)
 	s.mu.Unlock()
 	if a[2] != 0 {
 		var b [32]byte
@@ -227,8 +364,9 @@ func sysGetitimer(tc *task, a [6]uint64) (uint64, errno) {
 		return 0, eINVAL
 	}
 	s := &tc.p.timers
+	now := tc.k.now(tc.c)
 	s.mu.Lock()
-	left, interval := s.real.remaining(), s.real.interval
+	left, interval := s.real.remaining(now), s.real.interval
 	s.mu.Unlock()
 	var b [32]byte
 	putTimeval(b[0:], interval)
@@ -340,12 +478,13 @@ func sysTimerSettime(tc *task, a [6]uint64) (uint64, errno) {
 		// An absolute time already past expires at once.
 		value = max(value-time.Duration(now), time.Nanosecond)
 	}
+	now := tc.k.now(tc.c)
 	s.mu.Lock()
 	if s.posixTimer(a[0]) != tm {
 		s.mu.Unlock()
 		return 0, eINVAL // deleted meanwhile
 	}
-	left, oldInterval := s.set(tc.k, tc.p, tm, value, interval)
+	left, oldInterval := s.set(tc.k, tc.p, tm, now, value, interval)
 	s.mu.Unlock()
 	if a[3] != 0 {
 		var o [32]byte
@@ -358,11 +497,12 @@ func sysTimerSettime(tc *task, a [6]uint64) (uint64, errno) {
 
 func sysTimerGettime(tc *task, a [6]uint64) (uint64, errno) {
 	s := &tc.p.timers
+	now := tc.k.now(tc.c)
 	s.mu.Lock()
 	tm := s.posixTimer(a[0])
 	var left, interval time.Duration
 	if tm != nil {
-		left, interval = tm.remaining(), tm.interval
+		left, interval = tm.remaining(now), tm.interval
 	}
 	s.mu.Unlock()
 	if tm == nil {

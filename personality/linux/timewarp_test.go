@@ -1,9 +1,12 @@
 package linux_test
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"nestvm/internal/testutil"
 )
@@ -42,12 +45,18 @@ func TestLinuxUnderTimewarp(t *testing.T) {
 				layer  string
 				args   []string
 				stdout string
+				status int
 				goProg bool
 			}{
-				{"timewarp", []string{busybox, "date"}, "Sat Jan  1 00:00:00 UTC 2000\n", false},
-				{"timewarp=start=2030-01-01T00:00:00Z,tick=1us", []string{busybox, "date", "+%s"}, "1893456000\n", false},
-				{"timewarp", []string{busybox, "sleep", "3600"}, "", false},
-				{"timewarp", []string{warp}, warpOutput, true},
+				{"timewarp", []string{busybox, "date"}, "Sat Jan  1 00:00:00 UTC 2000\n", 0, false},
+				{"timewarp=start=2030-01-01T00:00:00Z,tick=1us", []string{busybox, "date", "+%s"}, "1893456000\n", 0, false},
+				{"timewarp", []string{busybox, "sleep", "3600"}, "", 0, false},
+				// timeout's alarm is a timer on the virtual clock: it
+				// ends the sleep an hour in, at once, as SIGTERM does
+				// natively (128+15). /sleep is busybox, in the files
+				// root.
+				{"timewarp", []string{busybox, "timeout", "3600", "/sleep", "7200"}, "", 143, false},
+				{"timewarp", []string{warp}, warpOutput, 0, true},
 			} {
 				if c.goProg && b != "kvm" {
 					continue
@@ -55,9 +64,11 @@ func TestLinuxUnderTimewarp(t *testing.T) {
 				what := c.layer + " " + strings.Join(c.args[1:], " ")
 				var first string
 				for run := 1; run <= 2; run++ {
-					r := nestvmLinux(t, nestvm, b, t.TempDir(), append([]string{"--layer", c.layer}, c.args...)...)
-					if r.status != 0 || r.stdout != c.stdout || r.stderr != "" {
-						t.Fatalf("%s (run %d): stdout %q, stderr %q, status %d; want %q, status 0", what, run, r.stdout, r.stderr, r.status, c.stdout)
+					dir := t.TempDir()
+					copyFile(t, busybox, filepath.Join(dir, "sleep"))
+					r := nestvmLinux(t, nestvm, b, dir, append([]string{"--layer", c.layer}, c.args...)...)
+					if r.status != c.status || r.stdout != c.stdout || r.stderr != "" {
+						t.Fatalf("%s (run %d): stdout %q, stderr %q, status %d; want %q, status %d", what, run, r.stdout, r.stderr, r.status, c.stdout, c.status)
 					}
 					if run == 2 && r.stdout != first {
 						t.Errorf("%s: the runs differ:\n%s\n%s", what, first, r.stdout)
@@ -66,5 +77,53 @@ func TestLinuxUnderTimewarp(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// warpTimersOutput is what testdata/c/warptimers.c prints: natively after
+// five hours, under timewarp at once.
+const warpTimersOutput = `alarm(3600): 1 alarm after 3600s
+setitimer(1h, every 30m): 3 alarms after 7200s, next in 1800s
+timer_create(2h) during nanosleep(3h): EINTR, 7 ticks, after 7200s, 3600s left
+`
+
+// TestTimersUnderTimewarp: a program's interval timers (alarm, setitimer,
+// timer_create) run on its clock, so that under timewarp a program that
+// waits only for them, hours ahead, is not a deadlock but ends at once,
+// its signals arriving at their virtual times; two runs, and runs on
+// each backend, print the same bytes.
+func TestTimersUnderTimewarp(t *testing.T) {
+	testutil.RequireLinuxAMD64(t)
+	prog := builtOnce(t, "warptimers", true, func(out string) *exec.Cmd {
+		return exec.Command("gcc", "-static", "-O2", "-o", out, filepath.Join("testdata", "c", "warptimers.c"))
+	})
+	nestvm := nestvmBinary(t)
+	backends := []string{"emu"}
+	if kvmOpens() {
+		backends = append(backends, "kvm")
+	}
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) {
+			for run := 1; run <= 2; run++ {
+				start := time.Now()
+				r := nestvmLinux(t, nestvm, b, t.TempDir(), "--layer", "timewarp", prog)
+				if r.status != 0 || r.stdout != warpTimersOutput || r.stderr != "" {
+					t.Fatalf("run %d: stdout %q, stderr %q, status %d; want %q, status 0", run, r.stdout, r.stderr, r.status, warpTimersOutput)
+				}
+				t.Logf("run %d took %v", run, time.Since(start))
+			}
+		})
+	}
+}
+
+// copyFile copies the executable from to to.
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -101,15 +101,36 @@ func (tc *task) block(ready func() bool, dl deadline, qs ...*waitq) blockResult 
 		return interrupted
 	}
 	hostDeadline := dl.host
-	if dl.ns != 0 {
-		var res blockResult
-		var done bool
-		if res, done, hostDeadline = tc.clockWait(cond, dl.ns); done {
-			if res == blockReady && interrupted {
-				return blockInterrupted
-			}
-			return res
+	for dl.host.IsZero() {
+		// The process's next timer ends the clock_wait too, and the
+		// thread fires it itself: it runs until it has looked at the
+		// signal, so a layer owning the clock sees no idle moment
+		// between the expiry and the wake.
+		ns, byTimer := dl.ns, false
+		if next := tc.p.timers.next(); next != 0 && (ns == 0 || next < ns) {
+			ns, byTimer = next, true
 		}
+		if ns == 0 {
+			break
+		}
+		res, done, host := tc.clockWait(cond, ns)
+		if !done {
+			// The clock cannot wait: the timers' watches fire them
+			// on the host's time, and the call waits for its own
+			// deadline alone.
+			if dl.ns != 0 {
+				hostDeadline = host.Add(time.Duration(dl.ns - ns))
+			}
+			break
+		}
+		if res == blockTimeout && byTimer {
+			tc.p.timers.fireDue(tc.k, tc.p, ns)
+			continue
+		}
+		if res == blockReady && interrupted {
+			return blockInterrupted
+		}
+		return res
 	}
 	switch tc.fc.Sleep(cond, hostDeadline) {
 	case vmm.SleepReady:

@@ -2,13 +2,19 @@ package timewarp
 
 import (
 	"fmt"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
+	"nestvm/internal/testutil"
+	"nestvm/interpose"
 	"nestvm/nester"
+	"nestvm/services/checkpoint"
 	"nestvm/vmm"
 )
 
@@ -137,6 +143,131 @@ func TestRate(t *testing.T) {
 			if real < realBase+mono+uint64(time.Microsecond) {
 				t.Errorf("line %q: realtime is behind start plus monotonic time and a tick", line)
 			}
+		}
+	})
+}
+
+// holder is a layer below timewarp that keeps what a checkpoint layer
+// keeps: the program's space, made through the space it hands down, and
+// the clock timewarp handed down, to stop the program and to wait on
+// the clock as a personality's timer does.
+type holder struct {
+	c     *vmm.Caller
+	clock uint64
+	mu    sync.Mutex
+	child uint64
+}
+
+func (h *holder) Name() string { return "holder" }
+func (h *holder) Close() error { return nil }
+
+func (h *holder) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
+	host := mon.NewHostSpace("holder", vmm.Quota{Handles: 1 << 10})
+	h.c = host.NewCaller()
+	clock := parent.Caps[nester.CapClock]
+	var err error
+	if h.clock, err = h.c.Insert(clock.Obj, clock.Rights, clock.Badge); err != nil {
+		return nester.Env{}, err
+	}
+	w := &interpose.Wrapper{Space: host, Layer: "holder", Handler: interpose.HandlerFunc(func(c *interpose.Call) {
+		c.Forward()
+		if c.Op() == abi.OpSpaceCreate && c.Err == nil && c.Gave.Valid() {
+			h.mu.Lock()
+			if h.child == 0 {
+				h.child, _ = h.c.Insert(c.Gave.Obj, c.Gave.Rights, c.Gave.Badge)
+			}
+			h.mu.Unlock()
+		}
+	})}
+	ws, err := w.Wrap(parent.Caps[nester.CapSpace], nester.CapSpace)
+	if err != nil {
+		return nester.Env{}, err
+	}
+	return parent.With(nester.CapSpace, ws), nil
+}
+
+// TestHeldIsNotWaiting: while a checkpoint holds the program stopped
+// (checkpoint.StopAll, as a save does) longer than deadlock=, the layer
+// neither ends it as deadlocked nor moves time on to the deadline of a
+// clock_wait that no thread of the program makes (as a Linux timer's
+// is): a stopped thread may be started again at any moment. The program
+// spins without calling the monitor, so it runs, never waits, until it
+// is stopped; after the hold it runs on.
+func TestHeldIsNotWaiting(t *testing.T) {
+	// Long enough for the program to be loaded: the layer takes a
+	// subtree with no thread started yet for one whose every thread
+	// waits (space_running cannot tell them apart).
+	const deadlock = time.Second
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		l := newLayer(t, "deadlock="+deadlock.String())
+		h := &holder{}
+		data, err := os.ReadFile(testutil.Guest(t, "spin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := vmm.ParseELF(data, 64<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mon := vmm.NewMonitor(b, nil)
+		var out layertest.Buffer
+		root, rs := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Memory: 64 << 20})
+		defer rs.Kill("test over")
+		r, err := nester.Launch(mon, root, []nester.Layer{l, h}, nester.Program{Name: "spin", Image: img, Args: []string{"spin"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		for out.String() == "" {
+			select {
+			case <-r.Done():
+				t.Fatalf("spin ended: %v, %q", r.Wait(), out.String())
+			case <-time.After(time.Millisecond):
+			}
+		}
+		// A wait an hour ahead, by no thread of the program.
+		waiter := h.c.Space().NewCaller()
+		woke := make(chan uint64, 1)
+		go func() {
+			now, _, _ := waiter.ClockWait(h.clock, abi.ClockMonotonic, uint64(l.Now()+time.Hour))
+			woke <- now
+		}()
+		h.mu.Lock()
+		child := h.child
+		h.mu.Unlock()
+		stopped, err := checkpoint.StopAll(h.c, child)
+		if err != nil || len(stopped) != 1 {
+			t.Fatalf("StopAll: %d threads, %v", len(stopped), err)
+		}
+		before := l.Now()
+		// The hold is what is tested: a real time well past deadlock=,
+		// during which the scheduler looks many times.
+		select {
+		case now := <-woke:
+			t.Fatalf("time jumped to %v while the program was held", time.Duration(now))
+		case <-r.Done():
+			t.Fatalf("the held program ended: %v", r.Wait())
+		case <-time.After(2 * deadlock):
+		}
+		if l.Deadlocked() || l.Now() != before {
+			t.Fatalf("while held: deadlocked %v, time moved from %v to %v", l.Deadlocked(), before, l.Now())
+		}
+		if err := checkpoint.StartAll(h.c, stopped); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-r.Done():
+			t.Fatalf("the program ended once started again: %v", r.Wait())
+		case now := <-woke:
+			t.Fatalf("time jumped to %v while the program spins", time.Duration(now))
+		case <-time.After(deadlock):
+		}
+		r.Kill(0, "test over")
+		r.Wait()
+		waiter.Kill()
+		<-woke
+		if l.Deadlocked() {
+			t.Errorf("a program that ran, was held and ran again was reported deadlocked")
 		}
 	})
 }
