@@ -194,9 +194,8 @@ func (h *holder) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 // spins without calling the monitor, so it runs, never waits, until it
 // is stopped; after the hold it runs on.
 func TestHeldIsNotWaiting(t *testing.T) {
-	// Long enough for the program to be loaded: the layer takes a
-	// subtree with no thread started yet for one whose every thread
-	// waits (space_running cannot tell them apart).
+	// Long enough that a hold of twice as long is many looks of the
+	// scheduler.
 	const deadlock = time.Second
 	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
 		l := newLayer(t, "deadlock="+deadlock.String())
@@ -268,6 +267,48 @@ func TestHeldIsNotWaiting(t *testing.T) {
 		<-woke
 		if l.Deadlocked() {
 			t.Errorf("a program that ran, was held and ran again was reported deadlocked")
+		}
+	})
+}
+
+// slowLoader is a layer below timewarp that keeps the space_create of the
+// program's space from returning for a while, as a loaded host keeps a
+// loader from getting on: the space exists, and no thread of it yet.
+type slowLoader struct{ hold time.Duration }
+
+func (s *slowLoader) Name() string { return "slow-loader" }
+func (s *slowLoader) Close() error { return nil }
+
+func (s *slowLoader) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
+	host := mon.NewHostSpace("slow-loader", vmm.Quota{Handles: 1 << 10})
+	w := &interpose.Wrapper{Space: host, Layer: "slow-loader", Handler: interpose.HandlerFunc(func(c *interpose.Call) {
+		c.Forward()
+		if c.Op() == abi.OpSpaceCreate {
+			time.Sleep(s.hold) // the condition under test: a slow load, not a race to hide
+		}
+	})}
+	ws, err := w.Wrap(parent.Caps[nester.CapSpace], nester.CapSpace)
+	if err != nil {
+		return nester.Env{}, err
+	}
+	return parent.With(nester.CapSpace, ws), nil
+}
+
+// TestLoadingIsNotDeadlock: a program whose space exists but whose first
+// thread is not made yet (its loader held up four times deadlock=) has no
+// thread that waits: the layer neither ends it as deadlocked nor moves
+// time, and the program then runs as it would have.
+func TestLoadingIsNotDeadlock(t *testing.T) {
+	const deadlock = 50 * time.Millisecond
+	want := sleeperOutput(3, DefaultStart, time.Microsecond)
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		l := newLayer(t, "deadlock="+deadlock.String())
+		out, res := layertest.Run(t, b, []nester.Layer{l, &slowLoader{hold: 4 * deadlock}}, "", "sleeper", "3")
+		if res.String() != "exited with status 0" || l.Deadlocked() {
+			t.Fatalf("%s (deadlocked %v); output:\n%s", res, l.Deadlocked(), out)
+		}
+		if out != want {
+			t.Fatalf("printed:\n%s\nwant:\n%s", out, want)
 		}
 	})
 }
