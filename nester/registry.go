@@ -90,9 +90,12 @@ type Resumer interface {
 
 // A SaveTimed Resumer is told, before Resume, when the checkpoint it
 // resumes was taken, so that what counts time in it (a personality's
-// timers, saved as deadlines) resumes with what it had left then.
+// timers and sleeps, saved as deadlines) resumes with what it had left
+// then: t on the host, and monotonic, what the subtree's clock read (0:
+// unknown), for deadlines the personality kept on that clock (under a
+// layer that owns time, such as timewarp, the two do not move together).
 type SaveTimed interface {
-	SavedAt(t time.Time)
+	SavedAt(t time.Time, monotonic uint64)
 }
 
 // RunnerFunc makes a Resumer from a saved record, in c's host space,

@@ -13,13 +13,16 @@ func init() { nester.RegisterRunner(RunnerName, newResumer) }
 
 // resumer rebuilds a personality from its record (nester.Resumer).
 type resumer struct {
-	k       *kernel
-	st      *savedState
-	savedAt time.Time // when the checkpoint was taken; zero: unknown
+	k         *kernel
+	st        *savedState
+	savedAt   time.Time // when the checkpoint was taken; zero: unknown
+	savedMono uint64    // what the subtree's clock read then; 0: unknown
 }
 
 // SavedAt implements nester.SaveTimed.
-func (r *resumer) SavedAt(t time.Time) { r.savedAt = t }
+func (r *resumer) SavedAt(t time.Time, monotonic uint64) {
+	r.savedAt, r.savedMono = t, monotonic
+}
 
 // newResumer checks a saved record and makes the kernel that will serve
 // the restored processes, with its port; Resume then fills it in.
@@ -83,7 +86,7 @@ func (r *resumer) Resume(c *vmm.Caller, top uint64) (nester.Started, error) {
 			}
 			keep[e.Handle] = true
 			p.space, p.slot = e.Handle, sp.slot
-			if err := k.resumeProcess(c, p, &sp, bySlot, keep, files, savedAt); err != nil {
+			if err := k.resumeProcess(c, p, &sp, bySlot, keep, files, savedAt, r.savedMono); err != nil {
 				return nil, fmt.Errorf("process %d: %w", sp.pid, err)
 			}
 		}
@@ -95,7 +98,7 @@ func (r *resumer) Resume(c *vmm.Caller, top uint64) (nester.Started, error) {
 
 // resumeProcess finds p's threads and regions in its restored space, and
 // rebuilds its memory map and descriptor table.
-func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot map[uint64]abi.SpaceHandleEntry, keep map[uint64]bool, files []*file, savedAt time.Time) error {
+func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot map[uint64]abi.SpaceHandleEntry, keep map[uint64]bool, files []*file, savedAt time.Time, savedMono uint64) error {
 	pst, err := spaceState(c, p.space)
 	if err != nil {
 		return err
@@ -142,7 +145,13 @@ func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot 
 		}
 		keep[e.Handle] = true
 		th := &thread{tid: t.tid, handle: e.Handle, slot: t.slot, clearTID: t.clearTID, sigmask: t.sigmask, altstack: t.altstack}
-		if t.sleepUntil != 0 {
+		switch {
+		case t.sleepClock != 0 && savedMono != 0:
+			// On the clock the sleep was counted on, which a layer
+			// owning time (timewarp) may run at its own pace.
+			left := time.Duration(max(int64(t.sleepClock-savedMono), 0))
+			th.resumeSleep = &left
+		case t.sleepUntil != 0:
 			left := max(time.Unix(0, t.sleepUntil).Sub(savedAt), 0)
 			th.resumeSleep = &left
 		}

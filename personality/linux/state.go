@@ -42,8 +42,9 @@ import (
 const (
 	stateMagic = "NVLINUX\x00"
 	// stateVersion is the version encode writes. Version 1 had no timers
-	// and no sigev_value in pending signals; it still decodes.
-	stateVersion = 2
+	// and no sigev_value in pending signals, version 2 no sleep end on the
+	// clock; both still decode.
+	stateVersion = 3
 
 	maxStateProcs   = 1 << 12
 	maxStateThreads = 1 << 10 // a process's
@@ -141,7 +142,8 @@ type savedThread struct {
 	clearTID   uint64
 	sigmask    uint64
 	altstack   [3]uint64
-	sleepUntil int64 // Unix nanoseconds the sleep it is held in ends; 0: none
+	sleepUntil int64  // Unix nanoseconds the sleep it is held in ends; 0: none
+	sleepClock uint64 // the same end on the process's monotonic clock; 0: unknown
 }
 
 type savedMM struct {
@@ -307,10 +309,12 @@ func (k *kernel) snapshot() ([]byte, error) {
 				pw.u64(v)
 			}
 			var until int64
+			var onClock uint64
 			if !t.sleepUntil.IsZero() {
-				until = max(t.sleepUntil.UnixNano(), 1)
+				until, onClock = max(t.sleepUntil.UnixNano(), 1), t.sleepDL.ns
 			}
 			pw.u64(uint64(until))
+			pw.u64(onClock)
 		}
 		m, fds := p.mm, p.fds
 		p.mu.Unlock()
@@ -608,6 +612,9 @@ func decodeState(b []byte) (*savedState, error) {
 			}
 			if v >= 2 {
 				t.sleepUntil = int64(r.u64("sleep end"))
+			}
+			if v >= 3 {
+				t.sleepClock = r.u64("sleep end on the clock")
 			}
 			p.threads = append(p.threads, t)
 		}

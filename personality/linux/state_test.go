@@ -142,11 +142,11 @@ func TestStateVersion1(t *testing.T) {
 	}
 	// The process is the record's last; version 2 added its timers at
 	// its end (ITIMER_REAL and a count of none), and to its thread the end
-	// of its sleep, before its memory map (a flag, brk, no area) and
-	// descriptors (none).
+	// of its sleep (version 3 that end on the clock too), before its
+	// memory map (a flag, brk, no area) and descriptors (none).
 	end := len(rec) - savedTimerSize - 4
-	sleep := end - 4 - (1 + 3*8 + 4) - 8
-	v1 := append(append([]byte(nil), rec[:sleep]...), rec[sleep+8:end]...)
+	sleep := end - 4 - (1 + 3*8 + 4) - 16
+	v1 := append(append([]byte(nil), rec[:sleep]...), rec[sleep+16:end]...)
 	binary.LittleEndian.PutUint32(v1[len(stateMagic):], 1)
 	st, err := decodeState(v1)
 	if err != nil {

@@ -107,7 +107,7 @@ func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 			return err
 		}
 		if st, ok := runner.(nester.SaveTimed); ok && ck.Saved != 0 {
-			st.SavedAt(time.Unix(0, ck.Saved))
+			st.SavedAt(time.Unix(0, ck.Saved), ck.Clock.Monotonic)
 		}
 		ep = runner.Port()
 	} else {
