@@ -416,3 +416,41 @@ func TestLinuxCheckpointSleep(t *testing.T) {
 		}
 	})
 }
+
+// TestLinuxRestoreUnderLayers: a saved Linux program is restored below a
+// layer that wraps every handle it gives (trace, refmon) or pages its
+// memory (pager), and goes on where it stopped. The personality's resumer
+// matches each process's threads to the container's handles by
+// handle_identify, and a wrapping layer hands it a different stand-in for
+// a thread each time one comes out of a call: they must compare equal, as
+// the threads they stand for do. Under trace the resumed program's system
+// calls are traced.
+func TestLinuxRestoreUnderLayers(t *testing.T) {
+	tree := linuxTree(t)
+	policy := filepath.Join(t.TempDir(), "allow.hcl")
+	if err := os.WriteFile(policy, []byte("default = \"allow\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "lx.nvck")
+		status, before, errs := run(t, "run", "--backend", b.Name(), "--log-level", "warn", "--files", tree,
+			"--layer", "checkpoint="+file+",after-writes=3,stop",
+			filepath.Join(tree, "bin", "busybox"), "sh", "-c", "i=0; while [ $i -lt 6 ]; do i=$((i+1)); echo $i; done")
+		if status != 0 || before != "1\n2\n3\n" || !strings.Contains(errs, "stopped after saving checkpoint") {
+			t.Fatalf("run with stop: status %d, %q, stderr %q", status, before, errs)
+		}
+		for _, c := range []struct{ layer, stderr string }{
+			{"trace", `write(1, "4\n", 2) = 2`},
+			{"refmon=" + policy, ""},
+			{"pager=" + filepath.Join(dir, "swap") + ",max-pages=64", "page-ins="},
+		} {
+			t.Run(strings.SplitN(c.layer, "=", 2)[0], func(t *testing.T) {
+				status, after, errs := run(t, "restore", "--backend", b.Name(), "--log-level", "warn", "--files", tree, "--layer", c.layer, file)
+				if status != 0 || after != "4\n5\n6\n" || !strings.Contains(errs, c.stderr) {
+					t.Fatalf("restore --layer %s: status %d, %q (want %q), stderr %q", c.layer, status, after, "4\n5\n6\n", errs)
+				}
+			})
+		}
+	})
+}
