@@ -234,6 +234,11 @@ func (c *Call) reset() {
 // the type of what it stands for, so a program sees no difference.
 func (ws *wrapped) StandsFor() abi.ObjectType { return ws.typ }
 
+// Original implements vmm.Proxy: handle_identify on the stand-in reports
+// the identity of what it stands for, so two stand-ins for one object
+// compare equal, as two handles to it would.
+func (ws *wrapped) Original() vmm.Object { return ws.orig.Obj }
+
 // Serve implements vmm.Server: it hands the call to the Handler.
 func (ws *wrapped) Serve(inv *vmm.Invocation) {
 	// A handler may not keep a Call after Handle returns: they are

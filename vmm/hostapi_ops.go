@@ -671,11 +671,14 @@ func (c *Caller) ServerGetState(h uint64, buf []byte) (uint64, uint64, error) {
 // Describes a handle as an nv_handle_identity record: the identity of the
 // object it names (unique for the monitor's life and never reused, so two
 // handles name one object exactly when their identities are equal, whichever
-// spaces they came from), the object type and rights handle_info reports,
-// the handle's badge, and NV_IDENT_SERVED when the object is a port the
-// monitor's own code serves (a files root, a console, a layer's stand-in)
-// rather than one a space receives on. A layer that saves or compares
-// objects needs nothing more than its handles. Needs no rights.
+// spaces they came from); a layer's stand-in reports the identity of the
+// object it stands for, as handle_info reports its type, so a program
+// compares its handles under a layer as it would without one, the object
+// type and rights handle_info reports, the handle's badge, and
+// NV_IDENT_SERVED when the object is a port the monitor's own code serves (a
+// files root, a console, a layer's stand-in) rather than one a space
+// receives on. A layer that saves or compares objects needs nothing more
+// than its handles. Needs no rights.
 func (c *Caller) HandleIdentify(h uint64, buf []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpHandleIdentify, s, buf)

@@ -28,14 +28,29 @@ func (o *objectID) identity() uint64 {
 }
 
 // Identity returns obj's identity, the one handle_identify reports for a
-// handle naming it. Host code holding an object outside any table (an
-// environment's capabilities) uses it to match what handle_identify says.
-func Identity(obj Object) uint64 { return obj.identity() }
+// handle naming it: a Proxy's port has the identity of the object it
+// stands for (through proxies of proxies). Host code holding an object
+// outside any table (an environment's capabilities) uses it to match what
+// handle_identify says.
+func Identity(obj Object) uint64 {
+	for range 64 { // proxies stack no deeper than layers do
+		p, ok := obj.(*Port)
+		if !ok {
+			break
+		}
+		px, ok := p.server.(Proxy)
+		if !ok {
+			break
+		}
+		obj = px.Original()
+	}
+	return obj.identity()
+}
 
 // identify writes what handle_identify reports about n.
 func (t *Thread) identify(n *capNode, buf userBuffer) result {
 	rec := abi.HandleIdentity{
-		Object: n.obj.identity(),
+		Object: Identity(n.obj),
 		Type:   uint64(TypeOf(n.obj)),
 		Rights: uint64(n.rights),
 		Badge:  n.badge,

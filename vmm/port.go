@@ -23,6 +23,18 @@ type StandIn interface {
 	StandsFor() abi.ObjectType
 }
 
+// A Proxy is a StandIn that stands for one object and passes what it
+// serves on to it (a layer's wrapper of a capability). handle_identify on
+// a handle to its port reports that object's identity, as handle_info
+// reports its type: a program that compares its handles (a restorer
+// matching a space's threads to the handles naming them) finds under a
+// layer what it would find without one, however many stand-ins for one
+// object the layer handed it.
+type Proxy interface {
+	StandIn
+	Original() Object
+}
+
 // TypeOf is the type of obj as a program holding a handle to it sees it
 // (handle_info, space_get_state): a stand-in's is the type it stands for,
 // so a layer stays invisible.

@@ -204,9 +204,11 @@ func TestRunTimeout(t *testing.T) {
 
 func TestRunInterrupt(t *testing.T) {
 	cmd, stdout, stderr := nestvm(t, "run", "--log-level", "warn", testutil.Guest(t, "spin"))
-	// Wait for the guest to be running (its first line), then Ctrl-C.
+	// Wait for the guest to be running (its whole first line: nv_puts
+	// writes the text and the newline in two calls, and a Ctrl-C between
+	// them rightly leaves the newline unwritten), then Ctrl-C.
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(stdout.String(), "spinning") && time.Now().Before(deadline) {
+	for !strings.Contains(stdout.String(), "spinning forever\n") && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGINT)

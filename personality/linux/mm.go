@@ -27,9 +27,13 @@ type mm struct {
 	vdso uint64
 }
 
-// vma is one area. region is 0 for a reservation (nothing mapped);
-// several areas may share a region (the image, and what a partial
-// munmap or mprotect split), which refs counts.
+// vma is one area. region is 0 where nothing is mapped yet: a
+// reservation (prot 0), or an anonymous private area the program has
+// not touched there, committed a chunk at a time (lazyChunk) when it is
+// touched, so that the memory quota is charged for what a program uses,
+// as Linux charges its RSS, not for what it maps (a Go heap arena, a big
+// buffer used in part). Several areas may share a region (the image, and
+// what a partial munmap or mprotect split), which refs counts.
 type vma struct {
 	start, end uint64
 	prot       int
@@ -130,9 +134,19 @@ type rw struct {
 	lo, hi      uint64 // offsets into the caller's buffer
 }
 
+// How pieces treats the part of a range not committed yet.
+type access int
+
+const (
+	accRead  access = iota // needs read; uncommitted pieces come with region 0 (zeros)
+	accWrite               // needs write; uncommitted parts are committed first
+	accDrop                // needs write; uncommitted parts are left out (zero already)
+)
+
 // pieces splits [addr, addr+n) into its region-backed pieces, or fails
-// with EFAULT where an address is not the program's memory.
-func (m *mm) pieces(addr, n uint64, write bool) ([]rw, errno) {
+// with EFAULT where an address is not the program's memory or the area
+// does not allow the access.
+func (m *mm) pieces(c *vmm.Caller, addr, n uint64, how access) ([]rw, errno) {
 	if addr+n < addr {
 		return nil, eFAULT
 	}
@@ -141,23 +155,85 @@ func (m *mm) pieces(addr, n uint64, write bool) ([]rw, errno) {
 	var out []rw
 	for a := addr; a < addr+n; {
 		v := m.find(a)
-		if v == nil || v.region == 0 || (write && v.prot&protWrite == 0) || (!write && v.prot&protRead == 0) {
+		if v == nil || v.prot == 0 || (how != accRead && v.prot&protWrite == 0) || (how == accRead && v.prot&protRead == 0) {
 			return nil, eFAULT
 		}
+		if v.region == 0 && how == accWrite {
+			var e errno
+			if v, e = m.commitLocked(c, a); e != 0 {
+				return nil, e
+			}
+		}
 		end := min(v.end, addr+n)
-		out = append(out, rw{region: v.region, off: v.off + (a - v.start), lo: a - addr, hi: end - addr})
+		if v.region != 0 || how == accRead {
+			out = append(out, rw{region: v.region, off: v.off + (a - v.start), lo: a - addr, hi: end - addr})
+		}
 		a = end
 	}
 	return out, 0
 }
 
+// lazyChunk is how much of a lazy area one touch commits (a region of
+// its own): big enough that a program streaming through memory faults
+// once a MiB, small enough that one touching a few pages of a big
+// mapping is charged little more than them.
+const lazyChunk = 1 << 20
+
+// lazyArea reports whether mmap leaves an anonymous area of size bytes
+// uncommitted until touched: every area of more than one chunk. A
+// smaller one is committed at once, which costs no faults.
+func lazyArea(size uint64) bool { return size > lazyChunk }
+
+// commit commits the chunk of a lazy area that addr lies in, as a touch
+// there needs; ok is false when addr lies in no lazy area the access
+// (write or not) is allowed in: the touch is a fault of the program's.
+func (m *mm) commit(c *vmm.Caller, addr uint64, write bool) (ok bool, e errno) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := m.find(addr)
+	if v == nil || v.prot == 0 || (write && v.prot&protWrite == 0) {
+		return false, 0
+	}
+	if v.region != 0 {
+		return true, 0 // another thread committed it meanwhile
+	}
+	_, e = m.commitLocked(c, addr)
+	return e == 0, e
+}
+
+// commitLocked maps a new region over the chunk of the uncommitted area
+// at addr (a lazyChunk-aligned piece of it) and returns the area it
+// becomes. Callers hold m.mu.
+func (m *mm) commitLocked(c *vmm.Caller, addr uint64) (*vma, errno) {
+	v := m.find(addr)
+	lo := max(v.start, addr&^(lazyChunk-1))
+	hi := min(v.end, lo&^(lazyChunk-1)+lazyChunk)
+	r, _, err := c.RegionCreate(m.space, hi-lo)
+	if err != nil {
+		return nil, errnoOf(err, eNOMEM)
+	}
+	if _, _, err := c.SpaceMap(m.space, r, lo, 0, hi-lo, permOf(v.prot)); err != nil {
+		c.HandleClose(r)
+		return nil, errnoOf(err, eNOMEM)
+	}
+	prot := v.prot
+	m.cut(lo, hi)
+	nv := &vma{start: lo, end: hi, prot: prot, region: r}
+	m.insert(nv)
+	return nv, 0
+}
+
 // read copies guest memory at addr into b.
 func (m *mm) read(c *vmm.Caller, addr uint64, b []byte) errno {
-	ps, e := m.pieces(addr, uint64(len(b)), false)
+	ps, e := m.pieces(c, addr, uint64(len(b)), accRead)
 	if e != 0 {
 		return e
 	}
 	for _, p := range ps {
+		if p.region == 0 {
+			clear(b[p.lo:p.hi]) // not touched yet: zeros
+			continue
+		}
 		if _, _, err := c.RegionRead(p.region, p.off, b[p.lo:p.hi]); err != nil {
 			return eFAULT
 		}
@@ -174,7 +250,7 @@ func (m *mm) write(c *vmm.Caller, addr uint64, b []byte) error {
 }
 
 func (m *mm) writeErr(c *vmm.Caller, addr uint64, b []byte) errno {
-	ps, e := m.pieces(addr, uint64(len(b)), true)
+	ps, e := m.pieces(c, addr, uint64(len(b)), accWrite)
 	if e != 0 {
 		return e
 	}
@@ -269,12 +345,13 @@ func (m *mm) loadImage(c *vmm.Caller, img *vmm.Image) error {
 	return nil
 }
 
-// mapStack maps the stack: stackSize bytes below stackTop.
-func (m *mm) mapStack(c *vmm.Caller) error {
-	if _, e := m.newArea(c, stackTop-stackSize, stackSize, protRead|protWrite); e != 0 {
-		return fmt.Errorf("stack: %w", e)
-	}
-	return nil
+// mapStack maps the stack: stackSize bytes below stackTop, committed as
+// it is touched (a program uses a few pages of it, and Linux charges no
+// more).
+func (m *mm) mapStack() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.insert(&vma{start: stackTop - stackSize, end: stackTop, prot: protRead | protWrite})
 }
 
 // closeAll closes every region handle the map holds.
@@ -360,11 +437,11 @@ func (m *mm) mmap(c *vmm.Caller, addr, length uint64, prot, flags int, data []by
 			return 0, e
 		}
 	}
-	if prot == 0 && data == nil {
-		// A reservation: no memory until it is committed with a fixed
-		// mapping (what Go's allocator does with its arenas).
+	if data == nil && (prot == 0 || (flags&mapShared == 0 && lazyArea(size))) {
+		// A reservation (no memory until it is made accessible), or an
+		// area committed a chunk at a time as it is touched.
 		m.mu.Lock()
-		m.insert(&vma{start: addr, end: addr + size, prot: 0})
+		m.insert(&vma{start: addr, end: addr + size, prot: prot})
 		m.mu.Unlock()
 		return addr, 0
 	}
@@ -443,8 +520,8 @@ func (m *mm) munmap(c *vmm.Caller, addr, size uint64) errno {
 
 // mprotect changes protections over [addr, addr+size), splitting areas
 // (and the space's mappings) at its ends; PROT_NONE keeps the memory but
-// denies every access. A reservation that becomes accessible is
-// committed.
+// denies every access. What is not committed yet (a reservation that
+// becomes accessible too) is committed when touched.
 func (m *mm) mprotect(c *vmm.Caller, addr, size uint64, prot int) errno {
 	if addr&(pageSize-1) != 0 || addr+size < addr {
 		return eINVAL
@@ -459,16 +536,10 @@ func (m *mm) mprotect(c *vmm.Caller, addr, size uint64, prot int) errno {
 		}
 		a = v.end
 	}
-	var reserved []vma
 	var changed []vma
 	gone, _ := m.cut(addr, end)
 	for _, v := range gone {
-		if v.region == 0 {
-			if prot != 0 {
-				reserved = append(reserved, v)
-				continue
-			}
-		} else {
+		if v.region != 0 {
 			changed = append(changed, v)
 		}
 		v.prot = prot
@@ -478,11 +549,6 @@ func (m *mm) mprotect(c *vmm.Caller, addr, size uint64, prot int) errno {
 	for _, v := range changed {
 		if _, _, err := c.SpaceProtect(m.space, v.start, v.end-v.start, permOf(prot)); err != nil {
 			return errnoOf(err, eACCES)
-		}
-	}
-	for _, v := range reserved {
-		if _, e := m.mmap(c, v.start, v.end-v.start, prot, mapFixed|mapPrivate|mapAnonymous, nil); e != 0 {
-			return e
 		}
 	}
 	return 0

@@ -307,9 +307,7 @@ func (m *mm) buildStack(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []
 	if total > maxArgLen {
 		return 0, fmt.Errorf("arguments and environment: %d bytes, more than %d: %w", total, maxArgLen, abi.ErrTooBig)
 	}
-	if err := m.mapStack(c); err != nil {
-		return 0, err
-	}
+	m.mapStack()
 	// Strings go at the top, pointers below them; the block is written
 	// with one region_write.
 	words := 1 + len(argv) + 1 + len(envp) + 1 + 2*20

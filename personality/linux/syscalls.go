@@ -161,6 +161,19 @@ func (tc *task) deliverPending() {
 // it, as Linux forces a fault's signal).
 func (tc *task) fault() {
 	f := tc.fc.Fault
+	if f.Vector == vmm.VecPage && f.ErrorCode&vmm.PFPresent == 0 {
+		// A first touch of a lazy area: commit it and go on.
+		ok, e := tc.p.mem().commit(tc.c, f.Addr, f.ErrorCode&vmm.PFWrite != 0)
+		if ok {
+			return
+		}
+		if e != 0 {
+			// Out of memory quota: Linux's OOM killer would end it.
+			tc.k.log.Warn("out of memory: the process touched more than the memory quota allows", "pid", tc.p.pid, "addr", fmt.Sprintf("%#x", f.Addr), "error", e)
+			tc.dieOfSignal(sigKILL, "out of memory")
+			return
+		}
+	}
 	sig := f.Signal()
 	p := tc.p
 	p.mu.Lock()
@@ -804,7 +817,7 @@ func sysMadvise(tc *task, a [6]uint64) (uint64, errno) {
 	}
 	// MADV_DONTNEED on private anonymous memory reads back as zeros.
 	m := tc.p.mem()
-	ps, e := m.pieces(a[0], pageUp(a[1]), true)
+	ps, e := m.pieces(tc.c, a[0], pageUp(a[1]), accDrop)
 	if e != 0 {
 		return 0, 0 // reservations and read-only areas: nothing to drop
 	}
