@@ -62,7 +62,7 @@ func CheckCPU(ck *Checkpoint, b vmm.Backend) error {
 		return nil
 	}
 	if missing := ck.CPU.Missing(have); !missing.Empty() {
-		return fmt.Errorf("%w: saved on %s offering %s, which %s lacks (saved on kvm with the default --cpu portable, a program resumes on either backend)",
+		return fmt.Errorf("%w: saved on %s offering %s, which %s lacks (a program that picks no code by CPUID, such as a musl or nestvm SDK program, resumes anyway with --ignore-cpu; where kvm can narrow what guests read, its default --cpu portable saves programs that resume on either backend, and nestvm info says whether this host can)",
 			ErrCPU, ck.Backend, missing, b.Name())
 	}
 	return nil
