@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,10 +16,12 @@ import (
 // saveTimeout bounds how long a checkpoint waits for the monitor's save.
 const saveTimeout = 2 * time.Minute
 
-// checkpoint saves the container's program into --image-path: SIGUSR1
-// asks the monitor's checkpoint layer to save and go on (--leave-running),
-// SIGUSR2 to save and end. A container the engine paused first (containerd
-// does) is resumed for the save and paused again after.
+// checkpoint saves the container's program into --image-path, through
+// the monitor's control socket: save and go on (--leave-running), or save
+// and end. A monitor whose socket cannot be reached (a container made by
+// an older runtime) is signalled instead: SIGUSR1 saves and goes on,
+// SIGUSR2 saves and ends. A container the engine paused first
+// (containerd does) is resumed for the save and paused again after.
 func (r *Runtime) checkpoint() error {
 	id, err := r.id()
 	if err != nil {
@@ -59,12 +62,8 @@ func (r *Runtime) checkpoint() error {
 	if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	sig := syscall.SIGUSR2
-	if leave {
-		sig = syscall.SIGUSR1
-	}
-	if err := syscall.Kill(pid, sig); err != nil {
-		return fmt.Errorf("checkpoint: signalling the monitor (pid %d): %w", pid, err)
+	if err := r.save(id, m, pid, leave); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(saveTimeout)
 	for {
@@ -148,6 +147,36 @@ func (r *Runtime) restore() error {
 		os.RemoveAll(r.stateDir(id))
 	}
 	return err
+}
+
+// save asks container id's monitor, process pid, to save its program to
+// the state directory's ckpt (and, unless leave, to end it after),
+// through its control socket where it answers, else with a signal. Over
+// the socket a save that fails says why; the caller waits for the file
+// (and, unless leave, for the monitor's end) either way.
+func (r *Runtime) save(id string, m *meta, pid int, leave bool) error {
+	c, done, err := r.monitor(id, m, pid)
+	if err == nil {
+		defer done()
+		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+		defer cancel()
+		if _, err := c.Checkpoint(ctx, !leave); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		return nil
+	}
+	if processGone(pid) {
+		return fmt.Errorf("checkpoint: the monitor ended before it could save (the container's log says why)")
+	}
+	r.warn(fmt.Sprintf("checkpoint %s: no control socket (%v): signalling the monitor instead", id, err))
+	sig := syscall.SIGUSR2
+	if leave {
+		sig = syscall.SIGUSR1
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("checkpoint: signalling the monitor (pid %d): %w", pid, err)
+	}
+	return nil
 }
 
 // checkFile reads a checkpoint file whole, so that one that is damaged or

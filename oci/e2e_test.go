@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"nestvm/control"
 	"nestvm/internal/testutil"
 )
 
@@ -258,6 +259,37 @@ nestvm = [%q]
 		pm.must("rm", "-f", "-t", "0", "e1")
 	})
 
+	t.Run("control socket", func(t *testing.T) {
+		id := strings.TrimSpace(pm.must("run", "-d", "--network", "none", "--name", "s1", "--runtime", "nestvm", image, "busybox", "sleep", "100"))
+		socks, _ := filepath.Glob(filepath.Join("/run/nestvm-oci", "*", id, "ctl", "control.sock"))
+		if len(socks) != 1 {
+			t.Fatalf("container %s: control sockets %q, want one in its state directory", id, socks)
+		}
+		// The path, with podman's 64-character id, is longer than a
+		// socket address holds: through its directory's descriptor, as
+		// the runtime does.
+		d, err := os.Open(filepath.Dir(socks[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		c, err := control.Dial(fmt.Sprintf("/proc/self/fd/%d/control.sock", d.Fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.State(context.Background())
+		if err != nil || st.Checkpoint != "/.nestvm/ckpt/ckpt.nvck" || !strings.HasSuffix(st.Program, "busybox") {
+			t.Fatalf("state %+v, %v: want the program and the runtime's checkpoint file", st, err)
+		}
+		// podman stop's SIGTERM goes through the socket.
+		pm.must("stop", "-t", "30", "s1")
+		logs, errs, _ := pm.run("logs", "s1")
+		if !strings.Contains(logs+errs, "killed through the control socket: SIGTERM from the container engine") {
+			t.Errorf("podman stop: the monitor's log %q, want its program killed through the socket", logs+errs)
+		}
+		pm.must("rm", "-f", "-t", "0", "s1")
+	})
+
 	t.Run("bad input", func(t *testing.T) {
 		before, _ := os.ReadDir("/run/nestvm-oci/run_runc")
 		for _, c := range []struct {
@@ -402,8 +434,8 @@ state = %q
 		t.Errorf("ctr run: status %d, stdout %q, stderr %q; want 5 and from-containerd", status, out, errs)
 	}
 
-	// Its output tells that the monitor runs the program: its checkpoint
-	// layer is set up to take the signal a checkpoint sends.
+	// Its output tells that the program runs, so that the checkpoint
+	// below saves a program that has started.
 	tick := filepath.Join(dir, "n1.log")
 	ctr.must("run", "-d", "--log-uri", "file://"+tick, "--runc-binary", runtime, "localhost/nvoci-test:1", "n1", "busybox", "sh", "-c", "while :; do echo tick; sleep 0.1; done")
 	deadline = time.Now().Add(time.Minute)

@@ -54,6 +54,9 @@ type meta struct {
 	// runs a program exec adds to the container: the container's own
 	// monitor's, less its checkpoint layer.
 	Exec []string `json:"exec"`
+	// Control says the monitor serves a control socket in the state
+	// directory's ctl (the container's /.nestvm/ctl).
+	Control bool `json:"control,omitempty"`
 }
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9_+.-]+$`)
@@ -102,6 +105,8 @@ func (r *Runtime) Main(args []string) int {
 		err = r.exec(args)
 	case "pause":
 		err = r.pause(args)
+	case "kill":
+		err = r.kill(args)
 	default:
 		return r.runc(args)
 	}
@@ -126,9 +131,11 @@ Usage: nestvm-oci [global flags] COMMAND [flags] ID
 
 Commands it implements: create, run, state, delete, exec (under a monitor
 of its own, with the container's layers), checkpoint (nestvm's own
-checkpoint into --image-path; --leave-running), restore. Every other
-command (start, kill, pause, resume, ps, events, features, list, ...) goes
-to runc unchanged. Global flags (--root, --log, --log-format, --debug,
+checkpoint into --image-path, asked of the monitor through its control
+socket; --leave-running), restore, kill (SIGTERM and SIGINT through the
+control socket; others to runc), pause (runc's, tried again). Every other
+command (start, resume, ps, events, features, list, ...) goes to runc
+unchanged. Global flags (--root, --log, --log-format, --debug,
 --systemd-cgroup, --criu, --rootless) are runc's and go to it.
 
 Annotations in config.json:
@@ -384,23 +391,28 @@ func (r *Runtime) rewrite(id, bundle string, restore func(ckptDir string) error)
 	if _, err := os.Stat(dir); err == nil {
 		return "", fmt.Errorf("container %s exists already (%s)", id, dir)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "ckpt"), 0o700); err != nil {
-		return "", err
+	for _, d := range []string{"ckpt", "ctl"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return "", err
+		}
 	}
 	defer func() {
 		if err != nil {
 			os.RemoveAll(dir)
 		}
 	}()
-	// The monitor writes its checkpoints there as the container's user.
+	// The monitor writes its checkpoints and serves its control socket
+	// there as the container's user.
 	if user, _ := proc["user"].(map[string]any); user != nil {
 		uid, _ := user["uid"].(float64)
 		gid, _ := user["gid"].(float64)
-		if err := os.Chown(filepath.Join(dir, "ckpt"), int(uid), int(gid)); err != nil {
-			return "", err
+		for _, d := range []string{"ckpt", "ctl"} {
+			if err := os.Chown(filepath.Join(dir, d), int(uid), int(gid)); err != nil {
+				return "", err
+			}
 		}
 	}
-	mounts = append(mounts, bind(filepath.Join(dir, "ckpt"), ctrCkpt, true))
+	mounts = append(mounts, bind(filepath.Join(dir, "ckpt"), ctrCkpt, true), bind(filepath.Join(dir, "ctl"), ctrCtl, true))
 	s["mounts"] = mounts
 
 	common := []string{"--files", "/", "--log-level", "warn", "--backend", ch.backend}
@@ -421,7 +433,7 @@ func (r *Runtime) rewrite(id, bundle string, restore func(ckptDir string) error)
 	}
 	// The checkpoint layer is innermost, so that it saves the program and
 	// not a layer's wrapping.
-	nv = append(append(nv, common...), "--layer", "checkpoint="+ctrCkptFile)
+	nv = append(append(nv, common...), "--layer", "checkpoint="+ctrCkptFile, "--control", ctrCtlSock)
 	if restore != nil {
 		if err := restore(filepath.Join(dir, "ckpt")); err != nil {
 			return "", err
@@ -439,7 +451,10 @@ func (r *Runtime) rewrite(id, bundle string, restore func(ckptDir string) error)
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
 		return "", err
 	}
-	m, _ := json.Marshal(meta{ID: id, Bundle: bundle, Rootfs: rootfs, Exec: append(append(append([]string{}, argv0...), "run"), common...)})
+	// An exec's monitor serves no socket: the container's /run is the
+	// image's, not the monitor's to write in.
+	execArgs := append(append(append([]string{}, argv0...), "run"), common...)
+	m, _ := json.Marshal(meta{ID: id, Bundle: bundle, Rootfs: rootfs, Exec: append(execArgs, "--control", "none"), Control: true})
 	if err := os.WriteFile(filepath.Join(dir, "nestvm.json"), m, 0o600); err != nil {
 		return "", err
 	}

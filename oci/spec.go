@@ -40,6 +40,9 @@ const (
 	ctrCkpt     = ctrDir + "/ckpt"
 	ctrCkptFile = ctrCkpt + "/" + ckptName
 	ctrRestore  = ctrCkpt + "/" + restoreName
+	ctrCtl      = ctrDir + "/ctl"
+	ctrCtlSock  = ctrCtl + "/" + ctlName
+	ctlName     = "control.sock"
 	ckptName    = "ckpt.nvck"
 	restoreName = "restore.nvck"
 )

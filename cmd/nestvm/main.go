@@ -66,6 +66,11 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+	if args[0] == "run" || args[0] == "restore" {
+		// Before anything slow: a checkpoint asked for in the monitor's
+		// first instant must neither kill it nor be lost.
+		catchCheckpointSignals()
+	}
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)

@@ -117,6 +117,7 @@ Flags:
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
+	defer forwardCheckpointSignals(layers, log)()
 	b, err := pickBackend(*backend, *cpu, log)
 	if err != nil {
 		closeLayers(layers)

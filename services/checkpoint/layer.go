@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -111,7 +110,7 @@ type Layer struct {
 	wg      sync.WaitGroup
 	stopped atomic.Bool
 	saves   atomic.Uint64
-	sigs    chan os.Signal
+	sigs    chan os.Signal // Signal's, for the saver
 	backend string
 	cpu     *vmm.CPUFeatures // what the backend offers the program (nil: it does not say)
 	inc     *Incremental     // what the last save read, for the next
@@ -149,7 +148,25 @@ func New(args string, log hclog.Logger) (*Layer, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Layer{opts: o, log: log, trigger: make(chan string, 1), now: make(chan saveRequest), quit: make(chan struct{})}, nil
+	return &Layer{opts: o, log: log, trigger: make(chan string, 1), sigs: make(chan os.Signal, 2),
+		now: make(chan saveRequest), quit: make(chan struct{})}, nil
+}
+
+// Signal asks for the save a signal to the monitor stands for: SIGUSR1
+// saves, SIGUSR2 saves and ends the run; any other is ignored. The layer
+// installs no signal handler of its own (a library must not take a
+// process's signals): the program that stacks it catches them, from its
+// first instant, and hands them here. One asked for before the program
+// runs is taken once it does; one asked for while two are pending is
+// the same request as theirs.
+func (l *Layer) Signal(sig os.Signal) {
+	if sig != syscall.SIGUSR1 && sig != syscall.SIGUSR2 {
+		return
+	}
+	select {
+	case l.sigs <- sig:
+	default:
+	}
 }
 
 // Name implements nester.Layer.
@@ -237,8 +254,6 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 		l.ext[vmm.Identity(wc.Obj)] = nester.CapConsole
 		child = child.With(nester.CapConsole, wc)
 	}
-	l.sigs = make(chan os.Signal, 1)
-	signal.Notify(l.sigs, syscall.SIGUSR1, syscall.SIGUSR2)
 	l.wg.Add(1)
 	go l.run(c)
 	return child, nil
@@ -675,9 +690,6 @@ func RemoveStale(path string) error {
 
 // Close implements nester.Layer.
 func (l *Layer) Close() error {
-	if l.sigs != nil {
-		signal.Stop(l.sigs)
-	}
 	l.heldMu.Lock()
 	select {
 	case <-l.quit:
