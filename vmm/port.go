@@ -159,6 +159,22 @@ func (inv *Invocation) Hold(done <-chan struct{}) bool {
 		// the thread is held, and a stop of it lets it go.
 		t = inv.from.actingFor
 	}
+	ready := func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+	return holdOn(t, done, ready)
+}
+
+// holdOn keeps t (nil: a host caller acting for no thread, which waits
+// for done alone) asleep in its call until ready says so after a wake;
+// done being closed wakes it. It reports whether the sleep ended ready,
+// not to let t stop or end.
+func holdOn(t *Thread, done <-chan struct{}, ready func() bool) bool {
 	if t == nil {
 		<-done
 		return true
@@ -172,14 +188,6 @@ func (inv *Invocation) Hold(done <-chan struct{}) bool {
 		case <-over:
 		}
 	}()
-	ready := func() bool {
-		select {
-		case <-done:
-			return true
-		default:
-			return false
-		}
-	}
 	return t.sleep(ready, true, time.Time{}, nil) == wakeReady
 }
 
@@ -198,22 +206,9 @@ func (inv *Invocation) HoldWake(done <-chan struct{}) bool {
 			t = inv.from
 		}
 	}
-	if t == nil {
-		<-done
-		return true
-	}
-	over := make(chan struct{})
-	defer close(over)
-	go func() {
-		select {
-		case <-done:
-			t.kick()
-		case <-over:
-		}
-	}()
 	// The first look is before the sleep; any later one follows a wake.
 	looks := 0
-	return t.sleep(func() bool { looks++; return looks > 1 }, true, time.Time{}, nil) == wakeReady
+	return holdOn(t, done, func() bool { looks++; return looks > 1 })
 }
 
 // Restart leaves the operation undone: the invoking thread re-issues it,
