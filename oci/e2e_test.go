@@ -261,9 +261,19 @@ nestvm = [%q]
 
 	t.Run("control socket", func(t *testing.T) {
 		id := strings.TrimSpace(pm.must("run", "-d", "--network", "none", "--name", "s1", "--runtime", "nestvm", image, "busybox", "sleep", "100"))
-		socks, _ := filepath.Glob(filepath.Join("/run/nestvm-oci", "*", id, "ctl", "control.sock"))
+		t.Cleanup(func() { pm.run("rm", "-f", "-t", "0", "s1") })
+		// podman run -d returns once the container's process started;
+		// the monitor in it opens its socket a moment later (much later
+		// on a loaded host): wait for it to be there.
+		var socks []string
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+			socks, _ = filepath.Glob(filepath.Join("/run/nestvm-oci", "*", id, "ctl", "control.sock"))
+			if len(socks) > 0 || time.Now().After(deadline) {
+				break
+			}
+		}
 		if len(socks) != 1 {
-			t.Fatalf("container %s: control sockets %q, want one in its state directory", id, socks)
+			t.Fatalf("container %s: control sockets %q after a minute, want one in its state directory", id, socks)
 		}
 		// The path, with podman's 64-character id, is longer than a
 		// socket address holds: through its directory's descriptor, as
