@@ -628,18 +628,27 @@ func (t *Thread) exit(status uint64) {
 		s.dropUnstarted(t)
 		return
 	}
+	// The others are looked at one by one with the space's lock let go:
+	// start holds a thread's lock while it takes the space's, so holding
+	// the space's while taking a thread's could deadlock with it. A thread
+	// started meanwhile is seen running (its start holds its lock until
+	// it runs), or finds the space dying once end marks it so.
 	s.mu.Lock()
-	last := true
+	others := make([]*Thread, 0, len(s.threads))
 	for o := range s.threads {
 		if o != t {
-			o.mu.Lock()
-			if o.state == abi.ThreadRunning || o.state == abi.ThreadStopped {
-				last = false // threads never started do not keep a space alive
-			}
-			o.mu.Unlock()
+			others = append(others, o)
 		}
 	}
 	s.mu.Unlock()
+	last := true
+	for _, o := range others {
+		o.mu.Lock()
+		if o.state == abi.ThreadRunning || o.state == abi.ThreadStopped {
+			last = false // threads never started do not keep a space alive
+		}
+		o.mu.Unlock()
+	}
 	if last {
 		s.end(Result{Exited: true, Status: int(status & 0xff)})
 	}
