@@ -383,28 +383,7 @@ func TestContainerd(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	runtime := buildRuntime(t, filepath.Join(dir, "bin"))
 	imageTree(t, filepath.Join(dir, "img"))
-	sock := filepath.Join(dir, "c.sock")
-	conf := filepath.Join(dir, "containerd.toml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`version = 2
-root = %q
-state = %q
-[grpc]
-  address = %q
-[plugins."io.containerd.grpc.v1.cri"]
-  disable_tcp_service = true
-  restrict_oom_score_adj = true
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemon := exec.Command("containerd", "--config", conf)
-	daemon.Stdout, daemon.Stderr = logf, logf
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
+	sock := startContainerd(t, dir, "")
 	const ns = "nvoci-test"
 	ctr := &engine{t: t, name: "ctr", args: []string{"-a", sock, "-n", ns}}
 	t.Cleanup(func() {
@@ -414,21 +393,7 @@ state = %q
 			ctr.run("container", "rm", id)
 		}
 		ctr.run("images", "rm", "localhost/nvoci-test:1", "localhost/nvoci-ckpt:1")
-		daemon.Process.Signal(syscall.SIGTERM)
-		daemon.Wait()
-		logf.Close()
 	})
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if _, _, st := ctr.run("version"); st == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			data, _ := os.ReadFile(logf.Name())
-			t.Fatalf("containerd did not answer in a minute: %s", data)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	// The image: podman imports the tree and writes it as an OCI archive.
 	pm := &engine{t: t, name: "podman", args: []string{"--root", filepath.Join(dir, "pmroot"), "--runroot", filepath.Join(dir, "pmrun"), "--tmpdir", filepath.Join(dir, "tmp"), "--storage-driver", "vfs"}}
 	if out, err := exec.Command("tar", "-C", filepath.Join(dir, "img"), "-cf", filepath.Join(dir, "img.tar"), ".").CombinedOutput(); err != nil {
@@ -448,7 +413,7 @@ state = %q
 	// below saves a program that has started.
 	tick := filepath.Join(dir, "n1.log")
 	ctr.must("run", "-d", "--log-uri", "file://"+tick, "--runc-binary", runtime, "localhost/nvoci-test:1", "n1", "busybox", "sh", "-c", "while :; do echo tick; sleep 0.1; done")
-	deadline = time.Now().Add(time.Minute)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		if data, _ := os.ReadFile(tick); bytes.Contains(data, []byte("tick")) {
 			break
@@ -484,6 +449,53 @@ state = %q
 	cmdline, err := os.ReadFile("/proc/" + fields[1] + "/cmdline")
 	if err != nil || !bytes.Contains(cmdline, []byte("\x00restore\x00")) {
 		t.Fatalf("n1's process after ctr restore runs %q (%v), want nestvm restore", cmdline, err)
+	}
+}
+
+// startContainerd starts a containerd of the test's own under dir, its
+// CRI plugin configured with cri (lines of TOML added to that plugin's
+// table), and returns its socket once it answers. It is stopped when the
+// test ends, after what the test cleans up itself (registered later).
+func startContainerd(t *testing.T, dir, cri string) string {
+	t.Helper()
+	sock := filepath.Join(dir, "c.sock")
+	conf := filepath.Join(dir, "containerd.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`version = 2
+root = %q
+state = %q
+[grpc]
+  address = %q
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
+  restrict_oom_score_adj = true
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock)+cri), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon := exec.Command("containerd", "--config", conf)
+	daemon.Stdout, daemon.Stderr = logf, logf
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		daemon.Process.Signal(syscall.SIGTERM)
+		daemon.Wait()
+		logf.Close()
+	})
+	ctr := &engine{t: t, name: "ctr", args: []string{"-a", sock}}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, _, st := ctr.run("version"); st == 0 {
+			return sock
+		}
+		if time.Now().After(deadline) {
+			data, _ := os.ReadFile(logf.Name())
+			t.Fatalf("containerd did not answer in a minute: %s", data)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -533,17 +545,7 @@ func TestCRI(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	runtime := buildRuntime(t, filepath.Join(dir, "bin"))
 	imageTree(t, filepath.Join(dir, "img"))
-	sock := filepath.Join(dir, "c.sock")
-	conf := filepath.Join(dir, "containerd.toml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`version = 2
-root = %q
-state = %q
-[grpc]
-  address = %q
-[plugins."io.containerd.grpc.v1.cri"]
-  disable_tcp_service = true
-  restrict_oom_score_adj = true
-  sandbox_image = "localhost/nvoci-pause:1"
+	sock := startContainerd(t, dir, fmt.Sprintf(`  sandbox_image = "localhost/nvoci-pause:1"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "runc"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
@@ -553,18 +555,7 @@ state = %q
     container_annotations = ["io.nestvm.*"]
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nestvm.options]
     BinaryName = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, runtime)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemon := exec.Command("containerd", "--config", conf)
-	daemon.Stdout, daemon.Stderr = logf, logf
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
+`, runtime))
 	ctr := &engine{t: t, name: "ctr", args: []string{"-a", sock, "-n", "k8s.io"}}
 	crictl := &engine{t: t, name: "crictl", args: []string{"--runtime-endpoint", "unix://" + sock, "--image-endpoint", "unix://" + sock, "--timeout", "60s"}}
 	var pod string
@@ -574,21 +565,7 @@ state = %q
 			crictl.run("rmp", "-f", pod)
 		}
 		ctr.run("images", "rm", "localhost/nvoci-test:1", "localhost/nvoci-pause:1")
-		daemon.Process.Signal(syscall.SIGTERM)
-		daemon.Wait()
-		logf.Close()
 	})
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if _, _, st := ctr.run("version"); st == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			data, _ := os.ReadFile(logf.Name())
-			t.Fatalf("containerd did not answer in a minute: %s", data)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	pm := &engine{t: t, name: "podman", args: []string{"--root", filepath.Join(dir, "pmroot"), "--runroot", filepath.Join(dir, "pmrun"), "--tmpdir", filepath.Join(dir, "tmp"), "--storage-driver", "vfs"}}
 	t.Cleanup(func() { pm.run("rmi", "-af") })
 	if out, err := exec.Command("tar", "-C", filepath.Join(dir, "img"), "-cf", filepath.Join(dir, "img.tar"), ".").CombinedOutput(); err != nil {
@@ -618,7 +595,7 @@ state = %q
 	pod = strings.TrimSpace(crictl.must("runp", "--runtime", "nestvm", podConf))
 	id := strings.TrimSpace(crictl.must("create", pod, ctrConf, podConf))
 	crictl.must("start", id)
-	deadline = time.Now().Add(time.Minute)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		out, _, _ := crictl.run("inspect", "-o", "go-template", "--template", "{{.status.state}}", id)
 		if strings.TrimSpace(out) == "CONTAINER_EXITED" {
