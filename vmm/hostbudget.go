@@ -44,6 +44,11 @@ func (e budgetSpent) Error() string {
 	return fmt.Sprintf("the monitor's budget of %d %s is spent", e.b.limit, e.b.what)
 }
 
+// source says which budget e is and where its limit comes from.
+func (e budgetSpent) source() string {
+	return fmt.Sprintf("the monitor's budget of %d %s (%s)", e.b.limit, e.b.what, e.b.from)
+}
+
 // spent returns the error for an operation b refused.
 func (b *hostBudget) spent() error { return budgetSpent{b} }
 

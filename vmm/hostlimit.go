@@ -30,7 +30,7 @@ func (m *Monitor) hostLimit(err error) {
 	case errors.As(err, &as):
 		limit = fmt.Sprintf("the monitor's virtual address space (each space reserves %d GiB of it for its user range; a host with 4-level paging gives a process 128 TiB)", (abi.UserTop)>>30)
 	case errors.As(err, &spent):
-		limit = fmt.Sprintf("the monitor's budget of %d %s (%s)", spent.b.limit, spent.b.what, spent.b.from)
+		limit = spent.source()
 	case errors.Is(err, unix.EMFILE):
 		var rl unix.Rlimit
 		if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil {

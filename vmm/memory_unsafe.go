@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"nestvm/abi"
 )
 
 // Memory is a memory object: pages of a memfd, mapped shared into the
@@ -23,7 +25,7 @@ type Memory struct {
 // NewMemory creates a zero-filled memory object of size bytes (a multiple
 // of the page size). It starts with one reference.
 func NewMemory(name string, size uint64) (*Memory, error) {
-	if size == 0 || size%pageSize != 0 {
+	if size == 0 || size%abi.PageSize != 0 {
 		return nil, fmt.Errorf("new memory %q: size %#x is not a positive multiple of the page size", name, size)
 	}
 	// A descriptor and a mapping of the process's (see hostbudget.go).
@@ -97,7 +99,7 @@ func (m *Memory) Unref() error {
 // and KVM's memory slots. Where the file system cannot punch holes the
 // range is zeroed instead, which keeps the meaning but not the saving.
 func (m *Memory) Discard(off, size uint64) error {
-	if off > m.size || size > m.size-off || off%pageSize != 0 || size%pageSize != 0 {
+	if off > m.size || size > m.size-off || off%abi.PageSize != 0 || size%abi.PageSize != 0 {
 		return fmt.Errorf("discard %#x bytes at %#x of memory %q (%#x bytes): out of range or not whole pages", size, off, m.name, m.size)
 	}
 	if size == 0 {

@@ -67,14 +67,14 @@ func newShell(b Backend, log hclog.Logger, name string) (sh *shell, err error) {
 // page, which nothing backs.
 var sysRanges = [2]struct{ addr, size uint64 }{
 	{SysBase, TrapPageAddr - SysBase},
-	{TrapPageAddr + pageSize, abi.ReservedTop - TrapPageAddr - pageSize},
+	{TrapPageAddr + abi.PageSize, abi.ReservedTop - TrapPageAddr - abi.PageSize},
 }
 
 // close releases everything the shell holds.
 func (sh *shell) close(log hclog.Logger) {
 	for _, addr := range []uint64{sysRanges[0].addr, sysRanges[1].addr, abi.UserBase} {
 		if err := sh.machine.UnmapMemory(addr); err != nil {
-			log.Warn("unmap at exit", "addr", hexAddr(addr), "error", err)
+			log.Warn("unmap at exit", "addr", fmt.Sprintf("%#x", addr), "error", err)
 		}
 	}
 	if err := sh.machine.Close(); err != nil {
@@ -187,6 +187,13 @@ func (p *shellPool) put(sh *shell) {
 		p.timer = time.AfterFunc(shellIdleTimeout, p.expire)
 	}
 	p.mu.Unlock()
+}
+
+// idleCount is how many shells the pool keeps.
+func (p *shellPool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
 }
 
 func (p *shellPool) full() bool {
