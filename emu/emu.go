@@ -62,7 +62,7 @@ func (backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &machine{log: log, maps: map[uint64]*mapping{}, cpus: map[*vcpu]struct{}{}}, nil
+	return &emuMachine{log: log, maps: map[uint64]*mapping{}, cpus: map[*vcpu]struct{}{}}, nil
 }
 
 // UcError is an error code returned by the Unicorn library.
@@ -83,12 +83,12 @@ type mapping struct {
 	perm vmm.Perm
 }
 
-// machine is one guest-physical memory map. Unicorn keeps a memory map per
+// emuMachine is one guest-physical memory map. Unicorn keeps a memory map per
 // engine and there is one engine per vCPU, so the machine holds the map and
 // each engine copies it when created. The map itself never changes after
 // that (vmm.Machine's contract); only exec permission does, and each
 // engine catches up on it at its next run, or when a fetch is refused.
-type machine struct {
+type emuMachine struct {
 	log     hclog.Logger
 	mu      sync.Mutex
 	maps    map[uint64]*mapping
@@ -101,13 +101,13 @@ type machine struct {
 // Features implements vmm.Machine: Unicorn 2.0.1 treats PTE bit 63 as
 // reserved whatever EFER.NXE says, and a machine is not recycled (an
 // engine per vCPU is most of its cost, and engines are not kept).
-func (m *machine) Features() vmm.Features { return vmm.Features{NoPageTableNX: true} }
+func (m *emuMachine) Features() vmm.Features { return vmm.Features{NoPageTableNX: true} }
 
 // Recycle implements vmm.Machine; Features says it is never called.
-func (m *machine) Recycle() error { return errors.New("emu: machines are not recycled") }
+func (m *emuMachine) Recycle() error { return errors.New("emu: machines are not recycled") }
 
 // MapMemory implements vmm.Machine.
-func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
+func (m *emuMachine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 	size := uint64(len(mem))
 	if gpa%pageSize != 0 || size%pageSize != 0 || size == 0 || gpa+size < gpa || gpa+size > gapTop {
 		return fmt.Errorf("map %#x+%#x: not page-aligned or out of range", gpa, size)
@@ -129,7 +129,7 @@ func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 }
 
 // UnmapMemory implements vmm.Machine.
-func (m *machine) UnmapMemory(gpa uint64) error {
+func (m *emuMachine) UnmapMemory(gpa uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o, ok := m.maps[gpa]
@@ -145,7 +145,7 @@ func (m *machine) UnmapMemory(gpa uint64) error {
 }
 
 // ProtectMemory implements vmm.Machine: it records where code may run.
-func (m *machine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
+func (m *emuMachine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	inside := false
@@ -164,7 +164,7 @@ func (m *machine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
 }
 
 // Close implements vmm.Machine.
-func (m *machine) Close() error {
+func (m *emuMachine) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.cpus) > 0 {
@@ -178,7 +178,7 @@ func (m *machine) Close() error {
 // tables and faulting instructions are read this way). The caller must only
 // read pages that are present in the page tables or part of the system
 // memory: other window pages may have no host memory behind them.
-func (m *machine) read(gpa uint64, buf []byte) bool {
+func (m *emuMachine) read(gpa uint64, buf []byte) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, o := range m.maps {
@@ -197,7 +197,7 @@ const gapTop = 1<<64 - pageSize
 
 // vcpu is one engine running one guest thread.
 type vcpu struct {
-	m      *machine
+	m      *emuMachine
 	log    hclog.Logger
 	cfg    vmm.CPUSetup
 	hcall  vmm.TrapHandler
@@ -233,7 +233,7 @@ type vcpu struct {
 var noHugeCode sync.Once
 
 // NewVCPU implements vmm.Machine.
-func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
+func (m *emuMachine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 	if cfg.Handler == nil {
 		return nil, errors.New("new vcpu: no trap handler")
 	}

@@ -235,7 +235,7 @@ func (b backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create vm: %w", err)
 	}
-	m := &machine{log: log, dev: d, cpuid: d.cpuidFor(b.host), fd: vmFd, cpus: map[*vcpu]struct{}{}}
+	m := &kvmMachine{log: log, dev: d, cpuid: d.cpuidFor(b.host), fd: vmFd, cpus: map[*vcpu]struct{}{}}
 	if err := retry(func() error { return gokvm.SetTSSAddr(vmFd, tssAddr) }); err != nil {
 		unix.Close(int(vmFd))
 		return nil, fmt.Errorf("create vm: set TSS address: %w", err)
@@ -292,8 +292,8 @@ func (o *mapping) chunk(n uint64) (uint64, []byte) {
 	return o.gpa + lo, o.mem[lo:hi]
 }
 
-// machine is one KVM VM.
-type machine struct {
+// kvmMachine is one KVM VM.
+type kvmMachine struct {
 	log hclog.Logger
 	dev *deviceInfo
 	// cpuid is what this machine's vCPUs are offered (see backend.host).
@@ -313,7 +313,7 @@ type machine struct {
 
 // MapMemory implements vmm.Machine: a mapping up to a chunk gets one
 // memory slot now, a larger one slots as ProtectMemory reaches its chunks.
-func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
+func (m *kvmMachine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 	size := uint64(len(mem))
 	if gpa%4096 != 0 || size%4096 != 0 || size == 0 || gpa+size < gpa {
 		return fmt.Errorf("map %#x+%#x: not page-aligned", gpa, size)
@@ -337,7 +337,7 @@ func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 }
 
 // addSlot registers chunk n of o in a free memory slot.
-func (m *machine) addSlot(o *mapping, n uint64) error {
+func (m *kvmMachine) addSlot(o *mapping, n uint64) error {
 	if m.used == nil {
 		m.used = map[uint32]bool{}
 	}
@@ -358,7 +358,7 @@ func (m *machine) addSlot(o *mapping, n uint64) error {
 }
 
 // UnmapMemory implements vmm.Machine.
-func (m *machine) UnmapMemory(gpa uint64) error {
+func (m *kvmMachine) UnmapMemory(gpa uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, o := range m.maps {
@@ -381,7 +381,7 @@ func (m *machine) UnmapMemory(gpa uint64) error {
 // ProtectMemory implements vmm.Machine. The page tables enforce every
 // permission on KVM; what it does is give the chunks of a large mapping
 // that the range touches their memory slots.
-func (m *machine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
+func (m *kvmMachine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o := m.find(gpa)
@@ -402,7 +402,7 @@ func (m *machine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
 	return nil
 }
 
-func (m *machine) find(gpa uint64) *mapping {
+func (m *kvmMachine) find(gpa uint64) *mapping {
 	for _, o := range m.maps {
 		if gpa >= o.gpa && gpa < o.end() {
 			return o
@@ -412,7 +412,7 @@ func (m *machine) find(gpa uint64) *mapping {
 }
 
 // read copies guest-physical memory at gpa into buf.
-func (m *machine) read(gpa uint64, buf []byte) error {
+func (m *kvmMachine) read(gpa uint64, buf []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o := m.find(gpa)
@@ -430,7 +430,7 @@ const zapPage = 0
 // zapShadow makes KVM drop every translation it built from the guest's
 // page tables, by adding and deleting a one-page memory slot: deleting a
 // slot zaps all shadow pages (kvm_mmu_zap_all_fast).
-func (m *machine) zapShadow() error {
+func (m *kvmMachine) zapShadow() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.zapMem == nil {
@@ -472,10 +472,10 @@ const (
 	recycleSlots = 24
 )
 
-var _ vmm.Machine = (*machine)(nil)
+var _ vmm.Machine = (*kvmMachine)(nil)
 
 // Features implements vmm.Machine: a VM can be recycled.
-func (m *machine) Features() vmm.Features { return vmm.Features{Recycle: true} }
+func (m *kvmMachine) Features() vmm.Features { return vmm.Features{Recycle: true} }
 
 // Recycle implements vmm.Machine. What a space leaves in a VM, besides
 // the memory the caller replaces, is what KVM derived from it and the
@@ -485,7 +485,7 @@ func (m *machine) Features() vmm.Features { return vmm.Features{Recycle: true} }
 // SetRegs and SetFPU (registers, segment and control registers with CR2,
 // the syscall MSRs, the x87/SSE state; ring-3 code cannot enable XSAVE
 // state beyond it, with CR4.OSXSAVE clear).
-func (m *machine) Recycle() error {
+func (m *kvmMachine) Recycle() error {
 	m.mu.Lock()
 	cpus, spare := len(m.cpus), len(m.spare)
 	slots, tainted := len(m.used), m.tainted
@@ -531,7 +531,7 @@ func (m *machine) Recycle() error {
 }
 
 // Close implements vmm.Machine.
-func (m *machine) Close() error {
+func (m *kvmMachine) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.cpus) > 0 {

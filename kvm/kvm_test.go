@@ -193,7 +193,7 @@ func TestChunkedSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := vm.(*machine)
+	m := vm.(*kvmMachine)
 	defer m.Close()
 	chunkSize := m.dev.chunk
 	base, size := uint64(0x400000), 4*chunkSize

@@ -31,7 +31,7 @@ const (
 // them there at every exit and loads what is marked dirty at the next
 // KVM_RUN, so a hypercall costs one exit and no register ioctls.
 type vcpu struct {
-	m       *machine
+	m       *kvmMachine
 	id      int
 	log     hclog.Logger
 	cfg     vmm.CPUSetup
@@ -72,7 +72,7 @@ type vcpu struct {
 var stopping func(*vcpu)
 
 // NewVCPU implements vmm.Machine.
-func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
+func (m *kvmMachine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 	if cfg.Handler == nil {
 		return nil, errors.New("new vcpu: no trap handler")
 	}
