@@ -3,7 +3,7 @@
 // of its own, with the same guest binaries, ABI page and exits as kvm.
 //
 // It is built only with cgo; a CGO_ENABLED=0 binary has no emu backend and
-// vmm.Lookup("emu") says how to get one.
+// machine.Lookup("emu") says how to get one.
 //
 // Unicorn 2.0.1 behaves in ways this package is built around (each is
 // tested in emu_test.go):

@@ -21,17 +21,17 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
-func init() { vmm.Register(backend{}) }
+func init() { machine.Register(backend{}) }
 
 type backend struct{}
 
-// Name implements vmm.Backend.
+// Name implements machine.Backend.
 func (backend) Name() string { return "emu" }
 
-// Available implements vmm.Backend. The library is linked in, so only its
+// Available implements machine.Backend. The library is linked in, so only its
 // version can be wrong.
 func (backend) Available() error {
 	var major, minor C.uint
@@ -48,16 +48,16 @@ func (backend) Describe() string {
 	return fmt.Sprintf("Unicorn %d.%d.%d (software emulation)", v>>24, v>>16&0xff, v>>8&0xff)
 }
 
-// WithCPU implements vmm.Backend: the engine has one model, the portable
+// WithCPU implements machine.Backend: the engine has one model, the portable
 // one, whichever is asked for.
-func (b backend) WithCPU(string) (vmm.Backend, error) { return b, nil }
+func (b backend) WithCPU(string) (machine.Backend, error) { return b, nil }
 
-// CPUFeatures implements vmm.Backend: the engine's one CPU model, which
-// vmm.PortableCPU describes (a test checks it against what a guest reads).
-func (backend) CPUFeatures() vmm.CPUFeatures { return vmm.PortableCPU }
+// CPUFeatures implements machine.Backend: the engine's one CPU model, which
+// machine.PortableCPU describes (a test checks it against what a guest reads).
+func (backend) CPUFeatures() machine.CPUFeatures { return machine.PortableCPU }
 
-// NewMachine implements vmm.Backend.
-func (backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
+// NewMachine implements machine.Backend.
+func (backend) NewMachine(cfg machine.MachineConfig) (machine.Machine, error) {
 	log := cfg.Log
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -80,13 +80,13 @@ func ucErr(e C.uc_err) error {
 type mapping struct {
 	gpa  uint64
 	mem  []byte
-	perm vmm.Perm
+	perm machine.Perm
 }
 
 // emuMachine is one guest-physical memory map. Unicorn keeps a memory map per
 // engine and there is one engine per vCPU, so the machine holds the map and
 // each engine copies it when created. The map itself never changes after
-// that (vmm.Machine's contract); only exec permission does, and each
+// that (machine.Machine's contract); only exec permission does, and each
 // engine catches up on it at its next run, or when a fetch is refused.
 type emuMachine struct {
 	log     hclog.Logger
@@ -98,16 +98,16 @@ type emuMachine struct {
 	cpus    map[*vcpu]struct{}
 }
 
-// Features implements vmm.Machine: Unicorn 2.0.1 treats PTE bit 63 as
+// Features implements machine.Machine: Unicorn 2.0.1 treats PTE bit 63 as
 // reserved whatever EFER.NXE says, and a machine is not recycled (an
 // engine per vCPU is most of its cost, and engines are not kept).
-func (m *emuMachine) Features() vmm.Features { return vmm.Features{NoPageTableNX: true} }
+func (m *emuMachine) Features() machine.Features { return machine.Features{NoPageTableNX: true} }
 
-// Recycle implements vmm.Machine; Features says it is never called.
+// Recycle implements machine.Machine; Features says it is never called.
 func (m *emuMachine) Recycle() error { return errors.New("emu: machines are not recycled") }
 
-// MapMemory implements vmm.Machine.
-func (m *emuMachine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
+// MapMemory implements machine.Machine.
+func (m *emuMachine) MapMemory(gpa uint64, mem []byte, perm machine.Perm) error {
 	size := uint64(len(mem))
 	if gpa%pageSize != 0 || size%pageSize != 0 || size == 0 || gpa+size < gpa || gpa+size > gapTop {
 		return fmt.Errorf("map %#x+%#x: not page-aligned or out of range", gpa, size)
@@ -123,12 +123,12 @@ func (m *emuMachine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 		}
 	}
 	m.maps[gpa] = &mapping{gpa: gpa, mem: mem, perm: perm}
-	m.exec.set(gpa, gpa+size, perm&vmm.PermExec != 0)
+	m.exec.set(gpa, gpa+size, perm&machine.PermExec != 0)
 	m.execGen++
 	return nil
 }
 
-// UnmapMemory implements vmm.Machine.
+// UnmapMemory implements machine.Machine.
 func (m *emuMachine) UnmapMemory(gpa uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -144,8 +144,8 @@ func (m *emuMachine) UnmapMemory(gpa uint64) error {
 	return nil
 }
 
-// ProtectMemory implements vmm.Machine: it records where code may run.
-func (m *emuMachine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
+// ProtectMemory implements machine.Machine: it records where code may run.
+func (m *emuMachine) ProtectMemory(gpa, size uint64, perm machine.Perm) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	inside := false
@@ -158,12 +158,12 @@ func (m *emuMachine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
 	if !inside || gpa%pageSize != 0 || size%pageSize != 0 {
 		return fmt.Errorf("protect %#x+%#x: not a page-aligned range inside one mapping", gpa, size)
 	}
-	m.exec.set(gpa, gpa+size, perm&vmm.PermExec != 0)
+	m.exec.set(gpa, gpa+size, perm&machine.PermExec != 0)
 	m.execGen++
 	return nil
 }
 
-// Close implements vmm.Machine.
+// Close implements machine.Machine.
 func (m *emuMachine) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -199,8 +199,8 @@ const gapTop = 1<<64 - pageSize
 type vcpu struct {
 	m      *emuMachine
 	log    hclog.Logger
-	cfg    vmm.CPUSetup
-	hcall  vmm.TrapHandler
+	cfg    machine.CPUSetup
+	hcall  machine.TrapHandler
 	c      *C.nv_cpu
 	handle cgo.Handle
 
@@ -208,8 +208,8 @@ type vcpu struct {
 	mapped  []span // the engine's memory regions, sorted
 	execGen uint64 // the machine's execGen that exec reflects
 
-	regs                 vmm.Regs
-	fpu                  vmm.FPU
+	regs                 machine.Regs
+	fpu                  machine.FPU
 	regsDirty, fpuDirty  bool
 	entered, needRestore bool
 	flushTLB             bool
@@ -232,8 +232,8 @@ type vcpu struct {
 // too, which asks for no huge pages on its own.
 var noHugeCode sync.Once
 
-// NewVCPU implements vmm.Machine.
-func (m *emuMachine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
+// NewVCPU implements machine.Machine.
+func (m *emuMachine) NewVCPU(cfg machine.VCPUConfig) (machine.VCPU, error) {
 	if cfg.Handler == nil {
 		return nil, errors.New("new vcpu: no trap handler")
 	}
@@ -277,7 +277,7 @@ func (m *emuMachine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 		v.Close()
 		return nil, fmt.Errorf("new vcpu: %w", err)
 	}
-	v.fpu = vmm.ResetFPU()
+	v.fpu = machine.ResetFPU()
 	v.fpuDirty = true
 	return v, nil
 }
@@ -298,7 +298,7 @@ func (v *vcpu) destroy() {
 	}
 }
 
-// Close implements vmm.VCPU.
+// Close implements machine.VCPU.
 func (v *vcpu) Close() error {
 	v.mu.Lock()
 	v.closed = true
@@ -310,38 +310,38 @@ func (v *vcpu) Close() error {
 	return nil
 }
 
-// SetRegs implements vmm.VCPU.
-func (v *vcpu) SetRegs(r *vmm.Regs) error {
+// SetRegs implements machine.VCPU.
+func (v *vcpu) SetRegs(r *machine.Regs) error {
 	v.regs = *r
 	v.regsDirty = true
 	return nil
 }
 
-// Regs implements vmm.VCPU.
-func (v *vcpu) Regs() (vmm.Regs, error) { return v.regs, nil }
+// Regs implements machine.VCPU.
+func (v *vcpu) Regs() (machine.Regs, error) { return v.regs, nil }
 
-// SetFPU implements vmm.VCPU.
-func (v *vcpu) SetFPU(f *vmm.FPU) error {
+// SetFPU implements machine.VCPU.
+func (v *vcpu) SetFPU(f *machine.FPU) error {
 	v.fpu = *f
 	v.fpuDirty = true
 	return nil
 }
 
-// FPU implements vmm.VCPU.
-func (v *vcpu) FPU() (vmm.FPU, error) {
+// FPU implements machine.VCPU.
+func (v *vcpu) FPU() (machine.FPU, error) {
 	if v.entered && !v.fpuDirty {
 		if err := ucErr(C.nv_read_fpu(v.c, (*C.uint8_t)(unsafe.Pointer(&v.c.fpu[0])))); err != nil {
-			return vmm.FPU{}, fmt.Errorf("read fpu: %w", err)
+			return machine.FPU{}, fmt.Errorf("read fpu: %w", err)
 		}
 		copy(v.fpu[:], C.GoBytes(unsafe.Pointer(&v.c.fpu[0]), 512))
 	}
 	return v.fpu, nil
 }
 
-// FlushTLB implements vmm.VCPU.
+// FlushTLB implements machine.VCPU.
 func (v *vcpu) FlushTLB() { v.flushTLB = true }
 
-// Stop implements vmm.VCPU. It only raises the engine's stop flag, which
+// Stop implements machine.VCPU. It only raises the engine's stop flag, which
 // the block hook reads at the start of every translation block and the
 // hypercall hook on its way out of a call: the engine then stops between
 // two instructions. uc_emu_stop from this thread would stop it sooner,
@@ -397,7 +397,7 @@ func (v *vcpu) enter() error {
 		}
 	}
 	// The iret frame: RIP, CS, RFLAGS, RSP, SS.
-	frame := []uint64{s.PrimerAddr, uint64(s.UserCS), vmm.RFlagsUser, s.KernelStackTop, uint64(s.UserSS)}
+	frame := []uint64{s.PrimerAddr, uint64(s.UserCS), machine.RFlagsUser, s.KernelStackTop, uint64(s.UserSS)}
 	sp := s.KernelStackTop - uint64(8*len(frame))
 	if err := ucErr(C.uc_mem_write(uc, C.uint64_t(sp), unsafe.Pointer(&frame[0]), C.size_t(8*len(frame)))); err != nil {
 		return fmt.Errorf("enter ring 3: write iret frame: %w", err)
@@ -524,28 +524,28 @@ func (v *vcpu) syncExec() (bool, error) {
 	return true, nil
 }
 
-// Run implements vmm.VCPU.
-func (v *vcpu) Run() (vmm.Exit, error) {
+// Run implements machine.VCPU.
+func (v *vcpu) Run() (machine.Exit, error) {
 	if v.c == nil {
-		return vmm.Exit{}, errors.New("run: vcpu closed")
+		return machine.Exit{}, errors.New("run: vcpu closed")
 	}
 	if _, err := v.syncExec(); err != nil {
-		return vmm.Exit{}, fmt.Errorf("run: %w", err)
+		return machine.Exit{}, fmt.Errorf("run: %w", err)
 	}
 	if !v.entered {
 		if err := v.enter(); err != nil {
-			return vmm.Exit{}, err
+			return machine.Exit{}, err
 		}
 	}
 	for {
 		if err := v.load(); err != nil {
-			return vmm.Exit{}, err
+			return machine.Exit{}, err
 		}
 		v.mu.Lock()
 		if v.stopReq.Swap(false) {
 			atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 0)
 			v.mu.Unlock()
-			return vmm.Exit{Kind: vmm.ExitStopped}, nil
+			return machine.Exit{Kind: machine.ExitStopped}, nil
 		}
 		v.mu.Unlock()
 
@@ -580,7 +580,7 @@ func (v *vcpu) load() error {
 		v.regsDirty, v.fpuDirty = true, true
 	}
 	if v.regsDirty {
-		v.regs.RFLAGS = v.regs.RFLAGS&vmm.RFlagsUserMask | vmm.RFlagsUser
+		v.regs.RFLAGS = v.regs.RFLAGS&machine.RFlagsUserMask | machine.RFlagsUser
 		for i, r := range regSlice(&v.regs) {
 			v.c.regs[i] = C.uint64_t(r)
 		}
@@ -612,7 +612,7 @@ func (v *vcpu) load() error {
 
 // regSlice views Regs (20 uint64 fields, in the order nv_cpu.regs uses) as
 // a slice.
-func regSlice(r *vmm.Regs) []uint64 {
+func regSlice(r *machine.Regs) []uint64 {
 	return unsafe.Slice((*uint64)(unsafe.Pointer(r)), C.NV_NREGS)
 }
 
@@ -630,9 +630,9 @@ func (v *vcpu) saveRegs() error {
 // finish turns what stopped the engine into an Exit. retry means the exit
 // was the engine's memory map lagging the machine's: it has been updated
 // and the instruction should simply run again.
-func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
+func (v *vcpu) finish(ucerr C.uc_err) (exit machine.Exit, retry bool, err error) {
 	if err := v.saveRegs(); err != nil {
-		return vmm.Exit{}, false, fmt.Errorf("run: %w", err)
+		return machine.Exit{}, false, fmt.Errorf("run: %w", err)
 	}
 	c := v.c
 	switch c.exit {
@@ -644,7 +644,7 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
 		}
 		v.regsDirty = true
 		v.clearStop()
-		return vmm.Exit{Kind: vmm.ExitStopped}, false, nil
+		return machine.Exit{Kind: machine.ExitStopped}, false, nil
 	case C.NV_EXIT_ILLEGAL_IO:
 		// The rest of the instruction's block ran after it (see
 		// hooks.c), so the thread cannot be resumed where it was; report
@@ -653,14 +653,14 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
 		rip := findIO(v.fetchBlock(uint64(c.rip)), uint64(c.rip))
 		v.regs.RIP = rip
 		v.regsDirty = true
-		return vmm.Exit{Kind: vmm.ExitIllegalIO, Port: uint16(c.port), RIP: rip}, false, nil
+		return machine.Exit{Kind: machine.ExitIllegalIO, Port: uint16(c.port), RIP: rip}, false, nil
 	case C.NV_EXIT_INTR:
 		v.needRestore = true
 		if c.rip != 0 {
 			v.regs.RIP = uint64(c.rip) // hooks that know the exact instruction
 			v.regsDirty = true
 		}
-		return vmm.Exit{Kind: vmm.ExitFault, Fault: v.interruptFault(uint32(c.intno), uint64(c.cr2))}, false, nil
+		return machine.Exit{Kind: machine.ExitFault, Fault: v.interruptFault(uint32(c.intno), uint64(c.cr2))}, false, nil
 	case C.NV_EXIT_SYSCALL:
 		// No exception was raised, so the engine needs no restore: the
 		// thread resumes wherever its handler puts it. RCX and R11 get
@@ -668,44 +668,44 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
 		v.regs.RIP = uint64(c.rip)
 		v.regs.RCX, v.regs.R11 = v.regs.RIP+2, v.regs.RFLAGS
 		v.regsDirty = true
-		return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecSyscall, RIP: v.regs.RIP}}, false, nil
+		return machine.Exit{Kind: machine.ExitFault, Fault: machine.Fault{Vector: machine.VecSyscall, RIP: v.regs.RIP}}, false, nil
 	case C.NV_EXIT_TRAP_READ:
 		// As kvm reports it: the page may be written (by the ABI page's
 		// stubs), never read. The rest of the block ran after the load,
 		// so the thread is not resumed from here.
 		v.needRestore = true
-		f := vmm.Fault{Vector: vmm.VecPage, ErrorCode: vmm.PFPresent | vmm.PFUser, RIP: v.regs.RIP, Addr: v.cfg.TrapPage + uint64(c.addr)}
-		return vmm.Exit{Kind: vmm.ExitFault, Fault: f}, false, nil
+		f := machine.Fault{Vector: machine.VecPage, ErrorCode: machine.PFPresent | machine.PFUser, RIP: v.regs.RIP, Addr: v.cfg.TrapPage + uint64(c.addr)}
+		return machine.Exit{Kind: machine.ExitFault, Fault: f}, false, nil
 	case C.NV_EXIT_GAP:
-		return vmm.Exit{}, false, fmt.Errorf("run at rip %#x: guest reached unbacked memory at gap offset %#x: a page-table entry points outside the machine's memory (a monitor bug)", v.regs.RIP, uint64(c.addr))
+		return machine.Exit{}, false, fmt.Errorf("run at rip %#x: guest reached unbacked memory at gap offset %#x: a page-table entry points outside the machine's memory (a monitor bug)", v.regs.RIP, uint64(c.addr))
 	case C.NV_EXIT_MEM:
 		// A refused fetch stops at the start of a translation block before
 		// any of it ran, so if the machine has since granted exec there it
 		// is safe to simply run again.
 		if c.memtype == C.UC_MEM_FETCH_PROT {
 			if changed, err := v.syncExec(); err != nil {
-				return vmm.Exit{}, false, fmt.Errorf("run: %w", err)
+				return machine.Exit{}, false, fmt.Errorf("run: %w", err)
 			} else if changed {
-				return vmm.Exit{}, true, nil
+				return machine.Exit{}, true, nil
 			}
 		}
 		v.needRestore = true
 		f := memFault(int(c.memtype), uint64(c.addr), v.regs.RIP)
 		if pte, ok := walk(v.m.read, v.cfg.CR3, f.Addr); !ok || pte&1 == 0 {
-			f.ErrorCode &^= vmm.PFPresent // refused by the emulator, but not mapped either
+			f.ErrorCode &^= machine.PFPresent // refused by the emulator, but not mapped either
 		}
-		return vmm.Exit{Kind: vmm.ExitFault, Fault: f}, false, nil
+		return machine.Exit{Kind: machine.ExitFault, Fault: f}, false, nil
 	}
 	switch ucerr {
 	case C.UC_ERR_OK:
 		// Nothing recorded: the block hook took a Stop.
 		v.clearStop()
-		return vmm.Exit{Kind: vmm.ExitStopped}, false, nil
+		return machine.Exit{Kind: machine.ExitStopped}, false, nil
 	case C.UC_ERR_INSN_INVALID:
 		v.needRestore = true
-		return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecInvalidOp, RIP: v.regs.RIP}}, false, nil
+		return machine.Exit{Kind: machine.ExitFault, Fault: machine.Fault{Vector: machine.VecInvalidOp, RIP: v.regs.RIP}}, false, nil
 	}
-	return vmm.Exit{}, false, fmt.Errorf("run at rip %#x: %w", v.regs.RIP, ucErr(ucerr))
+	return machine.Exit{}, false, fmt.Errorf("run at rip %#x: %w", v.regs.RIP, ucErr(ucerr))
 }
 
 func (v *vcpu) clearStop() {
@@ -714,25 +714,25 @@ func (v *vcpu) clearStop() {
 }
 
 // interruptFault describes an exception the interrupt hook reported.
-func (v *vcpu) interruptFault(intno uint32, cr2 uint64) vmm.Fault {
-	f := vmm.Fault{Vector: vmm.Vector(intno), RIP: v.regs.RIP}
+func (v *vcpu) interruptFault(intno uint32, cr2 uint64) machine.Fault {
+	f := machine.Fault{Vector: machine.Vector(intno), RIP: v.regs.RIP}
 	switch {
 	case intno >= 32:
 		// "int $n" from ring 3 through a gate that is not present: the
 		// CPU raises #GP at the instruction with the gate's selector-style
 		// error code, and so do we, so both backends report the same
 		// fault. The emulator reports it as a trap, past the 2-byte int.
-		f.Vector = vmm.VecGP
+		f.Vector = machine.VecGP
 		f.ErrorCode = intno<<3 | 2
 		f.RIP -= 2
 		v.regs.RIP = f.RIP
 		v.regsDirty = true
-	case f.Vector == vmm.VecPage:
+	case f.Vector == machine.VecPage:
 		f.Addr = cr2
 		f.ErrorCode = v.pageFaultCode(cr2)
-	case f.Vector == vmm.VecGP && stackFault(v.fetch(v.regs.RIP), &v.regs):
+	case f.Vector == machine.VecGP && stackFault(v.fetch(v.regs.RIP), &v.regs):
 		// A CPU, and so kvm, raises #SS(0) here: report the same fault.
-		f.Vector = vmm.VecStack
+		f.Vector = machine.VecStack
 	}
 	return f
 }
@@ -740,19 +740,19 @@ func (v *vcpu) interruptFault(intno uint32, cr2 uint64) vmm.Fault {
 // pageFaultCode rebuilds the error code the emulator does not report: the
 // present bit from the page tables, the access kind from the instruction.
 func (v *vcpu) pageFaultCode(addr uint64) uint32 {
-	code := uint32(vmm.PFUser)
+	code := uint32(machine.PFUser)
 	if pte, ok := walk(v.m.read, v.cfg.CR3, addr); ok && pte&1 != 0 {
-		code |= vmm.PFPresent
+		code |= machine.PFPresent
 	}
 	insn := v.fetch(v.regs.RIP)
 	if len(insn) == 0 {
-		return code | vmm.PFFetch // the instruction itself could not be fetched
+		return code | machine.PFFetch // the instruction itself could not be fetched
 	}
 	switch classifyAccess(insn, v.regs.RIP, v.regs.RSP, v.regs.RDI, addr) {
-	case vmm.AccessExec:
-		code |= vmm.PFFetch
-	case vmm.AccessWrite:
-		code |= vmm.PFWrite
+	case machine.AccessExec:
+		code |= machine.PFFetch
+	case machine.AccessWrite:
+		code |= machine.PFWrite
 	}
 	return code
 }
@@ -802,19 +802,19 @@ const (
 
 // memFault turns an access Unicorn refused (no memory there, or a mapping
 // without the permission) into the page fault a CPU would have raised.
-func memFault(memtype int, addr, rip uint64) vmm.Fault {
-	f := vmm.Fault{Vector: vmm.VecPage, Addr: addr, RIP: rip, ErrorCode: vmm.PFUser}
+func memFault(memtype int, addr, rip uint64) machine.Fault {
+	f := machine.Fault{Vector: machine.VecPage, Addr: addr, RIP: rip, ErrorCode: machine.PFUser}
 	switch memtype {
 	case ucMemWriteUnmapped:
-		f.ErrorCode |= vmm.PFWrite
+		f.ErrorCode |= machine.PFWrite
 	case ucMemFetchUnmapped:
-		f.ErrorCode |= vmm.PFFetch
+		f.ErrorCode |= machine.PFFetch
 	case ucMemWriteProt:
-		f.ErrorCode |= vmm.PFWrite | vmm.PFPresent
+		f.ErrorCode |= machine.PFWrite | machine.PFPresent
 	case ucMemReadProt:
-		f.ErrorCode |= vmm.PFPresent
+		f.ErrorCode |= machine.PFPresent
 	case ucMemFetchProt:
-		f.ErrorCode |= vmm.PFFetch | vmm.PFPresent
+		f.ErrorCode |= machine.PFFetch | machine.PFPresent
 	}
 	return f
 }
@@ -823,7 +823,7 @@ func memFault(memtype int, addr, rip uint64) vmm.Fault {
 func nvHypercall(h C.uintptr_t) C.int {
 	v := cgo.Handle(h).Value().(*vcpu)
 	c := v.c
-	call := vmm.Call{RSP: uint64(c.rsp)}
+	call := machine.Call{RSP: uint64(c.rsp)}
 	for i := range call.Args {
 		call.Args[i] = uint64(c.args[i])
 	}

@@ -227,7 +227,7 @@ uc_err nv_write_regs(nv_cpu *c) {
 	return uc_reg_write_batch(c->uc, (int *)gpr_ids, vals, NV_NREGS);
 }
 
-// FXSAVE layout offsets (see vmm/regs.go).
+// FXSAVE layout offsets (see machine/regs.go).
 enum { FX_FCW = 0, FX_FSW = 2, FX_FTW = 4, FX_MXCSR = 24, FX_MXCSR_MASK = 28, FX_ST0 = 32, FX_XMM0 = 160 };
 
 uc_err nv_read_fpu(nv_cpu *c, uint8_t *fx) {

@@ -12,7 +12,7 @@
 // Why the last uc_emu_start stopped, as the hooks recorded it.
 enum { NV_EXIT_NONE, NV_EXIT_HCALL, NV_EXIT_INTR, NV_EXIT_MEM, NV_EXIT_ILLEGAL_IO, NV_EXIT_GAP, NV_EXIT_SYSCALL, NV_EXIT_TRAP_READ };
 
-// Mirrors vmm.CallAction.
+// Mirrors machine.CallAction.
 enum { NV_CALL_CONTINUE, NV_CALL_STOP, NV_CALL_RESTART };
 
 #define NV_NREGS 20

@@ -2,5 +2,5 @@ package vmm
 
 // IdleShells reports how many shells m keeps for new spaces, for tests.
 func IdleShells(m *Monitor) int {
-	return m.shells.idleCount()
+	return m.shells.IdleCount()
 }

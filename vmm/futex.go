@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // futexTable holds the threads sleeping in futex_wait, by space and
@@ -40,7 +41,7 @@ func (t *Thread) futexWait(s *Space, addr, expected, timeout uint64) (abi.Error,
 	// the two cannot be lost.
 	ft.mu.Lock()
 	s.mu.Lock()
-	b, e := s.as.buffer(addr, 4, PermRead)
+	b, e := s.as.buffer(addr, 4, machine.PermRead)
 	var v uint32
 	if e == abi.OK {
 		var raw [4]byte

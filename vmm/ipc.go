@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // ipcState is a monitor's message machinery: the queues of its guest-served
@@ -122,7 +123,7 @@ func (m *Monitor) enqueue(p *Port, msg *message) abi.Error {
 // and the one-way messages queued on its ports. A stoppable=false call (a
 // fault waiting for its handler) runs to its reply. wakeExit means the
 // caller is ending.
-func (t *Thread) call(p *Port, msg *message, stoppable bool, serve VCPU) (reply, wakeReason) {
+func (t *Thread) call(p *Port, msg *message, stoppable bool, serve machine.VCPU) (reply, wakeReason) {
 	t = t.who() // a forwarded call sleeps as the thread it is for, so stops and kills reach it
 	m := t.space.mon
 	msg.caller = t

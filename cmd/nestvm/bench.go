@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"nestvm/machine"
 	linuxp "nestvm/personality/linux"
 	"os"
 	"os/exec"
@@ -897,7 +898,7 @@ func describeHost() benchHost {
 	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(data))
 	}
-	if _, err := vmm.Lookup("kvm"); err == nil {
+	if _, err := machine.Lookup("kvm"); err == nil {
 		h.KVM = "kvm"
 		if hostIsPVM() {
 			h.KVM = "pvm"

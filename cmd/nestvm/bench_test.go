@@ -16,9 +16,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/services/null"
-	"nestvm/vmm"
 )
 
 // benchTestKind is a layer kind with arguments, for splitting --layers.
@@ -101,7 +101,7 @@ func TestParseDepth(t *testing.T) {
 // output file holds.
 func TestBenchRun(t *testing.T) {
 	testutil.RequireLinuxAMD64(t)
-	if _, err := vmm.Lookup("emu"); err != nil {
+	if _, err := machine.Lookup("emu"); err != nil {
 		t.Skipf("no emu backend: %v", err)
 	}
 	testutil.Guest(t, "hello")

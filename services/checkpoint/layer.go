@@ -17,6 +17,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/interpose"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -112,8 +113,8 @@ type Layer struct {
 	saves   atomic.Uint64
 	sigs    chan os.Signal // Signal's, for the saver
 	backend string
-	cpu     *vmm.CPUFeatures // what the backend offers the program (nil: it does not say)
-	inc     *Incremental     // what the last save read, for the next
+	cpu     *machine.CPUFeatures // what the backend offers the program (nil: it does not say)
+	inc     *Incremental         // what the last save read, for the next
 
 	// Last is the newest checkpoint's measurements.
 	lastMu sync.Mutex
@@ -221,7 +222,7 @@ func (l *Layer) Last() Stats {
 func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.host = mon.NewHostSpace("checkpoint", vmm.Quota{Handles: 1 << 17, Children: 1})
 	l.backend = mon.Backend().Name()
-	if f, ok := vmm.CPUFeaturesOf(mon.Backend()); ok {
+	if f, ok := machine.CPUFeaturesOf(mon.Backend()); ok {
 		l.cpu = &f
 	}
 	c := l.host.NewCaller()

@@ -1,4 +1,4 @@
-package vmm
+package machine
 
 import (
 	"fmt"
@@ -29,30 +29,30 @@ func NewMemory(name string, size uint64) (*Memory, error) {
 		return nil, fmt.Errorf("new memory %q: size %#x is not a positive multiple of the page size", name, size)
 	}
 	// A descriptor and a mapping of the process's (see hostbudget.go).
-	if !hostFDs.take(1) {
-		return nil, fmt.Errorf("new memory %q: %w", name, hostFDs.spent())
+	if !HostFDs.take(1) {
+		return nil, fmt.Errorf("new memory %q: %w", name, HostFDs.spent())
 	}
-	if !hostMaps.take(1) {
-		hostFDs.give(1)
-		return nil, fmt.Errorf("new memory %q: %w", name, hostMaps.spent())
+	if !HostMaps.take(1) {
+		HostFDs.give(1)
+		return nil, fmt.Errorf("new memory %q: %w", name, HostMaps.spent())
 	}
 	fd, err := unix.MemfdCreate("nestvm:"+name, unix.MFD_CLOEXEC)
 	if err != nil {
-		hostFDs.give(1)
-		hostMaps.give(1)
+		HostFDs.give(1)
+		HostMaps.give(1)
 		return nil, fmt.Errorf("new memory %q: memfd_create: %w", name, err)
 	}
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		unix.Close(fd)
-		hostFDs.give(1)
-		hostMaps.give(1)
+		HostFDs.give(1)
+		HostMaps.give(1)
 		return nil, fmt.Errorf("new memory %q: size %#x: %w", name, size, err)
 	}
 	data, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_NORESERVE)
 	if err != nil {
 		unix.Close(fd)
-		hostFDs.give(1)
-		hostMaps.give(1)
+		HostFDs.give(1)
+		HostMaps.give(1)
 		return nil, fmt.Errorf("new memory %q: mmap %#x bytes: %w", name, size, err)
 	}
 	m := &Memory{name: name, fd: fd, data: data, size: size}
@@ -85,8 +85,8 @@ func (m *Memory) Unref() error {
 	if cerr := unix.Close(m.fd); err == nil {
 		err = cerr
 	}
-	hostFDs.give(1)
-	hostMaps.give(1)
+	HostFDs.give(1)
+	HostMaps.give(1)
 	if err != nil {
 		return fmt.Errorf("free memory %q: %w", m.name, err)
 	}
