@@ -97,29 +97,27 @@ const keepAt = 64
 // serveSpace forwards an operation on the space capability, keeping each
 // space created through it.
 func (l *Layer) serveSpace(inv *vmm.Invocation) {
-	c := l.host.NewCaller()
-	r0, r1, err := inv.Forward(c, l.parent)
-	if err != nil || !inv.Info.R0Handle {
-		inv.Complete(r0, r1, err)
-		return
+	interpose.Forward(inv, l.host.NewCaller(), l.parent, vmm.ForwardOptions{}, (*topKeeper)(l))
+}
+
+// topKeeper is the Layer as the hook of what operations on its space
+// capability return: it keeps the handle to each space created through
+// it, for listing and checkpointing the tree.
+type topKeeper Layer
+
+// OnResult implements interpose.ResultHook.
+func (k *topKeeper) OnResult(r interpose.Result) (interpose.Cap, bool, error) {
+	l := (*Layer)(k)
+	if r.Inv.Op != abi.OpSpaceCreate {
+		return r.Cap, false, nil
 	}
-	obj, rights, _, lerr := c.Lookup(r0)
-	if lerr != nil {
-		c.HandleClose(r0)
-		inv.Fail(abi.ErrIO)
-		return
+	l.mu.Lock()
+	if len(l.tops) >= keepAt {
+		l.tops = prune(r.Caller, l.tops)
 	}
-	if inv.Op == abi.OpSpaceCreate {
-		l.mu.Lock()
-		if len(l.tops) >= keepAt {
-			l.tops = prune(c, l.tops)
-		}
-		l.tops = append(l.tops, r0)
-		l.mu.Unlock()
-	} else {
-		c.HandleClose(r0)
-	}
-	inv.ReturnHandle(obj, rights, r1)
+	l.tops = append(l.tops, r.H)
+	l.mu.Unlock()
+	return r.Cap, true, nil
 }
 
 // prune closes the handles of spaces that have ended and returns the rest.

@@ -263,29 +263,25 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 // serveSpace forwards an operation on the space capability, keeping the
 // first space created through it.
 func (l *Layer) serveSpace(inv *vmm.Invocation) {
-	c := l.host.NewCaller()
-	r0, r1, err := inv.Forward(c, l.parent)
-	if err != nil || !inv.Info.R0Handle {
-		inv.Complete(r0, r1, err)
-		return
-	}
-	obj, rights, _, lerr := c.Lookup(r0)
-	if lerr != nil {
-		inv.Fail(abi.ErrIO)
-		return
-	}
-	keep := false
-	if inv.Op == abi.OpSpaceCreate {
+	interpose.Forward(inv, l.host.NewCaller(), l.parent, vmm.ForwardOptions{}, (*childKeeper)(l))
+}
+
+// childKeeper is the Layer as the hook of what operations on its space
+// capability return: it keeps the handle to the first space created
+// through it, the subtree a save takes.
+type childKeeper Layer
+
+// OnResult implements interpose.ResultHook.
+func (k *childKeeper) OnResult(r interpose.Result) (interpose.Cap, bool, error) {
+	l, keep := (*Layer)(k), false
+	if r.Inv.Op == abi.OpSpaceCreate {
 		l.mu.Lock()
 		if l.child == 0 {
-			l.child, keep = r0, true
+			l.child, keep = r.H, true
 		}
 		l.mu.Unlock()
 	}
-	if !keep {
-		c.HandleClose(r0)
-	}
-	inv.ReturnHandle(obj, rights, r1)
+	return r.Cap, keep, nil
 }
 
 // countWrite forwards a console operation, counting the writes and the

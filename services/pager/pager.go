@@ -281,47 +281,36 @@ type server struct {
 
 // Serve implements vmm.Server.
 func (s *server) Serve(inv *vmm.Invocation) {
+	interpose.Forward(inv, s.l.host.NewCaller(), s.target, vmm.ForwardOptions{Lend: s.l.lend}, s)
+}
+
+// OnResult implements interpose.ResultHook: the program's space, and each
+// region created in it, reach the program as a stand-in whose target the
+// pager keeps; anything else as it is.
+func (s *server) OnResult(r interpose.Result) (interpose.Cap, bool, error) {
 	l := s.l
-	c := l.host.NewCaller()
-	r0, r1, err := inv.ForwardWith(c, s.target, l.lend)
-	if err != nil || !inv.Info.R0Handle {
-		inv.Complete(r0, r1, err)
-		return
-	}
-	obj, rights, _, lerr := c.Lookup(r0)
-	if lerr != nil {
-		inv.Fail(abi.ErrIO)
-		return
-	}
 	switch {
-	case s.top && inv.Op == abi.OpSpaceCreate:
-		// The program's space: hand out a stand-in for it, keeping the
-		// handle as the stand-in's target.
-		// (A layer above may hand out a stand-in for it: it is wrapped
-		// all the same.)
-		child, _ := obj.(*vmm.Space)
+	case s.top && r.Inv.Op == abi.OpSpaceCreate:
+		// The program's space. (A layer above may hand out a stand-in
+		// for it: it is wrapped all the same.)
+		child, _ := r.Cap.Obj.(*vmm.Space)
 		l.mu.Lock()
-		l.spaces = append(l.spaces, program{h: r0, sp: child})
+		l.spaces = append(l.spaces, program{h: r.H, sp: child})
 		l.mu.Unlock()
-		port := vmm.NewHostPort("pager:program", &server{l: l, target: r0})
-		inv.ReturnHandle(port, rights, r1)
-		return
-	case !s.top && inv.Op == abi.OpRegionCreate:
-		r, err := l.keep(c, r0)
+		port := vmm.NewHostPort("pager:program", &server{l: l, target: r.H})
+		return interpose.Cap{Obj: port, Rights: r.Cap.Rights}, true, nil
+	case !s.top && r.Inv.Op == abi.OpRegionCreate:
+		k, err := l.keep(r.Caller, r.H)
 		if err != nil {
-			c.HandleClose(r0)
 			l.log.Error("region_set_keeper failed", "error", err)
-			inv.Fail(abi.ErrIO)
-			return
+			return interpose.Cap{}, false, fmt.Errorf("%w: region_set_keeper: %w", abi.ErrIO, err)
 		}
-		// The program gets a stand-in (the pager keeps r0), so that a
-		// region_write to a page out in the swap file is not lost.
-		port := vmm.NewHostPort("pager:region", &regionServer{l: l, r: r, obj: obj, rights: rights})
-		inv.ReturnHandle(port, rights, r1)
-		return
+		// The program gets a stand-in (the pager keeps the region), so
+		// that a region_write to a page out in the swap file is not lost.
+		port := vmm.NewHostPort("pager:region", &regionServer{l: l, r: k, obj: r.Cap.Obj, rights: r.Cap.Rights})
+		return interpose.Cap{Obj: port, Rights: r.Cap.Rights}, true, nil
 	}
-	c.HandleClose(r0)
-	inv.ReturnHandle(obj, rights, r1)
+	return r.Cap, false, nil
 }
 
 // keep makes the pager the keeper of region h (in its table).

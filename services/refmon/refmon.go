@@ -189,19 +189,7 @@ func (l *Layer) performWith(c *interpose.Call, cp interpose.Cap, path []byte) {
 			fail(err)
 			return
 		}
-		obj, rights, badge, err := caller.Lookup(r0)
-		if err != nil {
-			fail(err)
-			return
-		}
-		file, err := l.w.Wrap(interpose.Cap{Obj: obj, Rights: rights, Badge: badge}, c.Name+"."+c.Inv.Info.Name)
-		caller.HandleClose(r0)
-		if err != nil {
-			c.Deny(abi.ErrNoMemory)
-			return
-		}
-		c.Return(0, r1)
-		c.Inv.ReturnHandle(file.Obj, file.Rights, r1)
+		c.ReturnResult(caller, r0, r1)
 	default:
 		// The judged copy as the path; output buffers (files_list's,
 		// files_stat's, files_readlink's) through copies, of which what
