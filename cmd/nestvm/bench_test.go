@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
-
 	"nestvm/internal/testutil"
 	"nestvm/machine"
 	"nestvm/nester"
@@ -26,7 +24,7 @@ const benchTestKind = "benchtest-args"
 
 func init() {
 	nester.Register(nester.Kind{Name: benchTestKind, Summary: "a null layer that takes arguments (tests only)",
-		New: func(string, hclog.Logger) (nester.Layer, error) { return null.Layer{}, nil }})
+		New: func(string, nester.Host) (nester.Layer, error) { return null.Layer{}, nil }})
 }
 
 func TestBenchFlagErrors(t *testing.T) {

@@ -242,7 +242,7 @@ Flags:
 
 	// Layers are made before anything runs: a bad name or argument, or a
 	// file a layer cannot write, is the user's to fix first.
-	layers, err := makeLayers(layerSpecs, log)
+	layers, err := makeLayers(layerSpecs, log, stderr)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}

@@ -716,8 +716,8 @@ func init() {
 		Name:    "checkpoint",
 		Summary: "saves the program below it (every space, thread, region, port, handle) to a file; nestvm restore resumes it",
 		Usage:   Usage,
-		New: func(args string, log hclog.Logger) (nester.Layer, error) {
-			return New(args, log)
+		New: func(args string, h nester.Host) (nester.Layer, error) {
+			return New(args, h.Log)
 		},
 	})
 }

@@ -481,7 +481,7 @@ func ParseArgs(args string) (policy, audit string, err error) {
 
 // open makes the layer --layer names: the policy is read and checked and
 // the audit file opened now, before anything runs.
-func open(args string, log hclog.Logger) (nester.Layer, error) {
+func open(args string, h nester.Host) (nester.Layer, error) {
 	policy, audit, err := ParseArgs(args)
 	if err != nil {
 		return nil, err
@@ -490,7 +490,8 @@ func open(args string, log hclog.Logger) (nester.Layer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("refmon: %w", err)
 	}
-	opt := Options{Log: log}
+	log := h.Log
+	opt := Options{Log: log, Audit: h.Stderr}
 	var f *os.File
 	if audit != "" {
 		if f, err = os.OpenFile(audit, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {

@@ -483,7 +483,7 @@ func TestKind(t *testing.T) {
 		{"refmon=" + good + ",audit=" + filepath.Join(dir, "no", "such", "dir.log"), "audit log: open"},
 		{"refmon=" + good + ",colour=red", `unknown argument "colour=red"`},
 	} {
-		l, err := nester.New(c.spec, log)
+		l, err := nester.New(c.spec, nester.Host{Log: log})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("--layer %s: %v, want an error saying %q", c.spec, err, c.want)
 		}
@@ -493,7 +493,7 @@ func TestKind(t *testing.T) {
 	}
 	auditFile := filepath.Join(dir, "audit.log")
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
-		l, err := nester.New("refmon=policy="+good+",audit="+auditFile, log)
+		l, err := nester.New("refmon=policy="+good+",audit="+auditFile, nester.Host{Log: log})
 		if err != nil {
 			t.Fatal(err)
 		}

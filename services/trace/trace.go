@@ -642,8 +642,8 @@ func init() {
 		Name:    "trace",
 		Summary: "records every operation of the program below it (strace-like text on stderr, or JSON Lines to a file)",
 		Usage:   Usage,
-		New: func(args string, log hclog.Logger) (nester.Layer, error) {
-			l, err := New(args, os.Stderr, log)
+		New: func(args string, h nester.Host) (nester.Layer, error) {
+			l, err := New(args, h.Stderr, h.Log)
 			if err != nil {
 				return nil, err
 			}

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
@@ -279,7 +277,7 @@ func TestUnwritableFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("trace=%s: %v, want an error naming the file", bad, err)
 	}
-	_, err = nester.New("trace="+bad, hclog.NewNullLogger())
+	_, err = nester.New("trace="+bad, nester.Host{})
 	if err == nil || !strings.Contains(err.Error(), "--layer trace=") || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("nester.New: %v", err)
 	}
