@@ -30,15 +30,7 @@ func (l *watch) Close() error { return nil }
 
 func (l *watch) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	w := &interpose.Wrapper{Space: mon.NewHostSpace(l.name, vmm.DefaultQuota), Handler: l, Deep: true, Layer: l.name}
-	env := parent
-	for _, name := range parent.Names() {
-		wc, err := w.Wrap(parent.Caps[name], name)
-		if err != nil {
-			return nester.Env{}, err
-		}
-		env = env.With(name, wc)
-	}
-	return env, nil
+	return parent.WrapAll(w)
 }
 
 // Handle implements interpose.Handler.

@@ -59,6 +59,22 @@ func (e Env) With(name string, c interpose.Cap) Env {
 	return e
 }
 
+// WrapAll returns a copy of e with each capability replaced by w's
+// stand-in for it, named as it is: a layer that watches its whole
+// environment.
+func (e Env) WrapAll(w *interpose.Wrapper) (Env, error) {
+	caps := make(map[string]interpose.Cap, len(e.Caps))
+	for _, name := range e.Names() {
+		wc, err := w.Wrap(e.Caps[name], name)
+		if err != nil {
+			return Env{}, err
+		}
+		caps[name] = wc
+	}
+	e.Caps = caps
+	return e, nil
+}
+
 // Names returns the names of e's capabilities, sorted.
 func (e Env) Names() []string {
 	var names []string

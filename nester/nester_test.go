@@ -83,15 +83,7 @@ func (r *recorder) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error)
 		}
 		c.Forward()
 	})}
-	env := parent
-	for _, name := range parent.Names() {
-		wc, err := w.Wrap(parent.Caps[name], name)
-		if err != nil {
-			return nester.Env{}, err
-		}
-		env = env.With(name, wc)
-	}
-	return env, nil
+	return parent.WrapAll(w)
 }
 
 func (r *recorder) has(entry string) bool {

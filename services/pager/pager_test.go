@@ -201,15 +201,7 @@ func (watch) Name() string { return "watch" }
 func (watch) Close() error { return nil }
 func (watch) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	w := &interpose.Wrapper{Space: mon.NewHostSpace("watch", vmm.DefaultQuota), Deep: true, Layer: "watch", Handler: interpose.Forwarder}
-	env := parent
-	for _, name := range parent.Names() {
-		c, err := w.Wrap(parent.Caps[name], name)
-		if err != nil {
-			return nester.Env{}, err
-		}
-		env = env.With(name, c)
-	}
-	return env, nil
+	return parent.WrapAll(w)
 }
 
 // TestUnderAnotherLayer: below a layer that hands out stand-ins, the pager

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -108,18 +109,8 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	q.Memory, q.Handles = 0, 1<<16
 	l.host = mon.NewHostSpace("refmon", q)
 	l.w = &interpose.Wrapper{Space: l.host, Handler: l, Deep: true, Layer: "refmon"}
-	l.env = map[string]interpose.Cap{}
-	env := parent
-	for _, name := range parent.Names() {
-		c := parent.Caps[name]
-		wc, err := l.w.Wrap(c, name)
-		if err != nil {
-			return nester.Env{}, err
-		}
-		env = env.With(name, wc)
-		l.env[name] = c
-	}
-	return env, nil
+	l.env = maps.Clone(parent.Caps)
+	return parent.WrapAll(l.w)
 }
 
 // Close implements nester.Layer: it logs what the layer did and reports

@@ -187,15 +187,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	// stays its own, unwrapped, so a checkpoint below can save it, and
 	// costs nothing.
 	w := &interpose.Wrapper{Space: l.host, Deep: !l.tap, Layer: l.label, Handler: interpose.HandlerFunc(l.handle)}
-	env := parent
-	for _, name := range parent.Names() {
-		wc, err := w.Wrap(parent.Caps[name], name)
-		if err != nil {
-			return nester.Env{}, err
-		}
-		env = env.With(name, wc)
-	}
-	return env, nil
+	return parent.WrapAll(w)
 }
 
 // wants reports whether the filters let c's operation be recorded.
