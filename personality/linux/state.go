@@ -44,8 +44,8 @@ const (
 	stateMagic = "NVLINUX\x00"
 	// stateVersion is the version encode writes. Version 1 had no timers
 	// and no sigev_value in pending signals, version 2 no sleep end on the
-	// clock; both still decode.
-	stateVersion = 3
+	// clock, version 3 no kicked registers; all still decode.
+	stateVersion = 4
 
 	maxStateProcs   = 1 << 12
 	maxStateThreads = 1 << 10 // a process's
@@ -145,6 +145,9 @@ type savedThread struct {
 	altstack   [3]uint64
 	sleepUntil int64  // Unix nanoseconds the sleep it is held in ends; 0: none
 	sleepClock uint64 // the same end on the process's monotonic clock; 0: unknown
+	// kicked are the registers a kick stopped the thread with, when it
+	// was saved on its way to the kick code's system call (kick.go).
+	kicked *abi.ThreadRegs
 }
 
 type savedMM struct {
@@ -316,6 +319,10 @@ func (k *kernel) snapshot() ([]byte, error) {
 			}
 			pw.u64(uint64(until))
 			pw.u64(onClock)
+			pw.bool(t.kick.regs != nil)
+			if t.kick.regs != nil {
+				pw.b, _ = binary.Append(pw.b, binary.LittleEndian, t.kick.regs)
+			}
 		}
 		m, fds := p.mm, p.fds
 		p.mu.Unlock()
@@ -616,6 +623,13 @@ func decodeState(b []byte) (*savedState, error) {
 			}
 			if v >= 3 {
 				t.sleepClock = r.u64("sleep end on the clock")
+			}
+			if v >= 4 && r.bool("kicked") {
+				var regs abi.ThreadRegs
+				if b := r.take(uint64(binary.Size(regs)), "kicked registers"); b != nil {
+					binary.Decode(b, binary.LittleEndian, &regs)
+					t.kicked = &regs
+				}
 			}
 			p.threads = append(p.threads, t)
 		}
