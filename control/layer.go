@@ -71,7 +71,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	if l.parent, err = c.Insert(sp.Obj, sp.Rights, sp.Badge); err != nil {
 		return parent, err
 	}
-	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{l}), Rights: sp.Rights, Badge: sp.Badge})
+	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{&interpose.Relay{Space: host, Target: l.parent, Hook: (*topKeeper)(l)}}), Rights: sp.Rights, Badge: sp.Badge})
 	if l.tap == nil {
 		return env, nil
 	}
@@ -81,10 +81,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 // spaceStandIn serves the stand-in for the space capability: it is a
 // space to whoever holds it (handle_info, a trace's records), as the
 // capability it forwards to is.
-type spaceStandIn struct{ l *Layer }
-
-// Serve implements vmm.Server.
-func (s spaceStandIn) Serve(inv *vmm.Invocation) { s.l.serveSpace(inv) }
+type spaceStandIn struct{ *interpose.Relay }
 
 // StandsFor implements vmm.StandIn.
 func (spaceStandIn) StandsFor() abi.ObjectType { return abi.ObjSpace }
@@ -93,12 +90,6 @@ func (spaceStandIn) StandsFor() abi.ObjectType { return abi.ObjSpace }
 // a program that creates and ends many (a shell's commands) leaves no
 // trail of handles.
 const keepAt = 64
-
-// serveSpace forwards an operation on the space capability, keeping each
-// space created through it.
-func (l *Layer) serveSpace(inv *vmm.Invocation) {
-	interpose.Forward(inv, l.host.NewCaller(), l.parent, vmm.ForwardOptions{}, (*topKeeper)(l))
-}
 
 // topKeeper is the Layer as the hook of what operations on its space
 // capability return: it keeps the handle to each space created through

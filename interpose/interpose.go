@@ -18,7 +18,7 @@
 // handle up into a kernel object itself. A layer that stands in for a
 // capability with a host port of its own (checkpoint and control keeping
 // the spaces created below them, pager its program's space and regions)
-// forwards through Forward with its hook.
+// serves it with a Relay and its hook.
 package interpose
 
 import (

@@ -2,6 +2,7 @@ package interpose
 
 import (
 	"errors"
+	"sync"
 
 	"nestvm/abi"
 	"nestvm/vmm"
@@ -80,4 +81,30 @@ func ReturnResult(inv *vmm.Invocation, caller *vmm.Caller, h, r1 uint64, hook Re
 	}
 	inv.ReturnHandle(give.Obj, give.Rights, r1)
 	return nil
+}
+
+// Relay serves a stand-in a layer makes itself for one capability it
+// holds: every operation goes on to Target, a handle in Space's table,
+// through Forward with Hook. Its Callers are kept for the next call, as a
+// Wrapper's are, so a call through it allocates none.
+type Relay struct {
+	// Space is the layer's host space; Target is in its table.
+	Space  *vmm.Space
+	Target uint64
+	// Options adjust each forwarded call (vmm.ForwardOptions).
+	Options vmm.ForwardOptions
+	// Hook decides what a handle result becomes; nil passes it on.
+	Hook ResultHook
+
+	callers sync.Pool // of *vmm.Caller of Space
+}
+
+// Serve implements vmm.Server.
+func (r *Relay) Serve(inv *vmm.Invocation) {
+	c, _ := r.callers.Get().(*vmm.Caller)
+	if c == nil {
+		c = r.Space.NewCaller()
+	}
+	defer r.callers.Put(c)
+	Forward(inv, c, r.Target, r.Options, r.Hook)
 }

@@ -239,7 +239,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 			return parent, err
 		}
 	}
-	child := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("checkpoint:space", vmm.ServerFunc(l.serveSpace)), Rights: sp.Rights, Badge: sp.Badge})
+	child := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("checkpoint:space", &interpose.Relay{Space: l.host, Target: l.parent, Hook: (*childKeeper)(l)}), Rights: sp.Rights, Badge: sp.Badge})
 	l.ext = map[uint64]string{}
 	for _, name := range parent.Names() {
 		if name != nester.CapSpace {
@@ -258,12 +258,6 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.wg.Add(1)
 	go l.run(c)
 	return child, nil
-}
-
-// serveSpace forwards an operation on the space capability, keeping the
-// first space created through it.
-func (l *Layer) serveSpace(inv *vmm.Invocation) {
-	interpose.Forward(inv, l.host.NewCaller(), l.parent, vmm.ForwardOptions{}, (*childKeeper)(l))
 }
 
 // childKeeper is the Layer as the hook of what operations on its space

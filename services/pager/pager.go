@@ -267,22 +267,29 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.kc = l.host.NewCaller()
 	l.served = make(chan struct{})
 	go l.serve()
-	stand := vmm.NewHostPort("pager:space", &server{l: l, target: target, top: true})
+	stand := vmm.NewHostPort("pager:space", l.newServer(target, true))
 	return parent.With(nester.CapSpace, interpose.Cap{Obj: stand, Rights: sp.Rights, Badge: sp.Badge}), nil
 }
 
 // server stands in for a space: the environment's (top: where the
-// program's space is created) or the program's own.
+// program's space is created) or the program's own. Every operation goes
+// on to the space through relay, whose hook is the server's OnResult.
 type server struct {
-	l      *Layer
-	target uint64 // the space, in the pager's table
-	top    bool
+	l     *Layer
+	top   bool
+	relay interpose.Relay
+}
+
+// newServer returns the stand-in's server for space target, a handle in
+// the pager's table.
+func (l *Layer) newServer(target uint64, top bool) *server {
+	s := &server{l: l, top: top}
+	s.relay = interpose.Relay{Space: l.host, Target: target, Options: vmm.ForwardOptions{Lend: l.lend}, Hook: s}
+	return s
 }
 
 // Serve implements vmm.Server.
-func (s *server) Serve(inv *vmm.Invocation) {
-	interpose.Forward(inv, s.l.host.NewCaller(), s.target, vmm.ForwardOptions{Lend: s.l.lend}, s)
-}
+func (s *server) Serve(inv *vmm.Invocation) { s.relay.Serve(inv) }
 
 // OnResult implements interpose.ResultHook: the program's space, and each
 // region created in it, reach the program as a stand-in whose target the
@@ -297,7 +304,7 @@ func (s *server) OnResult(r interpose.Result) (interpose.Cap, bool, error) {
 		l.mu.Lock()
 		l.spaces = append(l.spaces, program{h: r.H, sp: child})
 		l.mu.Unlock()
-		port := vmm.NewHostPort("pager:program", &server{l: l, target: r.H})
+		port := vmm.NewHostPort("pager:program", l.newServer(r.H, false))
 		return interpose.Cap{Obj: port, Rights: r.Cap.Rights}, true, nil
 	case !s.top && r.Inv.Op == abi.OpRegionCreate:
 		k, err := l.keep(r.Caller, r.H)
