@@ -177,8 +177,13 @@ func (k *kernel) Serve(inv *vmm.Invocation) {
 	}
 	rec, err := k.snapshot()
 	if err != nil {
+		if errors.Is(err, errExiting) {
+			k.log.Debug("state not saved yet", "error", err)
+			inv.Fail(abi.ErrBusy)
+			return
+		}
 		k.log.Warn("state not saved", "error", err)
-		inv.Fail(abi.ErrBusy)
+		inv.Fail(abi.ErrIO)
 		return
 	}
 	out := append([]byte(RunnerName+"\x00"), rec...)
@@ -194,6 +199,10 @@ func (k *kernel) Serve(inv *vmm.Invocation) {
 // errNotSaved is snapshot's refusal of a state it cannot record.
 var errNotSaved = errors.New("a checkpoint cannot save it")
 
+// errExiting is snapshot's refusal while a process is half way through
+// its exit.
+var errExiting = errors.New("a process is ending")
+
 // snapshot encodes the personality's state. Every thread of its
 // processes must be stopped (a checkpoint above stops them first), so
 // nothing changes while it reads.
@@ -204,7 +213,7 @@ func (k *kernel) snapshot() ([]byte, error) {
 		procs = append(procs, p)
 	}
 	sort.Slice(procs, func(i, j int) bool { return procs[i].pid < procs[j].pid })
-	nextPID, ended := k.nextPID, k.ended
+	nextPID, ended, exiting := k.nextPID, k.ended, k.exiting
 	type life struct {
 		exited, didExec bool
 		wstatus, ppid   int
@@ -216,6 +225,13 @@ func (k *kernel) snapshot() ([]byte, error) {
 	k.mu.Unlock()
 	if ended {
 		return nil, fmt.Errorf("the first process has ended: %w", errNotSaved)
+	}
+	if exiting > 0 {
+		// Its space and threads may be in the container's table or not,
+		// as exit has got: a save reading both now would have a thread
+		// whose space it cannot find. The save asks again (its runner
+		// changed), and exit is done in a moment.
+		return nil, errExiting
 	}
 
 	fileIdx := map[*file]int{}

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"encoding/binary"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +163,23 @@ func TestStateVersion1(t *testing.T) {
 	}
 	if len(st.procs) != 1 || st.procs[0].real.deadline != 0 || st.procs[0].posix != nil {
 		t.Errorf("decoded %+v", st.procs)
+	}
+}
+
+// TestStateMidExit: while a process is half way through its exit (ended
+// in the record, its space and threads maybe still in the container's
+// table), the record is refused as not ready, so that a save asks again
+// instead of saving a thread whose space it cannot find.
+func TestStateMidExit(t *testing.T) {
+	k := &kernel{caps: map[string]uint64{}, procs: map[int]*process{}, nextPID: 2}
+	k.procs[1] = &process{k: k, pid: 1, slot: 1, exe: "/bin/prog", cwd: "/", mm: newMM(0),
+		threads: map[int]*thread{0: {tid: 1, slot: 2}}, pending: map[int]sigInfo{}, fds: &fdTable{files: map[int]*fdEntry{}}}
+	k.exiting = 1
+	if _, err := k.snapshot(); !errors.Is(err, errExiting) {
+		t.Fatalf("snapshot mid-exit: %v, want %v", err, errExiting)
+	}
+	k.exiting = 0
+	if _, err := k.snapshot(); err != nil {
+		t.Fatalf("snapshot once the exit is done: %v", err)
 	}
 }
