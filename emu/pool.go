@@ -1,0 +1,229 @@
+//go:build cgo && linux && amd64
+
+package emu
+
+import (
+	"container/list"
+	"sync"
+	"time"
+
+	"nestvm/abi"
+)
+
+// An engine (a Unicorn instance, about 800 KiB once it has run: 512 KiB of
+// it the translated-block hash table Unicorn 2.0.1 allocates whole) is
+// held only while its thread runs guest code. A thread leaving Run, or
+// stopping the engine to serve an operation that may sleep, lends its
+// engine to the pool; coming back it takes the same engine again if the
+// pool still has it (no state to reload, no translations lost), else it
+// opens a fresh one and loads its state, which Go holds meanwhile
+// (registers always; the FPU is read out before an engine closes). So a
+// thread blocked in a call, stopped, or in a fault being served holds no
+// engine once the pool has closed what it lent.
+//
+// Engines are never handed from one thread to another: an engine's memory
+// map is its machine's (a 64 GiB window in 1 GiB regions, which Unicorn
+// 2.0.1 unmaps page by page, about 12 ms a GiB), its saved ring-3 context
+// is its thread's, and its translations belong to its space; opening a
+// fresh engine costs less than cleaning one.
+//
+// The pool closes what it holds after idleTTL unused, oldest first, and at
+// once beyond maxIdle, so a thread that waits longer than a call takes
+// costs nothing, and one woken after that pays for a fresh engine (under
+// a millisecond).
+type pool struct {
+	mu      sync.Mutex
+	idle    list.List // of *vcpu, least recently lent first
+	timer   *time.Timer
+	armed   bool
+	maxIdle int
+	ttl     time.Duration
+
+	inUse    int // vCPUs holding their engine to run guest code or read it
+	open     int // engines open, lent or in use
+	reopened int // engines opened for vCPUs whose earlier one was closed
+
+	// closeAtRelease closes an engine as soon as it is lent (for tests,
+	// which so resume every thread on a fresh engine).
+	closeAtRelease bool
+
+	// changed is closed and replaced when open changes (for tests).
+	changed chan struct{}
+}
+
+// Where a vCPU's engine is, as the pool sees it.
+const (
+	engineNone    = iota // no engine, or not yet opened
+	engineBusy           // held by its vCPU
+	engineIdle           // lent to the pool, and on its idle list
+	engineReaping        // taken off the idle list to be closed
+	engineGone           // the vCPU is closed
+)
+
+// enginePool is the process's one pool: idle engines are bounded for the
+// whole monitor, not per space.
+var enginePool = &pool{maxIdle: 32, ttl: 50 * time.Millisecond, changed: make(chan struct{})}
+
+// deferOps are the operations that may sleep in the monitor: a guest's
+// call of one stops the engine and is served outside it (see acquire and
+// release), which costs a run of the engine more (about 2 µs) than one
+// served inside, where the engine would wait with the thread. Any other
+// operation on a port a guest serves may sleep too; it is served inside,
+// and its thread holds its engine until the reply.
+var deferOps = [...]abi.Op{abi.OpPortReceive, abi.OpPortCall, abi.OpFutexWait, abi.OpClockWait, abi.OpConsoleRead, abi.OpSpaceKill}
+
+// deferMask is deferOps as the bitmap the hypercall hook reads.
+var deferMask = func() (m [2]uint64) {
+	for _, op := range deferOps {
+		m[op>>6] |= 1 << (op & 63)
+	}
+	return m
+}()
+
+// acquire makes v's engine its own for a run: the one it lent, if the
+// pool has not closed it, else none (v.c nil), and the caller opens one.
+// A close under way finishes first.
+func (p *pool) acquire(v *vcpu) {
+	p.mu.Lock()
+	prev := v.where
+	if prev == engineIdle {
+		p.idle.Remove(v.elem)
+		v.elem = nil
+	}
+	v.where = engineBusy
+	p.inUse++
+	p.mu.Unlock()
+	if prev == engineReaping || prev == engineNone {
+		// The reaper may hold v's engine (engineReaping: it took v off the
+		// list and may not have looked again; engineNone: it is closing it).
+		v.engMu.Lock()
+		v.engMu.Unlock() //nolint:staticcheck // an empty critical section: waits for the reaper
+	}
+}
+
+// release lends v's engine to the pool until v's next acquire.
+func (p *pool) release(v *vcpu) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inUse--
+	if v.c == nil || p.closeAtRelease {
+		v.where = engineNone
+		if v.c != nil {
+			p.mu.Unlock()
+			v.engMu.Lock()
+			v.shelve()
+			v.engMu.Unlock()
+			p.mu.Lock()
+		}
+		return
+	}
+	v.where = engineIdle
+	v.idleAt = time.Now()
+	v.elem = p.idle.PushBack(v)
+	switch {
+	case p.idle.Len() > p.maxIdle:
+		p.arm(0)
+	case !p.armed:
+		p.arm(p.ttl)
+	}
+}
+
+// arm makes the reaper run after d. Callers hold p.mu.
+func (p *pool) arm(d time.Duration) {
+	if p.timer == nil {
+		p.timer = time.AfterFunc(d, p.reap)
+	} else {
+		p.timer.Reset(d)
+	}
+	p.armed = true
+}
+
+// reap closes the engines idle for longer than the pool keeps them, and
+// the oldest beyond maxIdle.
+func (p *pool) reap() {
+	p.mu.Lock()
+	now := time.Now()
+	var victims []*vcpu
+	for e := p.idle.Front(); e != nil; e = p.idle.Front() {
+		v := e.Value.(*vcpu)
+		if p.idle.Len() <= p.maxIdle && now.Sub(v.idleAt) < p.ttl {
+			break
+		}
+		p.idle.Remove(e)
+		v.elem = nil
+		v.where = engineReaping
+		victims = append(victims, v)
+	}
+	p.armed = false
+	if e := p.idle.Front(); e != nil {
+		p.arm(e.Value.(*vcpu).idleAt.Add(p.ttl).Sub(now))
+	}
+	p.mu.Unlock()
+	for _, v := range victims {
+		v.engMu.Lock()
+		p.mu.Lock()
+		mine := v.where == engineReaping
+		if mine {
+			v.where = engineNone
+		}
+		p.mu.Unlock()
+		if mine {
+			v.shelve()
+		}
+		v.engMu.Unlock()
+	}
+	if len(victims) > 0 {
+		trimHeap()
+	}
+}
+
+// drop takes v out of the pool for good and closes its engine.
+func (p *pool) drop(v *vcpu) {
+	p.mu.Lock()
+	if v.where == engineIdle {
+		p.idle.Remove(v.elem)
+		v.elem = nil
+	}
+	v.where = engineGone
+	p.mu.Unlock()
+	v.engMu.Lock()
+	v.shelve()
+	v.engMu.Unlock()
+}
+
+// opening and closing count engines; again is an engine opened to resume
+// a thread whose engine the pool closed.
+func (p *pool) opening(again bool) {
+	p.count(+1)
+	if again {
+		p.mu.Lock()
+		p.reopened++
+		p.mu.Unlock()
+	}
+}
+
+func (p *pool) closing() { p.count(-1) }
+
+func (p *pool) count(d int) {
+	p.mu.Lock()
+	p.open += d
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// counts reports how many vCPUs hold their engine, how many engines are
+// open, and a channel closed when the count of open ones next changes.
+func (p *pool) counts() (inUse, open int, changed <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inUse, p.open, p.changed
+}
+
+// reopenedTotal reports how many engines have been opened to resume a
+// thread on.
+func (p *pool) reopenedTotal() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reopened
+}
