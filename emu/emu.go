@@ -613,6 +613,13 @@ func (v *vcpu) Run() (vmm.Exit, error) {
 	enginePool.acquire(v)
 	defer enginePool.release(v)
 	if v.c == nil {
+		// Not for a run that a Stop ends before it starts.
+		v.mu.Lock()
+		stop := v.stopReq.Swap(false)
+		v.mu.Unlock()
+		if stop {
+			return vmm.Exit{Kind: vmm.ExitStopped}, nil
+		}
 		if err := v.open(); err != nil {
 			return vmm.Exit{}, fmt.Errorf("run: %w", err)
 		}
@@ -669,21 +676,22 @@ func (v *vcpu) serveOutside() (next int, err error) {
 	enginePool.release(v)
 	action := v.hcall.Hypercall(&call)
 	enginePool.acquire(v)
-	if v.c == nil {
-		if err := v.open(); err != nil {
-			return done, fmt.Errorf("run: %w", err)
-		}
-	}
 	if action != vmm.CallRestart {
 		v.regs.RAX, v.regs.RDX = call.Ret[0], call.Ret[1]
 		v.regs.RIP = v.cfg.TrapAddr + v.cfg.TrapLen
 	}
 	v.regsDirty = true
 	if action == vmm.CallContinue && !v.stopReq.Load() {
+		if v.c == nil {
+			if err := v.open(); err != nil {
+				return done, fmt.Errorf("run: %w", err)
+			}
+		}
 		return runAgain, nil
 	}
-	// Completed (or to be re-issued), then stopped: as the hook does with
-	// a Stop that arrives during a call.
+	// Completed (or to be re-issued), then stopped, as the hook does with
+	// a Stop that arrives during a call; the thread may well be ending, so
+	// an engine the pool closed is not opened again for it here.
 	v.clearStop()
 	return done, nil
 }
@@ -849,7 +857,9 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, next int, err error) {
 
 func (v *vcpu) clearStop() {
 	v.stopReq.Store(false)
-	atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 0)
+	if v.c != nil {
+		atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 0)
+	}
 }
 
 // interruptFault describes an exception the interrupt hook reported.

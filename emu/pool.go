@@ -22,15 +22,18 @@ import (
 // engine once the pool has closed what it lent.
 //
 // Engines are never handed from one thread to another: an engine's memory
-// map is its machine's (a 64 GiB window in 1 GiB regions, which Unicorn
-// 2.0.1 unmaps page by page, about 12 ms a GiB), its saved ring-3 context
-// is its thread's, and its translations belong to its space; opening a
-// fresh engine costs less than cleaning one.
+// map is its machine's (a 64 GiB window in 1 GiB regions; Unicorn 2.0.1
+// unmaps a region page by page, measured at 35-45 ms a GiB on a loaded
+// host), its saved ring-3 context is its thread's, and its translations
+// belong to its space; opening a fresh engine costs less than cleaning one.
 //
-// The pool closes what it holds after idleTTL unused, oldest first, and at
-// once beyond maxIdle, so a thread that waits longer than a call takes
-// costs nothing, and one woken after that pays for a fresh engine (under
-// a millisecond).
+// The pool closes an engine lent for longer than ttl, and at once the
+// oldest beyond maxIdle, so what idle engines hold is bounded for the
+// whole monitor, not per space. Opening and later closing an engine costs
+// a few milliseconds of CPU (most of it Unicorn building and tearing down
+// a memory map of some 70 regions), which ttl bounds to about 2% for a
+// thread that wakes just too late to find its engine; a thread that waits
+// less than ttl keeps its engine and its translations.
 type pool struct {
 	mu      sync.Mutex
 	idle    list.List // of *vcpu, least recently lent first
@@ -42,6 +45,9 @@ type pool struct {
 	inUse    int // vCPUs holding their engine to run guest code or read it
 	open     int // engines open, lent or in use
 	reopened int // engines opened for vCPUs whose earlier one was closed
+
+	// untrimmed: engines closed since malloc's heaps were last trimmed.
+	untrimmed bool
 
 	// closeAtRelease closes an engine as soon as it is lent (for tests,
 	// which so resume every thread on a fresh engine).
@@ -62,7 +68,7 @@ const (
 
 // enginePool is the process's one pool: idle engines are bounded for the
 // whole monitor, not per space.
-var enginePool = &pool{maxIdle: 32, ttl: 50 * time.Millisecond, changed: make(chan struct{})}
+var enginePool = &pool{maxIdle: 16, ttl: 250 * time.Millisecond, changed: make(chan struct{})}
 
 // deferOps are the operations that may sleep in the monitor: a guest's
 // call of one stops the engine and is served outside it (see acquire and
@@ -104,28 +110,28 @@ func (p *pool) acquire(v *vcpu) {
 // release lends v's engine to the pool until v's next acquire.
 func (p *pool) release(v *vcpu) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.inUse--
 	if v.c == nil || p.closeAtRelease {
 		v.where = engineNone
+		p.mu.Unlock()
 		if v.c != nil {
-			p.mu.Unlock()
 			v.engMu.Lock()
 			v.shelve()
 			v.engMu.Unlock()
-			p.mu.Lock()
 		}
 		return
 	}
 	v.where = engineIdle
 	v.idleAt = time.Now()
 	v.elem = p.idle.PushBack(v)
-	switch {
-	case p.idle.Len() > p.maxIdle:
-		p.arm(0)
-	case !p.armed:
+	// Beyond maxIdle the oldest closes at once, on this thread: the count
+	// of engines stays bounded however fast threads come to wait.
+	over := p.claim(time.Time{})
+	if !p.armed {
 		p.arm(p.ttl)
 	}
+	p.mu.Unlock()
+	p.close(over)
 }
 
 // arm makes the reaper run after d. Callers hold p.mu.
@@ -138,15 +144,14 @@ func (p *pool) arm(d time.Duration) {
 	p.armed = true
 }
 
-// reap closes the engines idle for longer than the pool keeps them, and
-// the oldest beyond maxIdle.
-func (p *pool) reap() {
-	p.mu.Lock()
-	now := time.Now()
+// claim takes off the idle list, to be closed, the oldest engines beyond
+// maxIdle and, unless now is zero, those idle for ttl by now. Callers hold
+// p.mu.
+func (p *pool) claim(now time.Time) []*vcpu {
 	var victims []*vcpu
 	for e := p.idle.Front(); e != nil; e = p.idle.Front() {
 		v := e.Value.(*vcpu)
-		if p.idle.Len() <= p.maxIdle && now.Sub(v.idleAt) < p.ttl {
+		if p.idle.Len() <= p.maxIdle && (now.IsZero() || now.Sub(v.idleAt) < p.ttl) {
 			break
 		}
 		p.idle.Remove(e)
@@ -154,17 +159,19 @@ func (p *pool) reap() {
 		v.where = engineReaping
 		victims = append(victims, v)
 	}
-	p.armed = false
-	if e := p.idle.Front(); e != nil {
-		p.arm(e.Value.(*vcpu).idleAt.Add(p.ttl).Sub(now))
-	}
-	p.mu.Unlock()
+	return victims
+}
+
+// close closes the engines of victims that are still claimed: a vCPU may
+// have taken its engine back meanwhile.
+func (p *pool) close(victims []*vcpu) {
 	for _, v := range victims {
 		v.engMu.Lock()
 		p.mu.Lock()
 		mine := v.where == engineReaping
 		if mine {
 			v.where = engineNone
+			p.untrimmed = true
 		}
 		p.mu.Unlock()
 		if mine {
@@ -172,7 +179,25 @@ func (p *pool) reap() {
 		}
 		v.engMu.Unlock()
 	}
-	if len(victims) > 0 {
+}
+
+// reap closes the engines idle for longer than the pool keeps them, and
+// gives the memory of what was closed since it last ran back to the host.
+func (p *pool) reap() {
+	p.mu.Lock()
+	now := time.Now()
+	victims := p.claim(now)
+	p.armed = false
+	if e := p.idle.Front(); e != nil {
+		p.arm(e.Value.(*vcpu).idleAt.Add(p.ttl).Sub(now))
+	}
+	p.mu.Unlock()
+	p.close(victims)
+	p.mu.Lock()
+	trim := p.untrimmed
+	p.untrimmed = false
+	p.mu.Unlock()
+	if trim {
 		trimHeap()
 	}
 }
