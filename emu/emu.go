@@ -627,12 +627,14 @@ func (v *vcpu) Run() (vmm.Exit, error) {
 	if _, err := v.syncExec(); err != nil {
 		return vmm.Exit{}, fmt.Errorf("run: %w", err)
 	}
-	if !v.entered {
-		if err := v.enter(); err != nil {
-			return vmm.Exit{}, err
-		}
-	}
 	for {
+		// A fresh engine: the first run's, or one opened after a call
+		// the thread waited in (serveOutside).
+		if !v.entered {
+			if err := v.enter(); err != nil {
+				return vmm.Exit{}, err
+			}
+		}
 		if err := v.load(); err != nil {
 			return vmm.Exit{}, err
 		}
