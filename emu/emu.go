@@ -10,14 +10,12 @@ package emu
 import "C"
 
 import (
-	"container/list"
 	"errors"
 	"fmt"
 	"runtime/cgo"
 	"sort"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/hashicorp/go-hclog"
@@ -213,10 +211,11 @@ type vcpu struct {
 	handle cgo.Handle
 	engMu  sync.Mutex
 
-	// Where the engine is; guarded by the pool's lock.
-	where  int
-	elem   *list.Element // on the pool's idle list
-	idleAt time.Time
+	// Where the engine is, and the vCPU's place on the pool's idle list;
+	// guarded by the pool's lock.
+	where      int
+	prev, next *vcpu
+	idleEpoch  uint64
 
 	exec    spans  // where this engine lets code run
 	mapped  []span // the engine's memory regions, sorted

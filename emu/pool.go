@@ -3,7 +3,6 @@
 package emu
 
 import (
-	"container/list"
 	"sync"
 	"time"
 
@@ -27,22 +26,25 @@ import (
 // host), its saved ring-3 context is its thread's, and its translations
 // belong to its space; opening a fresh engine costs less than cleaning one.
 //
-// The pool closes an engine lent for longer than ttl, and at once the
-// oldest beyond maxIdle, so what idle engines hold is bounded for the
-// whole monitor, not per space. Opening and later closing an engine costs
+// The pool closes an engine lent for longer than ttl (by up to ttl more:
+// the pool looks every ttl, with no clock read when engines come and go),
+// and at once the oldest beyond maxIdle, so what idle engines hold is
+// bounded for the whole monitor, not per space. Opening and later closing an engine costs
 // a few milliseconds of CPU (most of it Unicorn building and tearing down
 // a memory map of some 70 regions), which ttl bounds to about 2% for a
 // thread that wakes just too late to find its engine; a thread that waits
 // less than ttl keeps its engine and its translations.
 type pool struct {
-	mu      sync.Mutex
-	idle    list.List // of *vcpu, least recently lent first
-	timer   *time.Timer
-	armed   bool
-	maxIdle int
-	ttl     time.Duration
+	mu         sync.Mutex
+	head, tail *vcpu  // the idle list, least recently lent first
+	idle       int    // its length
+	epoch      uint64 // rounds of the reaper
+	timer      *time.Timer
+	armed      bool
+	maxIdle    int
+	ttl        time.Duration
 
-	inUse    int // vCPUs holding their engine to run guest code or read it
+	inUse    int // vCPUs in Run, holding their engine
 	open     int // engines open, lent or in use
 	reopened int // engines opened for vCPUs whose earlier one was closed
 
@@ -93,8 +95,7 @@ func (p *pool) acquire(v *vcpu) {
 	p.mu.Lock()
 	prev := v.where
 	if prev == engineIdle {
-		p.idle.Remove(v.elem)
-		v.elem = nil
+		p.unlink(v)
 	}
 	v.where = engineBusy
 	p.inUse++
@@ -122,40 +123,66 @@ func (p *pool) release(v *vcpu) {
 		return
 	}
 	v.where = engineIdle
-	v.idleAt = time.Now()
-	v.elem = p.idle.PushBack(v)
+	v.idleEpoch = p.epoch
+	p.push(v)
 	// Beyond maxIdle the oldest closes at once, on this thread: the count
 	// of engines stays bounded however fast threads come to wait.
-	over := p.claim(time.Time{})
+	over := p.claim(false)
 	if !p.armed {
-		p.arm(p.ttl)
+		p.arm()
 	}
 	p.mu.Unlock()
 	p.close(over)
 }
 
-// arm makes the reaper run after d. Callers hold p.mu.
-func (p *pool) arm(d time.Duration) {
+// arm makes the reaper look after ttl. Callers hold p.mu.
+func (p *pool) arm() {
 	if p.timer == nil {
-		p.timer = time.AfterFunc(d, p.reap)
+		p.timer = time.AfterFunc(p.ttl, p.reap)
 	} else {
-		p.timer.Reset(d)
+		p.timer.Reset(p.ttl)
 	}
 	p.armed = true
 }
 
+// push appends v to the idle list. Callers hold p.mu.
+func (p *pool) push(v *vcpu) {
+	v.prev, v.next = p.tail, nil
+	if p.tail != nil {
+		p.tail.next = v
+	} else {
+		p.head = v
+	}
+	p.tail = v
+	p.idle++
+}
+
+// unlink takes v off the idle list. Callers hold p.mu.
+func (p *pool) unlink(v *vcpu) {
+	if v.prev != nil {
+		v.prev.next = v.next
+	} else {
+		p.head = v.next
+	}
+	if v.next != nil {
+		v.next.prev = v.prev
+	} else {
+		p.tail = v.prev
+	}
+	v.prev, v.next = nil, nil
+	p.idle--
+}
+
 // claim takes off the idle list, to be closed, the oldest engines beyond
-// maxIdle and, unless now is zero, those idle for ttl by now. Callers hold
-// p.mu.
-func (p *pool) claim(now time.Time) []*vcpu {
+// maxIdle and, when aged, those lent before the reaper last looked.
+// Callers hold p.mu.
+func (p *pool) claim(aged bool) []*vcpu {
 	var victims []*vcpu
-	for e := p.idle.Front(); e != nil; e = p.idle.Front() {
-		v := e.Value.(*vcpu)
-		if p.idle.Len() <= p.maxIdle && (now.IsZero() || now.Sub(v.idleAt) < p.ttl) {
+	for v := p.head; v != nil; v = p.head {
+		if p.idle <= p.maxIdle && (!aged || v.idleEpoch+1 >= p.epoch) {
 			break
 		}
-		p.idle.Remove(e)
-		v.elem = nil
+		p.unlink(v)
 		v.where = engineReaping
 		victims = append(victims, v)
 	}
@@ -185,11 +212,11 @@ func (p *pool) close(victims []*vcpu) {
 // gives the memory of what was closed since it last ran back to the host.
 func (p *pool) reap() {
 	p.mu.Lock()
-	now := time.Now()
-	victims := p.claim(now)
+	p.epoch++
+	victims := p.claim(true)
 	p.armed = false
-	if e := p.idle.Front(); e != nil {
-		p.arm(e.Value.(*vcpu).idleAt.Add(p.ttl).Sub(now))
+	if p.idle > 0 {
+		p.arm()
 	}
 	p.mu.Unlock()
 	p.close(victims)
@@ -206,8 +233,7 @@ func (p *pool) reap() {
 func (p *pool) drop(v *vcpu) {
 	p.mu.Lock()
 	if v.where == engineIdle {
-		p.idle.Remove(v.elem)
-		v.elem = nil
+		p.unlink(v)
 	}
 	v.where = engineGone
 	p.mu.Unlock()
