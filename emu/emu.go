@@ -236,19 +236,15 @@ type vcpu struct {
 	stopReq atomic.Bool
 }
 
-// hostSetup prepares the process for engines before the first opens.
-//
-// It turns transparent huge pages off. Unicorn asks for huge pages on each
-// engine's 1 GiB code buffer (QEMU's MADV_HUGEPAGE), so the first
-// translated block costs a whole 2 MiB page per engine, most of the
-// monitor memory of a space whose thread waits in a call; with 4 KiB pages
-// an engine holds only the code it translated. The flag is per process and
-// there is no way to reach the buffer itself through Unicorn's API, so it
-// covers the Go heap too, which asks for no huge pages on its own.
-//
-// And it makes malloc give large blocks back to the host when they are
-// freed (see nv_malloc_setup), since engines close all the time.
-var hostSetup sync.Once
+// noHugeCode turns transparent huge pages off for the process before the
+// first engine opens. Unicorn asks for huge pages on each engine's 1 GiB
+// code buffer (QEMU's MADV_HUGEPAGE), so the first translated block costs
+// a whole 2 MiB page per engine, most of the monitor memory of a space
+// whose thread waits in a call; with 4 KiB pages an engine holds only the
+// code it translated. The flag is per process and there is no way to
+// reach the buffer itself through Unicorn's API, so it covers the Go heap
+// too, which asks for no huge pages on its own.
+var noHugeCode sync.Once
 
 // NewVCPU implements vmm.Machine.
 func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
@@ -259,11 +255,10 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 	if log == nil {
 		log = m.log
 	}
-	hostSetup.Do(func() {
+	noHugeCode.Do(func() {
 		if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
 			log.Debug("transparent huge pages stay on: each engine's code buffer costs 2 MiB", "err", err)
 		}
-		C.nv_malloc_setup()
 	})
 	v := &vcpu{m: m, log: log, cfg: cfg.CPU, hcall: cfg.Handler}
 	m.mu.Lock()

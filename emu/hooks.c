@@ -337,17 +337,11 @@ uc_err nv_flush_tlb(uc_engine *uc) {
 	return uc_mem_unmap(uc, at, 0x1000);
 }
 
-// Engines are opened and closed all the time (see pool.go), each with a
-// 512 KiB hash table and smaller buffers. Allocations from 64 KiB up get
-// their own mapping, which free unmaps, instead of glibc's default, which
-// after the first such free serves them from its heaps, where freed
-// memory stays resident.
-void nv_malloc_setup(void) {
-	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
-}
-
-// nv_trim hands the host the free pages of glibc's heaps, which the
-// engines just closed left there.
+// nv_trim hands the host the free pages of glibc's heaps, where the
+// engines just closed (see pool.go) left their memory: glibc serves
+// blocks as large as an engine's 512 KiB hash table from its heaps once
+// one such block has been freed, and gives back on its own only what lies
+// at a heap's top.
 void nv_trim(void) {
 	malloc_trim(0);
 }
