@@ -43,8 +43,8 @@ const (
 	stateMagic = "NVLINUX\x00"
 	// stateVersion is the version encode writes. Version 1 had no timers
 	// and no sigev_value in pending signals, version 2 no sleep end on the
-	// clock; both still decode.
-	stateVersion = 3
+	// clock, version 3 no kicked registers; all still decode.
+	stateVersion = 4
 
 	maxStateProcs   = 1 << 12
 	maxStateThreads = 1 << 10 // a process's
@@ -144,6 +144,9 @@ type savedThread struct {
 	altstack   [3]uint64
 	sleepUntil int64  // Unix nanoseconds the sleep it is held in ends; 0: none
 	sleepClock uint64 // the same end on the process's monotonic clock; 0: unknown
+	// kicked are the registers a kick stopped the thread with, when it
+	// was saved on its way to the kick code's system call (kick.go).
+	kicked *abi.ThreadRegs
 }
 
 type savedMM struct {
@@ -173,8 +176,13 @@ func (k *kernel) Serve(inv *vmm.Invocation) {
 	}
 	rec, err := k.snapshot()
 	if err != nil {
+		if errors.Is(err, errExiting) {
+			k.log.Debug("state not saved yet", "error", err)
+			inv.Fail(abi.ErrBusy)
+			return
+		}
 		k.log.Warn("state not saved", "error", err)
-		inv.Fail(abi.ErrBusy)
+		inv.Fail(abi.ErrIO)
 		return
 	}
 	out := append([]byte(RunnerName+"\x00"), rec...)
@@ -190,6 +198,10 @@ func (k *kernel) Serve(inv *vmm.Invocation) {
 // errNotSaved is snapshot's refusal of a state it cannot record.
 var errNotSaved = errors.New("a checkpoint cannot save it")
 
+// errExiting is snapshot's refusal while a process is half way through
+// its exit.
+var errExiting = errors.New("a process is ending")
+
 // snapshot encodes the personality's state. Every thread of its
 // processes must be stopped (a checkpoint above stops them first), so
 // nothing changes while it reads.
@@ -200,7 +212,7 @@ func (k *kernel) snapshot() ([]byte, error) {
 		procs = append(procs, p)
 	}
 	sort.Slice(procs, func(i, j int) bool { return procs[i].pid < procs[j].pid })
-	nextPID, ended := k.nextPID, k.ended
+	nextPID, ended, exiting := k.nextPID, k.ended, k.exiting
 	type life struct {
 		exited, didExec bool
 		wstatus, ppid   int
@@ -212,6 +224,13 @@ func (k *kernel) snapshot() ([]byte, error) {
 	k.mu.Unlock()
 	if ended {
 		return nil, fmt.Errorf("the first process has ended: %w", errNotSaved)
+	}
+	if exiting > 0 {
+		// Its space and threads may be in the container's table or not,
+		// as exit has got: a save reading both now would have a thread
+		// whose space it cannot find. The save asks again (its runner
+		// changed), and exit is done in a moment.
+		return nil, errExiting
 	}
 
 	fileIdx := map[*file]int{}
@@ -315,6 +334,10 @@ func (k *kernel) snapshot() ([]byte, error) {
 			}
 			pw.u64(uint64(until))
 			pw.u64(onClock)
+			pw.bool(t.kick.regs != nil)
+			if t.kick.regs != nil {
+				pw.b, _ = binary.Append(pw.b, binary.LittleEndian, t.kick.regs)
+			}
 		}
 		m, fds := p.mm, p.fds
 		p.mu.Unlock()
@@ -615,6 +638,13 @@ func decodeState(b []byte) (*savedState, error) {
 			}
 			if v >= 3 {
 				t.sleepClock = r.u64("sleep end on the clock")
+			}
+			if v >= 4 && r.bool("kicked") {
+				var regs abi.ThreadRegs
+				if b := r.take(uint64(binary.Size(regs)), "kicked registers"); b != nil {
+					binary.Decode(b, binary.LittleEndian, &regs)
+					t.kicked = &regs
+				}
 			}
 			p.threads = append(p.threads, t)
 		}
