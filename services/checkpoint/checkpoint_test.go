@@ -364,7 +364,7 @@ func TestIncremental(t *testing.T) {
 		var stats []Stats
 		for i, line := range []string{"1\n", "1\n2\n3\n"} {
 			waitUntil(t, fmt.Sprintf("%q", line), func() bool { return strings.HasPrefix(out.String(), line) })
-			l.fire("test")
+			l.fireHolding("test")
 			waitUntil(t, fmt.Sprintf("save %d", i+1), func() bool { return l.Saves() == uint64(i+1) })
 			stats = append(stats, l.Last())
 		}
@@ -387,6 +387,19 @@ func TestIncremental(t *testing.T) {
 			t.Fatalf("restored the newest: %v; %q + %q != %q", res, want[:ck.ConsoleBytes], rest, want)
 		}
 	})
+}
+
+// fireHolding asks for a save and holds the program's next console write
+// until it is taken, as after-writes does: a program that computes only a
+// little more before it ends (counter's last lines) cannot end first,
+// however late the save gets to run on a loaded machine.
+func (l *Layer) fireHolding(why string) {
+	l.heldMu.Lock()
+	if l.held == nil && !l.closed() {
+		l.held = make(chan struct{})
+	}
+	l.heldMu.Unlock()
+	l.fire(why)
 }
 
 // waitUntil polls cond until it holds, failing after a minute.
