@@ -123,6 +123,10 @@ type Invocation struct {
 	// when absentWrite.
 	absentAt    uint64
 	absentWrite bool
+	// early, when set, ends a wait for a guest server's reply once it
+	// reports true, the call withdrawn (a futex_wake of the thread's
+	// futex_wait_clock, whose clock_wait a guest serves).
+	early func() bool
 }
 
 // GuestBuffer is a checked view of a guest buffer argument, valid during

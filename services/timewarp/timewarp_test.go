@@ -312,3 +312,57 @@ func TestLoadingIsNotDeadlock(t *testing.T) {
 		}
 	})
 }
+
+// TestFutexWaitClock: a guest's futex wait whose time limit is on its
+// clock (futex_wait_clock) is a clock_wait the layer holds. An hour's
+// limit on a word nobody changes ends at once with the timeout, an hour
+// of virtual time later; a futex_wake five virtual seconds in, by a
+// thread that sleeps until then, wakes the waiter then, and time never
+// jumps on to its limit; a wait with no limit, while nothing else runs,
+// is a deadlock.
+func TestFutexWaitClock(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		l := newLayer(t, "")
+		out, res := layertest.Run(t, b, []nester.Layer{l}, "", "futexclock", "timeout", "3600000")
+		if res.String() != "exited with status 0" || out != "timeout: timed out after 3600000 ms\n" {
+			t.Fatalf("timeout: %s; printed %q, want the timeout an hour in", res, out)
+		}
+		if got := l.Now(); got < time.Hour {
+			t.Errorf("timeout: virtual time at the end is %v, want at least an hour", got)
+		}
+
+		l = newLayer(t, "")
+		out, res = layertest.Run(t, b, []nester.Layer{l}, "", "futexclock", "wake", "5000", "3600000")
+		if res.String() != "exited with status 0" || out != "wake: woken after 5000 ms\n" {
+			t.Fatalf("wake: %s; printed %q, want the wake 5 s in", res, out)
+		}
+		if got := l.Now(); got >= time.Minute {
+			t.Errorf("wake: virtual time at the end is %v: it jumped past the wake toward the waiter's limit", got)
+		}
+
+		l = newLayer(t, "deadlock=100ms")
+		out, res = layertest.Run(t, b, []nester.Layer{l}, "", "futexclock", "forever")
+		if res.String() == "exited with status 0" || !l.Deadlocked() || out != "futexclock: waiting with no limit\n" {
+			t.Fatalf("forever: %s, deadlocked %v, printed %q; want the program ended as deadlocked", res, l.Deadlocked(), out)
+		}
+	})
+}
+
+// TestFutexWaitClockHostTime: with no layer the clock is the host's, and a
+// futex_wait_clock's limit is real time: the guest reads its clock at
+// least the limit later, and at least that much real time passed.
+func TestFutexWaitClockHostTime(t *testing.T) {
+	const limit = 300 * time.Millisecond
+	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+		start := time.Now()
+		out, res := layertest.Run(t, b, nil, "", "futexclock", "timeout", fmt.Sprint(limit.Milliseconds()))
+		took := time.Since(start)
+		var ms int64
+		if _, err := fmt.Sscanf(out, "timeout: timed out after %d ms\n", &ms); err != nil || res.String() != "exited with status 0" {
+			t.Fatalf("%s; printed %q, want a timeout (%v)", res, out, err)
+		}
+		if ms < limit.Milliseconds() || took < limit {
+			t.Errorf("the wait ended %d ms in on the guest's clock, %v of real time, before its %v limit", ms, took, limit)
+		}
+	})
+}
