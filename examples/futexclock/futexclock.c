@@ -8,8 +8,9 @@
  *   futexclock wake MS LIMIT   a second thread sleeps MS ms (clock_wait),
  *                              then sets the word and wakes it; the first
  *                              waits with a limit of LIMIT ms
- *   futexclock forever         waits with no limit on a word nobody
- *                              changes: a deadlock */
+ *   futexclock forever         waits with no limit (futex_wait_clock
+ *                              with no deadline, a clock_wait with none)
+ *                              on a word nobody changes: a deadlock */
 #include "nestvm.h"
 
 #define MS ((uint64_t)1000000)
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 	if (strcmp(mode, "forever") == 0) {
 		nv_puts("futexclock: waiting with no limit");
-		int64_t r = nv_futex_wait_for(&word, 0, 0);
+		int64_t r = nv_futex_wait_clock(nv_self_space(), NV_ADDR(&word), 0, nv_clock(), NV_CLOCK_MONOTONIC, 0);
 		nv_printf("forever: %s\n", how(r));
 		return 1;
 	}
