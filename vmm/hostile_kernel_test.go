@@ -640,3 +640,44 @@ func TestFutexWaitClockGuestServer(t *testing.T) {
 		})
 	}
 }
+
+// TestFutexWaitClockStopped: a thread stopped while it waits in
+// futex_wait_clock (on the monitor's clock, an hour ahead) leaves the call
+// to re-issue it when resumed, and meanwhile is not the word's waiter: a
+// futex_wake finds nobody. Re-issued, with the same absolute deadline, it
+// waits again, and a wake ends it with 0.
+func TestFutexWaitClockStopped(t *testing.T) {
+	f := newKernelFixture(t)
+	args := [abi.MaxArgSlots]uint64{fixData, 0x150e0700, hClock, abi.ClockMonotonic, monotonicNow() + uint64(time.Hour)}
+	waiting := func() {
+		for f.d[1].t.blockedIn() != abi.OpFutexWaitClock {
+			runtime.Gosched()
+		}
+	}
+	sc := f.d[1].issue(hSpace, uint64(abi.OpFutexWaitClock), args)
+	waiting()
+	f.d[0].must(hThread1, abi.OpThreadStop)
+	if !waitClosed(sc.done, killGrace) {
+		t.Fatalf("futex_wait_clock went on after thread_stop\n%s", goroutines())
+	}
+	if sc.act != CallRestart {
+		t.Errorf("futex_wait_clock of a stopped thread: action %v, R0 %d; want a restart", sc.act, int64(sc.c.Ret[0]))
+	}
+	f.d[1].pending = nil
+	if n := f.d[0].must(hSpace, abi.OpFutexWake, fixData, 1); n != 0 {
+		t.Errorf("futex_wake woke %d while the only waiter was stopped out of its wait, want 0", n)
+	}
+	sc = f.d[1].issue(hSpace, uint64(abi.OpFutexWaitClock), args)
+	waiting()
+	if n := f.d[0].must(hSpace, abi.OpFutexWake, fixData, 1); n != 1 {
+		t.Errorf("futex_wake woke %d, want the re-issued waiter", n)
+	}
+	if !waitClosed(sc.done, killGrace) {
+		t.Fatalf("futex_wait_clock went on after a futex_wake\n%s", goroutines())
+	}
+	if r0 := sc.c.Ret[0]; r0 != 0 || sc.act != CallContinue {
+		t.Errorf("futex_wait_clock woken: R0 %d, action %v; want 0", int64(r0), sc.act)
+	}
+	f.d[1].pending = nil
+	f.check()
+}
