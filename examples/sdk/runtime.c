@@ -338,7 +338,9 @@ int64_t nv_futex_wait_for(const volatile uint32_t *addr, uint32_t expected, uint
 		if (deadline < (uint64_t)now)
 			deadline = ~(uint64_t)0;
 		int64_t r = nv_futex_wait_clock(self, NV_ADDR(addr), expected, start_info->clock, NV_CLOCK_MONOTONIC, deadline);
-		if (r != -NV_EINVALOP && r != -NV_EWRONGTYPE && r != -NV_ERIGHTS && r != -NV_EBADHANDLE)
+		/* A clock that cannot wait: a server that knows no clock_wait,
+		 * or a policy that allows only clock_read. */
+		if (r != -NV_EINVALOP && r != -NV_EWRONGTYPE && r != -NV_ERIGHTS && r != -NV_EBADHANDLE && r != -NV_EDENIED)
 			return r;
 	}
 	return nv_futex_wait(self, NV_ADDR(addr), expected, timeout_ns);
