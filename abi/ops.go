@@ -501,7 +501,7 @@ var Ops = [OpCount]OpInfo{
 	},
 	OpServerGetState: {
 		Name: "server_get_state", Iface: IfacePort, Rights: RightCall,
-		Errors: []OpError{{ErrTooBig, "the buffer is smaller than the record (R1 says what it needs)"}, {ErrIO, "the server could not make its record"}},
+		Errors: []OpError{{ErrTooBig, "the buffer is smaller than the record (R1 says what it needs)"}, {ErrBusy, "the server is half way through a change of its own (a personality ending a process): ask again"}, {ErrIO, "the server could not make its record"}},
 		Args:   []Arg{{"buf", ArgOut, "receives the server's record: a name, NUL-terminated, then bytes in a format of that server's"}},
 		R0:     "the bytes written; with NV_ETOOBIG, R1 is the size needed",
 		R1:     "the size needed, when the buffer was too small",

@@ -681,3 +681,52 @@ func TestFutexWaitClockStopped(t *testing.T) {
 	f.d[1].pending = nil
 	f.check()
 }
+
+// A thread_start while another thread waits in thread_stop for the same
+// thread (the target inside a call its server holds) does not leave the
+// stopper waiting for good: the start cancels the request that was not
+// yet taken, and the stopper asks again. Before, the target went on
+// running and the stopper waited as long as it did (a checkpoint stopping
+// a Linux program hung when the personality resumed a thread it had
+// stopped for a signal).
+func TestStopOutlivesStart(t *testing.T) {
+	f := newKernelFixture(t)
+	gate, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	holder := NewHostPort("holder", ServerFunc(func(inv *Invocation) {
+		<-gate
+		if !inv.Hold(release) {
+			inv.Restart()
+			return
+		}
+		inv.Return(0, 0)
+	}))
+	h, e := f.a.addHandle(handleEntry{obj: holder, rights: abi.RightsAll}, nil)
+	if e != abi.OK {
+		t.Fatal(e)
+	}
+	target := f.d[1].t
+	held := f.d[1].issue(h, uint64(abi.OpClockRead), [abi.MaxArgSlots]uint64{})
+	stopper := f.d[0].issue(hThread1, uint64(abi.OpThreadStop), [abi.MaxArgSlots]uint64{})
+	for asked := false; !asked; {
+		target.mu.Lock()
+		asked = target.stopReq
+		target.mu.Unlock()
+		runtime.Gosched()
+	}
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	if !waitClosed(stopper.done, killGrace) {
+		t.Fatalf("thread_stop never returned once a thread_start cancelled its request\n%s", goroutines())
+	}
+	if st, _ := target.Status(); st != abi.ThreadStopped {
+		t.Errorf("the target's status after thread_stop returned: %d", st)
+	}
+	if !waitClosed(held.done, killGrace) || held.act != CallRestart {
+		t.Errorf("the held call ended with %v, want a restart", held.act)
+	}
+	f.d[1].pending = nil
+	f.d[0].pending = nil
+}

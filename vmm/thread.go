@@ -282,10 +282,18 @@ func (t *Thread) stopAndWait(caller *Thread) (abi.Error, wakeReason) {
 	}
 	for {
 		t.mu.Lock()
-		st, inline := t.state, t.servedInline()
+		st, inline, asked := t.state, t.servedInline(), t.stopReq
 		t.mu.Unlock()
 		if st != abi.ThreadRunning && !inline {
 			return abi.OK, wakeReady
+		}
+		if !asked {
+			// A thread_start meanwhile (whoever stopped the thread before
+			// and resumes it now) cancelled the request: this stopper
+			// still waits for a stop, so it asks again.
+			if v := t.requestStop(); v != nil {
+				v.Stop()
+			}
 		}
 		if caller != nil {
 			caller.mu.Lock()

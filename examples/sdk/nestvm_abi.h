@@ -1827,6 +1827,7 @@ static inline int64_t nv_clock_time_page(nv_handle_t h)
  *   NV_ERIGHTS: the handle lacks a right the operation needs
  *   NV_EFAULT: a buffer is not mapped with the access needed
  *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER; or the buffer is smaller than the record (R1 says what it needs)
+ *   NV_EBUSY: the server is half way through a change of its own (a personality ending a process): ask again
  *   NV_EIO: the server could not make its record
  */
 static inline nv_result_t nv_server_get_state_r(nv_handle_t h, nv_addr_t buf, uint64_t buf_cap)

@@ -83,12 +83,8 @@ func (k *kernel) kick(p *process) {
 	if t.kick.entries.Load() != entries || t.kick.serving.Load() {
 		return
 	}
-	buf := make([]byte, binary.Size(abi.ThreadState{}))
-	if _, _, err := c.ThreadGetState(t.handle, buf); err != nil {
-		return
-	}
-	var st abi.ThreadState
-	if _, err := binary.Decode(buf, binary.LittleEndian, &st); err != nil {
+	st, err := threadState(c, t.handle)
+	if err != nil {
 		return
 	}
 	saved := st.Regs
@@ -126,4 +122,15 @@ func (tc *task) kicked() bool {
 	tc.regs = *regs
 	tc.deliverPending()
 	return true
+}
+
+// threadState reads the state of the thread h.
+func threadState(c *vmm.Caller, h uint64) (abi.ThreadState, error) {
+	var st abi.ThreadState
+	buf := make([]byte, binary.Size(st))
+	if _, _, err := c.ThreadGetState(h, buf); err != nil {
+		return st, err
+	}
+	_, err := binary.Decode(buf, binary.LittleEndian, &st)
+	return st, err
 }

@@ -124,6 +124,10 @@ type kernel struct {
 	procs   map[int]*process // by pid, which is also the exception port's badge
 	nextPID int
 	ended   bool
+	// exiting counts processes that exit has marked ended and whose
+	// slots in the container it has not yet removed: the record and the
+	// container's table disagree about them until it has.
+	exiting int
 	// killStatus is the status Kill gave, for the run's result.
 	killStatus int
 
@@ -213,6 +217,7 @@ func (k *kernel) exit(p *process, ws int, why string) {
 		return
 	}
 	p.exited, p.wstatus = true, ws
+	k.exiting++
 	parent := k.procs[p.ppid]
 	if parent == nil || parent.exited {
 		delete(k.procs, p.pid)
@@ -245,6 +250,9 @@ func (k *kernel) exit(p *process, ws int, why string) {
 	p.closeAll(c)
 	c.HandleClose(sp)
 	k.release(c)
+	k.mu.Lock()
+	k.exiting--
+	k.mu.Unlock()
 	p.ended.notify()
 	if parent != nil && !first {
 		info := sigInfo{signo: sigCHLD, code: cldExited, pid: int32(p.pid), status: int32(ws >> 8 & 0xff)}

@@ -155,6 +155,9 @@ func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot 
 			left := max(time.Unix(0, t.sleepUntil).Sub(savedAt), 0)
 			th.resumeSleep = &left
 		}
+		if t.kicked != nil && kickedAt(c, e.Handle) {
+			th.kick.regs, th.kick.busy = t.kicked, true
+		}
 		p.threads[int(num)] = th
 	}
 	m := newMM(p.space)
@@ -364,4 +367,15 @@ func spaceState(c *vmm.Caller, h uint64) (*savedSpace, error) {
 		return nil, fmt.Errorf("space_get_state: %w", err)
 	}
 	return st, nil
+}
+
+// kickedAt reports whether the thread h is at the vDSO's kick code, where
+// a kick sends it: only then do the registers a record saved for it put
+// it back. A save can read the thread's registers before a kick moved it
+// and the record after (the save takes it again only when the record
+// changed), and a thread left believing a kick under way would take no
+// later one.
+func kickedAt(c *vmm.Caller, h uint64) bool {
+	st, err := threadState(c, h)
+	return err == nil && st.Regs.RIP == vdsoKick
 }

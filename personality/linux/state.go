@@ -47,8 +47,9 @@ const (
 	stateMagic = "NVLINUX\x00"
 	// stateVersion is the version encode writes. Version 1 had no timers
 	// and no sigev_value in pending signals, version 2 no sleep end on the
-	// clock, version 3 no timer deadlines on the clock; all still decode.
-	stateVersion = 4
+	// clock, version 3 no kicked registers, version 4 no timer deadlines
+	// on the clock; all still decode.
+	stateVersion = 5
 
 	maxStateProcs   = 1 << 12
 	maxStateThreads = 1 << 10 // a process's
@@ -166,6 +167,9 @@ type savedThread struct {
 	altstack   [3]uint64
 	sleepUntil int64  // Unix nanoseconds the sleep it is held in ends; 0: none
 	sleepClock uint64 // the same end on the process's monotonic clock; 0: unknown
+	// kicked are the registers a kick stopped the thread with, when it
+	// was saved on its way to the kick code's system call (kick.go).
+	kicked *abi.ThreadRegs
 }
 
 type savedMM struct {
@@ -195,8 +199,13 @@ func (k *kernel) Serve(inv *vmm.Invocation) {
 	}
 	rec, err := k.snapshot()
 	if err != nil {
+		if errors.Is(err, errExiting) {
+			k.log.Debug("state not saved yet", "error", err)
+			inv.Fail(abi.ErrBusy)
+			return
+		}
 		k.log.Warn("state not saved", "error", err)
-		inv.Fail(abi.ErrBusy)
+		inv.Fail(abi.ErrIO)
 		return
 	}
 	out := append([]byte(RunnerName+"\x00"), rec...)
@@ -212,6 +221,10 @@ func (k *kernel) Serve(inv *vmm.Invocation) {
 // errNotSaved is snapshot's refusal of a state it cannot record.
 var errNotSaved = errors.New("a checkpoint cannot save it")
 
+// errExiting is snapshot's refusal while a process is half way through
+// its exit.
+var errExiting = errors.New("a process is ending")
+
 // snapshot encodes the personality's state. Every thread of its
 // processes must be stopped (a checkpoint above stops them first), so
 // nothing changes while it reads.
@@ -222,7 +235,7 @@ func (k *kernel) snapshot() ([]byte, error) {
 		procs = append(procs, p)
 	}
 	sort.Slice(procs, func(i, j int) bool { return procs[i].pid < procs[j].pid })
-	nextPID, ended := k.nextPID, k.ended
+	nextPID, ended, exiting := k.nextPID, k.ended, k.exiting
 	type life struct {
 		exited, didExec bool
 		wstatus, ppid   int
@@ -234,6 +247,13 @@ func (k *kernel) snapshot() ([]byte, error) {
 	k.mu.Unlock()
 	if ended {
 		return nil, fmt.Errorf("the first process has ended: %w", errNotSaved)
+	}
+	if exiting > 0 {
+		// Its space and threads may be in the container's table or not,
+		// as exit has got: a save reading both now would have a thread
+		// whose space it cannot find. The save asks again (its runner
+		// changed), and exit is done in a moment.
+		return nil, errExiting
 	}
 
 	fileIdx := map[*file]int{}
@@ -337,6 +357,10 @@ func (k *kernel) snapshot() ([]byte, error) {
 			}
 			pw.u64(uint64(until))
 			pw.u64(onClock)
+			pw.bool(t.kick.regs != nil)
+			if t.kick.regs != nil {
+				pw.b, _ = binary.Append(pw.b, binary.LittleEndian, t.kick.regs)
+			}
 		}
 		m, fds := p.mm, p.fds
 		p.mu.Unlock()
@@ -486,7 +510,7 @@ const savedTimerSize = 4 + 8 + 4*3 + 8 + 1 + 8*3
 
 // timerSize is the bytes a saved timer takes in a record of version v.
 func timerSize(v uint32) int {
-	if v < 4 {
+	if v < 5 {
 		return savedTimerSize - 8 // no deadline on the clock
 	}
 	return savedTimerSize
@@ -498,7 +522,7 @@ func (r *stateReader) timer(v uint32) savedTimer {
 	t.info = sigInfo{signo: int32(r.u32("timer signal")), code: int32(r.u32("timer code")), pid: int32(r.u32("timer id")), value: r.u64("timer value")}
 	t.notify = r.bool("timer notify")
 	t.deadline, t.interval = int64(r.u64("timer deadline")), time.Duration(r.u64("timer interval"))
-	if v >= 4 {
+	if v >= 5 {
 		t.onClock = r.u64("timer deadline on the clock")
 	}
 	return t
@@ -649,6 +673,13 @@ func decodeState(b []byte) (*savedState, error) {
 			}
 			if v >= 3 {
 				t.sleepClock = r.u64("sleep end on the clock")
+			}
+			if v >= 4 && r.bool("kicked") {
+				var regs abi.ThreadRegs
+				if b := r.take(uint64(binary.Size(regs)), "kicked registers"); b != nil {
+					binary.Decode(b, binary.LittleEndian, &regs)
+					t.kicked = &regs
+				}
 			}
 			p.threads = append(p.threads, t)
 		}

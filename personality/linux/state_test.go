@@ -2,9 +2,12 @@ package linux
 
 import (
 	"encoding/binary"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"nestvm/abi"
 )
 
 // sampleRecord is the record of a personality with one process (a
@@ -20,7 +23,7 @@ func sampleRecord(t testing.TB) []byte {
 	m.insert(&vma{start: 0x400000, end: 0x401000, prot: protRead, region: 9})
 	m.brkStart, m.brk, m.brkMapped = 0x500000, 0x500000, 0x500000
 	p := &process{k: k, pid: 1, slot: 1, exe: "/bin/prog", cwd: "/", umask: 0o22, mm: m,
-		threads: map[int]*thread{0: {tid: 1, slot: 2, sigmask: 4}}, pending: map[int]sigInfo{10: {signo: 10}},
+		threads: map[int]*thread{0: {tid: 1, slot: 2, sigmask: 4, kick: kickState{busy: true, regs: &abi.ThreadRegs{RIP: 0x401234, RSP: 0x7ff000}}}}, pending: map[int]sigInfo{10: {signo: 10}},
 		fds: &fdTable{files: map[int]*fdEntry{1: {f: out}, 3: {f: r}, 4: {f: w, cloexec: true}}}}
 	p.sig.actions[10] = sigAction{handler: 0x401000, mask: 1}
 	k.procs[1] = p
@@ -47,6 +50,11 @@ func TestStateRecord(t *testing.T) {
 		len(p.fds) != 3 || !p.fds[2].cloexec || p.sig.actions[10].handler != 0x401000 || len(p.pending) != 1 ||
 		len(p.mm.vmas) != 1 || !p.mm.vmas[0].mapped || p.mm.brk != 0x500000 {
 		t.Fatalf("decoded process %+v", p)
+	}
+	// A thread saved on its way to the kick code gets back the
+	// registers the kick stopped it with.
+	if k := p.threads[0].kicked; k == nil || k.RIP != 0x401234 || k.RSP != 0x7ff000 {
+		t.Errorf("decoded kicked registers %+v", k)
 	}
 	for _, f := range st.files {
 		if f.refs != 1 {
@@ -155,12 +163,14 @@ func TestStateVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The process is the record's last; version 2 added its timers at
-	// its end (ITIMER_REAL and a count of none), and to its thread the end
-	// of its sleep (version 3 that end on the clock too), before its
-	// memory map (a flag, brk, no area) and descriptors (none).
+	// its end (ITIMER_REAL, with version 5 its deadline on the clock too,
+	// and a count of none), and to its thread the end
+	// of its sleep (version 3 that end on the clock too, version 4 a flag
+	// for kicked registers), before its memory map (a flag, brk, no area)
+	// and descriptors (none).
 	end := len(rec) - savedTimerSize - 4
-	sleep := end - 4 - (1 + 3*8 + 4) - 16
-	v1 := append(append([]byte(nil), rec[:sleep]...), rec[sleep+16:end]...)
+	sleep := end - 4 - (1 + 3*8 + 4) - 16 - 1
+	v1 := append(append([]byte(nil), rec[:sleep]...), rec[sleep+16+1:end]...)
 	binary.LittleEndian.PutUint32(v1[len(stateMagic):], 1)
 	st, err := decodeState(v1)
 	if err != nil {
@@ -168,5 +178,23 @@ func TestStateVersion1(t *testing.T) {
 	}
 	if len(st.procs) != 1 || st.procs[0].real.deadline != 0 || st.procs[0].posix != nil {
 		t.Errorf("decoded %+v", st.procs)
+	}
+}
+
+// TestStateMidExit: while a process is half way through its exit (ended
+// in the record, its space and threads maybe still in the container's
+// table), the record is refused as not ready, so that a save asks again
+// instead of saving a thread whose space it cannot find.
+func TestStateMidExit(t *testing.T) {
+	k := &kernel{caps: map[string]uint64{}, procs: map[int]*process{}, nextPID: 2}
+	k.procs[1] = &process{k: k, pid: 1, slot: 1, exe: "/bin/prog", cwd: "/", mm: newMM(0),
+		threads: map[int]*thread{0: {tid: 1, slot: 2}}, pending: map[int]sigInfo{}, fds: &fdTable{files: map[int]*fdEntry{}}}
+	k.exiting = 1
+	if _, err := k.snapshot(); !errors.Is(err, errExiting) {
+		t.Fatalf("snapshot mid-exit: %v, want %v", err, errExiting)
+	}
+	k.exiting = 0
+	if _, err := k.snapshot(); err != nil {
+		t.Fatalf("snapshot once the exit is done: %v", err)
 	}
 }

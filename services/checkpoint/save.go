@@ -175,6 +175,12 @@ func (s *saver) runnerState(h uint64) error {
 	if errors.Is(err, abi.ErrInvalidOp) {
 		return nil // a server with no state to give
 	}
+	if errors.Is(err, abi.ErrBusy) {
+		// A server half way through a change of its own (a personality
+		// ending a process) has no record that agrees with the subtree
+		// yet.
+		return fmt.Errorf("%w: server_get_state: %w", ErrRunnerChanged, err)
+	}
 	if err != nil {
 		return fmt.Errorf("server_get_state: %w", err)
 	}
