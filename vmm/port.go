@@ -156,6 +156,10 @@ func (inv *Invocation) Fail(e abi.Error) { inv.err = e }
 // thread re-issues the operation when resumed. A server holds a thread
 // this way, not by blocking, so that whoever stops the subtree is not
 // left waiting for the call to end. A host caller is held until done.
+// While held the thread does not wait, for space_running: the server will
+// let it go, as a thread stopped may be resumed (a checkpoint holds a
+// writer so until it stops it for a save, and a layer owning time must
+// not move time on meanwhile). A wait is HoldWake.
 func (inv *Invocation) Hold(done <-chan struct{}) bool {
 	t := inv.Thread
 	if t == nil && inv.from != nil {
@@ -170,6 +174,10 @@ func (inv *Invocation) Hold(done <-chan struct{}) bool {
 		default:
 			return false
 		}
+	}
+	if t != nil {
+		t.serverHeld.Add(1)
+		defer t.serverHeld.Add(-1)
 	}
 	return holdOn(t, done, ready)
 }

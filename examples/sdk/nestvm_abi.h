@@ -1881,7 +1881,7 @@ static inline int64_t nv_clock_wait(nv_handle_t h, uint64_t which, uint64_t dead
 
 /* nv_space_running: Counts the threads of a space's subtree that wait and those that do not, so that a layer can tell when every thread below it waits (R0 is 0 and R1 is not: a virtual clock then jumps to the earliest deadline, or, with no deadline, the program is deadlocked). A subtree with no thread at all (being loaded, or ended) has both 0: nothing waits. A thread woken since it last looked at what it waits for (a futex_wake, a message, a reply) does not wait: it is about to run.
  * Interface: space. Rights needed: read.
- * R0: the number of threads of the space and of every space below it that do not wait: running guest code (or a server's work on a fault of theirs served inline), stopped (by thread_stop, or in a fault whose handler has not answered: someone may resume them), or created and not yet started.
+ * R0: the number of threads of the space and of every space below it that do not wait: running guest code (or a server's work on a fault of theirs served inline), stopped (by thread_stop, or in a fault whose handler has not answered: someone may resume them), held in a call by a server that will let them go (a checkpoint holding a writer until it stops it for a save), or created and not yet started.
  * R1: the number of those threads that wait: asleep in an operation, not woken since they last looked at what they wait for.
  * Errors (a port a guest serves returns what its server replies):
  *   NV_EBADHANDLE: the handle names nothing in the caller's table
