@@ -4,14 +4,14 @@ import (
 	"testing"
 
 	"nestvm/internal/backendtest"
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 // perOp runs "bench mode n" until at least max(b.N, least) iterations have
 // run, at most most of them in one guest run, and returns the guest's own
 // measurement in nanoseconds per iteration. Each guest run does its set-up
 // untimed, so guest start-up and first-use costs are not part of it.
-func perOp(b *testing.B, be vmm.Backend, mode string, least, most int) float64 {
+func perOp(b *testing.B, be machine.Backend, mode string, least, most int) float64 {
 	b.Helper()
 	total := max(b.N, least)
 	var ns float64
@@ -28,7 +28,7 @@ func perOp(b *testing.B, be vmm.Backend, mode string, least, most int) float64 {
 // a bare ABI call (handle_info) measured in the same run. ns/op is the
 // round trip.
 func BenchmarkIPC(b *testing.B) {
-	eachBackend(b, func(b *testing.B, be vmm.Backend) {
+	eachBackend(b, func(b *testing.B, be machine.Backend) {
 		ipc := perOp(b, be, "ipc", 1000, 1<<20)
 		call := perOp(b, be, "info", 1000, 1<<20)
 		b.ReportMetric(ipc, "ns/op")
@@ -44,7 +44,7 @@ func BenchmarkIPC(b *testing.B) {
 // reply that resumes the toucher. A bare ABI call is measured in the same
 // run for the ratio. ns/op is one page.
 func BenchmarkKeeper(b *testing.B) {
-	eachBackend(b, func(b *testing.B, be vmm.Backend) {
+	eachBackend(b, func(b *testing.B, be machine.Backend) {
 		// 16384 pages (64 MiB) a run at most: the region is charged to
 		// the guest's quota, half of which its own heap holds.
 		page := perOp(b, be, "keeper", 200, 16384)
@@ -61,7 +61,7 @@ func BenchmarkKeeper(b *testing.B) {
 // the thread and waiting for the child's exit notice on its exception
 // port (then closing the handles). ns/op is one child.
 func BenchmarkSpawn(b *testing.B) {
-	eachBackend(b, func(b *testing.B, be vmm.Backend) {
+	eachBackend(b, func(b *testing.B, be machine.Backend) {
 		child := perOp(b, be, "spawn", 20, 1000)
 		b.ReportMetric(child, "ns/op")
 		b.ReportMetric(child/1e3, "child-µs")
@@ -75,7 +75,7 @@ func BenchmarkSpawn(b *testing.B) {
 func TestBenchGuest(t *testing.T) {
 	for _, mode := range []string{"nulltrap", "info", "write", "compute", "ipc", "keeper", "spawn"} {
 		t.Run(mode, func(t *testing.T) {
-			backendtest.Each(t, func(t *testing.T, be vmm.Backend) {
+			backendtest.Each(t, func(t *testing.T, be machine.Backend) {
 				if ns := guestNs(t, be, mode, 3); ns <= 0 {
 					t.Errorf("bench %s 3 took %v ns", mode, ns)
 				}
@@ -83,7 +83,7 @@ func TestBenchGuest(t *testing.T) {
 		})
 	}
 	t.Run("unknown", func(t *testing.T) {
-		backendtest.Each(t, func(t *testing.T, be vmm.Backend) {
+		backendtest.Each(t, func(t *testing.T, be machine.Backend) {
 			if r := runResult(t, be, "bench", nil, nil, "nosuchmode", "1"); !r.Exited || r.Status == 0 {
 				t.Errorf("bench nosuchmode: %s, want a nonzero exit", r)
 			}

@@ -14,11 +14,12 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
 // eachBackend runs f as a sub-benchmark per backend.
-func eachBackend(b *testing.B, f func(b *testing.B, be vmm.Backend)) {
+func eachBackend(b *testing.B, f func(b *testing.B, be machine.Backend)) {
 	for _, name := range backendtest.Names {
 		b.Run(name, func(b *testing.B) { f(b, backendtest.Get(b, name)) })
 	}
@@ -26,7 +27,7 @@ func eachBackend(b *testing.B, f func(b *testing.B, be vmm.Backend)) {
 
 // run runs a built guest with args on be, writing its console to w, and
 // fails b unless it exits 0.
-func run(b testing.TB, be vmm.Backend, name string, w io.Writer, args ...string) {
+func run(b testing.TB, be machine.Backend, name string, w io.Writer, args ...string) {
 	b.Helper()
 	var stderr bytes.Buffer
 	if r := runResult(b, be, name, w, &stderr, args...); !r.Exited || r.Status != 0 {
@@ -36,7 +37,7 @@ func run(b testing.TB, be vmm.Backend, name string, w io.Writer, args ...string)
 
 // runResult runs a built guest with args on be, writing its console to w
 // and its stderr to stderr (both may be nil), and returns how it ended.
-func runResult(b testing.TB, be vmm.Backend, name string, w, stderr io.Writer, args ...string) vmm.Result {
+func runResult(b testing.TB, be machine.Backend, name string, w, stderr io.Writer, args ...string) vmm.Result {
 	b.Helper()
 	data, err := os.ReadFile(testutil.Guest(b, name))
 	if err != nil {
@@ -59,7 +60,7 @@ func runResult(b testing.TB, be vmm.Backend, name string, w, stderr io.Writer, a
 
 // guestNs runs "bench mode n" and returns the guest's own measurement of
 // the n iterations, in nanoseconds.
-func guestNs(b testing.TB, be vmm.Backend, mode string, n int) float64 {
+func guestNs(b testing.TB, be machine.Backend, mode string, n int) float64 {
 	b.Helper()
 	var out bytes.Buffer
 	w := io.Writer(&out)
@@ -96,7 +97,7 @@ func (l lastLine) Write(p []byte) (int, error) {
 // answered by the kernel) and a console write (a call delivered to the
 // root's console server, here discarding).
 func BenchmarkCalls(b *testing.B) {
-	eachBackend(b, func(b *testing.B, be vmm.Backend) {
+	eachBackend(b, func(b *testing.B, be machine.Backend) {
 		n := max(b.N, 1000)
 		trap := guestNs(b, be, "nulltrap", n) / float64(n)
 		call := guestNs(b, be, "info", n) / float64(n)
@@ -114,7 +115,7 @@ func BenchmarkCalls(b *testing.B) {
 func BenchmarkCompute(b *testing.B) {
 	const n = 50_000_000
 	native := filepath.Join(filepath.Dir(testutil.GuestDir(b)), "native", "compute")
-	eachBackend(b, func(b *testing.B, be vmm.Backend) {
+	eachBackend(b, func(b *testing.B, be machine.Backend) {
 		var guest, host time.Duration
 		for i := 0; i < b.N; i++ {
 			// Both time the loop alone, from inside: process and guest
@@ -158,7 +159,7 @@ func BenchmarkLaunch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	eachBackend(b, func(b *testing.B, be vmm.Backend) {
+	eachBackend(b, func(b *testing.B, be machine.Backend) {
 		mon := vmm.NewMonitor(be, nil)
 		var first, exit time.Duration
 		b.ResetTimer()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -29,7 +30,7 @@ type nestLauncher struct {
 	hello []byte // hello.elf
 }
 
-func newNestLauncher(b *testing.B, be vmm.Backend) *nestLauncher {
+func newNestLauncher(b *testing.B, be machine.Backend) *nestLauncher {
 	b.Helper()
 	l := &nestLauncher{mon: vmm.NewMonitor(be, nil)}
 	dir := b.TempDir()
@@ -93,7 +94,7 @@ func (l *nestLauncher) run(b *testing.B, depth int) time.Duration {
 // cost of one nester level, (depth 3 - depth 0) / 3. ns/op is the sum of
 // the four.
 func BenchmarkNest(b *testing.B) {
-	eachBackend(b, func(b *testing.B, be vmm.Backend) {
+	eachBackend(b, func(b *testing.B, be machine.Backend) {
 		l := newNestLauncher(b, be)
 		for _, d := range nestDepths {
 			l.run(b, d) // once untimed: the first launch of each pays for warming up

@@ -71,7 +71,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	if l.parent, err = c.Insert(sp.Obj, sp.Rights, sp.Badge); err != nil {
 		return parent, err
 	}
-	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{l}), Rights: sp.Rights, Badge: sp.Badge})
+	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{&interpose.Relay{Space: host, Target: l.parent, Hook: (*topKeeper)(l)}}), Rights: sp.Rights, Badge: sp.Badge})
 	if l.tap == nil {
 		return env, nil
 	}
@@ -81,10 +81,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 // spaceStandIn serves the stand-in for the space capability: it is a
 // space to whoever holds it (handle_info, a trace's records), as the
 // capability it forwards to is.
-type spaceStandIn struct{ l *Layer }
-
-// Serve implements vmm.Server.
-func (s spaceStandIn) Serve(inv *vmm.Invocation) { s.l.serveSpace(inv) }
+type spaceStandIn struct{ *interpose.Relay }
 
 // StandsFor implements vmm.StandIn.
 func (spaceStandIn) StandsFor() abi.ObjectType { return abi.ObjSpace }
@@ -94,32 +91,24 @@ func (spaceStandIn) StandsFor() abi.ObjectType { return abi.ObjSpace }
 // trail of handles.
 const keepAt = 64
 
-// serveSpace forwards an operation on the space capability, keeping each
-// space created through it.
-func (l *Layer) serveSpace(inv *vmm.Invocation) {
-	c := l.host.NewCaller()
-	r0, r1, err := inv.Forward(c, l.parent)
-	if err != nil || !inv.Info.R0Handle {
-		inv.Complete(r0, r1, err)
-		return
+// topKeeper is the Layer as the hook of what operations on its space
+// capability return: it keeps the handle to each space created through
+// it, for listing and checkpointing the tree.
+type topKeeper Layer
+
+// OnResult implements interpose.ResultHook.
+func (k *topKeeper) OnResult(r interpose.Result) (interpose.Cap, bool, error) {
+	l := (*Layer)(k)
+	if r.Inv.Op != abi.OpSpaceCreate {
+		return r.Cap, false, nil
 	}
-	obj, rights, _, lerr := c.Lookup(r0)
-	if lerr != nil {
-		c.HandleClose(r0)
-		inv.Fail(abi.ErrIO)
-		return
+	l.mu.Lock()
+	if len(l.tops) >= keepAt {
+		l.tops = prune(r.Caller, l.tops)
 	}
-	if inv.Op == abi.OpSpaceCreate {
-		l.mu.Lock()
-		if len(l.tops) >= keepAt {
-			l.tops = prune(c, l.tops)
-		}
-		l.tops = append(l.tops, r0)
-		l.mu.Unlock()
-	} else {
-		c.HandleClose(r0)
-	}
-	inv.ReturnHandle(obj, rights, r1)
+	l.tops = append(l.tops, r.H)
+	l.mu.Unlock()
+	return r.Cap, true, nil
 }
 
 // prune closes the handles of spaces that have ended and returns the rest.

@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/arch/x86/x86asm"
 
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 // walk translates addr through the 4-level page tables rooted at cr3 and
@@ -36,44 +36,44 @@ func walk(read func(gpa uint64, buf []byte) bool, cr3, addr uint64) (pte uint64,
 //
 // insn holds the bytes that could be fetched at rip; when they do not hold a
 // whole instruction, the fetch itself is what faulted.
-func classifyAccess(insn []byte, rip, rsp, rdi, addr uint64) vmm.Access {
+func classifyAccess(insn []byte, rip, rsp, rdi, addr uint64) machine.Access {
 	if addr >= rip+uint64(len(insn)) && addr < rip+15 {
-		return vmm.AccessExec // the bytes at addr could not be fetched
+		return machine.AccessExec // the bytes at addr could not be fetched
 	}
 	inst, err := x86asm.Decode(insn, 64)
 	if err != nil {
-		return vmm.AccessRead // an instruction the decoder does not know
+		return machine.AccessRead // an instruction the decoder does not know
 	}
 	switch inst.Op {
 	case x86asm.PUSH, x86asm.CALL, x86asm.PUSHF, x86asm.PUSHFQ, x86asm.ENTER:
 		if addr < rsp && rsp-addr <= 64 {
-			return vmm.AccessWrite
+			return machine.AccessWrite
 		}
-		return vmm.AccessRead
+		return machine.AccessRead
 	case x86asm.POP, x86asm.POPF, x86asm.POPFQ, x86asm.RET, x86asm.LEAVE:
 		// These read the stack; only "pop m" writes, to its operand.
 		if addr >= rsp && addr-rsp < 64 {
-			return vmm.AccessRead
+			return machine.AccessRead
 		}
 		if _, ok := inst.Args[0].(x86asm.Mem); ok && inst.Op == x86asm.POP {
-			return vmm.AccessWrite
+			return machine.AccessWrite
 		}
-		return vmm.AccessRead
+		return machine.AccessRead
 	case x86asm.STOSB, x86asm.STOSW, x86asm.STOSD, x86asm.STOSQ,
 		x86asm.MOVSB, x86asm.MOVSW, x86asm.MOVSD, x86asm.MOVSQ:
 		if addr >= rdi && addr-rdi < 4096 || rdi > addr && rdi-addr < 4096 {
-			return vmm.AccessWrite
+			return machine.AccessWrite
 		}
-		return vmm.AccessRead
+		return machine.AccessRead
 	case x86asm.CMP, x86asm.TEST, x86asm.BT, x86asm.JMP, x86asm.LGDT, x86asm.LIDT,
 		x86asm.UCOMISS, x86asm.UCOMISD, x86asm.COMISS, x86asm.COMISD, x86asm.PREFETCHT0,
 		x86asm.PREFETCHT1, x86asm.PREFETCHT2, x86asm.PREFETCHNTA, x86asm.CLFLUSH:
-		return vmm.AccessRead
+		return machine.AccessRead
 	}
 	if _, ok := inst.Args[0].(x86asm.Mem); ok {
-		return vmm.AccessWrite
+		return machine.AccessWrite
 	}
-	return vmm.AccessRead
+	return machine.AccessRead
 }
 
 // findIO returns the address of the first I/O instruction in code, which
@@ -100,7 +100,7 @@ func findIO(code []byte, start uint64) uint64 {
 // stack pointer, or a memory operand based on RSP or RBP. A CPU raises
 // #SS(0) for those and #GP(0) for the others; the emulator raises #GP for
 // all of them.
-func stackFault(insn []byte, r *vmm.Regs) bool {
+func stackFault(insn []byte, r *machine.Regs) bool {
 	inst, err := x86asm.Decode(insn, 64)
 	if err != nil {
 		return false
@@ -142,7 +142,7 @@ func canonical(addr uint64) bool {
 }
 
 // regValue is the value of a 64-bit general register; 0 for others.
-func regValue(reg x86asm.Reg, r *vmm.Regs) uint64 {
+func regValue(reg x86asm.Reg, r *machine.Regs) uint64 {
 	switch reg {
 	case x86asm.RAX:
 		return r.RAX

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 func TestWalk(t *testing.T) {
@@ -47,19 +47,19 @@ func TestClassifyAccess(t *testing.T) {
 		name string
 		insn []byte
 		addr uint64
-		want vmm.Access
+		want machine.Access
 	}{
-		{"load", []byte{0x8b, 0x04, 0x25, 0, 0, 0x60, 0}, 0x600000, vmm.AccessRead},   // mov eax, [0x600000]
-		{"store", []byte{0x89, 0x04, 0x25, 0, 0, 0x60, 0}, 0x600000, vmm.AccessWrite}, // mov [0x600000], eax
-		{"store to itself", []byte{0xc6, 0x05, 0xf9, 0xff, 0xff, 0xff, 1}, rip, vmm.AccessWrite},
-		{"cmp", []byte{0x39, 0x04, 0x25, 0, 0, 0x60, 0}, 0x600000, vmm.AccessRead}, // cmp [0x600000], eax
-		{"push", []byte{0x50}, rsp - 8, vmm.AccessWrite},
-		{"pop", []byte{0x58}, rsp, vmm.AccessRead},
-		{"ret", []byte{0xc3}, rsp, vmm.AccessRead},
-		{"rep stosb", []byte{0xf3, 0xaa}, rdi + 100, vmm.AccessWrite},
-		{"add to memory", []byte{0x01, 0x04, 0x25, 0, 0, 0x60, 0}, 0x600000, vmm.AccessWrite}, // add [0x600000], eax
-		{"truncated fetch", []byte{0x8b, 0x04}, rip + 2, vmm.AccessExec},
-		{"nothing fetched", nil, rip, vmm.AccessExec},
+		{"load", []byte{0x8b, 0x04, 0x25, 0, 0, 0x60, 0}, 0x600000, machine.AccessRead},   // mov eax, [0x600000]
+		{"store", []byte{0x89, 0x04, 0x25, 0, 0, 0x60, 0}, 0x600000, machine.AccessWrite}, // mov [0x600000], eax
+		{"store to itself", []byte{0xc6, 0x05, 0xf9, 0xff, 0xff, 0xff, 1}, rip, machine.AccessWrite},
+		{"cmp", []byte{0x39, 0x04, 0x25, 0, 0, 0x60, 0}, 0x600000, machine.AccessRead}, // cmp [0x600000], eax
+		{"push", []byte{0x50}, rsp - 8, machine.AccessWrite},
+		{"pop", []byte{0x58}, rsp, machine.AccessRead},
+		{"ret", []byte{0xc3}, rsp, machine.AccessRead},
+		{"rep stosb", []byte{0xf3, 0xaa}, rdi + 100, machine.AccessWrite},
+		{"add to memory", []byte{0x01, 0x04, 0x25, 0, 0, 0x60, 0}, 0x600000, machine.AccessWrite}, // add [0x600000], eax
+		{"truncated fetch", []byte{0x8b, 0x04}, rip + 2, machine.AccessExec},
+		{"nothing fetched", nil, rip, machine.AccessExec},
 	} {
 		if got := classifyAccess(tc.insn, rip, rsp, rdi, tc.addr); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)

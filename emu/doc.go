@@ -3,7 +3,7 @@
 // of its own, with the same guest binaries, ABI page and exits as kvm.
 //
 // It is built only with cgo; a CGO_ENABLED=0 binary has no emu backend and
-// vmm.Lookup("emu") says how to get one.
+// machine.Lookup("emu") says how to get one.
 //
 // Unicorn 2.0.1 behaves in ways this package is built around (each is
 // tested in emu_test.go):
@@ -52,4 +52,9 @@
 //     #UD and #GP as a CPU would here); "int $n" reports vector n past the
 //     instruction instead of #GP at it;
 //   - ud2 ends uc_emu_start with UC_ERR_INSN_INVALID rather than vector 6.
+//
+// An engine costs about 800 KiB once it has run, so a thread holds one
+// only while it runs guest code: a thread waiting in a call, stopped, or
+// in a fault being served lends its engine to a pool, which closes it
+// after a while; the thread's state is kept in Go meanwhile (pool.go).
 package emu

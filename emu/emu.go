@@ -21,17 +21,17 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
-func init() { vmm.Register(backend{}) }
+func init() { machine.Register(backend{}) }
 
 type backend struct{}
 
-// Name implements vmm.Backend.
+// Name implements machine.Backend.
 func (backend) Name() string { return "emu" }
 
-// Available implements vmm.Backend. The library is linked in, so only its
+// Available implements machine.Backend. The library is linked in, so only its
 // version can be wrong.
 func (backend) Available() error {
 	var major, minor C.uint
@@ -48,21 +48,21 @@ func (backend) Describe() string {
 	return fmt.Sprintf("Unicorn %d.%d.%d (software emulation)", v>>24, v>>16&0xff, v>>8&0xff)
 }
 
-// WithCPU implements vmm.Backend: the engine has one model, the portable
+// WithCPU implements machine.Backend: the engine has one model, the portable
 // one, whichever is asked for.
-func (b backend) WithCPU(string) (vmm.Backend, error) { return b, nil }
+func (b backend) WithCPU(string) (machine.Backend, error) { return b, nil }
 
-// CPUFeatures implements vmm.Backend: the engine's one CPU model, which
-// vmm.PortableCPU describes (a test checks it against what a guest reads).
-func (backend) CPUFeatures() vmm.CPUFeatures { return vmm.PortableCPU }
+// CPUFeatures implements machine.Backend: the engine's one CPU model, which
+// machine.PortableCPU describes (a test checks it against what a guest reads).
+func (backend) CPUFeatures() machine.CPUFeatures { return machine.PortableCPU }
 
-// NewMachine implements vmm.Backend.
-func (backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
+// NewMachine implements machine.Backend.
+func (backend) NewMachine(cfg machine.MachineConfig) (machine.Machine, error) {
 	log := cfg.Log
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &machine{log: log, maps: map[uint64]*mapping{}, cpus: map[*vcpu]struct{}{}}, nil
+	return &emuMachine{log: log, maps: map[uint64]*mapping{}, cpus: map[*vcpu]struct{}{}}, nil
 }
 
 // UcError is an error code returned by the Unicorn library.
@@ -80,15 +80,15 @@ func ucErr(e C.uc_err) error {
 type mapping struct {
 	gpa  uint64
 	mem  []byte
-	perm vmm.Perm
+	perm machine.Perm
 }
 
-// machine is one guest-physical memory map. Unicorn keeps a memory map per
-// engine and there is one engine per vCPU, so the machine holds the map and
-// each engine copies it when created. The map itself never changes after
-// that (vmm.Machine's contract); only exec permission does, and each
+// emuMachine is one guest-physical memory map. Unicorn keeps a memory map per
+// engine and each running vCPU has an engine of its own, so the machine
+// holds the map and each engine copies it when opened. The map itself never changes after
+// that (machine.Machine's contract); only exec permission does, and each
 // engine catches up on it at its next run, or when a fetch is refused.
-type machine struct {
+type emuMachine struct {
 	log     hclog.Logger
 	mu      sync.Mutex
 	maps    map[uint64]*mapping
@@ -98,16 +98,16 @@ type machine struct {
 	cpus    map[*vcpu]struct{}
 }
 
-// Features implements vmm.Machine: Unicorn 2.0.1 treats PTE bit 63 as
-// reserved whatever EFER.NXE says, and a machine is not recycled (an
-// engine per vCPU is most of its cost, and engines are not kept).
-func (m *machine) Features() vmm.Features { return vmm.Features{NoPageTableNX: true} }
+// Features implements machine.Machine: Unicorn 2.0.1 treats PTE bit 63 as
+// reserved whatever EFER.NXE says, and a machine is not recycled (its
+// vCPUs' engines are most of its cost, and they close with their vCPUs).
+func (m *emuMachine) Features() machine.Features { return machine.Features{NoPageTableNX: true} }
 
-// Recycle implements vmm.Machine; Features says it is never called.
-func (m *machine) Recycle() error { return errors.New("emu: machines are not recycled") }
+// Recycle implements machine.Machine; Features says it is never called.
+func (m *emuMachine) Recycle() error { return errors.New("emu: machines are not recycled") }
 
-// MapMemory implements vmm.Machine.
-func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
+// MapMemory implements machine.Machine.
+func (m *emuMachine) MapMemory(gpa uint64, mem []byte, perm machine.Perm) error {
 	size := uint64(len(mem))
 	if gpa%pageSize != 0 || size%pageSize != 0 || size == 0 || gpa+size < gpa || gpa+size > gapTop {
 		return fmt.Errorf("map %#x+%#x: not page-aligned or out of range", gpa, size)
@@ -123,13 +123,13 @@ func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 		}
 	}
 	m.maps[gpa] = &mapping{gpa: gpa, mem: mem, perm: perm}
-	m.exec.set(gpa, gpa+size, perm&vmm.PermExec != 0)
+	m.exec.set(gpa, gpa+size, perm&machine.PermExec != 0)
 	m.execGen++
 	return nil
 }
 
-// UnmapMemory implements vmm.Machine.
-func (m *machine) UnmapMemory(gpa uint64) error {
+// UnmapMemory implements machine.Machine.
+func (m *emuMachine) UnmapMemory(gpa uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o, ok := m.maps[gpa]
@@ -144,8 +144,8 @@ func (m *machine) UnmapMemory(gpa uint64) error {
 	return nil
 }
 
-// ProtectMemory implements vmm.Machine: it records where code may run.
-func (m *machine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
+// ProtectMemory implements machine.Machine: it records where code may run.
+func (m *emuMachine) ProtectMemory(gpa, size uint64, perm machine.Perm) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	inside := false
@@ -158,13 +158,13 @@ func (m *machine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
 	if !inside || gpa%pageSize != 0 || size%pageSize != 0 {
 		return fmt.Errorf("protect %#x+%#x: not a page-aligned range inside one mapping", gpa, size)
 	}
-	m.exec.set(gpa, gpa+size, perm&vmm.PermExec != 0)
+	m.exec.set(gpa, gpa+size, perm&machine.PermExec != 0)
 	m.execGen++
 	return nil
 }
 
-// Close implements vmm.Machine.
-func (m *machine) Close() error {
+// Close implements machine.Machine.
+func (m *emuMachine) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.cpus) > 0 {
@@ -178,7 +178,7 @@ func (m *machine) Close() error {
 // tables and faulting instructions are read this way). The caller must only
 // read pages that are present in the page tables or part of the system
 // memory: other window pages may have no host memory behind them.
-func (m *machine) read(gpa uint64, buf []byte) bool {
+func (m *emuMachine) read(gpa uint64, buf []byte) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, o := range m.maps {
@@ -195,21 +195,35 @@ const pageSize = 4096
 // the last, whose end would not fit in 64 bits.
 const gapTop = 1<<64 - pageSize
 
-// vcpu is one engine running one guest thread.
+// vcpu is one guest thread and, while it runs guest code, the engine that
+// runs it (see pool).
 type vcpu struct {
-	m      *machine
-	log    hclog.Logger
-	cfg    vmm.CPUSetup
-	hcall  vmm.TrapHandler
+	m     *emuMachine
+	log   hclog.Logger
+	cfg   machine.CPUSetup
+	hcall machine.TrapHandler
+
+	// c is the engine, nil while the vCPU has none. The vCPU's goroutine
+	// uses it between the pool's acquire and release; while it is lent,
+	// engMu guards it and the state fields below against the pool
+	// closing it.
 	c      *C.nv_cpu
 	handle cgo.Handle
+	engMu  sync.Mutex
+
+	// Where the engine is, and the vCPU's place on the pool's idle list;
+	// guarded by the pool's lock.
+	where      int
+	prev, next *vcpu
+	idleEpoch  uint64
 
 	exec    spans  // where this engine lets code run
 	mapped  []span // the engine's memory regions, sorted
 	execGen uint64 // the machine's execGen that exec reflects
 
-	regs                 vmm.Regs
-	fpu                  vmm.FPU
+	shelved              bool // an engine of this vCPU has been closed
+	regs                 machine.Regs
+	fpu                  machine.FPU
 	regsDirty, fpuDirty  bool
 	entered, needRestore bool
 	flushTLB             bool
@@ -232,8 +246,8 @@ type vcpu struct {
 // too, which asks for no huge pages on its own.
 var noHugeCode sync.Once
 
-// NewVCPU implements vmm.Machine.
-func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
+// NewVCPU implements machine.Machine.
+func (m *emuMachine) NewVCPU(cfg machine.VCPUConfig) (machine.VCPU, error) {
 	if cfg.Handler == nil {
 		return nil, errors.New("new vcpu: no trap handler")
 	}
@@ -246,102 +260,161 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 			log.Debug("transparent huge pages stay on: each engine's code buffer costs 2 MiB", "err", err)
 		}
 	})
-	c := (*C.nv_cpu)(C.calloc(1, C.sizeof_nv_cpu))
-	if c == nil {
-		return nil, errors.New("new vcpu: out of memory")
-	}
-	v := &vcpu{m: m, log: log, cfg: cfg.CPU, hcall: cfg.Handler, c: c}
-	if err := ucErr(C.uc_open(C.UC_ARCH_X86, C.UC_MODE_64, &c.uc)); err != nil {
-		C.free(unsafe.Pointer(c))
-		return nil, fmt.Errorf("new vcpu: open engine: %w", err)
-	}
-	v.handle = cgo.NewHandle(v)
-	c.handle = C.uintptr_t(v.handle)
-	c.trap_addr = C.uint64_t(cfg.CPU.TrapAddr)
-	c.hc_port = C.uint32_t(cfg.CPU.HypercallPort)
-	c.null_port = C.uint32_t(cfg.CPU.NullPort)
-	c.enter_port = C.uint32_t(cfg.CPU.EnterPort)
-	if err := ucErr(C.nv_add_hooks(c)); err != nil {
-		v.destroy()
-		return nil, fmt.Errorf("new vcpu: add hooks: %w", err)
-	}
+	v := &vcpu{m: m, log: log, cfg: cfg.CPU, hcall: cfg.Handler}
 	m.mu.Lock()
 	m.started = true
-	maps := make([]*mapping, 0, len(m.maps))
-	for _, o := range m.maps {
-		maps = append(maps, o)
-	}
 	m.cpus[v] = struct{}{}
 	m.mu.Unlock()
-	if err := v.mapAll(maps); err != nil {
-		v.Close()
-		return nil, fmt.Errorf("new vcpu: %w", err)
-	}
-	v.fpu = vmm.ResetFPU()
+	v.fpu = machine.ResetFPU()
 	v.fpuDirty = true
 	return v, nil
 }
 
+// open gives v a fresh engine with the machine's memory; the next run
+// enters ring 3 and loads the thread's state, which Go holds.
+func (v *vcpu) open() error {
+	c := (*C.nv_cpu)(C.calloc(1, C.sizeof_nv_cpu))
+	if c == nil {
+		return errors.New("open engine: out of memory")
+	}
+	if err := ucErr(C.uc_open(C.UC_ARCH_X86, C.UC_MODE_64, &c.uc)); err != nil {
+		C.free(unsafe.Pointer(c))
+		return fmt.Errorf("open engine: %w", err)
+	}
+	enginePool.opening(v.shelved)
+	v.handle = cgo.NewHandle(v)
+	c.handle = C.uintptr_t(v.handle)
+	c.trap_addr = C.uint64_t(v.cfg.TrapAddr)
+	c.hc_port = C.uint32_t(v.cfg.HypercallPort)
+	c.null_port = C.uint32_t(v.cfg.NullPort)
+	c.enter_port = C.uint32_t(v.cfg.EnterPort)
+	for i, w := range deferMask {
+		c.defer_ops[i] = C.uint64_t(w)
+	}
+	v.mu.Lock()
+	v.c = c
+	if v.stopReq.Load() {
+		c.stop_req = 1
+	}
+	v.mu.Unlock()
+	if err := ucErr(C.nv_add_hooks(c)); err != nil {
+		v.destroy()
+		return fmt.Errorf("open engine: add hooks: %w", err)
+	}
+	v.m.mu.Lock()
+	maps := make([]*mapping, 0, len(v.m.maps))
+	for _, o := range v.m.maps {
+		maps = append(maps, o)
+	}
+	v.m.mu.Unlock()
+	v.mapped = nil
+	if err := v.mapAll(maps); err != nil {
+		v.destroy()
+		return fmt.Errorf("open engine: %w", err)
+	}
+	v.entered, v.needRestore, v.flushTLB = false, false, false
+	v.regsDirty, v.fpuDirty = true, true
+	return nil
+}
+
+// shelve closes v's engine, keeping in Go what of the thread's state only
+// the engine held. Callers hold engMu, and v is not running.
+func (v *vcpu) shelve() {
+	if v.c == nil {
+		return
+	}
+	if v.entered && !v.fpuDirty {
+		if err := v.readFPU(); err != nil {
+			v.log.Error("emu: the FPU state of a thread could not be read before its engine closed; it starts over from reset", "err", err)
+			v.fpu = machine.ResetFPU()
+		}
+	}
+	v.fpuDirty, v.regsDirty = true, true
+	v.entered, v.needRestore = false, false
+	v.shelved = true
+	v.destroy()
+}
+
+// destroy closes v's engine.
 func (v *vcpu) destroy() {
-	if v.c != nil && v.c.ctx != nil {
-		C.uc_context_free(v.c.ctx)
-		v.c.ctx = nil
+	v.mu.Lock()
+	c := v.c
+	v.c = nil // Stop no longer reaches it
+	v.mu.Unlock()
+	if c == nil {
+		return
 	}
-	if v.c != nil {
-		C.uc_close(v.c.uc)
-		C.free(unsafe.Pointer(v.c))
-		v.c = nil
+	if c.ctx != nil {
+		C.uc_context_free(c.ctx)
 	}
+	C.uc_close(c.uc)
+	C.free(unsafe.Pointer(c))
+	enginePool.closing()
 	if v.handle != 0 {
 		v.handle.Delete()
 		v.handle = 0
 	}
+	v.mapped, v.exec, v.execGen = nil, nil, 0
 }
 
-// Close implements vmm.VCPU.
+// Close implements machine.VCPU.
 func (v *vcpu) Close() error {
 	v.mu.Lock()
 	v.closed = true
-	v.destroy()
 	v.mu.Unlock()
+	enginePool.drop(v)
 	v.m.mu.Lock()
 	delete(v.m.cpus, v)
 	v.m.mu.Unlock()
 	return nil
 }
 
-// SetRegs implements vmm.VCPU.
-func (v *vcpu) SetRegs(r *vmm.Regs) error {
+// SetRegs implements machine.VCPU.
+func (v *vcpu) SetRegs(r *machine.Regs) error {
+	v.engMu.Lock()
+	defer v.engMu.Unlock()
 	v.regs = *r
 	v.regsDirty = true
 	return nil
 }
 
-// Regs implements vmm.VCPU.
-func (v *vcpu) Regs() (vmm.Regs, error) { return v.regs, nil }
+// Regs implements machine.VCPU.
+func (v *vcpu) Regs() (machine.Regs, error) { return v.regs, nil }
 
-// SetFPU implements vmm.VCPU.
-func (v *vcpu) SetFPU(f *vmm.FPU) error {
+// SetFPU implements machine.VCPU.
+func (v *vcpu) SetFPU(f *machine.FPU) error {
+	v.engMu.Lock()
+	defer v.engMu.Unlock()
 	v.fpu = *f
 	v.fpuDirty = true
 	return nil
 }
 
-// FPU implements vmm.VCPU.
-func (v *vcpu) FPU() (vmm.FPU, error) {
-	if v.entered && !v.fpuDirty {
-		if err := ucErr(C.nv_read_fpu(v.c, (*C.uint8_t)(unsafe.Pointer(&v.c.fpu[0])))); err != nil {
-			return vmm.FPU{}, fmt.Errorf("read fpu: %w", err)
+// FPU implements machine.VCPU.
+func (v *vcpu) FPU() (machine.FPU, error) {
+	v.engMu.Lock()
+	defer v.engMu.Unlock()
+	if v.c != nil && v.entered && !v.fpuDirty {
+		if err := v.readFPU(); err != nil {
+			return machine.FPU{}, err
 		}
-		copy(v.fpu[:], C.GoBytes(unsafe.Pointer(&v.c.fpu[0]), 512))
 	}
 	return v.fpu, nil
 }
 
-// FlushTLB implements vmm.VCPU.
+// readFPU copies the engine's x87/SSE state into v.fpu.
+func (v *vcpu) readFPU() error {
+	if err := ucErr(C.nv_read_fpu(v.c, (*C.uint8_t)(unsafe.Pointer(&v.c.fpu[0])))); err != nil {
+		return fmt.Errorf("read fpu: %w", err)
+	}
+	copy(v.fpu[:], C.GoBytes(unsafe.Pointer(&v.c.fpu[0]), 512))
+	return nil
+}
+
+// FlushTLB implements machine.VCPU.
 func (v *vcpu) FlushTLB() { v.flushTLB = true }
 
-// Stop implements vmm.VCPU. It only raises the engine's stop flag, which
+// Stop implements machine.VCPU. It only raises the engine's stop flag, which
 // the block hook reads at the start of every translation block and the
 // hypercall hook on its way out of a call: the engine then stops between
 // two instructions. uc_emu_stop from this thread would stop it sooner,
@@ -352,11 +425,13 @@ func (v *vcpu) FlushTLB() { v.flushTLB = true }
 func (v *vcpu) Stop() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.closed || v.c == nil {
+	if v.closed {
 		return
 	}
 	v.stopReq.Store(true)
-	atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 1)
+	if v.c != nil {
+		atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 1)
+	}
 }
 
 // enter puts a fresh engine into the state every run starts from: the
@@ -397,7 +472,7 @@ func (v *vcpu) enter() error {
 		}
 	}
 	// The iret frame: RIP, CS, RFLAGS, RSP, SS.
-	frame := []uint64{s.PrimerAddr, uint64(s.UserCS), vmm.RFlagsUser, s.KernelStackTop, uint64(s.UserSS)}
+	frame := []uint64{s.PrimerAddr, uint64(s.UserCS), machine.RFlagsUser, s.KernelStackTop, uint64(s.UserSS)}
 	sp := s.KernelStackTop - uint64(8*len(frame))
 	if err := ucErr(C.uc_mem_write(uc, C.uint64_t(sp), unsafe.Pointer(&frame[0]), C.size_t(8*len(frame)))); err != nil {
 		return fmt.Errorf("enter ring 3: write iret frame: %w", err)
@@ -524,38 +599,97 @@ func (v *vcpu) syncExec() (bool, error) {
 	return true, nil
 }
 
-// Run implements vmm.VCPU.
-func (v *vcpu) Run() (vmm.Exit, error) {
+// Run implements machine.VCPU.
+func (v *vcpu) Run() (machine.Exit, error) {
+	if v.closed {
+		return machine.Exit{}, errors.New("run: vcpu closed")
+	}
+	enginePool.acquire(v)
+	defer enginePool.release(v)
 	if v.c == nil {
-		return vmm.Exit{}, errors.New("run: vcpu closed")
-	}
-	if _, err := v.syncExec(); err != nil {
-		return vmm.Exit{}, fmt.Errorf("run: %w", err)
-	}
-	if !v.entered {
-		if err := v.enter(); err != nil {
-			return vmm.Exit{}, err
+		// Not for a run that a Stop ends before it starts.
+		v.mu.Lock()
+		stop := v.stopReq.Swap(false)
+		v.mu.Unlock()
+		if stop {
+			return machine.Exit{Kind: machine.ExitStopped}, nil
+		}
+		if err := v.open(); err != nil {
+			return machine.Exit{}, fmt.Errorf("run: %w", err)
 		}
 	}
+	if _, err := v.syncExec(); err != nil {
+		return machine.Exit{}, fmt.Errorf("run: %w", err)
+	}
 	for {
+		// A fresh engine: the first run's, or one opened after a call
+		// the thread waited in (serveOutside).
+		if !v.entered {
+			if err := v.enter(); err != nil {
+				return machine.Exit{}, err
+			}
+		}
 		if err := v.load(); err != nil {
-			return vmm.Exit{}, err
+			return machine.Exit{}, err
 		}
 		v.mu.Lock()
 		if v.stopReq.Swap(false) {
 			atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 0)
 			v.mu.Unlock()
-			return vmm.Exit{Kind: vmm.ExitStopped}, nil
+			return machine.Exit{Kind: machine.ExitStopped}, nil
 		}
 		v.mu.Unlock()
 
 		v.c.exit = C.NV_EXIT_NONE
 		ucerr := C.uc_emu_start(v.c.uc, C.uint64_t(v.regs.RIP), 0, 0, 0)
-		exit, retry, err := v.finish(ucerr)
-		if err != nil || !retry {
+		exit, next, err := v.finish(ucerr)
+		if err == nil && next == serveCall {
+			next, err = v.serveOutside()
+			exit = machine.Exit{Kind: machine.ExitStopped}
+		}
+		if err != nil || next == done {
 			return exit, err
 		}
 	}
+}
+
+// What Run does after a run of the engine.
+const (
+	done      = iota // return the exit
+	runAgain         // run the engine again
+	serveCall        // serve the deferred operation, then see
+)
+
+// serveOutside serves an operation that may sleep (deferOps) with the
+// engine stopped at the trap and lent to the pool meanwhile, then applies
+// the result as the hypercall hook would have.
+func (v *vcpu) serveOutside() (next int, err error) {
+	c := v.c
+	call := machine.Call{RSP: uint64(c.rsp)}
+	for i := range call.Args {
+		call.Args[i] = uint64(c.args[i])
+	}
+	enginePool.release(v)
+	action := v.hcall.Hypercall(&call)
+	enginePool.acquire(v)
+	if action != machine.CallRestart {
+		v.regs.RAX, v.regs.RDX = call.Ret[0], call.Ret[1]
+		v.regs.RIP = v.cfg.TrapAddr + v.cfg.TrapLen
+	}
+	v.regsDirty = true
+	if action == machine.CallContinue && !v.stopReq.Load() {
+		if v.c == nil {
+			if err := v.open(); err != nil {
+				return done, fmt.Errorf("run: %w", err)
+			}
+		}
+		return runAgain, nil
+	}
+	// Completed (or to be re-issued), then stopped, as the hook does with
+	// a Stop that arrives during a call; the thread may well be ending, so
+	// an engine the pool closed is not opened again for it here.
+	v.clearStop()
+	return done, nil
 }
 
 // load writes the thread's state into the engine before a run.
@@ -580,7 +714,7 @@ func (v *vcpu) load() error {
 		v.regsDirty, v.fpuDirty = true, true
 	}
 	if v.regsDirty {
-		v.regs.RFLAGS = v.regs.RFLAGS&vmm.RFlagsUserMask | vmm.RFlagsUser
+		v.regs.RFLAGS = v.regs.RFLAGS&machine.RFlagsUserMask | machine.RFlagsUser
 		for i, r := range regSlice(&v.regs) {
 			v.c.regs[i] = C.uint64_t(r)
 		}
@@ -610,9 +744,12 @@ func (v *vcpu) load() error {
 	return nil
 }
 
+// trimHeap gives the host the free memory of malloc's heaps.
+func trimHeap() { C.nv_trim() }
+
 // regSlice views Regs (20 uint64 fields, in the order nv_cpu.regs uses) as
 // a slice.
-func regSlice(r *vmm.Regs) []uint64 {
+func regSlice(r *machine.Regs) []uint64 {
 	return unsafe.Slice((*uint64)(unsafe.Pointer(r)), C.NV_NREGS)
 }
 
@@ -627,15 +764,21 @@ func (v *vcpu) saveRegs() error {
 	return nil
 }
 
-// finish turns what stopped the engine into an Exit. retry means the exit
-// was the engine's memory map lagging the machine's: it has been updated
-// and the instruction should simply run again.
-func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
+// finish turns what stopped the engine into an Exit, and says what Run
+// does next: runAgain when the exit was the engine's memory map lagging
+// the machine's (it has been updated and the instruction should simply run
+// again), serveCall for an operation the hook left to Run.
+func (v *vcpu) finish(ucerr C.uc_err) (exit machine.Exit, next int, err error) {
 	if err := v.saveRegs(); err != nil {
-		return vmm.Exit{}, false, fmt.Errorf("run: %w", err)
+		return machine.Exit{}, done, fmt.Errorf("run: %w", err)
 	}
 	c := v.c
 	switch c.exit {
+	case C.NV_EXIT_DEFER:
+		// As for NV_EXIT_HCALL: the engine stopped at the trap.
+		v.regs.RIP = v.cfg.TrapAddr
+		v.regsDirty = true
+		return machine.Exit{}, serveCall, nil
 	case C.NV_EXIT_HCALL:
 		// Stopping inside the hook leaves RIP at the trap instruction.
 		v.regs.RIP = v.cfg.TrapAddr
@@ -644,7 +787,7 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
 		}
 		v.regsDirty = true
 		v.clearStop()
-		return vmm.Exit{Kind: vmm.ExitStopped}, false, nil
+		return machine.Exit{Kind: machine.ExitStopped}, done, nil
 	case C.NV_EXIT_ILLEGAL_IO:
 		// The rest of the instruction's block ran after it (see
 		// hooks.c), so the thread cannot be resumed where it was; report
@@ -653,14 +796,14 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
 		rip := findIO(v.fetchBlock(uint64(c.rip)), uint64(c.rip))
 		v.regs.RIP = rip
 		v.regsDirty = true
-		return vmm.Exit{Kind: vmm.ExitIllegalIO, Port: uint16(c.port), RIP: rip}, false, nil
+		return machine.Exit{Kind: machine.ExitIllegalIO, Port: uint16(c.port), RIP: rip}, done, nil
 	case C.NV_EXIT_INTR:
 		v.needRestore = true
 		if c.rip != 0 {
 			v.regs.RIP = uint64(c.rip) // hooks that know the exact instruction
 			v.regsDirty = true
 		}
-		return vmm.Exit{Kind: vmm.ExitFault, Fault: v.interruptFault(uint32(c.intno), uint64(c.cr2))}, false, nil
+		return machine.Exit{Kind: machine.ExitFault, Fault: v.interruptFault(uint32(c.intno), uint64(c.cr2))}, done, nil
 	case C.NV_EXIT_SYSCALL:
 		// No exception was raised, so the engine needs no restore: the
 		// thread resumes wherever its handler puts it. RCX and R11 get
@@ -668,71 +811,73 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit vmm.Exit, retry bool, err error) {
 		v.regs.RIP = uint64(c.rip)
 		v.regs.RCX, v.regs.R11 = v.regs.RIP+2, v.regs.RFLAGS
 		v.regsDirty = true
-		return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecSyscall, RIP: v.regs.RIP}}, false, nil
+		return machine.Exit{Kind: machine.ExitFault, Fault: machine.Fault{Vector: machine.VecSyscall, RIP: v.regs.RIP}}, done, nil
 	case C.NV_EXIT_TRAP_READ:
 		// As kvm reports it: the page may be written (by the ABI page's
 		// stubs), never read. The rest of the block ran after the load,
 		// so the thread is not resumed from here.
 		v.needRestore = true
-		f := vmm.Fault{Vector: vmm.VecPage, ErrorCode: vmm.PFPresent | vmm.PFUser, RIP: v.regs.RIP, Addr: v.cfg.TrapPage + uint64(c.addr)}
-		return vmm.Exit{Kind: vmm.ExitFault, Fault: f}, false, nil
+		f := machine.Fault{Vector: machine.VecPage, ErrorCode: machine.PFPresent | machine.PFUser, RIP: v.regs.RIP, Addr: v.cfg.TrapPage + uint64(c.addr)}
+		return machine.Exit{Kind: machine.ExitFault, Fault: f}, done, nil
 	case C.NV_EXIT_GAP:
-		return vmm.Exit{}, false, fmt.Errorf("run at rip %#x: guest reached unbacked memory at gap offset %#x: a page-table entry points outside the machine's memory (a monitor bug)", v.regs.RIP, uint64(c.addr))
+		return machine.Exit{}, done, fmt.Errorf("run at rip %#x: guest reached unbacked memory at gap offset %#x: a page-table entry points outside the machine's memory (a monitor bug)", v.regs.RIP, uint64(c.addr))
 	case C.NV_EXIT_MEM:
 		// A refused fetch stops at the start of a translation block before
 		// any of it ran, so if the machine has since granted exec there it
 		// is safe to simply run again.
 		if c.memtype == C.UC_MEM_FETCH_PROT {
 			if changed, err := v.syncExec(); err != nil {
-				return vmm.Exit{}, false, fmt.Errorf("run: %w", err)
+				return machine.Exit{}, done, fmt.Errorf("run: %w", err)
 			} else if changed {
-				return vmm.Exit{}, true, nil
+				return machine.Exit{}, runAgain, nil
 			}
 		}
 		v.needRestore = true
 		f := memFault(int(c.memtype), uint64(c.addr), v.regs.RIP)
 		if pte, ok := walk(v.m.read, v.cfg.CR3, f.Addr); !ok || pte&1 == 0 {
-			f.ErrorCode &^= vmm.PFPresent // refused by the emulator, but not mapped either
+			f.ErrorCode &^= machine.PFPresent // refused by the emulator, but not mapped either
 		}
-		return vmm.Exit{Kind: vmm.ExitFault, Fault: f}, false, nil
+		return machine.Exit{Kind: machine.ExitFault, Fault: f}, done, nil
 	}
 	switch ucerr {
 	case C.UC_ERR_OK:
 		// Nothing recorded: the block hook took a Stop.
 		v.clearStop()
-		return vmm.Exit{Kind: vmm.ExitStopped}, false, nil
+		return machine.Exit{Kind: machine.ExitStopped}, done, nil
 	case C.UC_ERR_INSN_INVALID:
 		v.needRestore = true
-		return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecInvalidOp, RIP: v.regs.RIP}}, false, nil
+		return machine.Exit{Kind: machine.ExitFault, Fault: machine.Fault{Vector: machine.VecInvalidOp, RIP: v.regs.RIP}}, done, nil
 	}
-	return vmm.Exit{}, false, fmt.Errorf("run at rip %#x: %w", v.regs.RIP, ucErr(ucerr))
+	return machine.Exit{}, done, fmt.Errorf("run at rip %#x: %w", v.regs.RIP, ucErr(ucerr))
 }
 
 func (v *vcpu) clearStop() {
 	v.stopReq.Store(false)
-	atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 0)
+	if v.c != nil {
+		atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 0)
+	}
 }
 
 // interruptFault describes an exception the interrupt hook reported.
-func (v *vcpu) interruptFault(intno uint32, cr2 uint64) vmm.Fault {
-	f := vmm.Fault{Vector: vmm.Vector(intno), RIP: v.regs.RIP}
+func (v *vcpu) interruptFault(intno uint32, cr2 uint64) machine.Fault {
+	f := machine.Fault{Vector: machine.Vector(intno), RIP: v.regs.RIP}
 	switch {
 	case intno >= 32:
 		// "int $n" from ring 3 through a gate that is not present: the
 		// CPU raises #GP at the instruction with the gate's selector-style
 		// error code, and so do we, so both backends report the same
 		// fault. The emulator reports it as a trap, past the 2-byte int.
-		f.Vector = vmm.VecGP
+		f.Vector = machine.VecGP
 		f.ErrorCode = intno<<3 | 2
 		f.RIP -= 2
 		v.regs.RIP = f.RIP
 		v.regsDirty = true
-	case f.Vector == vmm.VecPage:
+	case f.Vector == machine.VecPage:
 		f.Addr = cr2
 		f.ErrorCode = v.pageFaultCode(cr2)
-	case f.Vector == vmm.VecGP && stackFault(v.fetch(v.regs.RIP), &v.regs):
+	case f.Vector == machine.VecGP && stackFault(v.fetch(v.regs.RIP), &v.regs):
 		// A CPU, and so kvm, raises #SS(0) here: report the same fault.
-		f.Vector = vmm.VecStack
+		f.Vector = machine.VecStack
 	}
 	return f
 }
@@ -740,19 +885,19 @@ func (v *vcpu) interruptFault(intno uint32, cr2 uint64) vmm.Fault {
 // pageFaultCode rebuilds the error code the emulator does not report: the
 // present bit from the page tables, the access kind from the instruction.
 func (v *vcpu) pageFaultCode(addr uint64) uint32 {
-	code := uint32(vmm.PFUser)
+	code := uint32(machine.PFUser)
 	if pte, ok := walk(v.m.read, v.cfg.CR3, addr); ok && pte&1 != 0 {
-		code |= vmm.PFPresent
+		code |= machine.PFPresent
 	}
 	insn := v.fetch(v.regs.RIP)
 	if len(insn) == 0 {
-		return code | vmm.PFFetch // the instruction itself could not be fetched
+		return code | machine.PFFetch // the instruction itself could not be fetched
 	}
 	switch classifyAccess(insn, v.regs.RIP, v.regs.RSP, v.regs.RDI, addr) {
-	case vmm.AccessExec:
-		code |= vmm.PFFetch
-	case vmm.AccessWrite:
-		code |= vmm.PFWrite
+	case machine.AccessExec:
+		code |= machine.PFFetch
+	case machine.AccessWrite:
+		code |= machine.PFWrite
 	}
 	return code
 }
@@ -802,19 +947,19 @@ const (
 
 // memFault turns an access Unicorn refused (no memory there, or a mapping
 // without the permission) into the page fault a CPU would have raised.
-func memFault(memtype int, addr, rip uint64) vmm.Fault {
-	f := vmm.Fault{Vector: vmm.VecPage, Addr: addr, RIP: rip, ErrorCode: vmm.PFUser}
+func memFault(memtype int, addr, rip uint64) machine.Fault {
+	f := machine.Fault{Vector: machine.VecPage, Addr: addr, RIP: rip, ErrorCode: machine.PFUser}
 	switch memtype {
 	case ucMemWriteUnmapped:
-		f.ErrorCode |= vmm.PFWrite
+		f.ErrorCode |= machine.PFWrite
 	case ucMemFetchUnmapped:
-		f.ErrorCode |= vmm.PFFetch
+		f.ErrorCode |= machine.PFFetch
 	case ucMemWriteProt:
-		f.ErrorCode |= vmm.PFWrite | vmm.PFPresent
+		f.ErrorCode |= machine.PFWrite | machine.PFPresent
 	case ucMemReadProt:
-		f.ErrorCode |= vmm.PFPresent
+		f.ErrorCode |= machine.PFPresent
 	case ucMemFetchProt:
-		f.ErrorCode |= vmm.PFFetch | vmm.PFPresent
+		f.ErrorCode |= machine.PFFetch | machine.PFPresent
 	}
 	return f
 }
@@ -823,7 +968,7 @@ func memFault(memtype int, addr, rip uint64) vmm.Fault {
 func nvHypercall(h C.uintptr_t) C.int {
 	v := cgo.Handle(h).Value().(*vcpu)
 	c := v.c
-	call := vmm.Call{RSP: uint64(c.rsp)}
+	call := machine.Call{RSP: uint64(c.rsp)}
 	for i := range call.Args {
 		call.Args[i] = uint64(c.args[i])
 	}

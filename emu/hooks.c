@@ -4,6 +4,8 @@
 // guest code, and helpers for what cgo cannot express (variadic
 // uc_hook_add, register batches). Kept small: policy lives in Go.
 
+#include <malloc.h>
+
 #include "hooks.h"
 #include "_cgo_export.h"
 
@@ -38,6 +40,14 @@ static void serve(uc_engine *uc, nv_cpu *c) {
 				    UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_RSP};
 	void *vals[7] = {&c->args[0], &c->args[1], &c->args[2], &c->args[3], &c->args[4], &c->args[5], &c->rsp};
 	uc_reg_read_batch(uc, (int *)regs, vals, 7);
+	uint64_t op = c->args[1];
+	if (op < 128 && (c->defer_ops[op >> 6] >> (op & 63) & 1)) {
+		// An operation that may sleep: Run serves it after the engine
+		// has stopped, so that the engine need not wait with it.
+		c->exit = NV_EXIT_DEFER;
+		uc_emu_stop(uc);
+		return;
+	}
 	int action = nvHypercall(c->handle);
 	if (action != NV_CALL_RESTART) {
 		uc_reg_write(uc, UC_X86_REG_RAX, &c->ret[0]);
@@ -227,7 +237,7 @@ uc_err nv_write_regs(nv_cpu *c) {
 	return uc_reg_write_batch(c->uc, (int *)gpr_ids, vals, NV_NREGS);
 }
 
-// FXSAVE layout offsets (see vmm/regs.go).
+// FXSAVE layout offsets (see machine/regs.go).
 enum { FX_FCW = 0, FX_FSW = 2, FX_FTW = 4, FX_MXCSR = 24, FX_MXCSR_MASK = 28, FX_ST0 = 32, FX_XMM0 = 160 };
 
 uc_err nv_read_fpu(nv_cpu *c, uint8_t *fx) {
@@ -325,4 +335,13 @@ uc_err nv_flush_tlb(uc_engine *uc) {
 	if (err != UC_ERR_OK)
 		return err;
 	return uc_mem_unmap(uc, at, 0x1000);
+}
+
+// nv_trim hands the host the free pages of glibc's heaps, where the
+// engines just closed (see pool.go) left their memory: glibc serves
+// blocks as large as an engine's 512 KiB hash table from its heaps once
+// one such block has been freed, and gives back on its own only what lies
+// at a heap's top.
+void nv_trim(void) {
+	malloc_trim(0);
 }

@@ -10,9 +10,9 @@
 #include <unicorn/unicorn.h>
 
 // Why the last uc_emu_start stopped, as the hooks recorded it.
-enum { NV_EXIT_NONE, NV_EXIT_HCALL, NV_EXIT_INTR, NV_EXIT_MEM, NV_EXIT_ILLEGAL_IO, NV_EXIT_GAP, NV_EXIT_SYSCALL, NV_EXIT_TRAP_READ };
+enum { NV_EXIT_NONE, NV_EXIT_HCALL, NV_EXIT_INTR, NV_EXIT_MEM, NV_EXIT_ILLEGAL_IO, NV_EXIT_GAP, NV_EXIT_SYSCALL, NV_EXIT_TRAP_READ, NV_EXIT_DEFER };
 
-// Mirrors vmm.CallAction.
+// Mirrors machine.CallAction.
 enum { NV_CALL_CONTINUE, NV_CALL_STOP, NV_CALL_RESTART };
 
 #define NV_NREGS 20
@@ -28,6 +28,7 @@ typedef struct nv_cpu {
 	int entering;     // the next EnterPort trap saves ctx
 	int priming;      // enter's run, which a Stop must not cut short
 	int stop_req; // set by Stop from another thread; read in hook_block and serve
+	uint64_t defer_ops[2]; // operations that may sleep: Run serves them outside the engine
 
 	// The hypercall being served.
 	uint64_t args[6], rsp, ret[2];
@@ -51,5 +52,6 @@ uc_err nv_write_fpu(nv_cpu *c, const uint8_t *fx);
 uc_err nv_write_msr(uc_engine *uc, uint32_t msr, uint64_t value);
 uc_err nv_write_table(uc_engine *uc, int reg, uint64_t base, uint32_t limit);
 uc_err nv_flush_tlb(uc_engine *uc);
+void nv_trim(void);
 
 #endif

@@ -10,6 +10,15 @@
 // comes back out of a forwarded call (an opened file, a created space,
 // region, thread or port), so it sees everything the subtree below it does
 // with what it was given.
+//
+// A handle a forwarded operation returns is handled in one place, Forward
+// (which Call.Forward uses too): the result arrives in the layer's table,
+// a ResultHook decides what the invoker gets for it (the object itself, a
+// stand-in) and whether the layer keeps its handle, and no layer looks the
+// handle up into a kernel object itself. A layer that stands in for a
+// capability with a host port of its own (checkpoint and control keeping
+// the spaces created below them, pager its program's space and regions)
+// serves it with a Relay and its hook.
 package interpose
 
 import (
@@ -302,34 +311,37 @@ func (c *Call) ForwardLending(lend vmm.Lend) (r0, r1 uint64, err error) {
 }
 
 func (c *Call) forward(o vmm.ForwardOptions) (r0, r1 uint64, err error) {
-	w, caller := c.ws.w, c.caller
-	r0, r1, err = c.Inv.ForwardWithOptions(caller, c.ws.target, o)
+	r0, r1, err = Forward(c.Inv, c.caller, c.ws.target, o, (*border)(c))
 	c.done, c.R0, c.R1, c.Err = true, r0, r1, err
-	if err != nil || !c.Inv.ForwardedHandle() {
-		c.Inv.Complete(r0, r1, err)
-		return r0, r1, err
-	}
-	// The result is a handle in the layer's table (a new object, or one a
-	// server answered a port_call with): give the caller a capability to
-	// the same object (wrapped, under border control), and keep none.
-	obj, rights, badge, lerr := caller.Lookup(r0)
-	if lerr != nil {
-		c.Inv.Complete(0, 0, abi.ErrIO)
-		return r0, r1, lerr
-	}
-	cp := Cap{Obj: obj, Rights: rights, Badge: badge}
-	if w.Deep && !w.ours(obj) {
-		cp, err = w.Wrap(cp, c.Name+"."+c.Inv.Info.Name)
-		if err != nil {
-			caller.HandleClose(r0)
-			c.Inv.Complete(0, 0, abi.ErrNoMemory)
-			return r0, r1, err
+	return r0, r1, err
+}
+
+// ReturnResult ends the call with the handle h of caller's table (the
+// layer's), and r1, as its result, as Forward ends a call whose result is
+// a handle: for a Handler that performed the operation itself.
+func (c *Call) ReturnResult(caller *vmm.Caller, h, r1 uint64) error {
+	err := ReturnResult(c.Inv, caller, h, r1, (*border)(c))
+	c.done, c.R0, c.R1, c.Err = true, h, r1, err
+	return err
+}
+
+// border is a Call as the ResultHook of its own results: the caller gets a
+// capability to the same object, wrapped when the Wrapper is Deep (border
+// control), and the Call notes it in Gave.
+type border Call
+
+// OnResult implements ResultHook.
+func (b *border) OnResult(r Result) (Cap, bool, error) {
+	c := (*Call)(b)
+	w, cp := c.ws.w, r.Cap
+	if w.Deep && !w.ours(cp.Obj) {
+		var err error
+		if cp, err = w.Wrap(cp, c.Name+"."+c.Inv.Info.Name); err != nil {
+			return Cap{}, false, fmt.Errorf("%w: %w", abi.ErrNoMemory, err)
 		}
 	}
-	caller.HandleClose(r0)
 	c.Gave = cp
-	c.Inv.ReturnHandle(cp.Obj, cp.Rights, r1)
-	return r0, r1, nil
+	return cp, false, nil
 }
 
 // Return ends the call with r0 and r1 without forwarding it.

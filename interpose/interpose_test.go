@@ -5,17 +5,18 @@ import (
 
 	"nestvm/abi"
 	"nestvm/interpose"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
 type nopBackend struct{}
 
-func (nopBackend) Name() string                                      { return "none" }
-func (nopBackend) Available() error                                  { return nil }
-func (nopBackend) Describe() string                                  { return "no machine" }
-func (nopBackend) CPUFeatures() vmm.CPUFeatures                      { return vmm.CPUFeatures{} }
-func (b nopBackend) WithCPU(string) (vmm.Backend, error)             { return b, nil }
-func (nopBackend) NewMachine(vmm.MachineConfig) (vmm.Machine, error) { return nil, nil }
+func (nopBackend) Name() string                                              { return "none" }
+func (nopBackend) Available() error                                          { return nil }
+func (nopBackend) Describe() string                                          { return "no machine" }
+func (nopBackend) CPUFeatures() machine.CPUFeatures                          { return machine.CPUFeatures{} }
+func (b nopBackend) WithCPU(string) (machine.Backend, error)                 { return b, nil }
+func (nopBackend) NewMachine(machine.MachineConfig) (machine.Machine, error) { return nil, nil }
 
 // BenchmarkClockRead measures what one level of interposition adds to an
 // operation, host side (no guest trap): clock_read on the clock itself,

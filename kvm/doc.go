@@ -5,7 +5,7 @@
 //
 // How a vCPU runs (see vcpu.go):
 //   - guest code is always at CPL3, with RFLAGS.IOPL 0. Hypercalls are a
-//     one-byte store from the ABI page to vmm.TrapPageAddr+port, a page
+//     one-byte store from the ABI page to machine.TrapPageAddr+port, a page
 //     the page tables map but no memory slot backs, so every KVM (VMX,
 //     SVM, and PVM, which raises #GP for `out` from ring 3 whatever IOPL
 //     says) exits with KVM_EXIT_MMIO. The store has retired when KVM
@@ -15,7 +15,7 @@
 //     them there at every exit and loads those marked dirty at the next
 //     KVM_RUN, so a hypercall costs one exit and no register ioctls;
 //   - exceptions enter the ring-0 stub through the IDT, which pushes the
-//     vector and does `out` to vmm.FaultPort (allowed at CPL0); the
+//     vector and does `out` to machine.FaultPort (allowed at CPL0); the
 //     backend reads the frame from the ring-0 stack and puts the thread
 //     back in ring 3 at the faulting instruction, so a fault is one exit,
 //     whatever the vector;
@@ -27,7 +27,7 @@
 //     documentation prescribes;
 //   - syscall, with EFER.SCE clear, raises #UD on VMX and SVM; PVM jumps
 //     to MSR_LSTAR instead, so LSTAR points at a stub in the ABI page
-//     that traps to vmm.SyscallPort, and the backend reports the same #UD;
+//     that traps to machine.SyscallPort, and the backend reports the same #UD;
 //   - Stop sets immediate_exit and signals the vCPU's thread (SIGURG, which
 //     the Go runtime already uses and ignores safely), so a KVM_RUN in
 //     progress or about to start returns EINTR. A stop that finds the
@@ -35,12 +35,12 @@
 //     lets the stub run on to the trap first: a thread is never stopped
 //     holding the stub's registers.
 //
-// Memory: a space's 64 GiB user window is one vmm mapping, but KVM's
+// Memory: a space's 64 GiB user window is one machine mapping, but KVM's
 // per-slot bookkeeping grows with the slot (with PVM's shadow paging, 128
 // MiB and 30 ms for 64 GiB), so large mappings get their slots chunk by
 // chunk as the monitor first maps memory there, chunks as small as the
 // host's slot count allows (chunkFor: 8 MiB where KVM offers 32764).
 //
 // The package builds only on linux/amd64; elsewhere the backend is absent
-// and vmm.Lookup says so.
+// and machine.Lookup says so.
 package kvm

@@ -30,7 +30,7 @@ var exitNames = map[uint32]string{
 	exitInternalError: "internal error", exitSystemEvent: "system event", exitMemoryFault: "memory fault",
 }
 
-// ExitError is a KVM exit the backend cannot turn into a vmm.Exit: the
+// ExitError is a KVM exit the backend cannot turn into a machine.Exit: the
 // vCPU is unusable afterwards.
 type ExitError struct {
 	Reason uint32 // KVM_EXIT_*

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"nestvm/abi"
+	"nestvm/machine"
 	"os"
 	"sort"
 	"sync"
@@ -13,11 +14,9 @@ import (
 	gokvm "github.com/bobuhiro11/gokvm/kvm"
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
-
-	"nestvm/vmm"
 )
 
-func init() { vmm.Register(backend{}) }
+func init() { machine.Register(backend{}) }
 
 // Guest-physical pages KVM needs for itself on Intel without unrestricted
 // guest support: three for KVM_SET_TSS_ADDR and one for the identity-map
@@ -84,7 +83,7 @@ type deviceInfo struct {
 	chunk   uint64 // see chunkFor
 	runSize int
 	cpuid   *gokvm.CPUID // what the host supports: --cpu host
-	// portable is cpuid with its feature words cut to vmm.PortableCPU:
+	// portable is cpuid with its feature words cut to machine.PortableCPU:
 	// what guests are offered by default.
 	portable *gokvm.CPUID
 	// cpuidPassesThrough says guests read the host CPU's own CPUID,
@@ -98,9 +97,9 @@ type deviceInfo struct {
 func cpuid(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
 
 // hostFeatures reads the feature words of the host CPU's own CPUID.
-func hostFeatures() vmm.CPUFeatures {
-	var f vmm.CPUFeatures
-	for w, loc := range vmm.CPUIDWord {
+func hostFeatures() machine.CPUFeatures {
+	var f machine.CPUFeatures
+	for w, loc := range machine.CPUIDWord {
 		a, b, c, d := cpuid(loc.Leaf, loc.Subleaf)
 		f[w] = [4]uint32{a, b, c, d}[loc.Reg]
 	}
@@ -108,7 +107,7 @@ func hostFeatures() vmm.CPUFeatures {
 }
 
 // portableCPUID returns a copy of host whose feature words offer only
-// what vmm.PortableCPU has, and leaf 7 subleaf 1 (AVX-VNNI and such,
+// what machine.PortableCPU has, and leaf 7 subleaf 1 (AVX-VNNI and such,
 // which the emulator lacks) none. The other leaves (cache and topology
 // descriptions, the limits) stay: they name no instruction.
 func portableCPUID(host *gokvm.CPUID) *gokvm.CPUID {
@@ -116,9 +115,9 @@ func portableCPUID(host *gokvm.CPUID) *gokvm.CPUID {
 	for i := range c.Entries[:c.Nent] {
 		e := &c.Entries[i]
 		regs := [4]*uint32{&e.Eax, &e.Ebx, &e.Ecx, &e.Edx}
-		for w, loc := range vmm.CPUIDWord {
+		for w, loc := range machine.CPUIDWord {
 			if e.Function == loc.Leaf && e.Index == loc.Subleaf {
-				*regs[loc.Reg] &= vmm.PortableCPU[w]
+				*regs[loc.Reg] &= machine.PortableCPU[w]
 			}
 		}
 		if e.Function == 7 && e.Index == 1 {
@@ -129,11 +128,11 @@ func portableCPUID(host *gokvm.CPUID) *gokvm.CPUID {
 }
 
 // features reads the feature words of c.
-func features(c *gokvm.CPUID) vmm.CPUFeatures {
-	var f vmm.CPUFeatures
+func features(c *gokvm.CPUID) machine.CPUFeatures {
+	var f machine.CPUFeatures
 	for _, e := range c.Entries[:c.Nent] {
 		regs := [4]uint32{e.Eax, e.Ebx, e.Ecx, e.Edx}
-		for w, loc := range vmm.CPUIDWord {
+		for w, loc := range machine.CPUIDWord {
 			if e.Function == loc.Leaf && e.Index == loc.Subleaf {
 				f[w] = regs[loc.Reg]
 			}
@@ -154,27 +153,27 @@ func openError(err error) error {
 }
 
 // backend is the kvm backend; host says its guests are offered the
-// host's whole CPUID (--cpu host) rather than vmm.PortableCPU's part.
+// host's whole CPUID (--cpu host) rather than machine.PortableCPU's part.
 type backend struct{ host bool }
 
-// WithCPU implements vmm.Backend.
-func (b backend) WithCPU(model string) (vmm.Backend, error) {
+// WithCPU implements machine.Backend.
+func (b backend) WithCPU(model string) (machine.Backend, error) {
 	switch model {
-	case vmm.CPUHost:
+	case machine.CPUHost:
 		return backend{host: true}, nil
-	case vmm.CPUPortable:
+	case machine.CPUPortable:
 		return backend{}, nil
 	}
 	return nil, fmt.Errorf("unknown CPU model %q", model)
 }
 
-// CPUFeatures implements vmm.Backend: what guests read, which is the
+// CPUFeatures implements machine.Backend: what guests read, which is the
 // host CPU's own set where CPUID does not exit (PVM), whichever model was
 // asked for.
-func (b backend) CPUFeatures() vmm.CPUFeatures {
+func (b backend) CPUFeatures() machine.CPUFeatures {
 	d, err := device()
 	if err != nil {
-		return vmm.CPUFeatures{}
+		return machine.CPUFeatures{}
 	}
 	if d.cpuidPassesThrough {
 		return hostFeatures()
@@ -190,10 +189,10 @@ func (d *deviceInfo) cpuidFor(host bool) *gokvm.CPUID {
 	return d.portable
 }
 
-// Name implements vmm.Backend.
+// Name implements machine.Backend.
 func (backend) Name() string { return "kvm" }
 
-// Available implements vmm.Backend.
+// Available implements machine.Backend.
 func (backend) Available() error {
 	_, err := device()
 	return err
@@ -221,8 +220,8 @@ func HostIsPVM() bool {
 	return err == nil
 }
 
-// NewMachine implements vmm.Backend: one KVM VM.
-func (b backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
+// NewMachine implements machine.Backend: one KVM VM.
+func (b backend) NewMachine(cfg machine.MachineConfig) (machine.Machine, error) {
 	d, err := device()
 	if err != nil {
 		return nil, err
@@ -235,7 +234,7 @@ func (b backend) NewMachine(cfg vmm.MachineConfig) (vmm.Machine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create vm: %w", err)
 	}
-	m := &machine{log: log, dev: d, cpuid: d.cpuidFor(b.host), fd: vmFd, cpus: map[*vcpu]struct{}{}}
+	m := &kvmMachine{log: log, dev: d, cpuid: d.cpuidFor(b.host), fd: vmFd, cpus: map[*vcpu]struct{}{}}
 	if err := retry(func() error { return gokvm.SetTSSAddr(vmFd, tssAddr) }); err != nil {
 		unix.Close(int(vmFd))
 		return nil, fmt.Errorf("create vm: set TSS address: %w", err)
@@ -292,8 +291,8 @@ func (o *mapping) chunk(n uint64) (uint64, []byte) {
 	return o.gpa + lo, o.mem[lo:hi]
 }
 
-// machine is one KVM VM.
-type machine struct {
+// kvmMachine is one KVM VM.
+type kvmMachine struct {
 	log hclog.Logger
 	dev *deviceInfo
 	// cpuid is what this machine's vCPUs are offered (see backend.host).
@@ -311,9 +310,9 @@ type machine struct {
 	tainted bool
 }
 
-// MapMemory implements vmm.Machine: a mapping up to a chunk gets one
+// MapMemory implements machine.Machine: a mapping up to a chunk gets one
 // memory slot now, a larger one slots as ProtectMemory reaches its chunks.
-func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
+func (m *kvmMachine) MapMemory(gpa uint64, mem []byte, perm machine.Perm) error {
 	size := uint64(len(mem))
 	if gpa%4096 != 0 || size%4096 != 0 || size == 0 || gpa+size < gpa {
 		return fmt.Errorf("map %#x+%#x: not page-aligned", gpa, size)
@@ -337,7 +336,7 @@ func (m *machine) MapMemory(gpa uint64, mem []byte, perm vmm.Perm) error {
 }
 
 // addSlot registers chunk n of o in a free memory slot.
-func (m *machine) addSlot(o *mapping, n uint64) error {
+func (m *kvmMachine) addSlot(o *mapping, n uint64) error {
 	if m.used == nil {
 		m.used = map[uint32]bool{}
 	}
@@ -346,7 +345,7 @@ func (m *machine) addSlot(o *mapping, n uint64) error {
 		slot++
 	}
 	if int(slot) >= m.dev.slots {
-		return fmt.Errorf("all %d memory slots in use: %w", m.dev.slots, vmm.ErrNoSlots)
+		return fmt.Errorf("all %d memory slots in use: %w", m.dev.slots, machine.ErrNoSlots)
 	}
 	gpa, mem := o.chunk(n)
 	if err := memoryRegion(m.fd, slot, gpa, mem, 0); err != nil {
@@ -357,8 +356,8 @@ func (m *machine) addSlot(o *mapping, n uint64) error {
 	return nil
 }
 
-// UnmapMemory implements vmm.Machine.
-func (m *machine) UnmapMemory(gpa uint64) error {
+// UnmapMemory implements machine.Machine.
+func (m *kvmMachine) UnmapMemory(gpa uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, o := range m.maps {
@@ -378,10 +377,10 @@ func (m *machine) UnmapMemory(gpa uint64) error {
 	return fmt.Errorf("unmap %#x: no mapping starts there", gpa)
 }
 
-// ProtectMemory implements vmm.Machine. The page tables enforce every
+// ProtectMemory implements machine.Machine. The page tables enforce every
 // permission on KVM; what it does is give the chunks of a large mapping
 // that the range touches their memory slots.
-func (m *machine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
+func (m *kvmMachine) ProtectMemory(gpa, size uint64, perm machine.Perm) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o := m.find(gpa)
@@ -402,7 +401,7 @@ func (m *machine) ProtectMemory(gpa, size uint64, perm vmm.Perm) error {
 	return nil
 }
 
-func (m *machine) find(gpa uint64) *mapping {
+func (m *kvmMachine) find(gpa uint64) *mapping {
 	for _, o := range m.maps {
 		if gpa >= o.gpa && gpa < o.end() {
 			return o
@@ -412,7 +411,7 @@ func (m *machine) find(gpa uint64) *mapping {
 }
 
 // read copies guest-physical memory at gpa into buf.
-func (m *machine) read(gpa uint64, buf []byte) error {
+func (m *kvmMachine) read(gpa uint64, buf []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o := m.find(gpa)
@@ -430,7 +429,7 @@ const zapPage = 0
 // zapShadow makes KVM drop every translation it built from the guest's
 // page tables, by adding and deleting a one-page memory slot: deleting a
 // slot zaps all shadow pages (kvm_mmu_zap_all_fast).
-func (m *machine) zapShadow() error {
+func (m *kvmMachine) zapShadow() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.zapMem == nil {
@@ -445,7 +444,7 @@ func (m *machine) zapShadow() error {
 		slot++
 	}
 	if int(slot) >= m.dev.slots {
-		return fmt.Errorf("zap shadow pages: all %d memory slots in use: %w", m.dev.slots, vmm.ErrNoSlots)
+		return fmt.Errorf("zap shadow pages: all %d memory slots in use: %w", m.dev.slots, machine.ErrNoSlots)
 	}
 	if err := memoryRegion(m.fd, slot, zapPage, m.zapMem, 0); err != nil {
 		return fmt.Errorf("zap shadow pages: add slot: %w", err)
@@ -472,12 +471,12 @@ const (
 	recycleSlots = 24
 )
 
-var _ vmm.Machine = (*machine)(nil)
+var _ machine.Machine = (*kvmMachine)(nil)
 
-// Features implements vmm.Machine: a VM can be recycled.
-func (m *machine) Features() vmm.Features { return vmm.Features{Recycle: true} }
+// Features implements machine.Machine: a VM can be recycled.
+func (m *kvmMachine) Features() machine.Features { return machine.Features{Recycle: true} }
 
-// Recycle implements vmm.Machine. What a space leaves in a VM, besides
+// Recycle implements machine.Machine. What a space leaves in a VM, besides
 // the memory the caller replaces, is what KVM derived from it and the
 // state of the vCPUs: the shadow pages (or EPT entries) go at once, with
 // a memory-slot deletion; a vCPU's pending events are cleared here, and
@@ -485,7 +484,7 @@ func (m *machine) Features() vmm.Features { return vmm.Features{Recycle: true} }
 // SetRegs and SetFPU (registers, segment and control registers with CR2,
 // the syscall MSRs, the x87/SSE state; ring-3 code cannot enable XSAVE
 // state beyond it, with CR4.OSXSAVE clear).
-func (m *machine) Recycle() error {
+func (m *kvmMachine) Recycle() error {
 	m.mu.Lock()
 	cpus, spare := len(m.cpus), len(m.spare)
 	slots, tainted := len(m.used), m.tainted
@@ -530,8 +529,8 @@ func (m *machine) Recycle() error {
 	return nil
 }
 
-// Close implements vmm.Machine.
-func (m *machine) Close() error {
+// Close implements machine.Machine.
+func (m *kvmMachine) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.cpus) > 0 {

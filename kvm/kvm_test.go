@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nestvm/internal/testutil"
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 func TestIoctlNumbers(t *testing.T) {
@@ -35,22 +35,22 @@ func TestIoctlNumbers(t *testing.T) {
 func TestFPUConversionRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 100; i++ {
-		var f vmm.FPU
+		var f machine.FPU
 		for j := range f {
 			f[j] = byte(r.Uint32())
 		}
 		// Only what struct kvm_fpu carries survives: the reserved byte 5,
 		// the MXCSR mask (a constant) and the reserved tail are not kept.
 		f[5] = 0
-		f[vmm.FXMXCSRMsk], f[vmm.FXMXCSRMsk+1], f[vmm.FXMXCSRMsk+2], f[vmm.FXMXCSRMsk+3] = 0xff, 0xff, 0, 0
-		clear(f[vmm.FXXMM0+16*16:])
+		f[machine.FXMXCSRMsk], f[machine.FXMXCSRMsk+1], f[machine.FXMXCSRMsk+2], f[machine.FXMXCSRMsk+3] = 0xff, 0xff, 0, 0
+		clear(f[machine.FXXMM0+16*16:])
 		k := toKVMFPU(&f)
 		back := fromKVMFPU(&k)
 		if back != f {
 			t.Fatalf("round trip changed the state:\n% x\n% x", f[:64], back[:64])
 		}
 	}
-	reset := vmm.ResetFPU()
+	reset := machine.ResetFPU()
 	k := toKVMFPU(&reset)
 	if k.FCW != 0x37f || k.MXCSR != 0x1f80 {
 		t.Fatalf("reset state converts to fcw %#x mxcsr %#x", k.FCW, k.MXCSR)
@@ -58,11 +58,11 @@ func TestFPUConversionRoundTrip(t *testing.T) {
 }
 
 func TestUserSregs(t *testing.T) {
-	setup := vmm.CPUSetup{
-		CR0: vmm.CR0Value, CR3: 0x200000, CR4: vmm.CR4Value, EFER: vmm.EFERValue,
+	setup := machine.CPUSetup{
+		CR0: machine.CR0Value, CR3: 0x200000, CR4: machine.CR4Value, EFER: machine.EFERValue,
 		GDTBase: 0x110000, GDTLimit: 0x37, IDTBase: 0x102000, IDTLimit: 0xfff,
-		TSSBase: 0x110080, TSSLimit: 0x67, TSSSel: vmm.SelTSS,
-		UserCS: vmm.SelUserCode, UserSS: vmm.SelUserData,
+		TSSBase: 0x110080, TSSLimit: 0x67, TSSSel: machine.SelTSS,
+		UserCS: machine.SelUserCode, UserSS: machine.SelUserData,
 	}
 	in := gokvm.Sregs{ApicBase: 0xfee00900}
 	s := userSregs(in, setup, 0x1234, 0x5678)
@@ -103,7 +103,7 @@ func TestDecodeIO(t *testing.T) {
 }
 
 func TestParseFrame(t *testing.T) {
-	var b [vmm.FrameSize]byte
+	var b [machine.FrameSize]byte
 	words := []uint64{14, 6, 0x401234, 0x23, 0x3202, 0x7fff0000, 0x1b}
 	for i, w := range words {
 		for j := 0; j < 8; j++ {
@@ -136,7 +136,7 @@ func TestAvailableExplains(t *testing.T) {
 	if !strings.Contains(err.Error(), "/dev/kvm") || !strings.Contains(err.Error(), "--backend emu") {
 		t.Fatalf("Available() = %q: want it to name /dev/kvm and suggest --backend emu", err)
 	}
-	_, lerr := vmm.Lookup("kvm")
+	_, lerr := machine.Lookup("kvm")
 	if lerr == nil || !errors.Is(lerr, err) && !strings.Contains(lerr.Error(), err.Error()) {
 		t.Fatalf("Lookup(kvm) = %v, want it to carry %v", lerr, err)
 	}
@@ -189,11 +189,11 @@ func TestChunkedSlots(t *testing.T) {
 	if err := (backend{}).Available(); err != nil {
 		t.Skipf("kvm unavailable: %v", err)
 	}
-	vm, err := backend{}.NewMachine(vmm.MachineConfig{})
+	vm, err := backend{}.NewMachine(machine.MachineConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := vm.(*machine)
+	m := vm.(*kvmMachine)
 	defer m.Close()
 	chunkSize := m.dev.chunk
 	base, size := uint64(0x400000), 4*chunkSize
@@ -202,23 +202,23 @@ func TestChunkedSlots(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Munmap(mem)
-	if err := m.MapMemory(base, mem, vmm.PermRead|vmm.PermWrite); err != nil {
+	if err := m.MapMemory(base, mem, machine.PermRead|machine.PermWrite); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(m.used); n != 0 {
 		t.Fatalf("%d slots before any ProtectMemory, want 0", n)
 	}
 	// One page in chunk 0, and a range straddling chunks 2 and 3.
-	if err := m.ProtectMemory(base, 4096, vmm.PermRead); err != nil {
+	if err := m.ProtectMemory(base, 4096, machine.PermRead); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.ProtectMemory(base+3*chunkSize-4096, 8192, vmm.PermRead); err != nil {
+	if err := m.ProtectMemory(base+3*chunkSize-4096, 8192, machine.PermRead); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.ProtectMemory(base+16, 4096, vmm.PermRead); err != nil {
+	if err := m.ProtectMemory(base+16, 4096, machine.PermRead); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.ProtectMemory(base+size-4096, 8192, vmm.PermRead); err == nil {
+	if err := m.ProtectMemory(base+size-4096, 8192, machine.PermRead); err == nil {
 		t.Fatal("a range running past the mapping was accepted")
 	}
 	got := map[uint64]bool{}
@@ -247,7 +247,7 @@ func TestStructSizes(t *testing.T) {
 // noCalls is a trap handler for a vCPU that never runs guest code.
 type noCalls struct{}
 
-func (noCalls) Hypercall(*vmm.Call) vmm.CallAction { return vmm.CallStop }
+func (noCalls) Hypercall(*machine.Call) machine.CallAction { return machine.CallStop }
 
 // A Run that takes a stop while its Stop is still being made (its caller
 // preempted before Stop takes the vCPU's lock, as happens under load) must
@@ -260,18 +260,18 @@ func TestStopTakenWhileStopping(t *testing.T) {
 	if err := (backend{}).Available(); err != nil {
 		t.Skipf("kvm unavailable: %v", err)
 	}
-	vm, err := backend{}.NewMachine(vmm.MachineConfig{})
+	vm, err := backend{}.NewMachine(machine.MachineConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer vm.Close()
-	setup := vmm.CPUSetup{ // as TestUserSregs: the vCPU never runs guest code
-		CR0: vmm.CR0Value, CR3: 0x200000, CR4: vmm.CR4Value, EFER: vmm.EFERValue,
+	setup := machine.CPUSetup{ // as TestUserSregs: the vCPU never runs guest code
+		CR0: machine.CR0Value, CR3: 0x200000, CR4: machine.CR4Value, EFER: machine.EFERValue,
 		GDTBase: 0x110000, GDTLimit: 0x37, IDTBase: 0x102000, IDTLimit: 0xfff,
-		TSSBase: 0x110080, TSSLimit: 0x67, TSSSel: vmm.SelTSS,
-		KernelCS: vmm.SelKernelCode, UserCS: vmm.SelUserCode, UserSS: vmm.SelUserData,
+		TSSBase: 0x110080, TSSLimit: 0x67, TSSSel: machine.SelTSS,
+		KernelCS: machine.SelKernelCode, UserCS: machine.SelUserCode, UserSS: machine.SelUserData,
 	}
-	cpu, err := vm.NewVCPU(vmm.VCPUConfig{ID: 0, CPU: setup, Handler: noCalls{}})
+	cpu, err := vm.NewVCPU(machine.VCPUConfig{ID: 0, CPU: setup, Handler: noCalls{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestStopTakenWhileStopping(t *testing.T) {
 	stopping = func(s *vcpu) {
 		if s == v && s.stopReq.Load() {
 			took = true
-			if exit, err := s.Run(); err != nil || exit.Kind != vmm.ExitStopped {
+			if exit, err := s.Run(); err != nil || exit.Kind != machine.ExitStopped {
 				t.Errorf("Run with a stop marked: %v, %v; want a stop", exit, err)
 			}
 		}
@@ -297,7 +297,7 @@ func TestStopTakenWhileStopping(t *testing.T) {
 	if immediate() && !v.stopReq.Load() {
 		t.Fatalf("Stop left immediate_exit set with no stop pending (a Run took the stop midway: %v)", took)
 	}
-	if exit, err := v.Run(); err != nil || exit.Kind != vmm.ExitStopped {
+	if exit, err := v.Run(); err != nil || exit.Kind != machine.ExitStopped {
 		t.Fatalf("Run after Stop: %v, %v; want a stop", exit, err)
 	}
 	if immediate() || v.stopReq.Load() {

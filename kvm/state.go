@@ -7,13 +7,13 @@ import (
 
 	gokvm "github.com/bobuhiro11/gokvm/kvm"
 
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 // userSregs returns sregs (as read from the vCPU) changed to the state
 // guest threads always run in: long mode at CPL3 with the monitor's page
 // tables and descriptor tables, and fsBase/gsBase as the thread's.
-func userSregs(sregs gokvm.Sregs, s vmm.CPUSetup, fsBase, gsBase uint64) gokvm.Sregs {
+func userSregs(sregs gokvm.Sregs, s machine.CPUSetup, fsBase, gsBase uint64) gokvm.Sregs {
 	code := gokvm.Segment{
 		Base: 0, Limit: 0xffffffff, Selector: s.UserCS,
 		Typ: 0xb, Present: 1, DPL: 3, S: 1, L: 1, G: 1, // execute/read, accessed, 64-bit
@@ -37,7 +37,7 @@ func userSregs(sregs gokvm.Sregs, s vmm.CPUSetup, fsBase, gsBase uint64) gokvm.S
 	return sregs
 }
 
-func toKVMRegs(r *vmm.Regs) gokvm.Regs {
+func toKVMRegs(r *machine.Regs) gokvm.Regs {
 	return gokvm.Regs{
 		RAX: r.RAX, RBX: r.RBX, RCX: r.RCX, RDX: r.RDX, RSI: r.RSI, RDI: r.RDI, RSP: r.RSP, RBP: r.RBP,
 		R8: r.R8, R9: r.R9, R10: r.R10, R11: r.R11, R12: r.R12, R13: r.R13, R14: r.R14, R15: r.R15,
@@ -45,8 +45,8 @@ func toKVMRegs(r *vmm.Regs) gokvm.Regs {
 	}
 }
 
-func fromKVMRegs(k *gokvm.Regs, fsBase, gsBase uint64) vmm.Regs {
-	return vmm.Regs{
+func fromKVMRegs(k *gokvm.Regs, fsBase, gsBase uint64) machine.Regs {
+	return machine.Regs{
 		RAX: k.RAX, RBX: k.RBX, RCX: k.RCX, RDX: k.RDX, RSI: k.RSI, RDI: k.RDI, RBP: k.RBP, RSP: k.RSP,
 		R8: k.R8, R9: k.R9, R10: k.R10, R11: k.R11, R12: k.R12, R13: k.R13, R14: k.R14, R15: k.R15,
 		RIP: k.RIP, RFLAGS: k.RFLAGS, FSBase: fsBase, GSBase: gsBase,
@@ -54,7 +54,7 @@ func fromKVMRegs(k *gokvm.Regs, fsBase, gsBase uint64) vmm.Regs {
 }
 
 // toKVMFPU converts the FXSAVE layout to struct kvm_fpu.
-func toKVMFPU(f *vmm.FPU) kvmFPU {
+func toKVMFPU(f *machine.FPU) kvmFPU {
 	le := binary.LittleEndian
 	var k kvmFPU
 	k.FCW = le.Uint16(f[0:])
@@ -63,38 +63,38 @@ func toKVMFPU(f *vmm.FPU) kvmFPU {
 	k.LastOpcode = le.Uint16(f[6:])
 	k.LastIP = le.Uint64(f[8:])
 	k.LastDP = le.Uint64(f[16:])
-	k.MXCSR = le.Uint32(f[vmm.FXMXCSR:])
+	k.MXCSR = le.Uint32(f[machine.FXMXCSR:])
 	for i := range k.FPR {
-		copy(k.FPR[i][:], f[vmm.FXST0+16*i:][:16])
+		copy(k.FPR[i][:], f[machine.FXST0+16*i:][:16])
 	}
 	for i := range k.XMM {
-		copy(k.XMM[i][:], f[vmm.FXXMM0+16*i:][:16])
+		copy(k.XMM[i][:], f[machine.FXXMM0+16*i:][:16])
 	}
 	return k
 }
 
 // fromKVMFPU converts struct kvm_fpu to the FXSAVE layout.
-func fromKVMFPU(k *kvmFPU) vmm.FPU {
+func fromKVMFPU(k *kvmFPU) machine.FPU {
 	le := binary.LittleEndian
-	var f vmm.FPU
+	var f machine.FPU
 	le.PutUint16(f[0:], k.FCW)
 	le.PutUint16(f[2:], k.FSW)
 	f[4] = k.FTWX
 	le.PutUint16(f[6:], k.LastOpcode)
 	le.PutUint64(f[8:], k.LastIP)
 	le.PutUint64(f[16:], k.LastDP)
-	le.PutUint32(f[vmm.FXMXCSR:], k.MXCSR)
-	le.PutUint32(f[vmm.FXMXCSRMsk:], 0xffff)
+	le.PutUint32(f[machine.FXMXCSR:], k.MXCSR)
+	le.PutUint32(f[machine.FXMXCSRMsk:], 0xffff)
 	for i := range k.FPR {
-		copy(f[vmm.FXST0+16*i:], k.FPR[i][:])
+		copy(f[machine.FXST0+16*i:], k.FPR[i][:])
 	}
 	for i := range k.XMM {
-		copy(f[vmm.FXXMM0+16*i:], k.XMM[i][:])
+		copy(f[machine.FXXMM0+16*i:], k.XMM[i][:])
 	}
 	return f
 }
 
-// frame is the ring-0 fault frame (vmm.FrameVector...vmm.FrameSS).
+// frame is the ring-0 fault frame (machine.FrameVector...machine.FrameSS).
 type frame struct {
 	vector, errorCode, rip, cs, rflags, rsp, ss uint64
 }
@@ -102,8 +102,8 @@ type frame struct {
 func parseFrame(b []byte) frame {
 	le := binary.LittleEndian
 	return frame{
-		vector: le.Uint64(b[vmm.FrameVector:]), errorCode: le.Uint64(b[vmm.FrameError:]),
-		rip: le.Uint64(b[vmm.FrameRIP:]), cs: le.Uint64(b[vmm.FrameCS:]), rflags: le.Uint64(b[vmm.FrameRFlags:]),
-		rsp: le.Uint64(b[vmm.FrameRSP:]), ss: le.Uint64(b[vmm.FrameSS:]),
+		vector: le.Uint64(b[machine.FrameVector:]), errorCode: le.Uint64(b[machine.FrameError:]),
+		rip: le.Uint64(b[machine.FrameRIP:]), cs: le.Uint64(b[machine.FrameCS:]), rflags: le.Uint64(b[machine.FrameRFlags:]),
+		rsp: le.Uint64(b[machine.FrameRSP:]), ss: le.Uint64(b[machine.FrameSS:]),
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 // Model-specific registers the backend sets: syscall's entry point, so
@@ -31,11 +31,11 @@ const (
 // them there at every exit and loads what is marked dirty at the next
 // KVM_RUN, so a hypercall costs one exit and no register ioctls.
 type vcpu struct {
-	m       *machine
+	m       *kvmMachine
 	id      int
 	log     hclog.Logger
-	cfg     vmm.CPUSetup
-	handler vmm.TrapHandler
+	cfg     machine.CPUSetup
+	handler machine.TrapHandler
 	fd      uintptr
 	run     *runArea
 	syncR   *gokvm.Regs  // the run area's copy of the registers
@@ -46,11 +46,11 @@ type vcpu struct {
 	// has not run: setting that state again is skipped.
 	fpuReset bool
 
-	regs       vmm.Regs // valid when regsValid
+	regs       machine.Regs // valid when regsValid
 	regsValid  bool
 	sregsDirty bool // the user sregs must be written (after a fault, or to flush the TLB)
 	flushTLB   bool // the next sregs write must flush the TLB
-	cr3Flip    bool // CR3 carries vmm.CR3FlushBit
+	cr3Flip    bool // CR3 carries machine.CR3FlushBit
 	ioPending  bool // an exit KVM completes only at the next KVM_RUN
 
 	tid     atomic.Int32 // the OS thread inside Run, for Stop's signal
@@ -71,8 +71,8 @@ type vcpu struct {
 // caller of Stop may be preempted before it takes mu.
 var stopping func(*vcpu)
 
-// NewVCPU implements vmm.Machine.
-func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
+// NewVCPU implements machine.Machine.
+func (m *kvmMachine) NewVCPU(cfg machine.VCPUConfig) (machine.VCPU, error) {
 	if cfg.Handler == nil {
 		return nil, errors.New("new vcpu: no trap handler")
 	}
@@ -95,7 +95,7 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 		log = m.log
 	}
 	v := &vcpu{m: m, id: cfg.ID, log: log, cfg: cfg.CPU, handler: cfg.Handler, fd: fd}
-	fail := func(what string, err error) (vmm.VCPU, error) {
+	fail := func(what string, err error) (machine.VCPU, error) {
 		if v.run != nil {
 			v.run.unmap()
 		}
@@ -144,7 +144,7 @@ func (m *machine) NewVCPU(cfg vmm.VCPUConfig) (vmm.VCPU, error) {
 // segment and control registers (CR2 cleared: a reused vCPU's last fault
 // address is not the new thread's) and the syscall MSRs. It returns the
 // segment and control registers set.
-func resetVCPU(fd uintptr, setup vmm.CPUSetup) (gokvm.Sregs, error) {
+func resetVCPU(fd uintptr, setup machine.CPUSetup) (gokvm.Sregs, error) {
 	sregs, err := retryValue(func() (*gokvm.Sregs, error) { return gokvm.GetSregs(fd) })
 	if err != nil {
 		return gokvm.Sregs{}, fmt.Errorf("get sregs: %w", err)
@@ -166,8 +166,8 @@ func resetVCPU(fd uintptr, setup vmm.CPUSetup) (gokvm.Sregs, error) {
 	return us, nil
 }
 
-// SetRegs implements vmm.VCPU.
-func (v *vcpu) SetRegs(r *vmm.Regs) error {
+// SetRegs implements machine.VCPU.
+func (v *vcpu) SetRegs(r *machine.Regs) error {
 	if err := v.completeIO(); err != nil {
 		return err
 	}
@@ -179,14 +179,14 @@ func (v *vcpu) SetRegs(r *vmm.Regs) error {
 	return nil
 }
 
-// Regs implements vmm.VCPU.
-func (v *vcpu) Regs() (vmm.Regs, error) {
+// Regs implements machine.VCPU.
+func (v *vcpu) Regs() (machine.Regs, error) {
 	if err := v.completeIO(); err != nil {
-		return vmm.Regs{}, err
+		return machine.Regs{}, err
 	}
 	if !v.regsValid {
 		if err := v.loadRegs(); err != nil {
-			return vmm.Regs{}, err
+			return machine.Regs{}, err
 		}
 	}
 	return v.regs, nil
@@ -232,13 +232,13 @@ func (v *vcpu) sregs() (gokvm.Sregs, error) {
 // writeRegs puts v.regs in the run area for the next KVM_RUN to load, with
 // RFLAGS forced to what user code runs with.
 func (v *vcpu) writeRegs() {
-	v.regs.RFLAGS = v.regs.RFLAGS&vmm.RFlagsUserMask | vmm.RFlagsReserved
+	v.regs.RFLAGS = v.regs.RFLAGS&machine.RFlagsUserMask | machine.RFlagsReserved
 	*v.syncR = toKVMRegs(&v.regs)
 	*v.run.word(runDirtyRegs) |= syncRegs
 }
 
-// SetFPU implements vmm.VCPU.
-func (v *vcpu) SetFPU(f *vmm.FPU) error {
+// SetFPU implements machine.VCPU.
+func (v *vcpu) SetFPU(f *machine.FPU) error {
 	if v.fpuReset && *f == resetFPU {
 		return nil
 	}
@@ -250,21 +250,21 @@ func (v *vcpu) SetFPU(f *vmm.FPU) error {
 	return nil
 }
 
-// FPU implements vmm.VCPU.
-func (v *vcpu) FPU() (vmm.FPU, error) {
+// FPU implements machine.VCPU.
+func (v *vcpu) FPU() (machine.FPU, error) {
 	var k kvmFPU
 	if err := getFPU(v.fd, &k); err != nil {
-		return vmm.FPU{}, fmt.Errorf("get fpu: %w", err)
+		return machine.FPU{}, fmt.Errorf("get fpu: %w", err)
 	}
 	return fromKVMFPU(&k), nil
 }
 
-// FlushTLB implements vmm.VCPU: writing the segment and control registers
+// FlushTLB implements machine.VCPU: writing the segment and control registers
 // (KVM_SET_SREGS, here through the run area) resets KVM's MMU context,
 // which drops cached translations.
 func (v *vcpu) FlushTLB() { v.sregsDirty, v.flushTLB = true, true }
 
-// Stop implements vmm.VCPU.
+// Stop implements machine.VCPU.
 func (v *vcpu) Stop() {
 	if stopping != nil {
 		stopping(v)
@@ -283,7 +283,7 @@ func (v *vcpu) Stop() {
 	}
 }
 
-// Close implements vmm.VCPU.
+// Close implements machine.VCPU.
 func (v *vcpu) Close() error {
 	v.mu.Lock()
 	v.closed = true
@@ -309,7 +309,7 @@ func (v *vcpu) Close() error {
 type spareVCPU struct {
 	fd    uintptr
 	run   *runArea
-	setup vmm.CPUSetup // what its last thread ran under
+	setup machine.CPUSetup // what its last thread ran under
 	// prepared is set when machine.Recycle has reset the vCPU to setup
 	// (sregs holds what it set) with the reset x87/SSE state and no
 	// pending events: NewVCPU for the same setup has nothing left to do.
@@ -318,7 +318,7 @@ type spareVCPU struct {
 }
 
 // resetFPU is the x87/SSE state of a new thread.
-var resetFPU = vmm.ResetFPU()
+var resetFPU = machine.ResetFPU()
 
 // enter runs KVM_RUN once; afterwards the run area holds the vCPU's
 // registers and the cached copy is stale.
@@ -383,7 +383,7 @@ func (v *vcpu) flushSregs() error {
 		v.cr3Flip, v.flushTLB = !v.cr3Flip, false
 	}
 	if v.cr3Flip {
-		us.CR3 |= vmm.CR3FlushBit
+		us.CR3 |= machine.CR3FlushBit
 	}
 	*v.syncS = us
 	*v.run.word(runDirtyRegs) |= syncSregs
@@ -391,10 +391,10 @@ func (v *vcpu) flushSregs() error {
 	return nil
 }
 
-// Run implements vmm.VCPU. A vCPU that fails leaves its VM unfit for
+// Run implements machine.VCPU. A vCPU that fails leaves its VM unfit for
 // recycling: KVM may hold state for it (a shutdown, an emulation failure)
 // that no register write resets.
-func (v *vcpu) Run() (vmm.Exit, error) {
+func (v *vcpu) Run() (machine.Exit, error) {
 	exit, err := v.runLoop()
 	if err != nil {
 		v.m.mu.Lock()
@@ -404,7 +404,7 @@ func (v *vcpu) Run() (vmm.Exit, error) {
 	return exit, err
 }
 
-func (v *vcpu) runLoop() (vmm.Exit, error) {
+func (v *vcpu) runLoop() (machine.Exit, error) {
 	v.tid.Store(int32(unix.Gettid()))
 	v.inRun.Store(true)
 	defer v.inRun.Store(false)
@@ -421,24 +421,24 @@ func (v *vcpu) runLoop() (vmm.Exit, error) {
 			// at the next Run.
 			ring0, err := v.inRing0()
 			if err != nil {
-				return vmm.Exit{}, fmt.Errorf("run: %w", err)
+				return machine.Exit{}, fmt.Errorf("run: %w", err)
 			}
 			if ring0 {
 				v.run.setImmediateExit(false)
 			} else {
 				if err := v.completeIO(); err != nil {
-					return vmm.Exit{}, err
+					return machine.Exit{}, err
 				}
 				// Both marks change together (see Stop).
 				v.mu.Lock()
 				v.stopReq.Store(false)
 				v.run.setImmediateExit(false)
 				v.mu.Unlock()
-				return vmm.Exit{Kind: vmm.ExitStopped}, nil
+				return machine.Exit{Kind: machine.ExitStopped}, nil
 			}
 		}
 		if err := v.flushSregs(); err != nil {
-			return vmm.Exit{}, fmt.Errorf("run: %w", err)
+			return machine.Exit{}, fmt.Errorf("run: %w", err)
 		}
 		err := v.enter()
 		v.ioPending = false
@@ -446,9 +446,9 @@ func (v *vcpu) runLoop() (vmm.Exit, error) {
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
 			continue // a signal (the Go runtime's, or Stop's): look at stopReq
 		case errors.Is(err, unix.EFAULT):
-			return vmm.Exit{}, errors.New("run: KVM_RUN: the guest reached guest-physical memory with no host pages behind it (a monitor bug)")
+			return machine.Exit{}, errors.New("run: KVM_RUN: the guest reached guest-physical memory with no host pages behind it (a monitor bug)")
 		case err != nil:
-			return vmm.Exit{}, fmt.Errorf("run: KVM_RUN: %w", err)
+			return machine.Exit{}, fmt.Errorf("run: KVM_RUN: %w", err)
 		}
 		exit, done, err := v.exit()
 		if err != nil || done {
@@ -458,7 +458,7 @@ func (v *vcpu) runLoop() (vmm.Exit, error) {
 }
 
 // exit handles the exit KVM_RUN just reported; done means Run returns.
-func (v *vcpu) exit() (vmm.Exit, bool, error) {
+func (v *vcpu) exit() (machine.Exit, bool, error) {
 	r := v.run.r
 	switch r.ExitReason {
 	case exitIO:
@@ -481,24 +481,24 @@ func (v *vcpu) exit() (vmm.Exit, bool, error) {
 		}
 		return v.mmio(mm)
 	case exitIntr:
-		return vmm.Exit{}, false, nil
+		return machine.Exit{}, false, nil
 	case exitShutdown:
-		return vmm.Exit{}, true, &ExitError{exitShutdown, "the vCPU shut down (a triple fault: the ring-0 stub itself could not run)"}
+		return machine.Exit{}, true, &ExitError{exitShutdown, "the vCPU shut down (a triple fault: the ring-0 stub itself could not run)"}
 	case exitFailEntry:
-		return vmm.Exit{}, true, &ExitError{exitFailEntry, fmt.Sprintf("hardware refused to enter the guest (reason %#x)", r.Data[0])}
+		return machine.Exit{}, true, &ExitError{exitFailEntry, fmt.Sprintf("hardware refused to enter the guest (reason %#x)", r.Data[0])}
 	case exitInternalError:
-		return vmm.Exit{}, true, &ExitError{exitInternalError, fmt.Sprintf("suberror %d", uint32(r.Data[0]))}
+		return machine.Exit{}, true, &ExitError{exitInternalError, fmt.Sprintf("suberror %d", uint32(r.Data[0]))}
 	case exitHLT:
-		return vmm.Exit{}, true, &ExitError{exitHLT, "the vCPU halted, which ring-3 code cannot do"}
+		return machine.Exit{}, true, &ExitError{exitHLT, "the vCPU halted, which ring-3 code cannot do"}
 	}
-	return vmm.Exit{}, true, &ExitError{r.ExitReason, "not expected from a ring-3 guest"}
+	return machine.Exit{}, true, &ExitError{r.ExitReason, "not expected from a ring-3 guest"}
 }
 
 // trap serves a store to the trap page at port's offset.
-func (v *vcpu) trap(port uint16) (vmm.Exit, bool, error) {
+func (v *vcpu) trap(port uint16) (machine.Exit, bool, error) {
 	switch port {
 	case v.cfg.NullPort:
-		return vmm.Exit{}, false, nil // the raw-trap benchmark: straight back in
+		return machine.Exit{}, false, nil // the raw-trap benchmark: straight back in
 	case v.cfg.HypercallPort:
 		return v.hypercall()
 	case v.cfg.SyscallPort:
@@ -508,9 +508,9 @@ func (v *vcpu) trap(port uint16) (vmm.Exit, bool, error) {
 }
 
 // hypercall serves a trap from the ABI page inline.
-func (v *vcpu) hypercall() (vmm.Exit, bool, error) {
+func (v *vcpu) hypercall() (machine.Exit, bool, error) {
 	if err := v.loadRegs(); err != nil {
-		return vmm.Exit{}, true, err
+		return machine.Exit{}, true, err
 	}
 	// After the trap RIP is past it (a store to the trap page retires
 	// before KVM exits): the instruction must be the ABI page's, or the
@@ -518,32 +518,32 @@ func (v *vcpu) hypercall() (vmm.Exit, bool, error) {
 	if v.regs.RIP != v.cfg.TrapAddr+v.cfg.TrapInsnLen {
 		return v.illegalIO(v.cfg.HypercallPort)
 	}
-	c := vmm.Call{
+	c := machine.Call{
 		Args: [6]uint64{v.regs.RDI, v.regs.RSI, v.regs.RDX, v.regs.RCX, v.regs.R8, v.regs.R9},
 		RSP:  v.regs.RSP,
 	}
 	action := v.handler.Hypercall(&c)
-	if action == vmm.CallRestart {
+	if action == machine.CallRestart {
 		if err := v.completeIO(); err != nil {
-			return vmm.Exit{}, true, err
+			return machine.Exit{}, true, err
 		}
 		if err := v.loadRegs(); err != nil {
-			return vmm.Exit{}, true, err
+			return machine.Exit{}, true, err
 		}
 		v.regs.RIP = v.cfg.TrapAddr // re-issue the call when resumed
 		v.writeRegs()
-		return vmm.Exit{Kind: vmm.ExitStopped}, true, nil
+		return machine.Exit{Kind: machine.ExitStopped}, true, nil
 	}
 	// RAX and RDX only: RIP is already past the trap.
 	v.regs.RAX, v.regs.RDX = c.Ret[0], c.Ret[1]
 	v.writeRegs()
-	if action == vmm.CallStop {
+	if action == machine.CallStop {
 		if err := v.completeIO(); err != nil {
-			return vmm.Exit{}, true, err
+			return machine.Exit{}, true, err
 		}
-		return vmm.Exit{Kind: vmm.ExitStopped}, true, nil
+		return machine.Exit{Kind: machine.ExitStopped}, true, nil
 	}
-	return vmm.Exit{}, false, nil
+	return machine.Exit{}, false, nil
 }
 
 // inRing0 reports whether the exit came from the ring-0 stub (the only
@@ -560,7 +560,7 @@ func (v *vcpu) inRing0() (bool, error) {
 // the other registers as the thread left them), after an exit from the
 // ring-0 stub. The pending port write is completed first: completing it
 // later would run the emulator over the new state on some hosts.
-func (v *vcpu) toUser(user vmm.Regs) error {
+func (v *vcpu) toUser(user machine.Regs) error {
 	s, err := v.sregs()
 	if err != nil {
 		return err
@@ -576,62 +576,62 @@ func (v *vcpu) toUser(user vmm.Regs) error {
 
 // fault turns the ring-0 stub's trap into the fault it reports, and puts
 // the thread back in ring 3 at the faulting instruction.
-func (v *vcpu) fault() (vmm.Exit, bool, error) {
+func (v *vcpu) fault() (machine.Exit, bool, error) {
 	if err := v.loadRegs(); err != nil {
-		return vmm.Exit{}, true, err
+		return machine.Exit{}, true, err
 	}
 	if ok, err := v.inRing0(); err != nil {
-		return vmm.Exit{}, true, err
+		return machine.Exit{}, true, err
 	} else if !ok {
 		return v.illegalIO(v.cfg.FaultPort)
 	}
-	want := v.cfg.KernelStackTop - vmm.FrameSize
+	want := v.cfg.KernelStackTop - machine.FrameSize
 	if v.regs.RSP != want {
-		return vmm.Exit{}, true, fmt.Errorf("fault trap with the ring-0 stack at %#x, not %#x", v.regs.RSP, want)
+		return machine.Exit{}, true, fmt.Errorf("fault trap with the ring-0 stack at %#x, not %#x", v.regs.RSP, want)
 	}
-	var b [vmm.FrameSize]byte
+	var b [machine.FrameSize]byte
 	if err := v.m.read(want, b[:]); err != nil {
-		return vmm.Exit{}, true, fmt.Errorf("read fault frame: %w", err)
+		return machine.Exit{}, true, fmt.Errorf("read fault frame: %w", err)
 	}
 	fr := parseFrame(b[:])
 	if fr.cs&3 != 3 {
-		return vmm.Exit{}, true, fmt.Errorf("exception %d in ring 0 at %#x (the ring-0 stub faulted)", fr.vector, fr.rip)
+		return machine.Exit{}, true, fmt.Errorf("exception %d in ring 0 at %#x (the ring-0 stub faulted)", fr.vector, fr.rip)
 	}
 	cr2 := v.syncS.CR2
 	user := v.regs
 	user.RIP, user.RSP, user.RFLAGS = fr.rip, fr.rsp, fr.rflags
-	if fr.vector == uint64(vmm.VecInvalidOp) && v.isSyscall(fr.rip) {
+	if fr.vector == uint64(machine.VecInvalidOp) && v.isSyscall(fr.rip) {
 		// A CPU that honours EFER.SCE=0 raises #UD for syscall: report it
 		// as the system call it is, with RCX and R11 as syscall sets them.
-		user.RCX, user.R11 = fr.rip+2, fr.rflags&vmm.RFlagsUserMask|vmm.RFlagsUser
+		user.RCX, user.R11 = fr.rip+2, fr.rflags&machine.RFlagsUserMask|machine.RFlagsUser
 		if err := v.toUser(user); err != nil {
-			return vmm.Exit{}, true, err
+			return machine.Exit{}, true, err
 		}
-		return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecSyscall, RIP: fr.rip}}, true, nil
+		return machine.Exit{Kind: machine.ExitFault, Fault: machine.Fault{Vector: machine.VecSyscall, RIP: fr.rip}}, true, nil
 	}
 	if err := v.toUser(user); err != nil {
-		return vmm.Exit{}, true, err
+		return machine.Exit{}, true, err
 	}
-	f := vmm.Fault{Vector: vmm.Vector(fr.vector), ErrorCode: uint32(fr.errorCode), RIP: fr.rip}
-	if f.Vector == vmm.VecPage {
+	f := machine.Fault{Vector: machine.Vector(fr.vector), ErrorCode: uint32(fr.errorCode), RIP: fr.rip}
+	if f.Vector == machine.VecPage {
 		f.Addr = cr2
 	}
-	if f.Vector == vmm.VecInvalidOp {
+	if f.Vector == machine.VecInvalidOp {
 		v.intGate(&f)
 	}
-	return vmm.Exit{Kind: vmm.ExitFault, Fault: f}, true, nil
+	return machine.Exit{Kind: machine.ExitFault, Fault: f}, true, nil
 }
 
 // intGate reports "int $n" through a gate the IDT does not have (n of 32
 // and up) as the #GP a CPU raises, with the gate's selector-style error
 // code, where the host raised #UD: PVM does, for int $0x80 at least. A
 // program then ends the same way on every host and on emu.
-func (v *vcpu) intGate(f *vmm.Fault) {
+func (v *vcpu) intGate(f *machine.Fault) {
 	var insn [2]byte
 	if v.m.read(f.RIP, insn[:]) != nil || insn[0] != 0xcd || insn[1] < 32 {
 		return
 	}
-	f.Vector = vmm.VecGP
+	f.Vector = machine.VecGP
 	f.ErrorCode = uint32(insn[1])<<3 | 2
 }
 
@@ -641,9 +641,9 @@ func (v *vcpu) intGate(f *vmm.Fault) {
 // PVM does, and stays at CPL3 (other hosts would enter CPL0, and the entry
 // is safe there too). syscall has already replaced RCX and R11 with the
 // return address and RFLAGS, as a Linux system call would.
-func (v *vcpu) syscall() (vmm.Exit, bool, error) {
+func (v *vcpu) syscall() (machine.Exit, bool, error) {
 	if err := v.loadRegs(); err != nil {
-		return vmm.Exit{}, true, err
+		return machine.Exit{}, true, err
 	}
 	if v.regs.RIP != v.cfg.SyscallEntry+v.cfg.TrapInsnLen {
 		return v.illegalIO(v.cfg.SyscallPort)
@@ -652,11 +652,11 @@ func (v *vcpu) syscall() (vmm.Exit, bool, error) {
 	user.RIP, user.RFLAGS = v.regs.RCX-2, v.regs.R11 // syscall is 2 bytes: 0f 05
 	// R11 holds RFLAGS as the thread sees it, as on every backend (the
 	// CPU saved its interrupt flag there too).
-	user.R11 = user.RFLAGS&vmm.RFlagsUserMask | vmm.RFlagsUser
+	user.R11 = user.RFLAGS&machine.RFlagsUserMask | machine.RFlagsUser
 	if err := v.toUser(user); err != nil {
-		return vmm.Exit{}, true, err
+		return machine.Exit{}, true, err
 	}
-	return vmm.Exit{Kind: vmm.ExitFault, Fault: vmm.Fault{Vector: vmm.VecSyscall, RIP: user.RIP}}, true, nil
+	return machine.Exit{Kind: machine.ExitFault, Fault: machine.Fault{Vector: machine.VecSyscall, RIP: user.RIP}}, true, nil
 }
 
 // isSyscall reports whether the instruction at rip is syscall (0f 05).
@@ -669,40 +669,40 @@ func (v *vcpu) isSyscall(rip uint64) bool {
 // tables point there only for the trap page, so this is a guest reading
 // the trap page (or writing it with its own code), reported as the
 // protection fault it would be on a page it may not touch.
-func (v *vcpu) mmio(mm mmioExit) (vmm.Exit, bool, error) {
+func (v *vcpu) mmio(mm mmioExit) (machine.Exit, bool, error) {
 	if mm.addr < v.cfg.TrapPage || mm.addr-v.cfg.TrapPage >= 4096 {
-		return vmm.Exit{}, true, &ExitError{exitMMIO, fmt.Sprintf("access to guest-physical %#x, where no memory is mapped (a monitor bug: the page tables point there)", mm.addr)}
+		return machine.Exit{}, true, &ExitError{exitMMIO, fmt.Sprintf("access to guest-physical %#x, where no memory is mapped (a monitor bug: the page tables point there)", mm.addr)}
 	}
 	if mm.write {
 		// The store has retired; RIP is past it. Stop the thread there.
 		return v.illegalIO(uint16(mm.addr - v.cfg.TrapPage))
 	}
 	if err := v.loadRegs(); err != nil {
-		return vmm.Exit{}, true, err
+		return machine.Exit{}, true, err
 	}
 	regs := v.regs // RIP at the load, which completes at the next KVM_RUN
 	if err := v.completeIO(); err != nil {
-		return vmm.Exit{}, true, err
+		return machine.Exit{}, true, err
 	}
 	v.regs, v.regsValid = regs, true
 	v.writeRegs()
-	f := vmm.Fault{Vector: vmm.VecPage, ErrorCode: vmm.PFPresent | vmm.PFUser, RIP: regs.RIP, Addr: mm.addr}
-	return vmm.Exit{Kind: vmm.ExitFault, Fault: f}, true, nil
+	f := machine.Fault{Vector: machine.VecPage, ErrorCode: machine.PFPresent | machine.PFUser, RIP: regs.RIP, Addr: mm.addr}
+	return machine.Exit{Kind: machine.ExitFault, Fault: f}, true, nil
 }
 
 // illegalIO reports an in or out that is not the ABI's trap; the thread
 // stays at the instruction.
-func (v *vcpu) illegalIO(port uint16) (vmm.Exit, bool, error) {
+func (v *vcpu) illegalIO(port uint16) (machine.Exit, bool, error) {
 	if !v.regsValid {
 		if err := v.loadRegs(); err != nil {
-			return vmm.Exit{}, true, err
+			return machine.Exit{}, true, err
 		}
 	}
 	regs := v.regs
 	if err := v.completeIO(); err != nil {
-		return vmm.Exit{}, true, err
+		return machine.Exit{}, true, err
 	}
 	v.regs, v.regsValid = regs, true
 	v.writeRegs()
-	return vmm.Exit{Kind: vmm.ExitIllegalIO, Port: port, RIP: regs.RIP}, true, nil
+	return machine.Exit{Kind: machine.ExitIllegalIO, Port: port, RIP: regs.RIP}, true, nil
 }

@@ -25,6 +25,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/interpose"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -56,6 +57,22 @@ func (e Env) With(name string, c interpose.Cap) Env {
 	caps[name] = c
 	e.Caps = caps
 	return e
+}
+
+// WrapAll returns a copy of e with each capability replaced by w's
+// stand-in for it, named as it is: a layer that watches its whole
+// environment.
+func (e Env) WrapAll(w *interpose.Wrapper) (Env, error) {
+	caps := make(map[string]interpose.Cap, len(e.Caps))
+	for _, name := range e.Names() {
+		wc, err := w.Wrap(e.Caps[name], name)
+		if err != nil {
+			return Env{}, err
+		}
+		caps[name] = wc
+	}
+	e.Caps = caps
+	return e, nil
 }
 
 // Names returns the names of e's capabilities, sorted.
@@ -367,7 +384,7 @@ func (r *Run) load(env Env, prog Program) error {
 	if _, err := step("region_write stack")(c.RegionWrite(stack, pageBase-stackBase, page)); err != nil {
 		return err
 	}
-	regs := abi.ThreadState{Regs: abi.ThreadRegs{RIP: img.Entry, RSP: rsp, RDI: infoAddr}, FPU: [abi.FXSaveSize]byte(vmm.ResetFPU())}
+	regs := abi.ThreadState{Regs: abi.ThreadRegs{RIP: img.Entry, RSP: rsp, RDI: infoAddr}, FPU: [abi.FXSaveSize]byte(machine.ResetFPU())}
 	state, _ := binary.Append(nil, binary.LittleEndian, &regs)
 	if _, err := step("thread_set_state")(c.ThreadSetState(th, state)); err != nil {
 		return err
@@ -435,7 +452,7 @@ func ServeExceptions(c *vmm.Caller, ep uint64, reason func() string) vmm.Result 
 		}
 		switch m.Kind {
 		case abi.MsgFault:
-			f := vmm.Fault{Vector: vmm.Vector(m.Words[abi.FaultWordVector]), ErrorCode: uint32(m.Words[abi.FaultWordError]),
+			f := machine.Fault{Vector: machine.Vector(m.Words[abi.FaultWordVector]), ErrorCode: uint32(m.Words[abi.FaultWordError]),
 				Addr: m.Words[abi.FaultWordAddr], RIP: m.Words[abi.FaultWordRIP]}
 			fault = &vmm.FaultReport{Thread: int(m.Words[abi.FaultWordThread]), Fault: f}
 			c.PortReply(ep, m.CallID, abi.FaultKill, uint64(f.ExitStatus()), nil, 0)
@@ -537,15 +554,15 @@ func (r *Run) Wait() vmm.Result {
 }
 
 // permBits turns a vmm permission into the ABI's bits.
-func permBits(p vmm.Perm) uint64 {
+func permBits(p machine.Perm) uint64 {
 	var b uint64
-	if p&vmm.PermRead != 0 {
+	if p&machine.PermRead != 0 {
 		b |= abi.PermRead
 	}
-	if p&vmm.PermWrite != 0 {
+	if p&machine.PermWrite != 0 {
 		b |= abi.PermWrite
 	}
-	if p&vmm.PermExec != 0 {
+	if p&machine.PermExec != 0 {
 		b |= abi.PermExec
 	}
 	return b

@@ -13,6 +13,7 @@ import (
 	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
 	"nestvm/interpose"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/services/null"
 	"nestvm/vmm"
@@ -23,7 +24,7 @@ type syncBuffer = layertest.Buffer
 
 // run runs guest name with args under layers on b, with 1 GiB for the
 // stacks of nesters some tests build.
-func run(t *testing.T, b vmm.Backend, layers []nester.Layer, files string, name string, args ...string) (string, vmm.Result) {
+func run(t *testing.T, b machine.Backend, layers []nester.Layer, files string, name string, args ...string) (string, vmm.Result) {
 	t.Helper()
 	return layertest.RunWith(t, b, layers, layertest.Options{Files: files, Memory: 1 << 30}, name, args...)
 }
@@ -39,7 +40,7 @@ func nulls(n int) []nester.Layer {
 // TestNullLayers runs programs under 0, 1 and 3 null layers: output and
 // status are those of the program run directly.
 func TestNullLayers(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		for _, depth := range []int{0, 1, 3} {
 			out, r := run(t, b, nulls(depth), "", "hello", "world")
 			if out != "Hello, world!\n" || !r.Exited || r.Status != 0 {
@@ -50,7 +51,7 @@ func TestNullLayers(t *testing.T) {
 				t.Errorf("counter under %d null layers: %q, %s", depth, out, r)
 			}
 			_, r = run(t, b, nulls(depth), "", "crash-null")
-			if r.Fault == nil || r.Fault.Fault.Vector != vmm.VecPage || r.Fault.Fault.Addr != 0 {
+			if r.Fault == nil || r.Fault.Fault.Vector != machine.VecPage || r.Fault.Fault.Addr != 0 {
 				t.Errorf("crash-null under %d null layers: %s, want a page fault at 0", depth, r)
 			}
 		}
@@ -82,15 +83,7 @@ func (r *recorder) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error)
 		}
 		c.Forward()
 	})}
-	env := parent
-	for _, name := range parent.Names() {
-		wc, err := w.Wrap(parent.Caps[name], name)
-		if err != nil {
-			return nester.Env{}, err
-		}
-		env = env.With(name, wc)
-	}
-	return env, nil
+	return parent.WrapAll(w)
 }
 
 func (r *recorder) has(entry string) bool {
@@ -113,7 +106,7 @@ func TestInterposeBorderControl(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "note.txt"), []byte("through two layers\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		rec := &recorder{}
 		out, r := run(t, b, []nester.Layer{null.Layer{}, rec}, dir, "cat", "note.txt")
 		if out != "through two layers\n" || !r.Exited || r.Status != 0 {
@@ -138,7 +131,7 @@ func TestInterposeBorderControl(t *testing.T) {
 // TestInterposeDeny refuses console writes in a layer: the program sees
 // the error, and nothing reaches the console.
 func TestInterposeDeny(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		rec := &recorder{deny: map[abi.Op]abi.Error{abi.OpConsoleWrite: abi.ErrDenied}}
 		out, r := run(t, b, []nester.Layer{rec}, "", "hello", "world")
 		if out != "" {
@@ -169,7 +162,7 @@ func TestGuestNesterBelowLayers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		rec := &recorder{}
 		out, r := run(t, b, []nester.Layer{rec, null.Layer{}}, dir, "nest", "nest.elf", "hello.elf", "deep")
 		if out != "Hello, deep!\n" || !r.Exited || r.Status != 0 {
@@ -189,7 +182,7 @@ func TestGuestNesterBelowLayers(t *testing.T) {
 // on stand-ins reports what they stand for, so the program passes as it
 // does alone.
 func TestBorderControlMessages(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		rec := &recorder{}
 		out, r := run(t, b, []nester.Layer{rec}, "", "kerneltest", "fault")
 		if !strings.Contains(out, "PASS fault\n") || strings.Contains(out, "FAIL") || !r.Exited || r.Status != 0 {

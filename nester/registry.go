@@ -2,6 +2,7 @@ package nester
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -13,9 +14,24 @@ import (
 )
 
 // Factory makes a layer from the arguments after "name=" in --layer (empty
-// when none were given). It refuses bad arguments with an error that says
-// what is wrong, before anything runs.
-type Factory func(args string, log hclog.Logger) (Layer, error)
+// when none were given), with what the program stacking it gives it. It
+// refuses bad arguments with an error that says what is wrong, before
+// anything runs.
+type Factory func(args string, h Host) (Layer, error)
+
+// Host is what the program that stacks a layer gives the layers it makes
+// with New: a layer writes and logs there, never to the process's own
+// streams, so that a program with several monitors (tests, nestvm-oci)
+// keeps their output apart.
+type Host struct {
+	// Log is the layer's logger, named after it; New gives a null
+	// logger when it is nil.
+	Log hclog.Logger
+	// Stderr receives what a layer reports to its user (trace's records,
+	// pager's summary, refmon's audit lines when no file is named); New
+	// gives io.Discard when it is nil.
+	Stderr io.Writer
+}
 
 // Kind describes a kind of layer for `nestvm layers` and --layer.
 type Kind struct {
@@ -53,8 +69,8 @@ func Kinds() []Kind {
 	return out
 }
 
-// New makes the layer a --layer value names.
-func New(spec string, log hclog.Logger) (Layer, error) {
+// New makes the layer a --layer value names, giving it h.
+func New(spec string, h Host) (Layer, error) {
 	name, args := ParseSpec(spec)
 	kindsMu.Lock()
 	k, ok := kinds[name]
@@ -66,7 +82,14 @@ func New(spec string, log hclog.Logger) (Layer, error) {
 		}
 		return nil, fmt.Errorf("--layer %s: no layer named %q (there are: %s; see nestvm layers)", spec, name, strings.Join(names, ", "))
 	}
-	l, err := k.New(args, log.Named(name))
+	if h.Log == nil {
+		h.Log = hclog.NewNullLogger()
+	}
+	if h.Stderr == nil {
+		h.Stderr = io.Discard
+	}
+	h.Log = h.Log.Named(name)
+	l, err := k.New(args, h)
 	if err != nil {
 		return nil, fmt.Errorf("--layer %s: %w", spec, err)
 	}

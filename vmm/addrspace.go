@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 const pageSize = abi.PageSize
@@ -20,11 +21,11 @@ func pageUp(a uint64) (uint64, bool) {
 // mapping is a range of a space's user address range backed by a Memory.
 type mapping struct {
 	addr, size uint64
-	mem        *Memory
+	mem        *machine.Memory
 	off        uint64 // offset of addr within mem
-	perm       Perm
-	limit      Perm    // the most space_protect may grant
-	region     *Region // the region mapped; nil for memory the monitor mapped itself
+	perm       machine.Perm
+	limit      machine.Perm // the most space_protect may grant
+	region     *Region      // the region mapped; nil for memory the monitor mapped itself
 	// rights are those of the handle the region was mapped through: the
 	// most a copy space_get_state hands out may have.
 	rights abi.Rights
@@ -117,7 +118,7 @@ type userBuffer struct {
 // buffer checks that the guest may access [addr, addr+n) with need
 // (PermRead or PermWrite) and returns host views of it. A zero-length
 // buffer is always valid, whatever its address.
-func (as *addrSpace) buffer(addr, n uint64, need Perm) (userBuffer, abi.Error) {
+func (as *addrSpace) buffer(addr, n uint64, need machine.Perm) (userBuffer, abi.Error) {
 	if n == 0 {
 		return userBuffer{}, abi.OK
 	}

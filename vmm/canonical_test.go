@@ -10,6 +10,7 @@ import (
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -27,7 +28,7 @@ func TestThreadStateNonCanonical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		h := newHost(t, b)
 		child, th := hostLoad(t, h.c, h.self, h.con, h.ep, img, "hello")
 		buf := make([]byte, binary.Size(abi.ThreadState{}))

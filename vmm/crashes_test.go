@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -15,23 +16,23 @@ import (
 func TestCrashesAgree(t *testing.T) {
 	cases := []struct {
 		mode   string
-		vector vmm.Vector
+		vector machine.Vector
 		code   uint32
 	}{
-		{"stack", vmm.VecStack, 0},        // push through a non-canonical RSP
-		{"rbp", vmm.VecStack, 0},          // a load through a non-canonical RBP
-		{"load", vmm.VecGP, 0},            // a load from a non-canonical address
-		{"int3", vmm.VecBreakpoint, 0},    // int3
-		{"int80", vmm.VecGP, 0x80<<3 | 2}, // int $0x80: no such gate
-		{"abifill", vmm.VecBreakpoint, 0}, // past the ABI page's stubs
+		{"stack", machine.VecStack, 0},        // push through a non-canonical RSP
+		{"rbp", machine.VecStack, 0},          // a load through a non-canonical RBP
+		{"load", machine.VecGP, 0},            // a load from a non-canonical address
+		{"int3", machine.VecBreakpoint, 0},    // int3
+		{"int80", machine.VecGP, 0x80<<3 | 2}, // int $0x80: no such gate
+		{"abifill", machine.VecBreakpoint, 0}, // past the ABI page's stubs
 		// Into the middle of the entry stub: both backends run the same
 		// bytes there, which write to the read-only ABI page.
-		{"abimid", vmm.VecPage, vmm.PFPresent | vmm.PFWrite | vmm.PFUser},
+		{"abimid", machine.VecPage, machine.PFPresent | machine.PFWrite | machine.PFUser},
 	}
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
 			got := map[string]vmm.Result{}
-			backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+			backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 				out, r := runGuest(t, b, "crashes", 0, c.mode)
 				if want := "crashes: " + c.mode + "\n"; out != want {
 					t.Errorf("output %q, want %q", out, want)

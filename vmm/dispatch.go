@@ -6,6 +6,7 @@ import (
 	"runtime"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // Hypercall implements TrapHandler: it decodes one operation, checks it,
@@ -16,7 +17,7 @@ import (
 // always gets the same error: the handle, the operation, whether the
 // object implements the operation's interface, the rights, then the
 // arguments.
-func (t *Thread) Hypercall(c *Call) CallAction {
+func (t *Thread) Hypercall(c *machine.Call) machine.CallAction {
 	t.inKernel.Store(true)
 	r0, r1, act := t.invoke(c)
 	c.Ret = [2]uint64{r0, r1}
@@ -25,8 +26,8 @@ func (t *Thread) Hypercall(c *Call) CallAction {
 	// A translation shootdown (Region.Evict) that came while the thread
 	// was in here is taken before it runs guest code again: leave the
 	// vCPU so the run loop flushes.
-	if act == CallContinue && t.flushReq.Load() {
-		act = CallStop
+	if act == machine.CallContinue && t.flushReq.Load() {
+		act = machine.CallStop
 	}
 	return act
 }
@@ -34,7 +35,7 @@ func (t *Thread) Hypercall(c *Call) CallAction {
 // result is what an operation returns to its caller.
 type result struct {
 	r0, r1 uint64
-	act    CallAction
+	act    machine.CallAction
 	// handle is set when r0 is a handle the operation put in the
 	// caller's table: a new object's, or one a server answered with,
 	// which no OpInfo announces (port_call's reply).
@@ -60,14 +61,14 @@ func errCode(err error) abi.Error {
 func after(why wakeReason) (result, bool) {
 	switch why {
 	case wakeStop:
-		return result{act: CallRestart}, true
+		return result{act: machine.CallRestart}, true
 	case wakeExit:
-		return result{act: CallStop}, true
+		return result{act: machine.CallStop}, true
 	}
 	return result{}, false
 }
 
-func (t *Thread) invoke(c *Call) (uint64, uint64, CallAction) {
+func (t *Thread) invoke(c *machine.Call) (uint64, uint64, machine.CallAction) {
 	// thread_status reports the operation while the thread sleeps in it
 	// (see Thread.op): what a number beyond 32 bits truncates to is never
 	// an operation that sleeps.
@@ -77,7 +78,7 @@ func (t *Thread) invoke(c *Call) (uint64, uint64, CallAction) {
 	return r.r0, r.r1, r.act
 }
 
-func (t *Thread) perform(c *Call) result {
+func (t *Thread) perform(c *machine.Call) result {
 	// A call whose buffer lay on a page its keeper had not supplied starts
 	// over here once the keeper answers. A loop, not a recursion: a keeper
 	// may answer without supplying as often as it likes, and each round
@@ -97,7 +98,7 @@ again:
 	if info.Slots() > 4 {
 		// a4 and a5 are on the stack, above the return address.
 		s.mu.Lock()
-		b, err := s.as.buffer(c.RSP+8, 16, PermRead)
+		b, err := s.as.buffer(c.RSP+8, 16, machine.PermRead)
 		s.mu.Unlock()
 		if err != abi.OK {
 			return failed(err)
@@ -113,7 +114,7 @@ again:
 			// A buffer lies on a page its keeper has not supplied: ask
 			// for it as a touch would, then decode the call again.
 			if !t.pageIn(inv.absentAt, inv.absentWrite) {
-				return result{act: CallStop}
+				return result{act: machine.CallStop}
 			}
 			goto again
 		}
@@ -207,9 +208,9 @@ func (t *Thread) decodeBuffers(inv *Invocation) abi.Error {
 			if n > abi.MaxBuffer {
 				return abi.ErrTooBig
 			}
-			need := PermRead
+			need := machine.PermRead
 			if a.Kind == abi.ArgOut {
-				need = PermWrite
+				need = machine.PermWrite
 			}
 			s.mu.Lock()
 			b, err := s.as.buffer(addr, n, need)
@@ -329,7 +330,7 @@ func (t *Thread) serveHost(p *Port, inv *Invocation) result {
 	// A server may let go of what it stands for once no handle names
 	// its port (interpose's stand-ins do): not while it serves.
 	runtime.KeepAlive(p)
-	if inv.act != CallContinue {
+	if inv.act != machine.CallContinue {
 		return result{r0: inv.r0, r1: inv.r1, act: inv.act}
 	}
 	if inv.err != abi.OK {
@@ -478,7 +479,7 @@ func (t *Thread) threadOp(target *Thread, inv *Invocation) result {
 	case abi.OpThreadExit:
 		target.exit(inv.Slots[0])
 		if target == t.who() {
-			return result{act: CallStop}
+			return result{act: machine.CallStop}
 		}
 		target.kill()
 		return ok(0, 0)
@@ -496,7 +497,7 @@ func (t *Thread) threadOp(target *Thread, inv *Invocation) result {
 			return failed(e)
 		}
 		if target == t.who() {
-			return result{act: CallStop}
+			return result{act: machine.CallStop}
 		}
 		return ok(0, 0)
 	case abi.OpThreadGetState:
@@ -538,31 +539,31 @@ func (t *Thread) threadOp(target *Thread, inv *Invocation) result {
 const regionRights = abi.RightRead | abi.RightWrite | abi.RightExec | abi.RightMap | abi.RightGrant | abi.RightDerive | abi.RightControl
 
 // permRights are the rights a handle to a region needs to map it with perm.
-func permRights(perm Perm) abi.Rights {
+func permRights(perm machine.Perm) abi.Rights {
 	r := abi.RightMap
-	if perm&PermRead != 0 {
+	if perm&machine.PermRead != 0 {
 		r |= abi.RightRead
 	}
-	if perm&PermWrite != 0 {
+	if perm&machine.PermWrite != 0 {
 		r |= abi.RightWrite
 	}
-	if perm&PermExec != 0 {
+	if perm&machine.PermExec != 0 {
 		r |= abi.RightExec
 	}
 	return r
 }
 
 // allowedPerm is the most a handle with rights may map a region with.
-func allowedPerm(rights abi.Rights) Perm {
-	var p Perm
+func allowedPerm(rights abi.Rights) machine.Perm {
+	var p machine.Perm
 	if rights.Has(abi.RightRead) {
-		p |= PermRead
+		p |= machine.PermRead
 	}
 	if rights.Has(abi.RightWrite) {
-		p |= PermWrite
+		p |= machine.PermWrite
 	}
 	if rights.Has(abi.RightExec) {
-		p |= PermExec
+		p |= machine.PermExec
 	}
 	return p
 }
@@ -592,7 +593,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		if !isRegion {
 			return failed(abi.ErrWrongType)
 		}
-		perm := Perm(a[4])
+		perm := machine.Perm(a[4])
 		if a[4]&^abi.PermAll != 0 {
 			return failed(abi.ErrInvalidArg)
 		}
@@ -612,7 +613,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		if a[2]&^abi.PermAll != 0 {
 			return failed(abi.ErrInvalidArg)
 		}
-		if e := sp.protectRange(t.who(), a[0], a[1], Perm(a[2])); e != abi.OK {
+		if e := sp.protectRange(t.who(), a[0], a[1], machine.Perm(a[2])); e != abi.OK {
 			return failed(e)
 		}
 		return t.reenterIf(sp == t.who().space)
@@ -661,7 +662,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		if sp == w.space {
 			// Killing one's own space is exiting the program.
 			sp.end(Result{Exited: true, Status: int(a[0] & 0xff)})
-			return result{act: CallStop}
+			return result{act: machine.CallStop}
 		}
 		sp.end(Result{Killed: "killed by space_kill", KilledStatus: int(a[0] & 0xff)})
 		// A guest waits for the space to be gone, so that what it held
@@ -680,7 +681,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		var th *Thread
 		res := t.create(abi.RightsAll, func() (Object, abi.Error) {
 			var err error
-			if th, err = sp.NewThread(Regs{RIP: a[0], RSP: a[1], RDI: a[2]}); err != nil {
+			if th, err = sp.NewThread(machine.Regs{RIP: a[0], RSP: a[1], RDI: a[2]}); err != nil {
 				return nil, errCode(err)
 			}
 			return th, abi.OK
@@ -750,7 +751,7 @@ func (t *Thread) stopIfAsked() result {
 	stop := t.stopReq
 	t.mu.Unlock()
 	if stop && !t.holdsCalls() {
-		return result{act: CallStop}
+		return result{act: machine.CallStop}
 	}
 	return ok(0, 0)
 }
@@ -760,7 +761,7 @@ func (t *Thread) stopIfAsked() result {
 // effect only at the next entry.
 func (t *Thread) reenterIf(flushed bool) result {
 	if flushed {
-		return result{act: CallStop}
+		return result{act: machine.CallStop}
 	}
 	return ok(0, 0)
 }

@@ -1,7 +1,7 @@
 // Package vmm is nestvm's object kernel: the spaces, threads, regions,
 // ports and port sets of the ABI (package abi), their handles and rights,
 // and the operations on them, run on a backend that executes guest code
-// (kvm or emu, through the Backend, Machine and VCPU interfaces).
+// (kvm or emu, through package machine's Backend, Machine and VCPU).
 //
 // # Layers of the package
 //
@@ -17,8 +17,8 @@
 //	files.go, stdin.go, timepage.go; state.go reads any object's whole state
 //	     |
 //	     v
-//	machine shells (shell.go: a Machine with its stub pages, page tables
-//	in pagetable.go, the user window), host budgets (hostbudget.go)
+//	package machine: a Shell per space (a Machine with its stub pages,
+//	page tables and user window), the host budgets, the backends below
 //
 // A guest's call and a Go layer's call take the same path from perform on:
 // the host API (hostapi.go, and hostapi_ops.go generated from abi) only

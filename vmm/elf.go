@@ -19,6 +19,7 @@ import (
 	"strconv"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // ErrBadELF is wrapped by every error ParseELF returns, so callers can tell
@@ -40,7 +41,7 @@ type Segment struct {
 	// Perm comes from p_flags. Write and exec imply read, because x86 page
 	// tables cannot deny reading a present page: saying so here makes every
 	// backend give the program the same access.
-	Perm Perm
+	Perm machine.Perm
 }
 
 // Image is a program ready to load.
@@ -317,15 +318,15 @@ func readELF(r io.ReaderAt, data []byte, size, maxMemory uint64, opts ELFOptions
 		case end > abi.UserTop:
 			return nil, badELF("segment %d at %#x-%#x ends above the top of the user range %#x", i, vaddr, end, abi.UserTop)
 		}
-		var perm Perm
+		var perm machine.Perm
 		if flags&pfR != 0 {
-			perm |= PermRead
+			perm |= machine.PermRead
 		}
 		if flags&pfW != 0 {
-			perm |= PermWrite | PermRead
+			perm |= machine.PermWrite | machine.PermRead
 		}
 		if flags&pfX != 0 {
-			perm |= PermExec | PermRead
+			perm |= machine.PermExec | machine.PermRead
 		}
 		// The table is in memory where a segment loads the file bytes
 		// that hold it: what Linux reports as AT_PHDR.
@@ -374,7 +375,7 @@ func readELF(r io.ReaderAt, data []byte, size, maxMemory uint64, opts ELFOptions
 			return nil, fmt.Errorf("segment %d: %w", s.index, err)
 		}
 		img.Segments[i] = s.Segment
-		if s.Perm&PermExec != 0 && entry >= s.Addr && entry-s.Addr < s.MemSize {
+		if s.Perm&machine.PermExec != 0 && entry >= s.Addr && entry-s.Addr < s.MemSize {
 			entryOK = true
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // phdr is a program header for testELF.
@@ -82,8 +83,8 @@ func TestParseELFValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Image{Entry: 0x400010, Segments: []Segment{
-		{Addr: 0x400000, MemSize: 0x100, Data: data[0x1000:0x1100], Perm: PermRead | PermExec},
-		{Addr: 0x401000, MemSize: 0x2000, Data: data[0x1100:0x1110], Perm: PermRead | PermWrite},
+		{Addr: 0x400000, MemSize: 0x100, Data: data[0x1000:0x1100], Perm: machine.PermRead | machine.PermExec},
+		{Addr: 0x401000, MemSize: 0x2000, Data: data[0x1100:0x1110], Perm: machine.PermRead | machine.PermWrite},
 	}}
 	if img.Entry != want.Entry || len(img.Segments) != len(want.Segments) {
 		t.Fatalf("image %+v, want %+v", img, want)
@@ -385,15 +386,15 @@ func TestParseELFFromGCC(t *testing.T) {
 		if p.Type != elf.PT_LOAD || p.Memsz == 0 {
 			continue
 		}
-		perm := Perm(0)
+		perm := machine.Perm(0)
 		if p.Flags&elf.PF_R != 0 {
-			perm |= PermRead
+			perm |= machine.PermRead
 		}
 		if p.Flags&elf.PF_W != 0 {
-			perm |= PermWrite | PermRead
+			perm |= machine.PermWrite | machine.PermRead
 		}
 		if p.Flags&elf.PF_X != 0 {
-			perm |= PermExec | PermRead
+			perm |= machine.PermExec | machine.PermRead
 		}
 		want = append(want, Segment{Addr: p.Vaddr, MemSize: p.Memsz, Data: data[p.Off : p.Off+p.Filesz], Perm: perm})
 	}
@@ -406,8 +407,8 @@ func TestParseELFFromGCC(t *testing.T) {
 		if s.Addr != w.Addr || s.MemSize != w.MemSize || s.Perm != w.Perm || !bytes.Equal(s.Data, w.Data) {
 			t.Errorf("segment %d: %#x+%#x %v, debug/elf says %#x+%#x %v", i, s.Addr, s.MemSize, s.Perm, w.Addr, w.MemSize, w.Perm)
 		}
-		hasExec = hasExec || s.Perm&PermExec != 0
-		hasWrite = hasWrite || s.Perm&PermWrite != 0
+		hasExec = hasExec || s.Perm&machine.PermExec != 0
+		hasWrite = hasWrite || s.Perm&machine.PermWrite != 0
 	}
 	if !hasExec || !hasWrite {
 		t.Errorf("segments %+v: want an executable one and a writable one", img.Segments)
@@ -441,7 +442,7 @@ func checkImage(t *testing.T, data []byte, img *Image, limit uint64) {
 		if len(s.Data) > 0 && !within(data, s.Data) {
 			t.Fatalf("segment %d data does not lie inside the input", i)
 		}
-		if s.Perm == 0 || s.Perm&^(PermRead|PermWrite|PermExec) != 0 {
+		if s.Perm == 0 || s.Perm&^(machine.PermRead|machine.PermWrite|machine.PermExec) != 0 {
 			t.Fatalf("segment %d has permissions %#x", i, s.Perm)
 		}
 		if i > 0 {
@@ -449,7 +450,7 @@ func checkImage(t *testing.T, data []byte, img *Image, limit uint64) {
 				t.Fatalf("segments %d (%#x+%#x) and %d (%#x+%#x) overlap or are unsorted", i-1, p.Addr, p.MemSize, i, s.Addr, s.MemSize)
 			}
 		}
-		if s.Perm&PermExec != 0 && img.Entry >= s.Addr && img.Entry < end {
+		if s.Perm&machine.PermExec != 0 && img.Entry >= s.Addr && img.Entry < end {
 			entryOK = true
 		}
 		// Counting pages one by one is fine here: every accepted image

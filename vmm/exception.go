@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // Faults go to the parent: a thread's fault stops it and becomes a message
@@ -16,7 +17,7 @@ import (
 
 // handleFault decides what happens to a thread that faulted. false means
 // the thread must end (its space is ending).
-func (t *Thread) handleFault(vcpu VCPU, f Fault) bool {
+func (t *Thread) handleFault(vcpu machine.VCPU, f machine.Fault) bool {
 	s := t.space
 	s.log.Debug("thread faulted", "thread", t.id, "fault", f.String())
 	s.mu.Lock()
@@ -46,8 +47,8 @@ func (t *Thread) handleFault(vcpu VCPU, f Fault) bool {
 
 // keptPage reports whether f is a touch of an absent page of a region with
 // a keeper, and which region and offset.
-func (s *Space) keptPage(f Fault) (*Region, uint64, bool) {
-	if f.Vector != VecPage || f.ErrorCode&PFPresent != 0 {
+func (s *Space) keptPage(f machine.Fault) (*Region, uint64, bool) {
+	if f.Vector != machine.VecPage || f.ErrorCode&machine.PFPresent != 0 {
 		return nil, 0, false
 	}
 	s.mu.Lock()
@@ -70,7 +71,7 @@ func (s *Space) keptPage(f Fault) (*Region, uint64, bool) {
 
 // request sends a fault or page request for the thread to port and sleeps,
 // stopped, until the reply says what to do.
-func (t *Thread) request(vcpu VCPU, port *Port, badge uint64, kind uint64, f Fault, off uint64) bool {
+func (t *Thread) request(vcpu machine.VCPU, port *Port, badge uint64, kind uint64, f machine.Fault, off uint64) bool {
 	s := t.space
 	msg := &message{hdr: abi.Msg{Kind: kind, Badge: badge}}
 	w := &msg.hdr.Words
@@ -119,8 +120,8 @@ func (t *Thread) request(vcpu VCPU, port *Port, badge uint64, kind uint64, f Fau
 		return true
 	case abi.FaultResumeState:
 		regs, fpu, ok := decodeState(rep.data)
-		if ok && checkUserRegs(&regs) == nil {
-			regs.RFLAGS = regs.RFLAGS&RFlagsUserMask | RFlagsUser
+		if ok && machine.CheckUserRegs(&regs) == nil {
+			regs.RFLAGS = regs.RFLAGS&machine.RFlagsUserMask | machine.RFlagsUser
 			if vcpu.SetRegs(&regs) == nil && vcpu.SetFPU(&fpu) == nil {
 				return true
 			}
@@ -139,9 +140,9 @@ func (t *Thread) request(vcpu VCPU, port *Port, badge uint64, kind uint64, f Fau
 // whose buffer lies there, as the thread's own touch would. false means the
 // thread must end.
 func (t *Thread) pageIn(addr uint64, write bool) bool {
-	f := Fault{Vector: VecPage, ErrorCode: PFUser, Addr: addr, RIP: TrapAddr}
+	f := machine.Fault{Vector: machine.VecPage, ErrorCode: machine.PFUser, Addr: addr, RIP: machine.TrapAddr}
 	if write {
-		f.ErrorCode |= PFWrite
+		f.ErrorCode |= machine.PFWrite
 	}
 	r, off, ok := t.space.keptPage(f)
 	if !ok {
@@ -180,7 +181,7 @@ func (s *Space) notifyExit(p *Port, badge uint64) {
 }
 
 // encodeState lays out a thread's state as the nv_thread_state record.
-func encodeState(r Regs, f FPU) []byte {
+func encodeState(r machine.Regs, f machine.FPU) []byte {
 	st := abi.ThreadState{Regs: r, FPU: f}
 	b, _ := binary.Append(nil, binary.LittleEndian, &st)
 	return b
@@ -190,10 +191,10 @@ func encodeState(r Regs, f FPU) []byte {
 var stateSize = binary.Size(abi.ThreadState{})
 
 // decodeState parses an nv_thread_state record.
-func decodeState(b []byte) (Regs, FPU, bool) {
+func decodeState(b []byte) (machine.Regs, machine.FPU, bool) {
 	var st abi.ThreadState
 	if len(b) < stateSize || binary.Read(bytes.NewReader(b[:stateSize]), binary.LittleEndian, &st) != nil {
-		return Regs{}, FPU{}, false
+		return machine.Regs{}, machine.FPU{}, false
 	}
 	return st.Regs, st.FPU, true
 }

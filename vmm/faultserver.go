@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // FaultServer is a host Server that also serves, inline, the faults of the
@@ -37,13 +38,13 @@ type FaultCall struct {
 	// Badge is the badge of the exception port's handle.
 	Badge uint64
 	// Fault is what the thread did.
-	Fault Fault
+	Fault machine.Fault
 	// Thread is the thread's number in its space (abi.FaultWordThread).
 	Thread int
 
 	t      *Thread
-	vcpu   VCPU
-	regs   Regs
+	vcpu   machine.VCPU
+	regs   machine.Regs
 	loaded bool
 	dirty  bool
 	killed bool
@@ -54,11 +55,11 @@ type FaultCall struct {
 
 // Regs returns the thread's general registers (RIP at the faulting
 // instruction; for VecSyscall, RCX and R11 as syscall leaves them).
-func (fc *FaultCall) Regs() (Regs, error) {
+func (fc *FaultCall) Regs() (machine.Regs, error) {
 	if !fc.loaded {
 		r, err := fc.vcpu.Regs()
 		if err != nil {
-			return Regs{}, err
+			return machine.Regs{}, err
 		}
 		fc.regs, fc.loaded = r, true
 	}
@@ -69,21 +70,21 @@ func (fc *FaultCall) Regs() (Regs, error) {
 // what user code may hold; a non-canonical RIP, RSP or segment base is
 // refused (the thread would fault on it in the host's kernel on some
 // backends, and run on others).
-func (fc *FaultCall) SetRegs(r Regs) error {
-	if !Canonical(r.RIP) || !Canonical(r.RSP) || !Canonical(r.FSBase) || !Canonical(r.GSBase) {
+func (fc *FaultCall) SetRegs(r machine.Regs) error {
+	if !machine.Canonical(r.RIP) || !machine.Canonical(r.RSP) || !machine.Canonical(r.FSBase) || !machine.Canonical(r.GSBase) {
 		return fmt.Errorf("thread %d: non-canonical address in its registers: %w", fc.Thread, abi.ErrInvalidArg)
 	}
-	r.RFLAGS = r.RFLAGS&RFlagsUserMask | RFlagsUser
+	r.RFLAGS = r.RFLAGS&machine.RFlagsUserMask | machine.RFlagsUser
 	fc.regs, fc.loaded, fc.dirty = r, true, true
 	return nil
 }
 
 // FPU returns the thread's x87/SSE state. Only servers that need it (a
 // signal frame) pay for reading it.
-func (fc *FaultCall) FPU() (FPU, error) { return fc.vcpu.FPU() }
+func (fc *FaultCall) FPU() (machine.FPU, error) { return fc.vcpu.FPU() }
 
 // SetFPU sets the x87/SSE state the thread resumes with.
-func (fc *FaultCall) SetFPU(f FPU) error { return fc.vcpu.SetFPU(&f) }
+func (fc *FaultCall) SetFPU(f machine.FPU) error { return fc.vcpu.SetFPU(&f) }
 
 // Kill ends the thread's space with status when ServeFault returns; why
 // says what happened, for the monitor's report.
@@ -161,7 +162,7 @@ func (c *Caller) ActFor(fc *FaultCall) (done func()) {
 
 // serveInline hands the fault to a FaultServer on the thread's goroutine.
 // false means the thread must end.
-func (t *Thread) serveInline(vcpu VCPU, fs FaultServer, badge uint64, f Fault) bool {
+func (t *Thread) serveInline(vcpu machine.VCPU, fs FaultServer, badge uint64, f machine.Fault) bool {
 	s := t.space
 	fc := FaultCall{Badge: badge, Fault: f, Thread: t.id, t: t, vcpu: vcpu}
 	// inline changes under t.mu with inFault: a stop (servedInline) never

@@ -9,6 +9,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/services/checkpoint"
 	"nestvm/vmm"
 )
@@ -18,7 +19,7 @@ import (
 type syscallServer struct {
 	hold     bool
 	mu       sync.Mutex
-	calls    []vmm.Regs // the registers at each ServeFault
+	calls    []machine.Regs // the registers at each ServeFault
 	results  []vmm.SleepResult
 	held     chan struct{} // closed when the first call sleeps
 	released bool
@@ -30,7 +31,7 @@ func (s *syscallServer) Serve(inv *vmm.Invocation) { inv.Fail(abi.ErrInvalidOp) 
 func (s *syscallServer) SpaceEnded(uint64, bool, int) {}
 
 func (s *syscallServer) ServeFault(fc *vmm.FaultCall) {
-	if fc.Fault.Vector != vmm.VecSyscall {
+	if fc.Fault.Vector != machine.VecSyscall {
 		fc.Kill(99, "not a system call: "+fc.Fault.String())
 		return
 	}
@@ -67,7 +68,7 @@ func (s *syscallServer) ServeFault(fc *vmm.FaultCall) {
 
 // launchServed starts the syscall_exit snippet with srv as the exception
 // port of its space.
-func launchServed(t *testing.T, b vmm.Backend, srv *syscallServer) (*vmm.Monitor, *vmm.Space, map[string]uint64) {
+func launchServed(t *testing.T, b machine.Backend, srv *syscallServer) (*vmm.Monitor, *vmm.Space, map[string]uint64) {
 	t.Helper()
 	img, addrs := snippetImage(t, "syscall_exit")
 	mon := vmm.NewMonitor(b, nil)
@@ -85,7 +86,7 @@ func launchServed(t *testing.T, b vmm.Backend, srv *syscallServer) (*vmm.Monitor
 // at the instruction, with RCX and R11 as Linux's syscall leaves them on
 // every backend, and the thread resumes with what the server set.
 func TestFaultServerServesSyscall(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		srv := &syscallServer{}
 		_, s, addrs := launchServed(t, b, srv)
 		r := wait(t, s)
@@ -109,7 +110,7 @@ func TestFaultServerServesSyscall(t *testing.T) {
 // server's Sleep lets it go, it stops at the call with the registers it
 // made it with, and resumed it issues the call again.
 func TestFaultServerHeldCall(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		srv := &syscallServer{hold: true, held: make(chan struct{})}
 		mon, s, addrs := launchServed(t, b, srv)
 		select {
@@ -161,7 +162,7 @@ func TestFaultServerHeldCall(t *testing.T) {
 // TestFaultServerKillEndsHeldCall: killing a space whose thread is held in
 // a served call ends it at once.
 func TestFaultServerKillEndsHeldCall(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		srv := &syscallServer{hold: true, held: make(chan struct{})}
 		_, s, _ := launchServed(t, b, srv)
 		<-srv.held

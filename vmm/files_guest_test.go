@@ -9,13 +9,14 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
 // runWithFiles runs the built guest name with args on b, with a files
 // root over dir (none when dir is empty), and returns its console output
 // and result.
-func runWithFiles(t *testing.T, b vmm.Backend, dir string, writable bool, name string, args ...string) (string, vmm.Result) {
+func runWithFiles(t *testing.T, b machine.Backend, dir string, writable bool, name string, args ...string) (string, vmm.Result) {
 	t.Helper()
 	data, err := os.ReadFile(testutil.Guest(t, name))
 	if err != nil {
@@ -51,7 +52,7 @@ func runWithFiles(t *testing.T, b vmm.Backend, dir string, writable bool, name s
 }
 
 func TestFilesGuests(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		tree := testutil.NewFilesTree(t)
 		for _, tc := range []struct {
 			name     string

@@ -12,6 +12,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 )
 
 // filesSpace is a space (see newFuzzSpace) holding a files root over a
@@ -49,7 +50,7 @@ const (
 )
 
 func (f *filesSpace) call(h uint64, op abi.Op, args ...uint64) (uint64, uint64) {
-	c := Call{Args: [6]uint64{h, uint64(op)}, RSP: fuzzData + 0xf00}
+	c := machine.Call{Args: [6]uint64{h, uint64(op)}, RSP: fuzzData + 0xf00}
 	copy(c.Args[2:], args)
 	// a4 and a5 go on the stack, above the return address.
 	for i := 4; i < len(args); i++ {

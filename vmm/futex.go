@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // futexTable holds the threads sleeping in futex_wait, by space and
@@ -40,7 +41,7 @@ func (t *Thread) futexQueue(s *Space, addr, expected uint64) (*futexWaiter, abi.
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
 	s.mu.Lock()
-	b, e := s.as.buffer(addr, 4, PermRead)
+	b, e := s.as.buffer(addr, 4, machine.PermRead)
 	var v uint32
 	if e == abi.OK {
 		var raw [4]byte
@@ -147,7 +148,7 @@ func (t *Thread) futexWaitClock(s *Space, inv *Invocation) result {
 		wait := Invocation{Thread: inv.Thread, Op: abi.OpClockWait, Info: cw, Badge: cn.badge, Rights: cn.rights, from: inv.from, early: woken}
 		wait.Slots[0], wait.Slots[1] = which, deadline
 		r := t.execute(cn, &wait)
-		if r.act == CallContinue && int64(r.r0) >= 0 {
+		if r.act == machine.CallContinue && int64(r.r0) >= 0 {
 			if woken() {
 				return ok(0, 0)
 			}
@@ -155,7 +156,7 @@ func (t *Thread) futexWaitClock(s *Space, inv *Invocation) result {
 				// Ended early by another wake: wait again, unless the
 				// thread is to stop or end (a server that let it go
 				// says so itself; one that answers at once may not).
-				if r.act = t.who().asked(); r.act == CallContinue {
+				if r.act = t.who().asked(); r.act == machine.CallContinue {
 					continue
 				}
 			}
@@ -166,7 +167,7 @@ func (t *Thread) futexWaitClock(s *Space, inv *Invocation) result {
 			return ok(0, 0)
 		}
 		switch {
-		case r.act != CallContinue:
+		case r.act != machine.CallContinue:
 			return result{act: r.act}
 		case int64(r.r0) < 0:
 			return r
@@ -175,19 +176,19 @@ func (t *Thread) futexWaitClock(s *Space, inv *Invocation) result {
 	}
 }
 
-// asked is what the thread does next when it was asked to end (CallStop)
-// or to stop (CallRestart: it re-issues its call when resumed), and
-// CallContinue when neither.
-func (t *Thread) asked() CallAction {
+// asked is what the thread does next when it was asked to end (machine.CallStop)
+// or to stop (machine.CallRestart: it re-issues its call when resumed), and
+// machine.CallContinue when neither.
+func (t *Thread) asked() machine.CallAction {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
 	case t.exitReq:
-		return CallStop
+		return machine.CallStop
 	case t.stopReq:
-		return CallRestart
+		return machine.CallRestart
 	}
-	return CallContinue
+	return machine.CallContinue
 }
 
 // futexWake wakes up to n threads sleeping on addr in s and returns how

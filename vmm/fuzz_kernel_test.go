@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // Fuzz targets for the object kernel, on the kernel fixture (see
@@ -23,7 +24,7 @@ import (
 var fuzzValues = []uint64{
 	fixData, fixData + pageSize - 8, fixData + pageSize, fixData + 2*pageSize - 2, fixMsg, fixBuf,
 	fixRegion, fixRegion + pageSize, fixRegion + 3*pageSize, fixKept, fixKept + pageSize, fixFree,
-	abi.ReservedBase, abi.ReservedTop - 8, abi.ReservedTop - pageSize, TrapPageAddr,
+	abi.ReservedBase, abi.ReservedTop - 8, abi.ReservedTop - pageSize, machine.TrapPageAddr,
 	abi.UserBase, abi.UserTop, abi.UserTop - pageSize, abi.UserTop - 1,
 	pageSize, 2 * pageSize, 4 * pageSize, 64 * pageSize, pageSize - 1, pageSize + 1,
 	abi.MaxBuffer, abi.MaxBuffer + 1, 1 << 32, 1 << 63, ^uint64(0), ^uint64(0) - pageSize + 1, ^uint64(0) - 7,
@@ -444,7 +445,7 @@ func (r *seqRunner) harvest(t *testing.T) {
 		copy(r.r1[1:], r.r1[:])
 		r.r0[0], r.r1[0] = r0, r1
 		args := c.sc.c.Args
-		if args[1] == uint64(abi.OpPortReceive) && c.sc.act == CallContinue && int64(r0) >= 0 {
+		if args[1] == uint64(abi.OpPortReceive) && c.sc.act == machine.CallContinue && int64(r0) >= 0 {
 			if m, ok := r.f.readMsg(args[2]); ok {
 				r.msg = lastMsg{callID: m.CallID, badge: m.Badge, op: m.Op, offset: m.Words[abi.FaultWordOffset], handles: m.Handles}
 			}
@@ -483,7 +484,7 @@ func (r *seqRunner) run(t *testing.T) {
 			a[i] = r.value()
 		}
 		if opb == opFault {
-			f := Fault{Vector: Vector(a[0]), ErrorCode: uint32(a[1]), Addr: a[2], RIP: a[3]}
+			f := machine.Fault{Vector: machine.Vector(a[0]), ErrorCode: uint32(a[1]), Addr: a[2], RIP: a[3]}
 			if testing.Verbose() {
 				t.Logf("step %d: thread %d: fault %s", step, hdr&1, f)
 			}
@@ -885,36 +886,36 @@ func sequenceSeeds() [][]byte {
 	// to the exception port, answered with resume, a new state, garbage,
 	// kill; with no exception port the space dies.
 	pf := func(addr uint64, code uint64) []seqArg {
-		return []seqArg{v(uint64(VecPage)), v(code), v(addr), v(abi.UserBase)}
+		return []seqArg{v(uint64(machine.VecPage)), v(code), v(addr), v(abi.UserBase)}
 	}
 	add(seqSeed{}.
 		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, v(0), v(0)).
-		call(0, v(0), opFault, pf(fixKept+pageSize, PFUser|PFWrite)...).
+		call(0, v(0), opFault, pf(fixKept+pageSize, machine.PFUser|machine.PFWrite)...).
 		call(1, v(hKept), abi.OpRegionSupply, msgOffset, v(0), v(0)).
 		call(1, v(hPort), abi.OpPortReply, msgCallID, v(abi.FaultResume)).
 		call(0, v(hSpace), abi.OpSpaceSetExceptionPort, v(hPortCall)).
 		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, buf, st).
-		call(0, v(0), opFault, v(uint64(VecGP)), v(0), v(0), v(abi.UserBase)).
+		call(0, v(0), opFault, v(uint64(machine.VecGP)), v(0), v(0), v(abi.UserBase)).
 		call(1, v(hPort), abi.OpPortReply, msgCallID, v(abi.FaultResumeState), v(0), buf, st).
 		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, buf, st).
-		call(0, v(0), opFault, v(uint64(VecInvalidOp)), v(0), v(0), v(abi.UserBase)).
+		call(0, v(0), opFault, v(uint64(machine.VecInvalidOp)), v(0), v(0), v(abi.UserBase)).
 		call(1, msgHandle(0), abi.OpThreadGetState, buf, st).
 		call(1, msgHandle(0), abi.OpThreadStart).
 		call(1, v(hPort), abi.OpPortReply, msgCallID, v(abi.FaultResumeState), v(0), buf, v(8)))
 	add(seqSeed{}.
 		call(0, v(hSpace), abi.OpSpaceSetExceptionPort, v(hPortCall)).
 		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, buf, st).
-		call(0, v(0), opFault, v(uint64(VecDivide)), v(0), v(0), v(abi.UserBase)).
+		call(0, v(0), opFault, v(uint64(machine.VecDivide)), v(0), v(0), v(abi.UserBase)).
 		call(1, v(hPort), abi.OpPortReply, msgCallID, v(99)))
 	add(seqSeed{}.
 		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, buf, st).
 		call(0, v(hSpace), abi.OpSpaceSetExceptionPort, v(hPortCall)).
-		call(0, v(0), opFault, v(uint64(VecPage)), v(PFUser), v(0), v(abi.UserBase)).
+		call(0, v(0), opFault, v(uint64(machine.VecPage)), v(machine.PFUser), v(0), v(abi.UserBase)).
 		call(1, v(hPort), abi.OpHandleRevoke).
 		call(1, v(hPort), abi.OpPortReply, msgCallID, v(abi.FaultKill), v(3)))
 	add(seqSeed{}.
 		call(0, v(hChild), abi.OpSpaceSetExceptionPort, v(hChildPort)).
-		call(1, v(0), opFault, v(uint64(VecBreakpoint)), v(0), v(0), v(0)).
+		call(1, v(0), opFault, v(uint64(machine.VecBreakpoint)), v(0), v(0), v(0)).
 		call(0, v(hSpace), abi.OpHandleInfo))
 
 	// Mappings split by unmap and protect while the other thread runs; a
@@ -934,7 +935,7 @@ func sequenceSeeds() [][]byte {
 		call(0, v(hSpace), abi.OpSpaceProtect, v(fixKept), v(pageSize), v(0)).
 		call(0, v(hSpace), abi.OpSpaceSetExceptionPort, v(hPortCall)).
 		call(1, v(hPort), abi.OpPortReceive, msg, msgLen, buf, st).
-		call(0, v(0), opFault, pf(fixKept, PFUser)...).
+		call(0, v(0), opFault, pf(fixKept, machine.PFUser)...).
 		call(1, v(hPort), abi.OpPortReply, msgCallID, v(abi.FaultResume)).
 		call(0, v(hSpace), abi.OpSpaceMap, v(hRegion), v(fixFree), v(0), v(4*pageSize), v(0)).
 		call(0, v(hSpace), abi.OpSpaceProtect, v(fixFree+pageSize), v(2*pageSize), v(abi.PermRead|abi.PermWrite)).

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // stubBackend is a Backend whose machines only record mappings: enough to
@@ -18,19 +19,23 @@ type stubBackend struct{}
 func (stubBackend) Name() string                              { return "stub" }
 func (stubBackend) Available() error                          { return nil }
 func (stubBackend) Describe() string                          { return "stub: runs no instructions" }
-func (stubBackend) CPUFeatures() CPUFeatures                  { return CPUFeatures{} }
-func (b stubBackend) WithCPU(string) (Backend, error)         { return b, nil }
-func (stubBackend) NewMachine(MachineConfig) (Machine, error) { return &stubMachine{}, nil }
+func (stubBackend) CPUFeatures() machine.CPUFeatures          { return machine.CPUFeatures{} }
+func (b stubBackend) WithCPU(string) (machine.Backend, error) { return b, nil }
+func (stubBackend) NewMachine(machine.MachineConfig) (machine.Machine, error) {
+	return &stubMachine{}, nil
+}
 
 type stubMachine struct{}
 
-func (*stubMachine) MapMemory(uint64, []byte, Perm) error     { return nil }
-func (*stubMachine) UnmapMemory(uint64) error                 { return nil }
-func (*stubMachine) ProtectMemory(uint64, uint64, Perm) error { return nil }
-func (*stubMachine) NewVCPU(cfg VCPUConfig) (VCPU, error)     { return newStubVCPU(cfg), nil }
-func (*stubMachine) Features() Features                       { return Features{} }
-func (*stubMachine) Recycle() error                           { return errors.New("stub machines are not recycled") }
-func (*stubMachine) Close() error                             { return nil }
+func (*stubMachine) MapMemory(uint64, []byte, machine.Perm) error     { return nil }
+func (*stubMachine) UnmapMemory(uint64) error                         { return nil }
+func (*stubMachine) ProtectMemory(uint64, uint64, machine.Perm) error { return nil }
+func (*stubMachine) NewVCPU(cfg machine.VCPUConfig) (machine.VCPU, error) {
+	return newStubVCPU(cfg), nil
+}
+func (*stubMachine) Features() machine.Features { return machine.Features{} }
+func (*stubMachine) Recycle() error             { return errors.New("stub machines are not recycled") }
+func (*stubMachine) Close() error               { return nil }
 
 // fuzzSpace is a space with the root handles, a data page at 0x500000
 // (writable, filled with a pattern), a read-only page after it, and a
@@ -39,7 +44,7 @@ type fuzzSpace struct {
 	s       *Space
 	t       *Thread
 	console *bytes.Buffer
-	data    *Memory
+	data    *machine.Memory
 }
 
 const fuzzData = 0x500000
@@ -50,20 +55,20 @@ func newFuzzSpace(tb testing.TB, name string) *fuzzSpace {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	data, err := NewMemory("fuzz-data", 2*pageSize)
+	data, err := machine.NewMemory("fuzz-data", 2*pageSize)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for i := range data.Bytes() {
 		data.Bytes()[i] = byte(i * 7)
 	}
-	if err := s.Map(fuzzData, data, 0, pageSize, PermRead|PermWrite); err != nil {
+	if err := s.Map(fuzzData, data, 0, pageSize, machine.PermRead|machine.PermWrite); err != nil {
 		tb.Fatal(err)
 	}
-	if err := s.Map(fuzzData+pageSize, data, pageSize, pageSize, PermRead); err != nil {
+	if err := s.Map(fuzzData+pageSize, data, pageSize, pageSize, machine.PermRead); err != nil {
 		tb.Fatal(err)
 	}
-	t, err := s.NewThread(Regs{})
+	t, err := s.NewThread(machine.Regs{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -120,7 +125,7 @@ func FuzzHypercall(f *testing.F) {
 func TestHypercallDecodeOrder(t *testing.T) {
 	a := newFuzzSpace(t, "a")
 	call := func(h uint64, op abi.Op, args ...uint64) abi.Error {
-		c := Call{Args: [6]uint64{h, uint64(op)}, RSP: fuzzData + 0x800}
+		c := machine.Call{Args: [6]uint64{h, uint64(op)}, RSP: fuzzData + 0x800}
 		copy(c.Args[2:], args)
 		a.t.Hypercall(&c)
 		return abi.ResultError(c.Ret[0])

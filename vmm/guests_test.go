@@ -12,12 +12,13 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
 // runGuest runs the built guest name with args on b and returns its
 // console output and result.
-func runGuest(t *testing.T, b vmm.Backend, name string, mem uint64, args ...string) (string, vmm.Result) {
+func runGuest(t *testing.T, b machine.Backend, name string, mem uint64, args ...string) (string, vmm.Result) {
 	t.Helper()
 	path := testutil.Guest(t, name)
 	data, err := os.ReadFile(path)
@@ -73,10 +74,10 @@ func nativeCompute(t *testing.T, n string) string {
 
 // exited and faulted describe expected results.
 type want struct {
-	status int        // exit status, when fault is zero
-	fault  vmm.Vector // expected fault vector, when faulted
-	access vmm.Access // for page faults
-	prot   bool       // for page faults: a protection fault
+	status int            // exit status, when fault is zero
+	fault  machine.Vector // expected fault vector, when faulted
+	access machine.Access // for page faults
+	prot   bool           // for page faults: a protection fault
 	faults bool
 }
 
@@ -99,15 +100,15 @@ func TestGuestPrograms(t *testing.T) {
 		{name: "memtouch", args: []string{"lots"}, want: want{status: 127}, output: "memtouch: lots is not a positive number of MiB\n"},
 		{name: "abierr", output: "read-only data is fine to write from\nPASS\n"},
 		{name: "crash-null", output: "crash-null: reading address 0\n",
-			want: want{faults: true, fault: vmm.VecPage, access: vmm.AccessRead}},
+			want: want{faults: true, fault: machine.VecPage, access: machine.AccessRead}},
 		{name: "crash-wtext", output: "crash-wtext: writing to my own text\n",
-			want: want{faults: true, fault: vmm.VecPage, access: vmm.AccessWrite, prot: true}},
-		{name: "crash-ud2", output: "crash-ud2: executing ud2\n", want: want{faults: true, fault: vmm.VecInvalidOp}},
-		{name: "crash-div0", output: "crash-div0: dividing by zero\n", want: want{faults: true, fault: vmm.VecDivide}},
+			want: want{faults: true, fault: machine.VecPage, access: machine.AccessWrite, prot: true}},
+		{name: "crash-ud2", output: "crash-ud2: executing ud2\n", want: want{faults: true, fault: machine.VecInvalidOp}},
+		{name: "crash-div0", output: "crash-div0: dividing by zero\n", want: want{faults: true, fault: machine.VecDivide}},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(append([]string{tc.name}, tc.args...), " "), func(t *testing.T) {
-			backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+			backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 				out, r := runGuest(t, b, tc.name, tc.mem, tc.args...)
 				if out != tc.output {
 					t.Errorf("output %q, want %q", out, tc.output)
@@ -128,7 +129,7 @@ func TestGuestPrograms(t *testing.T) {
 				if !inText(t, tc.name, f.RIP) {
 					t.Errorf("fault at rip %#x, want it in the program's text", f.RIP)
 				}
-				if f.Vector == vmm.VecPage && (f.Access() != tc.want.access || (f.ErrorCode&vmm.PFPresent != 0) != tc.want.prot) {
+				if f.Vector == machine.VecPage && (f.Access() != tc.want.access || (f.ErrorCode&machine.PFPresent != 0) != tc.want.prot) {
 					t.Errorf("fault %s: want a %s, protection=%v", f, tc.want.access, tc.want.prot)
 				}
 			})
@@ -137,7 +138,7 @@ func TestGuestPrograms(t *testing.T) {
 }
 
 func TestBenchGuestReports(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		for _, mode := range []string{"nulltrap", "info", "write", "compute"} {
 			out, r := runGuest(t, b, "bench", 0, mode, "1000")
 			if !r.Exited || r.Status != 0 {
@@ -161,7 +162,7 @@ func TestBenchGuestReports(t *testing.T) {
 // lands between two instructions, so resuming runs none of them twice.
 // Straight after each start, and after letting the thread run a while.
 func TestStopBetweenInstructions(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		for _, args := range [][]string{{"2000"}, {"200", "300"}} {
 			out, r := runGuest(t, b, "stopcount", 0, args...)
 			if want := "stopcount: " + args[0] + " stops, every count exact\n"; out != want || !r.Exited || r.Status != 0 {
@@ -183,7 +184,7 @@ func inText(t *testing.T, name string, addr uint64) bool {
 		t.Fatal(err)
 	}
 	for _, seg := range img.Segments {
-		if seg.Perm&vmm.PermExec != 0 && addr >= seg.Addr && addr < seg.Addr+seg.MemSize {
+		if seg.Perm&machine.PermExec != 0 && addr >= seg.Addr && addr < seg.Addr+seg.MemSize {
 			return true
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // The kernel harness: spaces on the stub backend whose threads run no
@@ -35,15 +36,15 @@ type script struct {
 // or, with fault set, a fault the thread raises instead, which ends when
 // the thread runs again or ends.
 type scriptedCall struct {
-	c     Call
-	fault *Fault
-	act   CallAction
+	c     machine.Call
+	fault *machine.Fault
+	act   machine.CallAction
 	done  chan struct{}
 }
 
 // stubVCPU is the vCPU of a stubMachine.
 type stubVCPU struct {
-	handler TrapHandler
+	handler machine.TrapHandler
 	script  *script
 	thread  *Thread
 	stop    chan struct{} // one pending stop, as Stop's contract asks
@@ -53,12 +54,12 @@ type stubVCPU struct {
 	faulting *scriptedCall
 
 	mu   sync.Mutex
-	regs Regs
-	fpu  FPU
+	regs machine.Regs
+	fpu  machine.FPU
 }
 
-func newStubVCPU(cfg VCPUConfig) *stubVCPU {
-	v := &stubVCPU{handler: cfg.Handler, stop: make(chan struct{}, 1), fpu: ResetFPU()}
+func newStubVCPU(cfg machine.VCPUConfig) *stubVCPU {
+	v := &stubVCPU{handler: cfg.Handler, stop: make(chan struct{}, 1), fpu: machine.ResetFPU()}
 	if t, ok := cfg.Handler.(*Thread); ok {
 		v.thread = t
 		if sc, ok := vcpuScripts.Load(t); ok {
@@ -68,27 +69,27 @@ func newStubVCPU(cfg VCPUConfig) *stubVCPU {
 	return v
 }
 
-func (v *stubVCPU) SetRegs(r *Regs) error {
+func (v *stubVCPU) SetRegs(r *machine.Regs) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.regs = *r
 	return nil
 }
 
-func (v *stubVCPU) Regs() (Regs, error) {
+func (v *stubVCPU) Regs() (machine.Regs, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.regs, nil
 }
 
-func (v *stubVCPU) SetFPU(f *FPU) error {
+func (v *stubVCPU) SetFPU(f *machine.FPU) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.fpu = *f
 	return nil
 }
 
-func (v *stubVCPU) FPU() (FPU, error) {
+func (v *stubVCPU) FPU() (machine.FPU, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.fpu, nil
@@ -97,7 +98,7 @@ func (v *stubVCPU) FPU() (FPU, error) {
 // Run serves scripted calls until one asks the vCPU to leave guest code,
 // or a Stop. A call that asks for a restart is reported as such and not
 // issued again: the test decides what the guest does next.
-func (v *stubVCPU) Run() (Exit, error) {
+func (v *stubVCPU) Run() (machine.Exit, error) {
 	if sc := v.faulting; sc != nil {
 		v.faulting = nil // resumed after its fault
 		close(sc.done)
@@ -109,16 +110,16 @@ func (v *stubVCPU) Run() (Exit, error) {
 	for {
 		select {
 		case <-v.stop:
-			return Exit{Kind: ExitStopped}, nil
+			return machine.Exit{Kind: machine.ExitStopped}, nil
 		case sc := <-calls:
 			if sc.fault != nil {
 				v.faulting = sc
-				return Exit{Kind: ExitFault, Fault: *sc.fault}, nil
+				return machine.Exit{Kind: machine.ExitFault, Fault: *sc.fault}, nil
 			}
 			sc.act = v.handler.Hypercall(&sc.c)
 			close(sc.done)
-			if sc.act != CallContinue {
-				return Exit{Kind: ExitStopped}, nil
+			if sc.act != machine.CallContinue {
+				return machine.Exit{Kind: machine.ExitStopped}, nil
 			}
 		}
 	}
@@ -188,12 +189,12 @@ func (d *driver) issue(h, op uint64, a [abi.MaxArgSlots]uint64) *scriptedCall {
 	}
 	binary.LittleEndian.PutUint64(d.stack[8:], a[4])
 	binary.LittleEndian.PutUint64(d.stack[16:], a[5])
-	return d.hand(&scriptedCall{c: Call{Args: [6]uint64{h, op, a[0], a[1], a[2], a[3]}, RSP: d.rsp}, done: make(chan struct{})})
+	return d.hand(&scriptedCall{c: machine.Call{Args: [6]uint64{h, op, a[0], a[1], a[2], a[3]}, RSP: d.rsp}, done: make(chan struct{})})
 }
 
 // raise makes the thread fault and returns without waiting for the fault
 // to be handled; nil when the thread has ended.
-func (d *driver) raise(f Fault) *scriptedCall {
+func (d *driver) raise(f machine.Fault) *scriptedCall {
 	d.finish()
 	if d.dead {
 		return nil
@@ -219,7 +220,7 @@ func (d *driver) hand(sc *scriptedCall) *scriptedCall {
 }
 
 // call issues a call and waits for it to end (see finish).
-func (d *driver) call(h uint64, op abi.Op, args ...uint64) (r0, r1 uint64, act CallAction, ok bool) {
+func (d *driver) call(h uint64, op abi.Op, args ...uint64) (r0, r1 uint64, act machine.CallAction, ok bool) {
 	var a [abi.MaxArgSlots]uint64
 	copy(a[:], args)
 	sc := d.issue(h, uint64(op), a)
@@ -242,7 +243,7 @@ func (d *driver) must(h uint64, op abi.Op, args ...uint64) uint64 {
 		if !ok {
 			d.tb.Fatalf("%s on handle %d: the thread has ended", op, h)
 		}
-		if act == CallRestart {
+		if act == machine.CallRestart {
 			if time.Now().After(deadline) {
 				d.tb.Fatalf("%s on handle %d: restarted for %v, never performed", op, h, killGrace)
 			}
@@ -380,13 +381,13 @@ type kernelFixture struct {
 	tb      testing.TB
 	mon     *Monitor
 	a       *Space
-	data    *Memory // a's pages at fixData
+	data    *machine.Memory // a's pages at fixData
 	d       [2]*driver
 	console *bytes.Buffer
 	child   *Space
 
 	b          *Space
-	bData      *Memory
+	bData      *machine.Memory
 	bBefore    []byte
 	bHandles   int
 	bPort      *Port
@@ -412,7 +413,7 @@ func newKernelFixture(tb testing.TB) *kernelFixture {
 	}
 	tb.Cleanup(f.teardown)
 	f.data = f.mapData(f.a)
-	t0, err := f.a.NewThread(Regs{})
+	t0, err := f.a.NewThread(machine.Regs{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -475,7 +476,7 @@ func newKernelFixture(tb testing.TB) *kernelFixture {
 	if e := f.mon.enqueue(f.bPort, &message{hdr: abi.Msg{Kind: abi.MsgSend, Op: 7}, data: []byte("for b")}); e != abi.OK {
 		tb.Fatal(e)
 	}
-	if f.bThread, err = f.b.NewThread(Regs{}); err != nil {
+	if f.bThread, err = f.b.NewThread(machine.Regs{}); err != nil {
 		tb.Fatal(err)
 	}
 	if err := f.bThread.Start(); err != nil {
@@ -493,18 +494,18 @@ func newKernelFixture(tb testing.TB) *kernelFixture {
 
 // mapData maps a read-write page, then a read-only page, at fixData in s,
 // filled with a pattern.
-func (f *kernelFixture) mapData(s *Space) *Memory {
-	data, err := NewMemory("fixture-data", 2*pageSize)
+func (f *kernelFixture) mapData(s *Space) *machine.Memory {
+	data, err := machine.NewMemory("fixture-data", 2*pageSize)
 	if err != nil {
 		f.tb.Fatal(err)
 	}
 	for i := range data.Bytes() {
 		data.Bytes()[i] = byte(i * 7)
 	}
-	if err := s.Map(fixData, data, 0, pageSize, PermRead|PermWrite); err != nil {
+	if err := s.Map(fixData, data, 0, pageSize, machine.PermRead|machine.PermWrite); err != nil {
 		f.tb.Fatal(err)
 	}
-	if err := s.Map(fixData+pageSize, data, pageSize, pageSize, PermRead); err != nil {
+	if err := s.Map(fixData+pageSize, data, pageSize, pageSize, machine.PermRead); err != nil {
 		f.tb.Fatal(err)
 	}
 	// The test keeps its reference until teardown: drivers write call
@@ -706,7 +707,7 @@ func checkMappings(tb testing.TB, s *Space) {
 		return
 	}
 	maps := s.as.maps
-	if n := s.win.pieces.Load(); n != int64(len(maps)) {
+	if n := s.win.Pieces.Load(); n != int64(len(maps)) {
 		tb.Errorf("%s: the window counts %d pieces, the space has %d mappings", s.name, n, len(maps))
 	}
 	regions := map[*Region]bool{}
@@ -731,12 +732,12 @@ func checkMappings(tb testing.TB, s *Space) {
 				present = present && r.isPresent((m.off+a-m.addr)/pageSize)
 				r.mu.Unlock()
 			}
-			e := s.pt.lookup(a)
-			if got := e&ptePresent != 0; got != present {
+			e := s.pt.Lookup(a)
+			if got := e&machine.PTEPresent != 0; got != present {
 				tb.Errorf("%s: page %#x (mapping at %#x, %s) has a present entry: %v, want %v", s.name, a, m.addr, m.perm, got, present)
 				return
 			}
-			if got := e&pteWrite != 0; present && got != (m.perm&PermWrite != 0) {
+			if got := e&machine.PTEWrite != 0; present && got != (m.perm&machine.PermWrite != 0) {
 				tb.Errorf("%s: page %#x (mapping at %#x, %s) is writable: %v", s.name, a, m.addr, m.perm, got)
 				return
 			}
@@ -830,7 +831,7 @@ type lastMsg struct {
 // readMsg reads an nv_msg record from a's memory at addr.
 func (f *kernelFixture) readMsg(addr uint64) (abi.Msg, bool) {
 	f.a.mu.Lock()
-	b, e := f.a.as.buffer(addr, uint64(msgSize), PermRead)
+	b, e := f.a.as.buffer(addr, uint64(msgSize), machine.PermRead)
 	f.a.mu.Unlock()
 	if e != abi.OK {
 		return abi.Msg{}, false

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // The host-side API: Go code in the monitor holds handles and invokes
@@ -95,7 +96,7 @@ func (c *Caller) Invoke(h uint64, op abi.Op, slots [abi.MaxArgSlots]uint64, bufs
 		slot += a.Kind.Slots()
 	}
 	r := t.execute(n, &inv)
-	if r.act == CallRestart || (r.act == CallStop && r.r0 == 0 && t.shouldQuit()) {
+	if r.act == machine.CallRestart || (r.act == machine.CallStop && r.r0 == 0 && t.shouldQuit()) {
 		return abi.ErrPeerGone.Result(), 0, abi.ErrPeerGone
 	}
 	if v := int64(r.r0); v < 0 {
@@ -279,7 +280,7 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 	}
 	res := t.execute(n, fwd)
 	inv.forwardedHandle = res.handle && int64(res.r0) >= 0
-	if res.act != CallContinue && inv.from != nil {
+	if res.act != machine.CallContinue && inv.from != nil {
 		inv.act = res.act // the invoking thread stops, ends, or re-issues
 	}
 	if v := int64(res.r0); v < 0 {

@@ -12,6 +12,7 @@ import (
 	"nestvm/internal/backendtest"
 	"nestvm/internal/gohost/gen"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -34,7 +35,7 @@ func TestHostOpsFresh(t *testing.T) {
 // space_insert, thread_create, an exception port it receives on): what a
 // Go layer does, with the same operations a guest nester uses.
 func TestHostNester(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		data, err := os.ReadFile(testutil.Guest(t, "hello"))
 		if err != nil {
 			t.Fatal(err)
@@ -130,13 +131,13 @@ func hostLoadHeap(t *testing.T, c *vmm.Caller, self, con, ep uint64, img *vmm.Im
 	for _, s := range img.Segments {
 		start, end := s.Addr&^0xfff, (s.Addr+s.MemSize+0xfff)&^0xfff
 		perm := uint64(0)
-		if s.Perm&vmm.PermRead != 0 {
+		if s.Perm&machine.PermRead != 0 {
 			perm |= abi.PermRead
 		}
-		if s.Perm&vmm.PermWrite != 0 {
+		if s.Perm&machine.PermWrite != 0 {
 			perm |= abi.PermWrite
 		}
-		if s.Perm&vmm.PermExec != 0 {
+		if s.Perm&machine.PermExec != 0 {
 			perm |= abi.PermExec
 		}
 		if _, _, err := c.SpaceMap(child, image, start, start-lo, end-start, perm); err != nil {

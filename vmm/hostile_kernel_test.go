@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // Regression tests for bad input the kernel fixture found or the hostile
@@ -99,7 +100,7 @@ func TestStateRequestsAnswered(t *testing.T) {
 	}
 	for i := 0; i < 300; i++ {
 		// Killed: the request must be answered though the thread ends.
-		th, err := f.a.NewThread(Regs{})
+		th, err := f.a.NewThread(machine.Regs{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +153,7 @@ func TestPageInRetriesInPlace(t *testing.T) {
 		if !ok {
 			t.Fatal("the keeper thread ended")
 		}
-		if e := abi.ResultError(r0); act != CallContinue || e != abi.OK {
+		if e := abi.ResultError(r0); act != machine.CallContinue || e != abi.OK {
 			t.Fatalf("port_receive with a request queued: %v, action %v", e, act)
 		}
 		m, ok := f.readMsg(fixMsg)
@@ -221,11 +222,11 @@ func TestExceptionPortServedByGuest(t *testing.T) {
 	if r0, _, _, _ := f.d[0].call(hSpace, abi.OpSpaceSetExceptionPort, h); abi.ResultError(r0) != abi.ErrInvalidArg {
 		t.Errorf("space_set_exception_port with a host port: %v, want %v", abi.ResultError(r0), abi.ErrInvalidArg)
 	}
-	f.d[1].raise(Fault{Vector: VecInvalidOp, RIP: abi.UserBase})
+	f.d[1].raise(machine.Fault{Vector: machine.VecInvalidOp, RIP: abi.UserBase})
 	if !waitClosed(f.a.Done(), killGrace) {
 		t.Fatalf("a space whose thread faulted did not end\n%s", goroutines())
 	}
-	if r := f.a.Wait(); r.Fault == nil || r.Fault.Fault.Vector != VecInvalidOp {
+	if r := f.a.Wait(); r.Fault == nil || r.Fault.Fault.Vector != machine.VecInvalidOp {
 		t.Errorf("the space ended with %s, want its thread's fault", r)
 	}
 }
@@ -402,7 +403,7 @@ func TestStackArgumentsChecked(t *testing.T) {
 			if abi.Ops[c.op].Slots() <= 4 {
 				t.Fatalf("%s takes no stack arguments", c.op)
 			}
-			sc := f.d[0].hand(&scriptedCall{c: Call{Args: [6]uint64{c.h, uint64(c.op)}, RSP: rsp}, done: make(chan struct{})})
+			sc := f.d[0].hand(&scriptedCall{c: machine.Call{Args: [6]uint64{c.h, uint64(c.op)}, RSP: rsp}, done: make(chan struct{})})
 			f.d[0].finish()
 			if e := abi.ResultError(sc.c.Ret[0]); e != abi.ErrBadAddress {
 				t.Errorf("%s with the stack at %#x: %v, want %v", c.op, rsp, e, abi.ErrBadAddress)
@@ -440,15 +441,15 @@ func TestHostResourcesBudgeted(t *testing.T) {
 			// process, a descriptor and a mapping of the budgets: made
 			// first, so that what the spaces take is all that is counted.
 			hostTime.page()
-			maps, fds := hostMaps.used.Load(), hostFDs.used.Load()
+			maps, fds := machine.HostMaps.Used.Load(), machine.HostFDs.Used.Load()
 			t.Cleanup(func() {
 				// After the fixture's teardown: cleanups run last first.
-				if m, f := hostMaps.used.Load(), hostFDs.used.Load(); m > maps || f > fds {
+				if m, f := machine.HostMaps.Used.Load(), machine.HostFDs.Used.Load(); m > maps || f > fds {
 					t.Errorf("after the spaces ended the budgets hold %d mappings and %d descriptors, %d and %d before", m, f, maps, fds)
 				}
 			})
 			f := newKernelFixture(t)
-			limit := uint64(max(hostMaps.limit, hostFDs.limit))
+			limit := uint64(max(machine.HostMaps.Limit, machine.HostFDs.Limit))
 			i := uint64(0)
 			for ; i < limit; i++ {
 				if e := abi.ResultError(c.op(f, i)); e == abi.ErrNoMemory {
@@ -575,7 +576,7 @@ func TestStopperStops(t *testing.T) {
 		close(release)
 		t.Fatalf("a thread waiting in thread_stop could not be stopped\n%s", goroutines())
 	}
-	if stopper.act != CallRestart {
+	if stopper.act != machine.CallRestart {
 		t.Errorf("the stopped stopper's call ended with %v, want a restart", stopper.act)
 	}
 	f.d[0].pending = nil
@@ -630,7 +631,7 @@ func TestFutexWaitClockGuestServer(t *testing.T) {
 			if !waitClosed(sc.done, killGrace) {
 				t.Fatalf("futex_wait_clock went on waiting for its clock's server after a futex_wake\n%s", goroutines())
 			}
-			if r0 := sc.c.Ret[0]; r0 != 0 || sc.act != CallContinue {
+			if r0 := sc.c.Ret[0]; r0 != 0 || sc.act != machine.CallContinue {
 				t.Errorf("futex_wait_clock woken: R0 %d, action %v; want 0", int64(r0), sc.act)
 			}
 			if r0, _, _, _ := f.d[0].call(hPort, abi.OpPortReply, m.CallID, 0, 0, fixBuf, 0, abi.NoHandle); r0 != 0 {
@@ -660,7 +661,7 @@ func TestFutexWaitClockStopped(t *testing.T) {
 	if !waitClosed(sc.done, killGrace) {
 		t.Fatalf("futex_wait_clock went on after thread_stop\n%s", goroutines())
 	}
-	if sc.act != CallRestart {
+	if sc.act != machine.CallRestart {
 		t.Errorf("futex_wait_clock of a stopped thread: action %v, R0 %d; want a restart", sc.act, int64(sc.c.Ret[0]))
 	}
 	f.d[1].pending = nil
@@ -675,7 +676,7 @@ func TestFutexWaitClockStopped(t *testing.T) {
 	if !waitClosed(sc.done, killGrace) {
 		t.Fatalf("futex_wait_clock went on after a futex_wake\n%s", goroutines())
 	}
-	if r0 := sc.c.Ret[0]; r0 != 0 || sc.act != CallContinue {
+	if r0 := sc.c.Ret[0]; r0 != 0 || sc.act != machine.CallContinue {
 		t.Errorf("futex_wait_clock woken: R0 %d, action %v; want 0", int64(r0), sc.act)
 	}
 	f.d[1].pending = nil
@@ -724,7 +725,7 @@ func TestStopOutlivesStart(t *testing.T) {
 	if st, _ := target.Status(); st != abi.ThreadStopped {
 		t.Errorf("the target's status after thread_stop returned: %d", st)
 	}
-	if !waitClosed(held.done, killGrace) || held.act != CallRestart {
+	if !waitClosed(held.done, killGrace) || held.act != machine.CallRestart {
 		t.Errorf("the held call ended with %v, want a restart", held.act)
 	}
 	f.d[1].pending = nil

@@ -12,7 +12,7 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 // hostileGroups are the check groups of examples/hostile, in the order it
@@ -29,7 +29,7 @@ var hostileGroups = []string{"forged", "stale", "revoke", "derive", "pointers", 
 // Every check must hold, the monitor must answer to the end, and nothing
 // outside the files root may change.
 func TestHostileGuest(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		tree := testutil.NewFilesTree(t)
 		out, r := runWithFiles(t, b, tree.Root, false, "hostile")
 		var want strings.Builder
@@ -61,7 +61,7 @@ func TestHostileGuest(t *testing.T) {
 // exceed both: a space's records are kilobytes of heap, a Unicorn engine
 // megabytes.
 func TestHostileChurnBoundsMemory(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		churn := func(n int) {
 			t.Helper()
 			arg := strconv.Itoa(n)

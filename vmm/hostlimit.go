@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // hostLimits remembers which host limits the monitor has logged as
@@ -24,13 +25,13 @@ type hostLimits struct {
 // are left alone.
 func (m *Monitor) hostLimit(err error) {
 	var limit string
-	var spent budgetSpent
-	var as addressSpaceSpent
+	var spent machine.BudgetSpent
+	var as machine.AddressSpaceSpent
 	switch {
 	case errors.As(err, &as):
 		limit = fmt.Sprintf("the monitor's virtual address space (each space reserves %d GiB of it for its user range; a host with 4-level paging gives a process 128 TiB)", (abi.UserTop)>>30)
 	case errors.As(err, &spent):
-		limit = fmt.Sprintf("the monitor's budget of %d %s (%s)", spent.b.limit, spent.b.what, spent.b.from)
+		limit = spent.Source()
 	case errors.Is(err, unix.EMFILE):
 		var rl unix.Rlimit
 		if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil {
@@ -41,7 +42,7 @@ func (m *Monitor) hostLimit(err error) {
 	case errors.Is(err, unix.ENFILE):
 		limit = "open files of the whole host (fs.file-max)"
 	case errors.Is(err, unix.ENOMEM):
-		limit = fmt.Sprintf("memory, or memory maps per process (vm.max_map_count: %d)", readMaxMapCount())
+		limit = fmt.Sprintf("memory, or memory maps per process (vm.max_map_count: %d)", machine.ReadMaxMapCount())
 	default:
 		return
 	}

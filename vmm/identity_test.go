@@ -7,6 +7,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -16,7 +17,7 @@ import (
 // identities; ports the monitor serves flagged; a short buffer refused
 // with the size it needs.
 func TestHandleIdentify(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		mon := vmm.NewMonitor(b, nil)
 		host := mon.NewHostSpace("host", vmm.DefaultQuota)
 		defer func() { host.Kill("test over"); host.Wait() }()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // ipcState is a monitor's message machinery: the queues of its guest-served
@@ -124,7 +125,7 @@ func (m *Monitor) enqueue(p *Port, msg *message) abi.Error {
 // caller is ending. early, when not nil, ends the wait once it reports
 // true after a wake: the call is withdrawn (a reply that comes later is
 // dropped), and the reply is empty.
-func (t *Thread) call(p *Port, msg *message, stoppable bool, serve VCPU, early func() bool) (reply, wakeReason) {
+func (t *Thread) call(p *Port, msg *message, stoppable bool, serve machine.VCPU, early func() bool) (reply, wakeReason) {
 	t = t.who() // a forwarded call sleeps as the thread it is for, so stops and kills reach it
 	m := t.space.mon
 	msg.caller = t

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"nestvm/internal/backendtest"
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 // TestKernelObjects runs the kerneltest guest, which exercises the object
@@ -16,7 +16,7 @@ import (
 func TestKernelObjects(t *testing.T) {
 	for _, area := range []string{"derive", "threads", "ipc", "interpose", "restart", "fault", "keeper", "dirty", "quota", "mem"} {
 		t.Run(area, func(t *testing.T) {
-			backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+			backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 				out, r := runGuest(t, b, "kerneltest", 0, area)
 				if !strings.Contains(out, "PASS "+area+"\n") || strings.Contains(out, "FAIL") {
 					t.Errorf("kerneltest %s:\n%s", area, out)

@@ -11,6 +11,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -123,14 +124,14 @@ func snippetImage(t *testing.T, entry string) (*vmm.Image, map[string]uint64) {
 	return &vmm.Image{
 		Entry: e,
 		Segments: []vmm.Segment{
-			{Addr: textAddr, MemSize: 4096, Data: text, Perm: vmm.PermRead | vmm.PermExec},
-			{Addr: dataAddr, MemSize: 4096, Perm: vmm.PermRead | vmm.PermWrite},
+			{Addr: textAddr, MemSize: 4096, Data: text, Perm: machine.PermRead | machine.PermExec},
+			{Addr: dataAddr, MemSize: 4096, Perm: machine.PermRead | machine.PermWrite},
 		},
 	}, addrs
 }
 
 // launch runs the snippet entry on b and returns its space.
-func launch(t *testing.T, b vmm.Backend, entry string, console *bytes.Buffer) (*vmm.Space, map[string]uint64) {
+func launch(t *testing.T, b machine.Backend, entry string, console *bytes.Buffer) (*vmm.Space, map[string]uint64) {
 	t.Helper()
 	img, addrs := snippetImage(t, entry)
 	if console == nil {
@@ -158,7 +159,7 @@ func wait(t *testing.T, s *vmm.Space) vmm.Result {
 }
 
 func TestHypercallRoundTrip(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		s, _ := launch(t, b, "info_exit", nil)
 		r := wait(t, s)
 		// handle_info on the console returns ObjPort (4) in R0, which the
@@ -170,7 +171,7 @@ func TestHypercallRoundTrip(t *testing.T) {
 }
 
 func TestNullTrap(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		s, _ := launch(t, b, "nulltrap", nil)
 		if r := wait(t, s); !r.Exited || r.Status != 3 {
 			t.Fatalf("result %s, want exit status 3", r)
@@ -181,27 +182,27 @@ func TestNullTrap(t *testing.T) {
 func TestFaults(t *testing.T) {
 	for _, tc := range []struct {
 		entry  string
-		vector vmm.Vector
+		vector machine.Vector
 		addr   func(a map[string]uint64) uint64 // page faults only
-		access vmm.Access
+		access machine.Access
 		prot   bool // page present: a protection fault
 	}{
-		{entry: "null_read", vector: vmm.VecPage, addr: func(map[string]uint64) uint64 { return 0 }, access: vmm.AccessRead},
-		{entry: "write_ring0", vector: vmm.VecPage, addr: func(map[string]uint64) uint64 { return 0x101000 }, access: vmm.AccessWrite, prot: true},
-		{entry: "wtext", vector: vmm.VecPage, addr: func(a map[string]uint64) uint64 { return a["wtext"] }, access: vmm.AccessWrite, prot: true},
-		{entry: "jmpdata", vector: vmm.VecPage, addr: func(map[string]uint64) uint64 { return dataAddr }, access: vmm.AccessExec, prot: true},
-		{entry: "push_guard", vector: vmm.VecPage, addr: func(map[string]uint64) uint64 { return 0x402ff8 }, access: vmm.AccessWrite},
-		{entry: "ud2", vector: vmm.VecInvalidOp},
-		{entry: "syscall", vector: vmm.VecSyscall},
-		{entry: "div0", vector: vmm.VecDivide},
-		{entry: "int3", vector: vmm.VecBreakpoint},
-		{entry: "hlt", vector: vmm.VecGP},
-		{entry: "int80", vector: vmm.VecGP},
-		{entry: "illegal_out", vector: vmm.VecGP},
-		{entry: "in_insn", vector: vmm.VecGP},
+		{entry: "null_read", vector: machine.VecPage, addr: func(map[string]uint64) uint64 { return 0 }, access: machine.AccessRead},
+		{entry: "write_ring0", vector: machine.VecPage, addr: func(map[string]uint64) uint64 { return 0x101000 }, access: machine.AccessWrite, prot: true},
+		{entry: "wtext", vector: machine.VecPage, addr: func(a map[string]uint64) uint64 { return a["wtext"] }, access: machine.AccessWrite, prot: true},
+		{entry: "jmpdata", vector: machine.VecPage, addr: func(map[string]uint64) uint64 { return dataAddr }, access: machine.AccessExec, prot: true},
+		{entry: "push_guard", vector: machine.VecPage, addr: func(map[string]uint64) uint64 { return 0x402ff8 }, access: machine.AccessWrite},
+		{entry: "ud2", vector: machine.VecInvalidOp},
+		{entry: "syscall", vector: machine.VecSyscall},
+		{entry: "div0", vector: machine.VecDivide},
+		{entry: "int3", vector: machine.VecBreakpoint},
+		{entry: "hlt", vector: machine.VecGP},
+		{entry: "int80", vector: machine.VecGP},
+		{entry: "illegal_out", vector: machine.VecGP},
+		{entry: "in_insn", vector: machine.VecGP},
 	} {
 		t.Run(tc.entry, func(t *testing.T) {
-			backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+			backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 				s, addrs := launch(t, b, tc.entry, nil)
 				r := wait(t, s)
 				if r.Fault == nil {
@@ -226,7 +227,7 @@ func TestFaults(t *testing.T) {
 				if f.RIP != wantRIP {
 					t.Errorf("fault at rip %#x, want %#x (%s)", f.RIP, wantRIP, f)
 				}
-				if tc.vector != vmm.VecPage {
+				if tc.vector != machine.VecPage {
 					return
 				}
 				if want := tc.addr(addrs); f.Addr != want {
@@ -235,10 +236,10 @@ func TestFaults(t *testing.T) {
 				if f.Access() != tc.access {
 					t.Errorf("access %s, want %s (%s)", f.Access(), tc.access, f)
 				}
-				if got := f.ErrorCode&vmm.PFPresent != 0; got != tc.prot {
+				if got := f.ErrorCode&machine.PFPresent != 0; got != tc.prot {
 					t.Errorf("protection=%v, want %v (%s)", got, tc.prot, f)
 				}
-				if f.ErrorCode&vmm.PFUser == 0 {
+				if f.ErrorCode&machine.PFUser == 0 {
 					t.Errorf("user bit clear in %#x", f.ErrorCode)
 				}
 			})
@@ -251,10 +252,10 @@ func TestFaults(t *testing.T) {
 // second as a double fault), and the thread must still be in ring 3 after
 // them (its hypercall works).
 func TestFaultsInARow(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		img, _ := snippetImage(t, "three_pf")
 		mon := vmm.NewMonitor(b, nil)
-		var seen []vmm.Vector
+		var seen []machine.Vector
 		space, err := launchWithHandler(mon, img, func(ctx *vmm.FaultContext) bool {
 			seen = append(seen, ctx.Fault.Vector)
 			regs, err := ctx.Regs()
@@ -276,7 +277,7 @@ func TestFaultsInARow(t *testing.T) {
 			t.Fatalf("saw %d faults, want 3: %v", len(seen), seen)
 		}
 		for i, v := range seen {
-			if v != vmm.VecPage {
+			if v != machine.VecPage {
 				t.Errorf("fault %d arrived as %s, want a page fault", i+1, v)
 			}
 		}
@@ -285,7 +286,7 @@ func TestFaultsInARow(t *testing.T) {
 
 // TestFaultFPUState reads and changes SSE state at a fault.
 func TestFaultFPUState(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		img, _ := snippetImage(t, "fpu")
 		mon := vmm.NewMonitor(b, nil)
 		var xmm0 []byte
@@ -295,8 +296,8 @@ func TestFaultFPUState(t *testing.T) {
 				t.Errorf("fpu: %v", err)
 				return false
 			}
-			xmm0 = append([]byte(nil), fpu[vmm.FXXMM0:vmm.FXXMM0+8]...)
-			fpu[vmm.FXXMM0+16] = 0x5a // xmm1's low byte
+			xmm0 = append([]byte(nil), fpu[machine.FXXMM0:machine.FXXMM0+8]...)
+			fpu[machine.FXXMM0+16] = 0x5a // xmm1's low byte
 			regs, _ := ctx.Regs()
 			regs.RIP += 7
 			return ctx.SetFPU(fpu) == nil && ctx.SetRegs(regs) == nil
@@ -323,7 +324,7 @@ func launchWithHandler(mon *vmm.Monitor, img *vmm.Image, h vmm.FaultHandler) (*v
 
 // TestKillSpinning stops a guest that never traps, from another goroutine.
 func TestKillSpinning(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		s, _ := launch(t, b, "spin", nil)
 		var killed atomic.Bool
 		time.AfterFunc(50*time.Millisecond, func() { killed.Store(true); s.Kill("test says stop") })
@@ -343,14 +344,14 @@ func TestKillSpinning(t *testing.T) {
 // the stub's code at CPL3: a Go program under the pager died of a
 // "SIGSEGV at 0x1010e2".
 func TestStopDuringFaults(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		img, addrs := snippetImage(t, "pf_loop")
 		load := addrs["pf_loop"]
 		mon := vmm.NewMonitor(b, nil)
 		var faults atomic.Int64
-		var bad atomic.Pointer[vmm.Fault]
+		var bad atomic.Pointer[machine.Fault]
 		space, err := launchWithHandler(mon, img, func(ctx *vmm.FaultContext) bool {
-			if f := ctx.Fault; f.Vector != vmm.VecPage || f.RIP != load || f.Addr != 0x101000 {
+			if f := ctx.Fault; f.Vector != machine.VecPage || f.RIP != load || f.Addr != 0x101000 {
 				bad.CompareAndSwap(nil, &f)
 				return false
 			}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // Server answers the operations invoked on a port. A host server is Go code
@@ -112,7 +113,7 @@ type Invocation struct {
 	from *Thread
 	// act is what the invoking thread does after the call, when a
 	// forwarded operation says (thread_exit of its own thread).
-	act CallAction
+	act machine.CallAction
 	// handle, when set, is inserted into the caller's table and its
 	// number replaces r0.
 	handle *handleEntry
@@ -226,7 +227,7 @@ func (inv *Invocation) HoldWake(done <-chan struct{}) bool {
 // Restart leaves the operation undone: the invoking thread re-issues it,
 // with the same arguments, when it next runs. It is for a server that
 // Hold let go before the server performed the operation.
-func (inv *Invocation) Restart() { inv.act = CallRestart }
+func (inv *Invocation) Restart() { inv.act = machine.CallRestart }
 
 // ReturnHandle completes the operation by giving the caller a handle
 // naming obj with rights: R0 is its number in the caller's table (or

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // Program is a program to start in a new space.
@@ -125,7 +126,7 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 		return nil, err
 	}
 	stackBase := uint64(abi.UserTop) - p.StackSize
-	stack, err := s.newMapped("stack", stackBase, p.StackSize, PermRead|PermWrite)
+	stack, err := s.newMapped("stack", stackBase, p.StackSize, machine.PermRead|machine.PermWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +142,7 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 	s.mu.Unlock()
 	heapSize := pageDown(min(left, stackBase-pageSize-heapBase))
 	if heapSize > 0 {
-		heap, err := s.newMapped("heap", heapBase, heapSize, PermRead|PermWrite)
+		heap, err := s.newMapped("heap", heapBase, heapSize, machine.PermRead|machine.PermWrite)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +151,7 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 
 	console := NewHostPort("console", ConsoleServer(env.Console))
 	clock := NewHostPort("clock", ClockServer())
-	t, err := s.NewThread(Regs{})
+	t, err := s.NewThread(machine.Regs{})
 	if err != nil {
 		return nil, err
 	}
@@ -211,14 +212,14 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.regs = Regs{RIP: p.Image.Entry, RSP: rsp, RDI: infoAddr}
+	t.regs = machine.Regs{RIP: p.Image.Entry, RSP: rsp, RDI: infoAddr}
 	return t, nil
 }
 
 // newMapped creates a memory object of size bytes and maps it at addr. The
 // caller owns one reference.
-func (s *Space) newMapped(what string, addr, size uint64, perm Perm) (*Memory, error) {
-	mem, err := NewMemory(fmt.Sprintf("space%d-%s", s.id, what), size)
+func (s *Space) newMapped(what string, addr, size uint64, perm machine.Perm) (*machine.Memory, error) {
+	mem, err := machine.NewMemory(fmt.Sprintf("space%d-%s", s.id, what), size)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +236,7 @@ func (s *Space) newMapped(what string, addr, size uint64, perm Perm) (*Memory, e
 // page-rounded.
 func (s *Space) loadSegments(img *Image) (uint64, error) {
 	runs, lo, hi := img.Runs()
-	mem, err := NewMemory(fmt.Sprintf("space%d-image", s.id), hi-lo)
+	mem, err := machine.NewMemory(fmt.Sprintf("space%d-image", s.id), hi-lo)
 	if err != nil {
 		return 0, err
 	}
@@ -254,7 +255,7 @@ func (s *Space) loadSegments(img *Image) (uint64, error) {
 // PageRun is a run of pages of an image with one permission.
 type PageRun struct {
 	Addr, Size uint64
-	Perm       Perm
+	Perm       machine.Perm
 }
 
 // Runs returns the runs of pages the image's segments cover, each with the
@@ -279,7 +280,7 @@ func (img *Image) Runs() (runs []PageRun, lo, hi uint64) {
 		if a == b {
 			continue
 		}
-		var perm Perm
+		var perm machine.Perm
 		for _, seg := range img.Segments {
 			end, _ := pageUp(seg.Addr + seg.MemSize)
 			if pageDown(seg.Addr) < b && a < end {
@@ -296,7 +297,7 @@ func (img *Image) Runs() (runs []PageRun, lo, hi uint64) {
 // HeapBase is where the monitor puts a program's heap: past a guard page
 // after its image, on a 2 MiB boundary so that it can use large pages.
 func HeapBase(imageEnd uint64) uint64 {
-	return (imageEnd + pageSize + largeSize - 1) &^ (largeSize - 1)
+	return (imageEnd + pageSize + machine.LargeSize - 1) &^ (machine.LargeSize - 1)
 }
 
 // BuildStack lays out a program's initial stack in stack (which the

@@ -10,7 +10,7 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 // procStatus returns a field of /proc/self/status in bytes (VmRSS,
@@ -41,7 +41,7 @@ func procStatus(t *testing.T, field string) uint64 {
 // no more than the quota plus a fixed overhead (without the charge it
 // grew by the full 1 GiB). The assertion is about memory, not time.
 func TestQueuedBytesCharged(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		const mem = 256 << 20
 		const overhead = 96 << 20 // the runtime, engines, page tables, the children's buffers while they run
 		debug.FreeOSMemory()

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // Region is a memory object: pages that one or several spaces map (sharing
@@ -13,7 +14,7 @@ import (
 type Region struct {
 	objectID
 	mon   *Monitor
-	mem   *Memory
+	mem   *machine.Memory
 	owner *Space // charged for its pages
 
 	// pagesMu orders what changes the pages' contents or their records
@@ -138,7 +139,7 @@ func (s *Space) NewRegion(size uint64) (*Region, error) {
 	if err := s.charge(size); err != nil {
 		return nil, fmt.Errorf("new region: %w", err)
 	}
-	mem, err := NewMemory(fmt.Sprintf("space%d-region", s.id), size)
+	mem, err := machine.NewMemory(fmt.Sprintf("space%d-region", s.id), size)
 	if err != nil {
 		s.uncharge(size)
 		s.mon.hostLimit(err)
@@ -178,7 +179,7 @@ func (r *Region) isPresent(i uint64) bool { return r.present == nil || bitSet(r.
 // drop when done: the owner's end frees the region's memory (another
 // space may still hold a handle to it), and a copy in progress must not
 // find it unmapped. ErrPeerGone once the owner has ended.
-func (r *Region) hold() (*Memory, abi.Error) {
+func (r *Region) hold() (*machine.Memory, abi.Error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.freed {
@@ -296,7 +297,7 @@ func (r *Region) Supply(off uint64, data []byte) abi.Error {
 			if lo >= hi || m.perm == 0 {
 				continue
 			}
-			if err := s.pt.mapPages(m.addr+lo-m.off, hi-lo, m.perm, true, false, 0); err != nil {
+			if err := s.pt.MapPages(m.addr+lo-m.off, hi-lo, m.perm, true, false, 0); err != nil {
 				s.log.Warn("supply: map pages", "error", err)
 			}
 		}
@@ -320,7 +321,7 @@ func (r *Region) takeDirty(caller *Thread, ever bool) ([]byte, uint64, abi.Error
 	}
 	r.pagesMu.Lock()
 	defer r.pagesMu.Unlock()
-	found := r.harvest(maps, pteDirty, true, 0, r.mem.Size())
+	found := r.harvest(maps, machine.PTEDirty, true, 0, r.mem.Size())
 	for s := range spacesOf(maps) {
 		s.flushTLBs(caller)
 	}
@@ -344,7 +345,7 @@ func (r *Region) takeAccessed(caller *Thread) ([]byte, uint64, abi.Error) {
 	maps := r.mappings()
 	r.pagesMu.Lock()
 	defer r.pagesMu.Unlock()
-	found := r.harvest(maps, pteAccessed, false, 0, r.mem.Size())
+	found := r.harvest(maps, machine.PTEAccessed, false, 0, r.mem.Size())
 	for s := range spacesOf(maps) {
 		s.shootdown(caller)
 	}
@@ -413,12 +414,12 @@ func (r *Region) bitmap() []uint64 { return make([]uint64, (r.mem.Size()/pageSiz
 // takeBits clears bit in the entries of pt mapping region offsets
 // [lo, hi) through m, and sets the pages that had it in bits. The caller
 // keeps pt from changing (holds the space's mu, or the space is ending).
-func (m *mapping) takeBits(pt *pageTables, bit uint64, split bool, lo, hi uint64, bits []uint64) {
+func (m *mapping) takeBits(pt *machine.PageTables, bit uint64, split bool, lo, hi uint64, bits []uint64) {
 	a, b := max(lo, m.off), min(hi, m.off+m.size)
 	if a >= b {
 		return
 	}
-	pt.takeBits(m.addr+a-m.off, b-a, bit, split, func(va, size uint64) {
+	pt.TakeBits(m.addr+a-m.off, b-a, bit, split, func(va, size uint64) {
 		for p := (m.off + va - m.addr) / pageSize; p < (m.off+va+size-m.addr)/pageSize; p++ {
 			setBit(bits, p)
 		}
@@ -460,7 +461,7 @@ func bitsSet(v byte) int {
 // pages get page-table entries; the others fault to the keeper. With perm
 // 0 no page has one: the range is reserved, and inaccessible until
 // protected.
-func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm Perm, rights abi.Rights) error {
+func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm machine.Perm, rights abi.Rights) error {
 	limit := allowedPerm(rights)
 	if err := checkUserRange(addr, size); err != nil {
 		return fmt.Errorf("map region: %v: %w", err, abi.ErrInvalidArg)
@@ -488,12 +489,12 @@ func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm Perm, rights a
 	if s.as.overlaps(addr, size) {
 		return fmt.Errorf("map region at %#x-%#x: overlaps an existing mapping: %w", addr, addr+size, abi.ErrExists)
 	}
-	if err := s.win.mapMemory(addr, r.mem, off, size); err != nil {
+	if err := s.win.MapMemory(addr, r.mem, off, size); err != nil {
 		s.mon.hostLimit(err)
 		return fmt.Errorf("%v: %w", err, abi.ErrNoMemory)
 	}
 	if err := s.machine.ProtectMemory(addr, size, perm); err != nil {
-		s.win.unmap(addr, size)
+		s.win.Unmap(addr, size)
 		return fmt.Errorf("map region at %#x: %v: %w", addr, err, abi.ErrNoMemory)
 	}
 	m := &mapping{addr: addr, size: size, mem: r.mem.Ref(), off: off, perm: perm, limit: limit, region: r, space: s, rights: rights}
@@ -504,17 +505,17 @@ func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm Perm, rights a
 	case perm == 0:
 		// No access: no entries until a protect grants some.
 	case r.present == nil:
-		err = s.pt.mapPages(addr, size, perm, true, true, 0) // 2 MiB pages where aligned: every page is there from the start
+		err = s.pt.MapPages(addr, size, perm, true, true, 0) // 2 MiB pages where aligned: every page is there from the start
 	default:
 		for a := addr; a < addr+size && err == nil; a += pageSize {
 			if r.isPresent((off + a - addr) / pageSize) {
-				err = s.pt.mapPages(a, pageSize, perm, true, false, 0)
+				err = s.pt.MapPages(a, pageSize, perm, true, false, 0)
 			}
 		}
 	}
 	if err != nil {
-		s.pt.unmapRange(addr, size)
-		s.win.unmap(addr, size)
+		s.pt.UnmapRange(addr, size)
+		s.win.Unmap(addr, size)
 		m.mem.Unref()
 		return fmt.Errorf("map region at %#x: %v: %w", addr, err, abi.ErrNoMemory)
 	}
@@ -573,7 +574,7 @@ func (s *Space) flushTLBs(caller *Thread) {
 			t.flushReq.Store(true)
 			continue
 		}
-		t.onVCPU(func(v VCPU, _ *Regs, _ *FPU) abi.Error {
+		t.onVCPU(func(v machine.VCPU, _ *machine.Regs, _ *machine.FPU) abi.Error {
 			if v != nil {
 				v.FlushTLB()
 			}
@@ -594,7 +595,7 @@ func (s *Space) splitAt(a uint64) abi.Error {
 	if m == nil || m.addr == a {
 		return abi.OK
 	}
-	if err := s.win.split(); err != nil {
+	if err := s.win.Split(); err != nil {
 		s.log.Warn("split mapping", "addr", hexAddr(a), "error", err)
 		return abi.ErrNoMemory
 	}
@@ -669,14 +670,14 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 			// recorded only in its entries' dirty bits: they go to the
 			// region's readers.
 			written := r.bitmap()
-			m.takeBits(s.pt, pteDirty, false, m.off, m.off+m.size, written)
+			m.takeBits(s.pt, machine.PTEDirty, false, m.off, m.off+m.size, written)
 			r.mu.Lock()
 			r.dirty.mark(written)
 			r.mu.Unlock()
 		} else {
 			s.unchargeLocked(m.size)
 		}
-		s.pt.unmapRange(m.addr, m.size)
+		s.pt.UnmapRange(m.addr, m.size)
 		s.as.remove(m)
 	}
 	dropFromRegions(gone)
@@ -684,7 +685,7 @@ func (s *Space) unmapRange(caller *Thread, addr, size uint64) abi.Error {
 	s.shootdown(caller)
 	others := s.threadsBut(caller)
 	for _, m := range gone {
-		if err := s.win.unmap(m.addr, m.size); err != nil {
+		if err := s.win.Unmap(m.addr, m.size); err != nil {
 			s.log.Warn("unmap", "error", err)
 		}
 		if m.region == nil {
@@ -742,11 +743,11 @@ func (s *Space) threadsBut(caller *Thread) []*Thread {
 // first), so any touch is a not-present page fault, and a later protect
 // maps the pages again. Other threads of s may run meanwhile: they drop
 // their cached translations before it returns (Space.shootdown).
-func (s *Space) protectRange(caller *Thread, addr, size uint64, perm Perm) abi.Error {
+func (s *Space) protectRange(caller *Thread, addr, size uint64, perm machine.Perm) abi.Error {
 	if checkUserRange(addr, size) != nil {
 		return abi.ErrInvalidArg
 	}
-	if perm&^(PermRead|PermWrite|PermExec) != 0 || s.hostSpace() {
+	if perm&^(machine.PermRead|machine.PermWrite|machine.PermExec) != 0 || s.hostSpace() {
 		return abi.ErrInvalidArg
 	}
 	s.mapMu.Lock()
@@ -791,7 +792,7 @@ func (s *Space) protectRange(caller *Thread, addr, size uint64, perm Perm) abi.E
 // reprotect gives mapping m permissions perm, in the machine (the exec
 // hint) and the page tables. A kept region's absent pages stay without
 // entries. The caller holds s.mu.
-func (s *Space) reprotect(m *mapping, perm Perm) error {
+func (s *Space) reprotect(m *mapping, perm machine.Perm) error {
 	if err := s.machine.ProtectMemory(m.addr, m.size, perm); err != nil {
 		return err
 	}
@@ -800,16 +801,16 @@ func (s *Space) reprotect(m *mapping, perm Perm) error {
 	case perm == 0:
 		if r != nil {
 			written, touched := r.bitmap(), r.bitmap()
-			m.takeBits(s.pt, pteDirty, false, m.off, m.off+m.size, written)
-			m.takeBits(s.pt, pteAccessed, false, m.off, m.off+m.size, touched)
+			m.takeBits(s.pt, machine.PTEDirty, false, m.off, m.off+m.size, written)
+			m.takeBits(s.pt, machine.PTEAccessed, false, m.off, m.off+m.size, touched)
 			r.mu.Lock()
 			r.dirty.mark(written)
 			r.accessed.mark(touched)
 			r.mu.Unlock()
 		}
-		s.pt.unmapRange(m.addr, m.size)
+		s.pt.UnmapRange(m.addr, m.size)
 	case m.perm == 0 && r == nil:
-		if err := s.pt.mapRange(m.addr, m.size, perm, true, true); err != nil {
+		if err := s.pt.MapRange(m.addr, m.size, perm, true, true); err != nil {
 			return err
 		}
 	case m.perm == 0:
@@ -818,14 +819,14 @@ func (s *Space) reprotect(m *mapping, perm Perm) error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if r.present == nil {
-			if err := s.pt.mapPages(m.addr, m.size, perm, true, true, 0); err != nil {
+			if err := s.pt.MapPages(m.addr, m.size, perm, true, true, 0); err != nil {
 				return err
 			}
 			break
 		}
 		for a := m.addr; a < m.end(); a += pageSize {
 			if r.isPresent((m.off + a - m.addr) / pageSize) {
-				if err := s.pt.mapPages(a, pageSize, perm, true, false, 0); err != nil {
+				if err := s.pt.MapPages(a, pageSize, perm, true, false, 0); err != nil {
 					return err
 				}
 			}
@@ -833,7 +834,7 @@ func (s *Space) reprotect(m *mapping, perm Perm) error {
 	default:
 		// Only present entries change: absent pages of kept regions stay
 		// absent.
-		if err := s.pt.protectRange(m.addr, m.size, perm, true); err != nil {
+		if err := s.pt.ProtectRange(m.addr, m.size, perm, true); err != nil {
 			return err
 		}
 	}
@@ -877,7 +878,7 @@ func (r *Region) Evict(caller *Thread, off, size uint64, data *userBuffer) abi.E
 	// The entries' dirty bits are the only record of writes through them
 	// since the last harvest: they go to the readers before the entries go.
 	// Accessed bits of pages made absent mean nothing any more.
-	dirty := r.harvest(maps, pteDirty, false, off, off+size)
+	dirty := r.harvest(maps, machine.PTEDirty, false, off, off+size)
 	r.mu.Lock()
 	r.dirty.mark(dirty)
 	r.accessed.forget(off/pageSize, (off+size)/pageSize)
@@ -888,7 +889,7 @@ func (r *Region) Evict(caller *Thread, off, size uint64, data *userBuffer) abi.E
 		for _, m := range r.mapsIn(s) {
 			lo, hi := max(off, m.off), min(off+size, m.off+m.size)
 			if lo < hi {
-				s.pt.unmapRange(m.addr+lo-m.off, hi-lo)
+				s.pt.UnmapRange(m.addr+lo-m.off, hi-lo)
 				touched[s] = true
 			}
 		}

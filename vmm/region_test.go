@@ -12,6 +12,7 @@ import (
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -67,7 +68,7 @@ func awaitExit(t *testing.T, c *vmm.Caller, ep uint64, context func() string) ab
 // from the other. At most 16 spaces keep records; one that ended makes
 // room.
 func TestRegionDirtyReaders(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		data, err := os.ReadFile(testutil.Guest(t, "memtouch"))
 		if err != nil {
 			t.Fatal(err)
@@ -165,7 +166,7 @@ func TestRegionDirtyReaders(t *testing.T) {
 // TestRegionEvictReleases: region_evict hands out the pages' contents and
 // releases their host memory; they read as zeros until supplied again.
 func TestRegionEvictReleases(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		mon := vmm.NewMonitor(b, nil)
 		host := mon.NewHostSpace("host", vmm.DefaultQuota)
 		defer func() { host.Kill("test over"); host.Wait() }()

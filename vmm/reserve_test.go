@@ -6,6 +6,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -15,7 +16,7 @@ import (
 // yet charged to a quota, so once a handle is free each quota still has
 // the room it had.
 func TestCreateNeverHalfWay(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		mon := vmm.NewMonitor(b, nil)
 		host := mon.NewHostSpace("host", vmm.Quota{Memory: 1 << 20, Threads: 8, Handles: 3, Children: 2})
 		defer func() { host.Kill("test over"); host.Wait() }()

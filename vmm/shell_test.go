@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -39,9 +40,9 @@ var probeCode = []byte{0x48, 0x8b, 0x04, 0x25, 0x00, 0x10, 0x40, 0x00} // mov ra
 func textImage(code []byte, data bool) *vmm.Image {
 	text := bytes.Repeat([]byte{0xcc}, 4096)
 	copy(text, code)
-	img := &vmm.Image{Entry: textAddr, Segments: []vmm.Segment{{Addr: textAddr, MemSize: 4096, Data: text, Perm: vmm.PermRead | vmm.PermExec}}}
+	img := &vmm.Image{Entry: textAddr, Segments: []vmm.Segment{{Addr: textAddr, MemSize: 4096, Data: text, Perm: machine.PermRead | machine.PermExec}}}
 	if data {
-		img.Segments = append(img.Segments, vmm.Segment{Addr: dataAddr, MemSize: 4096, Perm: vmm.PermRead | vmm.PermWrite})
+		img.Segments = append(img.Segments, vmm.Segment{Addr: dataAddr, MemSize: 4096, Perm: machine.PermRead | machine.PermWrite})
 	}
 	return img
 }
@@ -52,22 +53,22 @@ func textImage(code []byte, data bool) *vmm.Image {
 // reading the first space's data address must fault, not find stale
 // translations.
 func TestRecycledShellCarriesNothing(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		mon := vmm.NewMonitor(b, nil)
 		for round := range 3 {
 			first, err := launchWithHandler(mon, textImage(taintCode, true), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := wait(t, first); r.Fault == nil || r.Fault.Fault.Vector != vmm.VecPage {
+			if r := wait(t, first); r.Fault == nil || r.Fault.Fault.Vector != machine.VecPage {
 				t.Fatalf("round %d: the tainting space ended with %s, want its page fault", round, r)
 			}
 			if b.Name() == "kvm" && vmm.IdleShells(mon) == 0 {
 				t.Fatalf("round %d: no shell kept after the first space ended", round)
 			}
-			var f vmm.Fault
-			var regs vmm.Regs
-			var fpu vmm.FPU
+			var f machine.Fault
+			var regs machine.Regs
+			var fpu machine.FPU
 			second, err := launchWithHandler(mon, textImage(probeCode, false), func(ctx *vmm.FaultContext) bool {
 				f = ctx.Fault
 				regs, _ = ctx.Regs()
@@ -78,7 +79,7 @@ func TestRecycledShellCarriesNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			wait(t, second)
-			if f.Vector != vmm.VecPage || f.Addr != dataAddr || f.RIP != textAddr {
+			if f.Vector != machine.VecPage || f.Addr != dataAddr || f.RIP != textAddr {
 				t.Fatalf("round %d: the second space's read of %#x gave %s, want a page fault there", round, uint64(dataAddr), f)
 			}
 			for i, v := range []uint64{regs.RAX, regs.RBX, regs.RCX, regs.RDX, regs.RSI, regs.RDI, regs.RBP, regs.RSP,

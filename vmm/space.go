@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // Quota bounds what a space may hold.
@@ -30,7 +31,7 @@ type Quota struct {
 // DefaultQuota is the quota of a space created without one.
 // Its Threads let the program and its default 64 children each run all
 // MaxVCPUs threads a space can.
-var DefaultQuota = Quota{Memory: 1 << 30, Threads: MaxVCPUs * 65, Handles: 1024, Children: 64}
+var DefaultQuota = Quota{Memory: 1 << 30, Threads: machine.MaxVCPUs * 65, Handles: 1024, Children: 64}
 
 // MaxThreadsQuota is the most a Threads quota may say: the monitor runs
 // each guest thread on an OS thread of its own while it runs, and Go ends
@@ -46,20 +47,20 @@ type Space struct {
 	id      uint64
 	name    string
 	log     hclog.Logger
-	shell   *shell // nil in a host space
-	machine Machine
-	sys     *Memory
-	win     *window // host view of guest addresses [0, abi.UserTop)
+	shell   *machine.Shell // nil in a host space
+	machine machine.Machine
+	sys     *machine.Memory
+	win     *machine.Window // host view of guest addresses [0, abi.UserTop)
 	quota   Quota
 
 	mapMu    sync.Mutex // held by what changes the mappings (region.go); taken before mu
 	mu       sync.Mutex
-	pt       *pageTables
+	pt       *machine.PageTables
 	as       addrSpace
 	memUsed  uint64
 	handles  handleTable
 	threads  map[*Thread]struct{}
-	vcpuUsed [MaxVCPUs]bool
+	vcpuUsed [machine.MaxVCPUs]bool
 	live     int // threads started and not yet ended
 	dying    bool
 	onFault  FaultHandler
@@ -116,7 +117,7 @@ type Result struct {
 // FaultReport is an unhandled fault: which thread, what fault.
 type FaultReport struct {
 	Thread int
-	Fault  Fault
+	Fault  machine.Fault
 }
 
 // String describes the result in one line.
@@ -142,18 +143,18 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 	}
 	id := m.nextSpace.Add(1)
 	log := m.log.Named(fmt.Sprintf("space%d", id)).With("program", name)
-	sh := m.shells.take()
+	sh := m.shells.Take()
 	if sh == nil {
-		if sh, err = newShell(m.backend, m.log.Named("machine"), fmt.Sprintf("space%d", id)); err != nil {
+		if sh, err = machine.NewShell(m.backend, m.log.Named("machine"), fmt.Sprintf("space%d", id)); err != nil {
 			return nil, fmt.Errorf("new space %s: %w", name, err)
 		}
 	}
 	defer func() {
 		if err != nil {
-			m.shells.put(sh)
+			m.shells.Put(sh)
 		}
 	}()
-	pt, err := newPageTables(sh.sys.Bytes()[ptPoolAddr-SysBase:], !sh.noNX)
+	pt, err := machine.NewPageTables(sh.Sys.Bytes()[machine.PTPoolAddr-machine.SysBase:], !sh.NoNX)
 	if err != nil {
 		return nil, fmt.Errorf("new space %s: %w", name, err)
 	}
@@ -161,22 +162,22 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 	// store to, which exits) are reachable from ring 3.
 	sysMaps := []struct {
 		addr, size uint64
-		perm       Perm
+		perm       machine.Perm
 		user       bool
 	}{
-		{abi.ABIPage, pageSize, PermRead | PermExec, true},
-		{ring0TextAddr, pageSize, PermRead | PermExec, false},
-		{idtAddr, pageSize, PermRead, false},
-		{vcpuAreaAddr, MaxVCPUs * vcpuAreaSize, PermRead | PermWrite, false},
-		{TrapPageAddr, pageSize, PermWrite, true},
+		{abi.ABIPage, pageSize, machine.PermRead | machine.PermExec, true},
+		{machine.Ring0TextAddr, pageSize, machine.PermRead | machine.PermExec, false},
+		{machine.IDTAddr, pageSize, machine.PermRead, false},
+		{machine.VCPUAreaAddr, machine.MaxVCPUs * machine.VCPUAreaSize, machine.PermRead | machine.PermWrite, false},
+		{machine.TrapPageAddr, pageSize, machine.PermWrite, true},
 	}
 	for _, sm := range sysMaps {
-		if err := pt.mapRange(sm.addr, sm.size, sm.perm, sm.user, false); err != nil {
+		if err := pt.MapRange(sm.addr, sm.size, sm.perm, sm.user, false); err != nil {
 			return nil, fmt.Errorf("new space %s: system pages: %w", name, err)
 		}
 	}
 	s = &Space{
-		mon: m, id: id, name: name, log: log, shell: sh, machine: sh.machine, sys: sh.sys, win: sh.win, quota: q,
+		mon: m, id: id, name: name, log: log, shell: sh, machine: sh.Machine, sys: sh.Sys, win: sh.Win, quota: q,
 		pt: pt, handles: newHandleTable(q.Handles), threads: map[*Thread]struct{}{},
 		done: make(chan struct{}),
 	}
@@ -188,13 +189,13 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 func (s *Space) Name() string { return s.name }
 
 // Map makes size bytes of mem, from offset off, appear at addr with perm.
-func (s *Space) Map(addr uint64, mem *Memory, off, size uint64, perm Perm) error {
+func (s *Space) Map(addr uint64, mem *machine.Memory, off, size uint64, perm machine.Perm) error {
 	return s.mapMemory(addr, mem, off, size, perm, false)
 }
 
 // mapMemory is Map; large allows 2 MiB pages (for mappings whose pages are
 // all present from the start).
-func (s *Space) mapMemory(addr uint64, mem *Memory, off, size uint64, perm Perm, large bool) error {
+func (s *Space) mapMemory(addr uint64, mem *machine.Memory, off, size uint64, perm machine.Perm, large bool) error {
 	if s.hostSpace() {
 		return fmt.Errorf("map %s: a host space has no memory: %w", mem.Name(), abi.ErrInvalidArg)
 	}
@@ -214,22 +215,22 @@ func (s *Space) mapMemory(addr uint64, mem *Memory, off, size uint64, perm Perm,
 	}
 	// Host pages first, then the exec hint, then the page tables: a
 	// present entry must never point at window pages that are not there.
-	if err := s.win.mapMemory(addr, mem, off, size); err != nil {
+	if err := s.win.MapMemory(addr, mem, off, size); err != nil {
 		s.unchargeLocked(size)
 		return err
 	}
 	if err := s.machine.ProtectMemory(addr, size, perm); err != nil {
 		s.unchargeLocked(size)
-		s.win.unmap(addr, size)
+		s.win.Unmap(addr, size)
 		return fmt.Errorf("map %s at %#x: %w", mem.Name(), addr, err)
 	}
-	if err := s.pt.mapRange(addr, size, perm, true, large); err != nil {
+	if err := s.pt.MapRange(addr, size, perm, true, large); err != nil {
 		s.unchargeLocked(size)
-		s.pt.unmapRange(addr, size)
-		s.win.unmap(addr, size)
+		s.pt.UnmapRange(addr, size)
+		s.win.Unmap(addr, size)
 		return fmt.Errorf("map %s at %#x: %w", mem.Name(), addr, err)
 	}
-	s.as.insert(&mapping{addr: addr, size: size, mem: mem.Ref(), off: off, perm: perm, limit: PermRead | PermWrite | PermExec, space: s})
+	s.as.insert(&mapping{addr: addr, size: size, mem: mem.Ref(), off: off, perm: perm, limit: machine.PermRead | machine.PermWrite | machine.PermExec, space: s})
 	s.log.Debug("mapped", "memory", mem.Name(), "addr", hexAddr(addr), "size", hexAddr(size), "perm", perm)
 	return nil
 }
@@ -258,29 +259,29 @@ type FaultHandler func(ctx *FaultContext) (resume bool)
 // FaultContext is a faulted thread as a FaultHandler sees it.
 type FaultContext struct {
 	Thread *Thread
-	Fault  Fault
-	vcpu   VCPU
+	Fault  machine.Fault
+	vcpu   machine.VCPU
 }
 
 // Regs returns the thread's registers at the fault (RIP at the faulting
 // instruction).
-func (c *FaultContext) Regs() (Regs, error) { return c.vcpu.Regs() }
+func (c *FaultContext) Regs() (machine.Regs, error) { return c.vcpu.Regs() }
 
 // SetRegs changes the registers the thread resumes with. RFLAGS is forced
 // to what user code may hold; non-canonical addresses are refused.
-func (c *FaultContext) SetRegs(r Regs) error {
-	if err := checkUserRegs(&r); err != nil {
+func (c *FaultContext) SetRegs(r machine.Regs) error {
+	if err := machine.CheckUserRegs(&r); err != nil {
 		return err
 	}
-	r.RFLAGS = r.RFLAGS&RFlagsUserMask | RFlagsUser
+	r.RFLAGS = r.RFLAGS&machine.RFlagsUserMask | machine.RFlagsUser
 	return c.vcpu.SetRegs(&r)
 }
 
 // FPU returns the thread's x87/SSE state.
-func (c *FaultContext) FPU() (FPU, error) { return c.vcpu.FPU() }
+func (c *FaultContext) FPU() (machine.FPU, error) { return c.vcpu.FPU() }
 
 // SetFPU changes the x87/SSE state the thread resumes with.
-func (c *FaultContext) SetFPU(f FPU) error { return c.vcpu.SetFPU(&f) }
+func (c *FaultContext) SetFPU(f machine.FPU) error { return c.vcpu.SetFPU(&f) }
 
 // SetFaultHandler makes h decide about every fault of the space's threads
 // from now on. Without one, a fault ends the space.
@@ -382,7 +383,7 @@ func (s *Space) finish() {
 	for _, m := range maps {
 		if r := m.region; r != nil {
 			written := r.bitmap()
-			m.takeBits(s.pt, pteDirty, false, m.off, m.off+m.size, written)
+			m.takeBits(s.pt, machine.PTEDirty, false, m.off, m.off+m.size, written)
 			r.mu.Lock()
 			r.dirty.mark(written)
 			r.mu.Unlock()
@@ -411,7 +412,7 @@ func (s *Space) finish() {
 	// could find it and read the page tables: the shell may serve another
 	// space.
 	if s.shell != nil {
-		s.mon.shells.put(s.shell)
+		s.mon.shells.Put(s.shell)
 	}
 	if parent != nil {
 		parent.mu.Lock()

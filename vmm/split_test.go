@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // memOp is one space_unmap or space_protect (or space_map, or a supply of
@@ -18,10 +19,10 @@ type memOp struct {
 // piece is a mapping of a region as a case expects it.
 type piece struct {
 	addr, size, off uint64
-	perm            Perm
+	perm            machine.Perm
 }
 
-const rw = PermRead | PermWrite
+const rw = machine.PermRead | machine.PermWrite
 
 // TestSplitMappings: space_unmap and space_protect of part of a mapping
 // (its start, its end, its middle, across pieces) leave the rest mapped
@@ -36,7 +37,7 @@ func TestSplitMappings(t *testing.T) {
 	unmap := func(addr, size uint64, want abi.Error) memOp {
 		return memOp{abi.OpSpaceUnmap, []uint64{addr, size}, want}
 	}
-	protect := func(addr, size uint64, perm Perm, want abi.Error) memOp {
+	protect := func(addr, size uint64, perm machine.Perm, want abi.Error) memOp {
 		return memOp{abi.OpSpaceProtect, []uint64{addr, size, uint64(perm)}, want}
 	}
 	const p = pageSize
@@ -56,41 +57,41 @@ func TestSplitMappings(t *testing.T) {
 			[]piece{{fixRegion + p, 3 * p, p, rw}}, nil},
 		{"unmap a hole", []memOp{unmap(fixRegion+p, p, abi.OK), unmap(fixRegion+p, p, abi.ErrNotFound)},
 			[]piece{{fixRegion, p, 0, rw}, {fixRegion + 2*p, 2 * p, 2 * p, rw}}, nil},
-		{"unmap across pieces", []memOp{protect(fixRegion+p, 2*p, PermRead, abi.OK), unmap(fixRegion+2*p, 2*p, abi.OK)},
-			[]piece{{fixRegion, p, 0, rw}, {fixRegion + p, p, p, PermRead}}, nil},
-		{"protect the middle", []memOp{protect(fixRegion+p, 2*p, PermRead, abi.OK)},
-			[]piece{{fixRegion, p, 0, rw}, {fixRegion + p, 2 * p, p, PermRead}, {fixRegion + 3*p, p, 3 * p, rw}}, nil},
+		{"unmap across pieces", []memOp{protect(fixRegion+p, 2*p, machine.PermRead, abi.OK), unmap(fixRegion+2*p, 2*p, abi.OK)},
+			[]piece{{fixRegion, p, 0, rw}, {fixRegion + p, p, p, machine.PermRead}}, nil},
+		{"protect the middle", []memOp{protect(fixRegion+p, 2*p, machine.PermRead, abi.OK)},
+			[]piece{{fixRegion, p, 0, rw}, {fixRegion + p, 2 * p, p, machine.PermRead}, {fixRegion + 3*p, p, 3 * p, rw}}, nil},
 		{"protect the start no-access", []memOp{protect(fixRegion, p, 0, abi.OK)},
 			[]piece{{fixRegion, p, 0, 0}, {fixRegion + p, 3 * p, p, rw}}, nil},
 		{"no access and back", []memOp{protect(fixRegion+p, p, 0, abi.OK), protect(fixRegion, 4*p, rw, abi.OK)},
 			[]piece{{fixRegion, p, 0, rw}, {fixRegion + p, p, p, rw}, {fixRegion + 2*p, 2 * p, 2 * p, rw}}, nil},
-		{"protect over a hole", []memOp{unmap(fixRegion+3*p, p, abi.OK), protect(fixRegion+2*p, 2*p, PermRead, abi.ErrBadAddress)},
+		{"protect over a hole", []memOp{unmap(fixRegion+3*p, p, abi.OK), protect(fixRegion+2*p, 2*p, machine.PermRead, abi.ErrBadAddress)},
 			[]piece{{fixRegion, 3 * p, 0, rw}}, nil},
 		{"protect beyond the limit", []memOp{
 			unmap(fixRegion, 4*p, abi.OK),
 			{abi.OpSpaceMap, []uint64{hRegionRO, fixRegion, 0, 4 * p, abi.PermRead}, abi.OK},
 			protect(fixRegion+p, p, rw, abi.ErrRights)},
-			[]piece{{fixRegion, 4 * p, 0, PermRead}}, nil},
+			[]piece{{fixRegion, 4 * p, 0, machine.PermRead}}, nil},
 		{"map no-access, then open the middle", []memOp{
 			unmap(fixRegion, 4*p, abi.OK),
 			{abi.OpSpaceMap, []uint64{hRegion, fixRegion, 0, 4 * p, 0}, abi.OK},
-			protect(fixRegion+p, p, PermRead, abi.OK)},
-			[]piece{{fixRegion, p, 0, 0}, {fixRegion + p, p, p, PermRead}, {fixRegion + 2*p, 2 * p, 2 * p, 0}}, nil},
+			protect(fixRegion+p, p, machine.PermRead, abi.OK)},
+			[]piece{{fixRegion, p, 0, 0}, {fixRegion + p, p, p, machine.PermRead}, {fixRegion + 2*p, 2 * p, 2 * p, 0}}, nil},
 		// Kept pages stay absent through splits and protects; one
 		// supplied while no-access gets its entry when access comes back.
-		{"kept: protect the end", []memOp{protect(fixKept+p, p, PermRead, abi.OK)},
-			nil, []piece{{fixKept, p, 0, rw}, {fixKept + p, p, p, PermRead}}},
+		{"kept: protect the end", []memOp{protect(fixKept+p, p, machine.PermRead, abi.OK)},
+			nil, []piece{{fixKept, p, 0, rw}, {fixKept + p, p, p, machine.PermRead}}},
 		{"kept: supplied while no-access", []memOp{
 			protect(fixKept, p, 0, abi.OK),
 			{abi.OpRegionSupply, []uint64{0, fixData, p}, abi.OK},
-			protect(fixKept, 2*p, PermRead, abi.OK)},
-			nil, []piece{{fixKept, p, 0, PermRead}, {fixKept + p, p, p, PermRead}}},
+			protect(fixKept, 2*p, machine.PermRead, abi.OK)},
+			nil, []piece{{fixKept, p, 0, machine.PermRead}, {fixKept + p, p, p, machine.PermRead}}},
 		{"kept: evicted across pieces", []memOp{
 			{abi.OpRegionSupply, []uint64{0, fixData, 2 * p}, abi.OK},
-			protect(fixKept+p, p, PermRead, abi.OK),
+			protect(fixKept+p, p, machine.PermRead, abi.OK),
 			{abi.OpRegionEvict, []uint64{0, 2 * p, 0, 0}, abi.OK},
 			{abi.OpRegionSupply, []uint64{p, fixData, p}, abi.OK}},
-			nil, []piece{{fixKept, p, 0, rw}, {fixKept + p, p, p, PermRead}}},
+			nil, []piece{{fixKept, p, 0, rw}, {fixKept + p, p, p, machine.PermRead}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newKernelFixture(t)
@@ -183,18 +184,18 @@ func TestSplitKeepsDirtyBits(t *testing.T) {
 
 // setDirty sets the dirty bit of the page-table entry of va, as a CPU
 // writing the page would.
-func setDirty(t *testing.T, pt *pageTables, va uint64) {
+func setDirty(t *testing.T, pt *machine.PageTables, va uint64) {
 	t.Helper()
-	leaf, _ := pt.leafTable(va, false)
+	leaf, _ := pt.LeafTable(va, false)
 	if leaf == 0 {
 		t.Fatalf("no leaf table for %#x", va)
 	}
-	i := index(va, 0)
-	e := pt.get(leaf, i)
-	if e&ptePresent == 0 {
+	i := machine.TableIndex(va, 0)
+	e := pt.Get(leaf, i)
+	if e&machine.PTEPresent == 0 {
 		t.Fatalf("page %#x has no entry", va)
 	}
-	pt.set(leaf, i, e|pteDirty)
+	pt.Set(leaf, i, e|machine.PTEDirty)
 }
 
 // TestUnmapUnderABlockedCall: memory the monitor mapped itself (a
@@ -204,11 +205,11 @@ func setDirty(t *testing.T, pt *pageTables, va uint64) {
 // monitor live on.
 func TestUnmapUnderABlockedCall(t *testing.T) {
 	f := newKernelFixture(t)
-	mem, err := NewMemory("blocked-buffer", pageSize)
+	mem, err := machine.NewMemory("blocked-buffer", pageSize)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.a.Map(fixFree, mem, 0, pageSize, PermRead|PermWrite); err != nil {
+	if err := f.a.Map(fixFree, mem, 0, pageSize, machine.PermRead|machine.PermWrite); err != nil {
 		t.Fatal(err)
 	}
 	mem.Unref() // the mapping holds the last reference
@@ -245,12 +246,12 @@ func TestUnmapUnderABlockedCall(t *testing.T) {
 // fixture's check compares each space's charge with what it holds).
 func TestUnmapGivesBackCharge(t *testing.T) {
 	f := newKernelFixture(t)
-	mem, err := NewMemory("charged", 4*pageSize)
+	mem, err := machine.NewMemory("charged", 4*pageSize)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mem.Unref()
-	if err := f.child.Map(fixFree, mem, 0, 4*pageSize, PermRead|PermWrite); err != nil {
+	if err := f.child.Map(fixFree, mem, 0, 4*pageSize, machine.PermRead|machine.PermWrite); err != nil {
 		t.Fatal(err)
 	}
 	f.d[0].must(hChild, abi.OpSpaceUnmap, fixFree+pageSize, 2*pageSize)

@@ -13,6 +13,7 @@ import (
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -48,7 +49,7 @@ type host struct {
 	done chan abi.Msg
 }
 
-func newHost(t *testing.T, b vmm.Backend) *host {
+func newHost(t *testing.T, b machine.Backend) *host {
 	mon := vmm.NewMonitor(b, nil)
 	hs := mon.NewHostSpace("host", vmm.DefaultQuota)
 	t.Cleanup(func() { hs.Kill("test over"); hs.Wait() })
@@ -302,7 +303,7 @@ func TestStateRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	const lines = "8"
-	run := func(t *testing.T, b vmm.Backend) string {
+	run := func(t *testing.T, b machine.Backend) string {
 		h := newHost(t, b)
 		_, th := hostLoad(t, h.c, h.self, h.con, h.ep, img, "counter", lines)
 		mustOK(t)("thread_start")(h.c.ThreadStart(th))
@@ -311,12 +312,12 @@ func TestStateRebuild(t *testing.T) {
 		}
 		return h.out.String()
 	}
-	backendtest.Each(t, func(t *testing.T, from vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, from machine.Backend) {
 		want := run(t, from)
 		if !strings.HasSuffix(want, "8\ntotal 79680231\n") && !strings.HasPrefix(want, "1\n2\n") {
 			t.Fatalf("undisturbed counter printed %q", want)
 		}
-		backendtest.Each(t, func(t *testing.T, to vmm.Backend) {
+		backendtest.Each(t, func(t *testing.T, to machine.Backend) {
 			a := newHost(t, from)
 			child, th := hostLoad(t, a.c, a.self, a.con, a.ep, img, "counter", lines)
 			mustOK(t)("thread_start")(a.c.ThreadStart(th))

@@ -13,11 +13,12 @@ import (
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
 // launchCopy starts the copy guest on b reading stdin (none when nil).
-func launchCopy(t *testing.T, b vmm.Backend, stdin io.Reader) (*vmm.Space, *syncBuffer) {
+func launchCopy(t *testing.T, b machine.Backend, stdin io.Reader) (*vmm.Space, *syncBuffer) {
 	t.Helper()
 	data, err := os.ReadFile(testutil.Guest(t, "copy"))
 	if err != nil {
@@ -52,7 +53,7 @@ func awaitSpace(t *testing.T, s *vmm.Space, out *syncBuffer) vmm.Result {
 func TestStdinCopy(t *testing.T) {
 	big := make([]byte, 200<<10)
 	rand.New(rand.NewSource(1)).Read(big)
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		for _, tc := range []struct {
 			name string
 			in   io.Reader
@@ -111,7 +112,7 @@ func waitEntered(t *testing.T, g *gate) {
 // A program blocked reading input that never comes is killed like any
 // other: the wait ends and the space with it.
 func TestStdinKillWhileBlocked(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		g := newGate()
 		s, out := launchCopy(t, b, g)
 		waitEntered(t, g)
@@ -125,7 +126,7 @@ func TestStdinKillWhileBlocked(t *testing.T) {
 // A thread stopped while it waits for input stops, and resumed it issues
 // its read again: the input that came meanwhile is not lost.
 func TestStdinStopAndResume(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		g := newGate()
 		s, out := launchCopy(t, b, g)
 		waitEntered(t, g)

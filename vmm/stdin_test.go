@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // stdinCaller is a host space holding an input console over r, and a
@@ -145,7 +146,7 @@ func FuzzStdin(f *testing.F) {
 			// a copy; elsewhere it is whatever the fuzzer made it.
 			addr := fuzzData + at
 			before := bytes.Clone(page)
-			c := Call{Args: [6]uint64{h, uint64(abi.OpConsoleRead), addr, n}, RSP: fuzzData + 0xf00}
+			c := machine.Call{Args: [6]uint64{h, uint64(abi.OpConsoleRead), addr, n}, RSP: fuzzData + 0xf00}
 			fs.t.Hypercall(&c)
 			r0 := c.Ret[0]
 			if e := abi.ResultError(r0); e != abi.OK {

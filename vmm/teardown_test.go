@@ -14,6 +14,7 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -31,7 +32,7 @@ func TestTeardownComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		img, err := vmm.ParseELF(data, vmm.DefaultQuota.Memory)
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // Thread is a guest thread: one vCPU, driven by one goroutine locked to its
@@ -25,16 +26,16 @@ type Thread struct {
 	wake chan struct{} // one pending wakeup; see kick
 
 	mu      sync.Mutex
-	regs    Regs // the state while the thread has no vCPU (new)
-	fpu     FPU
+	regs    machine.Regs // the state while the thread has no vCPU (new)
+	fpu     machine.FPU
 	state   int // abi.ThreadNew, ThreadRunning, ThreadStopped, ThreadExited
 	inFault bool
 	running bool // its goroutine runs
-	vcpu    VCPU
+	vcpu    machine.VCPU
 	stopReq bool // stop at the next chance
 	exitReq bool // end at the next chance
 	status  uint64
-	reqs    []func(VCPU) // work for its goroutine while it is stopped
+	reqs    []func(machine.VCPU) // work for its goroutine while it is stopped
 
 	// holding counts the calls it received and has not answered (guarded
 	// by the monitor's IPC lock). A stop waits for it to reach zero, so
@@ -73,7 +74,7 @@ type Thread struct {
 	// the thread ends (releaseKept), or the thread does. keeps says there
 	// are some, so a call's end looks at kept only then. kept is guarded
 	// by mu.
-	kept  []*Memory
+	kept  []*machine.Memory
 	keeps atomic.Bool
 
 	// actingFor is the guest thread a host Caller forwards a call for
@@ -105,11 +106,11 @@ func (t *Thread) ID() int { return t.id }
 
 // NewThread creates a thread that will start with regs (RFLAGS is forced to
 // the user value) and a reset FPU. It does not run until Start.
-func (s *Space) NewThread(regs Regs) (*Thread, error) {
+func (s *Space) NewThread(regs machine.Regs) (*Thread, error) {
 	if s.hostSpace() {
 		return nil, fmt.Errorf("new thread: %s is a host space, which runs no guest code: %w", s.name, abi.ErrInvalidArg)
 	}
-	if err := checkUserRegs(&regs); err != nil {
+	if err := machine.CheckUserRegs(&regs); err != nil {
 		return nil, fmt.Errorf("new thread: %w", err)
 	}
 	if a := s.countThread(); a != nil {
@@ -123,7 +124,7 @@ func (s *Space) NewThread(regs Regs) (*Thread, error) {
 }
 
 // newThread is NewThread once the thread is counted.
-func (s *Space) newThread(regs Regs) (*Thread, error) {
+func (s *Space) newThread(regs machine.Regs) (*Thread, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dying {
@@ -137,11 +138,11 @@ func (s *Space) newThread(regs Regs) (*Thread, error) {
 		}
 	}
 	if id < 0 {
-		return nil, fmt.Errorf("new thread: all %d vCPUs of space %s in use: %w", MaxVCPUs, s.name, abi.ErrQuota)
+		return nil, fmt.Errorf("new thread: all %d vCPUs of space %s in use: %w", machine.MaxVCPUs, s.name, abi.ErrQuota)
 	}
 	s.vcpuUsed[id] = true
-	regs.RFLAGS = regs.RFLAGS&RFlagsUserMask | RFlagsUser
-	t := &Thread{space: s, id: id, regs: regs, fpu: ResetFPU(), wake: make(chan struct{}, 1)}
+	regs.RFLAGS = regs.RFLAGS&machine.RFlagsUserMask | machine.RFlagsUser
+	t := &Thread{space: s, id: id, regs: regs, fpu: machine.ResetFPU(), wake: make(chan struct{}, 1)}
 	s.threads[t] = struct{}{}
 	return t, nil
 }
@@ -255,7 +256,7 @@ func (t *Thread) start() abi.Error {
 // A thread whose fault a FaultServer serves inline is asked too: its
 // server's Sleep, or a Hold acting for it, lets it go, and it stops as the
 // server returns (servedInline).
-func (t *Thread) requestStop() VCPU {
+func (t *Thread) requestStop() machine.VCPU {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.servedInline() {
@@ -372,7 +373,7 @@ const (
 // zero) passes. ready is called without t.mu held; whoever makes it true
 // must kick the thread. While it sleeps stopped (serve non-nil), it
 // performs the state requests queued for it on serve.
-func (t *Thread) sleep(ready func() bool, stoppable bool, deadline time.Time, serve VCPU) wakeReason {
+func (t *Thread) sleep(ready func() bool, stoppable bool, deadline time.Time, serve machine.VCPU) wakeReason {
 	var timer <-chan time.Time
 	if !deadline.IsZero() {
 		tm := time.NewTimer(time.Until(deadline))
@@ -389,7 +390,7 @@ func (t *Thread) sleep(ready func() bool, stoppable bool, deadline time.Time, se
 		// Requests are queued only while the thread is stopped, that is
 		// in a sleep with a vCPU to serve them on, or just out of one
 		// (answerReqs takes those).
-		var reqs []func(VCPU)
+		var reqs []func(machine.VCPU)
 		if serve != nil {
 			reqs, t.reqs = t.reqs, nil
 		}
@@ -433,7 +434,7 @@ func (t *Thread) blockedIn() abi.Op {
 // onVCPU runs f on the thread's goroutine while it is stopped, or directly
 // on the saved state of a thread that never started. It fails with ErrBusy
 // when the thread runs (or is ending).
-func (t *Thread) onVCPU(f func(v VCPU, r *Regs, fp *FPU) abi.Error) abi.Error {
+func (t *Thread) onVCPU(f func(v machine.VCPU, r *machine.Regs, fp *machine.FPU) abi.Error) abi.Error {
 	t.mu.Lock()
 	switch {
 	case t.state == abi.ThreadNew && !t.running:
@@ -444,7 +445,7 @@ func (t *Thread) onVCPU(f func(v VCPU, r *Regs, fp *FPU) abi.Error) abi.Error {
 		return abi.ErrBusy
 	}
 	done := make(chan abi.Error, 1)
-	t.reqs = append(t.reqs, func(v VCPU) {
+	t.reqs = append(t.reqs, func(v machine.VCPU) {
 		if v == nil {
 			// The thread was resumed before it got to the request, and
 			// takes it in a sleep that has no vCPU to offer: it runs.
@@ -461,7 +462,7 @@ func (t *Thread) onVCPU(f func(v VCPU, r *Regs, fp *FPU) abi.Error) abi.Error {
 // answerReqs performs on v, the thread's vCPU, the state requests still
 // queued when it leaves a stopped sleep (resumed before it took them):
 // they must not wait for a next stopped sleep, which may never come.
-func (t *Thread) answerReqs(v VCPU) {
+func (t *Thread) answerReqs(v machine.VCPU) {
 	t.mu.Lock()
 	reqs := t.reqs
 	t.reqs = nil
@@ -473,10 +474,10 @@ func (t *Thread) answerReqs(v VCPU) {
 
 // State returns the thread's registers and FPU state. The thread must be
 // stopped (or never started).
-func (t *Thread) State() (Regs, FPU, error) {
-	var regs Regs
-	var fpu FPU
-	e := t.onVCPU(func(v VCPU, r *Regs, fp *FPU) abi.Error {
+func (t *Thread) State() (machine.Regs, machine.FPU, error) {
+	var regs machine.Regs
+	var fpu machine.FPU
+	e := t.onVCPU(func(v machine.VCPU, r *machine.Regs, fp *machine.FPU) abi.Error {
 		if v == nil {
 			regs, fpu = *r, *fp
 			return abi.OK
@@ -491,7 +492,7 @@ func (t *Thread) State() (Regs, FPU, error) {
 		return abi.OK
 	})
 	if e != abi.OK {
-		return Regs{}, FPU{}, fmt.Errorf("thread %d state: %w", t.id, e)
+		return machine.Regs{}, machine.FPU{}, fmt.Errorf("thread %d state: %w", t.id, e)
 	}
 	return regs, fpu, nil
 }
@@ -499,12 +500,12 @@ func (t *Thread) State() (Regs, FPU, error) {
 // SetState replaces the thread's registers and FPU state; RFLAGS is forced
 // to what user code may hold, and non-canonical addresses are refused. The
 // thread must be stopped (or never started).
-func (t *Thread) SetState(regs Regs, fpu FPU) error {
-	if err := checkUserRegs(&regs); err != nil {
+func (t *Thread) SetState(regs machine.Regs, fpu machine.FPU) error {
+	if err := machine.CheckUserRegs(&regs); err != nil {
 		return fmt.Errorf("set thread %d state: %w", t.id, err)
 	}
-	regs.RFLAGS = regs.RFLAGS&RFlagsUserMask | RFlagsUser
-	e := t.onVCPU(func(v VCPU, r *Regs, fp *FPU) abi.Error {
+	regs.RFLAGS = regs.RFLAGS&machine.RFlagsUserMask | machine.RFlagsUser
+	e := t.onVCPU(func(v machine.VCPU, r *machine.Regs, fp *machine.FPU) abi.Error {
 		if v == nil {
 			*r, *fp = regs, fpu
 			return abi.OK
@@ -535,9 +536,9 @@ func (t *Thread) run() {
 	defer s.threadEnded(t)
 	defer t.releaseKept()
 
-	buildVCPUArea(s.sys.Bytes(), t.id)
-	vcpu, err := s.machine.NewVCPU(VCPUConfig{
-		ID: t.id, CPU: cpuSetup(t.id, s.pt.root), Handler: t,
+	machine.BuildVCPUArea(s.sys.Bytes(), t.id)
+	vcpu, err := s.machine.NewVCPU(machine.VCPUConfig{
+		ID: t.id, CPU: machine.NewCPUSetup(t.id, s.pt.Root), Handler: t,
 		Log: s.log.With("thread", t.id),
 	})
 	if err != nil {
@@ -575,14 +576,14 @@ func (t *Thread) run() {
 			return
 		}
 		switch exit.Kind {
-		case ExitStopped:
+		case machine.ExitStopped:
 			// maybePark at the top of the loop sees why.
-		case ExitFault, ExitIllegalIO:
+		case machine.ExitFault, machine.ExitIllegalIO:
 			f := exit.Fault
-			if exit.Kind == ExitIllegalIO {
+			if exit.Kind == machine.ExitIllegalIO {
 				// The guest used an I/O port behind the ABI's back: to it,
 				// that is a general-protection fault, as without IOPL.
-				f = Fault{Vector: VecGP, RIP: exit.RIP}
+				f = machine.Fault{Vector: machine.VecGP, RIP: exit.RIP}
 				s.log.Debug("thread used an I/O port", "thread", t.id, "port", exit.Port, "rip", hexAddr(exit.RIP))
 			}
 			if !t.handleFault(vcpu, f) {
@@ -597,7 +598,7 @@ func (t *Thread) run() {
 
 // maybePark stops the thread if asked to, until it is resumed; false
 // means it must end.
-func (t *Thread) maybePark(vcpu VCPU) bool {
+func (t *Thread) maybePark(vcpu machine.VCPU) bool {
 	t.mu.Lock()
 	if t.exitReq {
 		t.mu.Unlock()
@@ -721,7 +722,7 @@ func (s *Space) shootdown(caller *Thread) {
 // keepIfInCall gives t a reference to mem, released when the call t is in
 // ends, and reports whether it did: t's buffers may lie in mem, which an
 // unmap just took out of t's space. Not when t is in no call.
-func (t *Thread) keepIfInCall(mem *Memory) bool {
+func (t *Thread) keepIfInCall(mem *machine.Memory) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.inKernel.Load() {

@@ -6,6 +6,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -14,7 +15,7 @@ import (
 // bounds spaces, and that a thread's place comes back when its space is
 // killed.
 func TestThreadQuotaCountsSubtree(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		mon := vmm.NewMonitor(b, nil)
 		q := vmm.DefaultQuota
 		q.Threads = 3
@@ -53,7 +54,7 @@ func TestThreadQuotaCountsSubtree(t *testing.T) {
 // TestThreadQuotaPerSpace checks that one space runs at most MaxVCPUs
 // threads whatever its quota says.
 func TestThreadQuotaPerSpace(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		mon := vmm.NewMonitor(b, nil)
 		host := mon.NewHostSpace("host", vmm.DefaultQuota)
 		defer func() { host.Kill("test over"); host.Wait() }()
@@ -65,11 +66,11 @@ func TestThreadQuotaPerSpace(t *testing.T) {
 		}
 		child := must("space_create")(c.SpaceCreate(self, 0, 0, 0, 0))
 		entry, stack := uint64(abi.UserBase), uint64(abi.UserTop-64)
-		for i := 0; i < vmm.MaxVCPUs; i++ {
+		for i := 0; i < machine.MaxVCPUs; i++ {
 			must("thread_create")(c.ThreadCreate(child, entry, stack, 0))
 		}
 		if _, _, err := c.ThreadCreate(child, entry, stack, 0); !errors.Is(err, abi.ErrQuota) {
-			t.Fatalf("thread %d of one space: %v, want %v", vmm.MaxVCPUs+1, err, abi.ErrQuota)
+			t.Fatalf("thread %d of one space: %v, want %v", machine.MaxVCPUs+1, err, abi.ErrQuota)
 		}
 		other := must("space_create")(c.SpaceCreate(self, 0, 0, 0, 0))
 		must("thread_create in another space")(c.ThreadCreate(other, entry, stack, 0))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // timeEpoch is where the monitor's monotonic clock starts: one origin for
@@ -66,7 +67,7 @@ func (k *timeKeeper) page() (*Region, error) {
 			k.err = fmt.Errorf("time page: the host's time-stamp counter does not tick at a constant rate: %w", abi.ErrInvalidOp)
 			return
 		}
-		mem, err := NewMemory("time-page", pageSize)
+		mem, err := machine.NewMemory("time-page", pageSize)
 		if err != nil {
 			k.err = fmt.Errorf("time page: %v: %w", err, abi.ErrNoMemory)
 			return

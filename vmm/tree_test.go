@@ -7,6 +7,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -48,7 +49,7 @@ func readSpaceHandles(t *testing.T, c *vmm.Caller, sp uint64) (abi.SpaceState, [
 // the space is charged for; space_insert_at with NV_INSERT_MOVE moves a
 // handle keeping the handles derived from it, so revoke reaches them.
 func TestDerivationState(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		h := newHost(t, b)
 		must := mustOK(t)
 		child := must("space_create")(h.c.SpaceCreate(h.self, 64, 2, 32, 0))
@@ -116,7 +117,7 @@ func TestDerivationState(t *testing.T) {
 // port of the set, with receive and control, and refuses a reader
 // without them.
 func TestPortSetState(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		h := newHost(t, b)
 		must := mustOK(t)
 		set := must("port_set_create")(h.c.PortSetCreate(h.self))
@@ -171,7 +172,7 @@ func receiveMsg(t *testing.T, c *vmm.Caller, port uint64) abi.Msg {
 // layer does with the handles it lends a forwarded call), and a revoke
 // reaches it on the way.
 func TestHandleInTransit(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		h := newHost(t, b)
 		must := mustOK(t)
 		port := must("port_create")(h.c.PortCreate(h.self))

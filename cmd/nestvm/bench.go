@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"nestvm/machine"
 	linuxp "nestvm/personality/linux"
 	"os"
 	"os/exec"
@@ -304,7 +305,7 @@ Flags:
 	// Every layer is made once before anything runs: a bad name or
 	// argument is the user's to fix first.
 	for _, spec := range specs {
-		l, err := nester.New(expandSpec(actual[spec], tmp, 1), log.Named("layer"))
+		l, err := nester.New(expandSpec(actual[spec], tmp, 1), nester.Host{Log: log.Named("layer"), Stderr: stderr})
 		if err != nil {
 			return usageErr("--layers: %v", err)
 		}
@@ -336,7 +337,7 @@ Flags:
 
 	bn := &bencher{
 		mon: vmm.NewMonitor(b, log), backend: b.Name(), images: images, tmp: tmp, actual: actual,
-		timeout: *timeout, sigs: sigs, log: log,
+		timeout: *timeout, sigs: sigs, log: log, stderr: stderr,
 	}
 	prog := newProgress(stderr)
 	loadBefore := loadAverage()
@@ -509,6 +510,7 @@ type bencher struct {
 	timeout time.Duration
 	sigs    <-chan os.Signal
 	log     hclog.Logger
+	stderr  io.Writer // the layers' (trace's records)
 }
 
 // benchKey names one cell of the table; depth 0 is shared by every layer
@@ -713,7 +715,7 @@ func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, err
 	}
 	var layers []nester.Layer
 	for i := 1; i <= depth; i++ {
-		l, err := nester.New(expandSpec(bn.actual[spec], bn.tmp, i), bn.log.Named("layer"))
+		l, err := nester.New(expandSpec(bn.actual[spec], bn.tmp, i), nester.Host{Log: bn.log.Named("layer"), Stderr: bn.stderr})
 		if err != nil {
 			for _, made := range layers {
 				made.Close()
@@ -897,7 +899,7 @@ func describeHost() benchHost {
 	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(data))
 	}
-	if _, err := vmm.Lookup("kvm"); err == nil {
+	if _, err := machine.Lookup("kvm"); err == nil {
 		h.KVM = "kvm"
 		if hostIsPVM() {
 			h.KVM = "pvm"

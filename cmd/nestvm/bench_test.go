@@ -13,12 +13,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
-
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/services/null"
-	"nestvm/vmm"
 )
 
 // benchTestKind is a layer kind with arguments, for splitting --layers.
@@ -26,7 +24,7 @@ const benchTestKind = "benchtest-args"
 
 func init() {
 	nester.Register(nester.Kind{Name: benchTestKind, Summary: "a null layer that takes arguments (tests only)",
-		New: func(string, hclog.Logger) (nester.Layer, error) { return null.Layer{}, nil }})
+		New: func(string, nester.Host) (nester.Layer, error) { return null.Layer{}, nil }})
 }
 
 func TestBenchFlagErrors(t *testing.T) {
@@ -101,7 +99,7 @@ func TestParseDepth(t *testing.T) {
 // output file holds.
 func TestBenchRun(t *testing.T) {
 	testutil.RequireLinuxAMD64(t)
-	if _, err := vmm.Lookup("emu"); err != nil {
+	if _, err := machine.Lookup("emu"); err != nil {
 		t.Skipf("no emu backend: %v", err)
 	}
 	testutil.Guest(t, "hello")

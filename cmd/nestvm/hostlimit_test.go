@@ -8,7 +8,7 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 // TestHostLimitReached runs fanout in a monitor whose open-file limit is
@@ -24,7 +24,7 @@ func TestHostLimitReached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		cmd := exec.Command("sh", "-c", `ulimit -n 200 && exec "$@"`, "sh", self, "run", "--backend", b.Name(), "--log-level", "warn",
 			"--quota", "children=2000,threads=4096,handles=8192", fanout, "300")
 		cmd.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")

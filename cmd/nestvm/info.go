@@ -8,7 +8,7 @@ import (
 	"runtime"
 
 	"nestvm/abi"
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 func cmdInfo(args []string, stdout, stderr io.Writer) int {
@@ -29,8 +29,8 @@ func cmdInfo(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "nestvm: ABI version %d, %s/%s, %s\n", abi.Version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Fprintln(stdout, "backends (auto tries them in this order):")
-	for _, name := range vmm.Preference {
-		b, err := vmm.Lookup(name)
+	for _, name := range machine.Preference {
+		b, err := machine.Lookup(name)
 		switch {
 		case err != nil:
 			fmt.Fprintf(stdout, "  %-4s unavailable: %v\n", name, errors.Unwrap(err))
@@ -38,7 +38,7 @@ func cmdInfo(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  %-4s available: %s\n", name, b.Describe())
 		}
 	}
-	if b, err := vmm.Lookup("auto"); err == nil {
+	if b, err := machine.Lookup("auto"); err == nil {
 		fmt.Fprintf(stdout, "auto picks: %s\n", b.Name())
 	} else {
 		fmt.Fprintln(stdout, "auto picks: nothing; no backend can run here")

@@ -14,10 +14,10 @@ import (
 // makeLayers makes the layers --layer names, in order, before anything
 // runs: a bad name or argument, or a file a layer cannot write, is the
 // user's to fix first. On an error the layers made so far are closed.
-func makeLayers(specs []string, log hclog.Logger) ([]nester.Layer, error) {
+func makeLayers(specs []string, log hclog.Logger, stderr io.Writer) ([]nester.Layer, error) {
 	var layers []nester.Layer
 	for _, spec := range specs {
-		l, err := nester.New(spec, log.Named("layer"))
+		l, err := nester.New(spec, nester.Host{Log: log.Named("layer"), Stderr: stderr})
 		if err != nil {
 			for i := len(layers) - 1; i >= 0; i-- {
 				layers[i].Close()

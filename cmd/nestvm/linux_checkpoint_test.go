@@ -11,9 +11,9 @@ import (
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
 	"nestvm/kvm"
+	"nestvm/machine"
 	"nestvm/services/checkpoint"
 	"nestvm/services/timewarp"
-	"nestvm/vmm"
 )
 
 // linuxProgram is a program of the Linux corpus (make linux-corpus, in
@@ -167,16 +167,16 @@ func restoreAcross(t *testing.T, from, to string, picksNothing bool, args []stri
 
 // cpuMissing returns the CPU features backend from offers guests by
 // default and backend to lacks.
-func cpuMissing(t *testing.T, from, to string) vmm.CPUFeatures {
+func cpuMissing(t *testing.T, from, to string) machine.CPUFeatures {
 	t.Helper()
-	var f [2]vmm.CPUFeatures
+	var f [2]machine.CPUFeatures
 	for i, name := range []string{from, to} {
-		b, err := vmm.Lookup(name)
+		b, err := machine.Lookup(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var ok bool
-		if f[i], ok = vmm.CPUFeaturesOf(b); !ok {
+		if f[i], ok = machine.CPUFeaturesOf(b); !ok {
 			t.Fatalf("backend %s does not say which CPU features it offers", name)
 		}
 	}
@@ -278,7 +278,7 @@ func TestLinuxCheckpointBadRunner(t *testing.T) {
 // output it says it was saved after.
 func TestLinuxCheckpointEvery(t *testing.T) {
 	tree := linuxTree(t)
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		file := filepath.Join(t.TempDir(), "lx.nvck")
 		prog := []string{filepath.Join(tree, "bin", "busybox"), "sh", "-c", "i=0; while [ $i -lt 40 ]; do i=$((i+1)); /bin/busybox echo $i; done"}
 		var want strings.Builder
@@ -341,42 +341,42 @@ func TestLinuxCheckpointGoThreads(t *testing.T) {
 // runs (OSXSAVE, APIC, OSPKE) are left out of the comparison.
 func TestCPUFeaturesOffered(t *testing.T) {
 	prog := linuxProgram(t, "c/cpuid.musl")
-	dynamic := vmm.CPUFeatures{vmm.CPU1ECX: 1 << 27, vmm.CPU1EDX: 1 << 9, vmm.CPU7ECX: 1 << 4}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
-		for _, model := range []string{vmm.CPUPortable, vmm.CPUHost} {
+	dynamic := machine.CPUFeatures{machine.CPU1ECX: 1 << 27, machine.CPU1EDX: 1 << 9, machine.CPU7ECX: 1 << 4}
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		for _, model := range []string{machine.CPUPortable, machine.CPUHost} {
 			t.Run(model, func(t *testing.T) {
 				status, out, errs := run(t, "run", "--backend", b.Name(), "--cpu", model, "--log-level", "warn", prog)
 				if status != 0 {
 					t.Fatalf("status %d, %q, stderr %q", status, out, errs)
 				}
-				var read vmm.CPUFeatures
+				var read machine.CPUFeatures
 				lines := strings.Fields(out)
-				if len(lines) != vmm.CPUWords {
-					t.Fatalf("printed %q, want %d words", out, vmm.CPUWords)
+				if len(lines) != machine.CPUWords {
+					t.Fatalf("printed %q, want %d words", out, machine.CPUWords)
 				}
 				for i, l := range lines {
 					if _, err := fmt.Sscanf(l, "%x", &read[i]); err != nil {
 						t.Fatalf("word %d %q: %v", i, l, err)
 					}
 				}
-				mb, err := vmm.WithCPU(b, model)
+				mb, err := machine.WithCPU(b, model)
 				if err != nil {
 					t.Fatal(err)
 				}
-				said, ok := vmm.CPUFeaturesOf(mb)
+				said, ok := machine.CPUFeaturesOf(mb)
 				if !ok {
 					t.Fatalf("%s does not say which CPU features it offers", b.Name())
 				}
 				for i := range read {
 					if read[i]&^dynamic[i] != said[i]&^dynamic[i] {
-						t.Errorf("word %d (leaf %#x reg %d): the program read %08x, the backend says %08x", i, vmm.CPUIDWord[i].Leaf, vmm.CPUIDWord[i].Reg, read[i], said[i])
+						t.Errorf("word %d (leaf %#x reg %d): the program read %08x, the backend says %08x", i, machine.CPUIDWord[i].Leaf, machine.CPUIDWord[i].Reg, read[i], said[i])
 					}
 				}
-				if b.Name() == "emu" && said != vmm.PortableCPU {
-					t.Errorf("emu says %v, want vmm.PortableCPU %v", said, vmm.PortableCPU)
+				if b.Name() == "emu" && said != machine.PortableCPU {
+					t.Errorf("emu says %v, want vmm.PortableCPU %v", said, machine.PortableCPU)
 				}
-				if model == vmm.CPUPortable {
-					if m := said.Missing(vmm.PortableCPU); !m.Empty() && !kvmCPUIDPassesThrough(b) {
+				if model == machine.CPUPortable {
+					if m := said.Missing(machine.PortableCPU); !m.Empty() && !kvmCPUIDPassesThrough(b) {
 						t.Errorf("the portable model offers %s more than the emulator's", m)
 					}
 				}
@@ -387,7 +387,7 @@ func TestCPUFeaturesOffered(t *testing.T) {
 
 // kvmCPUIDPassesThrough says b is kvm on a host whose guests read the
 // host CPU's CPUID whatever KVM is told (PVM).
-func kvmCPUIDPassesThrough(b vmm.Backend) bool {
+func kvmCPUIDPassesThrough(b machine.Backend) bool {
 	return b.Name() == "kvm" && kvm.HostIsPVM()
 }
 
@@ -402,7 +402,7 @@ func kvmCPUIDPassesThrough(b vmm.Backend) bool {
 // figure again).
 func TestLinuxCheckpointSleep(t *testing.T) {
 	tree := linuxTree(t)
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		file := filepath.Join(t.TempDir(), "lx.nvck")
 		status, before, errs := run(t, "run", "--backend", b.Name(), "--log-level", "warn", "--files", tree,
 			"--layer", "timewarp", "--layer", "checkpoint="+file+",after-writes=1,stop",
@@ -432,7 +432,7 @@ func TestLinuxRestoreUnderLayers(t *testing.T) {
 	if err := os.WriteFile(policy, []byte("default = \"allow\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		dir := t.TempDir()
 		file := filepath.Join(dir, "lx.nvck")
 		status, before, errs := run(t, "run", "--backend", b.Name(), "--log-level", "warn", "--files", tree,
@@ -474,7 +474,7 @@ func TestLinuxMemChargesTouched(t *testing.T) {
 		}
 		return string(out)
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		type prog struct{ rel, mem string }
 		progs := []prog{{"c/bigmap.musl", "64M"}, {"c/bigmap.glibc", "64M"}, {"go/hello", "16M"}}
 		if b.Name() == "kvm" {

@@ -13,6 +13,7 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -71,7 +72,7 @@ func exhausts(job loadJob) bool {
 // depends on timing shows here, in every `make test`, and not only when
 // other jobs happen to share the machine.
 func TestUnderLoad(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		tree := testutil.NewFilesTree(t)
 		hostilePath, kernelPath := testutil.Guest(t, "hostile"), testutil.Guest(t, "kerneltest")
 		inProcess := hostileGroups[:len(hostileGroups)-1] // not exhaust: see hostileGroups

@@ -113,7 +113,7 @@ Flags:
 		return fail(exitMonitor, "--files: %v", err)
 	}
 	defer files.Close()
-	layers, err := makeLayers(layerSpecs, log)
+	layers, err := makeLayers(layerSpecs, log, stderr)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"nestvm/machine"
 	linuxp "nestvm/personality/linux"
 	"os"
 	"os/signal"
@@ -241,7 +242,7 @@ Flags:
 
 	// Layers are made before anything runs: a bad name or argument, or a
 	// file a layer cannot write, is the user's to fix first.
-	layers, err := makeLayers(layerSpecs, log)
+	layers, err := makeLayers(layerSpecs, log, stderr)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
@@ -300,7 +301,7 @@ Flags:
 var quotaUsage = fmt.Sprintf("the program's `quotas`, as KEY=VALUE,...: children=N (spaces below it at once, its children's children included; default %d), "+
 	"threads=N (threads it and the spaces below it have at once, at most %d in one space and %d in all; default %d), handles=N (its handle table; default %d), "+
 	"memory=SIZE (as --mem, which is its short form; default %s); children, threads and memory count what the program and the spaces below it use together",
-	vmm.DefaultQuota.Children, vmm.MaxVCPUs, vmm.MaxThreadsQuota, vmm.DefaultQuota.Threads, vmm.DefaultQuota.Handles, formatSize(vmm.DefaultQuota.Memory))
+	vmm.DefaultQuota.Children, machine.MaxVCPUs, vmm.MaxThreadsQuota, vmm.DefaultQuota.Threads, vmm.DefaultQuota.Handles, formatSize(vmm.DefaultQuota.Memory))
 
 // flagGiven reports whether flag name was set on fl's command line.
 func flagGiven(fl *flag.FlagSet, name string) bool {
@@ -423,23 +424,23 @@ func fileKind(m fs.FileMode) string {
 
 // cpuFlag defines --cpu on fl.
 func cpuFlag(fl *flag.FlagSet) *string {
-	return fl.String("cpu", vmm.CPUPortable, "`model` of the CPU guests are offered (what CPUID says): portable (the features both backends run, so a checkpoint taken on kvm resumes on emu) or host (everything /dev/kvm offers; its checkpoints resume only where those features are); emu has one model, the portable one")
+	return fl.String("cpu", machine.CPUPortable, "`model` of the CPU guests are offered (what CPUID says): portable (the features both backends run, so a checkpoint taken on kvm resumes on emu) or host (everything /dev/kvm offers; its checkpoints resume only where those features are); emu has one model, the portable one")
 }
 
 // pickBackend resolves the --backend and --cpu flags, logging what auto
 // chose.
-func pickBackend(name, cpu string, log hclog.Logger) (vmm.Backend, error) {
-	b, err := vmm.Lookup(name)
+func pickBackend(name, cpu string, log hclog.Logger) (machine.Backend, error) {
+	b, err := machine.Lookup(name)
 	if err != nil {
 		return nil, err
 	}
-	if b, err = vmm.WithCPU(b, cpu); err != nil {
+	if b, err = machine.WithCPU(b, cpu); err != nil {
 		return nil, fmt.Errorf("--cpu: %w", err)
 	}
 	if name == "auto" || name == "" {
 		var why []any
 		if b.Name() != "kvm" {
-			if _, kerr := vmm.Lookup("kvm"); kerr != nil {
+			if _, kerr := machine.Lookup("kvm"); kerr != nil {
 				why = []any{"kvm", kerr.Error()}
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -16,12 +17,12 @@ func TestReportStatus(t *testing.T) {
 		line   string
 	}{
 		{r: vmm.Result{Exited: true, Status: 3}, status: 3},
-		{r: vmm.Result{Fault: &vmm.FaultReport{Thread: 0, Fault: vmm.Fault{Vector: vmm.VecPage, Addr: 0, RIP: 0x401a2c}}},
+		{r: vmm.Result{Fault: &vmm.FaultReport{Thread: 0, Fault: machine.Fault{Vector: machine.VecPage, Addr: 0, RIP: 0x401a2c}}},
 			status: 139, line: "thread 0: page fault: read of 0x0 (not present) at rip 0x401a2c"},
-		{r: vmm.Result{Fault: &vmm.FaultReport{Fault: vmm.Fault{Vector: vmm.VecInvalidOp}}}, status: 132, line: "invalid opcode"},
-		{r: vmm.Result{Fault: &vmm.FaultReport{Fault: vmm.Fault{Vector: vmm.VecDivide}}}, status: 136, line: "divide error"},
-		{r: vmm.Result{Fault: &vmm.FaultReport{Fault: vmm.Fault{Vector: vmm.VecGP}}}, status: 139, line: "general protection"},
-		{r: vmm.Result{Fault: &vmm.FaultReport{Fault: vmm.Fault{Vector: vmm.VecBreakpoint}}}, status: 133, line: "breakpoint"},
+		{r: vmm.Result{Fault: &vmm.FaultReport{Fault: machine.Fault{Vector: machine.VecInvalidOp}}}, status: 132, line: "invalid opcode"},
+		{r: vmm.Result{Fault: &vmm.FaultReport{Fault: machine.Fault{Vector: machine.VecDivide}}}, status: 136, line: "divide error"},
+		{r: vmm.Result{Fault: &vmm.FaultReport{Fault: machine.Fault{Vector: machine.VecGP}}}, status: 139, line: "general protection"},
+		{r: vmm.Result{Fault: &vmm.FaultReport{Fault: machine.Fault{Vector: machine.VecBreakpoint}}}, status: 133, line: "breakpoint"},
 		{r: vmm.Result{Killed: "timeout after 1s"}, status: 124, line: "timeout after 1s"},
 		{r: vmm.Result{Killed: "interrupted by interrupt"}, status: 130, line: "interrupted"},
 		{r: vmm.Result{Err: errors.New("boom")}, status: 125, line: "boom"},

@@ -170,6 +170,11 @@ static void test_threads(void)
 	while ((got = nv_clock_wait(nv_clock(), NV_CLOCK_MONOTONIC, until)) >= 0 && got < until)
 		; /* woken early: wait again */
 	CHECK("clock_wait reaches its deadline", got >= until, 1);
+	/* However the monitor served the waits, the thread is back in ring 3
+	 * (emu resumes a waiting thread on a fresh engine). */
+	uint16_t cs;
+	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
+	CHECK("ring 3 after the waits", cs & 3, 3);
 	CHECK("clock_wait on no clock", nv_clock_wait(nv_clock(), 9, 1), -NV_EINVAL);
 	CHECK("space_running: the caller alone", nv_space_running(nv_self_space()), 1);
 

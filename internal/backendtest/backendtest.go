@@ -10,21 +10,21 @@ import (
 	// Both backends register themselves.
 	_ "nestvm/emu"
 	_ "nestvm/kvm"
+	"nestvm/machine"
 
 	"nestvm/internal/testutil"
-	"nestvm/vmm"
 )
 
 // Names are the backends every table runs on.
 var Names = []string{"kvm", "emu"}
 
 // Get returns backend name, or skips t saying why it cannot run here.
-func Get(t testing.TB, name string) vmm.Backend {
+func Get(t testing.TB, name string) machine.Backend {
 	t.Helper()
 	if name == "kvm" {
 		testutil.RequireKVM(t)
 	}
-	b, err := vmm.Lookup(name)
+	b, err := machine.Lookup(name)
 	switch {
 	case err == nil:
 		return b
@@ -43,7 +43,7 @@ func Get(t testing.TB, name string) vmm.Backend {
 
 // builtIn reports whether backend name is compiled into this binary.
 func builtIn(name string) bool {
-	for _, b := range vmm.Backends() {
+	for _, b := range machine.Backends() {
 		if b.Name() == name {
 			return true
 		}
@@ -52,7 +52,7 @@ func builtIn(name string) bool {
 }
 
 // Each runs f as a subtest for every backend.
-func Each(t *testing.T, f func(t *testing.T, b vmm.Backend)) {
+func Each(t *testing.T, f func(t *testing.T, b machine.Backend)) {
 	t.Helper()
 	for _, name := range Names {
 		t.Run(name, func(t *testing.T) {

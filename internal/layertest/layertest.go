@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -51,13 +52,13 @@ const runGuard = 5 * time.Minute
 
 // Run runs guest name with args under layers on b, with files (when not
 // "") as its files root, and returns its console output and result.
-func Run(t *testing.T, b vmm.Backend, layers []nester.Layer, files string, name string, args ...string) (string, vmm.Result) {
+func Run(t *testing.T, b machine.Backend, layers []nester.Layer, files string, name string, args ...string) (string, vmm.Result) {
 	t.Helper()
 	return RunWith(t, b, layers, Options{Files: files}, name, args...)
 }
 
 // RunWith is Run with options. What the program writes to stderr is logged.
-func RunWith(t *testing.T, b vmm.Backend, layers []nester.Layer, o Options, name string, args ...string) (string, vmm.Result) {
+func RunWith(t *testing.T, b machine.Backend, layers []nester.Layer, o Options, name string, args ...string) (string, vmm.Result) {
 	t.Helper()
 	data, err := os.ReadFile(testutil.Guest(t, name))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -234,7 +235,7 @@ func openFlags(v uint64) string {
 // return (the thread was stopped and will issue it again, or exited).
 // A call that returned into a signal handler ended with what the
 // handler's frame saved, which rt_sigreturn gives back.
-func (k *kernel) DescribeResult(fc *vmm.FaultCall, before vmm.Regs) (string, bool) {
+func (k *kernel) DescribeResult(fc *vmm.FaultCall, before machine.Regs) (string, bool) {
 	name := syscallName(before.RAX)
 	regs, err := fc.Regs()
 	if err != nil || regs.RIP == before.RIP {
@@ -273,7 +274,7 @@ func (k *kernel) DescribeResult(fc *vmm.FaultCall, before vmm.Regs) (string, boo
 // the system call DescribeSyscall described has returned, as strace
 // shows a delivery: SIGCHLD {si_signo=SIGCHLD, si_code=1, si_pid=2,
 // si_status=0}. ok is false when it returned to the program itself.
-func (k *kernel) DescribeSignal(fc *vmm.FaultCall, before vmm.Regs) (string, bool) {
+func (k *kernel) DescribeSignal(fc *vmm.FaultCall, before machine.Regs) (string, bool) {
 	regs, err := fc.Regs()
 	if err != nil {
 		return "", false
@@ -292,7 +293,7 @@ func (k *kernel) DescribeSignal(fc *vmm.FaultCall, before vmm.Regs) (string, boo
 // whose registers were before at its system call and are regs now, was
 // sent into a handler as the call returned: the registers the frame
 // saved, and its siginfo.
-func (k *kernel) handlerFrame(fc *vmm.FaultCall, before, regs vmm.Regs) (saved vmm.Regs, info []byte, ok bool) {
+func (k *kernel) handlerFrame(fc *vmm.FaultCall, before, regs machine.Regs) (saved machine.Regs, info []byte, ok bool) {
 	if regs.RIP == before.RIP+2 || regs.RDI == 0 || regs.RDI > 64 ||
 		regs.RSI != regs.RSP+frameInfo || regs.RDX != regs.RSP+frameUC {
 		return saved, nil, false

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"nestvm/abi"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -388,7 +389,7 @@ func sysExecve(tc *task, a [6]uint64) (uint64, errno) {
 	if err != nil {
 		return fail(errnoOf(err, e2BIG))
 	}
-	th, num, err := newThread(c, sp, vmm.Regs{RIP: img.Entry, RSP: rsp}, vmm.ResetFPU())
+	th, num, err := newThread(c, sp, machine.Regs{RIP: img.Entry, RSP: rsp}, machine.ResetFPU())
 	if err != nil {
 		return fail(errnoOf(err, eAGAIN))
 	}

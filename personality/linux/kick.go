@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"nestvm/abi"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -25,8 +26,8 @@ const kickSyscall = 0x4e56
 // the process's mu; entries and serving are written by the thread's own
 // fault serving and read by a kick.
 type kickState struct {
-	busy    bool      // a kick is under way or awaits its system call
-	regs    *vmm.Regs // the registers the kick code's call puts back
+	busy    bool          // a kick is under way or awaits its system call
+	regs    *machine.Regs // the registers the kick code's call puts back
 	entries atomic.Uint64
 	serving atomic.Bool
 }

@@ -16,9 +16,9 @@ import (
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/services/trace"
-	"nestvm/vmm"
 )
 
 // nestvmRun is how one `nestvm run` of a Linux program ended: its
@@ -372,7 +372,7 @@ func TestTraceBusybox(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		for _, args := range []string{"", "abi=on"} {
 			var rec layertest.Buffer
 			tr, err := trace.New(args, &rec, nil)

@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"nestvm/abi"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -199,7 +200,7 @@ func (k *kernel) ServeFault(fc *vmm.FaultCall) {
 			go k.exit(p, sigKILL, "")
 		}
 	}()
-	if fc.Fault.Vector != vmm.VecSyscall {
+	if fc.Fault.Vector != machine.VecSyscall {
 		tc.fault()
 		return
 	}

@@ -15,6 +15,7 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/personality/linux"
 	"nestvm/services/trace"
@@ -98,7 +99,7 @@ type runOpts struct {
 
 // runLinux runs the Linux program at path with args on b, and returns
 // what it wrote and how it ended.
-func runLinux(t testing.TB, b vmm.Backend, path string, o runOpts, args ...string) (stdout, stderr string, res vmm.Result) {
+func runLinux(t testing.TB, b machine.Backend, path string, o runOpts, args ...string) (stdout, stderr string, res vmm.Result) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -174,7 +175,7 @@ func status(res vmm.Result) int {
 func TestHelloAsNative(t *testing.T) {
 	prog := cProgram(t, "hello")
 	want, wantStatus := native(t, prog, "there")
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		out, errs, res := runLinux(t, b, prog, runOpts{}, "there")
 		if out != want || status(res) != wantStatus || errs != "" {
 			t.Fatalf("got %q, status %d (%s), stderr %q; native %q, status %d", out, status(res), res, errs, want, wantStatus)
@@ -185,7 +186,7 @@ func TestHelloAsNative(t *testing.T) {
 func TestGoThreadsAsNative(t *testing.T) {
 	prog := goProgram(t, "gothreads")
 	want, wantStatus := native(t, prog)
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		if b.Name() == "emu" {
 			// The Go runtime's threads share atomics, which emu's engines
 			// do not make atomic across threads (docs/linux.md):
@@ -201,7 +202,7 @@ func TestGoThreadsAsNative(t *testing.T) {
 
 func TestTraceShowsSystemCalls(t *testing.T) {
 	prog := cProgram(t, "hello")
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		var rec layertest.Buffer
 		tr, err := trace.New("", &rec, nil)
 		if err != nil {

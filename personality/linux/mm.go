@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"nestvm/abi"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -325,13 +326,13 @@ func (m *mm) loadImage(c *vmm.Caller, img *vmm.Image) error {
 	defer m.mu.Unlock()
 	for _, run := range runs {
 		var prot int
-		if run.Perm&vmm.PermRead != 0 {
+		if run.Perm&machine.PermRead != 0 {
 			prot |= protRead
 		}
-		if run.Perm&vmm.PermWrite != 0 {
+		if run.Perm&machine.PermWrite != 0 {
 			prot |= protWrite
 		}
-		if run.Perm&vmm.PermExec != 0 {
+		if run.Perm&machine.PermExec != 0 {
 			prot |= protExec
 		}
 		if _, _, err := c.SpaceMap(m.space, r, run.Addr, run.Addr-lo, run.Size, permOf(prot)); err != nil {

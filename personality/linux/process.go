@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -197,7 +198,7 @@ func (k *kernel) spawn(c *vmm.Caller, img *vmm.Image, exe string, argv, envp []s
 	// Linux starts a process with every register zero but RSP and RIP
 	// (RDX, in particular, is the rtld_fini that _start passes on), and
 	// the FPU as after FNINIT.
-	th, num, err := newThread(c, sp, vmm.Regs{RIP: img.Entry, RSP: rsp}, vmm.ResetFPU())
+	th, num, err := newThread(c, sp, machine.Regs{RIP: img.Entry, RSP: rsp}, machine.ResetFPU())
 	if err != nil {
 		return fail(err)
 	}
@@ -229,7 +230,7 @@ func (k *kernel) newPID() int {
 
 // newThread creates a stopped thread in space sp with registers r and FPU
 // state f, and returns its handle and its number in the space.
-func newThread(c *vmm.Caller, sp uint64, r vmm.Regs, f vmm.FPU) (th, num uint64, err error) {
+func newThread(c *vmm.Caller, sp uint64, r machine.Regs, f machine.FPU) (th, num uint64, err error) {
 	th, num, err = c.ThreadCreate(sp, 0, 0, 0)
 	if err != nil {
 		return 0, 0, fmt.Errorf("thread_create: %w", err)
@@ -245,7 +246,7 @@ func newThread(c *vmm.Caller, sp uint64, r vmm.Regs, f vmm.FPU) (th, num uint64,
 
 // childRegs are the caller's registers as a thread or process it clones
 // starts with them: returning 0 just past the syscall, on sp when given.
-func (tc *task) childRegs(sp uint64) vmm.Regs {
+func (tc *task) childRegs(sp uint64) machine.Regs {
 	r := tc.regs
 	r.RAX = 0
 	r.RIP += 2

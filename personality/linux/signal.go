@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 // sigState is a process's signal dispositions: for each signal, the
@@ -261,7 +261,7 @@ const (
 
 // sigcontext register order: r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx,
 // rsp, rip, eflags.
-func sigcontextRegs(r *vmm.Regs) []*uint64 {
+func sigcontextRegs(r *machine.Regs) []*uint64 {
 	return []*uint64{&r.R8, &r.R9, &r.R10, &r.R11, &r.R12, &r.R13, &r.R14, &r.R15,
 		&r.RDI, &r.RSI, &r.RBP, &r.RBX, &r.RDX, &r.RAX, &r.RCX, &r.RSP, &r.RIP, &r.RFLAGS}
 }
@@ -269,7 +269,7 @@ func sigcontextRegs(r *vmm.Regs) []*uint64 {
 // deliver sets the thread up to run the handler of info's signal, with
 // regs the state it returns to after rt_sigreturn. false means the frame
 // could not be written: the process is ended by SIGSEGV, as Linux does.
-func (tc *task) deliver(info sigInfo, regs vmm.Regs) bool {
+func (tc *task) deliver(info sigInfo, regs machine.Regs) bool {
 	sig := int(info.signo)
 	p, t := tc.p, tc.t
 	p.mu.Lock()
@@ -341,7 +341,7 @@ func (tc *task) deliver(info sigInfo, regs vmm.Regs) bool {
 	h.RIP, h.RSP = act.handler, frame
 	h.RDI, h.RSI, h.RDX, h.RAX = uint64(sig), frame+frameInfo, frame+frameUC, 0
 	h.RFLAGS &^= 0x400 // DF clear, as the ABI requires at a call
-	if err := tc.fc.SetFPU(vmm.ResetFPU()); err != nil {
+	if err := tc.fc.SetFPU(machine.ResetFPU()); err != nil {
 		return false
 	}
 	return tc.fc.SetRegs(h) == nil
@@ -363,7 +363,7 @@ func sysRtSigreturn(tc *task, _ [6]uint64) (uint64, errno) {
 		*p = le.Uint64(mc[i*8:])
 	}
 	if fx := le.Uint64(mc[184:]); fx != 0 {
-		var fpu vmm.FPU
+		var fpu machine.FPU
 		if tc.readMem(fx, fpu[:]) != 0 || tc.fc.SetFPU(fpu) != nil {
 			tc.dieOfSignal(sigSEGV, "rt_sigreturn with a bad FPU state")
 			return 0, 0

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -782,7 +783,7 @@ func (st *savedState) validate() error {
 		}
 		nums := map[int]bool{}
 		for _, t := range p.threads {
-			if t.num < 0 || t.num >= vmm.MaxVCPUs || nums[t.num] || t.tid < 1 || t.tid > st.nextPID {
+			if t.num < 0 || t.num >= machine.MaxVCPUs || nums[t.num] || t.tid < 1 || t.tid > st.nextPID {
 				return fmt.Errorf("%s: thread %d (tid %d) out of range or listed twice", what, t.num, t.tid)
 			}
 			nums[t.num] = true

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nestvm/abi"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -23,7 +24,7 @@ type task struct {
 	t    *thread
 	fc   *vmm.FaultCall
 	c    *vmm.Caller
-	regs vmm.Regs
+	regs machine.Regs
 	// held is set by a call that must not complete: the thread was asked
 	// to stop or end while it waited, and resumes at its syscall.
 	held bool
@@ -161,9 +162,9 @@ func (tc *task) deliverPending() {
 // it, as Linux forces a fault's signal).
 func (tc *task) fault() {
 	f := tc.fc.Fault
-	if f.Vector == vmm.VecPage && f.ErrorCode&vmm.PFPresent == 0 {
+	if f.Vector == machine.VecPage && f.ErrorCode&machine.PFPresent == 0 {
 		// A first touch of a lazy area: commit it and go on.
-		ok, e := tc.p.mem().commit(tc.c, f.Addr, f.ErrorCode&vmm.PFWrite != 0)
+		ok, e := tc.p.mem().commit(tc.c, f.Addr, f.ErrorCode&machine.PFWrite != 0)
 		if ok {
 			return
 		}
@@ -191,10 +192,10 @@ func (tc *task) fault() {
 		return
 	}
 	info := sigInfo{signo: int32(sig), fault: &faultInfo{trapno: uint64(f.Vector), err: uint64(f.ErrorCode), cr2: f.Addr}}
-	if f.Vector == vmm.VecPage {
+	if f.Vector == machine.VecPage {
 		info.addr = f.Addr
 		info.code = segvMaperr
-		if f.ErrorCode&vmm.PFPresent != 0 {
+		if f.ErrorCode&machine.PFPresent != 0 {
 			info.code = segvAccerr
 		}
 	} else {

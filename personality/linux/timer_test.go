@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"nestvm/internal/backendtest"
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 // TestTimersAsNative runs c/timers (alarm and pause, setitimer's periods
@@ -18,7 +18,7 @@ func TestTimersAsNative(t *testing.T) {
 		return exec.Command("gcc", "-static", "-O2", "-pthread", "-o", out, filepath.Join("testdata", "c", "timers.c"))
 	})
 	want, wantStatus := native(t, prog)
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		out, errs, res := runLinux(t, b, prog, runOpts{})
 		if out != want || status(res) != wantStatus {
 			t.Fatalf("got %q, status %d (%s), stderr %q; native %q, status %d", out, status(res), res, errs, want, wantStatus)

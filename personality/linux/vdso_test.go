@@ -11,9 +11,9 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/services/trace"
-	"nestvm/vmm"
 )
 
 // TestVDSOClock runs c/clock, which reads the clocks 300,000 times
@@ -26,7 +26,7 @@ func TestVDSOClock(t *testing.T) {
 		return exec.Command("gcc", "-static", "-O2", "-o", out, filepath.Join("testdata", "c", "clock.c"))
 	})
 	want, wantStatus := native(t, prog, "fork="+prog)
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		var rec layertest.Buffer
 		tr, err := trace.New("", &rec, nil)
 		if err != nil {
@@ -63,7 +63,7 @@ func TestVDSOClock(t *testing.T) {
 func TestVDSOClockGo(t *testing.T) {
 	prog := goProgram(t, "go/timers")
 	want, wantStatus := native(t, prog)
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		if b.Name() == "emu" {
 			// As in TestGoThreadsAsNative: the Go runtime's threads share
 			// atomics, which emu's engines do not make atomic across

@@ -14,6 +14,7 @@ import (
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/services/pager"
 	"nestvm/services/trace"
@@ -91,13 +92,13 @@ func decodeFile(t *testing.T, file string) *Checkpoint {
 
 // launch runs guest name under layers on b and returns its output and
 // result.
-func launch(t *testing.T, b vmm.Backend, layers []nester.Layer, name string, args ...string) (string, vmm.Result) {
+func launch(t *testing.T, b machine.Backend, layers []nester.Layer, name string, args ...string) (string, vmm.Result) {
 	t.Helper()
 	return launchFiles(t, b, layers, "", name, args...)
 }
 
 // launchFiles is launch with files (when not "") as the files root.
-func launchFiles(t *testing.T, b vmm.Backend, layers []nester.Layer, files, name string, args ...string) (string, vmm.Result) {
+func launchFiles(t *testing.T, b machine.Backend, layers []nester.Layer, files, name string, args ...string) (string, vmm.Result) {
 	t.Helper()
 	img := loadImage(t, name, 64<<20)
 	mon := vmm.NewMonitor(b, nil)
@@ -117,19 +118,19 @@ func launchFiles(t *testing.T, b vmm.Backend, layers []nester.Layer, files, name
 
 // restore rebuilds the checkpoint in file on b, and returns its output
 // and result.
-func restore(t *testing.T, b vmm.Backend, file string) (string, vmm.Result) {
+func restore(t *testing.T, b machine.Backend, file string) (string, vmm.Result) {
 	t.Helper()
 	return restoreFiles(t, b, "", file)
 }
 
 // restoreUnder is restore with layers between the monitor and the
 // restored program.
-func restoreUnder(t *testing.T, b vmm.Backend, file string, layers ...nester.Layer) (string, vmm.Result) {
+func restoreUnder(t *testing.T, b machine.Backend, file string, layers ...nester.Layer) (string, vmm.Result) {
 	t.Helper()
 	return restoreFiles(t, b, "", file, layers...)
 }
 
-func restoreFiles(t *testing.T, b vmm.Backend, files, file string, layers ...nester.Layer) (string, vmm.Result) {
+func restoreFiles(t *testing.T, b machine.Backend, files, file string, layers ...nester.Layer) (string, vmm.Result) {
 	t.Helper()
 	ck := decodeFile(t, file)
 	mon := vmm.NewMonitor(b, nil)
@@ -159,7 +160,7 @@ func restoreFiles(t *testing.T, b vmm.Backend, files, file string, layers ...nes
 // the restored run's, joined, must be the undisturbed run's, with and
 // without stop.
 func TestCounterRestore(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, from vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, from machine.Backend) {
 		want, res := launch(t, from, nil, "counter", "6")
 		if !res.Exited || res.Status != 0 || !strings.HasPrefix(want, "1\n2\n3\n") {
 			t.Fatalf("undisturbed counter: %v, %q", res, want)
@@ -195,7 +196,7 @@ func TestCounterRestore(t *testing.T) {
 					t.Fatalf("checkpointed run: %v %q, want %q", res, got, want)
 				}
 				t.Logf("checkpoint: %d bytes, %d pages, stop %v, save %v, after %d console bytes", st.Bytes, st.Pages, st.Stop, st.Save, st.Console)
-				backendtest.Each(t, func(t *testing.T, to vmm.Backend) {
+				backendtest.Each(t, func(t *testing.T, to machine.Backend) {
 					t0 := time.Now()
 					rest, res := restore(t, to, file)
 					if !res.Exited || res.Status != 0 {
@@ -217,7 +218,7 @@ func TestCounterRestore(t *testing.T) {
 // received through a port set) comes out as in the undisturbed run only
 // when the derivation tree and the port set were saved and rebuilt.
 func TestHandlesRestore(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, from vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, from machine.Backend) {
 		want, res := launch(t, from, nil, "handles", "4")
 		if !res.Exited || res.Status != 0 || !strings.Contains(want, "revoked 4\ndeep handle: bad handle\nset: tag 42, \"queued\"\n") {
 			t.Fatalf("undisturbed handles: %v, %q", res, want)
@@ -243,7 +244,7 @@ func TestHandlesRestore(t *testing.T) {
 		if len(ck.PortSets) != 1 || len(ck.PortSets[0].Ports) != 2 || derived < 5 {
 			t.Fatalf("saved %d port sets (%v), %d derived handles; want 1 set of 2 ports and at least 5 derived handles", len(ck.PortSets), ck.PortSets, derived)
 		}
-		backendtest.Each(t, func(t *testing.T, to vmm.Backend) {
+		backendtest.Each(t, func(t *testing.T, to machine.Backend) {
 			rest, res := restore(t, to, file)
 			if !res.Exited || res.Status != 0 || before+rest != want {
 				t.Fatalf("restored: %v; before %q + restored %q, want %q", res, before, rest, want)
@@ -268,7 +269,7 @@ func TestHandlesRestore(t *testing.T) {
 // stopped.
 func TestNestedRestore(t *testing.T) {
 	guests := testutil.GuestDir(t)
-	backendtest.Each(t, func(t *testing.T, from vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, from machine.Backend) {
 		want, res := launchFiles(t, from, nil, guests, "nest", "nest.elf", "counter.elf", "5")
 		if !res.Exited || res.Status != 0 || !strings.HasPrefix(want, "1\n2\n3\n") {
 			t.Fatalf("undisturbed nest nest counter: %v, %q", res, want)
@@ -297,7 +298,7 @@ func TestNestedRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("saved %d spaces, %d threads, %d regions (%d kept), %d pages, %d bytes", len(ck.Spaces), len(ck.Threads), len(ck.Regions), kept, ck.PageCount(), fi.Size())
-		backendtest.Each(t, func(t *testing.T, to vmm.Backend) {
+		backendtest.Each(t, func(t *testing.T, to machine.Backend) {
 			rest, res := restoreFiles(t, to, guests, file)
 			if !res.Exited || res.Status != 0 || before+rest != want {
 				t.Fatalf("restored: %v; before %q + restored %q, want %q", res, before, rest, want)
@@ -310,7 +311,7 @@ func TestNestedRestore(t *testing.T) {
 // blocked in port_call or port_receive, inside a console write) produces a
 // file that restores to the rest of the undisturbed output.
 func TestSaveAnyMoment(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		want, _ := launch(t, b, nil, "counter", "4")
 		for i, delay := range []time.Duration{0, 7 * time.Millisecond, 23 * time.Millisecond, 61 * time.Millisecond, 150 * time.Millisecond} {
 			file := filepath.Join(t.TempDir(), "c.nvck")
@@ -344,7 +345,7 @@ func TestSaveAnyMoment(t *testing.T) {
 // (after its first line, then after its third), so what each reads does
 // not depend on timing: the loader's writes all come before the first.
 func TestIncremental(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		want, _ := launch(t, b, nil, "counter", "6")
 		img := loadImage(t, "counter", 64<<20)
 		mon := vmm.NewMonitor(b, nil)
@@ -474,7 +475,7 @@ func TestRestoreHostile(t *testing.T) {
 // its own, memtouch's checksum of the whole memory after one more round
 // is the undisturbed run's.
 func TestUnderPager(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		want, res := launch(t, b, nil, "memtouch", "4", "1")
 		if !res.Exited || res.Status != 0 || !strings.Contains(want, "round 1") {
 			t.Fatalf("undisturbed memtouch: %v %q", res, want)
@@ -514,7 +515,7 @@ func TestUnderPager(t *testing.T) {
 // capability), cannot save the stand-ins: it refuses to save, and the
 // program runs on to its undisturbed end.
 func TestWithWrappingLayers(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		want, _ := launch(t, b, nil, "counter", "4")
 		for _, c := range []struct {
 			name  string

@@ -24,6 +24,7 @@ import (
 	"math"
 
 	"nestvm/abi"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -131,7 +132,7 @@ type Checkpoint struct {
 	// CPU is the CPU features the saving backend offered the program
 	// (vmm.CPUModel); nil when unknown. Restore refuses a backend that
 	// lacks one of them: the program may have chosen code that uses it.
-	CPU       *vmm.CPUFeatures
+	CPU       *machine.CPUFeatures
 	Externals []string // names in the environment (console, stderr, clock, files)
 	Spaces    []Space
 	Threads   []Thread
@@ -660,16 +661,16 @@ func (d *decoder) checkpoint() *Checkpoint {
 	ck.ConsoleBytes = d.u64("console bytes")
 	ck.Clock = Clock{Monotonic: d.u64("clock monotonic"), Realtime: d.u64("clock realtime")}
 	if d.version >= 4 {
-		switch n := d.count("CPU feature words", vmm.CPUWords, 4); n {
+		switch n := d.count("CPU feature words", machine.CPUWords, 4); n {
 		case 0:
-		case vmm.CPUWords:
-			var f vmm.CPUFeatures
+		case machine.CPUWords:
+			var f machine.CPUFeatures
 			for i := range f {
 				f[i] = d.u32("CPU feature word")
 			}
 			ck.CPU = &f
 		default:
-			d.fail("%d CPU feature words, want %d", n, vmm.CPUWords)
+			d.fail("%d CPU feature words, want %d", n, machine.CPUWords)
 		}
 	}
 	for range d.count("externals", 64, 4) {
@@ -860,7 +861,7 @@ func (ck *Checkpoint) validate(pages bool) error {
 			name string
 			v    uint64
 		}{{"rip", regs.RIP}, {"rsp", regs.RSP}, {"fs base", regs.FSBase}, {"gs base", regs.GSBase}} {
-			if !vmm.Canonical(r.v) {
+			if !machine.Canonical(r.v) {
 				return fmt.Errorf("thread %d: %s %#x is not a canonical address", i, r.name, r.v)
 			}
 		}

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"nestvm/abi"
-	"nestvm/vmm"
+	"nestvm/machine"
 )
 
 // sample is a small checkpoint with one of everything.
@@ -19,7 +19,7 @@ func sample() *Checkpoint {
 	page[7] = 42
 	return &Checkpoint{
 		Program: "counter", Backend: "emu", Saved: 1764000000, ConsoleBytes: 6,
-		CPU:       &vmm.CPUFeatures{vmm.CPU1ECX: 0x02182200, vmm.CPU7EBX: 1 << 5, vmm.CPUExt1EDX: 1 << 29},
+		CPU:       &machine.CPUFeatures{machine.CPU1ECX: 0x02182200, machine.CPU7EBX: 1 << 5, machine.CPUExt1EDX: 1 << 29},
 		Externals: []string{"console", "clock"},
 		Spaces: []Space{
 			{Parent: -1, Pages: 16384, Threads: 4, Handles: 64, Children: 2, Exception: Ref{Kind: RefParent},

@@ -17,6 +17,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/interpose"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -112,8 +113,8 @@ type Layer struct {
 	saves   atomic.Uint64
 	sigs    chan os.Signal // Signal's, for the saver
 	backend string
-	cpu     *vmm.CPUFeatures // what the backend offers the program (nil: it does not say)
-	inc     *Incremental     // what the last save read, for the next
+	cpu     *machine.CPUFeatures // what the backend offers the program (nil: it does not say)
+	inc     *Incremental         // what the last save read, for the next
 
 	// Last is the newest checkpoint's measurements.
 	lastMu sync.Mutex
@@ -221,7 +222,7 @@ func (l *Layer) Last() Stats {
 func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.host = mon.NewHostSpace("checkpoint", vmm.Quota{Handles: 1 << 17, Children: 1})
 	l.backend = mon.Backend().Name()
-	if f, ok := vmm.CPUFeaturesOf(mon.Backend()); ok {
+	if f, ok := machine.CPUFeaturesOf(mon.Backend()); ok {
 		l.cpu = &f
 	}
 	c := l.host.NewCaller()
@@ -238,7 +239,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 			return parent, err
 		}
 	}
-	child := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("checkpoint:space", vmm.ServerFunc(l.serveSpace)), Rights: sp.Rights, Badge: sp.Badge})
+	child := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("checkpoint:space", &interpose.Relay{Space: l.host, Target: l.parent, Hook: (*childKeeper)(l)}), Rights: sp.Rights, Badge: sp.Badge})
 	l.ext = map[uint64]string{}
 	for _, name := range parent.Names() {
 		if name != nester.CapSpace {
@@ -259,32 +260,22 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	return child, nil
 }
 
-// serveSpace forwards an operation on the space capability, keeping the
-// first space created through it.
-func (l *Layer) serveSpace(inv *vmm.Invocation) {
-	c := l.host.NewCaller()
-	r0, r1, err := inv.Forward(c, l.parent)
-	if err != nil || !inv.Info.R0Handle {
-		inv.Complete(r0, r1, err)
-		return
-	}
-	obj, rights, _, lerr := c.Lookup(r0)
-	if lerr != nil {
-		inv.Fail(abi.ErrIO)
-		return
-	}
-	keep := false
-	if inv.Op == abi.OpSpaceCreate {
+// childKeeper is the Layer as the hook of what operations on its space
+// capability return: it keeps the handle to the first space created
+// through it, the subtree a save takes.
+type childKeeper Layer
+
+// OnResult implements interpose.ResultHook.
+func (k *childKeeper) OnResult(r interpose.Result) (interpose.Cap, bool, error) {
+	l, keep := (*Layer)(k), false
+	if r.Inv.Op == abi.OpSpaceCreate {
 		l.mu.Lock()
 		if l.child == 0 {
-			l.child, keep = r0, true
+			l.child, keep = r.H, true
 		}
 		l.mu.Unlock()
 	}
-	if !keep {
-		c.HandleClose(r0)
-	}
-	inv.ReturnHandle(obj, rights, r1)
+	return r.Cap, keep, nil
 }
 
 // countWrite forwards a console operation, counting the writes and the
@@ -719,8 +710,8 @@ func init() {
 		Name:    "checkpoint",
 		Summary: "saves the program below it (every space, thread, region, port, handle) to a file; nestvm restore resumes it",
 		Usage:   Usage,
-		New: func(args string, log hclog.Logger) (nester.Layer, error) {
-			return New(args, log)
+		New: func(args string, h nester.Host) (nester.Layer, error) {
+			return New(args, h.Log)
 		},
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -23,7 +24,7 @@ func TestMeasure(t *testing.T) {
 		t.Skip("set NESTVM_CKPT_MEASURE=1 to measure")
 	}
 	const reps = 5
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		for _, w := range []struct {
 			name  string
 			args  []string
@@ -101,7 +102,7 @@ func TestMeasureIncremental(t *testing.T) {
 	}
 	const reps = 3
 	const mem = 256 << 20
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		img := loadImage(t, "memtouch", mem)
 		var fresh, restore time.Duration
 		var first, incr Stats

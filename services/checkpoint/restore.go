@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -56,8 +57,8 @@ var ErrCPU = errors.New("the backend lacks CPU features the program was saved wi
 // passes. Restore does not call it: the caller decides, since a program
 // known to pick nothing by CPUID (a nestvm SDK guest, a musl program)
 // resumes anywhere (nestvm restore --ignore-cpu).
-func CheckCPU(ck *Checkpoint, b vmm.Backend) error {
-	have, ok := vmm.CPUFeaturesOf(b)
+func CheckCPU(ck *Checkpoint, b machine.Backend) error {
+	have, ok := machine.CPUFeaturesOf(b)
 	if ck.CPU == nil || !ok {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -15,7 +16,7 @@ import (
 // runner changed, which the layer takes again, not as a failure; asked
 // again, once the runner answers, the save carries its record.
 func TestSaveRunnerBusy(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		mon := vmm.NewMonitor(b, nil)
 		host, err := mon.NewSpace("host", vmm.DefaultQuota)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -19,7 +20,7 @@ import (
 // on timing: the file restores to a program that copies the rest of the
 // input, and after the run a request is refused with ErrEnded.
 func TestSaveNow(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		img := loadImage(t, "copy", 64<<20)
 		mon := vmm.NewMonitor(b, nil)
 		var out syncBuffer

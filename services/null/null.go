@@ -7,8 +7,6 @@ package null
 import (
 	"fmt"
 
-	"github.com/hashicorp/go-hclog"
-
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -29,7 +27,7 @@ func init() {
 	nester.Register(nester.Kind{
 		Name:    "null",
 		Summary: "passes everything through untouched (the control: it costs nothing)",
-		New: func(args string, _ hclog.Logger) (nester.Layer, error) {
+		New: func(args string, _ nester.Host) (nester.Layer, error) {
 			if args != "" {
 				return nil, fmt.Errorf("null takes no arguments, got %q", args)
 			}

@@ -6,6 +6,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -34,7 +35,7 @@ func held(t *testing.T, l *Layer) (bytes uint64) {
 // regions stays near max-pages (evicted pages are released, not only
 // unmapped); with room for everything it grows to the whole heap.
 func TestHostMemoryBounded(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		const limit = 128
 		l := newPager(t, limit, nil)
 		var peak uint64

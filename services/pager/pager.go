@@ -267,61 +267,57 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.kc = l.host.NewCaller()
 	l.served = make(chan struct{})
 	go l.serve()
-	stand := vmm.NewHostPort("pager:space", &server{l: l, target: target, top: true})
+	stand := vmm.NewHostPort("pager:space", l.newServer(target, true))
 	return parent.With(nester.CapSpace, interpose.Cap{Obj: stand, Rights: sp.Rights, Badge: sp.Badge}), nil
 }
 
 // server stands in for a space: the environment's (top: where the
-// program's space is created) or the program's own.
+// program's space is created) or the program's own. Every operation goes
+// on to the space through relay, whose hook is the server's OnResult.
 type server struct {
-	l      *Layer
-	target uint64 // the space, in the pager's table
-	top    bool
+	l     *Layer
+	top   bool
+	relay interpose.Relay
+}
+
+// newServer returns the stand-in's server for space target, a handle in
+// the pager's table.
+func (l *Layer) newServer(target uint64, top bool) *server {
+	s := &server{l: l, top: top}
+	s.relay = interpose.Relay{Space: l.host, Target: target, Options: vmm.ForwardOptions{Lend: l.lend}, Hook: s}
+	return s
 }
 
 // Serve implements vmm.Server.
-func (s *server) Serve(inv *vmm.Invocation) {
+func (s *server) Serve(inv *vmm.Invocation) { s.relay.Serve(inv) }
+
+// OnResult implements interpose.ResultHook: the program's space, and each
+// region created in it, reach the program as a stand-in whose target the
+// pager keeps; anything else as it is.
+func (s *server) OnResult(r interpose.Result) (interpose.Cap, bool, error) {
 	l := s.l
-	c := l.host.NewCaller()
-	r0, r1, err := inv.ForwardWith(c, s.target, l.lend)
-	if err != nil || !inv.Info.R0Handle {
-		inv.Complete(r0, r1, err)
-		return
-	}
-	obj, rights, _, lerr := c.Lookup(r0)
-	if lerr != nil {
-		inv.Fail(abi.ErrIO)
-		return
-	}
 	switch {
-	case s.top && inv.Op == abi.OpSpaceCreate:
-		// The program's space: hand out a stand-in for it, keeping the
-		// handle as the stand-in's target.
-		// (A layer above may hand out a stand-in for it: it is wrapped
-		// all the same.)
-		child, _ := obj.(*vmm.Space)
+	case s.top && r.Inv.Op == abi.OpSpaceCreate:
+		// The program's space. (A layer above may hand out a stand-in
+		// for it: it is wrapped all the same.)
+		child, _ := r.Cap.Obj.(*vmm.Space)
 		l.mu.Lock()
-		l.spaces = append(l.spaces, program{h: r0, sp: child})
+		l.spaces = append(l.spaces, program{h: r.H, sp: child})
 		l.mu.Unlock()
-		port := vmm.NewHostPort("pager:program", &server{l: l, target: r0})
-		inv.ReturnHandle(port, rights, r1)
-		return
-	case !s.top && inv.Op == abi.OpRegionCreate:
-		r, err := l.keep(c, r0)
+		port := vmm.NewHostPort("pager:program", l.newServer(r.H, false))
+		return interpose.Cap{Obj: port, Rights: r.Cap.Rights}, true, nil
+	case !s.top && r.Inv.Op == abi.OpRegionCreate:
+		k, err := l.keep(r.Caller, r.H)
 		if err != nil {
-			c.HandleClose(r0)
 			l.log.Error("region_set_keeper failed", "error", err)
-			inv.Fail(abi.ErrIO)
-			return
+			return interpose.Cap{}, false, fmt.Errorf("%w: region_set_keeper: %w", abi.ErrIO, err)
 		}
-		// The program gets a stand-in (the pager keeps r0), so that a
-		// region_write to a page out in the swap file is not lost.
-		port := vmm.NewHostPort("pager:region", &regionServer{l: l, r: r, obj: obj, rights: rights})
-		inv.ReturnHandle(port, rights, r1)
-		return
+		// The program gets a stand-in (the pager keeps the region), so
+		// that a region_write to a page out in the swap file is not lost.
+		port := vmm.NewHostPort("pager:region", &regionServer{l: l, r: k, obj: r.Cap.Obj, rights: r.Cap.Rights})
+		return interpose.Cap{Obj: port, Rights: r.Cap.Rights}, true, nil
 	}
-	c.HandleClose(r0)
-	inv.ReturnHandle(obj, rights, r1)
+	return r.Cap, false, nil
 }
 
 // keep makes the pager the keeper of region h (in its table).
@@ -897,8 +893,8 @@ func init() {
 		Name:    "pager",
 		Summary: "keeps at most max-pages of the program's memory resident, swapping the rest to a file",
 		Usage:   Usage,
-		New: func(args string, log hclog.Logger) (nester.Layer, error) {
-			l, err := New(args, os.Stderr, log)
+		New: func(args string, h nester.Host) (nester.Layer, error) {
+			l, err := New(args, h.Stderr, h.Log)
 			if err != nil {
 				return nil, err
 			}

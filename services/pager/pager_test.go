@@ -15,6 +15,7 @@ import (
 	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
 	"nestvm/interpose"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -74,7 +75,7 @@ func TestParse(t *testing.T) {
 // TestMemtouchUnderLimit: memtouch 8 (2048 pages of heap) under 128
 // resident pages prints the checksum it prints alone, and pages out.
 func TestMemtouchUnderLimit(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		want, res := run(t, b, nil, "", "memtouch", "8")
 		if !res.Exited || res.Status != 0 || !strings.Contains(want, "checksum") {
 			t.Fatalf("memtouch alone: %q, %v", want, res)
@@ -109,7 +110,7 @@ func TestMemtouchUnderLimit(t *testing.T) {
 
 // TestSameOutput: hello and counter print what they print alone.
 func TestSameOutput(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		for _, tc := range [][]string{{"hello", "world"}, {"counter", "20"}} {
 			want, res0 := run(t, b, nil, "", tc[0], tc[1:]...)
 			l := newPager(t, MinPages, nil)
@@ -130,7 +131,7 @@ func TestSameOutput(t *testing.T) {
 // TestNested: a guest nester under the pager runs its program, whose
 // memory the nester (not the pager) keeps.
 func TestNested(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		dir := testutil.GuestDir(t)
 		want, _ := run(t, b, nil, dir, "nest", "memtouch.elf", "2")
 		l := newPager(t, MinPages, nil)
@@ -155,7 +156,7 @@ func TestUnwritableSwap(t *testing.T) {
 // TestSwapFailsMidRun: a swap write that fails ends the program, and the
 // layer's Close (so the run) reports why.
 func TestSwapFailsMidRun(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l := newPager(t, MinPages, nil)
 		var writes atomic.Int32
 		real := l.writeAt
@@ -180,7 +181,7 @@ func TestSwapFull(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l, err := Open("/dev/full", MinPages, nil, nil)
 		if err != nil {
 			t.Skipf("cannot open /dev/full: %v", err)
@@ -200,21 +201,13 @@ func (watch) Name() string { return "watch" }
 func (watch) Close() error { return nil }
 func (watch) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	w := &interpose.Wrapper{Space: mon.NewHostSpace("watch", vmm.DefaultQuota), Deep: true, Layer: "watch", Handler: interpose.Forwarder}
-	env := parent
-	for _, name := range parent.Names() {
-		c, err := w.Wrap(parent.Caps[name], name)
-		if err != nil {
-			return nester.Env{}, err
-		}
-		env = env.With(name, c)
-	}
-	return env, nil
+	return parent.WrapAll(w)
 }
 
 // TestUnderAnotherLayer: below a layer that hands out stand-ins, the pager
 // still keeps the program's memory, and still ends it when swap fails.
 func TestUnderAnotherLayer(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		want, _ := run(t, b, nil, "", "memtouch", "2")
 		l := newPager(t, MinPages, nil)
 		got, res := run(t, b, []nester.Layer{watch{}, l}, "", "memtouch", "2")
@@ -238,7 +231,7 @@ func TestUnderAnotherLayer(t *testing.T) {
 // swapped contents, and a region_write to it is what the page holds when
 // it comes back, not the older swapped copy.
 func TestWriteToSwappedPage(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		mon := vmm.NewMonitor(b, nil)
 		root, rootSpace := nester.Root(mon, nester.RootConfig{Console: io.Discard, Memory: 64 << 20})
 		defer rootSpace.Kill("test over")

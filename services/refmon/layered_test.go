@@ -7,10 +7,10 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/services/refmon"
 	"nestvm/services/trace"
-	"nestvm/vmm"
 )
 
 // stacks are the layer stacks a program must not be able to tell apart
@@ -43,7 +43,7 @@ func stacks(t *testing.T) map[string]func() []nester.Layer {
 // round costs tens of microseconds on a PVM host, fewer rounds check the
 // same path; the layers' tables are the same on both backends.
 func TestReplyHandleUnderLayers(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		n := "70000"
 		if b.Name() == "kvm" {
 			n = "2000"
@@ -61,7 +61,7 @@ func TestReplyHandleUnderLayers(t *testing.T) {
 // program's handles with the types it sees without them (its own space a
 // space, its thread a thread, not the layers' ports).
 func TestStateUnderLayers(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		bare, r := layertest.Run(t, b, nil, "", "layered", "state")
 		if !r.Exited || r.Status != 0 || !strings.Contains(bare, "PASS state") {
 			t.Fatalf("layered state: %s\n%s", r, bare)

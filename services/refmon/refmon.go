@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -108,18 +109,8 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	q.Memory, q.Handles = 0, 1<<16
 	l.host = mon.NewHostSpace("refmon", q)
 	l.w = &interpose.Wrapper{Space: l.host, Handler: l, Deep: true, Layer: "refmon"}
-	l.env = map[string]interpose.Cap{}
-	env := parent
-	for _, name := range parent.Names() {
-		c := parent.Caps[name]
-		wc, err := l.w.Wrap(c, name)
-		if err != nil {
-			return nester.Env{}, err
-		}
-		env = env.With(name, wc)
-		l.env[name] = c
-	}
-	return env, nil
+	l.env = maps.Clone(parent.Caps)
+	return parent.WrapAll(l.w)
 }
 
 // Close implements nester.Layer: it logs what the layer did and reports
@@ -189,19 +180,7 @@ func (l *Layer) performWith(c *interpose.Call, cp interpose.Cap, path []byte) {
 			fail(err)
 			return
 		}
-		obj, rights, badge, err := caller.Lookup(r0)
-		if err != nil {
-			fail(err)
-			return
-		}
-		file, err := l.w.Wrap(interpose.Cap{Obj: obj, Rights: rights, Badge: badge}, c.Name+"."+c.Inv.Info.Name)
-		caller.HandleClose(r0)
-		if err != nil {
-			c.Deny(abi.ErrNoMemory)
-			return
-		}
-		c.Return(0, r1)
-		c.Inv.ReturnHandle(file.Obj, file.Rights, r1)
+		c.ReturnResult(caller, r0, r1)
 	default:
 		// The judged copy as the path; output buffers (files_list's,
 		// files_stat's, files_readlink's) through copies, of which what
@@ -493,7 +472,7 @@ func ParseArgs(args string) (policy, audit string, err error) {
 
 // open makes the layer --layer names: the policy is read and checked and
 // the audit file opened now, before anything runs.
-func open(args string, log hclog.Logger) (nester.Layer, error) {
+func open(args string, h nester.Host) (nester.Layer, error) {
 	policy, audit, err := ParseArgs(args)
 	if err != nil {
 		return nil, err
@@ -502,7 +481,8 @@ func open(args string, log hclog.Logger) (nester.Layer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("refmon: %w", err)
 	}
-	opt := Options{Log: log}
+	log := h.Log
+	opt := Options{Log: log, Audit: h.Stderr}
 	var f *os.File
 	if audit != "" {
 		if f, err = os.OpenFile(audit, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {

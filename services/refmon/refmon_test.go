@@ -15,6 +15,7 @@ import (
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/services/refmon"
 	"nestvm/vmm"
@@ -37,7 +38,7 @@ type setup struct {
 }
 
 // run runs guest name with args under a refmon enforcing policy on b.
-func run(t *testing.T, b vmm.Backend, policy string, s setup, name string, args ...string) outcome {
+func run(t *testing.T, b machine.Backend, policy string, s setup, name string, args ...string) outcome {
 	t.Helper()
 	pol, err := refmon.ParsePolicy([]byte(policy), "policy.hcl")
 	if err != nil {
@@ -50,7 +51,7 @@ func run(t *testing.T, b vmm.Backend, policy string, s setup, name string, args 
 	return o
 }
 
-func launch(t *testing.T, b vmm.Backend, layers []nester.Layer, s setup, name string, args ...string) outcome {
+func launch(t *testing.T, b machine.Backend, layers []nester.Layer, s setup, name string, args ...string) outcome {
 	t.Helper()
 	data, err := os.ReadFile(testutil.Guest(t, name))
 	if err != nil {
@@ -172,7 +173,7 @@ rule "little output" {
 // derived copy of the handle too), and total_bytes caps what all of them
 // write together; every denial is audited.
 func TestConsoleLimit(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		o := run(t, b, consolePolicy, setup{}, "refprobe", "write:4", "write:9", "derive-write:9", "write:8", "derive-write:8", "write:1")
 		if o.out != strings.Repeat("x", 20) {
 			t.Errorf("console: %q, want 20 x's", o.out)
@@ -225,7 +226,7 @@ func TestFilesReadOnlyUnderOneDirectory(t *testing.T) {
 	must(os.Mkdir(filepath.Join(dir, "pub"), 0o755))
 	must(os.WriteFile(filepath.Join(dir, "pub", "note.txt"), []byte("public\n"), 0o644))
 	must(os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("secret\n"), 0o644))
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		s := setup{files: dir, writable: true}
 		o := run(t, b, filesPolicy, s, "cat", "pub/note.txt", "secret.txt", "pub/../secret.txt", "./pub/note.txt", "/secret.txt")
 		if o.out != "public\npublic\n" {
@@ -268,7 +269,7 @@ rule "any flags" {
   flags = ["read", "write", "create", "truncate", "dir", "exclusive"]
 }
 `
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		ft := testutil.NewFilesTree(t)
 		o := run(t, b, policy, setup{files: ft.Root, writable: true}, "fileio", "rw")
 		if o.out != "PASS\n" || !o.res.Exited || o.res.Status != 0 {
@@ -307,7 +308,7 @@ rule "no child spaces" {
   action = "deny"
 }
 `
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		o := run(t, b, policy, setup{}, "hello", "world")
 		if o.out != "Hello, world!\n" || !o.res.Exited || o.res.Status != 0 || o.audit != "" {
 			t.Errorf("hello under no child spaces: %q, %s, audit %q", o.out, o.res, o.audit)
@@ -373,7 +374,7 @@ func TestNoBypass(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("secret\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		o := run(t, b, bypassPolicy, setup{files: dir}, "nest", "refprobe.elf",
 			"write:4", "write:9", "derive-write:9", "spawn", "derive-spawn", "send-spawn",
 			"open:secret.txt:r", "region:100", "region:4000")
@@ -425,7 +426,7 @@ default = "deny"
 rule "load and run" { cap = ["space", "space.*"] }
 rule "output"       { cap = ["console", "stderr"] }
 `
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		o := run(t, b, policy, setup{files: testutil.GuestDir(t)}, "refprobe", "write:3", "open:hello.elf:r")
 		if o.out != "xxx" || !o.res.Exited || o.res.Status != 3 {
 			t.Errorf("refprobe under default deny: %q, %s, stderr %q", o.out, o.res, o.errs)
@@ -445,7 +446,7 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk ful
 // TestAuditFailure: an audit log refmon cannot write ends in a clear
 // error from the run, and from then on the layer denies everything.
 func TestAuditFailure(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		pol, err := refmon.ParsePolicy([]byte(consolePolicy), "policy.hcl")
 		if err != nil {
 			t.Fatal(err)
@@ -482,7 +483,7 @@ func TestKind(t *testing.T) {
 		{"refmon=" + good + ",audit=" + filepath.Join(dir, "no", "such", "dir.log"), "audit log: open"},
 		{"refmon=" + good + ",colour=red", `unknown argument "colour=red"`},
 	} {
-		l, err := nester.New(c.spec, log)
+		l, err := nester.New(c.spec, nester.Host{Log: log})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("--layer %s: %v, want an error saying %q", c.spec, err, c.want)
 		}
@@ -491,8 +492,8 @@ func TestKind(t *testing.T) {
 		}
 	}
 	auditFile := filepath.Join(dir, "audit.log")
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
-		l, err := nester.New("refmon=policy="+good+",audit="+auditFile, log)
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		l, err := nester.New("refmon=policy="+good+",audit="+auditFile, nester.Host{Log: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -579,7 +580,7 @@ func TestDocPolicy(t *testing.T) {
 	}
 	must(os.Mkdir(filepath.Join(dir, "data"), 0o755))
 	must(os.WriteFile(filepath.Join(dir, "data", "refprobe.elf"), data, 0o644))
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		o := run(t, b, src, setup{files: dir, writable: true}, "nest", "data/refprobe.elf",
 			"spawn", "open:data/refprobe.elf:r", "open:data/x:wc", "open:other:r", "write:100", "region:100", "region:20000")
 		wantLines(t, "stderr", o.errs, "refprobe: spawn: denied", "refprobe: open:data/refprobe.elf:r: ok",
@@ -601,7 +602,7 @@ rule "no spawning" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		var innerAudit syncBuffer
 		below := refmon.New(pol, refmon.Options{Audit: &innerAudit})
 		o := run(t, b, consolePolicy, setup{extra: []nester.Layer{below}}, "refprobe", "write:4", "write:9", "spawn")

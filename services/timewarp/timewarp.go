@@ -423,8 +423,8 @@ func init() {
 		Name:    "timewarp",
 		Summary: "virtual time for the program below it: repeatable clock readings, and sleeps that end at once",
 		Usage:   Usage,
-		New: func(args string, log hclog.Logger) (nester.Layer, error) {
-			return New(args, log)
+		New: func(args string, h nester.Host) (nester.Layer, error) {
+			return New(args, h.Log)
 		},
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
 	"nestvm/interpose"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/services/checkpoint"
 	"nestvm/vmm"
@@ -55,7 +56,7 @@ func newLayer(t *testing.T, args string) *Layer {
 // (and runs on each backend) print the same bytes.
 func TestSleeperWarps(t *testing.T) {
 	want := sleeperOutput(3600, DefaultStart, time.Microsecond)
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		for run := 1; run <= 2; run++ {
 			l := newLayer(t, "")
 			out, res := layertest.Run(t, b, []nester.Layer{l}, "", "sleeper", "3600")
@@ -77,7 +78,7 @@ func TestSleeperWarps(t *testing.T) {
 func TestStartAndTick(t *testing.T) {
 	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	want := sleeperOutput(3, start, time.Millisecond)
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l := newLayer(t, "start=2030-01-01T00:00:00Z,tick=1ms")
 		out, res := layertest.Run(t, b, []nester.Layer{l}, "", "sleeper", "3")
 		if res.String() != "exited with status 0" || out != want {
@@ -120,7 +121,7 @@ func TestBadOptions(t *testing.T) {
 // after a step is past the step's deadline, and realtime, read after
 // monotonic time, is at least start plus it and a tick.
 func TestRate(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l := newLayer(t, "rate=1000")
 		out, res := layertest.Run(t, b, []nester.Layer{l}, "", "sleeper", "120")
 		if res.String() != "exited with status 0" || !strings.HasSuffix(out, "slept 120 s\n") {
@@ -197,7 +198,7 @@ func TestHeldIsNotWaiting(t *testing.T) {
 	// Long enough that a hold of twice as long is many looks of the
 	// scheduler.
 	const deadlock = time.Second
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l := newLayer(t, "deadlock="+deadlock.String())
 		h := &holder{}
 		data, err := os.ReadFile(testutil.Guest(t, "spin"))
@@ -301,7 +302,7 @@ func (s *slowLoader) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, erro
 func TestLoadingIsNotDeadlock(t *testing.T) {
 	const deadlock = 50 * time.Millisecond
 	want := sleeperOutput(3, DefaultStart, time.Microsecond)
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l := newLayer(t, "deadlock="+deadlock.String())
 		out, res := layertest.Run(t, b, []nester.Layer{l, &slowLoader{hold: 4 * deadlock}}, "", "sleeper", "3")
 		if res.String() != "exited with status 0" || l.Deadlocked() {
@@ -321,7 +322,7 @@ func TestLoadingIsNotDeadlock(t *testing.T) {
 // jumps on to its limit; a wait with no limit, while nothing else runs,
 // is a deadlock.
 func TestFutexWaitClock(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l := newLayer(t, "")
 		out, res := layertest.Run(t, b, []nester.Layer{l}, "", "futexclock", "timeout", "3600000")
 		if res.String() != "exited with status 0" || out != "timeout: timed out after 3600000 ms\n" {
@@ -353,7 +354,7 @@ func TestFutexWaitClock(t *testing.T) {
 // least the limit later, and at least that much real time passed.
 func TestFutexWaitClockHostTime(t *testing.T) {
 	const limit = 300 * time.Millisecond
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		start := time.Now()
 		out, res := layertest.Run(t, b, nil, "", "futexclock", "timeout", fmt.Sprint(limit.Milliseconds()))
 		took := time.Since(start)
@@ -416,7 +417,7 @@ func (h *writeHolder) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, err
 // deadlocked; released, the program goes on.
 func TestHeldInCallIsNotWaiting(t *testing.T) {
 	const deadlock = 200 * time.Millisecond
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l := newLayer(t, "deadlock="+deadlock.String())
 		h := &writeHolder{held: make(chan struct{}), released: make(chan struct{})}
 		data, err := os.ReadFile(testutil.Guest(t, "hello"))

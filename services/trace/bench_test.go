@@ -12,6 +12,7 @@ import (
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/services/null"
 	"nestvm/vmm"
@@ -21,7 +22,7 @@ import (
 // mk is nil) and returns the guest's own time for one clock_read, in
 // nanoseconds: the guest times the loop alone, so start-up and the
 // layers' Close are not part of it.
-func benchClock(b *testing.B, be vmm.Backend, n int, mk func() []nester.Layer) float64 {
+func benchClock(b *testing.B, be machine.Backend, n int, mk func() []nester.Layer) float64 {
 	b.Helper()
 	data, err := os.ReadFile(testutil.Guest(b, "bench"))
 	if err != nil {
@@ -127,12 +128,12 @@ func BenchmarkCall(b *testing.B) {
 
 type nopBackend struct{}
 
-func (nopBackend) Name() string                                      { return "none" }
-func (nopBackend) Available() error                                  { return nil }
-func (nopBackend) Describe() string                                  { return "no machine" }
-func (nopBackend) CPUFeatures() vmm.CPUFeatures                      { return vmm.CPUFeatures{} }
-func (b nopBackend) WithCPU(string) (vmm.Backend, error)             { return b, nil }
-func (nopBackend) NewMachine(vmm.MachineConfig) (vmm.Machine, error) { return nil, nil }
+func (nopBackend) Name() string                                              { return "none" }
+func (nopBackend) Available() error                                          { return nil }
+func (nopBackend) Describe() string                                          { return "no machine" }
+func (nopBackend) CPUFeatures() machine.CPUFeatures                          { return machine.CPUFeatures{} }
+func (b nopBackend) WithCPU(string) (machine.Backend, error)                 { return b, nil }
+func (nopBackend) NewMachine(machine.MachineConfig) (machine.Machine, error) { return nil, nil }
 
 // BenchmarkHostCall measures a clock_read host side (no guest, no trap,
 // none of a backend's noise): bare, through a trace that records nothing

@@ -9,6 +9,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/interpose"
+	"nestvm/machine"
 	"nestvm/vmm"
 )
 
@@ -16,13 +17,13 @@ import (
 // calls it serves, so that a trace above it shows them as strace does.
 type syscallDescriber interface {
 	DescribeSyscall(fc *vmm.FaultCall) (name, call string)
-	DescribeResult(fc *vmm.FaultCall, before vmm.Regs) (result string, ok bool)
+	DescribeResult(fc *vmm.FaultCall, before machine.Regs) (result string, ok bool)
 }
 
 // signalDescriber is a syscallDescriber that also says which signal's
 // handler a thread was sent into as its system call returned.
 type signalDescriber interface {
-	DescribeSignal(fc *vmm.FaultCall, before vmm.Regs) (string, bool)
+	DescribeSignal(fc *vmm.FaultCall, before machine.Regs) (string, bool)
 }
 
 // sysRecord is a system call, as the fault tap saw it, or (signal set)
@@ -114,7 +115,7 @@ func (t *faultTap) SpaceEnded(badge uint64, exited bool, status int) {
 // ServeFault implements vmm.FaultServer.
 func (t *faultTap) ServeFault(fc *vmm.FaultCall) {
 	l := t.l
-	if fc.Fault.Vector != vmm.VecSyscall || l.failed.Load() {
+	if fc.Fault.Vector != machine.VecSyscall || l.failed.Load() {
 		t.inner.ServeFault(fc)
 		return
 	}

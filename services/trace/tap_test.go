@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"nestvm/internal/backendtest"
+	"nestvm/machine"
 	"nestvm/nester"
-	"nestvm/vmm"
 )
 
 // failingWriter fails every write.
@@ -21,7 +21,7 @@ func (w *failingWriter) Write([]byte) (int, error) { w.calls++; return 0, errors
 // stream ends when the layer closes; a writer that fails ends nothing
 // but its own stream.
 func TestTap(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		plain, r0 := run(t, b, nil, "", "hello", "world")
 
 		idle := NewTap("control", nil)

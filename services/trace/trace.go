@@ -187,15 +187,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	// stays its own, unwrapped, so a checkpoint below can save it, and
 	// costs nothing.
 	w := &interpose.Wrapper{Space: l.host, Deep: !l.tap, Layer: l.label, Handler: interpose.HandlerFunc(l.handle)}
-	env := parent
-	for _, name := range parent.Names() {
-		wc, err := w.Wrap(parent.Caps[name], name)
-		if err != nil {
-			return nester.Env{}, err
-		}
-		env = env.With(name, wc)
-	}
-	return env, nil
+	return parent.WrapAll(w)
 }
 
 // wants reports whether the filters let c's operation be recorded.
@@ -642,8 +634,8 @@ func init() {
 		Name:    "trace",
 		Summary: "records every operation of the program below it (strace-like text on stderr, or JSON Lines to a file)",
 		Usage:   Usage,
-		New: func(args string, log hclog.Logger) (nester.Layer, error) {
-			l, err := New(args, os.Stderr, log)
+		New: func(args string, h nester.Host) (nester.Layer, error) {
+			l, err := New(args, h.Stderr, h.Log)
 			if err != nil {
 				return nil, err
 			}

@@ -14,15 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
 	"nestvm/interpose"
+	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/services/null"
-	"nestvm/vmm"
 )
 
 // syncBuffer is a writer a test reads while guests write it.
@@ -95,7 +93,7 @@ func find(recs []Record, cp, op string) []Record {
 // TestHelloText traces hello to a text writer: the output is hello's own,
 // and each console_write is a line with its data and result.
 func TestHelloText(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		plain, r0 := run(t, b, nil, "", "hello", "world")
 		var w syncBuffer
 		l := newTrace(t, "label=t1", &w)
@@ -137,7 +135,7 @@ func TestCatJSONL(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "note.txt"), []byte("traced text\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		path := filepath.Join(t.TempDir(), "out.jsonl")
 		l := newTrace(t, path, nil)
 		out, r := run(t, b, []nester.Layer{l}, dir, "cat", "note.txt", "missing.txt")
@@ -176,7 +174,7 @@ func TestCatJSONL(t *testing.T) {
 
 // TestFilters records only what ops= and types= let through.
 func TestFilters(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "ops.jsonl")
 		l := newTrace(t, "file="+path+",ops=console_write+thread_start", nil)
@@ -223,7 +221,7 @@ func TestTraceUnderTrace(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "note.txt"), []byte("deep\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		var wOuter syncBuffer
 		outer := newTrace(t, "label=outer", &wOuter)
 		inner := newTrace(t, "label=inner,format=jsonl,file="+filepath.Join(t.TempDir(), "inner.jsonl"), nil)
@@ -260,7 +258,7 @@ func TestTraceUnderTrace(t *testing.T) {
 // server behind a stand-in.
 func TestKernelUnderTrace(t *testing.T) {
 	areas := []string{"derive", "threads", "ipc", "interpose", "restart", "fault", "keeper", "dirty", "quota", "mem"}
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		for _, area := range areas {
 			outer := newTrace(t, "format=jsonl,file="+filepath.Join(t.TempDir(), "outer.jsonl"), nil)
 			inner := newTrace(t, "format=jsonl,file="+filepath.Join(t.TempDir(), "inner.jsonl"), nil)
@@ -279,7 +277,7 @@ func TestUnwritableFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("trace=%s: %v, want an error naming the file", bad, err)
 	}
-	_, err = nester.New("trace="+bad, hclog.NewNullLogger())
+	_, err = nester.New("trace="+bad, nester.Host{})
 	if err == nil || !strings.Contains(err.Error(), "--layer trace=") || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("nester.New: %v", err)
 	}
@@ -322,7 +320,7 @@ func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk on fir
 // TestFailureEndsTheProgram: a trace that cannot write, or panics, ends
 // the program it traces with a report, and the monitor goes on.
 func TestFailureEndsTheProgram(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l, err := New("ops=console_write", failWriter{}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -388,7 +386,7 @@ func TestAppendJSON(t *testing.T) {
 // TestDefaultLabels: the traces of one run are trace, trace2, ... from
 // the outside in, whatever ran before in the process.
 func TestDefaultLabels(t *testing.T) {
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		for range 2 {
 			var w1, w2 syncBuffer
 			l1, l2 := newTrace(t, "ops=console_write", &w1), newTrace(t, "ops=console_write", &w2)
@@ -435,7 +433,7 @@ func (w *stallWriter) Write(p []byte) (int, error) {
 // and waits for the writer.
 func TestRecordsInOrder(t *testing.T) {
 	const n = maxPending + 4000
-	backendtest.Each(t, func(t *testing.T, b vmm.Backend) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		if b.Name() == "kvm" {
 			t.Skip("tens of thousands of exits: emu shows the same")
 		}

@@ -1,10 +1,12 @@
-package vmm
+package machine
 
 import (
 	"fmt"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"nestvm/abi"
 )
 
 // Memory is a memory object: pages of a memfd, mapped shared into the
@@ -23,34 +25,34 @@ type Memory struct {
 // NewMemory creates a zero-filled memory object of size bytes (a multiple
 // of the page size). It starts with one reference.
 func NewMemory(name string, size uint64) (*Memory, error) {
-	if size == 0 || size%pageSize != 0 {
+	if size == 0 || size%abi.PageSize != 0 {
 		return nil, fmt.Errorf("new memory %q: size %#x is not a positive multiple of the page size", name, size)
 	}
 	// A descriptor and a mapping of the process's (see hostbudget.go).
-	if !hostFDs.take(1) {
-		return nil, fmt.Errorf("new memory %q: %w", name, hostFDs.spent())
+	if !HostFDs.take(1) {
+		return nil, fmt.Errorf("new memory %q: %w", name, HostFDs.spent())
 	}
-	if !hostMaps.take(1) {
-		hostFDs.give(1)
-		return nil, fmt.Errorf("new memory %q: %w", name, hostMaps.spent())
+	if !HostMaps.take(1) {
+		HostFDs.give(1)
+		return nil, fmt.Errorf("new memory %q: %w", name, HostMaps.spent())
 	}
 	fd, err := unix.MemfdCreate("nestvm:"+name, unix.MFD_CLOEXEC)
 	if err != nil {
-		hostFDs.give(1)
-		hostMaps.give(1)
+		HostFDs.give(1)
+		HostMaps.give(1)
 		return nil, fmt.Errorf("new memory %q: memfd_create: %w", name, err)
 	}
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		unix.Close(fd)
-		hostFDs.give(1)
-		hostMaps.give(1)
+		HostFDs.give(1)
+		HostMaps.give(1)
 		return nil, fmt.Errorf("new memory %q: size %#x: %w", name, size, err)
 	}
 	data, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_NORESERVE)
 	if err != nil {
 		unix.Close(fd)
-		hostFDs.give(1)
-		hostMaps.give(1)
+		HostFDs.give(1)
+		HostMaps.give(1)
 		return nil, fmt.Errorf("new memory %q: mmap %#x bytes: %w", name, size, err)
 	}
 	m := &Memory{name: name, fd: fd, data: data, size: size}
@@ -83,8 +85,8 @@ func (m *Memory) Unref() error {
 	if cerr := unix.Close(m.fd); err == nil {
 		err = cerr
 	}
-	hostFDs.give(1)
-	hostMaps.give(1)
+	HostFDs.give(1)
+	HostMaps.give(1)
 	if err != nil {
 		return fmt.Errorf("free memory %q: %w", m.name, err)
 	}
@@ -97,7 +99,7 @@ func (m *Memory) Unref() error {
 // and KVM's memory slots. Where the file system cannot punch holes the
 // range is zeroed instead, which keeps the meaning but not the saving.
 func (m *Memory) Discard(off, size uint64) error {
-	if off > m.size || size > m.size-off || off%pageSize != 0 || size%pageSize != 0 {
+	if off > m.size || size > m.size-off || off%abi.PageSize != 0 || size%abi.PageSize != 0 {
 		return fmt.Errorf("discard %#x bytes at %#x of memory %q (%#x bytes): out of range or not whole pages", size, off, m.name, m.size)
 	}
 	if size == 0 {

@@ -1,4 +1,4 @@
-package vmm
+package machine
 
 import (
 	"encoding/binary"
@@ -10,20 +10,20 @@ import (
 
 // cpuWalk translates va the way the CPU does, reading the pool directly:
 // it returns the leaf entry and the physical address va maps to.
-func cpuWalk(pt *pageTables, va uint64) (uint64, bool) {
+func cpuWalk(pt *PageTables, va uint64) (uint64, bool) {
 	e, _, ok := cpuTranslate(pt, va)
 	return e, ok
 }
 
-func cpuTranslate(pt *pageTables, va uint64) (uint64, uint64, bool) {
-	t := pt.root
+func cpuTranslate(pt *PageTables, va uint64) (uint64, uint64, bool) {
+	t := pt.Root
 	for level := 3; level >= 0; level-- {
-		e := binary.LittleEndian.Uint64(pt.table(t)[index(va, level)*8:])
-		if e&ptePresent == 0 {
+		e := binary.LittleEndian.Uint64(pt.table(t)[TableIndex(va, level)*8:])
+		if e&PTEPresent == 0 {
 			return e, 0, false
 		}
 		if level == 1 && e&pteLarge != 0 {
-			return e, e&pteAddrMask&^(largeSize-1) | va&(largeSize-1), true
+			return e, e&pteAddrMask&^(LargeSize-1) | va&(LargeSize-1), true
 		}
 		if level == 0 {
 			return e, e&pteAddrMask | va&0xfff, true
@@ -33,9 +33,9 @@ func cpuTranslate(pt *pageTables, va uint64) (uint64, uint64, bool) {
 	panic("unreachable")
 }
 
-func newTestTables(t *testing.T, pages int, nx bool) *pageTables {
+func newTestTables(t *testing.T, pages int, nx bool) *PageTables {
 	t.Helper()
-	pt, err := newPageTables(make([]byte, pages*pageSize), nx)
+	pt, err := NewPageTables(make([]byte, pages*abi.PageSize), nx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,11 +45,11 @@ func newTestTables(t *testing.T, pages int, nx bool) *pageTables {
 func TestPageTablesMapIdentity(t *testing.T) {
 	pt := newTestTables(t, 64, true)
 	const base = abi.UserBase + 0x1ff000 // crosses a 2 MiB table boundary
-	if err := pt.mapRange(base, 4*pageSize, PermRead|PermWrite, true, false); err != nil {
+	if err := pt.MapRange(base, 4*abi.PageSize, PermRead|PermWrite, true, false); err != nil {
 		t.Fatal(err)
 	}
 	for i := uint64(0); i < 4; i++ {
-		va := base + i*pageSize
+		va := base + i*abi.PageSize
 		e, ok := cpuWalk(pt, va)
 		if !ok {
 			t.Fatalf("%#x not present", va)
@@ -57,14 +57,14 @@ func TestPageTablesMapIdentity(t *testing.T) {
 		if e&pteAddrMask != va {
 			t.Errorf("%#x maps to %#x, want identity", va, e&pteAddrMask)
 		}
-		if e&(pteWrite|pteUser) != pteWrite|pteUser || e&pteNX == 0 {
+		if e&(PTEWrite|pteUser) != PTEWrite|pteUser || e&pteNX == 0 {
 			t.Errorf("%#x entry %#x: want user, writable, no-exec", va, e)
 		}
 	}
-	if _, ok := cpuWalk(pt, base+4*pageSize); ok {
+	if _, ok := cpuWalk(pt, base+4*abi.PageSize); ok {
 		t.Errorf("page past the range is mapped")
 	}
-	if _, ok := cpuWalk(pt, base-pageSize); ok {
+	if _, ok := cpuWalk(pt, base-abi.PageSize); ok {
 		t.Errorf("page before the range is mapped")
 	}
 }
@@ -84,7 +84,7 @@ func TestPageTablesPermissions(t *testing.T) {
 		{0, true, true, false, false, false, true},
 	} {
 		pt := newTestTables(t, 8, tc.nx)
-		if err := pt.mapRange(abi.UserBase, pageSize, tc.perm, tc.user, false); err != nil {
+		if err := pt.MapRange(abi.UserBase, abi.PageSize, tc.perm, tc.user, false); err != nil {
 			t.Fatal(err)
 		}
 		e, ok := cpuWalk(pt, abi.UserBase)
@@ -95,7 +95,7 @@ func TestPageTablesPermissions(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if got := e&pteWrite != 0; got != tc.write {
+		if got := e&PTEWrite != 0; got != tc.write {
 			t.Errorf("perm %s: writable=%v", tc.perm, got)
 		}
 		if got := e&pteNX == 0; got != tc.exec {
@@ -111,54 +111,54 @@ func TestPageTablesUnmapFreesTables(t *testing.T) {
 	pt := newTestTables(t, 16, true)
 	before := pt.used()
 	const va = 0x8_0000_0000 // needs a fresh PDPT, PD and PT
-	if err := pt.mapRange(va, 3*pageSize, PermRead, true, false); err != nil {
+	if err := pt.MapRange(va, 3*abi.PageSize, PermRead, true, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := pt.used() - before; got != 3 {
 		t.Fatalf("mapping used %d tables, want 3", got)
 	}
-	pt.unmapRange(va, pageSize)
+	pt.UnmapRange(va, abi.PageSize)
 	if pt.used()-before != 3 {
 		t.Fatalf("partial unmap freed tables still in use")
 	}
-	if _, ok := cpuWalk(pt, va+pageSize); !ok {
+	if _, ok := cpuWalk(pt, va+abi.PageSize); !ok {
 		t.Fatalf("unmapping one page removed its neighbour")
 	}
-	pt.unmapRange(va+pageSize, 2*pageSize)
+	pt.UnmapRange(va+abi.PageSize, 2*abi.PageSize)
 	if got := pt.used(); got != before {
 		t.Fatalf("after unmapping everything %d tables are in use, want %d", got, before)
 	}
-	if e := pt.get(pt.root, index(va, 3)); e != 0 {
+	if e := pt.Get(pt.Root, TableIndex(va, 3)); e != 0 {
 		t.Fatalf("root still points at a freed table: %#x", e)
 	}
 	// Freed pages are reused.
-	if err := pt.mapRange(va, pageSize, PermRead, true, false); err != nil {
+	if err := pt.MapRange(va, abi.PageSize, PermRead, true, false); err != nil {
 		t.Fatal(err)
 	}
-	if pt.used()-before != 3 || pt.next != ptPoolAddr+4*pageSize {
+	if pt.used()-before != 3 || pt.next != PTPoolAddr+4*abi.PageSize {
 		t.Fatalf("freed tables were not reused (next %#x)", pt.next)
 	}
 }
 
 func TestPageTablesProtectKeepsDirty(t *testing.T) {
 	pt := newTestTables(t, 8, true)
-	if err := pt.mapRange(abi.UserBase, 2*pageSize, PermRead|PermWrite, true, false); err != nil {
+	if err := pt.MapRange(abi.UserBase, 2*abi.PageSize, PermRead|PermWrite, true, false); err != nil {
 		t.Fatal(err)
 	}
 	// Pretend the CPU wrote the first page.
-	tb, _ := pt.leafTable(abi.UserBase, false)
-	pt.set(tb, index(abi.UserBase, 0), pt.get(tb, index(abi.UserBase, 0))|pteDirty)
-	if err := pt.protectRange(abi.UserBase, 2*pageSize, PermRead, true); err != nil {
+	tb, _ := pt.LeafTable(abi.UserBase, false)
+	pt.Set(tb, TableIndex(abi.UserBase, 0), pt.Get(tb, TableIndex(abi.UserBase, 0))|PTEDirty)
+	if err := pt.ProtectRange(abi.UserBase, 2*abi.PageSize, PermRead, true); err != nil {
 		t.Fatal(err)
 	}
-	e0, e1 := pt.lookup(abi.UserBase), pt.lookup(abi.UserBase+pageSize)
-	if e0&pteWrite != 0 || e1&pteWrite != 0 {
+	e0, e1 := pt.Lookup(abi.UserBase), pt.Lookup(abi.UserBase+abi.PageSize)
+	if e0&PTEWrite != 0 || e1&PTEWrite != 0 {
 		t.Fatalf("protect left pages writable: %#x %#x", e0, e1)
 	}
-	if e0&pteDirty == 0 || e1&pteDirty != 0 {
+	if e0&PTEDirty == 0 || e1&PTEDirty != 0 {
 		t.Fatalf("protect changed dirty bits: %#x %#x", e0, e1)
 	}
-	if err := pt.protectRange(abi.UserBase, pageSize, 0, true); err != nil {
+	if err := pt.ProtectRange(abi.UserBase, abi.PageSize, 0, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := cpuWalk(pt, abi.UserBase); ok {
@@ -168,10 +168,10 @@ func TestPageTablesProtectKeepsDirty(t *testing.T) {
 
 func TestPageTablesPoolExhausted(t *testing.T) {
 	pt := newTestTables(t, 4, true) // root + one path of three tables
-	if err := pt.mapRange(abi.UserBase, pageSize, PermRead, true, false); err != nil {
+	if err := pt.MapRange(abi.UserBase, abi.PageSize, PermRead, true, false); err != nil {
 		t.Fatal(err)
 	}
-	err := pt.mapRange(abi.UserBase+512*pageSize, pageSize, PermRead, true, false)
+	err := pt.MapRange(abi.UserBase+512*abi.PageSize, abi.PageSize, PermRead, true, false)
 	if !errors.Is(err, ErrPageTablesFull) {
 		t.Fatalf("want ErrPageTablesFull, got %v", err)
 	}
@@ -180,34 +180,34 @@ func TestPageTablesPoolExhausted(t *testing.T) {
 func TestPageTablesLargePages(t *testing.T) {
 	pt := newTestTables(t, 32, true)
 	const base = 0x40_0000_0000 - 0x1000 // unaligned start: 4 KiB pages up to the boundary
-	size := uint64(pageSize + 3*largeSize + 2*pageSize)
+	size := uint64(abi.PageSize + 3*LargeSize + 2*abi.PageSize)
 	before := pt.used()
-	if err := pt.mapRange(base, size, PermRead|PermWrite, true, true); err != nil {
+	if err := pt.MapRange(base, size, PermRead|PermWrite, true, true); err != nil {
 		t.Fatal(err)
 	}
 	// Every page maps to itself, whatever its size.
-	for a := uint64(base); a < base+size; a += pageSize {
+	for a := uint64(base); a < base+size; a += abi.PageSize {
 		_, phys, ok := cpuTranslate(pt, a+0x123)
 		if !ok || phys != a+0x123 {
 			t.Fatalf("%#x translates to %#x (ok %v)", a+0x123, phys, ok)
 		}
 	}
-	if e := pt.lookup(base + pageSize); e&pteLarge == 0 {
+	if e := pt.Lookup(base + abi.PageSize); e&pteLarge == 0 {
 		t.Fatalf("an aligned 2 MiB run was not mapped with a large page: %#x", e)
 	}
-	if e := pt.lookup(base); e&pteLarge != 0 {
+	if e := pt.Lookup(base); e&pteLarge != 0 {
 		t.Fatalf("the unaligned head used a large page")
 	}
 	// Protect a page inside a large page: it is split, only that page changes.
-	mid := uint64(base + pageSize + largeSize + 5*pageSize)
-	if err := pt.protectRange(mid, pageSize, PermRead, true); err != nil {
+	mid := uint64(base + abi.PageSize + LargeSize + 5*abi.PageSize)
+	if err := pt.ProtectRange(mid, abi.PageSize, PermRead, true); err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := cpuWalk(pt, mid); e&pteWrite != 0 {
+	if e, _ := cpuWalk(pt, mid); e&PTEWrite != 0 {
 		t.Fatalf("protected page still writable")
 	}
-	for _, a := range []uint64{mid - pageSize, mid + pageSize, base + pageSize + largeSize} {
-		if e, ok := cpuWalk(pt, a); !ok || e&pteWrite == 0 {
+	for _, a := range []uint64{mid - abi.PageSize, mid + abi.PageSize, base + abi.PageSize + LargeSize} {
+		if e, ok := cpuWalk(pt, a); !ok || e&PTEWrite == 0 {
 			t.Fatalf("neighbour %#x changed: %#x", a, e)
 		}
 		if _, phys, _ := cpuTranslate(pt, a); phys != a {
@@ -215,15 +215,15 @@ func TestPageTablesLargePages(t *testing.T) {
 		}
 	}
 	// Unmap part of another large page, then everything: tables are freed.
-	pt.unmapRange(base+pageSize+2*largeSize, pageSize)
-	if _, ok := cpuWalk(pt, base+pageSize+2*largeSize); ok {
+	pt.UnmapRange(base+abi.PageSize+2*LargeSize, abi.PageSize)
+	if _, ok := cpuWalk(pt, base+abi.PageSize+2*LargeSize); ok {
 		t.Fatalf("unmapped page still present")
 	}
-	if _, ok := cpuWalk(pt, base+pageSize+2*largeSize+pageSize); !ok {
+	if _, ok := cpuWalk(pt, base+abi.PageSize+2*LargeSize+abi.PageSize); !ok {
 		t.Fatalf("unmapping one page of a large page removed the rest")
 	}
-	pt.unmapRange(base, size)
-	for a := uint64(base); a < base+size; a += pageSize {
+	pt.UnmapRange(base, size)
+	for a := uint64(base); a < base+size; a += abi.PageSize {
 		if _, ok := cpuWalk(pt, a); ok {
 			t.Fatalf("%#x still mapped", a)
 		}

@@ -1,4 +1,4 @@
-package vmm
+package machine
 
 import (
 	"encoding/binary"
@@ -27,8 +27,8 @@ import (
 const (
 	SysBase       = abi.ReservedBase
 	SysSize       = abi.ReservedTop - abi.ReservedBase
-	ring0TextAddr = SysBase + 0x1000
-	idtAddr       = SysBase + 0x2000
+	Ring0TextAddr = SysBase + 0x1000
+	IDTAddr       = SysBase + 0x2000
 	// TrapPageAddr is the page the ABI stubs write to: a one-byte store to
 	// TrapPageAddr+port from ring 3 is how a thread enters the monitor. The
 	// page is mapped user-writable in the page tables but has no memory
@@ -36,12 +36,12 @@ const (
 	// PVM, where `out` from ring 3 raises #GP), and the emulator serves it
 	// from an MMIO region's callback: both backends run one ABI page.
 	TrapPageAddr = SysBase + 0x3000
-	vcpuAreaAddr = SysBase + 0x10000
-	vcpuAreaSize = 0x2000
+	VCPUAreaAddr = SysBase + 0x10000
+	VCPUAreaSize = 0x2000
 	// MaxVCPUs is the most threads one space can run at once.
 	MaxVCPUs   = 64
-	ptPoolAddr = SysBase + 0x100000
-	ptPoolSize = abi.ReservedTop - ptPoolAddr
+	PTPoolAddr = SysBase + 0x100000
+	ptPoolSize = abi.ReservedTop - PTPoolAddr
 )
 
 // Offsets inside the ABI page.
@@ -151,21 +151,21 @@ type CPUSetup struct {
 }
 
 // vcpuArea returns the address of vCPU id's GDT/TSS page.
-func vcpuArea(id int) uint64 { return vcpuAreaAddr + uint64(id)*vcpuAreaSize }
+func vcpuArea(id int) uint64 { return VCPUAreaAddr + uint64(id)*VCPUAreaSize }
 
-// cpuSetup returns the CPUSetup of vCPU id in a space whose page-table root
+// NewCPUSetup returns the CPUSetup of vCPU id in a space whose page-table root
 // is at cr3.
-func cpuSetup(id int, cr3 uint64) CPUSetup {
+func NewCPUSetup(id int, cr3 uint64) CPUSetup {
 	area := vcpuArea(id)
 	return CPUSetup{
 		CR0: CR0Value, CR3: cr3, CR4: CR4Value, EFER: EFERValue,
 		GDTBase: area, GDTLimit: gdtSize - 1,
-		IDTBase: idtAddr, IDTLimit: 256*16 - 1,
+		IDTBase: IDTAddr, IDTLimit: 256*16 - 1,
 		TSSBase: area + tssOffset, TSSLimit: tssSize - 1,
 		KernelCS: SelKernelCode, KernelSS: SelKernelData,
 		UserCS: SelUserCode, UserSS: SelUserData, TSSSel: SelTSS,
-		KernelStackTop: area + vcpuAreaSize,
-		IretAddr:       ring0TextAddr + iretOffset,
+		KernelStackTop: area + VCPUAreaSize,
+		IretAddr:       Ring0TextAddr + iretOffset,
 		SyscallEntry:   SyscallEntry,
 		TrapPage:       TrapPageAddr, TrapLen: uint64(len(trapInsn(HypercallPort))),
 		TrapInsnLen: uint64(len(trapInsn(HypercallPort))),
@@ -224,7 +224,7 @@ func buildSystem(sys []byte) {
 	// Ring-0 text: entry v pushes a zero error code if the CPU pushed none,
 	// then the vector, and traps; the monitor reads the frame and returns
 	// the thread to ring 3 itself, so the entry never continues.
-	text := at(ring0TextAddr)[:abi.PageSize]
+	text := at(Ring0TextAddr)[:abi.PageSize]
 	fill(text, 0xcc)
 	for v := 0; v < 32; v++ {
 		var code []byte
@@ -243,9 +243,9 @@ func buildSystem(sys []byte) {
 	// IDT: 64-bit interrupt gates (type 0xe, DPL 0, present) for the 32
 	// exceptions; the other 224 stay not present, so "int $n" from ring 3
 	// raises #GP, which the guest sees as a fault.
-	idt := at(idtAddr)[:abi.PageSize]
+	idt := at(IDTAddr)[:abi.PageSize]
 	for v := 0; v < 32; v++ {
-		handler := uint64(ring0TextAddr + v*excEntrySize)
+		handler := uint64(Ring0TextAddr + v*excEntrySize)
 		g := idt[v*16:]
 		le.PutUint16(g[0:], uint16(handler))
 		le.PutUint16(g[2:], SelKernelCode)
@@ -257,9 +257,9 @@ func buildSystem(sys []byte) {
 
 }
 
-// buildVCPUArea writes the GDT and TSS of vCPU id into sys. Done when the
+// BuildVCPUArea writes the GDT and TSS of vCPU id into sys. Done when the
 // vCPU is created: pages of the system memory never touched stay free.
-func buildVCPUArea(sys []byte, id int) {
+func BuildVCPUArea(sys []byte, id int) {
 	le := binary.LittleEndian
 	area := sys[vcpuArea(id)-SysBase:][:abi.PageSize]
 	clear(area)
@@ -276,7 +276,7 @@ func buildVCPUArea(sys []byte, id int) {
 	// TSS: RSP0 at +4; the I/O map base at +0x66 points past the segment
 	// limit, so there is no I/O bitmap and IOPL alone decides.
 	tss := area[tssOffset : tssOffset+tssSize]
-	le.PutUint64(tss[4:], vcpuArea(id)+vcpuAreaSize)
+	le.PutUint64(tss[4:], vcpuArea(id)+VCPUAreaSize)
 	le.PutUint16(tss[0x66:], tssSize)
 }
 

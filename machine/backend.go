@@ -1,4 +1,4 @@
-package vmm
+package machine
 
 import (
 	"errors"
@@ -74,7 +74,7 @@ func (p Perm) String() string {
 // system memory and one host window covering the whole user range. Later
 // changes to what the guest sees happen in host memory (the monitor maps
 // memory objects into the window) and in the page tables, never in the
-// machine's memory map. That keeps every backend simple: kvm needs two
+// Machine's memory map. That keeps every backend simple: kvm needs two
 // memory slots, and the emulator never changes an engine's memory map
 // while another thread runs it.
 //
@@ -113,7 +113,7 @@ type Machine interface {
 	// minimum. It never changes over the machine's life.
 	Features() Features
 	// Recycle makes the machine serve a new space exactly as a new
-	// machine would, given the same MapMemory calls: nothing the old
+	// Machine would, given the same MapMemory calls: nothing the old
 	// space left in it may be observable by the new one (cached
 	// translations, pending events, vCPU state not overwritten by
 	// NewVCPU). Preconditions: every vCPU has been closed, the memory
@@ -133,7 +133,7 @@ type Features struct {
 	// a space costs on kvm (a VM, its memory slots and a vCPU: well over
 	// half a millisecond where the VM is itself paravirtual), so the
 	// monitor keeps a few machines of ended spaces for the next ones (see
-	// shellPool).
+	// ShellPool).
 	Recycle bool
 	// NoPageTableNX: the CPU treats the page-table no-execute bit as
 	// reserved (the emulator ignores EFER.NXE, and a PTE with bit 63 set
@@ -237,7 +237,7 @@ func Register(b Backend) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	if _, dup := registry[b.Name()]; dup {
-		panic("vmm: backend registered twice: " + b.Name())
+		panic("machine: backend registered twice: " + b.Name())
 	}
 	registry[b.Name()] = b
 }

@@ -1,4 +1,4 @@
-package vmm
+package machine
 
 import (
 	"fmt"
@@ -21,47 +21,53 @@ import (
 // memory takes is budgeted to half of each pool, and past the budget the
 // operation fails with ErrNoMemory while the runtime keeps the rest.
 var (
-	hostMaps = newHostBudget(readMaxMapCount()/2, "mappings", "half of vm.max_map_count")
-	hostFDs  = newHostBudget(readFileLimit()/2, "descriptors", "half of RLIMIT_NOFILE")
+	HostMaps = newHostBudget(ReadMaxMapCount()/2, "mappings", "half of vm.max_map_count")
+	HostFDs  = newHostBudget(readFileLimit()/2, "descriptors", "half of RLIMIT_NOFILE")
 )
 
 // hostBudget counts what is taken of one host resource.
 type hostBudget struct {
-	used  atomic.Int64
-	limit int64
-	what  string // the resource, plural
-	from  string // the host limit the budget comes from
+	Used  atomic.Int64 // taken now
+	Limit int64        // most that may be taken
+	what  string       // the resource, plural
+	from  string       // the host limit the budget comes from
 }
 
 func newHostBudget(limit int64, what, from string) *hostBudget {
-	return &hostBudget{limit: limit, what: what, from: from}
+	return &hostBudget{Limit: limit, what: what, from: from}
 }
 
-// budgetSpent is the error of an operation a spent budget refused.
-type budgetSpent struct{ b *hostBudget }
+// BudgetSpent is the error of an operation a spent budget refused.
+type BudgetSpent struct{ b *hostBudget }
 
-func (e budgetSpent) Error() string {
-	return fmt.Sprintf("the monitor's budget of %d %s is spent", e.b.limit, e.b.what)
+// Error says which budget is spent.
+func (e BudgetSpent) Error() string {
+	return fmt.Sprintf("the monitor's budget of %d %s is spent", e.b.Limit, e.b.what)
+}
+
+// Source says which budget e is and where its limit comes from.
+func (e BudgetSpent) Source() string {
+	return fmt.Sprintf("the monitor's budget of %d %s (%s)", e.b.Limit, e.b.what, e.b.from)
 }
 
 // spent returns the error for an operation b refused.
-func (b *hostBudget) spent() error { return budgetSpent{b} }
+func (b *hostBudget) spent() error { return BudgetSpent{b} }
 
 // take takes n, or reports false and takes nothing when that would pass
 // the limit.
 func (b *hostBudget) take(n int64) bool {
-	if b.used.Add(n) > b.limit {
-		b.used.Add(-n)
+	if b.Used.Add(n) > b.Limit {
+		b.Used.Add(-n)
 		return false
 	}
 	return true
 }
 
 // give gives back n taken before.
-func (b *hostBudget) give(n int64) { b.used.Add(-n) }
+func (b *hostBudget) give(n int64) { b.Used.Add(-n) }
 
-// readMaxMapCount is the process's limit on mappings.
-func readMaxMapCount() int64 {
+// ReadMaxMapCount is the process's limit on mappings.
+func ReadMaxMapCount() int64 {
 	if b, err := os.ReadFile("/proc/sys/vm/max_map_count"); err == nil {
 		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
 			return n

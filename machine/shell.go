@@ -1,4 +1,4 @@
-package vmm
+package machine
 
 import (
 	"fmt"
@@ -10,19 +10,23 @@ import (
 	"nestvm/abi"
 )
 
-// shell is what a space runs in before it holds any object of its own: a
-// machine with the space's system memory (its stub pages built) and its
+// Shell is what a space runs in before it holds any object of its own: a
+// Machine with the space's system memory (its stub pages built) and its
 // user window mapped. Building one is the bulk of NewSpace; a shell whose
 // space has ended can be reset and serve the next space (shellPool).
-type shell struct {
-	machine Machine
-	sys     *Memory
-	win     *window
-	noNX    bool
+type Shell struct {
+	// Machine runs the space's vCPUs.
+	Machine Machine
+	// Sys is the system memory: stub pages, vCPU areas, page-table pool.
+	Sys *Memory
+	// Win is the user window, the host view of the user range.
+	Win *Window
+	// NoNX is set where the machine's page tables cannot say no-exec.
+	NoNX bool
 }
 
-// newShell builds a shell on b.
-func newShell(b Backend, log hclog.Logger, name string) (sh *shell, err error) {
+// NewShell builds a shell on b.
+func NewShell(b Backend, log hclog.Logger, name string) (sh *Shell, err error) {
 	machine, err := b.NewMachine(MachineConfig{Log: log})
 	if err != nil {
 		return nil, err
@@ -60,53 +64,53 @@ func newShell(b Backend, log hclog.Logger, name string) (sh *shell, err error) {
 	if err := machine.MapMemory(abi.UserBase, win.bytes(abi.UserBase, abi.UserTop-abi.UserBase), PermRead|PermWrite); err != nil {
 		return nil, fmt.Errorf("map user window: %w", err)
 	}
-	return &shell{machine: machine, sys: sys, win: win, noNX: machine.Features().NoPageTableNX}, nil
+	return &Shell{Machine: machine, Sys: sys, Win: win, NoNX: machine.Features().NoPageTableNX}, nil
 }
 
 // sysRanges are the two mappings of the system memory, around the trap
 // page, which nothing backs.
 var sysRanges = [2]struct{ addr, size uint64 }{
 	{SysBase, TrapPageAddr - SysBase},
-	{TrapPageAddr + pageSize, abi.ReservedTop - TrapPageAddr - pageSize},
+	{TrapPageAddr + abi.PageSize, abi.ReservedTop - TrapPageAddr - abi.PageSize},
 }
 
 // close releases everything the shell holds.
-func (sh *shell) close(log hclog.Logger) {
+func (sh *Shell) close(log hclog.Logger) {
 	for _, addr := range []uint64{sysRanges[0].addr, sysRanges[1].addr, abi.UserBase} {
-		if err := sh.machine.UnmapMemory(addr); err != nil {
-			log.Warn("unmap at exit", "addr", hexAddr(addr), "error", err)
+		if err := sh.Machine.UnmapMemory(addr); err != nil {
+			log.Warn("unmap at exit", "addr", fmt.Sprintf("%#x", addr), "error", err)
 		}
 	}
-	if err := sh.machine.Close(); err != nil {
+	if err := sh.Machine.Close(); err != nil {
 		log.Warn("close machine", "error", err)
 	}
-	if err := sh.win.close(); err != nil {
+	if err := sh.Win.close(); err != nil {
 		log.Warn("release window", "error", err)
 	}
-	sh.sys.Unref()
+	sh.Sys.Unref()
 }
 
 // reset makes the shell of an ended space as a new one is: its window
 // empty, its system memory holding the stub pages alone (everything else
 // reads as zeros: page tables, GDTs, TSSs and ring-0 stacks with the old
 // threads' fault frames), its machine recycled.
-func (sh *shell) reset() error {
-	if !sh.machine.Features().Recycle {
-		return fmt.Errorf("reset shell: the %T machine cannot be recycled", sh.machine)
+func (sh *Shell) reset() error {
+	if !sh.Machine.Features().Recycle {
+		return fmt.Errorf("reset shell: the %T machine cannot be recycled", sh.Machine)
 	}
-	win, err := sh.win.reset()
+	win, err := sh.Win.reset()
 	if err != nil {
 		return fmt.Errorf("reset shell: %w", err)
 	}
-	sh.win = win
-	if err := sh.sys.Discard(0, SysSize); err != nil {
+	sh.Win = win
+	if err := sh.Sys.Discard(0, SysSize); err != nil {
 		return fmt.Errorf("reset shell: %w", err)
 	}
-	buildSystem(sh.sys.Bytes())
+	buildSystem(sh.Sys.Bytes())
 	// Last, with every page behind the mappings replaced: translations
 	// the machine cached from the old pages go now, and no vCPU runs
 	// until the next space starts one.
-	if err := sh.machine.Recycle(); err != nil {
+	if err := sh.Machine.Recycle(); err != nil {
 		return fmt.Errorf("reset shell: %w", err)
 	}
 	return nil
@@ -122,7 +126,7 @@ const (
 	shellIdleTimeout = 500 * time.Millisecond
 )
 
-// shellPool keeps the shells of ended spaces, reset, for new spaces of the
+// ShellPool keeps the shells of ended spaces, reset, for new spaces of the
 // same monitor: NewSpace then costs page tables and bookkeeping, where a
 // new shell costs a machine (on kvm: a VM, its memory slots and, at its
 // first thread, a vCPU).
@@ -139,18 +143,19 @@ const (
 // and they count against the monitor's host budgets (hostbudget.go) as
 // a live space's do. Only machines whose Features say Recycle are kept, so
 // on other backends the pool stays empty.
-type shellPool struct {
-	log   hclog.Logger
+type ShellPool struct {
+	// Log receives what the pool says about the shells it closes.
+	Log   hclog.Logger
 	mu    sync.Mutex
-	idle  []*shell
+	idle  []*Shell
 	timer *time.Timer
 	// lastTake is when a shell was last taken: the timer closes the
 	// idle shells only when none was taken for a whole timeout.
 	lastTake time.Time
 }
 
-// take returns an idle shell, or nil when there is none.
-func (p *shellPool) take() *shell {
+// Take returns an idle shell, or nil when there is none.
+func (p *ShellPool) Take() *Shell {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := len(p.idle)
@@ -164,22 +169,22 @@ func (p *shellPool) take() *shell {
 	return sh
 }
 
-// put resets the shell of an ended space and keeps it, or closes it when
+// Put resets the shell of an ended space and keeps it, or closes it when
 // it cannot be reset or the pool is full.
-func (p *shellPool) put(sh *shell) {
-	if !sh.machine.Features().Recycle || p.full() {
-		sh.close(p.log)
+func (p *ShellPool) Put(sh *Shell) {
+	if !sh.Machine.Features().Recycle || p.full() {
+		sh.close(p.Log)
 		return
 	}
 	if err := sh.reset(); err != nil {
-		p.log.Debug("shell not kept", "error", err)
-		sh.close(p.log)
+		p.Log.Debug("shell not kept", "error", err)
+		sh.close(p.Log)
 		return
 	}
 	p.mu.Lock()
 	if len(p.idle) >= maxIdleShells {
 		p.mu.Unlock()
-		sh.close(p.log)
+		sh.close(p.Log)
 		return
 	}
 	p.idle = append(p.idle, sh)
@@ -189,7 +194,14 @@ func (p *shellPool) put(sh *shell) {
 	p.mu.Unlock()
 }
 
-func (p *shellPool) full() bool {
+// IdleCount is how many shells the pool keeps.
+func (p *ShellPool) IdleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+func (p *ShellPool) full() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.idle) >= maxIdleShells
@@ -197,7 +209,7 @@ func (p *shellPool) full() bool {
 
 // expire closes the idle shells when none was taken for a timeout, and
 // otherwise looks again a timeout after the last take.
-func (p *shellPool) expire() {
+func (p *ShellPool) expire() {
 	p.mu.Lock()
 	if wait := shellIdleTimeout - time.Since(p.lastTake); wait > 0 && len(p.idle) > 0 {
 		p.timer.Reset(wait)
@@ -208,12 +220,12 @@ func (p *shellPool) expire() {
 	p.idle, p.timer = nil, nil
 	p.mu.Unlock()
 	for _, sh := range idle {
-		sh.close(p.log)
+		sh.close(p.Log)
 	}
 }
 
-// drain closes every idle shell now.
-func (p *shellPool) drain() {
+// Drain closes every idle shell now.
+func (p *ShellPool) Drain() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle = nil
@@ -223,6 +235,6 @@ func (p *shellPool) drain() {
 	}
 	p.mu.Unlock()
 	for _, sh := range idle {
-		sh.close(p.log)
+		sh.close(p.Log)
 	}
 }

@@ -1,4 +1,4 @@
-package vmm
+package machine
 
 import (
 	"fmt"
@@ -35,11 +35,11 @@ func ResetFPU() FPU {
 // all equal.
 func Canonical(a uint64) bool { return uint64(int64(a<<16)>>16) == a }
 
-// checkUserRegs refuses registers a thread cannot run with: a
+// CheckUserRegs refuses registers a thread cannot run with: a
 // non-canonical RIP, RSP, FS base or GS base. kvm cannot enter, or keeps
 // re-entering, a vCPU whose state holds one, and the thread would burn a
 // host CPU without ever faulting; the emulator faults or runs on.
-func checkUserRegs(r *Regs) error {
+func CheckUserRegs(r *Regs) error {
 	for _, f := range []struct {
 		name string
 		v    uint64
