@@ -78,6 +78,7 @@ const (
 	OpHandleIdentify                  // describe a handle: its object's identity, type, rights, badge
 	OpClockWait                       // wait until a clock reaches a time, or the caller is woken
 	OpSpaceRunning                    // count the threads of a space's subtree that are running
+	OpFutexWaitClock                  // futex_wait until a time on a clock, waiting with clock_wait on it
 	OpCount                           // number of operations; not an operation
 )
 
@@ -529,9 +530,30 @@ var clockWaitOps = map[Op]OpInfo{
 	},
 	OpSpaceRunning: {
 		Name: "space_running", Iface: IfaceSpace, Rights: RightRead,
-		R0:  "the number of threads of the space and of every space below it that do not wait: running guest code (or a server's work on a fault of theirs served inline), stopped (by thread_stop, or in a fault whose handler has not answered: someone may resume them), or created and not yet started",
+		R0:  "the number of threads of the space and of every space below it that do not wait: running guest code (or a server's work on a fault of theirs served inline), stopped (by thread_stop, or in a fault whose handler has not answered: someone may resume them), held in a call by a server that will let them go (a checkpoint holding a writer until it stops it for a save), or created and not yet started",
 		R1:  "the number of those threads that wait: asleep in an operation, not woken since they last looked at what they wait for",
 		Doc: "Counts the threads of a space's subtree that wait and those that do not, so that a layer can tell when every thread below it waits (R0 is 0 and R1 is not: a virtual clock then jumps to the earliest deadline, or, with no deadline, the program is deadlocked). A subtree with no thread at all (being loaded, or ended) has both 0: nothing waits. A thread woken since it last looked at what it waits for (a futex_wake, a message, a reply) does not wait: it is about to run.",
+	},
+	OpFutexWaitClock: {
+		Name: "futex_wait_clock", Iface: IfaceSpace, Rights: RightRead,
+		Errors: []OpError{
+			{ErrInvalidArg, "addr is not 4-byte aligned, or expected is beyond 32 bits; or the clock's clock_wait refused which"},
+			{ErrBadAddress, "the word is not mapped readable"},
+			{ErrWouldBlock, "the word does not hold expected"},
+			{ErrTimeout, "the clock reached deadline_ns"},
+			{ErrBadHandle, "clock names nothing (or is NV_NO_HANDLE)"},
+			{ErrWrongType, "clock names no port (a clock is a port its server serves)"},
+			{ErrRights, "the clock handle lacks read"},
+			{ErrInvalidOp, "the clock's server performs no clock_wait"},
+		},
+		Args: []Arg{
+			{"addr", ArgValue, "4-byte aligned address of a 32-bit word"},
+			{"expected", ArgValue, "the value to sleep on"},
+			{"clock", ArgHandle, "the clock the deadline is on (needs read)"},
+			{"which", ArgValue, "NV_CLOCK_MONOTONIC or NV_CLOCK_REALTIME"},
+			{"deadline_ns", ArgValue, "the time on that clock to sleep until at most, in its nanoseconds; 0 for no limit"},
+		},
+		Doc: "futex_wait with its time limit on a clock: the caller becomes a waiter on the word, the word is checked (NV_EWOULDBLOCK at once if it does not hold expected), then the caller waits with clock_wait on the clock, as itself, until the clock reaches deadline_ns (NV_ETIMEOUT) or a futex_wake of the word wakes it (0). So a layer standing in for the clock (services/timewarp) sees the wait and owns its time, as it owns every other timed wait below it; futex_wait's timeout_ns runs on the host's time. A wake ends the clock_wait of a server that holds the caller as a thread (the monitor's clock, a Go layer's) at once, and withdraws a call a guest server has yet to answer. Errors of the clock's clock_wait are the call's. A thread stopped while it waits re-issues the call when resumed; the deadline is absolute, so it waits no longer for having been stopped.",
 	},
 }
 

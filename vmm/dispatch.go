@@ -415,7 +415,7 @@ func (t *Thread) callPort(p *Port, n *capNode, inv *Invocation) result {
 		}
 		return ok(0, 0)
 	}
-	rep, why := t.call(p, msg, true, nil)
+	rep, why := t.call(p, msg, true, nil, inv.early)
 	defer mon.dropTransit(rep.handle)
 	if r, done := after(why); done {
 		return r
@@ -719,6 +719,8 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		return ok(0, 0)
 	case abi.OpFutexWake:
 		return ok(sp.mon.futexWake(sp, a[0], a[1]), 0)
+	case abi.OpFutexWaitClock:
+		return t.futexWaitClock(sp, inv)
 	case abi.OpSpaceGetState:
 		return t.spaceGetState(sp, inv.bufs[0])
 	case abi.OpSpaceInsertAt:

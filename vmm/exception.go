@@ -98,7 +98,7 @@ func (t *Thread) request(vcpu machine.VCPU, port *Port, badge uint64, kind uint6
 	t.mu.Lock()
 	t.state, t.inFault = abi.ThreadStopped, true
 	t.mu.Unlock()
-	rep, why := t.call(port, msg, false, vcpu)
+	rep, why := t.call(port, msg, false, vcpu, nil)
 	s.mon.dropTransit(rep.handle) // a handle in the reply to a fault goes nowhere
 	t.mu.Lock()
 	t.inFault = false

@@ -62,11 +62,12 @@ func checkResult(op, r0 uint64) error {
 	return nil
 }
 
-// servedByGuest reports whether op on handle h of s goes to a guest
-// server, whose r0 is whatever it replied. What the checks refuse, the
-// handle operations, a port's own operations (servedBy) and port_send,
-// which gets no reply, have results of the kernel's.
-func servedByGuest(s *Space, h uint64, op uint64) bool {
+// servedByGuest reports whether op on handle h of s, with arguments a,
+// goes to a guest server, whose r0 is whatever it replied. What the
+// checks refuse, the handle operations, a port's own operations
+// (servedBy) and port_send, which gets no reply, have results of the
+// kernel's; futex_wait_clock's clock_wait goes to its clock's server.
+func servedByGuest(s *Space, h uint64, op uint64, a [abi.MaxArgSlots]uint64) bool {
 	n, ok := s.lookupHandle(h)
 	if !ok {
 		return false
@@ -75,15 +76,22 @@ func servedByGuest(s *Space, h uint64, op uint64) bool {
 	if op != uint64(uint32(op)) || !valid || info.Iface == abi.IfaceHandle {
 		return false
 	}
-	p, isPort := n.obj.(*Port)
-	return isPort && p.server == nil && servedBy(p, abi.Op(op)) && abi.Op(op) != abi.OpPortSend
+	guest := func(obj Object, op abi.Op) bool {
+		p, isPort := obj.(*Port)
+		return isPort && p.server == nil && servedBy(p, op) && op != abi.OpPortSend
+	}
+	if _, isSpace := n.obj.(*Space); isSpace && abi.Op(op) == abi.OpFutexWaitClock {
+		c, ok := s.lookupHandle(a[2])
+		return ok && guest(c.obj, abi.OpClockWait)
+	}
+	return guest(n.obj, abi.Op(op))
 }
 
 // fuzzOneCall runs one call from thread 0 of a fresh fixture and checks
 // the aftermath.
 func fuzzOneCall(t *testing.T, h, op uint64, a [abi.MaxArgSlots]uint64) {
 	f := newKernelFixture(t)
-	served := servedByGuest(f.a, h, op)
+	served := servedByGuest(f.a, h, op, a)
 	sc := f.d[0].issue(h, op, a)
 	if sc == nil {
 		t.Fatal("thread 0 ended before its first call")
@@ -171,6 +179,7 @@ var seedCalls = []seedCall{
 	{hPortSet, abi.OpPortSetAdd, []uint64{hPort}},
 	{hSpace, abi.OpFutexWait, []uint64{fixData, 0x150e0700, 0}},
 	{hSpace, abi.OpFutexWake, []uint64{fixData, 1}},
+	{hSpace, abi.OpFutexWaitClock, []uint64{fixData, 0x150e0700, hClock, abi.ClockMonotonic, 1}},
 	{hConsole, abi.OpFilesOpen, []uint64{fixBuf, 8, abi.OpenRead}},
 	{hConsole, abi.OpFilesList, []uint64{fixBuf, 0, fixBuf, 64}},
 	{hConsole, abi.OpFileRead, []uint64{0, fixBuf, 64}},
@@ -484,7 +493,7 @@ func (r *seqRunner) run(t *testing.T) {
 			}
 			continue
 		}
-		served := servedByGuest(r.f.a, h, op)
+		served := servedByGuest(r.f.a, h, op, a)
 		if testing.Verbose() {
 			t.Logf("step %d: thread %d: %s (%#x) on %d, %#x", step, hdr&1, abi.Op(op), op, h, a)
 		}
@@ -775,6 +784,23 @@ func sequenceSeeds() [][]byte {
 		call(1, v(hChild), abi.OpFutexWait, v(fixData), v(0), v(0)).
 		call(0, v(hSpace), abi.OpFutexWait, v(fixData), v(1<<32), v(0)).
 		call(0, v(hSpace), abi.OpFutexWait, v(fixData+pageSize), v(0x150e0700), v(^uint64(0))))
+
+	// Futex waits on the clock: woken, timed out at once, a deadline far
+	// ahead stopped, on realtime, and bad clocks, words and selectors.
+	add(seqSeed{}.
+		call(1, v(hSpace), abi.OpFutexWaitClock, v(fixData), v(0x150e0700), v(hClock), v(abi.ClockMonotonic), v(0)).
+		call(0, v(hSpace), abi.OpFutexWake, v(fixData), v(^uint64(0))).
+		call(1, v(hSpace), abi.OpFutexWaitClock, v(fixData), v(0x150e0700), v(hClock), v(abi.ClockMonotonic), v(1)).
+		call(1, v(hSpace), abi.OpFutexWaitClock, v(fixData), v(0x150e0700), v(hClock), v(abi.ClockRealtime), v(^uint64(0))).
+		call(0, v(hThread1), abi.OpThreadStop).
+		call(0, v(hThread1), abi.OpThreadStart).
+		call(0, v(hSpace), abi.OpFutexWake, v(fixData), v(1)).
+		call(0, v(hSpace), abi.OpFutexWaitClock, v(fixData), v(0x150e0700), v(hRegion), v(abi.ClockMonotonic), v(1)).
+		call(0, v(hSpace), abi.OpFutexWaitClock, v(fixData), v(0x150e0700), v(abi.NoHandle), v(abi.ClockMonotonic), v(1)).
+		call(0, v(hSpace), abi.OpFutexWaitClock, v(fixData), v(0x150e0700), v(hPortCall), v(abi.ClockMonotonic), v(1)).
+		call(0, v(hSpace), abi.OpFutexWaitClock, v(fixData), v(0x150e0700), v(hClock), v(^uint64(0)), v(1)).
+		call(0, v(hSpace), abi.OpFutexWaitClock, v(fixData+1), v(0), v(hClock), v(abi.ClockMonotonic), v(1)).
+		call(0, v(hSpace), abi.OpFutexWaitClock, v(abi.ReservedBase), v(0), v(hClock), v(abi.ClockMonotonic), v(1)))
 
 	// Thread control: stop, read and replace the state with garbage,
 	// resume; on itself; on the child's thread.

@@ -202,7 +202,9 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 	if badge == 0 {
 		badge = inv.Badge
 	}
-	*fwd = Invocation{Thread: inv.Thread, Op: inv.Op, Info: info, Badge: badge, Rights: n.rights & inv.Rights, Slots: inv.Slots, from: t, bufs: bufs}
+	// A wait that a wake may end (futex_wait_clock's clock_wait) still
+	// may when a layer passes it on to a guest server.
+	*fwd = Invocation{Thread: inv.Thread, Op: inv.Op, Info: info, Badge: badge, Rights: n.rights & inv.Rights, Slots: inv.Slots, from: t, bufs: bufs, early: inv.early}
 	// Handles lent to c's table for the call, and (for space_insert_at
 	// with NV_INSERT_MOVE) the invoker's own handle moved through it, so
 	// that it keeps its place in the derivation tree: it goes back if the

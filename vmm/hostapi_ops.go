@@ -711,3 +711,26 @@ func (c *Caller) SpaceRunning(h uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpSpaceRunning, s)
 }
+
+// FutexWaitClock performs futex_wait_clock on handle h, as nv_futex_wait_clock does for a guest.
+// futex_wait with its time limit on a clock: the caller becomes a waiter on
+// the word, the word is checked (NV_EWOULDBLOCK at once if it does not hold
+// expected), then the caller waits with clock_wait on the clock, as itself,
+// until the clock reaches deadline_ns (NV_ETIMEOUT) or a futex_wake of the
+// word wakes it (0). So a layer standing in for the clock
+// (services/timewarp) sees the wait and owns its time, as it owns every
+// other timed wait below it; futex_wait's timeout_ns runs on the host's
+// time. A wake ends the clock_wait of a server that holds the caller as a
+// thread (the monitor's clock, a Go layer's) at once, and withdraws a call a
+// guest server has yet to answer. Errors of the clock's clock_wait are the
+// call's. A thread stopped while it waits re-issues the call when resumed;
+// the deadline is absolute, so it waits no longer for having been stopped.
+func (c *Caller) FutexWaitClock(h uint64, addr uint64, expected uint64, clock uint64, which uint64, deadlineNs uint64) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	s[0] = addr
+	s[1] = expected
+	s[2] = clock
+	s[3] = which
+	s[4] = deadlineNs
+	return c.Invoke(h, abi.OpFutexWaitClock, s)
+}

@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -590,6 +591,95 @@ func TestStopperStops(t *testing.T) {
 	if st, _ := f.d[1].t.Status(); st != abi.ThreadStopped {
 		t.Errorf("the target's status after the re-issued stop: %d", st)
 	}
+	f.check()
+}
+
+// TestFutexWaitClockGuestServer: futex_wait_clock on a clock a guest
+// serves is a clock_wait call to that server, which a futex_wake of the
+// word ends at once, the call withdrawn though the server has received
+// it: the waiter is not left until a server that may never answer does.
+// So it is when a Go layer's stand-in for the clock passes the clock_wait
+// on to the guest server. The server's late reply is dropped.
+func TestFutexWaitClockGuestServer(t *testing.T) {
+	for _, layered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("layered=%v", layered), func(t *testing.T) {
+			f := newKernelFixture(t)
+			clock := f.d[0].must(hPort, abi.OpHandleDerive, uint64(abi.RightCall|abi.RightRead), 0)
+			if layered {
+				n, _ := f.a.lookupHandle(clock)
+				c := f.a.mon.NewHostSpace("stand-in", Quota{Handles: 16}).NewCaller()
+				inner, err := c.Insert(n.obj, n.rights, n.badge)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stand := NewHostPort("clock stand-in", ServerFunc(func(inv *Invocation) { inv.Complete(inv.Forward(c, inner)) }))
+				h, e := f.a.addHandle(handleEntry{obj: stand, rights: abi.RightCall | abi.RightRead}, nil)
+				if e != abi.OK {
+					t.Fatal(e)
+				}
+				clock = h
+			}
+			sc := f.d[1].issue(hSpace, uint64(abi.OpFutexWaitClock), [abi.MaxArgSlots]uint64{fixData, 0x150e0700, clock, abi.ClockMonotonic, 0})
+			f.d[0].must(hPort, abi.OpPortReceive, fixMsg, uint64(msgSize), fixBuf, 64)
+			m, ok := f.readMsg(fixMsg)
+			if !ok || m.Kind != abi.MsgCall || m.Op != uint64(abi.OpClockWait) || m.Words[0] != abi.ClockMonotonic || m.Words[1] != 0 {
+				t.Fatalf("the clock's server received %+v, want a clock_wait call with no deadline", m)
+			}
+			if n := f.d[0].must(hSpace, abi.OpFutexWake, fixData, 1); n != 1 {
+				t.Fatalf("futex_wake woke %d, want the waiter", n)
+			}
+			if !waitClosed(sc.done, killGrace) {
+				t.Fatalf("futex_wait_clock went on waiting for its clock's server after a futex_wake\n%s", goroutines())
+			}
+			if r0 := sc.c.Ret[0]; r0 != 0 || sc.act != machine.CallContinue {
+				t.Errorf("futex_wait_clock woken: R0 %d, action %v; want 0", int64(r0), sc.act)
+			}
+			if r0, _, _, _ := f.d[0].call(hPort, abi.OpPortReply, m.CallID, 0, 0, fixBuf, 0, abi.NoHandle); r0 != 0 {
+				t.Errorf("the late reply to the withdrawn clock_wait: R0 %d, want 0 (dropped)", int64(r0))
+			}
+			f.check()
+		})
+	}
+}
+
+// TestFutexWaitClockStopped: a thread stopped while it waits in
+// futex_wait_clock (on the monitor's clock, an hour ahead) leaves the call
+// to re-issue it when resumed, and meanwhile is not the word's waiter: a
+// futex_wake finds nobody. Re-issued, with the same absolute deadline, it
+// waits again, and a wake ends it with 0.
+func TestFutexWaitClockStopped(t *testing.T) {
+	f := newKernelFixture(t)
+	args := [abi.MaxArgSlots]uint64{fixData, 0x150e0700, hClock, abi.ClockMonotonic, monotonicNow() + uint64(time.Hour)}
+	waiting := func() {
+		for f.d[1].t.blockedIn() != abi.OpFutexWaitClock {
+			runtime.Gosched()
+		}
+	}
+	sc := f.d[1].issue(hSpace, uint64(abi.OpFutexWaitClock), args)
+	waiting()
+	f.d[0].must(hThread1, abi.OpThreadStop)
+	if !waitClosed(sc.done, killGrace) {
+		t.Fatalf("futex_wait_clock went on after thread_stop\n%s", goroutines())
+	}
+	if sc.act != machine.CallRestart {
+		t.Errorf("futex_wait_clock of a stopped thread: action %v, R0 %d; want a restart", sc.act, int64(sc.c.Ret[0]))
+	}
+	f.d[1].pending = nil
+	if n := f.d[0].must(hSpace, abi.OpFutexWake, fixData, 1); n != 0 {
+		t.Errorf("futex_wake woke %d while the only waiter was stopped out of its wait, want 0", n)
+	}
+	sc = f.d[1].issue(hSpace, uint64(abi.OpFutexWaitClock), args)
+	waiting()
+	if n := f.d[0].must(hSpace, abi.OpFutexWake, fixData, 1); n != 1 {
+		t.Errorf("futex_wake woke %d, want the re-issued waiter", n)
+	}
+	if !waitClosed(sc.done, killGrace) {
+		t.Fatalf("futex_wait_clock went on after a futex_wake\n%s", goroutines())
+	}
+	if r0 := sc.c.Ret[0]; r0 != 0 || sc.act != machine.CallContinue {
+		t.Errorf("futex_wait_clock woken: R0 %d, action %v; want 0", int64(r0), sc.act)
+	}
+	f.d[1].pending = nil
 	f.check()
 }
 

@@ -122,8 +122,10 @@ func (m *Monitor) enqueue(p *Port, msg *message) abi.Error {
 // call half done: its state is all in its threads' registers, its memory
 // and the one-way messages queued on its ports. A stoppable=false call (a
 // fault waiting for its handler) runs to its reply. wakeExit means the
-// caller is ending.
-func (t *Thread) call(p *Port, msg *message, stoppable bool, serve machine.VCPU) (reply, wakeReason) {
+// caller is ending. early, when not nil, ends the wait once it reports
+// true after a wake: the call is withdrawn (a reply that comes later is
+// dropped), and the reply is empty.
+func (t *Thread) call(p *Port, msg *message, stoppable bool, serve machine.VCPU, early func() bool) (reply, wakeReason) {
 	t = t.who() // a forwarded call sleeps as the thread it is for, so stops and kills reach it
 	m := t.space.mon
 	msg.caller = t
@@ -132,13 +134,14 @@ func (t *Thread) call(p *Port, msg *message, stoppable bool, serve machine.VCPU)
 	}
 	done := func() bool {
 		m.ipc.mu.Lock()
-		defer m.ipc.mu.Unlock()
-		return msg.done
+		d := msg.done
+		m.ipc.mu.Unlock()
+		return d || early != nil && early()
 	}
 	for {
 		r := t.sleep(done, stoppable, time.Time{}, serve)
 		m.ipc.mu.Lock()
-		if r == wakeReady {
+		if r == wakeReady && msg.done {
 			rep := msg.reply
 			m.ipc.mu.Unlock()
 			return rep, wakeReady

@@ -124,6 +124,10 @@ type Invocation struct {
 	// when absentWrite.
 	absentAt    uint64
 	absentWrite bool
+	// early, when set, ends a wait for a guest server's reply once it
+	// reports true, the call withdrawn (a futex_wake of the thread's
+	// futex_wait_clock, whose clock_wait a guest serves).
+	early func() bool
 }
 
 // GuestBuffer is a checked view of a guest buffer argument, valid during
@@ -153,6 +157,10 @@ func (inv *Invocation) Fail(e abi.Error) { inv.err = e }
 // thread re-issues the operation when resumed. A server holds a thread
 // this way, not by blocking, so that whoever stops the subtree is not
 // left waiting for the call to end. A host caller is held until done.
+// While held the thread does not wait, for space_running: the server will
+// let it go, as a thread stopped may be resumed (a checkpoint holds a
+// writer so until it stops it for a save, and a layer owning time must
+// not move time on meanwhile). A wait is HoldWake.
 func (inv *Invocation) Hold(done <-chan struct{}) bool {
 	t := inv.Thread
 	if t == nil && inv.from != nil {
@@ -167,6 +175,10 @@ func (inv *Invocation) Hold(done <-chan struct{}) bool {
 		default:
 			return false
 		}
+	}
+	if t != nil {
+		t.serverHeld.Add(1)
+		defer t.serverHeld.Add(-1)
 	}
 	return holdOn(t, done, ready)
 }

@@ -65,6 +65,9 @@ type Thread struct {
 	// it waits for: a thread kicked since it last looked is about to
 	// run, and space_running counts it as running, not waiting.
 	woken atomic.Bool
+	// serverHeld counts the holds of a server (Invocation.Hold) the
+	// thread is in: held, it does not wait, for space_running.
+	serverHeld atomic.Int32
 
 	// kept are memory objects unmapped while the thread was in a call,
 	// whose buffers may lie in them: they are released when a call of
@@ -752,7 +755,7 @@ const (
 	threadNew          // created, not yet started: whoever created it may start it
 	threadRuns         // its guest code, or a server's work on a fault of its served inline
 	threadWaits        // asleep in a wait, and not woken since it last looked
-	threadHeld         // stopped, by thread_stop or in a fault its handler has not answered
+	threadHeld         // stopped, by thread_stop or in a fault its handler has not answered, or held by a server (Invocation.Hold)
 )
 
 // activity reports what the thread is doing (space_running).
@@ -766,7 +769,7 @@ func (t *Thread) activity() int {
 		return threadGone
 	case !started:
 		return threadNew
-	case st == abi.ThreadStopped && !served:
+	case st == abi.ThreadStopped && !served, t.serverHeld.Load() > 0:
 		return threadHeld
 	case t.asleep.Load() && !t.woken.Load():
 		return threadWaits

@@ -102,3 +102,18 @@ func TestTimewarpCheckpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestTimewarpFutexClock: `nestvm run --layer timewarp futexclock timeout
+// 3600000` waits an hour of virtual time on a futex whose limit is on the
+// program's clock, and ends at once with the timeout, on each backend.
+func TestTimewarpFutexClock(t *testing.T) {
+	for _, b := range backendtest.Names {
+		t.Run(b, func(t *testing.T) {
+			backendtest.Get(t, b)
+			status, out, errs := run(t, "run", "--backend", b, "--log-level", "warn", "--layer", "timewarp", testutil.Guest(t, "futexclock"), "timeout", "3600000")
+			if status != 0 || errs != "" || out != "timeout: timed out after 3600000 ms\n" {
+				t.Fatalf("status %d, stderr %q, output %q; want the timeout an hour in", status, errs, out)
+			}
+		})
+	}
+}

@@ -381,6 +381,7 @@ static void g_pointers(void)
 		CHECK("port_call reply into reserved", nv_port_call(p, 1, 0, 0, a, 8), -NV_EFAULT);
 		CHECK("thread_set_state from reserved", nv_thread_set_state(nv_self_thread(), a, sizeof st), -NV_EFAULT);
 		CHECK("futex_wait on reserved", nv_futex_wait(self, a, 0, 1000), -NV_EFAULT);
+		CHECK("futex_wait_clock on reserved", nv_futex_wait_clock(self, a, 0, nv_clock(), NV_CLOCK_MONOTONIC, 1), -NV_EFAULT);
 		CHECK("futex_wake on reserved", nv_futex_wake(self, a, ~0ull), 0);
 	}
 	CHECK("reading from page 0", nv_console_write(con, 0, 1), -NV_EFAULT);
@@ -400,6 +401,7 @@ static void g_pointers(void)
 	CHECK("region_read into read-only memory", nv_region_read(r, 0, MAP_A + 2 * PAGE, 8), -NV_EFAULT);
 	CHECK("region_write from read-only memory", nv_region_write(r, 0, MAP_A + 2 * PAGE, 8), 8);
 	CHECK("futex_wait on an unmapped page", nv_futex_wait(self, MAP_A + PAGE, 0, 1000), -NV_EFAULT);
+	CHECK("futex_wait_clock on an unmapped page", nv_futex_wait_clock(self, MAP_A + PAGE, 0, nv_clock(), NV_CLOCK_MONOTONIC, 1), -NV_EFAULT);
 	CHECK("unmap", nv_space_unmap(self, MAP_A, PAGE), 0);
 	CHECK("unmap", nv_space_unmap(self, MAP_A + 2 * PAGE, PAGE), 0);
 	CHECK("console_write from an unmapped page", nv_console_write(con, MAP_A, 8), -NV_EFAULT);
@@ -461,6 +463,23 @@ static void g_lengths(void)
 	CHECK("futex unaligned", nv_futex_wait(self, NV_ADDR(&word) + 1, 0, 0), -NV_EINVAL);
 	CHECK("futex ~0 ns, value differs", nv_futex_wait(self, NV_ADDR(&word), word + 1, ~0ull), -NV_EWOULDBLOCK);
 	CHECK("futex_wake ~0", nv_futex_wake(self, NV_ADDR(&word), ~0ull), 0);
+	/* futex_wait_clock: the clock is checked first, then the word, then
+	 * what the clock's clock_wait says. */
+	uint64_t w = word;
+	nv_handle_t noread = OK("derive a clock with no read", nv_handle_derive(nv_clock(), NV_R_DERIVE, 0));
+	CHECK("futex_wait_clock, no clock", nv_futex_wait_clock(self, NV_ADDR(&word), w, NV_NO_HANDLE, NV_CLOCK_MONOTONIC, 1), -NV_EBADHANDLE);
+	CHECK("futex_wait_clock, clock ~0", nv_futex_wait_clock(self, NV_ADDR(&word), w, ~0ull, NV_CLOCK_MONOTONIC, 1), -NV_EBADHANDLE);
+	CHECK("futex_wait_clock on a region", nv_futex_wait_clock(self, NV_ADDR(&word), w, r, NV_CLOCK_MONOTONIC, 1), -NV_EWRONGTYPE);
+	CHECK("futex_wait_clock, clock without read", nv_futex_wait_clock(self, NV_ADDR(&word), w, noread, NV_CLOCK_MONOTONIC, 1), -NV_ERIGHTS);
+	CHECK("futex_wait_clock, bad clock, word differs", nv_futex_wait_clock(self, NV_ADDR(&word), w + 1, r, NV_CLOCK_MONOTONIC, 1), -NV_EWRONGTYPE);
+	CHECK("futex_wait_clock value beyond 32 bits", nv_futex_wait_clock(self, NV_ADDR(&word), 1ull << 32, nv_clock(), NV_CLOCK_MONOTONIC, 1), -NV_EINVAL);
+	CHECK("futex_wait_clock unaligned", nv_futex_wait_clock(self, NV_ADDR(&word) + 1, w, nv_clock(), NV_CLOCK_MONOTONIC, 1), -NV_EINVAL);
+	CHECK("futex_wait_clock, value differs", nv_futex_wait_clock(self, NV_ADDR(&word), w + 1, nv_clock(), NV_CLOCK_MONOTONIC, ~0ull), -NV_EWOULDBLOCK);
+	CHECK("futex_wait_clock, clock ~0", nv_futex_wait_clock(self, NV_ADDR(&word), w, nv_clock(), ~0ull, 1), -NV_EINVAL);
+	CHECK("futex_wait_clock, a deadline past", nv_futex_wait_clock(self, NV_ADDR(&word), w, nv_clock(), NV_CLOCK_MONOTONIC, 1), -NV_ETIMEOUT);
+	CHECK("futex_wait_clock, realtime past", nv_futex_wait_clock(self, NV_ADDR(&word), w, nv_clock(), NV_CLOCK_REALTIME, 1), -NV_ETIMEOUT);
+	CHECK("futex_wake after them: nobody waits", nv_futex_wake(self, NV_ADDR(&word), ~0ull), 0);
+	nv_handle_close(noread);
 	nv_handle_close(r);
 }
 

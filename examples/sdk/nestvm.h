@@ -60,6 +60,15 @@ int nv_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap);
 /* Monotonic time in nanoseconds. */
 uint64_t nv_now_ns(void);
 
+/* Sleeps while the 32-bit word at addr holds expected, at most timeout_ns
+ * (0: no limit) on the program's clock: futex_wait_clock, so that a layer
+ * standing in for the clock owns the limit as it owns every other timed
+ * wait. Returns 0 when woken by futex_wake, or a negated error:
+ * -NV_EWOULDBLOCK when the word does not hold expected, -NV_ETIMEOUT when
+ * the time ran out. A clock that cannot wait leaves the limit on the
+ * host's time (futex_wait). */
+int64_t nv_futex_wait_for(const volatile uint32_t *addr, uint32_t expected, uint64_t timeout_ns);
+
 /* A bump allocator over the heap the monitor gave the program: 16-byte
  * aligned blocks, never freed; NULL when the heap is exhausted. */
 void *nv_alloc(size_t n);

@@ -206,7 +206,8 @@ enum nv_op {
 	NV_OP_HANDLE_IDENTIFY = 66, /* handle: Describes a handle as an nv_handle_identity record: the identity of the object it names (unique for the monitor's life and never reused, so two handles name one object exactly when their identities are equal, whichever spaces they came from); a layer's stand-in reports the identity of the object it stands for, as handle_info reports its type, so a program compares its handles under a layer as it would without one, the object type and rights handle_info reports, the handle's badge, and NV_IDENT_SERVED when the object is a port the monitor's own code serves (a files root, a console, a layer's stand-in) rather than one a space receives on. */
 	NV_OP_CLOCK_WAIT = 67, /* clock: Waits until the clock reads at least deadline_ns, or until the caller is woken for another reason (a personality's thread by whoever changes what it waits for): the caller compares R0 with its deadline and waits again when it is early. */
 	NV_OP_SPACE_RUNNING = 68, /* space: Counts the threads of a space's subtree that wait and those that do not, so that a layer can tell when every thread below it waits (R0 is 0 and R1 is not: a virtual clock then jumps to the earliest deadline, or, with no deadline, the program is deadlocked). */
-	NV_OP_COUNT = 69
+	NV_OP_FUTEX_WAIT_CLOCK = 69, /* space: futex_wait with its time limit on a clock: the caller becomes a waiter on the word, the word is checked (NV_EWOULDBLOCK at once if it does not hold expected), then the caller waits with clock_wait on the clock, as itself, until the clock reaches deadline_ns (NV_ETIMEOUT) or a futex_wake of the word wakes it (0). */
+	NV_OP_COUNT = 70
 };
 
 typedef uint64_t nv_handle_t;
@@ -1880,7 +1881,7 @@ static inline int64_t nv_clock_wait(nv_handle_t h, uint64_t which, uint64_t dead
 
 /* nv_space_running: Counts the threads of a space's subtree that wait and those that do not, so that a layer can tell when every thread below it waits (R0 is 0 and R1 is not: a virtual clock then jumps to the earliest deadline, or, with no deadline, the program is deadlocked). A subtree with no thread at all (being loaded, or ended) has both 0: nothing waits. A thread woken since it last looked at what it waits for (a futex_wake, a message, a reply) does not wait: it is about to run.
  * Interface: space. Rights needed: read.
- * R0: the number of threads of the space and of every space below it that do not wait: running guest code (or a server's work on a fault of theirs served inline), stopped (by thread_stop, or in a fault whose handler has not answered: someone may resume them), or created and not yet started.
+ * R0: the number of threads of the space and of every space below it that do not wait: running guest code (or a server's work on a fault of theirs served inline), stopped (by thread_stop, or in a fault whose handler has not answered: someone may resume them), held in a call by a server that will let them go (a checkpoint holding a writer until it stops it for a save), or created and not yet started.
  * R1: the number of those threads that wait: asleep in an operation, not woken since they last looked at what they wait for.
  * Errors (a port a guest serves returns what its server replies):
  *   NV_EBADHANDLE: the handle names nothing in the caller's table
@@ -1895,6 +1896,32 @@ static inline nv_result_t nv_space_running_r(nv_handle_t h)
 static inline int64_t nv_space_running(nv_handle_t h)
 {
 	return nv_space_running_r(h).r0;
+}
+
+/* nv_futex_wait_clock: futex_wait with its time limit on a clock: the caller becomes a waiter on the word, the word is checked (NV_EWOULDBLOCK at once if it does not hold expected), then the caller waits with clock_wait on the clock, as itself, until the clock reaches deadline_ns (NV_ETIMEOUT) or a futex_wake of the word wakes it (0). So a layer standing in for the clock (services/timewarp) sees the wait and owns its time, as it owns every other timed wait below it; futex_wait's timeout_ns runs on the host's time. A wake ends the clock_wait of a server that holds the caller as a thread (the monitor's clock, a Go layer's) at once, and withdraws a call a guest server has yet to answer. Errors of the clock's clock_wait are the call's. A thread stopped while it waits re-issues the call when resumed; the deadline is absolute, so it waits no longer for having been stopped.
+ * Interface: space. Rights needed: read.
+ *   addr (IN): 4-byte aligned address of a 32-bit word
+ *   expected (IN): the value to sleep on
+ *   clock (IN, handle): the clock the deadline is on (needs read)
+ *   which (IN): NV_CLOCK_MONOTONIC or NV_CLOCK_REALTIME
+ *   deadline_ns (IN): the time on that clock to sleep until at most, in its nanoseconds; 0 for no limit
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table; or clock names nothing (or is NV_NO_HANDLE)
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation; or the clock's server performs no clock_wait
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface; or clock names no port (a clock is a port its server serves)
+ *   NV_ERIGHTS: the handle lacks a right the operation needs; or the clock handle lacks read
+ *   NV_EFAULT: the stack words holding a4 and a5 are not mapped readable; or the word is not mapped readable
+ *   NV_EINVAL: addr is not 4-byte aligned, or expected is beyond 32 bits; or the clock's clock_wait refused which
+ *   NV_EWOULDBLOCK: the word does not hold expected
+ *   NV_ETIMEOUT: the clock reached deadline_ns
+ */
+static inline nv_result_t nv_futex_wait_clock_r(nv_handle_t h, uint64_t addr, uint64_t expected, nv_handle_t clock, uint64_t which, uint64_t deadline_ns)
+{
+	return nv_invoke(h, NV_OP_FUTEX_WAIT_CLOCK, addr, expected, clock, which, deadline_ns, 0);
+}
+static inline int64_t nv_futex_wait_clock(nv_handle_t h, uint64_t addr, uint64_t expected, nv_handle_t clock, uint64_t which, uint64_t deadline_ns)
+{
+	return nv_futex_wait_clock_r(h, addr, expected, clock, which, deadline_ns).r0;
 }
 
 /* Records. Fields are fixed-width; records only grow at the end. Each

@@ -327,6 +327,25 @@ uint64_t nv_now_ns(void)
 	return t < 0 ? 0 : (uint64_t)t;
 }
 
+int64_t nv_futex_wait_for(const volatile uint32_t *addr, uint32_t expected, uint64_t timeout_ns)
+{
+	nv_handle_t self = start_info->space;
+	if (timeout_ns == 0)
+		return nv_futex_wait(self, NV_ADDR(addr), expected, 0);
+	int64_t now = nv_clock_read(start_info->clock, NV_CLOCK_MONOTONIC);
+	if (now >= 0) {
+		uint64_t deadline = (uint64_t)now + timeout_ns;
+		if (deadline < (uint64_t)now)
+			deadline = ~(uint64_t)0;
+		int64_t r = nv_futex_wait_clock(self, NV_ADDR(addr), expected, start_info->clock, NV_CLOCK_MONOTONIC, deadline);
+		/* A clock that cannot wait: a server that knows no clock_wait,
+		 * or a policy that allows only clock_read. */
+		if (r != -NV_EINVALOP && r != -NV_EWRONGTYPE && r != -NV_ERIGHTS && r != -NV_EBADHANDLE && r != -NV_EDENIED)
+			return r;
+	}
+	return nv_futex_wait(self, NV_ADDR(addr), expected, timeout_ns);
+}
+
 void *nv_alloc(size_t n)
 {
 	uintptr_t p = (heap_next + 15) & ~(uintptr_t)15;

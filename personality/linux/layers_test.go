@@ -36,9 +36,15 @@ func nestvmLinux(t *testing.T, nestvm, b, dir string, args ...string) nestvmRun 
 	for _, kv := range corpusEnv {
 		all = append(all, "--env", kv)
 	}
+	return nestvmCommand(t, nestvm, dir, append(all, args...)...)
+}
+
+// nestvmCommand runs `nestvm ARGS...` in dir and waits for it.
+func nestvmCommand(t *testing.T, nestvm, dir string, args ...string) nestvmRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nestvm, append(all, args...)...)
+	cmd := exec.CommandContext(ctx, nestvm, args...)
 	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

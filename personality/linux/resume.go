@@ -191,7 +191,7 @@ func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot 
 	}
 	k.resumeVDSO(c, m)
 	p.mm, p.fds = m, fds
-	k.resumeTimers(c, p, sp, savedAt)
+	k.resumeTimers(c, p, sp, savedAt, savedMono)
 	return nil
 }
 
@@ -240,9 +240,12 @@ func (k *kernel) resumeVDSO(c *vmm.Caller, m *mm) {
 }
 
 // resumeTimers arms p's timers as they were saved: each expires after the
-// time it had left when the checkpoint was taken at savedAt, then every
-// interval; one already due expires at once.
-func (k *kernel) resumeTimers(c *vmm.Caller, p *process, sp *savedProc, savedAt time.Time) {
+// time it had left when the checkpoint was taken, then every interval; one
+// already due expires at once. What it had left is counted on the clock
+// its deadline was on, which the checkpoint read as savedMono (0: unknown,
+// and a record without deadlines on the clock: on the host's, at
+// savedAt).
+func (k *kernel) resumeTimers(c *vmm.Caller, p *process, sp *savedProc, savedAt time.Time, savedMono uint64) {
 	s := &p.timers
 	now := k.now(c)
 	s.mu.Lock()
@@ -250,7 +253,12 @@ func (k *kernel) resumeTimers(c *vmm.Caller, p *process, sp *savedProc, savedAt 
 	arm := func(tm *timer, t savedTimer) {
 		tm.clock, tm.info, tm.notify = t.clock, t.info, t.notify
 		var left time.Duration
-		if next, ok := t.next(savedAt); ok {
+		if next, ok := t.nextOnClock(savedMono); ok && savedMono != 0 {
+			left = time.Nanosecond // already due
+			if next > savedMono {
+				left = time.Duration(next - savedMono)
+			}
+		} else if next, ok := t.next(savedAt); ok {
 			left = max(next.Sub(savedAt), time.Nanosecond)
 		}
 		s.set(k, p, tm, now, left, t.interval)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -29,11 +30,14 @@ import (
 // (every thread stopped), and a save whose two reads of the record differ
 // is taken again, so the record holds of a timer only what its expiries
 // do not change: a one-shot timer's deadline, an interval timer's phase
-// (its deadline modulo its interval) on the wall clock; a pending timer
+// (its deadline modulo its interval), on the host's wall clock and on the
+// process's monotonic clock; a pending timer
 // signal carries no overrun count, and timer_getoverrun reads 0 after a
 // restore. They resume with the time they had left when the checkpoint was
-// taken (nester.SaveTimed): the time the program spent saved does not
-// pass for them.
+// taken (nester.SaveTimed), counted on the process's clock when the
+// checkpoint says what that clock read (under a layer that owns time, such
+// as timewarp, host and virtual time do not move together): the time the
+// program spent saved does not pass for them.
 //
 // Layout, little-endian: the magic, a version, then the fields in the
 // order encode writes them; a list is a uint32 count and its elements, a
@@ -44,8 +48,9 @@ const (
 	stateMagic = "NVLINUX\x00"
 	// stateVersion is the version encode writes. Version 1 had no timers
 	// and no sigev_value in pending signals, version 2 no sleep end on the
-	// clock, version 3 no kicked registers; all still decode.
-	stateVersion = 4
+	// clock, version 3 no kicked registers, version 4 no timer deadlines
+	// on the clock; all still decode.
+	stateVersion = 5
 
 	maxStateProcs   = 1 << 12
 	maxStateThreads = 1 << 10 // a process's
@@ -117,23 +122,41 @@ type savedTimer struct {
 	// disarmed.
 	deadline int64
 	interval time.Duration
+	// onClock is the same on the process's monotonic clock; 0: unknown.
+	onClock uint64
 }
 
 // next is when t expires next at or after at, and false when disarmed.
 func (t savedTimer) next(at time.Time) (time.Time, bool) {
-	switch {
-	case t.deadline == 0:
+	if t.deadline == 0 {
 		return time.Time{}, false
-	case t.interval == 0:
-		return time.Unix(0, t.deadline), true
 	}
-	phase, iv := t.deadline-1, int64(t.interval)
-	now := at.UnixNano()
+	return time.Unix(0, expiry(t.deadline, t.interval, at.UnixNano())), true
+}
+
+// nextOnClock is next on the process's monotonic clock, at its reading
+// at; false when disarmed, or when the record has no deadline on the
+// clock.
+func (t savedTimer) nextOnClock(at uint64) (uint64, bool) {
+	if t.deadline == 0 || t.onClock == 0 || at > math.MaxInt64 || t.onClock > math.MaxInt64 {
+		return 0, false
+	}
+	return uint64(expiry(int64(t.onClock), t.interval, int64(at))), true
+}
+
+// expiry is when a timer saved as d (a one-shot timer's deadline, an
+// interval timer's phase plus 1) expires next at or after now, on the
+// clock d counts on.
+func expiry(d int64, interval time.Duration, now int64) int64 {
+	if interval == 0 {
+		return d
+	}
+	phase, iv := d-1, int64(interval)
 	n := now - (now-phase)%iv // the latest expiry at or before now, as phase counts
 	if n < now {
 		n += iv
 	}
-	return time.Unix(0, n), true
+	return n
 }
 
 type savedThread struct {
@@ -480,17 +503,29 @@ func (w *stateWriter) timer(t savedTimer) {
 	w.bool(t.notify)
 	w.u64(uint64(t.deadline))
 	w.u64(uint64(t.interval))
+	w.u64(t.onClock)
 }
 
 // savedTimerSize is the bytes a saved timer takes.
-const savedTimerSize = 4 + 8 + 4*3 + 8 + 1 + 8*2
+const savedTimerSize = 4 + 8 + 4*3 + 8 + 1 + 8*3
 
-// timer reads a saved timer.
-func (r *stateReader) timer() savedTimer {
+// timerSize is the bytes a saved timer takes in a record of version v.
+func timerSize(v uint32) int {
+	if v < 5 {
+		return savedTimerSize - 8 // no deadline on the clock
+	}
+	return savedTimerSize
+}
+
+// timer reads a saved timer of a record of version v.
+func (r *stateReader) timer(v uint32) savedTimer {
 	t := savedTimer{id: int(int32(r.u32("timer id"))), clock: r.u64("timer clock")}
 	t.info = sigInfo{signo: int32(r.u32("timer signal")), code: int32(r.u32("timer code")), pid: int32(r.u32("timer id")), value: r.u64("timer value")}
 	t.notify = r.bool("timer notify")
 	t.deadline, t.interval = int64(r.u64("timer deadline")), time.Duration(r.u64("timer interval"))
+	if v >= 5 {
+		t.onClock = r.u64("timer deadline on the clock")
+	}
 	return t
 }
 
@@ -659,9 +694,9 @@ func decodeState(b []byte) (*savedState, error) {
 			p.fds = append(p.fds, savedFD{fd: int(r.u32("fd")), file: int(r.u32("fd file")), cloexec: r.bool("cloexec")})
 		}
 		if v >= 2 {
-			p.real = r.timer()
-			for range r.count("timers", maxTimers, savedTimerSize) {
-				p.posix = append(p.posix, r.timer())
+			p.real = r.timer(v)
+			for range r.count("timers", maxTimers, timerSize(v)) {
+				p.posix = append(p.posix, r.timer(v))
 			}
 		}
 		st.procs = append(st.procs, p)
@@ -783,7 +818,7 @@ func (st *savedState) validate() error {
 		ids := map[int]bool{}
 		for i, t := range append([]savedTimer{p.real}, p.posix...) {
 			posix := i > 0
-			if t.deadline < 0 || t.interval < 0 || (t.notify || !posix) && (t.info.signo < 1 || t.info.signo > nsig) && (t.deadline > 0 || posix) {
+			if t.deadline < 0 || t.interval < 0 || t.interval > 0 && t.onClock > uint64(t.interval) || (t.notify || !posix) && (t.info.signo < 1 || t.info.signo > nsig) && (t.deadline > 0 || posix) {
 				return fmt.Errorf("%s: timer %d: signal %d, deadline %d, interval %v, out of range", what, t.id, t.info.signo, t.deadline, t.interval)
 			}
 			if posix && (t.id < 0 || t.id >= maxTimers || ids[t.id] || !timerClock(t.clock)) {
@@ -815,13 +850,13 @@ func (s *timerSet) saved() (real savedTimer, posix []savedTimer) {
 		switch {
 		case tm.deadline == 0:
 		case tm.interval == 0:
-			t.deadline = max(tm.host.UnixNano(), 1)
+			t.deadline, t.onClock = max(tm.host.UnixNano(), 1), tm.deadline
 		default:
 			d := tm.host.UnixNano() % int64(tm.interval)
 			if d < 0 {
 				d += int64(tm.interval)
 			}
-			t.deadline = d + 1
+			t.deadline, t.onClock = d+1, tm.deadline%uint64(tm.interval)+1
 		}
 		return t
 	}

@@ -108,13 +108,17 @@ func TestStateTimers(t *testing.T) {
 		fds: &fdTable{files: map[int]*fdEntry{}}}
 	k.procs[1] = p
 	now := time.Now()
-	p.timers.real = timer{info: realInfo, deadline: 1, host: now.Add(30 * time.Millisecond), interval: 100 * time.Millisecond}
-	p.timers.posix = map[int]*timer{3: {clock: 1, notify: true, info: sigInfo{signo: 12, code: siTimer, pid: 3, value: 42}, deadline: 1, host: now.Add(time.Hour)}}
+	// The clock read mono at the save: deadlines on it are the same
+	// times from then as on the host's.
+	const mono = uint64(5 * time.Second)
+	p.timers.real = timer{info: realInfo, deadline: mono + uint64(30*time.Millisecond), host: now.Add(30 * time.Millisecond), interval: 100 * time.Millisecond}
+	p.timers.posix = map[int]*timer{3: {clock: 1, notify: true, info: sigInfo{signo: 12, code: siTimer, pid: 3, value: 42}, deadline: mono + uint64(time.Hour), host: now.Add(time.Hour)}}
 	rec, err := k.snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.timers.real.host = p.timers.real.host.Add(2 * p.timers.real.interval)
+	p.timers.real.deadline += 2 * uint64(p.timers.real.interval)
 	p.pending[12] = sigInfo{signo: 12, code: siTimer, value: 42, status: 5}
 	if again, err := k.snapshot(); err != nil || string(again) != string(rec) {
 		t.Errorf("an interval timer's expiries changed the record (%v)", err)
@@ -136,6 +140,16 @@ func TestStateTimers(t *testing.T) {
 	if next, ok := sp.posix[0].next(now); !ok || next.Sub(now) < 59*time.Minute {
 		t.Errorf("the one-shot timer expires %v after the save, want an hour", next.Sub(now))
 	}
+	// On the clock, exactly.
+	if next, ok := sp.real.nextOnClock(mono); !ok || next-mono != uint64(30*time.Millisecond) {
+		t.Errorf("ITIMER_REAL next expires %v after the save on the clock (%v), want 30ms", time.Duration(next-mono), ok)
+	}
+	if next, ok := sp.real.nextOnClock(mono + uint64(time.Second)); !ok || next-mono != uint64(1030*time.Millisecond) {
+		t.Errorf("ITIMER_REAL next expires %v after the save on the clock a second later (%v), want 1.03s", time.Duration(next-mono), ok)
+	}
+	if next, ok := sp.posix[0].nextOnClock(mono); !ok || next-mono != uint64(time.Hour) {
+		t.Errorf("the one-shot timer expires %v after the save on the clock (%v), want an hour", time.Duration(next-mono), ok)
+	}
 }
 
 // TestStateVersion1: a record of version 1, which had no timers and no
@@ -149,7 +163,8 @@ func TestStateVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The process is the record's last; version 2 added its timers at
-	// its end (ITIMER_REAL and a count of none), and to its thread the end
+	// its end (ITIMER_REAL, with version 5 its deadline on the clock too,
+	// and a count of none), and to its thread the end
 	// of its sleep (version 3 that end on the clock too, version 4 a flag
 	// for kicked registers), before its memory map (a flag, brk, no area)
 	// and descriptors (none).

@@ -116,6 +116,39 @@ func TestTimersUnderTimewarp(t *testing.T) {
 	}
 }
 
+// TestTimersRestoredUnderTimewarp: a program saved (at its first line of
+// output, 2 s in) with an alarm and an interval timer armed, under
+// timewarp, and restored under timewarp, gets its signals at the virtual
+// times it would have got them had it never been saved: its timers resume
+// with what they had left on the clock they count on, not on the host's,
+// on which almost nothing had passed at the save (they came at other
+// times then: the tick 6 s in, say, or the alarm 7 s in).
+func TestTimersRestoredUnderTimewarp(t *testing.T) {
+	testutil.RequireLinuxAMD64(t)
+	prog := builtOnce(t, "warprestore", true, func(out string) *exec.Cmd {
+		return exec.Command("gcc", "-static", "-O2", "-o", out, filepath.Join("testdata", "c", "warprestore.c"))
+	})
+	nestvm := nestvmBinary(t)
+	backends := []string{"emu"}
+	if kvmOpens() {
+		backends = append(backends, "kvm")
+	}
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "warp.nvck")
+			r := nestvmLinux(t, nestvm, b, dir, "--layer", "timewarp", "--layer", "checkpoint="+file+",after-writes=1,stop", prog)
+			if r.status != 0 || r.stdout != "armed, 1 tick so far\n" || !strings.Contains(r.stderr, "stopped after saving checkpoint") {
+				t.Fatalf("run: stdout %q, stderr %q, status %d", r.stdout, r.stderr, r.status)
+			}
+			r = nestvmCommand(t, nestvm, dir, "restore", "--backend", b, "--log-level", "warn", "--layer", "timewarp", file)
+			if want := "ticks at 1 4, alarm at 6\n"; r.status != 0 || r.stdout != want || r.stderr != "" {
+				t.Fatalf("restore: stdout %q, stderr %q, status %d; want %q", r.stdout, r.stderr, r.status, want)
+			}
+		})
+	}
+}
+
 // copyFile copies the executable from to to.
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()

@@ -8,7 +8,8 @@
 //
 // It owns time through capabilities alone: it serves clock_read,
 // clock_time_page (refused, so that programs read the clock by calls) and
-// clock_wait on the clock it hands down, and counts the running and the
+// clock_wait on the clock it hands down (which a guest's futex_wait_clock
+// makes too, as the waiting thread), and counts the running and the
 // stopped threads of the spaces made through the space it hands down
 // (space_running) to tell when every thread waits.
 package timewarp

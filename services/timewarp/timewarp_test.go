@@ -313,3 +313,159 @@ func TestLoadingIsNotDeadlock(t *testing.T) {
 		}
 	})
 }
+
+// TestFutexWaitClock: a guest's futex wait whose time limit is on its
+// clock (futex_wait_clock) is a clock_wait the layer holds. An hour's
+// limit on a word nobody changes ends at once with the timeout, an hour
+// of virtual time later; a futex_wake five virtual seconds in, by a
+// thread that sleeps until then, wakes the waiter then, and time never
+// jumps on to its limit; a wait with no limit, while nothing else runs,
+// is a deadlock.
+func TestFutexWaitClock(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		l := newLayer(t, "")
+		out, res := layertest.Run(t, b, []nester.Layer{l}, "", "futexclock", "timeout", "3600000")
+		if res.String() != "exited with status 0" || out != "timeout: timed out after 3600000 ms\n" {
+			t.Fatalf("timeout: %s; printed %q, want the timeout an hour in", res, out)
+		}
+		if got := l.Now(); got < time.Hour {
+			t.Errorf("timeout: virtual time at the end is %v, want at least an hour", got)
+		}
+
+		l = newLayer(t, "")
+		out, res = layertest.Run(t, b, []nester.Layer{l}, "", "futexclock", "wake", "5000", "3600000")
+		if res.String() != "exited with status 0" || out != "wake: woken after 5000 ms\n" {
+			t.Fatalf("wake: %s; printed %q, want the wake 5 s in", res, out)
+		}
+		if got := l.Now(); got >= time.Minute {
+			t.Errorf("wake: virtual time at the end is %v: it jumped past the wake toward the waiter's limit", got)
+		}
+
+		l = newLayer(t, "deadlock=100ms")
+		out, res = layertest.Run(t, b, []nester.Layer{l}, "", "futexclock", "forever")
+		if res.String() == "exited with status 0" || !l.Deadlocked() || out != "futexclock: waiting with no limit\n" {
+			t.Fatalf("forever: %s, deadlocked %v, printed %q; want the program ended as deadlocked", res, l.Deadlocked(), out)
+		}
+	})
+}
+
+// TestFutexWaitClockHostTime: with no layer the clock is the host's, and a
+// futex_wait_clock's limit is real time: the guest reads its clock at
+// least the limit later, and at least that much real time passed.
+func TestFutexWaitClockHostTime(t *testing.T) {
+	const limit = 300 * time.Millisecond
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		start := time.Now()
+		out, res := layertest.Run(t, b, nil, "", "futexclock", "timeout", fmt.Sprint(limit.Milliseconds()))
+		took := time.Since(start)
+		var ms int64
+		if _, err := fmt.Sscanf(out, "timeout: timed out after %d ms\n", &ms); err != nil || res.String() != "exited with status 0" {
+			t.Fatalf("%s; printed %q, want a timeout (%v)", res, out, err)
+		}
+		if ms < limit.Milliseconds() || took < limit {
+			t.Errorf("the wait ended %d ms in on the guest's clock, %v of real time, before its %v limit", ms, took, limit)
+		}
+	})
+}
+
+// writeHolder is a layer below timewarp that holds the program's first
+// console write in its call (Invocation.Hold) until released, as a
+// checkpoint holds a writer until it stops it for a save; it keeps the
+// clock timewarp handed down, to wait on it as a personality's timer does.
+type writeHolder struct {
+	c        *vmm.Caller
+	clock    uint64
+	once     sync.Once
+	held     chan struct{} // closed once the write is held
+	released chan struct{}
+}
+
+func (h *writeHolder) Name() string { return "write-holder" }
+func (h *writeHolder) Close() error { return nil }
+
+func (h *writeHolder) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
+	host := mon.NewHostSpace("write-holder", vmm.Quota{Handles: 1 << 10})
+	h.c = host.NewCaller()
+	clock := parent.Caps[nester.CapClock]
+	var err error
+	if h.clock, err = h.c.Insert(clock.Obj, clock.Rights, clock.Badge); err != nil {
+		return nester.Env{}, err
+	}
+	w := &interpose.Wrapper{Space: host, Layer: "write-holder", Handler: interpose.HandlerFunc(func(c *interpose.Call) {
+		if c.Op() == abi.OpConsoleWrite {
+			h.once.Do(func() { close(h.held) })
+			if !c.Inv.Hold(h.released) {
+				c.Return(0, 0)
+				c.Inv.Restart()
+				return
+			}
+		}
+		c.Forward()
+	})}
+	wc, err := w.Wrap(parent.Caps[nester.CapConsole], nester.CapConsole)
+	if err != nil {
+		return nester.Env{}, err
+	}
+	return parent.With(nester.CapConsole, wc), nil
+}
+
+// TestHeldInCallIsNotWaiting: a thread a server holds in its call (as a
+// checkpoint holds a writer until it stops it for a save) does not wait:
+// while the program's only thread is so held, longer than deadlock=, the
+// layer neither moves time on to the deadline of a clock_wait no thread
+// of the program makes (a Linux timer's) nor ends the program as
+// deadlocked; released, the program goes on.
+func TestHeldInCallIsNotWaiting(t *testing.T) {
+	const deadlock = 200 * time.Millisecond
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		l := newLayer(t, "deadlock="+deadlock.String())
+		h := &writeHolder{held: make(chan struct{}), released: make(chan struct{})}
+		data, err := os.ReadFile(testutil.Guest(t, "hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := vmm.ParseELF(data, 64<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mon := vmm.NewMonitor(b, nil)
+		var out layertest.Buffer
+		root, rs := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Memory: 64 << 20})
+		defer rs.Kill("test over")
+		r, err := nester.Launch(mon, root, []nester.Layer{l, h}, nester.Program{Name: "hello", Image: img, Args: []string{"hello"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		select {
+		case <-h.held:
+		case <-r.Done():
+			t.Fatalf("hello ended before it wrote: %v", r.Wait())
+		}
+		waiter := h.c.Space().NewCaller()
+		woke := make(chan uint64, 1)
+		go func() {
+			now, _, _ := waiter.ClockWait(h.clock, abi.ClockMonotonic, uint64(l.Now()+time.Hour))
+			woke <- now
+		}()
+		before := l.Now()
+		// The hold is what is tested: a real time well past deadlock=,
+		// during which the scheduler looks many times.
+		select {
+		case now := <-woke:
+			t.Fatalf("time jumped to %v while the program's thread was held in its call", time.Duration(now))
+		case <-r.Done():
+			t.Fatalf("the held program ended: %v", r.Wait())
+		case <-time.After(4 * deadlock):
+		}
+		if l.Deadlocked() || l.Now() != before {
+			t.Fatalf("while held: deadlocked %v, time moved from %v to %v", l.Deadlocked(), before, l.Now())
+		}
+		close(h.released)
+		if res := r.Wait(); res.String() != "exited with status 0" || out.String() == "" {
+			t.Fatalf("released: %s, printed %q", res, out.String())
+		}
+		waiter.Kill()
+		<-woke
+	})
+}
