@@ -78,7 +78,7 @@ var enginePool = &pool{maxIdle: 16, ttl: 250 * time.Millisecond, changed: make(c
 // served inside, where the engine would wait with the thread. Any other
 // operation on a port a guest serves may sleep too; it is served inside,
 // and its thread holds its engine until the reply.
-var deferOps = [...]abi.Op{abi.OpPortReceive, abi.OpPortCall, abi.OpFutexWait, abi.OpClockWait, abi.OpConsoleRead, abi.OpSpaceKill}
+var deferOps = [...]abi.Op{abi.OpPortReceive, abi.OpPortCall, abi.OpFutexWait, abi.OpClockWait, abi.OpConsoleRead, abi.OpSpaceKill, abi.OpFutexWaitClock}
 
 // deferMask is deferOps as the bitmap the hypercall hook reads.
 var deferMask = func() (m [2]uint64) {
