@@ -446,9 +446,19 @@ func TestContainerd(t *testing.T) {
 	if len(fields) < 3 || fields[2] != "RUNNING" {
 		t.Fatalf("n1 after ctr restore: %q, want it running", out)
 	}
-	cmdline, err := os.ReadFile("/proc/" + fields[1] + "/cmdline")
-	if err != nil || !bytes.Contains(cmdline, []byte("\x00restore\x00")) {
-		t.Fatalf("n1's process after ctr restore runs %q (%v), want nestvm restore", cmdline, err)
+	// runc's start returns once it has told runc init to exec the
+	// container's process, which it may not have done yet: the task is
+	// RUNNING while its process is still runc init, as with runc alone.
+	deadline = time.Now().Add(time.Minute)
+	for {
+		cmdline, err := os.ReadFile("/proc/" + fields[1] + "/cmdline")
+		if err == nil && bytes.Contains(cmdline, []byte("\x00restore\x00")) {
+			break
+		}
+		if err != nil || !bytes.Contains(cmdline, []byte("init")) || time.Now().After(deadline) {
+			t.Fatalf("n1's process after ctr restore runs %q (%v), want nestvm restore", cmdline, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
