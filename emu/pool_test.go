@@ -3,12 +3,10 @@
 package emu
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,23 +15,7 @@ import (
 	"nestvm/vmm"
 )
 
-// syncBuffer is a console the test reads while the guest writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testutil.Buffer
 
 // launch starts a guest of build/guests on emu.
 func launch(t *testing.T, q vmm.Quota, env vmm.Env, name string, args ...string) (*vmm.Monitor, *vmm.Space) {

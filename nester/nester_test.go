@@ -20,7 +20,7 @@ import (
 )
 
 // syncBuffer is a writer a test reads while guests write it.
-type syncBuffer = layertest.Buffer
+type syncBuffer = testutil.Buffer
 
 // run runs guest name with args under layers on b, with 1 GiB for the
 // stacks of nesters some tests build.

@@ -149,6 +149,20 @@ func (inv *Invocation) Return(r0, r1 uint64) { inv.r0, inv.r1, inv.err = r0, r1,
 // Fail completes the operation with error e.
 func (inv *Invocation) Fail(e abi.Error) { inv.err = e }
 
+// ReturnRecord completes an operation that answers with a record in its
+// first buffer (server_get_state and the like): R0 is the bytes written;
+// a buffer smaller than rec gets nothing, NV_ETOOBIG, and R1 the size
+// needed, so that the caller can ask again with room enough.
+func (inv *Invocation) ReturnRecord(rec []byte) {
+	buf := inv.Buffer(0)
+	if buf.Len() < uint64(len(rec)) {
+		inv.Complete(0, uint64(len(rec)), abi.ErrTooBig)
+		return
+	}
+	buf.Write(rec)
+	inv.Return(uint64(len(rec)), 0)
+}
+
 // Hold keeps the invoking thread in the operation until done is closed,
 // and reports whether it was. A guest thread asked meanwhile to stop (a
 // parent stopping its subtree with thread_stop) or to end is let go at

@@ -6,7 +6,6 @@ import (
 
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,23 +16,7 @@ import (
 	"nestvm/vmm"
 )
 
-// syncBuffer is a console that a test can read while a guest writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.Buffer
 
 // host is a host space acting as a nester, with a console and an exception
 // port of its own.

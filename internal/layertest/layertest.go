@@ -3,9 +3,7 @@
 package layertest
 
 import (
-	"bytes"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,26 +12,6 @@ import (
 	"nestvm/nester"
 	"nestvm/vmm"
 )
-
-// Buffer is a writer a test reads while guests write it.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write implements io.Writer.
-func (s *Buffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns what was written so far.
-func (s *Buffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Options adjust Run.
 type Options struct {
@@ -72,7 +50,7 @@ func RunWith(t *testing.T, b machine.Backend, layers []nester.Layer, o Options, 
 		t.Fatal(err)
 	}
 	mon := vmm.NewMonitor(b, nil)
-	var out, errs Buffer
+	var out, errs testutil.Buffer
 	cfg := nester.RootConfig{Console: &out, Stderr: &errs, Memory: o.Memory}
 	if o.Files != "" {
 		fs, err := vmm.FilesServer(o.Files, false)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"nestvm/internal/backendtest"
-	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
 	"nestvm/machine"
 	"nestvm/nester"
@@ -374,7 +373,7 @@ func TestTraceBusybox(t *testing.T) {
 	}
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		for _, args := range []string{"", "abi=on"} {
-			var rec layertest.Buffer
+			var rec testutil.Buffer
 			tr, err := trace.New(args, &rec, nil)
 			if err != nil {
 				t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"nestvm/internal/backendtest"
-	"nestvm/internal/layertest"
+	"nestvm/internal/testutil"
 	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/personality/linux"
@@ -122,7 +122,7 @@ func runLinux(t testing.TB, b machine.Backend, path string, o runOpts, args ...s
 	}
 	defer fs.Close()
 	mon := vmm.NewMonitor(b, nil)
-	var out, errs layertest.Buffer
+	var out, errs testutil.Buffer
 	root, rootSpace := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &errs, Files: fs, Memory: mem})
 	defer rootSpace.Kill("test over")
 	p := &linux.Personality{Environ: []string{"LC_ALL=C", "PATH=/bin"}, Exe: "/" + filepath.Base(path)}
@@ -203,7 +203,7 @@ func TestGoThreadsAsNative(t *testing.T) {
 func TestTraceShowsSystemCalls(t *testing.T) {
 	prog := cProgram(t, "hello")
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
-		var rec layertest.Buffer
+		var rec testutil.Buffer
 		tr, err := trace.New("", &rec, nil)
 		if err != nil {
 			t.Fatal(err)

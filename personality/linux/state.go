@@ -209,14 +209,7 @@ func (k *kernel) Serve(inv *vmm.Invocation) {
 		inv.Fail(abi.ErrIO)
 		return
 	}
-	out := append([]byte(RunnerName+"\x00"), rec...)
-	buf := inv.Buffer(0)
-	if buf.Len() < uint64(len(out)) {
-		inv.Complete(0, uint64(len(out)), abi.ErrTooBig)
-		return
-	}
-	buf.Write(out)
-	inv.Return(uint64(len(out)), 0)
+	inv.ReturnRecord(append([]byte(RunnerName+"\x00"), rec...))
 }
 
 // errNotSaved is snapshot's refusal of a state it cannot record.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"nestvm/internal/backendtest"
-	"nestvm/internal/layertest"
+	"nestvm/internal/testutil"
 	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/services/trace"
@@ -27,7 +27,7 @@ func TestVDSOClock(t *testing.T) {
 	})
 	want, wantStatus := native(t, prog, "fork="+prog)
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
-		var rec layertest.Buffer
+		var rec testutil.Buffer
 		tr, err := trace.New("", &rec, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -71,7 +71,7 @@ func TestVDSOClockGo(t *testing.T) {
 			// the vDSO on emu.
 			t.Skip("emu: locked instructions are not atomic across threads (Unicorn 2.0.1)")
 		}
-		var rec layertest.Buffer
+		var rec testutil.Buffer
 		tr, err := trace.New("", &rec, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
-	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
 	"nestvm/machine"
 	"nestvm/nester"
@@ -21,7 +20,7 @@ import (
 	"nestvm/vmm"
 )
 
-type syncBuffer = layertest.Buffer
+type syncBuffer = testutil.Buffer
 
 type ender interface {
 	Done() <-chan struct{}

@@ -21,7 +21,7 @@ import (
 )
 
 // syncBuffer is a writer a test reads while guests write it.
-type syncBuffer = layertest.Buffer
+type syncBuffer = testutil.Buffer
 
 // run runs guest name with args under layers on b (see layertest.Run).
 var run = layertest.Run

@@ -13,7 +13,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"nestvm/internal/backendtest"
-	"nestvm/internal/layertest"
 	"nestvm/internal/testutil"
 	"nestvm/machine"
 	"nestvm/nester"
@@ -22,7 +21,7 @@ import (
 )
 
 // syncBuffer is a console or audit log a test reads while guests write it.
-type syncBuffer = layertest.Buffer
+type syncBuffer = testutil.Buffer
 
 // outcome is how a program under refmon went.
 type outcome struct {

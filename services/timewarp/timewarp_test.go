@@ -201,22 +201,7 @@ func TestHeldIsNotWaiting(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l := newLayer(t, "deadlock="+deadlock.String())
 		h := &holder{}
-		data, err := os.ReadFile(testutil.Guest(t, "spin"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := vmm.ParseELF(data, 64<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mon := vmm.NewMonitor(b, nil)
-		var out layertest.Buffer
-		root, rs := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Memory: 64 << 20})
-		defer rs.Kill("test over")
-		r, err := nester.Launch(mon, root, []nester.Layer{l, h}, nester.Program{Name: "spin", Image: img, Args: []string{"spin"}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r, out := launchUnder(t, b, "spin", l, h)
 		defer l.Close()
 		for out.String() == "" {
 			select {
@@ -420,22 +405,7 @@ func TestHeldInCallIsNotWaiting(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l := newLayer(t, "deadlock="+deadlock.String())
 		h := &writeHolder{held: make(chan struct{}), released: make(chan struct{})}
-		data, err := os.ReadFile(testutil.Guest(t, "hello"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := vmm.ParseELF(data, 64<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mon := vmm.NewMonitor(b, nil)
-		var out layertest.Buffer
-		root, rs := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Memory: 64 << 20})
-		defer rs.Kill("test over")
-		r, err := nester.Launch(mon, root, []nester.Layer{l, h}, nester.Program{Name: "hello", Image: img, Args: []string{"hello"}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r, out := launchUnder(t, b, "hello", l, h)
 		defer l.Close()
 		select {
 		case <-h.held:
@@ -468,4 +438,28 @@ func TestHeldInCallIsNotWaiting(t *testing.T) {
 		waiter.Kill()
 		<-woke
 	})
+}
+
+// launchUnder starts the guest name (its only argument its name) under
+// layers on b, with 64 MiB and a console the test reads; the test's end
+// kills what is left of it.
+func launchUnder(t *testing.T, b machine.Backend, name string, layers ...nester.Layer) (*nester.Run, *testutil.Buffer) {
+	t.Helper()
+	data, err := os.ReadFile(testutil.Guest(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := vmm.ParseELF(data, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := vmm.NewMonitor(b, nil)
+	out := &testutil.Buffer{}
+	root, rs := nester.Root(mon, nester.RootConfig{Console: out, Stderr: out, Memory: 64 << 20})
+	t.Cleanup(func() { rs.Kill("test over") })
+	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: []string{name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, out
 }

@@ -17,6 +17,7 @@ import (
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
+	"nestvm/internal/testutil"
 	"nestvm/interpose"
 	"nestvm/machine"
 	"nestvm/nester"
@@ -24,7 +25,7 @@ import (
 )
 
 // syncBuffer is a writer a test reads while guests write it.
-type syncBuffer = layertest.Buffer
+type syncBuffer = testutil.Buffer
 
 // run runs guest name with args under layers on b (see layertest.Run).
 var run = layertest.Run
