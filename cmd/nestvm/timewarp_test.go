@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
@@ -115,5 +116,57 @@ func TestTimewarpFutexClock(t *testing.T) {
 				t.Fatalf("status %d, stderr %q, output %q; want the timeout an hour in", status, errs, out)
 			}
 		})
+	}
+}
+
+// TestTimewarpCheckpointFutexClock: a program saved while a thread waits
+// in futex_wait_clock, its deadline an hour ahead on the timewarp clock,
+// and restored under timewarp, goes on at the virtual time it was saved
+// at (the first reading after the restore is the one a whole run makes
+// there, not an earlier one), and its wait ends as it would have: with
+// the timeout at its deadline, at once in real time, or woken by a
+// futex_wake that comes after the restore. The saved and restored runs
+// together print what one run prints, on each backend.
+func TestTimewarpCheckpointFutexClock(t *testing.T) {
+	for _, c := range []struct{ name, wakeMS, ends string }{
+		{"timeout", "7200000", "held: timed out after 3600000 ms\n"},
+		{"wake", "1800000", "held: woken after 1800000 ms\n"},
+	} {
+		for _, b := range backendtest.Names {
+			t.Run(c.name+"/"+b, func(t *testing.T) {
+				backendtest.Get(t, b)
+				futexclock := testutil.Guest(t, "futexclock")
+				args := []string{futexclock, "held", c.wakeMS, "3600000"}
+				file := filepath.Join(t.TempDir(), "futex.nvck")
+				status, whole, errs := run(t, append([]string{"run", "--backend", b, "--log-level", "warn", "--layer", "timewarp"}, args...)...)
+				if want := "held: waiting\nheld: clock at 61000004 us\n" + c.ends; status != 0 || errs != "" || whole != want {
+					t.Fatalf("whole run: status %d, stderr %q, output %q; want %q", status, errs, whole, want)
+				}
+				// Saved after the line the first thread writes once the
+				// second waits in futex_wait_clock, a minute in.
+				status, first, errs := run(t, append([]string{"run", "--backend", b, "--log-level", "warn", "--layer", "timewarp", "--layer", "checkpoint=" + file + ",after-writes=1,stop"}, args...)...)
+				if status != 0 || first != "held: waiting\n" || !strings.Contains(errs, "stopped after saving checkpoint") {
+					t.Fatalf("saved run: status %d, output %q, stderr %q", status, first, errs)
+				}
+				status, shown, errs := run(t, "inspect", file)
+				if status != 0 || !strings.Contains(shown, "\nits clock: 2000-01-01T00:01:00.") {
+					t.Errorf("inspect: status %d, stderr %q, output:\n%s\nwant the virtual time a minute in", status, errs, shown)
+				}
+				began := time.Now()
+				status, rest, errs := run(t, "restore", "--backend", b, "--log-level", "warn", "--layer", "timewarp", file)
+				took := time.Since(began)
+				if status != 0 || errs != "" {
+					t.Fatalf("restore: status %d, stderr %q, output %q", status, errs, rest)
+				}
+				if first+rest != whole {
+					t.Errorf("saved then restored printed:\n%s---\n%s\nwant, as one run:\n%s", first, rest, whole)
+				}
+				// The hour is virtual: a restore that waited for it in
+				// real time, or for any real time at all, is far over.
+				if took > time.Minute {
+					t.Errorf("restore took %v of real time", took)
+				}
+			})
+		}
 	}
 }

@@ -147,16 +147,24 @@ func (l *Layer) Close() error {
 // never goes back across a restore. It is called before the restored
 // program runs. The saved realtime wins over start=. Monotonic then
 // realtime is the order a checkpoint reads them in.
+//
+// The checkpoint's own monotonic reading moved time on by a tick after
+// every reading the program made, so time goes on from a tick before it:
+// the restored program's next reading is the one it would have made had
+// it not been saved, and the saved run and the restored one read what
+// one run reads. That needs the tick= the save had: restored with a
+// larger one, a wait whose deadline has passed may read up to the
+// difference earlier than the program's last reading.
 func (l *Layer) ResumeClock(monotonic, realtime uint64) {
 	tick := uint64(l.opts.Tick)
-	if monotonic == 0 || realtime < monotonic+tick {
-		return // no reading, or not one of a timewarp clock
+	if monotonic <= tick || realtime < monotonic+tick {
+		return // no reading, or not one of a timewarp clock with this tick
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.now = max(l.now, monotonic)
-	// The realtime reading came a tick after the monotonic one: the
-	// next realtime reading, at least a tick on, is at least it.
+	l.now = max(l.now, monotonic-tick)
+	// The realtime reading came a tick after the monotonic one, so this
+	// is the distance realtime kept from monotonic time when saved.
 	l.realBase = realtime - monotonic - tick
 	l.realStart, l.rateBase = time.Now(), l.now
 }

@@ -463,3 +463,30 @@ func launchUnder(t *testing.T, b machine.Backend, name string, layers ...nester.
 	}
 	return r, out
 }
+
+// TestResumeClockReading: a restore goes on from a tick before the
+// checkpoint's monotonic reading (the program's own last reading, since
+// that read moved time on by a tick), keeps the distance realtime had,
+// and takes no reading a timewarp clock with this tick cannot have given
+// (a damaged checkpoint's) as one.
+func TestResumeClockReading(t *testing.T) {
+	tick := uint64(time.Microsecond)
+	l := newLayer(t, "")
+	realBase := l.realBase
+	mono := uint64(61*time.Second) + 4*tick
+	l.ResumeClock(mono, mono+tick+realBase)
+	if got := uint64(l.Now()); got != mono-tick {
+		t.Errorf("after ResumeClock(%d, ...) virtual time is %d, want %d", mono, got, mono-tick)
+	}
+	if l.realBase != realBase {
+		t.Errorf("realtime's distance from monotonic is %d after the restore, want %d as saved", l.realBase, realBase)
+	}
+	for _, bad := range [][2]uint64{{tick / 2, tick/2 + tick + realBase}, {mono, mono}} {
+		l := newLayer(t, "")
+		before := l.Now()
+		l.ResumeClock(bad[0], bad[1])
+		if l.Now() != before || l.realBase != realBase {
+			t.Errorf("ResumeClock(%d, %d) moved time to %v (realtime distance %d), want it left at %v", bad[0], bad[1], l.Now(), l.realBase, before)
+		}
+	}
+}
