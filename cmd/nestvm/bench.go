@@ -798,11 +798,12 @@ func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, err
 	defer rootSpace.Kill("bench run over")
 	// The last run's garbage is collected now, not on this run's clock.
 	// Where bench reads the memory live spaces hold, it gives what the
-	// Go heap does not use back to the host, here and when it reads
-	// again (settle): memory an earlier run left free would otherwise be
-	// counted before and reused unseen.
+	// Go heap and malloc's heaps do not use back to the host, here and
+	// when it reads again (settle): memory an earlier run left free would
+	// otherwise be counted before, and reused unseen or given back during
+	// the run (by emu's pool, which trims malloc's heaps).
 	if w.hold != "" {
-		debug.FreeOSMemory()
+		releaseFree()
 	} else {
 		runtime.GC()
 	}
@@ -945,10 +946,17 @@ func (bn *bencher) settle(sp *vmm.Space, quit <-chan struct{}) settledRSS {
 		}
 		low = min(low, cur)
 	}
-	debug.FreeOSMemory()
+	releaseFree()
 	cur = residentKiB()
 	bn.log.Debug("fanout memory settled", "all_wait_kib", waited, "samples", samples, "settled_kib", cur)
 	return settledRSS{kib: cur}
+}
+
+// releaseFree gives the host what the Go heap and malloc's heaps hold
+// free, so that resident memory is what is in use.
+func releaseFree() {
+	debug.FreeOSMemory()
+	trimMalloc()
 }
 
 // residentKiB is the monitor's resident memory in KiB, 0 when unknown.
