@@ -154,8 +154,8 @@ type benchRow struct {
 	// spaces, as it measured it, and the median growth of the monitor's
 	// resident memory per live space, from just before the launch to when
 	// every thread of the program waited and the memory had settled
-	// (bencher.settle), each reading taken after the Go heap gave back
-	// what it does not use.
+	// (bencher.settle), each reading taken after the Go heap and malloc's
+	// heaps gave back what they do not use.
 	SpacesPerSec float64 `json:"spaces_per_s,omitempty"`
 	KiBPerSpace  float64 `json:"kib_per_space,omitempty"`
 	// Spaces is how many live spaces fanout held (--fanout).
@@ -256,8 +256,8 @@ per live space, from just before the launch to once every thread of the
 program waits (space_running counts none busy) and the memory has stopped
 falling: read every 250 ms (emu closes the engine a waiting thread lent
 250-500 ms after it was lent) until it has not fallen for two readings in
-a row, 10 s at most. Both readings are taken after the Go heap gives back
-what it does not use. The monitor has run the workload before (the
+a row, 10 s at most. Both readings are taken after the Go heap and
+malloc's heaps give back what they do not use. The monitor has run the workload before (the
 warm-up), so OS threads and heaps kept from earlier runs are reused and
 not counted: the first spaces a fresh monitor holds cost more. --fanout N
 sets how many live spaces it holds, and the quotas they need; each space
