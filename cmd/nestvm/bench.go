@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"nestvm/abi"
 	"nestvm/nester"
 	"nestvm/vmm"
 )
@@ -47,51 +49,71 @@ type benchWorkload struct {
 	// The host runs it natively too, each repetition, for the native
 	// per-call time its rows show beside nestvm's.
 	linux bool
-	// children is the program's children quota (0: the default).
-	children int
+	// children, handles and threads are the program's quotas (0: the
+	// default).
+	children, handles, threads int
 	// hold, when set, is what the program prints once its spaces are all
 	// live, and then waits for its standard input to end: bench measures
-	// the monitor's memory in between.
+	// the monitor's memory in between, once every thread waits and the
+	// monitor's memory has settled.
 	hold string
+}
+
+// fanoutDefault is how many live spaces the fanout workload holds when
+// --fanout does not say; fanoutMax is the most the fanout guest creates.
+const (
+	fanoutDefault = 100
+	fanoutMax     = 4096
+)
+
+// sizeFanout returns the fanout workload holding n live spaces, with the
+// quotas they need: a space handle each in the program's table, and a
+// thread each below it.
+func sizeFanout(w benchWorkload, n int) benchWorkload {
+	w.args = func(string) []string { return []string{"fanout", strconv.Itoa(n), "hold"} }
+	w.want = fmt.Sprintf("fanout %d torn down in ", n)
+	w.children, w.handles, w.threads = n, 4*n+100, n+10
+	return w
 }
 
 var benchWorkloads = []benchWorkload{
 	{"compute", "20M rounds of a CPU-bound loop: no calls to interpose on", "compute",
-		func(string) []string { return []string{"compute", "20000000"} }, "checksum", false, 0, ""},
+		func(string) []string { return []string{"compute", "20000000"} }, "checksum", false, 0, 0, 0, ""},
 	{"memtouch", "writes and reads back 16 MiB of heap: page faults, no calls", "memtouch",
-		func(string) []string { return []string{"memtouch", "16"} }, "checksum", false, 0, ""},
+		func(string) []string { return []string{"memtouch", "16"} }, "checksum", false, 0, 0, 0, ""},
 	{"ipc", "clock_read calls on the clock handle, which layers wrap (100000 on emu, 1000 on kvm)", "bench",
 		func(b string) []string {
 			if b == "emu" {
 				return []string{"bench", "clock", "100000"}
 			}
 			return []string{"bench", "clock", "1000"}
-		}, "bench clock ", false, 0, ""},
+		}, "bench clock ", false, 0, 0, 0, ""},
 	{"hello", "prints a greeting: launch and exit dominate", "hello",
-		func(string) []string { return []string{"hello"} }, "Hello, nestvm!", false, 0, ""},
+		func(string) []string { return []string{"hello"} }, "Hello, nestvm!", false, 0, 0, 0, ""},
 	{"syscall", "getppid calls of a Linux program, each a fault the Linux personality serves (100000 on emu, 1000 on kvm)", "lxbench",
 		func(b string) []string {
 			if b == "emu" {
 				return []string{"lxbench", "syscall", "100000"}
 			}
 			return []string{"lxbench", "syscall", "1000"}
-		}, "bench syscall ", true, 0, ""},
+		}, "bench syscall ", true, 0, 0, 0, ""},
 	{"clock", "clock_gettime(CLOCK_MONOTONIC) calls of a Linux program through its vDSO, which reads the clock's time page with no exit (200000 on emu, 1000000 on kvm)", "lxbench",
 		func(b string) []string {
 			if b == "emu" {
 				return []string{"lxbench", "vdso", "200000"}
 			}
 			return []string{"lxbench", "vdso", "1000000"}
-		}, "bench vdso ", true, 0, ""},
+		}, "bench vdso ", true, 0, 0, 0, ""},
 	{"spawn", "child spaces created, started and waited for one at a time, each with a thread that exits at once (20 on emu, 50 on kvm)", "bench",
 		func(b string) []string {
 			if b == "emu" {
 				return []string{"bench", "spawn", "20"}
 			}
 			return []string{"bench", "spawn", "50"}
-		}, "bench spawn ", false, 0, ""},
-	{"fanout", "100 live child spaces, each with a thread blocked in a call: the rate they are created at, the monitor memory each holds", "fanout",
-		func(string) []string { return []string{"fanout", "100", "hold"} }, "fanout 100 torn down in ", false, 100, " created in "},
+		}, "bench spawn ", false, 0, 0, 0, ""},
+	sizeFanout(benchWorkload{name: "fanout", guest: "fanout", hold: " created in ",
+		summary: "live child spaces (100, or --fanout's count), each with a thread blocked in a call: the rate they are created at, and the monitor memory each holds once they all wait and the monitor has settled"},
+		fanoutDefault),
 }
 
 func findWorkload(name string) (benchWorkload, bool) {
@@ -131,9 +153,13 @@ type benchRow struct {
 	// For fanout: the median rate at which the guest created its live
 	// spaces, as it measured it, and the median growth of the monitor's
 	// resident memory per live space, from just before the launch to when
-	// all of them were live.
+	// every thread of the program waited and the memory had settled
+	// (bencher.settle), each reading taken after the Go heap and malloc's
+	// heaps gave back what they do not use.
 	SpacesPerSec float64 `json:"spaces_per_s,omitempty"`
 	KiBPerSpace  float64 `json:"kib_per_space,omitempty"`
+	// Spaces is how many live spaces fanout held (--fanout).
+	Spaces int `json:"spaces,omitempty"`
 	// For a Linux program: the median time of one call when the host
 	// runs it natively, in the same repetitions, and call_ns over it.
 	NativeCallNS float64 `json:"native_call_ns,omitempty"`
@@ -189,6 +215,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fl.Var(&layerSpecs, "layers", "`layers` to stack, comma-separated (a layer's own arguments may follow its name=; separate specs that contain commas with ';' or repeat --layers; null when none is given)")
 	depthFlag := fl.String("depth", "0-4", "`depths` to run at: N (0 to N) or A-B; depth 0 runs with no layer")
 	workloadFlag := fl.String("workload", "compute,memtouch,ipc,hello", "`workloads` to run, comma-separated: "+workloadNames())
+	fanoutN := fl.Int("fanout", fanoutDefault, fmt.Sprintf("`count` of live spaces the fanout workload holds, 1 to %d", fanoutMax))
 	reps := fl.Int("reps", 5, "`count` of runs of each workload, layer and depth; the table gives the median")
 	backend := fl.String("backend", "auto", "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu")
 	cpu := cpuFlag(fl)
@@ -222,6 +249,21 @@ the monitor), so a layer that writes a file can be benchmarked writing
 one file per copy, not to the terminal:
 
   nestvm bench --layers 'null;trace={tmp}/trace-{level}.jsonl' --depth 0-4
+
+fanout's spaces/s is the rate the guest created its children at, as it
+measured it. Its KiB/space is what the monitor's resident memory grew by,
+per live space, from just before the launch to once every thread of the
+program waits (space_running counts none busy) and the memory has stopped
+falling: read every 250 ms (emu closes the engine a waiting thread lent
+250-500 ms after it was lent) until it has not fallen for two readings in
+a row, 10 s at most. Both readings are taken after the Go heap and
+malloc's heaps give back what they do not use. The monitor has run the workload before (the
+warm-up), so OS threads and heaps kept from earlier runs are reused and
+not counted: the first spaces a fresh monitor holds cost more. --fanout N
+sets how many live spaces it holds, and the quotas they need; each space
+reserves 64 GiB of the monitor's address space, so a host with 4-level
+paging holds about 2,040; on kvm a run of thousands can outlast the
+default --timeout (2,000 took 77 s on a PVM host).
 
 A bare trace runs as trace={tmp}/trace-{level}.jsonl, and a bare refmon as
 refmon={tmp}/policy.hcl with a policy bench writes that allows the
@@ -265,7 +307,13 @@ Flags:
 		if !ok {
 			return usageErr("--workload: no workload named %q (there are: %s)", name, workloadNames())
 		}
+		if w.name == "fanout" {
+			w = sizeFanout(w, *fanoutN)
+		}
 		works = append(works, w)
+	}
+	if *fanoutN < 1 || *fanoutN > fanoutMax {
+		return usageErr("--fanout: %d: want 1 to %d live spaces", *fanoutN, fanoutMax)
 	}
 	if *reps < 1 {
 		return usageErr("--reps: %d: want at least 1", *reps)
@@ -301,6 +349,11 @@ Flags:
 		}
 		actual[spec] = d.spec
 		notes = append(notes, fmt.Sprintf("%s runs as %s (%s)", spec, d.spec, d.why))
+	}
+	for _, w := range works {
+		if w.hold != "" {
+			notes = append(notes, fmt.Sprintf("%s holds %d live spaces; KiB/space is read once every thread waits and the monitor's memory has settled", w.name, w.children))
+		}
 	}
 	// Every layer is made once before anything runs: a bad name or
 	// argument is the user's to fix first.
@@ -614,6 +667,9 @@ func (bn *bencher) runAll(works []benchWorkload, specs []string, lo, hi, reps in
 				}
 				row := summarize(samples[key])
 				row.Workload, row.Layer, row.Depth = w.name, spec, d
+				if w.hold != "" {
+					row.Spaces = w.children
+				}
 				row.Slowdown = float64(row.MedianNS) / float64(base.MedianNS)
 				row.MinSlowdown = float64(row.MinNS) / float64(base.MinNS)
 				row.PerLevel = 1
@@ -725,9 +781,12 @@ func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, err
 		layers = append(layers, l)
 	}
 	out, errs := &tailBuffer{max: 4096}, &tailBuffer{max: 4096}
-	cfg := nester.RootConfig{Console: out, Stderr: errs, Children: w.children, Log: bn.log}
+	cfg := nester.RootConfig{Console: out, Stderr: errs, Children: w.children, Handles: w.handles, Threads: w.threads, Log: bn.log}
 	var held <-chan struct{}
 	var release *io.PipeWriter
+	var settled chan settledRSS
+	quit := make(chan struct{})
+	defer close(quit)
 	if w.hold != "" {
 		pr, pw := io.Pipe()
 		defer pw.Close()
@@ -738,7 +797,16 @@ func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, err
 	root, rootSpace := nester.Root(bn.mon, cfg)
 	defer rootSpace.Kill("bench run over")
 	// The last run's garbage is collected now, not on this run's clock.
-	runtime.GC()
+	// Where bench reads the memory live spaces hold, it gives what the
+	// Go heap and malloc's heaps do not use back to the host, here and
+	// when it reads again (settle): memory an earlier run left free would
+	// otherwise be counted before, and reused unseen or given back during
+	// the run (by emu's pool, which trims malloc's heaps).
+	if w.hold != "" {
+		releaseFree()
+	} else {
+		runtime.GC()
+	}
 	rssBefore := residentKiB()
 	var rssHeld int64
 	start := time.Now()
@@ -753,8 +821,17 @@ func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, err
 		select {
 		case <-held:
 			// Every space is live, and stays so until the input ends.
-			rssHeld = residentKiB()
 			held = nil
+			settled = make(chan settledRSS, 1)
+			go func() { settled <- bn.settle(rootSpace, quit) }()
+		case m := <-settled:
+			settled = nil
+			if m.err != nil {
+				r.Kill(exitMonitor, "bench could not read the monitor's memory")
+				r.Wait()
+				return sample{}, m.err
+			}
+			rssHeld = m.kib
 			release.Close()
 		case <-r.Done():
 			res, ended = r.Wait(), true
@@ -795,6 +872,91 @@ func (bn *bencher) runOnce(w benchWorkload, spec string, depth int) (sample, err
 		}
 	}
 	return s, nil
+}
+
+// Settling: how often bench reads the monitor's memory while it waits for
+// it to stop falling, and for how long at most. The period is emu's engine
+// pool's: an engine lent by a thread that went to wait is closed 250-500
+// ms later (emu/pool.go), and the memory it held goes back to the host.
+const (
+	settlePeriod  = 250 * time.Millisecond
+	settleSamples = 40
+	// settleSteady is how many periods in a row the memory must not
+	// fall for it to count as settled: two cover the pool's longest wait.
+	settleSteady = 2
+	// runningPoll is how often bench asks space_running whether every
+	// thread waits.
+	runningPoll = 5 * time.Millisecond
+)
+
+// settledRSS is what settle read: the monitor's resident KiB, or why not.
+type settledRSS struct {
+	kib int64
+	err error
+}
+
+// settle waits until every thread of sp's subtree waits (space_running:
+// none busy, some waiting) and then until the monitor's resident memory
+// stops falling: sampled every settlePeriod, it has not fallen below the
+// lowest sample so far by more than a tolerance for settleSteady periods
+// in a row, or settleSamples have been taken. It returns the last sample.
+// It gives up, with a zero result, when quit closes.
+func (bn *bencher) settle(sp *vmm.Space, quit <-chan struct{}) settledRSS {
+	host := bn.mon.NewHostSpace("bench", vmm.Quota{Handles: 1})
+	defer host.Kill("bench done reading")
+	h, err := host.InsertHandle(sp, abi.RightRead, 0)
+	if err != nil {
+		return settledRSS{err: fmt.Errorf("space_running: %w", err)}
+	}
+	c := host.NewCaller()
+	tick := time.NewTicker(runningPoll)
+	defer tick.Stop()
+	for {
+		busy, waiting, err := c.SpaceRunning(h)
+		if err != nil {
+			return settledRSS{err: fmt.Errorf("space_running: %w", err)}
+		}
+		if busy == 0 && waiting > 0 {
+			break
+		}
+		select {
+		case <-quit:
+			return settledRSS{}
+		case <-tick.C:
+		}
+	}
+	tick.Reset(settlePeriod)
+	cur := residentKiB()
+	waited, samples := cur, 1
+	low := cur
+	for i, steady := 1, 0; steady < settleSteady && i < settleSamples; i++ {
+		select {
+		case <-quit:
+			return settledRSS{}
+		case <-tick.C:
+		}
+		cur = residentKiB()
+		samples++
+		// Less than 1% of what is resident is noise (the Go
+		// runtime returning memory a little at a time), not a fall.
+		if cur < low-max(64, low/100) {
+			steady = 0
+		} else {
+			steady++
+		}
+		low = min(low, cur)
+	}
+	releaseFree()
+	cur = residentKiB()
+	bn.log.Debug("fanout memory settled", "all_wait_kib", waited, "samples", samples, "settled_kib", cur)
+	return settledRSS{kib: cur}
+}
+
+// releaseFree gives the host what the Go heap and malloc's heaps hold
+// free, so that resident memory is what is in use.
+func releaseFree() {
+	debug.FreeOSMemory()
+	trimMalloc()
 }
 
 // residentKiB is the monitor's resident memory in KiB, 0 when unknown.
@@ -977,23 +1139,26 @@ func writeBenchCSV(path string, rows []benchRow) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	w.Write([]string{"workload", "layer", "depth", "reps", "median_ns", "min_ns", "max_ns", "slowdown", "slowdown_per_level", "min_slowdown", "call_ns", "call_slowdown", "call_slowdown_per_level", "spaces_per_s", "kib_per_space", "native_call_ns", "call_vs_native"})
+	w.Write([]string{"workload", "layer", "depth", "reps", "median_ns", "min_ns", "max_ns", "slowdown", "slowdown_per_level", "min_slowdown", "call_ns", "call_slowdown", "call_slowdown_per_level", "spaces_per_s", "kib_per_space", "spaces", "native_call_ns", "call_vs_native"})
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	for _, r := range rows {
 		call, cs, cpl, rate := "", "", "", ""
 		if r.CallNS > 0 {
 			call, cs, cpl = g(r.CallNS), g(r.CallSlowdown), g(r.CallPerLevel)
 		}
-		kib, nat, vs := "", "", ""
+		kib, nat, vs, spaces := "", "", "", ""
 		if r.SpacesPerSec > 0 {
 			rate, kib = g(r.SpacesPerSec), g(r.KiBPerSpace)
+		}
+		if r.Spaces > 0 {
+			spaces = strconv.Itoa(r.Spaces)
 		}
 		if r.NativeCallNS > 0 {
 			nat, vs = g(r.NativeCallNS), g(r.CallVsNative)
 		}
 		w.Write([]string{r.Workload, r.Layer, strconv.Itoa(r.Depth), strconv.Itoa(r.Reps),
 			strconv.FormatInt(r.MedianNS, 10), strconv.FormatInt(r.MinNS, 10), strconv.FormatInt(r.MaxNS, 10),
-			g(r.Slowdown), g(r.PerLevel), g(r.MinSlowdown), call, cs, cpl, rate, kib, nat, vs})
+			g(r.Slowdown), g(r.PerLevel), g(r.MinSlowdown), call, cs, cpl, rate, kib, spaces, nat, vs})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

@@ -40,6 +40,8 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--layers", "null;;null"}, "empty layer"},
 		{[]string{"--layers", "null=x"}, "null takes no arguments"},
 		{[]string{"--reps", "0"}, "--reps"},
+		{[]string{"--workload", "fanout", "--fanout", "0"}, "--fanout: 0"},
+		{[]string{"--workload", "fanout", "--fanout", "4097"}, "--fanout: 4097"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--no-such-flag"}, "not defined"},
@@ -58,7 +60,7 @@ func TestBenchHelp(t *testing.T) {
 	if status := mainStatus([]string{"help", "bench"}, &out, &errs); status != 0 {
 		t.Fatalf("status %d, stderr %q", status, errs.String())
 	}
-	for _, want := range []string{"Usage: nestvm bench", "--layers", "--depth", "--workload", "--json", "--csv", "--plot", "{tmp}", "ipc"} {
+	for _, want := range []string{"Usage: nestvm bench", "--layers", "--depth", "--workload", "--json", "--csv", "--plot", "{tmp}", "ipc", "--fanout", "KiB/space"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help bench lacks %q", want)
 		}
@@ -308,6 +310,65 @@ func TestBenchSpaces(t *testing.T) {
 			col, kcol := slices.Index(recs[0], "spaces_per_s"), slices.Index(recs[0], "kib_per_space")
 			if len(recs) != 5 || col < 0 || kcol < 0 || recs[3][0] != "fanout" || recs[3][col] == "" || recs[3][kcol] == "" || recs[1][col] != "" {
 				t.Errorf("--csv:\n%q", recs)
+			}
+		})
+	}
+}
+
+// TestBenchFanoutCount runs the fanout workload with --fanout's count of
+// live spaces, on emu and kvm (where /dev/kvm opens), and checks that its
+// row says how many it held, a creation rate, and a size per space that a
+// settled monitor holds: positive, and far below what a space cost when
+// each held an emulator engine (about 3 MiB).
+func TestBenchFanoutCount(t *testing.T) {
+	testutil.RequireLinuxAMD64(t)
+	testutil.Guest(t, "fanout")
+	const n = 24
+	for _, b := range []string{"emu", "kvm"} {
+		t.Run(b, func(t *testing.T) {
+			if b == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			dir := t.TempDir()
+			jsonPath, csvPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.csv")
+			// In a process of its own, as TestBenchSpaces says why.
+			status, out, errs := run(t, "bench", "--backend", b, "--guests", testutil.GuestDir(t),
+				"--depth", "0", "--reps", "1", "--workload", "fanout", "--fanout", "24",
+				"--json", jsonPath, "--csv", csvPath)
+			if status != 0 {
+				t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", status, out, errs)
+			}
+			if !strings.Contains(out, "fanout holds 24 live spaces") {
+				t.Errorf("the table does not say how many spaces fanout held:\n%s", out)
+			}
+			data, err := os.ReadFile(jsonPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep struct{ Rows []benchRow }
+			if err := json.Unmarshal(data, &rep); err != nil {
+				t.Fatalf("--json: %v\n%s", err, data)
+			}
+			if len(rep.Rows) != 1 {
+				t.Fatalf("--json: %d rows, want 1:\n%s", len(rep.Rows), data)
+			}
+			r := rep.Rows[0]
+			t.Logf("%d spaces: %.0f spaces/s, %.0f KiB/space", r.Spaces, r.SpacesPerSec, r.KiBPerSpace)
+			if r.Workload != "fanout" || r.Spaces != n || r.SpacesPerSec <= 0 || r.KiBPerSpace <= 0 || r.KiBPerSpace > 2048 {
+				t.Errorf("fanout row: workload %q, spaces %d, spaces_per_s %v, kib_per_space %v; want fanout, %d, a rate, and 0 < KiB/space <= 2048",
+					r.Workload, r.Spaces, r.SpacesPerSec, r.KiBPerSpace, n)
+			}
+			f, err := os.Open(csvPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			recs, err := csv.NewReader(f).ReadAll()
+			if err != nil {
+				t.Fatalf("--csv: %v", err)
+			}
+			if col := slices.Index(recs[0], "spaces"); len(recs) != 2 || col < 0 || recs[1][col] != "24" {
+				t.Errorf("--csv has no spaces column holding 24:\n%q", recs)
 			}
 		})
 	}
