@@ -255,33 +255,19 @@ func TestBenchSpaces(t *testing.T) {
 			if b == "kvm" {
 				testutil.RequireKVM(t)
 			}
-			dir := t.TempDir()
-			jsonPath, csvPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.csv")
 			// In a process of its own: a hundred live spaces (on emu, a
 			// Unicorn each) would grow this one, and the nestvm processes
 			// later tests start report this one's peak as theirs
 			// (ru_maxrss carries over exec).
-			status, out, errs := run(t, "bench", "--backend", b, "--guests", testutil.GuestDir(t),
-				"--layers", "null", "--depth", "0-1", "--reps", "1", "--workload", "spawn,fanout",
-				"--json", jsonPath, "--csv", csvPath)
-			if status != 0 {
-				t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", status, out, errs)
-			}
+			out, _, rows, recs := benchFiles(t, "bench", "--backend", b, "--guests", testutil.GuestDir(t),
+				"--layers", "null", "--depth", "0-1", "--reps", "1", "--workload", "spawn,fanout")
 			if !strings.Contains(out, "spaces/s") || !strings.Contains(out, "KiB/space") {
 				t.Errorf("the table has no spaces/s or KiB/space column:\n%s", out)
 			}
-			data, err := os.ReadFile(jsonPath)
-			if err != nil {
-				t.Fatal(err)
+			if len(rows) != 4 {
+				t.Fatalf("--json: %d rows, want 4: %+v", len(rows), rows)
 			}
-			var rep struct{ Rows []benchRow }
-			if err := json.Unmarshal(data, &rep); err != nil {
-				t.Fatalf("--json: %v\n%s", err, data)
-			}
-			if len(rep.Rows) != 4 {
-				t.Fatalf("--json: %d rows, want 4:\n%s", len(rep.Rows), data)
-			}
-			for _, r := range rep.Rows {
+			for _, r := range rows {
 				switch r.Workload {
 				case "spawn":
 					if r.CallNS <= 0 || r.SpacesPerSec != 0 {
@@ -297,15 +283,6 @@ func TestBenchSpaces(t *testing.T) {
 				default:
 					t.Errorf("row of workload %q", r.Workload)
 				}
-			}
-			f, err := os.Open(csvPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			recs, err := csv.NewReader(f).ReadAll()
-			if err != nil {
-				t.Fatalf("--csv: %v", err)
 			}
 			col, kcol := slices.Index(recs[0], "spaces_per_s"), slices.Index(recs[0], "kib_per_space")
 			if len(recs) != 5 || col < 0 || kcol < 0 || recs[3][0] != "fanout" || recs[3][col] == "" || recs[3][kcol] == "" || recs[1][col] != "" {
@@ -329,43 +306,20 @@ func TestBenchFanoutCount(t *testing.T) {
 			if b == "kvm" {
 				testutil.RequireKVM(t)
 			}
-			dir := t.TempDir()
-			jsonPath, csvPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.csv")
 			// In a process of its own, as TestBenchSpaces says why.
-			status, out, errs := run(t, "bench", "--backend", b, "--guests", testutil.GuestDir(t),
-				"--depth", "0", "--reps", "1", "--workload", "fanout", "--fanout", "24",
-				"--json", jsonPath, "--csv", csvPath)
-			if status != 0 {
-				t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", status, out, errs)
-			}
+			out, _, rows, recs := benchFiles(t, "bench", "--backend", b, "--guests", testutil.GuestDir(t),
+				"--depth", "0", "--reps", "1", "--workload", "fanout", "--fanout", "24")
 			if !strings.Contains(out, "fanout holds 24 live spaces") {
 				t.Errorf("the table does not say how many spaces fanout held:\n%s", out)
 			}
-			data, err := os.ReadFile(jsonPath)
-			if err != nil {
-				t.Fatal(err)
+			if len(rows) != 1 {
+				t.Fatalf("--json: %d rows, want 1: %+v", len(rows), rows)
 			}
-			var rep struct{ Rows []benchRow }
-			if err := json.Unmarshal(data, &rep); err != nil {
-				t.Fatalf("--json: %v\n%s", err, data)
-			}
-			if len(rep.Rows) != 1 {
-				t.Fatalf("--json: %d rows, want 1:\n%s", len(rep.Rows), data)
-			}
-			r := rep.Rows[0]
+			r := rows[0]
 			t.Logf("%d spaces: %.0f spaces/s, %.0f KiB/space", r.Spaces, r.SpacesPerSec, r.KiBPerSpace)
 			if r.Workload != "fanout" || r.Spaces != n || r.SpacesPerSec <= 0 || r.KiBPerSpace <= 0 || r.KiBPerSpace > 2048 {
 				t.Errorf("fanout row: workload %q, spaces %d, spaces_per_s %v, kib_per_space %v; want fanout, %d, a rate, and 0 < KiB/space <= 2048",
 					r.Workload, r.Spaces, r.SpacesPerSec, r.KiBPerSpace, n)
-			}
-			f, err := os.Open(csvPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			recs, err := csv.NewReader(f).ReadAll()
-			if err != nil {
-				t.Fatalf("--csv: %v", err)
 			}
 			if col := slices.Index(recs[0], "spaces"); len(recs) != 2 || col < 0 || recs[1][col] != "24" {
 				t.Errorf("--csv has no spaces column holding 24:\n%q", recs)
@@ -386,43 +340,51 @@ func TestBenchClockNative(t *testing.T) {
 			if b == "kvm" {
 				testutil.RequireKVM(t)
 			}
-			dir := t.TempDir()
-			jsonPath, csvPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.csv")
-			status, out, errs := run(t, "bench", "--backend", b, "--guests", testutil.GuestDir(t),
-				"--depth", "0", "--reps", "2", "--workload", "clock", "--json", jsonPath, "--csv", csvPath)
-			if status != 0 {
-				t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", status, out, errs)
-			}
+			out, errs, rows, recs := benchFiles(t, "bench", "--backend", b, "--guests", testutil.GuestDir(t),
+				"--depth", "0", "--reps", "2", "--workload", "clock")
 			if !strings.Contains(out, "native call") || !strings.Contains(errs, "clock, native, rep 2/2") {
 				t.Errorf("no native call column, or no native runs in the progress:\n%s\n%s", out, errs)
 			}
-			data, err := os.ReadFile(jsonPath)
-			if err != nil {
-				t.Fatal(err)
+			if len(rows) != 1 {
+				t.Fatalf("--json: %d rows, want 1: %+v", len(rows), rows)
 			}
-			var rep struct{ Rows []benchRow }
-			if err := json.Unmarshal(data, &rep); err != nil {
-				t.Fatalf("--json: %v\n%s", err, data)
-			}
-			if len(rep.Rows) != 1 {
-				t.Fatalf("--json: %d rows, want 1:\n%s", len(rep.Rows), data)
-			}
-			r := rep.Rows[0]
+			r := rows[0]
 			if r.Workload != "clock" || r.CallNS <= 0 || r.NativeCallNS <= 0 || r.CallVsNative != r.CallNS/r.NativeCallNS {
 				t.Errorf("clock row: %+v; want call times under nestvm and natively, and their ratio", r)
-			}
-			f, err := os.Open(csvPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			recs, err := csv.NewReader(f).ReadAll()
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(recs) != 2 || recs[0][len(recs[0])-2] != "native_call_ns" || recs[1][len(recs[1])-2] == "" {
 				t.Errorf("--csv:\n%q", recs)
 			}
 		})
 	}
+}
+
+// benchFiles runs nestvm bench with args and --json and --csv files, and
+// returns its output and what the two files hold; a status other than 0
+// fails the test.
+func benchFiles(t *testing.T, args ...string) (out, errs string, rows []benchRow, recs [][]string) {
+	t.Helper()
+	dir := t.TempDir()
+	jsonPath, csvPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.csv")
+	status, out, errs := run(t, append(args, "--json", jsonPath, "--csv", csvPath)...)
+	if status != 0 {
+		t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", status, out, errs)
+	}
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct{ Rows []benchRow }
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("--json: %v\n%s", err, data)
+	}
+	f, err := os.Open(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if recs, err = csv.NewReader(f).ReadAll(); err != nil {
+		t.Fatalf("--csv: %v", err)
+	}
+	return out, errs, rep.Rows, recs
 }

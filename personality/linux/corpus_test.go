@@ -672,8 +672,15 @@ func corpusDir(t *testing.T) string {
 	return d
 }
 
-// kvmOpens tells whether the kvm subtests will run: testutil.RequireKVM's
-// test, without a testing.TB.
+// backends are the backends the tests run on here: emu, and kvm where
+// /dev/kvm opens (testutil.RequireKVM's test, without a testing.TB).
+func backends() []string {
+	if kvmOpens() {
+		return []string{"emu", "kvm"}
+	}
+	return []string{"emu"}
+}
+
 func kvmOpens() bool {
 	fd, err := unix.Open("/dev/kvm", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -695,10 +702,6 @@ func TestLinuxCorpus(t *testing.T) {
 	nestvm := nestvmBinary(t)
 	all := os.Getenv("NESTVM_CORPUS_ALL") == "1"
 	ts := &trees{base: t.TempDir(), corpus: corpus, shared: map[string]*sharedTree{}}
-	backends := []string{"emu"}
-	if kvmOpens() {
-		backends = append(backends, "kvm")
-	}
 	for _, c := range corpusCases() {
 		t.Run(c.name, func(t *testing.T) {
 			if c.needs != "" && !all {
@@ -721,7 +724,7 @@ func TestLinuxCorpus(t *testing.T) {
 			var want corpusResult
 			got := map[string]*corpusResult{}
 			wg.Go(func() { want = runNative(ts, c, bin, argv0) })
-			for _, b := range backends {
+			for _, b := range backends() {
 				if b == "emu" && c.emuNeeds != "" && !all {
 					continue
 				}

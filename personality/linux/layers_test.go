@@ -119,11 +119,7 @@ func TestLinuxUnderRefmon(t *testing.T) {
 `), 0o644))
 	data, err := os.ReadFile(busybox)
 	must(err)
-	backends := []string{"emu"}
-	if kvmOpens() {
-		backends = append(backends, "kvm")
-	}
-	for _, b := range backends {
+	for _, b := range backends() {
 		t.Run(b, func(t *testing.T) {
 			t.Parallel()
 			root := filepath.Join(work, b)
@@ -280,10 +276,6 @@ func TestLinuxCorpusLayers(t *testing.T) {
 		}
 		stacks = picked
 	}
-	backends := []string{"emu"}
-	if kvmOpens() {
-		backends = append(backends, "kvm")
-	}
 	want := map[string]bool{}
 	for _, n := range layersCases {
 		want[n] = true
@@ -311,7 +303,7 @@ func TestLinuxCorpusLayers(t *testing.T) {
 				t.Fatalf("native run: %v", native.err)
 			}
 			for _, s := range stacks {
-				for _, b := range backends {
+				for _, b := range backends() {
 					t.Run(s.name+"/"+b, func(t *testing.T) {
 						if b == "kvm" {
 							testutil.RequireKVM(t)

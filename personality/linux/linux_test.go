@@ -57,6 +57,15 @@ func builtOnce(t testing.TB, key string, skip bool, build func(out string) *exec
 	return out
 }
 
+// builtC is the program testdata/c/NAME.c built with gcc -static, once per
+// test binary; the test is skipped where gcc is missing.
+func builtC(t testing.TB, name string) string {
+	t.Helper()
+	return builtOnce(t, name, true, func(out string) *exec.Cmd {
+		return exec.Command("gcc", "-static", "-O2", "-o", out, filepath.Join("testdata", "c", name+".c"))
+	})
+}
+
 // cProgram compiles testdata/NAME.c with gcc -static and returns its
 // path. Without a static C library (libc6-dev) the test is skipped.
 func cProgram(t testing.TB, name string) string {

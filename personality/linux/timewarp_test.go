@@ -2,7 +2,6 @@ package linux_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,11 +34,7 @@ func TestLinuxUnderTimewarp(t *testing.T) {
 		t.Skipf("%s or %s not built: scripts/linux-corpus says why", busybox, warp)
 	}
 	nestvm := nestvmBinary(t)
-	backends := []string{"emu"}
-	if kvmOpens() {
-		backends = append(backends, "kvm")
-	}
-	for _, b := range backends {
+	for _, b := range backends() {
 		t.Run(b, func(t *testing.T) {
 			for _, c := range []struct {
 				layer  string
@@ -94,15 +89,9 @@ timer_create(2h) during nanosleep(3h): EINTR, 7 ticks, after 7200s, 3600s left
 // each backend, print the same bytes.
 func TestTimersUnderTimewarp(t *testing.T) {
 	testutil.RequireLinuxAMD64(t)
-	prog := builtOnce(t, "warptimers", true, func(out string) *exec.Cmd {
-		return exec.Command("gcc", "-static", "-O2", "-o", out, filepath.Join("testdata", "c", "warptimers.c"))
-	})
+	prog := builtC(t, "warptimers")
 	nestvm := nestvmBinary(t)
-	backends := []string{"emu"}
-	if kvmOpens() {
-		backends = append(backends, "kvm")
-	}
-	for _, b := range backends {
+	for _, b := range backends() {
 		t.Run(b, func(t *testing.T) {
 			for run := 1; run <= 2; run++ {
 				start := time.Now()
@@ -125,15 +114,9 @@ func TestTimersUnderTimewarp(t *testing.T) {
 // times then: the tick 6 s in, say, or the alarm 7 s in).
 func TestTimersRestoredUnderTimewarp(t *testing.T) {
 	testutil.RequireLinuxAMD64(t)
-	prog := builtOnce(t, "warprestore", true, func(out string) *exec.Cmd {
-		return exec.Command("gcc", "-static", "-O2", "-o", out, filepath.Join("testdata", "c", "warprestore.c"))
-	})
+	prog := builtC(t, "warprestore")
 	nestvm := nestvmBinary(t)
-	backends := []string{"emu"}
-	if kvmOpens() {
-		backends = append(backends, "kvm")
-	}
-	for _, b := range backends {
+	for _, b := range backends() {
 		t.Run(b, func(t *testing.T) {
 			dir := t.TempDir()
 			file := filepath.Join(dir, "warp.nvck")

@@ -1,7 +1,6 @@
 package linux_test
 
 import (
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -22,9 +21,7 @@ import (
 // back, realtime the host's to within a second) and none of them a system
 // call, since the vDSO answers them all, in each of the three processes.
 func TestVDSOClock(t *testing.T) {
-	prog := builtOnce(t, "clock", true, func(out string) *exec.Cmd {
-		return exec.Command("gcc", "-static", "-O2", "-o", out, filepath.Join("testdata", "c", "clock.c"))
-	})
+	prog := builtC(t, "clock")
 	want, wantStatus := native(t, prog, "fork="+prog)
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		var rec testutil.Buffer
