@@ -86,6 +86,17 @@ func (p *Port) ObjectType() abi.ObjectType { return abi.ObjPort }
 // Server returns the host server of the port, nil for a guest-served one.
 func (p *Port) Server() Server { return p.server }
 
+// ServerOf returns the Go server behind obj when obj is a port a host
+// server serves, nil otherwise. It is how a layer tells its own stand-ins
+// (ports it serves) among the handles a call passes, without naming a
+// kernel object type: it grants nothing the layer did not make.
+func ServerOf(obj Object) Server {
+	if p, ok := obj.(*Port); ok && p != nil {
+		return p.server
+	}
+	return nil
+}
+
 // Name returns the port's name, for diagnostics.
 func (p *Port) Name() string { return p.name }
 
