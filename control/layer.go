@@ -31,8 +31,8 @@ type Layer struct {
 	parent uint64 // the parent environment's space, in host's table
 
 	mu   sync.Mutex
-	host *vmm.Space // set by Wrap
-	tops []uint64   // spaces created through the space capability, in host's table
+	host *vmm.Host // set by Wrap
+	tops []uint64  // spaces created through the space capability, in host's table
 }
 
 // NewLayer makes a control layer, with a trace tap when tap is set.
@@ -57,7 +57,7 @@ func (l *Layer) Tap() *trace.Layer { return l.tap }
 // forwards every operation and keeps the spaces space_create returns; a
 // tap then wraps every capability, that stand-in included.
 func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	host := mon.NewHostSpace("control", vmm.Quota{Handles: 1 << 16, Children: 1})
+	host := mon.NewHost("control", vmm.Quota{Handles: 1 << 16, Children: 1})
 	// State may be asked for while the stack is being built.
 	l.mu.Lock()
 	l.host = host
@@ -71,7 +71,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	if l.parent, err = c.Insert(sp.Obj, sp.Rights, sp.Badge); err != nil {
 		return parent, err
 	}
-	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{&interpose.Relay{Space: host, Target: l.parent, Hook: (*topKeeper)(l)}}), Rights: sp.Rights, Badge: sp.Badge})
+	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{&interpose.Relay{Host: host, Target: l.parent, Hook: (*topKeeper)(l)}}), Rights: sp.Rights, Badge: sp.Badge})
 	if l.tap == nil {
 		return env, nil
 	}

@@ -76,7 +76,7 @@ type Layer struct {
 
 	out    io.Writer // where records go: the file, or stderr
 	file   *os.File
-	host   *vmm.Space
+	host   *vmm.Host
 	mon    *vmm.Monitor
 	failed atomic.Bool
 
@@ -177,7 +177,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	perMonitorMu.Unlock()
 	l.mon = mon
 	l.start = mc.start
-	l.host = mon.NewHostSpace(l.label, q)
+	l.host = mon.NewHost(l.label, q)
 	l.mu.Lock()
 	l.wrapped = true
 	l.mu.Unlock()
@@ -186,7 +186,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	// makes with them (its regions, threads, ports, children, open files)
 	// stays its own, unwrapped, so a checkpoint below can save it, and
 	// costs nothing.
-	w := &interpose.Wrapper{Space: l.host, Deep: !l.tap, Layer: l.label, Handler: interpose.HandlerFunc(l.handle)}
+	w := &interpose.Wrapper{Host: l.host, Deep: !l.tap, Layer: l.label, Handler: interpose.HandlerFunc(l.handle)}
 	return parent.WrapAll(w)
 }
 
