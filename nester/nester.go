@@ -112,10 +112,10 @@ type RootConfig struct {
 	Log                        hclog.Logger
 }
 
-// Root returns the root environment: a host space standing for the
-// monitor (the program's space is created as its child), the console,
-// stderr, stdin, clock and files.
-func Root(mon *vmm.Monitor, cfg RootConfig) (Env, *vmm.Space) {
+// Root returns the root environment: a host seat standing for the monitor
+// (the program's space is created as its child), the console, stderr,
+// stdin, clock and files. Killing the seat ends everything below it.
+func Root(mon *vmm.Monitor, cfg RootConfig) (Env, *vmm.Host) {
 	if cfg.Memory == 0 {
 		cfg.Memory = vmm.DefaultQuota.Memory
 	}
@@ -136,9 +136,9 @@ func Root(mon *vmm.Monitor, cfg RootConfig) (Env, *vmm.Space) {
 	// The program's space is one of the root's descendants: the root has
 	// room for it and the Children below it.
 	q.Children++
-	root := mon.NewHostSpace("root", q)
+	root := mon.NewHost("root", q)
 	caps := map[string]interpose.Cap{
-		CapSpace:   {Obj: root, Rights: abi.RightsAll},
+		CapSpace:   {Obj: root.Object(), Rights: abi.RightsAll},
 		CapConsole: {Obj: vmm.NewHostPort("console", vmm.ConsoleServer(cfg.Console)), Rights: abi.RightWrite | abi.RightGrant | abi.RightDerive},
 		CapClock:   {Obj: vmm.NewHostPort("clock", vmm.ClockServer()), Rights: abi.RightRead | abi.RightGrant | abi.RightDerive},
 	}
@@ -194,7 +194,7 @@ type Started interface {
 type Run struct {
 	layers []Layer
 	caller *vmm.Caller
-	host   *vmm.Space
+	host   *vmm.Host
 	child  uint64
 	// started is the program a personality started (instead of child);
 	// guarded by mu.
@@ -218,7 +218,7 @@ func Launch(mon *vmm.Monitor, root Env, layers []Layer, prog Program) (*Run, err
 			return nil, fmt.Errorf("layer %d (%s): %w", i+1, l.Name(), err)
 		}
 	}
-	host := mon.NewHostSpace("nester", vmm.Quota{Memory: 0, Handles: 1 << 16, Children: 1})
+	host := mon.NewHost("nester", vmm.Quota{Memory: 0, Handles: 1 << 16, Children: 1})
 	r := &Run{layers: layers, caller: host.NewCaller(), host: host, done: make(chan struct{})}
 	if err := r.load(env, prog); err != nil {
 		host.Kill("launch failed")
@@ -283,7 +283,7 @@ func (r *Run) load(env Env, prog Program) error {
 			return r0, nil
 		}
 	}
-	self, err := c.Insert(r.host, abi.RightsAll, 0)
+	self, err := c.Self(abi.RightsAll)
 	if err != nil {
 		return err
 	}
@@ -403,7 +403,7 @@ func (r *Run) load(env Env, prog Program) error {
 // program's own exception port is not ep (none, or a port of its own), and
 // it kills host when it ends. The caller starts the program's threads
 // after Follow returns.
-func Follow(host *vmm.Space, child, ep uint64) *Run {
+func Follow(host *vmm.Host, child, ep uint64) *Run {
 	r := &Run{caller: host.NewCaller(), host: host, child: child, done: make(chan struct{})}
 	r.follow(ep)
 	return r
@@ -412,7 +412,7 @@ func Follow(host *vmm.Space, child, ep uint64) *Run {
 // Adopt returns the Run of a program a personality serves that its
 // caller rebuilt (a restored checkpoint, see Resumer): it ends when s
 // says the program has, and then kills host.
-func Adopt(host *vmm.Space, s Started) *Run {
+func Adopt(host *vmm.Host, s Started) *Run {
 	r := &Run{caller: host.NewCaller(), host: host, started: s, done: make(chan struct{})}
 	go func() {
 		res := s.Wait()

@@ -95,9 +95,6 @@ func (s *Space) NewCaller() *Caller {
 	return &Caller{t: &Thread{space: s, id: -1, wake: make(chan struct{}, 1), state: abi.ThreadRunning}}
 }
 
-// Space returns the space the caller acts in.
-func (c *Caller) Space() *Space { return c.t.space }
-
 // Host returns the seat the caller acts in, for host code that was handed
 // a Caller and makes more of them.
 func (c *Caller) Host() *Host { return &Host{s: c.t.space} }

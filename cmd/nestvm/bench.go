@@ -895,20 +895,19 @@ type settledRSS struct {
 	err error
 }
 
-// settle waits until every thread of sp's subtree waits (space_running:
+// settle waits until every thread of root's subtree waits (space_running:
 // none busy, some waiting) and then until the monitor's resident memory
 // stops falling: sampled every settlePeriod, it has not fallen below the
 // lowest sample so far by more than a tolerance for settleSteady periods
 // in a row, or settleSamples have been taken. It returns the last sample.
 // It gives up, with a zero result, when quit closes.
-func (bn *bencher) settle(sp *vmm.Space, quit <-chan struct{}) settledRSS {
-	host := bn.mon.NewHostSpace("bench", vmm.Quota{Handles: 1})
-	defer host.Kill("bench done reading")
-	h, err := host.InsertHandle(sp, abi.RightRead, 0)
+func (bn *bencher) settle(root *vmm.Host, quit <-chan struct{}) settledRSS {
+	c := root.NewCaller()
+	h, err := c.Self(abi.RightRead)
 	if err != nil {
 		return settledRSS{err: fmt.Errorf("space_running: %w", err)}
 	}
-	c := host.NewCaller()
+	defer c.HandleClose(h)
 	tick := time.NewTicker(runningPoll)
 	defer tick.Stop()
 	for {

@@ -27,14 +27,12 @@ var kernelTypes = map[string]bool{"Space": true, "Thread": true, "Port": true, "
 // handle a forwarded operation returns reaches a layer through
 // interpose.ResultHook, as a handle in its own table.
 var known = map[string]int{
-	"personality/linux/linux.go vmm.Space":     1,
-	"services/checkpoint/restore.go vmm.Space": 1,
-	"services/pager/pager.go vmm.Port":         1,
-	"services/pager/pager.go vmm.Space":        2,
-	"services/trace/json.go vmm.Thread":        1,
-	"services/trace/syscalls.go vmm.Port":      1,
-	"services/trace/trace.go vmm.Thread":       1,
-	"services/trace/writer.go vmm.Thread":      3,
+	"services/pager/pager.go vmm.Port":    1,
+	"services/pager/pager.go vmm.Space":   2,
+	"services/trace/json.go vmm.Thread":   1,
+	"services/trace/syscalls.go vmm.Port": 1,
+	"services/trace/trace.go vmm.Thread":  1,
+	"services/trace/writer.go vmm.Thread": 3,
 }
 
 // TestLayersHoldCapabilities fails when a package under services/ or

@@ -211,7 +211,7 @@ func TestHeldIsNotWaiting(t *testing.T) {
 			}
 		}
 		// A wait an hour ahead, by no thread of the program.
-		waiter := h.c.Space().NewCaller()
+		waiter := h.c.Host().NewCaller()
 		woke := make(chan uint64, 1)
 		go func() {
 			now, _, _ := waiter.ClockWait(h.clock, abi.ClockMonotonic, uint64(l.Now()+time.Hour))
@@ -412,7 +412,7 @@ func TestHeldInCallIsNotWaiting(t *testing.T) {
 		case <-r.Done():
 			t.Fatalf("hello ended before it wrote: %v", r.Wait())
 		}
-		waiter := h.c.Space().NewCaller()
+		waiter := h.c.Host().NewCaller()
 		woke := make(chan uint64, 1)
 		go func() {
 			now, _, _ := waiter.ClockWait(h.clock, abi.ClockMonotonic, uint64(l.Now()+time.Hour))
