@@ -142,9 +142,9 @@ func (w *Wrapper) unwrap(obj vmm.Object, rights abi.Rights, badge uint64, transf
 
 // Underlying returns what obj stands for when it is a stand-in of any
 // Wrapper's (through stand-ins of stand-ins, down to the first object
-// that is none), obj itself otherwise. It grants nothing: it is for
-// telling whether two handles name the same thing, as a listing of a
-// tree whose handles a layer wrapped must, to show each space once.
+// that is none), obj itself otherwise. It grants nothing: it tells
+// whether two stand-ins stand for the same thing, as handle_identify
+// tells of two handles.
 func Underlying(obj vmm.Object) vmm.Object {
 	for range 64 { // wrappers stack no deeper than layers do
 		ws, ok := vmm.ServerOf(obj).(*wrapped)

@@ -40,7 +40,6 @@ var layerDirs = []string{"services", "personality", "interpose", "nester", "cont
 // ReturnResult looks it up into the object once, for the Cap the hook
 // decides about, so that no layer does.
 var known = map[string]int{
-	"control/layer.go Lookup":             4,
 	"interpose/result.go Lookup":          1,
 	"services/pager/pager.go vmm.Port":    1,
 	"services/pager/pager.go vmm.Space":   2,
