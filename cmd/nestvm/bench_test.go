@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"nestvm/benchmarks"
 	"nestvm/internal/testutil"
 	"nestvm/machine"
 	"nestvm/nester"
@@ -82,9 +83,6 @@ func TestSplitLayerSpecs(t *testing.T) {
 		if err != nil || !slices.Equal(got, tc.want) {
 			t.Errorf("splitLayerSpecs(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
-	}
-	if got := expandSpec("trace={tmp}/t-{level}.jsonl", "/x", 3); got != "trace=/x/t-3.jsonl" {
-		t.Errorf("expandSpec: %q", got)
 	}
 }
 
@@ -211,19 +209,19 @@ func checkSVG(t *testing.T, svg []byte, lines int) {
 // TestBenchSVGShapes draws made-up rows: several layers and workloads, a
 // large slowdown, and one depth only.
 func TestBenchSVGShapes(t *testing.T) {
-	rows := func(layers, works []string, depths int, slow float64) []benchRow {
-		var rs []benchRow
+	rows := func(layers, works []string, depths int, slow float64) []benchmarks.Row {
+		var rs []benchmarks.Row
 		for _, w := range works {
 			for _, l := range layers {
 				for d := 0; d < depths; d++ {
-					rs = append(rs, benchRow{Workload: w, Layer: l, Depth: d, Slowdown: 1 + slow*float64(d)})
+					rs = append(rs, benchmarks.Row{Workload: w, Layer: l, Depth: d, Slowdown: 1 + slow*float64(d)})
 				}
 			}
 		}
 		return rs
 	}
 	for _, tc := range []struct {
-		rows  []benchRow
+		rows  []benchmarks.Row
 		lines int
 	}{
 		{rows([]string{"null", "trace=<&>"}, []string{"compute", "ipc", "hello"}, 5, 0.5), 6},
@@ -233,7 +231,7 @@ func TestBenchSVGShapes(t *testing.T) {
 		{nil, 0},
 	} {
 		var b bytes.Buffer
-		rep := benchReport{Host: describeHost(), Backend: "kvm", Reps: 3, Rows: tc.rows}
+		rep := benchmarks.Report{Host: benchmarks.DescribeHost(), Backend: "kvm", Reps: 3, Rows: tc.rows}
 		if err := writeBenchSVG(&b, rep); err != nil {
 			t.Fatal(err)
 		}
@@ -362,7 +360,7 @@ func TestBenchClockNative(t *testing.T) {
 // benchFiles runs nestvm bench with args and --json and --csv files, and
 // returns its output and what the two files hold; a status other than 0
 // fails the test.
-func benchFiles(t *testing.T, args ...string) (out, errs string, rows []benchRow, recs [][]string) {
+func benchFiles(t *testing.T, args ...string) (out, errs string, rows []benchmarks.Row, recs [][]string) {
 	t.Helper()
 	dir := t.TempDir()
 	jsonPath, csvPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.csv")
@@ -374,7 +372,7 @@ func benchFiles(t *testing.T, args ...string) (out, errs string, rows []benchRow
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep struct{ Rows []benchRow }
+	var rep struct{ Rows []benchmarks.Row }
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatalf("--json: %v\n%s", err, data)
 	}
