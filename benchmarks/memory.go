@@ -30,14 +30,15 @@ const (
 )
 
 // memReading is what readMemory or settle read: the monitor's resident
-// KiB (0 when unknown), or why it could not be read.
+// KiB and the host's used KiB (each 0 when unknown), or why they could not
+// be read.
 type memReading struct {
-	rssKiB int64
-	err    error
+	rssKiB, hostKiB int64
+	err             error
 }
 
-// readMemory reads the monitor's memory now.
-func readMemory() memReading { return memReading{rssKiB: residentKiB()} }
+// readMemory reads the monitor's and the host's memory now.
+func readMemory() memReading { return memReading{rssKiB: residentKiB(), hostKiB: hostUsedKiB()} }
 
 // settle waits until every thread of the subtree of the space obj waits
 // (space_running: none busy, some waiting) and then until the monitor's
@@ -91,7 +92,7 @@ func settle(c *vmm.Caller, obj vmm.Object, quit <-chan struct{}, log hclog.Logge
 	}
 	releaseFree()
 	m := readMemory()
-	log.Debug("fanout memory settled", "all_wait_kib", waited, "samples", samples, "settled_kib", m.rssKiB)
+	log.Debug("fanout memory settled", "all_wait_kib", waited, "samples", samples, "settled_kib", m.rssKiB, "host_used_kib", m.hostKiB)
 	return m
 }
 
@@ -118,4 +119,37 @@ func residentKiB() int64 {
 		}
 	}
 	return 0
+}
+
+// hostUsedKiB is the host's memory in use in KiB, MemTotal less
+// MemAvailable in /proc/meminfo; 0 when unknown. Unlike the monitor's
+// resident memory it counts what the kernel holds for the monitor (on
+// kvm, each VM's and vCPU's structures, page tables, the stacks of the
+// monitor's threads), and also whatever every other process on the host
+// takes or gives back.
+func hostUsedKiB() int64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	var total, avail int64 = -1, -1
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "MemTotal" && k != "MemAvailable") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0
+		}
+		if k == "MemTotal" {
+			total = n
+		} else {
+			avail = n
+		}
+	}
+	if total < 0 || avail < 0 || avail > total {
+		return 0
+	}
+	return total - avail
 }

@@ -42,6 +42,13 @@ type Row struct {
 	// heaps gave back what they do not use.
 	SpacesPerSec float64 `json:"spaces_per_s,omitempty"`
 	KiBPerSpace  float64 `json:"kib_per_space,omitempty"`
+	// HostKiBPerSpace is, for fanout, the median growth of the host's used
+	// memory (MemTotal less MemAvailable) per live space between the same
+	// two readings: what the kernel holds for each space (on kvm, its VM
+	// and vCPU) as well as the monitor's memory. Other work on the host
+	// moves it too, so on a busy host it can come out at or below 0 (a
+	// note then says so). Absent where /proc/meminfo cannot be read.
+	HostKiBPerSpace *float64 `json:"host_kib_per_space,omitempty"`
 	// Spaces is how many live spaces fanout held.
 	Spaces int `json:"spaces,omitempty"`
 	// For a Linux program: the median time of one call when the host

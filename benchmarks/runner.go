@@ -168,7 +168,8 @@ func (b *Bench) prepare() error {
 	}
 	for _, w := range b.cfg.Workloads {
 		if w.Hold != "" {
-			b.notes = append(b.notes, fmt.Sprintf("%s holds %d live spaces; KiB/space is read once every thread waits and the monitor's memory has settled", w.Name, w.Children))
+			b.notes = append(b.notes, fmt.Sprintf("%s holds %d live spaces; KiB/space is read once every thread waits and the monitor's memory has settled", w.Name, w.Children),
+				fmt.Sprintf("%s's host KiB/space is the host's used memory (MemTotal - MemAvailable) over the same interval: the kernel's part of each space too, and whatever else the host did meanwhile", w.Name))
 		}
 	}
 	for _, spec := range b.cfg.Layers {
@@ -218,8 +219,15 @@ func (b *Bench) Run(ctx context.Context, be machine.Backend) (Report, error) {
 	}
 	host := DescribeHost()
 	host.LoadBefore, host.LoadAfter = loadBefore, loadAverage()
+	notes := b.Notes()
+	for _, row := range rows {
+		if h := row.HostKiBPerSpace; h != nil && (*h <= 0 || *h < row.KiBPerSpace) {
+			notes = append(notes, fmt.Sprintf("%s, %s: host KiB/space (%.0f) is below 0 or below KiB/space (%.0f), which it includes: other work on the host gave back memory while it ran; rerun on a quieter host",
+				row.Workload, cellLabel(row.Layer, row.Depth), *h, row.KiBPerSpace))
+		}
+	}
 	return Report{Host: host, Backend: be.Name(), Reps: b.cfg.Reps, Time: time.Now().UTC().Format(time.RFC3339),
-		Notes: b.Notes(), Rows: rows}, nil
+		Notes: notes, Rows: rows}, nil
 }
 
 // runner runs workloads on one monitor.
@@ -238,6 +246,14 @@ func (r *runner) cause() error {
 	return ErrInterrupted
 }
 
+// cellLabel names a layer and depth as the progress shows them.
+func cellLabel(spec string, depth int) string {
+	if depth == 0 {
+		return "no layer"
+	}
+	return fmt.Sprintf("%s x%d", spec, depth)
+}
+
 // cellKey names one cell of the table; depth 0 is shared by every layer
 // (layer "").
 type cellKey struct {
@@ -251,6 +267,9 @@ type sample struct {
 	callNS       float64
 	spacesPerSec float64
 	kibPerSpace  float64
+	// hostKiBPerSpace is set when hostKnown is: it may be 0 or less.
+	hostKiBPerSpace float64
+	hostKnown       bool
 }
 
 func (r *runner) progress(step, total int, what string) {
@@ -309,10 +328,7 @@ func (r *runner) runAll() ([]Row, error) {
 		}
 		for _, c := range order {
 			n++
-			label := "no layer"
-			if c.depth > 0 {
-				label = fmt.Sprintf("%s x%d", c.spec, c.depth)
-			}
+			label := cellLabel(c.spec, c.depth)
 			r.progress(n, total, fmt.Sprintf("%s, %s, rep %d/%d", c.w.Name, label, rep, reps))
 			s, err := r.runOnce(c.w, c.spec, c.depth)
 			if err != nil {
@@ -389,7 +405,18 @@ func summarize(ss []sample) Row {
 	if len(ss)%2 == 0 {
 		med = (totals[len(totals)/2-1] + med) / 2
 	}
-	return Row{Reps: len(ss), MedianNS: med, MinNS: totals[0], MaxNS: totals[len(totals)-1], CallNS: median(calls), SpacesPerSec: median(rates), KiBPerSpace: median(kibs)}
+	row := Row{Reps: len(ss), MedianNS: med, MinNS: totals[0], MaxNS: totals[len(totals)-1], CallNS: median(calls), SpacesPerSec: median(rates), KiBPerSpace: median(kibs)}
+	var hosts []float64
+	for _, s := range ss {
+		if s.hostKnown {
+			hosts = append(hosts, s.hostKiBPerSpace)
+		}
+	}
+	if len(hosts) > 0 {
+		m := median(hosts)
+		row.HostKiBPerSpace = &m
+	}
+	return row
 }
 
 // median is the median of vs, which it sorts.
@@ -553,6 +580,9 @@ func (r *runner) runOnce(w Workload, spec string, depth int) (sample, error) {
 			s.spacesPerSec = n / (ns / 1e9)
 			if before.rssKiB > 0 && atHold.rssKiB > 0 {
 				s.kibPerSpace = float64(atHold.rssKiB-before.rssKiB) / n
+			}
+			if before.hostKiB > 0 && atHold.hostKiB > 0 {
+				s.hostKiBPerSpace, s.hostKnown = float64(atHold.hostKiB-before.hostKiB)/n, true
 			}
 		}
 	}

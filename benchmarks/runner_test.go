@@ -74,8 +74,18 @@ func TestRunnerRows(t *testing.T) {
 			if r.Depth == 0 && r.Slowdown != 1 {
 				t.Errorf("row %d: slowdown %v at depth 0", i, r.Slowdown)
 			}
-			if work == "fanout" && (r.Spaces != 4 || r.SpacesPerSec <= 0 || r.KiBPerSpace == 0) {
-				t.Errorf("fanout row %d: spaces %d, spaces/s %v, KiB/space %v; want 4, a rate and a size", i, r.Spaces, r.SpacesPerSec, r.KiBPerSpace)
+			if work == "fanout" && (r.Spaces != 4 || r.SpacesPerSec <= 0 || r.KiBPerSpace == 0 || r.HostKiBPerSpace == nil) {
+				t.Errorf("fanout row %d: spaces %d, spaces/s %v, KiB/space %v, host KiB/space %v; want 4, a rate and two sizes",
+					i, r.Spaces, r.SpacesPerSec, r.KiBPerSpace, r.HostKiBPerSpace)
+			}
+			if work == "hello" && r.HostKiBPerSpace != nil {
+				t.Errorf("hello row %d: host KiB/space %v; want none", i, *r.HostKiBPerSpace)
+			}
+			// The host's used memory moves with all the host runs: where
+			// it grew less than the monitor's, a note says so.
+			if h := r.HostKiBPerSpace; h != nil && (*h <= 0 || *h < r.KiBPerSpace) &&
+				!slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, fmt.Sprintf("host KiB/space (%.0f) is below", *h)) }) {
+				t.Errorf("row %d: host KiB/space %v below KiB/space %v, and no note says why: %q", i, *h, r.KiBPerSpace, rep.Notes)
 			}
 		}
 	})

@@ -72,7 +72,16 @@ falling: read every 250 ms (emu closes the engine a waiting thread lent
 a row, 10 s at most. Both readings are taken after the Go heap and
 malloc's heaps give back what they do not use. The monitor has run the workload before (the
 warm-up), so OS threads and heaps kept from earlier runs are reused and
-not counted: the first spaces a fresh monitor holds cost more. --fanout N
+not counted: the first spaces a fresh monitor holds cost more.
+
+fanout's host KiB/space is what the host's used memory (MemTotal less
+MemAvailable in /proc/meminfo) grew by over the same interval, per live
+space: it holds what the kernel keeps for each space, which the monitor's
+resident memory does not show (on kvm its VM and vCPU: about 0.7 MiB on a
+PVM host), and the monitor's own growth. Every other process on the host
+moves it too: on a shared host it changes by tens of MiB from one second
+to the next, so read it at --fanout 1000 or more on a quiet host. A note
+says when it came out below 0 or below KiB/space. --fanout N
 sets how many live spaces it holds, and the quotas they need; each space
 reserves 64 GiB of the monitor's address space, so a host with 4-level
 paging holds about 2,040; on kvm a run of thousands can outlast the
@@ -342,9 +351,9 @@ func printBenchTable(w io.Writer, rep benchmarks.Report) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tlayer\tdepth\tmedian\tmin\tmax\tslowdown\tper level\tmin slowdown\tcall\tcall slowdown\tnative call\tspaces/s\tKiB/space\t")
+	fmt.Fprintln(tw, "workload\tlayer\tdepth\tmedian\tmin\tmax\tslowdown\tper level\tmin slowdown\tcall\tcall slowdown\tnative call\tspaces/s\tKiB/space\thost KiB/space\t")
 	for _, r := range rep.Rows {
-		per, call, cs, nat, rate, kib := "", "", "", "", "", ""
+		per, call, cs, nat, rate, kib, hostKiB := "", "", "", "", "", "", ""
 		if r.NativeCallNS > 0 {
 			nat = fmt.Sprintf("%.0f ns (%.2fx)", r.NativeCallNS, r.CallVsNative)
 		}
@@ -353,6 +362,9 @@ func printBenchTable(w io.Writer, rep benchmarks.Report) {
 		}
 		if r.KiBPerSpace != 0 {
 			kib = fmt.Sprintf("%.0f", r.KiBPerSpace)
+		}
+		if r.HostKiBPerSpace != nil {
+			hostKiB = fmt.Sprintf("%.0f", *r.HostKiBPerSpace)
 		}
 		if r.Depth > 0 {
 			per = fmt.Sprintf("%+.2f%%", (r.PerLevel-1)*100)
@@ -364,8 +376,8 @@ func printBenchTable(w io.Writer, rep benchmarks.Report) {
 				cs += fmt.Sprintf(" (%.3fx/level)", r.CallPerLevel)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.3fx\t%s\t%.3fx\t%s\t%s\t%s\t%s\t%s\t\n", r.Workload, r.Layer, r.Depth,
-			fmtNS(r.MedianNS), fmtNS(r.MinNS), fmtNS(r.MaxNS), r.Slowdown, per, r.MinSlowdown, call, cs, nat, rate, kib)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%.3fx\t%s\t%.3fx\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Workload, r.Layer, r.Depth,
+			fmtNS(r.MedianNS), fmtNS(r.MinNS), fmtNS(r.MaxNS), r.Slowdown, per, r.MinSlowdown, call, cs, nat, rate, kib, hostKiB)
 	}
 	tw.Flush()
 }
@@ -389,16 +401,19 @@ func writeBenchCSV(path string, rows []benchmarks.Row) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	w.Write([]string{"workload", "layer", "depth", "reps", "median_ns", "min_ns", "max_ns", "slowdown", "slowdown_per_level", "min_slowdown", "call_ns", "call_slowdown", "call_slowdown_per_level", "spaces_per_s", "kib_per_space", "spaces", "native_call_ns", "call_vs_native"})
+	w.Write([]string{"workload", "layer", "depth", "reps", "median_ns", "min_ns", "max_ns", "slowdown", "slowdown_per_level", "min_slowdown", "call_ns", "call_slowdown", "call_slowdown_per_level", "spaces_per_s", "kib_per_space", "host_kib_per_space", "spaces", "native_call_ns", "call_vs_native"})
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	for _, r := range rows {
 		call, cs, cpl, rate := "", "", "", ""
 		if r.CallNS > 0 {
 			call, cs, cpl = g(r.CallNS), g(r.CallSlowdown), g(r.CallPerLevel)
 		}
-		kib, nat, vs, spaces := "", "", "", ""
+		kib, hostKiB, nat, vs, spaces := "", "", "", "", ""
 		if r.SpacesPerSec > 0 {
 			rate, kib = g(r.SpacesPerSec), g(r.KiBPerSpace)
+		}
+		if r.HostKiBPerSpace != nil {
+			hostKiB = g(*r.HostKiBPerSpace)
 		}
 		if r.Spaces > 0 {
 			spaces = strconv.Itoa(r.Spaces)
@@ -408,7 +423,7 @@ func writeBenchCSV(path string, rows []benchmarks.Row) error {
 		}
 		w.Write([]string{r.Workload, r.Layer, strconv.Itoa(r.Depth), strconv.Itoa(r.Reps),
 			strconv.FormatInt(r.MedianNS, 10), strconv.FormatInt(r.MinNS, 10), strconv.FormatInt(r.MaxNS, 10),
-			g(r.Slowdown), g(r.PerLevel), g(r.MinSlowdown), call, cs, cpl, rate, kib, spaces, nat, vs})
+			g(r.Slowdown), g(r.PerLevel), g(r.MinSlowdown), call, cs, cpl, rate, kib, hostKiB, spaces, nat, vs})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
