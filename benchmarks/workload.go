@@ -79,7 +79,7 @@ var workloads = []Workload{
 	{Name: "spawn", Summary: "child spaces created, started and waited for one at a time, each with a thread that exits at once (20 on emu, 50 on kvm)", Guest: "bench",
 		Args: perBackend([]string{"bench", "spawn", "20"}, []string{"bench", "spawn", "50"}), Want: "bench spawn "},
 	SizeFanout(Workload{Name: "fanout", Guest: "fanout", Hold: " created in ",
-		Summary: "live child spaces (100, or --fanout's count), each with a thread blocked in a call: the rate they are created at, and the monitor memory each holds once they all wait and the monitor has settled"},
+		Summary: "live child spaces (100, or --fanout's count), each with a thread blocked in a call: the rate they are created at, and the monitor's and the host's memory each holds once they all wait and the monitor has settled"},
 		FanoutDefault),
 }
 

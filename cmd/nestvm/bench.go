@@ -21,6 +21,8 @@ import (
 	"nestvm/nester"
 )
 
+// cmdBench is nestvm bench: it reads the flags, has package benchmarks
+// run the workloads, shows progress on stderr and prints the report.
 func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("nestvm bench", flag.ContinueOnError)
 	fl.SetOutput(stderr)
