@@ -90,7 +90,8 @@ type Layer interface {
 	// Name names the layer (as --layer does).
 	Name() string
 	// Wrap is given the parent's environment and returns the one it
-	// offers its child. mon's host spaces hold what the layer wraps.
+	// offers its child. A seat of its own (mon.NewHost) holds what the
+	// layer wraps.
 	Wrap(mon *vmm.Monitor, parent Env) (Env, error)
 	// Close ends the layer after the program below it has ended (a
 	// summary, a flushed file); it is called from the innermost layer out.
