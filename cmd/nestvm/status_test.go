@@ -125,3 +125,32 @@ func TestAttachRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryCommandHasHelp: each command in the table is on the usage page,
+// has help of its own, and says the same whether asked with "help X" (on
+// stdout) or "X --help" (on stderr, as flag errors are), with status 0.
+func TestEveryCommandHasHelp(t *testing.T) {
+	var top, stderr bytes.Buffer
+	if got := mainStatus([]string{"help"}, &top, &stderr); got != 0 {
+		t.Fatalf("help: status %d", got)
+	}
+	for _, c := range commands {
+		if !strings.Contains(top.String(), "\n  nestvm "+c.synopsis+" ") && !strings.Contains(top.String(), "\n  nestvm "+c.synopsis+"\n") {
+			t.Errorf("help does not list %q", c.synopsis)
+		}
+		var helpOut, helpErr bytes.Buffer
+		if got := mainStatus([]string{"help", c.name}, &helpOut, &helpErr); got != 0 || helpErr.Len() != 0 {
+			t.Errorf("help %s: status %d, stderr %q", c.name, got, helpErr.String())
+		}
+		if !strings.HasPrefix(helpOut.String(), "Usage: nestvm "+c.name) {
+			t.Errorf("help %s: %q does not open with its usage line", c.name, helpOut.String())
+		}
+		var flagOut, flagErr bytes.Buffer
+		if got := mainStatus([]string{c.name, "--help"}, &flagOut, &flagErr); got != 0 || flagOut.Len() != 0 {
+			t.Errorf("%s --help: status %d, stdout %q", c.name, got, flagOut.String())
+		}
+		if helpOut.String() != flagErr.String() {
+			t.Errorf("help %s and %s --help disagree:\n%s\n---\n%s", c.name, c.name, helpOut.String(), flagErr.String())
+		}
+	}
+}
