@@ -73,7 +73,7 @@ func (cs *controlSocket) killProgram(reason string) error {
 }
 
 // running makes kill requests end r.
-func (cs *controlSocket) running(r running) {
+func (cs *controlSocket) running(r *nester.Run) {
 	if cs == nil {
 		return
 	}

@@ -23,6 +23,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"nestvm/nester"
+
 	// The backends register themselves; each builds only where it can run.
 	_ "nestvm/emu"
 	_ "nestvm/kvm"
@@ -30,12 +32,12 @@ import (
 
 // Exit statuses of the monitor itself (the guest's own status otherwise).
 const (
-	exitUsage      = 2   // bad flags or arguments
-	exitTimeout    = 124 // --timeout expired
-	exitMonitor    = 125 // the monitor could not run the program (backend missing, internal error)
-	exitNotRunable = 126 // the program file is not something nestvm can run
-	exitNotFound   = 127 // the program file does not exist
-	exitInterrupt  = 130 // interrupted (Ctrl-C, SIGTERM)
+	exitUsage      = 2                      // bad flags or arguments
+	exitTimeout    = nester.StatusTimeout   // --timeout expired
+	exitMonitor    = 125                    // the monitor could not run the program (backend missing, internal error)
+	exitNotRunable = 126                    // the program file is not something nestvm can run
+	exitNotFound   = 127                    // the program file does not exist
+	exitInterrupt  = nester.StatusInterrupt // interrupted (Ctrl-C, SIGTERM)
 )
 
 // command is one of nestvm's commands: the usage line and the help come

@@ -141,11 +141,8 @@ Flags:
 	env, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files,
 		FilesWritable: *filesRW, Memory: q.Memory, Threads: q.Threads, Handles: q.Handles, Children: q.Children, Log: log})
 	defer rootSpace.Kill("run over")
-	for i, l := range layers {
-		if env, err = l.Wrap(mon, env); err != nil {
-			closeLayers(layers)
-			return fail(exitMonitor, "layer %d (%s): %v", i+1, l.Name(), err)
-		}
+	if env, err = nester.Wrap(mon, env, layers); err != nil {
+		return fail(exitMonitor, "%v", err)
 	}
 	for _, l := range layers {
 		if c, ok := l.(*checkpoint.Layer); ok {
@@ -167,12 +164,14 @@ Flags:
 		return fail(exitMonitor, "%s: restore: %v", path, err)
 	}
 	log.Debug("restored", "file", path, "saved on", ck.Backend, "took", time.Since(t0))
+	// The run closes the layers when the program ends, as for nestvm run:
+	// a layer that fails to close is the run's error.
+	r.Own(layers)
 	ctl.running(r)
-	res, ok := await(r, *timeout, sigs)
+	res, ok := r.Await(*timeout, sigs)
 	if !ok {
 		return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
 	}
-	closeLayers(layers)
 	if st := stoppedByCheckpoint(layers, path, stderr); st >= 0 {
 		return st
 	}

@@ -266,28 +266,16 @@ Flags:
 	}
 	defer ctl.close()
 	mon := vmm.NewMonitor(b, log)
-	var space running
-	if len(layerSpecs) == 0 && pers == nil && ctl == nil {
-		s, err := mon.Launch(vmm.Program{
-			Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Quota: q,
-		}, vmm.Env{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files, FilesWritable: *filesRW})
-		if err != nil {
-			return fail(exitMonitor, "%v", err)
-		}
-		space = spaceRun{s}
-	} else {
-		root, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files,
-			FilesWritable: *filesRW, Memory: q.Memory, Threads: q.Threads, Handles: q.Handles, Children: q.Children, Log: log})
-		defer rootSpace.Kill("run over")
-		r, err := nester.Launch(mon, root, ctl.stack(layers), nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Personality: pers})
-		if err != nil {
-			return fail(exitMonitor, "%v", err)
-		}
-		space = r
+	root, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files,
+		FilesWritable: *filesRW, Memory: q.Memory, Threads: q.Threads, Handles: q.Handles, Children: q.Children, Log: log})
+	defer rootSpace.Kill("run over")
+	r, err := nester.Launch(mon, root, ctl.stack(layers), nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Personality: pers})
+	if err != nil {
+		return fail(exitMonitor, "%v", err)
 	}
-	ctl.running(space)
+	ctl.running(r)
 
-	res, ok := await(space, *timeout, sigs)
+	res, ok := r.Await(*timeout, sigs)
 	if !ok {
 		return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
 	}
@@ -310,41 +298,6 @@ func flagGiven(fl *flag.FlagSet, name string) bool {
 	return given
 }
 
-// running is a program the monitor runs: directly, under layers, or
-// restored from a checkpoint.
-type running interface {
-	Done() <-chan struct{}
-	Wait() vmm.Result
-	Kill(status int, reason string)
-}
-
-// await waits for r to end, ending it after timeout (when not 0) or on a
-// signal, and returns how it ended; ok is false when a second signal came
-// before it did, and the caller should exit at once.
-func await(r running, timeout time.Duration, sigs <-chan os.Signal) (res vmm.Result, ok bool) {
-	var timer <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		timer = t.C
-	}
-	interrupted := 0
-	for {
-		select {
-		case <-r.Done():
-			return r.Wait(), true
-		case <-timer:
-			timer = nil
-			r.Kill(exitTimeout, fmt.Sprintf("timeout after %s", timeout))
-		case sig := <-sigs:
-			if interrupted++; interrupted > 1 {
-				return vmm.Result{}, false
-			}
-			r.Kill(exitInterrupt, fmt.Sprintf("interrupted by %s", sig))
-		}
-	}
-}
-
 // checkTimeout refuses a --timeout that cannot be meant: a negative one.
 func checkTimeout(d time.Duration) error {
 	if d < 0 {
@@ -359,12 +312,6 @@ func closeLayers(layers []nester.Layer) {
 		layers[i].Close()
 	}
 }
-
-type spaceRun struct{ s *vmm.Space }
-
-func (r spaceRun) Done() <-chan struct{}     { return r.s.Done() }
-func (r spaceRun) Wait() vmm.Result          { return r.s.Wait() }
-func (r spaceRun) Kill(_ int, reason string) { r.s.Kill(reason) }
 
 // layerFlag collects the --layer values, in order.
 type layerFlag []string
@@ -464,8 +411,10 @@ func report(r vmm.Result, path string, stderr io.Writer) int {
 		// program's own output is all there is on stderr.
 		return 128 + r.Signal
 	case r.Killed != "":
+		// A --timeout kill says so in its status; every other kill (a
+		// signal, nestvm attach --kill, a layer) is an interruption.
 		fmt.Fprintf(stderr, "nestvm: %s: %s\n", path, r.Killed)
-		if len(r.Killed) >= 7 && r.Killed[:7] == "timeout" {
+		if r.KilledStatus == nester.StatusTimeout {
 			return exitTimeout
 		}
 		return exitInterrupt
