@@ -145,7 +145,7 @@ Flags:
 		return fail(exitMonitor, "%v", err)
 	}
 	for _, l := range layers {
-		if c, ok := l.(*checkpoint.Layer); ok {
+		if c, ok := l.(outputCounter); ok {
 			c.ContinueFrom(ck) // its files count the output from the original run's start
 		}
 		if c, ok := l.(clockResumer); ok {
@@ -172,10 +172,16 @@ Flags:
 	if !ok {
 		return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
 	}
-	if st := stoppedByCheckpoint(layers, path, stderr); st >= 0 {
-		return st
+	if status, stopped := stoppedBySaver(layers, path, stderr); stopped {
+		return status
 	}
 	return report(res, path, stderr)
+}
+
+// outputCounter is a layer that counts the program's output (checkpoint,
+// whose files record it): restored, it goes on from the saved count.
+type outputCounter interface {
+	ContinueFrom(ck *checkpoint.Checkpoint)
 }
 
 // clockResumer is a layer that owns the time of the program below it
@@ -220,21 +226,22 @@ func restoreQuota(ck *checkpoint.Checkpoint, f quotaFlag) (vmm.Quota, error) {
 	return q, nil
 }
 
-// stoppedByCheckpoint returns, saying why, 125 when a checkpoint layer
-// did not write a checkpoint a trigger asked for, 0 when one ended the run
-// after saving (its stop option), and -1 otherwise.
-func stoppedByCheckpoint(layers []nester.Layer, path string, stderr io.Writer) int {
-	for _, l := range layers {
-		if c, ok := l.(*checkpoint.Layer); ok && c.Err() != nil {
+// stoppedBySaver says, when a layer that saves the program (checkpoint)
+// failed to write a checkpoint a trigger asked for or ended the run after
+// saving, why on stderr, and the status to end with: 125 or 0.
+func stoppedBySaver(layers []nester.Layer, path string, stderr io.Writer) (status int, stopped bool) {
+	savers := saversIn(layers)
+	for _, c := range savers {
+		if c.Err() != nil {
 			fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, c.Err())
-			return exitMonitor
+			return exitMonitor, true
 		}
 	}
-	for _, l := range layers {
-		if c, ok := l.(*checkpoint.Layer); ok && c.Stopped() {
+	for _, c := range savers {
+		if c.Stopped() {
 			fmt.Fprintf(stderr, "nestvm: %s: stopped after saving checkpoint %s\n", path, c.File())
-			return 0
+			return 0, true
 		}
 	}
-	return -1
+	return 0, false
 }

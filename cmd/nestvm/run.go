@@ -279,8 +279,8 @@ Flags:
 	if !ok {
 		return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
 	}
-	if st := stoppedByCheckpoint(layers, path, stderr); st >= 0 {
-		return st
+	if status, stopped := stoppedBySaver(layers, path, stderr); stopped {
+		return status
 	}
 	return report(res, path, stderr)
 }
