@@ -238,13 +238,13 @@ func Launch(mon *vmm.Monitor, root Env, layers []Layer, prog Program) (*Run, err
 
 // Wrap wraps root through layers, from the first (nearest the monitor) to
 // the last, and returns the innermost environment. When a layer fails,
-// those it wrapped are closed.
+// every layer is closed: the caller made them all, and none will run.
 func Wrap(mon *vmm.Monitor, root Env, layers []Layer) (Env, error) {
 	env := root
 	for i, l := range layers {
 		var err error
 		if env, err = l.Wrap(mon, env); err != nil {
-			closeAll(layers[:i])
+			closeAll(layers)
 			return Env{}, fmt.Errorf("layer %d (%s): %w", i+1, l.Name(), err)
 		}
 	}
