@@ -6,9 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"nestvm/abi"
@@ -23,19 +20,12 @@ import (
 func cmdRestore(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("nestvm restore", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	backend := fl.String("backend", "auto", "`backend` to resume on: auto, kvm or emu (any, whichever saved it)")
-	cpu := cpuFlag(fl)
+	rf := addRunFlags(fl, runFlagDocs{
+		backend: "`backend` to resume on: auto, kvm or emu (any, whichever saved it)",
+		files:   "`directory` the program's files handle is reconnected to; it cannot reach outside it, links included",
+		quota:   "the restored program's `quotas` (as nestvm run --quota); by default those it was saved with, and none may be below them",
+	})
 	ignoreCPU := fl.Bool("ignore-cpu", false, "resume even on a backend that lacks CPU features the program was saved with (the default refuses, status 126): for a program known to pick no code by CPUID, such as a nestvm SDK guest or a musl program")
-	logLevel := fl.String("log-level", "info", "`level` of log detail on stderr: "+logLevels)
-	timeout := fl.Duration("timeout", 0, "stop the program after this `duration`; 0 means no limit")
-	filesDir := fl.String("files", ".", "`directory` the program's files handle is reconnected to")
-	filesRW := fl.Bool("files-rw", false, "let the program create and write files under --files")
-	var quota quotaFlag
-	fl.Var(&quota, "quota", "the restored program's `quotas` (as nestvm run --quota); by default those it was saved with, and none may be below them")
-	var layerSpecs layerFlag
-	fl.Var(&layerSpecs, "layer", "stack a `layer` between the monitor and the restored program (as nestvm run --layer)")
-	controlSpec := fl.String("control", "", controlUsage)
-	controlTrace := fl.Bool("control-trace", false, controlTraceUsage)
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), `Usage: nestvm restore [flags] FILE
 
@@ -66,25 +56,10 @@ Flags:
 		fl.Usage()
 		return exitUsage
 	}
-	if err := checkTimeout(*timeout); err != nil {
-		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
-		return exitUsage
+	log, status := rf.check("nestvm restore", stderr)
+	if status != 0 {
+		return status
 	}
-	if *controlTrace && *controlSpec == "none" {
-		fmt.Fprintln(stderr, "nestvm restore: --control-trace needs a control socket, and --control is none")
-		return exitUsage
-	}
-	q, err := quota.quota(0, false)
-	if err != nil {
-		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
-		return exitUsage
-	}
-	log, err := newLogger(*logLevel, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "nestvm restore: --log-level: %v\n", err)
-		return exitUsage
-	}
-	logFileLimit(log)
 	path := fl.Arg(0)
 	fail := func(status int, format string, a ...any) int {
 		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
@@ -104,47 +79,30 @@ Flags:
 	if err != nil {
 		return fail(exitNotRunable, "%s: %v", path, err)
 	}
-	if q, err = restoreQuota(ck, quota); err != nil {
+	q, err := restoreQuota(ck, rf.quota)
+	if err != nil {
 		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
 		return exitUsage
 	}
-	files, err := vmm.FilesServer(*filesDir, *filesRW)
+	files, err := rf.serveFiles(log)
 	if err != nil {
-		return fail(exitMonitor, "--files: %v", err)
+		return fail(exitMonitor, "%v", err)
 	}
 	defer files.Close()
-	layers, err := makeLayers(layerSpecs, log, stderr)
+	st, status, err := rf.setUp(log, files, q, control.Config{Program: cmp.Or(ck.Program, path)}, stdout, stderr)
 	if err != nil {
-		return fail(exitUsage, "%v", err)
+		return fail(status, "%v", err)
 	}
-	defer forwardCheckpointSignals(layers, log)()
-	b, err := pickBackend(*backend, *cpu, log)
-	if err != nil {
-		closeLayers(layers)
-		return fail(exitMonitor, "%v", err)
-	}
-	if err := checkpoint.CheckCPU(ck, b); err != nil && !*ignoreCPU {
-		closeLayers(layers)
+	defer st.close()
+	if err := checkpoint.CheckCPU(ck, st.backend); err != nil && !*ignoreCPU {
 		return fail(exitNotRunable, "%s: %v", path, err)
 	}
-	ctl, err := openControl(*controlSpec, *controlTrace, control.Config{Program: cmp.Or(ck.Program, path), Backend: b.Name(), Layers: layerSpecs}, layers, log)
+	env, err := nester.Wrap(st.mon, st.root, st.layers)
 	if err != nil {
-		closeLayers(layers)
-		return fail(exitMonitor, "--control: %v", err)
-	}
-	defer ctl.close()
-	layers = ctl.stack(layers)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	mon := vmm.NewMonitor(b, log)
-	env, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files,
-		FilesWritable: *filesRW, Memory: q.Memory, Threads: q.Threads, Handles: q.Handles, Children: q.Children, Log: log})
-	defer rootSpace.Kill("run over")
-	if env, err = nester.Wrap(mon, env, layers); err != nil {
+		st.handedOver = true // Wrap closed them
 		return fail(exitMonitor, "%v", err)
 	}
-	for _, l := range layers {
+	for _, l := range st.layers {
 		if c, ok := l.(outputCounter); ok {
 			c.ContinueFrom(ck) // its files count the output from the original run's start
 		}
@@ -153,29 +111,20 @@ Flags:
 		}
 	}
 	t0 := time.Now()
-	r, err := checkpoint.Restore(mon, env, ck)
+	r, err := checkpoint.Restore(st.mon, env, ck)
 	var rerr *checkpoint.RightsError
-	if errors.As(err, &rerr) && rerr.Name == nester.CapFiles && rerr.Held&^rerr.Offer&abi.RightWrite != 0 && !*filesRW {
-		closeLayers(layers)
+	if errors.As(err, &rerr) && rerr.Name == nester.CapFiles && rerr.Held&^rerr.Offer&abi.RightWrite != 0 && !rf.filesRW {
 		return fail(exitUsage, "%s: the program was saved with writable files: restore it with --files-rw", path)
 	}
 	if err != nil {
-		closeLayers(layers)
 		return fail(exitMonitor, "%s: restore: %v", path, err)
 	}
 	log.Debug("restored", "file", path, "saved on", ck.Backend, "took", time.Since(t0))
 	// The run closes the layers when the program ends, as for nestvm run:
 	// a layer that fails to close is the run's error.
-	r.Own(layers)
-	ctl.running(r)
-	res, ok := r.Await(*timeout, sigs)
-	if !ok {
-		return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
-	}
-	if status, stopped := stoppedBySaver(layers, path, stderr); stopped {
-		return status
-	}
-	return report(res, path, stderr)
+	r.Own(st.layers)
+	st.running(r)
+	return st.await(r, rf.timeout, path, stderr)
 }
 
 // outputCounter is a layer that counts the program's output (checkpoint,
