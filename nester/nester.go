@@ -435,7 +435,7 @@ func Adopt(host *vmm.Space, s Started) *Run {
 // follow serves ep and watches the program's space until the run ends.
 func (r *Run) follow(ep uint64) {
 	go r.serve(ep)
-	go r.watch(r.child)
+	go r.watch(r.child, ep)
 }
 
 // serve answers the program's exception port until the run ends.
@@ -481,10 +481,12 @@ func ServeExceptions(c *vmm.Caller, ep uint64, reason func() string) vmm.Result 
 	}
 }
 
-// watch ends the run when the program's space ends without an exit
-// notice: a program may name an exception port of its own, or none, and
-// then the notice never comes here.
-func (r *Run) watch(child uint64) {
+// watch ends the run when the program's space ends and its exit notice
+// does not come to ep: a program may name an exception port of its own,
+// or none. Where the notice does come to ep, serve reports the end with
+// all the notice says (a fault), however long the notice takes to be
+// read.
+func (r *Run) watch(child, ep uint64) {
 	c := r.host.NewCaller()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -498,11 +500,8 @@ func (r *Run) watch(child uint64) {
 		if err == nil && st == abi.SpaceRunning {
 			continue
 		}
-		// Give the notice, which says more (a fault), a moment to come.
-		select {
-		case <-r.done:
+		if err == nil && exceptionPortIs(c, child, ep) {
 			return
-		case <-time.After(200 * time.Millisecond):
 		}
 		res := vmm.Result{Exited: st == abi.SpaceExited, Status: int(status)}
 		if err != nil {
@@ -513,6 +512,69 @@ func (r *Run) watch(child uint64) {
 		r.finish(res)
 		return
 	}
+}
+
+// exceptionPortIs reports whether the exception port of space, a handle
+// in c's table, is the port ep names there. Once the space has begun to
+// end its port is fixed, and its exit notice goes there. When that cannot
+// be told, it reports false.
+func exceptionPortIs(c *vmm.Caller, space, ep uint64) bool {
+	buf := make([]byte, 4096)
+	var n uint64
+	for {
+		got, need, err := c.SpaceGetState(space, buf)
+		if err == abi.ErrTooBig {
+			buf = make([]byte, need)
+			continue
+		}
+		if err != nil {
+			return false
+		}
+		n = got
+		break
+	}
+	st, maps, handles, threads, err := abi.DecodeSpaceState(buf[:n])
+	if err != nil {
+		return false
+	}
+	// The record names everything in the space by copies in c's table.
+	copies := []uint64{st.ExceptionPort}
+	for _, m := range maps {
+		copies = append(copies, m.Region)
+	}
+	for _, h := range handles {
+		copies = append(copies, h.Handle)
+	}
+	for _, t := range threads {
+		copies = append(copies, t.Handle)
+	}
+	defer func() {
+		for _, h := range copies {
+			if h != abi.NoHandle {
+				c.HandleClose(h)
+			}
+		}
+	}()
+	if st.ExceptionPort == abi.NoHandle {
+		return false
+	}
+	a, okA := identity(c, st.ExceptionPort)
+	b, okB := identity(c, ep)
+	return okA && okB && a == b
+}
+
+// identity returns the identity of the object handle h names in c's
+// table.
+func identity(c *vmm.Caller, h uint64) (uint64, bool) {
+	buf := make([]byte, binary.Size(abi.HandleIdentity{}))
+	if _, _, err := c.HandleIdentify(h, buf); err != nil {
+		return 0, false
+	}
+	var id abi.HandleIdentity
+	if _, err := binary.Decode(buf, binary.LittleEndian, &id); err != nil {
+		return 0, false
+	}
+	return id.Object, true
 }
 
 // killReason is what Kill said, "killed" when the space ended some other
