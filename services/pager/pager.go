@@ -357,10 +357,8 @@ func (l *Layer) keep(c *vmm.Caller, h uint64) (*kept, error) {
 // lend turns the pager's region stand-ins, passed to an operation the
 // pager forwards (space_map), back into the regions they stand for.
 func (l *Layer) lend(obj vmm.Object, rights abi.Rights, badge uint64, transfer bool) (vmm.Object, abi.Rights, uint64) {
-	if p, ok := obj.(*vmm.Port); ok && !transfer {
-		if rs, ok := p.Server().(*regionServer); ok && rs.l == l {
-			return rs.obj, rights & rs.rights, badge
-		}
+	if rs, ok := vmm.ServerOf(obj).(*regionServer); ok && rs.l == l && !transfer {
+		return rs.obj, rights & rs.rights, badge
 	}
 	return obj, rights, badge
 }
