@@ -30,12 +30,11 @@ var known = map[string]int{
 	"personality/linux/linux.go vmm.Space":     1,
 	"services/checkpoint/layer.go vmm.Space":   1,
 	"services/checkpoint/restore.go vmm.Space": 1,
-	"services/pager/pager.go vmm.Space":        3,
+	"services/pager/pager.go vmm.Space":        1,
 	"services/refmon/refmon.go vmm.Space":      1,
 	"services/trace/json.go vmm.Thread":        1,
 	"services/trace/trace.go vmm.Space":        1,
-	"services/trace/trace.go vmm.Thread":       1,
-	"services/trace/writer.go vmm.Thread":      3,
+	"services/trace/writer.go vmm.Thread":      1,
 }
 
 // TestLayersHoldCapabilities fails when a package under services/ or

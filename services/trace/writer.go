@@ -234,19 +234,16 @@ func (l *Layer) writer() {
 	defer timer.Stop()
 	for {
 		batch, closing := l.q.take()
-		var last *vmm.Thread
 		for _, c := range batch {
 			for i := range c.ev[:c.n] {
-				ev := &c.ev[i]
-				line = l.emit(line, ev, &sc, broken)
-				last = ev.thread
+				line = l.emit(line, &c.ev[i], &sc, broken)
 				if len(line) >= flushAt && !broken {
-					line, broken = l.flush(line, last)
+					line, broken = l.flush(line)
 				}
 			}
 		}
 		if !broken {
-			line, broken = l.flush(line, last)
+			line, broken = l.flush(line)
 		}
 		l.q.recycle(batch)
 		if closing {
@@ -293,14 +290,13 @@ func (l *Layer) emit(b []byte, ev *event, sc *scratch, broken bool) []byte {
 }
 
 // flush writes b and returns it emptied, and whether the write failed.
-// A write that fails fails the layer, and ends the program of thread
-// (that of the last call in b).
-func (l *Layer) flush(b []byte, thread *vmm.Thread) ([]byte, bool) {
+// A write that fails fails the layer, which ends its program.
+func (l *Layer) flush(b []byte) ([]byte, bool) {
 	if len(b) == 0 {
 		return b, false
 	}
 	if _, err := l.out.Write(b); err != nil {
-		l.fail(thread, l.writeErr(err))
+		l.fail(l.writeErr(err))
 		return b[:0], true
 	}
 	return b[:0], false
