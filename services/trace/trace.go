@@ -378,7 +378,7 @@ type Arg struct {
 // begin captures c's arguments before it is forwarded.
 func (l *Layer) begin(c *interpose.Call, ev *event) {
 	inv := c.Inv
-	ev.thread, ev.op = inv.Thread, inv.Op
+	ev.caller, ev.op = inv.Invoker(), inv.Op
 	ev.cap, ev.capID, ev.capType = c.Name, c.ID, c.Type
 	slot, buf := 0, 0
 	for i, a := range inv.Info.Args {

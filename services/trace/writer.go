@@ -43,7 +43,7 @@ const (
 // nothing formatted, so the call pays only for copying them. Its fields
 // are ordered to pack: every call copies it.
 type event struct {
-	thread  *vmm.Thread // nil for host code; its space and number never change
+	caller  vmm.Invoker // the calling thread; Identity 0 for host code
 	cap     string
 	capID   uint64
 	at, dur time.Duration // when the call began (since the run's time 0), how long the forwarded call took
@@ -194,7 +194,7 @@ func (q *queue) take() ([]*chunk, bool) {
 // recycle gives a taken batch back for reuse.
 func (q *queue) recycle(batch []*chunk) {
 	for _, c := range batch {
-		clear(c.ev[:c.n]) // the threads and strings they hold may go
+		clear(c.ev[:c.n]) // the strings they hold may go
 		c.n = 0
 	}
 	q.mu.Lock()
@@ -307,9 +307,9 @@ func (l *Layer) record(ev *event, sc *scratch) *Record {
 	rec := &sc.rec
 	*rec = Record{Kind: "call", Layer: l.label, Time: ev.at.Seconds(), Space: "host",
 		Cap: ev.cap, CapID: ev.capID, Type: ev.capType.String(), Op: ev.info().Name, Args: sc.args[:0]}
-	if t := ev.thread; t != nil {
-		sc.thread = t.ID()
-		rec.Space, rec.Thread = t.Space().Name(), &sc.thread
+	if from := &ev.caller; from.Identity != 0 {
+		sc.thread = from.Thread
+		rec.Space, rec.Thread = from.Space, &sc.thread
 	}
 	buf := 0
 	for i, a := range ev.info().Args {
