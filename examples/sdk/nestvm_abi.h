@@ -2085,9 +2085,10 @@ struct nv_space_state {
 	uint64_t n_maps; /* nv_space_map records that follow */
 	uint64_t n_handles; /* nv_space_handle records that follow them */
 	uint64_t n_threads; /* nv_space_thread records that follow those */
+	uint64_t identity; /* identity is the space's identity, as handle_identify reports it for a handle to the space: unique for the monitor's life, never 0 or reused, unlike the Object numbers, which hold for one stream. */
 };
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
-_Static_assert(sizeof(struct nv_space_state) == 88, "struct nv_space_state size");
+_Static_assert(sizeof(struct nv_space_state) == 96, "struct nv_space_state size");
 _Static_assert(offsetof(struct nv_space_state, size) == 0, "nv_space_state.size offset");
 _Static_assert(offsetof(struct nv_space_state, pages) == 8, "nv_space_state.pages offset");
 _Static_assert(offsetof(struct nv_space_state, threads) == 16, "nv_space_state.threads offset");
@@ -2099,6 +2100,7 @@ _Static_assert(offsetof(struct nv_space_state, status) == 56, "nv_space_state.st
 _Static_assert(offsetof(struct nv_space_state, n_maps) == 64, "nv_space_state.n_maps offset");
 _Static_assert(offsetof(struct nv_space_state, n_handles) == 72, "nv_space_state.n_handles offset");
 _Static_assert(offsetof(struct nv_space_state, n_threads) == 80, "nv_space_state.n_threads offset");
+_Static_assert(offsetof(struct nv_space_state, identity) == 88, "nv_space_state.identity offset");
 #endif
 
 /* nv_space_map (OUT: space_get_state writes it). */
@@ -2154,12 +2156,14 @@ struct nv_space_thread {
 	uint64_t handle; /* a copy in the caller's table, with every right */
 	uint64_t object; /* the thread's object number in this stream */
 	uint64_t number; /* the thread's number in the space, as its faults name it (NV_FW_THREAD) */
+	uint64_t identity; /* identity is the thread's identity, as handle_identify reports it for a handle to the thread: unique for the monitor's life, never 0 or reused. */
 };
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
-_Static_assert(sizeof(struct nv_space_thread) == 24, "struct nv_space_thread size");
+_Static_assert(sizeof(struct nv_space_thread) == 32, "struct nv_space_thread size");
 _Static_assert(offsetof(struct nv_space_thread, handle) == 0, "nv_space_thread.handle offset");
 _Static_assert(offsetof(struct nv_space_thread, object) == 8, "nv_space_thread.object offset");
 _Static_assert(offsetof(struct nv_space_thread, number) == 16, "nv_space_thread.number offset");
+_Static_assert(offsetof(struct nv_space_thread, identity) == 24, "nv_space_thread.identity offset");
 #endif
 
 /* nv_handle_identity (OUT: handle_identify writes it). */
