@@ -32,22 +32,14 @@ var bypasses = map[string]bool{"Lookup": true, "NewHostSpace": true, "InsertHand
 var layerDirs = []string{"services", "personality", "interpose", "nester", "control", "benchmarks"}
 
 // known are the places that still reach past the capability API, by file
-// and what they name, with how often. Each is work left (trace naming the
-// calling thread by its kernel object, the pager its program's space);
-// the list only shrinks: a use not listed fails the test, and so does an
-// entry that no longer occurs, so that it is taken off. A handle a
-// forwarded operation returns reaches a layer through
-// interpose.ResultHook, as a handle in its own table; interpose's
-// ReturnResult looks it up into the object once, for the Cap the hook
-// decides about, so that no layer does.
+// and what they name, with how often; the list only shrinks: a use not
+// listed fails the test, and so does an entry that no longer occurs, so
+// that it is taken off. A handle a forwarded operation returns reaches a
+// layer through interpose.ResultHook, as a handle in its own table:
+// interpose's ReturnResult looks it up into the object once, for the Cap
+// the hook decides about (what the invoker gets), so that no layer does.
 var known = map[string]int{
-	"interpose/result.go Lookup":          1,
-	"services/pager/pager.go vmm.Port":    1,
-	"services/pager/pager.go vmm.Space":   2,
-	"services/trace/json.go vmm.Thread":   1,
-	"services/trace/syscalls.go vmm.Port": 1,
-	"services/trace/trace.go vmm.Thread":  1,
-	"services/trace/writer.go vmm.Thread": 3,
+	"interpose/result.go Lookup": 1,
 }
 
 // TestLayersHoldCapabilities fails when a package under layerDirs names a
