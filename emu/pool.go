@@ -21,9 +21,10 @@ import (
 // engine once the pool has closed what it lent.
 //
 // Engines are never handed from one thread to another: an engine's memory
-// map is its machine's (a 64 GiB window in 1 GiB regions; Unicorn 2.0.1
-// unmaps a region page by page, measured at 35-45 ms a GiB on a loaded
-// host), its saved ring-3 context is its thread's, and its translations
+// map is its machine's (the GiBs of the window its space's memory reached,
+// a region each; Unicorn 2.0.1 unmaps a region page by page, measured at
+// 35-45 ms a GiB on a loaded host), its saved ring-3 context is its
+// thread's, and its translations
 // belong to its space; opening a fresh engine costs less than cleaning one.
 //
 // The pool closes an engine lent for longer than ttl (by up to ttl more:
