@@ -257,11 +257,11 @@ type vcpu struct {
 	prev, next *vcpu
 	idleEpoch  uint64
 
-	exec     spans  // where this engine lets code run
-	mapped   []span // the engine's memory regions, sorted
-	execGen  uint64 // the machine's execGen that exec reflects
-	gaps     []gap  // the engine's gap fillers, sorted
-	lateSeen int64  // how many of the machine's late mappings the engine has
+	exec     spans       // where this engine lets code run
+	mapped   []span      // the engine's memory regions, sorted
+	execGen  uint64      // the machine's execGen that exec reflects
+	gaps     []*C.nv_gap // what the engine's gap fillers' callbacks get
+	lateSeen int64       // how many of the machine's late mappings the engine has
 
 	shelved              bool // an engine of this vCPU has been closed
 	regs                 machine.Regs
@@ -393,7 +393,7 @@ func (v *vcpu) destroy() {
 	C.uc_close(c.uc)
 	C.free(unsafe.Pointer(c))
 	for _, g := range v.gaps {
-		C.free(unsafe.Pointer(g.arg))
+		C.free(unsafe.Pointer(g))
 	}
 	enginePool.closing()
 	if v.handle != 0 {
@@ -616,14 +616,7 @@ func (v *vcpu) mapPieces(uc *C.uc_engine, o *mapping, exec spans) error {
 		}
 		v.mapped = append(v.mapped, p)
 	}
-	sort.Slice(v.mapped, func(i, j int) bool { return v.mapped[i].start < v.mapped[j].start })
 	return nil
-}
-
-// gap is one gap filler of an engine, and the C record its callbacks get.
-type gap struct {
-	span
-	arg *C.nv_gap
 }
 
 // fillGap maps a gap filler over [from, end), if it is not empty.
@@ -640,45 +633,25 @@ func (v *vcpu) fillGap(from, end uint64) error {
 		C.free(unsafe.Pointer(g))
 		return fmt.Errorf("fill gap %#x-%#x: %w", from, end, err)
 	}
-	v.gaps = append(v.gaps, gap{span{from, end}, g})
-	sort.Slice(v.gaps, func(i, j int) bool { return v.gaps[i].start < v.gaps[j].start })
+	v.gaps = append(v.gaps, g)
 	return nil
 }
 
 // syncMaps gives the engine the mappings the machine gained since it was
-// opened, each in place of part of a gap filler.
+// opened. Unicorn 2.0.1 unmaps a region by flushing its translations page
+// by page, and the gap filler a new mapping lies in reaches the top of the
+// address space, so the engine is not patched: it closes, the thread's
+// state kept in Go as when the pool closes it, and a fresh one opens with
+// the whole map. Memory reaches a new GiB of a space seldom (a few times
+// in its life); until the engine's next run its gap filler serves it.
 func (v *vcpu) syncMaps() error {
-	if v.m.lateGen.Load() == v.lateSeen {
+	if v.c == nil || v.m.lateGen.Load() == v.lateSeen {
 		return nil
 	}
-	v.m.mu.Lock()
-	late := append([]*mapping(nil), v.m.late[v.lateSeen:]...)
-	v.m.mu.Unlock()
-	uc := v.c.uc
-	for _, o := range late {
-		start, end := o.gpa, o.gpa+uint64(len(o.mem))
-		i := sort.Search(len(v.gaps), func(i int) bool { return v.gaps[i].end > start })
-		if i == len(v.gaps) || v.gaps[i].start > start || v.gaps[i].end < end {
-			return fmt.Errorf("map %#x-%#x: not inside one gap of the engine", start, end)
-		}
-		g := v.gaps[i]
-		if err := ucErr(C.uc_mem_unmap(uc, C.uint64_t(g.start), C.size_t(g.end-g.start))); err != nil {
-			return fmt.Errorf("map %#x-%#x: unmap gap %#x-%#x: %w", start, end, g.start, g.end, err)
-		}
-		C.free(unsafe.Pointer(g.arg))
-		v.gaps = append(v.gaps[:i], v.gaps[i+1:]...)
-		if err := v.fillGap(g.start, start); err != nil {
-			return err
-		}
-		if err := v.mapPieces(uc, o, v.exec); err != nil {
-			return err
-		}
-		if err := v.fillGap(end, g.end); err != nil {
-			return err
-		}
-		v.lateSeen++
-	}
-	return nil
+	v.engMu.Lock()
+	v.shelve()
+	v.engMu.Unlock()
+	return v.open()
 }
 
 // syncExec brings the engine's exec permissions up to date with the

@@ -16,8 +16,10 @@ import (
 // program's text.
 const farAddr = 0x8_0000_0000
 
-// farCode says it runs, waits for a flag, then reads the word at farAddr,
-// writes it to farAddr+8 and to the data page, and spins.
+// farCode says it runs, waits for a flag, then reads the word at farAddr
+// and writes it to farAddr+8 and to the data page; makes a call (any: on
+// emu, its engine takes the memory map's new regions on the way out),
+// then copies the word at farAddr+16 to the data page too, and spins.
 var farCode = func() []byte {
 	code := []byte{
 		0x48, 0xc7, 0x04, 0x25, 0x10, 0x10, 0x40, 0x00, 0x01, 0x00, 0x00, 0x00, // mov qword [0x401010], 1
@@ -29,8 +31,17 @@ var farCode = func() []byte {
 	code = binary.LittleEndian.AppendUint64(code, farAddr)
 	code = append(code, 0x48, 0xa3) // movabs [farAddr+8], rax
 	code = binary.LittleEndian.AppendUint64(code, farAddr+8)
-	return append(code,
+	code = append(code,
 		0x48, 0x89, 0x04, 0x25, 0x08, 0x10, 0x40, 0x00, // mov [0x401008], rax
+		0xbf, 0x01, 0x00, 0x00, 0x00, // mov edi, 1 (no such handle)
+		0xbe, 0x01, 0x00, 0x00, 0x00, // mov esi, 1 (handle_info)
+		0xb8, 0x00, 0x00, 0x10, 0x00, // mov eax, 0x100000
+		0xff, 0xd0, // call rax
+		0x48, 0xa1, // movabs rax, [farAddr+16]
+	)
+	code = binary.LittleEndian.AppendUint64(code, farAddr+16)
+	return append(code,
+		0x48, 0x89, 0x04, 0x25, 0x18, 0x10, 0x40, 0x00, // mov [0x401018], rax
 		0xeb, 0xfe, // jmp .
 	)
 }()
@@ -91,7 +102,7 @@ func TestWindowReservesWhatIsMapped(t *testing.T) {
 			t.Fatalf("refused maps left %d chunks reserved, want 1", n)
 		}
 
-		th := must(c.ThreadCreate(child, textAddr, 0, 0))
+		th := must(c.ThreadCreate(child, textAddr, dataAddr+4096, 0))
 		must(c.ThreadStart(th))
 		word := func(r, off uint64) uint64 {
 			t.Helper()
@@ -106,9 +117,11 @@ func TestWindowReservesWhatIsMapped(t *testing.T) {
 				if v := word(r, off); v != 0 {
 					return v
 				}
+				if st := must(c.ThreadStatus(th)); st != abi.ThreadRunning {
+					t.Fatalf("%s: the thread ended first (status %d)", what, st)
+				}
 				if time.Now().After(deadline) {
-					st, _, _ := c.ThreadStatus(th)
-					t.Fatalf("%s: not seen in 20 s (thread status %d)", what, st)
+					t.Fatalf("%s: not seen in 20 s", what)
 				}
 				time.Sleep(time.Millisecond)
 			}
@@ -116,8 +129,9 @@ func TestWindowReservesWhatIsMapped(t *testing.T) {
 		waitWord(data, 0x10, "the thread's start")
 
 		// The far chunk appears while the thread runs.
-		const value = 0x600d_c0de_0000_002a
+		const value, later = 0x600d_c0de_0000_002a, 0x1a7e_0000_0000_0001
 		must(c.RegionWrite(far, 0, binary.LittleEndian.AppendUint64(nil, value)))
+		must(c.RegionWrite(far, 16, binary.LittleEndian.AppendUint64(nil, later)))
 		must(c.SpaceMap(child, far, farAddr, 0, 4096, abi.PermRead|abi.PermWrite))
 		if n := chunks(); n != 2 {
 			t.Fatalf("memory in a second GiB holds %d chunks, want 2", n)
@@ -128,6 +142,9 @@ func TestWindowReservesWhatIsMapped(t *testing.T) {
 		}
 		if got := word(far, 8); got != value {
 			t.Fatalf("the thread's store at %#x left %#x in the region, want %#x", uint64(farAddr+8), got, uint64(value))
+		}
+		if got := waitWord(data, 0x18, "the far word read after a call"); got != later {
+			t.Fatalf("after a call the thread read %#x at %#x, want %#x", got, uint64(farAddr+16), uint64(later))
 		}
 		must(c.SpaceKill(child, 0))
 	})
