@@ -1,5 +1,20 @@
-// Package benchmarks measures what nestvm costs, with Go benchmarks that
-// run real guest programs on every backend this host offers:
+// Package benchmarks measures what nestvm costs. It holds the harness
+// behind nestvm bench, and Go benchmarks of the monitor's own operations.
+//
+// The harness (New, Bench.Run) runs workloads (Workloads: guest programs
+// sized per backend, Linux programs under the Linux personality) under
+// 0 to N stacked copies of each layer, interleaved, and reports the median
+// time from launch to exit and the slowdown against depth 0 of the same
+// run, with what the guests measured themselves (the time of one call,
+// the rate of spaces created) and, for workloads that hold live spaces,
+// the memory each one holds once the monitor has settled. Every run,
+// depth 0 included, loads its program through nester's loader and the
+// environment the layers make, as nestvm run loads one, so what is
+// measured is what runs; the harness holds capabilities only, as a layer
+// does. cmd/nestvm parses the flags and prints the Report.
+//
+// The Go benchmarks run real guest programs on every backend this host
+// offers:
 //
 //	go test -run '^$' -bench . ./benchmarks/    # or: make bench
 //
@@ -23,6 +38,7 @@
 //
 // The per-operation benchmarks time the operations inside the guest (the
 // bench guest, examples/bench) and report that time as ns/op, so guest
-// start-up is not part of it. The package's one test checks that every
-// bench mode still runs; it times nothing.
+// start-up is not part of it. The package's tests check that every bench
+// mode still runs and that the harness reports what it should; they time
+// nothing.
 package benchmarks

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -202,21 +203,24 @@ type Run struct {
 	done    chan struct{}
 	once    sync.Once
 	result  vmm.Result
-	mu      sync.Mutex
-	reason  string // why Kill ended it
+	// mu guards started, reason, status, finished, layers, and result
+	// once the run has ended.
+	mu sync.Mutex
+	// finished is set when the run has ended and taken its layers.
+	finished bool
+	// reason and status are what Kill was given, once it was called: the
+	// result of a run it ended carries them, whoever reports the end.
+	reason string
+	status int
 }
 
 // Launch wraps root through layers, from the first (nearest the monitor)
 // to the last, and starts prog in a space created through the innermost
 // environment's space capability.
 func Launch(mon *vmm.Monitor, root Env, layers []Layer, prog Program) (*Run, error) {
-	env := root
-	for i, l := range layers {
-		var err error
-		if env, err = l.Wrap(mon, env); err != nil {
-			closeAll(layers[:i])
-			return nil, fmt.Errorf("layer %d (%s): %w", i+1, l.Name(), err)
-		}
+	env, err := Wrap(mon, root, layers)
+	if err != nil {
+		return nil, err
 	}
 	host := mon.NewHostSpace("nester", vmm.Quota{Memory: 0, Handles: 1 << 16, Children: 1})
 	r := &Run{layers: layers, caller: host.NewCaller(), host: host, done: make(chan struct{})}
@@ -232,6 +236,22 @@ func Launch(mon *vmm.Monitor, root Env, layers []Layer, prog Program) (*Run, err
 	return r, nil
 }
 
+// Wrap wraps root through layers, from the first (nearest the monitor) to
+// the last, and returns the innermost environment. When a layer fails,
+// every layer is closed: the caller made them all, and none will run.
+func Wrap(mon *vmm.Monitor, root Env, layers []Layer) (Env, error) {
+	env := root
+	for i, l := range layers {
+		var err error
+		if env, err = l.Wrap(mon, env); err != nil {
+			closeAll(layers)
+			return Env{}, fmt.Errorf("layer %d (%s): %w", i+1, l.Name(), err)
+		}
+	}
+	return env, nil
+}
+
+// closeAll closes layers, the innermost first, and joins their errors.
 func closeAll(layers []Layer) error {
 	var errs []error
 	for i := len(layers) - 1; i >= 0; i-- {
@@ -262,13 +282,7 @@ func (r *Run) load(env Env, prog Program) error {
 		r.mu.Lock()
 		r.started = started
 		r.mu.Unlock()
-		go func() {
-			res := started.Wait()
-			if res.Killed != "" {
-				res.Killed = r.killReason()
-			}
-			r.finish(res)
-		}()
+		go func() { r.finish(started.Wait()) }()
 		return nil
 	}
 	sp, ok := in[CapSpace]
@@ -414,20 +428,14 @@ func Follow(host *vmm.Space, child, ep uint64) *Run {
 // says the program has, and then kills host.
 func Adopt(host *vmm.Space, s Started) *Run {
 	r := &Run{caller: host.NewCaller(), host: host, started: s, done: make(chan struct{})}
-	go func() {
-		res := s.Wait()
-		if res.Killed != "" {
-			res.Killed = r.killReason()
-		}
-		r.finish(res)
-	}()
+	go func() { r.finish(s.Wait()) }()
 	return r
 }
 
 // follow serves ep and watches the program's space until the run ends.
 func (r *Run) follow(ep uint64) {
 	go r.serve(ep)
-	go r.watch(r.child)
+	go r.watch(r.child, ep)
 }
 
 // serve answers the program's exception port until the run ends.
@@ -473,10 +481,12 @@ func ServeExceptions(c *vmm.Caller, ep uint64, reason func() string) vmm.Result 
 	}
 }
 
-// watch ends the run when the program's space ends without an exit
-// notice: a program may name an exception port of its own, or none, and
-// then the notice never comes here.
-func (r *Run) watch(child uint64) {
+// watch ends the run when the program's space ends and its exit notice
+// does not come to ep: a program may name an exception port of its own,
+// or none. Where the notice does come to ep, serve reports the end with
+// all the notice says (a fault), however long the notice takes to be
+// read.
+func (r *Run) watch(child, ep uint64) {
 	c := r.host.NewCaller()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -490,11 +500,8 @@ func (r *Run) watch(child uint64) {
 		if err == nil && st == abi.SpaceRunning {
 			continue
 		}
-		// Give the notice, which says more (a fault), a moment to come.
-		select {
-		case <-r.done:
+		if err == nil && exceptionPortIs(c, child, ep) {
 			return
-		case <-time.After(200 * time.Millisecond):
 		}
 		res := vmm.Result{Exited: st == abi.SpaceExited, Status: int(status)}
 		if err != nil {
@@ -505,6 +512,69 @@ func (r *Run) watch(child uint64) {
 		r.finish(res)
 		return
 	}
+}
+
+// exceptionPortIs reports whether the exception port of space, a handle
+// in c's table, is the port ep names there. Once the space has begun to
+// end its port is fixed, and its exit notice goes there. When that cannot
+// be told, it reports false.
+func exceptionPortIs(c *vmm.Caller, space, ep uint64) bool {
+	buf := make([]byte, 4096)
+	var n uint64
+	for {
+		got, need, err := c.SpaceGetState(space, buf)
+		if err == abi.ErrTooBig {
+			buf = make([]byte, need)
+			continue
+		}
+		if err != nil {
+			return false
+		}
+		n = got
+		break
+	}
+	st, maps, handles, threads, err := abi.DecodeSpaceState(buf[:n])
+	if err != nil {
+		return false
+	}
+	// The record names everything in the space by copies in c's table.
+	copies := []uint64{st.ExceptionPort}
+	for _, m := range maps {
+		copies = append(copies, m.Region)
+	}
+	for _, h := range handles {
+		copies = append(copies, h.Handle)
+	}
+	for _, t := range threads {
+		copies = append(copies, t.Handle)
+	}
+	defer func() {
+		for _, h := range copies {
+			if h != abi.NoHandle {
+				c.HandleClose(h)
+			}
+		}
+	}()
+	if st.ExceptionPort == abi.NoHandle {
+		return false
+	}
+	a, okA := identity(c, st.ExceptionPort)
+	b, okB := identity(c, ep)
+	return okA && okB && a == b
+}
+
+// identity returns the identity of the object handle h names in c's
+// table.
+func identity(c *vmm.Caller, h uint64) (uint64, bool) {
+	buf := make([]byte, binary.Size(abi.HandleIdentity{}))
+	if _, _, err := c.HandleIdentify(h, buf); err != nil {
+		return 0, false
+	}
+	var id abi.HandleIdentity
+	if _, err := binary.Decode(buf, binary.LittleEndian, &id); err != nil {
+		return 0, false
+	}
+	return id.Object, true
 }
 
 // killReason is what Kill said, "killed" when the space ended some other
@@ -518,21 +588,66 @@ func (r *Run) killReason() string {
 	return r.reason
 }
 
+// finish records res as how the run ended (the first result wins), closes
+// the layers and ends the host space. A kill that Kill asked for is
+// reported with Kill's reason and status, whichever way the news came (the
+// exit notice, the watcher, a personality), so that a caller tells its own
+// kills apart by status, never by the words of a message; any other kill
+// is reported as "killed".
 func (r *Run) finish(res vmm.Result) {
 	r.once.Do(func() {
-		r.result = res
-		if err := closeAll(r.layers); err != nil && res.Err == nil {
-			r.result.Err = err
+		if res.Killed != "" {
+			res.Killed = r.killReason()
 		}
+		r.mu.Lock()
+		if res.Killed != "" && r.reason != "" {
+			res.KilledStatus = r.status
+		}
+		r.finished = true
+		layers := r.layers
+		r.mu.Unlock()
+		if err := closeAll(layers); err != nil && res.Err == nil {
+			res.Err = err
+		}
+		r.mu.Lock()
+		r.result = res
+		r.mu.Unlock()
 		r.host.Kill("run over")
 		close(r.done)
 	})
 }
 
-// Kill ends the program with status, saying why.
-func (r *Run) Kill(status int, reason string) {
+// Own hands layers, those a program built by hand (Follow, Adopt) runs
+// under, to the run: it closes them, the innermost first, when the program
+// ends, and a layer that fails to close is the run's error, as for a run
+// Launch started. Called after the program ended, it closes them at once.
+func (r *Run) Own(layers []Layer) {
 	r.mu.Lock()
-	r.reason = reason
+	if !r.finished {
+		r.layers = append(r.layers, layers...)
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	err := closeAll(layers)
+	<-r.done
+	r.mu.Lock()
+	if err != nil && r.result.Err == nil {
+		r.result.Err = err
+	}
+	r.mu.Unlock()
+}
+
+// Kill ends the program with status, saying why; the first Kill is the
+// one the result reports.
+func (r *Run) Kill(status int, reason string) {
+	if reason == "" {
+		reason = "killed"
+	}
+	r.mu.Lock()
+	if r.reason == "" {
+		r.reason, r.status = reason, status
+	}
 	started := r.started
 	r.mu.Unlock()
 	if started != nil {
@@ -544,12 +659,50 @@ func (r *Run) Kill(status int, reason string) {
 	}
 }
 
+// The statuses Await kills a program with, as timeout(1) and a shell's
+// Ctrl-C give: the result's KilledStatus tells which ended it.
+const (
+	StatusTimeout   = 124
+	StatusInterrupt = 130
+)
+
+// Await waits for the program to end, killing it with StatusTimeout once
+// timeout has passed (0: no limit) and with StatusInterrupt at the first
+// signal from interrupt, and returns how it ended. ok is false when a
+// second signal came before the end: the caller should stop waiting.
+func (r *Run) Await(timeout time.Duration, interrupt <-chan os.Signal) (res vmm.Result, ok bool) {
+	var timer <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		timer = t.C
+	}
+	interrupted := false
+	for {
+		select {
+		case <-r.done:
+			return r.Wait(), true
+		case <-timer:
+			timer = nil
+			r.Kill(StatusTimeout, fmt.Sprintf("timeout after %s", timeout))
+		case sig := <-interrupt:
+			if interrupted {
+				return vmm.Result{}, false
+			}
+			interrupted = true
+			r.Kill(StatusInterrupt, fmt.Sprintf("interrupted by %s", sig))
+		}
+	}
+}
+
 // Done is closed when the program has ended and every layer is closed.
 func (r *Run) Done() <-chan struct{} { return r.done }
 
 // Wait returns how the program ended.
 func (r *Run) Wait() vmm.Result {
 	<-r.done
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return r.result
 }
 

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"strconv"
+
+	"nestvm/benchmarks"
 )
 
 // writeBenchSVG draws slowdown against depth, one line per (layer,
@@ -16,7 +18,7 @@ import (
 //
 // Colour tells workloads apart and the dash pattern layers; the legend
 // names each line; a grey line marks 1x (no slowdown).
-func writeBenchSVG(w io.Writer, rep benchReport) error {
+func writeBenchSVG(w io.Writer, rep benchmarks.Report) error {
 	const (
 		width, height = 960, 600
 		left, right   = 80, 290 // the legend lives in the right margin
@@ -94,7 +96,7 @@ func writeBenchSVG(w io.Writer, rep benchReport) error {
 <rect width="100%%" height="100%%" fill="white"/>
 `, width, height, width, height)
 	fmt.Fprintf(&b, `<text x="%d" y="28" font-size="18" font-weight="bold">%s</text>
-`, left, esc("nestvm bench: slowdown against depth 0, backend "+backendLabel(rep)))
+`, left, esc("nestvm bench: slowdown against depth 0, backend "+rep.BackendLabel()))
 	fmt.Fprintf(&b, `<text x="%d" y="47" font-size="12" fill="#444">%s</text>
 `, left, esc("host: "+rep.Host.Summary))
 	fmt.Fprintf(&b, `<text x="%d" y="63" font-size="12" fill="#444">%s</text>

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"nestvm/benchmarks"
 	"nestvm/internal/testutil"
 	"nestvm/machine"
 	"nestvm/nester"
@@ -60,7 +62,7 @@ func TestBenchHelp(t *testing.T) {
 	if status := mainStatus([]string{"help", "bench"}, &out, &errs); status != 0 {
 		t.Fatalf("status %d, stderr %q", status, errs.String())
 	}
-	for _, want := range []string{"Usage: nestvm bench", "--layers", "--depth", "--workload", "--json", "--csv", "--plot", "{tmp}", "ipc", "--fanout", "KiB/space"} {
+	for _, want := range []string{"Usage: nestvm bench", "--layers", "--depth", "--workload", "--json", "--csv", "--plot", "{tmp}", "ipc", "--fanout", "KiB/space", "host KiB/space", "MemAvailable"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help bench lacks %q", want)
 		}
@@ -82,9 +84,6 @@ func TestSplitLayerSpecs(t *testing.T) {
 		if err != nil || !slices.Equal(got, tc.want) {
 			t.Errorf("splitLayerSpecs(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
-	}
-	if got := expandSpec("trace={tmp}/t-{level}.jsonl", "/x", 3); got != "trace=/x/t-3.jsonl" {
-		t.Errorf("expandSpec: %q", got)
 	}
 }
 
@@ -211,19 +210,19 @@ func checkSVG(t *testing.T, svg []byte, lines int) {
 // TestBenchSVGShapes draws made-up rows: several layers and workloads, a
 // large slowdown, and one depth only.
 func TestBenchSVGShapes(t *testing.T) {
-	rows := func(layers, works []string, depths int, slow float64) []benchRow {
-		var rs []benchRow
+	rows := func(layers, works []string, depths int, slow float64) []benchmarks.Row {
+		var rs []benchmarks.Row
 		for _, w := range works {
 			for _, l := range layers {
 				for d := 0; d < depths; d++ {
-					rs = append(rs, benchRow{Workload: w, Layer: l, Depth: d, Slowdown: 1 + slow*float64(d)})
+					rs = append(rs, benchmarks.Row{Workload: w, Layer: l, Depth: d, Slowdown: 1 + slow*float64(d)})
 				}
 			}
 		}
 		return rs
 	}
 	for _, tc := range []struct {
-		rows  []benchRow
+		rows  []benchmarks.Row
 		lines int
 	}{
 		{rows([]string{"null", "trace=<&>"}, []string{"compute", "ipc", "hello"}, 5, 0.5), 6},
@@ -233,7 +232,7 @@ func TestBenchSVGShapes(t *testing.T) {
 		{nil, 0},
 	} {
 		var b bytes.Buffer
-		rep := benchReport{Host: describeHost(), Backend: "kvm", Reps: 3, Rows: tc.rows}
+		rep := benchmarks.Report{Host: benchmarks.DescribeHost(), Backend: "kvm", Reps: 3, Rows: tc.rows}
 		if err := writeBenchSVG(&b, rep); err != nil {
 			t.Fatal(err)
 		}
@@ -261,8 +260,8 @@ func TestBenchSpaces(t *testing.T) {
 			// (ru_maxrss carries over exec).
 			out, _, rows, recs := benchFiles(t, "bench", "--backend", b, "--guests", testutil.GuestDir(t),
 				"--layers", "null", "--depth", "0-1", "--reps", "1", "--workload", "spawn,fanout")
-			if !strings.Contains(out, "spaces/s") || !strings.Contains(out, "KiB/space") {
-				t.Errorf("the table has no spaces/s or KiB/space column:\n%s", out)
+			if !strings.Contains(out, "spaces/s") || !strings.Contains(out, "KiB/space") || !strings.Contains(out, "host KiB/space") {
+				t.Errorf("the table has no spaces/s, KiB/space or host KiB/space column:\n%s", out)
 			}
 			if len(rows) != 4 {
 				t.Fatalf("--json: %d rows, want 4: %+v", len(rows), rows)
@@ -280,12 +279,17 @@ func TestBenchSpaces(t *testing.T) {
 						t.Errorf("fanout row: spaces_per_s %v, kib_per_space %v, call_ns %v; want a rate, a size and no call time",
 							r.SpacesPerSec, r.KiBPerSpace, r.CallNS)
 					}
+					checkHostKiB(t, r, out)
 				default:
+					if r.HostKiBPerSpace != nil {
+						t.Errorf("%s row: host_kib_per_space %v; want none", r.Workload, *r.HostKiBPerSpace)
+					}
 					t.Errorf("row of workload %q", r.Workload)
 				}
 			}
-			col, kcol := slices.Index(recs[0], "spaces_per_s"), slices.Index(recs[0], "kib_per_space")
-			if len(recs) != 5 || col < 0 || kcol < 0 || recs[3][0] != "fanout" || recs[3][col] == "" || recs[3][kcol] == "" || recs[1][col] != "" {
+			col, kcol, hcol := slices.Index(recs[0], "spaces_per_s"), slices.Index(recs[0], "kib_per_space"), slices.Index(recs[0], "host_kib_per_space")
+			if len(recs) != 5 || col < 0 || kcol < 0 || hcol < 0 || recs[3][0] != "fanout" || recs[3][col] == "" || recs[3][kcol] == "" || recs[3][hcol] == "" ||
+				recs[1][col] != "" || recs[1][hcol] != "" {
 				t.Errorf("--csv:\n%q", recs)
 			}
 		})
@@ -317,6 +321,7 @@ func TestBenchFanoutCount(t *testing.T) {
 			}
 			r := rows[0]
 			t.Logf("%d spaces: %.0f spaces/s, %.0f KiB/space", r.Spaces, r.SpacesPerSec, r.KiBPerSpace)
+			checkHostKiB(t, r, out)
 			if r.Workload != "fanout" || r.Spaces != n || r.SpacesPerSec <= 0 || r.KiBPerSpace <= 0 || r.KiBPerSpace > 2048 {
 				t.Errorf("fanout row: workload %q, spaces %d, spaces_per_s %v, kib_per_space %v; want fanout, %d, a rate, and 0 < KiB/space <= 2048",
 					r.Workload, r.Spaces, r.SpacesPerSec, r.KiBPerSpace, n)
@@ -325,6 +330,27 @@ func TestBenchFanoutCount(t *testing.T) {
 				t.Errorf("--csv has no spaces column holding 24:\n%q", recs)
 			}
 		})
+	}
+}
+
+// checkHostKiB fails t unless the fanout row r says how much the host's
+// used memory grew per live space, and that is above 0 and above the
+// monitor's own growth (which it includes), or else the table out says
+// why not: the host's memory moves with everything else the host runs, so
+// a busy host may show less.
+func checkHostKiB(t *testing.T, r benchmarks.Row, out string) {
+	t.Helper()
+	h := r.HostKiBPerSpace
+	if h == nil {
+		t.Errorf("fanout row has no host_kib_per_space")
+		return
+	}
+	t.Logf("host: %.0f KiB/space", *h)
+	if *h > 0 && *h >= r.KiBPerSpace {
+		return
+	}
+	if want := fmt.Sprintf("host KiB/space (%.0f) is below 0 or below KiB/space", *h); !strings.Contains(out, want) {
+		t.Errorf("fanout row: host_kib_per_space %v, kib_per_space %v, and the table does not say why (%q):\n%s", *h, r.KiBPerSpace, want, out)
 	}
 }
 
@@ -362,7 +388,7 @@ func TestBenchClockNative(t *testing.T) {
 // benchFiles runs nestvm bench with args and --json and --csv files, and
 // returns its output and what the two files hold; a status other than 0
 // fails the test.
-func benchFiles(t *testing.T, args ...string) (out, errs string, rows []benchRow, recs [][]string) {
+func benchFiles(t *testing.T, args ...string) (out, errs string, rows []benchmarks.Row, recs [][]string) {
 	t.Helper()
 	dir := t.TempDir()
 	jsonPath, csvPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.csv")
@@ -374,7 +400,7 @@ func benchFiles(t *testing.T, args ...string) (out, errs string, rows []benchRow
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep struct{ Rows []benchRow }
+	var rep struct{ Rows []benchmarks.Row }
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatalf("--json: %v\n%s", err, data)
 	}

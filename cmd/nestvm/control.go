@@ -8,7 +8,6 @@ import (
 
 	"nestvm/control"
 	"nestvm/nester"
-	"nestvm/services/checkpoint"
 )
 
 // controlUsage documents --control, for nestvm run and nestvm restore.
@@ -38,11 +37,8 @@ func openControl(spec string, tap bool, cfg control.Config, layers []nester.Laye
 	cs := &controlSocket{layer: control.NewLayer(log.Named("control"), tap)}
 	cfg.Path, cfg.Layer, cfg.Log = spec, cs.layer, log.Named("control")
 	cfg.Kill = cs.killProgram
-	for _, l := range layers {
-		if c, ok := l.(*checkpoint.Layer); ok {
-			cfg.Checkpoint = c
-			break
-		}
+	if savers := saversIn(layers); len(savers) > 0 {
+		cfg.Checkpoint = savers[0]
 	}
 	srv, err := control.Listen(cfg)
 	if err != nil {
@@ -73,7 +69,7 @@ func (cs *controlSocket) killProgram(reason string) error {
 }
 
 // running makes kill requests end r.
-func (cs *controlSocket) running(r running) {
+func (cs *controlSocket) running(r *nester.Run) {
 	if cs == nil {
 		return
 	}

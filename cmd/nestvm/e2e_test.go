@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/machine"
 )
 
 // TestMain lets the tests run this test binary as the nestvm command: with
@@ -172,15 +174,23 @@ func TestRunBackendKVMWithoutDevice(t *testing.T) {
 	}
 }
 
+// TestRunTimeout: --timeout ends the program with 124 and one line saying
+// so, with the control socket's layer in the stack and without it (--control
+// none), on each backend.
 func TestRunTimeout(t *testing.T) {
-	start := time.Now()
-	status, out, errs := run(t, "run", "--log-level", "warn", "--timeout", "300ms", testutil.Guest(t, "spin"))
-	if status != exitTimeout || out != "spin: spinning forever\n" || !strings.Contains(errs, "timeout after 300ms") {
-		t.Fatalf("status %d, stdout %q, stderr %q", status, out, errs)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("took %s to stop", d)
-	}
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		for _, control := range [][]string{nil, {"--control", "none"}} {
+			start := time.Now()
+			args := append([]string{"run", "--backend", b.Name(), "--log-level", "warn", "--timeout", "300ms"}, control...)
+			status, out, errs := run(t, append(args, testutil.Guest(t, "spin"))...)
+			if status != exitTimeout || out != "spin: spinning forever\n" || !strings.Contains(errs, "timeout after 300ms") {
+				t.Fatalf("%q: status %d, stdout %q, stderr %q", control, status, out, errs)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("%q: took %s to stop", control, d)
+			}
+		}
+	})
 }
 
 func TestRunInterrupt(t *testing.T) {

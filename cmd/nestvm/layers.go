@@ -4,10 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
+	"nestvm/control"
 	"nestvm/nester"
 )
 
@@ -27,6 +29,32 @@ func makeLayers(specs []string, log hclog.Logger, stderr io.Writer) ([]nester.La
 		layers = append(layers, l)
 	}
 	return layers, nil
+}
+
+// saver is a layer that saves the program below it (checkpoint): the
+// command hands it the checkpoint signals, lets the control socket ask it
+// for a save, and reports how its saves went. The command finds such
+// layers by what they do, never by their type.
+type saver interface {
+	nester.Layer
+	control.Checkpointer
+	// Signal asks for the save a signal to the monitor stands for.
+	Signal(os.Signal)
+	// Stopped reports whether the layer ended the run after saving.
+	Stopped() bool
+	// Err returns why a save a trigger asked for was not written.
+	Err() error
+}
+
+// saversIn returns the savers among layers, in order.
+func saversIn(layers []nester.Layer) []saver {
+	var out []saver
+	for _, l := range layers {
+		if s, ok := l.(saver); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // cmdLayers lists the layers --layer can stack, with their arguments.

@@ -23,6 +23,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"nestvm/nester"
+
 	// The backends register themselves; each builds only where it can run.
 	_ "nestvm/emu"
 	_ "nestvm/kvm"
@@ -30,31 +32,76 @@ import (
 
 // Exit statuses of the monitor itself (the guest's own status otherwise).
 const (
-	exitUsage      = 2   // bad flags or arguments
-	exitTimeout    = 124 // --timeout expired
-	exitMonitor    = 125 // the monitor could not run the program (backend missing, internal error)
-	exitNotRunable = 126 // the program file is not something nestvm can run
-	exitNotFound   = 127 // the program file does not exist
-	exitInterrupt  = 130 // interrupted (Ctrl-C, SIGTERM)
+	exitUsage      = 2                      // bad flags or arguments
+	exitTimeout    = nester.StatusTimeout   // --timeout expired
+	exitMonitor    = 125                    // the monitor could not run the program (backend missing, internal error)
+	exitNotRunable = 126                    // the program file is not something nestvm can run
+	exitNotFound   = 127                    // the program file does not exist
+	exitInterrupt  = nester.StatusInterrupt // interrupted (Ctrl-C, SIGTERM)
 )
 
-const usage = `nestvm runs x86-64 guest programs in nested, capability-based virtual
+// command is one of nestvm's commands: the usage line and the help come
+// from here, so a command cannot be run without being listed, or listed
+// without help.
+type command struct {
+	name     string
+	synopsis string // what follows "nestvm" on its usage line
+	summary  string // one line
+	// run runs the command with its arguments; given -help, it prints its
+	// help on stderr and returns 0.
+	run func(args []string, stdout, stderr io.Writer) int
+	// checkpointSignals: the command may stack a checkpoint layer, whose
+	// signals it must catch before anything slow (see signals.go).
+	checkpointSignals bool
+}
+
+// commands are nestvm's commands, in the order the usage lists them.
+var commands = []command{
+	{name: "run", synopsis: "run [flags] PROGRAM [ARGS...]", summary: "run a static x86-64 ELF program", run: cmdRun, checkpointSignals: true},
+	{name: "info", synopsis: "info", summary: "show the backends this host offers", run: cmdInfo},
+	{name: "layers", synopsis: "layers", summary: "list the layers run --layer can stack", run: cmdLayers},
+	{name: "bench", synopsis: "bench [flags]", summary: "time workloads under stacks of layers", run: cmdBench},
+	{name: "restore", synopsis: "restore [flags] FILE", summary: "resume a checkpoint (run --layer checkpoint=FILE)", run: cmdRestore, checkpointSignals: true},
+	{name: "inspect", synopsis: "inspect FILE", summary: "show what a checkpoint file holds", run: cmdInspect},
+	{name: "ps", synopsis: "ps [--json] [--tree]", summary: "list the running monitors and their trees", run: cmdPs},
+	{name: "attach", synopsis: "attach ID|PATH --state|--trace|--checkpoint [--stop]|--kill REASON", summary: "talk to a running monitor's control socket", run: cmdAttach},
+}
+
+// lookupCommand returns the command called name.
+func lookupCommand(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// usage is what nestvm says of itself: what it is and its commands.
+var usage = func() string {
+	var b strings.Builder
+	b.WriteString(`nestvm runs x86-64 guest programs in nested, capability-based virtual
 machines, on KVM or on a CPU emulator.
 
 Usage:
-  nestvm run [flags] PROGRAM [ARGS...]   run a static x86-64 ELF program
-  nestvm info                            show the backends this host offers
-  nestvm layers                          list the layers run --layer can stack
-  nestvm bench [flags]                   time workloads under stacks of layers
-  nestvm restore [flags] FILE            resume a checkpoint (run --layer checkpoint=FILE)
-  nestvm inspect FILE                    show what a checkpoint file holds
-  nestvm ps [--json] [--tree]            list the running monitors and their trees
-  nestvm attach ID|PATH --state|--trace|--checkpoint [--stop]|--kill REASON
-                                         talk to a running monitor's control socket
-  nestvm help [COMMAND]                  show help
-
+`)
+	line := func(synopsis, summary string) {
+		const width = 31 // of the synopsis column
+		if len(synopsis) > width {
+			fmt.Fprintf(&b, "  nestvm %s\n%*s%s\n", synopsis, len("  nestvm ")+width+1, "", summary)
+			return
+		}
+		fmt.Fprintf(&b, "  nestvm %-*s %s\n", width, synopsis, summary)
+	}
+	for _, c := range commands {
+		line(c.synopsis, c.summary)
+	}
+	line("help [COMMAND]", "show help")
+	b.WriteString(`
 Run "nestvm help run" for the flags of run, "nestvm help bench" for bench.
-`
+`)
+	return b.String()
+}()
 
 func main() {
 	os.Exit(mainStatus(os.Args[1:], os.Stdout, os.Stderr))
@@ -66,59 +113,28 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
-	if args[0] == "run" || args[0] == "restore" {
-		// Before anything slow: a checkpoint asked for in the monitor's
-		// first instant must neither kill it nor be lost.
-		catchCheckpointSignals()
-	}
 	switch args[0] {
-	case "run":
-		return cmdRun(args[1:], stdout, stderr)
-	case "info":
-		return cmdInfo(args[1:], stdout, stderr)
-	case "layers":
-		return cmdLayers(args[1:], stdout, stderr)
-	case "bench":
-		return cmdBench(args[1:], stdout, stderr)
-	case "restore":
-		return cmdRestore(args[1:], stdout, stderr)
-	case "inspect":
-		return cmdInspect(args[1:], stdout, stderr)
-	case "ps":
-		return cmdPs(args[1:], stdout, stderr)
-	case "attach":
-		return cmdAttach(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		// Asked-for help goes to stdout.
-		if len(args) > 1 && args[1] == "run" {
-			return cmdRun([]string{"-help"}, stdout, stdout)
-		}
-		if len(args) > 1 && args[1] == "info" {
-			return cmdInfo([]string{"-help"}, stdout, stdout)
-		}
-		if len(args) > 1 && args[1] == "layers" {
-			return cmdLayers([]string{"-help"}, stdout, stdout)
-		}
-		if len(args) > 1 && args[1] == "bench" {
-			return cmdBench([]string{"-help"}, stdout, stdout)
-		}
-		if len(args) > 1 && args[1] == "restore" {
-			return cmdRestore([]string{"-help"}, stdout, stdout)
-		}
-		if len(args) > 1 && args[1] == "inspect" {
-			return cmdInspect([]string{"-help"}, stdout, stdout)
-		}
-		if len(args) > 1 && args[1] == "ps" {
-			return cmdPs([]string{"-help"}, stdout, stdout)
-		}
-		if len(args) > 1 && args[1] == "attach" {
-			return cmdAttach([]string{"-help"}, stdout, stdout)
+		if len(args) > 1 {
+			if c, ok := lookupCommand(args[1]); ok {
+				return c.run([]string{"-help"}, stdout, stdout)
+			}
 		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "nestvm: unknown command %q\n\n%s", args[0], usage)
-	return exitUsage
+	c, ok := lookupCommand(args[0])
+	if !ok {
+		fmt.Fprintf(stderr, "nestvm: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	if c.checkpointSignals {
+		// Before anything slow: a checkpoint asked for in the monitor's
+		// first instant must neither kill it nor be lost.
+		catchCheckpointSignals()
+	}
+	return c.run(args[1:], stdout, stderr)
 }
 
 // newLogger returns the monitor's logger on w at the named level.

@@ -6,9 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"nestvm/abi"
@@ -23,19 +20,12 @@ import (
 func cmdRestore(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("nestvm restore", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	backend := fl.String("backend", "auto", "`backend` to resume on: auto, kvm or emu (any, whichever saved it)")
-	cpu := cpuFlag(fl)
+	rf := addRunFlags(fl, runFlagDocs{
+		backend: "`backend` to resume on: auto, kvm or emu (any, whichever saved it)",
+		files:   "`directory` the program's files handle is reconnected to; it cannot reach outside it, links included",
+		quota:   "the restored program's `quotas` (as nestvm run --quota); by default those it was saved with, and none may be below them",
+	})
 	ignoreCPU := fl.Bool("ignore-cpu", false, "resume even on a backend that lacks CPU features the program was saved with (the default refuses, status 126): for a program known to pick no code by CPUID, such as a nestvm SDK guest or a musl program")
-	logLevel := fl.String("log-level", "info", "`level` of log detail on stderr: "+logLevels)
-	timeout := fl.Duration("timeout", 0, "stop the program after this `duration`; 0 means no limit")
-	filesDir := fl.String("files", ".", "`directory` the program's files handle is reconnected to")
-	filesRW := fl.Bool("files-rw", false, "let the program create and write files under --files")
-	var quota quotaFlag
-	fl.Var(&quota, "quota", "the restored program's `quotas` (as nestvm run --quota); by default those it was saved with, and none may be below them")
-	var layerSpecs layerFlag
-	fl.Var(&layerSpecs, "layer", "stack a `layer` between the monitor and the restored program (as nestvm run --layer)")
-	controlSpec := fl.String("control", "", controlUsage)
-	controlTrace := fl.Bool("control-trace", false, controlTraceUsage)
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), `Usage: nestvm restore [flags] FILE
 
@@ -66,25 +56,10 @@ Flags:
 		fl.Usage()
 		return exitUsage
 	}
-	if err := checkTimeout(*timeout); err != nil {
-		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
-		return exitUsage
+	log, status := rf.check("nestvm restore", stderr)
+	if status != 0 {
+		return status
 	}
-	if *controlTrace && *controlSpec == "none" {
-		fmt.Fprintln(stderr, "nestvm restore: --control-trace needs a control socket, and --control is none")
-		return exitUsage
-	}
-	q, err := quota.quota(0, false)
-	if err != nil {
-		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
-		return exitUsage
-	}
-	log, err := newLogger(*logLevel, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "nestvm restore: --log-level: %v\n", err)
-		return exitUsage
-	}
-	logFileLimit(log)
 	path := fl.Arg(0)
 	fail := func(status int, format string, a ...any) int {
 		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
@@ -104,51 +79,31 @@ Flags:
 	if err != nil {
 		return fail(exitNotRunable, "%s: %v", path, err)
 	}
-	if q, err = restoreQuota(ck, quota); err != nil {
+	q, err := restoreQuota(ck, rf.quota)
+	if err != nil {
 		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
 		return exitUsage
 	}
-	files, err := vmm.FilesServer(*filesDir, *filesRW)
+	files, err := rf.serveFiles(log)
 	if err != nil {
-		return fail(exitMonitor, "--files: %v", err)
-	}
-	defer files.Close()
-	layers, err := makeLayers(layerSpecs, log, stderr)
-	if err != nil {
-		return fail(exitUsage, "%v", err)
-	}
-	defer forwardCheckpointSignals(layers, log)()
-	b, err := pickBackend(*backend, *cpu, log)
-	if err != nil {
-		closeLayers(layers)
 		return fail(exitMonitor, "%v", err)
 	}
-	if err := checkpoint.CheckCPU(ck, b); err != nil && !*ignoreCPU {
-		closeLayers(layers)
+	defer files.Close()
+	st, status, err := rf.setUp(log, files, q, control.Config{Program: cmp.Or(ck.Program, path)}, stdout, stderr)
+	if err != nil {
+		return fail(status, "%v", err)
+	}
+	defer st.close()
+	if err := checkpoint.CheckCPU(ck, st.backend); err != nil && !*ignoreCPU {
 		return fail(exitNotRunable, "%s: %v", path, err)
 	}
-	ctl, err := openControl(*controlSpec, *controlTrace, control.Config{Program: cmp.Or(ck.Program, path), Backend: b.Name(), Layers: layerSpecs}, layers, log)
+	env, err := nester.Wrap(st.mon, st.root, st.layers)
 	if err != nil {
-		closeLayers(layers)
-		return fail(exitMonitor, "--control: %v", err)
+		st.handedOver = true // Wrap closed them
+		return fail(exitMonitor, "%v", err)
 	}
-	defer ctl.close()
-	layers = ctl.stack(layers)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	mon := vmm.NewMonitor(b, log)
-	env, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files,
-		FilesWritable: *filesRW, Memory: q.Memory, Threads: q.Threads, Handles: q.Handles, Children: q.Children, Log: log})
-	defer rootSpace.Kill("run over")
-	for i, l := range layers {
-		if env, err = l.Wrap(mon, env); err != nil {
-			closeLayers(layers)
-			return fail(exitMonitor, "layer %d (%s): %v", i+1, l.Name(), err)
-		}
-	}
-	for _, l := range layers {
-		if c, ok := l.(*checkpoint.Layer); ok {
+	for _, l := range st.layers {
+		if c, ok := l.(outputCounter); ok {
 			c.ContinueFrom(ck) // its files count the output from the original run's start
 		}
 		if c, ok := l.(clockResumer); ok {
@@ -156,27 +111,26 @@ Flags:
 		}
 	}
 	t0 := time.Now()
-	r, err := checkpoint.Restore(mon, env, ck)
+	r, err := checkpoint.Restore(st.mon, env, ck)
 	var rerr *checkpoint.RightsError
-	if errors.As(err, &rerr) && rerr.Name == nester.CapFiles && rerr.Held&^rerr.Offer&abi.RightWrite != 0 && !*filesRW {
-		closeLayers(layers)
+	if errors.As(err, &rerr) && rerr.Name == nester.CapFiles && rerr.Held&^rerr.Offer&abi.RightWrite != 0 && !rf.filesRW {
 		return fail(exitUsage, "%s: the program was saved with writable files: restore it with --files-rw", path)
 	}
 	if err != nil {
-		closeLayers(layers)
 		return fail(exitMonitor, "%s: restore: %v", path, err)
 	}
 	log.Debug("restored", "file", path, "saved on", ck.Backend, "took", time.Since(t0))
-	ctl.running(r)
-	res, ok := await(r, *timeout, sigs)
-	if !ok {
-		return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
-	}
-	closeLayers(layers)
-	if st := stoppedByCheckpoint(layers, path, stderr); st >= 0 {
-		return st
-	}
-	return report(res, path, stderr)
+	// The run closes the layers when the program ends, as for nestvm run:
+	// a layer that fails to close is the run's error.
+	r.Own(st.layers)
+	st.running(r)
+	return st.await(r, rf.timeout, path, stderr)
+}
+
+// outputCounter is a layer that counts the program's output (checkpoint,
+// whose files record it): restored, it goes on from the saved count.
+type outputCounter interface {
+	ContinueFrom(ck *checkpoint.Checkpoint)
 }
 
 // clockResumer is a layer that owns the time of the program below it
@@ -221,21 +175,22 @@ func restoreQuota(ck *checkpoint.Checkpoint, f quotaFlag) (vmm.Quota, error) {
 	return q, nil
 }
 
-// stoppedByCheckpoint returns, saying why, 125 when a checkpoint layer
-// did not write a checkpoint a trigger asked for, 0 when one ended the run
-// after saving (its stop option), and -1 otherwise.
-func stoppedByCheckpoint(layers []nester.Layer, path string, stderr io.Writer) int {
-	for _, l := range layers {
-		if c, ok := l.(*checkpoint.Layer); ok && c.Err() != nil {
+// stoppedBySaver says, when a layer that saves the program (checkpoint)
+// failed to write a checkpoint a trigger asked for or ended the run after
+// saving, why on stderr, and the status to end with: 125 or 0.
+func stoppedBySaver(layers []nester.Layer, path string, stderr io.Writer) (status int, stopped bool) {
+	savers := saversIn(layers)
+	for _, c := range savers {
+		if c.Err() != nil {
 			fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, c.Err())
-			return exitMonitor
+			return exitMonitor, true
 		}
 	}
-	for _, l := range layers {
-		if c, ok := l.(*checkpoint.Layer); ok && c.Stopped() {
+	for _, c := range savers {
+		if c.Stopped() {
 			fmt.Fprintf(stderr, "nestvm: %s: stopped after saving checkpoint %s\n", path, c.File())
-			return 0
+			return 0, true
 		}
 	}
-	return -1
+	return 0, false
 }

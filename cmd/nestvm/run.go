@@ -9,7 +9,6 @@ import (
 	"nestvm/machine"
 	linuxp "nestvm/personality/linux"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -86,27 +85,20 @@ func (l *listFlag) Set(v string) error {
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("nestvm run", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	backend := fl.String("backend", "auto", "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu")
-	cpu := cpuFlag(fl)
-	logLevel := fl.String("log-level", "info", "`level` of log detail on stderr: "+logLevels)
-	timeout := fl.Duration("timeout", 0, "stop the program after this `duration` (e.g. 10s, 2m); 0 means no limit")
+	rf := addRunFlags(fl, runFlagDocs{
+		backend: "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu",
+		files:   "`directory` the program's files handle serves; it cannot reach outside it, links included",
+		quota:   quotaUsage,
+	})
 	mem := sizeFlag{vmm.DefaultQuota.Memory}
 	fl.Var(&mem, "mem", "`size` of the memory the program and the child spaces it creates may use; its heap gets half of what its segments and stack leave (e.g. 64M, 1G)")
-	var quota quotaFlag
-	fl.Var(&quota, "quota", quotaUsage)
 	stack := sizeFlag{vmm.DefaultStack}
 	fl.Var(&stack, "stack", "`size` of the program's stack (e.g. 1M)")
-	filesDir := fl.String("files", ".", "`directory` the program's files handle serves; it cannot reach outside it, links included")
-	filesRW := fl.Bool("files-rw", false, "let the program create and write files under --files; without it they are read-only")
 	abiName := fl.String("abi", "auto", "`abi` the program is written for: auto (nestvm when it carries the nestvm SDK's ELF note, else linux), nestvm or linux")
 	var setEnv, unsetEnv listFlag
 	fl.Var(&setEnv, "env", "set `NAME=VALUE` in a Linux program's environment (repeatable)")
 	fl.Var(&unsetEnv, "unset-env", "remove `NAME` from a Linux program's environment (repeatable)")
 	clearEnv := fl.Bool("clear-env", false, "start a Linux program with an empty environment (then --env adds to it)")
-	var layerSpecs layerFlag
-	fl.Var(&layerSpecs, "layer", "stack a `layer` between the monitor and the program (name or name=args; repeatable, the first is nearest the monitor; nestvm layers lists them)")
-	controlSpec := fl.String("control", "", controlUsage)
-	controlTrace := fl.Bool("control-trace", false, controlTraceUsage)
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), `Usage: nestvm run [flags] PROGRAM [ARGS...]
 
@@ -151,15 +143,11 @@ Flags:
 		fl.Usage()
 		return exitUsage
 	}
-	if err := checkTimeout(*timeout); err != nil {
-		fmt.Fprintf(stderr, "nestvm run: %v\n", err)
-		return exitUsage
+	log, status := rf.check("nestvm run", stderr)
+	if status != 0 {
+		return status
 	}
-	if *controlTrace && *controlSpec == "none" {
-		fmt.Fprintln(stderr, "nestvm run: --control-trace needs a control socket, and --control is none")
-		return exitUsage
-	}
-	q, err := quota.quota(mem.n, flagGiven(fl, "mem"))
+	q, err := rf.quota.quota(mem.n, flagGiven(fl, "mem"))
 	if err != nil {
 		fmt.Fprintf(stderr, "nestvm run: %v\n", err)
 		return exitUsage
@@ -179,25 +167,16 @@ Flags:
 		fmt.Fprintf(stderr, "nestvm run: --stack %s: more than the %s address range a program has\n", formatSize(stack.n), formatSize(abi.UserTop-abi.UserBase))
 		return exitUsage
 	}
-	log, err := newLogger(*logLevel, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "nestvm run: --log-level: %v\n", err)
-		return exitUsage
-	}
-	logFileLimit(log)
 	path := fl.Arg(0)
 	fail := func(status int, format string, a ...any) int {
 		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
 		return status
 	}
-	// A files root that cannot be served is the user's to fix before
-	// anything runs, not something the program should discover.
-	files, err := vmm.FilesServer(*filesDir, *filesRW)
+	files, err := rf.serveFiles(log)
 	if err != nil {
-		return fail(exitMonitor, "--files: %v", err)
+		return fail(exitMonitor, "%v", err)
 	}
 	defer files.Close()
-	log.Debug("files root", "dir", *filesDir, "writable", *filesRW)
 
 	f, size, status, err := openInput(path)
 	if err != nil {
@@ -237,64 +216,21 @@ Flags:
 	}
 	var pers nester.Personality
 	if linux {
-		pers = &linuxp.Personality{Environ: environ(*clearEnv, setEnv, unsetEnv), Exe: pathInRoot(path, *filesDir), Log: log}
+		pers = &linuxp.Personality{Environ: environ(*clearEnv, setEnv, unsetEnv), Exe: pathInRoot(path, rf.filesDir), Log: log}
 	}
 
-	// Layers are made before anything runs: a bad name or argument, or a
-	// file a layer cannot write, is the user's to fix first.
-	layers, err := makeLayers(layerSpecs, log, stderr)
+	st, status, err := rf.setUp(log, files, q, control.Config{Program: path, Args: fl.Args()[1:]}, stdout, stderr)
 	if err != nil {
-		return fail(exitUsage, "%v", err)
+		return fail(status, "%v", err)
 	}
-	defer forwardCheckpointSignals(layers, log)()
-	b, err := pickBackend(*backend, *cpu, log)
+	defer st.close()
+	r, err := nester.Launch(st.mon, st.root, st.layers, nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Personality: pers})
+	st.handedOver = true // Launch closes them when it fails
 	if err != nil {
-		closeLayers(layers)
 		return fail(exitMonitor, "%v", err)
 	}
-	// Ctrl-C and --timeout end the guest, not the monitor, so whatever it
-	// and the monitor wrote is kept and the report below is printed. The
-	// handler goes in before the guest starts: a signal right after its
-	// first output must not kill the monitor.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	ctl, err := openControl(*controlSpec, *controlTrace, control.Config{Program: path, Args: fl.Args()[1:], Backend: b.Name(), Layers: layerSpecs}, layers, log)
-	if err != nil {
-		closeLayers(layers)
-		return fail(exitMonitor, "--control: %v", err)
-	}
-	defer ctl.close()
-	mon := vmm.NewMonitor(b, log)
-	var space running
-	if len(layerSpecs) == 0 && pers == nil && ctl == nil {
-		s, err := mon.Launch(vmm.Program{
-			Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Quota: q,
-		}, vmm.Env{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files, FilesWritable: *filesRW})
-		if err != nil {
-			return fail(exitMonitor, "%v", err)
-		}
-		space = spaceRun{s}
-	} else {
-		root, rootSpace := nester.Root(mon, nester.RootConfig{Console: stdout, Stderr: stderr, Stdin: os.Stdin, Files: files,
-			FilesWritable: *filesRW, Memory: q.Memory, Threads: q.Threads, Handles: q.Handles, Children: q.Children, Log: log})
-		defer rootSpace.Kill("run over")
-		r, err := nester.Launch(mon, root, ctl.stack(layers), nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Personality: pers})
-		if err != nil {
-			return fail(exitMonitor, "%v", err)
-		}
-		space = r
-	}
-	ctl.running(space)
-
-	res, ok := await(space, *timeout, sigs)
-	if !ok {
-		return fail(exitInterrupt, "%s: interrupted again; exiting without waiting for the guest", path)
-	}
-	if st := stoppedByCheckpoint(layers, path, stderr); st >= 0 {
-		return st
-	}
-	return report(res, path, stderr)
+	st.running(r)
+	return st.await(r, rf.timeout, path, stderr)
 }
 
 // quotaUsage documents --quota, for nestvm run and nestvm restore.
@@ -308,41 +244,6 @@ func flagGiven(fl *flag.FlagSet, name string) bool {
 	given := false
 	fl.Visit(func(f *flag.Flag) { given = given || f.Name == name })
 	return given
-}
-
-// running is a program the monitor runs: directly, under layers, or
-// restored from a checkpoint.
-type running interface {
-	Done() <-chan struct{}
-	Wait() vmm.Result
-	Kill(status int, reason string)
-}
-
-// await waits for r to end, ending it after timeout (when not 0) or on a
-// signal, and returns how it ended; ok is false when a second signal came
-// before it did, and the caller should exit at once.
-func await(r running, timeout time.Duration, sigs <-chan os.Signal) (res vmm.Result, ok bool) {
-	var timer <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		timer = t.C
-	}
-	interrupted := 0
-	for {
-		select {
-		case <-r.Done():
-			return r.Wait(), true
-		case <-timer:
-			timer = nil
-			r.Kill(exitTimeout, fmt.Sprintf("timeout after %s", timeout))
-		case sig := <-sigs:
-			if interrupted++; interrupted > 1 {
-				return vmm.Result{}, false
-			}
-			r.Kill(exitInterrupt, fmt.Sprintf("interrupted by %s", sig))
-		}
-	}
 }
 
 // checkTimeout refuses a --timeout that cannot be meant: a negative one.
@@ -359,12 +260,6 @@ func closeLayers(layers []nester.Layer) {
 		layers[i].Close()
 	}
 }
-
-type spaceRun struct{ s *vmm.Space }
-
-func (r spaceRun) Done() <-chan struct{}     { return r.s.Done() }
-func (r spaceRun) Wait() vmm.Result          { return r.s.Wait() }
-func (r spaceRun) Kill(_ int, reason string) { r.s.Kill(reason) }
 
 // layerFlag collects the --layer values, in order.
 type layerFlag []string
@@ -464,8 +359,10 @@ func report(r vmm.Result, path string, stderr io.Writer) int {
 		// program's own output is all there is on stderr.
 		return 128 + r.Signal
 	case r.Killed != "":
+		// A --timeout kill says so in its status; every other kill (a
+		// signal, nestvm attach --kill, a layer) is an interruption.
 		fmt.Fprintf(stderr, "nestvm: %s: %s\n", path, r.Killed)
-		if len(r.Killed) >= 7 && r.Killed[:7] == "timeout" {
+		if r.KilledStatus == nester.StatusTimeout {
 			return exitTimeout
 		}
 		return exitInterrupt

@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"nestvm/nester"
-	"nestvm/services/checkpoint"
 )
 
 // The checkpoint signals, SIGUSR1 (save) and SIGUSR2 (save and stop), are
@@ -36,17 +35,12 @@ func catchCheckpointSignals() <-chan os.Signal {
 }
 
 // forwardCheckpointSignals hands the checkpoint signals to every
-// checkpoint layer among layers until the returned function is called;
+// layer among layers that saves the program until the returned function is called;
 // with none, it logs that there is nothing to save, and the program goes
 // on.
 func forwardCheckpointSignals(layers []nester.Layer, log hclog.Logger) (stop func()) {
 	sigs := catchCheckpointSignals()
-	var cks []*checkpoint.Layer
-	for _, l := range layers {
-		if c, ok := l.(*checkpoint.Layer); ok {
-			cks = append(cks, c)
-		}
-	}
+	cks := saversIn(layers)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)

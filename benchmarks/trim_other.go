@@ -1,6 +1,6 @@
 //go:build !cgo || !linux
 
-package main
+package benchmarks
 
 // trimMalloc does nothing without cgo: nothing then allocates with malloc.
 func trimMalloc() {}
