@@ -607,8 +607,16 @@ func (r *Run) finish(res vmm.Result) {
 		r.finished = true
 		layers := r.layers
 		r.mu.Unlock()
-		if err := closeAll(layers); err != nil && res.Err == nil {
-			res.Err = err
+		if err := closeAll(layers); err != nil {
+			// A layer that failed is why the run ended, and why what is
+			// below it could no longer be read (the watcher's space_status
+			// through a layer that refuses every call once it has failed,
+			// which may come before the exit notice): it comes first.
+			if res.Err == nil {
+				res.Err = err
+			} else {
+				res.Err = fmt.Errorf("%w; %w", err, res.Err)
+			}
 		}
 		r.mu.Lock()
 		r.result = res
