@@ -129,6 +129,10 @@ type kernel struct {
 	// slots in the container it has not yet removed: the record and the
 	// container's table disagree about them until it has.
 	exiting int
+	// exitsDone is closed when exiting comes back to 0 (made anew as it
+	// leaves 0), so that a save refused mid-exit can wait for the exit
+	// rather than ask again at once, and again, while it is not done.
+	exitsDone chan struct{}
 	// killStatus is the status Kill gave, for the run's result.
 	killStatus int
 
@@ -207,6 +211,25 @@ func (k *kernel) ServeFault(fc *vmm.FaultCall) {
 	tc.syscall()
 }
 
+// beginExitLocked counts an exit begun; k.mu is held.
+func (k *kernel) beginExitLocked() {
+	if k.exiting == 0 {
+		k.exitsDone = make(chan struct{})
+	}
+	k.exiting++
+}
+
+// endExit counts an exit done, and lets a save waiting for the last one
+// go on (exitsWait).
+func (k *kernel) endExit() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.exiting--
+	if k.exiting == 0 {
+		close(k.exitsDone)
+	}
+}
+
 // exit ends process p with the wait status ws (code<<8 for an exit, the
 // signal number for a death by signal). Its parent can then reap it; the
 // first process's end is the run's. why is set when p was killed from
@@ -218,7 +241,7 @@ func (k *kernel) exit(p *process, ws int, why string) {
 		return
 	}
 	p.exited, p.wstatus = true, ws
-	k.exiting++
+	k.beginExitLocked()
 	parent := k.procs[p.ppid]
 	if parent == nil || parent.exited {
 		delete(k.procs, p.pid)
@@ -251,9 +274,7 @@ func (k *kernel) exit(p *process, ws int, why string) {
 	p.closeAll(c)
 	c.HandleClose(sp)
 	k.release(c)
-	k.mu.Lock()
-	k.exiting--
-	k.mu.Unlock()
+	k.endExit()
 	p.ended.notify()
 	if parent != nil && !first {
 		info := sigInfo{signo: sigCHLD, code: cldExited, pid: int32(p.pid), status: int32(ws >> 8 & 0xff)}

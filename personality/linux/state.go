@@ -201,7 +201,11 @@ func (k *kernel) Serve(inv *vmm.Invocation) {
 	rec, err := k.snapshot()
 	if err != nil {
 		if errors.Is(err, errExiting) {
-			k.log.Debug("state not saved yet", "error", err)
+			// Busy says "ask again"; asked again at once, a loaded
+			// host may not have run the exit meanwhile, so the answer
+			// waits for it first.
+			k.log.Debug("state not saved yet: waiting for an exit", "error", err)
+			inv.Hold(k.exitsWait())
 			inv.Fail(abi.ErrBusy)
 			return
 		}
@@ -214,6 +218,18 @@ func (k *kernel) Serve(inv *vmm.Invocation) {
 
 // errNotSaved is snapshot's refusal of a state it cannot record.
 var errNotSaved = errors.New("a checkpoint cannot save it")
+
+// exitsWait returns a channel closed once no exit is half done.
+func (k *kernel) exitsWait() <-chan struct{} {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.exitsDone == nil {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return k.exitsDone
+}
 
 // errExiting is snapshot's refusal while a process is half way through
 // its exit.

@@ -184,16 +184,33 @@ func TestStateVersion1(t *testing.T) {
 // TestStateMidExit: while a process is half way through its exit (ended
 // in the record, its space and threads maybe still in the container's
 // table), the record is refused as not ready, so that a save asks again
-// instead of saving a thread whose space it cannot find.
+// instead of saving a thread whose space it cannot find; the refusal
+// waits for the exits under way, so the next ask finds them done.
 func TestStateMidExit(t *testing.T) {
 	k := &kernel{caps: map[string]uint64{}, procs: map[int]*process{}, nextPID: 2}
 	k.procs[1] = &process{k: k, pid: 1, slot: 1, exe: "/bin/prog", cwd: "/", mm: newMM(0),
 		threads: map[int]*thread{0: {tid: 1, slot: 2}}, pending: map[int]sigInfo{}, fds: &fdTable{files: map[int]*fdEntry{}}}
-	k.exiting = 1
+	select {
+	case <-k.exitsWait():
+	default:
+		t.Fatal("exitsWait blocks with no exit begun")
+	}
+	k.mu.Lock()
+	k.beginExitLocked()
+	k.beginExitLocked()
+	k.mu.Unlock()
 	if _, err := k.snapshot(); !errors.Is(err, errExiting) {
 		t.Fatalf("snapshot mid-exit: %v, want %v", err, errExiting)
 	}
-	k.exiting = 0
+	wait := k.exitsWait()
+	k.endExit()
+	select {
+	case <-wait:
+		t.Fatal("exitsWait let go with one of two exits still half done")
+	default:
+	}
+	k.endExit()
+	<-wait // a save refused mid-exit waits for this, then asks again
 	if _, err := k.snapshot(); err != nil {
 		t.Fatalf("snapshot once the exit is done: %v", err)
 	}
