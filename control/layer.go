@@ -2,7 +2,6 @@ package control
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -31,8 +30,8 @@ type Layer struct {
 	parent uint64 // the parent environment's space, in host's table
 
 	mu   sync.Mutex
-	host *vmm.Space // set by Wrap
-	tops []uint64   // spaces created through the space capability, in host's table
+	host *vmm.Host // set by Wrap
+	tops []uint64  // spaces created through the space capability, in host's table
 }
 
 // NewLayer makes a control layer, with a trace tap when tap is set.
@@ -57,7 +56,7 @@ func (l *Layer) Tap() *trace.Layer { return l.tap }
 // forwards every operation and keeps the spaces space_create returns; a
 // tap then wraps every capability, that stand-in included.
 func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	host := mon.NewHostSpace("control", vmm.Quota{Handles: 1 << 16, Children: 1})
+	host := mon.NewHost("control", vmm.Quota{Handles: 1 << 16, Children: 1})
 	// State may be asked for while the stack is being built.
 	l.mu.Lock()
 	l.host = host
@@ -71,7 +70,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	if l.parent, err = c.Insert(sp.Obj, sp.Rights, sp.Badge); err != nil {
 		return parent, err
 	}
-	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{&interpose.Relay{Space: host, Target: l.parent, Hook: (*topKeeper)(l)}}), Rights: sp.Rights, Badge: sp.Badge})
+	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{&interpose.Relay{Host: host, Target: l.parent, Hook: (*topKeeper)(l)}}), Rights: sp.Rights, Badge: sp.Badge})
 	if l.tap == nil {
 		return env, nil
 	}
@@ -186,19 +185,10 @@ func (l *Layer) Tree() ([]Space, error) {
 	l.tops = prune(c, l.tops)
 	tops := append([]uint64(nil), l.tops...)
 	l.mu.Unlock()
-	w := walker{c: c, seen: map[vmm.Object]bool{}}
+	w := walker{c: c, seen: map[uint64]bool{}}
 	var out []Space
 	for _, h := range tops {
-		// A copy: the walk closes what it reads, and h stays kept.
-		obj, rights, badge, err := c.Lookup(h)
-		if err != nil {
-			continue
-		}
-		cp, err := c.Insert(obj, rights, badge)
-		if err != nil {
-			return out, fmt.Errorf("copy a space handle: %w", err)
-		}
-		if s, ok := w.space(cp, 0); ok {
+		if s, ok := w.space(h, 0); ok {
 			out = append(out, s)
 		}
 	}
@@ -211,25 +201,23 @@ const maxDepth = 64
 // walker reads spaces with one caller, listing each object once.
 type walker struct {
 	c    *vmm.Caller
-	seen map[vmm.Object]bool
+	seen map[uint64]bool // by object identity
 	next int
 }
 
-// space reads the space h names and those below it, and closes h; ok is
-// false for one already listed or gone.
+// space reads the space h names and those below it; ok is false for one
+// already listed or gone. It leaves h open, and closes the handles the
+// space's state gave it.
 func (w *walker) space(h uint64, depth int) (Space, bool) {
 	c := w.c
-	defer c.HandleClose(h)
-	obj, _, _, err := c.Lookup(h)
-	if err != nil {
-		return Space{}, false
-	}
 	// Below a layer that wraps handles (the tap itself), a space's table
-	// holds stand-ins for the spaces it has, its own included.
-	if obj = interpose.Underlying(obj); w.seen[obj] {
+	// holds stand-ins for the spaces it has, its own included: a
+	// stand-in's identity is that of what it stands for.
+	id, err := c.Identify(h)
+	if err != nil || w.seen[id.Object] {
 		return Space{}, false
 	}
-	w.seen[obj] = true
+	w.seen[id.Object] = true
 	buf, err := getState(h, c.SpaceGetState)
 	if err != nil {
 		return Space{}, false
@@ -244,12 +232,12 @@ func (w *walker) space(h uint64, depth int) (Space, bool) {
 		_, s.Status, _ = c.SpaceStatus(h)
 	}
 	if st.ExceptionPort != abi.NoHandle {
-		if _, _, badge, err := c.Lookup(st.ExceptionPort); err == nil {
-			s.PID = badge
+		if ep, err := c.Identify(st.ExceptionPort); err == nil {
+			s.PID = ep.Badge
 		}
 		c.HandleClose(st.ExceptionPort)
 	}
-	charged := map[vmm.Object]bool{}
+	charged := map[uint64]bool{} // by object identity
 	count := func(h uint64, owned bool) {
 		if h == abi.NoHandle {
 			return
@@ -258,14 +246,11 @@ func (w *walker) space(h uint64, depth int) (Space, bool) {
 		if !owned {
 			return
 		}
-		obj, _, _, err := c.Lookup(h)
-		if err != nil {
+		id, err := c.Identify(h)
+		if err != nil || charged[id.Object] {
 			return
 		}
-		if obj = interpose.Underlying(obj); charged[obj] {
-			return
-		}
-		charged[obj] = true
+		charged[id.Object] = true
 		if size, _, err := c.RegionSize(h); err == nil {
 			s.Memory += size
 		}
@@ -301,13 +286,12 @@ func (w *walker) space(h uint64, depth int) (Space, bool) {
 		s.Threads = append(s.Threads, th)
 	}
 	for _, h := range below {
-		if depth >= maxDepth {
-			c.HandleClose(h)
-			continue
+		if depth < maxDepth {
+			if child, ok := w.space(h, depth+1); ok {
+				s.Children = append(s.Children, child)
+			}
 		}
-		if child, ok := w.space(h, depth+1); ok {
-			s.Children = append(s.Children, child)
-		}
+		c.HandleClose(h)
 	}
 	return s, true
 }

@@ -60,11 +60,11 @@ func (f HandlerFunc) Handle(c *Call) { f(c) }
 // watches (Deep border control with no handler of its own).
 var Forwarder Handler = HandlerFunc(func(c *Call) { c.Forward() })
 
-// Wrapper wraps capabilities for one layer. Its space holds the wrapped
+// Wrapper wraps capabilities for one layer. Its Host holds the wrapped
 // capabilities (as handles) while they are in use.
 type Wrapper struct {
-	// Space is the layer's host space (vmm.Monitor.NewHostSpace).
-	Space *vmm.Space
+	// Host is the layer's seat (vmm.Monitor.NewHost).
+	Host *vmm.Host
 	// Handler sees every operation on a capability this Wrapper wrapped.
 	Handler Handler
 	// Deep wraps handles that come out of forwarded calls too.
@@ -78,14 +78,14 @@ type Wrapper struct {
 	Keep func(c *Call, h uint64) bool
 
 	seq   atomic.Uint64
-	calls sync.Pool // of *Call, each with a Caller of Space
+	calls sync.Pool // of *Call, each with a Caller of Host
 }
 
 // wrapped is one wrapped capability: the port's server.
 type wrapped struct {
 	w      *Wrapper
 	orig   Cap
-	target uint64 // the capability, as a handle in w.Space's table
+	target uint64 // the capability, as a handle in w.Host's table
 	name   string
 	typ    abi.ObjectType
 	id     uint64
@@ -100,7 +100,7 @@ type wrapped struct {
 // name says what it is in the environment ("console", "files"), for
 // handlers that decide by name.
 func (w *Wrapper) Wrap(c Cap, name string) (Cap, error) {
-	caller := w.Space.NewCaller()
+	caller := w.Host.NewCaller()
 	h, err := caller.Insert(c.Obj, c.Rights|abi.RightGrant|abi.RightDerive, c.Badge)
 	if err != nil {
 		return Cap{}, fmt.Errorf("wrap %s: %w", name, err)
@@ -115,19 +115,19 @@ func (w *Wrapper) Wrap(c Cap, name string) (Cap, error) {
 	// calling and closing fills the layer's table, and then every call
 	// through the layer fails. (The monitor keeps a port alive while its
 	// server serves a call on it.)
-	runtime.AddCleanup(port, closeTarget, target{w.Space, h})
+	runtime.AddCleanup(port, closeTarget, target{w.Host, h})
 	return Cap{Obj: port, Rights: c.Rights, Badge: c.Badge}, nil
 }
 
 // target is a stand-in's handle to what it stands for, for closeTarget.
 type target struct {
-	space *vmm.Space
-	h     uint64
+	host *vmm.Host
+	h    uint64
 }
 
 // closeTarget closes the handle a stand-in nothing names any more held.
-// It fails quietly when the layer's space has ended (its table is gone).
-func closeTarget(t target) { t.space.NewCaller().HandleClose(t.h) }
+// It fails quietly when the layer's seat has ended (its table is gone).
+func closeTarget(t target) { t.host.NewCaller().HandleClose(t.h) }
 
 // unwrap turns this Wrapper's stand-ins, passed as handle arguments (a
 // wrapped region given to space_map), back into what they stand for, so the
@@ -135,8 +135,8 @@ func closeTarget(t target) { t.space.NewCaller().HandleClose(t.h) }
 // stand-in passed on as a capability (space_insert, port_send) stays
 // itself: what the child hands on stays under the layer's watch.
 func (w *Wrapper) unwrap(obj vmm.Object, rights abi.Rights, badge uint64, transfer bool) (vmm.Object, abi.Rights, uint64) {
-	if p, ok := obj.(*vmm.Port); ok && !transfer {
-		if ws, ok := p.Server().(*wrapped); ok && ws.w == w {
+	if !transfer {
+		if ws, ok := vmm.ServerOf(obj).(*wrapped); ok && ws.w == w {
 			// The handle's badge: the stand-in's own, or one the child
 			// set by deriving it (a keeper's badge, say).
 			return ws.orig.Obj, rights & ws.orig.Rights, badge
@@ -147,16 +147,12 @@ func (w *Wrapper) unwrap(obj vmm.Object, rights abi.Rights, badge uint64, transf
 
 // Underlying returns what obj stands for when it is a stand-in of any
 // Wrapper's (through stand-ins of stand-ins, down to the first object
-// that is none), obj itself otherwise. It grants nothing: it is for
-// telling whether two handles name the same thing, as a listing of a
-// tree whose handles a layer wrapped must, to show each space once.
+// that is none), obj itself otherwise. It grants nothing: it tells
+// whether two stand-ins stand for the same thing, as handle_identify
+// tells of two handles.
 func Underlying(obj vmm.Object) vmm.Object {
 	for range 64 { // wrappers stack no deeper than layers do
-		p, ok := obj.(*vmm.Port)
-		if !ok {
-			return obj
-		}
-		ws, ok := p.Server().(*wrapped)
+		ws, ok := vmm.ServerOf(obj).(*wrapped)
 		if !ok {
 			return obj
 		}
@@ -188,12 +184,8 @@ func (w *Wrapper) receivedFor(name string) vmm.Lend {
 // ours reports whether obj is one of w's stand-ins: under border control
 // already, not to be wrapped again.
 func (w *Wrapper) ours(obj vmm.Object) bool {
-	if p, ok := obj.(*vmm.Port); ok {
-		if ws, ok := p.Server().(*wrapped); ok && ws.w == w {
-			return true
-		}
-	}
-	return false
+	ws, ok := vmm.ServerOf(obj).(*wrapped)
+	return ok && ws.w == w
 }
 
 // Call is one operation invoked on a wrapped capability. It is valid only
@@ -259,7 +251,7 @@ func (ws *wrapped) Serve(inv *vmm.Invocation) {
 	// recycled.
 	c, _ := ws.w.calls.Get().(*Call)
 	if c == nil {
-		c = &Call{caller: ws.w.Space.NewCaller()}
+		c = &Call{caller: ws.w.Host.NewCaller()}
 	}
 	c.set(inv, ws)
 	defer func() {
@@ -280,7 +272,7 @@ func (ws *wrapped) Serve(inv *vmm.Invocation) {
 // called it) ends with a report; the monitor goes on.
 func (w *Wrapper) panicked(c *Call, p any) {
 	reason := fmt.Sprintf("layer %s panicked on %s of %s: %v", w.Layer, c.Inv.Op, c.Name, p)
-	w.Space.Logger().Error("layer panicked", "layer", w.Layer, "op", c.Inv.Op.String(), "cap", c.Name, "panic", fmt.Sprint(p))
+	w.Host.Logger().Error("layer panicked", "layer", w.Layer, "op", c.Inv.Op.String(), "cap", c.Name, "panic", fmt.Sprint(p))
 	if !c.done {
 		c.done = true
 		c.Inv.Fail(abi.ErrIO)

@@ -23,13 +23,13 @@ func (nopBackend) NewMachine(machine.MachineConfig) (machine.Machine, error) { r
 // then through one and two Forwarder stand-ins.
 func BenchmarkClockRead(b *testing.B) {
 	mon := vmm.NewMonitor(nopBackend{}, nil)
-	host := mon.NewHostSpace("bench", vmm.DefaultQuota)
+	host := mon.NewHost("bench", vmm.DefaultQuota)
 	defer host.Kill("done")
 	c := host.NewCaller()
 	clock := interpose.Cap{Obj: vmm.NewHostPort("clock", vmm.ClockServer()), Rights: abi.RightRead | abi.RightGrant | abi.RightDerive}
 	caps := []interpose.Cap{clock}
 	for i := 0; i < 2; i++ {
-		w := &interpose.Wrapper{Space: mon.NewHostSpace("layer", vmm.DefaultQuota), Handler: interpose.Forwarder, Layer: "bench"}
+		w := &interpose.Wrapper{Host: mon.NewHost("layer", vmm.DefaultQuota), Handler: interpose.Forwarder, Layer: "bench"}
 		next, err := w.Wrap(caps[len(caps)-1], "clock")
 		if err != nil {
 			b.Fatal(err)
@@ -59,14 +59,14 @@ func BenchmarkClockRead(b *testing.B) {
 // another object does not.
 func TestStandInIdentity(t *testing.T) {
 	mon := vmm.NewMonitor(nopBackend{}, nil)
-	host := mon.NewHostSpace("test", vmm.DefaultQuota)
+	host := mon.NewHost("test", vmm.DefaultQuota)
 	defer host.Kill("done")
 	c := host.NewCaller()
 	rights := abi.RightRead | abi.RightGrant | abi.RightDerive
 	clock := interpose.Cap{Obj: vmm.NewHostPort("clock", vmm.ClockServer()), Rights: rights}
 	other := interpose.Cap{Obj: vmm.NewHostPort("other", vmm.ClockServer()), Rights: rights}
-	w1 := &interpose.Wrapper{Space: mon.NewHostSpace("layer1", vmm.DefaultQuota), Handler: interpose.Forwarder, Deep: true, Layer: "one"}
-	w2 := &interpose.Wrapper{Space: mon.NewHostSpace("layer2", vmm.DefaultQuota), Handler: interpose.Forwarder, Deep: true, Layer: "two"}
+	w1 := &interpose.Wrapper{Host: mon.NewHost("layer1", vmm.DefaultQuota), Handler: interpose.Forwarder, Deep: true, Layer: "one"}
+	w2 := &interpose.Wrapper{Host: mon.NewHost("layer2", vmm.DefaultQuota), Handler: interpose.Forwarder, Deep: true, Layer: "two"}
 	identify := func(cp interpose.Cap) abi.HandleIdentity {
 		t.Helper()
 		h, err := c.Insert(cp.Obj, cp.Rights, 0)

@@ -30,9 +30,9 @@ func (l *identLayer) Name() string { return "ident" }
 func (l *identLayer) Close() error { return nil }
 
 func (l *identLayer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	host := mon.NewHostSpace("ident", vmm.DefaultQuota)
+	host := mon.NewHost("ident", vmm.DefaultQuota)
 	l.caller = host.NewCaller()
-	w := &interpose.Wrapper{Space: host, Handler: l, Deep: true, Layer: "ident", Keep: l.keep}
+	w := &interpose.Wrapper{Host: host, Handler: l, Deep: true, Layer: "ident", Keep: l.keep}
 	return parent.WrapAll(w)
 }
 

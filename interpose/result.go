@@ -84,26 +84,26 @@ func ReturnResult(inv *vmm.Invocation, caller *vmm.Caller, h, r1 uint64, hook Re
 }
 
 // Relay serves a stand-in a layer makes itself for one capability it
-// holds: every operation goes on to Target, a handle in Space's table,
+// holds: every operation goes on to Target, a handle in Host's table,
 // through Forward with Hook. Its Callers are kept for the next call, as a
 // Wrapper's are, so a call through it allocates none.
 type Relay struct {
-	// Space is the layer's host space; Target is in its table.
-	Space  *vmm.Space
+	// Host is the layer's seat; Target is in its table.
+	Host   *vmm.Host
 	Target uint64
 	// Options adjust each forwarded call (vmm.ForwardOptions).
 	Options vmm.ForwardOptions
 	// Hook decides what a handle result becomes; nil passes it on.
 	Hook ResultHook
 
-	callers sync.Pool // of *vmm.Caller of Space
+	callers sync.Pool // of *vmm.Caller of Host
 }
 
 // Serve implements vmm.Server.
 func (r *Relay) Serve(inv *vmm.Invocation) {
 	c, _ := r.callers.Get().(*vmm.Caller)
 	if c == nil {
-		c = r.Space.NewCaller()
+		c = r.Host.NewCaller()
 	}
 	defer r.callers.Put(c)
 	Forward(inv, c, r.Target, r.Options, r.Hook)

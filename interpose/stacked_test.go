@@ -29,7 +29,7 @@ func (l *watch) Name() string { return l.name }
 func (l *watch) Close() error { return nil }
 
 func (l *watch) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	w := &interpose.Wrapper{Space: mon.NewHostSpace(l.name, vmm.DefaultQuota), Handler: l, Deep: true, Layer: l.name}
+	w := &interpose.Wrapper{Host: mon.NewHost(l.name, vmm.DefaultQuota), Handler: l, Deep: true, Layer: l.name}
 	return parent.WrapAll(w)
 }
 
@@ -83,7 +83,7 @@ func TestResultWrappedByEachLayer(t *testing.T) {
 // that forwards through interpose.Forward, keeping a handle to each file
 // opened through it.
 type keeper struct {
-	host   *vmm.Space
+	host   *vmm.Host
 	caller *vmm.Caller
 	target uint64
 
@@ -95,7 +95,7 @@ func (k *keeper) Name() string { return "keeper" }
 func (k *keeper) Close() error { return nil }
 
 func (k *keeper) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	k.host = mon.NewHostSpace("keeper", vmm.DefaultQuota)
+	k.host = mon.NewHost("keeper", vmm.DefaultQuota)
 	k.caller = k.host.NewCaller()
 	files := parent.Caps[nester.CapFiles]
 	var err error

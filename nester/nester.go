@@ -91,7 +91,8 @@ type Layer interface {
 	// Name names the layer (as --layer does).
 	Name() string
 	// Wrap is given the parent's environment and returns the one it
-	// offers its child. mon's host spaces hold what the layer wraps.
+	// offers its child. A seat of its own (mon.NewHost) holds what the
+	// layer wraps.
 	Wrap(mon *vmm.Monitor, parent Env) (Env, error)
 	// Close ends the layer after the program below it has ended (a
 	// summary, a flushed file); it is called from the innermost layer out.
@@ -113,10 +114,10 @@ type RootConfig struct {
 	Log                        hclog.Logger
 }
 
-// Root returns the root environment: a host space standing for the
-// monitor (the program's space is created as its child), the console,
-// stderr, stdin, clock and files.
-func Root(mon *vmm.Monitor, cfg RootConfig) (Env, *vmm.Space) {
+// Root returns the root environment: a host seat standing for the monitor
+// (the program's space is created as its child), the console, stderr,
+// stdin, clock and files. Killing the seat ends everything below it.
+func Root(mon *vmm.Monitor, cfg RootConfig) (Env, *vmm.Host) {
 	if cfg.Memory == 0 {
 		cfg.Memory = vmm.DefaultQuota.Memory
 	}
@@ -137,9 +138,9 @@ func Root(mon *vmm.Monitor, cfg RootConfig) (Env, *vmm.Space) {
 	// The program's space is one of the root's descendants: the root has
 	// room for it and the Children below it.
 	q.Children++
-	root := mon.NewHostSpace("root", q)
+	root := mon.NewHost("root", q)
 	caps := map[string]interpose.Cap{
-		CapSpace:   {Obj: root, Rights: abi.RightsAll},
+		CapSpace:   {Obj: root.Object(), Rights: abi.RightsAll},
 		CapConsole: {Obj: vmm.NewHostPort("console", vmm.ConsoleServer(cfg.Console)), Rights: abi.RightWrite | abi.RightGrant | abi.RightDerive},
 		CapClock:   {Obj: vmm.NewHostPort("clock", vmm.ClockServer()), Rights: abi.RightRead | abi.RightGrant | abi.RightDerive},
 	}
@@ -195,7 +196,7 @@ type Started interface {
 type Run struct {
 	layers []Layer
 	caller *vmm.Caller
-	host   *vmm.Space
+	host   *vmm.Host
 	child  uint64
 	// started is the program a personality started (instead of child);
 	// guarded by mu.
@@ -222,7 +223,7 @@ func Launch(mon *vmm.Monitor, root Env, layers []Layer, prog Program) (*Run, err
 	if err != nil {
 		return nil, err
 	}
-	host := mon.NewHostSpace("nester", vmm.Quota{Memory: 0, Handles: 1 << 16, Children: 1})
+	host := mon.NewHost("nester", vmm.Quota{Memory: 0, Handles: 1 << 16, Children: 1})
 	r := &Run{layers: layers, caller: host.NewCaller(), host: host, done: make(chan struct{})}
 	if err := r.load(env, prog); err != nil {
 		host.Kill("launch failed")
@@ -297,7 +298,7 @@ func (r *Run) load(env Env, prog Program) error {
 			return r0, nil
 		}
 	}
-	self, err := c.Insert(r.host, abi.RightsAll, 0)
+	self, err := c.Self(abi.RightsAll)
 	if err != nil {
 		return err
 	}
@@ -417,7 +418,7 @@ func (r *Run) load(env Env, prog Program) error {
 // program's own exception port is not ep (none, or a port of its own), and
 // it kills host when it ends. The caller starts the program's threads
 // after Follow returns.
-func Follow(host *vmm.Space, child, ep uint64) *Run {
+func Follow(host *vmm.Host, child, ep uint64) *Run {
 	r := &Run{caller: host.NewCaller(), host: host, child: child, done: make(chan struct{})}
 	r.follow(ep)
 	return r
@@ -426,7 +427,7 @@ func Follow(host *vmm.Space, child, ep uint64) *Run {
 // Adopt returns the Run of a program a personality serves that its
 // caller rebuilt (a restored checkpoint, see Resumer): it ends when s
 // says the program has, and then kills host.
-func Adopt(host *vmm.Space, s Started) *Run {
+func Adopt(host *vmm.Host, s Started) *Run {
 	r := &Run{caller: host.NewCaller(), host: host, started: s, done: make(chan struct{})}
 	go func() { r.finish(s.Wait()) }()
 	return r
@@ -606,8 +607,16 @@ func (r *Run) finish(res vmm.Result) {
 		r.finished = true
 		layers := r.layers
 		r.mu.Unlock()
-		if err := closeAll(layers); err != nil && res.Err == nil {
-			res.Err = err
+		if err := closeAll(layers); err != nil {
+			// A layer that failed is why the run ended, and why what is
+			// below it could no longer be read (the watcher's space_status
+			// through a layer that refuses every call once it has failed,
+			// which may come before the exit notice): it comes first.
+			if res.Err == nil {
+				res.Err = err
+			} else {
+				res.Err = fmt.Errorf("%w; %w", err, res.Err)
+			}
 		}
 		r.mu.Lock()
 		r.result = res

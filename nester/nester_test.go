@@ -64,15 +64,15 @@ type recorder struct {
 	mu   sync.Mutex
 	seen []string
 	deny map[abi.Op]abi.Error
-	host *vmm.Space
+	host *vmm.Host
 }
 
 func (r *recorder) Name() string { return "recorder" }
 func (r *recorder) Close() error { r.host.Kill("layer closed"); return nil }
 
 func (r *recorder) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	r.host = mon.NewHostSpace("recorder", vmm.DefaultQuota)
-	w := &interpose.Wrapper{Space: r.host, Deep: true, Layer: "recorder", Handler: interpose.HandlerFunc(func(c *interpose.Call) {
+	r.host = mon.NewHost("recorder", vmm.DefaultQuota)
+	w := &interpose.Wrapper{Host: r.host, Deep: true, Layer: "recorder", Handler: interpose.HandlerFunc(func(c *interpose.Call) {
 		r.mu.Lock()
 		r.seen = append(r.seen, c.Name+" "+c.Op().String())
 		e, deny := r.deny[c.Op()]

@@ -121,7 +121,7 @@ type SaveTimed interface {
 	SavedAt(t time.Time, monotonic uint64)
 }
 
-// RunnerFunc makes a Resumer from a saved record, in c's host space,
+// RunnerFunc makes a Resumer from a saved record, in c's seat,
 // with the capabilities of env that caps names as handles in c's table.
 // A record it cannot read is an error, never a panic.
 type RunnerFunc func(c *vmm.Caller, caps map[string]uint64, env Env, record []byte) (Resumer, error)

@@ -31,9 +31,9 @@ func TestWatchLeavesTheNoticeToServe(t *testing.T) {
 	}
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		mon := vmm.NewMonitor(b, nil)
-		host := mon.NewHostSpace("test", vmm.Quota{Handles: 64, Children: 1})
+		host := mon.NewHost("test", vmm.Quota{Handles: 64, Children: 1})
 		c := host.NewCaller()
-		self, err := c.Insert(host, abi.RightsAll, 0)
+		self, err := c.Self(abi.RightsAll)
 		if err != nil {
 			t.Fatal(err)
 		}

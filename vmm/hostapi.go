@@ -34,6 +34,45 @@ func (m *Monitor) NewHostSpace(name string, q Quota) *Space {
 	}
 }
 
+// Host is the seat a piece of host code (a Go layer, a personality, a
+// loader) holds capabilities in: a host space it acts in through Callers,
+// on its handles and with their rights only. It offers nothing a guest
+// could not do with a handle to its own space: no mapping, no handle
+// inserted past the rights of one it holds, no look at the space's
+// insides. Killing it ends what was created through it.
+type Host struct {
+	s *Space
+}
+
+// NewHost returns the seat of host code named name, with quota q: a host
+// space (see NewHostSpace) held through the host API.
+func (m *Monitor) NewHost(name string, q Quota) *Host {
+	return &Host{s: m.NewHostSpace(name, q)}
+}
+
+// NewCaller returns a Caller acting in the seat.
+func (h *Host) NewCaller() *Caller { return h.s.NewCaller() }
+
+// Kill ends the seat and everything created through it (child spaces, and
+// the waits of its Callers); Done closes once it has ended. It is how a
+// layer lets go of all it held when it closes.
+func (h *Host) Kill(reason string) { h.s.Kill(reason) }
+
+// Done is closed once the seat has ended.
+func (h *Host) Done() <-chan struct{} { return h.s.Done() }
+
+// Logger returns the seat's logger.
+func (h *Host) Logger() hclog.Logger { return h.s.log }
+
+// Name returns the name the seat was made with.
+func (h *Host) Name() string { return h.s.name }
+
+// Object returns the seat as an object, for an environment that offers it
+// as its space capability (nester.Root's): it is the seat's holder who
+// decides with what rights, as one holding a handle to its own space with
+// every right may insert copies of it.
+func (h *Host) Object() Object { return h.s }
+
 // hostSpace reports whether s is a host space (no memory, no machine).
 func (s *Space) hostSpace() bool { return s.machine == nil }
 
@@ -56,8 +95,21 @@ func (s *Space) NewCaller() *Caller {
 	return &Caller{t: &Thread{space: s, id: -1, wake: make(chan struct{}, 1), state: abi.ThreadRunning}}
 }
 
-// Space returns the space the caller acts in.
-func (c *Caller) Space() *Space { return c.t.space }
+// Host returns the seat the caller acts in, for host code that was handed
+// a Caller and makes more of them.
+func (c *Caller) Host() *Host { return &Host{s: c.t.space} }
+
+// Self puts a handle to the caller's own space in its table, with rights,
+// and returns its number: what a guest gets from its creator at start
+// (StartInfo.Space), host code takes here, to create ports and children
+// in its own space.
+func (c *Caller) Self(rights abi.Rights) (uint64, error) {
+	h, e := c.t.space.addHandle(handleEntry{obj: c.t.space, rights: rights}, nil)
+	if e != abi.OK {
+		return 0, fmt.Errorf("handle to one's own space: %w", e)
+	}
+	return h, nil
+}
 
 // Kill ends the caller's current and future waits: a blocked operation
 // returns ErrPeerGone.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
@@ -183,4 +184,76 @@ func hostLoadHeap(t *testing.T, c *vmm.Caller, self, con, ep uint64, img *vmm.Im
 	copy(page[infoAt-pageBase:], rec)
 	must("region_write stack")(c.RegionWrite(stack, stackSize-4096, page))
 	return child, th, heap
+}
+
+// TestHostSeat runs a program through a Host, the seat a layer holds its
+// capabilities in: a handle to the seat's own space carries the rights
+// asked for and no more, and killing the seat ends the program made
+// through it.
+func TestHostSeat(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		data, err := os.ReadFile(testutil.Guest(t, "spin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := vmm.ParseELF(data, 64<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mon := vmm.NewMonitor(b, nil)
+		host := mon.NewHost("seat", vmm.DefaultQuota)
+		defer host.Kill("test over")
+		if host.Name() != "seat" {
+			t.Errorf("name %q, want seat", host.Name())
+		}
+		c := host.NewCaller()
+		ro, err := c.Self(abi.RightRead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.PortCreate(ro); !errors.Is(err, abi.ErrRights) {
+			t.Errorf("port_create through a read-only handle to the seat: %v, want %v", err, abi.ErrRights)
+		}
+		self, err := c.Self(abi.RightsAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out testutil.Buffer
+		con, err := c.Insert(vmm.NewHostPort("console", vmm.ConsoleServer(&out)), abi.RightWrite|abi.RightGrant|abi.RightDerive, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		must := mustOK(t)
+		ep := must("port_create")(c.PortCreate(self))
+		child, th := hostLoad(t, c, self, con, ep, img, "spin")
+		// A second handle to the child, in a space outside the seat, sees
+		// it end when the seat does.
+		watcher := mon.NewHost("watcher", vmm.DefaultQuota)
+		defer watcher.Kill("test over")
+		wc := watcher.NewCaller()
+		obj, rights, badge, err := c.Lookup(child)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wchild, err := wc.Insert(obj, rights, badge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		must("thread_start")(c.ThreadStart(th))
+		if st, _, err := wc.SpaceStatus(wchild); err != nil || st != abi.SpaceRunning {
+			t.Fatalf("space_status of the running child: %d, %v", st, err)
+		}
+		host.Kill("seat closed")
+		select {
+		case <-host.Done():
+		case <-time.After(20 * time.Second):
+			t.Fatal("the seat did not end")
+		}
+		if st, _, err := wc.SpaceStatus(wchild); err != nil || st != abi.SpaceKilled {
+			t.Errorf("space_status of the child once the seat ended: %d, %v; want killed", st, err)
+		}
+		if _, err := c.Self(abi.RightsAll); err == nil {
+			t.Error("a handle to an ended seat: no error")
+		}
+	})
 }

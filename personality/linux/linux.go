@@ -9,8 +9,8 @@
 // open is a files_open through whatever stands between it and the files
 // root.
 //
-// The package holds capabilities only (DESIGN.md §6): handles in its host
-// space's table, and the registers of a faulting thread through
+// The package holds capabilities only (DESIGN.md §6): handles in its
+// seat's table (a vmm.Host), and the registers of a faulting thread through
 // vmm.FaultCall. What it keeps about a process (descriptors, memory map,
 // brk, signal dispositions) is Linux's view, which the monitor does not
 // hold.
@@ -71,7 +71,7 @@ func newKernel(c *vmm.Caller, caps map[string]uint64, env nester.Env, log hclog.
 		log = hclog.NewNullLogger()
 	}
 	k := &kernel{
-		host:    c.Space(),
+		host:    c.Host(),
 		caps:    caps,
 		log:     log.Named("linux"),
 		memory:  env.Memory,
@@ -110,7 +110,7 @@ func (k *kernel) Kill(status int, reason string) {
 // kernel is the Linux personality of one run: its processes and the
 // capabilities it performs their calls with.
 type kernel struct {
-	host   *vmm.Space
+	host   *vmm.Host
 	caps   map[string]uint64
 	log    hclog.Logger
 	memory uint64 // the memory quota of each process's space
@@ -147,7 +147,7 @@ type kernel struct {
 	result   vmm.Result
 }
 
-// caller returns a Caller of the personality's host space.
+// caller returns a Caller of the personality's seat.
 func (k *kernel) caller() *vmm.Caller { return k.callers.Get().(*vmm.Caller) }
 
 func (k *kernel) release(c *vmm.Caller) { k.callers.Put(c) }

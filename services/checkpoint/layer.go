@@ -89,7 +89,7 @@ type Layer struct {
 	opts Options
 	log  hclog.Logger
 
-	host   *vmm.Space
+	host   *vmm.Host
 	parent uint64            // the parent environment's space, in host's table
 	clock  uint64            // the parent environment's clock, in host's table (0: none)
 	ext    map[uint64]string // the environment's objects, by identity: saved by name
@@ -220,7 +220,7 @@ func (l *Layer) Last() Stats {
 // writes; stderr, clock and files pass through untouched, and are noted
 // as the environment's, to be saved by name.
 func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	l.host = mon.NewHostSpace("checkpoint", vmm.Quota{Handles: 1 << 17, Children: 1})
+	l.host = mon.NewHost("checkpoint", vmm.Quota{Handles: 1 << 17, Children: 1})
 	l.backend = mon.Backend().Name()
 	if f, ok := machine.CPUFeaturesOf(mon.Backend()); ok {
 		l.cpu = &f
@@ -239,7 +239,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 			return parent, err
 		}
 	}
-	child := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("checkpoint:space", &interpose.Relay{Space: l.host, Target: l.parent, Hook: (*childKeeper)(l)}), Rights: sp.Rights, Badge: sp.Badge})
+	child := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("checkpoint:space", &interpose.Relay{Host: l.host, Target: l.parent, Hook: (*childKeeper)(l)}), Rights: sp.Rights, Badge: sp.Badge})
 	l.ext = map[uint64]string{}
 	for _, name := range parent.Names() {
 		if name != nester.CapSpace {
@@ -247,7 +247,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 		}
 	}
 	if con, ok := parent.Caps[nester.CapConsole]; ok {
-		w := &interpose.Wrapper{Space: l.host, Handler: interpose.HandlerFunc(l.countWrite), Layer: "checkpoint"}
+		w := &interpose.Wrapper{Host: l.host, Handler: interpose.HandlerFunc(l.countWrite), Layer: "checkpoint"}
 		wc, err := w.Wrap(con, nester.CapConsole)
 		if err != nil {
 			return parent, err

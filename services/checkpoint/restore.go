@@ -11,9 +11,9 @@ import (
 	"nestvm/vmm"
 )
 
-// restorer rebuilds a checkpoint through its host space's table.
+// restorer rebuilds a checkpoint through its seat's table.
 type restorer struct {
-	host   *vmm.Space
+	host   *vmm.Host
 	caller *vmm.Caller
 	top    uint64      // the top space, once created
 	run    *nester.Run // the running subtree, once its threads may start
@@ -34,7 +34,7 @@ func Restore(mon *vmm.Monitor, env nester.Env, ck *Checkpoint) (*nester.Run, err
 	if err := ck.Validate(); err != nil {
 		return nil, err
 	}
-	host := mon.NewHostSpace("restore", vmm.Quota{Handles: 1 << 17, Children: 1})
+	host := mon.NewHost("restore", vmm.Quota{Handles: 1 << 17, Children: 1})
 	r := &restorer{host: host, caller: host.NewCaller()}
 	if err := r.rebuild(env, ck); err != nil {
 		if r.top != 0 {
@@ -112,7 +112,7 @@ func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 		}
 		ep = runner.Port()
 	} else {
-		self, err := c.Insert(r.host, abi.RightsAll, 0)
+		self, err := c.Self(abi.RightsAll)
 		if err != nil {
 			return err
 		}

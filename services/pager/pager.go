@@ -101,7 +101,7 @@ type Layer struct {
 	// watch the host memory the program holds).
 	evicted func()
 
-	host   *vmm.Space
+	host   *vmm.Host
 	port   uint64 // the keeper port, in host's table
 	kc     *vmm.Caller
 	served chan struct{}
@@ -245,9 +245,9 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	if !ok {
 		return nester.Env{}, errors.New("pager: the environment has no space")
 	}
-	l.host = mon.NewHostSpace("pager", vmm.Quota{Handles: 1 << 16, Children: 1})
+	l.host = mon.NewHost("pager", vmm.Quota{Handles: 1 << 16, Children: 1})
 	c := l.host.NewCaller()
-	self, err := c.Insert(l.host, abi.RightsAll, 0)
+	self, err := c.Self(abi.RightsAll)
 	if err != nil {
 		return nester.Env{}, err
 	}
@@ -278,7 +278,7 @@ type server struct {
 // the pager's table.
 func (l *Layer) newServer(target uint64, top bool) *server {
 	s := &server{l: l, top: top}
-	s.relay = interpose.Relay{Space: l.host, Target: target, Options: vmm.ForwardOptions{Lend: l.lend}, Hook: s}
+	s.relay = interpose.Relay{Host: l.host, Target: target, Options: vmm.ForwardOptions{Lend: l.lend}, Hook: s}
 	return s
 }
 

@@ -200,7 +200,7 @@ type watch struct{}
 func (watch) Name() string { return "watch" }
 func (watch) Close() error { return nil }
 func (watch) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	w := &interpose.Wrapper{Space: mon.NewHostSpace("watch", vmm.DefaultQuota), Deep: true, Layer: "watch", Handler: interpose.Forwarder}
+	w := &interpose.Wrapper{Host: mon.NewHost("watch", vmm.DefaultQuota), Deep: true, Layer: "watch", Handler: interpose.Forwarder}
 	return parent.WrapAll(w)
 }
 
@@ -241,7 +241,7 @@ func TestWriteToSwappedPage(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		host := mon.NewHostSpace("test", vmm.Quota{Handles: 1024, Children: 1})
+		host := mon.NewHost("test", vmm.Quota{Handles: 1024, Children: 1})
 		hc := host.NewCaller()
 		sp := env.Caps[nester.CapSpace]
 		h, err := hc.Insert(sp.Obj, sp.Rights, sp.Badge)

@@ -74,7 +74,7 @@ type Layer struct {
 	log   hclog.Logger
 	audit io.Writer
 	file  *os.File // the audit file, when refmon opened one
-	host  *vmm.Space
+	host  *vmm.Host
 	w     *interpose.Wrapper
 	// env are the capabilities of the parent's environment the layer
 	// wrapped, by name: files operations on them are performed by the
@@ -107,8 +107,8 @@ func (l *Layer) Name() string { return "refmon" }
 func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	q := vmm.DefaultQuota
 	q.Memory, q.Handles = 0, 1<<16
-	l.host = mon.NewHostSpace("refmon", q)
-	l.w = &interpose.Wrapper{Space: l.host, Handler: l, Deep: true, Layer: "refmon"}
+	l.host = mon.NewHost("refmon", q)
+	l.w = &interpose.Wrapper{Host: l.host, Handler: l, Deep: true, Layer: "refmon"}
 	l.env = maps.Clone(parent.Caps)
 	return parent.WrapAll(l.w)
 }

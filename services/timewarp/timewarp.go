@@ -102,9 +102,9 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	if !ok {
 		return nester.Env{}, fmt.Errorf("timewarp: the environment has no space")
 	}
-	host := mon.NewHostSpace("timewarp", vmm.Quota{Handles: 1 << 16})
+	host := mon.NewHost("timewarp", vmm.Quota{Handles: 1 << 16})
 	l.sched, l.end = host.NewCaller(), host.Kill
-	w := &interpose.Wrapper{Space: host, Handler: interpose.HandlerFunc(l.handle), Layer: "timewarp"}
+	w := &interpose.Wrapper{Host: host, Handler: interpose.HandlerFunc(l.handle), Layer: "timewarp"}
 	wc, err := w.Wrap(clock, nester.CapClock)
 	if err != nil {
 		return nester.Env{}, err

@@ -163,14 +163,14 @@ func (h *holder) Name() string { return "holder" }
 func (h *holder) Close() error { return nil }
 
 func (h *holder) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	host := mon.NewHostSpace("holder", vmm.Quota{Handles: 1 << 10})
+	host := mon.NewHost("holder", vmm.Quota{Handles: 1 << 10})
 	h.c = host.NewCaller()
 	clock := parent.Caps[nester.CapClock]
 	var err error
 	if h.clock, err = h.c.Insert(clock.Obj, clock.Rights, clock.Badge); err != nil {
 		return nester.Env{}, err
 	}
-	w := &interpose.Wrapper{Space: host, Layer: "holder", Handler: interpose.HandlerFunc(func(c *interpose.Call) {
+	w := &interpose.Wrapper{Host: host, Layer: "holder", Handler: interpose.HandlerFunc(func(c *interpose.Call) {
 		c.Forward()
 		if c.Op() == abi.OpSpaceCreate && c.Err == nil && c.Gave.Valid() {
 			h.mu.Lock()
@@ -211,7 +211,7 @@ func TestHeldIsNotWaiting(t *testing.T) {
 			}
 		}
 		// A wait an hour ahead, by no thread of the program.
-		waiter := h.c.Space().NewCaller()
+		waiter := h.c.Host().NewCaller()
 		woke := make(chan uint64, 1)
 		go func() {
 			now, _, _ := waiter.ClockWait(h.clock, abi.ClockMonotonic, uint64(l.Now()+time.Hour))
@@ -266,8 +266,8 @@ func (s *slowLoader) Name() string { return "slow-loader" }
 func (s *slowLoader) Close() error { return nil }
 
 func (s *slowLoader) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	host := mon.NewHostSpace("slow-loader", vmm.Quota{Handles: 1 << 10})
-	w := &interpose.Wrapper{Space: host, Layer: "slow-loader", Handler: interpose.HandlerFunc(func(c *interpose.Call) {
+	host := mon.NewHost("slow-loader", vmm.Quota{Handles: 1 << 10})
+	w := &interpose.Wrapper{Host: host, Layer: "slow-loader", Handler: interpose.HandlerFunc(func(c *interpose.Call) {
 		c.Forward()
 		if c.Op() == abi.OpSpaceCreate {
 			time.Sleep(s.hold) // the condition under test: a slow load, not a race to hide
@@ -369,14 +369,14 @@ func (h *writeHolder) Name() string { return "write-holder" }
 func (h *writeHolder) Close() error { return nil }
 
 func (h *writeHolder) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	host := mon.NewHostSpace("write-holder", vmm.Quota{Handles: 1 << 10})
+	host := mon.NewHost("write-holder", vmm.Quota{Handles: 1 << 10})
 	h.c = host.NewCaller()
 	clock := parent.Caps[nester.CapClock]
 	var err error
 	if h.clock, err = h.c.Insert(clock.Obj, clock.Rights, clock.Badge); err != nil {
 		return nester.Env{}, err
 	}
-	w := &interpose.Wrapper{Space: host, Layer: "write-holder", Handler: interpose.HandlerFunc(func(c *interpose.Call) {
+	w := &interpose.Wrapper{Host: host, Layer: "write-holder", Handler: interpose.HandlerFunc(func(c *interpose.Call) {
 		if c.Op() == abi.OpConsoleWrite {
 			h.once.Do(func() { close(h.held) })
 			if !c.Inv.Hold(h.released) {
@@ -412,7 +412,7 @@ func TestHeldInCallIsNotWaiting(t *testing.T) {
 		case <-r.Done():
 			t.Fatalf("hello ended before it wrote: %v", r.Wait())
 		}
-		waiter := h.c.Space().NewCaller()
+		waiter := h.c.Host().NewCaller()
 		woke := make(chan uint64, 1)
 		go func() {
 			now, _, _ := waiter.ClockWait(h.clock, abi.ClockMonotonic, uint64(l.Now()+time.Hour))

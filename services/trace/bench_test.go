@@ -162,7 +162,7 @@ func BenchmarkHostCall(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			host := mon.NewHostSpace("bench", vmm.DefaultQuota)
+			host := mon.NewHost("bench", vmm.DefaultQuota)
 			defer host.Kill("bench over")
 			c := host.NewCaller()
 			clock := env.Caps[nester.CapClock]

@@ -77,7 +77,7 @@ type Layer struct {
 
 	out    io.Writer // where records go: the file, or stderr
 	file   *os.File
-	host   *vmm.Space
+	host   *vmm.Host
 	mon    *vmm.Monitor
 	failed atomic.Bool
 
@@ -185,7 +185,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	perMonitorMu.Unlock()
 	l.mon = mon
 	l.start = mc.start
-	l.host = mon.NewHostSpace(l.label, q)
+	l.host = mon.NewHost(l.label, q)
 	l.mu.Lock()
 	l.wrapped = true
 	l.mu.Unlock()
@@ -194,7 +194,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	// makes with them (its regions, threads, ports, children, open files)
 	// stays its own, unwrapped, so a checkpoint below can save it, and
 	// costs nothing.
-	w := &interpose.Wrapper{Space: l.host, Deep: !l.tap, Layer: l.label, Handler: interpose.HandlerFunc(l.handle)}
+	w := &interpose.Wrapper{Host: l.host, Deep: !l.tap, Layer: l.label, Handler: interpose.HandlerFunc(l.handle)}
 	if !l.tap { // a tap never fails
 		w.Keep = l.keepProgram
 	}
