@@ -1,6 +1,9 @@
 // Package emu is the software backend: it runs guest code on the Unicorn
 // CPU emulator (Debian's libunicorn-dev 2.0.1) through a thin cgo binding
 // of its own, with the same guest binaries, ABI page and exits as kvm.
+// The binding is unicorn.go (over the hooks in hooks.c), the package's one
+// Go file with cgo or unsafe; the machine, vCPU and engine pool are pure
+// Go over it.
 //
 // It is built only with cgo; a CGO_ENABLED=0 binary has no emu backend and
 // machine.Lookup("emu") says how to get one.

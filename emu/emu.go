@@ -2,21 +2,13 @@
 
 package emu
 
-/*
-#cgo LDFLAGS: -lunicorn
-#include <stdlib.h>
-#include "hooks.h"
-*/
-import "C"
-
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime/cgo"
 	"sort"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -34,8 +26,7 @@ func (backend) Name() string { return "emu" }
 // Available implements machine.Backend. The library is linked in, so only its
 // version can be wrong.
 func (backend) Available() error {
-	var major, minor C.uint
-	C.uc_version(&major, &minor)
+	major, minor, _ := unicornVersion()
 	if major != 2 {
 		return fmt.Errorf("libunicorn %d.%d is linked in; nestvm needs Unicorn 2", major, minor)
 	}
@@ -44,7 +35,7 @@ func (backend) Available() error {
 
 // Describe says which Unicorn is linked in, for nestvm info.
 func (backend) Describe() string {
-	v := uint32(C.uc_version(nil, nil))
+	_, _, v := unicornVersion()
 	return fmt.Sprintf("Unicorn %d.%d.%d (software emulation)", v>>24, v>>16&0xff, v>>8&0xff)
 }
 
@@ -62,23 +53,11 @@ func (backend) NewMachine(cfg machine.MachineConfig) (machine.Machine, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	late := (*C.nv_late)(C.calloc(1, C.sizeof_nv_late))
+	late := newLateTable()
 	if late == nil {
 		return nil, errors.New("new machine: out of memory")
 	}
 	return &emuMachine{log: log, maps: map[uint64]*mapping{}, cpus: map[*vcpu]struct{}{}, lateTab: late}, nil
-}
-
-// UcError is an error code returned by the Unicorn library.
-type UcError C.uc_err
-
-func (e UcError) Error() string { return "unicorn: " + C.GoString(C.uc_strerror(C.uc_err(e))) }
-
-func ucErr(e C.uc_err) error {
-	if e == C.UC_ERR_OK {
-		return nil
-	}
-	return UcError(e)
 }
 
 type mapping struct {
@@ -109,7 +88,7 @@ type emuMachine struct {
 	// engines hold pointers to it).
 	late    []*mapping
 	lateGen atomic.Int64
-	lateTab *C.nv_late
+	lateTab *lateTable
 }
 
 // Features implements machine.Machine: Unicorn 2.0.1 treats PTE bit 63 as
@@ -144,9 +123,7 @@ func (m *emuMachine) MapMemory(gpa uint64, mem []byte, perm machine.Perm) error 
 		// Before an engine can learn of it (it is behind once lateGen
 		// moves), and before the page tables point into it (the caller
 		// writes them after this returns): a gap filler must serve it.
-		if n := gpa >> C.NV_LATE_SHIFT; n < C.NV_LATE_CHUNKS && (gpa+size-1)>>C.NV_LATE_SHIFT == n {
-			C.nv_late_set(m.lateTab, C.unsigned(n), C.uintptr_t(uintptr(unsafe.Pointer(&mem[0]))-uintptr(gpa)), C.uint64_t(gpa), C.uint64_t(gpa+size))
-		}
+		m.lateTab.set(gpa, mem)
 		m.late = append(m.late, o)
 		m.lateGen.Store(int64(len(m.late)))
 	}
@@ -171,9 +148,7 @@ func (m *emuMachine) UnmapMemory(gpa uint64) error {
 			// No engine exists to be behind: the numbering can change.
 			m.late = append(m.late[:i], m.late[i+1:]...)
 			m.lateGen.Store(int64(len(m.late)))
-			if n := gpa >> C.NV_LATE_SHIFT; n < C.NV_LATE_CHUNKS && m.lateTab.lo[n] == C.uint64_t(gpa) {
-				C.nv_late_set(m.lateTab, C.unsigned(n), 0, 0, 0)
-			}
+			m.lateTab.clear(gpa)
 			break
 		}
 	}
@@ -208,7 +183,7 @@ func (m *emuMachine) Close() error {
 	}
 	m.maps, m.late = nil, nil
 	if m.lateTab != nil {
-		C.free(unsafe.Pointer(m.lateTab))
+		m.lateTab.free()
 		m.lateTab = nil
 	}
 	return nil
@@ -247,9 +222,8 @@ type vcpu struct {
 	// uses it between the pool's acquire and release; while it is lent,
 	// engMu guards it and the state fields below against the pool
 	// closing it.
-	c      *C.nv_cpu
-	handle cgo.Handle
-	engMu  sync.Mutex
+	c     *engine
+	engMu sync.Mutex
 
 	// Where the engine is, and the vCPU's place on the pool's idle list;
 	// guarded by the pool's lock.
@@ -257,11 +231,10 @@ type vcpu struct {
 	prev, next *vcpu
 	idleEpoch  uint64
 
-	exec     spans       // where this engine lets code run
-	mapped   []span      // the engine's memory regions, sorted
-	execGen  uint64      // the machine's execGen that exec reflects
-	gaps     []*C.nv_gap // what the engine's gap fillers' callbacks get
-	lateSeen int64       // how many of the machine's late mappings the engine has
+	exec     spans  // where this engine lets code run
+	mapped   []span // the engine's memory regions, sorted
+	execGen  uint64 // the machine's execGen that exec reflects
+	lateSeen int64  // how many of the machine's late mappings the engine has
 
 	shelved              bool // an engine of this vCPU has been closed
 	regs                 machine.Regs
@@ -315,31 +288,18 @@ func (m *emuMachine) NewVCPU(cfg machine.VCPUConfig) (machine.VCPU, error) {
 // open gives v a fresh engine with the machine's memory; the next run
 // enters ring 3 and loads the thread's state, which Go holds.
 func (v *vcpu) open() error {
-	c := (*C.nv_cpu)(C.calloc(1, C.sizeof_nv_cpu))
-	if c == nil {
-		return errors.New("open engine: out of memory")
-	}
-	if err := ucErr(C.uc_open(C.UC_ARCH_X86, C.UC_MODE_64, &c.uc)); err != nil {
-		C.free(unsafe.Pointer(c))
+	c, err := openEngine(v, &v.cfg, deferMask)
+	if err != nil {
 		return fmt.Errorf("open engine: %w", err)
 	}
 	enginePool.opening(v.shelved)
-	v.handle = cgo.NewHandle(v)
-	c.handle = C.uintptr_t(v.handle)
-	c.trap_addr = C.uint64_t(v.cfg.TrapAddr)
-	c.hc_port = C.uint32_t(v.cfg.HypercallPort)
-	c.null_port = C.uint32_t(v.cfg.NullPort)
-	c.enter_port = C.uint32_t(v.cfg.EnterPort)
-	for i, w := range deferMask {
-		c.defer_ops[i] = C.uint64_t(w)
-	}
 	v.mu.Lock()
 	v.c = c
 	if v.stopReq.Load() {
-		c.stop_req = 1
+		c.setStop(true)
 	}
 	v.mu.Unlock()
-	if err := ucErr(C.nv_add_hooks(c)); err != nil {
+	if err := c.addHooks(); err != nil {
 		v.destroy()
 		return fmt.Errorf("open engine: add hooks: %w", err)
 	}
@@ -387,20 +347,9 @@ func (v *vcpu) destroy() {
 	if c == nil {
 		return
 	}
-	if c.ctx != nil {
-		C.uc_context_free(c.ctx)
-	}
-	C.uc_close(c.uc)
-	C.free(unsafe.Pointer(c))
-	for _, g := range v.gaps {
-		C.free(unsafe.Pointer(g))
-	}
+	c.close()
 	enginePool.closing()
-	if v.handle != 0 {
-		v.handle.Delete()
-		v.handle = 0
-	}
-	v.mapped, v.exec, v.execGen, v.gaps, v.lateSeen = nil, nil, 0, nil, 0
+	v.mapped, v.exec, v.execGen, v.lateSeen = nil, nil, 0, 0
 }
 
 // Close implements machine.VCPU.
@@ -450,10 +399,9 @@ func (v *vcpu) FPU() (machine.FPU, error) {
 
 // readFPU copies the engine's x87/SSE state into v.fpu.
 func (v *vcpu) readFPU() error {
-	if err := ucErr(C.nv_read_fpu(v.c, (*C.uint8_t)(unsafe.Pointer(&v.c.fpu[0])))); err != nil {
+	if err := v.c.readFPU(&v.fpu); err != nil {
 		return fmt.Errorf("read fpu: %w", err)
 	}
-	copy(v.fpu[:], C.GoBytes(unsafe.Pointer(&v.c.fpu[0]), 512))
 	return nil
 }
 
@@ -476,7 +424,7 @@ func (v *vcpu) Stop() {
 	}
 	v.stopReq.Store(true)
 	if v.c != nil {
-		atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 1)
+		v.c.setStop(true)
 	}
 }
 
@@ -489,28 +437,20 @@ func (v *vcpu) Stop() {
 // makes the next uc_emu_start flush the translation cache, which memsets
 // the whole code buffer (a second or more).
 func (v *vcpu) enter() error {
-	uc := v.c.uc
+	e := v.c
 	s := v.cfg
-	wr := func(reg C.int, val uint64) error {
-		x := C.uint64_t(val)
-		return ucErr(C.uc_reg_write(uc, reg, unsafe.Pointer(&x)))
-	}
 	steps := []struct {
 		what string
 		err  func() error
 	}{
-		{"cr3", func() error { return wr(C.UC_X86_REG_CR3, s.CR3) }},
-		{"cr4", func() error { return wr(C.UC_X86_REG_CR4, s.CR4) }},
-		{"efer", func() error { return ucErr(C.nv_write_msr(uc, 0xc0000080, C.uint64_t(s.EFER))) }},
-		{"cr0", func() error { return wr(C.UC_X86_REG_CR0, s.CR0) }},
-		{"gdtr", func() error {
-			return ucErr(C.nv_write_table(uc, C.UC_X86_REG_GDTR, C.uint64_t(s.GDTBase), C.uint32_t(s.GDTLimit)))
-		}},
-		{"idtr", func() error {
-			return ucErr(C.nv_write_table(uc, C.UC_X86_REG_IDTR, C.uint64_t(s.IDTBase), C.uint32_t(s.IDTLimit)))
-		}},
-		{"cs", func() error { return wr(C.UC_X86_REG_CS, uint64(s.KernelCS)) }},
-		{"ss", func() error { return wr(C.UC_X86_REG_SS, uint64(s.KernelSS)) }},
+		{"cr3", func() error { return e.writeReg(regCR3, s.CR3) }},
+		{"cr4", func() error { return e.writeReg(regCR4, s.CR4) }},
+		{"efer", func() error { return e.writeMSR(0xc0000080, s.EFER) }},
+		{"cr0", func() error { return e.writeReg(regCR0, s.CR0) }},
+		{"gdtr", func() error { return e.writeTable(regGDTR, s.GDTBase, uint32(s.GDTLimit)) }},
+		{"idtr", func() error { return e.writeTable(regIDTR, s.IDTBase, uint32(s.IDTLimit)) }},
+		{"cs", func() error { return e.writeReg(regCS, uint64(s.KernelCS)) }},
+		{"ss", func() error { return e.writeReg(regSS, uint64(s.KernelSS)) }},
 	}
 	for _, st := range steps {
 		if err := st.err(); err != nil {
@@ -520,30 +460,29 @@ func (v *vcpu) enter() error {
 	// The iret frame: RIP, CS, RFLAGS, RSP, SS.
 	frame := []uint64{s.PrimerAddr, uint64(s.UserCS), machine.RFlagsUser, s.KernelStackTop, uint64(s.UserSS)}
 	sp := s.KernelStackTop - uint64(8*len(frame))
-	if err := ucErr(C.uc_mem_write(uc, C.uint64_t(sp), unsafe.Pointer(&frame[0]), C.size_t(8*len(frame)))); err != nil {
+	raw := make([]byte, 0, 8*len(frame))
+	for _, w := range frame {
+		raw = binary.LittleEndian.AppendUint64(raw, w)
+	}
+	if err := e.writeMem(sp, raw); err != nil {
 		return fmt.Errorf("enter ring 3: write iret frame: %w", err)
 	}
-	if err := wr(C.UC_X86_REG_RSP, sp); err != nil {
+	if err := e.writeReg(regRSP, sp); err != nil {
 		return fmt.Errorf("enter ring 3: %w", err)
 	}
-	if err := ucErr(C.uc_context_alloc(uc, &v.c.ctx)); err != nil {
+	if err := e.allocContext(); err != nil {
 		return fmt.Errorf("enter ring 3: %w", err)
 	}
-	v.c.entering = 1
-	v.c.priming = 1
-	v.c.exit = C.NV_EXIT_NONE
-	err := ucErr(C.uc_emu_start(uc, C.uint64_t(s.IretAddr), 0, 0, 0))
-	v.c.priming = 0
-	switch {
+	entered, err := e.runEntry(s.IretAddr)
+	switch exit := e.exit().kind; {
 	case err != nil:
 		return fmt.Errorf("enter ring 3: %w", err)
-	case v.c.entering != 0:
+	case !entered:
 		return errors.New("enter ring 3: the entry trap did not run")
-	case v.c.exit != C.NV_EXIT_INTR:
-		return fmt.Errorf("enter ring 3: the primer did not fault (exit %d)", v.c.exit)
+	case exit != exitIntr:
+		return fmt.Errorf("enter ring 3: the primer did not fault (exit %d)", exit)
 	}
-	var cs C.uint64_t
-	C.uc_reg_read(uc, C.UC_X86_REG_CS, unsafe.Pointer(&cs))
+	cs, _ := e.readReg(regCS)
 	if uint16(cs)&3 != 3 {
 		return fmt.Errorf("enter ring 3: at CPL %d after iretq", cs&3)
 	}
@@ -568,7 +507,6 @@ func (v *vcpu) mapAll(maps []*mapping) error {
 	v.m.mu.Lock()
 	exec, gen := v.m.exec.clone(), v.m.execGen
 	v.m.mu.Unlock()
-	uc := v.c.uc
 	next := uint64(0)
 	gap := v.fillGap
 	// The trap page lies in a gap: it gets the trap's MMIO region.
@@ -580,7 +518,7 @@ func (v *vcpu) mapAll(maps []*mapping) error {
 		if err := gap(next, trap); err != nil {
 			return err
 		}
-		if err := ucErr(C.nv_map_trap(v.c, C.uint64_t(trap))); err != nil {
+		if err := v.c.mapTrap(trap); err != nil {
 			return fmt.Errorf("map the trap page at %#x: %w", trap, err)
 		}
 		return gap(trap+pageSize, end)
@@ -589,7 +527,7 @@ func (v *vcpu) mapAll(maps []*mapping) error {
 		if err := fill(o.gpa); err != nil {
 			return err
 		}
-		if err := v.mapPieces(uc, o, exec); err != nil {
+		if err := v.mapPieces(o, exec); err != nil {
 			return err
 		}
 		next = o.gpa + uint64(len(o.mem))
@@ -602,16 +540,11 @@ func (v *vcpu) mapAll(maps []*mapping) error {
 }
 
 // mapPieces maps o into the engine, in pieces of one exec permission.
-func (v *vcpu) mapPieces(uc *C.uc_engine, o *mapping, exec spans) error {
+func (v *vcpu) mapPieces(o *mapping, exec spans) error {
 	for _, p := range pieces(o.gpa, o.gpa+uint64(len(o.mem)), exec) {
 		// Readable and writable always (the page tables decide, so
 		// faults look as on kvm); executable where the machine says.
-		perm := C.uint32_t(C.UC_PROT_READ | C.UC_PROT_WRITE)
-		if exec.contains(p.start) {
-			perm |= C.UC_PROT_EXEC
-		}
-		host := unsafe.Pointer(&o.mem[p.start-o.gpa])
-		if err := ucErr(C.uc_mem_map_ptr(uc, C.uint64_t(p.start), C.size_t(p.end-p.start), perm, host)); err != nil {
+		if err := v.c.mapMemory(p.start, o.mem[p.start-o.gpa:p.end-o.gpa], exec.contains(p.start)); err != nil {
 			return fmt.Errorf("map %#x-%#x: %w", p.start, p.end, err)
 		}
 		v.mapped = append(v.mapped, p)
@@ -624,16 +557,9 @@ func (v *vcpu) fillGap(from, end uint64) error {
 	if end <= from {
 		return nil
 	}
-	g := (*C.nv_gap)(C.calloc(1, C.sizeof_nv_gap))
-	if g == nil {
-		return fmt.Errorf("fill gap %#x-%#x: out of memory", from, end)
-	}
-	g.c, g.late, g.base = v.c, v.m.lateTab, C.uint64_t(from)
-	if err := ucErr(C.nv_map_gap(g, C.uint64_t(end-from))); err != nil {
-		C.free(unsafe.Pointer(g))
+	if err := v.c.mapGap(from, end, v.m.lateTab); err != nil {
 		return fmt.Errorf("fill gap %#x-%#x: %w", from, end, err)
 	}
-	v.gaps = append(v.gaps, g)
 	return nil
 }
 
@@ -664,16 +590,11 @@ func (v *vcpu) syncExec() (bool, error) {
 	}
 	want, gen := v.m.exec.clone(), v.m.execGen
 	v.m.mu.Unlock()
-	uc := v.c.uc
 	for _, d := range v.exec.diff(want) {
-		perm := C.uint32_t(C.UC_PROT_READ | C.UC_PROT_WRITE)
-		if d.exec {
-			perm |= C.UC_PROT_EXEC
-		}
 		// One call per region: Unicorn 2.0.1 aborts the process when a
 		// uc_mem_protect that spans two regions has to split the second.
 		for _, r := range clip(v.mapped, d.start, d.end) {
-			if err := ucErr(C.uc_mem_protect(uc, C.uint64_t(r.start), C.size_t(r.end-r.start), perm)); err != nil {
+			if err := v.c.protect(r.start, r.end-r.start, d.exec); err != nil {
 				return false, fmt.Errorf("protect %#x-%#x: %w", r.start, r.end, err)
 			}
 		}
@@ -720,15 +641,14 @@ func (v *vcpu) Run() (machine.Exit, error) {
 		}
 		v.mu.Lock()
 		if v.stopReq.Swap(false) {
-			atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 0)
+			v.c.setStop(false)
 			v.mu.Unlock()
 			return machine.Exit{Kind: machine.ExitStopped}, nil
 		}
 		v.mu.Unlock()
 
-		v.c.exit = C.NV_EXIT_NONE
-		ucerr := C.uc_emu_start(v.c.uc, C.uint64_t(v.regs.RIP), 0, 0, 0)
-		exit, next, err := v.finish(ucerr)
+		code := v.c.run(v.regs.RIP)
+		exit, next, err := v.finish(code)
 		if err == nil && next == serveCall {
 			next, err = v.serveOutside()
 			exit = machine.Exit{Kind: machine.ExitStopped}
@@ -750,11 +670,8 @@ const (
 // engine stopped at the trap and lent to the pool meanwhile, then applies
 // the result as the hypercall hook would have.
 func (v *vcpu) serveOutside() (next int, err error) {
-	c := v.c
-	call := machine.Call{RSP: uint64(c.rsp)}
-	for i := range call.Args {
-		call.Args[i] = uint64(c.args[i])
-	}
+	var call machine.Call
+	v.c.loadCall(&call)
 	enginePool.release(v)
 	action := v.hcall.Hypercall(&call)
 	enginePool.acquire(v)
@@ -780,7 +697,6 @@ func (v *vcpu) serveOutside() (next int, err error) {
 
 // load writes the thread's state into the engine before a run.
 func (v *vcpu) load() error {
-	uc := v.c.uc
 	if v.needRestore {
 		// Undo the emulator's memory of the last exception (see the
 		// package comment), then put the thread's own state back. The
@@ -793,7 +709,7 @@ func (v *vcpu) load() error {
 				return fmt.Errorf("run: %w", err)
 			}
 		}
-		if err := ucErr(C.uc_context_restore(uc, v.c.ctx)); err != nil {
+		if err := v.c.restoreContext(); err != nil {
 			return fmt.Errorf("run: restore context: %w", err)
 		}
 		v.needRestore = false
@@ -801,16 +717,13 @@ func (v *vcpu) load() error {
 	}
 	if v.regsDirty {
 		v.regs.RFLAGS = v.regs.RFLAGS&machine.RFlagsUserMask | machine.RFlagsUser
-		for i, r := range regSlice(&v.regs) {
-			v.c.regs[i] = C.uint64_t(r)
-		}
-		if err := ucErr(C.nv_write_regs(v.c)); err != nil {
+		if err := v.c.writeRegs(&v.regs); err != nil {
 			return fmt.Errorf("run: write registers: %w", err)
 		}
 		v.regsDirty = false
 	}
 	if v.fpuDirty {
-		if err := ucErr(C.nv_write_fpu(v.c, (*C.uint8_t)(unsafe.Pointer(&v.fpu[0])))); err != nil {
+		if err := v.c.writeFPU(&v.fpu); err != nil {
 			return fmt.Errorf("run: write fpu: %w", err)
 		}
 		v.fpuDirty = false
@@ -822,7 +735,7 @@ func (v *vcpu) load() error {
 		// leaves them too. Mapping and unmapping one page, the one at the
 		// top of the address space that no gap filler covers, is the
 		// cheapest change.
-		if err := ucErr(C.nv_flush_tlb(uc)); err != nil {
+		if err := v.c.flushTLB(); err != nil {
 			return fmt.Errorf("run: flush tlb: %w", err)
 		}
 		v.flushTLB = false
@@ -830,22 +743,10 @@ func (v *vcpu) load() error {
 	return nil
 }
 
-// trimHeap gives the host the free memory of malloc's heaps.
-func trimHeap() { C.nv_trim() }
-
-// regSlice views Regs (20 uint64 fields, in the order nv_cpu.regs uses) as
-// a slice.
-func regSlice(r *machine.Regs) []uint64 {
-	return unsafe.Slice((*uint64)(unsafe.Pointer(r)), C.NV_NREGS)
-}
-
 // saveRegs reads the engine's registers into v.regs.
 func (v *vcpu) saveRegs() error {
-	if err := ucErr(C.nv_read_regs(v.c)); err != nil {
+	if err := v.c.readRegs(&v.regs); err != nil {
 		return fmt.Errorf("read registers: %w", err)
-	}
-	for i := range regSlice(&v.regs) {
-		regSlice(&v.regs)[i] = uint64(v.c.regs[i])
 	}
 	return nil
 }
@@ -854,67 +755,67 @@ func (v *vcpu) saveRegs() error {
 // does next: runAgain when the exit was the engine's memory map lagging
 // the machine's (it has been updated and the instruction should simply run
 // again), serveCall for an operation the hook left to Run.
-func (v *vcpu) finish(ucerr C.uc_err) (exit machine.Exit, next int, err error) {
+func (v *vcpu) finish(code UcError) (exit machine.Exit, next int, err error) {
 	if err := v.saveRegs(); err != nil {
 		return machine.Exit{}, done, fmt.Errorf("run: %w", err)
 	}
-	c := v.c
-	switch c.exit {
-	case C.NV_EXIT_DEFER:
+	c := v.c.exit()
+	switch c.kind {
+	case exitDefer:
 		// As for NV_EXIT_HCALL: the engine stopped at the trap.
 		v.regs.RIP = v.cfg.TrapAddr
 		v.regsDirty = true
 		return machine.Exit{}, serveCall, nil
-	case C.NV_EXIT_HCALL:
+	case exitHcall:
 		// Stopping inside the hook leaves RIP at the trap instruction.
 		v.regs.RIP = v.cfg.TrapAddr
-		if c.action != C.NV_CALL_RESTART {
+		if c.action != callRestart {
 			v.regs.RIP += v.cfg.TrapLen
 		}
 		v.regsDirty = true
-		if c.action == C.NV_CALL_RESYNC {
+		if c.action == callResync {
 			return machine.Exit{}, runAgain, nil // Run's loop takes the new regions
 		}
 		v.clearStop()
 		return machine.Exit{Kind: machine.ExitStopped}, done, nil
-	case C.NV_EXIT_ILLEGAL_IO:
+	case exitIllegalIO:
 		// The rest of the instruction's block ran after it (see
 		// hooks.c), so the thread cannot be resumed where it was; report
 		// where the I/O instruction is.
 		v.needRestore = true
-		rip := findIO(v.fetchBlock(uint64(c.rip)), uint64(c.rip))
+		rip := findIO(v.fetchBlock(c.rip), c.rip)
 		v.regs.RIP = rip
 		v.regsDirty = true
 		return machine.Exit{Kind: machine.ExitIllegalIO, Port: uint16(c.port), RIP: rip}, done, nil
-	case C.NV_EXIT_INTR:
+	case exitIntr:
 		v.needRestore = true
 		if c.rip != 0 {
-			v.regs.RIP = uint64(c.rip) // hooks that know the exact instruction
+			v.regs.RIP = c.rip // hooks that know the exact instruction
 			v.regsDirty = true
 		}
-		return machine.Exit{Kind: machine.ExitFault, Fault: v.interruptFault(uint32(c.intno), uint64(c.cr2))}, done, nil
-	case C.NV_EXIT_SYSCALL:
+		return machine.Exit{Kind: machine.ExitFault, Fault: v.interruptFault(c.intno, c.cr2)}, done, nil
+	case exitSyscall:
 		// No exception was raised, so the engine needs no restore: the
 		// thread resumes wherever its handler puts it. RCX and R11 get
 		// what syscall leaves there, as on every backend.
-		v.regs.RIP = uint64(c.rip)
+		v.regs.RIP = c.rip
 		v.regs.RCX, v.regs.R11 = v.regs.RIP+2, v.regs.RFLAGS
 		v.regsDirty = true
 		return machine.Exit{Kind: machine.ExitFault, Fault: machine.Fault{Vector: machine.VecSyscall, RIP: v.regs.RIP}}, done, nil
-	case C.NV_EXIT_TRAP_READ:
+	case exitTrapRead:
 		// As kvm reports it: the page may be written (by the ABI page's
 		// stubs), never read. The rest of the block ran after the load,
 		// so the thread is not resumed from here.
 		v.needRestore = true
-		f := machine.Fault{Vector: machine.VecPage, ErrorCode: machine.PFPresent | machine.PFUser, RIP: v.regs.RIP, Addr: v.cfg.TrapPage + uint64(c.addr)}
+		f := machine.Fault{Vector: machine.VecPage, ErrorCode: machine.PFPresent | machine.PFUser, RIP: v.regs.RIP, Addr: v.cfg.TrapPage + c.addr}
 		return machine.Exit{Kind: machine.ExitFault, Fault: f}, done, nil
-	case C.NV_EXIT_GAP:
-		return machine.Exit{}, done, fmt.Errorf("run at rip %#x: guest reached unbacked memory at %#x: a page-table entry points outside the machine's memory (a monitor bug)", v.regs.RIP, uint64(c.addr))
-	case C.NV_EXIT_MEM:
+	case exitGap:
+		return machine.Exit{}, done, fmt.Errorf("run at rip %#x: guest reached unbacked memory at %#x: a page-table entry points outside the machine's memory (a monitor bug)", v.regs.RIP, c.addr)
+	case exitMem:
 		// A refused fetch stops at the start of a translation block before
 		// any of it ran, so if the machine has since granted exec there it
 		// is safe to simply run again.
-		if (c.memtype == C.UC_MEM_FETCH_PROT || c.memtype == C.UC_MEM_FETCH_UNMAPPED) && v.m.lateGen.Load() != v.lateSeen {
+		if (c.memtype == ucMemFetchProt || c.memtype == ucMemFetchUnmapped) && v.m.lateGen.Load() != v.lateSeen {
 			// Code in memory that another thread's call gave the machine
 			// while this engine ran: a gap filler cannot serve a fetch.
 			if err := v.syncMaps(); err != nil {
@@ -922,7 +823,7 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit machine.Exit, next int, err error) {
 			}
 			return machine.Exit{}, runAgain, nil
 		}
-		if c.memtype == C.UC_MEM_FETCH_PROT {
+		if c.memtype == ucMemFetchProt {
 			if changed, err := v.syncExec(); err != nil {
 				return machine.Exit{}, done, fmt.Errorf("run: %w", err)
 			} else if changed {
@@ -930,28 +831,28 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit machine.Exit, next int, err error) {
 			}
 		}
 		v.needRestore = true
-		f := memFault(int(c.memtype), uint64(c.addr), v.regs.RIP)
+		f := memFault(c.memtype, c.addr, v.regs.RIP)
 		if pte, ok := walk(v.m.read, v.cfg.CR3, f.Addr); !ok || pte&1 == 0 {
 			f.ErrorCode &^= machine.PFPresent // refused by the emulator, but not mapped either
 		}
 		return machine.Exit{Kind: machine.ExitFault, Fault: f}, done, nil
 	}
-	switch ucerr {
-	case C.UC_ERR_OK:
+	switch code {
+	case ucOK:
 		// Nothing recorded: the block hook took a Stop.
 		v.clearStop()
 		return machine.Exit{Kind: machine.ExitStopped}, done, nil
-	case C.UC_ERR_INSN_INVALID:
+	case ucInsnInvalid:
 		v.needRestore = true
 		return machine.Exit{Kind: machine.ExitFault, Fault: machine.Fault{Vector: machine.VecInvalidOp, RIP: v.regs.RIP}}, done, nil
 	}
-	return machine.Exit{}, done, fmt.Errorf("run at rip %#x: %w", v.regs.RIP, ucErr(ucerr))
+	return machine.Exit{}, done, fmt.Errorf("run at rip %#x: %w", v.regs.RIP, code)
 }
 
 func (v *vcpu) clearStop() {
 	v.stopReq.Store(false)
 	if v.c != nil {
-		atomic.StoreInt32((*int32)(unsafe.Pointer(&v.c.stop_req)), 0)
+		v.c.setStop(false)
 	}
 }
 
@@ -1032,16 +933,6 @@ func (v *vcpu) fetch(rip uint64) []byte {
 	return insn[:n]
 }
 
-// Unicorn memory access types (uc_mem_type) the invalid-memory hook sees.
-const (
-	ucMemReadUnmapped  = C.UC_MEM_READ_UNMAPPED
-	ucMemWriteUnmapped = C.UC_MEM_WRITE_UNMAPPED
-	ucMemFetchUnmapped = C.UC_MEM_FETCH_UNMAPPED
-	ucMemWriteProt     = C.UC_MEM_WRITE_PROT
-	ucMemReadProt      = C.UC_MEM_READ_PROT
-	ucMemFetchProt     = C.UC_MEM_FETCH_PROT
-)
-
 // memFault turns an access Unicorn refused (no memory there, or a mapping
 // without the permission) into the page fault a CPU would have raised.
 func memFault(memtype int, addr, rip uint64) machine.Fault {
@@ -1061,19 +952,16 @@ func memFault(memtype int, addr, rip uint64) machine.Fault {
 	return f
 }
 
-//export nvHypercall
-func nvHypercall(h C.uintptr_t) C.int {
-	v := cgo.Handle(h).Value().(*vcpu)
-	c := v.c
-	call := machine.Call{RSP: uint64(c.rsp)}
-	for i := range call.Args {
-		call.Args[i] = uint64(c.args[i])
-	}
+// hypercall serves, inside the hypercall hook, the call the engine
+// stopped at, and says what the hook does next (callContinue and the
+// others).
+func (v *vcpu) hypercall() int {
+	var call machine.Call
+	v.c.loadCall(&call)
 	action := v.hcall.Hypercall(&call)
-	c.ret[0] = C.uint64_t(call.Ret[0])
-	c.ret[1] = C.uint64_t(call.Ret[1])
+	v.c.setResult(call.Ret)
 	if action == machine.CallContinue && v.m.lateGen.Load() != v.lateSeen {
-		return C.NV_CALL_RESYNC
+		return callResync
 	}
-	return C.int(action)
+	return int(action)
 }

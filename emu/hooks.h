@@ -1,6 +1,6 @@
 //go:build cgo && linux && amd64
 
-// Shared between hooks.c and the cgo preamble of emu.go.
+// Shared between hooks.c and the cgo preamble of unicorn.go, the binding.
 #ifndef NESTVM_EMU_HOOKS_H
 #define NESTVM_EMU_HOOKS_H
 
