@@ -9,7 +9,8 @@
 // machine.Lookup("emu") says how to get one.
 //
 // Unicorn 2.0.1 behaves in ways this package is built around (each is
-// tested in emu_test.go):
+// exercised by the tables every backend runs: vmm/machine_test.go and
+// internal/backendtest):
 //   - ring 3 is entered only by an iretq executed in ring 0;
 //   - after one handled exception every later one arrives as a double
 //     fault, because the emulator never clears its "previous exception"
