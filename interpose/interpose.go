@@ -72,13 +72,22 @@ type Wrapper struct {
 	// Layer names the layer, for the Call's Layer field.
 	Layer string
 	// Keep, when set, sees each handle a forwarded call returns, as a
-	// handle h in Space's table, and keeps it open (the layer's from then
-	// on) when it returns true: a layer that ends what was made through
-	// it (trace ending its program's spaces when it fails) keeps those.
+	// handle h in Host's table, and keeps it open (the layer's from then
+	// on) when it returns true. The program spaces made through the
+	// environment's space capability are not offered: the Wrapper keeps
+	// those itself, for EndPrograms.
 	Keep func(c *Call, h uint64) bool
 
 	seq   atomic.Uint64
 	calls sync.Pool // of *Call, each with a Caller of Host
+
+	// programs are the spaces made through the ProgramsCap stand-in, as
+	// handles in Host's table; those that ended are dropped when the
+	// list reaches pruneAt. ended is EndPrograms' reason, once called.
+	pmu      sync.Mutex
+	programs []uint64
+	pruneAt  int
+	ended    []byte
 }
 
 // wrapped is one wrapped capability: the port's server.
@@ -268,8 +277,8 @@ func (ws *wrapped) Serve(inv *vmm.Invocation) {
 }
 
 // panicked ends a call whose handler panicked: the call fails, and the
-// invoking thread's space (the subtree below the layer, where the program
-// called it) ends with a report; the monitor goes on.
+// programs below the layer end with a report (EndPrograms); the monitor
+// goes on.
 func (w *Wrapper) panicked(c *Call, p any) {
 	reason := fmt.Sprintf("layer %s panicked on %s of %s: %v", w.Layer, c.Inv.Op, c.Name, p)
 	w.Host.Logger().Error("layer panicked", "layer", w.Layer, "op", c.Inv.Op.String(), "cap", c.Name, "panic", fmt.Sprint(p))
@@ -277,9 +286,7 @@ func (w *Wrapper) panicked(c *Call, p any) {
 		c.done = true
 		c.Inv.Fail(abi.ErrIO)
 	}
-	if t := c.Inv.Thread; t != nil {
-		go t.Space().Kill(reason)
-	}
+	w.EndPrograms(reason)
 }
 
 // Op returns the operation.
@@ -338,6 +345,9 @@ func (b *border) OnResult(r Result) (Cap, bool, error) {
 		}
 	}
 	c.Gave = cp
+	if w.keepProgram(c, r.H) {
+		return cp, true, nil
+	}
 	return cp, w.Keep != nil && w.Keep(c, r.H), nil
 }
 

@@ -14,13 +14,13 @@ import (
 )
 
 // identLayer keeps, under border control, the handles to the program's
-// space and threads (Wrapper.Keep), and notes who invoked each
+// threads (Wrapper.Keep; the Wrapper keeps its space itself), and notes
+// who invoked each
 // space_create and console_write (Invocation.Invoker).
 type identLayer struct {
 	caller *vmm.Caller
 
 	mu      sync.Mutex
-	spaces  []uint64
 	threads []uint64
 	created []vmm.Invoker
 	writes  []vmm.Invoker
@@ -40,8 +40,6 @@ func (l *identLayer) keep(c *interpose.Call, h uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case c.Op() == abi.OpSpaceCreate && c.Name == nester.CapSpace:
-		l.spaces = append(l.spaces, h)
 	case c.Op() == abi.OpThreadCreate:
 		l.threads = append(l.threads, h)
 	default:
@@ -78,11 +76,11 @@ func TestKeepAndInvoker(t *testing.T) {
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		if len(l.spaces) != 1 || len(l.threads) != 1 {
-			t.Fatalf("kept %d spaces and %d threads, want the program's one of each", len(l.spaces), len(l.threads))
+		if len(l.threads) != 1 {
+			t.Fatalf("kept %d threads, want the program's one", len(l.threads))
 		}
-		if st, status, err := l.caller.SpaceStatus(l.spaces[0]); err != nil || st != abi.SpaceExited || status != 0 {
-			t.Errorf("space_status of the kept program space: %d, %d, %v; want exited, 0", st, status, err)
+		if st, _, err := l.caller.ThreadStatus(l.threads[0]); err != nil || st != uint64(abi.ThreadExited) {
+			t.Errorf("thread_status of the kept program thread: %d, %v; want exited", st, err)
 		}
 		if len(l.created) != 1 || l.created[0] != (vmm.Invoker{}) {
 			t.Errorf("space_create invoked by %+v, want host code (no thread) once", l.created)

@@ -32,9 +32,9 @@ import (
 
 // Names of the capabilities of an environment.
 const (
-	CapSpace   = "space"   // where the program's space is created (its parent)
-	CapConsole = "console" // standard output
-	CapStderr  = "stderr"  // diagnostics
+	CapSpace   = interpose.ProgramsCap // where the program's space is created (its parent)
+	CapConsole = "console"             // standard output
+	CapStderr  = "stderr"              // diagnostics
 	CapClock   = "clock"
 	CapFiles   = "files"
 	CapStdin   = "stdin" // standard input: an input console (console_read)

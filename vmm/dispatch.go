@@ -109,7 +109,7 @@ again:
 		slots[4] = binary.LittleEndian.Uint64(raw[:])
 		slots[5] = binary.LittleEndian.Uint64(raw[8:])
 	}
-	inv := Invocation{Thread: t, Op: op, Info: info, Badge: n.badge, Rights: n.rights, Slots: slots, from: t}
+	inv := Invocation{thread: t, Op: op, Info: info, Badge: n.badge, Rights: n.rights, Slots: slots, from: t}
 	if err := t.decodeBuffers(&inv); err != abi.OK {
 		if err == errAbsent {
 			// A buffer lies on a page its keeper has not supplied: ask

@@ -145,7 +145,7 @@ func (t *Thread) futexWaitClock(s *Space, inv *Invocation) result {
 	ft := &s.mon.futex
 	woken := func() bool { return ft.woken(w) }
 	for {
-		wait := Invocation{Thread: inv.Thread, Op: abi.OpClockWait, Info: cw, Badge: cn.badge, Rights: cn.rights, from: inv.from, early: woken}
+		wait := Invocation{thread: inv.thread, Op: abi.OpClockWait, Info: cw, Badge: cn.badge, Rights: cn.rights, from: inv.from, early: woken}
 		wait.Slots[0], wait.Slots[1] = which, deadline
 		r := t.execute(cn, &wait)
 		if r.act == machine.CallContinue && int64(r.r0) >= 0 {

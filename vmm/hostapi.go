@@ -126,7 +126,7 @@ func (c *Caller) Invoke(h uint64, op abi.Op, slots [abi.MaxArgSlots]uint64, bufs
 	if e != abi.OK {
 		return e.Result(), 0, e
 	}
-	inv := Invocation{Thread: nil, Op: op, Info: info, Badge: n.badge, Rights: n.rights, Slots: slots, from: t}
+	inv := Invocation{thread: nil, Op: op, Info: info, Badge: n.badge, Rights: n.rights, Slots: slots, from: t}
 	slot, k := 0, 0
 	for _, a := range info.Args {
 		if a.Kind == abi.ArgIn || a.Kind == abi.ArgOut {
@@ -256,7 +256,7 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 	}
 	// A wait that a wake may end (futex_wait_clock's clock_wait) still
 	// may when a layer passes it on to a guest server.
-	*fwd = Invocation{Thread: inv.Thread, Op: inv.Op, Info: info, Badge: badge, Rights: n.rights & inv.Rights, Slots: inv.Slots, from: t, bufs: bufs, early: inv.early}
+	*fwd = Invocation{thread: inv.thread, Op: inv.Op, Info: info, Badge: badge, Rights: n.rights & inv.Rights, Slots: inv.Slots, from: t, bufs: bufs, early: inv.early}
 	// Handles lent to c's table for the call, and (for space_insert_at
 	// with NV_INSERT_MOVE) the invoker's own handle moved through it, so
 	// that it keeps its place in the derivation tree: it goes back if the

@@ -102,9 +102,9 @@ func (p *Port) Name() string { return p.name }
 
 // Invocation is one operation delivered to a server.
 type Invocation struct {
-	// Thread is the calling thread; nil when host code invoked the
-	// operation through the Go API.
-	Thread *Thread
+	// thread is the calling thread; nil when host code invoked the
+	// operation through the Go API (Invoker names it for servers).
+	thread *Thread
 	// Op is the operation and Info its description.
 	Op   abi.Op
 	Info *abi.OpInfo
@@ -159,7 +159,7 @@ type Invoker struct {
 // Invoker names the guest thread that invoked the operation; its Identity
 // is 0 (and the rest empty) when host code invoked it through the Go API.
 func (inv *Invocation) Invoker() Invoker {
-	t := inv.Thread
+	t := inv.thread
 	if t == nil {
 		return Invoker{}
 	}
@@ -212,7 +212,7 @@ func (inv *Invocation) ReturnRecord(rec []byte) {
 // writer so until it stops it for a save, and a layer owning time must
 // not move time on meanwhile). A wait is HoldWake.
 func (inv *Invocation) Hold(done <-chan struct{}) bool {
-	t := inv.Thread
+	t := inv.thread
 	if t == nil && inv.from != nil {
 		// Host code acting for a thread whose fault it serves (ActFor):
 		// the thread is held, and a stop of it lets it go.
@@ -262,7 +262,7 @@ func holdOn(t *Thread, done <-chan struct{}, ready func() bool) bool {
 // thread is let go when its Caller is killed, so that host code can give
 // up a wait (a timer set again) instead of leaving it held for good.
 func (inv *Invocation) HoldWake(done <-chan struct{}) bool {
-	t := inv.Thread
+	t := inv.thread
 	if t == nil && inv.from != nil {
 		t = inv.from.actingFor
 		if t == nil {

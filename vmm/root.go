@@ -89,7 +89,7 @@ func clockWait(inv *Invocation) {
 		inv.Return(now, 0)
 		return
 	}
-	t := inv.Thread
+	t := inv.thread
 	if t == nil && inv.from != nil {
 		t = inv.from.who()
 	}

@@ -93,12 +93,9 @@ type Layer struct {
 	mu      sync.Mutex // guards what follows
 	err     error      // the first failure
 	wrapped bool
-	// programs are the spaces made through the environment's space
-	// capability, as handles in host's table: the subtree below the
-	// layer, which a failure ends. Those that ended are dropped when the
-	// list reaches pruneAt.
-	programs []uint64
-	pruneAt  int
+	// w wraps the environment's capabilities (nil before Wrap); it keeps
+	// the programs made through them, which a failure ends.
+	w *interpose.Wrapper
 
 	once sync.Once
 	cerr error
@@ -186,18 +183,15 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.mon = mon
 	l.start = mc.start
 	l.host = mon.NewHost(l.label, q)
-	l.mu.Lock()
-	l.wrapped = true
-	l.mu.Unlock()
-	l.startWriter()
 	// A tap wraps the environment's capabilities alone: what the program
 	// makes with them (its regions, threads, ports, children, open files)
 	// stays its own, unwrapped, so a checkpoint below can save it, and
 	// costs nothing.
 	w := &interpose.Wrapper{Host: l.host, Deep: !l.tap, Layer: l.label, Handler: interpose.HandlerFunc(l.handle)}
-	if !l.tap { // a tap never fails
-		w.Keep = l.keepProgram
-	}
+	l.mu.Lock()
+	l.wrapped, l.w = true, w
+	l.mu.Unlock()
+	l.startWriter()
 	return parent.WrapAll(w)
 }
 
@@ -271,68 +265,16 @@ func (l *Layer) fail(err error) {
 	if first {
 		l.err = err
 	}
-	programs := l.programs
-	l.programs = nil
+	w := l.w
 	l.mu.Unlock()
 	l.failed.Store(true)
 	if !first {
 		return
 	}
 	l.log.Error("trace failed; ending the program it traces", "error", err)
-	l.abort(programs, err)
-}
-
-// abort ends the spaces programs (handles in host's table) because of
-// err, and closes their handles.
-func (l *Layer) abort(programs []uint64, err error) {
-	reason := fmt.Appendf(nil, "layer %s failed: %v", l.label, err)
-	c := l.host.NewCaller()
-	for _, h := range programs {
-		if _, _, e := c.SpaceAbort(h, reason); e != nil {
-			l.log.Error("cannot end a program space", "error", e)
-		}
-		c.HandleClose(h)
+	if w != nil {
+		w.EndPrograms(fmt.Sprintf("layer %s failed: %v", l.label, err))
 	}
-}
-
-// keepProgram is the Wrapper's Keep: it keeps the handle to each space
-// made through the environment's space capability, the program's, so
-// that a failure can end it.
-func (l *Layer) keepProgram(c *interpose.Call, h uint64) bool {
-	if c.Inv.Op != abi.OpSpaceCreate || c.Name != nester.CapSpace {
-		return false
-	}
-	l.mu.Lock()
-	if err := l.err; err != nil {
-		// The layer failed while the space was made: it ends too.
-		l.mu.Unlock()
-		l.abort([]uint64{h}, err)
-		return true // abort closed it
-	}
-	l.programs = append(l.programs, h)
-	if len(l.programs) >= l.pruneAt {
-		l.pruneProgramsLocked()
-	}
-	l.mu.Unlock()
-	return true
-}
-
-// pruneProgramsLocked drops the handles of programs that ended, so that a
-// program that makes many (a shell under a personality) does not fill the
-// layer's table with spaces long gone; l.mu is held.
-func (l *Layer) pruneProgramsLocked() {
-	c := l.host.NewCaller()
-	live := l.programs[:0]
-	for _, h := range l.programs {
-		if st, _, err := c.SpaceStatus(h); err == nil && st != abi.SpaceRunning {
-			c.HandleClose(h)
-			continue
-		}
-		live = append(live, h)
-	}
-	clear(l.programs[len(live):])
-	l.programs = live
-	l.pruneAt = max(16, 2*len(live))
 }
 
 // Record is one operation, as a JSON Lines record.
