@@ -117,12 +117,13 @@ func (f *runFlags) setUp(log hclog.Logger, files vmm.Server, q vmm.Quota, cfg co
 	st = &stage{}
 	// Layers are made before anything runs: a bad name or argument, or a
 	// file a layer cannot write, is the user's to fix first.
-	layers, err := makeLayers(f.layers, log, stderr)
+	triggers := &nester.Triggers{}
+	layers, err := makeLayers(f.layers, log, stderr, triggers)
 	if err != nil {
 		return nil, exitUsage, err
 	}
 	st.layers = layers
-	st.undo = append(st.undo, forwardCheckpointSignals(layers, log))
+	st.undo = append(st.undo, forwardCheckpointSignals(triggers, log))
 	fail := func(status int, err error) (*stage, int, error) {
 		st.close()
 		return nil, status, err

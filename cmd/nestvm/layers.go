@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,11 +14,12 @@ import (
 
 // makeLayers makes the layers --layer names, in order, before anything
 // runs: a bad name or argument, or a file a layer cannot write, is the
-// user's to fix first. On an error the layers made so far are closed.
-func makeLayers(specs []string, log hclog.Logger, stderr io.Writer) ([]nester.Layer, error) {
+// user's to fix first. They log on log, report on stderr and take their
+// triggers from triggers. On an error the layers made so far are closed.
+func makeLayers(specs []string, log hclog.Logger, stderr io.Writer, triggers *nester.Triggers) ([]nester.Layer, error) {
 	var layers []nester.Layer
 	for _, spec := range specs {
-		l, err := nester.New(spec, nester.Host{Log: log.Named("layer"), Stderr: stderr})
+		l, err := nester.New(spec, nester.Host{Log: log.Named("layer"), Stderr: stderr, Triggers: triggers})
 		if err != nil {
 			for i := len(layers) - 1; i >= 0; i-- {
 				layers[i].Close()
@@ -32,14 +32,12 @@ func makeLayers(specs []string, log hclog.Logger, stderr io.Writer) ([]nester.La
 }
 
 // saver is a layer that saves the program below it (checkpoint): the
-// command hands it the checkpoint signals, lets the control socket ask it
-// for a save, and reports how its saves went. The command finds such
-// layers by what they do, never by their type.
+// command lets the control socket ask it for a save, and reports how its
+// saves went. The command finds such layers by what they do, never by
+// their type.
 type saver interface {
 	nester.Layer
 	control.Checkpointer
-	// Signal asks for the save a signal to the monitor stands for.
-	Signal(os.Signal)
 	// Stopped reports whether the layer ended the run after saving.
 	Stopped() bool
 	// Err returns why a save a trigger asked for was not written.
