@@ -104,11 +104,11 @@ Flags:
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return exitUsage
+		return nester.StatusUsage
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "nestvm bench: "+format+"\n", a...)
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if fl.NArg() > 0 {
 		return usageErr("unexpected argument %q", fl.Arg(0))
@@ -148,7 +148,7 @@ Flags:
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "nestvm bench: "+format+"\n", a...)
-		return exitMonitor
+		return nester.StatusMonitor
 	}
 
 	dir := *guests
@@ -195,7 +195,7 @@ Flags:
 	if err != nil {
 		if errors.Is(err, benchmarks.ErrInterrupted) {
 			fmt.Fprintf(stderr, "nestvm bench: %v\n", err)
-			return exitInterrupt
+			return nester.StatusInterrupt
 		}
 		return fail("%v", err)
 	}

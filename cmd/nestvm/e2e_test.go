@@ -14,6 +14,7 @@ import (
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
 	"nestvm/machine"
+	"nestvm/nester"
 )
 
 // TestMain lets the tests run this test binary as the nestvm command: with
@@ -158,8 +159,8 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{[]string{"restore", "--timeout", "-1s", hello}, "--timeout -1s: want a duration of 0 (no limit) or more"},
 	} {
 		status, out, errs := run(t, tc.args...)
-		if status != exitUsage || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, tc.want) {
-			t.Errorf("%v: status %d, stdout %q, stderr %q; want %d and %q", tc.args, status, out, errs, exitUsage, tc.want)
+		if status != nester.StatusUsage || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: status %d, stdout %q, stderr %q; want %d and %q", tc.args, status, out, errs, nester.StatusUsage, tc.want)
 		}
 	}
 }
@@ -169,7 +170,7 @@ func TestRunBackendKVMWithoutDevice(t *testing.T) {
 		t.Skip("this host has /dev/kvm")
 	}
 	status, _, errs := run(t, "run", "--backend", "kvm", testutil.Guest(t, "hello"))
-	if status != exitMonitor || !strings.Contains(errs, "/dev/kvm") || !strings.Contains(errs, "--backend emu") {
+	if status != nester.StatusMonitor || !strings.Contains(errs, "/dev/kvm") || !strings.Contains(errs, "--backend emu") {
 		t.Fatalf("status %d, stderr %q", status, errs)
 	}
 }
@@ -183,7 +184,7 @@ func TestRunTimeout(t *testing.T) {
 			start := time.Now()
 			args := append([]string{"run", "--backend", b.Name(), "--log-level", "warn", "--timeout", "300ms"}, control...)
 			status, out, errs := run(t, append(args, testutil.Guest(t, "spin"))...)
-			if status != exitTimeout || out != "spin: spinning forever\n" || !strings.Contains(errs, "timeout after 300ms") {
+			if status != nester.StatusTimeout || out != "spin: spinning forever\n" || !strings.Contains(errs, "timeout after 300ms") {
 				t.Fatalf("%q: status %d, stdout %q, stderr %q", control, status, out, errs)
 			}
 			if d := time.Since(start); d > 10*time.Second {
@@ -204,7 +205,7 @@ func TestRunInterrupt(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	status := wait(t, cmd)
-	if status != exitInterrupt || stdout.String() != "spin: spinning forever\n" || !strings.Contains(stderr.String(), "interrupted") {
+	if status != nester.StatusInterrupt || stdout.String() != "spin: spinning forever\n" || !strings.Contains(stderr.String(), "interrupted") {
 		t.Fatalf("status %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/machine"
+	"nestvm/nester"
 )
 
 func cmdInfo(args []string, stdout, stderr io.Writer) int {
@@ -21,11 +22,11 @@ func cmdInfo(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if fl.NArg() > 0 {
 		fmt.Fprintf(stderr, "nestvm info: unexpected argument %q\n", fl.Arg(0))
-		return exitUsage
+		return nester.StatusUsage
 	}
 	fmt.Fprintf(stdout, "nestvm: ABI version %d, %s/%s, %s\n", abi.Version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Fprintln(stdout, "backends (auto tries them in this order):")

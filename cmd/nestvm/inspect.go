@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"nestvm/abi"
+	"nestvm/nester"
 	"nestvm/services/checkpoint"
 )
 
@@ -33,11 +34,11 @@ valid checkpoint is refused (status 126), saying why.
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if fl.NArg() != 1 {
 		fmt.Fprintln(stderr, "nestvm inspect: want one checkpoint file")
-		return exitUsage
+		return nester.StatusUsage
 	}
 	path := fl.Arg(0)
 	f, size, status, err := openInput(path)
@@ -50,7 +51,7 @@ valid checkpoint is refused (status 126), saying why.
 	f.Close()
 	if err != nil {
 		fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, err)
-		return exitNotRunable
+		return nester.StatusNotRunnable
 	}
 	w := stdout
 	fmt.Fprintf(w, "%s: nestvm checkpoint, format %d, %d bytes (CRC-32C checked)\n", path, checkpoint.FormatVersion, size)

@@ -66,11 +66,11 @@ func cmdLayers(args []string, stdout, stderr io.Writer) int {
 		if err == flag.ErrHelp {
 			return 0
 		}
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if fl.NArg() > 0 {
 		fmt.Fprintf(stderr, "nestvm layers: unexpected argument %q\n", fl.Arg(0))
-		return exitUsage
+		return nester.StatusUsage
 	}
 	fmt.Fprintln(stdout, "Layers for nestvm run --layer NAME[=ARGS] (the first --layer is nearest the monitor):")
 	for _, k := range nester.Kinds() {

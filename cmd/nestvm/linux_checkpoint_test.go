@@ -12,6 +12,7 @@ import (
 	"nestvm/internal/testutil"
 	"nestvm/kvm"
 	"nestvm/machine"
+	"nestvm/nester"
 	"nestvm/services/checkpoint"
 	"nestvm/services/timewarp"
 )
@@ -155,9 +156,9 @@ func restoreAcross(t *testing.T, from, to string, picksNothing bool, args []stri
 		return true
 	}
 	status, out, errs := run(t, args...)
-	if status != exitNotRunable || out != "" || !strings.Contains(errs, "lacks CPU features the program was saved with") || !strings.Contains(errs, missing.String()) {
+	if status != nester.StatusNotRunnable || out != "" || !strings.Contains(errs, "lacks CPU features the program was saved with") || !strings.Contains(errs, missing.String()) {
 		t.Fatalf("restore on %s of what %s saved offering %s more: status %d, printed %q, stderr %q; want %d and a refusal naming them",
-			to, from, missing, status, out, errs, exitNotRunable)
+			to, from, missing, status, out, errs, nester.StatusNotRunnable)
 	}
 	if !picksNothing {
 		t.Logf("%s offers guests %s, which %s lacks: refused as it should be", from, missing, to)
@@ -263,8 +264,8 @@ func TestLinuxCheckpointBadRunner(t *testing.T) {
 				t.Fatal(err)
 			}
 			status, out, errs := run(t, "restore", "--backend", "emu", "--log-level", "warn", "--files", tree, bad)
-			if status != exitMonitor || out != "" || !strings.Contains(errs, c.says) || strings.Contains(errs, "panic") {
-				t.Errorf("restore: status %d, printed %q, stderr %q; want %d and %q", status, out, errs, exitMonitor, c.says)
+			if status != nester.StatusMonitor || out != "" || !strings.Contains(errs, c.says) || strings.Contains(errs, "panic") {
+				t.Errorf("restore: status %d, printed %q, stderr %q; want %d and %q", status, out, errs, nester.StatusMonitor, c.says)
 			}
 		})
 	}

@@ -30,16 +30,6 @@ import (
 	_ "nestvm/kvm"
 )
 
-// Exit statuses of the monitor itself (the guest's own status otherwise).
-const (
-	exitUsage      = 2                      // bad flags or arguments
-	exitTimeout    = nester.StatusTimeout   // --timeout expired
-	exitMonitor    = 125                    // the monitor could not run the program (backend missing, internal error)
-	exitNotRunable = 126                    // the program file is not something nestvm can run
-	exitNotFound   = 127                    // the program file does not exist
-	exitInterrupt  = nester.StatusInterrupt // interrupted (Ctrl-C, SIGTERM)
-)
-
 // command is one of nestvm's commands: the usage line and the help come
 // from here, so a command cannot be run without being listed, or listed
 // without help.
@@ -111,7 +101,7 @@ func main() {
 func mainStatus(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return exitUsage
+		return nester.StatusUsage
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
@@ -127,7 +117,7 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 	c, ok := lookupCommand(args[0])
 	if !ok {
 		fmt.Fprintf(stderr, "nestvm: unknown command %q\n\n%s", args[0], usage)
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if c.checkpointSignals {
 		// Before anything slow: a checkpoint asked for in the monitor's

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"nestvm/control"
+	"nestvm/nester"
 )
 
 // psTimeout bounds how long ps waits for one monitor's answer.
@@ -45,11 +46,11 @@ Flags:
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if fl.NArg() > 0 {
 		fmt.Fprintf(stderr, "nestvm ps: unexpected argument %q\n", fl.Arg(0))
-		return exitUsage
+		return nester.StatusUsage
 	}
 	socks, err := control.List(control.Dir())
 	if err != nil {
@@ -168,7 +169,7 @@ Flags:
 			if errors.Is(err, flag.ErrHelp) {
 				return 0
 			}
-			return exitUsage
+			return nester.StatusUsage
 		}
 		if fl.NArg() == 0 {
 			break
@@ -178,7 +179,7 @@ Flags:
 	}
 	if len(rest) != 1 {
 		fmt.Fprintln(stderr, "nestvm attach: want one monitor: its pid or its control socket's path")
-		return exitUsage
+		return nester.StatusUsage
 	}
 	n := 0
 	for _, b := range []bool{*showState, *doTrace, *doCheckpoint, *kill != ""} {
@@ -188,15 +189,15 @@ Flags:
 	}
 	if n != 1 {
 		fmt.Fprintln(stderr, "nestvm attach: want one of --state, --trace, --checkpoint and --kill REASON")
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if *stop && !*doCheckpoint {
 		fmt.Fprintln(stderr, "nestvm attach: --stop is for --checkpoint")
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if *jsonOut && !*showState {
 		fmt.Fprintln(stderr, "nestvm attach: --json is for --state")
-		return exitUsage
+		return nester.StatusUsage
 	}
 	path := rest[0]
 	if pid, err := strconv.Atoi(path); err == nil && !strings.ContainsRune(path, '/') {

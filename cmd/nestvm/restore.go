@@ -49,12 +49,12 @@ Flags:
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if fl.NArg() != 1 {
 		fmt.Fprintln(stderr, "nestvm restore: want one checkpoint file")
 		fl.Usage()
-		return exitUsage
+		return nester.StatusUsage
 	}
 	log, status := rf.check("nestvm restore", stderr)
 	if status != 0 {
@@ -77,16 +77,16 @@ Flags:
 	ck, err := checkpoint.Read(f, size)
 	f.Close()
 	if err != nil {
-		return fail(exitNotRunable, "%s: %v", path, err)
+		return fail(nester.StatusNotRunnable, "%s: %v", path, err)
 	}
 	q, err := restoreQuota(ck, rf.quota)
 	if err != nil {
 		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
-		return exitUsage
+		return nester.StatusUsage
 	}
 	files, err := rf.serveFiles(log)
 	if err != nil {
-		return fail(exitMonitor, "%v", err)
+		return fail(nester.StatusMonitor, "%v", err)
 	}
 	defer files.Close()
 	st, status, err := rf.setUp(log, files, q, control.Config{Program: cmp.Or(ck.Program, path)}, stdout, stderr)
@@ -95,12 +95,12 @@ Flags:
 	}
 	defer st.close()
 	if err := checkpoint.CheckCPU(ck, st.backend); err != nil && !*ignoreCPU {
-		return fail(exitNotRunable, "%s: %v", path, err)
+		return fail(nester.StatusNotRunnable, "%s: %v", path, err)
 	}
 	env, err := nester.Wrap(st.mon, st.root, st.layers)
 	if err != nil {
 		st.handedOver = true // Wrap closed them
-		return fail(exitMonitor, "%v", err)
+		return fail(nester.StatusMonitor, "%v", err)
 	}
 	for _, l := range st.layers {
 		if c, ok := l.(outputCounter); ok {
@@ -114,10 +114,10 @@ Flags:
 	r, err := checkpoint.Restore(st.mon, env, ck)
 	var rerr *checkpoint.RightsError
 	if errors.As(err, &rerr) && rerr.Name == nester.CapFiles && rerr.Held&^rerr.Offer&abi.RightWrite != 0 && !rf.filesRW {
-		return fail(exitUsage, "%s: the program was saved with writable files: restore it with --files-rw", path)
+		return fail(nester.StatusUsage, "%s: the program was saved with writable files: restore it with --files-rw", path)
 	}
 	if err != nil {
-		return fail(exitMonitor, "%s: restore: %v", path, err)
+		return fail(nester.StatusMonitor, "%s: restore: %v", path, err)
 	}
 	log.Debug("restored", "file", path, "saved on", ck.Backend, "took", time.Since(t0))
 	// The run closes the layers when the program ends, as for nestvm run:
@@ -183,7 +183,7 @@ func stoppedBySaver(layers []nester.Layer, path string, stderr io.Writer) (statu
 	for _, c := range savers {
 		if c.Err() != nil {
 			fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, c.Err())
-			return exitMonitor, true
+			return nester.StatusMonitor, true
 		}
 	}
 	for _, c := range savers {

@@ -136,12 +136,12 @@ Flags:
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if fl.NArg() == 0 {
 		fmt.Fprintln(stderr, "nestvm run: no program given")
 		fl.Usage()
-		return exitUsage
+		return nester.StatusUsage
 	}
 	log, status := rf.check("nestvm run", stderr)
 	if status != 0 {
@@ -150,7 +150,7 @@ Flags:
 	q, err := rf.quota.quota(mem.n, flagGiven(fl, "mem"))
 	if err != nil {
 		fmt.Fprintf(stderr, "nestvm run: %v\n", err)
-		return exitUsage
+		return nester.StatusUsage
 	}
 	mem.n = q.Memory
 	// The stack is one region of the program's memory, below the top of
@@ -159,13 +159,13 @@ Flags:
 	switch {
 	case stack.n%abi.PageSize != 0:
 		fmt.Fprintf(stderr, "nestvm run: --stack %s: not a multiple of the %d-byte page\n", formatSize(stack.n), abi.PageSize)
-		return exitUsage
+		return nester.StatusUsage
 	case stack.n > mem.n:
 		fmt.Fprintf(stderr, "nestvm run: --stack %s: more than the program's memory (--mem %s)\n", formatSize(stack.n), formatSize(mem.n))
-		return exitUsage
+		return nester.StatusUsage
 	case stack.n > abi.UserTop-abi.UserBase:
 		fmt.Fprintf(stderr, "nestvm run: --stack %s: more than the %s address range a program has\n", formatSize(stack.n), formatSize(abi.UserTop-abi.UserBase))
-		return exitUsage
+		return nester.StatusUsage
 	}
 	path := fl.Arg(0)
 	fail := func(status int, format string, a ...any) int {
@@ -174,7 +174,7 @@ Flags:
 	}
 	files, err := rf.serveFiles(log)
 	if err != nil {
-		return fail(exitMonitor, "%v", err)
+		return fail(nester.StatusMonitor, "%v", err)
 	}
 	defer files.Close()
 
@@ -185,7 +185,7 @@ Flags:
 	for _, kv := range setEnv {
 		if n, _, ok := strings.Cut(kv, "="); !ok || n == "" {
 			f.Close()
-			return fail(exitUsage, "--env %q: want NAME=VALUE", kv)
+			return fail(nester.StatusUsage, "--env %q: want NAME=VALUE", kv)
 		}
 	}
 	var linux bool
@@ -193,12 +193,12 @@ Flags:
 	case "auto", "nestvm", "linux":
 	default:
 		f.Close()
-		return fail(exitUsage, "--abi %q: want auto, nestvm or linux", *abiName)
+		return fail(nester.StatusUsage, "--abi %q: want auto, nestvm or linux", *abiName)
 	}
 	img, err := vmm.ReadELFWith(f, size, mem.n, vmm.ELFOptions{TLS: *abiName != "nestvm"})
 	f.Close()
 	if err != nil {
-		return fail(exitNotRunable, "%s: %v", path, err)
+		return fail(nester.StatusNotRunnable, "%s: %v", path, err)
 	}
 	switch *abiName {
 	case "linux":
@@ -207,12 +207,12 @@ Flags:
 		linux = !img.Nestvm
 	}
 	if !linux && img.TLS {
-		return fail(exitNotRunable, "%s: %v", path, fmt.Errorf("%w: thread-local storage (PT_TLS) in a program for nestvm's ABI", vmm.ErrBadELF))
+		return fail(nester.StatusNotRunnable, "%s: %v", path, fmt.Errorf("%w: thread-local storage (PT_TLS) in a program for nestvm's ABI", vmm.ErrBadELF))
 	}
 	if _, lo, hi := img.Runs(); hi-lo > mem.n || stack.n > mem.n-(hi-lo) {
 		fmt.Fprintf(stderr, "nestvm run: --stack %s: with the program's %s of segments, more than its memory (--mem %s)\n",
 			formatSize(stack.n), formatSize(hi-lo), formatSize(mem.n))
-		return exitUsage
+		return nester.StatusUsage
 	}
 	var pers nester.Personality
 	if linux {
@@ -227,7 +227,7 @@ Flags:
 	r, err := nester.Launch(st.mon, st.root, st.layers, nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Personality: pers})
 	st.handedOver = true // Launch closes them when it fails
 	if err != nil {
-		return fail(exitMonitor, "%v", err)
+		return fail(nester.StatusMonitor, "%v", err)
 	}
 	st.running(r)
 	return st.await(r, rf.timeout, path, stderr)
@@ -284,18 +284,18 @@ func openInput(path string) (*os.File, int64, int, error) {
 	// refused below, and reading a regular file ignores the flag.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, exitNotFound, fmt.Errorf("%s: no such file", path)
+		return nil, 0, nester.StatusNotFound, fmt.Errorf("%s: no such file", path)
 	} else if err != nil {
-		return nil, 0, exitNotRunable, fmt.Errorf("%s: %v", path, err)
+		return nil, 0, nester.StatusNotRunnable, fmt.Errorf("%s: %v", path, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, 0, exitNotRunable, fmt.Errorf("%s: %v", path, err)
+		return nil, 0, nester.StatusNotRunnable, fmt.Errorf("%s: %v", path, err)
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, 0, exitNotRunable, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(st.Mode()))
+		return nil, 0, nester.StatusNotRunnable, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(st.Mode()))
 	}
 	return f, st.Size(), 0, nil
 }
@@ -350,7 +350,7 @@ func report(r vmm.Result, path string, stderr io.Writer) int {
 	switch {
 	case r.Err != nil:
 		fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, r.Err)
-		return exitMonitor
+		return nester.StatusMonitor
 	case r.Fault != nil:
 		fmt.Fprintf(stderr, "nestvm: %s: thread %d: %s\n", path, r.Fault.Thread, r.Fault.Fault)
 		return r.Fault.Fault.ExitStatus()
@@ -363,9 +363,9 @@ func report(r vmm.Result, path string, stderr io.Writer) int {
 		// signal, nestvm attach --kill, a layer) is an interruption.
 		fmt.Fprintf(stderr, "nestvm: %s: %s\n", path, r.Killed)
 		if r.KilledStatus == nester.StatusTimeout {
-			return exitTimeout
+			return nester.StatusTimeout
 		}
-		return exitInterrupt
+		return nester.StatusInterrupt
 	}
 	return r.Status
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"nestvm/internal/testutil"
+	"nestvm/nester"
 )
 
 // nestvm run gives the program the monitor's standard input: what is
@@ -127,7 +128,7 @@ func TestRunInterruptWhileReadingStdin(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 			cmd.Process.Signal(syscall.SIGINT)
-			if status := wait(t, cmd); status != exitInterrupt || stdout.String() != "one\n" || !strings.Contains(stderr.String(), "interrupted") {
+			if status := wait(t, cmd); status != nester.StatusInterrupt || stdout.String() != "one\n" || !strings.Contains(stderr.String(), "interrupted") {
 				t.Fatalf("status %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
 			}
 		})

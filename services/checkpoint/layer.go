@@ -425,7 +425,7 @@ func (l *Layer) endAfterFailure(c *vmm.Caller) {
 	child := l.child
 	l.mu.Unlock()
 	if child != 0 {
-		c.SpaceKill(child, 125) // nestvm's status for its own failures
+		c.SpaceKill(child, nester.StatusMonitor)
 	}
 }
 

@@ -38,7 +38,7 @@ func Restore(mon *vmm.Monitor, env nester.Env, ck *Checkpoint) (*nester.Run, err
 	r := &restorer{host: host, caller: host.NewCaller()}
 	if err := r.rebuild(env, ck); err != nil {
 		if r.top != 0 {
-			r.caller.SpaceKill(r.top, 125)
+			r.caller.SpaceKill(r.top, nester.StatusMonitor)
 		}
 		host.Kill("restore failed")
 		return nil, err
