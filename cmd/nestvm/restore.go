@@ -12,7 +12,6 @@ import (
 	"nestvm/control"
 	"nestvm/nester"
 	"nestvm/services/checkpoint"
-	"nestvm/vmm"
 )
 
 // cmdRestore rebuilds a checkpoint (nestvm run --layer checkpoint=FILE)
@@ -79,9 +78,9 @@ Flags:
 	if err != nil {
 		return fail(nester.StatusNotRunnable, "%s: %v", path, err)
 	}
-	q, err := restoreQuota(ck, rf.quota)
+	q, err := ck.RestoreQuota(rf.quota.q)
 	if err != nil {
-		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
+		fmt.Fprintf(stderr, "nestvm restore: %v\n", quotaError(err))
 		return nester.StatusUsage
 	}
 	files, err := rf.serveFiles(log)
@@ -140,39 +139,17 @@ type clockResumer interface {
 	ResumeClock(monotonic, realtime uint64)
 }
 
-// restoreQuota is the quota a checkpoint's program is restored with:
-// what it was saved with, or the default where that is more, with
-// --quota's values in their place. A --quota value below what the saved
-// program has is refused: its space could not be rebuilt under it.
-func restoreQuota(ck *checkpoint.Checkpoint, f quotaFlag) (vmm.Quota, error) {
-	top := ck.Spaces[0]
-	// The saved Children counts the program's space itself (see
-	// nester.RootConfig).
-	saved := vmm.Quota{Memory: top.Pages * abi.PageSize, Threads: int(top.Threads), Handles: int(top.Handles), Children: int(top.Children) - 1}
-	q := vmm.Quota{Memory: ck.Memory(), Threads: max(saved.Threads, vmm.DefaultQuota.Threads),
-		Handles: max(saved.Handles, vmm.DefaultQuota.Handles), Children: max(saved.Children, vmm.DefaultQuota.Children)}
-	for _, c := range []struct {
-		key         string
-		given, have uint64
-		dst         func(uint64)
-	}{
-		{"children", uint64(f.q.Children), uint64(max(saved.Children, 0)), func(v uint64) { q.Children = int(v) }},
-		{"threads", uint64(f.q.Threads), uint64(saved.Threads), func(v uint64) { q.Threads = int(v) }},
-		{"handles", uint64(f.q.Handles), uint64(saved.Handles), func(v uint64) { q.Handles = int(v) }},
-		{"memory", f.q.Memory, saved.Memory, func(v uint64) { q.Memory = v }},
-	} {
-		if c.given == 0 {
-			continue
-		}
-		if c.given < c.have {
-			if c.key == "memory" {
-				return vmm.Quota{}, fmt.Errorf("--quota memory=%s: below the %s the checkpoint's program was saved with", formatSize(c.given), formatSize(c.have))
-			}
-			return vmm.Quota{}, fmt.Errorf("--quota %s=%d: below the %d the checkpoint's program was saved with", c.key, c.given, c.have)
-		}
-		c.dst(c.given)
+// quotaError says what a --quota checkpoint.RestoreQuota refused is
+// below, in the flag's own words.
+func quotaError(err error) error {
+	var qe *checkpoint.QuotaError
+	if !errors.As(err, &qe) {
+		return err
 	}
-	return q, nil
+	if qe.Key == "memory" {
+		return fmt.Errorf("--quota memory=%s: below the %s the checkpoint's program was saved with", formatSize(qe.Given), formatSize(qe.Saved))
+	}
+	return fmt.Errorf("--quota %s=%d: below the %d the checkpoint's program was saved with", qe.Key, qe.Given, qe.Saved)
 }
 
 // stoppedBySaver says, when a layer that saves the program (checkpoint)
