@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"nestvm/machine"
-	linuxp "nestvm/personality/linux"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,7 +15,9 @@ import (
 
 	"nestvm/abi"
 	"nestvm/control"
+	"nestvm/machine"
 	"nestvm/nester"
+	linuxp "nestvm/personality/linux"
 	"nestvm/vmm"
 
 	// The layers register themselves with nester.
@@ -29,47 +28,6 @@ import (
 	_ "nestvm/services/timewarp"
 	_ "nestvm/services/trace"
 )
-
-// environ is a Linux program's environment: the monitor's own, or none
-// with --clear-env, less --unset-env's names, plus --env's settings.
-func environ(clear bool, set, unset []string) []string {
-	var env []string
-	if !clear {
-		env = os.Environ()
-	}
-	drop := map[string]bool{}
-	for _, n := range unset {
-		drop[n] = true
-	}
-	for _, kv := range set {
-		n, _, _ := strings.Cut(kv, "=")
-		drop[n] = true
-	}
-	out := env[:0:0]
-	for _, kv := range env {
-		n, _, _ := strings.Cut(kv, "=")
-		if !drop[n] {
-			out = append(out, kv)
-		}
-	}
-	return append(out, set...)
-}
-
-// pathInRoot is how a Linux program finds itself (/proc/self/exe,
-// AT_EXECFN): its path under the files root when it lies there, as in a
-// chroot, else the path it was started by.
-func pathInRoot(prog, root string) string {
-	p, err1 := filepath.Abs(prog)
-	r, err2 := filepath.Abs(root)
-	if err1 != nil || err2 != nil {
-		return prog
-	}
-	rel, err := filepath.Rel(r, p)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return prog
-	}
-	return "/" + filepath.ToSlash(rel)
-}
 
 // listFlag is a repeatable flag's values.
 type listFlag []string
@@ -216,7 +174,11 @@ Flags:
 	}
 	var pers nester.Personality
 	if linux {
-		pers = &linuxp.Personality{Environ: environ(*clearEnv, setEnv, unsetEnv), Exe: pathInRoot(path, rf.filesDir), Log: log}
+		var base []string
+		if !*clearEnv {
+			base = os.Environ()
+		}
+		pers = &linuxp.Personality{Environ: linuxp.Environ(base, setEnv, unsetEnv), Exe: linuxp.ExePath(path, rf.filesDir), Log: log}
 	}
 
 	st, status, err := rf.setUp(log, files, q, control.Config{Program: path, Args: fl.Args()[1:]}, stdout, stderr)
