@@ -101,14 +101,7 @@ Flags:
 		st.handedOver = true // Wrap closed them
 		return fail(nester.StatusMonitor, "%v", err)
 	}
-	for _, l := range st.layers {
-		if c, ok := l.(outputCounter); ok {
-			c.ContinueFrom(ck) // its files count the output from the original run's start
-		}
-		if c, ok := l.(clockResumer); ok {
-			c.ResumeClock(ck.Clock.Monotonic, ck.Clock.Realtime)
-		}
-	}
+	checkpoint.ContinueLayers(st.layers, ck)
 	t0 := time.Now()
 	r, err := checkpoint.Restore(st.mon, env, ck)
 	var rerr *checkpoint.RightsError
@@ -124,19 +117,6 @@ Flags:
 	r.Own(st.layers)
 	st.running(r)
 	return st.await(r, rf.timeout, path, stderr)
-}
-
-// outputCounter is a layer that counts the program's output (checkpoint,
-// whose files record it): restored, it goes on from the saved count.
-type outputCounter interface {
-	ContinueFrom(ck *checkpoint.Checkpoint)
-}
-
-// clockResumer is a layer that owns the time of the program below it
-// (timewarp): restored, it goes on from what the program's clock read when
-// it was saved.
-type clockResumer interface {
-	ResumeClock(monotonic, realtime uint64)
 }
 
 // quotaError says what a --quota checkpoint.RestoreQuota refused is
