@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,8 +23,7 @@ import (
 // cmdBench is nestvm bench: it reads the flags, has package benchmarks
 // run the workloads, shows progress on stderr and prints the report.
 func cmdBench(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm bench", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm bench", stderr)
 	var layerSpecs layerFlag
 	fl.Var(&layerSpecs, "layers", "`layers` to stack, comma-separated (a layer's own arguments may follow its name=; separate specs that contain commas with ';' or repeat --layers; null when none is given)")
 	depthFlag := fl.String("depth", "0-4", "`depths` to run at: N (0 to N) or A-B; depth 0 runs with no layer")
@@ -100,11 +98,8 @@ Flags:
 `)
 		printFlags(fl)
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return nester.StatusUsage
+	if status, done := parseFlags(fl, args); done {
+		return status
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "nestvm bench: "+format+"\n", a...)

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -16,8 +14,7 @@ import (
 
 // cmdInspect prints what a checkpoint file holds.
 func cmdInspect(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm inspect", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm inspect", stderr)
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), `Usage: nestvm inspect FILE
 
@@ -30,11 +27,8 @@ environment it reconnects by name, with their sizes. A file that is not a
 valid checkpoint is refused (status 126), saying why.
 `)
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return nester.StatusUsage
+	if status, done := parseFlags(fl, args); done {
+		return status
 	}
 	if fl.NArg() != 1 {
 		fmt.Fprintln(stderr, "nestvm inspect: want one checkpoint file")

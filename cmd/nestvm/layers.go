@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -57,20 +56,12 @@ func saversIn(layers []nester.Layer) []saver {
 
 // cmdLayers lists the layers --layer can stack, with their arguments.
 func cmdLayers(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm layers", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm layers", stderr)
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), "Usage: nestvm layers\n\nLists the layers `nestvm run --layer NAME[=ARGS]` can stack, and their arguments.\n")
 	}
-	if err := fl.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return nester.StatusUsage
-	}
-	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "nestvm layers: unexpected argument %q\n", fl.Arg(0))
-		return nester.StatusUsage
+	if status, done := parseNoArgs(fl, args); done {
+		return status
 	}
 	fmt.Fprintln(stdout, "Layers for nestvm run --layer NAME[=ARGS] (the first --layer is nearest the monitor):")
 	for _, k := range nester.Kinds() {

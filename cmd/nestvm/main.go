@@ -14,6 +14,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -154,6 +155,57 @@ func logFileLimit(log hclog.Logger) {
 }
 
 var logLevels = strings.Join([]string{"trace", "debug", "info", "warn", "error", "off"}, ", ")
+
+// parseFlags parses a command's args on fl; done says the command is
+// over, with status: 0 when -help printed its help, nester.StatusUsage
+// for a bad flag, which fl has named on its output.
+func parseFlags(fl *flag.FlagSet, args []string) (status int, done bool) {
+	err := fl.Parse(args)
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.Is(err, flag.ErrHelp):
+		return 0, true
+	}
+	return nester.StatusUsage, true
+}
+
+// parseNoArgs is parseFlags for a command that takes flags only: an
+// argument after them is refused, named on fl's output.
+func parseNoArgs(fl *flag.FlagSet, args []string) (status int, done bool) {
+	if status, done := parseFlags(fl, args); done {
+		return status, done
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(fl.Output(), "%s: unexpected argument %q\n", fl.Name(), fl.Arg(0))
+		return nester.StatusUsage, true
+	}
+	return 0, false
+}
+
+// newFlagSet is the flag set of the command called name ("nestvm run"):
+// it says what is wrong with a flag, and its help, on stderr, and leaves
+// the command to return its status.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fl := flag.NewFlagSet(name, flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	return fl
+}
+
+// wrongArgs says on fl's output what its command wants instead of the
+// arguments it was given, then its usage, and returns the status for it.
+func wrongArgs(fl *flag.FlagSet, want string) int {
+	fmt.Fprintf(fl.Output(), "%s: %s\n", fl.Name(), want)
+	fl.Usage()
+	return nester.StatusUsage
+}
+
+// failf says on stderr why a command could not do its work, and returns
+// status, the status to end with.
+func failf(stderr io.Writer, status int, format string, a ...any) int {
+	fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
+	return status
+}
 
 // printFlags lists fl's flags the way users write them (--name; Go's flag
 // package accepts one dash or two), with their defaults.

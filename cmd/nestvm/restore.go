@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -17,8 +16,7 @@ import (
 // cmdRestore rebuilds a checkpoint (nestvm run --layer checkpoint=FILE)
 // in a fresh monitor and runs it to its end.
 func cmdRestore(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm restore", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm restore", stderr)
 	rf := addRunFlags(fl, runFlagDocs{
 		backend: "`backend` to resume on: auto, kvm or emu (any, whichever saved it)",
 		files:   "`directory` the program's files handle is reconnected to; it cannot reach outside it, links included",
@@ -44,29 +42,20 @@ Flags:
 `)
 		printFlags(fl)
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return nester.StatusUsage
+	if status, done := parseFlags(fl, args); done {
+		return status
 	}
 	if fl.NArg() != 1 {
-		fmt.Fprintln(stderr, "nestvm restore: want one checkpoint file")
-		fl.Usage()
-		return nester.StatusUsage
+		return wrongArgs(fl, "want one checkpoint file")
 	}
 	log, status := rf.check("nestvm restore", stderr)
 	if status != 0 {
 		return status
 	}
 	path := fl.Arg(0)
-	fail := func(status int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
-		return status
-	}
 	f, size, status, err := openInput(path)
 	if err != nil {
-		return fail(status, "%v", err)
+		return failf(stderr, status, "%v", err)
 	}
 	// A save killed in the middle left its temporary file beside path:
 	// this is the first look at that directory since.
@@ -76,7 +65,7 @@ Flags:
 	ck, err := checkpoint.Read(f, size)
 	f.Close()
 	if err != nil {
-		return fail(nester.StatusNotRunnable, "%s: %v", path, err)
+		return failf(stderr, nester.StatusNotRunnable, "%s: %v", path, err)
 	}
 	q, err := ck.RestoreQuota(rf.quota.q)
 	if err != nil {
@@ -85,31 +74,31 @@ Flags:
 	}
 	files, err := rf.serveFiles(log)
 	if err != nil {
-		return fail(nester.StatusMonitor, "%v", err)
+		return failf(stderr, nester.StatusMonitor, "%v", err)
 	}
 	defer files.Close()
 	st, status, err := rf.setUp(log, files, q, control.Config{Program: cmp.Or(ck.Program, path)}, stdout, stderr)
 	if err != nil {
-		return fail(status, "%v", err)
+		return failf(stderr, status, "%v", err)
 	}
 	defer st.close()
 	if err := checkpoint.CheckCPU(ck, st.backend); err != nil && !*ignoreCPU {
-		return fail(nester.StatusNotRunnable, "%s: %v", path, err)
+		return failf(stderr, nester.StatusNotRunnable, "%s: %v", path, err)
 	}
 	env, err := nester.Wrap(st.mon, st.root, st.layers)
 	if err != nil {
 		st.handedOver = true // Wrap closed them
-		return fail(nester.StatusMonitor, "%v", err)
+		return failf(stderr, nester.StatusMonitor, "%v", err)
 	}
 	checkpoint.ContinueLayers(st.layers, ck)
 	t0 := time.Now()
 	r, err := checkpoint.Restore(st.mon, env, ck)
 	var rerr *checkpoint.RightsError
 	if errors.As(err, &rerr) && rerr.Name == nester.CapFiles && rerr.Held&^rerr.Offer&abi.RightWrite != 0 && !rf.filesRW {
-		return fail(nester.StatusUsage, "%s: the program was saved with writable files: restore it with --files-rw", path)
+		return failf(stderr, nester.StatusUsage, "%s: the program was saved with writable files: restore it with --files-rw", path)
 	}
 	if err != nil {
-		return fail(nester.StatusMonitor, "%s: restore: %v", path, err)
+		return failf(stderr, nester.StatusMonitor, "%s: restore: %v", path, err)
 	}
 	log.Debug("restored", "file", path, "saved on", ck.Backend, "took", time.Since(t0))
 	// The run closes the layers when the program ends, as for nestvm run:

@@ -41,8 +41,7 @@ func (l *listFlag) Set(v string) error {
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm run", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm run", stderr)
 	rf := addRunFlags(fl, runFlagDocs{
 		backend: "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu",
 		files:   "`directory` the program's files handle serves; it cannot reach outside it, links included",
@@ -90,16 +89,11 @@ Flags:
 `)
 		printFlags(fl)
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return nester.StatusUsage
+	if status, done := parseFlags(fl, args); done {
+		return status
 	}
 	if fl.NArg() == 0 {
-		fmt.Fprintln(stderr, "nestvm run: no program given")
-		fl.Usage()
-		return nester.StatusUsage
+		return wrongArgs(fl, "no program given")
 	}
 	log, status := rf.check("nestvm run", stderr)
 	if status != 0 {
@@ -126,24 +120,20 @@ Flags:
 		return nester.StatusUsage
 	}
 	path := fl.Arg(0)
-	fail := func(status int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
-		return status
-	}
 	files, err := rf.serveFiles(log)
 	if err != nil {
-		return fail(nester.StatusMonitor, "%v", err)
+		return failf(stderr, nester.StatusMonitor, "%v", err)
 	}
 	defer files.Close()
 
 	f, size, status, err := openInput(path)
 	if err != nil {
-		return fail(status, "%v", err)
+		return failf(stderr, status, "%v", err)
 	}
 	for _, kv := range setEnv {
 		if n, _, ok := strings.Cut(kv, "="); !ok || n == "" {
 			f.Close()
-			return fail(nester.StatusUsage, "--env %q: want NAME=VALUE", kv)
+			return failf(stderr, nester.StatusUsage, "--env %q: want NAME=VALUE", kv)
 		}
 	}
 	var linux bool
@@ -151,12 +141,12 @@ Flags:
 	case "auto", "nestvm", "linux":
 	default:
 		f.Close()
-		return fail(nester.StatusUsage, "--abi %q: want auto, nestvm or linux", *abiName)
+		return failf(stderr, nester.StatusUsage, "--abi %q: want auto, nestvm or linux", *abiName)
 	}
 	img, err := vmm.ReadELFWith(f, size, mem.n, vmm.ELFOptions{TLS: *abiName != "nestvm"})
 	f.Close()
 	if err != nil {
-		return fail(nester.StatusNotRunnable, "%s: %v", path, err)
+		return failf(stderr, nester.StatusNotRunnable, "%s: %v", path, err)
 	}
 	switch *abiName {
 	case "linux":
@@ -165,7 +155,7 @@ Flags:
 		linux = !img.Nestvm
 	}
 	if !linux && img.TLS {
-		return fail(nester.StatusNotRunnable, "%s: %v", path, fmt.Errorf("%w: thread-local storage (PT_TLS) in a program for nestvm's ABI", vmm.ErrBadELF))
+		return failf(stderr, nester.StatusNotRunnable, "%s: %v", path, fmt.Errorf("%w: thread-local storage (PT_TLS) in a program for nestvm's ABI", vmm.ErrBadELF))
 	}
 	if _, lo, hi := img.Runs(); hi-lo > mem.n || stack.n > mem.n-(hi-lo) {
 		fmt.Fprintf(stderr, "nestvm run: --stack %s: with the program's %s of segments, more than its memory (--mem %s)\n",
@@ -183,13 +173,13 @@ Flags:
 
 	st, status, err := rf.setUp(log, files, q, control.Config{Program: path, Args: fl.Args()[1:]}, stdout, stderr)
 	if err != nil {
-		return fail(status, "%v", err)
+		return failf(stderr, status, "%v", err)
 	}
 	defer st.close()
 	r, err := nester.Launch(st.mon, st.root, st.layers, nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Personality: pers})
 	st.handedOver = true // Launch closes them when it fails
 	if err != nil {
-		return fail(nester.StatusMonitor, "%v", err)
+		return failf(stderr, nester.StatusMonitor, "%v", err)
 	}
 	st.running(r)
 	return st.await(r, rf.timeout, path, stderr)
