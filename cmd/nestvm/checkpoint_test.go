@@ -148,10 +148,7 @@ func TestCheckpointSIGUSR1(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "s.nvck")
 	cmd, stdout, stderr := nestvm(t, "run", "--backend", "emu", "--mem", "64M", "--log-level", "warn",
 		"--layer", "checkpoint="+file+",stop", counter, "6")
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stdout.String(), "1\n") && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "counter's first line", func() bool { return strings.Contains(stdout.String(), "1\n") })
 	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
@@ -181,10 +178,7 @@ func TestCheckpointSIGUSR2(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "s.nvck")
 			cmd, stdout, stderr := nestvm(t, "run", "--backend", b, "--mem", "64M", "--log-level", "warn",
 				"--layer", "checkpoint="+file, counter, "6")
-			deadline := time.Now().Add(30 * time.Second)
-			for !strings.Contains(stdout.String(), "1\n") && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
+			waitFor(t, "counter's first line", func() bool { return strings.Contains(stdout.String(), "1\n") })
 			if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
 				t.Fatal(err)
 			}
@@ -269,10 +263,7 @@ func TestRestoreEndsWhateverItsExceptionPort(t *testing.T) {
 				cmd, _, stderr := nestvm(t, append(append([]string{"restore", "--backend", b, "--log-level", "debug"}, way.args...), spinning)...)
 				// The program runs once restore logs so; the signal
 				// handler and the timer are in before that.
-				deadline := time.Now().Add(30 * time.Second)
-				for !strings.Contains(stderr.String(), "restored") && time.Now().Before(deadline) {
-					time.Sleep(time.Millisecond)
-				}
+				waitFor(t, "the restored program", func() bool { return strings.Contains(stderr.String(), "restored") })
 				t0 := time.Now()
 				if way.sig != nil {
 					cmd.Process.Signal(way.sig)

@@ -31,14 +31,27 @@ type syncBuffer = testutil.Buffer
 // nestvm starts the command with args; wait collects it.
 func nestvm(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
 	t.Helper()
+	cmd := nestvmCmd(args...)
+	stdout, stderr := start(t, cmd)
+	return cmd, stdout, stderr
+}
+
+// nestvmCmd is the command with args, as this test binary runs it.
+func nestvmCmd(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	return cmd
+}
+
+// start starts cmd, collecting its output.
+func start(t *testing.T, cmd *exec.Cmd) (stdout, stderr *syncBuffer) {
+	t.Helper()
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, &stdout, &stderr
+	return stdout, stderr
 }
 
 func wait(t *testing.T, cmd *exec.Cmd) int {
@@ -199,10 +212,7 @@ func TestRunInterrupt(t *testing.T) {
 	// Wait for the guest to be running (its whole first line: nv_puts
 	// writes the text and the newline in two calls, and a Ctrl-C between
 	// them rightly leaves the newline unwritten), then Ctrl-C.
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(stdout.String(), "spinning forever\n") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "the guest's first line", func() bool { return strings.Contains(stdout.String(), "spinning forever\n") })
 	cmd.Process.Signal(syscall.SIGINT)
 	status := wait(t, cmd)
 	if status != nester.StatusInterrupt || stdout.String() != "spin: spinning forever\n" || !strings.Contains(stderr.String(), "interrupted") {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"nestvm/internal/testutil"
 	"nestvm/nester"
@@ -59,27 +58,19 @@ func TestCheckpointWhileReadingStdin(t *testing.T) {
 				testutil.RequireKVM(t)
 			}
 			file := filepath.Join(t.TempDir(), "s.nvck")
-			cmd := exec.Command(os.Args[0], "run", "--backend", backend, "--log-level", "warn",
+			cmd := nestvmCmd("run", "--backend", backend, "--log-level", "warn",
 				"--layer", "checkpoint="+file+",stop", copyGuest)
-			cmd.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")
 			in, err := cmd.StdinPipe()
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer in.Close()
-			var stdout, stderr syncBuffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			stdout, stderr := start(t, cmd)
 			in.Write([]byte("one\n"))
 			// Once "one" is out, the guest goes on to its next read,
 			// which waits for input that comes only after the save; the
 			// save finds it waiting there or on its way.
-			deadline := time.Now().Add(60 * time.Second)
-			for stdout.String() != "one\n" && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
+			waitFor(t, `the copied "one"`, func() bool { return stdout.String() == "one\n" })
 			if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 				t.Fatal(err)
 			}
@@ -110,23 +101,15 @@ func TestRunInterruptWhileReadingStdin(t *testing.T) {
 			if backend == "kvm" {
 				testutil.RequireKVM(t)
 			}
-			cmd := exec.Command(os.Args[0], "run", "--backend", backend, "--log-level", "warn", copyGuest)
-			cmd.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")
+			cmd := nestvmCmd("run", "--backend", backend, "--log-level", "warn", copyGuest)
 			in, err := cmd.StdinPipe()
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer in.Close()
-			var stdout, stderr syncBuffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			stdout, stderr := start(t, cmd)
 			in.Write([]byte("one\n"))
-			deadline := time.Now().Add(60 * time.Second)
-			for stdout.String() != "one\n" && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
+			waitFor(t, `the copied "one"`, func() bool { return stdout.String() == "one\n" })
 			cmd.Process.Signal(syscall.SIGINT)
 			if status := wait(t, cmd); status != nester.StatusInterrupt || stdout.String() != "one\n" || !strings.Contains(stderr.String(), "interrupted") {
 				t.Fatalf("status %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
