@@ -184,17 +184,16 @@ func cpuMissing(t *testing.T, from, to string) machine.CPUFeatures {
 	return f[0].Missing(f[1])
 }
 
-// TestLinuxCheckpointState: the file of a saved Linux program holds the
-// personality's record, as the runner "linux", and every process: the
-// pipeline's (the shell, the subshell, cat, and sleep once forked) below
-// the container the personality made, each with the personality's port
-// as its exception port, badged with its pid.
-func TestLinuxCheckpointState(t *testing.T) {
+// saveAfterFirstLine runs busybox sh -c script, which writes "a\n" first,
+// on emu under a checkpoint layer that saves it after that write and
+// stops, and returns the file and what it holds.
+func saveAfterFirstLine(t *testing.T, script string) (file string, data []byte) {
+	t.Helper()
 	tree := linuxTree(t)
-	file := filepath.Join(t.TempDir(), "lx.nvck")
+	file = filepath.Join(t.TempDir(), "lx.nvck")
 	status, out, errs := run(t, "run", "--backend", "emu", "--log-level", "warn", "--files", tree,
 		"--layer", "checkpoint="+file+",after-writes=1,stop",
-		filepath.Join(tree, "bin", "busybox"), "sh", "-c", "(echo a; /bin/busybox sleep 1; echo b) | /bin/busybox cat")
+		filepath.Join(tree, "bin", "busybox"), "sh", "-c", script)
 	if status != 0 || out != "a\n" {
 		t.Fatalf("run: status %d, %q, stderr %q", status, out, errs)
 	}
@@ -202,6 +201,16 @@ func TestLinuxCheckpointState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return file, data
+}
+
+// TestLinuxCheckpointState: the file of a saved Linux program holds the
+// personality's record, as the runner "linux", and every process: the
+// pipeline's (the shell, the subshell, cat, and sleep once forked) below
+// the container the personality made, each with the personality's port
+// as its exception port, badged with its pid.
+func TestLinuxCheckpointState(t *testing.T) {
+	file, data := saveAfterFirstLine(t, "(echo a; /bin/busybox sleep 1; echo b) | /bin/busybox cat")
 	ck, err := checkpoint.Decode(data)
 	if err != nil {
 		t.Fatal(err)
@@ -233,17 +242,7 @@ func TestLinuxCheckpointState(t *testing.T) {
 // prints, nothing panics.
 func TestLinuxCheckpointBadRunner(t *testing.T) {
 	tree := linuxTree(t)
-	file := filepath.Join(t.TempDir(), "lx.nvck")
-	status, out, errs := run(t, "run", "--backend", "emu", "--log-level", "warn", "--files", tree,
-		"--layer", "checkpoint="+file+",after-writes=1,stop",
-		filepath.Join(tree, "bin", "busybox"), "sh", "-c", "echo a; echo b")
-	if status != 0 || out != "a\n" {
-		t.Fatalf("run: status %d, %q, stderr %q", status, out, errs)
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, data := saveAfterFirstLine(t, "echo a; echo b")
 	for name, c := range map[string]struct {
 		damage func(r *checkpoint.Runner)
 		says   string
