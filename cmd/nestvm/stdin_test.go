@@ -58,19 +58,11 @@ func TestCheckpointWhileReadingStdin(t *testing.T) {
 				testutil.RequireKVM(t)
 			}
 			file := filepath.Join(t.TempDir(), "s.nvck")
-			cmd := nestvmCmd("run", "--backend", backend, "--log-level", "warn",
-				"--layer", "checkpoint="+file+",stop", copyGuest)
-			in, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer in.Close()
-			stdout, stderr := start(t, cmd)
-			in.Write([]byte("one\n"))
 			// Once "one" is out, the guest goes on to its next read,
 			// which waits for input that comes only after the save; the
 			// save finds it waiting there or on its way.
-			waitFor(t, `the copied "one"`, func() bool { return stdout.String() == "one\n" })
+			cmd, stdout, stderr := copiedOne(t, "run", "--backend", backend, "--log-level", "warn",
+				"--layer", "checkpoint="+file+",stop", copyGuest)
 			if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 				t.Fatal(err)
 			}
@@ -101,19 +93,28 @@ func TestRunInterruptWhileReadingStdin(t *testing.T) {
 			if backend == "kvm" {
 				testutil.RequireKVM(t)
 			}
-			cmd := nestvmCmd("run", "--backend", backend, "--log-level", "warn", copyGuest)
-			in, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer in.Close()
-			stdout, stderr := start(t, cmd)
-			in.Write([]byte("one\n"))
-			waitFor(t, `the copied "one"`, func() bool { return stdout.String() == "one\n" })
+			cmd, stdout, stderr := copiedOne(t, "run", "--backend", backend, "--log-level", "warn", copyGuest)
 			cmd.Process.Signal(syscall.SIGINT)
 			if status := wait(t, cmd); status != nester.StatusInterrupt || stdout.String() != "one\n" || !strings.Contains(stderr.String(), "interrupted") {
 				t.Fatalf("status %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
 			}
 		})
 	}
+}
+
+// copiedOne starts nestvm with args, which run the copy guest, with a
+// pipe to its input that stays open until the test ends, and returns once
+// it has copied "one" from there: the guest then waits in its next read.
+func copiedOne(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+	t.Helper()
+	cmd := nestvmCmd(args...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close() })
+	stdout, stderr := start(t, cmd)
+	in.Write([]byte("one\n"))
+	waitFor(t, `the copied "one"`, func() bool { return stdout.String() == "one\n" })
+	return cmd, stdout, stderr
 }
