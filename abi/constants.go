@@ -24,6 +24,7 @@ var Constants = []Constant{
 	{"UserBase", "NV_USER_BASE", UserBase, "lowest address a program may load or map at"},
 	{"UserTop", "NV_USER_TOP", UserTop, "one past the highest such address"},
 	{"MaxBuffer", "NV_MAX_BUFFER", MaxBuffer, "the longest buffer one operation accepts"},
+	{"MaxReason", "NV_MAX_REASON", MaxReason, "space_abort: the most of a reason it keeps"},
 	{"MaxArgSlots", "NV_MAX_ARG_SLOTS", MaxArgSlots, "argument slots of an operation"},
 	{"NoHandle", "NV_NO_HANDLE", NoHandle, "the handle number that names nothing"},
 	{"ClockMonotonic", "NV_CLOCK_MONOTONIC", ClockMonotonic, "clock_read: time since an arbitrary point"},

@@ -46,4 +46,10 @@ const (
 	// MaxBuffer is the longest buffer one operation accepts (ErrTooBig
 	// beyond it). It bounds what the monitor may have to copy for a call.
 	MaxBuffer = 16 << 20
+
+	// MaxReason is the most of a reason space_abort keeps: a reason is a
+	// line of a report, which the monitor keeps as long as the space's
+	// result, and a layer failing with a long error must still end its
+	// program, so a longer one is cut rather than refused.
+	MaxReason = 4096
 )

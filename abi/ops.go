@@ -79,6 +79,7 @@ const (
 	OpClockWait                       // wait until a clock reaches a time, or the caller is woken
 	OpSpaceRunning                    // count the threads of a space's subtree that are running
 	OpFutexWaitClock                  // futex_wait until a time on a clock, waiting with clock_wait on it
+	OpSpaceAbort                      // end a space and its subtree as killed, saying why
 	OpCount                           // number of operations; not an operation
 )
 
@@ -274,6 +275,12 @@ var Ops = [OpCount]OpInfo{
 		Name: "space_kill", Iface: IfaceSpace, Rights: RightControl,
 		Args: []Arg{{"status", ArgValue, "the status the space ends with"}},
 		Doc:  "Ends a space and every thread in it, and its child spaces with it, and returns once all of them have ended: what they held is given back, so their places in the children quota and their pages in the memory quota of every ancestor are free again when it returns. A program killing its own space is exiting: the space ends as exited with the status. A caller inside the space killed (below it) does not wait: it is ending too; nor does monitor code killing through a host Caller of its own, which may run on a thread it kills (it waits on the space's Done).",
+	},
+	OpSpaceAbort: {
+		Name: "space_abort", Iface: IfaceSpace, Rights: RightControl,
+
+		Args: []Arg{{"reason", ArgIn, "why the space ends, as text: its first NV_MAX_REASON bytes are kept, invalid UTF-8 replaced; empty for none given"}},
+		Doc:  "Ends a space and every thread in it, and its child spaces with it, as killed (space_status reports NV_SPACE_KILLED with status 137, as for a kill by the monitor), and records the reason as the space's, where whoever waits on the space (a parent's exception port, the monitor's log, the command that ran the program) reads why it ended. It is how a layer that fails ends the subtree below it and says so. A space that has ended already keeps how it ended. A caller in another space waits until the space is gone, as with space_kill; a caller inside the space (or below it) does not wait: it is ending too; nor does monitor code through a host Caller of its own, which may run on a thread it ends.",
 	},
 	OpThreadCreate: {
 		Name: "thread_create", Iface: IfaceSpace, Rights: RightControl, R0Handle: true,

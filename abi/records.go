@@ -142,6 +142,10 @@ type SpaceState struct {
 	NMaps           uint64 // SpaceMapEntry records that follow
 	NHandles        uint64 // SpaceHandleEntry records that follow them
 	NThreads        uint64 // SpaceThreadEntry records that follow those
+	// Identity is the space's identity, as handle_identify reports it for
+	// a handle to the space: unique for the monitor's life, never 0 or
+	// reused, unlike the Object numbers, which hold for one stream.
+	Identity uint64
 }
 
 // SpaceMapEntry is one mapping in a SpaceState.
@@ -203,6 +207,10 @@ type SpaceThreadEntry struct {
 	Handle uint64 // a copy in the caller's table, with every right
 	Object uint64 // the thread's object number in this stream
 	Number uint64 // the thread's number in the space, as its faults name it (NV_FW_THREAD)
+	// Identity is the thread's identity, as handle_identify reports it
+	// for a handle to the thread: unique for the monitor's life, never 0
+	// or reused.
+	Identity uint64
 }
 
 // RegionState is what region_get_state writes; a keeper's supplied-page

@@ -62,7 +62,11 @@ func (backend) NewMachine(cfg machine.MachineConfig) (machine.Machine, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &emuMachine{log: log, maps: map[uint64]*mapping{}, cpus: map[*vcpu]struct{}{}}, nil
+	late := (*C.nv_late)(C.calloc(1, C.sizeof_nv_late))
+	if late == nil {
+		return nil, errors.New("new machine: out of memory")
+	}
+	return &emuMachine{log: log, maps: map[uint64]*mapping{}, cpus: map[*vcpu]struct{}{}, lateTab: late}, nil
 }
 
 // UcError is an error code returned by the Unicorn library.
@@ -85,17 +89,27 @@ type mapping struct {
 
 // emuMachine is one guest-physical memory map. Unicorn keeps a memory map per
 // engine and each running vCPU has an engine of its own, so the machine
-// holds the map and each engine copies it when opened. The map itself never changes after
-// that (machine.Machine's contract); only exec permission does, and each
-// engine catches up on it at its next run, or when a fetch is refused.
+// holds the map and each engine copies it when opened. After the first
+// vCPU the map only grows (machine.Machine's contract: chunks of the user
+// window), and so does exec permission change: each engine catches up on
+// both at its next run, on leaving a call that grew the map, or when a
+// fetch is refused; meanwhile its gap filler serves the new memory
+// (gap_read in hooks.c).
 type emuMachine struct {
 	log     hclog.Logger
 	mu      sync.Mutex
 	maps    map[uint64]*mapping
-	started bool // a vCPU exists: the map is fixed
+	started bool // a vCPU exists: new mappings are late
 	exec    spans
 	execGen uint64
 	cpus    map[*vcpu]struct{}
+	// late are the mappings made since the first vCPU, in order; lateGen
+	// is their number, read without the lock by engines checking whether
+	// they are behind. lateTab lets gap fillers reach them (C memory:
+	// engines hold pointers to it).
+	late    []*mapping
+	lateGen atomic.Int64
+	lateTab *C.nv_late
 }
 
 // Features implements machine.Machine: Unicorn 2.0.1 treats PTE bit 63 as
@@ -114,17 +128,28 @@ func (m *emuMachine) MapMemory(gpa uint64, mem []byte, perm machine.Perm) error 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.started {
-		return fmt.Errorf("map %#x+%#x: the memory map is fixed once vCPUs exist", gpa, size)
+	if m.maps == nil {
+		return fmt.Errorf("map %#x+%#x: the machine is closed", gpa, size)
 	}
 	for _, o := range m.maps {
 		if gpa < o.gpa+uint64(len(o.mem)) && o.gpa < gpa+size {
 			return fmt.Errorf("map %#x+%#x: overlaps mapping at %#x", gpa, size, o.gpa)
 		}
 	}
-	m.maps[gpa] = &mapping{gpa: gpa, mem: mem, perm: perm}
+	o := &mapping{gpa: gpa, mem: mem, perm: perm}
+	m.maps[gpa] = o
 	m.exec.set(gpa, gpa+size, perm&machine.PermExec != 0)
 	m.execGen++
+	if m.started {
+		// Before an engine can learn of it (it is behind once lateGen
+		// moves), and before the page tables point into it (the caller
+		// writes them after this returns): a gap filler must serve it.
+		if n := gpa >> C.NV_LATE_SHIFT; n < C.NV_LATE_CHUNKS && (gpa+size-1)>>C.NV_LATE_SHIFT == n {
+			C.nv_late_set(m.lateTab, C.unsigned(n), C.uintptr_t(uintptr(unsafe.Pointer(&mem[0]))-uintptr(gpa)), C.uint64_t(gpa), C.uint64_t(gpa+size))
+		}
+		m.late = append(m.late, o)
+		m.lateGen.Store(int64(len(m.late)))
+	}
 	return nil
 }
 
@@ -141,6 +166,17 @@ func (m *emuMachine) UnmapMemory(gpa uint64) error {
 	}
 	m.exec.set(gpa, gpa+uint64(len(o.mem)), false)
 	delete(m.maps, gpa)
+	for i, l := range m.late {
+		if l == o {
+			// No engine exists to be behind: the numbering can change.
+			m.late = append(m.late[:i], m.late[i+1:]...)
+			m.lateGen.Store(int64(len(m.late)))
+			if n := gpa >> C.NV_LATE_SHIFT; n < C.NV_LATE_CHUNKS && m.lateTab.lo[n] == C.uint64_t(gpa) {
+				C.nv_late_set(m.lateTab, C.unsigned(n), 0, 0, 0)
+			}
+			break
+		}
+	}
 	return nil
 }
 
@@ -170,7 +206,11 @@ func (m *emuMachine) Close() error {
 	if len(m.cpus) > 0 {
 		return fmt.Errorf("close machine: %d vCPUs still open", len(m.cpus))
 	}
-	m.maps = nil
+	m.maps, m.late = nil, nil
+	if m.lateTab != nil {
+		C.free(unsafe.Pointer(m.lateTab))
+		m.lateTab = nil
+	}
 	return nil
 }
 
@@ -217,9 +257,11 @@ type vcpu struct {
 	prev, next *vcpu
 	idleEpoch  uint64
 
-	exec    spans  // where this engine lets code run
-	mapped  []span // the engine's memory regions, sorted
-	execGen uint64 // the machine's execGen that exec reflects
+	exec     spans       // where this engine lets code run
+	mapped   []span      // the engine's memory regions, sorted
+	execGen  uint64      // the machine's execGen that exec reflects
+	gaps     []*C.nv_gap // what the engine's gap fillers' callbacks get
+	lateSeen int64       // how many of the machine's late mappings the engine has
 
 	shelved              bool // an engine of this vCPU has been closed
 	regs                 machine.Regs
@@ -306,6 +348,7 @@ func (v *vcpu) open() error {
 	for _, o := range v.m.maps {
 		maps = append(maps, o)
 	}
+	v.lateSeen = int64(len(v.m.late))
 	v.m.mu.Unlock()
 	v.mapped = nil
 	if err := v.mapAll(maps); err != nil {
@@ -349,12 +392,15 @@ func (v *vcpu) destroy() {
 	}
 	C.uc_close(c.uc)
 	C.free(unsafe.Pointer(c))
+	for _, g := range v.gaps {
+		C.free(unsafe.Pointer(g))
+	}
 	enginePool.closing()
 	if v.handle != 0 {
 		v.handle.Delete()
 		v.handle = 0
 	}
-	v.mapped, v.exec, v.execGen = nil, nil, 0
+	v.mapped, v.exec, v.execGen, v.gaps, v.lateSeen = nil, nil, 0, nil, 0
 }
 
 // Close implements machine.VCPU.
@@ -524,14 +570,7 @@ func (v *vcpu) mapAll(maps []*mapping) error {
 	v.m.mu.Unlock()
 	uc := v.c.uc
 	next := uint64(0)
-	gap := func(from, end uint64) error {
-		if end > from {
-			if err := ucErr(C.nv_map_gap(v.c, C.uint64_t(from), C.uint64_t(end-from))); err != nil {
-				return fmt.Errorf("fill gap %#x-%#x: %w", from, end, err)
-			}
-		}
-		return nil
-	}
+	gap := v.fillGap
 	// The trap page lies in a gap: it gets the trap's MMIO region.
 	trap := v.cfg.TrapPage
 	fill := func(end uint64) error {
@@ -550,18 +589,8 @@ func (v *vcpu) mapAll(maps []*mapping) error {
 		if err := fill(o.gpa); err != nil {
 			return err
 		}
-		for _, p := range pieces(o.gpa, o.gpa+uint64(len(o.mem)), exec) {
-			// Readable and writable always (the page tables decide, so
-			// faults look as on kvm); executable where the machine says.
-			perm := C.uint32_t(C.UC_PROT_READ | C.UC_PROT_WRITE)
-			if exec.contains(p.start) {
-				perm |= C.UC_PROT_EXEC
-			}
-			host := unsafe.Pointer(&o.mem[p.start-o.gpa])
-			if err := ucErr(C.uc_mem_map_ptr(uc, C.uint64_t(p.start), C.size_t(p.end-p.start), perm, host)); err != nil {
-				return fmt.Errorf("map %#x-%#x: %w", p.start, p.end, err)
-			}
-			v.mapped = append(v.mapped, p)
+		if err := v.mapPieces(uc, o, exec); err != nil {
+			return err
 		}
 		next = o.gpa + uint64(len(o.mem))
 	}
@@ -572,15 +601,69 @@ func (v *vcpu) mapAll(maps []*mapping) error {
 	return nil
 }
 
+// mapPieces maps o into the engine, in pieces of one exec permission.
+func (v *vcpu) mapPieces(uc *C.uc_engine, o *mapping, exec spans) error {
+	for _, p := range pieces(o.gpa, o.gpa+uint64(len(o.mem)), exec) {
+		// Readable and writable always (the page tables decide, so
+		// faults look as on kvm); executable where the machine says.
+		perm := C.uint32_t(C.UC_PROT_READ | C.UC_PROT_WRITE)
+		if exec.contains(p.start) {
+			perm |= C.UC_PROT_EXEC
+		}
+		host := unsafe.Pointer(&o.mem[p.start-o.gpa])
+		if err := ucErr(C.uc_mem_map_ptr(uc, C.uint64_t(p.start), C.size_t(p.end-p.start), perm, host)); err != nil {
+			return fmt.Errorf("map %#x-%#x: %w", p.start, p.end, err)
+		}
+		v.mapped = append(v.mapped, p)
+	}
+	return nil
+}
+
+// fillGap maps a gap filler over [from, end), if it is not empty.
+func (v *vcpu) fillGap(from, end uint64) error {
+	if end <= from {
+		return nil
+	}
+	g := (*C.nv_gap)(C.calloc(1, C.sizeof_nv_gap))
+	if g == nil {
+		return fmt.Errorf("fill gap %#x-%#x: out of memory", from, end)
+	}
+	g.c, g.late, g.base = v.c, v.m.lateTab, C.uint64_t(from)
+	if err := ucErr(C.nv_map_gap(g, C.uint64_t(end-from))); err != nil {
+		C.free(unsafe.Pointer(g))
+		return fmt.Errorf("fill gap %#x-%#x: %w", from, end, err)
+	}
+	v.gaps = append(v.gaps, g)
+	return nil
+}
+
+// syncMaps gives the engine the mappings the machine gained since it was
+// opened. Unicorn 2.0.1 unmaps a region by flushing its translations page
+// by page, and the gap filler a new mapping lies in reaches the top of the
+// address space, so the engine is not patched: it closes, the thread's
+// state kept in Go as when the pool closes it, and a fresh one opens with
+// the whole map. Memory reaches a new GiB of a space seldom (a few times
+// in its life); until the engine's next run its gap filler serves it.
+func (v *vcpu) syncMaps() error {
+	if v.c == nil || v.m.lateGen.Load() == v.lateSeen {
+		return nil
+	}
+	v.engMu.Lock()
+	v.shelve()
+	v.engMu.Unlock()
+	return v.open()
+}
+
 // syncExec brings the engine's exec permissions up to date with the
 // machine's and reports whether anything changed.
 func (v *vcpu) syncExec() (bool, error) {
 	v.m.mu.Lock()
-	want, gen := v.m.exec.clone(), v.m.execGen
-	v.m.mu.Unlock()
-	if gen == v.execGen {
+	if v.m.execGen == v.execGen {
+		v.m.mu.Unlock()
 		return false, nil
 	}
+	want, gen := v.m.exec.clone(), v.m.execGen
+	v.m.mu.Unlock()
 	uc := v.c.uc
 	for _, d := range v.exec.diff(want) {
 		perm := C.uint32_t(C.UC_PROT_READ | C.UC_PROT_WRITE)
@@ -618,10 +701,13 @@ func (v *vcpu) Run() (machine.Exit, error) {
 			return machine.Exit{}, fmt.Errorf("run: %w", err)
 		}
 	}
-	if _, err := v.syncExec(); err != nil {
-		return machine.Exit{}, fmt.Errorf("run: %w", err)
-	}
 	for {
+		if err := v.syncMaps(); err != nil {
+			return machine.Exit{}, fmt.Errorf("run: %w", err)
+		}
+		if _, err := v.syncExec(); err != nil {
+			return machine.Exit{}, fmt.Errorf("run: %w", err)
+		}
 		// A fresh engine: the first run's, or one opened after a call
 		// the thread waited in (serveOutside).
 		if !v.entered {
@@ -786,6 +872,9 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit machine.Exit, next int, err error) {
 			v.regs.RIP += v.cfg.TrapLen
 		}
 		v.regsDirty = true
+		if c.action == C.NV_CALL_RESYNC {
+			return machine.Exit{}, runAgain, nil // Run's loop takes the new regions
+		}
 		v.clearStop()
 		return machine.Exit{Kind: machine.ExitStopped}, done, nil
 	case C.NV_EXIT_ILLEGAL_IO:
@@ -820,11 +909,19 @@ func (v *vcpu) finish(ucerr C.uc_err) (exit machine.Exit, next int, err error) {
 		f := machine.Fault{Vector: machine.VecPage, ErrorCode: machine.PFPresent | machine.PFUser, RIP: v.regs.RIP, Addr: v.cfg.TrapPage + uint64(c.addr)}
 		return machine.Exit{Kind: machine.ExitFault, Fault: f}, done, nil
 	case C.NV_EXIT_GAP:
-		return machine.Exit{}, done, fmt.Errorf("run at rip %#x: guest reached unbacked memory at gap offset %#x: a page-table entry points outside the machine's memory (a monitor bug)", v.regs.RIP, uint64(c.addr))
+		return machine.Exit{}, done, fmt.Errorf("run at rip %#x: guest reached unbacked memory at %#x: a page-table entry points outside the machine's memory (a monitor bug)", v.regs.RIP, uint64(c.addr))
 	case C.NV_EXIT_MEM:
 		// A refused fetch stops at the start of a translation block before
 		// any of it ran, so if the machine has since granted exec there it
 		// is safe to simply run again.
+		if (c.memtype == C.UC_MEM_FETCH_PROT || c.memtype == C.UC_MEM_FETCH_UNMAPPED) && v.m.lateGen.Load() != v.lateSeen {
+			// Code in memory that another thread's call gave the machine
+			// while this engine ran: a gap filler cannot serve a fetch.
+			if err := v.syncMaps(); err != nil {
+				return machine.Exit{}, done, fmt.Errorf("run: %w", err)
+			}
+			return machine.Exit{}, runAgain, nil
+		}
 		if c.memtype == C.UC_MEM_FETCH_PROT {
 			if changed, err := v.syncExec(); err != nil {
 				return machine.Exit{}, done, fmt.Errorf("run: %w", err)
@@ -975,5 +1072,8 @@ func nvHypercall(h C.uintptr_t) C.int {
 	action := v.hcall.Hypercall(&call)
 	c.ret[0] = C.uint64_t(call.Ret[0])
 	c.ret[1] = C.uint64_t(call.Ret[1])
+	if action == machine.CallContinue && v.m.lateGen.Load() != v.lateSeen {
+		return C.NV_CALL_RESYNC
+	}
 	return C.int(action)
 }

@@ -55,7 +55,7 @@ static void serve(uc_engine *uc, nv_cpu *c) {
 	}
 	if (action == NV_CALL_CONTINUE && !__atomic_load_n(&c->stop_req, __ATOMIC_ACQUIRE))
 		return;
-	if (action == NV_CALL_CONTINUE)
+	if (action == NV_CALL_CONTINUE || (action == NV_CALL_RESYNC && __atomic_load_n(&c->stop_req, __ATOMIC_ACQUIRE)))
 		action = NV_CALL_STOP; // a Stop arrived during the call: complete it, then stop
 	c->exit = NV_EXIT_HCALL;
 	c->action = action;
@@ -159,25 +159,58 @@ static void hook_sysenter(uc_engine *uc, void *ud) {
 	uc_emu_stop(uc);
 }
 
-// Gap fillers: MMIO regions over every address the machine maps no memory
-// at (see mapAll in emu.go). A present page-table entry never points into
-// one, so these run only if the monitor broke that rule: stop loudly.
+// Gap fillers: MMIO regions over every address the engine maps no memory
+// at (see mapAll in emu.go). A present page-table entry points into one
+// only where the machine gained memory after this engine was opened (a
+// chunk of the user window that another thread of the space reached): the
+// access is then served from that memory, exactly, until the engine's
+// next run maps it. Anything else means the monitor broke the rule: stop
+// loudly.
+static uint8_t *late_host(nv_gap *g, uint64_t off, unsigned size) {
+	uint64_t addr = g->base + off;
+	unsigned n = (unsigned)(addr >> NV_LATE_SHIFT);
+	if (g->late == NULL || addr >> NV_LATE_SHIFT >= NV_LATE_CHUNKS)
+		return NULL;
+	uint64_t hi = __atomic_load_n(&g->late->hi[n], __ATOMIC_ACQUIRE);
+	if (hi == 0 || addr < g->late->lo[n] || addr + size > hi)
+		return NULL;
+	return (uint8_t *)(g->late->delta[n] + (uintptr_t)addr);
+}
+
 static uint64_t gap_read(uc_engine *uc, uint64_t off, unsigned size, void *ud) {
-	nv_cpu *c = ud;
-	(void)size;
-	c->exit = NV_EXIT_GAP;
-	c->addr = off;
+	nv_gap *g = ud;
+	uint8_t *h = late_host(g, off, size);
+	uint64_t v = 0;
+	if (h != NULL && size <= sizeof v) {
+		memcpy(&v, h, size);
+		return v;
+	}
+	g->c->exit = NV_EXIT_GAP;
+	g->c->addr = g->base + off;
 	uc_emu_stop(uc);
 	return 0;
 }
 
 static void gap_write(uc_engine *uc, uint64_t off, unsigned size, uint64_t value, void *ud) {
-	(void)value;
-	gap_read(uc, off, size, ud);
+	nv_gap *g = ud;
+	uint8_t *h = late_host(g, off, size);
+	if (h != NULL && size <= sizeof value) {
+		memcpy(h, &value, size);
+		return;
+	}
+	g->c->exit = NV_EXIT_GAP;
+	g->c->addr = g->base + off;
+	uc_emu_stop(uc);
 }
 
-uc_err nv_map_gap(nv_cpu *c, uint64_t addr, uint64_t size) {
-	return uc_mmio_map(c->uc, addr, size, gap_read, c, gap_write, c);
+uc_err nv_map_gap(nv_gap *g, uint64_t size) {
+	return uc_mmio_map(g->c->uc, g->base, size, gap_read, g, gap_write, g);
+}
+
+void nv_late_set(nv_late *l, unsigned n, uintptr_t delta, uint64_t lo, uint64_t hi) {
+	l->delta[n] = delta;
+	l->lo[n] = lo;
+	__atomic_store_n(&l->hi[n], hi, __ATOMIC_RELEASE);
 }
 
 // A Stop from another thread is taken here, at the start of a translation

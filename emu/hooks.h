@@ -12,8 +12,29 @@
 // Why the last uc_emu_start stopped, as the hooks recorded it.
 enum { NV_EXIT_NONE, NV_EXIT_HCALL, NV_EXIT_INTR, NV_EXIT_MEM, NV_EXIT_ILLEGAL_IO, NV_EXIT_GAP, NV_EXIT_SYSCALL, NV_EXIT_TRAP_READ, NV_EXIT_DEFER };
 
-// Mirrors machine.CallAction.
-enum { NV_CALL_CONTINUE, NV_CALL_STOP, NV_CALL_RESTART };
+// Mirrors machine.CallAction; NV_CALL_RESYNC is NV_CALL_CONTINUE after a
+// call that grew the machine's memory map: the engine stops after the
+// call, takes the new regions, and runs on.
+enum { NV_CALL_CONTINUE, NV_CALL_STOP, NV_CALL_RESTART, NV_CALL_RESYNC };
+
+// Memory the machine gained after its first vCPU, by GiB of guest
+// address (machine.WindowChunk): an engine opened before it still has a
+// gap filler there until its next run, and the filler serves an access
+// from the memory itself (see gap_read). delta is host address minus
+// guest address; hi is set last, and non-zero means the entry is valid.
+#define NV_LATE_SHIFT 30
+#define NV_LATE_CHUNKS 64
+typedef struct nv_late {
+	uintptr_t delta[NV_LATE_CHUNKS];
+	uint64_t lo[NV_LATE_CHUNKS], hi[NV_LATE_CHUNKS];
+} nv_late;
+
+// What a gap filler's callbacks are given: offsets arrive relative to base.
+typedef struct nv_gap {
+	struct nv_cpu *c;
+	nv_late *late;
+	uint64_t base;
+} nv_gap;
 
 #define NV_NREGS 20
 
@@ -43,7 +64,8 @@ typedef struct nv_cpu {
 } nv_cpu;
 
 uc_err nv_add_hooks(nv_cpu *c);
-uc_err nv_map_gap(nv_cpu *c, uint64_t addr, uint64_t size);
+uc_err nv_map_gap(nv_gap *g, uint64_t size);
+void nv_late_set(nv_late *l, unsigned n, uintptr_t delta, uint64_t lo, uint64_t hi);
 uc_err nv_map_trap(nv_cpu *c, uint64_t addr);
 uc_err nv_read_regs(nv_cpu *c);
 uc_err nv_write_regs(nv_cpu *c);

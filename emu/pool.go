@@ -21,19 +21,21 @@ import (
 // engine once the pool has closed what it lent.
 //
 // Engines are never handed from one thread to another: an engine's memory
-// map is its machine's (a 64 GiB window in 1 GiB regions; Unicorn 2.0.1
-// unmaps a region page by page, measured at 35-45 ms a GiB on a loaded
-// host), its saved ring-3 context is its thread's, and its translations
+// map is its machine's (the GiBs of the window its space's memory reached,
+// a region each; Unicorn 2.0.1 unmaps a region page by page, measured at
+// 35-45 ms a GiB on a loaded host), its saved ring-3 context is its
+// thread's, and its translations
 // belong to its space; opening a fresh engine costs less than cleaning one.
 //
 // The pool closes an engine lent for longer than ttl (by up to ttl more:
 // the pool looks every ttl, with no clock read when engines come and go),
 // and at once the oldest beyond maxIdle, so what idle engines hold is
-// bounded for the whole monitor, not per space. Opening and later closing an engine costs
-// a few milliseconds of CPU (most of it Unicorn building and tearing down
-// a memory map of some 70 regions), which ttl bounds to about 2% for a
-// thread that wakes just too late to find its engine; a thread that waits
-// less than ttl keeps its engine and its translations.
+// bounded for the whole monitor, not per space. Opening and later closing
+// an engine costs about 0.4 ms of CPU for a space whose memory lies in one
+// GiB (a region each GiB reached, a few more for the system memory and
+// the gaps), which ttl bounds to well under 1% for a thread that wakes
+// just too late to find its engine; a thread that waits less than ttl
+// keeps its engine and its translations.
 type pool struct {
 	mu         sync.Mutex
 	head, tail *vcpu  // the idle list, least recently lent first

@@ -144,8 +144,18 @@ func TestEnginesReopenedEveryWait(t *testing.T) {
 				t.Errorf("kerneltest %s: %s; output:\n%s", area, r, out)
 			}
 			// Every area waits, stops or faults a few times at least.
-			if n := p.reopenedTotal() - reopened; n < 3 {
-				t.Errorf("kerneltest %s resumed threads on %d fresh engines, want more", area, n)
+			// In restart and fault only two are certain whatever the
+			// timing (restart: the receiver resumed after its stop, and
+			// its re-issued receive, a call served outside the engine;
+			// fault: the handler's receive, and the faulter resumed with
+			// new state): the main thread's waits find what they wait
+			// for done already when the other threads are quick.
+			least := 3
+			if area == "restart" || area == "fault" {
+				least = 2
+			}
+			if n := p.reopenedTotal() - reopened; n < least {
+				t.Errorf("kerneltest %s resumed threads on %d fresh engines, want %d at least", area, n, least)
 			} else {
 				t.Logf("kerneltest %s resumed threads on %d fresh engines", area, n)
 			}

@@ -71,6 +71,11 @@ type Wrapper struct {
 	Deep bool
 	// Layer names the layer, for the Call's Layer field.
 	Layer string
+	// Keep, when set, sees each handle a forwarded call returns, as a
+	// handle h in Space's table, and keeps it open (the layer's from then
+	// on) when it returns true: a layer that ends what was made through
+	// it (trace ending its program's spaces when it fails) keeps those.
+	Keep func(c *Call, h uint64) bool
 
 	seq   atomic.Uint64
 	calls sync.Pool // of *Call, each with a Caller of Space
@@ -341,7 +346,7 @@ func (b *border) OnResult(r Result) (Cap, bool, error) {
 		}
 	}
 	c.Gave = cp
-	return cp, false, nil
+	return cp, w.Keep != nil && w.Keep(c, r.H), nil
 }
 
 // Return ends the call with r0 and r1 without forwarding it.

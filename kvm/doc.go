@@ -35,9 +35,10 @@
 //     lets the stub run on to the trap first: a thread is never stopped
 //     holding the stub's registers.
 //
-// Memory: a space's 64 GiB user window is one machine mapping, but KVM's
-// per-slot bookkeeping grows with the slot (with PVM's shadow paging, 128
-// MiB and 30 ms for 64 GiB), so large mappings get their slots chunk by
+// Memory: each GiB of a space's user window that its memory reaches is
+// one machine mapping (machine.WindowChunk), but KVM's per-slot
+// bookkeeping grows with the slot (with PVM's shadow paging, 2 MiB for a
+// slot over a GiB), so large mappings get their slots chunk by
 // chunk as the monitor first maps memory there, chunks as small as the
 // host's slot count allows (chunkFor: 8 MiB where KVM offers 32764).
 //

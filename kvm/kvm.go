@@ -249,8 +249,8 @@ func (b backend) NewMachine(cfg machine.MachineConfig) (machine.Machine, error) 
 // chunkFor returns how much of a large mapping one memory slot covers on
 // a host with slots memory slots. KVM keeps bookkeeping per slot in
 // proportion to its size (with shadow paging, as on PVM, 8 bytes per 4
-// KiB page: 128 MiB of kernel memory and some 30 ms for a space's 64 GiB
-// user window), so a mapping larger than a chunk gets slots chunk by
+// KiB page: 2 MiB of kernel memory for a slot over a whole GiB of a
+// space's user window), so a mapping larger than a chunk gets slots chunk by
 // chunk, where the monitor puts memory (ProtectMemory). Every space pays
 // for the chunks its memory touches, one at least, so a chunk is as small
 // as the slots allow: the smallest power of two from minChunk up that

@@ -277,7 +277,11 @@ func (v *vcpu) Stop() {
 	}
 	v.run.setImmediateExit(true)
 	if v.inRun.Load() {
-		if tid := v.tid.Load(); tid != 0 {
+		// The vCPU's own thread, stopping itself (a last thread's
+		// thread_exit ends its space), is between two KVM_RUNs: the
+		// immediate-exit mark is read by the next, and a signal would
+		// only cost its delivery, once for every space that ends.
+		if tid := v.tid.Load(); tid != 0 && int(tid) != unix.Gettid() {
 			unix.Tgkill(unix.Getpid(), int(tid), unix.SIGURG)
 		}
 	}

@@ -70,13 +70,14 @@ func (p Perm) String() string {
 // A Machine is one guest-physical address space and the vCPUs running in it.
 //
 // The monitor builds the page tables itself (identity-mapped, in guest
-// memory) and maps a space's memory once, when it creates the machine: the
-// system memory and one host window covering the whole user range. Later
-// changes to what the guest sees happen in host memory (the monitor maps
-// memory objects into the window) and in the page tables, never in the
-// Machine's memory map. That keeps every backend simple: kvm needs two
-// memory slots, and the emulator never changes an engine's memory map
-// while another thread runs it.
+// memory) and maps a space's system memory when it creates the machine,
+// and the user window (Window) a chunk at a time, as the space's memory
+// first reaches each (WindowChunk): a space costs the monitor's address
+// space what its memory reaches, not the whole user range. Later changes
+// to what the guest sees happen in host memory (the monitor maps memory
+// objects into the window's chunks) and in the page tables, never in the
+// Machine's memory map, which only grows, by whole chunks, while the
+// space lives.
 //
 // Read and write permission are always enforced by the page tables. Exec
 // permission is enforced by them too where the CPU honours the no-execute
@@ -88,10 +89,12 @@ type Machine interface {
 	// MapMemory makes mem appear at guest-physical address gpa. gpa and
 	// len(mem) must be page-aligned, mem must stay valid until it is
 	// unmapped or the machine is closed, and the range must not overlap an
-	// existing mapping. It must be called before the first NewVCPU. Host
-	// pages inside mem may be replaced (mmap MAP_FIXED) at any time; the
-	// guest sees the new pages. Errors wrap ErrNoSlots when the backend has
-	// run out of mapping slots.
+	// existing mapping. It may be called while vCPUs run: each sees the
+	// new mapping before the page tables it runs on can point into it
+	// (the monitor writes them after this returns). Host pages inside mem
+	// may be replaced (mmap MAP_FIXED) at any time; the guest sees the new
+	// pages. Errors wrap ErrNoSlots when the backend has run out of
+	// mapping slots.
 	MapMemory(gpa uint64, mem []byte, perm Perm) error
 	// UnmapMemory removes the mapping that starts at gpa. It is called only
 	// when no vCPU runs any more.

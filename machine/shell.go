@@ -12,8 +12,9 @@ import (
 
 // Shell is what a space runs in before it holds any object of its own: a
 // Machine with the space's system memory (its stub pages built) and its
-// user window mapped. Building one is the bulk of NewSpace; a shell whose
-// space has ended can be reset and serve the next space (shellPool).
+// user window, whose chunks the machine is given as memory reaches them.
+// Building one is the bulk of NewSpace; a shell whose space has ended can
+// be reset and serve the next space (shellPool).
 type Shell struct {
 	// Machine runs the space's vCPUs.
 	Machine Machine
@@ -52,19 +53,7 @@ func NewShell(b Backend, log hclog.Logger, name string) (sh *Shell, err error) {
 			return nil, fmt.Errorf("map system memory: %w", err)
 		}
 	}
-	win, err := newWindow(abi.UserTop)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			win.close()
-		}
-	}()
-	if err := machine.MapMemory(abi.UserBase, win.bytes(abi.UserBase, abi.UserTop-abi.UserBase), PermRead|PermWrite); err != nil {
-		return nil, fmt.Errorf("map user window: %w", err)
-	}
-	return &Shell{Machine: machine, Sys: sys, Win: win, NoNX: machine.Features().NoPageTableNX}, nil
+	return &Shell{Machine: machine, Sys: sys, Win: newWindow(machine), NoNX: machine.Features().NoPageTableNX}, nil
 }
 
 // sysRanges are the two mappings of the system memory, around the trap
@@ -76,10 +65,13 @@ var sysRanges = [2]struct{ addr, size uint64 }{
 
 // close releases everything the shell holds.
 func (sh *Shell) close(log hclog.Logger) {
-	for _, addr := range []uint64{sysRanges[0].addr, sysRanges[1].addr, abi.UserBase} {
-		if err := sh.Machine.UnmapMemory(addr); err != nil {
-			log.Warn("unmap at exit", "addr", fmt.Sprintf("%#x", addr), "error", err)
+	for _, r := range sysRanges {
+		if err := sh.Machine.UnmapMemory(r.addr); err != nil {
+			log.Warn("unmap at exit", "addr", fmt.Sprintf("%#x", r.addr), "error", err)
 		}
+	}
+	if err := sh.Win.detach(); err != nil {
+		log.Warn("unmap at exit", "error", err)
 	}
 	if err := sh.Machine.Close(); err != nil {
 		log.Warn("close machine", "error", err)

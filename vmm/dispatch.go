@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"runtime"
+	"strings"
 
 	"nestvm/abi"
 	"nestvm/machine"
@@ -671,6 +672,27 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		// code acting for itself: it may be running on one of the very
 		// threads it kills (a layer's handler runs on its caller's), and
 		// has Space.Done to wait on.
+		if w.id >= 0 && !w.space.within(sp) {
+			if r, done := after(w.awaitGone(sp)); done {
+				return r
+			}
+		}
+		return ok(0, 0)
+	case abi.OpSpaceAbort:
+		b := inv.bufs[0].Bytes()
+		b = b[:min(len(b), abi.MaxReason)]
+		// The reason reaches logs and reports as text.
+		reason := strings.ToValidUTF8(string(b), "\uFFFD")
+		if reason == "" {
+			// Result.Killed says the space was killed by being set.
+			reason = "aborted by space_abort"
+		}
+		w := t.who()
+		sp.end(Result{Killed: reason})
+		if sp == w.space {
+			return result{act: machine.CallStop}
+		}
+		// As space_kill: a guest elsewhere waits for the space to be gone.
 		if w.id >= 0 && !w.space.within(sp) {
 			if r, done := after(w.awaitGone(sp)); done {
 				return r

@@ -4,3 +4,19 @@ package vmm
 func IdleShells(m *Monitor) int {
 	return m.shells.IdleCount()
 }
+
+// ChildWindowChunks reports, for each child of s, how many chunks of its
+// user window hold host address space, for tests.
+func ChildWindowChunks(s *Space) []int {
+	s.mu.Lock()
+	kids := make([]*Space, 0, len(s.children))
+	for c := range s.children {
+		kids = append(kids, c)
+	}
+	s.mu.Unlock()
+	out := make([]int, len(kids))
+	for i, c := range kids {
+		out[i] = c.win.ReservedChunks()
+	}
+	return out
+}

@@ -155,6 +155,7 @@ var seedCalls = []seedCall{
 	{hChild, abi.OpSpaceSetExceptionPort, []uint64{hPortCall}},
 	{hChild, abi.OpSpaceStatus, nil},
 	{hChild, abi.OpSpaceKill, []uint64{5}},
+	{hChild, abi.OpSpaceAbort, []uint64{fixData, 16}},
 	{hChild, abi.OpThreadCreate, []uint64{abi.UserBase, 0, 0}},
 	{hThread1, abi.OpThreadStart, nil},
 	{hThread1, abi.OpThreadStop, nil},

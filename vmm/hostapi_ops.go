@@ -734,3 +734,19 @@ func (c *Caller) FutexWaitClock(h uint64, addr uint64, expected uint64, clock ui
 	s[4] = deadlineNs
 	return c.Invoke(h, abi.OpFutexWaitClock, s)
 }
+
+// SpaceAbort performs space_abort on handle h, as nv_space_abort does for a guest.
+// Ends a space and every thread in it, and its child spaces with it, as
+// killed (space_status reports NV_SPACE_KILLED with status 137, as for a
+// kill by the monitor), and records the reason as the space's, where whoever
+// waits on the space (a parent's exception port, the monitor's log, the
+// command that ran the program) reads why it ended. It is how a layer that
+// fails ends the subtree below it and says so. A space that has ended
+// already keeps how it ended. A caller in another space waits until the
+// space is gone, as with space_kill; a caller inside the space (or below it)
+// does not wait: it is ending too; nor does monitor code through a host
+// Caller of its own, which may run on a thread it ends.
+func (c *Caller) SpaceAbort(h uint64, reason []byte) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	return c.Invoke(h, abi.OpSpaceAbort, s, reason)
+}

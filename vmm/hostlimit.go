@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"nestvm/abi"
 	"nestvm/machine"
 )
 
@@ -29,7 +28,7 @@ func (m *Monitor) hostLimit(err error) {
 	var as machine.AddressSpaceSpent
 	switch {
 	case errors.As(err, &as):
-		limit = fmt.Sprintf("the monitor's virtual address space (each space reserves %d GiB of it for its user range; a host with 4-level paging gives a process 128 TiB)", (abi.UserTop)>>30)
+		limit = fmt.Sprintf("the monitor's virtual address space (each space reserves %d GiB of it for each GiB of its user range that its memory reaches; a host with 4-level paging gives a process 128 TiB)", machine.WindowChunk>>30)
 	case errors.As(err, &spent):
 		limit = spent.Source()
 	case errors.Is(err, unix.EMFILE):

@@ -95,3 +95,61 @@ func TestHandleIdentify(t *testing.T) {
 		}
 	})
 }
+
+// TestStateIdentities checks that space_get_state reports the space's
+// and each thread's identity as handle_identify does for handles to them,
+// so a reader of the state knows them across reads and spaces.
+func TestStateIdentities(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		mon := vmm.NewMonitor(b, nil)
+		host := mon.NewHostSpace("host", vmm.DefaultQuota)
+		defer func() { host.Kill("test over"); host.Wait() }()
+		c := host.NewCaller()
+		must := mustOK(t)
+		self, err := c.Insert(host, abi.RightsAll, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		child := must("space_create")(c.SpaceCreate(self, 0, 0, 0, 0))
+		entry, stack := uint64(abi.UserBase), uint64(abi.UserTop-64)
+		want := map[uint64]uint64{} // thread number: identity
+		for range 2 {
+			th, num, err := c.ThreadCreate(child, entry, stack, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := c.Identify(th)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[num] = id.Object
+		}
+		if want[0] == want[1] || want[0] == 0 {
+			t.Fatalf("thread identities %v: want two distinct, not 0", want)
+		}
+		buf := make([]byte, 4096)
+		n := must("space_get_state")(c.SpaceGetState(child, buf))
+		st, _, _, threads, err := abi.DecodeSpaceState(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp, err := c.Identify(child)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Identity != sp.Object {
+			t.Errorf("space_get_state: space identity %d, handle_identify %d", st.Identity, sp.Object)
+		}
+		if len(threads) != 2 {
+			t.Fatalf("space_get_state lists %d threads, want 2", len(threads))
+		}
+		for _, th := range threads {
+			if th.Identity != want[th.Number] {
+				t.Errorf("thread %d: identity %d in the state, %d by handle_identify", th.Number, th.Identity, want[th.Number])
+			}
+			if id, err := c.Identify(th.Handle); err != nil || id.Object != th.Identity {
+				t.Errorf("thread %d: the state's copy identifies as %d (%v), the state says %d", th.Number, id.Object, err, th.Identity)
+			}
+		}
+	})
+}

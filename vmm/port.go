@@ -141,6 +141,31 @@ type Invocation struct {
 	early func() bool
 }
 
+// Invoker says which guest thread invoked an operation, by values a
+// layer may record and compare: it names the thread without being it,
+// and grants nothing.
+type Invoker struct {
+	// Space is the name of the thread's space.
+	Space string
+	// Thread is the thread's number in its space, as its faults name it.
+	Thread int
+	// Identity is the thread's identity, as handle_identify and
+	// space_get_state report it: unique for the monitor's life and never
+	// reused, so two calls came from one thread exactly when their
+	// identities are equal. It is 0 when host code invoked the operation.
+	Identity uint64
+}
+
+// Invoker names the guest thread that invoked the operation; its Identity
+// is 0 (and the rest empty) when host code invoked it through the Go API.
+func (inv *Invocation) Invoker() Invoker {
+	t := inv.Thread
+	if t == nil {
+		return Invoker{}
+	}
+	return Invoker{Space: t.space.name, Thread: t.id, Identity: t.identity()}
+}
+
 // GuestBuffer is a checked view of a guest buffer argument, valid during
 // the call.
 type GuestBuffer = userBuffer

@@ -493,7 +493,7 @@ func (s *Space) mapRegion(r *Region, addr, off, size uint64, perm machine.Perm, 
 		s.mon.hostLimit(err)
 		return fmt.Errorf("%v: %w", err, abi.ErrNoMemory)
 	}
-	if err := s.machine.ProtectMemory(addr, size, perm); err != nil {
+	if err := s.win.Protect(addr, size, perm); err != nil {
 		s.win.Unmap(addr, size)
 		return fmt.Errorf("map region at %#x: %v: %w", addr, err, abi.ErrNoMemory)
 	}
@@ -793,7 +793,7 @@ func (s *Space) protectRange(caller *Thread, addr, size uint64, perm machine.Per
 // hint) and the page tables. A kept region's absent pages stay without
 // entries. The caller holds s.mu.
 func (s *Space) reprotect(m *mapping, perm machine.Perm) error {
-	if err := s.machine.ProtectMemory(m.addr, m.size, perm); err != nil {
+	if err := s.win.Protect(m.addr, m.size, perm); err != nil {
 		return err
 	}
 	r := m.region

@@ -227,7 +227,7 @@ func (s *Space) mapMemory(addr uint64, mem *machine.Memory, off, size uint64, pe
 		s.unchargeLocked(size)
 		return err
 	}
-	if err := s.machine.ProtectMemory(addr, size, perm); err != nil {
+	if err := s.win.Protect(addr, size, perm); err != nil {
 		s.unchargeLocked(size)
 		s.win.Unmap(addr, size)
 		return fmt.Errorf("map %s at %#x: %w", mem.Name(), addr, err)

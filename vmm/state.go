@@ -142,6 +142,7 @@ func (t *Thread) spaceGetStateOnce(sp *Space, buf userBuffer) result {
 	st := abi.SpaceState{
 		Size: need, Pages: q.Memory / pageSize, Threads: uint64(q.Threads), Handles: uint64(q.Handles), Children: uint64(q.Children),
 		Status: uint64(status), NMaps: uint64(len(maps)), NHandles: uint64(len(nodes)), NThreads: uint64(len(threads)),
+		Identity: sp.identity(),
 	}
 	if exc != nil {
 		st.ExceptionPort = w.copyOf(handleEntry{obj: exc, rights: excRights, badge: excBadge}, nil)
@@ -167,7 +168,8 @@ func (t *Thread) spaceGetStateOnce(sp *Space, buf userBuffer) result {
 		w.put(&e)
 	}
 	for _, th := range threads {
-		w.put(&abi.SpaceThreadEntry{Handle: w.copyOf(handleEntry{obj: th, rights: abi.RightsAll}, nil), Object: w.id(th), Number: uint64(th.ID())})
+		w.put(&abi.SpaceThreadEntry{Handle: w.copyOf(handleEntry{obj: th, rights: abi.RightsAll}, nil), Object: w.id(th), Number: uint64(th.ID()),
+			Identity: th.identity()})
 	}
 	return w.finish(buf, need)
 }

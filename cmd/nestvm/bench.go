@@ -82,10 +82,10 @@ PVM host), and the monitor's own growth. Every other process on the host
 moves it too: on a shared host it changes by tens of MiB from one second
 to the next, so read it at --fanout 1000 or more on a quiet host. A note
 says when it came out below 0 or below KiB/space. --fanout N
-sets how many live spaces it holds, and the quotas they need; each space
-reserves 64 GiB of the monitor's address space, so a host with 4-level
-paging holds about 2,040; on kvm a run of thousands can outlast the
-default --timeout (2,000 took 77 s on a PVM host).
+sets how many live spaces it holds (1 to 4,096), and the quotas they
+need; on kvm each new VM costs more the more the monitor has mapped, so a
+run of thousands can outlast the default --timeout (4,000 spaces took
+6 minutes to create on a PVM host).
 
 A bare trace runs as trace={tmp}/trace-{level}.jsonl, and a bare refmon as
 refmon={tmp}/policy.hcl with a policy bench writes that allows the

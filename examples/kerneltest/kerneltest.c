@@ -602,6 +602,22 @@ static void test_quota(void)
 	CHECK("child killed", st.r0, NV_SPACE_KILLED);
 	CHECK("kill status", st.r1, 5);
 	CHECK("grandchild killed with it", nv_space_status(g), NV_SPACE_KILLED);
+	/* space_abort ends a subtree as killed, with a reason for the host. */
+	static const char why[] = "kerneltest aborts it";
+	c = nv_space_create(self, 16, 0, 0, 1);
+	OK("child to abort", c);
+	g = nv_space_create(c, 0, 0, 0, 0);
+	OK("its child", g);
+	int64_t ro = nv_handle_derive(c, NV_R_READ, 0);
+	OK("read-only copy", ro);
+	CHECK("abort without control", nv_space_abort(ro, NV_ADDR(why), sizeof why - 1), -NV_ERIGHTS);
+	CHECK("still running", nv_space_status(c), NV_SPACE_RUNNING);
+	CHECK("abort", nv_space_abort(c, NV_ADDR(why), sizeof why - 1), 0);
+	st = nv_space_status_r(c);
+	CHECK("aborted child killed", st.r0, NV_SPACE_KILLED);
+	CHECK("abort status", st.r1, 137);
+	CHECK("its child killed with it", nv_space_status(g), NV_SPACE_KILLED);
+	CHECK("second child after the abort", nv_space_create(self, 16, 0, 0, 1) > 0, 1);
 }
 
 /* mem: space_unmap and space_protect split mappings, perm 0 makes pages

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NESTVM_ABI_VERSION   0x9ull /* bumped on any change a guest could observe */
+#define NESTVM_ABI_VERSION   0xaull /* bumped on any change a guest could observe */
 #define NV_PAGE_SIZE         0x1000ull /* the smallest mapping unit */
 #define NV_RESERVED_BASE     0x100000ull /* start of the monitor's range in every space */
 #define NV_RESERVED_TOP      0x400000ull /* end of the monitor's range */
@@ -26,6 +26,7 @@
 #define NV_USER_BASE         0x400000ull /* lowest address a program may load or map at */
 #define NV_USER_TOP          0x1000000000ull /* one past the highest such address */
 #define NV_MAX_BUFFER        0x1000000ull /* the longest buffer one operation accepts */
+#define NV_MAX_REASON        0x1000ull /* space_abort: the most of a reason it keeps */
 #define NV_MAX_ARG_SLOTS     0x6ull /* argument slots of an operation */
 #define NV_NO_HANDLE         0x0ull /* the handle number that names nothing */
 #define NV_CLOCK_MONOTONIC   0x0ull /* clock_read: time since an arbitrary point */
@@ -207,7 +208,8 @@ enum nv_op {
 	NV_OP_CLOCK_WAIT = 67, /* clock: Waits until the clock reads at least deadline_ns, or until the caller is woken for another reason (a personality's thread by whoever changes what it waits for): the caller compares R0 with its deadline and waits again when it is early. */
 	NV_OP_SPACE_RUNNING = 68, /* space: Counts the threads of a space's subtree that wait and those that do not, so that a layer can tell when every thread below it waits (R0 is 0 and R1 is not: a virtual clock then jumps to the earliest deadline, or, with no deadline, the program is deadlocked). */
 	NV_OP_FUTEX_WAIT_CLOCK = 69, /* space: futex_wait with its time limit on a clock: the caller becomes a waiter on the word, the word is checked (NV_EWOULDBLOCK at once if it does not hold expected), then the caller waits with clock_wait on the clock, as itself, until the clock reaches deadline_ns (NV_ETIMEOUT) or a futex_wake of the word wakes it (0). */
-	NV_OP_COUNT = 70
+	NV_OP_SPACE_ABORT = 70, /* space: Ends a space and every thread in it, and its child spaces with it, as killed (space_status reports NV_SPACE_KILLED with status 137, as for a kill by the monitor), and records the reason as the space's, where whoever waits on the space (a parent's exception port, the monitor's log, the command that ran the program) reads why it ended. */
+	NV_OP_COUNT = 71
 };
 
 typedef uint64_t nv_handle_t;
@@ -1924,6 +1926,26 @@ static inline int64_t nv_futex_wait_clock(nv_handle_t h, uint64_t addr, uint64_t
 	return nv_futex_wait_clock_r(h, addr, expected, clock, which, deadline_ns).r0;
 }
 
+/* nv_space_abort: Ends a space and every thread in it, and its child spaces with it, as killed (space_status reports NV_SPACE_KILLED with status 137, as for a kill by the monitor), and records the reason as the space's, where whoever waits on the space (a parent's exception port, the monitor's log, the command that ran the program) reads why it ended. It is how a layer that fails ends the subtree below it and says so. A space that has ended already keeps how it ended. A caller in another space waits until the space is gone, as with space_kill; a caller inside the space (or below it) does not wait: it is ending too; nor does monitor code through a host Caller of its own, which may run on a thread it ends.
+ * Interface: space. Rights needed: control.
+ *   reason, reason_len (IN buffer): why the space ends, as text: its first NV_MAX_REASON bytes are kept, invalid UTF-8 replaced; empty for none given
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_EINVALOP: the handle names a port whose server does not answer this operation
+ *   NV_EWRONGTYPE: the handle's object does not implement the operation's interface
+ *   NV_ERIGHTS: the handle lacks a right the operation needs
+ *   NV_EFAULT: a buffer is not mapped with the access needed
+ *   NV_ETOOBIG: a buffer is longer than NV_MAX_BUFFER
+ */
+static inline nv_result_t nv_space_abort_r(nv_handle_t h, nv_addr_t reason, uint64_t reason_len)
+{
+	return nv_invoke(h, NV_OP_SPACE_ABORT, reason, reason_len, 0, 0, 0, 0);
+}
+static inline int64_t nv_space_abort(nv_handle_t h, nv_addr_t reason, uint64_t reason_len)
+{
+	return nv_space_abort_r(h, reason, reason_len).r0;
+}
+
 /* Records. Fields are fixed-width; records only grow at the end. Each
  * says which way it crosses: OUT the monitor writes, IN it reads. The
  * layout checks need C11's _Static_assert; a C99 compiler goes without. */
@@ -2063,9 +2085,10 @@ struct nv_space_state {
 	uint64_t n_maps; /* nv_space_map records that follow */
 	uint64_t n_handles; /* nv_space_handle records that follow them */
 	uint64_t n_threads; /* nv_space_thread records that follow those */
+	uint64_t identity; /* identity is the space's identity, as handle_identify reports it for a handle to the space: unique for the monitor's life, never 0 or reused, unlike the Object numbers, which hold for one stream. */
 };
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
-_Static_assert(sizeof(struct nv_space_state) == 88, "struct nv_space_state size");
+_Static_assert(sizeof(struct nv_space_state) == 96, "struct nv_space_state size");
 _Static_assert(offsetof(struct nv_space_state, size) == 0, "nv_space_state.size offset");
 _Static_assert(offsetof(struct nv_space_state, pages) == 8, "nv_space_state.pages offset");
 _Static_assert(offsetof(struct nv_space_state, threads) == 16, "nv_space_state.threads offset");
@@ -2077,6 +2100,7 @@ _Static_assert(offsetof(struct nv_space_state, status) == 56, "nv_space_state.st
 _Static_assert(offsetof(struct nv_space_state, n_maps) == 64, "nv_space_state.n_maps offset");
 _Static_assert(offsetof(struct nv_space_state, n_handles) == 72, "nv_space_state.n_handles offset");
 _Static_assert(offsetof(struct nv_space_state, n_threads) == 80, "nv_space_state.n_threads offset");
+_Static_assert(offsetof(struct nv_space_state, identity) == 88, "nv_space_state.identity offset");
 #endif
 
 /* nv_space_map (OUT: space_get_state writes it). */
@@ -2132,12 +2156,14 @@ struct nv_space_thread {
 	uint64_t handle; /* a copy in the caller's table, with every right */
 	uint64_t object; /* the thread's object number in this stream */
 	uint64_t number; /* the thread's number in the space, as its faults name it (NV_FW_THREAD) */
+	uint64_t identity; /* identity is the thread's identity, as handle_identify reports it for a handle to the thread: unique for the monitor's life, never 0 or reused. */
 };
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
-_Static_assert(sizeof(struct nv_space_thread) == 24, "struct nv_space_thread size");
+_Static_assert(sizeof(struct nv_space_thread) == 32, "struct nv_space_thread size");
 _Static_assert(offsetof(struct nv_space_thread, handle) == 0, "nv_space_thread.handle offset");
 _Static_assert(offsetof(struct nv_space_thread, object) == 8, "nv_space_thread.object offset");
 _Static_assert(offsetof(struct nv_space_thread, number) == 16, "nv_space_thread.number offset");
+_Static_assert(offsetof(struct nv_space_thread, identity) == 24, "nv_space_thread.identity offset");
 #endif
 
 /* nv_handle_identity (OUT: handle_identify writes it). */

@@ -21,8 +21,7 @@ var kernelTypes = map[string]bool{"Space": true, "Thread": true, "Port": true, "
 
 // known are the places that still reach past the capability API, by file
 // and what they name, with how often. Each is work left (a layer's own
-// host space kept as a *vmm.Space, trace naming the calling thread by its
-// kernel object); the list only shrinks: a use not listed fails the test,
+// host space kept as a *vmm.Space); the list only shrinks: a use not listed fails the test,
 // and so does an entry that no longer occurs, so that it is taken off. A
 // handle a forwarded operation returns reaches a layer through
 // interpose.ResultHook, as a handle in its own table.
@@ -30,14 +29,9 @@ var known = map[string]int{
 	"personality/linux/linux.go vmm.Space":     1,
 	"services/checkpoint/layer.go vmm.Space":   1,
 	"services/checkpoint/restore.go vmm.Space": 1,
-	"services/pager/pager.go vmm.Port":         1,
-	"services/pager/pager.go vmm.Space":        3,
+	"services/pager/pager.go vmm.Space":        1,
 	"services/refmon/refmon.go vmm.Space":      1,
-	"services/trace/json.go vmm.Thread":        1,
-	"services/trace/syscalls.go vmm.Port":      1,
 	"services/trace/trace.go vmm.Space":        1,
-	"services/trace/trace.go vmm.Thread":       1,
-	"services/trace/writer.go vmm.Thread":      3,
 }
 
 // TestLayersHoldCapabilities fails when a package under services/ or

@@ -113,7 +113,7 @@ type Layer struct {
 	mu      sync.Mutex
 	regions map[uint64]*kept // by badge
 	badges  uint64           // the last badge given
-	spaces  []program        // the program's spaces, ended on failure
+	spaces  []uint64         // the program's spaces, in host's table: ended on failure
 	err     error            // the first failure
 	stats   Stats
 
@@ -128,12 +128,6 @@ type Layer struct {
 
 	once sync.Once
 	cerr error
-}
-
-// program is a space created through the environment's space capability.
-type program struct {
-	h  uint64     // in host's table
-	sp *vmm.Space // nil when a layer above handed out a stand-in
 }
 
 // kept is a region the pager keeps.
@@ -300,9 +294,8 @@ func (s *server) OnResult(r interpose.Result) (interpose.Cap, bool, error) {
 	case s.top && r.Inv.Op == abi.OpSpaceCreate:
 		// The program's space. (A layer above may hand out a stand-in
 		// for it: it is wrapped all the same.)
-		child, _ := r.Cap.Obj.(*vmm.Space)
 		l.mu.Lock()
-		l.spaces = append(l.spaces, program{h: r.H, sp: child})
+		l.spaces = append(l.spaces, r.H)
 		l.mu.Unlock()
 		port := vmm.NewHostPort("pager:program", l.newServer(r.H, false))
 		return interpose.Cap{Obj: port, Rights: r.Cap.Rights}, true, nil
@@ -357,10 +350,8 @@ func (l *Layer) keep(c *vmm.Caller, h uint64) (*kept, error) {
 // lend turns the pager's region stand-ins, passed to an operation the
 // pager forwards (space_map), back into the regions they stand for.
 func (l *Layer) lend(obj vmm.Object, rights abi.Rights, badge uint64, transfer bool) (vmm.Object, abi.Rights, uint64) {
-	if p, ok := obj.(*vmm.Port); ok && !transfer {
-		if rs, ok := p.Server().(*regionServer); ok && rs.l == l {
-			return rs.obj, rights & rs.rights, badge
-		}
+	if rs, ok := vmm.ServerOf(obj).(*regionServer); ok && rs.l == l && !transfer {
+		return rs.obj, rights & rs.rights, badge
 	}
 	return obj, rights, badge
 }
@@ -842,18 +833,19 @@ func (l *Layer) fail(err error) {
 	if first {
 		l.err = err
 	}
-	spaces := append([]program(nil), l.spaces...)
+	spaces := append([]uint64(nil), l.spaces...)
 	l.mu.Unlock()
 	if !first {
 		return
 	}
 	l.log.Error("pager failed; ending the program", "error", err)
 	c := l.host.NewCaller()
-	for _, p := range spaces {
-		if p.sp != nil {
-			p.sp.Kill(fmt.Sprintf("layer pager failed: %v", err))
-		} else {
-			c.SpaceKill(p.h, 1) // through the layer above; Close reports why
+	reason := fmt.Appendf(nil, "layer pager failed: %v", err)
+	for _, h := range spaces {
+		// Through whatever the pager holds: the space, or a stand-in of
+		// a layer above, which passes it on.
+		if _, _, e := c.SpaceAbort(h, reason); e != nil {
+			l.log.Error("cannot end a program space", "error", e)
 		}
 	}
 }

@@ -402,11 +402,11 @@ func (l *Layer) record(c *interpose.Call, path []byte, e abi.Error, rule, why st
 
 // who names the thread that invoked an operation.
 func who(inv *vmm.Invocation) string {
-	t := inv.Thread
-	if t == nil {
+	from := inv.Invoker()
+	if from.Identity == 0 {
 		return "host"
 	}
-	return fmt.Sprintf("thread %d of space %s", t.ID(), t.Space().Name())
+	return fmt.Sprintf("thread %d of space %s", from.Thread, from.Space)
 }
 
 // describeArgs renders an operation's arguments: values, handle numbers,

@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	"nestvm/abi"
-	"nestvm/vmm"
 )
 
 // appendJSON appends r as one JSON object, with the field names and order
@@ -138,8 +137,8 @@ func safeJSON(c byte) bool {
 // writer more than the call it records; this is the writer's alone.
 type jsonCache struct {
 	head []byte // {"kind":"call","layer":"L","time":
-	// The last calling thread, and its part of a record.
-	thread     *vmm.Thread
+	// The last calling thread's identity, and its part of a record.
+	thread     uint64
 	threadPart []byte
 	// capParts holds, per capability and operation, the part of a record
 	// from "cap" to the opening of "args".
@@ -203,11 +202,11 @@ func (jc *jsonCache) appendEvent(b []byte, label string, ev *event) []byte {
 	}
 	b = append(b, jc.head...)
 	b = appendSeconds(b, ev.at)
-	if t := ev.thread; t == nil {
+	if from := &ev.caller; from.Identity == 0 {
 		b = appendThreadPart(b, "", 0, true)
 	} else {
-		if t != jc.thread {
-			jc.thread, jc.threadPart = t, appendThreadPart(jc.threadPart[:0], t.Space().Name(), t.ID(), false)
+		if from.Identity != jc.thread {
+			jc.thread, jc.threadPart = from.Identity, appendThreadPart(jc.threadPart[:0], from.Space, from.Thread, false)
 		}
 		b = append(b, jc.threadPart...)
 	}

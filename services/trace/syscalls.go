@@ -60,11 +60,7 @@ func (l *Layer) tapFaults(c *interpose.Call) bool {
 	if !ok || obj == nil {
 		return false
 	}
-	port, ok := obj.(*vmm.Port)
-	if !ok {
-		return false
-	}
-	fs, ok := port.Server().(vmm.FaultServer)
+	fs, ok := vmm.ServerOf(obj).(vmm.FaultServer)
 	if !ok {
 		return false
 	}

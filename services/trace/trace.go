@@ -27,8 +27,9 @@
 // interposing does. Everything is written when the layer closes.
 //
 // A trace that cannot write its records, or fails in any other way, ends
-// the program it traces (the space below the monitor that the failing
-// call came from) and reports why when it is closed; the monitor goes on.
+// the program it traces (every space made through its environment's space
+// capability, with space_abort, saying why) and reports why when it is
+// closed; the monitor goes on.
 package trace
 
 import (
@@ -92,8 +93,15 @@ type Layer struct {
 	mu      sync.Mutex // guards what follows
 	err     error      // the first failure
 	wrapped bool
-	once    sync.Once
-	cerr    error
+	// programs are the spaces made through the environment's space
+	// capability, as handles in host's table: the subtree below the
+	// layer, which a failure ends. Those that ended are dropped when the
+	// list reaches pruneAt.
+	programs []uint64
+	pruneAt  int
+
+	once sync.Once
+	cerr error
 
 	// tap is set for a layer NewTap made: it records only while a
 	// writer is attached (attached counts them), and never fails.
@@ -187,6 +195,9 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	// stays its own, unwrapped, so a checkpoint below can save it, and
 	// costs nothing.
 	w := &interpose.Wrapper{Space: l.host, Deep: !l.tap, Layer: l.label, Handler: interpose.HandlerFunc(l.handle)}
+	if !l.tap { // a tap never fails
+		w.Keep = l.keepProgram
+	}
 	return parent.WrapAll(w)
 }
 
@@ -227,7 +238,7 @@ func (l *Layer) handle(c *interpose.Call) {
 	done := false
 	defer func() {
 		if p := recover(); p != nil {
-			l.fail(c.Inv.Thread, fmt.Errorf("panic in %s %s: %v", c.Name, c.Inv.Info.Name, p))
+			l.fail(fmt.Errorf("panic in %s %s: %v", c.Name, c.Inv.Info.Name, p))
 			if !done {
 				c.Deny(abi.ErrIO)
 			}
@@ -251,28 +262,77 @@ func (l *Layer) handle(c *interpose.Call) {
 	l.push(&ev)
 }
 
-// fail records the layer's first failure and ends the program that
-// thread (nil for host code) belongs to: the space nearest the monitor
-// above it, so the whole subtree goes.
-func (l *Layer) fail(thread *vmm.Thread, err error) {
+// fail records the layer's first failure and ends the program it
+// traces: every space made through the environment's space capability,
+// with the spaces below them.
+func (l *Layer) fail(err error) {
 	l.mu.Lock()
 	first := l.err == nil
 	if first {
 		l.err = err
 	}
+	programs := l.programs
+	l.programs = nil
 	l.mu.Unlock()
 	l.failed.Store(true)
-	if first {
-		l.log.Error("trace failed; ending the program it traces", "error", err)
-	}
-	if thread == nil {
+	if !first {
 		return
 	}
-	s := thread.Space()
-	for p := s.Parent(); p != nil && p.Parent() != nil; p = s.Parent() {
-		s = p
+	l.log.Error("trace failed; ending the program it traces", "error", err)
+	l.abort(programs, err)
+}
+
+// abort ends the spaces programs (handles in host's table) because of
+// err, and closes their handles.
+func (l *Layer) abort(programs []uint64, err error) {
+	reason := fmt.Appendf(nil, "layer %s failed: %v", l.label, err)
+	c := l.host.NewCaller()
+	for _, h := range programs {
+		if _, _, e := c.SpaceAbort(h, reason); e != nil {
+			l.log.Error("cannot end a program space", "error", e)
+		}
+		c.HandleClose(h)
 	}
-	s.Kill(fmt.Sprintf("layer %s failed: %v", l.label, err))
+}
+
+// keepProgram is the Wrapper's Keep: it keeps the handle to each space
+// made through the environment's space capability, the program's, so
+// that a failure can end it.
+func (l *Layer) keepProgram(c *interpose.Call, h uint64) bool {
+	if c.Inv.Op != abi.OpSpaceCreate || c.Name != nester.CapSpace {
+		return false
+	}
+	l.mu.Lock()
+	if err := l.err; err != nil {
+		// The layer failed while the space was made: it ends too.
+		l.mu.Unlock()
+		l.abort([]uint64{h}, err)
+		return true // abort closed it
+	}
+	l.programs = append(l.programs, h)
+	if len(l.programs) >= l.pruneAt {
+		l.pruneProgramsLocked()
+	}
+	l.mu.Unlock()
+	return true
+}
+
+// pruneProgramsLocked drops the handles of programs that ended, so that a
+// program that makes many (a shell under a personality) does not fill the
+// layer's table with spaces long gone; l.mu is held.
+func (l *Layer) pruneProgramsLocked() {
+	c := l.host.NewCaller()
+	live := l.programs[:0]
+	for _, h := range l.programs {
+		if st, _, err := c.SpaceStatus(h); err == nil && st != abi.SpaceRunning {
+			c.HandleClose(h)
+			continue
+		}
+		live = append(live, h)
+	}
+	clear(l.programs[len(live):])
+	l.programs = live
+	l.pruneAt = max(16, 2*len(live))
 }
 
 // Record is one operation, as a JSON Lines record.
@@ -318,7 +378,7 @@ type Arg struct {
 // begin captures c's arguments before it is forwarded.
 func (l *Layer) begin(c *interpose.Call, ev *event) {
 	inv := c.Inv
-	ev.thread, ev.op = inv.Thread, inv.Op
+	ev.caller, ev.op = inv.Invoker(), inv.Op
 	ev.cap, ev.capID, ev.capType = c.Name, c.ID, c.Type
 	slot, buf := 0, 0
 	for i, a := range inv.Info.Args {

@@ -43,7 +43,7 @@ const (
 // nothing formatted, so the call pays only for copying them. Its fields
 // are ordered to pack: every call copies it.
 type event struct {
-	thread  *vmm.Thread // nil for host code; its space and number never change
+	caller  vmm.Invoker // the calling thread; Identity 0 for host code
 	cap     string
 	capID   uint64
 	at, dur time.Duration // when the call began (since the run's time 0), how long the forwarded call took
@@ -194,7 +194,7 @@ func (q *queue) take() ([]*chunk, bool) {
 // recycle gives a taken batch back for reuse.
 func (q *queue) recycle(batch []*chunk) {
 	for _, c := range batch {
-		clear(c.ev[:c.n]) // the threads and strings they hold may go
+		clear(c.ev[:c.n]) // the strings they hold may go
 		c.n = 0
 	}
 	q.mu.Lock()
@@ -234,19 +234,16 @@ func (l *Layer) writer() {
 	defer timer.Stop()
 	for {
 		batch, closing := l.q.take()
-		var last *vmm.Thread
 		for _, c := range batch {
 			for i := range c.ev[:c.n] {
-				ev := &c.ev[i]
-				line = l.emit(line, ev, &sc, broken)
-				last = ev.thread
+				line = l.emit(line, &c.ev[i], &sc, broken)
 				if len(line) >= flushAt && !broken {
-					line, broken = l.flush(line, last)
+					line, broken = l.flush(line)
 				}
 			}
 		}
 		if !broken {
-			line, broken = l.flush(line, last)
+			line, broken = l.flush(line)
 		}
 		l.q.recycle(batch)
 		if closing {
@@ -293,14 +290,13 @@ func (l *Layer) emit(b []byte, ev *event, sc *scratch, broken bool) []byte {
 }
 
 // flush writes b and returns it emptied, and whether the write failed.
-// A write that fails fails the layer, and ends the program of thread
-// (that of the last call in b).
-func (l *Layer) flush(b []byte, thread *vmm.Thread) ([]byte, bool) {
+// A write that fails fails the layer, which ends its program.
+func (l *Layer) flush(b []byte) ([]byte, bool) {
 	if len(b) == 0 {
 		return b, false
 	}
 	if _, err := l.out.Write(b); err != nil {
-		l.fail(thread, l.writeErr(err))
+		l.fail(l.writeErr(err))
 		return b[:0], true
 	}
 	return b[:0], false
@@ -311,9 +307,9 @@ func (l *Layer) record(ev *event, sc *scratch) *Record {
 	rec := &sc.rec
 	*rec = Record{Kind: "call", Layer: l.label, Time: ev.at.Seconds(), Space: "host",
 		Cap: ev.cap, CapID: ev.capID, Type: ev.capType.String(), Op: ev.info().Name, Args: sc.args[:0]}
-	if t := ev.thread; t != nil {
-		sc.thread = t.ID()
-		rec.Space, rec.Thread = t.Space().Name(), &sc.thread
+	if from := &ev.caller; from.Identity != 0 {
+		sc.thread = from.Thread
+		rec.Space, rec.Thread = from.Space, &sc.thread
 	}
 	buf := 0
 	for i, a := range ev.info().Args {
