@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"time"
@@ -103,10 +101,9 @@ valid checkpoint is refused (status 126), saying why.
 	}
 	fmt.Fprintln(w)
 	for i, t := range ck.Threads {
-		var st abi.ThreadState
-		binary.Read(bytes.NewReader(t.State), binary.LittleEndian, &st)
+		regs := t.Regs()
 		status := map[uint64]string{abi.ThreadNew: "new", abi.ThreadRunning: "running (resumed on restore)", abi.ThreadStopped: "stopped"}[t.Status]
-		fmt.Fprintf(w, "thread %d: space %d, %s, rip %#x rsp %#x\n", i, t.Space, status, st.Regs.RIP, st.Regs.RSP)
+		fmt.Fprintf(w, "thread %d: space %d, %s, rip %#x rsp %#x\n", i, t.Space, status, regs.RIP, regs.RSP)
 	}
 	for i, r := range ck.Regions {
 		keeper := ""

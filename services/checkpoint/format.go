@@ -201,6 +201,14 @@ type Thread struct {
 	State  []byte
 }
 
+// Regs returns the registers t's state holds (zero where the state is
+// shorter than its record, which Validate refuses).
+func (t *Thread) Regs() abi.ThreadRegs {
+	var regs abi.ThreadRegs
+	binary.Read(bytes.NewReader(t.State), binary.LittleEndian, &regs)
+	return regs
+}
+
 // Region is a saved region: its size, keeper, and the pages that are not
 // zero (or, for a kept region, supplied).
 type Region struct {
@@ -855,8 +863,7 @@ func (ck *Checkpoint) validate(pages bool) error {
 		}
 		// thread_set_state refuses these too; saying so here names the
 		// thread and refuses the file before anything is built.
-		var regs abi.ThreadRegs
-		binary.Read(bytes.NewReader(t.State), binary.LittleEndian, &regs)
+		regs := t.Regs()
 		for _, r := range []struct {
 			name string
 			v    uint64
