@@ -31,14 +31,6 @@ import (
 // when the cause the context was cancelled with does not say otherwise.
 var ErrInterrupted = errors.New("interrupted")
 
-// Kill statuses of a run bench ends itself, as nestvm run ends a program
-// for the same reasons.
-const (
-	killTimeout   = 124
-	killMonitor   = 125
-	killInterrupt = 130
-)
-
 // Config is what a bench runs: workloads at a range of depths under each
 // layer, so many times.
 type Config struct {
@@ -539,7 +531,7 @@ func (r *runner) runOnce(w Workload, spec string, depth int) (sample, error) {
 		case m := <-settled:
 			settled = nil
 			if m.err != nil {
-				run.Kill(killMonitor, "bench could not read the monitor's memory")
+				run.Kill(nester.StatusMonitor, "bench could not read the monitor's memory")
 				run.Wait()
 				return sample{}, m.err
 			}
@@ -548,11 +540,11 @@ func (r *runner) runOnce(w Workload, spec string, depth int) (sample, error) {
 		case <-run.Done():
 			res, ended = run.Wait(), true
 		case <-timer.C:
-			run.Kill(killTimeout, "timeout")
+			run.Kill(nester.StatusTimeout, "timeout")
 			run.Wait()
 			return sample{}, fmt.Errorf("no exit after %s (--timeout)", r.cfg.Timeout)
 		case <-r.ctx.Done():
-			run.Kill(killInterrupt, "interrupted")
+			run.Kill(nester.StatusInterrupt, "interrupted")
 			run.Wait()
 			return sample{}, r.cause()
 		}

@@ -668,13 +668,6 @@ func (r *Run) Kill(status int, reason string) {
 	}
 }
 
-// The statuses Await kills a program with, as timeout(1) and a shell's
-// Ctrl-C give: the result's KilledStatus tells which ended it.
-const (
-	StatusTimeout   = 124
-	StatusInterrupt = 130
-)
-
 // Await waits for the program to end, killing it with StatusTimeout once
 // timeout has passed (0: no limit) and with StatusInterrupt at the first
 // signal from interrupt, and returns how it ended. ok is false when a

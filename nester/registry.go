@@ -31,6 +31,9 @@ type Host struct {
 	// pager's summary, refmon's audit lines when no file is named); New
 	// gives io.Discard when it is nil.
 	Stderr io.Writer
+	// Triggers are the requests from outside the program that a layer
+	// may act on (a save, for checkpoint); nil: none are sent.
+	Triggers *Triggers
 }
 
 // Kind describes a kind of layer for `nestvm layers` and --layer.

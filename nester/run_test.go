@@ -93,7 +93,7 @@ func (l closeFails) Close() error {
 func TestRestoredRunOwnsLayers(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		file := filepath.Join(t.TempDir(), "c.nvck")
-		ck, err := checkpoint.New(file+",after-writes=2,stop", nil)
+		ck, err := checkpoint.New(file+",after-writes=2,stop", nester.Host{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -574,7 +574,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 	a := inv.Slots
 	switch inv.Op {
 	case abi.OpSpaceCreate:
-		if a[0] > abi.UserTop/pageSize || a[1] > MaxThreadsQuota || a[2] > 1<<20 || a[3] > 1<<20 {
+		if a[0] > abi.UserTop/pageSize || a[1] > MaxThreadsQuota || a[2] > MaxHandlesQuota || a[3] > MaxChildrenQuota {
 			return failed(abi.ErrQuota)
 		}
 		q := Quota{Memory: a[0] * pageSize, Threads: int(a[1]), Handles: int(a[2]), Children: int(a[3])}

@@ -39,6 +39,14 @@ var DefaultQuota = Quota{Memory: 1 << 30, Threads: machine.MaxVCPUs * 65, Handle
 // so the monitor refuses to grow past that rather than crash.
 const MaxThreadsQuota = 8192
 
+// The most a Handles or Children quota may say, as space_create takes
+// them: bounds on what a space may ask the monitor to hold for it, far
+// above what a program needs.
+const (
+	MaxHandlesQuota  = 1 << 20
+	MaxChildrenQuota = 1 << 20
+)
+
 // Space is an address space with its handle table and threads: one KVM VM,
 // or one emulator memory map.
 type Space struct {

@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,8 +23,7 @@ import (
 // cmdBench is nestvm bench: it reads the flags, has package benchmarks
 // run the workloads, shows progress on stderr and prints the report.
 func cmdBench(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm bench", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm bench", stderr)
 	var layerSpecs layerFlag
 	fl.Var(&layerSpecs, "layers", "`layers` to stack, comma-separated (a layer's own arguments may follow its name=; separate specs that contain commas with ';' or repeat --layers; null when none is given)")
 	depthFlag := fl.String("depth", "0-4", "`depths` to run at: N (0 to N) or A-B; depth 0 runs with no layer")
@@ -100,15 +98,12 @@ Flags:
 `)
 		printFlags(fl)
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return exitUsage
+	if status, done := parseFlags(fl, args); done {
+		return status
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "nestvm bench: "+format+"\n", a...)
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if fl.NArg() > 0 {
 		return usageErr("unexpected argument %q", fl.Arg(0))
@@ -148,7 +143,7 @@ Flags:
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "nestvm bench: "+format+"\n", a...)
-		return exitMonitor
+		return nester.StatusMonitor
 	}
 
 	dir := *guests
@@ -195,7 +190,7 @@ Flags:
 	if err != nil {
 		if errors.Is(err, benchmarks.ErrInterrupted) {
 			fmt.Fprintf(stderr, "nestvm bench: %v\n", err)
-			return exitInterrupt
+			return nester.StatusInterrupt
 		}
 		return fail("%v", err)
 	}

@@ -50,9 +50,9 @@ func TestBenchFlagErrors(t *testing.T) {
 	} {
 		var out, errs bytes.Buffer
 		status := mainStatus(append([]string{"bench"}, tc.args...), &out, &errs)
-		if status != exitUsage || !strings.Contains(errs.String(), tc.want) || out.Len() != 0 {
+		if status != nester.StatusUsage || !strings.Contains(errs.String(), tc.want) || out.Len() != 0 {
 			t.Errorf("bench %q: status %d, stdout %q, stderr %q; want status %d and %q on stderr",
-				tc.args, status, out.String(), errs.String(), exitUsage, tc.want)
+				tc.args, status, out.String(), errs.String(), nester.StatusUsage, tc.want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"nestvm/internal/testutil"
+	"nestvm/nester"
 	"nestvm/services/checkpoint"
 )
 
@@ -121,11 +122,11 @@ func TestCheckpointBadFiles(t *testing.T) {
 		status     int
 		msg        string
 	}{
-		{"missing", filepath.Join(dir, "none.nvck"), exitNotFound, "no such file"},
-		{"truncated", write("short.nvck", good[:len(good)-1]), exitNotRunable, "truncated"},
-		{"flipped", write("flip.nvck", flipped), exitNotRunable, "the file is corrupted"},
-		{"newer", write("newer.nvck", newer), exitNotRunable, "newer than this nestvm reads"},
-		{"elf", testutil.Guest(t, "hello"), exitNotRunable, "no checkpoint magic"},
+		{"missing", filepath.Join(dir, "none.nvck"), nester.StatusNotFound, "no such file"},
+		{"truncated", write("short.nvck", good[:len(good)-1]), nester.StatusNotRunnable, "truncated"},
+		{"flipped", write("flip.nvck", flipped), nester.StatusNotRunnable, "the file is corrupted"},
+		{"newer", write("newer.nvck", newer), nester.StatusNotRunnable, "newer than this nestvm reads"},
+		{"elf", testutil.Guest(t, "hello"), nester.StatusNotRunnable, "no checkpoint magic"},
 	} {
 		for _, cmd := range []string{"restore", "inspect"} {
 			status, out, errs := run(t, cmd, "--backend", "emu", c.path)
@@ -147,10 +148,7 @@ func TestCheckpointSIGUSR1(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "s.nvck")
 	cmd, stdout, stderr := nestvm(t, "run", "--backend", "emu", "--mem", "64M", "--log-level", "warn",
 		"--layer", "checkpoint="+file+",stop", counter, "6")
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stdout.String(), "1\n") && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "counter's first line", func() bool { return strings.Contains(stdout.String(), "1\n") })
 	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
@@ -180,10 +178,7 @@ func TestCheckpointSIGUSR2(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "s.nvck")
 			cmd, stdout, stderr := nestvm(t, "run", "--backend", b, "--mem", "64M", "--log-level", "warn",
 				"--layer", "checkpoint="+file, counter, "6")
-			deadline := time.Now().Add(30 * time.Second)
-			for !strings.Contains(stdout.String(), "1\n") && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
+			waitFor(t, "counter's first line", func() bool { return strings.Contains(stdout.String(), "1\n") })
 			if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
 				t.Fatal(err)
 			}
@@ -261,17 +256,14 @@ func TestRestoreEndsWhateverItsExceptionPort(t *testing.T) {
 				sig    os.Signal
 				status int
 			}{
-				{"timeout", []string{"--timeout", "300ms"}, nil, exitTimeout},
-				{"SIGINT", nil, os.Interrupt, exitInterrupt},
-				{"SIGTERM", nil, syscall.SIGTERM, exitInterrupt},
+				{"timeout", []string{"--timeout", "300ms"}, nil, nester.StatusTimeout},
+				{"SIGINT", nil, os.Interrupt, nester.StatusInterrupt},
+				{"SIGTERM", nil, syscall.SIGTERM, nester.StatusInterrupt},
 			} {
 				cmd, _, stderr := nestvm(t, append(append([]string{"restore", "--backend", b, "--log-level", "debug"}, way.args...), spinning)...)
 				// The program runs once restore logs so; the signal
 				// handler and the timer are in before that.
-				deadline := time.Now().Add(30 * time.Second)
-				for !strings.Contains(stderr.String(), "restored") && time.Now().Before(deadline) {
-					time.Sleep(time.Millisecond)
-				}
+				waitFor(t, "the restored program", func() bool { return strings.Contains(stderr.String(), "restored") })
 				t0 := time.Now()
 				if way.sig != nil {
 					cmd.Process.Signal(way.sig)
@@ -328,7 +320,7 @@ func TestCheckpointAfterWritesStop(t *testing.T) {
 			status, out, errs := run(t, "run", "--backend", b, "--mem", "64M", "--log-level", "warn",
 				"--layer", "checkpoint="+dir+",after-writes=1,stop", counter, "6")
 			lines := strings.Split(strings.TrimSpace(errs), "\n")
-			if status != exitMonitor || out != "1\n" || len(lines) != 1 || !strings.Contains(lines[0], "checkpoint "+dir+" (after 1 writes) not saved") {
+			if status != nester.StatusMonitor || out != "1\n" || len(lines) != 1 || !strings.Contains(lines[0], "checkpoint "+dir+" (after 1 writes) not saved") {
 				t.Errorf("failed save under stop: status %d, printed %q, stderr %q", status, out, errs)
 			}
 		})
@@ -353,7 +345,7 @@ func TestRestoreNeedsFilesRW(t *testing.T) {
 				t.Fatalf("save: status %d, %q, stderr %q", status, before, errs)
 			}
 			status, out, errs := run(t, "restore", "--backend", b, "--log-level", "warn", file)
-			if status != exitUsage || out != "" || errs != "nestvm: "+file+": the program was saved with writable files: restore it with --files-rw\n" {
+			if status != nester.StatusUsage || out != "" || errs != "nestvm: "+file+": the program was saved with writable files: restore it with --files-rw\n" {
 				t.Errorf("without --files-rw: status %d, stdout %q, stderr %q", status, out, errs)
 			}
 			status, after, errs := run(t, "restore", "--backend", b, "--log-level", "warn", "--files-rw", file)

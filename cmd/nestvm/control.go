@@ -74,7 +74,7 @@ func (cs *controlSocket) running(r *nester.Run) {
 		return
 	}
 	cs.mu.Lock()
-	cs.kill = func(reason string) { r.Kill(exitInterrupt, reason) }
+	cs.kill = func(reason string) { r.Kill(nester.StatusInterrupt, reason) }
 	cs.mu.Unlock()
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"nestvm/control"
 	"nestvm/internal/testutil"
+	"nestvm/nester"
 )
 
 // monitorSocket waits for the monitor cmd runs to serve its control
@@ -55,7 +56,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -209,7 +210,7 @@ func TestControlSocket(t *testing.T) {
 			if status != 0 {
 				t.Fatalf("attach --kill: status %d, stderr %q", status, errs)
 			}
-			if st := wait(t, rcmd); st != exitInterrupt || !strings.Contains(rerr.String(), "killed through the control socket: enough counting") {
+			if st := wait(t, rcmd); st != nester.StatusInterrupt || !strings.Contains(rerr.String(), "killed through the control socket: enough counting") {
 				t.Errorf("restore after kill: status %d, stderr %q", st, rerr.String())
 			}
 			if n := counterLines(t, rout.String(), last+1); n < last+2 {
@@ -282,7 +283,7 @@ func TestControlRefusesOthers(t *testing.T) {
 	if status != 0 {
 		t.Fatalf("the owner's kill: status %d, %q, %q", status, out, errs)
 	}
-	if st := wait(t, cmd); st != exitInterrupt {
+	if st := wait(t, cmd); st != nester.StatusInterrupt {
 		t.Errorf("run: status %d, stderr %q", st, stderr.String())
 	}
 }
@@ -346,7 +347,7 @@ func TestControlLinux(t *testing.T) {
 			if status, _, errs := attach("attach", rsock, "--kill", "done"); status != 0 {
 				t.Fatalf("attach --kill: status %d, %q", status, errs)
 			}
-			if st := wait(t, rcmd); st != exitInterrupt {
+			if st := wait(t, rcmd); st != nester.StatusInterrupt {
 				t.Errorf("restore after kill: status %d, stderr %q", st, rerr.String())
 			}
 			counterLines(t, rout.String(), last+1)

@@ -14,6 +14,7 @@ import (
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
 	"nestvm/machine"
+	"nestvm/nester"
 )
 
 // TestMain lets the tests run this test binary as the nestvm command: with
@@ -30,14 +31,27 @@ type syncBuffer = testutil.Buffer
 // nestvm starts the command with args; wait collects it.
 func nestvm(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
 	t.Helper()
+	cmd := nestvmCmd(args...)
+	stdout, stderr := start(t, cmd)
+	return cmd, stdout, stderr
+}
+
+// nestvmCmd is the command with args, as this test binary runs it.
+func nestvmCmd(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	return cmd
+}
+
+// start starts cmd, collecting its output.
+func start(t *testing.T, cmd *exec.Cmd) (stdout, stderr *syncBuffer) {
+	t.Helper()
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, &stdout, &stderr
+	return stdout, stderr
 }
 
 func wait(t *testing.T, cmd *exec.Cmd) int {
@@ -158,8 +172,8 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{[]string{"restore", "--timeout", "-1s", hello}, "--timeout -1s: want a duration of 0 (no limit) or more"},
 	} {
 		status, out, errs := run(t, tc.args...)
-		if status != exitUsage || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, tc.want) {
-			t.Errorf("%v: status %d, stdout %q, stderr %q; want %d and %q", tc.args, status, out, errs, exitUsage, tc.want)
+		if status != nester.StatusUsage || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: status %d, stdout %q, stderr %q; want %d and %q", tc.args, status, out, errs, nester.StatusUsage, tc.want)
 		}
 	}
 }
@@ -169,7 +183,7 @@ func TestRunBackendKVMWithoutDevice(t *testing.T) {
 		t.Skip("this host has /dev/kvm")
 	}
 	status, _, errs := run(t, "run", "--backend", "kvm", testutil.Guest(t, "hello"))
-	if status != exitMonitor || !strings.Contains(errs, "/dev/kvm") || !strings.Contains(errs, "--backend emu") {
+	if status != nester.StatusMonitor || !strings.Contains(errs, "/dev/kvm") || !strings.Contains(errs, "--backend emu") {
 		t.Fatalf("status %d, stderr %q", status, errs)
 	}
 }
@@ -183,7 +197,7 @@ func TestRunTimeout(t *testing.T) {
 			start := time.Now()
 			args := append([]string{"run", "--backend", b.Name(), "--log-level", "warn", "--timeout", "300ms"}, control...)
 			status, out, errs := run(t, append(args, testutil.Guest(t, "spin"))...)
-			if status != exitTimeout || out != "spin: spinning forever\n" || !strings.Contains(errs, "timeout after 300ms") {
+			if status != nester.StatusTimeout || out != "spin: spinning forever\n" || !strings.Contains(errs, "timeout after 300ms") {
 				t.Fatalf("%q: status %d, stdout %q, stderr %q", control, status, out, errs)
 			}
 			if d := time.Since(start); d > 10*time.Second {
@@ -198,13 +212,10 @@ func TestRunInterrupt(t *testing.T) {
 	// Wait for the guest to be running (its whole first line: nv_puts
 	// writes the text and the newline in two calls, and a Ctrl-C between
 	// them rightly leaves the newline unwritten), then Ctrl-C.
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(stdout.String(), "spinning forever\n") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "the guest's first line", func() bool { return strings.Contains(stdout.String(), "spinning forever\n") })
 	cmd.Process.Signal(syscall.SIGINT)
 	status := wait(t, cmd)
-	if status != exitInterrupt || stdout.String() != "spin: spinning forever\n" || !strings.Contains(stderr.String(), "interrupted") {
+	if status != nester.StatusInterrupt || stdout.String() != "spin: spinning forever\n" || !strings.Contains(stderr.String(), "interrupted") {
 		t.Fatalf("status %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"nestvm/internal/testutil"
+	"nestvm/nester"
 )
 
 // The files root through the real command: --files and --files-rw, with
@@ -102,8 +103,8 @@ func TestRunFilesBadDirectory(t *testing.T) {
 	} {
 		status, out, errs := run(t, "run", "--files", tc.dir, testutil.Guest(t, "hello"))
 		want := "nestvm: --files: files root " + tc.dir + ": " + tc.want + "\n"
-		if status != exitMonitor || out != "" || errs != want {
-			t.Errorf("--files %s: status %d, stdout %q, stderr %q; want %d and %q", tc.dir, status, out, errs, exitMonitor, want)
+		if status != nester.StatusMonitor || out != "" || errs != want {
+			t.Errorf("--files %s: status %d, stdout %q, stderr %q; want %d and %q", tc.dir, status, out, errs, nester.StatusMonitor, want)
 		}
 	}
 }

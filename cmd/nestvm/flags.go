@@ -57,20 +57,20 @@ func addRunFlags(fl *flag.FlagSet, doc runFlagDocs) *runFlags {
 
 // check refuses shared flags that cannot be meant, saying why on stderr
 // after cmd (the command's name), and otherwise returns the monitor's
-// logger; status is exitUsage when it refuses, else 0.
+// logger; status is nester.StatusUsage when it refuses, else 0.
 func (f *runFlags) check(cmd string, stderr io.Writer) (log hclog.Logger, status int) {
 	if err := checkTimeout(f.timeout); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-		return nil, exitUsage
+		return nil, nester.StatusUsage
 	}
 	if f.controlTrace && f.control == "none" {
 		fmt.Fprintf(stderr, "%s: --control-trace needs a control socket, and --control is none\n", cmd)
-		return nil, exitUsage
+		return nil, nester.StatusUsage
 	}
 	log, err := newLogger(f.logLevel, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: --log-level: %v\n", cmd, err)
-		return nil, exitUsage
+		return nil, nester.StatusUsage
 	}
 	logFileLimit(log)
 	return log, 0
@@ -117,22 +117,23 @@ func (f *runFlags) setUp(log hclog.Logger, files vmm.Server, q vmm.Quota, cfg co
 	st = &stage{}
 	// Layers are made before anything runs: a bad name or argument, or a
 	// file a layer cannot write, is the user's to fix first.
-	layers, err := makeLayers(f.layers, log, stderr)
+	triggers := &nester.Triggers{}
+	layers, err := makeLayers(f.layers, log, stderr, triggers)
 	if err != nil {
-		return nil, exitUsage, err
+		return nil, nester.StatusUsage, err
 	}
 	st.layers = layers
-	st.undo = append(st.undo, forwardCheckpointSignals(layers, log))
+	st.undo = append(st.undo, forwardCheckpointSignals(triggers, log))
 	fail := func(status int, err error) (*stage, int, error) {
 		st.close()
 		return nil, status, err
 	}
 	if st.backend, err = pickBackend(f.backend, *f.cpu, log); err != nil {
-		return fail(exitMonitor, err)
+		return fail(nester.StatusMonitor, err)
 	}
 	cfg.Backend, cfg.Layers = st.backend.Name(), f.layers
 	if st.ctl, err = openControl(f.control, f.controlTrace, cfg, layers, log); err != nil {
-		return fail(exitMonitor, fmt.Errorf("--control: %w", err))
+		return fail(nester.StatusMonitor, fmt.Errorf("--control: %w", err))
 	}
 	st.undo = append(st.undo, st.ctl.close)
 	st.layers = st.ctl.stack(layers)
@@ -174,7 +175,7 @@ func (st *stage) await(r *nester.Run, timeout time.Duration, path string, stderr
 	res, ok := r.Await(timeout, st.sigs)
 	if !ok {
 		fmt.Fprintf(stderr, "nestvm: %s: interrupted again; exiting without waiting for the guest\n", path)
-		return exitInterrupt
+		return nester.StatusInterrupt
 	}
 	if status, stopped := stoppedBySaver(st.layers, path, stderr); stopped {
 		return status

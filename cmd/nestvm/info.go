@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -12,20 +11,12 @@ import (
 )
 
 func cmdInfo(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm info", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm info", stderr)
 	fl.Usage = func() {
 		fmt.Fprintln(fl.Output(), "Usage: nestvm info\n\nShows this build's ABI version and which backends can run here, and why not.")
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return exitUsage
-	}
-	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "nestvm info: unexpected argument %q\n", fl.Arg(0))
-		return exitUsage
+	if status, done := parseNoArgs(fl, args); done {
+		return status
 	}
 	fmt.Fprintf(stdout, "nestvm: ABI version %d, %s/%s, %s\n", abi.Version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Fprintln(stdout, "backends (auto tries them in this order):")

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"nestvm/nester"
 	"nestvm/services/checkpoint"
 )
 
@@ -53,7 +54,7 @@ func TestInputFiles(t *testing.T) {
 	} {
 		cmd, stdout, stderr := nestvm(t, c.args...)
 		status := wait(t, cmd)
-		if status != exitNotRunable || stdout.String() != "" || !strings.Contains(stderr.String(), c.msg) {
+		if status != nester.StatusNotRunnable || stdout.String() != "" || !strings.Contains(stderr.String(), c.msg) {
 			t.Errorf("%v: status %d, stdout %q, stderr %q (want %q)", c.args, status, stdout, stderr, c.msg)
 		}
 		if rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10; rss > 256<<20 {

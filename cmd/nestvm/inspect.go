@@ -1,22 +1,18 @@
 package main
 
 import (
-	"bytes"
-	"encoding/binary"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
 	"nestvm/abi"
+	"nestvm/nester"
 	"nestvm/services/checkpoint"
 )
 
 // cmdInspect prints what a checkpoint file holds.
 func cmdInspect(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm inspect", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm inspect", stderr)
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), `Usage: nestvm inspect FILE
 
@@ -29,15 +25,12 @@ environment it reconnects by name, with their sizes. A file that is not a
 valid checkpoint is refused (status 126), saying why.
 `)
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return exitUsage
+	if status, done := parseFlags(fl, args); done {
+		return status
 	}
 	if fl.NArg() != 1 {
 		fmt.Fprintln(stderr, "nestvm inspect: want one checkpoint file")
-		return exitUsage
+		return nester.StatusUsage
 	}
 	path := fl.Arg(0)
 	f, size, status, err := openInput(path)
@@ -50,7 +43,7 @@ valid checkpoint is refused (status 126), saying why.
 	f.Close()
 	if err != nil {
 		fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, err)
-		return exitNotRunable
+		return nester.StatusNotRunnable
 	}
 	w := stdout
 	fmt.Fprintf(w, "%s: nestvm checkpoint, format %d, %d bytes (CRC-32C checked)\n", path, checkpoint.FormatVersion, size)
@@ -108,10 +101,9 @@ valid checkpoint is refused (status 126), saying why.
 	}
 	fmt.Fprintln(w)
 	for i, t := range ck.Threads {
-		var st abi.ThreadState
-		binary.Read(bytes.NewReader(t.State), binary.LittleEndian, &st)
+		regs := t.Regs()
 		status := map[uint64]string{abi.ThreadNew: "new", abi.ThreadRunning: "running (resumed on restore)", abi.ThreadStopped: "stopped"}[t.Status]
-		fmt.Fprintf(w, "thread %d: space %d, %s, rip %#x rsp %#x\n", i, t.Space, status, st.Regs.RIP, st.Regs.RSP)
+		fmt.Fprintf(w, "thread %d: space %d, %s, rip %#x rsp %#x\n", i, t.Space, status, regs.RIP, regs.RSP)
 	}
 	for i, r := range ck.Regions {
 		keeper := ""

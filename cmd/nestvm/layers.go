@@ -1,10 +1,8 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,11 +13,12 @@ import (
 
 // makeLayers makes the layers --layer names, in order, before anything
 // runs: a bad name or argument, or a file a layer cannot write, is the
-// user's to fix first. On an error the layers made so far are closed.
-func makeLayers(specs []string, log hclog.Logger, stderr io.Writer) ([]nester.Layer, error) {
+// user's to fix first. They log on log, report on stderr and take their
+// triggers from triggers. On an error the layers made so far are closed.
+func makeLayers(specs []string, log hclog.Logger, stderr io.Writer, triggers *nester.Triggers) ([]nester.Layer, error) {
 	var layers []nester.Layer
 	for _, spec := range specs {
-		l, err := nester.New(spec, nester.Host{Log: log.Named("layer"), Stderr: stderr})
+		l, err := nester.New(spec, nester.Host{Log: log.Named("layer"), Stderr: stderr, Triggers: triggers})
 		if err != nil {
 			for i := len(layers) - 1; i >= 0; i-- {
 				layers[i].Close()
@@ -32,14 +31,12 @@ func makeLayers(specs []string, log hclog.Logger, stderr io.Writer) ([]nester.La
 }
 
 // saver is a layer that saves the program below it (checkpoint): the
-// command hands it the checkpoint signals, lets the control socket ask it
-// for a save, and reports how its saves went. The command finds such
-// layers by what they do, never by their type.
+// command lets the control socket ask it for a save, and reports how its
+// saves went. The command finds such layers by what they do, never by
+// their type.
 type saver interface {
 	nester.Layer
 	control.Checkpointer
-	// Signal asks for the save a signal to the monitor stands for.
-	Signal(os.Signal)
 	// Stopped reports whether the layer ended the run after saving.
 	Stopped() bool
 	// Err returns why a save a trigger asked for was not written.
@@ -59,20 +56,12 @@ func saversIn(layers []nester.Layer) []saver {
 
 // cmdLayers lists the layers --layer can stack, with their arguments.
 func cmdLayers(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm layers", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm layers", stderr)
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), "Usage: nestvm layers\n\nLists the layers `nestvm run --layer NAME[=ARGS]` can stack, and their arguments.\n")
 	}
-	if err := fl.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return exitUsage
-	}
-	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "nestvm layers: unexpected argument %q\n", fl.Arg(0))
-		return exitUsage
+	if status, done := parseNoArgs(fl, args); done {
+		return status
 	}
 	fmt.Fprintln(stdout, "Layers for nestvm run --layer NAME[=ARGS] (the first --layer is nearest the monitor):")
 	for _, k := range nester.Kinds() {

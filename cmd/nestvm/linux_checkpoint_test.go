@@ -12,6 +12,7 @@ import (
 	"nestvm/internal/testutil"
 	"nestvm/kvm"
 	"nestvm/machine"
+	"nestvm/nester"
 	"nestvm/services/checkpoint"
 	"nestvm/services/timewarp"
 )
@@ -155,9 +156,9 @@ func restoreAcross(t *testing.T, from, to string, picksNothing bool, args []stri
 		return true
 	}
 	status, out, errs := run(t, args...)
-	if status != exitNotRunable || out != "" || !strings.Contains(errs, "lacks CPU features the program was saved with") || !strings.Contains(errs, missing.String()) {
+	if status != nester.StatusNotRunnable || out != "" || !strings.Contains(errs, "lacks CPU features the program was saved with") || !strings.Contains(errs, missing.String()) {
 		t.Fatalf("restore on %s of what %s saved offering %s more: status %d, printed %q, stderr %q; want %d and a refusal naming them",
-			to, from, missing, status, out, errs, exitNotRunable)
+			to, from, missing, status, out, errs, nester.StatusNotRunnable)
 	}
 	if !picksNothing {
 		t.Logf("%s offers guests %s, which %s lacks: refused as it should be", from, missing, to)
@@ -183,17 +184,16 @@ func cpuMissing(t *testing.T, from, to string) machine.CPUFeatures {
 	return f[0].Missing(f[1])
 }
 
-// TestLinuxCheckpointState: the file of a saved Linux program holds the
-// personality's record, as the runner "linux", and every process: the
-// pipeline's (the shell, the subshell, cat, and sleep once forked) below
-// the container the personality made, each with the personality's port
-// as its exception port, badged with its pid.
-func TestLinuxCheckpointState(t *testing.T) {
+// saveAfterFirstLine runs busybox sh -c script, which writes "a\n" first,
+// on emu under a checkpoint layer that saves it after that write and
+// stops, and returns the file and what it holds.
+func saveAfterFirstLine(t *testing.T, script string) (file string, data []byte) {
+	t.Helper()
 	tree := linuxTree(t)
-	file := filepath.Join(t.TempDir(), "lx.nvck")
+	file = filepath.Join(t.TempDir(), "lx.nvck")
 	status, out, errs := run(t, "run", "--backend", "emu", "--log-level", "warn", "--files", tree,
 		"--layer", "checkpoint="+file+",after-writes=1,stop",
-		filepath.Join(tree, "bin", "busybox"), "sh", "-c", "(echo a; /bin/busybox sleep 1; echo b) | /bin/busybox cat")
+		filepath.Join(tree, "bin", "busybox"), "sh", "-c", script)
 	if status != 0 || out != "a\n" {
 		t.Fatalf("run: status %d, %q, stderr %q", status, out, errs)
 	}
@@ -201,6 +201,16 @@ func TestLinuxCheckpointState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return file, data
+}
+
+// TestLinuxCheckpointState: the file of a saved Linux program holds the
+// personality's record, as the runner "linux", and every process: the
+// pipeline's (the shell, the subshell, cat, and sleep once forked) below
+// the container the personality made, each with the personality's port
+// as its exception port, badged with its pid.
+func TestLinuxCheckpointState(t *testing.T) {
+	file, data := saveAfterFirstLine(t, "(echo a; /bin/busybox sleep 1; echo b) | /bin/busybox cat")
 	ck, err := checkpoint.Decode(data)
 	if err != nil {
 		t.Fatal(err)
@@ -232,17 +242,7 @@ func TestLinuxCheckpointState(t *testing.T) {
 // prints, nothing panics.
 func TestLinuxCheckpointBadRunner(t *testing.T) {
 	tree := linuxTree(t)
-	file := filepath.Join(t.TempDir(), "lx.nvck")
-	status, out, errs := run(t, "run", "--backend", "emu", "--log-level", "warn", "--files", tree,
-		"--layer", "checkpoint="+file+",after-writes=1,stop",
-		filepath.Join(tree, "bin", "busybox"), "sh", "-c", "echo a; echo b")
-	if status != 0 || out != "a\n" {
-		t.Fatalf("run: status %d, %q, stderr %q", status, out, errs)
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, data := saveAfterFirstLine(t, "echo a; echo b")
 	for name, c := range map[string]struct {
 		damage func(r *checkpoint.Runner)
 		says   string
@@ -263,8 +263,8 @@ func TestLinuxCheckpointBadRunner(t *testing.T) {
 				t.Fatal(err)
 			}
 			status, out, errs := run(t, "restore", "--backend", "emu", "--log-level", "warn", "--files", tree, bad)
-			if status != exitMonitor || out != "" || !strings.Contains(errs, c.says) || strings.Contains(errs, "panic") {
-				t.Errorf("restore: status %d, printed %q, stderr %q; want %d and %q", status, out, errs, exitMonitor, c.says)
+			if status != nester.StatusMonitor || out != "" || !strings.Contains(errs, c.says) || strings.Contains(errs, "panic") {
+				t.Errorf("restore: status %d, printed %q, stderr %q; want %d and %q", status, out, errs, nester.StatusMonitor, c.says)
 			}
 		})
 	}

@@ -14,6 +14,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,16 +29,6 @@ import (
 	// The backends register themselves; each builds only where it can run.
 	_ "nestvm/emu"
 	_ "nestvm/kvm"
-)
-
-// Exit statuses of the monitor itself (the guest's own status otherwise).
-const (
-	exitUsage      = 2                      // bad flags or arguments
-	exitTimeout    = nester.StatusTimeout   // --timeout expired
-	exitMonitor    = 125                    // the monitor could not run the program (backend missing, internal error)
-	exitNotRunable = 126                    // the program file is not something nestvm can run
-	exitNotFound   = 127                    // the program file does not exist
-	exitInterrupt  = nester.StatusInterrupt // interrupted (Ctrl-C, SIGTERM)
 )
 
 // command is one of nestvm's commands: the usage line and the help come
@@ -111,7 +102,7 @@ func main() {
 func mainStatus(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return exitUsage
+		return nester.StatusUsage
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
@@ -127,7 +118,7 @@ func mainStatus(args []string, stdout, stderr io.Writer) int {
 	c, ok := lookupCommand(args[0])
 	if !ok {
 		fmt.Fprintf(stderr, "nestvm: unknown command %q\n\n%s", args[0], usage)
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if c.checkpointSignals {
 		// Before anything slow: a checkpoint asked for in the monitor's
@@ -164,6 +155,57 @@ func logFileLimit(log hclog.Logger) {
 }
 
 var logLevels = strings.Join([]string{"trace", "debug", "info", "warn", "error", "off"}, ", ")
+
+// parseFlags parses a command's args on fl; done says the command is
+// over, with status: 0 when -help printed its help, nester.StatusUsage
+// for a bad flag, which fl has named on its output.
+func parseFlags(fl *flag.FlagSet, args []string) (status int, done bool) {
+	err := fl.Parse(args)
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.Is(err, flag.ErrHelp):
+		return 0, true
+	}
+	return nester.StatusUsage, true
+}
+
+// parseNoArgs is parseFlags for a command that takes flags only: an
+// argument after them is refused, named on fl's output.
+func parseNoArgs(fl *flag.FlagSet, args []string) (status int, done bool) {
+	if status, done := parseFlags(fl, args); done {
+		return status, done
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(fl.Output(), "%s: unexpected argument %q\n", fl.Name(), fl.Arg(0))
+		return nester.StatusUsage, true
+	}
+	return 0, false
+}
+
+// newFlagSet is the flag set of the command called name ("nestvm run"):
+// it says what is wrong with a flag, and its help, on stderr, and leaves
+// the command to return its status.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fl := flag.NewFlagSet(name, flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	return fl
+}
+
+// wrongArgs says on fl's output what its command wants instead of the
+// arguments it was given, then its usage, and returns the status for it.
+func wrongArgs(fl *flag.FlagSet, want string) int {
+	fmt.Fprintf(fl.Output(), "%s: %s\n", fl.Name(), want)
+	fl.Usage()
+	return nester.StatusUsage
+}
+
+// failf says on stderr why a command could not do its work, and returns
+// status, the status to end with.
+func failf(stderr io.Writer, status int, format string, a ...any) int {
+	fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
+	return status
+}
 
 // printFlags lists fl's flags the way users write them (--name; Go's flag
 // package accepts one dash or two), with their defaults.

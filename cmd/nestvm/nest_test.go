@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"nestvm/internal/testutil"
+	"nestvm/nester"
 )
 
 // The guest nester, examples/nest, run through the real command. nest
@@ -63,12 +64,12 @@ func requireNestKernel(t *testing.T, root string) {
 		switch {
 		case strings.Contains(errs, "flag provided but not defined: -files"):
 			nestMissing = "nestvm run has no --files flag"
-		case status == exitMonitor && strings.Contains(errs, "no files root"):
+		case status == nester.StatusMonitor && strings.Contains(errs, "no files root"):
 			nestMissing = "the monitor gives programs no files handle"
-		case status == exitMonitor && strings.HasSuffix(errs, ": invalid operation\n"):
+		case status == nester.StatusMonitor && strings.HasSuffix(errs, ": invalid operation\n"):
 			op := strings.TrimPrefix(strings.TrimSuffix(errs, ": invalid operation\n"), "nest: ")
 			nestMissing = "the monitor does not implement " + op
-		case status == exitMonitor && strings.HasSuffix(out, ": invalid operation\n"):
+		case status == nester.StatusMonitor && strings.HasSuffix(out, ": invalid operation\n"):
 			// No stderr handle: nest fell back to the console.
 			op := strings.TrimPrefix(strings.TrimSuffix(out, ": invalid operation\n"), "nest: ")
 			nestMissing = "the monitor does not implement " + op + ", nor give programs a stderr handle"
@@ -77,7 +78,7 @@ func requireNestKernel(t *testing.T, root string) {
 			return
 		}
 		// nest's diagnostics must reach stderr, not the console.
-		if status, out, _ := runNest(t, root); status == exitUsage && strings.Contains(out, "usage: nest") {
+		if status, out, _ := runNest(t, root); status == nester.StatusUsage && strings.Contains(out, "usage: nest") {
 			nestMissing = "the start information carries no stderr handle"
 		}
 	})
@@ -184,10 +185,10 @@ func TestNestRefuses(t *testing.T) {
 		status int
 		want   string
 	}{
-		{[]string{"nope.elf"}, exitNotFound, "nest: nope.elf: not found\n"},
-		{[]string{"notes.txt"}, exitNotRunable, "nest: notes.txt: not a program nest can run: not an ELF file\n"},
-		{[]string{}, exitUsage, "nest: no program given\n"},
-		{[]string{"--frobnicate", "hello.elf"}, exitUsage, "nest: unknown option --frobnicate\n"},
+		{[]string{"nope.elf"}, nester.StatusNotFound, "nest: nope.elf: not found\n"},
+		{[]string{"notes.txt"}, nester.StatusNotRunnable, "nest: notes.txt: not a program nest can run: not an ELF file\n"},
+		{[]string{}, nester.StatusUsage, "nest: no program given\n"},
+		{[]string{"--frobnicate", "hello.elf"}, nester.StatusUsage, "nest: unknown option --frobnicate\n"},
 	} {
 		status, out, errs := runNest(t, root, tc.args...)
 		if status != tc.status || !strings.HasPrefix(errs, tc.want) || out != "" {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"nestvm/internal/testutil"
+	"nestvm/nester"
 )
 
 // TestRunPager: --layer pager=FILE,max-pages=N runs memtouch with the
@@ -40,16 +41,16 @@ func TestRunPager(t *testing.T) {
 	hello := testutil.Guest(t, "hello")
 	bad := filepath.Join(t.TempDir(), "no", "dir", "swap.img")
 	status, out, errs := run(t, "run", "--layer", "pager="+bad, hello)
-	if status != exitUsage || out != "" || !strings.Contains(errs, "swap file") || !strings.Contains(errs, "no such file or directory") {
+	if status != nester.StatusUsage || out != "" || !strings.Contains(errs, "swap file") || !strings.Contains(errs, "no such file or directory") {
 		t.Errorf("an unwritable swap file: status %d, stdout %q, stderr %q", status, out, errs)
 	}
 	status, _, errs = run(t, "run", "--layer", "pager=swap.img,max-pages=8", hello)
-	if status != exitUsage || !strings.Contains(errs, "at least 64") {
+	if status != nester.StatusUsage || !strings.Contains(errs, "at least 64") {
 		t.Errorf("max-pages below the minimum: status %d, stderr %q", status, errs)
 	}
 	if _, err := os.Stat("/dev/full"); err == nil {
 		status, _, errs = run(t, "run", "--log-level", "warn", "--layer", "pager=/dev/full,max-pages=64", memtouch, "1")
-		if status != exitMonitor || !strings.Contains(errs, "layer pager: writing page") || !strings.Contains(errs, "no space left on device") {
+		if status != nester.StatusMonitor || !strings.Contains(errs, "layer pager: writing page") || !strings.Contains(errs, "no space left on device") {
 			t.Errorf("a swap file that fills up: status %d, stderr %q", status, errs)
 		}
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"nestvm/control"
+	"nestvm/nester"
 )
 
 // psTimeout bounds how long ps waits for one monitor's answer.
@@ -24,8 +23,7 @@ const psTimeout = 5 * time.Second
 // cmdPs lists the running monitors of this user (all, for root) and
 // their trees, through their control sockets.
 func cmdPs(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm ps", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm ps", stderr)
 	jsonOut := fl.Bool("json", false, "print each monitor's state as one JSON object a line")
 	tree := fl.Bool("tree", false, "print each monitor's tree of spaces and threads below its line")
 	fl.Usage = func() {
@@ -41,15 +39,8 @@ Flags:
 `, control.Dir())
 		printFlags(fl)
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return exitUsage
-	}
-	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "nestvm ps: unexpected argument %q\n", fl.Arg(0))
-		return exitUsage
+	if status, done := parseNoArgs(fl, args); done {
+		return status
 	}
 	socks, err := control.List(control.Dir())
 	if err != nil {
@@ -139,8 +130,7 @@ func printTree(w io.Writer, st *control.State, indent string) {
 
 // cmdAttach talks to one running monitor through its control socket.
 func cmdAttach(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm attach", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm attach", stderr)
 	showState := fl.Bool("state", false, "print the monitor's program, layers and tree of spaces and threads")
 	jsonOut := fl.Bool("json", false, "with --state, print the state as JSON")
 	doTrace := fl.Bool("trace", false, "stream the program's trace (a line per call on its environment's capabilities) until it ends or Ctrl-C")
@@ -164,11 +154,8 @@ Flags:
 	// Flags may follow the ID.
 	var rest []string
 	for len(args) > 0 {
-		if err := fl.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return exitUsage
+		if status, done := parseFlags(fl, args); done {
+			return status
 		}
 		if fl.NArg() == 0 {
 			break
@@ -178,7 +165,7 @@ Flags:
 	}
 	if len(rest) != 1 {
 		fmt.Fprintln(stderr, "nestvm attach: want one monitor: its pid or its control socket's path")
-		return exitUsage
+		return nester.StatusUsage
 	}
 	n := 0
 	for _, b := range []bool{*showState, *doTrace, *doCheckpoint, *kill != ""} {
@@ -188,15 +175,15 @@ Flags:
 	}
 	if n != 1 {
 		fmt.Fprintln(stderr, "nestvm attach: want one of --state, --trace, --checkpoint and --kill REASON")
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if *stop && !*doCheckpoint {
 		fmt.Fprintln(stderr, "nestvm attach: --stop is for --checkpoint")
-		return exitUsage
+		return nester.StatusUsage
 	}
 	if *jsonOut && !*showState {
 		fmt.Fprintln(stderr, "nestvm attach: --json is for --state")
-		return exitUsage
+		return nester.StatusUsage
 	}
 	path := rest[0]
 	if pid, err := strconv.Atoi(path); err == nil && !strings.ContainsRune(path, '/') {

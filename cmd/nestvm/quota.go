@@ -9,14 +9,11 @@ import (
 	"nestvm/vmm"
 )
 
-// Most of each quota a program may be given: what space_create itself
-// accepts, so that a program's space is no larger than a child it could
-// make, and no bound hides a monitor allocation the host cannot hold.
-const (
-	maxQuotaMemory   = abi.UserTop
-	maxQuotaHandles  = 1 << 20
-	maxQuotaChildren = 1 << 20
-)
+// maxQuotaMemory is the most memory a program may be given: what
+// space_create itself accepts (the handle, thread and children bounds are
+// vmm's), so that a program's space is no larger than a child it could
+// make.
+const maxQuotaMemory = abi.UserTop
 
 // quotaFlag is --quota: children=N,threads=N,handles=N,memory=SIZE, each
 // key optional, the ones not given keeping vmm.DefaultQuota's value.
@@ -62,11 +59,11 @@ func (f *quotaFlag) Set(v string) error {
 		var err error
 		switch k {
 		case "children":
-			f.q.Children, err = count(maxQuotaChildren)
+			f.q.Children, err = count(vmm.MaxChildrenQuota)
 		case "threads":
 			f.q.Threads, err = count(vmm.MaxThreadsQuota)
 		case "handles":
-			f.q.Handles, err = count(maxQuotaHandles)
+			f.q.Handles, err = count(vmm.MaxHandlesQuota)
 		case "memory":
 			var n uint64
 			if n, err = parseSize(val); err != nil {

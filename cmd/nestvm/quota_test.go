@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"nestvm/internal/testutil"
+	"nestvm/nester"
 )
 
 // TestQuotaRefusesBadValues: a --quota that no program can be given is a
@@ -32,8 +33,8 @@ func TestQuotaRefusesBadValues(t *testing.T) {
 		{[]string{"restore", "--quota", "threads=0", hello}, "threads=0: want a number from 1 to 8192"},
 	} {
 		status, out, errs := run(t, tc.args...)
-		if status != exitUsage || out != "" || !strings.Contains(errs, tc.want) {
-			t.Errorf("%v: status %d, stdout %q, stderr %q; want %d and %q", tc.args, status, out, errs, exitUsage, tc.want)
+		if status != nester.StatusUsage || out != "" || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: status %d, stdout %q, stderr %q; want %d and %q", tc.args, status, out, errs, nester.StatusUsage, tc.want)
 		}
 	}
 }
@@ -98,8 +99,8 @@ func TestQuotaRestore(t *testing.T) {
 		{"memory=4M", "--quota memory=4M: below the 1G the checkpoint's program was saved with"},
 	} {
 		status, out, errs := run(t, "restore", "--backend", "emu", "--quota", tc.quota, file)
-		if status != exitUsage || out != "" || !strings.Contains(errs, tc.want) {
-			t.Errorf("--quota %s: status %d, stdout %q, stderr %q; want %d and %q", tc.quota, status, out, errs, exitUsage, tc.want)
+		if status != nester.StatusUsage || out != "" || !strings.Contains(errs, tc.want) {
+			t.Errorf("--quota %s: status %d, stdout %q, stderr %q; want %d and %q", tc.quota, status, out, errs, nester.StatusUsage, tc.want)
 		}
 	}
 	for _, quota := range []string{"", "children=4,threads=8", "children=100,threads=64,handles=4096,memory=2G"} {

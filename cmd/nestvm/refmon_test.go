@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"nestvm/internal/testutil"
+	"nestvm/nester"
 )
 
 // TestRunRefmon: --layer refmon=POLICY,audit=FILE denies what the policy
@@ -79,8 +80,8 @@ func TestRunRefmonRefusesBadPolicy(t *testing.T) {
 		{"refmon=" + good + ",audit=" + filepath.Join(dir, "nodir", "audit.log"), []string{"refmon: audit log: open", "nodir/audit.log"}},
 	} {
 		status, out, errs := run(t, "run", "--layer", c.spec, hello, "world")
-		if status != exitUsage || out != "" {
-			t.Errorf("--layer %s: status %d, stdout %q; want %d and the program not run", c.spec, status, out, exitUsage)
+		if status != nester.StatusUsage || out != "" {
+			t.Errorf("--layer %s: status %d, stdout %q; want %d and the program not run", c.spec, status, out, nester.StatusUsage)
 		}
 		for _, w := range c.want {
 			if !strings.Contains(errs, w) {

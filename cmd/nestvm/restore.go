@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -12,14 +11,12 @@ import (
 	"nestvm/control"
 	"nestvm/nester"
 	"nestvm/services/checkpoint"
-	"nestvm/vmm"
 )
 
 // cmdRestore rebuilds a checkpoint (nestvm run --layer checkpoint=FILE)
 // in a fresh monitor and runs it to its end.
 func cmdRestore(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm restore", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm restore", stderr)
 	rf := addRunFlags(fl, runFlagDocs{
 		backend: "`backend` to resume on: auto, kvm or emu (any, whichever saved it)",
 		files:   "`directory` the program's files handle is reconnected to; it cannot reach outside it, links included",
@@ -45,29 +42,20 @@ Flags:
 `)
 		printFlags(fl)
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return exitUsage
+	if status, done := parseFlags(fl, args); done {
+		return status
 	}
 	if fl.NArg() != 1 {
-		fmt.Fprintln(stderr, "nestvm restore: want one checkpoint file")
-		fl.Usage()
-		return exitUsage
+		return wrongArgs(fl, "want one checkpoint file")
 	}
 	log, status := rf.check("nestvm restore", stderr)
 	if status != 0 {
 		return status
 	}
 	path := fl.Arg(0)
-	fail := func(status int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
-		return status
-	}
 	f, size, status, err := openInput(path)
 	if err != nil {
-		return fail(status, "%v", err)
+		return failf(stderr, status, "%v", err)
 	}
 	// A save killed in the middle left its temporary file beside path:
 	// this is the first look at that directory since.
@@ -77,47 +65,40 @@ Flags:
 	ck, err := checkpoint.Read(f, size)
 	f.Close()
 	if err != nil {
-		return fail(exitNotRunable, "%s: %v", path, err)
+		return failf(stderr, nester.StatusNotRunnable, "%s: %v", path, err)
 	}
-	q, err := restoreQuota(ck, rf.quota)
+	q, err := ck.RestoreQuota(rf.quota.q)
 	if err != nil {
-		fmt.Fprintf(stderr, "nestvm restore: %v\n", err)
-		return exitUsage
+		fmt.Fprintf(stderr, "nestvm restore: %v\n", quotaError(err))
+		return nester.StatusUsage
 	}
 	files, err := rf.serveFiles(log)
 	if err != nil {
-		return fail(exitMonitor, "%v", err)
+		return failf(stderr, nester.StatusMonitor, "%v", err)
 	}
 	defer files.Close()
 	st, status, err := rf.setUp(log, files, q, control.Config{Program: cmp.Or(ck.Program, path)}, stdout, stderr)
 	if err != nil {
-		return fail(status, "%v", err)
+		return failf(stderr, status, "%v", err)
 	}
 	defer st.close()
 	if err := checkpoint.CheckCPU(ck, st.backend); err != nil && !*ignoreCPU {
-		return fail(exitNotRunable, "%s: %v", path, err)
+		return failf(stderr, nester.StatusNotRunnable, "%s: %v", path, err)
 	}
 	env, err := nester.Wrap(st.mon, st.root, st.layers)
 	if err != nil {
 		st.handedOver = true // Wrap closed them
-		return fail(exitMonitor, "%v", err)
+		return failf(stderr, nester.StatusMonitor, "%v", err)
 	}
-	for _, l := range st.layers {
-		if c, ok := l.(outputCounter); ok {
-			c.ContinueFrom(ck) // its files count the output from the original run's start
-		}
-		if c, ok := l.(clockResumer); ok {
-			c.ResumeClock(ck.Clock.Monotonic, ck.Clock.Realtime)
-		}
-	}
+	checkpoint.ContinueLayers(st.layers, ck)
 	t0 := time.Now()
 	r, err := checkpoint.Restore(st.mon, env, ck)
 	var rerr *checkpoint.RightsError
 	if errors.As(err, &rerr) && rerr.Name == nester.CapFiles && rerr.Held&^rerr.Offer&abi.RightWrite != 0 && !rf.filesRW {
-		return fail(exitUsage, "%s: the program was saved with writable files: restore it with --files-rw", path)
+		return failf(stderr, nester.StatusUsage, "%s: the program was saved with writable files: restore it with --files-rw", path)
 	}
 	if err != nil {
-		return fail(exitMonitor, "%s: restore: %v", path, err)
+		return failf(stderr, nester.StatusMonitor, "%s: restore: %v", path, err)
 	}
 	log.Debug("restored", "file", path, "saved on", ck.Backend, "took", time.Since(t0))
 	// The run closes the layers when the program ends, as for nestvm run:
@@ -127,52 +108,17 @@ Flags:
 	return st.await(r, rf.timeout, path, stderr)
 }
 
-// outputCounter is a layer that counts the program's output (checkpoint,
-// whose files record it): restored, it goes on from the saved count.
-type outputCounter interface {
-	ContinueFrom(ck *checkpoint.Checkpoint)
-}
-
-// clockResumer is a layer that owns the time of the program below it
-// (timewarp): restored, it goes on from what the program's clock read when
-// it was saved.
-type clockResumer interface {
-	ResumeClock(monotonic, realtime uint64)
-}
-
-// restoreQuota is the quota a checkpoint's program is restored with:
-// what it was saved with, or the default where that is more, with
-// --quota's values in their place. A --quota value below what the saved
-// program has is refused: its space could not be rebuilt under it.
-func restoreQuota(ck *checkpoint.Checkpoint, f quotaFlag) (vmm.Quota, error) {
-	top := ck.Spaces[0]
-	// The saved Children counts the program's space itself (see
-	// nester.RootConfig).
-	saved := vmm.Quota{Memory: top.Pages * abi.PageSize, Threads: int(top.Threads), Handles: int(top.Handles), Children: int(top.Children) - 1}
-	q := vmm.Quota{Memory: ck.Memory(), Threads: max(saved.Threads, vmm.DefaultQuota.Threads),
-		Handles: max(saved.Handles, vmm.DefaultQuota.Handles), Children: max(saved.Children, vmm.DefaultQuota.Children)}
-	for _, c := range []struct {
-		key         string
-		given, have uint64
-		dst         func(uint64)
-	}{
-		{"children", uint64(f.q.Children), uint64(max(saved.Children, 0)), func(v uint64) { q.Children = int(v) }},
-		{"threads", uint64(f.q.Threads), uint64(saved.Threads), func(v uint64) { q.Threads = int(v) }},
-		{"handles", uint64(f.q.Handles), uint64(saved.Handles), func(v uint64) { q.Handles = int(v) }},
-		{"memory", f.q.Memory, saved.Memory, func(v uint64) { q.Memory = v }},
-	} {
-		if c.given == 0 {
-			continue
-		}
-		if c.given < c.have {
-			if c.key == "memory" {
-				return vmm.Quota{}, fmt.Errorf("--quota memory=%s: below the %s the checkpoint's program was saved with", formatSize(c.given), formatSize(c.have))
-			}
-			return vmm.Quota{}, fmt.Errorf("--quota %s=%d: below the %d the checkpoint's program was saved with", c.key, c.given, c.have)
-		}
-		c.dst(c.given)
+// quotaError says what a --quota checkpoint.RestoreQuota refused is
+// below, in the flag's own words.
+func quotaError(err error) error {
+	var qe *checkpoint.QuotaError
+	if !errors.As(err, &qe) {
+		return err
 	}
-	return q, nil
+	if qe.Key == "memory" {
+		return fmt.Errorf("--quota memory=%s: below the %s the checkpoint's program was saved with", formatSize(qe.Given), formatSize(qe.Saved))
+	}
+	return fmt.Errorf("--quota %s=%d: below the %d the checkpoint's program was saved with", qe.Key, qe.Given, qe.Saved)
 }
 
 // stoppedBySaver says, when a layer that saves the program (checkpoint)
@@ -183,7 +129,7 @@ func stoppedBySaver(layers []nester.Layer, path string, stderr io.Writer) (statu
 	for _, c := range savers {
 		if c.Err() != nil {
 			fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, c.Err())
-			return exitMonitor, true
+			return nester.StatusMonitor, true
 		}
 	}
 	for _, c := range savers {

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"nestvm/machine"
-	linuxp "nestvm/personality/linux"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,7 +15,9 @@ import (
 
 	"nestvm/abi"
 	"nestvm/control"
+	"nestvm/machine"
 	"nestvm/nester"
+	linuxp "nestvm/personality/linux"
 	"nestvm/vmm"
 
 	// The layers register themselves with nester.
@@ -29,47 +28,6 @@ import (
 	_ "nestvm/services/timewarp"
 	_ "nestvm/services/trace"
 )
-
-// environ is a Linux program's environment: the monitor's own, or none
-// with --clear-env, less --unset-env's names, plus --env's settings.
-func environ(clear bool, set, unset []string) []string {
-	var env []string
-	if !clear {
-		env = os.Environ()
-	}
-	drop := map[string]bool{}
-	for _, n := range unset {
-		drop[n] = true
-	}
-	for _, kv := range set {
-		n, _, _ := strings.Cut(kv, "=")
-		drop[n] = true
-	}
-	out := env[:0:0]
-	for _, kv := range env {
-		n, _, _ := strings.Cut(kv, "=")
-		if !drop[n] {
-			out = append(out, kv)
-		}
-	}
-	return append(out, set...)
-}
-
-// pathInRoot is how a Linux program finds itself (/proc/self/exe,
-// AT_EXECFN): its path under the files root when it lies there, as in a
-// chroot, else the path it was started by.
-func pathInRoot(prog, root string) string {
-	p, err1 := filepath.Abs(prog)
-	r, err2 := filepath.Abs(root)
-	if err1 != nil || err2 != nil {
-		return prog
-	}
-	rel, err := filepath.Rel(r, p)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return prog
-	}
-	return "/" + filepath.ToSlash(rel)
-}
 
 // listFlag is a repeatable flag's values.
 type listFlag []string
@@ -83,8 +41,7 @@ func (l *listFlag) Set(v string) error {
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("nestvm run", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlagSet("nestvm run", stderr)
 	rf := addRunFlags(fl, runFlagDocs{
 		backend: "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu",
 		files:   "`directory` the program's files handle serves; it cannot reach outside it, links included",
@@ -132,16 +89,11 @@ Flags:
 `)
 		printFlags(fl)
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return exitUsage
+	if status, done := parseFlags(fl, args); done {
+		return status
 	}
 	if fl.NArg() == 0 {
-		fmt.Fprintln(stderr, "nestvm run: no program given")
-		fl.Usage()
-		return exitUsage
+		return wrongArgs(fl, "no program given")
 	}
 	log, status := rf.check("nestvm run", stderr)
 	if status != 0 {
@@ -150,7 +102,7 @@ Flags:
 	q, err := rf.quota.quota(mem.n, flagGiven(fl, "mem"))
 	if err != nil {
 		fmt.Fprintf(stderr, "nestvm run: %v\n", err)
-		return exitUsage
+		return nester.StatusUsage
 	}
 	mem.n = q.Memory
 	// The stack is one region of the program's memory, below the top of
@@ -159,33 +111,29 @@ Flags:
 	switch {
 	case stack.n%abi.PageSize != 0:
 		fmt.Fprintf(stderr, "nestvm run: --stack %s: not a multiple of the %d-byte page\n", formatSize(stack.n), abi.PageSize)
-		return exitUsage
+		return nester.StatusUsage
 	case stack.n > mem.n:
 		fmt.Fprintf(stderr, "nestvm run: --stack %s: more than the program's memory (--mem %s)\n", formatSize(stack.n), formatSize(mem.n))
-		return exitUsage
+		return nester.StatusUsage
 	case stack.n > abi.UserTop-abi.UserBase:
 		fmt.Fprintf(stderr, "nestvm run: --stack %s: more than the %s address range a program has\n", formatSize(stack.n), formatSize(abi.UserTop-abi.UserBase))
-		return exitUsage
+		return nester.StatusUsage
 	}
 	path := fl.Arg(0)
-	fail := func(status int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "nestvm: "+format+"\n", a...)
-		return status
-	}
 	files, err := rf.serveFiles(log)
 	if err != nil {
-		return fail(exitMonitor, "%v", err)
+		return failf(stderr, nester.StatusMonitor, "%v", err)
 	}
 	defer files.Close()
 
 	f, size, status, err := openInput(path)
 	if err != nil {
-		return fail(status, "%v", err)
+		return failf(stderr, status, "%v", err)
 	}
 	for _, kv := range setEnv {
 		if n, _, ok := strings.Cut(kv, "="); !ok || n == "" {
 			f.Close()
-			return fail(exitUsage, "--env %q: want NAME=VALUE", kv)
+			return failf(stderr, nester.StatusUsage, "--env %q: want NAME=VALUE", kv)
 		}
 	}
 	var linux bool
@@ -193,12 +141,12 @@ Flags:
 	case "auto", "nestvm", "linux":
 	default:
 		f.Close()
-		return fail(exitUsage, "--abi %q: want auto, nestvm or linux", *abiName)
+		return failf(stderr, nester.StatusUsage, "--abi %q: want auto, nestvm or linux", *abiName)
 	}
 	img, err := vmm.ReadELFWith(f, size, mem.n, vmm.ELFOptions{TLS: *abiName != "nestvm"})
 	f.Close()
 	if err != nil {
-		return fail(exitNotRunable, "%s: %v", path, err)
+		return failf(stderr, nester.StatusNotRunnable, "%s: %v", path, err)
 	}
 	switch *abiName {
 	case "linux":
@@ -207,27 +155,31 @@ Flags:
 		linux = !img.Nestvm
 	}
 	if !linux && img.TLS {
-		return fail(exitNotRunable, "%s: %v", path, fmt.Errorf("%w: thread-local storage (PT_TLS) in a program for nestvm's ABI", vmm.ErrBadELF))
+		return failf(stderr, nester.StatusNotRunnable, "%s: %v", path, fmt.Errorf("%w: thread-local storage (PT_TLS) in a program for nestvm's ABI", vmm.ErrBadELF))
 	}
 	if _, lo, hi := img.Runs(); hi-lo > mem.n || stack.n > mem.n-(hi-lo) {
 		fmt.Fprintf(stderr, "nestvm run: --stack %s: with the program's %s of segments, more than its memory (--mem %s)\n",
 			formatSize(stack.n), formatSize(hi-lo), formatSize(mem.n))
-		return exitUsage
+		return nester.StatusUsage
 	}
 	var pers nester.Personality
 	if linux {
-		pers = &linuxp.Personality{Environ: environ(*clearEnv, setEnv, unsetEnv), Exe: pathInRoot(path, rf.filesDir), Log: log}
+		var base []string
+		if !*clearEnv {
+			base = os.Environ()
+		}
+		pers = &linuxp.Personality{Environ: linuxp.Environ(base, setEnv, unsetEnv), Exe: linuxp.ExePath(path, rf.filesDir), Log: log}
 	}
 
 	st, status, err := rf.setUp(log, files, q, control.Config{Program: path, Args: fl.Args()[1:]}, stdout, stderr)
 	if err != nil {
-		return fail(status, "%v", err)
+		return failf(stderr, status, "%v", err)
 	}
 	defer st.close()
 	r, err := nester.Launch(st.mon, st.root, st.layers, nester.Program{Name: path, Image: img, Args: fl.Args(), StackSize: stack.n, Personality: pers})
 	st.handedOver = true // Launch closes them when it fails
 	if err != nil {
-		return fail(exitMonitor, "%v", err)
+		return failf(stderr, nester.StatusMonitor, "%v", err)
 	}
 	st.running(r)
 	return st.await(r, rf.timeout, path, stderr)
@@ -284,18 +236,18 @@ func openInput(path string) (*os.File, int64, int, error) {
 	// refused below, and reading a regular file ignores the flag.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, exitNotFound, fmt.Errorf("%s: no such file", path)
+		return nil, 0, nester.StatusNotFound, fmt.Errorf("%s: no such file", path)
 	} else if err != nil {
-		return nil, 0, exitNotRunable, fmt.Errorf("%s: %v", path, err)
+		return nil, 0, nester.StatusNotRunnable, fmt.Errorf("%s: %v", path, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, 0, exitNotRunable, fmt.Errorf("%s: %v", path, err)
+		return nil, 0, nester.StatusNotRunnable, fmt.Errorf("%s: %v", path, err)
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, 0, exitNotRunable, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(st.Mode()))
+		return nil, 0, nester.StatusNotRunnable, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(st.Mode()))
 	}
 	return f, st.Size(), 0, nil
 }
@@ -350,7 +302,7 @@ func report(r vmm.Result, path string, stderr io.Writer) int {
 	switch {
 	case r.Err != nil:
 		fmt.Fprintf(stderr, "nestvm: %s: %v\n", path, r.Err)
-		return exitMonitor
+		return nester.StatusMonitor
 	case r.Fault != nil:
 		fmt.Fprintf(stderr, "nestvm: %s: thread %d: %s\n", path, r.Fault.Thread, r.Fault.Fault)
 		return r.Fault.Fault.ExitStatus()
@@ -363,9 +315,9 @@ func report(r vmm.Result, path string, stderr io.Writer) int {
 		// signal, nestvm attach --kill, a layer) is an interruption.
 		fmt.Fprintf(stderr, "nestvm: %s: %s\n", path, r.Killed)
 		if r.KilledStatus == nester.StatusTimeout {
-			return exitTimeout
+			return nester.StatusTimeout
 		}
-		return exitInterrupt
+		return nester.StatusInterrupt
 	}
 	return r.Status
 }

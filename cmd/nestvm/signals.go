@@ -16,8 +16,8 @@ import (
 // one (until os/signal takes them, a signal with no taker ends a process
 // that runs C threads, as the emu backend's are), and a request sent
 // before the layer exists must still be taken. So run and restore catch
-// them first thing, and hand them to the stack's checkpoint layers once
-// those are made.
+// them first thing, and hand them to the stack's layers as triggers
+// (nester.Host's) once those are made.
 var (
 	checkpointSigsOnce sync.Once
 	checkpointSigs     chan os.Signal
@@ -34,13 +34,20 @@ func catchCheckpointSignals() <-chan os.Signal {
 	return checkpointSigs
 }
 
-// forwardCheckpointSignals hands the checkpoint signals to every
-// layer among layers that saves the program until the returned function is called;
-// with none, it logs that there is nothing to save, and the program goes
-// on.
-func forwardCheckpointSignals(layers []nester.Layer, log hclog.Logger) (stop func()) {
+// signalTrigger is the trigger a checkpoint signal stands for.
+func signalTrigger(sig os.Signal) nester.Trigger {
+	if sig == syscall.SIGUSR2 {
+		return nester.TriggerSaveStop
+	}
+	return nester.TriggerSave
+}
+
+// forwardCheckpointSignals sends the checkpoint signals on triggers, as
+// the triggers they stand for, until the returned function is called;
+// when no layer takes them, it logs that there is nothing to save, and
+// the program goes on.
+func forwardCheckpointSignals(triggers *nester.Triggers, log hclog.Logger) (stop func()) {
 	sigs := catchCheckpointSignals()
-	cks := saversIn(layers)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -51,14 +58,11 @@ func forwardCheckpointSignals(layers []nester.Layer, log hclog.Logger) (stop fun
 			case <-done:
 				return
 			case sig := <-sigs:
-				if len(cks) == 0 {
+				if triggers.Send(signalTrigger(sig)) == 0 {
 					log.Warn(sig.String() + " asks for a checkpoint, and no --layer checkpoint=FILE is in the stack: nothing to save; the program goes on")
 					continue
 				}
 				log.Debug("checkpoint asked for", "signal", sig.String())
-				for _, c := range cks {
-					c.Signal(sig)
-				}
 			}
 		}
 	}()

@@ -70,8 +70,8 @@ func TestUsageErrors(t *testing.T) {
 		{"info", "extra"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if got := mainStatus(args, &stdout, &stderr); got != exitUsage {
-			t.Errorf("nestvm %q: status %d, want %d (stderr %q)", args, got, exitUsage, stderr.String())
+		if got := mainStatus(args, &stdout, &stderr); got != nester.StatusUsage {
+			t.Errorf("nestvm %q: status %d, want %d (stderr %q)", args, got, nester.StatusUsage, stderr.String())
 		}
 		if stderr.Len() == 0 {
 			t.Errorf("nestvm %q: no message on stderr", args)
@@ -121,15 +121,15 @@ func TestAttachRefuses(t *testing.T) {
 		status int
 		want   string
 	}{
-		{[]string{"attach"}, exitUsage, "want one monitor"},
-		{[]string{"attach", "1", "2", "--state"}, exitUsage, "want one monitor"},
-		{[]string{"attach", "1"}, exitUsage, "want one of"},
-		{[]string{"attach", "1", "--state", "--kill", "x"}, exitUsage, "want one of"},
-		{[]string{"attach", "1", "--state", "--stop"}, exitUsage, "--stop is for --checkpoint"},
-		{[]string{"attach", "1", "--trace", "--json"}, exitUsage, "--json is for --state"},
+		{[]string{"attach"}, nester.StatusUsage, "want one monitor"},
+		{[]string{"attach", "1", "2", "--state"}, nester.StatusUsage, "want one monitor"},
+		{[]string{"attach", "1"}, nester.StatusUsage, "want one of"},
+		{[]string{"attach", "1", "--state", "--kill", "x"}, nester.StatusUsage, "want one of"},
+		{[]string{"attach", "1", "--state", "--stop"}, nester.StatusUsage, "--stop is for --checkpoint"},
+		{[]string{"attach", "1", "--trace", "--json"}, nester.StatusUsage, "--json is for --state"},
 		{[]string{"attach", "2147483646", "--state"}, 1, "no monitor 2147483646"},
 		{[]string{"attach", "/nonexistent/m.sock", "--state"}, 1, "no monitor answers"},
-		{[]string{"ps", "extra"}, exitUsage, "unexpected argument"},
+		{[]string{"ps", "extra"}, nester.StatusUsage, "unexpected argument"},
 	} {
 		var stdout, stderr bytes.Buffer
 		got := mainStatus(c.args, &stdout, &stderr)

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"nestvm/internal/testutil"
+	"nestvm/nester"
 )
 
 // nestvm run gives the program the monitor's standard input: what is
@@ -58,27 +58,11 @@ func TestCheckpointWhileReadingStdin(t *testing.T) {
 				testutil.RequireKVM(t)
 			}
 			file := filepath.Join(t.TempDir(), "s.nvck")
-			cmd := exec.Command(os.Args[0], "run", "--backend", backend, "--log-level", "warn",
-				"--layer", "checkpoint="+file+",stop", copyGuest)
-			cmd.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")
-			in, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer in.Close()
-			var stdout, stderr syncBuffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			in.Write([]byte("one\n"))
 			// Once "one" is out, the guest goes on to its next read,
 			// which waits for input that comes only after the save; the
 			// save finds it waiting there or on its way.
-			deadline := time.Now().Add(60 * time.Second)
-			for stdout.String() != "one\n" && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
+			cmd, stdout, stderr := copiedOne(t, "run", "--backend", backend, "--log-level", "warn",
+				"--layer", "checkpoint="+file+",stop", copyGuest)
 			if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 				t.Fatal(err)
 			}
@@ -109,27 +93,28 @@ func TestRunInterruptWhileReadingStdin(t *testing.T) {
 			if backend == "kvm" {
 				testutil.RequireKVM(t)
 			}
-			cmd := exec.Command(os.Args[0], "run", "--backend", backend, "--log-level", "warn", copyGuest)
-			cmd.Env = append(os.Environ(), "NESTVM_TEST_AS_MAIN=1")
-			in, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer in.Close()
-			var stdout, stderr syncBuffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			in.Write([]byte("one\n"))
-			deadline := time.Now().Add(60 * time.Second)
-			for stdout.String() != "one\n" && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
+			cmd, stdout, stderr := copiedOne(t, "run", "--backend", backend, "--log-level", "warn", copyGuest)
 			cmd.Process.Signal(syscall.SIGINT)
-			if status := wait(t, cmd); status != exitInterrupt || stdout.String() != "one\n" || !strings.Contains(stderr.String(), "interrupted") {
+			if status := wait(t, cmd); status != nester.StatusInterrupt || stdout.String() != "one\n" || !strings.Contains(stderr.String(), "interrupted") {
 				t.Fatalf("status %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
 			}
 		})
 	}
+}
+
+// copiedOne starts nestvm with args, which run the copy guest, with a
+// pipe to its input that stays open until the test ends, and returns once
+// it has copied "one" from there: the guest then waits in its next read.
+func copiedOne(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+	t.Helper()
+	cmd := nestvmCmd(args...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close() })
+	stdout, stderr := start(t, cmd)
+	in.Write([]byte("one\n"))
+	waitFor(t, `the copied "one"`, func() bool { return stdout.String() == "one\n" })
+	return cmd, stdout, stderr
 }

@@ -9,6 +9,7 @@ import (
 
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
+	"nestvm/nester"
 )
 
 // TestTimewarpBadArguments: a malformed start, tick, rate or deadlock is
@@ -25,8 +26,8 @@ func TestTimewarpBadArguments(t *testing.T) {
 	} {
 		var stdout, stderr bytes.Buffer
 		got := mainStatus([]string{"run", "--layer", c.spec, testutil.Guest(t, "sleeper"), "1"}, &stdout, &stderr)
-		if got != exitUsage || stdout.Len() != 0 || !strings.Contains(stderr.String(), c.names) || strings.Count(stderr.String(), "\n") != 1 {
-			t.Errorf("--layer %s: status %d, stdout %q, stderr %q; want %d and one line naming %q", c.spec, got, stdout.String(), stderr.String(), exitUsage, c.names)
+		if got != nester.StatusUsage || stdout.Len() != 0 || !strings.Contains(stderr.String(), c.names) || strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("--layer %s: status %d, stdout %q, stderr %q; want %d and one line naming %q", c.spec, got, stdout.String(), stderr.String(), nester.StatusUsage, c.names)
 		}
 	}
 	var stdout, stderr bytes.Buffer

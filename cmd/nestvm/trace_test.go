@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"nestvm/internal/testutil"
+	"nestvm/nester"
 )
 
 // TestRunTraceStderr: --layer trace writes one line per operation and a
@@ -74,19 +75,19 @@ func TestRunTraceFile(t *testing.T) {
 
 	bad := filepath.Join(t.TempDir(), "missing", "out.jsonl")
 	status, out, errs = run(t, "run", "--layer", "trace="+bad, hello, "world")
-	if status != exitUsage || out != "" || !strings.Contains(errs, "--layer trace="+bad) || !strings.Contains(errs, "no such file or directory") {
+	if status != nester.StatusUsage || out != "" || !strings.Contains(errs, "--layer trace="+bad) || !strings.Contains(errs, "no such file or directory") {
 		t.Errorf("an unwritable trace file: status %d, stdout %q, stderr %q", status, out, errs)
 	}
 	// A trace that cannot write while the program runs ends it, and
 	// nestvm reports why.
 	if _, err := os.Stat("/dev/full"); err == nil {
 		status, _, errs = run(t, "run", "--log-level", "warn", "--layer", "trace=/dev/full", testutil.Guest(t, "counter"), "100000")
-		if status != exitMonitor || !strings.Contains(errs, "layer trace: writing /dev/full:") || !strings.Contains(errs, "no space left on device") {
+		if status != nester.StatusMonitor || !strings.Contains(errs, "layer trace: writing /dev/full:") || !strings.Contains(errs, "no space left on device") {
 			t.Errorf("a trace file that fills up: status %d, stderr %q", status, errs)
 		}
 	}
 	status, _, errs = run(t, "run", "--layer", "trace=colour=red", hello)
-	if status != exitUsage || !strings.Contains(errs, `unknown option "colour"`) {
+	if status != nester.StatusUsage || !strings.Contains(errs, `unknown option "colour"`) {
 		t.Errorf("an unknown option: status %d, stderr %q", status, errs)
 	}
 }

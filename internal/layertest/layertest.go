@@ -69,7 +69,7 @@ func RunWith(t *testing.T, b machine.Backend, layers []nester.Layer, o Options, 
 	select {
 	case <-r.Done():
 	case <-time.After(runGuard):
-		r.Kill(124, "test timeout")
+		r.Kill(nester.StatusTimeout, "test timeout")
 		t.Fatalf("%s did not end; output %q", name, out.String())
 	}
 	res := r.Wait()

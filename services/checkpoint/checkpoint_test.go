@@ -175,7 +175,7 @@ func TestCounterRestore(t *testing.T) {
 				if stop {
 					spec += ",stop"
 				}
-				l, err := New(spec, nil)
+				l, err := New(spec, nester.Host{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -223,7 +223,7 @@ func TestHandlesRestore(t *testing.T) {
 			t.Fatalf("undisturbed handles: %v, %q", res, want)
 		}
 		file := filepath.Join(t.TempDir(), "h.nvck")
-		l, err := New(file+",after-writes=2,stop", nil)
+		l, err := New(file+",after-writes=2,stop", nester.Host{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +274,7 @@ func TestNestedRestore(t *testing.T) {
 			t.Fatalf("undisturbed nest nest counter: %v, %q", res, want)
 		}
 		file := filepath.Join(t.TempDir(), "n.nvck")
-		l, err := New(file+",after-writes=3,stop", nil)
+		l, err := New(file+",after-writes=3,stop", nester.Host{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +314,7 @@ func TestSaveAnyMoment(t *testing.T) {
 		want, _ := launch(t, b, nil, "counter", "4")
 		for i, delay := range []time.Duration{0, 7 * time.Millisecond, 23 * time.Millisecond, 61 * time.Millisecond, 150 * time.Millisecond} {
 			file := filepath.Join(t.TempDir(), "c.nvck")
-			l, err := New(file+",stop", nil)
+			l, err := New(file+",stop", nester.Host{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -352,7 +352,7 @@ func TestIncremental(t *testing.T) {
 		root, rs := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Memory: 64 << 20})
 		defer rs.Kill("test over")
 		file := filepath.Join(t.TempDir(), "c.nvck")
-		l, err := New(file, nil)
+		l, err := New(file, nester.Host{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +419,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestRestoreHostile(t *testing.T) {
 	b := backendtest.Get(t, "emu")
 	file := filepath.Join(t.TempDir(), "c.nvck")
-	l, err := New(file+",after-writes=2,stop", nil)
+	l, err := New(file+",after-writes=2,stop", nester.Host{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,7 +497,7 @@ func TestUnderPager(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, err := New(file+",after-writes=1,stop", nil)
+		l, err := New(file+",after-writes=1,stop", nester.Host{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -545,7 +545,7 @@ func TestWithWrappingLayers(t *testing.T) {
 			{"pager below", func() nester.Layer { l, _ := pager.New(filepath.Join(t.TempDir(), "swap"), io.Discard, nil); return l }, false},
 		} {
 			t.Run(c.name, func(t *testing.T) {
-				l, err := New(filepath.Join(t.TempDir(), "c.nvck")+",after-writes=2", nil)
+				l, err := New(filepath.Join(t.TempDir(), "c.nvck")+",after-writes=2", nester.Host{})
 				if err != nil {
 					t.Fatal(err)
 				}

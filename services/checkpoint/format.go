@@ -201,6 +201,14 @@ type Thread struct {
 	State  []byte
 }
 
+// Regs returns the registers t's state holds (zero where the state is
+// shorter than its record, which Validate refuses).
+func (t *Thread) Regs() abi.ThreadRegs {
+	var regs abi.ThreadRegs
+	binary.Read(bytes.NewReader(t.State), binary.LittleEndian, &regs)
+	return regs
+}
+
 // Region is a saved region: its size, keeper, and the pages that are not
 // zero (or, for a kept region, supplied).
 type Region struct {
@@ -855,8 +863,7 @@ func (ck *Checkpoint) validate(pages bool) error {
 		}
 		// thread_set_state refuses these too; saying so here names the
 		// thread and refuses the file before anything is built.
-		var regs abi.ThreadRegs
-		binary.Read(bytes.NewReader(t.State), binary.LittleEndian, &regs)
+		regs := t.Regs()
 		for _, r := range []struct {
 			name string
 			v    uint64
@@ -932,6 +939,49 @@ func (ck *Checkpoint) validate(pages bool) error {
 // the latter (what nestvm restore gives it). Its regions fit in it.
 func (ck *Checkpoint) Memory() uint64 {
 	return max(ck.Spaces[0].Pages*abi.PageSize, vmm.DefaultQuota.Memory)
+}
+
+// QuotaError is RestoreQuota's refusal of a quota below what the saved
+// program holds: its space could not be rebuilt under it.
+type QuotaError struct {
+	Key          string // children, threads, handles or memory
+	Given, Saved uint64 // bytes for memory
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("quota %s=%d: below the %d the checkpoint's program was saved with", e.Key, e.Given, e.Saved)
+}
+
+// RestoreQuota is the quota the checkpoint's program is restored with:
+// what it was saved with, or vmm.DefaultQuota's where that is more, with
+// given's values in their place where they are not 0. A given value
+// below what the saved program has is a *QuotaError.
+func (ck *Checkpoint) RestoreQuota(given vmm.Quota) (vmm.Quota, error) {
+	top := ck.Spaces[0]
+	// The saved Children counts the program's space itself (see
+	// nester.RootConfig).
+	saved := vmm.Quota{Memory: top.Pages * abi.PageSize, Threads: int(top.Threads), Handles: int(top.Handles), Children: int(top.Children) - 1}
+	q := vmm.Quota{Memory: ck.Memory(), Threads: max(saved.Threads, vmm.DefaultQuota.Threads),
+		Handles: max(saved.Handles, vmm.DefaultQuota.Handles), Children: max(saved.Children, vmm.DefaultQuota.Children)}
+	for _, c := range []struct {
+		key         string
+		given, have uint64
+		dst         func(uint64)
+	}{
+		{"children", uint64(given.Children), uint64(max(saved.Children, 0)), func(v uint64) { q.Children = int(v) }},
+		{"threads", uint64(given.Threads), uint64(saved.Threads), func(v uint64) { q.Threads = int(v) }},
+		{"handles", uint64(given.Handles), uint64(saved.Handles), func(v uint64) { q.Handles = int(v) }},
+		{"memory", given.Memory, saved.Memory, func(v uint64) { q.Memory = v }},
+	} {
+		if c.given == 0 {
+			continue
+		}
+		if c.given < c.have {
+			return vmm.Quota{}, &QuotaError{Key: c.key, Given: c.given, Saved: c.have}
+		}
+		c.dst(c.given)
+	}
+	return q, nil
 }
 
 // handleIndex maps every handle of the checkpoint by its HandleRef.

@@ -11,6 +11,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/machine"
+	"nestvm/vmm"
 )
 
 // sample is a small checkpoint with one of everything.
@@ -268,5 +269,35 @@ func TestReadSummary(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("summary\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestRestoreQuota: a checkpoint's program is restored with the quota it
+// was saved with, or the default where that is more; a given value above
+// it takes its place, and one below it is a *QuotaError naming it.
+func TestRestoreQuota(t *testing.T) {
+	ck := &Checkpoint{Spaces: []Space{{Pages: (1 << 30) / abi.PageSize, Threads: 8, Handles: 16, Children: 5}}}
+	q, err := ck.RestoreQuota(vmm.Quota{})
+	want := vmm.Quota{Memory: 1 << 30, Threads: max(8, vmm.DefaultQuota.Threads), Handles: max(16, vmm.DefaultQuota.Handles), Children: max(4, vmm.DefaultQuota.Children)}
+	if err != nil || q != want {
+		t.Fatalf("saved quota: %+v, %v; want %+v", q, err, want)
+	}
+	if q, err := ck.RestoreQuota(vmm.Quota{Threads: 9, Memory: 2 << 30}); err != nil || q.Threads != 9 || q.Memory != 2<<30 || q.Handles != want.Handles {
+		t.Errorf("raised quota: %+v, %v", q, err)
+	}
+	for _, tc := range []struct {
+		given vmm.Quota
+		want  QuotaError
+	}{
+		{vmm.Quota{Children: 3}, QuotaError{Key: "children", Given: 3, Saved: 4}},
+		{vmm.Quota{Threads: 7}, QuotaError{Key: "threads", Given: 7, Saved: 8}},
+		{vmm.Quota{Handles: 15}, QuotaError{Key: "handles", Given: 15, Saved: 16}},
+		{vmm.Quota{Memory: 1 << 20}, QuotaError{Key: "memory", Given: 1 << 20, Saved: 1 << 30}},
+	} {
+		_, err := ck.RestoreQuota(tc.given)
+		var qe *QuotaError
+		if !errors.As(err, &qe) || *qe != tc.want {
+			t.Errorf("%+v: %v, want %+v", tc.given, err, tc.want)
+		}
 	}
 }

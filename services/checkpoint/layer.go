@@ -111,7 +111,7 @@ type Layer struct {
 	wg      sync.WaitGroup
 	stopped atomic.Bool
 	saves   atomic.Uint64
-	sigs    chan os.Signal // Signal's, for the saver
+	asked   <-chan nester.Trigger // the triggers of the Host the layer was made with
 	backend string
 	cpu     *machine.CPUFeatures // what the backend offers the program (nil: it does not say)
 	inc     *Incremental         // what the last save read, for the next
@@ -119,6 +119,8 @@ type Layer struct {
 	// Last is the newest checkpoint's measurements.
 	lastMu sync.Mutex
 	last   Stats
+
+	unsubscribe func() // ends asked's subscription
 }
 
 // Stats measure one save.
@@ -135,10 +137,14 @@ type Stats struct {
 	Read, Reused int
 }
 
-// New makes a checkpoint layer from its --layer arguments. It checks that
-// the file's directory exists, so a bad path is refused before anything
-// runs.
-func New(args string, log hclog.Logger) (*Layer, error) {
+// New makes a checkpoint layer from its --layer arguments, with what the
+// program that stacks it gives it: its logger, and the triggers that ask
+// for saves (TriggerSave, TriggerSaveStop; the layer installs no signal
+// handler of its own, as a library must not take a process's signals).
+// A trigger sent before the program runs is taken once it does. New
+// checks that the file's directory exists, so a bad path is refused
+// before anything runs.
+func New(args string, h nester.Host) (*Layer, error) {
 	o, err := ParseOptions(args)
 	if err != nil {
 		return nil, err
@@ -146,28 +152,14 @@ func New(args string, log hclog.Logger) (*Layer, error) {
 	if st, err := os.Stat(filepath.Dir(o.File)); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("checkpoint: cannot write %s: its directory does not exist", o.File)
 	}
+	log := h.Log
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Layer{opts: o, log: log, trigger: make(chan string, 1), sigs: make(chan os.Signal, 2),
-		now: make(chan saveRequest), quit: make(chan struct{})}, nil
-}
-
-// Signal asks for the save a signal to the monitor stands for: SIGUSR1
-// saves, SIGUSR2 saves and ends the run; any other is ignored. The layer
-// installs no signal handler of its own (a library must not take a
-// process's signals): the program that stacks it catches them, from its
-// first instant, and hands them here. One asked for before the program
-// runs is taken once it does; one asked for while two are pending is
-// the same request as theirs.
-func (l *Layer) Signal(sig os.Signal) {
-	if sig != syscall.SIGUSR1 && sig != syscall.SIGUSR2 {
-		return
-	}
-	select {
-	case l.sigs <- sig:
-	default:
-	}
+	l := &Layer{opts: o, log: log, trigger: make(chan string, 1),
+		now: make(chan saveRequest), quit: make(chan struct{})}
+	l.asked, l.unsubscribe = h.Triggers.Subscribe()
+	return l, nil
 }
 
 // Name implements nester.Layer.
@@ -367,10 +359,14 @@ func (l *Layer) run(c *vmm.Caller) {
 			req.done <- l.saveNow(c, req.stop)
 			continue
 		case why = <-l.trigger:
-		case sig := <-l.sigs:
-			why = sigUSR1
-			if sig == syscall.SIGUSR2 {
-				why = sigUSR2
+		case tr := <-l.asked:
+			switch tr {
+			case nester.TriggerSave:
+				why = askedSave
+			case nester.TriggerSaveStop:
+				why = askedSaveStop
+			default:
+				continue // not one for this layer
 			}
 		case <-tick:
 			why = "every " + l.opts.Every.String()
@@ -379,7 +375,7 @@ func (l *Layer) run(c *vmm.Caller) {
 			l.release(nil)
 			continue
 		}
-		stop := l.opts.Stop || why == sigUSR2
+		stop := l.opts.Stop || why == askedSaveStop
 		err := l.checkpoint(c, why, stop, runnerTries > 1)
 		// A runner (a personality) that changed while the save read the
 		// subtree left nothing consistent to write; another try, with
@@ -413,7 +409,7 @@ func (l *Layer) run(c *vmm.Caller) {
 			l.log.Debug("checkpoint not saved", "why", why, "error", err)
 			l.release(err)
 			// A failed save ends the program only under the layer's own
-			// stop option; SIGUSR2 alone leaves it running.
+			// stop option; a save-and-stop trigger alone leaves it running.
 			if l.opts.Stop {
 				l.endAfterFailure(c)
 			}
@@ -429,7 +425,7 @@ func (l *Layer) endAfterFailure(c *vmm.Caller) {
 	child := l.child
 	l.mu.Unlock()
 	if child != 0 {
-		c.SpaceKill(child, 125) // nestvm's status for its own failures
+		c.SpaceKill(child, nester.StatusMonitor)
 	}
 }
 
@@ -450,10 +446,10 @@ func (l *Layer) readClock(c *vmm.Caller) Clock {
 	return Clock{Monotonic: mono, Realtime: real}
 }
 
-// The reasons the signals give a save: SIGUSR2's also ends the run.
+// The reasons the triggers give a save: askedSaveStop's also ends the run.
 const (
-	sigUSR1 = "SIGUSR1"
-	sigUSR2 = "SIGUSR2"
+	askedSave     = "asked to save"
+	askedSaveStop = "asked to save and stop"
 )
 
 // checkpoint stops the subtree, saves it, and resumes it (or, with stop,
@@ -688,6 +684,9 @@ func (l *Layer) Close() error {
 		close(l.quit)
 	}
 	l.heldMu.Unlock()
+	if l.unsubscribe != nil {
+		l.unsubscribe()
+	}
 	l.wg.Wait()
 	l.release(nil)
 	if l.host != nil {
@@ -711,7 +710,7 @@ func init() {
 		Summary: "saves the program below it (every space, thread, region, port, handle) to a file; nestvm restore resumes it",
 		Usage:   Usage,
 		New: func(args string, h nester.Host) (nester.Layer, error) {
-			return New(args, h.Log)
+			return New(args, h)
 		},
 	})
 }

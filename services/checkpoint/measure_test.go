@@ -49,7 +49,7 @@ func TestMeasure(t *testing.T) {
 				if w.delay > 0 {
 					spec = file + ",stop"
 				}
-				l, err := New(spec, nil)
+				l, err := New(spec, nester.Host{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -111,7 +111,7 @@ func TestMeasureIncremental(t *testing.T) {
 			var out syncBuffer
 			root, rs := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Memory: mem})
 			file := filepath.Join(t.TempDir(), "m.nvck")
-			l, err := New(file, nil)
+			l, err := New(file, nester.Host{})
 			if err != nil {
 				t.Fatal(err)
 			}

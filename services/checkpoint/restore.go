@@ -38,7 +38,7 @@ func Restore(mon *vmm.Monitor, env nester.Env, ck *Checkpoint) (*nester.Run, err
 	r := &restorer{host: host, caller: host.NewCaller()}
 	if err := r.rebuild(env, ck); err != nil {
 		if r.top != 0 {
-			r.caller.SpaceKill(r.top, 125)
+			r.caller.SpaceKill(r.top, nester.StatusMonitor)
 		}
 		host.Kill("restore failed")
 		return nil, err
@@ -375,4 +375,33 @@ func checkExternalRights(env nester.Env, ck *Checkpoint) error {
 		}
 	}
 	return nil
+}
+
+// OutputCounter is a layer that counts its program's output (checkpoint,
+// whose files record where in it they were taken).
+type OutputCounter interface {
+	ContinueFrom(ck *Checkpoint)
+}
+
+// ClockResumer is a layer that owns the time of the program below it
+// (timewarp).
+type ClockResumer interface {
+	ResumeClock(monotonic, realtime uint64)
+}
+
+// ContinueLayers makes the layers that a program restored from ck runs
+// under go on from where the saved run stood, once they wrap its
+// environment and before Restore starts it: an OutputCounter's count
+// goes on from the saved output's, so its own files say where they are in
+// the output of the original run, and a ClockResumer's time from what the
+// program's clock read when it was saved.
+func ContinueLayers(layers []nester.Layer, ck *Checkpoint) {
+	for _, l := range layers {
+		if c, ok := l.(OutputCounter); ok {
+			c.ContinueFrom(ck)
+		}
+		if c, ok := l.(ClockResumer); ok {
+			c.ResumeClock(ck.Clock.Monotonic, ck.Clock.Realtime)
+		}
+	}
 }

@@ -29,7 +29,7 @@ func TestSaveNow(t *testing.T) {
 		root, rs := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Stdin: in, Memory: 64 << 20})
 		defer rs.Kill("test over")
 		file := filepath.Join(t.TempDir(), "now.nvck")
-		l, err := New(file, nil)
+		l, err := New(file, nester.Host{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -415,7 +415,7 @@ func (l *Layer) endDeadlocked() {
 	l.mu.Unlock()
 	l.log.Debug("deadlock: ending the program", "waited", l.opts.Deadlock)
 	for _, h := range spaces {
-		l.sched.SpaceKill(h, 124)
+		l.sched.SpaceKill(h, nester.StatusTimeout)
 	}
 }
 
