@@ -19,6 +19,19 @@ import (
 // anything runs.
 type Factory func(args string, h Host) (Layer, error)
 
+// Maker turns a constructor of a concrete layer type into a Factory: a
+// constructor that fails gives a nil Layer, not a Layer holding a nil
+// pointer, which would compare non-nil.
+func Maker[L Layer](make func(args string, h Host) (L, error)) Factory {
+	return func(args string, h Host) (Layer, error) {
+		l, err := make(args, h)
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+}
+
 // Host is what the program that stacks a layer gives the layers it makes
 // with New: a layer writes and logs there, never to the process's own
 // streams, so that a program with several monitors (tests, nestvm-oci)

@@ -709,8 +709,6 @@ func init() {
 		Name:    "checkpoint",
 		Summary: "saves the program below it (every space, thread, region, port, handle) to a file; nestvm restore resumes it",
 		Usage:   Usage,
-		New: func(args string, h nester.Host) (nester.Layer, error) {
-			return New(args, h)
-		},
+		New:     nester.Maker(New),
 	})
 }

@@ -885,12 +885,8 @@ func init() {
 		Name:    "pager",
 		Summary: "keeps at most max-pages of the program's memory resident, swapping the rest to a file",
 		Usage:   Usage,
-		New: func(args string, h nester.Host) (nester.Layer, error) {
-			l, err := New(args, h.Stderr, h.Log)
-			if err != nil {
-				return nil, err
-			}
-			return l, nil
-		},
+		New: nester.Maker(func(args string, h nester.Host) (*Layer, error) {
+			return New(args, h.Stderr, h.Log)
+		}),
 	})
 }

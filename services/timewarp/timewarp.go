@@ -431,8 +431,8 @@ func init() {
 		Name:    "timewarp",
 		Summary: "virtual time for the program below it: repeatable clock readings, and sleeps that end at once",
 		Usage:   Usage,
-		New: func(args string, h nester.Host) (nester.Layer, error) {
+		New: nester.Maker(func(args string, h nester.Host) (*Layer, error) {
 			return New(args, h.Log)
-		},
+		}),
 	})
 }

@@ -636,12 +636,8 @@ func init() {
 		Name:    "trace",
 		Summary: "records every operation of the program below it (strace-like text on stderr, or JSON Lines to a file)",
 		Usage:   Usage,
-		New: func(args string, h nester.Host) (nester.Layer, error) {
-			l, err := New(args, h.Stderr, h.Log)
-			if err != nil {
-				return nil, err
-			}
-			return l, nil
-		},
+		New: nester.Maker(func(args string, h nester.Host) (*Layer, error) {
+			return New(args, h.Stderr, h.Log)
+		}),
 	})
 }
