@@ -62,15 +62,11 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.host = host
 	l.mu.Unlock()
 	c := host.NewCaller()
-	sp, ok := parent.Caps[nester.CapSpace]
-	if !ok {
-		return parent, errors.New("the environment has no space")
-	}
 	var err error
-	if l.parent, err = c.Insert(sp.Obj, sp.Rights, sp.Badge); err != nil {
+	if l.parent, err = parent.Hold(c, nester.CapSpace); err != nil {
 		return parent, err
 	}
-	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{&interpose.Relay{Host: host, Target: l.parent, Hook: (*topKeeper)(l)}}), Rights: sp.Rights, Badge: sp.Badge})
+	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{&interpose.Relay{Host: host, Target: l.parent, Hook: (*topKeeper)(l)}}), Rights: parent.Caps[nester.CapSpace].Rights, Badge: parent.Caps[nester.CapSpace].Badge})
 	if l.tap == nil {
 		return env, nil
 	}

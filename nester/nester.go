@@ -76,6 +76,23 @@ func (e Env) WrapAll(w *interpose.Wrapper) (Env, error) {
 	return e, nil
 }
 
+// Hold puts e's capability name into c's table, as a handle with the
+// capability's rights and badge: what a layer does to act on its
+// environment through the ABI itself (checkpoint and control reach the
+// program's parent space so). An environment without it is an error
+// that names it.
+func (e Env) Hold(c *vmm.Caller, name string) (uint64, error) {
+	cp, ok := e.Caps[name]
+	if !ok {
+		return 0, fmt.Errorf("the environment has no %s", name)
+	}
+	h, err := c.Insert(cp.Obj, cp.Rights, cp.Badge)
+	if err != nil {
+		return 0, fmt.Errorf("holding the environment's %s: %w", name, err)
+	}
+	return h, nil
+}
+
 // Names returns the names of e's capabilities, sorted.
 func (e Env) Names() []string {
 	var names []string

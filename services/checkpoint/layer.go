@@ -218,12 +218,8 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 		l.cpu = &f
 	}
 	c := l.host.NewCaller()
-	sp, ok := parent.Caps[nester.CapSpace]
-	if !ok {
-		return parent, errors.New("the environment has no space")
-	}
 	var err error
-	if l.parent, err = c.Insert(sp.Obj, sp.Rights, sp.Badge); err != nil {
+	if l.parent, err = parent.Hold(c, nester.CapSpace); err != nil {
 		return parent, err
 	}
 	if clock, ok := parent.Caps[nester.CapClock]; ok {
@@ -231,7 +227,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 			return parent, err
 		}
 	}
-	child := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("checkpoint:space", &interpose.Relay{Host: l.host, Target: l.parent, Hook: (*childKeeper)(l)}), Rights: sp.Rights, Badge: sp.Badge})
+	child := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("checkpoint:space", &interpose.Relay{Host: l.host, Target: l.parent, Hook: (*childKeeper)(l)}), Rights: parent.Caps[nester.CapSpace].Rights, Badge: parent.Caps[nester.CapSpace].Badge})
 	l.ext = map[uint64]string{}
 	for _, name := range parent.Names() {
 		if name != nester.CapSpace {

@@ -80,13 +80,9 @@ func (r *restorer) rebuild(env nester.Env, ck *Checkpoint) error {
 			return r0
 		}
 	}
-	spaceCap, ok := env.Caps[nester.CapSpace]
-	if !ok {
-		return fmt.Errorf("the environment has no space to restore into")
-	}
-	parent, err := c.Insert(spaceCap.Obj, spaceCap.Rights, spaceCap.Badge)
+	parent, err := env.Hold(c, nester.CapSpace)
 	if err != nil {
-		return err
+		return fmt.Errorf("restoring into the environment: %w", err)
 	}
 	if err := checkExternalRights(env, ck); err != nil {
 		return err
