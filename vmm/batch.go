@@ -21,9 +21,9 @@ var (
 // callBatch performs call_batch: each entry goes through performOn, the
 // path of a direct call, so it meets the same checks and reaches the same
 // servers (a layer's stand-in sees every entry). Progress lives in the
-// entries' done marks, in the caller's memory: a batch stopped in a
-// blocking entry is re-issued whole when the thread resumes (CallRestart),
-// and skips what it already did. The entries are read and written through
+// entries' done marks, in the caller's memory: a batch stopped between
+// entries or in a blocking one is re-issued whole when the thread resumes
+// (CallRestart), and skips what it already did. The entries are read and written through
 // a fresh view for each access, as separate calls would, so a batch never
 // holds a view of memory across an entry that may change the mappings.
 func (t *Thread) callBatch(inv *Invocation) result {
@@ -43,7 +43,14 @@ func (t *Thread) callBatch(inv *Invocation) result {
 		return r
 	}
 	var r0s [abi.MaxBatch]uint64
+	performed := false
+	act := machine.CallContinue
 	for i := uint64(0); i < count; i++ {
+		if performed {
+			if r, yield := t.batchYield(i); yield {
+				return r
+			}
+		}
 		at := addr + i*batchEntrySize
 		b, r, good := t.batchView(at, batchEntrySize)
 		if !good {
@@ -62,6 +69,7 @@ func (t *Thread) callBatch(inv *Invocation) result {
 			r0s[i] = binary.LittleEndian.Uint64(raw[batchOffR0:])
 			continue
 		}
+		performed = true
 		res := failed(abi.ErrInvalidArg)
 		if vals, valid := batchResolve(&e, i, &r0s); valid && e.Op != uint64(abi.OpCallBatch) {
 			t.op.Store(uint32(e.Op))
@@ -95,11 +103,36 @@ func (t *Thread) callBatch(inv *Invocation) result {
 		if !failedEntry {
 			done++
 		}
-		if failedEntry || res.act != machine.CallContinue {
+		if failedEntry || (res.act == machine.CallStop && t.shouldQuit()) {
 			return result{r0: done, act: res.act}
 		}
+		// Any other CallStop is a thread stopping itself (thread_stop of
+		// its own thread): it stops before the next entry (batchYield),
+		// as it would after a direct call, and the batch goes on when it
+		// is resumed; after the last entry, the call ends with the stop.
+		if res.act == machine.CallStop {
+			act = machine.CallStop
+		}
 	}
-	return ok(count, 0)
+	return result{r0: count, act: act}
+}
+
+// batchYield reports whether the batch gives way before entry i: a thread
+// asked to stop stops between entries, as it would between direct calls,
+// and re-issues the batch when resumed (the entries done are marked); one
+// asked to end ends. A thread holding calls it received stops only once
+// it has answered them, as maybePark has it, so it goes on.
+func (t *Thread) batchYield(i uint64) (result, bool) {
+	t.mu.Lock()
+	exit, stop := t.exitReq, t.stopReq
+	t.mu.Unlock()
+	switch {
+	case exit:
+		return result{r0: i, act: machine.CallStop}, true
+	case stop && !t.holdsCalls():
+		return result{act: machine.CallRestart}, true
+	}
+	return result{}, false
 }
 
 // batchResolve returns entry i's handle and argument slots with the

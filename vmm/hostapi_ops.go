@@ -763,12 +763,14 @@ func (c *Caller) SpaceAbort(h uint64, reason []byte) (uint64, uint64, error) {
 // where it is not allowed in a batch: call_batch itself, a from byte naming
 // no earlier entry, or byte 7 of from set. An entry that blocks
 // (port_receive, port_call, futex_wait, clock_wait, a call a server holds)
-// blocks the batch; when the thread is stopped meanwhile and the call is
-// re-issued on resume, the entries marked done are skipped, so none is
-// performed twice: to issue a batch again, clear its done marks. Needs no
-// rights; the handle may be any handle of the caller's. The entries stay the
-// caller's memory: another thread changing them meanwhile changes what the
-// batch does, never what the monitor may do.
+// blocks the batch. A thread stopped during a batch (thread_stop, a layer
+// saving it) stops between two entries, or in the one that blocks, as it
+// would between or in direct calls; the call is re-issued when it resumes,
+// and skips the entries marked done, so none is performed twice: to issue a
+// batch again, clear its done marks. Needs no rights; the handle may be any
+// handle of the caller's. The entries stay the caller's memory: another
+// thread changing them meanwhile changes what the batch does, never what the
+// monitor may do.
 func (c *Caller) CallBatch(h uint64, entries uint64, count uint64) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	s[0] = entries

@@ -1,6 +1,6 @@
 /* kerneltest: exercises the object kernel from a guest, one area per
  * argument (derive, threads, ipc, interpose, restart, fault, keeper, dirty,
- * quota, mem, batch). Each check that fails prints a FAIL line; an area that passes
+ * quota, mem, batch, batchprint). Each check that fails prints a FAIL line; an area that passes
  * prints "PASS <area>". The exit status is the number of failures (capped). */
 #include "nestvm.h"
 
@@ -842,6 +842,17 @@ static void batch_receiver(struct thread *t)
 	set_word(9);
 }
 
+/* batch_stopper stops itself in the middle of a batch. */
+static void batch_stopper(struct thread *t)
+{
+	nv_batch_reset(&bt);
+	nv_batch_add(&bt, bt_count, NV_OP_PORT_SEND, 0, 1, 0, 0, 0, 0, 0);
+	nv_batch_add(&bt, t->h, NV_OP_THREAD_STOP, 0, 0, 0, 0, 0, 0, 0);
+	nv_batch_add(&bt, bt_count, NV_OP_PORT_SEND, 0, 2, 0, 0, 0, 0, 0);
+	t->out = (uint64_t)nv_batch_run(&bt);
+	set_word(10);
+}
+
 static uint64_t queued(nv_handle_t port)
 {
 	uint64_t buf[64];
@@ -952,9 +963,40 @@ static void test_batch(void)
 	CHECK("batch: sent once", queued(bt_count), 1);
 	wait_exited(t.h);
 	nv_handle_close(t.h);
+
+	/* A thread stopped during a batch stops between two entries, as
+	 * between two direct calls, and goes on from there when resumed. */
+	struct thread s = {.fn = batch_stopper};
+	word = 0;
+	OK("batch: spawn stopper", spawn(&s));
+	while (nv_thread_status(s.h) != NV_THREAD_STOPPED)
+		yield();
+	CHECK("batch: stopped after the stop", bt.e[1].done, 1);
+	CHECK("batch: and before the next entry", bt.e[2].done, 0);
+	CHECK("batch: one sent before the stop", queued(bt_count), 2);
+	CHECK("batch: resume the stopper", nv_thread_start(s.h), 0);
+	wait_word(10);
+	CHECK("batch: the stopper's batch done", s.out, 3);
+	CHECK("batch: one more sent after", queued(bt_count), 3);
+	wait_exited(s.h);
+	nv_handle_close(s.h);
 	nv_handle_close(bt_port);
 	nv_handle_close(bt_count);
 	nv_handle_close(r);
+}
+
+/* batchprint: prints 1 to 6, a line each, with one call_batch of six
+ * console_writes: a layer that stops the program after a write (a
+ * checkpoint) stops it between two entries, and the batch re-issued after
+ * a restore goes on from there, writing no line twice. */
+static void test_batchprint(void)
+{
+	static const char lines[] = "1\n2\n3\n4\n5\n6\n";
+	static struct nv_batch b;
+	nv_batch_reset(&b);
+	for (int i = 0; i < 6; i++)
+		nv_batch_add(&b, nv_console(), NV_OP_CONSOLE_WRITE, 0, NV_ADDR(lines + 2 * i), 2, 0, 0, 0, 0);
+	CHECK("batchprint: six writes", nv_batch_run(&b), 6);
 }
 
 static const struct {
@@ -964,7 +1006,7 @@ static const struct {
 	{"derive", test_derive}, {"threads", test_threads}, {"ipc", test_ipc},
 	{"interpose", test_interpose}, {"restart", test_restart}, {"fault", test_fault},
 	{"keeper", test_keeper}, {"dirty", test_dirty}, {"quota", test_quota},
-	{"mem", test_mem}, {"batch", test_batch},
+	{"mem", test_mem}, {"batch", test_batch}, {"batchprint", test_batchprint},
 };
 
 int main(int argc, char **argv)
