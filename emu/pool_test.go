@@ -69,12 +69,11 @@ func TestEnginesHeldOnlyWhileRunning(t *testing.T) {
 
 	// Wait until every thread of the tree waits: the children in
 	// port_receive, fanout itself in console_read.
-	hs := mon.NewHostSpace("test", vmm.DefaultQuota)
-	h, err := hs.InsertHandle(s, abi.RightsAll, 0)
+	caller := mon.NewHost("test", vmm.DefaultQuota).NewCaller()
+	h, err := caller.Insert(s, abi.RightsAll, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caller := hs.NewCaller()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		busy, waiting, err := caller.SpaceRunning(h)

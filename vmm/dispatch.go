@@ -590,7 +590,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		}
 		q := Quota{Memory: a[0] * pageSize, Threads: int(a[1]), Handles: int(a[2]), Children: int(a[3])}
 		return t.create(abi.RightsAll, func() (Object, abi.Error) {
-			child, err := sp.NewChild(q)
+			child, err := sp.newChild(q)
 			if err != nil {
 				return nil, errCode(err)
 			}
@@ -650,7 +650,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 			return failed(e)
 		}
 		if pn == nil {
-			sp.SetExceptionPort(nil, 0)
+			sp.setExceptionPort(nil, 0, abi.RightsAll)
 			return ok(0, 0)
 		}
 		p, e := callablePort(pn)
@@ -725,7 +725,7 @@ func (t *Thread) spaceOp(sp *Space, inv *Invocation) result {
 		return res
 	case abi.OpRegionCreate:
 		return t.create(regionRights, func() (Object, abi.Error) {
-			r, err := sp.NewRegion(a[0])
+			r, err := sp.newRegion(a[0])
 			if err != nil {
 				return nil, errCode(err)
 			}

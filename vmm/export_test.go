@@ -1,5 +1,7 @@
 package vmm
 
+import "nestvm/abi"
+
 // IdleShells reports how many shells m keeps for new spaces, for tests.
 func IdleShells(m *Monitor) int {
 	return m.shells.IdleCount()
@@ -20,3 +22,11 @@ func ChildWindowChunks(s *Space) []int {
 	}
 	return out
 }
+
+// SetFaultHandler lets the external tests give a space a Go fault
+// handler, which no host API offers (it skips rights).
+func SetFaultHandler(s *Space, h FaultHandler) { s.setFaultHandler(h) }
+
+// SetExceptionPort lets the external tests name a space's exception port
+// without a handle to it.
+func SetExceptionPort(s *Space, p *Port, badge uint64) { s.setExceptionPort(p, badge, abi.RightsAll) }

@@ -75,7 +75,7 @@ func launchServed(t *testing.T, b machine.Backend, srv *syscallServer) (*vmm.Mon
 	q := vmm.DefaultQuota
 	q.Memory = 16 << 20
 	s, err := mon.LaunchWith(vmm.Program{Name: "syscall_exit", Image: img, Quota: q}, vmm.Env{Console: &bytes.Buffer{}},
-		func(s *vmm.Space) { s.SetExceptionPort(vmm.NewHostPort("syscalls", srv), 7) })
+		func(s *vmm.Space) { vmm.SetExceptionPort(s, vmm.NewHostPort("syscalls", srv), 7) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func newFilesSpace(tb testing.TB, writable bool, rights abi.Rights) *filesSpace 
 	}
 	tb.Cleanup(func() { files.Close() })
 	fs := newFuzzSpace(tb, "files")
-	h, err := fs.s.InsertHandle(NewHostPort("files", files), rights, 0)
+	h, err := fs.s.insertHandle(NewHostPort("files", files), rights, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -62,10 +62,10 @@ func newFuzzSpace(tb testing.TB, name string) *fuzzSpace {
 	for i := range data.Bytes() {
 		data.Bytes()[i] = byte(i * 7)
 	}
-	if err := s.Map(fuzzData, data, 0, pageSize, machine.PermRead|machine.PermWrite); err != nil {
+	if err := s.mapAt(fuzzData, data, 0, pageSize, machine.PermRead|machine.PermWrite); err != nil {
 		tb.Fatal(err)
 	}
-	if err := s.Map(fuzzData+pageSize, data, pageSize, pageSize, machine.PermRead); err != nil {
+	if err := s.mapAt(fuzzData+pageSize, data, pageSize, pageSize, machine.PermRead); err != nil {
 		tb.Fatal(err)
 	}
 	t, err := s.NewThread(machine.Regs{})
@@ -81,7 +81,7 @@ func newFuzzSpace(tb testing.TB, name string) *fuzzSpace {
 		{NewHostPort("console", ConsoleServer(&console)), abi.RightWrite | abi.RightGrant | abi.RightDerive},
 		{NewHostPort("clock", ClockServer()), abi.RightRead},
 	} {
-		if _, err := s.InsertHandle(h.obj, h.rights, 0); err != nil {
+		if _, err := s.insertHandle(h.obj, h.rights, 0); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -425,7 +425,7 @@ func newKernelFixture(tb testing.TB) *kernelFixture {
 		{NewHostPort("console", ConsoleServer(f.console)), abi.RightWrite | abi.RightGrant | abi.RightDerive},
 		{NewHostPort("clock", ClockServer()), abi.RightRead},
 	} {
-		if _, err := f.a.InsertHandle(h.obj, h.rights, 0); err != nil {
+		if _, err := f.a.insertHandle(h.obj, h.rights, 0); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -483,7 +483,7 @@ func newKernelFixture(tb testing.TB) *kernelFixture {
 		tb.Fatal(err)
 	}
 	for _, obj := range []Object{f.b, f.bThread, f.bPort} {
-		if f.bGuard, err = f.b.InsertHandle(obj, abi.RightsAll, 0); err != nil {
+		if f.bGuard, err = f.b.insertHandle(obj, abi.RightsAll, 0); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -502,10 +502,10 @@ func (f *kernelFixture) mapData(s *Space) *machine.Memory {
 	for i := range data.Bytes() {
 		data.Bytes()[i] = byte(i * 7)
 	}
-	if err := s.Map(fixData, data, 0, pageSize, machine.PermRead|machine.PermWrite); err != nil {
+	if err := s.mapAt(fixData, data, 0, pageSize, machine.PermRead|machine.PermWrite); err != nil {
 		f.tb.Fatal(err)
 	}
-	if err := s.Map(fixData+pageSize, data, pageSize, pageSize, machine.PermRead); err != nil {
+	if err := s.mapAt(fixData+pageSize, data, pageSize, pageSize, machine.PermRead); err != nil {
 		f.tb.Fatal(err)
 	}
 	// The test keeps its reference until teardown: drivers write call

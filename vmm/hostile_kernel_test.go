@@ -215,7 +215,7 @@ func TestUnstartedThreadsFreeTheirPlace(t *testing.T) {
 // the faulting space would hang, stopped, instead of dying of its fault.
 func TestExceptionPortServedByGuest(t *testing.T) {
 	f := newKernelFixture(t)
-	h, err := f.a.InsertHandle(NewHostPort("host", ConsoleServer(f.console)), abi.RightCall, 0)
+	h, err := f.a.insertHandle(NewHostPort("host", ConsoleServer(f.console)), abi.RightCall, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

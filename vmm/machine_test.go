@@ -319,7 +319,7 @@ func launchWithHandler(mon *vmm.Monitor, img *vmm.Image, h vmm.FaultHandler) (*v
 	q := vmm.DefaultQuota
 	q.Memory = 16 << 20
 	return mon.LaunchWith(vmm.Program{Name: "test", Image: img, Quota: q}, vmm.Env{Console: &bytes.Buffer{}},
-		func(s *vmm.Space) { s.SetFaultHandler(h) })
+		func(s *vmm.Space) { vmm.SetFaultHandler(s, h) })
 }
 
 // TestKillSpinning stops a guest that never traps, from another goroutine.

@@ -175,7 +175,7 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 		filesHandle = RootHandleFiles
 	}
 	for i, h := range handles {
-		n, err := s.InsertHandle(h.obj, h.rights, 0)
+		n, err := s.insertHandle(h.obj, h.rights, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +185,7 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 	}
 	stderrHandle := uint64(abi.NoHandle)
 	if env.Stderr != nil {
-		stderrHandle, err = s.InsertHandle(NewHostPort("stderr", ConsoleServer(env.Stderr)), abi.RightWrite|abi.RightGrant|abi.RightDerive, 0)
+		stderrHandle, err = s.insertHandle(NewHostPort("stderr", ConsoleServer(env.Stderr)), abi.RightWrite|abi.RightGrant|abi.RightDerive, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -193,7 +193,7 @@ func (s *Space) load(p Program, env Env) (*Thread, error) {
 
 	stdinHandle := uint64(abi.NoHandle)
 	if env.Stdin != nil {
-		stdinHandle, err = s.InsertHandle(NewHostPort("stdin", StdinServer(env.Stdin)), abi.RightRead|abi.RightGrant|abi.RightDerive, 0)
+		stdinHandle, err = s.insertHandle(NewHostPort("stdin", StdinServer(env.Stdin)), abi.RightRead|abi.RightGrant|abi.RightDerive, 0)
 		if err != nil {
 			return nil, err
 		}

@@ -130,9 +130,9 @@ func (r *Region) ObjectType() abi.ObjectType { return abi.ObjRegion }
 // Size returns the region's size in bytes.
 func (r *Region) Size() uint64 { return r.mem.Size() }
 
-// NewRegion creates a zero-filled region of size bytes charged to s (and
+// newRegion creates a zero-filled region of size bytes charged to s (and
 // its ancestors).
-func (s *Space) NewRegion(size uint64) (*Region, error) {
+func (s *Space) newRegion(size uint64) (*Region, error) {
 	if size == 0 || size%pageSize != 0 || size > abi.UserTop {
 		return nil, fmt.Errorf("new region of %#x bytes: size must be whole pages, at most %#x: %w", size, uint64(abi.UserTop), abi.ErrInvalidArg)
 	}

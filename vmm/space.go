@@ -196,8 +196,8 @@ func (m *Monitor) NewSpace(name string, q Quota) (s *Space, err error) {
 // Name returns the name the space was created with.
 func (s *Space) Name() string { return s.name }
 
-// Map makes size bytes of mem, from offset off, appear at addr with perm.
-func (s *Space) Map(addr uint64, mem *machine.Memory, off, size uint64, perm machine.Perm) error {
+// mapAt makes size bytes of mem, from offset off, appear at addr with perm.
+func (s *Space) mapAt(addr uint64, mem *machine.Memory, off, size uint64, perm machine.Perm) error {
 	return s.mapMemory(addr, mem, off, size, perm, false)
 }
 
@@ -247,9 +247,9 @@ type hexAddr uint64
 
 func (h hexAddr) String() string { return fmt.Sprintf("%#x", uint64(h)) }
 
-// InsertHandle adds a handle naming obj to the space's table and returns
+// insertHandle adds a handle naming obj to the space's table and returns
 // its number.
-func (s *Space) InsertHandle(obj Object, rights abi.Rights, badge uint64) (uint64, error) {
+func (s *Space) insertHandle(obj Object, rights abi.Rights, badge uint64) (uint64, error) {
 	h, e := s.addHandle(handleEntry{obj: obj, rights: rights, badge: badge}, nil)
 	if e != abi.OK {
 		return 0, fmt.Errorf("insert handle: %w", e)
@@ -291,9 +291,9 @@ func (c *FaultContext) FPU() (machine.FPU, error) { return c.vcpu.FPU() }
 // SetFPU changes the x87/SSE state the thread resumes with.
 func (c *FaultContext) SetFPU(f machine.FPU) error { return c.vcpu.SetFPU(&f) }
 
-// SetFaultHandler makes h decide about every fault of the space's threads
+// setFaultHandler makes h decide about every fault of the space's threads
 // from now on. Without one, a fault ends the space.
-func (s *Space) SetFaultHandler(h FaultHandler) {
+func (s *Space) setFaultHandler(h FaultHandler) {
 	s.mu.Lock()
 	s.onFault = h
 	s.mu.Unlock()
@@ -553,9 +553,9 @@ func (s *Space) unchargeLocked(size uint64) {
 // Parent returns the space that created s, or nil for a root space.
 func (s *Space) Parent() *Space { return s.parent }
 
-// NewChild creates a child space of s with quota q, where each limit of 0
+// newChild creates a child space of s with quota q, where each limit of 0
 // means s's own; no limit may exceed s's.
-func (s *Space) NewChild(q Quota) (*Space, error) {
+func (s *Space) newChild(q Quota) (*Space, error) {
 	s.mu.Lock()
 	own := s.quota
 	dying := s.dying
@@ -643,16 +643,11 @@ func (s *Space) uncountDescendant() {
 	}
 }
 
-// SetExceptionPort names the port that receives the space's faults, its
-// page requests for regions without a keeper, and its exit notice.
-func (s *Space) SetExceptionPort(p *Port, badge uint64) {
-	s.setExceptionPort(p, badge, abi.RightsAll)
-}
-
-// setExceptionPort is SetExceptionPort through a handle with rights: the
-// copy of the port space_get_state hands out keeps no more of them than
-// call, grant and derive, so reading a space's state never gives more
-// than was given to set its exception port.
+// setExceptionPort names the port that receives the space's faults, its
+// page requests for regions without a keeper, and its exit notice,
+// through a handle with rights: the copy of the port space_get_state
+// hands out keeps no more of them than call, grant and derive, so reading
+// a space's state never gives more than was given to set it.
 func (s *Space) setExceptionPort(p *Port, badge uint64, rights abi.Rights) {
 	s.mu.Lock()
 	s.excPort, s.excBadge = p, badge

@@ -209,7 +209,7 @@ func TestUnmapUnderABlockedCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.a.Map(fixFree, mem, 0, pageSize, machine.PermRead|machine.PermWrite); err != nil {
+	if err := f.a.mapAt(fixFree, mem, 0, pageSize, machine.PermRead|machine.PermWrite); err != nil {
 		t.Fatal(err)
 	}
 	mem.Unref() // the mapping holds the last reference
@@ -251,7 +251,7 @@ func TestUnmapGivesBackCharge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mem.Unref()
-	if err := f.child.Map(fixFree, mem, 0, 4*pageSize, machine.PermRead|machine.PermWrite); err != nil {
+	if err := f.child.mapAt(fixFree, mem, 0, 4*pageSize, machine.PermRead|machine.PermWrite); err != nil {
 		t.Fatal(err)
 	}
 	f.d[0].must(hChild, abi.OpSpaceUnmap, fixFree+pageSize, 2*pageSize)

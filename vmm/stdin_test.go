@@ -128,7 +128,7 @@ func FuzzStdin(f *testing.F) {
 	f.Add([]byte("hostile"), uint64(0xfff), uint64(1<<40), uint64(16))
 	f.Fuzz(func(t *testing.T, input []byte, at, n1, n2 uint64) {
 		fs := newFuzzSpace(t, "stdin")
-		h, err := fs.s.InsertHandle(NewHostPort("stdin", StdinServer(bytes.NewReader(input))), abi.RightRead, 0)
+		h, err := fs.s.insertHandle(NewHostPort("stdin", StdinServer(bytes.NewReader(input))), abi.RightRead, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

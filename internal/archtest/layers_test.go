@@ -22,8 +22,8 @@ var kernelTypes = map[string]bool{"Space": true, "Thread": true, "Port": true, "
 // bypasses are the calls that hand host code a kernel object without
 // naming its type: a handle looked up into its object (Caller.Lookup), a
 // host space of one's own (Monitor.NewHostSpace; a layer's seat is a
-// vmm.Host), a handle inserted past any right (Space.InsertHandle).
-var bypasses = map[string]bool{"Lookup": true, "NewHostSpace": true, "InsertHandle": true}
+// vmm.Host). The kernel's mutators that skip rights are unexported.
+var bypasses = map[string]bool{"Lookup": true, "NewHostSpace": true}
 
 // layerDirs are the folders of code that acts through the host API
 // (vmm.Host, vmm.Caller): the layers, the personalities, what layers are
