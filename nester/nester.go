@@ -537,21 +537,11 @@ func (r *Run) watch(child, ep uint64) {
 // end its port is fixed, and its exit notice goes there. When that cannot
 // be told, it reports false.
 func exceptionPortIs(c *vmm.Caller, space, ep uint64) bool {
-	buf := make([]byte, 4096)
-	var n uint64
-	for {
-		got, need, err := c.SpaceGetState(space, buf)
-		if err == abi.ErrTooBig {
-			buf = make([]byte, need)
-			continue
-		}
-		if err != nil {
-			return false
-		}
-		n = got
-		break
+	rec, err := vmm.GetState(space, 4096, c.SpaceGetState)
+	if err != nil {
+		return false
 	}
-	st, maps, handles, threads, err := abi.DecodeSpaceState(buf[:n])
+	st, maps, handles, threads, err := abi.DecodeSpaceState(rec)
 	if err != nil {
 		return false
 	}

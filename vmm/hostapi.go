@@ -369,3 +369,22 @@ func (inv *Invocation) Complete(r0, r1 uint64, err error) {
 }
 
 //go:generate go run ../internal/gohost -o hostapi_ops.go
+
+// GetState performs a state operation (space_get_state, server_get_state,
+// ...) on h through op, with a buffer of size bytes at first and again
+// with the size it asks for while it answers NV_ETOOBIG (the state can
+// grow in between), and returns the record it wrote.
+func GetState(h uint64, size int, op func(h uint64, buf []byte) (uint64, uint64, error)) ([]byte, error) {
+	buf := make([]byte, size)
+	for {
+		n, need, err := op(h, buf)
+		if err == abi.ErrTooBig {
+			buf = make([]byte, need)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
+}

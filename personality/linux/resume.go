@@ -347,21 +347,11 @@ type savedSpace struct {
 // spaceState reads space h's state; the handles it holds are copies in
 // c's table, the caller's to close.
 func spaceState(c *vmm.Caller, h uint64) (*savedSpace, error) {
-	buf := make([]byte, 4096)
-	for {
-		n, need, err := c.SpaceGetState(h, buf)
-		if err == abi.ErrTooBig {
-			buf = make([]byte, need)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("space_get_state: %w", err)
-		}
-		buf = buf[:n]
-		break
+	buf, err := vmm.GetState(h, 4096, c.SpaceGetState)
+	if err != nil {
+		return nil, fmt.Errorf("space_get_state: %w", err)
 	}
 	st := &savedSpace{}
-	var err error
 	st.space, st.maps, st.handles, st.threads, err = abi.DecodeSpaceState(buf)
 	if err != nil {
 		return nil, fmt.Errorf("space_get_state: %w", err)

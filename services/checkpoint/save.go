@@ -145,7 +145,7 @@ type spaceState struct {
 // readSpace performs space_get_state on h; the copies it makes are in c's
 // table, the caller's to close.
 func readSpace(c *vmm.Caller, h uint64) (*spaceState, error) {
-	buf, err := getState(h, 4096, c.SpaceGetState)
+	buf, err := vmm.GetState(h, 4096, c.SpaceGetState)
 	if err != nil {
 		return nil, fmt.Errorf("space_get_state: %w", err)
 	}
@@ -171,7 +171,7 @@ func (s *saver) runnerState(h uint64) error {
 	if id.Type != uint64(abi.ObjPort) || id.Flags&abi.IdentServed == 0 {
 		return nil
 	}
-	buf, err := getState(h, 64<<10, s.c.ServerGetState)
+	buf, err := vmm.GetState(h, 64<<10, s.c.ServerGetState)
 	if errors.Is(err, abi.ErrInvalidOp) {
 		return nil // a server with no state to give
 	}
@@ -206,7 +206,7 @@ func (s *saver) runnerStill() bool {
 	if s.ck.Runner == nil {
 		return true
 	}
-	buf, err := getState(s.runnerH, 64<<10, s.c.ServerGetState)
+	buf, err := vmm.GetState(s.runnerH, 64<<10, s.c.ServerGetState)
 	if err != nil {
 		return false
 	}
@@ -596,7 +596,7 @@ func (s *saver) threadState(i uint32) error {
 func (s *saver) regionState(i uint32) error {
 	h := s.region[i]
 	s.close = append(s.close, h)
-	buf, err := getState(h, 64, s.c.RegionGetState)
+	buf, err := vmm.GetState(h, 64, s.c.RegionGetState)
 	if err == abi.ErrRights {
 		// Every handle the subtree holds to it lacks control (or read):
 		// its size and contents are still readable, and a region no one
@@ -845,7 +845,7 @@ func allZero(page []byte) bool { return bytes.Equal(page, zeroPage) }
 func (s *saver) portState(i uint32) error {
 	h := s.port[i]
 	s.close = append(s.close, h)
-	buf, err := getState(h, 64, s.c.PortGetState)
+	buf, err := vmm.GetState(h, 64, s.c.PortGetState)
 	if errors.Is(err, abi.ErrRights) {
 		// No handle the subtree holds to it can receive: its server is
 		// outside, as a pager layer above the checkpoint is the keeper
@@ -889,7 +889,7 @@ func (s *saver) portState(i uint32) error {
 func (s *saver) portSetState(i uint32) error {
 	h := s.set[i]
 	s.close = append(s.close, h)
-	buf, err := getState(h, 64, s.c.PortSetGetState)
+	buf, err := vmm.GetState(h, 64, s.c.PortSetGetState)
 	if err != nil {
 		return fmt.Errorf("port set %d: port_set_get_state: %w", i, err)
 	}
@@ -911,23 +911,4 @@ func (s *saver) portSetState(i uint32) error {
 		s.ck.PortSets[i].Ports = append(s.ck.PortSets[i].Ports, ref.Index)
 	}
 	return nil
-}
-
-// getState performs a state operation (space_get_state, ...) on h with a
-// buffer of size bytes at first, again with the size it asks for while it
-// answers NV_ETOOBIG (the state can grow in between), and returns what it
-// wrote.
-func getState(h uint64, size int, op func(h uint64, buf []byte) (uint64, uint64, error)) ([]byte, error) {
-	buf := make([]byte, size)
-	for {
-		n, need, err := op(h, buf)
-		if err == abi.ErrTooBig {
-			buf = make([]byte, need)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return buf[:n], nil
-	}
 }
