@@ -784,6 +784,17 @@ func (v *vcpu) finish(code UcError) (exit machine.Exit, next int, err error) {
 		// where the I/O instruction is.
 		v.needRestore = true
 		rip := findIO(v.fetchBlock(c.rip), c.rip)
+		if uint16(c.port) == v.cfg.SyscallPort && rip == v.cfg.SyscallEntry {
+			// Only a thread a kvm save left at the syscall entry gets
+			// here: on a PVM host a syscall instruction jumps there
+			// (MSR_LSTAR) at CPL3, and a stop before its trap keeps
+			// that RIP. Report the system call as kvm does: at the
+			// instruction, RCX and R11 as syscall left them.
+			v.regs.RIP, v.regs.RFLAGS = v.regs.RCX-2, v.regs.R11
+			v.regs.R11 = v.regs.RFLAGS&machine.RFlagsUserMask | machine.RFlagsUser
+			v.regsDirty = true
+			return machine.Exit{Kind: machine.ExitFault, Fault: machine.Fault{Vector: machine.VecSyscall, RIP: v.regs.RIP}}, done, nil
+		}
 		v.regs.RIP = rip
 		v.regsDirty = true
 		return machine.Exit{Kind: machine.ExitIllegalIO, Port: uint16(c.port), RIP: rip}, done, nil

@@ -3,6 +3,7 @@ package vmm_test
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -90,6 +91,13 @@ var snippets = []struct {
 		0xb8, 0x00, 0x00, 0x10, 0x00, // mov eax, 0x100000
 		0xff, 0xd0, // call rax
 		0x0f, 0x0b, // ud2
+	}},
+	{"syscall_entry", []byte{ // as a PVM host leaves a syscall: at the syscall entry, rcx past the instruction
+		0x48, 0x8d, 0x0d, 0x0f, 0x00, 0x00, 0x00, // lea rcx, [rip+15]: past the syscall below
+		0x41, 0xbb, 0x02, 0x02, 0x00, 0x00, // mov r11d, 0x202
+		0xb8, 0x30, 0x00, 0x10, 0x00, // mov eax, 0x100030 (machine.SyscallEntry)
+		0xff, 0xe0, // jmp rax
+		0x0f, 0x05, // syscall, at offset 20: never run
 	}},
 	{"push_guard", []byte{0x48, 0xc7, 0xc4, 0x00, 0x30, 0x40, 0x00, 0x50}},  // mov rsp, 0x403000; push rax
 	{"write_ring0", []byte{0xc6, 0x04, 0x25, 0x00, 0x10, 0x10, 0x00, 0x01}}, // mov byte ptr [0x101000], 1
@@ -245,6 +253,30 @@ func TestFaults(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestSyscallEntryResumed: a thread at the syscall entry with RCX past a
+// syscall instruction is where a stop leaves a system call on a PVM host
+// (it jumps to MSR_LSTAR at CPL3 and traps there); a checkpoint can save
+// it so, and every backend must then report the system call at the
+// instruction, as kvm does on that host (emu used to report the entry's
+// trap as an illegal port access, so a Linux program saved on kvm died of
+// SIGSEGV restored on emu). On other KVM hosts a thread cannot be there at
+// CPL3 (the entry's trap is an I/O instruction ring 3 may not run).
+func TestSyscallEntryResumed(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		if _, err := os.Stat("/sys/module/kvm_pvm"); b.Name() == "kvm" && err != nil { // as kvm.HostIsPVM
+			t.Skip("only a PVM host leaves a system call at the syscall entry in ring 3")
+		}
+		s, addrs := launch(t, b, "syscall_entry", nil)
+		r := wait(t, s)
+		if r.Fault == nil {
+			t.Fatalf("result %s, want a syscall fault", r)
+		}
+		if f := r.Fault.Fault; f.Vector != machine.VecSyscall || f.RIP != addrs["syscall_entry"]+20 {
+			t.Fatalf("fault %s, want a system call at %#x", f, addrs["syscall_entry"]+20)
+		}
+	})
 }
 
 // TestFaultsInARow resumes a thread after each of three page faults: each
