@@ -65,6 +65,16 @@ func sysRtSigaction(tc *task, a [6]uint64) (uint64, errno) {
 	return 0, 0
 }
 
+// setSigmask sets the thread's signal mask, less the signals no mask
+// blocks. Only the thread's own goroutine changes it, but a save reads it
+// (snapshot, under the process's lock) while the thread may still be
+// serving its own system call, so the change is made under that lock.
+func (tc *task) setSigmask(mask uint64) {
+	tc.p.mu.Lock()
+	tc.t.sigmask = mask &^ (1<<(sigKILL-1) | 1<<(19-1))
+	tc.p.mu.Unlock()
+}
+
 func sysRtSigprocmask(tc *task, a [6]uint64) (uint64, errno) {
 	if a[3] != 8 {
 		return 0, eINVAL
@@ -83,17 +93,18 @@ func sysRtSigprocmask(tc *task, a [6]uint64) (uint64, errno) {
 			return 0, e
 		}
 		set := binary.LittleEndian.Uint64(b[:])
+		mask := old
 		switch a[0] {
 		case 0: // SIG_BLOCK
-			tc.t.sigmask |= set
+			mask |= set
 		case 1: // SIG_UNBLOCK
-			tc.t.sigmask &^= set
+			mask &^= set
 		case 2: // SIG_SETMASK
-			tc.t.sigmask = set
+			mask = set
 		default:
 			return 0, eINVAL
 		}
-		tc.t.sigmask &^= 1<<(sigKILL-1) | 1<<(19-1)
+		tc.setSigmask(mask)
 	}
 	return 0, 0
 }
@@ -336,7 +347,7 @@ func (tc *task) deliver(info sigInfo, regs machine.Regs) bool {
 	if act.flags&saNodefer == 0 {
 		mask |= 1 << (sig - 1)
 	}
-	t.sigmask = mask &^ (1<<(sigKILL-1) | 1<<(19-1))
+	tc.setSigmask(mask)
 	h := regs
 	h.RIP, h.RSP = act.handler, frame
 	h.RDI, h.RSI, h.RDX, h.RAX = uint64(sig), frame+frameInfo, frame+frameUC, 0
@@ -369,7 +380,7 @@ func sysRtSigreturn(tc *task, _ [6]uint64) (uint64, errno) {
 			return 0, 0
 		}
 	}
-	tc.t.sigmask = le.Uint64(uc[ucSigmask:]) &^ (1<<(sigKILL-1) | 1<<(19-1))
+	tc.setSigmask(le.Uint64(uc[ucSigmask:]))
 	if err := tc.fc.SetRegs(r); err != nil {
 		tc.dieOfSignal(sigSEGV, "rt_sigreturn with a bad state")
 		return 0, 0
@@ -399,16 +410,16 @@ func sysRtSigsuspend(tc *task, a [6]uint64) (uint64, errno) {
 		return 0, e
 	}
 	old := tc.t.sigmask
-	tc.t.sigmask = binary.LittleEndian.Uint64(b[:]) &^ (1<<(sigKILL-1) | 1<<(19-1))
+	tc.setSigmask(binary.LittleEndian.Uint64(b[:]))
 	res := tc.block(func() bool { return false }, noDeadline)
 	if res == blockHeld {
-		tc.t.sigmask = old
+		tc.setSigmask(old)
 		return 0, 0
 	}
 	// The handler runs now, under the temporary mask; the frame keeps
 	// the old one, which rt_sigreturn puts back.
 	info, ok := tc.nextSignal()
-	tc.t.sigmask = old
+	tc.setSigmask(old)
 	if ok {
 		regs := tc.regs
 		regs.RAX = errResult(eINTR)
