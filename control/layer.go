@@ -27,8 +27,6 @@ type Layer struct {
 	log hclog.Logger
 	tap *trace.Layer
 
-	parent uint64 // the parent environment's space, in host's table
-
 	mu   sync.Mutex
 	host *vmm.Host // set by Wrap
 	tops []uint64  // spaces created through the space capability, in host's table
@@ -61,12 +59,12 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.mu.Lock()
 	l.host = host
 	l.mu.Unlock()
-	c := host.NewCaller()
-	var err error
-	if l.parent, err = parent.Hold(c, nester.CapSpace); err != nil {
+	env, err := parent.StandIn(host.NewCaller(), nester.CapSpace, "control:space", func(target uint64) vmm.Server {
+		return spaceStandIn{&interpose.Relay{Host: host, Target: target, Hook: (*topKeeper)(l)}}
+	})
+	if err != nil {
 		return parent, err
 	}
-	env := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("control:space", spaceStandIn{&interpose.Relay{Host: host, Target: l.parent, Hook: (*topKeeper)(l)}}), Rights: parent.Caps[nester.CapSpace].Rights, Badge: parent.Caps[nester.CapSpace].Badge})
 	if l.tap == nil {
 		return env, nil
 	}

@@ -78,9 +78,9 @@ func (e Env) WrapAll(w *interpose.Wrapper) (Env, error) {
 
 // Hold puts e's capability name into c's table, as a handle with the
 // capability's rights and badge: what a layer does to act on its
-// environment through the ABI itself (checkpoint and control reach the
-// program's parent space so). An environment without it is an error
-// that names it.
+// environment through the ABI itself (a restore rebuilds a program in its
+// environment's space so; StandIn forwards to what it holds). An
+// environment without it is an error that names it.
 func (e Env) Hold(c *vmm.Caller, name string) (uint64, error) {
 	cp, ok := e.Caps[name]
 	if !ok {
@@ -91,6 +91,22 @@ func (e Env) Hold(c *vmm.Caller, name string) (uint64, error) {
 		return 0, fmt.Errorf("holding the environment's %s: %w", name, err)
 	}
 	return h, nil
+}
+
+// StandIn holds e's capability name in c's table, as Hold does, and
+// returns a copy of e in which name is a stand-in of the layer's own: a
+// host port called label, with the rights and badge of the capability it
+// stands for, served by what serve makes for the held handle (an
+// interpose.Relay forwarding to it, with a hook on what it returns).
+// Checkpoint, control and pager stand in for the environment's space so,
+// to keep the spaces created through it.
+func (e Env) StandIn(c *vmm.Caller, name, label string, serve func(target uint64) vmm.Server) (Env, error) {
+	target, err := e.Hold(c, name)
+	if err != nil {
+		return e, err
+	}
+	cp := e.Caps[name]
+	return e.With(name, interpose.Cap{Obj: vmm.NewHostPort(label, serve(target)), Rights: cp.Rights, Badge: cp.Badge}), nil
 }
 
 // Names returns the names of e's capabilities, sorted.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"nestvm/abi"
@@ -196,5 +197,63 @@ func TestBorderControlMessages(t *testing.T) {
 			}
 		}
 		t.Errorf("the layer never saw the fault's thread handle used; it saw %d operations", len(rec.seen))
+	})
+}
+
+// spaceKeeper is a layer that stands in for its environment's space with
+// Env.StandIn, counting the spaces created through it.
+type spaceKeeper struct {
+	host           *vmm.Host
+	created        atomic.Int32
+	parent, child  interpose.Cap
+	missingErr     error
+	missingChanged bool
+}
+
+func (k *spaceKeeper) Name() string { return "space-keeper" }
+func (k *spaceKeeper) Close() error { k.host.Kill("layer closed"); return nil }
+
+func (k *spaceKeeper) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
+	k.host = mon.NewHost("space-keeper", vmm.DefaultQuota)
+	c := k.host.NewCaller()
+	serve := func(target uint64) vmm.Server {
+		return &interpose.Relay{Host: k.host, Target: target, Hook: interpose.ResultFunc(func(r interpose.Result) (interpose.Cap, bool, error) {
+			if r.Inv.Op == abi.OpSpaceCreate {
+				k.created.Add(1)
+			}
+			return r.Cap, false, nil
+		})}
+	}
+	same, err := parent.StandIn(c, "nothing", "space-keeper:nothing", serve)
+	k.missingErr, k.missingChanged = err, len(same.Caps) != len(parent.Caps)
+	env, err := parent.StandIn(c, nester.CapSpace, "space-keeper:space", serve)
+	if err != nil {
+		return parent, err
+	}
+	k.parent, k.child = parent.Caps[nester.CapSpace], env.Caps[nester.CapSpace]
+	return env, nil
+}
+
+// TestStandIn: a layer's stand-in for its environment's space
+// (Env.StandIn) carries the capability's rights and badge, forwards what
+// the program's loader does through it, and gives its hook the space
+// created; a capability the environment lacks is an error that names it.
+func TestStandIn(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		k := &spaceKeeper{}
+		out, r := run(t, b, []nester.Layer{k}, "", "hello", "world")
+		if out != "Hello, world!\n" || !r.Exited || r.Status != 0 {
+			t.Fatalf("hello under a space stand-in: %q, %s", out, r)
+		}
+		if n := k.created.Load(); n != 1 {
+			t.Errorf("the hook saw %d spaces created, want the program's one", n)
+		}
+		if k.child.Obj == k.parent.Obj || k.child.Rights != k.parent.Rights || k.child.Badge != k.parent.Badge {
+			t.Errorf("stand-in: the space itself %v, rights %v, badge %d; the space's rights %v, badge %d: want a port of the layer's with the same rights and badge",
+				k.child.Obj == k.parent.Obj, k.child.Rights, k.child.Badge, k.parent.Rights, k.parent.Badge)
+		}
+		if k.missingErr == nil || !strings.Contains(k.missingErr.Error(), "nothing") || k.missingChanged {
+			t.Errorf("StandIn of a capability the environment lacks: %v (environment changed: %v), want an error naming it", k.missingErr, k.missingChanged)
+		}
 	})
 }

@@ -89,10 +89,9 @@ type Layer struct {
 	opts Options
 	log  hclog.Logger
 
-	host   *vmm.Host
-	parent uint64            // the parent environment's space, in host's table
-	clock  uint64            // the parent environment's clock, in host's table (0: none)
-	ext    map[uint64]string // the environment's objects, by identity: saved by name
+	host  *vmm.Host
+	clock uint64            // the parent environment's clock, in host's table (0: none)
+	ext   map[uint64]string // the environment's objects, by identity: saved by name
 
 	mu    sync.Mutex
 	child uint64 // the program's space, in host's table (0 until loaded)
@@ -218,8 +217,10 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 		l.cpu = &f
 	}
 	c := l.host.NewCaller()
-	var err error
-	if l.parent, err = parent.Hold(c, nester.CapSpace); err != nil {
+	child, err := parent.StandIn(c, nester.CapSpace, "checkpoint:space", func(target uint64) vmm.Server {
+		return &interpose.Relay{Host: l.host, Target: target, Hook: (*childKeeper)(l)}
+	})
+	if err != nil {
 		return parent, err
 	}
 	if clock, ok := parent.Caps[nester.CapClock]; ok {
@@ -227,7 +228,6 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 			return parent, err
 		}
 	}
-	child := parent.With(nester.CapSpace, interpose.Cap{Obj: vmm.NewHostPort("checkpoint:space", &interpose.Relay{Host: l.host, Target: l.parent, Hook: (*childKeeper)(l)}), Rights: parent.Caps[nester.CapSpace].Rights, Badge: parent.Caps[nester.CapSpace].Badge})
 	l.ext = map[uint64]string{}
 	for _, name := range parent.Names() {
 		if name != nester.CapSpace {

@@ -241,12 +241,12 @@ func (l *Layer) Err() error {
 // stand-in whose space_create wraps the program's space, so that regions
 // created in it get the pager as keeper. Everything else passes through.
 func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
-	sp, ok := parent.Caps[nester.CapSpace]
-	if !ok {
-		return nester.Env{}, errors.New("pager: the environment has no space")
-	}
 	l.host = mon.NewHost("pager", vmm.Quota{Handles: 1 << 16, Children: 1})
 	c := l.host.NewCaller()
+	env, err := parent.StandIn(c, nester.CapSpace, "pager:space", func(target uint64) vmm.Server { return l.newServer(target, true) })
+	if err != nil {
+		return nester.Env{}, fmt.Errorf("pager: %w", err)
+	}
 	self, err := c.Self(abi.RightsAll)
 	if err != nil {
 		return nester.Env{}, err
@@ -254,15 +254,10 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	if l.port, _, err = c.PortCreate(self); err != nil {
 		return nester.Env{}, fmt.Errorf("pager: port_create: %w", err)
 	}
-	target, err := c.Insert(sp.Obj, sp.Rights, sp.Badge)
-	if err != nil {
-		return nester.Env{}, err
-	}
 	l.kc = l.host.NewCaller()
 	l.served = make(chan struct{})
 	go l.serve()
-	stand := vmm.NewHostPort("pager:space", l.newServer(target, true))
-	return parent.With(nester.CapSpace, interpose.Cap{Obj: stand, Rights: sp.Rights, Badge: sp.Badge}), nil
+	return env, nil
 }
 
 // server stands in for a space: the environment's (top: where the
