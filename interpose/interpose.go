@@ -154,22 +154,6 @@ func (w *Wrapper) unwrap(obj vmm.Object, rights abi.Rights, badge uint64, transf
 	return obj, rights, badge
 }
 
-// Underlying returns what obj stands for when it is a stand-in of any
-// Wrapper's (through stand-ins of stand-ins, down to the first object
-// that is none), obj itself otherwise. It grants nothing: it tells
-// whether two stand-ins stand for the same thing, as handle_identify
-// tells of two handles.
-func Underlying(obj vmm.Object) vmm.Object {
-	for range 64 { // wrappers stack no deeper than layers do
-		ws, ok := vmm.ServerOf(obj).(*wrapped)
-		if !ok {
-			return obj
-		}
-		obj = ws.orig.Obj
-	}
-	return obj
-}
-
 // receivedFor returns, for a Deep Wrapper, what hands the receiver of a
 // message its stand-ins for the handles the message carries (a fault's
 // thread, a handle sent through a port): border control covers what comes

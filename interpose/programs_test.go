@@ -50,7 +50,7 @@ func TestProgramsKeptAndEnded(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.HandleClose(child)
-			return interpose.Underlying(obj).(*vmm.Space)
+			return layertest.Underlying(obj).(*vmm.Space)
 		}
 		const made = 100
 		for range made {

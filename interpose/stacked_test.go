@@ -70,7 +70,7 @@ func TestResultWrappedByEachLayer(t *testing.T) {
 		if !u.Valid() || !l.Valid() || u.Obj == l.Obj {
 			t.Errorf("the lower layer gave on what the upper gave (valid %v and %v): want a stand-in of its own", u.Valid(), l.Valid())
 		}
-		if interpose.Underlying(l.Obj) != interpose.Underlying(u.Obj) || interpose.Underlying(u.Obj) == u.Obj {
+		if layertest.Underlying(l.Obj) != layertest.Underlying(u.Obj) || layertest.Underlying(u.Obj) == u.Obj {
 			t.Errorf("the stand-ins do not stand for one file")
 		}
 		if upper.reads == 0 || lower.reads != upper.reads {

@@ -30,3 +30,8 @@ func SetFaultHandler(s *Space, h FaultHandler) { s.setFaultHandler(h) }
 // SetExceptionPort lets the external tests name a space's exception port
 // without a handle to it.
 func SetExceptionPort(s *Space, p *Port, badge uint64) { s.setExceptionPort(p, badge, abi.RightsAll) }
+
+// NewHostSpace lets the kernel's tests hold a host space itself, past the
+// Host that is all the host API offers, to look at what a host may not
+// (its Wait result, its insides).
+func (m *Monitor) NewHostSpace(name string, q Quota) *Space { return m.newHostSpace(name, q) }

@@ -18,10 +18,11 @@ import (
 // The only difference is where buffers live: a guest passes addresses in
 // its space, host code passes Go byte slices.
 
-// NewHostSpace returns a space for host code: a handle table, quotas,
+// newHostSpace returns a space for host code: a handle table, quotas,
 // children, ports, but no memory and no guest threads. Host code acts in
-// it through a Caller.
-func (m *Monitor) NewHostSpace(name string, q Quota) *Space {
+// it through a Caller, and holds it as a Host, which offers nothing a
+// guest could not do.
+func (m *Monitor) newHostSpace(name string, q Quota) *Space {
 	if q.Threads <= 0 || q.Threads > MaxThreadsQuota {
 		q.Threads = DefaultQuota.Threads
 	}
@@ -45,9 +46,9 @@ type Host struct {
 }
 
 // NewHost returns the seat of host code named name, with quota q: a host
-// space (see NewHostSpace) held through the host API.
+// space (see newHostSpace) held through the host API.
 func (m *Monitor) NewHost(name string, q Quota) *Host {
-	return &Host{s: m.NewHostSpace(name, q)}
+	return &Host{s: m.newHostSpace(name, q)}
 }
 
 // NewCaller returns a Caller acting in the seat.

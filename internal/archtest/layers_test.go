@@ -20,10 +20,11 @@ import (
 var kernelTypes = map[string]bool{"Space": true, "Thread": true, "Port": true, "Region": true, "PortSet": true}
 
 // bypasses are the calls that hand host code a kernel object without
-// naming its type: a handle looked up into its object (Caller.Lookup), a
-// host space of one's own (Monitor.NewHostSpace; a layer's seat is a
-// vmm.Host). The kernel's mutators that skip rights are unexported.
-var bypasses = map[string]bool{"Lookup": true, "NewHostSpace": true}
+// naming its type: a handle looked up into its object (Caller.Lookup).
+// A host space of one's own is no bypass: the host API hands it out only
+// as a vmm.Host, and the kernel's mutators that skip rights are
+// unexported.
+var bypasses = map[string]bool{"Lookup": true}
 
 // layerDirs are the folders of code that acts through the host API
 // (vmm.Host, vmm.Caller): the layers, the personalities, what layers are

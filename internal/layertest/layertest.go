@@ -78,3 +78,18 @@ func RunWith(t *testing.T, b machine.Backend, layers []nester.Layer, o Options, 
 	}
 	return out.String(), res
 }
+
+// Underlying returns what obj stands for when it is a layer's stand-in
+// for one object (a vmm.Proxy: a Wrapper's, through stand-ins of
+// stand-ins), obj itself otherwise: what a test looks at to see the
+// object a program holds through its layers.
+func Underlying(obj vmm.Object) vmm.Object {
+	for range 64 { // stand-ins stack no deeper than layers do
+		px, ok := vmm.ServerOf(obj).(vmm.Proxy)
+		if !ok {
+			return obj
+		}
+		obj = px.Original()
+	}
+	return obj
+}

@@ -6,7 +6,7 @@ import (
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
-	"nestvm/interpose"
+	"nestvm/internal/layertest"
 	"nestvm/machine"
 	"nestvm/nester"
 	"nestvm/vmm"
@@ -27,7 +27,7 @@ func TestProgramsKeptAndEnded(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		user := mon.NewHostSpace("user", vmm.DefaultQuota)
+		user := mon.NewHost("user", vmm.DefaultQuota)
 		defer user.Kill("test over")
 		c := user.NewCaller()
 		sp := env.Caps[nester.CapSpace]
@@ -52,7 +52,7 @@ func TestProgramsKeptAndEnded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			live = append(live, interpose.Underlying(obj).(*vmm.Space))
+			live = append(live, layertest.Underlying(obj).(*vmm.Space))
 		}
 		l.fail(errors.New("test failure"))
 		for _, s := range live {
