@@ -1,7 +1,6 @@
 package control
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -212,16 +211,13 @@ func (w *walker) space(h uint64, depth int) (Space, bool) {
 		return Space{}, false
 	}
 	w.seen[id.Object] = true
-	buf, err := getState(h, c.SpaceGetState)
+	rec, err := c.ReadSpace(h)
 	if err != nil {
 		return Space{}, false
 	}
-	st, maps, handles, threads, err := abi.DecodeSpaceState(buf)
-	if err != nil {
-		return Space{}, false
-	}
+	st := rec.Space
 	w.next++
-	s := Space{ID: w.next, State: spaceStates[st.Status], Quota: st.Pages * abi.PageSize, Handles: len(handles), Threads: []Thread{}}
+	s := Space{ID: w.next, State: spaceStates[st.Status], Quota: st.Pages * abi.PageSize, Handles: len(rec.Handles), Threads: []Thread{}}
 	if st.Status != abi.SpaceRunning {
 		_, s.Status, _ = c.SpaceStatus(h)
 	}
@@ -249,11 +245,11 @@ func (w *walker) space(h uint64, depth int) (Space, bool) {
 			s.Memory += size
 		}
 	}
-	for _, m := range maps {
+	for _, m := range rec.Maps {
 		count(m.Region, m.Flags&abi.StateOwned != 0)
 	}
 	var below []uint64
-	for _, e := range handles {
+	for _, e := range rec.Handles {
 		switch e.Type {
 		case uint64(abi.ObjRegion):
 			count(e.Handle, e.Flags&abi.StateOwned != 0)
@@ -263,7 +259,7 @@ func (w *walker) space(h uint64, depth int) (Space, bool) {
 			c.HandleClose(e.Handle)
 		}
 	}
-	for _, t := range threads {
+	for _, t := range rec.Threads {
 		th := Thread{Number: int(t.Number), State: "gone"}
 		if code, r1, err := c.ThreadStatus(t.Handle); err == nil {
 			th.State = threadStates[code]
@@ -288,21 +284,4 @@ func (w *walker) space(h uint64, depth int) (Space, bool) {
 		c.HandleClose(h)
 	}
 	return s, true
-}
-
-// getState performs a *_get_state operation with a buffer that grows to
-// what it needs.
-func getState(h uint64, op func(h uint64, buf []byte) (uint64, uint64, error)) ([]byte, error) {
-	buf := make([]byte, 4096)
-	for tries := 0; ; tries++ {
-		n, need, err := op(h, buf)
-		if errors.Is(err, abi.ErrTooBig) && tries < 8 {
-			buf = make([]byte, need)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return buf[:n], nil
-	}
 }

@@ -553,23 +553,20 @@ func (r *Run) watch(child, ep uint64) {
 // end its port is fixed, and its exit notice goes there. When that cannot
 // be told, it reports false.
 func exceptionPortIs(c *vmm.Caller, space, ep uint64) bool {
-	rec, err := vmm.GetState(space, 4096, c.SpaceGetState)
+	rec, err := c.ReadSpace(space)
 	if err != nil {
 		return false
 	}
-	st, maps, handles, threads, err := abi.DecodeSpaceState(rec)
-	if err != nil {
-		return false
-	}
+	st := rec.Space
 	// The record names everything in the space by copies in c's table.
 	copies := []uint64{st.ExceptionPort}
-	for _, m := range maps {
+	for _, m := range rec.Maps {
 		copies = append(copies, m.Region)
 	}
-	for _, h := range handles {
+	for _, h := range rec.Handles {
 		copies = append(copies, h.Handle)
 	}
-	for _, t := range threads {
+	for _, t := range rec.Threads {
 		copies = append(copies, t.Handle)
 	}
 	defer func() {

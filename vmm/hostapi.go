@@ -371,6 +371,32 @@ func (inv *Invocation) Complete(r0, r1 uint64, err error) {
 
 //go:generate go run ../internal/gohost -o hostapi_ops.go
 
+// SpaceRecord is a space_get_state record, decoded. The handles it names
+// (the exception port, each mapping's region, each entry of the handle
+// table, each thread) are copies in the reader's table, the reader's to
+// close.
+type SpaceRecord struct {
+	Space   abi.SpaceState
+	Maps    []abi.SpaceMapEntry
+	Handles []abi.SpaceHandleEntry
+	Threads []abi.SpaceThreadEntry
+}
+
+// ReadSpace performs space_get_state on h, through GetState, and decodes
+// the record: what every layer that reads a space (a save, a restore, a
+// listing of a tree) starts with.
+func (c *Caller) ReadSpace(h uint64) (*SpaceRecord, error) {
+	buf, err := GetState(h, 4096, c.SpaceGetState)
+	if err != nil {
+		return nil, fmt.Errorf("space_get_state: %w", err)
+	}
+	r := &SpaceRecord{}
+	if r.Space, r.Maps, r.Handles, r.Threads, err = abi.DecodeSpaceState(buf); err != nil {
+		return nil, fmt.Errorf("space_get_state: %w", err)
+	}
+	return r, nil
+}
+
 // GetState performs a state operation (space_get_state, server_get_state,
 // ...) on h through op, with a buffer of size bytes at first and again
 // with the size it asks for while it answers NV_ETOOBIG (the state can

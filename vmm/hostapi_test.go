@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -254,6 +255,61 @@ func TestHostSeat(t *testing.T) {
 		}
 		if _, err := c.Self(abi.RightsAll); err == nil {
 			t.Error("a handle to an ended seat: no error")
+		}
+	})
+}
+
+// TestReadSpace: Caller.ReadSpace reads a space's whole record, however
+// large (a table of more handles than its first buffer holds), with
+// copies of what it names in the reader's table; a handle that names no
+// space is an error that says which operation failed.
+func TestReadSpace(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		data, err := os.ReadFile(testutil.Guest(t, "spin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := vmm.ParseELF(data, 64<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mon := vmm.NewMonitor(b, nil)
+		host := mon.NewHost("reader", vmm.DefaultQuota)
+		defer host.Kill("test over")
+		c := host.NewCaller()
+		self, err := c.Self(abi.RightsAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out testutil.Buffer
+		con, err := c.Insert(vmm.NewHostPort("console", vmm.ConsoleServer(&out)), abi.RightWrite|abi.RightGrant|abi.RightDerive, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		must := mustOK(t)
+		ep := must("port_create")(c.PortCreate(self))
+		child, _ := hostLoad(t, c, self, con, ep, img, "spin")
+		const extra = 100 // about 7 KiB of handle entries
+		for range extra {
+			must("space_insert")(c.SpaceInsert(child, con, uint64(abi.RightWrite)))
+		}
+		rec, err := c.ReadSpace(child)
+		if err != nil {
+			t.Fatalf("ReadSpace: %v", err)
+		}
+		if rec.Space.Status != abi.SpaceRunning || len(rec.Threads) != 1 || len(rec.Maps) < 3 || len(rec.Handles) < extra+2 {
+			t.Errorf("record: status %d, %d threads, %d mappings, %d handles; want a running space with 1 thread, its image, heap and stack, and at least %d handles",
+				rec.Space.Status, len(rec.Threads), len(rec.Maps), len(rec.Handles), extra+2)
+		}
+		got, err := c.Identify(rec.Space.ExceptionPort)
+		if err != nil {
+			t.Fatalf("the record's exception port: %v", err)
+		}
+		if want, err := c.Identify(ep); err != nil || got.Object != want.Object {
+			t.Errorf("the record's exception port is object %d, want the port set, %d (%v)", got.Object, want.Object, err)
+		}
+		if _, err := c.ReadSpace(1 << 20); !errors.Is(err, abi.ErrBadHandle) || !strings.HasPrefix(err.Error(), "space_get_state: ") {
+			t.Errorf("ReadSpace of a handle that names nothing: %v, want space_get_state failing with %v", err, abi.ErrBadHandle)
 		}
 	})
 }

@@ -53,17 +53,17 @@ func (r *resumer) Resume(c *vmm.Caller, top uint64) (nester.Started, error) {
 		savedAt = time.Now()
 	}
 	k.container = top
-	cst, err := spaceState(c, top)
+	cst, err := c.ReadSpace(top)
 	if err != nil {
 		return nil, fmt.Errorf("the processes' container: %w", err)
 	}
 	bySlot := map[uint64]abi.SpaceHandleEntry{}
 	keep := map[uint64]bool{}
-	for _, e := range cst.handles {
+	for _, e := range cst.Handles {
 		bySlot[e.Number] = e
 	}
 	defer func() {
-		for _, e := range cst.handles {
+		for _, e := range cst.Handles {
 			if !keep[e.Handle] {
 				c.HandleClose(e.Handle)
 			}
@@ -99,34 +99,34 @@ func (r *resumer) Resume(c *vmm.Caller, top uint64) (nester.Started, error) {
 // resumeProcess finds p's threads and regions in its restored space, and
 // rebuilds its memory map and descriptor table.
 func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot map[uint64]abi.SpaceHandleEntry, keep map[uint64]bool, files []*file, savedAt time.Time, savedMono uint64) error {
-	pst, err := spaceState(c, p.space)
+	pst, err := c.ReadSpace(p.space)
 	if err != nil {
 		return err
 	}
 	kept := map[uint64]bool{}
 	defer func() {
-		for _, m := range pst.maps {
+		for _, m := range pst.Maps {
 			if !kept[m.Region] {
 				c.HandleClose(m.Region)
 			}
 		}
-		for _, t := range pst.threads {
+		for _, t := range pst.Threads {
 			c.HandleClose(t.Handle)
 		}
-		if pst.space.ExceptionPort != abi.NoHandle {
-			c.HandleClose(pst.space.ExceptionPort)
+		if pst.Space.ExceptionPort != abi.NoHandle {
+			c.HandleClose(pst.Space.ExceptionPort)
 		}
-		for _, e := range pst.handles {
+		for _, e := range pst.Handles {
 			c.HandleClose(e.Handle)
 		}
 	}()
-	if id, err := c.Identify(pst.space.ExceptionPort); err != nil || id.Badge != uint64(p.pid) {
+	if id, err := c.Identify(pst.Space.ExceptionPort); err != nil || id.Badge != uint64(p.pid) {
 		return fmt.Errorf("its space's exception port is not the personality's for pid %d", p.pid)
 	}
 	// The Object tags of two space_get_state records are not comparable:
 	// a thread is matched to its number through its identity.
 	number := map[uint64]uint64{}
-	for _, t := range pst.threads {
+	for _, t := range pst.Threads {
 		if id, err := c.Identify(t.Handle); err == nil {
 			number[id.Object] = t.Number
 		}
@@ -167,8 +167,8 @@ func (k *kernel) resumeProcess(c *vmm.Caller, p *process, sp *savedProc, bySlot 
 		nv := &vma{start: v.start, end: v.end, prot: v.prot, off: v.off}
 		if v.mapped {
 			var found *abi.SpaceMapEntry
-			for i := range pst.maps {
-				if mp := &pst.maps[i]; mp.Addr <= v.start && v.end <= mp.Addr+mp.Size {
+			for i := range pst.Maps {
+				if mp := &pst.Maps[i]; mp.Addr <= v.start && v.end <= mp.Addr+mp.Size {
 					found = mp
 				}
 			}
@@ -334,29 +334,6 @@ func (k *kernel) reopen(c *vmm.Caller, st *savedState) ([]*file, error) {
 		}
 	}
 	return files, nil
-}
-
-// savedSpace is a parsed space_get_state record.
-type savedSpace struct {
-	space   abi.SpaceState
-	maps    []abi.SpaceMapEntry
-	handles []abi.SpaceHandleEntry
-	threads []abi.SpaceThreadEntry
-}
-
-// spaceState reads space h's state; the handles it holds are copies in
-// c's table, the caller's to close.
-func spaceState(c *vmm.Caller, h uint64) (*savedSpace, error) {
-	buf, err := vmm.GetState(h, 4096, c.SpaceGetState)
-	if err != nil {
-		return nil, fmt.Errorf("space_get_state: %w", err)
-	}
-	st := &savedSpace{}
-	st.space, st.maps, st.handles, st.threads, err = abi.DecodeSpaceState(buf)
-	if err != nil {
-		return nil, fmt.Errorf("space_get_state: %w", err)
-	}
-	return st, nil
 }
 
 // kickedAt reports whether the thread h is at the vDSO's kick code, where

@@ -104,7 +104,7 @@ func subtreeThreads(c *vmm.Caller, top uint64) (spaces, threads []uint64, err er
 		if h != top {
 			spaces = append(spaces, h)
 		}
-		st, err := readSpace(c, h)
+		st, err := c.ReadSpace(h)
 		if h != top && (errors.Is(err, abi.ErrBadHandle) || errors.Is(err, abi.ErrPeerGone)) {
 			// A space below that went while its threads still ran (a
 			// process that exited, which its runner let go of) has no
@@ -114,47 +114,24 @@ func subtreeThreads(c *vmm.Caller, top uint64) (spaces, threads []uint64, err er
 		if err != nil {
 			return spaces, threads, err
 		}
-		for _, th := range st.threads {
+		for _, th := range st.Threads {
 			threads = append(threads, th.Handle)
 		}
-		for _, e := range st.handles {
+		for _, e := range st.Handles {
 			if e.Type == uint64(abi.ObjSpace) {
 				queue = append(queue, e.Handle)
 			} else {
 				c.HandleClose(e.Handle)
 			}
 		}
-		for _, m := range st.maps {
+		for _, m := range st.Maps {
 			c.HandleClose(m.Region)
 		}
-		if st.space.ExceptionPort != abi.NoHandle {
-			c.HandleClose(st.space.ExceptionPort)
+		if st.Space.ExceptionPort != abi.NoHandle {
+			c.HandleClose(st.Space.ExceptionPort)
 		}
 	}
 	return spaces, threads, nil
-}
-
-// spaceState is a parsed space_get_state stream.
-type spaceState struct {
-	space   abi.SpaceState
-	maps    []abi.SpaceMapEntry
-	handles []abi.SpaceHandleEntry
-	threads []abi.SpaceThreadEntry
-}
-
-// readSpace performs space_get_state on h; the copies it makes are in c's
-// table, the caller's to close.
-func readSpace(c *vmm.Caller, h uint64) (*spaceState, error) {
-	buf, err := vmm.GetState(h, 4096, c.SpaceGetState)
-	if err != nil {
-		return nil, fmt.Errorf("space_get_state: %w", err)
-	}
-	st := &spaceState{}
-	st.space, st.maps, st.handles, st.threads, err = abi.DecodeSpaceState(buf)
-	if err != nil {
-		return nil, fmt.Errorf("space_get_state: %w", err)
-	}
-	return st, nil
 }
 
 // runnerState asks the top space's exception port h, which serves the
@@ -407,16 +384,16 @@ func (s *saver) ref(h uint64, space int) (Ref, error) {
 
 // space reads space i's quotas, mappings, table and threads.
 func (s *saver) space(i int) error {
-	st, err := readSpace(s.c, s.spaceH[i])
+	st, err := s.c.ReadSpace(s.spaceH[i])
 	if err != nil {
 		return fmt.Errorf("space %d: %w", i, err)
 	}
 	sp := &s.ck.Spaces[i]
-	sp.Pages, sp.Threads, sp.Handles, sp.Children = st.space.Pages, st.space.Threads, st.space.Handles, st.space.Children
-	if st.space.Status != abi.SpaceRunning {
+	sp.Pages, sp.Threads, sp.Handles, sp.Children = st.Space.Pages, st.Space.Threads, st.Space.Handles, st.Space.Children
+	if st.Space.Status != abi.SpaceRunning {
 		return fmt.Errorf("space %d: %w", i, ErrEnded)
 	}
-	if h := st.space.ExceptionPort; h != abi.NoHandle {
+	if h := st.Space.ExceptionPort; h != abi.NoHandle {
 		id, _ := s.c.Identify(h)
 		obj, badge := id.Object, id.Badge
 		if r, ok := s.refs[obj]; ok && r.Kind == RefPort {
@@ -441,7 +418,7 @@ func (s *saver) space(i int) error {
 		}
 		s.ck.Spaces[i].ExceptionBadge = badge
 	}
-	for _, m := range st.maps {
+	for _, m := range st.Maps {
 		if m.Region == abi.NoHandle {
 			return fmt.Errorf("space %d: memory at %#x that the monitor mapped itself: a checkpoint cannot save it", i, m.Addr)
 		}
@@ -459,7 +436,7 @@ func (s *saver) space(i int) error {
 		}
 		s.ck.Spaces[i].Maps = append(s.ck.Spaces[i].Maps, Map{Addr: m.Addr, Size: m.Size, Offset: m.Offset, Perm: m.Perm, Limit: m.Limit, Region: r.Index})
 	}
-	for _, e := range st.handles {
+	for _, e := range st.Handles {
 		r, err := s.ref(e.Handle, i)
 		if err != nil {
 			return fmt.Errorf("space %d handle %d: %w", i, e.Number, err)
@@ -471,7 +448,7 @@ func (s *saver) space(i int) error {
 		}
 		s.ck.Spaces[i].Table = append(s.ck.Spaces[i].Table, Handle{Number: e.Number, Rights: e.Rights, Badge: e.Badge, Object: r})
 	}
-	for _, th := range st.threads {
+	for _, th := range st.Threads {
 		r, err := s.ref(th.Handle, i)
 		if err != nil {
 			return fmt.Errorf("space %d thread: %w", i, err)
