@@ -2,6 +2,8 @@ package linux
 
 import (
 	"encoding/binary"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -153,10 +155,7 @@ type epitem struct {
 
 func (ep *epoll) anyReady() bool {
 	ep.mu.Lock()
-	items := make([]*epitem, 0, len(ep.items))
-	for _, it := range ep.items {
-		items = append(items, it)
-	}
+	items := slices.Collect(maps.Values(ep.items))
 	ep.mu.Unlock()
 	for _, it := range items {
 		if ev, _ := it.f.readiness(); ev&(it.events|pollErr|pollHup) != 0 {

@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -240,10 +242,7 @@ var errExiting = errors.New("a process is ending")
 // nothing changes while it reads.
 func (k *kernel) snapshot() ([]byte, error) {
 	k.mu.Lock()
-	procs := make([]*process, 0, len(k.procs))
-	for _, p := range k.procs {
-		procs = append(procs, p)
-	}
+	procs := slices.Collect(maps.Values(k.procs))
 	sort.Slice(procs, func(i, j int) bool { return procs[i].pid < procs[j].pid })
 	nextPID, ended, exiting := k.nextPID, k.ended, k.exiting
 	type life struct {
@@ -285,10 +284,7 @@ func (k *kernel) snapshot() ([]byte, error) {
 		}
 		if f.epoll != nil {
 			f.epoll.mu.Lock()
-			items := make([]*epitem, 0, len(f.epoll.items))
-			for _, it := range f.epoll.items {
-				items = append(items, it)
-			}
+			items := slices.Collect(maps.Values(f.epoll.items))
 			f.epoll.mu.Unlock()
 			for _, it := range items {
 				addFile(it.f)

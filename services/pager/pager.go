@@ -49,7 +49,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -743,10 +745,7 @@ func (l *Layer) evict(c *vmm.Caller) error {
 // their translations.
 func (l *Layer) readAccessed(c *vmm.Caller) {
 	l.mu.Lock()
-	regions := make([]*kept, 0, len(l.regions))
-	for _, r := range l.regions {
-		regions = append(regions, r)
-	}
+	regions := slices.Collect(maps.Values(l.regions))
 	l.mu.Unlock()
 	for _, r := range regions {
 		if r.foreign {
