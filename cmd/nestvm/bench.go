@@ -20,26 +20,11 @@ import (
 	"nestvm/nester"
 )
 
-// cmdBench is nestvm bench: it reads the flags, has package benchmarks
-// run the workloads, shows progress on stderr and prints the report.
-func cmdBench(args []string, stdout, stderr io.Writer) int {
-	fl := newFlagSet("nestvm bench", stderr)
-	var layerSpecs layerFlag
-	fl.Var(&layerSpecs, "layers", "`layers` to stack, comma-separated (a layer's own arguments may follow its name=; separate specs that contain commas with ';' or repeat --layers; null when none is given)")
-	depthFlag := fl.String("depth", "0-4", "`depths` to run at: N (0 to N) or A-B; depth 0 runs with no layer")
-	workloadFlag := fl.String("workload", "compute,memtouch,ipc,hello", "`workloads` to run, comma-separated: "+benchmarks.WorkloadNames())
-	fanoutN := fl.Int("fanout", benchmarks.FanoutDefault, fmt.Sprintf("`count` of live spaces the fanout workload holds, 1 to %d", benchmarks.FanoutMax))
-	reps := fl.Int("reps", 5, "`count` of runs of each workload, layer and depth; the table gives the median")
-	backend := fl.String("backend", "auto", "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu")
-	cpu := cpuFlag(fl)
-	guests := fl.String("guests", "", "`directory` holding the guest programs (default: guests/ beside the nestvm binary, else build/guests)")
-	jsonOut := fl.String("json", "", "write the host, the backend and every row as JSON to `file`")
-	csvOut := fl.String("csv", "", "write the rows as CSV to `file`")
-	plotOut := fl.String("plot", "", "draw slowdown against depth, one line per layer and workload, as SVG to `file`")
-	timeout := fl.Duration("timeout", time.Minute, "stop a run that takes longer than this `duration` and fail")
-	logLevel := fl.String("log-level", "warn", "`level` of log detail on stderr: "+logLevels)
-	fl.Usage = func() {
-		fmt.Fprintf(fl.Output(), `Usage: nestvm bench [flags]
+// benchHelp is what nestvm bench -help prints; newFlagSet lists its
+// flags after it.
+func benchHelp() string {
+	var b strings.Builder
+	b.WriteString(`Usage: nestvm bench [flags]
 
 Runs each workload at each depth under each kind of layer, --reps times,
 and prints a table of the median time from launch to exit and the slowdown
@@ -51,10 +36,10 @@ spreads evenly; one untimed run of each workload comes first.
 
 Workloads:
 `)
-		for _, w := range benchmarks.Workloads() {
-			fmt.Fprintf(fl.Output(), "  %-9s %s\n", w.Name, w.Summary)
-		}
-		fmt.Fprintf(fl.Output(), `
+	for _, w := range benchmarks.Workloads() {
+		fmt.Fprintf(&b, "  %-9s %s\n", w.Name, w.Summary)
+	}
+	b.WriteString(`
 A layer spec is NAME or NAME=ARGS, as nestvm run --layer takes it (nestvm
 layers lists them). In ARGS, {tmp} is replaced by a temporary directory
 that bench removes at the end and {level} by the copy's level (1 nearest
@@ -93,11 +78,28 @@ workloads and checks each call against a few rules; the table says so.
 
 Progress goes to stderr, the table to stdout. The exit status is 0, 2 for
 bad flags, 125 when a run fails and 130 when interrupted.
-
-Flags:
 `)
-		printFlags(fl)
-	}
+	return b.String()
+}
+
+// cmdBench is nestvm bench: it reads the flags, has package benchmarks
+// run the workloads, shows progress on stderr and prints the report.
+func cmdBench(args []string, stdout, stderr io.Writer) int {
+	fl := newFlagSet("nestvm bench", stderr, benchHelp())
+	var layerSpecs layerFlag
+	fl.Var(&layerSpecs, "layers", "`layers` to stack, comma-separated (a layer's own arguments may follow its name=; separate specs that contain commas with ';' or repeat --layers; null when none is given)")
+	depthFlag := fl.String("depth", "0-4", "`depths` to run at: N (0 to N) or A-B; depth 0 runs with no layer")
+	workloadFlag := fl.String("workload", "compute,memtouch,ipc,hello", "`workloads` to run, comma-separated: "+benchmarks.WorkloadNames())
+	fanoutN := fl.Int("fanout", benchmarks.FanoutDefault, fmt.Sprintf("`count` of live spaces the fanout workload holds, 1 to %d", benchmarks.FanoutMax))
+	reps := fl.Int("reps", 5, "`count` of runs of each workload, layer and depth; the table gives the median")
+	backend := fl.String("backend", "auto", "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu")
+	cpu := cpuFlag(fl)
+	guests := fl.String("guests", "", "`directory` holding the guest programs (default: guests/ beside the nestvm binary, else build/guests)")
+	jsonOut := fl.String("json", "", "write the host, the backend and every row as JSON to `file`")
+	csvOut := fl.String("csv", "", "write the rows as CSV to `file`")
+	plotOut := fl.String("plot", "", "draw slowdown against depth, one line per layer and workload, as SVG to `file`")
+	timeout := fl.Duration("timeout", time.Minute, "stop a run that takes longer than this `duration` and fail")
+	logLevel := fl.String("log-level", "warn", "`level` of log detail on stderr: "+logLevels)
 	if status, done := parseFlags(fl, args); done {
 		return status
 	}

@@ -10,11 +10,11 @@ import (
 	"nestvm/machine"
 )
 
+// infoHelp is what nestvm info -help prints; newFlagSet lists its flags after it.
+const infoHelp = "Usage: nestvm info\n\nShows this build's ABI version and which backends can run here, and why not.\n"
+
 func cmdInfo(args []string, stdout, stderr io.Writer) int {
-	fl := newFlagSet("nestvm info", stderr)
-	fl.Usage = func() {
-		fmt.Fprintln(fl.Output(), "Usage: nestvm info\n\nShows this build's ABI version and which backends can run here, and why not.")
-	}
+	fl := newFlagSet("nestvm info", stderr, infoHelp)
 	if status, done := parseNoArgs(fl, args); done {
 		return status
 	}

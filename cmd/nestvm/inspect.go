@@ -10,11 +10,8 @@ import (
 	"nestvm/services/checkpoint"
 )
 
-// cmdInspect prints what a checkpoint file holds.
-func cmdInspect(args []string, stdout, stderr io.Writer) int {
-	fl := newFlagSet("nestvm inspect", stderr)
-	fl.Usage = func() {
-		fmt.Fprint(fl.Output(), `Usage: nestvm inspect FILE
+// inspectHelp is what nestvm inspect -help prints; newFlagSet lists its flags after it.
+const inspectHelp = `Usage: nestvm inspect FILE
 
 Prints what a checkpoint file holds: its spaces (quotas, exception port,
 mappings, handle tables with rights, badge, the object each names and the
@@ -23,8 +20,11 @@ regions (size, keeper, the pages saved), its ports (queued messages), its
 port sets (the ports they hold) and the capabilities of the
 environment it reconnects by name, with their sizes. A file that is not a
 valid checkpoint is refused (status 126), saying why.
-`)
-	}
+`
+
+// cmdInspect prints what a checkpoint file holds.
+func cmdInspect(args []string, stdout, stderr io.Writer) int {
+	fl := newFlagSet("nestvm inspect", stderr, inspectHelp)
 	if status, done := parseFlags(fl, args); done {
 		return status
 	}

@@ -54,12 +54,12 @@ func saversIn(layers []nester.Layer) []saver {
 	return out
 }
 
+// layersHelp is what nestvm layers -help prints; newFlagSet lists its flags after it.
+const layersHelp = "Usage: nestvm layers\n\nLists the layers `nestvm run --layer NAME[=ARGS]` can stack, and their arguments.\n"
+
 // cmdLayers lists the layers --layer can stack, with their arguments.
 func cmdLayers(args []string, stdout, stderr io.Writer) int {
-	fl := newFlagSet("nestvm layers", stderr)
-	fl.Usage = func() {
-		fmt.Fprint(fl.Output(), "Usage: nestvm layers\n\nLists the layers `nestvm run --layer NAME[=ARGS]` can stack, and their arguments.\n")
-	}
+	fl := newFlagSet("nestvm layers", stderr, layersHelp)
 	if status, done := parseNoArgs(fl, args); done {
 		return status
 	}

@@ -185,10 +185,20 @@ func parseNoArgs(fl *flag.FlagSet, args []string) (status int, done bool) {
 
 // newFlagSet is the flag set of the command called name ("nestvm run"):
 // it says what is wrong with a flag, and its help, on stderr, and leaves
-// the command to return its status.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+// the command to return its status. Its help is help (the usage line
+// first), then the flags the command defines, when it defines any.
+func newFlagSet(name string, stderr io.Writer, help string) *flag.FlagSet {
 	fl := flag.NewFlagSet(name, flag.ContinueOnError)
 	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprint(fl.Output(), help)
+		flags := false
+		fl.VisitAll(func(*flag.Flag) { flags = true })
+		if flags {
+			fmt.Fprint(fl.Output(), "\nFlags:\n")
+			printFlags(fl)
+		}
+	}
 	return fl
 }
 

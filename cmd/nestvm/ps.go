@@ -20,25 +20,22 @@ import (
 // psTimeout bounds how long ps waits for one monitor's answer.
 const psTimeout = 5 * time.Second
 
-// cmdPs lists the running monitors of this user (all, for root) and
-// their trees, through their control sockets.
-func cmdPs(args []string, stdout, stderr io.Writer) int {
-	fl := newFlagSet("nestvm ps", stderr)
-	jsonOut := fl.Bool("json", false, "print each monitor's state as one JSON object a line")
-	tree := fl.Bool("tree", false, "print each monitor's tree of spaces and threads below its line")
-	fl.Usage = func() {
-		fmt.Fprintf(fl.Output(), `Usage: nestvm ps [--json] [--tree]
+// psHelp is what nestvm ps -help prints; newFlagSet lists its flags after it.
+const psHelp = `Usage: nestvm ps [--json] [--tree]
 
 Lists the nestvm monitors running on this host whose control sockets are
 in %s (set NESTVM_RUNTIME_DIR to look elsewhere): for each, its pid,
 socket, program, backend, uptime, and its program's spaces, threads and
 memory. A socket left by a monitor that is gone is removed. The exit
 status is 0, or 1 when the directory cannot be read.
+`
 
-Flags:
-`, control.Dir())
-		printFlags(fl)
-	}
+// cmdPs lists the running monitors of this user (all, for root) and
+// their trees, through their control sockets.
+func cmdPs(args []string, stdout, stderr io.Writer) int {
+	fl := newFlagSet("nestvm ps", stderr, fmt.Sprintf(psHelp, control.Dir()))
+	jsonOut := fl.Bool("json", false, "print each monitor's state as one JSON object a line")
+	tree := fl.Bool("tree", false, "print each monitor's tree of spaces and threads below its line")
 	if status, done := parseNoArgs(fl, args); done {
 		return status
 	}
@@ -128,17 +125,8 @@ func printTree(w io.Writer, st *control.State, indent string) {
 	walk(st.Spaces, 0)
 }
 
-// cmdAttach talks to one running monitor through its control socket.
-func cmdAttach(args []string, stdout, stderr io.Writer) int {
-	fl := newFlagSet("nestvm attach", stderr)
-	showState := fl.Bool("state", false, "print the monitor's program, layers and tree of spaces and threads")
-	jsonOut := fl.Bool("json", false, "with --state, print the state as JSON")
-	doTrace := fl.Bool("trace", false, "stream the program's trace (a line per call on its environment's capabilities) until it ends or Ctrl-C")
-	doCheckpoint := fl.Bool("checkpoint", false, "save the program now through the checkpoint layer of its stack, and print the file")
-	stop := fl.Bool("stop", false, "with --checkpoint, end the program once it is saved")
-	kill := fl.String("kill", "", "end the program, saying `REASON` (the monitor's log line gives it)")
-	fl.Usage = func() {
-		fmt.Fprintf(fl.Output(), `Usage: nestvm attach [flags] ID|PATH --state|--trace|--checkpoint [--stop]|--kill REASON
+// attachHelp is what nestvm attach -help prints; newFlagSet lists its flags after it.
+const attachHelp = `Usage: nestvm attach [flags] ID|PATH --state|--trace|--checkpoint [--stop]|--kill REASON
 
 Talks to the running monitor whose process id is ID (its control socket
 in %s, as nestvm ps lists it), or whose control socket is PATH.
@@ -146,11 +134,17 @@ Exactly one of --state, --trace, --checkpoint and --kill is done; see
 docs/control.md. The exit status
 is 0 when it was done, 1 when there is no such monitor or it refused
 (each with one line saying why), 2 for bad flags.
+`
 
-Flags:
-`, control.Dir())
-		printFlags(fl)
-	}
+// cmdAttach talks to one running monitor through its control socket.
+func cmdAttach(args []string, stdout, stderr io.Writer) int {
+	fl := newFlagSet("nestvm attach", stderr, fmt.Sprintf(attachHelp, control.Dir()))
+	showState := fl.Bool("state", false, "print the monitor's program, layers and tree of spaces and threads")
+	jsonOut := fl.Bool("json", false, "with --state, print the state as JSON")
+	doTrace := fl.Bool("trace", false, "stream the program's trace (a line per call on its environment's capabilities) until it ends or Ctrl-C")
+	doCheckpoint := fl.Bool("checkpoint", false, "save the program now through the checkpoint layer of its stack, and print the file")
+	stop := fl.Bool("stop", false, "with --checkpoint, end the program once it is saved")
+	kill := fl.String("kill", "", "end the program, saying `REASON` (the monitor's log line gives it)")
 	// Flags may follow the ID.
 	var rest []string
 	for len(args) > 0 {

@@ -13,18 +13,8 @@ import (
 	"nestvm/services/checkpoint"
 )
 
-// cmdRestore rebuilds a checkpoint (nestvm run --layer checkpoint=FILE)
-// in a fresh monitor and runs it to its end.
-func cmdRestore(args []string, stdout, stderr io.Writer) int {
-	fl := newFlagSet("nestvm restore", stderr)
-	rf := addRunFlags(fl, runFlagDocs{
-		backend: "`backend` to resume on: auto, kvm or emu (any, whichever saved it)",
-		files:   "`directory` the program's files handle is reconnected to; it cannot reach outside it, links included",
-		quota:   "the restored program's `quotas` (as nestvm run --quota); by default those it was saved with, and none may be below them",
-	})
-	ignoreCPU := fl.Bool("ignore-cpu", false, "resume even on a backend that lacks CPU features the program was saved with (the default refuses, status 126): for a program known to pick no code by CPUID, such as a nestvm SDK guest or a musl program")
-	fl.Usage = func() {
-		fmt.Fprintf(fl.Output(), `Usage: nestvm restore [flags] FILE
+// restoreHelp is what nestvm restore -help prints; newFlagSet lists its flags after it.
+const restoreHelp = `Usage: nestvm restore [flags] FILE
 
 Rebuilds the program a checkpoint FILE holds (nestvm run --layer
 checkpoint=FILE) in a fresh monitor, on any backend whichever saved it,
@@ -37,11 +27,18 @@ older nestvm's, or a newer one's) or naming what does not exist is
 refused (status 126) before anything runs, and so is one saved where
 the CPU offered features this backend lacks (see --ignore-cpu). The exit status is the
 program's, as for nestvm run.
+`
 
-Flags:
-`)
-		printFlags(fl)
-	}
+// cmdRestore rebuilds a checkpoint (nestvm run --layer checkpoint=FILE)
+// in a fresh monitor and runs it to its end.
+func cmdRestore(args []string, stdout, stderr io.Writer) int {
+	fl := newFlagSet("nestvm restore", stderr, restoreHelp)
+	rf := addRunFlags(fl, runFlagDocs{
+		backend: "`backend` to resume on: auto, kvm or emu (any, whichever saved it)",
+		files:   "`directory` the program's files handle is reconnected to; it cannot reach outside it, links included",
+		quota:   "the restored program's `quotas` (as nestvm run --quota); by default those it was saved with, and none may be below them",
+	})
+	ignoreCPU := fl.Bool("ignore-cpu", false, "resume even on a backend that lacks CPU features the program was saved with (the default refuses, status 126): for a program known to pick no code by CPUID, such as a nestvm SDK guest or a musl program")
 	if status, done := parseFlags(fl, args); done {
 		return status
 	}

@@ -40,24 +40,8 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fl := newFlagSet("nestvm run", stderr)
-	rf := addRunFlags(fl, runFlagDocs{
-		backend: "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu",
-		files:   "`directory` the program's files handle serves; it cannot reach outside it, links included",
-		quota:   quotaUsage,
-	})
-	mem := sizeFlag{vmm.DefaultQuota.Memory}
-	fl.Var(&mem, "mem", "`size` of the memory the program and the child spaces it creates may use; its heap gets half of what its segments and stack leave (e.g. 64M, 1G)")
-	stack := sizeFlag{vmm.DefaultStack}
-	fl.Var(&stack, "stack", "`size` of the program's stack (e.g. 1M)")
-	abiName := fl.String("abi", "auto", "`abi` the program is written for: auto (nestvm when it carries the nestvm SDK's ELF note, else linux), nestvm or linux")
-	var setEnv, unsetEnv listFlag
-	fl.Var(&setEnv, "env", "set `NAME=VALUE` in a Linux program's environment (repeatable)")
-	fl.Var(&unsetEnv, "unset-env", "remove `NAME` from a Linux program's environment (repeatable)")
-	clearEnv := fl.Bool("clear-env", false, "start a Linux program with an empty environment (then --env adds to it)")
-	fl.Usage = func() {
-		fmt.Fprintf(fl.Output(), `Usage: nestvm run [flags] PROGRAM [ARGS...]
+// runHelp is what nestvm run -help prints; newFlagSet lists its flags after it.
+const runHelp = `Usage: nestvm run [flags] PROGRAM [ARGS...]
 
 Runs PROGRAM, a static x86-64 ELF executable, with ARGS as its arguments:
 a program built against the nestvm SDK (its ELF carries the SDK's note) on
@@ -84,11 +68,24 @@ protection fault, 132 for an invalid instruction, 136 for a divide error,
 error, or a --files directory or --control socket it cannot serve), 126
 (not a runnable program), 127 (no such file) and 130 (interrupted: Ctrl-C,
 SIGTERM, or nestvm attach --kill).
+`
 
-Flags:
-`)
-		printFlags(fl)
-	}
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fl := newFlagSet("nestvm run", stderr, runHelp)
+	rf := addRunFlags(fl, runFlagDocs{
+		backend: "`backend` guest code runs on: auto (kvm when /dev/kvm opens, else emu), kvm or emu",
+		files:   "`directory` the program's files handle serves; it cannot reach outside it, links included",
+		quota:   quotaUsage,
+	})
+	mem := sizeFlag{vmm.DefaultQuota.Memory}
+	fl.Var(&mem, "mem", "`size` of the memory the program and the child spaces it creates may use; its heap gets half of what its segments and stack leave (e.g. 64M, 1G)")
+	stack := sizeFlag{vmm.DefaultStack}
+	fl.Var(&stack, "stack", "`size` of the program's stack (e.g. 1M)")
+	abiName := fl.String("abi", "auto", "`abi` the program is written for: auto (nestvm when it carries the nestvm SDK's ELF note, else linux), nestvm or linux")
+	var setEnv, unsetEnv listFlag
+	fl.Var(&setEnv, "env", "set `NAME=VALUE` in a Linux program's environment (repeatable)")
+	fl.Var(&unsetEnv, "unset-env", "remove `NAME` from a Linux program's environment (repeatable)")
+	clearEnv := fl.Bool("clear-env", false, "start a Linux program with an empty environment (then --env adds to it)")
 	if status, done := parseFlags(fl, args); done {
 		return status
 	}
