@@ -38,14 +38,7 @@ func TestHostOpsFresh(t *testing.T) {
 // Go layer does, with the same operations a guest nester uses.
 func TestHostNester(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
-		data, err := os.ReadFile(testutil.Guest(t, "hello"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := vmm.ParseELF(data, 64<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := guestImage(t, "hello")
 		mon := vmm.NewMonitor(b, nil)
 		host := mon.NewHostSpace("host", vmm.DefaultQuota)
 		defer func() { host.Kill("test over"); host.Wait() }()
@@ -193,14 +186,7 @@ func hostLoadHeap(t *testing.T, c *vmm.Caller, self, con, ep uint64, img *vmm.Im
 // through it.
 func TestHostSeat(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
-		data, err := os.ReadFile(testutil.Guest(t, "spin"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := vmm.ParseELF(data, 64<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := guestImage(t, "spin")
 		mon := vmm.NewMonitor(b, nil)
 		host := mon.NewHost("seat", vmm.DefaultQuota)
 		defer host.Kill("test over")
@@ -265,33 +251,13 @@ func TestHostSeat(t *testing.T) {
 // space is an error that says which operation failed.
 func TestReadSpace(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
-		data, err := os.ReadFile(testutil.Guest(t, "spin"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := vmm.ParseELF(data, 64<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mon := vmm.NewMonitor(b, nil)
-		host := mon.NewHost("reader", vmm.DefaultQuota)
-		defer host.Kill("test over")
-		c := host.NewCaller()
-		self, err := c.Self(abi.RightsAll)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out testutil.Buffer
-		con, err := c.Insert(vmm.NewHostPort("console", vmm.ConsoleServer(&out)), abi.RightWrite|abi.RightGrant|abi.RightDerive, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		must := mustOK(t)
-		ep := must("port_create")(c.PortCreate(self))
-		child, _ := hostLoad(t, c, self, con, ep, img, "spin")
+		img := guestImage(t, "spin")
+		h := newHost(t, b)
+		c, must := h.c, mustOK(t)
+		child, _ := hostLoad(t, c, h.self, h.con, h.ep, img, "spin")
 		const extra = 100 // about 7 KiB of handle entries
 		for range extra {
-			must("space_insert")(c.SpaceInsert(child, con, uint64(abi.RightWrite)))
+			must("space_insert")(c.SpaceInsert(child, h.con, uint64(abi.RightWrite)))
 		}
 		rec, err := c.ReadSpace(child)
 		if err != nil {
@@ -305,11 +271,25 @@ func TestReadSpace(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the record's exception port: %v", err)
 		}
-		if want, err := c.Identify(ep); err != nil || got.Object != want.Object {
+		if want, err := c.Identify(h.ep); err != nil || got.Object != want.Object {
 			t.Errorf("the record's exception port is object %d, want the port set, %d (%v)", got.Object, want.Object, err)
 		}
 		if _, err := c.ReadSpace(1 << 20); !errors.Is(err, abi.ErrBadHandle) || !strings.HasPrefix(err.Error(), "space_get_state: ") {
 			t.Errorf("ReadSpace of a handle that names nothing: %v, want space_get_state failing with %v", err, abi.ErrBadHandle)
 		}
 	})
+}
+
+// guestImage parses the guest program name, as the monitor loads it.
+func guestImage(t *testing.T, name string) *vmm.Image {
+	t.Helper()
+	data, err := os.ReadFile(testutil.Guest(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := vmm.ParseELF(data, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
