@@ -96,24 +96,11 @@ func (k *topKeeper) OnResult(r interpose.Result) (interpose.Cap, bool, error) {
 	}
 	l.mu.Lock()
 	if len(l.tops) >= keepAt {
-		l.tops = prune(r.Caller, l.tops)
+		l.tops = interpose.PruneEnded(r.Caller, l.tops)
 	}
 	l.tops = append(l.tops, r.H)
 	l.mu.Unlock()
 	return r.Cap, true, nil
-}
-
-// prune closes the handles of spaces that have ended and returns the rest.
-func prune(c *vmm.Caller, hs []uint64) []uint64 {
-	out := hs[:0]
-	for _, h := range hs {
-		if st, _, err := c.SpaceStatus(h); err != nil || st != abi.SpaceRunning {
-			c.HandleClose(h)
-			continue
-		}
-		out = append(out, h)
-	}
-	return out
 }
 
 // Close implements nester.Layer.
@@ -175,7 +162,7 @@ func (l *Layer) Tree() ([]Space, error) {
 		return nil, nil
 	}
 	c := l.host.NewCaller()
-	l.tops = prune(c, l.tops)
+	l.tops = interpose.PruneEnded(c, l.tops)
 	tops := append([]uint64(nil), l.tops...)
 	l.mu.Unlock()
 	w := walker{c: c, seen: map[uint64]bool{}}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"nestvm/abi"
+	"nestvm/vmm"
 )
 
 // ProgramsCap is the name of the environment capability programs are made
@@ -38,18 +39,26 @@ func (w *Wrapper) keepProgram(c *Call, h uint64) bool {
 // program that makes many (a shell under a personality) does not fill the
 // layer's table with spaces long gone; w.pmu is held.
 func (w *Wrapper) pruneProgramsLocked() {
-	c := w.Host.NewCaller()
-	live := w.programs[:0]
-	for _, h := range w.programs {
+	w.programs = PruneEnded(w.Host.NewCaller(), w.programs)
+	w.pruneAt = max(16, 2*len(w.programs))
+}
+
+// PruneEnded closes the handles among hs (spaces, in c's table) of the
+// spaces that have ended, and returns the others, in hs's own array: how
+// a layer that keeps the spaces made below it (a Wrapper, the control
+// layer) lets go of those long gone. A space whose status cannot be read
+// is kept.
+func PruneEnded(c *vmm.Caller, hs []uint64) []uint64 {
+	live := hs[:0]
+	for _, h := range hs {
 		if st, _, err := c.SpaceStatus(h); err == nil && st != abi.SpaceRunning {
 			c.HandleClose(h)
 			continue
 		}
 		live = append(live, h)
 	}
-	clear(w.programs[len(live):])
-	w.programs = live
-	w.pruneAt = max(16, 2*len(live))
+	clear(hs[len(live):])
+	return live
 }
 
 // EndPrograms ends, as killed with reason (space_abort), every program made
