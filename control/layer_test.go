@@ -7,9 +7,8 @@ import (
 
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
+	"nestvm/internal/layertest"
 	"nestvm/machine"
-	"nestvm/nester"
-	"nestvm/vmm"
 )
 
 // TestLayerLetsEndedSpacesGo: the layer keeps a handle to each space
@@ -18,22 +17,8 @@ import (
 // fill its table), and its tree lists the one still running.
 func TestLayerLetsEndedSpacesGo(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
-		mon := vmm.NewMonitor(b, nil)
-		root, seat := nester.Root(mon, nester.RootConfig{Console: io.Discard, Memory: 64 << 20, Children: 256})
-		defer seat.Kill("test over")
 		l := NewLayer(nil, false)
-		env, err := l.Wrap(mon, root)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		user := mon.NewHost("user", vmm.DefaultQuota)
-		defer user.Kill("test over")
-		c := user.NewCaller()
-		sp, err := env.Hold(c, nester.CapSpace)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, sp := layertest.Below(t, b, l, io.Discard)
 		self, err := c.Self(abi.RightsAll)
 		if err != nil {
 			t.Fatal(err)

@@ -3,6 +3,7 @@
 package layertest
 
 import (
+	"io"
 	"os"
 	"testing"
 	"time"
@@ -77,6 +78,30 @@ func RunWith(t *testing.T, b machine.Backend, layers []nester.Layer, o Options, 
 		t.Logf("%s's stderr:\n%s", name, e)
 	}
 	return out.String(), res
+}
+
+// Below wraps a root environment on b (console and stderr to out, room
+// for 256 spaces) through layer, and returns a Caller of a seat of the
+// test's own and the environment's space capability below the layer as a
+// handle sp in its table: a test that acts below the layer as a loader
+// would. Everything ends with the test, the layer closed.
+func Below(t *testing.T, b machine.Backend, layer nester.Layer, out io.Writer) (c *vmm.Caller, sp uint64) {
+	t.Helper()
+	mon := vmm.NewMonitor(b, nil)
+	root, seat := nester.Root(mon, nester.RootConfig{Console: out, Stderr: out, Memory: 64 << 20, Children: 256})
+	t.Cleanup(func() { seat.Kill("test over") })
+	env, err := layer.Wrap(mon, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { layer.Close() })
+	user := mon.NewHost("user", vmm.DefaultQuota)
+	t.Cleanup(func() { user.Kill("test over") })
+	c = user.NewCaller()
+	if sp, err = env.Hold(c, nester.CapSpace); err != nil {
+		t.Fatal(err)
+	}
+	return c, sp
 }
 
 // Underlying returns what obj stands for when it is a layer's stand-in

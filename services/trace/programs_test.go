@@ -8,7 +8,6 @@ import (
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
 	"nestvm/machine"
-	"nestvm/nester"
 	"nestvm/vmm"
 )
 
@@ -17,24 +16,9 @@ import (
 // its failure as the reason, and refuses to make more.
 func TestProgramsKeptAndEnded(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
-		mon := vmm.NewMonitor(b, nil)
 		var out syncBuffer
-		root, rootSpace := nester.Root(mon, nester.RootConfig{Console: &out, Stderr: &out, Memory: 64 << 20, Children: 256})
-		defer rootSpace.Kill("test over")
 		l := newTrace(t, "ops=console_write", &out)
-		env, err := l.Wrap(mon, root)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		user := mon.NewHost("user", vmm.DefaultQuota)
-		defer user.Kill("test over")
-		c := user.NewCaller()
-		sp := env.Caps[nester.CapSpace]
-		h, err := c.Insert(sp.Obj, sp.Rights, sp.Badge)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, h := layertest.Below(t, b, l, &out)
 		create := func() uint64 {
 			t.Helper()
 			child, _, err := c.SpaceCreate(h, 16, 0, 0, 0)
