@@ -108,16 +108,17 @@ again:
 		slots[5] = binary.LittleEndian.Uint64(raw[8:])
 	}
 	inv := Invocation{thread: t, Op: op, Info: info, Badge: n.badge, Rights: n.rights, Slots: slots, from: t}
-	if err := t.decodeBuffers(&inv); err != abi.OK {
-		if err == errAbsent {
-			// A buffer lies on a page its keeper has not supplied: ask
-			// for it as a touch would, then decode the call again.
-			if !t.pageIn(inv.absentAt, inv.absentWrite) {
-				return result{act: machine.CallStop}
-			}
-			goto again
-		}
+	absent, err := t.decodeBuffers(&inv)
+	if err != abi.OK {
 		return failed(err)
+	}
+	if absent != nil {
+		// A buffer lies on a page its keeper has not supplied: ask for
+		// it as a touch would, then decode the call again.
+		if !t.pageIn(absent.at, absent.write) {
+			return result{act: machine.CallStop}
+		}
+		goto again
 	}
 	return t.execute(n, &inv)
 }
@@ -196,16 +197,24 @@ func implements(obj Object, iface abi.Interface) bool {
 	return false
 }
 
+// absentPage is where a buffer argument lies on a page its keeper has
+// not supplied yet.
+type absentPage struct {
+	at    uint64
+	write bool
+}
+
 // decodeBuffers checks every buffer argument of inv against the caller's
-// address space.
-func (t *Thread) decodeBuffers(inv *Invocation) abi.Error {
+// address space. A buffer on a page not yet supplied is no error: the
+// call waits for the page (absent is set), then is decoded again.
+func (t *Thread) decodeBuffers(inv *Invocation) (absent *absentPage, e abi.Error) {
 	s := t.space
 	slot := 0
 	for _, a := range inv.Info.Args {
 		if a.Kind == abi.ArgIn || a.Kind == abi.ArgOut {
 			addr, n := inv.Slots[slot], inv.Slots[slot+1]
 			if n > abi.MaxBuffer {
-				return abi.ErrTooBig
+				return nil, abi.ErrTooBig
 			}
 			need := machine.PermRead
 			if a.Kind == abi.ArgOut {
@@ -213,23 +222,22 @@ func (t *Thread) decodeBuffers(inv *Invocation) abi.Error {
 			}
 			s.mu.Lock()
 			b, err := s.as.buffer(addr, n, need)
-			at, absent := uint64(0), false
+			at, missing := uint64(0), false
 			if err == abi.OK {
-				at, absent = s.as.absent(addr, n)
+				at, missing = s.as.absent(addr, n)
 			}
 			s.mu.Unlock()
 			if err != abi.OK {
-				return err
+				return nil, err
 			}
-			if absent {
-				inv.absentAt, inv.absentWrite = at, a.Kind == abi.ArgOut
-				return errAbsent
+			if missing {
+				return &absentPage{at: at, write: a.Kind == abi.ArgOut}, abi.OK
 			}
 			inv.bufs = append(inv.bufs, b)
 		}
 		slot += a.Kind.Slots()
 	}
-	return abi.OK
+	return nil, abi.OK
 }
 
 // requiredArg is handleArg for an argument that must name a handle:
@@ -241,10 +249,6 @@ func (t *Thread) requiredArg(inv *Invocation, i int) (*capNode, abi.Error) {
 	}
 	return n, e
 }
-
-// errAbsent is decodeBuffers' report of a buffer on a page not yet
-// supplied by its keeper; it never reaches a guest.
-const errAbsent = abi.ErrCount + 1
 
 // handleArg looks up the handle in argument slot i of inv in the caller's
 // table; NoHandle gives nil.

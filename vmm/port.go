@@ -131,10 +131,6 @@ type Invocation struct {
 	// forwardedHandle is set when the R0 a Forward of it returned is a
 	// handle in the forwarding Caller's table.
 	forwardedHandle bool
-	// absentAt is the page decodeBuffers found missing, for a write
-	// when absentWrite.
-	absentAt    uint64
-	absentWrite bool
 	// early, when set, ends a wait for a guest server's reply once it
 	// reports true, the call withdrawn (a futex_wake of the thread's
 	// futex_wait_clock, whose clock_wait a guest serves).
