@@ -2,7 +2,6 @@ package vmm
 
 import (
 	"encoding/binary"
-	"errors"
 
 	"nestvm/abi"
 	"nestvm/machine"
@@ -47,13 +46,7 @@ func failed(e abi.Error) result { return result{r0: e.Result()} }
 
 // errCode is the ABI error an internal error carries (ErrInvalidArg when it
 // carries none).
-func errCode(err error) abi.Error {
-	var e abi.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return abi.ErrInvalidArg
-}
+func errCode(err error) abi.Error { return abi.ErrorOf(err, abi.ErrInvalidArg) }
 
 // after turns the end of a sleep into the caller's next step: a stopped
 // thread re-issues its call when resumed; an ending one stops.

@@ -1,7 +1,6 @@
 package vmm
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 
@@ -357,10 +356,7 @@ var invocations = sync.Pool{New: func() any { return new(Invocation) }}
 // Complete ends inv with a forwarded result: r0 and r1, or err.
 func (inv *Invocation) Complete(r0, r1 uint64, err error) {
 	if err != nil {
-		var e abi.Error
-		if !errors.As(err, &e) {
-			e = abi.ErrIO
-		}
+		e := abi.ErrorOf(err, abi.ErrIO)
 		inv.Fail(e)
 		inv.r1 = r1
 		return
