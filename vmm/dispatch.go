@@ -30,7 +30,11 @@ func (t *Thread) Hypercall(c *machine.Call) machine.CallAction {
 	return act
 }
 
-// result is what an operation returns to its caller.
+// result is what an operation returns to its caller: the kernel's
+// operations return one, a host server fills in its Invocation's (Return,
+// Fail, ReturnHandle, Restart), and Hypercall turns it into the registers
+// and the action the backend takes. An error is R0 as the guest sees it
+// (failed), with R1 kept: NV_ETOOBIG says the size needed there.
 type result struct {
 	r0, r1 uint64
 	act    machine.CallAction
@@ -38,6 +42,9 @@ type result struct {
 	// caller's table: a new object's, or one a server answered with,
 	// which no OpInfo announces (port_call's reply).
 	handle bool
+	// give, set by a host server (ReturnHandle), is an entry still to
+	// be placed in the caller's table; its number replaces r0.
+	give *handleEntry
 }
 
 func ok(r0, r1 uint64) result   { return result{r0: r0, r1: r1} }

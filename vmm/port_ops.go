@@ -36,20 +36,16 @@ func (t *Thread) serveHost(p *Port, inv *Invocation) result {
 	// A server may let go of what it stands for once no handle names
 	// its port (interpose's stand-ins do): not while it serves.
 	runtime.KeepAlive(p)
-	if inv.act != machine.CallContinue {
-		return result{r0: inv.r0, r1: inv.r1, act: inv.act}
-	}
-	if inv.err != abi.OK {
-		return failed(inv.err)
-	}
-	if inv.handle != nil {
-		h, e := t.space.addHandle(*inv.handle, nil)
+	r := inv.res
+	if r.act == machine.CallContinue && r.give != nil {
+		h, e := t.space.addHandle(*r.give, nil)
 		if e != abi.OK {
 			return failed(e)
 		}
-		return gave(h, inv.r1)
+		return gave(h, r.r1)
 	}
-	return ok(inv.r0, inv.r1)
+	r.give = nil
+	return r
 }
 
 // callPort delivers inv to the server of a guest-served port as a message
