@@ -19,28 +19,8 @@ import (
 	"nestvm/vmm"
 )
 
-// launch starts guest name with args under layers on b, and returns its
-// run and console output.
-func launch(t *testing.T, b machine.Backend, layers []nester.Layer, name string, args ...string) (*nester.Run, *testutil.Buffer) {
-	t.Helper()
-	data, err := os.ReadFile(testutil.Guest(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := vmm.ParseELF(data, 64<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mon := vmm.NewMonitor(b, nil)
-	out := &testutil.Buffer{}
-	root, rootSpace := nester.Root(mon, nester.RootConfig{Console: out, Memory: 64 << 20})
-	t.Cleanup(func() { rootSpace.Kill("test over") })
-	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: append([]string{name}, args...)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, out
-}
+// launch starts guest name with args under layers on b.
+var launch = layertest.Launch
 
 // TestAwaitKillStatus: a run Await ends reports which end it was in its
 // status (124 for the time limit, 130 for a signal), whatever the words,

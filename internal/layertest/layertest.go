@@ -80,6 +80,31 @@ func RunWith(t *testing.T, b machine.Backend, layers []nester.Layer, o Options, 
 	return out.String(), res
 }
 
+// Launch starts guest name with args under layers on b, with 64 MiB and
+// a console and stderr the test reads, and returns its run and that
+// output; the test's end kills what is left of it.
+func Launch(t *testing.T, b machine.Backend, layers []nester.Layer, name string, args ...string) (*nester.Run, *testutil.Buffer) {
+	t.Helper()
+	const memory = 64 << 20
+	data, err := os.ReadFile(testutil.Guest(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := vmm.ParseELF(data, memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := vmm.NewMonitor(b, nil)
+	out := &testutil.Buffer{}
+	root, seat := nester.Root(mon, nester.RootConfig{Console: out, Stderr: out, Memory: memory})
+	t.Cleanup(func() { seat.Kill("test over") })
+	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: append([]string{name}, args...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, out
+}
+
 // Below wraps a root environment on b (console and stderr to out, room
 // for 256 spaces) through layer, and returns a Caller of a seat of the
 // test's own and the environment's space capability below the layer as a

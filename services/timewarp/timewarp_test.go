@@ -2,7 +2,6 @@ package timewarp
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/layertest"
-	"nestvm/internal/testutil"
 	"nestvm/interpose"
 	"nestvm/machine"
 	"nestvm/nester"
@@ -201,7 +199,7 @@ func TestHeldIsNotWaiting(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l := newLayer(t, "deadlock="+deadlock.String())
 		h := &holder{}
-		r, out := launchUnder(t, b, "spin", l, h)
+		r, out := layertest.Launch(t, b, []nester.Layer{l, h}, "spin")
 		defer l.Close()
 		for out.String() == "" {
 			select {
@@ -405,7 +403,7 @@ func TestHeldInCallIsNotWaiting(t *testing.T) {
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		l := newLayer(t, "deadlock="+deadlock.String())
 		h := &writeHolder{held: make(chan struct{}), released: make(chan struct{})}
-		r, out := launchUnder(t, b, "hello", l, h)
+		r, out := layertest.Launch(t, b, []nester.Layer{l, h}, "hello")
 		defer l.Close()
 		select {
 		case <-h.held:
@@ -438,30 +436,6 @@ func TestHeldInCallIsNotWaiting(t *testing.T) {
 		waiter.Kill()
 		<-woke
 	})
-}
-
-// launchUnder starts the guest name (its only argument its name) under
-// layers on b, with 64 MiB and a console the test reads; the test's end
-// kills what is left of it.
-func launchUnder(t *testing.T, b machine.Backend, name string, layers ...nester.Layer) (*nester.Run, *testutil.Buffer) {
-	t.Helper()
-	data, err := os.ReadFile(testutil.Guest(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := vmm.ParseELF(data, 64<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mon := vmm.NewMonitor(b, nil)
-	out := &testutil.Buffer{}
-	root, rs := nester.Root(mon, nester.RootConfig{Console: out, Stderr: out, Memory: 64 << 20})
-	t.Cleanup(func() { rs.Kill("test over") })
-	r, err := nester.Launch(mon, root, layers, nester.Program{Name: name, Image: img, Args: []string{name}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, out
 }
 
 // TestResumeClockReading: a restore goes on from a tick before the
