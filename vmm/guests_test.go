@@ -175,14 +175,7 @@ func TestStopBetweenInstructions(t *testing.T) {
 // inText reports whether addr lies in an executable segment of guest name.
 func inText(t *testing.T, name string, addr uint64) bool {
 	t.Helper()
-	data, err := os.ReadFile(testutil.Guest(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := vmm.ParseELF(data, 64<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := guestImage(t, name)
 	for _, seg := range img.Segments {
 		if seg.Perm&machine.PermExec != 0 && addr >= seg.Addr && addr < seg.Addr+seg.MemSize {
 			return true
