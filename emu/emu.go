@@ -92,12 +92,35 @@ type emuMachine struct {
 }
 
 // Features implements machine.Machine: Unicorn 2.0.1 treats PTE bit 63 as
-// reserved whatever EFER.NXE says, and a machine is not recycled (its
-// vCPUs' engines are most of its cost, and they close with their vCPUs).
-func (m *emuMachine) Features() machine.Features { return machine.Features{NoPageTableNX: true} }
+// reserved whatever EFER.NXE says, and a machine can be recycled (its
+// shell then spares the next space a memfd, its mappings and the stub
+// pages; see machine.ShellPool).
+func (m *emuMachine) Features() machine.Features {
+	return machine.Features{NoPageTableNX: true, Recycle: true}
+}
 
-// Recycle implements machine.Machine; Features says it is never called.
-func (m *emuMachine) Recycle() error { return errors.New("emu: machines are not recycled") }
+// Recycle implements machine.Machine. Nothing of the old space is left in
+// an engine: each closes with its vCPU, and a vCPU of the next space opens
+// a fresh one, which translates from the memory as it is then. What the
+// machine itself keeps is the map, which stays (same host memory, new
+// contents), and where code may run, which goes back to what MapMemory
+// said, as on a machine given the same MapMemory calls.
+func (m *emuMachine) Recycle() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.maps == nil:
+		return errors.New("recycle machine: closed")
+	case len(m.cpus) > 0:
+		return fmt.Errorf("recycle machine: %d vCPUs still open", len(m.cpus))
+	}
+	m.exec = nil
+	for _, o := range m.maps {
+		m.exec.set(o.gpa, o.gpa+uint64(len(o.mem)), o.perm&machine.PermExec != 0)
+	}
+	m.execGen++
+	return nil
+}
 
 // MapMemory implements machine.Machine.
 func (m *emuMachine) MapMemory(gpa uint64, mem []byte, perm machine.Perm) error {
