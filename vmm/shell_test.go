@@ -134,3 +134,40 @@ func TestRecycledShellForgetsExec(t *testing.T) {
 		}
 	})
 }
+
+// faultCode loads x into eax, then reads a supervisor page: the space
+// faults with x in rax.
+func faultCode(x byte) []byte {
+	return []byte{
+		0xb8, x, 0, 0, 0, // mov eax, x
+		0x8a, 0x1c, 0x25, 0x00, 0x10, 0x10, 0x00, // mov bl, [0x101000]: a #PF
+	}
+}
+
+// TestRecycledShellRunsItsOwnCode runs spaces one after another in one
+// monitor, each with different code at the same address: each must run
+// its own (on emu, where the next space's thread may run on the engine the
+// last one's parked, no block translated from the other's code may
+// survive), and fault as a first fault does.
+func TestRecycledShellRunsItsOwnCode(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		mon := vmm.NewMonitor(b, nil)
+		for round := range 6 {
+			x := byte(0x11 + round)
+			var f machine.Fault
+			var regs machine.Regs
+			s, err := launchWithHandler(mon, textImage(faultCode(x), false), func(ctx *vmm.FaultContext) bool {
+				f = ctx.Fault
+				regs, _ = ctx.Regs()
+				return false
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wait(t, s)
+			if f.Vector != machine.VecPage || f.RIP != textAddr+5 || regs.RAX != uint64(x) {
+				t.Fatalf("round %d: fault %s with rax %#x, want a page fault at %#x with rax %#x", round, f, regs.RAX, uint64(textAddr+5), x)
+			}
+		}
+	})
+}
