@@ -114,7 +114,7 @@ func TestNestHello(t *testing.T) {
 func TestNestKernel(t *testing.T) {
 	root := nestRoot(t)
 	requireNestKernel(t, root)
-	for _, area := range []string{"derive", "ipc", "interpose", "fault", "keeper", "dirty", "mem"} {
+	for _, area := range []string{"derive", "ipc", "interpose", "fault", "keeper", "dirty", "mem", "batch"} {
 		// A timeout, so that a nest that never ends fails the test
 		// rather than hanging it.
 		status, out, errs := run(t, "run", "--log-level", "warn", "--timeout", "60s", "--files", root, testutil.Guest(t, "nest"), "kerneltest.elf", area)
