@@ -1,6 +1,9 @@
 package abi_test
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -47,6 +50,27 @@ func TestErrorResults(t *testing.T) {
 	}
 	if abi.ResultError(uint64(1<<63)) != abi.ErrInvalidArg {
 		t.Errorf("an out-of-range negative R0 should read as invalid")
+	}
+}
+
+// TestErrorOf checks that a result code survives wrapping and that an
+// error carrying none gets the default the caller names.
+func TestErrorOf(t *testing.T) {
+	wrapped := fmt.Errorf("open config: %w", abi.ErrNotFound)
+	for _, c := range []struct {
+		err  error
+		def  abi.Error
+		want abi.Error
+	}{
+		{abi.ErrQuota, abi.ErrIO, abi.ErrQuota},
+		{wrapped, abi.ErrIO, abi.ErrNotFound},
+		{errors.Join(io.EOF, wrapped), abi.ErrInvalidArg, abi.ErrNotFound},
+		{io.EOF, abi.ErrIO, abi.ErrIO},
+		{io.EOF, abi.ErrInvalidArg, abi.ErrInvalidArg},
+	} {
+		if got := abi.ErrorOf(c.err, c.def); got != c.want {
+			t.Errorf("ErrorOf(%v, %v) = %v, want %v", c.err, c.def, got, c.want)
+		}
 	}
 }
 

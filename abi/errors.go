@@ -1,6 +1,9 @@
 package abi
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Error is a result code at the guest boundary. Operations return it
 // negated in R0; 0 means success. Inside the monitor it is an ordinary Go
@@ -184,6 +187,17 @@ func (e Error) Error() string {
 
 // Result encodes e the way an operation returns it in R0.
 func (e Error) Result() uint64 { return uint64(-int64(e)) }
+
+// ErrorOf is the Error err carries (through wrapping), or def when it
+// carries none: how a Go error becomes a result code, in the kernel and in
+// every layer alike.
+func ErrorOf(err error, def Error) Error {
+	var e Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return def
+}
 
 // ResultError decodes R0: it returns the Error carried by a negative R0,
 // or OK.

@@ -81,13 +81,9 @@ type Wrapper struct {
 	seq   atomic.Uint64
 	calls sync.Pool // of *Call, each with a Caller of Host
 
-	// programs are the spaces made through the ProgramsCap stand-in, as
-	// handles in Host's table; those that ended are dropped when the
-	// list reaches pruneAt. ended is EndPrograms' reason, once called.
-	pmu      sync.Mutex
-	programs []uint64
-	pruneAt  int
-	ended    []byte
+	// progs are the spaces made through the ProgramsCap stand-in.
+	progOnce sync.Once
+	progs    *Programs
 }
 
 // wrapped is one wrapped capability: the port's server.

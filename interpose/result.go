@@ -1,7 +1,6 @@
 package interpose
 
 import (
-	"errors"
 	"sync"
 
 	"nestvm/abi"
@@ -72,10 +71,7 @@ func ReturnResult(inv *vmm.Invocation, caller *vmm.Caller, h, r1 uint64, hook Re
 		caller.HandleClose(h)
 	}
 	if err != nil {
-		var e abi.Error
-		if !errors.As(err, &e) {
-			e = abi.ErrIO
-		}
+		e := abi.ErrorOf(err, abi.ErrIO)
 		inv.Fail(e)
 		return err
 	}

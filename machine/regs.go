@@ -35,6 +35,21 @@ func ResetFPU() FPU {
 // all equal.
 func Canonical(a uint64) bool { return uint64(int64(a<<16)>>16) == a }
 
+// Resumable returns r as a thread's state is reported to those who read
+// it: a thread a stop left at the syscall entry is at its syscall
+// instruction instead, with RFLAGS as syscall saved them in R11. Only a
+// PVM host leaves a thread there (its syscall jumps to MSR_LSTAR at CPL3,
+// and a stop can come before the entry's trap); other backends and hosts
+// would run the entry's trap as an instruction ring 3 may not execute, so
+// a state saved at the entry would fail to resume there. Run again from
+// the instruction, the syscall sets RCX and R11 as it did the first time.
+func Resumable(r Regs) Regs {
+	if r.RIP == SyscallEntry {
+		r.RIP, r.RFLAGS = r.RCX-2, r.R11 // syscall is 2 bytes: 0f 05
+	}
+	return r
+}
+
 // CheckUserRegs refuses registers a thread cannot run with: a
 // non-canonical RIP, RSP, FS base or GS base. kvm cannot enter, or keeps
 // re-entering, a vCPU whose state holds one, and the thread would burn a

@@ -10,9 +10,16 @@
 //	     v                                       v
 //	Thread.Hypercall (dispatch.go) ------> perform: check the handle, the
 //	                                       operation, the interface, the
-//	                                       rights (check), then the arguments
+//	                                       rights (check), then the buffer
+//	                                       arguments (decodeBuffers)
 //	     |                                       |
 //	     v                                       v
+//	operations, one file per object type: handle_ops.go, space_ops.go,
+//	thread_ops.go, region_ops.go, port_ops.go (a port served by host code
+//	or a guest), files_ops.go; each checks its arguments before it changes
+//	anything, and one that makes an object reserves its handle first
+//	     |
+//	     v
 //	objects: space.go, thread.go, region.go, port.go, ipc.go, futex.go,
 //	files.go, stdin.go, timepage.go; state.go reads any object's whole state
 //	     |

@@ -333,7 +333,7 @@ func (inv *Invocation) ForwardWithOptions(c *Caller, target uint64, o ForwardOpt
 	res := t.execute(n, fwd)
 	inv.forwardedHandle = res.handle && int64(res.r0) >= 0
 	if res.act != machine.CallContinue && inv.from != nil {
-		inv.act = res.act // the invoking thread stops, ends, or re-issues
+		inv.res.act = res.act // the invoking thread stops, ends, or re-issues
 	}
 	if v := int64(res.r0); v < 0 {
 		return res.r0, res.r1, abi.ResultError(res.r0)
@@ -354,15 +354,11 @@ func (inv *Invocation) ForwardedHandle() bool { return inv.forwardedHandle }
 // interposition was a large part of what a level cost.
 var invocations = sync.Pool{New: func() any { return new(Invocation) }}
 
-// Complete ends inv with a forwarded result: r0 and r1, or err.
+// Complete ends inv with a forwarded result: r0 and r1, or err and r1
+// (what NV_ETOOBIG says is needed, say).
 func (inv *Invocation) Complete(r0, r1 uint64, err error) {
 	if err != nil {
-		var e abi.Error
-		if !errors.As(err, &e) {
-			e = abi.ErrIO
-		}
-		inv.Fail(e)
-		inv.r1 = r1
+		inv.res = result{r0: abi.ErrorOf(err, abi.ErrIO).Result(), r1: r1, act: inv.res.act}
 		return
 	}
 	inv.Return(r0, r1)
@@ -373,12 +369,17 @@ func (inv *Invocation) Complete(r0, r1 uint64, err error) {
 // GetState performs a state operation (space_get_state, server_get_state,
 // ...) on h through op, with a buffer of size bytes at first and again
 // with the size it asks for while it answers NV_ETOOBIG (the state can
-// grow in between), and returns the record it wrote.
+// grow in between), and returns the record it wrote. An answer that asks
+// for no more room than it had, or for more than any buffer may hold, is
+// an error: the server may be a guest's.
 func GetState(h uint64, size int, op func(h uint64, buf []byte) (uint64, uint64, error)) ([]byte, error) {
 	buf := make([]byte, size)
 	for {
 		n, need, err := op(h, buf)
-		if err == abi.ErrTooBig {
+		if errors.Is(err, abi.ErrTooBig) {
+			if need <= uint64(len(buf)) || need > abi.MaxBuffer {
+				return nil, fmt.Errorf("state record: a buffer of %d bytes is too small, and the answer asks for %d: %w", len(buf), need, err)
+			}
 			buf = make([]byte, need)
 			continue
 		}

@@ -278,3 +278,43 @@ func TestHostCallBatch(t *testing.T) {
 		}
 	})
 }
+
+// TestServerRecordTooBig checks what a caller with too small a buffer gets
+// from a host server's record (ReturnRecord): NV_ETOOBIG with the size
+// needed in R1, so GetState can ask again; and that GetState refuses a
+// server that keeps answering NV_ETOOBIG without asking for more room, or
+// asks for more than any buffer may hold, instead of looping or
+// allocating what a hostile server names.
+func TestServerRecordTooBig(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		mon := vmm.NewMonitor(b, nil)
+		host := mon.NewHost("records", vmm.DefaultQuota)
+		defer host.Kill("test over")
+		c := host.NewCaller()
+		record := bytes.Repeat([]byte("state "), 20)
+		var need uint64 // what the lying server says it needs
+		port := func(name string, serve vmm.ServerFunc) uint64 {
+			h, err := c.Insert(vmm.NewHostPort(name, serve), abi.RightsAll, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+		honest := port("honest", func(inv *vmm.Invocation) { inv.ReturnRecord(record) })
+		liar := port("liar", func(inv *vmm.Invocation) { inv.Complete(0, need, abi.ErrTooBig) })
+
+		n, r1, err := c.ServerGetState(honest, make([]byte, 10))
+		if !errors.Is(err, abi.ErrTooBig) || r1 != uint64(len(record)) {
+			t.Errorf("server_get_state with 10 bytes: r0 %#x r1 %d %v; want NV_ETOOBIG and r1 %d", n, r1, err, len(record))
+		}
+		got, err := vmm.GetState(honest, 10, c.ServerGetState)
+		if err != nil || !bytes.Equal(got, record) {
+			t.Errorf("GetState from 10 bytes: %q, %v; want the record", got, err)
+		}
+		for _, need = range []uint64{0, 10, abi.MaxBuffer + 1} {
+			if got, err := vmm.GetState(liar, 10, c.ServerGetState); err == nil {
+				t.Errorf("GetState from a server answering NV_ETOOBIG needing %d: %q, no error", need, got)
+			}
+		}
+	})
+}

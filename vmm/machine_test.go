@@ -279,6 +279,29 @@ func TestSyscallEntryResumed(t *testing.T) {
 	})
 }
 
+// TestStateAtSyscallEntry: the state of a thread at the syscall entry
+// (where a stop leaves a system call on a PVM host) reads as the syscall
+// instruction, RFLAGS from R11, on every backend, so a checkpoint taken
+// there resumes on hosts where the entry cannot run in ring 3.
+func TestStateAtSyscallEntry(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		s, addrs := launch(t, b, "spin", nil)
+		defer s.Kill("test over")
+		at := addrs["spin"]
+		th, err := s.NewThread(machine.Regs{RIP: machine.SyscallEntry, RCX: at + 2, R11: 0x246, RSP: 0x403000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		regs, _, err := th.State()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if regs.RIP != at || regs.RFLAGS != 0x246 {
+			t.Errorf("state at the syscall entry: rip %#x rflags %#x, want the syscall at %#x and rflags 0x246", regs.RIP, regs.RFLAGS, at)
+		}
+	})
+}
+
 // TestFaultsInARow resumes a thread after each of three page faults: each
 // must arrive as a page fault (the emulator would otherwise report the
 // second as a double fault), and the thread must still be in ring 3 after

@@ -116,25 +116,17 @@ type Invocation struct {
 	// Slots are the raw argument slots.
 	Slots [abi.MaxArgSlots]uint64
 
-	bufs   []GuestBuffer
-	r0, r1 uint64
-	err    abi.Error
+	bufs []GuestBuffer
+	// res is the server's answer; its act is what the invoking thread
+	// does after the call, when the server says (a forwarded
+	// thread_exit of its own thread, a Restart).
+	res result
 	// from is who invoked it (a guest thread, or a host Caller's), for
 	// handle arguments and Forward.
 	from *Thread
-	// act is what the invoking thread does after the call, when a
-	// forwarded operation says (thread_exit of its own thread).
-	act machine.CallAction
-	// handle, when set, is inserted into the caller's table and its
-	// number replaces r0.
-	handle *handleEntry
 	// forwardedHandle is set when the R0 a Forward of it returned is a
 	// handle in the forwarding Caller's table.
 	forwardedHandle bool
-	// absentAt is the page decodeBuffers found missing, for a write
-	// when absentWrite.
-	absentAt    uint64
-	absentWrite bool
 	// early, when set, ends a wait for a guest server's reply once it
 	// reports true, the call withdrawn (a futex_wake of the thread's
 	// futex_wait_clock, whose clock_wait a guest serves).
@@ -180,10 +172,10 @@ func (inv *Invocation) Buffer(i int) GuestBuffer {
 }
 
 // Return completes the operation with results r0 and r1.
-func (inv *Invocation) Return(r0, r1 uint64) { inv.r0, inv.r1, inv.err = r0, r1, abi.OK }
+func (inv *Invocation) Return(r0, r1 uint64) { inv.res = result{r0: r0, r1: r1, act: inv.res.act} }
 
 // Fail completes the operation with error e.
-func (inv *Invocation) Fail(e abi.Error) { inv.err = e }
+func (inv *Invocation) Fail(e abi.Error) { inv.res = result{r0: e.Result(), act: inv.res.act} }
 
 // ReturnRecord completes an operation that answers with a record in its
 // first buffer (server_get_state and the like): R0 is the bytes written;
@@ -277,12 +269,11 @@ func (inv *Invocation) HoldWake(done <-chan struct{}) bool {
 // Restart leaves the operation undone: the invoking thread re-issues it,
 // with the same arguments, when it next runs. It is for a server that
 // Hold let go before the server performed the operation.
-func (inv *Invocation) Restart() { inv.act = machine.CallRestart }
+func (inv *Invocation) Restart() { inv.res.act = machine.CallRestart }
 
 // ReturnHandle completes the operation by giving the caller a handle
 // naming obj with rights: R0 is its number in the caller's table (or
 // ErrQuota when the table is full), R1 is r1.
 func (inv *Invocation) ReturnHandle(obj Object, rights abi.Rights, r1 uint64) {
-	inv.handle = &handleEntry{obj: obj, rights: rights}
-	inv.r0, inv.r1, inv.err = 0, r1, abi.OK
+	inv.res = result{r1: r1, act: inv.res.act, give: &handleEntry{obj: obj, rights: rights}}
 }

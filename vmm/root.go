@@ -106,7 +106,7 @@ func clockWait(inv *Invocation) {
 	looks := 0
 	why := t.sleep(func() bool { looks++; return looks > 1 }, true, at, nil)
 	if r, done := after(why); done {
-		inv.act = r.act
+		inv.res.act = r.act
 		return
 	}
 	now, _ = hostClock(which)

@@ -75,7 +75,7 @@ func (s *Stdin) Serve(inv *Invocation) {
 	defer s.mu.Unlock()
 	delete(s.waiters, t)
 	if r, done := after(why); done {
-		inv.act = r.act
+		inv.res.act = r.act
 		return
 	}
 	if len(s.buf) > 0 {

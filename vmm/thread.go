@@ -472,8 +472,9 @@ func (t *Thread) answerReqs(v machine.VCPU) {
 	}
 }
 
-// State returns the thread's registers and FPU state. The thread must be
-// stopped (or never started).
+// State returns the thread's registers and FPU state, the registers as
+// machine.Resumable reports them. The thread must be stopped (or never
+// started).
 func (t *Thread) State() (machine.Regs, machine.FPU, error) {
 	var regs machine.Regs
 	var fpu machine.FPU
@@ -494,7 +495,7 @@ func (t *Thread) State() (machine.Regs, machine.FPU, error) {
 	if e != abi.OK {
 		return machine.Regs{}, machine.FPU{}, fmt.Errorf("thread %d state: %w", t.id, e)
 	}
-	return regs, fpu, nil
+	return machine.Resumable(regs), fpu, nil
 }
 
 // SetState replaces the thread's registers and FPU state; RFLAGS is forced

@@ -101,10 +101,12 @@ type Layer struct {
 	// watch the host memory the program holds).
 	evicted func()
 
-	host   *vmm.Host
-	port   uint64 // the keeper port, in host's table
-	kc     *vmm.Caller
-	served chan struct{}
+	host *vmm.Host
+	port uint64 // the keeper port, in host's table
+	kc   *vmm.Caller
+	// programs are the program's spaces, ended when the pager fails.
+	programs *interpose.Programs
+	served   chan struct{}
 
 	// pmu orders page-ins and evictions with the region operations the
 	// program invokes on the regions the pager keeps.
@@ -113,7 +115,6 @@ type Layer struct {
 	mu      sync.Mutex
 	regions map[uint64]*kept // by badge
 	badges  uint64           // the last badge given
-	spaces  []uint64         // the program's spaces, in host's table: ended on failure
 	err     error            // the first failure
 	stats   Stats
 
@@ -246,6 +247,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 		return nester.Env{}, errors.New("pager: the environment has no space")
 	}
 	l.host = mon.NewHost("pager", vmm.Quota{Handles: 1 << 16, Children: 1})
+	l.programs = interpose.NewPrograms(l.host, "pager")
 	c := l.host.NewCaller()
 	self, err := c.Self(abi.RightsAll)
 	if err != nil {
@@ -294,9 +296,13 @@ func (s *server) OnResult(r interpose.Result) (interpose.Cap, bool, error) {
 	case s.top && r.Inv.Op == abi.OpSpaceCreate:
 		// The program's space. (A layer above may hand out a stand-in
 		// for it: it is wrapped all the same.)
-		l.mu.Lock()
-		l.spaces = append(l.spaces, r.H)
-		l.mu.Unlock()
+		// The record of programs holds a handle of its own: r.H is the
+		// stand-in's target as long as the stand-in lives.
+		kept, err := r.Caller.Insert(r.Cap.Obj, r.Cap.Rights, r.Cap.Badge)
+		if err != nil {
+			return interpose.Cap{}, false, fmt.Errorf("pager: keep the program's space: %w", err)
+		}
+		l.programs.Keep(kept)
 		port := vmm.NewHostPort("pager:program", l.newServer(r.H, false))
 		return interpose.Cap{Obj: port, Rights: r.Cap.Rights}, true, nil
 	case !s.top && r.Inv.Op == abi.OpRegionCreate:
@@ -833,21 +839,14 @@ func (l *Layer) fail(err error) {
 	if first {
 		l.err = err
 	}
-	spaces := append([]uint64(nil), l.spaces...)
 	l.mu.Unlock()
 	if !first {
 		return
 	}
 	l.log.Error("pager failed; ending the program", "error", err)
-	c := l.host.NewCaller()
-	reason := fmt.Appendf(nil, "layer pager failed: %v", err)
-	for _, h := range spaces {
-		// Through whatever the pager holds: the space, or a stand-in of
-		// a layer above, which passes it on.
-		if _, _, e := c.SpaceAbort(h, reason); e != nil {
-			l.log.Error("cannot end a program space", "error", e)
-		}
-	}
+	// Through whatever the pager holds: the space, or a stand-in of a
+	// layer above, which passes it on.
+	l.programs.End(fmt.Sprintf("layer pager failed: %v", err))
 }
 
 // Report writes the counts: one line.

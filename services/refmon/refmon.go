@@ -167,10 +167,7 @@ func (l *Layer) performWith(c *interpose.Call, cp interpose.Cap, path []byte) {
 	}
 	defer caller.HandleClose(h)
 	fail := func(err error) {
-		var e abi.Error
-		if !errors.As(err, &e) {
-			e = abi.ErrIO
-		}
+		e := abi.ErrorOf(err, abi.ErrIO)
 		c.Deny(e)
 	}
 	switch c.Op() {

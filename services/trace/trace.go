@@ -349,10 +349,7 @@ func (l *Layer) begin(c *interpose.Call, ev *event) {
 func (l *Layer) finish(c *interpose.Call, ev *event, r0, r1 uint64, err error) {
 	ev.r0, ev.r1 = r0, r1
 	if err != nil {
-		var e abi.Error
-		if !errors.As(err, &e) {
-			e = abi.ErrIO
-		}
+		e := abi.ErrorOf(err, abi.ErrIO)
 		ev.failed, ev.err = true, e
 		return
 	}
