@@ -25,6 +25,8 @@ var Constants = []Constant{
 	{"UserTop", "NV_USER_TOP", UserTop, "one past the highest such address"},
 	{"MaxBuffer", "NV_MAX_BUFFER", MaxBuffer, "the longest buffer one operation accepts"},
 	{"MaxReason", "NV_MAX_REASON", MaxReason, "space_abort: the most of a reason it keeps"},
+	{"MaxBatch", "NV_MAX_BATCH", MaxBatch, "call_batch: the most entries one call performs"},
+	{"BatchFromBits", "NV_BATCH_FROM_BITS", BatchFromBits, "nv_batch_entry.from: bits of each value it takes from an earlier entry"},
 	{"MaxArgSlots", "NV_MAX_ARG_SLOTS", MaxArgSlots, "argument slots of an operation"},
 	{"NoHandle", "NV_NO_HANDLE", NoHandle, "the handle number that names nothing"},
 	{"ClockMonotonic", "NV_CLOCK_MONOTONIC", ClockMonotonic, "clock_read: time since an arbitrary point"},

@@ -17,4 +17,4 @@ package abi
 // Version is the ABI version, bumped on any change a guest could observe
 // (a new operation, a new field, a changed meaning). Guests find it in
 // StartInfo.ABIVersion.
-const Version = 10
+const Version = 11

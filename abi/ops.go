@@ -80,6 +80,7 @@ const (
 	OpSpaceRunning                    // count the threads of a space's subtree that are running
 	OpFutexWaitClock                  // futex_wait until a time on a clock, waiting with clock_wait on it
 	OpSpaceAbort                      // end a space and its subtree as killed, saying why
+	OpCallBatch                       // perform a sequence of operations in one call
 	OpCount                           // number of operations; not an operation
 )
 
@@ -642,6 +643,7 @@ var portSetStateOp = OpInfo{
 
 func init() {
 	Ops[OpRegionEvict] = evictOp
+	Ops[OpCallBatch] = batchOp
 	Ops[OpRegionAccessed] = accessedOp
 	Ops[OpPortSetGetState] = portSetStateOp
 	for op, info := range stateOps {

@@ -61,4 +61,8 @@
 // only while it runs guest code: a thread waiting in a call, stopped, or
 // in a fault being served lends its engine to a pool, which closes it
 // after a while; the thread's state is kept in Go meanwhile (pool.go).
+// An engine costs about 0.5 ms of CPU to open, map and close, so one whose
+// thread has ended is parked for the next thread of its machine, the
+// next space's once the machine is recycled, its translated user code
+// dropped (park.go).
 package emu

@@ -92,12 +92,34 @@ type emuMachine struct {
 }
 
 // Features implements machine.Machine: Unicorn 2.0.1 treats PTE bit 63 as
-// reserved whatever EFER.NXE says, and a machine is not recycled (its
-// vCPUs' engines are most of its cost, and they close with their vCPUs).
-func (m *emuMachine) Features() machine.Features { return machine.Features{NoPageTableNX: true} }
+// reserved whatever EFER.NXE says, and a machine can be recycled (its
+// shell then spares the next space a memfd, its mappings and the stub
+// pages; see machine.ShellPool).
+func (m *emuMachine) Features() machine.Features {
+	return machine.Features{NoPageTableNX: true, Recycle: true}
+}
 
-// Recycle implements machine.Machine; Features says it is never called.
-func (m *emuMachine) Recycle() error { return errors.New("emu: machines are not recycled") }
+// Recycle implements machine.Machine. The map stays (same host memory, new
+// contents), and where code may run goes back to what MapMemory said, as
+// on a machine given the same MapMemory calls. An engine that a vCPU of
+// the old space parked (see park) holds none of its code or state by the
+// time a vCPU of the next space takes it.
+func (m *emuMachine) Recycle() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.maps == nil:
+		return errors.New("recycle machine: closed")
+	case len(m.cpus) > 0:
+		return fmt.Errorf("recycle machine: %d vCPUs still open", len(m.cpus))
+	}
+	m.exec = nil
+	for _, o := range m.maps {
+		m.exec.set(o.gpa, o.gpa+uint64(len(o.mem)), o.perm&machine.PermExec != 0)
+	}
+	m.execGen++
+	return nil
+}
 
 // MapMemory implements machine.Machine.
 func (m *emuMachine) MapMemory(gpa uint64, mem []byte, perm machine.Perm) error {
@@ -181,6 +203,8 @@ func (m *emuMachine) Close() error {
 	if len(m.cpus) > 0 {
 		return fmt.Errorf("close machine: %d vCPUs still open", len(m.cpus))
 	}
+	// Before the late table goes: parked engines' gap fillers point to it.
+	enginePool.evict(m)
 	m.maps, m.late = nil, nil
 	if m.lateTab != nil {
 		m.lateTab.free()
@@ -235,6 +259,12 @@ type vcpu struct {
 	mapped   []span // the engine's memory regions, sorted
 	execGen  uint64 // the machine's execGen that exec reflects
 	lateSeen int64  // how many of the machine's late mappings the engine has
+	// ran is every user address the engine has let code run at since it
+	// was opened or last taken from the parked engines: where it may
+	// hold translated blocks of user memory.
+	ran spans
+	// failed: a run ended in an error, and the engine is not parked.
+	failed bool
 
 	shelved              bool // an engine of this vCPU has been closed
 	regs                 machine.Regs
@@ -285,9 +315,14 @@ func (m *emuMachine) NewVCPU(cfg machine.VCPUConfig) (machine.VCPU, error) {
 	return v, nil
 }
 
-// open gives v a fresh engine with the machine's memory; the next run
-// enters ring 3 and loads the thread's state, which Go holds.
+// open gives v an engine with the machine's memory: one parked in the
+// machine if it can take one (reuse), else a fresh one, whose next run
+// enters ring 3; either way the run loads the thread's state, which Go
+// holds.
 func (v *vcpu) open() error {
+	if v.reuse() {
+		return nil
+	}
 	c, err := openEngine(v, &v.cfg, deferMask)
 	if err != nil {
 		return fmt.Errorf("open engine: %w", err)
@@ -349,7 +384,7 @@ func (v *vcpu) destroy() {
 	}
 	c.close()
 	enginePool.closing()
-	v.mapped, v.exec, v.execGen, v.lateSeen = nil, nil, 0, 0
+	v.mapped, v.exec, v.execGen, v.lateSeen, v.ran = nil, nil, 0, 0, nil
 }
 
 // Close implements machine.VCPU.
@@ -357,7 +392,7 @@ func (v *vcpu) Close() error {
 	v.mu.Lock()
 	v.closed = true
 	v.mu.Unlock()
-	enginePool.drop(v)
+	enginePool.drop(v, v.park)
 	v.m.mu.Lock()
 	delete(v.m.cpus, v)
 	v.m.mu.Unlock()
@@ -536,6 +571,8 @@ func (v *vcpu) mapAll(maps []*mapping) error {
 		return err
 	}
 	v.exec, v.execGen = exec, gen
+	v.ran = nil
+	v.noteRan(exec)
 	return nil
 }
 
@@ -600,11 +637,20 @@ func (v *vcpu) syncExec() (bool, error) {
 		}
 	}
 	v.exec, v.execGen = want, gen
+	v.noteRan(want)
 	return true, nil
 }
 
 // Run implements machine.VCPU.
 func (v *vcpu) Run() (machine.Exit, error) {
+	exit, err := v.run()
+	if err != nil {
+		v.failed = true
+	}
+	return exit, err
+}
+
+func (v *vcpu) run() (machine.Exit, error) {
 	if v.closed {
 		return machine.Exit{}, errors.New("run: vcpu closed")
 	}

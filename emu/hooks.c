@@ -370,6 +370,13 @@ uc_err nv_flush_tlb(uc_engine *uc) {
 	return uc_mem_unmap(uc, at, 0x1000);
 }
 
+// nv_forget_code drops the translated blocks of [start, end), which must
+// lie in one memory region: Unicorn finds the start's physical page through
+// the CPU's address translation and takes the rest as following it.
+uc_err nv_forget_code(uc_engine *uc, uint64_t start, uint64_t end) {
+	return uc_ctl(uc, UC_CTL_WRITE(UC_CTL_TB_REMOVE_CACHE, 2), start, end);
+}
+
 // nv_trim hands the host the free pages of glibc's heaps, where the
 // engines just closed (see pool.go) left their memory: glibc serves
 // blocks as large as an engine's 512 KiB hash table from its heaps once

@@ -3,10 +3,12 @@
 package emu
 
 import (
+	"slices"
 	"sync"
 	"time"
 
 	"nestvm/abi"
+	"nestvm/machine"
 )
 
 // An engine (a Unicorn instance, about 800 KiB once it has run: 512 KiB of
@@ -20,12 +22,14 @@ import (
 // thread blocked in a call, stopped, or in a fault being served holds no
 // engine once the pool has closed what it lent.
 //
-// Engines are never handed from one thread to another: an engine's memory
-// map is its machine's (the GiBs of the window its space's memory reached,
-// a region each; Unicorn 2.0.1 unmaps a region page by page, measured at
-// 35-45 ms a GiB on a loaded host), its saved ring-3 context is its
-// thread's, and its translations
-// belong to its space; opening a fresh engine costs less than cleaning one.
+// A live thread's engine is never handed to another thread: its saved
+// ring-3 context is its thread's, and it may be needed back. Only when a
+// vCPU closes does its engine go on, parked, to the next vCPU of the same
+// machine with the same setup (park.go), cleaned of its code first. An
+// engine never moves to another machine: its memory map is its machine's
+// (the GiBs of the window its space's memory reached, a region each;
+// Unicorn 2.0.1 unmaps a region page by page, measured at 35-45 ms a GiB
+// on a loaded host), and a fresh engine costs less than remapping one.
 //
 // The pool closes an engine lent for longer than ttl (by up to ttl more:
 // the pool looks every ttl, with no clock read when engines come and go),
@@ -50,6 +54,12 @@ type pool struct {
 	open     int // engines open, lent or in use
 	reopened int // engines opened for vCPUs whose earlier one was closed
 
+	// parked are the engines closed vCPUs left for the next vCPU of their
+	// machine (see park in emu.go), least recently parked first; reused
+	// counts those taken (for tests).
+	parked []*parkedEngine
+	reused int
+
 	// untrimmed: engines closed since malloc's heaps were last trimmed.
 	untrimmed bool
 
@@ -69,6 +79,10 @@ const (
 	engineReaping        // taken off the idle list to be closed
 	engineGone           // the vCPU is closed
 )
+
+// maxParked bounds the engines parked for the whole monitor; the reaper
+// closes one parked for longer than ttl, as it closes a lent one.
+const maxParked = 8
 
 // enginePool is the process's one pool: idle engines are bounded for the
 // whole monitor, not per space.
@@ -216,12 +230,24 @@ func (p *pool) reap() {
 	p.mu.Lock()
 	p.epoch++
 	victims := p.claim(true)
+	var aged []*parkedEngine
+	kept := p.parked[:0]
+	for _, pe := range p.parked {
+		if pe.epoch+1 < p.epoch {
+			aged = append(aged, pe)
+		} else {
+			kept = append(kept, pe)
+		}
+	}
+	clear(p.parked[len(kept):])
+	p.parked = kept
 	p.armed = false
-	if p.idle > 0 {
+	if p.idle > 0 || len(p.parked) > 0 {
 		p.arm()
 	}
 	p.mu.Unlock()
 	p.close(victims)
+	p.closeParked(aged)
 	p.mu.Lock()
 	trim := p.untrimmed
 	p.untrimmed = false
@@ -231,8 +257,9 @@ func (p *pool) reap() {
 	}
 }
 
-// drop takes v out of the pool for good and closes its engine.
-func (p *pool) drop(v *vcpu) {
+// drop takes v out of the pool for good and closes its engine, unless
+// park keeps it for another vCPU.
+func (p *pool) drop(v *vcpu, park func() bool) {
 	p.mu.Lock()
 	if v.where == engineIdle {
 		p.unlink(v)
@@ -240,8 +267,83 @@ func (p *pool) drop(v *vcpu) {
 	v.where = engineGone
 	p.mu.Unlock()
 	v.engMu.Lock()
-	v.shelve()
+	if !park() {
+		v.shelve()
+	}
 	v.engMu.Unlock()
+}
+
+// park keeps pe until a vCPU of its machine takes it (unpark), its
+// machine closes (evict) or the reaper finds it unused for ttl; beyond
+// maxParked the oldest closes at once.
+func (p *pool) park(pe *parkedEngine) {
+	p.mu.Lock()
+	pe.epoch = p.epoch
+	p.parked = append(p.parked, pe)
+	var over []*parkedEngine
+	if n := len(p.parked) - maxParked; n > 0 {
+		over = append(over, p.parked[:n]...)
+		p.parked = slices.Delete(p.parked, 0, n)
+	}
+	if !p.armed {
+		p.arm()
+	}
+	p.mu.Unlock()
+	p.closeParked(over)
+}
+
+// unpark takes an engine parked in m by a vCPU whose setup was cfg, the
+// most recently parked first; nil when there is none.
+func (p *pool) unpark(m *emuMachine, cfg *machine.CPUSetup) *parkedEngine {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.parked) - 1; i >= 0; i-- {
+		if pe := p.parked[i]; pe.m == m && pe.cfg == *cfg {
+			p.parked = slices.Delete(p.parked, i, i+1)
+			p.reused++
+			return pe
+		}
+	}
+	return nil
+}
+
+// evict closes the engines parked in m, which is closing.
+func (p *pool) evict(m *emuMachine) {
+	p.mu.Lock()
+	var gone []*parkedEngine
+	kept := p.parked[:0]
+	for _, pe := range p.parked {
+		if pe.m == m {
+			gone = append(gone, pe)
+		} else {
+			kept = append(kept, pe)
+		}
+	}
+	clear(p.parked[len(kept):])
+	p.parked = kept
+	p.mu.Unlock()
+	p.closeParked(gone)
+}
+
+// closeParked closes engines taken out of the parked list.
+func (p *pool) closeParked(gone []*parkedEngine) {
+	if len(gone) == 0 {
+		return
+	}
+	for _, pe := range gone {
+		pe.c.close()
+		p.closing()
+	}
+	p.mu.Lock()
+	p.untrimmed = true
+	p.mu.Unlock()
+}
+
+// reusedTotal reports how many parked engines vCPUs have taken.
+func (p *pool) reusedTotal() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reused
 }
 
 // opening and closing count engines; again is an engine opened to resume

@@ -188,6 +188,20 @@ func (e *engine) close() {
 	e.c, e.gaps, e.handle = nil, nil, 0
 }
 
+// rebind makes the engine's hooks serve v from now on: an engine a closed
+// vCPU parked (see park in emu.go) goes to the next vCPU that takes it.
+func (e *engine) rebind(v *vcpu) {
+	e.handle.Delete()
+	e.handle = cgo.NewHandle(v)
+	e.c.handle = C.uintptr_t(e.handle)
+}
+
+// forgetCode drops the blocks translated from [start, end), which lies in
+// one region of the engine's map (see nv_forget_code).
+func (e *engine) forgetCode(start, end uint64) error {
+	return ucErr(C.nv_forget_code(e.c.uc, C.uint64_t(start), C.uint64_t(end)))
+}
+
 // addHooks installs the hooks of hooks.c.
 func (e *engine) addHooks() error { return ucErr(C.nv_add_hooks(e.c)) }
 

@@ -2,6 +2,7 @@ package machine
 
 import (
 	"encoding/binary"
+	"sync"
 
 	"nestvm/abi"
 )
@@ -206,9 +207,20 @@ const (
 	iretOffset   = 0x800
 )
 
+// stubSize is the part of the system memory that buildSystem writes: the
+// ABI page, the ring-0 text and the IDT.
+const stubSize = IDTAddr + abi.PageSize - SysBase
+
+// stubPages is what buildSystem writes, the same for every space.
+var stubPages = sync.OnceValue(func() []byte {
+	b := make([]byte, stubSize)
+	buildSystem(b)
+	return b
+})
+
 // buildSystem writes the ABI page, ring-0 text and IDT into sys, the
 // space's system memory (which starts at guest-physical SysBase, and is
-// fresh, zero memory).
+// fresh, zero memory) or the first stubSize bytes of it.
 func buildSystem(sys []byte) {
 	at := func(addr uint64) []byte { return sys[addr-SysBase:] }
 	le := binary.LittleEndian

@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"bytes"
 	"fmt"
 	"sync"
 	"time"
@@ -46,7 +47,7 @@ func NewShell(b Backend, log hclog.Logger, name string) (sh *Shell, err error) {
 			sys.Unref()
 		}
 	}()
-	buildSystem(sys.Bytes())
+	copy(sys.Bytes(), stubPages())
 	for _, r := range sysRanges {
 		b := sys.Bytes()[r.addr-SysBase : r.addr-SysBase+r.size]
 		if err := machine.MapMemory(r.addr, b, PermRead|PermWrite|PermExec); err != nil {
@@ -95,10 +96,16 @@ func (sh *Shell) reset() error {
 		return fmt.Errorf("reset shell: %w", err)
 	}
 	sh.Win = win
-	if err := sh.Sys.Discard(0, SysSize); err != nil {
+	// The stub pages stay unless changed (nothing writes them: ring 3
+	// sees the ABI page read-only and the rest not at all, and the
+	// ring-0 stub only pushes onto its stack), which spares each reset
+	// three page faults and rebuilding them.
+	if err := sh.Sys.Discard(stubSize, SysSize-stubSize); err != nil {
 		return fmt.Errorf("reset shell: %w", err)
 	}
-	buildSystem(sh.Sys.Bytes())
+	if stubs := sh.Sys.Bytes()[:stubSize]; !bytes.Equal(stubs, stubPages()) {
+		copy(stubs, stubPages())
+	}
 	// Last, with every page behind the mappings replaced: translations
 	// the machine cached from the old pages go now, and no vCPU runs
 	// until the next space starts one.

@@ -78,26 +78,35 @@ func (t *Thread) invoke(c *machine.Call) (uint64, uint64, machine.CallAction) {
 }
 
 func (t *Thread) perform(c *machine.Call) result {
+	var args [abi.MaxArgSlots]uint64
+	copy(args[:], c.Args[2:])
+	return t.performOn(c.Args[0], c.Args[1], args, c.RSP, true)
+}
+
+// performOn decodes, checks and performs operation rawOp on handle h with
+// argument slots args. With onStack, a4 and a5 are read from the guest
+// stack at rsp, as a direct call passes them; without it (a batch entry)
+// args holds every slot.
+func (t *Thread) performOn(h, rawOp uint64, args [abi.MaxArgSlots]uint64, rsp uint64, onStack bool) result {
 	// A call whose buffer lay on a page its keeper had not supplied starts
 	// over here once the keeper answers. A loop, not a recursion: a keeper
 	// may answer without supplying as often as it likes, and each round
 	// must not cost the monitor stack.
 again:
 	s := t.space
-	h, op := c.Args[0], abi.Op(c.Args[1])
-	if c.Args[1] != uint64(op) {
+	op := abi.Op(rawOp)
+	if rawOp != uint64(op) {
 		op = abi.OpNone // beyond 32 bits: not an operation, however it truncates
 	}
 	n, info, e := t.check(h, op)
 	if e != abi.OK {
 		return failed(e)
 	}
-	var slots [abi.MaxArgSlots]uint64
-	copy(slots[:], c.Args[2:])
-	if info.Slots() > 4 {
+	slots := args
+	if onStack && info.Slots() > 4 {
 		// a4 and a5 are on the stack, above the return address.
 		s.mu.Lock()
-		b, err := s.as.buffer(c.RSP+8, 16, machine.PermRead)
+		b, err := s.as.buffer(rsp+8, 16, machine.PermRead)
 		s.mu.Unlock()
 		if err != abi.OK {
 			return failed(err)

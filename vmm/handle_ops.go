@@ -37,6 +37,8 @@ func (t *Thread) handleOp(n *capNode, inv *Invocation) result {
 		return gave(h, 0)
 	case abi.OpHandleRevoke:
 		return ok(uint64(s.mon.revoke(n)), 0)
+	case abi.OpCallBatch:
+		return t.callBatch(inv)
 	}
 	return failed(abi.ErrInvalidOp)
 }

@@ -750,3 +750,30 @@ func (c *Caller) SpaceAbort(h uint64, reason []byte) (uint64, uint64, error) {
 	var s [abi.MaxArgSlots]uint64
 	return c.Invoke(h, abi.OpSpaceAbort, s, reason)
 }
+
+// CallBatch performs call_batch on handle h, as nv_call_batch does for a guest.
+// Performs a sequence of operations in one call, in order, each exactly as a
+// direct call of it would be: the same checks, the same rights, and on a
+// handle that names a port (a layer's stand-in) delivered to its server, so
+// every layer sees every entry. An entry may take its handle or an argument
+// from the R0 of an earlier one (nv_batch_entry.from). Each entry that
+// completes gets its R0 and R1 and its done mark; the batch stops at the
+// first entry that fails, whose error field says why, and returns how many
+// are done. An entry fails as a direct call of it would, and with NV_EINVAL
+// where it is not allowed in a batch: call_batch itself, a from byte naming
+// no earlier entry, or byte 7 of from set. An entry that blocks
+// (port_receive, port_call, futex_wait, clock_wait, a call a server holds)
+// blocks the batch. A thread stopped during a batch (thread_stop, a layer
+// saving it) stops between two entries, or in the one that blocks, as it
+// would between or in direct calls; the call is re-issued when it resumes,
+// and skips the entries marked done, so none is performed twice: to issue a
+// batch again, clear its done marks. Needs no rights; the handle may be any
+// handle of the caller's. The entries stay the caller's memory: another
+// thread changing them meanwhile changes what the batch does, never what the
+// monitor may do.
+func (c *Caller) CallBatch(h uint64, entries uint64, count uint64) (uint64, uint64, error) {
+	var s [abi.MaxArgSlots]uint64
+	s[0] = entries
+	s[1] = count
+	return c.Invoke(h, abi.OpCallBatch, s)
+}

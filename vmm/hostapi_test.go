@@ -280,6 +280,27 @@ func TestReadSpace(t *testing.T) {
 	})
 }
 
+// TestHostCallBatch: host code has no guest memory to hold batch entries,
+// so call_batch through the host API is refused with a clear error, on
+// any handle, and does nothing.
+func TestHostCallBatch(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		mon := vmm.NewMonitor(b, nil)
+		host := mon.NewHost("batcher", vmm.DefaultQuota)
+		defer host.Kill("test over")
+		c := host.NewCaller()
+		self, err := c.Self(abi.RightsAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []uint64{0, 1, abi.MaxBatch + 1} {
+			if _, _, err := c.CallBatch(self, abi.UserBase, n); !errors.Is(err, abi.ErrInvalidArg) {
+				t.Errorf("call_batch of %d entries from host code: %v, want %v", n, err, abi.ErrInvalidArg)
+			}
+		}
+	})
+}
+
 // guestImage parses the guest program name, as the monitor loads it.
 func guestImage(t *testing.T, name string) *vmm.Image {
 	t.Helper()

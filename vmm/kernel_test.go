@@ -14,7 +14,7 @@ import (
 // keepers, dirty pages, quotas, splitting and
 // protecting mappings while threads run), one area at a time on every backend.
 func TestKernelObjects(t *testing.T) {
-	for _, area := range []string{"derive", "threads", "ipc", "interpose", "restart", "fault", "keeper", "dirty", "quota", "mem"} {
+	for _, area := range []string{"derive", "threads", "ipc", "interpose", "restart", "fault", "keeper", "dirty", "quota", "mem", "batch"} {
 		t.Run(area, func(t *testing.T) {
 			backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 				out, r := runGuest(t, b, "kerneltest", 0, area)

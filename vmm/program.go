@@ -65,7 +65,10 @@ const (
 
 // Launch creates a space, loads p into it with the root services of env,
 // and starts its first thread. The returned space runs until it ends;
-// Wait reports how.
+// Wait reports how. It loads inside the kernel, for tests of the kernel
+// and the backends that want a program running and nothing between:
+// nestvm itself loads every program through the ABI (nester.Launch), so
+// that layers see the load.
 func (m *Monitor) Launch(p Program, env Env) (*Space, error) {
 	return m.LaunchWith(p, env, nil)
 }

@@ -108,19 +108,27 @@ func TestNestHello(t *testing.T) {
 }
 
 // TestNestKernel runs kerneltest's areas under nest, each in a run of its
-// own: the ABI behaves as it does alone. The fault area clears its own
-// exception port before it ends, so nest hears of the end only through
-// its watcher (before it had one, that run never ended).
+// own, on each backend: the ABI behaves as it does alone. The fault area
+// clears its own exception port before it ends, so nest hears of the end
+// only through its watcher (before it had one, that run never ended).
 func TestNestKernel(t *testing.T) {
 	root := nestRoot(t)
 	requireNestKernel(t, root)
-	for _, area := range []string{"derive", "ipc", "interpose", "fault", "keeper", "dirty", "mem"} {
-		// A timeout, so that a nest that never ends fails the test
-		// rather than hanging it.
-		status, out, errs := run(t, "run", "--log-level", "warn", "--timeout", "60s", "--files", root, testutil.Guest(t, "nest"), "kerneltest.elf", area)
-		if status != 0 || !strings.Contains(out, "PASS "+area) {
-			t.Errorf("nest kerneltest %s: status %d, stdout %q, stderr %q", area, status, out, errs)
-		}
+	for _, b := range []string{"emu", "kvm"} {
+		t.Run(b, func(t *testing.T) {
+			if b == "kvm" {
+				testutil.RequireKVM(t)
+			}
+			for _, area := range []string{"derive", "ipc", "interpose", "fault", "keeper", "dirty", "mem", "batch"} {
+				// A timeout, so that a nest that never ends fails the
+				// test rather than hanging it.
+				status, out, errs := run(t, "run", "--backend", b, "--log-level", "warn", "--timeout", "60s", "--files", root,
+					testutil.Guest(t, "nest"), "kerneltest.elf", area)
+				if status != 0 || !strings.Contains(out, "PASS "+area) {
+					t.Errorf("nest kerneltest %s: status %d, stdout %q, stderr %q", area, status, out, errs)
+				}
+			}
+		})
 	}
 }
 

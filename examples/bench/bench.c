@@ -173,32 +173,56 @@ static const uint8_t child_code[CHILD_HANDLE_OFF] = {
 };
 _Static_assert(NV_ABI_ENTRY == 0x100000, "child_code calls NV_ABI_ENTRY");
 
+/* batch_check ends the program when a batch did not complete. */
+static void batch_check(struct nv_batch *b, int64_t done, const char *what)
+{
+	if (done == (int64_t)b->n)
+		return;
+	if (done < 0)
+		nv_panic("bench spawn: %s: call_batch failed: %lld", what, (long long)done);
+	nv_panic("bench spawn: %s: entry %lld (op %llu) failed: error %llu", what, (long long)done,
+		 (unsigned long long)b->e[done].op, (unsigned long long)b->e[done].error);
+}
+
+/* spawn_child creates a child, starts it and waits for its exit in three
+ * calls to the monitor: one batch from space_create to thread_start, the
+ * wait, and one batch of closes. The child's code finds the handle of its
+ * thread, known only once space_insert is done, in the region: the second
+ * region_write copies it from that entry's r0. */
 static void spawn_child(nv_handle_t ep)
 {
-	nv_handle_t self = nv_self_space();
-	nv_handle_t child = (nv_handle_t)check(nv_space_create(self, 0, 0, 0, 0), "space_create");
-	check(nv_space_set_exception_port(child, ep), "space_set_exception_port");
-	nv_handle_t region = (nv_handle_t)check(nv_region_create(child, PAGE), "region_create");
-	check(nv_space_map(child, region, CHILD_AT, 0, PAGE, NV_PERM_READ | NV_PERM_WRITE | NV_PERM_EXEC),
-	      "space_map");
-	nv_handle_t thread = (nv_handle_t)check(nv_thread_create(child, CHILD_AT, CHILD_AT + PAGE, 0), "thread_create");
-	uint8_t image[CHILD_HANDLE_OFF + 8];
+	static struct nv_batch b;
+	uint8_t image[CHILD_HANDLE_OFF];
 	memcpy(image, child_code, CHILD_HANDLE_OFF);
-	uint64_t h = (uint64_t)check(nv_space_insert(child, thread, NV_R_CONTROL), "space_insert");
-	memcpy(image + CHILD_HANDLE_OFF, &h, 8);
-	check(nv_region_write(region, 0, NV_ADDR(image), sizeof image), "region_write");
-	check(nv_thread_start(thread), "thread_start");
+	nv_batch_reset(&b);
+	uint64_t child = nv_batch_add(&b, nv_self_space(), NV_OP_SPACE_CREATE, 0, 0, 0, 0, 0, 0, 0);
+	nv_batch_add(&b, 0, NV_OP_SPACE_SET_EXCEPTION_PORT, NV_FROM_HANDLE(child), ep, 0, 0, 0, 0, 0);
+	uint64_t region = nv_batch_add(&b, 0, NV_OP_REGION_CREATE, NV_FROM_HANDLE(child), PAGE, 0, 0, 0, 0, 0);
+	nv_batch_add(&b, 0, NV_OP_SPACE_MAP, NV_FROM_HANDLE(child) | NV_FROM_ARG(0, region), 0, CHILD_AT, 0, PAGE,
+		     NV_PERM_READ | NV_PERM_WRITE | NV_PERM_EXEC, 0);
+	uint64_t thread = nv_batch_add(&b, 0, NV_OP_THREAD_CREATE, NV_FROM_HANDLE(child), CHILD_AT, CHILD_AT + PAGE, 0,
+				       0, 0, 0);
+	uint64_t inserted = nv_batch_add(&b, 0, NV_OP_SPACE_INSERT, NV_FROM_HANDLE(child) | NV_FROM_ARG(0, thread), 0,
+					 NV_R_CONTROL, 0, 0, 0, 0);
+	nv_batch_add(&b, 0, NV_OP_REGION_WRITE, NV_FROM_HANDLE(region), 0, NV_ADDR(image), CHILD_HANDLE_OFF, 0, 0, 0);
+	nv_batch_add(&b, 0, NV_OP_REGION_WRITE, NV_FROM_HANDLE(region), CHILD_HANDLE_OFF, NV_ADDR(&b.e[inserted].r0), 8,
+		     0, 0, 0);
+	nv_batch_add(&b, 0, NV_OP_THREAD_START, NV_FROM_HANDLE(thread), 0, 0, 0, 0, 0, 0);
+	batch_check(&b, nv_batch_run(&b), "create and start");
+	nv_handle_t handles[3] = {b.e[thread].r0, b.e[region].r0, b.e[child].r0};
 
 	struct nv_msg m;
 	check(nv_port_receive(ep, NV_ADDR(&m), sizeof m, 0, 0), "port_receive");
 	if (m.kind != NV_MSG_EXIT || m.words[0] != NV_SPACE_EXITED || m.words[1] != 0)
 		nv_panic("bench spawn: the child ended as kind %llu how %llu status %llu, want an exit with 0",
 			 (unsigned long long)m.kind, (unsigned long long)m.words[0], (unsigned long long)m.words[1]);
+	nv_batch_reset(&b);
 	for (uint64_t i = 0; i < m.n_handles && i < NV_MSG_HANDLES; i++)
-		nv_handle_close(m.handles[i]);
-	check(nv_handle_close(thread), "handle_close (thread)");
-	check(nv_handle_close(region), "handle_close (region)");
-	check(nv_handle_close(child), "handle_close (space)");
+		if (m.handles[i] != NV_NO_HANDLE)
+			nv_batch_add(&b, m.handles[i], NV_OP_HANDLE_CLOSE, 0, 0, 0, 0, 0, 0, 0);
+	for (int i = 0; i < 3; i++)
+		nv_batch_add(&b, handles[i], NV_OP_HANDLE_CLOSE, 0, 0, 0, 0, 0, 0, 0);
+	batch_check(&b, nv_batch_run(&b), "handle_close");
 }
 
 static uint64_t bench_spawn(uint64_t n)

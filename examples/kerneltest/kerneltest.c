@@ -1,6 +1,6 @@
 /* kerneltest: exercises the object kernel from a guest, one area per
  * argument (derive, threads, ipc, interpose, restart, fault, keeper, dirty,
- * quota, mem). Each check that fails prints a FAIL line; an area that passes
+ * quota, mem, batch, batchprint). Each check that fails prints a FAIL line; an area that passes
  * prints "PASS <area>". The exit status is the number of failures (capped). */
 #include "nestvm.h"
 
@@ -826,6 +826,186 @@ static void test_mem(void)
 #undef PG
 }
 
+/* batch: call_batch performs entries in order, takes values from earlier
+ * entries, stops at the first error, refuses hostile batches, and a batch
+ * stopped in a blocking entry skips on resume what it already did. */
+static struct nv_batch bt, bs;
+static nv_handle_t bt_port, bt_count;
+
+static void batch_receiver(struct thread *t)
+{
+	static struct nv_msg m;
+	nv_batch_reset(&bt);
+	nv_batch_add(&bt, bt_count, NV_OP_PORT_SEND, 0, 1, 0, 0, 0, 0, 0);
+	nv_batch_add(&bt, bt_port, NV_OP_PORT_RECEIVE, 0, NV_ADDR(&m), sizeof m, 0, 0, 0, 0);
+	t->out = (uint64_t)nv_batch_run(&bt);
+	set_word(9);
+}
+
+/* batch_stopper stops itself in the middle of a batch. */
+static void batch_stopper(struct thread *t)
+{
+	nv_batch_reset(&bs);
+	nv_batch_add(&bs, bt_count, NV_OP_PORT_SEND, 0, 1, 0, 0, 0, 0, 0);
+	nv_batch_add(&bs, t->h, NV_OP_THREAD_STOP, 0, 0, 0, 0, 0, 0, 0);
+	nv_batch_add(&bs, bt_count, NV_OP_PORT_SEND, 0, 2, 0, 0, 0, 0, 0);
+	t->out = (uint64_t)nv_batch_run(&bs);
+	set_word(10);
+}
+
+static uint64_t queued(nv_handle_t port)
+{
+	uint64_t buf[64];
+	struct nv_port_state *st = (struct nv_port_state *)buf;
+	if (nv_port_get_state(port, NV_ADDR(buf), sizeof buf) < 0)
+		return ~0ull;
+	return st->n_msgs;
+}
+
+static void test_batch(void)
+{
+	nv_handle_t self = nv_self_space();
+	static uint64_t data = 0x1122334455667788ull, back;
+	static struct nv_batch b;
+
+	/* Results, and values taken from earlier entries. */
+	nv_batch_reset(&b);
+	uint64_t reg = nv_batch_add(&b, self, NV_OP_REGION_CREATE, 0, 4096, 0, 0, 0, 0, 0);
+	nv_batch_add(&b, 0, NV_OP_REGION_WRITE, NV_FROM_HANDLE(reg), 8, NV_ADDR(&data), 8, 0, 0, 0);
+	nv_batch_add(&b, 0, NV_OP_REGION_SIZE, NV_FROM_HANDLE(reg), 0, 0, 0, 0, 0, 0);
+	nv_batch_add(&b, 0, NV_OP_HANDLE_INFO, NV_FROM_HANDLE(reg), 0, 0, 0, 0, 0, 0);
+	/* region_read's buffer is the r0 field of entry 0: the entry that
+	 * reads it finds it written. */
+	nv_batch_add(&b, 0, NV_OP_REGION_WRITE, NV_FROM_HANDLE(reg), 16, NV_ADDR(&b.e[reg].r0), 8, 0, 0, 0);
+	CHECK("batch: all done", nv_batch_run(&b), 5);
+	for (int i = 0; i < 5; i++) {
+		CHECK("batch: done mark", b.e[i].done, 1);
+		CHECK("batch: no error", b.e[i].error, 0);
+	}
+	nv_handle_t r = b.e[reg].r0;
+	CHECK("batch: region_write r0", b.e[1].r0, 8);
+	CHECK("batch: region_size r0", b.e[2].r0, 4096);
+	CHECK("batch: handle_info r0", b.e[3].r0, NV_OBJ_REGION);
+	CHECK("batch: handle_info r1", b.e[3].r1, nv_handle_info_r(r).r1);
+	CHECK("batch: region_read", nv_region_read(r, 8, NV_ADDR(&back), 8), 8);
+	CHECK("batch: the bytes written", back == data, 1);
+	CHECK("batch: region_read 2", nv_region_read(r, 16, NV_ADDR(&back), 8), 8);
+	CHECK("batch: an earlier r0 as data", back, r);
+
+	/* Stops at the first error, which its entry reports. */
+	nv_batch_reset(&b);
+	nv_batch_add(&b, r, NV_OP_REGION_SIZE, 0, 0, 0, 0, 0, 0, 0);
+	nv_batch_add(&b, 9999, NV_OP_HANDLE_INFO, 0, 0, 0, 0, 0, 0, 0);
+	nv_batch_add(&b, r, NV_OP_REGION_WRITE, 0, 0, NV_ADDR(&data), 8, 0, 0, 0);
+	CHECK("batch: stops at entry 1", nv_batch_run(&b), 1);
+	CHECK("batch: entry 0 done", b.e[0].done, 1);
+	CHECK("batch: entry 1 not done", b.e[1].done, 0);
+	CHECK("batch: entry 1 error", b.e[1].error, NV_EBADHANDLE);
+	CHECK("batch: entry 1 r0", b.e[1].r0, -NV_EBADHANDLE);
+	CHECK("batch: entry 2 not done", b.e[2].done, 0);
+	CHECK("batch: entry 2 not performed", nv_region_read(r, 0, NV_ADDR(&back), 8) == 8 && back == 0, 1);
+
+	/* Entries a batch refuses, each alone. */
+	struct {
+		const char *what;
+		uint64_t op, from, want;
+	} bad[] = {
+		{"an operation that is none", 0xffff, 0, NV_EINVALOP},
+		{"an operation beyond 32 bits", (1ull << 32) | NV_OP_HANDLE_INFO, 0, NV_EINVALOP},
+		{"a batch in a batch", NV_OP_CALL_BATCH, 0, NV_EINVAL},
+		{"from naming the entry itself", NV_OP_HANDLE_INFO, NV_FROM_HANDLE(1), NV_EINVAL},
+		{"from naming a later entry", NV_OP_HANDLE_INFO, NV_FROM_ARG(2, 5), NV_EINVAL},
+		{"from's last byte", NV_OP_HANDLE_INFO, 1ull << 56, NV_EINVAL},
+	};
+	for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		nv_batch_reset(&b);
+		nv_batch_add(&b, r, NV_OP_REGION_SIZE, 0, 0, 0, 0, 0, 0, 0);
+		nv_batch_add(&b, r, bad[i].op, bad[i].from, NV_ADDR(b.e), 1, 0, 0, 0, 0);
+		int64_t got = nv_batch_run(&b);
+		if (got != 1 || b.e[1].error != bad[i].want || b.e[1].done) {
+			nv_printf("FAIL: batch: %s: got %lld, error %llu, want 1, error %llu\n", bad[i].what,
+				  (long long)got, (unsigned long long)b.e[1].error, (unsigned long long)bad[i].want);
+			failures++;
+		}
+	}
+
+	/* Batches refused whole. */
+	CHECK("batch: count 0", nv_call_batch(r, NV_ADDR(b.e), 0), 0);
+	CHECK("batch: count too big", nv_call_batch(r, NV_ADDR(b.e), NV_MAX_BATCH + 1), -NV_ETOOBIG);
+	CHECK("batch: count huge", nv_call_batch(r, NV_ADDR(b.e), ~0ull), -NV_ETOOBIG);
+	CHECK("batch: entries unmapped", nv_call_batch(r, 0x1000, 1), -NV_EFAULT);
+	CHECK("batch: entries past the top", nv_call_batch(r, NV_USER_TOP - 8, 1), -NV_EFAULT);
+	CHECK("batch: entries wrap", nv_call_batch(r, ~0ull - 16, 2), -NV_EFAULT);
+	CHECK("batch: entries in read-only code", nv_call_batch(r, NV_ADDR(test_batch), 1), -NV_EFAULT);
+	CHECK("batch: bad handle", nv_call_batch(9999, NV_ADDR(b.e), 1), -NV_EBADHANDLE);
+
+	/* Restart: stopped in its blocking entry, the batch is re-issued on
+	 * resume and does not send again. */
+	bt_port = nv_port_create(self);
+	bt_count = nv_port_create(self);
+	struct thread t = {.fn = batch_receiver};
+	word = 0;
+	OK("batch: spawn receiver", spawn(&t));
+	wait_blocked(t.h, NV_OP_PORT_RECEIVE);
+	struct nv_thread_state st;
+	CHECK("batch: stop the blocked thread", nv_thread_stop(t.h), 0);
+	CHECK("batch: get_state", nv_thread_get_state(t.h, NV_ADDR(&st), sizeof st), sizeof st);
+	CHECK("batch: stopped at the entry", st.regs.rip, NV_ABI_ENTRY);
+	CHECK("batch: call_batch in rsi", st.regs.rsi, NV_OP_CALL_BATCH);
+	CHECK("batch: the send is done", bt.e[0].done, 1);
+	CHECK("batch: the receive is not", bt.e[1].done, 0);
+	CHECK("batch: resume", nv_thread_start(t.h), 0);
+	wait_blocked(t.h, NV_OP_PORT_RECEIVE);
+	CHECK("batch: send while blocked again", nv_port_send(bt_port, 5, 0, 0, 0), 0);
+	wait_word(9);
+	CHECK("batch: re-issued batch done", t.out, 2);
+	CHECK("batch: received", bt.e[1].done, 1);
+	CHECK("batch: sent once", queued(bt_count), 1);
+	wait_exited(t.h);
+	nv_handle_close(t.h);
+
+	/* A thread stopped during a batch stops between two entries, as
+	 * between two direct calls, and goes on from there when resumed. */
+	struct thread s = {.fn = batch_stopper};
+	word = 0;
+	OK("batch: spawn stopper", spawn(&s));
+	/* Stopped is not enough to wait for: a thread whose page its
+	 * keeper has yet to supply is stopped too (under a nester that
+	 * builds the stack's pages as they are touched, the stopper's first
+	 * push), and thread_start refuses it. The done mark of its
+	 * thread_stop, read first, says the stop to come is that one. */
+	while (!(*(volatile uint64_t *)&bs.e[1].done && nv_thread_status(s.h) == NV_THREAD_STOPPED))
+		yield();
+	CHECK("batch: the stopper's get_state", nv_thread_get_state(s.h, NV_ADDR(&st), sizeof st), sizeof st);
+	CHECK("batch: stopped at the entry, to re-issue the batch", st.regs.rip, NV_ABI_ENTRY);
+	CHECK("batch: stopped in call_batch", st.regs.rsi, NV_OP_CALL_BATCH);
+	CHECK("batch: and before the next entry", bs.e[2].done, 0);
+	CHECK("batch: one sent before the stop", queued(bt_count), 2);
+	CHECK("batch: resume the stopper", nv_thread_start(s.h), 0);
+	wait_word(10);
+	CHECK("batch: the stopper's batch done", s.out, 3);
+	CHECK("batch: one more sent after", queued(bt_count), 3);
+	wait_exited(s.h);
+	nv_handle_close(s.h);
+	nv_handle_close(bt_port);
+	nv_handle_close(bt_count);
+	nv_handle_close(r);
+}
+
+/* batchprint: prints 1 to 6, a line each, with one call_batch of six
+ * console_writes: a layer that stops the program after a write (a
+ * checkpoint) stops it between two entries, and the batch re-issued after
+ * a restore goes on from there, writing no line twice. */
+static void test_batchprint(void)
+{
+	static const char lines[] = "1\n2\n3\n4\n5\n6\n";
+	static struct nv_batch b;
+	nv_batch_reset(&b);
+	for (int i = 0; i < 6; i++)
+		nv_batch_add(&b, nv_console(), NV_OP_CONSOLE_WRITE, 0, NV_ADDR(lines + 2 * i), 2, 0, 0, 0, 0);
+	CHECK("batchprint: six writes", nv_batch_run(&b), 6);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -833,7 +1013,7 @@ static const struct {
 	{"derive", test_derive}, {"threads", test_threads}, {"ipc", test_ipc},
 	{"interpose", test_interpose}, {"restart", test_restart}, {"fault", test_fault},
 	{"keeper", test_keeper}, {"dirty", test_dirty}, {"quota", test_quota},
-	{"mem", test_mem},
+	{"mem", test_mem}, {"batch", test_batch}, {"batchprint", test_batchprint},
 };
 
 int main(int argc, char **argv)

@@ -90,4 +90,44 @@ int strncmp(const char *a, const char *b, size_t n);
 /* Addresses as the ABI wants them. */
 #define NV_ADDR(p) ((nv_addr_t)(uintptr_t)(p))
 
+/* Batches (call_batch): operations performed in one call to the monitor,
+ * one exit instead of one each. nv_batch_add appends an operation and
+ * returns its index; from says which of its values come from the R0 of an
+ * earlier entry (NV_FROM_HANDLE, NV_FROM_ARG, or-ed together), so that an
+ * entry can act on what an earlier one created. nv_batch_run clears the
+ * results and done marks, performs the entries, and returns how many
+ * completed (b->n when all did; else b->e[R0] failed, its error field says
+ * why), or a negated error for the batch as a whole. */
+struct nv_batch {
+	uint64_t n;
+	struct nv_batch_entry e[NV_MAX_BATCH];
+};
+#define NV_FROM_HANDLE(entry) ((uint64_t)((entry) + 1))
+#define NV_FROM_ARG(i, entry) ((uint64_t)((entry) + 1) << (NV_BATCH_FROM_BITS * (1 + (i))))
+
+static inline void nv_batch_reset(struct nv_batch *b) { b->n = 0; }
+
+/* Appends an operation; past NV_MAX_BATCH entries it only counts them, and
+ * nv_batch_run then fails with -NV_ETOOBIG. */
+static inline uint64_t nv_batch_add(struct nv_batch *b, nv_handle_t h, uint64_t op, uint64_t from, uint64_t a0,
+				    uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	uint64_t i = b->n++;
+	if (i < NV_MAX_BATCH)
+		b->e[i] = (struct nv_batch_entry){
+			.handle = h, .op = op, .args = {a0, a1, a2, a3, a4, a5}, .from = from};
+	return i;
+}
+
+/* Performs the batch; the handle it is invoked on may be any the program
+ * holds, here that of the first entry. */
+static inline int64_t nv_batch_run(struct nv_batch *b)
+{
+	if (b->n == 0)
+		return 0;
+	for (uint64_t i = 0; i < b->n && i < NV_MAX_BATCH; i++)
+		b->e[i].r0 = b->e[i].r1 = b->e[i].error = b->e[i].done = 0;
+	return nv_call_batch(b->e[0].handle, NV_ADDR(b->e), b->n);
+}
+
 #endif /* NESTVM_H */

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NESTVM_ABI_VERSION   0xaull /* bumped on any change a guest could observe */
+#define NESTVM_ABI_VERSION   0xbull /* bumped on any change a guest could observe */
 #define NV_PAGE_SIZE         0x1000ull /* the smallest mapping unit */
 #define NV_RESERVED_BASE     0x100000ull /* start of the monitor's range in every space */
 #define NV_RESERVED_TOP      0x400000ull /* end of the monitor's range */
@@ -27,6 +27,8 @@
 #define NV_USER_TOP          0x1000000000ull /* one past the highest such address */
 #define NV_MAX_BUFFER        0x1000000ull /* the longest buffer one operation accepts */
 #define NV_MAX_REASON        0x1000ull /* space_abort: the most of a reason it keeps */
+#define NV_MAX_BATCH         0x40ull /* call_batch: the most entries one call performs */
+#define NV_BATCH_FROM_BITS   0x8ull /* nv_batch_entry.from: bits of each value it takes from an earlier entry */
 #define NV_MAX_ARG_SLOTS     0x6ull /* argument slots of an operation */
 #define NV_NO_HANDLE         0x0ull /* the handle number that names nothing */
 #define NV_CLOCK_MONOTONIC   0x0ull /* clock_read: time since an arbitrary point */
@@ -209,7 +211,8 @@ enum nv_op {
 	NV_OP_SPACE_RUNNING = 68, /* space: Counts the threads of a space's subtree that wait and those that do not, so that a layer can tell when every thread below it waits (R0 is 0 and R1 is not: a virtual clock then jumps to the earliest deadline, or, with no deadline, the program is deadlocked). */
 	NV_OP_FUTEX_WAIT_CLOCK = 69, /* space: futex_wait with its time limit on a clock: the caller becomes a waiter on the word, the word is checked (NV_EWOULDBLOCK at once if it does not hold expected), then the caller waits with clock_wait on the clock, as itself, until the clock reaches deadline_ns (NV_ETIMEOUT) or a futex_wake of the word wakes it (0). */
 	NV_OP_SPACE_ABORT = 70, /* space: Ends a space and every thread in it, and its child spaces with it, as killed (space_status reports NV_SPACE_KILLED with status 137, as for a kill by the monitor), and records the reason as the space's, where whoever waits on the space (a parent's exception port, the monitor's log, the command that ran the program) reads why it ended. */
-	NV_OP_COUNT = 71
+	NV_OP_CALL_BATCH = 71, /* handle: Performs a sequence of operations in one call, in order, each exactly as a direct call of it would be: the same checks, the same rights, and on a handle that names a port (a layer's stand-in) delivered to its server, so every layer sees every entry. */
+	NV_OP_COUNT = 72
 };
 
 typedef uint64_t nv_handle_t;
@@ -1946,6 +1949,26 @@ static inline int64_t nv_space_abort(nv_handle_t h, nv_addr_t reason, uint64_t r
 	return nv_space_abort_r(h, reason, reason_len).r0;
 }
 
+/* nv_call_batch: Performs a sequence of operations in one call, in order, each exactly as a direct call of it would be: the same checks, the same rights, and on a handle that names a port (a layer's stand-in) delivered to its server, so every layer sees every entry. An entry may take its handle or an argument from the R0 of an earlier one (nv_batch_entry.from). Each entry that completes gets its R0 and R1 and its done mark; the batch stops at the first entry that fails, whose error field says why, and returns how many are done. An entry fails as a direct call of it would, and with NV_EINVAL where it is not allowed in a batch: call_batch itself, a from byte naming no earlier entry, or byte 7 of from set. An entry that blocks (port_receive, port_call, futex_wait, clock_wait, a call a server holds) blocks the batch. A thread stopped during a batch (thread_stop, a layer saving it) stops between two entries, or in the one that blocks, as it would between or in direct calls; the call is re-issued when it resumes, and skips the entries marked done, so none is performed twice: to issue a batch again, clear its done marks. Needs no rights; the handle may be any handle of the caller's. The entries stay the caller's memory: another thread changing them meanwhile changes what the batch does, never what the monitor may do.
+ * Interface: handle. Rights needed: none.
+ *   entries (IN): the guest address of the first of count nv_batch_entry records, in memory the caller may read and write
+ *   count (IN): how many entries, at most NV_MAX_BATCH
+ * R0: how many entries are done: count when all completed, else the index of the entry that failed.
+ * Errors (a port a guest serves returns what its server replies):
+ *   NV_EBADHANDLE: the handle names nothing in the caller's table
+ *   NV_ETOOBIG: count exceeds NV_MAX_BATCH
+ *   NV_EFAULT: the entries are not all in writable memory of the caller's space, or stopped being so during the batch (an entry unmapped them): the entries before are done
+ *   NV_EINVAL: invoked by monitor code, which has no guest memory to hold entries
+ */
+static inline nv_result_t nv_call_batch_r(nv_handle_t h, uint64_t entries, uint64_t count)
+{
+	return nv_invoke(h, NV_OP_CALL_BATCH, entries, count, 0, 0, 0, 0);
+}
+static inline int64_t nv_call_batch(nv_handle_t h, uint64_t entries, uint64_t count)
+{
+	return nv_call_batch_r(h, entries, count).r0;
+}
+
 /* Records. Fields are fixed-width; records only grow at the end. Each
  * says which way it crosses: OUT the monitor writes, IN it reads. The
  * layout checks need C11's _Static_assert; a C99 compiler goes without. */
@@ -2295,6 +2318,29 @@ _Static_assert(offsetof(struct nv_time_page, shift) == 32, "nv_time_page.shift o
 _Static_assert(offsetof(struct nv_time_page, mono_base) == 40, "nv_time_page.mono_base offset");
 _Static_assert(offsetof(struct nv_time_page, real_base) == 48, "nv_time_page.real_base offset");
 _Static_assert(offsetof(struct nv_time_page, max_delta) == 56, "nv_time_page.max_delta offset");
+#endif
+
+/* nv_batch_entry (IN/OUT: call_batch reads the operations and writes their results). */
+struct nv_batch_entry {
+	uint64_t handle; /* the handle the operation is invoked on */
+	uint64_t op; /* the operation (NV_OP_*) */
+	uint64_t args[6]; /* args are the operation's argument slots, as a direct call passes them (a buffer is its guest address and length). */
+	uint64_t from; /* from takes values from earlier entries: byte 0 stands for the handle, byte 1+i for args[i]. A byte k of 1 to the entry's own index replaces that value with the R0 of entry k-1 (so thread_create can name the space space_create made); 0 keeps the value as written. Byte 7 must be 0. */
+	uint64_t r0; /* the entry's R0, once done */
+	uint64_t r1; /* the entry's R1, once done */
+	uint64_t error; /* the entry's error code (NV_E*) when it failed, else 0 */
+	uint64_t done; /* done is 1 once the entry completed; a batch issued again skips the entries marked done, using the R0 they recorded. */
+};
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(struct nv_batch_entry) == 104, "struct nv_batch_entry size");
+_Static_assert(offsetof(struct nv_batch_entry, handle) == 0, "nv_batch_entry.handle offset");
+_Static_assert(offsetof(struct nv_batch_entry, op) == 8, "nv_batch_entry.op offset");
+_Static_assert(offsetof(struct nv_batch_entry, args) == 16, "nv_batch_entry.args offset");
+_Static_assert(offsetof(struct nv_batch_entry, from) == 64, "nv_batch_entry.from offset");
+_Static_assert(offsetof(struct nv_batch_entry, r0) == 72, "nv_batch_entry.r0 offset");
+_Static_assert(offsetof(struct nv_batch_entry, r1) == 80, "nv_batch_entry.r1 offset");
+_Static_assert(offsetof(struct nv_batch_entry, error) == 88, "nv_batch_entry.error offset");
+_Static_assert(offsetof(struct nv_batch_entry, done) == 96, "nv_batch_entry.done offset");
 #endif
 
 #endif /* NESTVM_ABI_H */

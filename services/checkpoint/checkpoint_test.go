@@ -211,6 +211,43 @@ func TestCounterRestore(t *testing.T) {
 	})
 }
 
+// TestBatchRestore checkpoints kerneltest's batchprint, one call_batch of
+// six console_writes, after its third write, on each backend, and
+// restores it on each: the program stops between two entries of the
+// batch, and the batch re-issued after the restore skips the entries it
+// marked done, so the output joined is the undisturbed run's, with no
+// line twice.
+func TestBatchRestore(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, from machine.Backend) {
+		want, res := launch(t, from, nil, "kerneltest", "batchprint")
+		if !res.Exited || res.Status != 0 || want != "1\n2\n3\n4\n5\n6\nPASS batchprint\n" {
+			t.Fatalf("undisturbed batchprint: %v, %q", res, want)
+		}
+		file := filepath.Join(t.TempDir(), "c.nvck")
+		l, err := New(file+",after-writes=3,stop", nester.Host{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, res := launch(t, from, []nester.Layer{l}, "kerneltest", "batchprint")
+		if l.Saves() != 1 || !l.Stopped() || res.Exited {
+			t.Fatalf("%d checkpoints saved, stopped %v, the run ended %v", l.Saves(), l.Stopped(), res)
+		}
+		st := l.Last()
+		if uint64(len(got)) != st.Console || st.Console >= 12 {
+			t.Fatalf("stopped after %q; the checkpoint says %d bytes, want fewer than the six lines", got, st.Console)
+		}
+		backendtest.Each(t, func(t *testing.T, to machine.Backend) {
+			rest, res := restore(t, to, file)
+			if !res.Exited || res.Status != 0 {
+				t.Fatalf("restored: %v, %q", res, rest)
+			}
+			if joined := got + rest; joined != want {
+				t.Errorf("before %q + restored %q != %q", got, rest, want)
+			}
+		})
+	})
+}
+
 // TestHandlesRestore checkpoints the handles guest in the middle of its
 // count, on each backend, and restores it on each: its end (revoke
 // reaching 4 handles over two spaces, the deep handle gone, a message

@@ -2,6 +2,7 @@ package refmon_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"nestvm/abi"
 	"nestvm/internal/backendtest"
 	"nestvm/internal/testutil"
 	"nestvm/machine"
@@ -320,6 +322,21 @@ rule "no child spaces" {
 		got := denials(t, o.audit)
 		if len(got) != 1 || got[0] != "thread 0 of space root/child|space.space_create|space_create|pages=0 threads=0 handles=0 children=0|no child spaces" {
 			t.Errorf("audit records:\n%s", strings.Join(got, "\n"))
+		}
+
+		// A space_create in a call_batch meets the policy as a direct
+		// one does: the entry is denied, and the batch stops there.
+		o = run(t, b, policy, setup{}, "bench", "spawn", "1")
+		if !o.res.Exited || o.res.Status == 0 {
+			t.Errorf("bench spawn under no child spaces: %s, want a failure", o.res)
+		}
+		want := fmt.Sprintf("entry 0 (op %d) failed: error %d", abi.OpSpaceCreate, abi.ErrDenied)
+		if !strings.Contains(o.errs+o.out, want) {
+			t.Errorf("bench spawn under no child spaces: stderr %q, want %q", o.errs, want)
+		}
+		got = denials(t, o.audit)
+		if len(got) != 1 || got[0] != "thread 0 of space root/child|space.space_create|space_create|pages=0 threads=0 handles=0 children=0|no child spaces" {
+			t.Errorf("audit records of bench spawn:\n%s", strings.Join(got, "\n"))
 		}
 		o = run(t, b, policy, setup{}, "refprobe", "spawn", "derive-spawn", "send-spawn")
 		wantLines(t, "refprobe's stderr", o.errs, "refprobe: spawn: denied", "refprobe: derive-spawn: denied")

@@ -258,7 +258,7 @@ func TestTraceUnderTrace(t *testing.T) {
 // reply or a one-way message through a layer arrive, badges reach the
 // server behind a stand-in.
 func TestKernelUnderTrace(t *testing.T) {
-	areas := []string{"derive", "threads", "ipc", "interpose", "restart", "fault", "keeper", "dirty", "quota", "mem"}
+	areas := []string{"derive", "threads", "ipc", "interpose", "restart", "fault", "keeper", "dirty", "quota", "mem", "batch"}
 	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
 		for _, area := range areas {
 			outer := newTrace(t, "format=jsonl,file="+filepath.Join(t.TempDir(), "outer.jsonl"), nil)
@@ -267,6 +267,45 @@ func TestKernelUnderTrace(t *testing.T) {
 			if !r.Exited || r.Status != 0 || !strings.Contains(out, "PASS "+area) {
 				t.Errorf("kerneltest %s under trace, null, trace: %s\n%s", area, r, out)
 			}
+		}
+	})
+}
+
+// TestBatchUnderTrace: every entry of a call_batch on a handle the layer
+// wrapped reaches the layer as its own call. bench's spawn makes each
+// child with one batch (space_create to thread_start) and closes with
+// another; under trace each of those operations is a record, as it is
+// when called one by one.
+func TestBatchUnderTrace(t *testing.T) {
+	backendtest.Each(t, func(t *testing.T, b machine.Backend) {
+		path := filepath.Join(t.TempDir(), "out.jsonl")
+		l := newTrace(t, "format=jsonl,file="+path, nil)
+		out, r := run(t, b, []nester.Layer{l}, "", "bench", "spawn", "2")
+		if !r.Exited || r.Status != 0 || !strings.Contains(out, "bench spawn 2 ") {
+			t.Fatalf("bench spawn under trace: %s\n%s", r, out)
+		}
+		recs, _ := readJSONL(t, path)
+		count := map[string]int{}
+		for _, rec := range recs {
+			if rec.Thread == nil {
+				continue // the loader's, launching bench
+			}
+			if !rec.OK {
+				t.Errorf("failed call through the layer: %+v", rec)
+			}
+			count[rec.Op]++
+		}
+		// One child before the timed ones, then two.
+		for op, want := range map[string]int{
+			"space_create": 3, "space_set_exception_port": 3, "region_create": 3, "space_map": 3,
+			"thread_create": 3, "space_insert": 3, "region_write": 6, "thread_start": 3, "port_receive": 3,
+		} {
+			if count[op] != want {
+				t.Errorf("%d %s records, want %d (all: %v)", count[op], op, want, count)
+			}
+		}
+		if count["call_batch"] != 0 {
+			t.Errorf("call_batch reached the layer: %v", count)
 		}
 	})
 }

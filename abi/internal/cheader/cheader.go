@@ -38,6 +38,7 @@ var Records = []struct {
 	{"nv_stat", reflect.TypeOf(abi.Stat{}), "OUT: files_stat and file_stat write it"},
 	{"nv_dirent", reflect.TypeOf(abi.DirEntry{}), "OUT: file_readdir writes it"},
 	{"nv_time_page", reflect.TypeOf(abi.TimePage{}), "OUT: the monitor keeps it current in the page clock_time_page hands out"},
+	{"nv_batch_entry", reflect.TypeOf(abi.BatchEntry{}), "IN/OUT: call_batch reads the operations and writes their results"},
 }
 
 // Generate returns the header.
