@@ -59,7 +59,7 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	l.host = host
 	l.mu.Unlock()
 	env, err := parent.StandIn(host.NewCaller(), nester.CapSpace, "control:space", func(target uint64) vmm.Server {
-		return spaceStandIn{&interpose.Relay{Host: host, Target: target, Hook: (*topKeeper)(l)}}
+		return &interpose.Relay{Host: host, Target: target, Hook: (*topKeeper)(l)}
 	})
 	if err != nil {
 		return parent, err
@@ -69,14 +69,6 @@ func (l *Layer) Wrap(mon *vmm.Monitor, parent nester.Env) (nester.Env, error) {
 	}
 	return l.tap.Wrap(mon, env)
 }
-
-// spaceStandIn serves the stand-in for the space capability: it is a
-// space to whoever holds it (handle_info, a trace's records), as the
-// capability it forwards to is.
-type spaceStandIn struct{ *interpose.Relay }
-
-// StandsFor implements vmm.StandIn.
-func (spaceStandIn) StandsFor() abi.ObjectType { return abi.ObjSpace }
 
 // keepAt is how many kept spaces make a new one prune the ended ones:
 // a program that creates and ends many (a shell's commands) leaves no

@@ -99,15 +99,31 @@ func (e Env) Hold(c *vmm.Caller, name string) (uint64, error) {
 // stands for, served by what serve makes for the held handle (an
 // interpose.Relay forwarding to it, with a hook on what it returns).
 // Checkpoint, control and pager stand in for the environment's space so,
-// to keep the spaces created through it.
+// to keep the spaces created through it. The stand-in reads as the type
+// of what it stands for (handle_info), unless the server says otherwise
+// (a vmm.StandIn).
 func (e Env) StandIn(c *vmm.Caller, name, label string, serve func(target uint64) vmm.Server) (Env, error) {
 	target, err := e.Hold(c, name)
 	if err != nil {
 		return e, err
 	}
 	cp := e.Caps[name]
-	return e.With(name, interpose.Cap{Obj: vmm.NewHostPort(label, serve(target)), Rights: cp.Rights, Badge: cp.Badge}), nil
+	srv := serve(target)
+	if _, typed := srv.(vmm.StandIn); !typed {
+		srv = typedStandIn{srv, vmm.TypeOf(cp.Obj)}
+	}
+	return e.With(name, interpose.Cap{Obj: vmm.NewHostPort(label, srv), Rights: cp.Rights, Badge: cp.Badge}), nil
 }
+
+// typedStandIn is a stand-in's server that reads as the type of what it
+// stands for.
+type typedStandIn struct {
+	vmm.Server
+	typ abi.ObjectType
+}
+
+// StandsFor implements vmm.StandIn.
+func (s typedStandIn) StandsFor() abi.ObjectType { return s.typ }
 
 // Names returns the names of e's capabilities, sorted.
 func (e Env) Names() []string {

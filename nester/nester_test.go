@@ -252,6 +252,9 @@ func TestStandIn(t *testing.T) {
 			t.Errorf("stand-in: the space itself %v, rights %v, badge %d; the space's rights %v, badge %d: want a port of the layer's with the same rights and badge",
 				k.child.Obj == k.parent.Obj, k.child.Rights, k.child.Badge, k.parent.Rights, k.parent.Badge)
 		}
+		if typ := vmm.TypeOf(k.child.Obj); typ != abi.ObjSpace {
+			t.Errorf("the stand-in reads as a %v, want a space as what it stands for", typ)
+		}
 		if k.missingErr == nil || !strings.Contains(k.missingErr.Error(), "nothing") || k.missingChanged {
 			t.Errorf("StandIn of a capability the environment lacks: %v (environment changed: %v), want an error naming it", k.missingErr, k.missingChanged)
 		}

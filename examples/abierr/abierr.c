@@ -56,6 +56,13 @@ int main(void)
 	info = nv_handle_info_r(nv_self_thread());
 	check("handle_info(self thread) type", info.r0, NV_OBJ_THREAD);
 	check("handle_info(self thread) rights", (int64_t)info.r1, NV_R_ALL);
+	/* Under a layer the space and its regions may be stand-ins (a
+	 * pager's, a checkpoint's): they still read as what they stand for. */
+	check("handle_info(self space) type", nv_handle_info_r(nv_self_space()).r0, NV_OBJ_SPACE);
+	int64_t rg = nv_region_create(nv_self_space(), 4096);
+	check("region_create", rg > 0, 1);
+	check("handle_info(new region) type", nv_handle_info_r((nv_handle_t)rg).r0, NV_OBJ_REGION);
+	check("close the region", nv_handle_close((nv_handle_t)rg), 0);
 
 	/* Writing from read-only data is allowed: the call only reads it. */
 	check("write from rodata", nv_console_write(con, NV_ADDR(ro_message), sizeof ro_message - 1), sizeof ro_message - 1);

@@ -284,6 +284,9 @@ func (l *Layer) newServer(target uint64, top bool) *server {
 // Serve implements vmm.Server.
 func (s *server) Serve(inv *vmm.Invocation) { s.relay.Serve(inv) }
 
+// StandsFor implements vmm.StandIn: a program sees its space as a space.
+func (s *server) StandsFor() abi.ObjectType { return abi.ObjSpace }
+
 // OnResult implements interpose.ResultHook: the program's space, and each
 // region created in it, reach the program as a stand-in whose target the
 // pager keeps; anything else as it is.
@@ -367,6 +370,9 @@ type regionServer struct {
 	obj    vmm.Object
 	rights abi.Rights
 }
+
+// StandsFor implements vmm.StandIn: a program sees its region as a region.
+func (rs *regionServer) StandsFor() abi.ObjectType { return abi.ObjRegion }
 
 // Serve implements vmm.Server.
 func (rs *regionServer) Serve(inv *vmm.Invocation) {
