@@ -121,18 +121,20 @@ func TestControlSocket(t *testing.T) {
 				t.Errorf("ps --json: status %d, %q, stderr %q", status, out, errs)
 			}
 
-			// The program's space, running, with counter's two threads.
+			// The program's space, running, with counter's two threads. The
+			// second is new between its creation and its start: wait for
+			// it to run, which is what attach --state is checked for.
 			c, err := control.Dial(sock)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
-			waitFor(t, "counter's second thread", func() bool {
+			waitFor(t, "counter's second thread running", func() bool {
 				s, err := c.State(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}
-				return len(s.Spaces) == 1 && len(s.Spaces[0].Threads) == 2
+				return len(s.Spaces) == 1 && len(s.Spaces[0].Threads) == 2 && s.Spaces[0].Threads[1].State == "running"
 			})
 			s, _ := c.State(ctx)
 			top := s.Spaces[0]
