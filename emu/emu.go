@@ -81,7 +81,10 @@ type emuMachine struct {
 	started bool // a vCPU exists: new mappings are late
 	exec    spans
 	execGen uint64
-	cpus    map[*vcpu]struct{}
+	// everExec is every range exec was ever granted in: where an engine
+	// may have translated code, so where a change of code matters.
+	everExec spans
+	cpus     map[*vcpu]struct{}
 	// late are the mappings made since the first vCPU, in order; lateGen
 	// is their number, read without the lock by engines checking whether
 	// they are behind. lateTab lets gap fillers reach them (C memory:
@@ -117,6 +120,8 @@ func (m *emuMachine) Recycle() error {
 	for _, o := range m.maps {
 		m.exec.set(o.gpa, o.gpa+uint64(len(o.mem)), o.perm&machine.PermExec != 0)
 	}
+	// What the old space ran is dropped from every engine it left.
+	m.everExec = m.exec.clone()
 	m.execGen++
 	return nil
 }
@@ -140,6 +145,9 @@ func (m *emuMachine) MapMemory(gpa uint64, mem []byte, perm machine.Perm) error 
 	o := &mapping{gpa: gpa, mem: mem, perm: perm}
 	m.maps[gpa] = o
 	m.exec.set(gpa, gpa+size, perm&machine.PermExec != 0)
+	if perm&machine.PermExec != 0 {
+		m.everExec.set(gpa, gpa+size, true)
+	}
 	m.execGen++
 	if m.started {
 		// Before an engine can learn of it (it is behind once lateGen
@@ -177,6 +185,24 @@ func (m *emuMachine) UnmapMemory(gpa uint64) error {
 	return nil
 }
 
+// CodeChanged implements machine.Machine: Unicorn keys what it translated
+// by guest-physical page and sees no write the monitor makes through the
+// host, so each vCPU whose engine may hold blocks translated from the
+// range drops them before it next runs.
+func (m *emuMachine) CodeChanged(gpa, size uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.everExec.overlaps(gpa, gpa+size) {
+		return // no code can have been translated from there
+	}
+	for v := range m.cpus {
+		v.changedMu.Lock()
+		v.changed.set(gpa, gpa+size, true)
+		v.changedMu.Unlock()
+		v.codeChanged.Store(true)
+	}
+}
+
 // ProtectMemory implements machine.Machine: it records where code may run.
 func (m *emuMachine) ProtectMemory(gpa, size uint64, perm machine.Perm) error {
 	m.mu.Lock()
@@ -192,6 +218,9 @@ func (m *emuMachine) ProtectMemory(gpa, size uint64, perm machine.Perm) error {
 		return fmt.Errorf("protect %#x+%#x: not a page-aligned range inside one mapping", gpa, size)
 	}
 	m.exec.set(gpa, gpa+size, perm&machine.PermExec != 0)
+	if perm&machine.PermExec != 0 {
+		m.everExec.set(gpa, gpa+size, true)
+	}
 	m.execGen++
 	return nil
 }
@@ -265,6 +294,11 @@ type vcpu struct {
 	ran spans
 	// failed: a run ended in an error, and the engine is not parked.
 	failed bool
+	// changed is where the machine's code changed (CodeChanged) since the
+	// vCPU last looked; codeChanged says there is some.
+	changedMu   sync.Mutex
+	changed     spans
+	codeChanged atomic.Bool
 
 	shelved              bool // an engine of this vCPU has been closed
 	regs                 machine.Regs
@@ -774,6 +808,11 @@ func (v *vcpu) load() error {
 		}
 		v.fpuDirty = false
 	}
+	if v.codeChanged.Load() {
+		if err := v.dropChanged(); err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+	}
 	if v.flushTLB {
 		// Unicorn 2.0.1 drops its cached translations when its memory
 		// map changes, not when CR3 is written through uc_reg_write (with
@@ -785,6 +824,32 @@ func (v *vcpu) load() error {
 			return fmt.Errorf("run: flush tlb: %w", err)
 		}
 		v.flushTLB = false
+	}
+	return nil
+}
+
+// dropChanged drops every block the engine translated, when code it may
+// have translated changed (CodeChanged). Unicorn 2.0.1 removes blocks by
+// range only through the CPU's address translation, which raises a fault
+// outside a run where a page is not mapped; a full flush costs tens of
+// milliseconds (it clears the whole code buffer), but the monitor changes
+// code a guest ran seldom: memory mapped where code was, or written into
+// by the monitor while mapped executable.
+func (v *vcpu) dropChanged() error {
+	v.codeChanged.Store(false)
+	v.changedMu.Lock()
+	changed := v.changed
+	v.changed = nil
+	v.changedMu.Unlock()
+	for _, r := range changed {
+		if v.ran.overlaps(r.start, r.end) {
+			if err := v.c.flushCode(); err != nil {
+				return fmt.Errorf("drop changed code: %w", err)
+			}
+			v.ran = nil
+			v.noteRan(v.exec)
+			return nil
+		}
 	}
 	return nil
 }
@@ -820,7 +885,7 @@ func (v *vcpu) finish(code UcError) (exit machine.Exit, next int, err error) {
 		}
 		v.regsDirty = true
 		if c.action == callResync {
-			return machine.Exit{}, runAgain, nil // Run's loop takes the new regions
+			return machine.Exit{}, runAgain, nil // Run's loop takes the new regions, drops changed code
 		}
 		v.clearStop()
 		return machine.Exit{Kind: machine.ExitStopped}, done, nil
@@ -1017,7 +1082,7 @@ func (v *vcpu) hypercall() int {
 	v.c.loadCall(&call)
 	action := v.hcall.Hypercall(&call)
 	v.c.setResult(call.Ret)
-	if action == machine.CallContinue && v.m.lateGen.Load() != v.lateSeen {
+	if action == machine.CallContinue && (v.m.lateGen.Load() != v.lateSeen || v.codeChanged.Load()) {
 		return callResync
 	}
 	return int(action)

@@ -370,6 +370,11 @@ uc_err nv_flush_tlb(uc_engine *uc) {
 	return uc_mem_unmap(uc, at, 0x1000);
 }
 
+// nv_flush_code drops every translated block.
+uc_err nv_flush_code(uc_engine *uc) {
+	return uc_ctl(uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+}
+
 // nv_forget_code drops the translated blocks of [start, end), which must
 // lie in one memory region: Unicorn finds the start's physical page through
 // the CPU's address translation and takes the rest as following it.

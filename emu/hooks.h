@@ -74,6 +74,7 @@ uc_err nv_write_fpu(nv_cpu *c, const uint8_t *fx);
 uc_err nv_write_msr(uc_engine *uc, uint32_t msr, uint64_t value);
 uc_err nv_write_table(uc_engine *uc, int reg, uint64_t base, uint32_t limit);
 uc_err nv_flush_tlb(uc_engine *uc);
+uc_err nv_flush_code(uc_engine *uc);
 uc_err nv_forget_code(uc_engine *uc, uint64_t start, uint64_t end);
 void nv_trim(void);
 

@@ -46,6 +46,12 @@ func (s spans) contains(a uint64) bool {
 	return i < len(s) && s[i].start <= a
 }
 
+// overlaps reports whether any address of [start, end) is in s.
+func (s spans) overlaps(start, end uint64) bool {
+	i := sort.Search(len(s), func(i int) bool { return s[i].end > start })
+	return i < len(s) && s[i].start < end
+}
+
 // change is a range whose membership differs between two sets.
 type change struct {
 	start, end uint64

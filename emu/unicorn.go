@@ -73,7 +73,7 @@ const (
 
 // What the hypercall hook does after a call (machine.CallAction, and
 // callResync: continue once the engine has taken the regions the call
-// gave the machine).
+// gave the machine, or dropped the code it changed).
 const (
 	callContinue = C.NV_CALL_CONTINUE
 	callStop     = C.NV_CALL_STOP
@@ -195,6 +195,9 @@ func (e *engine) rebind(v *vcpu) {
 	e.handle = cgo.NewHandle(v)
 	e.c.handle = C.uintptr_t(e.handle)
 }
+
+// flushCode drops every block the engine translated.
+func (e *engine) flushCode() error { return ucErr(C.nv_flush_code(e.c.uc)) }
 
 // forgetCode drops the blocks translated from [start, end), which lies in
 // one region of the engine's map (see nv_forget_code).

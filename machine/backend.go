@@ -109,6 +109,13 @@ type Machine interface {
 	// registers memory slots for such a mapping piece by piece); errors
 	// then wrap ErrNoSlots.
 	ProtectMemory(gpa, size uint64, perm Perm) error
+	// CodeChanged says that the monitor changed what the page-aligned
+	// range [gpa, gpa+size) holds through its host view (a write for the
+	// guest, other memory mapped in its place) where the guest may have
+	// run code. A backend that translates guest code drops what it
+	// translated from there before each vCPU next enters guest code; a
+	// CPU that fetches what memory holds has nothing to do.
+	CodeChanged(gpa, size uint64)
 	// NewVCPU creates a vCPU. It must be called on the goroutine that will
 	// run it, locked to its OS thread (runtime.LockOSThread).
 	NewVCPU(cfg VCPUConfig) (VCPU, error)

@@ -13,6 +13,7 @@ type recyclable struct{ recycled int }
 func (*recyclable) MapMemory(uint64, []byte, Perm) error     { return nil }
 func (*recyclable) UnmapMemory(uint64) error                 { return nil }
 func (*recyclable) ProtectMemory(uint64, uint64, Perm) error { return nil }
+func (*recyclable) CodeChanged(uint64, uint64)               {}
 func (*recyclable) NewVCPU(VCPUConfig) (VCPU, error)         { return nil, nil }
 func (*recyclable) Features() Features                       { return Features{Recycle: true} }
 func (m *recyclable) Recycle() error                         { m.recycled++; return nil }

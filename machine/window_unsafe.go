@@ -180,7 +180,35 @@ func (w *Window) MapMemory(addr uint64, m *Memory, off, size uint64) error {
 		return fmt.Errorf("map %s into the window at %#x: %w", m.name, addr, err)
 	}
 	w.Pieces.Add(1)
+	// Other memory where code may have run before (unmapped since).
+	w.codeChangedLocked(addr, size)
 	return nil
+}
+
+// CodeChanged tells the machine that the monitor wrote [addr, addr+size),
+// which the guest may run as code (see Machine.CodeChanged), from the
+// pages' start to their end.
+func (w *Window) CodeChanged(addr, size uint64) {
+	lo, hi := addr&^(abi.PageSize-1), (addr+size+abi.PageSize-1)&^(abi.PageSize-1)
+	if checkRange(lo, hi-lo) != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.retired {
+		w.codeChangedLocked(lo, hi-lo)
+	}
+}
+
+// codeChangedLocked passes the page-aligned [addr, addr+size) on to the
+// machine, a chunk at a time. The caller holds w.mu.
+func (w *Window) codeChangedLocked(addr, size uint64) {
+	chunkSpan(addr, size, func(n, a, e uint64) error {
+		if w.chunks[n] != nil {
+			w.machine.CodeChanged(a, e-a)
+		}
+		return nil
+	})
 }
 
 // unmapLocked returns [addr, addr+size) to the reserved, inaccessible

@@ -134,7 +134,11 @@ func (as *addrSpace) buffer(addr, n uint64, need machine.Perm) (userBuffer, abi.
 		}
 		e := min(end, m.end())
 		b.pieces = append(b.pieces, m.bytes(a, e-a))
-		b.regions = append(b.regions, pieceRegion{m.region, m.off + a - m.addr})
+		pr := pieceRegion{r: m.region, off: m.off + a - m.addr, addr: a}
+		if m.perm&machine.PermExec != 0 && m.space != nil {
+			pr.code = m.space.win
+		}
+		b.regions = append(b.regions, pr)
 		a = e
 	}
 	b.n = n
@@ -199,8 +203,13 @@ func (b userBuffer) Write(src []byte) int {
 			break
 		}
 		c := copy(p, src[n:])
-		if i < len(b.regions) && b.regions[i].r != nil && c > 0 {
-			b.regions[i].r.markWritten(b.regions[i].off, uint64(c))
+		if i < len(b.regions) && c > 0 {
+			if pr := b.regions[i]; pr.r != nil {
+				pr.r.markWritten(pr.off, uint64(c))
+			}
+			if pr := b.regions[i]; pr.code != nil {
+				pr.code.CodeChanged(pr.addr, uint64(c))
+			}
 		}
 		n += c
 	}
@@ -208,10 +217,14 @@ func (b userBuffer) Write(src []byte) int {
 }
 
 // pieceRegion is where a piece of a userBuffer lies: a region (nil for
-// memory the monitor mapped itself) and the offset in it.
+// memory the monitor mapped itself) and the offset in it, and its guest
+// address; code is the space's window when the piece is mapped
+// executable, to tell the machine of code the monitor writes there.
 type pieceRegion struct {
-	r   *Region
-	off uint64
+	r    *Region
+	off  uint64
+	addr uint64
+	code *machine.Window
 }
 
 // Read copies the buffer into dst, up to its length, and returns the

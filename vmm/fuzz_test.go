@@ -30,6 +30,7 @@ type stubMachine struct{}
 func (*stubMachine) MapMemory(uint64, []byte, machine.Perm) error     { return nil }
 func (*stubMachine) UnmapMemory(uint64) error                         { return nil }
 func (*stubMachine) ProtectMemory(uint64, uint64, machine.Perm) error { return nil }
+func (*stubMachine) CodeChanged(uint64, uint64)                       {}
 func (*stubMachine) NewVCPU(cfg machine.VCPUConfig) (machine.VCPU, error) {
 	return newStubVCPU(cfg), nil
 }

@@ -219,7 +219,32 @@ func (r *Region) Write(off uint64, data []byte) (int, abi.Error) {
 	r.mu.Lock()
 	r.dirty.markPages(off/pageSize, (off+uint64(n)+pageSize-1)/pageSize)
 	r.mu.Unlock()
+	r.codeChanged(off, uint64(n))
 	return n, abi.OK
+}
+
+// codeChanged tells the machine of every space r is mapped in that the
+// monitor wrote [off, off+n) of r, where the guest may run code
+// (machine.Machine.CodeChanged): a backend that translates guest code
+// must not run what it translated from there before. Whether code ran
+// there is the backend's to know.
+func (r *Region) codeChanged(off, n uint64) {
+	type at struct {
+		win        *machine.Window
+		addr, size uint64
+	}
+	var changed []at
+	r.mu.Lock()
+	for _, m := range r.maps {
+		lo, hi := max(off, m.off), min(off+n, m.off+m.size)
+		if lo < hi && m.space != nil {
+			changed = append(changed, at{m.space.win, m.addr + lo - m.off, hi - lo})
+		}
+	}
+	r.mu.Unlock()
+	for _, c := range changed {
+		c.win.CodeChanged(c.addr, c.size)
+	}
 }
 
 // markWritten records that the monitor wrote [off, off+n) of r for a

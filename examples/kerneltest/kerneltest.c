@@ -811,6 +811,26 @@ static void test_mem(void)
 	CHECK("run page 2: faults", probe_call(PG(2) + 100), PROBE_FAULT);
 	CHECK("run page 5", probe_call(PG(5) + 100), 0);
 	CHECK("run page 1", probe_call(PG(1) + 100), 0);
+	/* Code the monitor writes (region_write) where the program runs it
+	 * runs as written: no translation of the old code survives. */
+	static const unsigned char ret1[] = {0xb8, 1, 0, 0, 0, 0xc3}; /* mov eax, 1; ret */
+	static const unsigned char ret2[] = {0xb8, 2, 0, 0, 0, 0xc3}; /* mov eax, 2; ret */
+	CHECK("write code", nv_region_write(r, 6 * 4096 + 200, NV_ADDR(ret1), sizeof ret1), sizeof ret1);
+	int (*fn)(void) = (int (*)(void))(PG(6) + 200);
+	CHECK("run the code", fn(), 1);
+	CHECK("run it again", fn(), 1);
+	CHECK("rewrite the code", nv_region_write(r, 6 * 4096 + 200, NV_ADDR(ret2), sizeof ret2), sizeof ret2);
+	CHECK("run the rewritten code", fn(), 2);
+	/* And other code mapped where code ran runs as mapped. */
+	static const unsigned char ret3[] = {0xb8, 3, 0, 0, 0, 0xc3}; /* mov eax, 3; ret */
+	int64_t r3 = nv_region_create(self, 4096);
+	OK("region_create for other code", r3);
+	CHECK("write other code", nv_region_write(r3, 200, NV_ADDR(ret3), sizeof ret3), sizeof ret3);
+	CHECK("unmap the code page", nv_space_unmap(self, PG(6), 4096), 0);
+	CHECK("map other code there", nv_space_map(self, r3, PG(6), 0, 4096, NV_PERM_READ | NV_PERM_EXEC), 0);
+	CHECK("run the other code", fn(), 3);
+	CHECK("unmap the other code", nv_space_unmap(self, PG(6), 4096), 0);
+	CHECK("close its region", nv_handle_close(r3), 0);
 	CHECK("unmap the code", nv_space_unmap(self, at, 8 * 4096), 0);
 
 	/* While another thread reads the page. */
