@@ -554,9 +554,6 @@ func (s *Space) unchargeLocked(size uint64) {
 	}
 }
 
-// Parent returns the space that created s, or nil for a root space.
-func (s *Space) Parent() *Space { return s.parent }
-
 // newChild creates a child space of s with quota q, where each limit of 0
 // means s's own; no limit may exceed s's.
 func (s *Space) newChild(q Quota) (*Space, error) {
