@@ -163,22 +163,15 @@ func batchResolve(e *abi.BatchEntry, i uint64, r0s *[abi.MaxBatch]uint64) ([1 + 
 // space, asking a keeper for an absent page as a touch would. When it
 // cannot, it returns false and the result the call ends with.
 func (t *Thread) batchView(addr, n uint64) (userBuffer, result, bool) {
-	s := t.space
 	for {
-		s.mu.Lock()
-		b, err := s.as.buffer(addr, n, machine.PermWrite)
-		at, absent := uint64(0), false
-		if err == abi.OK {
-			at, absent = s.as.absent(addr, n)
-		}
-		s.mu.Unlock()
+		b, absent, err := t.space.view(addr, n, machine.PermWrite)
 		if err != abi.OK {
 			return userBuffer{}, failed(err), false
 		}
-		if !absent {
+		if absent == nil {
 			return b, result{}, true
 		}
-		if !t.pageIn(at, true) {
+		if !t.pageIn(absent.at, absent.write) {
 			return userBuffer{}, result{act: machine.CallStop}, false
 		}
 	}

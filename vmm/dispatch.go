@@ -213,6 +213,23 @@ type absentPage struct {
 	write bool
 }
 
+// view checks that the guest may access [addr, addr+n) of s with need
+// (PermRead or PermWrite) and returns host views of it; when part of it
+// lies on a page its keeper has not supplied, it returns that page
+// instead, for the caller to ask for (pageIn) and look again.
+func (s *Space) view(addr, n uint64, need machine.Perm) (userBuffer, *absentPage, abi.Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.as.buffer(addr, n, need)
+	if err != abi.OK {
+		return userBuffer{}, nil, err
+	}
+	if at, absent := s.as.absent(addr, n); absent {
+		return userBuffer{}, &absentPage{at: at, write: need == machine.PermWrite}, abi.OK
+	}
+	return b, nil, abi.OK
+}
+
 // decodeBuffers checks every buffer argument of inv against the caller's
 // address space. A buffer on a page not yet supplied is no error: the
 // call waits for the page (absent is set), then is decoded again.
@@ -229,18 +246,9 @@ func (t *Thread) decodeBuffers(inv *Invocation) (absent *absentPage, e abi.Error
 			if a.Kind == abi.ArgOut {
 				need = machine.PermWrite
 			}
-			s.mu.Lock()
-			b, err := s.as.buffer(addr, n, need)
-			at, missing := uint64(0), false
-			if err == abi.OK {
-				at, missing = s.as.absent(addr, n)
-			}
-			s.mu.Unlock()
-			if err != abi.OK {
-				return nil, err
-			}
-			if missing {
-				return &absentPage{at: at, write: a.Kind == abi.ArgOut}, abi.OK
+			b, missing, err := s.view(addr, n, need)
+			if err != abi.OK || missing != nil {
+				return missing, err
 			}
 			inv.bufs = append(inv.bufs, b)
 		}
