@@ -95,11 +95,12 @@ type emuMachine struct {
 }
 
 // Features implements machine.Machine: Unicorn 2.0.1 treats PTE bit 63 as
-// reserved whatever EFER.NXE says, and a machine can be recycled (its
-// shell then spares the next space a memfd, its mappings and the stub
-// pages; see machine.ShellPool).
+// reserved whatever EFER.NXE says, a machine can be recycled (its shell
+// then spares the next space a memfd, its mappings and the stub pages;
+// see machine.ShellPool), and the engines run code they translated, so
+// they must hear where the monitor changed it (CodeChanged).
 func (m *emuMachine) Features() machine.Features {
-	return machine.Features{NoPageTableNX: true, Recycle: true}
+	return machine.Features{NoPageTableNX: true, Recycle: true, TranslatesCode: true}
 }
 
 // Recycle implements machine.Machine. The map stays (same host memory, new

@@ -377,9 +377,10 @@ func (m *kvmMachine) UnmapMemory(gpa uint64) error {
 	return fmt.Errorf("unmap %#x: no mapping starts there", gpa)
 }
 
-// CodeChanged implements machine.Machine: a CPU fetches what memory holds
-// (x86 keeps instruction fetch coherent with writes, and each entry to the
-// guest serializes), so there is nothing to drop.
+// CodeChanged implements machine.Machine. It is never called: a CPU
+// fetches what memory holds (x86 keeps instruction fetch coherent with
+// writes, and each entry to the guest serializes), so Features does not
+// say TranslatesCode.
 func (m *kvmMachine) CodeChanged(gpa, size uint64) {}
 
 // ProtectMemory implements machine.Machine. The page tables enforce every

@@ -112,9 +112,9 @@ type Machine interface {
 	// CodeChanged says that the monitor changed what the page-aligned
 	// range [gpa, gpa+size) holds through its host view (a write for the
 	// guest, other memory mapped in its place) where the guest may have
-	// run code. A backend that translates guest code drops what it
-	// translated from there before each vCPU next enters guest code; a
-	// CPU that fetches what memory holds has nothing to do.
+	// run code: the backend drops what it translated from there before
+	// each vCPU next enters guest code. It is called only where Features
+	// says TranslatesCode.
 	CodeChanged(gpa, size uint64)
 	// NewVCPU creates a vCPU. It must be called on the goroutine that will
 	// run it, locked to its OS thread (runtime.LockOSThread).
@@ -145,6 +145,11 @@ type Features struct {
 	// monitor keeps a few machines of ended spaces for the next ones (see
 	// ShellPool).
 	Recycle bool
+	// TranslatesCode: the backend runs guest code it translated, keyed
+	// by guest-physical page, and does not see the monitor's writes
+	// through the host (the emulator), so the monitor tells it where code
+	// changed (Machine.CodeChanged). A CPU fetches what memory holds.
+	TranslatesCode bool
 	// NoPageTableNX: the CPU treats the page-table no-execute bit as
 	// reserved (the emulator ignores EFER.NXE, and a PTE with bit 63 set
 	// raises a reserved-bit page fault on every access). The monitor then

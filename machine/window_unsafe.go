@@ -41,6 +41,9 @@ const windowChunks = (abi.UserTop + WindowChunk - 1) / WindowChunk
 // next.
 type Window struct {
 	machine Machine
+	// translates is the machine's Features().TranslatesCode: whether
+	// it hears of code changes at all.
+	translates bool
 	// Pieces counts the memory mapped into the window as the monitor
 	// records it (one per MapMemory, one more per Split), until unmapped
 	// or the window closes.
@@ -67,7 +70,9 @@ func (e AddressSpaceSpent) Error() string { return e.err.Error() }
 func (e AddressSpaceSpent) Unwrap() error { return e.err }
 
 // newWindow returns an empty window whose chunks m will be given.
-func newWindow(m Machine) *Window { return &Window{machine: m} }
+func newWindow(m Machine) *Window {
+	return &Window{machine: m, translates: m.Features().TranslatesCode}
+}
 
 // ReservedChunks is how many chunks of the window hold host address space.
 func (w *Window) ReservedChunks() int {
@@ -185,10 +190,17 @@ func (w *Window) MapMemory(addr uint64, m *Memory, off, size uint64) error {
 	return nil
 }
 
+// TranslatesCode reports whether the machine runs code it translated and
+// so must hear where code changed (Features.TranslatesCode).
+func (w *Window) TranslatesCode() bool { return w.translates }
+
 // CodeChanged tells the machine that the monitor wrote [addr, addr+size),
 // which the guest may run as code (see Machine.CodeChanged), from the
 // pages' start to their end.
 func (w *Window) CodeChanged(addr, size uint64) {
+	if !w.translates {
+		return
+	}
 	lo, hi := addr&^(abi.PageSize-1), (addr+size+abi.PageSize-1)&^(abi.PageSize-1)
 	if checkRange(lo, hi-lo) != nil {
 		return
@@ -203,6 +215,9 @@ func (w *Window) CodeChanged(addr, size uint64) {
 // codeChangedLocked passes the page-aligned [addr, addr+size) on to the
 // machine, a chunk at a time. The caller holds w.mu.
 func (w *Window) codeChangedLocked(addr, size uint64) {
+	if !w.translates {
+		return
+	}
 	chunkSpan(addr, size, func(n, a, e uint64) error {
 		if w.chunks[n] != nil {
 			w.machine.CodeChanged(a, e-a)
@@ -362,5 +377,5 @@ func (w *Window) reset() (*Window, error) {
 	kept := w.reservedLocked()
 	HostMaps.give(w.charged - kept)
 	w.Pieces.Store(0)
-	return &Window{machine: w.machine, chunks: w.chunks, charged: kept}, nil
+	return &Window{machine: w.machine, translates: w.translates, chunks: w.chunks, charged: kept}, nil
 }

@@ -135,7 +135,7 @@ func (as *addrSpace) buffer(addr, n uint64, need machine.Perm) (userBuffer, abi.
 		e := min(end, m.end())
 		b.pieces = append(b.pieces, m.bytes(a, e-a))
 		pr := pieceRegion{r: m.region, off: m.off + a - m.addr, addr: a}
-		if m.perm&machine.PermExec != 0 && m.space != nil {
+		if m.perm&machine.PermExec != 0 && m.space != nil && m.space.win.TranslatesCode() {
 			pr.code = m.space.win
 		}
 		b.regions = append(b.regions, pr)
@@ -204,10 +204,11 @@ func (b userBuffer) Write(src []byte) int {
 		}
 		c := copy(p, src[n:])
 		if i < len(b.regions) && c > 0 {
-			if pr := b.regions[i]; pr.r != nil {
+			pr := b.regions[i]
+			if pr.r != nil {
 				pr.r.markWritten(pr.off, uint64(c))
 			}
-			if pr := b.regions[i]; pr.code != nil {
+			if pr.code != nil {
 				pr.code.CodeChanged(pr.addr, uint64(c))
 			}
 		}

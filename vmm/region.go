@@ -237,7 +237,7 @@ func (r *Region) codeChanged(off, n uint64) {
 	r.mu.Lock()
 	for _, m := range r.maps {
 		lo, hi := max(off, m.off), min(off+n, m.off+m.size)
-		if lo < hi && m.space != nil {
+		if lo < hi && m.space != nil && m.space.win.TranslatesCode() {
 			changed = append(changed, at{m.space.win, m.addr + lo - m.off, hi - lo})
 		}
 	}
